@@ -1,0 +1,108 @@
+# k8sm — Kubernetes on Apache Mesos, as an operator.
+
+IMG ?= ghcr.io/k8sm/k8sm:latest
+ENVTEST_K8S_VERSION ?= 1.37.2
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+
+LOCALBIN ?= $(CURDIR)/bin
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+
+# Packages whose markers make CRDs, RBAC and deepcopy.
+GEN_PATHS ?= ./api/...;./controllers/...
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate CRDs and RBAC from the markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="$(GEN_PATHS)" output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: controller-gen ## Generate deepcopy code.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+GENERATED = config/crd/bases config/rbac/role.yaml $(wildcard api/*/zz_generated.*.go)
+
+.PHONY: verify
+verify: controller-gen ## Fail when generated files were stale (and regenerate them) or code is not gofmt'ed.
+	@before=$$(find $(GENERATED) -type f | sort | xargs sha256sum); \
+	$(MAKE) --no-print-directory manifests generate >/dev/null; \
+	after=$$(find $(GENERATED) -type f | sort | xargs sha256sum); \
+	if [ "$$before" != "$$after" ]; then \
+		echo "Generated files were stale: 'make manifests generate' changed them (commit the result):"; \
+		diff <(echo "$$before") <(echo "$$after") || true; exit 1; fi
+	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+
+.PHONY: fmt
+fmt: ## Run gofmt.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint.
+	$(GOLANGCI_LINT) run
+
+.PHONY: envtest
+envtest: ## Obtain kube-apiserver and etcd for tests (download, or build from the Go module proxy).
+	@LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh
+
+.PHONY: test
+test: verify vet ## Run every test (unit, envtest, e2e) after checking generated files.
+	KUBEBUILDER_ASSETS="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
+		go test ./... -count=1 -timeout 40m
+
+.PHONY: test-unit
+test-unit: ## Run the tests that need no apiserver.
+	go test -short ./... -count=1
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager, executor and mesos-sim binaries into bin/.
+	go build -o $(LOCALBIN)/manager ./cmd/manager
+	@for c in k8sm-executor mesos-sim; do \
+		if [ -d cmd/$$c ]; then go build -o $(LOCALBIN)/$$c ./cmd/$$c; fi; \
+	done
+
+.PHONY: run
+run: manifests generate ## Run the manager against the cluster in ~/.kube/config.
+	go run ./cmd/manager
+
+.PHONY: docker-build
+docker-build: ## Build the manager image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+##@ Tools
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)
+$(CONTROLLER_GEN):
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT)
+$(GOLANGCI_LINT):
+	GOBIN=$(LOCALBIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+##@ Try it
+
+.PHONY: demo
+demo: ## Run k8sm locally: apiserver + mesos-sim + manager + executor (the embedded default).
+	@hack/demo.sh

@@ -1,0 +1,391 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PlacementStrategy says how tasks are spread over the offers of one round.
+// +kubebuilder:validation:Enum=spread;binpack
+type PlacementStrategy string
+
+const (
+	// PlacementSpread prefers the agent with the most room left.
+	PlacementSpread PlacementStrategy = "spread"
+	// PlacementBinpack prefers the fullest agent that still fits.
+	PlacementBinpack PlacementStrategy = "binpack"
+)
+
+// DeletionPolicy says what happens to the Mesos framework when its MesosCluster is deleted.
+// +kubebuilder:validation:Enum=Teardown;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionTeardown tears the framework down: Mesos kills all its tasks.
+	DeletionTeardown DeletionPolicy = "Teardown"
+	// DeletionOrphan disconnects and leaves the tasks running until the failover timeout.
+	DeletionOrphan DeletionPolicy = "Orphan"
+)
+
+// FrameworkCapability is a Mesos FrameworkInfo capability the operator may ask for.
+// MULTI_ROLE is always set.
+// +kubebuilder:validation:Enum=PARTITION_AWARE;TASK_KILLING_STATE;GPU_RESOURCES;REGION_AWARE
+type FrameworkCapability string
+
+// ExecutorRuntime is how the k8sm executor runs a pod on the agent.
+// +kubebuilder:validation:Enum=process;kubelet
+type ExecutorRuntime string
+
+const (
+	// RuntimeProcess runs each container's command as a child process in the sandbox.
+	RuntimeProcess ExecutorRuntime = "process"
+	// RuntimeKubelet hands the pod to the agent's kubelet as a static pod.
+	RuntimeKubelet ExecutorRuntime = "kubelet"
+)
+
+// SecretKeyRef names a Secret (cluster-scoped objects need a namespace) and, where it
+// matters, a key in it.
+type SecretKeyRef struct {
+	// namespace of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key in the Secret's data. Ignored where the Secret's keys are fixed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
+}
+
+// FrameworkSpec is the FrameworkInfo the operator registers with.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.user) || (has(self.user) && self.user == oldSelf.user)",message="framework.user is immutable: Mesos does not let a framework change its user on failover"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.principal) || (has(self.principal) && self.principal == oldSelf.principal)",message="framework.principal is immutable: Mesos does not let a framework change its principal on failover"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.checkpoint) || (has(self.checkpoint) && self.checkpoint == oldSelf.checkpoint)",message="framework.checkpoint is immutable: Mesos does not let a framework change checkpointing on failover"
+// +kubebuilder:validation:XValidation:rule="!has(self.credentialsSecretRef) || has(self.principal)",message="framework.principal is required when framework.credentialsSecretRef is set"
+type FrameworkSpec struct {
+	// name of the framework as Mesos shows it.
+	// +optional
+	// +kubebuilder:default=k8sm
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Name string `json:"name,omitempty"`
+
+	// user the agents run the executor and its tasks as. Immutable.
+	// +optional
+	// +kubebuilder:default=root
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	User string `json:"user,omitempty"`
+
+	// roles the framework subscribes with (MULTI_ROLE). Defaults to ["*"].
+	// +optional
+	// +kubebuilder:default={"*"}
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:items:Pattern=`^(\*|[a-zA-Z0-9_][a-zA-Z0-9_.\-]*(/[a-zA-Z0-9_][a-zA-Z0-9_.\-]*)*)$`
+	// +kubebuilder:validation:XValidation:rule="self.all(r, self.exists_one(x, x == r))",message="framework.roles must not name a role twice"
+	Roles []string `json:"roles,omitempty"`
+
+	// principal the framework authenticates as. Immutable.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Principal string `json:"principal,omitempty"`
+
+	// credentialsSecretRef names a Secret with keys `principal` and `secret`, sent to the
+	// master as HTTP basic authentication.
+	// +optional
+	CredentialsSecretRef *SecretKeyRef `json:"credentialsSecretRef,omitempty"`
+
+	// failoverTimeout is how long Mesos keeps the framework's tasks running while the
+	// operator is disconnected. Defaults to one week.
+	// +optional
+	// +kubebuilder:default="168h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="framework.failoverTimeout must not be negative"
+	FailoverTimeout *metav1.Duration `json:"failoverTimeout,omitempty"`
+
+	// checkpoint asks agents to checkpoint the framework's tasks so they survive an agent
+	// restart. Immutable.
+	// +optional
+	// +kubebuilder:default=true
+	Checkpoint *bool `json:"checkpoint,omitempty"`
+
+	// webuiURL is shown by Mesos as the framework's web UI.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://')",message="framework.webuiURL must start with http:// or https://"
+	WebuiURL string `json:"webuiURL,omitempty"`
+
+	// capabilities to ask Mesos for besides MULTI_ROLE, which is always set.
+	// Defaults to PARTITION_AWARE and TASK_KILLING_STATE.
+	// +optional
+	// +kubebuilder:default={"PARTITION_AWARE","TASK_KILLING_STATE"}
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	Capabilities []FrameworkCapability `json:"capabilities,omitempty"`
+}
+
+// ExecutorResources are the resources of the k8sm executor itself, counted once per agent.
+type ExecutorResources struct {
+	// cpus of the executor. At least 0.01, as Mesos requires.
+	// +optional
+	// +kubebuilder:default="100m"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('10m')) >= 0",message="executor.resources.cpus must be at least 10m (0.01 cpus), as Mesos requires"
+	CPUs *resource.Quantity `json:"cpus,omitempty"`
+
+	// memory of the executor. At least 32Mi, as Mesos requires.
+	// +optional
+	// +kubebuilder:default="64Mi"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('32Mi')) >= 0",message="executor.resources.memory must be at least 32Mi, as Mesos requires"
+	Memory *resource.Quantity `json:"memory,omitempty"`
+}
+
+// ExecutorSpec says how agents obtain and start the k8sm executor.
+// +kubebuilder:validation:XValidation:rule="has(self.image) || has(self.uri)",message="executor needs an image or a uri to fetch the k8sm-executor binary from"
+type ExecutorSpec struct {
+	// image is a container image holding the k8sm-executor binary, run by the agent's
+	// Mesos containerizer.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// uri the agent's fetcher downloads the k8sm-executor binary from (http(s)://,
+	// hdfs://, or a path on the agent).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	URI string `json:"uri,omitempty"`
+
+	// command starts the executor in its sandbox. Defaults to `./k8sm-executor` with a uri,
+	// `/k8sm-executor` with an image.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Command string `json:"command,omitempty"`
+
+	// runtime the executor runs pods with.
+	// +optional
+	// +kubebuilder:default=process
+	Runtime ExecutorRuntime `json:"runtime,omitempty"`
+
+	// resources of the executor itself.
+	// +optional
+	// +kubebuilder:default={}
+	Resources ExecutorResources `json:"resources,omitempty"`
+}
+
+// TLSSpec configures https to the masters.
+type TLSSpec struct {
+	// caSecretRef names a Secret holding the CA bundle that signed the masters'
+	// certificates (key defaults to ca.crt).
+	// +optional
+	CASecretRef *SecretKeyRef `json:"caSecretRef,omitempty"`
+
+	// insecureSkipVerify turns certificate verification off. For testing only.
+	// +optional
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+}
+
+// PlacementSpec tunes how pods are matched to offers.
+type PlacementSpec struct {
+	// strategy spreads pods over agents or packs them onto as few as possible.
+	// +optional
+	// +kubebuilder:default=spread
+	Strategy PlacementStrategy `json:"strategy,omitempty"`
+
+	// refuseSeconds is how long Mesos keeps a declined offer's resources away from
+	// the framework.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	RefuseSeconds *int32 `json:"refuseSeconds,omitempty"`
+}
+
+// MesosClusterSpec names a Mesos master and how to run pods there.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.schedulerName) || (has(self.schedulerName) && self.schedulerName == oldSelf.schedulerName)",message="schedulerName is immutable: pods already scheduled by this cluster refer to it"
+type MesosClusterSpec struct {
+	// master is the Mesos master: one URL (`http://m1:5050`), a comma-separated list of
+	// URLs tried in turn, or a ZooKeeper URL (`zk://zk1:2181,zk2:2181/mesos`).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^,/ ]+(/[^, ]*)?(,https?://[^,/ ]+(/[^, ]*)?)*$') || self.matches('^zk://[^/ ]+/[^ ]+$')",message="master must be http(s)://host:port, a comma-separated list of them, or zk://host:port[,host:port]/path"
+	Master string `json:"master"`
+
+	// schedulerName pods set in spec.schedulerName to run on this cluster. Unique across
+	// MesosClusters. Immutable.
+	// +optional
+	// +kubebuilder:default=mesos
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	SchedulerName string `json:"schedulerName,omitempty"`
+
+	// framework is the FrameworkInfo to register with.
+	// +optional
+	// +kubebuilder:default={}
+	Framework FrameworkSpec `json:"framework,omitempty"`
+
+	// executor says how agents obtain and start the k8sm executor.
+	// +required
+	Executor ExecutorSpec `json:"executor"`
+
+	// tls configures https to the masters.
+	// +optional
+	TLS *TLSSpec `json:"tls,omitempty"`
+
+	// placement tunes how pods are matched to offers.
+	// +optional
+	// +kubebuilder:default={}
+	Placement PlacementSpec `json:"placement,omitempty"`
+
+	// namespaceSelector limits the namespaces whose pods this cluster takes. Empty or
+	// absent: all namespaces.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// deletionPolicy says what deleting this MesosCluster does to the framework:
+	// Teardown kills its tasks, Orphan leaves them running.
+	// +optional
+	// +kubebuilder:default=Teardown
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// ResourceSummary adds up scalar Mesos resources.
+type ResourceSummary struct {
+	// cpus in total.
+	// +optional
+	CPUs *resource.Quantity `json:"cpus,omitempty"`
+	// memory in total.
+	// +optional
+	Memory *resource.Quantity `json:"memory,omitempty"`
+	// disk in total.
+	// +optional
+	Disk *resource.Quantity `json:"disk,omitempty"`
+	// gpus in total.
+	// +optional
+	GPUs int64 `json:"gpus,omitempty"`
+}
+
+// TaskCounts counts the cluster's MesosTasks by phase.
+type TaskCounts struct {
+	// pending tasks wait for an offer that fits.
+	// +optional
+	Pending int32 `json:"pending,omitempty"`
+	// launching tasks are staging or starting.
+	// +optional
+	Launching int32 `json:"launching,omitempty"`
+	// running tasks.
+	// +optional
+	Running int32 `json:"running,omitempty"`
+	// killing tasks are being stopped.
+	// +optional
+	Killing int32 `json:"killing,omitempty"`
+	// unreachable tasks are on agents Mesos cannot reach.
+	// +optional
+	Unreachable int32 `json:"unreachable,omitempty"`
+	// terminated tasks finished, failed, were killed or are gone.
+	// +optional
+	Terminated int32 `json:"terminated,omitempty"`
+}
+
+// Condition types of a MesosCluster.
+const (
+	// ConditionSubscribed is True while the framework holds a subscription with the leading master.
+	ConditionSubscribed = "Subscribed"
+	// ConditionReconciled is True once task state was reconciled after the last subscription.
+	ConditionReconciled = "Reconciled"
+	// ConditionReady is True when pods can be scheduled onto the cluster.
+	ConditionReady = "Ready"
+	// ConditionDegraded is True when something needs a person's attention.
+	ConditionDegraded = "Degraded"
+)
+
+// MesosClusterStatus is what the operator observed of the framework.
+type MesosClusterStatus struct {
+	// observedGeneration is the generation of the spec the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// frameworkID Mesos gave the framework; the operator fails over with it.
+	// +optional
+	FrameworkID string `json:"frameworkID,omitempty"`
+
+	// leader is the address of the leading master.
+	// +optional
+	Leader string `json:"leader,omitempty"`
+
+	// agents is the number of agents that sent offers or run tasks.
+	// +optional
+	Agents int32 `json:"agents,omitempty"`
+
+	// capacity of the agents seen.
+	// +optional
+	Capacity *ResourceSummary `json:"capacity,omitempty"`
+
+	// allocated to this framework's tasks.
+	// +optional
+	Allocated *ResourceSummary `json:"allocated,omitempty"`
+
+	// tasks counts the cluster's MesosTasks by phase.
+	// +optional
+	Tasks *TaskCounts `json:"tasks,omitempty"`
+
+	// conditions: Subscribed, Reconciled, Ready, Degraded.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+}
+
+// MesosCluster is one Mesos framework registration: pods that name its schedulerName run
+// as tasks on that Mesos cluster.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=mc,categories=k8sm
+// +kubebuilder:printcolumn:name="Scheduler",type=string,JSONPath=`.spec.schedulerName`
+// +kubebuilder:printcolumn:name="Master",type=string,JSONPath=`.spec.master`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Agents",type=integer,JSONPath=`.status.agents`
+// +kubebuilder:printcolumn:name="Running",type=integer,JSONPath=`.status.tasks.running`
+// +kubebuilder:printcolumn:name="Framework",type=string,JSONPath=`.status.frameworkID`,priority=1
+// +kubebuilder:printcolumn:name="Leader",type=string,JSONPath=`.status.leader`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type MesosCluster struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec names the master and how to run pods there.
+	// +required
+	Spec MesosClusterSpec `json:"spec"`
+
+	// status is what the operator observed.
+	// +optional
+	Status MesosClusterStatus `json:"status,omitempty"`
+}
+
+// MesosClusterList is a list of MesosClusters.
+// +kubebuilder:object:root=true
+type MesosClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []MesosCluster `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&MesosCluster{}, &MesosClusterList{})
+}

@@ -1,0 +1,215 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TaskPhase is where a MesosTask is in its life (DESIGN state table).
+// +kubebuilder:validation:Enum=Pending;Staging;Starting;Running;Killing;Finished;Failed;Killed;Unreachable;Gone
+type TaskPhase string
+
+const (
+	// TaskPhasePending: queued, waiting for an offer that fits (also after TASK_DROPPED).
+	TaskPhasePending TaskPhase = "Pending"
+	// TaskPhaseStaging: launched, TASK_STAGING.
+	TaskPhaseStaging TaskPhase = "Staging"
+	// TaskPhaseStarting: TASK_STARTING.
+	TaskPhaseStarting TaskPhase = "Starting"
+	// TaskPhaseRunning: TASK_RUNNING.
+	TaskPhaseRunning TaskPhase = "Running"
+	// TaskPhaseKilling: TASK_KILLING.
+	TaskPhaseKilling TaskPhase = "Killing"
+	// TaskPhaseFinished: TASK_FINISHED.
+	TaskPhaseFinished TaskPhase = "Finished"
+	// TaskPhaseFailed: TASK_FAILED or TASK_ERROR.
+	TaskPhaseFailed TaskPhase = "Failed"
+	// TaskPhaseKilled: TASK_KILLED.
+	TaskPhaseKilled TaskPhase = "Killed"
+	// TaskPhaseUnreachable: TASK_UNREACHABLE or TASK_LOST.
+	TaskPhaseUnreachable TaskPhase = "Unreachable"
+	// TaskPhaseGone: TASK_GONE, TASK_GONE_BY_OPERATOR or TASK_UNKNOWN.
+	TaskPhaseGone TaskPhase = "Gone"
+)
+
+// TaskResources are the resources a task asks Mesos for.
+type TaskResources struct {
+	// cpus of the task.
+	// +optional
+	CPUs *resource.Quantity `json:"cpus,omitempty"`
+	// memory of the task.
+	// +optional
+	Memory *resource.Quantity `json:"memory,omitempty"`
+	// disk of the task.
+	// +optional
+	Disk *resource.Quantity `json:"disk,omitempty"`
+	// gpus of the task (from nvidia.com/gpu requests).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	GPUs int32 `json:"gpus,omitempty"`
+	// ports are the host ports the task needs, taken from the agent's `ports` resource.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:items:Minimum=1
+	// +kubebuilder:validation:items:Maximum=65535
+	Ports []int32 `json:"ports,omitempty"`
+}
+
+// MesosTaskSpec is what the operator asks of Mesos for one pod. It is written once,
+// when the pod is taken, and does not change.
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="MesosTask spec is immutable"
+type MesosTaskSpec struct {
+	// clusterRef is the name of the MesosCluster that runs the task.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	ClusterRef string `json:"clusterRef"`
+
+	// podUID is the UID of the pod this task runs.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	PodUID string `json:"podUID"`
+
+	// taskID is the Mesos task id, derived from the pod UID so a pod is never launched twice.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	TaskID string `json:"taskID"`
+
+	// resources the task asks for.
+	// +optional
+	Resources TaskResources `json:"resources,omitempty"`
+
+	// role the task's resources must be allocated to; empty means any of the framework's roles.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Role string `json:"role,omitempty"`
+
+	// executorID of the shared k8sm executor the task runs in.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ExecutorID string `json:"executorID,omitempty"`
+}
+
+// Condition types and reasons of a MesosTask.
+const (
+	// TaskConditionScheduled is True once an offer was found and the task launched.
+	TaskConditionScheduled = "Scheduled"
+	// ReasonUnschedulable: no offer fits; the message says why, per agent.
+	ReasonUnschedulable = "Unschedulable"
+)
+
+// MesosTaskStatus is the latest state Mesos reported for the task.
+type MesosTaskStatus struct {
+	// observedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase of the task.
+	// +optional
+	Phase TaskPhase `json:"phase,omitempty"`
+
+	// podPhase is the phase mirrored onto the pod.
+	// +optional
+	PodPhase corev1.PodPhase `json:"podPhase,omitempty"`
+
+	// mesosState is the last Mesos task state, e.g. TASK_RUNNING.
+	// +optional
+	MesosState string `json:"mesosState,omitempty"`
+
+	// agentID of the agent running the task.
+	// +optional
+	AgentID string `json:"agentID,omitempty"`
+
+	// hostname of the agent running the task.
+	// +optional
+	Hostname string `json:"hostname,omitempty"`
+
+	// reason Mesos gave with the last update, e.g. REASON_EXECUTOR_TERMINATED.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+
+	// message Mesos or the executor gave with the last update, or why the task is not placed.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// source of the last update: SOURCE_MASTER, SOURCE_AGENT or SOURCE_EXECUTOR.
+	// +optional
+	Source string `json:"source,omitempty"`
+
+	// lastUpdateUUID is the uuid (hex) of the last update persisted, empty for master updates.
+	// +optional
+	LastUpdateUUID string `json:"lastUpdateUUID,omitempty"`
+
+	// healthy is the task's health as its checks report it.
+	// +optional
+	Healthy *bool `json:"healthy,omitempty"`
+
+	// launchedAt is when the task was launched.
+	// +optional
+	LaunchedAt *metav1.Time `json:"launchedAt,omitempty"`
+
+	// startedAt is when the task first ran.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// finishedAt is when the task reached a terminal state.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+
+	// lastUpdateTime is when the last update was persisted.
+	// +optional
+	LastUpdateTime *metav1.Time `json:"lastUpdateTime,omitempty"`
+
+	// conditions of the task: Scheduled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+}
+
+// MesosTask is the Mesos half of one Pod: same name and namespace, owned by the Pod.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=mt,categories=k8sm
+// +kubebuilder:printcolumn:name="Pod Phase",type=string,JSONPath=`.status.podPhase`
+// +kubebuilder:printcolumn:name="Mesos State",type=string,JSONPath=`.status.mesosState`
+// +kubebuilder:printcolumn:name="Agent",type=string,JSONPath=`.status.hostname`
+// +kubebuilder:printcolumn:name="CPUs",type=string,JSONPath=`.spec.resources.cpus`
+// +kubebuilder:printcolumn:name="Mem",type=string,JSONPath=`.spec.resources.memory`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`,priority=1
+// +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.spec.clusterRef`,priority=1
+// +kubebuilder:printcolumn:name="Task ID",type=string,JSONPath=`.spec.taskID`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type MesosTask struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what the operator asks of Mesos.
+	// +required
+	Spec MesosTaskSpec `json:"spec"`
+
+	// status is what Mesos reported.
+	// +optional
+	Status MesosTaskStatus `json:"status,omitempty"`
+}
+
+// MesosTaskList is a list of MesosTasks.
+// +kubebuilder:object:root=true
+type MesosTaskList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []MesosTask `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&MesosTask{}, &MesosTaskList{})
+}

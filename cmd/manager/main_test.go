@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/k8sm/k8sm/internal/testenv"
+)
+
+func TestManager(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Manager Suite")
+}
+
+var testEnv *envtest.Environment
+
+var _ = BeforeSuite(func() {
+	var err error
+	testEnv, err = testenv.Start()
+	Expect(err).NotTo(HaveOccurred())
+})
+
+var _ = AfterSuite(func() {
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+})
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// parseOptions parses manager flags as the binary would.
+func parseOptions(args ...string) options {
+	var o options
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	o.bind(fs)
+	Expect(fs.Parse(args)).To(Succeed())
+	return o
+}
+
+// startManager runs the manager until the spec ends.
+func startManager(o options) {
+	mgr, err := newManager(testEnv.Config, o)
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
+	})
+}
+
+func statusOf(url string) func() (int, error) {
+	return func() (int, error) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+}
+
+var _ = Describe("The manager", func() {
+	It("serves /healthz and /readyz against the apiserver", func() {
+		probe := freeAddr()
+		startManager(parseOptions("--health-probe-bind-address", probe, "--metrics-bind-address", "0"))
+		Eventually(statusOf(fmt.Sprintf("http://%s/healthz", probe)), 30*time.Second, 100*time.Millisecond).Should(Equal(http.StatusOK))
+		Eventually(statusOf(fmt.Sprintf("http://%s/readyz", probe)), 30*time.Second, 100*time.Millisecond).Should(Equal(http.StatusOK))
+	})
+
+	It("takes the leader Lease when leader election is on", func() {
+		startManager(parseOptions(
+			"--health-probe-bind-address", freeAddr(), "--metrics-bind-address", "0",
+			"--leader-elect", "--leader-election-namespace", "default", "--leader-election-id", "k8sm-test-leader"))
+		c, err := client.New(testEnv.Config, client.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func() (string, error) {
+			lease := &coordinationv1.Lease{}
+			if err := c.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "k8sm-test-leader"}, lease); err != nil {
+				return "", err
+			}
+			if lease.Spec.HolderIdentity == nil {
+				return "", nil
+			}
+			return *lease.Spec.HolderIdentity, nil
+		}, 30*time.Second, 100*time.Millisecond).ShouldNot(BeEmpty())
+	})
+
+	It("serves metrics over http when asked", func() {
+		metrics := freeAddr()
+		startManager(parseOptions("--health-probe-bind-address", freeAddr(), "--metrics-bind-address", metrics, "--metrics-secure=false"))
+		Eventually(statusOf(fmt.Sprintf("http://%s/metrics", metrics)), 30*time.Second, 100*time.Millisecond).Should(Equal(http.StatusOK))
+	})
+
+	It("refuses an unknown flag with a clear error", func() {
+		err := run(context.Background(), []string{"--no-such-flag"})
+		Expect(err).To(MatchError(ContainSubstring("flag provided but not defined: -no-such-flag")))
+	})
+})

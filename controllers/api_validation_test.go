@@ -1,0 +1,303 @@
+package controllers
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// minimalCluster is the smallest MesosCluster a person could apply.
+func minimalCluster() *mesosv1alpha1.MesosCluster {
+	return &mesosv1alpha1.MesosCluster{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "mc-"},
+		Spec: mesosv1alpha1.MesosClusterSpec{
+			Master:   "http://127.0.0.1:5050",
+			Executor: mesosv1alpha1.ExecutorSpec{URI: "/opt/k8sm/k8sm-executor"},
+		},
+	}
+}
+
+// expectRejected creates obj and expects the apiserver to refuse it as invalid with a
+// message containing want.
+func expectRejected(obj client.Object, want string) {
+	err := k8sClient.Create(ctx, obj)
+	Expect(err).To(HaveOccurred(), "the apiserver accepted an object that should be refused")
+	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+	Expect(err.Error()).To(ContainSubstring(want))
+}
+
+// expectUpdateRejected applies mutate to a stored cluster and expects the update refused.
+func expectUpdateRejected(mc *mesosv1alpha1.MesosCluster, mutate func(*mesosv1alpha1.MesosCluster), want string) {
+	Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+	DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+	mutate(mc)
+	err := k8sClient.Update(ctx, mc)
+	Expect(err).To(HaveOccurred(), "the apiserver accepted an update that should be refused")
+	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+	Expect(err.Error()).To(ContainSubstring(want))
+}
+
+var _ = Describe("MesosCluster validation", func() {
+	It("accepts a minimal cluster and fills in the defaults", func() {
+		mc := minimalCluster()
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+
+		got := &mesosv1alpha1.MesosCluster{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got)).To(Succeed())
+		Expect(got.Spec.SchedulerName).To(Equal("mesos"))
+		Expect(got.Spec.DeletionPolicy).To(Equal(mesosv1alpha1.DeletionTeardown))
+		Expect(got.Spec.Placement.Strategy).To(Equal(mesosv1alpha1.PlacementSpread))
+		Expect(got.Spec.Placement.RefuseSeconds).To(HaveValue(Equal(int32(5))))
+		Expect(got.Spec.Framework.Name).To(Equal("k8sm"))
+		Expect(got.Spec.Framework.User).To(Equal("root"))
+		Expect(got.Spec.Framework.Roles).To(Equal([]string{"*"}))
+		Expect(got.Spec.Framework.Checkpoint).To(HaveValue(BeTrue()))
+		Expect(got.Spec.Framework.FailoverTimeout).NotTo(BeNil())
+		Expect(got.Spec.Framework.FailoverTimeout.Duration).To(Equal(7 * 24 * time.Hour))
+		Expect(got.Spec.Framework.Capabilities).To(ConsistOf(
+			mesosv1alpha1.FrameworkCapability("PARTITION_AWARE"), mesosv1alpha1.FrameworkCapability("TASK_KILLING_STATE")))
+		Expect(got.Spec.Executor.Runtime).To(Equal(mesosv1alpha1.RuntimeProcess))
+		Expect(got.Spec.Executor.Resources.CPUs).To(HaveValue(Equal(resource.MustParse("100m"))))
+		Expect(got.Spec.Executor.Resources.Memory).To(HaveValue(Equal(resource.MustParse("64Mi"))))
+	})
+
+	It("accepts a full cluster: master list, roles, credentials, TLS, binpack, Orphan", func() {
+		mc := minimalCluster()
+		mc.Spec.Master = "https://m1:5050,https://m2:5050/,http://m3:5050"
+		mc.Spec.SchedulerName = "mesos-prod"
+		mc.Spec.Framework = mesosv1alpha1.FrameworkSpec{
+			Name:                 "k8sm-prod",
+			User:                 "nobody",
+			Roles:                []string{"k8s", "k8s/batch", "*"},
+			Principal:            "k8sm",
+			CredentialsSecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "mesos-credentials"},
+			FailoverTimeout:      &metav1.Duration{Duration: 0},
+			WebuiURL:             "https://k8sm.example.com",
+			Capabilities:         []mesosv1alpha1.FrameworkCapability{"GPU_RESOURCES"},
+		}
+		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{Image: "ghcr.io/k8sm/k8sm-executor:v0.1.0", Runtime: mesosv1alpha1.RuntimeKubelet}
+		mc.Spec.TLS = &mesosv1alpha1.TLSSpec{CASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "mesos-ca"}}
+		mc.Spec.Placement = mesosv1alpha1.PlacementSpec{Strategy: mesosv1alpha1.PlacementBinpack, RefuseSeconds: ptr.To[int32](0)}
+		mc.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"k8sm": "on"}}
+		mc.Spec.DeletionPolicy = mesosv1alpha1.DeletionOrphan
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+	})
+
+	It("accepts a zk:// master", func() {
+		mc := minimalCluster()
+		mc.Spec.Master = "zk://zk1:2181,zk2:2181,zk3:2181/mesos"
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+	})
+
+	const badMaster = "master must be http(s)://host:port, a comma-separated list of them, or zk://host:port[,host:port]/path"
+	DescribeTable("refuses a master that is not http(s):// or zk://",
+		func(master string) {
+			mc := minimalCluster()
+			mc.Spec.Master = master
+			expectRejected(mc, badMaster)
+		},
+		Entry("another scheme", "ftp://m1:5050"),
+		Entry("no scheme", "m1:5050"),
+		Entry("a bad entry in a list", "http://m1:5050,ftp://m2:5050"),
+		Entry("an empty entry in a list", "http://m1:5050,,http://m2:5050"),
+		Entry("zk without a path", "zk://zk1:2181"),
+		Entry("a space", "http://m1 :5050"),
+	)
+
+	It("refuses a cluster without a master", func() {
+		mc := minimalCluster()
+		mc.Spec.Master = ""
+		expectRejected(mc, "spec.master")
+	})
+
+	It("refuses duplicate roles", func() {
+		mc := minimalCluster()
+		mc.Spec.Framework.Roles = []string{"k8s", "batch", "k8s"}
+		expectRejected(mc, "framework.roles must not name a role twice")
+	})
+
+	It("refuses a role name Mesos would refuse", func() {
+		mc := minimalCluster()
+		mc.Spec.Framework.Roles = []string{"-k8s"}
+		expectRejected(mc, "spec.framework.roles[0]: Invalid value")
+	})
+
+	It("refuses an empty role list", func() {
+		// A Go client drops an empty list; a person's YAML does not.
+		mc := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": mesosv1alpha1.GroupVersion.String(),
+			"kind":       "MesosCluster",
+			"metadata":   map[string]any{"generateName": "mc-"},
+			"spec": map[string]any{
+				"master":    "http://127.0.0.1:5050",
+				"executor":  map[string]any{"uri": "/opt/k8sm/k8sm-executor"},
+				"framework": map[string]any{"roles": []any{}},
+			},
+		}}
+		expectRejected(mc, "spec.framework.roles: Invalid value")
+	})
+
+	It("refuses an executor with neither image nor uri", func() {
+		mc := minimalCluster()
+		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{Command: "./k8sm-executor"}
+		expectRejected(mc, "executor needs an image or a uri to fetch the k8sm-executor binary from")
+	})
+
+	It("refuses a negative failover timeout", func() {
+		mc := minimalCluster()
+		mc.Spec.Framework.FailoverTimeout = &metav1.Duration{Duration: -time.Hour}
+		expectRejected(mc, "framework.failoverTimeout must not be negative")
+	})
+
+	It("refuses a negative refuseSeconds", func() {
+		mc := minimalCluster()
+		mc.Spec.Placement.RefuseSeconds = ptr.To[int32](-1)
+		expectRejected(mc, "spec.placement.refuseSeconds: Invalid value: -1: spec.placement.refuseSeconds in body should be greater than or equal to 0")
+	})
+
+	It("refuses executor cpus below what Mesos accepts", func() {
+		mc := minimalCluster()
+		mc.Spec.Executor.Resources.CPUs = ptr.To(resource.MustParse("1m"))
+		expectRejected(mc, "executor.resources.cpus must be at least 10m (0.01 cpus), as Mesos requires")
+	})
+
+	It("refuses executor memory below what Mesos accepts", func() {
+		mc := minimalCluster()
+		mc.Spec.Executor.Resources.Memory = ptr.To(resource.MustParse("16Mi"))
+		expectRejected(mc, "executor.resources.memory must be at least 32Mi, as Mesos requires")
+	})
+
+	It("refuses credentials without a principal", func() {
+		mc := minimalCluster()
+		mc.Spec.Framework.CredentialsSecretRef = &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "creds"}
+		expectRejected(mc, "framework.principal is required when framework.credentialsSecretRef is set")
+	})
+
+	It("refuses a web UI URL that is not http(s)", func() {
+		mc := minimalCluster()
+		mc.Spec.Framework.WebuiURL = "k8sm.example.com"
+		expectRejected(mc, "framework.webuiURL must start with http:// or https://")
+	})
+
+	DescribeTable("refuses values outside an enum",
+		func(mutate func(*mesosv1alpha1.MesosCluster), field string) {
+			mc := minimalCluster()
+			mutate(mc)
+			expectRejected(mc, field+": Unsupported value")
+		},
+		Entry("placement strategy", func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Placement.Strategy = "random" }, "spec.placement.strategy"),
+		Entry("deletion policy", func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.DeletionPolicy = "Keep" }, "spec.deletionPolicy"),
+		Entry("executor runtime", func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Executor.Runtime = "docker" }, "spec.executor.runtime"),
+		Entry("framework capability", func(mc *mesosv1alpha1.MesosCluster) {
+			mc.Spec.Framework.Capabilities = []mesosv1alpha1.FrameworkCapability{"SHARED_RESOURCES"}
+		}, "spec.framework.capabilities[0]"),
+	)
+
+	It("refuses a schedulerName that is not a DNS name", func() {
+		mc := minimalCluster()
+		mc.Spec.SchedulerName = "Mesos Scheduler"
+		expectRejected(mc, "spec.schedulerName: Invalid value")
+	})
+
+	It("refuses a change of schedulerName", func() {
+		expectUpdateRejected(minimalCluster(), func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.SchedulerName = "other" },
+			"schedulerName is immutable: pods already scheduled by this cluster refer to it")
+	})
+
+	It("refuses a change of framework user", func() {
+		expectUpdateRejected(minimalCluster(), func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.User = "nobody" },
+			"framework.user is immutable")
+	})
+
+	It("refuses a change of framework principal", func() {
+		mc := minimalCluster()
+		mc.Spec.Framework.Principal = "k8sm"
+		expectUpdateRejected(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.Principal = "other" },
+			"framework.principal is immutable")
+	})
+
+	It("refuses a change of checkpointing", func() {
+		expectUpdateRejected(minimalCluster(), func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.Checkpoint = ptr.To(false) },
+			"framework.checkpoint is immutable")
+	})
+
+	It("lets a person change what is not immutable", func() {
+		mc := minimalCluster()
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+		mc.Spec.Master = "zk://127.0.0.1:2181/mesos"
+		mc.Spec.Placement.Strategy = mesosv1alpha1.PlacementBinpack
+		mc.Spec.Framework.Roles = []string{"k8s"}
+		Expect(k8sClient.Update(ctx, mc)).To(Succeed())
+	})
+})
+
+var _ = Describe("MesosTask validation", func() {
+	newTask := func(ns string) *mesosv1alpha1.MesosTask {
+		return &mesosv1alpha1.MesosTask{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-0"},
+			Spec: mesosv1alpha1.MesosTaskSpec{
+				ClusterRef: "mesos",
+				PodUID:     "6f1b5e52-2a8e-4b53-9a57-0c6f8f0f0a01",
+				TaskID:     "pod.6f1b5e52-2a8e-4b53-9a57-0c6f8f0f0a01",
+				Resources: mesosv1alpha1.TaskResources{
+					CPUs:   ptr.To(resource.MustParse("250m")),
+					Memory: ptr.To(resource.MustParse("128Mi")),
+					Ports:  []int32{31000},
+				},
+			},
+		}
+	}
+
+	It("accepts a task and its status", func() {
+		mt := newTask(newNamespace())
+		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
+		mt.Status.Phase = mesosv1alpha1.TaskPhaseRunning
+		mt.Status.MesosState = "TASK_RUNNING"
+		Expect(k8sClient.Status().Update(ctx, mt)).To(Succeed())
+	})
+
+	It("refuses a change of its spec", func() {
+		mt := newTask(newNamespace())
+		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
+		mt.Spec.TaskID = "pod.other"
+		err := k8sClient.Update(ctx, mt)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("MesosTask spec is immutable"))
+	})
+
+	It("refuses a task without a cluster, pod UID or task id", func() {
+		mt := newTask(newNamespace())
+		mt.Spec = mesosv1alpha1.MesosTaskSpec{}
+		err := k8sClient.Create(ctx, mt)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+		Expect(err.Error()).To(And(ContainSubstring("spec.clusterRef"), ContainSubstring("spec.podUID"), ContainSubstring("spec.taskID")))
+	})
+
+	It("refuses a host port outside 1-65535", func() {
+		mt := newTask(newNamespace())
+		mt.Spec.Resources.Ports = []int32{70000}
+		expectRejected(mt, "spec.resources.ports[0]: Invalid value")
+	})
+
+	It("refuses an unknown phase", func() {
+		mt := newTask(newNamespace())
+		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
+		mt.Status.Phase = "Sleeping"
+		err := k8sClient.Status().Update(ctx, mt)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("status.phase: Unsupported value"))
+	})
+})
