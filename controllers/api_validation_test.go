@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,7 +21,7 @@ func minimalCluster() *mesosv1alpha1.MesosCluster {
 	return &mesosv1alpha1.MesosCluster{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "mc-"},
 		Spec: mesosv1alpha1.MesosClusterSpec{
-			Master:   "http://127.0.0.1:5050",
+			Master:   unreachableMaster,
 			Executor: mesosv1alpha1.ExecutorSpec{URI: "/opt/k8sm/k8sm-executor"},
 		},
 	}
@@ -35,12 +36,23 @@ func expectRejected(obj client.Object, want string) {
 	Expect(err.Error()).To(ContainSubstring(want))
 }
 
+// updateCluster applies mutate to the latest version of a cluster and updates it,
+// retrying when the controller changed the cluster in between.
+func updateCluster(mc *mesosv1alpha1.MesosCluster, mutate func(*mesosv1alpha1.MesosCluster)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc); err != nil {
+			return err
+		}
+		mutate(mc)
+		return k8sClient.Update(ctx, mc)
+	})
+}
+
 // expectUpdateRejected applies mutate to a stored cluster and expects the update refused.
 func expectUpdateRejected(mc *mesosv1alpha1.MesosCluster, mutate func(*mesosv1alpha1.MesosCluster), want string) {
 	Expect(k8sClient.Create(ctx, mc)).To(Succeed())
 	DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
-	mutate(mc)
-	err := k8sClient.Update(ctx, mc)
+	err := updateCluster(mc, mutate)
 	Expect(err).To(HaveOccurred(), "the apiserver accepted an update that should be refused")
 	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
 	Expect(err.Error()).To(ContainSubstring(want))
@@ -237,10 +249,11 @@ var _ = Describe("MesosCluster validation", func() {
 		mc := minimalCluster()
 		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
 		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
-		mc.Spec.Master = "zk://127.0.0.1:2181/mesos"
-		mc.Spec.Placement.Strategy = mesosv1alpha1.PlacementBinpack
-		mc.Spec.Framework.Roles = []string{"k8s"}
-		Expect(k8sClient.Update(ctx, mc)).To(Succeed())
+		Expect(updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) {
+			mc.Spec.Master = "zk://127.0.0.1:1/mesos"
+			mc.Spec.Placement.Strategy = mesosv1alpha1.PlacementBinpack
+			mc.Spec.Framework.Roles = []string{"k8s"}
+		})).To(Succeed())
 	})
 })
 

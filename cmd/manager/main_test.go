@@ -51,6 +51,7 @@ func parseOptions(args ...string) options {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	o.bind(fs)
 	Expect(fs.Parse(args)).To(Succeed())
+	o.skipNameValidation = true
 	return o
 }
 

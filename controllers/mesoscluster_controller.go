@@ -1,0 +1,565 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/framework"
+)
+
+const (
+	// FrameworkFinalizer keeps a MesosCluster until its framework is torn down or orphaned.
+	FrameworkFinalizer = "mesos.k8sm.io/framework"
+
+	// SchedulerNameIndex indexes MesosClusters by spec.schedulerName.
+	SchedulerNameIndex = "spec.schedulerName"
+
+	// Condition reasons of a MesosCluster.
+	ReasonSubscribed            = "Subscribed"
+	ReasonConnecting            = "Connecting"
+	ReasonSchedulerNameConflict = "SchedulerNameConflict"
+	ReasonCredentialsNotFound   = "CredentialsSecretNotFound"
+	ReasonCredentialsInvalid    = "CredentialsInvalid"
+	ReasonCASecretNotFound      = "CASecretNotFound"
+	ReasonCAInvalid             = "CAInvalid"
+	ReasonInvalidMaster         = "InvalidMaster"
+	ReasonFrameworkRemoved      = "FrameworkRemoved"
+	ReasonTasksReconciled       = "TasksReconciled"
+	ReasonReconciling           = "Reconciling"
+	ReasonNotSubscribed         = "NotSubscribed"
+	ReasonAsExpected            = "AsExpected"
+	ReasonTeardownPending       = "TeardownPending"
+
+	// statusResync is how often a cluster's status is refreshed from its driver without events.
+	statusResync = 30 * time.Second
+)
+
+// SchedulerFactory makes the Scheduler that handles a cluster's offers and updates.
+type SchedulerFactory func(mc *mesosv1alpha1.MesosCluster) framework.Scheduler
+
+// MesosClusterReconciler runs one framework Driver per MesosCluster and keeps the
+// cluster's status from it.
+type MesosClusterReconciler struct {
+	client.Client
+	// APIReader reads Secrets without caching every Secret of the cluster.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	// NewScheduler, when set, gives each driver its scheduler; nil declines every offer.
+	NewScheduler SchedulerFactory
+	// DriverOptions adjust each driver's config (tests shorten backoffs).
+	DriverOptions func(*framework.Config)
+
+	mu      sync.Mutex
+	drivers map[string]*runningDriver
+	wakeups chan event.GenericEvent
+}
+
+type runningDriver struct {
+	*framework.Driver
+	hash string
+}
+
+// Driver returns the running driver of a cluster, if any.
+func (r *MesosClusterReconciler) Driver(name string) *framework.Driver {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d, ok := r.drivers[name]; ok {
+		return d.Driver
+	}
+	return nil
+}
+
+// Reconcile drives one MesosCluster.
+func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	mc := &mesosv1alpha1.MesosCluster{}
+	if err := r.Get(ctx, req.NamespacedName, mc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.stopDriver(req.Name)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+
+	if !mc.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, mc)
+	}
+	if controllerutil.AddFinalizer(mc, FrameworkFinalizer) {
+		if err := r.Update(ctx, mc); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	status := mc.Status.DeepCopy()
+	status.ObservedGeneration = mc.Generation
+
+	if winner, err := r.schedulerNameOwner(ctx, mc); err != nil {
+		return ctrl.Result{}, err
+	} else if winner != mc.Name {
+		r.stopDriver(mc.Name)
+		msg := fmt.Sprintf("MesosCluster %q already uses schedulerName %q; pick another schedulerName for this one", winner, mc.Spec.SchedulerName)
+		r.setBroken(mc, status, ReasonSchedulerNameConflict, msg)
+		return ctrl.Result{}, r.writeStatus(ctx, mc, status)
+	}
+
+	cfg, reason, err := r.driverConfig(ctx, mc)
+	if err != nil {
+		r.stopDriver(mc.Name)
+		r.setBroken(mc, status, reason, err.Error())
+		log.Info("Cannot connect the framework", "reason", reason, "message", err.Error())
+		return ctrl.Result{RequeueAfter: statusResync}, r.writeStatus(ctx, mc, status)
+	}
+
+	d, err := r.ensureDriver(mc, cfg)
+	if err != nil {
+		r.setBroken(mc, status, ReasonInvalidMaster, err.Error())
+		return ctrl.Result{}, r.writeStatus(ctx, mc, status)
+	}
+	r.statusFromDriver(mc, status, d.Status())
+	return ctrl.Result{RequeueAfter: statusResync}, r.writeStatus(ctx, mc, status)
+}
+
+// finalize tears the framework down (or orphans it) and lets the cluster go.
+func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1.MesosCluster) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(mc, FrameworkFinalizer) {
+		r.stopDriver(mc.Name)
+		return ctrl.Result{}, nil
+	}
+	if mc.Spec.DeletionPolicy != mesosv1alpha1.DeletionOrphan && mc.Status.FrameworkID != "" {
+		d := r.Driver(mc.Name)
+		if d == nil || !d.Subscribed() {
+			status := mc.Status.DeepCopy()
+			msg := "Waiting to reach the master to tear the framework down; set deletionPolicy: Orphan to let go without it"
+			meta.SetStatusCondition(&status.Conditions, metav1.Condition{Type: mesosv1alpha1.ConditionDegraded,
+				Status: metav1.ConditionTrue, Reason: ReasonTeardownPending, Message: msg, ObservedGeneration: mc.Generation})
+			if d == nil {
+				// Connect so that the teardown can be sent.
+				if cfg, _, err := r.driverConfig(ctx, mc); err == nil {
+					_, _ = r.ensureDriver(mc, cfg)
+				}
+			}
+			return ctrl.Result{RequeueAfter: 2 * time.Second}, r.writeStatus(ctx, mc, status)
+		}
+		if err := d.Teardown(ctx); err != nil {
+			return ctrl.Result{}, fmt.Errorf("tearing down framework %s: %w", mc.Status.FrameworkID, err)
+		}
+		r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, "TornDown", "Teardown", "Framework %s torn down; Mesos kills its tasks", mc.Status.FrameworkID)
+	}
+	r.stopDriver(mc.Name)
+	controllerutil.RemoveFinalizer(mc, FrameworkFinalizer)
+	return ctrl.Result{}, r.Update(ctx, mc)
+}
+
+// schedulerNameOwner returns the cluster that owns mc's schedulerName: the oldest one
+// using it (by creation, then by name).
+func (r *MesosClusterReconciler) schedulerNameOwner(ctx context.Context, mc *mesosv1alpha1.MesosCluster) (string, error) {
+	var list mesosv1alpha1.MesosClusterList
+	if err := r.List(ctx, &list, client.MatchingFields{SchedulerNameIndex: mc.Spec.SchedulerName}); err != nil {
+		return "", err
+	}
+	owner := mc
+	for i := range list.Items {
+		o := &list.Items[i]
+		if !o.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if o.CreationTimestamp.Before(&owner.CreationTimestamp) ||
+			(o.CreationTimestamp.Equal(&owner.CreationTimestamp) && o.Name < owner.Name) {
+			owner = o
+		}
+	}
+	return owner.Name, nil
+}
+
+// driverConfig builds the framework config of a cluster, reading its Secrets. On error
+// it also returns the condition reason.
+func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1alpha1.MesosCluster) (framework.Config, string, error) {
+	cfg := framework.Config{
+		Master:        mc.Spec.Master,
+		FrameworkInfo: FrameworkInfo(mc),
+		Log:           ctrl.LoggerFrom(ctx).WithValues("mesoscluster", mc.Name),
+	}
+	fw := mc.Spec.Framework
+	if ref := fw.CredentialsSecretRef; ref != nil {
+		data, reason, err := r.secretData(ctx, ref, "framework.credentialsSecretRef", ReasonCredentialsNotFound)
+		if err != nil {
+			return cfg, reason, err
+		}
+		for _, k := range []string{"principal", "secret"} {
+			if len(data[k]) == 0 {
+				return cfg, ReasonCredentialsInvalid, fmt.Errorf("Secret %s/%s (framework.credentialsSecretRef) has no key %q", ref.Namespace, ref.Name, k)
+			}
+		}
+		cfg.Credentials = &framework.Credentials{Principal: string(data["principal"]), Secret: string(data["secret"])}
+	}
+	if t := mc.Spec.TLS; t != nil {
+		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the user asked for it
+		if ref := t.CASecretRef; ref != nil {
+			data, reason, err := r.secretData(ctx, ref, "tls.caSecretRef", ReasonCASecretNotFound)
+			if err != nil {
+				return cfg, reason, err
+			}
+			key := ref.Key
+			if key == "" {
+				key = "ca.crt"
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(data[key]) {
+				return cfg, ReasonCAInvalid, fmt.Errorf("Secret %s/%s (tls.caSecretRef) has no PEM certificate under key %q", ref.Namespace, ref.Name, key)
+			}
+			cfg.TLS.RootCAs = pool
+		}
+	}
+	if r.DriverOptions != nil {
+		r.DriverOptions(&cfg)
+	}
+	return cfg, "", nil
+}
+
+func (r *MesosClusterReconciler) secretData(ctx context.Context, ref *mesosv1alpha1.SecretKeyRef, field, notFound string) (map[string][]byte, string, error) {
+	var s corev1.Secret
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, notFound, fmt.Errorf("Secret %s/%s (%s) not found", ref.Namespace, ref.Name, field)
+		}
+		return nil, notFound, fmt.Errorf("reading Secret %s/%s (%s): %w", ref.Namespace, ref.Name, field, err)
+	}
+	return s.Data, "", nil
+}
+
+// FrameworkInfo is the FrameworkInfo a cluster subscribes with.
+func FrameworkInfo(mc *mesosv1alpha1.MesosCluster) mesos.FrameworkInfo {
+	fw := mc.Spec.Framework
+	info := mesos.FrameworkInfo{
+		User:  fw.User,
+		Name:  fw.Name,
+		Roles: fw.Roles,
+	}
+	if info.User == "" {
+		info.User = "root"
+	}
+	if info.Name == "" {
+		info.Name = "k8sm"
+	}
+	if len(info.Roles) == 0 {
+		info.Roles = []string{"*"}
+	}
+	if fw.Principal != "" {
+		info.Principal = &fw.Principal
+	}
+	if fw.FailoverTimeout != nil {
+		secs := fw.FailoverTimeout.Seconds()
+		info.FailoverTimeout = &secs
+	} else {
+		week := (7 * 24 * time.Hour).Seconds()
+		info.FailoverTimeout = &week
+	}
+	checkpoint := fw.Checkpoint == nil || *fw.Checkpoint
+	info.Checkpoint = &checkpoint
+	if fw.WebuiURL != "" {
+		info.WebUiURL = &fw.WebuiURL
+	}
+	if mc.Status.FrameworkID != "" {
+		info.ID = &mesos.FrameworkID{Value: mc.Status.FrameworkID}
+	}
+	caps := []mesos.FrameworkInfo_Capability_Type{mesos.FrameworkInfo_Capability_MULTI_ROLE}
+	asked := fw.Capabilities
+	if asked == nil {
+		asked = []mesosv1alpha1.FrameworkCapability{"PARTITION_AWARE", "TASK_KILLING_STATE"}
+	}
+	for _, c := range asked {
+		if v, ok := mesos.FrameworkInfo_Capability_Type_value[string(c)]; ok {
+			caps = append(caps, mesos.FrameworkInfo_Capability_Type(v))
+		}
+	}
+	for _, c := range caps {
+		info.Capabilities = append(info.Capabilities, mesos.FrameworkInfo_Capability{Type: c})
+	}
+	return info
+}
+
+// configHash identifies a driver config; a change restarts the driver.
+func configHash(cfg framework.Config) string {
+	id := cfg.FrameworkInfo.ID
+	cfg.FrameworkInfo.ID = nil // a new framework id is no reason to reconnect
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode(struct {
+		Master   string
+		Info     mesos.FrameworkInfo
+		Creds    *framework.Credentials
+		TLSSkip  bool
+		TLSRoots bool
+	}{cfg.Master, cfg.FrameworkInfo, cfg.Credentials, cfg.TLS != nil && cfg.TLS.InsecureSkipVerify, cfg.TLS != nil && cfg.TLS.RootCAs != nil})
+	if cfg.TLS != nil && cfg.TLS.RootCAs != nil {
+		for _, s := range cfg.TLS.RootCAs.Subjects() { //nolint:staticcheck // identity of the pool only
+			h.Write(s)
+		}
+	}
+	cfg.FrameworkInfo.ID = id
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ensureDriver starts the cluster's driver, or restarts it when its config changed.
+func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cfg framework.Config) (*framework.Driver, error) {
+	hash := configHash(cfg)
+	r.mu.Lock()
+	old := r.drivers[mc.Name]
+	r.mu.Unlock()
+	if old != nil && old.hash == hash {
+		return old.Driver, nil
+	}
+	if old != nil {
+		// Keep the framework id the old driver learned, even if it is not persisted yet.
+		if id := old.FrameworkID(); id != "" {
+			cfg.FrameworkInfo.ID = &mesos.FrameworkID{Value: id}
+		}
+		r.stopDriver(mc.Name)
+	}
+	var sched framework.Scheduler
+	if r.NewScheduler != nil {
+		sched = r.NewScheduler(mc)
+	}
+	name := mc.Name
+	d, err := framework.NewDriver(cfg, sched, func() { r.wake(name) })
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.drivers == nil {
+		r.drivers = map[string]*runningDriver{}
+	}
+	r.drivers[mc.Name] = &runningDriver{Driver: d, hash: hash}
+	r.mu.Unlock()
+	d.Start()
+	return d, nil
+}
+
+func (r *MesosClusterReconciler) stopDriver(name string) {
+	r.mu.Lock()
+	d := r.drivers[name]
+	delete(r.drivers, name)
+	r.mu.Unlock()
+	if d != nil {
+		d.Stop()
+	}
+}
+
+// StopAll stops every driver, leaving the frameworks to fail over (for manager shutdown).
+func (r *MesosClusterReconciler) StopAll() {
+	r.mu.Lock()
+	names := make([]string, 0, len(r.drivers))
+	for n := range r.drivers {
+		names = append(names, n)
+	}
+	r.mu.Unlock()
+	for _, n := range names {
+		r.stopDriver(n)
+	}
+}
+
+// wake asks for a reconcile of the named cluster without blocking the driver.
+func (r *MesosClusterReconciler) wake(name string) {
+	ev := event.GenericEvent{Object: &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: name}}}
+	select {
+	case r.wakeups <- ev:
+	default: // a reconcile is already queued for some cluster; the resync catches up
+	}
+}
+
+// setBroken records a problem that keeps the cluster from running.
+func (r *MesosClusterReconciler) setBroken(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, reason, msg string) {
+	st.Leader = ""
+	gen := mc.Generation
+	for _, t := range []string{mesosv1alpha1.ConditionSubscribed, mesosv1alpha1.ConditionReady} {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: gen})
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: mesosv1alpha1.ConditionReconciled, Status: metav1.ConditionFalse, Reason: ReasonNotSubscribed, Message: "Tasks are reconciled after the framework subscribes", ObservedGeneration: gen})
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: mesosv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: reason, Message: msg, ObservedGeneration: gen})
+}
+
+// statusFromDriver fills the status from the driver's snapshot.
+func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, s framework.Status) {
+	gen := mc.Generation
+	if s.FrameworkID != "" {
+		st.FrameworkID = s.FrameworkID
+	}
+	st.Leader = s.Leader
+	st.Agents = int32(len(s.Agents))
+	st.Capacity = summarize(s.Agents)
+
+	set := func(t string, ok bool, reason, msg string) {
+		status := metav1.ConditionFalse
+		if ok {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen})
+	}
+
+	switch {
+	case s.Subscribed:
+		msg := fmt.Sprintf("Subscribed to %s as framework %s", s.Leader, s.FrameworkID)
+		set(mesosv1alpha1.ConditionSubscribed, true, ReasonSubscribed, msg)
+		if s.Reconciled {
+			set(mesosv1alpha1.ConditionReconciled, true, ReasonTasksReconciled, "Task states were reconciled with Mesos after subscribing")
+		} else {
+			set(mesosv1alpha1.ConditionReconciled, false, ReasonReconciling, "Reconciling task states with Mesos")
+		}
+		set(mesosv1alpha1.ConditionReady, true, ReasonSubscribed, msg)
+		set(mesosv1alpha1.ConditionDegraded, false, ReasonAsExpected, "The framework is subscribed")
+	default:
+		reason, msg := ReasonConnecting, "Connecting to "+mc.Spec.Master
+		var se *framework.SubscribeError
+		if errors.As(s.LastError, &se) {
+			reason, msg = se.Reason, se.Error()
+		} else if s.LastError != nil {
+			msg = s.LastError.Error()
+		}
+		if s.Refused != "" {
+			reason, msg = framework.ReasonSubscribeRefused, "Mesos refused the framework: "+s.Refused
+			if isFrameworkRemoved(s.Refused) {
+				reason = ReasonFrameworkRemoved
+				msg = fmt.Sprintf("Mesos removed framework %s (its failover timeout passed, or it was torn down): %s", st.FrameworkID, s.Refused)
+			}
+		}
+		set(mesosv1alpha1.ConditionSubscribed, false, reason, msg)
+		set(mesosv1alpha1.ConditionReconciled, false, ReasonNotSubscribed, "Tasks are reconciled after the framework subscribes")
+		set(mesosv1alpha1.ConditionReady, false, reason, msg)
+		set(mesosv1alpha1.ConditionDegraded, reason != ReasonConnecting, reason, msg)
+	}
+}
+
+func isFrameworkRemoved(msg string) bool {
+	for _, s := range []string{"removed", "torn down", "completed"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// summarize adds up the scalar resources the agents offered.
+func summarize(agents map[string]framework.Agent) *mesosv1alpha1.ResourceSummary {
+	if len(agents) == 0 {
+		return nil
+	}
+	var cpus, mem, disk, gpus float64
+	ids := make([]string, 0, len(agents))
+	for id := range agents {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		for _, res := range agents[id].Offered {
+			if res.GetType() != mesos.SCALAR {
+				continue
+			}
+			v := res.GetScalar().GetValue()
+			switch res.GetName() {
+			case "cpus":
+				cpus += v
+			case "mem":
+				mem += v
+			case "disk":
+				disk += v
+			case "gpus":
+				gpus += v
+			}
+		}
+	}
+	return &mesosv1alpha1.ResourceSummary{
+		CPUs:   resource.NewMilliQuantity(int64(cpus*1000+0.5), resource.DecimalSI),
+		Memory: resource.NewQuantity(int64(mem)*1024*1024, resource.BinarySI),
+		Disk:   resource.NewQuantity(int64(disk)*1024*1024, resource.BinarySI),
+		GPUs:   int64(gpus),
+	}
+}
+
+// writeStatus writes the status when it changed, and records events for what changed
+// that a person should see.
+func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus) error {
+	if equality.Semantic.DeepEqual(&mc.Status, st) {
+		return nil
+	}
+	before := meta.FindStatusCondition(mc.Status.Conditions, mesosv1alpha1.ConditionSubscribed)
+	after := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionSubscribed)
+	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
+		if after.Status == metav1.ConditionTrue {
+			r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, ReasonSubscribed, "Subscribe", "%s", after.Message)
+		} else if after.Reason != ReasonConnecting {
+			r.Recorder.Eventf(mc, nil, corev1.EventTypeWarning, after.Reason, "Subscribe", "%s", after.Message)
+		}
+	}
+	patch := client.MergeFrom(mc.DeepCopy())
+	mc.Status = *st
+	return r.Status().Patch(ctx, mc, patch)
+}
+
+// SetupWithManager registers the reconciler and its index.
+func (r *MesosClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &mesosv1alpha1.MesosCluster{}, SchedulerNameIndex,
+		func(o client.Object) []string { return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName} }); err != nil {
+		return err
+	}
+	r.wakeups = make(chan event.GenericEvent, 1024)
+	if err := mgr.Add(stopDrivers{r}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&mesosv1alpha1.MesosCluster{}).
+		WatchesRawSource(source.Channel(r.wakeups, &handler.EnqueueRequestForObject{})).
+		// A cluster that gives up its schedulerName lets the next one in.
+		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.sameSchedulerName)).
+		Named("mesoscluster").
+		Complete(r)
+}
+
+// sameSchedulerName wakes the other clusters that share a cluster's schedulerName.
+func (r *MesosClusterReconciler) sameSchedulerName(ctx context.Context, o client.Object) []ctrl.Request {
+	mc := o.(*mesosv1alpha1.MesosCluster)
+	var list mesosv1alpha1.MesosClusterList
+	if err := r.List(ctx, &list, client.MatchingFields{SchedulerNameIndex: mc.Spec.SchedulerName}); err != nil {
+		return nil
+	}
+	var reqs []ctrl.Request
+	for _, other := range list.Items {
+		if other.Name != mc.Name {
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&other)})
+		}
+	}
+	return reqs
+}
+
+// stopDrivers stops every driver when the manager stops (or loses leadership).
+type stopDrivers struct{ r *MesosClusterReconciler }
+
+func (s stopDrivers) Start(ctx context.Context) error {
+	<-ctx.Done()
+	s.r.StopAll()
+	return nil
+}

@@ -1,0 +1,438 @@
+// Package framework is one Mesos framework connection: it subscribes to the leading
+// master with the v1 scheduler API (mesos-go httpsched, protobuf), keeps the
+// subscription alive across master failovers and network faults, hands events to a
+// Handler and sends the framework's calls.
+package framework
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/apierrors"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// ErrNotSubscribed is returned by calls made while no subscription is held.
+var ErrNotSubscribed = errors.New("the framework is not subscribed to a Mesos master")
+
+// Reasons a subscription attempt failed, as SubscribeError.Reason.
+const (
+	ReasonMasterUnreachable    = "MasterUnreachable"
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	ReasonSubscribeRefused     = "SubscribeRefused"
+	ReasonHeartbeatMissed      = "HeartbeatMissed"
+	ReasonStreamClosed         = "StreamClosed"
+	ReasonLeaderChanged        = "LeaderChanged"
+	ReasonNoLeader             = "NoLeader"
+)
+
+// SubscribeError says why a subscription could not be made or ended.
+type SubscribeError struct {
+	// Reason is one of the Reason* constants, fit for a condition reason.
+	Reason string
+	// Master is the master URL involved, if any.
+	Master string
+	Err    error
+}
+
+func (e *SubscribeError) Error() string {
+	if e.Master != "" {
+		return fmt.Sprintf("%s (%s): %v", e.Reason, e.Master, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Reason, e.Err)
+}
+
+func (e *SubscribeError) Unwrap() error { return e.Err }
+
+// Credentials authenticate the framework to the master (HTTP basic).
+type Credentials struct {
+	Principal string
+	Secret    string
+}
+
+// Config is what a Connection needs.
+type Config struct {
+	// Master is a MesosCluster master string: a URL, a comma-separated list, or zk://.
+	Master string
+	// FrameworkInfo to subscribe with; its ID, when set, is the framework to fail over to.
+	FrameworkInfo mesos.FrameworkInfo
+	// Credentials, if the master authenticates frameworks.
+	Credentials *Credentials
+	// TLS for https masters; nil means the system roots.
+	TLS *tls.Config
+	// HeartbeatMisses is how many heartbeat intervals may pass without an event before
+	// the master is taken for dead. Default 5.
+	HeartbeatMisses int
+	// MinBackoff and MaxBackoff bound the wait between subscription attempts. Defaults 500ms, 30s.
+	MinBackoff, MaxBackoff time.Duration
+	// RequestTimeout bounds connecting and each call's response headers. Default 10s.
+	RequestTimeout time.Duration
+	// Log receives the connection's log lines.
+	Log logr.Logger
+}
+
+// Handler receives the events of a subscription. Its methods are called one at a time,
+// in the order Mesos sent the events, and must not block for long: the connection takes
+// the master for dead when events are not read.
+type Handler interface {
+	// Subscribed: the master accepted the subscription. The framework id must be persisted.
+	Subscribed(ctx context.Context, frameworkID string, master *mesos.MasterInfo)
+	// Disconnected: the subscription ended or an attempt failed; the connection retries.
+	Disconnected(ctx context.Context, err error)
+	// Offers: resource offers to accept or decline.
+	Offers(ctx context.Context, offers []mesos.Offer)
+	// Rescind: an offer is no longer valid.
+	Rescind(ctx context.Context, offerID mesos.OfferID)
+	// Update: a task status update. Call ack once the update is persisted; an update
+	// that is not acknowledged is sent again by Mesos.
+	Update(ctx context.Context, status mesos.TaskStatus, ack func(context.Context) error)
+	// Failure: an agent was removed, or an executor exited.
+	Failure(ctx context.Context, failure *scheduler.Event_Failure)
+	// Error: Mesos refused the framework (e.g. it was removed); the stream closes.
+	Error(ctx context.Context, message string)
+}
+
+// Connection is one Mesos framework registration, kept alive until its context ends.
+type Connection struct {
+	cfg      Config
+	handler  Handler
+	detector Detector
+	log      logr.Logger
+
+	mu          sync.RWMutex
+	caller      calls.Caller
+	frameworkID string
+	leader      string
+}
+
+// New makes a Connection; Run starts it.
+func New(cfg Config, h Handler) (*Connection, error) {
+	if cfg.FrameworkInfo.User == "" || cfg.FrameworkInfo.Name == "" {
+		return nil, errors.New("framework user and name are required")
+	}
+	if cfg.HeartbeatMisses <= 0 {
+		cfg.HeartbeatMisses = 5
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	det, err := ParseMaster(cfg.Master, cfg.TLS != nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &Connection{cfg: cfg, handler: h, detector: det, log: cfg.Log}
+	if cfg.FrameworkInfo.ID != nil {
+		c.frameworkID = cfg.FrameworkInfo.ID.Value
+	}
+	return c, nil
+}
+
+// FrameworkID is the id Mesos gave the framework, or the one it fails over to.
+func (c *Connection) FrameworkID() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.frameworkID
+}
+
+// Leader is the URL of the master of the current subscription, empty when not subscribed.
+func (c *Connection) Leader() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.leader
+}
+
+// Subscribed says whether a subscription is held right now.
+func (c *Connection) Subscribed() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.caller != nil
+}
+
+// ForgetFrameworkID makes the next subscription register a new framework, for when
+// Mesos has removed the old one.
+func (c *Connection) ForgetFrameworkID() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.frameworkID = ""
+}
+
+// Run subscribes and re-subscribes until ctx ends.
+func (c *Connection) Run(ctx context.Context) {
+	defer c.detector.Close()
+	backoff := c.cfg.MinBackoff
+	for ctx.Err() == nil {
+		subscribed, err := c.subscribeOnce(ctx)
+		c.mu.Lock()
+		c.caller, c.leader = nil, ""
+		c.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		c.handler.Disconnected(ctx, err)
+		if subscribed {
+			backoff = c.cfg.MinBackoff
+		}
+		c.log.V(1).Info("Waiting before subscribing again", "after", backoff, "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, c.cfg.MaxBackoff)
+	}
+}
+
+func (c *Connection) httpClient(master string) *httpcli.Client {
+	configOpts := []httpcli.ConfigOpt{httpcli.Timeout(c.cfg.RequestTimeout)}
+	if c.cfg.TLS != nil {
+		configOpts = append(configOpts, httpcli.TLSConfig(c.cfg.TLS))
+	}
+	if cr := c.cfg.Credentials; cr != nil {
+		configOpts = append(configOpts, httpcli.BasicAuth(cr.Principal, cr.Secret))
+	}
+	return httpcli.New(
+		httpcli.Endpoint(master+"/api/v1/scheduler"),
+		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
+		httpcli.Do(httpcli.With(configOpts...)),
+	)
+}
+
+// subscribeOnce makes one subscription and reads its events until it ends. It says
+// whether the master accepted the subscription.
+func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
+	master, err := c.detector.Leader(ctx)
+	if err != nil {
+		return false, &SubscribeError{Reason: ReasonNoLeader, Err: err}
+	}
+	// Errors other than redirects are not retried inside mesos-go: Run backs off and
+	// rotates masters itself.
+	caller := httpsched.NewCaller(c.httpClient(master), httpsched.AllowReconnection(false),
+		httpsched.EndpointCandidates(func() string { return "" }))
+
+	info := c.cfg.FrameworkInfo
+	if id := c.FrameworkID(); id != "" {
+		info.ID = &mesos.FrameworkID{Value: id}
+	} else {
+		info.ID = nil
+	}
+	subCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resp, err := caller.Call(subCtx, calls.Subscribe(&info))
+	if err != nil {
+		c.detector.Failed(master)
+		return false, classify(master, err)
+	}
+	defer resp.Close()
+
+	events := make(chan *scheduler.Event, 64)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(events)
+		for {
+			var e scheduler.Event
+			if err := resp.Decode(&e); err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case events <- &e:
+			case <-subCtx.Done():
+				return
+			}
+		}
+	}()
+
+	subscribed := false
+	heartbeat := 15 * time.Second
+	watchdog := time.NewTimer(time.Duration(c.cfg.HeartbeatMisses) * heartbeat)
+	defer watchdog.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return subscribed, ctx.Err()
+		case <-c.detector.Changed():
+			return subscribed, &SubscribeError{Reason: ReasonLeaderChanged, Master: master, Err: errors.New("ZooKeeper names a new leading master")}
+		case <-watchdog.C:
+			return subscribed, &SubscribeError{Reason: ReasonHeartbeatMissed, Master: master,
+				Err: fmt.Errorf("no event from the master for %d heartbeat intervals", c.cfg.HeartbeatMisses)}
+		case e, ok := <-events:
+			if !ok {
+				err := <-readErr
+				if errors.Is(err, io.EOF) {
+					err = errors.New("the master closed the event stream")
+				}
+				return subscribed, &SubscribeError{Reason: ReasonStreamClosed, Master: master, Err: err}
+			}
+			if e.GetType() == scheduler.Event_SUBSCRIBED {
+				s := e.GetSubscribed()
+				if hb := s.GetHeartbeatIntervalSeconds(); hb > 0 {
+					heartbeat = time.Duration(hb * float64(time.Second))
+				}
+				c.mu.Lock()
+				c.caller, c.frameworkID, c.leader = caller, s.FrameworkID.GetValue(), leaderURL(master, s.MasterInfo)
+				c.mu.Unlock()
+				subscribed = true
+				c.log.Info("Subscribed", "frameworkID", s.FrameworkID.GetValue(), "master", c.Leader())
+			}
+			if !watchdog.Stop() {
+				select {
+				case <-watchdog.C:
+				default:
+				}
+			}
+			watchdog.Reset(time.Duration(c.cfg.HeartbeatMisses) * heartbeat)
+			if err := c.dispatch(ctx, e); err != nil {
+				return subscribed, err
+			}
+		}
+	}
+}
+
+// dispatch hands one event to the handler.
+func (c *Connection) dispatch(ctx context.Context, e *scheduler.Event) error {
+	switch e.GetType() {
+	case scheduler.Event_SUBSCRIBED:
+		c.handler.Subscribed(ctx, e.GetSubscribed().FrameworkID.GetValue(), e.GetSubscribed().MasterInfo)
+	case scheduler.Event_OFFERS:
+		c.handler.Offers(ctx, e.GetOffers().GetOffers())
+	case scheduler.Event_RESCIND:
+		c.handler.Rescind(ctx, e.GetRescind().OfferID)
+	case scheduler.Event_UPDATE:
+		status := e.GetUpdate().GetStatus()
+		c.handler.Update(ctx, status, c.acker(status))
+	case scheduler.Event_FAILURE:
+		c.handler.Failure(ctx, e.GetFailure())
+	case scheduler.Event_ERROR:
+		msg := e.GetError().GetMessage()
+		c.log.Info("Mesos refused the framework", "message", msg)
+		c.handler.Error(ctx, msg)
+		return &SubscribeError{Reason: ReasonSubscribeRefused, Err: errors.New(msg)}
+	case scheduler.Event_HEARTBEAT, scheduler.Event_MESSAGE, scheduler.Event_INVERSE_OFFERS,
+		scheduler.Event_RESCIND_INVERSE_OFFER, scheduler.Event_UPDATE_OPERATION_STATUS:
+	default:
+		c.log.V(1).Info("Ignoring an unknown event", "type", e.GetType().String())
+	}
+	return nil
+}
+
+// acker acknowledges one update; updates without a uuid (from the master) need none.
+func (c *Connection) acker(status mesos.TaskStatus) func(context.Context) error {
+	if len(status.UUID) == 0 || status.AgentID == nil {
+		return func(context.Context) error { return nil }
+	}
+	return func(ctx context.Context) error {
+		return c.Call(ctx, calls.Acknowledge(status.AgentID.Value, status.TaskID.Value, status.UUID))
+	}
+}
+
+func leaderURL(master string, info *mesos.MasterInfo) string {
+	if info == nil {
+		return master
+	}
+	host := info.GetAddress().GetIP()
+	if host == "" {
+		host = info.GetAddress().GetHostname()
+	}
+	if host == "" {
+		host = info.GetHostname()
+	}
+	port := info.GetAddress().GetPort()
+	if host == "" || port == 0 {
+		return master
+	}
+	scheme := "http"
+	if len(master) > 5 && master[:5] == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
+
+// classify turns a failed SUBSCRIBE into a SubscribeError with a reason a person can act on.
+func classify(master string, err error) error {
+	switch {
+	case apierrors.CodeNotAuthenticated.Matches(err):
+		return &SubscribeError{Reason: ReasonAuthenticationFailed, Master: master, Err: errors.New("the master refused the framework's credentials")}
+	case apierrors.CodeMalformedRequest.Matches(err), apierrors.CodeUnsubscribed.Matches(err):
+		return &SubscribeError{Reason: ReasonSubscribeRefused, Master: master, Err: err}
+	case apierrors.CodeMesosUnavailable.Matches(err):
+		return &SubscribeError{Reason: ReasonNoLeader, Master: master, Err: errors.New("the master knows no leader yet")}
+	}
+	return &SubscribeError{Reason: ReasonMasterUnreachable, Master: master, Err: err}
+}
+
+// Call sends a call of the current subscription, with the framework id filled in.
+func (c *Connection) Call(ctx context.Context, call *scheduler.Call) error {
+	c.mu.RLock()
+	caller, id := c.caller, c.frameworkID
+	c.mu.RUnlock()
+	if caller == nil {
+		return ErrNotSubscribed
+	}
+	call.FrameworkID = &mesos.FrameworkID{Value: id}
+	return calls.CallNoData(ctx, caller, call)
+}
+
+// Launch accepts one offer with LAUNCH of the given tasks; the offer's unused resources
+// are filtered for refuse.
+func (c *Connection) Launch(ctx context.Context, offerID mesos.OfferID, tasks []mesos.TaskInfo, refuse time.Duration) error {
+	call := calls.Accept(calls.OfferOperations{calls.OpLaunch(tasks...)}.WithOffers(offerID)).
+		With(calls.RefuseSeconds(refuse))
+	return c.Call(ctx, call)
+}
+
+// Decline declines offers, keeping them away for refuse.
+func (c *Connection) Decline(ctx context.Context, offerIDs []mesos.OfferID, refuse time.Duration) error {
+	if len(offerIDs) == 0 {
+		return nil
+	}
+	return c.Call(ctx, calls.Decline(offerIDs...).With(calls.RefuseSeconds(refuse)))
+}
+
+// Revive asks for offers again, clearing filters, for the framework's roles.
+func (c *Connection) Revive(ctx context.Context) error {
+	return c.Call(ctx, calls.ReviveWith(c.cfg.FrameworkInfo.Roles))
+}
+
+// Suppress stops offers for the framework's roles.
+func (c *Connection) Suppress(ctx context.Context) error {
+	return c.Call(ctx, calls.SuppressWith(c.cfg.FrameworkInfo.Roles))
+}
+
+// Kill kills a task, with a grace period when grace is not nil.
+func (c *Connection) Kill(ctx context.Context, taskID, agentID string, grace *time.Duration) error {
+	call := calls.Kill(taskID, agentID)
+	if grace != nil {
+		call.Kill.KillPolicy = &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: grace.Nanoseconds()}}
+	}
+	return c.Call(ctx, call)
+}
+
+// Reconcile asks for the state of the given tasks (task id → agent id, agent may be
+// empty); with none it asks for every task Mesos knows of the framework.
+func (c *Connection) Reconcile(ctx context.Context, tasks map[string]string) error {
+	return c.Call(ctx, calls.Reconcile(calls.ReconcileTasks(tasks)))
+}
+
+// Teardown removes the framework from Mesos; Mesos kills all of its tasks.
+func (c *Connection) Teardown(ctx context.Context) error {
+	return c.Call(ctx, &scheduler.Call{Type: scheduler.Call_TEARDOWN})
+}

@@ -1,0 +1,195 @@
+package framework
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+)
+
+// Agent is what the framework knows of one Mesos agent from its offers.
+type Agent struct {
+	ID         string
+	Hostname   string
+	Attributes []mesos.Attribute
+	// Offered are the resources of the agent's latest offer.
+	Offered mesos.Resources
+	// LastOffer is when the agent last sent an offer.
+	LastOffer time.Time
+}
+
+// Status is a snapshot of a Driver, for the MesosCluster status.
+type Status struct {
+	Subscribed  bool
+	FrameworkID string
+	Leader      string
+	// LastError is why the last subscription ended or failed; nil while subscribed.
+	LastError error
+	// Refused is the message of Mesos's last ERROR event, e.g. the framework was removed.
+	Refused string
+	// Reconciled is true once the tasks were reconciled after the current subscription.
+	Reconciled bool
+	// Agents seen in offers, by agent id.
+	Agents map[string]Agent
+}
+
+// Scheduler is the part of the operator that decides what to do with offers and updates.
+type Scheduler interface {
+	// Offers are handed over as they arrive; the scheduler launches or declines each one.
+	Offers(ctx context.Context, d *Driver, offers []mesos.Offer)
+	// Rescind withdraws an offer handed over earlier.
+	Rescind(ctx context.Context, offerID mesos.OfferID)
+	// Update is a task status update; ack it once persisted.
+	Update(ctx context.Context, status mesos.TaskStatus, ack func(context.Context) error)
+	// Subscribed is called after each (re)subscription, before any offer of it; the
+	// scheduler reconciles its tasks there.
+	Subscribed(ctx context.Context, d *Driver)
+}
+
+// Driver runs one Connection for a MesosCluster and keeps its Status, telling the
+// operator through notify whenever the status changes.
+type Driver struct {
+	*Connection
+	sched  Scheduler
+	notify func()
+
+	mu     sync.Mutex
+	status Status
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewDriver makes a Driver; notify is called (without blocking) after status changes.
+func NewDriver(cfg Config, sched Scheduler, notify func()) (*Driver, error) {
+	d := &Driver{sched: sched, notify: notify, status: Status{Agents: map[string]Agent{}}}
+	conn, err := New(cfg, driverHandler{d})
+	if err != nil {
+		return nil, err
+	}
+	d.Connection = conn
+	d.status.FrameworkID = conn.FrameworkID()
+	return d, nil
+}
+
+// Start runs the connection in the background until Stop.
+func (d *Driver) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel, d.done = cancel, make(chan struct{})
+	go func() {
+		defer close(d.done)
+		d.Run(ctx)
+	}()
+}
+
+// Stop ends the connection and waits for it. It does not tear the framework down.
+func (d *Driver) Stop() {
+	if d.cancel == nil {
+		return
+	}
+	d.cancel()
+	<-d.done
+}
+
+// Status returns a copy of the driver's status.
+func (d *Driver) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.status
+	s.Agents = make(map[string]Agent, len(d.status.Agents))
+	for k, v := range d.status.Agents {
+		s.Agents[k] = v
+	}
+	return s
+}
+
+// SetReconciled records that the tasks were reconciled after the current subscription.
+func (d *Driver) SetReconciled() {
+	d.update(func(s *Status) { s.Reconciled = true })
+}
+
+// AgentIDs lists the agents seen, sorted.
+func (d *Driver) AgentIDs() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ids := make([]string, 0, len(d.status.Agents))
+	for id := range d.status.Agents {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (d *Driver) update(f func(*Status)) {
+	d.mu.Lock()
+	f(&d.status)
+	d.mu.Unlock()
+	if d.notify != nil {
+		d.notify()
+	}
+}
+
+// driverHandler adapts the Connection's events to the Driver and its Scheduler.
+type driverHandler struct{ d *Driver }
+
+func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *mesos.MasterInfo) {
+	h.d.update(func(s *Status) {
+		s.Subscribed, s.FrameworkID, s.Leader, s.LastError, s.Refused, s.Reconciled = true, frameworkID, h.d.Leader(), nil, "", false
+	})
+	if h.d.sched != nil {
+		h.d.sched.Subscribed(ctx, h.d)
+	}
+}
+
+func (h driverHandler) Disconnected(_ context.Context, err error) {
+	h.d.update(func(s *Status) {
+		s.Subscribed, s.Leader, s.LastError, s.Reconciled = false, "", err, false
+	})
+}
+
+func (h driverHandler) Offers(ctx context.Context, offers []mesos.Offer) {
+	now := time.Now()
+	h.d.update(func(s *Status) {
+		for _, o := range offers {
+			s.Agents[o.AgentID.Value] = Agent{
+				ID: o.AgentID.Value, Hostname: o.Hostname, Attributes: o.Attributes,
+				Offered: mesos.Resources(o.Resources), LastOffer: now,
+			}
+		}
+	})
+	if h.d.sched != nil {
+		h.d.sched.Offers(ctx, h.d, offers)
+		return
+	}
+	ids := make([]mesos.OfferID, len(offers))
+	for i, o := range offers {
+		ids[i] = o.ID
+	}
+	_ = h.d.Decline(ctx, ids, 5*time.Second)
+}
+
+func (h driverHandler) Rescind(ctx context.Context, offerID mesos.OfferID) {
+	if h.d.sched != nil {
+		h.d.sched.Rescind(ctx, offerID)
+	}
+}
+
+func (h driverHandler) Update(ctx context.Context, status mesos.TaskStatus, ack func(context.Context) error) {
+	if h.d.sched != nil {
+		h.d.sched.Update(ctx, status, ack)
+	}
+}
+
+func (h driverHandler) Failure(_ context.Context, f *scheduler.Event_Failure) {
+	if f.AgentID == nil || f.ExecutorID != nil {
+		return
+	}
+	h.d.update(func(s *Status) { delete(s.Agents, f.AgentID.Value) })
+}
+
+func (h driverHandler) Error(_ context.Context, message string) {
+	h.d.update(func(s *Status) { s.Refused = message })
+}
