@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -74,25 +73,15 @@ type MesosClusterReconciler struct {
 	NewScheduler SchedulerFactory
 	// DriverOptions adjust each driver's config (tests shorten backoffs).
 	DriverOptions func(*framework.Config)
+	// Drivers holds the running drivers; other controllers read it.
+	Drivers *Drivers
 
-	mu      sync.Mutex
-	drivers map[string]*runningDriver
-	wakeups chan event.GenericEvent
-}
-
-type runningDriver struct {
-	*framework.Driver
-	hash string
+	wakeups <-chan event.GenericEvent
 }
 
 // Driver returns the running driver of a cluster, if any.
 func (r *MesosClusterReconciler) Driver(name string) *framework.Driver {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if d, ok := r.drivers[name]; ok {
-		return d.Driver
-	}
-	return nil
+	return r.Drivers.Get(name)
 }
 
 // Reconcile drives one MesosCluster.
@@ -176,17 +165,28 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 	return ctrl.Result{}, r.Update(ctx, mc)
 }
 
-// schedulerNameOwner returns the cluster that owns mc's schedulerName: the oldest one
-// using it (by creation, then by name).
+// schedulerNameOwner returns the cluster that owns mc's schedulerName: of the clusters
+// using it, the ones that already hold it (processed and not in conflict) come first,
+// then the oldest (by creation, then by name).
 func (r *MesosClusterReconciler) schedulerNameOwner(ctx context.Context, mc *mesosv1alpha1.MesosCluster) (string, error) {
 	var list mesosv1alpha1.MesosClusterList
 	if err := r.List(ctx, &list, client.MatchingFields{SchedulerNameIndex: mc.Spec.SchedulerName}); err != nil {
 		return "", err
 	}
+	holds := func(c *mesosv1alpha1.MesosCluster) bool {
+		ready := meta.FindStatusCondition(c.Status.Conditions, mesosv1alpha1.ConditionReady)
+		return ready != nil && ready.Reason != ReasonSchedulerNameConflict
+	}
 	owner := mc
 	for i := range list.Items {
 		o := &list.Items[i]
-		if !o.DeletionTimestamp.IsZero() {
+		if o.Name == mc.Name || !o.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if holds(o) != holds(owner) {
+			if holds(o) {
+				owner = o
+			}
 			continue
 		}
 		if o.CreationTimestamp.Before(&owner.CreationTimestamp) ||
@@ -328,11 +328,9 @@ func configHash(cfg framework.Config) string {
 // ensureDriver starts the cluster's driver, or restarts it when its config changed.
 func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cfg framework.Config) (*framework.Driver, error) {
 	hash := configHash(cfg)
-	r.mu.Lock()
-	old := r.drivers[mc.Name]
-	r.mu.Unlock()
-	if old != nil && old.hash == hash {
-		return old.Driver, nil
+	old, oldHash := r.Drivers.get(mc.Name)
+	if old != nil && oldHash == hash {
+		return old, nil
 	}
 	if old != nil {
 		// Keep the framework id the old driver learned, even if it is not persisted yet.
@@ -346,49 +344,19 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 		sched = r.NewScheduler(mc)
 	}
 	name := mc.Name
-	d, err := framework.NewDriver(cfg, sched, func() { r.wake(name) })
+	d, err := framework.NewDriver(cfg, sched, func() { r.Drivers.wake(name) })
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	if r.drivers == nil {
-		r.drivers = map[string]*runningDriver{}
-	}
-	r.drivers[mc.Name] = &runningDriver{Driver: d, hash: hash}
-	r.mu.Unlock()
+	r.Drivers.put(mc.Name, d, hash)
 	d.Start()
 	return d, nil
 }
 
 func (r *MesosClusterReconciler) stopDriver(name string) {
-	r.mu.Lock()
-	d := r.drivers[name]
-	delete(r.drivers, name)
-	r.mu.Unlock()
-	if d != nil {
+	if d := r.Drivers.remove(name); d != nil {
 		d.Stop()
-	}
-}
-
-// StopAll stops every driver, leaving the frameworks to fail over (for manager shutdown).
-func (r *MesosClusterReconciler) StopAll() {
-	r.mu.Lock()
-	names := make([]string, 0, len(r.drivers))
-	for n := range r.drivers {
-		names = append(names, n)
-	}
-	r.mu.Unlock()
-	for _, n := range names {
-		r.stopDriver(n)
-	}
-}
-
-// wake asks for a reconcile of the named cluster without blocking the driver.
-func (r *MesosClusterReconciler) wake(name string) {
-	ev := event.GenericEvent{Object: &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: name}}}
-	select {
-	case r.wakeups <- ev:
-	default: // a reconcile is already queued for some cluster; the resync catches up
+		r.Drivers.wake(name)
 	}
 }
 
@@ -463,7 +431,7 @@ func isFrameworkRemoved(msg string) bool {
 	return false
 }
 
-// summarize adds up the scalar resources the agents offered.
+// summarize adds up the agents' capacities as their offers show them.
 func summarize(agents map[string]framework.Agent) *mesosv1alpha1.ResourceSummary {
 	if len(agents) == 0 {
 		return nil
@@ -475,7 +443,7 @@ func summarize(agents map[string]framework.Agent) *mesosv1alpha1.ResourceSummary
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		for _, res := range agents[id].Offered {
+		for _, res := range agents[id].Capacity {
 			if res.GetType() != mesos.SCALAR {
 				continue
 			}
@@ -526,8 +494,11 @@ func (r *MesosClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName} }); err != nil {
 		return err
 	}
-	r.wakeups = make(chan event.GenericEvent, 1024)
-	if err := mgr.Add(stopDrivers{r}); err != nil {
+	if r.Drivers == nil {
+		r.Drivers = &Drivers{}
+	}
+	r.wakeups = r.Drivers.Listen()
+	if err := mgr.Add(stopDrivers{r.Drivers}); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
@@ -556,10 +527,10 @@ func (r *MesosClusterReconciler) sameSchedulerName(ctx context.Context, o client
 }
 
 // stopDrivers stops every driver when the manager stops (or loses leadership).
-type stopDrivers struct{ r *MesosClusterReconciler }
+type stopDrivers struct{ d *Drivers }
 
 func (s stopDrivers) Start(ctx context.Context) error {
 	<-ctx.Done()
-	s.r.StopAll()
+	s.d.StopAll()
 	return nil
 }

@@ -31,6 +31,7 @@ var (
 	cancel    context.CancelFunc
 
 	clusterReconciler *MesosClusterReconciler
+	nodeReconciler    *AgentNodeReconciler
 )
 
 func TestControllers(t *testing.T) {
@@ -59,7 +60,9 @@ var _ = BeforeSuite(func() {
 		HealthProbeBindAddress: "0",
 	})
 	Expect(err).NotTo(HaveOccurred())
+	drivers := &Drivers{}
 	clusterReconciler = &MesosClusterReconciler{
+		Drivers:   drivers,
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("k8sm-mesoscluster"),
@@ -68,6 +71,8 @@ var _ = BeforeSuite(func() {
 		},
 	}
 	Expect(clusterReconciler.SetupWithManager(mgr)).To(Succeed())
+	nodeReconciler = &AgentNodeReconciler{Client: mgr.GetClient(), Drivers: drivers, GoneGracePeriod: 3 * time.Second}
+	Expect(nodeReconciler.SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

@@ -94,12 +94,17 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
+	drivers := &controllers.Drivers{}
 	if err := (&controllers.MesosClusterReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("k8sm-mesoscluster"),
+		Drivers:   drivers,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the MesosCluster controller: %w", err)
+	}
+	if err := (&controllers.AgentNodeReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the agent Node controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding the health check: %w", err)

@@ -17,6 +17,9 @@ type Agent struct {
 	Attributes []mesos.Attribute
 	// Offered are the resources of the agent's latest offer.
 	Offered mesos.Resources
+	// Capacity holds, per scalar resource name, the most the agent ever offered: its
+	// capacity as far as offers show it (other frameworks' use hides part of it).
+	Capacity mesos.Resources
 	// LastOffer is when the agent last sent an offer.
 	LastOffer time.Time
 }
@@ -152,14 +155,23 @@ func (h driverHandler) Disconnected(_ context.Context, err error) {
 
 func (h driverHandler) Offers(ctx context.Context, offers []mesos.Offer) {
 	now := time.Now()
-	h.d.update(func(s *Status) {
-		for _, o := range offers {
-			s.Agents[o.AgentID.Value] = Agent{
-				ID: o.AgentID.Value, Hostname: o.Hostname, Attributes: o.Attributes,
-				Offered: mesos.Resources(o.Resources), LastOffer: now,
-			}
+	newAgent := false
+	h.d.mu.Lock()
+	for _, o := range offers {
+		prev, known := h.d.status.Agents[o.AgentID.Value]
+		newAgent = newAgent || !known
+		h.d.status.Agents[o.AgentID.Value] = Agent{
+			ID: o.AgentID.Value, Hostname: o.Hostname, Attributes: o.Attributes,
+			Offered: mesos.Resources(o.Resources), LastOffer: now,
+			Capacity: maxScalars(prev.Capacity, o.Resources),
 		}
-	})
+	}
+	h.d.mu.Unlock()
+	// Offers come every second; wake the operator only for what it shows: a new agent
+	// (resources are picked up by its periodic resync).
+	if newAgent && h.d.notify != nil {
+		h.d.notify()
+	}
 	if h.d.sched != nil {
 		h.d.sched.Offers(ctx, h.d, offers)
 		return
@@ -192,4 +204,30 @@ func (h driverHandler) Failure(_ context.Context, f *scheduler.Event_Failure) {
 
 func (h driverHandler) Error(_ context.Context, message string) {
 	h.d.update(func(s *Status) { s.Refused = message })
+}
+
+// maxScalars keeps, per scalar resource name, the larger of the known capacity and the
+// total offered now.
+func maxScalars(capacity mesos.Resources, offered []mesos.Resource) mesos.Resources {
+	sums := map[string]float64{}
+	for _, r := range offered {
+		if r.GetType() == mesos.SCALAR {
+			sums[r.Name] += r.GetScalar().GetValue()
+		}
+	}
+	for _, r := range capacity {
+		if v := r.GetScalar().GetValue(); v > sums[r.Name] {
+			sums[r.Name] = v
+		}
+	}
+	names := make([]string, 0, len(sums))
+	for n := range sums {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make(mesos.Resources, 0, len(names))
+	for _, n := range names {
+		out = append(out, mesos.Resource{Name: n, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: sums[n]}})
+	}
+	return out
 }

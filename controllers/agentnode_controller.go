@@ -1,0 +1,282 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/framework"
+)
+
+const (
+	// nodeLeaseNamespace holds the Leases that say a Node is alive.
+	nodeLeaseNamespace = "kube-node-lease"
+	// nodeLeaseSeconds is the Lease duration; leases are renewed at a quarter of it.
+	nodeLeaseSeconds = 40
+	// nodeStatusRefresh is how often an unchanged Node status is written anyway.
+	nodeStatusRefresh = 5 * time.Minute
+)
+
+// AgentNodeReconciler keeps one Node per Mesos agent of each MesosCluster: created when
+// the agent is first seen, kept Ready with a Lease while the framework knows it, made
+// Unknown when it goes, and deleted after GoneGracePeriod.
+type AgentNodeReconciler struct {
+	client.Client
+	Drivers *Drivers
+	// GoneGracePeriod is how long the Node of an agent that left is kept. Default 5m.
+	GoneGracePeriod time.Duration
+	// Now is the clock (tests replace it).
+	Now func() time.Time
+}
+
+// Reconcile brings the Nodes of one MesosCluster in line with its driver's agents.
+func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	var nodes corev1.NodeList
+	if err := r.List(ctx, &nodes, client.MatchingLabels{agentnode.LabelCluster: req.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	mc := &mesosv1alpha1.MesosCluster{}
+	if err := r.Get(ctx, req.NamespacedName, mc); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		// The cluster is gone: so are its Nodes.
+		for i := range nodes.Items {
+			if err := r.deleteNode(ctx, &nodes.Items[i]); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		return ctrl.Result{}, nil
+	}
+
+	var status framework.Status
+	if d := r.Drivers.Get(req.Name); d != nil {
+		status = d.Status()
+	}
+	now := r.now()
+	seen := map[string]bool{}
+	for _, a := range status.Agents {
+		agent := agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Attributes: a.Attributes, Resources: a.Capacity}
+		name := agentnode.NodeName(mc.Name, a.Hostname)
+		seen[name] = true
+		if err := r.ensureNode(ctx, mc, agent, status.Subscribed, now); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	grace := r.GoneGracePeriod
+	if grace == 0 {
+		grace = 5 * time.Minute
+	}
+	requeue := time.Duration(nodeLeaseSeconds) * time.Second / 4
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		if seen[n.Name] {
+			continue
+		}
+		ready := readyCondition(n)
+		switch {
+		case ready == nil || ready.Status != corev1.ConditionUnknown:
+			if err := r.markGone(ctx, n, now); err != nil {
+				return ctrl.Result{}, err
+			}
+		case status.Subscribed && now.Sub(ready.LastTransitionTime.Time) >= grace:
+			log.Info("Deleting the Node of an agent that left", "node", n.Name, "goneSince", ready.LastTransitionTime)
+			if err := r.deleteNode(ctx, n); err != nil {
+				return ctrl.Result{}, err
+			}
+		default:
+			if left := grace - now.Sub(ready.LastTransitionTime.Time); left < requeue {
+				requeue = max(left, time.Second)
+			}
+		}
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+func (r *AgentNodeReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func readyCondition(n *corev1.Node) *corev1.NodeCondition {
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == corev1.NodeReady {
+			return &n.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// ensureNode creates or updates the Node of a live agent and renews its Lease.
+func (r *AgentNodeReconciler) ensureNode(ctx context.Context, mc *mesosv1alpha1.MesosCluster, a agentnode.Agent, subscribed bool, now time.Time) error {
+	desired := agentnode.Desired(mc.Name, a)
+	node := &corev1.Node{}
+	err := r.Get(ctx, client.ObjectKeyFromObject(desired), node)
+	switch {
+	case apierrors.IsNotFound(err):
+		node = desired
+		if err := controllerutil.SetOwnerReference(mc, node, r.Scheme()); err != nil {
+			return err
+		}
+		if err := r.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		before := node.DeepCopy()
+		if node.Labels == nil {
+			node.Labels = map[string]string{}
+		}
+		for k, v := range desired.Labels {
+			node.Labels[k] = v
+		}
+		if node.Annotations == nil {
+			node.Annotations = map[string]string{}
+		}
+		node.Annotations[agentnode.AnnotationAgentID] = a.ID
+		if !hasTaint(node.Spec.Taints, desired.Spec.Taints[0]) {
+			node.Spec.Taints = append(node.Spec.Taints, desired.Spec.Taints[0])
+		}
+		if !equality.Semantic.DeepEqual(before.ObjectMeta, node.ObjectMeta) || !equality.Semantic.DeepEqual(before.Spec, node.Spec) {
+			if err := r.Patch(ctx, node, client.MergeFrom(before)); err != nil {
+				return err
+			}
+		}
+	}
+
+	st := agentnode.Status(a, subscribed, metav1.NewTime(now), node.Status.Conditions)
+	if nodeStatusChanged(&node.Status, &st, now) {
+		before := node.DeepCopy()
+		node.Status = st
+		if err := r.Status().Patch(ctx, node, client.MergeFrom(before)); err != nil {
+			return err
+		}
+	}
+	if subscribed {
+		return r.renewLease(ctx, node, now)
+	}
+	return nil
+}
+
+// nodeStatusChanged says whether a Node status must be written: something other than
+// heartbeat times changed, or the last heartbeat is older than nodeStatusRefresh.
+func nodeStatusChanged(old, desired *corev1.NodeStatus, now time.Time) bool {
+	o, d := old.DeepCopy(), desired.DeepCopy()
+	var last time.Time
+	for i := range o.Conditions {
+		if o.Conditions[i].Type == corev1.NodeReady {
+			last = o.Conditions[i].LastHeartbeatTime.Time
+		}
+		o.Conditions[i].LastHeartbeatTime = metav1.Time{}
+	}
+	for i := range d.Conditions {
+		d.Conditions[i].LastHeartbeatTime = metav1.Time{}
+	}
+	return !equality.Semantic.DeepEqual(o.Capacity, d.Capacity) ||
+		!equality.Semantic.DeepEqual(o.Allocatable, d.Allocatable) ||
+		!equality.Semantic.DeepEqual(o.Conditions, d.Conditions) ||
+		!equality.Semantic.DeepEqual(o.Addresses, d.Addresses) ||
+		o.NodeInfo.KubeletVersion != d.NodeInfo.KubeletVersion ||
+		now.Sub(last) >= nodeStatusRefresh
+}
+
+func hasTaint(taints []corev1.Taint, t corev1.Taint) bool {
+	for _, x := range taints {
+		if x.Key == t.Key && x.Effect == t.Effect && x.Value == t.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// renewLease keeps the Node's Lease in kube-node-lease current, as a kubelet does.
+func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node, now time.Time) error {
+	lease := &coordinationv1.Lease{}
+	key := client.ObjectKey{Namespace: nodeLeaseNamespace, Name: node.Name}
+	renew := metav1.NewMicroTime(now)
+	err := r.Get(ctx, key, lease)
+	if apierrors.IsNotFound(err) {
+		lease = &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node.Name), LeaseDurationSeconds: ptr.To[int32](nodeLeaseSeconds), RenewTime: &renew},
+		}
+		if err := r.Create(ctx, lease); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if lease.Spec.RenewTime != nil && now.Sub(lease.Spec.RenewTime.Time) < time.Duration(nodeLeaseSeconds)*time.Second/4 {
+		return nil
+	}
+	before := lease.DeepCopy()
+	lease.Spec.RenewTime = &renew
+	lease.Spec.HolderIdentity = ptr.To(node.Name)
+	lease.Spec.LeaseDurationSeconds = ptr.To[int32](nodeLeaseSeconds)
+	return r.Patch(ctx, lease, client.MergeFrom(before))
+}
+
+// markGone sets the Node of an agent that left to Ready=Unknown.
+func (r *AgentNodeReconciler) markGone(ctx context.Context, n *corev1.Node, now time.Time) error {
+	a := agentnode.Agent{ID: n.Annotations[agentnode.AnnotationAgentID]}
+	gone := agentnode.Status(a, false, metav1.NewTime(now), n.Status.Conditions).Conditions[0]
+	before := n.DeepCopy()
+	replaced := false
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == corev1.NodeReady {
+			n.Status.Conditions[i], replaced = gone, true
+		}
+	}
+	if !replaced {
+		n.Status.Conditions = append(n.Status.Conditions, gone)
+	}
+	return r.Status().Patch(ctx, n, client.MergeFrom(before))
+}
+
+func (r *AgentNodeReconciler) deleteNode(ctx context.Context, n *corev1.Node) error {
+	if err := r.Delete(ctx, n); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: nodeLeaseNamespace, Name: n.Name}}
+	if err := r.Delete(ctx, lease); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// SetupWithManager registers the reconciler: it runs per MesosCluster, on driver
+// changes and on changes to the cluster's Nodes.
+func (r *AgentNodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&mesosv1alpha1.MesosCluster{}).
+		WatchesRawSource(source.Channel(r.Drivers.Listen(), &handler.EnqueueRequestForObject{})).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []ctrl.Request {
+			if c, ok := o.GetLabels()[agentnode.LabelCluster]; ok {
+				return []ctrl.Request{{NamespacedName: client.ObjectKey{Name: c}}}
+			}
+			return nil
+		})).
+		Named("agentnode").
+		Complete(r)
+}

@@ -1,0 +1,166 @@
+// Package agentnode translates a Mesos agent into the Kubernetes Node that stands for
+// it: name, labels from attributes, capacity from resources, the taint that keeps
+// kube-scheduler away, and the Ready condition. It is pure: no Kubernetes client.
+package agentnode
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+const (
+	// LabelCluster names the MesosCluster an agent Node belongs to.
+	LabelCluster = "mesos.k8sm.io/cluster"
+	// LabelAttributePrefix prefixes labels made from agent attributes.
+	LabelAttributePrefix = "mesos.k8sm.io/attribute."
+	// AnnotationAgentID holds the Mesos agent id of a Node.
+	AnnotationAgentID = "mesos.k8sm.io/agent-id"
+	// TaintAgent keeps kube-scheduler's pods off agent Nodes; only the cluster's own
+	// schedulerName places pods there.
+	TaintAgent = "mesos.k8sm.io/agent"
+	// ResourceGPU is the Kubernetes name of Mesos's gpus resource.
+	ResourceGPU corev1.ResourceName = "nvidia.com/gpu"
+
+	// ReasonAgentReady and ReasonAgentGone are the Node Ready condition reasons.
+	ReasonAgentReady = "MesosAgentReady"
+	ReasonAgentGone  = "MesosAgentGone"
+)
+
+// Agent is what the Node of one agent is made from.
+type Agent struct {
+	ID         string
+	Hostname   string
+	Attributes []mesos.Attribute
+	// Resources are the agent's resources as offered to the framework.
+	Resources []mesos.Resource
+}
+
+var invalidName = regexp.MustCompile(`[^a-z0-9.-]+`)
+
+// NodeName is the Node name of an agent: mesos-<cluster>-<hostname>, made a valid DNS
+// subdomain.
+func NodeName(cluster, hostname string) string {
+	name := invalidName.ReplaceAllString(strings.ToLower("mesos-"+cluster+"-"+hostname), "-")
+	name = strings.Trim(name, "-.")
+	if len(name) > validation.DNS1123SubdomainMaxLength {
+		name = strings.Trim(name[:validation.DNS1123SubdomainMaxLength], "-.")
+	}
+	return name
+}
+
+// Labels are the labels of an agent's Node: the cluster, kubernetes.io/hostname, the OS
+// and one per text or scalar attribute whose name and value make a valid label.
+func Labels(cluster string, a Agent) map[string]string {
+	l := map[string]string{
+		LabelCluster:                          cluster,
+		corev1.LabelHostname:                  a.Hostname,
+		corev1.LabelOSStable:                  "linux",
+		"node-role.kubernetes.io/mesos-agent": "",
+	}
+	for _, attr := range a.Attributes {
+		var v string
+		switch attr.GetType() {
+		case mesos.TEXT:
+			v = attr.GetText().GetValue()
+		case mesos.SCALAR:
+			v = strconv.FormatFloat(attr.GetScalar().GetValue(), 'f', -1, 64)
+		default:
+			continue
+		}
+		key := LabelAttributePrefix + attr.GetName()
+		if len(validation.IsQualifiedName(key)) == 0 && len(validation.IsValidLabelValue(v)) == 0 {
+			l[key] = v
+		}
+	}
+	if len(validation.IsValidLabelValue(a.Hostname)) != 0 {
+		delete(l, corev1.LabelHostname)
+	}
+	return l
+}
+
+// Capacity adds up an agent's scalar resources as Kubernetes resources; ports become
+// no resource (pods ask for host ports by number).
+func Capacity(res []mesos.Resource) corev1.ResourceList {
+	var cpus, mem, disk, gpus float64
+	for _, r := range res {
+		if r.GetType() != mesos.SCALAR {
+			continue
+		}
+		v := r.GetScalar().GetValue()
+		switch r.GetName() {
+		case "cpus":
+			cpus += v
+		case "mem":
+			mem += v
+		case "disk":
+			disk += v
+		case "gpus":
+			gpus += v
+		}
+	}
+	l := corev1.ResourceList{
+		corev1.ResourceCPU:              *resource.NewMilliQuantity(int64(cpus*1000+0.5), resource.DecimalSI),
+		corev1.ResourceMemory:           *resource.NewQuantity(int64(mem)<<20, resource.BinarySI),
+		corev1.ResourceEphemeralStorage: *resource.NewQuantity(int64(disk)<<20, resource.BinarySI),
+		corev1.ResourcePods:             *resource.NewQuantity(110, resource.DecimalSI),
+	}
+	if gpus > 0 {
+		l[ResourceGPU] = *resource.NewQuantity(int64(gpus), resource.DecimalSI)
+	}
+	return l
+}
+
+// Taint is the NoSchedule taint on every agent Node.
+func Taint(cluster string) corev1.Taint {
+	return corev1.Taint{Key: TaintAgent, Value: cluster, Effect: corev1.TaintEffectNoSchedule}
+}
+
+// Desired returns the Node an agent should have (metadata and spec; status via Status).
+func Desired(cluster string, a Agent) *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        NodeName(cluster, a.Hostname),
+			Labels:      Labels(cluster, a),
+			Annotations: map[string]string{AnnotationAgentID: a.ID},
+		},
+		Spec: corev1.NodeSpec{
+			ProviderID: fmt.Sprintf("mesos://%s/%s", cluster, a.ID),
+			Taints:     []corev1.Taint{Taint(cluster)},
+		},
+	}
+}
+
+// Status returns the Node status of an agent: capacity, addresses and the Ready
+// condition (True while the agent is known to the framework, else Unknown).
+func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeCondition) corev1.NodeStatus {
+	capacity := Capacity(a.Resources)
+	cond := corev1.NodeCondition{
+		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: ReasonAgentReady,
+		Message: "The Mesos agent offers resources to the framework", LastHeartbeatTime: now, LastTransitionTime: now,
+	}
+	if !ready {
+		cond.Status, cond.Reason, cond.Message = corev1.ConditionUnknown, ReasonAgentGone,
+			"The Mesos agent left the cluster, or the framework lost its connection to the master"
+	}
+	for _, p := range previous {
+		if p.Type == corev1.NodeReady && p.Status == cond.Status {
+			cond.LastTransitionTime = p.LastTransitionTime
+		}
+	}
+	st := corev1.NodeStatus{
+		Capacity:    capacity,
+		Allocatable: capacity,
+		Conditions:  []corev1.NodeCondition{cond},
+		Addresses:   []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: a.Hostname}},
+		NodeInfo:    corev1.NodeSystemInfo{OperatingSystem: "linux", KubeletVersion: "mesos"},
+	}
+	return st
+}

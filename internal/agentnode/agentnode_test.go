@@ -1,0 +1,120 @@
+package agentnode
+
+import (
+	"strings"
+	"testing"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+func scalar(name string, v float64) mesos.Resource {
+	return mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
+}
+
+func text(name, v string) mesos.Attribute {
+	return mesos.Attribute{Name: name, Type: mesos.TEXT, Text: &mesos.Value_Text{Value: v}}
+}
+
+func TestNodeName(t *testing.T) {
+	long := strings.Repeat("a", 300)
+	for _, tc := range []struct{ cluster, host, want string }{
+		{"local", "agent-1", "mesos-local-agent-1"},
+		{"Prod", "Agent_1.Example.COM", "mesos-prod-agent-1.example.com"},
+		{"c", "10.0.0.1", "mesos-c-10.0.0.1"},
+		{"c", "host-", "mesos-c-host"},
+	} {
+		if got := NodeName(tc.cluster, tc.host); got != tc.want {
+			t.Errorf("NodeName(%q, %q) = %q, want %q", tc.cluster, tc.host, got, tc.want)
+		}
+	}
+	if got := NodeName("c", long); len(validation.IsDNS1123Subdomain(got)) != 0 {
+		t.Errorf("NodeName of a long host is not a DNS subdomain: %q", got)
+	}
+}
+
+func TestLabels(t *testing.T) {
+	a := Agent{Hostname: "agent-1", Attributes: []mesos.Attribute{
+		text("rack", "r1"),
+		{Name: "cores", Type: mesos.SCALAR, Scalar: &mesos.Value_Scalar{Value: 8}},
+		text("bad value", "has spaces"),
+		{Name: "ports", Type: mesos.RANGES, Ranges: &mesos.Value_Ranges{}},
+	}}
+	got := Labels("local", a)
+	want := map[string]string{
+		LabelCluster:                          "local",
+		corev1.LabelHostname:                  "agent-1",
+		corev1.LabelOSStable:                  "linux",
+		"node-role.kubernetes.io/mesos-agent": "",
+		LabelAttributePrefix + "rack":         "r1",
+		LabelAttributePrefix + "cores":        "8",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Labels = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("label %s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func TestCapacity(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		res  []mesos.Resource
+		want map[corev1.ResourceName]string
+	}{
+		{"scalars", []mesos.Resource{scalar("cpus", 4), scalar("mem", 8192), scalar("disk", 20000)},
+			map[corev1.ResourceName]string{corev1.ResourceCPU: "4", corev1.ResourceMemory: "8Gi", corev1.ResourceEphemeralStorage: "20000Mi", corev1.ResourcePods: "110"}},
+		{"fractional cpus and gpus", []mesos.Resource{scalar("cpus", 0.5), scalar("gpus", 2)},
+			map[corev1.ResourceName]string{corev1.ResourceCPU: "500m", ResourceGPU: "2"}},
+		{"resources split by role add up", []mesos.Resource{scalar("cpus", 1), scalar("cpus", 2)},
+			map[corev1.ResourceName]string{corev1.ResourceCPU: "3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Capacity(tc.res)
+			for k, v := range tc.want {
+				q, ok := got[k]
+				if !ok || q.Cmp(resource.MustParse(v)) != 0 {
+					t.Errorf("%s = %v, want %s", k, q.String(), v)
+				}
+			}
+			if _, ok := got[ResourceGPU]; ok != (tc.want[ResourceGPU] != "") {
+				t.Errorf("gpus present = %v", ok)
+			}
+		})
+	}
+}
+
+func TestDesiredAndStatus(t *testing.T) {
+	a := Agent{ID: "M-S1", Hostname: "agent-1", Resources: []mesos.Resource{scalar("cpus", 2)}}
+	n := Desired("local", a)
+	if n.Name != "mesos-local-agent-1" || n.Annotations[AnnotationAgentID] != "M-S1" || n.Spec.ProviderID != "mesos://local/M-S1" {
+		t.Fatalf("Desired = %+v", n.ObjectMeta)
+	}
+	if len(n.Spec.Taints) != 1 || n.Spec.Taints[0].Effect != corev1.TaintEffectNoSchedule || n.Spec.Taints[0].Key != TaintAgent {
+		t.Fatalf("taints = %v", n.Spec.Taints)
+	}
+
+	t0 := metav1.Unix(100, 0)
+	t1 := metav1.Unix(200, 0)
+	ready := Status(a, true, t0, nil)
+	if c := ready.Conditions[0]; c.Status != corev1.ConditionTrue || c.Reason != ReasonAgentReady {
+		t.Fatalf("ready condition = %+v", c)
+	}
+	again := Status(a, true, t1, ready.Conditions)
+	if c := again.Conditions[0]; !c.LastTransitionTime.Equal(&t0) || !c.LastHeartbeatTime.Equal(&t1) {
+		t.Fatalf("a heartbeat must keep the transition time: %+v", c)
+	}
+	gone := Status(a, false, t1, ready.Conditions)
+	if c := gone.Conditions[0]; c.Status != corev1.ConditionUnknown || c.Reason != ReasonAgentGone || !c.LastTransitionTime.Equal(&t1) {
+		t.Fatalf("gone condition = %+v", c)
+	}
+	if q := ready.Allocatable[corev1.ResourceCPU]; q.Cmp(resource.MustParse("2")) != 0 {
+		t.Fatalf("allocatable cpu = %s", q.String())
+	}
+}
