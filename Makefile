@@ -63,8 +63,12 @@ lint: golangci-lint ## Run golangci-lint.
 envtest: ## Obtain kube-apiserver and etcd for tests (download, or build from the Go module proxy).
 	@LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh
 
+.PHONY: test-deps
+test-deps: ## Install what the tests need from Debian's packages (ZooKeeper), when missing.
+	@hack/install-test-deps.sh
+
 .PHONY: test
-test: verify vet ## Run every test (unit, envtest, e2e) after checking generated files.
+test: verify vet test-deps ## Run every test (unit, envtest, e2e) after checking generated files.
 	KUBEBUILDER_ASSETS="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
 		go test ./... -count=1 -timeout 40m
 

@@ -1,0 +1,160 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/k8sm/k8sm/internal/testzk"
+)
+
+func TestParseMaster(t *testing.T) {
+	for _, tc := range []struct {
+		master  string
+		tls     bool
+		want    []string // successive leaders after each failure
+		wantErr bool
+	}{
+		{master: "http://m1:5050", want: []string{"http://m1:5050", "http://m1:5050"}},
+		{master: "http://m1:5050/, https://m2:5050", want: []string{"http://m1:5050", "https://m2:5050", "http://m1:5050"}},
+		{master: "ftp://m1:5050", wantErr: true},
+		{master: "m1:5050", wantErr: true},
+		{master: "zk://", wantErr: true},
+		{master: "zk://zk1:2181", wantErr: true},
+		{master: "zk://user:pw@zk1:2181/mesos", wantErr: true},
+	} {
+		d, err := ParseMaster(tc.master, tc.tls)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("ParseMaster(%q) error = %v, want error %v", tc.master, err, tc.wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		for i, want := range tc.want {
+			got, err := d.Leader(context.Background())
+			if err != nil || got != want {
+				t.Errorf("ParseMaster(%q): leader %d = %q, %v; want %q", tc.master, i, got, err, want)
+			}
+			d.Failed(got)
+		}
+	}
+}
+
+func TestParseZK(t *testing.T) {
+	servers, path, err := parseZK("zk://zk1:2181,zk2,10.0.0.3:2182/mesos/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"zk1:2181", "zk2:2181", "10.0.0.3:2182"}
+	if len(servers) != 3 || servers[0] != want[0] || servers[1] != want[1] || servers[2] != want[2] || path != "/mesos" {
+		t.Fatalf("parseZK = %v %q", servers, path)
+	}
+}
+
+func TestLeaderFromZKNodes(t *testing.T) {
+	for _, tc := range []struct {
+		children []string
+		want     string
+		ok       bool
+	}{
+		{[]string{"json.info_0000000003", "json.info_0000000001", "log_replicas", "info_0000000000"}, "json.info_0000000001", true},
+		{[]string{"info_0000000001", "log_replicas"}, "", false},
+		{nil, "", false},
+		{[]string{"json.info_0000000010", "json.info_0000000009"}, "json.info_0000000009", true},
+	} {
+		got, ok := LeaderFromZKNodes(tc.children)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("LeaderFromZKNodes(%v) = %q, %v; want %q, %v", tc.children, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestMasterURLFromInfo(t *testing.T) {
+	for _, tc := range []struct {
+		json, scheme, want string
+		wantErr            bool
+	}{
+		{`{"address":{"hostname":"m1","ip":"10.0.0.1","port":5050},"hostname":"m1","id":"x","ip":16777226,"port":5050}`, "http", "http://10.0.0.1:5050", false},
+		{`{"address":{"hostname":"m1","port":5050}}`, "https", "https://m1:5050", false},
+		{`{"hostname":"m2","port":5051}`, "http", "http://m2:5051", false},
+		{`{"address":{}}`, "http", "", true},
+		{`not json`, "http", "", true},
+	} {
+		got, err := MasterURLFromInfo([]byte(tc.json), tc.scheme)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("MasterURLFromInfo(%s) = %q, %v; want %q, error %v", tc.json, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+// registerMaster writes a leader candidate the way a Mesos master does: an ephemeral
+// sequential json.info_ node holding its MasterInfo as JSON.
+func registerMaster(t *testing.T, conn *zk.Conn, path, ip string, port int) string {
+	t.Helper()
+	data := []byte(`{"address":{"hostname":"master","ip":"` + ip + `","port":` + itoa(port) + `},"hostname":"master","port":` + itoa(port) + `}`)
+	node, err := conn.Create(path+"/json.info_", data, zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll))
+	if err != nil {
+		t.Fatalf("registering a master in ZooKeeper: %v", err)
+	}
+	return node
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestZKDetectorFollowsTheLeader(t *testing.T) {
+	srv, err := testzk.Start()
+	if errors.Is(err, testzk.ErrNotInstalled) && !testzk.Required() {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+
+	conn, _, err := zk.Connect([]string{srv.Addr}, 10*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Create("/mesos", nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+
+	d, err := ParseMaster("zk://"+srv.Addr+"/mesos", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	if _, err := d.Leader(ctx); err == nil {
+		t.Fatal("Leader() found a master where none is registered")
+	}
+
+	first := registerMaster(t, conn, "/mesos", "127.0.0.1", 5050)
+	registerMaster(t, conn, "/mesos", "127.0.0.2", 5051)
+	got, err := d.Leader(ctx)
+	if err != nil || got != "http://127.0.0.1:5050" {
+		t.Fatalf("Leader() = %q, %v; want http://127.0.0.1:5050", got, err)
+	}
+
+	changed := d.Changed()
+	if err := conn.Delete(first, -1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Changed() was not closed when the leader went away")
+	}
+	got, err = d.Leader(ctx)
+	if err != nil || got != "http://127.0.0.2:5051" {
+		t.Fatalf("after failover Leader() = %q, %v; want http://127.0.0.2:5051", got, err)
+	}
+}
