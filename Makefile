@@ -8,6 +8,8 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
+KUSTOMIZE_VERSION ?= v5.8.1
 
 # Packages whose markers make CRDs, RBAC and deepcopy.
 GEN_PATHS ?= ./api/...;./controllers/...
@@ -89,6 +91,13 @@ build: ## Build the manager, executor and mesos-sim binaries into bin/.
 run: manifests generate ## Run the manager against the cluster in ~/.kube/config.
 	go run ./cmd/manager
 
+.PHONY: build-installer
+build-installer: manifests kustomize ## Render dist/install.yaml (CRDs, RBAC, manager) for IMG.
+	mkdir -p dist
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default > dist/install.yaml
+	@echo "Wrote dist/install.yaml: kubectl apply -f dist/install.yaml"
+
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).
 	docker build -t $(IMG) .
@@ -99,6 +108,11 @@ docker-build: ## Build the manager image (needs a Docker engine).
 controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN):
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE)
+$(KUSTOMIZE):
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT)

@@ -29,8 +29,8 @@ package controllers
 // Namespaces: evaluate a MesosCluster's namespaceSelector.
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 //
-// Secrets: framework credentials and the masters' CA, read only.
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// Secrets: framework credentials and the masters' CA, read one at a time (never cached).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 //
 // Events: tell people what happened to their pods and clusters.
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch

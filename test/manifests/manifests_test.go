@@ -1,0 +1,146 @@
+// Package manifests checks the install manifests a person applies to a real cluster:
+// config/default rendered by kustomize, as `make build-installer` renders it.
+package manifests
+
+import (
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+func render(t *testing.T) map[string][]string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "config", "default")
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build config/default: %v", err)
+	}
+	out := map[string][]string{}
+	for _, r := range res.Resources() {
+		y, err := r.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[r.GetKind()] = append(out[r.GetKind()], string(y))
+	}
+	return out
+}
+
+func one[T any](t *testing.T, docs []string) T {
+	t.Helper()
+	var v T
+	if len(docs) != 1 {
+		t.Fatalf("want exactly one, got %d", len(docs))
+	}
+	if err := yaml.UnmarshalStrict([]byte(docs[0]), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestManagerRunsRestricted(t *testing.T) {
+	m := render(t)
+	ns := one[corev1.Namespace](t, m["Namespace"])
+	if ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+		t.Errorf("namespace %s does not enforce the restricted Pod Security Standard: %v", ns.Name, ns.Labels)
+	}
+	d := one[appsv1.Deployment](t, m["Deployment"])
+	if d.Namespace != ns.Name {
+		t.Errorf("manager runs in %q, not in %q", d.Namespace, ns.Name)
+	}
+	pod := d.Spec.Template.Spec
+	psc := pod.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Error("pod securityContext.runAsNonRoot is not true")
+	}
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Error("pod seccompProfile is not RuntimeDefault")
+	}
+	for _, c := range pod.Containers {
+		sc := c.SecurityContext
+		switch {
+		case sc == nil:
+			t.Errorf("container %s has no securityContext", c.Name)
+		case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+			t.Errorf("container %s may escalate privileges", c.Name)
+		case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+			t.Errorf("container %s has a writable root filesystem", c.Name)
+		case sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) != 0:
+			t.Errorf("container %s does not drop all capabilities", c.Name)
+		case sc.Privileged != nil && *sc.Privileged:
+			t.Errorf("container %s is privileged", c.Name)
+		}
+		if c.LivenessProbe == nil || c.ReadinessProbe == nil {
+			t.Errorf("container %s lacks liveness or readiness probes", c.Name)
+		}
+		if !strings.Contains(strings.Join(c.Args, " "), "--leader-elect") {
+			t.Errorf("container %s runs without leader election", c.Name)
+		}
+	}
+}
+
+func TestMetricsAreFencedByANetworkPolicy(t *testing.T) {
+	m := render(t)
+	np := one[networkingv1.NetworkPolicy](t, m["NetworkPolicy"])
+	if len(np.Spec.Ingress) == 0 || len(np.Spec.Ingress[0].Ports) == 0 || np.Spec.Ingress[0].Ports[0].Port.IntValue() != 8443 {
+		t.Errorf("the NetworkPolicy does not limit the metrics port 8443: %+v", np.Spec)
+	}
+	if np.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"] != "manager" {
+		t.Errorf("the NetworkPolicy does not select the manager: %+v", np.Spec.PodSelector)
+	}
+}
+
+func TestRBACIsLeastPrivilege(t *testing.T) {
+	m := render(t)
+	var manager *rbacv1.ClusterRole
+	for _, doc := range m["ClusterRole"] {
+		var r rbacv1.ClusterRole
+		if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, rule := range r.Rules {
+			for _, list := range [][]string{rule.Verbs, rule.Resources, rule.APIGroups} {
+				for _, v := range list {
+					if v == "*" {
+						t.Errorf("ClusterRole %s grants a wildcard: %+v", r.Name, rule)
+					}
+				}
+			}
+		}
+		if r.Name == "k8sm-manager-role" {
+			manager = &r
+		}
+	}
+	if manager == nil {
+		t.Fatal("no k8sm-manager-role ClusterRole")
+	}
+	for _, rule := range manager.Rules {
+		for _, res := range rule.Resources {
+			if res == "secrets" {
+				for _, v := range rule.Verbs {
+					if v != "get" {
+						t.Errorf("the manager may %s Secrets; it only needs to get them", v)
+					}
+				}
+			}
+			if res == "pods" {
+				for _, v := range rule.Verbs {
+					if v == "create" || v == "update" {
+						t.Errorf("the manager may %s pods; it only binds, reads, deletes and writes their status", v)
+					}
+				}
+			}
+		}
+	}
+}
