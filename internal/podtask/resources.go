@@ -1,0 +1,114 @@
+// Package podtask translates between a Pod and its Mesos task: the task id and
+// resources of a pod, the TaskInfo that launches it, and what each TaskStatus means for
+// the MesosTask and the Pod (DESIGN's state table). It is pure: no Kubernetes client.
+package podtask
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+const (
+	// AnnotationRole asks for the task's resources to come from a Mesos role.
+	AnnotationRole = "mesos.k8sm.io/role"
+	// ResourceGPU is the Kubernetes name of Mesos's gpus.
+	ResourceGPU corev1.ResourceName = "nvidia.com/gpu"
+
+	// LabelNamespace, LabelName and LabelUID are the TaskInfo labels naming the pod.
+	LabelNamespace = "k8sm.io/pod-namespace"
+	LabelName      = "k8sm.io/pod-name"
+	LabelUID       = "k8sm.io/pod-uid"
+)
+
+// Defaults are the resources of a pod that requests none.
+var (
+	DefaultCPU    = resource.MustParse("100m")
+	DefaultMemory = resource.MustParse("64Mi")
+)
+
+// TaskIDFor is the Mesos task id of a pod: derived from its UID, so the same pod is
+// never launched as two tasks, and a new pod of the same name is a new task.
+func TaskIDFor(pod *corev1.Pod) string {
+	return "k8sm." + string(pod.UID)
+}
+
+// requestOf is what one container asks for: its requests, or its limits where it only
+// sets limits (as Kubernetes defaults requests to limits).
+func requestOf(c *corev1.Container, name corev1.ResourceName) resource.Quantity {
+	if q, ok := c.Resources.Requests[name]; ok {
+		return q
+	}
+	if q, ok := c.Resources.Limits[name]; ok {
+		return q
+	}
+	return resource.Quantity{}
+}
+
+// podRequest adds up a pod's request of one resource as Kubernetes does: the sum of
+// the containers and restartable (sidecar) init containers, at least the largest
+// one-shot init container plus the sidecars started before it, plus the pod overhead.
+func podRequest(pod *corev1.Pod, name corev1.ResourceName) resource.Quantity {
+	var sum resource.Quantity
+	for i := range pod.Spec.Containers {
+		q := requestOf(&pod.Spec.Containers[i], name)
+		sum.Add(q)
+	}
+	var sidecars, initMax resource.Quantity
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		q := requestOf(c, name)
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			sidecars.Add(q)
+			continue
+		}
+		peak := sidecars.DeepCopy()
+		peak.Add(q)
+		if peak.Cmp(initMax) > 0 {
+			initMax = peak
+		}
+	}
+	sum.Add(sidecars)
+	if initMax.Cmp(sum) > 0 {
+		sum = initMax
+	}
+	if q, ok := pod.Spec.Overhead[name]; ok {
+		sum.Add(q)
+	}
+	return sum
+}
+
+// ResourcesFor is what a pod's task asks Mesos for: cpus, memory and disk
+// (ephemeral-storage) as Kubernetes adds them up, GPUs from nvidia.com/gpu, the host
+// ports of its containers, and defaults for cpus and memory where nothing is requested.
+func ResourcesFor(pod *corev1.Pod) mesosv1alpha1.TaskResources {
+	var r mesosv1alpha1.TaskResources
+	cpu := podRequest(pod, corev1.ResourceCPU)
+	if cpu.IsZero() {
+		cpu = DefaultCPU.DeepCopy()
+	}
+	mem := podRequest(pod, corev1.ResourceMemory)
+	if mem.IsZero() {
+		mem = DefaultMemory.DeepCopy()
+	}
+	r.CPUs, r.Memory = &cpu, &mem
+	if disk := podRequest(pod, corev1.ResourceEphemeralStorage); !disk.IsZero() {
+		r.Disk = &disk
+	}
+	if gpus := podRequest(pod, ResourceGPU); !gpus.IsZero() {
+		r.GPUs = int32(gpus.Value())
+	}
+	seen := map[int32]bool{}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			for _, p := range c.Ports {
+				if p.HostPort > 0 && !seen[p.HostPort] {
+					seen[p.HostPort] = true
+					r.Ports = append(r.Ports, p.HostPort)
+				}
+			}
+		}
+	}
+	return r
+}

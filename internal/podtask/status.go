@@ -1,0 +1,264 @@
+package podtask
+
+import (
+	"encoding/hex"
+	"encoding/json"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// Pod condition reasons k8sm sets.
+const (
+	ReasonNodeLost         = "NodeLost"
+	ReasonAgentUnreachable = "MesosAgentUnreachable"
+	ReasonTaskGone         = "MesosTaskGone"
+)
+
+// PhaseFor is the MesosTask phase of a Mesos task state (DESIGN's state table).
+func PhaseFor(s mesos.TaskState) mesosv1alpha1.TaskPhase {
+	switch s {
+	case mesos.TASK_STAGING:
+		return mesosv1alpha1.TaskPhaseStaging
+	case mesos.TASK_STARTING:
+		return mesosv1alpha1.TaskPhaseStarting
+	case mesos.TASK_RUNNING:
+		return mesosv1alpha1.TaskPhaseRunning
+	case mesos.TASK_KILLING:
+		return mesosv1alpha1.TaskPhaseKilling
+	case mesos.TASK_FINISHED:
+		return mesosv1alpha1.TaskPhaseFinished
+	case mesos.TASK_FAILED, mesos.TASK_ERROR:
+		return mesosv1alpha1.TaskPhaseFailed
+	case mesos.TASK_KILLED:
+		return mesosv1alpha1.TaskPhaseKilled
+	case mesos.TASK_DROPPED:
+		return mesosv1alpha1.TaskPhasePending
+	case mesos.TASK_UNREACHABLE, mesos.TASK_LOST:
+		return mesosv1alpha1.TaskPhaseUnreachable
+	default: // TASK_GONE, TASK_GONE_BY_OPERATOR, TASK_UNKNOWN
+		return mesosv1alpha1.TaskPhaseGone
+	}
+}
+
+// IsTerminal says whether Mesos considers a task state final.
+func IsTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR,
+		mesos.TASK_LOST, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
+		return true
+	}
+	return false
+}
+
+// IsTerminalPhase says whether a MesosTask phase is final: the task will not run again.
+func IsTerminalPhase(p mesosv1alpha1.TaskPhase) bool {
+	switch p {
+	case mesosv1alpha1.TaskPhaseFinished, mesosv1alpha1.TaskPhaseFailed, mesosv1alpha1.TaskPhaseKilled, mesosv1alpha1.TaskPhaseGone:
+		return true
+	}
+	return false
+}
+
+// PodPhaseFor is the pod phase a task phase implies; Unreachable keeps the previous one.
+func PodPhaseFor(p mesosv1alpha1.TaskPhase, previous corev1.PodPhase) corev1.PodPhase {
+	switch p {
+	case mesosv1alpha1.TaskPhaseRunning, mesosv1alpha1.TaskPhaseKilling:
+		return corev1.PodRunning
+	case mesosv1alpha1.TaskPhaseFinished:
+		return corev1.PodSucceeded
+	case mesosv1alpha1.TaskPhaseFailed, mesosv1alpha1.TaskPhaseKilled, mesosv1alpha1.TaskPhaseGone:
+		return corev1.PodFailed
+	case mesosv1alpha1.TaskPhaseUnreachable:
+		if previous != "" {
+			return previous
+		}
+	}
+	return corev1.PodPending
+}
+
+// neverSeen says whether an update means a launched task that Mesos never ran: the
+// MesosTask has had no update since its launch, and Mesos says it does not know the task
+// (a launch lost to a restart, or dropped). Such a task is launched again.
+func neverSeen(st *mesosv1alpha1.MesosTaskStatus, s mesos.TaskState) bool {
+	if st.MesosState != "" {
+		return false
+	}
+	switch s {
+	case mesos.TASK_DROPPED, mesos.TASK_LOST, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR, mesos.TASK_UNKNOWN:
+		return true
+	}
+	return false
+}
+
+// ApplyUpdate records a Mesos update in a MesosTask status and says whether anything
+// changed. Applying the same update twice changes nothing, and a task that ended is not
+// moved back by an older update sent again.
+func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now metav1.Time) bool {
+	state := ts.GetState()
+	if IsTerminalPhase(st.Phase) && !IsTerminal(state) {
+		return false
+	}
+	before := st.DeepCopy()
+	if neverSeen(st, state) {
+		st.Phase, st.PodPhase = mesosv1alpha1.TaskPhasePending, corev1.PodPending
+		st.LaunchedAt = nil
+		st.Reason, st.Message = ts.GetReason().String(), "Mesos never ran the launch ("+state.String()+"); launching again"
+		return !equality.Semantic.DeepEqual(before, st)
+	}
+	if ts.GetReason() == mesos.REASON_RECONCILIATION && st.MesosState == state.String() {
+		// A reconciliation answer that says what is known already.
+		return false
+	}
+	phase := PhaseFor(state)
+	st.Phase = phase
+	st.PodPhase = PodPhaseFor(phase, st.PodPhase)
+	st.MesosState = state.String()
+	if ts.AgentID != nil && ts.AgentID.Value != "" {
+		st.AgentID = ts.AgentID.Value
+	}
+	st.Reason, st.Message, st.Source = "", ts.GetMessage(), ""
+	if ts.Reason != nil {
+		st.Reason = ts.Reason.String()
+	}
+	if ts.Source != nil {
+		st.Source = ts.Source.String()
+	}
+	if len(ts.UUID) > 0 {
+		st.LastUpdateUUID = hex.EncodeToString(ts.UUID)
+	}
+	if ts.Healthy != nil {
+		h := *ts.Healthy
+		st.Healthy = &h
+	}
+	if phase == mesosv1alpha1.TaskPhaseRunning && st.StartedAt == nil {
+		st.StartedAt = now.DeepCopy()
+	}
+	if IsTerminalPhase(phase) && st.FinishedAt == nil {
+		st.FinishedAt = now.DeepCopy()
+	}
+	if phase == mesosv1alpha1.TaskPhasePending {
+		st.LaunchedAt = nil
+	}
+	if equality.Semantic.DeepEqual(before, st) {
+		return false
+	}
+	st.LastUpdateTime = now.DeepCopy()
+	return true
+}
+
+// PodStatusFor is the pod status a MesosTask implies, with the container statuses the
+// executor sent (a JSON PodStatus in the update's data; malformed data is ignored).
+func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byte) corev1.PodStatus {
+	out := *pod.Status.DeepCopy()
+	var fromExecutor *corev1.PodStatus
+	if len(data) > 0 {
+		var ps corev1.PodStatus
+		if err := json.Unmarshal(data, &ps); err == nil {
+			fromExecutor = &ps
+		}
+	}
+	if fromExecutor != nil {
+		out.ContainerStatuses = fromExecutor.ContainerStatuses
+		out.InitContainerStatuses = fromExecutor.InitContainerStatuses
+		if fromExecutor.PodIP != "" {
+			out.PodIP, out.PodIPs = fromExecutor.PodIP, fromExecutor.PodIPs
+		}
+		if fromExecutor.HostIP != "" {
+			out.HostIP, out.HostIPs = fromExecutor.HostIP, fromExecutor.HostIPs
+		}
+	}
+	if out.StartTime == nil && st.LaunchedAt != nil {
+		out.StartTime = st.LaunchedAt.DeepCopy()
+	}
+	out.Phase = PodPhaseFor(st.Phase, pod.Status.Phase)
+	out.Reason, out.Message = "", ""
+
+	ready := corev1.ConditionFalse
+	switch st.Phase {
+	case mesosv1alpha1.TaskPhaseRunning:
+		ready = corev1.ConditionTrue
+		if fromExecutor != nil {
+			ready = conditionOf(fromExecutor, corev1.PodReady, corev1.ConditionTrue)
+		}
+		if st.Healthy != nil && !*st.Healthy {
+			ready = corev1.ConditionFalse
+		}
+	case mesosv1alpha1.TaskPhaseFailed, mesosv1alpha1.TaskPhaseKilled:
+		out.Reason, out.Message = st.Reason, st.Message
+	case mesosv1alpha1.TaskPhaseGone:
+		out.Reason, out.Message = ReasonTaskGone, st.MesosState+": "+st.Message
+	case mesosv1alpha1.TaskPhaseUnreachable:
+		out.Reason, out.Message = ReasonAgentUnreachable, "Mesos cannot reach the agent ("+st.MesosState+")"
+	}
+	if st.Phase != mesosv1alpha1.TaskPhasePending {
+		setCondition(&out, corev1.PodScheduled, corev1.ConditionTrue, "", "")
+	}
+	if st.Phase == mesosv1alpha1.TaskPhasePending {
+		return out
+	}
+	initialized := corev1.ConditionFalse
+	if st.Phase != mesosv1alpha1.TaskPhaseStaging && st.Phase != mesosv1alpha1.TaskPhaseStarting {
+		initialized = corev1.ConditionTrue
+	}
+	if fromExecutor != nil {
+		initialized = conditionOf(fromExecutor, corev1.PodInitialized, initialized)
+	}
+	setCondition(&out, corev1.PodInitialized, initialized, "", "")
+	readyReason := ""
+	if ready == corev1.ConditionFalse && st.Phase == mesosv1alpha1.TaskPhaseUnreachable {
+		readyReason = ReasonAgentUnreachable
+	}
+	setCondition(&out, corev1.ContainersReady, ready, readyReason, "")
+	setCondition(&out, corev1.PodReady, ready, readyReason, "")
+	return out
+}
+
+// UnreachableTooLong turns the status of a pod whose agent stayed unreachable past the
+// timeout into Failed with reason NodeLost.
+func UnreachableTooLong(s *corev1.PodStatus) {
+	s.Phase, s.Reason, s.Message = corev1.PodFailed, ReasonNodeLost, "The Mesos agent running the pod stayed unreachable"
+}
+
+func conditionOf(s *corev1.PodStatus, t corev1.PodConditionType, def corev1.ConditionStatus) corev1.ConditionStatus {
+	for _, c := range s.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return def
+}
+
+// setCondition sets a pod condition, keeping its transition time when its status stays.
+func setCondition(s *corev1.PodStatus, t corev1.PodConditionType, status corev1.ConditionStatus, reason, msg string) {
+	now := metav1.Now()
+	for i := range s.Conditions {
+		c := &s.Conditions[i]
+		if c.Type != t {
+			continue
+		}
+		if c.Status != status {
+			c.LastTransitionTime = now
+		}
+		c.Status, c.Reason, c.Message = status, reason, msg
+		return
+	}
+	s.Conditions = append(s.Conditions, corev1.PodCondition{Type: t, Status: status, Reason: reason, Message: msg, LastTransitionTime: now})
+}
+
+// PodStatusChanged says whether two pod statuses differ in more than condition times,
+// so that callers write a pod status only when something a person sees changed.
+func PodStatusChanged(a, b *corev1.PodStatus) bool {
+	x, y := a.DeepCopy(), b.DeepCopy()
+	for _, s := range []*corev1.PodStatus{x, y} {
+		for i := range s.Conditions {
+			s.Conditions[i].LastTransitionTime = metav1.Time{}
+			s.Conditions[i].LastProbeTime = metav1.Time{}
+		}
+	}
+	return !equality.Semantic.DeepEqual(x, y)
+}
