@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,9 +14,48 @@ import (
 // Drivers holds the running framework drivers, one per MesosCluster, and wakes the
 // controllers that listen when a driver's status changes.
 type Drivers struct {
-	mu        sync.Mutex
-	m         map[string]runningDriver
-	listeners []chan event.GenericEvent
+	mu         sync.Mutex
+	m          map[string]runningDriver
+	schedulers map[string]*PodScheduler
+	listeners  []chan event.GenericEvent
+}
+
+// Scheduler returns the pod scheduler of a cluster, or nil before the cluster first
+// started a driver.
+func (d *Drivers) Scheduler(name string) *PodScheduler {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.schedulers[name]
+}
+
+// ensureScheduler returns the cluster's scheduler, making it with mk the first time. A
+// scheduler outlives driver restarts: its queue is kept.
+func (d *Drivers) ensureScheduler(name string, mk func() *PodScheduler) *PodScheduler {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.schedulers[name]; ok {
+		return s
+	}
+	if d.schedulers == nil {
+		d.schedulers = map[string]*PodScheduler{}
+	}
+	s := mk()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.Start(ctx)
+	d.schedulers[name] = s
+	return s
+}
+
+// dropScheduler stops and forgets a deleted cluster's scheduler.
+func (d *Drivers) dropScheduler(name string) {
+	d.mu.Lock()
+	s := d.schedulers[name]
+	delete(d.schedulers, name)
+	d.mu.Unlock()
+	if s != nil && s.stop != nil {
+		s.stop()
+	}
 }
 
 type runningDriver struct {
@@ -84,13 +124,19 @@ func (d *Drivers) wake(name string) {
 	}
 }
 
-// StopAll stops every driver, leaving the frameworks to fail over (for manager shutdown).
+// StopAll stops every driver and scheduler, leaving the frameworks to fail over (for
+// manager shutdown).
 func (d *Drivers) StopAll() {
 	d.mu.Lock()
-	all := d.m
-	d.m = nil
+	all, scheds := d.m, d.schedulers
+	d.m, d.schedulers = nil, nil
 	d.mu.Unlock()
 	for _, r := range all {
 		r.Stop()
+	}
+	for _, s := range scheds {
+		if s.stop != nil {
+			s.stop()
+		}
 	}
 }

@@ -91,6 +91,7 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Get(ctx, req.NamespacedName, mc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.stopDriver(req.Name)
+			r.Drivers.dropScheduler(req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -125,6 +126,9 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{RequeueAfter: statusResync}, r.writeStatus(ctx, mc, status)
 	}
 
+	if s := r.Drivers.Scheduler(mc.Name); s != nil {
+		s.SetCluster(mc)
+	}
 	d, err := r.ensureDriver(mc, cfg)
 	if err != nil {
 		r.setBroken(mc, status, ReasonInvalidMaster, err.Error())
@@ -161,6 +165,7 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 		r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, "TornDown", "Teardown", "Framework %s torn down; Mesos kills its tasks", mc.Status.FrameworkID)
 	}
 	r.stopDriver(mc.Name)
+	r.Drivers.dropScheduler(mc.Name)
 	controllerutil.RemoveFinalizer(mc, FrameworkFinalizer)
 	return ctrl.Result{}, r.Update(ctx, mc)
 }
@@ -342,6 +347,10 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 	var sched framework.Scheduler
 	if r.NewScheduler != nil {
 		sched = r.NewScheduler(mc)
+	} else {
+		sched = r.Drivers.ensureScheduler(mc.Name, func() *PodScheduler {
+			return NewPodScheduler(r.Client, r.Recorder, ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), mc)
+		})
 	}
 	name := mc.Name
 	d, err := framework.NewDriver(cfg, sched, func() { r.Drivers.wake(name) })

@@ -90,6 +90,7 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    config.Controller{SkipNameValidation: &o.skipNameValidation},
+		Cache:                         controllers.CacheOptions(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
@@ -105,6 +106,12 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	}
 	if err := (&controllers.AgentNodeReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the agent Node controller: %w", err)
+	}
+	if err := (&controllers.PodReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the Pod controller: %w", err)
+	}
+	if err := (&controllers.MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the MesosTask controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding the health check: %w", err)

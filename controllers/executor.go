@@ -1,0 +1,63 @@
+package controllers
+
+import (
+	"fmt"
+	"path"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// ExecutorID is the id of a cluster's shared executor: one per agent per cluster, like
+// one kubelet per node.
+func ExecutorID(cluster string) string {
+	return "k8sm-executor-" + cluster
+}
+
+// ExecutorInfo is the ExecutorInfo every task of a cluster names. Resources are left to
+// the launch, which takes them from the offer.
+func ExecutorInfo(mc *mesosv1alpha1.MesosCluster, frameworkID string) mesos.ExecutorInfo {
+	spec := mc.Spec.Executor
+	runtime := spec.Runtime
+	if runtime == "" {
+		runtime = mesosv1alpha1.RuntimeProcess
+	}
+	command := spec.Command
+	cmd := &mesos.CommandInfo{}
+	switch {
+	case spec.URI != "":
+		if command == "" {
+			command = "./" + path.Base(spec.URI)
+		}
+		executable, extract := true, false
+		cmd.URIs = []mesos.CommandInfo_URI{{Value: spec.URI, Executable: &executable, Extract: &extract}}
+	case command == "":
+		command = "/k8sm-executor"
+	}
+	command = fmt.Sprintf("%s --runtime=%s", command, runtime)
+	shell := true
+	cmd.Value, cmd.Shell = &command, &shell
+
+	info := mesos.ExecutorInfo{
+		Type:       mesos.ExecutorInfo_CUSTOM,
+		ExecutorID: mesos.ExecutorID{Value: ExecutorID(mc.Name)},
+		Name:       ptrTo("k8sm executor (" + mc.Name + ")"),
+		Command:    cmd,
+	}
+	if frameworkID != "" {
+		info.FrameworkID = &mesos.FrameworkID{Value: frameworkID}
+	}
+	if spec.Image != "" {
+		info.Container = &mesos.ContainerInfo{
+			Type: mesos.ContainerInfo_MESOS.Enum(),
+			Mesos: &mesos.ContainerInfo_MesosInfo{Image: &mesos.Image{
+				Type:   mesos.Image_DOCKER.Enum(),
+				Docker: &mesos.Image_Docker{Name: spec.Image},
+			}},
+		}
+	}
+	return info
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -1,0 +1,117 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// TaskFinalizer keeps a MesosTask until its Mesos task is over or known gone.
+const TaskFinalizer = "mesos.k8sm.io/task"
+
+// MesosTaskReconciler queues pending tasks with their cluster's scheduler and keeps a
+// deleted task until Mesos has killed it.
+type MesosTaskReconciler struct {
+	client.Client
+	Drivers *Drivers
+}
+
+// Reconcile handles one MesosTask.
+func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := r.Get(ctx, req.NamespacedName, mt); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	sched := r.Drivers.Scheduler(mt.Spec.ClusterRef)
+
+	if !mt.DeletionTimestamp.IsZero() {
+		if !controllerutil.ContainsFinalizer(mt, TaskFinalizer) {
+			return ctrl.Result{}, nil
+		}
+		if launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) {
+			d := r.Drivers.Get(mt.Spec.ClusterRef)
+			if d == nil || !d.Subscribed() {
+				return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+			}
+			if err := d.Kill(ctx, mt.Spec.TaskID, mt.Status.AgentID, nil); err != nil {
+				return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+			}
+			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+		}
+		if sched != nil {
+			sched.Dequeue(mt.Spec.TaskID)
+		}
+		controllerutil.RemoveFinalizer(mt, TaskFinalizer)
+		return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, mt))
+	}
+	if controllerutil.AddFinalizer(mt, TaskFinalizer) {
+		if err := r.Update(ctx, mt); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if sched == nil || launched(mt.Status.Phase) {
+		return ctrl.Result{}, nil
+	}
+	pod := &corev1.Pod{}
+	if err := r.Get(ctx, req.NamespacedName, pod); err != nil {
+		if apierrors.IsNotFound(err) {
+			// The pod is gone: so is its task.
+			sched.Dequeue(mt.Spec.TaskID)
+			return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, mt))
+		}
+		return ctrl.Result{}, err
+	}
+	if pod.UID != types.UID(mt.Spec.PodUID) || !pod.DeletionTimestamp.IsZero() {
+		sched.Dequeue(mt.Spec.TaskID)
+		return ctrl.Result{}, nil
+	}
+	sched.Enqueue(ctx, mt, pod)
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager registers the reconciler and the MesosTask indexes.
+func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(context.Background(), &mesosv1alpha1.MesosTask{}, TaskIDIndex,
+		func(o client.Object) []string { return []string{o.(*mesosv1alpha1.MesosTask).Spec.TaskID} }); err != nil {
+		return err
+	}
+	if err := idx.IndexField(context.Background(), &mesosv1alpha1.MesosTask{}, ClusterRefIndex,
+		func(o client.Object) []string { return []string{o.(*mesosv1alpha1.MesosTask).Spec.ClusterRef} }); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&mesosv1alpha1.MesosTask{}).
+		// A scheduler that starts (or a cluster that becomes ready) takes the queue again.
+		WatchesRawSource(r.clusterWakeups(mgr)).
+		Named("mesostask").
+		Complete(r)
+}
+
+// clusterWakeups re-queues a cluster's pending tasks when its driver changes.
+func (r *MesosTaskReconciler) clusterWakeups(mgr ctrl.Manager) source.Source {
+	return source.Channel(r.Drivers.Listen(), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []ctrl.Request {
+		var list mesosv1alpha1.MesosTaskList
+		if err := mgr.GetClient().List(ctx, &list, client.MatchingFields{ClusterRefIndex: o.GetName()}); err != nil {
+			return nil
+		}
+		var reqs []ctrl.Request
+		for _, mt := range list.Items {
+			if !launched(mt.Status.Phase) {
+				reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&mt)})
+			}
+		}
+		return reqs
+	}))
+}

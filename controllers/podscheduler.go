@@ -1,0 +1,539 @@
+package controllers
+
+import (
+	"context"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/placement"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+const (
+	// TaskIDIndex indexes MesosTasks by spec.taskID.
+	TaskIDIndex = "spec.taskID"
+	// ClusterRefIndex indexes MesosTasks by spec.clusterRef.
+	ClusterRefIndex = "spec.clusterRef"
+
+	// updateShards is how many workers persist status updates; updates of one task
+	// always go to the same worker, so their order holds.
+	updateShards = 16
+)
+
+// pendingTask is a MesosTask waiting for an offer.
+type pendingTask struct {
+	key     types.NamespacedName
+	request placement.Request
+}
+
+// statusUpdate is one Mesos update waiting to be persisted and acknowledged.
+type statusUpdate struct {
+	status mesos.TaskStatus
+	ack    func(context.Context) error
+}
+
+// PodScheduler is the framework.Scheduler of one MesosCluster: it keeps the queue of
+// pending MesosTasks, places them on offers, binds their pods and launches them, and
+// persists every status update before acknowledging it.
+type PodScheduler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	Log      logr.Logger
+	// Cluster is the MesosCluster, as of the driver's start.
+	Cluster *mesosv1alpha1.MesosCluster
+
+	mu         sync.Mutex
+	pending    map[string]pendingTask // by task id
+	suppressed bool
+	driver     *framework.Driver
+	offers     chan []mesos.Offer
+	updates    [updateShards]chan statusUpdate
+	started    bool
+	stop       context.CancelFunc
+}
+
+// NewPodScheduler makes the scheduler of a cluster; Start runs it.
+func NewPodScheduler(c client.Client, rec events.EventRecorder, log logr.Logger, mc *mesosv1alpha1.MesosCluster) *PodScheduler {
+	s := &PodScheduler{Client: c, Recorder: rec, Log: log, Cluster: mc.DeepCopy(),
+		pending: map[string]pendingTask{}, offers: make(chan []mesos.Offer, 64)}
+	for i := range s.updates {
+		s.updates[i] = make(chan statusUpdate, 256)
+	}
+	return s
+}
+
+// Start runs the offer and update workers until ctx ends.
+func (s *PodScheduler) Start(ctx context.Context) {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return
+	}
+	s.started = true
+	s.mu.Unlock()
+	go s.offerLoop(ctx)
+	for i := range s.updates {
+		go s.updateLoop(ctx, s.updates[i])
+	}
+}
+
+// SetCluster records a newer version of the cluster (placement settings).
+func (s *PodScheduler) SetCluster(mc *mesosv1alpha1.MesosCluster) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Cluster = mc.DeepCopy()
+}
+
+// Enqueue adds a MesosTask to the queue (again), reviving offers if they were suppressed.
+func (s *PodScheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
+	req := podtask.RequestFor(pod, mt)
+	s.mu.Lock()
+	_, known := s.pending[mt.Spec.TaskID]
+	s.pending[mt.Spec.TaskID] = pendingTask{key: client.ObjectKeyFromObject(mt), request: req}
+	revive := !known && s.suppressed && s.driver != nil
+	if revive {
+		s.suppressed = false
+	}
+	d := s.driver
+	s.mu.Unlock()
+	if revive {
+		if err := d.Revive(ctx); err != nil {
+			s.Log.V(1).Info("Could not revive offers", "error", err.Error())
+		}
+	}
+}
+
+// Dequeue removes a task from the queue.
+func (s *PodScheduler) Dequeue(taskID string) {
+	s.mu.Lock()
+	delete(s.pending, taskID)
+	s.mu.Unlock()
+}
+
+// Pending says whether a task waits in the queue.
+func (s *PodScheduler) Pending(taskID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pending[taskID]
+	return ok
+}
+
+// Subscribed reconciles the cluster's tasks with Mesos after each subscription: every
+// launched, non-terminal task explicitly, then all of them implicitly.
+func (s *PodScheduler) Subscribed(ctx context.Context, d *framework.Driver) {
+	s.mu.Lock()
+	s.driver = d
+	s.suppressed = false
+	s.mu.Unlock()
+	go func() {
+		var list mesosv1alpha1.MesosTaskList
+		if err := s.Client.List(ctx, &list, client.MatchingFields{ClusterRefIndex: s.Cluster.Name}); err != nil {
+			s.Log.Error(err, "Listing tasks to reconcile")
+			return
+		}
+		explicit := map[string]string{}
+		for _, mt := range list.Items {
+			if launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) {
+				explicit[mt.Spec.TaskID] = mt.Status.AgentID
+			}
+		}
+		if len(explicit) > 0 {
+			if err := d.Reconcile(ctx, explicit); err != nil {
+				s.Log.Info("Explicit reconciliation failed; it is retried on the next subscription", "error", err.Error())
+				return
+			}
+		}
+		if err := d.Reconcile(ctx, nil); err != nil {
+			s.Log.Info("Implicit reconciliation failed", "error", err.Error())
+			return
+		}
+		d.SetReconciled()
+	}()
+}
+
+// launched says whether a task of that phase was handed to Mesos.
+func launched(p mesosv1alpha1.TaskPhase) bool {
+	return p != "" && p != mesosv1alpha1.TaskPhasePending
+}
+
+// Offers hands offers to the offer loop without blocking the event stream.
+func (s *PodScheduler) Offers(ctx context.Context, d *framework.Driver, offers []mesos.Offer) {
+	s.mu.Lock()
+	s.driver = d
+	s.mu.Unlock()
+	select {
+	case s.offers <- offers:
+	default:
+		ids := make([]mesos.OfferID, len(offers))
+		for i, o := range offers {
+			ids[i] = o.ID
+		}
+		_ = d.Decline(ctx, ids, time.Second)
+	}
+}
+
+// Rescind: offers are used within one pass of the offer loop, so a rescinded offer at
+// worst makes one ACCEPT fail, whose tasks then wait for the next offer.
+func (s *PodScheduler) Rescind(context.Context, mesos.OfferID) {}
+
+// Update hands a status update to the worker of its task.
+func (s *PodScheduler) Update(ctx context.Context, status mesos.TaskStatus, ack func(context.Context) error) {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(status.TaskID.Value))
+	select {
+	case s.updates[h.Sum32()%updateShards] <- statusUpdate{status: status, ack: ack}:
+	case <-ctx.Done():
+	}
+}
+
+func (s *PodScheduler) offerLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case offers := <-s.offers:
+			s.handleOffers(ctx, offers)
+		}
+	}
+}
+
+// handleOffers places pending tasks on offers, launches what fits and declines the rest.
+func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
+	s.mu.Lock()
+	d, mc := s.driver, s.Cluster
+	reqs := make([]placement.Request, 0, len(s.pending))
+	keys := make(map[string]types.NamespacedName, len(s.pending))
+	for id, p := range s.pending {
+		reqs = append(reqs, p.request)
+		keys[id] = p.key
+	}
+	s.mu.Unlock()
+
+	refuse := 5 * time.Second
+	if r := mc.Spec.Placement.RefuseSeconds; r != nil {
+		refuse = time.Duration(*r) * time.Second
+	}
+	strategy := placement.Strategy(mc.Spec.Placement.Strategy)
+	if strategy == "" {
+		strategy = placement.Strategy(mesosv1alpha1.PlacementSpread)
+	}
+	res := placement.Place(placement.Input{
+		Requests: reqs, Offers: offers, Strategy: strategy, Cluster: mc.Name,
+		ExecutorID: ExecutorID(mc.Name), ExecutorResources: executorRequest(mc),
+	})
+
+	byOffer := map[string][]placement.Assignment{}
+	for _, a := range res.Assignments {
+		byOffer[a.OfferID.Value] = append(byOffer[a.OfferID.Value], a)
+	}
+	executor := ExecutorInfo(mc, d.FrameworkID())
+	var decline []mesos.OfferID
+	for _, o := range offers {
+		asgs := byOffer[o.ID.Value]
+		if len(asgs) == 0 {
+			decline = append(decline, o.ID)
+			continue
+		}
+		var tasks []mesos.TaskInfo
+		for _, a := range asgs {
+			ti, ok := s.prepareLaunch(ctx, keys[a.Request.ID], a, executor)
+			if ok {
+				tasks = append(tasks, ti)
+			}
+		}
+		if len(tasks) == 0 {
+			decline = append(decline, o.ID)
+			continue
+		}
+		if err := d.Launch(ctx, o.ID, tasks, refuse); err != nil {
+			s.Log.Info("Launch failed; the tasks wait for another offer", "offer", o.ID.Value, "error", err.Error())
+			for _, t := range tasks {
+				s.relaunch(ctx, keys[t.TaskID.Value])
+			}
+			continue
+		}
+		for _, t := range tasks {
+			s.Dequeue(t.TaskID.Value)
+		}
+	}
+	if err := d.Decline(ctx, decline, refuse); err != nil {
+		s.Log.V(1).Info("Decline failed", "error", err.Error())
+	}
+	for id, why := range res.Unplaced {
+		s.markUnschedulable(ctx, keys[id], why)
+	}
+
+	s.mu.Lock()
+	suppress := len(s.pending) == 0 && !s.suppressed
+	if suppress {
+		s.suppressed = true
+	}
+	s.mu.Unlock()
+	if suppress {
+		if err := d.Suppress(ctx); err != nil {
+			s.mu.Lock()
+			s.suppressed = false
+			s.mu.Unlock()
+		}
+	}
+}
+
+// executorRequest is the executor's own resources, for placement to count once per agent.
+func executorRequest(mc *mesosv1alpha1.MesosCluster) placement.Request {
+	r := placement.Request{ID: ExecutorID(mc.Name), CPUs: 0.1, MemMB: 64}
+	if q := mc.Spec.Executor.Resources.CPUs; q != nil {
+		r.CPUs = float64(q.MilliValue()) / 1000
+	}
+	if q := mc.Spec.Executor.Resources.Memory; q != nil {
+		r.MemMB = float64(q.Value()) / (1 << 20)
+	}
+	return r
+}
+
+// prepareLaunch persists the launch in the MesosTask, binds the pod and returns its
+// TaskInfo. A task whose pod went away, or that could not be bound, is not launched.
+func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedName, a placement.Assignment, executor mesos.ExecutorInfo) (mesos.TaskInfo, bool) {
+	log := s.Log.WithValues("pod", key.String())
+	pod := &corev1.Pod{}
+	if err := s.Client.Get(ctx, key, pod); err != nil || !pod.DeletionTimestamp.IsZero() {
+		s.Dequeue(a.Request.ID)
+		return mesos.TaskInfo{}, false
+	}
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := s.Client.Get(ctx, key, mt); err != nil || mt.Spec.TaskID != a.Request.ID || launched(mt.Status.Phase) {
+		s.Dequeue(a.Request.ID)
+		return mesos.TaskInfo{}, false
+	}
+	node := NodeNameFor(s.Cluster.Name, a.Hostname)
+	now := metav1.Now()
+	before := mt.DeepCopy()
+	mt.Status.Phase = mesosv1alpha1.TaskPhaseStaging
+	mt.Status.PodPhase = corev1.PodPending
+	mt.Status.AgentID, mt.Status.Hostname = a.AgentID.Value, a.Hostname
+	mt.Status.Reason, mt.Status.Message = "", ""
+	mt.Status.LaunchedAt = &now
+	mt.Status.ObservedGeneration = mt.Generation
+	meta.SetStatusCondition(&mt.Status.Conditions, metav1.Condition{Type: mesosv1alpha1.TaskConditionScheduled, Status: metav1.ConditionTrue,
+		Reason: "Launched", Message: "Launched on agent " + a.Hostname, ObservedGeneration: mt.Generation})
+	if err := s.Client.Status().Patch(ctx, mt, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		log.V(1).Info("Could not record the launch; retrying on a later offer", "error", err.Error())
+		return mesos.TaskInfo{}, false
+	}
+	if pod.Spec.NodeName == "" {
+		binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
+			Target: corev1.ObjectReference{Kind: "Node", Name: node}}
+		if err := s.Client.SubResource("binding").Create(ctx, pod, binding); err != nil {
+			log.Info("Could not bind the pod; it waits for another offer", "node", node, "error", err.Error())
+			s.relaunch(ctx, key)
+			return mesos.TaskInfo{}, false
+		}
+		s.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s to %s", key, node)
+	}
+	ti, err := podtask.BuildTaskInfo(pod, a, executor)
+	if err != nil {
+		s.failTask(ctx, key, err)
+		return mesos.TaskInfo{}, false
+	}
+	s.Recorder.Eventf(mt, pod, corev1.EventTypeNormal, "Launched", "Launch", "Launched task %s on agent %s", mt.Spec.TaskID, a.Hostname)
+	return ti, true
+}
+
+// relaunch puts a task whose launch did not happen back to Pending.
+func (s *PodScheduler) relaunch(ctx context.Context, key types.NamespacedName) {
+	_ = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		mt := &mesosv1alpha1.MesosTask{}
+		if err := s.Client.Get(ctx, key, mt); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		before := mt.DeepCopy()
+		mt.Status.Phase = mesosv1alpha1.TaskPhasePending
+		mt.Status.LaunchedAt = nil
+		return s.Client.Status().Patch(ctx, mt, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	})
+}
+
+// failTask records a task that cannot be launched at all (its pod cannot be translated).
+func (s *PodScheduler) failTask(ctx context.Context, key types.NamespacedName, err error) {
+	s.Log.Info("Cannot launch the pod", "pod", key.String(), "error", err.Error())
+	mt := &mesosv1alpha1.MesosTask{}
+	if getErr := s.Client.Get(ctx, key, mt); getErr != nil {
+		return
+	}
+	s.Dequeue(mt.Spec.TaskID)
+	before := mt.DeepCopy()
+	mt.Status.Phase, mt.Status.PodPhase = mesosv1alpha1.TaskPhaseFailed, corev1.PodFailed
+	mt.Status.Reason, mt.Status.Message = "InvalidPod", err.Error()
+	_ = s.Client.Status().Patch(ctx, mt, client.MergeFrom(before))
+}
+
+// markUnschedulable tells the MesosTask and the pod why no offer fits, when that changed.
+func (s *PodScheduler) markUnschedulable(ctx context.Context, key types.NamespacedName, why string) {
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := s.Client.Get(ctx, key, mt); err != nil || launched(mt.Status.Phase) {
+		return
+	}
+	c := meta.FindStatusCondition(mt.Status.Conditions, mesosv1alpha1.TaskConditionScheduled)
+	if c != nil && c.Reason == mesosv1alpha1.ReasonUnschedulable && c.Message == why && mt.Status.Phase == mesosv1alpha1.TaskPhasePending {
+		return
+	}
+	before := mt.DeepCopy()
+	mt.Status.Phase, mt.Status.PodPhase, mt.Status.Message = mesosv1alpha1.TaskPhasePending, corev1.PodPending, why
+	meta.SetStatusCondition(&mt.Status.Conditions, metav1.Condition{Type: mesosv1alpha1.TaskConditionScheduled, Status: metav1.ConditionFalse,
+		Reason: mesosv1alpha1.ReasonUnschedulable, Message: why, ObservedGeneration: mt.Generation})
+	if err := s.Client.Status().Patch(ctx, mt, client.MergeFrom(before)); err != nil {
+		return
+	}
+	pod := &corev1.Pod{}
+	if err := s.Client.Get(ctx, key, pod); err != nil {
+		return
+	}
+	podBefore := pod.DeepCopy()
+	setPodCondition(&pod.Status, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: corev1.PodReasonUnschedulable, Message: why})
+	if !equality.Semantic.DeepEqual(podBefore.Status, pod.Status) {
+		if err := s.Client.Status().Patch(ctx, pod, client.MergeFrom(podBefore)); err == nil {
+			s.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", why)
+		}
+	}
+}
+
+// setPodCondition sets a condition, keeping its transition time when the status stays.
+func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition) {
+	now := metav1.Now()
+	for i := range st.Conditions {
+		if st.Conditions[i].Type == c.Type {
+			if st.Conditions[i].Status == c.Status {
+				c.LastTransitionTime = st.Conditions[i].LastTransitionTime
+			} else {
+				c.LastTransitionTime = now
+			}
+			c.LastProbeTime = st.Conditions[i].LastProbeTime
+			st.Conditions[i] = c
+			return
+		}
+	}
+	c.LastTransitionTime = now
+	st.Conditions = append(st.Conditions, c)
+}
+
+func (s *PodScheduler) updateLoop(ctx context.Context, ch chan statusUpdate) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u := <-ch:
+			if err := s.persist(ctx, u.status); err != nil {
+				s.Log.Info("Could not persist a status update; Mesos sends it again", "task", u.status.TaskID.Value, "error", err.Error())
+				continue
+			}
+			if err := u.ack(ctx); err != nil {
+				s.Log.V(1).Info("Acknowledgement failed; Mesos sends the update again", "task", u.status.TaskID.Value, "error", err.Error())
+			}
+		}
+	}
+}
+
+// persist writes one update to the MesosTask and the pod. Updates of tasks no MesosTask
+// owns are answered by killing the task.
+func (s *PodScheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
+	var list mesosv1alpha1.MesosTaskList
+	if err := s.Client.List(ctx, &list, client.MatchingFields{TaskIDIndex: ts.TaskID.Value}); err != nil {
+		return err
+	}
+	if len(list.Items) == 0 {
+		if !podtask.IsTerminal(ts.GetState()) {
+			s.mu.Lock()
+			d := s.driver
+			s.mu.Unlock()
+			if d != nil {
+				s.Log.Info("Killing a task no MesosTask owns", "task", ts.TaskID.Value, "state", ts.GetState().String())
+				agent := ""
+				if ts.AgentID != nil {
+					agent = ts.AgentID.Value
+				}
+				return d.Kill(ctx, ts.TaskID.Value, agent, nil)
+			}
+		}
+		return nil
+	}
+	key := client.ObjectKeyFromObject(&list.Items[0])
+	var mt *mesosv1alpha1.MesosTask
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		mt = &mesosv1alpha1.MesosTask{}
+		if err := s.Client.Get(ctx, key, mt); err != nil {
+			return err
+		}
+		before := mt.DeepCopy()
+		if !podtask.ApplyUpdate(&mt.Status, ts, metav1.Now()) {
+			return nil
+		}
+		return s.Client.Status().Patch(ctx, mt, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	})
+	if err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if mt.Status.Phase == mesosv1alpha1.TaskPhasePending {
+		// Dropped before it ran: back to the queue.
+		pod := &corev1.Pod{}
+		if err := s.Client.Get(ctx, key, pod); err == nil && pod.DeletionTimestamp.IsZero() {
+			s.Enqueue(ctx, mt, pod)
+		}
+		return nil
+	}
+	return s.mirrorToPod(ctx, mt, ts)
+}
+
+// mirrorToPod writes the pod status the MesosTask implies, and removes a pod whose task
+// ended after its deletion was asked, as a kubelet would.
+func (s *PodScheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask, ts mesos.TaskStatus) error {
+	pod := &corev1.Pod{}
+	if err := s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if pod.UID != types.UID(mt.Spec.PodUID) {
+		return nil
+	}
+	if !pod.DeletionTimestamp.IsZero() && podtask.IsTerminalPhase(mt.Status.Phase) {
+		err := s.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
+		return client.IgnoreNotFound(err)
+	}
+	desired := podtask.PodStatusFor(pod, &mt.Status, ts.Data)
+	if !podtask.PodStatusChanged(&pod.Status, &desired) {
+		return nil
+	}
+	before := pod.DeepCopy()
+	pod.Status = desired
+	if err := s.Client.Status().Patch(ctx, pod, client.MergeFrom(before)); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if before.Status.Phase != pod.Status.Phase {
+		s.podPhaseEvent(pod, mt)
+	}
+	return nil
+}
+
+// podPhaseEvent tells people what happened to their pod.
+func (s *PodScheduler) podPhaseEvent(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) {
+	switch pod.Status.Phase {
+	case corev1.PodRunning:
+		s.Recorder.Eventf(pod, mt, corev1.EventTypeNormal, "Running", "Run", "Task %s is running on agent %s", mt.Spec.TaskID, mt.Status.Hostname)
+	case corev1.PodSucceeded:
+		s.Recorder.Eventf(pod, mt, corev1.EventTypeNormal, "Finished", "Run", "Task %s finished", mt.Spec.TaskID)
+	case corev1.PodFailed:
+		s.Recorder.Eventf(pod, mt, corev1.EventTypeWarning, "Failed", "Run", "Task %s is %s: %s %s", mt.Spec.TaskID, mt.Status.MesosState, mt.Status.Reason, mt.Status.Message)
+	}
+}
