@@ -274,19 +274,34 @@ var _ = Describe("MesosTask validation", func() {
 		}
 	}
 
+	// updateTask applies mutate to the latest version of a task, retrying when the
+	// controller (its finalizer) changed the task in between.
+	updateTask := func(mt *mesosv1alpha1.MesosTask, status bool, mutate func(*mesosv1alpha1.MesosTask)) error {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(mt), mt); err != nil {
+				return err
+			}
+			mutate(mt)
+			if status {
+				return k8sClient.Status().Update(ctx, mt)
+			}
+			return k8sClient.Update(ctx, mt)
+		})
+	}
+
 	It("accepts a task and its status", func() {
 		mt := newTask(newNamespace())
 		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
-		mt.Status.Phase = mesosv1alpha1.TaskPhaseRunning
-		mt.Status.MesosState = "TASK_RUNNING"
-		Expect(k8sClient.Status().Update(ctx, mt)).To(Succeed())
+		Expect(updateTask(mt, true, func(mt *mesosv1alpha1.MesosTask) {
+			mt.Status.Phase = mesosv1alpha1.TaskPhaseRunning
+			mt.Status.MesosState = "TASK_RUNNING"
+		})).To(Succeed())
 	})
 
 	It("refuses a change of its spec", func() {
 		mt := newTask(newNamespace())
 		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
-		mt.Spec.TaskID = "pod.other"
-		err := k8sClient.Update(ctx, mt)
+		err := updateTask(mt, false, func(mt *mesosv1alpha1.MesosTask) { mt.Spec.TaskID = "pod.other" })
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring("MesosTask spec is immutable"))
 	})
@@ -308,8 +323,7 @@ var _ = Describe("MesosTask validation", func() {
 	It("refuses an unknown phase", func() {
 		mt := newTask(newNamespace())
 		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
-		mt.Status.Phase = "Sleeping"
-		err := k8sClient.Status().Update(ctx, mt)
+		err := updateTask(mt, true, func(mt *mesosv1alpha1.MesosTask) { mt.Status.Phase = "Sleeping" })
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring("status.phase: Unsupported value"))
 	})

@@ -58,6 +58,7 @@ var _ = BeforeSuite(func() {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		Cache:                  CacheOptions(),
 	})
 	Expect(err).NotTo(HaveOccurred())
 	drivers := &Drivers{}
@@ -73,6 +74,8 @@ var _ = BeforeSuite(func() {
 	Expect(clusterReconciler.SetupWithManager(mgr)).To(Succeed())
 	nodeReconciler = &AgentNodeReconciler{Client: mgr.GetClient(), Drivers: drivers, GoneGracePeriod: 3 * time.Second}
 	Expect(nodeReconciler.SetupWithManager(mgr)).To(Succeed())
+	Expect((&PodReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

@@ -16,6 +16,10 @@ const (
 	// ResourceGPU is the Kubernetes name of Mesos's gpus.
 	ResourceGPU corev1.ResourceName = "nvidia.com/gpu"
 
+	// AnnotationTaskLabelPrefix: an annotation task-label.mesos.k8sm.io/KEY: VALUE becomes
+	// the Mesos task label KEY=VALUE (what Mesos tools and service discovery read).
+	AnnotationTaskLabelPrefix = "task-label.mesos.k8sm.io/"
+
 	// LabelNamespace, LabelName and LabelUID are the TaskInfo labels naming the pod.
 	LabelNamespace = "k8sm.io/pod-namespace"
 	LabelName      = "k8sm.io/pod-name"

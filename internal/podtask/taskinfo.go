@@ -3,6 +3,8 @@ package podtask
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -64,18 +66,29 @@ func BuildTaskInfo(pod *corev1.Pod, a placement.Assignment, executor mesos.Execu
 	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
 		grace = time.Duration(*g) * time.Second
 	}
+	labels := []mesos.Label{
+		{Key: LabelNamespace, Value: &pod.Namespace},
+		{Key: LabelName, Value: &pod.Name},
+		{Key: LabelUID, Value: ptr(string(pod.UID))},
+	}
+	keys := make([]string, 0, len(pod.Annotations))
+	for k := range pod.Annotations {
+		if strings.HasPrefix(k, AnnotationTaskLabelPrefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		labels = append(labels, mesos.Label{Key: strings.TrimPrefix(k, AnnotationTaskLabelPrefix), Value: ptr(pod.Annotations[k])})
+	}
 	return mesos.TaskInfo{
-		Name:      pod.Namespace + "/" + pod.Name,
-		TaskID:    mesos.TaskID{Value: a.Request.ID},
-		AgentID:   a.AgentID,
-		Resources: a.Resources,
-		Executor:  &exec,
-		Data:      data,
-		Labels: &mesos.Labels{Labels: []mesos.Label{
-			{Key: LabelNamespace, Value: &pod.Namespace},
-			{Key: LabelName, Value: &pod.Name},
-			{Key: LabelUID, Value: ptr(string(pod.UID))},
-		}},
+		Name:       pod.Namespace + "/" + pod.Name,
+		TaskID:     mesos.TaskID{Value: a.Request.ID},
+		AgentID:    a.AgentID,
+		Resources:  a.Resources,
+		Executor:   &exec,
+		Data:       data,
+		Labels:     &mesos.Labels{Labels: labels},
 		KillPolicy: &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: grace.Nanoseconds()}},
 	}, nil
 }

@@ -1,0 +1,212 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// startSim runs a simulated Mesos for one spec.
+func startSim(agents int, resources string) *mesossim.Master {
+	sim, err := mesossim.New(mesossim.Config{
+		Agents: agents, AgentResources: resources, AgentAttributes: "rack:r1",
+		HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, UpdateRetry: time.Second,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(sim.Start("127.0.0.1:0")).To(Succeed())
+	DeferCleanup(sim.Close)
+	return sim
+}
+
+// simCluster creates a MesosCluster on a sim and waits until it is Ready.
+func simCluster(sim *mesossim.Master) *mesosv1alpha1.MesosCluster {
+	mc := minimalCluster()
+	mc.Spec.Master = sim.URL()
+	mc.Spec.SchedulerName = uniqueSchedulerName()
+	mc.Spec.Placement.RefuseSeconds = new(int32)
+	createCluster(mc)
+	Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/" + ReasonSubscribed))
+	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc)).To(Succeed())
+	return mc
+}
+
+func newPod(ns, name, schedulerName string, cpu string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.PodSpec{
+			SchedulerName: schedulerName,
+			Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"},
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}},
+		},
+	}
+}
+
+func podOf(key client.ObjectKey) func() (*corev1.Pod, error) {
+	return func() (*corev1.Pod, error) {
+		p := &corev1.Pod{}
+		err := k8sClient.Get(ctx, key, p)
+		return p, err
+	}
+}
+
+func podCondition(p *corev1.Pod, t corev1.PodConditionType) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == t {
+			return string(c.Status) + "/" + c.Reason + ": " + c.Message
+		}
+	}
+	return "<none>"
+}
+
+var _ = Describe("Pods on Mesos", func() {
+	It("subscribes, shows the agents as Nodes and says the framework id", func() {
+		sim := startSim(3, "cpus:2;mem:4096;disk:10000;ports:[31000-31100]")
+		mc := simCluster(sim)
+		Expect(mc.Status.FrameworkID).To(HavePrefix(sim.ID()))
+		Expect(mc.Status.Leader).NotTo(BeEmpty())
+
+		Eventually(func() ([]string, error) {
+			var nodes corev1.NodeList
+			err := k8sClient.List(ctx, &nodes, client.MatchingLabels{agentnode.LabelCluster: mc.Name})
+			var names []string
+			for _, n := range nodes.Items {
+				if podConditionOfNode(&n) == corev1.ConditionTrue {
+					names = append(names, n.Name)
+				}
+			}
+			return names, err
+		}, 20*time.Second, 100*time.Millisecond).Should(ConsistOf(
+			"mesos-"+mc.Name+"-agent-1", "mesos-"+mc.Name+"-agent-2", "mesos-"+mc.Name+"-agent-3"))
+		Eventually(func() int32 {
+			got := &mesosv1alpha1.MesosCluster{}
+			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got)
+			return got.Status.Agents
+		}, 20*time.Second).Should(Equal(int32(3)))
+		Eventually(condition(mc, mesosv1alpha1.ConditionReconciled), 20*time.Second).Should(HavePrefix("True/"))
+	})
+
+	It("runs a pod as a task, mirrors its state, and kills it on delete", func() {
+		sim := startSim(2, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		pod := newPod(ns, "web", mc.Spec.SchedulerName, "500m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("Spec.NodeName", HavePrefix("mesos-"+mc.Name+"-agent-")),
+			HaveField("Status.Phase", corev1.PodRunning)))
+		p, _ := podOf(key)()
+		Expect(podCondition(p, corev1.PodReady)).To(HavePrefix("True/"))
+		Expect(podCondition(p, corev1.PodScheduled)).To(HavePrefix("True/"))
+
+		mt := &mesosv1alpha1.MesosTask{}
+		Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+		Expect(mt.Spec.TaskID).To(Equal("k8sm." + string(pod.UID)))
+		Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseRunning))
+		Expect(mt.Status.MesosState).To(Equal("TASK_RUNNING"))
+		Expect(mt.Status.PodPhase).To(Equal(corev1.PodRunning))
+		Expect(mt.Finalizers).To(ContainElement(TaskFinalizer))
+		Expect(mt.OwnerReferences).To(ContainElement(HaveField("UID", pod.UID)))
+		Expect(sim.State().Frameworks[0].Tasks).To(ContainElement(HaveField("State", "TASK_RUNNING")))
+
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Eventually(func() bool {
+			_, err := podOf(key)()
+			return apierrors.IsNotFound(err)
+		}, 30*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod must go once its task is killed")
+		Eventually(func() []string {
+			var states []string
+			for _, fw := range sim.State().Frameworks {
+				for _, t := range fw.Tasks {
+					if t.State != "TASK_KILLED" {
+						states = append(states, t.State)
+					}
+				}
+			}
+			return states
+		}, 10*time.Second).Should(BeEmpty())
+	})
+
+	It("keeps a pod that fits nowhere Pending with the reason, and runs it when room appears", func() {
+		sim := startSim(2, "cpus:1;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		big := newPod(ns, "big", mc.Spec.SchedulerName, "4")
+		Expect(k8sClient.Create(ctx, big)).To(Succeed())
+		Eventually(func() string {
+			p, err := podOf(client.ObjectKeyFromObject(big))()
+			if err != nil {
+				return err.Error()
+			}
+			return podCondition(p, corev1.PodScheduled)
+		}, 30*time.Second, 100*time.Millisecond).Should(Equal(
+			"False/Unschedulable: 0/2 agents available: 2 insufficient cpus."))
+		mt := &mesosv1alpha1.MesosTask{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(big), mt)).To(Succeed())
+		Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhasePending))
+		Expect(mt.Status.Message).To(Equal("0/2 agents available: 2 insufficient cpus."))
+
+		// Pods that fit run beside it; several per agent.
+		for i := range 3 {
+			Expect(k8sClient.Create(ctx, newPod(ns, fmt.Sprintf("small-%d", i), mc.Spec.SchedulerName, "250m"))).To(Succeed())
+		}
+		Eventually(func() int {
+			var pods corev1.PodList
+			_ = k8sClient.List(ctx, &pods, client.InNamespace(ns))
+			n := 0
+			for _, p := range pods.Items {
+				if p.Status.Phase == corev1.PodRunning {
+					n++
+				}
+			}
+			return n
+		}, 30*time.Second, 100*time.Millisecond).Should(Equal(3))
+
+		// A pod deleted before it was launched goes at once and is never launched.
+		Expect(k8sClient.Delete(ctx, big)).To(Succeed())
+		Eventually(func() bool {
+			_, err := podOf(client.ObjectKeyFromObject(big))()
+			return apierrors.IsNotFound(err)
+		}, 20*time.Second).Should(BeTrue())
+		for _, fw := range sim.State().Frameworks {
+			Expect(fw.Tasks).NotTo(ContainElement(HaveField("ID", "k8sm."+string(big.UID))))
+		}
+	})
+
+	It("ends a pod Succeeded when its task finishes", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		pod := newPod(ns, "job", mc.Spec.SchedulerName, "100m")
+		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
+		pod.Annotations = map[string]string{podtask.AnnotationTaskLabelPrefix + mesossim.LabelFinishAfter: "1s"}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(pod)), 30*time.Second, 100*time.Millisecond).Should(
+			HaveField("Status.Phase", corev1.PodSucceeded))
+	})
+})
+
+func podConditionOfNode(n *corev1.Node) corev1.ConditionStatus {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+var _ = context.Background

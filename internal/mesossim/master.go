@@ -1,0 +1,327 @@
+// Package mesossim is a Mesos master with simulated agents in one process, speaking the
+// v1 scheduler HTTP API (protobuf and JSON, RecordIO streams) the way Mesos 1.x does on
+// the paths k8sm uses. It stands in for Mesos in tests, benchmarks and the local
+// default; it never stands in for Mesos in production.
+package mesossim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/uuid"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+)
+
+// LabelFinishAfter on a task makes a simulated task finish after that duration (Go form).
+const LabelFinishAfter = "mesos-sim.finish-after"
+
+// Config shapes a simulated cluster.
+type Config struct {
+	// Agents is the number of agents, named agent-1 … agent-N.
+	Agents int
+	// AgentResources in Mesos's --resources form. Default "cpus:4;mem:8192;disk:20000;ports:[31000-32000]".
+	AgentResources string
+	// AgentAttributes in Mesos's --attributes form, for every agent.
+	AgentAttributes string
+	// HeartbeatInterval of scheduler streams. Default 15s.
+	HeartbeatInterval time.Duration
+	// AllocationInterval between offer rounds. Default 1s.
+	AllocationInterval time.Duration
+	// UpdateRetry is the first wait before an unacknowledged update is sent again; it
+	// doubles up to 10 minutes. Default 10s.
+	UpdateRetry time.Duration
+	// TaskStartDelay is how long a simulated task takes from STAGING to RUNNING.
+	TaskStartDelay time.Duration
+	// Log receives the sim's log lines.
+	Log logr.Logger
+}
+
+// Master is the simulated master and its agents.
+type Master struct {
+	cfg Config
+	id  string
+	log logr.Logger
+
+	mu         sync.Mutex
+	frameworks map[string]*framework
+	agents     []*agent
+	agentByID  map[string]*agent
+	offers     map[string]*offer
+	nextOffer  int
+	nextFW     int
+
+	ln     net.Listener
+	srv    *http.Server
+	stop   chan struct{}
+	closed sync.Once
+	wg     sync.WaitGroup
+}
+
+type framework struct {
+	id             string
+	info           mesos.FrameworkInfo
+	stream         *stream
+	suppressed     bool
+	filters        map[string]time.Time // agent id → refuse until
+	tasks          map[string]*task
+	removed        bool
+	partitionAware bool
+	failover       *time.Timer
+}
+
+type agent struct {
+	id, hostname string
+	attrs        []mesos.Attribute
+	total, free  pool
+	executors    map[string]mesos.ExecutorInfo // framework id + "/" + executor id
+	gone         bool
+}
+
+type offer struct {
+	id    string
+	fw    *framework
+	agent *agent
+	res   pool
+}
+
+type task struct {
+	info     mesos.TaskInfo
+	fw       *framework
+	agent    *agent
+	state    mesos.TaskState
+	res      pool
+	pending  []mesos.TaskStatus // updates waiting for an ack; the first is in flight
+	retry    *time.Timer
+	backoff  time.Duration
+	last     mesos.TaskStatus
+	finished chan struct{}
+}
+
+// New makes a master with its agents; Start serves it.
+func New(cfg Config) (*Master, error) {
+	if cfg.AgentResources == "" {
+		cfg.AgentResources = "cpus:4;mem:8192;disk:20000;ports:[31000-32000]"
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 15 * time.Second
+	}
+	if cfg.AllocationInterval <= 0 {
+		cfg.AllocationInterval = time.Second
+	}
+	if cfg.UpdateRetry <= 0 {
+		cfg.UpdateRetry = 10 * time.Second
+	}
+	res, err := ParseResources(cfg.AgentResources)
+	if err != nil {
+		return nil, fmt.Errorf("agent resources: %w", err)
+	}
+	attrs, err := ParseAttributes(cfg.AgentAttributes)
+	if err != nil {
+		return nil, fmt.Errorf("agent attributes: %w", err)
+	}
+	m := &Master{cfg: cfg, id: uuid.NewString(), log: cfg.Log, frameworks: map[string]*framework{},
+		agentByID: map[string]*agent{}, offers: map[string]*offer{}, stop: make(chan struct{})}
+	for i := 1; i <= cfg.Agents; i++ {
+		m.addAgentLocked(fmt.Sprintf("agent-%d", i), res.clone(), attrs)
+	}
+	return m, nil
+}
+
+func (m *Master) addAgentLocked(hostname string, res pool, attrs []mesos.Attribute) *agent {
+	a := &agent{id: fmt.Sprintf("%s-S%d", m.id, len(m.agents)), hostname: hostname, attrs: attrs,
+		total: res, free: res.clone(), executors: map[string]mesos.ExecutorInfo{}}
+	m.agents = append(m.agents, a)
+	m.agentByID[a.id] = a
+	return a
+}
+
+// Start serves the master on addr (e.g. 127.0.0.1:0) and runs its allocator.
+func (m *Master) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	m.ln = ln
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/scheduler", m.serveScheduler)
+	mux.HandleFunc("/state", m.serveState)
+	mux.HandleFunc("/master/state", m.serveState)
+	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	m.wg.Add(2)
+	go func() { defer m.wg.Done(); _ = m.srv.Serve(ln) }()
+	go func() { defer m.wg.Done(); m.allocate() }()
+	return nil
+}
+
+// URL is the master's http://host:port.
+func (m *Master) URL() string { return "http://" + m.ln.Addr().String() }
+
+// ID is the master's id, the prefix of its framework, agent and offer ids.
+func (m *Master) ID() string { return m.id }
+
+// Close stops the master; streams end, tasks are forgotten.
+func (m *Master) Close() {
+	m.closed.Do(func() {
+		close(m.stop)
+		m.mu.Lock()
+		for _, fw := range m.frameworks {
+			if fw.stream != nil {
+				fw.stream.close()
+			}
+			for _, t := range fw.tasks {
+				if t.retry != nil {
+					t.retry.Stop()
+				}
+			}
+			if fw.failover != nil {
+				fw.failover.Stop()
+			}
+		}
+		m.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = m.srv.Shutdown(ctx)
+		m.wg.Wait()
+	})
+}
+
+// allocate sends offers every allocation interval.
+func (m *Master) allocate() {
+	t := time.NewTicker(m.cfg.AllocationInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.mu.Lock()
+			m.allocateLocked(time.Now())
+			m.mu.Unlock()
+		}
+	}
+}
+
+// allocateLocked offers each connected, unsuppressed framework the free resources of
+// every agent it has no offer or filter for: one offer per agent.
+func (m *Master) allocateLocked(now time.Time) {
+	ids := make([]string, 0, len(m.frameworks))
+	for id := range m.frameworks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fw := m.frameworks[id]
+		if fw.removed || fw.stream == nil || fw.suppressed {
+			continue
+		}
+		var batch []mesos.Offer
+		for _, a := range m.agents {
+			if a.gone || a.free.empty() || now.Before(fw.filters[a.id]) || m.hasOfferLocked(fw, a) {
+				continue
+			}
+			m.nextOffer++
+			o := &offer{id: fmt.Sprintf("%s-O%d", m.id, m.nextOffer), fw: fw, agent: a, res: a.free.clone()}
+			a.free = newPool()
+			m.offers[o.id] = o
+			batch = append(batch, m.offerProto(o))
+		}
+		if len(batch) > 0 {
+			fw.send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: batch}})
+		}
+	}
+}
+
+func (m *Master) hasOfferLocked(fw *framework, a *agent) bool {
+	for _, o := range m.offers {
+		if o.fw == fw && o.agent == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Master) offerProto(o *offer) mesos.Offer {
+	role := "*"
+	if roles := o.fw.info.GetRoles(); len(roles) > 0 {
+		role = roles[0]
+	}
+	var execs []mesos.ExecutorID
+	prefix := o.fw.id + "/"
+	for k, e := range o.agent.executors {
+		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
+			execs = append(execs, e.ExecutorID)
+		}
+	}
+	port := uint32(5051)
+	return mesos.Offer{
+		ID:             mesos.OfferID{Value: o.id},
+		FrameworkID:    mesos.FrameworkID{Value: o.fw.id},
+		AgentID:        mesos.AgentID{Value: o.agent.id},
+		Hostname:       o.agent.hostname,
+		URL:            &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: &o.agent.hostname, Port: int32(port)}},
+		Resources:      o.res.toResources(role),
+		Attributes:     o.agent.attrs,
+		ExecutorIDs:    execs,
+		AllocationInfo: &mesos.Resource_AllocationInfo{Role: &role},
+	}
+}
+
+// recoverOfferLocked gives an offer's resources back to its agent.
+func (m *Master) recoverOfferLocked(o *offer) {
+	delete(m.offers, o.id)
+	if !o.agent.gone {
+		o.agent.free.add(o.res)
+	}
+}
+
+// recoverOffersOfLocked drops every outstanding offer of a framework; rescind says
+// whether to tell it.
+func (m *Master) recoverOffersOfLocked(fw *framework, rescind bool) {
+	for _, o := range m.offers {
+		if o.fw != fw {
+			continue
+		}
+		m.recoverOfferLocked(o)
+		if rescind {
+			fw.send(&scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: o.id}}})
+		}
+	}
+}
+
+// newUUID is a 16-byte update uuid.
+func newUUID() []byte {
+	u := uuid.New()
+	return u[:]
+}
+
+// Errors answered with the HTTP status Mesos uses.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, a ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
+}
+
+func statusOf(err error) int {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.code
+	}
+	return http.StatusInternalServerError
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

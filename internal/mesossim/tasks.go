@@ -1,0 +1,347 @@
+package mesossim
+
+import (
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+)
+
+func isTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR,
+		mesos.TASK_LOST, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
+		return true
+	}
+	return false
+}
+
+// forFramework turns states a framework that is not PARTITION_AWARE may not see into LOST.
+func forFramework(fw *framework, s mesos.TaskState) mesos.TaskState {
+	if fw.partitionAware {
+		return s
+	}
+	switch s {
+	case mesos.TASK_DROPPED, mesos.TASK_UNREACHABLE, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR, mesos.TASK_UNKNOWN:
+		return mesos.TASK_LOST
+	}
+	return s
+}
+
+// masterUpdate sends a master-generated update: no uuid, nothing to acknowledge.
+func masterUpdate(fw *framework, taskID string, agentID *mesos.AgentID, state mesos.TaskState, reason mesos.TaskStatus_Reason, msg string) {
+	now := float64(time.Now().UnixNano()) / 1e9
+	st := forFramework(fw, state)
+	fw.send(updateEvent(mesos.TaskStatus{TaskID: mesos.TaskID{Value: taskID}, State: &st, AgentID: agentID,
+		Source: mesos.SOURCE_MASTER.Enum(), Reason: reason.Enum(), Message: &msg, Timestamp: &now}))
+}
+
+// acceptLocked runs an ACCEPT: offers are checked as a whole, then each LAUNCH task.
+func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
+	var offers []*offer
+	invalid := ""
+	seen := map[string]bool{}
+	for _, id := range acc.OfferIDs {
+		o := m.offers[id.Value]
+		switch {
+		case seen[id.Value]:
+			invalid = "Duplicate offer " + id.Value + " in ACCEPT"
+		case o == nil:
+			invalid = "Offer " + id.Value + " is no longer valid"
+		case o.fw != fw:
+			invalid = "Offer " + id.Value + " belongs to another framework"
+		case len(offers) > 0 && offers[0].agent != o.agent:
+			invalid = "Aggregated offers must belong to the same agent"
+		}
+		seen[id.Value] = true
+		if o != nil && o.fw == fw {
+			offers = append(offers, o)
+		}
+	}
+	if len(offers) == 0 && invalid == "" {
+		invalid = "No offers in ACCEPT"
+	}
+	if invalid != "" {
+		for _, o := range offers {
+			m.recoverOfferLocked(o)
+		}
+		for _, op := range acc.Operations {
+			for _, t := range launchTasks(op) {
+				masterUpdate(fw, t.TaskID.Value, &t.AgentID, mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS, invalid)
+			}
+		}
+		return
+	}
+	a := offers[0].agent
+	avail := newPool()
+	for _, o := range offers {
+		avail.add(o.res)
+		delete(m.offers, o.id)
+	}
+	for _, op := range acc.Operations {
+		var groupExec *mesos.ExecutorInfo
+		if op.GetType() == mesos.Offer_Operation_LAUNCH_GROUP {
+			groupExec = &op.GetLaunchGroup().Executor
+		}
+		for _, ti := range launchTasks(op) {
+			if groupExec != nil {
+				e := *groupExec
+				ti.Executor = &e
+			}
+			if why := m.validateTaskLocked(fw, a, ti, &avail); why != "" {
+				masterUpdate(fw, ti.TaskID.Value, &ti.AgentID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, why)
+				continue
+			}
+			m.launchLocked(fw, a, ti)
+		}
+	}
+	a.free.add(avail)
+	if !avail.empty() {
+		fw.filters[a.id] = time.Now().Add(refuse(acc.Filters))
+	}
+}
+
+func launchTasks(op mesos.Offer_Operation) []mesos.TaskInfo {
+	switch op.GetType() {
+	case mesos.Offer_Operation_LAUNCH:
+		return op.GetLaunch().TaskInfos
+	case mesos.Offer_Operation_LAUNCH_GROUP:
+		return op.GetLaunchGroup().TaskGroup.Tasks
+	}
+	return nil
+}
+
+// validateTaskLocked checks one task against Mesos's rules and takes its resources (and
+// a new executor's) from avail; it returns why the task is invalid, or "".
+func (m *Master) validateTaskLocked(fw *framework, a *agent, ti mesos.TaskInfo, avail *pool) string {
+	if t := fw.tasks[ti.TaskID.Value]; t != nil && !isTerminal(t.state) {
+		return "Task has duplicate ID: " + ti.TaskID.Value
+	}
+	if ti.AgentID.Value != a.id {
+		return "Agent " + ti.AgentID.Value + " is not the agent of the offer"
+	}
+	if (ti.Command == nil) == (ti.Executor == nil) {
+		return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
+	}
+	need := fromResources(ti.Resources)
+	if need.empty() {
+		return "Task uses no resources"
+	}
+	if ti.Executor != nil {
+		key := fw.id + "/" + ti.Executor.ExecutorID.Value
+		if known, ok := a.executors[key]; ok {
+			if !known.Equal(ti.Executor) && !sameExecutor(known, *ti.Executor) {
+				return "ExecutorInfo is not compatible with existing ExecutorInfo of executor " + ti.Executor.ExecutorID.Value
+			}
+		} else {
+			if ti.Executor.Command == nil && ti.Executor.Type != mesos.ExecutorInfo_DEFAULT {
+				return "Executor " + ti.Executor.ExecutorID.Value + " has no command"
+			}
+			need.add(fromResources(ti.Executor.Resources))
+		}
+	}
+	if !avail.contains(need) {
+		return "Task uses more resources than available in the offer"
+	}
+	avail.subtract(need)
+	return ""
+}
+
+// sameExecutor compares what Mesos compares of two ExecutorInfos, ignoring the resources
+// (a launch that reuses an executor names it without them).
+func sameExecutor(a, b mesos.ExecutorInfo) bool {
+	a.Resources, b.Resources = nil, nil
+	a.FrameworkID, b.FrameworkID = nil, nil
+	return a.Equal(&b)
+}
+
+// launchLocked starts a valid task: STAGING, then the simulated agent runs it.
+func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) {
+	res := fromResources(ti.Resources)
+	if ti.Executor != nil {
+		key := fw.id + "/" + ti.Executor.ExecutorID.Value
+		if _, ok := a.executors[key]; !ok {
+			e := *ti.Executor
+			a.executors[key] = e
+		}
+	}
+	t := &task{info: ti, fw: fw, agent: a, state: mesos.TASK_STAGING, res: res, backoff: m.cfg.UpdateRetry, finished: make(chan struct{})}
+	fw.tasks[ti.TaskID.Value] = t
+	go m.simulate(t)
+}
+
+// simulate moves a task through STARTING and RUNNING (and FINISHED after the label's
+// duration), as an executor would report it.
+func (m *Master) simulate(t *task) {
+	wait := func(d time.Duration) bool {
+		if d <= 0 {
+			return true
+		}
+		select {
+		case <-time.After(d):
+			return true
+		case <-t.finished:
+			return false
+		case <-m.stop:
+			return false
+		}
+	}
+	for _, s := range []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING} {
+		if !wait(m.cfg.TaskStartDelay / 2) {
+			return
+		}
+		m.mu.Lock()
+		if isTerminal(t.state) {
+			m.mu.Unlock()
+			return
+		}
+		m.agentUpdateLocked(t, s, nil, "")
+		m.mu.Unlock()
+	}
+	var after time.Duration
+	if ls := t.info.GetLabels(); ls != nil {
+		for _, l := range ls.Labels {
+			if l.Key == LabelFinishAfter {
+				after, _ = time.ParseDuration(l.GetValue())
+			}
+		}
+	}
+	if after > 0 && wait(after) {
+		m.mu.Lock()
+		if !isTerminal(t.state) {
+			m.agentUpdateLocked(t, mesos.TASK_FINISHED, nil, "")
+		}
+		m.mu.Unlock()
+	}
+}
+
+// agentUpdateLocked records a state reported from the agent (executor source, with a
+// uuid) and queues it for the framework: one update in flight per task, resent until
+// acknowledged. Resources are freed on a terminal state at once.
+func (m *Master) agentUpdateLocked(t *task, s mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string) {
+	t.state = s
+	now := float64(time.Now().UnixNano()) / 1e9
+	st := mesos.TaskStatus{
+		TaskID: t.info.TaskID, State: s.Enum(), AgentID: &mesos.AgentID{Value: t.agent.id},
+		ExecutorID: executorIDOf(t), Source: mesos.SOURCE_EXECUTOR.Enum(), Reason: reason,
+		UUID: newUUID(), Timestamp: &now,
+	}
+	if msg != "" {
+		st.Message = &msg
+	}
+	t.last = st
+	if isTerminal(s) {
+		m.releaseLocked(t)
+	}
+	t.pending = append(t.pending, st)
+	if len(t.pending) == 1 {
+		m.sendPendingLocked(t)
+	}
+}
+
+func executorIDOf(t *task) *mesos.ExecutorID {
+	if t.info.Executor == nil {
+		return nil
+	}
+	id := t.info.Executor.ExecutorID
+	return &id
+}
+
+// sendPendingLocked sends the update in flight and arms its retry.
+func (m *Master) sendPendingLocked(t *task) {
+	if len(t.pending) == 0 {
+		return
+	}
+	t.fw.send(updateEvent(t.pending[0]))
+	if t.retry != nil {
+		t.retry.Stop()
+	}
+	wait := t.backoff
+	t.retry = time.AfterFunc(wait, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if len(t.pending) > 0 && !t.fw.removed {
+			t.backoff = min(2*t.backoff, 10*time.Minute)
+			m.sendPendingLocked(t)
+		}
+	})
+}
+
+// releaseLocked frees a finished task's resources.
+func (m *Master) releaseLocked(t *task) {
+	select {
+	case <-t.finished:
+		return
+	default:
+		close(t.finished)
+	}
+	if !t.agent.gone {
+		t.agent.free.add(t.res)
+	}
+}
+
+// acknowledgeLocked removes an acknowledged update and sends the task's next one.
+func (m *Master) acknowledgeLocked(fw *framework, ack *scheduler.Call_Acknowledge) error {
+	if len(ack.UUID) != 16 {
+		return badRequest("Failed to validate scheduler::Call: 'uuid' is not a valid UUID")
+	}
+	t := fw.tasks[ack.TaskID.Value]
+	if t == nil || len(t.pending) == 0 || string(t.pending[0].UUID) != string(ack.UUID) {
+		return nil // a stale or repeated ack: Mesos drops it
+	}
+	t.pending = t.pending[1:]
+	t.backoff = m.cfg.UpdateRetry
+	if t.retry != nil {
+		t.retry.Stop()
+	}
+	if len(t.pending) > 0 {
+		m.sendPendingLocked(t)
+	} else if isTerminal(t.state) {
+		delete(fw.tasks, ack.TaskID.Value)
+	}
+	return nil
+}
+
+// killLocked kills a task; an unknown one is answered through reconciliation.
+func (m *Master) killLocked(fw *framework, k *scheduler.Call_Kill) {
+	t := fw.tasks[k.TaskID.Value]
+	if t == nil || isTerminal(t.state) {
+		var agentID *mesos.AgentID
+		if k.AgentID != nil {
+			agentID = k.AgentID
+		}
+		masterUpdate(fw, k.TaskID.Value, agentID, mesos.TASK_LOST, mesos.REASON_RECONCILIATION, "Attempted to kill an unknown task")
+		return
+	}
+	if hasCapability(fw.info, mesos.FrameworkInfo_Capability_TASK_KILLING_STATE) && t.state == mesos.TASK_RUNNING {
+		m.agentUpdateLocked(t, mesos.TASK_KILLING, nil, "")
+	}
+	m.agentUpdateLocked(t, mesos.TASK_KILLED, nil, "Killed by the framework")
+}
+
+// reconcileLocked answers RECONCILE the way docs/reconciliation.md says.
+func (m *Master) reconcileLocked(fw *framework, r *scheduler.Call_Reconcile) {
+	if len(r.Tasks) == 0 {
+		for _, t := range fw.tasks {
+			if !isTerminal(t.state) || len(t.pending) > 0 {
+				masterUpdate(fw, t.info.TaskID.Value, &mesos.AgentID{Value: t.agent.id}, t.state, mesos.REASON_RECONCILIATION, "Reconciliation: latest task status")
+			}
+		}
+		return
+	}
+	for _, rt := range r.Tasks {
+		t := fw.tasks[rt.TaskID.Value]
+		switch {
+		case t != nil:
+			masterUpdate(fw, rt.TaskID.Value, &mesos.AgentID{Value: t.agent.id}, t.state, mesos.REASON_RECONCILIATION, "Reconciliation: latest task status")
+		case rt.AgentID == nil:
+			masterUpdate(fw, rt.TaskID.Value, nil, mesos.TASK_UNKNOWN, mesos.REASON_RECONCILIATION, "Reconciliation: task is unknown")
+		case m.agentByID[rt.AgentID.Value] == nil:
+			masterUpdate(fw, rt.TaskID.Value, rt.AgentID, mesos.TASK_UNKNOWN, mesos.REASON_RECONCILIATION, "Reconciliation: task is unknown to the agent")
+		case m.agentByID[rt.AgentID.Value].gone:
+			masterUpdate(fw, rt.TaskID.Value, rt.AgentID, mesos.TASK_GONE_BY_OPERATOR, mesos.REASON_RECONCILIATION, "Reconciliation: agent was removed")
+		default:
+			masterUpdate(fw, rt.TaskID.Value, rt.AgentID, mesos.TASK_GONE, mesos.REASON_RECONCILIATION, "Reconciliation: task is unknown to the agent")
+		}
+	}
+}
