@@ -167,7 +167,7 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 	r.stopDriver(mc.Name)
 	r.Drivers.dropScheduler(mc.Name)
 	controllerutil.RemoveFinalizer(mc, FrameworkFinalizer)
-	return ctrl.Result{}, r.Update(ctx, mc)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, mc))
 }
 
 // schedulerNameOwner returns the cluster that owns mc's schedulerName: of the clusters
@@ -494,7 +494,7 @@ func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alp
 	}
 	patch := client.MergeFrom(mc.DeepCopy())
 	mc.Status = *st
-	return r.Status().Patch(ctx, mc, patch)
+	return client.IgnoreNotFound(r.Status().Patch(ctx, mc, patch))
 }
 
 // SetupWithManager registers the reconciler and its index.

@@ -1,0 +1,58 @@
+// Command mesos-sim runs a simulated Mesos master with agents, for tests and for trying
+// k8sm locally. It is not Mesos and never stands in for it in production.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/k8sm/k8sm/internal/mesossim"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "mesos-sim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("mesos-sim", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:5050", "Address the master serves on.")
+	agents := fs.Int("agents", 3, "Number of simulated agents.")
+	resources := fs.String("agent-resources", "cpus:4;mem:8192;disk:20000;ports:[31000-32000]", "Resources of each agent, in Mesos's --resources form.")
+	attributes := fs.String("agent-attributes", "", "Attributes of each agent, in Mesos's --attributes form (e.g. 'rack:r1').")
+	heartbeat := fs.Duration("heartbeat-interval", 15*time.Second, "Heartbeat interval of scheduler streams.")
+	allocation := fs.Duration("allocation-interval", time.Second, "Interval between offer rounds.")
+	startDelay := fs.Duration("task-start-delay", 0, "How long a simulated task takes from STAGING to RUNNING.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *agents < 0 {
+		return fmt.Errorf("--agents must not be negative")
+	}
+	sim, err := mesossim.New(mesossim.Config{
+		Agents: *agents, AgentResources: *resources, AgentAttributes: *attributes,
+		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
+		Log: logr.Discard(),
+	})
+	if err != nil {
+		return err
+	}
+	if err := sim.Start(*listen); err != nil {
+		return fmt.Errorf("listening on %s: %w", *listen, err)
+	}
+	fmt.Printf("mesos-sim: master %s with %d agents (state: %s/state)\n", sim.URL(), *agents, sim.URL())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	sim.Close()
+	return nil
+}
