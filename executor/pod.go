@@ -1,0 +1,69 @@
+// Package executor is the agent side of k8sm: a Mesos executor (v1 executor HTTP API)
+// that runs the pods of one cluster on one agent with a Runtime and reports each pod's
+// state, with its PodStatus, as task status updates.
+package executor
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// DecodePod reads the pod the operator put in TaskInfo.data and checks that it can run:
+// an error names the field that cannot.
+func DecodePod(data []byte, supported func(*corev1.Volume) bool) (*corev1.Pod, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("the task carries no pod in its data")
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal(data, &pod); err != nil {
+		return nil, fmt.Errorf("the task data is not a pod: %v", err)
+	}
+	if len(pod.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("spec.containers: the pod has no containers")
+	}
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		if supported != nil && !supported(v) {
+			return nil, fmt.Errorf("spec.volumes[%d] (%s): this runtime cannot provide %s volumes", i, v.Name, volumeKind(v))
+		}
+	}
+	return &pod, nil
+}
+
+func volumeKind(v *corev1.Volume) string {
+	b, _ := json.Marshal(v.VolumeSource)
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(b, &m)
+	for k := range m {
+		return k
+	}
+	return "empty"
+}
+
+// Report is what a runtime says about a pod.
+type Report struct {
+	// Status is the pod's status; its Phase says where the pod is.
+	Status corev1.PodStatus
+	// Killed is set once the pod was stopped by Kill.
+	Killed bool
+	// Message explains a failure.
+	Message string
+}
+
+// Runtime runs pods.
+type Runtime interface {
+	// Start runs a pod in the sandbox directory; report is called on every change until
+	// the pod ended (a report with phase Succeeded or Failed, or Killed).
+	Start(pod *corev1.Pod, sandbox string, report func(Report)) (Handle, error)
+	// Supports says whether the runtime can provide a volume.
+	Supports(v *corev1.Volume) bool
+}
+
+// Handle controls one running pod.
+type Handle interface {
+	// Kill stops the pod: SIGTERM (or the runtime's equivalent), then SIGKILL after grace.
+	Kill(grace time.Duration)
+}

@@ -1,0 +1,150 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// probe runs a container's readiness and liveness probes while it runs: readiness sets
+// the container's Ready, a failed liveness probe kills the container (its restart policy
+// then applies). The returned func stops them.
+func (p *pod) probe(c *container) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	if pr := c.spec.ReadinessProbe; pr != nil {
+		go p.loop(ctx, c, pr, func(ok bool) {
+			p.mu.Lock()
+			changed := c.status.Ready != ok && c.status.State.Running != nil
+			if changed {
+				c.status.Ready = ok
+			}
+			p.mu.Unlock()
+			if changed {
+				p.send("")
+			}
+		})
+	}
+	if pr := c.spec.LivenessProbe; pr != nil {
+		go p.loop(ctx, c, pr, func(ok bool) {
+			if !ok {
+				signal(c.cmd, syscall.SIGKILL)
+			}
+		})
+	}
+	return cancel
+}
+
+// loop probes every period and reports a result once the thresholds are met.
+func (p *pod) loop(ctx context.Context, c *container, pr *corev1.Probe, result func(bool)) {
+	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
+	if pr.PeriodSeconds == 0 {
+		period = 10 * time.Second
+	}
+	failures, successes := int32(0), int32(0)
+	failThreshold, successThreshold := max(pr.FailureThreshold, 1), max(pr.SuccessThreshold, 1)
+	if pr.FailureThreshold == 0 {
+		failThreshold = 3
+	}
+	select {
+	case <-time.After(time.Duration(pr.InitialDelaySeconds) * time.Second):
+	case <-ctx.Done():
+		return
+	}
+	for {
+		err := p.check(ctx, c, pr)
+		if err == nil {
+			successes, failures = successes+1, 0
+			if successes >= successThreshold {
+				result(true)
+			}
+		} else {
+			failures, successes = failures+1, 0
+			if failures >= failThreshold {
+				result(false)
+			}
+		}
+		select {
+		case <-time.After(period):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// check runs one probe: exec, HTTP GET or TCP, against the host (processes share its network).
+func (p *pod) check(ctx context.Context, c *container, pr *corev1.Probe) error {
+	timeout := time.Duration(max(pr.TimeoutSeconds, 1)) * time.Second
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	switch {
+	case pr.Exec != nil && len(pr.Exec.Command) > 0:
+		cmd := exec.CommandContext(ctx, pr.Exec.Command[0], pr.Exec.Command[1:]...)
+		cmd.Dir = c.cmd.Dir
+		cmd.Env = c.cmd.Env
+		return cmd.Run()
+	case pr.HTTPGet != nil:
+		port, err := portOf(pr.HTTPGet.Port, &c.spec)
+		if err != nil {
+			return err
+		}
+		host := pr.HTTPGet.Host
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		scheme := "http"
+		if pr.HTTPGet.Scheme == corev1.URISchemeHTTPS {
+			scheme = "https"
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s%s", scheme, net.JoinHostPort(host, strconv.Itoa(port)), pr.HTTPGet.Path), nil)
+		if err != nil {
+			return err
+		}
+		for _, h := range pr.HTTPGet.HTTPHeaders {
+			req.Header.Add(h.Name, h.Value)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+			return fmt.Errorf("HTTP probe answered %d", resp.StatusCode)
+		}
+		return nil
+	case pr.TCPSocket != nil:
+		port, err := portOf(pr.TCPSocket.Port, &c.spec)
+		if err != nil {
+			return err
+		}
+		host := pr.TCPSocket.Host
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+	return fmt.Errorf("probe has no handler")
+}
+
+func portOf(p intstr.IntOrString, c *corev1.Container) (int, error) {
+	if p.Type == intstr.Int {
+		return p.IntValue(), nil
+	}
+	for _, cp := range c.Ports {
+		if cp.Name == p.StrVal {
+			return int(cp.ContainerPort), nil
+		}
+	}
+	return 0, fmt.Errorf("container %s has no port named %s", c.Name, p.StrVal)
+}

@@ -1,0 +1,475 @@
+// Package process is the executor runtime that runs each container's command as a child
+// process in the sandbox: env (values and the downward API fields a pod can use
+// offline), workingDir, restartPolicy with kubelet-like backoff, logs to sandbox files,
+// SIGTERM then SIGKILL to whole process groups. Init containers run first, in order.
+package process
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sm/k8sm/executor"
+)
+
+// Runtime runs pods as processes.
+type Runtime struct {
+	// BackoffBase and BackoffMax bound the wait before a container restarts, doubling
+	// like the kubelet's (10s to 5m by default).
+	BackoffBase, BackoffMax time.Duration
+	// HostIP is reported as status.hostIP and status.podIP (processes share the host network).
+	HostIP string
+	// NodeName is spec.nodeName for the downward API when the pod has none.
+	NodeName string
+}
+
+// Supports: emptyDir volumes only (directories in the sandbox).
+func (r *Runtime) Supports(v *corev1.Volume) bool { return v.EmptyDir != nil }
+
+// container is one supervised container.
+type container struct {
+	spec   corev1.Container
+	status corev1.ContainerStatus
+	cmd    *exec.Cmd
+	done   chan struct{}
+}
+
+type pod struct {
+	rt      *Runtime
+	pod     *corev1.Pod
+	sandbox string
+	report  func(executor.Report)
+
+	mu      sync.Mutex
+	inits   []*container
+	mains   []*container
+	killed  bool
+	kill    chan struct{}
+	started metav1.Time
+	ended   bool
+}
+
+// Start runs the pod in the background.
+func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Report)) (executor.Handle, error) {
+	for i, c := range p.Spec.InitContainers {
+		if len(c.Command) == 0 && len(c.Args) == 0 {
+			return nil, fmt.Errorf("spec.initContainers[%d].command: the process runtime runs commands, and %s has none", i, c.Name)
+		}
+	}
+	for i, c := range p.Spec.Containers {
+		if len(c.Command) == 0 && len(c.Args) == 0 {
+			return nil, fmt.Errorf("spec.containers[%d].command: the process runtime runs commands, and %s has none", i, c.Name)
+		}
+	}
+	for i := range p.Spec.Containers {
+		if _, err := r.env(p, &p.Spec.Containers[i]); err != nil {
+			return nil, fmt.Errorf("spec.containers[%d].env: %w", i, err)
+		}
+	}
+	for _, v := range p.Spec.Volumes {
+		if err := os.MkdirAll(filepath.Join(sandbox, "volumes", v.Name), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	pd := &pod{rt: r, pod: p, sandbox: sandbox, report: report, kill: make(chan struct{}), started: metav1.Now()}
+	for _, c := range p.Spec.InitContainers {
+		pd.inits = append(pd.inits, &container{spec: c, status: waiting(c, "PodInitializing")})
+	}
+	for _, c := range p.Spec.Containers {
+		pd.mains = append(pd.mains, &container{spec: c, status: waiting(c, "ContainerCreating")})
+	}
+	go pd.run()
+	return pd, nil
+}
+
+func waiting(c corev1.Container, reason string) corev1.ContainerStatus {
+	return corev1.ContainerStatus{Name: c.Name, Image: c.Image, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}}
+}
+
+func (r *Runtime) backoff(restarts int32) time.Duration {
+	base, max := r.BackoffBase, r.BackoffMax
+	if base <= 0 {
+		base = 10 * time.Second
+	}
+	if max <= 0 {
+		max = 5 * time.Minute
+	}
+	d := base
+	for i := int32(1); i < restarts && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
+
+// env is a container's environment: its values and the downward API fields a pod can
+// use offline; references to ConfigMaps, Secrets and resources are refused.
+func (r *Runtime) env(p *corev1.Pod, c *corev1.Container) ([]string, error) {
+	nodeName := p.Spec.NodeName
+	if nodeName == "" {
+		nodeName = r.NodeName
+	}
+	out := []string{"HOSTNAME=" + p.Name, "PATH=" + os.Getenv("PATH")}
+	if len(c.EnvFrom) > 0 {
+		return nil, errors.New("envFrom needs ConfigMaps or Secrets, which the process runtime cannot read")
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			out = append(out, e.Name+"="+expand(e.Value, out))
+			continue
+		}
+		f := e.ValueFrom.FieldRef
+		if f == nil {
+			return nil, fmt.Errorf("%s: only fieldRef values are supported by the process runtime", e.Name)
+		}
+		var v string
+		switch path := f.FieldPath; {
+		case path == "metadata.name":
+			v = p.Name
+		case path == "metadata.namespace":
+			v = p.Namespace
+		case path == "metadata.uid":
+			v = string(p.UID)
+		case path == "spec.nodeName":
+			v = nodeName
+		case path == "spec.serviceAccountName":
+			v = p.Spec.ServiceAccountName
+		case path == "status.hostIP", path == "status.podIP":
+			v = r.HostIP
+		case strings.HasPrefix(path, "metadata.labels['"):
+			v = p.Labels[strings.TrimSuffix(strings.TrimPrefix(path, "metadata.labels['"), "']")]
+		case strings.HasPrefix(path, "metadata.annotations['"):
+			v = p.Annotations[strings.TrimSuffix(strings.TrimPrefix(path, "metadata.annotations['"), "']")]
+		default:
+			return nil, fmt.Errorf("%s: fieldRef %s is not supported", e.Name, path)
+		}
+		out = append(out, e.Name+"="+v)
+	}
+	return out, nil
+}
+
+// expand replaces $(VAR) with earlier variables, as Kubernetes does.
+func expand(s string, env []string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		k, v, _ := strings.Cut(env[i], "=")
+		s = strings.ReplaceAll(s, "$("+k+")", v)
+	}
+	return s
+}
+
+// Kill stops every process group: SIGTERM, then SIGKILL after grace.
+func (p *pod) Kill(grace time.Duration) {
+	p.mu.Lock()
+	if p.killed {
+		p.mu.Unlock()
+		return
+	}
+	p.killed = true
+	close(p.kill)
+	running := p.running()
+	p.mu.Unlock()
+	for _, c := range running {
+		signal(c.cmd, syscall.SIGTERM)
+	}
+	deadline := time.After(grace)
+	for _, c := range running {
+		select {
+		case <-c.done:
+		case <-deadline:
+			for _, c := range running {
+				signal(c.cmd, syscall.SIGKILL)
+			}
+			<-c.done
+		}
+	}
+}
+
+func (p *pod) running() []*container {
+	var out []*container
+	for _, c := range append(append([]*container{}, p.inits...), p.mains...) {
+		if c.cmd != nil && c.done != nil {
+			select {
+			case <-c.done:
+			default:
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+func signal(cmd *exec.Cmd, s syscall.Signal) {
+	if cmd != nil && cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, s) // the whole process group
+	}
+}
+
+func (p *pod) isKilled() bool {
+	select {
+	case <-p.kill:
+		return true
+	default:
+		return false
+	}
+}
+
+// run supervises the pod to its end.
+func (p *pod) run() {
+	p.send("")
+	for _, c := range p.inits {
+		for {
+			code, err := p.runOnce(c)
+			if p.isKilled() {
+				p.finish()
+				return
+			}
+			if err == nil && code == 0 {
+				break
+			}
+			if p.pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+				p.fail(fmt.Sprintf("init container %s failed (exit code %d)", c.spec.Name, code))
+				return
+			}
+			if !p.wait(c) {
+				p.finish()
+				return
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, c := range p.mains {
+		wg.Add(1)
+		go func(c *container) {
+			defer wg.Done()
+			p.supervise(c)
+		}(c)
+	}
+	wg.Wait()
+	p.finish()
+}
+
+// supervise runs a container, restarting it as its pod's restartPolicy says.
+func (p *pod) supervise(c *container) {
+	for {
+		code, _ := p.runOnce(c)
+		if p.isKilled() {
+			return
+		}
+		switch p.pod.Spec.RestartPolicy {
+		case corev1.RestartPolicyNever:
+			return
+		case corev1.RestartPolicyOnFailure:
+			if code == 0 {
+				return
+			}
+		}
+		if !p.wait(c) {
+			return
+		}
+	}
+}
+
+// wait sleeps the restart backoff (CrashLoopBackOff); false when the pod is killed.
+func (p *pod) wait(c *container) bool {
+	p.mu.Lock()
+	c.status.RestartCount++
+	last := c.status.State.Terminated
+	c.status.LastTerminationState = corev1.ContainerState{Terminated: last}
+	c.status.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+		Message: fmt.Sprintf("back-off restarting failed container %s", c.spec.Name)}}
+	d := p.rt.backoff(c.status.RestartCount)
+	p.mu.Unlock()
+	p.send("")
+	select {
+	case <-time.After(d):
+		return true
+	case <-p.kill:
+		return false
+	}
+}
+
+// runOnce runs a container's process to its end and returns its exit code.
+func (p *pod) runOnce(c *container) (int32, error) {
+	dir := filepath.Join(p.sandbox, "containers", c.spec.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return -1, err
+	}
+	workDir := dir
+	if c.spec.WorkingDir != "" {
+		if st, err := os.Stat(c.spec.WorkingDir); err == nil && st.IsDir() {
+			workDir = c.spec.WorkingDir
+		} else {
+			workDir = filepath.Join(dir, "rootfs", c.spec.WorkingDir)
+			_ = os.MkdirAll(workDir, 0o755)
+		}
+	}
+	stdout, err := os.OpenFile(filepath.Join(dir, "stdout"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return -1, err
+	}
+	defer stdout.Close()
+	stderr, err := os.OpenFile(filepath.Join(dir, "stderr"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return -1, err
+	}
+	defer stderr.Close()
+	env, _ := p.rt.env(p.pod, &c.spec)
+	argv := append(append([]string{}, c.spec.Command...), c.spec.Args...)
+	for i := range argv {
+		argv[i] = expand(argv[i], env)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = workDir, env, stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+
+	p.mu.Lock()
+	if p.isKilled() {
+		p.mu.Unlock()
+		return -1, errors.New("killed")
+	}
+	if err := cmd.Start(); err != nil {
+		now := metav1.Now()
+		c.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(), StartedAt: now, FinishedAt: now}}
+		p.mu.Unlock()
+		p.send("")
+		return 128, err
+	}
+	c.cmd, c.done = cmd, make(chan struct{})
+	c.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
+	started := true
+	c.status.Started = &started
+	c.status.Ready = c.spec.ReadinessProbe == nil
+	c.status.ContainerID = fmt.Sprintf("process://%d", cmd.Process.Pid)
+	p.mu.Unlock()
+	p.send("")
+
+	stopProbes := p.probe(c)
+	err = cmd.Wait()
+	stopProbes()
+	// Reap what the container left behind in its process group.
+	signal(cmd, syscall.SIGKILL)
+	code := int32(0)
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		code = int32(exitErr.ExitCode())
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int32(ws.Signal())
+		}
+	}
+	p.mu.Lock()
+	reason := "Completed"
+	if code != 0 {
+		reason = "Error"
+	}
+	started = false
+	c.status.Started = &started
+	c.status.Ready = false
+	c.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: code, Reason: reason, StartedAt: c.status.State.Running.StartedAt, FinishedAt: metav1.Now(), ContainerID: c.status.ContainerID}}
+	close(c.done)
+	p.mu.Unlock()
+	p.send("")
+	return code, nil
+}
+
+func (p *pod) fail(msg string) {
+	p.mu.Lock()
+	p.ended = true
+	st := p.statusLocked()
+	p.mu.Unlock()
+	st.Phase, st.Message = corev1.PodFailed, msg
+	p.report(executor.Report{Status: st, Message: msg})
+}
+
+// finish reports the pod's end: Killed, or Succeeded when every container exited 0.
+func (p *pod) finish() {
+	p.mu.Lock()
+	p.ended = true
+	st := p.statusLocked()
+	killed := p.killed
+	p.mu.Unlock()
+	if killed {
+		p.report(executor.Report{Status: st, Killed: true})
+		return
+	}
+	st.Phase = corev1.PodSucceeded
+	msg := ""
+	for _, c := range st.ContainerStatuses {
+		if t := c.State.Terminated; t == nil || t.ExitCode != 0 {
+			st.Phase = corev1.PodFailed
+			if t != nil {
+				msg = fmt.Sprintf("container %s exited with code %d", c.Name, t.ExitCode)
+			}
+		}
+	}
+	st.Message = msg
+	p.report(executor.Report{Status: st, Message: msg})
+}
+
+// send reports the pod's current status while it runs.
+func (p *pod) send(string) {
+	p.mu.Lock()
+	if p.ended {
+		p.mu.Unlock()
+		return
+	}
+	st := p.statusLocked()
+	p.mu.Unlock()
+	p.report(executor.Report{Status: st})
+}
+
+// statusLocked builds the PodStatus from the containers.
+func (p *pod) statusLocked() corev1.PodStatus {
+	st := corev1.PodStatus{Phase: corev1.PodPending, HostIP: p.rt.HostIP, PodIP: p.rt.HostIP, StartTime: &p.started}
+	if p.rt.HostIP != "" {
+		st.HostIPs = []corev1.HostIP{{IP: p.rt.HostIP}}
+		st.PodIPs = []corev1.PodIP{{IP: p.rt.HostIP}}
+	}
+	initDone := true
+	for _, c := range p.inits {
+		st.InitContainerStatuses = append(st.InitContainerStatuses, c.status)
+		if t := c.status.State.Terminated; t == nil || t.ExitCode != 0 {
+			initDone = false
+		}
+	}
+	ready := initDone
+	anyRunning := false
+	for _, c := range p.mains {
+		st.ContainerStatuses = append(st.ContainerStatuses, c.status)
+		if c.status.State.Running != nil {
+			anyRunning = true
+		}
+		if !c.status.Ready {
+			ready = false
+		}
+	}
+	if initDone && (anyRunning || restarting(p.mains)) {
+		st.Phase = corev1.PodRunning
+	}
+	cond := func(t corev1.PodConditionType, ok bool) corev1.PodCondition {
+		s := corev1.ConditionFalse
+		if ok {
+			s = corev1.ConditionTrue
+		}
+		return corev1.PodCondition{Type: t, Status: s}
+	}
+	st.Conditions = []corev1.PodCondition{cond(corev1.PodInitialized, initDone), cond(corev1.ContainersReady, ready), cond(corev1.PodReady, ready)}
+	return st
+}
+
+func restarting(cs []*container) bool {
+	for _, c := range cs {
+		if c.status.State.Waiting != nil && c.status.RestartCount > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,239 @@
+package process
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sm/k8sm/executor"
+)
+
+// recorder keeps a pod's reports.
+type recorder struct {
+	mu      sync.Mutex
+	reports []executor.Report
+	ch      chan executor.Report
+}
+
+func newRecorder() *recorder { return &recorder{ch: make(chan executor.Report, 1000)} }
+
+func (r *recorder) report(rep executor.Report) {
+	r.mu.Lock()
+	r.reports = append(r.reports, rep)
+	r.mu.Unlock()
+	r.ch <- rep
+}
+
+// until waits for a report that satisfies ok.
+func (r *recorder) until(t *testing.T, what string, ok func(executor.Report) bool) executor.Report {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case rep := <-r.ch:
+			if ok(rep) {
+				return rep
+			}
+		case <-deadline:
+			t.Fatalf("no report where %s", what)
+		}
+	}
+}
+
+func ended(rep executor.Report) bool {
+	return rep.Killed || rep.Status.Phase == corev1.PodSucceeded || rep.Status.Phase == corev1.PodFailed
+}
+
+func shPod(policy corev1.RestartPolicy, scripts ...string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u1", Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{RestartPolicy: policy, NodeName: "node-1"}}
+	for i, s := range scripts {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "c" + string(rune('0'+i)), Command: []string{"sh", "-c", s}})
+	}
+	return p
+}
+
+func start(t *testing.T, p *corev1.Pod) (executor.Handle, *recorder, string) {
+	t.Helper()
+	rt := &Runtime{BackoffBase: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, HostIP: "127.0.0.1"}
+	rec := newRecorder()
+	dir := t.TempDir()
+	h, err := rt.Start(p, dir, rec.report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Kill(time.Second) })
+	return h, rec, dir
+}
+
+func TestPodEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		policy  corev1.RestartPolicy
+		scripts []string
+		phase   corev1.PodPhase
+		msg     string
+	}{
+		{"exit 0, never restarted", corev1.RestartPolicyNever, []string{"exit 0"}, corev1.PodSucceeded, ""},
+		{"exit 3, never restarted", corev1.RestartPolicyNever, []string{"exit 3"}, corev1.PodFailed, "container c0 exited with code 3"},
+		{"one of two fails", corev1.RestartPolicyNever, []string{"exit 0", "exit 1"}, corev1.PodFailed, "container c1 exited with code 1"},
+		{"OnFailure ends once it succeeds", corev1.RestartPolicyOnFailure, []string{"exit 0"}, corev1.PodSucceeded, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, rec, _ := start(t, shPod(tc.policy, tc.scripts...))
+			rep := rec.until(t, "the pod ended", ended)
+			if rep.Status.Phase != tc.phase || rep.Message != tc.msg {
+				t.Fatalf("phase %s message %q, want %s %q", rep.Status.Phase, rep.Message, tc.phase, tc.msg)
+			}
+		})
+	}
+}
+
+func TestRestartsCountWithBackoff(t *testing.T) {
+	_, rec, _ := start(t, shPod(corev1.RestartPolicyAlways, "exit 1"))
+	rep := rec.until(t, "restartCount reached 3", func(r executor.Report) bool {
+		return len(r.Status.ContainerStatuses) == 1 && r.Status.ContainerStatuses[0].RestartCount >= 3
+	})
+	cs := rep.Status.ContainerStatuses[0]
+	if rep.Status.Phase != corev1.PodRunning || cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.ExitCode != 1 {
+		t.Fatalf("status %+v", rep.Status)
+	}
+	rt := &Runtime{}
+	if rt.backoff(1) != 10*time.Second || rt.backoff(3) != 40*time.Second || rt.backoff(20) != 5*time.Minute {
+		t.Fatalf("kubelet-like backoff: %v %v %v", rt.backoff(1), rt.backoff(3), rt.backoff(20))
+	}
+}
+
+func TestInitContainersRunFirstInOrder(t *testing.T) {
+	p := shPod(corev1.RestartPolicyNever, `cat "$OUT"/order > "$OUT"/seen`)
+	out := t.TempDir()
+	env := []corev1.EnvVar{{Name: "OUT", Value: out}}
+	p.Spec.Containers[0].Env = env
+	p.Spec.InitContainers = []corev1.Container{
+		{Name: "i1", Command: []string{"sh", "-c", `echo one >> "$OUT"/order`}, Env: env},
+		{Name: "i2", Command: []string{"sh", "-c", `echo two >> "$OUT"/order`}, Env: env},
+	}
+	_, rec, _ := start(t, p)
+	if rep := rec.until(t, "the pod ended", ended); rep.Status.Phase != corev1.PodSucceeded {
+		t.Fatalf("%+v", rep)
+	}
+	seen, _ := os.ReadFile(filepath.Join(out, "seen"))
+	if string(seen) != "one\ntwo\n" {
+		t.Fatalf("main container saw %q", seen)
+	}
+}
+
+func TestEnvWorkingDirAndLogs(t *testing.T) {
+	p := shPod(corev1.RestartPolicyNever, `echo "$POD $NS $NODE $APP $GREETING"; pwd; echo oops >&2`)
+	p.Spec.Containers[0].Env = []corev1.EnvVar{
+		{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		{Name: "NS", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+		{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
+		{Name: "APP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['app']"}}},
+		{Name: "GREETING", Value: "hello $(POD)"},
+	}
+	wd := t.TempDir()
+	p.Spec.Containers[0].WorkingDir = wd
+	_, rec, dir := start(t, p)
+	rec.until(t, "the pod ended", ended)
+	stdout, _ := os.ReadFile(filepath.Join(dir, "containers", "c0", "stdout"))
+	stderr, _ := os.ReadFile(filepath.Join(dir, "containers", "c0", "stderr"))
+	if string(stdout) != "p ns node-1 web hello p\n"+wd+"\n" || string(stderr) != "oops\n" {
+		t.Fatalf("stdout %q stderr %q", stdout, stderr)
+	}
+}
+
+func TestKillStopsTheWholeProcessGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child")
+	// The container ignores SIGTERM and starts a child: both must be gone after the grace period.
+	h, rec, _ := start(t, shPod(corev1.RestartPolicyAlways, `trap "" TERM; sleep 300 & echo $! > `+pidFile+`; wait`))
+	rec.until(t, "the container runs", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+	var child int
+	for deadline := time.Now().Add(10 * time.Second); child == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(pidFile)
+		child = atoi(strings.TrimSpace(string(b)))
+	}
+	begin := time.Now()
+	h.Kill(300 * time.Millisecond)
+	if took := time.Since(begin); took < 300*time.Millisecond {
+		t.Fatalf("SIGKILL came before the grace period: %v", took)
+	}
+	rep := rec.until(t, "the pod was killed", ended)
+	if !rep.Killed {
+		t.Fatalf("%+v", rep)
+	}
+	for deadline := time.Now().Add(5 * time.Second); alive(child); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("child %d of the container is still alive", child)
+		}
+	}
+}
+
+// alive says whether a process exists and is not a zombie waiting for its new parent.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) == 0 || fields[0] != "Z"
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func TestReadinessProbeFlipsReady(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "ready")
+	p := shPod(corev1.RestartPolicyAlways, "sleep 300")
+	p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 1, FailureThreshold: 1,
+		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-f", flag}}}}
+	_, rec, _ := start(t, p)
+	rec.until(t, "running, not ready", func(r executor.Report) bool {
+		return r.Status.Phase == corev1.PodRunning && !r.Status.ContainerStatuses[0].Ready
+	})
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec.until(t, "ready", func(r executor.Report) bool {
+		return r.Status.ContainerStatuses[0].Ready && r.Status.Conditions[2].Status == corev1.ConditionTrue
+	})
+}
+
+func TestRefusesWhatItCannotRun(t *testing.T) {
+	rt := &Runtime{}
+	noCmd := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx"}}}}
+	if _, err := rt.Start(noCmd, t.TempDir(), func(executor.Report) {}); err == nil || !strings.Contains(err.Error(), "spec.containers[0].command") {
+		t.Fatalf("a container without a command: %v", err)
+	}
+	secretEnv := shPod(corev1.RestartPolicyNever, "true")
+	secretEnv.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "PW", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "pw"}}}}
+	if _, err := rt.Start(secretEnv, t.TempDir(), func(executor.Report) {}); err == nil || !strings.Contains(err.Error(), "spec.containers[0].env: PW") {
+		t.Fatalf("env from a Secret: %v", err)
+	}
+	if _, err := executor.DecodePod([]byte(`{"spec":{"containers":[{"name":"c"}],"volumes":[{"name":"data","hostPath":{"path":"/x"}}]}}`), rt.Supports); err == nil ||
+		!strings.Contains(err.Error(), "spec.volumes[0] (data): this runtime cannot provide hostPath volumes") {
+		t.Fatalf("hostPath volume: %v", err)
+	}
+	if _, err := executor.DecodePod([]byte(`not json`), rt.Supports); err == nil || !strings.Contains(err.Error(), "not a pod") {
+		t.Fatalf("garbage: %v", err)
+	}
+}
