@@ -32,6 +32,8 @@ func run(args []string) error {
 	heartbeat := fs.Duration("heartbeat-interval", 15*time.Second, "Heartbeat interval of scheduler streams.")
 	allocation := fs.Duration("allocation-interval", time.Second, "Interval between offer rounds.")
 	startDelay := fs.Duration("task-start-delay", 0, "How long a simulated task takes from STAGING to RUNNING.")
+	execMode := fs.Bool("exec", false, "Start each task's executor as a real process with the v1 executor API (else tasks are simulated).")
+	workDir := fs.String("work-dir", "", "Where executor sandboxes go (default: a new temporary directory).")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,6 +43,7 @@ func run(args []string) error {
 	sim, err := mesossim.New(mesossim.Config{
 		Agents: *agents, AgentResources: *resources, AgentAttributes: *attributes,
 		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
+		Exec: *execMode, WorkDir: *workDir,
 		Log: logr.Discard(),
 	})
 	if err != nil {

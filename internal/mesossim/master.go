@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -41,6 +43,12 @@ type Config struct {
 	UpdateRetry time.Duration
 	// TaskStartDelay is how long a simulated task takes from STAGING to RUNNING.
 	TaskStartDelay time.Duration
+	// Exec makes agents start the executor named in each task's ExecutorInfo as a real
+	// process, serving it the v1 executor API on the agent's own address; without it
+	// tasks are simulated. Tasks without an executor (command tasks) are always simulated.
+	Exec bool
+	// WorkDir holds the executors' sandboxes. Default: a new temporary directory.
+	WorkDir string
 	// Log receives the sim's log lines.
 	Log logr.Logger
 }
@@ -58,6 +66,9 @@ type Master struct {
 	offers     map[string]*offer
 	nextOffer  int
 	nextFW     int
+
+	workDir string
+	nextRun int
 
 	ln     net.Listener
 	srv    *http.Server
@@ -83,7 +94,10 @@ type agent struct {
 	attrs        []mesos.Attribute
 	total, free  pool
 	executors    map[string]mesos.ExecutorInfo // framework id + "/" + executor id
+	runs         map[string]*execRun           // executor processes, same keys
 	gone         bool
+	endpoint     string
+	srv          *http.Server
 }
 
 type offer struct {
@@ -138,7 +152,7 @@ func New(cfg Config) (*Master, error) {
 
 func (m *Master) addAgentLocked(hostname string, res pool, attrs []mesos.Attribute) *agent {
 	a := &agent{id: fmt.Sprintf("%s-S%d", m.id, len(m.agents)), hostname: hostname, attrs: attrs,
-		total: res, free: res.clone(), executors: map[string]mesos.ExecutorInfo{}}
+		total: res, free: res.clone(), executors: map[string]mesos.ExecutorInfo{}, runs: map[string]*execRun{}}
 	m.agents = append(m.agents, a)
 	m.agentByID[a.id] = a
 	return a
@@ -151,6 +165,19 @@ func (m *Master) Start(addr string) error {
 		return err
 	}
 	m.ln = ln
+	if m.cfg.Exec {
+		m.workDir = m.cfg.WorkDir
+		if m.workDir == "" {
+			if m.workDir, err = os.MkdirTemp("", "mesos-sim-"); err != nil {
+				return err
+			}
+		}
+		for _, a := range m.agents {
+			if err := m.serveAgent(a); err != nil {
+				return err
+			}
+		}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/scheduler", m.serveScheduler)
 	mux.HandleFunc("/state", m.serveState)
@@ -174,6 +201,15 @@ func (m *Master) Close() {
 	m.closed.Do(func() {
 		close(m.stop)
 		m.mu.Lock()
+		for _, a := range m.agents {
+			for _, run := range a.runs {
+				run.fw.removed = true
+				_ = syscall.Kill(-run.cmd.Process.Pid, syscall.SIGKILL)
+			}
+			if a.srv != nil {
+				_ = a.srv.Close()
+			}
+		}
 		for _, fw := range m.frameworks {
 			if fw.stream != nil {
 				fw.stream.close()

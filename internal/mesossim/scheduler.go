@@ -330,6 +330,11 @@ func (m *Master) removeFrameworkLocked(fw *framework) {
 	}
 	prefix := fw.id + "/"
 	for _, a := range m.agents {
+		for k, run := range a.runs {
+			if strings.HasPrefix(k, prefix) {
+				m.stopExecutor(run)
+			}
+		}
 		for k, e := range a.executors {
 			if strings.HasPrefix(k, prefix) {
 				a.free.add(fromResources(e.Resources))

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
@@ -167,7 +168,22 @@ func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) {
 	}
 	t := &task{info: ti, fw: fw, agent: a, state: mesos.TASK_STAGING, res: res, backoff: m.cfg.UpdateRetry, finished: make(chan struct{})}
 	fw.tasks[ti.TaskID.Value] = t
-	go m.simulate(t)
+	if !m.cfg.Exec || ti.Executor == nil {
+		go m.simulate(t)
+		return
+	}
+	key := fw.id + "/" + ti.Executor.ExecutorID.Value
+	run := a.runs[key]
+	if run == nil {
+		var err error
+		if run, err = m.startExecutorLocked(fw, a, *ti.Executor); err != nil {
+			reason := mesos.REASON_EXECUTOR_TERMINATED
+			m.agentUpdateLocked(t, mesos.TASK_FAILED, &reason, err.Error())
+			return
+		}
+		a.runs[key] = run
+	}
+	run.deliver(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: ti}})
 }
 
 // simulate moves a task through STARTING and RUNNING (and FINISHED after the label's
@@ -219,16 +235,28 @@ func (m *Master) simulate(t *task) {
 // uuid) and queues it for the framework: one update in flight per task, resent until
 // acknowledged. Resources are freed on a terminal state at once.
 func (m *Master) agentUpdateLocked(t *task, s mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string) {
-	t.state = s
 	now := float64(time.Now().UnixNano()) / 1e9
+	source := mesos.SOURCE_EXECUTOR
+	if reason != nil && *reason == mesos.REASON_EXECUTOR_TERMINATED {
+		source = mesos.SOURCE_AGENT
+	}
 	st := mesos.TaskStatus{
 		TaskID: t.info.TaskID, State: s.Enum(), AgentID: &mesos.AgentID{Value: t.agent.id},
-		ExecutorID: executorIDOf(t), Source: mesos.SOURCE_EXECUTOR.Enum(), Reason: reason,
+		ExecutorID: executorIDOf(t), Source: source.Enum(), Reason: reason,
 		UUID: newUUID(), Timestamp: &now,
 	}
 	if msg != "" {
 		st.Message = &msg
 	}
+	m.queueUpdateLocked(t, st)
+}
+
+// queueUpdateLocked records a status of a task and queues it for the framework: one
+// update in flight per task, resent until acknowledged; resources are freed on a
+// terminal state at once.
+func (m *Master) queueUpdateLocked(t *task, st mesos.TaskStatus) {
+	s := st.GetState()
+	t.state = s
 	t.last = st
 	if isTerminal(s) {
 		m.releaseLocked(t)
@@ -312,6 +340,12 @@ func (m *Master) killLocked(fw *framework, k *scheduler.Call_Kill) {
 		}
 		masterUpdate(fw, k.TaskID.Value, agentID, mesos.TASK_LOST, mesos.REASON_RECONCILIATION, "Attempted to kill an unknown task")
 		return
+	}
+	if m.cfg.Exec && t.info.Executor != nil {
+		if run := t.agent.runs[fw.id+"/"+t.info.Executor.ExecutorID.Value]; run != nil {
+			run.deliver(&mexec.Event{Type: mexec.Event_KILL, Kill: &mexec.Event_Kill{TaskID: t.info.TaskID, KillPolicy: k.KillPolicy}})
+			return
+		}
 	}
 	if hasCapability(fw.info, mesos.FrameworkInfo_Capability_TASK_KILLING_STATE) && t.state == mesos.TASK_RUNNING {
 		m.agentUpdateLocked(t, mesos.TASK_KILLING, nil, "")

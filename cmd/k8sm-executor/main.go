@@ -1,0 +1,66 @@
+// Command k8sm-executor is the Mesos executor of k8sm: the agent starts it (one per agent
+// per MesosCluster) and it runs the cluster's pods there.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/k8sm/k8sm/executor"
+	"github.com/k8sm/k8sm/executor/process"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "k8sm-executor:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("k8sm-executor", flag.ContinueOnError)
+	runtime := fs.String("runtime", "process", "How pods run: process (child processes in the sandbox).")
+	backoff := fs.Duration("restart-backoff", 10*time.Second, "First wait before a failed container restarts; it doubles up to 5m.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := zap.New(zap.UseFlagOptions(&zapOpts))
+	ctrl.SetLogger(log)
+
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return fmt.Errorf("reading the MESOS_* environment (is this run by a Mesos agent?): %w", err)
+	}
+	var rt executor.Runtime
+	switch *runtime {
+	case "process":
+		host, _ := os.Hostname()
+		rt = &process.Runtime{BackoffBase: *backoff, HostIP: hostIP(cfg.AgentEndpoint), NodeName: host}
+	default:
+		return fmt.Errorf("--runtime=%s is not available in this build; use --runtime=process", *runtime)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := &executor.Executor{Config: cfg, Runtime: rt, Log: log.WithValues("executor", cfg.ExecutorID)}
+	return e.Run(ctx)
+}
+
+// hostIP is the agent's IP, from MESOS_AGENT_ENDPOINT (ip:port).
+func hostIP(endpoint string) string {
+	if h, _, err := net.SplitHostPort(endpoint); err == nil {
+		return h
+	}
+	return ""
+}

@@ -1,0 +1,140 @@
+package controllers
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/testenv"
+)
+
+// The real k8sm-executor binary, started by mesos-sim's agents in exec mode.
+var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
+	var (
+		executorBin string
+		sim         *mesossim.Master
+		mc          *mesosv1alpha1.MesosCluster
+		ns          string
+	)
+
+	BeforeAll(func() {
+		executorBin = filepath.Join(GinkgoT().TempDir(), "k8sm-executor")
+		build := exec.Command("go", "build", "-o", executorBin, "./cmd/k8sm-executor")
+		build.Dir = testenv.RepoRoot()
+		out, err := build.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "building k8sm-executor: %s", out)
+
+		sim, err = mesossim.New(mesossim.Config{Agents: 1, AgentResources: "cpus:4;mem:8192;disk:10000",
+			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir()})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
+		DeferCleanup(sim.Close)
+
+		mc = minimalCluster()
+		mc.Spec.Master = sim.URL()
+		mc.Spec.SchedulerName = uniqueSchedulerName()
+		mc.Spec.Placement.RefuseSeconds = new(int32)
+		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBin, Command: "./k8sm-executor --restart-backoff=200ms"}
+		createCluster(mc)
+		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
+		ns = newNamespace()
+	})
+
+	shellPod := func(name, script string, policy corev1.RestartPolicy) *corev1.Pod {
+		p := newPod(ns, name, mc.Spec.SchedulerName, "100m")
+		p.Spec.RestartPolicy = policy
+		grace := int64(2)
+		p.Spec.TerminationGracePeriodSeconds = &grace
+		p.Spec.Containers[0].Command = []string{"sh", "-c", script}
+		return p
+	}
+
+	It("runs sleep 3600 and kills it within the grace period on delete, leaving no process", func() {
+		pidFile := filepath.Join(GinkgoT().TempDir(), "pid")
+		pod := shellPod("sleeper", "echo $$ > "+pidFile+"; exec sleep 3600", corev1.RestartPolicyAlways)
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(podOf(key), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		p, _ := podOf(key)()
+		Expect(p.Status.ContainerStatuses).To(ConsistOf(HaveField("State.Running", Not(BeNil()))))
+		Expect(p.Status.PodIP).To(Equal("127.0.0.1"))
+		var pid int
+		Eventually(func() int {
+			b, _ := os.ReadFile(pidFile)
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			return pid
+		}).ShouldNot(BeZero())
+
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Eventually(func() bool {
+			_, err := podOf(key)()
+			return apierrors.IsNotFound(err)
+		}, 30*time.Second, 100*time.Millisecond).Should(BeTrue())
+		Eventually(func() error { return syscall.Kill(pid, 0) }, 10*time.Second).Should(HaveOccurred(), "the container's process is still alive")
+	})
+
+	It("ends a pod that exits 0 with restartPolicy Never Succeeded", func() {
+		pod := shellPod("once", "echo done", corev1.RestartPolicyNever)
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(pod)), 60*time.Second, 100*time.Millisecond).Should(
+			HaveField("Status.Phase", corev1.PodSucceeded))
+		mt := &mesosv1alpha1.MesosTask{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), mt)).To(Succeed())
+		Expect(mt.Status.MesosState).To(Equal("TASK_FINISHED"))
+	})
+
+	It("counts the restarts of a crashing container", func() {
+		pod := shellPod("crasher", "exit 2", corev1.RestartPolicyAlways)
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(func() int32 {
+			p, err := podOf(client.ObjectKeyFromObject(pod))()
+			if err != nil || len(p.Status.ContainerStatuses) == 0 {
+				return 0
+			}
+			return p.Status.ContainerStatuses[0].RestartCount
+		}, 60*time.Second, 100*time.Millisecond).Should(BeNumerically(">=", 2))
+	})
+
+	It("flips Ready with a readiness probe", func() {
+		flag := filepath.Join(GinkgoT().TempDir(), "ready")
+		pod := shellPod("probed", "exec sleep 3600", corev1.RestartPolicyAlways)
+		pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 1, FailureThreshold: 1,
+			ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-f", flag}}}}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(func() string {
+			p, err := podOf(key)()
+			if err != nil || p.Status.Phase != corev1.PodRunning {
+				return "not running"
+			}
+			return podCondition(p, corev1.PodReady)
+		}, 60*time.Second, 100*time.Millisecond).Should(HavePrefix("False/"))
+		Expect(os.WriteFile(flag, nil, 0o644)).To(Succeed())
+		Eventually(func() string {
+			p, _ := podOf(key)()
+			return podCondition(p, corev1.PodReady)
+		}, 30*time.Second, 100*time.Millisecond).Should(HavePrefix("True/"))
+	})
+
+	It("fails a pod it cannot run with a message naming the field", func() {
+		pod := shellPod("secretive", "true", corev1.RestartPolicyNever)
+		pod.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "PW", ValueFrom: &corev1.EnvVarSource{
+			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "pw"}}}}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(pod)), 60*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("Status.Phase", corev1.PodFailed),
+			HaveField("Status.Message", ContainSubstring("spec.containers[0].env: PW"))))
+	})
+})

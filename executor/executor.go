@@ -1,0 +1,343 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/uuid"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
+	"github.com/mesos/mesos-go/api/v1/lib/executor/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// DefaultKillGrace is the grace period of a KILL whose task has no kill policy.
+const DefaultKillGrace = 3 * time.Second
+
+// Executor runs the pods the agent launches, many per executor.
+type Executor struct {
+	Config  config.Config
+	Runtime Runtime
+	Log     logr.Logger
+
+	sender     calls.Sender
+	subscriber calls.Sender
+
+	mu             sync.Mutex
+	tasks          map[string]*task
+	unackedTasks   map[string]mesos.TaskInfo
+	unackedUpdates map[string]mexec.Call_Update
+	shutdown       bool
+}
+
+type task struct {
+	mu       sync.Mutex
+	info     mesos.TaskInfo
+	handle   Handle
+	lastKey  string
+	terminal bool
+	done     chan struct{}
+}
+
+// Run subscribes to the agent and serves events until SHUTDOWN, or until the agent is
+// gone (at once without checkpointing, after MESOS_RECOVERY_TIMEOUT with it).
+func (e *Executor) Run(ctx context.Context) error {
+	e.tasks, e.unackedTasks, e.unackedUpdates = map[string]*task{}, map[string]mesos.TaskInfo{}, map[string]mexec.Call_Update{}
+	cli := httpcli.New(
+		httpcli.Endpoint("http://"+e.Config.AgentEndpoint+"/api/v1/executor"),
+		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
+		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))),
+	)
+	opts := []mexec.CallOpt{calls.Framework(e.Config.FrameworkID), calls.Executor(e.Config.ExecutorID)}
+	e.sender = calls.SenderWith(httpexec.NewSender(cli.Send), opts...)
+	e.subscriber = calls.SenderWith(httpexec.NewSender(cli.Send, httpcli.Close(true)), opts...)
+
+	disconnected := time.Now()
+	backoff := 100 * time.Millisecond
+	for {
+		err := e.subscribeOnce(ctx)
+		if e.isShutdown() {
+			e.Log.Info("Shutting down as the agent asked")
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			e.Log.Info("Lost the agent", "error", err.Error())
+		} else {
+			disconnected = time.Now()
+			backoff = 100 * time.Millisecond
+		}
+		if !e.Config.Checkpoint {
+			e.killAll(e.Config.ExecutorShutdownGracePeriod)
+			return fmt.Errorf("disconnected from the agent and checkpointing is off: %v", err)
+		}
+		if time.Since(disconnected) > e.Config.RecoveryTimeout {
+			e.killAll(e.Config.ExecutorShutdownGracePeriod)
+			return fmt.Errorf("could not subscribe to the agent again within %s", e.Config.RecoveryTimeout)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(2*backoff, max(e.Config.SubscriptionBackoffMax, time.Second))
+	}
+}
+
+func (e *Executor) isShutdown() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.shutdown
+}
+
+// subscribeOnce subscribes (resending unacknowledged tasks and updates) and handles
+// events until the stream ends.
+func (e *Executor) subscribeOnce(ctx context.Context) error {
+	e.mu.Lock()
+	var tasks []mesos.TaskInfo
+	for _, t := range e.unackedTasks {
+		tasks = append(tasks, t)
+	}
+	var updates []mexec.Call_Update
+	for _, u := range e.unackedUpdates {
+		updates = append(updates, u)
+	}
+	e.mu.Unlock()
+	resp, err := e.subscriber.Send(ctx, calls.NonStreaming(calls.Subscribe(tasks, updates)))
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	for {
+		var ev mexec.Event
+		if err := resp.Decode(&ev); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if done := e.handle(ctx, &ev); done {
+			return nil
+		}
+	}
+}
+
+// handle serves one event; it says whether the executor is done.
+func (e *Executor) handle(ctx context.Context, ev *mexec.Event) bool {
+	switch ev.GetType() {
+	case mexec.Event_SUBSCRIBED:
+		e.Log.Info("Subscribed to the agent", "agent", ev.GetSubscribed().AgentInfo.GetHostname())
+	case mexec.Event_LAUNCH:
+		e.launch(ctx, ev.GetLaunch().Task)
+	case mexec.Event_LAUNCH_GROUP:
+		for _, t := range ev.GetLaunchGroup().TaskGroup.Tasks {
+			e.launch(ctx, t)
+		}
+	case mexec.Event_KILL:
+		k := ev.GetKill()
+		grace := DefaultKillGrace
+		e.mu.Lock()
+		t := e.tasks[k.TaskID.Value]
+		e.mu.Unlock()
+		if t != nil && t.info.KillPolicy.GetGracePeriod() != nil {
+			grace = time.Duration(t.info.KillPolicy.GetGracePeriod().GetNanoseconds())
+		}
+		if k.KillPolicy.GetGracePeriod() != nil {
+			grace = time.Duration(k.KillPolicy.GetGracePeriod().GetNanoseconds())
+		}
+		e.kill(ctx, k.TaskID.Value, grace)
+	case mexec.Event_ACKNOWLEDGED:
+		a := ev.GetAcknowledged()
+		e.mu.Lock()
+		delete(e.unackedUpdates, string(a.UUID))
+		delete(e.unackedTasks, a.TaskID.Value)
+		e.mu.Unlock()
+	case mexec.Event_SHUTDOWN:
+		e.killAll(e.Config.ExecutorShutdownGracePeriod * 3 / 4)
+		e.mu.Lock()
+		e.shutdown = true
+		e.mu.Unlock()
+		return true
+	case mexec.Event_MESSAGE:
+		e.Log.V(1).Info("Message from the framework", "bytes", len(ev.GetMessage().Data))
+	case mexec.Event_ERROR:
+		e.Log.Info("Error from the agent", "message", ev.GetError().Message)
+	case mexec.Event_HEARTBEAT:
+	default:
+		e.Log.V(1).Info("Ignoring an unknown event", "type", ev.GetType().String())
+	}
+	return false
+}
+
+// launch starts one pod task.
+func (e *Executor) launch(ctx context.Context, info mesos.TaskInfo) {
+	id := info.TaskID.Value
+	e.mu.Lock()
+	if _, dup := e.tasks[id]; dup {
+		e.mu.Unlock()
+		return
+	}
+	t := &task{info: info, done: make(chan struct{})}
+	e.tasks[id] = t
+	e.unackedTasks[id] = info
+	e.mu.Unlock()
+
+	pod, err := DecodePod(info.Data, e.Runtime.Supports)
+	if err != nil {
+		e.update(ctx, t, mesos.TASK_FAILED, nil, "Cannot run the pod: "+err.Error(), mesos.REASON_TASK_INVALID.Enum())
+		return
+	}
+	e.update(ctx, t, mesos.TASK_STARTING, &corev1.PodStatus{Phase: corev1.PodPending}, "", nil)
+	sandbox := filepath.Join(e.Config.Sandbox, "pods", id)
+	h, err := e.Runtime.Start(pod, sandbox, func(r Report) { e.report(ctx, t, pod, r) })
+	if err != nil {
+		e.update(ctx, t, mesos.TASK_FAILED, nil, "Cannot run the pod: "+err.Error(), mesos.REASON_TASK_INVALID.Enum())
+		return
+	}
+	t.mu.Lock()
+	t.handle = h
+	t.mu.Unlock()
+	e.Log.Info("Launched a pod", "task", id, "pod", pod.Namespace+"/"+pod.Name)
+}
+
+// report turns a runtime report into a task update.
+func (e *Executor) report(ctx context.Context, t *task, pod *corev1.Pod, r Report) {
+	state := mesos.TASK_STARTING
+	switch {
+	case r.Killed:
+		state = mesos.TASK_KILLED
+	case r.Status.Phase == corev1.PodSucceeded:
+		state = mesos.TASK_FINISHED
+	case r.Status.Phase == corev1.PodFailed:
+		state = mesos.TASK_FAILED
+	case r.Status.Phase == corev1.PodRunning:
+		state = mesos.TASK_RUNNING
+	}
+	e.update(ctx, t, state, &r.Status, r.Message, nil)
+	_ = pod
+}
+
+// update sends a task status update with the pod's status as data, once per change,
+// and keeps it until the agent acknowledges it.
+func (e *Executor) update(ctx context.Context, t *task, state mesos.TaskState, ps *corev1.PodStatus, msg string, reason *mesos.TaskStatus_Reason) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.terminal {
+		return
+	}
+	var data []byte
+	var healthy *bool
+	if ps != nil {
+		data, _ = json.Marshal(ps)
+		if hasProbes(t) {
+			ok := podReady(ps)
+			healthy = &ok
+		}
+	}
+	key := state.String() + "\x00" + msg + "\x00" + string(data)
+	if key == t.lastKey {
+		return
+	}
+	t.lastKey = key
+	u := uuid.New()
+	now := float64(time.Now().UnixNano()) / 1e9
+	execID := mesos.ExecutorID{Value: e.Config.ExecutorID}
+	status := mesos.TaskStatus{
+		TaskID: t.info.TaskID, State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(),
+		ExecutorID: &execID, UUID: u[:], Data: data, Healthy: healthy, Timestamp: &now, Reason: reason,
+	}
+	if msg != "" {
+		status.Message = &msg
+	}
+	if isTerminal(state) {
+		t.terminal = true
+		close(t.done)
+	}
+	e.mu.Lock()
+	e.unackedUpdates[string(u[:])] = mexec.Call_Update{Status: status}
+	e.mu.Unlock()
+	if err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(status))); err != nil {
+		e.Log.Info("Could not send an update; it is sent again on resubscription", "task", t.info.TaskID.Value, "state", state.String(), "error", err.Error())
+	}
+}
+
+func hasProbes(t *task) bool {
+	return bytes.Contains(t.info.Data, []byte(`"readinessProbe"`)) || bytes.Contains(t.info.Data, []byte(`"livenessProbe"`))
+}
+
+func podReady(s *corev1.PodStatus) bool {
+	for _, c := range s.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func isTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR, mesos.TASK_LOST, mesos.TASK_DROPPED:
+		return true
+	}
+	return false
+}
+
+// kill stops a task; an unknown task is reported killed at once.
+func (e *Executor) kill(ctx context.Context, id string, grace time.Duration) {
+	e.mu.Lock()
+	t := e.tasks[id]
+	e.mu.Unlock()
+	if t == nil {
+		t = &task{info: mesos.TaskInfo{TaskID: mesos.TaskID{Value: id}}, done: make(chan struct{})}
+		e.update(ctx, t, mesos.TASK_KILLED, nil, "Killed before it was launched", nil)
+		return
+	}
+	t.mu.Lock()
+	h := t.handle
+	t.mu.Unlock()
+	if h == nil {
+		e.update(ctx, t, mesos.TASK_KILLED, nil, "Killed before it started", nil)
+		return
+	}
+	go h.Kill(grace)
+}
+
+// killAll stops every task and waits for their terminal updates (within grace and a bit).
+func (e *Executor) killAll(grace time.Duration) {
+	e.mu.Lock()
+	var all []*task
+	for _, t := range e.tasks {
+		all = append(all, t)
+	}
+	e.mu.Unlock()
+	for _, t := range all {
+		t.mu.Lock()
+		h := t.handle
+		t.mu.Unlock()
+		if h != nil {
+			go h.Kill(grace)
+		}
+	}
+	deadline := time.After(grace + time.Second)
+	for _, t := range all {
+		select {
+		case <-t.done:
+		case <-deadline:
+			return
+		}
+	}
+}
