@@ -81,11 +81,11 @@ test-unit: ## Run the tests that need no apiserver.
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager, executor and mesos-sim binaries into bin/.
+build: ## Build the manager, executor, mesos-sim and k8sm-local binaries into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
-	@for c in k8sm-executor mesos-sim; do \
-		if [ -d cmd/$$c ]; then go build -o $(LOCALBIN)/$$c ./cmd/$$c; fi; \
-	done
+	go build -o $(LOCALBIN)/k8sm-executor ./cmd/k8sm-executor
+	go build -o $(LOCALBIN)/mesos-sim ./cmd/mesos-sim
+	go build -o $(LOCALBIN)/k8sm-local ./cmd/k8sm-local
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster in ~/.kube/config.
@@ -121,6 +121,10 @@ $(GOLANGCI_LINT):
 
 ##@ Try it
 
+MESOS_MASTER ?=
+DEMO_ARGS ?=
+
 .PHONY: demo
-demo: ## Run k8sm locally: apiserver + mesos-sim + manager + executor (the embedded default).
-	@hack/demo.sh
+demo: build ## Run k8sm locally: apiserver + mesos-sim + manager + executor (MESOS_MASTER=url uses your Mesos).
+	@assets="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" && \
+	$(LOCALBIN)/k8sm-local up --assets "$$assets" $(if $(MESOS_MASTER),--mesos-master "$(MESOS_MASTER)") $(DEMO_ARGS)
