@@ -22,10 +22,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -135,6 +137,9 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, r.writeStatus(ctx, mc, status)
 	}
 	r.statusFromDriver(mc, status, d.Status())
+	if err := r.countTasks(ctx, mc, status); err != nil {
+		return ctrl.Result{}, err
+	}
 	return ctrl.Result{RequeueAfter: statusResync}, r.writeStatus(ctx, mc, status)
 }
 
@@ -477,6 +482,49 @@ func summarize(agents map[string]framework.Agent) *mesosv1alpha1.ResourceSummary
 	}
 }
 
+// countTasks fills the task counts by phase and the resources the live tasks hold.
+func (r *MesosClusterReconciler) countTasks(ctx context.Context, mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus) error {
+	var list mesosv1alpha1.MesosTaskList
+	if err := r.List(ctx, &list, client.MatchingFields{ClusterRefIndex: mc.Name}); err != nil {
+		return err
+	}
+	counts := mesosv1alpha1.TaskCounts{}
+	cpus, mem, disk := resource.Quantity{}, resource.Quantity{}, resource.Quantity{}
+	var gpus int64
+	for i := range list.Items {
+		mt := &list.Items[i]
+		switch mt.Status.Phase {
+		case "", mesosv1alpha1.TaskPhasePending:
+			counts.Pending++
+			continue
+		case mesosv1alpha1.TaskPhaseStaging, mesosv1alpha1.TaskPhaseStarting:
+			counts.Launching++
+		case mesosv1alpha1.TaskPhaseRunning:
+			counts.Running++
+		case mesosv1alpha1.TaskPhaseKilling:
+			counts.Killing++
+		case mesosv1alpha1.TaskPhaseUnreachable:
+			counts.Unreachable++
+		default:
+			counts.Terminated++
+			continue
+		}
+		res := mt.Spec.Resources
+		for _, q := range []struct {
+			sum *resource.Quantity
+			v   *resource.Quantity
+		}{{&cpus, res.CPUs}, {&mem, res.Memory}, {&disk, res.Disk}} {
+			if q.v != nil {
+				q.sum.Add(*q.v)
+			}
+		}
+		gpus += int64(res.GPUs)
+	}
+	st.Tasks = &counts
+	st.Allocated = &mesosv1alpha1.ResourceSummary{CPUs: &cpus, Memory: &mem, Disk: &disk, GPUs: gpus}
+	return nil
+}
+
 // writeStatus writes the status when it changed, and records events for what changed
 // that a person should see.
 func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus) error {
@@ -503,6 +551,10 @@ func (r *MesosClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName} }); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &mesosv1alpha1.MesosTask{}, ClusterRefIndex,
+		func(o client.Object) []string { return []string{o.(*mesosv1alpha1.MesosTask).Spec.ClusterRef} }); err != nil {
+		return err
+	}
 	if r.Drivers == nil {
 		r.Drivers = &Drivers{}
 	}
@@ -515,6 +567,10 @@ func (r *MesosClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(r.wakeups, &handler.EnqueueRequestForObject{})).
 		// A cluster that gives up its schedulerName lets the next one in.
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.sameSchedulerName)).
+		// Task counts follow the tasks' phases.
+		Watches(&mesosv1alpha1.MesosTask{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []ctrl.Request {
+			return []ctrl.Request{{NamespacedName: client.ObjectKey{Name: o.(*mesosv1alpha1.MesosTask).Spec.ClusterRef}}}
+		}), builder.WithPredicates(taskPhaseChanged)).
 		Named("mesoscluster").
 		Complete(r)
 }
@@ -533,6 +589,14 @@ func (r *MesosClusterReconciler) sameSchedulerName(ctx context.Context, o client
 		}
 	}
 	return reqs
+}
+
+// taskPhaseChanged passes task creations, deletions and phase changes.
+var taskPhaseChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld.(*mesosv1alpha1.MesosTask), e.ObjectNew.(*mesosv1alpha1.MesosTask)
+		return o.Status.Phase != n.Status.Phase
+	},
 }
 
 // stopDrivers stops every driver when the manager stops (or loses leadership).

@@ -87,10 +87,6 @@ func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return []string{o.(*mesosv1alpha1.MesosTask).Spec.TaskID} }); err != nil {
 		return err
 	}
-	if err := idx.IndexField(context.Background(), &mesosv1alpha1.MesosTask{}, ClusterRefIndex,
-		func(o client.Object) []string { return []string{o.(*mesosv1alpha1.MesosTask).Spec.ClusterRef} }); err != nil {
-		return err
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&mesosv1alpha1.MesosTask{}).
 		// A scheduler that starts (or a cluster that becomes ready) takes the queue again.

@@ -122,6 +122,11 @@ var _ = Describe("Pods on Mesos", func() {
 		Expect(mt.Finalizers).To(ContainElement(TaskFinalizer))
 		Expect(mt.OwnerReferences).To(ContainElement(HaveField("UID", pod.UID)))
 		Expect(sim.State().Frameworks[0].Tasks).To(ContainElement(HaveField("State", "TASK_RUNNING")))
+		Eventually(func() *mesosv1alpha1.TaskCounts {
+			got := &mesosv1alpha1.MesosCluster{}
+			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got)
+			return got.Status.Tasks
+		}, 20*time.Second).Should(HaveValue(HaveField("Running", int32(1))))
 
 		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
 		Eventually(func() bool {
