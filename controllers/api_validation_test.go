@@ -5,6 +5,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -258,13 +259,17 @@ var _ = Describe("MesosCluster validation", func() {
 })
 
 var _ = Describe("MesosTask validation", func() {
+	// newTask makes a task of a pod of its own (a task without its pod is removed).
 	newTask := func(ns string) *mesosv1alpha1.MesosTask {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-0"},
+			Spec: corev1.PodSpec{SchedulerName: "no-such-cluster", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		return &mesosv1alpha1.MesosTask{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-0"},
 			Spec: mesosv1alpha1.MesosTaskSpec{
 				ClusterRef: "mesos",
-				PodUID:     "6f1b5e52-2a8e-4b53-9a57-0c6f8f0f0a01",
-				TaskID:     "pod.6f1b5e52-2a8e-4b53-9a57-0c6f8f0f0a01",
+				PodUID:     string(pod.UID),
+				TaskID:     "k8sm." + string(pod.UID),
 				Resources: mesosv1alpha1.TaskResources{
 					CPUs:   ptr.To(resource.MustParse("250m")),
 					Memory: ptr.To(resource.MustParse("128Mi")),

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -151,7 +152,8 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 	}
 	if mc.Spec.DeletionPolicy != mesosv1alpha1.DeletionOrphan && mc.Status.FrameworkID != "" {
 		d := r.Driver(mc.Name)
-		if d == nil || !d.Subscribed() {
+		removed := d != nil && isFrameworkRemoved(d.Status().Refused)
+		if !removed && (d == nil || !d.Subscribed()) {
 			status := mc.Status.DeepCopy()
 			msg := "Waiting to reach the master to tear the framework down; set deletionPolicy: Orphan to let go without it"
 			meta.SetStatusCondition(&status.Conditions, metav1.Condition{Type: mesosv1alpha1.ConditionDegraded,
@@ -164,15 +166,30 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 			}
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, r.writeStatus(ctx, mc, status)
 		}
-		if err := d.Teardown(ctx); err != nil {
-			return ctrl.Result{}, fmt.Errorf("tearing down framework %s: %w", mc.Status.FrameworkID, err)
+		if !removed {
+			if err := d.Teardown(ctx); err != nil {
+				return ctrl.Result{}, fmt.Errorf("tearing down framework %s: %w", mc.Status.FrameworkID, err)
+			}
+			r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, "TornDown", "Teardown", "Framework %s torn down; Mesos kills its tasks", mc.Status.FrameworkID)
 		}
-		r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, "TornDown", "Teardown", "Framework %s torn down; Mesos kills its tasks", mc.Status.FrameworkID)
+	}
+	// Let the cluster go (the latest version of it: the teardown is not sent twice).
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		latest := &mesosv1alpha1.MesosCluster{}
+		if err := r.Get(ctx, client.ObjectKeyFromObject(mc), latest); err != nil {
+			return err
+		}
+		if !controllerutil.RemoveFinalizer(latest, FrameworkFinalizer) {
+			return nil
+		}
+		return r.Update(ctx, latest)
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
 	}
 	r.stopDriver(mc.Name)
 	r.Drivers.dropScheduler(mc.Name)
-	controllerutil.RemoveFinalizer(mc, FrameworkFinalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, mc))
+	return ctrl.Result{}, nil
 }
 
 // schedulerNameOwner returns the cluster that owns mc's schedulerName: of the clusters

@@ -60,19 +60,20 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, err
 		}
 	}
+	pod := &corev1.Pod{}
+	if err := r.Get(ctx, req.NamespacedName, pod); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	} else if apierrors.IsNotFound(err) || pod.UID != types.UID(mt.Spec.PodUID) {
+		// The pod is gone: so is its task (the finalizer kills it first if it runs).
+		if sched != nil {
+			sched.Dequeue(mt.Spec.TaskID)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, mt))
+	}
 	if sched == nil || launched(mt.Status.Phase) {
 		return ctrl.Result{}, nil
 	}
-	pod := &corev1.Pod{}
-	if err := r.Get(ctx, req.NamespacedName, pod); err != nil {
-		if apierrors.IsNotFound(err) {
-			// The pod is gone: so is its task.
-			sched.Dequeue(mt.Spec.TaskID)
-			return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, mt))
-		}
-		return ctrl.Result{}, err
-	}
-	if pod.UID != types.UID(mt.Spec.PodUID) || !pod.DeletionTimestamp.IsZero() {
+	if !pod.DeletionTimestamp.IsZero() {
 		sched.Dequeue(mt.Spec.TaskID)
 		return ctrl.Result{}, nil
 	}
@@ -89,6 +90,10 @@ func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&mesosv1alpha1.MesosTask{}).
+		// A task goes with its pod (also where no garbage collector runs).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []ctrl.Request {
+			return []ctrl.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
+		})).
 		// A scheduler that starts (or a cluster that becomes ready) takes the queue again.
 		WatchesRawSource(r.clusterWakeups(mgr)).
 		Named("mesostask").

@@ -194,6 +194,21 @@ func TestApplyUpdateIsIdempotentAndMonotonic(t *testing.T) {
 	if ApplyUpdate(st, running, metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseFailed {
 		t.Fatal("an older RUNNING sent again moved a failed task back")
 	}
+	if ApplyUpdate(st, update(mesos.TASK_LOST, &recon, ""), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseFailed {
+		t.Fatal("a LOST answer to a second KILL moved a failed task to another phase")
+	}
+}
+
+func TestLostFromReconciliationIsGone(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}
+	recon := mesos.REASON_RECONCILIATION
+	if !ApplyUpdate(st, update(mesos.TASK_LOST, &recon, ""), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseGone || st.FinishedAt == nil {
+		t.Fatalf("%+v", st)
+	}
+	st = &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}
+	if !ApplyUpdate(st, update(mesos.TASK_LOST, mesos.REASON_AGENT_REMOVED.Enum(), ""), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseUnreachable {
+		t.Fatalf("a lost agent's task: %+v", st)
+	}
 }
 
 func TestALaunchMesosNeverRanIsLaunchedAgain(t *testing.T) {

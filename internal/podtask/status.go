@@ -100,7 +100,9 @@ func neverSeen(st *mesosv1alpha1.MesosTaskStatus, s mesos.TaskState) bool {
 // moved back by an older update sent again.
 func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now metav1.Time) bool {
 	state := ts.GetState()
-	if IsTerminalPhase(st.Phase) && !IsTerminal(state) {
+	if IsTerminalPhase(st.Phase) {
+		// A task ends once: what Mesos says after (a reconciliation answer, the answer
+		// to a KILL sent again) changes nothing.
 		return false
 	}
 	before := st.DeepCopy()
@@ -115,6 +117,10 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 		return false
 	}
 	phase := PhaseFor(state)
+	if state == mesos.TASK_LOST && ts.GetReason() == mesos.REASON_RECONCILIATION {
+		// Mesos does not know the task (any more): it is gone, not unreachable.
+		phase = mesosv1alpha1.TaskPhaseGone
+	}
 	st.Phase = phase
 	st.PodPhase = PodPhaseFor(phase, st.PodPhase)
 	st.MesosState = state.String()

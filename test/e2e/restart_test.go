@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/testenv"
+)
+
+// The real manager binary, killed (SIGKILL) at awkward moments and started again.
+var _ = Describe("Restart safety", func() {
+	var (
+		c          client.Client
+		sim        *mesossim.Master
+		kubeconfig string
+		managerBin string
+		logDir     string
+		manager    *exec.Cmd
+		starts     int
+	)
+
+	startManager := func() {
+		starts++
+		log, err := os.Create(filepath.Join(logDir, fmt.Sprintf("manager-%d.log", starts)))
+		Expect(err).NotTo(HaveOccurred())
+		manager = exec.Command(managerBin, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
+		manager.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+		manager.Stdout, manager.Stderr = log, log
+		Expect(manager.Start()).To(Succeed())
+	}
+	killManager := func() {
+		Expect(manager.Process.Signal(syscall.SIGKILL)).To(Succeed())
+		_ = manager.Wait()
+	}
+
+	BeforeEach(func() {
+		bin := GinkgoT().TempDir()
+		build(bin, "manager")
+		managerBin = filepath.Join(bin, "manager")
+		logDir = GinkgoT().TempDir()
+		GinkgoWriter.Println("manager logs in", logDir)
+
+		env, err := testenv.Start()
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(env.Stop)
+		user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		kc, err := user.KubeConfig()
+		Expect(err).NotTo(HaveOccurred())
+		kubeconfig = filepath.Join(GinkgoT().TempDir(), "kubeconfig")
+		Expect(os.WriteFile(kubeconfig, kc, 0o600)).To(Succeed())
+
+		scheme := runtime.NewScheme()
+		Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+		Expect(mesosv1alpha1.AddToScheme(scheme)).To(Succeed())
+		c, err = client.New(env.Config, client.Options{Scheme: scheme})
+		Expect(err).NotTo(HaveOccurred())
+
+		sim, err = mesossim.New(mesossim.Config{Agents: 4, AgentResources: "cpus:8;mem:16384;disk:10000",
+			HeartbeatInterval: time.Second, AllocationInterval: 50 * time.Millisecond, UpdateRetry: time.Second,
+			TaskStartDelay: 200 * time.Millisecond})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
+		DeferCleanup(sim.Close)
+
+		Expect(c.Create(context.Background(), &mesosv1alpha1.MesosCluster{
+			ObjectMeta: metav1.ObjectMeta{Name: "restart"},
+			Spec:       mesosv1alpha1.MesosClusterSpec{Master: sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"}},
+		})).To(Succeed())
+		startManager()
+		DeferCleanup(func() { _ = manager.Process.Kill(); _ = manager.Wait() })
+	})
+
+	// simTasks counts the sim's tasks of the framework by state.
+	simTasks := func() map[string]int {
+		out := map[string]int{}
+		for _, fw := range sim.State().Frameworks {
+			if fw.Removed {
+				continue
+			}
+			for _, t := range fw.Tasks {
+				out[t.State]++
+			}
+		}
+		return out
+	}
+	pods := func() []corev1.Pod {
+		var list corev1.PodList
+		Expect(c.List(context.Background(), &list, client.InNamespace("default"))).To(Succeed())
+		return list.Items
+	}
+
+	It("loses no pod, launches none twice and leaves none hanging when the manager is killed", func() {
+		ctx := context.Background()
+		const n = 30
+		for i := range n {
+			Expect(c.Create(ctx, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("p-%02d", i)},
+				Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
+					Command: []string{"sleep", "3600"}}}},
+			})).To(Succeed())
+			if i == n/2 {
+				// Mid-launch: some pods are bound, some launched, some queued.
+				Eventually(func() int {
+					return simTasks()["TASK_STAGING"] + simTasks()["TASK_STARTING"] + simTasks()["TASK_RUNNING"]
+				}, 30*time.Second, 20*time.Millisecond).Should(BeNumerically(">", 0))
+				killManager()
+				startManager()
+			}
+		}
+		Eventually(func() int {
+			running := 0
+			for _, p := range pods() {
+				if p.Status.Phase == corev1.PodRunning {
+					running++
+				}
+			}
+			return running
+		}, 90*time.Second, 200*time.Millisecond).Should(Equal(n))
+		Expect(simTasks()).To(Equal(map[string]int{"TASK_RUNNING": n}), "every pod is exactly one running task")
+
+		// Delete them all and kill the manager while the kills are under way.
+		for _, p := range pods() {
+			Expect(c.Delete(ctx, &p)).To(Succeed())
+		}
+		Eventually(func() int { return simTasks()["TASK_KILLED"] }, 30*time.Second, 10*time.Millisecond).Should(BeNumerically(">", 0))
+		killManager()
+		startManager()
+		Eventually(func() int { return len(pods()) }, 90*time.Second, 200*time.Millisecond).Should(BeZero(), "no pod is left terminating")
+		Eventually(func() int { return simTasks()["TASK_RUNNING"] }, 30*time.Second).Should(BeZero(), "no task is left running")
+		var tasks mesosv1alpha1.MesosTaskList
+		Eventually(func() int {
+			Expect(c.List(ctx, &tasks, client.InNamespace("default"))).To(Succeed())
+			return len(tasks.Items)
+		}, 30*time.Second).Should(BeZero(), func() string {
+			out := "MesosTasks go with their pods; left:"
+			for _, t := range tasks.Items {
+				out += fmt.Sprintf(" %s(%s %s del=%v fin=%v)", t.Name, t.Status.Phase, t.Status.MesosState, t.DeletionTimestamp != nil, t.Finalizers)
+			}
+			return out
+		})
+	})
+})
