@@ -78,6 +78,9 @@ type MesosClusterReconciler struct {
 	DriverOptions func(*framework.Config)
 	// Drivers holds the running drivers; other controllers read it.
 	Drivers *Drivers
+	// ReconcileInterval is how often each cluster's tasks are reconciled with Mesos
+	// besides after every subscription. Default 15m.
+	ReconcileInterval time.Duration
 
 	wakeups <-chan event.GenericEvent
 }
@@ -371,7 +374,9 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 		sched = r.NewScheduler(mc)
 	} else {
 		sched = r.Drivers.ensureScheduler(mc.Name, func() *PodScheduler {
-			return NewPodScheduler(r.Client, r.Recorder, ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), mc)
+			s := NewPodScheduler(r.Client, r.Recorder, ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), mc)
+			s.ReconcileInterval = r.ReconcileInterval
+			return s
 		})
 	}
 	name := mc.Name

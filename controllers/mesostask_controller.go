@@ -25,6 +25,9 @@ const TaskFinalizer = "mesos.k8sm.io/task"
 type MesosTaskReconciler struct {
 	client.Client
 	Drivers *Drivers
+	// UnreachableTimeout is how long a task may stay unreachable before its pod is
+	// Failed with reason NodeLost. Default 5m.
+	UnreachableTimeout time.Duration
 }
 
 // Reconcile handles one MesosTask.
@@ -70,6 +73,9 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, mt))
 	}
+	if mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable {
+		return r.unreachable(ctx, mt, pod)
+	}
 	if sched == nil || launched(mt.Status.Phase) {
 		return ctrl.Result{}, nil
 	}
@@ -79,6 +85,28 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	sched.Enqueue(ctx, mt, pod)
 	return ctrl.Result{}, nil
+}
+
+// unreachable fails the pod of a task that stayed unreachable too long (reason
+// NodeLost), as the node lifecycle does for pods of unreachable nodes.
+func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) (ctrl.Result, error) {
+	timeout := r.UnreachableTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	since := mt.CreationTimestamp.Time
+	if mt.Status.LastUpdateTime != nil {
+		since = mt.Status.LastUpdateTime.Time
+	}
+	if left := timeout - time.Since(since); left > 0 {
+		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	if pod.Status.Phase == corev1.PodFailed {
+		return ctrl.Result{}, nil
+	}
+	before := pod.DeepCopy()
+	podtask.UnreachableTooLong(&pod.Status)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.MergeFrom(before)))
 }
 
 // SetupWithManager registers the reconciler and the MesosTask indexes.

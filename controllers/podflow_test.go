@@ -96,6 +96,8 @@ var _ = Describe("Pods on Mesos", func() {
 			return got.Status.Agents
 		}, 20*time.Second).Should(Equal(int32(3)))
 		Eventually(condition(mc, mesosv1alpha1.ConditionReconciled), 20*time.Second).Should(HavePrefix("True/"))
+		// Reconciliation repeats (every second in this suite, 15 minutes by default).
+		Eventually(func() int { return sim.State().Frameworks[0].Reconciles }, 20*time.Second, 100*time.Millisecond).Should(BeNumerically(">=", 4))
 	})
 
 	It("runs a pod as a task, mirrors its state, and kills it on delete", func() {
@@ -190,6 +192,29 @@ var _ = Describe("Pods on Mesos", func() {
 		for _, fw := range sim.State().Frameworks {
 			Expect(fw.Tasks).NotTo(ContainElement(HaveField("ID", "k8sm."+string(big.UID))))
 		}
+	})
+
+	It("makes a pod on a partitioned agent not Ready, then Failed with NodeLost", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		pod := newPod(ns, "stranded", mc.Spec.SchedulerName, "100m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+
+		Expect(sim.PartitionAgent("agent-1")).To(Succeed())
+		Eventually(func() string {
+			p, _ := podOf(key)()
+			return podCondition(p, corev1.PodReady)
+		}, 20*time.Second, 100*time.Millisecond).Should(HavePrefix("False/" + podtask.ReasonAgentUnreachable))
+		mt := &mesosv1alpha1.MesosTask{}
+		Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+		Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseUnreachable))
+		Expect(mt.Status.MesosState).To(Equal("TASK_UNREACHABLE"))
+		// The suite's timeout is 2s (5m by default).
+		Eventually(podOf(key), 20*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", podtask.ReasonNodeLost)))
 	})
 
 	It("ends a pod Succeeded when its task finishes", func() {

@@ -55,6 +55,9 @@ type PodScheduler struct {
 	Log      logr.Logger
 	// Cluster is the MesosCluster, as of the driver's start.
 	Cluster *mesosv1alpha1.MesosCluster
+	// ReconcileInterval is how often tasks are reconciled besides after each
+	// subscription. Default 15m.
+	ReconcileInterval time.Duration
 
 	mu         sync.Mutex
 	pending    map[string]pendingTask // by task id
@@ -86,6 +89,7 @@ func (s *PodScheduler) Start(ctx context.Context) {
 	s.started = true
 	s.mu.Unlock()
 	go s.offerLoop(ctx)
+	go s.reconcileLoop(ctx)
 	for i := range s.updates {
 		go s.updateLoop(ctx, s.updates[i])
 	}
@@ -139,30 +143,57 @@ func (s *PodScheduler) Subscribed(ctx context.Context, d *framework.Driver) {
 	s.driver = d
 	s.suppressed = false
 	s.mu.Unlock()
-	go func() {
-		var list mesosv1alpha1.MesosTaskList
-		if err := s.Client.List(ctx, &list, client.MatchingFields{ClusterRefIndex: s.Cluster.Name}); err != nil {
-			s.Log.Error(err, "Listing tasks to reconcile")
+	go s.reconcileTasks(ctx, d)
+}
+
+// reconcileTasks asks Mesos for the state of every launched, non-terminal task, then
+// for all of the framework's tasks; the answers come as updates.
+func (s *PodScheduler) reconcileTasks(ctx context.Context, d *framework.Driver) {
+	var list mesosv1alpha1.MesosTaskList
+	if err := s.Client.List(ctx, &list, client.MatchingFields{ClusterRefIndex: s.Cluster.Name}); err != nil {
+		s.Log.Error(err, "Listing tasks to reconcile")
+		return
+	}
+	explicit := map[string]string{}
+	for _, mt := range list.Items {
+		if launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) {
+			explicit[mt.Spec.TaskID] = mt.Status.AgentID
+		}
+	}
+	if len(explicit) > 0 {
+		if err := d.Reconcile(ctx, explicit); err != nil {
+			s.Log.Info("Explicit reconciliation failed; it is retried on the next subscription", "error", err.Error())
 			return
 		}
-		explicit := map[string]string{}
-		for _, mt := range list.Items {
-			if launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) {
-				explicit[mt.Spec.TaskID] = mt.Status.AgentID
-			}
-		}
-		if len(explicit) > 0 {
-			if err := d.Reconcile(ctx, explicit); err != nil {
-				s.Log.Info("Explicit reconciliation failed; it is retried on the next subscription", "error", err.Error())
-				return
-			}
-		}
-		if err := d.Reconcile(ctx, nil); err != nil {
-			s.Log.Info("Implicit reconciliation failed", "error", err.Error())
+	}
+	if err := d.Reconcile(ctx, nil); err != nil {
+		s.Log.Info("Implicit reconciliation failed", "error", err.Error())
+		return
+	}
+	d.SetReconciled()
+}
+
+// reconcileLoop reconciles again every ReconcileInterval, as Mesos advises.
+func (s *PodScheduler) reconcileLoop(ctx context.Context) {
+	every := s.ReconcileInterval
+	if every <= 0 {
+		every = 15 * time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
 			return
+		case <-t.C:
+			s.mu.Lock()
+			d := s.driver
+			s.mu.Unlock()
+			if d != nil && d.Subscribed() {
+				s.reconcileTasks(ctx, d)
+			}
 		}
-		d.SetReconciled()
-	}()
+	}
 }
 
 // launched says whether a task of that phase was handed to Mesos.

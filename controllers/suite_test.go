@@ -63,10 +63,11 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	drivers := &Drivers{}
 	clusterReconciler = &MesosClusterReconciler{
-		Drivers:   drivers,
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("k8sm-mesoscluster"),
+		Drivers:           drivers,
+		ReconcileInterval: time.Second,
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		Recorder:          mgr.GetEventRecorder("k8sm-mesoscluster"),
 		DriverOptions: func(c *framework.Config) {
 			c.MinBackoff, c.MaxBackoff, c.RequestTimeout = 20*time.Millisecond, 200*time.Millisecond, 2*time.Second
 		},
@@ -75,7 +76,7 @@ var _ = BeforeSuite(func() {
 	nodeReconciler = &AgentNodeReconciler{Client: mgr.GetClient(), Drivers: drivers, GoneGracePeriod: 3 * time.Second}
 	Expect(nodeReconciler.SetupWithManager(mgr)).To(Succeed())
 	Expect((&PodReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr)).To(Succeed())
-	Expect((&MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers, UnreachableTimeout: 2 * time.Second}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

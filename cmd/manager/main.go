@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -34,6 +35,7 @@ type options struct {
 	leaderElectionNS string
 	clientQPS        float64
 	clientBurst      int
+	reconcileEvery   time.Duration
 	zap              zap.Options
 
 	// skipNameValidation lets tests build several managers in one process.
@@ -50,6 +52,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the manager's own namespace).")
 	fs.Float64Var(&o.clientQPS, "kube-api-qps", 200, "Queries per second the manager may send to the Kubernetes API.")
 	fs.IntVar(&o.clientBurst, "kube-api-burst", 400, "Burst of queries the manager may send to the Kubernetes API.")
+	fs.DurationVar(&o.reconcileEvery, "task-reconcile-interval", 15*time.Minute, "How often tasks are reconciled with Mesos besides after every subscription.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 }
@@ -101,6 +104,8 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("k8sm-mesoscluster"),
 		Drivers:   drivers,
+
+		ReconcileInterval: o.reconcileEvery,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the MesosCluster controller: %w", err)
 	}

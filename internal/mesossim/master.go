@@ -87,6 +87,7 @@ type framework struct {
 	removed        bool
 	partitionAware bool
 	failover       *time.Timer
+	reconciles     int
 }
 
 type agent struct {
@@ -361,3 +362,62 @@ func statusOf(err error) int {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// PartitionAgent cuts an agent off: its offers are rescinded and its live tasks become
+// TASK_UNREACHABLE (TASK_LOST for frameworks that are not PARTITION_AWARE).
+func (m *Master) PartitionAgent(hostname string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.agentByHostname(hostname)
+	if a == nil {
+		return fmt.Errorf("no agent %q", hostname)
+	}
+	a.gone = true
+	for _, o := range m.offers {
+		if o.agent == a {
+			delete(m.offers, o.id)
+			o.fw.send(&scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: o.id}}})
+		}
+	}
+	for _, fw := range m.frameworks {
+		for _, t := range fw.tasks {
+			if t.agent == a && !isTerminal(t.state) {
+				t.state = mesos.TASK_UNREACHABLE
+				masterUpdate(fw, t.info.TaskID.Value, &mesos.AgentID{Value: a.id}, mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_REMOVED, "Agent "+hostname+" is unreachable")
+			}
+		}
+	}
+	return nil
+}
+
+// RemoveAgent removes an agent for good: like a partition, then a FAILURE event.
+func (m *Master) RemoveAgent(hostname string) error {
+	if err := m.PartitionAgent(hostname); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.agentByHostname(hostname)
+	for _, fw := range m.frameworks {
+		fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: a.id}}})
+	}
+	return nil
+}
+
+// DropStream closes a framework's event stream, as a network fault would.
+func (m *Master) DropStream(frameworkID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if fw := m.frameworks[frameworkID]; fw != nil && fw.stream != nil {
+		fw.stream.close()
+	}
+}
+
+func (m *Master) agentByHostname(hostname string) *agent {
+	for _, a := range m.agents {
+		if a.hostname == hostname {
+			return a
+		}
+	}
+	return nil
+}

@@ -385,6 +385,7 @@ func (m *Master) handleCall(streamID string, call *scheduler.Call) error {
 	case scheduler.Call_ACKNOWLEDGE:
 		return m.acknowledgeLocked(fw, call.GetAcknowledge())
 	case scheduler.Call_RECONCILE:
+		fw.reconciles++
 		m.reconcileLocked(fw, call.GetReconcile())
 	case scheduler.Call_SHUTDOWN, scheduler.Call_MESSAGE, scheduler.Call_REQUEST:
 	default:

@@ -32,6 +32,8 @@ type FrameworkState struct {
 	Connected bool        `json:"connected"`
 	Removed   bool        `json:"removed"`
 	Tasks     []TaskState `json:"tasks"`
+	// Reconciles counts the RECONCILE calls the framework made.
+	Reconciles int `json:"reconciles"`
 }
 
 // TaskState is one task in /state.
@@ -58,7 +60,7 @@ func (m *Master) State() State {
 		st.Agents = append(st.Agents, as)
 	}
 	for _, fw := range m.frameworks {
-		fs := FrameworkState{ID: fw.id, Name: fw.info.Name, Active: fw.stream != nil && !fw.removed, Connected: fw.stream != nil, Removed: fw.removed}
+		fs := FrameworkState{ID: fw.id, Name: fw.info.Name, Active: fw.stream != nil && !fw.removed, Connected: fw.stream != nil, Removed: fw.removed, Reconciles: fw.reconciles}
 		for _, t := range fw.tasks {
 			fs.Tasks = append(fs.Tasks, TaskState{ID: t.info.TaskID.Value, Name: t.info.Name, State: t.state.String(), AgentID: t.agent.id})
 		}
