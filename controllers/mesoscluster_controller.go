@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -507,7 +508,7 @@ func summarize(agents map[string]framework.Agent) *mesosv1alpha1.ResourceSummary
 // countTasks fills the task counts by phase and the resources the live tasks hold.
 func (r *MesosClusterReconciler) countTasks(ctx context.Context, mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus) error {
 	var list mesosv1alpha1.MesosTaskList
-	if err := r.List(ctx, &list, client.MatchingFields{ClusterRefIndex: mc.Name}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{ClusterRefIndex: mc.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	counts := mesosv1alpha1.TaskCounts{}
@@ -589,10 +590,9 @@ func (r *MesosClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(r.wakeups, &handler.EnqueueRequestForObject{})).
 		// A cluster that gives up its schedulerName lets the next one in.
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.sameSchedulerName)).
-		// Task counts follow the tasks' phases.
-		Watches(&mesosv1alpha1.MesosTask{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []ctrl.Request {
-			return []ctrl.Request{{NamespacedName: client.ObjectKey{Name: o.(*mesosv1alpha1.MesosTask).Spec.ClusterRef}}}
-		}), builder.WithPredicates(taskPhaseChanged)).
+		// Task counts follow the tasks' phases, at most every countDelay: counting is
+		// O(tasks), and thousands of tasks change phase at once.
+		Watches(&mesosv1alpha1.MesosTask{}, delayedClusterEnqueue{}, builder.WithPredicates(taskPhaseChanged)).
 		Named("mesoscluster").
 		Complete(r)
 }
@@ -611,6 +611,35 @@ func (r *MesosClusterReconciler) sameSchedulerName(ctx context.Context, o client
 		}
 	}
 	return reqs
+}
+
+// countDelay is how long a change of task phase waits before the counts are redone; the
+// work queue folds the changes of that time into one reconcile.
+const countDelay = 2 * time.Second
+
+// delayedClusterEnqueue enqueues a task's cluster after countDelay.
+type delayedClusterEnqueue struct{}
+
+func (delayedClusterEnqueue) add(o client.Object, q workqueue.TypedRateLimitingInterface[ctrl.Request]) {
+	if mt, ok := o.(*mesosv1alpha1.MesosTask); ok {
+		q.AddAfter(ctrl.Request{NamespacedName: client.ObjectKey{Name: mt.Spec.ClusterRef}}, countDelay)
+	}
+}
+
+func (h delayedClusterEnqueue) Create(_ context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[ctrl.Request]) {
+	h.add(e.Object, q)
+}
+
+func (h delayedClusterEnqueue) Update(_ context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[ctrl.Request]) {
+	h.add(e.ObjectNew, q)
+}
+
+func (h delayedClusterEnqueue) Delete(_ context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[ctrl.Request]) {
+	h.add(e.Object, q)
+}
+
+func (h delayedClusterEnqueue) Generic(_ context.Context, e event.TypedGenericEvent[client.Object], q workqueue.TypedRateLimitingInterface[ctrl.Request]) {
+	h.add(e.Object, q)
 }
 
 // taskPhaseChanged passes task creations, deletions and phase changes.

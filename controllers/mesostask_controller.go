@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -124,6 +125,7 @@ func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		})).
 		// A scheduler that starts (or a cluster that becomes ready) takes the queue again.
 		WatchesRawSource(r.clusterWakeups(mgr)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
 		Named("mesostask").
 		Complete(r)
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -35,6 +36,15 @@ func NodeNameFor(cluster, hostname string) string { return agentnode.NodeName(cl
 type PodReconciler struct {
 	client.Client
 	Drivers *Drivers
+	// Workers is how many pods are handled at once. Default 8.
+	Workers int
+}
+
+func (r *PodReconciler) concurrency() int {
+	if r.Workers > 0 {
+		return r.Workers
+	}
+	return 8
 }
 
 // Reconcile handles one pod.
@@ -70,7 +80,8 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	mt = &mesosv1alpha1.MesosTask{
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name,
-			Labels: map[string]string{agentnode.LabelCluster: mc.Name}},
+			Labels:     map[string]string{agentnode.LabelCluster: mc.Name},
+			Finalizers: []string{TaskFinalizer}},
 		Spec: mesosv1alpha1.MesosTaskSpec{
 			ClusterRef: mc.Name,
 			PodUID:     string(pod.UID),
@@ -167,6 +178,7 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&corev1.Pod{}, builder.WithPredicates(notDefault)).
 		// Pods created before their cluster was ready are taken when it is.
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.podsOfCluster)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.concurrency()}).
 		Named("pod").
 		Complete(r)
 }

@@ -32,12 +32,18 @@ const (
 	// updateShards is how many workers persist status updates; updates of one task
 	// always go to the same worker, so their order holds.
 	updateShards = 16
+
+	// launchWorkers bounds the launches prepared (recorded and bound) at once.
+	launchWorkers = 32
 )
 
 // pendingTask is a MesosTask waiting for an offer.
 type pendingTask struct {
 	key     types.NamespacedName
 	request placement.Request
+	// unschedulable is the explanation last written for the task, so that it is
+	// written again only when it changes.
+	unschedulable string
 }
 
 // statusUpdate is one Mesos update waiting to be persisted and acknowledged.
@@ -62,6 +68,7 @@ type PodScheduler struct {
 	mu         sync.Mutex
 	pending    map[string]pendingTask // by task id
 	suppressed bool
+	offerCalls sync.Mutex // orders SUPPRESS and REVIVE
 	driver     *framework.Driver
 	offers     chan []mesos.Offer
 	updates    [updateShards]chan statusUpdate
@@ -107,18 +114,39 @@ func (s *PodScheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask,
 	req := podtask.RequestFor(pod, mt)
 	s.mu.Lock()
 	_, known := s.pending[mt.Spec.TaskID]
-	s.pending[mt.Spec.TaskID] = pendingTask{key: client.ObjectKeyFromObject(mt), request: req}
-	revive := !known && s.suppressed && s.driver != nil
-	if revive {
-		s.suppressed = false
-	}
-	d := s.driver
+	s.pending[mt.Spec.TaskID] = pendingTask{key: client.ObjectKeyFromObject(mt), request: req, unschedulable: s.pending[mt.Spec.TaskID].unschedulable}
+	revive := !known && s.suppressed
 	s.mu.Unlock()
 	if revive {
-		if err := d.Revive(ctx); err != nil {
-			s.Log.V(1).Info("Could not revive offers", "error", err.Error())
-		}
+		s.setSuppressed(ctx, false)
 	}
+}
+
+// setSuppressed suppresses offers (when nothing is pending) or revives them. Calls are
+// made one at a time and the decision is taken again under that order, so a SUPPRESS
+// can never overtake the REVIVE that new work asked for.
+func (s *PodScheduler) setSuppressed(ctx context.Context, want bool) {
+	s.offerCalls.Lock()
+	defer s.offerCalls.Unlock()
+	s.mu.Lock()
+	d, current, idle := s.driver, s.suppressed, len(s.pending) == 0
+	s.mu.Unlock()
+	if d == nil || current == want || (want && !idle) {
+		return
+	}
+	var err error
+	if want {
+		err = d.Suppress(ctx)
+	} else {
+		err = d.Revive(ctx)
+	}
+	if err != nil {
+		s.Log.V(1).Info("Could not change offer suppression", "suppress", want, "error", err.Error())
+		return
+	}
+	s.mu.Lock()
+	s.suppressed = want
+	s.mu.Unlock()
 }
 
 // Dequeue removes a task from the queue.
@@ -232,12 +260,22 @@ func (s *PodScheduler) Update(ctx context.Context, status mesos.TaskStatus, ack 
 }
 
 func (s *PodScheduler) offerLoop(ctx context.Context) {
+	// A safety net: work that waits while offers are suppressed revives them.
+	check := time.NewTicker(5 * time.Second)
+	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case offers := <-s.offers:
 			s.handleOffers(ctx, offers)
+		case <-check.C:
+			s.mu.Lock()
+			stuck := s.suppressed && len(s.pending) > 0
+			s.mu.Unlock()
+			if stuck {
+				s.setSuppressed(ctx, false)
+			}
 		}
 	}
 }
@@ -272,55 +310,78 @@ func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 		byOffer[a.OfferID.Value] = append(byOffer[a.OfferID.Value], a)
 	}
 	executor := ExecutorInfo(mc, d.FrameworkID())
-	var decline []mesos.OfferID
+	var (
+		mu      sync.Mutex
+		decline []mesos.OfferID
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, launchWorkers)
+	)
 	for _, o := range offers {
 		asgs := byOffer[o.ID.Value]
 		if len(asgs) == 0 {
 			decline = append(decline, o.ID)
 			continue
 		}
-		var tasks []mesos.TaskInfo
-		for _, a := range asgs {
-			ti, ok := s.prepareLaunch(ctx, keys[a.Request.ID], a, executor)
-			if ok {
-				tasks = append(tasks, ti)
+		wg.Add(1)
+		go func(o mesos.Offer, asgs []placement.Assignment) {
+			defer wg.Done()
+			// Record, bind and build every task of the offer in parallel, then ACCEPT once.
+			tasks := make([]*mesos.TaskInfo, len(asgs))
+			var inner sync.WaitGroup
+			for i, a := range asgs {
+				inner.Add(1)
+				slots <- struct{}{}
+				go func(i int, a placement.Assignment) {
+					defer inner.Done()
+					defer func() { <-slots }()
+					if ti, ok := s.prepareLaunch(ctx, keys[a.Request.ID], a, executor); ok {
+						tasks[i] = &ti
+					}
+				}(i, a)
 			}
-		}
-		if len(tasks) == 0 {
-			decline = append(decline, o.ID)
-			continue
-		}
-		if err := d.Launch(ctx, o.ID, tasks, refuse); err != nil {
-			s.Log.Info("Launch failed; the tasks wait for another offer", "offer", o.ID.Value, "error", err.Error())
+			inner.Wait()
+			var launch []mesos.TaskInfo
 			for _, t := range tasks {
-				s.relaunch(ctx, keys[t.TaskID.Value])
+				if t != nil {
+					launch = append(launch, *t)
+				}
 			}
-			continue
-		}
-		for _, t := range tasks {
-			s.Dequeue(t.TaskID.Value)
-		}
+			if len(launch) == 0 {
+				mu.Lock()
+				decline = append(decline, o.ID)
+				mu.Unlock()
+				return
+			}
+			if err := d.Launch(ctx, o.ID, launch, refuse); err != nil {
+				s.Log.Info("Launch failed; the tasks wait for another offer", "offer", o.ID.Value, "error", err.Error())
+				for _, t := range launch {
+					s.relaunch(ctx, keys[t.TaskID.Value])
+				}
+				return
+			}
+			for _, t := range launch {
+				s.Dequeue(t.TaskID.Value)
+			}
+		}(o, asgs)
 	}
+	wg.Wait()
 	if err := d.Decline(ctx, decline, refuse); err != nil {
 		s.Log.V(1).Info("Decline failed", "error", err.Error())
 	}
 	for id, why := range res.Unplaced {
+		s.mu.Lock()
+		p, ok := s.pending[id]
+		if !ok || p.unschedulable == why {
+			s.mu.Unlock()
+			continue
+		}
+		p.unschedulable = why
+		s.pending[id] = p
+		s.mu.Unlock()
 		s.markUnschedulable(ctx, keys[id], why)
 	}
 
-	s.mu.Lock()
-	suppress := len(s.pending) == 0 && !s.suppressed
-	if suppress {
-		s.suppressed = true
-	}
-	s.mu.Unlock()
-	if suppress {
-		if err := d.Suppress(ctx); err != nil {
-			s.mu.Lock()
-			s.suppressed = false
-			s.mu.Unlock()
-		}
-	}
+	s.setSuppressed(ctx, true)
 }
 
 // executorRequest is the executor's own resources, for placement to count once per agent.

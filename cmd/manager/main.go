@@ -50,8 +50,8 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica drives the Mesos frameworks.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "k8sm.mesos.k8sm.io", "Name of the Lease used for leader election.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the manager's own namespace).")
-	fs.Float64Var(&o.clientQPS, "kube-api-qps", 200, "Queries per second the manager may send to the Kubernetes API.")
-	fs.IntVar(&o.clientBurst, "kube-api-burst", 400, "Burst of queries the manager may send to the Kubernetes API.")
+	fs.Float64Var(&o.clientQPS, "kube-api-qps", 500, "Queries per second the manager may send to the Kubernetes API.")
+	fs.IntVar(&o.clientBurst, "kube-api-burst", 1000, "Burst of queries the manager may send to the Kubernetes API.")
 	fs.DurationVar(&o.reconcileEvery, "task-reconcile-interval", 15*time.Minute, "How often tasks are reconciled with Mesos besides after every subscription.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)

@@ -1,0 +1,384 @@
+// Command bench measures k8sm end to end: a local kube-apiserver, mesos-sim with N
+// simulated agents and the manager binary; it creates M pods and reports pods/s from
+// create to Running, create→Running latency percentiles, and the manager's CPU seconds
+// and peak RSS. Beside it, kube-scheduler binds the same M pods to N Nodes, so the report
+// gives k8sm's throughput as a ratio to kube-scheduler's. Run it with make bench.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/testenv"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name      string
+	pods      int
+	elapsed   time.Duration
+	latencies []time.Duration
+	cpu       time.Duration
+	rssKiB    int64
+}
+
+func (r result) rate() float64 { return float64(r.pods) / r.elapsed.Seconds() }
+
+func (r result) pct(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(r.latencies))+0.5) - 1
+	return r.latencies[max(0, min(i, len(r.latencies)-1))]
+}
+
+func run() error {
+	agents := flag.Int("agents", 100, "Simulated agents (and Nodes for kube-scheduler).")
+	pods := flag.Int("pods", 2000, "Pods to create.")
+	creators := flag.Int("creators", 16, "Pods created in parallel.")
+	bin := flag.String("bin", "bin", "Directory with the manager binary and bin/k8s/<version>/kube-scheduler.")
+	skipKS := flag.Bool("skip-kube-scheduler", false, "Do not run the kube-scheduler comparison.")
+	timeout := flag.Duration("timeout", 10*time.Minute, "Give up after this long.")
+	flag.Parse()
+
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("bench: %d agents, %d pods, %d creators\n", *agents, *pods, *creators)
+	ours, err := runK8sm(*bin, *agents, *pods, *creators, *timeout)
+	if err != nil {
+		return err
+	}
+	report(ours)
+	if *skipKS {
+		return nil
+	}
+	ks := filepath.Join(assets, "kube-scheduler")
+	if _, err := os.Stat(ks); err != nil {
+		fmt.Printf("\nkube-scheduler: not built (hack/build-k8s-binaries.sh %s kube-scheduler); no ratio\n", assets)
+		return nil
+	}
+	theirs, err := runKubeScheduler(ks, *agents, *pods, *creators, *timeout)
+	if err != nil {
+		return err
+	}
+	report(theirs)
+	fmt.Printf("\nratio (k8sm pods/s to Running ÷ kube-scheduler pods/s to bound): %.2f\n", ours.rate()/theirs.rate())
+	return nil
+}
+
+func report(r result) {
+	fmt.Printf("\n%s\n  pods: %d in %s: %.1f pods/s\n  create→%s latency: p50 %s  p90 %s  p99 %s\n",
+		r.name, r.pods, r.elapsed.Round(time.Millisecond), r.rate(), map[bool]string{true: "Running", false: "bound"}[strings.HasPrefix(r.name, "k8sm")],
+		r.pct(0.5).Round(time.Millisecond), r.pct(0.9).Round(time.Millisecond), r.pct(0.99).Round(time.Millisecond))
+	if r.cpu > 0 {
+		fmt.Printf("  process CPU: %.2fs  peak RSS: %d MiB\n", r.cpu.Seconds(), r.rssKiB/1024)
+	}
+}
+
+func newClient(cfg *rest.Config) (client.WithWatch, error) {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = mesosv1alpha1.AddToScheme(scheme)
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 1000, 2000
+	return client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+}
+
+// startEnv starts kube-apiserver and etcd and writes an admin kubeconfig.
+func startEnv() (*envtest.Environment, string, error) {
+	env, err := testenv.Start()
+	if err != nil {
+		return nil, "", err
+	}
+	user, err := env.AddUser(envtest.User{Name: "bench-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		_ = env.Stop()
+		return nil, "", err
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		_ = env.Stop()
+		return nil, "", err
+	}
+	f, err := os.CreateTemp("", "bench-kubeconfig-")
+	if err != nil {
+		_ = env.Stop()
+		return nil, "", err
+	}
+	_, _ = f.Write(kc)
+	_ = f.Close()
+	return env, f.Name(), nil
+}
+
+// createAndWait creates the pods and waits until done says each is; it returns the
+// elapsed time and each pod's create→done latency.
+func createAndWait(c client.WithWatch, n, creators int, mk func(i int) *corev1.Pod, done func(*corev1.Pod) bool, timeout time.Duration) (time.Duration, []time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	w, err := c.Watch(ctx, &corev1.PodList{}, client.InNamespace("default"))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer func() { w.Stop() }()
+	var mu sync.Mutex
+	created := map[string]time.Time{}
+	start := time.Now()
+	errs := make(chan error, creators)
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for i := range n {
+			next <- i
+		}
+	}()
+	for range creators {
+		go func() {
+			for i := range next {
+				p := mk(i)
+				t := time.Now()
+				if err := c.Create(ctx, p); err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				created[p.Name] = t
+				mu.Unlock()
+			}
+			errs <- nil
+		}()
+	}
+	var latencies []time.Duration
+	seen := map[string]bool{}
+	finished := 0
+	for len(seen) < n {
+		select {
+		case err := <-errs:
+			if err != nil {
+				return 0, nil, fmt.Errorf("creating pods: %w", err)
+			}
+			finished++
+		case ev, ok := <-w.ResultChan():
+			var batch []*corev1.Pod
+			if !ok {
+				// The apiserver ends watches that fall behind: catch up with a list.
+				var list corev1.PodList
+				if err := c.List(ctx, &list, client.InNamespace("default")); err != nil {
+					return 0, nil, err
+				}
+				for i := range list.Items {
+					batch = append(batch, &list.Items[i])
+				}
+				if w, err = c.Watch(ctx, &corev1.PodList{}, client.InNamespace("default"), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}}); err != nil {
+					return 0, nil, err
+				}
+			} else if ev.Type == watch.Added || ev.Type == watch.Modified {
+				batch = append(batch, ev.Object.(*corev1.Pod))
+			}
+			for _, p := range batch {
+				if seen[p.Name] || !done(p) {
+					continue
+				}
+				now := time.Now()
+				seen[p.Name] = true
+				mu.Lock()
+				t, ok := created[p.Name]
+				mu.Unlock()
+				if !ok {
+					t = p.CreationTimestamp.Time
+				}
+				latencies = append(latencies, now.Sub(t))
+			}
+		case <-ctx.Done():
+			return 0, nil, fmt.Errorf("only %d of %d pods done within %s", len(seen), n, timeout)
+		}
+	}
+	elapsed := time.Since(start)
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	return elapsed, latencies, nil
+}
+
+func benchPod(i int, scheduler string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("bench-%05d", i)},
+		Spec: corev1.PodSpec{SchedulerName: scheduler, Containers: []corev1.Container{{Name: "c", Image: "busybox",
+			Command: []string{"sleep", "3600"},
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}}}},
+	}
+}
+
+func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (result, error) {
+	res := result{name: "k8sm (manager + mesos-sim, simulated tasks)", pods: pods}
+	env, kubeconfig, err := startEnv()
+	if err != nil {
+		return res, err
+	}
+	defer env.Stop()
+	defer os.Remove(kubeconfig)
+	c, err := newClient(env.Config)
+	if err != nil {
+		return res, err
+	}
+	sim, err := mesossim.New(mesossim.Config{Agents: agents, AgentResources: "cpus:64;mem:262144;disk:100000",
+		HeartbeatInterval: 5 * time.Second, AllocationInterval: 100 * time.Millisecond})
+	if err != nil {
+		return res, err
+	}
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		return res, err
+	}
+	defer sim.Close()
+
+	logFile, err := os.CreateTemp("", "bench-manager-*.log")
+	if err != nil {
+		return res, err
+	}
+	defer logFile.Close()
+	mgr := exec.Command(filepath.Join(bin, "manager"), "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0", "--zap-log-level=error")
+	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	mgr.Stdout, mgr.Stderr = logFile, logFile
+	if err := mgr.Start(); err != nil {
+		return res, fmt.Errorf("starting the manager: %w", err)
+	}
+	defer func() { _ = mgr.Process.Signal(syscall.SIGTERM); _ = mgr.Wait() }()
+
+	ctx := context.Background()
+	zero := int32(0)
+	if err := c.Create(ctx, &mesosv1alpha1.MesosCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
+		Spec: mesosv1alpha1.MesosClusterSpec{Master: sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"},
+			Placement: mesosv1alpha1.PlacementSpec{RefuseSeconds: &zero}},
+	}); err != nil {
+		return res, err
+	}
+	// Wait until the framework is subscribed and every agent is a Node.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		mc := &mesosv1alpha1.MesosCluster{}
+		if err := c.Get(ctx, client.ObjectKey{Name: "bench"}, mc); err == nil && int(mc.Status.Agents) == agents {
+			break
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("the cluster did not see its %d agents within a minute (manager log: %s)", agents, logFile.Name())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cpu0 := procCPU(mgr.Process.Pid)
+	res.elapsed, res.latencies, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, "mesos") },
+		func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning }, timeout)
+	if err != nil {
+		return res, fmt.Errorf("%w (manager log: %s)", err, logFile.Name())
+	}
+	res.cpu = procCPU(mgr.Process.Pid) - cpu0
+	res.rssKiB = peakRSS(mgr.Process.Pid)
+	return res, nil
+}
+
+func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duration) (result, error) {
+	res := result{name: "kube-scheduler (binding to Nodes)", pods: pods}
+	env, kubeconfig, err := startEnv()
+	if err != nil {
+		return res, err
+	}
+	defer env.Stop()
+	defer os.Remove(kubeconfig)
+	c, err := newClient(env.Config)
+	if err != nil {
+		return res, err
+	}
+	ctx := context.Background()
+	for i := range nodes {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%04d", i), Labels: map[string]string{corev1.LabelHostname: fmt.Sprintf("node-%04d", i)}}}
+		if err := c.Create(ctx, n); err != nil {
+			return res, err
+		}
+		capacity := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("1000")}
+		n.Status = corev1.NodeStatus{Capacity: capacity, Allocatable: capacity,
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now()}}}
+		if err := c.Status().Update(ctx, n); err != nil {
+			return res, err
+		}
+	}
+	logFile, err := os.CreateTemp("", "bench-kube-scheduler-*.log")
+	if err != nil {
+		return res, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(ks, "--kubeconfig="+kubeconfig, "--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig,
+		"--leader-elect=false", "--secure-port=0", "--kube-api-qps=1000", "--kube-api-burst=2000", "-v=0")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	cpu0 := procCPU(cmd.Process.Pid)
+	res.elapsed, res.latencies, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, corev1.DefaultSchedulerName) },
+		func(p *corev1.Pod) bool { return p.Spec.NodeName != "" }, timeout)
+	if err != nil {
+		return res, fmt.Errorf("%w (kube-scheduler log: %s)", err, logFile.Name())
+	}
+	res.cpu = procCPU(cmd.Process.Pid) - cpu0
+	res.rssKiB = peakRSS(cmd.Process.Pid)
+	return res, nil
+}
+
+// procCPU is a process's user+system CPU time from /proc.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+// peakRSS is a process's VmHWM in KiB.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
