@@ -78,6 +78,15 @@ test: verify vet test-deps ## Run every test (unit, envtest, e2e) after checking
 test-unit: ## Run the tests that need no apiserver.
 	go test -short ./... -count=1
 
+BENCH_ARGS ?= -agents 100 -pods 2000
+
+.PHONY: bench
+bench: build ## Measure pods/s and create→Running latency against kube-scheduler (BENCH_ARGS="-agents 1000 -pods 10000").
+	@assets="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" && \
+	K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh "$$assets" kube-scheduler && \
+	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench -bin $(LOCALBIN) $(BENCH_ARGS)
+	go test -run XXX -bench . -benchmem ./internal/placement/
+
 ##@ Build
 
 .PHONY: build
