@@ -17,12 +17,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/mesossim"
@@ -72,6 +74,7 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	logf.SetLogger(logr.Discard())
 	for _, f := range []struct{ name, path string }{{"--executor", o.executor}, {"--manager", o.manager}, {"--crds", o.crds}} {
 		if _, err := os.Stat(f.path); err != nil {
 			return fmt.Errorf("%s %s: %w (run it through 'make demo', which builds everything)", f.name, f.path, err)
