@@ -333,6 +333,12 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 		if err := c.Status().Update(ctx, n); err != nil {
 			return res, err
 		}
+		// The apiserver taints a new Node not-ready until a node lifecycle controller (absent
+		// here) clears it: clear it as that controller would for a Ready node.
+		n.Spec.Taints = nil
+		if err := c.Update(ctx, n); err != nil {
+			return res, err
+		}
 	}
 	logFile, err := os.CreateTemp("", "bench-kube-scheduler-*.log")
 	if err != nil {
