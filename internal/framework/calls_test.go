@@ -3,6 +3,8 @@ package framework
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net/http"
@@ -265,5 +267,51 @@ func TestCallsWithoutSubscriptionFail(t *testing.T) {
 	}
 	if _, err := New(Config{Master: "http://m:5050"}, newRecorder()); err == nil {
 		t.Fatal("New accepted a FrameworkInfo without user and name")
+	}
+}
+
+func TestHTTPSMasterWithCA(t *testing.T) {
+	m := &fakeMaster{t: t, streamID: "stream-1", events: make(chan *scheduler.Event, 16), got: make(chan *scheduler.Call, 64)}
+	srv := httptest.NewTLSServer(m)
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+
+	for _, tc := range []struct {
+		name   string
+		tls    *tls.Config
+		reason string
+	}{
+		{"trusted CA", &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, ""},
+		{"unknown CA", &tls.Config{RootCAs: x509.NewCertPool(), MinVersion: tls.VersionTLS12}, ReasonMasterUnreachable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newRecorder()
+			c, err := New(Config{Master: srv.URL, TLS: tc.tls, FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm"}, MinBackoff: time.Hour}, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); c.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			select {
+			case <-h.got:
+			case <-time.After(10 * time.Second):
+				t.Fatal("neither subscribed nor refused")
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if tc.reason == "" {
+				if len(h.subscribed) != 1 || !strings.HasPrefix(c.Leader(), "https://") {
+					t.Fatalf("not subscribed over https: %v %v leader %q", h.subscribed, h.disconnected, c.Leader())
+				}
+				return
+			}
+			var se *SubscribeError
+			if len(h.disconnected) == 0 || !errors.As(h.disconnected[0], &se) || se.Reason != tc.reason || !strings.Contains(se.Error(), "certificate") {
+				t.Fatalf("want %s with a certificate error, got %v", tc.reason, h.disconnected)
+			}
+		})
 	}
 }
