@@ -109,6 +109,13 @@ func (s *PodScheduler) SetCluster(mc *mesosv1alpha1.MesosCluster) {
 	s.Cluster = mc.DeepCopy()
 }
 
+// clusterName is the name of the scheduler's MesosCluster.
+func (s *PodScheduler) clusterName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Cluster.Name
+}
+
 // Enqueue adds a MesosTask to the queue (again), reviving offers if they were suppressed.
 func (s *PodScheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
 	req := podtask.RequestFor(pod, mt)
@@ -178,7 +185,7 @@ func (s *PodScheduler) Subscribed(ctx context.Context, d *framework.Driver) {
 // for all of the framework's tasks; the answers come as updates.
 func (s *PodScheduler) reconcileTasks(ctx context.Context, d *framework.Driver) {
 	var list mesosv1alpha1.MesosTaskList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{ClusterRefIndex: s.Cluster.Name}); err != nil {
+	if err := s.Client.List(ctx, &list, client.MatchingFields{ClusterRefIndex: s.clusterName()}); err != nil {
 		s.Log.Error(err, "Listing tasks to reconcile")
 		return
 	}
@@ -410,7 +417,7 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 		s.Dequeue(a.Request.ID)
 		return mesos.TaskInfo{}, false
 	}
-	node := NodeNameFor(s.Cluster.Name, a.Hostname)
+	node := NodeNameFor(s.clusterName(), a.Hostname)
 	now := metav1.Now()
 	before := mt.DeepCopy()
 	mt.Status.Phase = mesosv1alpha1.TaskPhaseStaging
