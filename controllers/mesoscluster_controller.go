@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -33,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/framework"
 )
 
@@ -473,36 +473,15 @@ func summarize(agents map[string]framework.Agent) *mesosv1alpha1.ResourceSummary
 	if len(agents) == 0 {
 		return nil
 	}
-	var cpus, mem, disk, gpus float64
-	ids := make([]string, 0, len(agents))
-	for id := range agents {
-		ids = append(ids, id)
+	var cpus, mem, disk, gpus resource.Quantity
+	for _, a := range agents {
+		c := agentnode.Capacity(a.Capacity)
+		cpus.Add(c[corev1.ResourceCPU])
+		mem.Add(c[corev1.ResourceMemory])
+		disk.Add(c[corev1.ResourceEphemeralStorage])
+		gpus.Add(c[agentnode.ResourceGPU])
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		for _, res := range agents[id].Capacity {
-			if res.GetType() != mesos.SCALAR {
-				continue
-			}
-			v := res.GetScalar().GetValue()
-			switch res.GetName() {
-			case "cpus":
-				cpus += v
-			case "mem":
-				mem += v
-			case "disk":
-				disk += v
-			case "gpus":
-				gpus += v
-			}
-		}
-	}
-	return &mesosv1alpha1.ResourceSummary{
-		CPUs:   resource.NewMilliQuantity(int64(cpus*1000+0.5), resource.DecimalSI),
-		Memory: resource.NewQuantity(int64(mem)*1024*1024, resource.BinarySI),
-		Disk:   resource.NewQuantity(int64(disk)*1024*1024, resource.BinarySI),
-		GPUs:   int64(gpus),
-	}
+	return &mesosv1alpha1.ResourceSummary{CPUs: &cpus, Memory: &mem, Disk: &disk, GPUs: gpus.Value()}
 }
 
 // countTasks fills the task counts by phase and the resources the live tasks hold.

@@ -90,11 +90,14 @@ var _ = Describe("Pods on Mesos", func() {
 			return names, err
 		}, 20*time.Second, 100*time.Millisecond).Should(ConsistOf(
 			"mesos-"+mc.Name+"-agent-1", "mesos-"+mc.Name+"-agent-2", "mesos-"+mc.Name+"-agent-3"))
+		got := &mesosv1alpha1.MesosCluster{}
 		Eventually(func() int32 {
-			got := &mesosv1alpha1.MesosCluster{}
 			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got)
 			return got.Status.Agents
 		}, 20*time.Second).Should(Equal(int32(3)))
+		Expect(got.Status.Capacity).NotTo(BeNil())
+		Expect(got.Status.Capacity.CPUs.String()).To(Equal("6"))
+		Expect(got.Status.Capacity.Memory.String()).To(Equal("12Gi"))
 		Eventually(condition(mc, mesosv1alpha1.ConditionReconciled), 20*time.Second).Should(HavePrefix("True/"))
 		// Reconciliation repeats (every second in this suite, 15 minutes by default).
 		Eventually(func() int { return sim.State().Frameworks[0].Reconciles }, 20*time.Second, 100*time.Millisecond).Should(BeNumerically(">=", 4))

@@ -1,7 +1,6 @@
 package mesossim
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
-	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
@@ -270,28 +268,7 @@ func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf
 		w.Header().Set("Content-Type", mediaJSON)
 	}
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	write := func(e *mexec.Event) bool {
-		var data []byte
-		var err error
-		if protobuf {
-			data, err = e.Marshal()
-		} else {
-			data, err = json.Marshal(e)
-		}
-		if err != nil {
-			return false
-		}
-		var buf bytes.Buffer
-		_ = recordio.NewWriter(&buf).WriteFrame(data)
-		if _, err := w.Write(buf.Bytes()); err != nil {
-			return false
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return true
-	}
+	write := func(e *mexec.Event) bool { return writeFrame(w, protobuf, e) }
 	if !write(&mexec.Event{Type: mexec.Event_SUBSCRIBED, Subscribed: &mexec.Event_Subscribed{
 		ExecutorInfo: run.info, FrameworkInfo: fwInfo, AgentInfo: agentInfo,
 		ContainerID: &mesos.ContainerID{Value: filepath.Base(run.dir)}}}) {

@@ -206,30 +206,7 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedul
 		w.Header().Set("Mesos-Stream-Id", s.id)
 	}
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	write := func(e *scheduler.Event) bool {
-		var data []byte
-		var err error
-		if protobuf {
-			data, err = e.Marshal()
-		} else {
-			data, err = json.Marshal(e)
-		}
-		if err != nil {
-			return false
-		}
-		var buf bytes.Buffer
-		if err := recordio.NewWriter(&buf).WriteFrame(data); err != nil {
-			return false
-		}
-		if _, err := w.Write(buf.Bytes()); err != nil {
-			return false
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return true
-	}
+	write := func(e *scheduler.Event) bool { return writeFrame(w, protobuf, e) }
 	if refusal != "" {
 		write(&scheduler.Event{Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: refusal}})
 		return
@@ -392,6 +369,35 @@ func (m *Master) handleCall(streamID string, call *scheduler.Call) error {
 		return badRequest("Call type %s is not supported", call.Type)
 	}
 	return nil
+}
+
+// message is an event either API streams.
+type message interface{ Marshal() ([]byte, error) }
+
+// writeFrame writes one event as a RecordIO frame in the stream's media type and
+// flushes it; false when the stream is gone.
+func writeFrame(w http.ResponseWriter, protobuf bool, e message) bool {
+	var data []byte
+	var err error
+	if protobuf {
+		data, err = e.Marshal()
+	} else {
+		data, err = json.Marshal(e)
+	}
+	if err != nil {
+		return false
+	}
+	var buf bytes.Buffer
+	if err := recordio.NewWriter(&buf).WriteFrame(data); err != nil {
+		return false
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return false
+	}
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	return true
 }
 
 // refuse is how long declined resources stay away: filters.refuse_seconds, default 5s.
