@@ -34,6 +34,7 @@ func run(args []string) error {
 	startDelay := fs.Duration("task-start-delay", 0, "How long a simulated task takes from STAGING to RUNNING.")
 	execMode := fs.Bool("exec", false, "Start each task's executor as a real process with the v1 executor API (else tasks are simulated).")
 	workDir := fs.String("work-dir", "", "Where executor sandboxes go (default: a new temporary directory).")
+	zkURL := fs.String("zk", "", "Register the master in ZooKeeper as Mesos does (zk://host:port/mesos), for zk:// masters.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,6 +52,14 @@ func run(args []string) error {
 	}
 	if err := sim.Start(*listen); err != nil {
 		return fmt.Errorf("listening on %s: %w", *listen, err)
+	}
+	if *zkURL != "" {
+		withdraw, err := sim.RegisterInZK(*zkURL)
+		if err != nil {
+			sim.Close()
+			return err
+		}
+		defer withdraw()
 	}
 	fmt.Printf("mesos-sim: master %s with %d agents (state: %s/state)\n", sim.URL(), *agents, sim.URL())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

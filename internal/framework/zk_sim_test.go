@@ -1,0 +1,84 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/testzk"
+)
+
+// A framework given zk:// finds the leading master through ZooKeeper, and moves to the
+// next leader when the first one's registration goes.
+func TestSubscribesThroughZooKeeper(t *testing.T) {
+	srv, err := testzk.Start()
+	if errors.Is(err, testzk.ErrNotInstalled) && !testzk.Required() {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	zkURL := "zk://" + srv.Addr + "/mesos"
+
+	start := func() *mesossim.Master {
+		m, err := mesossim.New(mesossim.Config{Agents: 1, HeartbeatInterval: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Start("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Close)
+		return m
+	}
+	first, second := start(), start()
+	withdrawFirst, err := first.RegisterInZK(zkURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withdrawSecond, err := second.RegisterInZK(zkURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withdrawSecond()
+
+	timeout := 3600.0
+	h := newRecorder()
+	c, err := New(Config{Master: zkURL, MinBackoff: 50 * time.Millisecond,
+		FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm", FailoverTimeout: &timeout}}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for !ok() {
+			select {
+			case <-h.got:
+			case <-time.After(100 * time.Millisecond):
+			case <-deadline:
+				t.Fatalf("timed out waiting until %s", what)
+			}
+		}
+	}
+	waitFor("subscribed to the first master", func() bool { return c.Subscribed() && c.Leader() == first.URL() })
+	id := c.FrameworkID()
+
+	// The first master loses its registration: the framework moves to the second,
+	// keeping its framework id.
+	withdrawFirst()
+	waitFor("subscribed to the second master", func() bool { return c.Subscribed() && c.Leader() == second.URL() })
+	if c.FrameworkID() != id {
+		t.Fatalf("framework id changed from %s to %s", id, c.FrameworkID())
+	}
+}

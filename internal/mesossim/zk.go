@@ -1,0 +1,53 @@
+package mesossim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// RegisterInZK announces the master in ZooKeeper the way Mesos does: an ephemeral,
+// sequential json.info_ node under the path of zkURL (zk://host:port[,host:port]/path)
+// holding its MasterInfo as JSON. The returned func withdraws it (as a master that
+// loses leadership or dies).
+func (m *Master) RegisterInZK(zkURL string) (func(), error) {
+	rest, ok := strings.CutPrefix(zkURL, "zk://")
+	slash := strings.Index(rest, "/")
+	if !ok || slash <= 0 {
+		return nil, fmt.Errorf("%q is not zk://host:port/path", zkURL)
+	}
+	servers, path := strings.Split(rest[:slash], ","), strings.TrimRight(rest[slash:], "/")
+	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		return nil, err
+	}
+	// Create the path, parent by parent.
+	p := ""
+	for _, part := range strings.Split(strings.Trim(path, "/"), "/") {
+		p += "/" + part
+		if _, err := conn.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && err != zk.ErrNodeExists {
+			conn.Close()
+			return nil, fmt.Errorf("creating %s in ZooKeeper: %w", p, err)
+		}
+	}
+	addr := m.ln.Addr().(*net.TCPAddr)
+	info := map[string]any{
+		"id":       m.id,
+		"hostname": "localhost",
+		"port":     addr.Port,
+		"address":  map[string]any{"hostname": "localhost", "ip": addr.IP.String(), "port": addr.Port},
+		"version":  "1.11.0",
+		"pid":      "master@" + net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port)),
+	}
+	data, _ := json.Marshal(info)
+	if _, err := conn.Create(path+"/json.info_", data, zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll)); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("registering in ZooKeeper: %w", err)
+	}
+	return conn.Close, nil
+}
