@@ -85,7 +85,7 @@ bench: build ## Measure pods/s and create→Running latency against kube-schedul
 	@assets="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" && \
 	K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh "$$assets" kube-scheduler && \
 	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench -bin $(LOCALBIN) $(BENCH_ARGS)
-	go test -run XXX -bench . -benchmem ./internal/placement/
+	go test -run XXX -bench . -benchmem ./internal/placement/ ./internal/mesossim/
 
 ##@ Build
 

@@ -13,7 +13,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 )
 
-func startSim(t *testing.T, cfg Config) *Master {
+func startSim(t testing.TB, cfg Config) *Master {
 	t.Helper()
 	if cfg.AllocationInterval == 0 {
 		cfg.AllocationInterval = 20 * time.Millisecond
@@ -32,7 +32,7 @@ func startSim(t *testing.T, cfg Config) *Master {
 	return m
 }
 
-func post(t *testing.T, url, contentType, accept, streamID string, body []byte) *http.Response {
+func post(t testing.TB, url, contentType, accept, streamID string, body []byte) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url+"/api/v1/scheduler", bytes.NewReader(body))
 	if contentType != "" {
@@ -52,7 +52,7 @@ func post(t *testing.T, url, contentType, accept, streamID string, body []byte) 
 	return resp
 }
 
-func marshal(t *testing.T, c *scheduler.Call) []byte {
+func marshal(t testing.TB, c *scheduler.Call) []byte {
 	t.Helper()
 	b, err := c.Marshal()
 	if err != nil {
@@ -63,14 +63,14 @@ func marshal(t *testing.T, c *scheduler.Call) []byte {
 
 // client is a scheduler subscribed over raw HTTP, reading its stream.
 type client struct {
-	t        *testing.T
+	t        testing.TB
 	url      string
 	id       string
 	streamID string
 	events   chan *scheduler.Event
 }
 
-func subscribe(t *testing.T, m *Master, info mesos.FrameworkInfo) *client {
+func subscribe(t testing.TB, m *Master, info mesos.FrameworkInfo) *client {
 	t.Helper()
 	resp := post(t, m.URL(), mediaProtobuf, mediaProtobuf, "", marshal(t, calls.Subscribe(&info)))
 	if resp.StatusCode != http.StatusOK {
@@ -389,5 +389,54 @@ func TestParseResources(t *testing.T) {
 	p.add(q)
 	if !p.hasPort(31002) || p.scalars["cpus"] != 4 || len(p.ports) != 2 {
 		t.Fatalf("add: %+v", p)
+	}
+}
+
+func TestFaultsOverHTTP(t *testing.T) {
+	m := startSim(t, Config{Agents: 2})
+	c := subscribe(t, m, info(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	o := c.next(scheduler.Event_OFFERS).GetOffers().Offers[0]
+	cpus := mesos.Resource{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 1}}
+	shell := "sleep 1000"
+	c.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: "t1"},
+		AgentID: o.AgentID, Resources: []mesos.Resource{cpus}, Command: &mesos.CommandInfo{Value: &shell}})}.WithOffers(o.ID)))
+	for u := c.next(scheduler.Event_UPDATE).GetUpdate().Status; u.GetState() != mesos.TASK_RUNNING; u = c.next(scheduler.Event_UPDATE).GetUpdate().Status {
+		c.call(calls.Acknowledge(o.AgentID.Value, "t1", u.UUID))
+	}
+	for _, tc := range []struct {
+		path string
+		want int
+	}{
+		{"/faults/partition?agent=nope", http.StatusNotFound},
+		{"/faults/partition?agent=" + o.Hostname, http.StatusAccepted},
+		{"/faults/unknown", http.StatusNotFound},
+	} {
+		resp, err := http.Post(m.URL()+tc.path, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("%s = %d, want %d", tc.path, resp.StatusCode, tc.want)
+		}
+	}
+	if u := c.next(scheduler.Event_UPDATE).GetUpdate().Status; u.GetState() != mesos.TASK_UNREACHABLE || u.TaskID.Value != "t1" {
+		t.Fatalf("after a partition: %v", u)
+	}
+	resp, err := http.Post(m.URL()+"/faults/drop-stream?framework="+c.id, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-c.events:
+			if !ok {
+				return // the stream was dropped
+			}
+		case <-deadline:
+			t.Fatal("the stream was not dropped")
+		}
 	}
 }
