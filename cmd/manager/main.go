@@ -36,6 +36,7 @@ type options struct {
 	clientQPS        float64
 	clientBurst      int
 	reconcileEvery   time.Duration
+	unreachableAfter time.Duration
 	zap              zap.Options
 
 	// skipNameValidation lets tests build several managers in one process.
@@ -53,6 +54,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.Float64Var(&o.clientQPS, "kube-api-qps", 500, "Queries per second the manager may send to the Kubernetes API.")
 	fs.IntVar(&o.clientBurst, "kube-api-burst", 1000, "Burst of queries the manager may send to the Kubernetes API.")
 	fs.DurationVar(&o.reconcileEvery, "task-reconcile-interval", 15*time.Minute, "How often tasks are reconciled with Mesos besides after every subscription.")
+	fs.DurationVar(&o.unreachableAfter, "unreachable-timeout", 5*time.Minute, "How long a task may stay unreachable before its pod is Failed with reason NodeLost.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 }
@@ -115,7 +117,7 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	if err := (&controllers.PodReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Pod controller: %w", err)
 	}
-	if err := (&controllers.MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers, UnreachableTimeout: o.unreachableAfter}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the MesosTask controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
