@@ -155,10 +155,7 @@ func TestSubscribeCallsAndMissedHeartbeats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	ctx := runConn(t, c)
 
 	sub := m.nextCall(t, scheduler.Call_SUBSCRIBE)
 	if sub.GetSubscribe().GetFrameworkInfo().GetID().GetValue() != fid || sub.GetFrameworkID().GetValue() != fid {
@@ -291,10 +288,7 @@ func TestHTTPSMasterWithCA(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); c.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			runConn(t, c)
 			select {
 			case <-h.got:
 			case <-time.After(10 * time.Second):

@@ -39,6 +39,16 @@ func (r *recorder) Update(context.Context, mesos.TaskStatus, func(context.Contex
 func (r *recorder) Failure(context.Context, *scheduler.Event_Failure)                     {}
 func (r *recorder) Error(context.Context, string)                                         {}
 
+// runConn runs a connection until the test ends and returns its context.
+func runConn(t *testing.T, c *Connection) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ctx
+}
+
 func TestUnreachableMasterIsReported(t *testing.T) {
 	rec := newRecorder()
 	c, err := New(Config{

@@ -1,7 +1,6 @@
 package framework
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -34,10 +33,7 @@ func TestFollowsTheLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runConn(t, c)
 	select {
 	case <-h.got:
 	case <-time.After(10 * time.Second):

@@ -1,7 +1,6 @@
 package framework
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -54,10 +53,7 @@ func TestSubscribesThroughZooKeeper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runConn(t, c)
 
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
