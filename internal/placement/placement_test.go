@@ -2,12 +2,16 @@ package placement
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/resources"
 	corev1 "k8s.io/api/core/v1"
 )
 
+// scalar is a scalar resource allocated to role (none when role is "").
 func scalar(name string, v float64, role string) mesos.Resource {
 	r := mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
 	if role != "" {
@@ -16,11 +20,29 @@ func scalar(name string, v float64, role string) mesos.Resource {
 	return r
 }
 
-func ports(begin, end uint64) mesos.Resource {
-	return mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(), Ranges: &mesos.Value_Ranges{Range: []mesos.Value_Range{{Begin: begin, End: end}}}}
+// reserved is a scalar resource dynamically reserved for role, without allocation info
+// (a framework that is not MULTI_ROLE).
+func reserved(name string, v float64, role string) mesos.Resource {
+	r := mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
+	r.Reservations = []mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: &role}}
+	return r
 }
 
-// offer makes an offer of an agent named host with cpus, mem (MB) and extra resources.
+func portsOf(role string, rs ...[2]uint64) mesos.Resource {
+	r := mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(), Ranges: &mesos.Value_Ranges{}}
+	for _, x := range rs {
+		r.Ranges.Range = append(r.Ranges.Range, mesos.Value_Range{Begin: x[0], End: x[1]})
+	}
+	if role != "" {
+		r.AllocationInfo = &mesos.Resource_AllocationInfo{Role: &role}
+	}
+	return r
+}
+
+func ports(begin, end uint64) mesos.Resource { return portsOf("*", [2]uint64{begin, end}) }
+
+// offer makes an offer of an agent named host with cpus, mem (MB), 1000 MB disk and
+// extra resources, all allocated to role "*".
 func offer(host string, cpus, mem float64, extra ...mesos.Resource) mesos.Offer {
 	return mesos.Offer{
 		ID:        mesos.OfferID{Value: "o-" + host},
@@ -30,10 +52,33 @@ func offer(host string, cpus, mem float64, extra ...mesos.Resource) mesos.Offer 
 	}
 }
 
+// roleOffer is an offer of agent host allocated to role (one offer per role, as Mesos
+// makes them for MULTI_ROLE frameworks).
+func roleOffer(host, role string, cpus, mem float64, extra ...mesos.Resource) mesos.Offer {
+	return mesos.Offer{
+		ID:        mesos.OfferID{Value: "o-" + host + "-" + role},
+		AgentID:   mesos.AgentID{Value: "a-" + host},
+		Hostname:  host,
+		Resources: append([]mesos.Resource{scalar("cpus", cpus, role), scalar("mem", mem, role)}, extra...),
+	}
+}
+
 func withAttr(o mesos.Offer, name, value string) mesos.Offer {
 	o.Attributes = append(o.Attributes, mesos.Attribute{Name: name, Type: mesos.TEXT, Text: &mesos.Value_Text{Value: value}})
 	return o
 }
+
+func withScalarAttr(o mesos.Offer, name string, v float64) mesos.Offer {
+	o.Attributes = append(o.Attributes, mesos.Attribute{Name: name, Type: mesos.SCALAR, Scalar: &mesos.Value_Scalar{Value: v}})
+	return o
+}
+
+func withExecutor(o mesos.Offer, id string) mesos.Offer {
+	o.ExecutorIDs = append(o.ExecutorIDs, mesos.ExecutorID{Value: id})
+	return o
+}
+
+func withID(o mesos.Offer, id string) mesos.Offer { o.ID.Value = id; return o }
 
 func sumOf(res []mesos.Resource, name string) float64 {
 	var s float64
@@ -45,8 +90,83 @@ func sumOf(res []mesos.Resource, name string) float64 {
 	return s
 }
 
+func req(id string, cpus, mem float64) Request { return Request{ID: id, CPUs: cpus, MemMB: mem} }
+
+func withPorts(r Request, ps ...uint32) Request { r.HostPorts = ps; return r }
+
+func affinity(terms ...corev1.NodeSelectorTerm) *corev1.Affinity {
+	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms}}}
+}
+
+func expr(key string, op corev1.NodeSelectorOperator, values ...string) corev1.NodeSelectorTerm {
+	return corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: key, Operator: op, Values: values}}}
+}
+
+func withAffinity(r Request, a *corev1.Affinity) Request { r.Affinity = a; return r }
+
+func withSelector(r Request, kv ...string) Request {
+	r.NodeSelector = map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.NodeSelector[kv[i]] = kv[i+1]
+	}
+	return r
+}
+
+// checkResult checks what holds for every round: each assignment's resources are valid,
+// come from its offer, and all of an offer's tasks (plus a new executor) fit in it
+// together; a request is placed or explained, never both; used and unused offers
+// partition the offers.
+func checkResult(t *testing.T, in Input, res Result) {
+	t.Helper()
+	offers := map[string]*mesos.Offer{}
+	for i := range in.Offers {
+		offers[in.Offers[i].ID.Value] = &in.Offers[i]
+	}
+	taken := map[string]mesos.Resources{}
+	for _, a := range res.Assignments {
+		o := offers[a.OfferID.Value]
+		if o == nil {
+			t.Fatalf("assignment %s to unknown offer %s", a.Request.ID, a.OfferID.Value)
+		}
+		if a.AgentID != o.AgentID || a.Hostname != o.Hostname {
+			t.Errorf("assignment %s: agent %s/%s, offer's %s/%s", a.Request.ID, a.AgentID.Value, a.Hostname, o.AgentID.Value, o.Hostname)
+		}
+		if err := resources.Validate(a.Resources...); err != nil {
+			t.Errorf("assignment %s: invalid resources %v: %v", a.Request.ID, a.Resources, err)
+		}
+		if err := resources.Validate(a.ExecutorResources...); err != nil {
+			t.Errorf("assignment %s: invalid executor resources %v: %v", a.Request.ID, a.ExecutorResources, err)
+		}
+		sum := taken[a.OfferID.Value]
+		sum.Add(a.Resources...)
+		if a.NeedsExecutor {
+			sum.Add(a.ExecutorResources...)
+		}
+		taken[a.OfferID.Value] = sum
+		if _, dup := res.Unplaced[a.Request.ID]; dup {
+			t.Errorf("%s both placed and unplaced", a.Request.ID)
+		}
+	}
+	for id, sum := range taken {
+		if !resources.ContainsAll(offers[id].Resources, sum) {
+			t.Errorf("offer %s: tasks take %v, more than offered %v", id, sum, mesos.Resources(offers[id].Resources))
+		}
+	}
+	if n := len(res.UsedOffers) + len(res.UnusedOffers); n != len(in.Offers) {
+		t.Errorf("used %v + unused %v offers, want %d", res.UsedOffers, res.UnusedOffers, len(in.Offers))
+	}
+	for _, id := range res.UsedOffers {
+		if _, ok := taken[id.Value]; !ok {
+			t.Errorf("offer %s listed as used without a task", id.Value)
+		}
+	}
+	if len(res.Assignments)+len(res.Unplaced) != len(in.Requests) {
+		t.Errorf("%d placed + %d unplaced, want %d requests", len(res.Assignments), len(res.Unplaced), len(in.Requests))
+	}
+}
+
 func TestPlace(t *testing.T) {
-	req := func(id string, cpus, mem float64) Request { return Request{ID: id, CPUs: cpus, MemMB: mem} }
+	const portsMsg = "didn't have free ports for the requested pod ports"
 	for _, tc := range []struct {
 		name     string
 		in       Input
@@ -59,19 +179,48 @@ func TestPlace(t *testing.T) {
 			want: map[string]string{"t1": "a"},
 		},
 		{
-			name:     "insufficient cpus everywhere, counted per agent",
-			in:       Input{Requests: []Request{req("t1", 4, 128)}, Offers: []mesos.Offer{offer("a", 2, 1024), offer("b", 1, 1024), offer("c", 8, 64)}},
-			unplaced: map[string]string{"t1": "0/3 agents available: 1 insufficient memory, 2 insufficient cpus."},
+			name:     "insufficient cpus",
+			in:       Input{Requests: []Request{req("t", 3, 128)}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
+			unplaced: map[string]string{"t": "0/1 agents available: 1 insufficient cpus."},
 		},
 		{
-			name:     "disk and gpus",
-			in:       Input{Requests: []Request{{ID: "d", CPUs: 0.1, DiskMB: 5000}, {ID: "g", CPUs: 0.1, GPUs: 1}}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
-			unplaced: map[string]string{"d": "0/1 agents available: 1 insufficient disk.", "g": "0/1 agents available: 1 insufficient gpus."},
+			name:     "insufficient memory",
+			in:       Input{Requests: []Request{req("t", 1, 2048)}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
+			unplaced: map[string]string{"t": "0/1 agents available: 1 insufficient memory."},
 		},
 		{
-			name: "gpus fit where offered",
-			in:   Input{Requests: []Request{{ID: "g", CPUs: 0.1, GPUs: 2}}, Offers: []mesos.Offer{offer("a", 2, 1024), offer("b", 2, 1024, scalar("gpus", 2, "*"))}},
-			want: map[string]string{"g": "b"},
+			name:     "insufficient disk",
+			in:       Input{Requests: []Request{{ID: "t", CPUs: 0.1, DiskMB: 5000}}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
+			unplaced: map[string]string{"t": "0/1 agents available: 1 insufficient disk."},
+		},
+		{
+			name:     "insufficient gpus: none offered",
+			in:       Input{Requests: []Request{{ID: "t", CPUs: 0.1, GPUs: 1}}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
+			unplaced: map[string]string{"t": "0/1 agents available: 1 insufficient gpus."},
+		},
+		{
+			name: "gpus and disk fit where offered",
+			in: Input{Requests: []Request{{ID: "g", CPUs: 0.1, GPUs: 2}, {ID: "d", CPUs: 0.1, DiskMB: 900}},
+				Offers: []mesos.Offer{offer("a", 2, 1024), offer("b", 2, 1024, scalar("gpus", 2, "*"))}},
+			want: map[string]string{"g": "b", "d": "a"},
+		},
+		{
+			name:     "each agent counted once, by its first failing reason",
+			in:       Input{Requests: []Request{req("t1", 4, 2048)}, Offers: []mesos.Offer{offer("a", 2, 1024), offer("b", 1, 4096), offer("c", 8, 64)}},
+			unplaced: map[string]string{"t1": "0/3 agents available: 2 insufficient cpus, 1 insufficient memory."},
+		},
+		{
+			name: "reasons sorted by count, then alphabetically",
+			in: Input{Requests: []Request{withSelector(req("t", 1, 100), "rack", "r1")}, Offers: []mesos.Offer{
+				withAttr(offer("a", 0.5, 1024), "rack", "r1"), withAttr(offer("b", 0.5, 1024), "rack", "r1"),
+				withAttr(offer("c", 2, 1024), "rack", "r2"), withAttr(offer("d", 2, 50), "rack", "r1"),
+				withAttr(offer("e", 2, 1024), "rack", "r3"), withAttr(offer("f", 2, 10), "rack", "r1")}},
+			unplaced: map[string]string{"t": "0/6 agents available: 2 didn't match node selector, 2 insufficient cpus, 2 insufficient memory."},
+		},
+		{
+			name:     "no offers",
+			in:       Input{Requests: []Request{req("t", 1, 1)}},
+			unplaced: map[string]string{"t": "0/0 agents available: no offers."},
 		},
 		{
 			name: "several tasks pack into one offer until it is full",
@@ -80,62 +229,132 @@ func TestPlace(t *testing.T) {
 		},
 		{
 			name: "spread takes the emptiest offer",
-			in:   Input{Strategy: Spread, Requests: []Request{req("t1", 1, 100), req("t2", 1, 100)}, Offers: []mesos.Offer{offer("a", 4, 1024), offer("b", 3, 1024)}},
-			want: map[string]string{"t1": "a", "t2": "b"},
+			in:   Input{Strategy: Spread, Requests: []Request{req("t1", 1, 100), req("t2", 1, 100)}, Offers: []mesos.Offer{offer("a", 3, 1024), offer("b", 4, 1024)}},
+			want: map[string]string{"t1": "b", "t2": "a"},
+		},
+		{
+			name: "spread counts memory as well as cpus",
+			in:   Input{Strategy: Spread, Requests: []Request{req("t1", 1, 100)}, Offers: []mesos.Offer{offer("a", 4, 1000), offer("b", 4, 4000)}},
+			want: map[string]string{"t1": "b"},
+		},
+		{
+			name: "spread is the default and evens out equal offers",
+			in:   Input{Requests: []Request{req("t1", 1, 100), req("t2", 1, 100), req("t3", 1, 100)}, Offers: []mesos.Offer{offer("a", 4, 1024), offer("b", 4, 1024), offer("c", 4, 1024)}},
+			want: map[string]string{"t1": "a", "t2": "b", "t3": "c"},
 		},
 		{
 			name: "binpack takes the fullest offer that fits",
-			in:   Input{Strategy: Binpack, Requests: []Request{req("t1", 1, 100), req("t2", 1, 100)}, Offers: []mesos.Offer{offer("a", 4, 1024), offer("b", 3, 1024)}},
-			want: map[string]string{"t1": "b", "t2": "b"},
+			in:   Input{Strategy: Binpack, Requests: []Request{req("t1", 1, 100), req("t2", 1, 100), req("t3", 2, 100)}, Offers: []mesos.Offer{offer("a", 4, 1024), offer("b", 2, 1024), offer("c", 0.5, 1024)}},
+			want: map[string]string{"t1": "b", "t2": "b", "t3": "a"},
 		},
 		{
-			name: "host ports inside a range, not twice on one agent",
-			in: Input{Requests: []Request{{ID: "p1", CPUs: 0.1, HostPorts: []uint32{31000}}, {ID: "p2", CPUs: 0.1, HostPorts: []uint32{31000}}, {ID: "p3", CPUs: 0.1, HostPorts: []uint32{80}}},
-				Offers: []mesos.Offer{offer("a", 2, 1024, ports(31000, 31010))}},
-			want: map[string]string{"p1": "a"},
-			unplaced: map[string]string{
-				"p2": "0/1 agents available: 1 didn't have free ports for the requested pod ports.",
-				"p3": "0/1 agents available: 1 didn't have free ports for the requested pod ports.",
-			},
+			name: "host port inside an offered range",
+			in:   Input{Requests: []Request{withPorts(req("p", 0.1, 10), 31005, 31010)}, Offers: []mesos.Offer{offer("a", 2, 1024, ports(31000, 31010))}},
+			want: map[string]string{"p": "a"},
+		},
+		{
+			name:     "host port outside every range",
+			in:       Input{Requests: []Request{withPorts(req("p", 0.1, 10), 31011)}, Offers: []mesos.Offer{offer("a", 2, 1024, ports(31000, 31010))}},
+			unplaced: map[string]string{"p": "0/1 agents available: 1 " + portsMsg + "."},
+		},
+		{
+			name:     "host port without a ports resource",
+			in:       Input{Requests: []Request{withPorts(req("p", 0.1, 10), 80)}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
+			unplaced: map[string]string{"p": "0/1 agents available: 1 " + portsMsg + "."},
+		},
+		{
+			name: "host port not given twice on one agent, but on another",
+			in: Input{Requests: []Request{withPorts(req("p1", 0.1, 10), 31000), withPorts(req("p2", 0.1, 10), 31000), withPorts(req("p3", 0.1, 10), 31000)},
+				Offers: []mesos.Offer{offer("a", 2, 1024, ports(31000, 31010)), offer("b", 1, 1024, ports(31000, 31010))}},
+			want:     map[string]string{"p1": "a", "p2": "b"},
+			unplaced: map[string]string{"p3": "0/2 agents available: 2 " + portsMsg + "."},
+		},
+		{
+			name: "host port not given twice on one agent across its offers",
+			in: Input{Requests: []Request{withPorts(req("p1", 0.1, 10), 31000), withPorts(req("p2", 0.1, 10), 31000)},
+				Offers: []mesos.Offer{roleOffer("a", "x", 2, 1024, portsOf("x", [2]uint64{31000, 31000})), roleOffer("a", "y", 2, 1024, portsOf("y", [2]uint64{31000, 31000}))}},
+			want:     map[string]string{"p1": "a"},
+			unplaced: map[string]string{"p2": "0/1 agents available: 1 " + portsMsg + "."},
+		},
+		{
+			name: "a port listed twice in one request is one port",
+			in:   Input{Requests: []Request{withPorts(req("p", 0.1, 10), 31000, 31000)}, Offers: []mesos.Offer{offer("a", 2, 1024, ports(31000, 31000))}},
+			want: map[string]string{"p": "a"},
 		},
 		{
 			name: "node selector by attribute name, by Node label, and by hostname",
 			in: Input{Cluster: "c", Requests: []Request{
-				{ID: "rack", CPUs: 0.1, NodeSelector: map[string]string{"rack": "r2"}},
-				{ID: "label", CPUs: 0.1, NodeSelector: map[string]string{"mesos.k8sm.io/attribute.rack": "r1"}},
-				{ID: "host", CPUs: 0.1, NodeSelector: map[string]string{corev1.LabelHostname: "b"}},
-				{ID: "none", CPUs: 0.1, NodeSelector: map[string]string{"rack": "r9"}},
-			}, Offers: []mesos.Offer{withAttr(offer("a", 2, 1024), "rack", "r1"), withAttr(offer("b", 2, 1024), "rack", "r2")}},
-			want:     map[string]string{"rack": "b", "label": "a", "host": "b"},
+				withSelector(req("rack", 0.1, 1), "rack", "r2"),
+				withSelector(req("label", 0.1, 1), "mesos.k8sm.io/attribute.rack", "r1"),
+				withSelector(req("host", 0.1, 1), corev1.LabelHostname, "b"),
+				withSelector(req("scalar", 0.1, 1), "gen", "4"),
+				withSelector(req("none", 0.1, 1), "rack", "r9"),
+			}, Offers: []mesos.Offer{withAttr(offer("a", 2, 1024), "rack", "r1"), withScalarAttr(withAttr(offer("b", 2, 1024), "rack", "r2"), "gen", 4)}},
+			want:     map[string]string{"rack": "b", "label": "a", "host": "b", "scalar": "b"},
 			unplaced: map[string]string{"none": "0/2 agents available: 2 didn't match node selector."},
+		},
+		{
+			name: "node selector with several keys needs all",
+			in: Input{Requests: []Request{withSelector(req("t", 0.1, 1), "rack", "r1", "zone", "z2")},
+				Offers: []mesos.Offer{withAttr(withAttr(offer("a", 2, 1024), "rack", "r1"), "zone", "z1"), withAttr(withAttr(offer("b", 2, 1024), "rack", "r1"), "zone", "z2")}},
+			want: map[string]string{"t": "b"},
 		},
 		{
 			name: "required node affinity operators",
 			in: Input{Requests: []Request{
-				{ID: "in", CPUs: 0.1, Affinity: affinity(corev1.NodeSelectorRequirement{Key: "rack", Operator: corev1.NodeSelectorOpIn, Values: []string{"r2", "r3"}})},
-				{ID: "notin", CPUs: 0.1, Affinity: affinity(corev1.NodeSelectorRequirement{Key: "rack", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"r2"}})},
-				{ID: "exists", CPUs: 0.1, Affinity: affinity(corev1.NodeSelectorRequirement{Key: "ssd", Operator: corev1.NodeSelectorOpExists})},
-				{ID: "absent", CPUs: 0.1, Affinity: affinity(corev1.NodeSelectorRequirement{Key: "ssd", Operator: corev1.NodeSelectorOpDoesNotExist})},
-				{ID: "gt", CPUs: 0.1, Affinity: affinity(corev1.NodeSelectorRequirement{Key: "gen", Operator: corev1.NodeSelectorOpGt, Values: []string{"3"}})},
-				{ID: "lt", CPUs: 0.1, Affinity: affinity(corev1.NodeSelectorRequirement{Key: "gen", Operator: corev1.NodeSelectorOpLt, Values: []string{"3"}})},
-			}, Offers: []mesos.Offer{
-				withAttr(withAttr(offer("a", 2, 1024), "rack", "r1"), "gen", "2"),
-				withAttr(withAttr(withAttr(offer("b", 2, 1024), "rack", "r2"), "ssd", "true"), "gen", "4"),
+				withAffinity(req("in", 0.1, 1), affinity(expr("rack", corev1.NodeSelectorOpIn, "r2", "r3"))),
+				withAffinity(req("notin", 0.1, 1), affinity(expr("rack", corev1.NodeSelectorOpNotIn, "r2"))),
+				withAffinity(req("exists", 0.1, 1), affinity(expr("ssd", corev1.NodeSelectorOpExists))),
+				withAffinity(req("absent", 0.1, 1), affinity(expr("ssd", corev1.NodeSelectorOpDoesNotExist))),
+				withAffinity(req("gt", 0.1, 1), affinity(expr("gen", corev1.NodeSelectorOpGt, "3"))),
+				withAffinity(req("lt", 0.1, 1), affinity(expr("gen", corev1.NodeSelectorOpLt, "3"))),
+				withAffinity(req("or", 0.1, 1), affinity(expr("rack", corev1.NodeSelectorOpIn, "r9"), expr("ssd", corev1.NodeSelectorOpExists))),
+				withAffinity(req("field", 0.1, 1), affinity(corev1.NodeSelectorTerm{MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{"mesos-c-a"}}}})),
+				withAffinity(req("nothing", 0.1, 1), affinity(expr("gen", corev1.NodeSelectorOpGt, "9"))),
+			}, Cluster: "c", Offers: []mesos.Offer{
+				withScalarAttr(withAttr(offer("a", 2, 1024), "rack", "r1"), "gen", 2),
+				withScalarAttr(withAttr(withAttr(offer("b", 2, 1024), "rack", "r2"), "ssd", "true"), "gen", 4),
 			}},
-			want: map[string]string{"in": "b", "notin": "a", "exists": "b", "absent": "a", "gt": "b", "lt": "a"},
+			want:     map[string]string{"in": "b", "notin": "a", "exists": "b", "absent": "a", "gt": "b", "lt": "a", "or": "b", "field": "a"},
+			unplaced: map[string]string{"nothing": "0/2 agents available: 2 didn't match node selector."},
+		},
+		{
+			name: "node selector and affinity both apply",
+			in: Input{Requests: []Request{withAffinity(withSelector(req("t", 0.1, 1), "rack", "r1"), affinity(expr("ssd", corev1.NodeSelectorOpExists)))},
+				Offers: []mesos.Offer{withAttr(offer("a", 2, 1024), "rack", "r1"), withAttr(withAttr(offer("b", 2, 1024), "rack", "r2"), "ssd", "y"), withAttr(withAttr(offer("c", 2, 1024), "rack", "r1"), "ssd", "y")}},
+			want: map[string]string{"t": "c"},
 		},
 		{
 			name: "role: only resources allocated to it",
 			in: Input{Requests: []Request{{ID: "k8s", CPUs: 1, Role: "k8s"}, {ID: "batch", CPUs: 1, Role: "batch"}},
-				Offers: []mesos.Offer{{ID: mesos.OfferID{Value: "o"}, AgentID: mesos.AgentID{Value: "x"}, Hostname: "x",
-					Resources: []mesos.Resource{scalar("cpus", 2, "k8s"), scalar("mem", 1024, "k8s")}}}},
+				Offers: []mesos.Offer{roleOffer("x", "k8s", 2, 1024)}},
 			want:     map[string]string{"k8s": "x"},
 			unplaced: map[string]string{"batch": "0/1 agents available: 1 had no resources for the requested role."},
 		},
 		{
+			name: "role: the offer of the agent for that role",
+			in: Input{Requests: []Request{{ID: "t", CPUs: 1, MemMB: 10, Role: "k8s"}},
+				Offers: []mesos.Offer{roleOffer("x", "batch", 8, 1024), roleOffer("x", "k8s", 2, 1024)}},
+			want: map[string]string{"t": "x"},
+		},
+		{
+			name: "role: empty takes any role",
+			in: Input{Requests: []Request{req("t1", 1, 10), req("t2", 1, 10)},
+				Offers: []mesos.Offer{roleOffer("x", "batch", 1, 1024), roleOffer("y", "k8s", 1, 1024)}},
+			want: map[string]string{"t1": "x", "t2": "y"},
+		},
+		{
+			name: "role: reserved resources without allocation info count only for their role",
+			in: Input{Requests: []Request{{ID: "r", CPUs: 2, Role: "k8s"}, {ID: "big", CPUs: 2, Role: "k8s"}},
+				Offers: []mesos.Offer{{ID: mesos.OfferID{Value: "o"}, AgentID: mesos.AgentID{Value: "x"}, Hostname: "x",
+					Resources: []mesos.Resource{scalar("cpus", 4, ""), reserved("cpus", 3, "k8s")}}}},
+			want:     map[string]string{"r": "x"},
+			unplaced: map[string]string{"big": "0/1 agents available: 1 insufficient cpus."},
+		},
+		{
 			name: "pinned to the agent its pod is bound to",
-			in:   Input{Requests: []Request{{ID: "t", CPUs: 1, Hostname: "b"}}, Offers: []mesos.Offer{offer("a", 4, 1024), offer("b", 2, 1024)}},
-			want: map[string]string{"t": "b"},
+			in:   Input{Requests: []Request{{ID: "t", CPUs: 1, Hostname: "b"}, {ID: "u", CPUs: 1, Hostname: "z"}}, Offers: []mesos.Offer{offer("a", 4, 1024), offer("b", 2, 1024)}},
+			want: map[string]string{"t": "b"}, unplaced: map[string]string{"u": "0/2 agents available: 2 didn't match the agent the pod is bound to."},
 		},
 		{
 			name: "the executor is counted once per agent",
@@ -145,108 +364,193 @@ func TestPlace(t *testing.T) {
 			unplaced: map[string]string{"t3": "0/1 agents available: 1 insufficient cpus."},
 		},
 		{
+			name: "the executor's resources make a task not fit",
+			in: Input{ExecutorID: "exec", ExecutorResources: Request{CPUs: 0.1, MemMB: 64},
+				Requests: []Request{req("t1", 1, 1000)}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
+			unplaced: map[string]string{"t1": "0/1 agents available: 1 insufficient memory."},
+		},
+		{
 			name: "no executor resources where it already runs",
 			in: Input{ExecutorID: "exec", ExecutorResources: Request{CPUs: 0.5, MemMB: 64},
-				Requests: []Request{req("t1", 1, 100), req("t2", 1, 100)},
-				Offers: []mesos.Offer{func() mesos.Offer {
-					o := offer("a", 2, 1024)
-					o.ExecutorIDs = []mesos.ExecutorID{{Value: "exec"}}
-					return o
-				}()}},
+				Requests: []Request{req("t1", 1, 100), req("t2", 1, 100)}, Offers: []mesos.Offer{withExecutor(offer("a", 2, 1024), "exec")}},
 			want: map[string]string{"t1": "a", "t2": "a"},
+		},
+		{
+			name: "another executor running does not count",
+			in: Input{ExecutorID: "exec", ExecutorResources: Request{CPUs: 0.5, MemMB: 64},
+				Requests: []Request{req("t1", 1, 100), req("t2", 1, 100)}, Offers: []mesos.Offer{withExecutor(offer("a", 2, 1024), "other")}},
+			want: map[string]string{"t1": "a"}, unplaced: map[string]string{"t2": "0/1 agents available: 1 insufficient cpus."},
+		},
+		{
+			name: "revocable resources are not used",
+			in: Input{Requests: []Request{req("t", 2, 10)}, Offers: []mesos.Offer{func() mesos.Offer {
+				o := offer("a", 1, 1024)
+				r := scalar("cpus", 4, "*")
+				r.Revocable = &mesos.Resource_RevocableInfo{}
+				o.Resources = append(o.Resources, r)
+				return o
+			}()}},
+			unplaced: map[string]string{"t": "0/1 agents available: 1 insufficient cpus."},
+		},
+		{
+			name: "a remembered failure is worked out again after a placement",
+			in: Input{Requests: []Request{req("big", 1, 2000), req("small", 1.5, 10), req("big2", 1, 2000)},
+				Offers: []mesos.Offer{offer("a", 2, 1024)}},
+			want: map[string]string{"small": "a"},
+			unplaced: map[string]string{"big": "0/1 agents available: 1 insufficient memory.",
+				"big2": "0/1 agents available: 1 insufficient cpus."},
+		},
+		{
+			name: "a remembered failure answers the same shape",
+			in: Input{Requests: []Request{withSelector(req("a1", 4, 10), "rack", "r1"), withSelector(req("a2", 4, 10), "rack", "r1"), withSelector(req("b", 4, 10), "rack", "r2")},
+				Offers: []mesos.Offer{withAttr(offer("a", 2, 1024), "rack", "r1"), withAttr(offer("b", 8, 1024), "rack", "r2")}},
+			want: map[string]string{"b": "b"},
+			unplaced: map[string]string{"a1": "0/2 agents available: 1 didn't match node selector, 1 insufficient cpus.",
+				"a2": "0/2 agents available: 1 didn't match node selector, 1 insufficient cpus."},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := Place(tc.in)
+			checkResult(t, tc.in, res)
 			got := map[string]string{}
 			for _, a := range res.Assignments {
 				got[a.Request.ID] = a.Hostname
 			}
-			if fmt.Sprint(got) != fmt.Sprint(nilIfEmpty(tc.want)) {
-				t.Errorf("placed %v, want %v", got, tc.want)
+			if want := tc.want; !maps.Equal(got, want) {
+				t.Errorf("placed %v, want %v", got, want)
 			}
-			if fmt.Sprint(res.Unplaced) != fmt.Sprint(nilIfEmpty(tc.unplaced)) {
-				t.Errorf("unplaced %v, want %v", res.Unplaced, tc.unplaced)
+			if want := tc.unplaced; !maps.Equal(res.Unplaced, want) && len(res.Unplaced)+len(want) > 0 {
+				t.Errorf("unplaced %v, want %v", res.Unplaced, want)
 			}
 		})
 	}
 }
 
-func nilIfEmpty(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
-}
-
-func affinity(r corev1.NodeSelectorRequirement) *corev1.Affinity {
-	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
-		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{r}}}}}}
-}
-
 func TestAssignmentResources(t *testing.T) {
-	o := offer("a", 2, 1024, ports(31000, 31010))
-	o.Resources = append(o.Resources, scalar("cpus", 1, "k8s"))
-	res := Place(Input{ExecutorID: "exec", ExecutorResources: Request{CPUs: 0.25, MemMB: 64},
-		Requests: []Request{{ID: "t", CPUs: 2.5, MemMB: 256, HostPorts: []uint32{31005}}}, Offers: []mesos.Offer{o}})
+	o := offer("a", 2, 1024, portsOf("*", [2]uint64{31000, 31010}, [2]uint64{32000, 32010}))
+	o.Resources = append(o.Resources, scalar("cpus", 1, "k8s"), portsOf("k8s", [2]uint64{33000, 33000}))
+	in := Input{ExecutorID: "exec", ExecutorResources: Request{CPUs: 0.25, MemMB: 64},
+		Requests: []Request{{ID: "t", CPUs: 2.5, MemMB: 256, HostPorts: []uint32{31006, 31005, 32000, 33000}}}, Offers: []mesos.Offer{o}}
+	res := Place(in)
+	checkResult(t, in, res)
 	if len(res.Assignments) != 1 {
 		t.Fatalf("not placed: %v", res.Unplaced)
 	}
 	a := res.Assignments[0]
 	if got := sumOf(a.Resources, "cpus"); got != 2.5 {
-		t.Errorf("task cpus = %v, want 2.5 (split over roles)", got)
-	}
-	if got := sumOf(a.ExecutorResources, "cpus"); got != 0.25 {
-		t.Errorf("executor cpus = %v, want 0.25", got)
+		t.Errorf("task cpus = %v, want 2.5 (split over two resources)", got)
 	}
 	if got := sumOf(a.Resources, "mem"); got != 256 {
-		t.Errorf("task mem = %v", got)
+		t.Errorf("task mem = %v, want 256", got)
 	}
-	var port *mesos.Resource
-	for i := range a.Resources {
-		if a.Resources[i].Name == "ports" {
-			port = &a.Resources[i]
-		}
+	if got := sumOf(a.Resources, "disk"); got != 0 {
+		t.Errorf("task disk = %v, want none", got)
 	}
-	if port == nil || len(port.GetRanges().GetRange()) != 1 || port.GetRanges().GetRange()[0].Begin != 31005 || port.GetRanges().GetRange()[0].End != 31005 {
-		t.Errorf("port resource = %v", port)
+	if !a.NeedsExecutor || sumOf(a.ExecutorResources, "cpus") != 0.25 || sumOf(a.ExecutorResources, "mem") != 64 {
+		t.Errorf("executor: needs %v, resources %v", a.NeedsExecutor, a.ExecutorResources)
 	}
+	var cpuRoles []string
 	for _, r := range a.Resources {
-		if r.Name == "cpus" && r.GetAllocationInfo().GetRole() == "" {
-			t.Errorf("allocation info lost: %v", r)
+		if r.Name == "cpus" {
+			cpuRoles = append(cpuRoles, r.GetAllocationInfo().GetRole())
 		}
 	}
-	if len(res.UnusedOffers) != 0 {
-		t.Errorf("unused offers %v", res.UnusedOffers)
+	slices.Sort(cpuRoles)
+	if !slices.Equal(cpuRoles, []string{"*", "k8s"}) {
+		t.Errorf("cpus allocation roles = %v, want * and k8s kept from the offer", cpuRoles)
+	}
+	var got []string
+	for _, r := range a.Resources {
+		if r.Name == "ports" {
+			got = append(got, fmt.Sprintf("%s:%v", r.GetAllocationInfo().GetRole(), r.GetRanges().GetRange()))
+		}
+	}
+	want := []string{"*:[{31005 31006} {32000 32000}]", "k8s:[{33000 33000}]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ports resources = %v, want %v", got, want)
+	}
+	if len(res.UnusedOffers) != 0 || len(res.UsedOffers) != 1 {
+		t.Errorf("used %v, unused %v", res.UsedOffers, res.UnusedOffers)
 	}
 }
 
-func benchInput(offers, tasks int) Input {
+func TestExecutorResourcesAreTheSameOnAnAgent(t *testing.T) {
+	exec := Request{CPUs: 0.1, MemMB: 64}
+	for _, tc := range []struct {
+		name      string
+		offers    []mesos.Offer
+		wantNeeds []bool
+	}{
+		{"started by the first task", []mesos.Offer{offer("a", 4, 4096)}, []bool{true, false, false}},
+		{"already running", []mesos.Offer{withExecutor(offer("a", 4, 4096), "exec")}, []bool{false, false, false}},
+		{"started once across two offers of the agent", []mesos.Offer{roleOffer("a", "*", 1.2, 4096), withID(withExecutor(roleOffer("a", "*", 1.2, 4096), "other"), "o2")}, []bool{true, false, false}},
+		{"running as one offer of the agent says", []mesos.Offer{roleOffer("a", "*", 1.1, 4096), withID(withExecutor(roleOffer("a", "*", 1, 4096), "exec"), "o2")}, []bool{false, false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Input{Strategy: Binpack, ExecutorID: "exec", ExecutorResources: exec, Requests: []Request{req("t1", 1, 10), req("t2", 0.5, 10), req("t3", 0.5, 10)}, Offers: tc.offers}
+			res := Place(in)
+			checkResult(t, in, res)
+			if len(res.Assignments) != 3 {
+				t.Fatalf("placed %d, unplaced %v", len(res.Assignments), res.Unplaced)
+			}
+			for i, a := range res.Assignments {
+				if a.NeedsExecutor != tc.wantNeeds[i] {
+					t.Errorf("%s: NeedsExecutor = %v, want %v", a.Request.ID, a.NeedsExecutor, tc.wantNeeds[i])
+				}
+				if !resources.Equivalent(a.ExecutorResources, res.Assignments[0].ExecutorResources) || sumOf(a.ExecutorResources, "cpus") != 0.1 || sumOf(a.ExecutorResources, "mem") != 64 {
+					t.Errorf("%s: executor resources %v, first task's %v", a.Request.ID, a.ExecutorResources, res.Assignments[0].ExecutorResources)
+				}
+			}
+		})
+	}
+	res := Place(Input{Requests: []Request{req("t", 1, 1)}, Offers: []mesos.Offer{offer("a", 2, 100)}})
+	if a := res.Assignments[0]; a.NeedsExecutor || a.ExecutorResources != nil {
+		t.Errorf("without an executor id: needs %v, resources %v", a.NeedsExecutor, a.ExecutorResources)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	var counts [reasonCount]int
+	counts[reasonSelector], counts[reasonCPUs] = 1, 2
+	if got, want := explain(3, counts), "0/3 agents available: 2 insufficient cpus, 1 didn't match node selector."; got != want {
+		t.Errorf("explain = %q, want %q", got, want)
+	}
+}
+
+func benchInput(offers, tasks int, cpusPerAgent float64) Input {
 	in := Input{Strategy: Spread, ExecutorID: "exec", ExecutorResources: Request{CPUs: 0.1, MemMB: 64}}
 	for i := 0; i < offers; i++ {
-		o := withAttr(offer(fmt.Sprintf("agent-%d", i), 16, 65536, ports(31000, 32000)), "rack", fmt.Sprintf("r%d", i%10))
+		o := withAttr(offer(fmt.Sprintf("agent-%d", i), cpusPerAgent, 65536, ports(31000, 32000)), "rack", fmt.Sprintf("r%d", i%10))
 		o.ID.Value = fmt.Sprintf("o-%d", i)
 		o.AgentID.Value = fmt.Sprintf("a-%d", i)
 		in.Offers = append(in.Offers, o)
 	}
 	for i := 0; i < tasks; i++ {
 		r := Request{ID: fmt.Sprintf("t-%d", i), CPUs: 0.5, MemMB: 256}
-		if i%10 == 0 {
+		switch i % 10 {
+		case 0:
 			r.NodeSelector = map[string]string{"rack": "r3"}
+		case 1:
+			r.HostPorts = []uint32{31000 + uint32(i%1000)}
 		}
 		in.Requests = append(in.Requests, r)
 	}
 	return in
 }
 
+// BenchmarkPlace places tasks on offers with room for all of them (fits) and with room
+// for about half (full: the rest are explained).
 func BenchmarkPlace(b *testing.B) {
-	for _, size := range []struct{ offers, tasks int }{{100, 1000}, {1000, 10000}} {
-		b.Run(fmt.Sprintf("%doffers_%dtasks", size.offers, size.tasks), func(b *testing.B) {
+	for _, size := range []struct {
+		offers, tasks int
+		cpus          float64
+		name          string
+	}{{100, 1000, 16, "fits"}, {1000, 10000, 16, "fits"}, {1000, 10000, 3, "full"}} {
+		b.Run(fmt.Sprintf("%doffers_%dtasks_%s", size.offers, size.tasks, size.name), func(b *testing.B) {
+			in := benchInput(size.offers, size.tasks, size.cpus)
 			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				in := benchInput(size.offers, size.tasks)
-				b.StartTimer()
+			b.ResetTimer()
+			for b.Loop() {
 				res := Place(in)
 				if len(res.Assignments) == 0 {
 					b.Fatal("nothing placed")

@@ -1,7 +1,10 @@
 package podtask
 
 import (
+	"encoding/hex"
 	"encoding/json"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"slices"
 	"testing"
 	"time"
 
@@ -264,6 +267,357 @@ func TestPodStatusFor(t *testing.T) {
 			again := PodStatusFor(&corev1.Pod{Status: got}, &tc.st, tc.data)
 			if PodStatusChanged(&got, &again) {
 				t.Fatal("the same task status gives a different pod status")
+			}
+		})
+	}
+}
+
+func TestResourceArithmetic(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	sidecar := func(cpu, mem string) corev1.Container {
+		c := container(cpu, mem)
+		c.RestartPolicy = &always
+		return c
+	}
+	gpu := func(n string) corev1.Container {
+		c := container("100m", "")
+		c.Resources.Requests[ResourceGPU] = resource.MustParse(n)
+		return c
+	}
+	memLimitOnly := corev1.Container{Name: "m", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}}
+	hostPort := func(ports ...int32) corev1.Container {
+		c := container("100m", "")
+		for _, p := range ports {
+			c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: p, HostPort: p})
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name     string
+		spec     corev1.PodSpec
+		defaults *Defaults
+		cpu, mem string
+		gpus     int32
+		ports    []int32
+	}{
+		{name: "init containers take the largest, not the sum",
+			spec: corev1.PodSpec{InitContainers: []corev1.Container{container("1", "100Mi"), container("2", "50Mi")}, Containers: []corev1.Container{container("500m", "256Mi")}},
+			cpu:  "2", mem: "256Mi"},
+		{name: "a sidecar started before an init container adds to its peak",
+			spec: corev1.PodSpec{InitContainers: []corev1.Container{sidecar("200m", "10Mi"), container("1", "10Mi")}, Containers: []corev1.Container{container("500m", "256Mi")}},
+			cpu:  "1200m", mem: "266Mi"},
+		{name: "a sidecar started after an init container does not",
+			spec: corev1.PodSpec{InitContainers: []corev1.Container{container("1", "10Mi"), sidecar("200m", "10Mi")}, Containers: []corev1.Container{container("500m", "256Mi")}},
+			cpu:  "1", mem: "266Mi"},
+		{name: "overhead is added to the init peak too",
+			spec: corev1.PodSpec{InitContainers: []corev1.Container{container("2", "")}, Containers: []corev1.Container{container("500m", "")},
+				Overhead: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("32Mi")}},
+			cpu: "2250m", mem: "32Mi"},
+		{name: "memory limits stand in for requests", spec: corev1.PodSpec{Containers: []corev1.Container{memLimitOnly}}, cpu: "100m", mem: "1Gi"},
+		{name: "pod-level requests win over the containers'",
+			spec: corev1.PodSpec{Resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3")}},
+				Containers: []corev1.Container{container("500m", "128Mi")}},
+			cpu: "3", mem: "128Mi"},
+		{name: "gpus add up over containers", spec: corev1.PodSpec{Containers: []corev1.Container{gpu("1"), gpu("2")}}, cpu: "200m", mem: "64Mi", gpus: 3},
+		{name: "defaults are configurable", spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}},
+			defaults: &Defaults{CPU: resource.MustParse("250m"), Memory: resource.MustParse("128Mi")}, cpu: "250m", mem: "128Mi"},
+		{name: "a default only where nothing is requested", spec: corev1.PodSpec{Containers: []corev1.Container{container("", "1Gi")}}, cpu: "100m", mem: "1Gi"},
+		{name: "host ports of all containers, each once",
+			spec: corev1.PodSpec{InitContainers: []corev1.Container{hostPort(9000)}, Containers: []corev1.Container{hostPort(8080, 8443), hostPort(8080)}},
+			cpu:  "200m", mem: "64Mi", ports: []int32{9000, 8080, 8443}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{Spec: tc.spec}
+			r := ResourcesFor(pod)
+			if tc.defaults != nil {
+				r = ResourcesWithDefaults(pod, *tc.defaults)
+			}
+			if r.CPUs.Cmp(resource.MustParse(tc.cpu)) != 0 || r.Memory.Cmp(resource.MustParse(tc.mem)) != 0 {
+				t.Errorf("cpu %s mem %s, want %s %s", r.CPUs, r.Memory, tc.cpu, tc.mem)
+			}
+			if r.GPUs != tc.gpus {
+				t.Errorf("gpus %d, want %d", r.GPUs, tc.gpus)
+			}
+			if !slices.Equal(r.Ports, tc.ports) {
+				t.Errorf("ports %v, want %v", r.Ports, tc.ports)
+			}
+		})
+	}
+}
+
+func TestRequestFor(t *testing.T) {
+	aff := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{}}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", UID: "u-1", Annotations: map[string]string{AnnotationRole: "from-annotation"}},
+		Spec: corev1.PodSpec{Affinity: aff, Containers: []corev1.Container{container("250m", "512Mi")}}}
+	disk := resource.MustParse("2Gi")
+	res := ResourcesFor(pod)
+	res.Disk, res.GPUs, res.Ports = &disk, 1, []int32{8080}
+	mt := &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "k8sm.u-1", Resources: res}}
+	r := RequestFor(pod, mt)
+	want := placement.Request{ID: "k8sm.u-1", CPUs: 0.25, MemMB: 512, DiskMB: 2048, GPUs: 1, HostPorts: []uint32{8080}, Affinity: aff, Role: "from-annotation"}
+	if r.ID != want.ID || r.CPUs != want.CPUs || r.MemMB != want.MemMB || r.DiskMB != want.DiskMB || r.GPUs != want.GPUs ||
+		!slices.Equal(r.HostPorts, want.HostPorts) || r.Affinity != aff || r.Role != want.Role {
+		t.Errorf("RequestFor = %+v, want %+v", r, want)
+	}
+	mt.Spec.Role = "from-spec"
+	if r := RequestFor(pod, mt); r.Role != "from-spec" {
+		t.Errorf("role %q, want the MesosTask's", r.Role)
+	}
+}
+
+func TestTaskInfoRoundTrip(t *testing.T) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", UID: "u-1", Labels: map[string]string{"app": "web"},
+			Annotations:   map[string]string{AnnotationTaskLabelPrefix + "team": "blue", "other": "x"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"},
+			Ports: []corev1.ContainerPort{{ContainerPort: 80, HostPort: 31000}}}}, SchedulerName: "mesos"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Message: "not for the executor"},
+	}
+	res := []mesos.Resource{{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 0.1}},
+		{Name: "ports", Type: mesos.RANGES.Enum(), Ranges: &mesos.Value_Ranges{Range: []mesos.Value_Range{{Begin: 31000, End: 31000}}}}}
+	a := placement.Assignment{Request: placement.Request{ID: TaskIDFor(pod)}, AgentID: mesos.AgentID{Value: "S9"}, Resources: res}
+	ti, err := BuildTaskInfo(pod, a, mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti.KillPolicy.GetGracePeriod().GetNanoseconds() != (30 * time.Second).Nanoseconds() {
+		t.Errorf("default kill grace = %v, want 30s", ti.KillPolicy)
+	}
+	if !slices.EqualFunc(ti.Resources, res, func(x, y mesos.Resource) bool { return x.Equal(y) }) {
+		t.Errorf("resources %v, want the assignment's %v", ti.Resources, res)
+	}
+	if len(ti.Executor.Resources) != 0 {
+		t.Errorf("executor resources %v, want the assignment's (none)", ti.Executor.Resources)
+	}
+	var back corev1.Pod
+	if err := json.Unmarshal(ti.Data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Kind != "Pod" || back.APIVersion != "v1" {
+		t.Errorf("data type %s/%s", back.APIVersion, back.Kind)
+	}
+	wantMeta := pod.ObjectMeta.DeepCopy()
+	wantMeta.ManagedFields = nil
+	if !equality.Semantic.DeepEqual(back.ObjectMeta, *wantMeta) || !equality.Semantic.DeepEqual(back.Spec, pod.Spec) {
+		t.Errorf("data does not round-trip:\n%+v\n%+v", back.ObjectMeta, back.Spec)
+	}
+	if !equality.Semantic.DeepEqual(back.Status, corev1.PodStatus{}) {
+		t.Errorf("status in data: %+v", back.Status)
+	}
+	if pod.ManagedFields == nil {
+		t.Error("BuildTaskInfo changed the pod")
+	}
+	labels := map[string]string{}
+	for _, l := range ti.Labels.Labels {
+		labels[l.Key] = l.GetValue()
+	}
+	if labels["team"] != "blue" || labels["other"] != "" || len(labels) != 4 {
+		t.Errorf("labels %v, want the pod's three and team=blue", labels)
+	}
+	ref, ok := PodRefFromLabels(ti.Labels)
+	if !ok || ref != (PodRef{Namespace: "ns", Name: "web", UID: "u-1"}) {
+		t.Errorf("PodRefFromLabels = %+v, %v", ref, ok)
+	}
+	for _, l := range []*mesos.Labels{nil, {Labels: ti.Labels.Labels[1:]}} {
+		if ref, ok := PodRefFromLabels(l); ok {
+			t.Errorf("PodRefFromLabels(%v) = %+v, want not ok", l, ref)
+		}
+	}
+}
+
+// TestPodStatusPerState walks DESIGN's state table from a Mesos update to the pod.
+func TestPodStatusPerState(t *testing.T) {
+	for _, tc := range []struct {
+		state     mesos.TaskState
+		reason    *mesos.TaskStatus_Reason
+		phase     corev1.PodPhase
+		ready     corev1.ConditionStatus
+		podReason string
+	}{
+		{mesos.TASK_STAGING, nil, corev1.PodPending, corev1.ConditionFalse, ""},
+		{mesos.TASK_STARTING, nil, corev1.PodPending, corev1.ConditionFalse, ""},
+		{mesos.TASK_RUNNING, nil, corev1.PodRunning, corev1.ConditionTrue, ""},
+		{mesos.TASK_KILLING, nil, corev1.PodRunning, corev1.ConditionFalse, ""},
+		{mesos.TASK_FINISHED, nil, corev1.PodSucceeded, corev1.ConditionFalse, ""},
+		{mesos.TASK_FAILED, mesos.REASON_COMMAND_EXECUTOR_FAILED.Enum(), corev1.PodFailed, corev1.ConditionFalse, "REASON_COMMAND_EXECUTOR_FAILED"},
+		{mesos.TASK_ERROR, mesos.REASON_TASK_INVALID.Enum(), corev1.PodFailed, corev1.ConditionFalse, "REASON_TASK_INVALID"},
+		{mesos.TASK_KILLED, nil, corev1.PodFailed, corev1.ConditionFalse, ""},
+		{mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_DISCONNECTED.Enum(), corev1.PodRunning, corev1.ConditionFalse, ReasonAgentUnreachable},
+		{mesos.TASK_LOST, mesos.REASON_AGENT_REMOVED.Enum(), corev1.PodRunning, corev1.ConditionFalse, ReasonAgentUnreachable},
+		{mesos.TASK_GONE, nil, corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone},
+		{mesos.TASK_GONE_BY_OPERATOR, nil, corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone},
+		{mesos.TASK_UNKNOWN, nil, corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone},
+	} {
+		t.Run(tc.state.String(), func(t *testing.T) {
+			now := metav1.Now()
+			pod := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending}}
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &now}
+			if tc.state != mesos.TASK_STAGING && tc.state != mesos.TASK_STARTING {
+				// The task ran first.
+				ApplyUpdate(st, update(mesos.TASK_RUNNING, nil, "0000000000000001"), now)
+				pod.Status = PodStatusFor(pod, st, nil)
+			}
+			ts := update(tc.state, tc.reason, "0000000000000002")
+			ts.Message = ptr("m")
+			ApplyUpdate(st, ts, now)
+			got := PodStatusFor(pod, st, nil)
+			if got.Phase != tc.phase || got.Reason != tc.podReason {
+				t.Errorf("pod phase %s reason %q, want %s %q", got.Phase, got.Reason, tc.phase, tc.podReason)
+			}
+			if c := conditionOf(&got, corev1.PodReady, "<none>"); c != tc.ready {
+				t.Errorf("Ready = %s, want %s", c, tc.ready)
+			}
+			if c := conditionOf(&got, corev1.PodScheduled, "<none>"); c != corev1.ConditionTrue {
+				t.Errorf("PodScheduled = %s, want True", c)
+			}
+			if tc.state == mesos.TASK_FAILED && got.Message != "m" {
+				t.Errorf("message %q, want Mesos's", got.Message)
+			}
+			if got.StartTime == nil || !got.StartTime.Equal(&now) {
+				t.Errorf("start time %v, want the launch time", got.StartTime)
+			}
+		})
+	}
+}
+
+func TestPodStatusPending(t *testing.T) {
+	const why = "0/3 agents available: 3 insufficient cpus."
+	unschedulable := mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhasePending, Conditions: []metav1.Condition{{
+		Type: mesosv1alpha1.TaskConditionScheduled, Status: metav1.ConditionFalse, Reason: mesosv1alpha1.ReasonUnschedulable, Message: why}}}
+	got := PodStatusFor(&corev1.Pod{}, &unschedulable, nil)
+	c := findCondition(&got, corev1.PodScheduled)
+	if got.Phase != corev1.PodPending || c == nil || c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable || c.Message != why {
+		t.Errorf("unschedulable: phase %s, PodScheduled %+v", got.Phase, c)
+	}
+	queued := PodStatusFor(&corev1.Pod{}, &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhasePending}, nil)
+	if queued.Phase != corev1.PodPending || findCondition(&queued, corev1.PodScheduled) != nil {
+		t.Errorf("queued: %+v", queued)
+	}
+}
+
+func findCondition(s *corev1.PodStatus, t corev1.PodConditionType) *corev1.PodCondition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == t {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func TestPodStatusMergesExecutorData(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning}
+	known := corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", HostIP: "192.168.0.1",
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", RestartCount: 1}}}
+	for _, tc := range []struct {
+		name     string
+		data     string
+		podIP    string
+		restarts int32
+		ready    corev1.ConditionStatus
+	}{
+		{"no data keeps what is known", "", "10.0.0.1", 1, corev1.ConditionTrue},
+		{"malformed data is ignored", `{"containerStatuses": [`, "10.0.0.1", 1, corev1.ConditionTrue},
+		{"wrong types are ignored", `{"containerStatuses": "x"}`, "10.0.0.1", 1, corev1.ConditionTrue},
+		{"an IP alone keeps the container statuses", `{"podIP": "10.0.0.2"}`, "10.0.0.2", 1, corev1.ConditionTrue},
+		{"container statuses and readiness", `{"conditions": [{"type": "Ready", "status": "False"}], "containerStatuses": [{"name": "c", "restartCount": 4}]}`, "10.0.0.1", 4, corev1.ConditionFalse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := PodStatusFor(&corev1.Pod{Status: known}, st, []byte(tc.data))
+			if got.PodIP != tc.podIP || got.HostIP != "192.168.0.1" || len(got.ContainerStatuses) != 1 || got.ContainerStatuses[0].RestartCount != tc.restarts {
+				t.Errorf("got IP %s host %s statuses %+v", got.PodIP, got.HostIP, got.ContainerStatuses)
+			}
+			if c := conditionOf(&got, corev1.PodReady, "<none>"); c != tc.ready {
+				t.Errorf("Ready = %s, want %s", c, tc.ready)
+			}
+		})
+	}
+}
+
+func TestUnreachableTooLong(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE"}
+	s := PodStatusFor(&corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}, st, nil)
+	UnreachableTooLong(&s)
+	if s.Phase != corev1.PodFailed || s.Reason != ReasonNodeLost || s.Message == "" {
+		t.Errorf("%+v", s)
+	}
+}
+
+func TestApplyUpdateFields(t *testing.T) {
+	t0 := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	t1 := metav1.NewTime(t0.Add(time.Minute))
+	t2 := metav1.NewTime(t0.Add(2 * time.Minute))
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &t0}
+
+	starting := update(mesos.TASK_STARTING, nil, "aaaaaaaaaaaaaaa1")
+	if !ApplyUpdate(st, starting, t0) || st.Phase != mesosv1alpha1.TaskPhaseStarting || st.MesosState != "TASK_STARTING" || st.StartedAt != nil || st.AgentID != "S1" {
+		t.Fatalf("STARTING: %+v", st)
+	}
+	healthy := true
+	running := update(mesos.TASK_RUNNING, nil, "aaaaaaaaaaaaaaa2")
+	running.Healthy = &healthy
+	if !ApplyUpdate(st, running, t1) || st.StartedAt == nil || !st.StartedAt.Equal(&t1) || st.Healthy == nil || !*st.Healthy || !st.LastUpdateTime.Equal(&t1) {
+		t.Fatalf("RUNNING: %+v", st)
+	}
+	if ApplyUpdate(st, starting, t2) || st.Phase != mesosv1alpha1.TaskPhaseRunning || !st.LastUpdateTime.Equal(&t1) {
+		t.Fatalf("an older STARTING sent again moved the task back: %+v", st)
+	}
+	unhealthy := update(mesos.TASK_RUNNING, mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum(), "aaaaaaaaaaaaaaa3")
+	healthy = false
+	unhealthy.Healthy = &healthy
+	if !ApplyUpdate(st, unhealthy, t2) || *st.Healthy || !st.StartedAt.Equal(&t1) || st.Reason != "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED" || st.LastUpdateUUID != hex.EncodeToString([]byte("aaaaaaaaaaaaaaa3")) {
+		t.Fatalf("a health update: %+v", st)
+	}
+	finished := update(mesos.TASK_FINISHED, nil, "aaaaaaaaaaaaaaa4")
+	if !ApplyUpdate(st, finished, t2) || st.FinishedAt == nil || !st.FinishedAt.Equal(&t2) || st.PodPhase != corev1.PodSucceeded || st.Reason != "" {
+		t.Fatalf("FINISHED: %+v", st)
+	}
+	before := st.DeepCopy()
+	for _, again := range []mesos.TaskStatus{finished, running, starting, update(mesos.TASK_KILLED, nil, "")} {
+		if ApplyUpdate(st, again, metav1.Now()) || !equality.Semantic.DeepEqual(before, st) {
+			t.Fatalf("%s after FINISHED changed the status: %+v", again.GetState(), st)
+		}
+	}
+}
+
+func TestApplyUpdateMasterUpdateKeepsUUID(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging}
+	ApplyUpdate(st, update(mesos.TASK_RUNNING, nil, "bbbbbbbbbbbbbbbb"), metav1.Now())
+	lost := update(mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_DISCONNECTED.Enum(), "")
+	lost.Source = mesos.SOURCE_MASTER.Enum()
+	if !ApplyUpdate(st, lost, metav1.Now()) || st.Source != "SOURCE_MASTER" || st.LastUpdateUUID != hex.EncodeToString([]byte("bbbbbbbbbbbbbbbb")) || st.Phase != mesosv1alpha1.TaskPhaseUnreachable {
+		t.Fatalf("%+v", st)
+	}
+	if ApplyUpdate(st, lost, metav1.Now()) {
+		t.Fatal("the same master update twice changed the status")
+	}
+	if !ApplyUpdate(st, update(mesos.TASK_RUNNING, nil, "cccccccccccccccc"), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseRunning {
+		t.Fatalf("an agent that came back: %+v", st)
+	}
+}
+
+func TestPodStatusChanged(t *testing.T) {
+	base := corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}}
+	for _, tc := range []struct {
+		name   string
+		change func(*corev1.PodStatus)
+		want   bool
+	}{
+		{"nothing", func(*corev1.PodStatus) {}, false},
+		{"condition times only", func(s *corev1.PodStatus) {
+			s.Conditions[0].LastTransitionTime = metav1.NewTime(time.Unix(1, 0))
+			s.Conditions[0].LastProbeTime = metav1.NewTime(time.Unix(2, 0))
+		}, false},
+		{"condition status", func(s *corev1.PodStatus) { s.Conditions[0].Status = corev1.ConditionFalse }, true},
+		{"phase", func(s *corev1.PodStatus) { s.Phase = corev1.PodFailed }, true},
+		{"message", func(s *corev1.PodStatus) { s.Message = "x" }, true},
+		{"container statuses", func(s *corev1.PodStatus) { s.ContainerStatuses = []corev1.ContainerStatus{{Name: "c"}} }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := base.DeepCopy()
+			tc.change(b)
+			if got := PodStatusChanged(&base, b); got != tc.want {
+				t.Errorf("PodStatusChanged = %v, want %v", got, tc.want)
 			}
 		})
 	}

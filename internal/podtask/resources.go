@@ -4,8 +4,10 @@
 package podtask
 
 import (
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
@@ -26,7 +28,12 @@ const (
 	LabelUID       = "k8sm.io/pod-uid"
 )
 
-// Defaults are the resources of a pod that requests none.
+// Defaults are what a pod's task asks for where the pod requests nothing.
+type Defaults struct {
+	CPU, Memory resource.Quantity
+}
+
+// DefaultCPU and DefaultMemory are the package defaults: 0.1 cpu and 64Mi.
 var (
 	DefaultCPU    = resource.MustParse("100m")
 	DefaultMemory = resource.MustParse("64Mi")
@@ -36,6 +43,29 @@ var (
 // never launched as two tasks, and a new pod of the same name is a new task.
 func TaskIDFor(pod *corev1.Pod) string {
 	return "k8sm." + string(pod.UID)
+}
+
+// PodRef names the pod a task runs.
+type PodRef struct {
+	Namespace, Name string
+	UID             types.UID
+}
+
+// PodRefFromLabels reads the pod a task runs from its TaskInfo labels; ok is false when
+// a label is missing (a task k8sm did not launch).
+func PodRefFromLabels(labels *mesos.Labels) (ref PodRef, ok bool) {
+	var have int
+	for _, l := range labels.GetLabels() {
+		switch l.Key {
+		case LabelNamespace:
+			ref.Namespace, have = l.GetValue(), have|1
+		case LabelName:
+			ref.Name, have = l.GetValue(), have|2
+		case LabelUID:
+			ref.UID, have = types.UID(l.GetValue()), have|4
+		}
+	}
+	return ref, have == 7 && ref.Name != "" && ref.UID != ""
 }
 
 // requestOf is what one container asks for: its requests, or its limits where it only
@@ -50,11 +80,25 @@ func requestOf(c *corev1.Container, name corev1.ResourceName) resource.Quantity 
 	return resource.Quantity{}
 }
 
-// podRequest adds up a pod's request of one resource as Kubernetes does: the sum of
-// the containers and restartable (sidecar) init containers, at least the largest
-// one-shot init container plus the sidecars started before it, plus the pod overhead.
+// podRequest adds up a pod's request of one resource as Kubernetes does: the pod-level
+// request when the pod sets one, else the sum of the containers and restartable
+// (sidecar) init containers, at least the largest one-shot init container plus the
+// sidecars started before it; plus the pod overhead.
 func podRequest(pod *corev1.Pod, name corev1.ResourceName) resource.Quantity {
 	var sum resource.Quantity
+	if pr := pod.Spec.Resources; pr != nil {
+		q, ok := pr.Requests[name]
+		if !ok {
+			q, ok = pr.Limits[name]
+		}
+		if ok {
+			sum = q.DeepCopy()
+			if o, ok := pod.Spec.Overhead[name]; ok {
+				sum.Add(o)
+			}
+			return sum
+		}
+	}
 	for i := range pod.Spec.Containers {
 		q := requestOf(&pod.Spec.Containers[i], name)
 		sum.Add(q)
@@ -83,18 +127,24 @@ func podRequest(pod *corev1.Pod, name corev1.ResourceName) resource.Quantity {
 	return sum
 }
 
-// ResourcesFor is what a pod's task asks Mesos for: cpus, memory and disk
-// (ephemeral-storage) as Kubernetes adds them up, GPUs from nvidia.com/gpu, the host
-// ports of its containers, and defaults for cpus and memory where nothing is requested.
+// ResourcesFor is ResourcesWithDefaults with the package defaults.
 func ResourcesFor(pod *corev1.Pod) mesosv1alpha1.TaskResources {
+	return ResourcesWithDefaults(pod, Defaults{CPU: DefaultCPU, Memory: DefaultMemory})
+}
+
+// ResourcesWithDefaults is what a pod's task asks Mesos for: cpus, memory and disk
+// (ephemeral-storage) as Kubernetes adds them up, GPUs from nvidia.com/gpu (rounded
+// up), the host ports of its containers, and the defaults for cpus and memory where
+// nothing is requested.
+func ResourcesWithDefaults(pod *corev1.Pod, defaults Defaults) mesosv1alpha1.TaskResources {
 	var r mesosv1alpha1.TaskResources
 	cpu := podRequest(pod, corev1.ResourceCPU)
 	if cpu.IsZero() {
-		cpu = DefaultCPU.DeepCopy()
+		cpu = defaults.CPU.DeepCopy()
 	}
 	mem := podRequest(pod, corev1.ResourceMemory)
 	if mem.IsZero() {
-		mem = DefaultMemory.DeepCopy()
+		mem = defaults.Memory.DeepCopy()
 	}
 	r.CPUs, r.Memory = &cpu, &mem
 	if disk := podRequest(pod, corev1.ResourceEphemeralStorage); !disk.IsZero() {

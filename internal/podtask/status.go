@@ -7,6 +7,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -95,9 +96,29 @@ func neverSeen(st *mesosv1alpha1.MesosTaskStatus, s mesos.TaskState) bool {
 	return false
 }
 
+// launchRank orders the phases of a task on its way up; 0 for the others.
+func launchRank(p mesosv1alpha1.TaskPhase) int {
+	switch p {
+	case mesosv1alpha1.TaskPhaseStaging:
+		return 1
+	case mesosv1alpha1.TaskPhaseStarting:
+		return 2
+	case mesosv1alpha1.TaskPhaseRunning:
+		return 3
+	case mesosv1alpha1.TaskPhaseKilling:
+		return 4
+	}
+	return 0
+}
+
 // ApplyUpdate records a Mesos update in a MesosTask status and says whether anything
-// changed. Applying the same update twice changes nothing, and a task that ended is not
-// moved back by an older update sent again.
+// changed: phase, pod phase, mesosState (e.g. TASK_RUNNING), agentID, reason (e.g.
+// REASON_EXECUTOR_TERMINATED), message, source, lastUpdateUUID (the update's uuid in
+// lowercase hex; master updates have none and keep the previous one), healthy, startedAt
+// (first RUNNING), finishedAt (terminal) and lastUpdateTime (= now, when anything
+// changed). Applying the same update twice changes nothing, a task that ended is not
+// moved back by an older update sent again, and a launched task does not go back from
+// RUNNING to STARTING.
 func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now metav1.Time) bool {
 	state := ts.GetState()
 	if IsTerminalPhase(st.Phase) {
@@ -117,6 +138,11 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 		return false
 	}
 	phase := PhaseFor(state)
+	if launchRank(phase) < launchRank(st.Phase) && launchRank(phase) > 0 {
+		// An update from before the one recorded, sent again: launch states only go
+		// forward (STAGING, STARTING, RUNNING, KILLING).
+		return false
+	}
 	if state == mesos.TASK_LOST && ts.GetReason() == mesos.REASON_RECONCILIATION {
 		// Mesos does not know the task (any more): it is gone, not unreachable.
 		phase = mesosv1alpha1.TaskPhaseGone
@@ -157,8 +183,13 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 	return true
 }
 
-// PodStatusFor is the pod status a MesosTask implies, with the container statuses the
-// executor sent (a JSON PodStatus in the update's data; malformed data is ignored).
+// PodStatusFor is the pod status a MesosTask implies (DESIGN's state table), starting
+// from the pod's current status: Pending with PodScheduled=False/Unschedulable while no
+// offer fits, Pending and PodScheduled once launched, Running with the container
+// statuses, IPs and Ready the executor sent (a JSON PodStatus in the update's data;
+// malformed data is ignored and what is known kept), Succeeded, Failed with Mesos's
+// reason and message, Ready=False while the agent is unreachable (UnreachableTooLong
+// turns that into Failed/NodeLost), and Failed when the task is gone.
 func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byte) corev1.PodStatus {
 	out := *pod.Status.DeepCopy()
 	var fromExecutor *corev1.PodStatus
@@ -169,8 +200,15 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 		}
 	}
 	if fromExecutor != nil {
-		out.ContainerStatuses = fromExecutor.ContainerStatuses
-		out.InitContainerStatuses = fromExecutor.InitContainerStatuses
+		if len(fromExecutor.ContainerStatuses) > 0 {
+			out.ContainerStatuses = fromExecutor.ContainerStatuses
+		}
+		if len(fromExecutor.InitContainerStatuses) > 0 {
+			out.InitContainerStatuses = fromExecutor.InitContainerStatuses
+		}
+		if fromExecutor.StartTime != nil && out.StartTime == nil {
+			out.StartTime = fromExecutor.StartTime.DeepCopy()
+		}
 		if fromExecutor.PodIP != "" {
 			out.PodIP, out.PodIPs = fromExecutor.PodIP, fromExecutor.PodIPs
 		}
@@ -205,6 +243,10 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 		setCondition(&out, corev1.PodScheduled, corev1.ConditionTrue, "", "")
 	}
 	if st.Phase == mesosv1alpha1.TaskPhasePending {
+		if c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.TaskConditionScheduled); c != nil &&
+			c.Status == metav1.ConditionFalse && c.Reason == mesosv1alpha1.ReasonUnschedulable {
+			setCondition(&out, corev1.PodScheduled, corev1.ConditionFalse, corev1.PodReasonUnschedulable, c.Message)
+		}
 		return out
 	}
 	initialized := corev1.ConditionFalse

@@ -15,8 +15,10 @@ import (
 	"github.com/k8sm/k8sm/internal/placement"
 )
 
-// RequestFor is the placement request of a pod's task. A pod already bound to a Node
-// (a launch that did not happen before a restart) is pinned to that agent.
+// RequestFor is the placement request of a pod's task: the MesosTask's resources, the
+// pod's node selector and affinity, and the task's role (the pod's mesos.k8sm.io/role
+// annotation when the MesosTask names none). A pod already bound to a Node (a launch
+// that did not happen before a restart) is pinned to that agent.
 func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request {
 	res := mt.Spec.Resources
 	r := placement.Request{
@@ -25,6 +27,9 @@ func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request 
 		Affinity:     pod.Spec.Affinity,
 		Role:         mt.Spec.Role,
 		GPUs:         float64(res.GPUs),
+	}
+	if r.Role == "" {
+		r.Role = pod.Annotations[AnnotationRole]
 	}
 	if res.CPUs != nil {
 		r.CPUs = float64(res.CPUs.MilliValue()) / 1000
