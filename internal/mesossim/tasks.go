@@ -148,10 +148,9 @@ func (m *Master) validateTaskLocked(fw *framework, a *agent, ti mesos.TaskInfo, 
 	return ""
 }
 
-// sameExecutor compares what Mesos compares of two ExecutorInfos, ignoring the resources
-// (a launch that reuses an executor names it without them).
+// sameExecutor compares what Mesos compares of two ExecutorInfos: everything, resources
+// included, but the framework id the master fills in.
 func sameExecutor(a, b mesos.ExecutorInfo) bool {
-	a.Resources, b.Resources = nil, nil
 	a.FrameworkID, b.FrameworkID = nil, nil
 	return a.Equal(&b)
 }
