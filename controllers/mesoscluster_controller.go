@@ -377,6 +377,7 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 		sched = r.Drivers.ensureScheduler(mc.Name, func() *PodScheduler {
 			s := NewPodScheduler(r.Client, r.Recorder, ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), mc)
 			s.ReconcileInterval = r.ReconcileInterval
+			s.APIReader = r.APIReader
 			return s
 		})
 	}

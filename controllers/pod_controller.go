@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -177,17 +178,41 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&corev1.Pod{}, builder.WithPredicates(notDefault)).
 		// Pods created before their cluster was ready are taken when it is.
-		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.podsOfCluster)).
+		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.podsOfCluster),
+			builder.WithPredicates(intakeChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.concurrency()}).
 		Named("pod").
 		Complete(r)
+}
+
+// intakeChanged passes the cluster changes that decide which pods a cluster takes: its
+// spec (schedulerName, namespaceSelector) and its Ready condition. Status-only changes
+// such as task counts, written every few seconds, would otherwise list every pod.
+var intakeChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*mesosv1alpha1.MesosCluster)
+		n, ok2 := e.ObjectNew.(*mesosv1alpha1.MesosCluster)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return o.Generation != n.Generation || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) || readyKey(o) != readyKey(n)
+	},
+}
+
+// readyKey is what of a cluster's Ready condition decides whether it takes pods.
+func readyKey(mc *mesosv1alpha1.MesosCluster) string {
+	c := meta.FindStatusCondition(mc.Status.Conditions, mesosv1alpha1.ConditionReady)
+	if c == nil {
+		return ""
+	}
+	return string(c.Status) + "/" + c.Reason
 }
 
 // podsOfCluster lists the unbound pods that name a cluster's schedulerName.
 func (r *PodReconciler) podsOfCluster(ctx context.Context, o client.Object) []ctrl.Request {
 	mc := o.(*mesosv1alpha1.MesosCluster)
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.MatchingFields{PodSchedulerNameIndex: mc.Spec.SchedulerName}); err != nil {
+	if err := r.List(ctx, &pods, client.MatchingFields{PodSchedulerNameIndex: mc.Spec.SchedulerName}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	reqs := make([]ctrl.Request, 0, len(pods.Items))

@@ -56,14 +56,20 @@ type statusUpdate struct {
 // pending MesosTasks, places them on offers, binds their pods and launches them, and
 // persists every status update before acknowledging it.
 type PodScheduler struct {
-	Client   client.Client
-	Recorder events.EventRecorder
+	Client client.Client
+	// APIReader reads from the API server itself, for the retry after a write lost to a
+	// newer version than the cache holds. Optional: the cache is read again without it.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
 	Log      logr.Logger
 	// Cluster is the MesosCluster, as of the driver's start.
 	Cluster *mesosv1alpha1.MesosCluster
 	// ReconcileInterval is how often tasks are reconciled besides after each
 	// subscription. Default 15m.
 	ReconcileInterval time.Duration
+	// StartingGrace is how long an acknowledged TASK_STARTING may wait to be written
+	// (see updateLoop). Default DefaultStartingGrace; negative writes it at once.
+	StartingGrace time.Duration
 
 	mu         sync.Mutex
 	pending    map[string]pendingTask // by task id
@@ -419,7 +425,6 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 	}
 	node := NodeNameFor(s.clusterName(), a.Hostname)
 	now := metav1.Now()
-	before := mt.DeepCopy()
 	mt.Status.Phase = mesosv1alpha1.TaskPhaseStaging
 	mt.Status.PodPhase = corev1.PodPending
 	mt.Status.AgentID, mt.Status.Hostname = a.AgentID.Value, a.Hostname
@@ -428,7 +433,10 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 	mt.Status.ObservedGeneration = mt.Generation
 	meta.SetStatusCondition(&mt.Status.Conditions, metav1.Condition{Type: mesosv1alpha1.TaskConditionScheduled, Status: metav1.ConditionTrue,
 		Reason: "Launched", Message: "Launched on agent " + a.Hostname, ObservedGeneration: mt.Generation})
-	if err := s.Client.Status().Patch(ctx, mt, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+	// MesosTask statuses are written with Update: it carries the version read, so a write
+	// never lands over a state it did not see, and it costs the API server much less than
+	// a merge patch of a custom resource (no encode, patch and decode of the old object).
+	if err := s.Client.Status().Update(ctx, mt); err != nil {
 		log.V(1).Info("Could not record the launch; retrying on a later offer", "error", err.Error())
 		return mesos.TaskInfo{}, false
 	}
@@ -451,17 +459,27 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 	return ti, true
 }
 
+// reader is where an attempt to write reads the object: the cache first, then, after a
+// conflict (the cache was behind the write before), the API server.
+func (s *PodScheduler) reader(attempt int) client.Reader {
+	if attempt > 0 && s.APIReader != nil {
+		return s.APIReader
+	}
+	return s.Client
+}
+
 // relaunch puts a task whose launch did not happen back to Pending.
 func (s *PodScheduler) relaunch(ctx context.Context, key types.NamespacedName) {
+	attempt := 0
 	_ = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		mt := &mesosv1alpha1.MesosTask{}
-		if err := s.Client.Get(ctx, key, mt); err != nil {
+		if err := s.reader(attempt).Get(ctx, key, mt); err != nil {
 			return client.IgnoreNotFound(err)
 		}
-		before := mt.DeepCopy()
+		attempt++
 		mt.Status.Phase = mesosv1alpha1.TaskPhasePending
 		mt.Status.LaunchedAt = nil
-		return s.Client.Status().Patch(ctx, mt, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		return s.Client.Status().Update(ctx, mt)
 	})
 }
 
@@ -529,21 +547,69 @@ func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition) {
 	st.Conditions = append(st.Conditions, c)
 }
 
+// DefaultStartingGrace is how long an acknowledged TASK_STARTING waits to be written.
+const DefaultStartingGrace = time.Second
+
+// startingUpdate is an acknowledged TASK_STARTING not yet written.
+type startingUpdate struct {
+	status mesos.TaskStatus
+	due    time.Time
+}
+
+// updateLoop persists and acknowledges the updates of its shard's tasks, in order.
+//
+// Every update is written before it is acknowledged, but for one: a TASK_STARTING from
+// the agent is acknowledged at once and written only if no other update of the task came
+// within StartingGrace. Usually RUNNING follows at once, and one write records both (a
+// MesosTask write is the API server's most expensive request here). Nothing is lost when
+// the manager stops in between: the task is still Staging in the API, so the
+// reconciliation after the next subscription asks Mesos for its state.
 func (s *PodScheduler) updateLoop(ctx context.Context, ch chan statusUpdate) {
+	grace := s.StartingGrace
+	if grace == 0 {
+		grace = DefaultStartingGrace
+	}
+	starting := map[string]startingUpdate{}
+	flush := time.NewTicker(max(grace/4, 10*time.Millisecond))
+	defer flush.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case u := <-ch:
+			id := u.status.TaskID.Value
+			delete(starting, id)
+			if grace > 0 && deferrable(u.status) {
+				if err := u.ack(ctx); err == nil {
+					starting[id] = startingUpdate{status: u.status, due: time.Now().Add(grace)}
+					continue
+				}
+			}
 			if err := s.persist(ctx, u.status); err != nil {
-				s.Log.Info("Could not persist a status update; Mesos sends it again", "task", u.status.TaskID.Value, "error", err.Error())
+				s.Log.Info("Could not persist a status update; Mesos sends it again", "task", id, "error", err.Error())
 				continue
 			}
 			if err := u.ack(ctx); err != nil {
-				s.Log.V(1).Info("Acknowledgement failed; Mesos sends the update again", "task", u.status.TaskID.Value, "error", err.Error())
+				s.Log.V(1).Info("Acknowledgement failed; Mesos sends the update again", "task", id, "error", err.Error())
+			}
+		case now := <-flush.C:
+			for id, d := range starting {
+				if now.Before(d.due) {
+					continue
+				}
+				delete(starting, id)
+				if err := s.persist(ctx, d.status); err != nil {
+					s.Log.V(1).Info("Could not persist a starting task; reconciliation reports its state", "task", id, "error", err.Error())
+				}
 			}
 		}
 	}
+}
+
+// deferrable says whether an update may be acknowledged before it is written: only an
+// agent's TASK_STARTING (it has a uuid), never a reconciliation answer.
+func deferrable(ts mesos.TaskStatus) bool {
+	return ts.GetState() == mesos.TASK_STARTING && len(ts.UUID) > 0 && ts.GetReason() != mesos.REASON_RECONCILIATION
 }
 
 // persist writes one update to the MesosTask and the pod. Updates of tasks no MesosTask
@@ -571,16 +637,17 @@ func (s *PodScheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
 	}
 	key := client.ObjectKeyFromObject(&list.Items[0])
 	var mt *mesosv1alpha1.MesosTask
+	attempt := 0
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		mt = &mesosv1alpha1.MesosTask{}
-		if err := s.Client.Get(ctx, key, mt); err != nil {
+		if err := s.reader(attempt).Get(ctx, key, mt); err != nil {
 			return err
 		}
-		before := mt.DeepCopy()
+		attempt++
 		if !podtask.ApplyUpdate(&mt.Status, ts, metav1.Now()) {
 			return nil
 		}
-		return s.Client.Status().Patch(ctx, mt, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		return s.Client.Status().Update(ctx, mt)
 	})
 	if err != nil {
 		return client.IgnoreNotFound(err)
@@ -609,6 +676,9 @@ func (s *PodScheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosT
 	if !pod.DeletionTimestamp.IsZero() && podtask.IsTerminalPhase(mt.Status.Phase) {
 		err := s.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
 		return client.IgnoreNotFound(err)
+	}
+	if !podtask.MirrorToPod(&mt.Status, ts.Data) {
+		return nil
 	}
 	desired := podtask.PodStatusFor(pod, &mt.Status, ts.Data)
 	if !podtask.PodStatusChanged(&pod.Status, &desired) {

@@ -30,6 +30,7 @@ type options struct {
 	secureMetrics    bool
 	enableHTTP2      bool
 	probeAddr        string
+	pprofAddr        string
 	leaderElect      bool
 	leaderElectionID string
 	leaderElectionNS string
@@ -48,6 +49,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over https with authentication and authorization.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Allow HTTP/2 on the metrics server (off by default against HTTP/2 stream attacks).")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address Go's /debug/pprof endpoints bind to, for profiling (empty: off; keep it on loopback).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica drives the Mesos frameworks.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "k8sm.mesos.k8sm.io", "Name of the Lease used for leader election.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the manager's own namespace).")
@@ -90,6 +92,7 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 		Scheme:                        newScheme(),
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.probeAddr,
+		PprofBindAddress:              o.pprofAddr,
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              o.leaderElectionID,
 		LeaderElectionNamespace:       o.leaderElectionNS,

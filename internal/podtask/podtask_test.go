@@ -622,3 +622,33 @@ func TestPodStatusChanged(t *testing.T) {
 		})
 	}
 }
+
+func TestMirrorToPod(t *testing.T) {
+	waiting := `{"phase":"Pending","containerStatuses":[{"name":"c","state":{"waiting":{"reason":"ContainerCreating"}}}]}`
+	for _, tc := range []struct {
+		name  string
+		phase mesosv1alpha1.TaskPhase
+		data  string
+		want  bool
+	}{
+		{"staging without data", mesosv1alpha1.TaskPhaseStaging, "", false},
+		{"starting with a bare phase", mesosv1alpha1.TaskPhaseStarting, `{"phase":"Pending"}`, false},
+		{"starting with container statuses", mesosv1alpha1.TaskPhaseStarting, waiting, true},
+		{"starting with init container statuses", mesosv1alpha1.TaskPhaseStarting, `{"initContainerStatuses":[{"name":"i"}]}`, true},
+		{"starting with malformed data", mesosv1alpha1.TaskPhaseStarting, `{`, false},
+		{"running", mesosv1alpha1.TaskPhaseRunning, "", true},
+		{"failed", mesosv1alpha1.TaskPhaseFailed, "", true},
+		{"unreachable", mesosv1alpha1.TaskPhaseUnreachable, "", true},
+		{"pending again", mesosv1alpha1.TaskPhasePending, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var data []byte
+			if tc.data != "" {
+				data = []byte(tc.data)
+			}
+			if got := MirrorToPod(&mesosv1alpha1.MesosTaskStatus{Phase: tc.phase}, data); got != tc.want {
+				t.Errorf("MirrorToPod(%s, %q) = %v, want %v", tc.phase, tc.data, got, tc.want)
+			}
+		})
+	}
+}

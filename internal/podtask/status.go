@@ -310,3 +310,18 @@ func PodStatusChanged(a, b *corev1.PodStatus) bool {
 	}
 	return !equality.Semantic.DeepEqual(x, y)
 }
+
+// MirrorToPod says whether an update is worth a pod status write. While a task is on its
+// way up (STAGING, STARTING) its bound pod already says Pending and PodScheduled, so such
+// an update is written only when the executor reports container statuses (an image being
+// pulled, say): a pod gets one status write on its way to Running instead of two.
+func MirrorToPod(st *mesosv1alpha1.MesosTaskStatus, data []byte) bool {
+	if st.Phase != mesosv1alpha1.TaskPhaseStaging && st.Phase != mesosv1alpha1.TaskPhaseStarting {
+		return true
+	}
+	var ps corev1.PodStatus
+	if len(data) == 0 || json.Unmarshal(data, &ps) != nil {
+		return false
+	}
+	return len(ps.ContainerStatuses) > 0 || len(ps.InitContainerStatuses) > 0
+}

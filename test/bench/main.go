@@ -50,6 +50,10 @@ type result struct {
 	latencies []time.Duration
 	cpu       time.Duration
 	rssKiB    int64
+	// apiCPU is kube-apiserver's and etcd's CPU time during the run.
+	apiCPU time.Duration
+	// requests counts the API requests but watches, by verb and resource.
+	requests map[string]float64
 }
 
 func (r result) rate() float64 { return float64(r.pods) / r.elapsed.Seconds() }
@@ -62,6 +66,12 @@ func (r result) pct(p float64) time.Duration {
 	return r.latencies[max(0, min(i, len(r.latencies)-1))]
 }
 
+var (
+	cpuProfile string
+	apiProfile string
+	profileFor time.Duration
+)
+
 func run() error {
 	agents := flag.Int("agents", 100, "Simulated agents (and Nodes for kube-scheduler).")
 	pods := flag.Int("pods", 2000, "Pods to create.")
@@ -70,6 +80,9 @@ func run() error {
 	skipKS := flag.Bool("skip-kube-scheduler", false, "Do not run the kube-scheduler comparison.")
 	timeout := flag.Duration("timeout", 10*time.Minute, "Give up after this long.")
 	ksTimeout := flag.Duration("kube-scheduler-timeout", 3*time.Minute, "Give up on kube-scheduler after this long.")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "Write a CPU profile of the manager during the run to this file.")
+	flag.StringVar(&apiProfile, "apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the k8sm run to this file.")
+	flag.DurationVar(&profileFor, "profile-duration", 20*time.Second, "How long the manager's CPU profile covers, from the first pod.")
 	flag.Parse()
 	logf.SetLogger(logr.Discard())
 
@@ -106,7 +119,21 @@ func report(r result) {
 		r.name, r.pods, r.elapsed.Round(time.Millisecond), r.rate(), map[bool]string{true: "Running", false: "bound"}[strings.HasPrefix(r.name, "k8sm")],
 		r.pct(0.5).Round(time.Millisecond), r.pct(0.9).Round(time.Millisecond), r.pct(0.99).Round(time.Millisecond))
 	if r.cpu > 0 {
-		fmt.Printf("  process CPU: %.2fs  peak RSS: %d MiB\n", r.cpu.Seconds(), r.rssKiB/1024)
+		fmt.Printf("  process CPU: %.2fs  peak RSS: %d MiB  kube-apiserver+etcd CPU: %.2fs\n", r.cpu.Seconds(), r.rssKiB/1024, r.apiCPU.Seconds())
+	}
+	if len(r.requests) > 0 {
+		var total float64
+		keys := make([]string, 0, len(r.requests))
+		for k, v := range r.requests {
+			total += v
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Printf("  API requests (but watches): %.1f per pod:", total/float64(r.pods))
+		for _, k := range keys {
+			fmt.Printf("  %s %.2f", k, r.requests[k]/float64(r.pods))
+		}
+		fmt.Println()
 	}
 }
 
@@ -269,7 +296,15 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 		return res, err
 	}
 	defer logFile.Close()
-	mgr := exec.Command(filepath.Join(bin, "manager"), "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0", "--zap-log-level=error")
+	args := []string{"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0", "--zap-log-level=error"}
+	pprofAddr := ""
+	if cpuProfile != "" {
+		if pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return res, err
+		}
+		args = append(args, "--pprof-bind-address="+pprofAddr)
+	}
+	mgr := exec.Command(filepath.Join(bin, "manager"), args...)
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	mgr.Stdout, mgr.Stderr = logFile, logFile
 	if err := mgr.Start(); err != nil {
@@ -298,13 +333,39 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	cpu0 := procCPU(mgr.Process.Pid)
+	profiled := make(chan error, 1)
+	if pprofAddr != "" {
+		go func() { profiled <- fetchTo(pprofURL(pprofAddr, profileFor), cpuProfile) }()
+	}
+	apiProfiled := make(chan error, 1)
+	if apiProfile != "" {
+		go func() { apiProfiled <- apiserverProfile(ctx, env.Config, profileFor, apiProfile) }()
+	}
+	cpu0, api0 := procCPU(mgr.Process.Pid), controlPlaneCPU()
+	requests0, _ := apiRequests(ctx, env.Config)
 	res.elapsed, res.latencies, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, "mesos") },
 		func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning }, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (manager log: %s)", err, logFile.Name())
 	}
-	res.cpu = procCPU(mgr.Process.Pid) - cpu0
+	res.cpu, res.apiCPU = procCPU(mgr.Process.Pid)-cpu0, controlPlaneCPU()-api0
+	if requests1, err := apiRequests(ctx, env.Config); err == nil {
+		res.requests = diffCounts(requests0, requests1)
+	}
+	if apiProfile != "" {
+		if err := <-apiProfiled; err != nil {
+			fmt.Printf("bench: no kube-apiserver CPU profile: %v\n", err)
+		} else {
+			fmt.Printf("bench: kube-apiserver's CPU profile is in %s\n", apiProfile)
+		}
+	}
+	if pprofAddr != "" {
+		if err := <-profiled; err != nil {
+			fmt.Printf("bench: no CPU profile: %v\n", err)
+		} else {
+			fmt.Printf("bench: the manager's CPU profile is in %s (go tool pprof %s)\n", cpuProfile, cpuProfile)
+		}
+	}
 	res.rssKiB = peakRSS(mgr.Process.Pid)
 	return res, nil
 }
@@ -352,13 +413,17 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 		return res, err
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	cpu0 := procCPU(cmd.Process.Pid)
+	cpu0, api0 := procCPU(cmd.Process.Pid), controlPlaneCPU()
+	requests0, _ := apiRequests(ctx, env.Config)
 	res.elapsed, res.latencies, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, corev1.DefaultSchedulerName) },
 		func(p *corev1.Pod) bool { return p.Spec.NodeName != "" }, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (kube-scheduler log: %s)", err, logFile.Name())
 	}
-	res.cpu = procCPU(cmd.Process.Pid) - cpu0
+	res.cpu, res.apiCPU = procCPU(cmd.Process.Pid)-cpu0, controlPlaneCPU()-api0
+	if requests1, err := apiRequests(ctx, env.Config); err == nil {
+		res.requests = diffCounts(requests0, requests1)
+	}
 	res.rssKiB = peakRSS(cmd.Process.Pid)
 	return res, nil
 }

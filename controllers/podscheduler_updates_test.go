@@ -1,0 +1,169 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// updateHarness runs a PodScheduler's update workers over a fake API with one launched
+// task, and records the order of MesosTask status writes and acknowledgements.
+type updateHarness struct {
+	s   *PodScheduler
+	c   client.Client
+	key client.ObjectKey
+
+	mu  sync.Mutex
+	log []string
+}
+
+func newUpdateHarness(t *testing.T, grace time.Duration) *updateHarness {
+	t.Helper()
+	sch := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(sch)
+	_ = mesosv1alpha1.AddToScheme(sch)
+	h := &updateHarness{key: client.ObjectKey{Namespace: "ns", Name: "p"}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"}, Spec: corev1.PodSpec{NodeName: "n"}}
+	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+		Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
+		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, AgentID: "a1"}}
+	h.c = fake.NewClientBuilder().WithScheme(sch).WithObjects(pod, mt).
+		WithStatusSubresource(&mesosv1alpha1.MesosTask{}, &corev1.Pod{}).
+		WithIndex(&mesosv1alpha1.MesosTask{}, TaskIDIndex, func(o client.Object) []string {
+			return []string{o.(*mesosv1alpha1.MesosTask).Spec.TaskID}
+		}).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+			if t, ok := o.(*mesosv1alpha1.MesosTask); ok {
+				h.record("write " + string(t.Status.Phase))
+			}
+			return c.SubResource(sub).Update(ctx, o, opts...)
+		}}).Build()
+	h.s = NewPodScheduler(h.c, events.NewFakeRecorder(100), logr.Discard(), &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}})
+	h.s.StartingGrace = grace
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h.s.Start(ctx)
+	return h
+}
+
+func (h *updateHarness) record(s string) {
+	h.mu.Lock()
+	h.log = append(h.log, s)
+	h.mu.Unlock()
+}
+
+func (h *updateHarness) events() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.log...)
+}
+
+// send hands an agent update (with a uuid) to the scheduler and waits for its ack.
+func (h *updateHarness) send(t *testing.T, state mesos.TaskState) {
+	t.Helper()
+	acked := make(chan struct{})
+	h.s.Update(context.Background(), mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.u1"}, State: state.Enum(),
+		AgentID: &mesos.AgentID{Value: "a1"}, UUID: []byte("0123456789abcdef")},
+		func(context.Context) error { h.record("ack " + state.String()); close(acked); return nil })
+	select {
+	case <-acked:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s was never acknowledged; so far: %v", state, h.events())
+	}
+}
+
+func (h *updateHarness) phase(t *testing.T) mesosv1alpha1.TaskPhase {
+	t.Helper()
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := h.c.Get(context.Background(), h.key, mt); err != nil {
+		t.Fatal(err)
+	}
+	return mt.Status.Phase
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRunningRightAfterStartingIsOneWrite(t *testing.T) {
+	h := newUpdateHarness(t, time.Hour)
+	h.send(t, mesos.TASK_STARTING)
+	h.send(t, mesos.TASK_RUNNING)
+	want := []string{"ack TASK_STARTING", "write Running", "ack TASK_RUNNING"}
+	if got := h.events(); !equalStrings(got, want) {
+		t.Fatalf("writes and acks = %v, want %v", got, want)
+	}
+}
+
+func TestATaskStillStartingIsWrittenAfterTheGrace(t *testing.T) {
+	h := newUpdateHarness(t, 50*time.Millisecond)
+	h.send(t, mesos.TASK_STARTING)
+	waitFor(t, "the MesosTask to say Starting", func() bool { return h.phase(t) == mesosv1alpha1.TaskPhaseStarting })
+	h.send(t, mesos.TASK_RUNNING)
+	want := []string{"ack TASK_STARTING", "write Starting", "write Running", "ack TASK_RUNNING"}
+	if got := h.events(); !equalStrings(got, want) {
+		t.Fatalf("writes and acks = %v, want %v", got, want)
+	}
+}
+
+func TestWithoutGraceEveryUpdateIsWrittenBeforeItsAck(t *testing.T) {
+	h := newUpdateHarness(t, -1)
+	h.send(t, mesos.TASK_STARTING)
+	h.send(t, mesos.TASK_RUNNING)
+	want := []string{"write Starting", "ack TASK_STARTING", "write Running", "ack TASK_RUNNING"}
+	if got := h.events(); !equalStrings(got, want) {
+		t.Fatalf("writes and acks = %v, want %v", got, want)
+	}
+}
+
+func TestDeferrable(t *testing.T) {
+	uuid := []byte("0123456789abcdef")
+	for _, tc := range []struct {
+		name string
+		ts   mesos.TaskStatus
+		want bool
+	}{
+		{"agent STARTING", mesos.TaskStatus{State: mesos.TASK_STARTING.Enum(), UUID: uuid}, true},
+		{"STARTING from reconciliation", mesos.TaskStatus{State: mesos.TASK_STARTING.Enum(), Reason: mesos.REASON_RECONCILIATION.Enum()}, false},
+		{"STARTING without uuid", mesos.TaskStatus{State: mesos.TASK_STARTING.Enum()}, false},
+		{"RUNNING", mesos.TaskStatus{State: mesos.TASK_RUNNING.Enum(), UUID: uuid}, false},
+		{"FAILED", mesos.TaskStatus{State: mesos.TASK_FAILED.Enum(), UUID: uuid}, false},
+	} {
+		if got := deferrable(tc.ts); got != tc.want {
+			t.Errorf("%s: deferrable = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

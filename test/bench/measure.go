@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// apiRequests reads kube-apiserver's request counters (but for watches), keyed
+// "VERB resource[/subresource]".
+func apiRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		end := strings.LastIndexByte(line, '}')
+		if end < 0 {
+			continue
+		}
+		labels := parseLabels(line[len("apiserver_request_total{"):end])
+		if labels["verb"] == "WATCH" || labels["verb"] == "CONNECT" {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
+		if err != nil {
+			continue
+		}
+		key := labels["verb"] + " " + labels["resource"]
+		if sub := labels["subresource"]; sub != "" {
+			key += "/" + sub
+		}
+		out[key] += v
+	}
+	return out, nil
+}
+
+// parseLabels splits a Prometheus label set (a="x",b="y") into a map.
+func parseLabels(s string) map[string]string {
+	m := map[string]string{}
+	for len(s) > 0 {
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 || eq+1 >= len(s) || s[eq+1] != '"' {
+			break
+		}
+		name := strings.TrimLeft(s[:eq], ",")
+		rest := s[eq+2:]
+		end := strings.IndexByte(rest, '"')
+		if end < 0 {
+			break
+		}
+		m[name] = rest[:end]
+		s = rest[end+1:]
+	}
+	return m
+}
+
+// diffCounts is after minus before, dropping what did not change.
+func diffCounts(before, after map[string]float64) map[string]float64 {
+	d := map[string]float64{}
+	for k, v := range after {
+		if v-before[k] > 0 {
+			d[k] = v - before[k]
+		}
+	}
+	return d
+}
+
+// controlPlaneCPU is the CPU time of this process's kube-apiserver and etcd children.
+func controlPlaneCPU() time.Duration {
+	var total time.Duration
+	self := os.Getpid()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < 0 {
+			continue
+		}
+		comm := s[open+1 : closing]
+		fields := strings.Fields(s[closing+2:])
+		if len(fields) < 2 || (comm != "kube-apiserver" && comm != "etcd") {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid != self {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		total += procCPU(pid)
+	}
+	return total
+}
+
+// pprofURL is where a manager started with --pprof-bind-address serves a CPU profile.
+func pprofURL(addr string, d time.Duration) string {
+	return fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
+}
+
+// freeLoopbackAddr is a loopback address with a port nothing listens on.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// fetchTo saves what a GET of url returns into file.
+func fetchTo(url, file string) error {
+	resp, err := http.Get(url) //nolint:gosec // a loopback address this program chose
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// apiserverProfile saves a CPU profile of kube-apiserver over d into file.
+func apiserverProfile(ctx context.Context, cfg *rest.Config, d time.Duration, file string) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").
+		Param("seconds", strconv.Itoa(int(d.Seconds()))).Timeout(d + time.Minute).DoRaw(ctx)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, raw, 0o600)
+}
