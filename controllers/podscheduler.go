@@ -61,7 +61,7 @@ type PodScheduler struct {
 	// newer version than the cache holds. Optional: the cache is read again without it.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
-	Log      logr.Logger
+	Log       logr.Logger
 	// Cluster is the MesosCluster, as of the driver's start.
 	Cluster *mesosv1alpha1.MesosCluster
 	// ReconcileInterval is how often tasks are reconciled besides after each
