@@ -215,6 +215,17 @@ var _ = Describe("Pods on Mesos", func() {
 		Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
 		Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseUnreachable))
 		Expect(mt.Status.MesosState).To(Equal("TASK_UNREACHABLE"))
+		// Mesos tells frameworks of the lost agent: its Node stops being Ready.
+		node := &corev1.Node{}
+		Eventually(func() corev1.ConditionStatus {
+			if err := k8sClient.Get(ctx, client.ObjectKey{Name: NodeNameFor(mc.Name, "agent-1")}, node); err != nil {
+				return ""
+			}
+			if c := readyCondition(node); c != nil {
+				return c.Status
+			}
+			return ""
+		}, 20*time.Second, 100*time.Millisecond).Should(Equal(corev1.ConditionUnknown))
 		// The suite's timeout is 2s (5m by default).
 		Eventually(podOf(key), 20*time.Second, 100*time.Millisecond).Should(And(
 			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", podtask.ReasonNodeLost)))

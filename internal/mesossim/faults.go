@@ -7,8 +7,8 @@ import (
 
 // serveFaults injects faults over HTTP, for people and tests outside the process:
 //
-//	POST /faults/partition?agent=HOST    tasks UNREACHABLE (LOST if not partition-aware), offers rescinded
-//	POST /faults/remove?agent=HOST       as partition, then a FAILURE event
+//	POST /faults/partition?agent=HOST    tasks UNREACHABLE (LOST if not partition-aware), offers rescinded, FAILURE event
+//	POST /faults/remove?agent=HOST       as partition, but tasks GONE_BY_OPERATOR
 //	POST /faults/drop-stream?framework=ID  closes the framework's event stream
 func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {

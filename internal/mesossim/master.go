@@ -364,9 +364,21 @@ func statusOf(err error) int {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// PartitionAgent cuts an agent off: its offers are rescinded and its live tasks become
-// TASK_UNREACHABLE (TASK_LOST for frameworks that are not PARTITION_AWARE).
+// PartitionAgent cuts an agent off, as Mesos does when it marks an agent unreachable:
+// its offers are rescinded, its live tasks become TASK_UNREACHABLE (TASK_LOST for
+// frameworks that are not PARTITION_AWARE) and every framework gets a FAILURE event
+// naming the agent (master.cpp: __removeSlave, sendSlaveLost).
 func (m *Master) PartitionAgent(hostname string) error {
+	return m.cutOff(hostname, false)
+}
+
+// RemoveAgent removes an agent for good, as Mesos does for an agent marked gone: like a
+// partition, but tasks become TASK_GONE_BY_OPERATOR (TASK_LOST if not PARTITION_AWARE).
+func (m *Master) RemoveAgent(hostname string) error {
+	return m.cutOff(hostname, true)
+}
+
+func (m *Master) cutOff(hostname string, gone bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a := m.agentByHostname(hostname)
@@ -380,25 +392,18 @@ func (m *Master) PartitionAgent(hostname string) error {
 			o.fw.send(&scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: o.id}}})
 		}
 	}
+	state, reason, msg := mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_REMOVED, "Agent "+hostname+" is unreachable"
+	if gone {
+		state, reason, msg = mesos.TASK_GONE_BY_OPERATOR, mesos.REASON_AGENT_REMOVED_BY_OPERATOR, "Agent "+hostname+" is gone"
+	}
 	for _, fw := range m.frameworks {
 		for _, t := range fw.tasks {
 			if t.agent == a && !isTerminal(t.state) {
-				t.state = mesos.TASK_UNREACHABLE
-				masterUpdate(fw, t.info.TaskID.Value, &mesos.AgentID{Value: a.id}, mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_REMOVED, "Agent "+hostname+" is unreachable")
+				t.state = state
+				masterUpdate(fw, t.info.TaskID.Value, &mesos.AgentID{Value: a.id}, state, reason, msg)
 			}
 		}
 	}
-	return nil
-}
-
-// RemoveAgent removes an agent for good: like a partition, then a FAILURE event.
-func (m *Master) RemoveAgent(hostname string) error {
-	if err := m.PartitionAgent(hostname); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	a := m.agentByHostname(hostname)
 	for _, fw := range m.frameworks {
 		fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: a.id}}})
 	}
