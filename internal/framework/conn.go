@@ -80,6 +80,10 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// RequestTimeout bounds connecting and each call's response headers. Default 10s.
 	RequestTimeout time.Duration
+	// AgentPollInterval is how often a Driver asks the master's operator API for its
+	// agents (their whole resources, and agents that make no offers to this framework).
+	// Default 30s; negative turns it off (agents are then known from offers only).
+	AgentPollInterval time.Duration
 	// Log receives the connection's log lines.
 	Log logr.Logger
 }

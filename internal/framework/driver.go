@@ -17,9 +17,12 @@ type Agent struct {
 	Attributes []mesos.Attribute
 	// Offered are the resources of the agent's latest offer.
 	Offered mesos.Resources
-	// Capacity holds, per scalar resource name, the most the agent ever offered: its
-	// capacity as far as offers show it (other frameworks' use hides part of it).
+	// Capacity holds, per scalar resource name, the agent's whole resources: its total
+	// from the master's operator API when that answers, else the most it ever offered
+	// (other frameworks' use hides part of it).
 	Capacity mesos.Resources
+	// Total is the agent's total from the operator API; empty when not known.
+	Total mesos.Resources
 	// LastOffer is when the agent last sent an offer.
 	LastOffer time.Time
 }
@@ -35,8 +38,10 @@ type Status struct {
 	Refused string
 	// Reconciled is true once the tasks were reconciled after the current subscription.
 	Reconciled bool
-	// Agents seen in offers, by agent id.
+	// Agents seen in offers or listed by the operator API, by agent id.
 	Agents map[string]Agent
+	// AgentsError is why the operator API could not list the agents, if it could not.
+	AgentsError error
 }
 
 // Scheduler is the part of the operator that decides what to do with offers and updates.
@@ -62,13 +67,14 @@ type Driver struct {
 	mu     sync.Mutex
 	status Status
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	pollNow chan struct{}
 }
 
 // NewDriver makes a Driver; notify is called (without blocking) after status changes.
 func NewDriver(cfg Config, sched Scheduler, notify func()) (*Driver, error) {
-	d := &Driver{sched: sched, notify: notify, status: Status{Agents: map[string]Agent{}}}
+	d := &Driver{sched: sched, notify: notify, status: Status{Agents: map[string]Agent{}}, pollNow: make(chan struct{}, 1)}
 	conn, err := New(cfg, driverHandler{d})
 	if err != nil {
 		return nil, err
@@ -82,10 +88,100 @@ func NewDriver(cfg Config, sched Scheduler, notify func()) (*Driver, error) {
 func (d *Driver) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel, d.done = cancel, make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(d.done)
+		defer wg.Done()
 		d.Run(ctx)
 	}()
+	go func() {
+		defer wg.Done()
+		d.pollAgents(ctx)
+	}()
+	go func() {
+		wg.Wait()
+		close(d.done)
+	}()
+}
+
+// pollAgents asks the operator API for the agents after each subscription and every
+// AgentPollInterval.
+func (d *Driver) pollAgents(ctx context.Context) {
+	every := d.cfg.AgentPollInterval
+	if every < 0 {
+		return
+	}
+	if every == 0 {
+		every = 30 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-d.pollNow:
+		}
+		if !d.Subscribed() {
+			continue
+		}
+		agents, err := d.GetAgents(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		d.recordAgents(agents, err)
+	}
+}
+
+// recordAgents merges what the operator API said into the known agents.
+func (d *Driver) recordAgents(agents []MasterAgent, err error) {
+	d.mu.Lock()
+	changed := (err == nil) != (d.status.AgentsError == nil)
+	if err != nil {
+		if changed {
+			d.log.Info("Could not list the agents through the master's operator API; Node capacity comes from offers", "error", err.Error())
+		}
+		d.status.AgentsError = err
+		d.mu.Unlock()
+		if changed && d.notify != nil {
+			d.notify()
+		}
+		return
+	}
+	d.status.AgentsError = nil
+	for _, m := range agents {
+		if !m.Active {
+			continue
+		}
+		a, known := d.status.Agents[m.ID]
+		if !known {
+			a = Agent{ID: m.ID, Hostname: m.Hostname, Attributes: m.Attributes}
+		}
+		capacity := maxScalars(nil, m.Total)
+		if !known || !equalResources(a.Capacity, capacity) {
+			changed = true
+		}
+		a.Total, a.Capacity = m.Total, capacity
+		d.status.Agents[m.ID] = a
+	}
+	d.mu.Unlock()
+	if changed && d.notify != nil {
+		d.notify()
+	}
+}
+
+// equalResources compares two lists of scalars made by maxScalars (sorted by name).
+func equalResources(a, b mesos.Resources) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].GetScalar().GetValue() != b[i].GetScalar().GetValue() {
+			return false
+		}
+	}
+	return true
 }
 
 // Stop ends the connection and waits for it. It does not tear the framework down.
@@ -142,6 +238,10 @@ func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *me
 	h.d.update(func(s *Status) {
 		s.Subscribed, s.FrameworkID, s.Leader, s.LastError, s.Refused, s.Reconciled = true, frameworkID, h.d.Leader(), nil, "", false
 	})
+	select {
+	case h.d.pollNow <- struct{}{}:
+	default:
+	}
 	if h.d.sched != nil {
 		h.d.sched.Subscribed(ctx, h.d)
 	}
@@ -160,10 +260,14 @@ func (h driverHandler) Offers(ctx context.Context, offers []mesos.Offer) {
 	for _, o := range offers {
 		prev, known := h.d.status.Agents[o.AgentID.Value]
 		newAgent = newAgent || !known
+		capacity := maxScalars(prev.Capacity, o.Resources)
+		if len(prev.Total) > 0 {
+			capacity = prev.Capacity
+		}
 		h.d.status.Agents[o.AgentID.Value] = Agent{
 			ID: o.AgentID.Value, Hostname: o.Hostname, Attributes: o.Attributes,
 			Offered: mesos.Resources(o.Resources), LastOffer: now,
-			Capacity: maxScalars(prev.Capacity, o.Resources),
+			Capacity: capacity, Total: prev.Total,
 		}
 	}
 	h.d.mu.Unlock()

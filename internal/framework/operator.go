@@ -1,0 +1,70 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpmaster"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+	mastercalls "github.com/mesos/mesos-go/api/v1/lib/master/calls"
+)
+
+// MasterAgent is what the master's operator API says of one agent: its whole resources
+// (offers show only what other frameworks leave) and whether it is active.
+type MasterAgent struct {
+	ID         string
+	Hostname   string
+	Attributes []mesos.Attribute
+	Total      mesos.Resources
+	Active     bool
+}
+
+// GetAgents asks the leading master's operator API (POST /api/v1, GET_AGENTS) for its
+// registered agents, with the framework's credentials and TLS settings.
+func (c *Connection) GetAgents(ctx context.Context) ([]MasterAgent, error) {
+	leader := c.Leader()
+	if leader == "" {
+		return nil, ErrNotSubscribed
+	}
+	configOpts := []httpcli.ConfigOpt{httpcli.Timeout(c.cfg.RequestTimeout)}
+	if c.cfg.TLS != nil {
+		configOpts = append(configOpts, httpcli.TLSConfig(c.cfg.TLS))
+	}
+	if cr := c.cfg.Credentials; cr != nil {
+		configOpts = append(configOpts, httpcli.BasicAuth(cr.Principal, cr.Secret))
+	}
+	cli := httpcli.New(
+		httpcli.Endpoint(leader+"/api/v1"),
+		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
+		httpcli.Do(httpcli.With(configOpts...)),
+	)
+	resp, err := httpmaster.NewSender(cli.Send).Send(ctx, mastercalls.NonStreaming(mastercalls.GetAgents()))
+	if err != nil {
+		return nil, fmt.Errorf("GET_AGENTS from %s: %w", leader, err)
+	}
+	defer resp.Close()
+	var r master.Response
+	if err := resp.Decode(&r); err != nil {
+		return nil, fmt.Errorf("decoding GET_AGENTS from %s: %w", leader, err)
+	}
+	if r.GetType() != master.Response_GET_AGENTS || r.GetAgents == nil {
+		return nil, fmt.Errorf("GET_AGENTS from %s: unexpected response %s", leader, r.GetType())
+	}
+	out := make([]MasterAgent, 0, len(r.GetAgents.Agents))
+	for _, a := range r.GetAgents.Agents {
+		info := a.GetAgentInfo()
+		id := info.GetID().GetValue()
+		if id == "" {
+			continue
+		}
+		total := mesos.Resources(a.TotalResources)
+		if len(total) == 0 {
+			total = info.Resources
+		}
+		out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Attributes: info.Attributes, Total: total, Active: a.GetActive()})
+	}
+	return out, nil
+}

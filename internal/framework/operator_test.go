@@ -1,0 +1,136 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+)
+
+func scalar(name string, v float64) mesos.Resource {
+	return mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
+}
+
+// fakeOperatorAPI answers GET_AGENTS like a Mesos master, checking the call it gets.
+func fakeOperatorAPI(t *testing.T, status int, agents ...master.Response_GetAgents_Agent) (*httptest.Server, *string) {
+	t.Helper()
+	var auth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = r.Header.Get("Authorization")
+		if r.URL.Path != "/api/v1" || r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/x-protobuf" {
+			http.Error(w, "unexpected request "+r.Method+" "+r.URL.Path+" "+r.Header.Get("Content-Type"), http.StatusBadRequest)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		var call master.Call
+		if err := call.Unmarshal(body); err != nil || call.GetType() != master.Call_GET_AGENTS {
+			http.Error(w, "expected GET_AGENTS", http.StatusBadRequest)
+			return
+		}
+		if status != http.StatusOK {
+			http.Error(w, http.StatusText(status), status)
+			return
+		}
+		resp := master.Response{Type: master.Response_GET_AGENTS, GetAgents: &master.Response_GetAgents{Agents: agents}}
+		b, _ := resp.Marshal()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &auth
+}
+
+func agentOf(id, host string, active bool, res ...mesos.Resource) master.Response_GetAgents_Agent {
+	return master.Response_GetAgents_Agent{
+		AgentInfo:      mesos.AgentInfo{ID: &mesos.AgentID{Value: id}, Hostname: host, Attributes: []mesos.Attribute{{Name: "rack", Type: mesos.TEXT, Text: &mesos.Value_Text{Value: "r1"}}}},
+		Active:         active,
+		TotalResources: res,
+	}
+}
+
+func TestGetAgents(t *testing.T) {
+	srv, auth := fakeOperatorAPI(t, http.StatusOK,
+		agentOf("a1", "host-1", true, scalar("cpus", 8), scalar("mem", 16384)),
+		agentOf("a2", "host-2", false, scalar("cpus", 4)))
+	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second, Credentials: &Credentials{Principal: "p", Secret: "s"}}, leader: srv.URL}
+	got, err := c.GetAgents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "a1" || got[0].Hostname != "host-1" || !got[0].Active || got[1].Active {
+		t.Fatalf("agents = %+v", got)
+	}
+	if v := got[0].Total[0].GetScalar().GetValue(); got[0].Total[0].Name != "cpus" || v != 8 {
+		t.Errorf("total of a1 = %v", got[0].Total)
+	}
+	if len(got[0].Attributes) != 1 || got[0].Attributes[0].Name != "rack" {
+		t.Errorf("attributes of a1 = %v", got[0].Attributes)
+	}
+	if *auth != "Basic cDpz" {
+		t.Errorf("Authorization = %q, want the framework's basic credentials", *auth)
+	}
+}
+
+func TestGetAgentsErrors(t *testing.T) {
+	srv, _ := fakeOperatorAPI(t, http.StatusForbidden)
+	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, leader: srv.URL}
+	if _, err := c.GetAgents(context.Background()); err == nil {
+		t.Error("a 403 from the operator API gave no error")
+	}
+	c = &Connection{cfg: Config{RequestTimeout: 5 * time.Second}}
+	if _, err := c.GetAgents(context.Background()); !errors.Is(err, ErrNotSubscribed) {
+		t.Errorf("without a leader: err = %v, want ErrNotSubscribed", err)
+	}
+}
+
+func TestRecordAgents(t *testing.T) {
+	notified := 0
+	d := &Driver{Connection: &Connection{}, notify: func() { notified++ }, status: Status{Agents: map[string]Agent{
+		"a1": {ID: "a1", Hostname: "host-1", Capacity: maxScalars(nil, []mesos.Resource{scalar("cpus", 2)})},
+	}}}
+
+	d.recordAgents([]MasterAgent{
+		{ID: "a1", Hostname: "host-1", Total: mesos.Resources{scalar("cpus", 8), scalar("mem", 1024)}, Active: true},
+		{ID: "a2", Hostname: "host-2", Total: mesos.Resources{scalar("cpus", 4)}, Active: true},
+		{ID: "a3", Hostname: "host-3", Total: mesos.Resources{scalar("cpus", 4)}, Active: false},
+	}, nil)
+	st := d.Status()
+	if c := st.Agents["a1"].Capacity; len(c) != 2 || c[0].Name != "cpus" || c[0].GetScalar().GetValue() != 8 {
+		t.Errorf("capacity of a1 = %v, want the operator API's total (cpus 8, mem 1024)", c)
+	}
+	if _, ok := st.Agents["a2"]; !ok {
+		t.Error("an active agent that made no offer is not known")
+	}
+	if _, ok := st.Agents["a3"]; ok {
+		t.Error("an inactive agent is known")
+	}
+	if notified != 1 {
+		t.Errorf("notified %d times, want 1", notified)
+	}
+
+	// The same answer again changes nothing.
+	d.recordAgents([]MasterAgent{{ID: "a1", Hostname: "host-1", Total: mesos.Resources{scalar("cpus", 8), scalar("mem", 1024)}, Active: true}}, nil)
+	if notified != 1 {
+		t.Errorf("an unchanged answer notified (%d)", notified)
+	}
+
+	// An offer does not shrink a capacity the operator API gave.
+	driverHandler{d}.Offers(context.Background(), []mesos.Offer{{ID: mesos.OfferID{Value: "o1"}, AgentID: mesos.AgentID{Value: "a1"}, Hostname: "host-1",
+		Resources: []mesos.Resource{scalar("cpus", 1)}}})
+	if c := d.Status().Agents["a1"].Capacity; c[0].GetScalar().GetValue() != 8 {
+		t.Errorf("capacity of a1 after a smaller offer = %v, want cpus 8", c)
+	}
+
+	// A failure is recorded once and notified once.
+	d.recordAgents(nil, errors.New("403"))
+	d.recordAgents(nil, errors.New("403"))
+	if d.Status().AgentsError == nil || notified != 2 {
+		t.Errorf("AgentsError = %v, notified %d times, want an error and 2", d.Status().AgentsError, notified)
+	}
+}
