@@ -6,13 +6,16 @@ package executor
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
 
 // DecodePod reads the pod the operator put in TaskInfo.data and checks that it can run:
-// an error names the field that cannot.
+// an error names the field that cannot. The service account token volume the API server
+// adds to pods (kube-api-access-*) is dropped with its mounts: pods on Mesos agents get
+// no Kubernetes API credentials.
 func DecodePod(data []byte, supported func(*corev1.Volume) bool) (*corev1.Pod, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("the task carries no pod in its data")
@@ -24,6 +27,7 @@ func DecodePod(data []byte, supported func(*corev1.Volume) bool) (*corev1.Pod, e
 	if len(pod.Spec.Containers) == 0 {
 		return nil, fmt.Errorf("spec.containers: the pod has no containers")
 	}
+	dropServiceAccountToken(&pod)
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
 		if supported != nil && !supported(v) {
@@ -31,6 +35,47 @@ func DecodePod(data []byte, supported func(*corev1.Volume) bool) (*corev1.Pod, e
 		}
 	}
 	return &pod, nil
+}
+
+// dropServiceAccountToken removes the projected service account token volumes the API
+// server's ServiceAccount admission adds, and their mounts.
+func dropServiceAccountToken(pod *corev1.Pod) {
+	dropped := map[string]bool{}
+	kept := pod.Spec.Volumes[:0]
+	for _, v := range pod.Spec.Volumes {
+		if isServiceAccountToken(&v) {
+			dropped[v.Name] = true
+			continue
+		}
+		kept = append(kept, v)
+	}
+	if len(dropped) == 0 {
+		return
+	}
+	pod.Spec.Volumes = kept
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			mounts := cs[i].VolumeMounts[:0]
+			for _, m := range cs[i].VolumeMounts {
+				if !dropped[m.Name] {
+					mounts = append(mounts, m)
+				}
+			}
+			cs[i].VolumeMounts = mounts
+		}
+	}
+}
+
+func isServiceAccountToken(v *corev1.Volume) bool {
+	if v.Projected == nil || !strings.HasPrefix(v.Name, "kube-api-access-") {
+		return false
+	}
+	for _, s := range v.Projected.Sources {
+		if s.ServiceAccountToken != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func volumeKind(v *corev1.Volume) string {
