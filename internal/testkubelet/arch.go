@@ -1,0 +1,5 @@
+package testkubelet
+
+import "runtime"
+
+func goarch() string { return runtime.GOARCH }
