@@ -168,6 +168,36 @@ var _ = Describe("MesosCluster validation", func() {
 		expectRejected(mc, "executor needs an image or a uri to fetch the k8sm-executor binary from")
 	})
 
+	It("refuses kubelet settings without the kubelet runtime", func() {
+		mc := minimalCluster()
+		mc.Spec.Executor.Kubelet = &mesosv1alpha1.KubeletRuntimeSpec{ManifestDir: "/etc/kubernetes/manifests"}
+		expectRejected(mc, "executor.kubelet configures the kubelet runtime: set runtime: kubelet, or remove it")
+	})
+
+	It("refuses a kubelet CA file together with insecureSkipTLSVerify", func() {
+		mc := minimalCluster()
+		mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
+		mc.Spec.Executor.Kubelet = &mesosv1alpha1.KubeletRuntimeSpec{CAFile: "/etc/ca.crt", InsecureSkipTLSVerify: true}
+		expectRejected(mc, "caFile and insecureSkipTLSVerify exclude each other")
+	})
+
+	It("refuses a relative kubelet manifest directory", func() {
+		mc := minimalCluster()
+		mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
+		mc.Spec.Executor.Kubelet = &mesosv1alpha1.KubeletRuntimeSpec{ManifestDir: "manifests"}
+		expectRejected(mc, "spec.executor.kubelet.manifestDir")
+	})
+
+	It("defaults the kubelet runtime's settings", func() {
+		mc := minimalCluster()
+		mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
+		mc.Spec.Executor.Kubelet = &mesosv1alpha1.KubeletRuntimeSpec{}
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+		Expect(mc.Spec.Executor.Kubelet.ManifestDir).To(Equal("/etc/kubernetes/manifests"))
+		Expect(mc.Spec.Executor.Kubelet.URL).To(Equal("https://127.0.0.1:10250"))
+	})
+
 	It("refuses a negative failover timeout", func() {
 		mc := minimalCluster()
 		mc.Spec.Framework.FailoverTimeout = &metav1.Duration{Duration: -time.Hour}

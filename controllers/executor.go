@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"path"
+	"strings"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
@@ -36,6 +37,19 @@ func ExecutorInfo(mc *mesosv1alpha1.MesosCluster, frameworkID string) mesos.Exec
 		command = "/k8sm-executor"
 	}
 	command = fmt.Sprintf("%s --runtime=%s", command, runtime)
+	if k := spec.Kubelet; runtime == mesosv1alpha1.RuntimeKubelet && k != nil {
+		for _, f := range []struct{ flag, value string }{
+			{"--kubelet-manifest-dir", k.ManifestDir}, {"--kubelet-url", k.URL},
+			{"--kubelet-token-file", k.TokenFile}, {"--kubelet-ca-file", k.CAFile},
+		} {
+			if f.value != "" {
+				command += " " + f.flag + "=" + shellQuote(f.value)
+			}
+		}
+		if k.InsecureSkipTLSVerify {
+			command += " --kubelet-insecure-skip-tls-verify"
+		}
+	}
 	shell := true
 	cmd.Value, cmd.Shell = &command, &shell
 
@@ -61,3 +75,8 @@ func ExecutorInfo(mc *mesosv1alpha1.MesosCluster, frameworkID string) mesos.Exec
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// shellQuote quotes a value for the agent's sh -c.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -151,6 +151,7 @@ type ExecutorResources struct {
 
 // ExecutorSpec says how agents obtain and start the k8sm executor.
 // +kubebuilder:validation:XValidation:rule="has(self.image) || has(self.uri)",message="executor needs an image or a uri to fetch the k8sm-executor binary from"
+// +kubebuilder:validation:XValidation:rule="!has(self.kubelet) || self.runtime == 'kubelet'",message="executor.kubelet configures the kubelet runtime: set runtime: kubelet, or remove it"
 type ExecutorSpec struct {
 	// image is a container image holding the k8sm-executor binary, run by the agent's
 	// Mesos containerizer.
@@ -172,15 +173,61 @@ type ExecutorSpec struct {
 	// +kubebuilder:validation:MaxLength=4096
 	Command string `json:"command,omitempty"`
 
-	// runtime the executor runs pods with.
+	// runtime the executor runs pods with: process (child processes in the sandbox) or
+	// kubelet (static pods of a kubelet on each agent).
 	// +optional
 	// +kubebuilder:default=process
 	Runtime ExecutorRuntime `json:"runtime,omitempty"`
+
+	// kubelet says how the executor reaches the kubelet on each agent, for the kubelet
+	// runtime.
+	// +optional
+	Kubelet *KubeletRuntimeSpec `json:"kubelet,omitempty"`
 
 	// resources of the executor itself.
 	// +optional
 	// +kubebuilder:default={}
 	Resources ExecutorResources `json:"resources,omitempty"`
+}
+
+// KubeletRuntimeSpec says where the kubelet runtime finds each agent's kubelet. Paths
+// are on the agents.
+// +kubebuilder:validation:XValidation:rule="!has(self.insecureSkipTLSVerify) || !self.insecureSkipTLSVerify || !has(self.caFile)",message="caFile and insecureSkipTLSVerify exclude each other"
+type KubeletRuntimeSpec struct {
+	// manifestDir is the kubelet's staticPodPath, where the executor writes each pod's
+	// manifest.
+	// +optional
+	// +kubebuilder:default="/etc/kubernetes/manifests"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/`
+	ManifestDir string `json:"manifestDir,omitempty"`
+
+	// url of the kubelet's pod API: its authenticated port (https://127.0.0.1:10250,
+	// with tokenFile and caFile) or its read-only port (http://127.0.0.1:10255). The
+	// authenticated port also shows when a killed pod's containers are gone.
+	// +optional
+	// +kubebuilder:default="https://127.0.0.1:10250"
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://`
+	URL string `json:"url,omitempty"`
+
+	// tokenFile holds a bearer token the kubelet accepts (e.g. a service account token
+	// allowed nodes/proxy and nodes/pods).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/`
+	TokenFile string `json:"tokenFile,omitempty"`
+
+	// caFile holds the CA bundle that signed the kubelet's serving certificate.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/`
+	CAFile string `json:"caFile,omitempty"`
+
+	// insecureSkipTLSVerify does not verify the kubelet's certificate. For testing only.
+	// +optional
+	InsecureSkipTLSVerify bool `json:"insecureSkipTLSVerify,omitempty"`
 }
 
 // TLSSpec configures https to the masters.

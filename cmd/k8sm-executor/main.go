@@ -29,8 +29,10 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("k8sm-executor", flag.ContinueOnError)
-	runtime := fs.String("runtime", "process", "How pods run: process (child processes in the sandbox).")
-	backoff := fs.Duration("restart-backoff", 10*time.Second, "First wait before a failed container restarts; it doubles up to 5m.")
+	runtime := fs.String("runtime", "process", "How pods run: process (child processes in the sandbox) or kubelet (static pods of the agent's kubelet).")
+	backoff := fs.Duration("restart-backoff", 10*time.Second, "process runtime: first wait before a failed container restarts; it doubles up to 5m.")
+	var kc kubeletFlags
+	kc.bind(fs)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -48,8 +50,12 @@ func run(args []string) error {
 	case "process":
 		host, _ := os.Hostname()
 		rt = &process.Runtime{BackoffBase: *backoff, HostIP: hostIP(cfg.AgentEndpoint), NodeName: host}
+	case "kubelet":
+		if rt, err = kc.runtime(log.WithName("kubelet")); err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf("--runtime=%s is not available in this build; use --runtime=process", *runtime)
+		return fmt.Errorf("--runtime=%s: use process or kubelet", *runtime)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/k8sm/k8sm/executor/kubelet"
+)
+
+// kubeletFlags configure the kubelet runtime.
+type kubeletFlags struct {
+	manifestDir, url, tokenFile, caFile string
+	insecure                            bool
+}
+
+func (k *kubeletFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&k.manifestDir, "kubelet-manifest-dir", "/etc/kubernetes/manifests", "kubelet runtime: the kubelet's staticPodPath.")
+	fs.StringVar(&k.url, "kubelet-url", "https://127.0.0.1:10250", "kubelet runtime: the kubelet's authenticated port, or its read-only port (http://127.0.0.1:10255).")
+	fs.StringVar(&k.tokenFile, "kubelet-token-file", "", "kubelet runtime: a file holding a bearer token the kubelet accepts.")
+	fs.StringVar(&k.caFile, "kubelet-ca-file", "", "kubelet runtime: the CA bundle that signed the kubelet's serving certificate (default: the system's).")
+	fs.BoolVar(&k.insecure, "kubelet-insecure-skip-tls-verify", false, "kubelet runtime: do not verify the kubelet's certificate (testing only).")
+}
+
+// runtime builds the kubelet runtime, checking what can be checked at start.
+func (k *kubeletFlags) runtime(log logr.Logger) (*kubelet.Runtime, error) {
+	if st, err := os.Stat(k.manifestDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("--kubelet-manifest-dir %s is not a directory: is the kubelet's staticPodPath set?", k.manifestDir)
+	}
+	if !strings.HasPrefix(k.url, "http://") && !strings.HasPrefix(k.url, "https://") {
+		return nil, fmt.Errorf("--kubelet-url %q: want http(s)://host:port", k.url)
+	}
+	if k.insecure && k.caFile != "" {
+		return nil, errors.New("--kubelet-ca-file and --kubelet-insecure-skip-tls-verify exclude each other")
+	}
+	rt := &kubelet.Runtime{ManifestDir: k.manifestDir, URL: k.url, Log: log}
+	if k.tokenFile != "" {
+		b, err := os.ReadFile(k.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading --kubelet-token-file: %w", err)
+		}
+		rt.Token = strings.TrimSpace(string(b))
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: k.insecure} //nolint:gosec // asked for by flag, for testing
+	if k.caFile != "" {
+		pem, err := os.ReadFile(k.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading --kubelet-ca-file: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--kubelet-ca-file %s holds no PEM certificate", k.caFile)
+		}
+		tlsCfg.RootCAs = roots
+	}
+	rt.Client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	return rt, nil
+}

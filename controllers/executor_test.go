@@ -1,0 +1,42 @@
+package controllers
+
+import (
+	"testing"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+func TestExecutorCommand(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec mesosv1alpha1.ExecutorSpec
+		want string
+	}{
+		{"process from a uri", mesosv1alpha1.ExecutorSpec{URI: "http://repo/k8sm-executor"},
+			"./k8sm-executor --runtime=process"},
+		{"image", mesosv1alpha1.ExecutorSpec{Image: "k8sm/executor:1"}, "/k8sm-executor --runtime=process"},
+		{"kubelet with its settings, quoted", mesosv1alpha1.ExecutorSpec{URI: "/opt/k8sm-executor", Runtime: mesosv1alpha1.RuntimeKubelet,
+			Kubelet: &mesosv1alpha1.KubeletRuntimeSpec{ManifestDir: "/etc/kubernetes/manifests", URL: "https://127.0.0.1:10250",
+				TokenFile: "/etc/k8sm/it's a token", CAFile: "/etc/kubernetes/pki/ca.crt"}},
+			"./k8sm-executor --runtime=kubelet --kubelet-manifest-dir='/etc/kubernetes/manifests' --kubelet-url='https://127.0.0.1:10250'" +
+				` --kubelet-token-file='/etc/k8sm/it'\''s a token' --kubelet-ca-file='/etc/kubernetes/pki/ca.crt'`},
+		{"kubelet without settings", mesosv1alpha1.ExecutorSpec{URI: "/opt/k8sm-executor", Runtime: mesosv1alpha1.RuntimeKubelet},
+			"./k8sm-executor --runtime=kubelet"},
+		{"insecure kubelet", mesosv1alpha1.ExecutorSpec{URI: "/opt/k8sm-executor", Runtime: mesosv1alpha1.RuntimeKubelet,
+			Kubelet: &mesosv1alpha1.KubeletRuntimeSpec{URL: "https://10.0.0.1:10250", InsecureSkipTLSVerify: true}},
+			"./k8sm-executor --runtime=kubelet --kubelet-url='https://10.0.0.1:10250' --kubelet-insecure-skip-tls-verify"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mc := &mesosv1alpha1.MesosCluster{}
+			mc.Name = "c"
+			mc.Spec.Executor = tc.spec
+			info := ExecutorInfo(mc, "fw-1")
+			if got := info.Command.GetValue(); got != tc.want {
+				t.Errorf("command = %s\nwant      %s", got, tc.want)
+			}
+			if info.ExecutorID.Value != "k8sm-executor-c" || info.FrameworkID.GetValue() != "fw-1" {
+				t.Errorf("ids = %s, %s", info.ExecutorID.Value, info.FrameworkID.GetValue())
+			}
+		})
+	}
+}

@@ -1,0 +1,263 @@
+package kubelet
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sm/k8sm/executor"
+)
+
+func apiPod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: "uid-1", Labels: map[string]string{"app": "web"},
+			Annotations: map[string]string{"a": "b"}, ResourceVersion: "42", OwnerReferences: []metav1.OwnerReference{{Name: "rs"}}},
+		Spec: corev1.PodSpec{NodeName: "mesos-c-host", SchedulerName: "mesos", ServiceAccountName: "default",
+			Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"}}}},
+	}
+}
+
+func TestManifest(t *testing.T) {
+	b, err := Manifest(apiPod())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got corev1.Pod
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case got.Kind != "Pod" || got.APIVersion != "v1":
+		t.Errorf("type = %s/%s", got.APIVersion, got.Kind)
+	case got.Name != "web" || got.Namespace != "shop" || got.Labels["app"] != "web":
+		t.Errorf("metadata = %+v", got.ObjectMeta)
+	case got.Annotations[AnnotationPodUID] != "uid-1" || got.Annotations["a"] != "b":
+		t.Errorf("annotations = %v", got.Annotations)
+	case got.UID != "" || got.ResourceVersion != "" || len(got.OwnerReferences) != 0:
+		t.Errorf("API-only metadata kept: %+v", got.ObjectMeta)
+	case got.Spec.NodeName != "" || got.Spec.SchedulerName != "" || got.Spec.ServiceAccountName != "":
+		t.Errorf("spec keeps node, scheduler or service account: %+v", got.Spec)
+	case got.Spec.AutomountServiceAccountToken == nil || *got.Spec.AutomountServiceAccountToken:
+		t.Error("the service account token is not turned off")
+	case len(got.Spec.Containers) != 1 || got.Spec.Containers[0].Command[0] != "sleep":
+		t.Errorf("containers = %+v", got.Spec.Containers)
+	}
+}
+
+func TestManifestRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*corev1.Pod)
+		want   string
+	}{
+		{"secret volume", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}}}
+		}, "spec.volumes[0] (creds): a static pod cannot use secret volumes"},
+		{"claim", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "c"}}}}
+		}, "spec.volumes[0] (data): a static pod cannot use persistentVolumeClaim volumes"},
+		{"env from a secret", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "k"}}}}
+		}, "spec.containers[0].env[1] (PASSWORD): a static pod cannot refer to ConfigMaps or Secrets"},
+		{"envFrom a config map in an init container", func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "i", EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{}}}}}
+		}, "spec.initContainers[0].envFrom[0]"},
+		{"image pull secrets", func(p *corev1.Pod) {
+			p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "reg"}}
+		}, "spec.imagePullSecrets"},
+		{"no uid", func(p *corev1.Pod) { p.UID = "" }, "metadata.uid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := apiPod()
+			tc.mutate(p)
+			if _, err := Manifest(p); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	ok := apiPod()
+	ok.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/data"}}}}
+	if _, err := Manifest(ok); err != nil {
+		t.Errorf("emptyDir and hostPath refused: %v", err)
+	}
+}
+
+func TestKilledStatus(t *testing.T) {
+	last := corev1.PodStatus{Phase: corev1.PodRunning,
+		Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}
+	st := killedStatus(last)
+	if st.Phase != corev1.PodFailed || st.Conditions[0].Status != corev1.ConditionFalse {
+		t.Errorf("status = %+v", st)
+	}
+	if cs := st.ContainerStatuses[0]; cs.Ready || cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 137 {
+		t.Errorf("container = %+v", cs)
+	}
+	if last.ContainerStatuses[0].State.Running == nil {
+		t.Error("the last status was changed in place")
+	}
+}
+
+// fakeKubelet serves /pods from a list the test changes, and checks the bearer token.
+type fakeKubelet struct {
+	mu    sync.Mutex
+	pods  []corev1.Pod
+	token string
+}
+
+func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if k.token != "" && r.Header.Get("Authorization") != "Bearer "+k.token {
+		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		return
+	}
+	if r.URL.Path != "/pods" {
+		http.NotFound(w, r)
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_ = json.NewEncoder(w).Encode(corev1.PodList{Items: k.pods})
+}
+
+func (k *fakeKubelet) set(pods ...corev1.Pod) {
+	k.mu.Lock()
+	k.pods = pods
+	k.mu.Unlock()
+}
+
+func staticPod(phase corev1.PodPhase) corev1.Pod {
+	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-node", Namespace: "shop", UID: "static-uid",
+		Annotations: map[string]string{AnnotationPodUID: "uid-1"}},
+		Status: corev1.PodStatus{Phase: phase, PodIP: "10.0.0.5",
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+}
+
+type reports struct {
+	mu  sync.Mutex
+	all []executor.Report
+}
+
+func (r *reports) add(rep executor.Report) {
+	r.mu.Lock()
+	r.all = append(r.all, rep)
+	r.mu.Unlock()
+}
+
+func (r *reports) wait(t *testing.T, what string, ok func(executor.Report) bool) executor.Report {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		for _, rep := range r.all {
+			if ok(rep) {
+				r.mu.Unlock()
+				return rep
+			}
+		}
+		r.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no report %s; got %+v", what, r.all)
+	return executor.Report{}
+}
+
+func TestFollowsTheStaticPod(t *testing.T) {
+	k := &fakeKubelet{token: "t0ken"}
+	srv := httptest.NewServer(k)
+	defer srv.Close()
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, Token: "t0ken", PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	var got reports
+	h, err := rt.Start(apiPod(), "", got.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(dir, ManifestFile("uid-1"))
+	if _, err := os.Stat(manifest); err != nil {
+		t.Fatalf("no manifest written: %v", err)
+	}
+	k.set(staticPod(corev1.PodPending))
+	got.wait(t, "Pending", func(r executor.Report) bool { return r.Status.Phase == corev1.PodPending })
+	k.set(staticPod(corev1.PodRunning))
+	run := got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+	if run.Status.PodIP != "10.0.0.5" || len(run.Status.ContainerStatuses) != 1 {
+		t.Errorf("running status = %+v, want the kubelet's", run.Status)
+	}
+
+	h.Kill(time.Second)
+	waitGone(t, manifest)
+	k.set() // the kubelet tore it down
+	killed := got.wait(t, "Killed", func(r executor.Report) bool { return r.Killed })
+	if killed.Status.ContainerStatuses[0].State.Terminated == nil {
+		t.Errorf("killed status = %+v", killed.Status)
+	}
+}
+
+func TestAPodThatEndsRemovesItsManifest(t *testing.T) {
+	k := &fakeKubelet{}
+	srv := httptest.NewServer(k)
+	defer srv.Close()
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	var got reports
+	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
+		t.Fatal(err)
+	}
+	k.set(staticPod(corev1.PodSucceeded))
+	got.wait(t, "Succeeded", func(r executor.Report) bool { return r.Status.Phase == corev1.PodSucceeded })
+	waitGone(t, filepath.Join(dir, ManifestFile("uid-1")))
+}
+
+func TestAPodTheKubeletNeverRunsFails(t *testing.T) {
+	srv := httptest.NewServer(&fakeKubelet{})
+	defer srv.Close()
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, AppearTimeout: 50 * time.Millisecond, Log: logr.Discard()}
+	var got reports
+	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
+		t.Fatal(err)
+	}
+	failed := got.wait(t, "Failed", func(r executor.Report) bool { return r.Status.Phase == corev1.PodFailed })
+	if !strings.Contains(failed.Message, "staticPodPath") {
+		t.Errorf("message = %q, want it to point at the kubelet's staticPodPath", failed.Message)
+	}
+	waitGone(t, filepath.Join(dir, ManifestFile("uid-1")))
+}
+
+func TestStartRefusesWhatAStaticPodCannotDo(t *testing.T) {
+	p := apiPod()
+	p.Spec.Volumes = []corev1.Volume{{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}}}
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: "http://127.0.0.1:1"}
+	if _, err := rt.Start(p, "", func(executor.Report) {}); err == nil || !strings.Contains(err.Error(), "spec.volumes[0]") {
+		t.Errorf("err = %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a manifest was written: %v", entries)
+	}
+}
+
+func waitGone(t *testing.T, file string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(file); os.IsNotExist(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still there", file)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,114 @@
+// Package kubelet is the executor runtime that hands each pod to the agent's kubelet as a
+// static pod: it writes the pod's manifest into the kubelet's static pod directory,
+// follows the pod through the kubelet's pod API (/pods) and reports its status, and on
+// KILL removes the manifest and waits until the kubelet has torn the pod down. The
+// kubelet and its container runtime do the work: images, cgroups, networking, probes.
+package kubelet
+
+import (
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// AnnotationPodUID carries the API pod's UID on its static pod: the kubelet renames
+// static pods (<name>-<node>) and gives them UIDs of its own, so this is how the runtime
+// finds its pod in the kubelet's /pods.
+const AnnotationPodUID = "mesos.k8sm.io/pod-uid"
+
+// Manifest turns an API pod into the static pod the kubelet runs, or says, naming the
+// field, why a static pod cannot do what the pod asks: static pods may not refer to
+// other API objects (Secrets, ConfigMaps, volumes claims, service accounts).
+func Manifest(pod *corev1.Pod) ([]byte, error) {
+	if err := staticPodCompatible(pod); err != nil {
+		return nil, err
+	}
+	ns := pod.Namespace
+	if ns == "" {
+		ns = metav1.NamespaceDefault
+	}
+	annotations := map[string]string{}
+	for k, v := range pod.Annotations {
+		annotations[k] = v
+	}
+	annotations[AnnotationPodUID] = string(pod.UID)
+	spec := *pod.Spec.DeepCopy()
+	spec.NodeName = ""
+	spec.SchedulerName = ""
+	spec.ServiceAccountName = ""
+	spec.DeprecatedServiceAccount = ""
+	no := false
+	spec.AutomountServiceAccountToken = &no
+	static := corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: ns, Labels: pod.Labels, Annotations: annotations},
+		Spec:       spec,
+	}
+	return json.MarshalIndent(&static, "", "  ")
+}
+
+// staticPodCompatible finds the first thing in a pod a static pod may not have.
+func staticPodCompatible(pod *corev1.Pod) error {
+	if pod.Name == "" {
+		return fmt.Errorf("metadata.name: the pod has no name")
+	}
+	if pod.UID == "" {
+		return fmt.Errorf("metadata.uid: the pod has no UID")
+	}
+	for i, v := range pod.Spec.Volumes {
+		if !Supported(&v) {
+			return fmt.Errorf("spec.volumes[%d] (%s): a static pod cannot use %s volumes", i, v.Name, volumeKind(&v))
+		}
+	}
+	if len(pod.Spec.ImagePullSecrets) > 0 {
+		return fmt.Errorf("spec.imagePullSecrets: a static pod cannot refer to Secrets; give the agent's container runtime the registry credentials")
+	}
+	if len(pod.Spec.EphemeralContainers) > 0 {
+		return fmt.Errorf("spec.ephemeralContainers: a static pod cannot have ephemeral containers")
+	}
+	for _, group := range []struct {
+		field string
+		cs    []corev1.Container
+	}{{"spec.initContainers", pod.Spec.InitContainers}, {"spec.containers", pod.Spec.Containers}} {
+		for i, c := range group.cs {
+			for j, e := range c.EnvFrom {
+				if e.ConfigMapRef != nil || e.SecretRef != nil {
+					return fmt.Errorf("%s[%d].envFrom[%d]: a static pod cannot refer to ConfigMaps or Secrets", group.field, i, j)
+				}
+			}
+			for j, e := range c.Env {
+				if e.ValueFrom != nil && (e.ValueFrom.ConfigMapKeyRef != nil || e.ValueFrom.SecretKeyRef != nil) {
+					return fmt.Errorf("%s[%d].env[%d] (%s): a static pod cannot refer to ConfigMaps or Secrets", group.field, i, j, e.Name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Supported says whether a static pod can have a volume: those that need no other API
+// object (emptyDir, hostPath, the downward API, ephemeral inline sources the kubelet
+// provides itself).
+func Supported(v *corev1.Volume) bool {
+	s := v.VolumeSource
+	switch {
+	case s.EmptyDir != nil, s.HostPath != nil, s.DownwardAPI != nil, s.Image != nil:
+		return true
+	case s.Secret != nil, s.ConfigMap != nil, s.Projected != nil, s.PersistentVolumeClaim != nil, s.Ephemeral != nil, s.CSI != nil:
+		return false
+	}
+	// In-tree network volumes (nfs, iscsi, ...) need no API object either.
+	return s.NFS != nil || s.ISCSI != nil || s.FC != nil
+}
+
+func volumeKind(v *corev1.Volume) string {
+	b, _ := json.Marshal(v.VolumeSource)
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(b, &m)
+	for k := range m {
+		return k
+	}
+	return "empty"
+}

@@ -1,0 +1,112 @@
+package kubelet
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sm/k8sm/executor"
+	"github.com/k8sm/k8sm/internal/testkubelet"
+)
+
+// TestWithARealKubelet runs a pod through a real kubelet and containerd: it reaches
+// Running with its container statuses, and on KILL is torn down with no container left.
+func TestWithARealKubelet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts containerd and a kubelet")
+	}
+	if why := testkubelet.Missing(); why != "" {
+		if testkubelet.Required() {
+			t.Fatalf("cannot run a kubelet here: %s", why)
+		}
+		t.Skipf("cannot run a kubelet here: %s", why)
+	}
+	env, err := testkubelet.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Stop()
+
+	// The authenticated port, as on most agents (the read-only port is often off), with
+	// the kubelet's own certificate; it also serves /runningpods/ to see the teardown.
+	ca, err := os.ReadFile(env.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: env.NodeName, MinVersion: tls.VersionTLS12}}}
+	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t)}
+	grace := int64(5)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "sleeper", Namespace: "default", UID: "5e1f0000-0000-4000-8000-000000000001"},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{{Name: "main", Image: testkubelet.Image, ImagePullPolicy: corev1.PullNever,
+				Command: []string{"sleep", "3600"},
+				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}},
+					PeriodSeconds: 1}}},
+		},
+	}
+	var got reports
+	h, err := rt.Start(pod, t.TempDir(), got.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := got.waitFor(t, 90*time.Second, "Running and Ready", func(r executor.Report) bool {
+		return r.Status.Phase == corev1.PodRunning && ready(r.Status)
+	}, env.Logs)
+	if cs := running.Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Running == nil || !cs[0].Ready {
+		t.Errorf("container statuses = %+v, want main running and ready", cs)
+	}
+	if running.Status.PodIP == "" {
+		t.Error("no pod IP")
+	}
+
+	h.Kill(time.Duration(grace) * time.Second)
+	got.waitFor(t, 60*time.Second, "Killed", func(r executor.Report) bool { return r.Killed }, env.Logs)
+	if _, err := os.Stat(filepath.Join(env.ManifestDir, ManifestFile(pod.UID))); !os.IsNotExist(err) {
+		t.Errorf("the manifest is still there (%v)", err)
+	}
+	if ids, err := env.RunningContainers(); err != nil || len(ids) != 0 {
+		t.Errorf("containers still running after the kill: %v (%v)", ids, err)
+	}
+}
+
+func ready(s corev1.PodStatus) bool {
+	for _, c := range s.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func (r *reports) waitFor(t *testing.T, d time.Duration, what string, ok func(executor.Report) bool, logs func() string) executor.Report {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		for _, rep := range r.all {
+			if ok(rep) {
+				r.mu.Unlock()
+				return rep
+			}
+		}
+		r.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t.Fatalf("no report %s within %s; got %+v\n%s", what, d, r.all, logs())
+	return executor.Report{}
+}

@@ -1,0 +1,286 @@
+package kubelet
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/k8sm/k8sm/executor"
+)
+
+// Runtime runs pods as static pods of the agent's kubelet.
+type Runtime struct {
+	// ManifestDir is the kubelet's staticPodPath.
+	ManifestDir string
+	// URL is the kubelet's pod API: its read-only port (http://127.0.0.1:10255) or its
+	// authenticated port (https://127.0.0.1:10250) with Token.
+	URL string
+	// Token is a bearer token for the authenticated port; empty for none.
+	Token string
+	// Client makes the requests (TLS settings for https); default a client with a 10s timeout.
+	Client *http.Client
+	// PollInterval is how often the kubelet is asked about the pods. Default 1s.
+	PollInterval time.Duration
+	// AppearTimeout is how long the kubelet may take to show a new static pod before the
+	// task fails. Default 2m.
+	AppearTimeout time.Duration
+	// Log receives the runtime's log lines.
+	Log logr.Logger
+}
+
+// Supports says whether a static pod can have the volume.
+func (r *Runtime) Supports(v *corev1.Volume) bool { return Supported(v) }
+
+// Start writes the pod's static pod manifest and follows the pod in the kubelet.
+func (r *Runtime) Start(pod *corev1.Pod, _ string, report func(executor.Report)) (executor.Handle, error) {
+	m, err := Manifest(pod)
+	if err != nil {
+		return nil, err
+	}
+	file := filepath.Join(r.ManifestDir, ManifestFile(pod.UID))
+	if err := writeAtomic(file, m); err != nil {
+		return nil, fmt.Errorf("writing the static pod manifest: %w", err)
+	}
+	f := &follower{rt: r, uid: string(pod.UID), file: file, report: report, kill: make(chan time.Duration, 1)}
+	go f.run()
+	return f, nil
+}
+
+// ManifestFile is the name of a pod's static pod manifest.
+func ManifestFile(uid types.UID) string { return "k8sm-" + string(uid) + ".json" }
+
+// writeAtomic writes a file through a hidden temporary file (the kubelet ignores hidden
+// files), so the kubelet never reads half a manifest.
+func writeAtomic(file string, data []byte) error {
+	tmp := filepath.Join(filepath.Dir(file), "."+filepath.Base(file)+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func (r *Runtime) interval() time.Duration {
+	if r.PollInterval > 0 {
+		return r.PollInterval
+	}
+	return time.Second
+}
+
+func (r *Runtime) appearTimeout() time.Duration {
+	if r.AppearTimeout > 0 {
+		return r.AppearTimeout
+	}
+	return 2 * time.Minute
+}
+
+// follower follows one static pod until it ends or is killed.
+type follower struct {
+	rt     *Runtime
+	uid    string
+	file   string
+	report func(executor.Report)
+	kill   chan time.Duration
+	once   sync.Once
+}
+
+// Kill removes the pod's manifest; the kubelet stops the pod with the pod's
+// terminationGracePeriodSeconds, and the follower reports it killed once the kubelet's
+// runtime no longer runs it (or grace and a margin passed).
+func (f *follower) Kill(grace time.Duration) {
+	f.once.Do(func() { f.kill <- grace })
+}
+
+func (f *follower) run() {
+	log := f.rt.Log.WithValues("podUID", f.uid, "manifest", f.file)
+	t := time.NewTicker(f.rt.interval())
+	defer t.Stop()
+	appearBy := time.Now().Add(f.rt.appearTimeout())
+	var (
+		seen       *corev1.Pod
+		last       string
+		lastStatus corev1.PodStatus
+		killBy     time.Time
+		graceEnd   time.Time
+		failures   int
+	)
+	for {
+		select {
+		case grace := <-f.kill:
+			if killBy.IsZero() {
+				graceEnd = time.Now().Add(grace)
+				killBy = graceEnd.Add(30 * time.Second)
+				if err := os.Remove(f.file); err != nil && !os.IsNotExist(err) {
+					log.Info("Could not remove the static pod manifest", "error", err.Error())
+				}
+			}
+		case <-t.C:
+		}
+		if !killBy.IsZero() {
+			if f.tornDown(seen, graceEnd) {
+				f.report(executor.Report{Killed: true, Status: killedStatus(lastStatus)})
+				return
+			}
+			if time.Now().After(killBy) {
+				f.report(executor.Report{Killed: true, Status: killedStatus(lastStatus),
+					Message: "The kubelet had not stopped the pod within its grace period"})
+				return
+			}
+			continue
+		}
+		kp, err := f.rt.find(f.uid)
+		if err != nil {
+			failures++
+			if failures == 1 || failures%60 == 0 {
+				log.Info("Cannot reach the kubelet's pod API; trying again", "url", f.rt.URL, "error", err.Error())
+			}
+			continue
+		}
+		failures = 0
+		if kp == nil {
+			switch {
+			case seen != nil:
+				_ = os.Remove(f.file)
+				f.report(executor.Report{Status: failedStatus(lastStatus, "The pod left the kubelet (its static pod manifest was removed)")})
+				return
+			case time.Now().After(appearBy):
+				_ = os.Remove(f.file)
+				msg := fmt.Sprintf("The kubelet at %s did not run the static pod %s within %s: is %s its staticPodPath?", f.rt.URL, f.file, f.rt.appearTimeout(), f.rt.ManifestDir)
+				f.report(executor.Report{Status: failedStatus(lastStatus, msg), Message: msg})
+				return
+			}
+			continue
+		}
+		seen = kp
+		st := StatusOf(kp)
+		b, _ := json.Marshal(st)
+		if string(b) != last {
+			last, lastStatus = string(b), st
+			f.report(executor.Report{Status: st, Message: st.Message})
+		}
+		if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
+			// Over: the kubelet removes its containers once the manifest is gone.
+			_ = os.Remove(f.file)
+			return
+		}
+	}
+}
+
+// tornDown says whether the kubelet's container runtime no longer runs the pod: it is in
+// neither /pods nor /runningpods/. A kubelet drops a removed static pod from /pods at
+// once, before its containers stop; where /runningpods/ is not served (the read-only
+// port has no debugging handlers) the pod is taken as stopped when the grace period ends.
+func (f *follower) tornDown(seen *corev1.Pod, graceEnd time.Time) bool {
+	kp, err := f.rt.find(f.uid)
+	if err != nil || kp != nil {
+		return false
+	}
+	if seen == nil {
+		return true
+	}
+	running, err := f.rt.runningPods()
+	if err != nil {
+		return time.Now().After(graceEnd)
+	}
+	for _, p := range running {
+		if p.UID == seen.UID || (p.Name == seen.Name && p.Namespace == seen.Namespace) {
+			return false
+		}
+	}
+	return true
+}
+
+// find returns the kubelet's pod carrying a pod UID, or nil when it has none.
+func (r *Runtime) find(uid string) (*corev1.Pod, error) {
+	var l corev1.PodList
+	if err := r.get("/pods", &l); err != nil {
+		return nil, err
+	}
+	for i := range l.Items {
+		if l.Items[i].Annotations[AnnotationPodUID] == uid {
+			return &l.Items[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// runningPods lists the pods the kubelet's container runtime runs.
+func (r *Runtime) runningPods() ([]corev1.Pod, error) {
+	var l corev1.PodList
+	if err := r.get("/runningpods/", &l); err != nil {
+		return nil, err
+	}
+	return l.Items, nil
+}
+
+func (r *Runtime) get(path string, into any) error {
+	req, err := http.NewRequest(http.MethodGet, strings.TrimSuffix(r.URL, "/")+path, nil)
+	if err != nil {
+		return err
+	}
+	if r.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
+	c := r.Client
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(into)
+}
+
+// StatusOf is the status to report for the kubelet's pod: the kubelet's own, which has
+// everything a person looks at (phase, conditions, container states, restarts, IPs).
+func StatusOf(kp *corev1.Pod) corev1.PodStatus {
+	st := *kp.Status.DeepCopy()
+	if st.Phase == "" {
+		st.Phase = corev1.PodPending
+	}
+	return st
+}
+
+// failedStatus is a pod status that says the pod failed, and why.
+func failedStatus(last corev1.PodStatus, msg string) corev1.PodStatus {
+	st := *last.DeepCopy()
+	st.Phase, st.Message = corev1.PodFailed, msg
+	return st
+}
+
+// killedStatus is the last status with every container that was running terminated.
+func killedStatus(last corev1.PodStatus) corev1.PodStatus {
+	st := *last.DeepCopy()
+	st.Phase = corev1.PodFailed
+	for _, cs := range [][]corev1.ContainerStatus{st.InitContainerStatuses, st.ContainerStatuses} {
+		for i := range cs {
+			if cs[i].State.Running != nil || cs[i].State.Waiting != nil {
+				cs[i].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Killed", ExitCode: 137}}
+				cs[i].Ready = false
+			}
+		}
+	}
+	for i := range st.Conditions {
+		if st.Conditions[i].Type == corev1.PodReady || st.Conditions[i].Type == corev1.ContainersReady {
+			st.Conditions[i].Status = corev1.ConditionFalse
+		}
+	}
+	return st
+}
