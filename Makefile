@@ -1,6 +1,9 @@
 # k8sm — Kubernetes on Apache Mesos, as an operator.
 
 IMG ?= ghcr.io/k8sm/k8sm:latest
+# VERSION is the operator's version in the OLM bundle; BUNDLE_IMG the bundle image.
+VERSION ?= 0.1.0
+BUNDLE_IMG ?= ghcr.io/k8sm/k8sm-bundle:v$(VERSION)
 ENVTEST_K8S_VERSION ?= 1.37.2
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
@@ -108,6 +111,14 @@ build-installer: manifests kustomize ## Render dist/install.yaml (CRDs, RBAC, ma
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default > dist/install.yaml
 	@echo "Wrote dist/install.yaml: kubectl apply -f dist/install.yaml"
+
+.PHONY: bundle
+bundle: manifests ## Write the OLM bundle (bundle/, bundle.Dockerfile) for VERSION, with the manager image ghcr.io/k8sm/k8sm:v$(VERSION).
+	go run ./hack/bundle -version $(VERSION)
+
+.PHONY: bundle-build
+bundle-build: ## Build the bundle image BUNDLE_IMG (needs a Docker engine).
+	docker build -f bundle.Dockerfile -t $(BUNDLE_IMG) .
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).
