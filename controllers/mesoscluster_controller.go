@@ -34,6 +34,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/metrics"
 )
 
 const (
@@ -99,6 +100,7 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		if apierrors.IsNotFound(err) {
 			r.stopDriver(req.Name)
 			r.Drivers.dropScheduler(req.Name)
+			metrics.Forget(req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -193,6 +195,7 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 	}
 	r.stopDriver(mc.Name)
 	r.Drivers.dropScheduler(mc.Name)
+	metrics.Forget(mc.Name)
 	return ctrl.Result{}, nil
 }
 
@@ -232,6 +235,7 @@ func (r *MesosClusterReconciler) schedulerNameOwner(ctx context.Context, mc *mes
 // it also returns the condition reason.
 func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1alpha1.MesosCluster) (framework.Config, string, error) {
 	cfg := framework.Config{
+		Name:          mc.Name,
 		Master:        mc.Spec.Master,
 		FrameworkInfo: FrameworkInfo(mc),
 		Log:           ctrl.LoggerFrom(ctx).WithValues("mesoscluster", mc.Name),
@@ -417,6 +421,7 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 	}
 	st.Leader = s.Leader
 	st.Agents = int32(len(s.Agents))
+	metrics.Cluster(mc.Name).Agents(len(s.Agents))
 	st.Capacity = summarize(s.Agents)
 
 	set := func(t string, ok bool, reason, msg string) {
@@ -524,6 +529,10 @@ func (r *MesosClusterReconciler) countTasks(ctx context.Context, mc *mesosv1alph
 		gpus += int64(res.GPUs)
 	}
 	st.Tasks = &counts
+	metrics.Cluster(mc.Name).Tasks(map[string]int{
+		"pending": int(counts.Pending), "launching": int(counts.Launching), "running": int(counts.Running),
+		"killing": int(counts.Killing), "unreachable": int(counts.Unreachable), "terminated": int(counts.Terminated),
+	})
 	st.Allocated = &mesosv1alpha1.ResourceSummary{CPUs: &cpus, Memory: &mem, Disk: &disk, GPUs: gpus}
 	return nil
 }

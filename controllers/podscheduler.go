@@ -19,6 +19,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/metrics"
 	"github.com/k8sm/k8sm/internal/placement"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
@@ -80,12 +81,13 @@ type PodScheduler struct {
 	updates    [updateShards]chan statusUpdate
 	started    bool
 	stop       context.CancelFunc
+	metrics    metrics.Cluster
 }
 
 // NewPodScheduler makes the scheduler of a cluster; Start runs it.
 func NewPodScheduler(c client.Client, rec events.EventRecorder, log logr.Logger, mc *mesosv1alpha1.MesosCluster) *PodScheduler {
 	s := &PodScheduler{Client: c, Recorder: rec, Log: log, Cluster: mc.DeepCopy(),
-		pending: map[string]pendingTask{}, offers: make(chan []mesos.Offer, 64)}
+		pending: map[string]pendingTask{}, offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name)}
 	for i := range s.updates {
 		s.updates[i] = make(chan statusUpdate, 256)
 	}
@@ -129,6 +131,7 @@ func (s *PodScheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask,
 	_, known := s.pending[mt.Spec.TaskID]
 	s.pending[mt.Spec.TaskID] = pendingTask{key: client.ObjectKeyFromObject(mt), request: req, unschedulable: s.pending[mt.Spec.TaskID].unschedulable}
 	revive := !known && s.suppressed
+	s.metrics.Pending(len(s.pending))
 	s.mu.Unlock()
 	if revive {
 		s.setSuppressed(ctx, false)
@@ -166,6 +169,7 @@ func (s *PodScheduler) setSuppressed(ctx context.Context, want bool) {
 func (s *PodScheduler) Dequeue(taskID string) {
 	s.mu.Lock()
 	delete(s.pending, taskID)
+	s.metrics.Pending(len(s.pending))
 	s.mu.Unlock()
 }
 
@@ -247,6 +251,7 @@ func (s *PodScheduler) Offers(ctx context.Context, d *framework.Driver, offers [
 	s.mu.Lock()
 	s.driver = d
 	s.mu.Unlock()
+	s.metrics.OffersReceived(len(offers))
 	select {
 	case s.offers <- offers:
 	default:
@@ -254,16 +259,18 @@ func (s *PodScheduler) Offers(ctx context.Context, d *framework.Driver, offers [
 		for i, o := range offers {
 			ids[i] = o.ID
 		}
+		s.metrics.OffersDeclined(len(ids))
 		_ = d.Decline(ctx, ids, time.Second)
 	}
 }
 
 // Rescind: offers are used within one pass of the offer loop, so a rescinded offer at
 // worst makes one ACCEPT fail, whose tasks then wait for the next offer.
-func (s *PodScheduler) Rescind(context.Context, mesos.OfferID) {}
+func (s *PodScheduler) Rescind(context.Context, mesos.OfferID) { s.metrics.OfferRescinded() }
 
 // Update hands a status update to the worker of its task.
 func (s *PodScheduler) Update(ctx context.Context, status mesos.TaskStatus, ack func(context.Context) error) {
+	s.metrics.StatusUpdate(status.GetState().String())
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(status.TaskID.Value))
 	select {
@@ -313,10 +320,12 @@ func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 	if strategy == "" {
 		strategy = placement.Strategy(mesosv1alpha1.PlacementSpread)
 	}
+	start := time.Now()
 	res := placement.Place(placement.Input{
 		Requests: reqs, Offers: offers, Strategy: strategy, Cluster: mc.Name,
 		ExecutorID: ExecutorID(mc.Name), ExecutorResources: executorRequest(mc),
 	})
+	s.metrics.Placed(time.Since(start))
 
 	byOffer := map[string][]placement.Assignment{}
 	for _, a := range res.Assignments {
@@ -367,17 +376,20 @@ func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 			}
 			if err := d.Launch(ctx, o.ID, launch, refuse); err != nil {
 				s.Log.Info("Launch failed; the tasks wait for another offer", "offer", o.ID.Value, "error", err.Error())
+				s.metrics.LaunchFailed(len(launch))
 				for _, t := range launch {
 					s.relaunch(ctx, keys[t.TaskID.Value])
 				}
 				return
 			}
+			s.metrics.TasksLaunched(len(launch))
 			for _, t := range launch {
 				s.Dequeue(t.TaskID.Value)
 			}
 		}(o, asgs)
 	}
 	wg.Wait()
+	s.metrics.OffersDeclined(len(decline))
 	if err := d.Decline(ctx, decline, refuse); err != nil {
 		s.Log.V(1).Info("Decline failed", "error", err.Error())
 	}

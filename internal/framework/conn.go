@@ -65,6 +65,8 @@ type Credentials struct {
 
 // Config is what a Connection needs.
 type Config struct {
+	// Name labels the connection's metrics (the MesosCluster's name). Optional.
+	Name string
 	// Master is a MesosCluster master string: a URL, a comma-separated list, or zk://.
 	Master string
 	// FrameworkInfo to subscribe with; its ID, when set, is the framework to fail over to.

@@ -2,12 +2,15 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+
+	"github.com/k8sm/k8sm/internal/metrics"
 )
 
 // Agent is what the framework knows of one Mesos agent from its offers.
@@ -70,11 +73,17 @@ type Driver struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	pollNow chan struct{}
+
+	metrics metrics.Cluster
+	// tried is set once a subscription was held or attempted, so that the next
+	// subscription counts as a reconnect.
+	tried bool
 }
 
 // NewDriver makes a Driver; notify is called (without blocking) after status changes.
 func NewDriver(cfg Config, sched Scheduler, notify func()) (*Driver, error) {
-	d := &Driver{sched: sched, notify: notify, status: Status{Agents: map[string]Agent{}}, pollNow: make(chan struct{}, 1)}
+	d := &Driver{sched: sched, notify: notify, status: Status{Agents: map[string]Agent{}}, pollNow: make(chan struct{}, 1),
+		metrics: metrics.Cluster(cfg.Name)}
 	conn, err := New(cfg, driverHandler{d})
 	if err != nil {
 		return nil, err
@@ -191,6 +200,7 @@ func (d *Driver) Stop() {
 	}
 	d.cancel()
 	<-d.done
+	d.metrics.Stopped()
 }
 
 // Status returns a copy of the driver's status.
@@ -235,6 +245,11 @@ func (d *Driver) update(f func(*Status)) {
 type driverHandler struct{ d *Driver }
 
 func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *mesos.MasterInfo) {
+	h.d.mu.Lock()
+	reconnect := h.d.tried
+	h.d.tried = true
+	h.d.mu.Unlock()
+	h.d.metrics.Subscribed(reconnect)
 	h.d.update(func(s *Status) {
 		s.Subscribed, s.FrameworkID, s.Leader, s.LastError, s.Refused, s.Reconciled = true, frameworkID, h.d.Leader(), nil, "", false
 	})
@@ -248,7 +263,14 @@ func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *me
 }
 
 func (h driverHandler) Disconnected(_ context.Context, err error) {
+	reason := ReasonStreamClosed
+	var se *SubscribeError
+	if errors.As(err, &se) {
+		reason = se.Reason
+	}
+	h.d.metrics.Disconnected(reason)
 	h.d.update(func(s *Status) {
+		h.d.tried = true
 		s.Subscribed, s.Leader, s.LastError, s.Reconciled = false, "", err, false
 	})
 }

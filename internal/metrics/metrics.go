@@ -1,0 +1,160 @@
+// Package metrics holds the operator's Prometheus metrics. They are registered with
+// controller-runtime's registry, so the manager's metrics endpoint serves them beside
+// the controller and client metrics. Every series carries the MesosCluster's name in
+// the "cluster" label; Forget drops a cluster's series when it goes away.
+//
+// docs/metrics.md describes each metric for the people who scrape them.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+const namespace = "k8sm"
+
+var (
+	offersReceived = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "offers_received_total",
+		Help: "Resource offers received from Mesos.",
+	}, []string{"cluster"})
+	offersDeclined = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "offers_declined_total",
+		Help: "Resource offers declined, because nothing pending fitted them or the operator was busy.",
+	}, []string{"cluster"})
+	offersRescinded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "offers_rescinded_total",
+		Help: "Resource offers Mesos withdrew before they were used.",
+	}, []string{"cluster"})
+	tasksLaunched = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "tasks_launched_total",
+		Help: "Pod tasks handed to Mesos in an ACCEPT with LAUNCH.",
+	}, []string{"cluster"})
+	launchFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "launch_failures_total",
+		Help: "Pod tasks whose ACCEPT call failed; they wait for another offer.",
+	}, []string{"cluster"})
+	statusUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "task_status_updates_total",
+		Help: "Task status updates received from Mesos, by task state (TASK_RUNNING, ...).",
+	}, []string{"cluster", "state"})
+	subscribed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "framework_subscribed",
+		Help: "1 while the cluster's framework holds a subscription with the leading master, else 0.",
+	}, []string{"cluster"})
+	subscriptions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "framework_subscriptions_total",
+		Help: "Subscriptions the master accepted, the first one included.",
+	}, []string{"cluster"})
+	reconnects = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "framework_reconnects_total",
+		Help: "Subscriptions made again after one was lost or an attempt failed.",
+	}, []string{"cluster"})
+	disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "framework_disconnects_total",
+		Help: "Subscriptions lost and attempts failed, by reason (MasterUnreachable, HeartbeatMissed, ...).",
+	}, []string{"cluster", "reason"})
+	agents = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "agents",
+		Help: "Mesos agents the framework knows of.",
+	}, []string{"cluster"})
+	tasks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "tasks",
+		Help: "MesosTasks by phase group: pending, launching, running, killing, unreachable, terminated.",
+	}, []string{"cluster", "phase"})
+	placementDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "placement_duration_seconds",
+		Help:    "Time to place the pending tasks on one batch of offers.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10), // 100µs .. 26s
+	}, []string{"cluster"})
+	pendingTasks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "pending_tasks",
+		Help: "Tasks waiting in the scheduler's queue for an offer that fits them.",
+	}, []string{"cluster"})
+)
+
+var all = []prometheus.Collector{
+	offersReceived, offersDeclined, offersRescinded, tasksLaunched, launchFailures,
+	statusUpdates, subscribed, subscriptions, reconnects, disconnects, agents, tasks,
+	placementDuration, pendingTasks,
+}
+
+func init() {
+	crmetrics.Registry.MustRegister(all...)
+}
+
+// TaskPhases are the values of the "phase" label of k8sm_tasks.
+var TaskPhases = []string{"pending", "launching", "running", "killing", "unreachable", "terminated"}
+
+// Cluster records the metrics of one MesosCluster.
+type Cluster string
+
+// OffersReceived counts offers that arrived.
+func (c Cluster) OffersReceived(n int) { offersReceived.WithLabelValues(string(c)).Add(float64(n)) }
+
+// OffersDeclined counts offers declined.
+func (c Cluster) OffersDeclined(n int) { offersDeclined.WithLabelValues(string(c)).Add(float64(n)) }
+
+// OfferRescinded counts an offer Mesos withdrew.
+func (c Cluster) OfferRescinded() { offersRescinded.WithLabelValues(string(c)).Inc() }
+
+// TasksLaunched counts tasks launched.
+func (c Cluster) TasksLaunched(n int) { tasksLaunched.WithLabelValues(string(c)).Add(float64(n)) }
+
+// LaunchFailed counts tasks whose launch call failed.
+func (c Cluster) LaunchFailed(n int) { launchFailures.WithLabelValues(string(c)).Add(float64(n)) }
+
+// StatusUpdate counts one task status update of the given state.
+func (c Cluster) StatusUpdate(state string) { statusUpdates.WithLabelValues(string(c), state).Inc() }
+
+// Subscribed records an accepted subscription; reconnect says one was held or tried before.
+func (c Cluster) Subscribed(reconnect bool) {
+	subscribed.WithLabelValues(string(c)).Set(1)
+	subscriptions.WithLabelValues(string(c)).Inc()
+	if reconnect {
+		reconnects.WithLabelValues(string(c)).Inc()
+	}
+}
+
+// Disconnected records a lost subscription or failed attempt.
+func (c Cluster) Disconnected(reason string) {
+	subscribed.WithLabelValues(string(c)).Set(0)
+	if reason == "" {
+		reason = "Unknown"
+	}
+	disconnects.WithLabelValues(string(c), reason).Inc()
+}
+
+// Stopped records that the connection was stopped on purpose.
+func (c Cluster) Stopped() { subscribed.WithLabelValues(string(c)).Set(0) }
+
+// Agents records how many agents the framework knows.
+func (c Cluster) Agents(n int) { agents.WithLabelValues(string(c)).Set(float64(n)) }
+
+// Tasks records the MesosTasks by phase group (keys from TaskPhases).
+func (c Cluster) Tasks(byPhase map[string]int) {
+	for _, p := range TaskPhases {
+		tasks.WithLabelValues(string(c), p).Set(float64(byPhase[p]))
+	}
+}
+
+// Placed records how long one placement pass took.
+func (c Cluster) Placed(d time.Duration) {
+	placementDuration.WithLabelValues(string(c)).Observe(d.Seconds())
+}
+
+// Pending records the length of the scheduler's queue.
+func (c Cluster) Pending(n int) { pendingTasks.WithLabelValues(string(c)).Set(float64(n)) }
+
+// Forget drops every series of the cluster, when it is deleted.
+func Forget(cluster string) {
+	for _, v := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{offersReceived, offersDeclined, offersRescinded, tasksLaunched, launchFailures,
+		statusUpdates, subscribed, subscriptions, reconnects, disconnects, agents, tasks,
+		placementDuration, pendingTasks} {
+		v.DeletePartialMatch(prometheus.Labels{"cluster": cluster})
+	}
+}
