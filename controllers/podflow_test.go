@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
@@ -62,6 +64,46 @@ func podOf(key client.ObjectKey) func() (*corev1.Pod, error) {
 	}
 }
 
+// clusterMetrics gathers the k8sm_* series of one cluster from the manager's registry,
+// keyed by name and the labels besides "cluster" (histograms by their _count).
+func clusterMetrics(cluster string) map[string]float64 {
+	families, err := crmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	out := map[string]float64{}
+	for _, f := range families {
+		if !strings.HasPrefix(f.GetName(), "k8sm_") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var labels []string
+			mine := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cluster" {
+					mine = l.GetValue() == cluster
+					continue
+				}
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			if !mine {
+				continue
+			}
+			key := f.GetName()
+			if len(labels) > 0 {
+				key += "{" + strings.Join(labels, ",") + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				out[key] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				out[key] = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				out[f.GetName()+"_count"] = float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
 func podCondition(p *corev1.Pod, t corev1.PodConditionType) string {
 	for _, c := range p.Status.Conditions {
 		if c.Type == t {
@@ -74,6 +116,9 @@ func podCondition(p *corev1.Pod, t corev1.PodConditionType) string {
 var _ = Describe("Pods on Mesos", func() {
 	It("subscribes, shows the agents as Nodes and says the framework id", func() {
 		sim := startSim(3, "cpus:2;mem:4096;disk:10000;ports:[31000-31100]")
+		// Another framework's tasks hold part of agent-1: its offers show 1 cpu, but the
+		// Node and the cluster's capacity count the agent's whole 2, from the operator API.
+		Expect(sim.HoldResources("agent-1", "cpus:1;mem:1024")).To(Succeed())
 		mc := simCluster(sim)
 		Expect(mc.Status.FrameworkID).To(HavePrefix(sim.ID()))
 		Expect(mc.Status.Leader).NotTo(BeEmpty())
@@ -95,9 +140,19 @@ var _ = Describe("Pods on Mesos", func() {
 			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got)
 			return got.Status.Agents
 		}, 20*time.Second).Should(Equal(int32(3)))
-		Expect(got.Status.Capacity).NotTo(BeNil())
-		Expect(got.Status.Capacity.CPUs.String()).To(Equal("6"))
-		Expect(got.Status.Capacity.Memory.String()).To(Equal("12Gi"))
+		Eventually(func() string {
+			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got)
+			if got.Status.Capacity == nil {
+				return ""
+			}
+			return got.Status.Capacity.CPUs.String() + " " + got.Status.Capacity.Memory.String()
+		}, 20*time.Second, 100*time.Millisecond).Should(Equal("6 12Gi"))
+		node := &corev1.Node{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "mesos-" + mc.Name + "-agent-1"}, node)).To(Succeed())
+		Eventually(func() string {
+			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(node), node)
+			return node.Status.Capacity.Cpu().String()
+		}, 20*time.Second, 100*time.Millisecond).Should(Equal("2"))
 		Eventually(condition(mc, mesosv1alpha1.ConditionReconciled), 20*time.Second).Should(HavePrefix("True/"))
 		// Reconciliation repeats (every second in this suite, 15 minutes by default).
 		Eventually(func() int { return sim.State().Frameworks[0].Reconciles }, 20*time.Second, 100*time.Millisecond).Should(BeNumerically(">=", 4))
@@ -132,6 +187,18 @@ var _ = Describe("Pods on Mesos", func() {
 			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got)
 			return got.Status.Tasks
 		}, 20*time.Second).Should(HaveValue(HaveField("Running", int32(1))))
+
+		By("counting it in the operator's metrics")
+		Eventually(func() map[string]float64 { return clusterMetrics(mc.Name) }, 20*time.Second, 100*time.Millisecond).Should(And(
+			HaveKeyWithValue("k8sm_framework_subscribed", 1.0),
+			HaveKeyWithValue("k8sm_framework_subscriptions_total", 1.0),
+			HaveKeyWithValue("k8sm_tasks_launched_total", 1.0),
+			HaveKeyWithValue(`k8sm_task_status_updates_total{state="TASK_RUNNING"}`, BeNumerically(">=", 1)),
+			HaveKeyWithValue(`k8sm_tasks{phase="running"}`, 1.0),
+			HaveKeyWithValue("k8sm_agents", 2.0),
+			HaveKeyWithValue("k8sm_offers_received_total", BeNumerically(">=", 1)),
+			HaveKeyWithValue("k8sm_placement_duration_seconds_count", BeNumerically(">=", 1)),
+		))
 
 		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
 		Eventually(func() bool {

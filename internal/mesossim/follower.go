@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// Follower is a non-leading master: it answers scheduler calls with a 307 to the
-// leader (Location //host:port/api/v1/scheduler, as Mesos sends it), or 503 while it
-// knows no leader.
+// Follower is a non-leading master: it answers scheduler and operator API calls with a
+// 307 to the leader (Location //host:port/api/v1/scheduler or //host:port/api/v1, as
+// Mesos sends it), or 503 while it knows no leader.
 type Follower struct {
 	mu     sync.Mutex
 	leader string // host:port, empty when no leader is known
@@ -27,6 +27,7 @@ func StartFollower(addr string) (*Follower, error) {
 	f := &Follower{ln: ln}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/scheduler", f.serve)
+	mux.HandleFunc("/api/v1", f.serve)
 	f.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = f.srv.Serve(ln) }()
 	return f, nil
@@ -45,7 +46,7 @@ func (f *Follower) URL() string { return "http://" + f.ln.Addr().String() }
 // Close stops the follower.
 func (f *Follower) Close() { _ = f.srv.Close() }
 
-func (f *Follower) serve(w http.ResponseWriter, _ *http.Request) {
+func (f *Follower) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	leader := f.leader
 	f.mu.Unlock()
@@ -53,6 +54,6 @@ func (f *Follower) serve(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "No leader elected", http.StatusServiceUnavailable)
 		return
 	}
-	w.Header().Set("Location", "//"+leader+"/api/v1/scheduler")
+	w.Header().Set("Location", "//"+leader+r.URL.Path)
 	w.WriteHeader(http.StatusTemporaryRedirect)
 }

@@ -181,6 +181,7 @@ func (m *Master) Start(addr string) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/scheduler", m.serveScheduler)
+	mux.HandleFunc("/api/v1", m.serveOperator)
 	mux.HandleFunc("/state", m.serveState)
 	mux.HandleFunc("/master/state", m.serveState)
 	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })

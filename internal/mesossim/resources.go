@@ -107,6 +107,9 @@ func (p pool) toResources(role string) []mesos.Resource {
 	sort.Strings(names)
 	var out []mesos.Resource
 	alloc := func() *mesos.Resource_AllocationInfo {
+		if role == "" {
+			return nil // unallocated, as in an agent's total
+		}
 		r := role
 		return &mesos.Resource_AllocationInfo{Role: &r}
 	}

@@ -1,0 +1,177 @@
+package mesossim
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+)
+
+// The master's operator API (POST /api/v1), as much of it as frameworks and people use
+// with the sim: GET_HEALTH, GET_AGENTS and GET_FRAMEWORKS, with Mesos's rules for
+// methods, content types and Accept (src/master/http.cpp, Master::Http::api). Other
+// calls are answered 501.
+
+const simVersion = "1.11.0"
+
+func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
+		return
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		http.Error(w, "Expecting 'Content-Type' to be present", http.StatusBadRequest)
+		return
+	}
+	if ct != mediaProtobuf && ct != mediaJSON {
+		http.Error(w, "Expecting 'Content-Type' of "+mediaJSON+" or "+mediaProtobuf, http.StatusUnsupportedMediaType)
+		return
+	}
+	protobuf, ok := accepts(r.Header.Get("Accept"))
+	if !ok {
+		http.Error(w, "Expecting 'Accept' to allow "+mediaJSON+" or "+mediaProtobuf, http.StatusNotAcceptable)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var call master.Call
+	if ct == mediaProtobuf {
+		err = call.Unmarshal(body)
+	} else {
+		err = json.Unmarshal(body, &call)
+	}
+	if err != nil {
+		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+
+	var resp master.Response
+	switch call.GetType() {
+	case master.Call_UNKNOWN:
+		http.Error(w, "Failed to validate master::Call: Expecting 'type' to be present", http.StatusBadRequest)
+		return
+	case master.Call_GET_HEALTH:
+		resp = master.Response{Type: master.Response_GET_HEALTH, GetHealth: &master.Response_GetHealth{Healthy: true}}
+	case master.Call_GET_VERSION:
+		resp = master.Response{Type: master.Response_GET_VERSION, GetVersion: &master.Response_GetVersion{
+			VersionInfo: mesos.VersionInfo{Version: simVersion}}}
+	case master.Call_GET_AGENTS:
+		resp = master.Response{Type: master.Response_GET_AGENTS, GetAgents: m.getAgents()}
+	case master.Call_GET_FRAMEWORKS:
+		resp = master.Response{Type: master.Response_GET_FRAMEWORKS, GetFrameworks: m.getFrameworks()}
+	default:
+		http.Error(w, fmt.Sprintf("%s is not implemented by mesos-sim", call.GetType()), http.StatusNotImplemented)
+		return
+	}
+
+	var out []byte
+	if protobuf {
+		out, err = resp.Marshal()
+		w.Header().Set("Content-Type", mediaProtobuf)
+	} else {
+		out, err = json.Marshal(&resp)
+		w.Header().Set("Content-Type", mediaJSON)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	_, _ = w.Write(out)
+}
+
+// getAgents lists the registered agents, as GET_AGENTS does: partitioned and removed
+// agents are not registered any more and are left out.
+func (m *Master) getAgents() *master.Response_GetAgents {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := &master.Response_GetAgents{}
+	for _, a := range m.agents {
+		if a.gone {
+			continue
+		}
+		offered := newPool()
+		for _, o := range m.offers {
+			if o.agent == a {
+				offered.add(o.res)
+			}
+		}
+		allocated := a.total.clone()
+		allocated.subtract(a.free)
+		allocated.subtract(offered)
+		port := int32(5051)
+		hostname := a.hostname
+		out.Agents = append(out.Agents, master.Response_GetAgents_Agent{
+			AgentInfo: mesos.AgentInfo{
+				ID: &mesos.AgentID{Value: a.id}, Hostname: hostname, Port: &port,
+				Resources: a.total.toResources(""), Attributes: a.attrs,
+			},
+			Active:             true,
+			Version:            simVersion,
+			TotalResources:     a.total.toResources(""),
+			AllocatedResources: allocated.toResources(""),
+			OfferedResources:   offered.toResources(""),
+		})
+	}
+	return out
+}
+
+// getFrameworks lists the frameworks the master knows, removed ones under completed.
+func (m *Master) getFrameworks() *master.Response_GetFrameworks {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]string, 0, len(m.frameworks))
+	for id := range m.frameworks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := &master.Response_GetFrameworks{}
+	for _, id := range ids {
+		fw := m.frameworks[id]
+		info := fw.info
+		info.ID = &mesos.FrameworkID{Value: fw.id}
+		f := master.Response_GetFrameworks_Framework{
+			FrameworkInfo: info, Active: fw.stream != nil && !fw.removed, Connected: fw.stream != nil,
+		}
+		for _, o := range m.offers {
+			if o.fw == fw {
+				f.Offers = append(f.Offers, m.offerProto(o))
+			}
+		}
+		if fw.removed {
+			out.CompletedFrameworks = append(out.CompletedFrameworks, f)
+		} else {
+			out.Frameworks = append(out.Frameworks, f)
+		}
+	}
+	return out
+}
+
+// HoldResources takes resources of an agent away from the frameworks, as another
+// framework's tasks (or a reservation for another role) would: they stay in the agent's
+// total in GET_AGENTS but are never offered. resources is in the --resources form.
+func (m *Master) HoldResources(hostname, resources string) error {
+	p, err := ParseResources(resources)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.agentByHostname(hostname)
+	if a == nil {
+		return fmt.Errorf("no agent %q", hostname)
+	}
+	if !a.free.contains(p) {
+		return fmt.Errorf("agent %s has not %s free", hostname, resources)
+	}
+	a.free.subtract(p)
+	return nil
+}

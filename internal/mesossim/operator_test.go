@@ -1,0 +1,168 @@
+package mesossim
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"testing"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpmaster"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+	mastercalls "github.com/mesos/mesos-go/api/v1/lib/master/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// operatorCall sends a call with mesos-go's own operator API client.
+func operatorCall(t *testing.T, url, mediaType string, call *master.Call) master.Response {
+	t.Helper()
+	cli := httpcli.New(httpcli.Endpoint(url+"/api/v1"), httpcli.Codec(codecs.ByMediaType[encoding.MediaType(mediaType)]))
+	resp, err := httpmaster.NewSender(cli.Send).Send(context.Background(), mastercalls.NonStreaming(call))
+	if err != nil {
+		t.Fatalf("%s: %v", call.GetType(), err)
+	}
+	defer resp.Close()
+	var r master.Response
+	if err := resp.Decode(&r); err != nil {
+		t.Fatalf("decoding %s: %v", call.GetType(), err)
+	}
+	return r
+}
+
+func scalars(rs []mesos.Resource) map[string]float64 {
+	out := map[string]float64{}
+	for _, r := range rs {
+		if r.GetType() == mesos.SCALAR {
+			out[r.Name] += r.GetScalar().GetValue()
+		}
+	}
+	return out
+}
+
+func TestOperatorAPIGetAgents(t *testing.T) {
+	m := startSim(t, Config{Agents: 2, AgentResources: "cpus:4;mem:8192;ports:[31000-31009]", AgentAttributes: "rack:r1"})
+	if err := m.HoldResources("agent-2", "cpus:3;mem:1024"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.HoldResources("agent-2", "cpus:2"); err == nil {
+		t.Fatal("holding more than is free must fail")
+	}
+	c := subscribe(t, m, info())
+	var launched mesos.Offer
+	for launched.Hostname != "agent-1" {
+		for _, o := range c.next(scheduler.Event_OFFERS).GetOffers().Offers {
+			if o.Hostname == "agent-2" && scalars(o.Resources)["cpus"] != 1 {
+				t.Fatalf("agent-2 offers %v cpus, want the 1 left after holding 3", scalars(o.Resources)["cpus"])
+			}
+			if o.Hostname == "agent-1" {
+				launched = o
+			}
+		}
+	}
+	cpus := mesos.Resource{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 1.5}}
+	shell := "sleep 1000"
+	c.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: "t1"},
+		AgentID: launched.AgentID, Resources: []mesos.Resource{cpus}, Command: &mesos.CommandInfo{Value: &shell}})}.WithOffers(launched.ID)))
+	c.next(scheduler.Event_UPDATE)
+
+	for _, media := range []string{mediaProtobuf, mediaJSON} {
+		r := operatorCall(t, m.URL(), media, mastercalls.GetAgents())
+		if r.GetType() != master.Response_GET_AGENTS {
+			t.Fatalf("%s: response type %s", media, r.GetType())
+		}
+		byHost := map[string]master.Response_GetAgents_Agent{}
+		for _, a := range r.GetAgents.Agents {
+			byHost[a.AgentInfo.Hostname] = a
+		}
+		if len(byHost) != 2 {
+			t.Fatalf("%s: %d agents, want 2", media, len(byHost))
+		}
+		for host, a := range byHost {
+			if !a.Active || a.AgentInfo.GetID().GetValue() == "" || a.Version == "" || len(a.AgentInfo.Attributes) != 1 {
+				t.Errorf("%s: agent %s: %+v", media, host, a)
+			}
+			if got := scalars(a.TotalResources); got["cpus"] != 4 || got["mem"] != 8192 {
+				t.Errorf("%s: agent %s total = %v, want cpus 4, mem 8192", media, host, got)
+			}
+		}
+		if got := scalars(byHost["agent-1"].AllocatedResources)["cpus"]; got != 1.5 {
+			t.Errorf("%s: agent-1 allocated cpus = %v, want the task's 1.5", media, got)
+		}
+		if got := scalars(byHost["agent-2"].AllocatedResources)["cpus"]; got != 3 {
+			t.Errorf("%s: agent-2 allocated cpus = %v, want the 3 held", media, got)
+		}
+	}
+
+	if err := m.RemoveAgent("agent-2"); err != nil {
+		t.Fatal(err)
+	}
+	if r := operatorCall(t, m.URL(), mediaProtobuf, mastercalls.GetAgents()); len(r.GetAgents.Agents) != 1 {
+		t.Errorf("a removed agent is not registered: got %d agents, want 1", len(r.GetAgents.Agents))
+	}
+	if r := operatorCall(t, m.URL(), mediaProtobuf, mastercalls.GetHealth()); !r.GetHealth.GetHealthy() {
+		t.Errorf("GET_HEALTH = %+v", r)
+	}
+	fws := operatorCall(t, m.URL(), mediaJSON, mastercalls.GetFrameworks()).GetFrameworks
+	if len(fws.Frameworks) != 1 || fws.Frameworks[0].FrameworkInfo.GetID().GetValue() != c.id || !fws.Frameworks[0].Connected {
+		t.Errorf("GET_FRAMEWORKS = %+v", fws)
+	}
+}
+
+func TestOperatorAPIRefusesBadRequests(t *testing.T) {
+	m := startSim(t, Config{Agents: 1})
+	agents, _ := mastercalls.GetAgents().Marshal()
+	unknown, _ := (&master.Call{}).Marshal()
+	unimplemented, _ := mastercalls.GetMaintenanceStatus().Marshal()
+	for _, tc := range []struct {
+		name, method, contentType, accept string
+		body                              []byte
+		want                              int
+	}{
+		{"GET", http.MethodGet, mediaProtobuf, "", agents, http.StatusMethodNotAllowed},
+		{"no content type", http.MethodPost, "", "", agents, http.StatusBadRequest},
+		{"text content", http.MethodPost, "text/plain", "", agents, http.StatusUnsupportedMediaType},
+		{"unacceptable", http.MethodPost, mediaProtobuf, "text/html", agents, http.StatusNotAcceptable},
+		{"garbage", http.MethodPost, mediaJSON, "", []byte("{"), http.StatusBadRequest},
+		{"no type", http.MethodPost, mediaProtobuf, "", unknown, http.StatusBadRequest},
+		{"not implemented", http.MethodPost, mediaProtobuf, "", unimplemented, http.StatusNotImplemented},
+		{"ok", http.MethodPost, mediaProtobuf, mediaProtobuf, agents, http.StatusOK},
+	} {
+		req, _ := http.NewRequest(tc.method, m.URL()+"/api/v1", bytes.NewReader(tc.body))
+		if tc.contentType != "" {
+			req.Header.Set("Content-Type", tc.contentType)
+		}
+		if tc.accept != "" {
+			req.Header.Set("Accept", tc.accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+func TestFollowerRedirectsOperatorCalls(t *testing.T) {
+	f, err := StartFollower("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	f.SetLeader("http://127.0.0.1:5050")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Post(f.URL()+"/api/v1", mediaProtobuf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != "//127.0.0.1:5050/api/v1" {
+		t.Fatalf("follower answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
