@@ -248,7 +248,7 @@ func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1al
 		}
 		for _, k := range []string{"principal", "secret"} {
 			if len(data[k]) == 0 {
-				return cfg, ReasonCredentialsInvalid, fmt.Errorf("Secret %s/%s (framework.credentialsSecretRef) has no key %q", ref.Namespace, ref.Name, k)
+				return cfg, ReasonCredentialsInvalid, fmt.Errorf("Secret %s/%s (framework.credentialsSecretRef) has no key %q", ref.Namespace, ref.Name, k) //nolint:staticcheck // a condition message, a sentence
 			}
 		}
 		cfg.Credentials = &framework.Credentials{Principal: string(data["principal"]), Secret: string(data["secret"])}
@@ -266,7 +266,7 @@ func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1al
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(data[key]) {
-				return cfg, ReasonCAInvalid, fmt.Errorf("Secret %s/%s (tls.caSecretRef) has no PEM certificate under key %q", ref.Namespace, ref.Name, key)
+				return cfg, ReasonCAInvalid, fmt.Errorf("Secret %s/%s (tls.caSecretRef) has no PEM certificate under key %q", ref.Namespace, ref.Name, key) //nolint:staticcheck // a condition message, a sentence
 			}
 			cfg.TLS.RootCAs = pool
 		}
@@ -281,7 +281,7 @@ func (r *MesosClusterReconciler) secretData(ctx context.Context, ref *mesosv1alp
 	var s corev1.Secret
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, notFound, fmt.Errorf("Secret %s/%s (%s) not found", ref.Namespace, ref.Name, field)
+			return nil, notFound, fmt.Errorf("Secret %s/%s (%s) not found", ref.Namespace, ref.Name, field) //nolint:staticcheck // a condition message, a sentence
 		}
 		return nil, notFound, fmt.Errorf("reading Secret %s/%s (%s): %w", ref.Namespace, ref.Name, field, err)
 	}

@@ -121,7 +121,7 @@ func (e *Executor) subscribeOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Close()
+	defer func() { _ = resp.Close() }()
 	for {
 		var ev mexec.Event
 		if err := resp.Decode(&ev); err != nil {

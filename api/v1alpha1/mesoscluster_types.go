@@ -432,7 +432,3 @@ type MesosClusterList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []MesosCluster `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&MesosCluster{}, &MesosClusterList{})
-}

@@ -209,7 +209,3 @@ type MesosTaskList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []MesosTask `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&MesosTask{}, &MesosTaskList{})
-}

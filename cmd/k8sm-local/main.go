@@ -140,7 +140,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer mgrLog.Close()
+	defer func() { _ = mgrLog.Close() }()
 	mgr := exec.Command(o.manager, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath)
 	mgr.Stdout, mgr.Stderr = mgrLog, mgrLog
@@ -148,8 +148,8 @@ func run(args []string) error {
 	if err := mgr.Start(); err != nil {
 		return fmt.Errorf("starting the manager: %w", err)
 	}
-	mgrDone := make(chan error, 1)
-	go func() { mgrDone <- mgr.Wait() }()
+	mgrDone := make(chan struct{})
+	go func() { _ = mgr.Wait(); close(mgrDone) }()
 	defer func() {
 		say("Stopping the manager")
 		_ = syscall.Kill(-mgr.Process.Pid, syscall.SIGTERM)

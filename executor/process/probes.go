@@ -114,7 +114,7 @@ func (p *pod) check(ctx context.Context, c *container, pr *corev1.Probe) error {
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
 			return fmt.Errorf("HTTP probe answered %d", resp.StatusCode)
 		}

@@ -315,12 +315,12 @@ func (p *pod) runOnce(c *container) (int32, error) {
 	if err != nil {
 		return -1, err
 	}
-	defer stdout.Close()
+	defer func() { _ = stdout.Close() }()
 	stderr, err := os.OpenFile(filepath.Join(dir, "stderr"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return -1, err
 	}
-	defer stderr.Close()
+	defer func() { _ = stderr.Close() }()
 	env, _ := p.rt.env(p.pod, &c.spec)
 	argv := append(append([]string{}, c.spec.Command...), c.spec.Args...)
 	for i := range argv {

@@ -247,7 +247,7 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 		c.detector.Failed(master)
 		return false, classify(master, err)
 	}
-	defer resp.Close()
+	defer func() { _ = resp.Close() }()
 
 	events := make(chan *scheduler.Event, 64)
 	readErr := make(chan error, 1)

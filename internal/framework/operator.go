@@ -45,7 +45,7 @@ func (c *Connection) GetAgents(ctx context.Context) ([]MasterAgent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GET_AGENTS from %s: %w", leader, err)
 	}
-	defer resp.Close()
+	defer func() { _ = resp.Close() }()
 	var r master.Response
 	if err := resp.Decode(&r); err != nil {
 		return nil, fmt.Errorf("decoding GET_AGENTS from %s: %w", leader, err)

@@ -275,8 +275,8 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	if err != nil {
 		return res, err
 	}
-	defer env.Stop()
-	defer os.Remove(kubeconfig)
+	defer func() { _ = env.Stop() }()
+	defer func() { _ = os.Remove(kubeconfig) }()
 	c, err := newClient(env.Config)
 	if err != nil {
 		return res, err
@@ -295,7 +295,7 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	if err != nil {
 		return res, err
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	args := []string{"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0", "--zap-log-level=error"}
 	pprofAddr := ""
 	if cpuProfile != "" {
@@ -376,8 +376,8 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 	if err != nil {
 		return res, err
 	}
-	defer env.Stop()
-	defer os.Remove(kubeconfig)
+	defer func() { _ = env.Stop() }()
+	defer func() { _ = os.Remove(kubeconfig) }()
 	c, err := newClient(env.Config)
 	if err != nil {
 		return res, err
@@ -405,7 +405,7 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 	if err != nil {
 		return res, err
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	cmd := exec.Command(ks, "--kubeconfig="+kubeconfig, "--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig,
 		"--leader-elect=false", "--secure-port=0", "--kube-api-qps=1000", "--kube-api-burst=2000", "-v=0")
 	cmd.Stdout, cmd.Stderr = logFile, logFile

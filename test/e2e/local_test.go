@@ -61,7 +61,7 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		Eventually(func() error {
 			c, err := net.DialTimeout("tcp", host, time.Second)
 			if err == nil {
-				c.Close()
+				_ = c.Close()
 			}
 			return err
 		}, 10*time.Second).Should(HaveOccurred(), "kube-apiserver %s still answers", host)
@@ -75,7 +75,7 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		Expect(err).NotTo(HaveOccurred())
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		Expect(err).NotTo(HaveOccurred())
-		defer l.Close()
+		defer func() { _ = l.Close() }()
 		bin := GinkgoT().TempDir()
 		build(bin, "k8sm-local", "manager", "k8sm-executor")
 		cmd := exec.Command(filepath.Join(bin, "k8sm-local"), "up", "--once", "--dir", GinkgoT().TempDir(), "--assets", assets, "--sim-listen", l.Addr().String())
