@@ -1,0 +1,120 @@
+package controllers
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/podtask"
+	"github.com/k8sm/k8sm/internal/testenv"
+)
+
+// Workloads made by Kubernetes' own controllers (a real kube-controller-manager running
+// the Deployment, ReplicaSet and Job controllers) run on Mesos and are judged by those
+// controllers: a Deployment becomes Available from our pods' Ready conditions, a Job
+// Complete from their Succeeded phase.
+var _ = Describe("Kubernetes workloads on Mesos", Ordered, func() {
+	BeforeAll(func() {
+		if _, err := testenv.ControllerManagerBinary(); err != nil && !testenv.RequireControllerManager() {
+			Skip(err.Error())
+		}
+		kcm, err := testenv.StartControllerManager(testEnv, "deployment", "replicaset", "job")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(kcm.Stop)
+	})
+
+	template := func(schedulerName, cpu string) corev1.PodTemplateSpec {
+		pod := newPod("", "", schedulerName, cpu)
+		return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}}, Spec: pod.Spec}
+	}
+
+	It("runs a Deployment's 3 replicas across agents until it is Available, and scales it down", func() {
+		sim := startSim(3, "cpus:1;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		replicas := int32(3)
+		// 600m each: no agent holds two, so the replicas must spread over the three.
+		d := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: &replicas,
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				Template: template(mc.Spec.SchedulerName, "600m"),
+			},
+		}
+		Expect(k8sClient.Create(ctx, d)).To(Succeed())
+		Eventually(func() int32 {
+			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(d), d)
+			return d.Status.AvailableReplicas
+		}, 60*time.Second, 200*time.Millisecond).Should(Equal(int32(3)), "the Deployment must become Available from our pods' Ready conditions")
+		var pods corev1.PodList
+		Expect(k8sClient.List(ctx, &pods, client.InNamespace(ns))).To(Succeed())
+		nodes := map[string]bool{}
+		for _, p := range pods.Items {
+			Expect(p.Status.Phase).To(Equal(corev1.PodRunning))
+			nodes[p.Spec.NodeName] = true
+		}
+		Expect(nodes).To(HaveLen(3), "one replica per agent")
+
+		By("scaling down to one replica: the ReplicaSet deletes two pods, their tasks are killed")
+		replicas = 1
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+		d.Spec.Replicas = &replicas
+		Expect(k8sClient.Update(ctx, d)).To(Succeed())
+		Eventually(func() int {
+			var left corev1.PodList
+			_ = k8sClient.List(ctx, &left, client.InNamespace(ns))
+			return len(left.Items)
+		}, 60*time.Second, 200*time.Millisecond).Should(Equal(1))
+		// The pods went only after their tasks ended; none but one is left in Mesos.
+		Eventually(func() map[string]int {
+			states := map[string]int{}
+			for _, fw := range sim.State().Frameworks {
+				for _, t := range fw.Tasks {
+					if t.State != "TASK_KILLED" {
+						states[t.State]++
+					}
+				}
+			}
+			return states
+		}, 20*time.Second, 200*time.Millisecond).Should(Equal(map[string]int{"TASK_RUNNING": 1}))
+		Eventually(func() int32 {
+			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(d), d)
+			return d.Status.AvailableReplicas
+		}, 30*time.Second, 200*time.Millisecond).Should(Equal(int32(1)))
+	})
+
+	It("ends a Job's pods Succeeded and the Job Complete", func() {
+		sim := startSim(2, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		completions := int32(2)
+		tpl := template(mc.Spec.SchedulerName, "100m")
+		tpl.Spec.RestartPolicy = corev1.RestartPolicyNever
+		// The simulated task finishes after a second.
+		tpl.Annotations = map[string]string{podtask.AnnotationTaskLabelPrefix + mesossim.LabelFinishAfter: "1s"}
+		job := &batchv1.Job{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "batch"},
+			Spec:       batchv1.JobSpec{Completions: &completions, Template: tpl},
+		}
+		Expect(k8sClient.Create(ctx, job)).To(Succeed())
+		Eventually(func() string {
+			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(job), job)
+			for _, c := range job.Status.Conditions {
+				if c.Type == batchv1.JobComplete {
+					return string(c.Status)
+				}
+			}
+			return "<none>"
+		}, 60*time.Second, 200*time.Millisecond).Should(Equal("True"), "the Job must complete from our pods' Succeeded phase")
+		Expect(job.Status.Succeeded).To(Equal(int32(2)))
+		Expect(job.Status.Failed).To(BeZero())
+	})
+})
