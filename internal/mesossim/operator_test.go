@@ -25,7 +25,7 @@ func operatorCall(t *testing.T, url, mediaType string, call *master.Call) master
 	if err != nil {
 		t.Fatalf("%s: %v", call.GetType(), err)
 	}
-	defer resp.Close()
+	defer func() { _ = resp.Close() }()
 	var r master.Response
 	if err := resp.Decode(&r); err != nil {
 		t.Fatalf("decoding %s: %v", call.GetType(), err)
@@ -142,7 +142,7 @@ func TestOperatorAPIRefusesBadRequests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.want)
 		}
@@ -161,7 +161,7 @@ func TestFollowerRedirectsOperatorCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != "//127.0.0.1:5050/api/v1" {
 		t.Fatalf("follower answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
