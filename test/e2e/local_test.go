@@ -3,7 +3,9 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -68,6 +70,55 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 
 		// It works a second time in a row.
 		Expect(run()).To(MatchRegexp(`pod/hello-mesos\s+1/1\s+Running`))
+	})
+
+	It("uses an existing Mesos master given with --mesos-master instead of starting the sim", func() {
+		assets, err := testenv.AssetsDir()
+		Expect(err).NotTo(HaveOccurred())
+		bin := GinkgoT().TempDir()
+		build(bin, "k8sm-local", "manager", "k8sm-executor", "mesos-sim")
+
+		// "Your Mesos": a mesos-sim of its own, whose agent starts the executor from the
+		// path k8sm-local gives as its URI.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		addr := l.Addr().String()
+		Expect(l.Close()).To(Succeed())
+		sim := exec.Command(filepath.Join(bin, "mesos-sim"), "--listen", addr, "--agents", "1", "--exec", "--work-dir", GinkgoT().TempDir(), "--heartbeat-interval", "2s")
+		var simOut bytes.Buffer
+		sim.Stdout, sim.Stderr = &simOut, &simOut
+		Expect(sim.Start()).To(Succeed())
+		DeferCleanup(func() { _ = sim.Process.Kill(); _ = sim.Wait() })
+		Eventually(func() error {
+			resp, err := http.Get("http://" + addr + "/health")
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+			return err
+		}, 20*time.Second, 100*time.Millisecond).Should(Succeed(), "mesos-sim: %s", simOut.String())
+
+		cmd := exec.Command(filepath.Join(bin, "k8sm-local"), "up", "--once", "--dir", GinkgoT().TempDir(), "--assets", assets, "--mesos-master", "http://"+addr)
+		cmd.Dir = testenv.RepoRoot()
+		out, err := cmd.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "k8sm-local up: %s", out)
+		Expect(string(out)).To(ContainSubstring("Using the Mesos master http://" + addr))
+		Expect(string(out)).NotTo(ContainSubstring("mesos-sim: master"))
+		Expect(string(out)).To(MatchRegexp(`pod/hello-mesos\s+1/1\s+Running`))
+
+		// The pod ran on that master's agent, as a task of the k8sm framework.
+		resp, err := http.Get("http://" + addr + "/state")
+		Expect(err).NotTo(HaveOccurred())
+		defer func() { _ = resp.Body.Close() }()
+		var st struct {
+			Frameworks []struct {
+				Name  string `json:"name"`
+				Tasks []struct {
+					State string `json:"state"`
+				} `json:"tasks"`
+			} `json:"frameworks"`
+		}
+		Expect(json.NewDecoder(resp.Body).Decode(&st)).To(Succeed())
+		Expect(st.Frameworks).To(ContainElement(HaveField("Name", "k8sm")))
 	})
 
 	It("says so when the sim's port is taken", func() {
