@@ -559,8 +559,11 @@ func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition) {
 	st.Conditions = append(st.Conditions, c)
 }
 
-// DefaultStartingGrace is how long an acknowledged TASK_STARTING waits to be written.
-const DefaultStartingGrace = time.Second
+// DefaultStartingGrace is how long an acknowledged TASK_STARTING waits to be written. Under
+// load RUNNING trails STARTING by more than a second (the update workers are busy), and
+// every STARTING written then is one more custom resource write per pod; five seconds
+// covers that, and a task that takes longer to start still shows Starting.
+const DefaultStartingGrace = 5 * time.Second
 
 // startingUpdate is an acknowledged TASK_STARTING not yet written.
 type startingUpdate struct {
