@@ -59,6 +59,9 @@ const (
 	ReasonNotSubscribed         = "NotSubscribed"
 	ReasonAsExpected            = "AsExpected"
 	ReasonTeardownPending       = "TeardownPending"
+	// ReasonAgentsUnlisted: subscribed, but the master's operator API does not list the
+	// agents (e.g. the principal may not GET_AGENTS), so capacity comes from offers.
+	ReasonAgentsUnlisted = "AgentsNotListed"
 
 	// statusResync is how often a cluster's status is refreshed from its driver without events.
 	statusResync = 30 * time.Second
@@ -442,7 +445,12 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 			set(mesosv1alpha1.ConditionReconciled, false, ReasonReconciling, "Reconciling task states with Mesos")
 		}
 		set(mesosv1alpha1.ConditionReady, true, ReasonSubscribed, msg)
-		set(mesosv1alpha1.ConditionDegraded, false, ReasonAsExpected, "The framework is subscribed")
+		if s.AgentsError != nil {
+			set(mesosv1alpha1.ConditionDegraded, true, ReasonAgentsUnlisted, fmt.Sprintf(
+				"The master's operator API did not list the agents (%v): Node capacity comes from offers, which show only what other frameworks leave; let the framework's principal call GET_AGENTS", s.AgentsError))
+		} else {
+			set(mesosv1alpha1.ConditionDegraded, false, ReasonAsExpected, "The framework is subscribed")
+		}
 	default:
 		reason, msg := ReasonConnecting, "Connecting to "+mc.Spec.Master
 		var se *framework.SubscribeError

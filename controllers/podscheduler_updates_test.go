@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -18,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/framework"
 )
 
 // updateHarness runs a PodScheduler's update workers over a fake API with one launched
@@ -166,4 +170,35 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// A subscribed cluster whose master will not list its agents stays Ready but says it is
+// Degraded, with what to do.
+func TestStatusFromDriverAgentsNotListed(t *testing.T) {
+	r := &MesosClusterReconciler{}
+	mc := &mesosv1alpha1.MesosCluster{}
+	mc.Generation = 3
+	for _, tc := range []struct {
+		name           string
+		agentsErr      error
+		degraded       metav1.ConditionStatus
+		degradedReason string
+	}{
+		{"listed", nil, metav1.ConditionFalse, ReasonAsExpected},
+		{"refused", errors.New("GET_AGENTS from http://m:5050: 403 Forbidden"), metav1.ConditionTrue, ReasonAgentsUnlisted},
+	} {
+		st := &mesosv1alpha1.MesosClusterStatus{}
+		r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050", AgentsError: tc.agentsErr})
+		ready := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionReady)
+		deg := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded)
+		if ready == nil || ready.Status != metav1.ConditionTrue {
+			t.Errorf("%s: Ready = %+v, want True", tc.name, ready)
+		}
+		if deg == nil || deg.Status != tc.degraded || deg.Reason != tc.degradedReason || deg.ObservedGeneration != 3 {
+			t.Errorf("%s: Degraded = %+v, want %s/%s", tc.name, deg, tc.degraded, tc.degradedReason)
+		}
+		if tc.agentsErr != nil && !strings.Contains(deg.Message, "403 Forbidden") {
+			t.Errorf("%s: message %q does not say why", tc.name, deg.Message)
+		}
+	}
 }
