@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,22 +22,46 @@ import (
 
 // execRun is one executor process an agent started.
 type execRun struct {
-	fw      *framework
-	agent   *agent
-	info    mesos.ExecutorInfo
-	dir     string
-	cmd     *exec.Cmd
-	events  chan *mexec.Event // to the subscribed executor
-	queued  []*mexec.Event    // held until it subscribes
-	stream  bool
-	exited  chan struct{}
-	mu      sync.Mutex
-	removed bool
+	fw     *framework
+	agent  *agent
+	info   mesos.ExecutorInfo
+	dir    string
+	cmd    *exec.Cmd
+	events chan *mexec.Event // to the subscribed executor
+	exited chan struct{}
+
+	mu     sync.Mutex
+	queued []*mexec.Event // held until it subscribes
+	stream bool           // a SUBSCRIBE stream is open
+	conn   chan struct{}  // closed to end the open stream
+
+	// Guarded by the master's mu:
+	registered  bool         // subscribed since it started or since the agent restarted
+	recovering  bool         // the agent restarted and waits for it to subscribe again
+	terminating bool         // told to SHUT DOWN
+	silent      bool         // killed by an agent that forgot it: its exit is not reported
+	termination *termination // how its tasks end when it exits, if not FAILED
 }
+
+// termination is how an executor's live tasks end when it exits, when the agent decided
+// it before (slave.cpp: Executor::pendingTermination).
+type termination struct {
+	state  mesos.TaskState
+	reason mesos.TaskStatus_Reason
+	msg    string
+}
+
+// agentRestartDelay is how long a restarted agent's executor API is away.
+const agentRestartDelay = 100 * time.Millisecond
 
 // serveAgent serves one agent's executor API on its own address.
 func (m *Master) serveAgent(a *agent) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return m.serveAgentOn(a, "127.0.0.1:0")
+}
+
+// serveAgentOn serves an agent's executor API on addr.
+func (m *Master) serveAgentOn(a *agent, addr string) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -82,10 +107,11 @@ func (m *Master) startExecutorLocked(fw *framework, a *agent, info mesos.Executo
 		"MESOS_AGENT_ENDPOINT="+a.endpoint,
 		"MESOS_SLAVE_ID="+a.id,
 		"MESOS_CHECKPOINT="+checkpoint,
-		"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=5secs",
+		"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD="+mesosDuration(m.gracePeriod(info)),
 	)
 	if checkpoint == "1" {
-		env = append(env, "MESOS_RECOVERY_TIMEOUT=15mins", "MESOS_SUBSCRIPTION_BACKOFF_MAX=2secs")
+		env = append(env, "MESOS_RECOVERY_TIMEOUT="+mesosDuration(m.cfg.RecoveryTimeout),
+			"MESOS_SUBSCRIPTION_BACKOFF_MAX="+mesosDuration(m.cfg.ExecutorReregistrationTimeout))
 	}
 	for _, v := range cmdInfo.GetEnvironment().GetVariables() {
 		env = append(env, v.Name+"="+v.GetValue())
@@ -132,6 +158,31 @@ func fetch(u mesos.CommandInfo_URI, dir string) error {
 	return os.WriteFile(filepath.Join(dir, name), data, mode)
 }
 
+// gracePeriod is how long an executor has to exit after SHUTDOWN: its ExecutorInfo's
+// shutdown_grace_period, else the agent's.
+func (m *Master) gracePeriod(info mesos.ExecutorInfo) time.Duration {
+	if g := info.GetShutdownGracePeriod(); g != nil && g.Nanoseconds > 0 {
+		return time.Duration(g.Nanoseconds)
+	}
+	return m.cfg.ExecutorShutdownGracePeriod
+}
+
+// mesosDuration writes d the way Mesos's stout does (e.g. 5secs, 1.5mins, 200ms), the
+// form mesos-go's executor config reads.
+func mesosDuration(d time.Duration) string {
+	units := []struct {
+		name string
+		size time.Duration
+	}{{"weeks", 7 * 24 * time.Hour}, {"days", 24 * time.Hour}, {"hrs", time.Hour}, {"mins", time.Minute},
+		{"secs", time.Second}, {"ms", time.Millisecond}, {"us", time.Microsecond}}
+	for _, u := range units {
+		if d >= u.size {
+			return strconv.FormatFloat(float64(d)/float64(u.size), 'f', -1, 64) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(d), 10) + "ns"
+}
+
 // deliver sends an event to the executor now, or when it subscribes.
 func (r *execRun) deliver(e *mexec.Event) {
 	r.mu.Lock()
@@ -146,8 +197,30 @@ func (r *execRun) deliver(e *mexec.Event) {
 	}
 }
 
-// executorExited fails the executor's live tasks and tells the framework.
-func (m *Master) executorExited(run *execRun, err error) {
+// sendNow sends an event to a subscribed executor; false (and the event dropped) when
+// it has no stream.
+func (r *execRun) sendNow(e *mexec.Event) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stream {
+		return false
+	}
+	select {
+	case r.events <- e:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill ends the executor's process group at once.
+func (r *execRun) kill() { _ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL) }
+
+// executorExited ends the executor's live tasks the way slave.cpp's executorTerminated
+// does (TASK_FAILED, REASON_EXECUTOR_TERMINATED, unless the agent decided otherwise
+// before it killed the executor) and sends the framework a FAILURE event naming the
+// executor, with its wait status, as the master does on ExitedExecutorMessage.
+func (m *Master) executorExited(run *execRun, _ error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	key := run.fw.id + "/" + run.info.ExecutorID.Value
@@ -158,18 +231,25 @@ func (m *Master) executorExited(run *execRun, err error) {
 			delete(run.agent.executors, key)
 		}
 	}
-	if run.fw.removed {
+	if run.fw.removed || run.silent {
 		return
 	}
-	reason := mesos.REASON_EXECUTOR_TERMINATED
+	state, reason, msg := mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED, "Executor terminated"
+	if tm := run.termination; tm != nil {
+		state, reason, msg = tm.state, tm.reason, tm.msg
+	}
 	for _, t := range run.fw.tasks {
 		if t.agent == run.agent && t.info.Executor != nil && t.info.Executor.ExecutorID == run.info.ExecutorID && !isTerminal(t.state) {
-			m.agentUpdateLocked(t, mesos.TASK_FAILED, &reason, "Executor terminated")
+			m.agentStatusLocked(t, state, mesos.SOURCE_AGENT, reason.Enum(), msg)
 		}
 	}
+	// The wait status as waitpid gives it, which Mesos passes on: 9 for SIGKILL, 256 for
+	// exit code 1.
 	status := int32(0)
-	if ee, ok := err.(*exec.ExitError); ok {
-		status = int32(ee.ExitCode())
+	if ps := run.cmd.ProcessState; ps != nil {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
+			status = int32(ws)
+		}
 	}
 	execID := run.info.ExecutorID
 	run.fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{
@@ -178,17 +258,73 @@ func (m *Master) executorExited(run *execRun, err error) {
 
 // stopExecutor asks an executor to shut down and kills it after the grace period.
 func (m *Master) stopExecutor(run *execRun) {
+	run.terminating = true
 	run.deliver(&mexec.Event{Type: mexec.Event_SHUTDOWN})
+	grace := m.gracePeriod(run.info)
 	go func() {
 		select {
 		case <-run.exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-run.cmd.Process.Pid, syscall.SIGKILL)
+		case <-time.After(grace):
+			run.kill()
 		}
 	}()
 }
 
-// serveExecutor is an agent's POST /api/v1/executor.
+// shutdownLocked runs a scheduler SHUTDOWN call: the master passes it to the agent
+// (dropped if the agent is not registered, master.cpp: Master::shutdown), which tells
+// the executor to shut down and kills it if it has not exited after the grace period
+// (slave.cpp: shutdownExecutor, shutdownExecutorTimeout). Its live tasks then end as on
+// any executor exit. Without an executor process (simulated tasks) the executor is
+// taken to exit at once with status 0.
+func (m *Master) shutdownLocked(fw *framework, sh *scheduler.Call_Shutdown) {
+	a := m.agentByID[sh.AgentID.Value]
+	if a == nil || !a.connected() {
+		return
+	}
+	key := fw.id + "/" + sh.ExecutorID.Value
+	if run := a.runs[key]; run != nil {
+		if !run.terminating {
+			m.stopExecutor(run)
+		}
+		return
+	}
+	e, ok := a.executors[key]
+	if !ok {
+		return // unknown executor: the agent ignores it
+	}
+	delete(a.executors, key)
+	a.free.add(fromResources(e.Resources))
+	for _, t := range fw.tasks {
+		if t.agent == a && t.info.Executor != nil && t.info.Executor.ExecutorID == sh.ExecutorID && !isTerminal(t.state) {
+			m.agentStatusLocked(t, mesos.TASK_FAILED, mesos.SOURCE_AGENT, mesos.REASON_EXECUTOR_TERMINATED.Enum(), "Executor terminated")
+		}
+	}
+	status := int32(0)
+	execID := sh.ExecutorID
+	fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{
+		AgentID: &mesos.AgentID{Value: a.id}, ExecutorID: &execID, Status: &status}})
+}
+
+// messageLocked passes a scheduler MESSAGE to its executor. Mesos drops it (the call is
+// still answered 202) when the agent is not registered and connected (master.cpp:
+// Master::message) or the executor is unknown or not subscribed (slave.cpp:
+// schedulerMessage); so do simulated tasks, which have no executor to read it.
+func (m *Master) messageLocked(fw *framework, msg *scheduler.Call_Message) {
+	a := m.agentByID[msg.AgentID.Value]
+	if a == nil || !a.connected() {
+		return
+	}
+	run := a.runs[fw.id+"/"+msg.ExecutorID.Value]
+	if run == nil || run.terminating || !run.registered {
+		return
+	}
+	run.sendNow(&mexec.Event{Type: mexec.Event_MESSAGE, Message: &mexec.Event_Message{Data: msg.Data}})
+}
+
+// serveExecutor is an agent's POST /api/v1/executor, with the checks of slave/http.cpp:
+// unknown framework or executor → 400; any call but SUBSCRIBE and HEARTBEAT from an
+// executor that has not subscribed (since the agent started) → 403, and → 503 while a
+// restarted agent is still recovering.
 func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "Expecting a 'POST' request", http.StatusMethodNotAllowed)
@@ -211,56 +347,152 @@ func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request)
 		http.Error(w, "Failed to parse body into executor::Call: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	switch {
+	case call.Type == mexec.Call_MESSAGE && call.Message == nil:
+		http.Error(w, "Failed to validate Executor::Call: Expecting 'message' to be present", http.StatusBadRequest)
+		return
+	case call.Type == mexec.Call_UPDATE && call.Update == nil:
+		http.Error(w, "Failed to validate Executor::Call: Expecting 'update' to be present", http.StatusBadRequest)
+		return
+	case call.Type == mexec.Call_HEARTBEAT:
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
 	key := call.FrameworkID.Value + "/" + call.ExecutorID.Value
 	m.mu.Lock()
 	run := a.runs[key]
+	registered, recovering := run != nil && run.registered, a.recovering
 	m.mu.Unlock()
-	if run == nil {
+	switch {
+	case run == nil:
 		http.Error(w, "Executor "+call.ExecutorID.Value+" of framework "+call.FrameworkID.Value+" is unknown on this agent", http.StatusBadRequest)
+		return
+	case call.Type != mexec.Call_SUBSCRIBE && recovering:
+		http.Error(w, "Agent has not finished recovery", http.StatusServiceUnavailable)
+		return
+	case call.Type != mexec.Call_SUBSCRIBE && !registered:
+		http.Error(w, "Executor is not subscribed", http.StatusForbidden)
 		return
 	}
 	switch call.Type {
 	case mexec.Call_SUBSCRIBE:
-		m.executorSubscribe(run, w, ct == mediaProtobuf, r)
+		m.executorSubscribe(run, w, ct == mediaProtobuf, r, call.GetSubscribe())
 	case mexec.Call_UPDATE:
 		st := call.GetUpdate().Status
-		switch {
-		case st.GetState() == mesos.TASK_STAGING:
-			http.Error(w, "Failed to validate executor::Call: 'status.state' is TASK_STAGING", http.StatusBadRequest)
-		case st.GetSource() != mesos.SOURCE_EXECUTOR:
-			http.Error(w, "Failed to validate executor::Call: 'status.source' is not SOURCE_EXECUTOR", http.StatusBadRequest)
-		case len(st.UUID) != 16:
-			http.Error(w, "Failed to validate executor::Call: 'status.uuid' is not a valid UUID", http.StatusBadRequest)
-		case st.ExecutorID != nil && st.ExecutorID.Value != call.ExecutorID.Value:
-			http.Error(w, "Failed to validate executor::Call: ExecutorID mismatch", http.StatusBadRequest)
-		default:
-			m.mu.Lock()
-			if t := run.fw.tasks[st.TaskID.Value]; t != nil && !isTerminal(t.state) {
-				st.AgentID = &mesos.AgentID{Value: a.id}
-				m.queueUpdateLocked(t, st)
-			}
-			m.mu.Unlock()
-			// The agent acknowledges once it has the update (it checkpoints it).
-			run.deliver(&mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}})
-			w.WriteHeader(http.StatusAccepted)
+		if why := checkExecutorUpdate(st, call.ExecutorID); why != "" {
+			http.Error(w, "Failed to validate executor::Call: "+why, http.StatusBadRequest)
+			return
 		}
-	case mexec.Call_MESSAGE, mexec.Call_HEARTBEAT:
+		m.mu.Lock()
+		m.executorUpdateLocked(run, st)
+		m.mu.Unlock()
+		// The agent acknowledges once it has the update (it checkpoints it).
+		run.deliver(&mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}})
+		w.WriteHeader(http.StatusAccepted)
+	case mexec.Call_MESSAGE:
+		// Forwarded to the framework as a scheduler MESSAGE (master.cpp:
+		// Master::executorMessage); dropped when the agent is not registered.
+		m.mu.Lock()
+		if !a.gone && !run.fw.removed {
+			run.fw.send(&scheduler.Event{Type: scheduler.Event_MESSAGE, Message: &scheduler.Event_Message{
+				AgentID: mesos.AgentID{Value: a.id}, ExecutorID: run.info.ExecutorID, Data: call.GetMessage().Data}})
+		}
+		m.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	default:
 		http.Error(w, "Unsupported call", http.StatusBadRequest)
 	}
 }
 
-func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf bool, r *http.Request) {
+// checkExecutorUpdate validates an executor's status update; it returns why it is
+// invalid, or "".
+func checkExecutorUpdate(st mesos.TaskStatus, executorID mesos.ExecutorID) string {
+	switch {
+	case st.GetState() == mesos.TASK_STAGING:
+		return "'status.state' is TASK_STAGING"
+	case st.GetSource() != mesos.SOURCE_EXECUTOR:
+		return "'status.source' is not SOURCE_EXECUTOR"
+	case len(st.UUID) != 16:
+		return "'status.uuid' is not a valid UUID"
+	case st.ExecutorID != nil && st.ExecutorID.Value != executorID.Value:
+		return "ExecutorID mismatch"
+	}
+	return ""
+}
+
+// executorUpdateLocked takes a status update from an executor; one the agent had before
+// (same uuid) is not passed on again, as the agent's status update manager ignores
+// duplicates.
+func (m *Master) executorUpdateLocked(run *execRun, st mesos.TaskStatus) {
+	t := run.fw.tasks[st.TaskID.Value]
+	if t == nil || t.agent != run.agent || isTerminal(t.state) || !t.sawUpdate(st.UUID) {
+		return
+	}
+	st.AgentID = &mesos.AgentID{Value: run.agent.id}
+	m.queueUpdateLocked(t, st)
+}
+
+// executorSubscribe serves an executor's SUBSCRIBE. An executor subscribing again after
+// an agent restart lists the updates the agent has not acknowledged, which are taken
+// (and acknowledged) as if sent again, and the tasks it has not acknowledged; its
+// STAGING tasks it does not list are lost in the restart and end TASK_DROPPED
+// (TASK_LOST if not PARTITION_AWARE), REASON_AGENT_RESTARTED (slave.cpp:
+// Slave::subscribe). A new stream replaces an open one.
+func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf bool, r *http.Request, sub *mexec.Call_Subscribe) {
+	var acks []*mexec.Event
 	m.mu.Lock()
+	if sub != nil {
+		for _, u := range sub.UnacknowledgedUpdates {
+			st := u.Status
+			if checkExecutorUpdate(st, run.info.ExecutorID) != "" {
+				continue
+			}
+			m.executorUpdateLocked(run, st)
+			acks = append(acks, &mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}})
+		}
+	}
+	if run.recovering {
+		known := map[string]bool{}
+		if sub != nil {
+			for _, ti := range sub.UnacknowledgedTasks {
+				known[ti.TaskID.Value] = true
+			}
+		}
+		state := mesos.TASK_LOST
+		if run.fw.partitionAware {
+			state = mesos.TASK_DROPPED
+		}
+		for _, t := range run.fw.tasks {
+			if t.agent == run.agent && t.state == mesos.TASK_STAGING && t.info.Executor != nil &&
+				t.info.Executor.ExecutorID == run.info.ExecutorID && !known[t.info.TaskID.Value] {
+				m.agentStatusLocked(t, state, mesos.SOURCE_AGENT, mesos.REASON_AGENT_RESTARTED.Enum(), "Task launched during agent restart")
+			}
+		}
+		run.recovering = false
+	}
+	run.registered = true
 	fwInfo := run.fw.info
 	agentInfo := mesos.AgentInfo{ID: &mesos.AgentID{Value: run.agent.id}, Hostname: run.agent.hostname}
 	m.mu.Unlock()
+
 	run.mu.Lock()
+	if run.conn != nil {
+		close(run.conn) // the previous stream ends
+	}
+	conn := make(chan struct{})
+	run.conn = conn
 	run.stream = true
 	queued := run.queued
 	run.queued = nil
 	run.mu.Unlock()
+	defer func() {
+		run.mu.Lock()
+		if run.conn == conn {
+			run.stream = false
+			run.conn = nil
+		}
+		run.mu.Unlock()
+	}()
 
 	if protobuf {
 		w.Header().Set("Content-Type", mediaProtobuf)
@@ -274,22 +506,19 @@ func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf
 		ContainerID: &mesos.ContainerID{Value: filepath.Base(run.dir)}}}) {
 		return
 	}
-	for _, e := range queued {
+	for _, e := range append(queued, acks...) {
 		if !write(e) {
 			return
 		}
 	}
-	defer func() {
-		run.mu.Lock()
-		run.stream = false
-		run.mu.Unlock()
-	}()
 	for {
 		select {
 		case e := <-run.events:
 			if !write(e) {
 				return
 			}
+		case <-conn:
+			return
 		case <-run.exited:
 			return
 		case <-r.Context().Done():

@@ -49,6 +49,24 @@ type Config struct {
 	Exec bool
 	// WorkDir holds the executors' sandboxes. Default: a new temporary directory.
 	WorkDir string
+	// OfferTimeout is how long an offer may stay unused before the master rescinds it
+	// and its resources go back to the agent, as Mesos's --offer_timeout. Default 0:
+	// offers are never rescinded for age.
+	OfferTimeout time.Duration
+	// ExecutorShutdownGracePeriod is how long an executor told to SHUTDOWN has to exit
+	// before the agent kills it, unless its ExecutorInfo sets shutdown_grace_period (the
+	// agent's --executor_shutdown_grace_period). Executors get it as
+	// MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD. Default 5s.
+	ExecutorShutdownGracePeriod time.Duration
+	// ExecutorReregistrationTimeout is how long a restarted agent waits for the executors
+	// of checkpointing frameworks to subscribe again before it kills them (the agent's
+	// --executor_reregistration_timeout); executors get it as
+	// MESOS_SUBSCRIPTION_BACKOFF_MAX. Default 2s.
+	ExecutorReregistrationTimeout time.Duration
+	// RecoveryTimeout is how long an executor of a checkpointing framework waits for a
+	// restarted agent before it gives up, given to it as MESOS_RECOVERY_TIMEOUT (the
+	// agent's --recovery_timeout). Default 15m.
+	RecoveryTimeout time.Duration
 	// Log receives the sim's log lines.
 	Log logr.Logger
 }
@@ -69,6 +87,10 @@ type Master struct {
 
 	workDir string
 	nextRun int
+
+	// Faults on the way of agent status updates to frameworks.
+	duplicateUpdates bool
+	updateDelay      time.Duration
 
 	ln     net.Listener
 	srv    *http.Server
@@ -94,12 +116,21 @@ type agent struct {
 	id, hostname string
 	attrs        []mesos.Attribute
 	total, free  pool
+	held         pool                          // taken by HoldResources
 	executors    map[string]mesos.ExecutorInfo // framework id + "/" + executor id
 	runs         map[string]*execRun           // executor processes, same keys
-	gone         bool
+	gone         bool                          // partitioned or removed: not registered
+	removed      bool                          // removed for good (RemoveAgent)
+	down         bool                          // its process is restarting (RestartAgent)
+	recovering   bool                          // restarted, waiting for executors to subscribe again
+	ready        chan struct{}                 // closed while the agent serves
 	endpoint     string
 	srv          *http.Server
 }
+
+// connected says whether the agent is registered with the master and talking to it:
+// only then does it get offers and do its status updates reach frameworks.
+func (a *agent) connected() bool { return !a.gone && !a.down && !a.recovering }
 
 type offer struct {
 	id    string
@@ -112,13 +143,21 @@ type task struct {
 	info     mesos.TaskInfo
 	fw       *framework
 	agent    *agent
-	state    mesos.TaskState
+	state    mesos.TaskState // as the master knows it
 	res      pool
-	pending  []mesos.TaskStatus // updates waiting for an ack; the first is in flight
+	pending  []pendingUpdate // updates waiting for an ack; the first is in flight
 	retry    *time.Timer
+	retryGen int // bumped whenever retry is armed again, so a stale timer does nothing
 	backoff  time.Duration
-	last     mesos.TaskStatus
+	last     mesos.TaskStatus // the latest status the agent has
+	seen     []string         // uuids of updates received from the executor
 	finished chan struct{}
+}
+
+// pendingUpdate is an agent status update waiting for the framework's acknowledgement.
+type pendingUpdate struct {
+	status mesos.TaskStatus
+	ready  time.Time // not sent before (DelayUpdates)
 }
 
 // New makes a master with its agents; Start serves it.
@@ -134,6 +173,15 @@ func New(cfg Config) (*Master, error) {
 	}
 	if cfg.UpdateRetry <= 0 {
 		cfg.UpdateRetry = 10 * time.Second
+	}
+	if cfg.ExecutorShutdownGracePeriod <= 0 {
+		cfg.ExecutorShutdownGracePeriod = 5 * time.Second
+	}
+	if cfg.ExecutorReregistrationTimeout <= 0 {
+		cfg.ExecutorReregistrationTimeout = 2 * time.Second
+	}
+	if cfg.RecoveryTimeout <= 0 {
+		cfg.RecoveryTimeout = 15 * time.Minute
 	}
 	res, err := ParseResources(cfg.AgentResources)
 	if err != nil {
@@ -153,7 +201,9 @@ func New(cfg Config) (*Master, error) {
 
 func (m *Master) addAgentLocked(hostname string, res pool, attrs []mesos.Attribute) *agent {
 	a := &agent{id: fmt.Sprintf("%s-S%d", m.id, len(m.agents)), hostname: hostname, attrs: attrs,
-		total: res, free: res.clone(), executors: map[string]mesos.ExecutorInfo{}, runs: map[string]*execRun{}}
+		total: res, free: res.clone(), held: newPool(), executors: map[string]mesos.ExecutorInfo{}, runs: map[string]*execRun{},
+		ready: make(chan struct{})}
+	close(a.ready)
 	m.agents = append(m.agents, a)
 	m.agentByID[a.id] = a
 	return a
@@ -196,8 +246,13 @@ func (m *Master) Start(addr string) error {
 // URL is the master's http://host:port.
 func (m *Master) URL() string { return "http://" + m.ln.Addr().String() }
 
-// ID is the master's id, the prefix of its framework, agent and offer ids.
-func (m *Master) ID() string { return m.id }
+// ID is the master's id, the prefix of the framework, agent and offer ids it hands out.
+// It changes on FailoverMaster; agents and frameworks keep their ids.
+func (m *Master) ID() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.id
+}
 
 // Close stops the master; streams end, tasks are forgotten.
 func (m *Master) Close() {
@@ -265,7 +320,7 @@ func (m *Master) allocateLocked(now time.Time) {
 		}
 		var batch []mesos.Offer
 		for _, a := range m.agents {
-			if a.gone || a.free.empty() || now.Before(fw.filters[a.id]) || m.hasOfferLocked(fw, a) {
+			if !a.connected() || a.free.empty() || now.Before(fw.filters[a.id]) || m.hasOfferLocked(fw, a) {
 				continue
 			}
 			m.nextOffer++
@@ -273,6 +328,9 @@ func (m *Master) allocateLocked(now time.Time) {
 			a.free = newPool()
 			m.offers[o.id] = o
 			batch = append(batch, m.offerProto(o))
+			if m.cfg.OfferTimeout > 0 {
+				time.AfterFunc(m.cfg.OfferTimeout, func() { m.offerTimedOut(o) })
+			}
 		}
 		if len(batch) > 0 {
 			fw.send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: batch}})
@@ -315,6 +373,23 @@ func (m *Master) offerProto(o *offer) mesos.Offer {
 	}
 }
 
+// offerTimedOut rescinds an offer left unused for the offer timeout; its resources go
+// back to the agent and may be offered again at the next allocation (master.cpp:
+// Master::offerTimeout, removeOffer with rescind).
+func (m *Master) offerTimedOut(o *offer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.offers[o.id] != o {
+		return // used, declined or rescinded already
+	}
+	m.recoverOfferLocked(o)
+	o.fw.send(rescindEvent(o.id))
+}
+
+func rescindEvent(offerID string) *scheduler.Event {
+	return &scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: offerID}}}
+}
+
 // recoverOfferLocked gives an offer's resources back to its agent.
 func (m *Master) recoverOfferLocked(o *offer) {
 	delete(m.offers, o.id)
@@ -332,7 +407,7 @@ func (m *Master) recoverOffersOfLocked(fw *framework, rescind bool) {
 		}
 		m.recoverOfferLocked(o)
 		if rescind {
-			fw.send(&scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: o.id}}})
+			fw.send(rescindEvent(o.id))
 		}
 	}
 }
@@ -384,13 +459,17 @@ func (m *Master) cutOff(hostname string, gone bool) error {
 	defer m.mu.Unlock()
 	a := m.agentByHostname(hostname)
 	if a == nil {
-		return fmt.Errorf("no agent %q", hostname)
+		return noAgent(hostname)
+	}
+	if a.removed {
+		return &httpError{http.StatusConflict, "agent " + hostname + " was removed"}
 	}
 	a.gone = true
+	a.removed = gone
 	for _, o := range m.offers {
 		if o.agent == a {
 			delete(m.offers, o.id)
-			o.fw.send(&scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: o.id}}})
+			o.fw.send(rescindEvent(o.id))
 		}
 	}
 	state, reason, msg := mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_REMOVED, "Agent "+hostname+" is unreachable"
@@ -409,6 +488,10 @@ func (m *Master) cutOff(hostname string, gone bool) error {
 		fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: a.id}}})
 	}
 	return nil
+}
+
+func noAgent(hostname string) error {
+	return &httpError{http.StatusNotFound, fmt.Sprintf("no agent %q", hostname)}
 }
 
 // DropStream closes a framework's event stream, as a network fault would.

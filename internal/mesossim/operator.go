@@ -114,7 +114,7 @@ func (m *Master) getAgents() *master.Response_GetAgents {
 				ID: &mesos.AgentID{Value: a.id}, Hostname: hostname, Port: &port,
 				Resources: a.total.toResources(""), Attributes: a.attrs,
 			},
-			Active:             true,
+			Active:             a.connected(), // false while it restarts
 			Version:            simVersion,
 			TotalResources:     a.total.toResources(""),
 			AllocatedResources: allocated.toResources(""),
@@ -167,11 +167,12 @@ func (m *Master) HoldResources(hostname, resources string) error {
 	defer m.mu.Unlock()
 	a := m.agentByHostname(hostname)
 	if a == nil {
-		return fmt.Errorf("no agent %q", hostname)
+		return noAgent(hostname)
 	}
 	if !a.free.contains(p) {
 		return fmt.Errorf("agent %s has not %s free", hostname, resources)
 	}
 	a.free.subtract(p)
+	a.held.add(p)
 	return nil
 }

@@ -192,7 +192,7 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedul
 		// Updates not acknowledged before the failover are sent again.
 		for _, t := range fw.tasks {
 			if len(t.pending) > 0 {
-				fw.send(updateEvent(t.pending[0]))
+				m.sendPendingLocked(t)
 			}
 		}
 	}
@@ -300,10 +300,7 @@ func (m *Master) removeFrameworkLocked(fw *framework) {
 			t.state = mesos.TASK_KILLED
 			m.releaseLocked(t)
 		}
-		if t.retry != nil {
-			t.retry.Stop()
-		}
-		t.pending = nil
+		m.dropPendingLocked(t)
 	}
 	prefix := fw.id + "/"
 	for _, a := range m.agents {
@@ -364,7 +361,9 @@ func (m *Master) handleCall(streamID string, call *scheduler.Call) error {
 	case scheduler.Call_RECONCILE:
 		fw.reconciles++
 		m.reconcileLocked(fw, call.GetReconcile())
-	case scheduler.Call_SHUTDOWN, scheduler.Call_MESSAGE, scheduler.Call_REQUEST:
+	case scheduler.Call_MESSAGE:
+		m.messageLocked(fw, call.GetMessage())
+	case scheduler.Call_SHUTDOWN, scheduler.Call_REQUEST:
 	default:
 		return badRequest("Call type %s is not supported", call.Type)
 	}

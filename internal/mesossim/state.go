@@ -50,7 +50,7 @@ func (m *Master) State() State {
 	defer m.mu.Unlock()
 	st := State{ID: m.id, Leader: m.ln.Addr().String()}
 	for _, a := range m.agents {
-		as := AgentState{ID: a.id, Hostname: a.hostname, Resources: a.total.scalars, Free: map[string]float64{}, Active: !a.gone, Attributes: map[string]string{}}
+		as := AgentState{ID: a.id, Hostname: a.hostname, Resources: a.total.scalars, Free: map[string]float64{}, Active: a.connected(), Attributes: map[string]string{}}
 		for k, v := range a.free.scalars {
 			as.Free[k] = v
 		}

@@ -234,11 +234,16 @@ func (m *Master) simulate(t *task) {
 // uuid) and queues it for the framework: one update in flight per task, resent until
 // acknowledged. Resources are freed on a terminal state at once.
 func (m *Master) agentUpdateLocked(t *task, s mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string) {
-	now := float64(time.Now().UnixNano()) / 1e9
 	source := mesos.SOURCE_EXECUTOR
 	if reason != nil && *reason == mesos.REASON_EXECUTOR_TERMINATED {
 		source = mesos.SOURCE_AGENT
 	}
+	m.agentStatusLocked(t, s, source, reason, msg)
+}
+
+// agentStatusLocked is agentUpdateLocked with the source given.
+func (m *Master) agentStatusLocked(t *task, s mesos.TaskState, source mesos.TaskStatus_Source, reason *mesos.TaskStatus_Reason, msg string) {
+	now := float64(time.Now().UnixNano()) / 1e9
 	st := mesos.TaskStatus{
 		TaskID: t.info.TaskID, State: s.Enum(), AgentID: &mesos.AgentID{Value: t.agent.id},
 		ExecutorID: executorIDOf(t), Source: source.Enum(), Reason: reason,
@@ -252,15 +257,22 @@ func (m *Master) agentUpdateLocked(t *task, s mesos.TaskState, reason *mesos.Tas
 
 // queueUpdateLocked records a status of a task and queues it for the framework: one
 // update in flight per task, resent until acknowledged; resources are freed on a
-// terminal state at once.
+// terminal state at once. While the agent is partitioned the master does not learn the
+// state: it keeps the task UNREACHABLE until the agent comes back.
 func (m *Master) queueUpdateLocked(t *task, st mesos.TaskStatus) {
 	s := st.GetState()
-	t.state = s
+	if !t.agent.gone {
+		t.state = s
+	}
 	t.last = st
 	if isTerminal(s) {
 		m.releaseLocked(t)
 	}
-	t.pending = append(t.pending, st)
+	p := pendingUpdate{status: st}
+	if m.updateDelay > 0 {
+		p.ready = time.Now().Add(m.updateDelay)
+	}
+	t.pending = append(t.pending, p)
 	if len(t.pending) == 1 {
 		m.sendPendingLocked(t)
 	}
@@ -274,24 +286,65 @@ func executorIDOf(t *task) *mesos.ExecutorID {
 	return &id
 }
 
-// sendPendingLocked sends the update in flight and arms its retry.
+// sendPendingLocked sends the update in flight (twice with DuplicateUpdates, not before
+// its time with DelayUpdates) and arms its retry. Nothing is sent while the agent is not
+// connected; agentReconnectedLocked sends it when it is.
 func (m *Master) sendPendingLocked(t *task) {
-	if len(t.pending) == 0 {
-		return
-	}
-	t.fw.send(updateEvent(t.pending[0]))
 	if t.retry != nil {
 		t.retry.Stop()
+		t.retry = nil
 	}
-	wait := t.backoff
-	t.retry = time.AfterFunc(wait, func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if len(t.pending) > 0 && !t.fw.removed {
-			t.backoff = min(2*t.backoff, 10*time.Minute)
+	t.retryGen++
+	if len(t.pending) == 0 || !t.agent.connected() || t.fw.removed {
+		return
+	}
+	gen := t.retryGen
+	again := func(grow bool) func() {
+		return func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if t.retryGen != gen {
+				return // acknowledged or re-armed since
+			}
+			if grow {
+				t.backoff = min(2*t.backoff, 10*time.Minute)
+			}
 			m.sendPendingLocked(t)
 		}
-	})
+	}
+	p := t.pending[0]
+	if wait := time.Until(p.ready); wait > 0 {
+		t.retry = time.AfterFunc(wait, again(false))
+		return
+	}
+	e := updateEvent(p.status)
+	t.fw.send(e)
+	if m.duplicateUpdates {
+		t.fw.send(e)
+	}
+	t.retry = time.AfterFunc(t.backoff, again(true))
+}
+
+// dropPendingLocked forgets a task's unacknowledged updates, as an agent that lost them.
+func (m *Master) dropPendingLocked(t *task) {
+	t.pending = nil
+	if t.retry != nil {
+		t.retry.Stop()
+		t.retry = nil
+	}
+	t.retryGen++
+}
+
+// sawUpdate records the uuid of an update from an executor; false when it came before
+// (an executor resends the updates the agent has not acknowledged).
+func (t *task) sawUpdate(uuid []byte) bool {
+	for _, u := range t.seen {
+		if u == string(uuid) {
+			return false
+		}
+	}
+	t.seen = append(t.seen, string(uuid))
+	return true
 }
 
 // releaseLocked frees a finished task's resources.
@@ -313,17 +366,13 @@ func (m *Master) acknowledgeLocked(fw *framework, ack *scheduler.Call_Acknowledg
 		return badRequest("Failed to validate scheduler::Call: 'uuid' is not a valid UUID")
 	}
 	t := fw.tasks[ack.TaskID.Value]
-	if t == nil || len(t.pending) == 0 || string(t.pending[0].UUID) != string(ack.UUID) {
+	if t == nil || len(t.pending) == 0 || string(t.pending[0].status.UUID) != string(ack.UUID) {
 		return nil // a stale or repeated ack: Mesos drops it
 	}
 	t.pending = t.pending[1:]
 	t.backoff = m.cfg.UpdateRetry
-	if t.retry != nil {
-		t.retry.Stop()
-	}
-	if len(t.pending) > 0 {
-		m.sendPendingLocked(t)
-	} else if isTerminal(t.state) {
+	m.sendPendingLocked(t) // the next one, if any; stops the retry
+	if len(t.pending) == 0 && isTerminal(t.state) {
 		delete(fw.tasks, ack.TaskID.Value)
 	}
 	return nil

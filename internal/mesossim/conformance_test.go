@@ -1,0 +1,366 @@
+package mesossim
+
+// Conformance tests: the sim driven by mesos-go's own, unmodified clients — httpsched for
+// the scheduler and httpexec for the executor. The executor is this test binary run
+// again with MESOS_SIM_TEST_EXECUTOR set (see TestMain), started by the sim's exec mode
+// as Mesos would start it, with the MESOS_* environment.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
+	execcalls "github.com/mesos/mesos-go/api/v1/lib/executor/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// envTestExecutor makes the test binary a test executor; its value is the mode:
+// "normal", or "ignore-shutdown" (it does not exit on SHUTDOWN).
+const envTestExecutor = "MESOS_SIM_TEST_EXECUTOR"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(envTestExecutor); mode != "" {
+		os.Exit(runTestExecutor(mode))
+	}
+	os.Exit(m.Run())
+}
+
+// runTestExecutor is a small executor on mesos-go's httpexec client: it runs every task
+// it is given (RUNNING), kills on KILL (KILLED), answers a MESSAGE with a MESSAGE
+// "echo:<data>", exits on SHUTDOWN, and, for a checkpointing framework, subscribes
+// again after losing its agent, listing its unacknowledged tasks and updates. While the
+// agent is away it makes one update per task (RUNNING, "while the agent was away") that
+// it can only hand over in that SUBSCRIBE.
+func runTestExecutor(mode string) int {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Config:", err)
+		return 2
+	}
+	newSender := func(opts ...httpcli.RequestOpt) execcalls.Sender {
+		cli := httpcli.New(httpcli.Endpoint("http://"+cfg.AgentEndpoint+"/api/v1/executor"),
+			httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+		return execcalls.SenderWith(httpexec.NewSender(cli.Send, opts...),
+			execcalls.Framework(cfg.FrameworkID), execcalls.Executor(cfg.ExecutorID))
+	}
+	sender, subscriber := newSender(), newSender(httpcli.Close(true))
+	ctx := context.Background()
+
+	var (
+		tasks   = map[string]mesos.TaskInfo{} // not acknowledged
+		updates []mexec.Call_Update           // not acknowledged, in order
+		running = map[string]bool{}
+	)
+	update := func(taskID mesos.TaskID, state mesos.TaskState, msg string, send bool) {
+		now := float64(time.Now().UnixNano()) / 1e9
+		u := uuid.New()
+		st := mesos.TaskStatus{TaskID: taskID, State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(),
+			ExecutorID: &mesos.ExecutorID{Value: cfg.ExecutorID}, UUID: u[:], Timestamp: &now}
+		if msg != "" {
+			st.Message = &msg
+		}
+		updates = append(updates, mexec.Call_Update{Status: st})
+		if send {
+			_ = execcalls.SendNoData(ctx, sender, execcalls.NonStreaming(execcalls.Update(st)))
+		}
+	}
+	launch := func(t mesos.TaskInfo) {
+		tasks[t.TaskID.Value] = t
+		running[t.TaskID.Value] = true
+		update(t.TaskID, mesos.TASK_RUNNING, "", true)
+	}
+
+	away := time.Time{}
+	for {
+		var ts []mesos.TaskInfo
+		for _, t := range tasks {
+			ts = append(ts, t)
+		}
+		resp, err := subscriber.Send(ctx, execcalls.NonStreaming(execcalls.Subscribe(ts, updates)))
+		if err != nil {
+			if !cfg.Checkpoint {
+				return 1
+			}
+			if away.IsZero() {
+				away = time.Now()
+			}
+			if time.Since(away) > cfg.RecoveryTimeout {
+				return 1
+			}
+			time.Sleep(min(cfg.SubscriptionBackoffMax/4, 100*time.Millisecond))
+			continue
+		}
+		away = time.Time{}
+		for {
+			var e mexec.Event
+			if err := resp.Decode(&e); err != nil {
+				break
+			}
+			switch e.GetType() {
+			case mexec.Event_LAUNCH:
+				launch(e.GetLaunch().Task)
+			case mexec.Event_LAUNCH_GROUP:
+				for _, t := range e.GetLaunchGroup().TaskGroup.Tasks {
+					launch(t)
+				}
+			case mexec.Event_KILL:
+				id := e.GetKill().TaskID
+				delete(running, id.Value)
+				update(id, mesos.TASK_KILLED, "", true)
+			case mexec.Event_MESSAGE:
+				data := append([]byte("echo:"), e.GetMessage().Data...)
+				_ = execcalls.SendNoData(ctx, sender, execcalls.NonStreaming(execcalls.Message(data)))
+			case mexec.Event_ACKNOWLEDGED:
+				ack := e.GetAcknowledged()
+				delete(tasks, ack.TaskID.Value)
+				for i, u := range updates {
+					if bytes.Equal(u.Status.UUID, ack.UUID) {
+						updates = append(updates[:i], updates[i+1:]...)
+						break
+					}
+				}
+			case mexec.Event_SHUTDOWN:
+				if mode != "ignore-shutdown" {
+					return 0
+				}
+			}
+		}
+		_ = resp.Close()
+		if !cfg.Checkpoint {
+			return 1 // the agent is gone and will not take it back
+		}
+		for id := range running {
+			update(mesos.TaskID{Value: id}, mesos.TASK_RUNNING, "while the agent was away", false)
+		}
+	}
+}
+
+// testExecutor is the ExecutorInfo of the test executor in a mode.
+func testExecutor(t *testing.T, id, mode string) mesos.ExecutorInfo {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shell := false
+	return mesos.ExecutorInfo{
+		ExecutorID: mesos.ExecutorID{Value: id},
+		Type:       mesos.ExecutorInfo_CUSTOM,
+		Command: &mesos.CommandInfo{Value: &self, Shell: &shell, Arguments: []string{self},
+			Environment: &mesos.Environment{Variables: []mesos.Environment_Variable{{Name: envTestExecutor, Value: &mode}}}},
+		Resources: []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)},
+	}
+}
+
+func scalar(name string, v float64) mesos.Resource {
+	return mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
+}
+
+// sched is a framework on mesos-go's httpsched client.
+type sched struct {
+	t        *testing.T
+	caller   calls.Caller
+	id       string
+	events   chan *scheduler.Event
+	mu       sync.Mutex
+	streamID string // of the latest SUBSCRIBE, as the master sent it
+}
+
+func newSched(t *testing.T, m *Master) *sched {
+	s := &sched{t: t}
+	do := func(req *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil && resp.Header.Get("Mesos-Stream-Id") != "" {
+			s.mu.Lock()
+			s.streamID = resp.Header.Get("Mesos-Stream-Id")
+			s.mu.Unlock()
+		}
+		return resp, err
+	}
+	cli := httpcli.New(httpcli.Endpoint(m.URL()+"/api/v1/scheduler"),
+		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]), httpcli.Do(do))
+	s.caller = httpsched.NewCaller(cli)
+	return s
+}
+
+// subscribe subscribes (again) and streams the events; it returns SUBSCRIBED.
+func (s *sched) subscribe(info mesos.FrameworkInfo) *scheduler.Event_Subscribed {
+	s.t.Helper()
+	if s.id != "" {
+		info.ID = &mesos.FrameworkID{Value: s.id}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := s.caller.Call(ctx, calls.Subscribe(&info))
+	if err != nil {
+		cancel()
+		s.t.Fatalf("SUBSCRIBE: %v", err)
+	}
+	events := make(chan *scheduler.Event, 1024)
+	s.events = events
+	s.t.Cleanup(func() { cancel(); resp.Close() })
+	go func() {
+		defer close(events)
+		for {
+			var e scheduler.Event
+			if err := resp.Decode(&e); err != nil {
+				return
+			}
+			events <- &e
+		}
+	}()
+	sub := s.next(scheduler.Event_SUBSCRIBED).GetSubscribed()
+	s.id = sub.FrameworkID.Value
+	return sub
+}
+
+// call sends a call for the framework.
+func (s *sched) call(c *scheduler.Call) error {
+	c.FrameworkID = &mesos.FrameworkID{Value: s.id}
+	resp, err := s.caller.Call(context.Background(), c)
+	if resp != nil {
+		resp.Close()
+	}
+	return err
+}
+
+func (s *sched) mustCall(c *scheduler.Call) {
+	s.t.Helper()
+	if err := s.call(c); err != nil {
+		s.t.Fatalf("%s: %v", c.GetType(), err)
+	}
+}
+
+// next waits for the next event of a type, skipping others.
+func (s *sched) next(typ scheduler.Event_Type) *scheduler.Event {
+	s.t.Helper()
+	return s.nextMatching(typ.String(), func(e *scheduler.Event) bool { return e.Type == typ })
+}
+
+func (s *sched) nextMatching(what string, ok func(*scheduler.Event) bool) *scheduler.Event {
+	s.t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case e, open := <-s.events:
+			if !open {
+				s.t.Fatalf("stream closed while waiting for %s", what)
+			}
+			if ok(e) {
+				return e
+			}
+		case <-deadline:
+			s.t.Fatalf("no %s event", what)
+		}
+	}
+}
+
+// nextUpdate waits for an update of a task, acknowledging every update with a uuid.
+func (s *sched) nextUpdate(taskID string) mesos.TaskStatus {
+	s.t.Helper()
+	e := s.nextMatching("UPDATE of "+taskID, func(e *scheduler.Event) bool {
+		return e.Type == scheduler.Event_UPDATE && e.GetUpdate().Status.TaskID.Value == taskID
+	})
+	st := e.GetUpdate().Status
+	if len(st.UUID) > 0 {
+		s.mustCall(calls.Acknowledge(st.AgentID.Value, taskID, st.UUID))
+	}
+	return st
+}
+
+// waitState waits until a task reaches a state.
+func (s *sched) waitState(taskID string, state mesos.TaskState) mesos.TaskStatus {
+	s.t.Helper()
+	for {
+		st := s.nextUpdate(taskID)
+		if st.GetState() == state {
+			return st
+		}
+		if isTerminal(st.GetState()) {
+			s.t.Fatalf("task %s ended %s (%s, %s) while waiting for %s", taskID, st.GetState(), st.GetReason(), st.GetMessage(), state)
+		}
+	}
+}
+
+// offer waits for an offer, of the agent named if one is.
+func (s *sched) offer(hostname string) mesos.Offer {
+	s.t.Helper()
+	for {
+		for _, o := range s.next(scheduler.Event_OFFERS).GetOffers().Offers {
+			if hostname == "" || o.Hostname == hostname {
+				return o
+			}
+		}
+	}
+}
+
+// launch launches tasks with an executor on an offer.
+func (s *sched) launch(o mesos.Offer, exec mesos.ExecutorInfo, taskIDs ...string) {
+	s.t.Helper()
+	var ts []mesos.TaskInfo
+	for _, id := range taskIDs {
+		e := exec
+		ts = append(ts, mesos.TaskInfo{Name: id, TaskID: mesos.TaskID{Value: id}, AgentID: o.AgentID,
+			Resources: []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 16)}, Executor: &e})
+	}
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(ts...)}.WithOffers(o.ID)))
+}
+
+func execConfig() Config {
+	return Config{Agents: 1, Exec: true, ExecutorShutdownGracePeriod: 300 * time.Millisecond,
+		ExecutorReregistrationTimeout: time.Second, UpdateRetry: time.Minute}
+}
+
+// TestConformanceMessageBothWays: a scheduler MESSAGE reaches the executor, and the
+// executor's MESSAGE reaches the scheduler naming its agent and executor.
+func TestConformanceMessageBothWays(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	s.mustCall(calls.Message(o.AgentID.Value, "e1", []byte("hello")))
+	msg := s.next(scheduler.Event_MESSAGE).GetMessage()
+	if string(msg.Data) != "echo:hello" || msg.AgentID != o.AgentID || msg.ExecutorID.Value != "e1" {
+		t.Fatalf("MESSAGE event %v", msg)
+	}
+	// Unknown agent or executor: accepted (202) and dropped.
+	if err := s.call(calls.Message("no-such-agent", "e1", []byte("x"))); err != nil {
+		t.Fatalf("MESSAGE to an unknown agent: %v", err)
+	}
+	if err := s.call(calls.Message(o.AgentID.Value, "nope", []byte("x"))); err != nil {
+		t.Fatalf("MESSAGE to an unknown executor: %v", err)
+	}
+	// Nothing comes back for the dropped ones: the next echo is of the next message.
+	s.mustCall(calls.Message(o.AgentID.Value, "e1", []byte("again")))
+	if msg := s.next(scheduler.Event_MESSAGE).GetMessage(); string(msg.Data) != "echo:again" {
+		t.Fatalf("MESSAGE event %q, want echo:again", msg.Data)
+	}
+}
+
+// TestMessageSimulatedIsDropped: without executor processes a MESSAGE is accepted and
+// dropped.
+func TestMessageSimulatedIsDropped(t *testing.T) {
+	m := startSim(t, Config{Agents: 1})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	if err := s.call(calls.Message(o.AgentID.Value, "e1", []byte("x"))); err != nil {
+		t.Fatalf("MESSAGE: %v", err)
+	}
+}
