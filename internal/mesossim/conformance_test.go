@@ -364,3 +364,70 @@ func TestMessageSimulatedIsDropped(t *testing.T) {
 		t.Fatalf("MESSAGE: %v", err)
 	}
 }
+
+// TestConformanceShutdownExecutor: SHUTDOWN reaches the executor, which exits; its live
+// task ends TASK_FAILED, REASON_EXECUTOR_TERMINATED from the agent, and the framework
+// gets FAILURE naming the executor with its exit status (slave.cpp: executorTerminated).
+func TestConformanceShutdownExecutor(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
+	st := s.nextUpdate("t1")
+	if st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED ||
+		st.GetSource() != mesos.SOURCE_AGENT || len(st.UUID) != 16 {
+		t.Fatalf("task after SHUTDOWN: %v", st)
+	}
+	f := s.next(scheduler.Event_FAILURE).GetFailure()
+	if f.GetExecutorID().GetValue() != "e1" || f.GetAgentID().GetValue() != o.AgentID.Value || f.Status == nil || f.GetStatus() != 0 {
+		t.Fatalf("FAILURE %v, want executor e1 on %s with status 0", f, o.AgentID.Value)
+	}
+	// A second SHUTDOWN of the gone executor, and one of an unknown agent, are accepted.
+	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
+	s.mustCall(calls.Shutdown("e1", "no-such-agent"))
+}
+
+// TestConformanceShutdownGracePeriod: an executor that ignores SHUTDOWN is killed once
+// the shutdown grace period has passed, not before.
+func TestConformanceShutdownGracePeriod(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "ignore-shutdown"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	start := time.Now()
+	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
+		t.Fatalf("task after the kill: %v", st)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Fatalf("killed after %v, before the 300ms grace period", waited)
+	}
+	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" || f.GetStatus() != 9 {
+		t.Fatalf("FAILURE %v, want executor e1 killed by SIGKILL (status 9)", f)
+	}
+}
+
+// TestShutdownSimulatedExecutor: without executor processes SHUTDOWN ends the
+// executor's tasks as if it had exited.
+func TestShutdownSimulatedExecutor(t *testing.T) {
+	m := startSim(t, Config{Agents: 1})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
+		t.Fatalf("task after SHUTDOWN: %v", st)
+	}
+	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" {
+		t.Fatalf("FAILURE %v", f)
+	}
+}

@@ -363,7 +363,9 @@ func (m *Master) handleCall(streamID string, call *scheduler.Call) error {
 		m.reconcileLocked(fw, call.GetReconcile())
 	case scheduler.Call_MESSAGE:
 		m.messageLocked(fw, call.GetMessage())
-	case scheduler.Call_SHUTDOWN, scheduler.Call_REQUEST:
+	case scheduler.Call_SHUTDOWN:
+		m.shutdownLocked(fw, call.GetShutdown())
+	case scheduler.Call_REQUEST:
 	default:
 		return badRequest("Call type %s is not supported", call.Type)
 	}
