@@ -29,7 +29,8 @@ import (
 )
 
 // envTestExecutor makes the test binary a test executor; its value is the mode:
-// "normal", or "ignore-shutdown" (it does not exit on SHUTDOWN).
+// "normal", "ignore-shutdown" (it does not exit on SHUTDOWN) or "hang-on-disconnect"
+// (it never subscribes again after losing its agent).
 const envTestExecutor = "MESOS_SIM_TEST_EXECUTOR"
 
 func TestMain(m *testing.M) {
@@ -142,6 +143,9 @@ func runTestExecutor(mode string) int {
 		_ = resp.Close()
 		if !cfg.Checkpoint {
 			return 1 // the agent is gone and will not take it back
+		}
+		if mode == "hang-on-disconnect" {
+			select {} // a hung executor: the agent must kill it
 		}
 		for id := range running {
 			update(mesos.TaskID{Value: id}, mesos.TASK_RUNNING, "while the agent was away", false)
@@ -316,7 +320,7 @@ func (s *sched) launch(o mesos.Offer, exec mesos.ExecutorInfo, taskIDs ...string
 		ts = append(ts, mesos.TaskInfo{Name: id, TaskID: mesos.TaskID{Value: id}, AgentID: o.AgentID,
 			Resources: []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 16)}, Executor: &e})
 	}
-	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(ts...)}.WithOffers(o.ID)))
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(ts...)}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
 }
 
 func execConfig() Config {
@@ -430,4 +434,130 @@ func TestShutdownSimulatedExecutor(t *testing.T) {
 	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" {
 		t.Fatalf("FAILURE %v", f)
 	}
+}
+
+func checkpointing(caps ...mesos.FrameworkInfo_Capability_Type) mesos.FrameworkInfo {
+	fi := info(caps...)
+	fi.Checkpoint = ptr(true)
+	return fi
+}
+
+func waitReady(t *testing.T, m *Master, hostname string) {
+	t.Helper()
+	select {
+	case <-m.AgentReady(hostname):
+	case <-time.After(10 * time.Second):
+		t.Fatalf("agent %s does not serve again", hostname)
+	}
+}
+
+// TestConformanceRestartAgentCheckpointing: the executor of a checkpointing framework
+// survives an agent restart, subscribes again, and the update it could not deliver while
+// the agent was away reaches the framework; the agent offers again and the executor
+// still answers messages.
+func TestConformanceRestartAgentCheckpointing(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(checkpointing(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	if err := m.RestartAgent("agent-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RestartAgent("agent-1"); err == nil {
+		t.Fatal("restarting a restarting agent must fail")
+	}
+	waitReady(t, m, "agent-1")
+	st := s.nextUpdate("t1")
+	if st.GetState() != mesos.TASK_RUNNING || st.GetMessage() != "while the agent was away" || st.GetSource() != mesos.SOURCE_EXECUTOR {
+		t.Fatalf("after the restart: %v, want the executor's unacknowledged RUNNING update", st)
+	}
+	s.offer("agent-1") // registered again
+	s.mustCall(calls.Message(o.AgentID.Value, "e1", []byte("still there")))
+	if msg := s.next(scheduler.Event_MESSAGE).GetMessage(); string(msg.Data) != "echo:still there" {
+		t.Fatalf("MESSAGE %q", msg.Data)
+	}
+}
+
+// TestConformanceRestartAgentNotCheckpointing: a framework that does not checkpoint
+// loses its tasks when their agent restarts (TASK_LOST from the master,
+// REASON_AGENT_DISCONNECTED) and gets their resources offered again.
+func TestConformanceRestartAgentNotCheckpointing(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(info(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	if err := m.RestartAgent("agent-1"); err != nil {
+		t.Fatal(err)
+	}
+	st := s.nextUpdate("t1")
+	if st.GetState() != mesos.TASK_LOST || st.GetReason() != mesos.REASON_AGENT_DISCONNECTED || st.GetSource() != mesos.SOURCE_MASTER || len(st.UUID) != 0 {
+		t.Fatalf("after the restart: %v", st)
+	}
+	waitReady(t, m, "agent-1")
+	for {
+		if scalars(s.offer("agent-1").Resources)["cpus"] == 4 {
+			break // the task's and the executor's cpus are back
+		}
+	}
+}
+
+// TestConformanceRestartAgentExecutorTimeout: an executor of a checkpointing framework
+// that does not subscribe again in time is killed; its task ends TASK_GONE,
+// REASON_EXECUTOR_REREGISTRATION_TIMEOUT, and FAILURE names it.
+func TestConformanceRestartAgentExecutorTimeout(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(checkpointing(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "hang-on-disconnect"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	if err := m.RestartAgent("agent-1"); err != nil {
+		t.Fatal(err)
+	}
+	st := s.nextUpdate("t1")
+	if st.GetState() != mesos.TASK_GONE || st.GetReason() != mesos.REASON_EXECUTOR_REREGISTRATION_TIMEOUT || st.GetSource() != mesos.SOURCE_AGENT {
+		t.Fatalf("after the restart: %v", st)
+	}
+	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" || f.GetStatus() != 9 {
+		t.Fatalf("FAILURE %v", f)
+	}
+}
+
+// faultOverHTTP posts a fault and returns the status code.
+func faultOverHTTP(t *testing.T, m *Master, path string) int {
+	t.Helper()
+	resp, err := http.Post(m.URL()+path, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestRestartAgentOverHTTP(t *testing.T) {
+	m := startSim(t, Config{Agents: 1})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	if got := faultOverHTTP(t, m, "/faults/restart-agent?agent=nope"); got != http.StatusNotFound {
+		t.Fatalf("unknown agent: %d", got)
+	}
+	if got := faultOverHTTP(t, m, "/faults/restart-agent?agent=agent-1"); got != http.StatusAccepted {
+		t.Fatalf("restart: %d", got)
+	}
+	if got := faultOverHTTP(t, m, "/faults/restart-agent?agent=agent-1"); got != http.StatusConflict {
+		t.Fatalf("restart while restarting: %d", got)
+	}
+	if r := s.next(scheduler.Event_RESCIND).GetRescind(); r.OfferID != o.ID {
+		t.Fatalf("RESCIND %v, want %v", r.OfferID, o.ID)
+	}
+	waitReady(t, m, "agent-1")
+	s.offer("agent-1")
 }

@@ -1,8 +1,13 @@
 package mesossim
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
 // serveFaults injects faults over HTTP, for people and tests outside the process:
@@ -10,6 +15,11 @@ import (
 //	POST /faults/partition?agent=HOST    tasks UNREACHABLE (LOST if not partition-aware), offers rescinded, FAILURE event
 //	POST /faults/remove?agent=HOST       as partition, but tasks GONE_BY_OPERATOR
 //	POST /faults/drop-stream?framework=ID  closes the framework's event stream
+//	POST /faults/restart-agent?agent=HOST  restarts the agent's process (RestartAgent)
+//
+// Unknown faults and unknown agents, frameworks or executors are answered 404; a fault
+// that does not apply to the target's state (e.g. healing an agent that is not
+// partitioned) 409.
 func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "Expecting a 'POST' request", http.StatusMethodNotAllowed)
@@ -21,6 +31,8 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 		err = m.PartitionAgent(r.URL.Query().Get("agent"))
 	case "/faults/remove":
 		err = m.RemoveAgent(r.URL.Query().Get("agent"))
+	case "/faults/restart-agent":
+		err = m.RestartAgent(r.URL.Query().Get("agent"))
 	case "/faults/drop-stream":
 		id := r.URL.Query().Get("framework")
 		m.mu.Lock()
@@ -36,8 +48,169 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
+		code := http.StatusNotFound
+		var he *httpError
+		if errors.As(err, &he) {
+			code = he.code
+		}
+		http.Error(w, err.Error(), code)
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// RestartAgent restarts an agent's process, as an operator upgrading Mesos or a crash
+// would (docs/agent-recovery.md). The master sees the agent disconnect: its offers are
+// rescinded, and the tasks of frameworks that do not checkpoint end TASK_LOST,
+// REASON_AGENT_DISCONNECTED from the master (master.cpp: Master::exited, removeFramework)
+// while their executors are killed without an exit report, since the restarted agent
+// does not know them. The agent's executor API goes away and comes back on the same
+// address shortly after (AgentReady tells when). Executors of checkpointing frameworks
+// keep running and must SUBSCRIBE again within Config.ExecutorReregistrationTimeout,
+// listing their unacknowledged tasks and updates; the updates are passed on to the
+// framework. Executors that do not are killed and their tasks end TASK_GONE (TASK_LOST
+// if not PARTITION_AWARE), REASON_EXECUTOR_REREGISTRATION_TIMEOUT (slave.cpp:
+// reregisterExecutorTimeout). The agent then registers again and offers again; until
+// then updates from it are held back and non-SUBSCRIBE executor calls get 503.
+func (m *Master) RestartAgent(hostname string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.stop:
+		return errors.New("the master is closed")
+	default:
+	}
+	a := m.agentByHostname(hostname)
+	switch {
+	case a == nil:
+		return noAgent(hostname)
+	case a.gone:
+		return &httpError{http.StatusConflict, "agent " + hostname + " is not registered"}
+	case a.down || a.recovering:
+		return &httpError{http.StatusConflict, "agent " + hostname + " is restarting already"}
+	}
+	a.down = true
+	a.ready = make(chan struct{})
+	for _, o := range m.offers {
+		if o.agent == a {
+			m.recoverOfferLocked(o)
+			o.fw.send(rescindEvent(o.id))
+		}
+	}
+	msg := "Agent " + hostname + " disconnected"
+	for _, fw := range m.frameworks {
+		if fw.info.GetCheckpoint() || fw.removed {
+			continue
+		}
+		for _, t := range fw.tasks {
+			if t.agent == a && !isTerminal(t.state) {
+				t.state = mesos.TASK_LOST
+				m.dropPendingLocked(t)
+				m.releaseLocked(t)
+				masterUpdate(fw, t.info.TaskID.Value, &mesos.AgentID{Value: a.id}, mesos.TASK_LOST, mesos.REASON_AGENT_DISCONNECTED, msg)
+			}
+		}
+	}
+	recovering := false
+	for key, run := range a.runs {
+		if run.fw.info.GetCheckpoint() && !run.fw.removed {
+			run.recovering, run.registered = true, false
+			recovering = true
+			continue
+		}
+		run.silent = true
+		delete(a.runs, key)
+		run.kill()
+	}
+	for key, e := range a.executors {
+		if _, ok := a.runs[key]; !ok && !m.checkpointing(key) {
+			a.free.add(fromResources(e.Resources))
+			delete(a.executors, key)
+		}
+	}
+	if a.srv != nil {
+		srv := a.srv
+		a.srv = nil
+		go func() { _ = srv.Close() }() // ends the executors' streams
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		select {
+		case <-time.After(agentRestartDelay):
+		case <-m.stop:
+			return
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if a.endpoint != "" && m.cfg.Exec {
+			if err := m.serveAgentOn(a, a.endpoint); err != nil {
+				m.log.Error(err, "Restarted agent cannot serve on its address", "agent", hostname)
+				return
+			}
+		}
+		a.down = false
+		close(a.ready)
+		if !recovering {
+			m.agentReconnectedLocked(a)
+			return
+		}
+		a.recovering = true
+		time.AfterFunc(m.cfg.ExecutorReregistrationTimeout, func() { m.finishRecovery(a) })
+	}()
+	return nil
+}
+
+// checkpointing says whether the framework of an agent's executor key checkpoints.
+func (m *Master) checkpointing(key string) bool {
+	fwID, _, _ := strings.Cut(key, "/")
+	fw := m.frameworks[fwID]
+	return fw != nil && !fw.removed && fw.info.GetCheckpoint()
+}
+
+// finishRecovery ends a restarted agent's wait for its executors: those that have not
+// subscribed again are killed, and the agent registers with the master again.
+func (m *Master) finishRecovery(a *agent) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !a.recovering {
+		return
+	}
+	for _, run := range a.runs {
+		if !run.recovering {
+			continue
+		}
+		state := mesos.TASK_LOST
+		if run.fw.partitionAware {
+			state = mesos.TASK_GONE
+		}
+		run.termination = &termination{state: state, reason: mesos.REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
+			msg: "Executor did not reregister within " + mesosDuration(m.cfg.ExecutorReregistrationTimeout)}
+		run.terminating = true
+		run.kill()
+	}
+	a.recovering = false
+	m.agentReconnectedLocked(a)
+}
+
+// agentReconnectedLocked sends the updates an agent held back while it was away.
+func (m *Master) agentReconnectedLocked(a *agent) {
+	for _, fw := range m.frameworks {
+		for _, t := range fw.tasks {
+			if t.agent == a && len(t.pending) > 0 {
+				m.sendPendingLocked(t)
+			}
+		}
+	}
+}
+
+// AgentReady is closed while the agent serves its executor API: at once, unless it
+// is restarting (RestartAgent). Nil for an unknown agent.
+func (m *Master) AgentReady(hostname string) <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a := m.agentByHostname(hostname); a != nil {
+		return a.ready
+	}
+	return nil
 }
