@@ -67,7 +67,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	disconnected := time.Now()
 	backoff := 100 * time.Millisecond
 	for {
-		err := e.subscribeOnce(ctx)
+		subscribed, err := e.subscribeOnce(ctx)
 		if e.isShutdown() {
 			e.Log.Info("Shutting down as the agent asked")
 			return nil
@@ -77,7 +77,10 @@ func (e *Executor) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			e.Log.Info("Lost the agent", "error", err.Error())
-		} else {
+		}
+		if subscribed {
+			// The recovery clock starts when a subscription ends, however it ended (an
+			// agent restart usually resets the connection).
 			disconnected = time.Now()
 			backoff = 100 * time.Millisecond
 		}
@@ -105,8 +108,8 @@ func (e *Executor) isShutdown() bool {
 }
 
 // subscribeOnce subscribes (resending unacknowledged tasks and updates) and handles
-// events until the stream ends.
-func (e *Executor) subscribeOnce(ctx context.Context) error {
+// events until the stream ends; subscribed says whether the agent took the subscription.
+func (e *Executor) subscribeOnce(ctx context.Context) (subscribed bool, err error) {
 	e.mu.Lock()
 	var tasks []mesos.TaskInfo
 	for _, t := range e.unackedTasks {
@@ -119,19 +122,19 @@ func (e *Executor) subscribeOnce(ctx context.Context) error {
 	e.mu.Unlock()
 	resp, err := e.subscriber.Send(ctx, calls.NonStreaming(calls.Subscribe(tasks, updates)))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() { _ = resp.Close() }()
 	for {
 		var ev mexec.Event
 		if err := resp.Decode(&ev); err != nil {
 			if errors.Is(err, io.EOF) {
-				return nil
+				return true, nil
 			}
-			return err
+			return true, err
 		}
 		if done := e.handle(ctx, &ev); done {
-			return nil
+			return true, nil
 		}
 	}
 }

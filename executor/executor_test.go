@@ -1,0 +1,332 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
+	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
+	"github.com/mesos/mesos-go/api/v1/lib/recordio"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// fakeAgent serves the executor API of one agent: it records SUBSCRIBE and UPDATE calls
+// and streams the events a test gives it. A stream ends when the test cuts it.
+type fakeAgent struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu         sync.Mutex
+	subscribes []*mexec.Call_Subscribe
+	updates    []mesos.TaskStatus
+	stream     chan *mexec.Event // events for the current stream
+	cut        chan struct{}     // closed to end the current stream abruptly
+	down       bool              // refuse connections' calls with 503
+	subscribed chan int          // the number of each subscription, as it happens
+}
+
+func newFakeAgent(t *testing.T) *fakeAgent {
+	a := &fakeAgent{t: t, subscribed: make(chan int, 16)}
+	a.srv = httptest.NewServer(http.HandlerFunc(a.serve))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var call mexec.Call
+	if err := call.Unmarshal(body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	a.mu.Lock()
+	if a.down {
+		a.mu.Unlock()
+		http.Error(w, "Agent is recovering", http.StatusServiceUnavailable)
+		return
+	}
+	switch call.GetType() {
+	case mexec.Call_UPDATE:
+		a.updates = append(a.updates, call.GetUpdate().Status)
+		a.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+		return
+	case mexec.Call_SUBSCRIBE:
+	default:
+		a.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	a.subscribes = append(a.subscribes, call.GetSubscribe())
+	n := len(a.subscribes)
+	events, cut := make(chan *mexec.Event, 16), make(chan struct{})
+	a.stream, a.cut = events, cut
+	a.mu.Unlock()
+
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	w.WriteHeader(http.StatusOK)
+	writer := recordio.NewWriter(w)
+	send := func(e *mexec.Event) bool {
+		b, err := e.Marshal()
+		if err != nil {
+			a.t.Error(err)
+			return false
+		}
+		if err := writer.WriteFrame(b); err != nil {
+			return false
+		}
+		w.(http.Flusher).Flush()
+		return true
+	}
+	if !send(&mexec.Event{Type: mexec.Event_SUBSCRIBED, Subscribed: &mexec.Event_Subscribed{
+		AgentInfo: mesos.AgentInfo{Hostname: "agent-1"}}}) {
+		return
+	}
+	a.subscribed <- n
+	for {
+		select {
+		case e := <-events:
+			if !send(e) {
+				return
+			}
+		case <-cut:
+			// Drop the connection without ending the chunked body, as a dying agent does.
+			if hj, ok := w.(http.Hijacker); ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					_ = c.Close()
+				}
+			}
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// send queues an event on the current stream.
+func (a *fakeAgent) send(e *mexec.Event) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stream <- e
+}
+
+// restart ends the current stream abruptly; down says whether calls fail until up().
+func (a *fakeAgent) restart(down bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.down = down
+	close(a.cut)
+}
+
+func (a *fakeAgent) up() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.down = false
+}
+
+func (a *fakeAgent) waitSubscription(t *testing.T, n int) *mexec.Call_Subscribe {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-a.subscribed:
+			if got >= n {
+				a.mu.Lock()
+				defer a.mu.Unlock()
+				return a.subscribes[got-1]
+			}
+		case <-deadline:
+			t.Fatalf("no subscription #%d", n)
+		}
+	}
+}
+
+func (a *fakeAgent) statesOf(taskID string) []mesos.TaskState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []mesos.TaskState
+	for _, u := range a.updates {
+		if u.TaskID.Value == taskID {
+			out = append(out, u.GetState())
+		}
+	}
+	return out
+}
+
+// fakeRuntime "runs" a pod by reporting it Running, and Killed when killed.
+type fakeRuntime struct{}
+
+type fakeHandle struct{ report func(Report) }
+
+func (fakeRuntime) Start(_ *corev1.Pod, _ string, report func(Report)) (Handle, error) {
+	go report(Report{Status: corev1.PodStatus{Phase: corev1.PodRunning}})
+	return fakeHandle{report}, nil
+}
+
+func (fakeRuntime) Supports(*corev1.Volume) bool { return true }
+
+func (h fakeHandle) Kill(time.Duration) {
+	h.report(Report{Killed: true, Status: corev1.PodStatus{Phase: corev1.PodFailed}})
+}
+
+func podTask(t *testing.T, id string) mesos.TaskInfo {
+	t.Helper()
+	pod := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u1"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"}}}}}
+	data, err := json.Marshal(&pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mesos.TaskInfo{Name: "p", TaskID: mesos.TaskID{Value: id}, AgentID: mesos.AgentID{Value: "a1"}, Data: data}
+}
+
+func startExecutor(t *testing.T, a *fakeAgent, checkpoint bool, recovery time.Duration) (*Executor, chan error) {
+	t.Helper()
+	e := &Executor{
+		Config: config.Config{
+			FrameworkID: "fw", ExecutorID: "ex", AgentEndpoint: a.srv.Listener.Addr().String(),
+			Sandbox: t.TempDir(), Checkpoint: checkpoint, RecoveryTimeout: recovery,
+			SubscriptionBackoffMax: 50 * time.Millisecond, ExecutorShutdownGracePeriod: time.Second,
+		},
+		Runtime: fakeRuntime{},
+		Log:     logr.Discard(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done, finished := make(chan error, 1), make(chan struct{})
+	go func() { done <- e.Run(ctx); close(finished) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-finished:
+		case <-time.After(10 * time.Second):
+			t.Error("the executor did not stop")
+		}
+	})
+	return e, done
+}
+
+// unacked counts the updates the executor still keeps for resending.
+func unacked(e *Executor) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.unackedUpdates) + len(e.unackedTasks)
+}
+
+func waitStates(t *testing.T, a *fakeAgent, id string, want ...mesos.TaskState) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := a.statesOf(id)
+		if len(got) >= len(want) {
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("task %s updates %v, want %v first", id, got, want)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s updates %v, want %v", id, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// With checkpointing, an agent restart (its connection dropped, calls refused for a
+// while) makes the executor subscribe again, resending the task and the updates the
+// agent never acknowledged; its pods keep running.
+func TestResubscribesAfterAnAgentRestart(t *testing.T) {
+	a := newFakeAgent(t)
+	e, done := startExecutor(t, a, true, 5*time.Second)
+	if first := a.waitSubscription(t, 1); len(first.UnacknowledgedTasks) != 0 || len(first.UnacknowledgedUpdates) != 0 {
+		t.Fatalf("first SUBSCRIBE resends %+v", first)
+	}
+	a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: podTask(t, "t1")}})
+	waitStates(t, a, "t1", mesos.TASK_STARTING, mesos.TASK_RUNNING)
+
+	a.restart(true)
+	time.AfterFunc(300*time.Millisecond, a.up)
+	second := a.waitSubscription(t, 2)
+	if len(second.UnacknowledgedTasks) != 1 || second.UnacknowledgedTasks[0].TaskID.Value != "t1" {
+		t.Errorf("resubscription resends tasks %+v, want t1", second.UnacknowledgedTasks)
+	}
+	var states []mesos.TaskState
+	for _, u := range second.UnacknowledgedUpdates {
+		states = append(states, u.Status.GetState())
+	}
+	if len(states) != 2 {
+		t.Errorf("resubscription resends updates %v, want STARTING and RUNNING", states)
+	}
+
+	// Acknowledged now: the next resubscription resends nothing.
+	for _, u := range second.UnacknowledgedUpdates {
+		a.send(&mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: u.Status.TaskID, UUID: u.Status.UUID}})
+	}
+	for deadline := time.Now().Add(10 * time.Second); unacked(e) > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d updates and tasks still unacknowledged", unacked(e))
+		}
+	}
+	a.restart(false)
+	if third := a.waitSubscription(t, 3); len(third.UnacknowledgedTasks) != 0 || len(third.UnacknowledgedUpdates) != 0 {
+		t.Errorf("after the acknowledgements a resubscription resends %d tasks and %d updates", len(third.UnacknowledgedTasks), len(third.UnacknowledgedUpdates))
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the executor exited: %v", err)
+	default:
+	}
+}
+
+// The recovery clock starts when a subscription ends, not when the executor started: an
+// executor that ran longer than the recovery timeout still recovers.
+func TestRecoversAfterRunningLongerThanTheRecoveryTimeout(t *testing.T) {
+	a := newFakeAgent(t)
+	_, done := startExecutor(t, a, true, 500*time.Millisecond)
+	a.waitSubscription(t, 1)
+	time.Sleep(700 * time.Millisecond) // run past the recovery timeout
+	a.restart(true)
+	time.AfterFunc(100*time.Millisecond, a.up)
+	a.waitSubscription(t, 2)
+	select {
+	case err := <-done:
+		t.Fatalf("the executor gave up: %v", err)
+	default:
+	}
+}
+
+// Without checkpointing the executor does not outlive its agent: it kills its pods and
+// exits when the connection is lost. With it, it gives up after the recovery timeout.
+func TestGivesUpWithoutCheckpointingOrAfterTheRecoveryTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		checkpoint bool
+	}{{"no checkpointing", false}, {"recovery timeout", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newFakeAgent(t)
+			_, done := startExecutor(t, a, tc.checkpoint, 300*time.Millisecond)
+			a.waitSubscription(t, 1)
+			a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: podTask(t, "t1")}})
+			waitStates(t, a, "t1", mesos.TASK_STARTING, mesos.TASK_RUNNING)
+			a.restart(true) // and never up again
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("the executor exited without an error")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the executor did not give up")
+			}
+		})
+	}
+}
