@@ -138,3 +138,80 @@ var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
 			HaveField("Status.Message", ContainSubstring("spec.containers[0].env: PW"))))
 	})
 })
+
+// An agent restart with checkpointing: the real executor keeps its pods running,
+// subscribes to the restarted agent again, and still kills them on delete.
+var _ = Describe("An agent restart under the k8sm executor", func() {
+	It("keeps the pod running while the executor subscribes again, and kills it on delete afterwards", func() {
+		executorBin := filepath.Join(GinkgoT().TempDir(), "k8sm-executor")
+		build := exec.Command("go", "build", "-o", executorBin, "./cmd/k8sm-executor")
+		build.Dir = testenv.RepoRoot()
+		out, err := build.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "building k8sm-executor: %s", out)
+
+		// An executor that does not subscribe again within 3s is killed by the agent, and
+		// its pod would end Failed.
+		const reregistration = 3 * time.Second
+		sim, err := mesossim.New(mesossim.Config{Agents: 1, AgentResources: "cpus:4;mem:8192;disk:10000",
+			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir(),
+			ExecutorReregistrationTimeout: reregistration})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
+		DeferCleanup(sim.Close)
+
+		mc := minimalCluster()
+		mc.Spec.Master = sim.URL()
+		mc.Spec.SchedulerName = uniqueSchedulerName()
+		mc.Spec.Placement.RefuseSeconds = new(int32)
+		checkpoint := true
+		mc.Spec.Framework.Checkpoint = &checkpoint
+		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBin}
+		createCluster(mc)
+		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
+
+		ns := newNamespace()
+		pidFile := filepath.Join(GinkgoT().TempDir(), "pid")
+		pod := newPod(ns, "steady", mc.Spec.SchedulerName, "100m")
+		grace := int64(2)
+		pod.Spec.TerminationGracePeriodSeconds = &grace
+		pod.Spec.Containers[0].Command = []string{"sh", "-c", "echo $$ > " + pidFile + "; exec sleep 3600"}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(podOf(key), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		var pid int
+		Eventually(func() int {
+			b, _ := os.ReadFile(pidFile)
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			return pid
+		}).ShouldNot(BeZero())
+
+		Expect(sim.RestartAgent("agent-1")).To(Succeed())
+		Eventually(sim.AgentReady("agent-1"), 20*time.Second).Should(BeClosed())
+		// Past the reregistration timeout the pod, its process and its task are still there:
+		// the executor subscribed again in time.
+		Consistently(func() string {
+			p, err := podOf(key)()
+			if err != nil {
+				return err.Error()
+			}
+			if syscall.Kill(pid, 0) != nil {
+				return "the container's process is gone"
+			}
+			for _, fw := range sim.State().Frameworks {
+				for _, t := range fw.Tasks {
+					if t.State != "TASK_RUNNING" {
+						return "task " + t.State
+					}
+				}
+			}
+			return string(p.Status.Phase)
+		}, reregistration+2*time.Second, 200*time.Millisecond).Should(Equal(string(corev1.PodRunning)))
+
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Eventually(func() bool {
+			_, err := podOf(key)()
+			return apierrors.IsNotFound(err)
+		}, 30*time.Second, 100*time.Millisecond).Should(BeTrue())
+		Eventually(func() error { return syscall.Kill(pid, 0) }, 10*time.Second).Should(HaveOccurred(), "the container's process is still alive")
+	})
+})
