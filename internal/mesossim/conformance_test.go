@@ -373,7 +373,9 @@ func TestMessageSimulatedIsDropped(t *testing.T) {
 // task ends TASK_FAILED, REASON_EXECUTOR_TERMINATED from the agent, and the framework
 // gets FAILURE naming the executor with its exit status (slave.cpp: executorTerminated).
 func TestConformanceShutdownExecutor(t *testing.T) {
-	m := startSim(t, execConfig())
+	cfg := execConfig()
+	cfg.ExecutorShutdownGracePeriod = 10 * time.Second // it exits long before
+	m := startSim(t, cfg)
 	s := newSched(t, m)
 	s.subscribe(info())
 	o := s.offer("")
@@ -560,4 +562,217 @@ func TestRestartAgentOverHTTP(t *testing.T) {
 	}
 	waitReady(t, m, "agent-1")
 	s.offer("agent-1")
+}
+
+// commandTask is a simulated task (no executor) on an offer.
+func commandTask(id string, o mesos.Offer) mesos.TaskInfo {
+	shell := "sleep 1000"
+	return mesos.TaskInfo{Name: id, TaskID: mesos.TaskID{Value: id}, AgentID: o.AgentID,
+		Resources: []mesos.Resource{scalar("cpus", 0.5)}, Command: &mesos.CommandInfo{Value: &shell}}
+}
+
+// streamEnds waits for the event stream to end; it fails on an ERROR event.
+func (s *sched) streamEnds() {
+	s.t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case e, open := <-s.events:
+			if !open {
+				return
+			}
+			if e.Type == scheduler.Event_ERROR {
+				s.t.Fatalf("ERROR event %q", e.GetError().Message)
+			}
+		case <-deadline:
+			s.t.Fatal("the stream did not end")
+		}
+	}
+}
+
+// TestConformanceFailoverMaster: after a master failover the framework's stream ends
+// without ERROR; the new master refuses its calls until it subscribes again (403 with
+// tasks, 400 without); SUBSCRIBE with its id gives it the same id from a master with a
+// new id, its task and its unacknowledged update; the old stream id is refused.
+func TestConformanceFailoverMaster(t *testing.T) {
+	m := startSim(t, Config{Agents: 1, UpdateRetry: time.Minute})
+	oldMaster := m.ID()
+	s := newSched(t, m)
+	s.subscribe(info())
+	idle := newSched(t, m)
+	idle.subscribe(info())
+	o := s.offer("")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask("t1", o))}.WithOffers(o.ID)))
+	starting := s.nextMatching("STARTING", func(e *scheduler.Event) bool {
+		return e.Type == scheduler.Event_UPDATE && e.GetUpdate().Status.GetState() == mesos.TASK_STARTING
+	}).GetUpdate().Status // not acknowledged
+	s.mu.Lock()
+	oldStream := s.streamID
+	s.mu.Unlock()
+
+	if got := faultOverHTTP(t, m, "/faults/failover-master"); got != http.StatusAccepted {
+		t.Fatalf("failover-master = %d", got)
+	}
+	s.streamEnds()
+	idle.streamEnds()
+	if m.ID() == oldMaster {
+		t.Fatal("the master kept its id")
+	}
+	revive := func(id, stream string) int {
+		return post(t, m.URL(), mediaProtobuf, "", stream, marshal(t, calls.Revive().With(calls.Framework(id)))).StatusCode
+	}
+	if got := revive(s.id, oldStream); got != http.StatusForbidden {
+		t.Fatalf("call of a framework with tasks before it subscribes again = %d, want 403", got)
+	}
+	if got := revive(idle.id, oldStream); got != http.StatusBadRequest {
+		t.Fatalf("call of a framework the new master does not know = %d, want 400", got)
+	}
+
+	oldID := s.id
+	sub := s.subscribe(info())
+	if sub.FrameworkID.Value != oldID || sub.MasterInfo.ID == oldMaster || sub.MasterInfo.ID != m.ID() {
+		t.Fatalf("SUBSCRIBED %v: want framework %s from a master with a new id", sub, oldID)
+	}
+	again := s.nextUpdate("t1")
+	if again.GetState() != mesos.TASK_STARTING || !bytes.Equal(again.UUID, starting.UUID) {
+		t.Fatalf("redelivered %v, want the unacknowledged STARTING", again)
+	}
+	s.waitState("t1", mesos.TASK_RUNNING)
+	if got := revive(s.id, oldStream); got != http.StatusBadRequest {
+		t.Fatalf("old stream id = %d, want 400", got)
+	}
+	if idle.subscribe(info()).FrameworkID.Value != idle.id {
+		t.Fatal("a framework the new master did not know must get its id back")
+	}
+}
+
+// TestConformanceKillExecutor: a killed executor's task ends TASK_FAILED,
+// REASON_EXECUTOR_TERMINATED, and FAILURE names the executor.
+func TestConformanceKillExecutor(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	if got := faultOverHTTP(t, m, "/faults/kill-executor?agent=agent-1&framework="+s.id+"&executor=nope"); got != http.StatusNotFound {
+		t.Fatalf("unknown executor = %d", got)
+	}
+	if got := faultOverHTTP(t, m, "/faults/kill-executor?agent=agent-1&framework="+s.id+"&executor=e1"); got != http.StatusAccepted {
+		t.Fatalf("kill-executor = %d", got)
+	}
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
+		t.Fatalf("after the kill: %v", st)
+	}
+	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" || f.GetAgentID().GetValue() != o.AgentID.Value || f.GetStatus() != 9 {
+		t.Fatalf("FAILURE %v", f)
+	}
+}
+
+// TestConformanceHealAgent: a partitioned agent that comes back brings its task back for
+// PARTITION_AWARE frameworks (UNREACHABLE, then RUNNING) and others (LOST, then RUNNING)
+// alike, as Mesos 1.5+ does, and offers again.
+func TestConformanceHealAgent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fi   mesos.FrameworkInfo
+		cut  mesos.TaskState
+	}{
+		{"partition-aware", info(mesos.FrameworkInfo_Capability_PARTITION_AWARE), mesos.TASK_UNREACHABLE},
+		{"not partition-aware", info(), mesos.TASK_LOST},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := startSim(t, Config{Agents: 1})
+			s := newSched(t, m)
+			s.subscribe(tc.fi)
+			o := s.offer("")
+			s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask("t1", o))}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+			s.waitState("t1", mesos.TASK_RUNNING)
+			if got := faultOverHTTP(t, m, "/faults/heal?agent=agent-1"); got != http.StatusConflict {
+				t.Fatalf("healing a connected agent = %d, want 409", got)
+			}
+			if err := m.PartitionAgent("agent-1"); err != nil {
+				t.Fatal(err)
+			}
+			if st := s.nextUpdate("t1"); st.GetState() != tc.cut {
+				t.Fatalf("after the partition: %v", st)
+			}
+			if got := faultOverHTTP(t, m, "/faults/heal?agent=agent-1"); got != http.StatusAccepted {
+				t.Fatalf("heal = %d", got)
+			}
+			st := s.nextUpdate("t1")
+			if st.GetState() != mesos.TASK_RUNNING || st.GetReason() != mesos.REASON_AGENT_REREGISTERED || st.GetSource() != mesos.SOURCE_MASTER {
+				t.Fatalf("after healing: %v", st)
+			}
+			s.offer("agent-1")
+			if err := m.RemoveAgent("agent-1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.HealAgent("agent-1"); err == nil {
+				t.Fatal("a removed agent must not come back")
+			}
+		})
+	}
+}
+
+// TestDuplicateAndDelayedUpdates: with DuplicateUpdates every agent update arrives twice
+// with its uuid; with DelayUpdates it arrives only after the delay, still in order.
+func TestDuplicateAndDelayedUpdates(t *testing.T) {
+	m := startSim(t, Config{Agents: 1, UpdateRetry: time.Minute})
+	s := newSched(t, m)
+	s.subscribe(info())
+	if got := faultOverHTTP(t, m, "/faults/duplicate-updates?on=true"); got != http.StatusAccepted {
+		t.Fatalf("duplicate-updates = %d", got)
+	}
+	o := s.offer("")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask("t1", o))}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+	isT1 := func(e *scheduler.Event) bool {
+		return e.Type == scheduler.Event_UPDATE && e.GetUpdate().Status.TaskID.Value == "t1"
+	}
+	first := s.nextMatching("UPDATE", isT1).GetUpdate().Status
+	second := s.nextMatching("UPDATE", isT1).GetUpdate().Status
+	if first.GetState() != mesos.TASK_STARTING || !bytes.Equal(first.UUID, second.UUID) || second.GetState() != first.GetState() {
+		t.Fatalf("updates %v then %v, want one update twice", first, second)
+	}
+	s.mustCall(calls.Acknowledge(o.AgentID.Value, "t1", first.UUID))
+	s.waitState("t1", mesos.TASK_RUNNING)
+	m.DuplicateUpdates(false)
+
+	if got := faultOverHTTP(t, m, "/faults/delay-updates?for=300ms"); got != http.StatusAccepted {
+		t.Fatalf("delay-updates = %d", got)
+	}
+	o = s.offer("")
+	start := time.Now()
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask("t2", o))}.WithOffers(o.ID)))
+	if st := s.nextUpdate("t2"); st.GetState() != mesos.TASK_STARTING {
+		t.Fatalf("first update %v, want STARTING", st)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Fatalf("update after %v, before the 300ms delay", waited)
+	}
+	if st := s.nextUpdate("t2"); st.GetState() != mesos.TASK_RUNNING {
+		t.Fatalf("second update %v, want RUNNING", st)
+	}
+}
+
+// TestConformanceOfferTimeout: an offer left unused past the offer timeout is rescinded
+// and its resources offered again.
+func TestConformanceOfferTimeout(t *testing.T) {
+	m := startSim(t, Config{Agents: 1, OfferTimeout: 200 * time.Millisecond})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	if r := s.next(scheduler.Event_RESCIND).GetRescind(); r.OfferID != o.ID {
+		t.Fatalf("RESCIND %v, want %v", r.OfferID, o.ID)
+	}
+	again := s.offer("agent-1")
+	if again.ID == o.ID || scalars(again.Resources)["cpus"] != scalars(o.Resources)["cpus"] {
+		t.Fatalf("re-offer %v after %v", again, o)
+	}
+	// A rescinded offer cannot be used: its task is dropped as with any invalid offer.
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask("t1", o))}.WithOffers(o.ID)))
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_LOST || st.GetReason() != mesos.REASON_INVALID_OFFERS {
+		t.Fatalf("launch on a rescinded offer: %v", st)
+	}
 }

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
@@ -16,6 +18,11 @@ import (
 //	POST /faults/remove?agent=HOST       as partition, but tasks GONE_BY_OPERATOR
 //	POST /faults/drop-stream?framework=ID  closes the framework's event stream
 //	POST /faults/restart-agent?agent=HOST  restarts the agent's process (RestartAgent)
+//	POST /faults/heal?agent=HOST         ends a partition: the agent registers again (HealAgent)
+//	POST /faults/kill-executor?agent=HOST&framework=ID&executor=ID  kills an executor process (KillExecutor)
+//	POST /faults/duplicate-updates?on=true  sends every agent status update twice (DuplicateUpdates)
+//	POST /faults/delay-updates?for=2s    holds agent status updates back for a while (DelayUpdates)
+//	POST /faults/failover-master         the master fails over (FailoverMaster)
 //
 // Unknown faults and unknown agents, frameworks or executors are answered 404; a fault
 // that does not apply to the target's state (e.g. healing an agent that is not
@@ -31,6 +38,27 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 		err = m.PartitionAgent(r.URL.Query().Get("agent"))
 	case "/faults/remove":
 		err = m.RemoveAgent(r.URL.Query().Get("agent"))
+	case "/faults/heal":
+		err = m.HealAgent(r.URL.Query().Get("agent"))
+	case "/faults/kill-executor":
+		q := r.URL.Query()
+		err = m.KillExecutor(q.Get("agent"), q.Get("framework"), q.Get("executor"))
+	case "/faults/duplicate-updates":
+		on, perr := strconv.ParseBool(r.URL.Query().Get("on"))
+		if perr != nil {
+			http.Error(w, "on must be true or false", http.StatusBadRequest)
+			return
+		}
+		m.DuplicateUpdates(on)
+	case "/faults/delay-updates":
+		d, perr := time.ParseDuration(r.URL.Query().Get("for"))
+		if perr != nil || d < 0 {
+			http.Error(w, "for must be a duration such as 2s", http.StatusBadRequest)
+			return
+		}
+		m.DelayUpdates(d)
+	case "/faults/failover-master":
+		m.FailoverMaster()
 	case "/faults/restart-agent":
 		err = m.RestartAgent(r.URL.Query().Get("agent"))
 	case "/faults/drop-stream":
@@ -213,4 +241,126 @@ func (m *Master) AgentReady(hostname string) <-chan struct{} {
 		return a.ready
 	}
 	return nil
+}
+
+// FailoverMaster restarts the leading master, as a master failover does: every
+// scheduler stream ends (no ERROR event), outstanding offers are dropped without
+// RESCIND, and the master takes a new id (MasterInfo.id and the prefix of new ids).
+// Agents register again at once with their ids and tasks. The new master knows a
+// framework only through its tasks: a call of a framework that has some is refused 403
+// until it subscribes again, of one that has none 400 (unknown framework), and a
+// framework known before as removed is forgotten. A framework subscribing again with its
+// id within its failover_timeout gets the same id and its tasks, and its unacknowledged
+// updates are sent again; the timeout counts from the failover. (Mesos does not keep
+// failover timeouts across a failover, MESOS-4659: there, such a framework is never
+// removed.)
+func (m *Master) FailoverMaster() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.id = uuid.NewString()
+	m.nextFW = 0
+	for _, o := range m.offers {
+		m.recoverOfferLocked(o)
+	}
+	for id, fw := range m.frameworks {
+		if fw.stream != nil {
+			fw.stream.close()
+			fw.stream = nil
+		}
+		if fw.failover != nil {
+			fw.failover.Stop()
+			fw.failover = nil
+		}
+		if fw.removed || len(fw.tasks) == 0 {
+			delete(m.frameworks, id)
+			continue
+		}
+		m.startFailoverTimerLocked(fw)
+	}
+}
+
+// KillExecutor kills an executor's process (exec mode), as a crash or the OOM killer
+// would: its live tasks end TASK_FAILED, REASON_EXECUTOR_TERMINATED, and the framework
+// gets FAILURE naming the executor.
+func (m *Master) KillExecutor(hostname, frameworkID, executorID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.agentByHostname(hostname)
+	if a == nil {
+		return noAgent(hostname)
+	}
+	run := a.runs[frameworkID+"/"+executorID]
+	if run == nil {
+		return &httpError{http.StatusNotFound, fmt.Sprintf("no executor %q of framework %q on agent %s", executorID, frameworkID, hostname)}
+	}
+	run.kill()
+	return nil
+}
+
+// HealAgent ends an agent's partition: it registers again with its tasks, as an
+// unreachable agent that reregisters does in Mesos 1.5 and later (master.cpp:
+// _reregisterSlave; CHANGELOG, MESOS-7215). Its tasks are recovered for every framework,
+// PARTITION_AWARE or not (Mesos before 1.5 killed those of other frameworks), and each
+// connected framework gets an update with the task's latest state from the master
+// (SOURCE_MASTER, REASON_AGENT_REREGISTERED, no uuid): TASK_UNREACHABLE becomes
+// TASK_RUNNING again, and a framework that saw TASK_LOST sees the task run. Updates
+// the agent held back follow, and the agent offers again. An agent removed with
+// RemoveAgent cannot come back: Mesos refuses it.
+func (m *Master) HealAgent(hostname string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.agentByHostname(hostname)
+	switch {
+	case a == nil:
+		return noAgent(hostname)
+	case a.removed:
+		return &httpError{http.StatusConflict, "agent " + hostname + " was removed and may not register again"}
+	case !a.gone:
+		return &httpError{http.StatusConflict, "agent " + hostname + " is not partitioned"}
+	}
+	a.gone = false
+	free := a.total.clone()
+	free.subtract(a.held)
+	for _, e := range a.executors {
+		free.subtract(fromResources(e.Resources))
+	}
+	msg := "Unreachable agent re-reregistered"
+	for _, fw := range m.frameworks {
+		for _, t := range fw.tasks {
+			if t.agent != a {
+				continue
+			}
+			if t.state == mesos.TASK_UNREACHABLE {
+				t.state = mesos.TASK_STAGING
+				if t.last.State != nil {
+					t.state = t.last.GetState()
+				}
+				if !fw.removed {
+					masterUpdate(fw, t.info.TaskID.Value, &mesos.AgentID{Value: a.id}, t.state, mesos.REASON_AGENT_REREGISTERED, msg)
+				}
+			}
+			if !isTerminal(t.state) {
+				free.subtract(t.res)
+			}
+		}
+	}
+	a.free = free
+	m.agentReconnectedLocked(a)
+	return nil
+}
+
+// DuplicateUpdates makes every agent status update reach the framework twice, with the
+// same uuid, as Mesos's at-least-once delivery may.
+func (m *Master) DuplicateUpdates(on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.duplicateUpdates = on
+}
+
+// DelayUpdates holds every agent status update queued from now on for d before it is
+// sent (0 ends the delay). Updates of a task still arrive in order.
+func (m *Master) DelayUpdates(d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.updateDelay = d
 }

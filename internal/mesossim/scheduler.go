@@ -277,6 +277,12 @@ func (m *Master) disconnected(fw *framework, s *stream) {
 	}
 	fw.stream = nil
 	m.recoverOffersOfLocked(fw, false)
+	m.startFailoverTimerLocked(fw)
+}
+
+// startFailoverTimerLocked removes a disconnected framework when its failover_timeout
+// passes without a new SUBSCRIBE.
+func (m *Master) startFailoverTimerLocked(fw *framework) {
 	timeout := time.Duration(0)
 	if t := fw.info.FailoverTimeout; t != nil {
 		timeout = time.Duration(*t * float64(time.Second))
@@ -284,7 +290,7 @@ func (m *Master) disconnected(fw *framework, s *stream) {
 	fw.failover = time.AfterFunc(timeout, func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if fw.stream == nil && !fw.removed {
+		if fw.stream == nil && !fw.removed && m.frameworks[fw.id] == fw {
 			m.removeFrameworkLocked(fw)
 		}
 	})

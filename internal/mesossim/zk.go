@@ -37,7 +37,7 @@ func (m *Master) RegisterInZK(zkURL string) (func(), error) {
 	}
 	addr := m.ln.Addr().(*net.TCPAddr)
 	info := map[string]any{
-		"id":       m.id,
+		"id":       m.ID(),
 		"hostname": "localhost",
 		"port":     addr.Port,
 		"address":  map[string]any{"hostname": "localhost", "ip": addr.IP.String(), "port": addr.Port},
