@@ -34,6 +34,9 @@ func run(args []string) error {
 	startDelay := fs.Duration("task-start-delay", 0, "How long a simulated task takes from STAGING to RUNNING.")
 	execMode := fs.Bool("exec", false, "Start each task's executor as a real process with the v1 executor API (else tasks are simulated).")
 	workDir := fs.String("work-dir", "", "Where executor sandboxes go (default: a new temporary directory).")
+	offerTimeout := fs.Duration("offer-timeout", 0, "Rescind offers left unused this long, as Mesos's --offer_timeout (0: never).")
+	grace := fs.Duration("executor-shutdown-grace-period", 5*time.Second, "How long an executor told to shut down has before it is killed (--exec).")
+	reregister := fs.Duration("executor-reregistration-timeout", 2*time.Second, "How long a restarted agent waits for executors to subscribe again (--exec).")
 	zkURL := fs.String("zk", "", "Register the master in ZooKeeper as Mesos does (zk://host:port/mesos), for zk:// masters.")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -41,10 +44,14 @@ func run(args []string) error {
 	if *agents < 0 {
 		return fmt.Errorf("--agents must not be negative")
 	}
+	if *offerTimeout < 0 {
+		return fmt.Errorf("--offer-timeout must not be negative")
+	}
 	sim, err := mesossim.New(mesossim.Config{
 		Agents: *agents, AgentResources: *resources, AgentAttributes: *attributes,
 		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
-		Exec: *execMode, WorkDir: *workDir,
+		Exec: *execMode, WorkDir: *workDir, OfferTimeout: *offerTimeout,
+		ExecutorShutdownGracePeriod: *grace, ExecutorReregistrationTimeout: *reregister,
 		Log: logr.Discard(),
 	})
 	if err != nil {
