@@ -776,3 +776,39 @@ func TestConformanceOfferTimeout(t *testing.T) {
 		t.Fatalf("launch on a rescinded offer: %v", st)
 	}
 }
+
+// TestConformanceSchedulerCalls: DECLINE, SUPPRESS, REVIVE, LAUNCH_GROUP, RECONCILE and
+// KILL through httpsched, with the test executor running the tasks.
+func TestConformanceSchedulerCalls(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(info(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	o := s.offer("")
+	s.mustCall(calls.Decline(o.ID).With(calls.RefuseSeconds(time.Hour)))
+	s.mustCall(calls.Suppress())
+	s.mustCall(calls.Revive()) // clears the filter and the suppression
+	o = s.offer("agent-1")
+
+	exec := testExecutor(t, "e1", "normal")
+	var group []mesos.TaskInfo
+	for _, id := range []string{"g1", "g2"} {
+		group = append(group, mesos.TaskInfo{Name: id, TaskID: mesos.TaskID{Value: id}, AgentID: o.AgentID,
+			Resources: []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 16)}})
+	}
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunchGroup(exec, group...)}.WithOffers(o.ID)))
+	s.waitState("g1", mesos.TASK_RUNNING)
+	s.waitState("g2", mesos.TASK_RUNNING)
+
+	s.mustCall(calls.Reconcile(calls.ReconcileTasks(map[string]string{"g1": o.AgentID.Value})))
+	if st := s.nextUpdate("g1"); st.GetState() != mesos.TASK_RUNNING || st.GetReason() != mesos.REASON_RECONCILIATION || len(st.UUID) != 0 {
+		t.Fatalf("reconcile: %v", st)
+	}
+	s.mustCall(calls.Kill("g2", o.AgentID.Value))
+	if st := s.nextUpdate("g2"); st.GetState() != mesos.TASK_KILLED || st.GetSource() != mesos.SOURCE_EXECUTOR {
+		t.Fatalf("kill: %v", st)
+	}
+	s.mustCall(calls.Kill("ghost", o.AgentID.Value))
+	if st := s.nextUpdate("ghost"); st.GetState() != mesos.TASK_LOST || st.GetReason() != mesos.REASON_RECONCILIATION {
+		t.Fatalf("kill of an unknown task: %v", st)
+	}
+}
