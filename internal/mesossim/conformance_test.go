@@ -79,10 +79,10 @@ func runTestExecutor(mode string) int {
 			_ = execcalls.SendNoData(ctx, sender, execcalls.NonStreaming(execcalls.Update(st)))
 		}
 	}
-	launch := func(t mesos.TaskInfo) {
+	launch := func(t mesos.TaskInfo, msg string) {
 		tasks[t.TaskID.Value] = t
 		running[t.TaskID.Value] = true
-		update(t.TaskID, mesos.TASK_RUNNING, "", true)
+		update(t.TaskID, mesos.TASK_RUNNING, msg, true)
 	}
 
 	away := time.Time{}
@@ -113,10 +113,11 @@ func runTestExecutor(mode string) int {
 			}
 			switch e.GetType() {
 			case mexec.Event_LAUNCH:
-				launch(e.GetLaunch().Task)
+				launch(e.GetLaunch().Task, "")
 			case mexec.Event_LAUNCH_GROUP:
-				for _, t := range e.GetLaunchGroup().TaskGroup.Tasks {
-					launch(t)
+				group := e.GetLaunchGroup().TaskGroup.Tasks
+				for _, t := range group {
+					launch(t, fmt.Sprintf("launched in a group of %d", len(group)))
 				}
 			case mexec.Event_KILL:
 				id := e.GetKill().TaskID
@@ -795,9 +796,27 @@ func TestConformanceSchedulerCalls(t *testing.T) {
 		group = append(group, mesos.TaskInfo{Name: id, TaskID: mesos.TaskID{Value: id}, AgentID: o.AgentID,
 			Resources: []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 16)}})
 	}
-	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunchGroup(exec, group...)}.WithOffers(o.ID)))
-	s.waitState("g1", mesos.TASK_RUNNING)
-	s.waitState("g2", mesos.TASK_RUNNING)
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunchGroup(exec, group...)}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+	for _, id := range []string{"g1", "g2"} {
+		// One LAUNCH_GROUP event carries the whole group to the executor.
+		if st := s.waitState(id, mesos.TASK_RUNNING); st.GetMessage() != "launched in a group of 2" {
+			t.Fatalf("%s: %q, want the executor to have got one LAUNCH_GROUP of 2", id, st.GetMessage())
+		}
+	}
+
+	// A group is launched whole or not at all: one task asking for more than the offer
+	// fails them all, TASK_ERROR with REASON_TASK_GROUP_INVALID.
+	o = s.offer("agent-1")
+	bad := []mesos.TaskInfo{
+		{Name: "h1", TaskID: mesos.TaskID{Value: "h1"}, AgentID: o.AgentID, Resources: []mesos.Resource{scalar("cpus", 0.1)}},
+		{Name: "h2", TaskID: mesos.TaskID{Value: "h2"}, AgentID: o.AgentID, Resources: []mesos.Resource{scalar("cpus", 1000)}},
+	}
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunchGroup(exec, bad...)}.WithOffers(o.ID)))
+	for _, id := range []string{"h1", "h2"} {
+		if st := s.nextUpdate(id); st.GetState() != mesos.TASK_ERROR || st.GetReason() != mesos.REASON_TASK_GROUP_INVALID || len(st.UUID) != 0 {
+			t.Fatalf("%s of an invalid group: %v", id, st)
+		}
+	}
 
 	s.mustCall(calls.Reconcile(calls.ReconcileTasks(map[string]string{"g1": o.AgentID.Value})))
 	if st := s.nextUpdate("g1"); st.GetState() != mesos.TASK_RUNNING || st.GetReason() != mesos.REASON_RECONCILIATION || len(st.UUID) != 0 {

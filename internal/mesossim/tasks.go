@@ -80,25 +80,53 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 		delete(m.offers, o.id)
 	}
 	for _, op := range acc.Operations {
-		var groupExec *mesos.ExecutorInfo
 		if op.GetType() == mesos.Offer_Operation_LAUNCH_GROUP {
-			groupExec = &op.GetLaunchGroup().Executor
+			m.launchGroupLocked(fw, a, op.GetLaunchGroup(), &avail)
+			continue
 		}
 		for _, ti := range launchTasks(op) {
-			if groupExec != nil {
-				e := *groupExec
-				ti.Executor = &e
-			}
 			if why := m.validateTaskLocked(fw, a, ti, &avail); why != "" {
 				masterUpdate(fw, ti.TaskID.Value, &ti.AgentID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, why)
 				continue
 			}
-			m.launchLocked(fw, a, ti)
+			if run := m.launchLocked(fw, a, ti); run != nil {
+				run.deliver(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: ti}})
+			}
 		}
 	}
 	a.free.add(avail)
 	if !avail.empty() {
 		fw.filters[a.id] = time.Now().Add(refuse(acc.Filters))
+	}
+}
+
+// launchGroupLocked launches a task group as Mesos does: atomically (one invalid task
+// fails them all, master.cpp validates the group as a whole) and delivered to the
+// executor as one LAUNCH_GROUP event.
+func (m *Master) launchGroupLocked(fw *framework, a *agent, lg *mesos.Offer_Operation_LaunchGroup, avail *pool) {
+	tasks := make([]mesos.TaskInfo, len(lg.TaskGroup.Tasks))
+	before := avail.clone()
+	for i, ti := range lg.TaskGroup.Tasks {
+		e := lg.Executor
+		ti.Executor = &e
+		tasks[i] = ti
+		if why := m.validateTaskLocked(fw, a, ti, avail); why != "" {
+			*avail = before
+			for _, t := range lg.TaskGroup.Tasks {
+				masterUpdate(fw, t.TaskID.Value, &t.AgentID, mesos.TASK_ERROR, mesos.REASON_TASK_GROUP_INVALID, why)
+			}
+			return
+		}
+	}
+	var run *execRun
+	for _, ti := range tasks {
+		if r := m.launchLocked(fw, a, ti); r != nil {
+			run = r
+		}
+	}
+	if run != nil {
+		run.deliver(&mexec.Event{Type: mexec.Event_LAUNCH_GROUP, LaunchGroup: &mexec.Event_LaunchGroup{
+			TaskGroup: mesos.TaskGroupInfo{Tasks: lg.TaskGroup.Tasks}}})
 	}
 }
 
@@ -155,8 +183,10 @@ func sameExecutor(a, b mesos.ExecutorInfo) bool {
 	return a.Equal(&b)
 }
 
-// launchLocked starts a valid task: STAGING, then the simulated agent runs it.
-func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) {
+// launchLocked starts a valid task: STAGING, then the simulated agent runs it, or the
+// executor it names, which the caller hands the task to through the returned run (nil
+// when the task is simulated or its executor could not start).
+func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) *execRun {
 	res := fromResources(ti.Resources)
 	if ti.Executor != nil {
 		key := fw.id + "/" + ti.Executor.ExecutorID.Value
@@ -169,7 +199,7 @@ func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) {
 	fw.tasks[ti.TaskID.Value] = t
 	if !m.cfg.Exec || ti.Executor == nil {
 		go m.simulate(t)
-		return
+		return nil
 	}
 	key := fw.id + "/" + ti.Executor.ExecutorID.Value
 	run := a.runs[key]
@@ -178,11 +208,11 @@ func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) {
 		if run, err = m.startExecutorLocked(fw, a, *ti.Executor); err != nil {
 			reason := mesos.REASON_EXECUTOR_TERMINATED
 			m.agentUpdateLocked(t, mesos.TASK_FAILED, &reason, err.Error())
-			return
+			return nil
 		}
 		a.runs[key] = run
 	}
-	run.deliver(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: ti}})
+	return run
 }
 
 // simulate moves a task through STARTING and RUNNING (and FINISHED after the label's
