@@ -76,7 +76,7 @@ test-deps: ## Install what the tests need (ZooKeeper, containerd, runc, busybox 
 		K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kubelet; fi
 
 .PHONY: test
-test: verify vet test-deps ## Run every test (unit, envtest, e2e) after checking generated files.
+test: verify vet lint test-deps ## Run every test (unit, envtest, e2e) after checking generated files, vet and lint.
 	KUBEBUILDER_ASSETS="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
 		go test ./... -count=1 -timeout 40m
 

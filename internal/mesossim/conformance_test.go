@@ -216,7 +216,7 @@ func (s *sched) subscribe(info mesos.FrameworkInfo) *scheduler.Event_Subscribed 
 	}
 	events := make(chan *scheduler.Event, 1024)
 	s.events = events
-	s.t.Cleanup(func() { cancel(); resp.Close() })
+	s.t.Cleanup(func() { cancel(); _ = resp.Close() })
 	go func() {
 		defer close(events)
 		for {
@@ -237,7 +237,7 @@ func (s *sched) call(c *scheduler.Call) error {
 	c.FrameworkID = &mesos.FrameworkID{Value: s.id}
 	resp, err := s.caller.Call(context.Background(), c)
 	if resp != nil {
-		resp.Close()
+		_ = resp.Close()
 	}
 	return err
 }
@@ -503,10 +503,8 @@ func TestConformanceRestartAgentNotCheckpointing(t *testing.T) {
 		t.Fatalf("after the restart: %v", st)
 	}
 	waitReady(t, m, "agent-1")
-	for {
-		if scalars(s.offer("agent-1").Resources)["cpus"] == 4 {
-			break // the task's and the executor's cpus are back
-		}
+	for scalars(s.offer("agent-1").Resources)["cpus"] != 4 {
+		// until the task's and the executor's cpus are back
 	}
 }
 
@@ -540,7 +538,7 @@ func faultOverHTTP(t *testing.T, m *Master, path string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode
 }
 

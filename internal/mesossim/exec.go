@@ -129,8 +129,8 @@ func (m *Master) startExecutorLocked(fw *framework, a *agent, info mesos.Executo
 	go func() {
 		defer m.wg.Done()
 		err := cmd.Wait()
-		stdout.Close()
-		stderr.Close()
+		_ = stdout.Close()
+		_ = stderr.Close()
 		close(run.exited)
 		m.executorExited(run, err)
 	}()

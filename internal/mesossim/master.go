@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -437,8 +436,6 @@ func statusOf(err error) int {
 	}
 	return http.StatusInternalServerError
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // PartitionAgent cuts an agent off, as Mesos does when it marks an agent unreachable:
 // its offers are rescinded, its live tasks become TASK_UNREACHABLE (TASK_LOST for

@@ -48,7 +48,7 @@ func post(t testing.TB, url, contentType, accept, streamID string, body []byte) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { resp.Body.Close() })
+	t.Cleanup(func() { _ = resp.Body.Close() })
 	return resp
 }
 
@@ -167,7 +167,7 @@ func TestSchedulerEndpointRefusesBadRequests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode != tc.want {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
 			}
@@ -415,7 +415,7 @@ func TestFaultsOverHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Fatalf("%s = %d, want %d", tc.path, resp.StatusCode, tc.want)
 		}
@@ -427,7 +427,7 @@ func TestFaultsOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
