@@ -202,9 +202,9 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedul
 	if protobuf {
 		w.Header().Set("Content-Type", mediaProtobuf)
 	}
-	if refusal == "" {
-		w.Header().Set("Mesos-Stream-Id", s.id)
-	}
+	// Mesos sets the stream id before it decides (http.cpp: Master::Http::scheduler), so
+	// a refused SUBSCRIBE also carries one; the ERROR event on the stream says why.
+	w.Header().Set("Mesos-Stream-Id", s.id)
 	w.WriteHeader(http.StatusOK)
 	write := func(e *scheduler.Event) bool { return writeFrame(w, protobuf, e) }
 	if refusal != "" {

@@ -1,0 +1,341 @@
+package mesossim
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	execcalls "github.com/mesos/mesos-go/api/v1/lib/executor/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/apierrors"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// More of the scheduler API's rules, through mesos-go's httpsched client: failover,
+// removal, ACCEPT validation, update retries, and the executor API's validation.
+
+// subscribeUntil subscribes like subscribe, but the stream ends when the returned
+// function is called (as when the scheduler process dies). refused is the message of an
+// ERROR the master answered the subscription with, if it did.
+func (s *sched) subscribeUntil(info mesos.FrameworkInfo) (stop func(), refused string) {
+	s.t.Helper()
+	if s.id != "" {
+		info.ID = &mesos.FrameworkID{Value: s.id}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := s.caller.Call(ctx, calls.Subscribe(&info))
+	if err != nil {
+		cancel()
+		s.t.Fatalf("SUBSCRIBE: %v", err)
+	}
+	events := make(chan *scheduler.Event, 1024)
+	s.events = events
+	go func() {
+		defer close(events)
+		for {
+			var e scheduler.Event
+			if err := resp.Decode(&e); err != nil {
+				return
+			}
+			events <- &e
+		}
+	}()
+	stop = func() { cancel(); _ = resp.Close() }
+	s.t.Cleanup(stop)
+	e := s.nextMatching("SUBSCRIBED or ERROR", func(e *scheduler.Event) bool {
+		return e.Type == scheduler.Event_SUBSCRIBED || e.Type == scheduler.Event_ERROR
+	})
+	if e.Type == scheduler.Event_ERROR {
+		return stop, e.GetError().GetMessage()
+	}
+	s.id = e.GetSubscribed().FrameworkID.Value
+	return stop, ""
+}
+
+// streamClosed waits until the current stream ends, returning the ERROR it carried.
+func (s *sched) streamClosed() string {
+	s.t.Helper()
+	msg := ""
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case e, open := <-s.events:
+			if !open {
+				return msg
+			}
+			if e.Type == scheduler.Event_ERROR {
+				msg = e.GetError().GetMessage()
+			}
+		case <-deadline:
+			s.t.Fatal("the stream did not close")
+		}
+	}
+}
+
+// bothOffers waits for an offer of each of the two agents.
+func bothOffers(s *sched) (agent1, agent2 mesos.Offer) {
+	s.t.Helper()
+	for agent1.Hostname == "" || agent2.Hostname == "" {
+		for _, o := range s.next(scheduler.Event_OFFERS).GetOffers().Offers {
+			switch o.Hostname {
+			case "agent-1":
+				agent1 = o
+			case "agent-2":
+				agent2 = o
+			}
+		}
+	}
+	return agent1, agent2
+}
+
+func taskOn(id string, agent mesos.AgentID, cpus float64) mesos.TaskInfo {
+	sh := "sleep 1000"
+	return mesos.TaskInfo{Name: id, TaskID: mesos.TaskID{Value: id}, AgentID: agent,
+		Resources: []mesos.Resource{scalar("cpus", cpus)}, Command: &mesos.CommandInfo{Value: &sh}}
+}
+
+// Point 3: a resubscription fails the old stream over; a framework whose scheduler is
+// gone longer than its failover_timeout is removed with its tasks killed, and so is one
+// that sends TEARDOWN; a removed framework cannot subscribe again.
+func TestConformanceFailoverTimeoutAndTeardown(t *testing.T) {
+	m := startSim(t, Config{Agents: 1})
+	timeout := 0.5
+	fi := info()
+	fi.FailoverTimeout = &timeout
+
+	first := newSched(t, m)
+	first.subscribeUntil(fi)
+	o := first.offer("")
+	first.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("t1", o.AgentID, 1))}.WithOffers(o.ID)))
+	first.waitState("t1", mesos.TASK_RUNNING)
+
+	second := newSched(t, m)
+	second.id = first.id
+	stopSecond, _ := second.subscribeUntil(fi)
+	if second.id != first.id {
+		t.Fatalf("failover got framework id %s, want %s", second.id, first.id)
+	}
+	if msg := first.streamClosed(); msg != "Framework failed over" {
+		t.Fatalf("the old stream ended with ERROR %q, want \"Framework failed over\"", msg)
+	}
+	// The failed-over scheduler's stream id is refused (mesos-go's client would not even
+	// send the call, so it goes out raw).
+	first.mu.Lock()
+	oldStream := first.streamID
+	first.mu.Unlock()
+	revive := calls.Revive()
+	revive.FrameworkID = &mesos.FrameworkID{Value: first.id}
+	if resp := post(t, m.URL(), mediaProtobuf, "", oldStream, marshal(t, revive)); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a call on the failed-over stream: %d, want 400", resp.StatusCode)
+	}
+
+	stopSecond() // the scheduler dies; its failover_timeout runs out
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := m.State()
+		if len(st.Frameworks) == 1 && st.Frameworks[0].Removed {
+			if len(st.Frameworks[0].Tasks) != 0 && st.Frameworks[0].Tasks[0].State != "TASK_KILLED" {
+				t.Fatalf("a removed framework's task is %s, want killed", st.Frameworks[0].Tasks[0].State)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the framework was not removed after its failover timeout: %+v", st.Frameworks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	third := newSched(t, m)
+	third.id = first.id
+	if _, refused := third.subscribeUntil(fi); refused != "Framework has been removed" {
+		t.Fatalf("SUBSCRIBE of a removed framework: ERROR %q", refused)
+	}
+
+	// TEARDOWN removes at once.
+	torn := newSched(t, m)
+	torn.subscribe(info())
+	torn.mustCall(&scheduler.Call{Type: scheduler.Call_TEARDOWN})
+	torn.streamClosed()
+	found := false
+	for _, f := range m.State().Frameworks {
+		if f.ID == torn.id {
+			found = f.Removed
+		}
+	}
+	if !found {
+		t.Fatal("TEARDOWN did not remove the framework")
+	}
+}
+
+// Point 5: ACCEPT validation answers with Mesos's states and reasons, from the master
+// (no uuid): invalid offers drop every task (TASK_DROPPED for partition-aware frameworks,
+// TASK_LOST for others, REASON_INVALID_OFFERS); an invalid task fails alone with
+// TASK_ERROR, REASON_TASK_INVALID.
+func TestConformanceAcceptValidation(t *testing.T) {
+	m := startSim(t, Config{Agents: 2})
+	aware := newSched(t, m)
+	aware.subscribe(info(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	o1, o2 := bothOffers(aware)
+
+	expect := func(s *sched, id string, state mesos.TaskState, reason mesos.TaskStatus_Reason, msg string) {
+		t.Helper()
+		st := s.nextUpdate(id)
+		if st.GetState() != state || st.GetReason() != reason || st.GetSource() != mesos.SOURCE_MASTER || len(st.UUID) != 0 ||
+			!strings.Contains(st.GetMessage(), msg) {
+			t.Fatalf("%s: %s %s %q (uuid %d bytes), want %s %s containing %q", id, st.GetState(), st.GetReason(), st.GetMessage(), len(st.UUID), state, reason, msg)
+		}
+	}
+
+	// Another framework's offer (both agents are offered to the first); for a framework
+	// that is not partition-aware the tasks are LOST.
+	plain := newSched(t, m)
+	plain.subscribe(info())
+	plain.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("y1", o2.AgentID, 0.1))}.WithOffers(o2.ID)))
+	expect(plain, "y1", mesos.TASK_LOST, mesos.REASON_INVALID_OFFERS, "another framework")
+
+	// Offers of two agents in one ACCEPT.
+	aware.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("x1", o1.AgentID, 0.1))}.WithOffers(o1.ID, o2.ID)).With(calls.RefuseSeconds(0)))
+	expect(aware, "x1", mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS, "same agent")
+	// An offer the master does not know.
+	aware.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("x2", o1.AgentID, 0.1))}.WithOffers(mesos.OfferID{Value: "no-such-offer"})))
+	expect(aware, "x2", mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS, "no longer valid")
+
+	o1 = aware.offer("agent-1")
+	sh := "true"
+	exec := mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e1"}, Command: &mesos.CommandInfo{Value: &sh},
+		Resources: []mesos.Resource{scalar("cpus", 0.1)}}
+	other := exec
+	otherCmd := "false"
+	other.Command = &mesos.CommandInfo{Value: &otherCmd}
+	withExec := func(id string, e mesos.ExecutorInfo) mesos.TaskInfo {
+		ti := taskOn(id, o1.AgentID, 0.1)
+		ti.Command = nil
+		ti.Executor = &e
+		return ti
+	}
+	neither := taskOn("v-neither", o1.AgentID, 0.1)
+	neither.Command = nil
+	wrongAgent := taskOn("v-agent", o2.AgentID, 0.1)
+	aware.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(
+		taskOn("ok-1", o1.AgentID, 0.1),
+		taskOn("ok-1", o1.AgentID, 0.1), // duplicate id
+		neither,
+		taskOn("v-big", o1.AgentID, 1000),
+		wrongAgent,
+		withExec("ok-2", exec),
+		withExec("v-exec", other), // same executor id, another command
+	)}.WithOffers(o1.ID)).With(calls.RefuseSeconds(0)))
+	// The master answers the invalid tasks at once, in order; the valid ones run.
+	want := map[string]string{
+		"ok-1":      "duplicate ID",
+		"v-neither": "CommandInfo or ExecutorInfo",
+		"v-big":     "more resources",
+		"v-agent":   "not the agent of the offer",
+		"v-exec":    "not compatible",
+	}
+	for len(want) > 0 {
+		e := aware.nextMatching("UPDATE", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_UPDATE })
+		st := e.GetUpdate().Status
+		if len(st.UUID) > 0 {
+			aware.mustCall(calls.Acknowledge(st.AgentID.Value, st.TaskID.Value, st.UUID))
+		}
+		if st.GetState() != mesos.TASK_ERROR {
+			continue
+		}
+		msg, ok := want[st.TaskID.Value]
+		if !ok || st.GetReason() != mesos.REASON_TASK_INVALID || st.GetSource() != mesos.SOURCE_MASTER || len(st.UUID) != 0 ||
+			!strings.Contains(st.GetMessage(), msg) {
+			t.Fatalf("%s: %s %s %q: want TASK_ERROR REASON_TASK_INVALID from the master containing %q", st.TaskID.Value, st.GetState(), st.GetReason(), st.GetMessage(), msg)
+		}
+		delete(want, st.TaskID.Value)
+	}
+	aware.waitState("ok-2", mesos.TASK_RUNNING)
+
+}
+
+// Point 6: an agent's update carries a 16-byte uuid and is sent again, with backoff,
+// until acknowledged; the next update of the task waits for it (one in flight per
+// task); an ACKNOWLEDGE whose uuid is not a uuid is refused with 400.
+func TestConformanceUpdatesRetriedUntilAcknowledged(t *testing.T) {
+	m := startSim(t, Config{Agents: 1, UpdateRetry: 100 * time.Millisecond})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("t1", o.AgentID, 0.1))}.WithOffers(o.ID)))
+
+	update := func() (mesos.TaskStatus, time.Time) {
+		e := s.nextMatching("UPDATE of t1", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_UPDATE })
+		return e.GetUpdate().Status, time.Now()
+	}
+	first, at1 := update()
+	if len(first.UUID) != 16 || first.GetSource() == mesos.SOURCE_MASTER {
+		t.Fatalf("agent update %v: want a 16-byte uuid", first)
+	}
+	again, at2 := update()
+	third, at3 := update()
+	for _, u := range []mesos.TaskStatus{again, third} {
+		if !bytes.Equal(u.UUID, first.UUID) || u.GetState() != first.GetState() {
+			t.Fatalf("before its acknowledgement %s was followed by %s: only it may be in flight", first.GetState(), u.GetState())
+		}
+	}
+	if gap1, gap2 := at2.Sub(at1), at3.Sub(at2); gap2 < gap1 {
+		t.Errorf("retries every %s then %s: want a growing backoff", gap1, gap2)
+	}
+	// Raw, as mesos-go's client drops its subscription on a refused call.
+	bad := calls.Acknowledge(o.AgentID.Value, "t1", []byte("bad"))
+	bad.FrameworkID = &mesos.FrameworkID{Value: s.id}
+	s.mu.Lock()
+	streamID := s.streamID
+	s.mu.Unlock()
+	if resp := post(t, m.URL(), mediaProtobuf, "", streamID, marshal(t, bad)); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("ACKNOWLEDGE with a bad uuid: %d, want 400", resp.StatusCode)
+	}
+	s.mustCall(calls.Acknowledge(o.AgentID.Value, "t1", first.UUID))
+	next, _ := update()
+	if bytes.Equal(next.UUID, first.UUID) || next.GetState() == first.GetState() {
+		t.Fatalf("after the acknowledgement got %v, want the next state", next)
+	}
+}
+
+// Point 8: the executor API refuses (400) an UPDATE with TASK_STAGING, with a source
+// other than the executor, or from an executor the agent does not know.
+func TestConformanceExecutorUpdateValidation(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+	m.mu.Lock()
+	endpoint := m.agents[0].endpoint
+	m.mu.Unlock()
+
+	send := func(executorID string, st mesos.TaskStatus) error {
+		cli := httpcli.New(httpcli.Endpoint("http://"+endpoint+"/api/v1/executor"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+		sender := execcalls.SenderWith(httpexec.NewSender(cli.Send), execcalls.Framework(s.id), execcalls.Executor(executorID))
+		return execcalls.SendNoData(context.Background(), sender, execcalls.NonStreaming(execcalls.Update(st)))
+	}
+	status := func(state mesos.TaskState, source mesos.TaskStatus_Source) mesos.TaskStatus {
+		u := newUUID()
+		return mesos.TaskStatus{TaskID: mesos.TaskID{Value: "t1"}, State: state.Enum(), Source: source.Enum(), UUID: u}
+	}
+	for _, tc := range []struct {
+		name     string
+		executor string
+		status   mesos.TaskStatus
+	}{
+		{"STAGING", "e1", status(mesos.TASK_STAGING, mesos.SOURCE_EXECUTOR)},
+		{"not from the executor", "e1", status(mesos.TASK_RUNNING, mesos.SOURCE_MASTER)},
+		{"unknown executor", "nobody", status(mesos.TASK_RUNNING, mesos.SOURCE_EXECUTOR)},
+	} {
+		if err := send(tc.executor, tc.status); !apierrors.CodeMalformedRequest.Matches(err) {
+			t.Errorf("%s: %v, want 400", tc.name, err)
+		}
+	}
+}
