@@ -3,6 +3,7 @@ package mesossim
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -336,6 +337,82 @@ func TestConformanceExecutorUpdateValidation(t *testing.T) {
 	} {
 		if err := send(tc.executor, tc.status); !apierrors.CodeMalformedRequest.Matches(err) {
 			t.Errorf("%s: %v, want 400", tc.name, err)
+		}
+	}
+}
+
+// The executor API's SUBSCRIBE picks the stream's media type from Accept, and answers 406
+// when Accept allows neither.
+func TestExecutorSubscribeFollowsAccept(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+	m.mu.Lock()
+	endpoint := m.agents[0].endpoint
+	m.mu.Unlock()
+	body, err := execcalls.Subscribe(nil, nil).With(execcalls.Framework(s.id), execcalls.Executor("e1")).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		accept, wantType string
+		want             int
+	}{
+		{"text/html", "", http.StatusNotAcceptable},
+		{mediaJSON, mediaJSON, http.StatusOK},
+		{mediaProtobuf, mediaProtobuf, http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+endpoint+"/api/v1/executor", bytes.NewReader(body))
+		req.Header.Set("Content-Type", mediaProtobuf)
+		req.Header.Set("Accept", tc.accept)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		if resp.StatusCode != tc.want || (tc.wantType != "" && resp.Header.Get("Content-Type") != tc.wantType) {
+			t.Errorf("Accept %s: %d %s, want %d %s", tc.accept, resp.StatusCode, resp.Header.Get("Content-Type"), tc.want, tc.wantType)
+		}
+		cancel()
+		_ = resp.Body.Close()
+	}
+}
+
+// Point 9: /health answers 200 and /state (also /master/state) shows agents, frameworks
+// and tasks as JSON.
+func TestStateAndHealth(t *testing.T) {
+	m := startSim(t, Config{Agents: 2})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("t1", o.AgentID, 0.5))}.WithOffers(o.ID)))
+	s.waitState("t1", mesos.TASK_RUNNING)
+	resp, err := http.Get(m.URL() + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/health = %d", resp.StatusCode)
+	}
+	for _, path := range []string{"/state", "/master/state"} {
+		resp, err := http.Get(m.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st State
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		_ = resp.Body.Close()
+		if err != nil || resp.Header.Get("Content-Type") != mediaJSON {
+			t.Fatalf("%s: %v (%s)", path, err, resp.Header.Get("Content-Type"))
+		}
+		if len(st.Agents) != 2 || len(st.Frameworks) != 1 || len(st.Frameworks[0].Tasks) != 1 ||
+			st.Frameworks[0].Tasks[0].State != "TASK_RUNNING" || st.Frameworks[0].Tasks[0].AgentID != o.AgentID.Value {
+			t.Fatalf("%s: %+v", path, st)
 		}
 	}
 }

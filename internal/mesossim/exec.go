@@ -376,7 +376,13 @@ func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request)
 	}
 	switch call.Type {
 	case mexec.Call_SUBSCRIBE:
-		m.executorSubscribe(run, w, ct == mediaProtobuf, r, call.GetSubscribe())
+		// The stream's media type follows Accept, as on the scheduler API.
+		protobuf, ok := accepts(r.Header.Get("Accept"))
+		if !ok {
+			http.Error(w, "Expecting 'Accept' to allow "+mediaJSON+" or "+mediaProtobuf, http.StatusNotAcceptable)
+			return
+		}
+		m.executorSubscribe(run, w, protobuf, r, call.GetSubscribe())
 	case mexec.Call_UPDATE:
 		st := call.GetUpdate().Status
 		if why := checkExecutorUpdate(st, call.ExecutorID); why != "" {
