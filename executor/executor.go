@@ -35,11 +35,21 @@ type Executor struct {
 	sender     calls.Sender
 	subscriber calls.Sender
 
-	mu             sync.Mutex
-	tasks          map[string]*task
-	unackedTasks   map[string]mesos.TaskInfo
-	unackedUpdates map[string]mexec.Call_Update
-	shutdown       bool
+	mu           sync.Mutex
+	tasks        map[string]*task
+	unackedTasks map[string]mesos.TaskInfo
+	// unacked are the updates the agent has not acknowledged, in the order they were
+	// made: resent in that order, so each task's updates keep theirs.
+	unacked  []unackedUpdate
+	shutdown bool
+}
+
+// unackedUpdate is an update waiting for the agent's acknowledgement.
+type unackedUpdate struct {
+	call mexec.Call_Update
+	// unsent: the last attempt to send it failed (or an earlier update of its task had
+	// not gone out yet); the resender sends it again.
+	unsent bool
 }
 
 type task struct {
@@ -54,7 +64,7 @@ type task struct {
 // Run subscribes to the agent and serves events until SHUTDOWN, or until the agent is
 // gone (at once without checkpointing, after MESOS_RECOVERY_TIMEOUT with it).
 func (e *Executor) Run(ctx context.Context) error {
-	e.tasks, e.unackedTasks, e.unackedUpdates = map[string]*task{}, map[string]mesos.TaskInfo{}, map[string]mexec.Call_Update{}
+	e.tasks, e.unackedTasks, e.unacked = map[string]*task{}, map[string]mesos.TaskInfo{}, nil
 	cli := httpcli.New(
 		httpcli.Endpoint("http://"+e.Config.AgentEndpoint+"/api/v1/executor"),
 		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
@@ -63,6 +73,10 @@ func (e *Executor) Run(ctx context.Context) error {
 	opts := []mexec.CallOpt{calls.Framework(e.Config.FrameworkID), calls.Executor(e.Config.ExecutorID)}
 	e.sender = calls.SenderWith(httpexec.NewSender(cli.Send), opts...)
 	e.subscriber = calls.SenderWith(httpexec.NewSender(cli.Send, httpcli.Close(true)), opts...)
+
+	resendCtx, stopResend := context.WithCancel(ctx)
+	defer stopResend()
+	go e.resend(resendCtx)
 
 	disconnected := time.Now()
 	backoff := 100 * time.Millisecond
@@ -116,8 +130,9 @@ func (e *Executor) subscribeOnce(ctx context.Context) (subscribed bool, err erro
 		tasks = append(tasks, t)
 	}
 	var updates []mexec.Call_Update
-	for _, u := range e.unackedUpdates {
-		updates = append(updates, u)
+	for i := range e.unacked {
+		updates = append(updates, e.unacked[i].call)
+		e.unacked[i].unsent = false // the subscription carries it
 	}
 	e.mu.Unlock()
 	resp, err := e.subscriber.Send(ctx, calls.NonStreaming(calls.Subscribe(tasks, updates)))
@@ -166,7 +181,12 @@ func (e *Executor) handle(ctx context.Context, ev *mexec.Event) bool {
 	case mexec.Event_ACKNOWLEDGED:
 		a := ev.GetAcknowledged()
 		e.mu.Lock()
-		delete(e.unackedUpdates, string(a.UUID))
+		for i := range e.unacked {
+			if bytes.Equal(e.unacked[i].call.Status.UUID, a.UUID) {
+				e.unacked = append(e.unacked[:i], e.unacked[i+1:]...)
+				break
+			}
+		}
 		delete(e.unackedTasks, a.TaskID.Value)
 		e.mu.Unlock()
 	case mexec.Event_SHUTDOWN:
@@ -271,10 +291,71 @@ func (e *Executor) update(ctx context.Context, t *task, state mesos.TaskState, p
 		close(t.done)
 	}
 	e.mu.Lock()
-	e.unackedUpdates[string(u[:])] = mexec.Call_Update{Status: status}
+	// An earlier update of the task that has not gone out yet goes first.
+	behind := false
+	for _, p := range e.unacked {
+		behind = behind || (p.unsent && p.call.Status.TaskID == status.TaskID)
+	}
+	e.unacked = append(e.unacked, unackedUpdate{call: mexec.Call_Update{Status: status}, unsent: behind})
 	e.mu.Unlock()
+	if behind {
+		return
+	}
 	if err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(status))); err != nil {
-		e.Log.Info("Could not send an update; it is sent again on resubscription", "task", t.info.TaskID.Value, "state", state.String(), "error", err.Error())
+		e.Log.Info("Could not send an update; sending it again", "task", t.info.TaskID.Value, "state", state.String(), "error", err.Error())
+		e.markUnsent(u[:])
+	}
+}
+
+func (e *Executor) markUnsent(uuid []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range e.unacked {
+		if bytes.Equal(e.unacked[i].call.Status.UUID, uuid) {
+			e.unacked[i].unsent = true
+		}
+	}
+}
+
+// resendEvery is how often updates that could not be sent are tried again.
+const resendEvery = time.Second
+
+// resend sends, in order, the updates whose sending failed (an agent answers 503 while
+// it recovers from a restart, say), until one fails again.
+func (e *Executor) resend(ctx context.Context) {
+	t := time.NewTicker(resendEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			e.mu.Lock()
+			var next *mesos.TaskStatus
+			for i := range e.unacked {
+				if e.unacked[i].unsent {
+					st := e.unacked[i].call.Status
+					next = &st
+					break
+				}
+			}
+			e.mu.Unlock()
+			if next == nil {
+				break
+			}
+			if err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(*next))); err != nil {
+				break
+			}
+			e.mu.Lock()
+			for i := range e.unacked {
+				if bytes.Equal(e.unacked[i].call.Status.UUID, next.UUID) {
+					e.unacked[i].unsent = false
+				}
+			}
+			e.mu.Unlock()
+		}
 	}
 }
 

@@ -30,7 +30,9 @@ type fakeAgent struct {
 	updates    []mesos.TaskStatus
 	stream     chan *mexec.Event // events for the current stream
 	cut        chan struct{}     // closed to end the current stream abruptly
-	down       bool              // refuse connections' calls with 503
+	down       bool              // refuse calls with 503
+	recovering bool              // refuse UPDATEs with 503, as an agent finishing recovery
+	refused    int               // UPDATEs refused so
 	subscribed chan int          // the number of each subscription, as it happens
 }
 
@@ -56,6 +58,12 @@ func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch call.GetType() {
 	case mexec.Call_UPDATE:
+		if a.recovering {
+			a.refused++
+			a.mu.Unlock()
+			http.Error(w, "Agent has not finished recovery", http.StatusServiceUnavailable)
+			return
+		}
 		a.updates = append(a.updates, call.GetUpdate().Status)
 		a.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
@@ -219,7 +227,7 @@ func startExecutor(t *testing.T, a *fakeAgent, checkpoint bool, recovery time.Du
 func unacked(e *Executor) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.unackedUpdates) + len(e.unackedTasks)
+	return len(e.unacked) + len(e.unackedTasks)
 }
 
 func waitStates(t *testing.T, a *fakeAgent, id string, want ...mesos.TaskState) {
@@ -264,8 +272,8 @@ func TestResubscribesAfterAnAgentRestart(t *testing.T) {
 	for _, u := range second.UnacknowledgedUpdates {
 		states = append(states, u.Status.GetState())
 	}
-	if len(states) != 2 {
-		t.Errorf("resubscription resends updates %v, want STARTING and RUNNING", states)
+	if len(states) != 2 || states[0] != mesos.TASK_STARTING || states[1] != mesos.TASK_RUNNING {
+		t.Errorf("resubscription resends updates %v, want STARTING then RUNNING", states)
 	}
 
 	// Acknowledged now: the next resubscription resends nothing.
@@ -328,5 +336,43 @@ func TestGivesUpWithoutCheckpointingOrAfterTheRecoveryTimeout(t *testing.T) {
 				t.Fatal("the executor did not give up")
 			}
 		})
+	}
+}
+
+// Updates the agent refuses while it finishes recovering (503) are sent again, in order,
+// without waiting for another subscription.
+func TestResendsUpdatesTheAgentRefused(t *testing.T) {
+	a := newFakeAgent(t)
+	_, done := startExecutor(t, a, true, 5*time.Second)
+	a.waitSubscription(t, 1)
+	a.mu.Lock()
+	a.recovering = true
+	a.mu.Unlock()
+	a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: podTask(t, "t1")}})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		a.mu.Lock()
+		refused := a.refused
+		if refused > 0 {
+			a.recovering = false
+		}
+		a.mu.Unlock()
+		if refused > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the executor sent no update")
+		}
+	}
+	waitStates(t, a, "t1", mesos.TASK_STARTING, mesos.TASK_RUNNING)
+	a.mu.Lock()
+	n := len(a.subscribes)
+	a.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d subscriptions: the updates must go out without subscribing again", n)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the executor exited: %v", err)
+	default:
 	}
 }
