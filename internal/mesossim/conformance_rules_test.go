@@ -56,7 +56,8 @@ func (s *sched) subscribeUntil(info mesos.FrameworkInfo) (stop func(), refused s
 	if e.Type == scheduler.Event_ERROR {
 		return stop, e.GetError().GetMessage()
 	}
-	s.id = e.GetSubscribed().FrameworkID.Value
+	s.subscribed = e.GetSubscribed()
+	s.id = s.subscribed.FrameworkID.Value
 	return stop, ""
 }
 
@@ -81,6 +82,19 @@ func (s *sched) streamClosed() string {
 }
 
 // bothOffers waits for an offer of each of the two agents.
+// launchTestExecutor launches a task with the test executor e1 and returns the address of
+// the agent's executor API.
+func launchTestExecutor(s *sched, m *Master) string {
+	s.t.Helper()
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(s.t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.agents[0].endpoint
+}
+
 func bothOffers(s *sched) (agent1, agent2 mesos.Offer) {
 	s.t.Helper()
 	for agent1.Hostname == "" || agent2.Hostname == "" {
@@ -309,13 +323,7 @@ func TestConformanceUpdatesRetriedUntilAcknowledged(t *testing.T) {
 func TestConformanceExecutorUpdateValidation(t *testing.T) {
 	m := startSim(t, execConfig())
 	s := newSched(t, m)
-	s.subscribe(info())
-	o := s.offer("")
-	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
-	s.waitState("t1", mesos.TASK_RUNNING)
-	m.mu.Lock()
-	endpoint := m.agents[0].endpoint
-	m.mu.Unlock()
+	endpoint := launchTestExecutor(s, m)
 
 	send := func(executorID string, st mesos.TaskStatus) error {
 		cli := httpcli.New(httpcli.Endpoint("http://"+endpoint+"/api/v1/executor"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
@@ -346,13 +354,7 @@ func TestConformanceExecutorUpdateValidation(t *testing.T) {
 func TestExecutorSubscribeFollowsAccept(t *testing.T) {
 	m := startSim(t, execConfig())
 	s := newSched(t, m)
-	s.subscribe(info())
-	o := s.offer("")
-	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
-	s.waitState("t1", mesos.TASK_RUNNING)
-	m.mu.Lock()
-	endpoint := m.agents[0].endpoint
-	m.mu.Unlock()
+	endpoint := launchTestExecutor(s, m)
 	body, err := execcalls.Subscribe(nil, nil).With(execcalls.Framework(s.id), execcalls.Executor("e1")).Marshal()
 	if err != nil {
 		t.Fatal(err)

@@ -183,6 +183,8 @@ type sched struct {
 	events   chan *scheduler.Event
 	mu       sync.Mutex
 	streamID string // of the latest SUBSCRIBE, as the master sent it
+	// subscribed is the latest SUBSCRIBED event.
+	subscribed *scheduler.Event_Subscribed
 }
 
 func newSched(t *testing.T, m *Master) *sched {
@@ -202,34 +204,14 @@ func newSched(t *testing.T, m *Master) *sched {
 	return s
 }
 
-// subscribe subscribes (again) and streams the events; it returns SUBSCRIBED.
+// subscribe subscribes (again) and streams the events; it returns SUBSCRIBED, and fails
+// the test when the master refuses.
 func (s *sched) subscribe(info mesos.FrameworkInfo) *scheduler.Event_Subscribed {
 	s.t.Helper()
-	if s.id != "" {
-		info.ID = &mesos.FrameworkID{Value: s.id}
+	if _, refused := s.subscribeUntil(info); refused != "" {
+		s.t.Fatalf("SUBSCRIBE refused: %s", refused)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	resp, err := s.caller.Call(ctx, calls.Subscribe(&info))
-	if err != nil {
-		cancel()
-		s.t.Fatalf("SUBSCRIBE: %v", err)
-	}
-	events := make(chan *scheduler.Event, 1024)
-	s.events = events
-	s.t.Cleanup(func() { cancel(); _ = resp.Close() })
-	go func() {
-		defer close(events)
-		for {
-			var e scheduler.Event
-			if err := resp.Decode(&e); err != nil {
-				return
-			}
-			events <- &e
-		}
-	}()
-	sub := s.next(scheduler.Event_SUBSCRIBED).GetSubscribed()
-	s.id = sub.FrameworkID.Value
-	return sub
+	return s.subscribed
 }
 
 // call sends a call for the framework.

@@ -3,7 +3,6 @@ package mesossim
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 
@@ -19,18 +18,8 @@ import (
 const simVersion = "1.11.0"
 
 func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
-		return
-	}
-	ct := r.Header.Get("Content-Type")
-	if ct == "" {
-		http.Error(w, "Expecting 'Content-Type' to be present", http.StatusBadRequest)
-		return
-	}
-	if ct != mediaProtobuf && ct != mediaJSON {
-		http.Error(w, "Expecting 'Content-Type' of "+mediaJSON+" or "+mediaProtobuf, http.StatusUnsupportedMediaType)
+	ct, body, ok := readCall(w, r, 16<<20)
+	if !ok {
 		return
 	}
 	protobuf, ok := accepts(r.Header.Get("Accept"))
@@ -38,11 +27,7 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Expecting 'Accept' to allow "+mediaJSON+" or "+mediaProtobuf, http.StatusNotAcceptable)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
+	var err error
 	var call master.Call
 	if ct == mediaProtobuf {
 		err = call.Unmarshal(body)

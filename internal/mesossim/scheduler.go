@@ -76,24 +76,34 @@ func decodeCall(contentType string, body []byte) (*scheduler.Call, error) {
 	return &call, nil
 }
 
-func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
+// readCall checks what the master's v1 APIs ask of every request (POST, a Content-Type
+// of JSON or protobuf) and reads its body; ok is false when it answered the request.
+func readCall(w http.ResponseWriter, r *http.Request, limit int64) (contentType string, body []byte, ok bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
-		return
+		return "", nil, false
 	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		http.Error(w, "Expecting 'Content-Type' to be present", http.StatusBadRequest)
-		return
+		return "", nil, false
 	}
 	if ct != mediaProtobuf && ct != mediaJSON {
 		http.Error(w, "Expecting 'Content-Type' of "+mediaJSON+" or "+mediaProtobuf, http.StatusUnsupportedMediaType)
-		return
+		return "", nil, false
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return "", nil, false
+	}
+	return ct, body, true
+}
+
+func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
+	ct, body, ok := readCall(w, r, 64<<20)
+	if !ok {
 		return
 	}
 	call, err := decodeCall(ct, body)
