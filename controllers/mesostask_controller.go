@@ -107,7 +107,13 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 	}
 	before := pod.DeepCopy()
 	podtask.UnreachableTooLong(&pod.Status)
-	return ctrl.Result{}, client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.MergeFrom(before)))
+	// Optimistic: a status mirrored from Mesos meanwhile must not be overwritten from a
+	// stale read (nor overwrite this); a conflict is tried again with the newer pod.
+	err := r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	return ctrl.Result{}, client.IgnoreNotFound(err)
 }
 
 // SetupWithManager registers the reconciler and the MesosTask indexes.

@@ -681,33 +681,39 @@ func (s *PodScheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
 // mirrorToPod writes the pod status the MesosTask implies, and removes a pod whose task
 // ended after its deletion was asked, as a kubelet would.
 func (s *PodScheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask, ts mesos.TaskStatus) error {
-	pod := &corev1.Pod{}
-	if err := s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if pod.UID != types.UID(mt.Spec.PodUID) {
-		return nil
-	}
-	if !pod.DeletionTimestamp.IsZero() && podtask.IsTerminalPhase(mt.Status.Phase) {
-		err := s.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
-		return client.IgnoreNotFound(err)
-	}
 	if !podtask.MirrorToPod(&mt.Status, ts.Data) {
 		return nil
 	}
-	desired := podtask.PodStatusFor(pod, &mt.Status, ts.Data)
-	if !podtask.PodStatusChanged(&pod.Status, &desired) {
+	attempt := 0
+	// The patch carries the version it was computed from: another writer of the pod's
+	// status (NodeLost after the unreachable timeout) is never overwritten from a stale read.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pod := &corev1.Pod{}
+		if err := s.reader(attempt).Get(ctx, client.ObjectKeyFromObject(mt), pod); err != nil {
+			return err
+		}
+		attempt++
+		if pod.UID != types.UID(mt.Spec.PodUID) {
+			return nil
+		}
+		if !pod.DeletionTimestamp.IsZero() && podtask.IsTerminalPhase(mt.Status.Phase) {
+			return s.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
+		}
+		desired := podtask.PodStatusFor(pod, &mt.Status, ts.Data)
+		if !podtask.PodStatusChanged(&pod.Status, &desired) {
+			return nil
+		}
+		before := pod.DeepCopy()
+		pod.Status = desired
+		if err := s.Client.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return err
+		}
+		if before.Status.Phase != pod.Status.Phase {
+			s.podPhaseEvent(pod, mt)
+		}
 		return nil
-	}
-	before := pod.DeepCopy()
-	pod.Status = desired
-	if err := s.Client.Status().Patch(ctx, pod, client.MergeFrom(before)); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if before.Status.Phase != pod.Status.Phase {
-		s.podPhaseEvent(pod, mt)
-	}
-	return nil
+	})
+	return client.IgnoreNotFound(err)
 }
 
 // podPhaseEvent tells people what happened to their pod.

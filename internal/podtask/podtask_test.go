@@ -272,6 +272,27 @@ func TestPodStatusFor(t *testing.T) {
 	}
 }
 
+// A pod that ended stays as it ended: Failed/NodeLost is not undone by what its task
+// reports later, nor by a late mirror of the unreachable state.
+func TestPodStatusForKeepsAnEndedPod(t *testing.T) {
+	lost := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	UnreachableTooLong(&lost.Status)
+	for _, st := range []mesosv1alpha1.MesosTaskStatus{
+		{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE"},
+		{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"},
+	} {
+		got := PodStatusFor(lost, &st, nil)
+		if got.Phase != corev1.PodFailed || got.Reason != ReasonNodeLost || PodStatusChanged(&lost.Status, &got) {
+			t.Errorf("task %s turned a NodeLost pod into %s/%s", st.MesosState, got.Phase, got.Reason)
+		}
+	}
+	// A task that ends still says how.
+	st := mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseKilled, Reason: "REASON_TASK_KILLED_DURING_LAUNCH"}
+	if got := PodStatusFor(lost, &st, nil); got.Phase != corev1.PodFailed || got.Reason != st.Reason {
+		t.Errorf("killed task: %s/%s", got.Phase, got.Reason)
+	}
+}
+
 func TestResourceArithmetic(t *testing.T) {
 	always := corev1.ContainerRestartPolicyAlways
 	sidecar := func(cpu, mem string) corev1.Container {

@@ -192,6 +192,11 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 // turns that into Failed/NodeLost), and Failed when the task is gone.
 func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byte) corev1.PodStatus {
 	out := *pod.Status.DeepCopy()
+	if (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) && !IsTerminalPhase(st.Phase) {
+		// A pod that ended (e.g. Failed/NodeLost while its agent was unreachable) stays
+		// as it ended, whatever its task reports after.
+		return out
+	}
 	var fromExecutor *corev1.PodStatus
 	if len(data) > 0 {
 		var ps corev1.PodStatus
