@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -26,6 +27,8 @@ const TaskFinalizer = "mesos.k8sm.io/task"
 type MesosTaskReconciler struct {
 	client.Client
 	Drivers *Drivers
+	// Recorder records events for people; optional.
+	Recorder events.EventRecorder
 	// UnreachableTimeout is how long a task may stay unreachable before its pod is
 	// Failed with reason NodeLost. Default 5m.
 	UnreachableTimeout time.Duration
@@ -77,6 +80,12 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable {
 		return r.unreachable(ctx, mt, pod)
 	}
+	if (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) &&
+		launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) && mt.Status.Phase != mesosv1alpha1.TaskPhaseKilling {
+		// The pod ended (Failed/NodeLost while its agent was unreachable) but its task
+		// came back with the agent: nothing may run for a pod that ended.
+		return r.killOrphan(ctx, mt)
+	}
 	if sched == nil || launched(mt.Status.Phase) {
 		return ctrl.Result{}, nil
 	}
@@ -114,6 +123,22 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
 	return ctrl.Result{}, client.IgnoreNotFound(err)
+}
+
+// killOrphan kills the task of a pod that ended, until Mesos says it ended too.
+func (r *MesosTaskReconciler) killOrphan(ctx context.Context, mt *mesosv1alpha1.MesosTask) (ctrl.Result, error) {
+	d := r.Drivers.Get(mt.Spec.ClusterRef)
+	if d == nil || !d.Subscribed() {
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+	}
+	if err := d.Kill(ctx, mt.Spec.TaskID, mt.Status.AgentID, nil); err != nil {
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+	}
+	ctrl.LoggerFrom(ctx).Info("Killing the task of a pod that ended", "task", mt.Spec.TaskID, "agent", mt.Status.Hostname)
+	if r.Recorder != nil {
+		r.Recorder.Eventf(mt, nil, corev1.EventTypeWarning, "Killing", "Kill", "Killing task %s: its pod ended while the agent was unreachable", mt.Spec.TaskID)
+	}
+	return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 }
 
 // SetupWithManager registers the reconciler and the MesosTask indexes.

@@ -296,6 +296,22 @@ var _ = Describe("Pods on Mesos", func() {
 		// The suite's timeout is 2s (5m by default).
 		Eventually(podOf(key), 20*time.Second, 100*time.Millisecond).Should(And(
 			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", podtask.ReasonNodeLost)))
+
+		By("healing the partition: the task comes back, but its pod ended, so it is killed")
+		Expect(sim.HealAgent("agent-1")).To(Succeed())
+		Eventually(func() []string {
+			var states []string
+			for _, fw := range sim.State().Frameworks {
+				for _, t := range fw.Tasks {
+					if t.State != "TASK_KILLED" {
+						states = append(states, t.State)
+					}
+				}
+			}
+			return states
+		}, 30*time.Second, 100*time.Millisecond).Should(BeEmpty(), "nothing may run for a pod that ended")
+		Consistently(podOf(key), 2*time.Second, 200*time.Millisecond).Should(And(
+			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", podtask.ReasonNodeLost)))
 	})
 
 	It("ends a pod Succeeded when its task finishes", func() {

@@ -120,7 +120,7 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	if err := (&controllers.PodReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Pod controller: %w", err)
 	}
-	if err := (&controllers.MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers, UnreachableTimeout: o.unreachableAfter}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers, Recorder: mgr.GetEventRecorder("k8sm-mesostask"), UnreachableTimeout: o.unreachableAfter}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the MesosTask controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

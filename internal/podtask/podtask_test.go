@@ -273,7 +273,7 @@ func TestPodStatusFor(t *testing.T) {
 }
 
 // A pod that ended stays as it ended: Failed/NodeLost is not undone by what its task
-// reports later, nor by a late mirror of the unreachable state.
+// reports later (running again, killed), nor by a late mirror of the unreachable state.
 func TestPodStatusForKeepsAnEndedPod(t *testing.T) {
 	lost := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 	UnreachableTooLong(&lost.Status)
@@ -286,9 +286,9 @@ func TestPodStatusForKeepsAnEndedPod(t *testing.T) {
 			t.Errorf("task %s turned a NodeLost pod into %s/%s", st.MesosState, got.Phase, got.Reason)
 		}
 	}
-	// A task that ends still says how.
-	st := mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseKilled, Reason: "REASON_TASK_KILLED_DURING_LAUNCH"}
-	if got := PodStatusFor(lost, &st, nil); got.Phase != corev1.PodFailed || got.Reason != st.Reason {
+	// Nor by the kill of the task that came back with its agent.
+	st := mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseKilled, MesosState: "TASK_KILLED"}
+	if got := PodStatusFor(lost, &st, nil); got.Phase != corev1.PodFailed || got.Reason != ReasonNodeLost {
 		t.Errorf("killed task: %s/%s", got.Phase, got.Reason)
 	}
 }

@@ -192,9 +192,9 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 // turns that into Failed/NodeLost), and Failed when the task is gone.
 func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byte) corev1.PodStatus {
 	out := *pod.Status.DeepCopy()
-	if (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) && !IsTerminalPhase(st.Phase) {
-		// A pod that ended (e.g. Failed/NodeLost while its agent was unreachable) stays
-		// as it ended, whatever its task reports after.
+	if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
+		// A pod that ended stays as it ended (e.g. Failed/NodeLost while its agent was
+		// unreachable), whatever its task reports after: it came back, or was killed.
 		return out
 	}
 	var fromExecutor *corev1.PodStatus
