@@ -419,3 +419,77 @@ func TestStateAndHealth(t *testing.T) {
 		}
 	}
 }
+
+// Point 8: an executor that has not subscribed gets 403 for other calls, and while a
+// restarted agent waits for its executors to come back, calls but SUBSCRIBE get 503.
+func TestExecutorCallsBeforeSubscribeAndDuringRecovery(t *testing.T) {
+	cfg := execConfig()
+	cfg.ExecutorReregistrationTimeout = 5 * time.Second
+	m := startSim(t, cfg)
+	s := newSched(t, m)
+	s.subscribe(checkpointing())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "quiet", "silent"), "q1")
+	s.launch(s.offer(""), testExecutor(t, "e1", "hang-on-disconnect"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+	m.mu.Lock()
+	endpoint := m.agents[0].endpoint
+	m.mu.Unlock()
+	update := func(executorID, taskID string) error {
+		cli := httpcli.New(httpcli.Endpoint("http://"+endpoint+"/api/v1/executor"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+		sender := execcalls.SenderWith(httpexec.NewSender(cli.Send), execcalls.Framework(s.id), execcalls.Executor(executorID))
+		st := mesos.TaskStatus{TaskID: mesos.TaskID{Value: taskID}, State: mesos.TASK_RUNNING.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(), UUID: newUUID()}
+		return execcalls.SendNoData(context.Background(), sender, execcalls.NonStreaming(execcalls.Update(st)))
+	}
+	if err := update("quiet", "q1"); !apierrors.CodeUnsubscribed.Matches(err) {
+		t.Fatalf("UPDATE from an executor that never subscribed: %v, want 403", err)
+	}
+
+	if err := m.RestartAgent("agent-1"); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, m, "agent-1")
+	// e1 does not come back, so the agent keeps waiting for it (five seconds here).
+	if err := update("e1", "t1"); !apierrors.CodeMesosUnavailable.Matches(err) {
+		t.Fatalf("UPDATE while the agent recovers: %v, want 503", err)
+	}
+}
+
+// A framework that does not subscribe again after a master failover is removed once its
+// failover_timeout, counted from the failover, passes, and its tasks are killed.
+func TestFailoverTimeoutAfterMasterFailover(t *testing.T) {
+	m := startSim(t, Config{Agents: 1})
+	timeout := 0.3
+	fi := info()
+	fi.FailoverTimeout = &timeout
+	s := newSched(t, m)
+	s.subscribe(fi)
+	o := s.offer("")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("t1", o.AgentID, 0.5))}.WithOffers(o.ID)))
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	m.FailoverMaster()
+	s.streamClosed()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := m.State()
+		removed := len(st.Frameworks) == 0
+		for _, f := range st.Frameworks {
+			removed = removed || (f.ID == s.id && f.Removed)
+		}
+		if removed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not removed after its failover timeout: %+v", st.Frameworks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, f := range m.State().Frameworks {
+		for _, task := range f.Tasks {
+			if task.State != "TASK_KILLED" {
+				t.Errorf("task %s of a removed framework is %s", task.ID, task.State)
+			}
+		}
+	}
+}

@@ -29,8 +29,8 @@ import (
 )
 
 // envTestExecutor makes the test binary a test executor; its value is the mode:
-// "normal", "ignore-shutdown" (it does not exit on SHUTDOWN) or "hang-on-disconnect"
-// (it never subscribes again after losing its agent).
+// "normal", "ignore-shutdown" (it does not exit on SHUTDOWN), "hang-on-disconnect"
+// (it never subscribes again after losing its agent) or "silent" (it never subscribes).
 const envTestExecutor = "MESOS_SIM_TEST_EXECUTOR"
 
 func TestMain(m *testing.M) {
@@ -51,6 +51,9 @@ func runTestExecutor(mode string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Config:", err)
 		return 2
+	}
+	if mode == "silent" {
+		select {} // started, but never subscribes
 	}
 	newSender := func(opts ...httpcli.RequestOpt) execcalls.Sender {
 		cli := httpcli.New(httpcli.Endpoint("http://"+cfg.AgentEndpoint+"/api/v1/executor"),
