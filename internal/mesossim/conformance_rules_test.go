@@ -493,3 +493,31 @@ func TestFailoverTimeoutAfterMasterFailover(t *testing.T) {
 		}
 	}
 }
+
+// After an agent restart, a task still STAGING that its executor does not list when it
+// subscribes again was lost with the restart: TASK_DROPPED (TASK_LOST if not
+// PARTITION_AWARE), REASON_AGENT_RESTARTED, from the agent.
+func TestRestartAgentDropsUnlistedStagingTasks(t *testing.T) {
+	for _, aware := range []bool{true, false} {
+		m := startSim(t, execConfig())
+		s := newSched(t, m)
+		fi := checkpointing()
+		want := mesos.TASK_LOST
+		if aware {
+			fi = checkpointing(mesos.FrameworkInfo_Capability_PARTITION_AWARE)
+			want = mesos.TASK_DROPPED
+		}
+		s.subscribe(fi)
+		o := s.offer("")
+		s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+		s.waitState("t1", mesos.TASK_RUNNING)
+		s.launch(s.offer(""), testExecutor(t, "e1", "normal"), "forgotten-1") // never reported
+		if err := m.RestartAgent("agent-1"); err != nil {
+			t.Fatal(err)
+		}
+		st := s.nextUpdate("forgotten-1")
+		if st.GetState() != want || st.GetReason() != mesos.REASON_AGENT_RESTARTED || st.GetSource() != mesos.SOURCE_AGENT {
+			t.Fatalf("partition-aware %v: %v, want %s REASON_AGENT_RESTARTED from the agent", aware, st, want)
+		}
+	}
+}
