@@ -37,7 +37,7 @@ func (s *sched) subscribeUntil(info mesos.FrameworkInfo) (stop func(), refused s
 		s.t.Fatalf("SUBSCRIBE: %v", err)
 	}
 	events := make(chan *scheduler.Event, 1024)
-	s.events = events
+	s.events, s.skippedOffers = events, nil // offers of an earlier subscription are void
 	go func() {
 		defer close(events)
 		for {

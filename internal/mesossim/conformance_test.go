@@ -192,6 +192,8 @@ type sched struct {
 	streamID string // of the latest SUBSCRIBE, as the master sent it
 	// subscribed is the latest SUBSCRIBED event.
 	subscribed *scheduler.Event_Subscribed
+	// skippedOffers are OFFERS events read while waiting for other events.
+	skippedOffers []*scheduler.Event
 }
 
 func newSched(t *testing.T, m *Master) *sched {
@@ -246,6 +248,14 @@ func (s *sched) next(typ scheduler.Event_Type) *scheduler.Event {
 
 func (s *sched) nextMatching(what string, ok func(*scheduler.Event) bool) *scheduler.Event {
 	s.t.Helper()
+	// Offers skipped while waiting for something else are kept: a framework that never
+	// saw an offer holds it, and the master would not offer its resources again.
+	for i, e := range s.skippedOffers {
+		if ok(e) {
+			s.skippedOffers = append(s.skippedOffers[:i], s.skippedOffers[i+1:]...)
+			return e
+		}
+	}
 	deadline := time.After(15 * time.Second)
 	for {
 		select {
@@ -255,6 +265,9 @@ func (s *sched) nextMatching(what string, ok func(*scheduler.Event) bool) *sched
 			}
 			if ok(e) {
 				return e
+			}
+			if e.Type == scheduler.Event_OFFERS {
+				s.skippedOffers = append(s.skippedOffers, e)
 			}
 		case <-deadline:
 			s.t.Fatalf("no %s event", what)
