@@ -506,7 +506,9 @@ func (s *PodScheduler) failTask(ctx context.Context, key types.NamespacedName, e
 	before := mt.DeepCopy()
 	mt.Status.Phase, mt.Status.PodPhase = mesosv1alpha1.TaskPhaseFailed, corev1.PodFailed
 	mt.Status.Reason, mt.Status.Message = "InvalidPod", err.Error()
-	_ = s.Client.Status().Patch(ctx, mt, client.MergeFrom(before))
+	if s.Client.Status().Patch(ctx, mt, client.MergeFrom(before)) == nil {
+		_ = s.mirrorToPod(ctx, mt, mesos.TaskStatus{}) // the pod fails with the same words
+	}
 }
 
 // markUnschedulable tells the MesosTask and the pod why no offer fits, when that changed.
