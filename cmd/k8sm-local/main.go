@@ -19,12 +19,13 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/yaml"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/mesossim"
@@ -40,6 +41,7 @@ type options struct {
 	executor  string
 	manager   string
 	crds      string
+	samples   string
 	assets    string
 }
 
@@ -70,6 +72,7 @@ func run(args []string) error {
 	fs.StringVar(&o.executor, "executor", filepath.Join(binDir, "k8sm-executor"), "The k8sm-executor binary the agents fetch (a path they can read).")
 	fs.StringVar(&o.manager, "manager", filepath.Join(binDir, "manager"), "The manager binary.")
 	fs.StringVar(&o.crds, "crds", filepath.Join("config", "crd", "bases"), "Directory of the CRDs.")
+	fs.StringVar(&o.samples, "samples", filepath.Join("config", "samples"), "Directory of the sample MesosCluster and pod to apply.")
 	fs.StringVar(&o.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory of kube-apiserver and etcd (make envtest prints it).")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -168,23 +171,29 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	say("Applying a MesosCluster and a pod with schedulerName: mesos")
-	mc := &mesosv1alpha1.MesosCluster{
-		ObjectMeta: metav1.ObjectMeta{Name: "local"},
-		Spec: mesosv1alpha1.MesosClusterSpec{
-			Master:   master,
-			Executor: mesosv1alpha1.ExecutorSpec{URI: executorPath, Command: "./k8sm-executor --restart-backoff=1s"},
-		},
+	mc, pod := &mesosv1alpha1.MesosCluster{}, &corev1.Pod{}
+	for file, obj := range map[string]any{"mesos_v1alpha1_mesoscluster.yaml": mc, "pod.yaml": pod} {
+		b, err := os.ReadFile(filepath.Join(o.samples, file))
+		if err == nil {
+			err = yaml.UnmarshalStrict(b, obj)
+		}
+		if err != nil {
+			return fmt.Errorf("reading the samples (run from the repository's root, or set --samples): %w", err)
+		}
 	}
+	say("Applying %s: MesosCluster %q (master %s) and pod %s/%s with schedulerName: %s",
+		o.samples, mc.Name, master, pod.Namespace, pod.Name, pod.Spec.SchedulerName)
+	// The sample names a master and an executor path of a typical agent; here they are
+	// the ones this command runs.
+	mc.Spec.Master = master
+	mc.Spec.Executor.URI, mc.Spec.Executor.Image = executorPath, ""
+	mc.Spec.Executor.Command = "./k8sm-executor --restart-backoff=1s"
 	if err := c.Create(ctx, mc); err != nil {
 		return fmt.Errorf("creating the MesosCluster: %w", err)
 	}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello-mesos"},
-		Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{
-			Name: "hello", Image: "busybox", Command: []string{"sh", "-c", "echo hello from Mesos; exec sleep 3600"},
-		}}},
-	}
+	// Before the manager stops: deleting the cluster tears the framework down, so Mesos
+	// kills its tasks — nothing is left running on a Mesos given with --mesos-master.
+	defer teardown(c, mc, master)
 	if err := c.Create(ctx, pod); err != nil {
 		return fmt.Errorf("creating the sample pod: %w", err)
 	}
@@ -192,14 +201,22 @@ func run(args []string) error {
 	say("Waiting for the pod to run on Mesos")
 	waitCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	// Running, then Ready (its readiness probe answered) for up to readyWait more: a
+	// sample without a server (no busybox on the agent) is shown Running but not Ready.
+	var runningSince time.Time
 	for {
 		p := &corev1.Pod{}
 		if err := c.Get(waitCtx, client.ObjectKeyFromObject(pod), p); err == nil && p.Status.Phase == corev1.PodRunning {
-			break
+			if runningSince.IsZero() {
+				runningSince = time.Now()
+			}
+			if podReady(p) || time.Since(runningSince) > readyWait {
+				break
+			}
 		}
 		select {
-		case err := <-mgrDone:
-			return fmt.Errorf("the manager stopped (%v); see %s", err, filepath.Join(dir, "manager.log"))
+		case <-mgrDone:
+			return fmt.Errorf("the manager stopped; see %s", filepath.Join(dir, "manager.log"))
 		case <-waitCtx.Done():
 			show(kubeconfigPath)
 			return fmt.Errorf("the pod did not run within %s; see %s", o.timeout, filepath.Join(dir, "manager.log"))
@@ -214,10 +231,46 @@ func run(args []string) error {
 	fmt.Println("Press Ctrl-C to stop everything.")
 	select {
 	case <-ctx.Done():
-	case err := <-mgrDone:
-		return fmt.Errorf("the manager stopped (%v); see %s", err, filepath.Join(dir, "manager.log"))
+	case <-mgrDone:
+		return fmt.Errorf("the manager stopped; see %s", filepath.Join(dir, "manager.log"))
 	}
 	return nil
+}
+
+// readyWait is how long a running sample pod may take to become Ready.
+const readyWait = 20 * time.Second
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// teardown deletes the MesosCluster and waits until the manager let it go (after
+// TEARDOWN), for at most 30 seconds.
+func teardown(c client.Client, mc *mesosv1alpha1.MesosCluster, master string) {
+	say("Deleting MesosCluster %q: Mesos kills its tasks", mc.Name)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Delete(ctx, mc); err != nil && !apierrors.IsNotFound(err) {
+		say("Could not delete MesosCluster %q (%v): its tasks may still run on %s", mc.Name, err, master)
+		return
+	}
+	for {
+		err := c.Get(ctx, client.ObjectKeyFromObject(mc), &mesosv1alpha1.MesosCluster{})
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			say("MesosCluster %q was not gone within 30s: its tasks may still run on %s", mc.Name, master)
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // show prints what a person would look at, with kubectl when it is installed.

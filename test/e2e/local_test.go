@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,7 +89,8 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		var simOut bytes.Buffer
 		sim.Stdout, sim.Stderr = &simOut, &simOut
 		Expect(sim.Start()).To(Succeed())
-		DeferCleanup(func() { _ = sim.Process.Kill(); _ = sim.Wait() })
+		// SIGTERM: mesos-sim stops its agents' executors and their pods.
+		DeferCleanup(func() { _ = sim.Process.Signal(syscall.SIGTERM); _ = sim.Wait() })
 		Eventually(func() error {
 			resp, err := http.Get("http://" + addr + "/health")
 			if err == nil {
@@ -105,20 +107,28 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		Expect(string(out)).NotTo(ContainSubstring("mesos-sim: master"))
 		Expect(string(out)).To(MatchRegexp(`pod/hello-mesos\s+1/1\s+Running`))
 
-		// The pod ran on that master's agent, as a task of the k8sm framework.
+		// The pod ran on that master's agent as a task of the k8sm framework, which
+		// k8sm-local tore down on its way out: nothing of it is left running there.
+		Expect(string(out)).To(ContainSubstring(`Deleting MesosCluster "local": Mesos kills its tasks`))
 		resp, err := http.Get("http://" + addr + "/state")
 		Expect(err).NotTo(HaveOccurred())
 		defer func() { _ = resp.Body.Close() }()
 		var st struct {
 			Frameworks []struct {
-				Name  string `json:"name"`
-				Tasks []struct {
+				Name    string `json:"name"`
+				Removed bool   `json:"removed"`
+				Tasks   []struct {
 					State string `json:"state"`
 				} `json:"tasks"`
 			} `json:"frameworks"`
 		}
 		Expect(json.NewDecoder(resp.Body).Decode(&st)).To(Succeed())
-		Expect(st.Frameworks).To(ContainElement(HaveField("Name", "k8sm")))
+		Expect(st.Frameworks).To(ContainElement(And(HaveField("Name", "k8sm"), HaveField("Removed", true))))
+		for _, fw := range st.Frameworks {
+			for _, t := range fw.Tasks {
+				Expect(t.State).To(Equal("TASK_KILLED"), "a task of the torn-down framework")
+			}
+		}
 	})
 
 	It("says so when the sim's port is taken", func() {
