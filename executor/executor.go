@@ -303,16 +303,17 @@ func (e *Executor) update(ctx context.Context, t *task, state mesos.TaskState, p
 	}
 	if err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(status))); err != nil {
 		e.Log.Info("Could not send an update; sending it again", "task", t.info.TaskID.Value, "state", state.String(), "error", err.Error())
-		e.markUnsent(u[:])
+		e.setUnsent(u[:], true)
 	}
 }
 
-func (e *Executor) markUnsent(uuid []byte) {
+// setUnsent records whether the update with that uuid still has to be sent.
+func (e *Executor) setUnsent(uuid []byte, unsent bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i := range e.unacked {
 		if bytes.Equal(e.unacked[i].call.Status.UUID, uuid) {
-			e.unacked[i].unsent = true
+			e.unacked[i].unsent = unsent
 		}
 	}
 }
@@ -348,13 +349,7 @@ func (e *Executor) resend(ctx context.Context) {
 			if err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(*next))); err != nil {
 				break
 			}
-			e.mu.Lock()
-			for i := range e.unacked {
-				if bytes.Equal(e.unacked[i].call.Status.UUID, next.UUID) {
-					e.unacked[i].unsent = false
-				}
-			}
-			e.mu.Unlock()
+			e.setUnsent(next.UUID, false)
 		}
 	}
 }
