@@ -47,14 +47,8 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, nil
 		}
 		if launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) {
-			d := r.Drivers.Get(mt.Spec.ClusterRef)
-			if d == nil || !d.Subscribed() {
-				return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
-			}
-			if err := d.Kill(ctx, mt.Spec.TaskID, mt.Status.AgentID, nil); err != nil {
-				return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
-			}
-			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+			result, _ := r.killTask(ctx, mt)
+			return result, nil
 		}
 		if sched != nil {
 			sched.Dequeue(mt.Spec.TaskID)
@@ -80,11 +74,17 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable {
 		return r.unreachable(ctx, mt, pod)
 	}
-	if (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) &&
-		launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) && mt.Status.Phase != mesosv1alpha1.TaskPhaseKilling {
+	if podTerminal(pod) && launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) && mt.Status.Phase != mesosv1alpha1.TaskPhaseKilling {
 		// The pod ended (Failed/NodeLost while its agent was unreachable) but its task
 		// came back with the agent: nothing may run for a pod that ended.
-		return r.killOrphan(ctx, mt)
+		result, sent := r.killTask(ctx, mt)
+		if sent {
+			ctrl.LoggerFrom(ctx).Info("Killing the task of a pod that ended", "task", mt.Spec.TaskID, "agent", mt.Status.Hostname)
+			if r.Recorder != nil {
+				r.Recorder.Eventf(mt, nil, corev1.EventTypeWarning, "Killing", "Kill", "Killing task %s: its pod ended while the agent was unreachable", mt.Spec.TaskID)
+			}
+		}
+		return result, nil
 	}
 	if sched == nil || launched(mt.Status.Phase) {
 		return ctrl.Result{}, nil
@@ -125,20 +125,18 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 	return ctrl.Result{}, client.IgnoreNotFound(err)
 }
 
-// killOrphan kills the task of a pod that ended, until Mesos says it ended too.
-func (r *MesosTaskReconciler) killOrphan(ctx context.Context, mt *mesosv1alpha1.MesosTask) (ctrl.Result, error) {
+// killTask sends KILL for a task, and asks to be called again until Mesos says the
+// task ended: soon when the framework is not subscribed or the call failed (sent is
+// false), later once it went out.
+func (r *MesosTaskReconciler) killTask(ctx context.Context, mt *mesosv1alpha1.MesosTask) (result ctrl.Result, sent bool) {
 	d := r.Drivers.Get(mt.Spec.ClusterRef)
 	if d == nil || !d.Subscribed() {
-		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, false
 	}
 	if err := d.Kill(ctx, mt.Spec.TaskID, mt.Status.AgentID, nil); err != nil {
-		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, false
 	}
-	ctrl.LoggerFrom(ctx).Info("Killing the task of a pod that ended", "task", mt.Spec.TaskID, "agent", mt.Status.Hostname)
-	if r.Recorder != nil {
-		r.Recorder.Eventf(mt, nil, corev1.EventTypeWarning, "Killing", "Kill", "Killing task %s: its pod ended while the agent was unreachable", mt.Spec.TaskID)
-	}
-	return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	return ctrl.Result{RequeueAfter: 10 * time.Second}, true
 }
 
 // SetupWithManager registers the reconciler and the MesosTask indexes.
