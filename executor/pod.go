@@ -31,7 +31,7 @@ func DecodePod(data []byte, supported func(*corev1.Volume) bool) (*corev1.Pod, e
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
 		if supported != nil && !supported(v) {
-			return nil, fmt.Errorf("spec.volumes[%d] (%s): this runtime cannot provide %s volumes", i, v.Name, volumeKind(v))
+			return nil, fmt.Errorf("spec.volumes[%d] (%s): this runtime cannot provide %s volumes", i, v.Name, VolumeKind(v))
 		}
 	}
 	return &pod, nil
@@ -78,7 +78,9 @@ func isServiceAccountToken(v *corev1.Volume) bool {
 	return false
 }
 
-func volumeKind(v *corev1.Volume) string {
+// VolumeKind names a volume's source as the pod spec does (emptyDir, secret, nfs, ...),
+// for messages that say which volume a runtime cannot provide.
+func VolumeKind(v *corev1.Volume) string {
 	b, _ := json.Marshal(v.VolumeSource)
 	var m map[string]json.RawMessage
 	_ = json.Unmarshal(b, &m)

@@ -11,6 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sm/k8sm/executor"
 )
 
 // AnnotationPodUID carries the API pod's UID on its static pod: the kubelet renames
@@ -59,7 +61,7 @@ func staticPodCompatible(pod *corev1.Pod) error {
 	}
 	for i, v := range pod.Spec.Volumes {
 		if !Supported(&v) {
-			return fmt.Errorf("spec.volumes[%d] (%s): a static pod cannot use %s volumes", i, v.Name, volumeKind(&v))
+			return fmt.Errorf("spec.volumes[%d] (%s): a static pod cannot use %s volumes", i, v.Name, executor.VolumeKind(&v))
 		}
 	}
 	if len(pod.Spec.ImagePullSecrets) > 0 {
@@ -101,14 +103,4 @@ func Supported(v *corev1.Volume) bool {
 	}
 	// In-tree network volumes (nfs, iscsi, ...) need no API object either.
 	return s.NFS != nil || s.ISCSI != nil || s.FC != nil
-}
-
-func volumeKind(v *corev1.Volume) string {
-	b, _ := json.Marshal(v.VolumeSource)
-	var m map[string]json.RawMessage
-	_ = json.Unmarshal(b, &m)
-	for k := range m {
-		return k
-	}
-	return "empty"
 }
