@@ -1,7 +1,6 @@
 package mesossim
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -337,13 +336,7 @@ func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request)
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	var call mexec.Call
-	var err error
-	if ct == mediaProtobuf {
-		err = call.Unmarshal(body)
-	} else {
-		err = json.Unmarshal(body, &call)
-	}
-	if err != nil {
+	if err := unmarshal(ct, body, &call); err != nil {
 		http.Error(w, "Failed to parse body into executor::Call: "+err.Error(), http.StatusBadRequest)
 		return
 	}

@@ -27,14 +27,8 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Expecting 'Accept' to allow "+mediaJSON+" or "+mediaProtobuf, http.StatusNotAcceptable)
 		return
 	}
-	var err error
 	var call master.Call
-	if ct == mediaProtobuf {
-		err = call.Unmarshal(body)
-	} else {
-		err = json.Unmarshal(body, &call)
-	}
-	if err != nil {
+	if err := unmarshal(ct, body, &call); err != nil {
 		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -59,6 +53,7 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var out []byte
+	var err error
 	if protobuf {
 		out, err = resp.Marshal()
 		w.Header().Set("Content-Type", mediaProtobuf)

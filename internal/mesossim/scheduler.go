@@ -47,6 +47,14 @@ func (fw *framework) send(e *scheduler.Event) {
 	}
 }
 
+// unmarshal decodes a call's body in its content type, protobuf or JSON.
+func unmarshal(contentType string, body []byte, call interface{ Unmarshal([]byte) error }) error {
+	if contentType == mediaProtobuf {
+		return call.Unmarshal(body)
+	}
+	return json.Unmarshal(body, call)
+}
+
 func decodeCall(contentType string, body []byte) (*scheduler.Call, error) {
 	var call scheduler.Call
 	switch contentType {
