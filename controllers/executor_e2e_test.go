@@ -20,6 +20,17 @@ import (
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
+// waitForPID waits until a container wrote its process id into file, and returns it.
+func waitForPID(file string) int {
+	var pid int
+	Eventually(func() int {
+		b, _ := os.ReadFile(file)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return pid
+	}).ShouldNot(BeZero())
+	return pid
+}
+
 // The real k8sm-executor binary, started by mesos-sim's agents in exec mode.
 var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
 	var (
@@ -70,12 +81,7 @@ var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
 		p, _ := podOf(key)()
 		Expect(p.Status.ContainerStatuses).To(ConsistOf(HaveField("State.Running", Not(BeNil()))))
 		Expect(p.Status.PodIP).To(Equal("127.0.0.1"))
-		var pid int
-		Eventually(func() int {
-			b, _ := os.ReadFile(pidFile)
-			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-			return pid
-		}).ShouldNot(BeZero())
+		pid := waitForPID(pidFile)
 
 		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
 		Eventually(func() bool {
@@ -178,12 +184,7 @@ var _ = Describe("An agent restart under the k8sm executor", func() {
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		key := client.ObjectKeyFromObject(pod)
 		Eventually(podOf(key), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
-		var pid int
-		Eventually(func() int {
-			b, _ := os.ReadFile(pidFile)
-			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-			return pid
-		}).ShouldNot(BeZero())
+		pid := waitForPID(pidFile)
 
 		Expect(sim.RestartAgent("agent-1")).To(Succeed())
 		Eventually(sim.AgentReady("agent-1"), 20*time.Second).Should(BeClosed())

@@ -64,6 +64,21 @@ func podOf(key client.ObjectKey) func() (*corev1.Pod, error) {
 	}
 }
 
+// unkilledTasks lists the states of the sim's tasks that were not killed.
+func unkilledTasks(sim *mesossim.Master) func() []string {
+	return func() []string {
+		var states []string
+		for _, fw := range sim.State().Frameworks {
+			for _, t := range fw.Tasks {
+				if t.State != "TASK_KILLED" {
+					states = append(states, t.State)
+				}
+			}
+		}
+		return states
+	}
+}
+
 // clusterMetrics gathers the k8sm_* series of one cluster from the manager's registry,
 // keyed by name and the labels besides "cluster" (histograms by their _count).
 func clusterMetrics(cluster string) map[string]float64 {
@@ -205,17 +220,7 @@ var _ = Describe("Pods on Mesos", func() {
 			_, err := podOf(key)()
 			return apierrors.IsNotFound(err)
 		}, 30*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod must go once its task is killed")
-		Eventually(func() []string {
-			var states []string
-			for _, fw := range sim.State().Frameworks {
-				for _, t := range fw.Tasks {
-					if t.State != "TASK_KILLED" {
-						states = append(states, t.State)
-					}
-				}
-			}
-			return states
-		}, 10*time.Second).Should(BeEmpty())
+		Eventually(unkilledTasks(sim), 10*time.Second).Should(BeEmpty())
 	})
 
 	It("keeps a pod that fits nowhere Pending with the reason, and runs it when room appears", func() {
@@ -299,17 +304,7 @@ var _ = Describe("Pods on Mesos", func() {
 
 		By("healing the partition: the task comes back, but its pod ended, so it is killed")
 		Expect(sim.HealAgent("agent-1")).To(Succeed())
-		Eventually(func() []string {
-			var states []string
-			for _, fw := range sim.State().Frameworks {
-				for _, t := range fw.Tasks {
-					if t.State != "TASK_KILLED" {
-						states = append(states, t.State)
-					}
-				}
-			}
-			return states
-		}, 30*time.Second, 100*time.Millisecond).Should(BeEmpty(), "nothing may run for a pod that ended")
+		Eventually(unkilledTasks(sim), 30*time.Second, 100*time.Millisecond).Should(BeEmpty(), "nothing may run for a pod that ended")
 		Consistently(podOf(key), 2*time.Second, 200*time.Millisecond).Should(And(
 			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", podtask.ReasonNodeLost)))
 	})

@@ -74,17 +74,7 @@ var _ = Describe("Kubernetes workloads on Mesos", Ordered, func() {
 			return len(left.Items)
 		}, 60*time.Second, 200*time.Millisecond).Should(Equal(1))
 		// The pods went only after their tasks ended; none but one is left in Mesos.
-		Eventually(func() map[string]int {
-			states := map[string]int{}
-			for _, fw := range sim.State().Frameworks {
-				for _, t := range fw.Tasks {
-					if t.State != "TASK_KILLED" {
-						states[t.State]++
-					}
-				}
-			}
-			return states
-		}, 20*time.Second, 200*time.Millisecond).Should(Equal(map[string]int{"TASK_RUNNING": 1}))
+		Eventually(unkilledTasks(sim), 20*time.Second, 200*time.Millisecond).Should(Equal([]string{"TASK_RUNNING"}))
 		Eventually(func() int32 {
 			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(d), d)
 			return d.Status.AvailableReplicas

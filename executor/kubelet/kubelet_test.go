@@ -156,20 +156,7 @@ func (r *reports) add(rep executor.Report) {
 
 func (r *reports) wait(t *testing.T, what string, ok func(executor.Report) bool) executor.Report {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		r.mu.Lock()
-		for _, rep := range r.all {
-			if ok(rep) {
-				r.mu.Unlock()
-				return rep
-			}
-		}
-		r.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("no report %s; got %+v", what, r.all)
-	return executor.Report{}
+	return r.waitFor(t, 10*time.Second, what, ok, func() string { return "" })
 }
 
 func TestFollowsTheStaticPod(t *testing.T) {

@@ -103,7 +103,7 @@ func (r *reports) waitFor(t *testing.T, d time.Duration, what string, ok func(ex
 			}
 		}
 		r.mu.Unlock()
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -81,6 +81,37 @@ func (s *sched) streamClosed() string {
 	}
 }
 
+// waitRemoved waits until the framework is removed (listed as removed, or no longer
+// listed: listed says which) and checks that its tasks were killed.
+func waitRemoved(t *testing.T, m *Master, id string) (listed bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var fw *FrameworkState
+		st := m.State()
+		for i := range st.Frameworks {
+			if st.Frameworks[i].ID == id {
+				fw = &st.Frameworks[i]
+			}
+		}
+		if fw == nil {
+			return false
+		}
+		if fw.Removed {
+			for _, task := range fw.Tasks {
+				if task.State != "TASK_KILLED" {
+					t.Errorf("task %s of a removed framework is %s", task.ID, task.State)
+				}
+			}
+			return true
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("framework %s was not removed after its failover timeout: %+v", id, st.Frameworks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // bothOffers waits for an offer of each of the two agents.
 // launchTestExecutor launches a task with the test executor e1 and returns the address of
 // the agent's executor API.
@@ -152,19 +183,8 @@ func TestConformanceFailoverTimeoutAndTeardown(t *testing.T) {
 	}
 
 	stopSecond() // the scheduler dies; its failover_timeout runs out
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := m.State()
-		if len(st.Frameworks) == 1 && st.Frameworks[0].Removed {
-			if len(st.Frameworks[0].Tasks) != 0 && st.Frameworks[0].Tasks[0].State != "TASK_KILLED" {
-				t.Fatalf("a removed framework's task is %s, want killed", st.Frameworks[0].Tasks[0].State)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the framework was not removed after its failover timeout: %+v", st.Frameworks)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !waitRemoved(t, m, first.id) {
+		t.Fatal("the removed framework is no longer listed")
 	}
 	third := newSched(t, m)
 	third.id = first.id
@@ -470,28 +490,7 @@ func TestFailoverTimeoutAfterMasterFailover(t *testing.T) {
 
 	m.FailoverMaster()
 	s.streamClosed()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := m.State()
-		removed := len(st.Frameworks) == 0
-		for _, f := range st.Frameworks {
-			removed = removed || (f.ID == s.id && f.Removed)
-		}
-		if removed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not removed after its failover timeout: %+v", st.Frameworks)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for _, f := range m.State().Frameworks {
-		for _, task := range f.Tasks {
-			if task.State != "TASK_KILLED" {
-				t.Errorf("task %s of a removed framework is %s", task.ID, task.State)
-			}
-		}
-	}
+	waitRemoved(t, m, s.id)
 }
 
 // After an agent restart, a task still STAGING that its executor does not list when it
