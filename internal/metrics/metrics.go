@@ -75,14 +75,22 @@ var (
 	}, []string{"cluster"})
 )
 
-var all = []prometheus.Collector{
+// vec is what every series family here is: a collector with per-cluster label values.
+type vec interface {
+	prometheus.Collector
+	DeletePartialMatch(prometheus.Labels) int
+}
+
+var all = []vec{
 	offersReceived, offersDeclined, offersRescinded, tasksLaunched, launchFailures,
 	statusUpdates, subscribed, subscriptions, reconnects, disconnects, agents, tasks,
 	placementDuration, pendingTasks,
 }
 
 func init() {
-	crmetrics.Registry.MustRegister(all...)
+	for _, v := range all {
+		crmetrics.Registry.MustRegister(v)
+	}
 }
 
 // TaskPhases are the values of the "phase" label of k8sm_tasks.
@@ -150,11 +158,7 @@ func (c Cluster) Pending(n int) { pendingTasks.WithLabelValues(string(c)).Set(fl
 
 // Forget drops every series of the cluster, when it is deleted.
 func Forget(cluster string) {
-	for _, v := range []interface {
-		DeletePartialMatch(prometheus.Labels) int
-	}{offersReceived, offersDeclined, offersRescinded, tasksLaunched, launchFailures,
-		statusUpdates, subscribed, subscriptions, reconnects, disconnects, agents, tasks,
-		placementDuration, pendingTasks} {
+	for _, v := range all {
 		v.DeletePartialMatch(prometheus.Labels{"cluster": cluster})
 	}
 }
