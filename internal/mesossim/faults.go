@@ -119,12 +119,7 @@ func (m *Master) RestartAgent(hostname string) error {
 	}
 	a.down = true
 	a.ready = make(chan struct{})
-	for _, o := range m.offers {
-		if o.agent == a {
-			m.recoverOfferLocked(o)
-			o.fw.send(rescindEvent(o.id))
-		}
-	}
+	m.rescindOffersOfAgentLocked(a)
 	msg := "Agent " + hostname + " disconnected"
 	for _, fw := range m.frameworks {
 		if fw.info.GetCheckpoint() || fw.removed {

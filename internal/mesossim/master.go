@@ -385,6 +385,17 @@ func (m *Master) offerTimedOut(o *offer) {
 	o.fw.send(rescindEvent(o.id))
 }
 
+// rescindOffersOfAgentLocked withdraws every outstanding offer of an agent, giving the
+// resources back unless the agent is gone.
+func (m *Master) rescindOffersOfAgentLocked(a *agent) {
+	for _, o := range m.offers {
+		if o.agent == a {
+			m.recoverOfferLocked(o)
+			o.fw.send(rescindEvent(o.id))
+		}
+	}
+}
+
 func rescindEvent(offerID string) *scheduler.Event {
 	return &scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: offerID}}}
 }
@@ -463,12 +474,7 @@ func (m *Master) cutOff(hostname string, gone bool) error {
 	}
 	a.gone = true
 	a.removed = gone
-	for _, o := range m.offers {
-		if o.agent == a {
-			delete(m.offers, o.id)
-			o.fw.send(rescindEvent(o.id))
-		}
-	}
+	m.rescindOffersOfAgentLocked(a) // a gone agent takes their resources with it
 	state, reason, msg := mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_REMOVED, "Agent "+hostname+" is unreachable"
 	if gone {
 		state, reason, msg = mesos.TASK_GONE_BY_OPERATOR, mesos.REASON_AGENT_REMOVED_BY_OPERATOR, "Agent "+hostname+" is gone"
