@@ -225,22 +225,10 @@ func (m *Master) executorExited(run *execRun, _ error) {
 	key := run.fw.id + "/" + run.info.ExecutorID.Value
 	if run.agent.runs[key] == run {
 		delete(run.agent.runs, key)
-		if e, ok := run.agent.executors[key]; ok {
-			run.agent.free.add(fromResources(e.Resources))
-			delete(run.agent.executors, key)
-		}
+		releaseExecutorLocked(run.agent, key)
 	}
 	if run.fw.removed || run.silent {
 		return
-	}
-	state, reason, msg := mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED, "Executor terminated"
-	if tm := run.termination; tm != nil {
-		state, reason, msg = tm.state, tm.reason, tm.msg
-	}
-	for _, t := range run.fw.tasks {
-		if t.agent == run.agent && t.info.Executor != nil && t.info.Executor.ExecutorID == run.info.ExecutorID && !isTerminal(t.state) {
-			m.agentStatusLocked(t, state, mesos.SOURCE_AGENT, reason.Enum(), msg)
-		}
 	}
 	// The wait status as waitpid gives it, which Mesos passes on: 9 for SIGKILL, 256 for
 	// exit code 1.
@@ -250,9 +238,32 @@ func (m *Master) executorExited(run *execRun, _ error) {
 			status = int32(ws)
 		}
 	}
-	execID := run.info.ExecutorID
-	run.fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{
-		AgentID: &mesos.AgentID{Value: run.agent.id}, ExecutorID: &execID, Status: &status}})
+	m.executorTerminatedLocked(run.fw, run.agent, run.info.ExecutorID, run.termination, status)
+}
+
+// releaseExecutorLocked gives an executor's own resources back to its agent.
+func releaseExecutorLocked(a *agent, key string) {
+	if e, ok := a.executors[key]; ok {
+		a.free.add(fromResources(e.Resources))
+		delete(a.executors, key)
+	}
+}
+
+// executorTerminatedLocked ends the live tasks of an executor that terminated — TASK_FAILED,
+// REASON_EXECUTOR_TERMINATED unless tm says otherwise — and tells the framework with a
+// FAILURE event carrying the wait status (slave.cpp: executorTerminated).
+func (m *Master) executorTerminatedLocked(fw *framework, a *agent, execID mesos.ExecutorID, tm *termination, status int32) {
+	state, reason, msg := mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED, "Executor terminated"
+	if tm != nil {
+		state, reason, msg = tm.state, tm.reason, tm.msg
+	}
+	for _, t := range fw.tasks {
+		if t.agent == a && t.info.Executor != nil && t.info.Executor.ExecutorID == execID && !isTerminal(t.state) {
+			m.agentStatusLocked(t, state, mesos.SOURCE_AGENT, reason.Enum(), msg)
+		}
+	}
+	fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{
+		AgentID: &mesos.AgentID{Value: a.id}, ExecutorID: &execID, Status: &status}})
 }
 
 // stopExecutor asks an executor to shut down and kills it after the grace period.
@@ -287,21 +298,11 @@ func (m *Master) shutdownLocked(fw *framework, sh *scheduler.Call_Shutdown) {
 		}
 		return
 	}
-	e, ok := a.executors[key]
-	if !ok {
+	if _, ok := a.executors[key]; !ok {
 		return // unknown executor: the agent ignores it
 	}
-	delete(a.executors, key)
-	a.free.add(fromResources(e.Resources))
-	for _, t := range fw.tasks {
-		if t.agent == a && t.info.Executor != nil && t.info.Executor.ExecutorID == sh.ExecutorID && !isTerminal(t.state) {
-			m.agentStatusLocked(t, mesos.TASK_FAILED, mesos.SOURCE_AGENT, mesos.REASON_EXECUTOR_TERMINATED.Enum(), "Executor terminated")
-		}
-	}
-	status := int32(0)
-	execID := sh.ExecutorID
-	fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{
-		AgentID: &mesos.AgentID{Value: a.id}, ExecutorID: &execID, Status: &status}})
+	releaseExecutorLocked(a, key)
+	m.executorTerminatedLocked(fw, a, sh.ExecutorID, nil, 0)
 }
 
 // messageLocked passes a scheduler MESSAGE to its executor. Mesos drops it (the call is

@@ -145,10 +145,9 @@ func (m *Master) RestartAgent(hostname string) error {
 		delete(a.runs, key)
 		run.kill()
 	}
-	for key, e := range a.executors {
+	for key := range a.executors {
 		if _, ok := a.runs[key]; !ok && !m.checkpointing(key) {
-			a.free.add(fromResources(e.Resources))
-			delete(a.executors, key)
+			releaseExecutorLocked(a, key)
 		}
 	}
 	if a.srv != nil {

@@ -333,10 +333,9 @@ func (m *Master) removeFrameworkLocked(fw *framework) {
 				m.stopExecutor(run)
 			}
 		}
-		for k, e := range a.executors {
+		for k := range a.executors {
 			if strings.HasPrefix(k, prefix) {
-				a.free.add(fromResources(e.Resources))
-				delete(a.executors, k)
+				releaseExecutorLocked(a, k)
 			}
 		}
 	}
