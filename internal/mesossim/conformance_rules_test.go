@@ -520,3 +520,32 @@ func TestRestartAgentDropsUnlistedStagingTasks(t *testing.T) {
 		}
 	}
 }
+
+// The executor API checks requests as the scheduler API does: 405 for other methods,
+// 400 without a Content-Type, 415 for one it does not speak.
+func TestExecutorEndpointRefusesBadRequests(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	endpoint := launchTestExecutor(s, m)
+	for _, tc := range []struct {
+		method, contentType string
+		want                int
+	}{
+		{http.MethodGet, mediaProtobuf, http.StatusMethodNotAllowed},
+		{http.MethodPost, "", http.StatusBadRequest},
+		{http.MethodPost, "text/plain", http.StatusUnsupportedMediaType},
+	} {
+		req, _ := http.NewRequest(tc.method, "http://"+endpoint+"/api/v1/executor", bytes.NewReader(nil))
+		if tc.contentType != "" {
+			req.Header.Set("Content-Type", tc.contentType)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s with Content-Type %q: %d, want %d", tc.method, tc.contentType, resp.StatusCode, tc.want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package mesossim
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -326,16 +325,12 @@ func (m *Master) messageLocked(fw *framework, msg *scheduler.Call_Message) {
 // executor that has not subscribed (since the agent started) → 403, and → 503 while a
 // restarted agent is still recovering.
 func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "Expecting a 'POST' request", http.StatusMethodNotAllowed)
+	// The agent checks requests as the master does (slave/http.cpp: Http::executor): a
+	// missing Content-Type is a bad request, an unknown one unsupported.
+	ct, body, ok := readCall(w, r, 64<<20)
+	if !ok {
 		return
 	}
-	ct := r.Header.Get("Content-Type")
-	if ct != mediaProtobuf && ct != mediaJSON {
-		http.Error(w, "Expecting 'Content-Type' of "+mediaJSON+" or "+mediaProtobuf, http.StatusUnsupportedMediaType)
-		return
-	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	var call mexec.Call
 	if err := unmarshal(ct, body, &call); err != nil {
 		http.Error(w, "Failed to parse body into executor::Call: "+err.Error(), http.StatusBadRequest)
