@@ -687,8 +687,10 @@ func (s *PodScheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosT
 		return nil
 	}
 	attempt := 0
-	// The patch carries the version it was computed from: another writer of the pod's
-	// status (NodeLost after the unreachable timeout) is never overwritten from a stale read.
+	// The status is written with Update: it carries the version it was computed from, so
+	// another writer of the pod's status (NodeLost after the unreachable timeout) is never
+	// overwritten from a stale read, and a pod goes as protobuf, which costs the API
+	// server less than a JSON merge patch (no patch to apply, no JSON to decode).
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		pod := &corev1.Pod{}
 		if err := s.reader(attempt).Get(ctx, client.ObjectKeyFromObject(mt), pod); err != nil {
@@ -705,12 +707,12 @@ func (s *PodScheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosT
 		if !podtask.PodStatusChanged(&pod.Status, &desired) {
 			return nil
 		}
-		before := pod.DeepCopy()
+		phase := pod.Status.Phase
 		pod.Status = desired
-		if err := s.Client.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		if err := s.Client.Status().Update(ctx, pod); err != nil {
 			return err
 		}
-		if before.Status.Phase != pod.Status.Phase {
+		if phase != pod.Status.Phase {
 			s.podPhaseEvent(pod, mt)
 		}
 		return nil

@@ -103,11 +103,15 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
+	recorders, err := newEventRecorders(mgr, cfg)
+	if err != nil {
+		return nil, err
+	}
 	drivers := &controllers.Drivers{}
 	if err := (&controllers.MesosClusterReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("k8sm-mesoscluster"),
+		Recorder:  recorders.For("k8sm-mesoscluster"),
 		Drivers:   drivers,
 
 		ReconcileInterval: o.reconcileEvery,
@@ -120,7 +124,7 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	if err := (&controllers.PodReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Pod controller: %w", err)
 	}
-	if err := (&controllers.MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers, Recorder: mgr.GetEventRecorder("k8sm-mesostask"), UnreachableTimeout: o.unreachableAfter}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers, Recorder: recorders.For("k8sm-mesostask"), UnreachableTimeout: o.unreachableAfter}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the MesosTask controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -12,9 +12,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -109,6 +113,34 @@ var _ = Describe("The manager", func() {
 		metrics := freeAddr()
 		startManager(parseOptions("--health-probe-bind-address", freeAddr(), "--metrics-bind-address", metrics, "--metrics-secure=false"))
 		Eventually(statusOf(fmt.Sprintf("http://%s/metrics", metrics)), 30*time.Second, 100*time.Millisecond).Should(Equal(http.StatusOK))
+	})
+
+	It("records its events in the API", func() {
+		sim, err := mesossim.New(mesossim.Config{Agents: 1})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
+		DeferCleanup(sim.Close)
+		startManager(parseOptions("--health-probe-bind-address", freeAddr(), "--metrics-bind-address", "0"))
+		c, err := client.New(testEnv.Config, client.Options{Scheme: newScheme()})
+		Expect(err).NotTo(HaveOccurred())
+		ctx := context.Background()
+		mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "events"},
+			Spec: mesosv1alpha1.MesosClusterSpec{Master: sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"}}}
+		Expect(c.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = c.Delete(ctx, mc) })
+		Eventually(func() ([]string, error) {
+			var list eventsv1.EventList
+			if err := c.List(ctx, &list, client.InNamespace(metav1.NamespaceDefault)); err != nil {
+				return nil, err
+			}
+			var seen []string
+			for _, e := range list.Items {
+				if e.Regarding.Kind == "MesosCluster" && e.Regarding.Name == mc.Name {
+					seen = append(seen, e.ReportingController+"/"+e.Reason)
+				}
+			}
+			return seen, nil
+		}, 30*time.Second, 200*time.Millisecond).Should(ContainElement("k8sm-mesoscluster/Subscribed"))
 	})
 
 	It("refuses an unknown flag with a clear error", func() {
