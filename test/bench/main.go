@@ -48,8 +48,10 @@ type result struct {
 	pods      int
 	elapsed   time.Duration
 	latencies []time.Duration
-	cpu       time.Duration
-	rssKiB    int64
+	// bound is each pod's create→bound latency, for k8sm (whose latencies run to Running).
+	bound  []time.Duration
+	cpu    time.Duration
+	rssKiB int64
 	// apiCPU is kube-apiserver's and etcd's CPU time during the run.
 	apiCPU time.Duration
 	// requests counts the API requests but watches, by verb and resource.
@@ -58,15 +60,19 @@ type result struct {
 
 func (r result) rate() float64 { return float64(r.pods) / r.elapsed.Seconds() }
 
-func (r result) pct(p float64) time.Duration {
-	if len(r.latencies) == 0 {
+func (r result) pct(p float64) time.Duration { return pct(r.latencies, p) }
+
+// pct is the p-quantile of sorted latencies.
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(p*float64(len(r.latencies))+0.5) - 1
-	return r.latencies[max(0, min(i, len(r.latencies)-1))]
+	i := int(p*float64(len(sorted))+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 var (
+	rate       float64
 	cpuProfile string
 	apiProfile string
 	profileFor time.Duration
@@ -80,6 +86,7 @@ func run() error {
 	skipKS := flag.Bool("skip-kube-scheduler", false, "Do not run the kube-scheduler comparison.")
 	timeout := flag.Duration("timeout", 10*time.Minute, "Give up after this long.")
 	ksTimeout := flag.Duration("kube-scheduler-timeout", 3*time.Minute, "Give up on kube-scheduler after this long.")
+	flag.Float64Var(&rate, "rate", 0, "Create pods at this many per second (0: as fast as the creators can), to measure latency at a sustained load.")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "Write a CPU profile of the manager during the run to this file.")
 	flag.StringVar(&apiProfile, "apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the k8sm run to this file.")
 	flag.DurationVar(&profileFor, "profile-duration", 20*time.Second, "How long the manager's CPU profile covers, from the first pod.")
@@ -90,7 +97,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bench: %d agents, %d pods, %d creators\n", *agents, *pods, *creators)
+	pace := "as fast as they can"
+	if rate > 0 {
+		pace = fmt.Sprintf("at %.0f pods/s", rate)
+	}
+	fmt.Printf("bench: %d agents, %d pods, %d creators %s\n", *agents, *pods, *creators, pace)
 	ours, err := runK8sm(*bin, *agents, *pods, *creators, *timeout)
 	if err != nil {
 		return err
@@ -110,6 +121,10 @@ func run() error {
 		return nil
 	}
 	report(theirs)
+	if rate > 0 {
+		fmt.Println("\nno ratio: both ran at the -rate given; it measures throughput only when pods are created as fast as possible")
+		return nil
+	}
 	fmt.Printf("\nratio (k8sm pods/s to Running ÷ kube-scheduler pods/s to bound): %.2f\n", ours.rate()/theirs.rate())
 	return nil
 }
@@ -118,6 +133,10 @@ func report(r result) {
 	fmt.Printf("\n%s\n  pods: %d in %s: %.1f pods/s\n  create→%s latency: p50 %s  p90 %s  p99 %s\n",
 		r.name, r.pods, r.elapsed.Round(time.Millisecond), r.rate(), map[bool]string{true: "Running", false: "bound"}[strings.HasPrefix(r.name, "k8sm")],
 		r.pct(0.5).Round(time.Millisecond), r.pct(0.9).Round(time.Millisecond), r.pct(0.99).Round(time.Millisecond))
+	if len(r.bound) > 0 {
+		fmt.Printf("  create→bound latency: p50 %s  p90 %s  p99 %s\n",
+			pct(r.bound, 0.5).Round(time.Millisecond), pct(r.bound, 0.9).Round(time.Millisecond), pct(r.bound, 0.99).Round(time.Millisecond))
+	}
 	if r.cpu > 0 {
 		fmt.Printf("  process CPU: %.2fs  peak RSS: %d MiB  kube-apiserver+etcd CPU: %.2fs\n", r.cpu.Seconds(), r.rssKiB/1024, r.apiCPU.Seconds())
 	}
@@ -172,14 +191,17 @@ func startEnv() (*envtest.Environment, string, error) {
 	return env, f.Name(), nil
 }
 
-// createAndWait creates the pods and waits until done says each is; it returns the
-// elapsed time and each pod's create→done latency.
-func createAndWait(c client.WithWatch, n, creators int, mk func(i int) *corev1.Pod, done func(*corev1.Pod) bool, timeout time.Duration) (time.Duration, []time.Duration, error) {
+// isBound says whether a pod is bound to a Node.
+func isBound(p *corev1.Pod) bool { return p.Spec.NodeName != "" }
+
+// createAndWait creates the pods (at the -rate, if given) and waits until done says each
+// is; it returns the elapsed time and each pod's create→done and create→bound latencies.
+func createAndWait(c client.WithWatch, n, creators int, mk func(i int) *corev1.Pod, done func(*corev1.Pod) bool, timeout time.Duration) (time.Duration, []time.Duration, []time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	w, err := c.Watch(ctx, &corev1.PodList{}, client.InNamespace("default"))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer func() { w.Stop() }()
 	var mu sync.Mutex
@@ -189,7 +211,20 @@ func createAndWait(c client.WithWatch, n, creators int, mk func(i int) *corev1.P
 	next := make(chan int)
 	go func() {
 		defer close(next)
+		var tick <-chan time.Time
+		if rate > 0 {
+			t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+			defer t.Stop()
+			tick = t.C
+		}
 		for i := range n {
+			if tick != nil {
+				select {
+				case <-tick:
+				case <-ctx.Done():
+					return
+				}
+			}
 			next <- i
 		}
 	}()
@@ -209,14 +244,14 @@ func createAndWait(c client.WithWatch, n, creators int, mk func(i int) *corev1.P
 			errs <- nil
 		}()
 	}
-	var latencies []time.Duration
-	seen := map[string]bool{}
+	var latencies, bound []time.Duration
+	seen, seenBound := map[string]bool{}, map[string]bool{}
 	finished := 0
 	for len(seen) < n {
 		select {
 		case err := <-errs:
 			if err != nil {
-				return 0, nil, fmt.Errorf("creating pods: %w", err)
+				return 0, nil, nil, fmt.Errorf("creating pods: %w", err)
 			}
 			finished++
 		case ev, ok := <-w.ResultChan():
@@ -225,38 +260,42 @@ func createAndWait(c client.WithWatch, n, creators int, mk func(i int) *corev1.P
 				// The apiserver ends watches that fall behind: catch up with a list.
 				var list corev1.PodList
 				if err := c.List(ctx, &list, client.InNamespace("default")); err != nil {
-					return 0, nil, err
+					return 0, nil, nil, err
 				}
 				for i := range list.Items {
 					batch = append(batch, &list.Items[i])
 				}
 				if w, err = c.Watch(ctx, &corev1.PodList{}, client.InNamespace("default"), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}}); err != nil {
-					return 0, nil, err
+					return 0, nil, nil, err
 				}
 			} else if ev.Type == watch.Added || ev.Type == watch.Modified {
 				batch = append(batch, ev.Object.(*corev1.Pod))
 			}
 			for _, p := range batch {
-				if seen[p.Name] || !done(p) {
-					continue
-				}
 				now := time.Now()
-				seen[p.Name] = true
 				mu.Lock()
 				t, ok := created[p.Name]
 				mu.Unlock()
 				if !ok {
 					t = p.CreationTimestamp.Time
 				}
-				latencies = append(latencies, now.Sub(t))
+				if !seenBound[p.Name] && isBound(p) {
+					seenBound[p.Name] = true
+					bound = append(bound, now.Sub(t))
+				}
+				if !seen[p.Name] && done(p) {
+					seen[p.Name] = true
+					latencies = append(latencies, now.Sub(t))
+				}
 			}
 		case <-ctx.Done():
-			return 0, nil, fmt.Errorf("only %d of %d pods done within %s", len(seen), n, timeout)
+			return 0, nil, nil, fmt.Errorf("only %d of %d pods done within %s", len(seen), n, timeout)
 		}
 	}
 	elapsed := time.Since(start)
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
-	return elapsed, latencies, nil
+	sort.Slice(bound, func(i, j int) bool { return bound[i] < bound[j] })
+	return elapsed, latencies, bound, nil
 }
 
 func benchPod(i int, scheduler string) *corev1.Pod {
@@ -343,7 +382,7 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	}
 	cpu0, api0 := procCPU(mgr.Process.Pid), controlPlaneCPU()
 	requests0, _ := apiRequests(ctx, env.Config)
-	res.elapsed, res.latencies, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, "mesos") },
+	res.elapsed, res.latencies, res.bound, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, "mesos") },
 		func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning }, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (manager log: %s)", err, logFile.Name())
@@ -415,8 +454,8 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 	cpu0, api0 := procCPU(cmd.Process.Pid), controlPlaneCPU()
 	requests0, _ := apiRequests(ctx, env.Config)
-	res.elapsed, res.latencies, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, corev1.DefaultSchedulerName) },
-		func(p *corev1.Pod) bool { return p.Spec.NodeName != "" }, timeout)
+	res.elapsed, res.latencies, _, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, corev1.DefaultSchedulerName) },
+		isBound, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (kube-scheduler log: %s)", err, logFile.Name())
 	}
