@@ -577,7 +577,7 @@ type startingUpdate struct {
 //
 // Every update is written before it is acknowledged, but for one: a TASK_STARTING from
 // the agent is acknowledged at once and written only if no other update of the task came
-// within StartingGrace. Usually RUNNING follows at once, and one write records both (a
+// within StartingGrace, and only once the worker has caught up with its queue. Usually RUNNING follows at once, and one write records both (a
 // MesosTask write is the API server's most expensive request here). Nothing is lost when
 // the manager stops in between: the task is still Staging in the API, so the
 // reconciliation after the next subscription asks Mesos for its state.
@@ -610,17 +610,32 @@ func (s *PodScheduler) updateLoop(ctx context.Context, ch chan statusUpdate) {
 				s.Log.V(1).Info("Acknowledgement failed; Mesos sends the update again", "task", id, "error", err.Error())
 			}
 		case now := <-flush.C:
-			for id, d := range starting {
-				if now.Before(d.due) {
-					continue
-				}
-				delete(starting, id)
-				if err := s.persist(ctx, d.status); err != nil {
-					s.Log.V(1).Info("Could not persist a starting task; reconciliation reports its state", "task", id, "error", err.Error())
+			for _, st := range dueStarting(starting, now, len(ch)) {
+				if err := s.persist(ctx, st); err != nil {
+					s.Log.V(1).Info("Could not persist a starting task; reconciliation reports its state", "task", st.TaskID.Value, "error", err.Error())
 				}
 			}
 		}
 	}
+}
+
+// dueStarting takes out of pending the STARTING updates to write now: those past their
+// grace, and none while queued updates wait for the worker. A worker that is behind may
+// hold the update that makes a STARTING moot, or it may still be in the event stream,
+// which waits for the queue; under load that is the common case, and each STARTING
+// written then is one more MesosTask write per pod.
+func dueStarting(pending map[string]startingUpdate, now time.Time, queued int) []mesos.TaskStatus {
+	if queued > 0 {
+		return nil
+	}
+	var due []mesos.TaskStatus
+	for id, d := range pending {
+		if !now.Before(d.due) {
+			due = append(due, d.status)
+			delete(pending, id)
+		}
+	}
+	return due
 }
 
 // deferrable says whether an update may be acknowledged before it is written: only an

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -138,6 +139,44 @@ func TestWithoutGraceEveryUpdateIsWrittenBeforeItsAck(t *testing.T) {
 	want := []string{"write Starting", "ack TASK_STARTING", "write Running", "ack TASK_RUNNING"}
 	if got := h.events(); !equalStrings(got, want) {
 		t.Fatalf("writes and acks = %v, want %v", got, want)
+	}
+}
+
+func TestDueStarting(t *testing.T) {
+	now := time.Now()
+	starting := func(id string) mesos.TaskStatus {
+		return mesos.TaskStatus{TaskID: mesos.TaskID{Value: id}, State: mesos.TASK_STARTING.Enum()}
+	}
+	pending := func() map[string]startingUpdate {
+		return map[string]startingUpdate{
+			"past": {status: starting("past"), due: now.Add(-time.Second)},
+			"now":  {status: starting("now"), due: now},
+			"soon": {status: starting("soon"), due: now.Add(time.Second)},
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		queued int
+		want   []string
+		left   []string
+	}{
+		{"caught up: the due ones", 0, []string{"now", "past"}, []string{"soon"}},
+		{"updates queued: none, they may make them moot", 3, nil, []string{"now", "past", "soon"}},
+	} {
+		p := pending()
+		var got []string
+		for _, st := range dueStarting(p, now, tc.queued) {
+			got = append(got, st.TaskID.Value)
+		}
+		var left []string
+		for id := range p {
+			left = append(left, id)
+		}
+		sort.Strings(got)
+		sort.Strings(left)
+		if !equalStrings(got, tc.want) || !equalStrings(left, tc.left) {
+			t.Errorf("%s: written %v, left %v; want %v, %v", tc.name, got, left, tc.want, tc.left)
+		}
 	}
 }
 
