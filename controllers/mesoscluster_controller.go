@@ -583,7 +583,9 @@ func (r *MesosClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&mesosv1alpha1.MesosCluster{}).
+		// Not on its own status writes: under load the task counts change between any two
+		// passes, and each write would start the next pass at once.
+		For(&mesosv1alpha1.MesosCluster{}, builder.WithPredicates(notStatusOnly)).
 		WatchesRawSource(source.Channel(r.wakeups, &handler.EnqueueRequestForObject{})).
 		// A cluster that gives up its schedulerName lets the next one in.
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.sameSchedulerName)).
@@ -640,6 +642,19 @@ func (h delayedClusterEnqueue) Generic(_ context.Context, e event.TypedGenericEv
 }
 
 // taskPhaseChanged passes task creations, deletions and phase changes.
+// notStatusOnly passes every change of a cluster but one to its status alone, which
+// only this controller writes.
+var notStatusOnly = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld, e.ObjectNew
+		return o.GetGeneration() != n.GetGeneration() ||
+			!equality.Semantic.DeepEqual(o.GetDeletionTimestamp(), n.GetDeletionTimestamp()) ||
+			!equality.Semantic.DeepEqual(o.GetFinalizers(), n.GetFinalizers()) ||
+			!equality.Semantic.DeepEqual(o.GetLabels(), n.GetLabels()) ||
+			!equality.Semantic.DeepEqual(o.GetAnnotations(), n.GetAnnotations())
+	},
+}
+
 var taskPhaseChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld.(*mesosv1alpha1.MesosTask), e.ObjectNew.(*mesosv1alpha1.MesosTask)

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/framework"
@@ -238,6 +239,37 @@ func TestStatusFromDriverAgentsNotListed(t *testing.T) {
 		}
 		if tc.agentsErr != nil && !strings.Contains(deg.Message, "403 Forbidden") {
 			t.Errorf("%s: message %q does not say why", tc.name, deg.Message)
+		}
+	}
+}
+
+// The cluster controller does not run again for its own status writes (under load the
+// task counts differ on every pass, and each write would start the next), but for any
+// other change.
+func TestNotStatusOnly(t *testing.T) {
+	base := func() *mesosv1alpha1.MesosCluster {
+		mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c", Generation: 2, Finalizers: []string{FrameworkFinalizer},
+			Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"x": "y"}}}
+		mc.Status.Agents = 3
+		return mc
+	}
+	now := metav1.Now()
+	for _, tc := range []struct {
+		name   string
+		change func(*mesosv1alpha1.MesosCluster)
+		want   bool
+	}{
+		{"status only", func(mc *mesosv1alpha1.MesosCluster) { mc.Status.Agents = 4; mc.ResourceVersion = "9" }, false},
+		{"spec (generation)", func(mc *mesosv1alpha1.MesosCluster) { mc.Generation = 3 }, true},
+		{"deletion asked", func(mc *mesosv1alpha1.MesosCluster) { mc.DeletionTimestamp = &now }, true},
+		{"finalizer removed", func(mc *mesosv1alpha1.MesosCluster) { mc.Finalizers = nil }, true},
+		{"label", func(mc *mesosv1alpha1.MesosCluster) { mc.Labels["a"] = "c" }, true},
+		{"annotation", func(mc *mesosv1alpha1.MesosCluster) { mc.Annotations["x"] = "z" }, true},
+	} {
+		old, cur := base(), base()
+		tc.change(cur)
+		if got := notStatusOnly.Update(event.UpdateEvent{ObjectOld: old, ObjectNew: cur}); got != tc.want {
+			t.Errorf("%s: passes = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
