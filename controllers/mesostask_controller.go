@@ -46,7 +46,11 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if !controllerutil.ContainsFinalizer(mt, TaskFinalizer) {
 			return ctrl.Result{}, nil
 		}
-		if launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) {
+		pod := &corev1.Pod{}
+		if err := r.Get(ctx, req.NamespacedName, pod); err != nil {
+			pod = nil // gone: a task it may have left runs without an owner and is killed when it reports
+		}
+		if mayRun(mt, pod) {
 			result, _ := r.killTask(ctx, mt)
 			return result, nil
 		}
@@ -86,7 +90,8 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		return result, nil
 	}
-	if sched == nil || launched(mt.Status.Phase) {
+	if sched == nil || launched(mt.Status.Phase) || boundUnrecorded(mt, pod) {
+		// Launched, or maybe launched: the scheduler's reconciliation asks Mesos.
 		return ctrl.Result{}, nil
 	}
 	if !pod.DeletionTimestamp.IsZero() {

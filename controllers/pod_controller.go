@@ -103,7 +103,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 
 // deletePod kills the pod's task and removes the pod once the task is over.
 func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, haveTask bool) (ctrl.Result, error) {
-	if haveTask && launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) {
+	if haveTask && mayRun(mt, pod) {
 		d := r.Drivers.Get(mt.Spec.ClusterRef)
 		if d == nil || !d.Subscribed() {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil

@@ -10,9 +10,11 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -194,6 +196,12 @@ var _ = Describe("Pods on Mesos", func() {
 		Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseRunning))
 		Expect(mt.Status.MesosState).To(Equal("TASK_RUNNING"))
 		Expect(mt.Status.PodPhase).To(Equal(corev1.PodRunning))
+		// Where and when it was launched, though no write but RUNNING's recorded it.
+		Expect("mesos-" + mc.Name + "-" + mt.Status.Hostname).To(Equal(p.Spec.NodeName))
+		Expect(mt.Status.AgentID).To(Equal(sim.State().Frameworks[0].Tasks[0].AgentID))
+		Expect(mt.Status.LaunchedAt).NotTo(BeNil())
+		Expect(meta.FindStatusCondition(mt.Status.Conditions, mesosv1alpha1.TaskConditionScheduled)).To(And(
+			HaveField("Status", metav1.ConditionTrue), HaveField("Message", "Launched on agent "+mt.Status.Hostname)))
 		Expect(mt.Finalizers).To(ContainElement(TaskFinalizer))
 		Expect(mt.OwnerReferences).To(ContainElement(HaveField("UID", pod.UID)))
 		Expect(sim.State().Frameworks[0].Tasks).To(ContainElement(HaveField("State", "TASK_RUNNING")))
@@ -220,6 +228,54 @@ var _ = Describe("Pods on Mesos", func() {
 			_, err := podOf(key)()
 			return apierrors.IsNotFound(err)
 		}, 30*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod must go once its task is killed")
+		Eventually(unkilledTasks(sim), 10*time.Second).Should(BeEmpty())
+	})
+
+	// A manager that stopped between binding a pod and writing any of its task's updates
+	// leaves a bound pod whose MesosTask says nothing: the task may run, or the launch was
+	// never sent. The scheduler asks Mesos, and launches only what Mesos never saw, on the
+	// pod's Node.
+	boundUnrecordedPod := func(mc *mesosv1alpha1.MesosCluster, agent string) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
+		node := "mesos-" + mc.Name + "-" + agent
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}) }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+		pod := newPod(newNamespace(), "bound", mc.Spec.SchedulerName, "500m")
+		pod.Spec.NodeName = node
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		mt := &mesosv1alpha1.MesosTask{
+			ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, Finalizers: []string{TaskFinalizer}},
+			Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: mc.Name, PodUID: string(pod.UID), TaskID: podtask.TaskIDFor(pod),
+				Resources: podtask.ResourcesFor(pod), ExecutorID: ExecutorID(mc.Name)},
+		}
+		Expect(controllerutil.SetControllerReference(pod, mt, k8sClient.Scheme())).To(Succeed())
+		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
+		return pod, mt
+	}
+
+	It("launches a bound pod whose launch was never sent, once, on its Node", func() {
+		sim := startSim(2, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		pod, mt := boundUnrecordedPod(mc, "agent-2")
+		key := client.ObjectKeyFromObject(pod)
+
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+		Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseRunning))
+		Expect(mt.Status.Hostname).To(Equal("agent-2"))
+		node := &corev1.Node{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node)).To(Succeed())
+		Expect(sim.State().Frameworks[0].Tasks).To(ConsistOf(And(
+			HaveField("ID", mt.Spec.TaskID), HaveField("State", "TASK_RUNNING"), HaveField("AgentID", node.Annotations[agentnode.AnnotationAgentID]))))
+	})
+
+	It("removes a bound pod whose launch was never written when it is deleted", func() {
+		sim := startSim(2, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		pod, _ := boundUnrecordedPod(mc, "agent-1")
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Eventually(func() bool {
+			_, err := podOf(client.ObjectKeyFromObject(pod))()
+			return apierrors.IsNotFound(err)
+		}, 30*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod goes, whether its task ran or not")
 		Eventually(unkilledTasks(sim), 10*time.Second).Should(BeEmpty())
 	})
 

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/metrics"
 	"github.com/k8sm/k8sm/internal/placement"
@@ -47,10 +48,18 @@ type pendingTask struct {
 	unschedulable string
 }
 
-// statusUpdate is one Mesos update waiting to be persisted and acknowledged.
+// statusUpdate is one Mesos update waiting to be persisted and acknowledged, or, with
+// launched set, the news that a task was launched (status names the task).
 type statusUpdate struct {
-	status mesos.TaskStatus
-	ack    func(context.Context) error
+	status   mesos.TaskStatus
+	ack      func(context.Context) error
+	launched bool
+}
+
+// launchInfo is where and when a task was launched.
+type launchInfo struct {
+	agentID, hostname string
+	at                metav1.Time
 }
 
 // PodScheduler is the framework.Scheduler of one MesosCluster: it keeps the queue of
@@ -72,8 +81,11 @@ type PodScheduler struct {
 	// (see updateLoop). Default DefaultStartingGrace; negative writes it at once.
 	StartingGrace time.Duration
 
-	mu         sync.Mutex
-	pending    map[string]pendingTask // by task id
+	mu      sync.Mutex
+	pending map[string]pendingTask // by task id
+	// launches are the tasks this process launched whose MesosTask says nothing of it
+	// yet: the first status write records where and when (see prepareLaunch).
+	launches   map[string]launchInfo // by task id
 	suppressed bool
 	offerCalls sync.Mutex // orders SUPPRESS and REVIVE
 	driver     *framework.Driver
@@ -87,7 +99,7 @@ type PodScheduler struct {
 // NewPodScheduler makes the scheduler of a cluster; Start runs it.
 func NewPodScheduler(c client.Client, rec events.EventRecorder, log logr.Logger, mc *mesosv1alpha1.MesosCluster) *PodScheduler {
 	s := &PodScheduler{Client: c, Recorder: rec, Log: log, Cluster: mc.DeepCopy(),
-		pending: map[string]pendingTask{}, offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name)}
+		pending: map[string]pendingTask{}, launches: map[string]launchInfo{}, offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name)}
 	for i := range s.updates {
 		s.updates[i] = make(chan statusUpdate, 256)
 	}
@@ -200,9 +212,26 @@ func (s *PodScheduler) reconcileTasks(ctx context.Context, d *framework.Driver) 
 		return
 	}
 	explicit := map[string]string{}
-	for _, mt := range list.Items {
+	skipped := false
+	for i := range list.Items {
+		mt := &list.Items[i]
+		if info, ok := s.launchOf(mt.Spec.TaskID); ok && time.Since(info.at.Time) < launchInFlight {
+			// Just launched: the question could overtake the launch, and Mesos would say
+			// it does not know the task. Asked again in a moment.
+			skipped = true
+			continue
+		}
 		if launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) {
 			explicit[mt.Spec.TaskID] = mt.Status.AgentID
+			continue
+		}
+		if mt.Status.Phase == "" {
+			// Bound but never written: launched by a manager that stopped, or not at all.
+			// Mesos says which (a task it never saw goes back to the queue).
+			pod := &corev1.Pod{}
+			if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) == nil && boundUnrecorded(mt, pod) {
+				explicit[mt.Spec.TaskID] = s.agentOfNode(ctx, pod.Spec.NodeName)
+			}
 		}
 	}
 	if len(explicit) > 0 {
@@ -216,6 +245,25 @@ func (s *PodScheduler) reconcileTasks(ctx context.Context, d *framework.Driver) 
 		return
 	}
 	d.SetReconciled()
+	if skipped {
+		time.AfterFunc(launchInFlight, func() {
+			if ctx.Err() == nil && d.Subscribed() {
+				s.reconcileTasks(ctx, d)
+			}
+		})
+	}
+}
+
+// launchInFlight is how long after its launch a task is left out of reconciliation.
+const launchInFlight = 10 * time.Second
+
+// agentOfNode is the Mesos agent id of an agent's Node, or "" if that is not known.
+func (s *PodScheduler) agentOfNode(ctx context.Context, node string) string {
+	n := &corev1.Node{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Name: node}, n); err != nil {
+		return ""
+	}
+	return n.Annotations[agentnode.AnnotationAgentID]
 }
 
 // reconcileLoop reconciles again every ReconcileInterval, as Mesos advises.
@@ -271,12 +319,32 @@ func (s *PodScheduler) Rescind(context.Context, mesos.OfferID) { s.metrics.Offer
 // Update hands a status update to the worker of its task.
 func (s *PodScheduler) Update(ctx context.Context, status mesos.TaskStatus, ack func(context.Context) error) {
 	s.metrics.StatusUpdate(status.GetState().String())
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(status.TaskID.Value))
+	s.toWorker(ctx, statusUpdate{status: status, ack: ack})
+}
+
+// toWorker queues an update for the worker of its task.
+func (s *PodScheduler) toWorker(ctx context.Context, u statusUpdate) {
 	select {
-	case s.updates[h.Sum32()%updateShards] <- statusUpdate{status: status, ack: ack}:
+	case s.updates[shardOf(u.status.TaskID.Value)] <- u:
 	case <-ctx.Done():
 	}
+}
+
+// launched tells the worker of a task that it was launched, so that the launch is
+// written if no update comes soon. It never waits: a worker that is behind has the
+// task's first update coming anyway, and that write records the launch.
+func (s *PodScheduler) launched(t mesos.TaskInfo) {
+	select {
+	case s.updates[shardOf(t.TaskID.Value)] <- statusUpdate{status: mesos.TaskStatus{TaskID: t.TaskID, AgentID: &t.AgentID}, launched: true}:
+	default:
+	}
+}
+
+// shardOf is the worker of a task.
+func shardOf(taskID string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(taskID))
+	return h.Sum32() % updateShards
 }
 
 func (s *PodScheduler) offerLoop(ctx context.Context) {
@@ -378,6 +446,7 @@ func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 				s.Log.Info("Launch failed; the tasks wait for another offer", "offer", o.ID.Value, "error", err.Error())
 				s.metrics.LaunchFailed(len(launch))
 				for _, t := range launch {
+					s.forgetLaunch(t.TaskID.Value)
 					s.relaunch(ctx, keys[t.TaskID.Value])
 				}
 				return
@@ -385,6 +454,7 @@ func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 			s.metrics.TasksLaunched(len(launch))
 			for _, t := range launch {
 				s.Dequeue(t.TaskID.Value)
+				s.launched(t)
 			}
 		}(o, asgs)
 	}
@@ -436,30 +506,39 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 		return mesos.TaskInfo{}, false
 	}
 	node := NodeNameFor(s.clusterName(), a.Hostname)
-	now := metav1.Now()
-	mt.Status.Phase = mesosv1alpha1.TaskPhaseStaging
-	mt.Status.PodPhase = corev1.PodPending
-	mt.Status.AgentID, mt.Status.Hostname = a.AgentID.Value, a.Hostname
-	mt.Status.Reason, mt.Status.Message = "", ""
-	mt.Status.LaunchedAt = &now
-	mt.Status.ObservedGeneration = mt.Generation
-	meta.SetStatusCondition(&mt.Status.Conditions, metav1.Condition{Type: mesosv1alpha1.TaskConditionScheduled, Status: metav1.ConditionTrue,
-		Reason: "Launched", Message: "Launched on agent " + a.Hostname, ObservedGeneration: mt.Generation})
-	// MesosTask statuses are written with Update: it carries the version read, so a write
-	// never lands over a state it did not see, and it costs the API server much less than
-	// a merge patch of a custom resource (no encode, patch and decode of the old object).
-	if err := s.Client.Status().Update(ctx, mt); err != nil {
-		log.V(1).Info("Could not record the launch; retrying on a later offer", "error", err.Error())
-		return mesos.TaskInfo{}, false
+	info := launchInfo{agentID: a.AgentID.Value, hostname: a.Hostname, at: metav1.Now()}
+	// The launch is recorded before it is sent, so that a restarted manager knows the task
+	// may run and asks Mesos instead of launching it again. Usually the binding is that
+	// record: a bound pod whose MesosTask has no phase yet may run (mayRun), and the first
+	// status write fills in the agent and the time, which saves a MesosTask write per
+	// pod. A MesosTask that has a phase already (it waited Unschedulable, or Mesos sent it
+	// back) says Pending, which means "not launched": it gets the launch written.
+	recorded := mt.Status.Phase != ""
+	if recorded {
+		setLaunched(&mt.Status, info, mt.Generation)
+		// MesosTask statuses are written with Update: it carries the version read, so a
+		// write never lands over a state it did not see, and it costs the API server much
+		// less than a merge patch of a custom resource.
+		if err := s.Client.Status().Update(ctx, mt); err != nil {
+			log.V(1).Info("Could not record the launch; retrying on a later offer", "error", err.Error())
+			return mesos.TaskInfo{}, false
+		}
 	}
+	s.mu.Lock()
+	s.launches[a.Request.ID] = info
+	s.mu.Unlock()
 	if pod.Spec.NodeName == "" {
 		binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 			Target: corev1.ObjectReference{Kind: "Node", Name: node}}
 		if err := s.Client.SubResource("binding").Create(ctx, pod, binding); err != nil {
 			log.Info("Could not bind the pod; it waits for another offer", "node", node, "error", err.Error())
-			s.relaunch(ctx, key)
+			s.forgetLaunch(a.Request.ID)
+			if recorded {
+				s.relaunch(ctx, key)
+			}
 			return mesos.TaskInfo{}, false
 		}
+		s.pin(a.Request.ID, node)
 		s.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s to %s", key, node)
 	}
 	ti, err := podtask.BuildTaskInfo(pod, a, executor)
@@ -469,6 +548,75 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 	}
 	s.Recorder.Eventf(mt, pod, corev1.EventTypeNormal, "Launched", "Launch", "Launched task %s on agent %s", mt.Spec.TaskID, a.Hostname)
 	return ti, true
+}
+
+// setLaunched records a launch in a MesosTask's status: Staging on the agent, since when.
+func setLaunched(st *mesosv1alpha1.MesosTaskStatus, info launchInfo, generation int64) {
+	st.Phase = mesosv1alpha1.TaskPhaseStaging
+	st.PodPhase = corev1.PodPending
+	st.Reason, st.Message = "", ""
+	st.ObservedGeneration = generation
+	fillLaunch(st, info, generation)
+}
+
+// fillLaunch fills in where and when a task was launched, where its status does not say.
+func fillLaunch(st *mesosv1alpha1.MesosTaskStatus, info launchInfo, generation int64) {
+	if st.AgentID == "" {
+		st.AgentID = info.agentID
+	}
+	if st.Hostname == "" {
+		st.Hostname = info.hostname
+	}
+	if st.LaunchedAt == nil {
+		at := info.at
+		st.LaunchedAt = &at
+	}
+	if !meta.IsStatusConditionTrue(st.Conditions, mesosv1alpha1.TaskConditionScheduled) && st.Hostname != "" {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: mesosv1alpha1.TaskConditionScheduled, Status: metav1.ConditionTrue,
+			Reason: "Launched", Message: "Launched on agent " + st.Hostname, ObservedGeneration: generation})
+	}
+}
+
+// launchOf is what this process knows of a task's launch.
+func (s *PodScheduler) launchOf(taskID string) (launchInfo, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info, ok := s.launches[taskID]
+	return info, ok
+}
+
+// forgetLaunch drops what this process knows of a task's launch (it is written, or did
+// not happen).
+func (s *PodScheduler) forgetLaunch(taskID string) {
+	s.mu.Lock()
+	delete(s.launches, taskID)
+	s.mu.Unlock()
+}
+
+// pin keeps a queued task to the Node its pod was just bound to, should its launch fail.
+func (s *PodScheduler) pin(taskID, node string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.pending[taskID]; ok {
+		p.request.Node = node
+		s.pending[taskID] = p
+	}
+}
+
+// mayRun says whether a MesosTask's task may be running in Mesos: it was launched and
+// has not ended, or its pod is bound and the MesosTask says nothing yet (the binding is
+// the launch record; see prepareLaunch).
+func mayRun(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
+	if launched(mt.Status.Phase) {
+		return !podtask.IsTerminalPhase(mt.Status.Phase)
+	}
+	return boundUnrecorded(mt, pod)
+}
+
+// boundUnrecorded says whether a MesosTask has no phase yet while its pod is bound: the
+// task may have been launched by a manager that stopped before writing any update.
+func boundUnrecorded(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
+	return mt.Status.Phase == "" && pod != nil && pod.UID == types.UID(mt.Spec.PodUID) && pod.Spec.NodeName != ""
 }
 
 // reader is where an attempt to write reads the object: the cache first, then, after a
@@ -567,9 +715,11 @@ func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition) {
 // covers that, and a task that takes longer to start still shows Starting.
 const DefaultStartingGrace = 5 * time.Second
 
-// startingUpdate is an acknowledged TASK_STARTING not yet written.
+// startingUpdate is an acknowledged TASK_STARTING not yet written, or (launch) a launch
+// no update has written yet.
 type startingUpdate struct {
 	status mesos.TaskStatus
+	launch bool
 	due    time.Time
 }
 
@@ -595,6 +745,18 @@ func (s *PodScheduler) updateLoop(ctx context.Context, ch chan statusUpdate) {
 			return
 		case u := <-ch:
 			id := u.status.TaskID.Value
+			if u.launched {
+				// Written only if no update came first or within the grace: usually
+				// RUNNING does, and its write records the launch too.
+				if _, waiting := starting[id]; !waiting {
+					if grace < 0 {
+						s.recordLaunch(ctx, id)
+					} else {
+						starting[id] = startingUpdate{status: u.status, launch: true, due: time.Now().Add(grace)}
+					}
+				}
+				continue
+			}
 			delete(starting, id)
 			if grace > 0 && deferrable(u.status) {
 				if err := u.ack(ctx); err == nil {
@@ -610,9 +772,11 @@ func (s *PodScheduler) updateLoop(ctx context.Context, ch chan statusUpdate) {
 				s.Log.V(1).Info("Acknowledgement failed; Mesos sends the update again", "task", id, "error", err.Error())
 			}
 		case now := <-flush.C:
-			for _, st := range dueStarting(starting, now, len(ch)) {
-				if err := s.persist(ctx, st); err != nil {
-					s.Log.V(1).Info("Could not persist a starting task; reconciliation reports its state", "task", st.TaskID.Value, "error", err.Error())
+			for _, d := range dueStarting(starting, now, len(ch)) {
+				if d.launch {
+					s.recordLaunch(ctx, d.status.TaskID.Value)
+				} else if err := s.persist(ctx, d.status); err != nil {
+					s.Log.V(1).Info("Could not persist a starting task; reconciliation reports its state", "task", d.status.TaskID.Value, "error", err.Error())
 				}
 			}
 		}
@@ -624,18 +788,39 @@ func (s *PodScheduler) updateLoop(ctx context.Context, ch chan statusUpdate) {
 // hold the update that makes a STARTING moot, or it may still be in the event stream,
 // which waits for the queue; under load that is the common case, and each STARTING
 // written then is one more MesosTask write per pod.
-func dueStarting(pending map[string]startingUpdate, now time.Time, queued int) []mesos.TaskStatus {
+func dueStarting(pending map[string]startingUpdate, now time.Time, queued int) []startingUpdate {
 	if queued > 0 {
 		return nil
 	}
-	var due []mesos.TaskStatus
+	var due []startingUpdate
 	for id, d := range pending {
 		if !now.Before(d.due) {
-			due = append(due, d.status)
+			due = append(due, d)
 			delete(pending, id)
 		}
 	}
 	return due
+}
+
+// recordLaunch writes the launch of a task that no update has written yet, so that a
+// task slow to start shows Staging on its agent.
+func (s *PodScheduler) recordLaunch(ctx context.Context, taskID string) {
+	info, ok := s.launchOf(taskID)
+	if !ok {
+		return
+	}
+	var list mesosv1alpha1.MesosTaskList
+	if err := s.Client.List(ctx, &list, client.MatchingFields{TaskIDIndex: taskID}); err != nil || len(list.Items) == 0 {
+		return
+	}
+	mt := &list.Items[0]
+	if mt.Status.Phase != "" {
+		return // an update was written
+	}
+	setLaunched(&mt.Status, info, mt.Generation)
+	if err := s.Client.Status().Update(ctx, mt); err != nil {
+		s.Log.V(1).Info("Could not write a launch; the next update does", "task", taskID, "error", err.Error())
+	}
 }
 
 // deferrable says whether an update may be acknowledged before it is written: only an
@@ -676,7 +861,11 @@ func (s *PodScheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
 			return err
 		}
 		attempt++
-		if !podtask.ApplyUpdate(&mt.Status, ts, metav1.Now()) {
+		changed := podtask.ApplyUpdate(&mt.Status, ts, metav1.Now())
+		if launched(mt.Status.Phase) && s.fillLaunch(ctx, mt) {
+			changed = true
+		}
+		if !changed {
 			return nil
 		}
 		return s.Client.Status().Update(ctx, mt)
@@ -684,15 +873,44 @@ func (s *PodScheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
 	if err != nil {
 		return client.IgnoreNotFound(err)
 	}
+	s.forgetLaunch(ts.TaskID.Value)
 	if mt.Status.Phase == mesosv1alpha1.TaskPhasePending {
-		// Dropped before it ran: back to the queue.
+		// Mesos never ran it: back to the queue, or, if its pod is being deleted, the pod
+		// goes at once, as for a pod never launched.
 		pod := &corev1.Pod{}
-		if err := s.Client.Get(ctx, key, pod); err == nil && pod.DeletionTimestamp.IsZero() {
-			s.Enqueue(ctx, mt, pod)
+		if err := s.Client.Get(ctx, key, pod); err != nil || pod.UID != types.UID(mt.Spec.PodUID) {
+			return nil
 		}
-		return nil
+		if pod.DeletionTimestamp.IsZero() {
+			s.Enqueue(ctx, mt, pod)
+			return nil
+		}
+		return client.IgnoreNotFound(s.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID}))
 	}
 	return s.mirrorToPod(ctx, mt, ts)
+}
+
+// fillLaunch fills in where and when a launched task was launched, if its status does not
+// say: from what this process knows, or, for a launch of an earlier process (recorded only
+// by the binding), from the Node the pod is bound to. It says whether it changed anything.
+func (s *PodScheduler) fillLaunch(ctx context.Context, mt *mesosv1alpha1.MesosTask) bool {
+	if mt.Status.Hostname != "" && mt.Status.LaunchedAt != nil && meta.IsStatusConditionTrue(mt.Status.Conditions, mesosv1alpha1.TaskConditionScheduled) {
+		return false
+	}
+	info, ok := s.launchOf(mt.Spec.TaskID)
+	if !ok {
+		info = launchInfo{at: metav1.Now()}
+		pod := &corev1.Pod{}
+		node := &corev1.Node{}
+		if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) == nil && pod.Spec.NodeName != "" &&
+			s.Client.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node) == nil {
+			info.hostname = node.Labels[corev1.LabelHostname]
+			info.agentID = node.Annotations[agentnode.AnnotationAgentID]
+		}
+	}
+	before := mt.Status.DeepCopy()
+	fillLaunch(&mt.Status, info, mt.Generation)
+	return !equality.Semantic.DeepEqual(before, &mt.Status)
 }
 
 // mirrorToPod writes the pod status the MesosTask implies, and removes a pod whose task

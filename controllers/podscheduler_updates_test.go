@@ -133,6 +133,66 @@ func TestATaskStillStartingIsWrittenAfterTheGrace(t *testing.T) {
 	}
 }
 
+// launchUnwritten makes the harness's task one this scheduler just launched on agent-1,
+// whose MesosTask says nothing yet (the binding is its record).
+func (h *updateHarness) launchUnwritten(t *testing.T) {
+	t.Helper()
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := h.c.Get(context.Background(), h.key, mt); err != nil {
+		t.Fatal(err)
+	}
+	mt.Status = mesosv1alpha1.MesosTaskStatus{}
+	if err := h.c.Status().Update(context.Background(), mt); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.log = nil
+	h.mu.Unlock()
+	h.s.mu.Lock()
+	h.s.launches["k8sm.u1"] = launchInfo{agentID: "a1", hostname: "agent-1", at: metav1.Now()}
+	h.s.mu.Unlock()
+	h.s.launched(mesos.TaskInfo{TaskID: mesos.TaskID{Value: "k8sm.u1"}, AgentID: mesos.AgentID{Value: "a1"}})
+}
+
+func (h *updateHarness) task(t *testing.T) *mesosv1alpha1.MesosTask {
+	t.Helper()
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := h.c.Get(context.Background(), h.key, mt); err != nil {
+		t.Fatal(err)
+	}
+	return mt
+}
+
+func TestALaunchIsWrittenWithItsFirstUpdate(t *testing.T) {
+	h := newUpdateHarness(t, time.Hour)
+	h.launchUnwritten(t)
+	h.send(t, mesos.TASK_RUNNING)
+	if got, want := h.events(), []string{"write Running", "ack TASK_RUNNING"}; !equalStrings(got, want) {
+		t.Fatalf("writes and acks = %v, want %v", got, want)
+	}
+	mt := h.task(t)
+	if mt.Status.Hostname != "agent-1" || mt.Status.AgentID != "a1" || mt.Status.LaunchedAt == nil ||
+		!meta.IsStatusConditionTrue(mt.Status.Conditions, mesosv1alpha1.TaskConditionScheduled) {
+		t.Fatalf("the RUNNING write does not record the launch: %+v", mt.Status)
+	}
+	if _, known := h.s.launchOf("k8sm.u1"); known {
+		t.Fatal("the launch is still remembered after it was written")
+	}
+}
+
+func TestALaunchNoUpdateFollowsIsWrittenAfterTheGrace(t *testing.T) {
+	h := newUpdateHarness(t, 30*time.Millisecond)
+	h.launchUnwritten(t)
+	waitFor(t, "the MesosTask to say Staging", func() bool { return h.phase(t) == mesosv1alpha1.TaskPhaseStaging })
+	if mt := h.task(t); mt.Status.Hostname != "agent-1" || mt.Status.LaunchedAt == nil {
+		t.Fatalf("the launch is written without where and when: %+v", mt.Status)
+	}
+	h.send(t, mesos.TASK_RUNNING)
+	if got, want := h.events(), []string{"write Staging", "write Running", "ack TASK_RUNNING"}; !equalStrings(got, want) {
+		t.Fatalf("writes and acks = %v, want %v", got, want)
+	}
+}
+
 func TestWithoutGraceEveryUpdateIsWrittenBeforeItsAck(t *testing.T) {
 	h := newUpdateHarness(t, -1)
 	h.send(t, mesos.TASK_STARTING)
@@ -166,8 +226,8 @@ func TestDueStarting(t *testing.T) {
 	} {
 		p := pending()
 		var got []string
-		for _, st := range dueStarting(p, now, tc.queued) {
-			got = append(got, st.TaskID.Value)
+		for _, d := range dueStarting(p, now, tc.queued) {
+			got = append(got, d.status.TaskID.Value)
 		}
 		var left []string
 		for id := range p {

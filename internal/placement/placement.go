@@ -52,8 +52,8 @@ type Request struct {
 	// Role the resources must be allocated (or reserved) to; empty means any role the
 	// offer has.
 	Role string
-	// Hostname pins the task to one agent (its pod is already bound there).
-	Hostname string
+	// Node pins the task to the agent of that Node (its pod is already bound there).
+	Node string
 }
 
 // Input is one placement round.
@@ -363,7 +363,7 @@ func selectorKey(r *Request) string {
 // fits returns -1 when the request (plus the executor, if the agent still needs it)
 // fits the offer, else the first reason it does not.
 func (s *offerState) fits(r *Request, sel *selector, exec *Request) int {
-	if r.Hostname != "" && r.Hostname != s.offer.Hostname {
+	if r.Node != "" && r.Node != s.agent.node.Name {
 		return reasonPinned
 	}
 	if r.Role != "" && !s.hasRole(r.Role) {
@@ -573,7 +573,7 @@ func appendShapeKey(b []byte, r *Request, selKey string) []byte {
 	}
 	b = append(b, r.Role...)
 	b = append(b, 0)
-	b = append(b, r.Hostname...)
+	b = append(b, r.Node...)
 	b = append(b, 0)
 	for _, p := range r.HostPorts {
 		b = strconv.AppendUint(b, uint64(p), 10)

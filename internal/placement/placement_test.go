@@ -353,7 +353,8 @@ func TestPlace(t *testing.T) {
 		},
 		{
 			name: "pinned to the agent its pod is bound to",
-			in:   Input{Requests: []Request{{ID: "t", CPUs: 1, Hostname: "b"}, {ID: "u", CPUs: 1, Hostname: "z"}}, Offers: []mesos.Offer{offer("a", 4, 1024), offer("b", 2, 1024)}},
+			in: Input{Cluster: "c", Requests: []Request{{ID: "t", CPUs: 1, Node: "mesos-c-b"}, {ID: "u", CPUs: 1, Node: "mesos-c-z"}},
+				Offers: []mesos.Offer{offer("a", 4, 1024), offer("b", 2, 1024)}},
 			want: map[string]string{"t": "b"}, unplaced: map[string]string{"u": "0/2 agents available: 2 didn't match the agent the pod is bound to."},
 		},
 		{

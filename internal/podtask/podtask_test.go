@@ -77,12 +77,11 @@ func TestTaskIDAndRequest(t *testing.T) {
 	}
 	mt := &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{TaskID: TaskIDFor(pod), Resources: ResourcesFor(pod), Role: "k8s"}}
 	r := RequestFor(pod, mt)
-	if r.ID != "k8sm.u-1" || r.CPUs != 1.5 || r.MemMB != 1024 || r.Role != "k8s" || r.NodeSelector["rack"] != "r1" || r.Hostname != "" {
+	if r.ID != "k8sm.u-1" || r.CPUs != 1.5 || r.MemMB != 1024 || r.Role != "k8s" || r.NodeSelector["rack"] != "r1" || r.Node != "" {
 		t.Fatalf("RequestFor = %+v", r)
 	}
 	pod.Spec.NodeName = "mesos-c-agent-1"
-	mt.Status.Hostname = "agent-1"
-	if r := RequestFor(pod, mt); r.Hostname != "agent-1" {
+	if r := RequestFor(pod, mt); r.Node != "mesos-c-agent-1" {
 		t.Fatalf("a bound pod must be pinned to its agent: %+v", r)
 	}
 }

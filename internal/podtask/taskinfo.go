@@ -43,9 +43,9 @@ func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request 
 	for _, p := range res.Ports {
 		r.HostPorts = append(r.HostPorts, uint32(p))
 	}
-	if pod.Spec.NodeName != "" && mt.Status.Hostname != "" {
-		r.Hostname = mt.Status.Hostname
-	}
+	// A bound pod runs on its Node's agent or nowhere: the binding may already have
+	// launched it there (see the scheduler's prepareLaunch).
+	r.Node = pod.Spec.NodeName
 	return r
 }
 
