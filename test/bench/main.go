@@ -310,16 +310,21 @@ func benchPod(i int, scheduler string) *corev1.Pod {
 
 func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (result, error) {
 	res := result{name: "k8sm (manager + mesos-sim, simulated tasks)", pods: pods}
-	env, kubeconfig, err := startEnv()
+	env, adminKubeconfig, err := startEnv()
 	if err != nil {
 		return res, err
 	}
 	defer func() { _ = env.Stop() }()
-	defer func() { _ = os.Remove(kubeconfig) }()
+	defer func() { _ = os.Remove(adminKubeconfig) }()
 	c, err := newClient(env.Config)
 	if err != nil {
 		return res, err
 	}
+	kubeconfig, err := operatorKubeconfig(context.Background(), env.Config)
+	if err != nil {
+		return res, fmt.Errorf("the manager's ServiceAccount: %w", err)
+	}
+	defer func() { _ = os.Remove(kubeconfig) }()
 	sim, err := mesossim.New(mesossim.Config{Agents: agents, AgentResources: "cpus:64;mem:262144;disk:100000",
 		HeartbeatInterval: 5 * time.Second, AllocationInterval: 100 * time.Millisecond})
 	if err != nil {
