@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -55,6 +56,21 @@ func newPod(ns, name, schedulerName string, cpu string) *corev1.Pod {
 			Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"},
 				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}},
 		},
+	}
+}
+
+// eventsIn lists a namespace's events as "Kind/name type reason".
+func eventsIn(ns string) func() ([]string, error) {
+	return func() ([]string, error) {
+		var list eventsv1.EventList
+		if err := k8sClient.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return nil, err
+		}
+		out := make([]string, 0, len(list.Items))
+		for _, e := range list.Items {
+			out = append(out, e.Regarding.Kind+"/"+e.Regarding.Name+" "+e.Type+" "+e.Reason)
+		}
+		return out, nil
 	}
 }
 
@@ -223,12 +239,17 @@ var _ = Describe("Pods on Mesos", func() {
 			HaveKeyWithValue("k8sm_placement_duration_seconds_count", BeNumerically(">=", 1)),
 		))
 
+		By("telling what happened in events")
+		Eventually(eventsIn(ns), 20*time.Second, 100*time.Millisecond).Should(ContainElements(
+			"Pod/web Normal Scheduled", "MesosTask/web Normal Launched", "Pod/web Normal Running"))
+
 		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
 		Eventually(func() bool {
 			_, err := podOf(key)()
 			return apierrors.IsNotFound(err)
 		}, 30*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod must go once its task is killed")
 		Eventually(unkilledTasks(sim), 10*time.Second).Should(BeEmpty())
+		Eventually(eventsIn(ns), 20*time.Second, 100*time.Millisecond).Should(ContainElement("Pod/web Normal Killed"))
 	})
 
 	// A manager that stopped between binding a pod and writing any of its task's updates

@@ -416,7 +416,7 @@ func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 		go func(o mesos.Offer, asgs []placement.Assignment) {
 			defer wg.Done()
 			// Record, bind and build every task of the offer in parallel, then ACCEPT once.
-			tasks := make([]*mesos.TaskInfo, len(asgs))
+			tasks := make([]*preparedLaunch, len(asgs))
 			var inner sync.WaitGroup
 			for i, a := range asgs {
 				inner.Add(1)
@@ -424,16 +424,16 @@ func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 				go func(i int, a placement.Assignment) {
 					defer inner.Done()
 					defer func() { <-slots }()
-					if ti, ok := s.prepareLaunch(ctx, keys[a.Request.ID], a, executor); ok {
-						tasks[i] = &ti
-					}
+					tasks[i] = s.prepareLaunch(ctx, keys[a.Request.ID], a, executor)
 				}(i, a)
 			}
 			inner.Wait()
 			var launch []mesos.TaskInfo
+			var prepared []*preparedLaunch
 			for _, t := range tasks {
 				if t != nil {
-					launch = append(launch, *t)
+					launch = append(launch, t.info)
+					prepared = append(prepared, t)
 				}
 			}
 			if len(launch) == 0 {
@@ -452,9 +452,10 @@ func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 				return
 			}
 			s.metrics.TasksLaunched(len(launch))
-			for _, t := range launch {
-				s.Dequeue(t.TaskID.Value)
-				s.launched(t)
+			for _, t := range prepared {
+				s.Dequeue(t.info.TaskID.Value)
+				s.launched(t.info)
+				s.Recorder.Eventf(t.mt, t.pod, corev1.EventTypeNormal, "Launched", "Launch", "Launched task %s on agent %s", t.info.TaskID.Value, t.hostname)
 			}
 		}(o, asgs)
 	}
@@ -491,19 +492,27 @@ func executorRequest(mc *mesosv1alpha1.MesosCluster) placement.Request {
 	return r
 }
 
-// prepareLaunch persists the launch in the MesosTask, binds the pod and returns its
-// TaskInfo. A task whose pod went away, or that could not be bound, is not launched.
-func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedName, a placement.Assignment, executor mesos.ExecutorInfo) (mesos.TaskInfo, bool) {
+// preparedLaunch is a task ready to go in an ACCEPT, with what its Launched event names.
+type preparedLaunch struct {
+	info     mesos.TaskInfo
+	mt       *mesosv1alpha1.MesosTask
+	pod      *corev1.Pod
+	hostname string
+}
+
+// prepareLaunch records the launch (see below), binds the pod and returns its TaskInfo,
+// or nil for a task whose pod went away, or that could not be bound: it is not launched.
+func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedName, a placement.Assignment, executor mesos.ExecutorInfo) *preparedLaunch {
 	log := s.Log.WithValues("pod", key.String())
 	pod := &corev1.Pod{}
 	if err := s.Client.Get(ctx, key, pod); err != nil || !pod.DeletionTimestamp.IsZero() {
 		s.Dequeue(a.Request.ID)
-		return mesos.TaskInfo{}, false
+		return nil
 	}
 	mt := &mesosv1alpha1.MesosTask{}
 	if err := s.Client.Get(ctx, key, mt); err != nil || mt.Spec.TaskID != a.Request.ID || launched(mt.Status.Phase) {
 		s.Dequeue(a.Request.ID)
-		return mesos.TaskInfo{}, false
+		return nil
 	}
 	node := NodeNameFor(s.clusterName(), a.Hostname)
 	info := launchInfo{agentID: a.AgentID.Value, hostname: a.Hostname, at: metav1.Now()}
@@ -521,7 +530,7 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 		// less than a merge patch of a custom resource.
 		if err := s.Client.Status().Update(ctx, mt); err != nil {
 			log.V(1).Info("Could not record the launch; retrying on a later offer", "error", err.Error())
-			return mesos.TaskInfo{}, false
+			return nil
 		}
 	}
 	s.mu.Lock()
@@ -536,7 +545,7 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 			if recorded {
 				s.relaunch(ctx, key)
 			}
-			return mesos.TaskInfo{}, false
+			return nil
 		}
 		s.pin(a.Request.ID, node)
 		s.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s to %s", key, node)
@@ -544,10 +553,9 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 	ti, err := podtask.BuildTaskInfo(pod, a, executor)
 	if err != nil {
 		s.failTask(ctx, key, err)
-		return mesos.TaskInfo{}, false
+		return nil
 	}
-	s.Recorder.Eventf(mt, pod, corev1.EventTypeNormal, "Launched", "Launch", "Launched task %s on agent %s", mt.Spec.TaskID, a.Hostname)
-	return ti, true
+	return &preparedLaunch{info: ti, mt: mt, pod: pod, hostname: a.Hostname}
 }
 
 // setLaunched records a launch in a MesosTask's status: Staging on the agent, since when.
@@ -934,7 +942,11 @@ func (s *PodScheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosT
 			return nil
 		}
 		if !pod.DeletionTimestamp.IsZero() && podtask.IsTerminalPhase(mt.Status.Phase) {
-			return s.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
+			if err := s.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID}); err != nil {
+				return err
+			}
+			s.Recorder.Eventf(pod, mt, corev1.EventTypeNormal, "Killed", "Kill", "Task %s ended (%s) after the pod's deletion; the pod is removed", mt.Spec.TaskID, mt.Status.MesosState)
+			return nil
 		}
 		desired := podtask.PodStatusFor(pod, &mt.Status, ts.Data)
 		if !podtask.PodStatusChanged(&pod.Status, &desired) {
