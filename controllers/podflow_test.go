@@ -300,6 +300,34 @@ var _ = Describe("Pods on Mesos", func() {
 		Eventually(unkilledTasks(sim), 10*time.Second).Should(BeEmpty())
 	})
 
+	It("gives room that frees up to the pod that waited longest", func() {
+		sim := startSim(1, "cpus:1;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		unschedulable := func(p *corev1.Pod) func() string {
+			return func() string {
+				got, err := podOf(client.ObjectKeyFromObject(p))()
+				if err != nil {
+					return err.Error()
+				}
+				return podCondition(got, corev1.PodScheduled)
+			}
+		}
+		first := newPod(ns, "first", mc.Spec.SchedulerName, "900m")
+		Expect(k8sClient.Create(ctx, first)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(first)), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		waited := newPod(ns, "waited", mc.Spec.SchedulerName, "900m")
+		Expect(k8sClient.Create(ctx, waited)).To(Succeed())
+		Eventually(unschedulable(waited), 30*time.Second, 100*time.Millisecond).Should(HavePrefix("False/Unschedulable"))
+		newer := newPod(ns, "newer", mc.Spec.SchedulerName, "900m")
+		Expect(k8sClient.Create(ctx, newer)).To(Succeed())
+		Eventually(unschedulable(newer), 30*time.Second, 100*time.Millisecond).Should(HavePrefix("False/Unschedulable"))
+
+		Expect(k8sClient.Delete(ctx, first)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(waited)), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		Expect(podOf(client.ObjectKeyFromObject(newer))()).To(HaveField("Spec.NodeName", BeEmpty()), "the newer pod waits its turn")
+	})
+
 	It("keeps a pod that fits nowhere Pending with the reason, and runs it when room appears", func() {
 		sim := startSim(2, "cpus:1;mem:4096;disk:10000")
 		mc := simCluster(sim)

@@ -1,8 +1,11 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"hash/fnv"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +46,12 @@ const (
 type pendingTask struct {
 	key     types.NamespacedName
 	request placement.Request
+	// priority and created (the pod's) give the queue its order, as kube-scheduler's:
+	// higher priority first, then the oldest pod; queued (when this process first queued
+	// it) orders pods created in the same second.
+	priority int32
+	created  time.Time
+	queued   time.Time
 	// unschedulable is the explanation last written for the task, so that it is
 	// written again only when it changes.
 	unschedulable string
@@ -140,8 +149,16 @@ func (s *PodScheduler) clusterName() string {
 func (s *PodScheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
 	req := podtask.RequestFor(pod, mt)
 	s.mu.Lock()
-	_, known := s.pending[mt.Spec.TaskID]
-	s.pending[mt.Spec.TaskID] = pendingTask{key: client.ObjectKeyFromObject(mt), request: req, unschedulable: s.pending[mt.Spec.TaskID].unschedulable}
+	before, known := s.pending[mt.Spec.TaskID]
+	p := pendingTask{key: client.ObjectKeyFromObject(mt), request: req, created: pod.CreationTimestamp.Time,
+		queued: before.queued, unschedulable: before.unschedulable}
+	if !known {
+		p.queued = time.Now()
+	}
+	if pod.Spec.Priority != nil {
+		p.priority = *pod.Spec.Priority
+	}
+	s.pending[mt.Spec.TaskID] = p
 	revive := !known && s.suppressed
 	s.metrics.Pending(len(s.pending))
 	s.mu.Unlock()
@@ -372,13 +389,18 @@ func (s *PodScheduler) offerLoop(ctx context.Context) {
 func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 	s.mu.Lock()
 	d, mc := s.driver, s.Cluster
-	reqs := make([]placement.Request, 0, len(s.pending))
+	queue := make([]pendingTask, 0, len(s.pending))
 	keys := make(map[string]types.NamespacedName, len(s.pending))
 	for id, p := range s.pending {
-		reqs = append(reqs, p.request)
+		queue = append(queue, p)
 		keys[id] = p.key
 	}
 	s.mu.Unlock()
+	sortQueue(queue)
+	reqs := make([]placement.Request, len(queue))
+	for i := range queue {
+		reqs[i] = queue[i].request
+	}
 
 	refuse := 5 * time.Second
 	if r := mc.Spec.Placement.RefuseSeconds; r != nil {
@@ -478,6 +500,24 @@ func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 	}
 
 	s.setSuppressed(ctx, true)
+}
+
+// sortQueue orders pending tasks for placement, which gives earlier ones the first pick:
+// higher pod priority first, then older pods, so that a pod that waited for room gets it
+// before newer ones.
+func sortQueue(q []pendingTask) {
+	slices.SortFunc(q, func(a, b pendingTask) int {
+		if a.priority != b.priority {
+			return cmp.Compare(b.priority, a.priority)
+		}
+		if c := a.created.Compare(b.created); c != 0 {
+			return c
+		}
+		if c := a.queued.Compare(b.queued); c != 0 {
+			return c
+		}
+		return strings.Compare(a.request.ID, b.request.ID)
+	})
 }
 
 // executorRequest is the executor's own resources, for placement to count once per agent.

@@ -24,6 +24,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/placement"
 )
 
 // updateHarness runs a PodScheduler's update workers over a fake API with one launched
@@ -331,5 +332,29 @@ func TestNotStatusOnly(t *testing.T) {
 		if got := notStatusOnly.Update(event.UpdateEvent{ObjectOld: old, ObjectNew: cur}); got != tc.want {
 			t.Errorf("%s: passes = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// The queue is placed in kube-scheduler's order: higher priority first, then the oldest
+// pod, so that a pod that waited for room gets it before newer ones.
+func TestSortQueue(t *testing.T) {
+	t0 := time.Now()
+	task := func(id string, priority int32, age time.Duration) pendingTask {
+		return pendingTask{request: placement.Request{ID: id}, priority: priority, created: t0.Add(-age)}
+	}
+	q := []pendingTask{
+		task("new", 0, time.Second), task("old", 0, time.Hour), task("urgent-new", 1000, time.Second),
+		task("b-same-age", 0, time.Minute), task("a-same-age", 0, time.Minute), task("low", -5, 2*time.Hour),
+		task("same-second-queued-later", 0, 30*time.Second), task("same-second-queued-first", 0, 30*time.Second),
+	}
+	q[6].queued, q[7].queued = t0.Add(time.Millisecond), t0
+	sortQueue(q)
+	var got []string
+	for _, p := range q {
+		got = append(got, p.request.ID)
+	}
+	want := []string{"urgent-new", "old", "a-same-age", "b-same-age", "same-second-queued-first", "same-second-queued-later", "new", "low"}
+	if !equalStrings(got, want) {
+		t.Fatalf("queue order = %v, want %v", got, want)
 	}
 }
