@@ -300,6 +300,24 @@ var _ = Describe("Pods on Mesos", func() {
 		Eventually(unkilledTasks(sim), 10*time.Second).Should(BeEmpty())
 	})
 
+	// An ACCEPT that returns an error may or may not have reached the master.
+	for _, processed := range []bool{true, false} {
+		name := map[bool]string{true: "runs a pod once when the answer to its launch was lost",
+			false: "runs a pod whose launch the master refused on a later offer"}[processed]
+		It(name, func() {
+			sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+			mc := simCluster(sim)
+			sim.FailAccepts(1, processed)
+			pod := newPod(newNamespace(), "web", mc.Spec.SchedulerName, "500m")
+			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+			key := client.ObjectKeyFromObject(pod)
+			Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+			Consistently(podOf(key), 2*time.Second, 200*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+			Expect(sim.State().Frameworks[0].Tasks).To(ConsistOf(And(
+				HaveField("ID", podtask.TaskIDFor(pod)), HaveField("State", "TASK_RUNNING"))), "one task, launched once")
+		})
+	}
+
 	It("gives room that frees up to the pod that waited longest", func() {
 		sim := startSim(1, "cpus:1;mem:4096;disk:10000")
 		mc := simCluster(sim)

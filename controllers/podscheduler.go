@@ -465,12 +465,7 @@ func (s *PodScheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 				return
 			}
 			if err := d.Launch(ctx, o.ID, launch, refuse); err != nil {
-				s.Log.Info("Launch failed; the tasks wait for another offer", "offer", o.ID.Value, "error", err.Error())
-				s.metrics.LaunchFailed(len(launch))
-				for _, t := range launch {
-					s.forgetLaunch(t.TaskID.Value)
-					s.relaunch(ctx, keys[t.TaskID.Value])
-				}
+				s.launchFailed(ctx, d, o.ID, launch, err)
 				return
 			}
 			s.metrics.TasksLaunched(len(launch))
@@ -518,6 +513,38 @@ func sortQueue(q []pendingTask) {
 		}
 		return strings.Compare(a.request.ID, b.request.ID)
 	})
+}
+
+// launchFailed handles an ACCEPT that returned an error. The error does not say whether
+// the master got the call (a connection that broke after sending it loses only the
+// answer), so launching the tasks again could launch them twice. Their pods are bound,
+// which records the launch; Mesos is asked about them, and what it never saw goes back
+// to the queue (see persist). If asking fails too, the reconciliation after the next
+// subscription asks, or a retry in launchInFlight.
+//
+// The offer is declined without a filter: a master that did not get the ACCEPT still
+// holds it for this framework, and would offer its resources to no one until it expires.
+// (Declining an offer that was used is a no-op.)
+func (s *PodScheduler) launchFailed(ctx context.Context, d *framework.Driver, offer mesos.OfferID, launch []mesos.TaskInfo, err error) {
+	s.Log.Info("Launch failed; asking Mesos whether the tasks run before launching them again", "tasks", len(launch), "error", err.Error())
+	s.metrics.LaunchFailed(len(launch))
+	if err := d.Decline(ctx, []mesos.OfferID{offer}, 0); err != nil {
+		s.Log.V(1).Info("Could not decline the offer of a failed launch", "offer", offer.Value, "error", err.Error())
+	}
+	ask := make(map[string]string, len(launch))
+	for _, t := range launch {
+		s.Dequeue(t.TaskID.Value)
+		s.forgetLaunch(t.TaskID.Value)
+		ask[t.TaskID.Value] = t.AgentID.Value
+	}
+	if err := d.Reconcile(ctx, ask); err != nil {
+		s.Log.Info("Could not ask Mesos about the tasks of a failed launch; asking again shortly", "error", err.Error())
+		time.AfterFunc(launchInFlight, func() {
+			if ctx.Err() == nil && d.Subscribed() {
+				s.reconcileTasks(ctx, d)
+			}
+		})
+	}
 }
 
 // executorRequest is the executor's own resources, for placement to count once per agent.

@@ -565,6 +565,26 @@ func TestRestartAgentOverHTTP(t *testing.T) {
 	s.offer("agent-1")
 }
 
+// An ACCEPT can fail with its launch applied (the answer lost) or not. The master applies
+// an ACCEPT before it answers, so the task exists, or not, when the call returns.
+func TestFailAcceptsOverHTTP(t *testing.T) {
+	for _, processed := range []bool{true, false} {
+		m := startSim(t, Config{Agents: 1})
+		s := newSched(t, m)
+		s.subscribe(info())
+		if got := faultOverHTTP(t, m, fmt.Sprintf("/faults/fail-accepts?n=1&processed=%v", processed)); got != http.StatusAccepted {
+			t.Fatalf("fail-accepts: %d", got)
+		}
+		o := s.offer("")
+		if err := s.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask("t", o))}.WithOffers(o.ID))); err == nil {
+			t.Fatalf("processed=%v: the ACCEPT succeeded; want it answered with an error", processed)
+		}
+		if launched := len(m.State().Frameworks[0].Tasks) == 1; launched != processed {
+			t.Fatalf("processed=%v: task launched = %v", processed, launched)
+		}
+	}
+}
+
 // commandTask is a simulated task (no executor) on an offer.
 func commandTask(id string, o mesos.Offer) mesos.TaskInfo {
 	shell := "sleep 1000"

@@ -23,6 +23,7 @@ import (
 //	POST /faults/duplicate-updates?on=true  sends every agent status update twice (DuplicateUpdates)
 //	POST /faults/delay-updates?for=2s    holds agent status updates back for a while (DelayUpdates)
 //	POST /faults/failover-master         the master fails over (FailoverMaster)
+//	POST /faults/fail-accepts?n=1&processed=true  the next n ACCEPTs are answered 503, after being applied if processed (FailAccepts)
 //
 // Unknown faults and unknown agents, frameworks or executors are answered 404; a fault
 // that does not apply to the target's state (e.g. healing an agent that is not
@@ -57,6 +58,13 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		m.DelayUpdates(d)
+	case "/faults/fail-accepts":
+		n, perr := strconv.Atoi(r.URL.Query().Get("n"))
+		if perr != nil || n < 0 {
+			http.Error(w, "n must be a count of calls", http.StatusBadRequest)
+			return
+		}
+		m.FailAccepts(n, r.URL.Query().Get("processed") == "true")
 	case "/faults/failover-master":
 		m.FailoverMaster()
 	case "/faults/restart-agent":
@@ -349,6 +357,15 @@ func (m *Master) DuplicateUpdates(on bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.duplicateUpdates = on
+}
+
+// FailAccepts answers the next n ACCEPT calls with 503 Service Unavailable. With processed
+// each is applied first, as when the master got the call and its answer was lost (a
+// connection that broke): the scheduler cannot tell whether its tasks were launched.
+func (m *Master) FailAccepts(n int, processed bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failAccepts, m.failAcceptsProcessed = n, processed
 }
 
 // DelayUpdates holds every agent status update queued from now on for d before it is

@@ -90,6 +90,9 @@ type Master struct {
 	// Faults on the way of agent status updates to frameworks.
 	duplicateUpdates bool
 	updateDelay      time.Duration
+	// failAccepts ACCEPT calls are still to be answered 503 (see FailAccepts).
+	failAccepts          int
+	failAcceptsProcessed bool
 
 	ln     net.Listener
 	srv    *http.Server

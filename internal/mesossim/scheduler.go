@@ -363,6 +363,13 @@ func (m *Master) handleCall(streamID string, call *scheduler.Call) error {
 	case scheduler.Call_TEARDOWN:
 		m.removeFrameworkLocked(fw)
 	case scheduler.Call_ACCEPT:
+		if m.failAccepts > 0 {
+			m.failAccepts--
+			if m.failAcceptsProcessed {
+				m.acceptLocked(fw, call.GetAccept())
+			}
+			return &httpError{http.StatusServiceUnavailable, "Injected fault: the ACCEPT's answer is lost"}
+		}
 		m.acceptLocked(fw, call.GetAccept())
 	case scheduler.Call_DECLINE:
 		d := call.GetDecline()
