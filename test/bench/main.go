@@ -48,6 +48,8 @@ type result struct {
 	pods      int
 	elapsed   time.Duration
 	latencies []time.Duration
+	// toBound: pods count as done when bound (kube-scheduler alone), else when Running.
+	toBound bool
 	// bound is each pod's create→bound latency, for k8sm (whose latencies run to Running).
 	bound  []time.Duration
 	cpu    time.Duration
@@ -62,6 +64,14 @@ type result struct {
 }
 
 func (r result) rate() float64 { return float64(r.pods) / r.elapsed.Seconds() }
+
+// doneAs is what a pod of the run is measured to: Running, or bound.
+func (r result) doneAs() string {
+	if r.toBound {
+		return "bound"
+	}
+	return "Running"
+}
 
 func (r result) pct(p float64) time.Duration { return pct(r.latencies, p) }
 
@@ -87,6 +97,7 @@ func run() error {
 	creators := flag.Int("creators", 16, "Pods created in parallel.")
 	bin := flag.String("bin", "bin", "Directory with the manager binary and bin/k8s/<version>/kube-scheduler.")
 	skipKS := flag.Bool("skip-kube-scheduler", false, "Do not run the kube-scheduler comparison.")
+	skipKubelets := flag.Bool("skip-kubelet-writes", false, "Do not run kube-scheduler again with a kubelet's writes for each pod it binds.")
 	timeout := flag.Duration("timeout", 10*time.Minute, "Give up after this long.")
 	ksTimeout := flag.Duration("kube-scheduler-timeout", 3*time.Minute, "Give up on kube-scheduler after this long.")
 	flag.Float64Var(&rate, "rate", 0, "Create pods at this many per second (0: as fast as the creators can), to measure latency at a sustained load.")
@@ -118,23 +129,34 @@ func run() error {
 		fmt.Printf("\nkube-scheduler: not built (hack/build-k8s-binaries.sh %s kube-scheduler); no ratio\n", assets)
 		return nil
 	}
-	theirs, err := runKubeScheduler(ks, *agents, *pods, *creators, *ksTimeout)
+	theirs, err := runKubeScheduler(ks, *agents, *pods, *creators, *ksTimeout, false)
 	if err != nil {
 		fmt.Printf("\nkube-scheduler: %v; no ratio\n", err)
 		return nil
 	}
 	report(theirs)
+	var withKubelets result
+	if !*skipKubelets {
+		if withKubelets, err = runKubeScheduler(ks, *agents, *pods, *creators, *ksTimeout, true); err != nil {
+			fmt.Printf("\nkube-scheduler with a kubelet's writes: %v\n", err)
+		} else {
+			report(withKubelets)
+		}
+	}
 	if rate > 0 {
 		fmt.Println("\nno ratio: both ran at the -rate given; it measures throughput only when pods are created as fast as possible")
 		return nil
 	}
 	fmt.Printf("\nratio (k8sm pods/s to Running ÷ kube-scheduler pods/s to bound): %.2f\n", ours.rate()/theirs.rate())
+	if withKubelets.elapsed > 0 {
+		fmt.Printf("beside kube-scheduler + a kubelet's writes, to Running: %.2f\n", ours.rate()/withKubelets.rate())
+	}
 	return nil
 }
 
 func report(r result) {
 	fmt.Printf("\n%s\n  pods: %d in %s: %.1f pods/s\n  create→%s latency: p50 %s  p90 %s  p99 %s\n",
-		r.name, r.pods, r.elapsed.Round(time.Millisecond), r.rate(), map[bool]string{true: "Running", false: "bound"}[strings.HasPrefix(r.name, "k8sm")],
+		r.name, r.pods, r.elapsed.Round(time.Millisecond), r.rate(), r.doneAs(),
 		r.pct(0.5).Round(time.Millisecond), r.pct(0.9).Round(time.Millisecond), r.pct(0.99).Round(time.Millisecond))
 	if len(r.bound) > 0 {
 		fmt.Printf("  create→bound latency: p50 %s  p90 %s  p99 %s\n",
@@ -195,12 +217,15 @@ func startEnv() (*envtest.Environment, string, error) {
 	return env, f.Name(), nil
 }
 
+// isRunning says whether a pod runs.
+func isRunning(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning }
+
 // isBound says whether a pod is bound to a Node.
 func isBound(p *corev1.Pod) bool { return p.Spec.NodeName != "" }
 
 // createAndWait creates the pods (at the -rate, if given) and waits until done says each
 // is; it returns the elapsed time and each pod's create→done and create→bound latencies.
-func createAndWait(c client.WithWatch, n, creators int, mk func(i int) *corev1.Pod, done func(*corev1.Pod) bool, timeout time.Duration) (time.Duration, []time.Duration, []time.Duration, error) {
+func createAndWait(c client.WithWatch, n, creators int, mk func(i int) *corev1.Pod, done func(*corev1.Pod) bool, observe func(*corev1.Pod), timeout time.Duration) (time.Duration, []time.Duration, []time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	w, err := c.Watch(ctx, &corev1.PodList{}, client.InNamespace("default"))
@@ -276,6 +301,9 @@ func createAndWait(c client.WithWatch, n, creators int, mk func(i int) *corev1.P
 				batch = append(batch, ev.Object.(*corev1.Pod))
 			}
 			for _, p := range batch {
+				if observe != nil {
+					observe(p)
+				}
 				now := time.Now()
 				mu.Lock()
 				t, ok := created[p.Name]
@@ -392,7 +420,7 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	cpu0, api0, self0 := procCPU(mgr.Process.Pid), controlPlaneCPU(), procCPU(os.Getpid())
 	requests0, _ := apiRequests(ctx, env.Config)
 	res.elapsed, res.latencies, res.bound, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, "mesos") },
-		func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning }, timeout)
+		isRunning, nil, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (manager log: %s)", err, logFile.Name())
 	}
@@ -418,8 +446,12 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	return res, nil
 }
 
-func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duration) (result, error) {
+func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duration, kubelets bool) (result, error) {
 	res := result{name: "kube-scheduler (binding to Nodes)", pods: pods}
+	res.toBound = !kubelets
+	if kubelets {
+		res.name = "kube-scheduler + a kubelet's least writes (a pod status write, 3 events)"
+	}
 	env, kubeconfig, err := startEnv()
 	if err != nil {
 		return res, err
@@ -461,10 +493,19 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 		return res, err
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	done, observe := isBound, func(*corev1.Pod) {}
+	if kubelets {
+		k, err := newKubeletWrites(ctx, c, env.Config, 32)
+		if err != nil {
+			return res, err
+		}
+		defer k.stop()
+		done, observe = isRunning, k.saw
+	}
 	cpu0, api0, self0 := procCPU(cmd.Process.Pid), controlPlaneCPU(), procCPU(os.Getpid())
 	requests0, _ := apiRequests(ctx, env.Config)
 	res.elapsed, res.latencies, _, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, corev1.DefaultSchedulerName) },
-		isBound, timeout)
+		done, observe, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (kube-scheduler log: %s)", err, logFile.Name())
 	}
