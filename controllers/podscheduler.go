@@ -912,6 +912,7 @@ func (s *PodScheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
 		return err
 	}
 	if len(list.Items) == 0 {
+		s.forgetLaunch(ts.TaskID.Value) // its MesosTask went before any update was written
 		if !podtask.IsTerminal(ts.GetState()) {
 			s.mu.Lock()
 			d := s.driver

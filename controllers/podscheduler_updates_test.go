@@ -358,3 +358,24 @@ func TestSortQueue(t *testing.T) {
 		t.Fatalf("queue order = %v, want %v", got, want)
 	}
 }
+
+// What the scheduler remembers of a launch goes with the first update, also when the
+// task's MesosTask went before any was written.
+func TestALaunchIsForgottenWhenItsMesosTaskWent(t *testing.T) {
+	h := newUpdateHarness(t, time.Hour)
+	h.s.mu.Lock()
+	h.s.launches["k8sm.gone"] = launchInfo{agentID: "a1", hostname: "agent-1", at: metav1.Now()}
+	h.s.mu.Unlock()
+	acked := make(chan struct{})
+	h.s.Update(context.Background(), mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.gone"}, State: mesos.TASK_KILLED.Enum(),
+		AgentID: &mesos.AgentID{Value: "a1"}, UUID: []byte("0123456789abcdef")},
+		func(context.Context) error { close(acked); return nil })
+	select {
+	case <-acked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the update was never acknowledged")
+	}
+	if _, known := h.s.launchOf("k8sm.gone"); known {
+		t.Fatal("the launch of a task without a MesosTask is still remembered")
+	}
+}
