@@ -203,6 +203,8 @@ var _ = Describe("Pods on Mesos", func() {
 			HaveField("Spec.NodeName", HavePrefix("mesos-"+mc.Name+"-agent-")),
 			HaveField("Status.Phase", corev1.PodRunning)))
 		p, _ := podOf(key)()
+		// The manager writes from a cache without managed fields: the stored ones stay.
+		Expect(p.ManagedFields).To(ContainElements(HaveField("Subresource", ""), HaveField("Subresource", "status")))
 		Expect(podCondition(p, corev1.PodReady)).To(HavePrefix("True/"))
 		Expect(podCondition(p, corev1.PodScheduled)).To(HavePrefix("True/"))
 
