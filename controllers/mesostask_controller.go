@@ -47,8 +47,10 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, nil
 		}
 		pod := &corev1.Pod{}
-		if err := r.Get(ctx, req.NamespacedName, pod); err != nil {
+		if err := r.Get(ctx, req.NamespacedName, pod); apierrors.IsNotFound(err) {
 			pod = nil // gone: a task it may have left runs without an owner and is killed when it reports
+		} else if err != nil {
+			return ctrl.Result{}, err
 		}
 		if mayRun(mt, pod) {
 			result, _ := r.killTask(ctx, mt)

@@ -224,8 +224,9 @@ func (r *PodReconciler) podsOfCluster(ctx context.Context, o client.Object) []ct
 	return reqs
 }
 
-// CacheOptions keeps the manager's pod cache to the pods some MesosCluster could own:
-// those of the default scheduler are never read.
+// CacheOptions keeps the manager's pod cache to the pods some MesosCluster could own
+// (those of the default scheduler are never read), and cached objects without their
+// managed fields.
 func CacheOptions() cache.Options {
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
