@@ -229,13 +229,13 @@ func (s *PodScheduler) reconcileTasks(ctx context.Context, d *framework.Driver) 
 		return
 	}
 	explicit := map[string]string{}
-	skipped := false
+	var skipped []string
 	for i := range list.Items {
 		mt := &list.Items[i]
 		if info, ok := s.launchOf(mt.Spec.TaskID); ok && time.Since(info.at.Time) < launchInFlight {
 			// Just launched: the question could overtake the launch, and Mesos would say
 			// it does not know the task. Asked again in a moment.
-			skipped = true
+			skipped = append(skipped, mt.Spec.TaskID)
 			continue
 		}
 		if launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) {
@@ -262,13 +262,46 @@ func (s *PodScheduler) reconcileTasks(ctx context.Context, d *framework.Driver) 
 		return
 	}
 	d.SetReconciled()
-	if skipped {
-		time.AfterFunc(launchInFlight, func() {
-			if ctx.Err() == nil && d.Subscribed() {
-				s.reconcileTasks(ctx, d)
-			}
-		})
+	if len(skipped) > 0 {
+		s.askLater(ctx, d, skipped)
 	}
+}
+
+// askLater asks Mesos, launchInFlight from now, about those of the tasks that had no
+// update written since their launch. It asks about those tasks only: a full
+// reconciliation each time would, under a steady stream of launches, ask about every
+// task every few seconds.
+func (s *PodScheduler) askLater(ctx context.Context, d *framework.Driver, taskIDs []string) {
+	time.AfterFunc(launchInFlight, func() {
+		if ctx.Err() != nil || !d.Subscribed() {
+			return // the reconciliation after the next subscription asks
+		}
+		ask := map[string]string{}
+		for _, id := range taskIDs {
+			var list mesosv1alpha1.MesosTaskList
+			if err := s.Client.List(ctx, &list, client.MatchingFields{TaskIDIndex: id}); err != nil || len(list.Items) == 0 {
+				continue
+			}
+			mt := &list.Items[0]
+			if mt.Status.MesosState != "" {
+				continue // an update was written
+			}
+			if launched(mt.Status.Phase) {
+				ask[id] = mt.Status.AgentID
+				continue
+			}
+			pod := &corev1.Pod{}
+			if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) == nil && boundUnrecorded(mt, pod) {
+				ask[id] = s.agentOfNode(ctx, pod.Spec.NodeName)
+			}
+		}
+		if len(ask) == 0 {
+			return
+		}
+		if err := d.Reconcile(ctx, ask); err != nil {
+			s.Log.Info("Could not ask Mesos about tasks without a written update; the next reconciliation does", "tasks", len(ask), "error", err.Error())
+		}
+	})
 }
 
 // launchInFlight is how long after its launch a task is left out of reconciliation.
@@ -519,8 +552,8 @@ func sortQueue(q []pendingTask) {
 // the master got the call (a connection that broke after sending it loses only the
 // answer), so launching the tasks again could launch them twice. Their pods are bound,
 // which records the launch; Mesos is asked about them, and what it never saw goes back
-// to the queue (see persist). If asking fails too, the reconciliation after the next
-// subscription asks, or a retry in launchInFlight.
+// to the queue (see persist). If asking fails too, it is asked again in launchInFlight,
+// or by the reconciliation after the next subscription.
 //
 // The offer is declined without a filter: a master that did not get the ACCEPT still
 // holds it for this framework, and would offer its resources to no one until it expires.
@@ -539,11 +572,11 @@ func (s *PodScheduler) launchFailed(ctx context.Context, d *framework.Driver, of
 	}
 	if err := d.Reconcile(ctx, ask); err != nil {
 		s.Log.Info("Could not ask Mesos about the tasks of a failed launch; asking again shortly", "error", err.Error())
-		time.AfterFunc(launchInFlight, func() {
-			if ctx.Err() == nil && d.Subscribed() {
-				s.reconcileTasks(ctx, d)
-			}
-		})
+		ids := make([]string, 0, len(ask))
+		for id := range ask {
+			ids = append(ids, id)
+		}
+		s.askLater(ctx, d, ids)
 	}
 }
 
