@@ -647,7 +647,6 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 			}
 			return nil
 		}
-		s.pin(a.Request.ID, node)
 		s.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s to %s", key, node)
 	}
 	ti, err := podtask.BuildTaskInfo(pod, a, executor)
@@ -699,16 +698,6 @@ func (s *PodScheduler) forgetLaunch(taskID string) {
 	s.mu.Lock()
 	delete(s.launches, taskID)
 	s.mu.Unlock()
-}
-
-// pin keeps a queued task to the Node its pod was just bound to, should its launch fail.
-func (s *PodScheduler) pin(taskID, node string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p, ok := s.pending[taskID]; ok {
-		p.request.Node = node
-		s.pending[taskID] = p
-	}
 }
 
 // mayRun says whether a MesosTask's task may be running in Mesos: it was launched and
