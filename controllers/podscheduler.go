@@ -651,6 +651,7 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 	}
 	ti, err := podtask.BuildTaskInfo(pod, a, executor)
 	if err != nil {
+		s.forgetLaunch(a.Request.ID) // never sent
 		s.failTask(ctx, key, err)
 		return nil
 	}
