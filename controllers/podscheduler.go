@@ -238,17 +238,8 @@ func (s *PodScheduler) reconcileTasks(ctx context.Context, d *framework.Driver) 
 			skipped = append(skipped, mt.Spec.TaskID)
 			continue
 		}
-		if launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) {
-			explicit[mt.Spec.TaskID] = mt.Status.AgentID
-			continue
-		}
-		if mt.Status.Phase == "" {
-			// Bound but never written: launched by a manager that stopped, or not at all.
-			// Mesos says which (a task it never saw goes back to the queue).
-			pod := &corev1.Pod{}
-			if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) == nil && boundUnrecorded(mt, pod) {
-				explicit[mt.Spec.TaskID] = s.agentOfNode(ctx, pod.Spec.NodeName)
-			}
+		if agent, ask := s.toReconcile(ctx, mt); ask {
+			explicit[mt.Spec.TaskID] = agent
 		}
 	}
 	if len(explicit) > 0 {
@@ -278,21 +269,12 @@ func (s *PodScheduler) askLater(ctx context.Context, d *framework.Driver, taskID
 		}
 		ask := map[string]string{}
 		for _, id := range taskIDs {
-			var list mesosv1alpha1.MesosTaskList
-			if err := s.Client.List(ctx, &list, client.MatchingFields{TaskIDIndex: id}); err != nil || len(list.Items) == 0 {
-				continue
+			mt, err := s.taskByID(ctx, id)
+			if err != nil || mt == nil || mt.Status.MesosState != "" {
+				continue // gone, or an update was written
 			}
-			mt := &list.Items[0]
-			if mt.Status.MesosState != "" {
-				continue // an update was written
-			}
-			if launched(mt.Status.Phase) {
-				ask[id] = mt.Status.AgentID
-				continue
-			}
-			pod := &corev1.Pod{}
-			if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) == nil && boundUnrecorded(mt, pod) {
-				ask[id] = s.agentOfNode(ctx, pod.Spec.NodeName)
+			if agent, ok := s.toReconcile(ctx, mt); ok {
+				ask[id] = agent
 			}
 		}
 		if len(ask) == 0 {
@@ -307,13 +289,29 @@ func (s *PodScheduler) askLater(ctx context.Context, d *framework.Driver, taskID
 // launchInFlight is how long after its launch a task is left out of reconciliation.
 const launchInFlight = 10 * time.Second
 
-// agentOfNode is the Mesos agent id of an agent's Node, or "" if that is not known.
-func (s *PodScheduler) agentOfNode(ctx context.Context, node string) string {
+// toReconcile says whether to ask Mesos about a MesosTask's task, and with which agent
+// id: a launched task that has not ended, or one whose pod is bound while the MesosTask
+// says nothing yet (launched by a manager that stopped, or not at all: Mesos says which,
+// and a task it never saw goes back to the queue).
+func (s *PodScheduler) toReconcile(ctx context.Context, mt *mesosv1alpha1.MesosTask) (agentID string, ask bool) {
+	if launched(mt.Status.Phase) {
+		return mt.Status.AgentID, !podtask.IsTerminalPhase(mt.Status.Phase)
+	}
+	pod := &corev1.Pod{}
+	if mt.Status.Phase != "" || s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) != nil || !boundUnrecorded(mt, pod) {
+		return "", false
+	}
+	agentID, _ = s.agentOfNode(ctx, pod.Spec.NodeName)
+	return agentID, true
+}
+
+// agentOfNode is the Mesos agent id and hostname of an agent's Node, empty where not known.
+func (s *PodScheduler) agentOfNode(ctx context.Context, node string) (agentID, hostname string) {
 	n := &corev1.Node{}
 	if err := s.Client.Get(ctx, client.ObjectKey{Name: node}, n); err != nil {
-		return ""
+		return "", ""
 	}
-	return n.Annotations[agentnode.AnnotationAgentID]
+	return n.Annotations[agentnode.AnnotationAgentID], n.Labels[corev1.LabelHostname]
 }
 
 // reconcileLoop reconciles again every ReconcileInterval, as Mesos advises.
@@ -565,17 +563,15 @@ func (s *PodScheduler) launchFailed(ctx context.Context, d *framework.Driver, of
 		s.Log.V(1).Info("Could not decline the offer of a failed launch", "offer", offer.Value, "error", err.Error())
 	}
 	ask := make(map[string]string, len(launch))
+	ids := make([]string, 0, len(launch))
 	for _, t := range launch {
 		s.Dequeue(t.TaskID.Value)
 		s.forgetLaunch(t.TaskID.Value)
 		ask[t.TaskID.Value] = t.AgentID.Value
+		ids = append(ids, t.TaskID.Value)
 	}
 	if err := d.Reconcile(ctx, ask); err != nil {
 		s.Log.Info("Could not ask Mesos about the tasks of a failed launch; asking again shortly", "error", err.Error())
-		ids := make([]string, 0, len(ask))
-		for id := range ask {
-			ids = append(ids, id)
-		}
 		s.askLater(ctx, d, ids)
 	}
 }
@@ -825,10 +821,11 @@ type startingUpdate struct {
 //
 // Every update is written before it is acknowledged, but for one: a TASK_STARTING from
 // the agent is acknowledged at once and written only if no other update of the task came
-// within StartingGrace, and only once the worker has caught up with its queue. Usually RUNNING follows at once, and one write records both (a
-// MesosTask write is the API server's most expensive request here). Nothing is lost when
-// the manager stops in between: the task is still Staging in the API, so the
-// reconciliation after the next subscription asks Mesos for its state.
+// within StartingGrace, and only once the worker has caught up with its queue. Usually
+// RUNNING follows at once, and one write records both (a MesosTask write is the API
+// server's most expensive request here). Nothing is lost when the manager stops in
+// between: the task is still Staging in the API, so the reconciliation after the next
+// subscription asks Mesos for its state.
 func (s *PodScheduler) updateLoop(ctx context.Context, ch chan statusUpdate) {
 	grace := s.StartingGrace
 	if grace == 0 {
@@ -907,18 +904,23 @@ func (s *PodScheduler) recordLaunch(ctx context.Context, taskID string) {
 	if !ok {
 		return
 	}
-	var list mesosv1alpha1.MesosTaskList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{TaskIDIndex: taskID}); err != nil || len(list.Items) == 0 {
-		return
-	}
-	mt := &list.Items[0]
-	if mt.Status.Phase != "" {
-		return // an update was written
+	mt, err := s.taskByID(ctx, taskID)
+	if err != nil || mt == nil || mt.Status.Phase != "" {
+		return // gone, or an update was written
 	}
 	setLaunched(&mt.Status, info, mt.Generation)
 	if err := s.Client.Status().Update(ctx, mt); err != nil {
 		s.Log.V(1).Info("Could not write a launch; the next update does", "task", taskID, "error", err.Error())
 	}
+}
+
+// taskByID is the MesosTask of a Mesos task id, or nil if none has it.
+func (s *PodScheduler) taskByID(ctx context.Context, taskID string) (*mesosv1alpha1.MesosTask, error) {
+	var list mesosv1alpha1.MesosTaskList
+	if err := s.Client.List(ctx, &list, client.MatchingFields{TaskIDIndex: taskID}); err != nil || len(list.Items) == 0 {
+		return nil, err
+	}
+	return &list.Items[0], nil
 }
 
 // deferrable says whether an update may be acknowledged before it is written: only an
@@ -930,11 +932,11 @@ func deferrable(ts mesos.TaskStatus) bool {
 // persist writes one update to the MesosTask and the pod. Updates of tasks no MesosTask
 // owns are answered by killing the task.
 func (s *PodScheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
-	var list mesosv1alpha1.MesosTaskList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{TaskIDIndex: ts.TaskID.Value}); err != nil {
+	owner, err := s.taskByID(ctx, ts.TaskID.Value)
+	if err != nil {
 		return err
 	}
-	if len(list.Items) == 0 {
+	if owner == nil {
 		s.forgetLaunch(ts.TaskID.Value) // its MesosTask went before any update was written
 		if !podtask.IsTerminal(ts.GetState()) {
 			s.mu.Lock()
@@ -951,10 +953,10 @@ func (s *PodScheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
 		}
 		return nil
 	}
-	key := client.ObjectKeyFromObject(&list.Items[0])
+	key := client.ObjectKeyFromObject(owner)
 	var mt *mesosv1alpha1.MesosTask
 	attempt := 0
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		mt = &mesosv1alpha1.MesosTask{}
 		if err := s.reader(attempt).Get(ctx, key, mt); err != nil {
 			return err
@@ -1000,11 +1002,8 @@ func (s *PodScheduler) fillLaunch(ctx context.Context, mt *mesosv1alpha1.MesosTa
 	if !ok {
 		info = launchInfo{at: metav1.Now()}
 		pod := &corev1.Pod{}
-		node := &corev1.Node{}
-		if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) == nil && pod.Spec.NodeName != "" &&
-			s.Client.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node) == nil {
-			info.hostname = node.Labels[corev1.LabelHostname]
-			info.agentID = node.Annotations[agentnode.AnnotationAgentID]
+		if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) == nil && pod.Spec.NodeName != "" {
+			info.agentID, info.hostname = s.agentOfNode(ctx, pod.Spec.NodeName)
 		}
 	}
 	before := mt.Status.DeepCopy()
