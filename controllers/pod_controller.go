@@ -124,7 +124,7 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 		}
 	}
 	// Never launched, or over: the pod goes at once.
-	err := r.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
+	err := removePod(ctx, r.Client, pod)
 	return ctrl.Result{}, client.IgnoreNotFound(err)
 }
 
@@ -158,6 +158,12 @@ func namespaceAllowed(ctx context.Context, c client.Client, mc *mesosv1alpha1.Me
 		return false, client.IgnoreNotFound(err)
 	}
 	return sel.Matches(labels.Set(ns.Labels)), nil
+}
+
+// removePod deletes a pod at once, as a kubelet does once its containers are gone: grace
+// 0, and only this pod (by UID), never a newer one of the same name.
+func removePod(ctx context.Context, c client.Writer, pod *corev1.Pod) error {
+	return c.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
 }
 
 func podTerminal(p *corev1.Pod) bool {

@@ -986,7 +986,7 @@ func (s *PodScheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
 			s.Enqueue(ctx, mt, pod)
 			return nil
 		}
-		return client.IgnoreNotFound(s.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID}))
+		return client.IgnoreNotFound(removePod(ctx, s.Client, pod))
 	}
 	return s.mirrorToPod(ctx, mt, ts)
 }
@@ -1032,7 +1032,7 @@ func (s *PodScheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosT
 			return nil
 		}
 		if !pod.DeletionTimestamp.IsZero() && podtask.IsTerminalPhase(mt.Status.Phase) {
-			if err := s.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID}); err != nil {
+			if err := removePod(ctx, s.Client, pod); err != nil {
 				return err
 			}
 			s.Recorder.Eventf(pod, mt, corev1.EventTypeNormal, "Killed", "Kill", "Task %s ended (%s) after the pod's deletion; the pod is removed", mt.Spec.TaskID, mt.Status.MesosState)
