@@ -641,7 +641,6 @@ func (h delayedClusterEnqueue) Generic(_ context.Context, e event.TypedGenericEv
 	h.add(e.Object, q)
 }
 
-// taskPhaseChanged passes task creations, deletions and phase changes.
 // notStatusOnly passes every change of a cluster but one to its status alone, which
 // only this controller writes.
 var notStatusOnly = predicate.Funcs{
@@ -655,6 +654,7 @@ var notStatusOnly = predicate.Funcs{
 	},
 }
 
+// taskPhaseChanged passes task creations, deletions and phase changes.
 var taskPhaseChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld.(*mesosv1alpha1.MesosTask), e.ObjectNew.(*mesosv1alpha1.MesosTask)
