@@ -507,10 +507,19 @@ func (r *MesosClusterReconciler) countTasks(ctx context.Context, mc *mesosv1alph
 	counts := mesosv1alpha1.TaskCounts{}
 	cpus, mem, disk := resource.Quantity{}, resource.Quantity{}, resource.Quantity{}
 	var gpus int64
+	sched := r.Drivers.Scheduler(mc.Name)
 	for i := range list.Items {
 		mt := &list.Items[i]
 		switch mt.Status.Phase {
-		case "", mesosv1alpha1.TaskPhasePending:
+		case "":
+			// Launched by this process but not yet written: the launch is recorded by
+			// the pod's binding alone until the task's first update (see prepareLaunch).
+			if sched == nil || !sched.LaunchUnwritten(mt.Spec.TaskID) {
+				counts.Pending++
+				continue
+			}
+			counts.Launching++
+		case mesosv1alpha1.TaskPhasePending:
 			counts.Pending++
 			continue
 		case mesosv1alpha1.TaskPhaseStaging, mesosv1alpha1.TaskPhaseStarting:

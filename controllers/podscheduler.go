@@ -689,6 +689,12 @@ func (s *PodScheduler) launchOf(taskID string) (launchInfo, bool) {
 	return info, ok
 }
 
+// LaunchUnwritten says whether this process launched a task whose MesosTask does not say so yet.
+func (s *PodScheduler) LaunchUnwritten(taskID string) bool {
+	_, ok := s.launchOf(taskID)
+	return ok
+}
+
 // forgetLaunch drops what this process knows of a task's launch (it is written, or did
 // not happen).
 func (s *PodScheduler) forgetLaunch(taskID string) {
