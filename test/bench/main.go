@@ -57,7 +57,7 @@ type result struct {
 	cpu    time.Duration
 	rssKiB int64
 	// apiCPU is kube-apiserver's and etcd's CPU time during the run.
-	apiCPU time.Duration
+	apiCPU controlPlaneCPU
 	// benchCPU is this program's CPU time during the run: the load generator and its
 	// watch, and for k8sm mesos-sim with its agents, which run in this process.
 	benchCPU time.Duration
@@ -165,8 +165,8 @@ func report(r result) {
 			pct(r.bound, 0.5).Round(time.Millisecond), pct(r.bound, 0.9).Round(time.Millisecond), pct(r.bound, 0.99).Round(time.Millisecond))
 	}
 	if r.cpu > 0 {
-		fmt.Printf("  process CPU: %.2fs  peak RSS: %d MiB  kube-apiserver+etcd CPU: %.2fs  bench (load, watch%s) CPU: %.2fs\n",
-			r.cpu.Seconds(), r.rssKiB/1024, r.apiCPU.Seconds(), map[bool]string{true: ", mesos-sim", false: ""}[r.simInProcess], r.benchCPU.Seconds())
+		fmt.Printf("  process CPU: %.2fs  peak RSS: %d MiB  kube-apiserver+etcd CPU: %s  bench (load, watch%s) CPU: %.2fs\n",
+			r.cpu.Seconds(), r.rssKiB/1024, r.apiCPU, map[bool]string{true: ", mesos-sim", false: ""}[r.simInProcess], r.benchCPU.Seconds())
 	}
 	if len(r.requests) > 0 {
 		var total float64
@@ -419,14 +419,14 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	if apiProfile != "" {
 		go func() { apiProfiled <- apiserverProfile(ctx, env.Config, profileFor, apiProfile) }()
 	}
-	cpu0, api0, self0 := procCPU(mgr.Process.Pid), controlPlaneCPU(), procCPU(os.Getpid())
+	cpu0, api0, self0 := procCPU(mgr.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid())
 	requests0, _ := apiRequests(ctx, env.Config)
 	res.elapsed, res.latencies, res.bound, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, "mesos") },
 		isRunning, nil, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (manager log: %s)", err, logFile.Name())
 	}
-	res.cpu, res.apiCPU, res.benchCPU = procCPU(mgr.Process.Pid)-cpu0, controlPlaneCPU()-api0, procCPU(os.Getpid())-self0
+	res.cpu, res.apiCPU, res.benchCPU = procCPU(mgr.Process.Pid)-cpu0, readControlPlaneCPU().sub(api0), procCPU(os.Getpid())-self0
 	if requests1, err := apiRequests(ctx, env.Config); err == nil {
 		res.requests = diffCounts(requests0, requests1)
 	}
@@ -504,14 +504,14 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 		defer k.stop()
 		done, observe = isRunning, k.saw
 	}
-	cpu0, api0, self0 := procCPU(cmd.Process.Pid), controlPlaneCPU(), procCPU(os.Getpid())
+	cpu0, api0, self0 := procCPU(cmd.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid())
 	requests0, _ := apiRequests(ctx, env.Config)
 	res.elapsed, res.latencies, _, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, corev1.DefaultSchedulerName) },
 		done, observe, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (kube-scheduler log: %s)", err, logFile.Name())
 	}
-	res.cpu, res.apiCPU, res.benchCPU = procCPU(cmd.Process.Pid)-cpu0, controlPlaneCPU()-api0, procCPU(os.Getpid())-self0
+	res.cpu, res.apiCPU, res.benchCPU = procCPU(cmd.Process.Pid)-cpu0, readControlPlaneCPU().sub(api0), procCPU(os.Getpid())-self0
 	if requests1, err := apiRequests(ctx, env.Config); err == nil {
 		res.requests = diffCounts(requests0, requests1)
 	}

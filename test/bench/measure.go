@@ -85,8 +85,19 @@ func diffCounts(before, after map[string]float64) map[string]float64 {
 }
 
 // controlPlaneCPU is the CPU time of this process's kube-apiserver and etcd children.
-func controlPlaneCPU() time.Duration {
-	var total time.Duration
+type controlPlaneCPU struct{ api, etcd time.Duration }
+
+func (c controlPlaneCPU) sub(o controlPlaneCPU) controlPlaneCPU {
+	return controlPlaneCPU{c.api - o.api, c.etcd - o.etcd}
+}
+
+func (c controlPlaneCPU) String() string {
+	return fmt.Sprintf("%.2fs (kube-apiserver %.2fs, etcd %.2fs)", (c.api + c.etcd).Seconds(), c.api.Seconds(), c.etcd.Seconds())
+}
+
+// readControlPlaneCPU reads the CPU time kube-apiserver and etcd have used so far.
+func readControlPlaneCPU() controlPlaneCPU {
+	var total controlPlaneCPU
 	self := os.Getpid()
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, f := range stats {
@@ -108,7 +119,11 @@ func controlPlaneCPU() time.Duration {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
-		total += procCPU(pid)
+		if comm == "etcd" {
+			total.etcd += procCPU(pid)
+		} else {
+			total.api += procCPU(pid)
+		}
 	}
 	return total
 }
