@@ -254,6 +254,12 @@ var _ = Describe("MesosCluster validation", func() {
 		expectRejected(mc, "spec.schedulerName: Invalid value")
 	})
 
+	It("refuses the default scheduler's name", func() {
+		mc := minimalCluster()
+		mc.Spec.SchedulerName = corev1.DefaultSchedulerName
+		expectRejected(mc, "schedulerName must not be default-scheduler: kube-scheduler places those pods")
+	})
+
 	It("refuses a change of schedulerName", func() {
 		expectUpdateRejected(minimalCluster(), func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.SchedulerName = "other" },
 			"schedulerName is immutable: pods already scheduled by this cluster refer to it")

@@ -290,6 +290,79 @@ var _ = Describe("Pods on Mesos", func() {
 			HaveField("ID", mt.Spec.TaskID), HaveField("State", "TASK_RUNNING"), HaveField("AgentID", node.Annotations[agentnode.AnnotationAgentID]))))
 	})
 
+	It("runs a pod another scheduler bound to an agent's Node on that agent, and kills it on delete", func() {
+		sim := startSim(2, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		node := NodeNameFor(mc.Name, "agent-2")
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}) }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+		// As a DaemonSet's pod that tolerates the agent Nodes' taint, bound by kube-scheduler.
+		pod := newPod(newNamespace(), "daemon", corev1.DefaultSchedulerName, "500m")
+		pod.Spec.NodeName = node
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		mt := &mesosv1alpha1.MesosTask{}
+		Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+		Expect(mt.Spec.NodeName).To(Equal(node))
+		Expect(mt.Spec.ClusterRef).To(Equal(mc.Name))
+		Expect(mt.Status.Hostname).To(Equal("agent-2"))
+		Expect(sim.State().Frameworks[0].Tasks).To(ConsistOf(And(HaveField("ID", mt.Spec.TaskID), HaveField("State", "TASK_RUNNING"))))
+
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Eventually(func() bool {
+			_, err := podOf(key)()
+			return apierrors.IsNotFound(err)
+		}, 30*time.Second, 100*time.Millisecond).Should(BeTrue())
+		Eventually(unkilledTasks(sim), 10*time.Second).Should(BeEmpty())
+	})
+
+	It("waits for room on the agent of a pod bound to its Node, and leaves pods bound to other Nodes alone", func() {
+		sim := startSim(1, "cpus:1;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		node := NodeNameFor(mc.Name, "agent-1")
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}) }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+		ns := newNamespace()
+		big := newPod(ns, "big", corev1.DefaultSchedulerName, "2")
+		big.Spec.NodeName = node
+		Expect(k8sClient.Create(ctx, big)).To(Succeed())
+		Eventually(eventsIn(ns), 20*time.Second, 100*time.Millisecond).Should(ContainElement("Pod/big Warning WaitingForOffer"))
+		p, err := podOf(client.ObjectKeyFromObject(big))()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(p.Status.Phase).To(Equal(corev1.PodPending))
+		Expect(podCondition(p, corev1.PodScheduled)).NotTo(HavePrefix("False/"), "a bound pod is scheduled")
+
+		// A pod naming this cluster's scheduler but bound to a kubelet's Node is the kubelet's.
+		other := newPod(ns, "elsewhere", mc.Spec.SchedulerName, "100m")
+		other.Spec.NodeName = "a-kubelet-node"
+		Expect(k8sClient.Create(ctx, other)).To(Succeed())
+		Consistently(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(other), &mesosv1alpha1.MesosTask{})
+		}, 2*time.Second, 200*time.Millisecond).ShouldNot(Succeed())
+		Expect(k8sClient.Delete(ctx, other)).To(Succeed())
+		Consistently(podOf(client.ObjectKeyFromObject(other)), 2*time.Second, 200*time.Millisecond).Should(
+			HaveField("DeletionTimestamp", Not(BeNil())), "its kubelet, not the operator, removes it")
+	})
+
+	It("fails a pod bound to an agent's Node in a namespace the cluster does not take", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := minimalCluster()
+		mc.Spec.Master = sim.URL()
+		mc.Spec.SchedulerName = uniqueSchedulerName()
+		mc.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"k8sm": "on"}}
+		createCluster(mc)
+		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
+		node := NodeNameFor(mc.Name, "agent-1")
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}) }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+		pod := newPod(newNamespace(), "daemon", corev1.DefaultSchedulerName, "100m")
+		pod.Spec.NodeName = node
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(pod)), 20*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", ReasonNamespaceNotAllowed),
+			HaveField("Status.Message", ContainSubstring("spec.namespaceSelector"))))
+		Expect(sim.State().Frameworks[0].Tasks).To(BeEmpty())
+	})
+
 	It("removes a bound pod whose launch was never written when it is deleted", func() {
 		sim := startSim(2, "cpus:2;mem:4096;disk:10000")
 		mc := simCluster(sim)

@@ -611,14 +611,21 @@ func (s *PodScheduler) prepareLaunch(ctx context.Context, key types.NamespacedNa
 		return nil
 	}
 	node := NodeNameFor(s.clusterName(), a.Hostname)
+	if pod.Spec.NodeName != "" && pod.Spec.NodeName != node {
+		// Bound to another Node since it was queued (not by this operator): it runs on
+		// that Node's agent, so it waits for an offer from there.
+		s.Enqueue(ctx, mt, pod)
+		return nil
+	}
 	info := launchInfo{agentID: a.AgentID.Value, hostname: a.Hostname, at: metav1.Now()}
 	// The launch is recorded before it is sent, so that a restarted manager knows the task
 	// may run and asks Mesos instead of launching it again. Usually the binding is that
 	// record: a bound pod whose MesosTask has no phase yet may run (mayRun), and the first
 	// status write fills in the agent and the time, which saves a MesosTask write per
 	// pod. A MesosTask that has a phase already (it waited Unschedulable, or Mesos sent it
-	// back) says Pending, which means "not launched": it gets the launch written.
-	recorded := mt.Status.Phase != ""
+	// back) says Pending, which means "not launched": it gets the launch written. So does
+	// the MesosTask of a pod bound before it was taken, since its binding records nothing.
+	recorded := mt.Status.Phase != "" || mt.Spec.NodeName != ""
 	if recorded {
 		setLaunched(&mt.Status, info, mt.Generation)
 		// MesosTask statuses are written with Update: it carries the version read, so a
@@ -713,10 +720,11 @@ func mayRun(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
 	return boundUnrecorded(mt, pod)
 }
 
-// boundUnrecorded says whether a MesosTask has no phase yet while its pod is bound: the
-// task may have been launched by a manager that stopped before writing any update.
+// boundUnrecorded says whether a MesosTask has no phase yet while this operator bound its
+// pod: the task may have been launched by a manager that stopped before writing any
+// update. (A pod bound before it was taken has its launch written before it is sent.)
 func boundUnrecorded(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
-	return mt.Status.Phase == "" && pod != nil && pod.UID == types.UID(mt.Spec.PodUID) && pod.Spec.NodeName != ""
+	return mt.Status.Phase == "" && mt.Spec.NodeName == "" && pod != nil && pod.UID == types.UID(mt.Spec.PodUID) && pod.Spec.NodeName != ""
 }
 
 // reader is where an attempt to write reads the object: the cache first, then, after a
@@ -778,6 +786,11 @@ func (s *PodScheduler) markUnschedulable(ctx context.Context, key types.Namespac
 	}
 	pod := &corev1.Pod{}
 	if err := s.Client.Get(ctx, key, pod); err != nil {
+		return
+	}
+	if pod.Spec.NodeName != "" {
+		// Bound before it was taken: it is scheduled, and waits for its agent's offer.
+		s.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, "WaitingForOffer", "Launch", "%s", why)
 		return
 	}
 	podBefore := pod.DeepCopy()

@@ -75,7 +75,7 @@ var _ = BeforeSuite(func() {
 	Expect(clusterReconciler.SetupWithManager(mgr)).To(Succeed())
 	nodeReconciler = &AgentNodeReconciler{Client: mgr.GetClient(), Drivers: drivers, GoneGracePeriod: 3 * time.Second}
 	Expect(nodeReconciler.SetupWithManager(mgr)).To(Succeed())
-	Expect((&PodReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&PodReconciler{Client: mgr.GetClient(), Drivers: drivers, Recorder: mgr.GetEventRecorder("k8sm-pod")}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers, Recorder: mgr.GetEventRecorder("k8sm-mesostask"), UnreachableTimeout: 2 * time.Second}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

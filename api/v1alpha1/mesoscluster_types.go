@@ -276,6 +276,7 @@ type MesosClusterSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self != 'default-scheduler'",message="schedulerName must not be default-scheduler: kube-scheduler places those pods"
 	SchedulerName string `json:"schedulerName,omitempty"`
 
 	// framework is the FrameworkInfo to register with.

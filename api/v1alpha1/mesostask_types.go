@@ -92,6 +92,13 @@ type MesosTaskSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	ExecutorID string `json:"executorID,omitempty"`
+
+	// nodeName is the Node the pod was bound to before it got this MesosTask: by another
+	// scheduler, by spec.nodeName, or a DaemonSet's pod tolerating the agent Nodes' taint.
+	// The task runs on that Node's agent only. Empty when the operator binds the pod.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	NodeName string `json:"nodeName,omitempty"`
 }
 
 // Condition types and reasons of a MesosTask.

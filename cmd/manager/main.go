@@ -121,7 +121,7 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	if err := (&controllers.AgentNodeReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the agent Node controller: %w", err)
 	}
-	if err := (&controllers.PodReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.PodReconciler{Client: mgr.GetClient(), Drivers: drivers, Recorder: recorders.For("k8sm-pod")}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Pod controller: %w", err)
 	}
 	if err := (&controllers.MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers, Recorder: recorders.For("k8sm-mesostask"), UnreachableTimeout: o.unreachableAfter}).SetupWithManager(mgr); err != nil {

@@ -43,12 +43,15 @@ type Agent struct {
 	Resources []mesos.Resource
 }
 
+// NodePrefix begins the name of every agent Node.
+const NodePrefix = "mesos-"
+
 var invalidName = regexp.MustCompile(`[^a-z0-9.-]+`)
 
 // NodeName is the Node name of an agent: mesos-<cluster>-<hostname>, made a valid DNS
 // subdomain.
 func NodeName(cluster, hostname string) string {
-	name := invalidName.ReplaceAllString(strings.ToLower("mesos-"+cluster+"-"+hostname), "-")
+	name := invalidName.ReplaceAllString(strings.ToLower(NodePrefix+cluster+"-"+hostname), "-")
 	name = strings.Trim(name, "-.")
 	if len(name) > validation.DNS1123SubdomainMaxLength {
 		name = strings.Trim(name[:validation.DNS1123SubdomainMaxLength], "-.")
