@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
@@ -126,12 +127,23 @@ var _ = Describe("Restart safety", func() {
 	It("loses no pod, launches none twice and leaves none hanging when the manager is killed", func() {
 		ctx := context.Background()
 		const n = 30
+		Eventually(func() (int, error) {
+			var nodes corev1.NodeList
+			err := c.List(ctx, &nodes)
+			return len(nodes.Items), err
+		}, 30*time.Second, 100*time.Millisecond).Should(Equal(4))
 		for i := range n {
-			Expect(c.Create(ctx, &corev1.Pod{
+			pod := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("p-%02d", i)},
 				Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
 					Command: []string{"sleep", "3600"}}}},
-			})).To(Succeed())
+			}
+			if i%5 == 0 {
+				// As a DaemonSet's pod: bound to an agent's Node by someone else.
+				pod.Spec.SchedulerName = corev1.DefaultSchedulerName
+				pod.Spec.NodeName = agentnode.NodeName("restart", fmt.Sprintf("agent-%d", i%4+1))
+			}
+			Expect(c.Create(ctx, pod)).To(Succeed())
 			if i == n/2 {
 				// Mid-launch: some pods are queued, some launched, and some bound with a
 				// task Mesos is starting while their MesosTask says nothing yet (the
