@@ -48,6 +48,13 @@ func simCluster(sim *mesossim.Master) *mesosv1alpha1.MesosCluster {
 	return mc
 }
 
+// agentNodeOf waits for the Node of a cluster's agent and returns its name.
+func agentNodeOf(mc *mesosv1alpha1.MesosCluster, hostname string) string {
+	node := NodeNameFor(mc.Name, hostname)
+	Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}) }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+	return node
+}
+
 func newPod(ns, name, schedulerName string, cpu string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -259,8 +266,7 @@ var _ = Describe("Pods on Mesos", func() {
 	// never sent. The scheduler asks Mesos, and launches only what Mesos never saw, on the
 	// pod's Node.
 	boundUnrecordedPod := func(mc *mesosv1alpha1.MesosCluster, agent string) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
-		node := "mesos-" + mc.Name + "-" + agent
-		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}) }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+		node := agentNodeOf(mc, agent)
 		pod := newPod(newNamespace(), "bound", mc.Spec.SchedulerName, "500m")
 		pod.Spec.NodeName = node
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
@@ -293,8 +299,7 @@ var _ = Describe("Pods on Mesos", func() {
 	It("runs a pod another scheduler bound to an agent's Node on that agent, and kills it on delete", func() {
 		sim := startSim(2, "cpus:2;mem:4096;disk:10000")
 		mc := simCluster(sim)
-		node := NodeNameFor(mc.Name, "agent-2")
-		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}) }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+		node := agentNodeOf(mc, "agent-2")
 		// As a DaemonSet's pod that tolerates the agent Nodes' taint, bound by kube-scheduler.
 		pod := newPod(newNamespace(), "daemon", corev1.DefaultSchedulerName, "500m")
 		pod.Spec.NodeName = node
@@ -320,8 +325,7 @@ var _ = Describe("Pods on Mesos", func() {
 	It("waits for room on the agent of a pod bound to its Node, and leaves pods bound to other Nodes alone", func() {
 		sim := startSim(1, "cpus:1;mem:4096;disk:10000")
 		mc := simCluster(sim)
-		node := NodeNameFor(mc.Name, "agent-1")
-		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}) }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+		node := agentNodeOf(mc, "agent-1")
 		ns := newNamespace()
 		big := newPod(ns, "big", corev1.DefaultSchedulerName, "2")
 		big.Spec.NodeName = node
@@ -352,8 +356,7 @@ var _ = Describe("Pods on Mesos", func() {
 		mc.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"k8sm": "on"}}
 		createCluster(mc)
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
-		node := NodeNameFor(mc.Name, "agent-1")
-		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}) }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+		node := agentNodeOf(mc, "agent-1")
 		pod := newPod(newNamespace(), "daemon", corev1.DefaultSchedulerName, "100m")
 		pod.Spec.NodeName = node
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
