@@ -1,0 +1,114 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// ComponentBinary finds a Kubernetes component (kube-controller-manager, kube-scheduler)
+// beside kube-apiserver, or in the newest bin/k8s/<version>/.
+func ComponentBinary(name string) (string, error) {
+	if dir, err := AssetsDir(); err == nil {
+		if p := filepath.Join(dir, name); isFile(p) {
+			return p, nil
+		}
+	}
+	found, _ := filepath.Glob(filepath.Join(RepoRoot(), "bin", "k8s", "*", name))
+	if len(found) == 0 {
+		return "", fmt.Errorf("no %s in bin/k8s/<version>/ (make test-deps builds it: hack/build-k8s-binaries.sh bin/k8s/<version> %s)", name, name)
+	}
+	sort.Strings(found)
+	return found[len(found)-1], nil
+}
+
+// ControllerManagerBinary finds kube-controller-manager (see ComponentBinary).
+func ControllerManagerBinary() (string, error) { return ComponentBinary("kube-controller-manager") }
+
+// RequireControllerManager says whether specs that need kube-controller-manager or
+// kube-scheduler must fail rather than skip when one is missing: in CI, and with
+// K8SM_REQUIRE_KCM=1.
+func RequireControllerManager() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("K8SM_REQUIRE_KCM") == "1"
+}
+
+// Component is a Kubernetes component running against an envtest apiserver.
+type Component struct {
+	cmd *exec.Cmd
+	dir string
+	// Log is the file holding its output.
+	Log string
+}
+
+// StartControllerManager runs kube-controller-manager with only the named controllers
+// (e.g. "deployment", "replicaset", "job"), as a cluster admin, without serving.
+func StartControllerManager(env *envtest.Environment, controllers ...string) (*Component, error) {
+	return startComponent(env, "kube-controller-manager", "--controllers="+strings.Join(controllers, ","),
+		"--leader-elect=false", "--secure-port=0", "--concurrent-deployment-syncs=5", "--concurrent-replicaset-syncs=5", "-v=1")
+}
+
+// StartScheduler runs kube-scheduler, as a cluster admin, without serving: it binds the
+// pods of the default scheduler.
+func StartScheduler(env *envtest.Environment) (*Component, error) {
+	return startComponent(env, "kube-scheduler", "--leader-elect=false", "--secure-port=0", "-v=1")
+}
+
+// startComponent runs a component with a cluster admin's kubeconfig and its output in a
+// log file.
+func startComponent(env *envtest.Environment, name string, args ...string) (*Component, error) {
+	bin, err := ComponentBinary(name)
+	if err != nil {
+		return nil, err
+	}
+	user, err := env.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "k8sm-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kc, kubeconfig, 0o600); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = logFile.Close() }()
+	flags := []string{"--kubeconfig=" + kc}
+	if name == "kube-scheduler" {
+		flags = append(flags, "--authentication-kubeconfig="+kc, "--authorization-kubeconfig="+kc)
+	}
+	cmd := exec.Command(bin, append(flags, args...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	return &Component{cmd: cmd, dir: dir, Log: logPath}, nil
+}
+
+// Stop ends the component and removes its files.
+func (c *Component) Stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.cmd.Wait()
+	_ = os.RemoveAll(c.dir)
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
