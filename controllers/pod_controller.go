@@ -249,8 +249,8 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, PodNodeNameIndex,
 		func(o client.Object) []string {
-			if n := o.(*corev1.Pod).Spec.NodeName; strings.HasPrefix(n, agentnode.NodePrefix) {
-				return []string{n}
+			if p := o.(*corev1.Pod); onAgentNode(p) {
+				return []string{p.Spec.NodeName}
 			}
 			return nil
 		}); err != nil {
@@ -275,8 +275,13 @@ const PodNodeNameIndex = "spec.nodeName"
 // mayBeOurs says whether a pod may be a MesosCluster's: it names a scheduler other than
 // the default one, or it is bound to a Node named as an agent's.
 func mayBeOurs(p *corev1.Pod) bool {
-	return (p.Spec.SchedulerName != corev1.DefaultSchedulerName && p.Spec.SchedulerName != "") ||
-		strings.HasPrefix(p.Spec.NodeName, agentnode.NodePrefix)
+	return (p.Spec.SchedulerName != corev1.DefaultSchedulerName && p.Spec.SchedulerName != "") || onAgentNode(p)
+}
+
+// onAgentNode says whether a pod is bound to a Node named as an agent's (which cluster's,
+// if any, its labels say).
+func onAgentNode(p *corev1.Pod) bool {
+	return strings.HasPrefix(p.Spec.NodeName, agentnode.NodePrefix)
 }
 
 // intakeChanged passes the cluster changes that decide which pods a cluster takes: its
@@ -353,13 +358,10 @@ func CacheOptions() cache.Options {
 // trimPod strips a pod for the cache: its managed fields, and all but a stub when no
 // MesosCluster could own it.
 func trimPod(o any) (any, error) {
+	o, err := cache.TransformStripManagedFields()(o)
 	p, ok := o.(*corev1.Pod)
-	if !ok {
-		return cache.TransformStripManagedFields()(o)
-	}
-	if mayBeOurs(p) {
-		p.ManagedFields = nil
-		return p, nil
+	if err != nil || !ok || mayBeOurs(p) {
+		return o, err
 	}
 	return &corev1.Pod{TypeMeta: p.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, UID: p.UID, ResourceVersion: p.ResourceVersion,
