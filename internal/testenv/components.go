@@ -88,11 +88,7 @@ func startComponent(env *envtest.Environment, name string, args ...string) (*Com
 		return nil, err
 	}
 	defer func() { _ = logFile.Close() }()
-	flags := []string{"--kubeconfig=" + kc}
-	if name == "kube-scheduler" {
-		flags = append(flags, "--authentication-kubeconfig="+kc, "--authorization-kubeconfig="+kc)
-	}
-	cmd := exec.Command(bin, append(flags, args...)...)
+	cmd := exec.Command(bin, append([]string{"--kubeconfig=" + kc}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
