@@ -434,35 +434,10 @@ func (m *Master) executorUpdateLocked(run *execRun, st mesos.TaskStatus) {
 // (TASK_LOST if not PARTITION_AWARE), REASON_AGENT_RESTARTED (slave.cpp:
 // Slave::subscribe). A new stream replaces an open one.
 func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf bool, r *http.Request, sub *mexec.Call_Subscribe) {
-	var acks []*mexec.Event
 	m.mu.Lock()
-	if sub != nil {
-		for _, u := range sub.UnacknowledgedUpdates {
-			st := u.Status
-			if checkExecutorUpdate(st, run.info.ExecutorID) != "" {
-				continue
-			}
-			m.executorUpdateLocked(run, st)
-			acks = append(acks, &mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}})
-		}
-	}
+	acks := m.takeUnacknowledgedLocked(run, sub)
 	if run.recovering {
-		known := map[string]bool{}
-		if sub != nil {
-			for _, ti := range sub.UnacknowledgedTasks {
-				known[ti.TaskID.Value] = true
-			}
-		}
-		state := mesos.TASK_LOST
-		if run.fw.partitionAware {
-			state = mesos.TASK_DROPPED
-		}
-		for _, t := range run.fw.tasks {
-			if t.agent == run.agent && t.state == mesos.TASK_STAGING && t.info.Executor != nil &&
-				t.info.Executor.ExecutorID == run.info.ExecutorID && !known[t.info.TaskID.Value] {
-				m.agentStatusLocked(t, state, mesos.SOURCE_AGENT, mesos.REASON_AGENT_RESTARTED.Enum(), "Task launched during agent restart")
-			}
-		}
+		m.dropUnlistedStagingLocked(run, sub)
 		run.recovering = false
 	}
 	run.registered = true
@@ -470,24 +445,8 @@ func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf
 	agentInfo := mesos.AgentInfo{ID: &mesos.AgentID{Value: run.agent.id}, Hostname: run.agent.hostname}
 	m.mu.Unlock()
 
-	run.mu.Lock()
-	if run.conn != nil {
-		close(run.conn) // the previous stream ends
-	}
-	conn := make(chan struct{})
-	run.conn = conn
-	run.stream = true
-	queued := run.queued
-	run.queued = nil
-	run.mu.Unlock()
-	defer func() {
-		run.mu.Lock()
-		if run.conn == conn {
-			run.stream = false
-			run.conn = nil
-		}
-		run.mu.Unlock()
-	}()
+	conn, queued := run.openStream()
+	defer run.closeStream(conn)
 
 	if protobuf {
 		w.Header().Set("Content-Type", mediaProtobuf)
@@ -506,6 +465,79 @@ func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf
 			return
 		}
 	}
+	m.streamExecutorEvents(run, r, conn, write)
+}
+
+// takeUnacknowledgedLocked takes the valid updates a SUBSCRIBE lists as not acknowledged
+// by the agent, as if the executor sent them again. It returns their ACKNOWLEDGED events,
+// to send on the new stream.
+func (m *Master) takeUnacknowledgedLocked(run *execRun, sub *mexec.Call_Subscribe) []*mexec.Event {
+	if sub == nil {
+		return nil
+	}
+	var acks []*mexec.Event
+	for _, u := range sub.UnacknowledgedUpdates {
+		st := u.Status
+		if checkExecutorUpdate(st, run.info.ExecutorID) != "" {
+			continue
+		}
+		m.executorUpdateLocked(run, st)
+		acks = append(acks, &mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}})
+	}
+	return acks
+}
+
+// dropUnlistedStagingLocked ends the executor's STAGING tasks that its SUBSCRIBE after an
+// agent restart does not list: their LAUNCH was lost in the restart.
+func (m *Master) dropUnlistedStagingLocked(run *execRun, sub *mexec.Call_Subscribe) {
+	known := map[string]bool{}
+	if sub != nil {
+		for _, ti := range sub.UnacknowledgedTasks {
+			known[ti.TaskID.Value] = true
+		}
+	}
+	state := mesos.TASK_LOST
+	if run.fw.partitionAware {
+		state = mesos.TASK_DROPPED
+	}
+	for _, t := range run.fw.tasks {
+		if t.agent == run.agent && t.state == mesos.TASK_STAGING && t.info.Executor != nil &&
+			t.info.Executor.ExecutorID == run.info.ExecutorID && !known[t.info.TaskID.Value] {
+			m.agentStatusLocked(t, state, mesos.SOURCE_AGENT, mesos.REASON_AGENT_RESTARTED.Enum(), "Task launched during agent restart")
+		}
+	}
+}
+
+// openStream marks a new SUBSCRIBE stream open, ending the previous one. It returns the
+// channel that is closed when a newer stream replaces this one, and the events held for
+// the executor until it subscribed.
+func (run *execRun) openStream() (conn chan struct{}, queued []*mexec.Event) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if run.conn != nil {
+		close(run.conn) // the previous stream ends
+	}
+	conn = make(chan struct{})
+	run.conn = conn
+	run.stream = true
+	queued = run.queued
+	run.queued = nil
+	return conn, queued
+}
+
+// closeStream marks the stream conn closed, unless a newer stream replaced it.
+func (run *execRun) closeStream(conn chan struct{}) {
+	run.mu.Lock()
+	if run.conn == conn {
+		run.stream = false
+		run.conn = nil
+	}
+	run.mu.Unlock()
+}
+
+// streamExecutorEvents writes the executor's events until the stream is replaced, the
+// executor exits, the client goes away or the master stops.
+func (m *Master) streamExecutorEvents(run *execRun, r *http.Request, conn chan struct{}, write func(*mexec.Event) bool) {
 	for {
 		select {
 		case e := <-run.events:

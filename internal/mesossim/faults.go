@@ -111,24 +111,52 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 func (m *Master) RestartAgent(hostname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	a, err := m.restartableAgentLocked(hostname)
+	if err != nil {
+		return err
+	}
+	a.down = true
+	a.ready = make(chan struct{})
+	m.rescindOffersOfAgentLocked(a)
+	m.loseUncheckpointedTasksLocked(a)
+	recovering := m.stopAgentExecutorsLocked(a)
+	if a.srv != nil {
+		srv := a.srv
+		a.srv = nil
+		go func() { _ = srv.Close() }() // ends the executors' streams
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.agentRestarted(a, recovering)
+	}()
+	return nil
+}
+
+// restartableAgentLocked finds the agent to restart; it fails when the master is closed,
+// or the agent is unknown, not registered or restarting already.
+func (m *Master) restartableAgentLocked(hostname string) (*agent, error) {
 	select {
 	case <-m.stop:
-		return errors.New("the master is closed")
+		return nil, errors.New("the master is closed")
 	default:
 	}
 	a := m.agentByHostname(hostname)
 	switch {
 	case a == nil:
-		return noAgent(hostname)
+		return nil, noAgent(hostname)
 	case a.gone:
-		return &httpError{http.StatusConflict, "agent " + hostname + " is not registered"}
+		return nil, &httpError{http.StatusConflict, "agent " + hostname + " is not registered"}
 	case a.down || a.recovering:
-		return &httpError{http.StatusConflict, "agent " + hostname + " is restarting already"}
+		return nil, &httpError{http.StatusConflict, "agent " + hostname + " is restarting already"}
 	}
-	a.down = true
-	a.ready = make(chan struct{})
-	m.rescindOffersOfAgentLocked(a)
-	msg := "Agent " + hostname + " disconnected"
+	return a, nil
+}
+
+// loseUncheckpointedTasksLocked ends the live tasks on a restarting agent of frameworks
+// that do not checkpoint: the master reports them TASK_LOST, REASON_AGENT_DISCONNECTED.
+func (m *Master) loseUncheckpointedTasksLocked(a *agent) {
+	msg := "Agent " + a.hostname + " disconnected"
 	for _, fw := range m.frameworks {
 		if fw.info.GetCheckpoint() || fw.removed {
 			continue
@@ -142,7 +170,12 @@ func (m *Master) RestartAgent(hostname string) error {
 			}
 		}
 	}
-	recovering := false
+}
+
+// stopAgentExecutorsLocked keeps the executors of checkpointing frameworks, to wait for
+// them to subscribe again, and kills the others without an exit report: the restarted
+// agent does not know them. It says whether any executor is kept.
+func (m *Master) stopAgentExecutorsLocked(a *agent) (recovering bool) {
 	for key, run := range a.runs {
 		if run.fw.info.GetCheckpoint() && !run.fw.removed {
 			run.recovering, run.registered = true, false
@@ -158,37 +191,34 @@ func (m *Master) RestartAgent(hostname string) error {
 			releaseExecutorLocked(a, key)
 		}
 	}
-	if a.srv != nil {
-		srv := a.srv
-		a.srv = nil
-		go func() { _ = srv.Close() }() // ends the executors' streams
+	return recovering
+}
+
+// agentRestarted brings a restarting agent back after agentRestartDelay: its executor
+// API serves again on the same address. Without executors to wait for it registers
+// again at once; else it recovers until ExecutorReregistrationTimeout.
+func (m *Master) agentRestarted(a *agent, recovering bool) {
+	select {
+	case <-time.After(agentRestartDelay):
+	case <-m.stop:
+		return
 	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		select {
-		case <-time.After(agentRestartDelay):
-		case <-m.stop:
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a.endpoint != "" && m.cfg.Exec {
+		if err := m.serveAgentOn(a, a.endpoint); err != nil {
+			m.log.Error(err, "Restarted agent cannot serve on its address", "agent", a.hostname)
 			return
 		}
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if a.endpoint != "" && m.cfg.Exec {
-			if err := m.serveAgentOn(a, a.endpoint); err != nil {
-				m.log.Error(err, "Restarted agent cannot serve on its address", "agent", hostname)
-				return
-			}
-		}
-		a.down = false
-		close(a.ready)
-		if !recovering {
-			m.agentReconnectedLocked(a)
-			return
-		}
-		a.recovering = true
-		time.AfterFunc(m.cfg.ExecutorReregistrationTimeout, func() { m.finishRecovery(a) })
-	}()
-	return nil
+	}
+	a.down = false
+	close(a.ready)
+	if !recovering {
+		m.agentReconnectedLocked(a)
+		return
+	}
+	a.recovering = true
+	time.AfterFunc(m.cfg.ExecutorReregistrationTimeout, func() { m.finishRecovery(a) })
 }
 
 // checkpointing says whether the framework of an agent's executor key checkpoints.

@@ -144,76 +144,18 @@ func accepts(accept string) (protobuf, ok bool) {
 	return false, false
 }
 
+// subscribe serves a SUBSCRIBE: it registers the framework (or refuses it) and streams
+// its events until the stream ends.
 func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *scheduler.Call) {
-	if r.Header.Get("Mesos-Stream-Id") != "" {
-		http.Error(w, "Subscribe calls should not include the 'Mesos-Stream-Id' header", http.StatusBadRequest)
-		return
-	}
-	protobuf, ok := accepts(r.Header.Get("Accept"))
+	protobuf, ok := subscribeHeaders(w, r)
 	if !ok {
-		http.Error(w, "Expecting 'Accept' to allow application/json or application/x-protobuf", http.StatusNotAcceptable)
 		return
 	}
 	info := *call.GetSubscribe().FrameworkInfo
 	s := &stream{id: uuid.NewString(), protobuf: protobuf, events: make(chan *scheduler.Event, 4096), done: make(chan struct{})}
 
 	m.mu.Lock()
-	var refusal string
-	fw := (*framework)(nil)
-	if info.ID != nil && info.ID.Value != "" {
-		fw = m.frameworks[info.ID.Value]
-		if fw != nil && fw.removed {
-			refusal = "Framework has been removed"
-		}
-	}
-	if refusal == "" {
-		for _, role := range info.GetRoles() {
-			if role == "" || strings.HasPrefix(role, "-") || strings.Contains(role, " ") || role == "." || role == ".." {
-				refusal = "Role '" + role + "' is invalid"
-			}
-		}
-		if info.FailoverTimeout != nil && *info.FailoverTimeout < 0 {
-			refusal = "Invalid failover_timeout"
-		}
-	}
-	if refusal == "" {
-		if fw == nil {
-			id := ""
-			if info.ID != nil && info.ID.Value != "" {
-				id = info.ID.Value // a framework the master forgot (e.g. after a restart) re-registers
-			} else {
-				id = fmt.Sprintf("%s-%04d", m.id, m.nextFW)
-				m.nextFW++
-			}
-			fw = &framework{id: id, filters: map[string]time.Time{}, tasks: map[string]*task{}}
-			m.frameworks[id] = fw
-		} else if fw.stream != nil {
-			fw.send(&scheduler.Event{Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: "Framework failed over"}})
-			old := fw.stream
-			fw.stream = nil
-			go func() { time.Sleep(50 * time.Millisecond); old.close() }()
-		}
-		if fw.failover != nil {
-			fw.failover.Stop()
-			fw.failover = nil
-		}
-		info.ID = &mesos.FrameworkID{Value: fw.id}
-		fw.info = info
-		fw.partitionAware = hasCapability(info, mesos.FrameworkInfo_Capability_PARTITION_AWARE)
-		fw.suppressed = false
-		m.recoverOffersOfLocked(fw, false)
-		fw.stream = s
-		hb := m.cfg.HeartbeatInterval.Seconds()
-		fw.send(&scheduler.Event{Type: scheduler.Event_SUBSCRIBED, Subscribed: &scheduler.Event_Subscribed{
-			FrameworkID: &mesos.FrameworkID{Value: fw.id}, HeartbeatIntervalSeconds: &hb, MasterInfo: m.masterInfo()}})
-		fw.send(&scheduler.Event{Type: scheduler.Event_HEARTBEAT})
-		// Updates not acknowledged before the failover are sent again.
-		for _, t := range fw.tasks {
-			if len(t.pending) > 0 {
-				m.sendPendingLocked(t)
-			}
-		}
-	}
+	fw, refusal := m.subscribeLocked(info, s)
 	m.mu.Unlock()
 
 	w.Header().Set("Content-Type", mediaJSON)
@@ -229,10 +171,104 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedul
 		write(&scheduler.Event{Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: refusal}})
 		return
 	}
+	defer m.disconnected(fw, s)
+	m.streamEvents(r, s, write)
+}
 
+// subscribeHeaders checks the headers of a SUBSCRIBE and picks the stream's media type;
+// ok is false when it answered the request.
+func subscribeHeaders(w http.ResponseWriter, r *http.Request) (protobuf, ok bool) {
+	if r.Header.Get("Mesos-Stream-Id") != "" {
+		http.Error(w, "Subscribe calls should not include the 'Mesos-Stream-Id' header", http.StatusBadRequest)
+		return false, false
+	}
+	protobuf, ok = accepts(r.Header.Get("Accept"))
+	if !ok {
+		http.Error(w, "Expecting 'Accept' to allow application/json or application/x-protobuf", http.StatusNotAcceptable)
+		return false, false
+	}
+	return protobuf, true
+}
+
+// subscribeLocked registers a subscribing framework on stream s and queues its
+// SUBSCRIBED event. It returns why the master refuses the framework, or "".
+func (m *Master) subscribeLocked(info mesos.FrameworkInfo, s *stream) (*framework, string) {
+	var fw *framework
+	if info.ID != nil && info.ID.Value != "" {
+		fw = m.frameworks[info.ID.Value]
+	}
+	if refusal := subscribeRefusal(info, fw); refusal != "" {
+		return fw, refusal
+	}
+	fw = m.frameworkForLocked(info, fw)
+	if fw.failover != nil {
+		fw.failover.Stop()
+		fw.failover = nil
+	}
+	info.ID = &mesos.FrameworkID{Value: fw.id}
+	fw.info = info
+	fw.partitionAware = hasCapability(info, mesos.FrameworkInfo_Capability_PARTITION_AWARE)
+	fw.suppressed = false
+	m.recoverOffersOfLocked(fw, false)
+	fw.stream = s
+	hb := m.cfg.HeartbeatInterval.Seconds()
+	fw.send(&scheduler.Event{Type: scheduler.Event_SUBSCRIBED, Subscribed: &scheduler.Event_Subscribed{
+		FrameworkID: &mesos.FrameworkID{Value: fw.id}, HeartbeatIntervalSeconds: &hb, MasterInfo: m.masterInfo()}})
+	fw.send(&scheduler.Event{Type: scheduler.Event_HEARTBEAT})
+	// Updates not acknowledged before the failover are sent again.
+	for _, t := range fw.tasks {
+		if len(t.pending) > 0 {
+			m.sendPendingLocked(t)
+		}
+	}
+	return fw, ""
+}
+
+// subscribeRefusal says why the master refuses a SUBSCRIBE, or "". fw is the framework
+// the SUBSCRIBE names, if the master knows it.
+func subscribeRefusal(info mesos.FrameworkInfo, fw *framework) string {
+	if fw != nil && fw.removed {
+		return "Framework has been removed"
+	}
+	refusal := ""
+	for _, role := range info.GetRoles() {
+		if role == "" || strings.HasPrefix(role, "-") || strings.Contains(role, " ") || role == "." || role == ".." {
+			refusal = "Role '" + role + "' is invalid"
+		}
+	}
+	if info.FailoverTimeout != nil && *info.FailoverTimeout < 0 {
+		refusal = "Invalid failover_timeout"
+	}
+	return refusal
+}
+
+// frameworkForLocked returns the framework a SUBSCRIBE registers: fw failing over, its
+// old stream told so and closed, or a new one when the master does not know it.
+func (m *Master) frameworkForLocked(info mesos.FrameworkInfo, fw *framework) *framework {
+	if fw == nil {
+		id := ""
+		if info.ID != nil && info.ID.Value != "" {
+			id = info.ID.Value // a framework the master forgot (e.g. after a restart) re-registers
+		} else {
+			id = fmt.Sprintf("%s-%04d", m.id, m.nextFW)
+			m.nextFW++
+		}
+		fw = &framework{id: id, filters: map[string]time.Time{}, tasks: map[string]*task{}}
+		m.frameworks[id] = fw
+	} else if fw.stream != nil {
+		fw.send(&scheduler.Event{Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: "Framework failed over"}})
+		old := fw.stream
+		fw.stream = nil
+		go func() { time.Sleep(50 * time.Millisecond); old.close() }()
+	}
+	return fw
+}
+
+// streamEvents writes the stream's events, and a heartbeat every interval, until the
+// stream ends, the client goes away or the master stops. An ERROR event ends it.
+func (m *Master) streamEvents(r *http.Request, s *stream, write func(*scheduler.Event) bool) {
 	heartbeat := time.NewTicker(m.cfg.HeartbeatInterval)
 	defer heartbeat.Stop()
-	defer m.disconnected(fw, s)
 	for {
 		select {
 		case e := <-s.events:
@@ -248,17 +284,23 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedul
 			}
 		case <-s.done:
 			// Flush what was queued (e.g. ERROR "Framework failed over"), then end.
-			for {
-				select {
-				case e := <-s.events:
-					write(e)
-				default:
-					return
-				}
-			}
+			flushEvents(s, write)
+			return
 		case <-r.Context().Done():
 			return
 		case <-m.stop:
+			return
+		}
+	}
+}
+
+// flushEvents writes the events still queued on a closed stream.
+func flushEvents(s *stream, write func(*scheduler.Event) bool) {
+	for {
+		select {
+		case e := <-s.events:
+			write(e)
+		default:
 			return
 		}
 	}
