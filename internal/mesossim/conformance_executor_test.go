@@ -1,0 +1,363 @@
+package mesossim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
+	execcalls "github.com/mesos/mesos-go/api/v1/lib/executor/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// The test executor, and conformance tests of the executor API: messages, SHUTDOWN and
+// executors that end.
+
+// envTestExecutor makes the test binary a test executor; its value is the mode:
+// "normal", "ignore-shutdown" (it does not exit on SHUTDOWN), "hang-on-disconnect"
+// (it never subscribes again after losing its agent) or "silent" (it never subscribes).
+const envTestExecutor = "MESOS_SIM_TEST_EXECUTOR"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(envTestExecutor); mode != "" {
+		os.Exit(runTestExecutor(mode))
+	}
+	os.Exit(m.Run())
+}
+
+// runTestExecutor is a small executor on mesos-go's httpexec client: it runs every task
+// it is given (RUNNING), kills on KILL (KILLED), answers a MESSAGE with a MESSAGE
+// "echo:<data>", exits on SHUTDOWN, and, for a checkpointing framework, subscribes
+// again after losing its agent, listing its unacknowledged tasks and updates. While the
+// agent is away it makes one update per task (RUNNING, "while the agent was away") that
+// it can only hand over in that SUBSCRIBE.
+func runTestExecutor(mode string) int {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Config:", err)
+		return 2
+	}
+	if mode == "silent" {
+		select {} // started, but never subscribes
+	}
+	x := newTestExec(cfg, mode)
+	for {
+		resp, err := x.subscriber.Send(x.ctx, execcalls.NonStreaming(execcalls.Subscribe(x.unacknowledgedTasks(), x.updates)))
+		if err != nil {
+			if !x.waitForAgent() {
+				return 1
+			}
+			continue
+		}
+		x.away = time.Time{}
+		if x.readEvents(resp) {
+			return 0 // told to SHUT DOWN
+		}
+		_ = resp.Close()
+		if !cfg.Checkpoint {
+			return 1 // the agent is gone and will not take it back
+		}
+		if mode == "hang-on-disconnect" {
+			select {} // a hung executor: the agent must kill it
+		}
+		for id := range x.running {
+			x.update(mesos.TaskID{Value: id}, mesos.TASK_RUNNING, "while the agent was away", false)
+		}
+	}
+}
+
+// testExec is the state of the test executor process.
+type testExec struct {
+	cfg  config.Config
+	mode string
+	ctx  context.Context
+	// sender sends calls; subscriber holds the SUBSCRIBE stream on its own connection.
+	sender, subscriber execcalls.Sender
+
+	tasks   map[string]mesos.TaskInfo // not acknowledged
+	updates []mexec.Call_Update       // not acknowledged, in order
+	running map[string]bool
+	// away is when SUBSCRIBE first failed since the agent was last reached.
+	away time.Time
+}
+
+func newTestExec(cfg config.Config, mode string) *testExec {
+	newSender := func(opts ...httpcli.RequestOpt) execcalls.Sender {
+		cli := httpcli.New(httpcli.Endpoint("http://"+cfg.AgentEndpoint+"/api/v1/executor"),
+			httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+		return execcalls.SenderWith(httpexec.NewSender(cli.Send, opts...),
+			execcalls.Framework(cfg.FrameworkID), execcalls.Executor(cfg.ExecutorID))
+	}
+	return &testExec{cfg: cfg, mode: mode, ctx: context.Background(),
+		sender: newSender(), subscriber: newSender(httpcli.Close(true)),
+		tasks: map[string]mesos.TaskInfo{}, running: map[string]bool{}}
+}
+
+// unacknowledgedTasks lists the tasks the agent has not acknowledged, for SUBSCRIBE.
+func (x *testExec) unacknowledgedTasks() []mesos.TaskInfo {
+	var ts []mesos.TaskInfo
+	for _, t := range x.tasks {
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// waitForAgent is called after a failed SUBSCRIBE. A checkpointing executor waits a
+// little and tries again until the recovery timeout has passed; it says whether to.
+func (x *testExec) waitForAgent() bool {
+	if !x.cfg.Checkpoint {
+		return false
+	}
+	if x.away.IsZero() {
+		x.away = time.Now()
+	}
+	if time.Since(x.away) > x.cfg.RecoveryTimeout {
+		return false
+	}
+	time.Sleep(min(x.cfg.SubscriptionBackoffMax/4, 100*time.Millisecond))
+	return true
+}
+
+// readEvents handles the events of a SUBSCRIBE stream until it ends, or until the
+// executor is to exit; it says which.
+func (x *testExec) readEvents(resp mesos.Response) (exit bool) {
+	for {
+		var e mexec.Event
+		if err := resp.Decode(&e); err != nil {
+			return false
+		}
+		if x.handle(&e) {
+			return true
+		}
+	}
+}
+
+// handle acts on one event; it says whether the executor is to exit.
+func (x *testExec) handle(e *mexec.Event) (exit bool) {
+	switch e.GetType() {
+	case mexec.Event_LAUNCH:
+		if strings.HasPrefix(e.GetLaunch().Task.TaskID.Value, "forgotten") {
+			return false // as if the LAUNCH were lost in an agent restart
+		}
+		x.launch(e.GetLaunch().Task, "")
+	case mexec.Event_LAUNCH_GROUP:
+		group := e.GetLaunchGroup().TaskGroup.Tasks
+		for _, t := range group {
+			x.launch(t, fmt.Sprintf("launched in a group of %d", len(group)))
+		}
+	case mexec.Event_KILL:
+		id := e.GetKill().TaskID
+		delete(x.running, id.Value)
+		x.update(id, mesos.TASK_KILLED, "", true)
+	case mexec.Event_MESSAGE:
+		data := append([]byte("echo:"), e.GetMessage().Data...)
+		_ = execcalls.SendNoData(x.ctx, x.sender, execcalls.NonStreaming(execcalls.Message(data)))
+	case mexec.Event_ACKNOWLEDGED:
+		x.acknowledged(e.GetAcknowledged())
+	case mexec.Event_SHUTDOWN:
+		return x.mode != "ignore-shutdown"
+	}
+	return false
+}
+
+// acknowledged forgets the task and the update the agent acknowledged.
+func (x *testExec) acknowledged(ack *mexec.Event_Acknowledged) {
+	delete(x.tasks, ack.TaskID.Value)
+	for i, u := range x.updates {
+		if bytes.Equal(u.Status.UUID, ack.UUID) {
+			x.updates = append(x.updates[:i], x.updates[i+1:]...)
+			break
+		}
+	}
+}
+
+// update makes a status update of a task, kept until acknowledged; send says whether to
+// send it now (not while the agent is away).
+func (x *testExec) update(taskID mesos.TaskID, state mesos.TaskState, msg string, send bool) {
+	now := float64(time.Now().UnixNano()) / 1e9
+	u := uuid.New()
+	st := mesos.TaskStatus{TaskID: taskID, State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(),
+		ExecutorID: &mesos.ExecutorID{Value: x.cfg.ExecutorID}, UUID: u[:], Timestamp: &now}
+	if msg != "" {
+		st.Message = &msg
+	}
+	x.updates = append(x.updates, mexec.Call_Update{Status: st})
+	if send {
+		_ = execcalls.SendNoData(x.ctx, x.sender, execcalls.NonStreaming(execcalls.Update(st)))
+	}
+}
+
+// launch runs a task: it is RUNNING at once.
+func (x *testExec) launch(t mesos.TaskInfo, msg string) {
+	x.tasks[t.TaskID.Value] = t
+	x.running[t.TaskID.Value] = true
+	x.update(t.TaskID, mesos.TASK_RUNNING, msg, true)
+}
+
+// testExecutor is the ExecutorInfo of the test executor in a mode.
+func testExecutor(t *testing.T, id, mode string) mesos.ExecutorInfo {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shell := false
+	return mesos.ExecutorInfo{
+		ExecutorID: mesos.ExecutorID{Value: id},
+		Type:       mesos.ExecutorInfo_CUSTOM,
+		Command: &mesos.CommandInfo{Value: &self, Shell: &shell, Arguments: []string{self},
+			Environment: &mesos.Environment{Variables: []mesos.Environment_Variable{{Name: envTestExecutor, Value: &mode}}}},
+		Resources: []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)},
+	}
+}
+
+func execConfig() Config {
+	return Config{Agents: 1, Exec: true, ExecutorShutdownGracePeriod: 300 * time.Millisecond,
+		ExecutorReregistrationTimeout: time.Second, UpdateRetry: time.Minute}
+}
+
+// TestConformanceMessageBothWays: a scheduler MESSAGE reaches the executor, and the
+// executor's MESSAGE reaches the scheduler naming its agent and executor.
+func TestConformanceMessageBothWays(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	s.mustCall(calls.Message(o.AgentID.Value, "e1", []byte("hello")))
+	msg := s.next(scheduler.Event_MESSAGE).GetMessage()
+	if string(msg.Data) != "echo:hello" || msg.AgentID != o.AgentID || msg.ExecutorID.Value != "e1" {
+		t.Fatalf("MESSAGE event %v", msg)
+	}
+	// Unknown agent or executor: accepted (202) and dropped.
+	if err := s.call(calls.Message("no-such-agent", "e1", []byte("x"))); err != nil {
+		t.Fatalf("MESSAGE to an unknown agent: %v", err)
+	}
+	if err := s.call(calls.Message(o.AgentID.Value, "nope", []byte("x"))); err != nil {
+		t.Fatalf("MESSAGE to an unknown executor: %v", err)
+	}
+	// Nothing comes back for the dropped ones: the next echo is of the next message.
+	s.mustCall(calls.Message(o.AgentID.Value, "e1", []byte("again")))
+	if msg := s.next(scheduler.Event_MESSAGE).GetMessage(); string(msg.Data) != "echo:again" {
+		t.Fatalf("MESSAGE event %q, want echo:again", msg.Data)
+	}
+}
+
+// TestMessageSimulatedIsDropped: without executor processes a MESSAGE is accepted and
+// dropped.
+func TestMessageSimulatedIsDropped(t *testing.T) {
+	m := startSim(t, Config{Agents: 1})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	if err := s.call(calls.Message(o.AgentID.Value, "e1", []byte("x"))); err != nil {
+		t.Fatalf("MESSAGE: %v", err)
+	}
+}
+
+// TestConformanceShutdownExecutor: SHUTDOWN reaches the executor, which exits; its live
+// task ends TASK_FAILED, REASON_EXECUTOR_TERMINATED from the agent, and the framework
+// gets FAILURE naming the executor with its exit status (slave.cpp: executorTerminated).
+func TestConformanceShutdownExecutor(t *testing.T) {
+	cfg := execConfig()
+	cfg.ExecutorShutdownGracePeriod = 10 * time.Second // it exits long before
+	m := startSim(t, cfg)
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
+	st := s.nextUpdate("t1")
+	if st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED ||
+		st.GetSource() != mesos.SOURCE_AGENT || len(st.UUID) != 16 {
+		t.Fatalf("task after SHUTDOWN: %v", st)
+	}
+	f := s.next(scheduler.Event_FAILURE).GetFailure()
+	if f.GetExecutorID().GetValue() != "e1" || f.GetAgentID().GetValue() != o.AgentID.Value || f.Status == nil || f.GetStatus() != 0 {
+		t.Fatalf("FAILURE %v, want executor e1 on %s with status 0", f, o.AgentID.Value)
+	}
+	// A second SHUTDOWN of the gone executor, and one of an unknown agent, are accepted.
+	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
+	s.mustCall(calls.Shutdown("e1", "no-such-agent"))
+}
+
+// TestConformanceShutdownGracePeriod: an executor that ignores SHUTDOWN is killed once
+// the shutdown grace period has passed, not before.
+func TestConformanceShutdownGracePeriod(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "ignore-shutdown"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	start := time.Now()
+	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
+		t.Fatalf("task after the kill: %v", st)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Fatalf("killed after %v, before the 300ms grace period", waited)
+	}
+	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" || f.GetStatus() != 9 {
+		t.Fatalf("FAILURE %v, want executor e1 killed by SIGKILL (status 9)", f)
+	}
+}
+
+// TestShutdownSimulatedExecutor: without executor processes SHUTDOWN ends the
+// executor's tasks as if it had exited.
+func TestShutdownSimulatedExecutor(t *testing.T) {
+	m := startSim(t, Config{Agents: 1})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
+		t.Fatalf("task after SHUTDOWN: %v", st)
+	}
+	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" {
+		t.Fatalf("FAILURE %v", f)
+	}
+}
+
+// TestConformanceKillExecutor: a killed executor's task ends TASK_FAILED,
+// REASON_EXECUTOR_TERMINATED, and FAILURE names the executor.
+func TestConformanceKillExecutor(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	if got := faultOverHTTP(t, m, "/faults/kill-executor?agent=agent-1&framework="+s.id+"&executor=nope"); got != http.StatusNotFound {
+		t.Fatalf("unknown executor = %d", got)
+	}
+	if got := faultOverHTTP(t, m, "/faults/kill-executor?agent=agent-1&framework="+s.id+"&executor=e1"); got != http.StatusAccepted {
+		t.Fatalf("kill-executor = %d", got)
+	}
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
+		t.Fatalf("after the kill: %v", st)
+	}
+	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" || f.GetAgentID().GetValue() != o.AgentID.Value || f.GetStatus() != 9 {
+		t.Fatalf("FAILURE %v", f)
+	}
+}
