@@ -65,7 +65,8 @@ type Credentials struct {
 
 // Config is what a Connection needs.
 type Config struct {
-	// Name labels the connection's metrics (the MesosCluster's name). Optional.
+	// Name is the MesosCluster's name. Optional; it is for people reading the config:
+	// metrics go to Observer.
 	Name string
 	// Master is a MesosCluster master string: a URL, a comma-separated list, or zk://.
 	Master string
@@ -88,6 +89,8 @@ type Config struct {
 	AgentPollInterval time.Duration
 	// Log receives the connection's log lines.
 	Log logr.Logger
+	// Observer is told of a Driver's subscriptions, for metrics; nil means none.
+	Observer Observer
 }
 
 // Handler receives the events of a subscription. Its methods are called one at a time,
@@ -234,12 +237,7 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 	caller := httpsched.NewCaller(c.httpClient(master), httpsched.AllowReconnection(false),
 		httpsched.EndpointCandidates(func() string { return "" }))
 
-	info := c.cfg.FrameworkInfo
-	if id := c.FrameworkID(); id != "" {
-		info.ID = &mesos.FrameworkID{Value: id}
-	} else {
-		info.ID = nil
-	}
+	info := c.subscribeInfo()
 	subCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := caller.Call(subCtx, calls.Subscribe(&info))
@@ -249,24 +247,51 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 	}
 	defer func() { _ = resp.Close() }()
 
-	events := make(chan *scheduler.Event, 64)
-	readErr := make(chan error, 1)
+	events, readErr := readEvents(subCtx, resp)
+	return c.handleEvents(ctx, master, caller, events, readErr)
+}
+
+// subscribeInfo is the FrameworkInfo to subscribe with: with the framework's id, to
+// fail over to it, once Mesos gave one.
+func (c *Connection) subscribeInfo() mesos.FrameworkInfo {
+	info := c.cfg.FrameworkInfo
+	if id := c.FrameworkID(); id != "" {
+		info.ID = &mesos.FrameworkID{Value: id}
+	} else {
+		info.ID = nil
+	}
+	return info
+}
+
+// readEvents decodes the subscription's events in the background, so that a silent
+// master is noticed while a read waits. The events channel is closed when reading
+// fails, after the error is sent on readErr, or when ctx ends.
+func readEvents(ctx context.Context, resp mesos.Response) (events <-chan *scheduler.Event, readErr <-chan error) {
+	out := make(chan *scheduler.Event, 64)
+	errs := make(chan error, 1)
 	go func() {
-		defer close(events)
+		defer close(out)
 		for {
 			var e scheduler.Event
 			if err := resp.Decode(&e); err != nil {
-				readErr <- err
+				errs <- err
 				return
 			}
 			select {
-			case events <- &e:
-			case <-subCtx.Done():
+			case out <- &e:
+			case <-ctx.Done():
 				return
 			}
 		}
 	}()
+	return out, errs
+}
 
+// handleEvents hands the subscription's events to the handler until the subscription
+// ends: ctx ends, the leader changes, the master stays silent for HeartbeatMisses
+// heartbeat intervals, the stream closes or Mesos refuses the framework. It says whether
+// the master accepted the subscription.
+func (c *Connection) handleEvents(ctx context.Context, master string, caller calls.Caller, events <-chan *scheduler.Event, readErr <-chan error) (bool, error) {
 	subscribed := false
 	heartbeat := 15 * time.Second
 	watchdog := time.NewTimer(time.Duration(c.cfg.HeartbeatMisses) * heartbeat)
@@ -282,35 +307,50 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 				Err: fmt.Errorf("no event from the master for %d heartbeat intervals", c.cfg.HeartbeatMisses)}
 		case e, ok := <-events:
 			if !ok {
-				err := <-readErr
-				if errors.Is(err, io.EOF) {
-					err = errors.New("the master closed the event stream")
-				}
-				return subscribed, &SubscribeError{Reason: ReasonStreamClosed, Master: master, Err: err}
+				return subscribed, streamClosed(master, <-readErr)
 			}
 			if e.GetType() == scheduler.Event_SUBSCRIBED {
-				s := e.GetSubscribed()
-				if hb := s.GetHeartbeatIntervalSeconds(); hb > 0 {
-					heartbeat = time.Duration(hb * float64(time.Second))
-				}
-				c.mu.Lock()
-				c.caller, c.frameworkID, c.leader = caller, s.FrameworkID.GetValue(), leaderURL(master, s.MasterInfo)
-				c.mu.Unlock()
+				heartbeat = c.subscribed(master, caller, e.GetSubscribed(), heartbeat)
 				subscribed = true
-				c.log.Info("Subscribed", "frameworkID", s.FrameworkID.GetValue(), "master", c.Leader())
 			}
-			if !watchdog.Stop() {
-				select {
-				case <-watchdog.C:
-				default:
-				}
-			}
-			watchdog.Reset(time.Duration(c.cfg.HeartbeatMisses) * heartbeat)
+			resetTimer(watchdog, time.Duration(c.cfg.HeartbeatMisses)*heartbeat)
 			if err := c.dispatch(ctx, e); err != nil {
 				return subscribed, err
 			}
 		}
 	}
+}
+
+// subscribed records an accepted subscription: calls go to caller from now on. It
+// returns the heartbeat interval the master announced, or heartbeat if it announced none.
+func (c *Connection) subscribed(master string, caller calls.Caller, s *scheduler.Event_Subscribed, heartbeat time.Duration) time.Duration {
+	if hb := s.GetHeartbeatIntervalSeconds(); hb > 0 {
+		heartbeat = time.Duration(hb * float64(time.Second))
+	}
+	c.mu.Lock()
+	c.caller, c.frameworkID, c.leader = caller, s.FrameworkID.GetValue(), leaderURL(master, s.MasterInfo)
+	c.mu.Unlock()
+	c.log.Info("Subscribed", "frameworkID", s.FrameworkID.GetValue(), "master", c.Leader())
+	return heartbeat
+}
+
+// streamClosed is the SubscribeError of a stream that ended with err.
+func streamClosed(master string, err error) error {
+	if errors.Is(err, io.EOF) {
+		err = errors.New("the master closed the event stream")
+	}
+	return &SubscribeError{Reason: ReasonStreamClosed, Master: master, Err: err}
+}
+
+// resetTimer restarts t to fire after d, draining a tick it may hold.
+func resetTimer(t *time.Timer, d time.Duration) {
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+	t.Reset(d)
 }
 
 // dispatch hands one event to the handler.

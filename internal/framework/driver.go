@@ -9,8 +9,6 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
-
-	"github.com/k8sm/k8sm/internal/metrics"
 )
 
 // Agent is what the framework knows of one Mesos agent from its offers.
@@ -60,6 +58,27 @@ type Scheduler interface {
 	Subscribed(ctx context.Context, d *Driver)
 }
 
+// Observer is told how a Driver's subscription fares, for metrics. The operator's
+// metrics.Cluster is one; it lives outside this package so that the Mesos layer does not
+// depend on Kubernetes libraries.
+type Observer interface {
+	// Subscribed: the master accepted a subscription; reconnect says one was held or
+	// tried before.
+	Subscribed(reconnect bool)
+	// Disconnected: a subscription ended or an attempt failed, for reason (one of the
+	// Reason* constants).
+	Disconnected(reason string)
+	// Stopped: the Driver was stopped on purpose.
+	Stopped()
+}
+
+// noObserver is the Observer of a Config without one.
+type noObserver struct{}
+
+func (noObserver) Subscribed(bool)     {}
+func (noObserver) Disconnected(string) {}
+func (noObserver) Stopped()            {}
+
 // Driver runs one Connection for a MesosCluster and keeps its Status, telling the
 // operator through notify whenever the status changes.
 type Driver struct {
@@ -74,7 +93,7 @@ type Driver struct {
 	done    chan struct{}
 	pollNow chan struct{}
 
-	metrics metrics.Cluster
+	observer Observer
 	// tried is set once a subscription was held or attempted, so that the next
 	// subscription counts as a reconnect.
 	tried bool
@@ -83,7 +102,10 @@ type Driver struct {
 // NewDriver makes a Driver; notify is called (without blocking) after status changes.
 func NewDriver(cfg Config, sched Scheduler, notify func()) (*Driver, error) {
 	d := &Driver{sched: sched, notify: notify, status: Status{Agents: map[string]Agent{}}, pollNow: make(chan struct{}, 1),
-		metrics: metrics.Cluster(cfg.Name)}
+		observer: cfg.Observer}
+	if d.observer == nil {
+		d.observer = noObserver{}
+	}
 	conn, err := New(cfg, driverHandler{d})
 	if err != nil {
 		return nil, err
@@ -200,7 +222,7 @@ func (d *Driver) Stop() {
 	}
 	d.cancel()
 	<-d.done
-	d.metrics.Stopped()
+	d.observer.Stopped()
 }
 
 // Status returns a copy of the driver's status.
@@ -249,7 +271,7 @@ func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *me
 	reconnect := h.d.tried
 	h.d.tried = true
 	h.d.mu.Unlock()
-	h.d.metrics.Subscribed(reconnect)
+	h.d.observer.Subscribed(reconnect)
 	h.d.update(func(s *Status) {
 		s.Subscribed, s.FrameworkID, s.Leader, s.LastError, s.Refused, s.Reconciled = true, frameworkID, h.d.Leader(), nil, "", false
 	})
@@ -268,7 +290,7 @@ func (h driverHandler) Disconnected(_ context.Context, err error) {
 	if errors.As(err, &se) {
 		reason = se.Reason
 	}
-	h.d.metrics.Disconnected(reason)
+	h.d.observer.Disconnected(reason)
 	h.d.update(func(s *Status) {
 		h.d.tried = true
 		s.Subscribed, s.Leader, s.LastError, s.Reconciled = false, "", err, false

@@ -5,7 +5,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/k8sm/k8sm/internal/framework"
 )
+
+// Cluster is the Observer the operator gives its framework Drivers. The check is here,
+// not in metrics.go, so that this package does not depend on the Mesos layer (nor the
+// Mesos layer on it).
+var _ framework.Observer = Cluster("")
 
 func TestClusterSeries(t *testing.T) {
 	c := Cluster("t1")
