@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -19,6 +20,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/scheduler"
 )
 
 const (
@@ -35,7 +37,8 @@ const (
 // Unknown when it goes, and deleted after GoneGracePeriod.
 type AgentNodeReconciler struct {
 	client.Client
-	Drivers *Drivers
+	// Registry holds the clusters' drivers, whose agents the Nodes stand for. Required.
+	Registry *scheduler.Registry
 	// GoneGracePeriod is how long the Node of an agent that left is kept. Default 5m.
 	GoneGracePeriod time.Duration
 	// Now is the clock (tests replace it).
@@ -65,7 +68,7 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 
 	var status framework.Status
-	if d := r.Drivers.Get(req.Name); d != nil {
+	if d := r.Registry.Driver(req.Name); d != nil {
 		status = d.Status()
 	}
 	now := r.now()
@@ -88,7 +91,7 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if seen[n.Name] {
 			continue
 		}
-		ready := readyCondition(n)
+		ready := agentnode.ReadyCondition(n)
 		switch {
 		case ready == nil || ready.Status != corev1.ConditionUnknown:
 			if err := r.markGone(ctx, n, now); err != nil {
@@ -113,15 +116,6 @@ func (r *AgentNodeReconciler) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
-}
-
-func readyCondition(n *corev1.Node) *corev1.NodeCondition {
-	for i := range n.Status.Conditions {
-		if n.Status.Conditions[i].Type == corev1.NodeReady {
-			return &n.Status.Conditions[i]
-		}
-	}
-	return nil
 }
 
 // ensureNode creates or updates the Node of a live agent and renews its Lease.
@@ -268,9 +262,12 @@ func (r *AgentNodeReconciler) deleteNode(ctx context.Context, n *corev1.Node) er
 // SetupWithManager registers the reconciler: it runs per MesosCluster, on driver
 // changes and on changes to the cluster's Nodes.
 func (r *AgentNodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Registry == nil {
+		return errors.New("the agent Node reconciler needs the Registry")
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&mesosv1alpha1.MesosCluster{}).
-		WatchesRawSource(source.Channel(r.Drivers.Listen(), &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(r.Registry.Listen(), &handler.EnqueueRequestForObject{})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []ctrl.Request {
 			if c, ok := o.GetLabels()[agentnode.LabelCluster]; ok {
 				return []ctrl.Request{{NamespacedName: client.ObjectKey{Name: c}}}

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,17 +17,22 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/podtask"
+	"github.com/k8sm/k8sm/internal/scheduler"
 )
 
 // TaskFinalizer keeps a MesosTask until its Mesos task is over or known gone.
 const TaskFinalizer = "mesos.k8sm.io/task"
 
-// MesosTaskReconciler queues pending tasks with their cluster's scheduler and keeps a
-// deleted task until Mesos has killed it.
+// MesosTaskReconciler owns a MesosTask's life around the scheduler: its finalizer (a
+// deleted task is kept until Mesos has killed it), its place in its cluster's queue, the
+// kill of a task whose pod ended, and NodeLost for a pod whose agent stayed unreachable.
+// It deletes a MesosTask whose pod went.
 type MesosTaskReconciler struct {
 	client.Client
-	Drivers *Drivers
+	// Registry holds the clusters' drivers and schedulers. Required.
+	Registry *scheduler.Registry
 	// Recorder records events for people; optional.
 	Recorder events.EventRecorder
 	// UnreachableTimeout is how long a task may stay unreachable before its pod is
@@ -40,27 +46,10 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Get(ctx, req.NamespacedName, mt); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	sched := r.Drivers.Scheduler(mt.Spec.ClusterRef)
+	sched := r.Registry.Scheduler(mt.Spec.ClusterRef)
 
 	if !mt.DeletionTimestamp.IsZero() {
-		if !controllerutil.ContainsFinalizer(mt, TaskFinalizer) {
-			return ctrl.Result{}, nil
-		}
-		pod := &corev1.Pod{}
-		if err := r.Get(ctx, req.NamespacedName, pod); apierrors.IsNotFound(err) {
-			pod = nil // gone: a task it may have left runs without an owner and is killed when it reports
-		} else if err != nil {
-			return ctrl.Result{}, err
-		}
-		if mayRun(mt, pod) {
-			result, _ := r.killTask(ctx, mt)
-			return result, nil
-		}
-		if sched != nil {
-			sched.Dequeue(mt.Spec.TaskID)
-		}
-		controllerutil.RemoveFinalizer(mt, TaskFinalizer)
-		return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, mt))
+		return r.finalize(ctx, mt, sched)
 	}
 	if controllerutil.AddFinalizer(mt, TaskFinalizer) {
 		if err := r.Update(ctx, mt); err != nil {
@@ -80,9 +69,7 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable {
 		return r.unreachable(ctx, mt, pod)
 	}
-	if podTerminal(pod) && launched(mt.Status.Phase) && !podtask.IsTerminalPhase(mt.Status.Phase) && mt.Status.Phase != mesosv1alpha1.TaskPhaseKilling {
-		// The pod ended (Failed/NodeLost while its agent was unreachable) but its task
-		// came back with the agent: nothing may run for a pod that ended.
+	if podtask.MustKillForEndedPod(mt, pod) {
 		result, sent := r.killTask(ctx, mt)
 		if sent {
 			ctrl.LoggerFrom(ctx).Info("Killing the task of a pod that ended", "task", mt.Spec.TaskID, "agent", mt.Status.Hostname)
@@ -92,7 +79,7 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		return result, nil
 	}
-	if sched == nil || launched(mt.Status.Phase) || boundUnrecorded(mt, pod) {
+	if sched == nil || podtask.Launched(mt.Status.Phase) || podtask.BoundUnrecorded(mt, pod) {
 		// Launched, or maybe launched: the scheduler's reconciliation asks Mesos.
 		return ctrl.Result{}, nil
 	}
@@ -102,6 +89,29 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	sched.Enqueue(ctx, mt, pod)
 	return ctrl.Result{}, nil
+}
+
+// finalize keeps a deleted MesosTask until its task cannot run: it kills a task that may
+// run, and lets the MesosTask go once Mesos said it ended (or it never launched).
+func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.MesosTask, sched *scheduler.Scheduler) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(mt, TaskFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	pod := &corev1.Pod{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(mt), pod); apierrors.IsNotFound(err) {
+		pod = nil // gone: a task it may have left runs without an owner and is killed when it reports
+	} else if err != nil {
+		return ctrl.Result{}, err
+	}
+	if podtask.MayRun(mt, pod) {
+		result, _ := r.killTask(ctx, mt)
+		return result, nil
+	}
+	if sched != nil {
+		sched.Dequeue(mt.Spec.TaskID)
+	}
+	controllerutil.RemoveFinalizer(mt, TaskFinalizer)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, mt))
 }
 
 // unreachable fails the pod of a task that stayed unreachable too long (reason
@@ -136,7 +146,7 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 // task ended: soon when the framework is not subscribed or the call failed (sent is
 // false), later once it went out.
 func (r *MesosTaskReconciler) killTask(ctx context.Context, mt *mesosv1alpha1.MesosTask) (result ctrl.Result, sent bool) {
-	d := r.Drivers.Get(mt.Spec.ClusterRef)
+	d := r.Registry.Driver(mt.Spec.ClusterRef)
 	if d == nil || !d.Subscribed() {
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, false
 	}
@@ -146,12 +156,10 @@ func (r *MesosTaskReconciler) killTask(ctx context.Context, mt *mesosv1alpha1.Me
 	return ctrl.Result{RequeueAfter: 10 * time.Second}, true
 }
 
-// SetupWithManager registers the reconciler and the MesosTask indexes.
+// SetupWithManager registers the reconciler. It reads the indexer.ClusterRef index.
 func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(context.Background(), &mesosv1alpha1.MesosTask{}, TaskIDIndex,
-		func(o client.Object) []string { return []string{o.(*mesosv1alpha1.MesosTask).Spec.TaskID} }); err != nil {
-		return err
+	if r.Registry == nil {
+		return errors.New("the MesosTask reconciler needs the Registry")
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&mesosv1alpha1.MesosTask{}).
@@ -168,14 +176,14 @@ func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // clusterWakeups re-queues a cluster's pending tasks when its driver changes.
 func (r *MesosTaskReconciler) clusterWakeups(mgr ctrl.Manager) source.Source {
-	return source.Channel(r.Drivers.Listen(), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []ctrl.Request {
+	return source.Channel(r.Registry.Listen(), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []ctrl.Request {
 		var list mesosv1alpha1.MesosTaskList
-		if err := mgr.GetClient().List(ctx, &list, client.MatchingFields{ClusterRefIndex: o.GetName()}); err != nil {
+		if err := mgr.GetClient().List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}); err != nil {
 			return nil
 		}
 		var reqs []ctrl.Request
 		for _, mt := range list.Items {
-			if !launched(mt.Status.Phase) {
+			if !podtask.Launched(mt.Status.Phase) {
 				reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&mt)})
 			}
 		}

@@ -2,8 +2,7 @@ package controllers
 
 import (
 	"context"
-	"fmt"
-	"strings"
+	"errors"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,7 +13,6 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -24,21 +22,18 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/podtask"
+	"github.com/k8sm/k8sm/internal/scheduler"
 )
-
-// PodSchedulerNameIndex indexes Pods by spec.schedulerName.
-const PodSchedulerNameIndex = "spec.schedulerName"
-
-// NodeNameFor is the Node of an agent of a cluster.
-func NodeNameFor(cluster, hostname string) string { return agentnode.NodeName(cluster, hostname) }
 
 // PodReconciler takes the pods that name a MesosCluster's schedulerName: it gives each a
 // MesosTask, and when a pod is deleted it has the task killed and removes the pod once
 // the task ended, as a kubelet would.
 type PodReconciler struct {
 	client.Client
-	Drivers *Drivers
+	// Registry holds the clusters' drivers and schedulers. Required.
+	Registry *scheduler.Registry
 	// Recorder records events for people; optional.
 	Recorder events.EventRecorder
 	// Workers is how many pods are handled at once. Default 8.
@@ -76,7 +71,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if !pod.DeletionTimestamp.IsZero() {
 		return r.deletePod(ctx, pod, mt, haveTask)
 	}
-	if haveTask || podTerminal(pod) {
+	if haveTask || podtask.PodTerminal(pod) {
 		return ctrl.Result{}, nil
 	}
 	if mtErr == nil {
@@ -110,7 +105,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			TaskID:     podtask.TaskIDFor(pod),
 			Resources:  podtask.ResourcesFor(pod),
 			Role:       pod.Annotations[podtask.AnnotationRole],
-			ExecutorID: ExecutorID(mc.Name),
+			ExecutorID: podtask.ExecutorID(mc.Name),
 			// A pod bound before it was taken runs on its Node's agent or nowhere.
 			NodeName: pod.Spec.NodeName,
 		},
@@ -127,26 +122,22 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 // notAdmitted fails a pod bound to an agent's Node of a cluster that does not take pods
 // of its namespace.
 func (r *PodReconciler) notAdmitted(ctx context.Context, pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster) error {
-	msg := fmt.Sprintf("MesosCluster %s does not take pods of namespace %s (spec.namespaceSelector); nothing runs pods on Node %s", mc.Name, pod.Namespace, pod.Spec.NodeName)
+	msg := podtask.NotAdmittedMessage(mc.Name, pod.Namespace, pod.Spec.NodeName)
 	before := pod.DeepCopy()
-	pod.Status.Phase, pod.Status.Reason, pod.Status.Message = corev1.PodFailed, ReasonNamespaceNotAllowed, msg
+	podtask.SetNotAdmitted(&pod.Status, msg)
 	if err := r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	if r.Recorder != nil {
-		r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonNamespaceNotAllowed, "Admit", "%s", msg)
+		r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, podtask.ReasonNamespaceNotAllowed, "Admit", "%s", msg)
 	}
 	return nil
 }
 
-// ReasonNamespaceNotAllowed fails a pod bound to an agent's Node in a namespace the
-// agent's cluster does not take.
-const ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
-
 // deletePod kills the pod's task and removes the pod once the task is over.
 func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, haveTask bool) (ctrl.Result, error) {
-	if haveTask && mayRun(mt, pod) {
-		d := r.Drivers.Get(mt.Spec.ClusterRef)
+	if haveTask && podtask.MayRun(mt, pod) {
+		d := r.Registry.Driver(mt.Spec.ClusterRef)
 		if d == nil || !d.Subscribed() {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 		}
@@ -161,12 +152,12 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 		return ctrl.Result{RequeueAfter: grace + 10*time.Second}, nil
 	}
 	if haveTask {
-		if s := r.Drivers.Scheduler(mt.Spec.ClusterRef); s != nil {
+		if s := r.Registry.Scheduler(mt.Spec.ClusterRef); s != nil {
 			s.Dequeue(mt.Spec.TaskID)
 		}
 	}
 	// Never launched, or over: the pod goes at once.
-	err := removePod(ctx, r.Client, pod)
+	err := scheduler.RemovePod(ctx, r.Client, pod)
 	return ctrl.Result{}, client.IgnoreNotFound(err)
 }
 
@@ -176,7 +167,7 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 func (r *PodReconciler) clusterFor(ctx context.Context, pod *corev1.Pod, clusterOfTask string) (*mesosv1alpha1.MesosCluster, error) {
 	if pod.Spec.NodeName == "" {
 		var list mesosv1alpha1.MesosClusterList
-		if err := r.List(ctx, &list, client.MatchingFields{SchedulerNameIndex: pod.Spec.SchedulerName}); err != nil {
+		if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterSchedulerName: pod.Spec.SchedulerName}); err != nil {
 			return nil, err
 		}
 		for i := range list.Items {
@@ -229,32 +220,13 @@ func namespaceAllowed(ctx context.Context, c client.Client, mc *mesosv1alpha1.Me
 	return sel.Matches(labels.Set(ns.Labels)), nil
 }
 
-// removePod deletes a pod at once, as a kubelet does once its containers are gone: grace
-// 0, and only this pod (by UID), never a newer one of the same name.
-func removePod(ctx context.Context, c client.Writer, pod *corev1.Pod) error {
-	return c.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
-}
-
-func podTerminal(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
-}
-
 // SetupWithManager registers the reconciler for pods with a schedulerName some
 // MesosCluster could own (not the default scheduler's), and for pods bound to an agent's
-// Node by anyone.
+// Node by anyone. It reads the indexer's ClusterSchedulerName, PodSchedulerName and
+// PodNodeName indexes.
 func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, PodSchedulerNameIndex,
-		func(o client.Object) []string { return []string{o.(*corev1.Pod).Spec.SchedulerName} }); err != nil {
-		return err
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, PodNodeNameIndex,
-		func(o client.Object) []string {
-			if p := o.(*corev1.Pod); onAgentNode(p) {
-				return []string{p.Spec.NodeName}
-			}
-			return nil
-		}); err != nil {
-		return err
+	if r.Registry == nil {
+		return errors.New("the Pod reconciler needs the Registry")
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&corev1.Pod{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
@@ -269,19 +241,10 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// PodNodeNameIndex indexes Pods bound to an agent's Node by spec.nodeName.
-const PodNodeNameIndex = "spec.nodeName"
-
 // mayBeOurs says whether a pod may be a MesosCluster's: it names a scheduler other than
 // the default one, or it is bound to a Node named as an agent's.
 func mayBeOurs(p *corev1.Pod) bool {
-	return (p.Spec.SchedulerName != corev1.DefaultSchedulerName && p.Spec.SchedulerName != "") || onAgentNode(p)
-}
-
-// onAgentNode says whether a pod is bound to a Node named as an agent's (which cluster's,
-// if any, its labels say).
-func onAgentNode(p *corev1.Pod) bool {
-	return strings.HasPrefix(p.Spec.NodeName, agentnode.NodePrefix)
+	return (p.Spec.SchedulerName != corev1.DefaultSchedulerName && p.Spec.SchedulerName != "") || agentnode.OnAgentNode(p)
 }
 
 // intakeChanged passes the cluster changes that decide which pods a cluster takes: its
@@ -312,7 +275,7 @@ func readyKey(mc *mesosv1alpha1.MesosCluster) string {
 func (r *PodReconciler) podsOfCluster(ctx context.Context, o client.Object) []ctrl.Request {
 	mc := o.(*mesosv1alpha1.MesosCluster)
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.MatchingFields{PodSchedulerNameIndex: mc.Spec.SchedulerName}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.List(ctx, &pods, client.MatchingFields{indexer.PodSchedulerName: mc.Spec.SchedulerName}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	reqs := make([]ctrl.Request, 0, len(pods.Items))
@@ -327,7 +290,7 @@ func (r *PodReconciler) podsOfCluster(ctx context.Context, o client.Object) []ct
 	}
 	for _, n := range nodes.Items {
 		var bound corev1.PodList
-		if err := r.List(ctx, &bound, client.MatchingFields{PodNodeNameIndex: n.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		if err := r.List(ctx, &bound, client.MatchingFields{indexer.PodNodeName: n.Name}, client.UnsafeDisableDeepCopy); err != nil {
 			continue
 		}
 		for i := range bound.Items {
@@ -337,35 +300,4 @@ func (r *PodReconciler) podsOfCluster(ctx context.Context, o client.Object) []ct
 		}
 	}
 	return reqs
-}
-
-// CacheOptions keeps the manager's pod cache small: pods no MesosCluster could own
-// (those of the default scheduler not bound to an agent's Node) are kept as a stub of
-// their name, scheduler and Node, for the cache must hold every pod it watches to see one
-// get bound. Cached objects go without their managed fields.
-func CacheOptions() cache.Options {
-	return cache.Options{
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}: {Transform: trimPod},
-		},
-		// Nothing reads managed fields (every write is an Update or a merge patch, which
-		// keep the stored ones): cached objects go without them, which saves memory
-		// and the bytes of every write.
-		DefaultTransform: cache.TransformStripManagedFields(),
-	}
-}
-
-// trimPod strips a pod for the cache: its managed fields, and all but a stub when no
-// MesosCluster could own it.
-func trimPod(o any) (any, error) {
-	o, err := cache.TransformStripManagedFields()(o)
-	p, ok := o.(*corev1.Pod)
-	if err != nil || !ok || mayBeOurs(p) {
-		return o, err
-	}
-	return &corev1.Pod{TypeMeta: p.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, UID: p.UID, ResourceVersion: p.ResourceVersion,
-			Generation: p.Generation, CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: p.DeletionTimestamp},
-		Spec:   corev1.PodSpec{SchedulerName: p.Spec.SchedulerName, NodeName: p.Spec.NodeName},
-		Status: corev1.PodStatus{Phase: p.Status.Phase}}, nil
 }

@@ -6,7 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// TaskPhase is where a MesosTask is in its life (DESIGN state table).
+// TaskPhase is where a MesosTask is in its life (the state table in docs/mesos-mapping.md).
 // +kubebuilder:validation:Enum=Pending;Staging;Starting;Running;Killing;Finished;Failed;Killed;Unreachable;Gone
 type TaskPhase string
 

@@ -107,25 +107,12 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	drivers := &controllers.Drivers{}
-	if err := (&controllers.MesosClusterReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  recorders.For("k8sm-mesoscluster"),
-		Drivers:   drivers,
-
-		ReconcileInterval: o.reconcileEvery,
-	}).SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the MesosCluster controller: %w", err)
-	}
-	if err := (&controllers.AgentNodeReconciler{Client: mgr.GetClient(), Drivers: drivers}).SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the agent Node controller: %w", err)
-	}
-	if err := (&controllers.PodReconciler{Client: mgr.GetClient(), Drivers: drivers, Recorder: recorders.For("k8sm-pod")}).SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the Pod controller: %w", err)
-	}
-	if err := (&controllers.MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers, Recorder: recorders.For("k8sm-mesostask"), UnreachableTimeout: o.unreachableAfter}).SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the MesosTask controller: %w", err)
+	if _, err := controllers.Setup(mgr, controllers.Options{
+		Recorder:           recorders.For,
+		ReconcileInterval:  o.reconcileEvery,
+		UnreachableTimeout: o.unreachableAfter,
+	}); err != nil {
+		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding the health check: %w", err)

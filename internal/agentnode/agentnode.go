@@ -46,6 +46,12 @@ type Agent struct {
 // NodePrefix begins the name of every agent Node.
 const NodePrefix = "mesos-"
 
+// OnAgentNode says whether a pod is bound to a Node named as an agent's (which cluster's,
+// if any, the Node's labels say).
+func OnAgentNode(p *corev1.Pod) bool {
+	return strings.HasPrefix(p.Spec.NodeName, NodePrefix)
+}
+
 var invalidName = regexp.MustCompile(`[^a-z0-9.-]+`)
 
 // NodeName is the Node name of an agent: mesos-<cluster>-<hostname>, made a valid DNS
@@ -166,4 +172,14 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 		NodeInfo:    corev1.NodeSystemInfo{OperatingSystem: "linux", KubeletVersion: "mesos"},
 	}
 	return st
+}
+
+// ReadyCondition is a Node's Ready condition, nil when it has none.
+func ReadyCondition(n *corev1.Node) *corev1.NodeCondition {
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == corev1.NodeReady {
+			return &n.Status.Conditions[i]
+		}
+	}
+	return nil
 }

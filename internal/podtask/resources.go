@@ -1,6 +1,6 @@
 // Package podtask translates between a Pod and its Mesos task: the task id and
 // resources of a pod, the TaskInfo that launches it, and what each TaskStatus means for
-// the MesosTask and the Pod (DESIGN's state table). It is pure: no Kubernetes client.
+// the MesosTask and the Pod (the state table in docs/mesos-mapping.md). It is pure: no Kubernetes client.
 package podtask
 
 import (

@@ -20,7 +20,7 @@ const (
 	ReasonTaskGone         = "MesosTaskGone"
 )
 
-// PhaseFor is the MesosTask phase of a Mesos task state (DESIGN's state table).
+// PhaseFor is the MesosTask phase of a Mesos task state (the state table in docs/mesos-mapping.md).
 func PhaseFor(s mesos.TaskState) mesosv1alpha1.TaskPhase {
 	switch s {
 	case mesos.TASK_STAGING:
@@ -183,7 +183,7 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 	return true
 }
 
-// PodStatusFor is the pod status a MesosTask implies (DESIGN's state table), starting
+// PodStatusFor is the pod status a MesosTask implies (the state table in docs/mesos-mapping.md), starting
 // from the pod's current status: Pending with PodScheduled=False/Unschedulable while no
 // offer fits, Pending and PodScheduled once launched, Running with the container
 // statuses, IPs and Ready the executor sent (a JSON PodStatus in the update's data;
@@ -245,12 +245,12 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 		out.Reason, out.Message = ReasonAgentUnreachable, "Mesos cannot reach the agent ("+st.MesosState+")"
 	}
 	if st.Phase != mesosv1alpha1.TaskPhasePending {
-		setCondition(&out, corev1.PodScheduled, corev1.ConditionTrue, "", "")
+		SetPodCondition(&out, corev1.PodScheduled, corev1.ConditionTrue, "", "")
 	}
 	if st.Phase == mesosv1alpha1.TaskPhasePending {
 		if c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.TaskConditionScheduled); c != nil &&
 			c.Status == metav1.ConditionFalse && c.Reason == mesosv1alpha1.ReasonUnschedulable {
-			setCondition(&out, corev1.PodScheduled, corev1.ConditionFalse, corev1.PodReasonUnschedulable, c.Message)
+			SetPodCondition(&out, corev1.PodScheduled, corev1.ConditionFalse, corev1.PodReasonUnschedulable, c.Message)
 		}
 		return out
 	}
@@ -261,13 +261,13 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 	if fromExecutor != nil {
 		initialized = conditionOf(fromExecutor, corev1.PodInitialized, initialized)
 	}
-	setCondition(&out, corev1.PodInitialized, initialized, "", "")
+	SetPodCondition(&out, corev1.PodInitialized, initialized, "", "")
 	readyReason := ""
 	if ready == corev1.ConditionFalse && st.Phase == mesosv1alpha1.TaskPhaseUnreachable {
 		readyReason = ReasonAgentUnreachable
 	}
-	setCondition(&out, corev1.ContainersReady, ready, readyReason, "")
-	setCondition(&out, corev1.PodReady, ready, readyReason, "")
+	SetPodCondition(&out, corev1.ContainersReady, ready, readyReason, "")
+	SetPodCondition(&out, corev1.PodReady, ready, readyReason, "")
 	return out
 }
 
@@ -286,8 +286,8 @@ func conditionOf(s *corev1.PodStatus, t corev1.PodConditionType, def corev1.Cond
 	return def
 }
 
-// setCondition sets a pod condition, keeping its transition time when its status stays.
-func setCondition(s *corev1.PodStatus, t corev1.PodConditionType, status corev1.ConditionStatus, reason, msg string) {
+// SetPodCondition sets a pod condition, keeping its transition time when its status stays.
+func SetPodCondition(s *corev1.PodStatus, t corev1.PodConditionType, status corev1.ConditionStatus, reason, msg string) {
 	now := metav1.Now()
 	for i := range s.Conditions {
 		c := &s.Conditions[i]

@@ -1,4 +1,4 @@
-package controllers
+package integration
 
 import (
 	"context"
@@ -7,10 +7,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -19,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/controllers"
 	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
@@ -30,8 +30,8 @@ var (
 	ctx       context.Context
 	cancel    context.CancelFunc
 
-	clusterReconciler *MesosClusterReconciler
-	nodeReconciler    *AgentNodeReconciler
+	clusterReconciler *controllers.MesosClusterReconciler
+	nodeReconciler    *controllers.AgentNodeReconciler
 )
 
 func TestControllers(t *testing.T) {
@@ -58,25 +58,20 @@ var _ = BeforeSuite(func() {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  CacheOptions(),
+		Cache:                  controllers.CacheOptions(),
 	})
 	Expect(err).NotTo(HaveOccurred())
-	drivers := &Drivers{}
-	clusterReconciler = &MesosClusterReconciler{
-		Drivers:           drivers,
-		ReconcileInterval: time.Second,
-		Client:            mgr.GetClient(),
-		APIReader:         mgr.GetAPIReader(),
-		Recorder:          mgr.GetEventRecorder("k8sm-mesoscluster"),
+	r, err := controllers.Setup(mgr, controllers.Options{
+		Recorder:            func(name string) events.EventRecorder { return mgr.GetEventRecorder(name) },
+		ReconcileInterval:   time.Second,
+		UnreachableTimeout:  2 * time.Second,
+		NodeGoneGracePeriod: 3 * time.Second,
 		DriverOptions: func(c *framework.Config) {
 			c.MinBackoff, c.MaxBackoff, c.RequestTimeout = 20*time.Millisecond, 200*time.Millisecond, 2*time.Second
 		},
-	}
-	Expect(clusterReconciler.SetupWithManager(mgr)).To(Succeed())
-	nodeReconciler = &AgentNodeReconciler{Client: mgr.GetClient(), Drivers: drivers, GoneGracePeriod: 3 * time.Second}
-	Expect(nodeReconciler.SetupWithManager(mgr)).To(Succeed())
-	Expect((&PodReconciler{Client: mgr.GetClient(), Drivers: drivers, Recorder: mgr.GetEventRecorder("k8sm-pod")}).SetupWithManager(mgr)).To(Succeed())
-	Expect((&MesosTaskReconciler{Client: mgr.GetClient(), Drivers: drivers, Recorder: mgr.GetEventRecorder("k8sm-mesostask"), UnreachableTimeout: 2 * time.Second}).SetupWithManager(mgr)).To(Succeed())
+	})
+	Expect(err).NotTo(HaveOccurred())
+	clusterReconciler, nodeReconciler = r.Cluster, r.Node
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
@@ -89,11 +84,3 @@ var _ = AfterSuite(func() {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
 })
-
-// newNamespace creates a namespace of its own for one spec and removes it afterwards.
-func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "k8sm-test-"}}
-	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	DeferCleanup(func() { _ = k8sClient.Delete(ctx, ns) })
-	return ns.Name
-}

@@ -1,10 +1,8 @@
-package controllers
+package scheduler
 
 import (
 	"context"
-	"errors"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,17 +18,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/placement"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
-// updateHarness runs a PodScheduler's update workers over a fake API with one launched
+// updateHarness runs a Scheduler's update workers over a fake API with one launched
 // task, and records the order of MesosTask status writes and acknowledgements.
 type updateHarness struct {
-	s   *PodScheduler
+	s   *Scheduler
 	c   client.Client
 	key client.ObjectKey
 
@@ -50,17 +48,15 @@ func newUpdateHarness(t *testing.T, grace time.Duration) *updateHarness {
 		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, AgentID: "a1"}}
 	h.c = fake.NewClientBuilder().WithScheme(sch).WithObjects(pod, mt).
 		WithStatusSubresource(&mesosv1alpha1.MesosTask{}, &corev1.Pod{}).
-		WithIndex(&mesosv1alpha1.MesosTask{}, TaskIDIndex, func(o client.Object) []string {
-			return []string{o.(*mesosv1alpha1.MesosTask).Spec.TaskID}
-		}).
+		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.TaskID, indexer.TaskIDOf).
 		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
 			if t, ok := o.(*mesosv1alpha1.MesosTask); ok {
 				h.record("write " + string(t.Status.Phase))
 			}
 			return c.SubResource(sub).Update(ctx, o, opts...)
 		}}).Build()
-	h.s = NewPodScheduler(h.c, events.NewFakeRecorder(100), logr.Discard(), &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}})
-	h.s.StartingGrace = grace
+	h.s = New(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}},
+		Options{Client: h.c, Recorder: events.NewFakeRecorder(100), Log: logr.Discard(), StartingGrace: grace})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	h.s.Start(ctx)
@@ -150,7 +146,7 @@ func (h *updateHarness) launchUnwritten(t *testing.T) {
 	h.log = nil
 	h.mu.Unlock()
 	h.s.mu.Lock()
-	h.s.launches["k8sm.u1"] = launchInfo{agentID: "a1", hostname: "agent-1", at: metav1.Now()}
+	h.s.launches["k8sm.u1"] = podtask.Launch{AgentID: "a1", Hostname: "agent-1", At: metav1.Now()}
 	h.s.mu.Unlock()
 	h.s.launched(mesos.TaskInfo{TaskID: mesos.TaskID{Value: "k8sm.u1"}, AgentID: mesos.AgentID{Value: "a1"}})
 }
@@ -273,68 +269,6 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
-// A subscribed cluster whose master will not list its agents stays Ready but says it is
-// Degraded, with what to do.
-func TestStatusFromDriverAgentsNotListed(t *testing.T) {
-	r := &MesosClusterReconciler{}
-	mc := &mesosv1alpha1.MesosCluster{}
-	mc.Generation = 3
-	for _, tc := range []struct {
-		name           string
-		agentsErr      error
-		degraded       metav1.ConditionStatus
-		degradedReason string
-	}{
-		{"listed", nil, metav1.ConditionFalse, ReasonAsExpected},
-		{"refused", errors.New("GET_AGENTS from http://m:5050: 403 Forbidden"), metav1.ConditionTrue, ReasonAgentsUnlisted},
-	} {
-		st := &mesosv1alpha1.MesosClusterStatus{}
-		r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050", AgentsError: tc.agentsErr})
-		ready := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionReady)
-		deg := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded)
-		if ready == nil || ready.Status != metav1.ConditionTrue {
-			t.Errorf("%s: Ready = %+v, want True", tc.name, ready)
-		}
-		if deg == nil || deg.Status != tc.degraded || deg.Reason != tc.degradedReason || deg.ObservedGeneration != 3 {
-			t.Errorf("%s: Degraded = %+v, want %s/%s", tc.name, deg, tc.degraded, tc.degradedReason)
-		}
-		if tc.agentsErr != nil && !strings.Contains(deg.Message, "403 Forbidden") {
-			t.Errorf("%s: message %q does not say why", tc.name, deg.Message)
-		}
-	}
-}
-
-// The cluster controller does not run again for its own status writes (under load the
-// task counts differ on every pass, and each write would start the next), but for any
-// other change.
-func TestNotStatusOnly(t *testing.T) {
-	base := func() *mesosv1alpha1.MesosCluster {
-		mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c", Generation: 2, Finalizers: []string{FrameworkFinalizer},
-			Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"x": "y"}}}
-		mc.Status.Agents = 3
-		return mc
-	}
-	now := metav1.Now()
-	for _, tc := range []struct {
-		name   string
-		change func(*mesosv1alpha1.MesosCluster)
-		want   bool
-	}{
-		{"status only", func(mc *mesosv1alpha1.MesosCluster) { mc.Status.Agents = 4; mc.ResourceVersion = "9" }, false},
-		{"spec (generation)", func(mc *mesosv1alpha1.MesosCluster) { mc.Generation = 3 }, true},
-		{"deletion asked", func(mc *mesosv1alpha1.MesosCluster) { mc.DeletionTimestamp = &now }, true},
-		{"finalizer removed", func(mc *mesosv1alpha1.MesosCluster) { mc.Finalizers = nil }, true},
-		{"label", func(mc *mesosv1alpha1.MesosCluster) { mc.Labels["a"] = "c" }, true},
-		{"annotation", func(mc *mesosv1alpha1.MesosCluster) { mc.Annotations["x"] = "z" }, true},
-	} {
-		old, cur := base(), base()
-		tc.change(cur)
-		if got := notStatusOnly.Update(event.UpdateEvent{ObjectOld: old, ObjectNew: cur}); got != tc.want {
-			t.Errorf("%s: passes = %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
-
 // The queue is placed in kube-scheduler's order: higher priority first, then the oldest
 // pod, so that a pod that waited for room gets it before newer ones.
 func TestSortQueue(t *testing.T) {
@@ -364,7 +298,7 @@ func TestSortQueue(t *testing.T) {
 func TestALaunchIsForgottenWhenItsMesosTaskWent(t *testing.T) {
 	h := newUpdateHarness(t, time.Hour)
 	h.s.mu.Lock()
-	h.s.launches["k8sm.gone"] = launchInfo{agentID: "a1", hostname: "agent-1", at: metav1.Now()}
+	h.s.launches["k8sm.gone"] = podtask.Launch{AgentID: "a1", Hostname: "agent-1", At: metav1.Now()}
 	h.s.mu.Unlock()
 	acked := make(chan struct{})
 	h.s.Update(context.Background(), mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.gone"}, State: mesos.TASK_KILLED.Enum(),

@@ -1,4 +1,4 @@
-package controllers
+package podtask
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/placement"
 )
 
 // ExecutorID is the id of a cluster's shared executor: one per agent per cluster, like
@@ -56,7 +57,7 @@ func ExecutorInfo(mc *mesosv1alpha1.MesosCluster, frameworkID string) mesos.Exec
 	info := mesos.ExecutorInfo{
 		Type:       mesos.ExecutorInfo_CUSTOM,
 		ExecutorID: mesos.ExecutorID{Value: ExecutorID(mc.Name)},
-		Name:       ptrTo("k8sm executor (" + mc.Name + ")"),
+		Name:       ptr("k8sm executor (" + mc.Name + ")"),
 		Command:    cmd,
 	}
 	if frameworkID != "" {
@@ -74,9 +75,19 @@ func ExecutorInfo(mc *mesosv1alpha1.MesosCluster, frameworkID string) mesos.Exec
 	return info
 }
 
-func ptrTo[T any](v T) *T { return &v }
-
 // shellQuote quotes a value for the agent's sh -c.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ExecutorRequest is the executor's own resources, for placement to count once per agent.
+func ExecutorRequest(mc *mesosv1alpha1.MesosCluster) placement.Request {
+	r := placement.Request{ID: ExecutorID(mc.Name), CPUs: 0.1, MemMB: 64}
+	if q := mc.Spec.Executor.Resources.CPUs; q != nil {
+		r.CPUs = float64(q.MilliValue()) / 1000
+	}
+	if q := mc.Spec.Executor.Resources.Memory; q != nil {
+		r.MemMB = float64(q.Value()) / (1 << 20)
+	}
+	return r
 }

@@ -1,157 +1,24 @@
-package controllers
+package integration
 
 import (
-	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/controllers"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
-
-// startSim runs a simulated Mesos for one spec.
-func startSim(agents int, resources string) *mesossim.Master {
-	sim, err := mesossim.New(mesossim.Config{
-		Agents: agents, AgentResources: resources, AgentAttributes: "rack:r1",
-		HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, UpdateRetry: time.Second,
-	})
-	Expect(err).NotTo(HaveOccurred())
-	Expect(sim.Start("127.0.0.1:0")).To(Succeed())
-	DeferCleanup(sim.Close)
-	return sim
-}
-
-// simCluster creates a MesosCluster on a sim and waits until it is Ready.
-func simCluster(sim *mesossim.Master) *mesosv1alpha1.MesosCluster {
-	mc := minimalCluster()
-	mc.Spec.Master = sim.URL()
-	mc.Spec.SchedulerName = uniqueSchedulerName()
-	mc.Spec.Placement.RefuseSeconds = new(int32)
-	createCluster(mc)
-	Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/" + ReasonSubscribed))
-	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc)).To(Succeed())
-	return mc
-}
-
-// agentNodeOf waits for the Node of a cluster's agent and returns its name.
-func agentNodeOf(mc *mesosv1alpha1.MesosCluster, hostname string) string {
-	node := NodeNameFor(mc.Name, hostname)
-	Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}) }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
-	return node
-}
-
-func newPod(ns, name, schedulerName string, cpu string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: corev1.PodSpec{
-			SchedulerName: schedulerName,
-			Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"},
-				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}},
-		},
-	}
-}
-
-// eventsIn lists a namespace's events as "Kind/name type reason".
-func eventsIn(ns string) func() ([]string, error) {
-	return func() ([]string, error) {
-		var list eventsv1.EventList
-		if err := k8sClient.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			return nil, err
-		}
-		out := make([]string, 0, len(list.Items))
-		for _, e := range list.Items {
-			out = append(out, e.Regarding.Kind+"/"+e.Regarding.Name+" "+e.Type+" "+e.Reason)
-		}
-		return out, nil
-	}
-}
-
-func podOf(key client.ObjectKey) func() (*corev1.Pod, error) {
-	return func() (*corev1.Pod, error) {
-		p := &corev1.Pod{}
-		err := k8sClient.Get(ctx, key, p)
-		return p, err
-	}
-}
-
-// unkilledTasks lists the states of the sim's tasks that were not killed.
-func unkilledTasks(sim *mesossim.Master) func() []string {
-	return func() []string {
-		var states []string
-		for _, fw := range sim.State().Frameworks {
-			for _, t := range fw.Tasks {
-				if t.State != "TASK_KILLED" {
-					states = append(states, t.State)
-				}
-			}
-		}
-		return states
-	}
-}
-
-// clusterMetrics gathers the k8sm_* series of one cluster from the manager's registry,
-// keyed by name and the labels besides "cluster" (histograms by their _count).
-func clusterMetrics(cluster string) map[string]float64 {
-	families, err := crmetrics.Registry.Gather()
-	Expect(err).NotTo(HaveOccurred())
-	out := map[string]float64{}
-	for _, f := range families {
-		if !strings.HasPrefix(f.GetName(), "k8sm_") {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			var labels []string
-			mine := false
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "cluster" {
-					mine = l.GetValue() == cluster
-					continue
-				}
-				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-			}
-			if !mine {
-				continue
-			}
-			key := f.GetName()
-			if len(labels) > 0 {
-				key += "{" + strings.Join(labels, ",") + "}"
-			}
-			switch {
-			case m.Counter != nil:
-				out[key] = m.Counter.GetValue()
-			case m.Gauge != nil:
-				out[key] = m.Gauge.GetValue()
-			case m.Histogram != nil:
-				out[f.GetName()+"_count"] = float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return out
-}
-
-func podCondition(p *corev1.Pod, t corev1.PodConditionType) string {
-	for _, c := range p.Status.Conditions {
-		if c.Type == t {
-			return string(c.Status) + "/" + c.Reason + ": " + c.Message
-		}
-	}
-	return "<none>"
-}
 
 var _ = Describe("Pods on Mesos", func() {
 	It("subscribes, shows the agents as Nodes and says the framework id", func() {
@@ -227,7 +94,7 @@ var _ = Describe("Pods on Mesos", func() {
 		Expect(mt.Status.LaunchedAt).NotTo(BeNil())
 		Expect(meta.FindStatusCondition(mt.Status.Conditions, mesosv1alpha1.TaskConditionScheduled)).To(And(
 			HaveField("Status", metav1.ConditionTrue), HaveField("Message", "Launched on agent "+mt.Status.Hostname)))
-		Expect(mt.Finalizers).To(ContainElement(TaskFinalizer))
+		Expect(mt.Finalizers).To(ContainElement(controllers.TaskFinalizer))
 		Expect(mt.OwnerReferences).To(ContainElement(HaveField("UID", pod.UID)))
 		Expect(sim.State().Frameworks[0].Tasks).To(ContainElement(HaveField("State", "TASK_RUNNING")))
 		Eventually(func() *mesosv1alpha1.TaskCounts {
@@ -271,9 +138,9 @@ var _ = Describe("Pods on Mesos", func() {
 		pod.Spec.NodeName = node
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		mt := &mesosv1alpha1.MesosTask{
-			ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, Finalizers: []string{TaskFinalizer}},
+			ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, Finalizers: []string{controllers.TaskFinalizer}},
 			Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: mc.Name, PodUID: string(pod.UID), TaskID: podtask.TaskIDFor(pod),
-				Resources: podtask.ResourcesFor(pod), ExecutorID: ExecutorID(mc.Name)},
+				Resources: podtask.ResourcesFor(pod), ExecutorID: podtask.ExecutorID(mc.Name)},
 		}
 		Expect(controllerutil.SetControllerReference(pod, mt, k8sClient.Scheme())).To(Succeed())
 		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
@@ -361,7 +228,7 @@ var _ = Describe("Pods on Mesos", func() {
 		pod.Spec.NodeName = node
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		Eventually(podOf(client.ObjectKeyFromObject(pod)), 20*time.Second, 100*time.Millisecond).Should(And(
-			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", ReasonNamespaceNotAllowed),
+			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", podtask.ReasonNamespaceNotAllowed),
 			HaveField("Status.Message", ContainSubstring("spec.namespaceSelector"))))
 		Expect(sim.State().Frameworks[0].Tasks).To(BeEmpty())
 	})
@@ -491,10 +358,10 @@ var _ = Describe("Pods on Mesos", func() {
 		// Mesos tells frameworks of the lost agent: its Node stops being Ready.
 		node := &corev1.Node{}
 		Eventually(func() corev1.ConditionStatus {
-			if err := k8sClient.Get(ctx, client.ObjectKey{Name: NodeNameFor(mc.Name, "agent-1")}, node); err != nil {
+			if err := k8sClient.Get(ctx, client.ObjectKey{Name: agentnode.NodeName(mc.Name, "agent-1")}, node); err != nil {
 				return ""
 			}
-			if c := readyCondition(node); c != nil {
+			if c := agentnode.ReadyCondition(node); c != nil {
 				return c.Status
 			}
 			return ""
@@ -522,14 +389,3 @@ var _ = Describe("Pods on Mesos", func() {
 			HaveField("Status.Phase", corev1.PodSucceeded))
 	})
 })
-
-func podConditionOfNode(n *corev1.Node) corev1.ConditionStatus {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status
-		}
-	}
-	return ""
-}
-
-var _ = context.Background

@@ -1,8 +1,7 @@
-package controllers
+package integration
 
 import (
 	"encoding/json"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -10,52 +9,18 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/controllers"
 	"github.com/k8sm/k8sm/internal/framework"
 )
 
 // unreachableMaster is a loopback address where no master listens (port 1 refuses).
 const unreachableMaster = "http://127.0.0.1:1"
 
-// condition returns a cluster's condition of the given type as "Status/Reason: Message".
-func condition(mc *mesosv1alpha1.MesosCluster, t string) func() string {
-	return func() string {
-		got := &mesosv1alpha1.MesosCluster{}
-		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got); err != nil {
-			return err.Error()
-		}
-		c := meta.FindStatusCondition(got.Status.Conditions, t)
-		if c == nil {
-			return "<none>"
-		}
-		if c.ObservedGeneration != got.Generation {
-			return "<stale>"
-		}
-		return string(c.Status) + "/" + c.Reason + ": " + c.Message
-	}
-}
-
-// createCluster creates a cluster and deletes it (waiting until it is gone) after the spec.
-func createCluster(mc *mesosv1alpha1.MesosCluster) {
-	Expect(k8sClient.Create(ctx, mc)).To(Succeed())
-	DeferCleanup(func() {
-		_ = k8sClient.Delete(ctx, mc)
-		Eventually(func() bool {
-			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), &mesosv1alpha1.MesosCluster{}))
-		}, 20*time.Second, 50*time.Millisecond).Should(BeTrue())
-	})
-}
-
 var schedulerNames atomic.Int32
-
-// uniqueSchedulerName gives each spec a schedulerName of its own.
-func uniqueSchedulerName() string {
-	return fmt.Sprintf("mesos-test-%d", schedulerNames.Add(1))
-}
 
 var _ = Describe("MesosCluster controller", func() {
 	It("adds its finalizer and says when the master cannot be reached", func() {
@@ -67,11 +32,11 @@ var _ = Describe("MesosCluster controller", func() {
 			HavePrefix("False/"+framework.ReasonMasterUnreachable+": "), ContainSubstring("127.0.0.1:1")))
 		Expect(condition(mc, mesosv1alpha1.ConditionReady)()).To(HavePrefix("False/" + framework.ReasonMasterUnreachable))
 		Expect(condition(mc, mesosv1alpha1.ConditionDegraded)()).To(HavePrefix("True/" + framework.ReasonMasterUnreachable))
-		Expect(condition(mc, mesosv1alpha1.ConditionReconciled)()).To(HavePrefix("False/" + ReasonNotSubscribed))
+		Expect(condition(mc, mesosv1alpha1.ConditionReconciled)()).To(HavePrefix("False/" + controllers.ReasonNotSubscribed))
 
 		got := &mesosv1alpha1.MesosCluster{}
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got)).To(Succeed())
-		Expect(got.Finalizers).To(ContainElement(FrameworkFinalizer))
+		Expect(got.Finalizers).To(ContainElement(controllers.FrameworkFinalizer))
 	})
 
 	It("says which credentials Secret is missing, then which key, and never shows the secret", func() {
@@ -83,8 +48,8 @@ var _ = Describe("MesosCluster controller", func() {
 		createCluster(mc)
 
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(Equal(
-			"False/" + ReasonCredentialsNotFound + ": Secret " + ns + "/creds (framework.credentialsSecretRef) not found"))
-		Expect(condition(mc, mesosv1alpha1.ConditionDegraded)()).To(HavePrefix("True/" + ReasonCredentialsNotFound))
+			"False/" + controllers.ReasonCredentialsNotFound + ": Secret " + ns + "/creds (framework.credentialsSecretRef) not found"))
+		Expect(condition(mc, mesosv1alpha1.ConditionDegraded)()).To(HavePrefix("True/" + controllers.ReasonCredentialsNotFound))
 
 		secret := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"},
@@ -94,7 +59,7 @@ var _ = Describe("MesosCluster controller", func() {
 		// Secrets are not watched: a change to the cluster (or the periodic resync) picks it up.
 		Expect(updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Placement.Strategy = mesosv1alpha1.PlacementBinpack })).To(Succeed())
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(Equal(
-			"False/" + ReasonCredentialsInvalid + ": Secret " + ns + "/creds (framework.credentialsSecretRef) has no key \"secret\""))
+			"False/" + controllers.ReasonCredentialsInvalid + ": Secret " + ns + "/creds (framework.credentialsSecretRef) has no key \"secret\""))
 
 		secret.Data["secret"] = []byte("s3cr3t-value")
 		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
@@ -121,7 +86,7 @@ var _ = Describe("MesosCluster controller", func() {
 		mc.Spec.TLS = &mesosv1alpha1.TLSSpec{CASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: ns, Name: "ca"}}
 		createCluster(mc)
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(Equal(
-			"False/" + ReasonCAInvalid + ": Secret " + ns + "/ca (tls.caSecretRef) has no PEM certificate under key \"ca.crt\""))
+			"False/" + controllers.ReasonCAInvalid + ": Secret " + ns + "/ca (tls.caSecretRef) has no PEM certificate under key \"ca.crt\""))
 	})
 
 	It("refuses a second cluster with the same schedulerName until the first goes", func() {
@@ -136,9 +101,9 @@ var _ = Describe("MesosCluster controller", func() {
 		second.Spec.SchedulerName = name
 		createCluster(second)
 		Eventually(condition(second, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(Equal(
-			"False/" + ReasonSchedulerNameConflict + ": MesosCluster \"" + first.Name + "\" already uses schedulerName \"" + name + "\"; pick another schedulerName for this one"))
-		Expect(condition(second, mesosv1alpha1.ConditionDegraded)()).To(HavePrefix("True/" + ReasonSchedulerNameConflict))
-		Expect(condition(first, mesosv1alpha1.ConditionReady)()).NotTo(ContainSubstring(ReasonSchedulerNameConflict))
+			"False/" + controllers.ReasonSchedulerNameConflict + ": MesosCluster \"" + first.Name + "\" already uses schedulerName \"" + name + "\"; pick another schedulerName for this one"))
+		Expect(condition(second, mesosv1alpha1.ConditionDegraded)()).To(HavePrefix("True/" + controllers.ReasonSchedulerNameConflict))
+		Expect(condition(first, mesosv1alpha1.ConditionReady)()).NotTo(ContainSubstring(controllers.ReasonSchedulerNameConflict))
 
 		Expect(k8sClient.Delete(ctx, first)).To(Succeed())
 		Eventually(condition(second, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(
@@ -155,7 +120,7 @@ var _ = Describe("MesosCluster controller", func() {
 				got := &mesosv1alpha1.MesosCluster{}
 				_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got)
 				return got.Finalizers
-			}, 20*time.Second, 50*time.Millisecond).Should(ContainElement(FrameworkFinalizer))
+			}, 20*time.Second, 50*time.Millisecond).Should(ContainElement(controllers.FrameworkFinalizer))
 			Expect(k8sClient.Delete(ctx, mc)).To(Succeed())
 			Eventually(func() bool {
 				return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), &mesosv1alpha1.MesosCluster{}))

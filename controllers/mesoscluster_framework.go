@@ -1,0 +1,186 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/metrics"
+	"github.com/k8sm/k8sm/internal/scheduler"
+)
+
+// driverConfig builds the framework config of a cluster, reading its Secrets. On error
+// it also returns the condition reason.
+func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1alpha1.MesosCluster) (framework.Config, string, error) {
+	cfg := framework.Config{
+		Name:          mc.Name,
+		Master:        mc.Spec.Master,
+		FrameworkInfo: FrameworkInfo(mc),
+		Log:           ctrl.LoggerFrom(ctx).WithValues("mesoscluster", mc.Name),
+		Observer:      metrics.Cluster(mc.Name),
+	}
+	fw := mc.Spec.Framework
+	if ref := fw.CredentialsSecretRef; ref != nil {
+		data, reason, err := r.secretData(ctx, ref, "framework.credentialsSecretRef", ReasonCredentialsNotFound)
+		if err != nil {
+			return cfg, reason, err
+		}
+		for _, k := range []string{"principal", "secret"} {
+			if len(data[k]) == 0 {
+				return cfg, ReasonCredentialsInvalid, fmt.Errorf("Secret %s/%s (framework.credentialsSecretRef) has no key %q", ref.Namespace, ref.Name, k) //nolint:staticcheck // a condition message, a sentence
+			}
+		}
+		cfg.Credentials = &framework.Credentials{Principal: string(data["principal"]), Secret: string(data["secret"])}
+	}
+	if t := mc.Spec.TLS; t != nil {
+		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the user asked for it
+		if ref := t.CASecretRef; ref != nil {
+			data, reason, err := r.secretData(ctx, ref, "tls.caSecretRef", ReasonCASecretNotFound)
+			if err != nil {
+				return cfg, reason, err
+			}
+			key := ref.Key
+			if key == "" {
+				key = "ca.crt"
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(data[key]) {
+				return cfg, ReasonCAInvalid, fmt.Errorf("Secret %s/%s (tls.caSecretRef) has no PEM certificate under key %q", ref.Namespace, ref.Name, key) //nolint:staticcheck // a condition message, a sentence
+			}
+			cfg.TLS.RootCAs = pool
+		}
+	}
+	if r.DriverOptions != nil {
+		r.DriverOptions(&cfg)
+	}
+	return cfg, "", nil
+}
+
+func (r *MesosClusterReconciler) secretData(ctx context.Context, ref *mesosv1alpha1.SecretKeyRef, field, notFound string) (map[string][]byte, string, error) {
+	var s corev1.Secret
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, notFound, fmt.Errorf("Secret %s/%s (%s) not found", ref.Namespace, ref.Name, field) //nolint:staticcheck // a condition message, a sentence
+		}
+		return nil, notFound, fmt.Errorf("reading Secret %s/%s (%s): %w", ref.Namespace, ref.Name, field, err)
+	}
+	return s.Data, "", nil
+}
+
+// FrameworkInfo is the FrameworkInfo a cluster subscribes with.
+func FrameworkInfo(mc *mesosv1alpha1.MesosCluster) mesos.FrameworkInfo {
+	fw := mc.Spec.Framework
+	info := mesos.FrameworkInfo{
+		User:  fw.User,
+		Name:  fw.Name,
+		Roles: fw.Roles,
+	}
+	if info.User == "" {
+		info.User = "root"
+	}
+	if info.Name == "" {
+		info.Name = "k8sm"
+	}
+	if len(info.Roles) == 0 {
+		info.Roles = []string{"*"}
+	}
+	if fw.Principal != "" {
+		info.Principal = &fw.Principal
+	}
+	if fw.FailoverTimeout != nil {
+		secs := fw.FailoverTimeout.Seconds()
+		info.FailoverTimeout = &secs
+	} else {
+		week := (7 * 24 * time.Hour).Seconds()
+		info.FailoverTimeout = &week
+	}
+	checkpoint := fw.Checkpoint == nil || *fw.Checkpoint
+	info.Checkpoint = &checkpoint
+	if fw.WebuiURL != "" {
+		info.WebUiURL = &fw.WebuiURL
+	}
+	if mc.Status.FrameworkID != "" {
+		info.ID = &mesos.FrameworkID{Value: mc.Status.FrameworkID}
+	}
+	caps := []mesos.FrameworkInfo_Capability_Type{mesos.FrameworkInfo_Capability_MULTI_ROLE}
+	asked := fw.Capabilities
+	if asked == nil {
+		asked = []mesosv1alpha1.FrameworkCapability{"PARTITION_AWARE", "TASK_KILLING_STATE"}
+	}
+	for _, c := range asked {
+		if v, ok := mesos.FrameworkInfo_Capability_Type_value[string(c)]; ok {
+			caps = append(caps, mesos.FrameworkInfo_Capability_Type(v))
+		}
+	}
+	for _, c := range caps {
+		info.Capabilities = append(info.Capabilities, mesos.FrameworkInfo_Capability{Type: c})
+	}
+	return info
+}
+
+// configHash identifies a driver config; a change restarts the driver.
+func configHash(cfg framework.Config) string {
+	id := cfg.FrameworkInfo.ID
+	cfg.FrameworkInfo.ID = nil // a new framework id is no reason to reconnect
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode(struct {
+		Master   string
+		Info     mesos.FrameworkInfo
+		Creds    *framework.Credentials
+		TLSSkip  bool
+		TLSRoots bool
+	}{cfg.Master, cfg.FrameworkInfo, cfg.Credentials, cfg.TLS != nil && cfg.TLS.InsecureSkipVerify, cfg.TLS != nil && cfg.TLS.RootCAs != nil})
+	if cfg.TLS != nil && cfg.TLS.RootCAs != nil {
+		for _, s := range cfg.TLS.RootCAs.Subjects() { //nolint:staticcheck // identity of the pool only
+			h.Write(s)
+		}
+	}
+	cfg.FrameworkInfo.ID = id
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ensureDriver starts the cluster's driver, or restarts it when its config changed.
+func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cfg framework.Config) (*framework.Driver, error) {
+	hash := configHash(cfg)
+	old, oldHash := r.Registry.DriverAndHash(mc.Name)
+	if old != nil && oldHash == hash {
+		return old, nil
+	}
+	if old != nil {
+		// Keep the framework id the old driver learned, even if it is not persisted yet.
+		if id := old.FrameworkID(); id != "" {
+			cfg.FrameworkInfo.ID = &mesos.FrameworkID{Value: id}
+		}
+		r.Registry.StopDriver(mc.Name)
+	}
+	var sched framework.Scheduler
+	if r.NewScheduler != nil {
+		sched = r.NewScheduler(mc)
+	} else {
+		sched = r.Registry.EnsureScheduler(mc.Name, func() *scheduler.Scheduler {
+			return scheduler.New(mc, scheduler.Options{Client: r.Client, APIReader: r.APIReader, Recorder: r.Recorder,
+				Log: ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), ReconcileInterval: r.ReconcileInterval})
+		})
+	}
+	name := mc.Name
+	d, err := framework.NewDriver(cfg, sched, func() { r.Registry.Wake(name) })
+	if err != nil {
+		return nil, err
+	}
+	r.Registry.PutDriver(mc.Name, d, hash)
+	d.Start()
+	return d, nil
+}

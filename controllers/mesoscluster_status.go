@@ -1,0 +1,198 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/metrics"
+)
+
+// setBroken records a problem that keeps the cluster from running.
+func (r *MesosClusterReconciler) setBroken(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, reason, msg string) {
+	st.Leader = ""
+	gen := mc.Generation
+	for _, t := range []string{mesosv1alpha1.ConditionSubscribed, mesosv1alpha1.ConditionReady} {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: gen})
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: mesosv1alpha1.ConditionReconciled, Status: metav1.ConditionFalse, Reason: ReasonNotSubscribed, Message: "Tasks are reconciled after the framework subscribes", ObservedGeneration: gen})
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: mesosv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: reason, Message: msg, ObservedGeneration: gen})
+}
+
+// statusFromDriver fills the status from the driver's snapshot.
+func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, s framework.Status) {
+	gen := mc.Generation
+	if s.FrameworkID != "" {
+		st.FrameworkID = s.FrameworkID
+	}
+	st.Leader = s.Leader
+	st.Agents = int32(len(s.Agents))
+	metrics.Cluster(mc.Name).Agents(len(s.Agents))
+	st.Capacity = summarize(s.Agents)
+
+	set := func(t string, ok bool, reason, msg string) {
+		status := metav1.ConditionFalse
+		if ok {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen})
+	}
+
+	switch {
+	case s.Subscribed:
+		msg := fmt.Sprintf("Subscribed to %s as framework %s", s.Leader, s.FrameworkID)
+		set(mesosv1alpha1.ConditionSubscribed, true, ReasonSubscribed, msg)
+		if s.Reconciled {
+			set(mesosv1alpha1.ConditionReconciled, true, ReasonTasksReconciled, "Task states were reconciled with Mesos after subscribing")
+		} else {
+			set(mesosv1alpha1.ConditionReconciled, false, ReasonReconciling, "Reconciling task states with Mesos")
+		}
+		set(mesosv1alpha1.ConditionReady, true, ReasonSubscribed, msg)
+		if s.AgentsError != nil {
+			set(mesosv1alpha1.ConditionDegraded, true, ReasonAgentsUnlisted, fmt.Sprintf(
+				"The master's operator API did not list the agents (%v): Node capacity comes from offers, which show only what other frameworks leave; let the framework's principal call GET_AGENTS", s.AgentsError))
+		} else {
+			set(mesosv1alpha1.ConditionDegraded, false, ReasonAsExpected, "The framework is subscribed")
+		}
+	default:
+		reason, msg := ReasonConnecting, "Connecting to "+mc.Spec.Master
+		var se *framework.SubscribeError
+		if errors.As(s.LastError, &se) {
+			reason, msg = se.Reason, se.Error()
+		} else if s.LastError != nil {
+			msg = s.LastError.Error()
+		}
+		if s.Refused != "" {
+			reason, msg = framework.ReasonSubscribeRefused, "Mesos refused the framework: "+s.Refused
+			if isFrameworkRemoved(s.Refused) {
+				reason = ReasonFrameworkRemoved
+				msg = fmt.Sprintf("Mesos removed framework %s (its failover timeout passed, or it was torn down): %s", st.FrameworkID, s.Refused)
+			}
+		}
+		set(mesosv1alpha1.ConditionSubscribed, false, reason, msg)
+		set(mesosv1alpha1.ConditionReconciled, false, ReasonNotSubscribed, "Tasks are reconciled after the framework subscribes")
+		set(mesosv1alpha1.ConditionReady, false, reason, msg)
+		set(mesosv1alpha1.ConditionDegraded, reason != ReasonConnecting, reason, msg)
+	}
+}
+
+func isFrameworkRemoved(msg string) bool {
+	for _, s := range []string{"removed", "torn down", "completed"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// summarize adds up the agents' capacities as their offers show them.
+func summarize(agents map[string]framework.Agent) *mesosv1alpha1.ResourceSummary {
+	if len(agents) == 0 {
+		return nil
+	}
+	var cpus, mem, disk, gpus resource.Quantity
+	for _, a := range agents {
+		c := agentnode.Capacity(a.Capacity)
+		cpus.Add(c[corev1.ResourceCPU])
+		mem.Add(c[corev1.ResourceMemory])
+		disk.Add(c[corev1.ResourceEphemeralStorage])
+		gpus.Add(c[agentnode.ResourceGPU])
+	}
+	return &mesosv1alpha1.ResourceSummary{CPUs: &cpus, Memory: &mem, Disk: &disk, GPUs: gpus.Value()}
+}
+
+// countTasks fills the task counts by phase and the resources the live tasks hold.
+func (r *MesosClusterReconciler) countTasks(ctx context.Context, mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus) error {
+	var list mesosv1alpha1.MesosTaskList
+	if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: mc.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return err
+	}
+	unwritten := func(string) bool { return false }
+	if sched := r.Registry.Scheduler(mc.Name); sched != nil {
+		unwritten = sched.LaunchUnwritten
+	}
+	counts, allocated := tally(list.Items, unwritten)
+	st.Tasks, st.Allocated = &counts, allocated
+	metrics.Cluster(mc.Name).Tasks(map[string]int{
+		"pending": int(counts.Pending), "launching": int(counts.Launching), "running": int(counts.Running),
+		"killing": int(counts.Killing), "unreachable": int(counts.Unreachable), "terminated": int(counts.Terminated),
+	})
+	return nil
+}
+
+// tally counts tasks by phase and adds up the resources of those that hold them.
+// launchUnwritten says whether this process launched a task whose MesosTask has no phase
+// yet: the launch is recorded by the pod's binding alone until the task's first update.
+func tally(tasks []mesosv1alpha1.MesosTask, launchUnwritten func(taskID string) bool) (mesosv1alpha1.TaskCounts, *mesosv1alpha1.ResourceSummary) {
+	counts := mesosv1alpha1.TaskCounts{}
+	cpus, mem, disk := resource.Quantity{}, resource.Quantity{}, resource.Quantity{}
+	var gpus int64
+	for i := range tasks {
+		mt := &tasks[i]
+		switch mt.Status.Phase {
+		case "":
+			if !launchUnwritten(mt.Spec.TaskID) {
+				counts.Pending++
+				continue
+			}
+			counts.Launching++
+		case mesosv1alpha1.TaskPhasePending:
+			counts.Pending++
+			continue
+		case mesosv1alpha1.TaskPhaseStaging, mesosv1alpha1.TaskPhaseStarting:
+			counts.Launching++
+		case mesosv1alpha1.TaskPhaseRunning:
+			counts.Running++
+		case mesosv1alpha1.TaskPhaseKilling:
+			counts.Killing++
+		case mesosv1alpha1.TaskPhaseUnreachable:
+			counts.Unreachable++
+		default:
+			counts.Terminated++
+			continue
+		}
+		res := mt.Spec.Resources
+		for _, q := range []struct {
+			sum *resource.Quantity
+			v   *resource.Quantity
+		}{{&cpus, res.CPUs}, {&mem, res.Memory}, {&disk, res.Disk}} {
+			if q.v != nil {
+				q.sum.Add(*q.v)
+			}
+		}
+		gpus += int64(res.GPUs)
+	}
+	return counts, &mesosv1alpha1.ResourceSummary{CPUs: &cpus, Memory: &mem, Disk: &disk, GPUs: gpus}
+}
+
+// writeStatus writes the status when it changed, and records events for what changed
+// that a person should see.
+func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus) error {
+	if equality.Semantic.DeepEqual(&mc.Status, st) {
+		return nil
+	}
+	before := meta.FindStatusCondition(mc.Status.Conditions, mesosv1alpha1.ConditionSubscribed)
+	after := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionSubscribed)
+	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
+		if after.Status == metav1.ConditionTrue {
+			r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, ReasonSubscribed, "Subscribe", "%s", after.Message)
+		} else if after.Reason != ReasonConnecting {
+			r.Recorder.Eventf(mc, nil, corev1.EventTypeWarning, after.Reason, "Subscribe", "%s", after.Message)
+		}
+	}
+	patch := client.MergeFrom(mc.DeepCopy())
+	mc.Status = *st
+	return client.IgnoreNotFound(r.Status().Patch(ctx, mc, patch))
+}

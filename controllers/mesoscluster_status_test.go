@@ -1,0 +1,76 @@
+package controllers
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/framework"
+)
+
+// A subscribed cluster whose master will not list its agents stays Ready but says it is
+// Degraded, with what to do.
+func TestStatusFromDriverAgentsNotListed(t *testing.T) {
+	r := &MesosClusterReconciler{}
+	mc := &mesosv1alpha1.MesosCluster{}
+	mc.Generation = 3
+	for _, tc := range []struct {
+		name           string
+		agentsErr      error
+		degraded       metav1.ConditionStatus
+		degradedReason string
+	}{
+		{"listed", nil, metav1.ConditionFalse, ReasonAsExpected},
+		{"refused", errors.New("GET_AGENTS from http://m:5050: 403 Forbidden"), metav1.ConditionTrue, ReasonAgentsUnlisted},
+	} {
+		st := &mesosv1alpha1.MesosClusterStatus{}
+		r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050", AgentsError: tc.agentsErr})
+		ready := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionReady)
+		deg := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded)
+		if ready == nil || ready.Status != metav1.ConditionTrue {
+			t.Errorf("%s: Ready = %+v, want True", tc.name, ready)
+		}
+		if deg == nil || deg.Status != tc.degraded || deg.Reason != tc.degradedReason || deg.ObservedGeneration != 3 {
+			t.Errorf("%s: Degraded = %+v, want %s/%s", tc.name, deg, tc.degraded, tc.degradedReason)
+		}
+		if tc.agentsErr != nil && !strings.Contains(deg.Message, "403 Forbidden") {
+			t.Errorf("%s: message %q does not say why", tc.name, deg.Message)
+		}
+	}
+}
+
+// The cluster controller does not run again for its own status writes (under load the
+// task counts differ on every pass, and each write would start the next), but for any
+// other change.
+func TestNotStatusOnly(t *testing.T) {
+	base := func() *mesosv1alpha1.MesosCluster {
+		mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c", Generation: 2, Finalizers: []string{FrameworkFinalizer},
+			Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"x": "y"}}}
+		mc.Status.Agents = 3
+		return mc
+	}
+	now := metav1.Now()
+	for _, tc := range []struct {
+		name   string
+		change func(*mesosv1alpha1.MesosCluster)
+		want   bool
+	}{
+		{"status only", func(mc *mesosv1alpha1.MesosCluster) { mc.Status.Agents = 4; mc.ResourceVersion = "9" }, false},
+		{"spec (generation)", func(mc *mesosv1alpha1.MesosCluster) { mc.Generation = 3 }, true},
+		{"deletion asked", func(mc *mesosv1alpha1.MesosCluster) { mc.DeletionTimestamp = &now }, true},
+		{"finalizer removed", func(mc *mesosv1alpha1.MesosCluster) { mc.Finalizers = nil }, true},
+		{"label", func(mc *mesosv1alpha1.MesosCluster) { mc.Labels["a"] = "c" }, true},
+		{"annotation", func(mc *mesosv1alpha1.MesosCluster) { mc.Annotations["x"] = "z" }, true},
+	} {
+		old, cur := base(), base()
+		tc.change(cur)
+		if got := notStatusOnly.Update(event.UpdateEvent{ObjectOld: old, ObjectNew: cur}); got != tc.want {
+			t.Errorf("%s: passes = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/scheduler"
+)
+
+// Options are the settings of the operator's reconcilers.
+type Options struct {
+	// Recorder gives each reconciler its event recorder, by the name events show as
+	// their source. Required.
+	Recorder func(name string) events.EventRecorder
+	// ReconcileInterval is how often each cluster's tasks are reconciled with Mesos
+	// besides after every subscription. Default scheduler.DefaultReconcileInterval.
+	ReconcileInterval time.Duration
+	// UnreachableTimeout is how long a task may stay unreachable before its pod is
+	// Failed with reason NodeLost. Default 5m.
+	UnreachableTimeout time.Duration
+	// NodeGoneGracePeriod is how long the Node of an agent that left is kept. Default 5m.
+	NodeGoneGracePeriod time.Duration
+	// DriverOptions adjust each framework driver's config (tests shorten backoffs).
+	DriverOptions func(*framework.Config)
+}
+
+// Reconcilers are the operator's reconcilers and the Registry they share.
+type Reconcilers struct {
+	Registry *scheduler.Registry
+	Cluster  *MesosClusterReconciler
+	Node     *AgentNodeReconciler
+	Pod      *PodReconciler
+	Task     *MesosTaskReconciler
+}
+
+// Setup wires the operator into a manager, all in this one place: every field index,
+// the Registry of drivers and schedulers that the reconcilers share (stopped with the
+// manager), and the four reconcilers, each handed what it uses.
+func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
+	if o.Recorder == nil {
+		return nil, errors.New("controllers.Setup needs a Recorder")
+	}
+	if err := indexer.Setup(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return nil, fmt.Errorf("registering the field indexes: %w", err)
+	}
+	registry := scheduler.NewRegistry()
+	if err := mgr.Add(registry); err != nil {
+		return nil, err
+	}
+	c := mgr.GetClient()
+	r := &Reconcilers{
+		Registry: registry,
+		Cluster: &MesosClusterReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: o.Recorder("k8sm-mesoscluster"),
+			Registry: registry, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval},
+		Node: &AgentNodeReconciler{Client: c, Registry: registry, GoneGracePeriod: o.NodeGoneGracePeriod},
+		Pod:  &PodReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-pod")},
+		Task: &MesosTaskReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-mesostask"),
+			UnreachableTimeout: o.UnreachableTimeout},
+	}
+	for _, c := range []struct {
+		name  string
+		setup func(ctrl.Manager) error
+	}{
+		{"MesosCluster", r.Cluster.SetupWithManager}, {"agent Node", r.Node.SetupWithManager},
+		{"Pod", r.Pod.SetupWithManager}, {"MesosTask", r.Task.SetupWithManager},
+	} {
+		if err := c.setup(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the %s controller: %w", c.name, err)
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,67 @@
+// Package indexer holds every field index the manager's cache keeps, registered in one
+// Setup, so that no reconciler relies on another having registered the index it reads.
+package indexer
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+const (
+	// TaskID indexes MesosTasks by spec.taskID: an update names its task by id.
+	TaskID = "spec.taskID"
+	// ClusterRef indexes MesosTasks by spec.clusterRef: a cluster's tasks to count and
+	// to reconcile.
+	ClusterRef = "spec.clusterRef"
+	// ClusterSchedulerName indexes MesosClusters by spec.schedulerName: which cluster
+	// takes a pod, and who holds a name.
+	ClusterSchedulerName = "spec.schedulerName"
+	// PodSchedulerName indexes Pods by spec.schedulerName: the pods a cluster may take.
+	PodSchedulerName = "spec.schedulerName"
+	// PodNodeName indexes the Pods bound to an agent's Node by spec.nodeName.
+	PodNodeName = "spec.nodeName"
+)
+
+// Setup registers every index with the manager's field indexer; call it once, before
+// the manager starts.
+func Setup(ctx context.Context, fi client.FieldIndexer) error {
+	for _, ix := range []struct {
+		obj   client.Object
+		field string
+		fn    client.IndexerFunc
+	}{
+		{&mesosv1alpha1.MesosTask{}, TaskID, TaskIDOf},
+		{&mesosv1alpha1.MesosTask{}, ClusterRef, ClusterRefOf},
+		{&mesosv1alpha1.MesosCluster{}, ClusterSchedulerName, func(o client.Object) []string {
+			return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName}
+		}},
+		{&corev1.Pod{}, PodSchedulerName, func(o client.Object) []string { return []string{o.(*corev1.Pod).Spec.SchedulerName} }},
+		{&corev1.Pod{}, PodNodeName, AgentNodeOf},
+	} {
+		if err := fi.IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TaskIDOf is the TaskID index of a MesosTask (for fake clients in tests too).
+func TaskIDOf(o client.Object) []string { return []string{o.(*mesosv1alpha1.MesosTask).Spec.TaskID} }
+
+// ClusterRefOf is the ClusterRef index of a MesosTask.
+func ClusterRefOf(o client.Object) []string {
+	return []string{o.(*mesosv1alpha1.MesosTask).Spec.ClusterRef}
+}
+
+// AgentNodeOf is the PodNodeName index of a pod: its Node, when that is an agent's.
+func AgentNodeOf(o client.Object) []string {
+	if p := o.(*corev1.Pod); agentnode.OnAgentNode(p) {
+		return []string{p.Spec.NodeName}
+	}
+	return nil
+}

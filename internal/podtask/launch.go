@@ -1,0 +1,179 @@
+package podtask
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// The rules of a task's life before Mesos reports on it: the launch record, whether a
+// task may run, why it waits or cannot run at all. Each takes and returns API objects
+// only, so that every rule that turns a launch into MesosTask or Pod status lives here
+// beside ApplyUpdate and PodStatusFor.
+
+// Reasons k8sm sets on MesosTasks and Pods besides Mesos's own.
+const (
+	// ReasonInvalidPod fails a pod that cannot be turned into a Mesos task.
+	ReasonInvalidPod = "InvalidPod"
+	// ReasonNamespaceNotAllowed fails a pod bound to an agent's Node in a namespace the
+	// agent's cluster does not take.
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonLaunched is the Scheduled condition's reason once a task went to an agent.
+	ReasonLaunched = "Launched"
+)
+
+// Launch is where and when a task was launched.
+type Launch struct {
+	AgentID, Hostname string
+	At                metav1.Time
+}
+
+// Launched says whether a task of that phase was handed to Mesos.
+func Launched(p mesosv1alpha1.TaskPhase) bool {
+	return p != "" && p != mesosv1alpha1.TaskPhasePending
+}
+
+// BoundUnrecorded says whether a MesosTask has no phase yet while the operator bound its
+// pod: the task may have been launched by a manager that stopped before writing any
+// update, since the binding is the launch record. (A pod bound before it was taken has
+// its launch written before it is sent, so its binding records nothing.)
+func BoundUnrecorded(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
+	return mt.Status.Phase == "" && mt.Spec.NodeName == "" && pod != nil && pod.UID == types.UID(mt.Spec.PodUID) && pod.Spec.NodeName != ""
+}
+
+// MayRun says whether a MesosTask's task may be running in Mesos: it was launched and
+// has not ended, or its pod is bound and the MesosTask says nothing yet.
+func MayRun(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
+	if Launched(mt.Status.Phase) {
+		return !IsTerminalPhase(mt.Status.Phase)
+	}
+	return BoundUnrecorded(mt, pod)
+}
+
+// LaunchNeedsWrite says whether a launch must be written to the MesosTask before it is
+// sent, because the pod's binding does not record it: the MesosTask has a phase already
+// (it waited Unschedulable, or Mesos sent it back, and Pending means "not launched"), or
+// its pod was bound before it was taken.
+func LaunchNeedsWrite(mt *mesosv1alpha1.MesosTask) bool {
+	return mt.Status.Phase != "" || mt.Spec.NodeName != ""
+}
+
+// PodTerminal says whether a pod ended (Succeeded or Failed).
+func PodTerminal(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// MustKillForEndedPod says whether a task must be killed because its pod ended (Failed
+// with NodeLost while its agent was unreachable) while the task came back with the agent:
+// nothing may run for a pod that ended.
+func MustKillForEndedPod(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
+	p := mt.Status.Phase
+	return PodTerminal(pod) && Launched(p) && !IsTerminalPhase(p) && p != mesosv1alpha1.TaskPhaseKilling
+}
+
+// SetLaunched records a launch in a MesosTask's status: Staging on the agent, since when.
+func SetLaunched(st *mesosv1alpha1.MesosTaskStatus, l Launch, generation int64) {
+	st.Phase = mesosv1alpha1.TaskPhaseStaging
+	st.PodPhase = corev1.PodPending
+	st.Reason, st.Message = "", ""
+	st.ObservedGeneration = generation
+	FillLaunch(st, l, generation)
+}
+
+// FillLaunch fills in where and when a task was launched, where its status does not say,
+// and says whether it changed anything.
+func FillLaunch(st *mesosv1alpha1.MesosTaskStatus, l Launch, generation int64) bool {
+	before := st.DeepCopy()
+	if st.AgentID == "" {
+		st.AgentID = l.AgentID
+	}
+	if st.Hostname == "" {
+		st.Hostname = l.Hostname
+	}
+	if st.LaunchedAt == nil {
+		at := l.At
+		st.LaunchedAt = &at
+	}
+	if !meta.IsStatusConditionTrue(st.Conditions, mesosv1alpha1.TaskConditionScheduled) && st.Hostname != "" {
+		setScheduled(st, metav1.ConditionTrue, ReasonLaunched, "Launched on agent "+st.Hostname, generation)
+	}
+	return !equality.Semantic.DeepEqual(before, st)
+}
+
+// LaunchFilled says whether a status already says where and when its task was launched.
+func LaunchFilled(st *mesosv1alpha1.MesosTaskStatus) bool {
+	return st.Hostname != "" && st.LaunchedAt != nil && meta.IsStatusConditionTrue(st.Conditions, mesosv1alpha1.TaskConditionScheduled)
+}
+
+// SetNotLaunched puts a task whose launch did not happen back to Pending.
+func SetNotLaunched(st *mesosv1alpha1.MesosTaskStatus) {
+	st.Phase = mesosv1alpha1.TaskPhasePending
+	st.LaunchedAt = nil
+}
+
+// SetUnschedulable records in a MesosTask's status why no offer fits, and says whether
+// that changed it (the same explanation is not written twice).
+func SetUnschedulable(st *mesosv1alpha1.MesosTaskStatus, why string, generation int64) bool {
+	c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.TaskConditionScheduled)
+	if c != nil && c.Reason == mesosv1alpha1.ReasonUnschedulable && c.Message == why && st.Phase == mesosv1alpha1.TaskPhasePending {
+		return false
+	}
+	st.Phase, st.PodPhase, st.Message = mesosv1alpha1.TaskPhasePending, corev1.PodPending, why
+	setScheduled(st, metav1.ConditionFalse, mesosv1alpha1.ReasonUnschedulable, why, generation)
+	return true
+}
+
+// SetPodUnschedulable is the pod side of SetUnschedulable: PodScheduled=False with
+// kube-scheduler's reason, which `kubectl describe pod` shows.
+func SetPodUnschedulable(ps *corev1.PodStatus, why string) {
+	SetPodCondition(ps, corev1.PodScheduled, corev1.ConditionFalse, corev1.PodReasonUnschedulable, why)
+}
+
+// SetInvalid fails a task whose pod cannot be launched at all (it cannot be translated).
+func SetInvalid(st *mesosv1alpha1.MesosTaskStatus, err error) {
+	st.Phase, st.PodPhase = mesosv1alpha1.TaskPhaseFailed, corev1.PodFailed
+	st.Reason, st.Message = ReasonInvalidPod, err.Error()
+}
+
+// NotAdmittedMessage says why a pod bound to an agent's Node of a cluster that does not
+// take its namespace fails.
+func NotAdmittedMessage(cluster, namespace, node string) string {
+	return fmt.Sprintf("MesosCluster %s does not take pods of namespace %s (spec.namespaceSelector); nothing runs pods on Node %s", cluster, namespace, node)
+}
+
+// SetNotAdmitted fails a pod as a kubelet fails a pod it does not admit.
+func SetNotAdmitted(ps *corev1.PodStatus, msg string) {
+	ps.Phase, ps.Reason, ps.Message = corev1.PodFailed, ReasonNamespaceNotAllowed, msg
+}
+
+// setScheduled sets a MesosTask's Scheduled condition.
+func setScheduled(st *mesosv1alpha1.MesosTaskStatus, status metav1.ConditionStatus, reason, msg string, generation int64) {
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: mesosv1alpha1.TaskConditionScheduled, Status: status,
+		Reason: reason, Message: msg, ObservedGeneration: generation})
+}
+
+// Event is an event to record for a person.
+type Event struct {
+	Type, Reason, Action, Message string
+}
+
+// PodPhaseEvent is what to tell people when their pod's phase changed to what the
+// MesosTask says; ok is false for a phase that needs no word.
+func PodPhaseEvent(phase corev1.PodPhase, mt *mesosv1alpha1.MesosTask) (ev Event, ok bool) {
+	id, st := mt.Spec.TaskID, &mt.Status
+	switch phase {
+	case corev1.PodRunning:
+		return Event{corev1.EventTypeNormal, "Running", "Run", fmt.Sprintf("Task %s is running on agent %s", id, st.Hostname)}, true
+	case corev1.PodSucceeded:
+		return Event{corev1.EventTypeNormal, "Finished", "Run", fmt.Sprintf("Task %s finished", id)}, true
+	case corev1.PodFailed:
+		return Event{corev1.EventTypeWarning, "Failed", "Run", fmt.Sprintf("Task %s is %s: %s %s", id, st.MesosState, st.Reason, st.Message)}, true
+	}
+	return Event{}, false
+}

@@ -1,0 +1,159 @@
+package podtask
+
+import (
+	"errors"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+func TestMayRun(t *testing.T) {
+	pod := func(uid, node string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid)}, Spec: corev1.PodSpec{NodeName: node}}
+	}
+	task := func(phase mesosv1alpha1.TaskPhase, pinned string) *mesosv1alpha1.MesosTask {
+		return &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{PodUID: "u1", NodeName: pinned},
+			Status: mesosv1alpha1.MesosTaskStatus{Phase: phase}}
+	}
+	for _, tc := range []struct {
+		name             string
+		mt               *mesosv1alpha1.MesosTask
+		pod              *corev1.Pod
+		mayRun, unrecord bool
+		needsWrite       bool
+	}{
+		{"queued, unbound", task("", ""), pod("u1", ""), false, false, false},
+		{"bound by us, nothing written: the binding is the record", task("", ""), pod("u1", "n"), true, true, false},
+		{"bound by us, pod gone", task("", ""), nil, false, false, false},
+		{"bound before it was taken: its launch is written first", task("", "n"), pod("u1", "n"), false, false, true},
+		{"waited Unschedulable", task(mesosv1alpha1.TaskPhasePending, ""), pod("u1", ""), false, false, true},
+		{"staging", task(mesosv1alpha1.TaskPhaseStaging, ""), pod("u1", "n"), true, false, true},
+		{"running", task(mesosv1alpha1.TaskPhaseRunning, ""), pod("u1", "n"), true, false, true},
+		{"killing", task(mesosv1alpha1.TaskPhaseKilling, ""), pod("u1", "n"), true, false, true},
+		{"unreachable", task(mesosv1alpha1.TaskPhaseUnreachable, ""), pod("u1", "n"), true, false, true},
+		{"finished", task(mesosv1alpha1.TaskPhaseFinished, ""), pod("u1", "n"), false, false, true},
+		{"gone", task(mesosv1alpha1.TaskPhaseGone, ""), pod("u1", "n"), false, false, true},
+	} {
+		if got := MayRun(tc.mt, tc.pod); got != tc.mayRun {
+			t.Errorf("%s: MayRun = %v, want %v", tc.name, got, tc.mayRun)
+		}
+		if got := BoundUnrecorded(tc.mt, tc.pod); got != tc.unrecord {
+			t.Errorf("%s: BoundUnrecorded = %v, want %v", tc.name, got, tc.unrecord)
+		}
+		if got := LaunchNeedsWrite(tc.mt); got != tc.needsWrite {
+			t.Errorf("%s: LaunchNeedsWrite = %v, want %v", tc.name, got, tc.needsWrite)
+		}
+	}
+}
+
+func TestBoundUnrecordedIsForThisPodOnly(t *testing.T) {
+	mt := &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{PodUID: "old"}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: "new"}, Spec: corev1.PodSpec{NodeName: "n"}}
+	if BoundUnrecorded(mt, pod) {
+		t.Fatal("a newer pod of the same name counts as the MesosTask's")
+	}
+}
+
+func TestMustKillForEndedPod(t *testing.T) {
+	for _, tc := range []struct {
+		pod   corev1.PodPhase
+		task  mesosv1alpha1.TaskPhase
+		want  bool
+		about string
+	}{
+		{corev1.PodFailed, mesosv1alpha1.TaskPhaseRunning, true, "came back with its agent after NodeLost"},
+		{corev1.PodFailed, mesosv1alpha1.TaskPhaseStaging, true, "relaunched after the pod ended"},
+		{corev1.PodFailed, mesosv1alpha1.TaskPhaseKilling, false, "already being killed"},
+		{corev1.PodFailed, mesosv1alpha1.TaskPhaseFailed, false, "ended too"},
+		{corev1.PodFailed, "", false, "never launched"},
+		{corev1.PodRunning, mesosv1alpha1.TaskPhaseRunning, false, "a running pod"},
+	} {
+		mt := &mesosv1alpha1.MesosTask{Status: mesosv1alpha1.MesosTaskStatus{Phase: tc.task}}
+		pod := &corev1.Pod{Status: corev1.PodStatus{Phase: tc.pod}}
+		if got := MustKillForEndedPod(mt, pod); got != tc.want {
+			t.Errorf("%s: MustKillForEndedPod = %v, want %v", tc.about, got, tc.want)
+		}
+	}
+}
+
+func TestSetLaunchedAndFillLaunch(t *testing.T) {
+	at := metav1.Now()
+	l := Launch{AgentID: "a1", Hostname: "agent-1", At: at}
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhasePending, Reason: "TASK_DROPPED", Message: "dropped"}
+	SetLaunched(st, l, 4)
+	if st.Phase != mesosv1alpha1.TaskPhaseStaging || st.PodPhase != corev1.PodPending || st.Reason != "" || st.Message != "" ||
+		st.AgentID != "a1" || st.Hostname != "agent-1" || st.LaunchedAt == nil || st.ObservedGeneration != 4 {
+		t.Fatalf("SetLaunched = %+v", st)
+	}
+	c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.TaskConditionScheduled)
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonLaunched || c.ObservedGeneration != 4 {
+		t.Fatalf("Scheduled = %+v", c)
+	}
+	if !LaunchFilled(st) || FillLaunch(st, Launch{AgentID: "other", Hostname: "other", At: at}, 4) {
+		t.Fatal("a filled launch is filled again, or changed by another")
+	}
+	if st.AgentID != "a1" {
+		t.Fatalf("FillLaunch overwrote the agent Mesos reported: %s", st.AgentID)
+	}
+}
+
+func TestSetUnschedulable(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{}
+	if !SetUnschedulable(st, "0/2 agents available: 2 insufficient cpus.", 1) {
+		t.Fatal("the first explanation changed nothing")
+	}
+	if st.Phase != mesosv1alpha1.TaskPhasePending || st.PodPhase != corev1.PodPending || st.Message == "" {
+		t.Fatalf("status = %+v", st)
+	}
+	if SetUnschedulable(st, "0/2 agents available: 2 insufficient cpus.", 1) {
+		t.Fatal("the same explanation is written twice")
+	}
+	if !SetUnschedulable(st, "0/3 agents available: 3 insufficient cpus.", 1) {
+		t.Fatal("a new explanation changed nothing")
+	}
+	ps := &corev1.PodStatus{}
+	SetPodUnschedulable(ps, st.Message)
+	if len(ps.Conditions) != 1 || ps.Conditions[0].Type != corev1.PodScheduled || ps.Conditions[0].Status != corev1.ConditionFalse ||
+		ps.Conditions[0].Reason != corev1.PodReasonUnschedulable || ps.Conditions[0].Message != st.Message {
+		t.Fatalf("pod conditions = %+v", ps.Conditions)
+	}
+}
+
+func TestSetInvalidAndNotAdmitted(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{}
+	SetInvalid(st, errors.New("hostPort 99999 out of range"))
+	if st.Phase != mesosv1alpha1.TaskPhaseFailed || st.PodPhase != corev1.PodFailed || st.Reason != ReasonInvalidPod || st.Message != "hostPort 99999 out of range" {
+		t.Fatalf("SetInvalid = %+v", st)
+	}
+	ps := &corev1.PodStatus{}
+	SetNotAdmitted(ps, NotAdmittedMessage("c", "ns", "mesos-c-a"))
+	if ps.Phase != corev1.PodFailed || ps.Reason != ReasonNamespaceNotAllowed ||
+		ps.Message != "MesosCluster c does not take pods of namespace ns (spec.namespaceSelector); nothing runs pods on Node mesos-c-a" {
+		t.Fatalf("SetNotAdmitted = %+v", ps)
+	}
+}
+
+func TestPodPhaseEvent(t *testing.T) {
+	mt := &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "k8sm.u1"},
+		Status: mesosv1alpha1.MesosTaskStatus{Hostname: "agent-1", MesosState: "TASK_FAILED", Reason: "REASON_COMMAND_EXECUTOR_FAILED", Message: "exit 1"}}
+	for _, tc := range []struct {
+		phase corev1.PodPhase
+		ok    bool
+		want  Event
+	}{
+		{corev1.PodRunning, true, Event{corev1.EventTypeNormal, "Running", "Run", "Task k8sm.u1 is running on agent agent-1"}},
+		{corev1.PodSucceeded, true, Event{corev1.EventTypeNormal, "Finished", "Run", "Task k8sm.u1 finished"}},
+		{corev1.PodFailed, true, Event{corev1.EventTypeWarning, "Failed", "Run", "Task k8sm.u1 is TASK_FAILED: REASON_COMMAND_EXECUTOR_FAILED exit 1"}},
+		{corev1.PodPending, false, Event{}},
+	} {
+		got, ok := PodPhaseEvent(tc.phase, mt)
+		if ok != tc.ok || got != tc.want {
+			t.Errorf("%s: event = %+v, %v; want %+v, %v", tc.phase, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -1,0 +1,409 @@
+package podtask
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+func update(state mesos.TaskState, reason *mesos.TaskStatus_Reason, uuid string) mesos.TaskStatus {
+	ts := mesos.TaskStatus{TaskID: mesos.TaskID{Value: "t"}, State: state.Enum(), AgentID: &mesos.AgentID{Value: "S1"}, Reason: reason}
+	if uuid != "" {
+		ts.UUID = []byte(uuid)
+		ts.Source = mesos.SOURCE_EXECUTOR.Enum()
+	}
+	return ts
+}
+
+func TestStateTable(t *testing.T) {
+	for _, tc := range []struct {
+		state mesos.TaskState
+		phase mesosv1alpha1.TaskPhase
+		pod   corev1.PodPhase
+	}{
+		{mesos.TASK_STAGING, mesosv1alpha1.TaskPhaseStaging, corev1.PodPending},
+		{mesos.TASK_STARTING, mesosv1alpha1.TaskPhaseStarting, corev1.PodPending},
+		{mesos.TASK_RUNNING, mesosv1alpha1.TaskPhaseRunning, corev1.PodRunning},
+		{mesos.TASK_KILLING, mesosv1alpha1.TaskPhaseKilling, corev1.PodRunning},
+		{mesos.TASK_FINISHED, mesosv1alpha1.TaskPhaseFinished, corev1.PodSucceeded},
+		{mesos.TASK_FAILED, mesosv1alpha1.TaskPhaseFailed, corev1.PodFailed},
+		{mesos.TASK_ERROR, mesosv1alpha1.TaskPhaseFailed, corev1.PodFailed},
+		{mesos.TASK_KILLED, mesosv1alpha1.TaskPhaseKilled, corev1.PodFailed},
+		{mesos.TASK_DROPPED, mesosv1alpha1.TaskPhasePending, corev1.PodPending},
+		{mesos.TASK_UNREACHABLE, mesosv1alpha1.TaskPhaseUnreachable, corev1.PodRunning},
+		{mesos.TASK_LOST, mesosv1alpha1.TaskPhaseUnreachable, corev1.PodRunning},
+		{mesos.TASK_GONE, mesosv1alpha1.TaskPhaseGone, corev1.PodFailed},
+		{mesos.TASK_GONE_BY_OPERATOR, mesosv1alpha1.TaskPhaseGone, corev1.PodFailed},
+		{mesos.TASK_UNKNOWN, mesosv1alpha1.TaskPhaseGone, corev1.PodFailed},
+	} {
+		t.Run(tc.state.String(), func(t *testing.T) {
+			// A task that has run (its last update was RUNNING).
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, PodPhase: corev1.PodRunning, MesosState: "TASK_RUNNING"}
+			if tc.state == mesos.TASK_STAGING || tc.state == mesos.TASK_STARTING || tc.state == mesos.TASK_DROPPED {
+				st = &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, MesosState: "TASK_STAGING"}
+			}
+			changed := ApplyUpdate(st, update(tc.state, nil, "0123456789abcdef"), metav1.Now())
+			if !changed && tc.state != mesos.TASK_RUNNING && tc.state != mesos.TASK_STAGING {
+				t.Fatalf("no change")
+			}
+			if st.Phase != tc.phase || st.PodPhase != tc.pod || st.MesosState != tc.state.String() {
+				t.Fatalf("phase %s pod %s state %s, want %s %s", st.Phase, st.PodPhase, st.MesosState, tc.phase, tc.pod)
+			}
+			if IsTerminalPhase(tc.phase) && st.FinishedAt == nil {
+				t.Error("no finishedAt on a terminal phase")
+			}
+		})
+	}
+}
+
+func TestApplyUpdateIsIdempotentAndMonotonic(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging}
+	running := update(mesos.TASK_RUNNING, nil, "0123456789abcdef")
+	if !ApplyUpdate(st, running, metav1.Now()) || st.StartedAt == nil || st.LastUpdateUUID != "30313233343536373839616263646566" || st.Source != "SOURCE_EXECUTOR" {
+		t.Fatalf("first RUNNING: %+v", st)
+	}
+	if ApplyUpdate(st, running, metav1.Now()) {
+		t.Fatal("the same update applied twice changed the status")
+	}
+	recon := mesos.REASON_RECONCILIATION
+	if ApplyUpdate(st, update(mesos.TASK_RUNNING, &recon, ""), metav1.Now()) {
+		t.Fatal("a reconciliation answer that says nothing new changed the status")
+	}
+	failed := update(mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED.Enum(), "fedcba9876543210")
+	failed.Message = ptr("exit 1")
+	if !ApplyUpdate(st, failed, metav1.Now()) || st.Reason != "REASON_EXECUTOR_TERMINATED" || st.Message != "exit 1" {
+		t.Fatalf("FAILED: %+v", st)
+	}
+	if ApplyUpdate(st, running, metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseFailed {
+		t.Fatal("an older RUNNING sent again moved a failed task back")
+	}
+	if ApplyUpdate(st, update(mesos.TASK_LOST, &recon, ""), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseFailed {
+		t.Fatal("a LOST answer to a second KILL moved a failed task to another phase")
+	}
+}
+
+func TestLostFromReconciliationIsGone(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}
+	recon := mesos.REASON_RECONCILIATION
+	if !ApplyUpdate(st, update(mesos.TASK_LOST, &recon, ""), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseGone || st.FinishedAt == nil {
+		t.Fatalf("%+v", st)
+	}
+	st = &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}
+	if !ApplyUpdate(st, update(mesos.TASK_LOST, mesos.REASON_AGENT_REMOVED.Enum(), ""), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseUnreachable {
+		t.Fatalf("a lost agent's task: %+v", st)
+	}
+}
+
+func TestALaunchMesosNeverRanIsLaunchedAgain(t *testing.T) {
+	now := metav1.Now()
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &now, AgentID: "S1"}
+	recon := mesos.REASON_RECONCILIATION
+	if !ApplyUpdate(st, update(mesos.TASK_GONE, &recon, ""), now) || st.Phase != mesosv1alpha1.TaskPhasePending || st.LaunchedAt != nil {
+		t.Fatalf("%+v", st)
+	}
+}
+
+func TestPodStatusFor(t *testing.T) {
+	now := metav1.Now()
+	pod := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	execStatus, _ := json.Marshal(corev1.PodStatus{
+		PodIP:             "10.0.0.9",
+		Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", RestartCount: 2, Ready: false}},
+	})
+	healthyFalse := false
+	for _, tc := range []struct {
+		name   string
+		st     mesosv1alpha1.MesosTaskStatus
+		data   []byte
+		phase  corev1.PodPhase
+		ready  corev1.ConditionStatus
+		reason string
+	}{
+		{"staging is pending and scheduled", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &now}, nil, corev1.PodPending, corev1.ConditionFalse, ""},
+		{"running without data is ready", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning}, nil, corev1.PodRunning, corev1.ConditionTrue, ""},
+		{"running with the executor's status", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning}, execStatus, corev1.PodRunning, corev1.ConditionFalse, ""},
+		{"malformed data is ignored", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning}, []byte("{not json"), corev1.PodRunning, corev1.ConditionTrue, ""},
+		{"unhealthy is not ready", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, Healthy: &healthyFalse}, nil, corev1.PodRunning, corev1.ConditionFalse, ""},
+		{"finished", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseFinished}, nil, corev1.PodSucceeded, corev1.ConditionFalse, ""},
+		{"failed carries the Mesos reason", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseFailed, Reason: "REASON_COMMAND_EXECUTOR_FAILED", Message: "exit 1"}, nil, corev1.PodFailed, corev1.ConditionFalse, "REASON_COMMAND_EXECUTOR_FAILED"},
+		{"gone", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseGone, MesosState: "TASK_GONE"}, nil, corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone},
+		{"unreachable is not ready", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE"}, nil, corev1.PodPending, corev1.ConditionFalse, ReasonAgentUnreachable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := PodStatusFor(pod, &tc.st, tc.data)
+			if got.Phase != tc.phase || got.Reason != tc.reason {
+				t.Fatalf("phase %s reason %q, want %s %q", got.Phase, got.Reason, tc.phase, tc.reason)
+			}
+			if c := conditionOf(&got, corev1.PodReady, "<none>"); c != tc.ready {
+				t.Fatalf("Ready = %s, want %s", c, tc.ready)
+			}
+			if tc.data != nil && json.Valid(tc.data) && (got.PodIP != "10.0.0.9" || got.ContainerStatuses[0].RestartCount != 2) {
+				t.Fatalf("executor status not merged: %+v", got)
+			}
+			if conditionOf(&got, corev1.PodScheduled, "<none>") != corev1.ConditionTrue {
+				t.Fatal("a launched pod is not PodScheduled")
+			}
+			again := PodStatusFor(&corev1.Pod{Status: got}, &tc.st, tc.data)
+			if PodStatusChanged(&got, &again) {
+				t.Fatal("the same task status gives a different pod status")
+			}
+		})
+	}
+}
+
+// A pod that ended stays as it ended: Failed/NodeLost is not undone by what its task
+// reports later (running again, killed), nor by a late mirror of the unreachable state.
+func TestPodStatusForKeepsAnEndedPod(t *testing.T) {
+	lost := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	UnreachableTooLong(&lost.Status)
+	for _, st := range []mesosv1alpha1.MesosTaskStatus{
+		{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE"},
+		{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"},
+	} {
+		got := PodStatusFor(lost, &st, nil)
+		if got.Phase != corev1.PodFailed || got.Reason != ReasonNodeLost || PodStatusChanged(&lost.Status, &got) {
+			t.Errorf("task %s turned a NodeLost pod into %s/%s", st.MesosState, got.Phase, got.Reason)
+		}
+	}
+	// Nor by the kill of the task that came back with its agent.
+	st := mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseKilled, MesosState: "TASK_KILLED"}
+	if got := PodStatusFor(lost, &st, nil); got.Phase != corev1.PodFailed || got.Reason != ReasonNodeLost {
+		t.Errorf("killed task: %s/%s", got.Phase, got.Reason)
+	}
+}
+
+// TestPodStatusPerState walks the state table in docs/mesos-mapping.md from a Mesos update to the pod.
+func TestPodStatusPerState(t *testing.T) {
+	for _, tc := range []struct {
+		state     mesos.TaskState
+		reason    *mesos.TaskStatus_Reason
+		phase     corev1.PodPhase
+		ready     corev1.ConditionStatus
+		podReason string
+	}{
+		{mesos.TASK_STAGING, nil, corev1.PodPending, corev1.ConditionFalse, ""},
+		{mesos.TASK_STARTING, nil, corev1.PodPending, corev1.ConditionFalse, ""},
+		{mesos.TASK_RUNNING, nil, corev1.PodRunning, corev1.ConditionTrue, ""},
+		{mesos.TASK_KILLING, nil, corev1.PodRunning, corev1.ConditionFalse, ""},
+		{mesos.TASK_FINISHED, nil, corev1.PodSucceeded, corev1.ConditionFalse, ""},
+		{mesos.TASK_FAILED, mesos.REASON_COMMAND_EXECUTOR_FAILED.Enum(), corev1.PodFailed, corev1.ConditionFalse, "REASON_COMMAND_EXECUTOR_FAILED"},
+		{mesos.TASK_ERROR, mesos.REASON_TASK_INVALID.Enum(), corev1.PodFailed, corev1.ConditionFalse, "REASON_TASK_INVALID"},
+		{mesos.TASK_KILLED, nil, corev1.PodFailed, corev1.ConditionFalse, ""},
+		{mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_DISCONNECTED.Enum(), corev1.PodRunning, corev1.ConditionFalse, ReasonAgentUnreachable},
+		{mesos.TASK_LOST, mesos.REASON_AGENT_REMOVED.Enum(), corev1.PodRunning, corev1.ConditionFalse, ReasonAgentUnreachable},
+		{mesos.TASK_GONE, nil, corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone},
+		{mesos.TASK_GONE_BY_OPERATOR, nil, corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone},
+		{mesos.TASK_UNKNOWN, nil, corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone},
+	} {
+		t.Run(tc.state.String(), func(t *testing.T) {
+			now := metav1.Now()
+			pod := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending}}
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &now}
+			if tc.state != mesos.TASK_STAGING && tc.state != mesos.TASK_STARTING {
+				// The task ran first.
+				ApplyUpdate(st, update(mesos.TASK_RUNNING, nil, "0000000000000001"), now)
+				pod.Status = PodStatusFor(pod, st, nil)
+			}
+			ts := update(tc.state, tc.reason, "0000000000000002")
+			ts.Message = ptr("m")
+			ApplyUpdate(st, ts, now)
+			got := PodStatusFor(pod, st, nil)
+			if got.Phase != tc.phase || got.Reason != tc.podReason {
+				t.Errorf("pod phase %s reason %q, want %s %q", got.Phase, got.Reason, tc.phase, tc.podReason)
+			}
+			if c := conditionOf(&got, corev1.PodReady, "<none>"); c != tc.ready {
+				t.Errorf("Ready = %s, want %s", c, tc.ready)
+			}
+			if c := conditionOf(&got, corev1.PodScheduled, "<none>"); c != corev1.ConditionTrue {
+				t.Errorf("PodScheduled = %s, want True", c)
+			}
+			if tc.state == mesos.TASK_FAILED && got.Message != "m" {
+				t.Errorf("message %q, want Mesos's", got.Message)
+			}
+			if got.StartTime == nil || !got.StartTime.Equal(&now) {
+				t.Errorf("start time %v, want the launch time", got.StartTime)
+			}
+		})
+	}
+}
+
+func TestPodStatusPending(t *testing.T) {
+	const why = "0/3 agents available: 3 insufficient cpus."
+	unschedulable := mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhasePending, Conditions: []metav1.Condition{{
+		Type: mesosv1alpha1.TaskConditionScheduled, Status: metav1.ConditionFalse, Reason: mesosv1alpha1.ReasonUnschedulable, Message: why}}}
+	got := PodStatusFor(&corev1.Pod{}, &unschedulable, nil)
+	c := findCondition(&got, corev1.PodScheduled)
+	if got.Phase != corev1.PodPending || c == nil || c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable || c.Message != why {
+		t.Errorf("unschedulable: phase %s, PodScheduled %+v", got.Phase, c)
+	}
+	queued := PodStatusFor(&corev1.Pod{}, &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhasePending}, nil)
+	if queued.Phase != corev1.PodPending || findCondition(&queued, corev1.PodScheduled) != nil {
+		t.Errorf("queued: %+v", queued)
+	}
+}
+
+func findCondition(s *corev1.PodStatus, t corev1.PodConditionType) *corev1.PodCondition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == t {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func TestPodStatusMergesExecutorData(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning}
+	known := corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", HostIP: "192.168.0.1",
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", RestartCount: 1}}}
+	for _, tc := range []struct {
+		name     string
+		data     string
+		podIP    string
+		restarts int32
+		ready    corev1.ConditionStatus
+	}{
+		{"no data keeps what is known", "", "10.0.0.1", 1, corev1.ConditionTrue},
+		{"malformed data is ignored", `{"containerStatuses": [`, "10.0.0.1", 1, corev1.ConditionTrue},
+		{"wrong types are ignored", `{"containerStatuses": "x"}`, "10.0.0.1", 1, corev1.ConditionTrue},
+		{"an IP alone keeps the container statuses", `{"podIP": "10.0.0.2"}`, "10.0.0.2", 1, corev1.ConditionTrue},
+		{"container statuses and readiness", `{"conditions": [{"type": "Ready", "status": "False"}], "containerStatuses": [{"name": "c", "restartCount": 4}]}`, "10.0.0.1", 4, corev1.ConditionFalse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := PodStatusFor(&corev1.Pod{Status: known}, st, []byte(tc.data))
+			if got.PodIP != tc.podIP || got.HostIP != "192.168.0.1" || len(got.ContainerStatuses) != 1 || got.ContainerStatuses[0].RestartCount != tc.restarts {
+				t.Errorf("got IP %s host %s statuses %+v", got.PodIP, got.HostIP, got.ContainerStatuses)
+			}
+			if c := conditionOf(&got, corev1.PodReady, "<none>"); c != tc.ready {
+				t.Errorf("Ready = %s, want %s", c, tc.ready)
+			}
+		})
+	}
+}
+
+func TestUnreachableTooLong(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE"}
+	s := PodStatusFor(&corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}, st, nil)
+	UnreachableTooLong(&s)
+	if s.Phase != corev1.PodFailed || s.Reason != ReasonNodeLost || s.Message == "" {
+		t.Errorf("%+v", s)
+	}
+}
+
+func TestApplyUpdateFields(t *testing.T) {
+	t0 := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	t1 := metav1.NewTime(t0.Add(time.Minute))
+	t2 := metav1.NewTime(t0.Add(2 * time.Minute))
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &t0}
+
+	starting := update(mesos.TASK_STARTING, nil, "aaaaaaaaaaaaaaa1")
+	if !ApplyUpdate(st, starting, t0) || st.Phase != mesosv1alpha1.TaskPhaseStarting || st.MesosState != "TASK_STARTING" || st.StartedAt != nil || st.AgentID != "S1" {
+		t.Fatalf("STARTING: %+v", st)
+	}
+	healthy := true
+	running := update(mesos.TASK_RUNNING, nil, "aaaaaaaaaaaaaaa2")
+	running.Healthy = &healthy
+	if !ApplyUpdate(st, running, t1) || st.StartedAt == nil || !st.StartedAt.Equal(&t1) || st.Healthy == nil || !*st.Healthy || !st.LastUpdateTime.Equal(&t1) {
+		t.Fatalf("RUNNING: %+v", st)
+	}
+	if ApplyUpdate(st, starting, t2) || st.Phase != mesosv1alpha1.TaskPhaseRunning || !st.LastUpdateTime.Equal(&t1) {
+		t.Fatalf("an older STARTING sent again moved the task back: %+v", st)
+	}
+	unhealthy := update(mesos.TASK_RUNNING, mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum(), "aaaaaaaaaaaaaaa3")
+	healthy = false
+	unhealthy.Healthy = &healthy
+	if !ApplyUpdate(st, unhealthy, t2) || *st.Healthy || !st.StartedAt.Equal(&t1) || st.Reason != "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED" || st.LastUpdateUUID != hex.EncodeToString([]byte("aaaaaaaaaaaaaaa3")) {
+		t.Fatalf("a health update: %+v", st)
+	}
+	finished := update(mesos.TASK_FINISHED, nil, "aaaaaaaaaaaaaaa4")
+	if !ApplyUpdate(st, finished, t2) || st.FinishedAt == nil || !st.FinishedAt.Equal(&t2) || st.PodPhase != corev1.PodSucceeded || st.Reason != "" {
+		t.Fatalf("FINISHED: %+v", st)
+	}
+	before := st.DeepCopy()
+	for _, again := range []mesos.TaskStatus{finished, running, starting, update(mesos.TASK_KILLED, nil, "")} {
+		if ApplyUpdate(st, again, metav1.Now()) || !equality.Semantic.DeepEqual(before, st) {
+			t.Fatalf("%s after FINISHED changed the status: %+v", again.GetState(), st)
+		}
+	}
+}
+
+func TestApplyUpdateMasterUpdateKeepsUUID(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging}
+	ApplyUpdate(st, update(mesos.TASK_RUNNING, nil, "bbbbbbbbbbbbbbbb"), metav1.Now())
+	lost := update(mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_DISCONNECTED.Enum(), "")
+	lost.Source = mesos.SOURCE_MASTER.Enum()
+	if !ApplyUpdate(st, lost, metav1.Now()) || st.Source != "SOURCE_MASTER" || st.LastUpdateUUID != hex.EncodeToString([]byte("bbbbbbbbbbbbbbbb")) || st.Phase != mesosv1alpha1.TaskPhaseUnreachable {
+		t.Fatalf("%+v", st)
+	}
+	if ApplyUpdate(st, lost, metav1.Now()) {
+		t.Fatal("the same master update twice changed the status")
+	}
+	if !ApplyUpdate(st, update(mesos.TASK_RUNNING, nil, "cccccccccccccccc"), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseRunning {
+		t.Fatalf("an agent that came back: %+v", st)
+	}
+}
+
+func TestPodStatusChanged(t *testing.T) {
+	base := corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}}
+	for _, tc := range []struct {
+		name   string
+		change func(*corev1.PodStatus)
+		want   bool
+	}{
+		{"nothing", func(*corev1.PodStatus) {}, false},
+		{"condition times only", func(s *corev1.PodStatus) {
+			s.Conditions[0].LastTransitionTime = metav1.NewTime(time.Unix(1, 0))
+			s.Conditions[0].LastProbeTime = metav1.NewTime(time.Unix(2, 0))
+		}, false},
+		{"condition status", func(s *corev1.PodStatus) { s.Conditions[0].Status = corev1.ConditionFalse }, true},
+		{"phase", func(s *corev1.PodStatus) { s.Phase = corev1.PodFailed }, true},
+		{"message", func(s *corev1.PodStatus) { s.Message = "x" }, true},
+		{"container statuses", func(s *corev1.PodStatus) { s.ContainerStatuses = []corev1.ContainerStatus{{Name: "c"}} }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := base.DeepCopy()
+			tc.change(b)
+			if got := PodStatusChanged(&base, b); got != tc.want {
+				t.Errorf("PodStatusChanged = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMirrorToPod(t *testing.T) {
+	waiting := `{"phase":"Pending","containerStatuses":[{"name":"c","state":{"waiting":{"reason":"ContainerCreating"}}}]}`
+	for _, tc := range []struct {
+		name  string
+		phase mesosv1alpha1.TaskPhase
+		data  string
+		want  bool
+	}{
+		{"staging without data", mesosv1alpha1.TaskPhaseStaging, "", false},
+		{"starting with a bare phase", mesosv1alpha1.TaskPhaseStarting, `{"phase":"Pending"}`, false},
+		{"starting with container statuses", mesosv1alpha1.TaskPhaseStarting, waiting, true},
+		{"starting with init container statuses", mesosv1alpha1.TaskPhaseStarting, `{"initContainerStatuses":[{"name":"i"}]}`, true},
+		{"starting with malformed data", mesosv1alpha1.TaskPhaseStarting, `{`, false},
+		{"running", mesosv1alpha1.TaskPhaseRunning, "", true},
+		{"failed", mesosv1alpha1.TaskPhaseFailed, "", true},
+		{"unreachable", mesosv1alpha1.TaskPhaseUnreachable, "", true},
+		{"pending again", mesosv1alpha1.TaskPhasePending, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var data []byte
+			if tc.data != "" {
+				data = []byte(tc.data)
+			}
+			if got := MirrorToPod(&mesosv1alpha1.MesosTaskStatus{Phase: tc.phase}, data); got != tc.want {
+				t.Errorf("MirrorToPod(%s, %q) = %v, want %v", tc.phase, tc.data, got, tc.want)
+			}
+		})
+	}
+}

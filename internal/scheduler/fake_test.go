@@ -1,0 +1,160 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// fakeDriver records the calls a Scheduler makes to Mesos.
+type fakeDriver struct {
+	mu         sync.Mutex
+	launchErr  error
+	launches   map[string][]string // offer id -> task ids
+	declines   map[string]time.Duration
+	kills      []string
+	reconciles []map[string]string
+	suppress   int
+	revive     int
+	reconciled bool
+}
+
+func newFakeDriver() *fakeDriver {
+	return &fakeDriver{launches: map[string][]string{}, declines: map[string]time.Duration{}}
+}
+
+func (f *fakeDriver) FrameworkID() string { return "fw-1" }
+func (f *fakeDriver) Subscribed() bool    { return true }
+func (f *fakeDriver) SetReconciled() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reconciled = true
+}
+func (f *fakeDriver) Suppress(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.suppress++
+	return nil
+}
+func (f *fakeDriver) Revive(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revive++
+	return nil
+}
+func (f *fakeDriver) Decline(_ context.Context, ids []mesos.OfferID, refuse time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		f.declines[id.Value] = refuse
+	}
+	return nil
+}
+func (f *fakeDriver) Launch(_ context.Context, offer mesos.OfferID, tasks []mesos.TaskInfo, _ time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.launchErr != nil {
+		return f.launchErr
+	}
+	for _, t := range tasks {
+		f.launches[offer.Value] = append(f.launches[offer.Value], t.TaskID.Value)
+	}
+	return nil
+}
+func (f *fakeDriver) Kill(_ context.Context, taskID, _ string, _ *time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kills = append(f.kills, taskID)
+	return nil
+}
+func (f *fakeDriver) Reconcile(_ context.Context, tasks map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reconciles = append(f.reconciles, tasks)
+	return nil
+}
+
+// fakeAPI is a fake API server holding pods and their MesosTasks, which binds pods as
+// the Binding subresource does.
+func fakeAPI(t *testing.T, objs ...client.Object) client.Client {
+	t.Helper()
+	sch := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(sch)
+	_ = mesosv1alpha1.AddToScheme(sch)
+	return fake.NewClientBuilder().WithScheme(sch).WithObjects(objs...).
+		WithStatusSubresource(&mesosv1alpha1.MesosTask{}, &corev1.Pod{}).
+		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.TaskID, indexer.TaskIDOf).
+		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.ClusterRef, indexer.ClusterRefOf).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourceCreate: func(ctx context.Context, c client.Client, sub string, o, req client.Object, opts ...client.SubResourceCreateOption) error {
+			b, ok := req.(*corev1.Binding)
+			if sub != "binding" || !ok {
+				return c.SubResource(sub).Create(ctx, o, req, opts...)
+			}
+			pod := &corev1.Pod{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(o), pod); err != nil {
+				return err
+			}
+			pod.Spec.NodeName = b.Target.Name
+			return c.Update(ctx, pod)
+		}}).Build()
+}
+
+// podWithTask is a pod asking for cpus and its MesosTask as the Pod reconciler makes it.
+func podWithTask(name, cpus string) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name)},
+		Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse(cpus), corev1.ResourceMemory: resource.MustParse("32Mi")}}}}}}
+	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+		Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: string(pod.UID), TaskID: podtask.TaskIDFor(pod),
+			Resources: podtask.ResourcesFor(pod), ExecutorID: podtask.ExecutorID("c")}}
+	return pod, mt
+}
+
+// newTestScheduler is a Scheduler of cluster "c" over c whose driver is d; its loops do
+// not run, so that a test calls each step itself.
+func newTestScheduler(c client.Client, d Driver) (*Scheduler, *events.FakeRecorder) {
+	rec := events.NewFakeRecorder(100)
+	s := New(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}},
+		Options{Client: c, Recorder: rec, Log: logr.Discard(), StartingGrace: -1})
+	s.setDriver(d)
+	return s, rec
+}
+
+// agentOffer is an offer of agent host with cpus and 1 GiB.
+func agentOffer(host string, cpus float64) mesos.Offer {
+	role := "*"
+	scalar := func(name string, v float64) mesos.Resource {
+		return mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v},
+			AllocationInfo: &mesos.Resource_AllocationInfo{Role: &role}}
+	}
+	return mesos.Offer{ID: mesos.OfferID{Value: "o-" + host}, AgentID: mesos.AgentID{Value: "a-" + host}, Hostname: host,
+		FrameworkID: mesos.FrameworkID{Value: "fw-1"},
+		Resources:   []mesos.Resource{scalar("cpus", cpus), scalar("mem", 1024), scalar("disk", 1024)}}
+}
+
+var errBroken = errors.New("connection reset")
+
+// launchNow is a launch on an agent just now.
+func launchNow(agentID, hostname string) podtask.Launch {
+	return podtask.Launch{AgentID: agentID, Hostname: hostname, At: metav1.Now()}
+}

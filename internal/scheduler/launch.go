@@ -1,0 +1,166 @@
+package scheduler
+
+import (
+	"context"
+
+	"github.com/go-logr/logr"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/placement"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// The launch record: a launch is recorded before it is sent, so that a restarted
+// manager knows the task may run and asks Mesos instead of launching it again. Usually
+// the binding is that record: a bound pod whose MesosTask has no phase yet may run
+// (podtask.MayRun), and the first status write fills in the agent and the time, which
+// saves a MesosTask write per pod. A MesosTask that has a phase already (it waited
+// Unschedulable, or Mesos sent it back) says Pending, which means "not launched": it
+// gets the launch written. So does the MesosTask of a pod bound before it was taken,
+// since its binding records nothing (podtask.LaunchNeedsWrite).
+
+// preparedLaunch is a task ready to go in an ACCEPT, with what its Launched event names.
+type preparedLaunch struct {
+	info     mesos.TaskInfo
+	mt       *mesosv1alpha1.MesosTask
+	pod      *corev1.Pod
+	hostname string
+}
+
+// prepareLaunch records the launch, binds the pod and returns its TaskInfo, or nil for a
+// task whose pod went away, or that could not be bound: it is not launched.
+func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName, a placement.Assignment, executor mesos.ExecutorInfo) *preparedLaunch {
+	log := s.Log.WithValues("pod", key.String())
+	pod, mt := s.launchable(ctx, key, a)
+	if pod == nil {
+		return nil
+	}
+	node := agentnode.NodeName(s.clusterName(), a.Hostname)
+	if pod.Spec.NodeName != "" && pod.Spec.NodeName != node {
+		// Bound to another Node since it was queued (not by this operator): it runs on
+		// that Node's agent, so it waits for an offer from there.
+		s.Enqueue(ctx, mt, pod)
+		return nil
+	}
+	launch := podtask.Launch{AgentID: a.AgentID.Value, Hostname: a.Hostname, At: metav1.Now()}
+	recorded := podtask.LaunchNeedsWrite(mt)
+	if recorded {
+		podtask.SetLaunched(&mt.Status, launch, mt.Generation)
+		// MesosTask statuses are written with Update: it carries the version read, so a
+		// write never lands over a state it did not see, and it costs the API server much
+		// less than a merge patch of a custom resource.
+		if err := s.Client.Status().Update(ctx, mt); err != nil {
+			log.V(1).Info("Could not record the launch; retrying on a later offer", "error", err.Error())
+			return nil
+		}
+	}
+	s.noteLaunch(a.Request.ID, launch)
+	if pod.Spec.NodeName == "" && !s.bind(ctx, log, pod, node) {
+		s.forgetLaunch(a.Request.ID)
+		if recorded {
+			s.relaunch(ctx, key)
+		}
+		return nil
+	}
+	ti, err := podtask.BuildTaskInfo(pod, a, executor)
+	if err != nil {
+		s.forgetLaunch(a.Request.ID) // never sent
+		s.failTask(ctx, key, err)
+		return nil
+	}
+	return &preparedLaunch{info: ti, mt: mt, pod: pod, hostname: a.Hostname}
+}
+
+// launchable reads the pod and the MesosTask of an assignment, or dequeues the task and
+// returns nils when it is not to be launched: its pod went or is being deleted, or its
+// MesosTask is another's or launched already.
+func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a placement.Assignment) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
+	pod := &corev1.Pod{}
+	if err := s.Client.Get(ctx, key, pod); err != nil || !pod.DeletionTimestamp.IsZero() {
+		s.Dequeue(a.Request.ID)
+		return nil, nil
+	}
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := s.Client.Get(ctx, key, mt); err != nil || mt.Spec.TaskID != a.Request.ID || podtask.Launched(mt.Status.Phase) {
+		s.Dequeue(a.Request.ID)
+		return nil, nil
+	}
+	return pod, mt
+}
+
+// bind binds a pod to an agent's Node through the Binding subresource, as kube-scheduler
+// does, and says whether it did.
+func (s *Scheduler) bind(ctx context.Context, log logr.Logger, pod *corev1.Pod, node string) bool {
+	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
+		Target: corev1.ObjectReference{Kind: "Node", Name: node}}
+	if err := s.Client.SubResource("binding").Create(ctx, pod, binding); err != nil {
+		log.Info("Could not bind the pod; it waits for another offer", "node", node, "error", err.Error())
+		return false
+	}
+	s.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
+	return true
+}
+
+// noteLaunch remembers a launch of this process until a status write records it.
+func (s *Scheduler) noteLaunch(taskID string, l podtask.Launch) {
+	s.mu.Lock()
+	s.launches[taskID] = l
+	s.mu.Unlock()
+}
+
+// launchOf is what this process knows of a task's launch.
+func (s *Scheduler) launchOf(taskID string) (podtask.Launch, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.launches[taskID]
+	return l, ok
+}
+
+// LaunchUnwritten says whether this process launched a task whose MesosTask does not say so yet.
+func (s *Scheduler) LaunchUnwritten(taskID string) bool {
+	_, ok := s.launchOf(taskID)
+	return ok
+}
+
+// forgetLaunch drops what this process knows of a task's launch (it is written, or did
+// not happen).
+func (s *Scheduler) forgetLaunch(taskID string) {
+	s.mu.Lock()
+	delete(s.launches, taskID)
+	s.mu.Unlock()
+}
+
+// launchFailed handles an ACCEPT that returned an error. The error does not say whether
+// the master got the call (a connection that broke after sending it loses only the
+// answer), so launching the tasks again could launch them twice. Their pods are bound,
+// which records the launch; Mesos is asked about them, and what it never saw goes back
+// to the queue (see persist). If asking fails too, it is asked again in launchInFlight,
+// or by the reconciliation after the next subscription.
+//
+// The offer is declined without a filter: a master that did not get the ACCEPT still
+// holds it for this framework, and would offer its resources to no one until it expires.
+// (Declining an offer that was used is a no-op.)
+func (s *Scheduler) launchFailed(ctx context.Context, d Driver, offer mesos.OfferID, launch []mesos.TaskInfo, err error) {
+	s.Log.Info("Launch failed; asking Mesos whether the tasks run before launching them again", "tasks", len(launch), "error", err.Error())
+	s.metrics.LaunchFailed(len(launch))
+	if err := d.Decline(ctx, []mesos.OfferID{offer}, 0); err != nil {
+		s.Log.V(1).Info("Could not decline the offer of a failed launch", "offer", offer.Value, "error", err.Error())
+	}
+	ask := make(map[string]string, len(launch))
+	ids := make([]string, 0, len(launch))
+	for _, t := range launch {
+		s.Dequeue(t.TaskID.Value)
+		s.forgetLaunch(t.TaskID.Value)
+		ask[t.TaskID.Value] = t.AgentID.Value
+		ids = append(ids, t.TaskID.Value)
+	}
+	if err := d.Reconcile(ctx, ask); err != nil {
+		s.Log.Info("Could not ask Mesos about the tasks of a failed launch; asking again shortly", "error", err.Error())
+		s.askLater(ctx, d, ids)
+	}
+}

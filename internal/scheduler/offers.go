@@ -1,0 +1,176 @@
+package scheduler
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/placement"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// offerLoop handles each batch of offers in turn, and revives offers that work waits for
+// while they are suppressed.
+func (s *Scheduler) offerLoop(ctx context.Context) {
+	// A safety net: work that waits while offers are suppressed revives them.
+	check := time.NewTicker(5 * time.Second)
+	defer check.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case offers := <-s.offers:
+			s.handleOffers(ctx, offers)
+		case <-check.C:
+			if s.stuck() {
+				s.setSuppressed(ctx, false)
+			}
+		}
+	}
+}
+
+// handleOffers places pending tasks on offers, launches what fits, declines the rest,
+// explains what fits nowhere, and suppresses offers once nothing waits.
+func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
+	s.mu.Lock()
+	d, mc := s.driver, s.cluster
+	s.mu.Unlock()
+	queue := s.queue()
+	keys := make(map[string]types.NamespacedName, len(queue))
+	for _, p := range queue {
+		keys[p.request.ID] = p.key
+	}
+	res := s.place(mc, queue, offers)
+	refuse := refuseFor(mc)
+	decline := s.launchAll(ctx, d, mc, offers, res.Assignments, keys, refuse)
+	s.metrics.OffersDeclined(len(decline))
+	if err := d.Decline(ctx, decline, refuse); err != nil {
+		s.Log.V(1).Info("Decline failed", "error", err.Error())
+	}
+	for id, why := range res.Unplaced {
+		if s.noteUnschedulable(id, why) {
+			s.markUnschedulable(ctx, keys[id], why)
+		}
+	}
+	s.setSuppressed(ctx, true)
+}
+
+// place runs placement over the queue, in its order, and the offers.
+func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, offers []mesos.Offer) placement.Result {
+	reqs := make([]placement.Request, len(queue))
+	for i := range queue {
+		reqs[i] = queue[i].request
+	}
+	strategy := placement.Strategy(mc.Spec.Placement.Strategy)
+	if strategy == "" {
+		strategy = placement.Strategy(mesosv1alpha1.PlacementSpread)
+	}
+	start := time.Now()
+	res := placement.Place(placement.Input{
+		Requests: reqs, Offers: offers, Strategy: strategy, Cluster: mc.Name,
+		ExecutorID: podtask.ExecutorID(mc.Name), ExecutorResources: podtask.ExecutorRequest(mc),
+	})
+	s.metrics.Placed(time.Since(start))
+	return res
+}
+
+// refuseFor is how long declined offers are filtered: the cluster's refuseSeconds, 5s
+// by default.
+func refuseFor(mc *mesosv1alpha1.MesosCluster) time.Duration {
+	if r := mc.Spec.Placement.RefuseSeconds; r != nil {
+		return time.Duration(*r) * time.Second
+	}
+	return 5 * time.Second
+}
+
+// launchAll launches the assignments of every offer, one ACCEPT per offer, the offers at
+// once, and returns the offers to decline: those nothing was placed on or launched with.
+func (s *Scheduler) launchAll(ctx context.Context, d Driver, mc *mesosv1alpha1.MesosCluster, offers []mesos.Offer,
+	assignments []placement.Assignment, keys map[string]types.NamespacedName, refuse time.Duration) []mesos.OfferID {
+	byOffer := map[string][]placement.Assignment{}
+	for _, a := range assignments {
+		byOffer[a.OfferID.Value] = append(byOffer[a.OfferID.Value], a)
+	}
+	l := offerLaunch{s: s, d: d, executor: podtask.ExecutorInfo(mc, d.FrameworkID()), keys: keys, refuse: refuse,
+		slots: make(chan struct{}, launchWorkers)}
+	var (
+		mu      sync.Mutex
+		decline []mesos.OfferID
+		wg      sync.WaitGroup
+	)
+	for _, o := range offers {
+		asgs := byOffer[o.ID.Value]
+		if len(asgs) == 0 {
+			decline = append(decline, o.ID)
+			continue
+		}
+		wg.Add(1)
+		go func(o mesos.Offer, asgs []placement.Assignment) {
+			defer wg.Done()
+			if !l.launch(ctx, o, asgs) {
+				mu.Lock()
+				decline = append(decline, o.ID)
+				mu.Unlock()
+			}
+		}(o, asgs)
+	}
+	wg.Wait()
+	return decline
+}
+
+// offerLaunch is what the launches of one batch of offers share.
+type offerLaunch struct {
+	s        *Scheduler
+	d        Driver
+	executor mesos.ExecutorInfo
+	keys     map[string]types.NamespacedName
+	refuse   time.Duration
+	// slots bounds the launches prepared at once across the batch.
+	slots chan struct{}
+}
+
+// launch records, binds and builds every task of an offer in parallel, then sends one
+// ACCEPT. It says whether the offer was used (or its ACCEPT tried); false leaves it to
+// be declined.
+func (l *offerLaunch) launch(ctx context.Context, o mesos.Offer, asgs []placement.Assignment) bool {
+	s := l.s
+	tasks := make([]*preparedLaunch, len(asgs))
+	var wg sync.WaitGroup
+	for i, a := range asgs {
+		wg.Add(1)
+		l.slots <- struct{}{}
+		go func(i int, a placement.Assignment) {
+			defer wg.Done()
+			defer func() { <-l.slots }()
+			tasks[i] = s.prepareLaunch(ctx, l.keys[a.Request.ID], a, l.executor)
+		}(i, a)
+	}
+	wg.Wait()
+	var launch []mesos.TaskInfo
+	var prepared []*preparedLaunch
+	for _, t := range tasks {
+		if t != nil {
+			launch = append(launch, t.info)
+			prepared = append(prepared, t)
+		}
+	}
+	if len(launch) == 0 {
+		return false
+	}
+	if err := l.d.Launch(ctx, o.ID, launch, l.refuse); err != nil {
+		s.launchFailed(ctx, l.d, o.ID, launch, err)
+		return true
+	}
+	s.metrics.TasksLaunched(len(launch))
+	for _, t := range prepared {
+		s.Dequeue(t.info.TaskID.Value)
+		s.launched(t.info)
+		s.Recorder.Eventf(t.mt, t.pod, corev1.EventTypeNormal, "Launched", "Launch", "Launched task %s on agent %s", t.info.TaskID.Value, t.hostname)
+	}
+	return true
+}

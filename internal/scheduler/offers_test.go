@@ -1,0 +1,154 @@
+package scheduler
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// One offer: the pod that fits is bound to the agent's Node and launched in one ACCEPT;
+// the one too big waits, Unschedulable with placement's explanation on its MesosTask
+// and its pod; nothing is declined, and offers are not suppressed while work waits.
+func TestAnOfferLaunchesWhatFitsAndExplainsTheRest(t *testing.T) {
+	small, smallTask := podWithTask("small", "500m")
+	big, bigTask := podWithTask("big", "64")
+	c := fakeAPI(t, small, smallTask, big, bigTask)
+	d := newFakeDriver()
+	s, rec := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, smallTask, small)
+	s.Enqueue(ctx, bigTask, big)
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	if got := d.launches["o-agent-1"]; len(got) != 1 || got[0] != smallTask.Spec.TaskID {
+		t.Fatalf("ACCEPT of o-agent-1 launched %v, want [%s]", got, smallTask.Spec.TaskID)
+	}
+	if len(d.declines) != 0 || d.suppress != 0 {
+		t.Errorf("declined %v, suppressed %d times; want neither", d.declines, d.suppress)
+	}
+	pod := &corev1.Pod{}
+	_ = c.Get(ctx, client.ObjectKeyFromObject(small), pod)
+	if pod.Spec.NodeName != "mesos-c-agent-1" {
+		t.Errorf("the launched pod is bound to %q, want mesos-c-agent-1", pod.Spec.NodeName)
+	}
+	if s.Pending(smallTask.Spec.TaskID) || !s.Pending(bigTask.Spec.TaskID) || !s.LaunchUnwritten(smallTask.Spec.TaskID) {
+		t.Errorf("queue after the launch: small pending %v, big pending %v, small's launch noted %v",
+			s.Pending(smallTask.Spec.TaskID), s.Pending(bigTask.Spec.TaskID), s.LaunchUnwritten(smallTask.Spec.TaskID))
+	}
+	mt := &mesosv1alpha1.MesosTask{}
+	_ = c.Get(ctx, client.ObjectKeyFromObject(bigTask), mt)
+	cond := meta.FindStatusCondition(mt.Status.Conditions, mesosv1alpha1.TaskConditionScheduled)
+	if cond == nil || cond.Reason != mesosv1alpha1.ReasonUnschedulable || cond.Message == "" || mt.Status.Phase != mesosv1alpha1.TaskPhasePending {
+		t.Errorf("the big task's status = %+v, want Pending and Scheduled=False/Unschedulable", mt.Status)
+	}
+	_ = c.Get(ctx, client.ObjectKeyFromObject(big), pod)
+	if len(pod.Status.Conditions) != 1 || pod.Status.Conditions[0].Reason != corev1.PodReasonUnschedulable {
+		t.Errorf("the big pod's conditions = %+v, want PodScheduled=False/Unschedulable", pod.Status.Conditions)
+	}
+	if got := drain(rec); !hasPrefixes(got, "Normal Scheduled", "Normal Launched", "Warning FailedScheduling") {
+		t.Errorf("events = %v", got)
+	}
+}
+
+// An ACCEPT that fails is not sent again blindly: the master may have got it. Its offer
+// is declined without a filter and Mesos is asked about its tasks.
+func TestAFailedAcceptAsksMesosInsteadOfLaunchingAgain(t *testing.T) {
+	pod, mt := podWithTask("p", "500m")
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	d.launchErr = errBroken
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, mt, pod)
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	if refuse, ok := d.declines["o-agent-1"]; !ok || refuse != 0 {
+		t.Errorf("the offer of the failed ACCEPT: declined %v with refuse %v, want declined with 0", ok, refuse)
+	}
+	if len(d.reconciles) != 1 || d.reconciles[0][mt.Spec.TaskID] != "a-agent-1" {
+		t.Errorf("reconciliations = %v, want one asking about %s on a-agent-1", d.reconciles, mt.Spec.TaskID)
+	}
+	if s.Pending(mt.Spec.TaskID) || s.LaunchUnwritten(mt.Spec.TaskID) {
+		t.Error("the task of a failed ACCEPT is queued or remembered as launched; Mesos's answer decides")
+	}
+}
+
+// An empty queue suppresses offers; new work revives them.
+func TestAnEmptyQueueSuppressesOffersAndWorkRevivesThem(t *testing.T) {
+	pod, mt := podWithTask("p", "500m")
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if d.suppress != 1 || d.declines["o-agent-1"] != 5*time.Second {
+		t.Fatalf("suppressed %d times, declines %v; want one SUPPRESS and the offer declined for refuseSeconds", d.suppress, d.declines)
+	}
+	s.Enqueue(ctx, mt, pod)
+	s.Enqueue(ctx, mt, pod) // queued already: no second REVIVE
+	if d.revive != 1 {
+		t.Fatalf("revived %d times, want 1", d.revive)
+	}
+}
+
+// A pod that someone else bound to another agent's Node since it was queued waits for
+// an offer from its own agent.
+func TestAPodBoundElsewhereWaitsForItsAgent(t *testing.T) {
+	pod, mt := podWithTask("p", "500m")
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, mt, pod)
+	pod.Spec.NodeName = "mesos-c-agent-2"
+	if err := c.Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	if len(d.launches) != 0 || !s.Pending(mt.Spec.TaskID) {
+		t.Fatalf("launched %v, pending %v; want nothing launched and the task still queued", d.launches, s.Pending(mt.Spec.TaskID))
+	}
+}
+
+// drain takes the events recorded so far.
+func drain(rec *events.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-rec.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+// hasPrefixes says whether every prefix begins one of the events.
+func hasPrefixes(events []string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		found := false
+		for _, e := range events {
+			if strings.HasPrefix(e, p) {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

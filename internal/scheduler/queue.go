@@ -1,0 +1,148 @@
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/placement"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// pendingTask is a MesosTask waiting for an offer.
+type pendingTask struct {
+	key     types.NamespacedName
+	request placement.Request
+	// priority and created (the pod's) give the queue its order, as kube-scheduler's:
+	// higher priority first, then the oldest pod; queued (when this process first queued
+	// it) orders pods created in the same second.
+	priority int32
+	created  time.Time
+	queued   time.Time
+	// unschedulable is the explanation last written for the task, so that it is
+	// written again only when it changes.
+	unschedulable string
+}
+
+// Enqueue adds a MesosTask to the queue (again), reviving offers if they were suppressed.
+func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
+	req := podtask.RequestFor(pod, mt)
+	s.mu.Lock()
+	before, known := s.pending[mt.Spec.TaskID]
+	p := pendingTask{key: client.ObjectKeyFromObject(mt), request: req, created: pod.CreationTimestamp.Time,
+		queued: before.queued, unschedulable: before.unschedulable}
+	if !known {
+		p.queued = time.Now()
+	}
+	if pod.Spec.Priority != nil {
+		p.priority = *pod.Spec.Priority
+	}
+	s.pending[mt.Spec.TaskID] = p
+	revive := !known && s.suppressed
+	s.metrics.Pending(len(s.pending))
+	s.mu.Unlock()
+	if revive {
+		s.setSuppressed(ctx, false)
+	}
+}
+
+// Dequeue removes a task from the queue.
+func (s *Scheduler) Dequeue(taskID string) {
+	s.mu.Lock()
+	delete(s.pending, taskID)
+	s.metrics.Pending(len(s.pending))
+	s.mu.Unlock()
+}
+
+// Pending says whether a task waits in the queue.
+func (s *Scheduler) Pending(taskID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pending[taskID]
+	return ok
+}
+
+// queue is a copy of the pending tasks in placement order.
+func (s *Scheduler) queue() []pendingTask {
+	s.mu.Lock()
+	q := make([]pendingTask, 0, len(s.pending))
+	for _, p := range s.pending {
+		q = append(q, p)
+	}
+	s.mu.Unlock()
+	sortQueue(q)
+	return q
+}
+
+// sortQueue orders pending tasks for placement, which gives earlier ones the first pick:
+// higher pod priority first, then older pods, so that a pod that waited for room gets it
+// before newer ones.
+func sortQueue(q []pendingTask) {
+	slices.SortFunc(q, func(a, b pendingTask) int {
+		if a.priority != b.priority {
+			return cmp.Compare(b.priority, a.priority)
+		}
+		if c := a.created.Compare(b.created); c != 0 {
+			return c
+		}
+		if c := a.queued.Compare(b.queued); c != 0 {
+			return c
+		}
+		return strings.Compare(a.request.ID, b.request.ID)
+	})
+}
+
+// noteUnschedulable records the explanation of a task that fits nowhere and says whether
+// it is news, to be written: a task still queued whose explanation changed.
+func (s *Scheduler) noteUnschedulable(taskID, why string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[taskID]
+	if !ok || p.unschedulable == why {
+		return false
+	}
+	p.unschedulable = why
+	s.pending[taskID] = p
+	return true
+}
+
+// setSuppressed suppresses offers (when nothing is pending) or revives them. Calls are
+// made one at a time and the decision is taken again under that order, so a SUPPRESS
+// can never overtake the REVIVE that new work asked for.
+func (s *Scheduler) setSuppressed(ctx context.Context, want bool) {
+	s.offerCalls.Lock()
+	defer s.offerCalls.Unlock()
+	s.mu.Lock()
+	d, current, idle := s.driver, s.suppressed, len(s.pending) == 0
+	s.mu.Unlock()
+	if d == nil || current == want || (want && !idle) {
+		return
+	}
+	var err error
+	if want {
+		err = d.Suppress(ctx)
+	} else {
+		err = d.Revive(ctx)
+	}
+	if err != nil {
+		s.Log.V(1).Info("Could not change offer suppression", "suppress", want, "error", err.Error())
+		return
+	}
+	s.mu.Lock()
+	s.suppressed = want
+	s.mu.Unlock()
+}
+
+// stuck says whether work waits while offers are suppressed.
+func (s *Scheduler) stuck() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.suppressed && len(s.pending) > 0
+}

@@ -1,0 +1,96 @@
+package scheduler
+
+import (
+	"context"
+	"maps"
+	"testing"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+// After a subscription Mesos is asked about every task that may run: launched and not
+// ended, or bound by a manager that stopped before writing anything (its agent comes
+// from its Node). Then all tasks implicitly, and the cluster counts as reconciled.
+func TestReconciliationAsksAboutEveryTaskThatMayRun(t *testing.T) {
+	running, runningTask := podWithTask("running", "100m")
+	runningTask.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, AgentID: "a-1"}
+	done, doneTask := podWithTask("done", "100m")
+	doneTask.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseFinished, AgentID: "a-1"}
+	bound, boundTask := podWithTask("bound", "100m")
+	bound.Spec.NodeName = "mesos-c-agent-2"
+	queued, queuedTask := podWithTask("queued", "100m")
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-2",
+		Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2"}}}
+	c := fakeAPI(t, running, runningTask, done, doneTask, bound, boundTask, queued, queuedTask, node)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+
+	s.reconcileTasks(context.Background(), d)
+
+	want := map[string]string{runningTask.Spec.TaskID: "a-1", boundTask.Spec.TaskID: "a-2"}
+	if len(d.reconciles) != 2 || !maps.Equal(d.reconciles[0], want) || d.reconciles[1] != nil {
+		t.Fatalf("reconciliations = %v, want explicit %v then implicit", d.reconciles, want)
+	}
+	if !d.reconciled {
+		t.Fatal("the driver was not told the tasks are reconciled")
+	}
+}
+
+// A task just launched by this process is left out of the reconciliation, which could
+// overtake its launch.
+func TestAJustLaunchedTaskIsNotAskedAbout(t *testing.T) {
+	pod, mt := podWithTask("p", "100m")
+	pod.Spec.NodeName = "mesos-c-agent-1"
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	s.noteLaunch(mt.Spec.TaskID, launchNow("a-1", "agent-1"))
+
+	s.reconcileTasks(context.Background(), d)
+
+	if len(d.reconciles) != 1 || d.reconciles[0] != nil {
+		t.Fatalf("reconciliations = %v, want the implicit one only", d.reconciles)
+	}
+}
+
+// An update of a task that no MesosTask owns is answered by killing the task, unless the
+// task ended.
+func TestATaskNoMesosTaskOwnsIsKilled(t *testing.T) {
+	c := fakeAPI(t)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	for _, state := range []mesos.TaskState{mesos.TASK_RUNNING, mesos.TASK_FINISHED} {
+		ts := mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm." + state.String()}, State: state.Enum(), AgentID: &mesos.AgentID{Value: "a-1"}}
+		if err := s.persist(ctx, ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(d.kills) != 1 || d.kills[0] != "k8sm.TASK_RUNNING" {
+		t.Fatalf("killed %v, want only the running task", d.kills)
+	}
+}
+
+// A launch Mesos never saw (TASK_LOST from reconciliation, no update written) goes back
+// to the queue, to be launched again.
+func TestALaunchMesosNeverSawIsQueuedAgain(t *testing.T) {
+	pod, mt := podWithTask("p", "100m")
+	mt.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, AgentID: "a-1"}
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	reason := mesos.REASON_RECONCILIATION
+	ts := mesos.TaskStatus{TaskID: mesos.TaskID{Value: mt.Spec.TaskID}, State: mesos.TASK_LOST.Enum(), Reason: &reason}
+
+	if err := s.persist(context.Background(), ts); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Pending(mt.Spec.TaskID) {
+		t.Fatal("the task Mesos never ran is not queued again")
+	}
+}

@@ -1,0 +1,169 @@
+package scheduler
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/metrics"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+const (
+	// updateShards is how many workers persist status updates; updates of one task
+	// always go to the same worker, so their order holds.
+	updateShards = 16
+
+	// launchWorkers bounds the launches prepared (recorded and bound) at once.
+	launchWorkers = 32
+
+	// DefaultReconcileInterval is how often tasks are reconciled besides after each
+	// subscription.
+	DefaultReconcileInterval = 15 * time.Minute
+)
+
+// Options are a Scheduler's settings and the objects it works with.
+type Options struct {
+	// Client reads through the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads from the API server itself, for the retry after a write lost to a
+	// newer version than the cache holds. Optional: the cache is read again without it.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Log       logr.Logger
+	// ReconcileInterval is how often tasks are reconciled besides after each
+	// subscription. Default DefaultReconcileInterval.
+	ReconcileInterval time.Duration
+	// StartingGrace is how long an acknowledged TASK_STARTING may wait to be written
+	// (see updateLoop). Default DefaultStartingGrace; negative writes it at once.
+	StartingGrace time.Duration
+}
+
+// Scheduler is the framework.Scheduler of one MesosCluster: it keeps the queue of
+// pending MesosTasks, places them on offers, binds their pods and launches them, and
+// persists every status update before acknowledging it.
+type Scheduler struct {
+	Options
+
+	mu sync.Mutex
+	// cluster is the MesosCluster, as of the driver's start or the last SetCluster.
+	cluster *mesosv1alpha1.MesosCluster
+	pending map[string]pendingTask // by task id
+	// launches are the tasks this process launched whose MesosTask says nothing of it
+	// yet: the first status write records where and when (see prepareLaunch).
+	launches   map[string]podtask.Launch // by task id
+	suppressed bool
+	offerCalls sync.Mutex // orders SUPPRESS and REVIVE
+	driver     Driver
+	offers     chan []mesos.Offer
+	updates    [updateShards]chan statusUpdate
+	started    bool
+	stop       context.CancelFunc
+	metrics    metrics.Cluster
+}
+
+var _ framework.Scheduler = (*Scheduler)(nil)
+
+// New makes the scheduler of a cluster; Start runs it.
+func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
+	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
+		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{},
+		offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name)}
+	for i := range s.updates {
+		s.updates[i] = make(chan statusUpdate, 256)
+	}
+	return s
+}
+
+// Start runs the offer, reconciliation and update loops until ctx ends.
+func (s *Scheduler) Start(ctx context.Context) {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return
+	}
+	s.started = true
+	s.mu.Unlock()
+	go s.offerLoop(ctx)
+	go s.reconcileLoop(ctx)
+	for i := range s.updates {
+		go s.updateLoop(ctx, s.updates[i])
+	}
+}
+
+// SetCluster records a newer version of the cluster (placement settings).
+func (s *Scheduler) SetCluster(mc *mesosv1alpha1.MesosCluster) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cluster = mc.DeepCopy()
+}
+
+// clusterName is the name of the scheduler's MesosCluster.
+func (s *Scheduler) clusterName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cluster.Name
+}
+
+// setDriver records the connection the latest callback came on.
+func (s *Scheduler) setDriver(d Driver) {
+	s.mu.Lock()
+	s.driver = d
+	s.mu.Unlock()
+}
+
+// currentDriver is the connection of the latest callback, nil before the first.
+func (s *Scheduler) currentDriver() Driver {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.driver
+}
+
+// Subscribed reconciles the cluster's tasks with Mesos after each subscription: every
+// launched, non-terminal task explicitly, then all of them implicitly.
+func (s *Scheduler) Subscribed(ctx context.Context, d *framework.Driver) { s.subscribed(ctx, d) }
+
+func (s *Scheduler) subscribed(ctx context.Context, d Driver) {
+	s.mu.Lock()
+	s.driver = d
+	s.suppressed = false
+	s.mu.Unlock()
+	go s.reconcileTasks(ctx, d)
+}
+
+// Offers hands offers to the offer loop without blocking the event stream.
+func (s *Scheduler) Offers(ctx context.Context, d *framework.Driver, offers []mesos.Offer) {
+	s.offered(ctx, d, offers)
+}
+
+func (s *Scheduler) offered(ctx context.Context, d Driver, offers []mesos.Offer) {
+	s.setDriver(d)
+	s.metrics.OffersReceived(len(offers))
+	select {
+	case s.offers <- offers:
+	default:
+		ids := make([]mesos.OfferID, len(offers))
+		for i, o := range offers {
+			ids[i] = o.ID
+		}
+		s.metrics.OffersDeclined(len(ids))
+		_ = d.Decline(ctx, ids, time.Second)
+	}
+}
+
+// Rescind: offers are used within one pass of the offer loop, so a rescinded offer at
+// worst makes one ACCEPT fail, whose tasks then wait for the next offer.
+func (s *Scheduler) Rescind(context.Context, mesos.OfferID) { s.metrics.OfferRescinded() }
+
+// Update hands a status update to the worker of its task.
+func (s *Scheduler) Update(ctx context.Context, status mesos.TaskStatus, ack func(context.Context) error) {
+	s.metrics.StatusUpdate(status.GetState().String())
+	s.toWorker(ctx, statusUpdate{status: status, ack: ack})
+}

@@ -1,0 +1,177 @@
+package scheduler
+
+import (
+	"context"
+	"hash/fnv"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// DefaultStartingGrace is how long an acknowledged TASK_STARTING waits to be written. Under
+// load RUNNING trails STARTING by more than a second (the update workers are busy), and
+// every STARTING written then is one more custom resource write per pod; five seconds
+// covers that, and a task that takes longer to start still shows Starting.
+const DefaultStartingGrace = 5 * time.Second
+
+// statusUpdate is one Mesos update waiting to be persisted and acknowledged, or, with
+// launched set, the news that a task was launched (status names the task).
+type statusUpdate struct {
+	status   mesos.TaskStatus
+	ack      func(context.Context) error
+	launched bool
+}
+
+// startingUpdate is an acknowledged TASK_STARTING not yet written, or (launch) a launch
+// no update has written yet.
+type startingUpdate struct {
+	status mesos.TaskStatus
+	launch bool
+	due    time.Time
+}
+
+// toWorker queues an update for the worker of its task.
+func (s *Scheduler) toWorker(ctx context.Context, u statusUpdate) {
+	select {
+	case s.updates[shardOf(u.status.TaskID.Value)] <- u:
+	case <-ctx.Done():
+	}
+}
+
+// launched tells the worker of a task that it was launched, so that the launch is
+// written if no update comes soon. It never waits: a worker that is behind has the
+// task's first update coming anyway, and that write records the launch.
+func (s *Scheduler) launched(t mesos.TaskInfo) {
+	select {
+	case s.updates[shardOf(t.TaskID.Value)] <- statusUpdate{status: mesos.TaskStatus{TaskID: t.TaskID, AgentID: &t.AgentID}, launched: true}:
+	default:
+	}
+}
+
+// shardOf is the worker of a task.
+func shardOf(taskID string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(taskID))
+	return h.Sum32() % updateShards
+}
+
+// updateLoop persists and acknowledges the updates of its shard's tasks, in order.
+//
+// Every update is written before it is acknowledged, but for one: a TASK_STARTING from
+// the agent is acknowledged at once and written only if no other update of the task came
+// within StartingGrace, and only once the worker has caught up with its queue. Usually
+// RUNNING follows at once, and one write records both (a MesosTask write is the API
+// server's most expensive request here). Nothing is lost when the manager stops in
+// between: the task is still Staging in the API, so the reconciliation after the next
+// subscription asks Mesos for its state.
+func (s *Scheduler) updateLoop(ctx context.Context, ch chan statusUpdate) {
+	w := worker{s: s, grace: s.StartingGrace, starting: map[string]startingUpdate{}}
+	if w.grace == 0 {
+		w.grace = DefaultStartingGrace
+	}
+	flush := time.NewTicker(max(w.grace/4, 10*time.Millisecond))
+	defer flush.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u := <-ch:
+			w.handle(ctx, u)
+		case now := <-flush.C:
+			w.flush(ctx, now, len(ch))
+		}
+	}
+}
+
+// worker is the state of one update loop: the writes it holds back.
+type worker struct {
+	s        *Scheduler
+	grace    time.Duration
+	starting map[string]startingUpdate // by task id
+}
+
+// handle persists and acknowledges one update, or holds back a launch or a STARTING.
+func (w *worker) handle(ctx context.Context, u statusUpdate) {
+	s, id := w.s, u.status.TaskID.Value
+	if u.launched {
+		// Written only if no update came first or within the grace: usually RUNNING
+		// does, and its write records the launch too.
+		if _, waiting := w.starting[id]; !waiting {
+			if w.grace < 0 {
+				s.recordLaunch(ctx, id)
+			} else {
+				w.starting[id] = startingUpdate{status: u.status, launch: true, due: time.Now().Add(w.grace)}
+			}
+		}
+		return
+	}
+	delete(w.starting, id)
+	if w.grace > 0 && deferrable(u.status) {
+		if err := u.ack(ctx); err == nil {
+			w.starting[id] = startingUpdate{status: u.status, due: time.Now().Add(w.grace)}
+			return
+		}
+	}
+	if err := s.persist(ctx, u.status); err != nil {
+		s.Log.Info("Could not persist a status update; Mesos sends it again", "task", id, "error", err.Error())
+		return
+	}
+	if err := u.ack(ctx); err != nil {
+		s.Log.V(1).Info("Acknowledgement failed; Mesos sends the update again", "task", id, "error", err.Error())
+	}
+}
+
+// flush writes the held-back launches and STARTINGs that are due.
+func (w *worker) flush(ctx context.Context, now time.Time, queued int) {
+	for _, d := range dueStarting(w.starting, now, queued) {
+		if d.launch {
+			w.s.recordLaunch(ctx, d.status.TaskID.Value)
+		} else if err := w.s.persist(ctx, d.status); err != nil {
+			w.s.Log.V(1).Info("Could not persist a starting task; reconciliation reports its state", "task", d.status.TaskID.Value, "error", err.Error())
+		}
+	}
+}
+
+// dueStarting takes out of pending the STARTING updates to write now: those past their
+// grace, and none while queued updates wait for the worker. A worker that is behind may
+// hold the update that makes a STARTING moot, or it may still be in the event stream,
+// which waits for the queue; under load that is the common case, and each STARTING
+// written then is one more MesosTask write per pod.
+func dueStarting(pending map[string]startingUpdate, now time.Time, queued int) []startingUpdate {
+	if queued > 0 {
+		return nil
+	}
+	var due []startingUpdate
+	for id, d := range pending {
+		if !now.Before(d.due) {
+			due = append(due, d)
+			delete(pending, id)
+		}
+	}
+	return due
+}
+
+// deferrable says whether an update may be acknowledged before it is written: only an
+// agent's TASK_STARTING (it has a uuid), never a reconciliation answer.
+func deferrable(ts mesos.TaskStatus) bool {
+	return ts.GetState() == mesos.TASK_STARTING && len(ts.UUID) > 0 && ts.GetReason() != mesos.REASON_RECONCILIATION
+}
+
+// recordLaunch writes the launch of a task that no update has written yet, so that a
+// task slow to start shows Staging on its agent.
+func (s *Scheduler) recordLaunch(ctx context.Context, taskID string) {
+	l, ok := s.launchOf(taskID)
+	if !ok {
+		return
+	}
+	mt, err := s.taskByID(ctx, taskID)
+	if err != nil || mt == nil || mt.Status.Phase != "" {
+		return // gone, or an update was written
+	}
+	podtask.SetLaunched(&mt.Status, l, mt.Generation)
+	if err := s.Client.Status().Update(ctx, mt); err != nil {
+		s.Log.V(1).Info("Could not write a launch; the next update does", "task", taskID, "error", err.Error())
+	}
+}
