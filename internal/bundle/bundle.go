@@ -49,6 +49,45 @@ const mediaType = "registry+v1"
 
 // Render returns the bundle's files by path relative to Root.
 func Render(o Options) (map[string][]byte, error) {
+	version, err := o.complete()
+	if err != nil {
+		return nil, err
+	}
+	csv, err := readCSVBase(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := buildDefault(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	files := fileSet{}
+	strategy, err := installStrategy(objs, o.Image, files)
+	if err != nil {
+		return nil, err
+	}
+	if err := completeCSV(csv, o, version, strategy); err != nil {
+		return nil, err
+	}
+	y, err := marshalCSV(csv)
+	if err != nil {
+		return nil, err
+	}
+	files[CSVFile] = y
+
+	annotations := bundleAnnotations(o)
+	y, err = yaml.Marshal(map[string]any{"annotations": annotations})
+	if err != nil {
+		return nil, err
+	}
+	files[filepath.ToSlash(filepath.Join(Dir, "metadata", "annotations.yaml"))] = y
+	files[Dockerfile] = dockerfile(annotations)
+	return files, nil
+}
+
+// complete fills in the defaults and checks the options. It returns the parsed version,
+// which the CSV carries as semver.
+func (o *Options) complete() (semver.Version, error) {
 	if o.Package == "" {
 		o.Package = "k8sm"
 	}
@@ -57,17 +96,18 @@ func Render(o Options) (map[string][]byte, error) {
 	}
 	version, err := semver.Parse(o.Version)
 	if err != nil {
-		return nil, fmt.Errorf("version %q is not semver: %w", o.Version, err)
+		return semver.Version{}, fmt.Errorf("version %q is not semver: %w", o.Version, err)
 	}
 	if o.Image == "" {
-		return nil, fmt.Errorf("no manager image given")
+		return semver.Version{}, fmt.Errorf("no manager image given")
 	}
+	return version, nil
+}
 
-	csv, err := readCSVBase(o.Root)
-	if err != nil {
-		return nil, err
-	}
-	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(o.Root, "config", "default"))
+// buildDefault runs kustomize on config/default, as `make build-installer` does. The
+// bundle carries the same objects, so the two installs do not drift apart.
+func buildDefault(root string) ([]*unstructured.Unstructured, error) {
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(root, "config", "default"))
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build config/default: %w", err)
 	}
@@ -83,19 +123,61 @@ func Render(o Options) (map[string][]byte, error) {
 		}
 		objs = append(objs, u)
 	}
+	return objs, nil
+}
 
-	files := map[string][]byte{}
-	manifest := func(name string, obj map[string]any) error {
-		y, err := yaml.Marshal(obj)
-		if err != nil {
-			return err
-		}
-		files[filepath.ToSlash(filepath.Join(Dir, "manifests", name))] = y
-		return nil
+// fileSet is the bundle's files by path relative to Root.
+type fileSet map[string][]byte
+
+// addManifest writes obj as YAML under bundle/manifests. OLM applies every file there.
+func (f fileSet) addManifest(name string, obj map[string]any) error {
+	y, err := yaml.Marshal(obj)
+	if err != nil {
+		return err
 	}
+	f[filepath.ToSlash(filepath.Join(Dir, "manifests", name))] = y
+	return nil
+}
 
-	// The service account the Deployment runs as gets the RBAC bound to it through the
-	// CSV's permissions; OLM makes the account and the bindings itself.
+// boundRoles is what config/default binds to the manager's service account: roles by
+// name, cluster-wide or in the namespace. OLM makes the account and its bindings from
+// the CSV's permissions, so these roles go into the CSV instead of bundle/manifests.
+type boundRoles struct {
+	sa               string
+	cluster, inNames map[string]bool
+}
+
+// installStrategy fills the CSV's deployment strategy from config/default: the manager's
+// Deployment with image, and the RBAC bound to its service account. The other objects it
+// can carry go into files; one it cannot carry is an error, so nothing is lost silently.
+func installStrategy(objs []*unstructured.Unstructured, image string, files fileSet) (operatorsv1alpha1.StrategyDetailsDeployment, error) {
+	var strategy operatorsv1alpha1.StrategyDetailsDeployment
+	deploy, err := managerDeployment(objs)
+	if err != nil {
+		return strategy, err
+	}
+	bound, err := findBoundRoles(objs, deploy.Spec.Template.Spec.ServiceAccountName)
+	if err != nil {
+		return strategy, err
+	}
+	for i, c := range deploy.Spec.Template.Spec.Containers {
+		if c.Name == "manager" {
+			deploy.Spec.Template.Spec.Containers[i].Image = image
+		}
+	}
+	strategy.DeploymentSpecs = []operatorsv1alpha1.StrategyDeploymentSpec{{
+		Name: deploy.Name, Spec: deploy.Spec, Label: deploy.Labels,
+	}}
+	for _, u := range objs {
+		if err := carry(u, bound, &strategy, files); err != nil {
+			return strategy, err
+		}
+	}
+	return strategy, nil
+}
+
+// managerDeployment is the one Deployment config/default renders: the CSV runs it.
+func managerDeployment(objs []*unstructured.Unstructured) (*appsv1.Deployment, error) {
 	var deploy *appsv1.Deployment
 	for _, u := range objs {
 		if u.GetKind() == "Deployment" {
@@ -111,8 +193,13 @@ func Render(o Options) (map[string][]byte, error) {
 	if deploy == nil {
 		return nil, fmt.Errorf("config/default renders no Deployment")
 	}
-	sa := deploy.Spec.Template.Spec.ServiceAccountName
-	boundCluster, boundNS := map[string]bool{}, map[string]bool{}
+	return deploy, nil
+}
+
+// findBoundRoles reads the bindings to the service account sa. The Deployment runs as
+// that account, and it gets its RBAC through the CSV's permissions.
+func findBoundRoles(objs []*unstructured.Unstructured, sa string) (boundRoles, error) {
+	bound := boundRoles{sa: sa, cluster: map[string]bool{}, inNames: map[string]bool{}}
 	for _, u := range objs {
 		kind := u.GetKind()
 		if kind != "ClusterRoleBinding" && kind != "RoleBinding" {
@@ -120,74 +207,74 @@ func Render(o Options) (map[string][]byte, error) {
 		}
 		var b rbacv1.RoleBinding // same shape as ClusterRoleBinding
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &b); err != nil {
-			return nil, err
+			return bound, err
 		}
 		for _, s := range b.Subjects {
 			if s.Kind == rbacv1.ServiceAccountKind && s.Name == sa {
 				if kind == "ClusterRoleBinding" || b.RoleRef.Kind == "ClusterRole" {
-					boundCluster[b.RoleRef.Name] = true
+					bound.cluster[b.RoleRef.Name] = true
 				} else {
-					boundNS[b.RoleRef.Name] = true
+					bound.inNames[b.RoleRef.Name] = true
 				}
 			}
 		}
 	}
+	return bound, nil
+}
 
-	for i, c := range deploy.Spec.Template.Spec.Containers {
-		if c.Name == "manager" {
-			deploy.Spec.Template.Spec.Containers[i].Image = o.Image
+// carry puts one object of config/default where OLM expects it: in the CSV's strategy,
+// in files, or nowhere when OLM makes it itself.
+func carry(u *unstructured.Unstructured, bound boundRoles, strategy *operatorsv1alpha1.StrategyDetailsDeployment, files fileSet) error {
+	kind, name := u.GetKind(), u.GetName()
+	switch kind {
+	case "Deployment", "Namespace", "ServiceAccount":
+		// In the CSV, or made by OLM (the install namespace, the service account).
+	case "CustomResourceDefinition":
+		group, _, _ := unstructured.NestedString(u.Object, "spec", "group")
+		plural, _, _ := unstructured.NestedString(u.Object, "spec", "names", "plural")
+		return files.addManifest(fmt.Sprintf("%s_%s.yaml", group, plural), u.Object)
+	case "ClusterRole", "Role":
+		return carryRole(u, bound, strategy, files)
+	case "ClusterRoleBinding", "RoleBinding":
+		var b rbacv1.RoleBinding
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &b); err != nil {
+			return err
 		}
-	}
-	strategy := operatorsv1alpha1.StrategyDetailsDeployment{
-		DeploymentSpecs: []operatorsv1alpha1.StrategyDeploymentSpec{{
-			Name: deploy.Name, Spec: deploy.Spec, Label: deploy.Labels,
-		}},
-	}
-	for _, u := range objs {
-		kind, name := u.GetKind(), u.GetName()
-		switch kind {
-		case "Deployment", "Namespace", "ServiceAccount":
-			// In the CSV, or made by OLM (the install namespace, the service account).
-		case "CustomResourceDefinition":
-			group, _, _ := unstructured.NestedString(u.Object, "spec", "group")
-			plural, _, _ := unstructured.NestedString(u.Object, "spec", "names", "plural")
-			if err := manifest(fmt.Sprintf("%s_%s.yaml", group, plural), u.Object); err != nil {
-				return nil, err
-			}
-		case "ClusterRole", "Role":
-			var role rbacv1.ClusterRole // rules only; same shape as Role
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
-				return nil, err
-			}
-			switch {
-			case kind == "ClusterRole" && boundCluster[name]:
-				strategy.ClusterPermissions = append(strategy.ClusterPermissions, operatorsv1alpha1.StrategyDeploymentPermissions{ServiceAccountName: sa, Rules: role.Rules})
-			case kind == "Role" && boundNS[name]:
-				strategy.Permissions = append(strategy.Permissions, operatorsv1alpha1.StrategyDeploymentPermissions{ServiceAccountName: sa, Rules: role.Rules})
-			default:
-				// Roles for people (admin, viewer, metrics reader) ship as they are.
-				if err := manifest(fileName(u), withoutNamespace(u)); err != nil {
-					return nil, err
-				}
-			}
-		case "ClusterRoleBinding", "RoleBinding":
-			var b rbacv1.RoleBinding
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &b); err != nil {
-				return nil, err
-			}
-			if boundCluster[b.RoleRef.Name] || boundNS[b.RoleRef.Name] {
-				continue // OLM binds the CSV's permissions
-			}
-			return nil, fmt.Errorf("%s %s binds something other than the manager's service account; OLM bundles cannot carry it", kind, name)
-		case "Service", "NetworkPolicy", "ConfigMap":
-			if err := manifest(fileName(u), withoutNamespace(u)); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, fmt.Errorf("config/default renders a %s (%s) that the bundle does not know how to carry", kind, name)
+		if bound.cluster[b.RoleRef.Name] || bound.inNames[b.RoleRef.Name] {
+			return nil // OLM binds the CSV's permissions
 		}
+		return fmt.Errorf("%s %s binds something other than the manager's service account; OLM bundles cannot carry it", kind, name)
+	case "Service", "NetworkPolicy", "ConfigMap":
+		return files.addManifest(fileName(u), withoutNamespace(u))
+	default:
+		return fmt.Errorf("config/default renders a %s (%s) that the bundle does not know how to carry", kind, name)
 	}
+	return nil
+}
 
+// carryRole puts a role bound to the manager into the CSV's permissions. OLM binds those
+// itself. Any other role ships as a manifest.
+func carryRole(u *unstructured.Unstructured, bound boundRoles, strategy *operatorsv1alpha1.StrategyDetailsDeployment, files fileSet) error {
+	kind, name := u.GetKind(), u.GetName()
+	var role rbacv1.ClusterRole // rules only; same shape as Role
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
+		return err
+	}
+	switch {
+	case kind == "ClusterRole" && bound.cluster[name]:
+		strategy.ClusterPermissions = append(strategy.ClusterPermissions, operatorsv1alpha1.StrategyDeploymentPermissions{ServiceAccountName: bound.sa, Rules: role.Rules})
+	case kind == "Role" && bound.inNames[name]:
+		strategy.Permissions = append(strategy.Permissions, operatorsv1alpha1.StrategyDeploymentPermissions{ServiceAccountName: bound.sa, Rules: role.Rules})
+	default:
+		// Roles for people (admin, viewer, metrics reader) ship as they are.
+		return files.addManifest(fileName(u), withoutNamespace(u))
+	}
+	return nil
+}
+
+// completeCSV fills in what the CSV base leaves to the build: name, version, install
+// strategy, image, examples and icon. The base holds only what people write by hand.
+func completeCSV(csv *operatorsv1alpha1.ClusterServiceVersion, o Options, version semver.Version, strategy operatorsv1alpha1.StrategyDetailsDeployment) error {
 	csv.Name = fmt.Sprintf("%s.v%s", o.Package, o.Version)
 	csv.Spec.Version.Version = version
 	csv.Spec.InstallStrategy = operatorsv1alpha1.NamedInstallStrategy{
@@ -199,28 +286,33 @@ func Render(o Options) (map[string][]byte, error) {
 	csv.Annotations["containerImage"] = o.Image
 	examples, err := readExamples(o.Root)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	csv.Annotations["alm-examples"] = examples
 	icon, err := os.ReadFile(filepath.Join(o.Root, "config", "manifests", "icon.svg"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	csv.Spec.Icon = []operatorsv1alpha1.Icon{{Data: base64.StdEncoding.EncodeToString(icon), MediaType: "image/svg+xml"}}
+	return nil
+}
 
+// marshalCSV writes the CSV as YAML without status and creationTimestamp. They are
+// empty in a bundle, and leaving them out keeps the file stable.
+func marshalCSV(csv *operatorsv1alpha1.ClusterServiceVersion) ([]byte, error) {
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(csv)
 	if err != nil {
 		return nil, err
 	}
 	delete(u, "status")
 	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
-	y, err := yaml.Marshal(u)
-	if err != nil {
-		return nil, err
-	}
-	files[CSVFile] = y
+	return yaml.Marshal(u)
+}
 
-	annotations := map[string]string{
+// bundleAnnotations are the bundle's metadata: where its parts are, its package and
+// channels. metadata/annotations.yaml and the image's labels both carry them.
+func bundleAnnotations(o Options) map[string]string {
+	return map[string]string{
 		"operators.operatorframework.io.bundle.mediatype.v1":       mediaType,
 		"operators.operatorframework.io.bundle.manifests.v1":       "manifests/",
 		"operators.operatorframework.io.bundle.metadata.v1":        "metadata/",
@@ -228,12 +320,11 @@ func Render(o Options) (map[string][]byte, error) {
 		"operators.operatorframework.io.bundle.channels.v1":        strings.Join(o.Channels, ","),
 		"operators.operatorframework.io.bundle.channel.default.v1": o.Channels[0],
 	}
-	y, err = yaml.Marshal(map[string]any{"annotations": annotations})
-	if err != nil {
-		return nil, err
-	}
-	files[filepath.ToSlash(filepath.Join(Dir, "metadata", "annotations.yaml"))] = y
+}
 
+// dockerfile is bundle.Dockerfile: the annotations as labels, sorted so the file does
+// not change from run to run.
+func dockerfile(annotations map[string]string) []byte {
 	keys := make([]string, 0, len(annotations))
 	for k := range annotations {
 		keys = append(keys, k)
@@ -245,8 +336,7 @@ func Render(o Options) (map[string][]byte, error) {
 		fmt.Fprintf(&df, "LABEL %s=%s\n", k, annotations[k])
 	}
 	df.WriteString("\nCOPY bundle/manifests /manifests/\nCOPY bundle/metadata /metadata/\n")
-	files[Dockerfile] = []byte(df.String())
-	return files, nil
+	return []byte(df.String())
 }
 
 // Write replaces the bundle under root with files.
@@ -266,6 +356,8 @@ func Write(root string, files map[string][]byte) error {
 	return nil
 }
 
+// readCSVBase reads the hand-written part of the CSV. It is read strictly, so a
+// misspelt field fails the build instead of vanishing.
 func readCSVBase(root string) (*operatorsv1alpha1.ClusterServiceVersion, error) {
 	p := filepath.Join(root, "config", "manifests", "bases", "k8sm.clusterserviceversion.yaml")
 	b, err := os.ReadFile(p)
