@@ -58,7 +58,90 @@ func main() {
 
 func say(format string, a ...any) { fmt.Printf("==> "+format+"\n", a...) }
 
+// run is `k8sm-local up`. It starts each part, then applies the samples and waits for
+// the pod; its defers stop everything it started in reverse, the MesosCluster first.
 func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	logf.SetLogger(logr.Discard())
+	if err := o.check(); err != nil {
+		return err
+	}
+	dir, err := makeDir(o.dir)
+	if err != nil {
+		return err
+	}
+	executorPath, _ := filepath.Abs(o.executor)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	say("Starting kube-apiserver and etcd on loopback")
+	env := &envtest.Environment{BinaryAssetsDirectory: o.assets, CRDDirectoryPaths: []string{o.crds}, ErrorIfCRDPathMissing: true}
+	if _, err := env.Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+	}
+	defer func() { say("Stopping kube-apiserver and etcd"); _ = env.Stop() }()
+	kubeconfigPath, err := writeKubeconfig(env, dir)
+	if err != nil {
+		return err
+	}
+
+	master, closeSim, err := mesosMaster(o, dir)
+	if err != nil {
+		return err
+	}
+	defer closeSim()
+
+	mgr, err := startManager(o.manager, dir, kubeconfigPath)
+	if err != nil {
+		return err
+	}
+	defer mgr.stop()
+
+	c, err := newClient(env)
+	if err != nil {
+		return err
+	}
+	mc, pod, err := readSamples(o.samples)
+	if err != nil {
+		return err
+	}
+	say("Applying %s: MesosCluster %q (master %s) and pod %s/%s with schedulerName: %s",
+		o.samples, mc.Name, master, pod.Namespace, pod.Name, pod.Spec.SchedulerName)
+	if err := createCluster(ctx, c, mc, master, executorPath); err != nil {
+		return err
+	}
+	// Before the manager stops: deleting the cluster tears the framework down, so Mesos
+	// kills its tasks — nothing is left running on a Mesos given with --mesos-master.
+	defer teardown(c, mc, master)
+	if err := c.Create(ctx, pod); err != nil {
+		return fmt.Errorf("creating the sample pod: %w", err)
+	}
+
+	say("Waiting for the pod to run on Mesos")
+	if err := waitForPod(ctx, c, pod, o.timeout, mgr, kubeconfigPath); err != nil {
+		return err
+	}
+	show(kubeconfigPath)
+	fmt.Printf("\nUse it with your own kubectl:\n  export KUBECONFIG=%s\n", kubeconfigPath)
+	if o.once {
+		return nil
+	}
+	fmt.Println("Press Ctrl-C to stop everything.")
+	select {
+	case <-ctx.Done():
+	case <-mgr.done:
+		return mgr.stopped()
+	}
+	return nil
+}
+
+// parseFlags reads the flags of `k8sm-local up`. The binaries default to the ones
+// beside k8sm-local, where `make build` puts them all.
+func parseFlags(args []string) (options, error) {
 	self, _ := os.Executable()
 	binDir := filepath.Dir(self)
 	var o options
@@ -74,10 +157,13 @@ func run(args []string) error {
 	fs.StringVar(&o.crds, "crds", filepath.Join("config", "crd", "bases"), "Directory of the CRDs.")
 	fs.StringVar(&o.samples, "samples", filepath.Join("config", "samples"), "Directory of the sample MesosCluster and pod to apply.")
 	fs.StringVar(&o.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory of kube-apiserver and etcd (make envtest prints it).")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	logf.SetLogger(logr.Discard())
+	err := fs.Parse(args)
+	return o, err
+}
+
+// check says what is missing before anything starts, and how to get it: a half-started
+// demo is harder to read than one line.
+func (o *options) check() error {
 	for _, f := range []struct{ name, path string }{{"--executor", o.executor}, {"--manager", o.manager}, {"--crds", o.crds}} {
 		if _, err := os.Stat(f.path); err != nil {
 			return fmt.Errorf("%s %s: %w (run it through 'make demo', which builds everything)", f.name, f.path, err)
@@ -86,123 +172,162 @@ func run(args []string) error {
 	if o.assets == "" {
 		return errors.New("no kube-apiserver/etcd: set --assets or KUBEBUILDER_ASSETS (make demo does)")
 	}
-	dir, err := filepath.Abs(o.dir)
+	return nil
+}
+
+// makeDir makes the directory for the kubeconfig, logs and sandboxes, and returns it
+// absolute, so the KUBECONFIG line printed at the end works from any directory.
+func makeDir(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	executorPath, _ := filepath.Abs(o.executor)
+	return dir, os.MkdirAll(dir, 0o755)
+}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	say("Starting kube-apiserver and etcd on loopback")
-	env := &envtest.Environment{BinaryAssetsDirectory: o.assets, CRDDirectoryPaths: []string{o.crds}, ErrorIfCRDPathMissing: true}
-	if _, err := env.Start(); err != nil {
-		return fmt.Errorf("starting kube-apiserver and etcd: %w", err)
-	}
-	defer func() { say("Stopping kube-apiserver and etcd"); _ = env.Stop() }()
+// writeKubeconfig writes dir/kubeconfig for an admin of the apiserver, for the manager
+// and for a person's kubectl.
+func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
 	user, err := env.AddUser(envtest.User{Name: "k8sm-local-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	kubeconfig, err := user.KubeConfig()
 	if err != nil {
-		return err
+		return "", err
 	}
 	kubeconfigPath := filepath.Join(dir, "kubeconfig")
 	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
-		return err
+		return "", err
 	}
+	return kubeconfigPath, nil
+}
 
-	master := o.master
-	if master == "" {
-		sim, err := mesossim.New(mesossim.Config{Agents: o.agents, AgentAttributes: "rack:r1", Exec: true,
-			WorkDir: filepath.Join(dir, "mesos"), HeartbeatInterval: 5 * time.Second})
-		if err != nil {
-			return err
-		}
-		if err := sim.Start(o.simListen); err != nil {
-			var opErr *net.OpError
-			if errors.As(err, &opErr) {
-				return fmt.Errorf("mesos-sim cannot listen on %s (is the port taken? choose another with --sim-listen): %w", o.simListen, err)
-			}
-			return err
-		}
-		defer func() { say("Stopping mesos-sim and its executors"); sim.Close() }()
-		master = sim.URL()
-		say("mesos-sim: master %s with %d agents (state: %s/state)", master, o.agents, master)
-	} else {
-		say("Using the Mesos master %s", master)
+// mesosMaster is the Mesos master to use: the one given with --mesos-master, or a
+// mesos-sim started here. closeSim stops the sim; for a given master it does nothing.
+func mesosMaster(o options, dir string) (master string, closeSim func(), err error) {
+	if o.master != "" {
+		say("Using the Mesos master %s", o.master)
+		return o.master, func() {}, nil
 	}
+	sim, err := startSim(o, dir)
+	if err != nil {
+		return "", nil, err
+	}
+	master = sim.URL()
+	say("mesos-sim: master %s with %d agents (state: %s/state)", master, o.agents, master)
+	return master, func() { say("Stopping mesos-sim and its executors"); sim.Close() }, nil
+}
 
+// startSim starts mesos-sim in this process. Its agents run the real executor, with
+// their sandboxes under dir, so the pod's processes can be looked at.
+func startSim(o options, dir string) (*mesossim.Master, error) {
+	sim, err := mesossim.New(mesossim.Config{Agents: o.agents, AgentAttributes: "rack:r1", Exec: true,
+		WorkDir: filepath.Join(dir, "mesos"), HeartbeatInterval: 5 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	if err := sim.Start(o.simListen); err != nil {
+		var opErr *net.OpError
+		if errors.As(err, &opErr) {
+			return nil, fmt.Errorf("mesos-sim cannot listen on %s (is the port taken? choose another with --sim-listen): %w", o.simListen, err)
+		}
+		return nil, err
+	}
+	return sim, nil
+}
+
+// manager is the manager binary running in a process group of its own.
+type manager struct {
+	cmd *exec.Cmd
+	log *os.File
+	// done is closed when the process has exited.
+	done chan struct{}
+	dir  string
+}
+
+// startManager starts the manager binary against kubeconfig, logging to
+// dir/manager.log.
+func startManager(binary, dir, kubeconfig string) (*manager, error) {
 	say("Starting the manager (log: %s)", filepath.Join(dir, "manager.log"))
 	mgrLog, err := os.Create(filepath.Join(dir, "manager.log"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() { _ = mgrLog.Close() }()
-	mgr := exec.Command(o.manager, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
-	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath)
+	mgr := exec.Command(binary, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
+	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	mgr.Stdout, mgr.Stderr = mgrLog, mgrLog
 	mgr.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := mgr.Start(); err != nil {
-		return fmt.Errorf("starting the manager: %w", err)
+		_ = mgrLog.Close()
+		return nil, fmt.Errorf("starting the manager: %w", err)
 	}
-	mgrDone := make(chan struct{})
-	go func() { _ = mgr.Wait(); close(mgrDone) }()
-	defer func() {
-		say("Stopping the manager")
-		_ = syscall.Kill(-mgr.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-mgrDone:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-mgr.Process.Pid, syscall.SIGKILL)
-			<-mgrDone
-		}
-	}()
+	m := &manager{cmd: mgr, log: mgrLog, done: make(chan struct{}), dir: dir}
+	go func() { _ = mgr.Wait(); close(m.done) }()
+	return m, nil
+}
 
+// stop stops the manager's process group: SIGTERM, then SIGKILL after 10 seconds.
+func (m *manager) stop() {
+	say("Stopping the manager")
+	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+		<-m.done
+	}
+	_ = m.log.Close()
+}
+
+// stopped is the error for a manager that exited on its own. Its log says why.
+func (m *manager) stopped() error {
+	return fmt.Errorf("the manager stopped; see %s", filepath.Join(m.dir, "manager.log"))
+}
+
+// newClient is a client of the apiserver for k8sm's types and the built-in ones.
+func newClient(env *envtest.Environment) (client.Client, error) {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = mesosv1alpha1.AddToScheme(scheme)
-	c, err := client.New(env.Config, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
+	return client.New(env.Config, client.Options{Scheme: scheme})
+}
+
+// readSamples reads the sample MesosCluster and pod from the samples directory, strictly,
+// so a misspelt field is an error rather than ignored.
+func readSamples(samples string) (*mesosv1alpha1.MesosCluster, *corev1.Pod, error) {
 	mc, pod := &mesosv1alpha1.MesosCluster{}, &corev1.Pod{}
 	for file, obj := range map[string]any{"mesos_v1alpha1_mesoscluster.yaml": mc, "pod.yaml": pod} {
-		b, err := os.ReadFile(filepath.Join(o.samples, file))
+		b, err := os.ReadFile(filepath.Join(samples, file))
 		if err == nil {
 			err = yaml.UnmarshalStrict(b, obj)
 		}
 		if err != nil {
-			return fmt.Errorf("reading the samples (run from the repository's root, or set --samples): %w", err)
+			return nil, nil, fmt.Errorf("reading the samples (run from the repository's root, or set --samples): %w", err)
 		}
 	}
-	say("Applying %s: MesosCluster %q (master %s) and pod %s/%s with schedulerName: %s",
-		o.samples, mc.Name, master, pod.Namespace, pod.Name, pod.Spec.SchedulerName)
-	// The sample names a master and an executor path of a typical agent; here they are
-	// the ones this command runs.
+	return mc, pod, nil
+}
+
+// createCluster creates the sample MesosCluster for this machine: the sample names a
+// master and an executor path of a typical agent; here they are the ones this command
+// runs.
+func createCluster(ctx context.Context, c client.Client, mc *mesosv1alpha1.MesosCluster, master, executorPath string) error {
 	mc.Spec.Master = master
 	mc.Spec.Executor.URI, mc.Spec.Executor.Image = executorPath, ""
 	mc.Spec.Executor.Command = "./k8sm-executor --restart-backoff=1s"
 	if err := c.Create(ctx, mc); err != nil {
 		return fmt.Errorf("creating the MesosCluster: %w", err)
 	}
-	// Before the manager stops: deleting the cluster tears the framework down, so Mesos
-	// kills its tasks — nothing is left running on a Mesos given with --mesos-master.
-	defer teardown(c, mc, master)
-	if err := c.Create(ctx, pod); err != nil {
-		return fmt.Errorf("creating the sample pod: %w", err)
-	}
+	return nil
+}
 
-	say("Waiting for the pod to run on Mesos")
-	waitCtx, cancel := context.WithTimeout(ctx, o.timeout)
+// waitForPod waits until the pod is Running, then Ready (its readiness probe answered)
+// for up to readyWait more: a pod whose probe never passes is shown Running but not
+// Ready. It gives up after timeout, or when the manager stops.
+func waitForPod(ctx context.Context, c client.Client, pod *corev1.Pod, timeout time.Duration, mgr *manager, kubeconfigPath string) error {
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// Running, then Ready (its readiness probe answered) for up to readyWait more: a
-	// sample without a server (no busybox on the agent) is shown Running but not Ready.
 	var runningSince time.Time
 	for {
 		p := &corev1.Pod{}
@@ -211,35 +336,24 @@ func run(args []string) error {
 				runningSince = time.Now()
 			}
 			if podReady(p) || time.Since(runningSince) > readyWait {
-				break
+				return nil
 			}
 		}
 		select {
-		case <-mgrDone:
-			return fmt.Errorf("the manager stopped; see %s", filepath.Join(dir, "manager.log"))
+		case <-mgr.done:
+			return mgr.stopped()
 		case <-waitCtx.Done():
 			show(kubeconfigPath)
-			return fmt.Errorf("the pod did not run within %s; see %s", o.timeout, filepath.Join(dir, "manager.log"))
+			return fmt.Errorf("the pod did not run within %s; see %s", timeout, filepath.Join(mgr.dir, "manager.log"))
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	show(kubeconfigPath)
-	fmt.Printf("\nUse it with your own kubectl:\n  export KUBECONFIG=%s\n", kubeconfigPath)
-	if o.once {
-		return nil
-	}
-	fmt.Println("Press Ctrl-C to stop everything.")
-	select {
-	case <-ctx.Done():
-	case <-mgrDone:
-		return fmt.Errorf("the manager stopped; see %s", filepath.Join(dir, "manager.log"))
-	}
-	return nil
 }
 
 // readyWait is how long a running sample pod may take to become Ready.
 const readyWait = 20 * time.Second
 
+// podReady says whether the pod's Ready condition is True.
 func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
