@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -24,7 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -219,129 +217,8 @@ func startEnv() (*envtest.Environment, string, error) {
 	return env, f.Name(), nil
 }
 
-// isRunning says whether a pod runs.
-func isRunning(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning }
-
-// isBound says whether a pod is bound to a Node.
-func isBound(p *corev1.Pod) bool { return p.Spec.NodeName != "" }
-
-// createAndWait creates the pods (at the -rate, if given) and waits until done says each
-// is; it returns the elapsed time and each pod's create→done and create→bound latencies.
-func createAndWait(c client.WithWatch, n, creators int, mk func(i int) *corev1.Pod, done func(*corev1.Pod) bool, observe func(*corev1.Pod), timeout time.Duration) (time.Duration, []time.Duration, []time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	w, err := c.Watch(ctx, &corev1.PodList{}, client.InNamespace("default"))
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer func() { w.Stop() }()
-	var mu sync.Mutex
-	created := map[string]time.Time{}
-	start := time.Now()
-	errs := make(chan error, creators)
-	next := make(chan int)
-	go func() {
-		defer close(next)
-		var tick <-chan time.Time
-		if rate > 0 {
-			t := time.NewTicker(time.Duration(float64(time.Second) / rate))
-			defer t.Stop()
-			tick = t.C
-		}
-		for i := range n {
-			if tick != nil {
-				select {
-				case <-tick:
-				case <-ctx.Done():
-					return
-				}
-			}
-			next <- i
-		}
-	}()
-	for range creators {
-		go func() {
-			for i := range next {
-				p := mk(i)
-				t := time.Now()
-				if err := c.Create(ctx, p); err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				created[p.Name] = t
-				mu.Unlock()
-			}
-			errs <- nil
-		}()
-	}
-	var latencies, bound []time.Duration
-	seen, seenBound := map[string]bool{}, map[string]bool{}
-	finished := 0
-	for len(seen) < n {
-		select {
-		case err := <-errs:
-			if err != nil {
-				return 0, nil, nil, fmt.Errorf("creating pods: %w", err)
-			}
-			finished++
-		case ev, ok := <-w.ResultChan():
-			var batch []*corev1.Pod
-			if !ok {
-				// The apiserver ends watches that fall behind: catch up with a list.
-				var list corev1.PodList
-				if err := c.List(ctx, &list, client.InNamespace("default")); err != nil {
-					return 0, nil, nil, err
-				}
-				for i := range list.Items {
-					batch = append(batch, &list.Items[i])
-				}
-				if w, err = c.Watch(ctx, &corev1.PodList{}, client.InNamespace("default"), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}}); err != nil {
-					return 0, nil, nil, err
-				}
-			} else if ev.Type == watch.Added || ev.Type == watch.Modified {
-				batch = append(batch, ev.Object.(*corev1.Pod))
-			}
-			for _, p := range batch {
-				if observe != nil {
-					observe(p)
-				}
-				now := time.Now()
-				mu.Lock()
-				t, ok := created[p.Name]
-				mu.Unlock()
-				if !ok {
-					t = p.CreationTimestamp.Time
-				}
-				if !seenBound[p.Name] && isBound(p) {
-					seenBound[p.Name] = true
-					bound = append(bound, now.Sub(t))
-				}
-				if !seen[p.Name] && done(p) {
-					seen[p.Name] = true
-					latencies = append(latencies, now.Sub(t))
-				}
-			}
-		case <-ctx.Done():
-			return 0, nil, nil, fmt.Errorf("only %d of %d pods done within %s", len(seen), n, timeout)
-		}
-	}
-	elapsed := time.Since(start)
-	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
-	sort.Slice(bound, func(i, j int) bool { return bound[i] < bound[j] })
-	return elapsed, latencies, bound, nil
-}
-
-func benchPod(i int, scheduler string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("bench-%05d", i)},
-		Spec: corev1.PodSpec{SchedulerName: scheduler, Containers: []corev1.Container{{Name: "c", Image: "busybox",
-			Command: []string{"sleep", "3600"},
-			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}}}},
-	}
-}
-
+// runK8sm measures k8sm: the manager and mesos-sim's simulated agents start the pods,
+// as deployed, with the manager's own ServiceAccount.
 func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (result, error) {
 	res := result{name: "k8sm (manager + mesos-sim, simulated tasks)", pods: pods, simInProcess: true}
 	env, adminKubeconfig, err := startEnv()
@@ -359,26 +236,74 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 		return res, fmt.Errorf("the manager's ServiceAccount: %w", err)
 	}
 	defer func() { _ = os.Remove(kubeconfig) }()
-	sim, err := mesossim.New(mesossim.Config{Agents: agents, AgentResources: "cpus:64;mem:262144;disk:100000",
-		HeartbeatInterval: 5 * time.Second, AllocationInterval: 100 * time.Millisecond})
+	sim, err := startSim(agents)
 	if err != nil {
-		return res, err
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
 		return res, err
 	}
 	defer sim.Close()
-
-	logFile, err := os.CreateTemp("", "bench-manager-*.log")
+	mgr, err := startManager(bin, kubeconfig)
 	if err != nil {
 		return res, err
 	}
-	defer func() { _ = logFile.Close() }()
+	defer mgr.stop()
+
+	ctx := context.Background()
+	if err := createBenchCluster(ctx, c, sim.URL(), agents, mgr.log.Name()); err != nil {
+		return res, err
+	}
+	waitProfiles := startProfiles(ctx, env.Config, mgr.pprofAddr)
+	cpu0, api0, self0 := procCPU(mgr.cmd.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid())
+	requests0, _ := apiRequests(ctx, env.Config)
+	res.elapsed, res.latencies, res.bound, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, "mesos") },
+		isRunning, nil, timeout)
+	if err != nil {
+		return res, fmt.Errorf("%w (manager log: %s)", err, mgr.log.Name())
+	}
+	res.cpu, res.apiCPU, res.benchCPU = procCPU(mgr.cmd.Process.Pid)-cpu0, readControlPlaneCPU().sub(api0), procCPU(os.Getpid())-self0
+	if requests1, err := apiRequests(ctx, env.Config); err == nil {
+		res.requests = diffCounts(requests0, requests1)
+	}
+	waitProfiles()
+	res.rssKiB = peakRSS(mgr.cmd.Process.Pid)
+	return res, nil
+}
+
+// startSim starts mesos-sim in this process with agents big enough for every pod. It
+// offers often, so the bench measures k8sm rather than the wait for offers.
+func startSim(agents int) (*mesossim.Master, error) {
+	sim, err := mesossim.New(mesossim.Config{Agents: agents, AgentResources: "cpus:64;mem:262144;disk:100000",
+		HeartbeatInterval: 5 * time.Second, AllocationInterval: 100 * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	return sim, nil
+}
+
+// benchManager is the manager binary running for the bench.
+type benchManager struct {
+	cmd *exec.Cmd
+	// log holds its output; errors name it.
+	log *os.File
+	// pprofAddr is where it serves pprof, when -cpuprofile asks for a profile.
+	pprofAddr string
+}
+
+// startManager starts the manager with kubeconfig, logging errors only: its logging
+// would cost CPU the bench measures.
+func startManager(bin, kubeconfig string) (*benchManager, error) {
+	logFile, err := os.CreateTemp("", "bench-manager-*.log")
+	if err != nil {
+		return nil, err
+	}
 	args := []string{"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0", "--zap-log-level=error"}
 	pprofAddr := ""
 	if cpuProfile != "" {
 		if pprofAddr, err = freeLoopbackAddr(); err != nil {
-			return res, err
+			_ = logFile.Close()
+			return nil, err
 		}
 		args = append(args, "--pprof-bind-address="+pprofAddr)
 	}
@@ -386,66 +311,72 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	mgr.Stdout, mgr.Stderr = logFile, logFile
 	if err := mgr.Start(); err != nil {
-		return res, fmt.Errorf("starting the manager: %w", err)
+		_ = logFile.Close()
+		return nil, fmt.Errorf("starting the manager: %w", err)
 	}
-	defer func() { _ = mgr.Process.Signal(syscall.SIGTERM); _ = mgr.Wait() }()
+	return &benchManager{cmd: mgr, log: logFile, pprofAddr: pprofAddr}, nil
+}
 
-	ctx := context.Background()
+// stop stops the manager with SIGTERM, as Kubernetes would, and closes its log.
+func (m *benchManager) stop() {
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	_ = m.cmd.Wait()
+	_ = m.log.Close()
+}
+
+// createBenchCluster creates the MesosCluster "bench" on master and waits for it, so
+// the run times pods only. RefuseSeconds 0 gets declined offers back at once.
+func createBenchCluster(ctx context.Context, c client.Client, master string, agents int, managerLog string) error {
 	zero := int32(0)
 	if err := c.Create(ctx, &mesosv1alpha1.MesosCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
-		Spec: mesosv1alpha1.MesosClusterSpec{Master: sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"},
+		Spec: mesosv1alpha1.MesosClusterSpec{Master: master, Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"},
 			Placement: mesosv1alpha1.PlacementSpec{RefuseSeconds: &zero}},
 	}); err != nil {
-		return res, err
+		return err
 	}
 	// Wait until the framework is subscribed and every agent is a Node.
 	deadline := time.Now().Add(time.Minute)
 	for {
 		mc := &mesosv1alpha1.MesosCluster{}
 		if err := c.Get(ctx, client.ObjectKey{Name: "bench"}, mc); err == nil && int(mc.Status.Agents) == agents {
-			break
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return res, fmt.Errorf("the cluster did not see its %d agents within a minute (manager log: %s)", agents, logFile.Name())
+			return fmt.Errorf("the cluster did not see its %d agents within a minute (manager log: %s)", agents, managerLog)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// startProfiles starts the CPU profiles that -cpuprofile (of the manager, served at
+// pprofAddr) and -apiserver-cpuprofile ask for, from now on. The returned func waits
+// for them and says where they are.
+func startProfiles(ctx context.Context, cfg *rest.Config, pprofAddr string) (wait func()) {
 	profiled := make(chan error, 1)
 	if pprofAddr != "" {
 		go func() { profiled <- fetchTo(pprofURL(pprofAddr, profileFor), cpuProfile) }()
 	}
 	apiProfiled := make(chan error, 1)
 	if apiProfile != "" {
-		go func() { apiProfiled <- apiserverProfile(ctx, env.Config, profileFor, apiProfile) }()
+		go func() { apiProfiled <- apiserverProfile(ctx, cfg, profileFor, apiProfile) }()
 	}
-	cpu0, api0, self0 := procCPU(mgr.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid())
-	requests0, _ := apiRequests(ctx, env.Config)
-	res.elapsed, res.latencies, res.bound, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, "mesos") },
-		isRunning, nil, timeout)
-	if err != nil {
-		return res, fmt.Errorf("%w (manager log: %s)", err, logFile.Name())
-	}
-	res.cpu, res.apiCPU, res.benchCPU = procCPU(mgr.Process.Pid)-cpu0, readControlPlaneCPU().sub(api0), procCPU(os.Getpid())-self0
-	if requests1, err := apiRequests(ctx, env.Config); err == nil {
-		res.requests = diffCounts(requests0, requests1)
-	}
-	if apiProfile != "" {
-		if err := <-apiProfiled; err != nil {
-			fmt.Printf("bench: no kube-apiserver CPU profile: %v\n", err)
-		} else {
-			fmt.Printf("bench: kube-apiserver's CPU profile is in %s\n", apiProfile)
+	return func() {
+		if apiProfile != "" {
+			if err := <-apiProfiled; err != nil {
+				fmt.Printf("bench: no kube-apiserver CPU profile: %v\n", err)
+			} else {
+				fmt.Printf("bench: kube-apiserver's CPU profile is in %s\n", apiProfile)
+			}
+		}
+		if pprofAddr != "" {
+			if err := <-profiled; err != nil {
+				fmt.Printf("bench: no CPU profile: %v\n", err)
+			} else {
+				fmt.Printf("bench: the manager's CPU profile is in %s (go tool pprof %s)\n", cpuProfile, cpuProfile)
+			}
 		}
 	}
-	if pprofAddr != "" {
-		if err := <-profiled; err != nil {
-			fmt.Printf("bench: no CPU profile: %v\n", err)
-		} else {
-			fmt.Printf("bench: the manager's CPU profile is in %s (go tool pprof %s)\n", cpuProfile, cpuProfile)
-		}
-	}
-	res.rssKiB = peakRSS(mgr.Process.Pid)
-	return res, nil
 }
 
 func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duration, kubelets bool) (result, error) {
