@@ -1,0 +1,93 @@
+package placement
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Reasons a request does not fit an offer, in the order they are checked.
+const (
+	reasonPinned = iota
+	reasonRole
+	reasonSelector
+	reasonCPUs
+	reasonMem
+	reasonDisk
+	reasonGPUs
+	reasonPorts
+	reasonCount
+)
+
+var reasonText = [reasonCount]string{
+	reasonPinned:   "didn't match the agent the pod is bound to",
+	reasonRole:     "had no resources for the requested role",
+	reasonSelector: "didn't match node selector",
+	reasonCPUs:     "insufficient cpus",
+	reasonMem:      "insufficient memory",
+	reasonDisk:     "insufficient disk",
+	reasonGPUs:     "insufficient gpus",
+	reasonPorts:    "didn't have free ports for the requested pod ports",
+}
+
+// unplacedEntry remembers why a request shape fit nowhere, valid while no task was
+// placed since (resources only shrink during a round, so the verdict holds).
+type unplacedEntry struct {
+	placedCount int
+	why         string
+}
+
+// appendShapeKey appends what decides where a request fits: its amounts, role, pin,
+// ports and selector.
+func appendShapeKey(b []byte, r *Request, selKey string) []byte {
+	for k := 0; k < kindCount; k++ {
+		b = strconv.AppendFloat(b, r.amount(k), 'g', -1, 64)
+		b = append(b, ',')
+	}
+	b = append(b, r.Role...)
+	b = append(b, 0)
+	b = append(b, r.Node...)
+	b = append(b, 0)
+	for _, p := range r.HostPorts {
+		b = strconv.AppendUint(b, uint64(p), 10)
+		b = append(b, ',')
+	}
+	b = append(b, 0)
+	return append(b, selKey...)
+}
+
+// explain words the reasons like kube-scheduler: "0/3 agents available: 2 insufficient
+// cpus, 1 didn't match node selector." Each agent counts once, by the reason of its
+// offer that came closest; the most common reasons come first, ties alphabetically.
+func explain(agents int, counts [reasonCount]int) string {
+	if agents == 0 {
+		return "0/0 agents available: no offers."
+	}
+	type part struct {
+		n    int
+		text string
+	}
+	var parts []part
+	for why, n := range counts {
+		if n > 0 {
+			parts = append(parts, part{n, reasonText[why]})
+		}
+	}
+	sort.Slice(parts, func(i, j int) bool {
+		if parts[i].n != parts[j].n {
+			return parts[i].n > parts[j].n
+		}
+		return parts[i].text < parts[j].text
+	})
+	var b strings.Builder
+	fmt.Fprintf(&b, "0/%d agents available: ", agents)
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d %s", p.n, p.text)
+	}
+	b.WriteByte('.')
+	return b.String()
+}

@@ -1,0 +1,110 @@
+package placement
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+)
+
+// fits returns -1 when the request (plus the executor, if the agent still needs it)
+// fits the offer, else the first reason it does not.
+func (s *offerState) fits(r *Request, sel *selector, exec *Request) int {
+	if r.Node != "" && r.Node != s.agent.node.Name {
+		return reasonPinned
+	}
+	if r.Role != "" && !s.hasRole(r.Role) {
+		return reasonRole
+	}
+	if !sel.matches(s.agent) {
+		return reasonSelector
+	}
+	if exec != nil && s.agent.needExecutor {
+		for k := 0; k < kindCount; k++ {
+			v := r.amount(k)
+			if k != kindGPUs {
+				v += exec.amount(k)
+			}
+			if v > epsilon && s.free(k, r.Role)+epsilon < v {
+				return reasonCPUs + k
+			}
+		}
+	} else if r.Role == "" {
+		// The common case, without calls: what is left for any role.
+		switch {
+		case r.CPUs > epsilon && s.left[kindCPUs]+epsilon < r.CPUs:
+			return reasonCPUs
+		case r.MemMB > epsilon && s.left[kindMem]+epsilon < r.MemMB:
+			return reasonMem
+		case r.DiskMB > epsilon && s.left[kindDisk]+epsilon < r.DiskMB:
+			return reasonDisk
+		case r.GPUs > epsilon && s.left[kindGPUs]+epsilon < r.GPUs:
+			return reasonGPUs
+		}
+	} else {
+		for k := 0; k < kindCount; k++ {
+			if v := r.amount(k); v > epsilon && s.free(k, r.Role)+epsilon < v {
+				return reasonCPUs + k
+			}
+		}
+	}
+	for i, p := range r.HostPorts {
+		if slices.Contains(r.HostPorts[:i], p) {
+			continue
+		}
+		if _, used := s.agent.usedPorts[uint64(p)]; used || s.portRangeOf(uint64(p), r.Role) < 0 {
+			return reasonPorts
+		}
+	}
+	return -1
+}
+
+// selector is one distinct node selector of a round with its verdict per agent.
+type selector struct {
+	aff nodeaffinity.RequiredNodeAffinity
+	// verdict per agent index: 0 unknown, 1 matches, 2 does not.
+	verdict []int8
+}
+
+// matches says whether the agent's Node matches, working it out once per agent: a
+// round asks the same selector about the same agents many times.
+func (sel *selector) matches(a *agentState) bool {
+	if sel == nil {
+		return true
+	}
+	switch sel.verdict[a.index] {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	ok, _ := sel.aff.Match(a.node)
+	sel.verdict[a.index] = 2
+	if ok {
+		sel.verdict[a.index] = 1
+	}
+	return ok
+}
+
+// selectorKey is a canonical text of a request's node selector and required affinity,
+// or "" when it has neither.
+func selectorKey(r *Request) string {
+	var req *corev1.NodeSelector
+	if a := r.Affinity; a != nil && a.NodeAffinity != nil {
+		req = a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	}
+	if len(r.NodeSelector) == 0 && req == nil {
+		return ""
+	}
+	// encoding/json sorts map keys, so equal selectors give equal keys.
+	b, err := json.Marshal(struct {
+		S map[string]string    `json:"s,omitempty"`
+		A *corev1.NodeSelector `json:"a,omitempty"`
+	}{r.NodeSelector, req})
+	if err != nil {
+		return fmt.Sprintf("%p", r)
+	}
+	return string(b)
+}

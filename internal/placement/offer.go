@@ -1,0 +1,202 @@
+package placement
+
+import (
+	"slices"
+	"strconv"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+// The scalar resources placement counts, indexed like their reasons.
+const (
+	kindCPUs = iota
+	kindMem
+	kindDisk
+	kindGPUs
+	kindCount
+)
+
+var kindName = [kindCount]string{"cpus", "mem", "disk", "gpus"}
+
+// amount is how much of a scalar kind a request needs.
+func (r *Request) amount(k int) float64 {
+	switch k {
+	case kindCPUs:
+		return r.CPUs
+	case kindMem:
+		return r.MemMB
+	case kindDisk:
+		return r.DiskMB
+	default:
+		return r.GPUs
+	}
+}
+
+// epsilon absorbs float drift; Mesos itself keeps scalars to three decimals.
+const epsilon = 1e-6
+
+// bucket is one scalar resource of an offer with what is left of it.
+type bucket struct {
+	res  *mesos.Resource
+	role string
+	left float64
+}
+
+// portRange is one offered ports range.
+type portRange struct {
+	res        *mesos.Resource
+	role       string
+	begin, end uint64
+}
+
+// agentState is what a round knows about one agent, shared by its offers.
+type agentState struct {
+	index int
+	node  *corev1.Node
+	// needExecutor: the executor neither runs there nor was placed there this round.
+	needExecutor bool
+	// execRes are the executor's resources once known (placed, or described from an
+	// offer when it already runs).
+	execRes   []mesos.Resource
+	usedPorts map[uint64]struct{}
+}
+
+// offerState is what is left of one offer during a round.
+type offerState struct {
+	offer *mesos.Offer
+	agent *agentState
+	// role is the single role of all the offer's resources, unless mixed.
+	role    string
+	mixed   bool
+	buckets [kindCount][]bucket
+	left    [kindCount]float64
+	ports   []portRange
+	placed  int
+}
+
+// roleOf is the role a resource is allocated to (MULTI_ROLE offers), else the role it
+// is reserved for, else "*".
+func roleOf(r *mesos.Resource) string {
+	if a := r.GetAllocationInfo(); a != nil && a.Role != nil {
+		return *a.Role
+	}
+	if role := r.ReservationRole(); role != "" {
+		return role
+	}
+	return "*"
+}
+
+// usable says whether a task may take a resource as plain cpus, mem, disk, gpus or
+// ports: persistent volumes, mounted or path disks, shared and revocable resources are
+// left alone.
+func usable(r *mesos.Resource) bool {
+	return r.GetRevocable() == nil && r.GetShared() == nil && r.GetProviderID() == nil &&
+		(r.GetDisk() == nil || (r.GetDisk().GetPersistence() == nil && r.GetDisk().GetSource() == nil))
+}
+
+// newOfferState sorts an offer's usable resources into buckets per kind and port
+// ranges, each with its role, so fits and take need not walk the resources again.
+func newOfferState(o *mesos.Offer, agent *agentState) *offerState {
+	s := &offerState{offer: o, agent: agent}
+	first := true
+	note := func(role string) {
+		if first {
+			s.role, first = role, false
+		} else if role != s.role {
+			s.mixed = true
+		}
+	}
+	for i := range o.Resources {
+		r := &o.Resources[i]
+		if !usable(r) {
+			continue
+		}
+		switch {
+		case r.GetType() == mesos.SCALAR:
+			k := slices.Index(kindName[:], r.Name)
+			if k < 0 {
+				continue
+			}
+			role := roleOf(r)
+			note(role)
+			v := r.GetScalar().GetValue()
+			s.buckets[k] = append(s.buckets[k], bucket{res: r, role: role, left: v})
+			s.left[k] += v
+		case r.GetType() == mesos.RANGES && r.Name == "ports":
+			role := roleOf(r)
+			note(role)
+			for _, rg := range r.GetRanges().GetRange() {
+				s.ports = append(s.ports, portRange{res: r, role: role, begin: rg.Begin, end: rg.End})
+			}
+		}
+	}
+	return s
+}
+
+// agentNode is the Node an agent is matched as: its Node name and labels, plus its
+// attributes under their own names.
+func agentNode(cluster string, o *mesos.Offer) *corev1.Node {
+	labels := agentnode.Labels(cluster, agentnode.Agent{Hostname: o.Hostname, Attributes: o.Attributes})
+	for _, a := range o.Attributes {
+		switch a.GetType() {
+		case mesos.TEXT:
+			labels[a.Name] = a.GetText().GetValue()
+		case mesos.SCALAR:
+			labels[a.Name] = strconv.FormatFloat(a.GetScalar().GetValue(), 'f', -1, 64)
+		}
+	}
+	labels[corev1.LabelHostname] = o.Hostname
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName(cluster, o.Hostname), Labels: labels}}
+}
+
+// free is what is left of a scalar kind for a role ("" = any).
+func (s *offerState) free(k int, role string) float64 {
+	if role == "" || (!s.mixed && role == s.role) {
+		return s.left[k]
+	}
+	if !s.mixed {
+		return 0
+	}
+	var sum float64
+	for i := range s.buckets[k] {
+		if s.buckets[k][i].role == role {
+			sum += s.buckets[k][i].left
+		}
+	}
+	return sum
+}
+
+// hasRole says whether the offer has any resource for the role.
+func (s *offerState) hasRole(role string) bool {
+	if !s.mixed {
+		return s.role == role
+	}
+	for k := range s.buckets {
+		for i := range s.buckets[k] {
+			if s.buckets[k][i].role == role {
+				return true
+			}
+		}
+	}
+	for i := range s.ports {
+		if s.ports[i].role == role {
+			return true
+		}
+	}
+	return false
+}
+
+// portRangeOf is the index of the offered range holding port p for the role, or -1.
+func (s *offerState) portRangeOf(p uint64, role string) int {
+	for i := range s.ports {
+		pr := &s.ports[i]
+		if p >= pr.begin && p <= pr.end && (role == "" || pr.role == role) {
+			return i
+		}
+	}
+	return -1
+}
