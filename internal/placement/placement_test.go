@@ -11,168 +11,43 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// scalar is a scalar resource allocated to role (none when role is "").
-func scalar(name string, v float64, role string) mesos.Resource {
-	r := mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
-	if role != "" {
-		r.AllocationInfo = &mesos.Resource_AllocationInfo{Role: &role}
-	}
-	return r
+// portsMsg is the reason a task's host ports are not free on an agent.
+const portsMsg = "didn't have free ports for the requested pod ports"
+
+// placeCase is one round of Place and what it should do: where each request goes, and
+// why the others go nowhere.
+type placeCase struct {
+	name     string
+	in       Input
+	want     map[string]string // request id → hostname placed on
+	unplaced map[string]string // request id → explanation
 }
 
-// reserved is a scalar resource dynamically reserved for role, without allocation info
-// (a framework that is not MULTI_ROLE).
-func reserved(name string, v float64, role string) mesos.Resource {
-	r := mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
-	r.Reservations = []mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: &role}}
-	return r
-}
-
-func portsOf(role string, rs ...[2]uint64) mesos.Resource {
-	r := mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(), Ranges: &mesos.Value_Ranges{}}
-	for _, x := range rs {
-		r.Ranges.Range = append(r.Ranges.Range, mesos.Value_Range{Begin: x[0], End: x[1]})
-	}
-	if role != "" {
-		r.AllocationInfo = &mesos.Resource_AllocationInfo{Role: &role}
-	}
-	return r
-}
-
-func ports(begin, end uint64) mesos.Resource { return portsOf("*", [2]uint64{begin, end}) }
-
-// offer makes an offer of an agent named host with cpus, mem (MB), 1000 MB disk and
-// extra resources, all allocated to role "*".
-func offer(host string, cpus, mem float64, extra ...mesos.Resource) mesos.Offer {
-	return mesos.Offer{
-		ID:        mesos.OfferID{Value: "o-" + host},
-		AgentID:   mesos.AgentID{Value: "a-" + host},
-		Hostname:  host,
-		Resources: append([]mesos.Resource{scalar("cpus", cpus, "*"), scalar("mem", mem, "*"), scalar("disk", 1000, "*")}, extra...),
-	}
-}
-
-// roleOffer is an offer of agent host allocated to role (one offer per role, as Mesos
-// makes them for MULTI_ROLE frameworks).
-func roleOffer(host, role string, cpus, mem float64, extra ...mesos.Resource) mesos.Offer {
-	return mesos.Offer{
-		ID:        mesos.OfferID{Value: "o-" + host + "-" + role},
-		AgentID:   mesos.AgentID{Value: "a-" + host},
-		Hostname:  host,
-		Resources: append([]mesos.Resource{scalar("cpus", cpus, role), scalar("mem", mem, role)}, extra...),
-	}
-}
-
-func withAttr(o mesos.Offer, name, value string) mesos.Offer {
-	o.Attributes = append(o.Attributes, mesos.Attribute{Name: name, Type: mesos.TEXT, Text: &mesos.Value_Text{Value: value}})
-	return o
-}
-
-func withScalarAttr(o mesos.Offer, name string, v float64) mesos.Offer {
-	o.Attributes = append(o.Attributes, mesos.Attribute{Name: name, Type: mesos.SCALAR, Scalar: &mesos.Value_Scalar{Value: v}})
-	return o
-}
-
-func withExecutor(o mesos.Offer, id string) mesos.Offer {
-	o.ExecutorIDs = append(o.ExecutorIDs, mesos.ExecutorID{Value: id})
-	return o
-}
-
-func withID(o mesos.Offer, id string) mesos.Offer { o.ID.Value = id; return o }
-
-func sumOf(res []mesos.Resource, name string) float64 {
-	var s float64
-	for _, r := range res {
-		if r.Name == name {
-			s += r.GetScalar().GetValue()
-		}
-	}
-	return s
-}
-
-func req(id string, cpus, mem float64) Request { return Request{ID: id, CPUs: cpus, MemMB: mem} }
-
-func withPorts(r Request, ps ...uint32) Request { r.HostPorts = ps; return r }
-
-func affinity(terms ...corev1.NodeSelectorTerm) *corev1.Affinity {
-	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms}}}
-}
-
-func expr(key string, op corev1.NodeSelectorOperator, values ...string) corev1.NodeSelectorTerm {
-	return corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: key, Operator: op, Values: values}}}
-}
-
-func withAffinity(r Request, a *corev1.Affinity) Request { r.Affinity = a; return r }
-
-func withSelector(r Request, kv ...string) Request {
-	r.NodeSelector = map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		r.NodeSelector[kv[i]] = kv[i+1]
-	}
-	return r
-}
-
-// checkResult checks what holds for every round: each assignment's resources are valid,
-// come from its offer, and all of an offer's tasks (plus a new executor) fit in it
-// together; a request is placed or explained, never both; used and unused offers
-// partition the offers.
-func checkResult(t *testing.T, in Input, res Result) {
+// runPlaceCases runs each case as a subtest, with checkResult's checks on top.
+func runPlaceCases(t *testing.T, cases []placeCase) {
 	t.Helper()
-	offers := map[string]*mesos.Offer{}
-	for i := range in.Offers {
-		offers[in.Offers[i].ID.Value] = &in.Offers[i]
-	}
-	taken := map[string]mesos.Resources{}
-	for _, a := range res.Assignments {
-		o := offers[a.OfferID.Value]
-		if o == nil {
-			t.Fatalf("assignment %s to unknown offer %s", a.Request.ID, a.OfferID.Value)
-		}
-		if a.AgentID != o.AgentID || a.Hostname != o.Hostname {
-			t.Errorf("assignment %s: agent %s/%s, offer's %s/%s", a.Request.ID, a.AgentID.Value, a.Hostname, o.AgentID.Value, o.Hostname)
-		}
-		if err := resources.Validate(a.Resources...); err != nil {
-			t.Errorf("assignment %s: invalid resources %v: %v", a.Request.ID, a.Resources, err)
-		}
-		if err := resources.Validate(a.ExecutorResources...); err != nil {
-			t.Errorf("assignment %s: invalid executor resources %v: %v", a.Request.ID, a.ExecutorResources, err)
-		}
-		sum := taken[a.OfferID.Value]
-		sum.Add(a.Resources...)
-		if a.NeedsExecutor {
-			sum.Add(a.ExecutorResources...)
-		}
-		taken[a.OfferID.Value] = sum
-		if _, dup := res.Unplaced[a.Request.ID]; dup {
-			t.Errorf("%s both placed and unplaced", a.Request.ID)
-		}
-	}
-	for id, sum := range taken {
-		if !resources.ContainsAll(offers[id].Resources, sum) {
-			t.Errorf("offer %s: tasks take %v, more than offered %v", id, sum, mesos.Resources(offers[id].Resources))
-		}
-	}
-	if n := len(res.UsedOffers) + len(res.UnusedOffers); n != len(in.Offers) {
-		t.Errorf("used %v + unused %v offers, want %d", res.UsedOffers, res.UnusedOffers, len(in.Offers))
-	}
-	for _, id := range res.UsedOffers {
-		if _, ok := taken[id.Value]; !ok {
-			t.Errorf("offer %s listed as used without a task", id.Value)
-		}
-	}
-	if len(res.Assignments)+len(res.Unplaced) != len(in.Requests) {
-		t.Errorf("%d placed + %d unplaced, want %d requests", len(res.Assignments), len(res.Unplaced), len(in.Requests))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Place(tc.in)
+			checkResult(t, tc.in, res)
+			got := map[string]string{}
+			for _, a := range res.Assignments {
+				got[a.Request.ID] = a.Hostname
+			}
+			if want := tc.want; !maps.Equal(got, want) {
+				t.Errorf("placed %v, want %v", got, want)
+			}
+			if want := tc.unplaced; !maps.Equal(res.Unplaced, want) && len(res.Unplaced)+len(want) > 0 {
+				t.Errorf("unplaced %v, want %v", res.Unplaced, want)
+			}
+		})
 	}
 }
 
-func TestPlace(t *testing.T) {
-	const portsMsg = "didn't have free ports for the requested pod ports"
-	for _, tc := range []struct {
-		name     string
-		in       Input
-		want     map[string]string // request id → hostname placed on
-		unplaced map[string]string // request id → explanation
-	}{
+// TestPlaceResources checks the scalar resources: a task fits while an offer has enough
+// usable cpus, memory, disk and gpus left.
+func TestPlaceResources(t *testing.T) {
+	runPlaceCases(t, []placeCase{
 		{
 			name: "fits the only offer",
 			in:   Input{Requests: []Request{req("t1", 1, 128)}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
@@ -205,6 +80,29 @@ func TestPlace(t *testing.T) {
 			want: map[string]string{"g": "b", "d": "a"},
 		},
 		{
+			name: "several tasks pack into one offer until it is full",
+			in:   Input{Requests: []Request{req("t1", 1, 100), req("t2", 1, 100), req("t3", 1, 100)}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
+			want: map[string]string{"t1": "a", "t2": "a"}, unplaced: map[string]string{"t3": "0/1 agents available: 1 insufficient cpus."},
+		},
+		{
+			name: "revocable resources are not used",
+			in: Input{Requests: []Request{req("t", 2, 10)}, Offers: []mesos.Offer{func() mesos.Offer {
+				o := offer("a", 1, 1024)
+				r := scalar("cpus", 4, "*")
+				r.Revocable = &mesos.Resource_RevocableInfo{}
+				o.Resources = append(o.Resources, r)
+				return o
+			}()}},
+			unplaced: map[string]string{"t": "0/1 agents available: 1 insufficient cpus."},
+		},
+	})
+}
+
+// TestPlaceExplains checks the words for a task that fits nowhere, and that a
+// remembered failure is reused only while it still holds.
+func TestPlaceExplains(t *testing.T) {
+	runPlaceCases(t, []placeCase{
+		{
 			name:     "each agent counted once, by its first failing reason",
 			in:       Input{Requests: []Request{req("t1", 4, 2048)}, Offers: []mesos.Offer{offer("a", 2, 1024), offer("b", 1, 4096), offer("c", 8, 64)}},
 			unplaced: map[string]string{"t1": "0/3 agents available: 2 insufficient cpus, 1 insufficient memory."},
@@ -223,10 +121,27 @@ func TestPlace(t *testing.T) {
 			unplaced: map[string]string{"t": "0/0 agents available: no offers."},
 		},
 		{
-			name: "several tasks pack into one offer until it is full",
-			in:   Input{Requests: []Request{req("t1", 1, 100), req("t2", 1, 100), req("t3", 1, 100)}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
-			want: map[string]string{"t1": "a", "t2": "a"}, unplaced: map[string]string{"t3": "0/1 agents available: 1 insufficient cpus."},
+			name: "a remembered failure is worked out again after a placement",
+			in: Input{Requests: []Request{req("big", 1, 2000), req("small", 1.5, 10), req("big2", 1, 2000)},
+				Offers: []mesos.Offer{offer("a", 2, 1024)}},
+			want: map[string]string{"small": "a"},
+			unplaced: map[string]string{"big": "0/1 agents available: 1 insufficient memory.",
+				"big2": "0/1 agents available: 1 insufficient cpus."},
 		},
+		{
+			name: "a remembered failure answers the same shape",
+			in: Input{Requests: []Request{withSelector(req("a1", 4, 10), "rack", "r1"), withSelector(req("a2", 4, 10), "rack", "r1"), withSelector(req("b", 4, 10), "rack", "r2")},
+				Offers: []mesos.Offer{withAttr(offer("a", 2, 1024), "rack", "r1"), withAttr(offer("b", 8, 1024), "rack", "r2")}},
+			want: map[string]string{"b": "b"},
+			unplaced: map[string]string{"a1": "0/2 agents available: 1 didn't match node selector, 1 insufficient cpus.",
+				"a2": "0/2 agents available: 1 didn't match node selector, 1 insufficient cpus."},
+		},
+	})
+}
+
+// TestPlaceStrategy checks which of the offers a task fits it goes to.
+func TestPlaceStrategy(t *testing.T) {
+	runPlaceCases(t, []placeCase{
 		{
 			name: "spread takes the emptiest offer",
 			in:   Input{Strategy: Spread, Requests: []Request{req("t1", 1, 100), req("t2", 1, 100)}, Offers: []mesos.Offer{offer("a", 3, 1024), offer("b", 4, 1024)}},
@@ -247,6 +162,12 @@ func TestPlace(t *testing.T) {
 			in:   Input{Strategy: Binpack, Requests: []Request{req("t1", 1, 100), req("t2", 1, 100), req("t3", 2, 100)}, Offers: []mesos.Offer{offer("a", 4, 1024), offer("b", 2, 1024), offer("c", 0.5, 1024)}},
 			want: map[string]string{"t1": "b", "t2": "b", "t3": "a"},
 		},
+	})
+}
+
+// TestPlaceHostPorts checks that host ports come from offered ranges, once per agent.
+func TestPlaceHostPorts(t *testing.T) {
+	runPlaceCases(t, []placeCase{
 		{
 			name: "host port inside an offered range",
 			in:   Input{Requests: []Request{withPorts(req("p", 0.1, 10), 31005, 31010)}, Offers: []mesos.Offer{offer("a", 2, 1024, ports(31000, 31010))}},
@@ -281,6 +202,13 @@ func TestPlace(t *testing.T) {
 			in:   Input{Requests: []Request{withPorts(req("p", 0.1, 10), 31000, 31000)}, Offers: []mesos.Offer{offer("a", 2, 1024, ports(31000, 31000))}},
 			want: map[string]string{"p": "a"},
 		},
+	})
+}
+
+// TestPlaceNodes checks which agents a task may go to: node selectors, required node
+// affinity and the Node its pod is bound to.
+func TestPlaceNodes(t *testing.T) {
+	runPlaceCases(t, []placeCase{
 		{
 			name: "node selector by attribute name, by Node label, and by hostname",
 			in: Input{Cluster: "c", Requests: []Request{
@@ -325,6 +253,18 @@ func TestPlace(t *testing.T) {
 			want: map[string]string{"t": "c"},
 		},
 		{
+			name: "pinned to the agent its pod is bound to",
+			in: Input{Cluster: "c", Requests: []Request{{ID: "t", CPUs: 1, Node: "mesos-c-b"}, {ID: "u", CPUs: 1, Node: "mesos-c-z"}},
+				Offers: []mesos.Offer{offer("a", 4, 1024), offer("b", 2, 1024)}},
+			want: map[string]string{"t": "b"}, unplaced: map[string]string{"u": "0/2 agents available: 2 didn't match the agent the pod is bound to."},
+		},
+	})
+}
+
+// TestPlaceRoles checks that a task with a role takes only resources of that role.
+func TestPlaceRoles(t *testing.T) {
+	runPlaceCases(t, []placeCase{
+		{
 			name: "role: only resources allocated to it",
 			in: Input{Requests: []Request{{ID: "k8s", CPUs: 1, Role: "k8s"}, {ID: "batch", CPUs: 1, Role: "batch"}},
 				Offers: []mesos.Offer{roleOffer("x", "k8s", 2, 1024)}},
@@ -351,12 +291,12 @@ func TestPlace(t *testing.T) {
 			want:     map[string]string{"r": "x"},
 			unplaced: map[string]string{"big": "0/1 agents available: 1 insufficient cpus."},
 		},
-		{
-			name: "pinned to the agent its pod is bound to",
-			in: Input{Cluster: "c", Requests: []Request{{ID: "t", CPUs: 1, Node: "mesos-c-b"}, {ID: "u", CPUs: 1, Node: "mesos-c-z"}},
-				Offers: []mesos.Offer{offer("a", 4, 1024), offer("b", 2, 1024)}},
-			want: map[string]string{"t": "b"}, unplaced: map[string]string{"u": "0/2 agents available: 2 didn't match the agent the pod is bound to."},
-		},
+	})
+}
+
+// TestPlaceExecutor checks that an agent without the executor fits it too, once.
+func TestPlaceExecutor(t *testing.T) {
+	runPlaceCases(t, []placeCase{
 		{
 			name: "the executor is counted once per agent",
 			in: Input{ExecutorID: "exec", ExecutorResources: Request{CPUs: 0.5, MemMB: 64},
@@ -382,49 +322,7 @@ func TestPlace(t *testing.T) {
 				Requests: []Request{req("t1", 1, 100), req("t2", 1, 100)}, Offers: []mesos.Offer{withExecutor(offer("a", 2, 1024), "other")}},
 			want: map[string]string{"t1": "a"}, unplaced: map[string]string{"t2": "0/1 agents available: 1 insufficient cpus."},
 		},
-		{
-			name: "revocable resources are not used",
-			in: Input{Requests: []Request{req("t", 2, 10)}, Offers: []mesos.Offer{func() mesos.Offer {
-				o := offer("a", 1, 1024)
-				r := scalar("cpus", 4, "*")
-				r.Revocable = &mesos.Resource_RevocableInfo{}
-				o.Resources = append(o.Resources, r)
-				return o
-			}()}},
-			unplaced: map[string]string{"t": "0/1 agents available: 1 insufficient cpus."},
-		},
-		{
-			name: "a remembered failure is worked out again after a placement",
-			in: Input{Requests: []Request{req("big", 1, 2000), req("small", 1.5, 10), req("big2", 1, 2000)},
-				Offers: []mesos.Offer{offer("a", 2, 1024)}},
-			want: map[string]string{"small": "a"},
-			unplaced: map[string]string{"big": "0/1 agents available: 1 insufficient memory.",
-				"big2": "0/1 agents available: 1 insufficient cpus."},
-		},
-		{
-			name: "a remembered failure answers the same shape",
-			in: Input{Requests: []Request{withSelector(req("a1", 4, 10), "rack", "r1"), withSelector(req("a2", 4, 10), "rack", "r1"), withSelector(req("b", 4, 10), "rack", "r2")},
-				Offers: []mesos.Offer{withAttr(offer("a", 2, 1024), "rack", "r1"), withAttr(offer("b", 8, 1024), "rack", "r2")}},
-			want: map[string]string{"b": "b"},
-			unplaced: map[string]string{"a1": "0/2 agents available: 1 didn't match node selector, 1 insufficient cpus.",
-				"a2": "0/2 agents available: 1 didn't match node selector, 1 insufficient cpus."},
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			res := Place(tc.in)
-			checkResult(t, tc.in, res)
-			got := map[string]string{}
-			for _, a := range res.Assignments {
-				got[a.Request.ID] = a.Hostname
-			}
-			if want := tc.want; !maps.Equal(got, want) {
-				t.Errorf("placed %v, want %v", got, want)
-			}
-			if want := tc.unplaced; !maps.Equal(res.Unplaced, want) && len(res.Unplaced)+len(want) > 0 {
-				t.Errorf("unplaced %v, want %v", res.Unplaced, want)
-			}
-		})
-	}
+	})
 }
 
 func TestAssignmentResources(t *testing.T) {
