@@ -298,38 +298,74 @@ func (p *pod) wait(c *container) bool {
 
 // runOnce runs a container's process to its end and returns its exit code.
 func (p *pod) runOnce(c *container) (int32, error) {
+	cmd, closeLogs, err := p.command(c)
+	if err != nil {
+		return -1, err
+	}
+	defer closeLogs()
+	if code, err := p.start(c, cmd); err != nil {
+		return code, err
+	}
+	stopProbes := p.probe(c)
+	err = cmd.Wait()
+	stopProbes()
+	// Reap what the container left behind in its process group.
+	signal(cmd, syscall.SIGKILL)
+	code := exitCode(err)
+	p.terminated(c, code)
+	return code, nil
+}
+
+// command makes the container's process without starting it: argv with $(VAR)
+// expanded, its working directory, stdout and stderr appended to files in the sandbox,
+// and a process group of its own, so a kill reaches what it starts. closeLogs closes
+// the files once the process is done.
+func (p *pod) command(c *container) (cmd *exec.Cmd, closeLogs func(), err error) {
 	dir := filepath.Join(p.sandbox, "containers", c.spec.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return -1, err
+		return nil, nil, err
 	}
-	workDir := dir
-	if c.spec.WorkingDir != "" {
-		if st, err := os.Stat(c.spec.WorkingDir); err == nil && st.IsDir() {
-			workDir = c.spec.WorkingDir
-		} else {
-			workDir = filepath.Join(dir, "rootfs", c.spec.WorkingDir)
-			_ = os.MkdirAll(workDir, 0o755)
-		}
-	}
+	workDir := workingDir(c, dir)
 	stdout, err := os.OpenFile(filepath.Join(dir, "stdout"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return -1, err
+		return nil, nil, err
 	}
-	defer func() { _ = stdout.Close() }()
 	stderr, err := os.OpenFile(filepath.Join(dir, "stderr"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return -1, err
+		_ = stdout.Close()
+		return nil, nil, err
 	}
-	defer func() { _ = stderr.Close() }()
 	env, _ := p.rt.env(p.pod, &c.spec)
 	argv := append(append([]string{}, c.spec.Command...), c.spec.Args...)
 	for i := range argv {
 		argv[i] = expand(argv[i], env)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd = exec.Command(argv[0], argv[1:]...)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = workDir, env, stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd, func() { _ = stderr.Close(); _ = stdout.Close() }, nil
+}
 
+// workingDir is where the container's process runs. A workingDir that exists on the
+// agent is used as it is; any other is made under the container's rootfs in the
+// sandbox, since there is no image to hold it. Without one it is dir.
+func workingDir(c *container, dir string) string {
+	if c.spec.WorkingDir == "" {
+		return dir
+	}
+	if st, err := os.Stat(c.spec.WorkingDir); err == nil && st.IsDir() {
+		return c.spec.WorkingDir
+	}
+	workDir := filepath.Join(dir, "rootfs", c.spec.WorkingDir)
+	_ = os.MkdirAll(workDir, 0o755)
+	return workDir
+}
+
+// start starts the process and reports the container Running; it is Ready at once
+// when it has no readiness probe. It does so under the pod's lock, so a Kill either
+// sees the process or stops it from starting. A process that cannot start is a
+// StartError (exit code 128), as the kubelet reports it.
+func (p *pod) start(c *container, cmd *exec.Cmd) (int32, error) {
 	p.mu.Lock()
 	if p.isKilled() {
 		p.mu.Unlock()
@@ -350,12 +386,12 @@ func (p *pod) runOnce(c *container) (int32, error) {
 	c.status.ContainerID = fmt.Sprintf("process://%d", cmd.Process.Pid)
 	p.mu.Unlock()
 	p.send("")
+	return 0, nil
+}
 
-	stopProbes := p.probe(c)
-	err = cmd.Wait()
-	stopProbes()
-	// Reap what the container left behind in its process group.
-	signal(cmd, syscall.SIGKILL)
+// exitCode is the exit code of a process Wait returned err for. A process killed by a
+// signal exits with 128 + the signal, as a shell and the kubelet say.
+func exitCode(err error) int32 {
 	code := int32(0)
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
@@ -364,12 +400,18 @@ func (p *pod) runOnce(c *container) (int32, error) {
 			code = 128 + int32(ws.Signal())
 		}
 	}
+	return code
+}
+
+// terminated reports the container Terminated with code: Completed for 0, else Error.
+// Closing done tells Kill the process is gone.
+func (p *pod) terminated(c *container, code int32) {
 	p.mu.Lock()
 	reason := "Completed"
 	if code != 0 {
 		reason = "Error"
 	}
-	started = false
+	started := false
 	c.status.Started = &started
 	c.status.Ready = false
 	c.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
@@ -377,7 +419,6 @@ func (p *pod) runOnce(c *container) (int32, error) {
 	close(c.done)
 	p.mu.Unlock()
 	p.send("")
-	return code, nil
 }
 
 func (p *pod) fail(msg string) {
