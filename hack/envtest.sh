@@ -30,10 +30,22 @@ if [ "${K8SM_SKIP_ENVTEST_DOWNLOAD:-}" != "1" ]; then
       echo "$dir"
       exit 0
     fi
-    log "the envtest download could not be reached; building kube-apiserver and etcd from the Go module proxy instead"
+    log "the envtest download could not be reached"
   fi
 fi
 
+# The build takes a while the first time: say so before it starts, naming what is missing.
+missing=()
+for b in kube-apiserver etcd; do
+  [ -x "$built/$b" ] || missing+=("$b")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  what=${missing[*]}
+  what=${what/ / and }
+  took="about 2 minutes"
+  [ ! -x "$built/kube-apiserver" ] && took="10 to 20 minutes"
+  log "Building $what from the Go module proxy once ($took on 2 cores); later runs start at once."
+fi
 K8S_VERSION="v$ENVTEST_K8S_VERSION" "$root/hack/build-k8s-binaries.sh" "$built" etcd kube-apiserver
 have "$built" || { log "kube-apiserver and etcd are missing from $built"; exit 1; }
 echo "$built"
