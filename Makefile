@@ -29,51 +29,21 @@ all: build
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
 
-##@ Development
+##@ Try it
 
-.PHONY: manifests
-manifests: controller-gen ## Generate CRDs and RBAC from the markers.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="$(GEN_PATHS)" output:crd:artifacts:config=config/crd/bases
+MESOS_MASTER ?=
+DEMO_ARGS ?=
 
-.PHONY: generate
-generate: controller-gen ## Generate deepcopy code.
-	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+.PHONY: demo
+demo: build ## Run k8sm locally with a sample pod: apiserver + mesos-sim + manager + executor (MESOS_MASTER=url uses your Mesos). The first run may build kube-apiserver and etcd.
+	@assets="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" && \
+	$(LOCALBIN)/k8sm-local up --assets "$$assets" $(if $(MESOS_MASTER),--mesos-master "$(MESOS_MASTER)") $(DEMO_ARGS)
 
-GENERATED = config/crd/bases config/rbac/role.yaml $(wildcard api/*/zz_generated.*.go)
+.PHONY: run
+run: manifests generate ## Run the manager against the cluster in ~/.kube/config.
+	go run ./cmd/manager
 
-.PHONY: verify
-verify: controller-gen ## Fail when generated files were stale (and regenerate them) or code is not gofmt'ed.
-	@before=$$(find $(GENERATED) -type f | sort | xargs sha256sum); \
-	$(MAKE) --no-print-directory manifests generate >/dev/null; \
-	after=$$(find $(GENERATED) -type f | sort | xargs sha256sum); \
-	if [ "$$before" != "$$after" ]; then \
-		echo "Generated files were stale: 'make manifests generate' changed them (commit the result):"; \
-		diff <(echo "$$before") <(echo "$$after") || true; exit 1; fi
-	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
-	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
-
-.PHONY: fmt
-fmt: ## Run gofmt.
-	gofmt -w $$(git ls-files '*.go')
-
-.PHONY: vet
-vet: ## Run go vet.
-	go vet ./...
-
-.PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
-	$(GOLANGCI_LINT) run
-
-.PHONY: envtest
-envtest: ## Obtain kube-apiserver and etcd for tests (download, or build from the Go module proxy).
-	@LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh
-
-.PHONY: test-deps
-test-deps: ## Install what the tests need (ZooKeeper, containerd, runc, busybox from Debian; kube-controller-manager, kube-scheduler and a kubelet built from the Go module proxy), when missing.
-	@hack/install-test-deps.sh
-	@K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kube-controller-manager kube-scheduler
-	@if command -v containerd >/dev/null; then \
-		K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kubelet; fi
+##@ Test
 
 .PHONY: test
 test: verify vet lint test-deps ## Run every test (unit, envtest, e2e) after checking generated files, vet and lint.
@@ -93,7 +63,43 @@ bench: build ## Measure pods/s and create→Running latency against kube-schedul
 	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench -bin $(LOCALBIN) $(BENCH_ARGS)
 	go test -run XXX -bench . -benchmem ./internal/placement/ ./internal/mesossim/
 
-##@ Build
+##@ Develop
+
+.PHONY: manifests
+manifests: controller-gen ## Generate CRDs and RBAC from the markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="$(GEN_PATHS)" output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: controller-gen ## Generate deepcopy code.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+GENERATED = config/crd/bases config/rbac/role.yaml $(wildcard api/*/zz_generated.*.go)
+
+.PHONY: verify
+verify: controller-gen ## Fail when generated files were stale (and regenerate them), code is not gofmt'ed, or a Go file is over 600 lines.
+	@before=$$(find $(GENERATED) -type f | sort | xargs sha256sum); \
+	$(MAKE) --no-print-directory manifests generate >/dev/null; \
+	after=$$(find $(GENERATED) -type f | sort | xargs sha256sum); \
+	if [ "$$before" != "$$after" ]; then \
+		echo "Generated files were stale: 'make manifests generate' changed them (commit the result):"; \
+		diff <(echo "$$before") <(echo "$$after") || true; exit 1; fi
+	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	@hack/check-size.sh
+
+.PHONY: fmt
+fmt: ## Run gofmt.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint.
+	$(GOLANGCI_LINT) run
+
+##@ Build and ship
 
 .PHONY: build
 build: ## Build the manager, executor, mesos-sim and k8sm-local binaries into bin/.
@@ -101,10 +107,6 @@ build: ## Build the manager, executor, mesos-sim and k8sm-local binaries into bi
 	go build -o $(LOCALBIN)/k8sm-executor ./cmd/k8sm-executor
 	go build -o $(LOCALBIN)/mesos-sim ./cmd/mesos-sim
 	go build -o $(LOCALBIN)/k8sm-local ./cmd/k8sm-local
-
-.PHONY: run
-run: manifests generate ## Run the manager against the cluster in ~/.kube/config.
-	go run ./cmd/manager
 
 .PHONY: build-installer
 build-installer: manifests kustomize ## Render dist/install.yaml (CRDs, RBAC, manager) for IMG.
@@ -127,6 +129,17 @@ docker-build: ## Build the manager image (needs a Docker engine).
 
 ##@ Tools
 
+.PHONY: envtest
+envtest: ## Obtain kube-apiserver and etcd for tests (download, or build from the Go module proxy).
+	@LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh
+
+.PHONY: test-deps
+test-deps: ## Install what the tests need (ZooKeeper, containerd, runc, busybox from Debian; kube-controller-manager, kube-scheduler and a kubelet built from the Go module proxy), when missing.
+	@hack/install-test-deps.sh
+	@K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kube-controller-manager kube-scheduler
+	@if command -v containerd >/dev/null; then \
+		K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kubelet; fi
+
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN):
@@ -141,13 +154,3 @@ $(KUSTOMIZE):
 golangci-lint: $(GOLANGCI_LINT)
 $(GOLANGCI_LINT):
 	GOBIN=$(LOCALBIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
-
-##@ Try it
-
-MESOS_MASTER ?=
-DEMO_ARGS ?=
-
-.PHONY: demo
-demo: build ## Run k8sm locally: apiserver + mesos-sim + manager + executor (MESOS_MASTER=url uses your Mesos).
-	@assets="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" && \
-	$(LOCALBIN)/k8sm-local up --assets "$$assets" $(if $(MESOS_MASTER),--mesos-master "$(MESOS_MASTER)") $(DEMO_ARGS)
