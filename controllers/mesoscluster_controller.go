@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
@@ -156,8 +155,7 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 		if !removed && (d == nil || !d.Subscribed()) {
 			status := mc.Status.DeepCopy()
 			msg := "Waiting to reach the master to tear the framework down; set deletionPolicy: Orphan to let go without it"
-			meta.SetStatusCondition(&status.Conditions, metav1.Condition{Type: mesosv1alpha1.ConditionDegraded,
-				Status: metav1.ConditionTrue, Reason: ReasonTeardownPending, Message: msg, ObservedGeneration: mc.Generation})
+			setCondition(status, mc.Generation, mesosv1alpha1.ConditionDegraded, true, ReasonTeardownPending, msg)
 			if d == nil {
 				// Connect so that the teardown can be sent.
 				if cfg, _, err := r.driverConfig(ctx, mc); err == nil {

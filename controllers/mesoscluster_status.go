@@ -20,15 +20,24 @@ import (
 	"github.com/k8sm/k8sm/internal/metrics"
 )
 
+// setCondition is the one setter of a MesosCluster's conditions: each carries the
+// generation it was computed from, and keeps its transition time while its status stays.
+func setCondition(st *mesosv1alpha1.MesosClusterStatus, generation int64, t string, ok bool, reason, msg string) {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: generation})
+}
+
 // setBroken records a problem that keeps the cluster from running.
 func (r *MesosClusterReconciler) setBroken(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, reason, msg string) {
 	st.Leader = ""
 	gen := mc.Generation
-	for _, t := range []string{mesosv1alpha1.ConditionSubscribed, mesosv1alpha1.ConditionReady} {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: gen})
-	}
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: mesosv1alpha1.ConditionReconciled, Status: metav1.ConditionFalse, Reason: ReasonNotSubscribed, Message: "Tasks are reconciled after the framework subscribes", ObservedGeneration: gen})
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: mesosv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: reason, Message: msg, ObservedGeneration: gen})
+	setCondition(st, gen, mesosv1alpha1.ConditionSubscribed, false, reason, msg)
+	setCondition(st, gen, mesosv1alpha1.ConditionReady, false, reason, msg)
+	setCondition(st, gen, mesosv1alpha1.ConditionReconciled, false, ReasonNotSubscribed, "Tasks are reconciled after the framework subscribes")
+	setCondition(st, gen, mesosv1alpha1.ConditionDegraded, true, reason, msg)
 }
 
 // statusFromDriver fills the status from the driver's snapshot.
@@ -42,13 +51,7 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 	metrics.Cluster(mc.Name).Agents(len(s.Agents))
 	st.Capacity = summarize(s.Agents)
 
-	set := func(t string, ok bool, reason, msg string) {
-		status := metav1.ConditionFalse
-		if ok {
-			status = metav1.ConditionTrue
-		}
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen})
-	}
+	set := func(t string, ok bool, reason, msg string) { setCondition(st, gen, t, ok, reason, msg) }
 
 	switch {
 	case s.Subscribed:
