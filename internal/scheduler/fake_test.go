@@ -96,26 +96,35 @@ func (f *fakeDriver) Reconcile(_ context.Context, tasks map[string]string) error
 // fakeAPI is a fake API server holding pods and their MesosTasks, which binds pods as
 // the Binding subresource does.
 func fakeAPI(t *testing.T, objs ...client.Object) client.Client {
+	return fakeAPIWith(t, interceptor.Funcs{}, objs...)
+}
+
+// fakeAPIWith is fakeAPI with more interceptors, e.g. to record writes.
+func fakeAPIWith(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) client.Client {
 	t.Helper()
 	sch := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(sch)
 	_ = mesosv1alpha1.AddToScheme(sch)
+	funcs.SubResourceCreate = bindPod
 	return fake.NewClientBuilder().WithScheme(sch).WithObjects(objs...).
 		WithStatusSubresource(&mesosv1alpha1.MesosTask{}, &corev1.Pod{}).
 		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.TaskID, indexer.TaskIDOf).
 		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.ClusterRef, indexer.ClusterRefOf).
-		WithInterceptorFuncs(interceptor.Funcs{SubResourceCreate: func(ctx context.Context, c client.Client, sub string, o, req client.Object, opts ...client.SubResourceCreateOption) error {
-			b, ok := req.(*corev1.Binding)
-			if sub != "binding" || !ok {
-				return c.SubResource(sub).Create(ctx, o, req, opts...)
-			}
-			pod := &corev1.Pod{}
-			if err := c.Get(ctx, client.ObjectKeyFromObject(o), pod); err != nil {
-				return err
-			}
-			pod.Spec.NodeName = b.Target.Name
-			return c.Update(ctx, pod)
-		}}).Build()
+		WithInterceptorFuncs(funcs).Build()
+}
+
+// bindPod does what the Binding subresource does: it sets the pod's Node.
+func bindPod(ctx context.Context, c client.Client, sub string, o, req client.Object, opts ...client.SubResourceCreateOption) error {
+	b, ok := req.(*corev1.Binding)
+	if sub != "binding" || !ok {
+		return c.SubResource(sub).Create(ctx, o, req, opts...)
+	}
+	pod := &corev1.Pod{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(o), pod); err != nil {
+		return err
+	}
+	pod.Spec.NodeName = b.Target.Name
+	return c.Update(ctx, pod)
 }
 
 // podWithTask is a pod asking for cpus and its MesosTask as the Pod reconciler makes it.

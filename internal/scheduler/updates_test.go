@@ -12,15 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/placement"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
@@ -38,23 +34,17 @@ type updateHarness struct {
 
 func newUpdateHarness(t *testing.T, grace time.Duration) *updateHarness {
 	t.Helper()
-	sch := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(sch)
-	_ = mesosv1alpha1.AddToScheme(sch)
 	h := &updateHarness{key: client.ObjectKey{Namespace: "ns", Name: "p"}}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"}, Spec: corev1.PodSpec{NodeName: "n"}}
 	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
 		Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
 		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, AgentID: "a1"}}
-	h.c = fake.NewClientBuilder().WithScheme(sch).WithObjects(pod, mt).
-		WithStatusSubresource(&mesosv1alpha1.MesosTask{}, &corev1.Pod{}).
-		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.TaskID, indexer.TaskIDOf).
-		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
-			if t, ok := o.(*mesosv1alpha1.MesosTask); ok {
-				h.record("write " + string(t.Status.Phase))
-			}
-			return c.SubResource(sub).Update(ctx, o, opts...)
-		}}).Build()
+	h.c = fakeAPIWith(t, interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+		if t, ok := o.(*mesosv1alpha1.MesosTask); ok {
+			h.record("write " + string(t.Status.Phase))
+		}
+		return c.SubResource(sub).Update(ctx, o, opts...)
+	}}, pod, mt)
 	h.s = New(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}},
 		Options{Client: h.c, Recorder: events.NewFakeRecorder(100), Log: logr.Discard(), StartingGrace: grace})
 	ctx, cancel := context.WithCancel(context.Background())
