@@ -128,9 +128,6 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{RequeueAfter: statusResync}, r.writeStatus(ctx, mc, status)
 	}
 
-	if s := r.Registry.Scheduler(mc.Name); s != nil {
-		s.SetCluster(mc)
-	}
 	d, err := r.ensureDriver(mc, cfg)
 	if err != nil {
 		r.setBroken(mc, status, ReasonInvalidMaster, err.Error())
@@ -140,7 +137,16 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.countTasks(ctx, mc, status); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: statusResync}, r.writeStatus(ctx, mc, status)
+	if err := r.writeStatus(ctx, mc, status); err != nil {
+		return ctrl.Result{}, err
+	}
+	// The scheduler learns the cluster as written: its placement settings, and the
+	// framework id it may launch under once that id is persisted (see
+	// scheduler.handleOffers).
+	if s := r.Registry.Scheduler(mc.Name); s != nil {
+		s.SetCluster(mc)
+	}
+	return ctrl.Result{RequeueAfter: statusResync}, nil
 }
 
 // finalize tears the framework down (or orphans it) and lets the cluster go.
@@ -149,8 +155,15 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 		r.Registry.StopDriver(mc.Name)
 		return ctrl.Result{}, nil
 	}
-	if mc.Spec.DeletionPolicy != mesosv1alpha1.DeletionOrphan && mc.Status.FrameworkID != "" {
-		d := r.Driver(mc.Name)
+	d := r.Driver(mc.Name)
+	// The framework id is the one written to the status, or the one the driver
+	// subscribed with and has not seen written yet: a teardown is never skipped for
+	// want of it.
+	id := mc.Status.FrameworkID
+	if id == "" && d != nil {
+		id = d.FrameworkID()
+	}
+	if mc.Spec.DeletionPolicy != mesosv1alpha1.DeletionOrphan && id != "" {
 		removed := d != nil && isFrameworkRemoved(d.Status().Refused)
 		if !removed && (d == nil || !d.Subscribed()) {
 			status := mc.Status.DeepCopy()
@@ -166,9 +179,9 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 		}
 		if !removed {
 			if err := d.Teardown(ctx); err != nil {
-				return ctrl.Result{}, fmt.Errorf("tearing down framework %s: %w", mc.Status.FrameworkID, err)
+				return ctrl.Result{}, fmt.Errorf("tearing down framework %s: %w", id, err)
 			}
-			r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, "TornDown", "Teardown", "Framework %s torn down; Mesos kills its tasks", mc.Status.FrameworkID)
+			r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, "TornDown", "Teardown", "Framework %s torn down; Mesos kills its tasks", id)
 		}
 	}
 	// Let the cluster go (the latest version of it: the teardown is not sent twice).

@@ -143,7 +143,7 @@ func podWithTask(name, cpus string) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
 // not run, so that a test calls each step itself.
 func newTestScheduler(c client.Client, d Driver) (*Scheduler, *events.FakeRecorder) {
 	rec := events.NewFakeRecorder(100)
-	s := New(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}},
+	s := New(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Status: mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}},
 		Options{Client: c, Recorder: rec, Log: logr.Discard(), StartingGrace: -1})
 	s.setDriver(d)
 	return s, rec

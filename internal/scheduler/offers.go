@@ -40,6 +40,10 @@ func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 	s.mu.Lock()
 	d, mc := s.driver, s.cluster
 	s.mu.Unlock()
+	if id := d.FrameworkID(); id == "" || id != mc.Status.FrameworkID {
+		s.awaitFrameworkID(ctx, d, offers)
+		return
+	}
 	queue := s.queue()
 	keys := make(map[string]types.NamespacedName, len(queue))
 	for _, p := range queue {
@@ -58,6 +62,26 @@ func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 		}
 	}
 	s.setSuppressed(ctx, true)
+}
+
+// frameworkIDWait is how long offers declined while the framework id is not yet written
+// stay away: the write follows the subscription within moments.
+const frameworkIDWait = time.Second
+
+// awaitFrameworkID declines offers that came before the framework id they were made to
+// is written to the cluster's status. Nothing is launched under an id that only this
+// process knows: a manager that stopped then would subscribe again as a new framework,
+// and launch again, under it, the pods whose tasks run under the old one.
+func (s *Scheduler) awaitFrameworkID(ctx context.Context, d Driver, offers []mesos.Offer) {
+	s.Log.V(1).Info("Declining offers until the framework id is written to the MesosCluster's status", "frameworkID", d.FrameworkID(), "offers", len(offers))
+	ids := make([]mesos.OfferID, len(offers))
+	for i, o := range offers {
+		ids[i] = o.ID
+	}
+	s.metrics.OffersDeclined(len(ids))
+	if err := d.Decline(ctx, ids, frameworkIDWait); err != nil {
+		s.Log.V(1).Info("Decline failed", "error", err.Error())
+	}
 }
 
 // place runs placement over the queue, in its order, and the offers.

@@ -9,6 +9,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -151,4 +152,29 @@ func hasPrefixes(events []string, prefixes ...string) bool {
 		}
 	}
 	return true
+}
+
+// Nothing is launched before the framework id is written to the cluster's status: a
+// manager killed in between would subscribe again as a new framework and launch the
+// same pods again under it. The offers go back to Mesos for a moment instead.
+func TestNothingIsLaunchedBeforeTheFrameworkIDIsWritten(t *testing.T) {
+	pod, mt := podWithTask("p", "500m")
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.SetCluster(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}}) // subscribed, not yet written
+	s.Enqueue(ctx, mt, pod)
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	if len(d.launches) != 0 || d.declines["o-agent-1"] != frameworkIDWait || !s.Pending(mt.Spec.TaskID) {
+		t.Fatalf("launched %v, declines %v, pending %v; want nothing launched, the offer declined for %v, the task still queued",
+			d.launches, d.declines, s.Pending(mt.Spec.TaskID), frameworkIDWait)
+	}
+	s.SetCluster(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Status: mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}})
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-2", 2)})
+	if len(d.launches["o-agent-2"]) != 1 {
+		t.Fatalf("once the id is written the task is not launched: %v", d.launches)
+	}
 }
