@@ -104,14 +104,37 @@ func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.Me
 		return ctrl.Result{}, err
 	}
 	if podtask.MayRun(mt, pod) {
-		result, _ := r.killTask(ctx, mt)
-		return result, nil
+		gone, err := clusterGone(ctx, r.Client, mt.Spec.ClusterRef)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if !gone {
+			result, _ := r.killTask(ctx, mt)
+			return result, nil
+		}
+		// Its cluster was deleted: its framework was torn down (Mesos killed the task) or
+		// orphaned (the task is left to Mesos). Nothing here can kill it any more.
+		ctrl.LoggerFrom(ctx).Info("Releasing the task of a deleted MesosCluster", "task", mt.Spec.TaskID, "cluster", mt.Spec.ClusterRef)
+		if r.Recorder != nil {
+			r.Recorder.Eventf(mt, nil, corev1.EventTypeNormal, "Released", "Release",
+				"MesosCluster %s is gone: task %s is left to Mesos (torn down with its framework, or orphaned)", mt.Spec.ClusterRef, mt.Spec.TaskID)
+		}
 	}
 	if sched != nil {
 		sched.Dequeue(mt.Spec.TaskID)
 	}
 	controllerutil.RemoveFinalizer(mt, TaskFinalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, mt))
+}
+
+// clusterGone says whether a MesosCluster no longer exists: its tasks are released, for
+// its deletion tore its framework down or orphaned it.
+func clusterGone(ctx context.Context, c client.Reader, name string) (bool, error) {
+	err := c.Get(ctx, client.ObjectKey{Name: name}, &mesosv1alpha1.MesosCluster{})
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	return false, err
 }
 
 // unreachable fails the pod of a task that stayed unreachable too long (reason

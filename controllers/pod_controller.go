@@ -64,8 +64,11 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		clusterOfTask = mt.Spec.ClusterRef
 	}
 	mc, err := r.clusterFor(ctx, pod, clusterOfTask)
-	if err != nil || mc == nil {
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if mc == nil {
+		return r.withoutCluster(ctx, pod, haveTask, clusterOfTask)
 	}
 
 	if !pod.DeletionTimestamp.IsZero() {
@@ -117,6 +120,19 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, nil
+}
+
+// withoutCluster handles a pod no usable cluster owns. Only a deleted pod whose task's
+// cluster was deleted is acted on: it is removed, as a kubelet removes its pods when its
+// node goes, for nothing will report its task again (see MesosTaskReconciler.finalize).
+func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, haveTask bool, cluster string) (ctrl.Result, error) {
+	if !haveTask || pod.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	if gone, err := clusterGone(ctx, r.Client, cluster); err != nil || !gone {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, client.IgnoreNotFound(scheduler.RemovePod(ctx, r.Client, pod))
 }
 
 // notAdmitted fails a pod bound to an agent's Node of a cluster that does not take pods
