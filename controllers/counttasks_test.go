@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -47,5 +48,29 @@ func TestTally(t *testing.T) {
 				t.Errorf("allocated cpus = %s, want %s", got, tc.wantCPUs)
 			}
 		})
+	}
+}
+
+// After a change of spec.executor the cluster shows both executors while the old one's
+// pods run out: agents and tasks of each, from the live tasks alone.
+func TestExecutorUsage(t *testing.T) {
+	task := func(phase mesosv1alpha1.TaskPhase, executor, agent string) mesosv1alpha1.MesosTask {
+		return mesosv1alpha1.MesosTask{Status: mesosv1alpha1.MesosTaskStatus{Phase: phase, ExecutorID: executor, AgentID: agent}}
+	}
+	got := executorUsage([]mesosv1alpha1.MesosTask{
+		task(mesosv1alpha1.TaskPhaseRunning, "old", "a1"),
+		task(mesosv1alpha1.TaskPhaseRunning, "old", "a1"),
+		task(mesosv1alpha1.TaskPhaseKilling, "old", "a2"),
+		task(mesosv1alpha1.TaskPhaseRunning, "new", "a1"),
+		task(mesosv1alpha1.TaskPhaseStaging, "new", "a3"),
+		task(mesosv1alpha1.TaskPhaseFinished, "older", "a1"), // ended: its executor runs nothing
+		task(mesosv1alpha1.TaskPhasePending, "", ""),
+	})
+	want := []mesosv1alpha1.ExecutorUsage{{ID: "new", Agents: 2, Tasks: 2}, {ID: "old", Agents: 2, Tasks: 3}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("executors = %+v, want %+v", got, want)
+	}
+	if executorUsage(nil) != nil {
+		t.Fatal("no live task: the list is not empty")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +19,7 @@ import (
 	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/metrics"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // setCondition is the one setter of a MesosCluster's conditions: each carries the
@@ -128,6 +130,7 @@ func (r *MesosClusterReconciler) countTasks(ctx context.Context, mc *mesosv1alph
 	}
 	counts, allocated := tally(list.Items, unwritten)
 	st.Tasks, st.Allocated = &counts, allocated
+	st.ExecutorID, st.Executors = podtask.ExecutorID(mc), executorUsage(list.Items)
 	metrics.Cluster(mc.Name).Tasks(map[string]int{
 		"pending": int(counts.Pending), "launching": int(counts.Launching), "running": int(counts.Running),
 		"killing": int(counts.Killing), "unreachable": int(counts.Unreachable), "terminated": int(counts.Terminated),
@@ -198,4 +201,32 @@ func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alp
 	patch := client.MergeFrom(mc.DeepCopy())
 	mc.Status = *st
 	return client.IgnoreNotFound(r.Status().Patch(ctx, mc, patch))
+}
+
+// executorUsage counts, per executor, the agents and tasks of the live tasks (launched,
+// not ended) that say which executor they run in: after a change of spec.executor the
+// old executor runs out as its pods end.
+func executorUsage(tasks []mesosv1alpha1.MesosTask) []mesosv1alpha1.ExecutorUsage {
+	agents := map[string]map[string]bool{}
+	count := map[string]int32{}
+	for i := range tasks {
+		st := &tasks[i].Status
+		if !podtask.Launched(st.Phase) || podtask.IsTerminalPhase(st.Phase) || st.ExecutorID == "" {
+			continue
+		}
+		if agents[st.ExecutorID] == nil {
+			agents[st.ExecutorID] = map[string]bool{}
+		}
+		agents[st.ExecutorID][st.AgentID] = true
+		count[st.ExecutorID]++
+	}
+	out := make([]mesosv1alpha1.ExecutorUsage, 0, len(count))
+	for id, n := range count {
+		out = append(out, mesosv1alpha1.ExecutorUsage{ID: id, Agents: int32(len(agents[id])), Tasks: n})
+	}
+	slices.SortFunc(out, func(a, b mesosv1alpha1.ExecutorUsage) int { return strings.Compare(a.ID, b.ID) })
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

@@ -108,7 +108,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			TaskID:     podtask.TaskIDFor(pod),
 			Resources:  podtask.ResourcesFor(pod),
 			Role:       pod.Annotations[podtask.AnnotationRole],
-			ExecutorID: podtask.ExecutorID(mc.Name),
+			ExecutorID: podtask.ExecutorID(mc),
 			// A pod bound before it was taken runs on its Node's agent or nowhere.
 			NodeName: pod.Spec.NodeName,
 		},

@@ -389,6 +389,20 @@ type MesosClusterStatus struct {
 	// +optional
 	Tasks *TaskCounts `json:"tasks,omitempty"`
 
+	// executorID is the executor new pods are launched with. It changes with
+	// spec.executor: pods launched before keep running on the executor they started on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ExecutorID string `json:"executorID,omitempty"`
+
+	// executors lists the executors that run the cluster's live tasks, with how many
+	// agents and tasks each: after a change of spec.executor, the old one runs out.
+	// +optional
+	// +listType=map
+	// +listMapKey=id
+	// +kubebuilder:validation:MaxItems=64
+	Executors []ExecutorUsage `json:"executors,omitempty"`
+
 	// conditions: Subscribed, Reconciled, Ready, Degraded.
 	// +optional
 	// +listType=map
@@ -396,6 +410,25 @@ type MesosClusterStatus struct {
 	// +patchStrategy=merge
 	// +patchMergeKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+}
+
+// ExecutorUsage is how much one executor of a cluster is in use.
+type ExecutorUsage struct {
+	// id of the executor (the same on every agent).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	ID string `json:"id"`
+
+	// agents running the executor with live tasks.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Agents int32 `json:"agents,omitempty"`
+
+	// tasks of the cluster that run in it (launched, not ended).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Tasks int32 `json:"tasks,omitempty"`
 }
 
 // MesosCluster is one Mesos framework registration: pods that name its schedulerName run

@@ -88,7 +88,8 @@ type MesosTaskSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	Role string `json:"role,omitempty"`
 
-	// executorID of the shared k8sm executor the task runs in.
+	// executorID of the cluster's shared k8sm executor when the MesosTask was made;
+	// status.executorID says which one the task was launched in.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	ExecutorID string `json:"executorID,omitempty"`
@@ -130,6 +131,12 @@ type MesosTaskStatus struct {
 	// agentID of the agent running the task.
 	// +optional
 	AgentID string `json:"agentID,omitempty"`
+
+	// executorID of the executor the task was launched in: spec.executorID, unless the
+	// cluster's spec.executor changed between the MesosTask's creation and its launch.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ExecutorID string `json:"executorID,omitempty"`
 
 	// hostname of the agent running the task.
 	// +optional

@@ -1,6 +1,9 @@
 package podtask
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -12,9 +15,14 @@ import (
 )
 
 // ExecutorID is the id of a cluster's shared executor: one per agent per cluster, like
-// one kubelet per node.
-func ExecutorID(cluster string) string {
-	return "k8sm-executor-" + cluster
+// one kubelet per node. It names the executor's spec by a hash, so that a change of
+// spec.executor makes a new executor: Mesos refuses a task whose ExecutorInfo differs
+// from the running executor's of the same id ("ExecutorInfo is not compatible"), so new
+// pods go to the new executor while those launched before run out on the old one.
+func ExecutorID(mc *mesosv1alpha1.MesosCluster) string {
+	spec, _ := json.Marshal(mc.Spec.Executor)
+	sum := sha256.Sum256(spec)
+	return "k8sm-executor-" + mc.Name + "-" + hex.EncodeToString(sum[:5])
 }
 
 // ExecutorInfo is the ExecutorInfo every task of a cluster names. Resources are left to
@@ -56,7 +64,7 @@ func ExecutorInfo(mc *mesosv1alpha1.MesosCluster, frameworkID string) mesos.Exec
 
 	info := mesos.ExecutorInfo{
 		Type:       mesos.ExecutorInfo_CUSTOM,
-		ExecutorID: mesos.ExecutorID{Value: ExecutorID(mc.Name)},
+		ExecutorID: mesos.ExecutorID{Value: ExecutorID(mc)},
 		Name:       ptr("k8sm executor (" + mc.Name + ")"),
 		Command:    cmd,
 	}
@@ -82,7 +90,7 @@ func shellQuote(s string) string {
 
 // ExecutorRequest is the executor's own resources, for placement to count once per agent.
 func ExecutorRequest(mc *mesosv1alpha1.MesosCluster) placement.Request {
-	r := placement.Request{ID: ExecutorID(mc.Name), CPUs: 0.1, MemMB: 64}
+	r := placement.Request{ID: ExecutorID(mc), CPUs: 0.1, MemMB: 64}
 	if q := mc.Spec.Executor.Resources.CPUs; q != nil {
 		r.CPUs = float64(q.MilliValue()) / 1000
 	}

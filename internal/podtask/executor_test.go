@@ -1,6 +1,7 @@
 package podtask
 
 import (
+	"strings"
 	"testing"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -34,9 +35,29 @@ func TestExecutorCommand(t *testing.T) {
 			if got := info.Command.GetValue(); got != tc.want {
 				t.Errorf("command = %s\nwant      %s", got, tc.want)
 			}
-			if info.ExecutorID.Value != "k8sm-executor-c" || info.FrameworkID.GetValue() != "fw-1" {
+			if info.ExecutorID.Value != ExecutorID(mc) || info.FrameworkID.GetValue() != "fw-1" {
 				t.Errorf("ids = %s, %s", info.ExecutorID.Value, info.FrameworkID.GetValue())
 			}
 		})
+	}
+}
+
+// A change of spec.executor makes a new executor id, so that new pods start the new
+// executor instead of failing against the running one ("ExecutorInfo is not
+// compatible"); the same spec keeps its id across restarts.
+func TestExecutorIDFollowsTheSpec(t *testing.T) {
+	mc := &mesosv1alpha1.MesosCluster{}
+	mc.Name = "c"
+	mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: "http://repo/k8sm-executor"}
+	first := ExecutorID(mc)
+	if !strings.HasPrefix(first, "k8sm-executor-c-") || ExecutorID(mc.DeepCopy()) != first {
+		t.Fatalf("ExecutorID = %s: want k8sm-executor-c-<hash>, the same for the same spec", first)
+	}
+	mc.Spec.Executor.URI = "http://repo/k8sm-executor-v2"
+	if ExecutorID(mc) == first {
+		t.Fatal("a new executor spec keeps the old executor id")
+	}
+	if got := ExecutorInfo(mc, "").ExecutorID.Value; got != ExecutorID(mc) {
+		t.Fatalf("ExecutorInfo names %s, want %s", got, ExecutorID(mc))
 	}
 }

@@ -28,10 +28,10 @@ const (
 	ReasonLaunched = "Launched"
 )
 
-// Launch is where and when a task was launched.
+// Launch is where, in which executor and when a task was launched.
 type Launch struct {
-	AgentID, Hostname string
-	At                metav1.Time
+	AgentID, Hostname, ExecutorID string
+	At                            metav1.Time
 }
 
 // Launched says whether a task of that phase was handed to Mesos.
@@ -95,6 +95,9 @@ func FillLaunch(st *mesosv1alpha1.MesosTaskStatus, l Launch, generation int64) b
 	}
 	if st.Hostname == "" {
 		st.Hostname = l.Hostname
+	}
+	if st.ExecutorID == "" {
+		st.ExecutorID = l.ExecutorID
 	}
 	if st.LaunchedAt == nil {
 		at := l.At

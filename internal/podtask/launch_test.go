@@ -83,11 +83,11 @@ func TestMustKillForEndedPod(t *testing.T) {
 
 func TestSetLaunchedAndFillLaunch(t *testing.T) {
 	at := metav1.Now()
-	l := Launch{AgentID: "a1", Hostname: "agent-1", At: at}
+	l := Launch{AgentID: "a1", Hostname: "agent-1", ExecutorID: "e1", At: at}
 	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhasePending, Reason: "TASK_DROPPED", Message: "dropped"}
 	SetLaunched(st, l, 4)
 	if st.Phase != mesosv1alpha1.TaskPhaseStaging || st.PodPhase != corev1.PodPending || st.Reason != "" || st.Message != "" ||
-		st.AgentID != "a1" || st.Hostname != "agent-1" || st.LaunchedAt == nil || st.ObservedGeneration != 4 {
+		st.AgentID != "a1" || st.Hostname != "agent-1" || st.ExecutorID != "e1" || st.LaunchedAt == nil || st.ObservedGeneration != 4 {
 		t.Fatalf("SetLaunched = %+v", st)
 	}
 	c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.TaskConditionScheduled)

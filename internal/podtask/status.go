@@ -153,6 +153,9 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 	if ts.AgentID != nil && ts.AgentID.Value != "" {
 		st.AgentID = ts.AgentID.Value
 	}
+	if ts.ExecutorID != nil && ts.ExecutorID.Value != "" {
+		st.ExecutorID = ts.ExecutorID.Value
+	}
 	st.Reason, st.Message, st.Source = "", ts.GetMessage(), ""
 	if ts.Reason != nil {
 		st.Reason = ts.Reason.String()

@@ -135,7 +135,7 @@ func podWithTask(name, cpus string) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
 				corev1.ResourceCPU: resource.MustParse(cpus), corev1.ResourceMemory: resource.MustParse("32Mi")}}}}}}
 	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
 		Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: string(pod.UID), TaskID: podtask.TaskIDFor(pod),
-			Resources: podtask.ResourcesFor(pod), ExecutorID: podtask.ExecutorID("c")}}
+			Resources: podtask.ResourcesFor(pod), ExecutorID: podtask.ExecutorID(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}})}}
 	return pod, mt
 }
 

@@ -47,7 +47,7 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 		s.Enqueue(ctx, mt, pod)
 		return nil
 	}
-	launch := podtask.Launch{AgentID: a.AgentID.Value, Hostname: a.Hostname, At: metav1.Now()}
+	launch := podtask.Launch{AgentID: a.AgentID.Value, Hostname: a.Hostname, ExecutorID: executor.ExecutorID.Value, At: metav1.Now()}
 	recorded := podtask.LaunchNeedsWrite(mt)
 	if recorded {
 		podtask.SetLaunched(&mt.Status, launch, mt.Generation)

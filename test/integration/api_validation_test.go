@@ -17,17 +17,6 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
-// minimalCluster is the smallest MesosCluster a person could apply.
-func minimalCluster() *mesosv1alpha1.MesosCluster {
-	return &mesosv1alpha1.MesosCluster{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "mc-"},
-		Spec: mesosv1alpha1.MesosClusterSpec{
-			Master:   unreachableMaster,
-			Executor: mesosv1alpha1.ExecutorSpec{URI: "/opt/k8sm/k8sm-executor"},
-		},
-	}
-}
-
 // expectRejected creates obj and expects the apiserver to refuse it as invalid with a
 // message containing want.
 func expectRejected(obj client.Object, want string) {
@@ -35,18 +24,6 @@ func expectRejected(obj client.Object, want string) {
 	Expect(err).To(HaveOccurred(), "the apiserver accepted an object that should be refused")
 	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
 	Expect(err.Error()).To(ContainSubstring(want))
-}
-
-// updateCluster applies mutate to the latest version of a cluster and updates it,
-// retrying when the controller changed the cluster in between.
-func updateCluster(mc *mesosv1alpha1.MesosCluster, mutate func(*mesosv1alpha1.MesosCluster)) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc); err != nil {
-			return err
-		}
-		mutate(mc)
-		return k8sClient.Update(ctx, mc)
-	})
 }
 
 // expectUpdateRejected applies mutate to a stored cluster and expects the update refused.

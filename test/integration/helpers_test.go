@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -201,4 +202,27 @@ func condition(mc *mesosv1alpha1.MesosCluster, t string) func() string {
 		}
 		return string(c.Status) + "/" + c.Reason + ": " + c.Message
 	}
+}
+
+// minimalCluster is the smallest MesosCluster a person could apply.
+func minimalCluster() *mesosv1alpha1.MesosCluster {
+	return &mesosv1alpha1.MesosCluster{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "mc-"},
+		Spec: mesosv1alpha1.MesosClusterSpec{
+			Master:   unreachableMaster,
+			Executor: mesosv1alpha1.ExecutorSpec{URI: "/opt/k8sm/k8sm-executor"},
+		},
+	}
+}
+
+// updateCluster applies mutate to the latest version of a cluster and updates it,
+// retrying when the controller changed the cluster in between.
+func updateCluster(mc *mesosv1alpha1.MesosCluster, mutate func(*mesosv1alpha1.MesosCluster)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc); err != nil {
+			return err
+		}
+		mutate(mc)
+		return k8sClient.Update(ctx, mc)
+	})
 }

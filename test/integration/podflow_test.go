@@ -140,7 +140,7 @@ var _ = Describe("Pods on Mesos", func() {
 		mt := &mesosv1alpha1.MesosTask{
 			ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, Finalizers: []string{controllers.TaskFinalizer}},
 			Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: mc.Name, PodUID: string(pod.UID), TaskID: podtask.TaskIDFor(pod),
-				Resources: podtask.ResourcesFor(pod), ExecutorID: podtask.ExecutorID(mc.Name)},
+				Resources: podtask.ResourcesFor(pod), ExecutorID: podtask.ExecutorID(mc)},
 		}
 		Expect(controllerutil.SetControllerReference(pod, mt, k8sClient.Scheme())).To(Succeed())
 		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
