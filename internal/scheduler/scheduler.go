@@ -63,7 +63,7 @@ type Scheduler struct {
 	offerCalls sync.Mutex // orders SUPPRESS and REVIVE
 	driver     Driver
 	offers     chan []mesos.Offer
-	updates    [updateShards]chan statusUpdate
+	updates    [updateShards]*updateQueue
 	started    bool
 	stop       context.CancelFunc
 	metrics    metrics.Cluster
@@ -77,7 +77,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{},
 		offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name)}
 	for i := range s.updates {
-		s.updates[i] = make(chan statusUpdate, 256)
+		s.updates[i] = newUpdateQueue()
 	}
 	return s
 }
@@ -165,5 +165,5 @@ func (s *Scheduler) Rescind(context.Context, mesos.OfferID) { s.metrics.OfferRes
 // Update hands a status update to the worker of its task.
 func (s *Scheduler) Update(ctx context.Context, status mesos.TaskStatus, ack func(context.Context) error) {
 	s.metrics.StatusUpdate(status.GetState().String())
-	s.toWorker(ctx, statusUpdate{status: status, ack: ack})
+	s.toWorker(statusUpdate{status: status, ack: ack})
 }

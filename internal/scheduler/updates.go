@@ -32,22 +32,15 @@ type startingUpdate struct {
 	due    time.Time
 }
 
-// toWorker queues an update for the worker of its task.
-func (s *Scheduler) toWorker(ctx context.Context, u statusUpdate) {
-	select {
-	case s.updates[shardOf(u.status.TaskID.Value)] <- u:
-	case <-ctx.Done():
-	}
+// toWorker queues an update for the worker of its task, without waiting.
+func (s *Scheduler) toWorker(u statusUpdate) {
+	s.updates[shardOf(u.status.TaskID.Value)].push(u)
 }
 
 // launched tells the worker of a task that it was launched, so that the launch is
-// written if no update comes soon. It never waits: a worker that is behind has the
-// task's first update coming anyway, and that write records the launch.
+// written if no update comes soon.
 func (s *Scheduler) launched(t mesos.TaskInfo) {
-	select {
-	case s.updates[shardOf(t.TaskID.Value)] <- statusUpdate{status: mesos.TaskStatus{TaskID: t.TaskID, AgentID: &t.AgentID}, launched: true}:
-	default:
-	}
+	s.toWorker(statusUpdate{status: mesos.TaskStatus{TaskID: t.TaskID, AgentID: &t.AgentID}, launched: true})
 }
 
 // shardOf is the worker of a task.
@@ -66,7 +59,7 @@ func shardOf(taskID string) uint32 {
 // server's most expensive request here). Nothing is lost when the manager stops in
 // between: the task is still Staging in the API, so the reconciliation after the next
 // subscription asks Mesos for its state.
-func (s *Scheduler) updateLoop(ctx context.Context, ch chan statusUpdate) {
+func (s *Scheduler) updateLoop(ctx context.Context, q *updateQueue) {
 	w := worker{s: s, grace: s.StartingGrace, starting: map[string]startingUpdate{}}
 	if w.grace == 0 {
 		w.grace = DefaultStartingGrace
@@ -77,10 +70,12 @@ func (s *Scheduler) updateLoop(ctx context.Context, ch chan statusUpdate) {
 		select {
 		case <-ctx.Done():
 			return
-		case u := <-ch:
-			w.handle(ctx, u)
+		case <-q.ready:
+			if u, ok := q.pop(); ok {
+				w.handle(ctx, u)
+			}
 		case now := <-flush.C:
-			w.flush(ctx, now, len(ch))
+			w.flush(ctx, now, q.len())
 		}
 	}
 }

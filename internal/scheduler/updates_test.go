@@ -303,3 +303,33 @@ func TestALaunchIsForgottenWhenItsMesosTaskWent(t *testing.T) {
 		t.Fatal("the launch of a task without a MesosTask is still remembered")
 	}
 }
+
+// The framework's event loop hands updates over without ever waiting, even while the
+// API server is too slow for the workers to keep up: a waiting event loop misses the
+// master's heartbeats and loses the subscription.
+func TestUpdatesNeverHoldUpTheEventLoop(t *testing.T) {
+	release := make(chan struct{})
+	c := fakeAPIWith(t, interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, l client.ObjectList, opts ...client.ListOption) error {
+		<-release // an API server that does not answer
+		return c.List(ctx, l, opts...)
+	}})
+	s, _ := newTestScheduler(c, newFakeDriver())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Start(ctx)
+	defer close(release)
+
+	handed := make(chan struct{})
+	go func() {
+		defer close(handed)
+		for i := range 2000 { // all on a few shards, far more than any buffer
+			s.Update(ctx, mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.t" + string(rune('a'+i%3))}, State: mesos.TASK_RUNNING.Enum()},
+				func(context.Context) error { return nil })
+		}
+	}()
+	select {
+	case <-handed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Update waited for the update workers: the event loop would miss heartbeats")
+	}
+}
