@@ -3,6 +3,7 @@ package podtask
 import (
 	"fmt"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -75,6 +76,21 @@ func PodTerminal(p *corev1.Pod) bool {
 func MustKillForEndedPod(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
 	p := mt.Status.Phase
 	return PodTerminal(pod) && Launched(p) && !IsTerminalPhase(p) && p != mesosv1alpha1.TaskPhaseKilling
+}
+
+// RunsAfterEnd says whether Mesos reports running a task that k8sm already took for
+// ended (failed, gone, killed or finished): e.g. a task Mesos answered as lost in a
+// reconciliation whose agent came back. Its MesosTask stays as it ended, and the task is
+// killed, so that nothing runs that Kubernetes shows as over.
+func RunsAfterEnd(st *mesosv1alpha1.MesosTaskStatus, state mesos.TaskState) bool {
+	if !IsTerminalPhase(st.Phase) {
+		return false
+	}
+	switch state {
+	case mesos.TASK_STAGING, mesos.TASK_STARTING, mesos.TASK_RUNNING:
+		return true
+	}
+	return false
 }
 
 // SetLaunched records a launch in a MesosTask's status: Staging on the agent, since when.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -154,6 +155,28 @@ func TestPodPhaseEvent(t *testing.T) {
 		got, ok := PodPhaseEvent(tc.phase, mt)
 		if ok != tc.ok || got != tc.want {
 			t.Errorf("%s: event = %+v, %v; want %+v, %v", tc.phase, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestRunsAfterEnd(t *testing.T) {
+	for _, tc := range []struct {
+		phase mesosv1alpha1.TaskPhase
+		state mesos.TaskState
+		want  bool
+	}{
+		{mesosv1alpha1.TaskPhaseGone, mesos.TASK_RUNNING, true},
+		{mesosv1alpha1.TaskPhaseFailed, mesos.TASK_STARTING, true},
+		{mesosv1alpha1.TaskPhaseFinished, mesos.TASK_STAGING, true},
+		{mesosv1alpha1.TaskPhaseKilled, mesos.TASK_KILLING, false},
+		{mesosv1alpha1.TaskPhaseFailed, mesos.TASK_FAILED, false},
+		{mesosv1alpha1.TaskPhaseGone, mesos.TASK_UNREACHABLE, false},
+		{mesosv1alpha1.TaskPhaseRunning, mesos.TASK_RUNNING, false},
+		{mesosv1alpha1.TaskPhaseUnreachable, mesos.TASK_RUNNING, false},
+	} {
+		st := &mesosv1alpha1.MesosTaskStatus{Phase: tc.phase}
+		if got := RunsAfterEnd(st, tc.state); got != tc.want {
+			t.Errorf("%s then %s: RunsAfterEnd = %v, want %v", tc.phase, tc.state, got, tc.want)
 		}
 	}
 }

@@ -31,6 +31,9 @@ func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
 		return client.IgnoreNotFound(err)
 	}
 	s.forgetLaunch(ts.TaskID.Value)
+	if podtask.RunsAfterEnd(&mt.Status, ts.GetState()) {
+		return s.killEnded(ctx, mt, ts)
+	}
 	if mt.Status.Phase == mesosv1alpha1.TaskPhasePending {
 		return s.notRun(ctx, mt)
 	}
@@ -49,6 +52,21 @@ func (s *Scheduler) killUnowned(ctx context.Context, ts mesos.TaskStatus) error 
 		agent = ts.AgentID.Value
 	}
 	return d.Kill(ctx, ts.TaskID.Value, agent, nil)
+}
+
+// killEnded kills a task Mesos reports running after k8sm took it for ended.
+func (s *Scheduler) killEnded(ctx context.Context, mt *mesosv1alpha1.MesosTask, ts mesos.TaskStatus) error {
+	d := s.currentDriver()
+	if d == nil {
+		return nil
+	}
+	s.Log.Info("Killing a task Mesos reports running after it ended", "task", mt.Spec.TaskID, "phase", mt.Status.Phase, "state", ts.GetState().String())
+	s.Recorder.Eventf(mt, nil, corev1.EventTypeWarning, "Killing", "Kill", "Killing task %s: Mesos reports it %s after it ended (%s)", mt.Spec.TaskID, ts.GetState(), mt.Status.Phase)
+	agent := mt.Status.AgentID
+	if ts.AgentID != nil && ts.AgentID.Value != "" {
+		agent = ts.AgentID.Value
+	}
+	return d.Kill(ctx, mt.Spec.TaskID, agent, nil)
 }
 
 // writeUpdate applies an update to a MesosTask's status (podtask.ApplyUpdate) and writes

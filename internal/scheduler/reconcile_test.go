@@ -8,6 +8,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
@@ -92,5 +93,28 @@ func TestALaunchMesosNeverSawIsQueuedAgain(t *testing.T) {
 	}
 	if !s.Pending(mt.Spec.TaskID) {
 		t.Fatal("the task Mesos never ran is not queued again")
+	}
+}
+
+// A task Mesos reports running after k8sm took it for ended (lost in a reconciliation,
+// then its agent came back) is killed, and its MesosTask stays as it ended.
+func TestATaskReportedRunningAfterItEndedIsKilled(t *testing.T) {
+	pod, mt := podWithTask("p", "100m")
+	mt.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseGone, MesosState: "TASK_LOST", AgentID: "a-1"}
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ts := mesos.TaskStatus{TaskID: mesos.TaskID{Value: mt.Spec.TaskID}, State: mesos.TASK_RUNNING.Enum(), AgentID: &mesos.AgentID{Value: "a-1"}}
+
+	if err := s.persist(context.Background(), ts); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.kills) != 1 || d.kills[0] != mt.Spec.TaskID {
+		t.Fatalf("killed %v, want %s", d.kills, mt.Spec.TaskID)
+	}
+	got := &mesosv1alpha1.MesosTask{}
+	_ = c.Get(context.Background(), client.ObjectKeyFromObject(mt), got)
+	if got.Status.Phase != mesosv1alpha1.TaskPhaseGone {
+		t.Fatalf("phase = %s, want it to stay Gone", got.Status.Phase)
 	}
 }
