@@ -26,8 +26,9 @@ import (
 const (
 	// nodeLeaseNamespace holds the Leases that say a Node is alive.
 	nodeLeaseNamespace = "kube-node-lease"
-	// nodeLeaseSeconds is the Lease duration; leases are renewed at a quarter of it.
-	nodeLeaseSeconds = 40
+	// defaultLeaseDuration is a Node Lease's duration, as a kubelet's; leases are
+	// renewed at a quarter of it.
+	defaultLeaseDuration = 40 * time.Second
 	// nodeStatusRefresh is how often an unchanged Node status is written anyway.
 	nodeStatusRefresh = 5 * time.Minute
 )
@@ -41,6 +42,9 @@ type AgentNodeReconciler struct {
 	Registry *scheduler.Registry
 	// GoneGracePeriod is how long the Node of an agent that left is kept. Default 5m.
 	GoneGracePeriod time.Duration
+	// LeaseDuration is the Node Leases' duration; they are renewed at a quarter of it.
+	// Default 40s, as a kubelet's (tests shorten it with the node monitor's grace).
+	LeaseDuration time.Duration
 	// Now is the clock (tests replace it).
 	Now func() time.Time
 }
@@ -72,6 +76,9 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		status = d.Status()
 	}
 	now := r.now()
+	if !status.Subscribed && mc.Status.FrameworkID != "" && !isFrameworkRemoved(status.Refused) {
+		return r.outage(ctx, mc, nodes.Items, now)
+	}
 	seen := map[string]bool{}
 	for _, a := range status.Agents {
 		agent := agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Attributes: a.Attributes, Resources: a.Capacity}
@@ -85,7 +92,7 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if grace == 0 {
 		grace = 5 * time.Minute
 	}
-	requeue := time.Duration(nodeLeaseSeconds) * time.Second / 4
+	requeue := r.leaseDuration() / 4
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
 		if seen[n.Name] {
@@ -109,6 +116,48 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// outage keeps the Nodes of a cluster whose framework cannot reach the master Ready,
+// with their Leases, until the framework's failover timeout (see agentnode.Outage): an
+// outage of the master, or of this manager, must not evict the pods Mesos keeps running.
+// Nodes are neither made nor removed meanwhile: who comes and goes is known again once
+// the framework subscribes.
+func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, now time.Time) (ctrl.Result, error) {
+	limit := 7 * 24 * time.Hour
+	if t := mc.Spec.Framework.FailoverTimeout; t != nil {
+		limit = t.Duration
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		st, ok := agentnode.Outage(n, metav1.NewTime(now), limit)
+		if !ok {
+			if ready := agentnode.ReadyCondition(n); ready != nil && ready.Status == corev1.ConditionTrue {
+				if err := r.markGone(ctx, n, now); err != nil {
+					return ctrl.Result{}, err
+				}
+			}
+			continue
+		}
+		if nodeStatusChanged(&n.Status, &st, now) {
+			before := n.DeepCopy()
+			n.Status = st
+			if err := r.Status().Patch(ctx, n, client.MergeFrom(before)); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		if err := r.renewLease(ctx, n, now); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{RequeueAfter: r.leaseDuration() / 4}, nil
+}
+
+func (r *AgentNodeReconciler) leaseDuration() time.Duration {
+	if r.LeaseDuration > 0 {
+		return r.LeaseDuration
+	}
+	return defaultLeaseDuration
 }
 
 func (r *AgentNodeReconciler) now() time.Time {
@@ -211,7 +260,7 @@ func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node,
 		lease = &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}},
-			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node.Name), LeaseDurationSeconds: ptr.To[int32](nodeLeaseSeconds), RenewTime: &renew},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node.Name), LeaseDurationSeconds: ptr.To(int32(r.leaseDuration().Seconds())), RenewTime: &renew},
 		}
 		if err := r.Create(ctx, lease); err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
@@ -221,13 +270,13 @@ func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node,
 	if err != nil {
 		return err
 	}
-	if lease.Spec.RenewTime != nil && now.Sub(lease.Spec.RenewTime.Time) < time.Duration(nodeLeaseSeconds)*time.Second/4 {
+	if lease.Spec.RenewTime != nil && now.Sub(lease.Spec.RenewTime.Time) < r.leaseDuration()/4 {
 		return nil
 	}
 	before := lease.DeepCopy()
 	lease.Spec.RenewTime = &renew
 	lease.Spec.HolderIdentity = ptr.To(node.Name)
-	lease.Spec.LeaseDurationSeconds = ptr.To[int32](nodeLeaseSeconds)
+	lease.Spec.LeaseDurationSeconds = ptr.To(int32(r.leaseDuration().Seconds()))
 	return r.Patch(ctx, lease, client.MergeFrom(before))
 }
 

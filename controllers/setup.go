@@ -27,6 +27,8 @@ type Options struct {
 	UnreachableTimeout time.Duration
 	// NodeGoneGracePeriod is how long the Node of an agent that left is kept. Default 5m.
 	NodeGoneGracePeriod time.Duration
+	// NodeLeaseDuration is the agent Nodes' Lease duration. Default 40s, as a kubelet's.
+	NodeLeaseDuration time.Duration
 	// DriverOptions adjust each framework driver's config (tests shorten backoffs).
 	DriverOptions func(*framework.Config)
 }
@@ -59,7 +61,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 		Registry: registry,
 		Cluster: &MesosClusterReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: o.Recorder("k8sm-mesoscluster"),
 			Registry: registry, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval},
-		Node: &AgentNodeReconciler{Client: c, Registry: registry, GoneGracePeriod: o.NodeGoneGracePeriod},
+		Node: &AgentNodeReconciler{Client: c, Registry: registry, GoneGracePeriod: o.NodeGoneGracePeriod, LeaseDuration: o.NodeLeaseDuration},
 		Pod:  &PodReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-pod")},
 		Task: &MesosTaskReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-mesostask"),
 			UnreachableTimeout: o.UnreachableTimeout},

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +33,13 @@ const (
 	// ReasonAgentReady and ReasonAgentGone are the Node Ready condition reasons.
 	ReasonAgentReady = "MesosAgentReady"
 	ReasonAgentGone  = "MesosAgentGone"
+
+	// ConditionMasterReachable says whether the framework reaches the Mesos master. While
+	// it cannot, the Node stays Ready (see Outage).
+	ConditionMasterReachable corev1.NodeConditionType = "MesosMasterReachable"
+	// ReasonMasterReachable and ReasonMasterUnreachable are its reasons.
+	ReasonMasterReachable   = "MesosMasterReachable"
+	ReasonMasterUnreachable = "MesosMasterUnreachable"
 )
 
 // Agent is what the Node of one agent is made from.
@@ -159,15 +167,14 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 		cond.Status, cond.Reason, cond.Message = corev1.ConditionUnknown, ReasonAgentGone,
 			"The Mesos agent left the cluster, or the framework lost its connection to the master"
 	}
-	for _, p := range previous {
-		if p.Type == corev1.NodeReady && p.Status == cond.Status {
-			cond.LastTransitionTime = p.LastTransitionTime
-		}
-	}
+	keepTransition(&cond, previous)
+	reachable := corev1.NodeCondition{Type: ConditionMasterReachable, Status: corev1.ConditionTrue, Reason: ReasonMasterReachable,
+		Message: "The framework is subscribed to the Mesos master", LastHeartbeatTime: now, LastTransitionTime: now}
+	keepTransition(&reachable, previous)
 	st := corev1.NodeStatus{
 		Capacity:    capacity,
 		Allocatable: capacity,
-		Conditions:  []corev1.NodeCondition{cond},
+		Conditions:  []corev1.NodeCondition{cond, reachable},
 		Addresses:   []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: a.Hostname}},
 		NodeInfo:    corev1.NodeSystemInfo{OperatingSystem: "linux", KubeletVersion: "mesos"},
 	}
@@ -182,4 +189,56 @@ func ReadyCondition(n *corev1.Node) *corev1.NodeCondition {
 		}
 	}
 	return nil
+}
+
+// keepTransition keeps a condition's transition time from the previous conditions when
+// its status stays.
+func keepTransition(c *corev1.NodeCondition, previous []corev1.NodeCondition) {
+	for _, p := range previous {
+		if p.Type == c.Type && p.Status == c.Status {
+			c.LastTransitionTime = p.LastTransitionTime
+		}
+	}
+}
+
+// Outage is the status of an agent's Node while the framework cannot reach the Mesos
+// master (the master is down, or this manager restarted and has not subscribed yet):
+// the Node stays Ready, heartbeat renewed, and MesosMasterReachable turns False.
+//
+// Through a master outage Mesos agents keep their tasks running, and the master keeps a
+// framework's tasks until its failover timeout. Were the Node to go NotReady, the node
+// lifecycle controller would taint it node.kubernetes.io/unreachable:NoExecute and evict
+// every pod whose toleration ran out, and the tasks of the evicted pods would be killed
+// when the master came back: the outage of one component would become the loss of
+// every pod on Mesos. So the Node reports what Kubernetes acts on (Ready: its pods run)
+// and says, in its own condition, what it cannot see. ok is false once the outage has
+// lasted limit (the framework's failover timeout: Mesos has then removed the framework
+// and killed its tasks), or when the Node was not Ready when it began.
+func Outage(n *corev1.Node, now metav1.Time, limit time.Duration) (st corev1.NodeStatus, ok bool) {
+	ready := ReadyCondition(n)
+	if ready == nil || ready.Status != corev1.ConditionTrue {
+		return corev1.NodeStatus{}, false
+	}
+	st = *n.Status.DeepCopy()
+	reachable := corev1.NodeCondition{Type: ConditionMasterReachable, Status: corev1.ConditionFalse, Reason: ReasonMasterUnreachable,
+		LastHeartbeatTime: now, LastTransitionTime: now}
+	keepTransition(&reachable, n.Status.Conditions)
+	if now.Sub(reachable.LastTransitionTime.Time) >= limit {
+		return corev1.NodeStatus{}, false
+	}
+	reachable.Message = "The framework cannot reach the Mesos master since " + reachable.LastTransitionTime.UTC().Format(time.RFC3339) +
+		"; Mesos keeps the agent's tasks running, so the Node stays Ready until the framework's failover timeout"
+	replaced := false
+	for i := range st.Conditions {
+		switch st.Conditions[i].Type {
+		case corev1.NodeReady:
+			st.Conditions[i].LastHeartbeatTime = now
+		case ConditionMasterReachable:
+			st.Conditions[i], replaced = reachable, true
+		}
+	}
+	if !replaced {
+		st.Conditions = append(st.Conditions, reachable)
+	}
+	return st, true
 }

@@ -3,6 +3,7 @@ package agentnode
 import (
 	"strings"
 	"testing"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
@@ -117,4 +118,47 @@ func TestDesiredAndStatus(t *testing.T) {
 	if q := ready.Allocatable[corev1.ResourceCPU]; q.Cmp(resource.MustParse("2")) != 0 {
 		t.Fatalf("allocatable cpu = %s", q.String())
 	}
+}
+
+// Through an outage of the master a Ready Node stays Ready, its heartbeat renewed, and
+// says since when the master is unreachable, until the framework's failover timeout.
+func TestOutage(t *testing.T) {
+	t0 := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ready := Status(Agent{ID: "a1", Hostname: "h1"}, true, t0, nil)
+	node := func(st corev1.NodeStatus) *corev1.Node { return &corev1.Node{Status: st} }
+
+	later := metav1.NewTime(t0.Add(time.Minute))
+	st, ok := Outage(node(ready), later, time.Hour)
+	if !ok {
+		t.Fatal("a Ready Node is given up at the start of an outage")
+	}
+	r, m := findNodeCondition(st, corev1.NodeReady), findNodeCondition(st, ConditionMasterReachable)
+	if r.Status != corev1.ConditionTrue || !r.LastHeartbeatTime.Equal(&later) || !r.LastTransitionTime.Equal(&t0) {
+		t.Fatalf("Ready = %+v, want True with the heartbeat renewed and the transition kept", r)
+	}
+	if m.Status != corev1.ConditionFalse || m.Reason != ReasonMasterUnreachable || !m.LastTransitionTime.Equal(&later) {
+		t.Fatalf("MesosMasterReachable = %+v, want False since the outage began", m)
+	}
+
+	evenLater := metav1.NewTime(later.Add(30 * time.Minute))
+	st2, ok := Outage(node(st), evenLater, time.Hour)
+	if m2 := findNodeCondition(st2, ConditionMasterReachable); !ok || !m2.LastTransitionTime.Equal(&later) {
+		t.Fatalf("the outage's start moved: %+v", m2)
+	}
+	if _, ok := Outage(node(st), metav1.NewTime(later.Add(time.Hour)), time.Hour); ok {
+		t.Fatal("a Node is kept Ready past the failover timeout, when Mesos has killed the framework's tasks")
+	}
+	gone := Status(Agent{ID: "a1", Hostname: "h1"}, false, t0, nil)
+	if _, ok := Outage(node(gone), later, time.Hour); ok {
+		t.Fatal("a Node that was not Ready is made Ready by an outage")
+	}
+}
+
+func findNodeCondition(st corev1.NodeStatus, t corev1.NodeConditionType) corev1.NodeCondition {
+	for _, c := range st.Conditions {
+		if c.Type == t {
+			return c
+		}
+	}
+	return corev1.NodeCondition{}
 }

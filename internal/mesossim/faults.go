@@ -67,6 +67,10 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 		m.FailAccepts(n, r.URL.Query().Get("processed") == "true")
 	case "/faults/failover-master":
 		m.FailoverMaster()
+	case "/faults/master-down":
+		m.SetDown(true)
+	case "/faults/master-up":
+		m.SetDown(false)
 	case "/faults/restart-agent":
 		err = m.RestartAgent(r.URL.Query().Get("agent"))
 	case "/faults/drop-stream":
@@ -309,6 +313,38 @@ func (m *Master) FailoverMaster() {
 		}
 		m.startFailoverTimerLocked(fw)
 	}
+}
+
+// SetDown takes the master down (true) or brings it back (false), as a master process
+// that stops and later starts again: while down, every connection to its API is closed
+// unanswered and every framework's stream ends (as FailoverMaster: frameworks keep their
+// tasks until their failover timeout); agents and their tasks run on, as Mesos agents do
+// while no master leads (src/slave/slave.cpp keeps running executors through a master's
+// absence and re-registers when a master is detected). The fault endpoints and /state
+// still answer, for tests.
+func (m *Master) SetDown(down bool) {
+	if m.down.Swap(down) == down || !down {
+		return
+	}
+	m.FailoverMaster()
+}
+
+// unlessDown serves h while the master is up, and closes every connection to the
+// Mesos APIs unanswered while it is down.
+func (m *Master) unlessDown(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.down.Load() && !strings.HasPrefix(r.URL.Path, "/faults/") && r.URL.Path != "/state" {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // KillExecutor kills an executor's process (exec mode), as a crash or the OOM killer

@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -94,8 +95,10 @@ type Master struct {
 	failAccepts          int
 	failAcceptsProcessed bool
 
-	ln     net.Listener
-	srv    *http.Server
+	ln  net.Listener
+	srv *http.Server
+	// down is set while the master is taken down (SetDown): its API answers nothing.
+	down   atomic.Bool
 	stop   chan struct{}
 	closed sync.Once
 	wg     sync.WaitGroup
@@ -238,7 +241,7 @@ func (m *Master) Start(addr string) error {
 	mux.HandleFunc("/master/state", m.serveState)
 	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("/faults/", m.serveFaults)
-	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	m.srv = &http.Server{Handler: m.unlessDown(mux), ReadHeaderTimeout: 10 * time.Second}
 	m.wg.Add(2)
 	go func() { defer m.wg.Done(); _ = m.srv.Serve(ln) }()
 	go func() { defer m.wg.Done(); m.allocate() }()

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -51,6 +52,17 @@ type Component struct {
 func StartControllerManager(env *envtest.Environment, controllers ...string) (*Component, error) {
 	return startComponent(env, "kube-controller-manager", "--controllers="+strings.Join(controllers, ","),
 		"--leader-elect=false", "--secure-port=0", "--concurrent-deployment-syncs=5", "--concurrent-replicaset-syncs=5", "-v=1")
+}
+
+// StartNodeLifecycle runs kube-controller-manager's node lifecycle and taint eviction
+// controllers, as in a cluster but with a node monitor grace period of grace, checked
+// every second: a Node whose Lease is not renewed for grace turns Unknown and is tainted
+// node.kubernetes.io/unreachable:NoExecute, and pods that do not tolerate that are
+// evicted.
+func StartNodeLifecycle(env *envtest.Environment, grace time.Duration) (*Component, error) {
+	return startComponent(env, "kube-controller-manager", "--controllers=nodelifecycle,taint-eviction-controller",
+		"--leader-elect=false", "--secure-port=0", "--node-monitor-period=1s",
+		"--node-monitor-grace-period="+grace.String(), "--node-startup-grace-period="+grace.String(), "-v=2")
 }
 
 // StartScheduler runs kube-scheduler, as a cluster admin, without serving: it binds the

@@ -66,6 +66,7 @@ var _ = BeforeSuite(func() {
 		ReconcileInterval:   time.Second,
 		UnreachableTimeout:  2 * time.Second,
 		NodeGoneGracePeriod: 3 * time.Second,
+		NodeLeaseDuration:   4 * time.Second,
 		DriverOptions: func(c *framework.Config) {
 			c.MinBackoff, c.MaxBackoff, c.RequestTimeout = 20*time.Millisecond, 200*time.Millisecond, 2*time.Second
 		},

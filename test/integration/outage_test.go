@@ -1,0 +1,133 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/controllers"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/testenv"
+)
+
+// An outage is not an eviction. With kube-controller-manager's node lifecycle and taint
+// eviction controllers running, as in a cluster, beside five ordinary Ready Nodes: while
+// the Mesos master is down (longer than the pod tolerates an unreachable Node), Mesos
+// keeps the agents' tasks running, so the agents' Nodes must stay Ready and the pods
+// must stay, instead of being tainted, evicted, and their tasks killed once the master
+// comes back.
+var _ = Describe("An outage of the Mesos master", Ordered, func() {
+	const grace = 5 * time.Second // the node monitor's grace period, shortened
+
+	BeforeAll(func() {
+		if _, err := testenv.ControllerManagerBinary(); err != nil && !testenv.RequireControllerManager() {
+			Skip(err.Error())
+		}
+		kcm, err := testenv.StartNodeLifecycle(testEnv, grace)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(kcm.Stop)
+		keepOrdinaryNodesReady(5)
+	})
+
+	It("keeps the agents' Nodes Ready and their pods, and says the master is unreachable", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		node := agentNodeOf(mc, "agent-1")
+		ns := newNamespace()
+		pod := newPod(ns, "survivor", mc.Spec.SchedulerName, "100m")
+		pod.Spec.Tolerations = []corev1.Toleration{
+			{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](2)},
+			{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](2)},
+		}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+
+		By("taking the master down for longer than the node monitor's grace and the pod's toleration")
+		sim.SetDown(true)
+		Consistently(func(g Gomega) {
+			n := &corev1.Node{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: node}, n)).To(Succeed())
+			g.Expect(agentnode.ReadyCondition(n).Status).To(Equal(corev1.ConditionTrue))
+			g.Expect(n.Spec.Taints).NotTo(ContainElement(HaveField("Effect", corev1.TaintEffectNoExecute)))
+			p, err := podOf(key)()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(p.DeletionTimestamp).To(BeNil(), "the pod was evicted")
+		}, 3*grace, 500*time.Millisecond).Should(Succeed())
+		Expect(nodeCondition(node, agentnode.ConditionMasterReachable)()).To(HavePrefix("False/" + agentnode.ReasonMasterUnreachable))
+
+		By("bringing the master back: the framework subscribes again and the task still runs")
+		sim.SetDown(false)
+		Eventually(condition(mc, mesosv1alpha1.ConditionSubscribed), 30*time.Second, 200*time.Millisecond).Should(HavePrefix("True/" + controllers.ReasonSubscribed))
+		Eventually(nodeCondition(node, agentnode.ConditionMasterReachable), 20*time.Second, 200*time.Millisecond).Should(
+			HavePrefix("True/" + agentnode.ReasonMasterReachable))
+		Expect(unkilledTasks(sim)()).To(ConsistOf("TASK_RUNNING"))
+		Expect(podOf(key)()).To(HaveField("Status.Phase", corev1.PodRunning))
+	})
+})
+
+// nodeCondition is a Node's condition of type t as "Status/Reason".
+func nodeCondition(node string, t corev1.NodeConditionType) func() string {
+	return func() string {
+		n := &corev1.Node{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Name: node}, n); err != nil {
+			return err.Error()
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == t {
+				return string(c.Status) + "/" + c.Reason
+			}
+		}
+		return ""
+	}
+}
+
+// keepOrdinaryNodesReady makes n Nodes that a kubelet would keep Ready, renewing their
+// Leases every second until the specs end, so that the node lifecycle controller sees a
+// cluster whose other Nodes are healthy (with every Node down, it would take the API
+// server for the problem and evict nothing).
+func keepOrdinaryNodesReady(n int) {
+	hb, stop := context.WithCancel(ctx)
+	DeferCleanup(stop)
+	for i := range n {
+		name := fmt.Sprintf("worker-%d", i)
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		Expect(k8sClient.Create(ctx, node)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), node) })
+		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+		Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
+		lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-node-lease", Name: name},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(name), LeaseDurationSeconds: ptr.To[int32](4)}}
+		Expect(k8sClient.Create(ctx, lease)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), lease) })
+	}
+	go func() {
+		defer GinkgoRecover()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-hb.Done():
+				return
+			case <-t.C:
+			}
+			for i := range n {
+				lease := &coordinationv1.Lease{}
+				if k8sClient.Get(hb, client.ObjectKey{Namespace: "kube-node-lease", Name: fmt.Sprintf("worker-%d", i)}, lease) == nil {
+					lease.Spec.RenewTime = ptr.To(metav1.NewMicroTime(time.Now()))
+					_ = k8sClient.Update(hb, lease)
+				}
+			}
+		}
+	}()
+}
