@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -72,6 +73,35 @@ var _ = Describe("An outage of the Mesos master", Ordered, func() {
 			HavePrefix("True/" + agentnode.ReasonMasterReachable))
 		Expect(unkilledTasks(sim)()).To(ConsistOf("TASK_RUNNING"))
 		Expect(podOf(key)()).To(HaveField("Status.Phase", corev1.PodRunning))
+	})
+})
+
+// A manager that starts (a restart, or a standby taking over) knows no agent until its
+// framework subscribes: the Nodes it finds stay as they were, Ready, instead of being
+// taken for agents that left.
+var _ = Describe("A manager that cannot subscribe yet", func() {
+	It("keeps the Ready Nodes of its framework's agents Ready", func() {
+		mc := minimalCluster()
+		mc.Spec.SchedulerName = uniqueSchedulerName()
+		mc.Spec.DeletionPolicy = mesosv1alpha1.DeletionOrphan
+		createCluster(mc)
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc); err != nil {
+				return err
+			}
+			mc.Status.FrameworkID = "fw-from-before" // subscribed before, by a manager that stopped
+			return k8sClient.Status().Update(ctx, mc)
+		})).To(Succeed())
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName(mc.Name, "agent-1"),
+			Labels: map[string]string{agentnode.LabelCluster: mc.Name}}}
+		Expect(k8sClient.Create(ctx, node)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), node) })
+		node.Status = agentnode.Status(agentnode.Agent{ID: "a1", Hostname: "agent-1"}, true, metav1.Now(), nil)
+		Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
+
+		Eventually(nodeCondition(node.Name, agentnode.ConditionMasterReachable), 20*time.Second, 200*time.Millisecond).Should(
+			HavePrefix("False/" + agentnode.ReasonMasterUnreachable))
+		Consistently(nodeCondition(node.Name, corev1.NodeReady), 3*time.Second, 200*time.Millisecond).Should(HavePrefix("True/"))
 	})
 })
 
