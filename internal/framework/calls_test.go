@@ -155,6 +155,8 @@ func TestSubscribeCallsAndMissedHeartbeats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The fake announces 50 ms heartbeats, below the 1 s floor: let the test be quick.
+	c.heartbeat.min = 10 * time.Millisecond
 	ctx := runConn(t, c)
 
 	sub := m.nextCall(t, scheduler.Call_SUBSCRIBE)

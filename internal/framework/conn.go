@@ -17,7 +17,6 @@ import (
 
 	"github.com/go-logr/logr"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/apierrors"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
@@ -37,6 +36,17 @@ const (
 	ReasonStreamClosed         = "StreamClosed"
 	ReasonLeaderChanged        = "LeaderChanged"
 	ReasonNoLeader             = "NoLeader"
+	// ReasonMasterTimeout: the master did not answer SUBSCRIBE, or sent no SUBSCRIBED
+	// event, within RequestTimeout (it accepts connections but hangs, or trickles).
+	ReasonMasterTimeout = "MasterTimeout"
+	// ReasonBadStream: the master's answer to SUBSCRIBE is not a Mesos event stream
+	// (wrong Content-Type, no stream id, or bytes that are not RecordIO).
+	ReasonBadStream = "BadStream"
+	// ReasonEventTooLarge: the master announced an event larger than MaxEventSize.
+	ReasonEventTooLarge = "EventTooLarge"
+	// ReasonMalformedEvent: an event is not a protobuf scheduler event, or lacks the
+	// field its type needs.
+	ReasonMalformedEvent = "MalformedEvent"
 )
 
 // SubscribeError says why a subscription could not be made or ended.
@@ -81,8 +91,16 @@ type Config struct {
 	HeartbeatMisses int
 	// MinBackoff and MaxBackoff bound the wait between subscription attempts. Defaults 500ms, 30s.
 	MinBackoff, MaxBackoff time.Duration
-	// RequestTimeout bounds connecting and each call's response headers. Default 10s.
+	// RequestTimeout bounds each request to a master: a call or an operator API request
+	// from connecting to the end of its answer, and a subscription from connecting to
+	// its SUBSCRIBED event (then the heartbeat watchdog takes over). Default 10s.
 	RequestTimeout time.Duration
+	// MaxEventSize is the largest event (RecordIO frame) accepted on the event stream; a
+	// larger one ends the subscription with ReasonEventTooLarge. Default 64 MiB.
+	MaxEventSize int
+	// MaxResponseSize is the largest answer read for a call or an operator API request.
+	// Default 16 MiB.
+	MaxResponseSize int
 	// AgentPollInterval is how often a Driver asks the master's operator API for its
 	// agents (their whole resources, and agents that make no offers to this framework).
 	// Default 30s; negative turns it off (agents are then known from offers only).
@@ -121,6 +139,9 @@ type Connection struct {
 	detector Detector
 	log      logr.Logger
 
+	// heartbeat bounds the heartbeat interval the master announces.
+	heartbeat heartbeats
+
 	mu          sync.RWMutex
 	caller      calls.Caller
 	frameworkID string
@@ -142,13 +163,22 @@ func New(cfg Config, h Handler) (*Connection, error) {
 		cfg.MaxBackoff = 30 * time.Second
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 10 * time.Second
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxEventSize <= 0 {
+		cfg.MaxEventSize = DefaultMaxEventSize
+	}
+	if cfg.MaxResponseSize <= 0 {
+		cfg.MaxResponseSize = DefaultMaxResponseSize
 	}
 	det, err := ParseMaster(cfg.Master, cfg.TLS != nil)
 	if err != nil {
 		return nil, err
 	}
-	c := &Connection{cfg: cfg, handler: h, detector: det, log: cfg.Log}
+	if zk, ok := det.(*zkDetector); ok {
+		zk.timeout = cfg.RequestTimeout
+	}
+	c := &Connection{cfg: cfg, handler: h, detector: det, log: cfg.Log, heartbeat: defaultHeartbeats}
 	if cfg.FrameworkInfo.ID != nil {
 		c.frameworkID = cfg.FrameworkInfo.ID.Value
 	}
@@ -197,7 +227,7 @@ func (c *Connection) Run(ctx context.Context) {
 			return
 		}
 		c.handler.Disconnected(ctx, err)
-		if subscribed {
+		if subscribed && !misbehaved(err) {
 			backoff = c.cfg.MinBackoff
 		}
 		c.log.V(1).Info("Waiting before subscribing again", "after", backoff, "error", err.Error())
@@ -210,19 +240,18 @@ func (c *Connection) Run(ctx context.Context) {
 	}
 }
 
-func (c *Connection) httpClient(master string) *httpcli.Client {
-	configOpts := []httpcli.ConfigOpt{httpcli.Timeout(c.cfg.RequestTimeout)}
-	if c.cfg.TLS != nil {
-		configOpts = append(configOpts, httpcli.TLSConfig(c.cfg.TLS))
+// misbehaved says whether a subscription ended because the master sent what a Mesos
+// master does not: the next attempt backs off further even though it was accepted.
+func misbehaved(err error) bool {
+	var se *SubscribeError
+	if !errors.As(err, &se) {
+		return false
 	}
-	if cr := c.cfg.Credentials; cr != nil {
-		configOpts = append(configOpts, httpcli.BasicAuth(cr.Principal, cr.Secret))
+	switch se.Reason {
+	case ReasonBadStream, ReasonEventTooLarge, ReasonMalformedEvent:
+		return true
 	}
-	return httpcli.New(
-		httpcli.Endpoint(master+"/api/v1/scheduler"),
-		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
-		httpcli.Do(httpcli.With(configOpts...)),
-	)
+	return false
 }
 
 // subscribeOnce makes one subscription and reads its events until it ends. It says
@@ -232,23 +261,56 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, &SubscribeError{Reason: ReasonNoLeader, Err: err}
 	}
+	mh := newMasterHTTP(c.cfg)
+	defer mh.closeIdle()
 	// Errors other than redirects are not retried inside mesos-go: Run backs off and
 	// rotates masters itself.
-	caller := httpsched.NewCaller(c.httpClient(master), httpsched.AllowReconnection(false),
+	caller := httpsched.NewCaller(mh.client(master+"/api/v1/scheduler"), httpsched.AllowReconnection(false),
 		httpsched.EndpointCandidates(func() string { return "" }))
 
-	info := c.subscribeInfo()
-	subCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := caller.Call(subCtx, calls.Subscribe(&info))
+	// From sending SUBSCRIBE to the SUBSCRIBED event, RequestTimeout; then the watchdog.
+	deadline := time.Now().Add(c.cfg.RequestTimeout)
+	subCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	resp, stream, err := c.subscribe(subCtx, cancel, master, caller, mh)
 	if err != nil {
 		c.detector.Failed(master)
-		return false, classify(master, err)
+		return false, err
 	}
-	defer func() { _ = resp.Close() }()
+	defer func() { _, _ = resp.Close(), stream.Close() }()
 
-	events, readErr := readEvents(subCtx, resp)
-	return c.handleEvents(ctx, master, caller, events, readErr)
+	events, readErr := readEvents(subCtx, master, newFrameReader(stream, c.cfg.MaxEventSize))
+	subscribed, err := c.handleEvents(ctx, master, caller, deadline, events, readErr)
+	if !subscribed {
+		c.detector.Failed(master)
+	}
+	return subscribed, err
+}
+
+// subscribe sends SUBSCRIBE through caller and returns its response and event stream,
+// or a SubscribeError. ctx is cancelled with errNoAnswer when the master takes longer
+// than RequestTimeout to answer.
+func (c *Connection) subscribe(ctx context.Context, cancel context.CancelCauseFunc, master string, caller calls.Caller, mh *masterHTTP) (mesos.Response, io.ReadCloser, error) {
+	timer := time.AfterFunc(c.cfg.RequestTimeout, func() { cancel(errNoAnswer) })
+	info := c.subscribeInfo()
+	resp, stream, err := mh.subscribe(func() (mesos.Response, error) { return caller.Call(ctx, calls.Subscribe(&info)) })
+	if !timer.Stop() && err == nil { // the answer came as the deadline passed
+		_, _ = resp.Close(), stream.Close()
+		err = context.Cause(ctx)
+	}
+	switch {
+	case err == nil:
+		return resp, stream, nil
+	case isDialError(err):
+		// Not connected, whether or not the deadline cut the dial short: unreachable.
+	case errors.Is(context.Cause(ctx), errNoAnswer):
+		return nil, nil, &SubscribeError{Reason: ReasonMasterTimeout, Master: master,
+			Err: fmt.Errorf("the master did not answer SUBSCRIBE within %s (RequestTimeout)", c.cfg.RequestTimeout)}
+	case isTimeout(err):
+		return nil, nil, &SubscribeError{Reason: ReasonMasterTimeout, Master: master,
+			Err: fmt.Errorf("the master did not answer SUBSCRIBE within %s (RequestTimeout): %w", c.cfg.RequestTimeout, err)}
+	}
+	return nil, nil, classify(master, err)
 }
 
 // subscribeInfo is the FrameworkInfo to subscribe with: with the framework's id, to
@@ -263,38 +325,14 @@ func (c *Connection) subscribeInfo() mesos.FrameworkInfo {
 	return info
 }
 
-// readEvents decodes the subscription's events in the background, so that a silent
-// master is noticed while a read waits. The events channel is closed when reading
-// fails, after the error is sent on readErr, or when ctx ends.
-func readEvents(ctx context.Context, resp mesos.Response) (events <-chan *scheduler.Event, readErr <-chan error) {
-	out := make(chan *scheduler.Event, 64)
-	errs := make(chan error, 1)
-	go func() {
-		defer close(out)
-		for {
-			var e scheduler.Event
-			if err := resp.Decode(&e); err != nil {
-				errs <- err
-				return
-			}
-			select {
-			case out <- &e:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, errs
-}
-
 // handleEvents hands the subscription's events to the handler until the subscription
-// ends: ctx ends, the leader changes, the master stays silent for HeartbeatMisses
-// heartbeat intervals, the stream closes or Mesos refuses the framework. It says whether
-// the master accepted the subscription.
-func (c *Connection) handleEvents(ctx context.Context, master string, caller calls.Caller, events <-chan *scheduler.Event, readErr <-chan error) (bool, error) {
+// ends: ctx ends, the leader changes, no SUBSCRIBED event came by deadline, the master
+// stays silent for HeartbeatMisses heartbeat intervals, the stream closes or breaks, or
+// Mesos refuses the framework. It says whether the master accepted the subscription.
+func (c *Connection) handleEvents(ctx context.Context, master string, caller calls.Caller, deadline time.Time, events <-chan *scheduler.Event, readErr <-chan error) (bool, error) {
 	subscribed := false
-	heartbeat := 15 * time.Second
-	watchdog := time.NewTimer(time.Duration(c.cfg.HeartbeatMisses) * heartbeat)
+	var silence time.Duration // how long the master may be silent once subscribed
+	watchdog := time.NewTimer(time.Until(deadline))
 	defer watchdog.Stop()
 	for {
 		select {
@@ -303,17 +341,24 @@ func (c *Connection) handleEvents(ctx context.Context, master string, caller cal
 		case <-c.detector.Changed():
 			return subscribed, &SubscribeError{Reason: ReasonLeaderChanged, Master: master, Err: errors.New("ZooKeeper names a new leading master")}
 		case <-watchdog.C:
-			return subscribed, &SubscribeError{Reason: ReasonHeartbeatMissed, Master: master,
-				Err: fmt.Errorf("no event from the master for %d heartbeat intervals", c.cfg.HeartbeatMisses)}
+			if !subscribed {
+				return false, &SubscribeError{Reason: ReasonMasterTimeout, Master: master,
+					Err: fmt.Errorf("the master answered SUBSCRIBE but sent no SUBSCRIBED event within %s (RequestTimeout)", c.cfg.RequestTimeout)}
+			}
+			return true, &SubscribeError{Reason: ReasonHeartbeatMissed, Master: master,
+				Err: fmt.Errorf("no event from the master for %s (%d heartbeat intervals)", silence, c.cfg.HeartbeatMisses)}
 		case e, ok := <-events:
 			if !ok {
-				return subscribed, streamClosed(master, <-readErr)
+				return subscribed, <-readErr
 			}
 			if e.GetType() == scheduler.Event_SUBSCRIBED {
-				heartbeat = c.subscribed(master, caller, e.GetSubscribed(), heartbeat)
+				silence = time.Duration(c.cfg.HeartbeatMisses) * c.subscribed(master, caller, e.GetSubscribed())
 				subscribed = true
 			}
-			resetTimer(watchdog, time.Duration(c.cfg.HeartbeatMisses)*heartbeat)
+			// Before SUBSCRIBED, other events do not move the deadline.
+			if subscribed {
+				resetTimer(watchdog, silence)
+			}
 			if err := c.dispatch(ctx, e); err != nil {
 				return subscribed, err
 			}
@@ -322,24 +367,18 @@ func (c *Connection) handleEvents(ctx context.Context, master string, caller cal
 }
 
 // subscribed records an accepted subscription: calls go to caller from now on. It
-// returns the heartbeat interval the master announced, or heartbeat if it announced none.
-func (c *Connection) subscribed(master string, caller calls.Caller, s *scheduler.Event_Subscribed, heartbeat time.Duration) time.Duration {
-	if hb := s.GetHeartbeatIntervalSeconds(); hb > 0 {
-		heartbeat = time.Duration(hb * float64(time.Second))
+// returns the heartbeat interval to watch: the one the master announced, within bounds.
+func (c *Connection) subscribed(master string, caller calls.Caller, s *scheduler.Event_Subscribed) time.Duration {
+	announced := s.GetHeartbeatIntervalSeconds()
+	heartbeat := c.heartbeat.interval(announced)
+	if announced != heartbeat.Seconds() {
+		c.log.Info("Using a heartbeat interval other than the master announced", "announced", announced, "used", heartbeat.String())
 	}
 	c.mu.Lock()
 	c.caller, c.frameworkID, c.leader = caller, s.FrameworkID.GetValue(), leaderURL(master, s.MasterInfo)
 	c.mu.Unlock()
 	c.log.Info("Subscribed", "frameworkID", s.FrameworkID.GetValue(), "master", c.Leader())
 	return heartbeat
-}
-
-// streamClosed is the SubscribeError of a stream that ended with err.
-func streamClosed(master string, err error) error {
-	if errors.Is(err, io.EOF) {
-		err = errors.New("the master closed the event stream")
-	}
-	return &SubscribeError{Reason: ReasonStreamClosed, Master: master, Err: err}
 }
 
 // resetTimer restarts t to fire after d, draining a tick it may hold.
@@ -421,6 +460,8 @@ func classify(master string, err error) error {
 		return &SubscribeError{Reason: ReasonSubscribeRefused, Master: master, Err: err}
 	case apierrors.CodeMesosUnavailable.Matches(err):
 		return &SubscribeError{Reason: ReasonNoLeader, Master: master, Err: errors.New("the master knows no leader yet")}
+	case errors.As(err, new(httpcli.ProtocolError)):
+		return &SubscribeError{Reason: ReasonBadStream, Master: master, Err: fmt.Errorf("the answer to SUBSCRIBE is not a Mesos event stream: %w", err)}
 	}
 	return &SubscribeError{Reason: ReasonMasterUnreachable, Master: master, Err: err}
 }

@@ -159,11 +159,17 @@ func MasterURLFromInfo(data []byte, scheme string) (string, error) {
 	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
 
+// zkMaxPacket caps a ZooKeeper answer, like ZooKeeper's own jute.maxbuffer default: the
+// election path holds a few small nodes.
+const zkMaxPacket = 1 << 20
+
 // zkDetector watches Mesos's leader election path in ZooKeeper.
 type zkDetector struct {
 	servers []string
 	path    string
 	scheme  string
+	// timeout bounds one lookup of the leader; DefaultRequestTimeout when zero.
+	timeout time.Duration
 
 	mu      sync.Mutex
 	conn    *zk.Conn
@@ -181,7 +187,8 @@ func (d *zkDetector) connect() (*zk.Conn, error) {
 	if d.conn != nil {
 		return d.conn, nil
 	}
-	conn, _, err := zk.Connect(d.servers, 10*time.Second, zk.WithLogInfo(false), zk.WithLogger(nopLogger{}))
+	conn, _, err := zk.Connect(d.servers, 10*time.Second, zk.WithLogInfo(false), zk.WithLogger(nopLogger{}),
+		zk.WithMaxBufferSize(zkMaxPacket))
 	if err != nil {
 		return nil, fmt.Errorf("connecting to ZooKeeper %s: %w", strings.Join(d.servers, ","), err)
 	}
@@ -190,27 +197,43 @@ func (d *zkDetector) connect() (*zk.Conn, error) {
 }
 
 // Leader reads the current leader and arms a watch that closes Changed when it changes.
+// ctx is the lifetime of the watch; the lookup itself takes at most d.timeout.
 func (d *zkDetector) Leader(ctx context.Context) (string, error) {
 	conn, err := d.connect()
 	if err != nil {
 		return "", err
 	}
-	children, _, watch, err := conn.ChildrenW(d.path)
-	if err != nil {
-		return "", fmt.Errorf("reading %s in ZooKeeper: %w", d.path, err)
+	timeout := d.timeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
 	}
-	node, ok := LeaderFromZKNodes(children)
-	if !ok {
-		return "", fmt.Errorf("no Mesos master is registered under %s in ZooKeeper", d.path)
+	// The ZooKeeper client takes no context: a server that accepts connections and does
+	// not answer would hold a lookup for a minute or more. The lookup goes on in the
+	// background until the client gives up; its answer is then dropped.
+	type found struct {
+		leader string
+		watch  <-chan zk.Event
+		err    error
 	}
-	data, _, err := conn.Get(d.path + "/" + node)
-	if err != nil {
-		return "", fmt.Errorf("reading %s/%s in ZooKeeper: %w", d.path, node, err)
+	done := make(chan found, 1)
+	go func() {
+		leader, watch, err := d.lookup(conn)
+		done <- found{leader, watch, err}
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var f found
+	select {
+	case f = <-done:
+	case <-t.C:
+		return "", fmt.Errorf("ZooKeeper %s did not answer within %s (RequestTimeout)", strings.Join(d.servers, ","), timeout)
+	case <-ctx.Done():
+		return "", ctx.Err()
 	}
-	leader, err := MasterURLFromInfo(data, d.scheme)
-	if err != nil {
-		return "", err
+	if f.err != nil {
+		return "", f.err
 	}
+	leader, watch := f.leader, f.watch
 	d.mu.Lock()
 	ch := d.changed
 	d.leader = leader
@@ -228,6 +251,27 @@ func (d *zkDetector) Leader(ctx context.Context) (string, error) {
 		}
 	}()
 	return leader, nil
+}
+
+// lookup reads the leader's URL and arms a watch on the election path.
+func (d *zkDetector) lookup(conn *zk.Conn) (string, <-chan zk.Event, error) {
+	children, _, watch, err := conn.ChildrenW(d.path)
+	if err != nil {
+		return "", nil, fmt.Errorf("reading %s in ZooKeeper: %w", d.path, err)
+	}
+	node, ok := LeaderFromZKNodes(children)
+	if !ok {
+		return "", nil, fmt.Errorf("no Mesos master is registered under %s in ZooKeeper", d.path)
+	}
+	data, _, err := conn.Get(d.path + "/" + node)
+	if err != nil {
+		return "", nil, fmt.Errorf("reading %s/%s in ZooKeeper: %w", d.path, node, err)
+	}
+	leader, err := MasterURLFromInfo(data, d.scheme)
+	if err != nil {
+		return "", nil, err
+	}
+	return leader, watch, nil
 }
 
 func (d *zkDetector) Failed(string) {}

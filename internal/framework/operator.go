@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpmaster"
 	"github.com/mesos/mesos-go/api/v1/lib/master"
 	mastercalls "github.com/mesos/mesos-go/api/v1/lib/master/calls"
@@ -29,18 +27,10 @@ func (c *Connection) GetAgents(ctx context.Context) ([]MasterAgent, error) {
 	if leader == "" {
 		return nil, ErrNotSubscribed
 	}
-	configOpts := []httpcli.ConfigOpt{httpcli.Timeout(c.cfg.RequestTimeout)}
-	if c.cfg.TLS != nil {
-		configOpts = append(configOpts, httpcli.TLSConfig(c.cfg.TLS))
-	}
-	if cr := c.cfg.Credentials; cr != nil {
-		configOpts = append(configOpts, httpcli.BasicAuth(cr.Principal, cr.Secret))
-	}
-	cli := httpcli.New(
-		httpcli.Endpoint(leader+"/api/v1"),
-		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
-		httpcli.Do(httpcli.With(configOpts...)),
-	)
+	// RequestTimeout bounds the request and its answer, MaxResponseSize the answer.
+	mh := newMasterHTTP(c.cfg)
+	defer mh.closeIdle()
+	cli := mh.client(leader + "/api/v1")
 	resp, err := httpmaster.NewSender(cli.Send).Send(ctx, mastercalls.NonStreaming(mastercalls.GetAgents()))
 	if err != nil {
 		return nil, fmt.Errorf("GET_AGENTS from %s: %w", leader, err)
