@@ -157,16 +157,22 @@ func (d *Driver) pollAgents(ctx context.Context) {
 		if !d.Subscribed() {
 			continue
 		}
+		asked := time.Now()
 		agents, err := d.GetAgents(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		d.recordAgents(agents, err)
+		d.recordAgents(agents, err, asked)
 	}
 }
 
-// recordAgents merges what the operator API said into the known agents.
-func (d *Driver) recordAgents(agents []MasterAgent, err error) {
+// recordAgents merges what the operator API said, asked at the time given, into the
+// known agents. The list is the master's whole truth: a known agent it does not list,
+// and that sent no offer since the list was asked, left the cluster (it was removed, or
+// is unreachable) — perhaps while the framework was not subscribed and so heard no
+// AGENT_REMOVED or FAILURE of it — and is forgotten, so that its Node stops being Ready.
+// An agent listed inactive (it is reconnecting) is kept.
+func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time) {
 	d.mu.Lock()
 	changed := (err == nil) != (d.status.AgentsError == nil)
 	if err != nil {
@@ -181,6 +187,17 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error) {
 		return
 	}
 	d.status.AgentsError = nil
+	listed := make(map[string]bool, len(agents))
+	for _, m := range agents {
+		listed[m.ID] = true
+	}
+	for id, a := range d.status.Agents {
+		if !listed[id] && a.LastOffer.Before(asked) {
+			d.log.Info("Forgetting an agent the master no longer lists", "agent", id, "hostname", a.Hostname)
+			delete(d.status.Agents, id)
+			changed = true
+		}
+	}
 	for _, m := range agents {
 		if !m.Active {
 			continue

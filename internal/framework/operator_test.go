@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,7 +100,7 @@ func TestRecordAgents(t *testing.T) {
 		{ID: "a1", Hostname: "host-1", Total: mesos.Resources{scalar("cpus", 8), scalar("mem", 1024)}, Active: true},
 		{ID: "a2", Hostname: "host-2", Total: mesos.Resources{scalar("cpus", 4)}, Active: true},
 		{ID: "a3", Hostname: "host-3", Total: mesos.Resources{scalar("cpus", 4)}, Active: false},
-	}, nil)
+	}, nil, time.Now())
 	st := d.Status()
 	if c := st.Agents["a1"].Capacity; len(c) != 2 || c[0].Name != "cpus" || c[0].GetScalar().GetValue() != 8 {
 		t.Errorf("capacity of a1 = %v, want the operator API's total (cpus 8, mem 1024)", c)
@@ -115,7 +116,10 @@ func TestRecordAgents(t *testing.T) {
 	}
 
 	// The same answer again changes nothing.
-	d.recordAgents([]MasterAgent{{ID: "a1", Hostname: "host-1", Total: mesos.Resources{scalar("cpus", 8), scalar("mem", 1024)}, Active: true}}, nil)
+	d.recordAgents([]MasterAgent{
+		{ID: "a1", Hostname: "host-1", Total: mesos.Resources{scalar("cpus", 8), scalar("mem", 1024)}, Active: true},
+		{ID: "a2", Hostname: "host-2", Total: mesos.Resources{scalar("cpus", 4)}, Active: true},
+	}, nil, time.Now())
 	if notified != 1 {
 		t.Errorf("an unchanged answer notified (%d)", notified)
 	}
@@ -128,9 +132,32 @@ func TestRecordAgents(t *testing.T) {
 	}
 
 	// A failure is recorded once and notified once.
-	d.recordAgents(nil, errors.New("403"))
-	d.recordAgents(nil, errors.New("403"))
+	d.recordAgents(nil, errors.New("403"), time.Now())
+	d.recordAgents(nil, errors.New("403"), time.Now())
 	if d.Status().AgentsError == nil || notified != 2 {
 		t.Errorf("AgentsError = %v, notified %d times, want an error and 2", d.Status().AgentsError, notified)
+	}
+}
+
+// The master's list is its whole truth: an agent it no longer lists left the cluster,
+// perhaps while the framework was not subscribed to hear of it, and is forgotten so that
+// its Node stops being Ready; unless it offered since the list was asked.
+func TestRecordAgentsForgetsAgentsThatLeft(t *testing.T) {
+	asked := time.Now()
+	d := &Driver{Connection: &Connection{}, status: Status{Agents: map[string]Agent{
+		"left":     {ID: "left", Hostname: "gone", LastOffer: asked.Add(-time.Minute)},
+		"new":      {ID: "new", Hostname: "just-registered", LastOffer: asked.Add(time.Millisecond)},
+		"inactive": {ID: "inactive", Hostname: "reconnecting", LastOffer: asked.Add(-time.Minute)},
+		"listed":   {ID: "listed", Hostname: "here"},
+	}}}
+	d.recordAgents([]MasterAgent{{ID: "listed", Hostname: "here", Active: true}, {ID: "inactive", Hostname: "reconnecting"}}, nil, asked)
+	got := d.AgentIDs()
+	if want := []string{"inactive", "listed", "new"}; !slices.Equal(got, want) {
+		t.Fatalf("agents = %v, want %v", got, want)
+	}
+	// A failed list says nothing of who left.
+	d.recordAgents(nil, errors.New("403"), time.Now())
+	if len(d.AgentIDs()) != 3 {
+		t.Fatalf("a failed list forgot agents: %v", d.AgentIDs())
 	}
 }
