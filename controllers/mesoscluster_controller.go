@@ -39,15 +39,21 @@ const (
 	ReasonSchedulerNameConflict = "SchedulerNameConflict"
 	ReasonCredentialsNotFound   = "CredentialsSecretNotFound"
 	ReasonCredentialsInvalid    = "CredentialsInvalid"
-	ReasonCASecretNotFound      = "CASecretNotFound"
-	ReasonCAInvalid             = "CAInvalid"
-	ReasonInvalidMaster         = "InvalidMaster"
-	ReasonFrameworkRemoved      = "FrameworkRemoved"
-	ReasonTasksReconciled       = "TasksReconciled"
-	ReasonReconciling           = "Reconciling"
-	ReasonNotSubscribed         = "NotSubscribed"
-	ReasonAsExpected            = "AsExpected"
-	ReasonTeardownPending       = "TeardownPending"
+	// ReasonCredentialsNeedTLS: credentials would go to a master without TLS, which the
+	// cluster does not allow.
+	ReasonCredentialsNeedTLS = "CredentialsNeedTLS"
+	// ReasonPlaintextCredentials (Degraded only): the cluster lets its credentials go to a
+	// master without TLS.
+	ReasonPlaintextCredentials = "PlaintextCredentials"
+	ReasonCASecretNotFound     = "CASecretNotFound"
+	ReasonCAInvalid            = "CAInvalid"
+	ReasonInvalidMaster        = "InvalidMaster"
+	ReasonFrameworkRemoved     = "FrameworkRemoved"
+	ReasonTasksReconciled      = "TasksReconciled"
+	ReasonReconciling          = "Reconciling"
+	ReasonNotSubscribed        = "NotSubscribed"
+	ReasonAsExpected           = "AsExpected"
+	ReasonTeardownPending      = "TeardownPending"
 	// ReasonAgentsUnlisted: subscribed, but the master's operator API does not list the
 	// agents (e.g. the principal may not GET_AGENTS), so capacity comes from offers.
 	ReasonAgentsUnlisted = "AgentsNotListed"

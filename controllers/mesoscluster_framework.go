@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -42,6 +43,9 @@ func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1al
 			if len(data[k]) == 0 {
 				return cfg, ReasonCredentialsInvalid, fmt.Errorf("Secret %s/%s (framework.credentialsSecretRef) has no key %q", ref.Namespace, ref.Name, k) //nolint:staticcheck // a condition message, a sentence
 			}
+		}
+		if plaintextMaster(mc) && !fw.AllowPlaintextCredentials {
+			return cfg, ReasonCredentialsNeedTLS, fmt.Errorf("The framework's credentials would travel unencrypted to %s: use https:// masters (or spec.tls with zk://), or set spec.framework.allowPlaintextCredentials: true", mc.Spec.Master) //nolint:staticcheck // a condition message, a sentence
 		}
 		cfg.Credentials = &framework.Credentials{Principal: string(data["principal"]), Secret: string(data["secret"])}
 	}
@@ -78,6 +82,21 @@ func (r *MesosClusterReconciler) secretData(ctx context.Context, ref *mesosv1alp
 		return nil, notFound, fmt.Errorf("reading Secret %s/%s (%s): %w", ref.Namespace, ref.Name, field, err)
 	}
 	return s.Data, "", nil
+}
+
+// plaintextMaster says whether the cluster reaches its masters without TLS: an http://
+// URL in its list, or zk:// without spec.tls (the leader is then reached over http).
+func plaintextMaster(mc *mesosv1alpha1.MesosCluster) bool {
+	master := strings.TrimSpace(mc.Spec.Master)
+	if strings.HasPrefix(master, "zk://") {
+		return mc.Spec.TLS == nil
+	}
+	for _, m := range strings.Split(master, ",") {
+		if !strings.HasPrefix(strings.TrimSpace(m), "https://") {
+			return true
+		}
+	}
+	return false
 }
 
 // FrameworkInfo is the FrameworkInfo a cluster subscribes with.

@@ -68,6 +68,9 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 		if s.AgentsError != nil {
 			set(mesosv1alpha1.ConditionDegraded, true, ReasonAgentsUnlisted, fmt.Sprintf(
 				"The master's operator API did not list the agents (%v): Node capacity comes from offers, which show only what other frameworks leave; let the framework's principal call GET_AGENTS", s.AgentsError))
+		} else if mc.Spec.Framework.CredentialsSecretRef != nil && plaintextMaster(mc) {
+			set(mesosv1alpha1.ConditionDegraded, true, ReasonPlaintextCredentials,
+				"The framework's credentials travel unencrypted to "+s.Leader+" (spec.framework.allowPlaintextCredentials): anyone on the path can read them; use https:// masters")
 		} else {
 			set(mesosv1alpha1.ConditionDegraded, false, ReasonAsExpected, "The framework is subscribed")
 		}

@@ -74,3 +74,28 @@ func TestNotStatusOnly(t *testing.T) {
 		}
 	}
 }
+
+// Credentials go only to masters reached over TLS, unless the cluster allows otherwise.
+func TestPlaintextMaster(t *testing.T) {
+	for _, tc := range []struct {
+		master string
+		tls    bool
+		want   bool
+	}{
+		{"https://m1:5050", false, false},
+		{"https://m1:5050, https://m2:5050", false, false},
+		{"https://m1:5050,http://m2:5050", false, true},
+		{"http://m1:5050", true, true}, // spec.tls does not make an http:// URL https
+		{"zk://zk1:2181/mesos", false, true},
+		{"zk://zk1:2181/mesos", true, false},
+	} {
+		mc := &mesosv1alpha1.MesosCluster{}
+		mc.Spec.Master = tc.master
+		if tc.tls {
+			mc.Spec.TLS = &mesosv1alpha1.TLSSpec{}
+		}
+		if got := plaintextMaster(mc); got != tc.want {
+			t.Errorf("%s (tls %v): plaintext = %v, want %v", tc.master, tc.tls, got, tc.want)
+		}
+	}
+}

@@ -106,6 +106,12 @@ type FrameworkSpec struct {
 	// +optional
 	CredentialsSecretRef *SecretKeyRef `json:"credentialsSecretRef,omitempty"`
 
+	// allowPlaintextCredentials lets the credentials travel to an http:// master (or a
+	// zk:// master without spec.tls), where anyone on the path can read them. Off by
+	// default: such a cluster does not connect; when on, Degraded says so.
+	// +optional
+	AllowPlaintextCredentials bool `json:"allowPlaintextCredentials,omitempty"`
+
 	// failoverTimeout is how long Mesos keeps the framework's tasks running while the
 	// operator is disconnected. Defaults to one week.
 	// +optional

@@ -39,6 +39,23 @@ var _ = Describe("MesosCluster controller", func() {
 		Expect(got.Finalizers).To(ContainElement(controllers.FrameworkFinalizer))
 	})
 
+	It("subscribes with credentials over http only when allowed, and then says it is Degraded", func() {
+		sim := startSim(1, "cpus:1;mem:1024;disk:1000")
+		ns := newNamespace()
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"},
+			Data: map[string][]byte{"principal": []byte("k8sm"), "secret": []byte("s3cr3t")}})).To(Succeed())
+		mc := minimalCluster()
+		mc.Spec.Master = sim.URL()
+		mc.Spec.SchedulerName = uniqueSchedulerName()
+		mc.Spec.Framework.CredentialsSecretRef = &mesosv1alpha1.SecretKeyRef{Namespace: ns, Name: "creds"}
+		mc.Spec.Framework.Principal = "k8sm"
+		mc.Spec.Framework.AllowPlaintextCredentials = true
+		createCluster(mc)
+		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/" + controllers.ReasonSubscribed))
+		Eventually(condition(mc, mesosv1alpha1.ConditionDegraded), 20*time.Second, 50*time.Millisecond).Should(
+			HavePrefix("True/" + controllers.ReasonPlaintextCredentials + ": The framework's credentials travel unencrypted"))
+	})
+
 	It("says which credentials Secret is missing, then which key, and never shows the secret", func() {
 		ns := newNamespace()
 		mc := minimalCluster()
@@ -64,6 +81,11 @@ var _ = Describe("MesosCluster controller", func() {
 		secret.Data["secret"] = []byte("s3cr3t-value")
 		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
 		Expect(updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Placement.Strategy = mesosv1alpha1.PlacementSpread })).To(Succeed())
+		// The master is http://: the credentials would travel unencrypted.
+		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(
+			HavePrefix("False/" + controllers.ReasonCredentialsNeedTLS + ": The framework's credentials would travel unencrypted to " + unreachableMaster))
+
+		Expect(updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.AllowPlaintextCredentials = true })).To(Succeed())
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(
 			HavePrefix("False/" + framework.ReasonMasterUnreachable))
 
