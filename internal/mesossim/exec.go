@@ -118,7 +118,9 @@ func (m *Master) startExecutorLocked(fw *framework, a *agent, info mesos.Executo
 	stdout, _ := os.Create(filepath.Join(dir, "stdout"))
 	stderr, _ := os.Create(filepath.Join(dir, "stderr"))
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A session of its own, as Mesos's POSIX launcher starts executors: its container's
+	// processes are then its session (destroyContainer).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting executor %s: %w", info.ExecutorID.Value, err)
 	}
@@ -127,6 +129,7 @@ func (m *Master) startExecutorLocked(fw *framework, a *agent, info mesos.Executo
 	go func() {
 		defer m.wg.Done()
 		err := cmd.Wait()
+		destroyContainer(cmd.Process.Pid)
 		_ = stdout.Close()
 		_ = stderr.Close()
 		close(run.exited)
@@ -211,7 +214,8 @@ func (r *execRun) sendNow(e *mexec.Event) bool {
 	}
 }
 
-// kill ends the executor's process group at once.
+// kill ends the executor's process group at once (the rest of its container goes once
+// it has exited).
 func (r *execRun) kill() { _ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL) }
 
 // executorExited ends the executor's live tasks the way slave.cpp's executorTerminated
