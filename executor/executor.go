@@ -26,6 +26,10 @@ import (
 // DefaultKillGrace is the grace period of a KILL whose task has no kill policy.
 const DefaultKillGrace = 3 * time.Second
 
+// AnnotationTaskID is set on the pod a runtime is given: the Mesos task that runs it. A
+// pod launched again (same pod, new task) tells its runs apart by it.
+const AnnotationTaskID = "mesos.k8sm.io/task-id"
+
 // Executor runs the pods the agent launches, many per executor.
 type Executor struct {
 	Config  config.Config
@@ -62,9 +66,13 @@ type task struct {
 }
 
 // Run subscribes to the agent and serves events until SHUTDOWN, or until the agent is
-// gone (at once without checkpointing, after MESOS_RECOVERY_TIMEOUT with it).
+// gone (at once without checkpointing, after MESOS_RECOVERY_TIMEOUT with it), or ctx
+// ends (SIGTERM): then it kills every pod first. Before subscribing it claims its
+// sandbox and has its runtime sweep what ended runs left (runs.go).
 func (e *Executor) Run(ctx context.Context) error {
 	e.tasks, e.unackedTasks, e.unacked = map[string]*task{}, map[string]mesos.TaskInfo{}, nil
+	release := e.claimAndSweep()
+	defer release()
 	cli := httpcli.New(
 		httpcli.Endpoint("http://"+e.Config.AgentEndpoint+"/api/v1/executor"),
 		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
@@ -87,7 +95,7 @@ func (e *Executor) Run(ctx context.Context) error {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return nil
+			return e.stopped()
 		}
 		if err != nil {
 			e.Log.Info("Lost the agent", "error", err.Error())
@@ -109,10 +117,37 @@ func (e *Executor) Run(ctx context.Context) error {
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return nil
+			return e.stopped()
 		}
 		backoff = min(2*backoff, max(e.Config.SubscriptionBackoffMax, time.Second))
 	}
+}
+
+// stopped ends a Run whose context ended (the executor got SIGTERM or SIGINT): no pod
+// outlives the executor, so each is killed, with the grace SHUTDOWN gives.
+func (e *Executor) stopped() error {
+	e.Log.Info("Stopping: killing every pod")
+	e.killAll(e.Config.ExecutorShutdownGracePeriod * 3 / 4)
+	return nil
+}
+
+// claimAndSweep claims this run's sandbox and, when the runtime is a Sweeper, has it
+// stop what the framework's ended executor runs on this agent left. It returns what
+// releases the claim.
+func (e *Executor) claimAndSweep() (release func()) {
+	dir := RunDir(e.Config)
+	if dir == "" {
+		return func() {}
+	}
+	release, err := Claim(dir)
+	if err != nil {
+		e.Log.Info("Cannot claim the sandbox: a later executor cannot tell whether this one ended", "sandbox", dir, "error", err.Error())
+		release = func() {}
+	}
+	if s, ok := e.Runtime.(Sweeper); ok {
+		s.Sweep(OtherRuns(dir), Ended)
+	}
+	return release
 }
 
 func (e *Executor) isShutdown() bool {
@@ -224,6 +259,10 @@ func (e *Executor) launch(ctx context.Context, info mesos.TaskInfo) {
 		e.update(ctx, t, mesos.TASK_FAILED, nil, "Cannot run the pod: "+err.Error(), mesos.REASON_TASK_INVALID.Enum())
 		return
 	}
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[AnnotationTaskID] = id
 	e.update(ctx, t, mesos.TASK_STARTING, &corev1.PodStatus{Phase: corev1.PodPending}, "", nil)
 	sandbox := filepath.Join(e.Config.Sandbox, "pods", id)
 	h, err := e.Runtime.Start(pod, sandbox, func(r Report) { e.report(ctx, t, pod, r) })
