@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
 
+	"github.com/k8sm/k8sm/executor"
 	"github.com/k8sm/k8sm/executor/kubelet"
 )
 
@@ -30,8 +32,9 @@ func (k *kubeletFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&k.insecure, "kubelet-insecure-skip-tls-verify", false, "kubelet runtime: do not verify the kubelet's certificate (testing only).")
 }
 
-// runtime builds the kubelet runtime, checking what can be checked at start.
-func (k *kubeletFlags) runtime(log logr.Logger) (*kubelet.Runtime, error) {
+// runtime builds the kubelet runtime for this executor run, checking what can be
+// checked at start.
+func (k *kubeletFlags) runtime(log logr.Logger, cfg config.Config) (*kubelet.Runtime, error) {
 	if st, err := os.Stat(k.manifestDir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("--kubelet-manifest-dir %s is not a directory: is the kubelet's staticPodPath set?", k.manifestDir)
 	}
@@ -41,7 +44,8 @@ func (k *kubeletFlags) runtime(log logr.Logger) (*kubelet.Runtime, error) {
 	if k.insecure && k.caFile != "" {
 		return nil, errors.New("--kubelet-ca-file and --kubelet-insecure-skip-tls-verify exclude each other")
 	}
-	rt := &kubelet.Runtime{ManifestDir: k.manifestDir, URL: k.url, Log: log}
+	rt := &kubelet.Runtime{ManifestDir: k.manifestDir, URL: k.url, Log: log,
+		FrameworkID: cfg.FrameworkID, ExecutorID: cfg.ExecutorID, Sandbox: executor.RunDir(cfg)}
 	if k.tokenFile != "" {
 		b, err := os.ReadFile(k.tokenFile)
 		if err != nil {

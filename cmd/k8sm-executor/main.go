@@ -21,6 +21,9 @@ import (
 )
 
 func main() {
+	// A copy of this program started as the process runtime's watchdog runs as one here
+	// and never returns.
+	process.Init()
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "k8sm-executor:", err)
 		os.Exit(1)
@@ -49,9 +52,10 @@ func run(args []string) error {
 	switch *runtime {
 	case "process":
 		host, _ := os.Hostname()
-		rt = &process.Runtime{BackoffBase: *backoff, HostIP: hostIP(cfg.AgentEndpoint), NodeName: host}
+		rt = &process.Runtime{BackoffBase: *backoff, HostIP: hostIP(cfg.AgentEndpoint), NodeName: host,
+			Sandbox: executor.RunDir(cfg), Log: log.WithName("process")}
 	case "kubelet":
-		if rt, err = kc.runtime(log.WithName("kubelet")); err != nil {
+		if rt, err = kc.runtime(log.WithName("kubelet"), cfg); err != nil {
 			return err
 		}
 	default:

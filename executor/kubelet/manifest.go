@@ -20,6 +20,17 @@ import (
 // finds its pod in the kubelet's /pods.
 const AnnotationPodUID = "mesos.k8sm.io/pod-uid"
 
+// The executor run that wrote a static pod, on its manifest, so that a later run can
+// tell what an ended run left (Runtime.Sweep); and the Mesos task it runs, so that a
+// run of the same pod by a new task is told from the old one (AnnotationTaskID, set by
+// the executor on the pod it hands the runtime).
+const (
+	AnnotationFrameworkID     = "mesos.k8sm.io/framework-id"
+	AnnotationExecutorID      = "mesos.k8sm.io/executor-id"
+	AnnotationExecutorSandbox = "mesos.k8sm.io/executor-sandbox"
+	AnnotationTaskID          = executor.AnnotationTaskID
+)
+
 // Manifest turns an API pod into the static pod the kubelet runs, or says, naming the
 // field, why a static pod cannot do what the pod asks: static pods may not refer to
 // other API objects (Secrets, ConfigMaps, volumes claims, service accounts).

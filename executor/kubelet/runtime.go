@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -35,14 +36,30 @@ type Runtime struct {
 	AppearTimeout time.Duration
 	// Log receives the runtime's log lines.
 	Log logr.Logger
+	// FrameworkID, ExecutorID and Sandbox (executor.RunDir) name this executor run.
+	// Every manifest carries them, and Sweep removes the manifests of ended runs.
+	FrameworkID, ExecutorID, Sandbox string
 }
 
 // Supports says whether a static pod can have the volume.
 func (r *Runtime) Supports(v *corev1.Volume) bool { return Supported(v) }
 
-// Start writes the pod's static pod manifest and follows the pod in the kubelet.
+// Start writes the pod's static pod manifest, marked with this executor run, and
+// follows the pod in the kubelet. The manifest is named after the pod, so a new task of
+// the same pod replaces the old one's manifest; and the kubelet starts no static pod
+// while one of the same name and namespace has not terminated (pkg/kubelet/
+// pod_workers.go: allowStaticPodStart), so the new pod never runs beside the old.
 func (r *Runtime) Start(pod *corev1.Pod, _ string, report func(executor.Report)) (executor.Handle, error) {
-	m, err := Manifest(pod)
+	marked := pod.DeepCopy()
+	if marked.Annotations == nil {
+		marked.Annotations = map[string]string{}
+	}
+	for k, v := range map[string]string{AnnotationFrameworkID: r.FrameworkID, AnnotationExecutorID: r.ExecutorID, AnnotationExecutorSandbox: r.Sandbox} {
+		if v != "" {
+			marked.Annotations[k] = v
+		}
+	}
+	m, err := Manifest(marked)
 	if err != nil {
 		return nil, err
 	}
@@ -50,13 +67,26 @@ func (r *Runtime) Start(pod *corev1.Pod, _ string, report func(executor.Report))
 	if err := writeAtomic(file, m); err != nil {
 		return nil, fmt.Errorf("writing the static pod manifest: %w", err)
 	}
-	f := &follower{rt: r, uid: string(pod.UID), file: file, report: report, kill: make(chan time.Duration, 1)}
+	f := &follower{rt: r, uid: string(pod.UID), task: pod.Annotations[AnnotationTaskID], file: file, report: report, kill: make(chan time.Duration, 1)}
 	go f.run()
 	return f, nil
 }
 
 // ManifestFile is the name of a pod's static pod manifest.
 func ManifestFile(uid types.UID) string { return "k8sm-" + string(uid) + ".json" }
+
+// manifestAnnotations reads the annotations of a static pod manifest.
+func manifestAnnotations(file string) (map[string]string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var p corev1.Pod
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, err
+	}
+	return p.Annotations, nil
+}
 
 // writeAtomic writes a file through a hidden temporary file (the kubelet ignores hidden
 // files), so the kubelet never reads half a manifest.
@@ -90,17 +120,43 @@ func (r *Runtime) appearTimeout() time.Duration {
 type follower struct {
 	rt     *Runtime
 	uid    string
+	task   string // the Mesos task; "" when the pod did not say
 	file   string
 	report func(executor.Report)
 	kill   chan time.Duration
 	once   sync.Once
+	// killed is set by Kill before it removes the manifest: a pod that leaves the
+	// kubelet from then on is the kill's doing, not a failure.
+	killed atomic.Bool
 }
 
-// Kill removes the pod's manifest; the kubelet stops the pod with the pod's
+// Kill removes the pod's manifest before it returns (so an executor that stops on
+// SIGTERM leaves none); the kubelet stops the pod with the pod's
 // terminationGracePeriodSeconds, and the follower reports it killed once the kubelet's
 // runtime no longer runs it (or grace and a margin passed).
 func (f *follower) Kill(grace time.Duration) {
-	f.once.Do(func() { f.kill <- grace })
+	f.once.Do(func() {
+		f.killed.Store(true)
+		f.kill <- grace
+		f.removeManifest()
+	})
+}
+
+// replaced says whether the pod's manifest now belongs to another task: the same pod
+// launched again by a new task, which the kubelet runs instead.
+func (f *follower) replaced() bool {
+	a, err := manifestAnnotations(f.file)
+	return err == nil && f.task != "" && a[AnnotationTaskID] != "" && a[AnnotationTaskID] != f.task
+}
+
+// removeManifest removes the pod's manifest, unless another task's replaced it.
+func (f *follower) removeManifest() {
+	if f.replaced() {
+		return
+	}
+	if err := os.Remove(f.file); err != nil && !os.IsNotExist(err) {
+		f.rt.Log.Info("Could not remove the static pod manifest", "manifest", f.file, "error", err.Error())
+	}
 }
 
 func (f *follower) run() {
@@ -118,13 +174,10 @@ func (f *follower) run() {
 	)
 	for {
 		select {
-		case grace := <-f.kill:
+		case grace := <-f.kill: // Kill removed the manifest
 			if killBy.IsZero() {
 				graceEnd = time.Now().Add(grace)
 				killBy = graceEnd.Add(30 * time.Second)
-				if err := os.Remove(f.file); err != nil && !os.IsNotExist(err) {
-					log.Info("Could not remove the static pod manifest", "error", err.Error())
-				}
 			}
 		case <-t.C:
 		}
@@ -140,7 +193,7 @@ func (f *follower) run() {
 			}
 			continue
 		}
-		kp, err := f.rt.find(f.uid)
+		kp, err := f.rt.find(f.uid, f.task)
 		if err != nil {
 			failures++
 			if failures == 1 || failures%60 == 0 {
@@ -151,12 +204,18 @@ func (f *follower) run() {
 		failures = 0
 		if kp == nil {
 			switch {
+			case f.killed.Load():
+				continue // the kill, taken next round, reports it
 			case seen != nil:
-				_ = os.Remove(f.file)
-				f.report(executor.Report{Status: failedStatus(lastStatus, "The pod left the kubelet (its static pod manifest was removed)")})
+				msg := "The pod left the kubelet (its static pod manifest was removed)"
+				if f.replaced() {
+					msg = "The pod left the kubelet: a new task of the same pod replaced it"
+				}
+				f.removeManifest()
+				f.report(executor.Report{Status: failedStatus(lastStatus, msg), Message: msg})
 				return
 			case time.Now().After(appearBy):
-				_ = os.Remove(f.file)
+				f.removeManifest()
 				msg := fmt.Sprintf("The kubelet at %s did not run the static pod %s within %s: is %s its staticPodPath?", f.rt.URL, f.file, f.rt.appearTimeout(), f.rt.ManifestDir)
 				f.report(executor.Report{Status: failedStatus(lastStatus, msg), Message: msg})
 				return
@@ -172,7 +231,7 @@ func (f *follower) run() {
 		}
 		if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
 			// Over: the kubelet removes its containers once the manifest is gone.
-			_ = os.Remove(f.file)
+			f.removeManifest()
 			return
 		}
 	}
@@ -182,8 +241,10 @@ func (f *follower) run() {
 // neither /pods nor /runningpods/. A kubelet drops a removed static pod from /pods at
 // once, before its containers stop; where /runningpods/ is not served (the read-only
 // port has no debugging handlers) the pod is taken as stopped when the grace period ends.
+// (A pod another task replaced is told apart by its kubelet UID only, as the new one
+// runs under the same name.)
 func (f *follower) tornDown(seen *corev1.Pod, graceEnd time.Time) bool {
-	kp, err := f.rt.find(f.uid)
+	kp, err := f.rt.find(f.uid, f.task)
 	if err != nil || kp != nil {
 		return false
 	}
@@ -194,22 +255,25 @@ func (f *follower) tornDown(seen *corev1.Pod, graceEnd time.Time) bool {
 	if err != nil {
 		return time.Now().After(graceEnd)
 	}
+	replaced := f.replaced()
 	for _, p := range running {
-		if p.UID == seen.UID || (p.Name == seen.Name && p.Namespace == seen.Namespace) {
+		if p.UID == seen.UID || (!replaced && p.Name == seen.Name && p.Namespace == seen.Namespace) {
 			return false
 		}
 	}
 	return true
 }
 
-// find returns the kubelet's pod carrying a pod UID, or nil when it has none.
-func (r *Runtime) find(uid string) (*corev1.Pod, error) {
+// find returns the kubelet's pod carrying a pod UID, run for task when it is not "",
+// or nil when it has none.
+func (r *Runtime) find(uid, task string) (*corev1.Pod, error) {
 	var l corev1.PodList
 	if err := r.get("/pods", &l); err != nil {
 		return nil, err
 	}
 	for i := range l.Items {
-		if l.Items[i].Annotations[AnnotationPodUID] == uid {
+		a := l.Items[i].Annotations
+		if a[AnnotationPodUID] == uid && (task == "" || a[AnnotationTaskID] == "" || a[AnnotationTaskID] == task) {
 			return &l.Items[i], nil
 		}
 	}

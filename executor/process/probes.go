@@ -88,8 +88,11 @@ func (p *pod) check(ctx context.Context, c *container, pr *corev1.Probe) error {
 	case pr.Exec != nil && len(pr.Exec.Command) > 0:
 		cmd := exec.CommandContext(ctx, pr.Exec.Command[0], pr.Exec.Command[1:]...)
 		cmd.Dir = c.cmd.Dir
-		cmd.Env = c.cmd.Env
-		return cmd.Run()
+		cmd.Env = c.cmd.Env // with the container's cookie, so the probe dies with it
+		if err := startProcess(cmd); err != nil {
+			return err
+		}
+		return cmd.Wait()
 	case pr.HTTPGet != nil:
 		port, err := portOf(pr.HTTPGet.Port, &c.spec)
 		if err != nil {

@@ -2,6 +2,7 @@
 // process in the sandbox: env (values and the downward API fields a pod can use
 // offline), workingDir, restartPolicy with kubelet-like backoff, logs to sandbox files,
 // SIGTERM then SIGKILL to whole process groups. Init containers run first, in order.
+// No container process outlives the executor (orphans.go).
 package process
 
 import (
@@ -18,6 +19,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/go-logr/logr"
+
 	"github.com/k8sm/k8sm/executor"
 )
 
@@ -30,6 +33,15 @@ type Runtime struct {
 	HostIP string
 	// NodeName is spec.nodeName for the downward API when the pod has none.
 	NodeName string
+	// Sandbox is the executor run's sandbox (executor.RunDir). With it, each running
+	// container is recorded there, a watchdog kills the containers of an executor that
+	// dies (when the program called Init), and Sweep can stop those of ended runs.
+	Sandbox string
+	// Log receives the runtime's log lines.
+	Log logr.Logger
+
+	watchdogOnce sync.Once
+	keepAlive    *os.File // the write end of the watchdog's pipe
 }
 
 // Supports: emptyDir volumes only (directories in the sandbox).
@@ -87,6 +99,7 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 	for _, c := range p.Spec.Containers {
 		pd.mains = append(pd.mains, &container{spec: c, status: waiting(c, "ContainerCreating")})
 	}
+	r.ensureWatchdog()
 	go pd.run()
 	return pd, nil
 }
@@ -298,12 +311,14 @@ func (p *pod) wait(c *container) bool {
 
 // runOnce runs a container's process to its end and returns its exit code.
 func (p *pod) runOnce(c *container) (int32, error) {
-	cmd, closeLogs, err := p.command(c)
+	cookie := newCookie()
+	cmd, closeLogs, err := p.command(c, cookie)
 	if err != nil {
 		return -1, err
 	}
 	defer closeLogs()
-	if code, err := p.start(c, cmd); err != nil {
+	code, forget, err := p.start(c, cmd, cookie)
+	if err != nil {
 		return code, err
 	}
 	stopProbes := p.probe(c)
@@ -311,16 +326,19 @@ func (p *pod) runOnce(c *container) (int32, error) {
 	stopProbes()
 	// Reap what the container left behind in its process group.
 	signal(cmd, syscall.SIGKILL)
-	code := exitCode(err)
+	forget()
+	code = exitCode(err)
 	p.terminated(c, code)
 	return code, nil
 }
 
 // command makes the container's process without starting it: argv with $(VAR)
-// expanded, its working directory, stdout and stderr appended to files in the sandbox,
-// and a process group of its own, so a kill reaches what it starts. closeLogs closes
-// the files once the process is done.
-func (p *pod) command(c *container) (cmd *exec.Cmd, closeLogs func(), err error) {
+// expanded, its working directory, its environment with the cookie (EnvCookie), stdout
+// and stderr appended to files in the sandbox, and a process group of its own in the
+// executor's session, so a kill reaches what it starts, and so does the agent's
+// destroy of the executor's container. closeLogs closes the files once the process is
+// done.
+func (p *pod) command(c *container, cookie string) (cmd *exec.Cmd, closeLogs func(), err error) {
 	dir := filepath.Join(p.sandbox, "containers", c.spec.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
@@ -341,7 +359,7 @@ func (p *pod) command(c *container) (cmd *exec.Cmd, closeLogs func(), err error)
 		argv[i] = expand(argv[i], env)
 	}
 	cmd = exec.Command(argv[0], argv[1:]...)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = workDir, env, stdout, stderr
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = workDir, append(env, EnvCookie+"="+cookie), stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd, func() { _ = stderr.Close(); _ = stdout.Close() }, nil
 }
@@ -361,23 +379,25 @@ func workingDir(c *container, dir string) string {
 	return workDir
 }
 
-// start starts the process and reports the container Running; it is Ready at once
+// start starts the process (to die with the executor: startProcess), records it
+// (forget removes the record) and reports the container Running; it is Ready at once
 // when it has no readiness probe. It does so under the pod's lock, so a Kill either
 // sees the process or stops it from starting. A process that cannot start is a
 // StartError (exit code 128), as the kubelet reports it.
-func (p *pod) start(c *container, cmd *exec.Cmd) (int32, error) {
+func (p *pod) start(c *container, cmd *exec.Cmd, cookie string) (code int32, forget func(), err error) {
 	p.mu.Lock()
 	if p.isKilled() {
 		p.mu.Unlock()
-		return -1, errors.New("killed")
+		return -1, nil, errors.New("killed")
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startProcess(cmd); err != nil {
 		now := metav1.Now()
 		c.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(), StartedAt: now, FinishedAt: now}}
 		p.mu.Unlock()
 		p.send("")
-		return 128, err
+		return 128, nil, err
 	}
+	forget = p.rt.remember(p.pod.Namespace+"/"+p.pod.Name, c.spec.Name, cmd, cookie)
 	c.cmd, c.done = cmd, make(chan struct{})
 	c.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
 	started := true
@@ -386,7 +406,7 @@ func (p *pod) start(c *container, cmd *exec.Cmd) (int32, error) {
 	c.status.ContainerID = fmt.Sprintf("process://%d", cmd.Process.Pid)
 	p.mu.Unlock()
 	p.send("")
-	return 0, nil
+	return 0, forget, nil
 }
 
 // exitCode is the exit code of a process Wait returned err for. A process killed by a

@@ -1,0 +1,147 @@
+package kubelet
+
+import (
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/k8sm/k8sm/executor"
+)
+
+// writeManifest writes a static pod manifest as an executor run would have.
+func writeManifest(t *testing.T, dir, uid string, annotations map[string]string) string {
+	t.Helper()
+	p := apiPod()
+	p.UID = types.UID(uid)
+	for k, v := range annotations {
+		p.Annotations[k] = v
+	}
+	b, err := Manifest(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, ManifestFile(p.UID))
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+func owner(fw, ex, sandbox string) map[string]string {
+	return map[string]string{AnnotationFrameworkID: fw, AnnotationExecutorID: ex, AnnotationExecutorSandbox: sandbox}
+}
+
+// At start the executor removes the manifests ended runs of its framework left, and
+// no other.
+func TestSweepRemovesWhatEndedRunsOfTheFrameworkLeft(t *testing.T) {
+	dir := t.TempDir()
+	gone := map[string]string{
+		"previous run of this executor id": writeManifest(t, dir, "u1", owner("fw", "ex", "/runs/1")),
+		"ended run of another id":          writeManifest(t, dir, "u2", owner("fw", "old", "/runs/ended")),
+	}
+	kept := map[string]string{
+		"live run of another id":   writeManifest(t, dir, "u3", owner("fw", "old", "/runs/live")),
+		"another framework's":      writeManifest(t, dir, "u4", owner("fw2", "ex", "/runs/other")),
+		"without owner (old k8sm)": writeManifest(t, dir, "u5", nil),
+	}
+	notK8sm := filepath.Join(dir, "etcd.yaml")
+	if err := os.WriteFile(notK8sm, []byte("kind: Pod"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kept["not k8sm's"] = notK8sm
+
+	rt := &Runtime{ManifestDir: dir, FrameworkID: "fw", ExecutorID: "ex", Sandbox: "/runs/2", Log: logr.Discard()}
+	rt.Sweep(nil, func(sandbox string) bool { return sandbox != "/runs/live" })
+	for what, file := range gone {
+		if _, err := os.Stat(file); !os.IsNotExist(err) {
+			t.Errorf("%s: %s is still there", what, file)
+		}
+	}
+	for what, file := range kept {
+		if _, err := os.Stat(file); err != nil {
+			t.Errorf("%s: %s was removed", what, file)
+		}
+	}
+}
+
+func TestStartMarksTheManifestWithItsRunAndTask(t *testing.T) {
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: "http://127.0.0.1:1", PollInterval: time.Hour,
+		FrameworkID: "fw", ExecutorID: "ex", Sandbox: "/runs/2", Log: logr.Discard()}
+	p := apiPod()
+	p.Annotations[executor.AnnotationTaskID] = "t1"
+	h, err := rt.Start(p, "", func(executor.Report) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, ManifestFile("uid-1"))
+	a, err := manifestAnnotations(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{AnnotationFrameworkID: "fw", AnnotationExecutorID: "ex",
+		AnnotationExecutorSandbox: "/runs/2", AnnotationTaskID: "t1", AnnotationPodUID: "uid-1"} {
+		if a[k] != v {
+			t.Errorf("annotation %s = %q, want %q", k, a[k], v)
+		}
+	}
+	// Kill removes the manifest before it returns: an executor that stops on SIGTERM
+	// leaves no static pod behind.
+	h.Kill(time.Second)
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("the manifest is still there after Kill: %v", err)
+	}
+}
+
+func taskPod(task string, phase corev1.PodPhase) corev1.Pod {
+	p := staticPod(phase)
+	p.Annotations[AnnotationTaskID] = task
+	p.UID = types.UID("static-" + task)
+	return p
+}
+
+// A new task of the same pod writes the same manifest: the kubelet runs one static pod
+// of a name at a time and replaces the old. The old task ends without touching the new
+// one's manifest, and does not take the new pod for its own.
+func TestANewTaskOfAPodReplacesTheOld(t *testing.T) {
+	k := &fakeKubelet{}
+	srv := httptest.NewServer(k)
+	defer srv.Close()
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	start := func(task string, got *reports) executor.Handle {
+		p := apiPod()
+		p.Annotations[executor.AnnotationTaskID] = task
+		h, err := rt.Start(p, "", got.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	manifest := filepath.Join(dir, ManifestFile("uid-1"))
+	var old, replacement reports
+	hOld := start("t1", &old)
+	k.set(taskPod("t1", corev1.PodRunning))
+	old.wait(t, "t1 Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+
+	hNew := start("t2", &replacement)
+	k.set(taskPod("t2", corev1.PodRunning)) // the kubelet replaced the pod
+	replacement.wait(t, "t2 Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+	left := old.wait(t, "t1 ended", func(r executor.Report) bool { return r.Status.Phase == corev1.PodFailed })
+	if !strings.Contains(left.Message, "replaced") {
+		t.Errorf("t1 ended with %q, want it to say it was replaced", left.Message)
+	}
+	hOld.Kill(time.Second)
+	if a, err := manifestAnnotations(manifest); err != nil || a[AnnotationTaskID] != "t2" {
+		t.Fatalf("t2's manifest after t1 ended: %v %v", a, err)
+	}
+	hNew.Kill(time.Second)
+	waitGone(t, manifest)
+}

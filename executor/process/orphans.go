@@ -1,0 +1,244 @@
+package process
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	ossignal "os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// No orphans from a dead executor.
+//
+// A container's process leads a process group of its own (so a kill reaches what it
+// starts) in the executor's session, and nothing in the kernel ties that group to the
+// executor's life: an executor that is SIGKILLed, OOM-killed or restarted would leave it
+// running, reparented to init. The Mesos agent, when an executor ends, destroys its
+// container: with cgroups isolation the whole cgroup, with the POSIX launcher every
+// process in the executor's session and process group (os::killtree) — which is why the
+// containers stay in the executor's session. The runtime does not count on that alone
+// (an executor may run outside Mesos's containerizer, or the agent may be down), and
+// takes three steps of its own, each covering what the one before cannot:
+//
+//  1. Each container process, and each exec probe, gets PR_SET_PDEATHSIG = SIGKILL: the
+//     kernel kills it as its parent dies. The kernel means the thread that forked it,
+//     not the process (prctl(2); golang/go#27505), and Go ends a thread when a goroutine
+//     locked to it returns, so every child is started from one goroutine locked to its
+//     thread that never returns (startProcess, Linux only). A setuid program clears the
+//     setting, and it does not pass to the container's own children.
+//  2. For those children (a shell's `sleep 300 &`), a watchdog: the executor runs its own
+//     binary again (Init) as a small process that waits for EOF on a pipe whose write
+//     end only the executor holds, which comes when the executor's process ends, however
+//     it ends; it then kills what the records below name, and exits. The child
+//     subreaper (PR_SET_CHILD_SUBREAPER) does not do this job: orphans reparent to a
+//     subreaper only while it lives, go to init with it, and would oblige the executor
+//     to reap adopted processes without stealing os/exec's exit statuses.
+//  3. A record per running container, under the executor's sandbox
+//     (.k8sm-processes/<cookie>.json, removed once the container's group is gone):
+//     its process group, the leader's start time, the boot and the PID namespace, and
+//     a cookie: a random value set in the container's environment (EnvCookie), which
+//     its children inherit. An executor that starts sweeps the records of the ended runs
+//     of its framework on the agent (Sweep), in case the watchdog died with the executor.
+//
+// Process ids are reused (pid_max may be 32768), so a record is never trusted by its
+// number alone: a process is killed when it carries a recorded cookie, or when it is the
+// recorded group leader itself, alive with the recorded start time (and then with its
+// whole group, whose id cannot be reused while it lives). Nothing else is touched; a
+// process that dropped the cookie from its environment and whose leader is gone is left
+// to the agent's container destroy.
+
+// EnvCookie is set in the environment of every container process: a random value per
+// container start, recorded with the container's process group, by which a watchdog or
+// a later executor finds the container's processes, children included, once the
+// executor that started them is gone (as Jenkins's ProcessTreeKiller finds a build's
+// processes by a cookie in their environment).
+const EnvCookie = "K8SM_PROCESS_COOKIE"
+
+const (
+	// recordsDir is where, under the executor's sandbox, running containers are recorded.
+	recordsDir = ".k8sm-processes"
+	// watchdogEnv makes the executor's binary a watchdog (Init); its value is the
+	// records directory to clear when the executor dies.
+	watchdogEnv = "K8SM_PROCESS_WATCHDOG"
+)
+
+// record is what the runtime keeps about a running container's process group so that
+// a watchdog or a later executor can kill it once its executor is gone.
+type record struct {
+	Pod       string `json:"pod"`
+	Container string `json:"container"`
+	// PGID is the container process's pid, which leads its process group.
+	PGID int `json:"pgid"`
+	// StartTime is the leader's start, in clock ticks after boot (/proc/<pid>/stat).
+	StartTime uint64 `json:"startTime"`
+	// BootID and PIDNamespace are where PGID and StartTime mean something.
+	BootID       string `json:"bootID"`
+	PIDNamespace string `json:"pidNamespace"`
+	// Cookie is the container's EnvCookie.
+	Cookie string `json:"cookie"`
+}
+
+// newCookie makes a container start's EnvCookie value.
+func newCookie() string { return uuid.NewString() }
+
+// remember records a started container process under the runtime's sandbox; forget
+// removes the record once the container's process group is gone. Without a sandbox
+// nothing is recorded.
+func (r *Runtime) remember(pod, container string, cmd *exec.Cmd, cookie string) (forget func()) {
+	if r.Sandbox == "" {
+		return func() {}
+	}
+	pid := cmd.Process.Pid
+	rec := record{Pod: pod, Container: container, PGID: pid, StartTime: procStart(pid),
+		BootID: bootID(), PIDNamespace: pidNamespace(), Cookie: cookie}
+	dir := filepath.Join(r.Sandbox, recordsDir)
+	file := filepath.Join(dir, cookie+".json")
+	data, _ := json.Marshal(rec)
+	tmp := file + ".tmp"
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = os.WriteFile(tmp, data, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, file)
+	}
+	if err != nil {
+		r.Log.Info("Cannot record a container's process group; a dead executor may leave it running", "pod", pod, "container", container, "error", err.Error())
+	}
+	return func() { _ = os.Remove(file) }
+}
+
+// readRecords reads the records in a directory, with their files.
+func readRecords(dir string) ([]record, []string) {
+	entries, _ := os.ReadDir(dir)
+	var recs []record
+	var files []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		file := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(file)
+		var rec record
+		if err != nil || json.Unmarshal(data, &rec) != nil || rec.PGID <= 1 {
+			continue
+		}
+		recs, files = append(recs, rec), append(files, file)
+	}
+	return recs, files
+}
+
+// clearRecords kills what the records in dir name and removes them; it returns how
+// many processes it killed.
+func clearRecords(dir string) int {
+	recs, files := readRecords(dir)
+	if len(recs) == 0 {
+		return 0
+	}
+	n := killLeftovers(recs)
+	for _, f := range files {
+		_ = os.Remove(f)
+	}
+	return n
+}
+
+// Sweep kills what the ended executor runs among runs left running: the containers
+// their records name (executor.Sweeper).
+func (r *Runtime) Sweep(runs []string, ended func(string) bool) {
+	for _, run := range runs {
+		dir := filepath.Join(run, recordsDir)
+		if recs, _ := readRecords(dir); len(recs) == 0 || !ended(run) {
+			continue
+		}
+		n := clearRecords(dir)
+		r.Log.Info("Swept the containers an ended executor left", "sandbox", run, "killed", n)
+	}
+}
+
+// watchdogs says whether this program can be its own watchdog: Init was called.
+var watchdogs atomic.Bool
+
+// Init must be called first thing in main of a program that runs the process runtime
+// with a Sandbox (and in TestMain of tests that do): the runtime starts its watchdog by
+// running the program again with K8SM_PROCESS_WATCHDOG set, and in that copy Init runs
+// the watchdog and exits. Anywhere else it returns at once and lets runtimes start
+// watchdogs; without it they start none.
+func Init() {
+	dir := os.Getenv(watchdogEnv)
+	if dir == "" {
+		watchdogs.Store(supported)
+		return
+	}
+	os.Exit(watchdog(dir, os.NewFile(3, "executor-alive")))
+}
+
+// watchdog waits until alive, the read end of a pipe only the executor writes to,
+// reads EOF, which comes when the executor's process has ended; then it kills what the
+// records in dir name. Signals sent to the executor's process group (a terminal's ^C)
+// are ignored: the executor stops its pods itself then.
+func watchdog(dir string, alive io.Reader) int {
+	ossignal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	_, _ = io.Copy(io.Discard, alive)
+	if n := clearRecords(dir); n > 0 {
+		fmt.Fprintf(os.Stderr, "k8sm-executor watchdog: the executor is gone; killed %d processes of its containers\n", n)
+	}
+	return 0
+}
+
+// ensureWatchdog starts the runtime's watchdog the first time it is needed, and keeps
+// one running: a watchdog that dies is started again.
+func (r *Runtime) ensureWatchdog() {
+	r.watchdogOnce.Do(func() {
+		if r.Sandbox == "" || !watchdogs.Load() {
+			return
+		}
+		alive, keep, err := os.Pipe()
+		if err != nil {
+			r.Log.Info("Cannot start the watchdog", "error", err.Error())
+			return
+		}
+		// keep is never written to nor closed: the kernel closes it as the process ends.
+		r.keepAlive = keep
+		cmd, err := r.startWatchdog(alive)
+		if err != nil {
+			r.Log.Info("Cannot start the watchdog: a dead executor may leave container processes", "error", err.Error())
+			return
+		}
+		go r.superviseWatchdog(cmd, alive)
+	})
+}
+
+// startWatchdog runs this program as a watchdog over the runtime's records. It runs
+// /proc/self/exe (watchdogs are Linux only), which works even if the program's file was
+// replaced or removed since it started.
+func (r *Runtime) startWatchdog(alive *os.File) (*exec.Cmd, error) {
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = []string{os.Args[0]}
+	cmd.Env = append(os.Environ(), watchdogEnv+"="+filepath.Join(r.Sandbox, recordsDir))
+	cmd.ExtraFiles = []*os.File{alive}
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// No parent-death signal, and the executor's process group and session: the agent's
+	// container destroy reaches it, and it outlives the executor by design.
+	return cmd, cmd.Start()
+}
+
+// superviseWatchdog starts the watchdog again whenever it dies while the executor lives.
+func (r *Runtime) superviseWatchdog(cmd *exec.Cmd, alive *os.File) {
+	for {
+		err := cmd.Wait()
+		r.Log.Info("The watchdog ended; starting another", "error", fmt.Sprint(err))
+		time.Sleep(time.Second)
+		if cmd, err = r.startWatchdog(alive); err != nil {
+			r.Log.Info("Cannot start the watchdog: a dead executor may leave container processes", "error", err.Error())
+			return
+		}
+	}
+}
