@@ -18,7 +18,6 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/master"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
@@ -575,49 +574,6 @@ func TestHostileOperatorAPI(t *testing.T) {
 	}
 }
 
-// Each GET_AGENTS (every AgentPollInterval) uses a transport of its own: its kept-alive
-// connection is closed after the request, not left open for good.
-func TestGetAgentsLeavesNoConnectionOpen(t *testing.T) {
-	var mu sync.Mutex
-	open := map[net.Conn]bool{}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		b, _ := (&master.Response{Type: master.Response_GET_AGENTS, GetAgents: &master.Response_GetAgents{}}).Marshal()
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(b)
-	}))
-	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch s {
-		case http.StateNew:
-			open[c] = true
-		case http.StateClosed, http.StateHijacked:
-			delete(open, c)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	c := &Connection{cfg: Config{RequestTimeout: safety}, leader: srv.URL}
-	for range 5 {
-		if _, err := c.GetAgents(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline := time.Now().Add(safety)
-	for {
-		mu.Lock()
-		n := len(open)
-		mu.Unlock()
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections left open by 5 GET_AGENTS", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // A ZooKeeper that accepts connections and never answers fails the leader lookup within
 // RequestTimeout.
 func TestSilentZooKeeper(t *testing.T) {
@@ -625,42 +581,5 @@ func TestSilentZooKeeper(t *testing.T) {
 	se := firstDisconnect(t, rec)
 	if se.Reason != ReasonNoLeader || !strings.Contains(se.Error(), "did not answer within 300ms") {
 		t.Fatalf("got %s, want %s", se, ReasonNoLeader)
-	}
-}
-
-// The frame reader reads RecordIO and refuses what is not, or too large, before
-// allocating it.
-func TestFrameReader(t *testing.T) {
-	for _, tc := range []struct {
-		in     string
-		frames []string
-		err    string // of the read after the frames
-	}{
-		{"3\nabc2\nde", []string{"abc", "de"}, "EOF"},
-		{"0\n0\n3\nabc", []string{"abc"}, "EOF"},
-		{"10\nabcdefghij", []string{"abcdefghij"}, "EOF"},
-		{"11\nabcdefghijk", nil, "event of 11 bytes, more than MaxEventSize (10 bytes)"},
-		{"000000000000000000000\n", nil, "21-digit number of bytes"},
-		{"99999999999999999999\n", nil, "event of 99999999999999999999 bytes"},
-		{"3\nab", nil, "unexpected EOF"},
-		{"12", nil, "unexpected EOF"},
-		{"\n", nil, `"\n" where a frame length was expected`},
-		{" 3\nabc", nil, `" " where a frame length was expected`},
-		{"3\r\nabc", nil, `"\r" where a frame length was expected`},
-		{"-3\nabc", nil, `"-" where a frame length was expected`},
-	} {
-		f := newFrameReader(strings.NewReader(tc.in), 10)
-		var got []string
-		var err error
-		for {
-			var b []byte
-			if b, err = f.next(); err != nil {
-				break
-			}
-			got = append(got, string(b))
-		}
-		if fmt.Sprint(got) != fmt.Sprint(tc.frames) || !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("%q: frames %q, %v; want %q, %s", tc.in, got, err, tc.frames, tc.err)
-		}
 	}
 }

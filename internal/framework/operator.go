@@ -30,10 +30,19 @@ func (c *Connection) GetAgents(ctx context.Context) ([]MasterAgent, error) {
 	// RequestTimeout bounds the request and its answer, MaxResponseSize the answer.
 	mh := newMasterHTTP(c.cfg)
 	defer mh.closeIdle()
+	return getAgents(ctx, mh, leader)
+}
+
+// getAgents sends GET_AGENTS to the leader through mh and decodes its answer.
+func getAgents(ctx context.Context, mh *masterHTTP, leader string) ([]MasterAgent, error) {
 	cli := mh.client(leader + "/api/v1")
 	resp, err := httpmaster.NewSender(cli.Send).Send(ctx, mastercalls.NonStreaming(mastercalls.GetAgents()))
 	if err != nil {
 		return nil, fmt.Errorf("GET_AGENTS from %s: %w", leader, err)
+	}
+	if resp == nil {
+		// mesos-go answers a 202 Accepted with neither a response nor an error.
+		return nil, fmt.Errorf("GET_AGENTS from %s: the master accepted the call (HTTP 202) but answered no list of agents", leader)
 	}
 	defer func() { _ = resp.Close() }()
 	var r master.Response

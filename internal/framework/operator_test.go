@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,6 +87,13 @@ func TestGetAgentsErrors(t *testing.T) {
 	if _, err := c.GetAgents(context.Background()); err == nil {
 		t.Error("a 403 from the operator API gave no error")
 	}
+	// A 202 without a body made mesos-go return neither a response nor an error, which
+	// GetAgents decoded: a nil dereference that took the manager down (FuzzGetAgents).
+	srv, _ = fakeOperatorAPI(t, http.StatusAccepted)
+	c = &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, leader: srv.URL}
+	if _, err := c.GetAgents(context.Background()); err == nil || !strings.Contains(err.Error(), "HTTP 202") {
+		t.Errorf("a 202 from the operator API: err = %v, want one saying the master answered no list", err)
+	}
 	c = &Connection{cfg: Config{RequestTimeout: 5 * time.Second}}
 	if _, err := c.GetAgents(context.Background()); !errors.Is(err, ErrNotSubscribed) {
 		t.Errorf("without a leader: err = %v, want ErrNotSubscribed", err)
@@ -159,5 +169,48 @@ func TestRecordAgentsForgetsAgentsThatLeft(t *testing.T) {
 	d.recordAgents(nil, errors.New("403"), time.Now())
 	if len(d.AgentIDs()) != 3 {
 		t.Fatalf("a failed list forgot agents: %v", d.AgentIDs())
+	}
+}
+
+// Each GET_AGENTS (every AgentPollInterval) uses a transport of its own: its kept-alive
+// connection is closed after the request, not left open for good.
+func TestGetAgentsLeavesNoConnectionOpen(t *testing.T) {
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		b, _ := (&master.Response{Type: master.Response_GET_AGENTS, GetAgents: &master.Response_GetAgents{}}).Marshal()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(b)
+	}))
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch s {
+		case http.StateNew:
+			open[c] = true
+		case http.StateClosed, http.StateHijacked:
+			delete(open, c)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := &Connection{cfg: Config{RequestTimeout: safety}, leader: srv.URL}
+	for range 5 {
+		if _, err := c.GetAgents(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(safety)
+	for {
+		mu.Lock()
+		n := len(open)
+		mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections left open by 5 GET_AGENTS", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
