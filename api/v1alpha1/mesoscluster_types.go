@@ -116,6 +116,7 @@ type FrameworkSpec struct {
 	// operator is disconnected. Defaults to one week.
 	// +optional
 	// +kubebuilder:default="168h"
+	// +kubebuilder:validation:XValidation:rule="size(self) <= 64",message="framework.failoverTimeout must be a duration of at most 64 characters"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="framework.failoverTimeout must not be negative"
 	FailoverTimeout *metav1.Duration `json:"failoverTimeout,omitempty"`
 
@@ -142,16 +143,18 @@ type FrameworkSpec struct {
 
 // ExecutorResources are the resources of the k8sm executor itself, counted once per agent.
 type ExecutorResources struct {
-	// cpus of the executor. At least 0.01, as Mesos requires.
+	// cpus of the executor. At least 0.01, as Mesos requires; at most 1T.
 	// +optional
 	// +kubebuilder:default="100m"
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('10m')) >= 0",message="executor.resources.cpus must be at least 10m (0.01 cpus), as Mesos requires"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('1T')) <= 0",message="executor.resources.cpus must be at most 1T (10^12 cpus), what Mesos holds exactly"
 	CPUs *resource.Quantity `json:"cpus,omitempty"`
 
-	// memory of the executor. At least 32Mi, as Mesos requires.
+	// memory of the executor. At least 32Mi, as Mesos requires; at most 8Pi.
 	// +optional
 	// +kubebuilder:default="64Mi"
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('32Mi')) >= 0",message="executor.resources.memory must be at least 32Mi, as Mesos requires"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('8Pi')) <= 0",message="executor.resources.memory must be at most 8Pi (2^53 bytes), what Mesos holds to the byte"
 	Memory *resource.Quantity `json:"memory,omitempty"`
 }
 
@@ -304,8 +307,12 @@ type MesosClusterSpec struct {
 	Placement PlacementSpec `json:"placement,omitempty"`
 
 	// namespaceSelector limits the namespaces whose pods this cluster takes. Empty or
-	// absent: all namespaces.
+	// absent: all namespaces. At most 64 labels and 64 expressions of 64 values each.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || size(self.matchLabels) <= 64",message="namespaceSelector.matchLabels must have at most 64 labels"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, size(k) <= 317 && size(self.matchLabels[k]) <= 63)",message="namespaceSelector.matchLabels keys must be at most 317 characters and values at most 63, as label keys and values are"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || size(self.matchExpressions) <= 64",message="namespaceSelector.matchExpressions must have at most 64 expressions"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, size(e.key) <= 317 && size(e.operator) <= 16 && (!has(e.values) || size(e.values) <= 64))",message="each namespaceSelector expression must have a key of at most 317 characters and at most 64 values"
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
 	// deletionPolicy says what deleting this MesosCluster does to the framework:
@@ -373,10 +380,12 @@ type MesosClusterStatus struct {
 
 	// frameworkID Mesos gave the framework; the operator fails over with it.
 	// +optional
+	// +kubebuilder:validation:MaxLength=256
 	FrameworkID string `json:"frameworkID,omitempty"`
 
 	// leader is the address of the leading master.
 	// +optional
+	// +kubebuilder:validation:MaxLength=2048
 	Leader string `json:"leader,omitempty"`
 
 	// agents is the number of agents that sent offers or run tasks.
@@ -411,6 +420,7 @@ type MesosClusterStatus struct {
 
 	// conditions: Subscribed, Reconciled, Ready, Degraded.
 	// +optional
+	// +kubebuilder:validation:MaxItems=8
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge

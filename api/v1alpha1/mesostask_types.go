@@ -35,18 +35,22 @@ const (
 
 // TaskResources are the resources a task asks Mesos for.
 type TaskResources struct {
-	// cpus of the task.
+	// cpus of the task: at most 1T (10^12), whose thousandths Mesos holds exactly.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) >= 0 && quantity(string(self)).compareTo(quantity('1T')) <= 0",message="resources.cpus must be between 0 and 1T (10^12 cpus), what Mesos holds exactly"
 	CPUs *resource.Quantity `json:"cpus,omitempty"`
-	// memory of the task.
+	// memory of the task: at most 8Pi (2^53 bytes), which Mesos holds to the byte.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) >= 0 && quantity(string(self)).compareTo(quantity('8Pi')) <= 0",message="resources.memory must be between 0 and 8Pi (2^53 bytes), what Mesos holds to the byte"
 	Memory *resource.Quantity `json:"memory,omitempty"`
-	// disk of the task.
+	// disk of the task: at most 8Pi (2^53 bytes), which Mesos holds to the byte.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) >= 0 && quantity(string(self)).compareTo(quantity('8Pi')) <= 0",message="resources.disk must be between 0 and 8Pi (2^53 bytes), what Mesos holds to the byte"
 	Disk *resource.Quantity `json:"disk,omitempty"`
 	// gpus of the task (from nvidia.com/gpu requests).
 	// +optional
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
 	GPUs int32 `json:"gpus,omitempty"`
 	// ports are the host ports the task needs, taken from the agent's `ports` resource.
 	// +optional
@@ -122,14 +126,17 @@ type MesosTaskStatus struct {
 
 	// podPhase is the phase mirrored onto the pod.
 	// +optional
+	// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Unknown
 	PodPhase corev1.PodPhase `json:"podPhase,omitempty"`
 
 	// mesosState is the last Mesos task state, e.g. TASK_RUNNING.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	MesosState string `json:"mesosState,omitempty"`
 
 	// agentID of the agent running the task.
 	// +optional
+	// +kubebuilder:validation:MaxLength=256
 	AgentID string `json:"agentID,omitempty"`
 
 	// executorID of the executor the task was launched in: spec.executorID, unless the
@@ -140,22 +147,28 @@ type MesosTaskStatus struct {
 
 	// hostname of the agent running the task.
 	// +optional
+	// +kubebuilder:validation:MaxLength=256
 	Hostname string `json:"hostname,omitempty"`
 
 	// reason Mesos gave with the last update, e.g. REASON_EXECUTOR_TERMINATED.
 	// +optional
+	// +kubebuilder:validation:MaxLength=256
 	Reason string `json:"reason,omitempty"`
 
-	// message Mesos or the executor gave with the last update, or why the task is not placed.
+	// message Mesos or the executor gave with the last update, or why the task is not
+	// placed; cut at 32768 characters.
 	// +optional
+	// +kubebuilder:validation:MaxLength=32768
 	Message string `json:"message,omitempty"`
 
 	// source of the last update: SOURCE_MASTER, SOURCE_AGENT or SOURCE_EXECUTOR.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	Source string `json:"source,omitempty"`
 
 	// lastUpdateUUID is the uuid (hex) of the last update persisted, empty for master updates.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	LastUpdateUUID string `json:"lastUpdateUUID,omitempty"`
 
 	// healthy is the task's health as its checks report it.
@@ -180,6 +193,7 @@ type MesosTaskStatus struct {
 
 	// conditions of the task: Scheduled.
 	// +optional
+	// +kubebuilder:validation:MaxItems=8
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/placement"
@@ -89,13 +90,15 @@ func shellQuote(s string) string {
 }
 
 // ExecutorRequest is the executor's own resources, for placement to count once per agent.
+// The MesosCluster's validation keeps them in range; out of range, they ask for the
+// most a task may, which no agent offers.
 func ExecutorRequest(mc *mesosv1alpha1.MesosCluster) placement.Request {
 	r := placement.Request{ID: ExecutorID(mc), CPUs: 0.1, MemMB: 64}
 	if q := mc.Spec.Executor.Resources.CPUs; q != nil {
-		r.CPUs = float64(q.MilliValue()) / 1000
+		r.CPUs = cpusOf(q)
 	}
 	if q := mc.Spec.Executor.Resources.Memory; q != nil {
-		r.MemMB = float64(q.Value()) / (1 << 20)
+		r.MemMB = megabytesOf(q, corev1.ResourceMemory)
 	}
 	return r
 }

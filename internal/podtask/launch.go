@@ -107,13 +107,13 @@ func SetLaunched(st *mesosv1alpha1.MesosTaskStatus, l Launch, generation int64) 
 func FillLaunch(st *mesosv1alpha1.MesosTaskStatus, l Launch, generation int64) bool {
 	before := st.DeepCopy()
 	if st.AgentID == "" {
-		st.AgentID = l.AgentID
+		st.AgentID = Clamp(l.AgentID, MaxIDLength)
 	}
 	if st.Hostname == "" {
-		st.Hostname = l.Hostname
+		st.Hostname = Clamp(l.Hostname, MaxHostnameLength)
 	}
 	if st.ExecutorID == "" {
-		st.ExecutorID = l.ExecutorID
+		st.ExecutorID = Clamp(l.ExecutorID, MaxIDLength)
 	}
 	if st.LaunchedAt == nil {
 		at := l.At
@@ -139,6 +139,7 @@ func SetNotLaunched(st *mesosv1alpha1.MesosTaskStatus) {
 // SetUnschedulable records in a MesosTask's status why no offer fits, and says whether
 // that changed it (the same explanation is not written twice).
 func SetUnschedulable(st *mesosv1alpha1.MesosTaskStatus, why string, generation int64) bool {
+	why = Clamp(why, MaxMessageLength)
 	c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.TaskConditionScheduled)
 	if c != nil && c.Reason == mesosv1alpha1.ReasonUnschedulable && c.Message == why && st.Phase == mesosv1alpha1.TaskPhasePending {
 		return false
@@ -157,7 +158,7 @@ func SetPodUnschedulable(ps *corev1.PodStatus, why string) {
 // SetInvalid fails a task whose pod cannot be launched at all (it cannot be translated).
 func SetInvalid(st *mesosv1alpha1.MesosTaskStatus, err error) {
 	st.Phase, st.PodPhase = mesosv1alpha1.TaskPhaseFailed, corev1.PodFailed
-	st.Reason, st.Message = ReasonInvalidPod, err.Error()
+	st.Reason, st.Message = ReasonInvalidPod, Clamp(err.Error(), MaxMessageLength)
 }
 
 // NotAdmittedMessage says why a pod bound to an agent's Node of a cluster that does not

@@ -52,16 +52,17 @@ type PodRef struct {
 }
 
 // PodRefFromLabels reads the pod a task runs from its TaskInfo labels; ok is false when
-// a label is missing (a task k8sm did not launch).
+// a label is missing (a task k8sm did not launch). The first of each label counts: k8sm
+// puts its own before the pod's task labels, which may not use its keys anyway.
 func PodRefFromLabels(labels *mesos.Labels) (ref PodRef, ok bool) {
 	var have int
 	for _, l := range labels.GetLabels() {
-		switch l.Key {
-		case LabelNamespace:
+		switch {
+		case l.Key == LabelNamespace && have&1 == 0:
 			ref.Namespace, have = l.GetValue(), have|1
-		case LabelName:
+		case l.Key == LabelName && have&2 == 0:
 			ref.Name, have = l.GetValue(), have|2
-		case LabelUID:
+		case l.Key == LabelUID && have&4 == 0:
 			ref.UID, have = types.UID(l.GetValue()), have|4
 		}
 	}
@@ -72,10 +73,10 @@ func PodRefFromLabels(labels *mesos.Labels) (ref PodRef, ok bool) {
 // sets limits (as Kubernetes defaults requests to limits).
 func requestOf(c *corev1.Container, name corev1.ResourceName) resource.Quantity {
 	if q, ok := c.Resources.Requests[name]; ok {
-		return q
+		return bounded(q, name)
 	}
 	if q, ok := c.Resources.Limits[name]; ok {
-		return q
+		return bounded(q, name)
 	}
 	return resource.Quantity{}
 }
@@ -83,7 +84,8 @@ func requestOf(c *corev1.Container, name corev1.ResourceName) resource.Quantity 
 // podRequest adds up a pod's request of one resource as Kubernetes does: the pod-level
 // request when the pod sets one, else the sum of the containers and restartable
 // (sidecar) init containers, at least the largest one-shot init container plus the
-// sidecars started before it; plus the pod overhead.
+// sidecars started before it; plus the pod overhead. Each quantity counts within
+// [0, its limit] (bounded), so that no sum wraps or expands a huge exponent.
 func podRequest(pod *corev1.Pod, name corev1.ResourceName) resource.Quantity {
 	var sum resource.Quantity
 	if pr := pod.Spec.Resources; pr != nil {
@@ -92,9 +94,9 @@ func podRequest(pod *corev1.Pod, name corev1.ResourceName) resource.Quantity {
 			q, ok = pr.Limits[name]
 		}
 		if ok {
-			sum = q.DeepCopy()
+			sum = bounded(q, name).DeepCopy()
 			if o, ok := pod.Spec.Overhead[name]; ok {
-				sum.Add(o)
+				sum.Add(bounded(o, name))
 			}
 			return sum
 		}
@@ -122,7 +124,7 @@ func podRequest(pod *corev1.Pod, name corev1.ResourceName) resource.Quantity {
 		sum = initMax
 	}
 	if q, ok := pod.Spec.Overhead[name]; ok {
-		sum.Add(q)
+		sum.Add(bounded(q, name))
 	}
 	return sum
 }
@@ -135,29 +137,31 @@ func ResourcesFor(pod *corev1.Pod) mesosv1alpha1.TaskResources {
 // ResourcesWithDefaults is what a pod's task asks Mesos for: cpus, memory and disk
 // (ephemeral-storage) as Kubernetes adds them up, GPUs from nvidia.com/gpu (rounded
 // up), the host ports of its containers, and the defaults for cpus and memory where
-// nothing is requested.
+// nothing is requested. It takes any pod: a quantity out of range counts as 0 or as its
+// limit (MaxCPUs, MaxBytes, MaxGPUs), which no agent offers, and a port out of range
+// is left out; TaskResourcesWithDefaults refuses such a pod instead.
 func ResourcesWithDefaults(pod *corev1.Pod, defaults Defaults) mesosv1alpha1.TaskResources {
 	var r mesosv1alpha1.TaskResources
-	cpu := podRequest(pod, corev1.ResourceCPU)
+	cpu := total(pod, corev1.ResourceCPU)
 	if cpu.IsZero() {
-		cpu = defaults.CPU.DeepCopy()
+		cpu = bounded(defaults.CPU, corev1.ResourceCPU).DeepCopy()
 	}
-	mem := podRequest(pod, corev1.ResourceMemory)
+	mem := total(pod, corev1.ResourceMemory)
 	if mem.IsZero() {
-		mem = defaults.Memory.DeepCopy()
+		mem = bounded(defaults.Memory, corev1.ResourceMemory).DeepCopy()
 	}
 	r.CPUs, r.Memory = &cpu, &mem
-	if disk := podRequest(pod, corev1.ResourceEphemeralStorage); !disk.IsZero() {
+	if disk := total(pod, corev1.ResourceEphemeralStorage); !disk.IsZero() {
 		r.Disk = &disk
 	}
-	if gpus := podRequest(pod, ResourceGPU); !gpus.IsZero() {
-		r.GPUs = int32(gpus.Value())
+	if gpus := total(pod, ResourceGPU); !gpus.IsZero() {
+		r.GPUs = int32(gpus.Value()) // at most MaxGPUs
 	}
 	seen := map[int32]bool{}
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
 			for _, p := range c.Ports {
-				if p.HostPort > 0 && !seen[p.HostPort] {
+				if p.HostPort > 0 && p.HostPort <= MaxPort && !seen[p.HostPort] {
 					seen[p.HostPort] = true
 					r.Ports = append(r.Ports, p.HostPort)
 				}
@@ -165,4 +169,9 @@ func ResourcesWithDefaults(pod *corev1.Pod, defaults Defaults) mesosv1alpha1.Tas
 		}
 	}
 	return r
+}
+
+// total is podRequest within the resource's limit.
+func total(pod *corev1.Pod, name corev1.ResourceName) resource.Quantity {
+	return bounded(podRequest(pod, name), name)
 }

@@ -118,7 +118,7 @@ func launchRank(p mesosv1alpha1.TaskPhase) int {
 // (first RUNNING), finishedAt (terminal) and lastUpdateTime (= now, when anything
 // changed). Applying the same update twice changes nothing, a task that ended is not
 // moved back by an older update sent again, and a launched task does not go back from
-// RUNNING to STARTING.
+// RUNNING to STARTING. Strings are cut to the MesosTask's bounds (Clamp).
 func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now metav1.Time) bool {
 	state := ts.GetState()
 	if IsTerminalPhase(st.Phase) {
@@ -130,7 +130,7 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 	if neverSeen(st, state) {
 		st.Phase, st.PodPhase = mesosv1alpha1.TaskPhasePending, corev1.PodPending
 		st.LaunchedAt = nil
-		st.Reason, st.Message = ts.GetReason().String(), "Mesos never ran the launch ("+state.String()+"); launching again"
+		st.Reason, st.Message = Clamp(ts.GetReason().String(), MaxReasonLength), "Mesos never ran the launch ("+Clamp(state.String(), MaxStateLength)+"); launching again"
 		return !equality.Semantic.DeepEqual(before, st)
 	}
 	if ts.GetReason() == mesos.REASON_RECONCILIATION && st.MesosState == state.String() {
@@ -149,22 +149,22 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 	}
 	st.Phase = phase
 	st.PodPhase = PodPhaseFor(phase, st.PodPhase)
-	st.MesosState = state.String()
+	st.MesosState = Clamp(state.String(), MaxStateLength)
 	if ts.AgentID != nil && ts.AgentID.Value != "" {
-		st.AgentID = ts.AgentID.Value
+		st.AgentID = Clamp(ts.AgentID.Value, MaxIDLength)
 	}
 	if ts.ExecutorID != nil && ts.ExecutorID.Value != "" {
-		st.ExecutorID = ts.ExecutorID.Value
+		st.ExecutorID = Clamp(ts.ExecutorID.Value, MaxIDLength)
 	}
-	st.Reason, st.Message, st.Source = "", ts.GetMessage(), ""
+	st.Reason, st.Message, st.Source = "", Clamp(ts.GetMessage(), MaxMessageLength), ""
 	if ts.Reason != nil {
-		st.Reason = ts.Reason.String()
+		st.Reason = Clamp(ts.Reason.String(), MaxReasonLength)
 	}
 	if ts.Source != nil {
-		st.Source = ts.Source.String()
+		st.Source = Clamp(ts.Source.String(), MaxStateLength)
 	}
 	if len(ts.UUID) > 0 {
-		st.LastUpdateUUID = hex.EncodeToString(ts.UUID)
+		st.LastUpdateUUID = hex.EncodeToString(ts.UUID[:min(len(ts.UUID), MaxUUIDLength/2)])
 	}
 	if ts.Healthy != nil {
 		h := *ts.Healthy

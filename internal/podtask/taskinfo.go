@@ -9,6 +9,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -18,7 +19,10 @@ import (
 // RequestFor is the placement request of a pod's task: the MesosTask's resources, the
 // pod's node selector and affinity, and the task's role (the pod's mesos.k8sm.io/role
 // annotation when the MesosTask names none). A pod already bound to a Node (a launch
-// that did not happen before a restart) is pinned to that agent.
+// that did not happen before a restart) is pinned to that agent. Every amount is finite
+// and non-negative: one out of range (a MesosTask written before k8sm checked them)
+// asks for the most a task may (MaxCPUs, MaxBytes, MaxGPUs), which no agent offers, so
+// that it waits instead of being launched with a wrapped amount.
 func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request {
 	res := mt.Spec.Resources
 	r := placement.Request{
@@ -31,22 +35,47 @@ func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request 
 	if r.Role == "" {
 		r.Role = pod.Annotations[AnnotationRole]
 	}
+	if res.GPUs < 0 {
+		r.GPUs = MaxGPUs
+	}
 	if res.CPUs != nil {
-		r.CPUs = float64(res.CPUs.MilliValue()) / 1000
+		r.CPUs = cpusOf(res.CPUs)
 	}
 	if res.Memory != nil {
-		r.MemMB = float64(res.Memory.Value()) / (1 << 20)
+		r.MemMB = megabytesOf(res.Memory, corev1.ResourceMemory)
 	}
 	if res.Disk != nil {
-		r.DiskMB = float64(res.Disk.Value()) / (1 << 20)
+		r.DiskMB = megabytesOf(res.Disk, corev1.ResourceEphemeralStorage)
 	}
 	for _, p := range res.Ports {
+		if p < 1 || p > MaxPort {
+			r.CPUs = MaxCPUs // a port no agent has: the task fits nowhere
+			continue
+		}
 		r.HostPorts = append(r.HostPorts, uint32(p))
 	}
 	// A bound pod runs on its Node's agent or nowhere: the binding may already have
 	// launched it there (see the scheduler's prepareLaunch).
 	r.Node = pod.Spec.NodeName
 	return r
+}
+
+// cpusOf is a cpu quantity as Mesos's cpus; out of range, MaxCPUs.
+func cpusOf(q *resource.Quantity) float64 {
+	lim := limits[corev1.ResourceCPU]
+	if ok, _ := inRange(q, &lim.max); !ok {
+		return MaxCPUs
+	}
+	return float64(q.MilliValue()) / 1000
+}
+
+// megabytesOf is a memory or disk quantity as Mesos's MB; out of range, MaxBytes' MB.
+func megabytesOf(q *resource.Quantity, name corev1.ResourceName) float64 {
+	lim := limits[name]
+	if ok, _ := inRange(q, &lim.max); !ok {
+		return MaxBytes / (1 << 20)
+	}
+	return float64(q.Value()) / (1 << 20)
 }
 
 // PodData is the pod as the executor gets it in TaskInfo.data: metadata and spec, with
@@ -59,8 +88,13 @@ func PodData(pod *corev1.Pod) ([]byte, error) {
 
 // BuildTaskInfo is the TaskInfo that launches a pod as placed: its resources from the
 // offer, the shared executor (with the executor's resources when this launch starts it),
-// the pod in data, labels naming the pod, and a kill policy from the pod's grace period.
+// the pod in data, labels naming the pod (then the pod's task labels, none of which may
+// be k8sm's), and a kill policy from the pod's grace period. A pod ValidatePod refuses
+// gets its error, which fails the pod (InvalidPod).
 func BuildTaskInfo(pod *corev1.Pod, a placement.Assignment, executor mesos.ExecutorInfo) (mesos.TaskInfo, error) {
+	if err := ValidatePod(pod); err != nil {
+		return mesos.TaskInfo{}, err
+	}
 	data, err := PodData(pod)
 	if err != nil {
 		return mesos.TaskInfo{}, fmt.Errorf("encoding the pod for the executor: %w", err)
@@ -78,7 +112,8 @@ func BuildTaskInfo(pod *corev1.Pod, a placement.Assignment, executor mesos.Execu
 	}
 	keys := make([]string, 0, len(pod.Annotations))
 	for k := range pod.Annotations {
-		if strings.HasPrefix(k, AnnotationTaskLabelPrefix) {
+		// ValidatePod refused the reserved keys; they are never sent either.
+		if key, ok := taskLabelKey(k); ok && key != "" && !reservedLabel(key) {
 			keys = append(keys, k)
 		}
 	}
