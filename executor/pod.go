@@ -13,12 +13,18 @@ import (
 )
 
 // DecodePod reads the pod the operator put in TaskInfo.data and checks that it can run:
-// an error names the field that cannot. The service account token volume the API server
-// adds to pods (kube-api-access-*) is dropped with its mounts: pods on Mesos agents get
-// no Kubernetes API credentials.
+// an error names the field that cannot. Data that is no pod is refused, and so is a pod
+// whose UID, container or volume names the API server would not take (the runtimes make
+// paths of them), or whose quantities are written with exponents beyond a double's
+// (which the quantity parser would take ages to expand). The service account token
+// volume the API server adds to pods (kube-api-access-*) is dropped with its mounts:
+// pods on Mesos agents get no Kubernetes API credentials.
 func DecodePod(data []byte, supported func(*corev1.Volume) bool) (*corev1.Pod, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("the task carries no pod in its data")
+	}
+	if err := checkQuantityExponents(data); err != nil {
+		return nil, fmt.Errorf("the task data is not a pod: %v", err)
 	}
 	var pod corev1.Pod
 	if err := json.Unmarshal(data, &pod); err != nil {
@@ -26,6 +32,9 @@ func DecodePod(data []byte, supported func(*corev1.Volume) bool) (*corev1.Pod, e
 	}
 	if len(pod.Spec.Containers) == 0 {
 		return nil, fmt.Errorf("spec.containers: the pod has no containers")
+	}
+	if err := checkNames(&pod); err != nil {
+		return nil, err
 	}
 	dropServiceAccountToken(&pod)
 	for i := range pod.Spec.Volumes {
