@@ -46,13 +46,34 @@ run: manifests generate ## Run the manager against the cluster in ~/.kube/config
 ##@ Test
 
 .PHONY: test
-test: verify vet lint test-deps ## Run every test (unit, envtest, e2e) after checking generated files, vet and lint.
+test: verify vet lint test-deps fuzz ## Run every test (unit, envtest, e2e) after checking generated files, vet and lint.
 	KUBEBUILDER_ASSETS="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
 		go test ./... -count=1 -timeout 40m
+
+# FUZZ_TARGETS are the native Go fuzz targets, as Target:package; make fuzz runs each
+# for FUZZTIME (their seeds and crashers under testdata/fuzz also run in go test).
+FUZZTIME ?= 5s
+FUZZ_TARGETS = FuzzPodToTaskInfo:./internal/podtask FuzzDecodePod:./executor \
+	FuzzEventStream:./internal/framework FuzzGetAgents:./internal/framework
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target briefly (FUZZTIME=5s).
+	@for t in $(FUZZ_TARGETS); do \
+		echo "go test -run '^$$' -fuzz '^$${t%%:*}$$' -fuzztime $(FUZZTIME) $${t#*:}"; \
+		go test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) "$${t#*:}" || exit 1; \
+	done
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no apiserver.
 	go test -short ./... -count=1
+
+CHAOS_ARGS ?=
+
+.PHONY: chaos
+chaos: ## The long chaos run: 2 manager replicas, mesos-sim, 1,000 pods over 50 agents, 150 faults from a seed (CHAOS_ARGS="-chaos.seed=7 -chaos.pods=300").
+	@assets="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" && \
+	K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh "$$assets" kube-controller-manager && \
+	KUBEBUILDER_ASSETS="$$assets" go test ./test/chaos -run . -count=1 -timeout 60m -v -args -chaos.long $(CHAOS_ARGS)
 
 BENCH_ARGS ?= -agents 100 -pods 2000
 
