@@ -98,6 +98,10 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		}
 		return ctrl.Result{}, nil
 	}
+	res, err := podtask.TaskResourcesFor(pod)
+	if err != nil {
+		return ctrl.Result{}, r.invalid(ctx, pod, err)
+	}
 	mt = &mesosv1alpha1.MesosTask{
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name,
 			Labels:     map[string]string{agentnode.LabelCluster: mc.Name},
@@ -106,7 +110,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			ClusterRef: mc.Name,
 			PodUID:     string(pod.UID),
 			TaskID:     podtask.TaskIDFor(pod),
-			Resources:  podtask.ResourcesFor(pod),
+			Resources:  res,
 			Role:       pod.Annotations[podtask.AnnotationRole],
 			ExecutorID: podtask.ExecutorID(mc),
 			// A pod bound before it was taken runs on its Node's agent or nowhere.
@@ -133,6 +137,20 @@ func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, hav
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, client.IgnoreNotFound(scheduler.RemovePod(ctx, r.Client, pod))
+}
+
+// invalid fails a pod that cannot be a Mesos task (it asks for more than Mesos can hold),
+// as the scheduler fails one it cannot launch.
+func (r *PodReconciler) invalid(ctx context.Context, pod *corev1.Pod, cause error) error {
+	before := pod.DeepCopy()
+	podtask.SetPodInvalid(&pod.Status, cause)
+	if err := r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if r.Recorder != nil {
+		r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, podtask.ReasonInvalidPod, "Translate", "%s", pod.Status.Message)
+	}
+	return nil
 }
 
 // notAdmitted fails a pod bound to an agent's Node of a cluster that does not take pods
