@@ -69,6 +69,8 @@ type Config struct {
 	RecoveryTimeout time.Duration
 	// Log receives the sim's log lines.
 	Log logr.Logger
+	// Observer, if set, is told of launches, updates and acknowledgements (see Observer).
+	Observer *Observer
 }
 
 // Master is the simulated master and its agents.
@@ -115,6 +117,7 @@ type framework struct {
 	partitionAware bool
 	failover       *time.Timer
 	reconciles     int
+	observer       *Observer // Config.Observer
 }
 
 type agent struct {

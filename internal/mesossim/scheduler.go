@@ -39,6 +39,7 @@ func (fw *framework) send(e *scheduler.Event) {
 	if s == nil {
 		return
 	}
+	fw.observeSent(e) // before the framework can see it, and so acknowledge it
 	select {
 	case s.events <- e:
 	case <-s.done:
@@ -123,6 +124,7 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		m.subscribe(w, r, call)
 		return
 	}
+	m.observeAcknowledge(call)
 	if err := m.handleCall(r.Header.Get("Mesos-Stream-Id"), call); err != nil {
 		http.Error(w, err.Error(), statusOf(err))
 		return
@@ -253,7 +255,7 @@ func (m *Master) frameworkForLocked(info mesos.FrameworkInfo, fw *framework) *fr
 			id = fmt.Sprintf("%s-%04d", m.id, m.nextFW)
 			m.nextFW++
 		}
-		fw = &framework{id: id, filters: map[string]time.Time{}, tasks: map[string]*task{}}
+		fw = &framework{id: id, filters: map[string]time.Time{}, tasks: map[string]*task{}, observer: m.cfg.Observer}
 		m.frameworks[id] = fw
 	} else if fw.stream != nil {
 		fw.send(&scheduler.Event{Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: "Framework failed over"}})

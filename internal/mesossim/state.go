@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
 // State is what /state shows: a small part of Mesos's /master/state.
@@ -42,6 +44,8 @@ type TaskState struct {
 	Name    string `json:"name"`
 	State   string `json:"state"`
 	AgentID string `json:"slave_id"`
+	// Labels are the task's labels, as Mesos shows them.
+	Labels []mesos.Label `json:"labels,omitempty"`
 }
 
 // State returns a snapshot of the master.
@@ -62,7 +66,8 @@ func (m *Master) State() State {
 	for _, fw := range m.frameworks {
 		fs := FrameworkState{ID: fw.id, Name: fw.info.Name, Active: fw.stream != nil && !fw.removed, Connected: fw.stream != nil, Removed: fw.removed, Reconciles: fw.reconciles}
 		for _, t := range fw.tasks {
-			fs.Tasks = append(fs.Tasks, TaskState{ID: t.info.TaskID.Value, Name: t.info.Name, State: t.state.String(), AgentID: t.agent.id})
+			fs.Tasks = append(fs.Tasks, TaskState{ID: t.info.TaskID.Value, Name: t.info.Name, State: t.state.String(), AgentID: t.agent.id,
+				Labels: t.info.GetLabels().GetLabels()})
 		}
 		sort.Slice(fs.Tasks, func(i, j int) bool { return fs.Tasks[i].ID < fs.Tasks[j].ID })
 		st.Frameworks = append(st.Frameworks, fs)

@@ -39,6 +39,7 @@ func masterUpdate(fw *framework, taskID string, agentID *mesos.AgentID, state me
 
 // acceptLocked runs an ACCEPT: offers are checked as a whole, then each LAUNCH task.
 func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
+	m.observeLaunchesLocked(fw, acc)
 	var offers []*offer
 	invalid := ""
 	seen := map[string]bool{}

@@ -1,0 +1,86 @@
+package mesossim
+
+import (
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+)
+
+// Observer is told what the master receives from frameworks and sends them, so that a
+// test can hold a framework to Mesos's rules from the master's side (test/chaos: no task
+// launched while an earlier launch of it is live, no update acknowledged before the
+// framework persisted it). Set it in Config.Observer; nil functions are not called.
+type Observer struct {
+	// Launch is called for every task of a LAUNCH or LAUNCH_GROUP operation in an ACCEPT
+	// the master processes, before it checks the task, with the master's lock held: it
+	// must return quickly and must not call the master.
+	Launch func(ObservedLaunch)
+	// Update is called for every status update sent to a subscribed framework, from an
+	// agent or from the master (reconciliation answers, partitions), and again for every
+	// resend and duplicate, before the framework can receive it (an update its stream
+	// cannot take is called for, then lost with the stream), with the master's lock
+	// held: it must return quickly and must not call the master.
+	Update func(frameworkID string, status mesos.TaskStatus)
+	// Acknowledge is called for every ACKNOWLEDGE call the master receives, before the
+	// master applies it and before the call is answered, without the master's lock: the
+	// framework waits for its answer while Acknowledge runs, so it may look at what the
+	// framework wrote before it acknowledged.
+	Acknowledge func(frameworkID string, ack scheduler.Call_Acknowledge)
+}
+
+// ObservedLaunch is one task a framework asked the master to launch.
+type ObservedLaunch struct {
+	FrameworkID string
+	AgentID     string
+	Task        mesos.TaskInfo
+	// Live lists the tasks of the same id, in any framework, that the master took for
+	// live (in a non-terminal state, TASK_UNREACHABLE included) when the launch came.
+	Live []LiveTask
+}
+
+// LiveTask is a task the master knows in a non-terminal state.
+type LiveTask struct {
+	FrameworkID string
+	AgentID     string
+	State       mesos.TaskState
+}
+
+// observeLaunchesLocked tells the observer of the tasks an ACCEPT launches.
+func (m *Master) observeLaunchesLocked(fw *framework, acc *scheduler.Call_Accept) {
+	o := m.cfg.Observer
+	if o == nil || o.Launch == nil {
+		return
+	}
+	for _, op := range acc.Operations {
+		for _, ti := range launchTasks(op) {
+			o.Launch(ObservedLaunch{FrameworkID: fw.id, AgentID: ti.AgentID.Value, Task: ti, Live: m.liveTasksLocked(ti.TaskID.Value)})
+		}
+	}
+}
+
+// liveTasksLocked lists the non-terminal tasks of an id in every framework.
+func (m *Master) liveTasksLocked(taskID string) []LiveTask {
+	var live []LiveTask
+	for _, fw := range m.frameworks {
+		if t := fw.tasks[taskID]; t != nil && !isTerminal(t.state) {
+			live = append(live, LiveTask{FrameworkID: fw.id, AgentID: t.agent.id, State: t.state})
+		}
+	}
+	return live
+}
+
+// observeAcknowledge tells the observer of an ACKNOWLEDGE call before it is applied.
+func (m *Master) observeAcknowledge(call *scheduler.Call) {
+	o := m.cfg.Observer
+	if o == nil || o.Acknowledge == nil || call.Type != scheduler.Call_ACKNOWLEDGE || call.GetAcknowledge() == nil {
+		return
+	}
+	o.Acknowledge(call.FrameworkID.Value, *call.GetAcknowledge())
+}
+
+// observeSent tells the observer of an update sent on a framework's stream.
+func (fw *framework) observeSent(e *scheduler.Event) {
+	if fw.observer == nil || fw.observer.Update == nil || e.Type != scheduler.Event_UPDATE || e.Update == nil {
+		return
+	}
+	fw.observer.Update(fw.id, e.Update.Status)
+}

@@ -1,0 +1,104 @@
+package mesossim
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// recorder keeps what an Observer was told.
+type recorder struct {
+	mu       sync.Mutex
+	launches []ObservedLaunch
+	updates  []mesos.TaskStatus
+	acks     []scheduler.Call_Acknowledge
+	// pendingAtAck is whether the acknowledged update was still in flight when the
+	// observer heard of the ACKNOWLEDGE (it is told before the master applies it).
+	pendingAtAck []bool
+}
+
+func (r *recorder) observer(m **Master) *Observer {
+	return &Observer{
+		Launch: func(l ObservedLaunch) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.launches = append(r.launches, l)
+		},
+		Update: func(_ string, st mesos.TaskStatus) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.updates = append(r.updates, st)
+		},
+		Acknowledge: func(fwID string, ack scheduler.Call_Acknowledge) {
+			(*m).mu.Lock() // not held while Acknowledge runs
+			t := (*m).frameworks[fwID].tasks[ack.TaskID.Value]
+			pending := t != nil && len(t.pending) > 0 && bytes.Equal(t.pending[0].status.UUID, ack.UUID)
+			(*m).mu.Unlock()
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.acks = append(r.acks, ack)
+			r.pendingAtAck = append(r.pendingAtAck, pending)
+		},
+	}
+}
+
+func (r *recorder) snapshot() (launches []ObservedLaunch, updates []mesos.TaskStatus, acks []scheduler.Call_Acknowledge, pending []bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]ObservedLaunch(nil), r.launches...), append([]mesos.TaskStatus(nil), r.updates...),
+		append([]scheduler.Call_Acknowledge(nil), r.acks...), append([]bool(nil), r.pendingAtAck...)
+}
+
+// The Observer hears of every launch (with the live tasks of its id), every update sent
+// and every acknowledgement before it is applied.
+func TestObserver(t *testing.T) {
+	var m *Master
+	rec := &recorder{}
+	m = startSim(t, Config{Agents: 1, UpdateRetry: time.Minute, TaskStartDelay: 20 * time.Millisecond, Observer: rec.observer(&m)})
+	s := newSched(t, m)
+	s.subscribe(info(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	o := s.offer("")
+	ti := commandTask("t1", o)
+	ti.Resources = []mesos.Resource{scalar("cpus", 0.1)}
+	ti.Labels = &mesos.Labels{Labels: []mesos.Label{{Key: "pod", Value: ptr("p1")}}}
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(ti)}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	// The same id again while the first runs: the master refuses it, the observer sees
+	// the launch and the live task.
+	o = s.offer("")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask("t1", o))}.WithOffers(o.ID)))
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_ERROR {
+		t.Fatalf("second launch of t1: %v, want TASK_ERROR", st)
+	}
+
+	launches, updates, acks, pending := rec.snapshot()
+	if len(launches) != 2 || len(launches[0].Live) != 0 || launches[0].Task.TaskID.Value != "t1" || launches[0].AgentID != o.AgentID.Value {
+		t.Fatalf("launches %+v, want t1 on %s with nothing live", launches, o.AgentID.Value)
+	}
+	if live := launches[1].Live; len(live) != 1 || live[0].State != mesos.TASK_RUNNING || live[0].FrameworkID != s.id {
+		t.Fatalf("second launch saw live %+v, want t1 RUNNING in %s", live, s.id)
+	}
+	var states []mesos.TaskState
+	for _, u := range updates {
+		states = append(states, u.GetState())
+	}
+	if len(states) != 3 || states[0] != mesos.TASK_STARTING || states[1] != mesos.TASK_RUNNING || states[2] != mesos.TASK_ERROR {
+		t.Fatalf("updates sent %v, want STARTING, RUNNING, ERROR", states)
+	}
+	if len(acks) != 2 || !bytes.Equal(acks[0].UUID, updates[0].UUID) || !bytes.Equal(acks[1].UUID, updates[1].UUID) {
+		t.Fatalf("acknowledgements %v, want those of STARTING and RUNNING", acks)
+	}
+	if !pending[0] || !pending[1] {
+		t.Fatalf("the observer heard of acknowledgements after they were applied: %v", pending)
+	}
+	st := m.State()
+	if tasks := st.Frameworks[0].Tasks; len(tasks) != 1 || len(tasks[0].Labels) != 1 || tasks[0].Labels[0].GetValue() != "p1" {
+		t.Fatalf("state tasks %+v, want t1 with its label", tasks)
+	}
+}
