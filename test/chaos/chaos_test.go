@@ -1,0 +1,148 @@
+// Package chaos is the chaos run: the real manager (two replicas with leader election),
+// mesos-sim and a load of pods, Deployments and Jobs, while faults fire at random from a
+// seed; an invariant checker counts, from Mesos's side and Kubernetes', the pods lost,
+// the tasks launched twice or left orphaned, the pods left stuck, and the updates
+// acknowledged before they were written. See README.md, "Chaos".
+package chaos
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k8sm/k8sm/internal/testenv"
+)
+
+var (
+	flagSeed   = flag.Int64("chaos.seed", 1, "seed of the run: the fault plan and the load are a function of it")
+	flagLong   = flag.Bool("chaos.long", false, "the long profile (1,000 pods over 50 agents, 150 faults, at least 20 leader SIGKILLs)")
+	flagPods   = flag.Int("chaos.pods", 0, "pods to create, bare and through Deployments and Jobs (default 60, long 1000)")
+	flagAgents = flag.Int("chaos.agents", 0, "simulated Mesos agents (default 8, long 50)")
+	flagFaults = flag.Int("chaos.faults", 0, "faults to inject (default 12, or one of each kind if there are more kinds; long 150)")
+	flagPace   = flag.Duration("chaos.pace", 0, "mean time between two faults (default 4s)")
+	flagKinds  = flag.String("chaos.kinds", "", "comma-separated fault kinds to draw from (default all; see faultKinds)")
+	flagSettle = flag.Duration("chaos.settle", 0, "how long pods may stay Pending or Terminating once faults stop (default 60s, long 120s)")
+	flagKeep   = flag.Bool("chaos.keep", false, "keep the logs directory (manager, kube-controller-manager, audit logs) after a passing run")
+	flagBin    = flag.String("chaos.manager", "", "the manager binary to run (default: built from ./cmd/manager)")
+	flagExec   = flag.Bool("chaos.exec", false, "agents run the real k8sm-executor (process runtime) instead of simulating tasks; adds the kill-executor fault")
+)
+
+// profile is what one run does, from the flags.
+type profile struct {
+	seed          int64
+	long          bool
+	pods, agents  int
+	faults        int
+	pace          time.Duration
+	kinds         []faultKind
+	settle        time.Duration
+	minLeaderKill int  // SIGKILLs of the leader the plan holds at least
+	exec          bool // real executors (-chaos.exec)
+}
+
+func profileFromFlags() (profile, error) {
+	p := profile{seed: *flagSeed, long: *flagLong, pods: 60, agents: 8, faults: 12, pace: 4 * time.Second, settle: 60 * time.Second, exec: *flagExec}
+	if p.long {
+		p.pods, p.agents, p.faults, p.settle, p.minLeaderKill = 1000, 50, 150, 120*time.Second, 20
+	}
+	kinds, err := parseKinds(*flagKinds, p.exec)
+	if err != nil {
+		return p, err
+	}
+	p.kinds = kinds
+	p.pods = orDefault(*flagPods, p.pods)
+	p.agents = orDefault(*flagAgents, p.agents)
+	p.faults = orDefault(*flagFaults, max(p.faults, len(p.kinds))) // every kind at least once
+	if *flagPace > 0 {
+		p.pace = *flagPace
+	}
+	if *flagSettle > 0 {
+		p.settle = *flagSettle
+	}
+	if !hasKind(p.kinds, faultKillLeader) {
+		p.minLeaderKill = 0
+	}
+	p.minLeaderKill = min(p.minLeaderKill, p.faults)
+	return p, nil
+}
+
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// reproduce is the command that runs this profile again.
+func (p profile) reproduce() string {
+	args := []string{fmt.Sprintf("-chaos.seed=%d", p.seed)}
+	if p.long {
+		args = append(args, "-chaos.long")
+	}
+	args = append(args, fmt.Sprintf("-chaos.pods=%d", p.pods), fmt.Sprintf("-chaos.agents=%d", p.agents), fmt.Sprintf("-chaos.faults=%d", p.faults))
+	if *flagKinds != "" {
+		args = append(args, "-chaos.kinds="+*flagKinds)
+	}
+	if *flagPace > 0 {
+		args = append(args, "-chaos.pace="+p.pace.String())
+	}
+	if p.exec {
+		args = append(args, "-chaos.exec")
+	}
+	if *flagSettle > 0 {
+		args = append(args, "-chaos.settle="+p.settle.String())
+	}
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		assets = "$PWD/bin/k8s/<version>"
+	}
+	return "KUBEBUILDER_ASSETS=" + assets + " go test ./test/chaos -run TestChaos -count=1 -v -timeout 60m -args " + strings.Join(args, " ")
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(m.Run())
+}
+
+// TestChaos is the chaos run. It prints one line,
+//
+//	chaos: seed=S pods=N faults=F launched-twice=0 lost=0 orphaned=0 stuck=0 acked-unwritten=0
+//
+// and fails, naming the pods and tasks, when a count is not zero.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the chaos run starts kube-apiserver, mesos-sim and the manager; not in -short")
+	}
+	p, err := profileFromFlags()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := newRun(t, p)
+	faultPlan := planFaults(p)
+	loadPlan := planLoad(p, r.withControllers, faultPlan.expected())
+	t.Logf("profile: seed=%d pods=%d agents=%d faults=%d (fault phase about %s, kinds %s); controllers: %v; logs in %s",
+		p.seed, p.pods, p.agents, p.faults, faultPlan.expected().Round(time.Second), kindNames(p.kinds), r.withControllers, r.logDir)
+	t.Logf("reproduce: %s", p.reproduce())
+
+	r.waitReady()
+	loadDone := r.startLoad(loadPlan)
+	r.runFaults(faultPlan)
+	<-loadDone
+	r.quiesce()
+	settled := r.settle(p.settle)
+	rep := r.check(settled)
+	t.Logf("faults by kind: %s; API writes the proxy held back or failed: %s; managers that exited by themselves: %v",
+		r.faults.summary(), r.proxy.summary(), r.mgrs.exits())
+	t.Logf("mesos-sim saw %s", r.rec.summary())
+	t.Logf("acknowledgements checked %d (not checked: TASK_STARTING, acknowledged before it is written by design, %d; of tasks whose MesosTask was gone %d; of updates never sent %d; MesosTask unreadable %d); run took %s",
+		rep.acksChecked, rep.acksStarting, rep.acksGone, rep.acksUnknown, rep.acksUnread, time.Since(start).Round(time.Second))
+	if rep.failed() {
+		r.keepLogs = true
+		t.Errorf("%s\nreproduce: %s\nmanager, kube-controller-manager and audit logs: %s", rep.details(), p.reproduce(), r.logDir)
+	}
+	fmt.Println(rep.line(p.seed))
+}

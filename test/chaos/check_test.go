@@ -1,0 +1,323 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/mesossim"
+)
+
+// snapshot is the cluster as the checker reads it, from the API server and the master.
+type snapshot struct {
+	pods  []corev1.Pod
+	tasks []mesosv1alpha1.MesosTask
+	sim   mesossim.State
+	// health says what keeps the operator from working: no leader, no subscription.
+	health []string
+}
+
+func (r *run) snapshot(ctx context.Context) (snapshot, error) {
+	var s snapshot
+	var pods corev1.PodList
+	if err := r.direct.List(ctx, &pods, client.InNamespace(namespace)); err != nil {
+		return s, err
+	}
+	var tasks mesosv1alpha1.MesosTaskList
+	if err := r.direct.List(ctx, &tasks, client.InNamespace(namespace)); err != nil {
+		return s, err
+	}
+	s.pods, s.tasks, s.sim = pods.Items, tasks.Items, r.sim.State()
+	if r.mgrs.leader() == nil {
+		s.health = append(s.health, "no manager replica leads")
+	}
+	subscribed := false
+	for _, fw := range s.sim.Frameworks {
+		subscribed = subscribed || fw.Connected && !fw.Removed
+	}
+	if !subscribed {
+		s.health = append(s.health, "the framework is not subscribed to the master")
+	}
+	return s, nil
+}
+
+// stuck names the pods Pending (while an agent has room for one) or Terminating, and
+// the MesosTasks left without their pod.
+func (s snapshot) stuck() []string {
+	room := false
+	for _, a := range s.sim.Agents {
+		if a.Active && a.Free["cpus"] >= 0.2 && a.Free["mem"] >= 128 {
+			room = true
+		}
+	}
+	var out []string
+	pods := map[types.UID]bool{}
+	for _, p := range s.pods {
+		pods[p.UID] = true
+		switch {
+		case p.DeletionTimestamp != nil:
+			out = append(out, fmt.Sprintf("pod %s/%s Terminating since %s (phase %s)", p.Namespace, p.Name, p.DeletionTimestamp.Format(time.RFC3339), p.Status.Phase))
+		case room && (p.Status.Phase == corev1.PodPending || p.Status.Phase == ""):
+			out = append(out, fmt.Sprintf("pod %s/%s Pending on %q (%s)", p.Namespace, p.Name, p.Spec.NodeName, podCondition(p, corev1.PodScheduled)))
+		case p.Status.Phase == corev1.PodRunning && !ready(p):
+			out = append(out, fmt.Sprintf("pod %s/%s Running but not Ready (%s)", p.Namespace, p.Name, podCondition(p, corev1.PodReady)))
+		}
+	}
+	for _, t := range s.tasks {
+		if !pods[types.UID(t.Spec.PodUID)] {
+			out = append(out, fmt.Sprintf("MesosTask %s/%s left without its pod (phase %q, %s, finalizers %v)", t.Namespace, t.Name, t.Status.Phase, t.Status.MesosState, t.Finalizers))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func podCondition(p corev1.Pod, typ corev1.PodConditionType) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == typ {
+			return fmt.Sprintf("%s=%s %s %s", typ, c.Status, c.Reason, c.Message)
+		}
+	}
+	return "no " + string(typ) + " condition"
+}
+
+func ready(p corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// runningWithoutTask names the pods that show Running while Mesos runs no task for
+// them: lost, though Kubernetes does not say so.
+func (s snapshot) runningWithoutTask() []string {
+	live := map[types.UID]bool{}
+	for _, fw := range s.sim.Frameworks {
+		for _, t := range fw.Tasks {
+			if !fw.Removed && !terminalState(t.State) {
+				live[podRefOf(&mesos.Labels{Labels: t.Labels}).uid] = true
+			}
+		}
+	}
+	var out []string
+	for _, p := range s.pods {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && !live[p.UID] {
+			out = append(out, fmt.Sprintf("pod %s/%s (uid %s) shows Running but Mesos runs no task for it", p.Namespace, p.Name, p.UID))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// orphaned names the tasks Mesos runs for no pod: the pod is gone or ended.
+func (s snapshot) orphaned() []string {
+	pods := map[types.UID]corev1.Pod{}
+	for _, p := range s.pods {
+		pods[p.UID] = p
+	}
+	var out []string
+	for _, fw := range s.sim.Frameworks {
+		if fw.Removed {
+			continue
+		}
+		for _, t := range fw.Tasks {
+			if terminalState(t.State) {
+				continue
+			}
+			ref := podRefOf(&mesos.Labels{Labels: t.Labels})
+			p, ok := pods[ref.uid]
+			switch {
+			case !ok:
+				out = append(out, fmt.Sprintf("task %s %s on %s (framework %s) runs for pod %s, which is gone", t.ID, t.State, t.AgentID, fw.ID, ref))
+			case p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded:
+				out = append(out, fmt.Sprintf("task %s %s on %s (framework %s) runs for pod %s, which ended %s", t.ID, t.State, t.AgentID, fw.ID, ref, p.Status.Phase))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// settle waits, at most bound, until a manager leads with the framework subscribed, no
+// pod is stuck, no task orphaned and no pod shows Running without a task. The last
+// snapshot is what the checker counts.
+func (r *run) settle(bound time.Duration) snapshot {
+	var last snapshot
+	var failure string
+	g := NewGomega(func(message string, _ ...int) { failure = message })
+	start := time.Now()
+	ok := g.Eventually(func() ([]string, error) {
+		s, err := r.snapshot(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		last = s
+		return append(append(append(s.health, s.stuck()...), s.orphaned()...), s.runningWithoutTask()...), nil
+	}, bound, time.Second).Should(BeEmpty())
+	if ok {
+		r.t.Logf("settled in %s", time.Since(start).Round(time.Second))
+	} else {
+		r.t.Logf("not settled within %s: %s", bound, firstLines(failure, 20))
+	}
+	return last
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = append(lines[:n], fmt.Sprintf("... (%d more lines)", len(lines)-n))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// report is the checker's verdict.
+type report struct {
+	pods, faults                                                 int
+	twice, lost, orphaned, stuck, unwritten, errors              []string
+	acksChecked, acksStarting, acksGone, acksUnknown, acksUnread int
+}
+
+func (rep report) line(seed int64) string {
+	return fmt.Sprintf("chaos: seed=%d pods=%d faults=%d launched-twice=%d lost=%d orphaned=%d stuck=%d acked-unwritten=%d",
+		seed, rep.pods, rep.faults, len(rep.twice), len(rep.lost), len(rep.orphaned), len(rep.stuck), len(rep.unwritten))
+}
+
+func (rep report) failed() bool {
+	return len(rep.twice)+len(rep.lost)+len(rep.orphaned)+len(rep.stuck)+len(rep.unwritten)+len(rep.errors) > 0
+}
+
+func (rep report) details() string {
+	var b strings.Builder
+	for _, sec := range []struct {
+		name  string
+		items []string
+	}{{"launched twice", rep.twice}, {"lost", rep.lost}, {"orphaned", rep.orphaned}, {"stuck", rep.stuck},
+		{"acknowledged before written", rep.unwritten}, {"run errors", rep.errors}} {
+		if len(sec.items) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%s (%d):\n", sec.name, len(sec.items))
+		for _, it := range sec.items {
+			fmt.Fprintf(&b, "  %s\n", it)
+		}
+	}
+	return b.String()
+}
+
+// check counts what went wrong, from the last snapshot, what the recorder saw and the
+// API server's audit log.
+func (r *run) check(last snapshot) report {
+	rep := report{faults: r.faults.count(), orphaned: last.orphaned(), stuck: append(last.health, last.stuck()...),
+		lost: last.runningWithoutTask(), errors: r.runErrors()}
+	deletes, err := readPodDeletes(r.auditLog)
+	if err != nil {
+		rep.errors = append(rep.errors, "reading the audit log: "+err.Error())
+	}
+	existing := map[types.UID]bool{}
+	for _, p := range last.pods {
+		existing[p.UID] = true
+	}
+	rec := r.rec
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rep.pods = len(rec.pods)
+	for _, why := range rec.twice {
+		rep.twice = append(rep.twice, why)
+	}
+	for _, why := range rec.unwritten {
+		rep.unwritten = append(rep.unwritten, why)
+	}
+	for _, pt := range rec.pods {
+		if why := lostWhy(pt, existing[pt.uid], deletes, rec.sent["k8sm."+string(pt.uid)]); why != "" {
+			rep.lost = append(rep.lost, why)
+		}
+	}
+	sort.Strings(rep.twice)
+	sort.Strings(rep.unwritten)
+	sort.Strings(rep.lost)
+	rep.acksChecked, rep.acksStarting, rep.acksGone, rep.acksUnknown, rep.acksUnread = rec.acks.checked, rec.acks.starting, rec.acks.gone, rec.acks.unknown, rec.acks.unread
+	return rep
+}
+
+// lostWhy says how a pod was lost, or "": it vanished though neither the test nor a
+// controller deleted it (no deletion, or the manager's was the first), or it ended
+// without a Mesos update that says so (before anyone asked to delete it).
+func lostWhy(pt *podTrack, exists bool, deletes map[string][]podDelete, sent []sentUpdate) string {
+	what := fmt.Sprintf("pod %s/%s (uid %s%s)", pt.namespace, pt.name, pt.uid, ownerNote(pt.owner))
+	if !exists {
+		switch d := firstDelete(deletes, pt.namespace, pt.name, pt.created); {
+		case d == nil:
+			return what + " vanished: nobody asked the API server to delete it"
+		case d.user == userManager:
+			return fmt.Sprintf("%s was removed by the manager at %s without a deletion by the test or a controller", what, d.at.Format(time.RFC3339Nano))
+		}
+	}
+	if e := pt.ended; e != nil && e.DeletionTimestamp == nil && !truthfulEnd(e.Status.Phase, e.Status.Reason, sent) {
+		return fmt.Sprintf("%s ended %s (reason %q, message %q) but Mesos sent its task only %s", what, e.Status.Phase, e.Status.Reason, e.Status.Message, sentStates(sent))
+	}
+	return ""
+}
+
+func ownerNote(owner string) string {
+	if owner == "" {
+		return ", bare"
+	}
+	return ", of " + owner
+}
+
+func sentStates(sent []sentUpdate) string {
+	if len(sent) == 0 {
+		return "nothing"
+	}
+	var parts []string
+	for _, s := range sent {
+		p := s.state.String()
+		if s.reason != "" {
+			p += "(" + s.reason + ")"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// truthfulEnd says whether Mesos told the end a pod shows: Succeeded after
+// TASK_FINISHED; Failed with Mesos's reason of a terminal update, NodeLost after the
+// task was unreachable, MesosTaskGone after Mesos said it does not know the task.
+func truthfulEnd(phase corev1.PodPhase, reason string, sent []sentUpdate) bool {
+	any := func(ok func(sentUpdate) bool) bool {
+		for _, s := range sent {
+			if ok(s) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case phase == corev1.PodSucceeded:
+		return any(func(s sentUpdate) bool { return s.state == mesos.TASK_FINISHED })
+	case reason == "":
+		return false
+	case reason == "NodeLost":
+		return any(func(s sentUpdate) bool { return s.state == mesos.TASK_UNREACHABLE || s.state == mesos.TASK_LOST })
+	case reason == "MesosTaskGone":
+		return any(func(s sentUpdate) bool {
+			switch s.state {
+			case mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR, mesos.TASK_UNKNOWN, mesos.TASK_LOST:
+				return true
+			}
+			return false
+		})
+	}
+	return any(func(s sentUpdate) bool { return terminalState(s.state.String()) && s.reason == reason })
+}

@@ -1,0 +1,419 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// faultKind is one kind of fault the run injects.
+type faultKind string
+
+const (
+	faultKillLeader     faultKind = "kill-leader"       // SIGKILL of the leading manager replica, started again
+	faultTermLeader     faultKind = "term-leader"       // SIGTERM of the leader: it hands over, started again
+	faultFailoverMaster faultKind = "failover-master"   // mesossim FailoverMaster
+	faultMasterDown     faultKind = "master-down"       // SetDown(true), up again after a while
+	faultPartition      faultKind = "partition-agent"   // PartitionAgent, HealAgent after a while
+	faultRestartAgent   faultKind = "restart-agent"     // RestartAgent
+	faultDropStream     faultKind = "drop-stream"       // DropStream of the framework
+	faultDuplicate      faultKind = "duplicate-updates" // every update twice, for a while
+	faultDelay          faultKind = "delay-updates"     // updates held back, for a while
+	faultFailAccepts    faultKind = "fail-accepts"      // the next ACCEPTs answered 503, applied or not
+	faultSlowWrites     faultKind = "slow-writes"       // the managers' API writes held back, for a while
+	faultAPIErrors      faultKind = "api-errors"        // some of the managers' API writes answered 409/5xx, for a while
+	faultKillExecutor   faultKind = "kill-executor"     // an agent's k8sm-executor process is killed (-chaos.exec only)
+)
+
+// faultKinds are the kinds a run draws from by default.
+var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultMasterDown, faultPartition,
+	faultRestartAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors}
+
+// parseKinds reads -chaos.kinds; with real executors kill-executor is one more kind.
+func parseKinds(s string, exec bool) ([]faultKind, error) {
+	known := faultKinds
+	if exec {
+		known = append(slices.Clip(faultKinds), faultKillExecutor)
+	}
+	if strings.TrimSpace(s) == "" {
+		return known, nil
+	}
+	var out []faultKind
+	for _, name := range strings.Split(s, ",") {
+		k := faultKind(strings.TrimSpace(name))
+		if k == faultKillExecutor && !exec {
+			return nil, fmt.Errorf("-chaos.kinds: %s needs -chaos.exec (simulated tasks have no executor to kill)", k)
+		}
+		if !slices.Contains(known, k) {
+			return nil, fmt.Errorf("-chaos.kinds: unknown fault kind %q (known: %s)", k, kindNames(known))
+		}
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// randDur is a random duration in [0, d).
+func randDur(rng *rand.Rand, d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rng.Int64N(int64(d)))
+}
+
+func hasKind(kinds []faultKind, k faultKind) bool { return slices.Contains(kinds, k) }
+
+func kindNames(kinds []faultKind) string {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	return strings.Join(names, ",")
+}
+
+// fault is one planned fault.
+type fault struct {
+	at        time.Duration // since the fault phase began
+	kind      faultKind
+	agent     int           // index of the agent (partition, restart)
+	lasts     time.Duration // how long it lasts (master-down, partition, duplicate, delay)
+	delay     time.Duration // how long updates (delay-updates) or writes (slow-writes) are held back
+	n         int           // ACCEPTs to fail (fail-accepts)
+	processed bool          // the failed ACCEPTs are applied first (fail-accepts)
+	rate      float64       // share of writes that fail (api-errors)
+	tenure    time.Duration // how long the leader leads at least before it is hit (kill-leader, term-leader)
+}
+
+func (f fault) String() string {
+	switch f.kind {
+	case faultPartition:
+		return fmt.Sprintf("%s agent-%d for %s", f.kind, f.agent+1, f.lasts)
+	case faultRestartAgent, faultKillExecutor:
+		return fmt.Sprintf("%s agent-%d", f.kind, f.agent+1)
+	case faultMasterDown, faultDuplicate:
+		return fmt.Sprintf("%s for %s", f.kind, f.lasts)
+	case faultKillLeader, faultTermLeader:
+		return fmt.Sprintf("%s after %s of leadership", f.kind, f.tenure.Round(time.Millisecond))
+	case faultDelay, faultSlowWrites:
+		return fmt.Sprintf("%s by %s for %s", f.kind, f.delay, f.lasts)
+	case faultAPIErrors:
+		return fmt.Sprintf("%s %.0f%% for %s", f.kind, 100*f.rate, f.lasts)
+	case faultFailAccepts:
+		return fmt.Sprintf("%s n=%d processed=%v", f.kind, f.n, f.processed)
+	}
+	return string(f.kind)
+}
+
+type faultPlan []fault
+
+// duration is how long the fault phase is planned to last: until the last fault ended.
+func (fp faultPlan) duration() time.Duration {
+	var end time.Duration
+	for _, f := range fp {
+		end = max(end, f.at+f.lasts)
+	}
+	return end
+}
+
+// leaseDuration is how long a SIGKILLed leader's lease keeps the other replica waiting
+// (controller-runtime's default).
+const leaseDuration = 15 * time.Second
+
+// expected is how long the fault phase is expected to last: a leader SIGKILL holds the
+// next fault back until the other replica took the lease over.
+func (fp faultPlan) expected() time.Duration {
+	d := fp.duration()
+	for _, f := range fp {
+		if f.kind == faultKillLeader {
+			d += leaseDuration
+		}
+	}
+	return d
+}
+
+// planFaults draws the run's faults from its seed: every kind at least once when there
+// are as many faults as kinds, the leader SIGKILLs the profile asks for, the rest at
+// random; times, targets and durations at random. The same profile gives the same plan.
+func planFaults(p profile) faultPlan {
+	rng := rand.New(rand.NewPCG(uint64(p.seed), 0x6661756c74)) // "fault"
+	var kinds []faultKind
+	for range p.minLeaderKill {
+		kinds = append(kinds, faultKillLeader)
+	}
+	if p.faults >= len(p.kinds) {
+		for _, k := range p.kinds {
+			if !slices.Contains(kinds, k) {
+				kinds = append(kinds, k)
+			}
+		}
+	}
+	for len(kinds) < p.faults {
+		kinds = append(kinds, p.kinds[rng.IntN(len(p.kinds))])
+	}
+	kinds = kinds[:p.faults]
+	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+
+	plan := make(faultPlan, 0, len(kinds))
+	at := time.Duration(0)
+	for _, k := range kinds {
+		at += p.pace/2 + randDur(rng, p.pace)
+		f := fault{at: at, kind: k, agent: rng.IntN(p.agents), lasts: 2*time.Second + randDur(rng, 10*time.Second),
+			delay: 200*time.Millisecond + randDur(rng, 2800*time.Millisecond), n: 1 + rng.IntN(3), processed: rng.IntN(2) == 0,
+			rate: 0.1 + 0.2*rng.Float64(), tenure: randDur(rng, 2*p.pace)}
+		switch k {
+		case faultMasterDown:
+			f.lasts = time.Second + randDur(rng, 5*time.Second)
+		case faultSlowWrites:
+			f.delay /= 2 // at most 1.5s: a write held longer than the lease's renewal allows makes the leader step down
+		case faultPartition, faultDuplicate, faultDelay, faultAPIErrors:
+		default:
+			f.lasts = 0
+		}
+		plan = append(plan, f)
+	}
+	return plan
+}
+
+// faultLog counts the faults injected, by kind.
+type faultLog struct {
+	mu     sync.Mutex
+	byKind map[faultKind]int
+	total  int
+}
+
+func (l *faultLog) add(k faultKind) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byKind == nil {
+		l.byKind = map[faultKind]int{}
+	}
+	l.byKind[k]++
+	l.total++
+}
+
+func (l *faultLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
+func (l *faultLog) summary() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var parts []string
+	for k, n := range l.byKind {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, n))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+// faultEnds are the ends of faults that last (heal, master up, updates back to normal),
+// by resource, with the time each resource is busy until.
+type faultEnds struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+	ends  map[string]func()
+	timer map[string]*time.Timer
+}
+
+// busyUntil says until when a resource is taken by a lasting fault.
+func (e *faultEnds) busyUntil(res string) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.until[res]
+}
+
+// schedule runs end after d, unless endAll runs it first.
+func (e *faultEnds) schedule(res string, d time.Duration, end func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.until == nil {
+		e.until, e.ends, e.timer = map[string]time.Time{}, map[string]func(){}, map[string]*time.Timer{}
+	}
+	e.until[res] = time.Now().Add(d)
+	e.ends[res] = end
+	e.timer[res] = time.AfterFunc(d, func() { e.run(res) })
+}
+
+// run ends the fault on a resource, once.
+func (e *faultEnds) run(res string) {
+	e.mu.Lock()
+	end := e.ends[res]
+	delete(e.ends, res)
+	delete(e.until, res)
+	if t := e.timer[res]; t != nil {
+		t.Stop()
+	}
+	delete(e.timer, res)
+	e.mu.Unlock()
+	if end != nil {
+		end()
+	}
+}
+
+// endAll ends every lasting fault now.
+func (e *faultEnds) endAll() {
+	e.mu.Lock()
+	var res []string
+	for r := range e.ends {
+		res = append(res, r)
+	}
+	e.mu.Unlock()
+	sort.Strings(res)
+	for _, r := range res {
+		e.run(r)
+	}
+}
+
+// runFaults injects the plan's faults, each the planned gap after the one before was
+// injected (a manager fault waits for a leader first); a fault whose target is taken by
+// a lasting fault waits for it (agents: the next free agent is taken instead).
+func (r *run) runFaults(plan faultPlan) {
+	start := time.Now()
+	var prev time.Duration
+	for _, f := range plan {
+		time.Sleep(f.at - prev) // pacing, not an assertion
+		prev = f.at
+		if err := r.inject(f); errors.Is(err, errNoTarget) {
+			r.t.Logf("fault %s skipped: %v", f, err)
+			continue
+		} else if err != nil {
+			r.runError("fault %s: %v", f, err)
+			continue
+		}
+		r.faults.add(f.kind)
+	}
+	if len(plan) > 0 {
+		last := plan[len(plan)-1]
+		time.Sleep(last.lasts) // the last lasting fault runs its course
+	}
+	r.t.Logf("fault phase took %s (planned %s: manager faults wait for a leader)", time.Since(start).Round(time.Second), plan.duration().Round(time.Second))
+}
+
+// errNoTarget is a fault that finds nothing to hit (no executor runs yet): skipped.
+var errNoTarget = errors.New("nothing to hit")
+
+func (r *run) waitFree(res string) {
+	time.Sleep(time.Until(r.ends.busyUntil(res))) // pacing: the fault waits for the one before
+}
+
+// freeAgent is the planned agent, or the next one no lasting fault holds.
+func (r *run) freeAgent(i int) string {
+	for k := range r.p.agents {
+		h := fmt.Sprintf("agent-%d", (i+k)%r.p.agents+1)
+		if r.ends.busyUntil(h).Before(time.Now()) {
+			return h
+		}
+	}
+	return ""
+}
+
+// inject fires one fault.
+func (r *run) inject(f fault) error {
+	r.t.Logf("fault %s", f)
+	switch f.kind {
+	case faultKillLeader:
+		return r.mgrs.disruptLeader(syscall.SIGKILL, f.tenure)
+	case faultTermLeader:
+		return r.mgrs.disruptLeader(syscall.SIGTERM, f.tenure)
+	case faultFailoverMaster:
+		r.waitFree("master")
+		r.sim.FailoverMaster()
+	case faultMasterDown:
+		r.waitFree("master")
+		r.sim.SetDown(true)
+		r.ends.schedule("master", f.lasts, func() { r.sim.SetDown(false) })
+	case faultPartition:
+		h := r.freeAgent(f.agent)
+		if h == "" {
+			return fmt.Errorf("no agent free: %w", errNoTarget)
+		}
+		if err := r.sim.PartitionAgent(h); err != nil {
+			return err
+		}
+		r.ends.schedule(h, f.lasts, func() {
+			if err := r.sim.HealAgent(h); err != nil {
+				r.runError("healing %s: %v", h, err)
+			}
+		})
+	case faultRestartAgent:
+		h := r.freeAgent(f.agent)
+		if h == "" {
+			return fmt.Errorf("no agent free: %w", errNoTarget)
+		}
+		if err := r.sim.RestartAgent(h); err != nil {
+			return err
+		}
+		r.ends.schedule(h, 2*time.Second, func() {}) // not partitioned while it restarts
+	case faultDropStream:
+		for _, fw := range r.sim.State().Frameworks {
+			r.sim.DropStream(fw.ID)
+		}
+	case faultDuplicate:
+		r.waitFree("duplicate")
+		r.sim.DuplicateUpdates(true)
+		r.ends.schedule("duplicate", f.lasts, func() { r.sim.DuplicateUpdates(false) })
+	case faultDelay:
+		r.waitFree("delay")
+		r.sim.DelayUpdates(f.delay)
+		r.ends.schedule("delay", f.lasts, func() { r.sim.DelayUpdates(0) })
+	case faultFailAccepts:
+		r.sim.FailAccepts(f.n, f.processed)
+	case faultSlowWrites:
+		r.waitFree("slow-writes")
+		r.proxy.setSlow(f.delay)
+		r.ends.schedule("slow-writes", f.lasts, func() { r.proxy.setSlow(0) })
+	case faultKillExecutor:
+		return r.killExecutor(f.agent)
+	case faultAPIErrors:
+		r.waitFree("api-errors")
+		r.proxy.setErrors(f.rate)
+		r.ends.schedule("api-errors", f.lasts, func() { r.proxy.setErrors(0) })
+	default:
+		return fmt.Errorf("unknown fault kind %q", f.kind)
+	}
+	return nil
+}
+
+// killExecutor kills the k8sm executor of the planned agent, or of the next agent that
+// runs one and no lasting fault holds.
+func (r *run) killExecutor(agent int) error {
+	mc := &mesosv1alpha1.MesosCluster{}
+	if err := r.direct.Get(context.Background(), client.ObjectKey{Name: clusterName}, mc); err != nil {
+		return err
+	}
+	for k := range r.p.agents {
+		h := fmt.Sprintf("agent-%d", (agent+k)%r.p.agents+1)
+		if r.ends.busyUntil(h).After(time.Now()) {
+			continue
+		}
+		for _, fw := range r.sim.State().Frameworks {
+			if r.sim.KillExecutor(h, fw.ID, mc.Status.ExecutorID) == nil {
+				r.t.Logf("killed executor %s of framework %s on %s", mc.Status.ExecutorID, fw.ID, h)
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no agent runs executor %q: %w", mc.Status.ExecutorID, errNoTarget)
+}
+
+// quiesce ends every fault: agents healed, the master up, updates as usual, no ACCEPT
+// failing; the managers keep running as they are.
+func (r *run) quiesce() {
+	r.ends.endAll()
+	r.sim.FailAccepts(0, false)
+	r.t.Logf("faults stopped after %d; settling (at most %s)", r.faults.count(), r.p.settle)
+}

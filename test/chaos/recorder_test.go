@@ -1,0 +1,350 @@
+package chaos
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/mesossim"
+)
+
+// The labels k8sm puts on a task (internal/podtask), read here as Mesos shows them.
+const (
+	labelPodNamespace = "k8sm.io/pod-namespace"
+	labelPodName      = "k8sm.io/pod-name"
+	labelPodUID       = "k8sm.io/pod-uid"
+)
+
+// podRef is the pod a task runs, from its labels.
+type podRef struct {
+	namespace, name string
+	uid             types.UID
+}
+
+func (p podRef) String() string { return p.namespace + "/" + p.name }
+
+func podRefOf(labels *mesos.Labels) podRef {
+	var ref podRef
+	for _, l := range labels.GetLabels() {
+		switch l.Key {
+		case labelPodNamespace:
+			ref.namespace = l.GetValue()
+		case labelPodName:
+			ref.name = l.GetValue()
+		case labelPodUID:
+			ref.uid = types.UID(l.GetValue())
+		}
+	}
+	return ref
+}
+
+// sentUpdate is a status update the master sent a framework, as the checker keeps it.
+type sentUpdate struct {
+	state  mesos.TaskState
+	reason string
+	source string
+}
+
+// podTrack is what the checker saw of one pod through its watch.
+type podTrack struct {
+	namespace, name string
+	uid             types.UID
+	owner           string // "" for a bare pod, else Kind/name of its controller
+	created         time.Time
+	// ended is the pod as first seen Failed or Succeeded.
+	ended *corev1.Pod
+}
+
+// recorder keeps what the run saw from Mesos's side (through the sim's Observer) and
+// Kubernetes' side (a watch of the pods), and checks every acknowledgement when it is
+// made.
+type recorder struct {
+	direct client.Client // reads straight from the API server, never a cache
+
+	mu        sync.Mutex
+	pods      map[types.UID]*podTrack
+	taskPods  map[string]podRef           // task id -> pod, from the launches
+	launches  map[string]int              // task id -> LAUNCHes the master got
+	sent      map[string][]sentUpdate     // task id -> updates sent
+	byUUID    map[string]mesos.TaskStatus // task id + uuid -> the agent update
+	twice     map[string]string           // offending task id or pod -> what was seen
+	unwritten map[string]string           // task id + uuid -> what was seen
+	acks      struct{ checked, starting, gone, unknown, unread int }
+	ackStates map[string]int // acknowledgements by the state of the update
+}
+
+func newRecorder(direct client.Client) *recorder {
+	return &recorder{direct: direct, pods: map[types.UID]*podTrack{}, taskPods: map[string]podRef{},
+		launches: map[string]int{}, sent: map[string][]sentUpdate{}, byUUID: map[string]mesos.TaskStatus{},
+		twice: map[string]string{}, unwritten: map[string]string{}, ackStates: map[string]int{}}
+}
+
+func (r *recorder) observer() *mesossim.Observer {
+	return &mesossim.Observer{Launch: r.onLaunch, Update: r.onUpdate, Acknowledge: r.onAck}
+}
+
+// onLaunch counts a LAUNCH; one that comes while the master has the task live (here or
+// in another framework) is a task launched twice.
+func (r *recorder) onLaunch(l mesossim.ObservedLaunch) {
+	id := l.Task.TaskID.Value
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.launches[id]++
+	ref := podRefOf(l.Task.Labels)
+	r.taskPods[id] = ref
+	if len(l.Live) > 0 {
+		var live []string
+		for _, t := range l.Live {
+			live = append(live, fmt.Sprintf("%s on %s in framework %s", t.State, t.AgentID, t.FrameworkID))
+		}
+		r.twice["task "+id] = fmt.Sprintf("task %s (pod %s) launched again (launch #%d, on %s, framework %s) while live: %s",
+			id, ref, r.launches[id], l.AgentID, l.FrameworkID, strings.Join(live, "; "))
+	}
+}
+
+// onUpdate keeps every update sent: agent updates by uuid (to check what is
+// acknowledged), and every state and reason (to check the reason a pod ended with).
+func (r *recorder) onUpdate(_ string, st mesos.TaskStatus) {
+	id := st.TaskID.Value
+	su := sentUpdate{state: st.GetState()}
+	if st.Reason != nil {
+		su.reason = st.Reason.String()
+	}
+	if st.Source != nil {
+		su.source = st.Source.String()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(st.UUID) > 0 {
+		r.byUUID[id+"/"+string(st.UUID)] = st
+	}
+	if n := len(r.sent[id]); n == 0 || r.sent[id][n-1] != su {
+		r.sent[id] = append(r.sent[id], su)
+	}
+}
+
+// onAck checks, while the framework waits for the answer to its ACKNOWLEDGE, that the
+// MesosTask in the API server already shows the update. An agent's TASK_STARTING is
+// left out: k8sm acknowledges it before it writes it, by design (docs/architecture.md,
+// "Updates"), and writes it only if RUNNING does not follow within five seconds.
+func (r *recorder) onAck(_ string, ack scheduler.Call_Acknowledge) {
+	id := ack.TaskID.Value
+	r.mu.Lock()
+	st, known := r.byUUID[id+"/"+string(ack.UUID)]
+	ref, launched := r.taskPods[id]
+	if known {
+		r.ackStates[st.GetState().String()]++
+	}
+	r.mu.Unlock()
+	switch {
+	case !known || !launched:
+		r.countAck(func() { r.acks.unknown++ })
+		return
+	case st.GetState() == mesos.TASK_STARTING:
+		r.countAck(func() { r.acks.starting++ })
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	mt := &mesosv1alpha1.MesosTask{}
+	err := r.direct.Get(ctx, client.ObjectKey{Namespace: ref.namespace, Name: ref.name}, mt)
+	switch {
+	case apierrors.IsNotFound(err) || err == nil && mt.Spec.TaskID != id:
+		r.countAck(func() { r.acks.gone++ }) // nothing left to write the update to
+		return
+	case err != nil:
+		r.countAck(func() { r.acks.unread++ })
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acks.checked++
+	if !reflects(mt.Status, st) {
+		r.unwritten[id+"/"+hex.EncodeToString(ack.UUID)] = fmt.Sprintf(
+			"task %s (pod %s): %s (uuid %s, source %s) acknowledged while its MesosTask says phase %q, mesosState %q, lastUpdateUUID %q",
+			id, ref, st.GetState(), hex.EncodeToString(ack.UUID), st.GetSource(), mt.Status.Phase, mt.Status.MesosState, mt.Status.LastUpdateUUID)
+	}
+}
+
+// summary says how much the recorder saw: launches, tasks, acknowledgements by state.
+func (r *recorder) summary() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	launches := 0
+	for _, n := range r.launches {
+		launches += n
+	}
+	var acks []string
+	for s, n := range r.ackStates {
+		acks = append(acks, fmt.Sprintf("%s=%d", strings.TrimPrefix(s, "TASK_"), n))
+	}
+	sort.Strings(acks)
+	return fmt.Sprintf("%d LAUNCHes of %d tasks; acknowledgements by state: %s", launches, len(r.launches), strings.Join(acks, " "))
+}
+
+func (r *recorder) countAck(f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f()
+}
+
+// launchRank orders the Mesos states of a task on its way up; 0 for the others.
+func launchRank(s string) int {
+	switch s {
+	case mesos.TASK_STAGING.String():
+		return 1
+	case mesos.TASK_STARTING.String():
+		return 2
+	case mesos.TASK_RUNNING.String():
+		return 3
+	case mesos.TASK_KILLING.String():
+		return 4
+	}
+	return 0
+}
+
+// endedPhases are the MesosTask phases after which nothing Mesos says is written.
+var endedPhases = map[mesosv1alpha1.TaskPhase]bool{
+	mesosv1alpha1.TaskPhaseFinished: true, mesosv1alpha1.TaskPhaseFailed: true,
+	mesosv1alpha1.TaskPhaseKilled: true, mesosv1alpha1.TaskPhaseGone: true,
+}
+
+// notRunStates are the states that, for a launch Mesos never reported on, say Mesos
+// never ran it: k8sm writes the MesosTask back to Pending and launches it again.
+var notRunStates = map[mesos.TaskState]bool{mesos.TASK_DROPPED: true, mesos.TASK_LOST: true,
+	mesos.TASK_GONE: true, mesos.TASK_GONE_BY_OPERATOR: true, mesos.TASK_UNKNOWN: true}
+
+// reflects says whether a MesosTask status shows an update: it records the update
+// itself (its uuid or its state), or something that comes after it (the task ended, or
+// is further on its way up than the update says: an older update sent again), or, for
+// a launch Mesos never ran, that it waits to be launched again.
+func reflects(st mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus) bool {
+	state := ts.GetState().String()
+	switch {
+	case st.LastUpdateUUID != "" && st.LastUpdateUUID == hex.EncodeToString(ts.UUID):
+		return true
+	case endedPhases[st.Phase]:
+		return true
+	case st.MesosState == state:
+		return true
+	case launchRank(state) > 0 && launchRank(st.MesosState) >= launchRank(state):
+		return true
+	case notRunStates[ts.GetState()] && st.MesosState == "" && st.Phase == mesosv1alpha1.TaskPhasePending:
+		return true
+	}
+	return false
+}
+
+// watchPods follows the run's pods: every pod seen, and how each first ended.
+func (r *recorder) watchPods(cs kubernetes.Interface, ns string) (stop func()) {
+	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
+	inf := f.Core().V1().Pods().Informer()
+	seen := func(obj any) {
+		if pod, ok := obj.(*corev1.Pod); ok {
+			r.track(pod)
+		}
+	}
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    seen,
+		UpdateFunc: func(_, obj any) { seen(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			seen(obj)
+		},
+	})
+	done := make(chan struct{})
+	f.Start(done)
+	return func() { close(done); f.Shutdown() }
+}
+
+func (r *recorder) track(pod *corev1.Pod) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pt := r.pods[pod.UID]
+	if pt == nil {
+		pt = &podTrack{namespace: pod.Namespace, name: pod.Name, uid: pod.UID, created: pod.CreationTimestamp.Time}
+		if ref := metav1.GetControllerOf(pod); ref != nil {
+			pt.owner = ref.Kind + "/" + ref.Name
+		}
+		r.pods[pod.UID] = pt
+	}
+	if pt.ended == nil && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) {
+		pt.ended = pod.DeepCopy()
+	}
+}
+
+// sampleLive looks at the master's tasks every second: two live tasks for one pod are a
+// pod launched twice.
+func (r *recorder) sampleLive(sim *mesossim.Master) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			r.checkLive(sim.State())
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// checkLive records every pod with more than one live task in the master's state.
+func (r *recorder) checkLive(st mesossim.State) {
+	byPod := map[types.UID][]string{}
+	for _, fw := range st.Frameworks {
+		if fw.Removed {
+			continue
+		}
+		for _, t := range fw.Tasks {
+			if terminalState(t.State) {
+				continue
+			}
+			ref := podRefOf(&mesos.Labels{Labels: t.Labels})
+			if ref.uid == "" {
+				ref.uid = types.UID("task " + t.ID) // not k8sm's: counted alone
+			}
+			byPod[ref.uid] = append(byPod[ref.uid], fmt.Sprintf("%s %s on %s in framework %s", t.ID, t.State, t.AgentID, fw.ID))
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for uid, tasks := range byPod {
+		if len(tasks) > 1 {
+			sort.Strings(tasks)
+			r.twice["pod "+string(uid)] = fmt.Sprintf("pod uid %s has %d live tasks: %s", uid, len(tasks), strings.Join(tasks, "; "))
+		}
+	}
+}
+
+// terminalState says whether Mesos takes a task state for final.
+func terminalState(s string) bool {
+	switch s {
+	case "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR":
+		return true
+	}
+	return false
+}
