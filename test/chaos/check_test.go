@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,6 +25,16 @@ type snapshot struct {
 	sim   mesossim.State
 	// health says what keeps the operator from working: no leader, no subscription.
 	health []string
+	taken  bool // false until a snapshot could be read
+}
+
+// problems is everything that keeps the cluster from having settled.
+func (s snapshot) problems() []string {
+	var out []string
+	out = append(out, s.health...)
+	out = append(out, s.stuck()...)
+	out = append(out, s.orphaned()...)
+	return append(out, s.runningWithoutTask()...)
 }
 
 func (r *run) snapshot(ctx context.Context) (snapshot, error) {
@@ -36,7 +47,7 @@ func (r *run) snapshot(ctx context.Context) (snapshot, error) {
 	if err := r.direct.List(ctx, &tasks, client.InNamespace(namespace)); err != nil {
 		return s, err
 	}
-	s.pods, s.tasks, s.sim = pods.Items, tasks.Items, r.sim.State()
+	s.pods, s.tasks, s.sim, s.taken = pods.Items, tasks.Items, r.sim.State(), true
 	if r.mgrs.leader() == nil {
 		s.health = append(s.health, "no manager replica leads")
 	}
@@ -163,7 +174,7 @@ func (r *run) settle(bound time.Duration) snapshot {
 			return nil, err
 		}
 		last = s
-		return append(append(append(s.health, s.stuck()...), s.orphaned()...), s.runningWithoutTask()...), nil
+		return s.problems(), nil
 	}, bound, time.Second).Should(BeEmpty())
 	if ok {
 		r.t.Logf("settled in %s", time.Since(start).Round(time.Second))
@@ -218,8 +229,12 @@ func (rep report) details() string {
 // check counts what went wrong, from the last snapshot, what the recorder saw and the
 // API server's audit log.
 func (r *run) check(last snapshot) report {
-	rep := report{faults: r.faults.count(), orphaned: last.orphaned(), stuck: append(last.health, last.stuck()...),
+	rep := report{faults: r.faults.count(), orphaned: last.orphaned(), stuck: append(slices.Clip(last.health), last.stuck()...),
 		lost: last.runningWithoutTask(), errors: r.runErrors()}
+	if !last.taken {
+		rep.errors = append(rep.errors, "the cluster could not be read after the faults: nothing counted")
+		return rep
+	}
 	deletes, err := readPodDeletes(r.auditLog)
 	if err != nil {
 		rep.errors = append(rep.errors, "reading the audit log: "+err.Error())

@@ -357,7 +357,7 @@ func (r *run) inject(f fault) error {
 		if err := r.sim.RestartAgent(h); err != nil {
 			return err
 		}
-		r.ends.schedule(h, 2*time.Second, func() {}) // not partitioned while it restarts
+		r.ends.schedule(h, 3*time.Second, func() {}) // not partitioned while it restarts and recovers
 	case faultDropStream:
 		for _, fw := range r.sim.State().Frameworks {
 			r.sim.DropStream(fw.ID)
