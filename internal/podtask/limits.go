@@ -121,16 +121,11 @@ func checkList(errs field.ErrorList, path *field.Path, list corev1.ResourceList)
 func checkResources(pod *corev1.Pod) field.ErrorList {
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
-	for _, group := range []struct {
-		path *field.Path
-		cs   []corev1.Container
-	}{{spec.Child("initContainers"), pod.Spec.InitContainers}, {spec.Child("containers"), pod.Spec.Containers}} {
-		for i := range group.cs {
-			res := group.path.Index(i).Child("resources")
-			errs = checkList(errs, res.Child("requests"), group.cs[i].Resources.Requests)
-			errs = checkList(errs, res.Child("limits"), group.cs[i].Resources.Limits)
-		}
-	}
+	eachContainer(pod, func(path *field.Path, c *corev1.Container) {
+		res := path.Child("resources")
+		errs = checkList(errs, res.Child("requests"), c.Resources.Requests)
+		errs = checkList(errs, res.Child("limits"), c.Resources.Limits)
+	})
 	if pr := pod.Spec.Resources; pr != nil {
 		errs = checkList(errs, spec.Child("resources", "requests"), pr.Requests)
 		errs = checkList(errs, spec.Child("resources", "limits"), pr.Limits)
@@ -152,24 +147,29 @@ func checkResources(pod *corev1.Pod) field.ErrorList {
 // a containerPort a port.
 func checkPorts(pod *corev1.Pod) field.ErrorList {
 	var errs field.ErrorList
-	spec := field.NewPath("spec")
-	for _, group := range []struct {
-		path *field.Path
-		cs   []corev1.Container
-	}{{spec.Child("initContainers"), pod.Spec.InitContainers}, {spec.Child("containers"), pod.Spec.Containers}} {
-		for i := range group.cs {
-			for j, p := range group.cs[i].Ports {
-				path := group.path.Index(i).Child("ports").Index(j)
-				if p.HostPort < 0 || p.HostPort > MaxPort {
-					errs = append(errs, field.Invalid(path.Child("hostPort"), p.HostPort, fmt.Sprintf("must be between 1 and %d, or 0 for none", MaxPort)))
-				}
-				if p.ContainerPort < 1 || p.ContainerPort > MaxPort {
-					errs = append(errs, field.Invalid(path.Child("containerPort"), p.ContainerPort, fmt.Sprintf("must be between 1 and %d", MaxPort)))
-				}
+	eachContainer(pod, func(cpath *field.Path, c *corev1.Container) {
+		for j, p := range c.Ports {
+			path := cpath.Child("ports").Index(j)
+			if p.HostPort < 0 || p.HostPort > MaxPort {
+				errs = append(errs, field.Invalid(path.Child("hostPort"), p.HostPort, fmt.Sprintf("must be between 1 and %d, or 0 for none", MaxPort)))
+			}
+			if p.ContainerPort < 1 || p.ContainerPort > MaxPort {
+				errs = append(errs, field.Invalid(path.Child("containerPort"), p.ContainerPort, fmt.Sprintf("must be between 1 and %d", MaxPort)))
 			}
 		}
-	}
+	})
 	return errs
+}
+
+// eachContainer calls f with each init container and container of a pod and its path.
+func eachContainer(pod *corev1.Pod, f func(path *field.Path, c *corev1.Container)) {
+	spec := field.NewPath("spec")
+	for i := range pod.Spec.InitContainers {
+		f(spec.Child("initContainers").Index(i), &pod.Spec.InitContainers[i])
+	}
+	for i := range pod.Spec.Containers {
+		f(spec.Child("containers").Index(i), &pod.Spec.Containers[i])
+	}
 }
 
 // taskLabelKey is the task label an annotation asks for, if it asks for one.
