@@ -124,10 +124,7 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // Nodes are neither made nor removed meanwhile: who comes and goes is known again once
 // the framework subscribes.
 func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, now time.Time) (ctrl.Result, error) {
-	limit := 7 * 24 * time.Hour
-	if t := mc.Spec.Framework.FailoverTimeout; t != nil {
-		limit = t.Duration
-	}
+	limit := failoverTimeout(mc)
 	for i := range nodes {
 		n := &nodes[i]
 		st, ok := agentnode.Outage(n, metav1.NewTime(now), limit)

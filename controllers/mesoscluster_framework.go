@@ -99,6 +99,15 @@ func plaintextMaster(mc *mesosv1alpha1.MesosCluster) bool {
 	return false
 }
 
+// failoverTimeout is how long Mesos keeps the cluster's framework and its tasks while
+// it is disconnected: spec.framework.failoverTimeout, one week by default.
+func failoverTimeout(mc *mesosv1alpha1.MesosCluster) time.Duration {
+	if t := mc.Spec.Framework.FailoverTimeout; t != nil {
+		return t.Duration
+	}
+	return 7 * 24 * time.Hour
+}
+
 // FrameworkInfo is the FrameworkInfo a cluster subscribes with.
 func FrameworkInfo(mc *mesosv1alpha1.MesosCluster) mesos.FrameworkInfo {
 	fw := mc.Spec.Framework
@@ -119,13 +128,8 @@ func FrameworkInfo(mc *mesosv1alpha1.MesosCluster) mesos.FrameworkInfo {
 	if fw.Principal != "" {
 		info.Principal = &fw.Principal
 	}
-	if fw.FailoverTimeout != nil {
-		secs := fw.FailoverTimeout.Seconds()
-		info.FailoverTimeout = &secs
-	} else {
-		week := (7 * 24 * time.Hour).Seconds()
-		info.FailoverTimeout = &week
-	}
+	secs := failoverTimeout(mc).Seconds()
+	info.FailoverTimeout = &secs
 	checkpoint := fw.Checkpoint == nil || *fw.Checkpoint
 	info.Checkpoint = &checkpoint
 	if fw.WebuiURL != "" {
