@@ -99,6 +99,9 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, nil
 	}
 	res, err := podtask.TaskResourcesFor(pod)
+	if err == nil {
+		err = podtask.CheckSecurity(pod, podtask.SecurityFor(mc))
+	}
 	if err != nil {
 		return ctrl.Result{}, r.invalid(ctx, pod, err)
 	}

@@ -39,11 +39,14 @@ var podSeeds = []string{
 	`{"metadata":{"name":"p","uid":"u"},"spec":{"terminationGracePeriodSeconds":9223372036854775807,"containers":[{"name":"c","resources":{"requests":{"cpu":"1e300"}}}]}}`,
 	`{"spec":{"containers":[{"name":"c","resources":{"requests":{"memory":"8Pi"}}},{"name":"d","resources":{"requests":{"memory":"8Pi"}}}]}}`,
 	`{"spec":{}}`, `null`, `{`, `[]`,
+	`{"metadata":{"annotations":{"mesos.k8sm.io/default-user":"0:0"}},"spec":{"containers":[{"name":"c"}]}}`,
+	`{"spec":{"securityContext":{"runAsUser":0},"containers":[{"name":"c","securityContext":{"privileged":true,"capabilities":{"add":["SYS_ADMIN"]}}}]}}`,
+	`{"spec":{"securityContext":{"runAsUser":1000,"runAsNonRoot":true,"seccompProfile":{"type":"RuntimeDefault"}},"containers":[{"name":"c","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}`,
 }
 
 // FuzzPodToTaskInfo: no pod makes the translation panic, and whatever it makes of a pod
 // is valid: resources and request amounts finite, non-negative and within the limits,
-// ports in 1-65535; BuildTaskInfo takes exactly the pods ValidatePod takes, and the
+// ports in 1-65535; BuildTaskInfo takes exactly the pods ValidatePod and CheckSecurity take, and the
 // TaskInfo it makes names the pod by k8sm's labels.
 func FuzzPodToTaskInfo(f *testing.F) {
 	for _, s := range podSeeds {
@@ -79,9 +82,13 @@ func checkTranslation(t *testing.T, pod *corev1.Pod) {
 	if len(result.Assignments) != 1 {
 		t.Fatalf("the largest offer does not fit %+v: %v", r, result.Unplaced)
 	}
-	ti, err := BuildTaskInfo(pod, result.Assignments[0], mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e"}})
-	if (err == nil) != (valid == nil) {
-		t.Fatalf("BuildTaskInfo: %v; ValidatePod: %v", err, valid)
+	allowed := valid
+	if allowed == nil {
+		allowed = CheckSecurity(pod, defaultSecurity)
+	}
+	ti, err := BuildTaskInfo(pod, result.Assignments[0], mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e"}}, defaultSecurity)
+	if (err == nil) != (allowed == nil) {
+		t.Fatalf("BuildTaskInfo: %v; ValidatePod and CheckSecurity: %v", err, allowed)
 	}
 	if err == nil {
 		checkTaskInfo(t, pod, &ti)
@@ -173,5 +180,8 @@ func checkTaskInfo(t *testing.T, pod *corev1.Pod, ti *mesos.TaskInfo) {
 	var back corev1.Pod
 	if err := json.Unmarshal(ti.Data, &back); err != nil || back.Name != pod.Name || back.UID != pod.UID {
 		t.Fatalf("data does not decode as the pod: %v", err)
+	}
+	if got := back.Annotations[AnnotationDefaultUser]; got != defaultSecurity.DefaultUser() {
+		t.Fatalf("the executor gets default user %q, not the cluster's %q", got, defaultSecurity.DefaultUser())
 	}
 }

@@ -110,7 +110,7 @@ func TestValidatePodRefusesOutOfRange(t *testing.T) {
 			if _, err2 := TaskResourcesFor(tc.pod); err2 == nil || err2.Error() != err.Error() {
 				t.Errorf("TaskResourcesFor: %v, want ValidatePod's error", err2)
 			}
-			if _, err3 := BuildTaskInfo(tc.pod, placement.Assignment{}, mesos.ExecutorInfo{}); err3 == nil || err3.Error() != err.Error() {
+			if _, err3 := BuildTaskInfo(tc.pod, placement.Assignment{}, mesos.ExecutorInfo{}, defaultSecurity); err3 == nil || err3.Error() != err.Error() {
 				t.Errorf("BuildTaskInfo: %v, want ValidatePod's error (the scheduler fails the pod with it)", err3)
 			}
 		})
@@ -182,11 +182,11 @@ func TestRequestForSaturates(t *testing.T) {
 func TestTaskLabelsCannotShadowK8smLabels(t *testing.T) {
 	pod := asking("cpu", "100m")
 	pod.Annotations = map[string]string{AnnotationTaskLabelPrefix + LabelUID: "someone-else", AnnotationTaskLabelPrefix + "team": "blue"}
-	if _, err := BuildTaskInfo(pod, placement.Assignment{}, mesos.ExecutorInfo{}); err == nil || !strings.Contains(err.Error(), "k8sm's own") {
+	if _, err := BuildTaskInfo(pod, placement.Assignment{}, mesos.ExecutorInfo{}, defaultSecurity); err == nil || !strings.Contains(err.Error(), "k8sm's own") {
 		t.Fatalf("BuildTaskInfo: %v, want the shadowing label refused", err)
 	}
 	delete(pod.Annotations, AnnotationTaskLabelPrefix+LabelUID)
-	ti, err := BuildTaskInfo(pod, placement.Assignment{}, mesos.ExecutorInfo{})
+	ti, err := BuildTaskInfo(pod, placement.Assignment{}, mesos.ExecutorInfo{}, defaultSecurity)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func TestBuildTaskInfo(t *testing.T) {
 	a := placement.Assignment{Request: placement.Request{ID: "k8sm.u-1"}, AgentID: mesos.AgentID{Value: "S1"},
 		Resources: []mesos.Resource{cpus}, ExecutorResources: []mesos.Resource{cpus}}
 	exec := mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "k8sm-executor-c"}}
-	ti, err := BuildTaskInfo(pod, a, exec)
+	ti, err := BuildTaskInfo(pod, a, exec, defaultSecurity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestTaskInfoRoundTrip(t *testing.T) {
 	res := []mesos.Resource{{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 0.1}},
 		{Name: "ports", Type: mesos.RANGES.Enum(), Ranges: &mesos.Value_Ranges{Range: []mesos.Value_Range{{Begin: 31000, End: 31000}}}}}
 	a := placement.Assignment{Request: placement.Request{ID: TaskIDFor(pod)}, AgentID: mesos.AgentID{Value: "S9"}, Resources: res}
-	ti, err := BuildTaskInfo(pod, a, mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e"}})
+	ti, err := BuildTaskInfo(pod, a, mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e"}}, defaultSecurity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +251,7 @@ func TestTaskInfoRoundTrip(t *testing.T) {
 	}
 	wantMeta := pod.ObjectMeta.DeepCopy()
 	wantMeta.ManagedFields = nil
+	wantMeta.Annotations[AnnotationDefaultUser] = defaultSecurity.DefaultUser()
 	if !equality.Semantic.DeepEqual(back.ObjectMeta, *wantMeta) || !equality.Semantic.DeepEqual(back.Spec, pod.Spec) {
 		t.Errorf("data does not round-trip:\n%+v\n%+v", back.ObjectMeta, back.Spec)
 	}

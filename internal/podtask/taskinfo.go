@@ -80,22 +80,34 @@ func megabytesOf(q *resource.Quantity, name corev1.ResourceName) float64 {
 
 // PodData is the pod as the executor gets it in TaskInfo.data: metadata and spec, with
 // managed fields and status left out.
-func PodData(pod *corev1.Pod) ([]byte, error) {
+// For the process runtime it carries the cluster's default user (AnnotationDefaultUser),
+// over any value the pod set; for the kubelet runtime none.
+func PodData(pod *corev1.Pod, sec Security) ([]byte, error) {
 	p := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: *pod.ObjectMeta.DeepCopy(), Spec: *pod.Spec.DeepCopy()}
 	p.ManagedFields = nil
+	delete(p.Annotations, AnnotationDefaultUser)
+	if sec.Runtime == mesosv1alpha1.RuntimeProcess {
+		if p.Annotations == nil {
+			p.Annotations = map[string]string{}
+		}
+		p.Annotations[AnnotationDefaultUser] = sec.DefaultUser()
+	}
 	return json.Marshal(&p)
 }
 
 // BuildTaskInfo is the TaskInfo that launches a pod as placed: its resources from the
 // offer, the shared executor (with the executor's resources when this launch starts it),
 // the pod in data, labels naming the pod (then the pod's task labels, none of which may
-// be k8sm's), and a kill policy from the pod's grace period. A pod ValidatePod refuses
-// gets its error, which fails the pod (InvalidPod).
-func BuildTaskInfo(pod *corev1.Pod, a placement.Assignment, executor mesos.ExecutorInfo) (mesos.TaskInfo, error) {
+// be k8sm's), and a kill policy from the pod's grace period. A pod ValidatePod or
+// CheckSecurity refuses gets its error, which fails the pod (InvalidPod).
+func BuildTaskInfo(pod *corev1.Pod, a placement.Assignment, executor mesos.ExecutorInfo, sec Security) (mesos.TaskInfo, error) {
 	if err := ValidatePod(pod); err != nil {
 		return mesos.TaskInfo{}, err
 	}
-	data, err := PodData(pod)
+	if err := CheckSecurity(pod, sec); err != nil {
+		return mesos.TaskInfo{}, err
+	}
+	data, err := PodData(pod, sec)
 	if err != nil {
 		return mesos.TaskInfo{}, fmt.Errorf("encoding the pod for the executor: %w", err)
 	}

@@ -34,7 +34,7 @@ type preparedLaunch struct {
 
 // prepareLaunch records the launch, binds the pod and returns its TaskInfo, or nil for a
 // task whose pod went away, or that could not be bound: it is not launched.
-func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName, a placement.Assignment, executor mesos.ExecutorInfo) *preparedLaunch {
+func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName, a placement.Assignment, executor mesos.ExecutorInfo, sec podtask.Security) *preparedLaunch {
 	log := s.Log.WithValues("pod", key.String())
 	pod, mt := s.launchable(ctx, key, a)
 	if pod == nil {
@@ -67,7 +67,7 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 		}
 		return nil
 	}
-	ti, err := podtask.BuildTaskInfo(pod, a, executor)
+	ti, err := podtask.BuildTaskInfo(pod, a, executor, sec)
 	if err != nil {
 		s.forgetLaunch(a.Request.ID) // never sent
 		s.failTask(ctx, key, err)

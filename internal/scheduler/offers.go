@@ -120,7 +120,7 @@ func (s *Scheduler) launchAll(ctx context.Context, d Driver, mc *mesosv1alpha1.M
 	for _, a := range assignments {
 		byOffer[a.OfferID.Value] = append(byOffer[a.OfferID.Value], a)
 	}
-	l := offerLaunch{s: s, d: d, executor: podtask.ExecutorInfo(mc, d.FrameworkID()), keys: keys, refuse: refuse,
+	l := offerLaunch{s: s, d: d, executor: podtask.ExecutorInfo(mc, d.FrameworkID()), security: podtask.SecurityFor(mc), keys: keys, refuse: refuse,
 		slots: make(chan struct{}, launchWorkers)}
 	var (
 		mu      sync.Mutex
@@ -152,6 +152,7 @@ type offerLaunch struct {
 	s        *Scheduler
 	d        Driver
 	executor mesos.ExecutorInfo
+	security podtask.Security
 	keys     map[string]types.NamespacedName
 	refuse   time.Duration
 	// slots bounds the launches prepared at once across the batch.
@@ -171,7 +172,7 @@ func (l *offerLaunch) launch(ctx context.Context, o mesos.Offer, asgs []placemen
 		go func(i int, a placement.Assignment) {
 			defer wg.Done()
 			defer func() { <-l.slots }()
-			tasks[i] = s.prepareLaunch(ctx, l.keys[a.Request.ID], a, l.executor)
+			tasks[i] = s.prepareLaunch(ctx, l.keys[a.Request.ID], a, l.executor, l.security)
 		}(i, a)
 	}
 	wg.Wait()

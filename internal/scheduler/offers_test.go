@@ -178,3 +178,33 @@ func TestNothingIsLaunchedBeforeTheFrameworkIDIsWritten(t *testing.T) {
 		t.Fatalf("once the id is written the task is not launched: %v", d.launches)
 	}
 }
+
+// A pod whose MesosTask was made before the cluster refused what it asks for (root, by
+// default) is never launched: building its TaskInfo refuses it, and the pod fails
+// InvalidPod with the field named, while the pod beside it launches.
+func TestAPodAskingForRootIsFailedNotLaunched(t *testing.T) {
+	ok, okTask := podWithTask("ok", "500m")
+	root, rootTask := podWithTask("root", "500m")
+	uid := int64(0)
+	root.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &uid}
+	c := fakeAPI(t, ok, okTask, root, rootTask)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, okTask, ok)
+	s.Enqueue(ctx, rootTask, root)
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	if got := d.launches["o-agent-1"]; len(got) != 1 || got[0] != okTask.Spec.TaskID {
+		t.Fatalf("ACCEPT of o-agent-1 launched %v, want only [%s]", got, okTask.Spec.TaskID)
+	}
+	pod := &corev1.Pod{}
+	_ = c.Get(ctx, client.ObjectKeyFromObject(root), pod)
+	if pod.Status.Phase != corev1.PodFailed || !strings.Contains(pod.Status.Message, "spec.securityContext.runAsUser: Forbidden") {
+		t.Errorf("the root pod's status = %s %q, want Failed naming spec.securityContext.runAsUser", pod.Status.Phase, pod.Status.Message)
+	}
+	if s.Pending(rootTask.Spec.TaskID) {
+		t.Error("the refused pod is still queued")
+	}
+}

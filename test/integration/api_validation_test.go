@@ -220,10 +220,23 @@ var _ = Describe("MesosCluster validation", func() {
 		Entry("placement strategy", func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Placement.Strategy = "random" }, "spec.placement.strategy"),
 		Entry("deletion policy", func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.DeletionPolicy = "Keep" }, "spec.deletionPolicy"),
 		Entry("executor runtime", func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Executor.Runtime = "docker" }, "spec.executor.runtime"),
+		Entry("root pods policy", func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.PodSecurity.RootPods = "Sometimes" }, "spec.podSecurity.rootPods"),
 		Entry("framework capability", func(mc *mesosv1alpha1.MesosCluster) {
 			mc.Spec.Framework.Capabilities = []mesosv1alpha1.FrameworkCapability{"SHARED_RESOURCES"}
 		}, "spec.framework.capabilities[0]"),
 	)
+
+	It("refuses root as the default user while root pods are refused, and allows it otherwise", func() {
+		mc := minimalCluster()
+		mc.Spec.PodSecurity.RunAsUser = ptr.To(int64(0))
+		expectRejected(mc, "podSecurity.runAsUser must not be 0 (root) while rootPods is Refuse")
+		mc = minimalCluster()
+		mc.Spec.PodSecurity = mesosv1alpha1.PodSecuritySpec{RunAsUser: ptr.To(int64(0)), RunAsGroup: ptr.To(int64(0)), RootPods: mesosv1alpha1.RootPodsAllow}
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		mc = minimalCluster()
+		mc.Spec.PodSecurity.RunAsGroup = ptr.To(int64(-1))
+		expectRejected(mc, "spec.podSecurity.runAsGroup: Invalid value")
+	})
 
 	It("refuses a schedulerName that is not a DNS name", func() {
 		mc := minimalCluster()
