@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -35,6 +34,10 @@ type Executor struct {
 	Config  config.Config
 	Runtime Runtime
 	Log     logr.Logger
+	// KeepEndedSandboxes and KeepEndedFor bound the sandboxes of ended pods kept
+	// (prune.go); 0 takes the defaults.
+	KeepEndedSandboxes int
+	KeepEndedFor       time.Duration
 
 	sender     calls.Sender
 	subscriber calls.Sender
@@ -46,6 +49,8 @@ type Executor struct {
 	// made: resent in that order, so each task's updates keep theirs.
 	unacked  []unackedUpdate
 	shutdown bool
+	// ended are the forgotten tasks whose sandboxes are kept, oldest first.
+	ended []endedTask
 }
 
 // unackedUpdate is an update waiting for the agent's acknowledgement.
@@ -217,8 +222,11 @@ func (e *Executor) handle(ctx context.Context, ev *mexec.Event) bool {
 		a := ev.GetAcknowledged()
 		e.mu.Lock()
 		for i := range e.unacked {
-			if bytes.Equal(e.unacked[i].call.Status.UUID, a.UUID) {
+			if st := e.unacked[i].call.Status; bytes.Equal(st.UUID, a.UUID) {
 				e.unacked = append(e.unacked[:i], e.unacked[i+1:]...)
+				if isTerminal(st.GetState()) {
+					e.forgetLocked(a.TaskID.Value, time.Now())
+				}
 				break
 			}
 		}
@@ -264,7 +272,7 @@ func (e *Executor) launch(ctx context.Context, info mesos.TaskInfo) {
 	}
 	pod.Annotations[AnnotationTaskID] = id
 	e.update(ctx, t, mesos.TASK_STARTING, &corev1.PodStatus{Phase: corev1.PodPending}, "", nil)
-	sandbox := filepath.Join(e.Config.Sandbox, "pods", id)
+	sandbox := e.sandboxOf(id)
 	h, err := e.Runtime.Start(pod, sandbox, func(r Report) { e.report(ctx, t, pod, r) })
 	if err != nil {
 		e.update(ctx, t, mesos.TASK_FAILED, nil, "Cannot run the pod: "+err.Error(), mesos.REASON_TASK_INVALID.Enum())
@@ -371,6 +379,7 @@ func (e *Executor) resend(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		e.pruneSandboxes(time.Now())
 		for {
 			e.mu.Lock()
 			var next *mesos.TaskStatus

@@ -1,0 +1,77 @@
+package executor
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
+)
+
+// ackAll acknowledges every update the agent got for a task.
+func (a *fakeAgent) ackAll(id string) {
+	a.mu.Lock()
+	var acks []*mexec.Event
+	for _, u := range a.updates {
+		if u.TaskID.Value == id {
+			acks = append(acks, &mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: u.TaskID, UUID: u.UUID}})
+		}
+	}
+	a.mu.Unlock()
+	for _, ev := range acks {
+		a.send(ev)
+	}
+}
+
+func known(e *Executor, id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.tasks[id]
+	return ok
+}
+
+// An executor that runs pods for months keeps nothing of a pod once it ended: its task
+// goes from memory when the agent acknowledged its terminal update, and its sandbox
+// (logs, emptyDirs) once more ended pods are kept than the bound, oldest first. A task
+// still running is kept whatever its updates' acknowledgements.
+func TestEndedTasksAndTheirSandboxesArePruned(t *testing.T) {
+	a := newFakeAgent(t)
+	e, _ := startExecutor(t, a, true, 5*time.Second)
+	e.mu.Lock()
+	e.KeepEndedSandboxes = 1
+	e.mu.Unlock()
+	a.waitSubscription(t, 1)
+	for _, id := range []string{"t1", "t2", "t3"} {
+		if err := os.MkdirAll(filepath.Join(e.sandboxOf(id), "containers"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: podTask(t, id)}})
+		waitStates(t, a, id, mesos.TASK_STARTING, mesos.TASK_RUNNING)
+	}
+	for _, id := range []string{"t1", "t2"} {
+		a.send(&mexec.Event{Type: mexec.Event_KILL, Kill: &mexec.Event_Kill{TaskID: mesos.TaskID{Value: id}}})
+		waitStates(t, a, id, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLED)
+		a.ackAll(id)
+	}
+	a.ackAll("t3")
+	deadline := time.Now().Add(10 * time.Second)
+	for known(e, "t1") || known(e, "t2") || exists(e.sandboxOf("t1")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("ended tasks still known (t1 %v, t2 %v) or t1's sandbox kept (%v)", known(e, "t1"), known(e, "t2"), exists(e.sandboxOf("t1")))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !exists(e.sandboxOf("t2")) {
+		t.Error("the newest ended pod's sandbox went, want it kept (KeepEndedSandboxes 1)")
+	}
+	if !known(e, "t3") || !exists(e.sandboxOf("t3")) {
+		t.Error("the running task or its sandbox went")
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
