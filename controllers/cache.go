@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -10,11 +11,14 @@ import (
 // CacheOptions keeps the manager's pod cache small: pods no MesosCluster could own
 // (those of the default scheduler not bound to an agent's Node) are kept as a stub of
 // their name, scheduler and Node, for the cache must hold every pod it watches to see one
-// get bound. Cached objects go without their managed fields.
+// get bound. Cached objects go without their managed fields. Leases are watched in
+// kube-node-lease only, the one namespace where the manager may list them (its node Lease
+// Role); Secrets are never cached (read one at a time through the API reader).
 func CacheOptions() cache.Options {
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}: {Transform: trimPod},
+			&corev1.Pod{}:           {Transform: trimPod},
+			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{nodeLeaseNamespace: {}}},
 		},
 		// Nothing reads managed fields (every write is an Update or a merge patch, which
 		// keep the stored ones): cached objects go without them, which saves memory

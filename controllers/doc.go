@@ -2,35 +2,50 @@
 // connection each), MesosTask, Pod (scheduler and kubelet roles) and agent Nodes.
 package controllers
 
-// The manager's permissions, each for the reason beside it.
+// The manager's permissions, each for the reason beside it; docs/security.md ("What the
+// manager can do in the cluster") explains them and test/manifests
+// (TestManagerRBACMatchesTheAllowList) holds them to an allow-list, so that a broader
+// marker fails CI. Verbs are the ones the code sends: get, list and watch for what the
+// informer cache holds; the writes each reconciler makes, no more.
 //
-// Its own API: read and track MesosClusters and MesosTasks, write their status, and
-// keep finalizers on them (update).
-// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesosclusters,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesosclusters/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesosclusters/finalizers,verbs=update
-// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesostasks,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesostasks/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesostasks/finalizers,verbs=update
+// Its own API: read and track MesosClusters and MesosTasks (the cache), keep the
+// cluster's finalizer (update), make, finalize and remove a pod's MesosTask, and write
+// their status (a patch for the cluster; an update or a patch for a task).
+// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesosclusters,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesosclusters/status,verbs=patch
+// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesostasks,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesostasks/status,verbs=update;patch
 //
-// Pods: watch the ones to schedule, bind them to agent Nodes, mirror task state into
-// their status, and remove them once their task ended (as a kubelet does).
+// Pods, in every namespace (pods of any namespace may name a MesosCluster's
+// schedulerName): watch them, bind them to agent Nodes, mirror task state into their
+// status, and remove them once their task ended (as a kubelet does).
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups="",resources=pods/binding,verbs=create
-// +kubebuilder:rbac:groups="",resources=pods/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=pods/status,verbs=update;patch
 //
-// Nodes: one per Mesos agent, with status (Ready, capacity) kept by the operator.
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=nodes/status,verbs=get;update;patch
+// A MesosTask is controlled by its pod with blockOwnerDeletion; where the
+// OwnerReferencesPermissionEnforcement admission plugin runs (OpenShift), setting that
+// takes update on the owner's finalizers subresource, which is all this grants.
+// +kubebuilder:rbac:groups="",resources=pods/finalizers,verbs=update
 //
-// Node heartbeats: a Lease per agent Node in kube-node-lease.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// Nodes: one per Mesos agent, made, labelled and removed by the operator, their status
+// (Ready, capacity) patched as a kubelet patches its own.
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=nodes/status,verbs=patch
 //
-// Namespaces: evaluate a MesosCluster's namespaceSelector.
+// Node heartbeats: a Lease per agent Node, in kube-node-lease only (a Role there; the
+// cache watches Leases in that namespace alone, see CacheOptions).
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-node-lease,roleName=manager-node-lease-role,resources=leases,verbs=get;list;watch;create;patch;delete
+//
+// Namespaces: evaluate a MesosCluster's namespaceSelector (the cache).
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 //
-// Secrets: framework credentials and the masters' CA, read one at a time (never cached).
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// Secrets: framework credentials and the masters' CA, read one at a time (never cached
+// or listed), in the manager's own namespace only ("system" is that namespace before
+// kustomize names it; OLM installs it as the operator's namespace): a MesosCluster that
+// names a Secret elsewhere is refused with reason SecretNamespaceNotAllowed.
+// +kubebuilder:rbac:groups="",namespace=system,roleName=manager-secrets-role,resources=secrets,verbs=get
 //
-// Events: tell people what happened to their pods and clusters.
-// +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
+// Events: tell people what happened to their pods (in every namespace) and to clusters
+// and Nodes (in default). The manager records them through events.k8s.io only.
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -57,6 +57,9 @@ const (
 	// ReasonAgentsUnlisted: subscribed, but the master's operator API does not list the
 	// agents (e.g. the principal may not GET_AGENTS), so capacity comes from offers.
 	ReasonAgentsUnlisted = "AgentsNotListed"
+	// ReasonSecretNamespace: a Secret ref names a namespace other than the manager's, the
+	// only one it may read Secrets from; the Secret is not read.
+	ReasonSecretNamespace = "SecretNamespaceNotAllowed"
 
 	// statusResync is how often a cluster's status is refreshed from its driver without events.
 	statusResync = 30 * time.Second
@@ -82,6 +85,10 @@ type MesosClusterReconciler struct {
 	// ReconcileInterval is how often each cluster's tasks are reconciled with Mesos
 	// besides after every subscription. Default 15m.
 	ReconcileInterval time.Duration
+	// SecretNamespace is the only namespace Secrets are read from (the manager's own);
+	// a ref elsewhere is refused before any read. Empty: any namespace (see
+	// Options.AnySecretNamespace).
+	SecretNamespace string
 
 	wakeups <-chan event.GenericEvent
 }

@@ -73,7 +73,15 @@ func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1al
 	return cfg, "", nil
 }
 
+// secretData reads the Secret ref names. A Secret outside SecretNamespace is refused
+// before it is read: the manager may read Secrets in its own namespace only, so that a
+// person who may create a MesosCluster cannot make it read (and send to a master of
+// their choosing) a Secret of any namespace.
 func (r *MesosClusterReconciler) secretData(ctx context.Context, ref *mesosv1alpha1.SecretKeyRef, field, notFound string) (map[string][]byte, string, error) {
+	if r.SecretNamespace != "" && ref.Namespace != r.SecretNamespace {
+		return nil, ReasonSecretNamespace, fmt.Errorf("Secret %s/%s (%s) is not in %s, the only namespace the manager reads Secrets from: put it there", //nolint:staticcheck // a condition message, a sentence
+			ref.Namespace, ref.Name, field, r.SecretNamespace)
+	}
 	var s corev1.Secret
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &s); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -31,6 +31,13 @@ type Options struct {
 	NodeLeaseDuration time.Duration
 	// DriverOptions adjust each framework driver's config (tests shorten backoffs).
 	DriverOptions func(*framework.Config)
+	// SecretNamespace is the only namespace the operator reads Secrets from (a
+	// MesosCluster's credentialsSecretRef and caSecretRef): the manager's own, where its
+	// RBAC lets it read them. Required unless AnySecretNamespace.
+	SecretNamespace string
+	// AnySecretNamespace lets Secrets come from any namespace: for tests that run the
+	// reconcilers with an administrator's credentials, never for the manager.
+	AnySecretNamespace bool
 }
 
 // Reconcilers are the operator's reconcilers and the Registry they share.
@@ -49,6 +56,9 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	if o.Recorder == nil {
 		return nil, errors.New("controllers.Setup needs a Recorder")
 	}
+	if o.SecretNamespace == "" && !o.AnySecretNamespace {
+		return nil, errors.New("controllers.Setup needs the SecretNamespace Secrets may be read from")
+	}
 	if err := indexer.Setup(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return nil, fmt.Errorf("registering the field indexes: %w", err)
 	}
@@ -60,7 +70,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	r := &Reconcilers{
 		Registry: registry,
 		Cluster: &MesosClusterReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: o.Recorder("k8sm-mesoscluster"),
-			Registry: registry, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval},
+			Registry: registry, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval, SecretNamespace: o.SecretNamespace},
 		Node: &AgentNodeReconciler{Client: c, Registry: registry, GoneGracePeriod: o.NodeGoneGracePeriod, LeaseDuration: o.NodeLeaseDuration},
 		Pod:  &PodReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-pod")},
 		Task: &MesosTaskReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-mesostask"),

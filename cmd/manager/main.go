@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
@@ -18,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/controllers"
@@ -28,12 +26,14 @@ import (
 type options struct {
 	metricsAddr      string
 	secureMetrics    bool
+	metricsCertDir   string
 	enableHTTP2      bool
 	probeAddr        string
 	pprofAddr        string
 	leaderElect      bool
 	leaderElectionID string
 	leaderElectionNS string
+	namespace        string
 	clientQPS        float64
 	clientBurst      int
 	reconcileEvery   time.Duration
@@ -46,13 +46,15 @@ type options struct {
 
 func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443 (https) or :8080 (http); 0 turns it off.")
-	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over https with authentication and authorization.")
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over https with authentication and authorization (false: plain http, on a loopback address only).")
+	fs.StringVar(&o.metricsCertDir, "metrics-cert-dir", "", "Directory with the metrics server's tls.crt and tls.key (reloaded when they change); empty: a self-signed certificate.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Allow HTTP/2 on the metrics server (off by default against HTTP/2 stream attacks).")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
-	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address Go's /debug/pprof endpoints bind to, for profiling (empty: off; keep it on loopback).")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address Go's /debug/pprof endpoints bind to, for profiling (empty: off; a loopback address only).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica drives the Mesos frameworks.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "k8sm.mesos.k8sm.io", "Name of the Lease used for leader election.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the manager's own namespace).")
+	fs.StringVar(&o.namespace, "namespace", "", "The manager's own namespace, the only one it reads Secrets from (default: its service account's namespace in a cluster, else "+defaultNamespace+").")
 	fs.Float64Var(&o.clientQPS, "kube-api-qps", 500, "Queries per second the manager may send to the Kubernetes API.")
 	fs.IntVar(&o.clientBurst, "kube-api-burst", 1000, "Burst of queries the manager may send to the Kubernetes API.")
 	fs.DurationVar(&o.reconcileEvery, "task-reconcile-interval", 15*time.Minute, "How often tasks are reconciled with Mesos besides after every subscription.")
@@ -75,17 +77,14 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	cfg.QPS = float32(o.clientQPS)
 	cfg.Burst = o.clientBurst
 
-	var tlsOpts []func(*tls.Config)
-	if !o.enableHTTP2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	metricsOpts, err := metricsOptions(o)
+	if err != nil {
+		return nil, err
 	}
-	metricsOpts := metricsserver.Options{
-		BindAddress:   o.metricsAddr,
-		SecureServing: o.secureMetrics,
-		TLSOpts:       tlsOpts,
-	}
-	if o.secureMetrics {
-		metricsOpts.FilterProvider = authnAuthzFilter
+	if o.pprofAddr != "" {
+		if err := requireLoopback("--pprof-bind-address", o.pprofAddr); err != nil {
+			return nil, err
+		}
 	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -103,6 +102,8 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
+	ns := managerNamespace(o.namespace, serviceAccountNamespaceFile)
+	ctrl.Log.WithName("setup").Info("Reading Secrets from the manager's namespace only", "namespace", ns)
 	recorders, err := newEventRecorders(mgr, cfg)
 	if err != nil {
 		return nil, err
@@ -111,6 +112,7 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 		Recorder:           recorders.For,
 		ReconcileInterval:  o.reconcileEvery,
 		UnreachableTimeout: o.unreachableAfter,
+		SecretNamespace:    ns,
 	}); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -31,7 +32,13 @@ var testEnv *envtest.Environment
 
 var _ = BeforeSuite(func() {
 	var err error
-	testEnv, err = testenv.Start()
+	testEnv, err = testenv.New()
+	Expect(err).NotTo(HaveOccurred())
+	// OpenShift's admission plugin, off in a plain kube-apiserver: setting
+	// blockOwnerDeletion needs update on the owner's finalizers. The manager running with
+	// its own RBAC (rbac_test.go) shows it has that.
+	testEnv.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
+	_, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 })
 
@@ -59,9 +66,14 @@ func parseOptions(args ...string) options {
 	return o
 }
 
-// startManager runs the manager until the spec ends.
+// startManager runs the manager, as the envtest administrator, until the spec ends.
 func startManager(o options) {
-	mgr, err := newManager(testEnv.Config, o)
+	startManagerAs(testEnv.Config, o)
+}
+
+// startManagerAs runs the manager with cfg's credentials until the spec ends.
+func startManagerAs(cfg *rest.Config, o options) {
+	mgr, err := newManager(cfg, o)
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -139,11 +139,13 @@ func (f fileSet) addManifest(name string, obj map[string]any) error {
 	return nil
 }
 
-// boundRoles is what config/default binds to the manager's service account: roles by
-// name, cluster-wide or in the namespace. OLM makes the account and its bindings from
-// the CSV's permissions, so these roles go into the CSV instead of bundle/manifests.
+// boundRoles is what config/default binds to the manager's service account: ClusterRoles
+// by name, Roles by namespace/name. OLM makes the account and its bindings from the
+// CSV's permissions, so these roles go into the CSV instead of bundle/manifests.
 type boundRoles struct {
-	sa               string
+	sa string
+	// ns is the manager's namespace in config/default; OLM installs it in its own.
+	ns               string
 	cluster, inNames map[string]bool
 }
 
@@ -156,7 +158,7 @@ func installStrategy(objs []*unstructured.Unstructured, image string, files file
 	if err != nil {
 		return strategy, err
 	}
-	bound, err := findBoundRoles(objs, deploy.Spec.Template.Spec.ServiceAccountName)
+	bound, err := findBoundRoles(objs, deploy.Spec.Template.Spec.ServiceAccountName, deploy.Namespace)
 	if err != nil {
 		return strategy, err
 	}
@@ -198,8 +200,8 @@ func managerDeployment(objs []*unstructured.Unstructured) (*appsv1.Deployment, e
 
 // findBoundRoles reads the bindings to the service account sa. The Deployment runs as
 // that account, and it gets its RBAC through the CSV's permissions.
-func findBoundRoles(objs []*unstructured.Unstructured, sa string) (boundRoles, error) {
-	bound := boundRoles{sa: sa, cluster: map[string]bool{}, inNames: map[string]bool{}}
+func findBoundRoles(objs []*unstructured.Unstructured, sa, ns string) (boundRoles, error) {
+	bound := boundRoles{sa: sa, ns: ns, cluster: map[string]bool{}, inNames: map[string]bool{}}
 	for _, u := range objs {
 		kind := u.GetKind()
 		if kind != "ClusterRoleBinding" && kind != "RoleBinding" {
@@ -210,11 +212,11 @@ func findBoundRoles(objs []*unstructured.Unstructured, sa string) (boundRoles, e
 			return bound, err
 		}
 		for _, s := range b.Subjects {
-			if s.Kind == rbacv1.ServiceAccountKind && s.Name == sa {
+			if s.Kind == rbacv1.ServiceAccountKind && s.Name == sa && s.Namespace == ns {
 				if kind == "ClusterRoleBinding" || b.RoleRef.Kind == "ClusterRole" {
 					bound.cluster[b.RoleRef.Name] = true
 				} else {
-					bound.inNames[b.RoleRef.Name] = true
+					bound.inNames[b.Namespace+"/"+b.RoleRef.Name] = true
 				}
 			}
 		}
@@ -240,7 +242,7 @@ func carry(u *unstructured.Unstructured, bound boundRoles, strategy *operatorsv1
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &b); err != nil {
 			return err
 		}
-		if bound.cluster[b.RoleRef.Name] || bound.inNames[b.RoleRef.Name] {
+		if bound.cluster[b.RoleRef.Name] || bound.inNames[b.Namespace+"/"+b.RoleRef.Name] {
 			return nil // OLM binds the CSV's permissions
 		}
 		return fmt.Errorf("%s %s binds something other than the manager's service account; OLM bundles cannot carry it", kind, name)
@@ -254,17 +256,27 @@ func carry(u *unstructured.Unstructured, bound boundRoles, strategy *operatorsv1
 
 // carryRole puts a role bound to the manager into the CSV's permissions. OLM binds those
 // itself. Any other role ships as a manifest.
+//
+// A CSV grants either cluster-wide (clusterPermissions) or in the operator's own
+// namespace (permissions); it cannot grant in a third namespace, and OLM puts the Roles
+// and RoleBindings a bundle ships into the operator's namespace. A Role config/default
+// binds in another namespace (the node Lease Role in kube-node-lease) therefore goes into
+// clusterPermissions: wider than config/default, the price of an OLM install, which
+// docs/security.md states and test/manifests' allow-list holds to those rules alone.
 func carryRole(u *unstructured.Unstructured, bound boundRoles, strategy *operatorsv1alpha1.StrategyDetailsDeployment, files fileSet) error {
 	kind, name := u.GetKind(), u.GetName()
 	var role rbacv1.ClusterRole // rules only; same shape as Role
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
 		return err
 	}
+	perm := operatorsv1alpha1.StrategyDeploymentPermissions{ServiceAccountName: bound.sa, Rules: role.Rules}
 	switch {
 	case kind == "ClusterRole" && bound.cluster[name]:
-		strategy.ClusterPermissions = append(strategy.ClusterPermissions, operatorsv1alpha1.StrategyDeploymentPermissions{ServiceAccountName: bound.sa, Rules: role.Rules})
-	case kind == "Role" && bound.inNames[name]:
-		strategy.Permissions = append(strategy.Permissions, operatorsv1alpha1.StrategyDeploymentPermissions{ServiceAccountName: bound.sa, Rules: role.Rules})
+		strategy.ClusterPermissions = append(strategy.ClusterPermissions, perm)
+	case kind == "Role" && bound.inNames[u.GetNamespace()+"/"+name] && u.GetNamespace() == bound.ns:
+		strategy.Permissions = append(strategy.Permissions, perm)
+	case kind == "Role" && bound.inNames[u.GetNamespace()+"/"+name]:
+		strategy.ClusterPermissions = append(strategy.ClusterPermissions, perm)
 	default:
 		// Roles for people (admin, viewer, metrics reader) ship as they are.
 		return files.addManifest(fileName(u), withoutNamespace(u))
