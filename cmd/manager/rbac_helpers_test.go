@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"sync"
 
 	. "github.com/onsi/gomega"
@@ -12,47 +11,26 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
 // The manager's account as config/default installs it.
 const (
-	installNamespace = "k8sm-system"
-	managerAccount   = "k8sm-controller-manager"
+	installNamespace = testenv.ManagerNamespace
+	managerAccount   = testenv.ManagerAccount
 )
 
 // installRBACOnce applies config/default's RBAC once per suite: the objects are the same
 // for every spec, and cluster-scoped.
 var installRBACOnce sync.Once
 
-// installManagerRBAC applies what config/default installs for the manager's identity:
-// its namespace, its ServiceAccount, and every ClusterRole, Role and binding, as rendered
-// (the Deployment, the CRDs and the rest are not needed to run it in-process).
+// installManagerRBAC applies what config/default installs for the manager's identity.
 func installManagerRBAC() {
 	installRBACOnce.Do(func() {
-		res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(testenv.RepoRoot(), "config", "default"))
-		Expect(err).NotTo(HaveOccurred())
-		c := adminClient()
-		// kube-apiserver makes kube-node-lease itself; make sure, for the Role there.
-		Expect(client.IgnoreAlreadyExists(c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: corev1.NamespaceNodeLease}}))).To(Succeed())
-		for _, kinds := range [][]string{{"Namespace"}, {"ServiceAccount", "ClusterRole", "Role"}, {"ClusterRoleBinding", "RoleBinding"}} {
-			for _, r := range res.Resources() {
-				for _, k := range kinds {
-					if r.GetKind() != k {
-						continue
-					}
-					m, err := r.Map()
-					Expect(err).NotTo(HaveOccurred())
-					Expect(client.IgnoreAlreadyExists(c.Create(context.Background(), &unstructured.Unstructured{Object: m}))).To(Succeed(), "%s %s", k, r.GetName())
-				}
-			}
-		}
+		Expect(testenv.InstallManagerRBAC(context.Background(), testEnv.Config)).To(Succeed())
 	})
 }
 
