@@ -46,7 +46,9 @@ const (
 // SecretKeyRef names a Secret (cluster-scoped objects need a namespace) and, where it
 // matters, a key in it.
 type SecretKeyRef struct {
-	// namespace of the Secret.
+	// namespace of the Secret: the manager's own (k8sm-system as installed), the only
+	// one it may read Secrets from; a Secret elsewhere is refused
+	// (SecretNamespaceNotAllowed).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
