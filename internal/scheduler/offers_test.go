@@ -180,8 +180,8 @@ func TestNothingIsLaunchedBeforeTheFrameworkIDIsWritten(t *testing.T) {
 }
 
 // A pod whose MesosTask was made before the cluster refused what it asks for (root, by
-// default) is never launched: building its TaskInfo refuses it, and the pod fails
-// InvalidPod with the field named, while the pod beside it launches.
+// default) is never launched nor bound: building its TaskInfo refuses it, and the pod
+// fails InvalidPod with the field named, while the pod beside it launches.
 func TestAPodAskingForRootIsFailedNotLaunched(t *testing.T) {
 	ok, okTask := podWithTask("ok", "500m")
 	root, rootTask := podWithTask("root", "500m")
@@ -203,6 +203,9 @@ func TestAPodAskingForRootIsFailedNotLaunched(t *testing.T) {
 	_ = c.Get(ctx, client.ObjectKeyFromObject(root), pod)
 	if pod.Status.Phase != corev1.PodFailed || !strings.Contains(pod.Status.Message, "spec.securityContext.runAsUser: Forbidden") {
 		t.Errorf("the root pod's status = %s %q, want Failed naming spec.securityContext.runAsUser", pod.Status.Phase, pod.Status.Message)
+	}
+	if pod.Spec.NodeName != "" {
+		t.Errorf("the refused pod was bound to %s, want it failed before binding", pod.Spec.NodeName)
 	}
 	if s.Pending(rootTask.Spec.TaskID) {
 		t.Error("the refused pod is still queued")
