@@ -32,8 +32,9 @@ type preparedLaunch struct {
 	hostname string
 }
 
-// prepareLaunch records the launch, binds the pod and returns its TaskInfo, or nil for a
-// task whose pod went away, or that could not be bound: it is not launched.
+// prepareLaunch builds the pod's TaskInfo, records the launch, binds the pod and returns
+// the TaskInfo, or nil for a task whose pod went away, that cannot be a task, or that could
+// not be bound: it is not launched.
 func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName, a placement.Assignment, executor mesos.ExecutorInfo, sec podtask.Security) *preparedLaunch {
 	log := s.Log.WithValues("pod", key.String())
 	pod, mt := s.launchable(ctx, key, a)
@@ -45,6 +46,13 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 		// Bound to another Node since it was queued (not by this operator): it runs on
 		// that Node's agent, so it waits for an offer from there.
 		s.Enqueue(ctx, mt, pod)
+		return nil
+	}
+	// A pod that cannot be a task (or that its cluster refuses) fails before anything is
+	// recorded or bound for it.
+	ti, err := podtask.BuildTaskInfo(pod, a, executor, sec)
+	if err != nil {
+		s.failTask(ctx, key, err)
 		return nil
 	}
 	launch := podtask.Launch{AgentID: a.AgentID.Value, Hostname: a.Hostname, ExecutorID: executor.ExecutorID.Value, At: metav1.Now()}
@@ -65,12 +73,6 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 		if recorded {
 			s.relaunch(ctx, key)
 		}
-		return nil
-	}
-	ti, err := podtask.BuildTaskInfo(pod, a, executor, sec)
-	if err != nil {
-		s.forgetLaunch(a.Request.ID) // never sent
-		s.failTask(ctx, key, err)
 		return nil
 	}
 	return &preparedLaunch{info: ti, mt: mt, pod: pod, hostname: a.Hostname}
