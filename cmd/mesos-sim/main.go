@@ -27,12 +27,13 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("mesos-sim", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:5050", "Address the master serves on.")
 	agents := fs.Int("agents", 3, "Number of simulated agents.")
+	agentHostname := fs.String("agent-hostname", "", "One hostname for every agent, as agents started on one host with --hostname (e.g. 127.0.0.1): each gets its own port, 5051, 5052, ... (default: agent-1 ... agent-N, each on port 5051).")
 	resources := fs.String("agent-resources", "cpus:4;mem:8192;disk:20000;ports:[31000-32000]", "Resources of each agent, in Mesos's --resources form.")
 	attributes := fs.String("agent-attributes", "", "Attributes of each agent, in Mesos's --attributes form (e.g. 'rack:r1').")
 	heartbeat := fs.Duration("heartbeat-interval", 15*time.Second, "Heartbeat interval of scheduler streams.")
 	allocation := fs.Duration("allocation-interval", time.Second, "Interval between offer rounds.")
 	startDelay := fs.Duration("task-start-delay", 0, "How long a simulated task takes from STAGING to RUNNING.")
-	execMode := fs.Bool("exec", false, "Start each task's executor as a real process with the v1 executor API (else tasks are simulated).")
+	execMode := fs.Bool("exec", false, "Start each task's executor as a real process with the v1 executor API, and run command tasks' commands, as Mesos does (else tasks are simulated).")
 	workDir := fs.String("work-dir", "", "Where executor sandboxes go (default: a new temporary directory).")
 	offerTimeout := fs.Duration("offer-timeout", 0, "Rescind offers left unused this long, as Mesos's --offer_timeout (0: never).")
 	grace := fs.Duration("executor-shutdown-grace-period", 5*time.Second, "How long an executor told to shut down has before it is killed (--exec).")
@@ -48,7 +49,7 @@ func run(args []string) error {
 		return fmt.Errorf("--offer-timeout must not be negative")
 	}
 	sim, err := mesossim.New(mesossim.Config{
-		Agents: *agents, AgentResources: *resources, AgentAttributes: *attributes,
+		Agents: *agents, AgentHostname: *agentHostname, AgentResources: *resources, AgentAttributes: *attributes,
 		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
 		Exec: *execMode, WorkDir: *workDir, OfferTimeout: *offerTimeout,
 		ExecutorShutdownGracePeriod: *grace, ExecutorReregistrationTimeout: *reregister,

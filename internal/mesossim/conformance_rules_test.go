@@ -232,11 +232,11 @@ func TestConformanceAcceptValidation(t *testing.T) {
 	plain := newSched(t, m)
 	plain.subscribe(info())
 	plain.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("y1", o2.AgentID, 0.1))}.WithOffers(o2.ID)))
-	expect(plain, "y1", mesos.TASK_LOST, mesos.REASON_INVALID_OFFERS, "another framework")
+	expect(plain, "y1", mesos.TASK_LOST, mesos.REASON_INVALID_OFFERS, "has invalid framework")
 
 	// Offers of two agents in one ACCEPT.
 	aware.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("x1", o1.AgentID, 0.1))}.WithOffers(o1.ID, o2.ID)).With(calls.RefuseSeconds(0)))
-	expect(aware, "x1", mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS, "same agent")
+	expect(aware, "x1", mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS, "must belong to one single agent")
 	// An offer the master does not know.
 	aware.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("x2", o1.AgentID, 0.1))}.WithOffers(mesos.OfferID{Value: "no-such-offer"})))
 	expect(aware, "x2", mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS, "no longer valid")
@@ -270,8 +270,8 @@ func TestConformanceAcceptValidation(t *testing.T) {
 	want := map[string]string{
 		"ok-1":      "duplicate ID",
 		"v-neither": "CommandInfo or ExecutorInfo",
-		"v-big":     "more resources",
-		"v-agent":   "not the agent of the offer",
+		"v-big":     "is more than available",
+		"v-agent":   "uses invalid agent",
 		"v-exec":    "not compatible",
 	}
 	for len(want) > 0 {

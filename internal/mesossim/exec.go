@@ -2,6 +2,7 @@ package mesossim
 
 import (
 	"fmt"
+	"github.com/google/uuid"
 	"net"
 	"net/http"
 	"os"
@@ -20,13 +21,15 @@ import (
 
 // execRun is one executor process an agent started.
 type execRun struct {
-	fw     *framework
-	agent  *agent
-	info   mesos.ExecutorInfo
-	dir    string
-	cmd    *exec.Cmd
-	events chan *mexec.Event // to the subscribed executor
-	exited chan struct{}
+	fw    *framework
+	agent *agent
+	info  mesos.ExecutorInfo
+	dir   string
+	cmd   *exec.Cmd
+	// containerID names its container (a uuid, as Mesos's containerizer makes).
+	containerID string
+	events      chan *mexec.Event // to the subscribed executor
+	exited      chan struct{}
 
 	mu     sync.Mutex
 	queued []*mexec.Event // held until it subscribes
@@ -77,7 +80,7 @@ func (m *Master) serveAgentOn(a *agent, addr string) error {
 // MESOS_* environment Mesos gives executors.
 func (m *Master) startExecutorLocked(fw *framework, a *agent, info mesos.ExecutorInfo) (*execRun, error) {
 	m.nextRun++
-	dir := filepath.Join(m.workDir, "agents", a.hostname, "frameworks", fw.id, "executors", info.ExecutorID.Value, "runs", fmt.Sprint(m.nextRun))
+	dir := filepath.Join(m.workDir, "agents", strings.ReplaceAll(a.name(), ":", "-"), "frameworks", fw.id, "executors", info.ExecutorID.Value, "runs", fmt.Sprint(m.nextRun))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -124,7 +127,7 @@ func (m *Master) startExecutorLocked(fw *framework, a *agent, info mesos.Executo
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting executor %s: %w", info.ExecutorID.Value, err)
 	}
-	run := &execRun{fw: fw, agent: a, info: info, dir: dir, cmd: cmd, events: make(chan *mexec.Event, 1024), exited: make(chan struct{})}
+	run := &execRun{fw: fw, agent: a, info: info, dir: dir, cmd: cmd, containerID: uuid.NewString(), events: make(chan *mexec.Event, 1024), exited: make(chan struct{})}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -337,15 +340,15 @@ func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request)
 	}
 	var call mexec.Call
 	if err := unmarshal(ct, body, &call); err != nil {
-		http.Error(w, "Failed to parse body into executor::Call: "+err.Error(), http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, "Failed to parse body into executor::Call: "+err.Error())
 		return
 	}
 	switch {
 	case call.Type == mexec.Call_MESSAGE && call.Message == nil:
-		http.Error(w, "Failed to validate Executor::Call: Expecting 'message' to be present", http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, "Failed to validate Executor::Call: Expecting 'message' to be present")
 		return
 	case call.Type == mexec.Call_UPDATE && call.Update == nil:
-		http.Error(w, "Failed to validate Executor::Call: Expecting 'update' to be present", http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, "Failed to validate Executor::Call: Expecting 'update' to be present")
 		return
 	case call.Type == mexec.Call_HEARTBEAT:
 		w.WriteHeader(http.StatusAccepted)
@@ -358,28 +361,28 @@ func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request)
 	m.mu.Unlock()
 	switch {
 	case run == nil:
-		http.Error(w, "Executor "+call.ExecutorID.Value+" of framework "+call.FrameworkID.Value+" is unknown on this agent", http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, "Executor "+call.ExecutorID.Value+" of framework "+call.FrameworkID.Value+" is unknown on this agent")
 		return
 	case call.Type != mexec.Call_SUBSCRIBE && recovering:
-		http.Error(w, "Agent has not finished recovery", http.StatusServiceUnavailable)
+		writeError(w, http.StatusServiceUnavailable, "Agent has not finished recovery")
 		return
 	case call.Type != mexec.Call_SUBSCRIBE && !registered:
-		http.Error(w, "Executor is not subscribed", http.StatusForbidden)
+		writeError(w, http.StatusForbidden, "Executor is not subscribed")
 		return
 	}
 	switch call.Type {
 	case mexec.Call_SUBSCRIBE:
 		// The stream's media type follows Accept, as on the scheduler API.
-		protobuf, ok := accepts(r.Header.Get("Accept"))
+		protobuf, ok := accepts(r)
 		if !ok {
-			http.Error(w, "Expecting 'Accept' to allow "+mediaJSON+" or "+mediaProtobuf, http.StatusNotAcceptable)
+			writeError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow "+mediaJSON+" or "+mediaProtobuf)
 			return
 		}
 		m.executorSubscribe(run, w, protobuf, r, call.GetSubscribe())
 	case mexec.Call_UPDATE:
 		st := call.GetUpdate().Status
 		if why := checkExecutorUpdate(st, call.ExecutorID); why != "" {
-			http.Error(w, "Failed to validate executor::Call: "+why, http.StatusBadRequest)
+			writeError(w, http.StatusBadRequest, "Failed to validate executor::Call: "+why)
 			return
 		}
 		m.mu.Lock()
@@ -399,7 +402,7 @@ func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request)
 		m.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	default:
-		http.Error(w, "Unsupported call", http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, "Unsupported call")
 	}
 }
 
@@ -428,6 +431,7 @@ func (m *Master) executorUpdateLocked(run *execRun, st mesos.TaskStatus) {
 		return
 	}
 	st.AgentID = &mesos.AgentID{Value: run.agent.id}
+	m.withContainerStatus(t, &st)
 	m.queueUpdateLocked(t, st)
 }
 
@@ -446,7 +450,8 @@ func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf
 	}
 	run.registered = true
 	fwInfo := run.fw.info
-	agentInfo := mesos.AgentInfo{ID: &mesos.AgentID{Value: run.agent.id}, Hostname: run.agent.hostname}
+	port := run.agent.port
+	agentInfo := mesos.AgentInfo{ID: &mesos.AgentID{Value: run.agent.id}, Hostname: run.agent.hostname, Port: &port}
 	m.mu.Unlock()
 
 	conn, queued := run.openStream()
@@ -461,7 +466,7 @@ func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf
 	write := func(e *mexec.Event) bool { return writeFrame(w, protobuf, e) }
 	if !write(&mexec.Event{Type: mexec.Event_SUBSCRIBED, Subscribed: &mexec.Event_Subscribed{
 		ExecutorInfo: run.info, FrameworkInfo: fwInfo, AgentInfo: agentInfo,
-		ContainerID: &mesos.ContainerID{Value: filepath.Base(run.dir)}}}) {
+		ContainerID: &mesos.ContainerID{Value: run.containerID}}}) {
 		return
 	}
 	for _, e := range append(queued, acks...) {

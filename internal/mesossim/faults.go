@@ -160,7 +160,7 @@ func (m *Master) restartableAgentLocked(hostname string) (*agent, error) {
 // loseUncheckpointedTasksLocked ends the live tasks on a restarting agent of frameworks
 // that do not checkpoint: the master reports them TASK_LOST, REASON_AGENT_DISCONNECTED.
 func (m *Master) loseUncheckpointedTasksLocked(a *agent) {
-	msg := "Agent " + a.hostname + " disconnected"
+	msg := "Agent " + a.hostname + " disconnected" // removeFramework(Slave*, Framework*): the hostname
 	for _, fw := range m.frameworks {
 		if fw.info.GetCheckpoint() || fw.removed {
 			continue
@@ -170,7 +170,8 @@ func (m *Master) loseUncheckpointedTasksLocked(a *agent) {
 				t.state = mesos.TASK_LOST
 				m.dropPendingLocked(t)
 				m.releaseLocked(t)
-				masterUpdate(fw, t.info.TaskID.Value, &mesos.AgentID{Value: a.id}, mesos.TASK_LOST, mesos.REASON_AGENT_DISCONNECTED, msg)
+				stopCommandLocked(t)
+				taskUpdate(fw, t, mesos.TASK_LOST, mesos.REASON_AGENT_DISCONNECTED, msg)
 			}
 		}
 	}
@@ -211,7 +212,7 @@ func (m *Master) agentRestarted(a *agent, recovering bool) {
 	defer m.mu.Unlock()
 	if a.endpoint != "" && m.cfg.Exec {
 		if err := m.serveAgentOn(a, a.endpoint); err != nil {
-			m.log.Error(err, "Restarted agent cannot serve on its address", "agent", a.hostname)
+			m.log.Error(err, "Restarted agent cannot serve on its address", "agent", a.name())
 			return
 		}
 	}
@@ -348,8 +349,10 @@ func (m *Master) unlessDown(h http.Handler) http.Handler {
 }
 
 // KillExecutor kills an executor's process (exec mode), as a crash or the OOM killer
-// would: its live tasks end TASK_FAILED, REASON_EXECUTOR_TERMINATED, and the framework
-// gets FAILURE naming the executor.
+// would: its live tasks end TASK_FAILED, REASON_EXECUTOR_TERMINATED, "Executor
+// terminated", from the agent (slave.cpp: Slave::executorTerminated,
+// sendExecutorTerminatedStatusUpdate), and the framework gets FAILURE naming the
+// executor with its wait status (master.cpp: Master::exitedExecutor).
 func (m *Master) KillExecutor(hostname, frameworkID, executorID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -404,7 +407,9 @@ func (m *Master) HealAgent(hostname string) error {
 					t.state = t.last.GetState()
 				}
 				if !fw.removed {
-					masterUpdate(fw, t.info.TaskID.Value, &mesos.AgentID{Value: a.id}, t.state, mesos.REASON_AGENT_REREGISTERED, msg)
+					st := taskStatus(fw, t, t.state, mesos.REASON_AGENT_REREGISTERED, msg)
+					st.ContainerStatus = t.last.ContainerStatus
+					fw.send(updateEvent(st))
 				}
 			}
 			if !isTerminal(t.state) {

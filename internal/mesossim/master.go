@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,6 +29,12 @@ const LabelFinishAfter = "mesos-sim.finish-after"
 type Config struct {
 	// Agents is the number of agents, named agent-1 … agent-N.
 	Agents int
+	// AgentHostname, when set, is the hostname of every agent, as several Mesos agents
+	// started on one host with the same --hostname (e.g. 127.0.0.1): each then has a
+	// port of its own, 5051, 5052, … (AgentInfo.port, the offers' url), and is named in
+	// the fault API and Go methods by hostname:port. Default: agent-1 … agent-N, each
+	// on port 5051, as agents on hosts of their own.
+	AgentHostname string
 	// AgentResources in Mesos's --resources form. Default "cpus:4;mem:8192;disk:20000;ports:[31000-32000]".
 	AgentResources string
 	// AgentAttributes in Mesos's --attributes form, for every agent.
@@ -44,8 +49,9 @@ type Config struct {
 	// TaskStartDelay is how long a simulated task takes from STAGING to RUNNING.
 	TaskStartDelay time.Duration
 	// Exec makes agents start the executor named in each task's ExecutorInfo as a real
-	// process, serving it the v1 executor API on the agent's own address; without it
-	// tasks are simulated. Tasks without an executor (command tasks) are always simulated.
+	// process, serving it the v1 executor API on the agent's own address, and run the
+	// command of a task without an executor (a command task) as Mesos's command
+	// executor does (command.go); without it tasks are simulated.
 	Exec bool
 	// WorkDir holds the executors' sandboxes. Default: a new temporary directory.
 	WorkDir string
@@ -122,13 +128,16 @@ type framework struct {
 
 type agent struct {
 	id, hostname string
+	port         int32 // AgentInfo.port: 5051 unless agents share a hostname
 	attrs        []mesos.Attribute
 	total, free  pool
 	held         pool                          // taken by HoldResources
 	executors    map[string]mesos.ExecutorInfo // framework id + "/" + executor id
 	runs         map[string]*execRun           // executor processes, same keys
+	containers   map[string]container          // simulated executors' containers, same keys
 	gone         bool                          // partitioned or removed: not registered
 	removed      bool                          // removed for good (RemoveAgent)
+	unreachable  time.Time                     // when it was partitioned
 	down         bool                          // its process is restarting (RestartAgent)
 	recovering   bool                          // restarted, waiting for executors to subscribe again
 	ready        chan struct{}                 // closed while the agent serves
@@ -145,6 +154,7 @@ type offer struct {
 	fw    *framework
 	agent *agent
 	res   pool
+	role  string // allocated to
 }
 
 type task struct {
@@ -160,6 +170,7 @@ type task struct {
 	last     mesos.TaskStatus // the latest status the agent has
 	seen     []string         // uuids of updates received from the executor
 	finished chan struct{}
+	command  *commandRun // a command task's process, in exec mode
 }
 
 // pendingUpdate is an agent status update waiting for the framework's acknowledgement.
@@ -202,14 +213,18 @@ func New(cfg Config) (*Master, error) {
 	m := &Master{cfg: cfg, id: uuid.NewString(), log: cfg.Log, frameworks: map[string]*framework{},
 		agentByID: map[string]*agent{}, offers: map[string]*offer{}, stop: make(chan struct{})}
 	for i := 1; i <= cfg.Agents; i++ {
-		m.addAgentLocked(fmt.Sprintf("agent-%d", i), res.clone(), attrs)
+		hostname, port := fmt.Sprintf("agent-%d", i), mesos.Default_AgentInfo_Port
+		if cfg.AgentHostname != "" {
+			hostname, port = cfg.AgentHostname, mesos.Default_AgentInfo_Port+int32(i-1)
+		}
+		m.addAgentLocked(hostname, port, res.clone(), attrs)
 	}
 	return m, nil
 }
 
-func (m *Master) addAgentLocked(hostname string, res pool, attrs []mesos.Attribute) *agent {
-	a := &agent{id: fmt.Sprintf("%s-S%d", m.id, len(m.agents)), hostname: hostname, attrs: attrs,
-		total: res, free: res.clone(), held: newPool(), executors: map[string]mesos.ExecutorInfo{}, runs: map[string]*execRun{},
+func (m *Master) addAgentLocked(hostname string, port int32, res pool, attrs []mesos.Attribute) *agent {
+	a := &agent{id: fmt.Sprintf("%s-S%d", m.id, len(m.agents)), hostname: hostname, port: port, attrs: attrs,
+		total: res, free: res.clone(), held: newPool(), executors: map[string]mesos.ExecutorInfo{}, runs: map[string]*execRun{}, containers: map[string]container{},
 		ready: make(chan struct{})}
 	close(a.ready)
 	m.agents = append(m.agents, a)
@@ -284,6 +299,7 @@ func (m *Master) Close() {
 				if t.retry != nil {
 					t.retry.Stop()
 				}
+				stopCommandLocked(t)
 			}
 			if fw.failover != nil {
 				fw.failover.Stop()
@@ -295,140 +311,6 @@ func (m *Master) Close() {
 		_ = m.srv.Shutdown(ctx)
 		m.wg.Wait()
 	})
-}
-
-// allocate sends offers every allocation interval.
-func (m *Master) allocate() {
-	t := time.NewTicker(m.cfg.AllocationInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-			m.mu.Lock()
-			m.allocateLocked(time.Now())
-			m.mu.Unlock()
-		}
-	}
-}
-
-// allocateLocked offers each connected, unsuppressed framework the free resources of
-// every agent it has no offer or filter for: one offer per agent.
-func (m *Master) allocateLocked(now time.Time) {
-	ids := make([]string, 0, len(m.frameworks))
-	for id := range m.frameworks {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		fw := m.frameworks[id]
-		if fw.removed || fw.stream == nil || fw.suppressed {
-			continue
-		}
-		var batch []mesos.Offer
-		for _, a := range m.agents {
-			if !a.connected() || a.free.empty() || now.Before(fw.filters[a.id]) || m.hasOfferLocked(fw, a) {
-				continue
-			}
-			m.nextOffer++
-			o := &offer{id: fmt.Sprintf("%s-O%d", m.id, m.nextOffer), fw: fw, agent: a, res: a.free.clone()}
-			a.free = newPool()
-			m.offers[o.id] = o
-			batch = append(batch, m.offerProto(o))
-			if m.cfg.OfferTimeout > 0 {
-				time.AfterFunc(m.cfg.OfferTimeout, func() { m.offerTimedOut(o) })
-			}
-		}
-		if len(batch) > 0 {
-			fw.send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: batch}})
-		}
-	}
-}
-
-func (m *Master) hasOfferLocked(fw *framework, a *agent) bool {
-	for _, o := range m.offers {
-		if o.fw == fw && o.agent == a {
-			return true
-		}
-	}
-	return false
-}
-
-func (m *Master) offerProto(o *offer) mesos.Offer {
-	role := "*"
-	if roles := o.fw.info.GetRoles(); len(roles) > 0 {
-		role = roles[0]
-	}
-	var execs []mesos.ExecutorID
-	prefix := o.fw.id + "/"
-	for k, e := range o.agent.executors {
-		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
-			execs = append(execs, e.ExecutorID)
-		}
-	}
-	port := uint32(5051)
-	return mesos.Offer{
-		ID:             mesos.OfferID{Value: o.id},
-		FrameworkID:    mesos.FrameworkID{Value: o.fw.id},
-		AgentID:        mesos.AgentID{Value: o.agent.id},
-		Hostname:       o.agent.hostname,
-		URL:            &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: &o.agent.hostname, Port: int32(port)}},
-		Resources:      o.res.toResources(role),
-		Attributes:     o.agent.attrs,
-		ExecutorIDs:    execs,
-		AllocationInfo: &mesos.Resource_AllocationInfo{Role: &role},
-	}
-}
-
-// offerTimedOut rescinds an offer left unused for the offer timeout; its resources go
-// back to the agent and may be offered again at the next allocation (master.cpp:
-// Master::offerTimeout, removeOffer with rescind).
-func (m *Master) offerTimedOut(o *offer) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.offers[o.id] != o {
-		return // used, declined or rescinded already
-	}
-	m.recoverOfferLocked(o)
-	o.fw.send(rescindEvent(o.id))
-}
-
-// rescindOffersOfAgentLocked withdraws every outstanding offer of an agent, giving the
-// resources back unless the agent is gone.
-func (m *Master) rescindOffersOfAgentLocked(a *agent) {
-	for _, o := range m.offers {
-		if o.agent == a {
-			m.recoverOfferLocked(o)
-			o.fw.send(rescindEvent(o.id))
-		}
-	}
-}
-
-func rescindEvent(offerID string) *scheduler.Event {
-	return &scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: offerID}}}
-}
-
-// recoverOfferLocked gives an offer's resources back to its agent.
-func (m *Master) recoverOfferLocked(o *offer) {
-	delete(m.offers, o.id)
-	if !o.agent.gone {
-		o.agent.free.add(o.res)
-	}
-}
-
-// recoverOffersOfLocked drops every outstanding offer of a framework; rescind says
-// whether to tell it.
-func (m *Master) recoverOffersOfLocked(fw *framework, rescind bool) {
-	for _, o := range m.offers {
-		if o.fw != fw {
-			continue
-		}
-		m.recoverOfferLocked(o)
-		if rescind {
-			fw.send(rescindEvent(o.id))
-		}
-	}
 }
 
 // newUUID is a 16-byte update uuid.
@@ -483,16 +365,30 @@ func (m *Master) cutOff(hostname string, gone bool) error {
 	}
 	a.gone = true
 	a.removed = gone
+	a.unreachable = time.Now()
 	m.rescindOffersOfAgentLocked(a) // a gone agent takes their resources with it
-	state, reason, msg := mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_REMOVED, "Agent "+hostname+" is unreachable"
+	state, msg := mesos.TASK_UNREACHABLE, "Agent "+a.hostname+" is unreachable"
 	if gone {
-		state, reason, msg = mesos.TASK_GONE_BY_OPERATOR, mesos.REASON_AGENT_REMOVED_BY_OPERATOR, "Agent "+hostname+" is gone"
+		state, msg = mesos.TASK_GONE_BY_OPERATOR, "Agent "+a.hostname+" is gone"
 	}
 	for _, fw := range m.frameworks {
+		// master.cpp __removeSlave: REASON_SLAVE_REMOVED, but _BY_OPERATOR for a gone
+		// agent's tasks of a PARTITION_AWARE framework (the others see TASK_LOST).
+		reason := mesos.REASON_AGENT_REMOVED
+		if gone && fw.partitionAware {
+			reason = mesos.REASON_AGENT_REMOVED_BY_OPERATOR
+		}
 		for _, t := range fw.tasks {
 			if t.agent == a && !isTerminal(t.state) {
 				t.state = state
-				masterUpdate(fw, t.info.TaskID.Value, &mesos.AgentID{Value: a.id}, state, reason, msg)
+				st := taskStatus(fw, t, state, reason, msg)
+				if !gone {
+					st.UnreachableTime = a.unreachableTime()
+				}
+				fw.send(updateEvent(st))
+			}
+			if t.agent == a && gone {
+				stopCommandLocked(t) // a gone agent is shut down (master.cpp: markGone)
 			}
 		}
 	}
@@ -515,11 +411,22 @@ func (m *Master) DropStream(frameworkID string) {
 	}
 }
 
-func (m *Master) agentByHostname(hostname string) *agent {
+// agentByHostname finds an agent by its hostname, its hostname:port or its id; agents
+// that share a hostname are told apart by port (a bare hostname names the first).
+func (m *Master) agentByHostname(name string) *agent {
 	for _, a := range m.agents {
-		if a.hostname == hostname {
+		if a.hostname == name || a.id == name || a.name() == name {
 			return a
 		}
 	}
 	return nil
+}
+
+// name is how the sim's fault API and logs name an agent: its hostname, with its port
+// when it shares the hostname with other agents (Config.AgentHostname).
+func (a *agent) name() string {
+	if a.port == mesos.Default_AgentInfo_Port {
+		return a.hostname
+	}
+	return fmt.Sprintf("%s:%d", a.hostname, a.port)
 }

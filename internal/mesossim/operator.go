@@ -1,7 +1,6 @@
 package mesossim
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -15,28 +14,29 @@ import (
 // methods, content types and Accept (src/master/http.cpp, Master::Http::api). Other
 // calls are answered 501.
 
-const simVersion = "1.11.0"
+// simVersion is the Mesos version the sim answers as.
+const simVersion = "1.12.0"
 
 func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 	ct, body, ok := readCall(w, r, 16<<20)
 	if !ok {
 		return
 	}
-	protobuf, ok := accepts(r.Header.Get("Accept"))
+	protobuf, ok := accepts(r)
 	if !ok {
-		http.Error(w, "Expecting 'Accept' to allow "+mediaJSON+" or "+mediaProtobuf, http.StatusNotAcceptable)
+		writeError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow "+mediaJSON+" or "+mediaProtobuf)
 		return
 	}
 	var call master.Call
 	if err := unmarshal(ct, body, &call); err != nil {
-		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, "Failed to parse body into Call: "+err.Error())
 		return
 	}
 
 	var resp master.Response
 	switch call.GetType() {
 	case master.Call_UNKNOWN:
-		http.Error(w, "Failed to validate master::Call: Expecting 'type' to be present", http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, "Failed to validate master::Call: Expecting 'type' to be present")
 		return
 	case master.Call_GET_HEALTH:
 		resp = master.Response{Type: master.Response_GET_HEALTH, GetHealth: &master.Response_GetHealth{Healthy: true}}
@@ -48,7 +48,7 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 	case master.Call_GET_FRAMEWORKS:
 		resp = master.Response{Type: master.Response_GET_FRAMEWORKS, GetFrameworks: m.getFrameworks()}
 	default:
-		http.Error(w, fmt.Sprintf("%s is not implemented by mesos-sim", call.GetType()), http.StatusNotImplemented)
+		writeError(w, http.StatusNotImplemented, fmt.Sprintf("%s is not implemented by mesos-sim", call.GetType()))
 		return
 	}
 
@@ -58,11 +58,11 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		out, err = resp.Marshal()
 		w.Header().Set("Content-Type", mediaProtobuf)
 	} else {
-		out, err = json.Marshal(&resp)
+		out, err = marshalJSON(&resp)
 		w.Header().Set("Content-Type", mediaJSON)
 	}
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	_, _ = w.Write(out)
@@ -87,18 +87,21 @@ func (m *Master) getAgents() *master.Response_GetAgents {
 		allocated := a.total.clone()
 		allocated.subtract(a.free)
 		allocated.subtract(offered)
-		port := int32(5051)
+		port := a.port
 		hostname := a.hostname
+		// AgentInfo.port is the port the agent listens on (slave.cpp: Slave::initialize
+		// sets it from its own pid), and pid is that libprocess pid.
 		out.Agents = append(out.Agents, master.Response_GetAgents_Agent{
 			AgentInfo: mesos.AgentInfo{
 				ID: &mesos.AgentID{Value: a.id}, Hostname: hostname, Port: &port,
-				Resources: a.total.toResources(""), Attributes: a.attrs,
+				Resources: a.total.toResources("", true), Attributes: a.attrs,
 			},
 			Active:             a.connected(), // false while it restarts
 			Version:            simVersion,
-			TotalResources:     a.total.toResources(""),
-			AllocatedResources: allocated.toResources(""),
-			OfferedResources:   offered.toResources(""),
+			PID:                ptr(fmt.Sprintf("slave(1)@%s:%d", agentIP, a.port)),
+			TotalResources:     a.total.toResources("", true),
+			AllocatedResources: allocated.toResources("", true),
+			OfferedResources:   offered.toResources("", true),
 		})
 	}
 	return out

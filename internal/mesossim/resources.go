@@ -96,8 +96,12 @@ func ParseAttributes(s string) ([]mesos.Attribute, error) {
 	return out, nil
 }
 
-// toResources renders a pool as Mesos resources allocated to role.
-func (p pool) toResources(role string) []mesos.Resource {
+// toResources renders a pool as Mesos resources, allocated to alloc unless it is ""
+// (an agent's total, or an offer to a framework that is not MULTI_ROLE). legacyRole
+// sets the pre-reservation-refinement `role: "*"` of unreserved resources, as Mesos
+// does for frameworks without RESERVATION_REFINEMENT and in its endpoints
+// (resources_utils.cpp: convertResourceFormat).
+func (p pool) toResources(alloc string, legacyRole bool) []mesos.Resource {
 	names := make([]string, 0, len(p.scalars))
 	for n, v := range p.scalars {
 		if v > 1e-9 {
@@ -106,25 +110,25 @@ func (p pool) toResources(role string) []mesos.Resource {
 	}
 	sort.Strings(names)
 	var out []mesos.Resource
-	alloc := func() *mesos.Resource_AllocationInfo {
-		if role == "" {
-			return nil // unallocated, as in an agent's total
+	shape := func(r mesos.Resource) mesos.Resource {
+		if alloc != "" {
+			a := alloc
+			r.AllocationInfo = &mesos.Resource_AllocationInfo{Role: &a}
 		}
-		r := role
-		return &mesos.Resource_AllocationInfo{Role: &r}
+		if legacyRole {
+			r.Role = ptr("*")
+		}
+		return r
 	}
-	star := "*"
 	for _, n := range names {
-		out = append(out, mesos.Resource{Name: n, Type: mesos.SCALAR.Enum(), Role: &star,
-			Scalar: &mesos.Value_Scalar{Value: p.scalars[n]}, AllocationInfo: alloc()})
+		out = append(out, shape(mesos.Resource{Name: n, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: p.scalars[n]}}))
 	}
 	if len(p.ports) > 0 {
 		rs := make([]mesos.Value_Range, len(p.ports))
 		for i, r := range p.ports {
 			rs[i] = mesos.Value_Range{Begin: r[0], End: r[1]}
 		}
-		out = append(out, mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(), Role: &star,
-			Ranges: &mesos.Value_Ranges{Range: rs}, AllocationInfo: alloc()})
+		out = append(out, shape(mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(), Ranges: &mesos.Value_Ranges{Range: rs}}))
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package mesossim
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -56,60 +57,34 @@ func unmarshal(contentType string, body []byte, call interface{ Unmarshal([]byte
 	return json.Unmarshal(body, call)
 }
 
-func decodeCall(contentType string, body []byte) (*scheduler.Call, error) {
-	var call scheduler.Call
-	switch contentType {
-	case mediaProtobuf:
-		if err := call.Unmarshal(body); err != nil {
-			return nil, badRequest("Failed to parse body into Call protobuf: %v", err)
-		}
-	case mediaJSON:
-		if err := json.Unmarshal(body, &call); err != nil {
-			return nil, badRequest("Failed to parse body into JSON: %v", err)
-		}
-	}
-	if call.Type == scheduler.Call_UNKNOWN {
-		return nil, badRequest("Failed to validate scheduler::Call: Expecting 'type' to be present")
-	}
-	if call.Type == scheduler.Call_SUBSCRIBE {
-		sub := call.GetSubscribe()
-		if sub == nil {
-			return nil, badRequest("Failed to validate scheduler::Call: Expecting 'subscribe' to be present")
-		}
-		if sub.FrameworkInfo == nil || sub.FrameworkInfo.User == "" || sub.FrameworkInfo.Name == "" {
-			return nil, badRequest("Failed to validate scheduler::Call: Missing required fields: framework_info.user, framework_info.name")
-		}
-	} else if call.FrameworkID == nil || call.FrameworkID.Value == "" {
-		return nil, badRequest("Failed to validate scheduler::Call: Expecting 'framework_id' to be present")
-	}
-	return &call, nil
-}
-
 // readCall checks what the master's v1 APIs ask of every request (POST, a Content-Type
 // of JSON or protobuf) and reads its body; ok is false when it answered the request.
 func readCall(w http.ResponseWriter, r *http.Request, limit int64) (contentType string, body []byte, ok bool) {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
+		methodNotAllowed(w, r.Method)
 		return "", nil, false
 	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		http.Error(w, "Expecting 'Content-Type' to be present", http.StatusBadRequest)
-		return "", nil, false
-	}
-	if ct != mediaProtobuf && ct != mediaJSON {
-		http.Error(w, "Expecting 'Content-Type' of "+mediaJSON+" or "+mediaProtobuf, http.StatusUnsupportedMediaType)
+		writeError(w, http.StatusBadRequest, "Expecting 'Content-Type' to be present")
 		return "", nil, false
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit))
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, err.Error())
+		return "", nil, false
+	}
+	if ct != mediaProtobuf && ct != mediaJSON {
+		writeError(w, http.StatusUnsupportedMediaType, "Expecting 'Content-Type' of "+mediaJSON+" or "+mediaProtobuf)
 		return "", nil, false
 	}
 	return ct, body, true
 }
 
+// serveScheduler is the scheduler endpoint, checking a call in Master::Http::scheduler's
+// order (src/master/http.cpp): method, content type, parse, validation; then for
+// SUBSCRIBE the Accept and stream id headers, for other calls the framework, its
+// connection and its stream id.
 func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 	ct, body, ok := readCall(w, r, 64<<20)
 	if !ok {
@@ -117,7 +92,7 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 	}
 	call, err := decodeCall(ct, body)
 	if err != nil {
-		http.Error(w, err.Error(), statusOf(err))
+		writeError(w, statusOf(err), err.Error())
 		return
 	}
 	if call.Type == scheduler.Call_SUBSCRIBE {
@@ -125,23 +100,21 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.observeAcknowledge(call)
-	if err := m.handleCall(r.Header.Get("Mesos-Stream-Id"), call); err != nil {
-		http.Error(w, err.Error(), statusOf(err))
+	if err := m.handleCall(r.Header.Values("Mesos-Stream-Id"), call); err != nil {
+		writeError(w, statusOf(err), err.Error())
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// accepts picks the stream's media type from the Accept header, as Mesos does.
-func accepts(accept string) (protobuf, ok bool) {
-	if accept == "" || strings.Contains(accept, "*/*") {
-		return false, true
-	}
+// accepts picks a stream's media type from the Accept header as Mesos does: JSON when
+// accepted, else protobuf when accepted.
+func accepts(r *http.Request) (protobuf, ok bool) {
 	switch {
-	case strings.Contains(accept, mediaProtobuf):
-		return true, true
-	case strings.Contains(accept, mediaJSON):
+	case acceptsMediaType(r, mediaJSON):
 		return false, true
+	case acceptsMediaType(r, mediaProtobuf):
+		return true, true
 	}
 	return false, false
 }
@@ -180,13 +153,13 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedul
 // subscribeHeaders checks the headers of a SUBSCRIBE and picks the stream's media type;
 // ok is false when it answered the request.
 func subscribeHeaders(w http.ResponseWriter, r *http.Request) (protobuf, ok bool) {
-	if r.Header.Get("Mesos-Stream-Id") != "" {
-		http.Error(w, "Subscribe calls should not include the 'Mesos-Stream-Id' header", http.StatusBadRequest)
+	protobuf, ok = accepts(r)
+	if !ok {
+		writeError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow '"+mediaProtobuf+"' or '"+mediaJSON+"'")
 		return false, false
 	}
-	protobuf, ok = accepts(r.Header.Get("Accept"))
-	if !ok {
-		http.Error(w, "Expecting 'Accept' to allow application/json or application/x-protobuf", http.StatusNotAcceptable)
+	if _, present := r.Header["Mesos-Stream-Id"]; present {
+		writeError(w, http.StatusBadRequest, "Subscribe calls should not include the 'Mesos-Stream-Id' header")
 		return false, false
 	}
 	return protobuf, true
@@ -199,7 +172,7 @@ func (m *Master) subscribeLocked(info mesos.FrameworkInfo, s *stream) (*framewor
 	if info.ID != nil && info.ID.Value != "" {
 		fw = m.frameworks[info.ID.Value]
 	}
-	if refusal := subscribeRefusal(info, fw); refusal != "" {
+	if refusal := frameworkRefusal(info, fw); refusal != "" {
 		return fw, refusal
 	}
 	fw = m.frameworkForLocked(info, fw)
@@ -226,26 +199,9 @@ func (m *Master) subscribeLocked(info mesos.FrameworkInfo, s *stream) (*framewor
 	return fw, ""
 }
 
-// subscribeRefusal says why the master refuses a SUBSCRIBE, or "". fw is the framework
-// the SUBSCRIBE names, if the master knows it.
-func subscribeRefusal(info mesos.FrameworkInfo, fw *framework) string {
-	if fw != nil && fw.removed {
-		return "Framework has been removed"
-	}
-	refusal := ""
-	for _, role := range info.GetRoles() {
-		if role == "" || strings.HasPrefix(role, "-") || strings.Contains(role, " ") || role == "." || role == ".." {
-			refusal = "Role '" + role + "' is invalid"
-		}
-	}
-	if info.FailoverTimeout != nil && *info.FailoverTimeout < 0 {
-		refusal = "Invalid failover_timeout"
-	}
-	return refusal
-}
-
 // frameworkForLocked returns the framework a SUBSCRIBE registers: fw failing over, its
-// old stream told so and closed, or a new one when the master does not know it.
+// old stream told so ("Framework failed over", master.cpp: Master::failoverFramework)
+// and closed, or a new one when the master does not know it.
 func (m *Master) frameworkForLocked(info mesos.FrameworkInfo, fw *framework) *framework {
 	if fw == nil {
 		id := ""
@@ -317,19 +273,78 @@ func hasCapability(info mesos.FrameworkInfo, c mesos.FrameworkInfo_Capability_Ty
 	return false
 }
 
+// masterInfo is the MasterInfo of SUBSCRIBED as Mesos 1.12 fills it (master.cpp:
+// Master::initialize): ip in network byte order, libprocess pid, version and the
+// master's capabilities (master/constants.cpp: MASTER_CAPABILITIES).
 func (m *Master) masterInfo() *mesos.MasterInfo {
 	addr := m.ln.Addr().(*net.TCPAddr)
 	ip := addr.IP.String()
 	port := uint32(addr.Port)
 	host := "localhost"
-	return &mesos.MasterInfo{ID: m.id, Port: &port, Hostname: &host,
-		Address: &mesos.Address{IP: &ip, Port: int32(port), Hostname: &host}, Version: ptr("1.11.0")}
+	pid := fmt.Sprintf("master@%s:%d", ip, port)
+	var packed uint32
+	if v4 := addr.IP.To4(); v4 != nil {
+		packed = binary.LittleEndian.Uint32(v4) // s_addr as a little-endian host reads it
+	}
+	return &mesos.MasterInfo{ID: m.id, IP: packed, Port: &port, PID: &pid, Hostname: &host,
+		Address: &mesos.Address{IP: &ip, Port: int32(port), Hostname: &host}, Version: ptr(simVersion),
+		Capabilities: []mesos.MasterInfo_Capability{
+			{Type: mesos.MasterInfo_Capability_AGENT_UPDATE},
+			{Type: mesos.MasterInfo_Capability_AGENT_DRAINING},
+			{Type: capabilityQuotaV2},
+		}}
+}
+
+// capabilityQuotaV2 is MasterInfo.Capability.QUOTA_V2, which mesos-go v0.0.11 does not
+// name: its protobuf decoding keeps the number, its JSON decoding refuses "QUOTA_V2" as
+// it does against Mesos 1.12 (MESOS-PROTOCOL.md).
+const capabilityQuotaV2 mesos.MasterInfo_Capability_Type = 3
+
+// marshalJSON renders a message in JSON as Mesos does (stout's jsonify of a protobuf):
+// an unset or empty repeated field is left out, where mesos-go writes null (or []);
+// and mesos-go writes an enum value it does not name as its number, of which the sim
+// sends one, QUOTA_V2 in SUBSCRIBED.
+func marshalJSON(e message) ([]byte, error) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	if se, ok := e.(*scheduler.Event); ok && se.Type == scheduler.Event_SUBSCRIBED {
+		data = bytes.ReplaceAll(data, []byte(`{"type":"3"}`), []byte(`{"type":"QUOTA_V2"}`))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(dropEmpty(v))
+}
+
+// dropEmpty removes null and [] members from decoded JSON.
+func dropEmpty(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if a, isArray := e.([]any); e == nil || isArray && len(a) == 0 {
+				delete(x, k)
+				continue
+			}
+			x[k] = dropEmpty(e)
+		}
+	case []any:
+		for i := range x {
+			x[i] = dropEmpty(x[i])
+		}
+	}
+	return v
 }
 
 func ptr[T any](v T) *T { return &v }
 
 // disconnected handles the end of a stream: offers are rescinded and the failover
-// timeout starts; when it passes the framework is removed with its tasks.
+// timeout starts; when it passes the framework is removed with its tasks (master.cpp:
+// Master::_exited, frameworkFailoverTimeout, removeFramework).
 func (m *Master) disconnected(fw *framework, s *stream) {
 	s.close()
 	m.mu.Lock()
@@ -343,7 +358,9 @@ func (m *Master) disconnected(fw *framework, s *stream) {
 }
 
 // startFailoverTimerLocked removes a disconnected framework when its failover_timeout
-// passes without a new SUBSCRIBE.
+// passes without a new SUBSCRIBE (Master::_exited: a delay of
+// FrameworkInfo.failover_timeout, default 0, negative ones included, which Duration
+// accepts and delay runs at once).
 func (m *Master) startFailoverTimerLocked(fw *framework) {
 	timeout := time.Duration(0)
 	if t := fw.info.FailoverTimeout; t != nil {
@@ -368,6 +385,7 @@ func (m *Master) removeFrameworkLocked(fw *framework) {
 			t.state = mesos.TASK_KILLED
 			m.releaseLocked(t)
 		}
+		stopCommandLocked(t)
 		m.dropPendingLocked(t)
 	}
 	prefix := fw.id + "/"
@@ -389,8 +407,9 @@ func (m *Master) removeFrameworkLocked(fw *framework) {
 	}
 }
 
-// handleCall runs every call but SUBSCRIBE.
-func (m *Master) handleCall(streamID string, call *scheduler.Call) error {
+// handleCall runs every call but SUBSCRIBE, once the framework is known and subscribed
+// and the request carries its stream id (http.cpp: Master::Http::scheduler).
+func (m *Master) handleCall(streamIDs []string, call *scheduler.Call) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fw := m.frameworks[call.FrameworkID.Value]
@@ -400,8 +419,11 @@ func (m *Master) handleCall(streamID string, call *scheduler.Call) error {
 	if fw.stream == nil {
 		return &httpError{http.StatusForbidden, "Framework is not subscribed"}
 	}
-	if streamID != fw.stream.id {
-		return badRequest("The stream ID '%s' included in this request didn't match the stream ID currently associated with framework ID %s", streamID, fw.id)
+	if len(streamIDs) == 0 {
+		return badRequest("All non-subscribe calls should include the 'Mesos-Stream-Id' header")
+	}
+	if streamIDs[0] != fw.stream.id {
+		return badRequest("The stream ID '%s' included in this request didn't match the stream ID currently associated with framework ID %s", streamIDs[0], fw.id)
 	}
 	switch call.Type {
 	case scheduler.Call_TEARDOWN:
@@ -457,7 +479,7 @@ func writeFrame(w http.ResponseWriter, protobuf bool, e message) bool {
 	if protobuf {
 		data, err = e.Marshal()
 	} else {
-		data, err = json.Marshal(e)
+		data, err = marshalJSON(e)
 	}
 	if err != nil {
 		return false

@@ -29,47 +29,17 @@ func forFramework(fw *framework, s mesos.TaskState) mesos.TaskState {
 	return s
 }
 
-// masterUpdate sends a master-generated update: no uuid, nothing to acknowledge.
-func masterUpdate(fw *framework, taskID string, agentID *mesos.AgentID, state mesos.TaskState, reason mesos.TaskStatus_Reason, msg string) {
-	now := float64(time.Now().UnixNano()) / 1e9
-	st := forFramework(fw, state)
-	fw.send(updateEvent(mesos.TaskStatus{TaskID: mesos.TaskID{Value: taskID}, State: &st, AgentID: agentID,
-		Source: mesos.SOURCE_MASTER.Enum(), Reason: reason.Enum(), Message: &msg, Timestamp: &now}))
-}
-
 // acceptLocked runs an ACCEPT: offers are checked as a whole, then each LAUNCH task.
 func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 	m.observeLaunchesLocked(fw, acc)
-	var offers []*offer
-	invalid := ""
-	seen := map[string]bool{}
-	for _, id := range acc.OfferIDs {
-		o := m.offers[id.Value]
-		switch {
-		case seen[id.Value]:
-			invalid = "Duplicate offer " + id.Value + " in ACCEPT"
-		case o == nil:
-			invalid = "Offer " + id.Value + " is no longer valid"
-		case o.fw != fw:
-			invalid = "Offer " + id.Value + " belongs to another framework"
-		case len(offers) > 0 && offers[0].agent != o.agent:
-			invalid = "Aggregated offers must belong to the same agent"
-		}
-		seen[id.Value] = true
-		if o != nil && o.fw == fw {
-			offers = append(offers, o)
-		}
-	}
-	if len(offers) == 0 && invalid == "" {
-		invalid = "No offers in ACCEPT"
-	}
+	offers, invalid := m.validateOffersLocked(fw, acc.OfferIDs)
 	if invalid != "" {
 		for _, o := range offers {
 			m.recoverOfferLocked(o)
 		}
 		for _, op := range acc.Operations {
 			for _, t := range launchTasks(op) {
-				masterUpdate(fw, t.TaskID.Value, &t.AgentID, mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS, invalid)
+				masterUpdate(fw, t.TaskID.Value, &t.AgentID, mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS, "Task launched with invalid offers: "+invalid)
 			}
 		}
 		return
@@ -82,11 +52,11 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 	}
 	for _, op := range acc.Operations {
 		if op.GetType() == mesos.Offer_Operation_LAUNCH_GROUP {
-			m.launchGroupLocked(fw, a, op.GetLaunchGroup(), &avail)
+			m.launchGroupLocked(fw, a, op.GetLaunchGroup(), offers[0].role, &avail)
 			continue
 		}
 		for _, ti := range launchTasks(op) {
-			if why := m.validateTaskLocked(fw, a, ti, &avail); why != "" {
+			if why := m.validateTaskLocked(fw, a, ti, offers[0].role, &avail); why != "" {
 				masterUpdate(fw, ti.TaskID.Value, &ti.AgentID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, why)
 				continue
 			}
@@ -104,14 +74,14 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 // launchGroupLocked launches a task group as Mesos does: atomically (one invalid task
 // fails them all, master.cpp validates the group as a whole) and delivered to the
 // executor as one LAUNCH_GROUP event.
-func (m *Master) launchGroupLocked(fw *framework, a *agent, lg *mesos.Offer_Operation_LaunchGroup, avail *pool) {
+func (m *Master) launchGroupLocked(fw *framework, a *agent, lg *mesos.Offer_Operation_LaunchGroup, role string, avail *pool) {
 	tasks := make([]mesos.TaskInfo, len(lg.TaskGroup.Tasks))
 	before := avail.clone()
 	for i, ti := range lg.TaskGroup.Tasks {
 		e := lg.Executor
 		ti.Executor = &e
 		tasks[i] = ti
-		if why := m.validateTaskLocked(fw, a, ti, avail); why != "" {
+		if why := m.validateTaskLocked(fw, a, ti, role, avail); why != "" {
 			*avail = before
 			for _, t := range lg.TaskGroup.Tasks {
 				masterUpdate(fw, t.TaskID.Value, &t.AgentID, mesos.TASK_ERROR, mesos.REASON_TASK_GROUP_INVALID, why)
@@ -131,6 +101,50 @@ func (m *Master) launchGroupLocked(fw *framework, a *agent, lg *mesos.Offer_Oper
 	}
 }
 
+// validateOffersLocked checks the offers of an ACCEPT in the order of validation.cpp's
+// offer::validate (unique ids, still valid, this framework's, one role, one agent) and
+// returns those that are valid and this framework's, and the first error ("" if none).
+// No offer at all is Master::accept's "No offers specified".
+func (m *Master) validateOffersLocked(fw *framework, ids []mesos.OfferID) ([]*offer, string) {
+	var offers []*offer
+	for _, id := range ids {
+		if o := m.offers[id.Value]; o != nil && o.fw == fw {
+			offers = append(offers, o)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, "No offers specified"
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id.Value] {
+			return offers, "Duplicate offer " + id.Value + " in offer list"
+		}
+		seen[id.Value] = true
+	}
+	for _, id := range ids {
+		if m.offers[id.Value] == nil {
+			return offers, "Offer " + id.Value + " is no longer valid"
+		}
+	}
+	for _, id := range ids {
+		if o := m.offers[id.Value]; o.fw != fw {
+			return offers, "Offer " + id.Value + " has invalid framework " + o.fw.id + " while framework " + fw.id + " is expected"
+		}
+	}
+	for _, o := range offers[1:] {
+		if o.role != offers[0].role {
+			return offers, "Aggregated offers must be allocated to the same role. Offer " + o.id + " uses role '" + o.role +
+				" but another is using role '" + offers[0].role
+		}
+		if o.agent != offers[0].agent {
+			return offers, "Aggregated offers must belong to one single agent. Offer " + o.id + " uses agent " + o.agent.id +
+				" and agent " + offers[0].agent.id
+		}
+	}
+	return offers, ""
+}
+
 func launchTasks(op mesos.Offer_Operation) []mesos.TaskInfo {
 	switch op.GetType() {
 	case mesos.Offer_Operation_LAUNCH:
@@ -141,14 +155,15 @@ func launchTasks(op mesos.Offer_Operation) []mesos.TaskInfo {
 	return nil
 }
 
-// validateTaskLocked checks one task against Mesos's rules and takes its resources (and
+// validateTaskLocked checks one task against Mesos's rules (validation.cpp:
+// task::validate and its internal validators, in their words) and takes its resources (and
 // a new executor's) from avail; it returns why the task is invalid, or "".
-func (m *Master) validateTaskLocked(fw *framework, a *agent, ti mesos.TaskInfo, avail *pool) string {
+func (m *Master) validateTaskLocked(fw *framework, a *agent, ti mesos.TaskInfo, role string, avail *pool) string {
 	if t := fw.tasks[ti.TaskID.Value]; t != nil && !isTerminal(t.state) {
 		return "Task has duplicate ID: " + ti.TaskID.Value
 	}
 	if ti.AgentID.Value != a.id {
-		return "Agent " + ti.AgentID.Value + " is not the agent of the offer"
+		return "Task uses invalid agent " + ti.AgentID.Value + " while agent " + a.id + " is expected"
 	}
 	if (ti.Command == nil) == (ti.Executor == nil) {
 		return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
@@ -161,7 +176,7 @@ func (m *Master) validateTaskLocked(fw *framework, a *agent, ti mesos.TaskInfo, 
 		key := fw.id + "/" + ti.Executor.ExecutorID.Value
 		if known, ok := a.executors[key]; ok {
 			if !known.Equal(ti.Executor) && !sameExecutor(known, *ti.Executor) {
-				return "ExecutorInfo is not compatible with existing ExecutorInfo of executor " + ti.Executor.ExecutorID.Value
+				return "ExecutorInfo is not compatible with existing ExecutorInfo with same ExecutorID " + ti.Executor.ExecutorID.Value
 			}
 		} else {
 			if ti.Executor.Command == nil && ti.Executor.Type != mesos.ExecutorInfo_DEFAULT {
@@ -170,11 +185,25 @@ func (m *Master) validateTaskLocked(fw *framework, a *agent, ti mesos.TaskInfo, 
 			need.add(fromResources(ti.Executor.Resources))
 		}
 	}
-	if !avail.contains(need) {
-		return "Task uses more resources than available in the offer"
+	// Resources without allocation info get the offer's (Master::accept,
+	// injectAllocationInfo); those allocated to another role are not in the offer.
+	if !avail.contains(need) || !allocatedTo(role, ti) {
+		return "Total resources " + mesos.Resources(need.toResources("", false)).String() +
+			" required by task and its executor is more than available " + mesos.Resources(avail.toResources("", false)).String()
 	}
 	avail.subtract(need)
 	return ""
+}
+
+// allocatedTo says whether every resource of a task (and of its executor) that names a
+// role it is allocated to names role.
+func allocatedTo(role string, ti mesos.TaskInfo) bool {
+	for _, r := range append(append([]mesos.Resource(nil), ti.Resources...), ti.GetExecutor().GetResources()...) {
+		if ai := r.GetAllocationInfo(); ai != nil && ai.GetRole() != role {
+			return false
+		}
+	}
+	return true
 }
 
 // sameExecutor compares what Mesos compares of two ExecutorInfos: everything, resources
@@ -198,7 +227,11 @@ func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) *execR
 	}
 	t := &task{info: ti, fw: fw, agent: a, state: mesos.TASK_STAGING, res: res, backoff: m.cfg.UpdateRetry, finished: make(chan struct{})}
 	fw.tasks[ti.TaskID.Value] = t
-	if !m.cfg.Exec || ti.Executor == nil {
+	if m.cfg.Exec && ti.Executor == nil {
+		m.startCommandLocked(t)
+		return nil
+	}
+	if !m.cfg.Exec {
 		go m.simulate(t)
 		return nil
 	}
@@ -283,6 +316,9 @@ func (m *Master) agentStatusLocked(t *task, s mesos.TaskState, source mesos.Task
 	if msg != "" {
 		st.Message = &msg
 	}
+	if source == mesos.SOURCE_EXECUTOR {
+		m.withContainerStatus(t, &st)
+	}
 	m.queueUpdateLocked(t, st)
 }
 
@@ -309,9 +345,11 @@ func (m *Master) queueUpdateLocked(t *task, st mesos.TaskStatus) {
 	}
 }
 
+// executorIDOf is the executor of a task as the agent names it: a command task's
+// executor shares the task's id (slave.cpp: Slave::getExecutorInfo).
 func executorIDOf(t *task) *mesos.ExecutorID {
 	if t.info.Executor == nil {
-		return nil
+		return &mesos.ExecutorID{Value: t.info.TaskID.Value}
 	}
 	id := t.info.Executor.ExecutorID
 	return &id
@@ -389,13 +427,13 @@ func (m *Master) releaseLocked(t *task) {
 	if !t.agent.gone {
 		t.agent.free.add(t.res)
 	}
+	if t.info.Executor == nil {
+		delete(t.agent.containers, t.fw.id+"/"+t.info.TaskID.Value) // the command executor exits with its task
+	}
 }
 
 // acknowledgeLocked removes an acknowledged update and sends the task's next one.
 func (m *Master) acknowledgeLocked(fw *framework, ack *scheduler.Call_Acknowledge) error {
-	if len(ack.UUID) != 16 {
-		return badRequest("Failed to validate scheduler::Call: 'uuid' is not a valid UUID")
-	}
 	t := fw.tasks[ack.TaskID.Value]
 	if t == nil || len(t.pending) == 0 || string(t.pending[0].status.UUID) != string(ack.UUID) {
 		return nil // a stale or repeated ack: Mesos drops it
@@ -407,54 +445,4 @@ func (m *Master) acknowledgeLocked(fw *framework, ack *scheduler.Call_Acknowledg
 		delete(fw.tasks, ack.TaskID.Value)
 	}
 	return nil
-}
-
-// killLocked kills a task; an unknown one is answered through reconciliation.
-func (m *Master) killLocked(fw *framework, k *scheduler.Call_Kill) {
-	t := fw.tasks[k.TaskID.Value]
-	if t == nil || isTerminal(t.state) {
-		var agentID *mesos.AgentID
-		if k.AgentID != nil {
-			agentID = k.AgentID
-		}
-		masterUpdate(fw, k.TaskID.Value, agentID, mesos.TASK_LOST, mesos.REASON_RECONCILIATION, "Attempted to kill an unknown task")
-		return
-	}
-	if m.cfg.Exec && t.info.Executor != nil {
-		if run := t.agent.runs[fw.id+"/"+t.info.Executor.ExecutorID.Value]; run != nil {
-			run.deliver(&mexec.Event{Type: mexec.Event_KILL, Kill: &mexec.Event_Kill{TaskID: t.info.TaskID, KillPolicy: k.KillPolicy}})
-			return
-		}
-	}
-	if hasCapability(fw.info, mesos.FrameworkInfo_Capability_TASK_KILLING_STATE) && t.state == mesos.TASK_RUNNING {
-		m.agentUpdateLocked(t, mesos.TASK_KILLING, nil, "")
-	}
-	m.agentUpdateLocked(t, mesos.TASK_KILLED, nil, "Killed by the framework")
-}
-
-// reconcileLocked answers RECONCILE the way docs/reconciliation.md says.
-func (m *Master) reconcileLocked(fw *framework, r *scheduler.Call_Reconcile) {
-	if len(r.Tasks) == 0 {
-		for _, t := range fw.tasks {
-			if !isTerminal(t.state) || len(t.pending) > 0 {
-				masterUpdate(fw, t.info.TaskID.Value, &mesos.AgentID{Value: t.agent.id}, t.state, mesos.REASON_RECONCILIATION, "Reconciliation: latest task status")
-			}
-		}
-		return
-	}
-	for _, rt := range r.Tasks {
-		t := fw.tasks[rt.TaskID.Value]
-		switch {
-		case t != nil:
-			masterUpdate(fw, rt.TaskID.Value, &mesos.AgentID{Value: t.agent.id}, t.state, mesos.REASON_RECONCILIATION, "Reconciliation: latest task status")
-		case rt.AgentID == nil:
-			masterUpdate(fw, rt.TaskID.Value, nil, mesos.TASK_UNKNOWN, mesos.REASON_RECONCILIATION, "Reconciliation: task is unknown")
-		case m.agentByID[rt.AgentID.Value] == nil:
-			masterUpdate(fw, rt.TaskID.Value, rt.AgentID, mesos.TASK_UNKNOWN, mesos.REASON_RECONCILIATION, "Reconciliation: task is unknown to the agent")
-		case m.agentByID[rt.AgentID.Value].gone:
-			masterUpdate(fw, rt.TaskID.Value, rt.AgentID, mesos.TASK_GONE_BY_OPERATOR, mesos.REASON_RECONCILIATION, "Reconciliation: agent was removed")
-		default:
-			masterUpdate(fw, rt.TaskID.Value, rt.AgentID, mesos.TASK_GONE, mesos.REASON_RECONCILIATION, "Reconciliation: task is unknown to the agent")
-		}
-	}
 }

@@ -41,7 +41,7 @@ func (m *Master) RegisterInZK(zkURL string) (func(), error) {
 		"hostname": "localhost",
 		"port":     addr.Port,
 		"address":  map[string]any{"hostname": "localhost", "ip": addr.IP.String(), "port": addr.Port},
-		"version":  "1.11.0",
+		"version":  simVersion,
 		"pid":      "master@" + net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port)),
 	}
 	data, _ := json.Marshal(info)

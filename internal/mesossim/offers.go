@@ -1,0 +1,165 @@
+package mesossim
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+)
+
+// agentIP is the address every simulated agent has (its pid's ip, the offer's url.ip,
+// the containers' network_infos).
+const agentIP = "127.0.0.1"
+
+// allocate sends offers every allocation interval.
+func (m *Master) allocate() {
+	t := time.NewTicker(m.cfg.AllocationInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.mu.Lock()
+			m.allocateLocked(time.Now())
+			m.mu.Unlock()
+		}
+	}
+}
+
+// allocateLocked offers each connected, unsuppressed framework the free resources of
+// every agent it has no offer or filter for: one offer per agent, allocated to the
+// framework's first role (a MULTI_ROLE framework without roles gets none, as Mesos's
+// allocator has no role to offer it resources for).
+func (m *Master) allocateLocked(now time.Time) {
+	ids := make([]string, 0, len(m.frameworks))
+	for id := range m.frameworks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fw := m.frameworks[id]
+		roles := frameworkRoles(fw.info)
+		if fw.removed || fw.stream == nil || fw.suppressed || len(roles) == 0 {
+			continue
+		}
+		var batch []mesos.Offer
+		for _, a := range m.agents {
+			if !a.connected() || a.free.empty() || now.Before(fw.filters[a.id]) || m.hasOfferLocked(fw, a) {
+				continue
+			}
+			m.nextOffer++
+			o := &offer{id: fmt.Sprintf("%s-O%d", m.id, m.nextOffer), fw: fw, agent: a, res: a.free.clone(), role: roles[0]}
+			a.free = newPool()
+			m.offers[o.id] = o
+			batch = append(batch, m.offerProto(o))
+			if m.cfg.OfferTimeout > 0 {
+				time.AfterFunc(m.cfg.OfferTimeout, func() { m.offerTimedOut(o) })
+			}
+		}
+		if len(batch) > 0 {
+			fw.send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: batch}})
+		}
+	}
+}
+
+func (m *Master) hasOfferLocked(fw *framework, a *agent) bool {
+	for _, o := range m.offers {
+		if o.fw == fw && o.agent == a {
+			return true
+		}
+	}
+	return false
+}
+
+// offerProto renders an offer as Master::offer (src/master/master.cpp) sends it: the
+// agent's url from its pid, and — per MESOS-8237 — Offer.allocation_info and each
+// resource's allocation_info only for MULTI_ROLE frameworks, since a scheduler that
+// predates MULTI_ROLE compares resources whole and would find nothing it asks for in an
+// offer that carries them; unreserved resources keep the legacy `role: "*"` unless the
+// framework is RESERVATION_REFINEMENT capable (convertResourceFormat).
+func (m *Master) offerProto(o *offer) mesos.Offer {
+	info := o.fw.info
+	multiRole := hasCapability(info, mesos.FrameworkInfo_Capability_MULTI_ROLE)
+	alloc := ""
+	if multiRole {
+		alloc = o.role
+	}
+	var execs []mesos.ExecutorID
+	prefix := o.fw.id + "/"
+	for k, e := range o.agent.executors {
+		if strings.HasPrefix(k, prefix) {
+			execs = append(execs, e.ExecutorID)
+		}
+	}
+	sort.Slice(execs, func(i, j int) bool { return execs[i].Value < execs[j].Value })
+	hostname, ip := o.agent.hostname, agentIP
+	out := mesos.Offer{
+		ID:          mesos.OfferID{Value: o.id},
+		FrameworkID: mesos.FrameworkID{Value: o.fw.id},
+		AgentID:     mesos.AgentID{Value: o.agent.id},
+		Hostname:    hostname,
+		URL: &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: &hostname, IP: &ip, Port: o.agent.port},
+			Path: ptr("/slave(1)")},
+		Resources:   o.res.toResources(alloc, !hasCapability(info, mesos.FrameworkInfo_Capability_RESERVATION_REFINEMENT)),
+		Attributes:  o.agent.attrs,
+		ExecutorIDs: execs,
+	}
+	if multiRole {
+		out.AllocationInfo = &mesos.Resource_AllocationInfo{Role: &alloc}
+	}
+	return out
+}
+
+// offerTimedOut rescinds an offer left unused for the offer timeout; its resources go
+// back to the agent and may be offered again at the next allocation (master.cpp:
+// Master::offerTimeout, removeOffer with rescind).
+func (m *Master) offerTimedOut(o *offer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.offers[o.id] != o {
+		return // used, declined or rescinded already
+	}
+	m.recoverOfferLocked(o)
+	o.fw.send(rescindEvent(o.id))
+}
+
+// rescindOffersOfAgentLocked withdraws every outstanding offer of an agent, giving the
+// resources back unless the agent is gone.
+func (m *Master) rescindOffersOfAgentLocked(a *agent) {
+	for _, o := range m.offers {
+		if o.agent == a {
+			m.recoverOfferLocked(o)
+			o.fw.send(rescindEvent(o.id))
+		}
+	}
+}
+
+func rescindEvent(offerID string) *scheduler.Event {
+	return &scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: offerID}}}
+}
+
+// recoverOfferLocked gives an offer's resources back to its agent.
+func (m *Master) recoverOfferLocked(o *offer) {
+	delete(m.offers, o.id)
+	if !o.agent.gone {
+		o.agent.free.add(o.res)
+	}
+}
+
+// recoverOffersOfLocked drops every outstanding offer of a framework; rescind says
+// whether to tell it.
+func (m *Master) recoverOffersOfLocked(fw *framework, rescind bool) {
+	for _, o := range m.offers {
+		if o.fw != fw {
+			continue
+		}
+		m.recoverOfferLocked(o)
+		if rescind {
+			fw.send(rescindEvent(o.id))
+		}
+	}
+}
