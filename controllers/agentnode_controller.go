@@ -81,8 +81,8 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	seen := map[string]bool{}
 	for _, a := range status.Agents {
-		agent := agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Attributes: a.Attributes, Resources: a.Capacity}
-		name := agentnode.NodeName(mc.Name, a.Hostname)
+		agent := agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, Attributes: a.Attributes, Resources: a.Capacity}
+		name := agentnode.NodeName(mc.Name, a.Hostname, a.Port)
 		seen[name] = true
 		if err := r.ensureNode(ctx, mc, agent, status.Subscribed, now); err != nil {
 			return ctrl.Result{}, err

@@ -44,8 +44,11 @@ const (
 
 // Agent is what the Node of one agent is made from.
 type Agent struct {
-	ID         string
-	Hostname   string
+	ID       string
+	Hostname string
+	// Port is the port the agent serves on (AgentInfo.port, the port of an offer's
+	// url); 0 when not known, taken as DefaultAgentPort.
+	Port       int32
 	Attributes []mesos.Attribute
 	// Resources are the agent's resources as offered to the framework.
 	Resources []mesos.Resource
@@ -62,15 +65,40 @@ func OnAgentNode(p *corev1.Pod) bool {
 
 var invalidName = regexp.MustCompile(`[^a-z0-9.-]+`)
 
+// DefaultAgentPort is the port a Mesos agent serves on unless its --port says
+// otherwise (mesos.proto: AgentInfo.port default).
+const DefaultAgentPort int32 = 5051
+
 // NodeName is the Node name of an agent: mesos-<cluster>-<hostname>, made a valid DNS
-// subdomain.
-func NodeName(cluster, hostname string) string {
+// subdomain, and -<port> after it when the agent does not serve on the default port
+// 5051 (port 0 is taken as the default).
+//
+// The name must outlive the agent id, which a restarted agent does not keep, and be
+// the same wherever k8sm meets the agent: in an offer (Offer.hostname and the port of
+// Offer.url, master.cpp: Master::offer) and in GET_AGENTS (AgentInfo.hostname and
+// .port, which the agent sets from its own address, slave.cpp: Slave::initialize).
+// One agent per host, the usual install, keeps the name it always had; agents that
+// share a host, and so a hostname (local setups start several with
+// --hostname=127.0.0.1), must serve on distinct ports and so get distinct Nodes.
+func NodeName(cluster, hostname string, port int32) string {
+	suffix := ""
+	if port != 0 && port != DefaultAgentPort {
+		suffix = "-" + strconv.Itoa(int(port))
+	}
 	name := invalidName.ReplaceAllString(strings.ToLower(NodePrefix+cluster+"-"+hostname), "-")
 	name = strings.Trim(name, "-.")
-	if len(name) > validation.DNS1123SubdomainMaxLength {
-		name = strings.Trim(name[:validation.DNS1123SubdomainMaxLength], "-.")
+	if max := validation.DNS1123SubdomainMaxLength - len(suffix); len(name) > max {
+		name = strings.Trim(name[:max], "-.")
 	}
-	return name
+	return name + suffix
+}
+
+// OfferPort is the port of the agent an offer comes from (0 if the offer says none).
+func OfferPort(o *mesos.Offer) int32 {
+	if o.URL == nil {
+		return 0
+	}
+	return o.URL.Address.Port
 }
 
 // Labels are the labels of an agent's Node: the cluster, kubernetes.io/hostname, the OS
@@ -144,7 +172,7 @@ func Taint(cluster string) corev1.Taint {
 func Desired(cluster string, a Agent) *corev1.Node {
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        NodeName(cluster, a.Hostname),
+			Name:        NodeName(cluster, a.Hostname, a.Port),
 			Labels:      Labels(cluster, a),
 			Annotations: map[string]string{AnnotationAgentID: a.ID},
 		},

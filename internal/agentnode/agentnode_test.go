@@ -22,18 +22,52 @@ func text(name, v string) mesos.Attribute {
 
 func TestNodeName(t *testing.T) {
 	long := strings.Repeat("a", 300)
-	for _, tc := range []struct{ cluster, host, want string }{
-		{"local", "agent-1", "mesos-local-agent-1"},
-		{"Prod", "Agent_1.Example.COM", "mesos-prod-agent-1.example.com"},
-		{"c", "10.0.0.1", "mesos-c-10.0.0.1"},
-		{"c", "host-", "mesos-c-host"},
+	for _, tc := range []struct {
+		cluster, host string
+		port          int32
+		want          string
+	}{
+		// One agent per host (the default port, or a port not known): the name it
+		// always had, so that existing installs see no rename.
+		{"local", "agent-1", 0, "mesos-local-agent-1"},
+		{"local", "agent-1", 5051, "mesos-local-agent-1"},
+		{"Prod", "Agent_1.Example.COM", 5051, "mesos-prod-agent-1.example.com"},
+		{"c", "10.0.0.1", 0, "mesos-c-10.0.0.1"},
+		{"c", "host-", 0, "mesos-c-host"},
+		// Agents that share a hostname (local setups, --hostname=127.0.0.1) serve on
+		// ports of their own: one Node each.
+		{"c", "127.0.0.1", 5052, "mesos-c-127.0.0.1-5052"},
+		{"c", "127.0.0.1", 5053, "mesos-c-127.0.0.1-5053"},
 	} {
-		if got := NodeName(tc.cluster, tc.host); got != tc.want {
-			t.Errorf("NodeName(%q, %q) = %q, want %q", tc.cluster, tc.host, got, tc.want)
+		if got := NodeName(tc.cluster, tc.host, tc.port); got != tc.want {
+			t.Errorf("NodeName(%q, %q, %d) = %q, want %q", tc.cluster, tc.host, tc.port, got, tc.want)
 		}
 	}
-	if got := NodeName("c", long); len(validation.IsDNS1123Subdomain(got)) != 0 {
-		t.Errorf("NodeName of a long host is not a DNS subdomain: %q", got)
+	for _, port := range []int32{0, 5052} {
+		got := NodeName("c", long, port)
+		if len(validation.IsDNS1123Subdomain(got)) != 0 {
+			t.Errorf("NodeName of a long host is not a DNS subdomain: %q", got)
+		}
+		if port != 0 && !strings.HasSuffix(got, "-5052") {
+			t.Errorf("NodeName of a long host lost its port: %q", got)
+		}
+	}
+}
+
+// TestNodeNameFromEveryPath: the Node name of an agent is the same from an offer (its
+// url's port) and from GET_AGENTS (AgentInfo.port), for agents sharing a hostname.
+func TestNodeNameFromEveryPath(t *testing.T) {
+	host := "127.0.0.1"
+	port := int32(5052)
+	offer := mesos.Offer{Hostname: host, URL: &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: &host, Port: port}}}
+	info := mesos.AgentInfo{Hostname: host, Port: &port}
+	fromOffer := NodeName("c", offer.Hostname, OfferPort(&offer))
+	fromAgents := Desired("c", Agent{ID: "S1", Hostname: info.Hostname, Port: info.GetPort()}).Name
+	if fromOffer != fromAgents || fromOffer != "mesos-c-127.0.0.1-5052" {
+		t.Fatalf("offer names %q, GET_AGENTS %q", fromOffer, fromAgents)
+	}
+	if got := OfferPort(&mesos.Offer{Hostname: host}); got != 0 {
+		t.Fatalf("port of an offer without url: %d", got)
 	}
 }
 

@@ -13,8 +13,11 @@ import (
 
 // Agent is what the framework knows of one Mesos agent from its offers.
 type Agent struct {
-	ID         string
-	Hostname   string
+	ID       string
+	Hostname string
+	// Port is the port the agent serves on (AgentInfo.port, an offer's url); with the
+	// hostname it tells apart agents that share a host.
+	Port       int32
 	Attributes []mesos.Attribute
 	// Offered are the resources of the agent's latest offer.
 	Offered mesos.Resources
@@ -204,7 +207,10 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time) 
 		}
 		a, known := d.status.Agents[m.ID]
 		if !known {
-			a = Agent{ID: m.ID, Hostname: m.Hostname, Attributes: m.Attributes}
+			a = Agent{ID: m.ID, Hostname: m.Hostname, Port: m.Port, Attributes: m.Attributes}
+		}
+		if a.Port == 0 {
+			a.Port = m.Port
 		}
 		capacity := maxScalars(nil, m.Total)
 		if !known || !equalResources(a.Capacity, capacity) {
@@ -326,7 +332,7 @@ func (h driverHandler) Offers(ctx context.Context, offers []mesos.Offer) {
 			capacity = prev.Capacity
 		}
 		h.d.status.Agents[o.AgentID.Value] = Agent{
-			ID: o.AgentID.Value, Hostname: o.Hostname, Attributes: o.Attributes,
+			ID: o.AgentID.Value, Hostname: o.Hostname, Port: o.GetURL().GetAddress().Port, Attributes: o.Attributes,
 			Offered: mesos.Resources(o.Resources), LastOffer: now,
 			Capacity: capacity, Total: prev.Total,
 		}

@@ -13,8 +13,10 @@ import (
 // MasterAgent is what the master's operator API says of one agent: its whole resources
 // (offers show only what other frameworks leave) and whether it is active.
 type MasterAgent struct {
-	ID         string
-	Hostname   string
+	ID       string
+	Hostname string
+	// Port is AgentInfo.port, the port the agent serves on.
+	Port       int32
 	Attributes []mesos.Attribute
 	Total      mesos.Resources
 	Active     bool
@@ -63,7 +65,7 @@ func getAgents(ctx context.Context, mh *masterHTTP, leader string) ([]MasterAgen
 		if len(total) == 0 {
 			total = info.Resources
 		}
-		out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Attributes: info.Attributes, Total: total, Active: a.GetActive()})
+		out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Port: info.GetPort(), Attributes: info.Attributes, Total: total, Active: a.GetActive()})
 	}
 	return out, nil
 }

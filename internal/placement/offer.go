@@ -150,7 +150,7 @@ func agentNode(cluster string, o *mesos.Offer) *corev1.Node {
 		}
 	}
 	labels[corev1.LabelHostname] = o.Hostname
-	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName(cluster, o.Hostname), Labels: labels}}
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName(cluster, o.Hostname, agentnode.OfferPort(o)), Labels: labels}}
 }
 
 // free is what is left of a scalar kind for a role ("" = any).

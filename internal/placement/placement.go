@@ -60,6 +60,9 @@ type Assignment struct {
 	OfferID  mesos.OfferID
 	AgentID  mesos.AgentID
 	Hostname string
+	// Port is the agent's port (of the offer's url): with Hostname it names the agent's
+	// Node (agentnode.NodeName).
+	Port int32
 	// Resources are the task's, for TaskInfo.resources, taken from the offer with their
 	// role, reservations and allocation info, and the chosen ports as single ranges.
 	Resources []mesos.Resource

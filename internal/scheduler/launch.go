@@ -41,7 +41,7 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 	if pod == nil {
 		return nil
 	}
-	node := agentnode.NodeName(s.clusterName(), a.Hostname)
+	node := agentnode.NodeName(s.clusterName(), a.Hostname, a.Port)
 	if pod.Spec.NodeName != "" && pod.Spec.NodeName != node {
 		// Bound to another Node since it was queued (not by this operator): it runs on
 		// that Node's agent, so it waits for an offer from there.

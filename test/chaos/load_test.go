@@ -132,7 +132,7 @@ func (r *run) apply(ctx context.Context, a loadAction) error {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: a.name}, Spec: podSpec(a.requests, "3600")}
 		if a.pinAgent >= 0 {
 			pod.Spec.SchedulerName = corev1.DefaultSchedulerName
-			pod.Spec.NodeName = agentnode.NodeName(clusterName, fmt.Sprintf("agent-%d", a.pinAgent+1))
+			pod.Spec.NodeName = agentnode.NodeName(clusterName, fmt.Sprintf("agent-%d", a.pinAgent+1), 0)
 		}
 		return r.load.Create(ctx, pod)
 	case deletePod:

@@ -141,7 +141,7 @@ var _ = Describe("Restart safety", func() {
 			if i%5 == 0 {
 				// As a DaemonSet's pod: bound to an agent's Node by someone else.
 				pod.Spec.SchedulerName = corev1.DefaultSchedulerName
-				pod.Spec.NodeName = agentnode.NodeName("restart", fmt.Sprintf("agent-%d", i%4+1))
+				pod.Spec.NodeName = agentnode.NodeName("restart", fmt.Sprintf("agent-%d", i%4+1), 0)
 			}
 			Expect(c.Create(ctx, pod)).To(Succeed())
 			if i == n/2 {

@@ -50,7 +50,7 @@ func simCluster(sim *mesossim.Master) *mesosv1alpha1.MesosCluster {
 
 // agentNodeOf waits for the Node of a cluster's agent and returns its name.
 func agentNodeOf(mc *mesosv1alpha1.MesosCluster, hostname string) string {
-	node := agentnode.NodeName(mc.Name, hostname)
+	node := agentnode.NodeName(mc.Name, hostname, 0)
 	Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}) }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
 	return node
 }

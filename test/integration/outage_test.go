@@ -92,7 +92,7 @@ var _ = Describe("A manager that cannot subscribe yet", func() {
 			mc.Status.FrameworkID = "fw-from-before" // subscribed before, by a manager that stopped
 			return k8sClient.Status().Update(ctx, mc)
 		})).To(Succeed())
-		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName(mc.Name, "agent-1"),
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName(mc.Name, "agent-1", 0),
 			Labels: map[string]string{agentnode.LabelCluster: mc.Name}}}
 		Expect(k8sClient.Create(ctx, node)).To(Succeed())
 		DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), node) })

@@ -358,7 +358,7 @@ var _ = Describe("Pods on Mesos", func() {
 		// Mesos tells frameworks of the lost agent: its Node stops being Ready.
 		node := &corev1.Node{}
 		Eventually(func() corev1.ConditionStatus {
-			if err := k8sClient.Get(ctx, client.ObjectKey{Name: agentnode.NodeName(mc.Name, "agent-1")}, node); err != nil {
+			if err := k8sClient.Get(ctx, client.ObjectKey{Name: agentnode.NodeName(mc.Name, "agent-1", 0)}, node); err != nil {
 				return ""
 			}
 			if c := agentnode.ReadyCondition(node); c != nil {
