@@ -21,8 +21,8 @@ import (
 )
 
 func main() {
-	// A copy of this program started as the process runtime's watchdog runs as one here
-	// and never returns.
+	// A copy of this program started by the process runtime — as its watchdog, or to
+	// start a container under its securityContext — does that here and never returns.
 	process.Init()
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "k8sm-executor:", err)

@@ -167,7 +167,7 @@ func running(pid int) bool {
 // processes, the shell's child included.
 func TestAKilledExecutorLeavesNoContainerProcess(t *testing.T) {
 	runs := filepath.Join(t.TempDir(), "frameworks", "fw", "executors", "ex", "runs")
-	pidFile := filepath.Join(t.TempDir(), "pids")
+	pidFile := filepath.Join(writableDir(t), "pids")
 	a := newAgent(t, shTask(t, pidFile))
 	x := startExecutor(t, a, filepath.Join(runs, "1"))
 	sh, sleep := containerPIDs(t, pidFile)
@@ -183,7 +183,7 @@ func TestAKilledExecutorLeavesNoContainerProcess(t *testing.T) {
 // the next executor of the framework on the agent kills it as it starts.
 func TestARestartedExecutorSweepsWhatTheKilledOneLeft(t *testing.T) {
 	runs := filepath.Join(t.TempDir(), "frameworks", "fw", "executors", "ex", "runs")
-	pidFile := filepath.Join(t.TempDir(), "pids")
+	pidFile := filepath.Join(writableDir(t), "pids")
 	a := newAgent(t, shTask(t, pidFile))
 	x := startExecutor(t, a, filepath.Join(runs, "1"))
 	sh, sleep := containerPIDs(t, pidFile)
@@ -200,4 +200,19 @@ func TestARestartedExecutorSweepsWhatTheKilledOneLeft(t *testing.T) {
 	if n := a.subscriptions(); n > 2 {
 		t.Errorf("%d subscriptions", n)
 	}
+}
+
+// writableDir is a directory the pod's container may write to: it runs as nobody when
+// the executor is root.
+func writableDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "k8sm-executor-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

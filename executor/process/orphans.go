@@ -32,8 +32,10 @@ import (
 //     kernel kills it as its parent dies. The kernel means the thread that forked it,
 //     not the process (prctl(2); golang/go#27505), and Go ends a thread when a goroutine
 //     locked to it returns, so every child is started from one goroutine locked to its
-//     thread that never returns (startProcess, Linux only). A setuid program clears the
-//     setting, and it does not pass to the container's own children.
+//     thread that never returns (startProcess, Linux only). A change of user clears the
+//     setting, so the helper that starts a container as its user sets it again
+//     (helper_linux.go); a setuid program clears it too, and it does not pass to the
+//     container's own children.
 //  2. For those children (a shell's `sleep 300 &`), a watchdog: the executor runs its own
 //     binary again (Init) as a small process that waits for EOF on a pipe whose write
 //     end only the executor holds, which comes when the executor's process ends, however
@@ -167,14 +169,20 @@ func (r *Runtime) Sweep(runs []string, ended func(string) bool) {
 var watchdogs atomic.Bool
 
 // Init must be called first thing in main of a program that runs the process runtime
-// with a Sandbox (and in TestMain of tests that do): the runtime starts its watchdog by
-// running the program again with K8SM_PROCESS_WATCHDOG set, and in that copy Init runs
-// the watchdog and exits. Anywhere else it returns at once and lets runtimes start
-// watchdogs; without it they start none.
+// (and in TestMain of tests that do). The runtime runs the program again for two jobs,
+// and in those copies Init does the job and never returns: with K8SM_PROCESS_HELPER set
+// it is the helper that starts a container's process as its securityContext says
+// (launch.go; it execs the container's command), with K8SM_PROCESS_WATCHDOG set the
+// watchdog of a runtime with a Sandbox. Anywhere else it returns at once and lets
+// runtimes start containers and watchdogs; without it they start neither.
 func Init() {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(runHelper())
+	}
 	dir := os.Getenv(watchdogEnv)
 	if dir == "" {
 		watchdogs.Store(supported)
+		helpers.Store(true)
 		return
 	}
 	os.Exit(watchdog(dir, os.NewFile(3, "executor-alive")))

@@ -27,10 +27,19 @@ const (
 	envOwnerWatchdog = "K8SM_TEST_PROCESS_OWNER_WATCHDOG"
 )
 
+// testModes are what a copy of the test binary does, by the variable set in its
+// environment, instead of running the tests.
+var testModes = map[string]func() int{}
+
 func TestMain(m *testing.M) {
-	Init() // a watchdog copy of this binary runs as one here
+	Init() // a watchdog or helper copy of this binary runs as one here
 	if dir := os.Getenv(envOwner); dir != "" {
 		os.Exit(runOwner(dir, os.Getenv(envOwnerPIDs)))
+	}
+	for env, mode := range testModes {
+		if os.Getenv(env) != "" {
+			os.Exit(mode())
+		}
 	}
 	os.Exit(m.Run())
 }
@@ -55,7 +64,7 @@ func runOwner(dir, pidFile string) int {
 // container's shell and of its child.
 func startOwner(t *testing.T, dir string, watchdog bool) (owner *exec.Cmd, sh, sleep int) {
 	t.Helper()
-	pidFile := filepath.Join(t.TempDir(), "pids")
+	pidFile := filepath.Join(sharedDir(t), "pids")
 	owner = exec.Command(os.Args[0], "-test.run=^$")
 	owner.Env = append(os.Environ(), envOwner+"="+dir, envOwnerPIDs+"="+pidFile)
 	if !watchdog {
@@ -75,7 +84,22 @@ func startOwner(t *testing.T, dir string, watchdog bool) (owner *exec.Cmd, sh, s
 		return sh > 0 && sleep > 0
 	})
 	t.Cleanup(func() { killIfSleep(sh); killIfSleep(sleep) })
+	// The container runs as nobody, as pods do by default: its processes are still found.
+	if os.Geteuid() == 0 && (procUID(sh) != "65534" || procUID(sleep) != "65534") {
+		t.Fatalf("the container's processes run as %s and %s, not nobody", procUID(sh), procUID(sleep))
+	}
 	return owner, sh, sleep
+}
+
+// procUID is a process's real uid, from /proc/<pid>/status.
+func procUID(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
+			return f[1]
+		}
+	}
+	return ""
 }
 
 // killIfSleep kills what is left of a test's container processes (and nothing that
@@ -224,6 +248,10 @@ func TestARunningContainerIsRecordedUntilItEnds(t *testing.T) {
 	})
 	if r := recs[0]; r.Pod != "ns/p" || r.Container != "c0" || r.StartTime == 0 || r.StartTime != procStart(r.PGID) || r.BootID == "" {
 		t.Errorf("record %+v", r)
+	}
+	// The recorded leader is the container's process (the helper exec'd it), as nobody.
+	if uid := procUID(recs[0].PGID); os.Geteuid() == 0 && uid != "65534" {
+		t.Errorf("the recorded process runs as uid %s", uid)
 	}
 	h.Kill(time.Second)
 	rec.until(t, "the pod was killed", ended)

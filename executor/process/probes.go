@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"syscall"
 	"time"
@@ -16,11 +15,11 @@ import (
 
 // probe runs a container's readiness and liveness probes while it runs: readiness sets
 // the container's Ready, a failed liveness probe kills the container (its restart policy
-// then applies). The returned func stops them.
-func (p *pod) probe(c *container) func() {
+// then applies). Exec probes run as the container (l). The returned func stops them.
+func (p *pod) probe(c *container, l *launch) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	if pr := c.spec.ReadinessProbe; pr != nil {
-		go p.loop(ctx, c, pr, func(ok bool) {
+		go p.loop(ctx, c, l, pr, func(ok bool) {
 			p.mu.Lock()
 			changed := c.status.Ready != ok && c.status.State.Running != nil
 			if changed {
@@ -33,7 +32,7 @@ func (p *pod) probe(c *container) func() {
 		})
 	}
 	if pr := c.spec.LivenessProbe; pr != nil {
-		go p.loop(ctx, c, pr, func(ok bool) {
+		go p.loop(ctx, c, l, pr, func(ok bool) {
 			if !ok {
 				signal(c.cmd, syscall.SIGKILL)
 			}
@@ -43,7 +42,7 @@ func (p *pod) probe(c *container) func() {
 }
 
 // loop probes every period and reports a result once the thresholds are met.
-func (p *pod) loop(ctx context.Context, c *container, pr *corev1.Probe, result func(bool)) {
+func (p *pod) loop(ctx context.Context, c *container, l *launch, pr *corev1.Probe, result func(bool)) {
 	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
 	if pr.PeriodSeconds == 0 {
 		period = 10 * time.Second
@@ -59,7 +58,7 @@ func (p *pod) loop(ctx context.Context, c *container, pr *corev1.Probe, result f
 		return
 	}
 	for {
-		err := p.check(ctx, c, pr)
+		err := p.check(ctx, c, l, pr)
 		if err == nil {
 			successes, failures = successes+1, 0
 			if successes >= successThreshold {
@@ -79,17 +78,17 @@ func (p *pod) loop(ctx context.Context, c *container, pr *corev1.Probe, result f
 	}
 }
 
-// check runs one probe: exec, HTTP GET or TCP, against the host (processes share its network).
-func (p *pod) check(ctx context.Context, c *container, pr *corev1.Probe) error {
+// check runs one probe: exec (as the container, with its environment, cookie included,
+// so that the probe dies with it), HTTP GET or TCP, against the host (processes share
+// its network).
+func (p *pod) check(ctx context.Context, c *container, l *launch, pr *corev1.Probe) error {
 	timeout := time.Duration(max(pr.TimeoutSeconds, 1)) * time.Second
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	switch {
 	case pr.Exec != nil && len(pr.Exec.Command) > 0:
-		cmd := exec.CommandContext(ctx, pr.Exec.Command[0], pr.Exec.Command[1:]...)
-		cmd.Dir = c.cmd.Dir
-		cmd.Env = c.cmd.Env // with the container's cookie, so the probe dies with it
-		if err := startProcess(cmd); err != nil {
+		cmd, err := startLaunch(ctx, l.probe(pr.Exec.Command), nil, nil, false)
+		if err != nil {
 			return err
 		}
 		return cmd.Wait()

@@ -2,10 +2,12 @@
 // process in the sandbox: env (values and the downward API fields a pod can use
 // offline), workingDir, restartPolicy with kubelet-like backoff, logs to sandbox files,
 // SIGTERM then SIGKILL to whole process groups. Init containers run first, in order.
-// No container process outlives the executor (orphans.go).
+// No container process outlives the executor (orphans.go). Each runs as the user its
+// securityContext names, held to it (security.go).
 package process
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -40,6 +42,9 @@ type Runtime struct {
 	// Log receives the runtime's log lines.
 	Log logr.Logger
 
+	// self, when set, stands for the executor's identity (tests).
+	self *identity
+
 	watchdogOnce sync.Once
 	keepAlive    *os.File // the write end of the watchdog's pipe
 }
@@ -50,6 +55,7 @@ func (r *Runtime) Supports(v *corev1.Volume) bool { return v.EmptyDir != nil }
 // container is one supervised container.
 type container struct {
 	spec   corev1.Container
+	sec    resolved
 	status corev1.ContainerStatus
 	cmd    *exec.Cmd
 	done   chan struct{}
@@ -87,21 +93,36 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 			return nil, fmt.Errorf("spec.containers[%d].env: %w", i, err)
 		}
 	}
-	for _, v := range p.Spec.Volumes {
-		if err := os.MkdirAll(filepath.Join(sandbox, "volumes", v.Name), 0o755); err != nil {
-			return nil, err
+	self := currentIdentity()
+	if r.self != nil {
+		self = *r.self
+	}
+	inits, mains, err := resolvePod(p, self)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range p.Spec.Volumes {
+		if err := makeVolume(filepath.Join(sandbox, "volumes", v.Name), fsGroup(p)); err != nil {
+			return nil, fmt.Errorf("spec.volumes[%d] (%s): %w", i, v.Name, err)
 		}
 	}
 	pd := &pod{rt: r, pod: p, sandbox: sandbox, report: report, kill: make(chan struct{}), started: metav1.Now()}
-	for _, c := range p.Spec.InitContainers {
-		pd.inits = append(pd.inits, &container{spec: c, status: waiting(c, "PodInitializing")})
+	for i, c := range p.Spec.InitContainers {
+		pd.inits = append(pd.inits, &container{spec: c, sec: inits[i], status: waiting(c, "PodInitializing")})
 	}
-	for _, c := range p.Spec.Containers {
-		pd.mains = append(pd.mains, &container{spec: c, status: waiting(c, "ContainerCreating")})
+	for i, c := range p.Spec.Containers {
+		pd.mains = append(pd.mains, &container{spec: c, sec: mains[i], status: waiting(c, "ContainerCreating")})
 	}
 	r.ensureWatchdog()
 	go pd.run()
 	return pd, nil
+}
+
+func fsGroup(p *corev1.Pod) *int64 {
+	if p.Spec.SecurityContext == nil {
+		return nil
+	}
+	return p.Spec.SecurityContext.FSGroup
 }
 
 func waiting(c corev1.Container, reason string) corev1.ContainerStatus {
@@ -311,17 +332,20 @@ func (p *pod) wait(c *container) bool {
 
 // runOnce runs a container's process to its end and returns its exit code.
 func (p *pod) runOnce(c *container) (int32, error) {
+	if c.sec.err != nil {
+		return p.configError(c)
+	}
 	cookie := newCookie()
-	cmd, closeLogs, err := p.command(c, cookie)
+	l, stdout, stderr, err := p.command(c, cookie)
 	if err != nil {
 		return -1, err
 	}
-	defer closeLogs()
-	code, forget, err := p.start(c, cmd, cookie)
+	defer func() { _ = stderr.Close(); _ = stdout.Close() }()
+	cmd, code, forget, err := p.start(c, l, stdout, stderr, cookie)
 	if err != nil {
 		return code, err
 	}
-	stopProbes := p.probe(c)
+	stopProbes := p.probe(c, l)
 	err = cmd.Wait()
 	stopProbes()
 	// Reap what the container left behind in its process group.
@@ -332,73 +356,73 @@ func (p *pod) runOnce(c *container) (int32, error) {
 	return code, nil
 }
 
-// command makes the container's process without starting it: argv with $(VAR)
-// expanded, its working directory, its environment with the cookie (EnvCookie), stdout
-// and stderr appended to files in the sandbox, and a process group of its own in the
-// executor's session, so a kill reaches what it starts, and so does the agent's
-// destroy of the executor's container. closeLogs closes the files once the process is
-// done.
-func (p *pod) command(c *container, cookie string) (cmd *exec.Cmd, closeLogs func(), err error) {
+// configError reports a container whose settings cannot be made Waiting with
+// CreateContainerConfigError, as the kubelet does; it stays so until the pod is killed
+// (nothing that could change them changes), and runOnce returns then.
+func (p *pod) configError(c *container) (int32, error) {
+	p.mu.Lock()
+	c.status.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: c.sec.err.Error()}}
+	p.mu.Unlock()
+	p.send("")
+	<-p.kill
+	return -1, c.sec.err
+}
+
+// command makes the container's launch: argv with $(VAR) expanded, its environment
+// with the cookie (EnvCookie), its settings, its rootfs (owned by its user) and
+// workingDir; and opens its stdout and stderr, appended to files in the sandbox that
+// stay the executor's. The caller closes them once the process is done.
+func (p *pod) command(c *container, cookie string) (l *launch, stdout, stderr *os.File, err error) {
 	dir := filepath.Join(p.sandbox, "containers", c.spec.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	workDir := workingDir(c, dir)
-	stdout, err := os.OpenFile(filepath.Join(dir, "stdout"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	rootfs, err := makeRootFS(dir, c.sec.settings)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	stderr, err := os.OpenFile(filepath.Join(dir, "stderr"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	stdout, err = os.OpenFile(filepath.Join(dir, "stdout"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stderr, err = os.OpenFile(filepath.Join(dir, "stderr"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		_ = stdout.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	env, _ := p.rt.env(p.pod, &c.spec)
 	argv := append(append([]string{}, c.spec.Command...), c.spec.Args...)
 	for i := range argv {
 		argv[i] = expand(argv[i], env)
 	}
-	cmd = exec.Command(argv[0], argv[1:]...)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = workDir, append(env, EnvCookie+"="+cookie), stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	return cmd, func() { _ = stderr.Close(); _ = stdout.Close() }, nil
+	l = &launch{Settings: c.sec.settings, Argv: argv, Env: append(env, EnvCookie+"="+cookie), RootFS: rootfs,
+		WorkingDir: c.spec.WorkingDir, Parent: os.Getpid()}
+	return l, stdout, stderr, nil
 }
 
-// workingDir is where the container's process runs. A workingDir that exists on the
-// agent is used as it is; any other is made under the container's rootfs in the
-// sandbox, since there is no image to hold it. Without one it is dir.
-func workingDir(c *container, dir string) string {
-	if c.spec.WorkingDir == "" {
-		return dir
-	}
-	if st, err := os.Stat(c.spec.WorkingDir); err == nil && st.IsDir() {
-		return c.spec.WorkingDir
-	}
-	workDir := filepath.Join(dir, "rootfs", c.spec.WorkingDir)
-	_ = os.MkdirAll(workDir, 0o755)
-	return workDir
-}
-
-// start starts the process (to die with the executor: startProcess), records it
-// (forget removes the record) and reports the container Running; it is Ready at once
-// when it has no readiness probe. It does so under the pod's lock, so a Kill either
-// sees the process or stops it from starting. A process that cannot start is a
-// StartError (exit code 128), as the kubelet reports it.
-func (p *pod) start(c *container, cmd *exec.Cmd, cookie string) (code int32, forget func(), err error) {
+// start starts the process (to die with the executor: startProcess) in a process group
+// of its own in the executor's session, so a kill reaches what it starts, and so does
+// the agent's destroy of the executor's container; it records it (forget removes the
+// record) and reports the container Running; it is Ready at once when it has no
+// readiness probe. It does so under the pod's lock, so a Kill either sees the process
+// or stops it from starting. A process that cannot start is a StartError (exit code
+// 128), as the kubelet reports it, with the reason.
+func (p *pod) start(c *container, l *launch, stdout, stderr *os.File, cookie string) (cmd *exec.Cmd, code int32, forget func(), err error) {
 	p.mu.Lock()
 	if p.isKilled() {
 		p.mu.Unlock()
-		return -1, nil, errors.New("killed")
+		return nil, -1, nil, errors.New("killed")
 	}
-	if err := startProcess(cmd); err != nil {
+	if cmd, err = startLaunch(context.Background(), l, stdout, stderr, true); err != nil {
 		now := metav1.Now()
 		c.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(), StartedAt: now, FinishedAt: now}}
 		p.mu.Unlock()
 		p.send("")
-		return 128, nil, err
+		return nil, 128, nil, err
 	}
 	forget = p.rt.remember(p.pod.Namespace+"/"+p.pod.Name, c.spec.Name, cmd, cookie)
 	c.cmd, c.done = cmd, make(chan struct{})
+	c.status.User = l.Settings.user()
 	c.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
 	started := true
 	c.status.Started = &started
@@ -406,7 +430,7 @@ func (p *pod) start(c *container, cmd *exec.Cmd, cookie string) (code int32, for
 	c.status.ContainerID = fmt.Sprintf("process://%d", cmd.Process.Pid)
 	p.mu.Unlock()
 	p.send("")
-	return 0, forget, nil
+	return cmd, 0, forget, nil
 }
 
 // exitCode is the exit code of a process Wait returned err for. A process killed by a

@@ -61,11 +61,35 @@ func shPod(policy corev1.RestartPolicy, scripts ...string) *corev1.Pod {
 	return p
 }
 
+// sharedDir is a directory every user may write to: containers run as nobody by default.
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "k8sm-process-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func start(t *testing.T, p *corev1.Pod) (executor.Handle, *recorder, string) {
 	t.Helper()
-	rt := &Runtime{BackoffBase: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, HostIP: "127.0.0.1"}
+	return startWith(t, &Runtime{}, p)
+}
+
+// startWith starts a pod with rt in a sandbox its containers can reach (as the
+// executor's are: 0755), and kills it as the test ends.
+func startWith(t *testing.T, rt *Runtime, p *corev1.Pod) (executor.Handle, *recorder, string) {
+	t.Helper()
+	rt.BackoffBase, rt.BackoffMax, rt.HostIP = 20*time.Millisecond, 100*time.Millisecond, "127.0.0.1"
 	rec := newRecorder()
 	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	h, err := rt.Start(p, dir, rec.report)
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +109,7 @@ func TestPodEnds(t *testing.T) {
 		{"exit 0, never restarted", corev1.RestartPolicyNever, []string{"exit 0"}, corev1.PodSucceeded, ""},
 		{"exit 3, never restarted", corev1.RestartPolicyNever, []string{"exit 3"}, corev1.PodFailed, "container c0 exited with code 3"},
 		{"one of two fails", corev1.RestartPolicyNever, []string{"exit 0", "exit 1"}, corev1.PodFailed, "container c1 exited with code 1"},
+		{"killed by a signal: 128 + the signal", corev1.RestartPolicyNever, []string{"kill -KILL $$"}, corev1.PodFailed, "container c0 exited with code 137"},
 		{"OnFailure ends once it succeeds", corev1.RestartPolicyOnFailure, []string{"exit 0"}, corev1.PodSucceeded, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,7 +139,7 @@ func TestRestartsCountWithBackoff(t *testing.T) {
 
 func TestInitContainersRunFirstInOrder(t *testing.T) {
 	p := shPod(corev1.RestartPolicyNever, `cat "$OUT"/order > "$OUT"/seen`)
-	out := t.TempDir()
+	out := sharedDir(t)
 	env := []corev1.EnvVar{{Name: "OUT", Value: out}}
 	p.Spec.Containers[0].Env = env
 	p.Spec.InitContainers = []corev1.Container{
@@ -140,7 +165,7 @@ func TestEnvWorkingDirAndLogs(t *testing.T) {
 		{Name: "APP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['app']"}}},
 		{Name: "GREETING", Value: "hello $(POD)"},
 	}
-	wd := t.TempDir()
+	wd := sharedDir(t)
 	p.Spec.Containers[0].WorkingDir = wd
 	_, rec, dir := start(t, p)
 	rec.until(t, "the pod ended", ended)
@@ -152,7 +177,7 @@ func TestEnvWorkingDirAndLogs(t *testing.T) {
 }
 
 func TestKillStopsTheWholeProcessGroup(t *testing.T) {
-	pidFile := filepath.Join(t.TempDir(), "child")
+	pidFile := filepath.Join(sharedDir(t), "child")
 	// The container ignores SIGTERM and starts a child: both must be gone after the grace period.
 	h, rec, _ := start(t, shPod(corev1.RestartPolicyAlways, `trap "" TERM; sleep 300 & echo $! > `+pidFile+`; wait`))
 	rec.until(t, "the container runs", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
@@ -202,7 +227,7 @@ func atoi(s string) int {
 }
 
 func TestReadinessProbeFlipsReady(t *testing.T) {
-	flag := filepath.Join(t.TempDir(), "ready")
+	flag := filepath.Join(sharedDir(t), "ready")
 	p := shPod(corev1.RestartPolicyAlways, "sleep 300")
 	p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 1, FailureThreshold: 1,
 		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-f", flag}}}}

@@ -20,6 +20,14 @@ import (
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
+// writableDir is a directory a pod's container may write to and read from: it runs as
+// nobody when the executor is root.
+func writableDir() string {
+	dir := GinkgoT().TempDir() // directly under the system's temporary directory
+	Expect(os.Chmod(dir, 0o777)).To(Succeed())
+	return dir
+}
+
 // waitForPID waits until a container wrote its process id into file, and returns it.
 func waitForPID(file string) int {
 	var pid int
@@ -73,7 +81,7 @@ var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
 	}
 
 	It("runs sleep 3600 and kills it within the grace period on delete, leaving no process", func() {
-		pidFile := filepath.Join(GinkgoT().TempDir(), "pid")
+		pidFile := filepath.Join(writableDir(), "pid")
 		pod := shellPod("sleeper", "echo $$ > "+pidFile+"; exec sleep 3600", corev1.RestartPolicyAlways)
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		key := client.ObjectKeyFromObject(pod)
@@ -114,7 +122,7 @@ var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
 	})
 
 	It("flips Ready with a readiness probe", func() {
-		flag := filepath.Join(GinkgoT().TempDir(), "ready")
+		flag := filepath.Join(writableDir(), "ready")
 		pod := shellPod("probed", "exec sleep 3600", corev1.RestartPolicyAlways)
 		pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 1, FailureThreshold: 1,
 			ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-f", flag}}}}
@@ -176,7 +184,7 @@ var _ = Describe("An agent restart under the k8sm executor", func() {
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
 
 		ns := newNamespace()
-		pidFile := filepath.Join(GinkgoT().TempDir(), "pid")
+		pidFile := filepath.Join(writableDir(), "pid")
 		pod := newPod(ns, "steady", mc.Spec.SchedulerName, "100m")
 		grace := int64(2)
 		pod.Spec.TerminationGracePeriodSeconds = &grace

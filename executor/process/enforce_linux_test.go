@@ -1,0 +1,166 @@
+//go:build linux
+
+package process
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/k8sm/k8sm/executor"
+)
+
+// waitingFor waits until the pod's first container waits with reason, and returns the
+// message.
+func waitingFor(t *testing.T, rec *recorder, reason string) string {
+	t.Helper()
+	rep := rec.until(t, "the container waits with "+reason, func(r executor.Report) bool {
+		cs := r.Status.ContainerStatuses
+		return len(cs) > 0 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == reason
+	})
+	return rep.Status.ContainerStatuses[0].State.Waiting.Message
+}
+
+// A container that cannot start as its securityContext says waits with
+// CreateContainerConfigError and the reason, as with the kubelet, and never runs.
+func TestContainersThatCannotStartAsAskedWait(t *testing.T) {
+	requireRoot(t)
+	for _, tc := range []struct {
+		name       string
+		rt         *Runtime
+		annotation string
+		pod        *corev1.PodSecurityContext
+		ctr        *corev1.SecurityContext
+		want       string
+	}{
+		{"runAsNonRoot and runAsUser 0", &Runtime{}, "", nil, &corev1.SecurityContext{RunAsNonRoot: boolp(true), RunAsUser: i64(0)},
+			`spec.containers[0].securityContext.runAsUser: container's runAsUser breaks non-root policy (pod: "ns/p", container: c)`},
+		{"runAsNonRoot and a root default user", &Runtime{}, "0:0", &corev1.PodSecurityContext{RunAsNonRoot: boolp(true)}, nil,
+			`spec.securityContext.runAsNonRoot: container has runAsNonRoot and would run as root`},
+		{"an executor that is not root, asked for another user", &Runtime{self: &identity{UID: 1000, GID: 1000}}, "", nil,
+			&corev1.SecurityContext{RunAsUser: i64(nobody)},
+			"spec.containers[0].securityContext.runAsUser: the executor runs as uid 1000 and cannot run a container as uid 65534"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ran := filepath.Join(sharedDir(t), "ran")
+			p := scPod(tc.annotation, tc.pod, tc.ctr)
+			p.Spec.Containers[0].Command = []string{"touch", ran}
+			h, rec, _ := startWith(t, tc.rt, p)
+			if msg := waitingFor(t, rec, "CreateContainerConfigError"); !strings.Contains(msg, tc.want) {
+				t.Fatalf("message %q, want %q", msg, tc.want)
+			}
+			h.Kill(0)
+			if rep := rec.until(t, "the pod ended", ended); !rep.Killed {
+				t.Fatalf("%+v", rep)
+			}
+			if _, err := os.Stat(ran); err == nil {
+				t.Fatal("the container ran")
+			}
+		})
+	}
+}
+
+// A container that is not root writes in its working directory and its emptyDir
+// volumes, not in its log files nor next to them.
+func TestANonRootContainerWritesItsDirectoriesButNotItsLogs(t *testing.T) {
+	requireRoot(t)
+	script := `echo a > f && echo cwd
+echo b > ../../../volumes/data/f && echo volume
+(echo c >> ../stdout) 2>/dev/null && echo wrote-stdout
+(echo c >> ../stderr) 2>/dev/null && echo wrote-stderr
+(echo c > ../x) 2>/dev/null && echo wrote-beside-logs
+true`
+	for _, tc := range []struct {
+		name    string
+		pod     *corev1.PodSecurityContext
+		mode    os.FileMode
+		group   uint32
+		fileGID uint32 // of the file the container made in the volume
+	}{
+		{"nobody, no fsGroup: a volume every user may write", nil, os.ModeDir | 0o777, 0, nobody},
+		{"fsGroup: a volume of that group, setgid", &corev1.PodSecurityContext{RunAsUser: i64(1234), RunAsGroup: i64(1234), FSGroup: i64(4242)},
+			os.ModeDir | os.ModeSetgid | 0o775, 4242, 4242},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := scPod("", tc.pod, nil)
+			p.Spec.RestartPolicy = corev1.RestartPolicyNever
+			p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+			p.Spec.Containers[0].Command = []string{"sh", "-c", script}
+			_, rec, dir := startWith(t, &Runtime{}, p)
+			rec.until(t, "the pod ended", ended)
+			out, _ := os.ReadFile(filepath.Join(dir, "containers", "c", "stdout"))
+			if string(out) != "cwd\nvolume\n" {
+				t.Fatalf("the container says %q, want cwd and volume only", out)
+			}
+			vol, err := os.Stat(filepath.Join(dir, "volumes", "data"))
+			if err != nil || vol.Mode() != tc.mode || vol.Sys().(*syscall.Stat_t).Gid != tc.group {
+				t.Fatalf("volume %v %v, want mode %v group %d", vol.Mode(), err, tc.mode, tc.group)
+			}
+			f, err := os.Stat(filepath.Join(dir, "volumes", "data", "f"))
+			if err != nil || f.Sys().(*syscall.Stat_t).Gid != tc.fileGID {
+				t.Fatalf("the container's file in the volume: %v %+v, want group %d", err, f, tc.fileGID)
+			}
+		})
+	}
+}
+
+// Exec probes run as their container, held to the same settings.
+func TestExecProbesRunAsTheirContainer(t *testing.T) {
+	requireRoot(t)
+	p := scPod("", &corev1.PodSecurityContext{RunAsUser: i64(4321)}, &corev1.SecurityContext{AllowPrivilegeEscalation: boolp(false),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}})
+	p.Spec.RestartPolicy = corev1.RestartPolicyAlways
+	p.Spec.Containers[0].Command = []string{"sh", "-c", "echo ok > ready; exec sleep 300"}
+	p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 1, FailureThreshold: 1, ProbeHandler: corev1.ProbeHandler{
+		Exec: &corev1.ExecAction{Command: []string{"sh", "-c", `test "$(id -u)" = 4321 && cat ready &&
+grep -q "^NoNewPrivs:[[:space:]]*1$" /proc/self/status && grep -q "^Seccomp:[[:space:]]*2$" /proc/self/status`}}}}
+	_, rec, _ := startWith(t, &Runtime{}, p)
+	rec.until(t, "ready", func(r executor.Report) bool {
+		return len(r.Status.ContainerStatuses) == 1 && r.Status.ContainerStatuses[0].Ready
+	})
+}
+
+// What keeps the helper from exec'ing the command is the container's StartError, with
+// the reason.
+func TestTheHelpersFailureIsTheStartError(t *testing.T) {
+	requireRoot(t)
+	private := t.TempDir() // root's, 0700
+	for _, tc := range []struct {
+		name       string
+		command    []string
+		workingDir string
+		want       string
+	}{
+		{"no such command", []string{"k8sm-no-such-command"}, "", `exec: "k8sm-no-such-command": executable file not found in $PATH`},
+		{"a workingDir its user may not enter", []string{"true"}, private, "workingDir: stat " + private + ": permission denied"},
+		{"a command its user may not run", []string{filepath.Join(private, "x")}, "", "permission denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := scPod("", nil, nil)
+			p.Spec.RestartPolicy = corev1.RestartPolicyNever
+			p.Spec.Containers[0].Command, p.Spec.Containers[0].WorkingDir = tc.command, tc.workingDir
+			rep, _ := runToEnd(t, &Runtime{}, p)
+			term := rep.Status.ContainerStatuses[0].State.Terminated
+			if term == nil || term.Reason != "StartError" || term.ExitCode != 128 || !strings.Contains(term.Message, tc.want) {
+				t.Fatalf("terminated %+v, want StartError with %q", term, tc.want)
+			}
+		})
+	}
+}
+
+// A workingDir that is not on the host is made in the container's rootfs, by its user.
+func TestAWorkingDirNotOnTheHostIsMadeInTheRootFS(t *testing.T) {
+	requireRoot(t)
+	p := scPod("", nil, nil)
+	p.Spec.RestartPolicy = corev1.RestartPolicyNever
+	p.Spec.Containers[0].Command = []string{"sh", "-c", "pwd; stat -c %u ."}
+	p.Spec.Containers[0].WorkingDir = "/k8sm-no-such-dir/app"
+	rep, out := runToEnd(t, &Runtime{}, p)
+	if rep.Status.Phase != corev1.PodSucceeded || !strings.HasSuffix(out, "/containers/c/rootfs/k8sm-no-such-dir/app\n65534\n") {
+		t.Fatalf("phase %s, the container says %q", rep.Status.Phase, out)
+	}
+}

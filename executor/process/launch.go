@@ -1,0 +1,76 @@
+package process
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+)
+
+// helperEnv makes the executor's binary the helper that starts a container's process
+// (Init, helper_linux.go): it reads a launch on fd 3, applies its settings, and execs
+// its command, or writes why it cannot on fd 4 and exits 127.
+const helperEnv = "K8SM_PROCESS_HELPER"
+
+// helpers says whether this program can start containers through its own binary: Init
+// was called. Without it no container starts, rather than one that ignores its
+// securityContext.
+var helpers atomic.Bool
+
+// launch is one process to start in a container: its command, or an exec probe's.
+type launch struct {
+	Settings settings `json:"settings"`
+	Argv     []string `json:"argv"`
+	Env      []string `json:"env"`
+	// RootFS is the container's own directory in the sandbox, owned by its user: where
+	// it starts without a workingDir, and where a workingDir that is not on the host is
+	// made. The helper enters it before it drops privileges, so that it need not reach
+	// it through the sandbox's parents.
+	RootFS string `json:"rootfs"`
+	// WorkingDir is the container's workingDir: a directory of the host the container's
+	// user can enter, else a directory made under RootFS (the helper does both as that
+	// user).
+	WorkingDir string `json:"workingDir,omitempty"`
+	// Parent is the executor's pid: a helper whose parent is no longer the executor (it
+	// died as the helper started) does not start the command.
+	Parent int `json:"parent"`
+}
+
+// probe is the launch of an exec probe's command, as the container.
+func (l *launch) probe(argv []string) *launch {
+	p := *l
+	p.Argv = argv
+	return &p
+}
+
+// makeRootFS makes the container's rootfs directory in dir, owned by its user, who may
+// write there; dir, which holds the logs, stays the executor's.
+func makeRootFS(dir string, s settings) (string, error) {
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := os.Mkdir(rootfs, 0o755); err != nil && !os.IsExist(err) {
+		return "", err
+	}
+	if st, err := os.Lstat(rootfs); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("%s is not a directory", rootfs)
+	}
+	if err := os.Lchown(rootfs, int(s.UID), int(s.GID)); err != nil {
+		return "", err
+	}
+	return rootfs, os.Chmod(rootfs, 0o755)
+}
+
+// makeVolume makes an emptyDir volume's directory as the kubelet does: writable by
+// every user (0777) without an fsGroup, else owned by the fsGroup, group-writable and
+// setgid (2775), so that what the containers make in it belongs to that group.
+func makeVolume(dir string, fsGroup *int64) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if fsGroup == nil {
+		return os.Chmod(dir, 0o777)
+	}
+	if err := os.Lchown(dir, -1, int(*fsGroup)); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o775|os.ModeSetgid)
+}

@@ -1,0 +1,167 @@
+//go:build linux
+
+package process
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/k8sm/k8sm/executor"
+)
+
+// envStatusPods makes a copy of the test binary an executor that runs pods printing
+// their /proc/self/status (runStatusPods): its value is "MODE:FILE".
+const envStatusPods = "K8SM_TEST_STATUS_PODS"
+
+func init() { testModes[envStatusPods] = runStatusPods }
+
+// statusPods are the containers runStatusPods runs, by mode.
+var statusPods = map[string][]struct {
+	name string
+	pod  *corev1.PodSecurityContext
+	ctr  *corev1.SecurityContext
+}{
+	"caps": {{"nobody", nil, nil}, {"root", nil, &corev1.SecurityContext{RunAsUser: i64(0)}}},
+	"self": {{"plain", nil, nil},
+		{"runtimedefault", &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}, nil}},
+}
+
+// runStatusPods prints its own /proc/self/status, then runs the mode's containers, each
+// printing theirs, one after the other, and writes it all to the file, each part after
+// a line "== executor" or "== " and the container's name.
+func runStatusPods() int {
+	mode, file, _ := strings.Cut(os.Getenv(envStatusPods), ":")
+	self, _ := os.ReadFile("/proc/self/status")
+	out := "== executor\n" + string(self)
+	for _, c := range statusPods[mode] {
+		p := scPod("", c.pod, c.ctr)
+		p.Spec.RestartPolicy = corev1.RestartPolicyNever
+		p.Spec.Containers[0].Command = []string{"cat", "/proc/self/status"}
+		dir, err := os.MkdirTemp("", "k8sm-status-pod-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		defer func() { _ = os.RemoveAll(dir) }()
+		done := make(chan struct{}, 100)
+		if _, err := (&Runtime{}).Start(p, dir, func(r executor.Report) {
+			if ended(r) {
+				done <- struct{}{}
+			}
+		}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 3
+		}
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			return 4
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "containers", "c", "stdout"))
+		out += "== " + c.name + "\n" + string(b)
+	}
+	if os.WriteFile(file, []byte(out), 0o644) != nil {
+		return 5
+	}
+	return 0
+}
+
+// runStatusPodsAs runs a copy of the test binary as runStatusPods (bin, with attr), and
+// returns the status of each part.
+func runStatusPodsAs(t *testing.T, bin, mode string, attr *syscall.SysProcAttr) map[string]map[string]string {
+	t.Helper()
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.SysProcAttr = attr
+	return runStatusPodsWith(t, cmd, mode)
+}
+
+// runStatusPodsWith runs cmd, which runs the test binary, as runStatusPods.
+func runStatusPodsWith(t *testing.T, cmd *exec.Cmd, mode string) map[string]map[string]string {
+	t.Helper()
+	file := filepath.Join(sharedDir(t), "status")
+	cmd.Env = append(os.Environ(), envStatusPods+"="+mode+":"+file)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(file)
+	parts := map[string]map[string]string{}
+	for _, part := range strings.Split(string(b), "== ")[1:] {
+		name, status, _ := strings.Cut(part, "\n")
+		parts[name] = procStatus(status)
+	}
+	return parts
+}
+
+// An executor whose threads have inheritable and ambient capabilities (here
+// CAP_NET_ADMIN, which no container may have) passes none to its containers.
+func TestInheritableCapabilitiesDoNotReachContainers(t *testing.T) {
+	requireRoot(t)
+	parts := runStatusPodsAs(t, os.Args[0], "caps", &syscall.SysProcAttr{AmbientCaps: []uintptr{12}}) // CAP_NET_ADMIN
+	if ex := parts["executor"]; ex["CapInh"] != "0000000000001000" || ex["CapAmb"] != "0000000000001000" {
+		t.Fatalf("the executor has inheritable %s and ambient %s: this test no longer shows anything", ex["CapInh"], ex["CapAmb"])
+	}
+	for who, eff := range map[string]string{"nobody": "0000000000000000", "root": "00000000a80425fb"} {
+		st := parts[who]
+		if st["CapInh"] != "0000000000000000" || st["CapAmb"] != "0000000000000000" || st["CapEff"] != eff || st["CapPrm"] != eff {
+			t.Errorf("%s: inheritable %s, ambient %s, permitted %s, effective %s; want none, none, %s, %s",
+				who, st["CapInh"], st["CapAmb"], st["CapPrm"], st["CapEff"], eff, eff)
+		}
+	}
+}
+
+// An executor that is not root runs its containers as itself. It cannot limit their
+// bounding set, so it sets no_new_privs instead: no setuid program gains anything; and
+// it installs the RuntimeDefault filter under it.
+func TestAnExecutorThatIsNotRootRunsContainersAsItself(t *testing.T) {
+	requireRoot(t)
+	parts := runStatusPodsAs(t, copyTestBinary(t), "self", &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 1000, Gid: 1000}})
+	if ex := parts["executor"]; !strings.HasPrefix(ex["Uid"], "1000\t") || ex["CapBnd"] == "0000000000000000" {
+		t.Fatalf("the executor runs as %s with bounding set %s: this test no longer shows anything", ex["Uid"], ex["CapBnd"])
+	}
+	for who, seccomp := range map[string]string{"plain": "0", "runtimedefault": "2"} {
+		st := parts[who]
+		if !strings.HasPrefix(st["Uid"], "1000\t") || !strings.HasPrefix(st["Gid"], "1000\t") || st["CapEff"] != "0000000000000000" ||
+			st["NoNewPrivs"] != "1" || st["Seccomp"] != seccomp {
+			t.Errorf("%s: uid %s gid %s, effective %s, no_new_privs %s, seccomp %s; want 1000, 1000, none, 1, %s",
+				who, st["Uid"], st["Gid"], st["CapEff"], st["NoNewPrivs"], st["Seccomp"], seccomp)
+		}
+	}
+}
+
+// An executor that is root without CAP_SYS_ADMIN (in a container, say) may not install
+// a seccomp filter without no_new_privs: it sets no_new_privs for the containers with
+// RuntimeDefault, and only for them.
+func TestRuntimeDefaultWithoutCapSysAdmin(t *testing.T) {
+	requireRoot(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) is not installed")
+	}
+	parts := runStatusPodsWith(t, exec.Command(setpriv, "--bounding-set=-sys_admin", os.Args[0], "-test.run=^$"), "self")
+	if ex := parts["executor"]; !strings.HasPrefix(ex["Uid"], "0\t") || capSet(ex["CapEff"])&(1<<21) != 0 {
+		t.Fatalf("the executor runs as %s with %s: this test no longer shows anything", ex["Uid"], ex["CapEff"])
+	}
+	for who, want := range map[string][2]string{"plain": {"0", "0"}, "runtimedefault": {"1", "2"}} {
+		if st := parts[who]; st["NoNewPrivs"] != want[0] || st["Seccomp"] != want[1] {
+			t.Errorf("%s: no_new_privs %s, seccomp %s; want %s, %s", who, st["NoNewPrivs"], st["Seccomp"], want[0], want[1])
+		}
+	}
+}
+
+func capSet(hex string) uint64 {
+	v, err := strconv.ParseUint(hex, 16, 64)
+	if err != nil {
+		return ^uint64(0)
+	}
+	return v
+}
