@@ -19,6 +19,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/kubeletauth"
 	"github.com/k8sm/k8sm/internal/metrics"
 	"github.com/k8sm/k8sm/internal/scheduler"
 )
@@ -203,7 +204,8 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 	} else {
 		sched = r.Registry.EnsureScheduler(mc.Name, func() *scheduler.Scheduler {
 			return scheduler.New(mc, scheduler.Options{Client: r.Client, APIReader: r.APIReader, Recorder: r.Recorder,
-				Log: ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), ReconcileInterval: r.ReconcileInterval})
+				Log: ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), ReconcileInterval: r.ReconcileInterval,
+				Reviewer: kubeletauth.ClientReviewer{Client: r.Client}})
 		})
 	}
 	name := mc.Name

@@ -132,6 +132,19 @@ type Handler interface {
 	Error(ctx context.Context, message string)
 }
 
+// MessageHandler is a Handler that takes the framework messages executors send (the
+// executor's MESSAGE call, relayed by Mesos): data as the executor sent it. It must not
+// block the event loop.
+type MessageHandler interface {
+	Message(ctx context.Context, agentID, executorID string, data []byte)
+}
+
+// SendMessage sends data to an executor of the framework (the scheduler's MESSAGE call):
+// Mesos relays it through the master and the agent, once, without storing it.
+func (c *Connection) SendMessage(ctx context.Context, agentID, executorID string, data []byte) error {
+	return c.Call(ctx, calls.Message(agentID, executorID, data))
+}
+
 // Connection is one Mesos framework registration, kept alive until its context ends.
 type Connection struct {
 	cfg      Config
@@ -411,7 +424,12 @@ func (c *Connection) dispatch(ctx context.Context, e *scheduler.Event) error {
 		c.log.Info("Mesos refused the framework", "message", msg)
 		c.handler.Error(ctx, msg)
 		return &SubscribeError{Reason: ReasonSubscribeRefused, Err: errors.New(msg)}
-	case scheduler.Event_HEARTBEAT, scheduler.Event_MESSAGE, scheduler.Event_INVERSE_OFFERS,
+	case scheduler.Event_MESSAGE:
+		if mh, ok := c.handler.(MessageHandler); ok {
+			m := e.GetMessage()
+			mh.Message(ctx, m.AgentID.Value, m.ExecutorID.Value, m.Data)
+		}
+	case scheduler.Event_HEARTBEAT, scheduler.Event_INVERSE_OFFERS,
 		scheduler.Event_RESCIND_INVERSE_OFFER, scheduler.Event_UPDATE_OPERATION_STATUS:
 	default:
 		c.log.V(1).Info("Ignoring an unknown event", "type", e.GetType().String())

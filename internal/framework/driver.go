@@ -61,6 +61,12 @@ type Scheduler interface {
 	Subscribed(ctx context.Context, d *Driver)
 }
 
+// MessageReceiver is a Scheduler that takes the framework messages its executors send
+// (see MessageHandler).
+type MessageReceiver interface {
+	Message(ctx context.Context, d *Driver, agentID, executorID string, data []byte)
+}
+
 // Observer is told how a Driver's subscription fares, for metrics. The operator's
 // metrics.Cluster is one; it lives outside this package so that the Mesos layer does not
 // depend on Kubernetes libraries.
@@ -304,6 +310,12 @@ func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *me
 	}
 	if h.d.sched != nil {
 		h.d.sched.Subscribed(ctx, h.d)
+	}
+}
+
+func (h driverHandler) Message(ctx context.Context, agentID, executorID string, data []byte) {
+	if mr, ok := h.d.sched.(MessageReceiver); ok {
+		mr.Message(ctx, h.d, agentID, executorID, data)
 	}
 }
 

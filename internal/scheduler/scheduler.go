@@ -12,6 +12,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/kubeletauth"
 	"github.com/k8sm/k8sm/internal/metrics"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
@@ -44,6 +45,9 @@ type Options struct {
 	// StartingGrace is how long an acknowledged TASK_STARTING may wait to be written
 	// (see updateLoop). Default DefaultStartingGrace; negative writes it at once.
 	StartingGrace time.Duration
+	// Reviewer answers the executors' token and access reviews (messages.go); nil
+	// answers none, and the executors' kubelet API refuses whom it cannot review.
+	Reviewer kubeletauth.Reviewer
 }
 
 // Scheduler is the framework.Scheduler of one MesosCluster: it keeps the queue of
@@ -67,6 +71,8 @@ type Scheduler struct {
 	started    bool
 	stop       context.CancelFunc
 	metrics    metrics.Cluster
+	// reviews bounds the executors' reviews answered at once.
+	reviews chan struct{}
 }
 
 var _ framework.Scheduler = (*Scheduler)(nil)
@@ -75,7 +81,7 @@ var _ framework.Scheduler = (*Scheduler)(nil)
 func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{},
-		offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name)}
+		offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews)}
 	for i := range s.updates {
 		s.updates[i] = newUpdateQueue()
 	}

@@ -1,0 +1,116 @@
+// Package agentmsg is what a k8sm executor and the manager say to each other in Mesos
+// framework messages (the scheduler's MESSAGE call and the executor's), which Mesos
+// relays between them and does not store. The executor serves the kubelet API for its
+// agent's Node but holds no Kubernetes credentials: it asks the manager the questions a
+// kubelet asks the API server (is this bearer token valid, may this user do this to this
+// Node), and the manager answers. See docs/architecture.md, "The kubelet API on agent
+// Nodes".
+package agentmsg
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// MaxSize bounds a message either way. Mesos relays framework messages whole, through
+// the master; reviews and their answers are a few hundred bytes.
+const MaxSize = 64 << 10
+
+// Kinds of message.
+const (
+	// KindTokenReview asks whether a bearer token is valid, and whose it is.
+	KindTokenReview = "TokenReview"
+	// KindAccessReview asks whether a user may do something to the executor's Node.
+	KindAccessReview = "AccessReview"
+	// KindAnswer answers the request of the same ID.
+	KindAnswer = "Answer"
+)
+
+// Message is one framework message.
+type Message struct {
+	Kind string `json:"kind"`
+	// ID ties an answer to its request; the executor chooses it.
+	ID           string        `json:"id"`
+	TokenReview  *TokenReview  `json:"tokenReview,omitempty"`
+	AccessReview *AccessReview `json:"accessReview,omitempty"`
+	Answer       *Answer       `json:"answer,omitempty"`
+}
+
+// TokenReview asks about a bearer token presented to the executor's kubelet API.
+type TokenReview struct {
+	Token string `json:"token"`
+	// Audiences the token must be for; empty: the API server's.
+	Audiences []string `json:"audiences,omitempty"`
+}
+
+// User is who a token or a client certificate names.
+type User struct {
+	Name   string              `json:"name"`
+	UID    string              `json:"uid,omitempty"`
+	Groups []string            `json:"groups,omitempty"`
+	Extra  map[string][]string `json:"extra,omitempty"`
+}
+
+// AccessReview asks whether User may do Verb to Subresource of the executor's Node (the
+// attributes a kubelet builds for a request: resource nodes, subresource proxy, log,
+// stats, metrics, pods…). The Node is the manager's to name: it is the Node of the
+// agent the message came from, never one the executor names.
+type AccessReview struct {
+	User        User   `json:"user"`
+	Verb        string `json:"verb"`
+	Subresource string `json:"subresource"`
+}
+
+// Answer answers a TokenReview (Authenticated, User) or an AccessReview (Allowed).
+type Answer struct {
+	Authenticated bool   `json:"authenticated,omitempty"`
+	User          *User  `json:"user,omitempty"`
+	Allowed       bool   `json:"allowed,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+	// Error says the question could not be answered (the API server failed): neither
+	// yes nor no; the executor answers its caller 503 rather than 401/403.
+	Error string `json:"error,omitempty"`
+}
+
+// Encode is the message as sent.
+func Encode(m *Message) ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxSize {
+		return nil, fmt.Errorf("a %s message of %d bytes is over %d", m.Kind, len(b), MaxSize)
+	}
+	return b, nil
+}
+
+// Decode reads a message, refusing what is oversized, not one, or missing the part its
+// kind needs.
+func Decode(b []byte) (*Message, error) {
+	if len(b) > MaxSize {
+		return nil, fmt.Errorf("a message of %d bytes is over %d", len(b), MaxSize)
+	}
+	var m Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("not a k8sm agent message: %w", err)
+	}
+	if m.ID == "" {
+		return nil, errors.New("a message without an id")
+	}
+	var ok bool
+	switch m.Kind {
+	case KindTokenReview:
+		ok = m.TokenReview != nil && m.TokenReview.Token != ""
+	case KindAccessReview:
+		ok = m.AccessReview != nil && m.AccessReview.User.Name != "" && m.AccessReview.Verb != ""
+	case KindAnswer:
+		ok = m.Answer != nil
+	default:
+		return nil, fmt.Errorf("a message of unknown kind %q", m.Kind)
+	}
+	if !ok {
+		return nil, fmt.Errorf("a %s message without what it asks or answers", m.Kind)
+	}
+	return &m, nil
+}

@@ -1,0 +1,54 @@
+package agentmsg
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDecode(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		want string // an error substring; empty: decoded
+	}{
+		{"token review", `{"kind":"TokenReview","id":"1","tokenReview":{"token":"t"}}`, ""},
+		{"access review", `{"kind":"AccessReview","id":"2","accessReview":{"user":{"name":"u"},"verb":"get","subresource":"log"}}`, ""},
+		{"answer", `{"kind":"Answer","id":"3","answer":{"allowed":true}}`, ""},
+		{"no id", `{"kind":"Answer","answer":{}}`, "without an id"},
+		{"unknown kind", `{"kind":"Exec","id":"1"}`, "unknown kind"},
+		{"token review without a token", `{"kind":"TokenReview","id":"1","tokenReview":{}}`, "without what it asks"},
+		{"access review without a user", `{"kind":"AccessReview","id":"1","accessReview":{"verb":"get"}}`, "without what it asks"},
+		{"answer without an answer", `{"kind":"Answer","id":"1"}`, "without what it asks"},
+		{"not JSON", `hello`, "not a k8sm agent message"},
+		{"oversized", `{"kind":"Answer","id":"1","answer":{"reason":"` + strings.Repeat("x", MaxSize) + `"}}`, "over"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Decode([]byte(tc.in))
+			if tc.want == "" {
+				if err != nil || m == nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Decode: %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEncodeRoundTripsAndBounds(t *testing.T) {
+	m := &Message{Kind: KindAccessReview, ID: "7", AccessReview: &AccessReview{User: User{Name: "kube-apiserver-kubelet-client", Groups: []string{"system:masters"}}, Verb: "get", Subresource: "proxy"}}
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(b)
+	if err != nil || back.AccessReview.User.Name != m.AccessReview.User.Name || back.AccessReview.Subresource != "proxy" {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+	if _, err := Encode(&Message{Kind: KindAnswer, ID: "8", Answer: &Answer{Reason: strings.Repeat("x", MaxSize)}}); err == nil {
+		t.Error("an oversized message was encoded")
+	}
+}

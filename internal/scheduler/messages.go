@@ -1,0 +1,66 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+
+	"github.com/k8sm/k8sm/internal/agentmsg"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/kubeletauth"
+)
+
+// maxReviews bounds the reviews answered at once; a review beyond it is dropped (the
+// executor times out and answers its caller 503) rather than queued behind the others.
+const maxReviews = 32
+
+// reviewTimeout bounds one review, under the executor's own wait.
+const reviewTimeout = 5 * time.Second
+
+// messenger is the part of a driver that sends framework messages.
+type messenger interface {
+	SendMessage(ctx context.Context, agentID, executorID string, data []byte) error
+}
+
+var _ framework.MessageReceiver = (*Scheduler)(nil)
+
+// Message answers an executor's token or access review (internal/agentmsg) about the
+// Node of the agent the message came from, off the event loop.
+func (s *Scheduler) Message(ctx context.Context, d *framework.Driver, agentID, executorID string, data []byte) {
+	s.message(ctx, d, d.Status().Agents, agentID, executorID, data)
+}
+
+func (s *Scheduler) message(ctx context.Context, d messenger, agents map[string]framework.Agent, agentID, executorID string, data []byte) {
+	log := s.Log.WithValues("agent", agentID, "executor", executorID)
+	req, err := agentmsg.Decode(data)
+	if err != nil {
+		log.Info("Ignoring a message from an executor", "error", err.Error())
+		return
+	}
+	if s.Reviewer == nil || req.Kind == agentmsg.KindAnswer {
+		return
+	}
+	node := ""
+	if a, ok := agents[agentID]; ok {
+		node = agentnode.NodeName(s.clusterName(), a.Hostname, a.Port)
+	}
+	select {
+	case s.reviews <- struct{}{}:
+	default:
+		log.Info("Dropping an executor's review: too many under way", "kind", req.Kind)
+		return
+	}
+	go func() {
+		defer func() { <-s.reviews }()
+		rctx, cancel := context.WithTimeout(ctx, reviewTimeout)
+		defer cancel()
+		ans := kubeletauth.Answer(rctx, s.Reviewer, node, req)
+		b, err := agentmsg.Encode(ans)
+		if err == nil {
+			err = d.SendMessage(rctx, agentID, executorID, b)
+		}
+		if err != nil {
+			log.V(1).Info("Could not answer an executor's review", "kind", req.Kind, "error", err.Error())
+		}
+	}()
+}
