@@ -1,0 +1,170 @@
+package kubeletapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apiserver/pkg/authentication/user"
+)
+
+// TokenReviewer reviews a bearer token, as the kubelet's webhook authenticator asks the
+// API server with a TokenReview: the user it names, and whether it is valid.
+type TokenReviewer interface {
+	Review(ctx context.Context, token string) (user.Info, bool, error)
+}
+
+// ErrUnavailable is wrapped by the error of a TokenReviewer or Authorizer that could not
+// get an answer: the request is answered 503, as one whose review timed out.
+var ErrUnavailable = errors.New("review unavailable")
+
+// The kubelet's webhook caches: token reviews (authentication.webhook.cacheTTL), allowed
+// and denied authorizations (authorization.webhook.cacheAuthorizedTTL and
+// cacheUnauthorizedTTL).
+const (
+	tokenTTL        = 2 * time.Minute
+	allowedTTL      = 5 * time.Minute
+	deniedTTL       = 30 * time.Second
+	maxCacheEntries = 4096
+
+	// DefaultReviewTimeout bounds a token review or an authorization.
+	DefaultReviewTimeout = 10 * time.Second
+)
+
+// bearerProtocolPrefix is how a WebSocket client, which cannot set headers, passes a
+// bearer token: a subprotocol base64url.bearer.authorization.k8s.io.<base64url token>.
+const bearerProtocolPrefix = "base64url.bearer.authorization.k8s.io."
+
+// authenticator authenticates requests as the kubelet does: a client certificate
+// verified against the client CAs, else a bearer token its reviewer accepts.
+type authenticator struct {
+	clientCAs atomic.Pointer[x509.CertPool]
+	reviewer  TokenReviewer
+	tokens    *ttlCache[tokenReview]
+	timeout   time.Duration
+	now       func() time.Time
+	log       logr.Logger
+}
+
+type tokenReview struct {
+	user user.Info
+	ok   bool
+}
+
+// authenticate returns the request's user, nil if it has none; an error if the token
+// review could not be answered.
+func (a *authenticator) authenticate(r *http.Request) (user.Info, error) {
+	if u := a.certificateUser(r); u != nil {
+		return withAuthenticatedGroup(u), nil
+	}
+	token, ok := bearerToken(r)
+	if !ok || a.reviewer == nil {
+		return nil, nil
+	}
+	// The token is kept as its hash only, and never logged.
+	sum := sha256.Sum256([]byte(token))
+	key := hex.EncodeToString(sum[:])
+	now := a.now()
+	review, cached := a.tokens.get(key, now)
+	if !cached {
+		ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+		u, ok, err := a.reviewer.Review(ctx, token)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		review = tokenReview{user: u, ok: ok && u != nil}
+		a.tokens.put(key, review, tokenTTL, now)
+	}
+	if !review.ok {
+		return nil, nil
+	}
+	return withAuthenticatedGroup(review.user), nil
+}
+
+// certificateUser returns the user of a client certificate that chains to the client
+// CAs, for client authentication: its common name, and its organizations as groups.
+func (a *authenticator) certificateUser(r *http.Request) user.Info {
+	pool := a.clientCAs.Load()
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 || pool == nil {
+		return nil
+	}
+	certs := r.TLS.PeerCertificates
+	opts := x509.VerifyOptions{
+		Roots:         pool,
+		Intermediates: x509.NewCertPool(),
+		CurrentTime:   a.now(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := certs[0].Verify(opts); err != nil {
+		a.log.V(1).Info("Client certificate not verified", "subject", certs[0].Subject.String(), "reason", err.Error())
+		return nil
+	}
+	if certs[0].Subject.CommonName == "" {
+		return nil
+	}
+	return &user.DefaultInfo{Name: certs[0].Subject.CommonName, Groups: certs[0].Subject.Organization}
+}
+
+// bearerToken takes the request's bearer token out of it, so that it goes no further
+// (to the in-process streaming endpoint), as the API server's authenticators do.
+func bearerToken(r *http.Request) (string, bool) {
+	if auth := strings.TrimSpace(r.Header.Get("Authorization")); auth != "" {
+		// As the API server's bearer token authenticator reads it.
+		parts := strings.SplitN(auth, " ", 3)
+		if len(parts) < 2 || !strings.EqualFold(parts[0], "bearer") || parts[1] == "" {
+			return "", false
+		}
+		r.Header.Del("Authorization")
+		return parts[1], true
+	}
+	var token string
+	var found bool
+	var kept []string
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			p = strings.TrimSpace(p)
+			if rest, ok := strings.CutPrefix(p, bearerProtocolPrefix); ok && !found {
+				b, err := base64.RawURLEncoding.DecodeString(rest)
+				token, found = string(b), err == nil && len(b) > 0
+				continue
+			}
+			if p != "" {
+				kept = append(kept, p)
+			}
+		}
+	}
+	if found {
+		r.Header.Del("Sec-WebSocket-Protocol")
+		if len(kept) > 0 {
+			r.Header.Set("Sec-WebSocket-Protocol", strings.Join(kept, ","))
+		}
+	}
+	return token, found
+}
+
+// withAuthenticatedGroup adds system:authenticated, as the API server's (and the
+// kubelet's) authenticator does to every user it authenticates.
+func withAuthenticatedGroup(u user.Info) user.Info {
+	if slices.Contains(u.GetGroups(), user.AllAuthenticated) {
+		return u
+	}
+	return &user.DefaultInfo{
+		Name:   u.GetName(),
+		UID:    u.GetUID(),
+		Groups: append(slices.Clone(u.GetGroups()), user.AllAuthenticated),
+		Extra:  u.GetExtra(),
+	}
+}
