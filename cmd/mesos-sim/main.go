@@ -37,7 +37,8 @@ func run(args []string) error {
 	workDir := fs.String("work-dir", "", "Where executor sandboxes go (default: a new temporary directory).")
 	offerTimeout := fs.Duration("offer-timeout", 0, "Rescind offers left unused this long, as Mesos's --offer_timeout (0: never).")
 	grace := fs.Duration("executor-shutdown-grace-period", 5*time.Second, "How long an executor told to shut down has before it is killed (--exec).")
-	reregister := fs.Duration("executor-reregistration-timeout", 2*time.Second, "How long a restarted agent waits for executors to subscribe again (--exec).")
+	reregister := fs.Duration("executor-reregistration-timeout", 2*time.Second, "How long a restarted agent waits for executors of checkpointing frameworks to subscribe again before it kills them and registers with the master again.")
+	execHeartbeat := fs.Duration("executor-heartbeat-interval", 30*time.Minute, "How often agents send subscribed executors a HEARTBEAT event (--exec; Mesos's agent: 30 minutes, not configurable).")
 	zkURL := fs.String("zk", "", "Register the master in ZooKeeper as Mesos does (zk://host:port/mesos), for zk:// masters.")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -52,7 +53,7 @@ func run(args []string) error {
 		Agents: *agents, AgentHostname: *agentHostname, AgentResources: *resources, AgentAttributes: *attributes,
 		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
 		Exec: *execMode, WorkDir: *workDir, OfferTimeout: *offerTimeout,
-		ExecutorShutdownGracePeriod: *grace, ExecutorReregistrationTimeout: *reregister,
+		ExecutorShutdownGracePeriod: *grace, ExecutorReregistrationTimeout: *reregister, ExecutorHeartbeatInterval: *execHeartbeat,
 		Log: logr.Discard(),
 	})
 	if err != nil {

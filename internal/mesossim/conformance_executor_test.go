@@ -269,9 +269,10 @@ func TestMessageSimulatedIsDropped(t *testing.T) {
 	}
 }
 
-// TestConformanceShutdownExecutor: SHUTDOWN reaches the executor, which exits; its live
-// task ends TASK_FAILED, REASON_EXECUTOR_TERMINATED from the agent, and the framework
-// gets FAILURE naming the executor with its exit status (slave.cpp: executorTerminated).
+// TestConformanceShutdownExecutor: SHUTDOWN reaches the executor, which exits; the
+// framework gets FAILURE naming the executor with its exit status, then its live task
+// ends TASK_FAILED, REASON_EXECUTOR_TERMINATED from the agent (slave.cpp:
+// executorTerminated).
 func TestConformanceShutdownExecutor(t *testing.T) {
 	cfg := execConfig()
 	cfg.ExecutorShutdownGracePeriod = 10 * time.Second // it exits long before
@@ -283,14 +284,14 @@ func TestConformanceShutdownExecutor(t *testing.T) {
 	s.waitState("t1", mesos.TASK_RUNNING)
 
 	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
+	f := s.next(scheduler.Event_FAILURE).GetFailure()
+	if f.GetExecutorID().GetValue() != "e1" || f.GetAgentID().GetValue() != o.AgentID.Value || f.Status == nil || f.GetStatus() != 0 {
+		t.Fatalf("FAILURE %v, want executor e1 on %s with status 0", f, o.AgentID.Value)
+	}
 	st := s.nextUpdate("t1")
 	if st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED ||
 		st.GetSource() != mesos.SOURCE_AGENT || len(st.UUID) != 16 {
 		t.Fatalf("task after SHUTDOWN: %v", st)
-	}
-	f := s.next(scheduler.Event_FAILURE).GetFailure()
-	if f.GetExecutorID().GetValue() != "e1" || f.GetAgentID().GetValue() != o.AgentID.Value || f.Status == nil || f.GetStatus() != 0 {
-		t.Fatalf("FAILURE %v, want executor e1 on %s with status 0", f, o.AgentID.Value)
 	}
 	// A second SHUTDOWN of the gone executor, and one of an unknown agent, are accepted.
 	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
@@ -309,14 +310,14 @@ func TestConformanceShutdownGracePeriod(t *testing.T) {
 
 	start := time.Now()
 	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
-	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
-		t.Fatalf("task after the kill: %v", st)
+	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" || f.GetStatus() != 9 {
+		t.Fatalf("FAILURE %v, want executor e1 killed by SIGKILL (status 9)", f)
 	}
 	if waited := time.Since(start); waited < 300*time.Millisecond {
 		t.Fatalf("killed after %v, before the 300ms grace period", waited)
 	}
-	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" || f.GetStatus() != 9 {
-		t.Fatalf("FAILURE %v, want executor e1 killed by SIGKILL (status 9)", f)
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
+		t.Fatalf("task after the kill: %v", st)
 	}
 }
 
@@ -330,16 +331,16 @@ func TestShutdownSimulatedExecutor(t *testing.T) {
 	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
 	s.waitState("t1", mesos.TASK_RUNNING)
 	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
-	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
-		t.Fatalf("task after SHUTDOWN: %v", st)
-	}
 	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" {
 		t.Fatalf("FAILURE %v", f)
 	}
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
+		t.Fatalf("task after SHUTDOWN: %v", st)
+	}
 }
 
-// TestConformanceKillExecutor: a killed executor's task ends TASK_FAILED,
-// REASON_EXECUTOR_TERMINATED, and FAILURE names the executor.
+// TestConformanceKillExecutor: FAILURE names a killed executor, then its task ends
+// TASK_FAILED, REASON_EXECUTOR_TERMINATED.
 func TestConformanceKillExecutor(t *testing.T) {
 	m := startSim(t, execConfig())
 	s := newSched(t, m)
@@ -354,10 +355,10 @@ func TestConformanceKillExecutor(t *testing.T) {
 	if got := faultOverHTTP(t, m, "/faults/kill-executor?agent=agent-1&framework="+s.id+"&executor=e1"); got != http.StatusAccepted {
 		t.Fatalf("kill-executor = %d", got)
 	}
-	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
-		t.Fatalf("after the kill: %v", st)
-	}
 	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" || f.GetAgentID().GetValue() != o.AgentID.Value || f.GetStatus() != 9 {
 		t.Fatalf("FAILURE %v", f)
+	}
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
+		t.Fatalf("after the kill: %v", st)
 	}
 }

@@ -475,27 +475,11 @@ func TestExecutorCallsBeforeSubscribeAndDuringRecovery(t *testing.T) {
 	}
 }
 
-// A framework that does not subscribe again after a master failover is removed once its
-// failover_timeout, counted from the failover, passes, and its tasks are killed.
-func TestFailoverTimeoutAfterMasterFailover(t *testing.T) {
-	m := startSim(t, Config{Agents: 1})
-	timeout := 0.3
-	fi := info()
-	fi.FailoverTimeout = &timeout
-	s := newSched(t, m)
-	s.subscribe(fi)
-	o := s.offer("")
-	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("t1", o.AgentID, 0.5))}.WithOffers(o.ID)))
-	s.waitState("t1", mesos.TASK_RUNNING)
-
-	m.FailoverMaster()
-	s.streamClosed()
-	waitRemoved(t, m, s.id)
-}
-
 // After an agent restart, a task still STAGING that its executor does not list when it
 // subscribes again was lost with the restart: TASK_DROPPED (TASK_LOST if not
-// PARTITION_AWARE), REASON_AGENT_RESTARTED, from the agent.
+// PARTITION_AWARE), REASON_AGENT_RESTARTED, "Task launched during agent restart", from
+// the agent with a uuid and the executor id (Mesos: src/slave/slave.cpp
+// Slave::subscribe).
 func TestRestartAgentDropsUnlistedStagingTasks(t *testing.T) {
 	for _, aware := range []bool{true, false} {
 		m := startSim(t, execConfig())
@@ -515,7 +499,8 @@ func TestRestartAgentDropsUnlistedStagingTasks(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := s.nextUpdate("forgotten-1")
-		if st.GetState() != want || st.GetReason() != mesos.REASON_AGENT_RESTARTED || st.GetSource() != mesos.SOURCE_AGENT {
+		if st.GetState() != want || st.GetReason() != mesos.REASON_AGENT_RESTARTED || st.GetSource() != mesos.SOURCE_AGENT ||
+			st.GetMessage() != "Task launched during agent restart" || st.GetExecutorID().GetValue() != "e1" || len(st.UUID) != 16 {
 			t.Fatalf("partition-aware %v: %v, want %s REASON_AGENT_RESTARTED from the agent", aware, st, want)
 		}
 	}

@@ -221,10 +221,10 @@ func (r *execRun) sendNow(e *mexec.Event) bool {
 // it has exited).
 func (r *execRun) kill() { _ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL) }
 
-// executorExited ends the executor's live tasks the way slave.cpp's executorTerminated
-// does (TASK_FAILED, REASON_EXECUTOR_TERMINATED, unless the agent decided otherwise
-// before it killed the executor) and sends the framework a FAILURE event naming the
-// executor, with its wait status, as the master does on ExitedExecutorMessage.
+// executorExited reports an executor's exit as the agent does (Mesos:
+// src/slave/slave.cpp Slave::executorTerminated): unless the framework is gone or the
+// agent forgot the executor (silent), executorTerminatedLocked ends its live tasks and
+// tells the framework.
 func (m *Master) executorExited(run *execRun, _ error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -255,21 +255,38 @@ func releaseExecutorLocked(a *agent, key string) {
 	}
 }
 
-// executorTerminatedLocked ends the live tasks of an executor that terminated — TASK_FAILED,
-// REASON_EXECUTOR_TERMINATED unless tm says otherwise — and tells the framework with a
-// FAILURE event carrying the wait status (slave.cpp: executorTerminated).
+// executorTerminatedLocked reports that an executor terminated, as Mesos does (Mesos:
+// src/slave/slave.cpp Slave::executorTerminated, sendExecutorTerminatedStatusUpdate,
+// sendExitedExecutorMessage; src/master/master.cpp Master::exitedExecutor):
+//
+//   - FAILURE with agent_id, executor_id and the wait status first: the agent sends
+//     ExitedExecutorMessage straight to the master, while its task updates go through
+//     the containerizer and the status update manager first. Only a registered,
+//     connected agent's reaches the framework: the master drops it for an unreachable
+//     or removed agent, and a restarting agent has no master to send it to.
+//   - Then each live task ends TASK_FAILED, REASON_EXECUTOR_TERMINATED, SOURCE_SLAVE,
+//     "Executor terminated", with a uuid (held while the agent is away), unless the agent
+//     decided otherwise before it killed the executor (tm: Executor::pendingTermination).
+//     The containerizer reports no state, reason or message for a process that exits
+//     or is killed outside Mesos, so these are the agent's defaults; the container is
+//     gone, so the update has no container status.
+//
+// Command tasks' executors never get here: the master does not know them, and their
+// agent sends no ExitedExecutorMessage (Executor::isGeneratedForCommandTask).
 func (m *Master) executorTerminatedLocked(fw *framework, a *agent, execID mesos.ExecutorID, tm *termination, status int32) {
+	if a.connected() {
+		fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{
+			AgentID: &mesos.AgentID{Value: a.id}, ExecutorID: &execID, Status: &status}})
+	}
 	state, reason, msg := mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED, "Executor terminated"
 	if tm != nil {
 		state, reason, msg = tm.state, tm.reason, tm.msg
 	}
 	for _, t := range fw.tasks {
-		if t.agent == a && t.info.Executor != nil && t.info.Executor.ExecutorID == execID && !isTerminal(t.state) {
+		if t.agent == a && t.info.Executor != nil && t.info.Executor.ExecutorID == execID && t.liveOnAgent() {
 			m.agentStatusLocked(t, state, mesos.SOURCE_AGENT, reason.Enum(), msg)
 		}
 	}
-	fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{
-		AgentID: &mesos.AgentID{Value: a.id}, ExecutorID: &execID, Status: &status}})
 }
 
 // stopExecutor asks an executor to shut down and kills it after the grace period.
@@ -325,242 +342,4 @@ func (m *Master) messageLocked(fw *framework, msg *scheduler.Call_Message) {
 		return
 	}
 	run.sendNow(&mexec.Event{Type: mexec.Event_MESSAGE, Message: &mexec.Event_Message{Data: msg.Data}})
-}
-
-// serveExecutor is an agent's POST /api/v1/executor, with the checks of slave/http.cpp:
-// unknown framework or executor → 400; any call but SUBSCRIBE and HEARTBEAT from an
-// executor that has not subscribed (since the agent started) → 403, and → 503 while a
-// restarted agent is still recovering.
-func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request) {
-	// The agent checks requests as the master does (slave/http.cpp: Http::executor): a
-	// missing Content-Type is a bad request, an unknown one unsupported.
-	ct, body, ok := readCall(w, r, 64<<20)
-	if !ok {
-		return
-	}
-	var call mexec.Call
-	if err := unmarshal(ct, body, &call); err != nil {
-		writeError(w, http.StatusBadRequest, "Failed to parse body into executor::Call: "+err.Error())
-		return
-	}
-	switch {
-	case call.Type == mexec.Call_MESSAGE && call.Message == nil:
-		writeError(w, http.StatusBadRequest, "Failed to validate Executor::Call: Expecting 'message' to be present")
-		return
-	case call.Type == mexec.Call_UPDATE && call.Update == nil:
-		writeError(w, http.StatusBadRequest, "Failed to validate Executor::Call: Expecting 'update' to be present")
-		return
-	case call.Type == mexec.Call_HEARTBEAT:
-		w.WriteHeader(http.StatusAccepted)
-		return
-	}
-	key := call.FrameworkID.Value + "/" + call.ExecutorID.Value
-	m.mu.Lock()
-	run := a.runs[key]
-	registered, recovering := run != nil && run.registered, a.recovering
-	m.mu.Unlock()
-	switch {
-	case run == nil:
-		writeError(w, http.StatusBadRequest, "Executor "+call.ExecutorID.Value+" of framework "+call.FrameworkID.Value+" is unknown on this agent")
-		return
-	case call.Type != mexec.Call_SUBSCRIBE && recovering:
-		writeError(w, http.StatusServiceUnavailable, "Agent has not finished recovery")
-		return
-	case call.Type != mexec.Call_SUBSCRIBE && !registered:
-		writeError(w, http.StatusForbidden, "Executor is not subscribed")
-		return
-	}
-	switch call.Type {
-	case mexec.Call_SUBSCRIBE:
-		// The stream's media type follows Accept, as on the scheduler API.
-		protobuf, ok := accepts(r)
-		if !ok {
-			writeError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow "+mediaJSON+" or "+mediaProtobuf)
-			return
-		}
-		m.executorSubscribe(run, w, protobuf, r, call.GetSubscribe())
-	case mexec.Call_UPDATE:
-		st := call.GetUpdate().Status
-		if why := checkExecutorUpdate(st, call.ExecutorID); why != "" {
-			writeError(w, http.StatusBadRequest, "Failed to validate executor::Call: "+why)
-			return
-		}
-		m.mu.Lock()
-		m.executorUpdateLocked(run, st)
-		m.mu.Unlock()
-		// The agent acknowledges once it has the update (it checkpoints it).
-		run.deliver(&mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}})
-		w.WriteHeader(http.StatusAccepted)
-	case mexec.Call_MESSAGE:
-		// Forwarded to the framework as a scheduler MESSAGE (master.cpp:
-		// Master::executorMessage); dropped when the agent is not registered.
-		m.mu.Lock()
-		if !a.gone && !run.fw.removed {
-			run.fw.send(&scheduler.Event{Type: scheduler.Event_MESSAGE, Message: &scheduler.Event_Message{
-				AgentID: mesos.AgentID{Value: a.id}, ExecutorID: run.info.ExecutorID, Data: call.GetMessage().Data}})
-		}
-		m.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	default:
-		writeError(w, http.StatusBadRequest, "Unsupported call")
-	}
-}
-
-// checkExecutorUpdate validates an executor's status update; it returns why it is
-// invalid, or "".
-func checkExecutorUpdate(st mesos.TaskStatus, executorID mesos.ExecutorID) string {
-	switch {
-	case st.GetState() == mesos.TASK_STAGING:
-		return "'status.state' is TASK_STAGING"
-	case st.GetSource() != mesos.SOURCE_EXECUTOR:
-		return "'status.source' is not SOURCE_EXECUTOR"
-	case len(st.UUID) != 16:
-		return "'status.uuid' is not a valid UUID"
-	case st.ExecutorID != nil && st.ExecutorID.Value != executorID.Value:
-		return "ExecutorID mismatch"
-	}
-	return ""
-}
-
-// executorUpdateLocked takes a status update from an executor; one the agent had before
-// (same uuid) is not passed on again, as the agent's status update manager ignores
-// duplicates.
-func (m *Master) executorUpdateLocked(run *execRun, st mesos.TaskStatus) {
-	t := run.fw.tasks[st.TaskID.Value]
-	if t == nil || t.agent != run.agent || isTerminal(t.state) || !t.sawUpdate(st.UUID) {
-		return
-	}
-	st.AgentID = &mesos.AgentID{Value: run.agent.id}
-	m.withContainerStatus(t, &st)
-	m.queueUpdateLocked(t, st)
-}
-
-// executorSubscribe serves an executor's SUBSCRIBE. An executor subscribing again after
-// an agent restart lists the updates the agent has not acknowledged, which are taken
-// (and acknowledged) as if sent again, and the tasks it has not acknowledged; its
-// STAGING tasks it does not list are lost in the restart and end TASK_DROPPED
-// (TASK_LOST if not PARTITION_AWARE), REASON_AGENT_RESTARTED (slave.cpp:
-// Slave::subscribe). A new stream replaces an open one.
-func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf bool, r *http.Request, sub *mexec.Call_Subscribe) {
-	m.mu.Lock()
-	acks := m.takeUnacknowledgedLocked(run, sub)
-	if run.recovering {
-		m.dropUnlistedStagingLocked(run, sub)
-		run.recovering = false
-	}
-	run.registered = true
-	fwInfo := run.fw.info
-	port := run.agent.port
-	agentInfo := mesos.AgentInfo{ID: &mesos.AgentID{Value: run.agent.id}, Hostname: run.agent.hostname, Port: &port}
-	m.mu.Unlock()
-
-	conn, queued := run.openStream()
-	defer run.closeStream(conn)
-
-	if protobuf {
-		w.Header().Set("Content-Type", mediaProtobuf)
-	} else {
-		w.Header().Set("Content-Type", mediaJSON)
-	}
-	w.WriteHeader(http.StatusOK)
-	write := func(e *mexec.Event) bool { return writeFrame(w, protobuf, e) }
-	if !write(&mexec.Event{Type: mexec.Event_SUBSCRIBED, Subscribed: &mexec.Event_Subscribed{
-		ExecutorInfo: run.info, FrameworkInfo: fwInfo, AgentInfo: agentInfo,
-		ContainerID: &mesos.ContainerID{Value: run.containerID}}}) {
-		return
-	}
-	for _, e := range append(queued, acks...) {
-		if !write(e) {
-			return
-		}
-	}
-	m.streamExecutorEvents(run, r, conn, write)
-}
-
-// takeUnacknowledgedLocked takes the valid updates a SUBSCRIBE lists as not acknowledged
-// by the agent, as if the executor sent them again. It returns their ACKNOWLEDGED events,
-// to send on the new stream.
-func (m *Master) takeUnacknowledgedLocked(run *execRun, sub *mexec.Call_Subscribe) []*mexec.Event {
-	if sub == nil {
-		return nil
-	}
-	var acks []*mexec.Event
-	for _, u := range sub.UnacknowledgedUpdates {
-		st := u.Status
-		if checkExecutorUpdate(st, run.info.ExecutorID) != "" {
-			continue
-		}
-		m.executorUpdateLocked(run, st)
-		acks = append(acks, &mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}})
-	}
-	return acks
-}
-
-// dropUnlistedStagingLocked ends the executor's STAGING tasks that its SUBSCRIBE after an
-// agent restart does not list: their LAUNCH was lost in the restart.
-func (m *Master) dropUnlistedStagingLocked(run *execRun, sub *mexec.Call_Subscribe) {
-	known := map[string]bool{}
-	if sub != nil {
-		for _, ti := range sub.UnacknowledgedTasks {
-			known[ti.TaskID.Value] = true
-		}
-	}
-	state := mesos.TASK_LOST
-	if run.fw.partitionAware {
-		state = mesos.TASK_DROPPED
-	}
-	for _, t := range run.fw.tasks {
-		if t.agent == run.agent && t.state == mesos.TASK_STAGING && t.info.Executor != nil &&
-			t.info.Executor.ExecutorID == run.info.ExecutorID && !known[t.info.TaskID.Value] {
-			m.agentStatusLocked(t, state, mesos.SOURCE_AGENT, mesos.REASON_AGENT_RESTARTED.Enum(), "Task launched during agent restart")
-		}
-	}
-}
-
-// openStream marks a new SUBSCRIBE stream open, ending the previous one. It returns the
-// channel that is closed when a newer stream replaces this one, and the events held for
-// the executor until it subscribed.
-func (run *execRun) openStream() (conn chan struct{}, queued []*mexec.Event) {
-	run.mu.Lock()
-	defer run.mu.Unlock()
-	if run.conn != nil {
-		close(run.conn) // the previous stream ends
-	}
-	conn = make(chan struct{})
-	run.conn = conn
-	run.stream = true
-	queued = run.queued
-	run.queued = nil
-	return conn, queued
-}
-
-// closeStream marks the stream conn closed, unless a newer stream replaced it.
-func (run *execRun) closeStream(conn chan struct{}) {
-	run.mu.Lock()
-	if run.conn == conn {
-		run.stream = false
-		run.conn = nil
-	}
-	run.mu.Unlock()
-}
-
-// streamExecutorEvents writes the executor's events until the stream is replaced, the
-// executor exits, the client goes away or the master stops.
-func (m *Master) streamExecutorEvents(run *execRun, r *http.Request, conn chan struct{}, write func(*mexec.Event) bool) {
-	for {
-		select {
-		case e := <-run.events:
-			if !write(e) {
-				return
-			}
-		case <-conn:
-			return
-		case <-run.exited:
-			return
-		case <-r.Context().Done():
-			return
-		case <-m.stop:
-			return
-		}
-	}
 }

@@ -9,13 +9,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
 // serveFaults injects faults over HTTP, for people and tests outside the process:
 //
-//	POST /faults/partition?agent=HOST    tasks UNREACHABLE (LOST if not partition-aware), offers rescinded, FAILURE event
-//	POST /faults/remove?agent=HOST       as partition, but tasks GONE_BY_OPERATOR
+//	POST /faults/partition?agent=HOST    tasks UNREACHABLE (LOST if not partition-aware), offers rescinded, FAILURE event (PartitionAgent)
+//	POST /faults/remove?agent=HOST       the agent marked gone: tasks GONE_BY_OPERATOR, the agent shut down (RemoveAgent)
 //	POST /faults/drop-stream?framework=ID  closes the framework's event stream
 //	POST /faults/restart-agent?agent=HOST  restarts the agent's process (RestartAgent)
 //	POST /faults/heal?agent=HOST         ends a partition: the agent registers again (HealAgent)
@@ -23,6 +22,7 @@ import (
 //	POST /faults/duplicate-updates?on=true  sends every agent status update twice (DuplicateUpdates)
 //	POST /faults/delay-updates?for=2s    holds agent status updates back for a while (DelayUpdates)
 //	POST /faults/failover-master         the master fails over (FailoverMaster)
+//	POST /faults/master-down, /faults/master-up  the master stops answering, then comes back failed over (SetDown)
 //	POST /faults/fail-accepts?n=1&processed=true  the next n ACCEPTs are answered 503, after being applied if processed (FailAccepts)
 //
 // Unknown faults and unknown agents, frameworks or executors are answered 404; a fault
@@ -99,198 +99,26 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// RestartAgent restarts an agent's process, as an operator upgrading Mesos or a crash
-// would (docs/agent-recovery.md). The master sees the agent disconnect: its offers are
-// rescinded, and the tasks of frameworks that do not checkpoint end TASK_LOST,
-// REASON_AGENT_DISCONNECTED from the master (master.cpp: Master::exited, removeFramework)
-// while their executors are killed without an exit report, since the restarted agent
-// does not know them. The agent's executor API goes away and comes back on the same
-// address shortly after (AgentReady tells when). Executors of checkpointing frameworks
-// keep running and must SUBSCRIBE again within Config.ExecutorReregistrationTimeout,
-// listing their unacknowledged tasks and updates; the updates are passed on to the
-// framework. Executors that do not are killed and their tasks end TASK_GONE (TASK_LOST
-// if not PARTITION_AWARE), REASON_EXECUTOR_REREGISTRATION_TIMEOUT (slave.cpp:
-// reregisterExecutorTimeout). The agent then registers again and offers again; until
-// then updates from it are held back and non-SUBSCRIBE executor calls get 503.
-func (m *Master) RestartAgent(hostname string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	a, err := m.restartableAgentLocked(hostname)
-	if err != nil {
-		return err
-	}
-	a.down = true
-	a.ready = make(chan struct{})
-	m.rescindOffersOfAgentLocked(a)
-	m.loseUncheckpointedTasksLocked(a)
-	recovering := m.stopAgentExecutorsLocked(a)
-	if a.srv != nil {
-		srv := a.srv
-		a.srv = nil
-		go func() { _ = srv.Close() }() // ends the executors' streams
-	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		m.agentRestarted(a, recovering)
-	}()
-	return nil
-}
-
-// restartableAgentLocked finds the agent to restart; it fails when the master is closed,
-// or the agent is unknown, not registered or restarting already.
-func (m *Master) restartableAgentLocked(hostname string) (*agent, error) {
-	select {
-	case <-m.stop:
-		return nil, errors.New("the master is closed")
-	default:
-	}
-	a := m.agentByHostname(hostname)
-	switch {
-	case a == nil:
-		return nil, noAgent(hostname)
-	case a.gone:
-		return nil, &httpError{http.StatusConflict, "agent " + hostname + " is not registered"}
-	case a.down || a.recovering:
-		return nil, &httpError{http.StatusConflict, "agent " + hostname + " is restarting already"}
-	}
-	return a, nil
-}
-
-// loseUncheckpointedTasksLocked ends the live tasks on a restarting agent of frameworks
-// that do not checkpoint: the master reports them TASK_LOST, REASON_AGENT_DISCONNECTED.
-func (m *Master) loseUncheckpointedTasksLocked(a *agent) {
-	msg := "Agent " + a.hostname + " disconnected" // removeFramework(Slave*, Framework*): the hostname
-	for _, fw := range m.frameworks {
-		if fw.info.GetCheckpoint() || fw.removed {
-			continue
-		}
-		for _, t := range fw.tasks {
-			if t.agent == a && !isTerminal(t.state) {
-				t.state = mesos.TASK_LOST
-				m.dropPendingLocked(t)
-				m.releaseLocked(t)
-				stopCommandLocked(t)
-				taskUpdate(fw, t, mesos.TASK_LOST, mesos.REASON_AGENT_DISCONNECTED, msg)
-			}
-		}
-	}
-}
-
-// stopAgentExecutorsLocked keeps the executors of checkpointing frameworks, to wait for
-// them to subscribe again, and kills the others without an exit report: the restarted
-// agent does not know them. It says whether any executor is kept.
-func (m *Master) stopAgentExecutorsLocked(a *agent) (recovering bool) {
-	for key, run := range a.runs {
-		if run.fw.info.GetCheckpoint() && !run.fw.removed {
-			run.recovering, run.registered = true, false
-			recovering = true
-			continue
-		}
-		run.silent = true
-		delete(a.runs, key)
-		run.kill()
-	}
-	for key := range a.executors {
-		if _, ok := a.runs[key]; !ok && !m.checkpointing(key) {
-			releaseExecutorLocked(a, key)
-		}
-	}
-	return recovering
-}
-
-// agentRestarted brings a restarting agent back after agentRestartDelay: its executor
-// API serves again on the same address. Without executors to wait for it registers
-// again at once; else it recovers until ExecutorReregistrationTimeout.
-func (m *Master) agentRestarted(a *agent, recovering bool) {
-	select {
-	case <-time.After(agentRestartDelay):
-	case <-m.stop:
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if a.endpoint != "" && m.cfg.Exec {
-		if err := m.serveAgentOn(a, a.endpoint); err != nil {
-			m.log.Error(err, "Restarted agent cannot serve on its address", "agent", a.name())
-			return
-		}
-	}
-	a.down = false
-	close(a.ready)
-	if !recovering {
-		m.agentReconnectedLocked(a)
-		return
-	}
-	a.recovering = true
-	time.AfterFunc(m.cfg.ExecutorReregistrationTimeout, func() { m.finishRecovery(a) })
-}
-
-// checkpointing says whether the framework of an agent's executor key checkpoints.
-func (m *Master) checkpointing(key string) bool {
-	fwID, _, _ := strings.Cut(key, "/")
-	fw := m.frameworks[fwID]
-	return fw != nil && !fw.removed && fw.info.GetCheckpoint()
-}
-
-// finishRecovery ends a restarted agent's wait for its executors: those that have not
-// subscribed again are killed, and the agent registers with the master again.
-func (m *Master) finishRecovery(a *agent) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !a.recovering {
-		return
-	}
-	for _, run := range a.runs {
-		if !run.recovering {
-			continue
-		}
-		state := mesos.TASK_LOST
-		if run.fw.partitionAware {
-			state = mesos.TASK_GONE
-		}
-		run.termination = &termination{state: state, reason: mesos.REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
-			msg: "Executor did not reregister within " + mesosDuration(m.cfg.ExecutorReregistrationTimeout)}
-		run.terminating = true
-		run.kill()
-	}
-	a.recovering = false
-	m.agentReconnectedLocked(a)
-}
-
-// agentReconnectedLocked sends the updates an agent held back while it was away.
-func (m *Master) agentReconnectedLocked(a *agent) {
-	for _, fw := range m.frameworks {
-		for _, t := range fw.tasks {
-			if t.agent == a && len(t.pending) > 0 {
-				m.sendPendingLocked(t)
-			}
-		}
-	}
-}
-
-// AgentReady is closed while the agent serves its executor API: at once, unless it
-// is restarting (RestartAgent). Nil for an unknown agent.
-func (m *Master) AgentReady(hostname string) <-chan struct{} {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if a := m.agentByHostname(hostname); a != nil {
-		return a.ready
-	}
-	return nil
-}
-
-// FailoverMaster restarts the leading master, as a master failover does: every
-// scheduler stream ends (no ERROR event), outstanding offers are dropped without
-// RESCIND, and the master takes a new id (MasterInfo.id and the prefix of new ids).
-// Agents register again at once with their ids and tasks. The new master knows a
-// framework only through its tasks: a call of a framework that has some is refused 403
-// until it subscribes again, of one that has none 400 (unknown framework), and a
-// framework known before as removed is forgotten. A framework subscribing again with its
-// id within its failover_timeout gets the same id and its tasks, and its unacknowledged
-// updates are sent again; the timeout counts from the failover. (Mesos does not keep
-// failover timeouts across a failover, MESOS-4659: there, such a framework is never
-// removed.)
+// FailoverMaster restarts the leading master, as a master failover does (Mesos: a new
+// leading master recovers the registry, src/master/master.cpp Master::_recover):
+//
+//   - every scheduler stream ends (no ERROR event), outstanding offers are dropped
+//     without RESCIND, and the master takes a new id (MasterInfo.id, a fresh UUID in
+//     Master::Master, and the prefix of new ids);
+//   - agents register again at once with their ids and tasks (Master::reregisterSlave,
+//     __reregisterSlave for an agent recovered from the registry); an unreachable
+//     agent stays unreachable (the registry keeps the list);
+//   - the new master knows a framework only through the tasks its registered agents
+//     report (updateSlaveFrameworks, recoverFramework): a call of such a framework is
+//     refused 403 until it subscribes again, of any other 400 (unknown framework), and a
+//     framework removed before is forgotten (Master::frameworks.completed is not kept);
+//   - a framework subscribing again with its id gets the same id and its tasks, and
+//     its unacknowledged updates are sent again (Master::_subscribe,
+//     connectAndActivateRecoveredFramework, sendFrameworkUpdates);
+//   - no failover timeout runs for a recovered framework: recoverFramework starts none,
+//     so a framework that never subscribes again keeps its tasks (MESOS-4659); its
+//     failover_timeout counts again only once it has subscribed and disconnected
+//     (Master::_exited).
 func (m *Master) FailoverMaster() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -312,17 +140,23 @@ func (m *Master) FailoverMaster() {
 			delete(m.frameworks, id)
 			continue
 		}
-		m.startFailoverTimerLocked(fw)
+		fw.unknown = true
+		for _, t := range fw.tasks {
+			if !t.agent.gone {
+				fw.unknown = false
+			}
+		}
 	}
 }
 
 // SetDown takes the master down (true) or brings it back (false), as a master process
 // that stops and later starts again: while down, every connection to its API is closed
-// unanswered and every framework's stream ends (as FailoverMaster: frameworks keep their
-// tasks until their failover timeout); agents and their tasks run on, as Mesos agents do
-// while no master leads (src/slave/slave.cpp keeps running executors through a master's
-// absence and re-registers when a master is detected). The fault endpoints and /state
-// still answer, for tests.
+// unanswered and every framework's stream ends; it comes back as a failed-over master
+// (FailoverMaster: frameworks keep their tasks). Agents and their tasks run on, as Mesos
+// agents do while no master leads (Mesos: src/slave/slave.cpp Slave::detected: "Lost
+// leading master", the agent pauses its status updates, keeps its executors, and
+// registers again when a master is detected). The fault endpoints and /state still
+// answer, for tests.
 func (m *Master) SetDown(down bool) {
 	if m.down.Swap(down) == down || !down {
 		return
@@ -349,10 +183,10 @@ func (m *Master) unlessDown(h http.Handler) http.Handler {
 }
 
 // KillExecutor kills an executor's process (exec mode), as a crash or the OOM killer
-// would: its live tasks end TASK_FAILED, REASON_EXECUTOR_TERMINATED, "Executor
-// terminated", from the agent (slave.cpp: Slave::executorTerminated,
-// sendExecutorTerminatedStatusUpdate), and the framework gets FAILURE naming the
-// executor with its wait status (master.cpp: Master::exitedExecutor).
+// would, outside Mesos's control; the agent reports it as any executor's exit
+// (executorTerminatedLocked; Mesos: src/slave/slave.cpp Slave::executorTerminated):
+// FAILURE naming the executor with wait status 9, then its live tasks TASK_FAILED,
+// REASON_EXECUTOR_TERMINATED, SOURCE_SLAVE, "Executor terminated".
 func (m *Master) KillExecutor(hostname, frameworkID, executorID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -365,60 +199,6 @@ func (m *Master) KillExecutor(hostname, frameworkID, executorID string) error {
 		return &httpError{http.StatusNotFound, fmt.Sprintf("no executor %q of framework %q on agent %s", executorID, frameworkID, hostname)}
 	}
 	run.kill()
-	return nil
-}
-
-// HealAgent ends an agent's partition: it registers again with its tasks, as an
-// unreachable agent that reregisters does in Mesos 1.5 and later (master.cpp:
-// _reregisterSlave; CHANGELOG, MESOS-7215). Its tasks are recovered for every framework,
-// PARTITION_AWARE or not (Mesos before 1.5 killed those of other frameworks), and each
-// connected framework gets an update with the task's latest state from the master
-// (SOURCE_MASTER, REASON_AGENT_REREGISTERED, no uuid): TASK_UNREACHABLE becomes
-// TASK_RUNNING again, and a framework that saw TASK_LOST sees the task run. Updates
-// the agent held back follow, and the agent offers again. An agent removed with
-// RemoveAgent cannot come back: Mesos refuses it.
-func (m *Master) HealAgent(hostname string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	a := m.agentByHostname(hostname)
-	switch {
-	case a == nil:
-		return noAgent(hostname)
-	case a.removed:
-		return &httpError{http.StatusConflict, "agent " + hostname + " was removed and may not register again"}
-	case !a.gone:
-		return &httpError{http.StatusConflict, "agent " + hostname + " is not partitioned"}
-	}
-	a.gone = false
-	free := a.total.clone()
-	free.subtract(a.held)
-	for _, e := range a.executors {
-		free.subtract(fromResources(e.Resources))
-	}
-	msg := "Unreachable agent re-reregistered"
-	for _, fw := range m.frameworks {
-		for _, t := range fw.tasks {
-			if t.agent != a {
-				continue
-			}
-			if t.state == mesos.TASK_UNREACHABLE {
-				t.state = mesos.TASK_STAGING
-				if t.last.State != nil {
-					t.state = t.last.GetState()
-				}
-				if !fw.removed {
-					st := taskStatus(fw, t, t.state, mesos.REASON_AGENT_REREGISTERED, msg)
-					st.ContainerStatus = t.last.ContainerStatus
-					fw.send(updateEvent(st))
-				}
-			}
-			if !isTerminal(t.state) {
-				free.subtract(t.res)
-			}
-		}
-	}
-	a.free = free
-	m.agentReconnectedLocked(a)
 	return nil
 }
 

@@ -19,7 +19,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
 // LabelFinishAfter on a task makes a simulated task finish after that duration (Go form).
@@ -64,11 +63,16 @@ type Config struct {
 	// agent's --executor_shutdown_grace_period). Executors get it as
 	// MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD. Default 5s.
 	ExecutorShutdownGracePeriod time.Duration
-	// ExecutorReregistrationTimeout is how long a restarted agent waits for the executors
-	// of checkpointing frameworks to subscribe again before it kills them (the agent's
-	// --executor_reregistration_timeout); executors get it as
-	// MESOS_SUBSCRIPTION_BACKOFF_MAX. Default 2s.
+	// ExecutorReregistrationTimeout is how long a restarted agent waits for the
+	// executors of checkpointing frameworks to subscribe again before it kills them (the
+	// agent's --executor_reregistration_timeout); an agent that runs tasks of a
+	// checkpointing framework registers with the master again only then, simulated
+	// tasks or not. Executors get it as MESOS_SUBSCRIPTION_BACKOFF_MAX. Default 2s.
 	ExecutorReregistrationTimeout time.Duration
+	// ExecutorHeartbeatInterval is how often an agent sends each subscribed executor a
+	// HEARTBEAT event, the first one an interval after it subscribed. Default 30m, as
+	// Mesos's agent (DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL, not a flag).
+	ExecutorHeartbeatInterval time.Duration
 	// RecoveryTimeout is how long an executor of a checkpointing framework waits for a
 	// restarted agent before it gives up, given to it as MESOS_RECOVERY_TIMEOUT (the
 	// agent's --recovery_timeout). Default 15m.
@@ -122,8 +126,12 @@ type framework struct {
 	removed        bool
 	partitionAware bool
 	failover       *time.Timer
-	reconciles     int
-	observer       *Observer // Config.Observer
+	// unknown: a master that failed over does not know the framework yet (it has tasks
+	// only on unreachable agents): its calls are refused as an unknown framework's
+	// until it subscribes or such an agent registers again.
+	unknown    bool
+	reconciles int
+	observer   *Observer // Config.Observer
 }
 
 type agent struct {
@@ -168,9 +176,16 @@ type task struct {
 	retryGen int // bumped whenever retry is armed again, so a stale timer does nothing
 	backoff  time.Duration
 	last     mesos.TaskStatus // the latest status the agent has
-	seen     []string         // uuids of updates received from the executor
-	finished chan struct{}
-	command  *commandRun // a command task's process, in exec mode
+	// containerStatus is that of the latest status that had one (Mesos:
+	// protobuf::getTaskContainerStatus).
+	containerStatus *mesos.ContainerStatus
+	// sentState is the state of the latest agent update sent to the framework, which
+	// the master answers reconciliation with while it is not acknowledged (Mesos:
+	// Task.status_update_state, set in Master::forward).
+	sentState *mesos.TaskState
+	seen      []string // uuids of updates received from the executor
+	finished  chan struct{}
+	command   *commandRun // a command task's process, in exec mode
 }
 
 // pendingUpdate is an agent status update waiting for the framework's acknowledgement.
@@ -198,6 +213,9 @@ func New(cfg Config) (*Master, error) {
 	}
 	if cfg.ExecutorReregistrationTimeout <= 0 {
 		cfg.ExecutorReregistrationTimeout = 2 * time.Second
+	}
+	if cfg.ExecutorHeartbeatInterval <= 0 {
+		cfg.ExecutorHeartbeatInterval = 30 * time.Minute
 	}
 	if cfg.RecoveryTimeout <= 0 {
 		cfg.RecoveryTimeout = 15 * time.Minute
@@ -339,70 +357,14 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// PartitionAgent cuts an agent off, as Mesos does when it marks an agent unreachable:
-// its offers are rescinded, its live tasks become TASK_UNREACHABLE (TASK_LOST for
-// frameworks that are not PARTITION_AWARE) and every framework gets a FAILURE event
-// naming the agent (master.cpp: __removeSlave, sendSlaveLost).
-func (m *Master) PartitionAgent(hostname string) error {
-	return m.cutOff(hostname, false)
-}
-
-// RemoveAgent removes an agent for good, as Mesos does for an agent marked gone: like a
-// partition, but tasks become TASK_GONE_BY_OPERATOR (TASK_LOST if not PARTITION_AWARE).
-func (m *Master) RemoveAgent(hostname string) error {
-	return m.cutOff(hostname, true)
-}
-
-func (m *Master) cutOff(hostname string, gone bool) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	a := m.agentByHostname(hostname)
-	if a == nil {
-		return noAgent(hostname)
-	}
-	if a.removed {
-		return &httpError{http.StatusConflict, "agent " + hostname + " was removed"}
-	}
-	a.gone = true
-	a.removed = gone
-	a.unreachable = time.Now()
-	m.rescindOffersOfAgentLocked(a) // a gone agent takes their resources with it
-	state, msg := mesos.TASK_UNREACHABLE, "Agent "+a.hostname+" is unreachable"
-	if gone {
-		state, msg = mesos.TASK_GONE_BY_OPERATOR, "Agent "+a.hostname+" is gone"
-	}
-	for _, fw := range m.frameworks {
-		// master.cpp __removeSlave: REASON_SLAVE_REMOVED, but _BY_OPERATOR for a gone
-		// agent's tasks of a PARTITION_AWARE framework (the others see TASK_LOST).
-		reason := mesos.REASON_AGENT_REMOVED
-		if gone && fw.partitionAware {
-			reason = mesos.REASON_AGENT_REMOVED_BY_OPERATOR
-		}
-		for _, t := range fw.tasks {
-			if t.agent == a && !isTerminal(t.state) {
-				t.state = state
-				st := taskStatus(fw, t, state, reason, msg)
-				if !gone {
-					st.UnreachableTime = a.unreachableTime()
-				}
-				fw.send(updateEvent(st))
-			}
-			if t.agent == a && gone {
-				stopCommandLocked(t) // a gone agent is shut down (master.cpp: markGone)
-			}
-		}
-	}
-	for _, fw := range m.frameworks {
-		fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: a.id}}})
-	}
-	return nil
-}
-
 func noAgent(hostname string) error {
 	return &httpError{http.StatusNotFound, fmt.Sprintf("no agent %q", hostname)}
 }
 
-// DropStream closes a framework's event stream, as a network fault would.
+// DropStream closes a framework's event stream, as a network fault would: the master
+// takes the framework for disconnected (Mesos: src/master/master.cpp
+// Master::exited(const FrameworkID&, ...), _exited): its offers are withdrawn and its
+// failover timeout starts.
 func (m *Master) DropStream(frameworkID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -45,16 +45,24 @@ func taskStatus(fw *framework, t *task, state mesos.TaskState, reason mesos.Task
 	return st
 }
 
-// latestState sends a known task's latest state, as reconciliation does: with the
+// latestState sends a known task's latest state, as reconciliation does (Mesos:
+// src/master/master.cpp Master::reconcile): the state of the latest update sent to the
+// framework if there is one (Task.status_update_state: an update not acknowledged yet
+// is answered with, not the newer states queued behind it), else the task's; the
 // executor id the master knows for it (none for a command task, whose executor the
-// agent makes up) and the container status of its latest update.
+// agent makes up); the latest status's healthy and check_status, and the latest
+// container status.
 func latestState(fw *framework, t *task) {
-	st := masterStatus(fw, t.info.TaskID.Value, &mesos.AgentID{Value: t.agent.id}, t.state, mesos.REASON_RECONCILIATION, "Reconciliation: Latest task state")
+	state := t.state
+	if t.sentState != nil && !t.agent.gone {
+		state = *t.sentState
+	}
+	st := masterStatus(fw, t.info.TaskID.Value, &mesos.AgentID{Value: t.agent.id}, state, mesos.REASON_RECONCILIATION, "Reconciliation: Latest task state")
 	if t.info.Executor != nil {
 		id := t.info.Executor.ExecutorID
 		st.ExecutorID = &id
 	}
-	st.ContainerStatus = t.last.ContainerStatus
+	st.Healthy, st.CheckStatus, st.ContainerStatus = t.last.Healthy, t.last.CheckStatus, t.containerStatus
 	fw.send(updateEvent(st))
 }
 
@@ -71,7 +79,7 @@ func latestState(fw *framework, t *task) {
 func (m *Master) reconcileLocked(fw *framework, r *scheduler.Call_Reconcile) {
 	if len(r.Tasks) == 0 {
 		for _, t := range fw.tasks {
-			if !t.agent.gone && (!isTerminal(t.state) || len(t.pending) > 0) {
+			if !t.agent.gone && t.heldByMaster() {
 				latestState(fw, t)
 			}
 		}

@@ -182,6 +182,7 @@ func (m *Master) subscribeLocked(info mesos.FrameworkInfo, s *stream) (*framewor
 	}
 	info.ID = &mesos.FrameworkID{Value: fw.id}
 	fw.info = info
+	fw.unknown = false
 	fw.partitionAware = hasCapability(info, mesos.FrameworkInfo_Capability_PARTITION_AWARE)
 	fw.suppressed = false
 	m.recoverOffersOfLocked(fw, false)
@@ -190,7 +191,10 @@ func (m *Master) subscribeLocked(info mesos.FrameworkInfo, s *stream) (*framewor
 	fw.send(&scheduler.Event{Type: scheduler.Event_SUBSCRIBED, Subscribed: &scheduler.Event_Subscribed{
 		FrameworkID: &mesos.FrameworkID{Value: fw.id}, HeartbeatIntervalSeconds: &hb, MasterInfo: m.masterInfo()}})
 	fw.send(&scheduler.Event{Type: scheduler.Event_HEARTBEAT})
-	// Updates not acknowledged before the failover are sent again.
+	// Updates not acknowledged are sent again at once: the master sends the agents the
+	// framework's new info, and each agent's status update manager resends what is
+	// pending (Mesos: src/master/master.cpp Master::sendFrameworkUpdates;
+	// src/slave/slave.cpp Slave::updateFramework).
 	for _, t := range fw.tasks {
 		if len(t.pending) > 0 {
 			m.sendPendingLocked(t)
@@ -375,8 +379,15 @@ func (m *Master) startFailoverTimerLocked(fw *framework) {
 	})
 }
 
-// removeFrameworkLocked removes a framework: its tasks are killed (no updates are sent to
-// it), its executors shut down and its resources freed.
+// removeFrameworkLocked removes a framework, after its failover timeout or on TEARDOWN
+// (Mesos: src/master/master.cpp Master::removeFramework(Framework*)): no update is sent
+// to anyone; the master marks its tasks TASK_KILLED (REASON_FRAMEWORK_REMOVED) and frees
+// their resources, and tells the agents to shut the framework down
+// (src/slave/slave.cpp Slave::shutdownFramework): each executor gets SHUTDOWN and is
+// killed after its grace period, and its exit is reported to no one (the agent sends no
+// update for a terminating framework; Master::exitedExecutor drops the FAILURE of an
+// unknown one). A later SUBSCRIBE with its id is refused: "Framework has been removed"
+// (Master::validateFramework).
 func (m *Master) removeFrameworkLocked(fw *framework) {
 	fw.removed = true
 	m.recoverOffersOfLocked(fw, false)
@@ -413,7 +424,7 @@ func (m *Master) handleCall(streamIDs []string, call *scheduler.Call) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fw := m.frameworks[call.FrameworkID.Value]
-	if fw == nil || fw.removed {
+	if fw == nil || fw.removed || fw.unknown {
 		return badRequest("Framework cannot be found")
 	}
 	if fw.stream == nil {

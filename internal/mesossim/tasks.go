@@ -332,6 +332,9 @@ func (m *Master) queueUpdateLocked(t *task, st mesos.TaskStatus) {
 		t.state = s
 	}
 	t.last = st
+	if st.ContainerStatus != nil {
+		t.containerStatus = st.ContainerStatus
+	}
 	if isTerminal(s) {
 		m.releaseLocked(t)
 	}
@@ -387,6 +390,9 @@ func (m *Master) sendPendingLocked(t *task) {
 		return
 	}
 	e := updateEvent(p.status)
+	if t.fw.stream != nil {
+		t.sentState = p.status.State
+	}
 	t.fw.send(e)
 	if m.duplicateUpdates {
 		t.fw.send(e)
@@ -416,6 +422,16 @@ func (t *task) sawUpdate(uuid []byte) bool {
 	return true
 }
 
+// heldByMaster says whether the master still holds the task (Mesos: Framework::tasks,
+// Slave::tasks): until its terminal update is acknowledged.
+func (t *task) heldByMaster() bool { return !isTerminal(t.state) || len(t.pending) > 0 }
+
+// liveOnAgent says whether the task runs as far as its agent knows: neither the master
+// nor the agent has ended it (a partition leaves the agent's view as it was).
+func (t *task) liveOnAgent() bool {
+	return !isTerminal(t.state) && (t.last.State == nil || !isTerminal(t.last.GetState()))
+}
+
 // releaseLocked frees a finished task's resources.
 func (m *Master) releaseLocked(t *task) {
 	select {
@@ -432,11 +448,14 @@ func (m *Master) releaseLocked(t *task) {
 	}
 }
 
-// acknowledgeLocked removes an acknowledged update and sends the task's next one.
+// acknowledgeLocked removes an acknowledged update and sends the task's next one. The
+// master passes an acknowledgement on to the agent only while the agent is registered
+// and connected; else it drops it (still answering 202), and the agent sends the update
+// again once it is back (Mesos: src/master/master.cpp Master::acknowledge).
 func (m *Master) acknowledgeLocked(fw *framework, ack *scheduler.Call_Acknowledge) error {
 	t := fw.tasks[ack.TaskID.Value]
-	if t == nil || len(t.pending) == 0 || string(t.pending[0].status.UUID) != string(ack.UUID) {
-		return nil // a stale or repeated ack: Mesos drops it
+	if t == nil || len(t.pending) == 0 || string(t.pending[0].status.UUID) != string(ack.UUID) || !t.agent.connected() {
+		return nil // a stale or repeated ack, or one the agent cannot get: Mesos drops it
 	}
 	t.pending = t.pending[1:]
 	t.backoff = m.cfg.UpdateRetry
