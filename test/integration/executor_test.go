@@ -35,7 +35,7 @@ func waitForPID(file string) int {
 		b, _ := os.ReadFile(file)
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		return pid
-	}).ShouldNot(BeZero())
+	}, 20*time.Second, 50*time.Millisecond).ShouldNot(BeZero())
 	return pid
 }
 
