@@ -81,7 +81,8 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	seen := map[string]bool{}
 	for _, a := range status.Agents {
-		agent := agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, Attributes: a.Attributes, Resources: a.Capacity}
+		agent := agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, Attributes: a.Attributes, Resources: a.Capacity,
+			KubeletPort: mc.Spec.KubeletAPIPort()}
 		name := agentnode.NodeName(mc.Name, a.Hostname, a.Port)
 		seen[name] = true
 		if err := r.ensureNode(ctx, mc, agent, status.Subscribed, now); err != nil {
@@ -234,6 +235,7 @@ func nodeStatusChanged(old, desired *corev1.NodeStatus, now time.Time) bool {
 		!equality.Semantic.DeepEqual(o.Allocatable, d.Allocatable) ||
 		!equality.Semantic.DeepEqual(o.Conditions, d.Conditions) ||
 		!equality.Semantic.DeepEqual(o.Addresses, d.Addresses) ||
+		o.DaemonEndpoints != d.DaemonEndpoints ||
 		o.NodeInfo.KubeletVersion != d.NodeInfo.KubeletVersion ||
 		now.Sub(last) >= nodeStatusRefresh
 }

@@ -147,17 +147,24 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, r.writeStatus(ctx, mc, status)
 	}
 	r.statusFromDriver(mc, status, d.Status())
+	ca, caReason, caReadFailed, caErr := r.kubeletClientCA(ctx, mc)
+	if caErr != nil {
+		degradeForKubeletAPI(mc, status, caReason, caErr)
+	}
 	if err := r.countTasks(ctx, mc, status); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.writeStatus(ctx, mc, status); err != nil {
 		return ctrl.Result{}, err
 	}
-	// The scheduler learns the cluster as written: its placement settings, and the
-	// framework id it may launch under once that id is persisted (see
-	// scheduler.handleOffers).
+	// The scheduler learns the cluster as written: its placement settings, the framework
+	// id it may launch under once that id is persisted (see scheduler.handleOffers), and
+	// what the executors serve the kubelet API with.
 	if s := r.Registry.Scheduler(mc.Name); s != nil {
 		s.SetCluster(mc)
+		if !caReadFailed {
+			s.SetKubeletClientCA(ca)
+		}
 	}
 	return ctrl.Result{RequeueAfter: statusResync}, nil
 }

@@ -365,6 +365,12 @@ type MesosClusterSpec struct {
 	// +kubebuilder:default={}
 	PodSecurity PodSecuritySpec `json:"podSecurity,omitempty"`
 
+	// kubeletAPI says how the executors serve the kubelet's API for the agent Nodes
+	// (kubectl logs, exec, attach, port-forward, top).
+	// +optional
+	// +kubebuilder:default={}
+	KubeletAPI KubeletAPISpec `json:"kubeletAPI,omitempty"`
+
 	// deletionPolicy says what deleting this MesosCluster does to the framework:
 	// Teardown kills its tasks, Orphan leaves them running.
 	// +optional

@@ -25,7 +25,16 @@ const (
 	KindAccessReview = "AccessReview"
 	// KindAnswer answers the request of the same ID.
 	KindAnswer = "Answer"
+	// KindHello asks the manager for the executor's Config. An executor sends it after
+	// each subscription to its agent, and again every few minutes.
+	KindHello = "Hello"
+	// KindConfig is the executor's kubelet API configuration: the answer to a Hello (of
+	// its ID), or sent unasked when the MesosCluster changes it.
+	KindConfig = "Config"
 )
+
+// MaxClientCASize bounds Config.ClientCA, so that a Config fits in a message.
+const MaxClientCASize = 48 << 10
 
 // Message is one framework message.
 type Message struct {
@@ -35,6 +44,29 @@ type Message struct {
 	TokenReview  *TokenReview  `json:"tokenReview,omitempty"`
 	AccessReview *AccessReview `json:"accessReview,omitempty"`
 	Answer       *Answer       `json:"answer,omitempty"`
+	Hello        *Hello        `json:"hello,omitempty"`
+	Config       *Config       `json:"config,omitempty"`
+}
+
+// Hello says the executor is there and asks for its Config. It carries nothing the
+// manager acts on: the manager knows the agent, and so the Node, from the message itself.
+type Hello struct {
+	// Port is the port the executor serves the kubelet API on now, 0 if none: for the
+	// manager's logs.
+	Port int32 `json:"port,omitempty"`
+}
+
+// Config is what an executor serves the kubelet API with. All of it is public: the
+// executor holds no secret of the cluster's.
+type Config struct {
+	// NodeName is the Node of the executor's agent, as the manager names it: the Node
+	// authorization asks about.
+	NodeName string `json:"nodeName"`
+	// Port to serve on; 0: serve nothing (spec.kubeletAPI.enabled is false).
+	Port int32 `json:"port,omitempty"`
+	// ClientCA is the PEM bundle of the CAs whose client certificates are accepted (the
+	// API server's kubelet client certificate's); empty: only bearer tokens are.
+	ClientCA string `json:"clientCA,omitempty"`
 }
 
 // TokenReview asks about a bearer token presented to the executor's kubelet API.
@@ -106,6 +138,11 @@ func Decode(b []byte) (*Message, error) {
 		ok = m.AccessReview != nil && m.AccessReview.User.Name != "" && m.AccessReview.Verb != ""
 	case KindAnswer:
 		ok = m.Answer != nil
+	case KindHello:
+		ok = m.Hello != nil
+	case KindConfig:
+		c := m.Config
+		ok = c != nil && c.NodeName != "" && c.Port >= 0 && c.Port <= 65535 && len(c.ClientCA) <= MaxClientCASize
 	default:
 		return nil, fmt.Errorf("a message of unknown kind %q", m.Kind)
 	}

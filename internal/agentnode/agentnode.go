@@ -52,6 +52,9 @@ type Agent struct {
 	Attributes []mesos.Attribute
 	// Resources are the agent's resources as offered to the framework.
 	Resources []mesos.Resource
+	// KubeletPort is the port the executors serve the kubelet API on, on the agent's
+	// addresses (the MesosCluster's spec.kubeletAPI); 0 when they serve none.
+	KubeletPort int32
 }
 
 // NodePrefix begins the name of every agent Node.
@@ -183,8 +186,10 @@ func Desired(cluster string, a Agent) *corev1.Node {
 	}
 }
 
-// Status returns the Node status of an agent: capacity, addresses and the Ready
-// condition (True while the agent is known to the framework, else Unknown).
+// Status returns the Node status of an agent: capacity, addresses, the Ready condition
+// (True while the agent is known to the framework, else Unknown), and the kubelet API's
+// port, which the API server dials on the Node's addresses (the agent's: the executor
+// serves it there) for `kubectl logs`, `exec` and the rest.
 func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeCondition) corev1.NodeStatus {
 	capacity := Capacity(a.Resources)
 	cond := corev1.NodeCondition{
@@ -205,6 +210,9 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 		Conditions:  []corev1.NodeCondition{cond, reachable},
 		Addresses:   []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: a.Hostname}},
 		NodeInfo:    corev1.NodeSystemInfo{OperatingSystem: "linux", KubeletVersion: "mesos"},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{
+			KubeletEndpoint: corev1.DaemonEndpoint{Port: a.KubeletPort},
+		},
 	}
 	return st
 }

@@ -196,3 +196,28 @@ func findNodeCondition(st corev1.NodeStatus, t corev1.NodeConditionType) corev1.
 	}
 	return corev1.NodeCondition{}
 }
+
+// The Node advertises the kubelet API's port, which the API server dials on the Node's
+// addresses: those stay the agent's, where the executor serves it.
+func TestStatusAdvertisesTheKubeletAPI(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		a    Agent
+		want int32
+	}{
+		{"the cluster's port", Agent{ID: "a1", Hostname: "agent-1", KubeletPort: 10350}, 10350},
+		{"another port, on an agent sharing its host", Agent{ID: "a2", Hostname: "127.0.0.1", Port: 5052, KubeletPort: 10400}, 10400},
+		{"no port when the executors serve none", Agent{ID: "a1", Hostname: "agent-1"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := Status(tc.a, true, metav1.Unix(100, 0), nil)
+			if got := st.DaemonEndpoints.KubeletEndpoint.Port; got != tc.want {
+				t.Errorf("kubelet endpoint port = %d, want %d", got, tc.want)
+			}
+			want := []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: tc.a.Hostname}}
+			if len(st.Addresses) != 1 || st.Addresses[0] != want[0] {
+				t.Errorf("addresses = %v, want the agent's %v", st.Addresses, want)
+			}
+		})
+	}
+}

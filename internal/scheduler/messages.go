@@ -24,8 +24,9 @@ type messenger interface {
 
 var _ framework.MessageReceiver = (*Scheduler)(nil)
 
-// Message answers an executor's token or access review (internal/agentmsg) about the
-// Node of the agent the message came from, off the event loop.
+// Message answers an executor's Hello with its Config (agentconfig.go), and its token
+// or access review (internal/agentmsg) about the Node of the agent the message came
+// from, off the event loop.
 func (s *Scheduler) Message(ctx context.Context, d *framework.Driver, agentID, executorID string, data []byte) {
 	s.message(ctx, d, d.Status().Agents, agentID, executorID, data)
 }
@@ -37,12 +38,20 @@ func (s *Scheduler) message(ctx context.Context, d messenger, agents map[string]
 		log.Info("Ignoring a message from an executor", "error", err.Error())
 		return
 	}
-	if s.Reviewer == nil || req.Kind == agentmsg.KindAnswer {
-		return
-	}
 	node := ""
 	if a, ok := agents[agentID]; ok {
 		node = agentnode.NodeName(s.clusterName(), a.Hostname, a.Port)
+	}
+	switch req.Kind {
+	case agentmsg.KindHello:
+		s.hello(ctx, d, log, agentID, executorID, node, req.ID)
+		return
+	case agentmsg.KindTokenReview, agentmsg.KindAccessReview:
+	default: // answers and configurations are for executors
+		return
+	}
+	if s.Reviewer == nil {
+		return
 	}
 	select {
 	case s.reviews <- struct{}{}:

@@ -20,12 +20,13 @@ type sentMessages struct {
 func (m *sentMessages) SendMessage(_ context.Context, agentID, executorID string, data []byte) error {
 	msg, err := agentmsg.Decode(data)
 	if err != nil {
-		return err
+		// Recorded all the same: a test must see what should not have been sent.
+		msg = &agentmsg.Message{Kind: "undecodable: " + err.Error()}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sent, m.to = append(m.sent, msg), append(m.to, agentID+"/"+executorID)
-	return nil
+	return err
 }
 
 func (m *sentMessages) wait(t *testing.T) (*agentmsg.Message, string) {

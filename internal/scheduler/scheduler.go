@@ -73,6 +73,8 @@ type Scheduler struct {
 	metrics    metrics.Cluster
 	// reviews bounds the executors' reviews answered at once.
 	reviews chan struct{}
+	// kubelet is what the executors serve the kubelet API with (agentconfig.go).
+	kubelet kubeletAPIState
 }
 
 var _ framework.Scheduler = (*Scheduler)(nil)
@@ -81,7 +83,8 @@ var _ framework.Scheduler = (*Scheduler)(nil)
 func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{},
-		offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews)}
+		offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews),
+		kubelet: newKubeletAPIState()}
 	for i := range s.updates {
 		s.updates[i] = newUpdateQueue()
 	}
@@ -104,11 +107,13 @@ func (s *Scheduler) Start(ctx context.Context) {
 	}
 }
 
-// SetCluster records a newer version of the cluster (placement settings).
+// SetCluster records a newer version of the cluster (placement settings, the kubelet
+// API's port, which the executors are sent when it changes).
 func (s *Scheduler) SetCluster(mc *mesosv1alpha1.MesosCluster) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.cluster = mc.DeepCopy()
+	s.mu.Unlock()
+	s.pushKubeletConfig()
 }
 
 // clusterName is the name of the scheduler's MesosCluster.

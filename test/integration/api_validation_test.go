@@ -59,7 +59,54 @@ var _ = Describe("MesosCluster validation", func() {
 		Expect(got.Spec.Executor.Runtime).To(Equal(mesosv1alpha1.RuntimeProcess))
 		Expect(got.Spec.Executor.Resources.CPUs).To(HaveValue(Equal(resource.MustParse("100m"))))
 		Expect(got.Spec.Executor.Resources.Memory).To(HaveValue(Equal(resource.MustParse("64Mi"))))
+		Expect(got.Spec.KubeletAPI.Enabled).To(HaveValue(BeTrue()))
+		Expect(got.Spec.KubeletAPI.Port).To(Equal(mesosv1alpha1.DefaultKubeletAPIPort))
+		Expect(got.Spec.KubeletAPI.ClientCASecretRef).To(BeNil())
 	})
+
+	It("accepts the kubelet API's settings, and a port of 0 as the default", func() {
+		mc := minimalCluster()
+		mc.Spec.KubeletAPI = mesosv1alpha1.KubeletAPISpec{Enabled: ptr.To(false), Port: 65535,
+			ClientCASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "kubelet-client-ca", Key: "ca.pem"}}
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+		Expect(mc.Spec.KubeletAPIPort()).To(BeZero(), "serving is off")
+
+		// A Go client drops a port of 0; a person's YAML does not.
+		zero := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": mesosv1alpha1.GroupVersion.String(),
+			"kind":       "MesosCluster",
+			"metadata":   map[string]any{"generateName": "mc-"},
+			"spec": map[string]any{
+				"master":     "http://127.0.0.1:5050",
+				"executor":   map[string]any{"uri": "/opt/k8sm/k8sm-executor"},
+				"kubeletAPI": map[string]any{"port": int64(0)},
+			},
+		}}
+		Expect(k8sClient.Create(ctx, zero)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, zero) })
+		got := &mesosv1alpha1.MesosCluster{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(zero), got)).To(Succeed())
+		Expect(got.Spec.KubeletAPIPort()).To(Equal(mesosv1alpha1.DefaultKubeletAPIPort))
+	})
+
+	DescribeTable("refuses kubelet API settings out of bounds",
+		func(mutate func(*mesosv1alpha1.KubeletAPISpec), want string) {
+			mc := minimalCluster()
+			mutate(&mc.Spec.KubeletAPI)
+			expectRejected(mc, want)
+		},
+		Entry("a port over 65535", func(k *mesosv1alpha1.KubeletAPISpec) { k.Port = 65536 },
+			"spec.kubeletAPI.port: Invalid value: 65536: spec.kubeletAPI.port in body should be less than or equal to 65535"),
+		Entry("a negative port", func(k *mesosv1alpha1.KubeletAPISpec) { k.Port = -1 },
+			"spec.kubeletAPI.port: Invalid value: -1: spec.kubeletAPI.port in body should be greater than or equal to 0"),
+		Entry("a CA Secret without a name", func(k *mesosv1alpha1.KubeletAPISpec) {
+			k.ClientCASecretRef = &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system"}
+		}, "spec.kubeletAPI.clientCASecretRef.name"),
+		Entry("a CA Secret without a namespace", func(k *mesosv1alpha1.KubeletAPISpec) {
+			k.ClientCASecretRef = &mesosv1alpha1.SecretKeyRef{Name: "kubelet-client-ca"}
+		}, "spec.kubeletAPI.clientCASecretRef.namespace"),
+	)
 
 	It("accepts a full cluster: master list, roles, credentials, TLS, binpack, Orphan", func() {
 		mc := minimalCluster()
@@ -280,6 +327,7 @@ var _ = Describe("MesosCluster validation", func() {
 			mc.Spec.Master = "zk://127.0.0.1:1/mesos"
 			mc.Spec.Placement.Strategy = mesosv1alpha1.PlacementBinpack
 			mc.Spec.Framework.Roles = []string{"k8s"}
+			mc.Spec.KubeletAPI.Port = 10351
 		})).To(Succeed())
 	})
 })

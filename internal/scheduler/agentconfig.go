@@ -1,0 +1,161 @@
+package scheduler
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/k8sm/k8sm/internal/agentmsg"
+)
+
+// The executors' kubelet API configuration (agentmsg.Config): an executor asks for it
+// with a Hello after each subscription to its agent and every few minutes, and is sent
+// it again, unasked, when the cluster changes it (its port, its client CA bundle), so
+// that a CA rotation reaches the agents in seconds rather than at their next Hello.
+
+const (
+	// maxHelloAnswers bounds the Hellos answered at once; a Hello beyond it is dropped
+	// (the executor asks again) rather than queued, and never takes a review's place.
+	maxHelloAnswers = 8
+	// executorQuiet is how long an executor that said Hello is sent the cluster's
+	// changes: several of its Hello intervals (executor/kubeletserve.HelloEvery).
+	executorQuiet = 10 * time.Minute
+	// configSendTimeout bounds the sending of one Config.
+	configSendTimeout = 5 * time.Second
+)
+
+// kubeletAPIState is the scheduler's part of the executors' configuration. Guarded by
+// Scheduler.mu.
+type kubeletAPIState struct {
+	// clientCA is the PEM bundle of spec.kubeletAPI.clientCASecretRef as the MesosCluster
+	// reconciler last read it; nil: none.
+	clientCA []byte
+	// executors said Hello lately, by agent and executor id.
+	executors map[string]helloer
+	// sent identifies the port and CA bundle last sent (see configKey).
+	sent string
+	// via is the connection the latest Hello came on, which pushes go through unless
+	// the scheduler's driver is newer.
+	via     messenger
+	answers chan struct{}
+}
+
+// helloer is an executor that said Hello.
+type helloer struct {
+	agentID, executorID, node string
+	seen                      time.Time
+}
+
+func newKubeletAPIState() kubeletAPIState {
+	return kubeletAPIState{executors: map[string]helloer{}, answers: make(chan struct{}, maxHelloAnswers)}
+}
+
+// SetKubeletClientCA records the CA bundle (PEM; nil for none) whose client
+// certificates the executors accept, and sends the executors their new Config if it
+// changed. The bundle is public, but is logged nowhere all the same.
+func (s *Scheduler) SetKubeletClientCA(pem []byte) {
+	s.mu.Lock()
+	s.kubelet.clientCA = append([]byte(nil), pem...)
+	s.mu.Unlock()
+	s.pushKubeletConfig()
+}
+
+// kubeletConfigLocked is the Config of the executors of the agent whose Node is node.
+func (s *Scheduler) kubeletConfigLocked(node string) agentmsg.Config {
+	return agentmsg.Config{NodeName: node, Port: s.cluster.Spec.KubeletAPIPort(), ClientCA: string(s.kubelet.clientCA)}
+}
+
+// configKey identifies what every executor's Config shares.
+func configKey(c agentmsg.Config) string {
+	return strconv.Itoa(int(c.Port)) + "\x00" + c.ClientCA
+}
+
+// hello answers an executor's Hello with its Config, and remembers the executor for
+// the changes to come. An executor of an agent the framework does not know (yet) is
+// not answered: it has no Node to serve for, and asks again.
+func (s *Scheduler) hello(ctx context.Context, d messenger, log logr.Logger, agentID, executorID, node, id string) {
+	if node == "" {
+		log.V(1).Info("Not answering the Hello of an executor on an agent the framework does not know")
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	k := &s.kubelet
+	k.via = d
+	if _, known := k.executors[agentID+"/"+executorID]; !known {
+		for key, h := range k.executors {
+			if now.Sub(h.seen) > executorQuiet {
+				delete(k.executors, key)
+			}
+		}
+	}
+	k.executors[agentID+"/"+executorID] = helloer{agentID: agentID, executorID: executorID, node: node, seen: now}
+	cfg := s.kubeletConfigLocked(node)
+	if k.sent == "" {
+		k.sent = configKey(cfg)
+	}
+	s.mu.Unlock()
+	select {
+	case k.answers <- struct{}{}:
+	default:
+		log.Info("Dropping an executor's Hello: too many under way")
+		return
+	}
+	go func() {
+		defer func() { <-k.answers }()
+		sendConfig(ctx, d, log, agentID, executorID, id, cfg)
+	}()
+}
+
+// pushKubeletConfig sends the executors heard from lately their Config, if the port or
+// the CA bundle changed since the last sent.
+func (s *Scheduler) pushKubeletConfig() {
+	s.mu.Lock()
+	k := &s.kubelet
+	key := configKey(s.kubeletConfigLocked(""))
+	if key == k.sent || k.via == nil { // unchanged, or nobody to tell yet
+		s.mu.Unlock()
+		return
+	}
+	k.sent = key
+	d, now := k.via, time.Now()
+	if m, ok := s.driver.(messenger); ok {
+		d = m // the connection of the latest callback: newer, after a driver restart
+	}
+	type push struct {
+		h   helloer
+		cfg agentmsg.Config
+	}
+	var pushes []push
+	for key, h := range k.executors {
+		if now.Sub(h.seen) > executorQuiet {
+			delete(k.executors, key)
+			continue
+		}
+		pushes = append(pushes, push{h, s.kubeletConfigLocked(h.node)})
+	}
+	s.mu.Unlock()
+	log := s.Log.WithValues("executors", len(pushes))
+	log.Info("Sending the executors their new kubelet API configuration")
+	go func() {
+		for _, p := range pushes {
+			sendConfig(context.Background(), d, s.Log.WithValues("agent", p.h.agentID, "executor", p.h.executorID),
+				p.h.agentID, p.h.executorID, "config-"+time.Now().UTC().Format(time.RFC3339Nano), p.cfg)
+		}
+	}()
+}
+
+// sendConfig sends one executor its Config.
+func sendConfig(ctx context.Context, d messenger, log logr.Logger, agentID, executorID, id string, cfg agentmsg.Config) {
+	ctx, cancel := context.WithTimeout(ctx, configSendTimeout)
+	defer cancel()
+	b, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindConfig, ID: id, Config: &cfg})
+	if err == nil {
+		err = d.SendMessage(ctx, agentID, executorID, b)
+	}
+	if err != nil {
+		log.V(1).Info("Could not send an executor its kubelet API configuration", "error", err.Error())
+	}
+}

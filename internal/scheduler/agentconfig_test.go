@@ -1,0 +1,128 @@
+package scheduler
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"k8s.io/utils/ptr"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentmsg"
+	"github.com/k8sm/k8sm/internal/framework"
+)
+
+func helloFrom(t *testing.T, s *Scheduler, sent *sentMessages, agentID string) {
+	t.Helper()
+	agents := map[string]framework.Agent{"a1": {ID: "a1", Hostname: "h1"}, "a2": {ID: "a2", Hostname: "127.0.0.1", Port: 5052}}
+	req, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindHello, ID: "h-" + agentID, Hello: &agentmsg.Hello{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.message(context.Background(), sent, agents, agentID, "ex", req)
+}
+
+// count waits a second at most for n messages, and returns those sent.
+func (m *sentMessages) count(n int) ([]*agentmsg.Message, []string) {
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		m.mu.Lock()
+		if len(m.sent) >= n {
+			m.mu.Unlock()
+			break
+		}
+		m.mu.Unlock()
+	}
+	time.Sleep(20 * time.Millisecond) // and nothing more
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]*agentmsg.Message(nil), m.sent...), append([]string(nil), m.to...)
+}
+
+// An executor's Hello is answered, to that executor and with the Hello's id, with the
+// Node of the agent it came from and the cluster's port and client CA bundle.
+func TestAHelloIsAnsweredWithTheExecutorsConfig(t *testing.T) {
+	const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	cases := []struct {
+		name    string
+		spec    mesosv1alpha1.KubeletAPISpec
+		ca      string
+		agent   string
+		want    *agentmsg.Config // nil: no answer
+		wantOne string           // the executor answered
+	}{
+		{"the defaults, without a CA", mesosv1alpha1.KubeletAPISpec{}, "", "a1",
+			&agentmsg.Config{NodeName: "mesos-c-h1", Port: 10350}, "a1/ex"},
+		{"a port and a CA, on an agent that shares its host", mesosv1alpha1.KubeletAPISpec{Port: 10400}, ca, "a2",
+			&agentmsg.Config{NodeName: "mesos-c-127.0.0.1-5052", Port: 10400, ClientCA: ca}, "a2/ex"},
+		{"serving off", mesosv1alpha1.KubeletAPISpec{Enabled: ptr.To(false), Port: 10400}, ca, "a1",
+			&agentmsg.Config{NodeName: "mesos-c-h1", ClientCA: ca}, "a1/ex"},
+		{"an agent the framework does not know", mesosv1alpha1.KubeletAPISpec{}, ca, "a9", nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newTestScheduler(fakeAPI(t), newFakeDriver())
+			mc := s.cluster.DeepCopy()
+			mc.Spec.KubeletAPI = tc.spec
+			s.SetCluster(mc)
+			s.SetKubeletClientCA([]byte(tc.ca))
+			sent := &sentMessages{}
+
+			helloFrom(t, s, sent, tc.agent)
+
+			msgs, to := sent.count(1)
+			if tc.want == nil {
+				if len(msgs) != 0 {
+					t.Fatalf("answered %+v", msgs[0])
+				}
+				return
+			}
+			if len(msgs) != 1 || to[0] != tc.wantOne || msgs[0].Kind != agentmsg.KindConfig || msgs[0].ID != "h-"+tc.agent {
+				t.Fatalf("sent %v to %v, want one Config to %s", msgs, to, tc.wantOne)
+			}
+			if got := *msgs[0].Config; got != *tc.want {
+				t.Errorf("Config %+v, want %+v", got, *tc.want)
+			}
+		})
+	}
+}
+
+// A change of the CA bundle or of the port reaches the executors that said Hello at
+// once, each with its own Node; the same settings again send nothing.
+func TestAChangedConfigIsSentToTheExecutorsUnasked(t *testing.T) {
+	s, _ := newTestScheduler(fakeAPI(t), newFakeDriver())
+	sent := &sentMessages{}
+	helloFrom(t, s, sent, "a1")
+	helloFrom(t, s, sent, "a2")
+	if msgs, _ := sent.count(2); len(msgs) != 2 {
+		t.Fatalf("%d answers to two Hellos", len(msgs))
+	}
+
+	s.SetCluster(s.cluster.DeepCopy())
+	s.SetKubeletClientCA(nil)
+	if msgs, _ := sent.count(3); len(msgs) != 2 {
+		t.Fatalf("the same settings were sent again: %+v", msgs[2:])
+	}
+
+	s.SetKubeletClientCA([]byte("new CA"))
+	msgs, to := sent.count(4)
+	if len(msgs) != 4 {
+		t.Fatalf("%d messages, want the new CA sent to both executors", len(msgs))
+	}
+	nodes := map[string]string{}
+	for i, m := range msgs[2:] {
+		if m.Kind != agentmsg.KindConfig || m.Config.ClientCA != "new CA" {
+			t.Fatalf("pushed %+v", m)
+		}
+		nodes[to[2+i]] = m.Config.NodeName
+	}
+	if nodes["a1/ex"] != "mesos-c-h1" || nodes["a2/ex"] != "mesos-c-127.0.0.1-5052" {
+		t.Errorf("pushed Nodes %v", nodes)
+	}
+
+	mc := s.cluster.DeepCopy()
+	mc.Spec.KubeletAPI.Port = 10400
+	s.SetCluster(mc)
+	if msgs, _ := sent.count(6); len(msgs) != 6 || msgs[4].Config.Port != 10400 || msgs[5].Config.Port != 10400 {
+		t.Fatalf("the new port was not sent to both executors: %d messages", len(msgs))
+	}
+}
