@@ -38,6 +38,9 @@ type Executor struct {
 	// (prune.go); 0 takes the defaults.
 	KeepEndedSandboxes int
 	KeepEndedFor       time.Duration
+	// Messages, when set, is told of each subscription and takes the framework's
+	// messages (messages.go).
+	Messages MessageHandler
 
 	sender     calls.Sender
 	subscriber calls.Sender
@@ -62,8 +65,10 @@ type unackedUpdate struct {
 }
 
 type task struct {
-	mu       sync.Mutex
-	info     mesos.TaskInfo
+	mu   sync.Mutex
+	info mesos.TaskInfo
+	// pod is the pod the task runs, with the status last reported (nil: not decoded).
+	pod      *corev1.Pod
 	handle   Handle
 	lastKey  string
 	terminal bool
@@ -84,7 +89,9 @@ func (e *Executor) Run(ctx context.Context) error {
 		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))),
 	)
 	opts := []mexec.CallOpt{calls.Framework(e.Config.FrameworkID), calls.Executor(e.Config.ExecutorID)}
+	e.mu.Lock() // SendMessage reads it from other goroutines
 	e.sender = calls.SenderWith(httpexec.NewSender(cli.Send), opts...)
+	e.mu.Unlock()
 	e.subscriber = calls.SenderWith(httpexec.NewSender(cli.Send, httpcli.Close(true)), opts...)
 
 	resendCtx, stopResend := context.WithCancel(ctx)
@@ -199,6 +206,9 @@ func (e *Executor) handle(ctx context.Context, ev *mexec.Event) bool {
 	switch ev.GetType() {
 	case mexec.Event_SUBSCRIBED:
 		e.Log.Info("Subscribed to the agent", "agent", ev.GetSubscribed().AgentInfo.GetHostname())
+		if e.Messages != nil {
+			e.Messages.Subscribed(ev.GetSubscribed().AgentInfo)
+		}
 	case mexec.Event_LAUNCH:
 		e.launch(ctx, ev.GetLaunch().Task)
 	case mexec.Event_LAUNCH_GROUP:
@@ -239,7 +249,10 @@ func (e *Executor) handle(ctx context.Context, ev *mexec.Event) bool {
 		e.mu.Unlock()
 		return true
 	case mexec.Event_MESSAGE:
-		e.Log.V(1).Info("Message from the framework", "bytes", len(ev.GetMessage().Data))
+		e.Log.V(2).Info("Message from the framework", "bytes", len(ev.GetMessage().Data))
+		if e.Messages != nil {
+			e.Messages.Message(ev.GetMessage().Data)
+		}
 	case mexec.Event_ERROR:
 		e.Log.Info("Error from the agent", "message", ev.GetError().Message)
 	case mexec.Event_HEARTBEAT:
@@ -271,6 +284,10 @@ func (e *Executor) launch(ctx context.Context, info mesos.TaskInfo) {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[AnnotationTaskID] = id
+	t.mu.Lock()
+	t.pod = pod.DeepCopy()
+	t.pod.Status = corev1.PodStatus{Phase: corev1.PodPending}
+	t.mu.Unlock()
 	e.update(ctx, t, mesos.TASK_STARTING, &corev1.PodStatus{Phase: corev1.PodPending}, "", nil)
 	sandbox := e.sandboxOf(id)
 	h, err := e.Runtime.Start(pod, sandbox, func(r Report) { e.report(ctx, t, pod, r) })
@@ -297,6 +314,11 @@ func (e *Executor) report(ctx context.Context, t *task, pod *corev1.Pod, r Repor
 	case r.Status.Phase == corev1.PodRunning:
 		state = mesos.TASK_RUNNING
 	}
+	t.mu.Lock()
+	if t.pod != nil {
+		t.pod.Status = *r.Status.DeepCopy()
+	}
+	t.mu.Unlock()
 	e.update(ctx, t, state, &r.Status, r.Message, nil)
 	_ = pod
 }

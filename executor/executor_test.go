@@ -34,6 +34,7 @@ type fakeAgent struct {
 	recovering bool              // refuse UPDATEs with 503, as an agent finishing recovery
 	refused    int               // UPDATEs refused so
 	subscribed chan int          // the number of each subscription, as it happens
+	messages   [][]byte          // the data of each MESSAGE call
 }
 
 func newFakeAgent(t *testing.T) *fakeAgent {
@@ -69,6 +70,11 @@ func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	case mexec.Call_SUBSCRIBE:
+	case mexec.Call_MESSAGE:
+		a.messages = append(a.messages, call.GetMessage().Data)
+		a.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+		return
 	default:
 		a.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
@@ -200,15 +206,19 @@ func podTask(t *testing.T, id string) mesos.TaskInfo {
 
 func startExecutor(t *testing.T, a *fakeAgent, checkpoint bool, recovery time.Duration) (*Executor, chan error) {
 	t.Helper()
-	e := &Executor{
-		Config: config.Config{
-			FrameworkID: "fw", ExecutorID: "ex", AgentEndpoint: a.srv.Listener.Addr().String(),
-			Sandbox: t.TempDir(), Checkpoint: checkpoint, RecoveryTimeout: recovery,
-			SubscriptionBackoffMax: 50 * time.Millisecond, ExecutorShutdownGracePeriod: time.Second,
-		},
-		Runtime: fakeRuntime{},
-		Log:     logr.Discard(),
+	return startExecutorWith(t, a, &Executor{Config: config.Config{Checkpoint: checkpoint, RecoveryTimeout: recovery}})
+}
+
+// startExecutorWith runs e, given its settings for the fake agent (and checkpointing
+// with a 5 s recovery timeout unless e says otherwise).
+func startExecutorWith(t *testing.T, a *fakeAgent, e *Executor) (*Executor, chan error) {
+	t.Helper()
+	if e.Config.RecoveryTimeout == 0 {
+		e.Config.Checkpoint, e.Config.RecoveryTimeout = true, 5*time.Second
 	}
+	e.Config.FrameworkID, e.Config.ExecutorID, e.Config.AgentEndpoint = "fw", "ex", a.srv.Listener.Addr().String()
+	e.Config.Sandbox, e.Config.SubscriptionBackoffMax, e.Config.ExecutorShutdownGracePeriod = t.TempDir(), 50*time.Millisecond, time.Second
+	e.Runtime, e.Log = fakeRuntime{}, logr.Discard()
 	ctx, cancel := context.WithCancel(context.Background())
 	done, finished := make(chan error, 1), make(chan struct{})
 	go func() { done <- e.Run(ctx); close(finished) }()

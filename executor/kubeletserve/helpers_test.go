@@ -1,0 +1,191 @@
+package kubeletserve
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sm/k8sm/internal/agentmsg"
+)
+
+// fakeExecutor stands for the executor and, behind it, the manager: it records the
+// messages sent and answers access reviews (allowed for the user "allowed") and token
+// reviews (the token "good" is the user "allowed"), unless silent.
+type fakeExecutor struct {
+	srv *Server
+
+	mu     sync.Mutex
+	sent   []*agentmsg.Message
+	silent bool
+}
+
+func (f *fakeExecutor) SendMessage(_ context.Context, data []byte) error {
+	m, err := agentmsg.Decode(data)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.sent = append(f.sent, m)
+	silent := f.silent
+	f.mu.Unlock()
+	var ans *agentmsg.Answer
+	switch {
+	case silent:
+	case m.Kind == agentmsg.KindAccessReview:
+		ans = &agentmsg.Answer{Allowed: m.AccessReview.User.Name == "allowed", Reason: "only allowed is"}
+	case m.Kind == agentmsg.KindTokenReview && m.TokenReview.Token == "good":
+		ans = &agentmsg.Answer{Authenticated: true, User: &agentmsg.User{Name: "allowed"}}
+	case m.Kind == agentmsg.KindTokenReview:
+		ans = &agentmsg.Answer{}
+	}
+	if ans != nil {
+		b, _ := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindAnswer, ID: m.ID, Answer: ans})
+		go f.srv.Message(b)
+	}
+	return nil
+}
+
+func (f *fakeExecutor) Pods() []corev1.Pod {
+	return []corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}}}}
+}
+
+// kinds counts the messages sent, by kind.
+func (f *fakeExecutor) kinds() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := map[string]int{}
+	for _, m := range f.sent {
+		n[m.Kind]++
+	}
+	return n
+}
+
+func (f *fakeExecutor) lastHello() *agentmsg.Hello {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.sent) - 1; i >= 0; i-- {
+		if f.sent[i].Kind == agentmsg.KindHello {
+			return f.sent[i].Hello
+		}
+	}
+	return nil
+}
+
+// startServer runs a Server on 127.0.0.1 with a fake executor, with short intervals.
+func startServer(t *testing.T, runtime any) (*Server, *fakeExecutor) {
+	t.Helper()
+	f := &fakeExecutor{}
+	s := NewServer(f, runtime, "127.0.0.1", logr.Discard())
+	s.ListenHost, s.Retry, s.HelloEvery, s.ReviewTimeout = "127.0.0.1", 50*time.Millisecond, time.Hour, 300*time.Millisecond
+	f.srv = s
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s, f
+}
+
+func configure(t *testing.T, s *Server, cfg agentmsg.Config) {
+	t.Helper()
+	b, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindConfig, ID: "c", Config: &cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Message(b)
+}
+
+func freePort(t *testing.T) int32 {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+	}
+}
+
+// testCA is a CA that signs client certificates.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  string
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test-ca"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
+}
+
+// client is an HTTPS client presenting a certificate for user signed by the CA (none
+// when ca is nil), that trusts any server (as an API server without
+// --kubelet-certificate-authority does).
+func client(t *testing.T, ca *testCA, user string) *http.Client {
+	t.Helper()
+	tc := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // as the API server does with kubelets by default
+	if ca != nil {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: user}, NotBefore: time.Now().Add(-time.Hour),
+			NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.Certificates = []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 10 * time.Second}
+}
+
+// get returns the status and body of a GET, or -1 and the error.
+func get(c *http.Client, port int32, path string, header ...string) (int, string) {
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d%s", port, path), nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return -1, err.Error()
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

@@ -1,0 +1,210 @@
+// Package kubeletserve makes an executor serve the kubelet API (executor/kubeletapi) for
+// its agent's Node. The executor asks the manager for its configuration with a Hello
+// (internal/agentmsg) after each subscription to its agent and every HelloEvery; the
+// manager answers with a Config (the Node's name, the port, the client CA bundle), and
+// sends it again when the MesosCluster changes it. With a port, the executor serves on
+// it, over TLS with a self-signed certificate, authenticating and authorizing each
+// request by asking the manager (executor/agentauth).
+package kubeletserve
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/k8sm/k8sm/executor/agentauth"
+	"github.com/k8sm/k8sm/internal/agentmsg"
+)
+
+const (
+	// HelloEvery is how often a configured executor says Hello: the manager learns of
+	// executors it has not heard from (after its own restart, say), and an executor of a
+	// Config it missed (framework messages are not stored).
+	HelloEvery = 2 * time.Minute
+	// DefaultRetry is how often an executor without a Config says Hello, and how often
+	// it tries again to bind a port that is taken.
+	DefaultRetry = 10 * time.Second
+	// helloTimeout bounds the sending of a Hello.
+	helloTimeout = 10 * time.Second
+)
+
+// Executor is what the server needs of the executor (an *executor.Executor).
+type Executor interface {
+	SendMessage(ctx context.Context, data []byte) error
+	Pods() []corev1.Pod
+}
+
+// Server serves the kubelet API for one executor. Set it as the executor's
+// MessageHandler, and Run it beside the executor.
+type Server struct {
+	Executor Executor
+	// Runtime is the executor's runtime: it serves the pods' logs, streams and stats
+	// when it is a kubeletapi.Provider; otherwise only /pods is served (provider.go).
+	Runtime any
+	// AgentIP is the agent's IP (from MESOS_AGENT_ENDPOINT), named in the serving
+	// certificate beside the hostname the agent reports.
+	AgentIP string
+	// ListenHost is the address to listen on; empty: every address of the agent, which
+	// the API server reaches at the Node's address.
+	ListenHost string
+	Log        logr.Logger
+	// HelloEvery and Retry replace HelloEvery and DefaultRetry when set (tests).
+	HelloEvery, Retry time.Duration
+	// ReviewTimeout bounds each question to the manager; 0 means the kubelet's 10 s.
+	ReviewTimeout time.Duration
+
+	auth    agentauth.Client
+	wake    chan struct{}
+	sending atomic.Bool
+
+	mu         sync.Mutex
+	subscribed bool
+	hostname   string
+	helloDue   bool
+	config     *agentmsg.Config // the newest Config, not yet applied
+	port       int32            // the port served on now, for Hellos
+}
+
+// NewServer returns a Server for the executor e.
+func NewServer(e Executor, runtime any, agentIP string, log logr.Logger) *Server {
+	s := &Server{Executor: e, Runtime: runtime, AgentIP: agentIP, Log: log}
+	s.init()
+	return s
+}
+
+func (s *Server) init() {
+	if s.wake == nil {
+		s.wake = make(chan struct{}, 1)
+		s.auth.Send = s.Executor.SendMessage
+	}
+}
+
+// Subscribed says Hello to the manager after each subscription to the agent: the
+// manager may have changed the Config meanwhile, or restarted.
+func (s *Server) Subscribed(agent mesos.AgentInfo) {
+	s.mu.Lock()
+	s.subscribed, s.hostname, s.helloDue = true, agent.Hostname, true
+	s.mu.Unlock()
+	s.poke()
+}
+
+// Message takes a framework message: an Answer for the reviewer, or a Config.
+func (s *Server) Message(data []byte) {
+	m, err := agentmsg.Decode(data)
+	if err != nil {
+		s.Log.Info("Ignoring a framework message", "error", err.Error())
+		return
+	}
+	switch m.Kind {
+	case agentmsg.KindAnswer:
+		if !s.auth.Deliver(m) {
+			s.Log.V(1).Info("An answer came after its question gave up", "id", m.ID)
+		}
+	case agentmsg.KindConfig:
+		s.mu.Lock()
+		s.config = m.Config
+		s.mu.Unlock()
+		s.poke()
+	default:
+		s.Log.V(1).Info("Ignoring a framework message", "kind", m.Kind)
+	}
+}
+
+func (s *Server) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Server) retry() time.Duration {
+	if s.Retry > 0 {
+		return s.Retry
+	}
+	return DefaultRetry
+}
+
+// helloInterval is the time to the next Hello: soon until the manager has answered.
+func (s *Server) helloInterval(configured bool) time.Duration {
+	switch {
+	case !configured:
+		return s.retry()
+	case s.HelloEvery > 0:
+		return s.HelloEvery
+	}
+	return HelloEvery
+}
+
+// Run says Hello and serves as configured until ctx ends.
+func (s *Server) Run(ctx context.Context) {
+	s.init()
+	s.auth.Timeout = s.ReviewTimeout
+	l := newListener(s)
+	defer l.stop()
+	hello := time.NewTimer(s.retry())
+	defer hello.Stop()
+	var rebind <-chan time.Time
+	configured := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-hello.C:
+			s.mu.Lock()
+			s.helloDue = s.subscribed
+			s.mu.Unlock()
+			hello.Reset(s.helloInterval(configured))
+		case <-rebind:
+			rebind = nil
+		case <-l.ended():
+		}
+		s.mu.Lock()
+		due, cfg := s.helloDue, s.config
+		s.helloDue, s.config = false, nil
+		s.mu.Unlock()
+		if cfg != nil {
+			l.configure(cfg)
+			if !configured {
+				configured = true
+				hello.Reset(s.helloInterval(configured))
+			}
+		}
+		if !l.serve(ctx) && rebind == nil {
+			rebind = time.After(s.retry())
+		}
+		s.mu.Lock()
+		s.port = l.servingPort()
+		s.mu.Unlock()
+		if due {
+			s.sayHello(ctx)
+		}
+	}
+}
+
+// sayHello sends a Hello, off the loop, one at a time.
+func (s *Server) sayHello(ctx context.Context) {
+	if !s.sending.CompareAndSwap(false, true) {
+		return
+	}
+	s.mu.Lock()
+	port := s.port
+	s.mu.Unlock()
+	go func() {
+		defer s.sending.Store(false)
+		b, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindHello, ID: "hello-" + time.Now().UTC().Format(time.RFC3339Nano), Hello: &agentmsg.Hello{Port: port}})
+		if err == nil {
+			ctx, cancel := context.WithTimeout(ctx, helloTimeout)
+			defer cancel()
+			err = s.Executor.SendMessage(ctx, b)
+		}
+		if err != nil {
+			s.Log.Info("Could not ask the manager for the kubelet API's configuration; asking again", "error", err.Error())
+		}
+	}()
+}

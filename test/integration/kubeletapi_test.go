@@ -1,0 +1,151 @@
+package integration
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/testenv"
+)
+
+// The kubelet API of an agent Node, served by the real k8sm-executor under mesos-sim and
+// called as the API server calls a kubelet: over TLS, with a client certificate of the
+// CA the MesosCluster names. The envtest API server authorizes with RBAC, so the
+// manager's SubjectAccessReviews allow the user bound to system:kubelet-api-admin (as
+// kubeadm binds the API server's kubelet client) and deny another.
+var _ = Describe("The kubelet API on an agent Node", func() {
+	It("serves /pods to the API server's kubelet client, and refuses whom RBAC does not allow and whom it cannot authenticate", func() {
+		executorBin := filepath.Join(GinkgoT().TempDir(), "k8sm-executor")
+		build := exec.Command("go", "build", "-o", executorBin, "./cmd/k8sm-executor")
+		build.Dir = testenv.RepoRoot()
+		out, err := build.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "building k8sm-executor: %s", out)
+
+		sim, err := mesossim.New(mesossim.Config{Agents: 1, AgentResources: "cpus:4;mem:8192;disk:10000",
+			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir()})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
+		DeferCleanup(sim.Close)
+
+		By("naming a client CA and a port in the MesosCluster")
+		ns := newNamespace()
+		ca := newKubeletClientCA()
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubelet-client-ca"}, Data: map[string][]byte{"ca.crt": ca.pem}}
+		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+		port, err := testenv.FreePort()
+		Expect(err).NotTo(HaveOccurred())
+		mc := minimalCluster()
+		mc.Spec.Master = sim.URL()
+		mc.Spec.SchedulerName = uniqueSchedulerName()
+		mc.Spec.Placement.RefuseSeconds = new(int32)
+		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBin}
+		mc.Spec.KubeletAPI = mesosv1alpha1.KubeletAPISpec{Port: int32(port),
+			ClientCASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: ns, Name: secret.Name}}
+		createCluster(mc)
+		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
+		Expect(condition(mc, mesosv1alpha1.ConditionDegraded)()).To(HavePrefix("False/"), "the client CA was not taken")
+
+		By("binding the API server's kubelet client user, as kubeadm does")
+		allowed, denied := "kube-apiserver-kubelet-client-"+mc.Name, "someone-else-"+mc.Name
+		binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: allowed},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:kubelet-api-admin"},
+			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: allowed}}}
+		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, binding) })
+
+		By("running a pod there")
+		pod := newPod(ns, "listed", mc.Spec.SchedulerName, "100m")
+		pod.Spec.Containers[0].Command = []string{"sleep", "3600"}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(pod)), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+
+		By("advertising the port on the agent's Node")
+		node := &corev1.Node{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: agentNodeOf(mc, "agent-1")}, node)).To(Succeed())
+		Eventually(func() int32 {
+			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(node), node)
+			return node.Status.DaemonEndpoints.KubeletEndpoint.Port
+		}, 10*time.Second, 100*time.Millisecond).Should(Equal(int32(port)))
+		Expect(node.Status.Addresses).To(ConsistOf(corev1.NodeAddress{Type: corev1.NodeHostName, Address: "agent-1"}))
+
+		// The API server would dial agent-1, the Node's address; mesos-sim's agents are
+		// all on this host.
+		url := fmt.Sprintf("https://127.0.0.1:%d/pods", node.Status.DaemonEndpoints.KubeletEndpoint.Port)
+		By("calling /pods as the API server's kubelet client")
+		Eventually(func() string { return getStatus(ca.client(allowed), url) }, 30*time.Second, 200*time.Millisecond).Should(
+			And(HavePrefix("200 "), ContainSubstring(`"name":"listed"`), ContainSubstring(`"namespace":"`+ns+`"`)))
+
+		By("refusing a user RBAC does not allow, and a request without a certificate")
+		Expect(getStatus(ca.client(denied), url)).To(HavePrefix("403 Forbidden (user=" + denied + ", verb=get, resource=nodes, subresource(s)=[pods proxy])"))
+		Expect(getStatus(ca.client(""), url)).To(Equal("401 Unauthorized"))
+	})
+})
+
+// kubeletClientCA signs the API server's kubelet client certificates, for a spec.
+type kubeletClientCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newKubeletClientCA() *kubeletClientCA {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	Expect(err).NotTo(HaveOccurred())
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubelet-client-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	Expect(err).NotTo(HaveOccurred())
+	cert, err := x509.ParseCertificate(der)
+	Expect(err).NotTo(HaveOccurred())
+	return &kubeletClientCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// client is an HTTPS client with a client certificate for user, none if user is empty.
+// It does not verify the executor's self-signed certificate, as an API server without
+// --kubelet-certificate-authority does not.
+func (ca *kubeletClientCA) client(user string) *http.Client {
+	tc := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // as the API server by default
+	if user != "" {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		Expect(err).NotTo(HaveOccurred())
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: user},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+		Expect(err).NotTo(HaveOccurred())
+		tc.Certificates = []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 15 * time.Second}
+}
+
+// getStatus is "<code> <body>" of a GET, or the error.
+func getStatus(c *http.Client, url string) string {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return fmt.Sprintf("%d %s", resp.StatusCode, b)
+}
