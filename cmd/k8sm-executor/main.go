@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/k8sm/k8sm/executor"
+	"github.com/k8sm/k8sm/executor/kubeletserve"
 	"github.com/k8sm/k8sm/executor/process"
 )
 
@@ -34,6 +35,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("k8sm-executor", flag.ContinueOnError)
 	runtime := fs.String("runtime", "process", "How pods run: process (child processes in the sandbox) or kubelet (static pods of the agent's kubelet).")
 	backoff := fs.Duration("restart-backoff", 10*time.Second, "process runtime: first wait before a failed container restarts; it doubles up to 5m.")
+	pids := fs.Int64("pod-pids-limit", 0, "process runtime: the most tasks (threads included) each pod's cgroup may hold, as the kubelet's podPidsLimit; 0 for no bound.")
 	var kc kubeletFlags
 	kc.bind(fs)
 	zapOpts := zap.Options{}
@@ -52,8 +54,12 @@ func run(args []string) error {
 	switch *runtime {
 	case "process":
 		host, _ := os.Hostname()
-		rt = &process.Runtime{BackoffBase: *backoff, HostIP: hostIP(cfg.AgentEndpoint), NodeName: host,
-			Sandbox: executor.RunDir(cfg), Log: log.WithName("process")}
+		prt := &process.Runtime{BackoffBase: *backoff, HostIP: hostIP(cfg.AgentEndpoint), NodeName: host,
+			Sandbox: executor.RunDir(cfg), PodPidsLimit: *pids, Log: log.WithName("process")}
+		// Find (and log) the cgroups that hold pods to their limits now, before the
+		// sweep and the first pod; without them pods still run, and are told.
+		_, _ = prt.Cgroups()
+		rt = prt
 	case "kubelet":
 		if rt, err = kc.runtime(log.WithName("kubelet"), cfg); err != nil {
 			return err
@@ -63,7 +69,15 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	e := &executor.Executor{Config: cfg, Runtime: rt, Log: log.WithValues("executor", cfg.ExecutorID)}
+	elog := log.WithValues("executor", cfg.ExecutorID)
+	e := &executor.Executor{Config: cfg, Runtime: rt, Log: elog}
+	// The kubelet API for the agent's Node, as the manager configures it (it serves
+	// nothing until then); it ends with the executor.
+	kapi := kubeletserve.NewServer(e, rt, hostIP(cfg.AgentEndpoint), elog.WithName("kubeletapi"))
+	e.Messages = kapi
+	sctx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	go kapi.Run(sctx)
 	return e.Run(ctx)
 }
 

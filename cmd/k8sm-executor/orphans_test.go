@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // envAsExecutor makes the test binary the k8sm executor: main, with its arguments. Its
@@ -91,7 +93,10 @@ func (a *agent) subscriptions() int {
 // shTask is a task whose pod's container is `sh -c 'sleep 300 & wait'`, writing the
 // shell's and the sleep's pids to pidFile.
 func shTask(t *testing.T, pidFile string) mesos.TaskInfo {
-	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u1"},
+	// A UID of this process's: pods of one UID share a cgroup (k8sm/pod<uid>), and test
+	// binaries of other packages run pods at the same time.
+	uid := types.UID(fmt.Sprintf("u1-%d", os.Getpid()))
+	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: uid},
 		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c",
 			Command: []string{"sh", "-c", `sleep 300 & echo $$ $! > "$0.tmp" && mv "$0.tmp" "$0"; wait`, pidFile}}}}}
 	data, err := json.Marshal(&pod)
@@ -177,6 +182,16 @@ func TestAKilledExecutorLeavesNoContainerProcess(t *testing.T) {
 	killed := time.Now()
 	eventually(t, "no container process is left", func() bool { return !running(sh) && !running(sleep) })
 	t.Logf("no container process left %v after the kill", time.Since(killed).Round(time.Millisecond))
+	eventually(t, "the watchdog removed the pod's cgroup", noCgroupMarks(filepath.Join(runs, "1")))
+}
+
+// noCgroupMarks: the run's sandbox names no pod cgroup left to remove (an executor that
+// makes none, without cgroups, names none either).
+func noCgroupMarks(sandbox string) func() bool {
+	return func() bool {
+		entries, _ := os.ReadDir(filepath.Join(sandbox, ".k8sm-cgroups"))
+		return len(entries) == 0
+	}
 }
 
 // The executor and its watchdog are SIGKILLed together: the shell's child is left, and
@@ -197,6 +212,7 @@ func TestARestartedExecutorSweepsWhatTheKilledOneLeft(t *testing.T) {
 
 	startExecutor(t, a, filepath.Join(runs, "2"))
 	eventually(t, "the new executor swept the shell's child", func() bool { return !running(sleep) })
+	eventually(t, "the new executor removed the killed one's pod cgroup", noCgroupMarks(filepath.Join(runs, "1")))
 	if n := a.subscriptions(); n > 2 {
 		t.Errorf("%d subscriptions", n)
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"unsafe"
+
+	"github.com/k8sm/k8sm/executor/process/cgroup"
 )
 
 // prctl(2) and capability.h values the syscall package does not name on every arch.
@@ -48,7 +50,8 @@ func runHelper() int {
 
 // enter applies l's settings to this thread and execs l's command; it returns only with
 // the reason it could not. Each step comes while the thread still has the privilege it
-// needs. As root: enter the rootfs (which the container's user may not reach through
+// needs. As root: join the container's cgroup (its cgroup.procs files are root's), so
+// that the command and all it forks start there, none before it joined; enter the rootfs (which the container's user may not reach through
 // the sandbox's parents); limit the bounding set (CAP_SETPCAP); empty the inheritable
 // and ambient sets (an inheritable capability would reach a root container's permitted
 // set at exec whatever the bounding set says, and a non-root one's through a program
@@ -60,6 +63,9 @@ func runHelper() int {
 func enter(l *launch) error {
 	if len(l.Argv) == 0 {
 		return errors.New("the container has no command")
+	}
+	if err := cgroup.JoinSelf(l.Cgroup); err != nil {
+		return fmt.Errorf("joining the container's cgroup: %w", err)
 	}
 	if err := syscall.Chdir(l.RootFS); err != nil {
 		return fmt.Errorf("chdir %s: %w", l.RootFS, err)

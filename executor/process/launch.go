@@ -34,6 +34,9 @@ type launch struct {
 	// Parent is the executor's pid: a helper whose parent is no longer the executor (it
 	// died as the helper started) does not start the command.
 	Parent int `json:"parent"`
+	// Cgroup are the cgroup.procs files of the container's cgroup (ctrCgroup), which
+	// the helper joins first, as root; none where the container has no cgroup.
+	Cgroup []string `json:"cgroup,omitempty"`
 }
 
 // probe is the launch of an exec probe's command, as the container.

@@ -153,7 +153,8 @@ func clearRecords(dir string) int {
 }
 
 // Sweep kills what the ended executor runs among runs left running: the containers
-// their records name (executor.Sweeper).
+// their records name, and what is in the pod cgroups they name (sweepCgroups), which
+// it removes (executor.Sweeper).
 func (r *Runtime) Sweep(runs []string, ended func(string) bool) {
 	for _, run := range runs {
 		dir := filepath.Join(run, recordsDir)
@@ -163,6 +164,7 @@ func (r *Runtime) Sweep(runs []string, ended func(string) bool) {
 		n := clearRecords(dir)
 		r.Log.Info("Swept the containers an ended executor left", "sandbox", run, "killed", n)
 	}
+	r.sweepCgroups(runs, ended)
 }
 
 // watchdogs says whether this program can be its own watchdog: Init was called.
@@ -190,13 +192,17 @@ func Init() {
 
 // watchdog waits until alive, the read end of a pipe only the executor writes to,
 // reads EOF, which comes when the executor's process has ended; then it kills what the
-// records in dir name. Signals sent to the executor's process group (a terminal's ^C)
-// are ignored: the executor stops its pods itself then.
+// records in dir name, and removes the pod cgroups the run made (removeRunCgroups).
+// Signals sent to the executor's process group (a terminal's ^C) are ignored: the
+// executor stops its pods itself then.
 func watchdog(dir string, alive io.Reader) int {
 	ossignal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	_, _ = io.Copy(io.Discard, alive)
 	if n := clearRecords(dir); n > 0 {
 		fmt.Fprintf(os.Stderr, "k8sm-executor watchdog: the executor is gone; killed %d processes of its containers\n", n)
+	}
+	if err := removeRunCgroups(filepath.Dir(dir)); err != nil {
+		fmt.Fprintf(os.Stderr, "k8sm-executor watchdog: the executor is gone; its pods' cgroups: %v\n", err)
 	}
 	return 0
 }

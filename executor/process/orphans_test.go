@@ -141,6 +141,10 @@ func TestNoContainerProcessOutlivesAKilledExecutor(t *testing.T) {
 	_ = owner.Wait()
 	eventually(t, "the container's processes are gone", func() bool { return !alive(sh) && !alive(sleep) })
 	eventually(t, "the watchdog removed the records", noRecords(dir))
+	eventually(t, "the watchdog removed the pod's cgroup", func() bool {
+		entries, _ := os.ReadDir(filepath.Join(dir, cgroupsDir))
+		return len(entries) == 0
+	})
 }
 
 // Without a watchdog (it died with the executor) the shell's child outlives the

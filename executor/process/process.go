@@ -3,7 +3,8 @@
 // offline), workingDir, restartPolicy with kubelet-like backoff, logs to sandbox files,
 // SIGTERM then SIGKILL to whole process groups. Init containers run first, in order.
 // No container process outlives the executor (orphans.go). Each runs as the user its
-// securityContext names, held to it (security.go).
+// securityContext names, held to it (security.go), and in cgroups that hold it to its
+// resource limits where the agent allows, the pod told where not (limits.go).
 package process
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/k8sm/k8sm/executor"
+	"github.com/k8sm/k8sm/executor/process/cgroup"
 )
 
 // Runtime runs pods as processes.
@@ -39,11 +41,17 @@ type Runtime struct {
 	// container is recorded there, a watchdog kills the containers of an executor that
 	// dies (when the program called Init), and Sweep can stop those of ended runs.
 	Sandbox string
+	// PodPidsLimit bounds the tasks (threads included) of each pod's cgroup, as the
+	// kubelet's podPidsLimit does; 0 sets no bound, as the kubelet's default (-1).
+	PodPidsLimit int64
 	// Log receives the runtime's log lines.
 	Log logr.Logger
 
 	// self, when set, stands for the executor's identity (tests).
 	self *identity
+	// detect, when set, stands for cgroup.Detect (tests); cg is what it found.
+	detect func() (*cgroup.Manager, error)
+	cg     cgroupsOf
 
 	watchdogOnce sync.Once
 	keepAlive    *os.File // the write end of the watchdog's pipe
@@ -66,6 +74,7 @@ type pod struct {
 	pod     *corev1.Pod
 	sandbox string
 	report  func(executor.Report)
+	limits  *podLimits
 
 	mu      sync.Mutex
 	inits   []*container
@@ -106,7 +115,7 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 			return nil, fmt.Errorf("spec.volumes[%d] (%s): %w", i, v.Name, err)
 		}
 	}
-	pd := &pod{rt: r, pod: p, sandbox: sandbox, report: report, kill: make(chan struct{}), started: metav1.Now()}
+	pd := &pod{rt: r, pod: p, sandbox: sandbox, report: report, kill: make(chan struct{}), started: metav1.Now(), limits: r.limitsFor(p)}
 	for i, c := range p.Spec.InitContainers {
 		pd.inits = append(pd.inits, &container{spec: c, sec: inits[i], status: waiting(c, "PodInitializing")})
 	}
@@ -257,6 +266,7 @@ func (p *pod) isKilled() bool {
 
 // run supervises the pod to its end.
 func (p *pod) run() {
+	p.makePodCgroup()
 	p.send("")
 	for _, c := range p.inits {
 		for {
@@ -341,18 +351,22 @@ func (p *pod) runOnce(c *container) (int32, error) {
 		return -1, err
 	}
 	defer func() { _ = stderr.Close(); _ = stdout.Close() }()
+	cc := p.containerCgroup(c)
+	l.Cgroup = cc.procsFiles()
 	cmd, code, forget, err := p.start(c, l, stdout, stderr, cookie)
 	if err != nil {
+		p.endCgroup(cc, code)
 		return code, err
 	}
 	stopProbes := p.probe(c, l)
 	err = cmd.Wait()
 	stopProbes()
-	// Reap what the container left behind in its process group.
+	// Reap what the container left behind in its process group, then in its cgroup.
 	signal(cmd, syscall.SIGKILL)
-	forget()
 	code = exitCode(err)
-	p.terminated(c, code)
+	oomKilled := p.endCgroup(cc, code)
+	forget()
+	p.terminated(c, code, oomKilled)
 	return code, nil
 }
 
@@ -447,12 +461,16 @@ func exitCode(err error) int32 {
 	return code
 }
 
-// terminated reports the container Terminated with code: Completed for 0, else Error.
-// Closing done tells Kill the process is gone.
-func (p *pod) terminated(c *container, code int32) {
+// terminated reports the container Terminated with code: Completed for 0, OOMKilled
+// after an OOM kill in its cgroup, else Error. Closing done tells Kill the process is
+// gone.
+func (p *pod) terminated(c *container, code int32, oomKilled bool) {
 	p.mu.Lock()
 	reason := "Completed"
-	if code != 0 {
+	switch {
+	case oomKilled:
+		reason = ReasonOOMKilled
+	case code != 0:
 		reason = "Error"
 	}
 	started := false
@@ -466,6 +484,7 @@ func (p *pod) terminated(c *container, code int32) {
 }
 
 func (p *pod) fail(msg string) {
+	p.removePodCgroup()
 	p.mu.Lock()
 	p.ended = true
 	st := p.statusLocked()
@@ -476,6 +495,7 @@ func (p *pod) fail(msg string) {
 
 // finish reports the pod's end: Killed, or Succeeded when every container exited 0.
 func (p *pod) finish() {
+	p.removePodCgroup()
 	p.mu.Lock()
 	p.ended = true
 	st := p.statusLocked()
@@ -547,6 +567,9 @@ func (p *pod) statusLocked() corev1.PodStatus {
 		return corev1.PodCondition{Type: t, Status: s}
 	}
 	st.Conditions = []corev1.PodCondition{cond(corev1.PodInitialized, initDone), cond(corev1.ContainersReady, ready), cond(corev1.PodReady, ready)}
+	if c, ok := p.limits.condition(); ok {
+		st.Conditions = append(st.Conditions, c)
+	}
 	return st
 }
 

@@ -1,6 +1,7 @@
 package process
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/k8sm/k8sm/executor"
 )
@@ -52,8 +54,12 @@ func ended(rep executor.Report) bool {
 	return rep.Killed || rep.Status.Phase == corev1.PodSucceeded || rep.Status.Phase == corev1.PodFailed
 }
 
+// testUID is the UID of the test pods of this process: pods of one UID share a cgroup
+// (k8sm/pod<uid>), and test binaries of other packages run pods at the same time.
+var testUID = types.UID(fmt.Sprintf("u1-%d", os.Getpid()))
+
 func shPod(policy corev1.RestartPolicy, scripts ...string) *corev1.Pod {
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u1", Labels: map[string]string{"app": "web"}},
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: testUID, Labels: map[string]string{"app": "web"}},
 		Spec: corev1.PodSpec{RestartPolicy: policy, NodeName: "node-1"}}
 	for i, s := range scripts {
 		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "c" + string(rune('0'+i)), Command: []string{"sh", "-c", s}})

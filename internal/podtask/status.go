@@ -3,6 +3,8 @@ package podtask
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"slices"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +21,20 @@ const (
 	ReasonAgentUnreachable = "MesosAgentUnreachable"
 	ReasonTaskGone         = "MesosTaskGone"
 )
+
+// ConditionResourceLimitsEnforced is the pod condition the executor's process runtime
+// reports (process.ConditionResourceLimitsEnforced, the same type): False, with the
+// reason and the limits not enforced, where the agent's cgroups cannot hold the pod to
+// its limits; True where they do. Pods without limits, and other runtimes, have none.
+const ConditionResourceLimitsEnforced corev1.PodConditionType = "mesos.k8sm.io/ResourceLimitsEnforced"
+
+// ReasonResourceLimitsNotEnforced is the Warning event recorded on a pod whose
+// ConditionResourceLimitsEnforced turns False.
+const ReasonResourceLimitsNotEnforced = "ResourceLimitsNotEnforced"
+
+// executorConditions are the pod conditions of the executor's status that the pod gets
+// as they are: the executor alone knows them.
+var executorConditions = []corev1.PodConditionType{ConditionResourceLimitsEnforced}
 
 // PhaseFor is the MesosTask phase of a Mesos task state (the state table in docs/mesos-mapping.md).
 func PhaseFor(s mesos.TaskState) mesosv1alpha1.TaskPhase {
@@ -208,21 +224,7 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 		}
 	}
 	if fromExecutor != nil {
-		if len(fromExecutor.ContainerStatuses) > 0 {
-			out.ContainerStatuses = fromExecutor.ContainerStatuses
-		}
-		if len(fromExecutor.InitContainerStatuses) > 0 {
-			out.InitContainerStatuses = fromExecutor.InitContainerStatuses
-		}
-		if fromExecutor.StartTime != nil && out.StartTime == nil {
-			out.StartTime = fromExecutor.StartTime.DeepCopy()
-		}
-		if fromExecutor.PodIP != "" {
-			out.PodIP, out.PodIPs = fromExecutor.PodIP, fromExecutor.PodIPs
-		}
-		if fromExecutor.HostIP != "" {
-			out.HostIP, out.HostIPs = fromExecutor.HostIP, fromExecutor.HostIPs
-		}
+		mergeExecutorStatus(&out, fromExecutor)
 	}
 	if out.StartTime == nil && st.LaunchedAt != nil {
 		out.StartTime = st.LaunchedAt.DeepCopy()
@@ -272,6 +274,57 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 	SetPodCondition(&out, corev1.ContainersReady, ready, readyReason, "")
 	SetPodCondition(&out, corev1.PodReady, ready, readyReason, "")
 	return out
+}
+
+// mergeExecutorStatus takes what the executor knows of a pod into its status: container
+// statuses, start time, IPs, and the executorConditions (the others k8sm derives).
+func mergeExecutorStatus(out, from *corev1.PodStatus) {
+	if len(from.ContainerStatuses) > 0 {
+		out.ContainerStatuses = from.ContainerStatuses
+	}
+	if len(from.InitContainerStatuses) > 0 {
+		out.InitContainerStatuses = from.InitContainerStatuses
+	}
+	if from.StartTime != nil && out.StartTime == nil {
+		out.StartTime = from.StartTime.DeepCopy()
+	}
+	if from.PodIP != "" {
+		out.PodIP, out.PodIPs = from.PodIP, from.PodIPs
+	}
+	if from.HostIP != "" {
+		out.HostIP, out.HostIPs = from.HostIP, from.HostIPs
+	}
+	for _, c := range from.Conditions {
+		if slices.Contains(executorConditions, c.Type) {
+			SetPodCondition(out, c.Type, c.Status, c.Reason, c.Message)
+		}
+	}
+}
+
+// ResourceLimitsEvent is the Warning event to record when a pod's status changes from
+// before to after and its ConditionResourceLimitsEnforced turns False (from absent,
+// True or Unknown): the pod runs without some of its limits enforced. ok is false
+// otherwise, so that a pod is told once, not on every status write.
+func ResourceLimitsEvent(before, after *corev1.PodStatus) (ev Event, ok bool) {
+	now := podCondition(after, ConditionResourceLimitsEnforced)
+	if now == nil || now.Status != corev1.ConditionFalse {
+		return Event{}, false
+	}
+	if was := podCondition(before, ConditionResourceLimitsEnforced); was != nil && was.Status == corev1.ConditionFalse {
+		return Event{}, false
+	}
+	// An event's note is at most 1 kB (events.k8s.io/v1); the condition has it whole.
+	return Event{corev1.EventTypeWarning, ReasonResourceLimitsNotEnforced, "Run",
+		Clamp(fmt.Sprintf("The pod runs without its resource limits enforced (%s): %s", now.Reason, now.Message), 1024)}, true
+}
+
+func podCondition(s *corev1.PodStatus, t corev1.PodConditionType) *corev1.PodCondition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == t {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
 }
 
 // UnreachableTooLong turns the status of a pod whose agent stayed unreachable past the

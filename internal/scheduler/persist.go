@@ -157,21 +157,25 @@ func (s *Scheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask
 }
 
 // writePodStatus writes the pod status a MesosTask implies when a person would see a
-// change, and tells of a new phase in an event.
+// change, and tells of a new phase, and of resource limits the executor does not
+// enforce, in events.
 func (s *Scheduler) writePodStatus(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, data []byte) error {
 	desired := podtask.PodStatusFor(pod, &mt.Status, data)
 	if !podtask.PodStatusChanged(&pod.Status, &desired) {
 		return nil
 	}
-	phase := pod.Status.Phase
+	before := pod.Status
 	pod.Status = desired
 	if err := s.Client.Status().Update(ctx, pod); err != nil {
 		return err
 	}
-	if phase != pod.Status.Phase {
+	if before.Phase != pod.Status.Phase {
 		if ev, ok := podtask.PodPhaseEvent(pod.Status.Phase, mt); ok {
 			s.Recorder.Eventf(pod, mt, ev.Type, ev.Reason, ev.Action, "%s", ev.Message)
 		}
+	}
+	if ev, ok := podtask.ResourceLimitsEvent(&before, &pod.Status); ok {
+		s.Recorder.Eventf(pod, mt, ev.Type, ev.Reason, ev.Action, "%s", ev.Message)
 	}
 	return nil
 }
