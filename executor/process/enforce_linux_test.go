@@ -92,8 +92,8 @@ true`
 			p.Spec.Containers[0].Command = []string{"sh", "-c", script}
 			_, rec, dir := startWith(t, &Runtime{}, p)
 			rec.until(t, "the pod ended", ended)
-			out, _ := os.ReadFile(filepath.Join(dir, "containers", "c", "stdout"))
-			if string(out) != "cwd\nvolume\n" {
+			out := output(dir, "c", corev1.LogStreamStdout)
+			if out != "cwd\nvolume\n" {
 				t.Fatalf("the container says %q, want cwd and volume only", out)
 			}
 			vol, err := os.Stat(filepath.Join(dir, "volumes", "data"))

@@ -3,8 +3,10 @@ package process
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 )
 
 // helperEnv makes the executor's binary the helper that starts a container's process
@@ -37,6 +39,29 @@ type launch struct {
 	// Cgroup are the cgroup.procs files of the container's cgroup (ctrCgroup), which
 	// the helper joins first, as root; none where the container has no cgroup.
 	Cgroup []string `json:"cgroup,omitempty"`
+}
+
+// stdio is what a process startLaunch starts reads and writes; nil is /dev/null. Files
+// only, so that os/exec copies nothing itself: the runtime's copiers decide when to
+// stop (an exec's Wait must not wait for a descendant that holds a pipe).
+type stdio struct {
+	In, Out, Err *os.File
+	// TTY says In, Out and Err are a terminal, which becomes the process's controlling
+	// terminal: it leads a session of its own (so a process group too).
+	TTY bool
+}
+
+func (s stdio) apply(cmd *exec.Cmd, group bool) {
+	if s.In != nil {
+		cmd.Stdin = s.In
+	}
+	if s.Out != nil {
+		cmd.Stdout = s.Out
+	}
+	if s.Err != nil {
+		cmd.Stderr = s.Err
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: group && !s.TTY, Setsid: s.TTY, Setctty: s.TTY}
 }
 
 // probe is the launch of an exec probe's command, as the container.

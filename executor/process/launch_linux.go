@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 )
 
 // enforces: on Linux the helper applies every setting.
@@ -25,7 +24,7 @@ const enforces = true
 // that does it all on one thread before it execs. startLaunch returns once the command runs,
 // or with the reason it could not (what the helper wrote on its error pipe), as
 // os/exec returns once a program is exec'd. ctx kills the process (exec probes).
-func startLaunch(ctx context.Context, l *launch, stdout, stderr *os.File, group bool) (*exec.Cmd, error) {
+func startLaunch(ctx context.Context, l *launch, std stdio, group bool) (*exec.Cmd, error) {
 	if !helpers.Load() {
 		return nil, errors.New("the program did not call process.Init, and the process runtime cannot apply securityContext without it")
 	}
@@ -50,13 +49,7 @@ func startLaunch(ctx context.Context, l *launch, stdout, stderr *os.File, group 
 		}
 	}
 	cmd.ExtraFiles = []*os.File{cfgR, errW}
-	if stdout != nil {
-		cmd.Stdout = stdout
-	}
-	if stderr != nil {
-		cmd.Stderr = stderr
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: group}
+	std.apply(cmd, group)
 	err = startProcess(cmd)
 	_, _ = cfgR.Close(), errW.Close()
 	if err != nil {

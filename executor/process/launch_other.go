@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // enforces: outside Linux the runtime cannot drop privileges, so it runs only the
@@ -27,19 +26,13 @@ func runHelper() int {
 }
 
 // startLaunch starts l's command as it is: its settings are the executor's own.
-func startLaunch(ctx context.Context, l *launch, stdout, stderr *os.File, group bool) (*exec.Cmd, error) {
+func startLaunch(ctx context.Context, l *launch, std stdio, group bool) (*exec.Cmd, error) {
 	if len(l.Argv) == 0 {
 		return nil, errors.New("the container has no command")
 	}
 	cmd := exec.CommandContext(ctx, l.Argv[0], l.Argv[1:]...)
 	cmd.Env, cmd.Dir = l.Env, workingDir(l)
-	if stdout != nil {
-		cmd.Stdout = stdout
-	}
-	if stderr != nil {
-		cmd.Stderr = stderr
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: group}
+	std.apply(cmd, group)
 	if err := startProcess(cmd); err != nil {
 		return nil, err
 	}

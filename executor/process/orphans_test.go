@@ -247,8 +247,8 @@ func TestARunningContainerIsRecordedUntilItEnds(t *testing.T) {
 	var recs []record
 	eventually(t, "the container's cookie is in its log", func() bool {
 		recs, _ = readRecords(filepath.Join(dir, recordsDir))
-		out, _ := os.ReadFile(filepath.Join(dir, "pods", "t1", "containers", "c0", "stdout"))
-		return len(recs) == 1 && strings.TrimSpace(string(out)) == recs[0].Cookie
+		out := output(filepath.Join(dir, "pods", "t1"), "c0", corev1.LogStreamStdout)
+		return len(recs) == 1 && strings.TrimSpace(out) == recs[0].Cookie
 	})
 	if r := recs[0]; r.Pod != "ns/p" || r.Container != "c0" || r.StartTime == 0 || r.StartTime != procStart(r.PGID) || r.BootID == "" {
 		t.Errorf("record %+v", r)

@@ -87,7 +87,7 @@ func (p *pod) check(ctx context.Context, c *container, l *launch, pr *corev1.Pro
 	defer cancel()
 	switch {
 	case pr.Exec != nil && len(pr.Exec.Command) > 0:
-		cmd, err := startLaunch(ctx, l.probe(pr.Exec.Command), nil, nil, false)
+		cmd, err := startLaunch(ctx, l.probe(pr.Exec.Command), stdio{}, false)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,6 @@
 // Package process is the executor runtime that runs each container's command as a child
 // process in the sandbox: env (values and the downward API fields a pod can use
-// offline), workingDir, restartPolicy with kubelet-like backoff, logs to sandbox files,
+// offline), workingDir, restartPolicy with kubelet-like backoff, logs in the CRI format (logs.go),
 // SIGTERM then SIGKILL to whole process groups. Init containers run first, in order.
 // No container process outlives the executor (orphans.go). Each runs as the user its
 // securityContext names, held to it (security.go), and in cgroups that hold it to its
@@ -55,6 +55,8 @@ type Runtime struct {
 
 	watchdogOnce sync.Once
 	keepAlive    *os.File // the write end of the watchdog's pipe
+
+	registry // its pods, for the kubelet API (provider.go)
 }
 
 // Supports: emptyDir volumes only (directories in the sandbox).
@@ -67,6 +69,11 @@ type container struct {
 	status corev1.ContainerStatus
 	cmd    *exec.Cmd
 	done   chan struct{}
+	// log is the log of its latest instance; launch and cg are its running
+	// instance's (exec runs as it, stats read it).
+	log    *containerLog
+	launch *launch
+	cg     *ctrCgroup
 }
 
 type pod struct {
@@ -83,6 +90,8 @@ type pod struct {
 	kill    chan struct{}
 	started metav1.Time
 	ended   bool
+	// final is the status its end was reported with.
+	final *corev1.PodStatus
 }
 
 // Start runs the pod in the background.
@@ -123,6 +132,7 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 		pd.mains = append(pd.mains, &container{spec: c, sec: mains[i], status: waiting(c, "ContainerCreating")})
 	}
 	r.ensureWatchdog()
+	r.register(pd)
 	go pd.run()
 	return pd, nil
 }
@@ -346,14 +356,18 @@ func (p *pod) runOnce(c *container) (int32, error) {
 		return p.configError(c)
 	}
 	cookie := newCookie()
-	l, stdout, stderr, err := p.command(c, cookie)
+	l, err := p.command(c, cookie)
 	if err != nil {
 		return -1, err
 	}
-	defer func() { _ = stderr.Close(); _ = stdout.Close() }()
+	out, err := p.openLog(c)
+	if err != nil {
+		return -1, err
+	}
+	defer out.finish() // when it did not start
 	cc := p.containerCgroup(c)
 	l.Cgroup = cc.procsFiles()
-	cmd, code, forget, err := p.start(c, l, stdout, stderr, cookie)
+	cmd, code, forget, err := p.start(c, l, out, cc, cookie)
 	if err != nil {
 		p.endCgroup(cc, code)
 		return code, err
@@ -366,6 +380,7 @@ func (p *pod) runOnce(c *container) (int32, error) {
 	code = exitCode(err)
 	oomKilled := p.endCgroup(cc, code)
 	forget()
+	out.finish()
 	p.terminated(c, code, oomKilled)
 	return code, nil
 }
@@ -384,34 +399,23 @@ func (p *pod) configError(c *container) (int32, error) {
 
 // command makes the container's launch: argv with $(VAR) expanded, its environment
 // with the cookie (EnvCookie), its settings, its rootfs (owned by its user) and
-// workingDir; and opens its stdout and stderr, appended to files in the sandbox that
-// stay the executor's. The caller closes them once the process is done.
-func (p *pod) command(c *container, cookie string) (l *launch, stdout, stderr *os.File, err error) {
+// workingDir.
+func (p *pod) command(c *container, cookie string) (*launch, error) {
 	dir := filepath.Join(p.sandbox, "containers", c.spec.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	rootfs, err := makeRootFS(dir, c.sec.settings)
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	stdout, err = os.OpenFile(filepath.Join(dir, "stdout"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	stderr, err = os.OpenFile(filepath.Join(dir, "stderr"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		_ = stdout.Close()
-		return nil, nil, nil, err
+		return nil, err
 	}
 	env, _ := p.rt.env(p.pod, &c.spec)
 	argv := append(append([]string{}, c.spec.Command...), c.spec.Args...)
 	for i := range argv {
 		argv[i] = expand(argv[i], env)
 	}
-	l = &launch{Settings: c.sec.settings, Argv: argv, Env: append(env, EnvCookie+"="+cookie), RootFS: rootfs,
-		WorkingDir: c.spec.WorkingDir, Parent: os.Getpid()}
-	return l, stdout, stderr, nil
+	return &launch{Settings: c.sec.settings, Argv: argv, Env: append(env, EnvCookie+"="+cookie), RootFS: rootfs,
+		WorkingDir: c.spec.WorkingDir, Parent: os.Getpid()}, nil
 }
 
 // start starts the process (to die with the executor: startProcess) in a process group
@@ -421,13 +425,15 @@ func (p *pod) command(c *container, cookie string) (l *launch, stdout, stderr *o
 // readiness probe. It does so under the pod's lock, so a Kill either sees the process
 // or stops it from starting. A process that cannot start is a StartError (exit code
 // 128), as the kubelet reports it, with the reason.
-func (p *pod) start(c *container, l *launch, stdout, stderr *os.File, cookie string) (cmd *exec.Cmd, code int32, forget func(), err error) {
+func (p *pod) start(c *container, l *launch, out *containerLog, cc *ctrCgroup, cookie string) (cmd *exec.Cmd, code int32, forget func(), err error) {
 	p.mu.Lock()
 	if p.isKilled() {
 		p.mu.Unlock()
 		return nil, -1, nil, errors.New("killed")
 	}
-	if cmd, err = startLaunch(context.Background(), l, stdout, stderr, true); err != nil {
+	cmd, err = startLaunch(context.Background(), l, stdio{Out: out.w[0], Err: out.w[1]}, true)
+	out.started()
+	if err != nil {
 		now := metav1.Now()
 		c.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(), StartedAt: now, FinishedAt: now}}
 		p.mu.Unlock()
@@ -435,7 +441,7 @@ func (p *pod) start(c *container, l *launch, stdout, stderr *os.File, cookie str
 		return nil, 128, nil, err
 	}
 	forget = p.rt.remember(p.pod.Namespace+"/"+p.pod.Name, c.spec.Name, cmd, cookie)
-	c.cmd, c.done = cmd, make(chan struct{})
+	c.cmd, c.done, c.launch, c.cg = cmd, make(chan struct{}), l, cc
 	c.status.User = l.Settings.user()
 	c.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
 	started := true
@@ -488,8 +494,9 @@ func (p *pod) fail(msg string) {
 	p.mu.Lock()
 	p.ended = true
 	st := p.statusLocked()
-	p.mu.Unlock()
 	st.Phase, st.Message = corev1.PodFailed, msg
+	p.final = st.DeepCopy()
+	p.mu.Unlock()
 	p.report(executor.Report{Status: st, Message: msg})
 }
 
@@ -502,6 +509,10 @@ func (p *pod) finish() {
 	killed := p.killed
 	p.mu.Unlock()
 	if killed {
+		p.mu.Lock()
+		p.final = st.DeepCopy()
+		p.final.Phase = corev1.PodFailed // its containers were stopped
+		p.mu.Unlock()
 		p.report(executor.Report{Status: st, Killed: true})
 		return
 	}
@@ -516,6 +527,9 @@ func (p *pod) finish() {
 		}
 	}
 	st.Message = msg
+	p.mu.Lock()
+	p.final = st.DeepCopy()
+	p.mu.Unlock()
 	p.report(executor.Report{Status: st, Message: msg})
 }
 

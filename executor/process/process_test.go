@@ -175,9 +175,8 @@ func TestEnvWorkingDirAndLogs(t *testing.T) {
 	p.Spec.Containers[0].WorkingDir = wd
 	_, rec, dir := start(t, p)
 	rec.until(t, "the pod ended", ended)
-	stdout, _ := os.ReadFile(filepath.Join(dir, "containers", "c0", "stdout"))
-	stderr, _ := os.ReadFile(filepath.Join(dir, "containers", "c0", "stderr"))
-	if string(stdout) != "p ns node-1 web hello p\n"+wd+"\n" || string(stderr) != "oops\n" {
+	stdout, stderr := output(dir, "c0", corev1.LogStreamStdout), output(dir, "c0", corev1.LogStreamStderr)
+	if stdout != "p ns node-1 web hello p\n"+wd+"\n" || stderr != "oops\n" {
 		t.Fatalf("stdout %q stderr %q", stdout, stderr)
 	}
 }

@@ -83,8 +83,7 @@ func runToEnd(t *testing.T, rt *Runtime, p *corev1.Pod) (executor.Report, string
 	t.Helper()
 	_, rec, dir := startWith(t, rt, p)
 	rep := rec.until(t, "the pod ended", ended)
-	out, _ := os.ReadFile(filepath.Join(dir, "containers", p.Spec.Containers[0].Name, "stdout"))
-	return rep, string(out)
+	return rep, output(dir, p.Spec.Containers[0].Name, corev1.LogStreamStdout)
 }
 
 func TestContainersRunAsTheirUser(t *testing.T) {

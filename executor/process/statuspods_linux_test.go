@@ -66,8 +66,7 @@ func runStatusPods() int {
 		case <-time.After(20 * time.Second):
 			return 4
 		}
-		b, _ := os.ReadFile(filepath.Join(dir, "containers", "c", "stdout"))
-		out += "== " + c.name + "\n" + string(b)
+		out += "== " + c.name + "\n" + output(dir, "c", corev1.LogStreamStdout)
 	}
 	if os.WriteFile(file, []byte(out), 0o644) != nil {
 		return 5
