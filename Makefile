@@ -155,9 +155,11 @@ envtest: ## Obtain kube-apiserver and etcd for tests (download, or build from th
 	@LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need (ZooKeeper, containerd, runc, busybox from Debian; kube-controller-manager, kube-scheduler and a kubelet built from the Go module proxy), when missing.
+test-deps: ## Install what the tests need (ZooKeeper, containerd, runc, busybox from Debian; kube-controller-manager, kube-scheduler, a kubelet and, without one in PATH, kubectl built from the Go module proxy), when missing.
 	@hack/install-test-deps.sh
 	@K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kube-controller-manager kube-scheduler
+	@if ! command -v kubectl >/dev/null; then \
+		K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kubectl; fi
 	@if command -v containerd >/dev/null; then \
 		K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kubelet; fi
 

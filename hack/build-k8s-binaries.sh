@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds Kubernetes components (kube-apiserver, kube-scheduler, kubelet, ...) and etcd
+# Builds Kubernetes components (kube-apiserver, kube-scheduler, kubelet, kubectl, ...) and etcd
 # from the Go module proxy, for machines where the usual release downloads cannot be
 # reached. Each binary is built once into OUT_DIR and reused afterwards.
 #
 # usage: hack/build-k8s-binaries.sh OUT_DIR component...
-#   components: kube-apiserver kube-scheduler kubelet kube-controller-manager etcd
+#   components: kube-apiserver kube-scheduler kubelet kube-controller-manager kubectl etcd
 #
 # Kubernetes components come from k8s.io/kubernetes at $K8S_VERSION built in a scratch
 # module that replaces every k8s.io/* staging module (the list is read from the
@@ -56,6 +56,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
@@ -101,7 +102,7 @@ for c in "$@"; do
   fi
   case "$c" in
     etcd) build_etcd ;;
-    kube-apiserver|kube-scheduler|kubelet|kube-controller-manager) build_k8s "$c" ;;
+    kube-apiserver|kube-scheduler|kubelet|kube-controller-manager|kubectl) build_k8s "$c" ;;
     *) log "unknown component $c"; exit 2 ;;
   esac
 done

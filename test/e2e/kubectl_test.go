@@ -1,0 +1,345 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/testenv"
+)
+
+// kubectl logs, exec and port-forward as a person meets them: the real kubectl, a
+// kube-apiserver configured as in a cluster (its kubelet client certificate, RBAC), the
+// manager binary as its own ServiceAccount, and the real k8sm-executor under mesos-sim,
+// serving the kubelet API of its agent's Node on 127.0.0.1, the Node's address. The API
+// server authorizes the person (pods/log, pods/exec, pods/portforward), then calls the
+// executor with its client certificate; the executor has the manager ask the API server
+// whether that user may use nodes/proxy (the system:kubelet-api-admin binding).
+var _ = Describe("kubectl logs, exec and port-forward", func() {
+	It("reach a process-runtime pod on an agent through the API server and the executor", func() {
+		kubectl := kubectlBinary()
+		bin := GinkgoT().TempDir()
+		build(bin, "manager", "k8sm-executor")
+		helper := buildTalker()
+		ctx := context.Background()
+
+		By("starting kube-apiserver with a kubelet client certificate and RBAC")
+		ca := newCA("kubelet-client-ca")
+		certs := GinkgoT().TempDir()
+		const apiserverUser = "kube-apiserver-kubelet-client"
+		crt, key := ca.issue(apiserverUser, certs)
+		env, err := testenv.New()
+		Expect(err).NotTo(HaveOccurred())
+		args := env.ControlPlane.GetAPIServer().Configure()
+		args.Set("kubelet-client-certificate", crt)
+		args.Set("kubelet-client-key", key)
+		args.Set("kubelet-preferred-address-types", "Hostname,InternalIP")
+		args.Set("authorization-mode", "RBAC")
+		_, err = env.Start()
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(env.Stop)
+		cs, err := kubernetes.NewForConfig(env.Config)
+		Expect(err).NotTo(HaveOccurred())
+		admin := kubeconfigOf(env, envtest.User{Name: "admin", Groups: []string{"system:masters"}})
+		viewer := kubeconfigOf(env, envtest.User{Name: "viewer"})
+		Expect(testenv.InstallManagerRBAC(ctx, env.Config)).To(Succeed())
+		_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: apiserverUser},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:kubelet-api-admin"},
+			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: apiserverUser}}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+
+		By("running mesos-sim with one agent on 127.0.0.1, and the manager as its ServiceAccount")
+		sim, err := mesossim.New(mesossim.Config{Agents: 1, AgentHostname: "127.0.0.1", AgentResources: "cpus:4;mem:8192;disk:10000",
+			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir()})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
+		DeferCleanup(sim.Close)
+		_, err = cs.CoreV1().Secrets(testenv.ManagerNamespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "kubelet-client-ca"},
+			Data: map[string][]byte{"ca.crt": ca.pem}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		kubeletPort, err := testenv.FreePort()
+		Expect(err).NotTo(HaveOccurred())
+		mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "kubectl"}, Spec: mesosv1alpha1.MesosClusterSpec{
+			Master: sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: filepath.Join(bin, "k8sm-executor")},
+			KubeletAPI: mesosv1alpha1.KubeletAPISpec{Port: int32(kubeletPort),
+				ClientCASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: testenv.ManagerNamespace, Name: "kubelet-client-ca"}}}}
+		scheme := runtime.NewScheme()
+		Expect(mesosv1alpha1.AddToScheme(scheme)).To(Succeed())
+		c, err := client.New(env.Config, client.Options{Scheme: scheme})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c.Create(ctx, mc)).To(Succeed())
+		startManager(filepath.Join(bin, "manager"), managerKubeconfig(ctx, env, cs))
+
+		By("running a pod that prints lines and serves TCP")
+		ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kubectl-"}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		podPort, err := testenv.FreePort()
+		Expect(err).NotTo(HaveOccurred())
+		_, err = cs.CoreV1().Pods(ns.Name).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "talker"},
+			Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
+				Command: []string{helper, strconv.Itoa(podPort)}}}}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		run := func(kubeconfig string, stdin string, args ...string) (string, error) {
+			return runKubectl(kubectl, kubeconfig, ns.Name, stdin, args...)
+		}
+		Eventually(func() (string, error) {
+			return run(admin, "", "get", "pod", "talker", "-o", "jsonpath={.status.phase}")
+		}, 60*time.Second, 200*time.Millisecond).Should(Equal("Running"))
+
+		By("kubectl logs, whole and --tail=1")
+		listening := fmt.Sprintf("listening on 127.0.0.1:%d\n", podPort)
+		Eventually(func() (string, error) { return run(admin, "", "logs", "talker") }, 30*time.Second, 200*time.Millisecond).Should(
+			Equal("hello from Mesos\n" + listening))
+		Expect(run(admin, "", "logs", "talker", "--tail=1")).To(Equal(listening))
+
+		By("kubectl logs -f, while the pod writes a new line")
+		follow := exec.Command(kubectl, "--kubeconfig", admin, "-n", ns.Name, "logs", "-f", "talker")
+		session, err := gexec.Start(follow, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
+		Eventually(session.Out, 30*time.Second).Should(gbytes.Say(regexp.QuoteMeta(listening)))
+		Expect(roundTrip(fmt.Sprintf("127.0.0.1:%d", podPort), "while following")).To(Equal("echo while following\n"))
+		Eventually(session.Out, 10*time.Second).Should(gbytes.Say("got while following\n"))
+		session.Kill().Wait(10 * time.Second)
+
+		By("kubectl exec, as the container's user, and with stdin")
+		Expect(run(admin, "", "exec", "talker", "--", "id", "-u")).To(Equal("65534\n"))
+		Expect(run(admin, "one\ntwo\n", "exec", "-i", "talker", "--", "sort", "-r")).To(Equal("two\none\n"))
+
+		By("kubectl port-forward, then a TCP round trip through it")
+		local, err := testenv.FreePort()
+		Expect(err).NotTo(HaveOccurred())
+		pf := exec.Command(kubectl, "--kubeconfig", admin, "-n", ns.Name, "port-forward", "pod/talker", fmt.Sprintf("%d:%d", local, podPort))
+		forward, err := gexec.Start(pf, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { forward.Kill().Wait(10 * time.Second) })
+		Eventually(forward.Out, 30*time.Second).Should(gbytes.Say(fmt.Sprintf("Forwarding from 127.0.0.1:%d -> %d", local, podPort)))
+		Expect(roundTrip(fmt.Sprintf("127.0.0.1:%d", local), "through the forward")).To(Equal("echo through the forward\n"))
+		Eventually(func() (string, error) { return run(admin, "", "logs", "talker", "--tail=1") }, 10*time.Second, 100*time.Millisecond).Should(
+			Equal("got through the forward\n"))
+		forward.Kill().Wait(10 * time.Second)
+
+		By("refusing a user RBAC does not allow pods/log, pods/exec, pods/portforward")
+		Expect(cs.RbacV1().Roles(ns.Name).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "pod-reader"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}}}, metav1.CreateOptions{})).Error().NotTo(HaveOccurred())
+		Expect(cs.RbacV1().RoleBindings(ns.Name).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "viewer"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pod-reader"},
+			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "viewer"}}}, metav1.CreateOptions{})).Error().NotTo(HaveOccurred())
+		Eventually(func() (string, error) { return run(viewer, "", "get", "pod", "talker", "-o", "name") }, 10*time.Second).Should(Equal("pod/talker\n"))
+		_, err = run(viewer, "", "logs", "talker")
+		Expect(err).To(MatchError(ContainSubstring(`Error from server (Forbidden): pods "talker" is forbidden: User "viewer" cannot get resource "pods/log"`)))
+		_, err = run(viewer, "", "exec", "talker", "--", "id", "-u")
+		Expect(err).To(MatchError(ContainSubstring(`User "viewer" cannot create resource "pods/exec"`)))
+		_, err = run(viewer, "", "port-forward", "pod/talker", fmt.Sprintf("%d:%d", local, podPort))
+		Expect(err).To(MatchError(ContainSubstring(`User "viewer" cannot create resource "pods/portforward"`)))
+	})
+})
+
+// kubectlBinary is kubectl from PATH, else from bin/k8s/<version>/ (make test-deps
+// builds it there when PATH has none). Without either the spec is skipped, or fails in CI.
+func kubectlBinary() string {
+	if p, err := exec.LookPath("kubectl"); err == nil {
+		return p
+	}
+	p, err := testenv.ComponentBinary("kubectl")
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		Fail("kubectl is needed: " + err.Error())
+	}
+	Skip("no kubectl: " + err.Error())
+	return ""
+}
+
+// runKubectl runs kubectl in namespace ns and returns its output; its error carries
+// its stderr. The GinkgoWriter gets a transcript.
+func runKubectl(kubectl, kubeconfig, ns, stdin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig, "-n", ns}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &stdout, &stderr, strings.NewReader(stdin)
+	err := cmd.Run()
+	GinkgoWriter.Printf("$ kubectl %s\n%s%s", strings.Join(args, " "), stdout.String(), stderr.String())
+	if err != nil {
+		return stdout.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// roundTrip sends a line to addr and returns the line that comes back.
+func roundTrip(addr, line string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintln(c, line); err != nil {
+		return "", err
+	}
+	return bufio.NewReader(c).ReadString('\n')
+}
+
+// talkerSource is the pod's program: it prints two lines, then echoes each line a TCP
+// client sends on 127.0.0.1:<port> back to it, and logs it.
+const talkerSource = `package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+)
+
+func main() {
+	l, err := net.Listen("tcp", "127.0.0.1:"+os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("hello from Mesos")
+	fmt.Println("listening on", l.Addr())
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			os.Exit(1)
+		}
+		go func() {
+			defer c.Close()
+			s := bufio.NewScanner(c)
+			for s.Scan() {
+				fmt.Println("got", s.Text())
+				fmt.Fprintln(c, "echo", s.Text())
+			}
+		}()
+	}
+}
+`
+
+// buildTalker builds talkerSource where the pod's user (nobody) can run it.
+func buildTalker() string {
+	dir, err := os.MkdirTemp("", "k8sm-talker-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, dir)
+	Expect(os.Chmod(dir, 0o755)).To(Succeed())
+	Expect(os.WriteFile(filepath.Join(dir, "main.go"), []byte(talkerSource), 0o644)).To(Succeed())
+	Expect(os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module talker\n\ngo 1.22\n"), 0o644)).To(Succeed())
+	cmd := exec.Command("go", "build", "-o", "talker", ".")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "building the talker: %s", out)
+	return filepath.Join(dir, "talker")
+}
+
+// ca signs certificates for a spec.
+type ca struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newCA(name string) *ca {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	Expect(err).NotTo(HaveOccurred())
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	Expect(err).NotTo(HaveOccurred())
+	cert, err := x509.ParseCertificate(der)
+	Expect(err).NotTo(HaveOccurred())
+	return &ca{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// issue writes a client certificate for user and its key into dir, and returns their paths.
+func (a *ca) issue(user, dir string) (certFile, keyFile string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	Expect(err).NotTo(HaveOccurred())
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: user},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
+	Expect(err).NotTo(HaveOccurred())
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	Expect(err).NotTo(HaveOccurred())
+	certFile, keyFile = filepath.Join(dir, user+".crt"), filepath.Join(dir, user+".key")
+	Expect(os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)).To(Succeed())
+	Expect(os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)).To(Succeed())
+	return certFile, keyFile
+}
+
+// kubeconfigOf writes a kubeconfig for a user of env (a client certificate) and returns its path.
+func kubeconfigOf(env *envtest.Environment, u envtest.User) string {
+	user, err := env.AddUser(u, nil)
+	Expect(err).NotTo(HaveOccurred())
+	kc, err := user.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+	path := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
+	Expect(os.WriteFile(path, kc, 0o600)).To(Succeed())
+	return path
+}
+
+// managerKubeconfig writes a kubeconfig with a token of the manager's ServiceAccount
+// (InstallManagerRBAC made it) and returns its path.
+func managerKubeconfig(ctx context.Context, env *envtest.Environment, cs kubernetes.Interface) string {
+	hour := int64(3600)
+	tr, err := cs.CoreV1().ServiceAccounts(testenv.ManagerNamespace).CreateToken(ctx, testenv.ManagerAccount,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &hour}}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
+	cfg.AuthInfos["manager"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	cfg.Contexts["manager"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "manager"}
+	cfg.CurrentContext = "manager"
+	path := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
+	Expect(clientcmd.WriteToFile(*cfg, path)).To(Succeed())
+	return path
+}
+
+// startManager runs the manager binary with kubeconfig, in the manager's namespace,
+// until the spec ends; its log goes to the GinkgoWriter.
+func startManager(managerBin, kubeconfig string) {
+	cmd := exec.Command(managerBin, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0",
+		"--namespace="+testenv.ManagerNamespace)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	Expect(cmd.Start()).To(Succeed())
+	DeferCleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+}
