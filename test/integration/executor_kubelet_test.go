@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"os/exec"
-	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -12,8 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/mesossim"
-	"github.com/k8sm/k8sm/internal/testenv"
 	"github.com/k8sm/k8sm/internal/testkubelet"
 )
 
@@ -38,17 +34,9 @@ var _ = Describe("Pods run by the k8sm executor through a kubelet", Ordered, fun
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(env.Stop)
 
-		executorBin := filepath.Join(GinkgoT().TempDir(), "k8sm-executor")
-		build := exec.Command("go", "build", "-o", executorBin, "./cmd/k8sm-executor")
-		build.Dir = testenv.RepoRoot()
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "building k8sm-executor: %s", out)
+		executorBin := executorBinary()
 
-		sim, err := mesossim.New(mesossim.Config{Agents: 1, AgentResources: "cpus:4;mem:8192;disk:10000",
-			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir()})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
-		DeferCleanup(sim.Close)
+		sim := startExecSim()
 
 		mc = minimalCluster()
 		mc.Spec.Master = sim.URL()

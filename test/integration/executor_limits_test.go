@@ -2,8 +2,6 @@ package integration
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -13,9 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/podtask"
-	"github.com/k8sm/k8sm/internal/testenv"
 )
 
 // Resource limits, end to end: the manager launches the pod on mesos-sim, whose agent
@@ -31,17 +27,9 @@ var _ = Describe("Resource limits under the k8sm executor", Ordered, func() {
 		if os.Geteuid() != 0 {
 			Skip("the executor makes cgroups for pods only as root")
 		}
-		executorBin := filepath.Join(GinkgoT().TempDir(), "k8sm-executor")
-		build := exec.Command("go", "build", "-o", executorBin, "./cmd/k8sm-executor")
-		build.Dir = testenv.RepoRoot()
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "building k8sm-executor: %s", out)
+		executorBin := executorBinary()
 
-		sim, err := mesossim.New(mesossim.Config{Agents: 1, AgentResources: "cpus:4;mem:8192;disk:10000",
-			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir()})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
-		DeferCleanup(sim.Close)
+		sim := startExecSim()
 
 		mc = minimalCluster()
 		mc.Spec.Master = sim.URL()

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,7 +16,6 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/mesossim"
-	"github.com/k8sm/k8sm/internal/testenv"
 )
 
 // writableDir is a directory a pod's container may write to and read from: it runs as
@@ -49,17 +47,9 @@ var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
 	)
 
 	BeforeAll(func() {
-		executorBin = filepath.Join(GinkgoT().TempDir(), "k8sm-executor")
-		build := exec.Command("go", "build", "-o", executorBin, "./cmd/k8sm-executor")
-		build.Dir = testenv.RepoRoot()
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "building k8sm-executor: %s", out)
+		executorBin = executorBinary()
 
-		sim, err = mesossim.New(mesossim.Config{Agents: 1, AgentResources: "cpus:4;mem:8192;disk:10000",
-			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir()})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
-		DeferCleanup(sim.Close)
+		sim = startExecSim()
 
 		mc = minimalCluster()
 		mc.Spec.Master = sim.URL()
@@ -157,21 +147,12 @@ var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
 // subscribes to the restarted agent again, and still kills them on delete.
 var _ = Describe("An agent restart under the k8sm executor", func() {
 	It("keeps the pod running while the executor subscribes again, and kills it on delete afterwards", func() {
-		executorBin := filepath.Join(GinkgoT().TempDir(), "k8sm-executor")
-		build := exec.Command("go", "build", "-o", executorBin, "./cmd/k8sm-executor")
-		build.Dir = testenv.RepoRoot()
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "building k8sm-executor: %s", out)
+		executorBin := executorBinary()
 
 		// An executor that does not subscribe again within 3s is killed by the agent, and
 		// its pod would end Failed.
 		const reregistration = 3 * time.Second
-		sim, err := mesossim.New(mesossim.Config{Agents: 1, AgentResources: "cpus:4;mem:8192;disk:10000",
-			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir(),
-			ExecutorReregistrationTimeout: reregistration})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
-		DeferCleanup(sim.Close)
+		sim := startExecSim(func(c *mesossim.Config) { c.ExecutorReregistrationTimeout = reregistration })
 
 		mc := minimalCluster()
 		mc.Spec.Master = sim.URL()

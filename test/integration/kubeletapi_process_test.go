@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,7 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -35,16 +32,8 @@ import (
 // logs, and exec with client-go's SPDY client.
 var _ = Describe("The kubelet API on an agent Node, for the process runtime's pods", func() {
 	It("serves a container's log and runs commands in it as the container", func() {
-		executorBin := filepath.Join(GinkgoT().TempDir(), "k8sm-executor")
-		build := exec.Command("go", "build", "-o", executorBin, "./cmd/k8sm-executor")
-		build.Dir = testenv.RepoRoot()
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "building k8sm-executor: %s", out)
-		sim, err := mesossim.New(mesossim.Config{Agents: 1, AgentResources: "cpus:4;mem:8192;disk:10000",
-			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir()})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
-		DeferCleanup(sim.Close)
+		executorBin := executorBinary()
+		sim := startExecSim()
 
 		ns := newNamespace()
 		ca := newKubeletClientCA()

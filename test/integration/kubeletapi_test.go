@@ -12,8 +12,6 @@ import (
 	"io"
 	"math/big"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -24,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -35,17 +32,9 @@ import (
 // kubeadm binds the API server's kubelet client) and deny another.
 var _ = Describe("The kubelet API on an agent Node", func() {
 	It("serves /pods to the API server's kubelet client, and refuses whom RBAC does not allow and whom it cannot authenticate", func() {
-		executorBin := filepath.Join(GinkgoT().TempDir(), "k8sm-executor")
-		build := exec.Command("go", "build", "-o", executorBin, "./cmd/k8sm-executor")
-		build.Dir = testenv.RepoRoot()
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "building k8sm-executor: %s", out)
+		executorBin := executorBinary()
 
-		sim, err := mesossim.New(mesossim.Config{Agents: 1, AgentResources: "cpus:4;mem:8192;disk:10000",
-			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir()})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
-		DeferCleanup(sim.Close)
+		sim := startExecSim()
 
 		By("naming a client CA and a port in the MesosCluster")
 		ns := newNamespace()
