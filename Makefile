@@ -70,10 +70,10 @@ test-unit: ## Run the tests that need no apiserver.
 CHAOS_ARGS ?=
 
 .PHONY: chaos
-chaos: ## The long chaos run: 2 manager replicas, mesos-sim, 1,000 pods over 50 agents, 150 faults from a seed (CHAOS_ARGS="-chaos.seed=7 -chaos.pods=300").
+chaos: ## The long chaos run: 2 manager replicas, mesos-sim with real k8sm-executors, 1,000 pods over 50 agents, 150 faults from a seed (CHAOS_ARGS="-chaos.seed=7 -chaos.pods=300"; -chaos.exec=false simulates the tasks).
 	@assets="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" && \
 	K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh "$$assets" kube-controller-manager && \
-	KUBEBUILDER_ASSETS="$$assets" go test ./test/chaos -run . -count=1 -timeout 60m -v -args -chaos.long $(CHAOS_ARGS)
+	KUBEBUILDER_ASSETS="$$assets" go test ./test/chaos -run . -count=1 -timeout 60m -v -args -chaos.long -chaos.exec $(CHAOS_ARGS)
 
 BENCH_ARGS ?= -agents 100 -pods 2000
 

@@ -24,7 +24,7 @@ var (
 	flagFaults = flag.Int("chaos.faults", 0, "faults to inject (default 12, or one of each kind if there are more kinds; long 150)")
 	flagPace   = flag.Duration("chaos.pace", 0, "mean time between two faults (default 4s)")
 	flagKinds  = flag.String("chaos.kinds", "", "comma-separated fault kinds to draw from (default all; see faultKinds)")
-	flagSettle = flag.Duration("chaos.settle", 0, "how long pods may stay Pending or Terminating once faults stop (default 60s, long 120s)")
+	flagSettle = flag.Duration("chaos.settle", 0, "how long pods may stay Pending or Terminating once faults stop (default 180s, long 240s)")
 	flagKeep   = flag.Bool("chaos.keep", false, "keep the logs directory (manager, kube-controller-manager, audit logs) after a passing run")
 	flagBin    = flag.String("chaos.manager", "", "the manager binary to run (default: built from ./cmd/manager)")
 	flagExec   = flag.Bool("chaos.exec", false, "agents run the real k8sm-executor (process runtime) instead of simulating tasks; adds the kill-executor fault")
@@ -44,9 +44,12 @@ type profile struct {
 }
 
 func profileFromFlags() (profile, error) {
-	p := profile{seed: *flagSeed, long: *flagLong, pods: 60, agents: 8, faults: 12, pace: 4 * time.Second, settle: 60 * time.Second, exec: *flagExec}
+	// Settling waits for kube-controller-manager too: after a restart-apiserver its
+	// informers back off for up to a minute (30 s, jittered up to twice that) before its
+	// Deployments and Jobs go on, and a Job then takes up to 45 s to run its pods.
+	p := profile{seed: *flagSeed, long: *flagLong, pods: 60, agents: 8, faults: 12, pace: 4 * time.Second, settle: 180 * time.Second, exec: *flagExec}
 	if p.long {
-		p.pods, p.agents, p.faults, p.settle, p.minLeaderKill = 1000, 50, 150, 120*time.Second, 20
+		p.pods, p.agents, p.faults, p.settle, p.minLeaderKill = 1000, 50, 150, 240*time.Second, 20
 	}
 	kinds, err := parseKinds(*flagKinds, p.exec)
 	if err != nil {
@@ -135,8 +138,8 @@ func TestChaos(t *testing.T) {
 	r.quiesce()
 	settled := r.settle(p.settle)
 	rep := r.check(settled)
-	t.Logf("faults by kind: %s; API writes the proxy held back or failed: %s; managers that exited by themselves: %v",
-		r.faults.summary(), r.proxy.summary(), r.mgrs.exits())
+	t.Logf("faults by kind: %s; the managers' API requests the proxy held back, failed or found kube-apiserver down for: %s; kube-apiserver restarts: %s; managers that exited by themselves: %v",
+		r.faults.summary(), r.proxy.summary(), r.api.summary(), r.mgrs.exits())
 	t.Logf("mesos-sim saw %s", r.rec.summary())
 	t.Logf("acknowledgements checked %d (not checked: TASK_STARTING, acknowledged before it is written by design, %d; of tasks whose MesosTask was gone %d; of updates never sent %d; MesosTask unreadable %d); run took %s",
 		rep.acksChecked, rep.acksStarting, rep.acksGone, rep.acksUnknown, rep.acksUnread, time.Since(start).Round(time.Second))

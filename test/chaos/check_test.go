@@ -10,7 +10,10 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,9 +23,11 @@ import (
 
 // snapshot is the cluster as the checker reads it, from the API server and the master.
 type snapshot struct {
-	pods  []corev1.Pod
-	tasks []mesosv1alpha1.MesosTask
-	sim   mesossim.State
+	pods        []corev1.Pod
+	tasks       []mesosv1alpha1.MesosTask
+	deployments []appsv1.Deployment
+	jobs        []batchv1.Job
+	sim         mesossim.State
 	// health says what keeps the operator from working: no leader, no subscription.
 	health []string
 	taken  bool // false until a snapshot could be read
@@ -33,6 +38,7 @@ func (s snapshot) problems() []string {
 	var out []string
 	out = append(out, s.health...)
 	out = append(out, s.stuck()...)
+	out = append(out, s.unfinished()...)
 	out = append(out, s.orphaned()...)
 	return append(out, s.runningWithoutTask()...)
 }
@@ -47,7 +53,16 @@ func (r *run) snapshot(ctx context.Context) (snapshot, error) {
 	if err := r.direct.List(ctx, &tasks, client.InNamespace(namespace)); err != nil {
 		return s, err
 	}
+	var deployments appsv1.DeploymentList
+	if err := r.direct.List(ctx, &deployments, client.InNamespace(namespace)); err != nil {
+		return s, err
+	}
+	var jobs batchv1.JobList
+	if err := r.direct.List(ctx, &jobs, client.InNamespace(namespace)); err != nil {
+		return s, err
+	}
 	s.pods, s.tasks, s.sim, s.taken = pods.Items, tasks.Items, r.sim.State(), true
+	s.deployments, s.jobs = deployments.Items, jobs.Items
 	if r.mgrs.leader() == nil {
 		s.health = append(s.health, "no manager replica leads")
 	}
@@ -64,12 +79,7 @@ func (r *run) snapshot(ctx context.Context) (snapshot, error) {
 // stuck names the pods Pending (while an agent has room for one) or Terminating, and
 // the MesosTasks left without their pod.
 func (s snapshot) stuck() []string {
-	room := false
-	for _, a := range s.sim.Agents {
-		if a.Active && a.Free["cpus"] >= 0.2 && a.Free["mem"] >= 128 {
-			room = true
-		}
-	}
+	room := s.room()
 	var out []string
 	pods := map[types.UID]bool{}
 	for _, p := range s.pods {
@@ -90,6 +100,79 @@ func (s snapshot) stuck() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// room says whether an agent has room for one more pod.
+func (s snapshot) room() bool {
+	for _, a := range s.sim.Agents {
+		if a.Active && a.Free["cpus"] >= 0.2 && a.Free["mem"] >= 128 {
+			return true
+		}
+	}
+	return false
+}
+
+// unfinished names, while an agent has room, the Deployments short of ready, up-to-date
+// replicas and the Jobs not complete: their pods are yet to be made (kube-controller-
+// manager backs off for up to a minute after kube-apiserver was away: the pods it has
+// not made are pods the checker cannot count) or to run.
+func (s snapshot) unfinished() []string {
+	if !s.room() {
+		return nil
+	}
+	var out []string
+	for _, d := range s.deployments {
+		want, st := ptrOr(d.Spec.Replicas, 1), d.Status
+		if st.ObservedGeneration < d.Generation || st.Replicas != want || st.UpdatedReplicas != want || st.ReadyReplicas != want {
+			out = append(out, fmt.Sprintf("deployment %s/%s has %d replicas, %d up to date, %d ready of %d (generation %d, observed %d)",
+				d.Namespace, d.Name, st.Replicas, st.UpdatedReplicas, st.ReadyReplicas, want, d.Generation, st.ObservedGeneration))
+		}
+	}
+	for _, j := range s.jobs {
+		if !jobEnded(j) {
+			out = append(out, fmt.Sprintf("job %s/%s has %d succeeded of %d, %d active, %d failed (its pods: %s)",
+				j.Namespace, j.Name, j.Status.Succeeded, ptrOr(j.Spec.Completions, 1), j.Status.Active, j.Status.Failed, s.podPhases("Job", j.Name)))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// podPhases counts the pods of a controller by phase: a Job whose pods ended while its
+// status does not say so waits for kube-controller-manager, not for k8sm.
+func (s snapshot) podPhases(kind, name string) string {
+	n := map[string]int{}
+	for _, p := range s.pods {
+		if ref := metav1.GetControllerOf(&p); ref != nil && ref.Kind == kind && ref.Name == name {
+			phase := string(p.Status.Phase)
+			if p.DeletionTimestamp != nil {
+				phase += "(terminating)"
+			}
+			n[phase]++
+		}
+	}
+	var parts []string
+	for phase, c := range n {
+		parts = append(parts, fmt.Sprintf("%s=%d", phase, c))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func jobEnded(j batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
 }
 
 func podCondition(p corev1.Pod, typ corev1.PodConditionType) string {
@@ -168,13 +251,19 @@ func (r *run) settle(bound time.Duration) snapshot {
 	var failure string
 	g := NewGomega(func(message string, _ ...int) { failure = message })
 	start := time.Now()
+	progress := start
 	ok := g.Eventually(func() ([]string, error) {
 		s, err := r.snapshot(context.Background())
 		if err != nil {
 			return nil, err
 		}
 		last = s
-		return s.problems(), nil
+		problems := s.problems()
+		if time.Since(progress) >= 15*time.Second && len(problems) > 0 {
+			progress = time.Now() // what a slow settling waits for, to tell a near miss from a hang
+			r.t.Logf("settling for %s: %d problems, e.g. %s", time.Since(start).Round(time.Second), len(problems), strings.Join(problems[:min(3, len(problems))], "; "))
+		}
+		return problems, nil
 	}, bound, time.Second).Should(BeEmpty())
 	if ok {
 		r.t.Logf("settled in %s", time.Since(start).Round(time.Second))
@@ -196,6 +285,7 @@ func firstLines(s string, n int) string {
 type report struct {
 	pods, faults                                                 int
 	twice, lost, orphaned, stuck, unwritten, errors              []string
+	keptLeading                                                  []string // leaders that outlived their Lease (restart-apiserver)
 	acksChecked, acksStarting, acksGone, acksUnknown, acksUnread int
 }
 
@@ -205,7 +295,7 @@ func (rep report) line(seed int64) string {
 }
 
 func (rep report) failed() bool {
-	return len(rep.twice)+len(rep.lost)+len(rep.orphaned)+len(rep.stuck)+len(rep.unwritten)+len(rep.errors) > 0
+	return len(rep.twice)+len(rep.lost)+len(rep.orphaned)+len(rep.stuck)+len(rep.unwritten)+len(rep.keptLeading)+len(rep.errors) > 0
 }
 
 func (rep report) details() string {
@@ -214,7 +304,8 @@ func (rep report) details() string {
 		name  string
 		items []string
 	}{{"launched twice", rep.twice}, {"lost", rep.lost}, {"orphaned", rep.orphaned}, {"stuck", rep.stuck},
-		{"acknowledged before written", rep.unwritten}, {"run errors", rep.errors}} {
+		{"acknowledged before written", rep.unwritten}, {"kept leading without renewing its Lease", rep.keptLeading},
+		{"run errors", rep.errors}} {
 		if len(sec.items) == 0 {
 			continue
 		}
@@ -229,8 +320,8 @@ func (rep report) details() string {
 // check counts what went wrong, from the last snapshot, what the recorder saw and the
 // API server's audit log.
 func (r *run) check(last snapshot) report {
-	rep := report{faults: r.faults.count(), orphaned: last.orphaned(), stuck: append(slices.Clip(last.health), last.stuck()...),
-		lost: last.runningWithoutTask(), errors: r.runErrors()}
+	rep := report{faults: r.faults.count(), orphaned: last.orphaned(), stuck: slices.Concat(last.health, last.stuck(), last.unfinished()),
+		lost: last.runningWithoutTask(), keptLeading: r.api.keptLeading(), errors: r.runErrors()}
 	if !last.taken {
 		rep.errors = append(rep.errors, "the cluster could not be read after the faults: nothing counted")
 		return rep
@@ -238,6 +329,14 @@ func (r *run) check(last snapshot) report {
 	deletes, err := readPodDeletes(r.auditLog)
 	if err != nil {
 		rep.errors = append(rep.errors, "reading the audit log: "+err.Error())
+	}
+	missed := r.rec.untracked(last.pods)
+	for wait := time.Now().Add(10 * time.Second); len(missed) > 0 && time.Now().Before(wait); missed = r.rec.untracked(last.pods) {
+		time.Sleep(100 * time.Millisecond) // the watch delivers the newest pods a moment after the snapshot
+	}
+	if len(missed) > 0 {
+		rep.errors = append(rep.errors, fmt.Sprintf("the checker's pod watch never saw %d pods that exist (%s): what it counts is incomplete",
+			len(missed), strings.Join(missed[:min(len(missed), 5)], ", ")))
 	}
 	existing := map[types.UID]bool{}
 	for _, p := range last.pods {

@@ -52,6 +52,7 @@ type run struct {
 	rec             *recorder
 	mgrs            *managers
 	proxy           *apiProxy
+	api             *apiServer // restart-apiserver stops and starts it
 	withControllers bool
 
 	faults faultLog
@@ -145,20 +146,34 @@ func buildCmd(t *testing.T, name string) string {
 	return bin
 }
 
-// startAPIServer starts kube-apiserver and etcd with an audit log of pod deletions.
+// startAPIServer starts kube-apiserver and etcd with an audit log of pod deletions;
+// kube-apiserver keeps its certificates in a directory of the run's, so that it can be
+// started again as it was (restart-apiserver), and writes its output to the logs.
 func (r *run) startAPIServer(g *WithT) {
 	env, err := testenv.New()
 	g.Expect(err).NotTo(HaveOccurred())
 	policy := filepath.Join(r.logDir, "audit-policy.yaml")
 	g.Expect(os.WriteFile(policy, []byte(auditPolicy), 0o600)).To(Succeed())
 	r.auditLog = filepath.Join(r.logDir, "audit.log")
-	env.ControlPlane.GetAPIServer().Configure().
+	certDir, err := os.MkdirTemp("", "k8sm-chaos-apiserver-")
+	g.Expect(err).NotTo(HaveOccurred())
+	r.t.Cleanup(func() { _ = os.RemoveAll(certDir) }) // after env.Stop: cleanups run last first
+	out, err := os.Create(filepath.Join(r.logDir, "kube-apiserver.log"))
+	g.Expect(err).NotTo(HaveOccurred())
+	r.t.Cleanup(func() { _ = out.Close() })
+	srv := env.ControlPlane.GetAPIServer()
+	srv.CertDir, srv.Out, srv.Err = certDir, out, out
+	srv.Configure().
 		Set("audit-policy-file", policy).
 		Set("audit-log-path", r.auditLog).
-		Set("audit-log-format", "json")
+		Set("audit-log-format", "json").
+		// On SIGTERM, close the watches and exit: without a grace period kube-apiserver
+		// leaves them open and waits for them until envtest SIGKILLs it.
+		Set("shutdown-watch-termination-grace-period", "2s")
 	_, err = env.Start()
 	g.Expect(err).NotTo(HaveOccurred(), "starting kube-apiserver and etcd from %s", env.BinaryAssetsDirectory)
 	r.env = env
+	r.api = &apiServer{srv: srv}
 	r.t.Cleanup(func() { _ = env.Stop() })
 
 	cfg := r.userConfig(g, userLoad)

@@ -33,12 +33,14 @@ const (
 	faultFailAccepts    faultKind = "fail-accepts"      // the next ACCEPTs answered 503, applied or not
 	faultSlowWrites     faultKind = "slow-writes"       // the managers' API writes held back, for a while
 	faultAPIErrors      faultKind = "api-errors"        // some of the managers' API writes answered 409/5xx, for a while
+	faultRestartAPI     faultKind = "restart-apiserver" // kube-apiserver stopped, started again after a while (etcd keeps the data)
 	faultKillExecutor   faultKind = "kill-executor"     // an agent's k8sm-executor process is killed (-chaos.exec only)
 )
 
 // faultKinds are the kinds a run draws from by default.
 var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultMasterDown, faultPartition,
-	faultRestartAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors}
+	faultRestartAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors,
+	faultRestartAPI}
 
 // parseKinds reads -chaos.kinds; with real executors kill-executor is one more kind.
 func parseKinds(s string, exec bool) ([]faultKind, error) {
@@ -88,7 +90,7 @@ type fault struct {
 	at        time.Duration // since the fault phase began
 	kind      faultKind
 	agent     int           // index of the agent (partition, restart)
-	lasts     time.Duration // how long it lasts (master-down, partition, duplicate, delay)
+	lasts     time.Duration // how long it lasts (master-down, partition, duplicate, delay, restart-apiserver: down before it starts again)
 	delay     time.Duration // how long updates (delay-updates) or writes (slow-writes) are held back
 	n         int           // ACCEPTs to fail (fail-accepts)
 	processed bool          // the failed ACCEPTs are applied first (fail-accepts)
@@ -102,7 +104,7 @@ func (f fault) String() string {
 		return fmt.Sprintf("%s agent-%d for %s", f.kind, f.agent+1, f.lasts)
 	case faultRestartAgent, faultKillExecutor:
 		return fmt.Sprintf("%s agent-%d", f.kind, f.agent+1)
-	case faultMasterDown, faultDuplicate:
+	case faultMasterDown, faultDuplicate, faultRestartAPI:
 		return fmt.Sprintf("%s for %s", f.kind, f.lasts)
 	case faultKillLeader, faultTermLeader:
 		return fmt.Sprintf("%s after %s of leadership", f.kind, f.tenure.Round(time.Millisecond))
@@ -131,13 +133,22 @@ func (fp faultPlan) duration() time.Duration {
 // (controller-runtime's default).
 const leaseDuration = 15 * time.Second
 
+// apiServerStart is about what a kube-apiserver restart adds to the fault phase: its
+// start (3-5 s on 2 cores), and the Lease of a leader that stepped down running out
+// before the next manager fault finds a leader.
+const apiServerStart = 10 * time.Second
+
 // expected is how long the fault phase is expected to last: a leader SIGKILL holds the
-// next fault back until the other replica took the lease over.
+// next fault back until the other replica took the lease over; a kube-apiserver
+// restart holds the next manager fault back until a replica leads again.
 func (fp faultPlan) expected() time.Duration {
 	d := fp.duration()
 	for _, f := range fp {
-		if f.kind == faultKillLeader {
+		switch f.kind {
+		case faultKillLeader:
 			d += leaseDuration
+		case faultRestartAPI:
+			d += apiServerStart
 		}
 	}
 	return d
@@ -177,6 +188,8 @@ func planFaults(p profile) faultPlan {
 			f.lasts = time.Second + randDur(rng, 5*time.Second)
 		case faultSlowWrites:
 			f.delay /= 2 // at most 1.5s: a write held longer than the lease's renewal allows makes the leader step down
+		case faultRestartAPI:
+			f.lasts = apiServerDown(rng)
 		case faultPartition, faultDuplicate, faultDelay, faultAPIErrors:
 		default:
 			f.lasts = 0
@@ -378,6 +391,8 @@ func (r *run) inject(f fault) error {
 		r.ends.schedule("slow-writes", f.lasts, func() { r.proxy.setSlow(0) })
 	case faultKillExecutor:
 		return r.killExecutor(f.agent)
+	case faultRestartAPI:
+		return r.restartAPIServer(f.lasts)
 	case faultAPIErrors:
 		r.waitFree("api-errors")
 		r.proxy.setErrors(f.rate)
@@ -392,7 +407,7 @@ func (r *run) inject(f fault) error {
 // runs one and no lasting fault holds.
 func (r *run) killExecutor(agent int) error {
 	mc := &mesosv1alpha1.MesosCluster{}
-	if err := r.direct.Get(context.Background(), client.ObjectKey{Name: clusterName}, mc); err != nil {
+	if err := apiRetry(func() error { return r.direct.Get(context.Background(), client.ObjectKey{Name: clusterName}, mc) }); err != nil {
 		return err
 	}
 	for k := range r.p.agents {
@@ -414,6 +429,7 @@ func (r *run) killExecutor(agent int) error {
 // failing; the managers keep running as they are.
 func (r *run) quiesce() {
 	r.ends.endAll()
+	r.api.waitUp() // a restart whose start began before endAll
 	r.sim.FailAccepts(0, false)
 	r.t.Logf("faults stopped after %d; settling (at most %s)", r.faults.count(), r.p.settle)
 }

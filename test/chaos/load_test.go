@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -126,6 +127,7 @@ func (r *run) startLoad(plan []loadAction) <-chan struct{} {
 var loadNames = map[loadKind]string{createPod: "create pod", deletePod: "delete pod", createDeployment: "create deployment",
 	scaleDeployment: "scale deployment", rolloutDeployment: "roll out deployment", createJob: "create job"}
 
+// apply carries one action out, retrying while kube-apiserver is away.
 func (r *run) apply(ctx context.Context, a loadAction) error {
 	switch a.kind {
 	case createPod:
@@ -134,31 +136,50 @@ func (r *run) apply(ctx context.Context, a loadAction) error {
 			pod.Spec.SchedulerName = corev1.DefaultSchedulerName
 			pod.Spec.NodeName = agentnode.NodeName(clusterName, fmt.Sprintf("agent-%d", a.pinAgent+1), 0)
 		}
-		return r.load.Create(ctx, pod)
+		return r.create(ctx, pod)
 	case deletePod:
 		var opts []client.DeleteOption
 		if a.grace >= 0 {
 			opts = append(opts, client.GracePeriodSeconds(a.grace))
 		}
-		return client.IgnoreNotFound(r.load.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: a.name}}, opts...))
+		return apiRetry(func() error {
+			return client.IgnoreNotFound(r.load.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: a.name}}, opts...))
+		})
 	case createDeployment:
-		return r.load.Create(ctx, deployment(a))
+		return r.create(ctx, deployment(a))
 	case scaleDeployment, rolloutDeployment:
-		d := &appsv1.Deployment{}
-		if err := r.load.Get(ctx, client.ObjectKey{Namespace: namespace, Name: a.name}, d); err != nil {
-			return err
-		}
-		before := d.DeepCopy()
-		if a.kind == scaleDeployment {
-			d.Spec.Replicas = ptr(int32(a.replicas))
-		} else {
-			d.Spec.Template.Annotations["chaos/rollout"] = strconv.FormatInt(time.Now().UnixNano(), 10)
-		}
-		return r.load.Patch(ctx, d, client.MergeFrom(before))
+		rollout := strconv.FormatInt(time.Now().UnixNano(), 10)
+		return apiRetry(func() error {
+			d := &appsv1.Deployment{}
+			if err := r.load.Get(ctx, client.ObjectKey{Namespace: namespace, Name: a.name}, d); err != nil {
+				return err
+			}
+			before := d.DeepCopy()
+			if a.kind == scaleDeployment {
+				d.Spec.Replicas = ptr(int32(a.replicas))
+			} else {
+				d.Spec.Template.Annotations["chaos/rollout"] = rollout // the same on a retry: one rollout
+			}
+			return r.load.Patch(ctx, d, client.MergeFrom(before))
+		})
 	case createJob:
-		return r.load.Create(ctx, job(a))
+		return r.create(ctx, job(a))
 	}
 	return fmt.Errorf("unknown load action %d", a.kind)
+}
+
+// create creates obj, retrying while kube-apiserver is away; a create that answers
+// AlreadyExists after a try that failed was made by that try (its answer was lost).
+func (r *run) create(ctx context.Context, obj client.Object) error {
+	tried := false
+	return apiRetry(func() error {
+		err := r.load.Create(ctx, obj)
+		if tried && apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		tried = true
+		return err
+	})
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,12 +33,13 @@ type managers struct {
 
 // replica is one manager process.
 type replica struct {
-	name   string // slot and start, e.g. "a-3"
-	slot   int
-	cmd    *exec.Cmd
-	log    *leaseWatch
-	exited chan struct{}
-	told   atomic.Bool // the run stopped it
+	name    string // slot and start, e.g. "a-3"
+	slot    int
+	cmd     *exec.Cmd
+	log     *leaseWatch
+	exited  chan struct{}
+	told    atomic.Bool // the run stopped it
+	started time.Time
 }
 
 func (p *replica) alive() bool {
@@ -49,11 +51,17 @@ func (p *replica) alive() bool {
 	}
 }
 
+// errStopped is a start after the run stopped every replica.
+var errStopped = errors.New("the replicas are stopped")
+
 // start starts the replica of a slot: --leader-elect in namespace default, probes on a
 // free loopback port, metrics off.
 func (ms *managers) start(slot int) error {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
+	if ms.stopped {
+		return errStopped
+	}
 	ms.starts++
 	name := fmt.Sprintf("%c-%d", 'a'+slot, ms.starts)
 	f, err := os.Create(filepath.Join(ms.logDir, "manager-"+name+".log"))
@@ -70,7 +78,7 @@ func (ms *managers) start(slot int) error {
 		_ = f.Close()
 		return fmt.Errorf("starting the manager: %w", err)
 	}
-	p := &replica{name: name, slot: slot, cmd: cmd, log: w, exited: make(chan struct{})}
+	p := &replica{name: name, slot: slot, cmd: cmd, log: w, exited: make(chan struct{}), started: time.Now()}
 	go func() {
 		err := cmd.Wait()
 		_ = f.Close()
@@ -83,6 +91,11 @@ func (ms *managers) start(slot int) error {
 	return nil
 }
 
+// crashBackOff is how long a replica that exited within crashBackOff of its start waits
+// before its slot starts again, as kubelet backs a crashing container off: a replica
+// started while kube-apiserver is down (restart-apiserver) exits at once.
+const crashBackOff = 3 * time.Second
+
 // exitedByItself notes a replica that exited untold and starts its slot again.
 func (ms *managers) exitedByItself(p *replica, err error) {
 	ms.mu.Lock()
@@ -93,7 +106,12 @@ func (ms *managers) exitedByItself(p *replica, err error) {
 	ms.selfExits = append(ms.selfExits, fmt.Sprintf("%s (%v)", p.name, err))
 	ms.mu.Unlock()
 	ms.logf("manager %s exited by itself (%v): see manager-%s.log; starting its slot again", p.name, err, p.name)
-	if err := ms.start(p.slot); err != nil {
+	if time.Since(p.started) < crashBackOff {
+		time.Sleep(crashBackOff) // back-off, not an assertion
+	}
+	if err := ms.start(p.slot); errors.Is(err, errStopped) {
+		return
+	} else if err != nil {
 		ms.logf("starting manager slot %d again: %v", p.slot, err)
 	}
 }

@@ -26,7 +26,8 @@ import (
 // request on as the manager's user, and while a fault lasts it holds writes back
 // (slow-writes) or answers some of them with an error (api-errors): 409 Conflict to an
 // update or patch, 500 or 503 before the write is made, 504 after it was made (the
-// answer of a write that happened is lost). Reads and watches always pass.
+// answer of a write that happened is lost). Reads and watches always pass, unless
+// kube-apiserver is down (restart-apiserver).
 type apiProxy struct {
 	rp  *httputil.ReverseProxy
 	srv *http.Server
@@ -63,6 +64,7 @@ func startProxy(cfg *rest.Config, seed int64) (*apiProxy, error) {
 		Transport:     tr,
 		FlushInterval: -1,                         // watches stream
 		ErrorLog:      log.New(io.Discard, "", 0), // a watch the manager ends is no error
+		ErrorHandler:  p.unreachable,
 	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
@@ -162,6 +164,25 @@ func (p *apiProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.rp.ServeHTTP(discard{header: http.Header{}}, r)
 		writeStatus(w, http.StatusGatewayTimeout, "Timeout", "Timeout: request did not complete within the allowed duration (injected by the chaos proxy after the write was made)")
 	}
+}
+
+// unreachable answers a request kube-apiserver did not take (restart-apiserver: it is
+// down) as a stopped API server does: the connection closes without an answer, rather
+// than the proxy's 502, which no client of a real API server sees.
+func (p *apiProxy) unreachable(w http.ResponseWriter, r *http.Request, _ error) {
+	if r.Context().Err() != nil {
+		return // the manager gave up on it: nothing to answer
+	}
+	p.mu.Lock()
+	p.injected["apiserver-unreachable"]++
+	p.mu.Unlock()
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	w.WriteHeader(http.StatusBadGateway)
 }
 
 // writeStatus answers as kube-apiserver does when a request fails: a Status object.

@@ -14,8 +14,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -160,10 +161,15 @@ func (r *recorder) onAck(_ string, ack scheduler.Call_Acknowledge) {
 		r.countAck(func() { r.acks.starting++ })
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	// The read waits out a kube-apiserver restart rather than leave the acknowledgement
+	// unchecked: the manager cannot write while it is down, so only a write it made in
+	// the second or two between kube-apiserver's return and this read could pass unseen.
 	mt := &mesosv1alpha1.MesosTask{}
-	err := r.direct.Get(ctx, client.ObjectKey{Namespace: ref.namespace, Name: ref.name}, mt)
+	err := apiRetry(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return r.direct.Get(ctx, client.ObjectKey{Namespace: ref.namespace, Name: ref.name}, mt)
+	})
 	switch {
 	case apierrors.IsNotFound(err) || err == nil && mt.Spec.TaskID != id:
 		r.countAck(func() { r.acks.gone++ }) // nothing left to write the update to
@@ -251,28 +257,59 @@ func reflects(st mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus) bool {
 	return false
 }
 
-// watchPods follows the run's pods: every pod seen, and how each first ended.
+// watchPods follows the run's pods: every pod seen, and how each first ended. It is a
+// reflector of its own rather than an informer: after a restart-apiserver it lists and
+// watches again within a second of kube-apiserver's return, where an informer's backs
+// off for up to a minute, blind to the pods made and ended meanwhile.
 func (r *recorder) watchPods(cs kubernetes.Interface, ns string) (stop func()) {
-	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
-	inf := f.Core().V1().Pods().Informer()
-	seen := func(obj any) {
-		if pod, ok := obj.(*corev1.Pod); ok {
-			r.track(pod)
+	lw := cache.NewListWatchFromClient(cs.CoreV1().RESTClient(), "pods", ns, fields.Everything())
+	refl := cache.NewReflectorWithOptions(lw, &corev1.Pod{}, podTracker{r}, cache.ReflectorOptions{
+		Name:    "chaos-pods",
+		Backoff: &wait.Backoff{Duration: 100 * time.Millisecond, Cap: time.Second, Factor: 2, Jitter: 0.1, Steps: 10},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		refl.RunWithContext(ctx)
+	}()
+	return func() { cancel(); <-done }
+}
+
+// podTracker is the store of the recorder's pod reflector: it keeps nothing, and tracks
+// every pod it is given (a deleted one as it was last).
+type podTracker struct{ r *recorder }
+
+func (s podTracker) Add(obj any) error    { return s.seen(obj) }
+func (s podTracker) Update(obj any) error { return s.seen(obj) }
+func (s podTracker) Delete(obj any) error { return s.seen(obj) }
+func (s podTracker) Resync() error        { return nil }
+
+func (s podTracker) Replace(list []any, _ string) error {
+	for _, obj := range list {
+		_ = s.seen(obj)
+	}
+	return nil
+}
+
+func (s podTracker) seen(obj any) error {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		s.r.track(pod)
+	}
+	return nil
+}
+
+// untracked names the pods the watch has not seen: it missed them.
+func (r *recorder) untracked(pods []corev1.Pod) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, p := range pods {
+		if r.pods[p.UID] == nil {
+			out = append(out, p.Namespace+"/"+p.Name)
 		}
 	}
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    seen,
-		UpdateFunc: func(_, obj any) { seen(obj) },
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			seen(obj)
-		},
-	})
-	done := make(chan struct{})
-	f.Start(done)
-	return func() { close(done); f.Shutdown() }
+	return out
 }
 
 func (r *recorder) track(pod *corev1.Pod) {
