@@ -17,14 +17,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/testenv"
 )
 
 // The process runtime's pods through the kubelet API of their agent Node, served by the
@@ -32,30 +27,12 @@ import (
 // logs, and exec with client-go's SPDY client.
 var _ = Describe("The kubelet API on an agent Node, for the process runtime's pods", func() {
 	It("serves a container's log and runs commands in it as the container", func() {
-		executorBin := executorBinary()
 		sim := startExecSim()
 
 		ns := newNamespace()
-		ca := newKubeletClientCA()
-		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubelet-client-ca"}, Data: map[string][]byte{"ca.crt": ca.pem}}
-		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
-		port, err := testenv.FreePort()
-		Expect(err).NotTo(HaveOccurred())
-		mc := minimalCluster()
-		mc.Spec.Master = sim.URL()
-		mc.Spec.SchedulerName = uniqueSchedulerName()
-		mc.Spec.Placement.RefuseSeconds = new(int32)
-		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBin}
-		mc.Spec.KubeletAPI = mesosv1alpha1.KubeletAPISpec{Port: int32(port),
-			ClientCASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: ns, Name: secret.Name}}
-		createCluster(mc)
-		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
+		mc, ca, port := kubeletAPICluster(sim, ns)
 		user := "kube-apiserver-kubelet-client-" + mc.Name
-		binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:kubelet-api-admin"},
-			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: user}}}
-		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
-		DeferCleanup(func() { _ = k8sClient.Delete(ctx, binding) })
+		bindKubeletAPIAdmin(user)
 
 		By("running a pod that writes its uid")
 		pod := newPod(ns, "talker", mc.Spec.SchedulerName, "100m")

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -32,35 +33,16 @@ import (
 // kubeadm binds the API server's kubelet client) and deny another.
 var _ = Describe("The kubelet API on an agent Node", func() {
 	It("serves /pods to the API server's kubelet client, and refuses whom RBAC does not allow and whom it cannot authenticate", func() {
-		executorBin := executorBinary()
-
 		sim := startExecSim()
 
 		By("naming a client CA and a port in the MesosCluster")
 		ns := newNamespace()
-		ca := newKubeletClientCA()
-		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubelet-client-ca"}, Data: map[string][]byte{"ca.crt": ca.pem}}
-		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
-		port, err := testenv.FreePort()
-		Expect(err).NotTo(HaveOccurred())
-		mc := minimalCluster()
-		mc.Spec.Master = sim.URL()
-		mc.Spec.SchedulerName = uniqueSchedulerName()
-		mc.Spec.Placement.RefuseSeconds = new(int32)
-		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBin}
-		mc.Spec.KubeletAPI = mesosv1alpha1.KubeletAPISpec{Port: int32(port),
-			ClientCASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: ns, Name: secret.Name}}
-		createCluster(mc)
-		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
+		mc, ca, port := kubeletAPICluster(sim, ns)
 		Expect(condition(mc, mesosv1alpha1.ConditionDegraded)()).To(HavePrefix("False/"), "the client CA was not taken")
 
 		By("binding the API server's kubelet client user, as kubeadm does")
 		allowed, denied := "kube-apiserver-kubelet-client-"+mc.Name, "someone-else-"+mc.Name
-		binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: allowed},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:kubelet-api-admin"},
-			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: allowed}}}
-		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
-		DeferCleanup(func() { _ = k8sClient.Delete(ctx, binding) })
+		bindKubeletAPIAdmin(allowed)
 
 		By("running a pod there")
 		pod := newPod(ns, "listed", mc.Spec.SchedulerName, "100m")
@@ -137,4 +119,34 @@ func getStatus(c *http.Client, url string) string {
 	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return fmt.Sprintf("%d %s", resp.StatusCode, b)
+}
+
+// kubeletAPICluster makes a MesosCluster on sim whose executors serve the kubelet API on
+// a free port, trusting a new client CA (a Secret in ns), and waits until it is Ready.
+func kubeletAPICluster(sim *mesossim.Master, ns string) (*mesosv1alpha1.MesosCluster, *kubeletClientCA, int) {
+	ca := newKubeletClientCA()
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubelet-client-ca"}, Data: map[string][]byte{"ca.crt": ca.pem}}
+	Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+	port, err := testenv.FreePort()
+	Expect(err).NotTo(HaveOccurred())
+	mc := minimalCluster()
+	mc.Spec.Master = sim.URL()
+	mc.Spec.SchedulerName = uniqueSchedulerName()
+	mc.Spec.Placement.RefuseSeconds = new(int32)
+	mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBinary()}
+	mc.Spec.KubeletAPI = mesosv1alpha1.KubeletAPISpec{Port: int32(port),
+		ClientCASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: ns, Name: secret.Name}}
+	createCluster(mc)
+	Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
+	return mc, ca, port
+}
+
+// bindKubeletAPIAdmin lets user do what the API server's kubelet client does, as kubeadm
+// lets it, until the spec ends.
+func bindKubeletAPIAdmin(user string) {
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:kubelet-api-admin"},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: user}}}
+	Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+	DeferCleanup(func() { _ = k8sClient.Delete(ctx, binding) })
 }
