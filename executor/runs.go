@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
@@ -53,7 +54,9 @@ func RunDir(cfg config.Config) string {
 // release is not called and the process lives: it holds an exclusive flock(2) on
 // dir/.k8sm-executor.lock. The kernel drops the lock when the process ends, SIGKILL and
 // the OOM killer included; and Go opens files close-on-exec, so the processes the
-// executor starts do not keep it.
+// executor starts do not keep it. The claim holds until release even when the caller
+// drops release: the lock's file is kept reachable here, or its finalizer would close
+// it, and so drop the lock, at the next garbage collection.
 func Claim(dir string) (release func(), err error) {
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -63,8 +66,25 @@ func Claim(dir string) (release func(), err error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("another process holds %s: %w", f.Name(), err)
 	}
-	return func() { _ = f.Close() }, nil
+	claims.Lock()
+	claims.files[f] = struct{}{}
+	claims.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			claims.Lock()
+			delete(claims.files, f)
+			claims.Unlock()
+			_ = f.Close()
+		})
+	}, nil
 }
+
+// claims holds the files of the claims not released.
+var claims = struct {
+	sync.Mutex
+	files map[*os.File]struct{}
+}{files: map[*os.File]struct{}{}}
 
 // Ended says whether the executor run that had sandbox dir has ended: its lock is free,
 // or its sandbox is gone (the agent garbage-collects the sandboxes of ended runs) from a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"testing"
@@ -15,6 +16,22 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
 	corev1 "k8s.io/api/core/v1"
 )
+
+// A claim whose release the caller dropped holds for the life of the process: the
+// garbage collector must not close the lock's file behind it.
+func TestAClaimOutlivesItsDroppedRelease(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Claim(dir); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // finalizers run on the cycle after the one that finds them
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if Ended(dir) {
+		t.Error("a claim was dropped by the garbage collector")
+	}
+}
 
 func TestClaimAndEnded(t *testing.T) {
 	dir := t.TempDir()
