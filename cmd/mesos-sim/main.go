@@ -28,6 +28,7 @@ func run(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:5050", "Address the master serves on.")
 	agents := fs.Int("agents", 3, "Number of simulated agents.")
 	agentHostname := fs.String("agent-hostname", "", "One hostname for every agent, as agents started on one host with --hostname (e.g. 127.0.0.1): each gets its own port, 5051, 5052, ... (default: agent-1 ... agent-N, each on port 5051).")
+	loopbackIPs := fs.Bool("agent-loopback-ips", false, "Give agent-<i> the address 127.0.0.<i> (offers' url, its pid, the executor API with --exec), as agents on hosts of their own, so that what executors serve on their agent's address does not collide (default: every agent is 127.0.0.1).")
 	resources := fs.String("agent-resources", "cpus:4;mem:8192;disk:20000;ports:[31000-32000]", "Resources of each agent, in Mesos's --resources form.")
 	attributes := fs.String("agent-attributes", "", "Attributes of each agent, in Mesos's --attributes form (e.g. 'rack:r1').")
 	heartbeat := fs.Duration("heartbeat-interval", 15*time.Second, "Heartbeat interval of scheduler streams.")
@@ -50,7 +51,7 @@ func run(args []string) error {
 		return fmt.Errorf("--offer-timeout must not be negative")
 	}
 	sim, err := mesossim.New(mesossim.Config{
-		Agents: *agents, AgentHostname: *agentHostname, AgentResources: *resources, AgentAttributes: *attributes,
+		Agents: *agents, AgentHostname: *agentHostname, LoopbackIPs: *loopbackIPs, AgentResources: *resources, AgentAttributes: *attributes,
 		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
 		Exec: *execMode, WorkDir: *workDir, OfferTimeout: *offerTimeout,
 		ExecutorShutdownGracePeriod: *grace, ExecutorReregistrationTimeout: *reregister, ExecutorHeartbeatInterval: *execHeartbeat,

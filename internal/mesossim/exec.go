@@ -57,7 +57,7 @@ const agentRestartDelay = 100 * time.Millisecond
 
 // serveAgent serves one agent's executor API on its own address.
 func (m *Master) serveAgent(a *agent) error {
-	return m.serveAgentOn(a, "127.0.0.1:0")
+	return m.serveAgentOn(a, net.JoinHostPort(a.ip, "0"))
 }
 
 // serveAgentOn serves an agent's executor API on addr.

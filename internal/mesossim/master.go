@@ -34,6 +34,13 @@ type Config struct {
 	// the fault API and Go methods by hostname:port. Default: agent-1 … agent-N, each
 	// on port 5051, as agents on hosts of their own.
 	AgentHostname string
+	// LoopbackIPs gives each agent an address of its own on loopback, 127.0.0.<i> for
+	// agent-<i>, as agents on hosts of their own have one each: the offers' url.ip, its
+	// pid, its containers' network_infos and, with Exec, the address its executor API is
+	// served on (MESOS_AGENT_ENDPOINT). Services an executor offers on its agent's address
+	// (the kubelet API) then do not collide on one port. Ignored with AgentHostname (the
+	// agents share a host). Default: every agent is 127.0.0.1.
+	LoopbackIPs bool
 	// AgentResources in Mesos's --resources form. Default "cpus:4;mem:8192;disk:20000;ports:[31000-32000]".
 	AgentResources string
 	// AgentAttributes in Mesos's --attributes form, for every agent.
@@ -136,7 +143,8 @@ type framework struct {
 
 type agent struct {
 	id, hostname string
-	port         int32 // AgentInfo.port: 5051 unless agents share a hostname
+	port         int32  // AgentInfo.port: 5051 unless agents share a hostname
+	ip           string // its address: 127.0.0.1 unless Config.LoopbackIPs
 	attrs        []mesos.Attribute
 	total, free  pool
 	held         pool                          // taken by HoldResources
@@ -235,13 +243,19 @@ func New(cfg Config) (*Master, error) {
 		if cfg.AgentHostname != "" {
 			hostname, port = cfg.AgentHostname, mesos.Default_AgentInfo_Port+int32(i-1)
 		}
-		m.addAgentLocked(hostname, port, res.clone(), attrs)
+		a := m.addAgentLocked(hostname, port, res.clone(), attrs)
+		if cfg.LoopbackIPs && cfg.AgentHostname == "" {
+			if i > 253 {
+				return nil, fmt.Errorf("loopback IPs: %d agents do not fit in 127.0.0.1-254", cfg.Agents)
+			}
+			a.ip = fmt.Sprintf("127.0.0.%d", i)
+		}
 	}
 	return m, nil
 }
 
 func (m *Master) addAgentLocked(hostname string, port int32, res pool, attrs []mesos.Attribute) *agent {
-	a := &agent{id: fmt.Sprintf("%s-S%d", m.id, len(m.agents)), hostname: hostname, port: port, attrs: attrs,
+	a := &agent{id: fmt.Sprintf("%s-S%d", m.id, len(m.agents)), hostname: hostname, port: port, ip: agentIP, attrs: attrs,
 		total: res, free: res.clone(), held: newPool(), executors: map[string]mesos.ExecutorInfo{}, runs: map[string]*execRun{}, containers: map[string]container{},
 		ready: make(chan struct{})}
 	close(a.ready)

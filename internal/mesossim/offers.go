@@ -10,8 +10,8 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
-// agentIP is the address every simulated agent has (its pid's ip, the offer's url.ip,
-// the containers' network_infos).
+// agentIP is the address of a simulated agent (its pid's ip, the offer's url.ip, the
+// containers' network_infos) unless Config.LoopbackIPs gives it one of its own.
 const agentIP = "127.0.0.1"
 
 // allocate sends offers every allocation interval.
@@ -96,7 +96,7 @@ func (m *Master) offerProto(o *offer) mesos.Offer {
 		}
 	}
 	sort.Slice(execs, func(i, j int) bool { return execs[i].Value < execs[j].Value })
-	hostname, ip := o.agent.hostname, agentIP
+	hostname, ip := o.agent.hostname, o.agent.ip
 	out := mesos.Offer{
 		ID:          mesos.OfferID{Value: o.id},
 		FrameworkID: mesos.FrameworkID{Value: o.fw.id},

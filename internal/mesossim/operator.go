@@ -98,7 +98,7 @@ func (m *Master) getAgents() *master.Response_GetAgents {
 			},
 			Active:             a.connected(), // false while it restarts
 			Version:            simVersion,
-			PID:                ptr(fmt.Sprintf("slave(1)@%s:%d", agentIP, a.port)),
+			PID:                ptr(fmt.Sprintf("slave(1)@%s:%d", a.ip, a.port)),
 			TotalResources:     a.total.toResources("", true),
 			AllocatedResources: allocated.toResources("", true),
 			OfferedResources:   offered.toResources("", true),

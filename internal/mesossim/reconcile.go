@@ -186,7 +186,7 @@ func (m *Master) withContainerStatus(t *task, st *mesos.TaskStatus) {
 	cs.ContainerID, cs.ExecutorPID = &mesos.ContainerID{Value: c.id}, &pid
 	if len(cs.NetworkInfos) == 0 {
 		cs.NetworkInfos = []mesos.NetworkInfo{{IPAddresses: []mesos.NetworkInfo_IPAddress{
-			{IPAddress: ptr(agentIP), Protocol: mesos.IPv4.Enum()}}}}
+			{IPAddress: ptr(t.agent.ip), Protocol: mesos.IPv4.Enum()}}}}
 	}
 	st.ContainerStatus = cs
 }

@@ -49,3 +49,27 @@ func TestAgentsShareAHostname(t *testing.T) {
 		t.Fatalf("FAILURE of %s, want the agent on port 5052 (%s)", failed, ports[5052])
 	}
 }
+
+// TestAgentsWithLoopbackIPs: with LoopbackIPs each agent has an address of its own,
+// said where Mesos says an agent's address — the offer's url.ip and the pid in
+// GET_AGENTS — so that what an executor serves on its agent's address (the kubelet API)
+// is reached at that agent's Node.
+func TestAgentsWithLoopbackIPs(t *testing.T) {
+	m := startSim(t, Config{Agents: 2, LoopbackIPs: true})
+	c := subscribe(t, m, info())
+	ips := map[string]string{}
+	for len(ips) < 2 {
+		for _, o := range c.next(scheduler.Event_OFFERS).GetOffers().Offers {
+			ips[o.Hostname] = o.URL.Address.GetIP()
+		}
+	}
+	if ips["agent-1"] != "127.0.0.1" || ips["agent-2"] != "127.0.0.2" {
+		t.Fatalf("offers' url.ip by hostname %v, want agent-1 127.0.0.1, agent-2 127.0.0.2", ips)
+	}
+	resp := operatorCall(t, m.URL(), string(codecs.MediaTypeProtobuf), mastercalls.GetAgents())
+	for _, a := range resp.GetGetAgents().Agents {
+		if want := fmt.Sprintf("slave(1)@%s:5051", ips[a.AgentInfo.Hostname]); a.GetPID() != want {
+			t.Errorf("GET_AGENTS %s pid %s, want %s", a.AgentInfo.Hostname, a.GetPID(), want)
+		}
+	}
+}
