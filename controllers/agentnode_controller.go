@@ -81,7 +81,7 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	seen := map[string]bool{}
 	for _, a := range status.Agents {
-		agent := agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, Attributes: a.Attributes, Resources: a.Capacity,
+		agent := agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, Attributes: a.Attributes, Resources: a.Capacity,
 			KubeletPort: mc.Spec.KubeletAPIPort()}
 		name := agentnode.NodeName(mc.Name, a.Hostname, a.Port)
 		seen[name] = true

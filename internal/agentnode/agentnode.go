@@ -5,6 +5,7 @@ package agentnode
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -48,7 +49,10 @@ type Agent struct {
 	Hostname string
 	// Port is the port the agent serves on (AgentInfo.port, the port of an offer's
 	// url); 0 when not known, taken as DefaultAgentPort.
-	Port       int32
+	Port int32
+	// IP is the agent's address as Mesos gives it (an offer's url.ip); the Node's
+	// InternalIP. Empty (or not an IP): the Node has its hostname only.
+	IP         string
 	Attributes []mesos.Attribute
 	// Resources are the agent's resources as offered to the framework.
 	Resources []mesos.Resource
@@ -208,13 +212,24 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 		Capacity:    capacity,
 		Allocatable: capacity,
 		Conditions:  []corev1.NodeCondition{cond, reachable},
-		Addresses:   []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: a.Hostname}},
+		Addresses:   Addresses(a),
 		NodeInfo:    corev1.NodeSystemInfo{OperatingSystem: "linux", KubeletVersion: "mesos"},
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{
 			KubeletEndpoint: corev1.DaemonEndpoint{Port: a.KubeletPort},
 		},
 	}
 	return st
+}
+
+// Addresses are the Node's addresses: the agent's IP as InternalIP, when Mesos gave one,
+// and its hostname, in the order a kubelet lists them. The API server dials the first of
+// them whose type its --kubelet-preferred-address-types names first.
+func Addresses(a Agent) []corev1.NodeAddress {
+	out := make([]corev1.NodeAddress, 0, 2)
+	if ip := net.ParseIP(a.IP); ip != nil {
+		out = append(out, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
+	}
+	return append(out, corev1.NodeAddress{Type: corev1.NodeHostName, Address: a.Hostname})
 }
 
 // ReadyCondition is a Node's Ready condition, nil when it has none.

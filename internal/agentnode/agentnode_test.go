@@ -7,6 +7,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -201,22 +202,33 @@ func findNodeCondition(st corev1.NodeStatus, t corev1.NodeConditionType) corev1.
 // addresses: those stay the agent's, where the executor serves it.
 func TestStatusAdvertisesTheKubeletAPI(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		a    Agent
-		want int32
+		name      string
+		a         Agent
+		want      int32
+		addresses []corev1.NodeAddress
 	}{
-		{"the cluster's port", Agent{ID: "a1", Hostname: "agent-1", KubeletPort: 10350}, 10350},
-		{"another port, on an agent sharing its host", Agent{ID: "a2", Hostname: "127.0.0.1", Port: 5052, KubeletPort: 10400}, 10400},
-		{"no port when the executors serve none", Agent{ID: "a1", Hostname: "agent-1"}, 0},
+		{"the cluster's port", Agent{ID: "a1", Hostname: "agent-1", KubeletPort: 10350}, 10350,
+			[]corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "agent-1"}}},
+		{"another port, on an agent sharing its host", Agent{ID: "a2", Hostname: "127.0.0.1", Port: 5052, KubeletPort: 10400}, 10400,
+			[]corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "127.0.0.1"}}},
+		{"no port when the executors serve none", Agent{ID: "a1", Hostname: "agent-1"}, 0,
+			[]corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "agent-1"}}},
+		// As a kubelet lists them: InternalIP first, which API servers configured as
+		// kubeadm configures them (--kubelet-preferred-address-types=InternalIP,…) dial.
+		{"the agent's IP, when Mesos says it", Agent{ID: "a1", Hostname: "agent-1", IP: "10.0.0.7", KubeletPort: 10350}, 10350,
+			[]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.7"}, {Type: corev1.NodeHostName, Address: "agent-1"}}},
+		{"an IPv6 address", Agent{ID: "a1", Hostname: "agent-1", IP: "fd00::7"}, 0,
+			[]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "fd00::7"}, {Type: corev1.NodeHostName, Address: "agent-1"}}},
+		{"no IP from what is not one", Agent{ID: "a1", Hostname: "agent-1", IP: "agent-1.example"}, 0,
+			[]corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "agent-1"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := Status(tc.a, true, metav1.Unix(100, 0), nil)
 			if got := st.DaemonEndpoints.KubeletEndpoint.Port; got != tc.want {
 				t.Errorf("kubelet endpoint port = %d, want %d", got, tc.want)
 			}
-			want := []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: tc.a.Hostname}}
-			if len(st.Addresses) != 1 || st.Addresses[0] != want[0] {
-				t.Errorf("addresses = %v, want the agent's %v", st.Addresses, want)
+			if !equality.Semantic.DeepEqual(st.Addresses, tc.addresses) {
+				t.Errorf("addresses = %v, want the agent's %v", st.Addresses, tc.addresses)
 			}
 		})
 	}

@@ -17,7 +17,10 @@ type Agent struct {
 	Hostname string
 	// Port is the port the agent serves on (AgentInfo.port, an offer's url); with the
 	// hostname it tells apart agents that share a host.
-	Port       int32
+	Port int32
+	// IP is the agent's address (an offer's url.ip, else the ip of its pid in
+	// GET_AGENTS); empty when neither says.
+	IP         string
 	Attributes []mesos.Attribute
 	// Offered are the resources of the agent's latest offer.
 	Offered mesos.Resources
@@ -213,10 +216,13 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time) 
 		}
 		a, known := d.status.Agents[m.ID]
 		if !known {
-			a = Agent{ID: m.ID, Hostname: m.Hostname, Port: m.Port, Attributes: m.Attributes}
+			a = Agent{ID: m.ID, Hostname: m.Hostname, Port: m.Port, IP: m.IP, Attributes: m.Attributes}
 		}
 		if a.Port == 0 {
 			a.Port = m.Port
+		}
+		if a.IP == "" {
+			a.IP = m.IP
 		}
 		capacity := maxScalars(nil, m.Total)
 		if !known || !equalResources(a.Capacity, capacity) {
@@ -344,7 +350,7 @@ func (h driverHandler) Offers(ctx context.Context, offers []mesos.Offer) {
 			capacity = prev.Capacity
 		}
 		h.d.status.Agents[o.AgentID.Value] = Agent{
-			ID: o.AgentID.Value, Hostname: o.Hostname, Port: o.GetURL().GetAddress().Port, Attributes: o.Attributes,
+			ID: o.AgentID.Value, Hostname: o.Hostname, Port: o.GetURL().GetAddress().Port, IP: offerIP(o), Attributes: o.Attributes,
 			Offered: mesos.Resources(o.Resources), LastOffer: now,
 			Capacity: capacity, Total: prev.Total,
 		}
@@ -413,4 +419,12 @@ func maxScalars(capacity mesos.Resources, offered []mesos.Resource) mesos.Resour
 		out = append(out, mesos.Resource{Name: n, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: sums[n]}})
 	}
 	return out
+}
+
+// offerIP is the agent's address in an offer's url; empty when it gives none.
+func offerIP(o mesos.Offer) string {
+	if o.URL == nil || o.URL.Address.IP == nil {
+		return ""
+	}
+	return *o.URL.Address.IP
 }

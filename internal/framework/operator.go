@@ -3,6 +3,8 @@ package framework
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpmaster"
@@ -16,7 +18,9 @@ type MasterAgent struct {
 	ID       string
 	Hostname string
 	// Port is AgentInfo.port, the port the agent serves on.
-	Port       int32
+	Port int32
+	// IP is the address of the agent's pid (slave(1)@<ip>:<port>); empty when it has none.
+	IP         string
 	Attributes []mesos.Attribute
 	Total      mesos.Resources
 	Active     bool
@@ -65,7 +69,20 @@ func getAgents(ctx context.Context, mh *masterHTTP, leader string) ([]MasterAgen
 		if len(total) == 0 {
 			total = info.Resources
 		}
-		out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Port: info.GetPort(), Attributes: info.Attributes, Total: total, Active: a.GetActive()})
+		out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Port: info.GetPort(), IP: pidIP(a.GetPID()), Attributes: info.Attributes, Total: total, Active: a.GetActive()})
 	}
 	return out, nil
+}
+
+// pidIP is the ip of a libprocess pid, id@ip:port; empty when pid is not one.
+func pidIP(pid string) string {
+	_, addr, ok := strings.Cut(pid, "@")
+	if !ok {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || net.ParseIP(host) == nil {
+		return ""
+	}
+	return host
 }

@@ -59,9 +59,11 @@ func agentOf(id, host string, active bool, res ...mesos.Resource) master.Respons
 }
 
 func TestGetAgents(t *testing.T) {
-	srv, auth := fakeOperatorAPI(t, http.StatusOK,
-		agentOf("a1", "host-1", true, scalar("cpus", 8), scalar("mem", 16384)),
-		agentOf("a2", "host-2", false, scalar("cpus", 4)))
+	a1 := agentOf("a1", "host-1", true, scalar("cpus", 8), scalar("mem", 16384))
+	a1.PID = ptrTo("slave(1)@10.0.0.7:5051")
+	a2 := agentOf("a2", "host-2", false, scalar("cpus", 4))
+	a2.PID = ptrTo("slave(1)@host-2:5051") // a pid names an ip; anything else is no address
+	srv, auth := fakeOperatorAPI(t, http.StatusOK, a1, a2)
 	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second, Credentials: &Credentials{Principal: "p", Secret: "s"}}, leader: srv.URL}
 	got, err := c.GetAgents(context.Background())
 	if err != nil {
@@ -72,6 +74,9 @@ func TestGetAgents(t *testing.T) {
 	}
 	if v := got[0].Total[0].GetScalar().GetValue(); got[0].Total[0].Name != "cpus" || v != 8 {
 		t.Errorf("total of a1 = %v", got[0].Total)
+	}
+	if got[0].IP != "10.0.0.7" || got[1].IP != "" {
+		t.Errorf("IPs = %q, %q, want the pid's ip 10.0.0.7 and none", got[0].IP, got[1].IP)
 	}
 	if len(got[0].Attributes) != 1 || got[0].Attributes[0].Name != "rack" {
 		t.Errorf("attributes of a1 = %v", got[0].Attributes)
@@ -214,3 +219,5 @@ func TestGetAgentsLeavesNoConnectionOpen(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -57,10 +57,12 @@ var _ = Describe("The kubelet API on an agent Node", func() {
 			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(node), node)
 			return node.Status.DaemonEndpoints.KubeletEndpoint.Port
 		}, 10*time.Second, 100*time.Millisecond).Should(Equal(int32(port)))
-		Expect(node.Status.Addresses).To(ConsistOf(corev1.NodeAddress{Type: corev1.NodeHostName, Address: "agent-1"}))
+		// The agent's address as its offers give it, first, as a kubelet lists them.
+		Expect(node.Status.Addresses).To(Equal([]corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}, {Type: corev1.NodeHostName, Address: "agent-1"}}))
 
-		// The API server would dial agent-1, the Node's address; mesos-sim's agents are
-		// all on this host.
+		// The API server would dial 127.0.0.1, the Node's InternalIP, where the executor
+		// serves.
 		url := fmt.Sprintf("https://127.0.0.1:%d/pods", node.Status.DaemonEndpoints.KubeletEndpoint.Port)
 		By("calling /pods as the API server's kubelet client")
 		Eventually(func() string { return getStatus(ca.client(allowed), url) }, 30*time.Second, 200*time.Millisecond).Should(
