@@ -91,9 +91,15 @@ func (f *fakeExecutor) lastHello() *agentmsg.Hello {
 // startServer runs a Server on 127.0.0.1 with a fake executor, with short intervals.
 func startServer(t *testing.T, runtime any) (*Server, *fakeExecutor) {
 	t.Helper()
+	return startServerOf(t, runtime, "127.0.0.1", "127.0.0.1")
+}
+
+// startServerOf runs a Server of an agent whose IP is agentIP, listening on listenHost.
+func startServerOf(t *testing.T, runtime any, agentIP, listenHost string) (*Server, *fakeExecutor) {
+	t.Helper()
 	f := &fakeExecutor{}
-	s := NewServer(f, runtime, "127.0.0.1", logr.Discard())
-	s.ListenHost, s.Retry, s.HelloEvery, s.ReviewTimeout = "127.0.0.1", 50*time.Millisecond, time.Hour, 300*time.Millisecond
+	s := NewServer(f, runtime, agentIP, logr.Discard())
+	s.ListenHost, s.Retry, s.HelloEvery, s.ReviewTimeout = listenHost, 50*time.Millisecond, time.Hour, 300*time.Millisecond
 	f.srv = s
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -175,9 +181,14 @@ func client(t *testing.T, ca *testCA, user string) *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 10 * time.Second}
 }
 
-// get returns the status and body of a GET, or -1 and the error.
+// get returns the status and body of a GET to 127.0.0.1, or -1 and the error.
 func get(c *http.Client, port int32, path string, header ...string) (int, string) {
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d%s", port, path), nil)
+	return getFrom(c, "127.0.0.1", port, path, header...)
+}
+
+// getFrom returns the status and body of a GET to host, or -1 and the error.
+func getFrom(c *http.Client, host string, port int32, path string, header ...string) (int, string) {
+	req, _ := http.NewRequest(http.MethodGet, "https://"+net.JoinHostPort(host, fmt.Sprint(port))+path, nil)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

@@ -49,8 +49,11 @@ type Server struct {
 	// AgentIP is the agent's IP (from MESOS_AGENT_ENDPOINT), named in the serving
 	// certificate beside the hostname the agent reports.
 	AgentIP string
-	// ListenHost is the address to listen on; empty: every address of the agent, which
-	// the API server reaches at the Node's address.
+	// ListenHost is the address to listen on. Empty: the agent's IP, the address its
+	// Node gives the API server (its InternalIP, from the agent's offers), so that agents
+	// sharing a host on addresses of their own each serve their own Node on the one port;
+	// every address of the host where the agent's IP is not one of the host's (an address
+	// translated on the way).
 	ListenHost string
 	Log        logr.Logger
 	// HelloEvery and Retry replace HelloEvery and DefaultRetry when set (tests).

@@ -148,6 +148,25 @@ func TestRetriesATakenPort(t *testing.T) {
 	eventually(t, "the port was not taken over", func() bool { code, _ := get(client(t, nil, ""), port, "/pods"); return code == http.StatusUnauthorized })
 }
 
+// Agents that share a host on addresses of their own (mesos-sim's LoopbackIPs; several
+// agents with their own --ip) each serve their own Node on the one port: an executor
+// listens on its agent's IP, the address its Node gives the API server.
+func TestServesOnTheAgentsAddress(t *testing.T) {
+	port := freePort(t)
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+		s, _ := startServerOf(t, podsOnly{}, ip, "")
+		s.Subscribed(mesos.AgentInfo{Hostname: "agent-" + ip})
+		configure(t, s, agentmsg.Config{NodeName: "mesos-c-" + ip, Port: port})
+		eventually(t, "not serving on "+ip, func() bool {
+			code, _ := getFrom(client(t, nil, ""), ip, port, "/pods")
+			return code == http.StatusUnauthorized
+		})
+	}
+	if code, body := getFrom(client(t, nil, ""), "127.0.0.1", port, "/pods"); code != -1 {
+		t.Errorf("an executor serves on an address not its agent's: %d %s", code, body)
+	}
+}
+
 // providerRuntime is a runtime that is a kubeletapi.Provider.
 type providerRuntime struct{ podsOnly }
 

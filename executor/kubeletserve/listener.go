@@ -3,8 +3,10 @@ package kubeletserve
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"net"
 	"strconv"
+	"syscall"
 
 	"github.com/k8sm/k8sm/executor/kubeletapi"
 	"github.com/k8sm/k8sm/internal/agentmsg"
@@ -86,7 +88,14 @@ func (l *listener) serve(ctx context.Context) bool {
 		return true
 	}
 	addr := net.JoinHostPort(l.s.ListenHost, strconv.Itoa(int(l.cfg.Port)))
+	if l.s.ListenHost == "" && net.ParseIP(l.s.AgentIP) != nil {
+		addr = net.JoinHostPort(l.s.AgentIP, strconv.Itoa(int(l.cfg.Port)))
+	}
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRNOTAVAIL) && l.s.ListenHost == "" {
+		addr = net.JoinHostPort("", strconv.Itoa(int(l.cfg.Port)))
+		ln, err = net.Listen("tcp", addr)
+	}
 	if err != nil {
 		// The port is taken: most likely by another executor of this cluster on this
 		// agent (after a change of spec.executor the old one runs out beside the new).
