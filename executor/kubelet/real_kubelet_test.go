@@ -71,6 +71,9 @@ func TestWithARealKubelet(t *testing.T) {
 	if running.Status.PodIP == "" {
 		t.Error("no pod IP")
 	}
+	if ids, err := env.RunningContainers(); err != nil || len(ids) == 0 {
+		t.Fatalf("no running container seen while the pod runs: %v (%v)", ids, err)
+	}
 
 	h.Kill(time.Duration(grace) * time.Second)
 	got.waitFor(t, 60*time.Second, "Killed", func(r executor.Report) bool { return r.Killed }, env.Logs)

@@ -313,19 +313,40 @@ func (e *Env) Pods() (*PodList, error) {
 	return &l, nil
 }
 
-// RunningContainers lists the containers containerd runs for the kubelet.
+// RunningContainers lists the containers containerd runs for the kubelet: their tasks
+// that have not stopped. A stopped task (its processes are gone) stays listed until the
+// kubelet's runtime deletes it, a moment later.
 func (e *Env) RunningContainers() ([]string, error) {
-	out, err := e.ctr(nil, "tasks", "ls", "-q")
+	tasks, err := e.tasks()
 	if err != nil {
-		return nil, fmt.Errorf("%v: %s", err, out)
+		return nil, err
 	}
 	var ids []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			ids = append(ids, l)
+	for _, t := range tasks {
+		if t.status != "STOPPED" {
+			ids = append(ids, t.id)
 		}
 	}
 	return ids, nil
+}
+
+type task struct{ id, status string }
+
+// tasks lists containerd's tasks, stopped ones too (`ctr tasks ls`: TASK PID STATUS).
+func (e *Env) tasks() ([]task, error) {
+	out, err := e.ctr(nil, "tasks", "ls")
+	if err != nil {
+		return nil, fmt.Errorf("%v: %s", err, out)
+	}
+	var tasks []task
+	for i, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		if i == 0 || len(f) < 3 { // the header
+			continue
+		}
+		tasks = append(tasks, task{id: f[0], status: f[len(f)-1]})
+	}
+	return tasks, nil
 }
 
 // Logs is the end of the kubelet's and containerd's logs, for failure messages.
@@ -362,10 +383,11 @@ func (e *Env) Stop() {
 				}
 				return nil
 			}, func() string { return "" })
-			for _, id := range ids {
-				_, _ = e.ctr(nil, "tasks", "rm", "-f", id)
-				_, _ = e.ctr(nil, "containers", "rm", id)
-			}
+		}
+		tasks, _ := e.tasks()
+		for _, t := range tasks {
+			_, _ = e.ctr(nil, "tasks", "rm", "-f", t.id)
+			_, _ = e.ctr(nil, "containers", "rm", t.id)
 		}
 		stop(e.containerd)
 	}
