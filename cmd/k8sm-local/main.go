@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -80,6 +81,10 @@ func run(args []string) error {
 
 	say("Starting kube-apiserver and etcd on loopback")
 	env := &envtest.Environment{BinaryAssetsDirectory: o.assets, CRDDirectoryPaths: []string{o.crds}, ErrorIfCRDPathMissing: true}
+	kubeletCA, err := configureKubeletClient(env, dir)
+	if err != nil {
+		return err
+	}
 	if _, err := env.Start(); err != nil {
 		return fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
@@ -109,6 +114,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := trustKubeletClient(ctx, c, kubeletCA); err != nil {
+		return err
+	}
+	mc.Spec.KubeletAPI.ClientCASecretRef = &mesosv1alpha1.SecretKeyRef{Namespace: managerNamespace, Name: kubeletClientCASecret}
 	say("Applying %s: MesosCluster %q (master %s) and pod %s/%s with schedulerName: %s",
 		o.samples, mc.Name, master, pod.Namespace, pod.Name, pod.Spec.SchedulerName)
 	if err := createCluster(ctx, c, mc, master, executorPath); err != nil {
@@ -126,6 +135,7 @@ func run(args []string) error {
 		return err
 	}
 	show(kubeconfigPath)
+	showKubelet(kubeconfigPath, pod)
 	fmt.Printf("\nUse it with your own kubectl:\n  export KUBECONFIG=%s\n", kubeconfigPath)
 	if o.once {
 		return nil
@@ -222,7 +232,9 @@ func mesosMaster(o options, dir string) (master string, closeSim func(), err err
 // startSim starts mesos-sim in this process. Its agents run the real executor, with
 // their sandboxes under dir, so the pod's processes can be looked at.
 func startSim(o options, dir string) (*mesossim.Master, error) {
-	sim, err := mesossim.New(mesossim.Config{Agents: o.agents, AgentAttributes: "rack:r1", Exec: true,
+	// Each agent on an address of its own (127.0.0.<i>), as agents on hosts of their own:
+	// its executor serves the kubelet API of its Node there, on the cluster's one port.
+	sim, err := mesossim.New(mesossim.Config{Agents: o.agents, AgentAttributes: "rack:r1", Exec: true, LoopbackIPs: true,
 		WorkDir: filepath.Join(dir, "mesos"), HeartbeatInterval: 5 * time.Second})
 	if err != nil {
 		return nil, err
@@ -398,4 +410,30 @@ func show(kubeconfig string) {
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	fmt.Println()
 	_ = cmd.Run()
+}
+
+// showKubelet shows what reaches the pod through its Node's kubelet API, which its
+// agent's executor serves: the pod's log and a command run in it.
+func showKubelet(kubeconfig string, pod *corev1.Pod) {
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		return
+	}
+	for _, args := range [][]string{
+		{"logs", pod.Name},
+		{"exec", pod.Name, "--", "sh", "-c", "echo I am $(id -un), in $(pwd)"},
+	} {
+		args = append([]string{"-n", pod.Namespace}, args...)
+		shown := make([]string, len(args))
+		for i, a := range args {
+			shown[i] = a
+			if strings.ContainsAny(a, " $()") {
+				shown[i] = "'" + a + "'"
+			}
+		}
+		fmt.Printf("\n$ kubectl %s\n", strings.Join(shown, " "))
+		cmd := exec.Command("kubectl", args...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
+		_ = cmd.Run()
+	}
 }

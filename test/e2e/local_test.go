@@ -55,6 +55,11 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		Expect(out).To(ContainSubstring("mesos-sim: master http://127.0.0.1:"))
 		Expect(out).To(MatchRegexp(`pod/hello-mesos\s+1/1\s+Running`))
 		Expect(out).To(MatchRegexp(`mesostask.mesos.k8sm.io/hello-mesos\s+Running\s+TASK_RUNNING`))
+		// Each agent's Node has an address of its own, where its executor serves the
+		// kubelet API that kubectl logs and exec reach through kube-apiserver.
+		Expect(out).To(MatchRegexp(`node/mesos-local-agent-2\s+Ready\s+mesos-agent\s+\S+\s+mesos\s+127\.0\.0\.2\s`))
+		Expect(out).To(ContainSubstring("$ kubectl -n default logs hello-mesos\nhello from Mesos\n"))
+		Expect(out).To(MatchRegexp(`\$ kubectl -n default exec hello-mesos -- sh -c '.*'\nI am nobody, in /\S+/containers/hello/rootfs\n`))
 		Expect(out).To(ContainSubstring("export KUBECONFIG=" + filepath.Join(work, "kubeconfig")))
 
 		// Nothing is left running: the apiserver of the kubeconfig is gone.

@@ -1,0 +1,52 @@
+package pki
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"testing"
+	"time"
+)
+
+// A client certificate is verified by its CA's bundle for client authentication, names
+// the user and groups as Kubernetes reads them, and loads with its key as a TLS client
+// does; another CA's bundle refuses it.
+func TestIssueClient(t *testing.T) {
+	ca, err := NewCA("test-ca", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewCA("other-ca", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.IssueClient("kube-apiserver-kubelet-client", []string{"kubelet-clients"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		t.Fatalf("the certificate and key do not load as a pair: %v", err)
+	}
+	block, _ := pem.Decode(certPEM)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert.Subject.CommonName != "kube-apiserver-kubelet-client" || len(cert.Subject.Organization) != 1 || cert.Subject.Organization[0] != "kubelet-clients" {
+		t.Errorf("subject %v, want CN the user and O the group", cert.Subject)
+	}
+	verify := func(bundle []byte) error {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(bundle) {
+			t.Fatal("the CA's PEM holds no certificate")
+		}
+		_, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		return err
+	}
+	if err := verify(ca.CertPEM); err != nil {
+		t.Errorf("the CA does not verify its client certificate: %v", err)
+	}
+	if err := verify(other.CertPEM); err == nil {
+		t.Error("another CA verifies the client certificate")
+	}
+}
