@@ -2,12 +2,10 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -36,7 +34,9 @@ var _ = Describe("An outage of the Mesos master", Ordered, func() {
 		kcm, err := testenv.StartNodeLifecycle(testEnv, grace)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(kcm.Stop)
-		keepOrdinaryNodesReady(5)
+		stop, err := testenv.KeepOrdinaryNodesReady(ctx, k8sClient, 5)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(stop)
 	})
 
 	It("keeps the agents' Nodes Ready and their pods, and says the master is unreachable", func() {
@@ -119,45 +119,4 @@ func nodeCondition(node string, t corev1.NodeConditionType) func() string {
 		}
 		return ""
 	}
-}
-
-// keepOrdinaryNodesReady makes n Nodes that a kubelet would keep Ready, renewing their
-// Leases every second until the specs end, so that the node lifecycle controller sees a
-// cluster whose other Nodes are healthy (with every Node down, it would take the API
-// server for the problem and evict nothing).
-func keepOrdinaryNodesReady(n int) {
-	hb, stop := context.WithCancel(ctx)
-	DeferCleanup(stop)
-	for i := range n {
-		name := fmt.Sprintf("worker-%d", i)
-		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		Expect(k8sClient.Create(ctx, node)).To(Succeed())
-		DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), node) })
-		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
-			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
-		Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
-		lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-node-lease", Name: name},
-			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(name), LeaseDurationSeconds: ptr.To[int32](4)}}
-		Expect(k8sClient.Create(ctx, lease)).To(Succeed())
-		DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), lease) })
-	}
-	go func() {
-		defer GinkgoRecover()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-hb.Done():
-				return
-			case <-t.C:
-			}
-			for i := range n {
-				lease := &coordinationv1.Lease{}
-				if k8sClient.Get(hb, client.ObjectKey{Namespace: "kube-node-lease", Name: fmt.Sprintf("worker-%d", i)}, lease) == nil {
-					lease.Spec.RenewTime = ptr.To(metav1.NewMicroTime(time.Now()))
-					_ = k8sClient.Update(hb, lease)
-				}
-			}
-		}
-	}()
 }
