@@ -19,7 +19,7 @@ package controllers
 // Pods, in every namespace (pods of any namespace may name a MesosCluster's
 // schedulerName): watch them, bind them to agent Nodes, mirror task state into their
 // status, and remove them once their task ended (as a kubelet does).
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete;patch
 // +kubebuilder:rbac:groups="",resources=pods/binding,verbs=create
 // +kubebuilder:rbac:groups="",resources=pods/status,verbs=update;patch
 //

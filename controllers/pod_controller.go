@@ -74,6 +74,9 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if !pod.DeletionTimestamp.IsZero() {
 		return r.deletePod(ctx, pod, mt, haveTask)
 	}
+	if haveTask && !podtask.PodTerminal(pod) && agentnode.OnAgentNode(pod) {
+		return ctrl.Result{}, r.tolerateOutages(ctx, pod, mc)
+	}
 	if haveTask || podtask.PodTerminal(pod) {
 		return ctrl.Result{}, nil
 	}
@@ -144,6 +147,26 @@ func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, hav
 
 // invalid fails a pod that cannot be a Mesos task (it asks for more than Mesos can hold),
 // as the scheduler fails one it cannot launch.
+// tolerateOutages makes a pod on an agent's Node tolerate that Node going NotReady for
+// as long as Mesos keeps the framework's tasks (its failover timeout): the Node goes
+// NotReady when no replica of the manager renews it, not when the agent is lost (Mesos
+// says that, TASK_UNREACHABLE or TASK_GONE, and the pod fails with it). Without this,
+// every replica down longer than a pod's toleration would have kube-controller-manager
+// evict the pod, and the returning manager kill its running task (agentnode.OutageTolerations).
+func (r *PodReconciler) tolerateOutages(ctx context.Context, pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster) error {
+	tolerations, changed := agentnode.OutageTolerations(pod.Spec.Tolerations, failoverTimeout(mc))
+	if !changed {
+		return nil
+	}
+	before := pod.DeepCopy()
+	pod.Spec.Tolerations = tolerations
+	if err := r.Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	ctrl.LoggerFrom(ctx).V(1).Info("Lengthened the pod's tolerations of an unreachable or not-ready Node to the framework's failover timeout")
+	return nil
+}
+
 func (r *PodReconciler) invalid(ctx context.Context, pod *corev1.Pod, cause error) error {
 	before := pod.DeepCopy()
 	podtask.SetPodInvalid(&pod.Status, cause)

@@ -44,6 +44,7 @@ var allowList = []allowed{
 	{scopeCluster, "mesos.k8sm.io", "mesostasks/status", []string{"update", "patch"}, "the Mesos task state"},
 	{scopeCluster, "", "pods", []string{"get", "list", "watch"}, "the cache: pods of any namespace may name a cluster's schedulerName"},
 	{scopeCluster, "", "pods", []string{"delete"}, "remove a pod whose task ended after deletion was asked, as a kubelet does"},
+	{scopeCluster, "", "pods", []string{"patch"}, "lengthen a pod's tolerations of an unreachable agent Node to the failover timeout, so that no manager running is not an eviction"},
 	{scopeCluster, "", "pods/binding", []string{"create"}, "bind a pod to an agent Node, as a scheduler does"},
 	{scopeCluster, "", "pods/status", []string{"update", "patch"}, "mirror the task state into the pod, as a kubelet does"},
 	{scopeCluster, "", "pods/finalizers", []string{"update"}, "a MesosTask's controller reference to its pod blocks the pod's deletion (OwnerReferencesPermissionEnforcement)"},
