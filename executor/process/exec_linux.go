@@ -4,11 +4,13 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 )
 
@@ -39,6 +41,13 @@ func execTTY(ctx context.Context, l *launch, stdin io.Reader, stdout io.Writer, 
 	}
 	return waiter(cmd, s), nil
 }
+
+// checkTTY: containers run on terminals (spec.tty) on Linux.
+func checkTTY(*corev1.Pod) error { return nil }
+
+// ttyEnded says whether err is how reading a terminal's master ends: EIO once no
+// process holds its slave.
+func ttyEnded(err error) bool { return errors.Is(err, unix.EIO) }
 
 // openPTY opens a new terminal's master (non-blocking, so that closing it ends a read)
 // and its slave, for the process.

@@ -158,7 +158,8 @@ func TestAnExecutorSweepsWhatAnEndedRunLeft(t *testing.T) {
 	rt := &Runtime{}
 	rt.Sweep([]string{dir}, executor.Ended) // a live run is left alone
 	if !alive(sleep) || noRecords(dir)() {
-		t.Fatal("the sweep touched a live executor's containers")
+		t.Fatalf("the sweep touched a live executor's containers: shell alive %v, its child alive %v, records left %v, owner's run ended %v",
+			alive(sh), alive(sleep), !noRecords(dir)(), executor.Ended(dir))
 	}
 
 	if err := owner.Process.Signal(syscall.SIGKILL); err != nil {
@@ -263,3 +264,4 @@ func TestARunningContainerIsRecordedUntilItEnds(t *testing.T) {
 		t.Error("the record outlived the container")
 	}
 }
+

@@ -106,6 +106,9 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 			return nil, fmt.Errorf("spec.containers[%d].command: the process runtime runs commands, and %s has none", i, c.Name)
 		}
 	}
+	if err := checkTTY(p); err != nil {
+		return nil, err
+	}
 	for i := range p.Spec.Containers {
 		if _, err := r.env(p, &p.Spec.Containers[i]); err != nil {
 			return nil, fmt.Errorf("spec.containers[%d].env: %w", i, err)
@@ -420,7 +423,10 @@ func (p *pod) command(c *container, cookie string) (*launch, error) {
 
 // start starts the process (to die with the executor: startProcess) in a process group
 // of its own in the executor's session, so a kill reaches what it starts, and so does
-// the agent's destroy of the executor's container; it records it (forget removes the
+// the agent's destroy of the executor's container (a container with a terminal leads a
+// session of its own, which its terminal needs to be its controlling one: its process
+// group still is its pid, and it still is the executor's child, held by the same
+// parent-death signal, records and cgroup); it records it (forget removes the
 // record) and reports the container Running; it is Ready at once when it has no
 // readiness probe. It does so under the pod's lock, so a Kill either sees the process
 // or stops it from starting. A process that cannot start is a StartError (exit code
@@ -431,7 +437,7 @@ func (p *pod) start(c *container, l *launch, out *containerLog, cc *ctrCgroup, c
 		p.mu.Unlock()
 		return nil, -1, nil, errors.New("killed")
 	}
-	cmd, err = startLaunch(context.Background(), l, stdio{Out: out.w[0], Err: out.w[1]}, true)
+	cmd, err = startLaunch(context.Background(), l, out.child, true)
 	out.started()
 	if err != nil {
 		now := metav1.Now()

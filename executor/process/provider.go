@@ -10,14 +10,13 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 
 	"github.com/k8sm/k8sm/executor/kubeletapi"
 	"github.com/k8sm/k8sm/executor/podlogs"
 )
 
 // The process runtime serves the kubelet API for its pods: logs (logs.go), exec
-// (exec.go), port-forward (portforward.go) and stats (stats.go).
+// (exec.go), attach (attach.go), port-forward (portforward.go) and stats (stats.go).
 var _ kubeletapi.Provider = (*Runtime)(nil)
 
 // registry is what the runtime keeps of its pods for the kubelet API: the latest pod of
@@ -135,12 +134,12 @@ func (r *Runtime) ContainerLogs(ctx context.Context, namespace, name, container 
 	return err
 }
 
-// CheckStream refuses what the runtime cannot do before the connection is upgraded:
-// attach (it keeps no container's stdin), and exec into a container that is not running.
+// CheckStream refuses, before the connection is upgraded, exec into a container that
+// is not running, and an attach the kubelet refuses (checkAttach).
 func (r *Runtime) CheckStream(_ context.Context, req kubeletapi.StreamRequest) error {
 	switch req.Verb {
 	case kubeletapi.VerbAttach:
-		return errNoAttach
+		return r.checkAttach(req)
 	case kubeletapi.VerbPortForward:
 		if r.lookup(req.Namespace, req.Pod) == nil {
 			return kubeletapi.Errorf(http.StatusNotFound, "pod %q does not exist", req.Pod)
@@ -150,8 +149,6 @@ func (r *Runtime) CheckStream(_ context.Context, req kubeletapi.StreamRequest) e
 	_, _, err := r.running(req.Namespace, req.Pod, req.Container)
 	return err
 }
-
-var errNoAttach = kubeletapi.Errorf(http.StatusBadRequest, "the process runtime does not keep a container's stdin: attach is not supported")
 
 // running returns a running container's launch and process, or why there is none.
 func (r *Runtime) running(namespace, name, container string) (*pod, *launch, error) {
@@ -165,9 +162,4 @@ func (r *Runtime) running(namespace, name, container string) (*pod, *launch, err
 		return nil, nil, kubeletapi.Errorf(http.StatusBadRequest, "container %q in pod %q is not running", container, name)
 	}
 	return p, c.launch, nil
-}
-
-// Attach is not supported: see CheckStream.
-func (r *Runtime) Attach(context.Context, string, string, string, io.Reader, io.WriteCloser, io.WriteCloser, bool, <-chan remotecommand.TerminalSize) error {
-	return errNoAttach
 }
