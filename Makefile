@@ -155,8 +155,9 @@ envtest: ## Obtain kube-apiserver and etcd for tests (download, or build from th
 	@LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need (ZooKeeper, containerd, runc, busybox from Debian; kube-controller-manager, kube-scheduler, a kubelet and, without one in PATH, kubectl built from the Go module proxy), when missing.
+test-deps: ## Install what the tests need (ZooKeeper, containerd, runc, busybox from Debian; kube-controller-manager, kube-scheduler, a kubelet, metrics-server and, without one in PATH, kubectl built from the Go module proxy), when missing.
 	@hack/install-test-deps.sh
+	@hack/build-metrics-server.sh $(LOCALBIN)/metrics-server
 	@K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kube-controller-manager kube-scheduler
 	@if ! command -v kubectl >/dev/null; then \
 		K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kubectl; fi

@@ -4,20 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,19 +18,10 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -51,74 +34,10 @@ import (
 // whether that user may use nodes/proxy (the system:kubelet-api-admin binding).
 var _ = Describe("kubectl logs, exec and port-forward", func() {
 	It("reach a process-runtime pod on an agent through the API server and the executor", func() {
-		kubectl := kubectlBinary()
-		bin := GinkgoT().TempDir()
-		build(bin, "manager", "k8sm-executor")
-		helper := buildTalker()
+		c := startAgentCluster("kubectl", nil)
 		ctx := context.Background()
-
-		By("starting kube-apiserver with a kubelet client certificate and RBAC")
-		ca := newCA("kubelet-client-ca")
-		certs := GinkgoT().TempDir()
-		const apiserverUser = "kube-apiserver-kubelet-client"
-		crt, key := ca.issue(apiserverUser, certs)
-		env, err := testenv.New()
-		Expect(err).NotTo(HaveOccurred())
-		args := env.ControlPlane.GetAPIServer().Configure()
-		args.Set("kubelet-client-certificate", crt)
-		args.Set("kubelet-client-key", key)
-		args.Set("kubelet-preferred-address-types", "Hostname,InternalIP")
-		args.Set("authorization-mode", "RBAC")
-		_, err = env.Start()
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(env.Stop)
-		cs, err := kubernetes.NewForConfig(env.Config)
-		Expect(err).NotTo(HaveOccurred())
-		admin := kubeconfigOf(env, envtest.User{Name: "admin", Groups: []string{"system:masters"}})
-		viewer := kubeconfigOf(env, envtest.User{Name: "viewer"})
-		Expect(testenv.InstallManagerRBAC(ctx, env.Config)).To(Succeed())
-		_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: apiserverUser},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:kubelet-api-admin"},
-			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: apiserverUser}}}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
-
-		By("running mesos-sim with one agent on 127.0.0.1, and the manager as its ServiceAccount")
-		sim, err := mesossim.New(mesossim.Config{Agents: 1, AgentHostname: "127.0.0.1", AgentResources: "cpus:4;mem:8192;disk:10000",
-			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir()})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
-		DeferCleanup(sim.Close)
-		_, err = cs.CoreV1().Secrets(testenv.ManagerNamespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "kubelet-client-ca"},
-			Data: map[string][]byte{"ca.crt": ca.pem}}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		kubeletPort, err := testenv.FreePort()
-		Expect(err).NotTo(HaveOccurred())
-		mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "kubectl"}, Spec: mesosv1alpha1.MesosClusterSpec{
-			Master: sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: filepath.Join(bin, "k8sm-executor")},
-			KubeletAPI: mesosv1alpha1.KubeletAPISpec{Port: int32(kubeletPort),
-				ClientCASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: testenv.ManagerNamespace, Name: "kubelet-client-ca"}}}}
-		scheme := runtime.NewScheme()
-		Expect(mesosv1alpha1.AddToScheme(scheme)).To(Succeed())
-		c, err := client.New(env.Config, client.Options{Scheme: scheme})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(c.Create(ctx, mc)).To(Succeed())
-		startManager(filepath.Join(bin, "manager"), managerKubeconfig(ctx, env, cs))
-
-		By("running a pod that prints lines and serves TCP")
-		ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kubectl-"}}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		podPort, err := testenv.FreePort()
-		Expect(err).NotTo(HaveOccurred())
-		_, err = cs.CoreV1().Pods(ns.Name).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "talker"},
-			Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
-				Command: []string{helper, strconv.Itoa(podPort)}}}}}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		run := func(kubeconfig string, stdin string, args ...string) (string, error) {
-			return runKubectl(kubectl, kubeconfig, ns.Name, stdin, args...)
-		}
-		Eventually(func() (string, error) {
-			return run(admin, "", "get", "pod", "talker", "-o", "jsonpath={.status.phase}")
-		}, 60*time.Second, 200*time.Millisecond).Should(Equal("Running"))
+		cs, kubectl, admin, ns, podPort, run := c.cs, c.kubectl, c.admin, c.ns, c.podPort, c.run
+		viewer := kubeconfigOf(c.env, envtest.User{Name: "viewer"})
 
 		By("kubectl logs, whole and --tail=1")
 		listening := fmt.Sprintf("listening on 127.0.0.1:%d\n", podPort)
@@ -127,7 +46,7 @@ var _ = Describe("kubectl logs, exec and port-forward", func() {
 		Expect(run(admin, "", "logs", "talker", "--tail=1")).To(Equal(listening))
 
 		By("kubectl logs -f, while the pod writes a new line")
-		follow := exec.Command(kubectl, "--kubeconfig", admin, "-n", ns.Name, "logs", "-f", "talker")
+		follow := exec.Command(kubectl, "--kubeconfig", admin, "-n", ns, "logs", "-f", "talker")
 		session, err := gexec.Start(follow, GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
@@ -143,7 +62,7 @@ var _ = Describe("kubectl logs, exec and port-forward", func() {
 		By("kubectl port-forward, then a TCP round trip through it")
 		local, err := testenv.FreePort()
 		Expect(err).NotTo(HaveOccurred())
-		pf := exec.Command(kubectl, "--kubeconfig", admin, "-n", ns.Name, "port-forward", "pod/talker", fmt.Sprintf("%d:%d", local, podPort))
+		pf := exec.Command(kubectl, "--kubeconfig", admin, "-n", ns, "port-forward", "pod/talker", fmt.Sprintf("%d:%d", local, podPort))
 		forward, err := gexec.Start(pf, GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { forward.Kill().Wait(10 * time.Second) })
@@ -154,9 +73,9 @@ var _ = Describe("kubectl logs, exec and port-forward", func() {
 		forward.Kill().Wait(10 * time.Second)
 
 		By("refusing a user RBAC does not allow pods/log, pods/exec, pods/portforward")
-		Expect(cs.RbacV1().Roles(ns.Name).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "pod-reader"},
+		Expect(cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "pod-reader"},
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}}}, metav1.CreateOptions{})).Error().NotTo(HaveOccurred())
-		Expect(cs.RbacV1().RoleBindings(ns.Name).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "viewer"},
+		Expect(cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "viewer"},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pod-reader"},
 			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "viewer"}}}, metav1.CreateOptions{})).Error().NotTo(HaveOccurred())
 		Eventually(func() (string, error) { return run(viewer, "", "get", "pod", "talker", "-o", "name") }, 10*time.Second).Should(Equal("pod/talker\n"))
@@ -267,43 +186,6 @@ func buildTalker() string {
 	return filepath.Join(dir, "talker")
 }
 
-// ca signs certificates for a spec.
-type ca struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newCA(name string) *ca {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	Expect(err).NotTo(HaveOccurred())
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	Expect(err).NotTo(HaveOccurred())
-	cert, err := x509.ParseCertificate(der)
-	Expect(err).NotTo(HaveOccurred())
-	return &ca{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue writes a client certificate for user and its key into dir, and returns their paths.
-func (a *ca) issue(user, dir string) (certFile, keyFile string) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	Expect(err).NotTo(HaveOccurred())
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: user},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
-	Expect(err).NotTo(HaveOccurred())
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	Expect(err).NotTo(HaveOccurred())
-	certFile, keyFile = filepath.Join(dir, user+".crt"), filepath.Join(dir, user+".key")
-	Expect(os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)).To(Succeed())
-	Expect(os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)).To(Succeed())
-	return certFile, keyFile
-}
-
 // kubeconfigOf writes a kubeconfig for a user of env (a client certificate) and returns its path.
 func kubeconfigOf(env *envtest.Environment, u envtest.User) string {
 	user, err := env.AddUser(u, nil)
@@ -312,23 +194,6 @@ func kubeconfigOf(env *envtest.Environment, u envtest.User) string {
 	Expect(err).NotTo(HaveOccurred())
 	path := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
 	Expect(os.WriteFile(path, kc, 0o600)).To(Succeed())
-	return path
-}
-
-// managerKubeconfig writes a kubeconfig with a token of the manager's ServiceAccount
-// (InstallManagerRBAC made it) and returns its path.
-func managerKubeconfig(ctx context.Context, env *envtest.Environment, cs kubernetes.Interface) string {
-	hour := int64(3600)
-	tr, err := cs.CoreV1().ServiceAccounts(testenv.ManagerNamespace).CreateToken(ctx, testenv.ManagerAccount,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &hour}}, metav1.CreateOptions{})
-	Expect(err).NotTo(HaveOccurred())
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
-	cfg.AuthInfos["manager"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	cfg.Contexts["manager"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "manager"}
-	cfg.CurrentContext = "manager"
-	path := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
-	Expect(clientcmd.WriteToFile(*cfg, path)).To(Succeed())
 	return path
 }
 
