@@ -25,7 +25,7 @@ import (
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
-// kubectl logs, exec and port-forward as a person meets them: the real kubectl, a
+// kubectl logs, exec, attach (run -i) and port-forward as a person meets them: the real kubectl, a
 // kube-apiserver configured as in a cluster (its kubelet client certificate, RBAC), the
 // manager binary as its own ServiceAccount, and the real k8sm-executor under mesos-sim,
 // serving the kubelet API of its agent's Node on 127.0.0.1, the Node's address. The API
@@ -58,6 +58,11 @@ var _ = Describe("kubectl logs, exec and port-forward", func() {
 		By("kubectl exec, as the container's user, and with stdin")
 		Expect(run(admin, "", "exec", "talker", "--", "id", "-u")).To(Equal("65534\n"))
 		Expect(run(admin, "one\ntwo\n", "exec", "-i", "talker", "--", "sort", "-r")).To(Equal("two\none\n"))
+
+		By("kubectl run -i: a pod on Mesos that reads what kubectl attaches to its stdin")
+		Expect(run(admin, "ping\n", "run", "reader", "-i", "--rm", "--restart=Never", "--image=busybox",
+			`--overrides={"spec":{"schedulerName":"mesos"}}`, "--command", "--", "sh", "-c", "read line; echo got $line")).To(
+			ContainSubstring("got ping\n"))
 
 		By("kubectl port-forward, then a TCP round trip through it")
 		local, err := testenv.FreePort()
