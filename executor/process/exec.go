@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
@@ -137,4 +139,18 @@ func closeAll(fs []*os.File) {
 	for _, f := range fs {
 		_ = f.Close()
 	}
+}
+
+// exitCode is the exit code of a process Wait returned err for. A process killed by a
+// signal exits with 128 + the signal, as a shell and the kubelet say.
+func exitCode(err error) int32 {
+	code := int32(0)
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		code = int32(exitErr.ExitCode())
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int32(ws.Signal())
+		}
+	}
+	return code
 }

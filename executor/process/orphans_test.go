@@ -264,4 +264,3 @@ func TestARunningContainerIsRecordedUntilItEnds(t *testing.T) {
 		t.Error("the record outlived the container")
 	}
 }
-

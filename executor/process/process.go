@@ -459,20 +459,6 @@ func (p *pod) start(c *container, l *launch, out *containerLog, cc *ctrCgroup, c
 	return cmd, 0, forget, nil
 }
 
-// exitCode is the exit code of a process Wait returned err for. A process killed by a
-// signal exits with 128 + the signal, as a shell and the kubelet say.
-func exitCode(err error) int32 {
-	code := int32(0)
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		code = int32(exitErr.ExitCode())
-		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			code = 128 + int32(ws.Signal())
-		}
-	}
-	return code
-}
-
 // terminated reports the container Terminated with code: Completed for 0, OOMKilled
 // after an OOM kill in its cgroup, else Error. Closing done tells Kill the process is
 // gone.
