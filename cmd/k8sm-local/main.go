@@ -30,6 +30,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/pki"
 )
 
 type options struct {
@@ -79,14 +80,9 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	say("Starting kube-apiserver and etcd on loopback")
-	env := &envtest.Environment{BinaryAssetsDirectory: o.assets, CRDDirectoryPaths: []string{o.crds}, ErrorIfCRDPathMissing: true}
-	kubeletCA, err := configureKubeletClient(env, dir)
+	env, kubeletCA, err := startAPIServer(o, dir)
 	if err != nil {
 		return err
-	}
-	if _, err := env.Start(); err != nil {
-		return fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
 	defer func() { say("Stopping kube-apiserver and etcd"); _ = env.Stop() }()
 	kubeconfigPath, err := writeKubeconfig(env, dir)
@@ -147,6 +143,21 @@ func run(args []string) error {
 		return mgr.stopped()
 	}
 	return nil
+}
+
+// startAPIServer starts kube-apiserver and etcd on loopback, with the CRDs, and a kubelet
+// client certificate of the CA it returns (configureKubeletClient).
+func startAPIServer(o options, dir string) (*envtest.Environment, *pki.CA, error) {
+	say("Starting kube-apiserver and etcd on loopback")
+	env := &envtest.Environment{BinaryAssetsDirectory: o.assets, CRDDirectoryPaths: []string{o.crds}, ErrorIfCRDPathMissing: true}
+	kubeletCA, err := configureKubeletClient(env, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := env.Start(); err != nil {
+		return nil, nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+	}
+	return env, kubeletCA, nil
 }
 
 // parseFlags reads the flags of `k8sm-local up`. The binaries default to the ones
