@@ -1,8 +1,10 @@
 package kubelet
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,6 +41,9 @@ type Runtime struct {
 	// FrameworkID, ExecutorID and Sandbox (executor.RunDir) name this executor run.
 	// Every manifest carries them, and Sweep removes the manifests of ended runs.
 	FrameworkID, ExecutorID, Sandbox string
+
+	// pods are the pods started, as the API server names them (provider.go).
+	pods registry
 }
 
 // Supports says whether a static pod can have the volume.
@@ -49,7 +54,8 @@ func (r *Runtime) Supports(v *corev1.Volume) bool { return Supported(v) }
 // the same pod replaces the old one's manifest; and the kubelet starts no static pod
 // while one of the same name and namespace has not terminated (pkg/kubelet/
 // pod_workers.go: allowStaticPodStart), so the new pod never runs beside the old.
-func (r *Runtime) Start(pod *corev1.Pod, _ string, report func(executor.Report)) (executor.Handle, error) {
+// The pod is recorded, with the statuses reported, for the kubelet API (provider.go).
+func (r *Runtime) Start(pod *corev1.Pod, sandbox string, report func(executor.Report)) (executor.Handle, error) {
 	marked := pod.DeepCopy()
 	if marked.Annotations == nil {
 		marked.Annotations = map[string]string{}
@@ -67,7 +73,12 @@ func (r *Runtime) Start(pod *corev1.Pod, _ string, report func(executor.Report))
 	if err := writeAtomic(file, m); err != nil {
 		return nil, fmt.Errorf("writing the static pod manifest: %w", err)
 	}
-	f := &follower{rt: r, uid: string(pod.UID), task: pod.Annotations[AnnotationTaskID], file: file, report: report, kill: make(chan time.Duration, 1)}
+	rec := r.pods.register(pod, sandbox, r.Log)
+	f := &follower{rt: r, uid: string(pod.UID), task: pod.Annotations[AnnotationTaskID], file: file, kill: make(chan time.Duration, 1),
+		report: func(rep executor.Report) {
+			rec.update(rep)
+			report(rep)
+		}}
 	go f.run()
 	return f, nil
 }
@@ -267,8 +278,13 @@ func (f *follower) tornDown(seen *corev1.Pod, graceEnd time.Time) bool {
 // find returns the kubelet's pod carrying a pod UID, run for task when it is not "",
 // or nil when it has none.
 func (r *Runtime) find(uid, task string) (*corev1.Pod, error) {
+	return r.findContext(context.Background(), uid, task)
+}
+
+// findContext is find, the request bound to ctx.
+func (r *Runtime) findContext(ctx context.Context, uid, task string) (*corev1.Pod, error) {
 	var l corev1.PodList
-	if err := r.get("/pods", &l); err != nil {
+	if err := r.getContext(ctx, "/pods", &l); err != nil {
 		return nil, err
 	}
 	for i := range l.Items {
@@ -290,23 +306,25 @@ func (r *Runtime) runningPods() ([]corev1.Pod, error) {
 }
 
 func (r *Runtime) get(path string, into any) error {
-	req, err := http.NewRequest(http.MethodGet, strings.TrimSuffix(r.URL, "/")+path, nil)
+	return r.getContext(context.Background(), path, into)
+}
+
+// getContext decodes the JSON answer of GET path.
+func (r *Runtime) getContext(ctx context.Context, path string, into any) error {
+	req, err := r.newRequest(ctx, path, nil)
 	if err != nil {
 		return err
 	}
-	if r.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.Token)
-	}
-	c := r.Client
-	if c == nil {
-		c = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := c.Do(req)
+	resp, err := r.httpClient().Do(req)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if msg := strings.TrimSpace(string(b)); msg != "" {
+			return fmt.Errorf("GET %s: %s: %s", path, resp.Status, msg)
+		}
 		return fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(into)
