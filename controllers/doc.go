@@ -49,3 +49,13 @@ package controllers
 // Events: tell people what happened to their pods (in every namespace) and to clusters
 // and Nodes (in default). The manager records them through events.k8s.io only.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+//
+// Serving certificates of the executors' kubelet API, for clusters that ask for the
+// kubelet-serving signer's (spec.kubeletAPI.servingCertificate: KubeletServingSigner):
+// file a request per executor for its agent's Node, read it by name until it is signed
+// (never listed or cached), delete it once the executor has its answer, and approve it,
+// for the kubernetes.io/kubelet-serving signer only, once internal/servingcert has
+// checked it names only that Node and the agent's hostname and IP.
+// +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;create;delete
+// +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests/approval,verbs=update
+// +kubebuilder:rbac:groups=certificates.k8s.io,resources=signers,resourceNames=kubernetes.io/kubelet-serving,verbs=approve

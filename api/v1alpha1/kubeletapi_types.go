@@ -37,7 +37,34 @@ type KubeletAPISpec struct {
 	// which the API server makes with its client certificate, are refused (401).
 	// +optional
 	ClientCASecretRef *SecretKeyRef `json:"clientCASecretRef,omitempty"`
+
+	// servingCertificate is where each executor's serving certificate comes from.
+	// SelfSigned (the default): the executor signs its own, which an API server without
+	// --kubelet-certificate-authority accepts, as it accepts any kubelet's.
+	// KubeletServingSigner: the executor sends the manager a certificate request for its
+	// agent's Node, and the manager files it as a CertificateSigningRequest for the
+	// cluster's kubernetes.io/kubelet-serving signer, approves it (only for that Node's
+	// name, hostname and IP), and hands the executor the certificate, which an API
+	// server with --kubelet-certificate-authority (the signer's CA) verifies. Until then,
+	// or where no signer runs, the executor serves its self-signed one.
+	// +optional
+	// +kubebuilder:default=SelfSigned
+	ServingCertificate ServingCertificateSource `json:"servingCertificate,omitempty"`
 }
+
+// ServingCertificateSource says where the executors' kubelet API serving certificates
+// come from.
+// +kubebuilder:validation:Enum=SelfSigned;KubeletServingSigner
+type ServingCertificateSource string
+
+const (
+	// ServingCertificateSelfSigned: each executor signs its own certificate.
+	ServingCertificateSelfSigned ServingCertificateSource = "SelfSigned"
+	// ServingCertificateKubeletServingSigner: the cluster's kubernetes.io/kubelet-serving
+	// signer signs each executor's certificate, through a CertificateSigningRequest the
+	// manager files and approves.
+	ServingCertificateKubeletServingSigner ServingCertificateSource = "KubeletServingSigner"
+)
 
 // KubeletAPIPort is the port the executors serve the kubelet API on, and the agent
 // Nodes advertise; 0 when spec.kubeletAPI.enabled is false.
@@ -50,4 +77,11 @@ func (s *MesosClusterSpec) KubeletAPIPort() int32 {
 		return DefaultKubeletAPIPort
 	}
 	return k.Port
+}
+
+// KubeletServingSigner says whether the executors ask for certificates of the cluster's
+// kubernetes.io/kubelet-serving signer: spec.kubeletAPI.servingCertificate says so and
+// they serve at all.
+func (s *MesosClusterSpec) KubeletServingSigner() bool {
+	return s.KubeletAPIPort() != 0 && s.KubeletAPI.ServingCertificate == ServingCertificateKubeletServingSigner
 }

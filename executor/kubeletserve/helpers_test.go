@@ -27,13 +27,15 @@ import (
 
 // fakeExecutor stands for the executor and, behind it, the manager: it records the
 // messages sent and answers access reviews (allowed for the user "allowed") and token
-// reviews (the token "good" is the user "allowed"), unless silent.
+// reviews (the token "good" is the user "allowed"), unless silent, and serving
+// certificate requests with what sign says (nil sign, or a nil answer: none).
 type fakeExecutor struct {
 	srv *Server
 
 	mu     sync.Mutex
 	sent   []*agentmsg.Message
 	silent bool
+	sign   func(request string) *agentmsg.ServingCertificate
 }
 
 func (f *fakeExecutor) SendMessage(_ context.Context, data []byte) error {
@@ -43,8 +45,18 @@ func (f *fakeExecutor) SendMessage(_ context.Context, data []byte) error {
 	}
 	f.mu.Lock()
 	f.sent = append(f.sent, m)
-	silent := f.silent
+	silent, sign := f.silent, f.sign
 	f.mu.Unlock()
+	if m.Kind == agentmsg.KindServingCSR {
+		if sign == nil {
+			return nil
+		}
+		if cert := sign(m.ServingCSR.Request); cert != nil {
+			b, _ := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindServingCertificate, ID: m.ID, ServingCertificate: cert})
+			go f.srv.Message(b)
+		}
+		return nil
+	}
 	var ans *agentmsg.Answer
 	switch {
 	case silent:

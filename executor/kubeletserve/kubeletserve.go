@@ -3,8 +3,10 @@
 // (internal/agentmsg) after each subscription to its agent and every HelloEvery; the
 // manager answers with a Config (the Node's name, the port, the client CA bundle), and
 // sends it again when the MesosCluster changes it. With a port, the executor serves on
-// it, over TLS with a self-signed certificate, authenticating and authorizing each
-// request by asking the manager (executor/agentauth).
+// it, over TLS, authenticating and authorizing each request by asking the manager
+// (executor/agentauth). Its certificate is self-signed (cert.go) unless the Config asks
+// for one of the cluster's kubelet-serving signer, which the executor then requests
+// through the manager (csr.go).
 package kubeletserve
 
 import (
@@ -64,6 +66,9 @@ type Server struct {
 	auth    agentauth.Client
 	wake    chan struct{}
 	sending atomic.Bool
+	// certs is the serving certificate; asking says a request for one is being sent.
+	certs  *certSource
+	asking atomic.Bool
 
 	mu         sync.Mutex
 	subscribed bool
@@ -84,6 +89,7 @@ func (s *Server) init() {
 	if s.wake == nil {
 		s.wake = make(chan struct{}, 1)
 		s.auth.Send = s.Executor.SendMessage
+		s.certs = newCertSource(s.hosts)
 	}
 }
 
@@ -96,7 +102,8 @@ func (s *Server) Subscribed(agent mesos.AgentInfo) {
 	s.poke()
 }
 
-// Message takes a framework message: an Answer for the reviewer, or a Config.
+// Message takes a framework message: an Answer for the reviewer, a Config, or a
+// serving certificate.
 func (s *Server) Message(data []byte) {
 	m, err := agentmsg.Decode(data)
 	if err != nil {
@@ -113,6 +120,8 @@ func (s *Server) Message(data []byte) {
 		s.config = m.Config
 		s.mu.Unlock()
 		s.poke()
+	case agentmsg.KindServingCertificate:
+		s.takeCertificate(m.ServingCertificate)
 	default:
 		s.Log.V(1).Info("Ignoring a framework message", "kind", m.Kind)
 	}
@@ -151,6 +160,10 @@ func (s *Server) Run(ctx context.Context) {
 	defer l.stop()
 	hello := time.NewTimer(s.retry())
 	defer hello.Stop()
+	// ask is when to look again at the signer's certificate (csr.go).
+	ask := time.NewTimer(time.Hour)
+	ask.Stop()
+	defer ask.Stop()
 	var rebind <-chan time.Time
 	configured := false
 	for {
@@ -165,6 +178,7 @@ func (s *Server) Run(ctx context.Context) {
 			hello.Reset(s.helloInterval(configured))
 		case <-rebind:
 			rebind = nil
+		case <-ask.C:
 		case <-l.ended():
 		}
 		s.mu.Lock()
@@ -173,6 +187,7 @@ func (s *Server) Run(ctx context.Context) {
 		s.mu.Unlock()
 		if cfg != nil {
 			l.configure(cfg)
+			s.certs.configure(cfg)
 			if !configured {
 				configured = true
 				hello.Reset(s.helloInterval(configured))
@@ -186,6 +201,14 @@ func (s *Server) Run(ctx context.Context) {
 		s.mu.Unlock()
 		if due {
 			s.sayHello(ctx)
+		}
+		a, next := s.certs.due(s.retry())
+		if a != nil {
+			s.askForCertificate(ctx, a)
+		}
+		ask.Stop()
+		if next > 0 {
+			ask.Reset(next)
 		}
 	}
 }

@@ -34,7 +34,7 @@ type serving struct {
 }
 
 func newListener(s *Server) *listener {
-	return &listener{s: s, certs: newCertSource(s.hosts)}
+	return &listener{s: s, certs: s.certs}
 }
 
 // hosts are what the serving certificate names: the agent's hostname as it reports it,

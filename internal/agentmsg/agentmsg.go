@@ -14,7 +14,10 @@ import (
 )
 
 // MaxSize bounds a message either way. Mesos relays framework messages whole, through
-// the master; reviews and their answers are a few hundred bytes.
+// the master; reviews and their answers are a few hundred bytes, and the largest parts
+// of the others have bounds of their own that fit under it with the JSON around them:
+// a Config's CA bundle (MaxClientCASize), a certificate request (MaxCSRSize), a
+// certificate and its chain (MaxCertificateSize).
 const MaxSize = 64 << 10
 
 // Kinds of message.
@@ -31,10 +34,28 @@ const (
 	// KindConfig is the executor's kubelet API configuration: the answer to a Hello (of
 	// its ID), or sent unasked when the MesosCluster changes it.
 	KindConfig = "Config"
+	// KindServingCSR asks the manager for a serving certificate of the cluster's
+	// kubelet-serving signer for the executor's Node (Config.ServingCertificate).
+	KindServingCSR = "ServingCSR"
+	// KindServingCertificate answers a ServingCSR (of its ID): the certificate, or why
+	// there is none.
+	KindServingCertificate = "ServingCertificate"
 )
 
-// MaxClientCASize bounds Config.ClientCA, so that a Config fits in a message.
-const MaxClientCASize = 48 << 10
+// ServingCertificateSigner is Config.ServingCertificate when the executor is to ask for
+// a certificate of the cluster's kubernetes.io/kubelet-serving signer.
+const ServingCertificateSigner = "KubeletServingSigner"
+
+const (
+	// MaxClientCASize bounds Config.ClientCA, so that a Config fits in a message.
+	MaxClientCASize = 48 << 10
+	// MaxCSRSize bounds ServingCSR.Request: a PEM request for an RSA 4096 key, the
+	// largest the manager takes, is under 2 KiB.
+	MaxCSRSize = 8 << 10
+	// MaxCertificateSize bounds ServingCertificate.Certificate: a certificate and its
+	// chain, each under 2 KiB as signers make them.
+	MaxCertificateSize = 32 << 10
+)
 
 // Message is one framework message.
 type Message struct {
@@ -46,6 +67,10 @@ type Message struct {
 	Answer       *Answer       `json:"answer,omitempty"`
 	Hello        *Hello        `json:"hello,omitempty"`
 	Config       *Config       `json:"config,omitempty"`
+	// ServingCSR and ServingCertificate are KindServingCSR's and
+	// KindServingCertificate's.
+	ServingCSR         *ServingCSR         `json:"servingCSR,omitempty"`
+	ServingCertificate *ServingCertificate `json:"servingCertificate,omitempty"`
 }
 
 // Hello says the executor is there and asks for its Config. It carries nothing the
@@ -67,6 +92,27 @@ type Config struct {
 	// ClientCA is the PEM bundle of the CAs whose client certificates are accepted (the
 	// API server's kubelet client certificate's); empty: only bearer tokens are.
 	ClientCA string `json:"clientCA,omitempty"`
+	// ServingCertificate is ServingCertificateSigner when the executor is to ask the
+	// manager for a certificate of the cluster's signer (a ServingCSR); empty: it serves
+	// a self-signed one.
+	ServingCertificate string `json:"servingCertificate,omitempty"`
+}
+
+// ServingCSR asks for a serving certificate for the executor's Node. The executor keeps
+// the key; the manager checks the request names only the Node of the agent the message
+// came from, and that agent's hostname and IP, before it files it (internal/servingcert).
+type ServingCSR struct {
+	// Request is a PEM CERTIFICATE REQUEST, as a kubelet makes for kubelet-serving.
+	Request string `json:"request"`
+}
+
+// ServingCertificate answers a ServingCSR.
+type ServingCertificate struct {
+	// Certificate is the PEM certificate the signer issued, then its chain, if any.
+	Certificate string `json:"certificate,omitempty"`
+	// Error says why there is none: the request was refused, or no signer issued it in
+	// time. The executor keeps the certificate it serves, and asks again later.
+	Error string `json:"error,omitempty"`
 }
 
 // TokenReview asks about a bearer token presented to the executor's kubelet API.
@@ -143,6 +189,11 @@ func Decode(b []byte) (*Message, error) {
 	case KindConfig:
 		c := m.Config
 		ok = c != nil && c.NodeName != "" && c.Port >= 0 && c.Port <= 65535 && len(c.ClientCA) <= MaxClientCASize
+	case KindServingCSR:
+		ok = m.ServingCSR != nil && m.ServingCSR.Request != "" && len(m.ServingCSR.Request) <= MaxCSRSize
+	case KindServingCertificate:
+		c := m.ServingCertificate
+		ok = c != nil && (c.Certificate == "") != (c.Error == "") && len(c.Certificate) <= MaxCertificateSize
 	default:
 		return nil, fmt.Errorf("a message of unknown kind %q", m.Kind)
 	}

@@ -23,6 +23,16 @@ func TestDecode(t *testing.T) {
 		{"config with a port out of range", `{"kind":"Config","id":"1","config":{"nodeName":"n","port":65536}}`, "without what it asks"},
 		{"config with a negative port", `{"kind":"Config","id":"1","config":{"nodeName":"n","port":-1}}`, "without what it asks"},
 		{"config with an oversized CA bundle", `{"kind":"Config","id":"1","config":{"nodeName":"n","clientCA":"` + strings.Repeat("x", MaxClientCASize+1) + `"}}`, "without what it asks"},
+		{"config asking for the signer's certificate", `{"kind":"Config","id":"7","config":{"nodeName":"n","port":10350,"servingCertificate":"KubeletServingSigner"}}`, ""},
+		{"serving CSR", `{"kind":"ServingCSR","id":"1","servingCSR":{"request":"-----BEGIN CERTIFICATE REQUEST-----"}}`, ""},
+		{"serving CSR without a request", `{"kind":"ServingCSR","id":"1","servingCSR":{}}`, "without what it asks"},
+		{"serving CSR without its part", `{"kind":"ServingCSR","id":"1"}`, "without what it asks"},
+		{"oversized serving CSR", `{"kind":"ServingCSR","id":"1","servingCSR":{"request":"` + strings.Repeat("x", MaxCSRSize+1) + `"}}`, "without what it asks"},
+		{"serving certificate", `{"kind":"ServingCertificate","id":"1","servingCertificate":{"certificate":"-----BEGIN CERTIFICATE-----"}}`, ""},
+		{"serving certificate refused", `{"kind":"ServingCertificate","id":"1","servingCertificate":{"error":"refused"}}`, ""},
+		{"serving certificate with neither", `{"kind":"ServingCertificate","id":"1","servingCertificate":{}}`, "without what it asks"},
+		{"serving certificate with both", `{"kind":"ServingCertificate","id":"1","servingCertificate":{"certificate":"c","error":"e"}}`, "without what it asks"},
+		{"oversized serving certificate", `{"kind":"ServingCertificate","id":"1","servingCertificate":{"certificate":"` + strings.Repeat("x", MaxCertificateSize+1) + `"}}`, "without what it asks"},
 		{"unknown kind", `{"kind":"Exec","id":"1"}`, "unknown kind"},
 		{"token review without a token", `{"kind":"TokenReview","id":"1","tokenReview":{}}`, "without what it asks"},
 		{"access review without a user", `{"kind":"AccessReview","id":"1","accessReview":{"verb":"get"}}`, "without what it asks"},
@@ -58,5 +68,31 @@ func TestEncodeRoundTripsAndBounds(t *testing.T) {
 	}
 	if _, err := Encode(&Message{Kind: KindAnswer, ID: "8", Answer: &Answer{Reason: strings.Repeat("x", MaxSize)}}); err == nil {
 		t.Error("an oversized message was encoded")
+	}
+}
+
+// The largest parts of each message fit in MaxSize with the JSON around them, PEM's line
+// breaks escaped: a message at its bounds is sent, not refused.
+func TestBoundedPartsFitInAMessage(t *testing.T) {
+	pemOf := func(n int) string { // 64-character lines, as PEM has
+		var b strings.Builder
+		for b.Len() < n {
+			b.WriteString(strings.Repeat("A", 63) + "\n")
+		}
+		return b.String()[:n]
+	}
+	for _, m := range []*Message{
+		{Kind: KindConfig, ID: "config-2026-01-01T00:00:00.000000000Z", Config: &Config{NodeName: strings.Repeat("n", 253), Port: 65535, ClientCA: pemOf(MaxClientCASize), ServingCertificate: ServingCertificateSigner}},
+		{Kind: KindServingCSR, ID: "csr-2026-01-01T00:00:00.000000000Z", ServingCSR: &ServingCSR{Request: pemOf(MaxCSRSize)}},
+		{Kind: KindServingCertificate, ID: "csr-2026-01-01T00:00:00.000000000Z", ServingCertificate: &ServingCertificate{Certificate: pemOf(MaxCertificateSize)}},
+	} {
+		b, err := Encode(m)
+		if err != nil {
+			t.Errorf("%s at its bounds: %v", m.Kind, err)
+			continue
+		}
+		if _, err := Decode(b); err != nil {
+			t.Errorf("%s at its bounds does not decode: %v", m.Kind, err)
+		}
 	}
 }

@@ -12,8 +12,9 @@ import (
 
 // The executors' kubelet API configuration (agentmsg.Config): an executor asks for it
 // with a Hello after each subscription to its agent and every few minutes, and is sent
-// it again, unasked, when the cluster changes it (its port, its client CA bundle), so
-// that a CA rotation reaches the agents in seconds rather than at their next Hello.
+// it again, unasked, when the cluster changes it (its port, its client CA bundle, where
+// its serving certificate comes from), so that a CA rotation reaches the agents in
+// seconds rather than at their next Hello.
 
 const (
 	// maxHelloAnswers bounds the Hellos answered at once; a Hello beyond it is dropped
@@ -64,12 +65,16 @@ func (s *Scheduler) SetKubeletClientCA(pem []byte) {
 
 // kubeletConfigLocked is the Config of the executors of the agent whose Node is node.
 func (s *Scheduler) kubeletConfigLocked(node string) agentmsg.Config {
-	return agentmsg.Config{NodeName: node, Port: s.cluster.Spec.KubeletAPIPort(), ClientCA: string(s.kubelet.clientCA)}
+	cfg := agentmsg.Config{NodeName: node, Port: s.cluster.Spec.KubeletAPIPort(), ClientCA: string(s.kubelet.clientCA)}
+	if s.cluster.Spec.KubeletServingSigner() {
+		cfg.ServingCertificate = agentmsg.ServingCertificateSigner
+	}
+	return cfg
 }
 
 // configKey identifies what every executor's Config shares.
 func configKey(c agentmsg.Config) string {
-	return strconv.Itoa(int(c.Port)) + "\x00" + c.ClientCA
+	return strconv.Itoa(int(c.Port)) + "\x00" + c.ServingCertificate + "\x00" + c.ClientCA
 }
 
 // hello answers an executor's Hello with its Config, and remembers the executor for
@@ -109,8 +114,8 @@ func (s *Scheduler) hello(ctx context.Context, d messenger, log logr.Logger, age
 	}()
 }
 
-// pushKubeletConfig sends the executors heard from lately their Config, if the port or
-// the CA bundle changed since the last sent.
+// pushKubeletConfig sends the executors heard from lately their Config, if the port,
+// the CA bundle or the serving certificate's source changed since the last sent.
 func (s *Scheduler) pushKubeletConfig() {
 	s.mu.Lock()
 	k := &s.kubelet

@@ -56,6 +56,12 @@ func TestAHelloIsAnsweredWithTheExecutorsConfig(t *testing.T) {
 			&agentmsg.Config{NodeName: "mesos-c-127.0.0.1-5052", Port: 10400, ClientCA: ca}, "a2/ex"},
 		{"serving off", mesosv1alpha1.KubeletAPISpec{Enabled: ptr.To(false), Port: 10400}, ca, "a1",
 			&agentmsg.Config{NodeName: "mesos-c-h1", ClientCA: ca}, "a1/ex"},
+		{"certificates of the cluster's signer", mesosv1alpha1.KubeletAPISpec{ServingCertificate: mesosv1alpha1.ServingCertificateKubeletServingSigner}, "", "a1",
+			&agentmsg.Config{NodeName: "mesos-c-h1", Port: 10350, ServingCertificate: "KubeletServingSigner"}, "a1/ex"},
+		{"certificates of the signer, serving off", mesosv1alpha1.KubeletAPISpec{Enabled: ptr.To(false), ServingCertificate: mesosv1alpha1.ServingCertificateKubeletServingSigner}, "", "a1",
+			&agentmsg.Config{NodeName: "mesos-c-h1"}, "a1/ex"},
+		{"self-signed certificates", mesosv1alpha1.KubeletAPISpec{ServingCertificate: mesosv1alpha1.ServingCertificateSelfSigned}, "", "a1",
+			&agentmsg.Config{NodeName: "mesos-c-h1", Port: 10350}, "a1/ex"},
 		{"an agent the framework does not know", mesosv1alpha1.KubeletAPISpec{}, ca, "a9", nil, ""},
 	}
 	for _, tc := range cases {
@@ -124,5 +130,12 @@ func TestAChangedConfigIsSentToTheExecutorsUnasked(t *testing.T) {
 	s.SetCluster(mc)
 	if msgs, _ := sent.count(6); len(msgs) != 6 || msgs[4].Config.Port != 10400 || msgs[5].Config.Port != 10400 {
 		t.Fatalf("the new port was not sent to both executors: %d messages", len(msgs))
+	}
+
+	mc = s.cluster.DeepCopy()
+	mc.Spec.KubeletAPI.ServingCertificate = mesosv1alpha1.ServingCertificateKubeletServingSigner
+	s.SetCluster(mc)
+	if msgs, _ := sent.count(8); len(msgs) != 8 || msgs[6].Config.ServingCertificate != "KubeletServingSigner" || msgs[7].Config.ServingCertificate != "KubeletServingSigner" {
+		t.Fatalf("the serving certificate's new source was not sent to both executors: %d messages", len(msgs))
 	}
 }

@@ -24,9 +24,10 @@ type messenger interface {
 
 var _ framework.MessageReceiver = (*Scheduler)(nil)
 
-// Message answers an executor's Hello with its Config (agentconfig.go), and its token
-// or access review (internal/agentmsg) about the Node of the agent the message came
-// from, off the event loop.
+// Message answers an executor's Hello with its Config (agentconfig.go), its token or
+// access review (internal/agentmsg) about the Node of the agent the message came from,
+// and its serving certificate request for that Node (servingcert.go), off the event
+// loop.
 func (s *Scheduler) Message(ctx context.Context, d *framework.Driver, agentID, executorID string, data []byte) {
 	s.message(ctx, d, d.Status().Agents, agentID, executorID, data)
 }
@@ -39,12 +40,16 @@ func (s *Scheduler) message(ctx context.Context, d messenger, agents map[string]
 		return
 	}
 	node := ""
-	if a, ok := agents[agentID]; ok {
+	a, ok := agents[agentID]
+	if ok {
 		node = agentnode.NodeName(s.clusterName(), a.Hostname, a.Port)
 	}
 	switch req.Kind {
 	case agentmsg.KindHello:
 		s.hello(ctx, d, log, agentID, executorID, node, req.ID)
+		return
+	case agentmsg.KindServingCSR:
+		s.servingCSR(ctx, d, log, a, executorID, node, req)
 		return
 	case agentmsg.KindTokenReview, agentmsg.KindAccessReview:
 	default: // answers and configurations are for executors

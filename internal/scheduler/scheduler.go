@@ -48,6 +48,13 @@ type Options struct {
 	// Reviewer answers the executors' token and access reviews (messages.go); nil
 	// answers none, and the executors' kubelet API refuses whom it cannot review.
 	Reviewer kubeletauth.Reviewer
+	// Signer files the executors' serving certificate requests with the cluster's
+	// kubelet-serving signer (servingcert.go); nil files none, and the executors serve
+	// self-signed certificates.
+	Signer ServingSigner
+	// SignTimeout bounds the wait for the signer's certificate. Default
+	// DefaultSignTimeout.
+	SignTimeout time.Duration
 }
 
 // Scheduler is the framework.Scheduler of one MesosCluster: it keeps the queue of
@@ -75,6 +82,8 @@ type Scheduler struct {
 	reviews chan struct{}
 	// kubelet is what the executors serve the kubelet API with (agentconfig.go).
 	kubelet kubeletAPIState
+	// signing is the executors' serving certificate requests under way (servingcert.go).
+	signing *signingState
 }
 
 var _ framework.Scheduler = (*Scheduler)(nil)
@@ -84,7 +93,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{},
 		offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews),
-		kubelet: newKubeletAPIState()}
+		kubelet: newKubeletAPIState(), signing: newSigningState()}
 	for i := range s.updates {
 		s.updates[i] = newUpdateQueue()
 	}

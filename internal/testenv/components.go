@@ -65,6 +65,15 @@ func StartNodeLifecycle(env *envtest.Environment, grace time.Duration) (*Compone
 		"--node-monitor-grace-period="+grace.String(), "--node-startup-grace-period="+grace.String(), "-v=2")
 }
 
+// StartKubeletServingSigner runs kube-controller-manager's csrsigning controller with
+// the kubernetes.io/kubelet-serving signer only, signing with the CA in certFile and
+// keyFile (PEM), as a cluster signs its kubelets' serving certificates.
+func StartKubeletServingSigner(env *envtest.Environment, certFile, keyFile string) (*Component, error) {
+	return startComponent(env, "kube-controller-manager", "--controllers=csrsigning",
+		"--leader-elect=false", "--secure-port=0",
+		"--cluster-signing-kubelet-serving-cert-file="+certFile, "--cluster-signing-kubelet-serving-key-file="+keyFile, "-v=2")
+}
+
 // StartScheduler runs kube-scheduler, as a cluster admin, without serving: it binds the
 // pods of the default scheduler.
 func StartScheduler(env *envtest.Environment) (*Component, error) {

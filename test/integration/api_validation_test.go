@@ -62,6 +62,7 @@ var _ = Describe("MesosCluster validation", func() {
 		Expect(got.Spec.KubeletAPI.Enabled).To(HaveValue(BeTrue()))
 		Expect(got.Spec.KubeletAPI.Port).To(Equal(mesosv1alpha1.DefaultKubeletAPIPort))
 		Expect(got.Spec.KubeletAPI.ClientCASecretRef).To(BeNil())
+		Expect(got.Spec.KubeletAPI.ServingCertificate).To(Equal(mesosv1alpha1.ServingCertificateSelfSigned))
 	})
 
 	It("accepts the kubelet API's settings, and a port of 0 as the default", func() {
@@ -106,6 +107,8 @@ var _ = Describe("MesosCluster validation", func() {
 		Entry("a CA Secret without a namespace", func(k *mesosv1alpha1.KubeletAPISpec) {
 			k.ClientCASecretRef = &mesosv1alpha1.SecretKeyRef{Name: "kubelet-client-ca"}
 		}, "spec.kubeletAPI.clientCASecretRef.namespace"),
+		Entry("a serving certificate source that is not one", func(k *mesosv1alpha1.KubeletAPISpec) { k.ServingCertificate = "CertManager" },
+			`spec.kubeletAPI.servingCertificate: Unsupported value: "CertManager": supported values: "SelfSigned", "KubeletServingSigner"`),
 	)
 
 	It("accepts a full cluster: master list, roles, credentials, TLS, binpack, Orphan", func() {

@@ -124,8 +124,9 @@ func getStatus(c *http.Client, url string) string {
 }
 
 // kubeletAPICluster makes a MesosCluster on sim whose executors serve the kubelet API on
-// a free port, trusting a new client CA (a Secret in ns), and waits until it is Ready.
-func kubeletAPICluster(sim *mesossim.Master, ns string) (*mesosv1alpha1.MesosCluster, *kubeletClientCA, int) {
+// a free port, trusting a new client CA (a Secret in ns), with adjust applied, and waits
+// until it is Ready.
+func kubeletAPICluster(sim *mesossim.Master, ns string, adjust ...func(*mesosv1alpha1.MesosCluster)) (*mesosv1alpha1.MesosCluster, *kubeletClientCA, int) {
 	ca := newKubeletClientCA()
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubelet-client-ca"}, Data: map[string][]byte{"ca.crt": ca.pem}}
 	Expect(k8sClient.Create(ctx, secret)).To(Succeed())
@@ -138,6 +139,9 @@ func kubeletAPICluster(sim *mesossim.Master, ns string) (*mesosv1alpha1.MesosClu
 	mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBinary()}
 	mc.Spec.KubeletAPI = mesosv1alpha1.KubeletAPISpec{Port: int32(port),
 		ClientCASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: ns, Name: secret.Name}}
+	for _, f := range adjust {
+		f(mc)
+	}
 	createCluster(mc)
 	Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
 	return mc, ca, port
