@@ -21,7 +21,8 @@ type KubeletAPISpec struct {
 	// +kubebuilder:default=true
 	Enabled *bool `json:"enabled,omitempty"`
 
-	// port the executors serve the API on, on every address of the agent. Default
+	// port the executors serve the API on, on the agent's IP (the agent Node's
+	// InternalIP; every address of the host where that is not one of its own). Default
 	// 10350; 0 also means the default.
 	// +optional
 	// +kubebuilder:default=10350
