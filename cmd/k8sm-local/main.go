@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/localmetrics"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/pki"
 )
@@ -45,6 +46,8 @@ type options struct {
 	crds      string
 	samples   string
 	assets    string
+	// metricsServer is the metrics-server binary, or "" for none.
+	metricsServer string
 }
 
 func main() {
@@ -89,6 +92,11 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	ms, err := startMetricsServer(ctx, o, env, dir)
+	if err != nil {
+		return err
+	}
+	defer ms.stop()
 
 	master, closeSim, err := mesosMaster(o, dir)
 	if err != nil {
@@ -132,26 +140,36 @@ func run(args []string) error {
 	}
 	show(kubeconfigPath)
 	showKubelet(kubeconfigPath, pod)
+	showTop(ctx, ms, kubeconfigPath, pod)
 	fmt.Printf("\nUse it with your own kubectl:\n  export KUBECONFIG=%s\n", kubeconfigPath)
 	if o.once {
 		return nil
 	}
+	return waitForCtrlC(ctx, mgr)
+}
+
+// waitForCtrlC waits until Ctrl-C (or SIGTERM), or until the manager stops on its own.
+func waitForCtrlC(ctx context.Context, mgr *manager) error {
 	fmt.Println("Press Ctrl-C to stop everything.")
 	select {
 	case <-ctx.Done():
+		return nil
 	case <-mgr.done:
 		return mgr.stopped()
 	}
-	return nil
 }
 
-// startAPIServer starts kube-apiserver and etcd on loopback, with the CRDs, and a kubelet
-// client certificate of the CA it returns (configureKubeletClient).
+// startAPIServer starts kube-apiserver and etcd on loopback, with the CRDs, a kubelet
+// client certificate of the CA it returns (configureKubeletClient), and, with a
+// metrics-server to run, set up for aggregation (configureAggregation).
 func startAPIServer(o options, dir string) (*envtest.Environment, *pki.CA, error) {
 	say("Starting kube-apiserver and etcd on loopback")
 	env := &envtest.Environment{BinaryAssetsDirectory: o.assets, CRDDirectoryPaths: []string{o.crds}, ErrorIfCRDPathMissing: true}
 	kubeletCA, err := configureKubeletClient(env, dir)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := configureAggregation(o, env, dir); err != nil {
 		return nil, nil, err
 	}
 	if _, err := env.Start(); err != nil {
@@ -161,7 +179,8 @@ func startAPIServer(o options, dir string) (*envtest.Environment, *pki.CA, error
 }
 
 // parseFlags reads the flags of `k8sm-local up`. The binaries default to the ones
-// beside k8sm-local, where `make build` puts them all.
+// beside k8sm-local, where `make build` puts them all, and metrics-server to the newest
+// that `make test-deps` built there, if any.
 func parseFlags(args []string) (options, error) {
 	self, _ := os.Executable()
 	binDir := filepath.Dir(self)
@@ -178,6 +197,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.crds, "crds", filepath.Join("config", "crd", "bases"), "Directory of the CRDs.")
 	fs.StringVar(&o.samples, "samples", filepath.Join("config", "samples"), "Directory of the sample MesosCluster and pod to apply.")
 	fs.StringVar(&o.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory of kube-apiserver and etcd (make envtest prints it).")
+	fs.StringVar(&o.metricsServer, "metrics-server", localmetrics.Binary(binDir),
+		"The metrics-server binary, for kubectl top (make test-deps builds one into bin/metrics-server/<version>/); empty: run without it.")
 	err := fs.Parse(args)
 	return o, err
 }
@@ -185,9 +206,14 @@ func parseFlags(args []string) (options, error) {
 // check says what is missing before anything starts, and how to get it: a half-started
 // demo is harder to read than one line.
 func (o *options) check() error {
-	for _, f := range []struct{ name, path string }{{"--executor", o.executor}, {"--manager", o.manager}, {"--crds", o.crds}} {
+	const built = "run it through 'make demo', which builds everything"
+	files := []struct{ name, path, hint string }{{"--executor", o.executor, built}, {"--manager", o.manager, built}, {"--crds", o.crds, built}}
+	if o.metricsServer != "" {
+		files = append(files, struct{ name, path, hint string }{"--metrics-server", o.metricsServer, buildMetricsServer})
+	}
+	for _, f := range files {
 		if _, err := os.Stat(f.path); err != nil {
-			return fmt.Errorf("%s %s: %w (run it through 'make demo', which builds everything)", f.name, f.path, err)
+			return fmt.Errorf("%s %s: %w (%s)", f.name, f.path, err, f.hint)
 		}
 	}
 	if o.assets == "" {
@@ -434,17 +460,22 @@ func showKubelet(kubeconfig string, pod *corev1.Pod) {
 		{"exec", pod.Name, "--", "sh", "-c", "echo I am $(id -un), in $(pwd)"},
 	} {
 		args = append([]string{"-n", pod.Namespace}, args...)
-		shown := make([]string, len(args))
-		for i, a := range args {
-			shown[i] = a
-			if strings.ContainsAny(a, " $()") {
-				shown[i] = "'" + a + "'"
-			}
-		}
-		fmt.Printf("\n$ kubectl %s\n", strings.Join(shown, " "))
+		fmt.Printf("\n%s\n", commandLine(args))
 		cmd := exec.Command("kubectl", args...)
 		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 		_ = cmd.Run()
 	}
+}
+
+// commandLine is kubectl with args as a person would type it into a shell.
+func commandLine(args []string) string {
+	shown := make([]string, len(args))
+	for i, a := range args {
+		shown[i] = a
+		if strings.ContainsAny(a, " $()") {
+			shown[i] = "'" + a + "'"
+		}
+	}
+	return "$ kubectl " + strings.Join(shown, " ")
 }

@@ -1,5 +1,6 @@
 // Package pki makes the small certificate authorities k8sm's local cluster needs: a CA
-// and the client certificates it signs, in PEM, as kube-apiserver reads them from files.
+// and the client and serving certificates it signs, in PEM, as kube-apiserver and its
+// extension API servers read them from files.
 package pki
 
 import (
@@ -11,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"time"
 )
 
@@ -53,22 +55,37 @@ func NewCA(commonName string, validFor time.Duration) (*CA, error) {
 // (as Kubernetes reads a certificate: CN the user, O the groups), with a new key. It
 // returns both in PEM.
 func (ca *CA) IssueClient(commonName string, orgs []string, validFor time.Duration) (certPEM, keyPEM []byte, err error) {
+	return ca.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: commonName, Organization: orgs},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, validFor)
+}
+
+// IssueServing signs a serving certificate for a server known as dnsNames and at ips
+// (a TLS client checks the name it dialled against these, not against commonName), with
+// a new key. It returns both in PEM.
+func (ca *CA) IssueServing(commonName string, dnsNames []string, ips []net.IP, validFor time.Duration) (certPEM, keyPEM []byte, err error) {
+	return ca.issue(&x509.Certificate{
+		Subject: pkix.Name{CommonName: commonName}, DNSNames: dnsNames, IPAddresses: ips,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, validFor)
+}
+
+// issue completes tmpl (serial number, validity from an hour ago, key usage) and signs
+// it with a new key.
+func (ca *CA) issue(tmpl *x509.Certificate, validFor time.Duration) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
-	serial, err := serialNumber()
-	if err != nil {
+	if tmpl.SerialNumber, err = serialNumber(); err != nil {
 		return nil, nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: commonName, Organization: orgs},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(validFor),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(validFor)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("signing a client certificate for %q: %w", commonName, err)
+		return nil, nil, fmt.Errorf("signing a certificate for %q: %w", tmpl.Subject.CommonName, err)
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {

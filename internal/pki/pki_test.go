@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"net"
 	"testing"
 	"time"
 )
@@ -48,5 +49,49 @@ func TestIssueClient(t *testing.T) {
 	}
 	if err := verify(other.CertPEM); err == nil {
 		t.Error("another CA verifies the client certificate")
+	}
+}
+
+// A serving certificate is verified by its CA's bundle for the names and addresses it
+// was issued for, as a TLS client checks the server it dialled, and for nothing else; it
+// is no client certificate.
+func TestIssueServing(t *testing.T) {
+	ca, err := NewCA("test-ca", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.IssueServing("metrics-server", []string{"metrics-server.kube-system.svc"},
+		[]net.IP{net.ParseIP("127.0.100.7")}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		t.Fatalf("the certificate and key do not load as a pair: %v", err)
+	}
+	block, _ := pem.Decode(certPEM)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca.CertPEM) {
+		t.Fatal("the CA's PEM holds no certificate")
+	}
+	verify := func(name string, usage x509.ExtKeyUsage) error {
+		_, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: name, KeyUsages: []x509.ExtKeyUsage{usage}})
+		return err
+	}
+	for _, name := range []string{"metrics-server.kube-system.svc", "127.0.100.7"} {
+		if err := verify(name, x509.ExtKeyUsageServerAuth); err != nil {
+			t.Errorf("the CA does not verify its serving certificate for %s: %v", name, err)
+		}
+	}
+	for _, name := range []string{"metrics-server", "127.0.0.1", "other.kube-system.svc"} {
+		if err := verify(name, x509.ExtKeyUsageServerAuth); err == nil {
+			t.Errorf("the serving certificate is verified for %s, a name it was not issued for", name)
+		}
+	}
+	if err := verify("", x509.ExtKeyUsageClientAuth); err == nil {
+		t.Error("the serving certificate is verified as a client certificate")
 	}
 }

@@ -54,7 +54,7 @@ func startAgentCluster(name string, configure func(args *envtest.Arguments)) *ag
 	ca := newCA("kubelet-client-ca")
 	certs := GinkgoT().TempDir()
 	const apiserverUser = "kube-apiserver-kubelet-client"
-	crt, key := ca.issue(apiserverUser, certs)
+	crt, key := issueClient(ca, apiserverUser, certs)
 	env, err := testenv.New()
 	Expect(err).NotTo(HaveOccurred())
 	args := env.ControlPlane.GetAPIServer().Configure()
@@ -86,7 +86,7 @@ func startAgentCluster(name string, configure func(args *envtest.Arguments)) *ag
 	Expect(sim.Start("127.0.0.1:0")).To(Succeed())
 	DeferCleanup(sim.Close)
 	_, err = cs.CoreV1().Secrets(testenv.ManagerNamespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "kubelet-client-ca"},
-		Data: map[string][]byte{"ca.crt": ca.pem}}, metav1.CreateOptions{})
+		Data: map[string][]byte{"ca.crt": ca.CertPEM}}, metav1.CreateOptions{})
 	Expect(err).NotTo(HaveOccurred())
 	kubeletPort, err := testenv.FreePort()
 	Expect(err).NotTo(HaveOccurred())

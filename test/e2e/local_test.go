@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,9 +43,13 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		bin := GinkgoT().TempDir()
 		build(bin, "k8sm-local", "manager", "k8sm-executor")
 		work := GinkgoT().TempDir()
+		// k8sm-local looks for metrics-server beside its own binary, which is not this
+		// bin: it is named, when built.
+		metricsServer := findMetricsServer()
 
 		run := func() string {
-			cmd := exec.Command(filepath.Join(bin, "k8sm-local"), "up", "--once", "--agents", "2", "--dir", work, "--assets", assets)
+			cmd := exec.Command(filepath.Join(bin, "k8sm-local"), "up", "--once", "--agents", "2", "--dir", work, "--assets", assets,
+				"--metrics-server", metricsServer)
 			cmd.Dir = testenv.RepoRoot()
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
@@ -61,18 +66,35 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		Expect(out).To(ContainSubstring("$ kubectl -n default logs hello-mesos\nhello from Mesos\n"))
 		Expect(out).To(MatchRegexp(`\$ kubectl -n default exec hello-mesos -- sh -c '.*'\nI am nobody, in /\S+/containers/hello/rootfs\n`))
 		Expect(out).To(ContainSubstring("export KUBECONFIG=" + filepath.Join(work, "kubeconfig")))
+		// kubectl top, through metrics-server, which scraped the executor: the pod idles
+		// (0m and more) and its memory may round down to 0Mi.
+		var metricsAddr string
+		if metricsServer != "" {
+			Expect(out).To(MatchRegexp(`\$ kubectl -n default top pod hello-mesos\nNAME\s+CPU\(cores\)\s+MEMORY\(bytes\)\s*\nhello-mesos\s+\d+m\s+\d+Mi\s*\n`))
+			m := regexp.MustCompile(`==> metrics-server: https://(127\.[0-9.]+:\d+) `).FindStringSubmatch(out)
+			Expect(m).To(HaveLen(2), "k8sm-local names where metrics-server listens")
+			metricsAddr = m[1]
+		} else {
+			Expect(out).To(ContainSubstring("(kubectl top needs metrics-server: build it with `make test-deps`"))
+		}
 
-		// Nothing is left running: the apiserver of the kubeconfig is gone.
+		// Nothing is left running: the apiserver of the kubeconfig is gone, and so is
+		// metrics-server.
 		cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(work, "kubeconfig"))
 		Expect(err).NotTo(HaveOccurred())
 		host := strings.TrimPrefix(strings.TrimPrefix(cfg.Host, "https://"), "http://")
-		Eventually(func() error {
-			c, err := net.DialTimeout("tcp", host, time.Second)
-			if err == nil {
-				_ = c.Close()
+		for _, addr := range []string{host, metricsAddr} {
+			if addr == "" {
+				continue
 			}
-			return err
-		}, 10*time.Second).Should(HaveOccurred(), "kube-apiserver %s still answers", host)
+			Eventually(func() error {
+				c, err := net.DialTimeout("tcp", addr, time.Second)
+				if err == nil {
+					_ = c.Close()
+				}
+				return err
+			}, 10*time.Second).Should(HaveOccurred(), "%s still answers", addr)
+		}
 
 		// It works a second time in a row.
 		Expect(run()).To(MatchRegexp(`pod/hello-mesos\s+1/1\s+Running`))
