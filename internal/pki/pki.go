@@ -51,6 +51,16 @@ func NewCA(commonName string, validFor time.Duration) (*CA, error) {
 	return &CA{Cert: cert, key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
 }
 
+// KeyPEM is the CA's key in PEM, for a signer that signs with the CA itself (such as
+// kube-controller-manager's --cluster-signing-*-key-file).
+func (ca *CA) KeyPEM() ([]byte, error) {
+	der, err := x509.MarshalECPrivateKey(ca.key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+}
+
 // IssueClient signs a client certificate for the user commonName in the groups orgs
 // (as Kubernetes reads a certificate: CN the user, O the groups), with a new key. It
 // returns both in PEM.

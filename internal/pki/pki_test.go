@@ -95,3 +95,18 @@ func TestIssueServing(t *testing.T) {
 		t.Error("the serving certificate is verified as a client certificate")
 	}
 }
+
+// The CA's key in PEM is the pair of its certificate, as a signer loads them.
+func TestKeyPEM(t *testing.T) {
+	ca, err := NewCA("signer", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.X509KeyPair(ca.CertPEM, keyPEM); err != nil {
+		t.Fatalf("the CA's certificate and key do not load as a pair: %v", err)
+	}
+}

@@ -40,10 +40,18 @@ type agentCluster struct {
 	podPort int
 }
 
+// servingSigner makes startAgentCluster verify the executors as a cluster verifies its
+// kubelets: kube-controller-manager's kubernetes.io/kubelet-serving signer runs with a CA
+// of the spec's, kube-apiserver verifies kubelet serving certificates against that CA
+// (--kubelet-certificate-authority), and the MesosCluster has the executors serve
+// certificates of that signer (servingCertificate: KubeletServingSigner). A self-signed
+// one is refused then, so every kubectl verb that works proves the executor was verified.
+type servingSigner bool
+
 // startAgentCluster starts an agentCluster for the spec, and stops it when the spec ends.
 // name names its MesosCluster and prefixes its namespace. configure, when not nil, sets
 // more flags of kube-apiserver before it starts.
-func startAgentCluster(name string, configure func(args *envtest.Arguments)) *agentCluster {
+func startAgentCluster(name string, configure func(args *envtest.Arguments), signer servingSigner) *agentCluster {
 	c := &agentCluster{kubectl: kubectlBinary()}
 	bin := GinkgoT().TempDir()
 	build(bin, "manager", "k8sm-executor")
@@ -62,12 +70,23 @@ func startAgentCluster(name string, configure func(args *envtest.Arguments)) *ag
 	args.Set("kubelet-client-key", key)
 	args.Set("kubelet-preferred-address-types", "Hostname,InternalIP")
 	args.Set("authorization-mode", "RBAC")
+	var signerCert, signerKey string
+	if signer {
+		signerCert, signerKey = writeCA(newCA("kubelet-serving-signer"), certs)
+		args.Set("kubelet-certificate-authority", signerCert)
+	}
 	if configure != nil {
 		configure(args)
 	}
 	_, err = env.Start()
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(env.Stop)
+	if signer {
+		By("running kube-controller-manager's kubelet-serving signer")
+		kcm, err := testenv.StartKubeletServingSigner(env, signerCert, signerKey)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(kcm.Stop)
+	}
 	c.env = env
 	cs, err := kubernetes.NewForConfig(env.Config)
 	Expect(err).NotTo(HaveOccurred())
@@ -94,6 +113,9 @@ func startAgentCluster(name string, configure func(args *envtest.Arguments)) *ag
 		Master: sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: filepath.Join(bin, "k8sm-executor")},
 		KubeletAPI: mesosv1alpha1.KubeletAPISpec{Port: int32(kubeletPort),
 			ClientCASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: testenv.ManagerNamespace, Name: "kubelet-client-ca"}}}}
+	if signer {
+		mc.Spec.KubeletAPI.ServingCertificate = mesosv1alpha1.ServingCertificateKubeletServingSigner
+	}
 	scheme := runtime.NewScheme()
 	Expect(mesosv1alpha1.AddToScheme(scheme)).To(Succeed())
 	cl, err := client.New(env.Config, client.Options{Scheme: scheme})

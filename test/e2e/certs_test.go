@@ -27,3 +27,15 @@ func issueClient(ca *pki.CA, user, dir string) (certFile, keyFile string) {
 	Expect(os.WriteFile(keyFile, keyPEM, 0o600)).To(Succeed())
 	return certFile, keyFile
 }
+
+// writeCA writes the CA's certificate and key into dir as <CN>.crt and <CN>.key, and
+// returns their paths.
+func writeCA(ca *pki.CA, dir string) (certFile, keyFile string) {
+	keyPEM, err := ca.KeyPEM()
+	Expect(err).NotTo(HaveOccurred())
+	name := ca.Cert.Subject.CommonName
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	Expect(os.WriteFile(certFile, ca.CertPEM, 0o600)).To(Succeed())
+	Expect(os.WriteFile(keyFile, keyPEM, 0o600)).To(Succeed())
+	return certFile, keyFile
+}

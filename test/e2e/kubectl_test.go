@@ -31,10 +31,12 @@ import (
 // serving the kubelet API of its agent's Node on 127.0.0.1, the Node's address. The API
 // server authorizes the person (pods/log, pods/exec, pods/portforward), then calls the
 // executor with its client certificate; the executor has the manager ask the API server
-// whether that user may use nodes/proxy (the system:kubelet-api-admin binding).
+// whether that user may use nodes/proxy (the system:kubelet-api-admin binding). The API
+// server verifies the executor's serving certificate, which the cluster's kubelet-serving
+// signer issued (servingSigner).
 var _ = Describe("kubectl logs, exec and port-forward", func() {
 	It("reach a process-runtime pod on an agent through the API server and the executor", func() {
-		c := startAgentCluster("kubectl", nil)
+		c := startAgentCluster("kubectl", nil, servingSigner(true))
 		ctx := context.Background()
 		cs, kubectl, admin, ns, podPort, run := c.cs, c.kubectl, c.admin, c.ns, c.podPort, c.run
 		viewer := kubeconfigOf(c.env, envtest.User{Name: "viewer"})

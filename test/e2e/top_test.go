@@ -32,7 +32,7 @@ var _ = Describe("kubectl top", func() {
 		certs := GinkgoT().TempDir()
 		c := startAgentCluster("top", func(args *envtest.Arguments) {
 			Expect(localmetrics.ConfigureAPIServer(args, certs)).To(Succeed())
-		})
+		}, false) // self-signed executors, as by default: metrics-server runs with --kubelet-insecure-tls
 
 		By("running metrics-server on its Service's cluster IP, on loopback, and registering it as v1beta1.metrics.k8s.io")
 		ms, err := localmetrics.Start(ctx, c.env.Config, localmetrics.Options{Binary: metricsServer, Dir: certs, Log: GinkgoWriter})
