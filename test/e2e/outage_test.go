@@ -2,22 +2,15 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
@@ -38,24 +31,7 @@ var _ = Describe("Every replica of the manager down", func() {
 		}
 		const grace = 4 * time.Second // the node monitor's grace period, shortened
 		ctx := context.Background()
-		bin := GinkgoT().TempDir()
-		build(bin, "manager")
-		logDir := GinkgoT().TempDir()
-
-		env, err := testenv.Start()
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(env.Stop)
-		user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-		Expect(err).NotTo(HaveOccurred())
-		kc, err := user.KubeConfig()
-		Expect(err).NotTo(HaveOccurred())
-		kubeconfig := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
-		Expect(os.WriteFile(kubeconfig, kc, 0o600)).To(Succeed())
-		scheme := runtime.NewScheme()
-		Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
-		Expect(mesosv1alpha1.AddToScheme(scheme)).To(Succeed())
-		c, err := client.New(env.Config, client.Options{Scheme: scheme})
-		Expect(err).NotTo(HaveOccurred())
+		env, kubeconfig, c := adminEnv()
 
 		kcm, err := testenv.StartNodeLifecycle(env, grace)
 		Expect(err).NotTo(HaveOccurred())
@@ -74,19 +50,8 @@ var _ = Describe("Every replica of the manager down", func() {
 			Spec:       mesosv1alpha1.MesosClusterSpec{Master: sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"}},
 		})).To(Succeed())
 
-		var manager *exec.Cmd
-		starts := 0
-		startManager := func() {
-			starts++
-			log, err := os.Create(filepath.Join(logDir, fmt.Sprintf("manager-%d.log", starts)))
-			Expect(err).NotTo(HaveOccurred())
-			manager = exec.Command(filepath.Join(bin, "manager"), "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
-			manager.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-			manager.Stdout, manager.Stderr = log, log
-			Expect(manager.Start()).To(Succeed())
-		}
-		startManager()
-		DeferCleanup(func() { _ = manager.Process.Kill(); _ = manager.Wait() })
+		manager := newManagerProcess(kubeconfig)
+		manager.start()
 
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "survivor"},
@@ -112,8 +77,7 @@ var _ = Describe("Every replica of the manager down", func() {
 		node := agentnode.NodeName("outage", "agent-1", 0)
 
 		By("killing the manager: its Node goes Unknown and is tainted, but the pod stays")
-		Expect(manager.Process.Signal(syscall.SIGKILL)).To(Succeed())
-		_ = manager.Wait()
+		manager.kill()
 		Eventually(func() ([]corev1.Taint, error) {
 			n := &corev1.Node{}
 			return n.Spec.Taints, c.Get(ctx, client.ObjectKey{Name: node}, n)
@@ -127,7 +91,7 @@ var _ = Describe("Every replica of the manager down", func() {
 			BeNil(), "the pod was evicted")
 
 		By("starting a manager again: the Node is Ready, the pod Running and Ready, its task never killed")
-		startManager()
+		manager.start()
 		Eventually(func() ([]corev1.Taint, error) {
 			n := &corev1.Node{}
 			return n.Spec.Taints, c.Get(ctx, client.ObjectKey{Name: node}, n)

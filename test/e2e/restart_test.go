@@ -3,76 +3,33 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
-	"github.com/k8sm/k8sm/internal/testenv"
 )
 
 // The real manager binary, killed (SIGKILL) at awkward moments and started again.
 var _ = Describe("Restart safety", func() {
 	var (
-		c          client.Client
-		sim        *mesossim.Master
-		kubeconfig string
-		managerBin string
-		logDir     string
-		manager    *exec.Cmd
-		starts     int
+		c       client.Client
+		sim     *mesossim.Master
+		manager *managerProcess
 	)
 
-	startManager := func() {
-		starts++
-		log, err := os.Create(filepath.Join(logDir, fmt.Sprintf("manager-%d.log", starts)))
-		Expect(err).NotTo(HaveOccurred())
-		manager = exec.Command(managerBin, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
-		manager.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-		manager.Stdout, manager.Stderr = log, log
-		Expect(manager.Start()).To(Succeed())
-	}
-	killManager := func() {
-		Expect(manager.Process.Signal(syscall.SIGKILL)).To(Succeed())
-		_ = manager.Wait()
-	}
-
 	BeforeEach(func() {
-		bin := GinkgoT().TempDir()
-		build(bin, "manager")
-		managerBin = filepath.Join(bin, "manager")
-		logDir = GinkgoT().TempDir()
-		GinkgoWriter.Println("manager logs in", logDir)
+		var kubeconfig string
+		_, kubeconfig, c = adminEnv()
+		manager = newManagerProcess(kubeconfig)
 
-		env, err := testenv.Start()
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(env.Stop)
-		user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-		Expect(err).NotTo(HaveOccurred())
-		kc, err := user.KubeConfig()
-		Expect(err).NotTo(HaveOccurred())
-		kubeconfig = filepath.Join(GinkgoT().TempDir(), "kubeconfig")
-		Expect(os.WriteFile(kubeconfig, kc, 0o600)).To(Succeed())
-
-		scheme := runtime.NewScheme()
-		Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
-		Expect(mesosv1alpha1.AddToScheme(scheme)).To(Succeed())
-		c, err = client.New(env.Config, client.Options{Scheme: scheme})
-		Expect(err).NotTo(HaveOccurred())
-
+		var err error
 		sim, err = mesossim.New(mesossim.Config{Agents: 4, AgentResources: "cpus:8;mem:16384;disk:10000",
 			HeartbeatInterval: time.Second, AllocationInterval: 50 * time.Millisecond, UpdateRetry: time.Second,
 			TaskStartDelay: 200 * time.Millisecond})
@@ -84,8 +41,7 @@ var _ = Describe("Restart safety", func() {
 			ObjectMeta: metav1.ObjectMeta{Name: "restart"},
 			Spec:       mesosv1alpha1.MesosClusterSpec{Master: sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"}},
 		})).To(Succeed())
-		startManager()
-		DeferCleanup(func() { _ = manager.Process.Kill(); _ = manager.Wait() })
+		manager.start()
 	})
 
 	// simTasks counts the sim's tasks of the framework by state.
@@ -149,8 +105,8 @@ var _ = Describe("Restart safety", func() {
 				// task Mesos is starting while their MesosTask says nothing yet (the
 				// binding is the only record of that launch).
 				Eventually(boundUnrecorded, 30*time.Second, 10*time.Millisecond).ShouldNot(BeEmpty())
-				killManager()
-				startManager()
+				manager.kill()
+				manager.start()
 			}
 		}
 		Eventually(func() int {
@@ -169,8 +125,8 @@ var _ = Describe("Restart safety", func() {
 			Expect(c.Delete(ctx, &p)).To(Succeed())
 		}
 		Eventually(func() int { return simTasks()["TASK_KILLED"] }, 30*time.Second, 10*time.Millisecond).Should(BeNumerically(">", 0))
-		killManager()
-		startManager()
+		manager.kill()
+		manager.start()
 		Eventually(func() int { return len(pods()) }, 90*time.Second, 200*time.Millisecond).Should(BeZero(), "no pod is left terminating")
 		Eventually(func() int { return simTasks()["TASK_RUNNING"] }, 30*time.Second).Should(BeZero(), "no task is left running")
 		var tasks mesosv1alpha1.MesosTaskList
