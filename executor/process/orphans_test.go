@@ -84,6 +84,9 @@ func startOwner(t *testing.T, dir string, watchdog bool) (owner *exec.Cmd, sh, s
 		return sh > 0 && sleep > 0
 	})
 	t.Cleanup(func() { killIfSleep(sh); killIfSleep(sleep) })
+	// The executor records the container once its start returns, which may be after the
+	// shell has written the pids.
+	eventually(t, "the container is recorded", func() bool { return !noRecords(dir)() })
 	// The container runs as nobody, as pods do by default: its processes are still found.
 	if os.Geteuid() == 0 && (procUID(sh) != "65534" || procUID(sleep) != "65534") {
 		t.Fatalf("the container's processes run as %s and %s, not nobody", procUID(sh), procUID(sleep))
