@@ -110,10 +110,13 @@ func TestKilledStatus(t *testing.T) {
 }
 
 // fakeKubelet serves /pods from a list the test changes, and checks the bearer token.
+// /runningpods/ is not served (404) unless running is set: then it answers running's
+// status, with no pods when that is 200.
 type fakeKubelet struct {
-	mu    sync.Mutex
-	pods  []corev1.Pod
-	token string
+	mu      sync.Mutex
+	pods    []corev1.Pod
+	token   string
+	running int
 }
 
 func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -121,12 +124,20 @@ func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
 		return
 	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if r.URL.Path == "/runningpods/" && k.running != 0 {
+		if k.running != http.StatusOK {
+			http.Error(w, "the container runtime did not answer", k.running)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(corev1.PodList{})
+		return
+	}
 	if r.URL.Path != "/pods" {
 		http.NotFound(w, r)
 		return
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	_ = json.NewEncoder(w).Encode(corev1.PodList{Items: k.pods})
 }
 
@@ -246,5 +257,65 @@ func waitGone(t *testing.T, file string) {
 			t.Fatalf("%s is still there", file)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A kill is reported once the kubelet says it runs the pod no more. When /runningpods/
+// fails for another reason than not being served, the pod may still run: it is not taken
+// for stopped when the grace period ends, but asked about again.
+func TestAKillWaitsForTheKubeletToAnswer(t *testing.T) {
+	k := &fakeKubelet{running: http.StatusInternalServerError}
+	srv := httptest.NewServer(k)
+	defer srv.Close()
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	var got reports
+	h, err := rt.Start(apiPod(), "", got.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.set(staticPod(corev1.PodRunning))
+	got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+	h.Kill(20 * time.Millisecond)
+	waitGone(t, filepath.Join(dir, ManifestFile("uid-1")))
+	k.set() // gone from /pods, as a kubelet drops a removed static pod before its containers stop
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		got.mu.Lock()
+		for _, r := range got.all {
+			if r.Killed {
+				t.Fatal("reported killed while the kubelet could not say whether the pod still runs")
+			}
+		}
+		got.mu.Unlock()
+	}
+	k.mu.Lock()
+	k.running = http.StatusOK
+	k.mu.Unlock()
+	got.wait(t, "Killed", func(r executor.Report) bool { return r.Killed })
+}
+
+// /runningpods/ comes from the kubelet's runtime cache, up to 3 s old: a pod that left
+// /pods is taken for stopped only by an answer asked long enough after /pods last listed
+// it, or a pod killed right after it started would be reported killed while it runs.
+func TestAKillWaitsOutTheKubeletsRuntimeCache(t *testing.T) {
+	k := &fakeKubelet{running: http.StatusOK} // its cache does not have the pod yet
+	srv := httptest.NewServer(k)
+	defer srv.Close()
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	var got reports
+	h, err := rt.Start(apiPod(), "", got.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.set(staticPod(corev1.PodRunning))
+	got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+	h.Kill(0)
+	waitGone(t, filepath.Join(dir, ManifestFile("uid-1")))
+	k.set()
+	gone := time.Now()
+	killed := got.wait(t, "Killed", func(r executor.Report) bool { return r.Killed })
+	if waited := time.Since(gone); waited < 3*time.Second {
+		t.Errorf("reported killed %s after the pod left /pods, on an answer of a cache that may be 3 s old: %+v", waited, killed)
 	}
 }

@@ -81,7 +81,7 @@ func TestWithARealKubelet(t *testing.T) {
 		t.Errorf("the manifest is still there (%v)", err)
 	}
 	if ids, err := env.RunningContainers(); err != nil || len(ids) != 0 {
-		t.Errorf("containers still running after the kill: %v (%v)", ids, err)
+		t.Errorf("containers still running after the kill: %v (%v)\n%s", ids, err, env.Logs())
 	}
 }
 

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -139,7 +140,16 @@ type follower struct {
 	// killed is set by Kill before it removes the manifest: a pod that leaves the
 	// kubelet from then on is the kill's doing, not a failure.
 	killed atomic.Bool
+	// lastSeen is when the kubelet's /pods last listed the pod (run's goroutine only).
+	lastSeen time.Time
 }
+
+// runningPodsAge is how old the kubelet's answer to /runningpods/ may be: it comes from
+// its runtime cache, refreshed when older than runtimeCacheRefreshPeriod, 3 s
+// (pkg/kubelet/kubelet.go: housekeepingPeriod + housekeepingWarningDuration), plus a
+// margin. A pod that started less than that before the answer may be missing from it
+// though it runs.
+const runningPodsAge = 3500 * time.Millisecond
 
 // Kill removes the pod's manifest before it returns (so an executor that stops on
 // SIGTERM leaves none); the kubelet stops the pod with the pod's
@@ -233,7 +243,7 @@ func (f *follower) run() {
 			}
 			continue
 		}
-		seen = kp
+		seen, f.lastSeen = kp, time.Now()
 		st := StatusOf(kp)
 		b, _ := json.Marshal(st)
 		if string(b) != last {
@@ -249,22 +259,35 @@ func (f *follower) run() {
 }
 
 // tornDown says whether the kubelet's container runtime no longer runs the pod: it is in
-// neither /pods nor /runningpods/. A kubelet drops a removed static pod from /pods at
-// once, before its containers stop; where /runningpods/ is not served (the read-only
+// neither /pods nor /runningpods/, asked long enough after /pods last listed it that the
+// kubelet's runtime cache had the pod (runningPodsAge). A kubelet drops a removed static
+// pod from /pods at once, before its containers stop; where /runningpods/ is not served (the read-only
 // port has no debugging handlers) the pod is taken as stopped when the grace period ends.
+// Any other failure to ask (a timeout, a 5xx) proves nothing: the pod may run on, so it
+// is asked again, until the kill's deadline (run).
 // (A pod another task replaced is told apart by its kubelet UID only, as the new one
 // runs under the same name.)
 func (f *follower) tornDown(seen *corev1.Pod, graceEnd time.Time) bool {
 	kp, err := f.rt.find(f.uid, f.task)
+	if kp != nil {
+		f.lastSeen = time.Now()
+	}
 	if err != nil || kp != nil {
 		return false
 	}
 	if seen == nil {
 		return true
 	}
+	// Its containers ran by the time /pods last listed it: an answer from a cache older
+	// than that proves nothing.
+	asked := time.Now()
 	running, err := f.rt.runningPods()
-	if err != nil {
+	if notServed(err) {
 		return time.Now().After(graceEnd)
+	}
+	if err != nil {
+		f.rt.Log.V(1).Info("Cannot ask the kubelet which pods it runs; asking again", "podUID", f.uid, "error", err.Error())
+		return false
 	}
 	replaced := f.replaced()
 	for _, p := range running {
@@ -272,7 +295,7 @@ func (f *follower) tornDown(seen *corev1.Pod, graceEnd time.Time) bool {
 			return false
 		}
 	}
-	return true
+	return asked.Sub(f.lastSeen) > runningPodsAge
 }
 
 // find returns the kubelet's pod carrying a pod UID, run for task when it is not "",
@@ -322,12 +345,30 @@ func (r *Runtime) getContext(ctx context.Context, path string, into any) error {
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		if msg := strings.TrimSpace(string(b)); msg != "" {
-			return fmt.Errorf("GET %s: %s: %s", path, resp.Status, msg)
-		}
-		return fmt.Errorf("GET %s: %s", path, resp.Status)
+		return &statusError{path: path, status: resp.Status, code: resp.StatusCode, msg: strings.TrimSpace(string(b))}
 	}
 	return json.NewDecoder(resp.Body).Decode(into)
+}
+
+// statusError is the kubelet's answer to a GET that was not 200.
+type statusError struct {
+	path, status string
+	code         int
+	msg          string
+}
+
+func (e *statusError) Error() string {
+	if e.msg != "" {
+		return fmt.Sprintf("GET %s: %s: %s", e.path, e.status, e.msg)
+	}
+	return fmt.Sprintf("GET %s: %s", e.path, e.status)
+}
+
+// notServed says whether err is the kubelet saying it does not serve the path: 404, or
+// 405, as a kubelet with its debugging handlers disabled answers them.
+func notServed(err error) bool {
+	var se *statusError
+	return errors.As(err, &se) && (se.code == http.StatusNotFound || se.code == http.StatusMethodNotAllowed)
 }
 
 // StatusOf is the status to report for the kubelet's pod: the kubelet's own, which has
