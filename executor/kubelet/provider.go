@@ -156,7 +156,7 @@ func (r *Runtime) static(ctx context.Context, namespace, name string) (*corev1.P
 	case kp != nil:
 		return kp, nil
 	case rec.isEnded():
-		return nil, kubeletapi.Errorf(http.StatusNotFound, "pod %q has ended: the kubelet removed it, and its containers with their logs", name)
+		return nil, kubeletapi.Errorf(http.StatusNotFound, "pod %q has ended: the kubelet removed it, and its containers with their logs, and no log of it was kept", name)
 	}
 	return nil, kubeletapi.Errorf(http.StatusNotFound, "pod %q is not in the kubelet yet", name)
 }
@@ -167,6 +167,11 @@ func (r *Runtime) static(ctx context.Context, namespace, name string) (*corev1.P
 func (r *Runtime) ContainerLogs(ctx context.Context, namespace, name, container string, opts *corev1.PodLogOptions, w io.Writer) error {
 	kp, err := r.static(ctx, namespace, name)
 	if err != nil {
+		if rec := r.pods.lookup(namespace, name); rec != nil && rec.isEnded() {
+			if found, serr := rec.savedLogs(ctx, container, opts, w); found {
+				return serr
+			}
+		}
 		return err
 	}
 	req, err := r.newRequest(ctx, podPath("/containerLogs", kp, container), logQuery(opts))

@@ -26,6 +26,7 @@ import (
 
 	"github.com/k8sm/k8sm/executor"
 	"github.com/k8sm/k8sm/executor/kubeletapi"
+	"github.com/k8sm/k8sm/executor/podlogs"
 )
 
 // apiKubelet is a kubelet's API as the provider uses it: /pods, /containerLogs,
@@ -474,4 +475,28 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// A pod that ended leaves the kubelet with its containers' logs once its manifest goes;
+// the logs were kept in its sandbox first, and kubectl logs of the ended pod reads them.
+func TestProviderKeepsTheLogsOfAnEndedPod(t *testing.T) {
+	rt, k, sandbox := startAPIPod(t)
+	done := kubeletPods(corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}, false)
+	done[0].Status.Phase = corev1.PodSucceeded
+	done[0].Status.ContainerStatuses = done[0].Status.ContainerStatuses[:1]
+	k.mu.Lock()
+	k.pods = done
+	k.mu.Unlock()
+	poll(t, 10*time.Second, "the kept log", func() bool { return podlogs.Has(savedLogDir(sandbox, "c")) }, func() string { return "" })
+	k.mu.Lock()
+	k.pods = done[1:] // the kubelet removed it, and its containers with their logs
+	k.mu.Unlock()
+	poll(t, 10*time.Second, "the pod's end", func() bool { return rt.pods.lookup("shop", "web").isEnded() }, func() string { return "" })
+	var out bytes.Buffer
+	if err := rt.ContainerLogs(testContext(t), "shop", "web", "c", &corev1.PodLogOptions{}, &out); err != nil || out.String() != "hello\n" {
+		t.Fatalf("logs of the ended pod: %q, %v", out.String(), err)
+	}
+	if asked := k.asked("/containerLogs/"); len(asked) != 1 || !strings.Contains(asked[0], "timestamps=true") {
+		t.Errorf("asked the kubelet %q, want the log with timestamps once", asked)
+	}
 }

@@ -315,3 +315,35 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A pod that completes (as a Job's) leaves the kubelet, which removes its containers
+// with their logs: kubectl logs of it still answers, from what the runtime kept.
+func TestTheLogsOfACompletedPodWithARealKubelet(t *testing.T) {
+	env, client := startRealKubelet(t)
+	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t)}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "job", Namespace: "default", UID: "5e1f0000-0000-4000-8000-000000000003",
+			Annotations: map[string]string{AnnotationTaskID: "job-task"}},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{
+			{Name: "main", Image: testkubelet.Image, ImagePullPolicy: corev1.PullNever, Command: []string{"sh", "-c", "echo computed 42"}}}},
+	}
+	var got reports
+	if _, err := rt.Start(pod, t.TempDir(), got.add); err != nil {
+		t.Fatal(err)
+	}
+	got.waitFor(t, 90*time.Second, "Succeeded", func(r executor.Report) bool { return r.Status.Phase == corev1.PodSucceeded }, env.Logs)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		if kp, err := rt.find(string(pod.UID), "job-task"); err == nil && kp == nil {
+			break // the kubelet removed it
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kubelet still has the completed pod\n%s", env.Logs())
+		}
+	}
+	var out bytes.Buffer
+	if err := rt.ContainerLogs(ctx, "default", "job", "main", &corev1.PodLogOptions{}, &out); err != nil || out.String() != "computed 42\n" {
+		t.Fatalf("logs of the completed pod: %q, %v", out.String(), err)
+	}
+}

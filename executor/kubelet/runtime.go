@@ -75,7 +75,7 @@ func (r *Runtime) Start(pod *corev1.Pod, sandbox string, report func(executor.Re
 		return nil, fmt.Errorf("writing the static pod manifest: %w", err)
 	}
 	rec := r.pods.register(pod, sandbox, r.Log)
-	f := &follower{rt: r, uid: string(pod.UID), task: pod.Annotations[AnnotationTaskID], file: file, kill: make(chan time.Duration, 1),
+	f := &follower{rt: r, uid: string(pod.UID), task: pod.Annotations[AnnotationTaskID], file: file, sandbox: sandbox, kill: make(chan time.Duration, 1),
 		report: func(rep executor.Report) {
 			rec.update(rep)
 			report(rep)
@@ -130,13 +130,15 @@ func (r *Runtime) appearTimeout() time.Duration {
 
 // follower follows one static pod until it ends or is killed.
 type follower struct {
-	rt     *Runtime
-	uid    string
-	task   string // the Mesos task; "" when the pod did not say
-	file   string
-	report func(executor.Report)
-	kill   chan time.Duration
-	once   sync.Once
+	rt   *Runtime
+	uid  string
+	task string // the Mesos task; "" when the pod did not say
+	file string
+	// sandbox is the pod's sandbox, where the logs of an ended pod are kept ("": none).
+	sandbox string
+	report  func(executor.Report)
+	kill    chan time.Duration
+	once    sync.Once
 	// killed is set by Kill before it removes the manifest: a pod that leaves the
 	// kubelet from then on is the kill's doing, not a failure.
 	killed atomic.Bool
@@ -251,7 +253,9 @@ func (f *follower) run() {
 			f.report(executor.Report{Status: st, Message: st.Message})
 		}
 		if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
-			// Over: the kubelet removes its containers once the manifest is gone.
+			// Over: the kubelet removes its containers, with their logs, once the
+			// manifest is gone; their logs are kept first.
+			f.saveLogs(kp)
 			f.removeManifest()
 			return
 		}
