@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -30,39 +29,29 @@ import (
 	utilexec "k8s.io/utils/exec"
 
 	"github.com/k8sm/k8sm/executor/podlogs"
+	"github.com/k8sm/k8sm/internal/pki"
 )
 
 const testNode = "agent-1"
 
 // ca is a certificate authority made for a test.
 type ca struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
+	*pki.CA
+	pem []byte
 }
 
 func newCA(t *testing.T, name string) *ca {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := pki.NewCA(name, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &ca{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	return &ca{CA: c, pem: c.CertPEM}
 }
 
 func (c *ca) pool() *x509.CertPool {
 	p := x509.NewCertPool()
-	p.AddCert(c.cert)
+	p.AddCert(c.Cert)
 	return p
 }
 
@@ -72,8 +61,6 @@ type issued struct {
 	certPEM, keyPEM []byte
 }
 
-var serial int64 = 10
-
 // issue makes a certificate of c: a client one (CN name, O groups) or, with ips, a
 // serving one.
 func (c *ca) issue(t *testing.T, name string, groups []string, usage x509.ExtKeyUsage, notAfter time.Time, ips ...net.IP) issued {
@@ -82,13 +69,11 @@ func (c *ca) issue(t *testing.T, name string, groups []string, usage x509.ExtKey
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name, Organization: groups},
+	certPEM, err := c.Sign(&x509.Certificate{
+		Subject:   pkix.Name{CommonName: name, Organization: groups},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
+	}, &key.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +81,6 @@ func (c *ca) issue(t *testing.T, name string, groups []string, usage x509.ExtKey
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {

@@ -2,11 +2,11 @@ package kubeletserve
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -69,14 +69,14 @@ func (ca *testCA) issue(t *testing.T, request string, validity time.Duration) st
 		t.Fatal(err)
 	}
 	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: req.Subject, DNSNames: req.DNSNames, IPAddresses: req.IPAddresses,
+	tmpl := &x509.Certificate{Subject: req.Subject, DNSNames: req.DNSNames, IPAddresses: req.IPAddresses,
 		NotBefore: now.Add(-time.Second), NotAfter: now.Add(validity),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, req.PublicKey, ca.key)
+	certPEM, err := ca.Sign(tmpl, req.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	return string(certPEM)
 }
 
 // served is the certificate served on port, read without verifying it.
@@ -94,7 +94,7 @@ func served(t *testing.T, port int32, serverName string) *x509.Certificate {
 // API server with --kubelet-certificate-authority verifies a kubelet.
 func verifies(port int32, ca *testCA, serverName string) bool {
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	pool.AddCert(ca.Cert)
 	conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))), &tls.Config{ServerName: serverName, RootCAs: pool})
 	if err != nil {
 		return false
@@ -169,8 +169,11 @@ func TestKeepsItsCertificateUntilAGoodAnswer(t *testing.T) {
 		t.Fatal("not serving the self-signed certificate while no certificate came")
 	}
 
-	other := newTestCA(t) // its key is not the executor's
-	otherKeyReq, err := servingcert.NewRequest(other.key, "mesos-c-agent-1", servingcert.AgentNames("agent-1.example", "127.0.0.1"))
+	otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // not the executor's
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKeyReq, err := servingcert.NewRequest(otherKey, "mesos-c-agent-1", servingcert.AgentNames("agent-1.example", "127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)
 	}

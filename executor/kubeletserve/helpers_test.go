@@ -2,16 +2,9 @@ package kubeletserve
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"sync"
@@ -23,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/k8sm/k8sm/internal/agentmsg"
+	"github.com/k8sm/k8sm/internal/pki"
 )
 
 // fakeExecutor stands for the executor and, behind it, the manager: it records the
@@ -150,25 +144,17 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // testCA is a CA that signs client certificates.
 type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  string
+	*pki.CA
+	pem string // its certificate, as a Config carries it
 }
 
 func newTestCA(t *testing.T) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA("test-ca", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test-ca"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
+	return &testCA{CA: ca, pem: string(ca.CertPEM)}
 }
 
 // client is an HTTPS client presenting a certificate for user signed by the CA (none
@@ -178,17 +164,15 @@ func client(t *testing.T, ca *testCA, user string) *http.Client {
 	t.Helper()
 	tc := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // as the API server does with kubelets by default
 	if ca != nil {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		certPEM, keyPEM, err := ca.IssueClient(user, nil, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: user}, NotBefore: time.Now().Add(-time.Hour),
-			NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tc.Certificates = []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}
+		tc.Certificates = []tls.Certificate{pair}
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 10 * time.Second}
 }

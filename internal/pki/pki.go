@@ -4,6 +4,7 @@
 package pki
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -88,21 +89,35 @@ func (ca *CA) issue(tmpl *x509.Certificate, validFor time.Duration) (certPEM, ke
 	if err != nil {
 		return nil, nil, err
 	}
-	if tmpl.SerialNumber, err = serialNumber(); err != nil {
-		return nil, nil, err
-	}
 	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(validFor)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("signing a certificate for %q: %w", tmpl.Subject.CommonName, err)
+	if certPEM, err = ca.Sign(tmpl, &key.PublicKey); err != nil {
+		return nil, nil, err
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		return nil, nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// Sign signs tmpl for the public key pub, as the CA, and returns the certificate in
+// PEM: for certificates IssueClient and IssueServing do not make (another subject's
+// key, as a signer of certificate requests; validity or usages of the caller's). A
+// template without a serial number gets a random one; the rest is the caller's.
+func (ca *CA) Sign(tmpl *x509.Certificate, pub crypto.PublicKey) ([]byte, error) {
+	if tmpl.SerialNumber == nil {
+		serial, err := serialNumber()
+		if err != nil {
+			return nil, err
+		}
+		tmpl.SerialNumber = serial
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("signing a certificate for %q: %w", tmpl.Subject.CommonName, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 // serialNumber is a random 128-bit serial, as RFC 5280 asks serials to be unique per CA.

@@ -1,9 +1,14 @@
 package pki
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
 	"net"
 	"testing"
 	"time"
@@ -108,5 +113,36 @@ func TestKeyPEM(t *testing.T) {
 	}
 	if _, err := tls.X509KeyPair(ca.CertPEM, keyPEM); err != nil {
 		t.Fatalf("the CA's certificate and key do not load as a pair: %v", err)
+	}
+}
+
+// Sign signs another's key with the caller's template, keeping a serial it was given and
+// choosing one when none was.
+func TestSign(t *testing.T) {
+	ca, err := NewCA("signer", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, serial := range []*big.Int{big.NewInt(42), nil} {
+		certPEM, err := ca.Sign(&x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "node"},
+			NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Minute)}, &key.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, _ := pem.Decode(certPEM)
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cert.CheckSignatureFrom(ca.Cert); err != nil || !key.PublicKey.Equal(cert.PublicKey) {
+			t.Errorf("serial %v: not the CA's signature on the key given (%v)", serial, err)
+		}
+		if serial != nil && cert.SerialNumber.Cmp(serial) != 0 || cert.SerialNumber.Sign() <= 0 {
+			t.Errorf("serial %v: the certificate's is %v", serial, cert.SerialNumber)
+		}
 	}
 }

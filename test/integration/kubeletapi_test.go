@@ -1,16 +1,9 @@
 package integration
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"time"
 
@@ -23,6 +16,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/pki"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -74,24 +68,23 @@ var _ = Describe("The kubelet API on an agent Node", func() {
 	})
 })
 
-// kubeletClientCA signs the API server's kubelet client certificates, for a spec.
-type kubeletClientCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
+// kubeletClientCA signs the API server's kubelet client certificates for a spec (or
+// stands for the kubelet-serving signer's CA).
+type kubeletClientCA struct{ *pki.CA }
+
+func newTestCA(name string) *kubeletClientCA {
+	ca, err := pki.NewCA(name, 24*time.Hour)
+	Expect(err).NotTo(HaveOccurred())
+	return &kubeletClientCA{ca}
 }
 
-func newKubeletClientCA() *kubeletClientCA {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+func newKubeletClientCA() *kubeletClientCA { return newTestCA("kubelet-client-ca") }
+
+// clientPEM is a client certificate for user, and its key.
+func (ca *kubeletClientCA) clientPEM(user string) (certPEM, keyPEM []byte) {
+	certPEM, keyPEM, err := ca.IssueClient(user, nil, time.Hour)
 	Expect(err).NotTo(HaveOccurred())
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubelet-client-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	Expect(err).NotTo(HaveOccurred())
-	cert, err := x509.ParseCertificate(der)
-	Expect(err).NotTo(HaveOccurred())
-	return &kubeletClientCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	return certPEM, keyPEM
 }
 
 // client is an HTTPS client with a client certificate for user, none if user is empty.
@@ -100,14 +93,9 @@ func newKubeletClientCA() *kubeletClientCA {
 func (ca *kubeletClientCA) client(user string) *http.Client {
 	tc := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // as the API server by default
 	if user != "" {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		pair, err := tls.X509KeyPair(ca.clientPEM(user))
 		Expect(err).NotTo(HaveOccurred())
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: user},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-		Expect(err).NotTo(HaveOccurred())
-		tc.Certificates = []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}
+		tc.Certificates = []tls.Certificate{pair}
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 15 * time.Second}
 }
@@ -128,7 +116,7 @@ func getStatus(c *http.Client, url string) string {
 // until it is Ready.
 func kubeletAPICluster(sim *mesossim.Master, ns string, adjust ...func(*mesosv1alpha1.MesosCluster)) (*mesosv1alpha1.MesosCluster, *kubeletClientCA, int) {
 	ca := newKubeletClientCA()
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubelet-client-ca"}, Data: map[string][]byte{"ca.crt": ca.pem}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubelet-client-ca"}, Data: map[string][]byte{"ca.crt": ca.CertPEM}}
 	Expect(k8sClient.Create(ctx, secret)).To(Succeed())
 	port, err := testenv.FreePort()
 	Expect(err).NotTo(HaveOccurred())

@@ -6,10 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,11 +49,11 @@ var _ = Describe("Serving certificates from the cluster's kubelet-serving signer
 		}
 		signer = newSignerCA()
 		dir := GinkgoT().TempDir()
-		keyDER, err := x509.MarshalECPrivateKey(signer.key)
+		keyPEM, err := signer.KeyPEM()
 		Expect(err).NotTo(HaveOccurred())
 		certFile, keyFile := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
-		Expect(os.WriteFile(certFile, signer.pem, 0o600)).To(Succeed())
-		Expect(os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)).To(Succeed())
+		Expect(os.WriteFile(certFile, signer.CertPEM, 0o600)).To(Succeed())
+		Expect(os.WriteFile(keyFile, keyPEM, 0o600)).To(Succeed())
 		kcm, err := testenv.StartKubeletServingSigner(testEnv, certFile, keyFile)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(kcm.Stop)
@@ -142,23 +139,12 @@ var _ = Describe("Serving certificates from the cluster's kubelet-serving signer
 })
 
 // newSignerCA is the CA of the cluster's kubelet-serving signer, for a spec.
-func newSignerCA() *kubeletClientCA {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	Expect(err).NotTo(HaveOccurred())
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubelet-serving-signer"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	Expect(err).NotTo(HaveOccurred())
-	cert, err := x509.ParseCertificate(der)
-	Expect(err).NotTo(HaveOccurred())
-	return &kubeletClientCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
+func newSignerCA() *kubeletClientCA { return newTestCA("kubelet-serving-signer") }
 
 // roots is a pool of the CA alone.
 func (ca *kubeletClientCA) roots() *x509.CertPool {
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	pool.AddCert(ca.Cert)
 	return pool
 }
 
