@@ -260,25 +260,34 @@ func waitGone(t *testing.T, file string) {
 	}
 }
 
-// A kill is reported once the kubelet says it runs the pod no more. When /runningpods/
-// fails for another reason than not being served, the pod may still run: it is not taken
-// for stopped when the grace period ends, but asked about again.
-func TestAKillWaitsForTheKubeletToAnswer(t *testing.T) {
-	k := &fakeKubelet{running: http.StatusInternalServerError}
+// killRunningPod runs a pod on k, kills it with grace and, once its manifest is gone,
+// takes it out of k's /pods, as a kubelet drops a removed static pod before its
+// containers stop. It returns the pod's reports.
+func killRunningPod(t *testing.T, k *fakeKubelet, grace time.Duration) *reports {
+	t.Helper()
 	srv := httptest.NewServer(k)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
-	var got reports
+	got := &reports{}
 	h, err := rt.Start(apiPod(), "", got.add)
 	if err != nil {
 		t.Fatal(err)
 	}
 	k.set(staticPod(corev1.PodRunning))
 	got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
-	h.Kill(20 * time.Millisecond)
+	h.Kill(grace)
 	waitGone(t, filepath.Join(dir, ManifestFile("uid-1")))
-	k.set() // gone from /pods, as a kubelet drops a removed static pod before its containers stop
+	k.set()
+	return got
+}
+
+// A kill is reported once the kubelet says it runs the pod no more. When /runningpods/
+// fails for another reason than not being served, the pod may still run: it is not taken
+// for stopped when the grace period ends, but asked about again.
+func TestAKillWaitsForTheKubeletToAnswer(t *testing.T) {
+	k := &fakeKubelet{running: http.StatusInternalServerError}
+	got := killRunningPod(t, k, 20*time.Millisecond)
 	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		got.mu.Lock()
 		for _, r := range got.all {
@@ -299,20 +308,7 @@ func TestAKillWaitsForTheKubeletToAnswer(t *testing.T) {
 // it, or a pod killed right after it started would be reported killed while it runs.
 func TestAKillWaitsOutTheKubeletsRuntimeCache(t *testing.T) {
 	k := &fakeKubelet{running: http.StatusOK} // its cache does not have the pod yet
-	srv := httptest.NewServer(k)
-	defer srv.Close()
-	dir := t.TempDir()
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
-	var got reports
-	h, err := rt.Start(apiPod(), "", got.add)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.set(staticPod(corev1.PodRunning))
-	got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
-	h.Kill(0)
-	waitGone(t, filepath.Join(dir, ManifestFile("uid-1")))
-	k.set()
+	got := killRunningPod(t, k, 0)
 	gone := time.Now()
 	killed := got.wait(t, "Killed", func(r executor.Report) bool { return r.Killed })
 	if waited := time.Since(gone); waited < 3*time.Second {
