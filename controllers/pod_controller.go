@@ -75,7 +75,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return r.deletePod(ctx, pod, mt, haveTask)
 	}
 	if haveTask && !podtask.PodTerminal(pod) && agentnode.OnAgentNode(pod) {
-		return ctrl.Result{}, r.tolerateOutages(ctx, pod, mc)
+		return r.tolerateOutages(ctx, pod, mc)
 	}
 	if haveTask || podtask.PodTerminal(pod) {
 		return ctrl.Result{}, nil
@@ -153,18 +153,25 @@ func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, hav
 // says that, TASK_UNREACHABLE or TASK_GONE, and the pod fails with it). Without this,
 // every replica down longer than a pod's toleration would have kube-controller-manager
 // evict the pod, and the returning manager kill its running task (agentnode.OutageTolerations).
-func (r *PodReconciler) tolerateOutages(ctx context.Context, pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster) error {
+func (r *PodReconciler) tolerateOutages(ctx context.Context, pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster) (ctrl.Result, error) {
 	tolerations, changed := agentnode.OutageTolerations(pod.Spec.Tolerations, failoverTimeout(mc))
 	if !changed {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	before := pod.DeepCopy()
 	pod.Spec.Tolerations = tolerations
-	if err := r.Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return client.IgnoreNotFound(err)
+	// Optimistic: the tolerations are replaced whole, so one added meanwhile must not be
+	// lost to a stale read. A conflict (the pod's status was just written, and the cache
+	// has not seen it) is normal waiting: it is tried again with the newer pod.
+	err := r.Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctrl.LoggerFrom(ctx).V(1).Info("Lengthened the pod's tolerations of an unreachable or not-ready Node to the framework's failover timeout")
-	return nil
+	return ctrl.Result{}, nil
 }
 
 func (r *PodReconciler) invalid(ctx context.Context, pod *corev1.Pod, cause error) error {
