@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -110,7 +111,7 @@ func selfSigned(key *ecdsa.PrivateKey, hostname, ip string, now time.Time) (*tls
 		switch parsed := net.ParseIP(h); {
 		case h == "":
 		case parsed != nil:
-			if !containsIP(tmpl.IPAddresses, parsed) {
+			if !slices.ContainsFunc(tmpl.IPAddresses, parsed.Equal) {
 				tmpl.IPAddresses = append(tmpl.IPAddresses, parsed)
 			}
 		default:
@@ -126,13 +127,4 @@ func selfSigned(key *ecdsa.PrivateKey, hostname, ip string, now time.Time) (*tls
 		return nil, err
 	}
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
-}
-
-func containsIP(ips []net.IP, ip net.IP) bool {
-	for _, x := range ips {
-		if x.Equal(ip) {
-			return true
-		}
-	}
-	return false
 }
