@@ -428,6 +428,16 @@ func (r *Runtime) PortForward(ctx context.Context, namespace, name string, port 
 	headers.Set(corev1.StreamType, corev1.StreamTypeData)
 	data, err := conn.CreateStream(headers)
 	if err != nil {
+		// A forwarding that fails at once can reset the data stream before the
+		// kubelet answers it; the reason comes on the error stream.
+		select {
+		case msg := <-errMsg:
+			if len(msg) > 0 {
+				return forwardError(msg, kp.Name, name)
+			}
+		case <-time.After(forwardReasonWait):
+		case <-ctx.Done():
+		}
 		return err
 	}
 	remoteDone := make(chan struct{})
@@ -443,9 +453,19 @@ func (r *Runtime) PortForward(ctx context.Context, namespace, name string, port 
 	// Unsent data discarded, so that the kubelet can end the error stream.
 	_ = data.Reset()
 	if msg := <-errMsg; len(msg) > 0 {
-		return errors.New(strings.ReplaceAll(string(msg), kp.Name, name))
+		return forwardError(msg, kp.Name, name)
 	}
 	return nil
+}
+
+// forwardReasonWait bounds the wait for the kubelet's reason once a port
+// forwarding's data stream was refused.
+const forwardReasonWait = 5 * time.Second
+
+// forwardError is the kubelet's port-forwarding error msg, naming the pod by the
+// client's name for it rather than the static pod's.
+func forwardError(msg []byte, static, name string) error {
+	return errors.New(strings.ReplaceAll(string(msg), static, name))
 }
 
 // podPath is a path of the kubelet's for its pod kp: {verb}/{namespace}/{name}/{uid}

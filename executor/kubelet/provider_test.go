@@ -19,6 +19,8 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/cri-streaming/pkg/streaming/portforward"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
@@ -41,6 +43,9 @@ type apiKubelet struct {
 	requests []string // the paths and queries asked, streams' included
 	streams  []string // what the streaming calls were given
 	forward  func(port int32, stream io.ReadWriteCloser) error
+	// refuse, when set, is the reason a forwarding fails before its data stream is
+	// answered.
+	refuse string
 }
 
 func (k *apiKubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -87,11 +92,45 @@ func (k *apiKubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The kubelet attaches with the container's terminal (spec.tty: true here).
 		opts.TTY, opts.Stderr = true, false
 		remotecommand.ServeAttach(w, r, k, "shop/web-node", "static-uid", "c", opts, time.Minute, 10*time.Second, remotecommand.SupportedStreamingProtocols)
+	case p == "/portForward/shop/web-node/static-uid" && k.refused() != "":
+		refusePortForward(w, r, k.refused())
 	case p == "/portForward/shop/web-node/static-uid":
 		portforward.ServePortForward(w, r, k, "shop/web-node", "static-uid", &portforward.V4Options{}, time.Minute, 10*time.Second, portforward.SupportedProtocols)
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+func (k *apiKubelet) refused() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.refuse
+}
+
+// refusePortForward answers a port forwarding as the kubelet does when forwarding
+// fails before its data stream is answered (the kubelet starts forwarding once both
+// streams came, and resets them on failure): msg on the error stream, the data stream
+// reset unanswered.
+func refusePortForward(w http.ResponseWriter, r *http.Request, msg string) {
+	if _, err := httpstream.Handshake(r, w, []string{portforward.ProtocolV1Name}); err != nil {
+		return
+	}
+	errStreams := make(chan httpstream.Stream, 1)
+	conn := spdy.NewResponseUpgrader().UpgradeResponse(w, r, func(s httpstream.Stream, replied <-chan struct{}) error {
+		if s.Headers().Get(corev1.StreamType) == corev1.StreamTypeError {
+			go func() { <-replied; errStreams <- s }()
+			return nil
+		}
+		es := <-errStreams
+		_, _ = io.WriteString(es, msg)
+		_ = es.Close()
+		return errors.New(msg)
+	})
+	if conn == nil {
+		return
+	}
+	defer func() { _ = conn.Close() }()
+	<-conn.CloseChan()
 }
 
 // asked returns the requests of the paths starting with prefix.
@@ -416,6 +455,21 @@ func TestProviderPortForward(t *testing.T) {
 	}
 	if want := []string{"portforward shop/web-node static-uid 8080", "portforward shop/web-node static-uid 9090"}; fmt.Sprint(k.streamed()) != fmt.Sprint(want) {
 		t.Errorf("the kubelet forwarded %q, want %q", k.streamed(), want)
+	}
+}
+
+// A forwarding that fails before the kubelet answers its data stream still ends with
+// the kubelet's reason, not "Stream reset".
+func TestProviderPortForwardRefusedAtOnce(t *testing.T) {
+	rt, k, _ := startAPIPod(t)
+	k.mu.Lock()
+	k.refuse = "error forwarding port 9090 to pod shop/web-node, uid static-uid: connection refused"
+	k.mu.Unlock()
+	client, server := tcpPair(t)
+	defer func() { _ = client.Close() }()
+	err := rt.PortForward(testContext(t), "shop", "web", 9090, server)
+	if want := "error forwarding port 9090 to pod shop/web, uid static-uid: connection refused"; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
 	}
 }
 
