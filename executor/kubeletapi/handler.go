@@ -37,7 +37,15 @@ type Config struct {
 	StreamIdleTimeout, StreamCreationTimeout time.Duration
 	// Now is the caches' clock; nil means time.Now.
 	Now func() time.Time
+	// Peers, when not nil, are the other executors whose pods this Handler serves too.
+	Peers Peers
 }
+
+// The kubelet's stream timeouts: idle, and waiting for the client's streams.
+const (
+	defaultStreamIdleTimeout     = 4 * time.Hour
+	defaultStreamCreationTimeout = remotecommand.DefaultStreamCreationTimeout
+)
 
 // Handler serves the kubelet API. Close it to stop its in-process streaming endpoint.
 type Handler struct {
@@ -48,6 +56,9 @@ type Handler struct {
 	authz    *authorization
 	streams  streamAdapter
 	loop     *loopback
+	peers    Peers
+	// peer says that this is a peer handler (NewPeerHandler).
+	peer bool
 
 	idleTimeout, creationTimeout time.Duration
 }
@@ -61,10 +72,10 @@ func NewHandler(cfg Config) (*Handler, error) {
 		cfg.ReviewTimeout = DefaultReviewTimeout
 	}
 	if cfg.StreamIdleTimeout == 0 {
-		cfg.StreamIdleTimeout = 4 * time.Hour
+		cfg.StreamIdleTimeout = defaultStreamIdleTimeout
 	}
 	if cfg.StreamCreationTimeout == 0 {
-		cfg.StreamCreationTimeout = remotecommand.DefaultStreamCreationTimeout
+		cfg.StreamCreationTimeout = defaultStreamCreationTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -83,6 +94,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		},
 		streams:         streamAdapter{cfg.Provider},
 		loop:            newLoopback(cfg.Log),
+		peers:           cfg.Peers,
 		idleTimeout:     cfg.StreamIdleTimeout,
 		creationTimeout: cfg.StreamCreationTimeout,
 	}
@@ -100,6 +112,10 @@ func (h *Handler) Close() error { return h.loop.close() }
 // ServeHTTP authenticates and authorizes every request, as the kubelet's filter does on
 // its port (/healthz included), then serves it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.peer {
+		h.servePeer(w, r)
+		return
+	}
 	u, err := h.authn.authenticate(r)
 	if err != nil {
 		h.log.Error(err, "Unable to authenticate the request due to an error")
@@ -113,6 +129,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.authz.authorize(w, r, u, h.nodeName) {
+		return
+	}
+	if ns, pod, uid, ok := podRoute(r.URL.Path); ok && h.forward(w, r, ns, pod, uid) {
 		return
 	}
 	h.route(w, r)
@@ -190,7 +209,7 @@ func (h *Handler) pods(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodGet) {
 		return
 	}
-	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: h.provider.Pods()}
+	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: h.allPods(r.Context())}
 	if list.Items == nil {
 		list.Items = []corev1.Pod{}
 	}

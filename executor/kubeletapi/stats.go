@@ -17,7 +17,7 @@ func (h *Handler) summary(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
 		return
 	}
-	st, err := h.provider.Stats(r.Context())
+	st, err := h.stats(r.Context())
 	if err != nil {
 		h.log.Error(err, "HTTP InternalServerError serving", "request", "/stats/summary")
 		writeText(w, http.StatusInternalServerError, fmt.Sprintf("Internal Error: %v", err))
@@ -101,7 +101,7 @@ func (h *Handler) resourceMetrics(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodGet) {
 		return
 	}
-	st, err := h.provider.Stats(r.Context())
+	st, err := h.stats(r.Context())
 	m := newPromText()
 	if err != nil {
 		h.log.Error(err, "Error getting summary for resourceMetric prometheus endpoint")
