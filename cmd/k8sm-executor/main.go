@@ -74,6 +74,7 @@ func run(args []string) error {
 	// The kubelet API for the agent's Node, as the manager configures it (it serves
 	// nothing until then); it ends with the executor.
 	kapi := kubeletserve.NewServer(e, rt, hostIP(cfg.AgentEndpoint), elog.WithName("kubeletapi"))
+	kapi.Sandbox = executor.RunDir(cfg)
 	e.Messages = kapi
 	sctx, stopServing := context.WithCancel(ctx)
 	defer stopServing()

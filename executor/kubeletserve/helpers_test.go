@@ -103,9 +103,17 @@ func startServer(t *testing.T, runtime any) (*Server, *fakeExecutor) {
 // startServerOf runs a Server of an agent whose IP is agentIP, listening on listenHost.
 func startServerOf(t *testing.T, runtime any, agentIP, listenHost string) (*Server, *fakeExecutor) {
 	t.Helper()
+	return startServerIn(t, runtime, agentIP, listenHost, "")
+}
+
+// startServerIn runs a Server as startServerOf does, of the executor run whose sandbox
+// is sandbox.
+func startServerIn(t *testing.T, runtime any, agentIP, listenHost, sandbox string) (*Server, *fakeExecutor) {
+	t.Helper()
 	f := &fakeExecutor{}
 	s := NewServer(f, runtime, agentIP, logr.Discard())
 	s.ListenHost, s.Retry, s.HelloEvery, s.ReviewTimeout = listenHost, 50*time.Millisecond, time.Hour, 300*time.Millisecond
+	s.Sandbox = sandbox
 	f.srv = s
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

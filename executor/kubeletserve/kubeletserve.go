@@ -57,7 +57,11 @@ type Server struct {
 	// every address of the host where the agent's IP is not one of the host's (an address
 	// translated on the way).
 	ListenHost string
-	Log        logr.Logger
+	// Sandbox is the executor run's sandbox (executor.RunDir). With one, the executor
+	// serves its pods to the other executors of its cluster on the agent, and serves
+	// theirs when it holds the port (peers.go); without, its own only.
+	Sandbox string
+	Log     logr.Logger
 	// HelloEvery and Retry replace HelloEvery and DefaultRetry when set (tests).
 	HelloEvery, Retry time.Duration
 	// ReviewTimeout bounds each question to the manager; 0 means the kubelet's 10 s.
@@ -156,6 +160,9 @@ func (s *Server) helloInterval(configured bool) time.Duration {
 func (s *Server) Run(ctx context.Context) {
 	s.init()
 	s.auth.Timeout = s.ReviewTimeout
+	peersDone := make(chan struct{})
+	go func() { defer close(peersDone); s.servePeers(ctx) }()
+	defer func() { <-peersDone }()
 	l := newListener(s)
 	defer l.stop()
 	hello := time.NewTimer(s.retry())

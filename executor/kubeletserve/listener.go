@@ -98,9 +98,8 @@ func (l *listener) serve(ctx context.Context) bool {
 	}
 	if err != nil {
 		// The port is taken: most likely by another executor of this cluster on this
-		// agent (after a change of spec.executor the old one runs out beside the new).
-		// Until requests are forwarded between executors (docs/architecture.md, a later
-		// step), the holder serves its own pods only; this one tries again every Retry,
+		// agent (after a change of spec.executor the old one runs out beside the new),
+		// which serves this one's pods too (peers.go). This one tries again every Retry,
 		// and takes the port over when the holder ends.
 		if l.refused != l.cfg.Port {
 			l.s.Log.Info("Cannot serve the kubelet API: its port is taken; trying again every "+l.s.retry().String(), "address", addr, "error", err.Error())
@@ -109,9 +108,14 @@ func (l *listener) serve(ctx context.Context) bool {
 		return false
 	}
 	l.refused = 0
+	var others kubeletapi.Peers
+	if l.s.Sandbox != "" {
+		others = peers{sandbox: l.s.Sandbox}
+	}
 	h, err := kubeletapi.NewHandler(kubeletapi.Config{
 		NodeName: l.cfg.NodeName, Provider: l.s.provider(), ClientCAs: l.clientCAs(),
 		TokenReviewer: &l.s.auth, Authorizer: &l.s.auth, ReviewTimeout: l.s.ReviewTimeout, Log: l.s.Log,
+		Peers: others,
 	})
 	if err != nil {
 		_ = ln.Close()
