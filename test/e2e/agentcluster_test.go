@@ -11,11 +11,13 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -38,6 +40,11 @@ type agentCluster struct {
 	ns, node string
 	// podPort is where the pod listens, on 127.0.0.1.
 	podPort int
+	// cl is a client of the cluster's admin; cluster the MesosCluster's name; talker the
+	// pod's program.
+	cl      client.Client
+	cluster string
+	talker  string
 }
 
 // servingSigner makes startAgentCluster verify the executors as a cluster verifies its
@@ -121,6 +128,7 @@ func startAgentCluster(name string, configure func(args *envtest.Arguments), sig
 	cl, err := client.New(env.Config, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(cl.Create(ctx, mc)).To(Succeed())
+	c.cl, c.cluster, c.talker = cl, name, talker
 	startManager(filepath.Join(bin, "manager"), serviceAccountKubeconfig(ctx, env, cs, testenv.ManagerNamespace, testenv.ManagerAccount))
 
 	By("running a pod that prints lines and serves TCP")
@@ -129,17 +137,56 @@ func startAgentCluster(name string, configure func(args *envtest.Arguments), sig
 	c.ns = ns.Name
 	c.podPort, err = testenv.FreePort()
 	Expect(err).NotTo(HaveOccurred())
-	_, err = cs.CoreV1().Pods(ns.Name).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "talker"},
-		Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
-			Command: []string{talker, strconv.Itoa(c.podPort)}}}}}, metav1.CreateOptions{})
-	Expect(err).NotTo(HaveOccurred())
-	Eventually(func() (string, error) {
-		return c.run(c.admin, "", "get", "pod", "talker", "-o", "jsonpath={.status.phase}")
-	}, 60*time.Second, 200*time.Millisecond).Should(Equal("Running"))
+	c.startTalker("talker", c.podPort)
 	pod, err := cs.CoreV1().Pods(ns.Name).Get(ctx, "talker", metav1.GetOptions{})
 	Expect(err).NotTo(HaveOccurred())
 	c.node = pod.Spec.NodeName
 	return c
+}
+
+// startTalker runs a talker pod named name listening on port, and waits until it runs.
+func (c *agentCluster) startTalker(name string, port int) {
+	_, err := c.cs.CoreV1().Pods(c.ns).Create(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
+			Command: []string{c.talker, strconv.Itoa(port)}}}}}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(func() (string, error) {
+		return c.run(c.admin, "", "get", "pod", name, "-o", "jsonpath={.status.phase}")
+	}, 60*time.Second, 200*time.Millisecond).Should(Equal("Running"))
+}
+
+// changeExecutor changes the MesosCluster's spec.executor (its CPUs), so that new pods
+// start a new executor beside the one that runs the pods already there, and waits until
+// the cluster says so.
+func (c *agentCluster) changeExecutor() {
+	ctx := context.Background()
+	key := client.ObjectKey{Name: c.cluster}
+	mc := &mesosv1alpha1.MesosCluster{}
+	Expect(c.cl.Get(ctx, key, mc)).To(Succeed())
+	old := mc.Status.ExecutorID
+	Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.cl.Get(ctx, key, mc); err != nil {
+			return err
+		}
+		cpus := resource.MustParse("150m")
+		mc.Spec.Executor.Resources.CPUs = &cpus
+		return c.cl.Update(ctx, mc)
+	})).To(Succeed())
+	Eventually(func() string {
+		Expect(c.cl.Get(ctx, key, mc)).To(Succeed())
+		return mc.Status.ExecutorID
+	}, 20*time.Second, 100*time.Millisecond).ShouldNot(Equal(old))
+}
+
+// executorAgents is, for each executor of the cluster, on how many agents it runs.
+func (c *agentCluster) executorAgents() []int32 {
+	mc := &mesosv1alpha1.MesosCluster{}
+	Expect(c.cl.Get(context.Background(), client.ObjectKey{Name: c.cluster}, mc)).To(Succeed())
+	var out []int32
+	for _, e := range mc.Status.Executors {
+		out = append(out, e.Agents)
+	}
+	return out
 }
 
 // run runs kubectl with kubeconfig in the pod's namespace (see runKubectl).

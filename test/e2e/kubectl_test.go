@@ -79,6 +79,18 @@ var _ = Describe("kubectl logs, exec and port-forward", func() {
 			Equal("got through the forward\n"))
 		forward.Kill().Wait(10 * time.Second)
 
+		By("after a change of spec.executor, the old executor's pod and the new one's, side by side on the agent, are both served")
+		c.changeExecutor()
+		newPort, err := testenv.FreePort()
+		Expect(err).NotTo(HaveOccurred())
+		c.startTalker("talker-new", newPort)
+		Eventually(c.executorAgents, 20*time.Second, 200*time.Millisecond).Should(Equal([]int32{1, 1}), "two executors, on the one agent")
+		Eventually(func() (string, error) { return run(admin, "", "logs", "talker-new") }, 30*time.Second, 200*time.Millisecond).Should(
+			Equal(fmt.Sprintf("hello from Mesos\nlistening on 127.0.0.1:%d\n", newPort)))
+		Expect(run(admin, "", "exec", "talker-new", "--", "id", "-u")).To(Equal("65534\n"))
+		Expect(run(admin, "", "logs", "talker", "--tail=1")).To(Equal("got through the forward\n"))
+		Expect(run(admin, "", "exec", "talker", "--", "id", "-u")).To(Equal("65534\n"))
+
 		By("refusing a user RBAC does not allow pods/log, pods/exec, pods/portforward")
 		Expect(cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "pod-reader"},
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}}}, metav1.CreateOptions{})).Error().NotTo(HaveOccurred())
