@@ -140,6 +140,7 @@ func run(args []string) error {
 	}
 	show(kubeconfigPath)
 	showKubelet(kubeconfigPath, pod)
+	showPortForward(ctx, c, kubeconfigPath, pod)
 	showTop(ctx, ms, kubeconfigPath, pod)
 	fmt.Printf("\nUse it with your own kubectl:\n  export KUBECONFIG=%s\n", kubeconfigPath)
 	if o.once {

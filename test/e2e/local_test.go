@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -66,6 +67,15 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		Expect(out).To(ContainSubstring("$ kubectl -n default logs hello-mesos\nhello from Mesos\n"))
 		Expect(out).To(MatchRegexp(`\$ kubectl -n default exec hello-mesos -- sh -c '.*'\nI am nobody, in /\S+/containers/hello/rootfs\n`))
 		Expect(out).To(ContainSubstring("export KUBECONFIG=" + filepath.Join(work, "kubeconfig")))
+		// kubectl port-forward to a pod that serves HTTP with the agent's busybox, and a
+		// GET through it.
+		if busyboxHttpd() {
+			Expect(out).To(MatchRegexp(`\$ kubectl -n default port-forward pod/hello-web (\d+):31080 &\nForwarding from 127\.0\.0\.1:\d+ -> 31080\n` +
+				`(.*\n)*\$ curl http://127\.0\.0\.1:\d+/\nhello from Mesos, through kubectl port-forward\n`))
+		} else {
+			Expect(os.Getenv("CI")).To(BeEmpty(), "CI installs busybox with httpd (make test-deps)")
+			Expect(out).To(ContainSubstring("(kubectl port-forward needs a pod that listens"))
+		}
 		// kubectl top, through metrics-server, which scraped the executor: the pod idles
 		// (0m and more) and its memory may round down to 0Mi.
 		var metricsAddr string
@@ -173,3 +183,10 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		Expect(string(out)).To(ContainSubstring("mesos-sim cannot listen on " + l.Addr().String() + " (is the port taken?"))
 	})
 })
+
+// busyboxHttpd says whether busybox with its httpd applet is in PATH, as k8sm-local
+// needs for its port-forward pod.
+func busyboxHttpd() bool {
+	out, err := exec.Command("busybox", "--list").Output()
+	return err == nil && strings.Contains("\n"+string(out), "\nhttpd\n")
+}
