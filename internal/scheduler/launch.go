@@ -30,6 +30,25 @@ type preparedLaunch struct {
 	mt       *mesosv1alpha1.MesosTask
 	pod      *corev1.Pod
 	hostname string
+	// boundTo is the Node this launch bound the pod to; empty for a pod bound before.
+	boundTo string
+}
+
+// event records what a person reads of the launch on the pod: one event where
+// kube-scheduler and a kubelet would write several, since each costs the API server a
+// write. A pod this launch bound gets kube-scheduler's Scheduled, saying also which
+// task runs it where (or, when the ACCEPT failed, only where it is bound); a pod bound
+// before gets Launched.
+func (s *Scheduler) event(t *preparedLaunch, accepted bool) {
+	switch {
+	case t.boundTo != "" && accepted:
+		s.Recorder.Eventf(t.pod, t.mt, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s/%s to %s; launched task %s on agent %s",
+			t.pod.Namespace, t.pod.Name, t.boundTo, t.info.TaskID.Value, t.hostname)
+	case t.boundTo != "":
+		s.Recorder.Eventf(t.pod, t.mt, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s/%s to %s", t.pod.Namespace, t.pod.Name, t.boundTo)
+	case accepted:
+		s.Recorder.Eventf(t.pod, t.mt, corev1.EventTypeNormal, "Launched", "Launch", "Launched task %s on agent %s", t.info.TaskID.Value, t.hostname)
+	}
 }
 
 // prepareLaunch builds the pod's TaskInfo, records the launch, binds the pod and returns
@@ -68,14 +87,18 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 		}
 	}
 	s.noteLaunch(a.Request.ID, launch)
-	if pod.Spec.NodeName == "" && !s.bind(ctx, log, pod, node) {
-		s.forgetLaunch(a.Request.ID)
-		if recorded {
-			s.relaunch(ctx, key)
+	t := &preparedLaunch{info: ti, mt: mt, pod: pod, hostname: a.Hostname}
+	if pod.Spec.NodeName == "" {
+		if !s.bind(ctx, log, pod, node) {
+			s.forgetLaunch(a.Request.ID)
+			if recorded {
+				s.relaunch(ctx, key)
+			}
+			return nil
 		}
-		return nil
+		t.boundTo = node
 	}
-	return &preparedLaunch{info: ti, mt: mt, pod: pod, hostname: a.Hostname}
+	return t
 }
 
 // launchable reads the pod and the MesosTask of an assignment, or dequeues the task and
@@ -96,7 +119,7 @@ func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a 
 }
 
 // bind binds a pod to an agent's Node through the Binding subresource, as kube-scheduler
-// does, and says whether it did.
+// does, and says whether it did; its event waits for the launch (event).
 func (s *Scheduler) bind(ctx context.Context, log logr.Logger, pod *corev1.Pod, node string) bool {
 	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target: corev1.ObjectReference{Kind: "Node", Name: node}}
@@ -104,7 +127,6 @@ func (s *Scheduler) bind(ctx context.Context, log logr.Logger, pod *corev1.Pod, 
 		log.Info("Could not bind the pod; it waits for another offer", "node", node, "error", err.Error())
 		return false
 	}
-	s.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
 	return true
 }
 

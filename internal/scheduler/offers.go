@@ -6,7 +6,6 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -188,6 +187,9 @@ func (l *offerLaunch) launch(ctx context.Context, o mesos.Offer, asgs []placemen
 		return false
 	}
 	if err := l.d.Launch(ctx, o.ID, launch, l.refuse); err != nil {
+		for _, t := range prepared {
+			s.event(t, false)
+		}
 		s.launchFailed(ctx, l.d, o.ID, launch, err)
 		return true
 	}
@@ -195,7 +197,7 @@ func (l *offerLaunch) launch(ctx context.Context, o mesos.Offer, asgs []placemen
 	for _, t := range prepared {
 		s.Dequeue(t.info.TaskID.Value)
 		s.launched(t.info)
-		s.Recorder.Eventf(t.mt, t.pod, corev1.EventTypeNormal, "Launched", "Launch", "Launched task %s on agent %s", t.info.TaskID.Value, t.hostname)
+		s.event(t, true)
 	}
 	return true
 }
