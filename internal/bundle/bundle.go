@@ -248,6 +248,10 @@ func carry(u *unstructured.Unstructured, bound boundRoles, strategy *operatorsv1
 		return fmt.Errorf("%s %s binds something other than the manager's service account; OLM bundles cannot carry it", kind, name)
 	case "Service", "NetworkPolicy", "ConfigMap":
 		return files.addManifest(fileName(u), withoutNamespace(u))
+	case "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding":
+		// Not among the kinds OLM installs from a bundle. Without the outage tolerations
+		// policy the manager writes each pod's tolerations itself: the same pods, one
+		// more API write each.
 	default:
 		return fmt.Errorf("config/default renders a %s (%s) that the bundle does not know how to carry", kind, name)
 	}

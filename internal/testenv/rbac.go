@@ -32,17 +32,14 @@ var rbacKinds = [][]schema.GroupVersionResource{
 }
 
 var kindOf = map[string]string{"namespaces": "Namespace", "serviceaccounts": "ServiceAccount", "clusterroles": "ClusterRole",
-	"roles": "Role", "clusterrolebindings": "ClusterRoleBinding", "rolebindings": "RoleBinding"}
+	"roles": "Role", "clusterrolebindings": "ClusterRoleBinding", "rolebindings": "RoleBinding",
+	"mutatingadmissionpolicies": "MutatingAdmissionPolicy", "mutatingadmissionpolicybindings": "MutatingAdmissionPolicyBinding"}
 
 // InstallManagerRBAC applies what config/default installs for the manager's identity:
 // its namespace, its ServiceAccount, and every ClusterRole, Role and binding as rendered
 // (the Deployment, the CRDs and the rest are not needed to run it in-process). What
 // exists already is left as it is.
 func InstallManagerRBAC(ctx context.Context, admin *rest.Config) error {
-	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(RepoRoot(), "config", "default"))
-	if err != nil {
-		return fmt.Errorf("rendering config/default: %w", err)
-	}
 	dc, err := dynamic.NewForConfig(admin)
 	if err != nil {
 		return err
@@ -53,7 +50,17 @@ func InstallManagerRBAC(ctx context.Context, admin *rest.Config) error {
 	if _, err := dc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	for _, step := range rbacKinds {
+	return installRendered(ctx, dc, rbacKinds)
+}
+
+// installRendered creates the objects of config/default of the kinds of each step, a
+// step after the other; what exists already is left as it is.
+func installRendered(ctx context.Context, dc dynamic.Interface, steps [][]schema.GroupVersionResource) error {
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(RepoRoot(), "config", "default"))
+	if err != nil {
+		return fmt.Errorf("rendering config/default: %w", err)
+	}
+	for _, step := range steps {
 		for _, gvr := range step {
 			for _, r := range res.Resources() {
 				if r.GetKind() != kindOf[gvr.Resource] {

@@ -251,6 +251,12 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	if err := createBenchCluster(ctx, c, sim.URL(), agents, mgr.log.Name()); err != nil {
 		return res, err
 	}
+	// As deployed: the API server gives the pods their outage tolerations as they are
+	// created (config/admission), so the manager does not write them.
+	week := int64(7 * 24 * 3600)
+	if err := testenv.InstallAdmissionPolicies(ctx, env.Config, testenv.OutageTolerationsApplied(c, "default", "mesos", week)); err != nil {
+		return res, fmt.Errorf("installing the admission policies: %w", err)
+	}
 	waitProfiles := startProfiles(ctx, env.Config, mgr.pprofAddr)
 	cpu0, api0, self0 := procCPU(mgr.cmd.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid())
 	requests0, _ := apiRequests(ctx, env.Config)

@@ -1,0 +1,69 @@
+package integration
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/testenv"
+)
+
+// The outage tolerations policy (config/admission) has the API server give a cluster's
+// pods, as they are created, the tolerations the manager would otherwise write to each
+// (agentnode.OutageTolerations), which saves that write. Each pod is created twice:
+// with the cluster's schedulerName, and with kube-scheduler's as the twin that shows
+// what the pod had without the policy (the API server's default tolerations included).
+var _ = Describe("The outage tolerations policy", func() {
+	It("gives a cluster's pods, as they are created, the tolerations the manager would write", func() {
+		sim := startSim(1, "cpus:4;mem:4096;disk:10000")
+		mc := minimalCluster()
+		mc.Spec.Master = sim.URL()
+		mc.Spec.SchedulerName = uniqueSchedulerName()
+		mc.Spec.Framework.FailoverTimeout = &metav1.Duration{Duration: time.Hour}
+		createCluster(mc)
+		ns := newNamespace()
+		DeferCleanup(func() {
+			for _, o := range []client.Object{&admissionregistrationv1.MutatingAdmissionPolicyBinding{}, &admissionregistrationv1.MutatingAdmissionPolicy{}} {
+				o.SetName("k8sm-outage-tolerations")
+				_ = k8sClient.Delete(ctx, o)
+			}
+		})
+		Expect(testenv.InstallAdmissionPolicies(ctx, testEnv.Config, testenv.OutageTolerationsApplied(k8sClient, ns, mc.Spec.SchedulerName, 3600))).To(Succeed())
+
+		exists, equal := corev1.TolerationOpExists, corev1.TolerationOpEqual
+		for name, tolerations := range map[string][]corev1.Toleration{
+			"none":              nil,
+			"short-unreachable": {{Key: corev1.TaintNodeUnreachable, Operator: exists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](2)}},
+			"long-unreachable":  {{Key: corev1.TaintNodeUnreachable, Operator: exists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](7200)}},
+			"everything":        {{Operator: exists}},
+			"any-noexecute":     {{Operator: exists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](10)}},
+			"other-value":       {{Key: corev1.TaintNodeNotReady, Operator: equal, Value: "x", Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](5)}},
+			"noschedule":        {{Key: corev1.TaintNodeUnreachable, Operator: exists, Effect: corev1.TaintEffectNoSchedule}},
+		} {
+			pod := newPod(ns, name, mc.Spec.SchedulerName, "100m")
+			pod.Spec.Tolerations = tolerations
+			twin := newPod(ns, name+"-twin", corev1.DefaultSchedulerName, "100m")
+			twin.Spec.Tolerations = tolerations
+			// Not to be scheduled: nothing runs them.
+			pod.Spec.NodeSelector, twin.Spec.NodeSelector = map[string]string{"nowhere": "x"}, map[string]string{"nowhere": "x"}
+			Expect(k8sClient.Create(ctx, pod, client.DryRunAll)).To(Succeed())
+			Expect(k8sClient.Create(ctx, twin, client.DryRunAll)).To(Succeed())
+			want, _ := agentnode.OutageTolerations(twin.Spec.Tolerations, time.Hour)
+			Expect(pod.Spec.Tolerations).To(Equal(want), "the tolerations of pod %q", name)
+		}
+
+		By("leaving the pods of other schedulers as they are")
+		other := newPod(ns, "other", "someone-else", "100m")
+		Expect(k8sClient.Create(ctx, other, client.DryRunAll)).To(Succeed())
+		for _, t := range other.Spec.Tolerations {
+			Expect(t.TolerationSeconds).To(HaveValue(BeNumerically("==", 300)), "the API server's default")
+		}
+	})
+})
