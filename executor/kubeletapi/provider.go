@@ -1,11 +1,13 @@
 package kubeletapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -43,6 +45,13 @@ type Provider interface {
 	PortForward(ctx context.Context, namespace, pod string, port int32, stream io.ReadWriteCloser) error
 	// Stats returns the resource usage of the Node and its pods.
 	Stats(ctx context.Context) (Stats, error)
+}
+
+// SortPods sorts pods by namespace and name, the order in which a Provider lists them.
+func SortPods(pods []corev1.Pod) {
+	slices.SortFunc(pods, func(a, b corev1.Pod) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
 }
 
 // Verb is a streaming request's kind.

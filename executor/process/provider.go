@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sort"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -82,12 +81,7 @@ func (r *Runtime) Pods() []corev1.Pod {
 		p.mu.Unlock()
 		out = append(out, *cp)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
-		}
-		return out[i].Name < out[j].Name
-	})
+	kubeletapi.SortPods(out)
 	return out
 }
 
