@@ -1,9 +1,6 @@
 package kubelet
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,31 +17,9 @@ import (
 // TestWithARealKubelet runs a pod through a real kubelet and containerd: it reaches
 // Running with its container statuses, and on KILL is torn down with no container left.
 func TestWithARealKubelet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts containerd and a kubelet")
-	}
-	if why := testkubelet.Missing(); why != "" {
-		if testkubelet.Required() {
-			t.Fatalf("cannot run a kubelet here: %s", why)
-		}
-		t.Skipf("cannot run a kubelet here: %s", why)
-	}
-	env, err := testkubelet.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Stop()
-
 	// The authenticated port, as on most agents (the read-only port is often off), with
 	// the kubelet's own certificate; it also serves /runningpods/ to see the teardown.
-	ca, err := os.ReadFile(env.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(ca)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: env.NodeName, MinVersion: tls.VersionTLS12}}}
+	env, client := startRealKubelet(t)
 	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t)}
 	grace := int64(5)
 	pod := &corev1.Pod{
