@@ -29,6 +29,7 @@ import (
 	"github.com/k8sm/k8sm/executor"
 	"github.com/k8sm/k8sm/executor/kubeletapi"
 	"github.com/k8sm/k8sm/executor/podlogs"
+	"github.com/k8sm/k8sm/internal/testio"
 )
 
 // apiKubelet is a kubelet's API as the provider uses it: /pods, /containerLogs,
@@ -285,7 +286,7 @@ func TestProviderContainerLogs(t *testing.T) {
 
 	t.Run("followed until the context ends", func(t *testing.T) {
 		fctx, stop := context.WithCancel(ctx)
-		var out syncBuffer
+		var out testio.SyncBuffer
 		done := make(chan error, 1)
 		go func() { done <- rt.ContainerLogs(fctx, "shop", "web", "c", &corev1.PodLogOptions{Follow: true}, &out) }()
 		poll(t, 10*time.Second, "the log", func() bool { return out.String() == "hello\n" }, out.String)

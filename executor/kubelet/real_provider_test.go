@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +30,7 @@ import (
 
 	"github.com/k8sm/k8sm/executor"
 	"github.com/k8sm/k8sm/executor/kubeletapi"
+	"github.com/k8sm/k8sm/internal/testio"
 	"github.com/k8sm/k8sm/internal/testkubelet"
 )
 
@@ -91,7 +91,7 @@ func TestProviderWithARealKubelet(t *testing.T) {
 
 	t.Run("logs followed", func(t *testing.T) {
 		fctx, stop := context.WithCancel(ctx)
-		var out syncBuffer
+		var out testio.SyncBuffer
 		done := make(chan error, 1)
 		go func() {
 			done <- rt.ContainerLogs(fctx, "default", "talker", "main", &corev1.PodLogOptions{Follow: true, TailLines: ptr.To[int64](1)}, &out)
@@ -297,24 +297,6 @@ func names(pods []corev1.Pod) []string {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
-
-// syncBuffer is a buffer written by one goroutine and read by another.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A pod that completes (as a Job's) leaves the kubelet, which removes its containers
 // with their logs: kubectl logs of it still answers, from what the runtime kept.

@@ -1,7 +1,6 @@
 package podlogs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,29 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k8sm/k8sm/internal/testio"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 )
 
 func init() { pollInterval = 5 * time.Millisecond }
-
-// syncBuffer is written by a reader while a test looks at it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // eventually waits for cond, failing after a few seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -48,9 +30,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // follow starts reading src with opts in the background.
-func follow(src Source, opts *corev1.PodLogOptions) (*syncBuffer, <-chan error, context.CancelFunc) {
+func follow(src Source, opts *corev1.PodLogOptions) (*testio.SyncBuffer, <-chan error, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testio.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- Read(ctx, src, opts, out) }()
 	return out, done, cancel
@@ -137,7 +119,7 @@ func TestFollowTail(t *testing.T) {
 		1: long + "\nline-005\n",
 		2: "line-004\n" + long + "\nline-005\n",
 	}
-	outs := map[int64]*syncBuffer{}
+	outs := map[int64]*testio.SyncBuffer{}
 	for tail := range want {
 		out, done, cancel := follow(Source{Dir: dir, Ended: ended}, &corev1.PodLogOptions{Follow: true, TailLines: ptr.To(tail)})
 		defer func() {
@@ -237,7 +219,7 @@ func TestFollowPastRemovedFiles(t *testing.T) {
 }
 
 type blockingWriter struct {
-	syncBuffer
+	testio.SyncBuffer
 	block chan struct{}
 	mu    sync.Mutex
 	calls int
@@ -254,5 +236,5 @@ func (w *blockingWriter) Write(p []byte) (int, error) {
 	w.calls++
 	w.mu.Unlock()
 	<-w.block
-	return w.syncBuffer.Write(p)
+	return w.SyncBuffer.Write(p)
 }

@@ -1,14 +1,12 @@
 package process
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,33 +21,14 @@ import (
 
 	"github.com/k8sm/k8sm/executor"
 	"github.com/k8sm/k8sm/executor/kubeletapi"
+	"github.com/k8sm/k8sm/internal/testio"
 )
-
-// syncBuffer is a client's output stream, read while the session writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (*syncBuffer) Close() error { return nil }
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // attachment is an attach session run as the streaming server runs it: in the
 // background, until the container's output ends or the client goes (cancel).
 type attachment struct {
-	in       *io.PipeWriter // the client's stdin, when it asked for it
-	out, err *syncBuffer    // err is nil when the client did not ask for stderr
+	in       *io.PipeWriter     // the client's stdin, when it asked for it
+	out, err *testio.SyncBuffer // err is nil when the client did not ask for stderr
 	resize   chan remotecommand.TerminalSize
 	cancel   context.CancelFunc
 	done     chan error
@@ -59,7 +38,7 @@ type attachment struct {
 // listens to the container's output.
 func attachTo(t *testing.T, rt *Runtime, stdin, stderr, tty bool) *attachment {
 	t.Helper()
-	a := &attachment{out: &syncBuffer{}, resize: make(chan remotecommand.TerminalSize), done: make(chan error, 1)}
+	a := &attachment{out: &testio.SyncBuffer{}, resize: make(chan remotecommand.TerminalSize), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	var in io.Reader
@@ -69,7 +48,7 @@ func attachTo(t *testing.T, rt *Runtime, stdin, stderr, tty bool) *attachment {
 	}
 	var errs io.WriteCloser
 	if stderr {
-		a.err = &syncBuffer{}
+		a.err = &testio.SyncBuffer{}
 		errs = a.err
 	}
 	before := listeners(t, rt)
@@ -449,7 +428,7 @@ func TestKubectlAttachThroughTheKubeletAPI(t *testing.T) {
 				p.Spec.Containers[0].Stdin, p.Spec.Containers[0].StdinOnce = true, true
 				_, rec, dir := startWith(t, rt, p)
 				rec.until(t, "the container runs", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
-				var stdout, stderr syncBuffer
+				var stdout, stderr testio.SyncBuffer
 				err := stream("input=1&output=1&error=1", clientremotecommand.StreamOptions{Stdin: strings.NewReader("one\ntwo\n"), Stdout: &stdout, Stderr: &stderr})
 				if err != nil || stdout.String() != "got one\ngot two\nbye\n" || stderr.String() != "err one\nerr two\n" {
 					t.Errorf("attach: %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
@@ -468,7 +447,7 @@ func TestKubectlAttachThroughTheKubeletAPI(t *testing.T) {
 				_, rec, _ := startWith(t, rt, p)
 				rec.until(t, "the container runs", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
 				// Without a terminal, a client asks stderr: refused, as the kubelet does.
-				var out syncBuffer
+				var out testio.SyncBuffer
 				err := stream("input=1&output=1&error=1", clientremotecommand.StreamOptions{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out})
 				if err == nil || !strings.Contains(err.Error(), "tty and stderr cannot both be true") {
 					t.Errorf("attach with stderr: %v, want the kubelet's refusal", err)
