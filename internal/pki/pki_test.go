@@ -30,14 +30,7 @@ func TestIssueClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		t.Fatalf("the certificate and key do not load as a pair: %v", err)
-	}
-	block, _ := pem.Decode(certPEM)
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := loadPair(t, certPEM, keyPEM)
 	if cert.Subject.CommonName != "kube-apiserver-kubelet-client" || len(cert.Subject.Organization) != 1 || cert.Subject.Organization[0] != "kubelet-clients" {
 		t.Errorf("subject %v, want CN the user and O the group", cert.Subject)
 	}
@@ -70,14 +63,7 @@ func TestIssueServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		t.Fatalf("the certificate and key do not load as a pair: %v", err)
-	}
-	block, _ := pem.Decode(certPEM)
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := loadPair(t, certPEM, keyPEM)
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(ca.CertPEM) {
 		t.Fatal("the CA's PEM holds no certificate")
@@ -133,11 +119,7 @@ func TestSign(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		block, _ := pem.Decode(certPEM)
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cert := parseCert(t, certPEM)
 		if err := cert.CheckSignatureFrom(ca.Cert); err != nil || !key.PublicKey.Equal(cert.PublicKey) {
 			t.Errorf("serial %v: not the CA's signature on the key given (%v)", serial, err)
 		}
@@ -145,4 +127,28 @@ func TestSign(t *testing.T) {
 			t.Errorf("serial %v: the certificate's is %v", serial, cert.SerialNumber)
 		}
 	}
+}
+
+// loadPair checks that certPEM and keyPEM load as a TLS pair, and returns the
+// certificate.
+func loadPair(t *testing.T, certPEM, keyPEM []byte) *x509.Certificate {
+	t.Helper()
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		t.Fatalf("the certificate and key do not load as a pair: %v", err)
+	}
+	return parseCert(t, certPEM)
+}
+
+// parseCert parses the PEM certificate certPEM.
+func parseCert(t *testing.T, certPEM []byte) *x509.Certificate {
+	t.Helper()
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		t.Fatal("no PEM block")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }
