@@ -131,9 +131,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authz.authorize(w, r, u, h.nodeName) {
 		return
 	}
-	if ns, pod, uid, ok := podRoute(r.URL.Path); ok && h.forward(w, r, ns, pod, uid) {
-		return
-	}
 	h.route(w, r)
 }
 
@@ -142,7 +139,8 @@ func unavailable(err error) bool {
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// route serves the kubelet's paths; the others are not found.
+// route serves the kubelet's paths; the others are not found. A path naming a pod
+// another executor runs is served by that executor (forward).
 func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	segs := strings.Split(strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/"), "/")
 	for _, s := range segs[1:] {
@@ -158,13 +156,21 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	case segs[0] == "pods" && len(args) == 0:
 		h.pods(w, r)
 	case segs[0] == "containerLogs" && len(args) == 3:
-		h.containerLogs(w, r, args[0], args[1], args[2])
+		if p := podArgs(args); !h.forward(w, r, p) {
+			h.containerLogs(w, r, p.namespace, p.pod, p.container)
+		}
 	case (segs[0] == "exec" || segs[0] == "attach") && (len(args) == 3 || len(args) == 4):
-		h.remoteCommand(w, r, Verb(segs[0]), podArgs(args))
+		if p := podArgs(args); !h.forward(w, r, p) {
+			h.remoteCommand(w, r, Verb(segs[0]), p)
+		}
 	case segs[0] == "run" && (len(args) == 3 || len(args) == 4):
-		h.run(w, r, podArgs(args))
+		if p := podArgs(args); !h.forward(w, r, p) {
+			h.run(w, r, p)
+		}
 	case segs[0] == "portForward" && (len(args) == 2 || len(args) == 3):
-		h.portForward(w, r, podArgs(append(args, "")))
+		if p := podArgs(append(args, "")); !h.forward(w, r, p) {
+			h.portForward(w, r, p)
+		}
 	case segs[0] == "stats" && len(args) == 1 && args[0] == "summary":
 		h.summary(w, r)
 	case segs[0] == "metrics" && len(args) == 1 && args[0] == "resource":

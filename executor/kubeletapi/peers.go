@@ -3,7 +3,6 @@ package kubeletapi
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -57,17 +56,17 @@ func (h *Handler) servePeer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, h.log, st.Pods)
 }
 
-// forward serves a request for the pod namespace/name through the peer that runs it,
-// when this executor does not run it (or only ended, and the peer's has not): it
-// reports whether it did.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, namespace, name string, uid types.UID) bool {
+// forward serves a request for the pod p through the peer that runs it, when this
+// executor does not run it (or only ended, and the peer's has not): it reports whether
+// it did.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, p podPath) bool {
 	if h.peers == nil {
 		return false
 	}
-	if p := h.ownPod(namespace, name, uid); p != nil && !PodEnded(p) {
+	if own := h.ownPod(p.namespace, p.pod, p.uid); own != nil && !PodEnded(own) {
 		return false
 	}
-	to := h.peers.Serving(r.Context(), namespace, name, uid)
+	to := h.peers.Serving(r.Context(), p.namespace, p.pod, p.uid)
 	if to == nil {
 		return false
 	}
@@ -111,21 +110,4 @@ func (h *Handler) stats(ctx context.Context) (Stats, error) {
 	}
 	st.Pods = append(st.Pods, h.peers.Stats(ctx)...)
 	return st, nil
-}
-
-// podRoute is the pod a path of the kubelet's names, for forwarding: namespace, name
-// and UID; ok is false for paths that name no pod.
-func podRoute(path string) (namespace, name string, uid types.UID, ok bool) {
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	switch {
-	case segs[0] == "containerLogs" && len(segs) == 4:
-	case (segs[0] == "exec" || segs[0] == "attach" || segs[0] == "run") && len(segs) == 5,
-		segs[0] == "portForward" && len(segs) == 4:
-		uid = types.UID(segs[3])
-	case (segs[0] == "exec" || segs[0] == "attach" || segs[0] == "run") && len(segs) == 4,
-		segs[0] == "portForward" && len(segs) == 3:
-	default:
-		return "", "", "", false
-	}
-	return segs[1], segs[2], uid, true
 }

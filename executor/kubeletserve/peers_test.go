@@ -130,6 +130,16 @@ func TestServesThePodsOfTheOtherExecutors(t *testing.T) {
 	if code, body := get(c, port, "/containerLogs/ns/nowhere/c", auth...); code != http.StatusNotFound {
 		t.Errorf("logs of a pod no executor runs: %d %s", code, body)
 	}
+	// Every path naming a pod goes to the executor that runs it: a port forwarding
+	// without its upgrade is refused there, not found here.
+	for _, path := range []string{"/portForward/ns/new-pod", "/portForward/ns/new-pod/uid-new-pod"} {
+		if code, body := get(c, port, path, auth...); code == http.StatusNotFound {
+			t.Errorf("%s = %d %s: not passed to the executor that runs the pod", path, code, body)
+		}
+	}
+	if code, body := get(c, port, "/portForward/ns/new-pod/other-uid", auth...); code != http.StatusNotFound {
+		t.Errorf("a port forwarding to another UID of the pod: %d %s", code, body)
+	}
 	if code, body := get(c, port, "/stats/summary", auth...); code != http.StatusOK || !strings.Contains(body, `"name":"new-pod"`) || !strings.Contains(body, `"name":"old-pod"`) {
 		t.Errorf("/stats/summary = %d %s, want both executors' pods", code, body)
 	}
