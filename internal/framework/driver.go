@@ -43,8 +43,11 @@ type Status struct {
 	LastError error
 	// Refused is the message of Mesos's last ERROR event, e.g. the framework was removed.
 	Refused string
-	// Reconciled is true once the tasks were reconciled after the current subscription.
+	// Reconciled is true once Mesos answered for every task asked about after the
+	// current subscription.
 	Reconciled bool
+	// Subscription counts the subscriptions: it names the current one.
+	Subscription uint64
 	// Agents seen in offers or listed by the operator API, by agent id.
 	Agents map[string]Agent
 	// AgentsError is why the operator API could not list the agents, if it could not.
@@ -272,9 +275,21 @@ func (d *Driver) Status() Status {
 	return s
 }
 
-// SetReconciled records that the tasks were reconciled after the current subscription.
-func (d *Driver) SetReconciled() {
-	d.update(func(s *Status) { s.Reconciled = true })
+// Subscription names the current subscription (or the last one): Status.Subscription.
+func (d *Driver) Subscription() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.status.Subscription
+}
+
+// SetReconciled records that the tasks were reconciled after a subscription; nothing
+// when another subscription came since, or the framework is not subscribed.
+func (d *Driver) SetReconciled(subscription uint64) {
+	d.update(func(s *Status) {
+		if s.Subscribed && s.Subscription == subscription {
+			s.Reconciled = true
+		}
+	})
 }
 
 // AgentIDs lists the agents seen, sorted.
@@ -309,6 +324,7 @@ func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *me
 	h.d.observer.Subscribed(reconnect)
 	h.d.update(func(s *Status) {
 		s.Subscribed, s.FrameworkID, s.Leader, s.LastError, s.Refused, s.Reconciled = true, frameworkID, h.d.Leader(), nil, "", false
+		s.Subscription++
 	})
 	select {
 	case h.d.pollNow <- struct{}{}:

@@ -1,6 +1,8 @@
 package framework
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -90,4 +92,30 @@ func TestDriverTellsObserver(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	quiet.Stop()
+}
+
+// Reconciled belongs to one subscription: a round of reconciliation that began before
+// the framework subscribed again (or while it was not subscribed) does not mark it.
+func TestReconciledBelongsToItsSubscription(t *testing.T) {
+	d, err := NewDriver(Config{Master: "http://127.0.0.1:1", FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm"}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, h := context.Background(), driverHandler{d}
+	h.Subscribed(ctx, "fw-1", nil)
+	first := d.Subscription()
+	h.Disconnected(ctx, errors.New("stream closed"))
+	d.SetReconciled(first)
+	if d.Status().Reconciled {
+		t.Fatal("reconciled while not subscribed")
+	}
+	h.Subscribed(ctx, "fw-1", nil)
+	d.SetReconciled(first)
+	if d.Status().Reconciled {
+		t.Fatal("a round of the earlier subscription marked the current one reconciled")
+	}
+	d.SetReconciled(d.Subscription())
+	if !d.Status().Reconciled {
+		t.Fatal("the current subscription's round did not mark it reconciled")
+	}
 }

@@ -14,7 +14,10 @@ import (
 type Driver interface {
 	FrameworkID() string
 	Subscribed() bool
-	SetReconciled()
+	// Subscription names the current subscription; SetReconciled records that Mesos
+	// answered for the tasks asked about after it.
+	Subscription() uint64
+	SetReconciled(subscription uint64)
 	Suppress(ctx context.Context) error
 	Revive(ctx context.Context) error
 	Decline(ctx context.Context, offerIDs []mesos.OfferID, refuse time.Duration) error

@@ -36,6 +36,8 @@ type fakeDriver struct {
 	suppress   int
 	revive     int
 	reconciled bool
+	// subscription is what Subscription says; reconciled is set only for it.
+	subscription uint64
 }
 
 func newFakeDriver() *fakeDriver {
@@ -44,10 +46,25 @@ func newFakeDriver() *fakeDriver {
 
 func (f *fakeDriver) FrameworkID() string { return "fw-1" }
 func (f *fakeDriver) Subscribed() bool    { return true }
-func (f *fakeDriver) SetReconciled() {
+func (f *fakeDriver) Subscription() uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reconciled = true
+	return f.subscription
+}
+func (f *fakeDriver) SetReconciled(subscription uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reconciled = f.reconciled || subscription == f.subscription
+}
+func (f *fakeDriver) isReconciled() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reconciled
+}
+func (f *fakeDriver) reconcileCalls() []map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]map[string]string(nil), f.reconciles...)
 }
 func (f *fakeDriver) Suppress(context.Context) error {
 	f.mu.Lock()

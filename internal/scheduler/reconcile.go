@@ -17,7 +17,8 @@ import (
 const launchInFlight = 10 * time.Second
 
 // reconcileTasks asks Mesos for the state of every launched, non-terminal task, then
-// for all of the framework's tasks; the answers come as updates.
+// for all of the framework's tasks; the answers come as updates. The cluster counts as
+// reconciled once Mesos answered for every task asked about (see round).
 func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 	var list mesosv1alpha1.MesosTaskList
 	if err := s.Client.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: s.clusterName()}); err != nil {
@@ -38,6 +39,7 @@ func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 			explicit[mt.Spec.TaskID] = agent
 		}
 	}
+	r := s.startRound(d, explicit)
 	if len(explicit) > 0 {
 		if err := d.Reconcile(ctx, explicit); err != nil {
 			s.Log.Info("Explicit reconciliation failed; it is retried on the next subscription", "error", err.Error())
@@ -48,9 +50,137 @@ func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 		s.Log.Info("Implicit reconciliation failed", "error", err.Error())
 		return
 	}
-	d.SetReconciled()
+	s.roundSent(r)
 	if len(skipped) > 0 {
 		s.askLater(ctx, d, skipped)
+	}
+	go s.awaitAnswers(ctx, r)
+}
+
+const (
+	// reconcileRetry is how long Mesos is given to answer an explicit reconciliation
+	// before the tasks it did not answer for are asked about again; the wait doubles each
+	// time, up to reconcileRetryMax.
+	reconcileRetry    = 5 * time.Second
+	reconcileRetryMax = time.Minute
+)
+
+// round is one explicit reconciliation: the tasks asked about that Mesos has not answered
+// for yet. Mesos answers each with an update (its latest state, or TASK_GONE,
+// TASK_UNKNOWN… for one it does not know), except where it cannot tell yet (an agent
+// the master recovered from its registry that has not re-registered): those are asked
+// about again with a backoff, as Mesos's reconciliation guide advises. The cluster is
+// Reconciled once every task was answered for and the implicit reconciliation was sent.
+type round struct {
+	d            Driver
+	subscription uint64
+	started      time.Time
+	asked        int
+	waiting      map[string]string // task id -> agent id
+	sent         bool              // the implicit reconciliation went out
+	finished     bool
+	done         chan struct{}
+}
+
+// startRound makes the round of the tasks about to be asked about, superseding any
+// earlier one.
+func (s *Scheduler) startRound(d Driver, explicit map[string]string) *round {
+	r := &round{d: d, subscription: d.Subscription(), started: time.Now(), asked: len(explicit),
+		waiting: make(map[string]string, len(explicit)), done: make(chan struct{})}
+	for id, agent := range explicit {
+		r.waiting[id] = agent
+	}
+	s.mu.Lock()
+	s.round = r
+	s.mu.Unlock()
+	return r
+}
+
+// roundSent records that a round's implicit reconciliation went out.
+func (s *Scheduler) roundSent(r *round) {
+	s.mu.Lock()
+	r.sent = true
+	finish := s.finishLocked(r)
+	s.mu.Unlock()
+	if finish {
+		s.finish(r)
+	}
+}
+
+// answered records that an update of a task was persisted: Mesos answered for it.
+func (s *Scheduler) answered(taskID string) {
+	s.mu.Lock()
+	r := s.round
+	if r == nil {
+		s.mu.Unlock()
+		return
+	}
+	if _, ok := r.waiting[taskID]; !ok {
+		s.mu.Unlock()
+		return
+	}
+	delete(r.waiting, taskID)
+	finish := s.finishLocked(r)
+	s.mu.Unlock()
+	if finish {
+		s.finish(r)
+	}
+}
+
+// finishLocked says, once, that a round is complete; s.mu is held.
+func (s *Scheduler) finishLocked(r *round) bool {
+	if r.finished || !r.sent || len(r.waiting) > 0 {
+		return false
+	}
+	r.finished = true
+	return true
+}
+
+// finish tells the driver that its tasks are reconciled.
+func (s *Scheduler) finish(r *round) {
+	close(r.done)
+	r.d.SetReconciled(r.subscription)
+	s.Log.Info("Reconciled the tasks with Mesos", "tasks", r.asked, "duration", time.Since(r.started).Round(time.Millisecond).String())
+}
+
+// unanswered is what a round still waits for, or nil once it is over or superseded.
+func (s *Scheduler) unanswered(r *round) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.round != r || r.finished {
+		return nil
+	}
+	ask := make(map[string]string, len(r.waiting))
+	for id, agent := range r.waiting {
+		ask[id] = agent
+	}
+	return ask
+}
+
+// awaitAnswers asks Mesos again, with a backoff, about the tasks of a round it has not
+// answered for, until it has, or the round is superseded or its subscription over.
+func (s *Scheduler) awaitAnswers(ctx context.Context, r *round) {
+	wait := s.reconcileRetry
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-r.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		ask := s.unanswered(r)
+		if len(ask) == 0 || !r.d.Subscribed() || r.d.Subscription() != r.subscription {
+			return
+		}
+		s.Log.Info("Asking Mesos again about tasks it has not answered for", "tasks", len(ask), "after", wait.String())
+		if err := r.d.Reconcile(ctx, ask); err != nil {
+			s.Log.Info("Could not ask Mesos again; retrying", "error", err.Error())
+		}
+		wait = min(2*wait, reconcileRetryMax)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"testing"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
@@ -16,7 +17,8 @@ import (
 
 // After a subscription Mesos is asked about every task that may run: launched and not
 // ended, or bound by a manager that stopped before writing anything (its agent comes
-// from its Node). Then all tasks implicitly, and the cluster counts as reconciled.
+// from its Node). Then all tasks implicitly; the cluster counts as reconciled once Mesos
+// answered for every task asked about.
 func TestReconciliationAsksAboutEveryTaskThatMayRun(t *testing.T) {
 	running, runningTask := podWithTask("running", "100m")
 	runningTask.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, AgentID: "a-1"}
@@ -37,9 +39,87 @@ func TestReconciliationAsksAboutEveryTaskThatMayRun(t *testing.T) {
 	if len(d.reconciles) != 2 || !maps.Equal(d.reconciles[0], want) || d.reconciles[1] != nil {
 		t.Fatalf("reconciliations = %v, want explicit %v then implicit", d.reconciles, want)
 	}
-	if !d.reconciled {
+	if d.isReconciled() {
+		t.Fatal("the driver was told the tasks are reconciled before Mesos answered")
+	}
+	answer(s, runningTask.Spec.TaskID, "a-1", mesos.TASK_RUNNING)
+	if d.isReconciled() {
+		t.Fatal("the driver was told the tasks are reconciled with one answer missing")
+	}
+	answer(s, boundTask.Spec.TaskID, "a-2", mesos.TASK_RUNNING)
+	if !d.isReconciled() {
+		t.Fatal("the driver was not told the tasks are reconciled once Mesos answered for each")
+	}
+}
+
+// With nothing to ask about, the cluster is reconciled once the implicit reconciliation
+// went out.
+func TestNothingToAskAboutIsReconciledAtOnce(t *testing.T) {
+	c := fakeAPI(t)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+
+	s.reconcileTasks(context.Background(), d)
+
+	if !d.isReconciled() {
 		t.Fatal("the driver was not told the tasks are reconciled")
 	}
+}
+
+// Mesos may not answer for a task at once (an agent its master recovered from the
+// registry has not re-registered yet): the tasks it did not answer for are asked about
+// again, and the others not.
+func TestTasksMesosDidNotAnswerForAreAskedAgain(t *testing.T) {
+	a, aTask := podWithTask("a", "100m")
+	aTask.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, AgentID: "a-1"}
+	b, bTask := podWithTask("b", "100m")
+	bTask.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, AgentID: "a-2"}
+	c := fakeAPI(t, a, aTask, b, bTask)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	s.reconcileRetry = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	s.reconcileTasks(ctx, d)
+	answer(s, aTask.Spec.TaskID, "a-1", mesos.TASK_RUNNING)
+
+	waitFor(t, "the unanswered task asked about again", func() bool { return len(d.reconcileCalls()) >= 3 })
+	if again := d.reconcileCalls()[2]; !maps.Equal(again, map[string]string{bTask.Spec.TaskID: "a-2"}) {
+		t.Fatalf("asked again about %v, want only the unanswered task", again)
+	}
+	answer(s, bTask.Spec.TaskID, "a-2", mesos.TASK_RUNNING)
+	if !d.isReconciled() {
+		t.Fatal("the driver was not told the tasks are reconciled once Mesos answered for each")
+	}
+}
+
+// A round of a subscription that ended never marks a later one reconciled.
+func TestAnAnswerForAnEarlierSubscriptionIsNotReconciliation(t *testing.T) {
+	pod, mt := podWithTask("p", "100m")
+	mt.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, AgentID: "a-1"}
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+
+	s.reconcileTasks(context.Background(), d)
+	d.mu.Lock()
+	d.subscription++
+	d.mu.Unlock()
+	answer(s, mt.Spec.TaskID, "a-1", mesos.TASK_RUNNING)
+
+	if d.isReconciled() {
+		t.Fatal("an answer to the round of an earlier subscription marked the current one reconciled")
+	}
+}
+
+// answer hands the scheduler's worker Mesos's reconciliation answer for a task, as the
+// update loop does.
+func answer(s *Scheduler, taskID, agentID string, state mesos.TaskState) {
+	w := &worker{s: s, grace: -1, starting: map[string]startingUpdate{}}
+	w.handle(context.Background(), statusUpdate{status: mesos.TaskStatus{TaskID: mesos.TaskID{Value: taskID},
+		AgentID: &mesos.AgentID{Value: agentID}, State: state.Enum(), Reason: mesos.REASON_RECONCILIATION.Enum()},
+		ack: func(context.Context) error { return nil }})
 }
 
 // A task just launched by this process is left out of the reconciliation, which could

@@ -69,15 +69,19 @@ type Scheduler struct {
 	pending map[string]pendingTask // by task id
 	// launches are the tasks this process launched whose MesosTask says nothing of it
 	// yet: the first status write records where and when (see prepareLaunch).
-	launches   map[string]podtask.Launch // by task id
-	suppressed bool
-	offerCalls sync.Mutex // orders SUPPRESS and REVIVE
-	driver     Driver
-	offers     chan []mesos.Offer
-	updates    [updateShards]*updateQueue
-	started    bool
-	stop       context.CancelFunc
-	metrics    metrics.Cluster
+	launches map[string]podtask.Launch // by task id
+	// round is the latest explicit reconciliation, and reconcileRetry the first wait for
+	// its answers (reconcile.go).
+	round          *round
+	reconcileRetry time.Duration
+	suppressed     bool
+	offerCalls     sync.Mutex // orders SUPPRESS and REVIVE
+	driver         Driver
+	offers         chan []mesos.Offer
+	updates        [updateShards]*updateQueue
+	started        bool
+	stop           context.CancelFunc
+	metrics        metrics.Cluster
 	// reviews bounds the executors' reviews answered at once.
 	reviews chan struct{}
 	// kubelet is what the executors serve the kubelet API with (agentconfig.go).
@@ -93,7 +97,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{},
 		offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews),
-		kubelet: newKubeletAPIState(), signing: newSigningState()}
+		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry}
 	for i := range s.updates {
 		s.updates[i] = newUpdateQueue()
 	}

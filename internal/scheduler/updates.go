@@ -106,6 +106,7 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 	if w.grace > 0 && deferrable(u.status) {
 		if err := u.ack(ctx); err == nil {
 			w.starting[id] = startingUpdate{status: u.status, due: time.Now().Add(w.grace)}
+			s.answered(id)
 			return
 		}
 	}
@@ -113,6 +114,7 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 		s.Log.Info("Could not persist a status update; Mesos sends it again", "task", id, "error", err.Error())
 		return
 	}
+	s.answered(id)
 	if err := u.ack(ctx); err != nil {
 		s.Log.V(1).Info("Acknowledgement failed; Mesos sends the update again", "task", id, "error", err.Error())
 	}
