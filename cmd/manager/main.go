@@ -4,8 +4,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -33,6 +36,11 @@ type options struct {
 	leaderElect      bool
 	leaderElectionID string
 	leaderElectionNS string
+	// leaseDuration, renewDeadline and retryPeriod tune the leader election: a standby
+	// takes over a leader that died without releasing the Lease after leaseDuration.
+	leaseDuration time.Duration
+	renewDeadline time.Duration
+	retryPeriod   time.Duration
 	namespace        string
 	clientQPS        float64
 	clientBurst      int
@@ -54,6 +62,9 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica drives the Mesos frameworks.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "k8sm.mesos.k8sm.io", "Name of the Lease used for leader election.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the manager's own namespace).")
+	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a standby waits before it takes over a leader that stopped renewing the Lease (one killed without releasing it).")
+	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew the Lease before it gives up leading; less than the lease duration.")
+	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "How often the replicas try to take or renew the Lease.")
 	fs.StringVar(&o.namespace, "namespace", "", "The manager's own namespace, the only one it reads Secrets from (default: its service account's namespace in a cluster, else "+defaultNamespace+").")
 	fs.Float64Var(&o.clientQPS, "kube-api-qps", 500, "Queries per second the manager may send to the Kubernetes API.")
 	fs.IntVar(&o.clientBurst, "kube-api-burst", 1000, "Burst of queries the manager may send to the Kubernetes API.")
@@ -96,6 +107,9 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 		LeaderElectionID:              o.leaderElectionID,
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &o.leaseDuration,
+		RenewDeadline:                 &o.renewDeadline,
+		RetryPeriod:                   &o.retryPeriod,
 		Controller:                    config.Controller{SkipNameValidation: &o.skipNameValidation},
 		Cache:                         controllers.CacheOptions(),
 	})
@@ -119,10 +133,23 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding the health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("readyz", cachesSynced(mgr.GetCache())); err != nil {
 		return nil, fmt.Errorf("adding the ready check: %w", err)
 	}
 	return mgr, nil
+}
+
+// cachesSynced is ready once the manager's caches hold what the API server holds: a
+// standby replica is then warm, and takes over without listing every pod first.
+func cachesSynced(c cache.Cache) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("the caches have not synced yet")
+		}
+		return nil
+	}
 }
 
 func run(ctx context.Context, args []string) error {

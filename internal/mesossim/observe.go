@@ -25,6 +25,10 @@ type Observer struct {
 	// framework waits for its answer while Acknowledge runs, so it may look at what the
 	// framework wrote before it acknowledged.
 	Acknowledge func(frameworkID string, ack scheduler.Call_Acknowledge)
+	// Subscribed is called when a framework subscribes (or subscribes again), as the
+	// master sends it SUBSCRIBED, with the master's lock held: it must return quickly and
+	// must not call the master.
+	Subscribed func(frameworkID string)
 }
 
 // ObservedLaunch is one task a framework asked the master to launch.

@@ -191,6 +191,9 @@ func (m *Master) subscribeLocked(info mesos.FrameworkInfo, s *stream) (*framewor
 	fw.send(&scheduler.Event{Type: scheduler.Event_SUBSCRIBED, Subscribed: &scheduler.Event_Subscribed{
 		FrameworkID: &mesos.FrameworkID{Value: fw.id}, HeartbeatIntervalSeconds: &hb, MasterInfo: m.masterInfo()}})
 	fw.send(&scheduler.Event{Type: scheduler.Event_HEARTBEAT})
+	if o := m.cfg.Observer; o != nil && o.Subscribed != nil {
+		o.Subscribed(fw.id)
+	}
 	// Updates not acknowledged are sent again at once: the master sends the agents the
 	// framework's new info, and each agent's status update manager resends what is
 	// pending (Mesos: src/master/master.cpp Master::sendFrameworkUpdates;

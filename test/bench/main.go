@@ -61,6 +61,8 @@ type result struct {
 	benchCPU time.Duration
 	// requests counts the API requests but watches, by verb and resource.
 	requests map[string]float64
+	// failovers are the times k8sm took to come back from faults after the run.
+	failovers []failover
 }
 
 func (r result) rate() float64 { return float64(r.pods) / r.elapsed.Seconds() }
@@ -85,10 +87,13 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 }
 
 var (
-	rate       float64
-	cpuProfile string
-	apiProfile string
-	profileFor time.Duration
+	rate         float64
+	cpuProfile   string
+	apiProfile   string
+	profileFor   time.Duration
+	skipFailover bool
+	// profiling: a manager serves pprof already.
+	profiling bool
 )
 
 func run() error {
@@ -103,6 +108,7 @@ func run() error {
 	flag.Float64Var(&rate, "rate", 0, "Create pods at this many per second (0: as fast as the creators can), to measure latency at a sustained load.")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "Write a CPU profile of the manager during the run to this file.")
 	flag.StringVar(&apiProfile, "apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the k8sm run to this file.")
+	flag.BoolVar(&skipFailover, "skip-failover", false, "Do not time a failover of the manager (SIGKILL of the leader) and of the master after the k8sm run.")
 	flag.DurationVar(&profileFor, "profile-duration", 20*time.Second, "How long the manager's CPU profile covers, from the first pod.")
 	flag.Parse()
 	logf.SetLogger(logr.Discard())
@@ -180,6 +186,12 @@ func report(r result) {
 		}
 		fmt.Println()
 	}
+	if len(r.failovers) > 0 {
+		fmt.Printf("  failover with %d tasks running, from the fault:\n", r.pods)
+		for _, f := range r.failovers {
+			fmt.Printf("    %s\n", f)
+		}
+	}
 }
 
 func newClient(cfg *rest.Config) (client.WithWatch, error) {
@@ -236,16 +248,17 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 		return res, fmt.Errorf("the manager's ServiceAccount: %w", err)
 	}
 	defer func() { _ = os.Remove(kubeconfig) }()
-	sim, err := startSim(agents)
+	subs := make(subscriptions, 16)
+	sim, err := startSim(agents, subs.observer())
 	if err != nil {
 		return res, err
 	}
 	defer sim.Close()
-	mgr, err := startManager(bin, kubeconfig)
+	mgr, err := startManager(bin, kubeconfig, !skipFailover)
 	if err != nil {
 		return res, err
 	}
-	defer mgr.stop()
+	defer func() { mgr.stop() }()
 
 	ctx := context.Background()
 	if err := createBenchCluster(ctx, c, sim.URL(), agents, mgr.log.Name()); err != nil {
@@ -271,14 +284,21 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	}
 	waitProfiles()
 	res.rssKiB = peakRSS(mgr.cmd.Process.Pid)
+	if !skipFailover {
+		leader := mgr
+		res.failovers, mgr = measureFailovers(ctx, c, bin, kubeconfig, sim, subs, leader)
+		if mgr != leader {
+			leader.stop()
+		}
+	}
 	return res, nil
 }
 
 // startSim starts mesos-sim in this process with agents big enough for every pod. It
 // offers often, so the bench measures k8sm rather than the wait for offers.
-func startSim(agents int) (*mesossim.Master, error) {
+func startSim(agents int, observer *mesossim.Observer) (*mesossim.Master, error) {
 	sim, err := mesossim.New(mesossim.Config{Agents: agents, AgentResources: "cpus:64;mem:262144;disk:100000",
-		HeartbeatInterval: 5 * time.Second, AllocationInterval: 100 * time.Millisecond})
+		HeartbeatInterval: 5 * time.Second, AllocationInterval: 100 * time.Millisecond, Observer: observer})
 	if err != nil {
 		return nil, err
 	}
@@ -295,18 +315,30 @@ type benchManager struct {
 	log *os.File
 	// pprofAddr is where it serves pprof, when -cpuprofile asks for a profile.
 	pprofAddr string
+	// probeAddr is where it serves /healthz and /readyz.
+	probeAddr string
 }
 
 // startManager starts the manager with kubeconfig, logging errors only: its logging
-// would cost CPU the bench measures.
-func startManager(bin, kubeconfig string) (*benchManager, error) {
+// would cost CPU the bench measures. With leaderElect it runs as deployed, one of
+// replicas that elect a leader; then the first one started profiles, when asked to.
+func startManager(bin, kubeconfig string, leaderElect bool) (*benchManager, error) {
 	logFile, err := os.CreateTemp("", "bench-manager-*.log")
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0", "--zap-log-level=error"}
+	probeAddr, err := freeLoopbackAddr()
+	if err != nil {
+		_ = logFile.Close()
+		return nil, err
+	}
+	args := []string{"--health-probe-bind-address=" + probeAddr, "--metrics-bind-address=0", "--zap-log-level=error"}
+	if leaderElect {
+		args = append(args, "--leader-elect", "--leader-election-namespace="+testenv.ManagerNamespace)
+	}
 	pprofAddr := ""
-	if cpuProfile != "" {
+	if cpuProfile != "" && !profiling {
+		profiling = true
 		if pprofAddr, err = freeLoopbackAddr(); err != nil {
 			_ = logFile.Close()
 			return nil, err
@@ -320,7 +352,7 @@ func startManager(bin, kubeconfig string) (*benchManager, error) {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("starting the manager: %w", err)
 	}
-	return &benchManager{cmd: mgr, log: logFile, pprofAddr: pprofAddr}, nil
+	return &benchManager{cmd: mgr, log: logFile, pprofAddr: pprofAddr, probeAddr: probeAddr}, nil
 }
 
 // stop stops the manager with SIGTERM, as Kubernetes would, and closes its log.
