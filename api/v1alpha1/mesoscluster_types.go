@@ -420,7 +420,8 @@ type TaskCounts struct {
 const (
 	// ConditionSubscribed is True while the framework holds a subscription with the leading master.
 	ConditionSubscribed = "Subscribed"
-	// ConditionReconciled is True once task state was reconciled after the last subscription.
+	// ConditionReconciled is True once Mesos answered for every task asked about after
+	// the last subscription, and the answers were written.
 	ConditionReconciled = "Reconciled"
 	// ConditionReady is True when pods can be scheduled onto the cluster.
 	ConditionReady = "Ready"

@@ -25,6 +25,18 @@ import (
 	"github.com/k8sm/k8sm/controllers"
 )
 
+// The leader election's defaults. A standby takes over a leader killed without releasing
+// its Lease (SIGKILL, a lost machine) after the lease duration, and Mesos's tasks wait
+// for that, not Kubernetes': 6 s (controller-runtime's 15 s would make it 16-17 s to lead
+// again) keeps a manager failover with its tasks reconciled under 10 s. A leader that
+// cannot renew for the renew deadline stops leading (it exits, and restarts as a
+// standby); on an API server that is often slower than that, lengthen all three.
+const (
+	defaultLeaseDuration = 6 * time.Second
+	defaultRenewDeadline = 4 * time.Second
+	defaultRetryPeriod   = time.Second
+)
+
 // options are the manager's command-line settings.
 type options struct {
 	metricsAddr      string
@@ -62,9 +74,9 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica drives the Mesos frameworks.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "k8sm.mesos.k8sm.io", "Name of the Lease used for leader election.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the manager's own namespace).")
-	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a standby waits before it takes over a leader that stopped renewing the Lease (one killed without releasing it).")
-	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew the Lease before it gives up leading; less than the lease duration.")
-	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "How often the replicas try to take or renew the Lease.")
+	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", defaultLeaseDuration, "How long a standby waits before it takes over a leader that stopped renewing the Lease (one killed without releasing it).")
+	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", defaultRenewDeadline, "How long the leader keeps trying to renew the Lease before it gives up leading; less than the lease duration.")
+	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", defaultRetryPeriod, "How often the replicas try to take or renew the Lease.")
 	fs.StringVar(&o.namespace, "namespace", "", "The manager's own namespace, the only one it reads Secrets from (default: its service account's namespace in a cluster, else "+defaultNamespace+").")
 	fs.Float64Var(&o.clientQPS, "kube-api-qps", 500, "Queries per second the manager may send to the Kubernetes API.")
 	fs.IntVar(&o.clientBurst, "kube-api-burst", 1000, "Burst of queries the manager may send to the Kubernetes API.")

@@ -94,6 +94,8 @@ var (
 	skipFailover bool
 	// profiling: a manager serves pprof already.
 	profiling bool
+	// managerArgs are more arguments for the managers.
+	managerArgs string
 )
 
 func run() error {
@@ -108,6 +110,7 @@ func run() error {
 	flag.Float64Var(&rate, "rate", 0, "Create pods at this many per second (0: as fast as the creators can), to measure latency at a sustained load.")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "Write a CPU profile of the manager during the run to this file.")
 	flag.StringVar(&apiProfile, "apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the k8sm run to this file.")
+	flag.StringVar(&managerArgs, "manager-args", "", "More arguments for the manager, separated by spaces (e.g. \"--leader-election-lease-duration=15s\").")
 	flag.BoolVar(&skipFailover, "skip-failover", false, "Do not time a failover of the manager (SIGKILL of the leader) and of the master after the k8sm run.")
 	flag.DurationVar(&profileFor, "profile-duration", 20*time.Second, "How long the manager's CPU profile covers, from the first pod.")
 	flag.Parse()
@@ -336,6 +339,7 @@ func startManager(bin, kubeconfig string, leaderElect bool) (*benchManager, erro
 	if leaderElect {
 		args = append(args, "--leader-elect", "--leader-election-namespace="+testenv.ManagerNamespace)
 	}
+	args = append(args, strings.Fields(managerArgs)...)
 	pprofAddr := ""
 	if cpuProfile != "" && !profiling {
 		profiling = true

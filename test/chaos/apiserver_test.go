@@ -57,14 +57,14 @@ func fateOf(l *replica, stopped, now time.Time) leaderFate {
 	return steppedDown
 }
 
-// The manager's leader election is controller-runtime's default: a leader tries to
-// renew its Lease every retryPeriod, stops leading when it could not for renewDeadline,
-// tries for releaseTimeout to release the Lease (LeaderElectionReleaseOnCancel) and
-// exits. A leader that renewed just before kube-apiserver stopped must so be gone
-// stepDownBound after: all of these, and a few seconds to exit on a loaded machine.
+// The manager's leader election is its default (cmd/manager): a leader tries to renew
+// its Lease every retryPeriod, stops leading when it could not for renewDeadline, tries
+// for releaseTimeout to release the Lease (LeaderElectionReleaseOnCancel) and exits. A
+// leader that renewed just before kube-apiserver stopped must so be gone stepDownBound
+// after: all of these, and a few seconds to exit on a loaded machine.
 const (
-	renewDeadline  = 10 * time.Second
-	retryPeriod    = 2 * time.Second
+	renewDeadline  = 4 * time.Second
+	retryPeriod    = time.Second
 	releaseTimeout = renewDeadline / 2 // controller-runtime's leader election client timeout
 	stepDownBound  = retryPeriod + renewDeadline + releaseTimeout + 3*time.Second
 )
