@@ -50,9 +50,9 @@ type options struct {
 	leaderElectionNS string
 	// leaseDuration, renewDeadline and retryPeriod tune the leader election: a standby
 	// takes over a leader that died without releasing the Lease after leaseDuration.
-	leaseDuration time.Duration
-	renewDeadline time.Duration
-	retryPeriod   time.Duration
+	leaseDuration    time.Duration
+	renewDeadline    time.Duration
+	retryPeriod      time.Duration
 	namespace        string
 	clientQPS        float64
 	clientBurst      int
