@@ -14,7 +14,6 @@ package controllers
 // +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesosclusters,verbs=get;list;watch;update
 // +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesosclusters/status,verbs=patch
 // +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesostasks,verbs=get;list;watch;create;update;delete
-// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesostasks/status,verbs=update;patch
 //
 // Pods, in every namespace (pods of any namespace may name a MesosCluster's
 // schedulerName): watch them, bind them to agent Nodes, mirror task state into their

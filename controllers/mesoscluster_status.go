@@ -128,10 +128,16 @@ func (r *MesosClusterReconciler) countTasks(ctx context.Context, mc *mesosv1alph
 		return err
 	}
 	unwritten := func(string) bool { return false }
+	queued, launching := 0, 0
 	if sched := r.Registry.Scheduler(mc.Name); sched != nil {
 		unwritten = sched.LaunchUnwritten
+		queued, launching = sched.Unstored()
 	}
 	counts, allocated := tally(list.Items, unwritten)
+	// Tasks whose MesosTask is not written yet: queued pods, and launches Mesos has not
+	// reported on (their resources count once it has).
+	counts.Pending += int32(queued)
+	counts.Launching += int32(launching)
 	st.Tasks, st.Allocated = &counts, allocated
 	st.ExecutorID, st.Executors = podtask.ExecutorID(mc), executorUsage(list.Items)
 	metrics.Cluster(mc.Name).Tasks(map[string]int{

@@ -23,7 +23,7 @@ import (
 )
 
 // TaskFinalizer keeps a MesosTask until its Mesos task is over or known gone.
-const TaskFinalizer = "mesos.k8sm.io/task"
+const TaskFinalizer = podtask.TaskFinalizer
 
 // MesosTaskReconciler owns a MesosTask's life around the scheduler: its finalizer (a
 // deleted task is kept until Mesos has killed it), its place in its cluster's queue, the

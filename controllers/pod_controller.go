@@ -15,10 +15,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
@@ -72,7 +72,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 
 	if !pod.DeletionTimestamp.IsZero() {
-		return r.deletePod(ctx, pod, mt, haveTask)
+		return r.deletePod(ctx, pod, mt, haveTask, mc)
 	}
 	if haveTask && !podtask.PodTerminal(pod) && agentnode.OnAgentNode(pod) {
 		return r.tolerateOutages(ctx, pod, mc)
@@ -85,8 +85,9 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{RequeueAfter: time.Second}, client.IgnoreNotFound(r.Delete(ctx, mt))
 	}
 	if pod.Spec.NodeName != "" && pod.Spec.SchedulerName == mc.Spec.SchedulerName {
-		// Bound by this operator, which makes the MesosTask first: it lost its MesosTask,
-		// and its task was killed with it.
+		// Bound by this operator: its task was launched, and its MesosTask is written
+		// when Mesos reports on it (or it lost its MesosTask, and its task was killed
+		// with it).
 		return ctrl.Result{}, nil
 	}
 	ok, err := namespaceAllowed(ctx, r.Client, mc, pod.Namespace)
@@ -101,31 +102,23 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		}
 		return ctrl.Result{}, nil
 	}
-	res, err := podtask.TaskResourcesFor(pod)
+	mt, err = podtask.NewMesosTask(pod, mc, pod.Spec.NodeName)
 	if err == nil {
 		err = podtask.CheckSecurity(pod, podtask.SecurityFor(mc))
 	}
 	if err != nil {
 		return ctrl.Result{}, r.invalid(ctx, pod, err)
 	}
-	mt = &mesosv1alpha1.MesosTask{
-		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name,
-			Labels:     map[string]string{agentnode.LabelCluster: mc.Name},
-			Finalizers: []string{TaskFinalizer}},
-		Spec: mesosv1alpha1.MesosTaskSpec{
-			ClusterRef: mc.Name,
-			PodUID:     string(pod.UID),
-			TaskID:     podtask.TaskIDFor(pod),
-			Resources:  res,
-			Role:       pod.Annotations[podtask.AnnotationRole],
-			ExecutorID: podtask.ExecutorID(mc),
-			// A pod bound before it was taken runs on its Node's agent or nowhere.
-			NodeName: pod.Spec.NodeName,
-		},
+	if pod.Spec.NodeName == "" {
+		// Queued in memory: the pod is the queue entry, and its MesosTask is first written
+		// when Mesos first reports the task, state and all (podtask.NewMesosTask). A
+		// scheduler that starts later takes it then (wakeups).
+		if s := r.Registry.Scheduler(mc.Name); s != nil {
+			s.Enqueue(ctx, mt, pod)
+		}
+		return ctrl.Result{}, nil
 	}
-	if err := controllerutil.SetControllerReference(pod, mt, r.Scheme()); err != nil {
-		return ctrl.Result{}, err
-	}
+	// Bound before it was taken: its MesosTask is written now, and records its launch.
 	if err := r.Create(ctx, mt); err != nil && !apierrors.IsAlreadyExists(err) {
 		return ctrl.Result{}, err
 	}
@@ -201,9 +194,14 @@ func (r *PodReconciler) notAdmitted(ctx context.Context, pod *corev1.Pod, mc *me
 	return nil
 }
 
-// deletePod kills the pod's task and removes the pod once the task is over.
-func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, haveTask bool) (ctrl.Result, error) {
-	if haveTask && podtask.MayRun(mt, pod) {
+// deletePod kills the pod's task and removes the pod once the task is over. A pod the
+// cluster bound whose task has not reported yet has no MesosTask: its task may run all
+// the same (the binding records the launch), and is killed the same way.
+func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, haveTask bool, mc *mesosv1alpha1.MesosCluster) (ctrl.Result, error) {
+	if !haveTask {
+		mt, _ = podtask.NewMesosTask(pod, mc, "")
+	}
+	if mt != nil && podtask.MayRun(mt, pod) {
 		d := r.Registry.Driver(mt.Spec.ClusterRef)
 		if d == nil || !d.Subscribed() {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
@@ -212,20 +210,31 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 		if pod.DeletionGracePeriodSeconds != nil {
 			grace = time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
 		}
-		if err := d.Kill(ctx, mt.Spec.TaskID, mt.Status.AgentID, &grace); err != nil {
+		agent := mt.Status.AgentID
+		if agent == "" {
+			agent = agentOfNode(ctx, r.Client, pod.Spec.NodeName)
+		}
+		if err := d.Kill(ctx, mt.Spec.TaskID, agent, &grace); err != nil {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 		}
 		// The terminal update removes the pod; ask again if it does not come.
 		return ctrl.Result{RequeueAfter: grace + 10*time.Second}, nil
 	}
-	if haveTask {
-		if s := r.Registry.Scheduler(mt.Spec.ClusterRef); s != nil {
-			s.Dequeue(mt.Spec.TaskID)
-		}
+	if s := r.Registry.Scheduler(mc.Name); s != nil {
+		s.Dequeue(podtask.TaskIDFor(pod))
 	}
 	// Never launched, or over: the pod goes at once.
 	err := scheduler.RemovePod(ctx, r.Client, pod)
 	return ctrl.Result{}, client.IgnoreNotFound(err)
+}
+
+// agentOfNode is the Mesos agent id of an agent's Node, empty where not known.
+func agentOfNode(ctx context.Context, c client.Reader, node string) string {
+	n := &corev1.Node{}
+	if node == "" || c.Get(ctx, client.ObjectKey{Name: node}, n) != nil {
+		return ""
+	}
+	return n.Annotations[agentnode.AnnotationAgentID]
 }
 
 // clusterFor finds the MesosCluster that owns a pod, if it can: for a bound pod the
@@ -303,6 +312,9 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Pods created before their cluster was ready are taken when it is.
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.podsOfCluster),
 			builder.WithPredicates(intakeChanged)).
+		// Queued pods live in their cluster's scheduler (their MesosTask is not written
+		// yet): a scheduler that starts, or a driver that (re)subscribes, takes them again.
+		WatchesRawSource(source.Channel(r.Registry.Listen(), handler.EnqueueRequestsFromMapFunc(r.podsOfClusterNamed))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.concurrency()}).
 		Named("pod").
 		Complete(r)
@@ -335,6 +347,15 @@ func readyKey(mc *mesosv1alpha1.MesosCluster) string {
 		return ""
 	}
 	return string(c.Status) + "/" + c.Reason
+}
+
+// podsOfClusterNamed is podsOfCluster of a wake-up, which names its cluster only.
+func (r *PodReconciler) podsOfClusterNamed(ctx context.Context, o client.Object) []ctrl.Request {
+	mc := &mesosv1alpha1.MesosCluster{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(o), mc); err != nil {
+		return nil
+	}
+	return r.podsOfCluster(ctx, mc)
 }
 
 // podsOfCluster lists the pods a cluster may take or must remove: the unbound or

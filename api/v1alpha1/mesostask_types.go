@@ -202,8 +202,11 @@ type MesosTaskStatus struct {
 }
 
 // MesosTask is the Mesos half of one Pod: same name and namespace, owned by the Pod.
+// It has no status subresource: a MesosTask is first written when Mesos first reports its
+// task, and that one write carries the task's state (a status subresource would make it a
+// create and a status write). Only the manager writes MesosTasks (people may read them);
+// every status write counts as a generation.
 // +kubebuilder:object:root=true
-// +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=mt,categories=k8sm
 // +kubebuilder:printcolumn:name="Pod Phase",type=string,JSONPath=`.status.podPhase`
 // +kubebuilder:printcolumn:name="Mesos State",type=string,JSONPath=`.status.mesosState`

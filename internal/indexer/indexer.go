@@ -10,6 +10,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 const (
@@ -25,6 +26,9 @@ const (
 	PodSchedulerName = "spec.schedulerName"
 	// PodNodeName indexes the Pods bound to an agent's Node by spec.nodeName.
 	PodNodeName = "spec.nodeName"
+	// PodTaskID indexes the Pods bound to an agent's Node by the id of their Mesos task:
+	// an update of a task whose MesosTask is not written yet names its pod so.
+	PodTaskID = "k8sm.taskID"
 )
 
 // Setup registers every index with the manager's field indexer; call it once, before
@@ -40,8 +44,9 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 		{&mesosv1alpha1.MesosCluster{}, ClusterSchedulerName, func(o client.Object) []string {
 			return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName}
 		}},
-		{&corev1.Pod{}, PodSchedulerName, func(o client.Object) []string { return []string{o.(*corev1.Pod).Spec.SchedulerName} }},
+		{&corev1.Pod{}, PodSchedulerName, PodSchedulerNameOf},
 		{&corev1.Pod{}, PodNodeName, AgentNodeOf},
+		{&corev1.Pod{}, PodTaskID, PodTaskIDOf},
 	} {
 		if err := fi.IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
 			return err
@@ -56,6 +61,19 @@ func TaskIDOf(o client.Object) []string { return []string{o.(*mesosv1alpha1.Meso
 // ClusterRefOf is the ClusterRef index of a MesosTask.
 func ClusterRefOf(o client.Object) []string {
 	return []string{o.(*mesosv1alpha1.MesosTask).Spec.ClusterRef}
+}
+
+// PodSchedulerNameOf is the PodSchedulerName index of a pod.
+func PodSchedulerNameOf(o client.Object) []string {
+	return []string{o.(*corev1.Pod).Spec.SchedulerName}
+}
+
+// PodTaskIDOf is the PodTaskID index of a pod: its task id, when it is on an agent's Node.
+func PodTaskIDOf(o client.Object) []string {
+	if p := o.(*corev1.Pod); agentnode.OnAgentNode(p) {
+		return []string{podtask.TaskIDFor(p)}
+	}
+	return nil
 }
 
 // AgentNodeOf is the PodNodeName index of a pod: its Node, when that is an agent's.

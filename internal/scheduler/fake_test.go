@@ -124,9 +124,11 @@ func fakeAPIWith(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) c
 	_ = mesosv1alpha1.AddToScheme(sch)
 	funcs.SubResourceCreate = bindPod
 	return fake.NewClientBuilder().WithScheme(sch).WithObjects(objs...).
-		WithStatusSubresource(&mesosv1alpha1.MesosTask{}, &corev1.Pod{}).
+		WithStatusSubresource(&corev1.Pod{}).
 		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.TaskID, indexer.TaskIDOf).
 		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.ClusterRef, indexer.ClusterRefOf).
+		WithIndex(&corev1.Pod{}, indexer.PodSchedulerName, indexer.PodSchedulerNameOf).
+		WithIndex(&corev1.Pod{}, indexer.PodTaskID, indexer.PodTaskIDOf).
 		WithInterceptorFuncs(funcs).Build()
 }
 

@@ -6,7 +6,9 @@ import (
 	"github.com/go-logr/logr"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -17,9 +19,10 @@ import (
 
 // The launch record: a launch is recorded before it is sent, so that a restarted
 // manager knows the task may run and asks Mesos instead of launching it again. Usually
-// the binding is that record: a bound pod whose MesosTask has no phase yet may run
-// (podtask.MayRun), and the first status write fills in the agent and the time, which
-// saves a MesosTask write per pod. A MesosTask that has a phase already (it waited
+// the binding is that record: a pod the cluster bound has no MesosTask until Mesos first
+// reports its task (or, written by an earlier version, one without a phase), it may run
+// (podtask.MayRun), and the first update's write creates its MesosTask with the agent,
+// the time and the state, which makes it one MesosTask write per pod. A MesosTask that has a phase already (it waited
 // Unschedulable, or Mesos sent it back) says Pending, which means "not launched": it
 // gets the launch written. So does the MesosTask of a pod bound before it was taken,
 // since its binding records nothing (podtask.LaunchNeedsWrite).
@@ -40,14 +43,18 @@ type preparedLaunch struct {
 // task runs it where (or, when the ACCEPT failed, only where it is bound); a pod bound
 // before gets Launched.
 func (s *Scheduler) event(t *preparedLaunch, accepted bool) {
+	var related runtime.Object
+	if t.mt.ResourceVersion != "" {
+		related = t.mt // a MesosTask not written yet is nothing to point at
+	}
 	switch {
 	case t.boundTo != "" && accepted:
-		s.Recorder.Eventf(t.pod, t.mt, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s/%s to %s; launched task %s on agent %s",
+		s.Recorder.Eventf(t.pod, related, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s/%s to %s; launched task %s on agent %s",
 			t.pod.Namespace, t.pod.Name, t.boundTo, t.info.TaskID.Value, t.hostname)
 	case t.boundTo != "":
-		s.Recorder.Eventf(t.pod, t.mt, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s/%s to %s", t.pod.Namespace, t.pod.Name, t.boundTo)
+		s.Recorder.Eventf(t.pod, related, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s/%s to %s", t.pod.Namespace, t.pod.Name, t.boundTo)
 	case accepted:
-		s.Recorder.Eventf(t.pod, t.mt, corev1.EventTypeNormal, "Launched", "Launch", "Launched task %s on agent %s", t.info.TaskID.Value, t.hostname)
+		s.Recorder.Eventf(t.pod, related, corev1.EventTypeNormal, "Launched", "Launch", "Launched task %s on agent %s", t.info.TaskID.Value, t.hostname)
 	}
 }
 
@@ -71,22 +78,23 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 	// recorded or bound for it.
 	ti, err := podtask.BuildTaskInfo(pod, a, executor, sec)
 	if err != nil {
-		s.failTask(ctx, key, err)
+		s.failTask(ctx, key, a.Request.ID, err)
 		return nil
 	}
 	launch := podtask.Launch{AgentID: a.AgentID.Value, Hostname: a.Hostname, ExecutorID: executor.ExecutorID.Value, At: metav1.Now()}
 	recorded := podtask.LaunchNeedsWrite(mt)
 	if recorded {
 		podtask.SetLaunched(&mt.Status, launch, mt.Generation)
-		// MesosTask statuses are written with Update: it carries the version read, so a
-		// write never lands over a state it did not see, and it costs the API server much
-		// less than a merge patch of a custom resource.
-		if err := s.Client.Status().Update(ctx, mt); err != nil {
+		if err := s.saveTask(ctx, mt); err != nil {
 			log.V(1).Info("Could not record the launch; retrying on a later offer", "error", err.Error())
 			return nil
 		}
 	}
-	s.noteLaunch(a.Request.ID, launch)
+	var unwritten *types.NamespacedName
+	if mt.ResourceVersion == "" {
+		unwritten = &key
+	}
+	s.noteLaunch(a.Request.ID, launch, unwritten)
 	t := &preparedLaunch{info: ti, mt: mt, pod: pod, hostname: a.Hostname}
 	if pod.Spec.NodeName == "" {
 		if !s.bind(ctx, log, pod, node) {
@@ -103,7 +111,8 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 
 // launchable reads the pod and the MesosTask of an assignment, or dequeues the task and
 // returns nils when it is not to be launched: its pod went or is being deleted, or its
-// MesosTask is another's or launched already.
+// MesosTask is another's or launched already. A queued pod whose MesosTask is not
+// written (podtask.NewMesosTask) gets one to launch with, unwritten.
 func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a placement.Assignment) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
 	pod := &corev1.Pod{}
 	if err := s.Client.Get(ctx, key, pod); err != nil || !pod.DeletionTimestamp.IsZero() {
@@ -111,7 +120,14 @@ func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a 
 		return nil, nil
 	}
 	mt := &mesosv1alpha1.MesosTask{}
-	if err := s.Client.Get(ctx, key, mt); err != nil || mt.Spec.TaskID != a.Request.ID || podtask.Launched(mt.Status.Phase) {
+	err := s.Client.Get(ctx, key, mt)
+	if apierrors.IsNotFound(err) && pod.Spec.NodeName == "" {
+		s.mu.Lock()
+		mc := s.cluster
+		s.mu.Unlock()
+		mt, err = podtask.NewMesosTask(pod, mc, "")
+	}
+	if err != nil || mt.Spec.TaskID != a.Request.ID || podtask.Launched(mt.Status.Phase) {
 		s.Dequeue(a.Request.ID)
 		return nil, nil
 	}
@@ -130,11 +146,24 @@ func (s *Scheduler) bind(ctx context.Context, log logr.Logger, pod *corev1.Pod, 
 	return true
 }
 
-// noteLaunch remembers a launch of this process until a status write records it.
-func (s *Scheduler) noteLaunch(taskID string, l podtask.Launch) {
+// noteLaunch remembers a launch of this process until a status write records it, and,
+// when the task's MesosTask is not written yet, its pod.
+func (s *Scheduler) noteLaunch(taskID string, l podtask.Launch, unwrittenPod *types.NamespacedName) {
 	s.mu.Lock()
 	s.launches[taskID] = l
+	if unwrittenPod != nil {
+		s.unstored[taskID] = *unwrittenPod
+	}
 	s.mu.Unlock()
+}
+
+// unwrittenLaunch is the pod of a task this process launched whose MesosTask is not
+// written yet.
+func (s *Scheduler) unwrittenLaunch(taskID string) (types.NamespacedName, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key, ok := s.unstored[taskID]
+	return key, ok
 }
 
 // launchOf is what this process knows of a task's launch.
@@ -151,11 +180,20 @@ func (s *Scheduler) LaunchUnwritten(taskID string) bool {
 	return ok
 }
 
+// markStored records that a launch's MesosTask is written, though its launch is still
+// to be filled in by the first update.
+func (s *Scheduler) markStored(taskID string) {
+	s.mu.Lock()
+	delete(s.unstored, taskID)
+	s.mu.Unlock()
+}
+
 // forgetLaunch drops what this process knows of a task's launch (it is written, or did
 // not happen).
 func (s *Scheduler) forgetLaunch(taskID string) {
 	s.mu.Lock()
 	delete(s.launches, taskID)
+	delete(s.unstored, taskID)
 	s.mu.Unlock()
 }
 

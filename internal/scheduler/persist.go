@@ -2,31 +2,38 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
-// persist writes one update to the MesosTask and the pod. Updates of tasks no MesosTask
-// owns are answered by killing the task.
+// persist writes one update to the MesosTask and the pod. The first update of a task
+// the cluster launched writes its MesosTask, state and all (podtask.NewMesosTask).
+// Updates of tasks no MesosTask or bound pod owns are answered by killing the task.
 func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
-	owner, err := s.taskByID(ctx, ts.TaskID.Value)
+	key, err := s.ownerOf(ctx, ts.TaskID.Value)
 	if err != nil {
 		return err
 	}
-	if owner == nil {
-		s.forgetLaunch(ts.TaskID.Value) // its MesosTask went before any update was written
+	var mt *mesosv1alpha1.MesosTask
+	if key != nil {
+		mt, err = s.writeUpdate(ctx, *key, ts)
+	}
+	if key == nil || errors.Is(err, errNoOwner) {
+		s.forgetLaunch(ts.TaskID.Value) // its pod went before any update was written
 		return s.killUnowned(ctx, ts)
 	}
-	mt, err := s.writeUpdate(ctx, client.ObjectKeyFromObject(owner), ts)
 	if err != nil {
 		return client.IgnoreNotFound(err)
 	}
@@ -38,6 +45,73 @@ func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
 		return s.notRun(ctx, mt)
 	}
 	return s.mirrorToPod(ctx, mt, ts)
+}
+
+// errNoOwner: no MesosTask and no bound pod owns a task.
+var errNoOwner = errors.New("no MesosTask or bound pod owns the task")
+
+// ownerOf is the key of a task's MesosTask, or of its bound pod while its MesosTask is
+// not written yet; nil when neither is there.
+func (s *Scheduler) ownerOf(ctx context.Context, taskID string) (*types.NamespacedName, error) {
+	mt, err := s.taskByID(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	if mt != nil {
+		key := client.ObjectKeyFromObject(mt)
+		return &key, nil
+	}
+	if key, ok := s.unwrittenLaunch(taskID); ok {
+		return &key, nil
+	}
+	pod, err := s.podOfTask(ctx, taskID)
+	if err != nil || pod == nil {
+		return nil, err
+	}
+	key := client.ObjectKeyFromObject(pod)
+	return &key, nil
+}
+
+// podOfTask is the bound pod whose task has an id, or nil.
+func (s *Scheduler) podOfTask(ctx context.Context, taskID string) (*corev1.Pod, error) {
+	var pods corev1.PodList
+	if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodTaskID: taskID}); err != nil || len(pods.Items) == 0 {
+		return nil, err
+	}
+	return &pods.Items[0], nil
+}
+
+// unwrittenTask is the MesosTask, not yet written, of a task the cluster launched for the
+// bound pod of key (the pod's binding recorded the launch): errNoOwner when the pod is
+// not that task's, or not bound.
+func (s *Scheduler) unwrittenTask(ctx context.Context, r client.Reader, key types.NamespacedName, ts mesos.TaskStatus) (*mesosv1alpha1.MesosTask, error) {
+	pod := &corev1.Pod{}
+	if err := r.Get(ctx, key, pod); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, errNoOwner
+		}
+		return nil, err
+	}
+	_, launchedHere := s.unwrittenLaunch(ts.TaskID.Value)
+	if podtask.TaskIDFor(pod) != ts.TaskID.Value || (pod.Spec.NodeName == "" && !launchedHere) {
+		// Not this task's pod, or not bound: unless this process bound it just now, and
+		// the cache has not seen the binding yet.
+		return nil, errNoOwner
+	}
+	s.mu.Lock()
+	mc := s.cluster
+	s.mu.Unlock()
+	mt, err := podtask.NewMesosTask(pod, mc, "")
+	if err != nil {
+		return nil, errNoOwner
+	}
+	// The executor the task was launched with, which the cluster may have changed since.
+	if l, ok := s.launchOf(ts.TaskID.Value); ok && l.ExecutorID != "" {
+		mt.Spec.ExecutorID = l.ExecutorID
+	} else if ts.ExecutorID != nil && ts.ExecutorID.Value != "" {
+		mt.Spec.ExecutorID = ts.ExecutorID.Value
+	}
+	return mt, nil
 }
 
 // killUnowned kills a task that no MesosTask owns, unless it ended.
@@ -70,26 +144,52 @@ func (s *Scheduler) killEnded(ctx context.Context, mt *mesosv1alpha1.MesosTask, 
 }
 
 // writeUpdate applies an update to a MesosTask's status (podtask.ApplyUpdate) and writes
-// it when that changed anything, reading again after a conflict.
+// it when that changed anything, reading again after a conflict; a MesosTask not written
+// yet is created with it.
 func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, ts mesos.TaskStatus) (*mesosv1alpha1.MesosTask, error) {
 	var mt *mesosv1alpha1.MesosTask
 	attempt := 0
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.OnError(retry.DefaultRetry, conflicted, func() error {
+		r := s.reader(attempt)
+		attempt++
 		mt = &mesosv1alpha1.MesosTask{}
-		if err := s.reader(attempt).Get(ctx, key, mt); err != nil {
+		if err := r.Get(ctx, key, mt); apierrors.IsNotFound(err) {
+			var uerr error
+			if mt, uerr = s.unwrittenTask(ctx, r, key, ts); uerr != nil {
+				return uerr
+			}
+		} else if err != nil {
 			return err
 		}
-		attempt++
 		changed := podtask.ApplyUpdate(&mt.Status, ts, metav1.Now())
 		if podtask.Launched(mt.Status.Phase) && s.fillLaunch(ctx, mt) {
 			changed = true
 		}
-		if !changed {
+		if !changed && mt.ResourceVersion != "" {
 			return nil
 		}
-		return s.Client.Status().Update(ctx, mt)
+		return s.saveTask(ctx, mt)
 	})
 	return mt, err
+}
+
+// conflicted says whether a write lost to another: a newer version, or a MesosTask
+// created meanwhile (the cache had not seen it). It is tried again, reading from the
+// API server.
+func conflicted(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+
+// saveTask writes a MesosTask, status and all: it creates a new one, and updates another
+// from the version read (MesosTasks have no status subresource: see the type). It is an
+// Update, which carries that version, so
+// a write never lands over a state it did not see (and the generation it makes is
+// known: podtask.StampGeneration); and it costs the API server much less than a merge
+// patch of a custom resource.
+func (s *Scheduler) saveTask(ctx context.Context, mt *mesosv1alpha1.MesosTask) error {
+	podtask.StampGeneration(mt)
+	if mt.ResourceVersion == "" {
+		return s.Client.Create(ctx, mt)
+	}
+	return s.Client.Update(ctx, mt)
 }
 
 // notRun handles a task Mesos never ran: back to the queue, or, if its pod is being
@@ -199,36 +299,68 @@ func (s *Scheduler) relaunch(ctx context.Context, key types.NamespacedName) {
 		}
 		attempt++
 		podtask.SetNotLaunched(&mt.Status)
-		return s.Client.Status().Update(ctx, mt)
+		return s.saveTask(ctx, mt)
 	})
 }
 
-// failTask records a task that cannot be launched at all (its pod cannot be translated).
-func (s *Scheduler) failTask(ctx context.Context, key types.NamespacedName, err error) {
+// failTask records a task that cannot be launched at all (its pod cannot be translated):
+// on its MesosTask, if one was written, and on the pod.
+func (s *Scheduler) failTask(ctx context.Context, key types.NamespacedName, taskID string, err error) {
 	s.Log.Info("Cannot launch the pod", "pod", key.String(), "error", err.Error())
-	mt := &mesosv1alpha1.MesosTask{}
-	if getErr := s.Client.Get(ctx, key, mt); getErr != nil {
-		return
-	}
-	s.Dequeue(mt.Spec.TaskID)
-	before := mt.DeepCopy()
-	podtask.SetInvalid(&mt.Status, err)
-	if s.Client.Status().Patch(ctx, mt, client.MergeFrom(before)) == nil {
+	s.Dequeue(taskID)
+	var mt *mesosv1alpha1.MesosTask
+	attempt := 0
+	saveErr := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		mt = &mesosv1alpha1.MesosTask{}
+		getErr := s.reader(attempt).Get(ctx, key, mt)
+		attempt++
+		if apierrors.IsNotFound(getErr) {
+			mt = s.queuedTask(ctx, key, taskID)
+			podtask.SetInvalid(&mt.Status, err)
+			return nil
+		}
+		if getErr != nil {
+			return getErr
+		}
+		podtask.SetInvalid(&mt.Status, err)
+		return s.saveTask(ctx, mt)
+	})
+	if saveErr == nil && mt != nil {
 		_ = s.mirrorToPod(ctx, mt, mesos.TaskStatus{}) // the pod fails with the same words
 	}
 }
 
+// queuedTask stands for the MesosTask, never written, of a queued pod: what
+// mirrorToPod needs to write the pod's status.
+func (s *Scheduler) queuedTask(ctx context.Context, key types.NamespacedName, taskID string) *mesosv1alpha1.MesosTask {
+	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
+		Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: s.clusterName(), TaskID: taskID}}
+	pod := &corev1.Pod{}
+	if s.Client.Get(ctx, key, pod) == nil && podtask.TaskIDFor(pod) == taskID {
+		mt.Spec.PodUID = string(pod.UID)
+	}
+	return mt
+}
+
 // markUnschedulable tells the MesosTask and the pod why no offer fits, when that changed.
 func (s *Scheduler) markUnschedulable(ctx context.Context, key types.NamespacedName, why string) {
-	mt := &mesosv1alpha1.MesosTask{}
-	if err := s.Client.Get(ctx, key, mt); err != nil || podtask.Launched(mt.Status.Phase) {
-		return
-	}
-	before := mt.DeepCopy()
-	if !podtask.SetUnschedulable(&mt.Status, why, mt.Generation) {
-		return
-	}
-	if err := s.Client.Status().Patch(ctx, mt, client.MergeFrom(before)); err != nil {
+	attempt := 0
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		mt := &mesosv1alpha1.MesosTask{}
+		err := s.reader(attempt).Get(ctx, key, mt)
+		attempt++
+		if apierrors.IsNotFound(err) {
+			return nil // queued, its MesosTask not written: the pod says it
+		}
+		if err != nil {
+			return err
+		}
+		if podtask.Launched(mt.Status.Phase) || !podtask.SetUnschedulable(&mt.Status, why, mt.Generation) {
+			return errUnchanged
+		}
+		return s.saveTask(ctx, mt)
+	})
+	if err != nil {
 		return
 	}
 	pod := &corev1.Pod{}
@@ -248,6 +380,9 @@ func (s *Scheduler) markUnschedulable(ctx context.Context, key types.NamespacedN
 		}
 	}
 }
+
+// errUnchanged ends a write that found nothing to write.
+var errUnchanged = errors.New("nothing to write")
 
 // RemovePod deletes a pod at once, as a kubelet does once its containers are gone: grace
 // 0, and only this pod (by UID), never a newer one of the same name.

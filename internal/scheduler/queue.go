@@ -29,15 +29,18 @@ type pendingTask struct {
 	// unschedulable is the explanation last written for the task, so that it is
 	// written again only when it changes.
 	unschedulable string
+	// stored: the task's MesosTask is written (else the pod alone stands for it).
+	stored bool
 }
 
 // Enqueue adds a MesosTask to the queue (again), reviving offers if they were suppressed.
+// A pod the cluster is to bind is queued with its MesosTask unwritten (podtask.NewMesosTask).
 func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
 	req := podtask.RequestFor(pod, mt)
 	s.mu.Lock()
 	before, known := s.pending[mt.Spec.TaskID]
 	p := pendingTask{key: client.ObjectKeyFromObject(mt), request: req, created: pod.CreationTimestamp.Time,
-		queued: before.queued, unschedulable: before.unschedulable}
+		queued: before.queued, unschedulable: before.unschedulable, stored: mt.ResourceVersion != ""}
 	if !known {
 		p.queued = time.Now()
 	}
@@ -59,6 +62,19 @@ func (s *Scheduler) Dequeue(taskID string) {
 	delete(s.pending, taskID)
 	s.metrics.Pending(len(s.pending))
 	s.mu.Unlock()
+}
+
+// Unstored counts the tasks whose MesosTask is not written yet: queued, and launched
+// with no update written, for the cluster's task counts.
+func (s *Scheduler) Unstored() (queued, launching int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.pending {
+		if !p.stored {
+			queued++
+		}
+	}
+	return queued, len(s.unstored)
 }
 
 // Pending says whether a task waits in the queue.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -16,8 +17,8 @@ import (
 // launchInFlight is how long after its launch a task is left out of reconciliation.
 const launchInFlight = 10 * time.Second
 
-// reconcileTasks asks Mesos for the state of every launched, non-terminal task, then
-// for all of the framework's tasks; the answers come as updates. The cluster counts as
+// reconcileTasks asks Mesos for the state of every launched, non-terminal task (and of
+// every bound pod's task not written yet), then for all of the framework's tasks; the answers come as updates. The cluster counts as
 // reconciled once Mesos answered for every task asked about (see round).
 func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 	var list mesosv1alpha1.MesosTaskList
@@ -27,16 +28,36 @@ func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 	}
 	explicit := map[string]string{}
 	var skipped []string
-	for i := range list.Items {
-		mt := &list.Items[i]
-		if l, ok := s.launchOf(mt.Spec.TaskID); ok && time.Since(l.At.Time) < launchInFlight {
+	inFlight := func(taskID string) bool {
+		if l, ok := s.launchOf(taskID); ok && time.Since(l.At.Time) < launchInFlight {
 			// Just launched: the question could overtake the launch, and Mesos would say
 			// it does not know the task. Asked again in a moment.
-			skipped = append(skipped, mt.Spec.TaskID)
+			skipped = append(skipped, taskID)
+			return true
+		}
+		return false
+	}
+	written := make(map[types.NamespacedName]bool, len(list.Items))
+	for i := range list.Items {
+		mt := &list.Items[i]
+		written[client.ObjectKeyFromObject(mt)] = true
+		if inFlight(mt.Spec.TaskID) {
 			continue
 		}
 		if agent, ask := s.toReconcile(ctx, mt); ask {
 			explicit[mt.Spec.TaskID] = agent
+		}
+	}
+	// The pods the cluster bound whose task has not reported yet (no MesosTask): their
+	// launch may have been sent by a manager that stopped before any update was written.
+	pods, err := s.boundUnwritten(ctx, written)
+	if err != nil {
+		s.Log.Error(err, "Listing bound pods to reconcile")
+		return
+	}
+	for _, pod := range pods {
+		if id := podtask.TaskIDFor(pod); !inFlight(id) {
+			explicit[id], _ = s.agentOfNode(ctx, pod.Spec.NodeName)
 		}
 	}
 	r := s.startRound(d, explicit)
@@ -184,6 +205,26 @@ func (s *Scheduler) awaitAnswers(ctx context.Context, r *round) {
 	}
 }
 
+// boundUnwritten lists the pods of the cluster's schedulerName bound to an agent's Node, not
+// ended, that have no MesosTask among written.
+func (s *Scheduler) boundUnwritten(ctx context.Context, written map[types.NamespacedName]bool) ([]*corev1.Pod, error) {
+	s.mu.Lock()
+	name := s.cluster.Spec.SchedulerName
+	s.mu.Unlock()
+	var pods corev1.PodList
+	if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodSchedulerName: name}); err != nil {
+		return nil, err
+	}
+	var out []*corev1.Pod
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if agentnode.OnAgentNode(p) && !podtask.PodTerminal(p) && !written[client.ObjectKeyFromObject(p)] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 // askLater asks Mesos, launchInFlight from now, about those of the tasks that had no
 // update written since their launch. It asks about those tasks only: a full
 // reconciliation each time would, under a steady stream of launches, ask about every
@@ -196,8 +237,15 @@ func (s *Scheduler) askLater(ctx context.Context, d Driver, taskIDs []string) {
 		ask := map[string]string{}
 		for _, id := range taskIDs {
 			mt, err := s.taskByID(ctx, id)
-			if err != nil || mt == nil || mt.Status.MesosState != "" {
-				continue // gone, or an update was written
+			if err != nil || (mt != nil && mt.Status.MesosState != "") {
+				continue // an update was written
+			}
+			if mt == nil {
+				// Not written yet: asked about while its pod is bound.
+				if pod, err := s.podOfTask(ctx, id); err == nil && pod != nil && !podtask.PodTerminal(pod) {
+					ask[id], _ = s.agentOfNode(ctx, pod.Spec.NodeName)
+				}
+				continue
 			}
 			if agent, ok := s.toReconcile(ctx, mt); ok {
 				ask[id] = agent

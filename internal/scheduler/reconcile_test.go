@@ -130,7 +130,7 @@ func TestAJustLaunchedTaskIsNotAskedAbout(t *testing.T) {
 	c := fakeAPI(t, pod, mt)
 	d := newFakeDriver()
 	s, _ := newTestScheduler(c, d)
-	s.noteLaunch(mt.Spec.TaskID, launchNow("a-1", "agent-1"))
+	s.noteLaunch(mt.Spec.TaskID, launchNow("a-1", "agent-1"), nil)
 
 	s.reconcileTasks(context.Background(), d)
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-logr/logr"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -70,6 +71,9 @@ type Scheduler struct {
 	// launches are the tasks this process launched whose MesosTask says nothing of it
 	// yet: the first status write records where and when (see prepareLaunch).
 	launches map[string]podtask.Launch // by task id
+	// unstored are the launches whose MesosTask is not written yet: their pods, by task
+	// id (the cache may not show a pod bound when its task's first update comes).
+	unstored map[string]types.NamespacedName
 	// round is the latest explicit reconciliation, and reconcileRetry the first wait for
 	// its answers (reconcile.go).
 	round          *round
@@ -95,7 +99,7 @@ var _ framework.Scheduler = (*Scheduler)(nil)
 // New makes the scheduler of a cluster; Start runs it.
 func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
-		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{},
+		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{},
 		offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews),
 		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry}
 	for i := range s.updates {

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
@@ -157,18 +159,29 @@ func deferrable(ts mesos.TaskStatus) bool {
 }
 
 // recordLaunch writes the launch of a task that no update has written yet, so that a
-// task slow to start shows Staging on its agent.
+// task slow to start shows Staging on its agent: its MesosTask is created then, if it is
+// not written yet.
 func (s *Scheduler) recordLaunch(ctx context.Context, taskID string) {
 	l, ok := s.launchOf(taskID)
 	if !ok {
 		return
 	}
-	mt, err := s.taskByID(ctx, taskID)
-	if err != nil || mt == nil || mt.Status.Phase != "" {
-		return // gone, or an update was written
+	key, err := s.ownerOf(ctx, taskID)
+	if err != nil || key == nil {
+		return // gone
+	}
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := s.Client.Get(ctx, *key, mt); apierrors.IsNotFound(err) {
+		if mt, err = s.unwrittenTask(ctx, s.Client, *key, mesos.TaskStatus{TaskID: mesos.TaskID{Value: taskID}}); err != nil {
+			return
+		}
+	} else if err != nil || mt.Status.Phase != "" {
+		return // an update was written
 	}
 	podtask.SetLaunched(&mt.Status, l, mt.Generation)
-	if err := s.Client.Status().Update(ctx, mt); err != nil {
+	if err := s.saveTask(ctx, mt); err != nil {
 		s.Log.V(1).Info("Could not write a launch; the next update does", "task", taskID, "error", err.Error())
+		return
 	}
+	s.markStored(taskID)
 }

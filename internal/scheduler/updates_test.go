@@ -39,11 +39,11 @@ func newUpdateHarness(t *testing.T, grace time.Duration) *updateHarness {
 	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
 		Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
 		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, AgentID: "a1"}}
-	h.c = fakeAPIWith(t, interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+	h.c = fakeAPIWith(t, interceptor.Funcs{Update: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
 		if t, ok := o.(*mesosv1alpha1.MesosTask); ok {
 			h.record("write " + string(t.Status.Phase))
 		}
-		return c.SubResource(sub).Update(ctx, o, opts...)
+		return c.Update(ctx, o, opts...)
 	}}, pod, mt)
 	h.s = New(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}},
 		Options{Client: h.c, Recorder: events.NewFakeRecorder(100), Log: logr.Discard(), StartingGrace: grace})
@@ -129,7 +129,7 @@ func (h *updateHarness) launchUnwritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	mt.Status = mesosv1alpha1.MesosTaskStatus{}
-	if err := h.c.Status().Update(context.Background(), mt); err != nil {
+	if err := h.c.Update(context.Background(), mt); err != nil {
 		t.Fatal(err)
 	}
 	h.mu.Lock()

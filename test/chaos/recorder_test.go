@@ -171,6 +171,15 @@ func (r *recorder) onAck(_ string, ack scheduler.Call_Acknowledge) {
 		return r.direct.Get(ctx, client.ObjectKey{Namespace: ref.namespace, Name: ref.name}, mt)
 	})
 	switch {
+	case apierrors.IsNotFound(err) && r.podLives(ref):
+		// A task's first update writes its MesosTask: acknowledged before that write.
+		r.mu.Lock()
+		r.acks.checked++
+		r.unwritten[id+"/"+hex.EncodeToString(ack.UUID)] = fmt.Sprintf(
+			"task %s (pod %s): %s (uuid %s, source %s) acknowledged while its pod has no MesosTask",
+			id, ref, st.GetState(), hex.EncodeToString(ack.UUID), st.GetSource())
+		r.mu.Unlock()
+		return
 	case apierrors.IsNotFound(err) || err == nil && mt.Spec.TaskID != id:
 		r.countAck(func() { r.acks.gone++ }) // nothing left to write the update to
 		return
@@ -186,6 +195,17 @@ func (r *recorder) onAck(_ string, ack scheduler.Call_Acknowledge) {
 			"task %s (pod %s): %s (uuid %s, source %s) acknowledged while its MesosTask says phase %q, mesosState %q, lastUpdateUUID %q",
 			id, ref, st.GetState(), hex.EncodeToString(ack.UUID), st.GetSource(), mt.Status.Phase, mt.Status.MesosState, mt.Status.LastUpdateUUID)
 	}
+}
+
+// podLives says whether the pod of a task still exists, read from the API server.
+func (r *recorder) podLives(ref podRef) bool {
+	pod := &corev1.Pod{}
+	err := apiRetry(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return r.direct.Get(ctx, client.ObjectKey{Namespace: ref.namespace, Name: ref.name}, pod)
+	})
+	return err == nil && pod.UID == ref.uid
 }
 
 // summary says how much the recorder saw: launches, tasks, acknowledgements by state.

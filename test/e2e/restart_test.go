@@ -63,7 +63,8 @@ var _ = Describe("Restart safety", func() {
 		return list.Items
 	}
 
-	// boundUnrecorded names the bound pods whose MesosTask has no phase yet.
+	// boundUnrecorded names the pods k8sm bound whose task has not reported yet: no
+	// MesosTask, or one without a phase.
 	boundUnrecorded := func() []string {
 		var tasks mesosv1alpha1.MesosTaskList
 		Expect(c.List(context.Background(), &tasks, client.InNamespace("default"))).To(Succeed())
@@ -73,7 +74,7 @@ var _ = Describe("Restart safety", func() {
 		}
 		var out []string
 		for _, p := range pods() {
-			if ph, ok := phase[p.Name]; ok && ph == "" && p.Spec.NodeName != "" {
+			if ph, ok := phase[p.Name]; (!ok || ph == "") && p.Spec.NodeName != "" && p.Spec.SchedulerName == "mesos" {
 				out = append(out, p.Name)
 			}
 		}

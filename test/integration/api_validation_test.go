@@ -358,15 +358,12 @@ var _ = Describe("MesosTask validation", func() {
 
 	// updateTask applies mutate to the latest version of a task, retrying when the
 	// controller (its finalizer) changed the task in between.
-	updateTask := func(mt *mesosv1alpha1.MesosTask, status bool, mutate func(*mesosv1alpha1.MesosTask)) error {
+	updateTask := func(mt *mesosv1alpha1.MesosTask, mutate func(*mesosv1alpha1.MesosTask)) error {
 		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(mt), mt); err != nil {
 				return err
 			}
 			mutate(mt)
-			if status {
-				return k8sClient.Status().Update(ctx, mt)
-			}
 			return k8sClient.Update(ctx, mt)
 		})
 	}
@@ -374,7 +371,7 @@ var _ = Describe("MesosTask validation", func() {
 	It("accepts a task and its status", func() {
 		mt := newTask(newNamespace())
 		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
-		Expect(updateTask(mt, true, func(mt *mesosv1alpha1.MesosTask) {
+		Expect(updateTask(mt, func(mt *mesosv1alpha1.MesosTask) {
 			mt.Status.Phase = mesosv1alpha1.TaskPhaseRunning
 			mt.Status.MesosState = "TASK_RUNNING"
 		})).To(Succeed())
@@ -383,7 +380,7 @@ var _ = Describe("MesosTask validation", func() {
 	It("refuses a change of its spec", func() {
 		mt := newTask(newNamespace())
 		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
-		err := updateTask(mt, false, func(mt *mesosv1alpha1.MesosTask) { mt.Spec.TaskID = "pod.other" })
+		err := updateTask(mt, func(mt *mesosv1alpha1.MesosTask) { mt.Spec.TaskID = "pod.other" })
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring("MesosTask spec is immutable"))
 	})
@@ -405,7 +402,7 @@ var _ = Describe("MesosTask validation", func() {
 	It("refuses an unknown phase", func() {
 		mt := newTask(newNamespace())
 		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
-		err := updateTask(mt, true, func(mt *mesosv1alpha1.MesosTask) { mt.Status.Phase = "Sleeping" })
+		err := updateTask(mt, func(mt *mesosv1alpha1.MesosTask) { mt.Status.Phase = "Sleeping" })
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring("status.phase: Unsupported value"))
 	})

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -148,20 +149,94 @@ var _ = Describe("Pods on Mesos", func() {
 		return pod, mt
 	}
 
-	It("launches a bound pod whose launch was never sent, once, on its Node", func() {
-		sim := startSim(2, "cpus:2;mem:4096;disk:10000")
-		mc := simCluster(sim)
-		pod, mt := boundUnrecordedPod(mc, "agent-2")
-		key := client.ObjectKeyFromObject(pod)
+	DescribeTable("launches a bound pod whose launch was never sent, once, on its Node",
+		func(withTask bool) {
+			sim := startSim(2, "cpus:2;mem:4096;disk:10000")
+			mc := simCluster(sim)
+			var pod *corev1.Pod
+			if withTask {
+				pod, _ = boundUnrecordedPod(mc, "agent-2")
+			} else {
+				// As this version leaves it: bound, its MesosTask not written until Mesos
+				// reports on the task.
+				pod = newPod(newNamespace(), "bound", mc.Spec.SchedulerName, "500m")
+				pod.Spec.NodeName = agentNodeOf(mc, "agent-2")
+				Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+			}
+			key := client.ObjectKeyFromObject(pod)
 
-		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
-		Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
-		Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseRunning))
-		Expect(mt.Status.Hostname).To(Equal("agent-2"))
-		node := &corev1.Node{}
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node)).To(Succeed())
-		Expect(sim.State().Frameworks[0].Tasks).To(ConsistOf(And(
-			HaveField("ID", mt.Spec.TaskID), HaveField("State", "TASK_RUNNING"), HaveField("AgentID", node.Annotations[agentnode.AnnotationAgentID]))))
+			Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+			mt := &mesosv1alpha1.MesosTask{}
+			Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+			Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseRunning))
+			Expect(mt.Status.Hostname).To(Equal("agent-2"))
+			node := &corev1.Node{}
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node)).To(Succeed())
+			Expect(sim.State().Frameworks[0].Tasks).To(ConsistOf(And(
+				HaveField("ID", mt.Spec.TaskID), HaveField("State", "TASK_RUNNING"), HaveField("AgentID", node.Annotations[agentnode.AnnotationAgentID]))))
+		},
+		Entry("with no MesosTask", false),
+		Entry("with a MesosTask that says nothing (an earlier version's)", true),
+	)
+
+	It("writes a pod's MesosTask once, when Mesos first reports its task, with its state", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		w, err := k8sClient.Watch(ctx, &mesosv1alpha1.MesosTaskList{}, client.InNamespace(ns))
+		Expect(err).NotTo(HaveOccurred())
+		defer w.Stop()
+		var mu sync.Mutex
+		var seen []string
+		go func() {
+			for ev := range w.ResultChan() {
+				if mt, ok := ev.Object.(*mesosv1alpha1.MesosTask); ok {
+					mu.Lock()
+					seen = append(seen, fmt.Sprintf("%s %s %d", ev.Type, mt.Status.Phase, mt.Generation))
+					mu.Unlock()
+				}
+			}
+		}()
+		writes := func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]string(nil), seen...)
+		}
+		pod := newPod(ns, "once", mc.Spec.SchedulerName, "500m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+
+		Eventually(podOf(client.ObjectKeyFromObject(pod)), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		// The MesosTask is written before the pod's status, from the same update.
+		Eventually(writes, 10*time.Second, 50*time.Millisecond).ShouldNot(BeEmpty())
+		Consistently(writes, 2*time.Second, 100*time.Millisecond).Should(Equal([]string{"ADDED Running 1"}))
+	})
+
+	It("kills the task of a pod deleted before Mesos reported on it", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		sim.DelayUpdates(5 * time.Second)
+		DeferCleanup(func() { sim.DelayUpdates(0) })
+		pod := newPod(newNamespace(), "early", mc.Spec.SchedulerName, "500m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(func() []string {
+			var ids []string
+			for _, fw := range sim.State().Frameworks {
+				for _, t := range fw.Tasks {
+					ids = append(ids, t.ID)
+				}
+			}
+			return ids
+		}, 20*time.Second, 50*time.Millisecond).Should(ContainElement(podtask.TaskIDFor(pod)))
+		err := k8sClient.Get(ctx, key, &mesosv1alpha1.MesosTask{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "launched, no update written yet: no MesosTask (%v)", err)
+
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Eventually(unkilledTasks(sim), 10*time.Second, 100*time.Millisecond).Should(BeEmpty())
+		Eventually(func() bool {
+			_, err := podOf(key)()
+			return apierrors.IsNotFound(err)
+		}, 30*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod must go once its task is killed")
 	})
 
 	It("runs a pod another scheduler bound to an agent's Node on that agent, and kills it on delete", func() {
@@ -306,10 +381,17 @@ var _ = Describe("Pods on Mesos", func() {
 			return podCondition(p, corev1.PodScheduled)
 		}, 30*time.Second, 100*time.Millisecond).Should(Equal(
 			"False/Unschedulable: 0/2 agents available: 2 insufficient cpus."))
-		mt := &mesosv1alpha1.MesosTask{}
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(big), mt)).To(Succeed())
-		Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhasePending))
-		Expect(mt.Status.Message).To(Equal("0/2 agents available: 2 insufficient cpus."))
+		// Queued, it has no MesosTask yet (one is written when Mesos first reports its
+		// task); the cluster counts it as pending.
+		err := k8sClient.Get(ctx, client.ObjectKeyFromObject(big), &mesosv1alpha1.MesosTask{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a queued pod's MesosTask: %v", err)
+		Eventually(func() int32 {
+			c := &mesosv1alpha1.MesosCluster{}
+			if k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), c) != nil || c.Status.Tasks == nil {
+				return 0
+			}
+			return c.Status.Tasks.Pending
+		}, 30*time.Second, 100*time.Millisecond).Should(BeEquivalentTo(1))
 
 		// Pods that fit run beside it; several per agent.
 		for i := range 3 {

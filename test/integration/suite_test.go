@@ -25,7 +25,7 @@ import (
 
 var (
 	testEnv   *envtest.Environment
-	k8sClient client.Client
+	k8sClient client.WithWatch
 	scheme    *runtime.Scheme
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -51,7 +51,7 @@ var _ = BeforeSuite(func() {
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(mesosv1alpha1.AddToScheme(scheme)).To(Succeed())
 
-	k8sClient, err = client.New(testEnv.Config, client.Options{Scheme: scheme})
+	k8sClient, err = client.NewWithWatch(testEnv.Config, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
 	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{

@@ -1,0 +1,231 @@
+package scheduler
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"testing"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// A pod the cluster binds has its MesosTask written once, when Mesos first reports its
+// task: queued, placed, bound and launched, it has none, and the first update creates it
+// with the task's state, where it runs, and the executor of the launch.
+
+// writeLog records the MesosTask writes a fake API server takes.
+type writeLog struct {
+	mu     sync.Mutex
+	writes []string
+}
+
+func (w *writeLog) funcs() interceptor.Funcs {
+	return interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+			if mt, ok := o.(*mesosv1alpha1.MesosTask); ok {
+				w.add("create " + string(mt.Status.Phase))
+			}
+			return c.Create(ctx, o, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
+			if mt, ok := o.(*mesosv1alpha1.MesosTask); ok {
+				w.add("update " + string(mt.Status.Phase))
+			}
+			return c.Update(ctx, o, opts...)
+		},
+	}
+}
+
+func (w *writeLog) add(s string) {
+	w.mu.Lock()
+	w.writes = append(w.writes, s)
+	w.mu.Unlock()
+}
+
+func (w *writeLog) list() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.writes...)
+}
+
+// queuedPod is a pod the Pod reconciler queued: no MesosTask written, one to queue it with.
+func queuedPod(t *testing.T, name string) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
+	t.Helper()
+	pod, _ := podWithTask(name, "500m")
+	mt, err := podtask.NewMesosTask(pod, &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod, mt
+}
+
+func TestALaunchWritesNoMesosTaskAndItsFirstUpdateWritesItOnce(t *testing.T) {
+	pod, queued := queuedPod(t, "p")
+	var log writeLog
+	c := fakeAPIWith(t, log.funcs(), pod)
+	d := newFakeDriver()
+	s, rec := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, queued, pod)
+	if q, l := s.Unstored(); q != 1 || l != 0 {
+		t.Fatalf("Unstored() = %d queued, %d launching; want 1, 0", q, l)
+	}
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	if got := d.launches["o-agent-1"]; len(got) != 1 || got[0] != queued.Spec.TaskID {
+		t.Fatalf("launched %v, want [%s]", got, queued.Spec.TaskID)
+	}
+	if w := log.list(); len(w) != 0 {
+		t.Fatalf("MesosTask writes of the launch: %v, want none (the binding records it)", w)
+	}
+	if q, l := s.Unstored(); q != 0 || l != 1 {
+		t.Fatalf("Unstored() after the launch = %d queued, %d launching; want 0, 1", q, l)
+	}
+	if got := drain(rec); len(got) != 1 || !hasPrefixes(got, "Normal Scheduled Successfully assigned ns/p to mesos-c-agent-1; launched task") {
+		t.Fatalf("events = %v, want one Scheduled", got)
+	}
+
+	w := &worker{s: s, grace: -1, starting: map[string]startingUpdate{}}
+	w.handle(ctx, statusUpdate{status: mesos.TaskStatus{TaskID: mesos.TaskID{Value: queued.Spec.TaskID}, AgentID: &mesos.AgentID{Value: "a-agent-1"},
+		ExecutorID: &mesos.ExecutorID{Value: "other-executor"}, State: mesos.TASK_RUNNING.Enum(), UUID: []byte("0123456789abcdef")},
+		ack: func(context.Context) error { return nil }})
+
+	if w := log.list(); len(w) != 1 || w[0] != "create Running" {
+		t.Fatalf("MesosTask writes of the first update: %v, want [create Running]", w)
+	}
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), mt); err != nil {
+		t.Fatal(err)
+	}
+	if mt.Status.AgentID != "a-agent-1" || mt.Status.Hostname != "agent-1" || mt.Status.LaunchedAt == nil || mt.Status.ObservedGeneration != 1 ||
+		mt.Spec.ExecutorID != queued.Spec.ExecutorID || mt.Spec.NodeName != "" || len(mt.OwnerReferences) != 1 || mt.Finalizers[0] != podtask.TaskFinalizer {
+		t.Errorf("the MesosTask written = %+v / %+v, want the launch's agent, host, time and executor, generation 1, owned and finalized", mt.Spec, mt.Status)
+	}
+	if _, l := s.Unstored(); l != 0 || s.LaunchUnwritten(queued.Spec.TaskID) {
+		t.Errorf("the launch is still noted as unwritten")
+	}
+	_ = c.Get(ctx, client.ObjectKeyFromObject(pod), pod)
+	if pod.Status.Phase != corev1.PodRunning {
+		t.Errorf("the pod is %s, want Running", pod.Status.Phase)
+	}
+}
+
+// A queued pod that fits nowhere says so on itself alone: it has no MesosTask to write.
+func TestAQueuedPodThatFitsNowhereSaysSoOnThePod(t *testing.T) {
+	pod, queued := queuedPod(t, "big")
+	var log writeLog
+	c := fakeAPIWith(t, log.funcs(), pod)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	ctx := context.Background()
+	s.Enqueue(ctx, queued, pod)
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 0.1)})
+
+	if w := log.list(); len(w) != 0 {
+		t.Errorf("MesosTask writes: %v, want none", w)
+	}
+	_ = c.Get(ctx, client.ObjectKeyFromObject(pod), pod)
+	if len(pod.Status.Conditions) != 1 || pod.Status.Conditions[0].Reason != corev1.PodReasonUnschedulable {
+		t.Errorf("the pod's conditions = %+v, want PodScheduled=False/Unschedulable", pod.Status.Conditions)
+	}
+}
+
+// After a subscription Mesos is asked about the task of every pod the cluster bound whose
+// MesosTask is not written: a manager that stopped may have launched it. A task Mesos
+// never saw is then queued again, on its pod's Node, with a MesosTask that says Pending.
+func TestABoundPodWithoutMesosTaskIsAskedAboutAndRequeuedWhenMesosNeverSawIt(t *testing.T) {
+	pod, queued := queuedPod(t, "p")
+	pod.Spec.NodeName = "mesos-c-agent-2"
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-2",
+		Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2"}}}
+	c := fakeAPI(t, pod, node)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	s.cluster.Spec.SchedulerName = "mesos"
+	ctx := context.Background()
+
+	s.reconcileTasks(ctx, d)
+
+	if want := map[string]string{queued.Spec.TaskID: "a-2"}; len(d.reconciles) != 2 || !maps.Equal(d.reconciles[0], want) {
+		t.Fatalf("reconciliations = %v, want explicit %v then implicit", d.reconciles, want)
+	}
+	answer(s, queued.Spec.TaskID, "a-2", mesos.TASK_GONE)
+
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), mt); err != nil {
+		t.Fatal(err)
+	}
+	if mt.Status.Phase != mesosv1alpha1.TaskPhasePending || !s.Pending(queued.Spec.TaskID) || !d.isReconciled() {
+		t.Errorf("after Mesos said it never saw the task: phase %q, queued %v, reconciled %v; want Pending, queued, reconciled",
+			mt.Status.Phase, s.Pending(queued.Spec.TaskID), d.isReconciled())
+	}
+}
+
+// An update of a task whose pod went before any update was written is answered by
+// killing the task, and writes no MesosTask.
+func TestAnUpdateOfATaskWhosePodWentKillsIt(t *testing.T) {
+	pod, queued := queuedPod(t, "p")
+	var log writeLog
+	c := fakeAPIWith(t, log.funcs())
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	s.noteLaunch(queued.Spec.TaskID, launchNow("a-1", "agent-1"), &types.NamespacedName{Namespace: "ns", Name: "p"})
+
+	answer(s, queued.Spec.TaskID, "a-1", mesos.TASK_RUNNING)
+
+	if len(d.kills) != 1 || d.kills[0] != queued.Spec.TaskID {
+		t.Errorf("kills = %v, want the task", d.kills)
+	}
+	if w := log.list(); len(w) != 0 {
+		t.Errorf("MesosTask writes: %v, want none", w)
+	}
+	err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), &mesosv1alpha1.MesosTask{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("the MesosTask: %v, want none", err)
+	}
+	if _, l := s.Unstored(); l != 0 {
+		t.Errorf("the launch is still noted")
+	}
+}
+
+// The first update may come before the cache shows the binding: a task this process
+// launched is its pod's all the same, and its MesosTask is written, not the task killed.
+func TestAFirstUpdateBeforeTheCacheSawTheBindingWritesTheMesosTask(t *testing.T) {
+	pod, queued := queuedPod(t, "p")
+	var log writeLog
+	c := fakeAPIWith(t, log.funcs(), pod)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, queued, pod)
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	// As a cache that has not seen the binding: the pod unbound.
+	stale := &corev1.Pod{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), stale); err != nil {
+		t.Fatal(err)
+	}
+	stale.Spec.NodeName = ""
+	if err := c.Update(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+
+	answer(s, queued.Spec.TaskID, "a-agent-1", mesos.TASK_RUNNING)
+
+	if len(d.kills) != 0 {
+		t.Errorf("killed %v, want none", d.kills)
+	}
+	if w := log.list(); len(w) != 1 || w[0] != "create Running" {
+		t.Errorf("MesosTask writes: %v, want [create Running]", w)
+	}
+}
