@@ -97,6 +97,8 @@ var _ = Describe("Pods on Mesos", func() {
 			HaveField("Status", metav1.ConditionTrue), HaveField("Message", "Launched on agent "+mt.Status.Hostname)))
 		Expect(mt.Finalizers).To(ContainElement(controllers.TaskFinalizer))
 		Expect(mt.OwnerReferences).To(ContainElement(HaveField("UID", pod.UID)))
+		// Each status write is a generation (no status subresource): the status says so.
+		Expect(mt.Status.ObservedGeneration).To(Equal(mt.Generation))
 		Expect(sim.State().Frameworks[0].Tasks).To(ContainElement(HaveField("State", "TASK_RUNNING")))
 		Eventually(func() *mesosv1alpha1.TaskCounts {
 			got := &mesosv1alpha1.MesosCluster{}
