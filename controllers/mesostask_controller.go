@@ -10,10 +10,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -186,10 +188,14 @@ func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&mesosv1alpha1.MesosTask{}).
-		// A task goes with its pod (also where no garbage collector runs).
+		// A task goes with its pod (also where no garbage collector runs). Only a pod some
+		// cluster could own can have a MesosTask: the others' changes wake nothing.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []ctrl.Request {
 			return []ctrl.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
-		})).
+		}), builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			p, ok := o.(*corev1.Pod)
+			return ok && mayBeOurs(p)
+		}))).
 		// A scheduler that starts (or a cluster that becomes ready) takes the queue again.
 		WatchesRawSource(r.clusterWakeups(mgr)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
