@@ -111,6 +111,7 @@ func run() error {
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "Write a CPU profile of the manager during the run to this file.")
 	flag.StringVar(&apiProfile, "apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the k8sm run to this file.")
 	flag.StringVar(&managerArgs, "manager-args", "", "More arguments for the manager, separated by spaces (e.g. \"--leader-election-lease-duration=15s\").")
+	skipSteady := flag.Bool("skip-steady", false, "Do not search, after the burst, for the highest steady rate whose p99 create→Running stays under 1 s.")
 	flag.BoolVar(&skipFailover, "skip-failover", false, "Do not time a failover of the manager (SIGKILL of the leader) and of the master after the k8sm run.")
 	flag.DurationVar(&profileFor, "profile-duration", 20*time.Second, "How long the manager's CPU profile covers, from the first pod.")
 	flag.Parse()
@@ -130,6 +131,10 @@ func run() error {
 		return err
 	}
 	report(ours)
+	if !*skipSteady && rate == 0 {
+		// Last, whatever else ran: its runs start control planes of their own.
+		defer searchSteadyRate(*bin, *agents, min(*pods, 1000), *creators, *timeout)
+	}
 	if *skipKS {
 		return nil
 	}

@@ -91,6 +91,8 @@ func (c controlPlaneCPU) sub(o controlPlaneCPU) controlPlaneCPU {
 	return controlPlaneCPU{c.api - o.api, c.etcd - o.etcd}
 }
 
+func (c controlPlaneCPU) total() time.Duration { return c.api + c.etcd }
+
 func (c controlPlaneCPU) String() string {
 	return fmt.Sprintf("%.2fs (kube-apiserver %.2fs, etcd %.2fs)", (c.api + c.etcd).Seconds(), c.api.Seconds(), c.etcd.Seconds())
 }
