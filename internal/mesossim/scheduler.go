@@ -25,16 +25,45 @@ const (
 
 // stream is one SUBSCRIBE connection.
 type stream struct {
-	id        string
-	protobuf  bool
-	events    chan *scheduler.Event
+	id       string
+	protobuf bool
+	// queued are the events not yet written, in order; ready says there are some. As
+	// Mesos's master (libprocess http::Pipe), a stream buffers what its framework has
+	// not read yet without bound: 10,000 reconciliation answers sent at once all arrive.
+	mu        sync.Mutex
+	queued    []*scheduler.Event
+	ready     chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
 }
 
+func newStream(protobuf bool) *stream {
+	return &stream{id: uuid.NewString(), protobuf: protobuf, ready: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
 func (s *stream) close() { s.closeOnce.Do(func() { close(s.done) }) }
 
-// send queues an event on the framework's stream; a stream that cannot keep up is closed.
+// push queues an event.
+func (s *stream) push(e *scheduler.Event) {
+	s.mu.Lock()
+	s.queued = append(s.queued, e)
+	s.mu.Unlock()
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take takes the events queued so far.
+func (s *stream) take() []*scheduler.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queued
+	s.queued = nil
+	return q
+}
+
+// send queues an event on the framework's stream, unless the stream ended.
 func (fw *framework) send(e *scheduler.Event) {
 	s := fw.stream
 	if s == nil {
@@ -42,10 +71,9 @@ func (fw *framework) send(e *scheduler.Event) {
 	}
 	fw.observeSent(e) // before the framework can see it, and so acknowledge it
 	select {
-	case s.events <- e:
 	case <-s.done:
 	default:
-		s.close()
+		s.push(e)
 	}
 }
 
@@ -127,7 +155,7 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedul
 		return
 	}
 	info := *call.GetSubscribe().FrameworkInfo
-	s := &stream{id: uuid.NewString(), protobuf: protobuf, events: make(chan *scheduler.Event, 4096), done: make(chan struct{})}
+	s := newStream(protobuf)
 
 	m.mu.Lock()
 	fw, refusal := m.subscribeLocked(info, s)
@@ -236,12 +264,11 @@ func (m *Master) streamEvents(r *http.Request, s *stream, write func(*scheduler.
 	defer heartbeat.Stop()
 	for {
 		select {
-		case e := <-s.events:
-			if !write(e) {
-				return
-			}
-			if e.Type == scheduler.Event_ERROR {
-				return
+		case <-s.ready:
+			for _, e := range s.take() {
+				if !write(e) || e.Type == scheduler.Event_ERROR {
+					return
+				}
 			}
 		case <-heartbeat.C:
 			if !write(&scheduler.Event{Type: scheduler.Event_HEARTBEAT}) {
@@ -261,11 +288,8 @@ func (m *Master) streamEvents(r *http.Request, s *stream, write func(*scheduler.
 
 // flushEvents writes the events still queued on a closed stream.
 func flushEvents(s *stream, write func(*scheduler.Event) bool) {
-	for {
-		select {
-		case e := <-s.events:
-			write(e)
-		default:
+	for _, e := range s.take() {
+		if !write(e) {
 			return
 		}
 	}

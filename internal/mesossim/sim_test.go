@@ -2,6 +2,7 @@ package mesossim
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -441,5 +442,24 @@ func TestFaultsOverHTTP(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the stream was not dropped")
 		}
+	}
+}
+
+// Mesos's master buffers what a framework has not read yet without bound (libprocess
+// http::Pipe): a framework that asks about 10,000 tasks at once, as k8sm does after a
+// failover, gets every answer on a stream that stays open.
+func TestAStreamTakesABurstOfEvents(t *testing.T) {
+	m := startSim(t, Config{Agents: 1})
+	c := subscribe(t, m, info(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	const n = 10000
+	ask := make(map[string]string, n)
+	for i := range n {
+		ask[fmt.Sprintf("t-%d", i)] = "no-such-agent"
+	}
+	if code := c.call(calls.Reconcile(calls.ReconcileTasks(ask))); code != http.StatusAccepted {
+		t.Fatalf("RECONCILE = %d", code)
+	}
+	for range n {
+		c.next(scheduler.Event_UPDATE)
 	}
 }
