@@ -3,13 +3,13 @@ package scheduler
 import (
 	"context"
 
-	"github.com/go-logr/logr"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
@@ -62,7 +62,6 @@ func (s *Scheduler) event(t *preparedLaunch, accepted bool) {
 // the TaskInfo, or nil for a task whose pod went away, that cannot be a task, or that could
 // not be bound: it is not launched.
 func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName, a placement.Assignment, executor mesos.ExecutorInfo, sec podtask.Security) *preparedLaunch {
-	log := s.Log.WithValues("pod", key.String())
 	pod, mt := s.launchable(ctx, key, a)
 	if pod == nil {
 		return nil
@@ -86,7 +85,7 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 	if recorded {
 		podtask.SetLaunched(&mt.Status, launch, mt.Generation)
 		if err := s.saveTask(ctx, mt); err != nil {
-			log.V(1).Info("Could not record the launch; retrying on a later offer", "error", err.Error())
+			s.Log.V(1).Info("Could not record the launch; retrying on a later offer", "pod", key.String(), "error", err.Error())
 			return nil
 		}
 	}
@@ -97,7 +96,7 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 	s.noteLaunch(a.Request.ID, launch, unwritten)
 	t := &preparedLaunch{info: ti, mt: mt, pod: pod, hostname: a.Hostname}
 	if pod.Spec.NodeName == "" {
-		if !s.bind(ctx, log, pod, node) {
+		if !s.bind(ctx, pod, node) {
 			s.forgetLaunch(a.Request.ID)
 			if recorded {
 				s.relaunch(ctx, key)
@@ -136,11 +135,11 @@ func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a 
 
 // bind binds a pod to an agent's Node through the Binding subresource, as kube-scheduler
 // does, and says whether it did; its event waits for the launch (event).
-func (s *Scheduler) bind(ctx context.Context, log logr.Logger, pod *corev1.Pod, node string) bool {
+func (s *Scheduler) bind(ctx context.Context, pod *corev1.Pod, node string) bool {
 	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target: corev1.ObjectReference{Kind: "Node", Name: node}}
 	if err := s.Client.SubResource("binding").Create(ctx, pod, binding); err != nil {
-		log.Info("Could not bind the pod; it waits for another offer", "node", node, "error", err.Error())
+		s.Log.Info("Could not bind the pod; it waits for another offer", "pod", client.ObjectKeyFromObject(pod).String(), "node", node, "error", err.Error())
 		return false
 	}
 	return true
