@@ -22,7 +22,8 @@ const launchInFlight = 10 * time.Second
 // reconciled once Mesos answered for every task asked about (see round).
 func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 	var list mesosv1alpha1.MesosTaskList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: s.clusterName()}); err != nil {
+	// Read only: the cache's own objects, not a copy of each of thousands of tasks.
+	if err := s.Client.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
 		s.Log.Error(err, "Listing tasks to reconcile")
 		return
 	}
@@ -206,13 +207,13 @@ func (s *Scheduler) awaitAnswers(ctx context.Context, r *round) {
 }
 
 // boundUnwritten lists the pods of the cluster's schedulerName bound to an agent's Node, not
-// ended, that have no MesosTask among written.
+// ended, that have no MesosTask among written: the cache's own objects, not to be changed.
 func (s *Scheduler) boundUnwritten(ctx context.Context, written map[types.NamespacedName]bool) ([]*corev1.Pod, error) {
 	s.mu.Lock()
 	name := s.cluster.Spec.SchedulerName
 	s.mu.Unlock()
 	var pods corev1.PodList
-	if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodSchedulerName: name}); err != nil {
+	if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodSchedulerName: name}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	var out []*corev1.Pod
