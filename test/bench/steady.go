@@ -8,13 +8,6 @@ import (
 // steadyStep is how much faster each run of the steady-rate search creates pods.
 const steadyStep = 25.0
 
-// steadyRun is one run of the search: the rate, and what k8sm measured at it.
-type steadyRun struct {
-	rate float64
-	res  result
-	err  error
-}
-
 // searchSteadyRate runs k8sm at steady rates rising from steadyStep by steadyStep pods/s
 // until the p99 create→Running reaches a second (or a run fails), each run on a fresh
 // control plane with pods pods, and prints each run and the highest rate whose p99 stayed
