@@ -16,6 +16,8 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+
+	"github.com/k8sm/k8sm/internal/fifo"
 )
 
 const (
@@ -27,41 +29,19 @@ const (
 type stream struct {
 	id       string
 	protobuf bool
-	// queued are the events not yet written, in order; ready says there are some. As
-	// Mesos's master (libprocess http::Pipe), a stream buffers what its framework has
-	// not read yet without bound: 10,000 reconciliation answers sent at once all arrive.
-	mu        sync.Mutex
-	queued    []*scheduler.Event
-	ready     chan struct{}
+	// events are those not yet written. As Mesos's master (libprocess http::Pipe), a
+	// stream buffers what its framework has not read yet without bound: 10,000
+	// reconciliation answers sent at once all arrive.
+	events    *fifo.Queue[*scheduler.Event]
 	done      chan struct{}
 	closeOnce sync.Once
 }
 
 func newStream(protobuf bool) *stream {
-	return &stream{id: uuid.NewString(), protobuf: protobuf, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	return &stream{id: uuid.NewString(), protobuf: protobuf, events: fifo.New[*scheduler.Event](), done: make(chan struct{})}
 }
 
 func (s *stream) close() { s.closeOnce.Do(func() { close(s.done) }) }
-
-// push queues an event.
-func (s *stream) push(e *scheduler.Event) {
-	s.mu.Lock()
-	s.queued = append(s.queued, e)
-	s.mu.Unlock()
-	select {
-	case s.ready <- struct{}{}:
-	default:
-	}
-}
-
-// take takes the events queued so far.
-func (s *stream) take() []*scheduler.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q := s.queued
-	s.queued = nil
-	return q
-}
 
 // send queues an event on the framework's stream, unless the stream ended.
 func (fw *framework) send(e *scheduler.Event) {
@@ -73,7 +53,7 @@ func (fw *framework) send(e *scheduler.Event) {
 	select {
 	case <-s.done:
 	default:
-		s.push(e)
+		s.events.Push(e)
 	}
 }
 
@@ -264,8 +244,8 @@ func (m *Master) streamEvents(r *http.Request, s *stream, write func(*scheduler.
 	defer heartbeat.Stop()
 	for {
 		select {
-		case <-s.ready:
-			for _, e := range s.take() {
+		case <-s.events.Ready():
+			for _, e := range s.events.TakeAll() {
 				if !write(e) || e.Type == scheduler.Event_ERROR {
 					return
 				}
@@ -288,7 +268,7 @@ func (m *Master) streamEvents(r *http.Request, s *stream, write func(*scheduler.
 
 // flushEvents writes the events still queued on a closed stream.
 func flushEvents(s *stream, write func(*scheduler.Event) bool) {
-	for _, e := range s.take() {
+	for _, e := range s.events.TakeAll() {
 		if !write(e) {
 			return
 		}

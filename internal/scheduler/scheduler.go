@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/fifo"
 	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/kubeletauth"
 	"github.com/k8sm/k8sm/internal/metrics"
@@ -82,10 +83,15 @@ type Scheduler struct {
 	offerCalls     sync.Mutex // orders SUPPRESS and REVIVE
 	driver         Driver
 	offers         chan []mesos.Offer
-	updates        [updateShards]*updateQueue
-	started        bool
-	stop           context.CancelFunc
-	metrics        metrics.Cluster
+	// updates are the workers' queues. They never make the sender wait: the framework's
+	// event loop hands updates over, and an event loop held up by a slow API server would
+	// miss the master's heartbeats and lose its subscription. They need no bound: an
+	// agent sends a task's next update only once the previous one is acknowledged, so a
+	// queue holds about one update (and one reconciliation answer) per task.
+	updates [updateShards]*fifo.Queue[statusUpdate]
+	started bool
+	stop    context.CancelFunc
+	metrics metrics.Cluster
 	// reviews bounds the executors' reviews answered at once.
 	reviews chan struct{}
 	// kubelet is what the executors serve the kubelet API with (agentconfig.go).
@@ -103,7 +109,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 		offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews),
 		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry}
 	for i := range s.updates {
-		s.updates[i] = newUpdateQueue()
+		s.updates[i] = fifo.New[statusUpdate]()
 	}
 	return s
 }
@@ -134,10 +140,14 @@ func (s *Scheduler) SetCluster(mc *mesosv1alpha1.MesosCluster) {
 }
 
 // clusterName is the name of the scheduler's MesosCluster.
-func (s *Scheduler) clusterName() string {
+func (s *Scheduler) clusterName() string { return s.currentCluster().Name }
+
+// currentCluster is the scheduler's MesosCluster as last set; SetCluster replaces it
+// whole, so it is read, never changed.
+func (s *Scheduler) currentCluster() *mesosv1alpha1.MesosCluster {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cluster.Name
+	return s.cluster
 }
 
 // setDriver records the connection the latest callback came on.

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/fifo"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
@@ -36,7 +37,7 @@ type startingUpdate struct {
 
 // toWorker queues an update for the worker of its task, without waiting.
 func (s *Scheduler) toWorker(u statusUpdate) {
-	s.updates[shardOf(u.status.TaskID.Value)].push(u)
+	s.updates[shardOf(u.status.TaskID.Value)].Push(u)
 }
 
 // launched tells the worker of a task that it was launched, so that the launch is
@@ -61,7 +62,7 @@ func shardOf(taskID string) uint32 {
 // server's most expensive request here). Nothing is lost when the manager stops in
 // between: the task is still Staging in the API, so the reconciliation after the next
 // subscription asks Mesos for its state.
-func (s *Scheduler) updateLoop(ctx context.Context, q *updateQueue) {
+func (s *Scheduler) updateLoop(ctx context.Context, q *fifo.Queue[statusUpdate]) {
 	w := worker{s: s, grace: s.StartingGrace, starting: map[string]startingUpdate{}}
 	if w.grace == 0 {
 		w.grace = DefaultStartingGrace
@@ -72,12 +73,12 @@ func (s *Scheduler) updateLoop(ctx context.Context, q *updateQueue) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-q.ready:
-			if u, ok := q.pop(); ok {
+		case <-q.Ready():
+			if u, ok := q.Pop(); ok {
 				w.handle(ctx, u)
 			}
 		case now := <-flush.C:
-			w.flush(ctx, now, q.len())
+			w.flush(ctx, now, q.Len())
 		}
 	}
 }
