@@ -121,10 +121,7 @@ func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a 
 	mt := &mesosv1alpha1.MesosTask{}
 	err := s.Client.Get(ctx, key, mt)
 	if apierrors.IsNotFound(err) && pod.Spec.NodeName == "" {
-		s.mu.Lock()
-		mc := s.cluster
-		s.mu.Unlock()
-		mt, err = podtask.NewMesosTask(pod, mc, "")
+		mt, err = podtask.NewMesosTask(pod, s.currentCluster(), "")
 	}
 	if err != nil || mt.Spec.TaskID != a.Request.ID || podtask.Launched(mt.Status.Phase) {
 		s.Dequeue(a.Request.ID)

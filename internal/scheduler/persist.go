@@ -98,10 +98,7 @@ func (s *Scheduler) unwrittenTask(ctx context.Context, r client.Reader, key type
 		// the cache has not seen the binding yet.
 		return nil, errNoOwner
 	}
-	s.mu.Lock()
-	mc := s.cluster
-	s.mu.Unlock()
-	mt, err := podtask.NewMesosTask(pod, mc, "")
+	mt, err := podtask.NewMesosTask(pod, s.currentCluster(), "")
 	if err != nil {
 		return nil, errNoOwner
 	}

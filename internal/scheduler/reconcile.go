@@ -209,11 +209,8 @@ func (s *Scheduler) awaitAnswers(ctx context.Context, r *round) {
 // boundUnwritten lists the pods of the cluster's schedulerName bound to an agent's Node, not
 // ended, that have no MesosTask among written: the cache's own objects, not to be changed.
 func (s *Scheduler) boundUnwritten(ctx context.Context, written map[types.NamespacedName]bool) ([]*corev1.Pod, error) {
-	s.mu.Lock()
-	name := s.cluster.Spec.SchedulerName
-	s.mu.Unlock()
 	var pods corev1.PodList
-	if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodSchedulerName: name}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodSchedulerName: s.currentCluster().Spec.SchedulerName}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	var out []*corev1.Pod
