@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -69,14 +70,32 @@ func queuedPod(t *testing.T, name string) (*corev1.Pod, *mesosv1alpha1.MesosTask
 	return pod, mt
 }
 
+// queuedHere is a pod queued, its MesosTask unwritten, in a scheduler over a fake API
+// server that logs the MesosTask writes.
+type queuedHere struct {
+	s      *Scheduler
+	c      client.Client
+	d      *fakeDriver
+	rec    *events.FakeRecorder
+	log    *writeLog
+	pod    *corev1.Pod
+	queued *mesosv1alpha1.MesosTask
+}
+
+func newQueuedHere(t *testing.T) *queuedHere {
+	t.Helper()
+	q := &queuedHere{log: &writeLog{}, d: newFakeDriver()}
+	q.pod, q.queued = queuedPod(t, "p")
+	q.c = fakeAPIWith(t, q.log.funcs(), q.pod)
+	q.s, q.rec = newTestScheduler(q.c, q.d)
+	q.s.Enqueue(context.Background(), q.queued, q.pod)
+	return q
+}
+
 func TestALaunchWritesNoMesosTaskAndItsFirstUpdateWritesItOnce(t *testing.T) {
-	pod, queued := queuedPod(t, "p")
-	var log writeLog
-	c := fakeAPIWith(t, log.funcs(), pod)
-	d := newFakeDriver()
-	s, rec := newTestScheduler(c, d)
+	h := newQueuedHere(t)
+	s, c, d, rec, log, pod, queued := h.s, h.c, h.d, h.rec, h.log, h.pod, h.queued
 	ctx := context.Background()
-	s.Enqueue(ctx, queued, pod)
 	if q, l := s.Unstored(); q != 1 || l != 0 {
 		t.Fatalf("Unstored() = %d queued, %d launching; want 1, 0", q, l)
 	}
@@ -202,13 +221,9 @@ func TestAnUpdateOfATaskWhosePodWentKillsIt(t *testing.T) {
 // The first update may come before the cache shows the binding: a task this process
 // launched is its pod's all the same, and its MesosTask is written, not the task killed.
 func TestAFirstUpdateBeforeTheCacheSawTheBindingWritesTheMesosTask(t *testing.T) {
-	pod, queued := queuedPod(t, "p")
-	var log writeLog
-	c := fakeAPIWith(t, log.funcs(), pod)
-	d := newFakeDriver()
-	s, _ := newTestScheduler(c, d)
+	h := newQueuedHere(t)
+	s, c, d, log, pod, queued := h.s, h.c, h.d, h.log, h.pod, h.queued
 	ctx := context.Background()
-	s.Enqueue(ctx, queued, pod)
 	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	// As a cache that has not seen the binding: the pod unbound.
 	stale := &corev1.Pod{}
