@@ -113,6 +113,13 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 // MesosTask is another's or launched already. A queued pod whose MesosTask is not
 // written (podtask.NewMesosTask) gets one to launch with, unwritten.
 func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a placement.Assignment) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
+	if s.LaunchUnwritten(a.Request.ID) {
+		// Launched by this process, its first update not written yet: queued again from a
+		// cache that had not seen the binding. Its binding would fail, and that failure
+		// must not drop the record of the launch under way.
+		s.Dequeue(a.Request.ID)
+		return nil, nil
+	}
 	pod := &corev1.Pod{}
 	if err := s.Client.Get(ctx, key, pod); err != nil || !pod.DeletionTimestamp.IsZero() {
 		s.Dequeue(a.Request.ID)

@@ -244,3 +244,32 @@ func TestAFirstUpdateBeforeTheCacheSawTheBindingWritesTheMesosTask(t *testing.T)
 		t.Errorf("MesosTask writes: %v, want [create Running]", w)
 	}
 }
+
+// A pod queued again before the cache shows its binding (the Pod reconciler saw it
+// unbound) is not launched again, and the launch under way keeps its record: its first
+// update writes its MesosTask.
+func TestAPodQueuedAgainWhileItsLaunchIsUnwrittenIsNotLaunchedAgain(t *testing.T) {
+	h := newQueuedHere(t)
+	ctx := context.Background()
+	h.s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	// As a cache that has not seen the binding: the pod unbound, and queued again.
+	stale := &corev1.Pod{}
+	if err := h.c.Get(ctx, client.ObjectKeyFromObject(h.pod), stale); err != nil {
+		t.Fatal(err)
+	}
+	stale.Spec.NodeName = ""
+	if err := h.c.Update(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	h.s.Enqueue(ctx, h.queued, stale)
+
+	h.s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-2", 2)})
+
+	if got := h.d.launches["o-agent-2"]; len(got) != 0 {
+		t.Fatalf("launched again: %v", got)
+	}
+	if !h.s.LaunchUnwritten(h.queued.Spec.TaskID) || h.s.Pending(h.queued.Spec.TaskID) {
+		t.Fatalf("after the second round: launch noted %v, queued %v; want noted, not queued",
+			h.s.LaunchUnwritten(h.queued.Spec.TaskID), h.s.Pending(h.queued.Spec.TaskID))
+	}
+}
