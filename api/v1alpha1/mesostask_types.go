@@ -11,7 +11,10 @@ import (
 type TaskPhase string
 
 const (
-	// TaskPhasePending: queued, waiting for an offer that fits (also after TASK_DROPPED).
+	// TaskPhasePending: queued again, waiting for an offer that fits: Mesos never ran the
+	// launch (TASK_DROPPED, or unknown to a reconciliation), or a pod bound to an agent's
+	// Node by others waits for room there. (A pod the cluster binds has no MesosTask while
+	// it is first queued.)
 	TaskPhasePending TaskPhase = "Pending"
 	// TaskPhaseStaging: launched, TASK_STAGING.
 	TaskPhaseStaging TaskPhase = "Staging"
