@@ -212,7 +212,7 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 		}
 		agent := mt.Status.AgentID
 		if agent == "" {
-			agent = agentOfNode(ctx, r.Client, pod.Spec.NodeName)
+			agent, _ = scheduler.AgentOfNode(ctx, r.Client, pod.Spec.NodeName)
 		}
 		if err := d.Kill(ctx, mt.Spec.TaskID, agent, &grace); err != nil {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
@@ -226,15 +226,6 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 	// Never launched, or over: the pod goes at once.
 	err := scheduler.RemovePod(ctx, r.Client, pod)
 	return ctrl.Result{}, client.IgnoreNotFound(err)
-}
-
-// agentOfNode is the Mesos agent id of an agent's Node, empty where not known.
-func agentOfNode(ctx context.Context, c client.Reader, node string) string {
-	n := &corev1.Node{}
-	if node == "" || c.Get(ctx, client.ObjectKey{Name: node}, n) != nil {
-		return ""
-	}
-	return n.Annotations[agentnode.AnnotationAgentID]
 }
 
 // clusterFor finds the MesosCluster that owns a pod, if it can: for a bound pod the

@@ -276,8 +276,14 @@ func (s *Scheduler) toReconcile(ctx context.Context, mt *mesosv1alpha1.MesosTask
 
 // agentOfNode is the Mesos agent id and hostname of an agent's Node, empty where not known.
 func (s *Scheduler) agentOfNode(ctx context.Context, node string) (agentID, hostname string) {
+	return AgentOfNode(ctx, s.Client, node)
+}
+
+// AgentOfNode is the Mesos agent id and hostname of an agent's Node, read from c; empty
+// where not known.
+func AgentOfNode(ctx context.Context, c client.Reader, node string) (agentID, hostname string) {
 	n := &corev1.Node{}
-	if err := s.Client.Get(ctx, client.ObjectKey{Name: node}, n); err != nil {
+	if node == "" || c.Get(ctx, client.ObjectKey{Name: node}, n) != nil {
 		return "", ""
 	}
 	return n.Annotations[agentnode.AnnotationAgentID], n.Labels[corev1.LabelHostname]
