@@ -334,6 +334,15 @@ func TestProviderContainerLogs(t *testing.T) {
 func TestProviderCheckStream(t *testing.T) {
 	rt, k, _ := startAPIPod(t)
 	ctx := testContext(t)
+	// A pod the kubelet has never shown (a pod it stops showing has ended, which its
+	// follower reports within a poll: not a state a test can hold).
+	late := apiPod()
+	late.Name, late.UID = "late", "uid-2"
+	late.Annotations[AnnotationTaskID] = "task-2"
+	var lateReports reports
+	if _, err := rt.Start(late, t.TempDir()+"/late", lateReports.add); err != nil {
+		t.Fatal(err)
+	}
 	exec := kubeletapi.StreamRequest{Verb: kubeletapi.VerbExec, Namespace: "shop", Pod: "web", Container: "c", Command: []string{"ls"}, Stdout: true}
 	if err := rt.CheckStream(ctx, exec); err != nil {
 		t.Errorf("exec in a running container: %v", err)
@@ -351,9 +360,9 @@ func TestProviderCheckStream(t *testing.T) {
 			http.StatusInternalServerError, "container waiting not found in pod web_shop"},
 		{"attach asking stderr of a terminal", kubeletPods(running, true), func(r *kubeletapi.StreamRequest) { r.Verb, r.Stderr = kubeletapi.VerbAttach, true },
 			http.StatusInternalServerError, "tty and stderr cannot both be true"},
-		{"a pod the kubelet does not show", kubeletPods(running, false)[1:], func(*kubeletapi.StreamRequest) {}, http.StatusNotFound, `pod "web" is not in the kubelet yet`},
-		{"port-forward to a pod the kubelet does not show", kubeletPods(running, false)[1:],
-			func(r *kubeletapi.StreamRequest) { r.Verb, r.Container = kubeletapi.VerbPortForward, "" }, http.StatusNotFound, `pod "web" is not in the kubelet yet`},
+		{"a pod the kubelet does not show yet", nil, func(r *kubeletapi.StreamRequest) { r.Pod = "late" }, http.StatusNotFound, `pod "late" is not in the kubelet yet`},
+		{"port-forward to a pod the kubelet does not show yet", nil,
+			func(r *kubeletapi.StreamRequest) { r.Verb, r.Pod, r.Container = kubeletapi.VerbPortForward, "late", "" }, http.StatusNotFound, `pod "late" is not in the kubelet yet`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k.mu.Lock()
@@ -371,6 +380,24 @@ func TestProviderCheckStream(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a pod the kubelet stopped showing", func(t *testing.T) {
+		k.mu.Lock()
+		k.pods = kubeletPods(running, false)[1:]
+		k.mu.Unlock()
+		deadline := time.Now().Add(10 * time.Second)
+		for !rt.pods.lookup("shop", "web").isEnded() {
+			if time.Now().After(deadline) {
+				t.Fatal("the runtime never took the pod for ended")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		err := rt.CheckStream(ctx, exec)
+		want := `pod "web" has ended: the kubelet removed it, and its containers with their logs, and no log of it was kept`
+		var se *kubeletapi.StatusError
+		if !errors.As(err, &se) || se.Code != http.StatusNotFound || se.Message != want {
+			t.Errorf("err = %v, want 404 %q", err, want)
+		}
+	})
 }
 
 func TestProviderExecAndAttach(t *testing.T) {
