@@ -128,11 +128,19 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 // withoutCluster handles a pod no usable cluster owns. Only a deleted pod whose task's
 // cluster was deleted is acted on: it is removed, as a kubelet removes its pods when its
 // node goes, for nothing will report its task again (see MesosTaskReconciler.finalize).
+// A pod on an agent's Node without a MesosTask (its cluster bound it, and went before
+// Mesos reported on its task) goes once no cluster holds its schedulerName.
 func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, haveTask bool, cluster string) (ctrl.Result, error) {
-	if !haveTask || pod.DeletionTimestamp.IsZero() {
+	if pod.DeletionTimestamp.IsZero() || (!haveTask && !agentnode.OnAgentNode(pod)) {
 		return ctrl.Result{}, nil
 	}
-	if gone, err := clusterGone(ctx, r.Client, cluster); err != nil || !gone {
+	gone, err := clusterGone(ctx, r.Client, cluster)
+	if !haveTask {
+		var list mesosv1alpha1.MesosClusterList
+		err = r.List(ctx, &list, client.MatchingFields{indexer.ClusterSchedulerName: pod.Spec.SchedulerName})
+		gone = len(list.Items) == 0
+	}
+	if err != nil || !gone {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, client.IgnoreNotFound(scheduler.RemovePod(ctx, r.Client, pod))

@@ -46,4 +46,26 @@ var _ = Describe("The tasks of a deleted MesosCluster", func() {
 				20*time.Second, 100*time.Millisecond).Should(BeTrue(), "the MesosTask stays Terminating")
 		})
 	}
+
+	It("let go of a pod whose task had not reported, which has no MesosTask", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		sim.DelayUpdates(time.Minute)
+		DeferCleanup(func() { sim.DelayUpdates(0) })
+		pod := newPod(newNamespace(), "early", mc.Spec.SchedulerName, "100m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(unkilledTasks(sim), 20*time.Second, 50*time.Millisecond).ShouldNot(BeEmpty())
+		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, key, &mesosv1alpha1.MesosTask{}))).To(BeTrue())
+
+		Expect(updateCluster(mc, func(c *mesosv1alpha1.MesosCluster) { c.Spec.DeletionPolicy = mesosv1alpha1.DeletionOrphan })).To(Succeed())
+		Expect(k8sClient.Delete(ctx, mc)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), &mesosv1alpha1.MesosCluster{}))
+		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue())
+
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, key, &corev1.Pod{})) },
+			20*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod stays Terminating")
+	})
 })
