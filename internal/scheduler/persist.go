@@ -72,10 +72,11 @@ func (s *Scheduler) ownerOf(ctx context.Context, taskID string) (*types.Namespac
 	return &key, nil
 }
 
-// podOfTask is the bound pod whose task has an id, or nil.
+// podOfTask is the bound pod whose task has an id, or nil: the cache's own object, to
+// read only.
 func (s *Scheduler) podOfTask(ctx context.Context, taskID string) (*corev1.Pod, error) {
 	var pods corev1.PodList
-	if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodTaskID: taskID}); err != nil || len(pods.Items) == 0 {
+	if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodTaskID: taskID}, client.UnsafeDisableDeepCopy); err != nil || len(pods.Items) == 0 {
 		return nil, err
 	}
 	return &pods.Items[0], nil

@@ -18,8 +18,9 @@ import (
 const launchInFlight = 10 * time.Second
 
 // reconcileTasks asks Mesos for the state of every launched, non-terminal task (and of
-// every bound pod's task not written yet), then for all of the framework's tasks; the answers come as updates. The cluster counts as
-// reconciled once Mesos answered for every task asked about (see round).
+// every bound pod's task not written yet), then for all of the framework's tasks; the
+// answers come as updates. The cluster counts as reconciled once Mesos answered for
+// every task asked about (see round).
 func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 	var list mesosv1alpha1.MesosTaskList
 	// Read only: the cache's own objects, not a copy of each of thousands of tasks.
@@ -309,10 +310,11 @@ func (s *Scheduler) reconcileLoop(ctx context.Context) {
 	}
 }
 
-// taskByID is the MesosTask of a Mesos task id, or nil if none has it.
+// taskByID is the MesosTask of a Mesos task id, or nil if none has it: the cache's own
+// object, to read only (every update looks its task up, and then reads it to write).
 func (s *Scheduler) taskByID(ctx context.Context, taskID string) (*mesosv1alpha1.MesosTask, error) {
 	var list mesosv1alpha1.MesosTaskList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{indexer.TaskID: taskID}); err != nil || len(list.Items) == 0 {
+	if err := s.Client.List(ctx, &list, client.MatchingFields{indexer.TaskID: taskID}, client.UnsafeDisableDeepCopy); err != nil || len(list.Items) == 0 {
 		return nil, err
 	}
 	return &list.Items[0], nil
