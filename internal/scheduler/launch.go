@@ -22,9 +22,9 @@ import (
 // the binding is that record: a pod the cluster bound has no MesosTask until Mesos first
 // reports its task (or, written by an earlier version, one without a phase), it may run
 // (podtask.MayRun), and the first update's write creates its MesosTask with the agent,
-// the time and the state, which makes it one MesosTask write per pod. A MesosTask that has a phase already (it waited
-// Unschedulable, or Mesos sent it back) says Pending, which means "not launched": it
-// gets the launch written. So does the MesosTask of a pod bound before it was taken,
+// the time and the state, which makes it one MesosTask write per pod. A MesosTask that
+// has a phase already (it waited Unschedulable, or Mesos sent it back) says Pending,
+// which means "not launched": it gets the launch written. So does the MesosTask of a pod bound before it was taken,
 // since its binding records nothing (podtask.LaunchNeedsWrite).
 
 // preparedLaunch is a task ready to go in an ACCEPT, with what its Launched event names.
@@ -160,9 +160,9 @@ func (s *Scheduler) noteLaunch(taskID string, l podtask.Launch, unwrittenPod *ty
 	s.mu.Unlock()
 }
 
-// unwrittenLaunch is the pod of a task this process launched whose MesosTask is not
-// written yet.
-func (s *Scheduler) unwrittenLaunch(taskID string) (types.NamespacedName, bool) {
+// unstoredPod is the pod of a task this process launched whose MesosTask is not written
+// yet.
+func (s *Scheduler) unstoredPod(taskID string) (types.NamespacedName, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key, ok := s.unstored[taskID]

@@ -61,7 +61,7 @@ func (s *Scheduler) ownerOf(ctx context.Context, taskID string) (*types.Namespac
 		key := client.ObjectKeyFromObject(mt)
 		return &key, nil
 	}
-	if key, ok := s.unwrittenLaunch(taskID); ok {
+	if key, ok := s.unstoredPod(taskID); ok {
 		return &key, nil
 	}
 	pod, err := s.podOfTask(ctx, taskID)
@@ -82,6 +82,17 @@ func (s *Scheduler) podOfTask(ctx context.Context, taskID string) (*corev1.Pod, 
 	return &pods.Items[0], nil
 }
 
+// taskOf is the MesosTask of key as r has it, or, when none is written yet, the one to
+// write for the update's task (unwrittenTask).
+func (s *Scheduler) taskOf(ctx context.Context, r client.Reader, key types.NamespacedName, ts mesos.TaskStatus) (*mesosv1alpha1.MesosTask, error) {
+	mt := &mesosv1alpha1.MesosTask{}
+	err := r.Get(ctx, key, mt)
+	if apierrors.IsNotFound(err) {
+		return s.unwrittenTask(ctx, r, key, ts)
+	}
+	return mt, err
+}
+
 // unwrittenTask is the MesosTask, not yet written, of a task the cluster launched for the
 // bound pod of key (the pod's binding recorded the launch): errNoOwner when the pod is
 // not that task's, or not bound.
@@ -93,7 +104,7 @@ func (s *Scheduler) unwrittenTask(ctx context.Context, r client.Reader, key type
 		}
 		return nil, err
 	}
-	_, launchedHere := s.unwrittenLaunch(ts.TaskID.Value)
+	_, launchedHere := s.unstoredPod(ts.TaskID.Value)
 	if podtask.TaskIDFor(pod) != ts.TaskID.Value || (pod.Spec.NodeName == "" && !launchedHere) {
 		// Not this task's pod, or not bound: unless this process bound it just now, and
 		// the cache has not seen the binding yet.
@@ -148,15 +159,10 @@ func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, t
 	var mt *mesosv1alpha1.MesosTask
 	attempt := 0
 	err := retry.OnError(retry.DefaultRetry, conflicted, func() error {
-		r := s.reader(attempt)
+		var err error
+		mt, err = s.taskOf(ctx, s.reader(attempt), key, ts)
 		attempt++
-		mt = &mesosv1alpha1.MesosTask{}
-		if err := r.Get(ctx, key, mt); apierrors.IsNotFound(err) {
-			var uerr error
-			if mt, uerr = s.unwrittenTask(ctx, r, key, ts); uerr != nil {
-				return uerr
-			}
-		} else if err != nil {
+		if err != nil {
 			return err
 		}
 		changed := podtask.ApplyUpdate(&mt.Status, ts, metav1.Now())

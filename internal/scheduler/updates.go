@@ -6,9 +6,7 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
-	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/fifo"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
@@ -171,13 +169,9 @@ func (s *Scheduler) recordLaunch(ctx context.Context, taskID string) {
 	if err != nil || key == nil {
 		return // gone
 	}
-	mt := &mesosv1alpha1.MesosTask{}
-	if err := s.Client.Get(ctx, *key, mt); apierrors.IsNotFound(err) {
-		if mt, err = s.unwrittenTask(ctx, s.Client, *key, mesos.TaskStatus{TaskID: mesos.TaskID{Value: taskID}}); err != nil {
-			return
-		}
-	} else if err != nil || mt.Status.Phase != "" {
-		return // an update was written
+	mt, err := s.taskOf(ctx, s.Client, *key, mesos.TaskStatus{TaskID: mesos.TaskID{Value: taskID}})
+	if err != nil || mt.Status.Phase != "" {
+		return // gone, or an update was written
 	}
 	podtask.SetLaunched(&mt.Status, l, mt.Generation)
 	if err := s.saveTask(ctx, mt); err != nil {
