@@ -134,8 +134,11 @@ func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, hav
 	if pod.DeletionTimestamp.IsZero() || (!haveTask && !agentnode.OnAgentNode(pod)) {
 		return ctrl.Result{}, nil
 	}
-	gone, err := clusterGone(ctx, r.Client, cluster)
-	if !haveTask {
+	var gone bool
+	var err error
+	if haveTask {
+		gone, err = clusterGone(ctx, r.Client, cluster)
+	} else {
 		var list mesosv1alpha1.MesosClusterList
 		err = r.List(ctx, &list, client.MatchingFields{indexer.ClusterSchedulerName: pod.Spec.SchedulerName})
 		gone = len(list.Items) == 0
