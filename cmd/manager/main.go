@@ -164,11 +164,32 @@ func cachesSynced(c cache.Cache) healthz.Checker {
 	}
 }
 
+// checkLeaderElection refuses leader election timings the election cannot keep, naming
+// the flags, before the manager starts (client-go would refuse them only then, without
+// naming them).
+func (o *options) checkLeaderElection() error {
+	if !o.leaderElect {
+		return nil
+	}
+	switch {
+	case o.retryPeriod <= 0:
+		return fmt.Errorf("--leader-election-retry-period must be positive, not %s", o.retryPeriod)
+	case float64(o.renewDeadline) <= 1.2*float64(o.retryPeriod):
+		return fmt.Errorf("--leader-election-renew-deadline (%s) must be longer than 1.2 × --leader-election-retry-period (%s): a leader tries to renew every retry period, with up to 20%% jitter", o.renewDeadline, o.retryPeriod)
+	case o.leaseDuration <= o.renewDeadline:
+		return fmt.Errorf("--leader-election-lease-duration (%s) must be longer than --leader-election-renew-deadline (%s): a leader must give up before a standby may take over", o.leaseDuration, o.renewDeadline)
+	}
+	return nil
+}
+
 func run(ctx context.Context, args []string) error {
 	var o options
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	o.bind(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := o.checkLeaderElection(); err != nil {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
