@@ -37,7 +37,10 @@ func (q *Queue[T]) Pop() (T, bool) {
 	v := q.items[0]
 	q.items[0] = zero
 	q.items = q.items[1:]
-	if len(q.items) > 0 {
+	if len(q.items) == 0 {
+		// Drained: let the array a burst grew go, rather than keep it for ever.
+		q.items = nil
+	} else {
 		q.signal()
 	}
 	return v, true

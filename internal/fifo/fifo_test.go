@@ -37,3 +37,24 @@ func TestQueue(t *testing.T) {
 		t.Fatal("the queue is not empty after TakeAll")
 	}
 }
+
+// A queue drained one Pop at a time holds no array: a burst of updates must not keep its
+// memory after the burst.
+func TestQueueDrainedHoldsNothing(t *testing.T) {
+	q := New[[64]byte]()
+	for range 10000 {
+		q.Push([64]byte{})
+	}
+	for {
+		if _, ok := q.Pop(); !ok {
+			break
+		}
+	}
+	if c := cap(q.items); c != 0 {
+		t.Fatalf("a drained queue keeps room for %d items", c)
+	}
+	q.Push([64]byte{1})
+	if v, ok := q.Pop(); !ok || v[0] != 1 {
+		t.Fatal("a drained queue does not take items again")
+	}
+}
