@@ -89,6 +89,7 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 var (
 	rate         float64
 	cpuProfile   string
+	heapProfile  string
 	apiProfile   string
 	profileFor   time.Duration
 	skipFailover bool
@@ -109,6 +110,7 @@ func run() error {
 	ksTimeout := flag.Duration("kube-scheduler-timeout", 3*time.Minute, "Give up on kube-scheduler after this long.")
 	flag.Float64Var(&rate, "rate", 0, "Create pods at this many per second (0: as fast as the creators can), to measure latency at a sustained load.")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "Write a CPU profile of the manager during the run to this file.")
+	flag.StringVar(&heapProfile, "heapprofile", "", "Write the manager's heap profile, taken when every pod of the burst is Running, to this file.")
 	flag.StringVar(&apiProfile, "apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the k8sm run to this file.")
 	flag.StringVar(&managerArgs, "manager-args", "", "More arguments for the manager, separated by spaces (e.g. \"--leader-election-lease-duration=15s\").")
 	skipSteady := flag.Bool("skip-steady", false, "Do not search, after the burst, for the highest steady rate whose p99 create→Running stays under 1 s.")
@@ -287,6 +289,13 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 		return res, fmt.Errorf("%w (manager log: %s)", err, mgr.log.Name())
 	}
 	res.cpu, res.apiCPU, res.benchCPU = procCPU(mgr.cmd.Process.Pid)-cpu0, readControlPlaneCPU().sub(api0), procCPU(os.Getpid())-self0
+	if heapProfile != "" && mgr.pprofAddr != "" {
+		if err := fetchTo("http://"+mgr.pprofAddr+"/debug/pprof/heap", heapProfile); err != nil {
+			fmt.Printf("bench: no heap profile: %v\n", err)
+		} else {
+			fmt.Printf("bench: the manager's heap profile is in %s (go tool pprof %s)\n", heapProfile, heapProfile)
+		}
+	}
 	if requests1, err := apiRequests(ctx, env.Config); err == nil {
 		res.requests = diffCounts(requests0, requests1)
 	}
@@ -321,7 +330,7 @@ type benchManager struct {
 	cmd *exec.Cmd
 	// log holds its output; errors name it.
 	log *os.File
-	// pprofAddr is where it serves pprof, when -cpuprofile asks for a profile.
+	// pprofAddr is where it serves pprof, when -cpuprofile or -heapprofile asks for a profile.
 	pprofAddr string
 	// probeAddr is where it serves /healthz and /readyz.
 	probeAddr string
@@ -346,7 +355,7 @@ func startManager(bin, kubeconfig string, leaderElect bool) (*benchManager, erro
 	}
 	args = append(args, strings.Fields(managerArgs)...)
 	pprofAddr := ""
-	if cpuProfile != "" && !profiling {
+	if (cpuProfile != "" || heapProfile != "") && !profiling {
 		profiling = true
 		if pprofAddr, err = freeLoopbackAddr(); err != nil {
 			_ = logFile.Close()
@@ -401,7 +410,7 @@ func createBenchCluster(ctx context.Context, c client.Client, master string, age
 // for them and says where they are.
 func startProfiles(ctx context.Context, cfg *rest.Config, pprofAddr string) (wait func()) {
 	profiled := make(chan error, 1)
-	if pprofAddr != "" {
+	if pprofAddr != "" && cpuProfile != "" {
 		go func() { profiled <- fetchTo(pprofURL(pprofAddr, profileFor), cpuProfile) }()
 	}
 	apiProfiled := make(chan error, 1)
@@ -416,7 +425,7 @@ func startProfiles(ctx context.Context, cfg *rest.Config, pprofAddr string) (wai
 				fmt.Printf("bench: kube-apiserver's CPU profile is in %s\n", apiProfile)
 			}
 		}
-		if pprofAddr != "" {
+		if pprofAddr != "" && cpuProfile != "" {
 			if err := <-profiled; err != nil {
 				fmt.Printf("bench: no CPU profile: %v\n", err)
 			} else {
