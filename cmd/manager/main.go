@@ -194,6 +194,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName("setup")
+	setMemoryLimit(log, os.DirFS("/"))
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
