@@ -23,6 +23,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/controllers"
+	"github.com/k8sm/k8sm/internal/lazylog"
 )
 
 // The leader election's defaults. A standby takes over a leader killed without releasing
@@ -192,7 +193,8 @@ func run(ctx context.Context, args []string) error {
 	if err := o.checkLeaderElection(); err != nil {
 		return err
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	// Each reconcile's logger gets its values only when it writes a line (lazylog).
+	ctrl.SetLogger(lazylog.Wrap(zap.New(zap.UseFlagOptions(&o.zap))))
 	log := ctrl.Log.WithName("setup")
 	setMemoryLimit(log, os.DirFS("/"))
 
