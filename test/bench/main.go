@@ -115,6 +115,7 @@ func run() error {
 	flag.StringVar(&managerArgs, "manager-args", "", "More arguments for the manager, separated by spaces (e.g. \"--leader-election-lease-duration=15s\").")
 	skipSteady := flag.Bool("skip-steady", false, "Do not search, after the burst, for the highest steady rate whose p99 create→Running stays under 1 s.")
 	flag.BoolVar(&skipFailover, "skip-failover", false, "Do not time a failover of the manager (SIGKILL of the leader) and of the master after the k8sm run.")
+	runs := flag.Int("runs", 1, "Take the burst this many times, k8sm and its peers in turn each time, and print the medians and each round's ratio (a shared machine's speed varies between runs minutes apart).")
 	flag.DurationVar(&profileFor, "profile-duration", 20*time.Second, "How long the manager's CPU profile covers, from the first pod.")
 	flag.Parse()
 	logf.SetLogger(logr.Discard())
@@ -127,47 +128,75 @@ func run() error {
 	if rate > 0 {
 		pace = fmt.Sprintf("at %.0f pods/s", rate)
 	}
+	if *runs < 1 {
+		return fmt.Errorf("-runs %d: at least one", *runs)
+	}
 	fmt.Printf("bench: %d agents, %d pods, %d creators %s\n", *agents, *pods, *creators, pace)
-	ours, err := runK8sm(*bin, *agents, *pods, *creators, *timeout)
-	if err != nil {
-		return err
+	var rounds []round
+	for i := range *runs {
+		if *runs > 1 {
+			fmt.Printf("\n=== round %d of %d\n", i+1, *runs)
+		}
+		r, err := burstRound(*bin, assets, *agents, *pods, *creators, *timeout, *ksTimeout, *skipKS, *skipKubelets)
+		if err != nil {
+			return err
+		}
+		rounds = append(rounds, r)
+		// Profiles and failovers once, in the first round.
+		cpuProfile, heapProfile, apiProfile, skipFailover = "", "", "", true
 	}
-	report(ours)
+	if len(rounds) > 1 {
+		summarize(rounds)
+	}
 	if !*skipSteady && rate == 0 {
-		// Last, whatever else ran: its runs start control planes of their own.
-		defer searchSteadyRate(*bin, *agents, min(*pods, 1000), *creators, *timeout)
+		searchSteadyRate(*bin, *agents, min(*pods, 1000), *creators, *timeout)
 	}
-	if *skipKS {
-		return nil
+	return nil
+}
+
+// round is one burst of k8sm and of its peers, taken in turn.
+type round struct {
+	ours, theirs, withKubelets result
+}
+
+// burstRound runs the burst through k8sm, then kube-scheduler alone and with a kubelet's
+// writes (unless skipped), reports each, and the ratios.
+func burstRound(bin, assets string, agents, pods, creators int, timeout, ksTimeout time.Duration, skipKS, skipKubelets bool) (round, error) {
+	var r round
+	var err error
+	if r.ours, err = runK8sm(bin, agents, pods, creators, timeout); err != nil {
+		return r, err
+	}
+	report(r.ours)
+	if skipKS {
+		return r, nil
 	}
 	ks := filepath.Join(assets, "kube-scheduler")
 	if _, err := os.Stat(ks); err != nil {
 		fmt.Printf("\nkube-scheduler: not built (hack/build-k8s-binaries.sh %s kube-scheduler); no ratio\n", assets)
-		return nil
+		return r, nil
 	}
-	theirs, err := runKubeScheduler(ks, *agents, *pods, *creators, *ksTimeout, false)
-	if err != nil {
+	if r.theirs, err = runKubeScheduler(ks, agents, pods, creators, ksTimeout, false); err != nil {
 		fmt.Printf("\nkube-scheduler: %v; no ratio\n", err)
-		return nil
+		return r, nil
 	}
-	report(theirs)
-	var withKubelets result
-	if !*skipKubelets {
-		if withKubelets, err = runKubeScheduler(ks, *agents, *pods, *creators, *ksTimeout, true); err != nil {
+	report(r.theirs)
+	if !skipKubelets {
+		if r.withKubelets, err = runKubeScheduler(ks, agents, pods, creators, ksTimeout, true); err != nil {
 			fmt.Printf("\nkube-scheduler with a kubelet's writes: %v\n", err)
 		} else {
-			report(withKubelets)
+			report(r.withKubelets)
 		}
 	}
 	if rate > 0 {
 		fmt.Println("\nno ratio: both ran at the -rate given; it measures throughput only when pods are created as fast as possible")
-		return nil
+		return r, nil
 	}
-	fmt.Printf("\nratio (k8sm pods/s to Running ÷ kube-scheduler pods/s to bound): %.2f\n", ours.rate()/theirs.rate())
-	if withKubelets.elapsed > 0 {
-		fmt.Printf("beside kube-scheduler + a kubelet's writes, to Running: %.2f\n", ours.rate()/withKubelets.rate())
+	fmt.Printf("\nratio (k8sm pods/s to Running ÷ kube-scheduler pods/s to bound): %.2f\n", r.ours.rate()/r.theirs.rate())
+	if r.withKubelets.elapsed > 0 {
+		fmt.Printf("beside kube-scheduler + a kubelet's writes, to Running: %.2f\n", r.ours.rate()/r.withKubelets.rate())
 	}
-	return nil
+	return r, nil
 }
 
 func report(r result) {

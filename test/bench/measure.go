@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -178,4 +179,64 @@ func apiserverProfile(ctx context.Context, cfg *rest.Config, d time.Duration, fi
 		return err
 	}
 	return os.WriteFile(file, raw, 0o600)
+}
+
+// summarize prints, over the rounds of -runs, the median and range of what each round
+// printed, and the ratio each round took between k8sm and its peer of the same round.
+func summarize(rounds []round) {
+	fmt.Printf("\nover %d rounds: median (lowest–highest)\n", len(rounds))
+	line := func(name string, pick func(round) result) {
+		var rates, api, proc, rss []float64
+		for _, r := range rounds {
+			res := pick(r)
+			if res.elapsed <= 0 {
+				return
+			}
+			rates = append(rates, res.rate())
+			api = append(api, perPod(res.apiCPU.total(), res.pods))
+			proc = append(proc, perPod(res.cpu, res.pods))
+			rss = append(rss, float64(res.rssKiB)/1024)
+		}
+		fmt.Printf("  %s: %s pods/s, kube-apiserver+etcd %s ms/pod, its own process %s ms/pod, peak RSS %s MiB\n",
+			name, spread(rates, "%.1f"), spread(api, "%.1f"), spread(proc, "%.1f"), spread(rss, "%.0f"))
+	}
+	line("k8sm", func(r round) result { return r.ours })
+	line("kube-scheduler alone", func(r round) result { return r.theirs })
+	line("kube-scheduler + a kubelet's writes", func(r round) result { return r.withKubelets })
+	var ratios []float64
+	for _, r := range rounds {
+		peer := r.withKubelets
+		if peer.elapsed <= 0 {
+			peer = r.theirs
+		}
+		if peer.elapsed <= 0 || r.ours.elapsed <= 0 {
+			return
+		}
+		ratios = append(ratios, r.ours.rate()/peer.rate())
+	}
+	fmt.Printf("  ratio, each round's k8sm ÷ its peer (%s): %s\n", rounds[0].peerName(), spread(ratios, "%.2f"))
+}
+
+// peerName is the peer a round's ratio is taken against.
+func (r round) peerName() string {
+	if r.withKubelets.elapsed > 0 {
+		return "kube-scheduler + a kubelet's writes"
+	}
+	return "kube-scheduler alone"
+}
+
+// perPod is d per pod, in milliseconds.
+func perPod(d time.Duration, pods int) float64 {
+	return float64(d.Microseconds()) / 1000 / float64(pods)
+}
+
+// spread prints the median of vs and their range.
+func spread(vs []float64, format string) string {
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	median := s[len(s)/2]
+	if len(s)%2 == 0 {
+		median = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return fmt.Sprintf(format+" ("+format+"–"+format+")", median, s[0], s[len(s)-1])
 }
