@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -80,14 +81,14 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return r.outage(ctx, mc, nodes.Items, now)
 	}
 	seen := map[string]bool{}
+	agents := make([]agentnode.Agent, 0, len(status.Agents))
 	for _, a := range status.Agents {
-		agent := agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, Attributes: a.Attributes, Resources: a.Capacity,
-			KubeletPort: mc.Spec.KubeletAPIPort()}
-		name := agentnode.NodeName(mc.Name, a.Hostname, a.Port)
-		seen[name] = true
-		if err := r.ensureNode(ctx, mc, agent, status.Subscribed, now); err != nil {
-			return ctrl.Result{}, err
-		}
+		agents = append(agents, agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, Attributes: a.Attributes, Resources: a.Capacity,
+			KubeletPort: mc.Spec.KubeletAPIPort()})
+		seen[agentnode.NodeName(mc.Name, a.Hostname, a.Port)] = true
+	}
+	if err := r.ensureNodes(ctx, mc, agents, status.Subscribed, now); err != nil {
+		return ctrl.Result{}, err
 	}
 	grace := r.GoneGracePeriod
 	if grace == 0 {
@@ -126,29 +127,67 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // the framework subscribes.
 func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, now time.Time) (ctrl.Result, error) {
 	limit := failoverTimeout(mc)
-	for i := range nodes {
+	err := forEach(len(nodes), nodeWorkers, func(i int) error {
 		n := &nodes[i]
 		st, ok := agentnode.Outage(n, metav1.NewTime(now), limit)
 		if !ok {
 			if ready := agentnode.ReadyCondition(n); ready != nil && ready.Status == corev1.ConditionTrue {
-				if err := r.markGone(ctx, n, now); err != nil {
-					return ctrl.Result{}, err
-				}
+				return r.markGone(ctx, n, now)
 			}
-			continue
+			return nil
 		}
 		if nodeStatusChanged(&n.Status, &st, now) {
 			before := n.DeepCopy()
 			n.Status = st
 			if err := r.Status().Patch(ctx, n, client.MergeFrom(before)); err != nil {
-				return ctrl.Result{}, err
+				return err
 			}
 		}
-		if err := r.renewLease(ctx, n, now); err != nil {
-			return ctrl.Result{}, err
-		}
+		return r.renewLease(ctx, n, now)
+	})
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: r.leaseDuration() / 4}, nil
+}
+
+// nodeWorkers is how many agents' Nodes and Leases a pass writes at once. One write
+// after another, a pass over 1,000 agents outlasted the Leases' 40 s while the API
+// server was busy (a burst of pods): no Lease was renewed meanwhile, and a node
+// lifecycle controller would have found every Node of the cluster unreachable.
+const nodeWorkers = 16
+
+// ensureNodes creates or updates the Nodes of live agents and renews their Leases,
+// nodeWorkers at a time. An agent whose write fails holds up no other agent's: every
+// error is returned, after all have had their turn.
+func (r *AgentNodeReconciler) ensureNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, subscribed bool, now time.Time) error {
+	return forEach(len(agents), nodeWorkers, func(i int) error {
+		return r.ensureNode(ctx, mc, agents[i], subscribed, now)
+	})
+}
+
+// forEach calls fn for each of 0 to n-1, up to workers at once, and joins their errors.
+func forEach(n, workers int, fn func(i int) error) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	slots := make(chan struct{}, workers)
+	for i := range n {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := fn(i); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (r *AgentNodeReconciler) leaseDuration() time.Duration {

@@ -1,0 +1,116 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+// nodesClient is a fake API whose Node creates go through create.
+func nodesClient(t *testing.T, create func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error) client.Client {
+	t.Helper()
+	sch := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(sch)
+	_ = mesosv1alpha1.AddToScheme(sch)
+	return fake.NewClientBuilder().WithScheme(sch).WithStatusSubresource(&corev1.Node{}).
+		WithInterceptorFuncs(interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+			if _, ok := o.(*corev1.Node); ok {
+				return create(ctx, c, o, opts...)
+			}
+			return c.Create(ctx, o, opts...)
+		}}).Build()
+}
+
+func testAgents(n int) []agentnode.Agent {
+	agents := make([]agentnode.Agent, n)
+	for i := range agents {
+		agents[i] = agentnode.Agent{ID: fmt.Sprintf("a%d", i), Hostname: fmt.Sprintf("h%d", i), Port: 5051, IP: "10.0.0.1", KubeletPort: 10350}
+	}
+	return agents
+}
+
+// A pass writes many agents' Nodes at once: one after another, a pass over a thousand
+// agents outlasted the Leases while the API server was busy.
+func TestEnsureNodesWritesAtOnce(t *testing.T) {
+	var inFlight, most atomic.Int32
+	release := make(chan struct{})
+	c := nodesClient(t, func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		return c.Create(ctx, o, opts...)
+	})
+	r := &AgentNodeReconciler{Client: c}
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+	agents := testAgents(3 * nodeWorkers)
+	done := make(chan error, 1)
+	go func() { done <- r.ensureNodes(context.Background(), mc, agents, true, time.Now()) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for most.Load() < nodeWorkers && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := most.Load(); got < 2 || got > nodeWorkers {
+		t.Fatalf("at most %d Node writes were made at once, want more than one and no more than %d", got, nodeWorkers)
+	}
+	var nodes corev1.NodeList
+	var leases coordinationv1.LeaseList
+	if err := c.List(context.Background(), &nodes); err != nil || len(nodes.Items) != len(agents) {
+		t.Fatalf("%d Nodes (%v), want %d", len(nodes.Items), err, len(agents))
+	}
+	if err := c.List(context.Background(), &leases); err != nil || len(leases.Items) != len(agents) {
+		t.Fatalf("%d Leases (%v), want %d", len(leases.Items), err, len(agents))
+	}
+}
+
+// An agent whose Node cannot be written holds up no other agent's Node or Lease, and
+// its error is returned.
+func TestEnsureNodesGoesOnPastAFailure(t *testing.T) {
+	var mu sync.Mutex
+	tried := map[string]bool{}
+	c := nodesClient(t, func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+		mu.Lock()
+		tried[o.GetName()] = true
+		mu.Unlock()
+		if strings.HasSuffix(o.GetName(), "-h0") {
+			return errors.New("admission webhook denied the request")
+		}
+		return c.Create(ctx, o, opts...)
+	})
+	r := &AgentNodeReconciler{Client: c}
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+	agents := testAgents(5)
+	err := r.ensureNodes(context.Background(), mc, agents, true, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "admission webhook denied") {
+		t.Fatalf("ensureNodes() = %v, want the failed write's error", err)
+	}
+	var leases coordinationv1.LeaseList
+	if err := c.List(context.Background(), &leases); err != nil || len(leases.Items) != len(agents)-1 {
+		t.Fatalf("%d Leases (%v), want %d: the other agents' Leases", len(leases.Items), err, len(agents)-1)
+	}
+	if len(tried) != len(agents) {
+		t.Fatalf("Nodes of %d agents were written, want all %d", len(tried), len(agents))
+	}
+}
