@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"sync"
+	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -12,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -100,4 +103,51 @@ func (k *kubeletWrites) start(ctx context.Context, p *corev1.Pod) {
 		}
 		return err
 	})
+}
+
+// kubeletLeaseRenew is how often a kubelet renews its Node's Lease: a quarter of its
+// 40 s duration.
+const kubeletLeaseRenew = 10 * time.Second
+
+// renewNodeLeases creates a Lease in kube-node-lease for each Node, as its kubelet
+// would, and renews each every kubeletLeaseRenew until stop is called: the heartbeat
+// kubelets write all the time, as k8sm's manager does for its agents' Nodes, which its
+// run pays for.
+func renewNodeLeases(ctx context.Context, c client.Client, nodes []string) (stop func(), err error) {
+	leases := make([]*coordinationv1.Lease, len(nodes))
+	for i, n := range nodes {
+		now := metav1.NewMicroTime(time.Now())
+		leases[i] = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: corev1.NamespaceNodeLease, Name: n},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(n), LeaseDurationSeconds: ptr.To(int32(40)), RenewTime: &now}}
+		if err := c.Create(ctx, leases[i]); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, l := range leases {
+		wg.Add(1)
+		// Each kubelet on its own, started at its own time.
+		go func() {
+			defer wg.Done()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(kubeletLeaseRenew * time.Duration(i) / time.Duration(len(leases))):
+			}
+			t := time.NewTicker(kubeletLeaseRenew)
+			defer t.Stop()
+			for {
+				now := metav1.NewMicroTime(time.Now())
+				l.Spec.RenewTime = &now
+				_ = c.Update(ctx, l)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	return func() { cancel(); wg.Wait() }, nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +31,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
@@ -420,11 +422,16 @@ func createBenchCluster(ctx context.Context, c client.Client, master string, age
 	}); err != nil {
 		return err
 	}
-	// Wait until the framework is subscribed and every agent is a Node.
+	// Wait until the framework is subscribed and every agent is a Node with its Lease, so
+	// that the run does not pay for making them.
 	deadline := time.Now().Add(time.Minute)
 	for {
 		mc := &mesosv1alpha1.MesosCluster{}
-		if err := c.Get(ctx, client.ObjectKey{Name: "bench"}, mc); err == nil && int(mc.Status.Agents) == agents {
+		var nodes corev1.NodeList
+		var leases coordinationv1.LeaseList
+		if err := c.Get(ctx, client.ObjectKey{Name: "bench"}, mc); err == nil && int(mc.Status.Agents) == agents &&
+			c.List(ctx, &nodes, client.MatchingLabels{agentnode.LabelCluster: "bench"}) == nil && len(nodes.Items) == agents &&
+			c.List(ctx, &leases, client.InNamespace(corev1.NamespaceNodeLease)) == nil && len(leases.Items) >= agents {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -468,7 +475,7 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 	res := result{name: "kube-scheduler (binding to Nodes)", pods: pods}
 	res.toBound = !kubelets
 	if kubelets {
-		res.name = "kube-scheduler + a kubelet's least writes (a pod status write, 3 events)"
+		res.name = "kube-scheduler + a kubelet's least writes (a pod status write, 3 events; each Node's Lease renewed every 10 s)"
 	}
 	env, kubeconfig, err := startEnv()
 	if err != nil {
@@ -519,6 +526,15 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 		}
 		defer k.stop()
 		done, observe = isRunning, k.saw
+		names := make([]string, nodes)
+		for i := range names {
+			names[i] = fmt.Sprintf("node-%04d", i)
+		}
+		stopLeases, err := renewNodeLeases(ctx, c, names)
+		if err != nil {
+			return res, fmt.Errorf("the kubelets' Node Leases: %w", err)
+		}
+		defer stopLeases()
 	}
 	cpu0, api0, self0 := procCPU(cmd.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid())
 	requests0, _ := apiRequests(ctx, env.Config)
