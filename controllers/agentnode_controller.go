@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -127,7 +129,7 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // the framework subscribes.
 func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, now time.Time) (ctrl.Result, error) {
 	limit := failoverTimeout(mc)
-	err := forEach(len(nodes), nodeWorkers, func(i int) error {
+	err := forEach(ctx, len(nodes), nodePace(len(nodes), r.leaseDuration()), func(i int) error {
 		n := &nodes[i]
 		st, ok := agentnode.Outage(n, metav1.NewTime(now), limit)
 		if !ok {
@@ -157,24 +159,43 @@ func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.Meso
 // lifecycle controller would have found every Node of the cluster unreachable.
 const nodeWorkers = 16
 
+// minNodePace is the fewest agents a pass handles per second, however small the cluster.
+const minNodePace = 50
+
+// nodePace spreads a pass over n agents across an eighth of the Lease duration (5 s of
+// 40 s), at least minNodePace a second: all at once, the Leases of 1,000 agents took the
+// manager's whole API budget for a moment every renewal, and the pods' bindings and
+// status writes waited behind them; kubelets renew theirs each on its own.
+func nodePace(n int, leaseDuration time.Duration) *rate.Limiter {
+	perSecond := max(float64(n)/(leaseDuration/8).Seconds(), minNodePace)
+	return rate.NewLimiter(rate.Limit(perSecond), 1)
+}
+
 // ensureNodes creates or updates the Nodes of live agents and renews their Leases,
-// nodeWorkers at a time. An agent whose write fails holds up no other agent's: every
-// error is returned, after all have had their turn.
+// nodeWorkers at a time at nodePace. An agent whose write fails holds up no other
+// agent's: every error is returned, after all have had their turn.
 func (r *AgentNodeReconciler) ensureNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, subscribed bool, now time.Time) error {
-	return forEach(len(agents), nodeWorkers, func(i int) error {
+	return forEach(ctx, len(agents), nodePace(len(agents), r.leaseDuration()), func(i int) error {
 		return r.ensureNode(ctx, mc, agents[i], subscribed, now)
 	})
 }
 
-// forEach calls fn for each of 0 to n-1, up to workers at once, and joins their errors.
-func forEach(n, workers int, fn func(i int) error) error {
+// forEach calls fn for each of 0 to n-1 as pace allows, up to nodeWorkers at once, and
+// joins their errors; it stops starting new calls once ctx is done.
+func forEach(ctx context.Context, n int, pace *rate.Limiter, fn func(i int) error) error {
 	var (
 		mu   sync.Mutex
 		errs []error
 		wg   sync.WaitGroup
 	)
-	slots := make(chan struct{}, workers)
+	slots := make(chan struct{}, nodeWorkers)
 	for i := range n {
+		if err := pace.Wait(ctx); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+			break
+		}
 		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
