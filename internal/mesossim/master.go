@@ -117,10 +117,14 @@ type Master struct {
 	ln  net.Listener
 	srv *http.Server
 	// down is set while the master is taken down (SetDown): its API answers nothing.
-	down   atomic.Bool
-	stop   chan struct{}
-	closed sync.Once
-	wg     sync.WaitGroup
+	down atomic.Bool
+	stop chan struct{}
+	// allocateSoon asks for an allocation before the next interval, as Mesos's
+	// allocator runs one at once (generateOffers) when a framework subscribes or revives;
+	// requests made before it runs are served by one.
+	allocateSoon chan struct{}
+	closed       sync.Once
+	wg           sync.WaitGroup
 }
 
 type framework struct {
@@ -237,7 +241,7 @@ func New(cfg Config) (*Master, error) {
 		return nil, fmt.Errorf("agent attributes: %w", err)
 	}
 	m := &Master{cfg: cfg, id: uuid.NewString(), log: cfg.Log, frameworks: map[string]*framework{},
-		agentByID: map[string]*agent{}, offers: map[string]*offer{}, stop: make(chan struct{})}
+		agentByID: map[string]*agent{}, offers: map[string]*offer{}, stop: make(chan struct{}), allocateSoon: make(chan struct{}, 1)}
 	for i := 1; i <= cfg.Agents; i++ {
 		hostname, port := fmt.Sprintf("agent-%d", i), mesos.Default_AgentInfo_Port
 		if cfg.AgentHostname != "" {

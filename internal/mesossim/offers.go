@@ -14,7 +14,8 @@ import (
 // containers' network_infos) unless Config.LoopbackIPs gives it one of its own.
 const agentIP = "127.0.0.1"
 
-// allocate sends offers every allocation interval.
+// allocate sends offers every allocation interval, and when asked to at once
+// (allocateSoonLocked).
 func (m *Master) allocate() {
 	t := time.NewTicker(m.cfg.AllocationInterval)
 	defer t.Stop()
@@ -23,10 +24,22 @@ func (m *Master) allocate() {
 		case <-m.stop:
 			return
 		case <-t.C:
-			m.mu.Lock()
-			m.allocateLocked(time.Now())
-			m.mu.Unlock()
+		case <-m.allocateSoon:
 		}
+		m.mu.Lock()
+		m.allocateLocked(time.Now())
+		m.mu.Unlock()
+	}
+}
+
+// allocateSoonLocked has the allocation loop run now rather than at its next interval,
+// as a REVIVE or a SUBSCRIBE has Mesos's allocator do (HierarchicalAllocatorProcess::
+// reviveOffers and addFramework call generateOffers, which allocates at once, one
+// allocation serving the calls made before it ran).
+func (m *Master) allocateSoonLocked() {
+	select {
+	case m.allocateSoon <- struct{}{}:
+	default:
 	}
 }
 

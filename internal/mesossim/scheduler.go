@@ -211,6 +211,7 @@ func (m *Master) subscribeLocked(info mesos.FrameworkInfo, s *stream) (*framewor
 			m.sendPendingLocked(t)
 		}
 	}
+	m.allocateSoonLocked()
 	return fw, ""
 }
 
@@ -466,6 +467,7 @@ func (m *Master) handleCall(streamIDs []string, call *scheduler.Call) error {
 	case scheduler.Call_REVIVE:
 		fw.suppressed = false
 		fw.filters = map[string]time.Time{}
+		m.allocateSoonLocked()
 	case scheduler.Call_SUPPRESS:
 		fw.suppressed = true
 	case scheduler.Call_KILL:

@@ -274,6 +274,29 @@ func TestOffersDeclineSuppressRevive(t *testing.T) {
 	}
 }
 
+// TestSubscribeAndReviveAllocateAtOnce: with an allocation interval of an hour, offers
+// still come at once after SUBSCRIBE and after a REVIVE, as Mesos's allocator allocates
+// when a framework is added or revives (generateOffers).
+func TestSubscribeAndReviveAllocateAtOnce(t *testing.T) {
+	m := startSim(t, Config{Agents: 2, AllocationInterval: time.Hour})
+	c := subscribe(t, m, info())
+	offers := c.next(scheduler.Event_OFFERS).GetOffers().Offers
+	if len(offers) != 2 {
+		t.Fatalf("want an offer per agent at once, got %d", len(offers))
+	}
+	c.call(calls.Suppress())
+	ids := []mesos.OfferID{offers[0].ID, offers[1].ID}
+	if got := c.call(calls.Decline(ids...).With(calls.RefuseSeconds(time.Hour))); got != http.StatusAccepted {
+		t.Fatal(got)
+	}
+	if got := c.call(calls.Revive()); got != http.StatusAccepted {
+		t.Fatal(got)
+	}
+	if again := c.next(scheduler.Event_OFFERS).GetOffers().Offers; len(again) != 2 {
+		t.Fatalf("want both agents offered again after REVIVE, got %d", len(again))
+	}
+}
+
 func TestLaunchUpdatesAcknowledgeReconcile(t *testing.T) {
 	m := startSim(t, Config{Agents: 1, UpdateRetry: 100 * time.Millisecond})
 	c := subscribe(t, m, info(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
