@@ -77,7 +77,7 @@ func TestTasksMesosDidNotAnswerForAreAskedAgain(t *testing.T) {
 	c := fakeAPI(t, a, aTask, b, bTask)
 	d := newFakeDriver()
 	s, _ := newTestScheduler(c, d)
-	s.reconcileRetry = 20 * time.Millisecond
+	s.reconcileRetry = 250 * time.Millisecond // the answer below comes first, even under -race
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
