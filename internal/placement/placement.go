@@ -52,6 +52,8 @@ type Input struct {
 	// there.
 	ExecutorID        string
 	ExecutorResources Request
+	// Nodes keeps the agents' Nodes from one Place to the next; nil makes them each time.
+	Nodes *NodeCache
 }
 
 // Assignment places one request on one offer.
@@ -94,6 +96,7 @@ func Place(in Input) Result {
 	res := Result{Unplaced: map[string]string{}}
 	rd := round{in: &in, selectors: map[string]*selector{}, unplaced: map[string]unplacedEntry{}}
 	rd.readOffers()
+	in.Nodes.endRound(len(in.Offers))
 	for i := range in.Requests {
 		rd.place(i, &res)
 	}
@@ -137,7 +140,7 @@ func (rd *round) readOffers() {
 		o := &in.Offers[i]
 		ag := agents[o.AgentID.Value]
 		if ag == nil {
-			ag = &agentState{index: len(rd.agents), node: agentNode(in.Cluster, o), needExecutor: in.ExecutorID != ""}
+			ag = &agentState{index: len(rd.agents), node: in.Nodes.node(in.Cluster, o), needExecutor: in.ExecutorID != ""}
 			agents[o.AgentID.Value] = ag
 			rd.agents = append(rd.agents, ag)
 		}

@@ -9,6 +9,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 )
 
 // portsMsg is the reason a task's host ports are not free on an agent.
@@ -460,4 +461,73 @@ func BenchmarkPlace(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(size.tasks)/1e3, "µs/task")
 		})
 	}
+}
+
+// BenchmarkPlaceOneOnHeldOffers places the one pod that comes alone on 1,000 held
+// offers, as a scheduler that holds offers does for each such pod, with and without the
+// agents' Nodes kept from the round before.
+func BenchmarkPlaceOneOnHeldOffers(b *testing.B) {
+	for _, cached := range []bool{false, true} {
+		b.Run(fmt.Sprintf("nodecache=%v", cached), func(b *testing.B) {
+			in := benchInput(1000, 1, 16)
+			if cached {
+				in.Nodes = &NodeCache{}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if res := Place(in); len(res.Assignments) != 1 {
+					b.Fatal("not placed")
+				}
+			}
+		})
+	}
+}
+
+// The cache hands out an agent's Node again while its hostname, port and attributes
+// stay, makes it again when one changes, and forgets agents no longer offered.
+func TestNodeCache(t *testing.T) {
+	base := withAttr(offer("h1", 4, 1024), "rack", "r1")
+	for _, tc := range []struct {
+		name   string
+		change func(o *mesos.Offer)
+		same   bool
+	}{
+		{"unchanged", func(*mesos.Offer) {}, true},
+		{"another offer id", func(o *mesos.Offer) { o.ID.Value = "o-2" }, true},
+		{"hostname", func(o *mesos.Offer) { o.Hostname = "h2" }, false},
+		{"port", func(o *mesos.Offer) { o.URL = &mesos.URL{Scheme: "http", Address: mesos.Address{Port: 5052}} }, false},
+		{"attribute value", func(o *mesos.Offer) { *o = withAttr(offer("h1", 4, 1024), "rack", "r2") }, false},
+		{"attribute added", func(o *mesos.Offer) { *o = withAttr(withAttr(offer("h1", 4, 1024), "rack", "r1"), "zone", "z") }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c NodeCache
+			first := c.node("c", &base)
+			next := base
+			next.Attributes = slices.Clone(base.Attributes)
+			tc.change(&next)
+			second := c.node("c", &next)
+			if (first == second) != tc.same {
+				t.Fatalf("the same Node handed out again: %v, want %v", first == second, tc.same)
+			}
+			if want := agentNode("c", &next); !equality.Semantic.DeepEqual(second, want) {
+				t.Errorf("Node %+v, want %+v", second.ObjectMeta, want.ObjectMeta)
+			}
+		})
+	}
+	t.Run("agents that left are forgotten", func(t *testing.T) {
+		var c NodeCache
+		for i := range 2000 {
+			o := offer(fmt.Sprintf("h%d", i), 1, 1)
+			o.AgentID.Value = fmt.Sprintf("a-%d", i)
+			c.node("c", &o)
+		}
+		c.endRound(2000)
+		stay := offer("h0", 1, 1)
+		stay.AgentID.Value = "a-0"
+		c.node("c", &stay)
+		c.endRound(1)
+		if len(c.nodes) != 1 || c.nodes["a-0"] == nil {
+			t.Fatalf("kept %d agents, want only a-0", len(c.nodes))
+		}
+	})
 }
