@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -47,6 +48,8 @@ type kubeletAPIState struct {
 type helloer struct {
 	agentID, executorID, node string
 	seen                      time.Time
+	// send orders the Configs sent to the executor (sendConfigTo).
+	send *sync.Mutex
 }
 
 func newKubeletAPIState() kubeletAPIState {
@@ -89,17 +92,19 @@ func (s *Scheduler) hello(ctx context.Context, d messenger, log logr.Logger, age
 	s.mu.Lock()
 	k := &s.kubelet
 	k.via = d
-	if _, known := k.executors[agentID+"/"+executorID]; !known {
+	h, known := k.executors[agentID+"/"+executorID]
+	if !known {
 		for key, h := range k.executors {
 			if now.Sub(h.seen) > executorQuiet {
 				delete(k.executors, key)
 			}
 		}
+		h.send = &sync.Mutex{}
 	}
-	k.executors[agentID+"/"+executorID] = helloer{agentID: agentID, executorID: executorID, node: node, seen: now}
-	cfg := s.kubeletConfigLocked(node)
+	h.agentID, h.executorID, h.node, h.seen = agentID, executorID, node, now
+	k.executors[agentID+"/"+executorID] = h
 	if k.sent == "" {
-		k.sent = configKey(cfg)
+		k.sent = configKey(s.kubeletConfigLocked(node))
 	}
 	s.mu.Unlock()
 	select {
@@ -110,8 +115,22 @@ func (s *Scheduler) hello(ctx context.Context, d messenger, log logr.Logger, age
 	}
 	go func() {
 		defer func() { <-k.answers }()
-		sendConfig(ctx, d, log, agentID, executorID, id, cfg)
+		s.sendConfigTo(ctx, d, log, h, id)
 	}()
+}
+
+// sendConfigTo sends an executor its Config as it stands when it goes, one send to the
+// executor at a time. A Hello's answer and a push after a change would otherwise race,
+// and the older Config could arrive last and stay until the executor's next Hello: a
+// client CA bundle that came just after an executor's first Hello was lost so, and the
+// API server's kubectl logs and exec were refused (401) for two minutes.
+func (s *Scheduler) sendConfigTo(ctx context.Context, d messenger, log logr.Logger, h helloer, id string) {
+	h.send.Lock()
+	defer h.send.Unlock()
+	s.mu.Lock()
+	cfg := s.kubeletConfigLocked(h.node)
+	s.mu.Unlock()
+	sendConfig(ctx, d, log, h.agentID, h.executorID, id, cfg)
 }
 
 // pushKubeletConfig sends the executors heard from lately their Config, if the port,
@@ -129,25 +148,21 @@ func (s *Scheduler) pushKubeletConfig() {
 	if m, ok := s.driver.(messenger); ok {
 		d = m // the connection of the latest callback: newer, after a driver restart
 	}
-	type push struct {
-		h   helloer
-		cfg agentmsg.Config
-	}
-	var pushes []push
+	var pushes []helloer
 	for key, h := range k.executors {
 		if now.Sub(h.seen) > executorQuiet {
 			delete(k.executors, key)
 			continue
 		}
-		pushes = append(pushes, push{h, s.kubeletConfigLocked(h.node)})
+		pushes = append(pushes, h)
 	}
 	s.mu.Unlock()
 	log := s.Log.WithValues("executors", len(pushes))
 	log.Info("Sending the executors their new kubelet API configuration")
 	go func() {
-		for _, p := range pushes {
-			sendConfig(context.Background(), d, s.Log.WithValues("agent", p.h.agentID, "executor", p.h.executorID),
-				p.h.agentID, p.h.executorID, "config-"+time.Now().UTC().Format(time.RFC3339Nano), p.cfg)
+		for _, h := range pushes {
+			s.sendConfigTo(context.Background(), d, s.Log.WithValues("agent", h.agentID, "executor", h.executorID),
+				h, "config-"+time.Now().UTC().Format(time.RFC3339Nano))
 		}
 	}()
 }

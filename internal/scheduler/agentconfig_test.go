@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,5 +138,50 @@ func TestAChangedConfigIsSentToTheExecutorsUnasked(t *testing.T) {
 	s.SetCluster(mc)
 	if msgs, _ := sent.count(8); len(msgs) != 8 || msgs[6].Config.ServingCertificate != "KubeletServingSigner" || msgs[7].Config.ServingCertificate != "KubeletServingSigner" {
 		t.Fatalf("the serving certificate's new source was not sent to both executors: %d messages", len(msgs))
+	}
+}
+
+// gatedMessages holds the first message sent until the gate opens, as a slow first send.
+type gatedMessages struct {
+	sentMessages
+	gate    chan struct{}
+	entered chan struct{}
+	first   sync.Once
+}
+
+func (g *gatedMessages) SendMessage(ctx context.Context, agentID, executorID string, data []byte) error {
+	held := false
+	g.first.Do(func() { held = true })
+	if held {
+		close(g.entered)
+		<-g.gate
+	}
+	return g.sentMessages.SendMessage(ctx, agentID, executorID, data)
+}
+
+// A client CA bundle set while the answer to an executor's first Hello is still on its
+// way reaches the executor last: the Configs an executor is sent go one at a time, each
+// as the cluster stands when it goes, so the older one cannot overtake the newer.
+func TestAConfigChangedDuringAHelloAnswerArrivesLast(t *testing.T) {
+	s, _ := newTestScheduler(fakeAPI(t), newFakeDriver())
+	sent := &gatedMessages{gate: make(chan struct{}), entered: make(chan struct{})}
+	agents := map[string]framework.Agent{"a1": {ID: "a1", Hostname: "h1"}}
+	req, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindHello, ID: "h-a1", Hello: &agentmsg.Hello{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.message(context.Background(), sent, agents, "a1", "ex", req)
+	<-sent.entered // the answer, without a CA, is being sent
+
+	s.SetKubeletClientCA([]byte("the CA"))
+	sent.count(1) // the push may go out now: it must not
+	close(sent.gate)
+
+	msgs, _ := sent.count(2)
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages, want the answer and the push", len(msgs))
+	}
+	if last := msgs[len(msgs)-1]; last.Kind != agentmsg.KindConfig || last.Config.ClientCA != "the CA" {
+		t.Fatalf("the executor was sent last %+v, want the Config with the CA", last.Config)
 	}
 }
