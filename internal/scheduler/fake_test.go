@@ -122,7 +122,9 @@ func fakeAPIWith(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) c
 	sch := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(sch)
 	_ = mesosv1alpha1.AddToScheme(sch)
-	funcs.SubResourceCreate = bindPod
+	if funcs.SubResourceCreate == nil {
+		funcs.SubResourceCreate = bindPod
+	}
 	return fake.NewClientBuilder().WithScheme(sch).WithObjects(objs...).
 		WithStatusSubresource(&corev1.Pod{}).
 		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.TaskID, indexer.TaskIDOf).

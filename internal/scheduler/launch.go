@@ -191,6 +191,16 @@ func (s *Scheduler) markStored(taskID string) {
 	s.mu.Unlock()
 }
 
+// launchUncertain drops what this process knows of a launch whose ACCEPT failed, but
+// its pod: Mesos's answer about the task finds its pod so (ownerOf) while the cache
+// does not show the binding yet. Without it a task the master did launch, reported
+// TASK_STAGING, was killed as one no pod owns.
+func (s *Scheduler) launchUncertain(taskID string) {
+	s.mu.Lock()
+	delete(s.launches, taskID)
+	s.mu.Unlock()
+}
+
 // forgetLaunch drops what this process knows of a task's launch (it is written, or did
 // not happen).
 func (s *Scheduler) forgetLaunch(taskID string) {
@@ -220,7 +230,7 @@ func (s *Scheduler) launchFailed(ctx context.Context, d Driver, offer mesos.Offe
 	ids := make([]string, 0, len(launch))
 	for _, t := range launch {
 		s.Dequeue(t.TaskID.Value)
-		s.forgetLaunch(t.TaskID.Value)
+		s.launchUncertain(t.TaskID.Value)
 		ask[t.TaskID.Value] = t.AgentID.Value
 		ids = append(ids, t.TaskID.Value)
 	}

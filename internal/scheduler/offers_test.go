@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
@@ -84,6 +85,33 @@ func TestAFailedAcceptAsksMesosInsteadOfLaunchingAgain(t *testing.T) {
 	}
 	if s.Pending(mt.Spec.TaskID) || s.LaunchUnwritten(mt.Spec.TaskID) {
 		t.Error("the task of a failed ACCEPT is queued or remembered as launched; Mesos's answer decides")
+	}
+}
+
+// Mesos's answer about the task of a failed ACCEPT that the master did get finds the
+// pod this process bound, though the cache does not show the binding yet: the task is
+// recorded, not killed as one no pod owns.
+func TestTheTaskOfAFailedAcceptThatRunsIsKeptWhileTheCacheLags(t *testing.T) {
+	pod, mt := queuedPod(t, "p") // its MesosTask not written yet
+	// The binding succeeds, but the cache does not see it yet.
+	c := fakeAPIWith(t, interceptor.Funcs{SubResourceCreate: func(context.Context, client.Client, string, client.Object, client.Object, ...client.SubResourceCreateOption) error {
+		return nil
+	}}, pod)
+	d := newFakeDriver()
+	d.launchErr = errBroken
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, mt, pod)
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	answer(s, mt.Spec.TaskID, "a-agent-1", mesos.TASK_STAGING)
+
+	if len(d.kills) != 0 {
+		t.Fatalf("killed %v, want the task kept", d.kills)
+	}
+	got := &mesosv1alpha1.MesosTask{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(mt), got); err != nil || got.Status.MesosState != mesos.TASK_STAGING.String() {
+		t.Fatalf("the MesosTask after Mesos's answer: %+v, %v; want TASK_STAGING recorded", got.Status, err)
 	}
 }
 
