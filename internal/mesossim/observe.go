@@ -29,6 +29,14 @@ type Observer struct {
 	// master sends it SUBSCRIBED, with the master's lock held: it must return quickly and
 	// must not call the master.
 	Subscribed func(frameworkID string)
+	// Called is called for every call of a subscribed framework the master takes (its
+	// stream id checked), before it is applied, with the master's lock held: it must
+	// return quickly and must not call the master.
+	Called func(frameworkID string, call scheduler.Call_Type)
+	// Offered is called for every batch of offers sent to a framework, with how many
+	// it holds, with the master's lock held: it must return quickly and must not call
+	// the master.
+	Offered func(frameworkID string, offers int)
 }
 
 // ObservedLaunch is one task a framework asked the master to launch.

@@ -74,6 +74,9 @@ func (m *Master) allocateLocked(now time.Time) {
 			}
 		}
 		if len(batch) > 0 {
+			if o := m.cfg.Observer; o != nil && o.Offered != nil {
+				o.Offered(fw.id, len(batch))
+			}
 			fw.send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: batch}})
 		}
 	}

@@ -444,6 +444,9 @@ func (m *Master) handleCall(streamIDs []string, call *scheduler.Call) error {
 	if streamIDs[0] != fw.stream.id {
 		return badRequest("The stream ID '%s' included in this request didn't match the stream ID currently associated with framework ID %s", streamIDs[0], fw.id)
 	}
+	if o := m.cfg.Observer; o != nil && o.Called != nil {
+		o.Called(fw.id, call.Type)
+	}
 	switch call.Type {
 	case scheduler.Call_TEARDOWN:
 		m.removeFrameworkLocked(fw)

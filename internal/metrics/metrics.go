@@ -69,6 +69,10 @@ var (
 		Help:    "Time to place the pending tasks on one batch of offers.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10), // 100µs .. 26s
 	}, []string{"cluster"})
+	offersHeld = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "offers_held",
+		Help: "Offers held, while no pod waits, for the pods that come next (placement.offerHoldSeconds).",
+	}, []string{"cluster"})
 	pendingTasks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "pending_tasks",
 		Help: "Tasks waiting in the scheduler's queue for an offer that fits them.",
@@ -84,7 +88,7 @@ type vec interface {
 var all = []vec{
 	offersReceived, offersDeclined, offersRescinded, tasksLaunched, launchFailures,
 	statusUpdates, subscribed, subscriptions, reconnects, disconnects, agents, tasks,
-	placementDuration, pendingTasks,
+	placementDuration, pendingTasks, offersHeld,
 }
 
 func init() {
@@ -155,6 +159,9 @@ func (c Cluster) Placed(d time.Duration) {
 
 // Pending records the length of the scheduler's queue.
 func (c Cluster) Pending(n int) { pendingTasks.WithLabelValues(string(c)).Set(float64(n)) }
+
+// OffersHeld records how many offers are held.
+func (c Cluster) OffersHeld(n int) { offersHeld.WithLabelValues(string(c)).Set(float64(n)) }
 
 // Forget drops every series of the cluster, when it is deleted.
 func Forget(cluster string) {

@@ -19,28 +19,60 @@ func (s *Scheduler) offerLoop(ctx context.Context) {
 	// A safety net: work that waits while offers are suppressed revives them.
 	check := time.NewTicker(5 * time.Second)
 	defer check.Stop()
+	expiry := time.NewTimer(time.Hour)
+	expiry.Stop()
+	defer expiry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case offers := <-s.offers:
 			s.handleOffers(ctx, offers)
+		case <-s.wake:
+			// Work came while offers are held: it takes them, and what they do not fit
+			// revives offers.
+			s.handleOffers(ctx, nil)
+			if s.stuck() {
+				s.setSuppressed(ctx, false)
+			}
+		case <-expiry.C:
+			s.declineExpired(ctx, time.Now())
 		case <-check.C:
 			if s.stuck() {
 				s.setSuppressed(ctx, false)
 			}
 		}
+		if s.heldForWork() {
+			s.wakeOfferLoop() // work that came during the round: the next round tries it
+		}
+		if next, ok := s.nextExpiry(); ok {
+			expiry.Reset(time.Until(next))
+		} else {
+			expiry.Stop()
+		}
 	}
 }
 
-// handleOffers places pending tasks on offers, launches what fits, declines the rest,
-// explains what fits nowhere, and suppresses offers once nothing waits.
+// handleOffers places pending tasks on new offers and the held ones, launches what
+// fits, holds or declines the rest (hold.go), explains what fits nowhere, and
+// suppresses offers once nothing waits.
 func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 	s.mu.Lock()
 	d, mc := s.driver, s.cluster
 	s.mu.Unlock()
+	if d == nil {
+		return
+	}
 	if id := d.FrameworkID(); id == "" || id != mc.Status.FrameworkID {
 		s.awaitFrameworkID(ctx, d, offers)
+		return
+	}
+	now := time.Now()
+	held, until := s.takeHeld(d.Subscription(), now)
+	if len(held) > 0 {
+		offers = append(held, offers...)
+	}
+	if len(offers) == 0 {
 		return
 	}
 	queue := s.queue()
@@ -50,11 +82,8 @@ func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 	}
 	res := s.place(mc, queue, offers)
 	refuse := refuseFor(mc)
-	decline := s.launchAll(ctx, d, mc, offers, res.Assignments, keys, refuse)
-	s.metrics.OffersDeclined(len(decline))
-	if err := d.Decline(ctx, decline, refuse); err != nil {
-		s.Log.V(1).Info("Decline failed", "error", err.Error())
-	}
+	unused := s.launchAll(ctx, d, mc, offers, res.Assignments, keys, refuse)
+	s.settleUnused(ctx, d, unused, until, keys, refuse, holdFor(mc), now)
 	for id, why := range res.Unplaced {
 		if s.noteUnschedulable(id, why) {
 			s.markUnschedulable(ctx, keys[id], why)
@@ -73,14 +102,7 @@ const frameworkIDWait = time.Second
 // and launch again, under it, the pods whose tasks run under the old one.
 func (s *Scheduler) awaitFrameworkID(ctx context.Context, d Driver, offers []mesos.Offer) {
 	s.Log.V(1).Info("Declining offers until the framework id is written to the MesosCluster's status", "frameworkID", d.FrameworkID(), "offers", len(offers))
-	ids := make([]mesos.OfferID, len(offers))
-	for i, o := range offers {
-		ids[i] = o.ID
-	}
-	s.metrics.OffersDeclined(len(ids))
-	if err := d.Decline(ctx, ids, frameworkIDWait); err != nil {
-		s.Log.V(1).Info("Decline failed", "error", err.Error())
-	}
+	s.decline(ctx, d, offerIDs(offers), frameworkIDWait)
 }
 
 // place runs placement over the queue, in its order, and the offers.
@@ -96,7 +118,7 @@ func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, o
 	start := time.Now()
 	res := placement.Place(placement.Input{
 		Requests: reqs, Offers: offers, Strategy: strategy, Cluster: mc.Name,
-		ExecutorID: podtask.ExecutorID(mc), ExecutorResources: podtask.ExecutorRequest(mc),
+		ExecutorID: podtask.ExecutorID(mc), ExecutorResources: podtask.ExecutorRequest(mc), Nodes: &s.nodes,
 	})
 	s.metrics.Placed(time.Since(start))
 	return res
@@ -112,9 +134,9 @@ func refuseFor(mc *mesosv1alpha1.MesosCluster) time.Duration {
 }
 
 // launchAll launches the assignments of every offer, one ACCEPT per offer, the offers at
-// once, and returns the offers to decline: those nothing was placed on or launched with.
+// once, and returns the offers left unused: those nothing was placed on or launched with.
 func (s *Scheduler) launchAll(ctx context.Context, d Driver, mc *mesosv1alpha1.MesosCluster, offers []mesos.Offer,
-	assignments []placement.Assignment, keys map[string]types.NamespacedName, refuse time.Duration) []mesos.OfferID {
+	assignments []placement.Assignment, keys map[string]types.NamespacedName, refuse time.Duration) []mesos.Offer {
 	byOffer := map[string][]placement.Assignment{}
 	for _, a := range assignments {
 		byOffer[a.OfferID.Value] = append(byOffer[a.OfferID.Value], a)
@@ -122,14 +144,14 @@ func (s *Scheduler) launchAll(ctx context.Context, d Driver, mc *mesosv1alpha1.M
 	l := offerLaunch{s: s, d: d, executor: podtask.ExecutorInfo(mc, d.FrameworkID()), security: podtask.SecurityFor(mc), keys: keys, refuse: refuse,
 		slots: make(chan struct{}, launchWorkers)}
 	var (
-		mu      sync.Mutex
-		decline []mesos.OfferID
-		wg      sync.WaitGroup
+		mu     sync.Mutex
+		unused []mesos.Offer
+		wg     sync.WaitGroup
 	)
 	for _, o := range offers {
 		asgs := byOffer[o.ID.Value]
 		if len(asgs) == 0 {
-			decline = append(decline, o.ID)
+			unused = append(unused, o)
 			continue
 		}
 		wg.Add(1)
@@ -137,13 +159,13 @@ func (s *Scheduler) launchAll(ctx context.Context, d Driver, mc *mesosv1alpha1.M
 			defer wg.Done()
 			if !l.launch(ctx, o, asgs) {
 				mu.Lock()
-				decline = append(decline, o.ID)
+				unused = append(unused, o)
 				mu.Unlock()
 			}
 		}(o, asgs)
 	}
 	wg.Wait()
-	return decline
+	return unused
 }
 
 // offerLaunch is what the launches of one batch of offers share.

@@ -115,13 +115,15 @@ func TestTheTaskOfAFailedAcceptThatRunsIsKeptWhileTheCacheLags(t *testing.T) {
 	}
 }
 
-// An empty queue suppresses offers; new work revives them.
+// An empty queue suppresses offers; new work revives them. (offerHoldSeconds 0: unused
+// offers are declined at once.)
 func TestAnEmptyQueueSuppressesOffersAndWorkRevivesThem(t *testing.T) {
 	pod, mt := podWithTask("p", "500m")
 	c := fakeAPI(t, pod, mt)
 	d := newFakeDriver()
 	s, _ := newTestScheduler(c, d)
 	ctx := context.Background()
+	s.SetCluster(holdingCluster(0))
 
 	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if d.suppress != 1 || d.declines["o-agent-1"] != 5*time.Second {

@@ -33,7 +33,8 @@ type pendingTask struct {
 	stored bool
 }
 
-// Enqueue adds a MesosTask to the queue (again), reviving offers if they were suppressed.
+// Enqueue adds a MesosTask to the queue (again), handing it the offers held (hold.go),
+// or reviving offers if they were suppressed.
 // A pod the cluster is to bind is queued with its MesosTask unwritten (podtask.NewMesosTask).
 func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
 	req := podtask.RequestFor(pod, mt)
@@ -48,11 +49,24 @@ func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, po
 		p.priority = *pod.Spec.Priority
 	}
 	s.pending[mt.Spec.TaskID] = p
-	revive := !known && s.suppressed
+	// New work takes the offers held for it, else revives offers.
+	wake := !known && len(s.held) > 0
+	revive := !known && !wake && s.suppressed
 	s.metrics.Pending(len(s.pending))
 	s.mu.Unlock()
+	if wake {
+		s.wakeOfferLoop()
+	}
 	if revive {
 		s.setSuppressed(ctx, false)
+	}
+}
+
+// wakeOfferLoop has the offer loop place the queue on the held offers.
+func (s *Scheduler) wakeOfferLoop() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/kubeletauth"
 	"github.com/k8sm/k8sm/internal/metrics"
+	"github.com/k8sm/k8sm/internal/placement"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
@@ -83,6 +84,14 @@ type Scheduler struct {
 	offerCalls     sync.Mutex // orders SUPPRESS and REVIVE
 	driver         Driver
 	offers         chan []mesos.Offer
+	// held are the offers kept for the pods that come next, and rescinded the offers
+	// Mesos withdrew, by id, with when (hold.go); wake tells the offer loop that work
+	// came while offers are held.
+	held      []heldOffer
+	rescinded map[string]time.Time
+	wake      chan struct{}
+	// nodes keeps the agents' Nodes between placements; the offer loop alone uses it.
+	nodes placement.NodeCache
 	// updates are the workers' queues. They never make the sender wait: the framework's
 	// event loop hands updates over, and an event loop held up by a slow API server would
 	// miss the master's heartbeats and lose its subscription. They need no bound: an
@@ -106,7 +115,7 @@ var _ framework.Scheduler = (*Scheduler)(nil)
 func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{},
-		offers: make(chan []mesos.Offer, 64), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews),
+		offers: make(chan []mesos.Offer, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews),
 		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry}
 	for i := range s.updates {
 		s.updates[i] = fifo.New[statusUpdate]()
@@ -187,18 +196,19 @@ func (s *Scheduler) offered(ctx context.Context, d Driver, offers []mesos.Offer)
 	select {
 	case s.offers <- offers:
 	default:
-		ids := make([]mesos.OfferID, len(offers))
-		for i, o := range offers {
-			ids[i] = o.ID
-		}
-		s.metrics.OffersDeclined(len(ids))
-		_ = d.Decline(ctx, ids, time.Second)
+		s.decline(ctx, d, offerIDs(offers), time.Second)
 	}
 }
 
-// Rescind: offers are used within one pass of the offer loop, so a rescinded offer at
-// worst makes one ACCEPT fail, whose tasks then wait for the next offer.
-func (s *Scheduler) Rescind(context.Context, mesos.OfferID) { s.metrics.OfferRescinded() }
+// Rescind records an offer Mesos withdrew, so that it is not held or used again
+// (hold.go). One that a round uses before the RESCIND arrives makes at worst one ACCEPT
+// fail with TASK_DROPPED, whose tasks are launched again.
+func (s *Scheduler) Rescind(_ context.Context, id mesos.OfferID) {
+	s.metrics.OfferRescinded()
+	s.mu.Lock()
+	s.rescinded[id.Value] = time.Now()
+	s.mu.Unlock()
+}
 
 // Update hands a status update to the worker of its task.
 func (s *Scheduler) Update(ctx context.Context, status mesos.TaskStatus, ack func(context.Context) error) {

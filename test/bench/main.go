@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,6 +62,8 @@ type result struct {
 	benchCPU time.Duration
 	// requests counts the API requests but watches, by verb and resource.
 	requests map[string]float64
+	// mesos counts the offers mesos-sim sent and the calls it got, by type.
+	mesos map[string]float64
 	// failovers are the times k8sm took to come back from faults after the run.
 	failovers []failover
 }
@@ -99,6 +100,8 @@ var (
 	profiling bool
 	// managerArgs are more arguments for the managers.
 	managerArgs string
+	// offerHold is the bench cluster's offerHoldSeconds; -1 leaves the default.
+	offerHold int32 = -1
 )
 
 func run() error {
@@ -115,6 +118,11 @@ func run() error {
 	flag.StringVar(&heapProfile, "heapprofile", "", "Write the manager's heap profile, taken when every pod of the burst is Running, to this file.")
 	flag.StringVar(&apiProfile, "apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the k8sm run to this file.")
 	flag.StringVar(&managerArgs, "manager-args", "", "More arguments for the manager, separated by spaces (e.g. \"--leader-election-lease-duration=15s\").")
+	flag.Func("offer-hold-seconds", "The bench cluster's spec.placement.offerHoldSeconds (default: the cluster's default).", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 32)
+		offerHold = int32(n)
+		return err
+	})
 	skipSteady := flag.Bool("skip-steady", false, "Do not search, after the burst, for the highest steady rate whose p99 create→Running stays under 1 s.")
 	flag.BoolVar(&skipFailover, "skip-failover", false, "Do not time a failover of the manager (SIGKILL of the leader) and of the master after the k8sm run.")
 	runs := flag.Int("runs", 1, "Take the burst this many times, k8sm and its peers in turn each time, and print the medians and each round's ratio (a shared machine's speed varies between runs minutes apart).")
@@ -215,17 +223,15 @@ func report(r result) {
 	}
 	if len(r.requests) > 0 {
 		var total float64
-		keys := make([]string, 0, len(r.requests))
-		for k, v := range r.requests {
+		for _, v := range r.requests {
 			total += v
-			keys = append(keys, k)
 		}
-		sort.Strings(keys)
 		fmt.Printf("  API requests (but watches): %.1f per pod:", total/float64(r.pods))
-		for _, k := range keys {
-			fmt.Printf("  %s %.2f", k, r.requests[k]/float64(r.pods))
-		}
-		fmt.Println()
+		printPerPod(r.requests, r.pods)
+	}
+	if len(r.mesos) > 0 {
+		fmt.Printf("  Mesos master, per pod:")
+		printPerPod(r.mesos, r.pods)
 	}
 	if len(r.failovers) > 0 {
 		fmt.Printf("  failover with %d tasks running, from the fault:\n", r.pods)
@@ -290,7 +296,8 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	}
 	defer func() { _ = os.Remove(kubeconfig) }()
 	subs := make(subscriptions, 16)
-	sim, err := startSim(agents, subs.observer())
+	traffic := newMesosTraffic()
+	sim, err := startSim(agents, traffic.observe(subs.observer()))
 	if err != nil {
 		return res, err
 	}
@@ -314,12 +321,14 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	waitProfiles := startProfiles(ctx, env.Config, mgr.pprofAddr)
 	cpu0, api0, self0 := procCPU(mgr.cmd.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid())
 	requests0, _ := apiRequests(ctx, env.Config)
+	mesos0 := traffic.snapshot()
 	res.elapsed, res.latencies, res.bound, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, "mesos") },
 		isRunning, nil, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (manager log: %s)", err, mgr.log.Name())
 	}
 	res.cpu, res.apiCPU, res.benchCPU = procCPU(mgr.cmd.Process.Pid)-cpu0, readControlPlaneCPU().sub(api0), procCPU(os.Getpid())-self0
+	res.mesos = diffCounts(mesos0, traffic.snapshot())
 	if heapProfile != "" && mgr.pprofAddr != "" {
 		if err := fetchTo("http://"+mgr.pprofAddr+"/debug/pprof/heap", heapProfile); err != nil {
 			fmt.Printf("bench: no heap profile: %v\n", err)
@@ -412,13 +421,18 @@ func (m *benchManager) stop() {
 }
 
 // createBenchCluster creates the MesosCluster "bench" on master and waits for it, so
-// the run times pods only. RefuseSeconds 0 gets declined offers back at once.
+// the run times pods only. RefuseSeconds 0 gets declined offers back at once; offers are
+// held for offerHold seconds (-1: the cluster's default).
 func createBenchCluster(ctx context.Context, c client.Client, master string, agents int, managerLog string) error {
 	zero := int32(0)
+	placement := mesosv1alpha1.PlacementSpec{RefuseSeconds: &zero}
+	if offerHold >= 0 {
+		placement.OfferHoldSeconds = &offerHold
+	}
 	if err := c.Create(ctx, &mesosv1alpha1.MesosCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
 		Spec: mesosv1alpha1.MesosClusterSpec{Master: master, Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"},
-			Placement: mesosv1alpha1.PlacementSpec{RefuseSeconds: &zero}},
+			Placement: placement},
 	}); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,19 @@ func diffCounts(before, after map[string]float64) map[string]float64 {
 		}
 	}
 	return d
+}
+
+// printPerPod prints counts per pod, by key, on the rest of a line.
+func printPerPod(counts map[string]float64, pods int) {
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("  %s %.2f", k, counts[k]/float64(pods))
+	}
+	fmt.Println()
 }
 
 // controlPlaneCPU is the CPU time of this process's kube-apiserver and etcd children.

@@ -1,0 +1,184 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"k8s.io/apimachinery/pkg/types"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// Offers a round leaves unused while no task it tried still waits are held for a moment
+// (spec.placement.offerHoldSeconds) instead of being declined at once. Offers are
+// suppressed while nothing is pending, so each pod that comes alone would otherwise
+// REVIVE them and get every agent's offer, to use one and decline the rest; and pods
+// that come during a round would otherwise wait for the declined offers to come back
+// (refuseSeconds), or have them come back at every allocation while the queue is never
+// empty. A held offer takes them at once, and Mesos offers nothing more of its agent
+// meanwhile. Mesos keeps a held offer's resources from every other
+// framework, so the hold is short, and it ends early when Mesos rescinds the offer or
+// the subscription it came on ends. An offer held too long, or rescinded without the
+// RESCIND arriving in time, makes at worst one ACCEPT fail with TASK_DROPPED, whose
+// task is launched again (neverSeen).
+
+// heldOffer is an offer kept for the pods that come next.
+type heldOffer struct {
+	offer mesos.Offer
+	// until is when it is declined if no pod took it.
+	until time.Time
+	// subscription is the subscription it came on: offers do not outlive it.
+	subscription uint64
+}
+
+// rescindMemory is how long a rescinded offer's id is remembered, for a RESCIND that
+// overtakes its offer on its way to the offer loop.
+const rescindMemory = time.Minute
+
+// holdFor is how long a cluster holds unused offers: spec.placement.offerHoldSeconds,
+// 1 s by default.
+func holdFor(mc *mesosv1alpha1.MesosCluster) time.Duration {
+	if h := mc.Spec.Placement.OfferHoldSeconds; h != nil {
+		return time.Duration(*h) * time.Second
+	}
+	return time.Second
+}
+
+// takeHeld removes the held offers and returns those still valid (made on subscription
+// and not rescinded), with when each is due to be declined.
+func (s *Scheduler) takeHeld(subscription uint64, now time.Time) ([]mesos.Offer, map[string]time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, at := range s.rescinded {
+		if now.Sub(at) > rescindMemory {
+			delete(s.rescinded, id)
+		}
+	}
+	if len(s.held) == 0 {
+		return nil, nil
+	}
+	offers := make([]mesos.Offer, 0, len(s.held))
+	until := make(map[string]time.Time, len(s.held))
+	for _, h := range s.held {
+		if _, gone := s.rescinded[h.offer.ID.Value]; gone || h.subscription != subscription {
+			continue
+		}
+		offers = append(offers, h.offer)
+		until[h.offer.ID.Value] = h.until
+	}
+	s.held = nil
+	s.metrics.OffersHeld(0)
+	return offers, until
+}
+
+// settleUnused holds the offers a round left unused, each until the time it was due (a
+// new one: for hold), when the cluster holds offers and no task still pending was tried
+// in the round (tried): nothing waits, or only work that came during the round, which
+// the next round tries on them at once. Otherwise (a task that fits none of them, or
+// whose launch failed, waits) it declines them, for other frameworks to use.
+func (s *Scheduler) settleUnused(ctx context.Context, d Driver, unused []mesos.Offer, until map[string]time.Time,
+	tried map[string]types.NamespacedName, refuse, hold time.Duration, now time.Time) {
+	sub := d.Subscription()
+	s.mu.Lock()
+	keep := hold > 0
+	for id := range s.pending {
+		if _, ok := tried[id]; ok {
+			keep = false
+			break
+		}
+	}
+	if keep {
+		for _, o := range unused {
+			due, ok := until[o.ID.Value]
+			if !ok {
+				due = now.Add(hold)
+			}
+			s.held = append(s.held, heldOffer{offer: o, until: due, subscription: sub})
+		}
+		s.metrics.OffersHeld(len(s.held))
+	}
+	s.mu.Unlock()
+	if keep {
+		return
+	}
+	s.decline(ctx, d, offerIDs(unused), refuse)
+}
+
+// declineExpired declines the held offers due by now, and drops those no longer valid.
+func (s *Scheduler) declineExpired(ctx context.Context, now time.Time) {
+	d := s.currentDriver()
+	var sub uint64
+	if d != nil {
+		sub = d.Subscription()
+	}
+	s.mu.Lock()
+	mc := s.cluster
+	var due []mesos.OfferID
+	kept := s.held[:0]
+	for _, h := range s.held {
+		_, gone := s.rescinded[h.offer.ID.Value]
+		switch {
+		case gone || d == nil || h.subscription != sub:
+		case !h.until.After(now):
+			due = append(due, h.offer.ID)
+		default:
+			kept = append(kept, h)
+		}
+	}
+	clear(s.held[len(kept):])
+	s.held = kept
+	s.metrics.OffersHeld(len(s.held))
+	s.mu.Unlock()
+	if d != nil {
+		s.decline(ctx, d, due, refuseFor(mc))
+	}
+}
+
+// nextExpiry is when the first held offer is due, if one is held.
+func (s *Scheduler) nextExpiry() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var next time.Time
+	for _, h := range s.held {
+		if next.IsZero() || h.until.Before(next) {
+			next = h.until
+		}
+	}
+	return next, !next.IsZero()
+}
+
+// holding says whether offers are held.
+func (s *Scheduler) holding() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.held) > 0
+}
+
+// heldForWork says whether offers are held while work waits: work that came during the
+// last round, for the next one to try on them.
+func (s *Scheduler) heldForWork() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.held) > 0 && len(s.pending) > 0
+}
+
+// decline declines offers, filtered for refuse.
+func (s *Scheduler) decline(ctx context.Context, d Driver, ids []mesos.OfferID, refuse time.Duration) {
+	if len(ids) == 0 {
+		return
+	}
+	s.metrics.OffersDeclined(len(ids))
+	if err := d.Decline(ctx, ids, refuse); err != nil {
+		s.Log.V(1).Info("Decline failed", "error", err.Error())
+	}
+}
+
+// offerIDs are the ids of offers.
+func offerIDs(offers []mesos.Offer) []mesos.OfferID {
+	ids := make([]mesos.OfferID, len(offers))
+	for i, o := range offers {
+		ids[i] = o.ID
+	}
+	return ids
+}
