@@ -61,7 +61,7 @@ func (s *Scheduler) takeHeld(subscription uint64, now time.Time) ([]mesos.Offer,
 	offers := make([]mesos.Offer, 0, len(s.held))
 	until := make(map[string]time.Time, len(s.held))
 	for _, h := range s.held {
-		if _, gone := s.rescinded[h.offer.ID.Value]; gone || h.subscription != subscription {
+		if s.voidLocked(h, subscription) {
 			continue
 		}
 		offers = append(offers, h.offer)
@@ -70,6 +70,13 @@ func (s *Scheduler) takeHeld(subscription uint64, now time.Time) ([]mesos.Offer,
 	s.held = nil
 	s.metrics.OffersHeld(0)
 	return offers, until
+}
+
+// voidLocked says whether a held offer may not be used any more: Mesos rescinded it, or
+// it came on another subscription than the current one. s.mu is held.
+func (s *Scheduler) voidLocked(h heldOffer, subscription uint64) bool {
+	_, gone := s.rescinded[h.offer.ID.Value]
+	return gone || h.subscription != subscription
 }
 
 // settleUnused holds the offers a round left unused, each until the time it was due (a
@@ -117,9 +124,8 @@ func (s *Scheduler) declineExpired(ctx context.Context, now time.Time) {
 	var due []mesos.OfferID
 	kept := s.held[:0]
 	for _, h := range s.held {
-		_, gone := s.rescinded[h.offer.ID.Value]
 		switch {
-		case gone || d == nil || h.subscription != sub:
+		case d == nil || s.voidLocked(h, sub):
 		case !h.until.After(now):
 			due = append(due, h.offer.ID)
 		default:
@@ -146,13 +152,6 @@ func (s *Scheduler) nextExpiry() (time.Time, bool) {
 		}
 	}
 	return next, !next.IsZero()
-}
-
-// holding says whether offers are held.
-func (s *Scheduler) holding() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.held) > 0
 }
 
 // heldForWork says whether offers are held while work waits: work that came during the

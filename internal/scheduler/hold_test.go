@@ -23,6 +23,13 @@ func holdingCluster(seconds int32) *mesosv1alpha1.MesosCluster {
 		Status: mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}}
 }
 
+// holding says whether offers are held.
+func (s *Scheduler) holding() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.held) > 0
+}
+
 // woken says whether the offer loop was told that work came for held offers.
 func woken(s *Scheduler) bool {
 	select {
