@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"sync"
 
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -34,9 +35,5 @@ func (t *mesosTraffic) add(k string, n float64) {
 func (t *mesosTraffic) snapshot() map[string]float64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[string]float64, len(t.counts))
-	for k, v := range t.counts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(t.counts)
 }
