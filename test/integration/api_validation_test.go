@@ -48,6 +48,7 @@ var _ = Describe("MesosCluster validation", func() {
 		Expect(got.Spec.DeletionPolicy).To(Equal(mesosv1alpha1.DeletionTeardown))
 		Expect(got.Spec.Placement.Strategy).To(Equal(mesosv1alpha1.PlacementSpread))
 		Expect(got.Spec.Placement.RefuseSeconds).To(HaveValue(Equal(int32(5))))
+		Expect(got.Spec.Placement.OfferHoldSeconds).To(HaveValue(Equal(int32(1))))
 		Expect(got.Spec.Framework.Name).To(Equal("k8sm"))
 		Expect(got.Spec.Framework.User).To(Equal("root"))
 		Expect(got.Spec.Framework.Roles).To(Equal([]string{"*"}))
@@ -235,6 +236,15 @@ var _ = Describe("MesosCluster validation", func() {
 		mc := minimalCluster()
 		mc.Spec.Placement.RefuseSeconds = ptr.To[int32](-1)
 		expectRejected(mc, "spec.placement.refuseSeconds: Invalid value: -1: spec.placement.refuseSeconds in body should be greater than or equal to 0")
+	})
+
+	It("refuses an offerHoldSeconds out of 0–300", func() {
+		mc := minimalCluster()
+		mc.Spec.Placement.OfferHoldSeconds = ptr.To[int32](-1)
+		expectRejected(mc, "spec.placement.offerHoldSeconds: Invalid value: -1: spec.placement.offerHoldSeconds in body should be greater than or equal to 0")
+		mc = minimalCluster()
+		mc.Spec.Placement.OfferHoldSeconds = ptr.To[int32](301)
+		expectRejected(mc, "spec.placement.offerHoldSeconds: Invalid value: 301: spec.placement.offerHoldSeconds in body should be less than or equal to 300")
 	})
 
 	It("refuses executor cpus below what Mesos accepts", func() {
