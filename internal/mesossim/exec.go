@@ -2,7 +2,6 @@ package mesossim
 
 import (
 	"fmt"
-	"github.com/google/uuid"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/google/uuid"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
