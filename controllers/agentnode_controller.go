@@ -54,7 +54,6 @@ type AgentNodeReconciler struct {
 
 // Reconcile brings the Nodes of one MesosCluster in line with its driver's agents.
 func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	log := ctrl.LoggerFrom(ctx)
 	var nodes corev1.NodeList
 	if err := r.List(ctx, &nodes, client.MatchingLabels{agentnode.LabelCluster: req.Name}); err != nil {
 		return ctrl.Result{}, err
@@ -82,44 +81,53 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if !status.Subscribed && mc.Status.FrameworkID != "" && !isFrameworkRemoved(status.Refused) {
 		return r.outage(ctx, mc, nodes.Items, now)
 	}
-	seen := map[string]bool{}
 	agents := make([]agentnode.Agent, 0, len(status.Agents))
 	for _, a := range status.Agents {
 		agents = append(agents, agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, Attributes: a.Attributes, Resources: a.Capacity,
 			KubeletPort: mc.Spec.KubeletAPIPort()})
-		seen[agentnode.NodeName(mc.Name, a.Hostname, a.Port)] = true
 	}
-	if err := r.ensureNodes(ctx, mc, agents, status.Subscribed, now); err != nil {
+	requeue, err := r.syncNodes(ctx, mc, agents, nodes.Items, status.Subscribed, now)
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// syncNodes writes the Nodes of the agents the driver knows, and settles the Nodes of
+// agents that left: Ready=Unknown at once, deleted after the grace period while
+// subscribed. A write that fails holds up none of the others: every error is returned
+// after all had their turn. requeue is when the next pass is due.
+func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, nodes []corev1.Node, subscribed bool, now time.Time) (requeue time.Duration, err error) {
+	log := ctrl.LoggerFrom(ctx)
+	errs := []error{r.ensureNodes(ctx, mc, agents, subscribed, now)}
+	seen := make(map[string]bool, len(agents))
+	for _, a := range agents {
+		seen[agentnode.NodeName(mc.Name, a.Hostname, a.Port)] = true
 	}
 	grace := r.GoneGracePeriod
 	if grace == 0 {
 		grace = 5 * time.Minute
 	}
-	requeue := r.leaseDuration() / 4
-	for i := range nodes.Items {
-		n := &nodes.Items[i]
+	requeue = r.leaseDuration() / 4
+	for i := range nodes {
+		n := &nodes[i]
 		if seen[n.Name] {
 			continue
 		}
 		ready := agentnode.ReadyCondition(n)
 		switch {
 		case ready == nil || ready.Status != corev1.ConditionUnknown:
-			if err := r.markGone(ctx, n, now); err != nil {
-				return ctrl.Result{}, err
-			}
-		case status.Subscribed && now.Sub(ready.LastTransitionTime.Time) >= grace:
+			errs = append(errs, r.markGone(ctx, n, now))
+		case subscribed && now.Sub(ready.LastTransitionTime.Time) >= grace:
 			log.Info("Deleting the Node of an agent that left", "node", n.Name, "goneSince", ready.LastTransitionTime)
-			if err := r.deleteNode(ctx, n); err != nil {
-				return ctrl.Result{}, err
-			}
+			errs = append(errs, r.deleteNode(ctx, n))
 		default:
 			if left := grace - now.Sub(ready.LastTransitionTime.Time); left < requeue {
 				requeue = max(left, time.Second)
 			}
 		}
 	}
-	return ctrl.Result{RequeueAfter: requeue}, nil
+	return requeue, errors.Join(errs...)
 }
 
 // outage keeps the Nodes of a cluster whose framework cannot reach the master Ready,

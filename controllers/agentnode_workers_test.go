@@ -114,3 +114,49 @@ func TestEnsureNodesGoesOnPastAFailure(t *testing.T) {
 		t.Fatalf("Nodes of %d agents were written, want all %d", len(tried), len(agents))
 	}
 }
+
+// A Node that cannot be written holds up no Node of an agent that left: it is marked
+// gone, or deleted after the grace period, in the same pass, and the error is returned.
+func TestAFailedNodeWriteHoldsUpTheNodesOfAgentsThatLeft(t *testing.T) {
+	c := nodesClient(t, func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+		if strings.HasSuffix(o.GetName(), "-h0") {
+			return errors.New("admission webhook denied the request")
+		}
+		return c.Create(ctx, o, opts...)
+	})
+	now := time.Now()
+	left := func(name string, ready corev1.ConditionStatus, since time.Time) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{agentnode.LabelCluster: "m"}},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready, LastTransitionTime: metav1.NewTime(since)}}}}
+	}
+	for _, n := range []*corev1.Node{left("just-left", corev1.ConditionTrue, now), left("long-gone", corev1.ConditionUnknown, now.Add(-time.Hour))} {
+		status := n.Status
+		if err := c.Create(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+		n.Status = status
+		if err := c.Status().Update(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var nodes corev1.NodeList
+	if err := c.List(context.Background(), &nodes); err != nil {
+		t.Fatal(err)
+	}
+	r := &AgentNodeReconciler{Client: c, GoneGracePeriod: time.Minute}
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+	_, err := r.syncNodes(context.Background(), mc, testAgents(2), nodes.Items, true, now)
+	if err == nil || !strings.Contains(err.Error(), "admission webhook denied") {
+		t.Fatalf("syncNodes() = %v, want the failed write's error", err)
+	}
+	n := &corev1.Node{}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "just-left"}, n); err != nil {
+		t.Fatal(err)
+	}
+	if ready := agentnode.ReadyCondition(n); ready == nil || ready.Status != corev1.ConditionUnknown {
+		t.Errorf("the Node of the agent that just left is Ready %v, want Unknown", ready)
+	}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "long-gone"}, n); err == nil {
+		t.Errorf("the Node of the agent gone past the grace period is still there")
+	}
+}
