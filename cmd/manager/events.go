@@ -9,15 +9,15 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/k8sm/k8sm/internal/eventrecord"
 )
 
 // eventRecorders makes the manager's event recorders. Events are sent as protobuf:
-// the manager records three for every pod it runs, and a protobuf Event costs the API
+// the manager records two for every pod it runs, and a protobuf Event costs the API
 // server less to decode than the JSON that controller-runtime's own recorder sends.
 type eventRecorders struct {
-	broadcaster events.EventBroadcaster
-	scheme      *runtime.Scheme
-	stop        context.CancelFunc
+	*eventrecord.Recorders
 }
 
 // newEventRecorders starts sending events to the API server; the manager stops it.
@@ -29,31 +29,24 @@ func newEventRecorders(mgr ctrl.Manager, cfg *rest.Config) (*eventRecorders, err
 	if err != nil {
 		return nil, fmt.Errorf("creating the events client: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &eventRecorders{broadcaster: events.NewBroadcaster(&events.EventSinkImpl{Interface: cs}), scheme: mgr.GetScheme(), stop: cancel}
 	// Recording starts now, not when the manager starts its runnables, so that no event a
 	// controller records early is dropped.
-	if err := e.broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
-		cancel()
-		return nil, fmt.Errorf("starting the event recorder: %w", err)
+	r, err := eventrecord.New(&events.EventSinkImpl{Interface: cs}, mgr.GetScheme(), ctrl.Log.WithName("events"))
+	if err != nil {
+		return nil, err
 	}
+	e := &eventRecorders{Recorders: r}
 	if err := mgr.Add(e); err != nil {
-		cancel()
+		r.Shutdown()
 		return nil, err
 	}
 	return e, nil
 }
 
-// For is the recorder of one component (the events' reportingController).
-func (e *eventRecorders) For(name string) events.EventRecorder {
-	return e.broadcaster.NewRecorder(e.scheme, name)
-}
-
 // Start waits for the manager to stop, then stops sending events.
 func (e *eventRecorders) Start(ctx context.Context) error {
 	<-ctx.Done()
-	e.broadcaster.Shutdown()
-	e.stop()
+	e.Shutdown()
 	return nil
 }
 
