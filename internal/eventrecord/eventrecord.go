@@ -52,7 +52,10 @@ type Recorders struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	sends  sync.WaitGroup
+	// mu guards stopped: no send starts once Shutdown waits for those under way.
+	mu      sync.Mutex
+	stopped bool
+	sends   sync.WaitGroup
 }
 
 // New starts sending events to sink; Shutdown stops it.
@@ -79,8 +82,11 @@ func (r *Recorders) For(name string) events.EventRecorder {
 		controller: name, instance: name + "-" + r.hostname}
 }
 
-// Shutdown stops sending: events not written yet are dropped.
+// Shutdown stops sending: events not written yet, and those recorded after, are dropped.
 func (r *Recorders) Shutdown() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
 	r.broadcaster.Shutdown()
 	r.cancel()
 	r.sends.Wait()
@@ -103,6 +109,11 @@ func (r *recorder) Eventf(regarding, related runtime.Object, eventtype, reason, 
 	ev, err := r.event(regarding, related, eventtype, reason, action, fmt.Sprintf(note, args...))
 	if err != nil {
 		r.log.Error(err, "Not recording an event", "reason", reason)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
 		return
 	}
 	r.sends.Add(1)

@@ -210,3 +210,20 @@ func TestShutdownStopsTryingAgain(t *testing.T) {
 		t.Fatal("Shutdown waited for an event tried again in an hour")
 	}
 }
+
+// An event recorded after Shutdown (a controller still finishing as the manager stops)
+// is dropped.
+func TestAnEventRecordedAfterShutdownIsDropped(t *testing.T) {
+	s := &sink{}
+	r, err := newRecorders(s, testScheme(t), logr.Discard(), time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := r.For("k8sm-test")
+	r.Shutdown()
+	rec.Eventf(pod, nil, corev1.EventTypeNormal, "Scheduled", "Binding", "Assigned")
+	r.sends.Wait()
+	if c, _ := s.written(); c != 0 {
+		t.Fatalf("created %d events after Shutdown, want none", c)
+	}
+}
