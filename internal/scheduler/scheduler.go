@@ -95,9 +95,12 @@ type Scheduler struct {
 	// updates are the workers' queues. They never make the sender wait: the framework's
 	// event loop hands updates over, and an event loop held up by a slow API server would
 	// miss the master's heartbeats and lose its subscription. They need no bound: an
-	// agent sends a task's next update only once the previous one is acknowledged, so a
-	// queue holds about one update (and one reconciliation answer) per task.
+	// agent sends a task's next update only once the previous one is acknowledged, and
+	// copies of an update sent again are dropped while it is queued (queued), so a queue
+	// holds about one update (and one reconciliation answer) per task.
 	updates [updateShards]*fifo.Queue[statusUpdate]
+	// queued are the uuids of the agents' updates in the workers' queues (updates.go).
+	queued  queuedUpdates
 	started bool
 	stop    context.CancelFunc
 	metrics metrics.Cluster
@@ -116,7 +119,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{},
 		offers: make(chan []mesos.Offer, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews),
-		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry}
+		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry, queued: queuedUpdates{uuids: map[string]struct{}{}}}
 	for i := range s.updates {
 		s.updates[i] = fifo.New[statusUpdate]()
 	}

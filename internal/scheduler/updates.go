@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"hash/fnv"
+	"sync"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -33,9 +34,53 @@ type startingUpdate struct {
 	due    time.Time
 }
 
-// toWorker queues an update for the worker of its task, without waiting.
+// toWorker queues an update for the worker of its task, without waiting, unless the same
+// update (its uuid) is queued already.
 func (s *Scheduler) toWorker(u statusUpdate) {
+	if !u.launched && !s.queued.add(u.status.UUID) {
+		return
+	}
 	s.updates[shardOf(u.status.TaskID.Value)].Push(u)
+}
+
+// queuedUpdates are the uuids of the agents' updates queued for the workers and not taken
+// yet. An agent sends an update again until it is acknowledged (after 10 s, then twice as
+// long each time), so behind a backlog a queue got each update several times, and each
+// copy was persisted (to no change) and acknowledged: at 1,000 agents × 10,000 pods, 4.7
+// acknowledgements per pod for its 2 updates. A copy of an update still queued is dropped:
+// the acknowledgement of the one queued is the copy's too. Updates without a uuid (the
+// master's, and reconciliation answers) are never dropped.
+type queuedUpdates struct {
+	mu    sync.Mutex
+	uuids map[string]struct{}
+}
+
+// add records a queued update's uuid; false when it is queued already.
+func (q *queuedUpdates) add(uuid []byte) bool {
+	if len(uuid) == 0 {
+		return true
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, dup := q.uuids[string(uuid)]; dup {
+		return false
+	}
+	q.uuids[string(uuid)] = struct{}{}
+	return true
+}
+
+// taken forgets the uuid of an update a worker took: a copy that comes after it is
+// queued (the update may not get acknowledged). An emptied set lets go of its room.
+func (q *queuedUpdates) taken(uuid []byte) {
+	if len(uuid) == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.uuids, string(uuid))
+	if len(q.uuids) == 0 {
+		q.uuids = map[string]struct{}{}
+	}
 }
 
 // launched tells the worker of a task that it was launched, so that the launch is
@@ -103,6 +148,7 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 		}
 		return
 	}
+	s.queued.taken(u.status.UUID)
 	delete(w.starting, id)
 	if w.grace > 0 && deferrable(u.status) {
 		if err := u.ack(ctx); err == nil {

@@ -333,3 +333,59 @@ func TestUpdatesNeverHoldUpTheEventLoop(t *testing.T) {
 		t.Fatal("Update waited for the update workers: the event loop would miss heartbeats")
 	}
 }
+
+// An agent sends an update again until it is acknowledged: a copy that comes while the
+// update still waits in its worker's queue is dropped (the acknowledgement of the one
+// queued is the copy's too); one that comes after a worker took the update is handled
+// again (it may not get acknowledged); a new update is never dropped.
+func TestACopyOfAQueuedUpdateIsDropped(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"}, Spec: corev1.PodSpec{NodeName: "n"}}
+	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+		Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
+		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, AgentID: "a1"}}
+	writing, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c := fakeAPIWith(t, interceptor.Funcs{Update: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
+		if _, ok := o.(*mesosv1alpha1.MesosTask); ok {
+			once.Do(func() { close(writing); <-release }) // an API server slow to answer the first write
+		}
+		return c.Update(ctx, o, opts...)
+	}}, pod, mt)
+	s := New(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}},
+		Options{Client: c, Recorder: events.NewFakeRecorder(100), Log: logr.Discard(), StartingGrace: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Start(ctx)
+
+	var mu sync.Mutex
+	var acked []string
+	finished := make(chan struct{})
+	update := func(state mesos.TaskState, uuid string) {
+		s.Update(ctx, mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.u1"}, State: state.Enum(), AgentID: &mesos.AgentID{Value: "a1"}, UUID: []byte(uuid)},
+			func(context.Context) error {
+				mu.Lock()
+				defer mu.Unlock()
+				acked = append(acked, state.String())
+				if state == mesos.TASK_FINISHED {
+					close(finished)
+				}
+				return nil
+			})
+	}
+	update(mesos.TASK_RUNNING, "uuid-running")
+	<-writing                                  // the worker took it, and waits for the API server
+	update(mesos.TASK_RUNNING, "uuid-running") // sent again: queued, the worker took the first
+	update(mesos.TASK_RUNNING, "uuid-running") // and again, while that copy is queued: dropped
+	update(mesos.TASK_FINISHED, "uuid-finished")
+	close(release)
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		t.Fatal("TASK_FINISHED was never acknowledged")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"TASK_RUNNING", "TASK_RUNNING", "TASK_FINISHED"}; !equalStrings(acked, want) {
+		t.Fatalf("acknowledged %v, want %v", acked, want)
+	}
+}
