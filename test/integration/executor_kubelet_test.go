@@ -44,6 +44,7 @@ var _ = Describe("Pods run by the k8sm executor through a kubelet", Ordered, fun
 		mc.Spec.Placement.RefuseSeconds = new(int32)
 		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBin, Runtime: mesosv1alpha1.RuntimeKubelet,
 			Kubelet: &mesosv1alpha1.KubeletRuntimeSpec{ManifestDir: env.ManifestDir, URL: env.URL}}
+		freeKubeletPort(mc)
 		createCluster(mc)
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
 		ns = newNamespace()

@@ -36,6 +36,7 @@ var _ = Describe("Resource limits under the k8sm executor", Ordered, func() {
 		mc.Spec.SchedulerName = uniqueSchedulerName()
 		mc.Spec.Placement.RefuseSeconds = new(int32)
 		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBin, Command: "./k8sm-executor --pod-pids-limit=256"}
+		freeKubeletPort(mc)
 		createCluster(mc)
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
 		ns = newNamespace()

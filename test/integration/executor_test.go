@@ -56,6 +56,7 @@ var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
 		mc.Spec.SchedulerName = uniqueSchedulerName()
 		mc.Spec.Placement.RefuseSeconds = new(int32)
 		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBin, Command: "./k8sm-executor --restart-backoff=200ms"}
+		freeKubeletPort(mc)
 		createCluster(mc)
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
 		ns = newNamespace()
@@ -161,6 +162,7 @@ var _ = Describe("An agent restart under the k8sm executor", func() {
 		checkpoint := true
 		mc.Spec.Framework.Checkpoint = &checkpoint
 		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBin}
+		freeKubeletPort(mc)
 		createCluster(mc)
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/"))
 

@@ -22,6 +22,7 @@ import (
 	"github.com/k8sm/k8sm/controllers"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/testenv"
 )
 
 // startSim runs a simulated Mesos for one spec.
@@ -42,6 +43,7 @@ func simCluster(sim *mesossim.Master) *mesosv1alpha1.MesosCluster {
 	mc.Spec.Master = sim.URL()
 	mc.Spec.SchedulerName = uniqueSchedulerName()
 	mc.Spec.Placement.RefuseSeconds = new(int32)
+	freeKubeletPort(mc)
 	createCluster(mc)
 	Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/" + controllers.ReasonSubscribed))
 	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc)).To(Succeed())
@@ -202,6 +204,16 @@ func condition(mc *mesosv1alpha1.MesosCluster, t string) func() string {
 		}
 		return string(c.Status) + "/" + c.Reason + ": " + c.Message
 	}
+}
+
+// freeKubeletPort has a cluster's executors serve the kubelet API on a free port. On the
+// default one, on the sim's 127.0.0.1, real executors took the port of another suite's
+// executors running at the same time (the e2e suite's k8sm-local), whose API server then
+// reached these and was refused (401).
+func freeKubeletPort(mc *mesosv1alpha1.MesosCluster) {
+	port, err := testenv.FreePort()
+	Expect(err).NotTo(HaveOccurred())
+	mc.Spec.KubeletAPI.Port = int32(port)
 }
 
 // minimalCluster is the smallest MesosCluster a person could apply.
