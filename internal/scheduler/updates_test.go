@@ -32,13 +32,19 @@ type updateHarness struct {
 	log []string
 }
 
-func newUpdateHarness(t *testing.T, grace time.Duration) *updateHarness {
-	t.Helper()
-	h := &updateHarness{key: client.ObjectKey{Namespace: "ns", Name: "p"}}
+// launchedTask is a bound pod and its MesosTask, launched (Staging) on agent a1.
+func launchedTask() (*corev1.Pod, *mesosv1alpha1.MesosTask) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"}, Spec: corev1.PodSpec{NodeName: "n"}}
 	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
 		Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
 		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, AgentID: "a1"}}
+	return pod, mt
+}
+
+func newUpdateHarness(t *testing.T, grace time.Duration) *updateHarness {
+	t.Helper()
+	h := &updateHarness{key: client.ObjectKey{Namespace: "ns", Name: "p"}}
+	pod, mt := launchedTask()
 	h.c = fakeAPIWith(t, interceptor.Funcs{Update: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
 		if t, ok := o.(*mesosv1alpha1.MesosTask); ok {
 			h.record("write " + string(t.Status.Phase))
@@ -339,10 +345,7 @@ func TestUpdatesNeverHoldUpTheEventLoop(t *testing.T) {
 // queued is the copy's too); one that comes after a worker took the update is handled
 // again (it may not get acknowledged); a new update is never dropped.
 func TestACopyOfAQueuedUpdateIsDropped(t *testing.T) {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"}, Spec: corev1.PodSpec{NodeName: "n"}}
-	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
-		Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
-		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, AgentID: "a1"}}
+	pod, mt := launchedTask()
 	writing, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	c := fakeAPIWith(t, interceptor.Funcs{Update: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
