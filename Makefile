@@ -50,20 +50,26 @@ test: verify vet lint test-deps fuzz ## Run every test (unit, envtest, e2e) afte
 	KUBEBUILDER_ASSETS="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
 		go test ./... -count=1 -timeout 40m
 
-# FUZZ_TARGETS are the native Go fuzz targets, as Target:package; make fuzz runs each
-# for FUZZTIME (their seeds and crashers under testdata/fuzz also run in go test).
-FUZZTIME ?= 5s
-FUZZ_TARGETS = FuzzPodToTaskInfo:./internal/podtask FuzzDecodePod:./executor \
-	FuzzEventStream:./internal/framework FuzzGetAgents:./internal/framework
+# FUZZ_TARGETS are the native Go fuzz targets, as Target:package:inputs; make fuzz runs
+# each for that many inputs, a few seconds each (their seeds and crashers under
+# testdata/fuzz also run in go test). FUZZTIME, when set, replaces every budget: a count
+# (50000x) or a duration (1m).
+FUZZTIME ?=
+FUZZ_TARGETS = FuzzPodToTaskInfo:./internal/podtask:20000x FuzzDecodePod:./executor:20000x \
+	FuzzEventStream:./internal/framework:2000x FuzzGetAgents:./internal/framework:2000x
 
 .PHONY: fuzz
-# Minimizing is off (-fuzzminimizetime 0): an input found just before FUZZTIME ends would
-# still be minimizing then, and Go reports that as a failure ("context deadline
-# exceeded"); a crasher is written to testdata/fuzz unminimized.
-fuzz: ## Run each fuzz target briefly (FUZZTIME=5s).
+# The budgets are counts, not durations: when a duration ends while a worker is still
+# running an input (a loaded machine), Go's fuzzing coordinator can report "context
+# deadline exceeded" as a failure with no crasher behind it. Minimizing is off
+# (-fuzzminimizetime 0) for the same reason; a crasher is written to testdata/fuzz
+# unminimized.
+fuzz: ## Run each fuzz target briefly (FUZZTIME=1m for longer).
 	@for t in $(FUZZ_TARGETS); do \
-		echo "go test -run '^$$' -fuzz '^$${t%%:*}$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 $${t#*:}"; \
-		go test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0 "$${t#*:}" || exit 1; \
+		name=$${t%%:*}; rest=$${t#*:}; pkg=$${rest%%:*}; budget=$${rest#*:}; \
+		budget=$${FUZZTIME:-$$budget}; \
+		echo "go test -run '^$$' -fuzz '^$$name$$' -fuzztime $$budget -fuzzminimizetime 0 $$pkg"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime "$$budget" -fuzzminimizetime 0 "$$pkg" || exit 1; \
 	done
 
 .PHONY: test-unit
