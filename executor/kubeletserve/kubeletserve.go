@@ -80,6 +80,8 @@ type Server struct {
 	helloDue   bool
 	config     *agentmsg.Config // the newest Config, not yet applied
 	port       int32            // the port served on now, for Hellos
+	// taken is the port a process that is no executor of the cluster holds, for Hellos.
+	taken *agentmsg.PortTaken
 }
 
 // NewServer returns a Server for the executor e.
@@ -205,6 +207,11 @@ func (s *Server) Run(ctx context.Context) {
 		}
 		s.mu.Lock()
 		s.port = l.servingPort()
+		if !sameTaken(s.taken, l.taken) {
+			// Said at once: the manager warns on the Node, or stops warning.
+			s.taken = l.taken
+			due = due || s.subscribed
+		}
 		s.mu.Unlock()
 		if due {
 			s.sayHello(ctx)
@@ -226,11 +233,11 @@ func (s *Server) sayHello(ctx context.Context) {
 		return
 	}
 	s.mu.Lock()
-	port := s.port
+	hello := &agentmsg.Hello{Port: s.port, PortTaken: s.taken}
 	s.mu.Unlock()
 	go func() {
 		defer s.sending.Store(false)
-		b, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindHello, ID: "hello-" + time.Now().UTC().Format(time.RFC3339Nano), Hello: &agentmsg.Hello{Port: port}})
+		b, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindHello, ID: "hello-" + time.Now().UTC().Format(time.RFC3339Nano), Hello: hello})
 		if err == nil {
 			ctx, cancel := context.WithTimeout(ctx, helloTimeout)
 			defer cancel()
@@ -240,4 +247,12 @@ func (s *Server) sayHello(ctx context.Context) {
 			s.Log.Info("Could not ask the manager for the kubelet API's configuration; asking again", "error", err.Error())
 		}
 	}()
+}
+
+// sameTaken says whether a and b say the same of a taken port.
+func sameTaken(a, b *agentmsg.PortTaken) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }

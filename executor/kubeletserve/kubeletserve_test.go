@@ -127,9 +127,10 @@ func TestServesAsConfigured(t *testing.T) {
 	}
 }
 
-// A port that is taken (another executor of the cluster holds it) is tried again until
-// it is free.
-func TestRetriesATakenPort(t *testing.T) {
+// A port that another process holds is tried again until it is free. The executor says
+// so in a Hello at once (the manager warns on the Node), and says it serves again once
+// it does, without waiting for its next Hello.
+func TestRetriesATakenPortAndSaysItIsTaken(t *testing.T) {
 	s, f := startServer(t, nil)
 	s.Subscribed(mesos.AgentInfo{Hostname: "agent-1"})
 	holder, err := net.Listen("tcp", "127.0.0.1:0")
@@ -137,15 +138,25 @@ func TestRetriesATakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := int32(holder.Addr().(*net.TCPAddr).Port)
+	addr := holder.Addr().String()
 	configure(t, s, agentmsg.Config{NodeName: "mesos-c-agent-1", Port: port})
+	eventually(t, "no Hello saying the port is taken", func() bool {
+		h := f.lastHello()
+		return h != nil && h.PortTaken != nil
+	})
+	if h := f.lastHello(); h.Port != 0 || h.PortTaken.Address != addr || !strings.Contains(h.PortTaken.Error, "in use") {
+		t.Fatalf("the Hello says port %d, taken %+v; want none served, %s taken and why", h.Port, *h.PortTaken, addr)
+	}
 	time.Sleep(200 * time.Millisecond) // a few retries
-	s.Subscribed(mesos.AgentInfo{Hostname: "agent-1"})
-	eventually(t, "no Hello", func() bool { return f.kinds()[agentmsg.KindHello] >= 2 })
-	if h := f.lastHello(); h.Port != 0 {
-		t.Fatalf("serving on %d while another holds the port", h.Port)
+	if n := f.kinds()[agentmsg.KindHello]; n > 3 {
+		t.Errorf("%d Hellos: each retry of the port said Hello", n)
 	}
 	_ = holder.Close()
 	eventually(t, "the port was not taken over", func() bool { code, _ := get(client(t, nil, ""), port, "/pods"); return code == http.StatusUnauthorized })
+	eventually(t, "no Hello saying the executor serves again", func() bool {
+		h := f.lastHello()
+		return h.PortTaken == nil && h.Port == port
+	})
 }
 
 // Agents that share a host on addresses of their own (mesos-sim's LoopbackIPs; several

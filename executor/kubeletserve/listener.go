@@ -21,6 +21,9 @@ type listener struct {
 	cur   *serving
 	// refused is the port last found taken, so that a retry is logged only once.
 	refused int32
+	// taken says the Config's port is held by a process that is no executor of the
+	// cluster on the agent (for Hellos); nil otherwise.
+	taken *agentmsg.PortTaken
 }
 
 // serving is one server, on one port, for one Node.
@@ -84,6 +87,7 @@ func (l *listener) serve(ctx context.Context) bool {
 			return true
 		}
 	}
+	l.taken = nil
 	if l.cfg == nil || l.cfg.Port == 0 {
 		return true
 	}
@@ -100,9 +104,16 @@ func (l *listener) serve(ctx context.Context) bool {
 		// The port is taken: most likely by another executor of this cluster on this
 		// agent (after a change of spec.executor the old one runs out beside the new),
 		// which serves this one's pods too (peers.go). This one tries again every Retry,
-		// and takes the port over when the holder ends.
+		// and takes the port over when the holder ends. With no other executor of the
+		// cluster there, another process holds it, and the API server reaches that
+		// process for the Node's logs and exec: the Hellos say so, for the Node's events.
+		peer := l.s.Sandbox != "" && len(peers{sandbox: l.s.Sandbox}.list()) > 0
+		if !peer {
+			l.taken = &agentmsg.PortTaken{Address: addr, Error: err.Error()}
+		}
 		if l.refused != l.cfg.Port {
-			l.s.Log.Info("Cannot serve the kubelet API: its port is taken; trying again every "+l.s.retry().String(), "address", addr, "error", err.Error())
+			l.s.Log.Info("Cannot serve the kubelet API: its port is taken; trying again every "+l.s.retry().String(),
+				"address", addr, "error", err.Error(), "heldByAnotherExecutorOfTheCluster", peer)
 		}
 		l.refused = l.cfg.Port
 		return false

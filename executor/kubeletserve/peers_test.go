@@ -99,7 +99,7 @@ func TestServesThePodsOfTheOtherExecutors(t *testing.T) {
 	holder.Subscribed(mesos.AgentInfo{Hostname: "agent-1"})
 	configure(t, holder, agentmsg.Config{NodeName: "mesos-c-agent-1", Port: port})
 	eventually(t, "the old executor does not serve", func() bool { code, _ := get(client(t, nil, ""), port, "/pods"); return code == http.StatusUnauthorized })
-	other, _ := startServerIn(t, newer, "127.0.0.1", "127.0.0.1", sandboxes[1])
+	other, of := startServerIn(t, newer, "127.0.0.1", "127.0.0.1", sandboxes[1])
 	other.Subscribed(mesos.AgentInfo{Hostname: "agent-1"})
 	configure(t, other, agentmsg.Config{NodeName: "mesos-c-agent-1", Port: port})
 
@@ -108,6 +108,14 @@ func TestServesThePodsOfTheOtherExecutors(t *testing.T) {
 		if st, err := os.Stat(filepath.Join(s, peerDir)); err != nil || st.Mode().Perm() != 0o700 {
 			t.Errorf("the socket's directory: %v, %v; want mode 0700", st, err)
 		}
+	}
+	// The port is held by an executor of the cluster, which serves the other's pods:
+	// nothing for the Node's events.
+	hellos := of.kinds()[agentmsg.KindHello]
+	other.Subscribed(mesos.AgentInfo{Hostname: "agent-1"})
+	eventually(t, "no Hello", func() bool { return of.kinds()[agentmsg.KindHello] > hellos })
+	if h := of.lastHello(); h.PortTaken != nil {
+		t.Errorf("the Hello says the port is taken (%+v) while an executor of the cluster holds it", *h.PortTaken)
 	}
 	c := client(t, nil, "")
 	auth := []string{"Authorization", "Bearer good"}

@@ -73,12 +73,26 @@ type Message struct {
 	ServingCertificate *ServingCertificate `json:"servingCertificate,omitempty"`
 }
 
-// Hello says the executor is there and asks for its Config. It carries nothing the
-// manager acts on: the manager knows the agent, and so the Node, from the message itself.
+// Hello says the executor is there and asks for its Config. The manager knows the agent,
+// and so the Node, from the message itself.
 type Hello struct {
 	// Port is the port the executor serves the kubelet API on now, 0 if none: for the
 	// manager's logs.
 	Port int32 `json:"port,omitempty"`
+	// PortTaken says the executor cannot serve on its Config's port because a process
+	// that is no executor of the cluster on the agent holds it (the API server then
+	// reaches that process for the Node's logs, exec and port-forward); the manager
+	// records it on the Node. Nil when the executor serves, or another executor of the
+	// cluster on the agent holds the port (and serves this one's pods too).
+	PortTaken *PortTaken `json:"portTaken,omitempty"`
+}
+
+// PortTaken is where an executor tried to serve the kubelet API, and what it was told.
+type PortTaken struct {
+	// Address is host:port as the executor listened.
+	Address string `json:"address"`
+	// Error is the listen error, e.g. "bind: address already in use".
+	Error string `json:"error,omitempty"`
 }
 
 // Config is what an executor serves the kubelet API with. All of it is public: the
@@ -185,7 +199,7 @@ func Decode(b []byte) (*Message, error) {
 	case KindAnswer:
 		ok = m.Answer != nil
 	case KindHello:
-		ok = m.Hello != nil
+		ok = m.Hello != nil && (m.Hello.PortTaken == nil || m.Hello.PortTaken.Address != "")
 	case KindConfig:
 		c := m.Config
 		ok = c != nil && c.NodeName != "" && c.Port >= 0 && c.Port <= 65535 && len(c.ClientCA) <= MaxClientCASize

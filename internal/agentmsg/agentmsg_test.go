@@ -15,6 +15,8 @@ func TestDecode(t *testing.T) {
 		{"access review", `{"kind":"AccessReview","id":"2","accessReview":{"user":{"name":"u"},"verb":"get","subresource":"log"}}`, ""},
 		{"answer", `{"kind":"Answer","id":"3","answer":{"allowed":true}}`, ""},
 		{"hello", `{"kind":"Hello","id":"4","hello":{}}`, ""},
+		{"hello of a port taken", `{"kind":"Hello","id":"4","hello":{"portTaken":{"address":"10.0.0.1:10350","error":"bind: address already in use"}}}`, ""},
+		{"hello of a port taken, without its address", `{"kind":"Hello","id":"4","hello":{"portTaken":{"error":"e"}}}`, "without what it asks"},
 		{"config", `{"kind":"Config","id":"5","config":{"nodeName":"mesos-c-h1","port":10350,"clientCA":"-----BEGIN CERTIFICATE-----"}}`, ""},
 		{"config to serve nothing", `{"kind":"Config","id":"6","config":{"nodeName":"mesos-c-h1"}}`, ""},
 		{"no id", `{"kind":"Answer","answer":{}}`, "without an id"},
