@@ -2,13 +2,16 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/k8sm/k8sm/internal/agentmsg"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // The executors' kubelet API configuration (agentmsg.Config): an executor asks for it
@@ -26,6 +29,11 @@ const (
 	executorQuiet = 10 * time.Minute
 	// configSendTimeout bounds the sending of one Config.
 	configSendTimeout = 5 * time.Second
+	// The action of the events about an executor's kubelet API, and their reasons, on
+	// the agent's Node.
+	actionKubeletAPI          = "KubeletAPI"
+	reasonKubeletAPIPortTaken = "KubeletAPIPortTaken"
+	reasonKubeletAPIServing   = "KubeletAPIServing"
 )
 
 // kubeletAPIState is the scheduler's part of the executors' configuration. Guarded by
@@ -44,10 +52,35 @@ type kubeletAPIState struct {
 	answers chan struct{}
 }
 
+// reportPort records on the Node that its executor cannot serve the kubelet API because
+// another process holds the port (at most every warnEvery while it lasts), and that it
+// serves again once it says so.
+func (s *Scheduler) reportPort(ctx context.Context, log logr.Logger, node string, hello *agentmsg.Hello, wasTaken bool) {
+	taken := hello.PortTaken
+	switch {
+	case taken != nil:
+		if !wasTaken {
+			log.Info("An executor cannot serve the kubelet API: another process holds its port", "node", node, "address", taken.Address, "error", taken.Error)
+		}
+		s.warnNode(ctx, node, actionKubeletAPI, reasonKubeletAPIPortTaken, fmt.Sprintf(
+			"The executor on this Node's agent cannot serve the kubelet API on %s (%s): a process that is no executor of MesosCluster %s holds the port, "+
+				"and the API server reaches that process for kubectl logs, exec, attach and port-forward to this Node's pods (it may answer 401 Unauthorized). "+
+				"Free the port on the agent, or set the cluster's spec.kubeletAPI.port to one that is free on every agent.",
+			podtask.Clamp(taken.Address, 256), podtask.Clamp(taken.Error, 256), s.clusterName()))
+	case wasTaken:
+		log.Info("An executor serves the kubelet API again", "node", node, "port", hello.Port)
+		s.forgetWarning(node, reasonKubeletAPIPortTaken)
+		s.recordNode(ctx, node, corev1.EventTypeNormal, actionKubeletAPI, reasonKubeletAPIServing,
+			fmt.Sprintf("The executor on this Node's agent serves the kubelet API again, on port %d.", hello.Port))
+	}
+}
+
 // helloer is an executor that said Hello.
 type helloer struct {
 	agentID, executorID, node string
 	seen                      time.Time
+	// portTaken: its last Hello said another process holds the kubelet API port.
+	portTaken bool
 	// send orders the Configs sent to the executor (sendConfigTo).
 	send *sync.Mutex
 }
@@ -83,7 +116,7 @@ func configKey(c agentmsg.Config) string {
 // hello answers an executor's Hello with its Config, and remembers the executor for
 // the changes to come. An executor of an agent the framework does not know (yet) is
 // not answered: it has no Node to serve for, and asks again.
-func (s *Scheduler) hello(ctx context.Context, d messenger, log logr.Logger, agentID, executorID, node, id string) {
+func (s *Scheduler) hello(ctx context.Context, d messenger, log logr.Logger, agentID, executorID, node, id string, hello *agentmsg.Hello) {
 	if node == "" {
 		log.V(1).Info("Not answering the Hello of an executor on an agent the framework does not know")
 		return
@@ -93,6 +126,8 @@ func (s *Scheduler) hello(ctx context.Context, d messenger, log logr.Logger, age
 	k := &s.kubelet
 	k.via = d
 	h, known := k.executors[agentID+"/"+executorID]
+	wasTaken := known && h.portTaken
+	h.portTaken = hello.PortTaken != nil
 	if !known {
 		for key, h := range k.executors {
 			if now.Sub(h.seen) > executorQuiet {
@@ -107,6 +142,7 @@ func (s *Scheduler) hello(ctx context.Context, d messenger, log logr.Logger, age
 		k.sent = configKey(s.kubeletConfigLocked(node))
 	}
 	s.mu.Unlock()
+	s.reportPort(ctx, log, node, hello, wasTaken)
 	select {
 	case k.answers <- struct{}{}:
 	default:

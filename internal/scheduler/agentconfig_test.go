@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,8 +16,13 @@ import (
 
 func helloFrom(t *testing.T, s *Scheduler, sent *sentMessages, agentID string) {
 	t.Helper()
+	sayHello(t, s, sent, agentID, &agentmsg.Hello{})
+}
+
+func sayHello(t *testing.T, s *Scheduler, sent *sentMessages, agentID string, hello *agentmsg.Hello) {
+	t.Helper()
 	agents := map[string]framework.Agent{"a1": {ID: "a1", Hostname: "h1"}, "a2": {ID: "a2", Hostname: "127.0.0.1", Port: 5052}}
-	req, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindHello, ID: "h-" + agentID, Hello: &agentmsg.Hello{}})
+	req, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindHello, ID: "h-" + agentID, Hello: hello})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,5 +189,50 @@ func TestAConfigChangedDuringAHelloAnswerArrivesLast(t *testing.T) {
 	}
 	if last := msgs[len(msgs)-1]; last.Kind != agentmsg.KindConfig || last.Config.ClientCA != "the CA" {
 		t.Fatalf("the executor was sent last %+v, want the Config with the CA", last.Config)
+	}
+}
+
+// An executor whose kubelet API port another process holds says so in its Hellos: the
+// manager records a Warning on the Node (once per warnEvery while it lasts, however
+// often the executor says Hello), a Normal event when it serves again, and a Warning at
+// once if the port is taken again. The Hellos are answered all along.
+func TestAKubeletAPIPortTakenIsRecordedOnTheNode(t *testing.T) {
+	s, rec := newTestScheduler(fakeAPI(t), newFakeDriver())
+	taken := &agentmsg.Hello{PortTaken: &agentmsg.PortTaken{Address: "10.0.0.7:10350", Error: "listen tcp 10.0.0.7:10350: bind: address already in use"}}
+	steps := []struct {
+		name  string
+		hello *agentmsg.Hello
+		want  string // the event's start; empty: none
+	}{
+		{"serving from the start", &agentmsg.Hello{Port: 10350}, ""},
+		{"the port taken", taken, "Warning KubeletAPIPortTaken"},
+		{"still taken", taken, ""},
+		{"served again", &agentmsg.Hello{Port: 10350}, "Normal KubeletAPIServing"},
+		{"still served", &agentmsg.Hello{Port: 10350}, ""},
+		{"taken again", taken, "Warning KubeletAPIPortTaken"},
+	}
+	for _, st := range steps {
+		sent := &sentMessages{}
+		sayHello(t, s, sent, "a1", st.hello)
+		if msgs, _ := sent.count(1); len(msgs) != 1 || msgs[0].Kind != agentmsg.KindConfig {
+			t.Fatalf("%s: sent %v, want the Config", st.name, msgs)
+		}
+		ev := drain(rec)
+		if st.want == "" {
+			if len(ev) != 0 {
+				t.Errorf("%s: events %v, want none", st.name, ev)
+			}
+			continue
+		}
+		if len(ev) != 1 || !strings.HasPrefix(ev[0], st.want) {
+			t.Fatalf("%s: events %v, want one %s", st.name, ev, st.want)
+		}
+		if st.hello.PortTaken != nil {
+			for _, w := range []string{"10.0.0.7:10350", "address already in use", "spec.kubeletAPI.port", "MesosCluster c"} {
+				if !strings.Contains(ev[0], w) {
+					t.Errorf("%s: the event %q does not say %q", st.name, ev[0], w)
+				}
+			}
+		}
 	}
 }

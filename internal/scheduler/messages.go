@@ -46,7 +46,7 @@ func (s *Scheduler) message(ctx context.Context, d messenger, agents map[string]
 	}
 	switch req.Kind {
 	case agentmsg.KindHello:
-		s.hello(ctx, d, log, agentID, executorID, node, req.ID)
+		s.hello(ctx, d, log, agentID, executorID, node, req.ID, req.Hello)
 		return
 	case agentmsg.KindServingCSR:
 		s.servingCSR(ctx, d, log, a, executorID, node, req)

@@ -40,7 +40,9 @@ const (
 	warnEvery = 10 * time.Minute
 	// maxEventNote is the longest note events.k8s.io takes.
 	maxEventNote = 1024
-	// Event reasons, on the agent's Node.
+	// The action of the events about serving certificates, and their reasons, on the
+	// agent's Node.
+	actionServingCertificate   = "ServingCertificate"
 	reasonServingCertIssued    = "ServingCertificateIssued"
 	reasonServingCertRefused   = "ServingCertificateRefused"
 	reasonServingCertNotIssued = "ServingCertificateNotIssued"
@@ -104,7 +106,7 @@ func (s *Scheduler) servingCSR(ctx context.Context, d messenger, log logr.Logger
 		log.Info("Refusing an executor's serving certificate request", "node", node, "reason", err.Error())
 		go func() {
 			defer release()
-			s.warnNode(ctx, node, reasonServingCertRefused, why)
+			s.warnNode(ctx, node, actionServingCertificate, reasonServingCertRefused, why)
 			answer(ctx, nil, why)
 		}()
 		return
@@ -146,11 +148,11 @@ func (s *Scheduler) sign(ctx context.Context, log logr.Logger, r kubeletauth.Sig
 	if err != nil {
 		why := "No serving certificate for the executor on this Node's agent, which serves a self-signed one: " + err.Error()
 		log.Info("No serving certificate for an agent's Node", "node", r.Node, "notSigned", errors.Is(err, kubeletauth.ErrNotSigned), "error", err.Error())
-		s.warnNode(ctx, r.Node, reasonServingCertNotIssued, why)
+		s.warnNode(ctx, r.Node, actionServingCertificate, reasonServingCertNotIssued, why)
 		return nil, why
 	}
 	log.Info("Issued a serving certificate for an agent's Node", "node", r.Node, "names", r.Names.String())
-	s.recordNode(ctx, r.Node, corev1.EventTypeNormal, reasonServingCertIssued,
+	s.recordNode(ctx, r.Node, corev1.EventTypeNormal, actionServingCertificate, reasonServingCertIssued,
 		"The cluster's "+servingcert.SignerName+" signer issued the serving certificate of the executor on this Node's agent, for "+r.Names.String())
 	return cert, ""
 }
@@ -175,7 +177,7 @@ func answerCSR(ctx context.Context, d messenger, log logr.Logger, agentID, execu
 
 // warnNode records a Warning event on the Node, unless one of the same reason was
 // recorded within warnEvery.
-func (s *Scheduler) warnNode(ctx context.Context, node, reason, note string) {
+func (s *Scheduler) warnNode(ctx context.Context, node, action, reason, note string) {
 	sg, now := s.signing, time.Now()
 	sg.mu.Lock()
 	if now.Sub(sg.warned[node+"/"+reason]) < warnEvery {
@@ -189,12 +191,20 @@ func (s *Scheduler) warnNode(ctx context.Context, node, reason, note string) {
 	}
 	sg.warned[node+"/"+reason] = now
 	sg.mu.Unlock()
-	s.recordNode(ctx, node, corev1.EventTypeWarning, reason, note)
+	s.recordNode(ctx, node, corev1.EventTypeWarning, action, reason, note)
+}
+
+// forgetWarning lets the next Warning of reason on the Node be recorded at once: what it
+// warned about passed.
+func (s *Scheduler) forgetWarning(node, reason string) {
+	s.signing.mu.Lock()
+	delete(s.signing.warned, node+"/"+reason)
+	s.signing.mu.Unlock()
 }
 
 // recordNode records an event on the agent's Node, as the cache holds it (a Node not
 // there yet is named without its UID).
-func (s *Scheduler) recordNode(ctx context.Context, node, eventType, reason, note string) {
+func (s *Scheduler) recordNode(ctx context.Context, node, eventType, action, reason, note string) {
 	if s.Recorder == nil {
 		return
 	}
@@ -205,5 +215,5 @@ func (s *Scheduler) recordNode(ctx context.Context, node, eventType, reason, not
 	if len(note) > maxEventNote {
 		note = note[:maxEventNote-3] + "..."
 	}
-	s.Recorder.Eventf(n, nil, eventType, reason, "ServingCertificate", "%s", note)
+	s.Recorder.Eventf(n, nil, eventType, reason, action, "%s", note)
 }

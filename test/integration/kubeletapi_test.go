@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -65,6 +66,36 @@ var _ = Describe("The kubelet API on an agent Node", func() {
 		By("refusing a user RBAC does not allow, and a request without a certificate")
 		Expect(getStatus(ca.client(denied), url)).To(HavePrefix("403 Forbidden (user=" + denied + ", verb=get, resource=nodes, subresource(s)=[pods proxy])"))
 		Expect(getStatus(ca.client(""), url)).To(Equal("401 Unauthorized"))
+	})
+})
+
+// A process that is no executor holding the kubelet API port on the agent's address is
+// what makes the API server's kubectl logs and exec meet a 401: the Node's events say so.
+var _ = Describe("The kubelet API port held by another process", func() {
+	It("is a Warning on the agent's Node, and a Normal event once the executor serves", func() {
+		sim := startExecSim()
+		holder, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		defer func() { _ = holder.Close() }()
+		port := int32(holder.Addr().(*net.TCPAddr).Port)
+
+		ns := newNamespace()
+		mc, ca, _ := kubeletAPICluster(sim, ns, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.KubeletAPI.Port = port })
+		pod := newPod(ns, "beside", mc.Spec.SchedulerName, "100m")
+		pod.Spec.Containers[0].Command = []string{"sleep", "3600"}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(pod)), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+
+		node := agentNodeOf(mc, "agent-1")
+		By("warning on the Node while the port is held")
+		Eventually(nodeEvents(node), 30*time.Second, 200*time.Millisecond).Should(ContainElement(And(
+			HavePrefix("Warning KubeletAPIPortTaken"), ContainSubstring(holder.Addr().String()), ContainSubstring("spec.kubeletAPI.port"))))
+
+		By("saying so once the executor serves on the freed port")
+		Expect(holder.Close()).To(Succeed())
+		Eventually(nodeEvents(node), 30*time.Second, 200*time.Millisecond).Should(ContainElement(HavePrefix("Normal KubeletAPIServing")))
+		Eventually(func() string { return getStatus(ca.client(""), fmt.Sprintf("https://127.0.0.1:%d/pods", port)) }, 10*time.Second, 200*time.Millisecond).
+			Should(Equal("401 Unauthorized"))
 	})
 })
 
