@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
@@ -28,6 +30,11 @@ var _ = Describe("The outage tolerations policy", func() {
 		mc.Spec.SchedulerName = uniqueSchedulerName()
 		mc.Spec.Framework.FailoverTimeout = &metav1.Duration{Duration: time.Hour}
 		createCluster(mc)
+		// And one with the default failover timeout (a week).
+		byDefault := minimalCluster()
+		byDefault.Spec.Master = sim.URL()
+		byDefault.Spec.SchedulerName = uniqueSchedulerName()
+		createCluster(byDefault)
 		ns := newNamespace()
 		DeferCleanup(func() {
 			for _, o := range []client.Object{&admissionregistrationv1.MutatingAdmissionPolicyBinding{}, &admissionregistrationv1.MutatingAdmissionPolicy{}} {
@@ -36,27 +43,53 @@ var _ = Describe("The outage tolerations policy", func() {
 			}
 		})
 		Expect(testenv.InstallAdmissionPolicies(ctx, testEnv.Config, testenv.OutageTolerationsApplied(k8sClient, ns, mc.Spec.SchedulerName, 3600))).To(Succeed())
+		// A policy that fails is ignored as installed (failurePolicy: Ignore), which would
+		// hide its errors here: they fail the pods' creation instead.
+		policy := &admissionregistrationv1.MutatingAdmissionPolicy{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "k8sm-outage-tolerations"}, policy)).To(Succeed())
+		policy.Spec.FailurePolicy = ptr.To(admissionregistrationv1.Fail)
+		Expect(k8sClient.Update(ctx, policy)).To(Succeed())
+		Eventually(func() error {
+			probe := newPod(ns, "probe", byDefault.Spec.SchedulerName, "100m")
+			probe.Spec.Tolerations = []corev1.Toleration{{Key: "x", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+			probe.Spec.NodeSelector = map[string]string{"nowhere": "x"}
+			if err := k8sClient.Create(ctx, probe, client.DryRunAll); err != nil {
+				return err
+			}
+			for _, t := range probe.Spec.Tolerations {
+				if t.Key == corev1.TaintNodeNotReady && ptr.Deref(t.TolerationSeconds, 0) == 7*24*3600 {
+					return nil
+				}
+			}
+			return fmt.Errorf("not applied yet: %v", probe.Spec.Tolerations)
+		}, 10*time.Second, 100*time.Millisecond).Should(Succeed(), "a pod with a toleration of its own, of a cluster with the default failover timeout")
 
 		exists, equal := corev1.TolerationOpExists, corev1.TolerationOpEqual
-		for name, tolerations := range map[string][]corev1.Toleration{
-			"none":              nil,
-			"short-unreachable": {{Key: corev1.TaintNodeUnreachable, Operator: exists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](2)}},
-			"long-unreachable":  {{Key: corev1.TaintNodeUnreachable, Operator: exists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](7200)}},
-			"everything":        {{Operator: exists}},
-			"any-noexecute":     {{Operator: exists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](10)}},
-			"other-value":       {{Key: corev1.TaintNodeNotReady, Operator: equal, Value: "x", Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](5)}},
-			"noschedule":        {{Key: corev1.TaintNodeUnreachable, Operator: exists, Effect: corev1.TaintEffectNoSchedule}},
-		} {
-			pod := newPod(ns, name, mc.Spec.SchedulerName, "100m")
-			pod.Spec.Tolerations = tolerations
-			twin := newPod(ns, name+"-twin", corev1.DefaultSchedulerName, "100m")
-			twin.Spec.Tolerations = tolerations
-			// Not to be scheduled: nothing runs them.
-			pod.Spec.NodeSelector, twin.Spec.NodeSelector = map[string]string{"nowhere": "x"}, map[string]string{"nowhere": "x"}
-			Expect(k8sClient.Create(ctx, pod, client.DryRunAll)).To(Succeed())
-			Expect(k8sClient.Create(ctx, twin, client.DryRunAll)).To(Succeed())
-			want, _ := agentnode.OutageTolerations(twin.Spec.Tolerations, time.Hour)
-			Expect(pod.Spec.Tolerations).To(Equal(want), "the tolerations of pod %q", name)
+		for _, c := range []struct {
+			mc      *mesosv1alpha1.MesosCluster
+			timeout time.Duration
+		}{{mc, time.Hour}, {byDefault, 7 * 24 * time.Hour}} {
+			for name, tolerations := range map[string][]corev1.Toleration{
+				"none":               nil,
+				"short-unreachable":  {{Key: corev1.TaintNodeUnreachable, Operator: exists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](2)}},
+				"long-unreachable":   {{Key: corev1.TaintNodeUnreachable, Operator: exists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](7200)}},
+				"everything":         {{Operator: exists}},
+				"any-noexecute":      {{Operator: exists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](10)}},
+				"other-value":        {{Key: corev1.TaintNodeNotReady, Operator: equal, Value: "x", Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](5)}},
+				"noschedule":         {{Key: corev1.TaintNodeUnreachable, Operator: exists, Effect: corev1.TaintEffectNoSchedule}},
+				"longer-than-a-week": {{Key: corev1.TaintNodeUnreachable, Operator: exists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](700000)}},
+			} {
+				pod := newPod(ns, name, c.mc.Spec.SchedulerName, "100m")
+				pod.Spec.Tolerations = tolerations
+				twin := newPod(ns, name+"-twin", corev1.DefaultSchedulerName, "100m")
+				twin.Spec.Tolerations = tolerations
+				// Not to be scheduled: nothing runs them.
+				pod.Spec.NodeSelector, twin.Spec.NodeSelector = map[string]string{"nowhere": "x"}, map[string]string{"nowhere": "x"}
+				Expect(k8sClient.Create(ctx, pod, client.DryRunAll)).To(Succeed())
+				Expect(k8sClient.Create(ctx, twin, client.DryRunAll)).To(Succeed())
+				want, _ := agentnode.OutageTolerations(twin.Spec.Tolerations, c.timeout)
+				Expect(pod.Spec.Tolerations).To(Equal(want), "the tolerations of pod %q of a cluster whose failover timeout is %s", name, c.timeout)
+			}
 		}
 
 		By("leaving the pods of other schedulers as they are")

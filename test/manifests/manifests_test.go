@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/cel-go/cel"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -121,6 +123,52 @@ func TestRBACHasNoWildcards(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// The outage tolerations policy lets kube-scheduler's pods through by its match
+// conditions, before any of its own CEL runs for each MesosCluster: without them every
+// pod created in the cluster costs the API server about a third more CPU. Pods of any
+// other scheduler (a MesosCluster's schedulerName is never default-scheduler) match.
+func TestTheOutagePolicyLetsKubeSchedulersPodsThrough(t *testing.T) {
+	policy := one[admissionregistrationv1.MutatingAdmissionPolicy](t, render(t)["MutatingAdmissionPolicy"])
+	if len(policy.Spec.MatchConditions) == 0 {
+		t.Fatal("the outage tolerations policy has no match conditions: it evaluates every pod created")
+	}
+	env, err := cel.NewEnv(cel.Variable("object", cel.DynType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		object map[string]any
+		want   bool
+	}{
+		{"kube-scheduler's", map[string]any{"spec": map[string]any{"schedulerName": "default-scheduler"}}, false},
+		{"a MesosCluster's", map[string]any{"spec": map[string]any{"schedulerName": "mesos"}}, true},
+		{"another scheduler's", map[string]any{"spec": map[string]any{"schedulerName": "volcano"}}, true},
+		{"without a scheduler (not defaulted)", map[string]any{"spec": map[string]any{}}, false},
+	}
+	for _, tc := range cases {
+		all := true
+		for _, mc := range policy.Spec.MatchConditions {
+			ast, iss := env.Compile(mc.Expression)
+			if iss.Err() != nil {
+				t.Fatalf("match condition %s: %v", mc.Name, iss.Err())
+			}
+			prg, err := env.Program(ast)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _, err := prg.Eval(map[string]any{"object": tc.object})
+			if err != nil {
+				t.Fatalf("match condition %s on a pod %s: %v", mc.Name, tc.name, err)
+			}
+			all = all && v.Value() == true
+		}
+		if all != tc.want {
+			t.Errorf("a pod %s: matched %v, want %v", tc.name, all, tc.want)
 		}
 	}
 }
