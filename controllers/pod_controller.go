@@ -23,6 +23,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/metrics"
 	"github.com/k8sm/k8sm/internal/podtask"
 	"github.com/k8sm/k8sm/internal/scheduler"
 )
@@ -149,8 +150,6 @@ func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, hav
 	return ctrl.Result{}, client.IgnoreNotFound(scheduler.RemovePod(ctx, r.Client, pod))
 }
 
-// invalid fails a pod that cannot be a Mesos task (it asks for more than Mesos can hold),
-// as the scheduler fails one it cannot launch.
 // tolerateOutages makes a pod on an agent's Node tolerate that Node going NotReady for
 // as long as Mesos keeps the framework's tasks (its failover timeout): the Node goes
 // NotReady when no replica of the manager renews it, not when the agent is lost (Mesos
@@ -174,10 +173,15 @@ func (r *PodReconciler) tolerateOutages(ctx context.Context, pod *corev1.Pod, mc
 	if err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	// The outage tolerations policy gives them as the pod is created; a count that
+	// grows while it is installed says the API server does not apply it.
+	metrics.Cluster(mc.Name).OutageTolerationsWritten()
 	ctrl.LoggerFrom(ctx).V(1).Info("Lengthened the pod's tolerations of an unreachable or not-ready Node to the framework's failover timeout")
 	return ctrl.Result{}, nil
 }
 
+// invalid fails a pod that cannot be a Mesos task (it asks for more than Mesos can hold),
+// as the scheduler fails one it cannot launch.
 func (r *PodReconciler) invalid(ctx context.Context, pod *corev1.Pod, cause error) error {
 	before := pod.DeepCopy()
 	podtask.SetPodInvalid(&pod.Status, cause)

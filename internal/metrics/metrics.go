@@ -77,6 +77,10 @@ var (
 		Namespace: namespace, Name: "pending_tasks",
 		Help: "Tasks waiting in the scheduler's queue for an offer that fits them.",
 	}, []string{"cluster"})
+	outageTolerationsWritten = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "outage_tolerations_written_total",
+		Help: "Pods whose outage tolerations the manager wrote, because the API server had not given them as they were created (no outage tolerations admission policy, or it failed).",
+	}, []string{"cluster"})
 )
 
 // vec is what every series family here is: a collector with per-cluster label values.
@@ -88,7 +92,7 @@ type vec interface {
 var all = []vec{
 	offersReceived, offersDeclined, offersRescinded, tasksLaunched, launchFailures,
 	statusUpdates, subscribed, subscriptions, reconnects, disconnects, agents, tasks,
-	placementDuration, pendingTasks, offersHeld,
+	placementDuration, pendingTasks, offersHeld, outageTolerationsWritten,
 }
 
 func init() {
@@ -162,6 +166,11 @@ func (c Cluster) Pending(n int) { pendingTasks.WithLabelValues(string(c)).Set(fl
 
 // OffersHeld records how many offers are held.
 func (c Cluster) OffersHeld(n int) { offersHeld.WithLabelValues(string(c)).Set(float64(n)) }
+
+// OutageTolerationsWritten counts a pod whose outage tolerations the manager wrote.
+func (c Cluster) OutageTolerationsWritten() {
+	outageTolerationsWritten.WithLabelValues(string(c)).Inc()
+}
 
 // Forget drops every series of the cluster, when it is deleted.
 func Forget(cluster string) {

@@ -31,6 +31,7 @@ func TestClusterSeries(t *testing.T) {
 	c.Tasks(map[string]int{"running": 2, "pending": 1})
 	c.Placed(3 * time.Millisecond)
 	c.Pending(7)
+	c.OutageTolerationsWritten()
 
 	for _, tc := range []struct {
 		name string
@@ -51,6 +52,7 @@ func TestClusterSeries(t *testing.T) {
 		{"running tasks", testutil.ToFloat64(tasks.WithLabelValues("t1", "running")), 2},
 		{"killing tasks (absent → 0)", testutil.ToFloat64(tasks.WithLabelValues("t1", "killing")), 0},
 		{"pending", testutil.ToFloat64(pendingTasks.WithLabelValues("t1")), 7},
+		{"outage tolerations written", testutil.ToFloat64(outageTolerationsWritten.WithLabelValues("t1")), 1},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)

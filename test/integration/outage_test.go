@@ -53,6 +53,26 @@ var _ = Describe("An outage of the Mesos master", Ordered, func() {
 		key := client.ObjectKeyFromObject(pod)
 		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
 
+		By("lengthening the pod's tolerations to the failover timeout, and counting it when the manager wrote them")
+		// The outage tolerations policy is not installed here, unless its spec's cleanup
+		// has not reached the API server yet: then it gave them as the pod was created.
+		week := 7 * 24 * time.Hour
+		_, manager := agentnode.OutageTolerations(pod.Spec.Tolerations, week)
+		Eventually(func() (bool, error) {
+			p, err := podOf(key)()
+			if err != nil {
+				return false, err
+			}
+			_, short := agentnode.OutageTolerations(p.Spec.Tolerations, week)
+			return short, nil
+		}, 10*time.Second, 100*time.Millisecond).Should(BeFalse())
+		written := 0.0
+		if manager {
+			written = 1
+		}
+		Eventually(func() float64 { return clusterMetrics(mc.Name)["k8sm_outage_tolerations_written_total"] }, 5*time.Second, 50*time.Millisecond).
+			Should(Equal(written), "pods whose outage tolerations the manager wrote")
+
 		By("taking the master down for longer than the node monitor's grace and the pod's toleration")
 		sim.SetDown(true)
 		Consistently(func(g Gomega) {
