@@ -30,6 +30,8 @@ type fakeExecutor struct {
 	sent   []*agentmsg.Message
 	silent bool
 	sign   func(request string) *agentmsg.ServingCertificate
+	// hold, when set, keeps each Hello's sending from returning until it is closed.
+	hold chan struct{}
 }
 
 func (f *fakeExecutor) SendMessage(_ context.Context, data []byte) error {
@@ -39,8 +41,11 @@ func (f *fakeExecutor) SendMessage(_ context.Context, data []byte) error {
 	}
 	f.mu.Lock()
 	f.sent = append(f.sent, m)
-	silent, sign := f.silent, f.sign
+	silent, sign, hold := f.silent, f.sign, f.hold
 	f.mu.Unlock()
+	if m.Kind == agentmsg.KindHello && hold != nil {
+		<-hold
+	}
 	if m.Kind == agentmsg.KindServingCSR {
 		if sign == nil {
 			return nil

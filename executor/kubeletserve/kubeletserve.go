@@ -236,15 +236,26 @@ func (s *Server) sayHello(ctx context.Context) {
 	hello := &agentmsg.Hello{Port: s.port, PortTaken: s.taken}
 	s.mu.Unlock()
 	go func() {
-		defer s.sending.Store(false)
 		b, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindHello, ID: "hello-" + time.Now().UTC().Format(time.RFC3339Nano), Hello: hello})
 		if err == nil {
-			ctx, cancel := context.WithTimeout(ctx, helloTimeout)
-			defer cancel()
-			err = s.Executor.SendMessage(ctx, b)
+			sctx, cancel := context.WithTimeout(ctx, helloTimeout)
+			err = s.Executor.SendMessage(sctx, b)
+			cancel()
 		}
 		if err != nil {
 			s.Log.Info("Could not ask the manager for the kubelet API's configuration; asking again", "error", err.Error())
+		}
+		s.sending.Store(false)
+		// A Hello asked for while this one was on its way (the port was found taken, or
+		// served again) was not sent: say Hello again if what it says changed meanwhile.
+		s.mu.Lock()
+		stale := s.subscribed && (s.port != hello.Port || !sameTaken(s.taken, hello.PortTaken))
+		if stale {
+			s.helloDue = true
+		}
+		s.mu.Unlock()
+		if stale {
+			s.poke()
 		}
 	}()
 }

@@ -159,6 +159,34 @@ func TestRetriesATakenPortAndSaysItIsTaken(t *testing.T) {
 	})
 }
 
+// A change a Hello would say, found while another Hello is on its way, is said once that
+// one is sent, not at the next Hello after HelloEvery.
+func TestAChangeFoundWhileAHelloIsSentIsSaidAfterIt(t *testing.T) {
+	s, f := startServer(t, nil)
+	hold := make(chan struct{})
+	f.mu.Lock()
+	f.hold = hold
+	f.mu.Unlock()
+	s.Subscribed(mesos.AgentInfo{Hostname: "agent-1"})
+	eventually(t, "no Hello", func() bool { return f.kinds()[agentmsg.KindHello] == 1 })
+
+	holder, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Close() }()
+	configure(t, s, agentmsg.Config{NodeName: "mesos-c-agent-1", Port: int32(holder.Addr().(*net.TCPAddr).Port)})
+	time.Sleep(200 * time.Millisecond) // the port tried, found taken, while the Hello waits
+	if h := f.lastHello(); f.kinds()[agentmsg.KindHello] != 1 || h.PortTaken != nil {
+		t.Fatalf("%d Hellos, the last %+v: want only the first, which was on its way", f.kinds()[agentmsg.KindHello], h)
+	}
+	close(hold)
+	eventually(t, "no Hello saying the port is taken", func() bool {
+		h := f.lastHello()
+		return h.PortTaken != nil && h.PortTaken.Address == holder.Addr().String()
+	})
+}
+
 // Agents that share a host on addresses of their own (mesos-sim's LoopbackIPs; several
 // agents with their own --ip) each serve their own Node on the one port: an executor
 // listens on its agent's IP, the address its Node gives the API server.
