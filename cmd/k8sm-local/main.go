@@ -44,6 +44,7 @@ type options struct {
 	executor  string
 	manager   string
 	crds      string
+	install   string
 	samples   string
 	assets    string
 	// metricsServer is the metrics-server binary, or "" for none.
@@ -130,6 +131,7 @@ func run(args []string) error {
 	// Before the manager stops: deleting the cluster tears the framework down, so Mesos
 	// kills its tasks — nothing is left running on a Mesos given with --mesos-master.
 	defer teardown(c, mc, master)
+	applyOutagePolicy(ctx, env.Config, c, o.install, mc, pod.Namespace)
 	if err := c.Create(ctx, pod); err != nil {
 		return fmt.Errorf("creating the sample pod: %w", err)
 	}
@@ -196,6 +198,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.executor, "executor", filepath.Join(binDir, "k8sm-executor"), "The k8sm-executor binary the agents fetch (a path they can read).")
 	fs.StringVar(&o.manager, "manager", filepath.Join(binDir, "manager"), "The manager binary.")
 	fs.StringVar(&o.crds, "crds", filepath.Join("config", "crd", "bases"), "Directory of the CRDs.")
+	fs.StringVar(&o.install, "install", filepath.Join("config", "default"), "The install's kustomization, whose admission policies are applied.")
 	fs.StringVar(&o.samples, "samples", filepath.Join("config", "samples"), "Directory of the sample MesosCluster and pod to apply.")
 	fs.StringVar(&o.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory of kube-apiserver and etcd (make envtest prints it).")
 	fs.StringVar(&o.metricsServer, "metrics-server", localmetrics.Binary(binDir),
@@ -208,7 +211,7 @@ func parseFlags(args []string) (options, error) {
 // demo is harder to read than one line.
 func (o *options) check() error {
 	const built = "run it through 'make demo', which builds everything"
-	files := []struct{ name, path, hint string }{{"--executor", o.executor, built}, {"--manager", o.manager, built}, {"--crds", o.crds, built}}
+	files := []struct{ name, path, hint string }{{"--executor", o.executor, built}, {"--manager", o.manager, built}, {"--crds", o.crds, built}, {"--install", o.install, built}}
 	if o.metricsServer != "" {
 		files = append(files, struct{ name, path, hint string }{"--metrics-server", o.metricsServer, buildMetricsServer})
 	}

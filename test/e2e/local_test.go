@@ -59,6 +59,8 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		}
 		out := run()
 		Expect(out).To(ContainSubstring("mesos-sim: master http://127.0.0.1:"))
+		// The install's admission policy, applied as config/default applies it.
+		Expect(out).To(ContainSubstring("==> The API server gives the cluster's pods their outage tolerations as they are created (MutatingAdmissionPolicy k8sm-outage-tolerations)"))
 		Expect(out).To(MatchRegexp(`pod/hello-mesos\s+1/1\s+Running`))
 		Expect(out).To(MatchRegexp(`mesostask.mesos.k8sm.io/hello-mesos\s+Running\s+TASK_RUNNING`))
 		// Each agent's Node has an address of its own, where its executor serves the
