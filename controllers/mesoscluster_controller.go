@@ -151,6 +151,11 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if caErr != nil {
 		degradeForKubeletAPI(mc, status, caReason, caErr)
 	}
+	if s := r.Registry.Scheduler(mc.Name); s != nil {
+		if nodes := s.KubeletAPIPortTaken(); len(nodes) > 0 {
+			degradeForPortTaken(mc, status, nodes)
+		}
+	}
 	if err := r.countTasks(ctx, mc, status); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -202,6 +202,7 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 	if r.NewScheduler != nil {
 		sched = r.NewScheduler(mc)
 	} else {
+		cluster := mc.Name
 		sched = r.Registry.EnsureScheduler(mc.Name, func() *scheduler.Scheduler {
 			// Certificate requests are read one by one from the API server, never
 			// through the cache, which would list and watch every one in the cluster.
@@ -212,7 +213,8 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 			return scheduler.New(mc, scheduler.Options{Client: r.Client, APIReader: r.APIReader, Recorder: r.Recorder,
 				Log: ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), ReconcileInterval: r.ReconcileInterval,
 				Reviewer: kubeletauth.ClientReviewer{Client: r.Client},
-				Signer:   kubeletauth.ClientSigner{Client: r.Client, Reader: csrReader}})
+				Signer:   kubeletauth.ClientSigner{Client: r.Client, Reader: csrReader},
+				Wake:     func() { r.Registry.Wake(cluster) }})
 		})
 	}
 	name := mc.Name

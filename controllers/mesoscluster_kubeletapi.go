@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,7 +21,30 @@ import (
 const (
 	ReasonKubeletClientCANotFound = "KubeletClientCASecretNotFound"
 	ReasonKubeletClientCAInvalid  = "KubeletClientCAInvalid"
+	// ReasonKubeletAPIPortTaken (Degraded only): on some agents a process that is no
+	// executor of the cluster holds spec.kubeletAPI.port, and the API server reaches it
+	// for kubectl logs and exec to those agents' Nodes.
+	ReasonKubeletAPIPortTaken = "KubeletAPIPortTaken"
 )
+
+// maxNodesNamed bounds the Nodes a condition message names.
+const maxNodesNamed = 5
+
+// degradeForPortTaken says the cluster is Degraded for the Nodes whose executors cannot
+// serve the kubelet API, unless it is already Degraded for a graver reason.
+func degradeForPortTaken(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, nodes []string) {
+	if c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded); c != nil && c.Status == metav1.ConditionTrue {
+		return
+	}
+	named := strings.Join(nodes[:min(len(nodes), maxNodesNamed)], ", ")
+	if len(nodes) > maxNodesNamed {
+		named += fmt.Sprintf(" and %d more", len(nodes)-maxNodesNamed)
+	}
+	setCondition(st, mc.Generation, mesosv1alpha1.ConditionDegraded, true, ReasonKubeletAPIPortTaken, fmt.Sprintf(
+		"A process that is no executor of the cluster holds the kubelet API port (spec.kubeletAPI.port, %d) on the agents of %d Node(s): %s; "+
+			"the API server's kubectl logs and exec to their pods reach that process (their KubeletAPIPortTaken events say where)",
+		mc.Spec.KubeletAPIPort(), len(nodes), named))
+}
 
 // kubeletClientCA reads spec.kubeletAPI.clientCASecretRef: the certificates of its CA
 // bundle, re-encoded as PEM, nil when the cluster names none. Only CERTIFICATE blocks

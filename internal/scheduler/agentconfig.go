@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -75,6 +76,22 @@ func (s *Scheduler) reportPort(ctx context.Context, log logr.Logger, node string
 	}
 }
 
+// KubeletAPIPortTaken returns the Nodes, sorted, whose executor said in its last Hello
+// (within executorQuiet) that another process holds its kubelet API port.
+func (s *Scheduler) KubeletAPIPortTaken() []string {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var nodes []string
+	for _, h := range s.kubelet.executors {
+		if h.portTaken && now.Sub(h.seen) <= executorQuiet && !slices.Contains(nodes, h.node) {
+			nodes = append(nodes, h.node)
+		}
+	}
+	slices.Sort(nodes)
+	return nodes
+}
+
 // helloer is an executor that said Hello.
 type helloer struct {
 	agentID, executorID, node string
@@ -143,6 +160,9 @@ func (s *Scheduler) hello(ctx context.Context, d messenger, log logr.Logger, age
 	}
 	s.mu.Unlock()
 	s.reportPort(ctx, log, node, hello, wasTaken)
+	if wasTaken != h.portTaken && s.Wake != nil {
+		s.Wake()
+	}
 	select {
 	case k.answers <- struct{}{}:
 	default:

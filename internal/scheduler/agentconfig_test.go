@@ -2,8 +2,10 @@ package scheduler
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,24 +200,37 @@ func TestAConfigChangedDuringAHelloAnswerArrivesLast(t *testing.T) {
 // once if the port is taken again. The Hellos are answered all along.
 func TestAKubeletAPIPortTakenIsRecordedOnTheNode(t *testing.T) {
 	s, rec := newTestScheduler(fakeAPI(t), newFakeDriver())
+	var wakes atomic.Int32
+	s.Wake = func() { wakes.Add(1) }
 	taken := &agentmsg.Hello{PortTaken: &agentmsg.PortTaken{Address: "10.0.0.7:10350", Error: "listen tcp 10.0.0.7:10350: bind: address already in use"}}
 	steps := []struct {
 		name  string
 		hello *agentmsg.Hello
 		want  string // the event's start; empty: none
+		wakes int32  // the cluster's status made again, so far
 	}{
-		{"serving from the start", &agentmsg.Hello{Port: 10350}, ""},
-		{"the port taken", taken, "Warning KubeletAPIPortTaken"},
-		{"still taken", taken, ""},
-		{"served again", &agentmsg.Hello{Port: 10350}, "Normal KubeletAPIServing"},
-		{"still served", &agentmsg.Hello{Port: 10350}, ""},
-		{"taken again", taken, "Warning KubeletAPIPortTaken"},
+		{"serving from the start", &agentmsg.Hello{Port: 10350}, "", 0},
+		{"the port taken", taken, "Warning KubeletAPIPortTaken", 1},
+		{"still taken", taken, "", 1},
+		{"served again", &agentmsg.Hello{Port: 10350}, "Normal KubeletAPIServing", 2},
+		{"still served", &agentmsg.Hello{Port: 10350}, "", 2},
+		{"taken again", taken, "Warning KubeletAPIPortTaken", 3},
 	}
 	for _, st := range steps {
 		sent := &sentMessages{}
 		sayHello(t, s, sent, "a1", st.hello)
 		if msgs, _ := sent.count(1); len(msgs) != 1 || msgs[0].Kind != agentmsg.KindConfig {
 			t.Fatalf("%s: sent %v, want the Config", st.name, msgs)
+		}
+		if n := wakes.Load(); n != st.wakes {
+			t.Errorf("%s: the cluster's status was made again %d times, want %d", st.name, n, st.wakes)
+		}
+		var wantNodes []string
+		if st.hello.PortTaken != nil {
+			wantNodes = []string{"mesos-c-h1"}
+		}
+		if got := s.KubeletAPIPortTaken(); !slices.Equal(got, wantNodes) {
+			t.Errorf("%s: Nodes whose port is taken %v, want %v", st.name, got, wantNodes)
 		}
 		ev := drain(rec)
 		if st.want == "" {

@@ -58,6 +58,10 @@ type Options struct {
 	// SignTimeout bounds the wait for the signer's certificate. Default
 	// DefaultSignTimeout.
 	SignTimeout time.Duration
+	// Wake asks for the MesosCluster's status to be made again, when something it
+	// shows changed outside the driver: an executor's kubelet API port found held by
+	// another process, or served again (KubeletAPIPortTaken). Optional.
+	Wake func()
 }
 
 // Scheduler is the framework.Scheduler of one MesosCluster: it keeps the queue of

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/controllers"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/pki"
 	"github.com/k8sm/k8sm/internal/testenv"
@@ -87,13 +88,16 @@ var _ = Describe("The kubelet API port held by another process", func() {
 		Eventually(podOf(client.ObjectKeyFromObject(pod)), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
 
 		node := agentNodeOf(mc, "agent-1")
-		By("warning on the Node while the port is held")
+		By("warning on the Node while the port is held, and saying the cluster is Degraded")
 		Eventually(nodeEvents(node), 30*time.Second, 200*time.Millisecond).Should(ContainElement(And(
 			HavePrefix("Warning KubeletAPIPortTaken"), ContainSubstring(holder.Addr().String()), ContainSubstring("spec.kubeletAPI.port"))))
+		Eventually(condition(mc, mesosv1alpha1.ConditionDegraded), 10*time.Second, 100*time.Millisecond).Should(
+			And(HavePrefix("True/"+controllers.ReasonKubeletAPIPortTaken), ContainSubstring(node)))
 
-		By("saying so once the executor serves on the freed port")
+		By("saying so once the executor serves on the freed port, and the cluster is Degraded no more")
 		Expect(holder.Close()).To(Succeed())
 		Eventually(nodeEvents(node), 30*time.Second, 200*time.Millisecond).Should(ContainElement(HavePrefix("Normal KubeletAPIServing")))
+		Eventually(condition(mc, mesosv1alpha1.ConditionDegraded), 10*time.Second, 100*time.Millisecond).Should(HavePrefix("False/"))
 		Eventually(func() string { return getStatus(ca.client(""), fmt.Sprintf("https://127.0.0.1:%d/pods", port)) }, 10*time.Second, 200*time.Millisecond).
 			Should(Equal("401 Unauthorized"))
 	})
