@@ -101,3 +101,28 @@ func TestDegradeForKubeletAPI(t *testing.T) {
 		}
 	}
 }
+
+// The Nodes whose kubelet API port another process holds make the cluster Degraded,
+// named up to five and counted beyond, unless it is Degraded for another reason.
+func TestDegradeForPortTaken(t *testing.T) {
+	mc := &mesosv1alpha1.MesosCluster{}
+	many := []string{"n1", "n2", "n3", "n4", "n5", "n6", "n7"}
+	for _, tc := range []struct {
+		name, before string
+		nodes        []string
+		want         string // the reason
+		says         string // in the message
+	}{
+		{"one Node", ReasonAsExpected, []string{"mesos-c-h1"}, ReasonKubeletAPIPortTaken, "port (spec.kubeletAPI.port, 10350) on the agents of 1 Node(s): mesos-c-h1;"},
+		{"more than five", ReasonAsExpected, many, ReasonKubeletAPIPortTaken, "of 7 Node(s): n1, n2, n3, n4, n5 and 2 more;"},
+		{"already degraded", ReasonAgentsUnlisted, many, ReasonAgentsUnlisted, ""},
+	} {
+		st := &mesosv1alpha1.MesosClusterStatus{}
+		setCondition(st, 1, mesosv1alpha1.ConditionDegraded, tc.before != ReasonAsExpected, tc.before, "")
+		degradeForPortTaken(mc, st, tc.nodes)
+		c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded)
+		if c.Reason != tc.want || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, tc.says) {
+			t.Errorf("%s: Degraded = %s/%s %q, want True/%s saying %q", tc.name, c.Status, c.Reason, c.Message, tc.want, tc.says)
+		}
+	}
+}
