@@ -77,6 +77,8 @@ type MesosClusterReconciler struct {
 	Recorder  events.EventRecorder
 	// NewScheduler, when set, gives each driver its scheduler; nil declines every offer.
 	NewScheduler SchedulerFactory
+	// Tasks finds tasks in the cache by id, for the schedulers (indexer.Setup).
+	Tasks indexer.Tasks
 	// DriverOptions adjust each driver's config (tests shorten backoffs).
 	DriverOptions func(*framework.Config)
 	// Registry holds the running drivers and schedulers, which the other reconcilers

@@ -210,7 +210,7 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 			if csrReader == nil {
 				csrReader = r.Client
 			}
-			return scheduler.New(mc, scheduler.Options{Client: r.Client, APIReader: r.APIReader, Recorder: r.Recorder,
+			return scheduler.New(mc, scheduler.Options{Client: r.Client, APIReader: r.APIReader, Tasks: r.Tasks, Recorder: r.Recorder,
 				Log: ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), ReconcileInterval: r.ReconcileInterval,
 				Reviewer: kubeletauth.ClientReviewer{Client: r.Client},
 				Signer:   kubeletauth.ClientSigner{Client: r.Client, Reader: csrReader},

@@ -59,7 +59,8 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	if o.SecretNamespace == "" && !o.AnySecretNamespace {
 		return nil, errors.New("controllers.Setup needs the SecretNamespace Secrets may be read from")
 	}
-	if err := indexer.Setup(context.Background(), mgr.GetFieldIndexer()); err != nil {
+	tasks, err := indexer.Setup(context.Background(), mgr.GetCache())
+	if err != nil {
 		return nil, fmt.Errorf("registering the field indexes: %w", err)
 	}
 	registry := scheduler.NewRegistry()
@@ -70,7 +71,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	r := &Reconcilers{
 		Registry: registry,
 		Cluster: &MesosClusterReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: o.Recorder("k8sm-mesoscluster"),
-			Registry: registry, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval, SecretNamespace: o.SecretNamespace},
+			Registry: registry, Tasks: tasks, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval, SecretNamespace: o.SecretNamespace},
 		Node: &AgentNodeReconciler{Client: c, Registry: registry, GoneGracePeriod: o.NodeGoneGracePeriod, LeaseDuration: o.NodeLeaseDuration},
 		Pod:  &PodReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-pod")},
 		Task: &MesosTaskReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-mesostask"),

@@ -6,6 +6,7 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -14,7 +15,7 @@ import (
 )
 
 const (
-	// TaskID indexes MesosTasks by spec.taskID: an update names its task by id.
+	// TaskID indexes MesosTasks by spec.taskID: an update names its task by id (Tasks).
 	TaskID = "spec.taskID"
 	// ClusterRef indexes MesosTasks by spec.clusterRef: a cluster's tasks to count and
 	// to reconcile.
@@ -27,32 +28,30 @@ const (
 	// PodNodeName indexes the Pods bound to an agent's Node by spec.nodeName.
 	PodNodeName = "spec.nodeName"
 	// PodTaskID indexes the Pods bound to an agent's Node by the id of their Mesos task:
-	// an update of a task whose MesosTask is not written yet names its pod so.
+	// an update of a task whose MesosTask is not written yet names its pod so (Tasks).
 	PodTaskID = "k8sm.taskID"
 )
 
-// Setup registers every index with the manager's field indexer; call it once, before
-// the manager starts.
-func Setup(ctx context.Context, fi client.FieldIndexer) error {
+// Setup registers every index with the manager's cache, and returns the lookups by task
+// id; call it once, before the manager starts.
+func Setup(ctx context.Context, c cache.Cache) (Tasks, error) {
 	for _, ix := range []struct {
 		obj   client.Object
 		field string
 		fn    client.IndexerFunc
 	}{
-		{&mesosv1alpha1.MesosTask{}, TaskID, TaskIDOf},
 		{&mesosv1alpha1.MesosTask{}, ClusterRef, ClusterRefOf},
 		{&mesosv1alpha1.MesosCluster{}, ClusterSchedulerName, func(o client.Object) []string {
 			return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName}
 		}},
 		{&corev1.Pod{}, PodSchedulerName, PodSchedulerNameOf},
 		{&corev1.Pod{}, PodNodeName, AgentNodeOf},
-		{&corev1.Pod{}, PodTaskID, PodTaskIDOf},
 	} {
-		if err := fi.IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
-			return err
+		if err := c.IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return NewTasks(ctx, c)
 }
 
 // TaskIDOf is the TaskID index of a MesosTask (for fake clients in tests too).

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
@@ -75,11 +74,7 @@ func (s *Scheduler) ownerOf(ctx context.Context, taskID string) (*types.Namespac
 // podOfTask is the bound pod whose task has an id, or nil: the cache's own object, to
 // read only.
 func (s *Scheduler) podOfTask(ctx context.Context, taskID string) (*corev1.Pod, error) {
-	var pods corev1.PodList
-	if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodTaskID: taskID}, client.UnsafeDisableDeepCopy); err != nil || len(pods.Items) == 0 {
-		return nil, err
-	}
-	return &pods.Items[0], nil
+	return s.Tasks.BoundPod(ctx, taskID)
 }
 
 // taskOf is the MesosTask of key as r has it, or, when none is written yet, the one to

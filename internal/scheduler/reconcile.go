@@ -313,9 +313,5 @@ func (s *Scheduler) reconcileLoop(ctx context.Context) {
 // taskByID is the MesosTask of a Mesos task id, or nil if none has it: the cache's own
 // object, to read only (every update looks its task up, and then reads it to write).
 func (s *Scheduler) taskByID(ctx context.Context, taskID string) (*mesosv1alpha1.MesosTask, error) {
-	var list mesosv1alpha1.MesosTaskList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{indexer.TaskID: taskID}, client.UnsafeDisableDeepCopy); err != nil || len(list.Items) == 0 {
-		return nil, err
-	}
-	return &list.Items[0], nil
+	return s.Tasks.MesosTask(ctx, taskID)
 }

@@ -14,6 +14,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/fifo"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/kubeletauth"
 	"github.com/k8sm/k8sm/internal/metrics"
 	"github.com/k8sm/k8sm/internal/placement"
@@ -40,8 +41,11 @@ type Options struct {
 	// APIReader reads from the API server itself, for the retry after a write lost to a
 	// newer version than the cache holds. Optional: the cache is read again without it.
 	APIReader client.Reader
-	Recorder  events.EventRecorder
-	Log       logr.Logger
+	// Tasks finds a task's MesosTask and bound pod in the cache by task id
+	// (indexer.Setup). Default: Client's field indexes, as a fake client keeps them.
+	Tasks    indexer.Tasks
+	Recorder events.EventRecorder
+	Log      logr.Logger
 	// ReconcileInterval is how often tasks are reconciled besides after each
 	// subscription. Default DefaultReconcileInterval.
 	ReconcileInterval time.Duration
@@ -120,6 +124,9 @@ var _ framework.Scheduler = (*Scheduler)(nil)
 
 // New makes the scheduler of a cluster; Start runs it.
 func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
+	if o.Tasks == nil {
+		o.Tasks = indexer.ListTasks{Reader: o.Client}
+	}
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{},
 		offers: make(chan []mesos.Offer, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews),

@@ -1,0 +1,83 @@
+package indexer
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+func TestTasksByID(t *testing.T) {
+	tasks := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{TaskID: taskIDIndex})
+	pods := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{PodTaskID: podTaskIDIndex})
+	for _, o := range []any{
+		&mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "k8sm.u1"}},
+		&mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "k8sm.u2"}},
+	} {
+		if err := tasks.Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range []any{
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "p", UID: "u1"}, Spec: corev1.PodSpec{NodeName: "mesos-c-h1"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "p", UID: "u2"}, Spec: corev1.PodSpec{NodeName: "kubelet-node"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "c", Name: "p", UID: "u3"}},
+	} {
+		if err := pods.Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One value per object, the id itself: no copy under a namespace.
+	if got, want := sorted(tasks.ListIndexFuncValues(TaskID)), []string{"k8sm.u1", "k8sm.u2"}; !slices.Equal(got, want) {
+		t.Errorf("TaskID index values = %v, want %v", got, want)
+	}
+	if got, want := pods.ListIndexFuncValues(PodTaskID), []string{"k8sm.u1"}; !slices.Equal(got, want) {
+		t.Errorf("PodTaskID index values = %v, want %v (only pods on an agent's Node)", got, want)
+	}
+
+	ix := informerTasks{tasks: tasks, pods: pods}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		id      string
+		taskNS  string
+		boundNS string
+	}{
+		{id: "k8sm.u1", taskNS: "a", boundNS: "a"},
+		{id: "k8sm.u2", taskNS: "b"}, // its pod is a kubelet's
+		{id: "k8sm.u3"},              // not bound
+		{id: "k8sm.nope"},
+	} {
+		mt, err := ix.MesosTask(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		if mt != nil {
+			got = mt.Namespace
+		}
+		if got != tc.taskNS {
+			t.Errorf("MesosTask(%s) in %q, want %q", tc.id, got, tc.taskNS)
+		}
+		pod, err := ix.BoundPod(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = ""
+		if pod != nil {
+			got = pod.Namespace
+		}
+		if got != tc.boundNS {
+			t.Errorf("BoundPod(%s) in %q, want %q", tc.id, got, tc.boundNS)
+		}
+	}
+}
+
+func sorted(s []string) []string {
+	slices.Sort(s)
+	return s
+}
