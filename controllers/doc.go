@@ -34,7 +34,7 @@ package controllers
 //
 // Node heartbeats: a Lease per agent Node, in kube-node-lease only (a Role there; the
 // cache watches Leases in that namespace alone, see CacheOptions).
-// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-node-lease,roleName=manager-node-lease-role,resources=leases,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-node-lease,roleName=manager-node-lease-role,resources=leases,verbs=get;list;watch;create;update;patch;delete
 //
 // Namespaces: evaluate a MesosCluster's namespaceSelector (the cache).
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch

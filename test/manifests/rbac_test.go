@@ -60,7 +60,7 @@ var allowList = []allowed{
 	{scopeCluster, "certificates.k8s.io", "certificatesigningrequests/approval", []string{"update"}, "approve a request it checked names only the agent's Node, hostname and IP"},
 	{scopeCluster, "certificates.k8s.io", "signers[kubernetes.io/kubelet-serving]", []string{"approve"}, "approve for the kubelet-serving signer only, as a kubelet's serving certificate is approved"},
 	{scopeNodeLease, "coordination.k8s.io", "leases", []string{"get", "list", "watch"}, "the cache: the agent Nodes' Leases"},
-	{scopeNodeLease, "coordination.k8s.io", "leases", []string{"create", "patch", "delete"}, "an agent Node's heartbeat, as a kubelet's, removed with the Node"},
+	{scopeNodeLease, "coordination.k8s.io", "leases", []string{"create", "update", "patch", "delete"}, "an agent Node's heartbeat, as a kubelet's (an update; a patch after a conflict), removed with the Node"},
 	{scopeOwn, "", "secrets", []string{"get"}, "a MesosCluster's credentials and CA Secrets, read one at a time"},
 	{scopeOwn, "coordination.k8s.io", "leases", []string{"get", "create", "update"}, "the leader election Lease"},
 	{scopeOwn, "", "events", []string{"create", "patch"}, "leader election's event (client-go records it through the core API)"},
