@@ -246,10 +246,11 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 // clusterFor finds the MesosCluster that owns a pod, if it can: for a bound pod the
 // cluster of its Node (of its MesosTask, clusterOfTask, once the Node is gone), none when
 // the Node is not an agent's; for an unbound pod the cluster holding its schedulerName.
+// It is the cache's own object, to read only: every pass over a pod asks for it.
 func (r *PodReconciler) clusterFor(ctx context.Context, pod *corev1.Pod, clusterOfTask string) (*mesosv1alpha1.MesosCluster, error) {
 	if pod.Spec.NodeName == "" {
 		var list mesosv1alpha1.MesosClusterList
-		if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterSchedulerName: pod.Spec.SchedulerName}); err != nil {
+		if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterSchedulerName: pod.Spec.SchedulerName}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, err
 		}
 		for i := range list.Items {
@@ -261,7 +262,7 @@ func (r *PodReconciler) clusterFor(ctx context.Context, pod *corev1.Pod, cluster
 	}
 	name := clusterOfTask
 	node := &corev1.Node{}
-	if err := r.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err == nil {
+	if err := r.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node, client.UnsafeDisableDeepCopy); err == nil {
 		name = node.Labels[agentnode.LabelCluster]
 	} else if !apierrors.IsNotFound(err) {
 		return nil, err
@@ -270,7 +271,7 @@ func (r *PodReconciler) clusterFor(ctx context.Context, pod *corev1.Pod, cluster
 		return nil, nil // a kubelet's pod
 	}
 	mc := &mesosv1alpha1.MesosCluster{}
-	if err := r.Get(ctx, client.ObjectKey{Name: name}, mc); err != nil {
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, mc, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, client.IgnoreNotFound(err)
 	}
 	if !usable(mc) {

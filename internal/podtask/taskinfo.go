@@ -3,6 +3,7 @@ package podtask
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -83,8 +84,11 @@ func megabytesOf(q *resource.Quantity, name corev1.ResourceName) float64 {
 // For the process runtime it carries the cluster's default user (AnnotationDefaultUser),
 // over any value the pod set; for the kubelet runtime none.
 func PodData(pod *corev1.Pod, sec Security) ([]byte, error) {
-	p := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: *pod.ObjectMeta.DeepCopy(), Spec: *pod.Spec.DeepCopy()}
+	// The pod's own metadata and spec, but for the annotations changed here: nothing of
+	// pod is written to, and it may be the cache's.
+	p := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
 	p.ManagedFields = nil
+	p.Annotations = maps.Clone(pod.Annotations)
 	delete(p.Annotations, AnnotationDefaultUser)
 	if sec.Runtime == mesosv1alpha1.RuntimeProcess {
 		if p.Annotations == nil {

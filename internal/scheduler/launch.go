@@ -108,7 +108,7 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 	return t
 }
 
-// launchable reads the pod and the MesosTask of an assignment, or dequeues the task and
+// launchable reads the pod (to read only) and the MesosTask of an assignment, or dequeues the task and
 // returns nils when it is not to be launched: its pod went or is being deleted, or its
 // MesosTask is another's or launched already. A queued pod whose MesosTask is not
 // written (podtask.NewMesosTask) gets one to launch with, unwritten.
@@ -120,8 +120,10 @@ func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a 
 		s.Dequeue(a.Request.ID)
 		return nil, nil
 	}
+	// The cache's own pod, to read only: a round may launch thousands of pods at once,
+	// and a copy of each was the largest part of the manager's heap at such a time.
 	pod := &corev1.Pod{}
-	if err := s.Client.Get(ctx, key, pod); err != nil || !pod.DeletionTimestamp.IsZero() {
+	if err := s.Client.Get(ctx, key, pod, client.UnsafeDisableDeepCopy); err != nil || !pod.DeletionTimestamp.IsZero() {
 		s.Dequeue(a.Request.ID)
 		return nil, nil
 	}
