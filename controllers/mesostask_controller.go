@@ -58,8 +58,10 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, err
 		}
 	}
+	// The cache's own pod, to read only (unreachable copies it to write): every update a
+	// task's MesosTask gets brings a pass here, and most write nothing.
 	pod := &corev1.Pod{}
-	if err := r.Get(ctx, req.NamespacedName, pod); err != nil && !apierrors.IsNotFound(err) {
+	if err := r.Get(ctx, req.NamespacedName, pod, client.UnsafeDisableDeepCopy); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	} else if apierrors.IsNotFound(err) || pod.UID != types.UID(mt.Spec.PodUID) {
 		// The pod is gone: so is its task (the finalizer kills it first if it runs).
@@ -156,7 +158,8 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 	if pod.Status.Phase == corev1.PodFailed {
 		return ctrl.Result{}, nil
 	}
-	before := pod.DeepCopy()
+	before := pod
+	pod = pod.DeepCopy()
 	podtask.UnreachableTooLong(&pod.Status)
 	// Optimistic: a status mirrored from Mesos meanwhile must not be overwritten from a
 	// stale read (nor overwrite this); a conflict is tried again with the newer pod.
