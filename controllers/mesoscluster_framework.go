@@ -114,7 +114,7 @@ func failoverTimeout(mc *mesosv1alpha1.MesosCluster) time.Duration {
 	if t := mc.Spec.Framework.FailoverTimeout; t != nil {
 		return t.Duration
 	}
-	return 7 * 24 * time.Hour
+	return mesosv1alpha1.DefaultFailoverTimeout
 }
 
 // FrameworkInfo is the FrameworkInfo a cluster subscribes with.

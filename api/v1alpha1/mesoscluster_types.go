@@ -1,9 +1,15 @@
 package v1alpha1
 
 import (
+	"time"
+
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
+
+// DefaultFailoverTimeout is spec.framework.failoverTimeout when it is not set (the API
+// server defaults it to the same, "168h").
+const DefaultFailoverTimeout = 7 * 24 * time.Hour
 
 // PlacementStrategy says how tasks are spread over the offers of one round.
 // +kubebuilder:validation:Enum=spread;binpack

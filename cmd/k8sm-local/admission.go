@@ -88,7 +88,7 @@ func applyOutagePolicy(ctx context.Context, cfg *rest.Config, c client.Client, d
 // time), and says whether it did within policyWait. The probe is a dry run: nothing is
 // created.
 func waitForOutagePolicy(ctx context.Context, c client.Client, mc *mesosv1alpha1.MesosCluster, namespace string) bool {
-	seconds := int64(7 * 24 * 3600)
+	seconds := int64(mesosv1alpha1.DefaultFailoverTimeout.Seconds())
 	if t := mc.Spec.Framework.FailoverTimeout; t != nil {
 		seconds = int64(t.Seconds())
 	}

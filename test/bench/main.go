@@ -314,8 +314,8 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	}
 	// As deployed: the API server gives the pods their outage tolerations as they are
 	// created (config/admission), so the manager does not write them.
-	week := int64(7 * 24 * 3600)
-	if err := testenv.InstallAdmissionPolicies(ctx, env.Config, testenv.OutageTolerationsApplied(c, "default", "mesos", week)); err != nil {
+	failover := int64(mesosv1alpha1.DefaultFailoverTimeout.Seconds())
+	if err := testenv.InstallAdmissionPolicies(ctx, env.Config, testenv.OutageTolerationsApplied(c, "default", "mesos", failover)); err != nil {
 		return res, fmt.Errorf("installing the admission policies: %w", err)
 	}
 	waitProfiles := startProfiles(ctx, env.Config, mgr.pprofAddr)

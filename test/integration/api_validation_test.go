@@ -55,6 +55,7 @@ var _ = Describe("MesosCluster validation", func() {
 		Expect(got.Spec.Framework.Checkpoint).To(HaveValue(BeTrue()))
 		Expect(got.Spec.Framework.FailoverTimeout).NotTo(BeNil())
 		Expect(got.Spec.Framework.FailoverTimeout.Duration).To(Equal(7 * 24 * time.Hour))
+		Expect(got.Spec.Framework.FailoverTimeout.Duration).To(Equal(mesosv1alpha1.DefaultFailoverTimeout), "the CRD's default and the code's must agree")
 		Expect(got.Spec.Framework.Capabilities).To(ConsistOf(
 			mesosv1alpha1.FrameworkCapability("PARTITION_AWARE"), mesosv1alpha1.FrameworkCapability("TASK_KILLING_STATE")))
 		Expect(got.Spec.Executor.Runtime).To(Equal(mesosv1alpha1.RuntimeProcess))
