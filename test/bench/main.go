@@ -31,6 +31,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/installer"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
@@ -315,7 +316,7 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	// As deployed: the API server gives the pods their outage tolerations as they are
 	// created (config/admission), so the manager does not write them.
 	failover := int64(mesosv1alpha1.DefaultFailoverTimeout.Seconds())
-	if err := testenv.InstallAdmissionPolicies(ctx, env.Config, testenv.OutageTolerationsApplied(c, "default", "mesos", failover)); err != nil {
+	if err := testenv.InstallAdmissionPolicies(ctx, env.Config, installer.OutageTolerationsApplied(c, "default", "mesos", failover)); err != nil {
 		return res, fmt.Errorf("installing the admission policies: %w", err)
 	}
 	waitProfiles := startProfiles(ctx, env.Config, mgr.pprofAddr)

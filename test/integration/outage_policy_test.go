@@ -14,6 +14,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/installer"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -42,7 +43,7 @@ var _ = Describe("The outage tolerations policy", func() {
 				_ = k8sClient.Delete(ctx, o)
 			}
 		})
-		Expect(testenv.InstallAdmissionPolicies(ctx, testEnv.Config, testenv.OutageTolerationsApplied(k8sClient, ns, mc.Spec.SchedulerName, 3600))).To(Succeed())
+		Expect(testenv.InstallAdmissionPolicies(ctx, testEnv.Config, installer.OutageTolerationsApplied(k8sClient, ns, mc.Spec.SchedulerName, 3600))).To(Succeed())
 		// A policy that fails is ignored as installed (failurePolicy: Ignore), which would
 		// hide its errors here: they fail the pods' creation instead.
 		policy := &admissionregistrationv1.MutatingAdmissionPolicy{}
