@@ -46,9 +46,12 @@ run: manifests generate ## Run the manager against the cluster in ~/.kube/config
 ##@ Test
 
 .PHONY: test
+# KUBE_CACHE_MUTATION_DETECTOR has every informer of the tests (and of the managers they
+# start) keep a copy of each object it caches and panic when the cached one changes: the
+# manager reads many cached objects without copying them, to read only.
 test: verify vet lint test-deps fuzz ## Run every test (unit, envtest, e2e) after checking generated files, vet and lint.
 	KUBEBUILDER_ASSETS="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
-		go test ./... -count=1 -timeout 40m
+		KUBE_CACHE_MUTATION_DETECTOR=true go test ./... -count=1 -timeout 40m
 
 # FUZZ_TARGETS are the native Go fuzz targets, as Target:package:inputs; make fuzz runs
 # each for that many inputs, a few seconds each (their seeds and crashers under
