@@ -3,7 +3,8 @@
 // state and socket in a temporary directory, a local image made from the static busybox
 // binary (no registry is reachable) as both pod and sandbox image, and a kubelet built from
 // the Go module proxy (hack/build-k8s-binaries.sh), standalone with a static pod
-// directory. Stop removes every pod, container, mount and process it started.
+// directory, or registered with an API server (StartWith). Stop removes every pod,
+// container, mount and process it started.
 package testkubelet
 
 import (
@@ -104,9 +105,21 @@ type Env struct {
 	kubelet    *exec.Cmd
 }
 
-// Start runs containerd, imports the images and starts the kubelet, and waits until the
-// kubelet answers on its read-only port.
-func Start() (*Env, error) {
+// Options change how StartWith runs the kubelet.
+type Options struct {
+	// Kubeconfig, when set, is the kubeconfig of an API server the kubelet registers its
+	// Node with (named NodeName), to run the pods bound to it as a cluster's kubelets do,
+	// besides its static pods. A cluster DNS address is configured, as clusters have one
+	// (without it, the kubelet warns of it in an event for every pod).
+	Kubeconfig string
+}
+
+// Start runs containerd, imports the images and starts a standalone kubelet, and waits
+// until the kubelet answers on its read-only port.
+func Start() (*Env, error) { return StartWith(Options{}) }
+
+// StartWith is Start with options.
+func StartWith(o Options) (*Env, error) {
 	if why := Missing(); why != "" {
 		return nil, errors.New(why)
 	}
@@ -147,7 +160,7 @@ func Start() (*Env, error) {
 			return nil, fmt.Errorf("importing %s: %v: %s", img.ref, err, out)
 		}
 	}
-	if err := e.startKubelet(kubeletBin); err != nil {
+	if err := e.startKubelet(kubeletBin, o); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -209,7 +222,7 @@ state = %q
 	}, func() string { return tail(filepath.Join(e.Dir, "containerd.log")) })
 }
 
-func (e *Env) startKubelet(bin string) error {
+func (e *Env) startKubelet(bin string, o Options) error {
 	roPort, err := testenv.FreePort()
 	if err != nil {
 		return err
@@ -253,10 +266,13 @@ evictionHard:
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 localStorageCapacityIsolation: false
-registerNode: false
+registerNode: %t
 resolvConf: ""
 serializeImagePulls: false
-`, e.ManifestDir, port, roPort, healthz, e.sock, e.sock)
+`, e.ManifestDir, port, roPort, healthz, e.sock, e.sock, o.Kubeconfig != "")
+	if o.Kubeconfig != "" {
+		cfg += "clusterDNS: [\"10.96.0.10\"]\nclusterDomain: cluster.local\n"
+	}
 	cfgFile := filepath.Join(e.Dir, "kubelet.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		return err
@@ -267,6 +283,9 @@ serializeImagePulls: false
 	}
 	e.kubelet = exec.Command(bin, "--config", cfgFile, "--root-dir", filepath.Join(e.Dir, "kubelet"),
 		"--cert-dir", filepath.Join(e.Dir, "kubelet", "pki"), "--hostname-override", e.NodeName, "--v", "2")
+	if o.Kubeconfig != "" {
+		e.kubelet.Args = append(e.kubelet.Args, "--kubeconfig", o.Kubeconfig)
+	}
 	e.kubelet.Stdout, e.kubelet.Stderr = log, log
 	e.kubelet.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := e.kubelet.Start(); err != nil {

@@ -111,7 +111,8 @@ func run() error {
 	creators := flag.Int("creators", 16, "Pods created in parallel.")
 	bin := flag.String("bin", "bin", "Directory with the manager binary and bin/k8s/<version>/kube-scheduler.")
 	skipKS := flag.Bool("skip-kube-scheduler", false, "Do not run the kube-scheduler comparison.")
-	skipKubelets := flag.Bool("skip-kubelet-writes", false, "Do not run kube-scheduler again with a kubelet's writes for each pod it binds.")
+	skipKubelets := flag.Bool("skip-kubelet-writes", false, "Do not run kube-scheduler again with a kubelet's least writes for each pod it binds.")
+	skipAsKubelet := flag.Bool("skip-kubelet-requests", false, "Do not run kube-scheduler again with, for each pod it binds, the requests a kubelet 1.37 makes to start it.")
 	timeout := flag.Duration("timeout", 10*time.Minute, "Give up after this long.")
 	ksTimeout := flag.Duration("kube-scheduler-timeout", 10*time.Minute, "Give up on kube-scheduler after this long (with a kubelet's writes it takes about as long as k8sm: at 1,000 × 10,000 on a slow day, more than 3 minutes).")
 	flag.Float64Var(&rate, "rate", 0, "Create pods at this many per second (0: as fast as the creators can), to measure latency at a sustained load.")
@@ -148,7 +149,7 @@ func run() error {
 		if *runs > 1 {
 			fmt.Printf("\n=== round %d of %d\n", i+1, *runs)
 		}
-		r, err := burstRound(*bin, assets, *agents, *pods, *creators, *timeout, *ksTimeout, *skipKS, *skipKubelets)
+		r, err := burstRound(*bin, assets, *agents, *pods, *creators, *timeout, *ksTimeout, *skipKS, *skipKubelets, *skipAsKubelet)
 		if err != nil {
 			return err
 		}
@@ -167,12 +168,13 @@ func run() error {
 
 // round is one burst of k8sm and of its peers, taken in turn.
 type round struct {
-	ours, theirs, withKubelets result
+	ours, theirs, withKubelets, asKubelets result
 }
 
-// burstRound runs the burst through k8sm, then kube-scheduler alone and with a kubelet's
-// writes (unless skipped), reports each, and the ratios.
-func burstRound(bin, assets string, agents, pods, creators int, timeout, ksTimeout time.Duration, skipKS, skipKubelets bool) (round, error) {
+// burstRound runs the burst through k8sm, then kube-scheduler alone, with a kubelet's
+// least writes and with a kubelet's requests (each unless skipped), reports each, and the
+// ratios.
+func burstRound(bin, assets string, agents, pods, creators int, timeout, ksTimeout time.Duration, skipKS, skipKubelets, skipAsKubelet bool) (round, error) {
 	var r round
 	var err error
 	if r.ours, err = runK8sm(bin, agents, pods, creators, timeout); err != nil {
@@ -187,16 +189,23 @@ func burstRound(bin, assets string, agents, pods, creators int, timeout, ksTimeo
 		fmt.Printf("\nkube-scheduler: not built (hack/build-k8s-binaries.sh %s kube-scheduler); no ratio\n", assets)
 		return r, nil
 	}
-	if r.theirs, err = runKubeScheduler(ks, agents, pods, creators, ksTimeout, false); err != nil {
+	if r.theirs, err = runKubeScheduler(ks, agents, pods, creators, ksTimeout, noKubelets); err != nil {
 		fmt.Printf("\nkube-scheduler: %v; no ratio\n", err)
 		return r, nil
 	}
 	report(r.theirs)
 	if !skipKubelets {
-		if r.withKubelets, err = runKubeScheduler(ks, agents, pods, creators, ksTimeout, true); err != nil {
+		if r.withKubelets, err = runKubeScheduler(ks, agents, pods, creators, ksTimeout, leastWrites); err != nil {
 			fmt.Printf("\nkube-scheduler with a kubelet's writes: %v\n", err)
 		} else {
 			report(r.withKubelets)
+		}
+	}
+	if !skipAsKubelet {
+		if r.asKubelets, err = runKubeScheduler(ks, agents, pods, creators, ksTimeout, asKubelet); err != nil {
+			fmt.Printf("\nkube-scheduler with a kubelet's requests: %v\n", err)
+		} else {
+			report(r.asKubelets)
 		}
 	}
 	if rate > 0 {
@@ -206,6 +215,9 @@ func burstRound(bin, assets string, agents, pods, creators int, timeout, ksTimeo
 	fmt.Printf("\nratio (k8sm pods/s to Running ÷ kube-scheduler pods/s to bound): %.2f\n", r.ours.rate()/r.theirs.rate())
 	if r.withKubelets.elapsed > 0 {
 		fmt.Printf("beside kube-scheduler + a kubelet's writes, to Running: %.2f\n", r.ours.rate()/r.withKubelets.rate())
+	}
+	if r.asKubelets.elapsed > 0 {
+		fmt.Printf("beside kube-scheduler + a kubelet's requests, to Running: %.2f\n", r.ours.rate()/r.asKubelets.rate())
 	}
 	return r, nil
 }
@@ -486,11 +498,14 @@ func startProfiles(ctx context.Context, cfg *rest.Config, pprofAddr string) (wai
 	}
 }
 
-func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duration, kubelets bool) (result, error) {
+func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duration, kubelets kubeletMode) (result, error) {
 	res := result{name: "kube-scheduler (binding to Nodes)", pods: pods}
-	res.toBound = !kubelets
-	if kubelets {
+	res.toBound = kubelets == noKubelets
+	switch kubelets {
+	case leastWrites:
 		res.name = "kube-scheduler + a kubelet's least writes (a pod status write, 3 events; each Node's Lease renewed every 10 s)"
+	case asKubelet:
+		res.name = "kube-scheduler + a kubelet's requests, as kubelet 1.37 makes them (3 × a GET of the pod and a patch of its status, 3 events; Leases as above)"
 	}
 	env, kubeconfig, err := startEnv()
 	if err != nil {
@@ -534,8 +549,8 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 	done, observe := isBound, func(*corev1.Pod) {}
-	if kubelets {
-		k, err := newKubeletWrites(ctx, c, env.Config, 32)
+	if kubelets != noKubelets {
+		k, err := newKubeletWrites(ctx, c, env.Config, kubelets, 32)
 		if err != nil {
 			return res, err
 		}

@@ -217,7 +217,8 @@ func summarize(rounds []round) {
 	line("k8sm", func(r round) result { return r.ours })
 	line("kube-scheduler alone", func(r round) result { return r.theirs })
 	line("kube-scheduler + a kubelet's writes", func(r round) result { return r.withKubelets })
-	var ratios []float64
+	line("kube-scheduler + a kubelet's requests", func(r round) result { return r.asKubelets })
+	var ratios, realRatios []float64
 	for _, r := range rounds {
 		peer := r.withKubelets
 		if peer.elapsed <= 0 {
@@ -227,8 +228,14 @@ func summarize(rounds []round) {
 			return
 		}
 		ratios = append(ratios, r.ours.rate()/peer.rate())
+		if r.asKubelets.elapsed > 0 {
+			realRatios = append(realRatios, r.ours.rate()/r.asKubelets.rate())
+		}
 	}
 	fmt.Printf("  ratio, each round's k8sm ÷ its peer (%s): %s\n", rounds[0].peerName(), spread(ratios, "%.2f"))
+	if len(realRatios) == len(rounds) {
+		fmt.Printf("  ratio, each round's k8sm ÷ kube-scheduler + a kubelet's requests: %s\n", spread(realRatios, "%.2f"))
+	}
 }
 
 // peerName is the peer a round's ratio is taken against.

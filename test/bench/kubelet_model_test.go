@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/k8sm/k8sm/internal/testenv"
+	"github.com/k8sm/k8sm/internal/testkubelet"
+)
+
+// TestKubeletModel checks kubeletModel, what the bench's peer asks of the API server for
+// each pod as its kubelet, against what a real kubelet asks to start pods bound to it:
+// per pod, the GETs of the pod, the patches of its status and the events, counted by the
+// API server. Only the kubelet talks to the API server meanwhile (the test watches).
+func TestKubeletModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kube-apiserver, containerd and a kubelet")
+	}
+	if why := testkubelet.Missing(); why != "" {
+		if testkubelet.Required() {
+			t.Fatalf("cannot run a kubelet here: %s", why)
+		}
+		t.Skipf("cannot run a kubelet here: %s", why)
+	}
+	env, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	user, err := env.AddUser(envtest.User{Name: "kubelet-model", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(file, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kl, err := testkubelet.StartWith(testkubelet.Options{Kubeconfig: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kl.Stop)
+	cs := kubernetes.NewForConfigOrDie(user.Config())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := waitNodeReady(ctx, cs, kl.NodeName); err != nil {
+		t.Fatalf("%v\n%s", err, kl.Logs())
+	}
+
+	const pods = 10
+	w, err := cs.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	before, err := apiRequests(ctx, user.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range pods {
+		p := benchPod(i, corev1.DefaultSchedulerName)
+		p.Spec.NodeName = kl.NodeName
+		p.Spec.AutomountServiceAccountToken = new(false)
+		p.Spec.Containers[0].Image, p.Spec.Containers[0].ImagePullPolicy = testkubelet.Image, corev1.PullNever
+		if _, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := waitReady(ctx, w, pods); err != nil {
+		t.Fatalf("%v\n%s", err, kl.Logs())
+	}
+	// The status manager writes the last status right after the pod is Ready in the watch;
+	// anything it writes later is not part of starting the pod.
+	time.Sleep(5 * time.Second)
+	after, err := apiRequests(ctx, user.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := diffCounts(before, after)
+	for key, want := range kubeletModel {
+		perPod := got[key] / pods
+		if math.Abs(perPod-want) > 0.5 {
+			t.Errorf("%s: the kubelet made %.1f per pod, the model %.0f", key, perPod, want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("the kubelet's requests: %v", got)
+	}
+	if n := len(kubeletStatuses(&corev1.Pod{}, metav1.Now())); float64(n) != kubeletModel["PATCH pods/status"] {
+		t.Errorf("the bench writes %d statuses per pod, the model %.0f", n, kubeletModel["PATCH pods/status"])
+	}
+}
+
+// waitNodeReady waits until the kubelet's Node is registered and Ready.
+func waitNodeReady(ctx context.Context, cs kubernetes.Interface, name string) error {
+	for {
+		if n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the kubelet's Node %s is not Ready", name)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// waitReady waits, on a watch, until n pods are Ready.
+func waitReady(ctx context.Context, w watch.Interface, n int) error {
+	ready := map[string]bool{}
+	for len(ready) < n {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d pods Ready", len(ready), n)
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return fmt.Errorf("the watch ended with %d of %d pods Ready", len(ready), n)
+			}
+			p, isPod := ev.Object.(*corev1.Pod)
+			if !isPod {
+				continue
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					ready[p.Name] = true
+				}
+			}
+		}
+	}
+	return nil
+}
