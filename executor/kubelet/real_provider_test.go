@@ -195,12 +195,7 @@ func startRealKubelet(t *testing.T) (*testkubelet.Env, *http.Client) {
 	if testing.Short() {
 		t.Skip("starts containerd and a kubelet")
 	}
-	if why := testkubelet.Missing(); why != "" {
-		if testkubelet.Required() {
-			t.Fatalf("cannot run a kubelet here: %s", why)
-		}
-		t.Skipf("cannot run a kubelet here: %s", why)
-	}
+	testkubelet.Require(t)
 	env, err := testkubelet.Start()
 	if err != nil {
 		t.Fatal(err)

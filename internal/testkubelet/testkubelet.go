@@ -45,6 +45,25 @@ func Required() bool {
 	return os.Getenv("CI") == "true" || os.Getenv("K8SM_REQUIRE_KUBELET") == "1"
 }
 
+// TB is what Require needs of a test: a *testing.T, or Ginkgo's GinkgoT().
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+}
+
+// Require skips the test, or fails it where the kubelet environment is Required, when
+// this machine cannot run it (Missing).
+func Require(t TB) {
+	t.Helper()
+	if why := Missing(); why != "" {
+		if Required() {
+			t.Fatalf("cannot run a kubelet here: %s", why)
+		}
+		t.Skipf("cannot run a kubelet here: %s", why)
+	}
+}
+
 // Missing says what this machine lacks to run the kubelet environment, or "" when
 // nothing is missing.
 func Missing() string {

@@ -28,12 +28,7 @@ func TestKubeletModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kube-apiserver, containerd and a kubelet")
 	}
-	if why := testkubelet.Missing(); why != "" {
-		if testkubelet.Required() {
-			t.Fatalf("cannot run a kubelet here: %s", why)
-		}
-		t.Skipf("cannot run a kubelet here: %s", why)
-	}
+	testkubelet.Require(t)
 	env, err := testenv.Start()
 	if err != nil {
 		t.Fatal(err)

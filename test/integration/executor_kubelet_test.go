@@ -23,12 +23,7 @@ var _ = Describe("Pods run by the k8sm executor through a kubelet", Ordered, fun
 	)
 
 	BeforeAll(func() {
-		if why := testkubelet.Missing(); why != "" {
-			if testkubelet.Required() {
-				Fail("cannot run a kubelet here: " + why)
-			}
-			Skip("cannot run a kubelet here: " + why)
-		}
+		testkubelet.Require(GinkgoT())
 		var err error
 		env, err = testkubelet.Start()
 		Expect(err).NotTo(HaveOccurred())
