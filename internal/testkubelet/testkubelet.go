@@ -91,6 +91,9 @@ func Missing() string {
 // test-deps builds it there).
 func KubeletBinary() (string, error) {
 	if p := os.Getenv("K8SM_KUBELET"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("K8SM_KUBELET names no kubelet: %w", err)
+		}
 		return p, nil
 	}
 	found, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "bin", "k8s", "*", "kubelet"))
