@@ -6,19 +6,23 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
 // CacheOptions keeps the manager's pod cache small: pods no MesosCluster could own
 // (those of the default scheduler not bound to an agent's Node) are kept as a stub of
 // their name, scheduler and Node, for the cache must hold every pod it watches to see one
-// get bound. Cached objects go without their managed fields. Leases are watched in
+// get bound. Cached objects go without their managed fields, and the pods and MesosTasks
+// kept share the strings that repeat from one to the next. Leases are watched in
 // kube-node-lease only, the one namespace where the manager may list them (its node Lease
 // Role); Secrets are never cached (read one at a time through the API reader).
 func CacheOptions() cache.Options {
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:           {Transform: trimPod},
-			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{nodeLeaseNamespace: {}}},
+			&corev1.Pod{}:              {Transform: trimPod},
+			&coordinationv1.Lease{}:    {Namespaces: map[string]cache.Config{nodeLeaseNamespace: {}}},
+			&mesosv1alpha1.MesosTask{}: {Transform: trimTask},
 		},
 		// Nothing reads managed fields (every write is an Update or a merge patch, which
 		// keep the stored ones): cached objects go without them, which saves memory
@@ -27,13 +31,27 @@ func CacheOptions() cache.Options {
 	}
 }
 
+// trimTask strips a MesosTask of its managed fields for the cache, and shares its
+// repeated strings (internTask).
+func trimTask(o any) (any, error) {
+	o, err := cache.TransformStripManagedFields()(o)
+	if t, ok := o.(*mesosv1alpha1.MesosTask); ok && err == nil {
+		internTask(t)
+	}
+	return o, err
+}
+
 // trimPod strips a pod for the cache: its managed fields, and all but a stub when no
-// MesosCluster could own it.
+// MesosCluster could own it; a pod kept whole shares its repeated strings (internPod).
 func trimPod(o any) (any, error) {
 	o, err := cache.TransformStripManagedFields()(o)
 	p, ok := o.(*corev1.Pod)
-	if err != nil || !ok || mayBeOurs(p) {
+	if err != nil || !ok {
 		return o, err
+	}
+	if mayBeOurs(p) {
+		internPod(p)
+		return p, nil
 	}
 	return &corev1.Pod{TypeMeta: p.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, UID: p.UID, ResourceVersion: p.ResourceVersion,
