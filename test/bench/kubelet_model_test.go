@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,9 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/k8sm/k8sm/internal/testenv"
 	"github.com/k8sm/k8sm/internal/testkubelet"
 )
 
@@ -29,29 +26,17 @@ func TestKubeletModel(t *testing.T) {
 		t.Skip("starts kube-apiserver, containerd and a kubelet")
 	}
 	testkubelet.Require(t)
-	env, err := testenv.Start()
+	env, kubeconfig, err := startEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = env.Stop() })
-	user, err := env.AddUser(envtest.User{Name: "kubelet-model", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(file, kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	kl, err := testkubelet.StartWith(testkubelet.Options{Kubeconfig: file})
+	t.Cleanup(func() { _ = env.Stop(); _ = os.Remove(kubeconfig) })
+	kl, err := testkubelet.StartWith(testkubelet.Options{Kubeconfig: kubeconfig})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(kl.Stop)
-	cs := kubernetes.NewForConfigOrDie(user.Config())
+	cs := kubernetes.NewForConfigOrDie(env.Config)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := waitNodeReady(ctx, cs, kl.NodeName); err != nil {
@@ -68,7 +53,7 @@ func TestKubeletModel(t *testing.T) {
 	}
 	defer w.Stop()
 	seen := podEvents{modified: map[string]int{}, ready: map[string]bool{}}
-	before, err := apiRequests(ctx, user.Config())
+	before, err := apiRequests(ctx, env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +74,7 @@ func TestKubeletModel(t *testing.T) {
 	settle, stop := context.WithTimeout(ctx, 5*time.Second)
 	defer stop()
 	_ = seen.until(settle, w, func() bool { return false })
-	after, err := apiRequests(ctx, user.Config())
+	after, err := apiRequests(ctx, env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,10 +123,8 @@ func (e *podEvents) until(ctx context.Context, w watch.Interface, done func() bo
 			if ev.Type == watch.Modified {
 				e.modified[p.Name]++
 			}
-			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-					e.ready[p.Name] = true
-				}
+			if ready(p.Status) {
+				e.ready[p.Name] = true
 			}
 		}
 	}
