@@ -121,9 +121,10 @@ func BuildTaskInfo(pod *corev1.Pod, a placement.Assignment, executor mesos.Execu
 	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
 		grace = time.Duration(*g) * time.Second
 	}
+	// The values are copies: a pointer into pod would keep it as long as the TaskInfo.
 	labels := []mesos.Label{
-		{Key: LabelNamespace, Value: &pod.Namespace},
-		{Key: LabelName, Value: &pod.Name},
+		{Key: LabelNamespace, Value: ptr(pod.Namespace)},
+		{Key: LabelName, Value: ptr(pod.Name)},
 		{Key: LabelUID, Value: ptr(string(pod.UID))},
 	}
 	keys := make([]string, 0, len(pod.Annotations))

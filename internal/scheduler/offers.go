@@ -218,7 +218,7 @@ func (l *offerLaunch) launch(ctx context.Context, o mesos.Offer, asgs []placemen
 	s.metrics.TasksLaunched(len(launch))
 	for _, t := range prepared {
 		s.Dequeue(t.info.TaskID.Value)
-		s.launched(t.info)
+		s.launched(&t.info)
 		s.event(t, true)
 	}
 	return true

@@ -84,9 +84,12 @@ func (q *queuedUpdates) taken(uuid []byte) {
 }
 
 // launched tells the worker of a task that it was launched, so that the launch is
-// written if no update comes soon.
-func (s *Scheduler) launched(t mesos.TaskInfo) {
-	s.toWorker(statusUpdate{status: mesos.TaskStatus{TaskID: t.TaskID, AgentID: &t.AgentID}, launched: true})
+// written if no update comes soon. The news names the task and its agent alone: it may
+// wait behind a burst's backlog of updates, and a pointer into t would keep all of the
+// TaskInfo (the pod it carries for the executor, and the pod it was built from) as long.
+func (s *Scheduler) launched(t *mesos.TaskInfo) {
+	agentID := mesos.AgentID{Value: t.AgentID.Value}
+	s.toWorker(statusUpdate{status: mesos.TaskStatus{TaskID: mesos.TaskID{Value: t.TaskID.Value}, AgentID: &agentID}, launched: true})
 }
 
 // shardOf is the worker of a task.

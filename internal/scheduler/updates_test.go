@@ -144,7 +144,7 @@ func (h *updateHarness) launchUnwritten(t *testing.T) {
 	h.s.mu.Lock()
 	h.s.launches["k8sm.u1"] = podtask.Launch{AgentID: "a1", Hostname: "agent-1", At: metav1.Now()}
 	h.s.mu.Unlock()
-	h.s.launched(mesos.TaskInfo{TaskID: mesos.TaskID{Value: "k8sm.u1"}, AgentID: mesos.AgentID{Value: "a1"}})
+	h.s.launched(&mesos.TaskInfo{TaskID: mesos.TaskID{Value: "k8sm.u1"}, AgentID: mesos.AgentID{Value: "a1"}})
 }
 
 func (h *updateHarness) task(t *testing.T) *mesosv1alpha1.MesosTask {
