@@ -56,8 +56,10 @@ type AgentNodeReconciler struct {
 
 // Reconcile brings the Nodes of one MesosCluster in line with its driver's agents.
 func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// The cache's own Nodes, to read only (each write below copies its Node first): a
+	// copy of every agent's Node would stay live through the whole paced pass.
 	var nodes corev1.NodeList
-	if err := r.List(ctx, &nodes, client.MatchingLabels{agentnode.LabelCluster: req.Name}); err != nil {
+	if err := r.List(ctx, &nodes, client.MatchingLabels{agentnode.LabelCluster: req.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -149,7 +151,8 @@ func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.Meso
 			return nil
 		}
 		if nodeStatusChanged(&n.Status, &st, now) {
-			before := n.DeepCopy()
+			before := n
+			n = n.DeepCopy()
 			n.Status = st
 			if err := r.Status().Patch(ctx, n, client.MergeFrom(before)); err != nil {
 				return err
@@ -376,11 +379,12 @@ func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node,
 	return err
 }
 
-// markGone sets the Node of an agent that left to Ready=Unknown.
+// markGone sets the Node of an agent that left to Ready=Unknown; n is not written to.
 func (r *AgentNodeReconciler) markGone(ctx context.Context, n *corev1.Node, now time.Time) error {
 	a := agentnode.Agent{ID: n.Annotations[agentnode.AnnotationAgentID]}
 	gone := agentnode.Status(a, false, metav1.NewTime(now), n.Status.Conditions).Conditions[0]
-	before := n.DeepCopy()
+	before := n
+	n = n.DeepCopy()
 	replaced := false
 	for i := range n.Status.Conditions {
 		if n.Status.Conditions[i].Type == corev1.NodeReady {
