@@ -1,9 +1,13 @@
 package controllers
 
 import (
+	"sort"
+	"strings"
+	"sync"
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -16,6 +20,68 @@ import (
 // are immutable, so a shared one is as good as a copy, and writes read from the cache
 // send the same values. Strings of one object (names, uids, addresses of pods, task
 // ids) are left alone: sharing them would cost more than it saves.
+
+// The maps that repeat are shared too: the resource lists of containers (the pods of a
+// workload ask for the same) and label sets. A small map takes several hundred bytes
+// whatever it holds, and the containers' requests were the largest part of a cached
+// pod. A map is not immutable as a string is, but nothing writes to a cached object
+// (the tests run with client-go's cache mutation detector, which fails on such a write),
+// and a copy of one copies its maps. At most maxSharedMaps values of each kind are kept
+// to share; past that a map keeps its own copy.
+const maxSharedMaps = 4096
+
+var (
+	sharedLabels    = sharedMaps[map[string]string, string, string]{text: func(v string) string { return v }}
+	sharedResources = sharedMaps[corev1.ResourceList, corev1.ResourceName, resource.Quantity]{
+		text: func(q resource.Quantity) string { return q.String() }}
+)
+
+// sharedMaps keeps one copy of each map value, by the text of its entries.
+type sharedMaps[M ~map[K]V, K ~string, V any] struct {
+	text func(V) string
+	mu   sync.Mutex
+	kept map[string]M
+}
+
+// share sets *m to the shared copy of its value, which becomes that copy if there is
+// none yet and room for it.
+func (s *sharedMaps[M, K, V]) share(m *M) {
+	if len(*m) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(*m))
+	for k := range *m {
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		// Neither keys nor values (label and resource names, label values, quantities)
+		// can hold a NUL.
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(s.text((*m)[K(k)]))
+		b.WriteByte(0)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if have, ok := s.kept[b.String()]; ok {
+		*m = have
+		return
+	}
+	if s.kept == nil {
+		s.kept = map[string]M{}
+	}
+	if len(s.kept) < maxSharedMaps {
+		s.kept[b.String()] = *m
+	}
+}
+
+// shareResources shares the resource lists of a container's requirements.
+func shareResources(r *corev1.ResourceRequirements) {
+	sharedResources.share(&r.Requests)
+	sharedResources.share(&r.Limits)
+}
 
 // in makes *s the shared copy of its value.
 func in(s *string) {
@@ -36,15 +102,21 @@ func internMeta(m *metav1.ObjectMeta) {
 	}
 }
 
-// internPod shares the repeated strings of a pod kept whole.
+// internPod shares the repeated strings and maps of a pod kept whole.
 func internPod(p *corev1.Pod) {
 	internMeta(&p.ObjectMeta)
+	sharedLabels.share(&p.Labels)
 	s := &p.Spec
+	sharedLabels.share(&s.NodeSelector)
+	for i := range s.InitContainers {
+		shareResources(&s.InitContainers[i].Resources)
+	}
 	for _, f := range []*string{&s.SchedulerName, &s.NodeName, &s.ServiceAccountName, (*string)(&s.RestartPolicy), (*string)(&s.DNSPolicy), &s.PriorityClassName} {
 		in(f)
 	}
 	for i := range s.Containers {
 		c := &s.Containers[i]
+		shareResources(&c.Resources)
 		for _, f := range []*string{&c.Name, &c.Image, (*string)(&c.ImagePullPolicy), &c.TerminationMessagePath, (*string)(&c.TerminationMessagePolicy)} {
 			in(f)
 		}
@@ -82,9 +154,10 @@ func internPod(p *corev1.Pod) {
 	}
 }
 
-// internTask shares the repeated strings of a MesosTask.
+// internTask shares the repeated strings and labels of a MesosTask.
 func internTask(t *mesosv1alpha1.MesosTask) {
 	internMeta(&t.ObjectMeta)
+	sharedLabels.share(&t.Labels)
 	for _, f := range []*string{&t.Spec.ClusterRef, &t.Spec.ExecutorID, &t.Spec.Role, &t.Spec.NodeName} {
 		in(f)
 	}

@@ -1,12 +1,15 @@
 package controllers
 
 import (
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -19,9 +22,12 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 	own := strings.Clone // a string of its own, as decoding makes
 	pod := func(name string) *corev1.Pod {
 		return &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: own("team-a"), Name: own(name)},
+			ObjectMeta: metav1.ObjectMeta{Namespace: own("team-a"), Name: own(name), Labels: map[string]string{own("app"): own("web")}},
 			Spec: corev1.PodSpec{SchedulerName: own("mesos"), NodeName: own("mesos-c-agent-1"),
-				Containers:  []corev1.Container{{Name: own("c"), Image: own("busybox"), Command: []string{own("sleep"), own("3600")}}},
+				Containers: []corev1.Container{{Name: own("c"), Image: own("busybox"), Command: []string{own("sleep"), own("3600")},
+					Resources: corev1.ResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+						Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}}},
 				Tolerations: []corev1.Toleration{{Key: own("node.kubernetes.io/unreachable"), Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}}},
 			Status: corev1.PodStatus{Phase: corev1.PodPhase(own("Running")), HostIP: own("10.0.0.7"),
 				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionStatus(own("True")), Reason: own("TaskRunning")}}},
@@ -30,6 +36,7 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 	task := func(name string) *mesosv1alpha1.MesosTask {
 		return &mesosv1alpha1.MesosTask{
 			ObjectMeta: metav1.ObjectMeta{Namespace: own("team-a"), Name: own(name), Finalizers: []string{own("mesos.k8sm.io/task")},
+				Labels:          map[string]string{own("mesos.k8sm.io/cluster"): own("c")},
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: own("v1"), Kind: own("Pod"), Name: own(name)}}},
 			Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: own("c"), TaskID: own("k8sm." + name), ExecutorID: own("k8sm-executor-c")},
 			Status: mesosv1alpha1.MesosTaskStatus{MesosState: own("TASK_RUNNING"), AgentID: own("a1-S1"), Hostname: own("agent-1"),
@@ -37,6 +44,7 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 		}
 	}
 	same := func(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
+	sameMap := func(a, b any) bool { return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() }
 
 	var pods [2]*corev1.Pod
 	for i, name := range []string{"p1", "p2"} {
@@ -70,6 +78,18 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 			t.Errorf("pods: the %s %q is not shared", what, pair[0])
 		}
 	}
+	for what, pair := range map[string][2]any{
+		"labels":   {pods[0].Labels, pods[1].Labels},
+		"requests": {pods[0].Spec.Containers[0].Resources.Requests, pods[1].Spec.Containers[0].Resources.Requests},
+		"limits":   {pods[0].Spec.Containers[0].Resources.Limits, pods[1].Spec.Containers[0].Resources.Limits},
+	} {
+		if !sameMap(pair[0], pair[1]) {
+			t.Errorf("pods: the %s %v are not shared", what, pair[0])
+		}
+	}
+	if sameMap(pods[0].Spec.Containers[0].Resources.Requests, pods[0].Spec.Containers[0].Resources.Limits) {
+		t.Error("pods: a container's requests and limits, which differ, are one map")
+	}
 
 	var tasks [2]*mesosv1alpha1.MesosTask
 	for i, name := range []string{"p1", "p2"} {
@@ -101,5 +121,32 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 		if !same(pair[0], pair[1]) {
 			t.Errorf("MesosTasks: the %s %q is not shared", what, pair[0])
 		}
+	}
+	if !sameMap(tasks[0].Labels, tasks[1].Labels) {
+		t.Errorf("MesosTasks: the labels %v are not shared", tasks[0].Labels)
+	}
+}
+
+// TestSharedMapsAreBounded: past maxSharedMaps distinct values, a map keeps its own copy
+// (and its value); the values kept are still shared.
+func TestSharedMapsAreBounded(t *testing.T) {
+	s := sharedMaps[map[string]string, string, string]{text: func(v string) string { return v }}
+	first := map[string]string{"app": "0"}
+	s.share(&first)
+	for i := 1; i < maxSharedMaps; i++ {
+		m := map[string]string{"app": strconv.Itoa(i)}
+		s.share(&m)
+	}
+	again := map[string]string{"app": "0"}
+	if s.share(&again); reflect.ValueOf(again).UnsafePointer() != reflect.ValueOf(first).UnsafePointer() {
+		t.Error("a value kept is not shared")
+	}
+	past := map[string]string{"app": "past"}
+	own := reflect.ValueOf(past).UnsafePointer()
+	s.share(&past)
+	pastAgain := map[string]string{"app": "past"}
+	s.share(&pastAgain)
+	if len(s.kept) != maxSharedMaps || reflect.ValueOf(pastAgain).UnsafePointer() == own || past["app"] != "past" {
+		t.Errorf("past the bound: %d kept, the map shared: %v", len(s.kept), reflect.ValueOf(pastAgain).UnsafePointer() == own)
 	}
 }
