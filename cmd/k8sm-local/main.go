@@ -32,6 +32,7 @@ import (
 	"github.com/k8sm/k8sm/internal/localmetrics"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/pki"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 type options struct {
@@ -388,7 +389,7 @@ func waitForPod(ctx context.Context, c client.Client, pod *corev1.Pod, timeout t
 			if runningSince.IsZero() {
 				runningSince = time.Now()
 			}
-			if podReady(p) || time.Since(runningSince) > readyWait {
+			if podtask.PodReady(&p.Status) || time.Since(runningSince) > readyWait {
 				return nil
 			}
 		}
@@ -405,16 +406,6 @@ func waitForPod(ctx context.Context, c client.Client, pod *corev1.Pod, timeout t
 
 // readyWait is how long a running sample pod may take to become Ready.
 const readyWait = 20 * time.Second
-
-// podReady says whether the pod's Ready condition is True.
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
 
 // teardown deletes the MesosCluster and waits until the manager let it go (after
 // TEARDOWN), for at most 30 seconds.

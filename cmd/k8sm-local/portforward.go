@@ -16,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 const (
@@ -119,7 +121,7 @@ func busyboxHttpd() string {
 // waitReady waits until pod is Ready.
 func waitReady(ctx context.Context, c client.Client, pod *corev1.Pod) error {
 	for {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(pod), pod); err == nil && podReady(pod) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(pod), pod); err == nil && podtask.PodReady(&pod.Status) {
 			return nil
 		}
 		select {

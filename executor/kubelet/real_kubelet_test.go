@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/k8sm/k8sm/executor"
+	"github.com/k8sm/k8sm/internal/podtask"
 	"github.com/k8sm/k8sm/internal/testkubelet"
 )
 
@@ -38,7 +39,7 @@ func TestWithARealKubelet(t *testing.T) {
 		t.Fatal(err)
 	}
 	running := got.waitFor(t, 90*time.Second, "Running and Ready", func(r executor.Report) bool {
-		return r.Status.Phase == corev1.PodRunning && ready(r.Status)
+		return r.Status.Phase == corev1.PodRunning && podtask.PodReady(&r.Status)
 	}, env.Logs)
 	if cs := running.Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Running == nil || !cs[0].Ready {
 		t.Errorf("container statuses = %+v, want main running and ready", cs)
@@ -58,15 +59,6 @@ func TestWithARealKubelet(t *testing.T) {
 	if ids, err := env.RunningContainers(); err != nil || len(ids) != 0 {
 		t.Errorf("containers still running after the kill: %v (%v)\n%s", ids, err, env.Logs())
 	}
-}
-
-func ready(s corev1.PodStatus) bool {
-	for _, c := range s.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func (r *reports) waitFor(t *testing.T, d time.Duration, what string, ok func(executor.Report) bool, logs func() string) executor.Report {

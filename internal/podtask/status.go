@@ -333,6 +333,11 @@ func UnreachableTooLong(s *corev1.PodStatus) {
 	s.Phase, s.Reason, s.Message = corev1.PodFailed, ReasonNodeLost, "The Mesos agent running the pod stayed unreachable"
 }
 
+// PodReady says whether a pod status's Ready condition is True.
+func PodReady(s *corev1.PodStatus) bool {
+	return conditionOf(s, corev1.PodReady, corev1.ConditionFalse) == corev1.ConditionTrue
+}
+
 func conditionOf(s *corev1.PodStatus, t corev1.PodConditionType, def corev1.ConditionStatus) corev1.ConditionStatus {
 	for _, c := range s.Conditions {
 		if c.Type == t {

@@ -407,3 +407,24 @@ func TestMirrorToPod(t *testing.T) {
 		})
 	}
 }
+
+func TestPodReady(t *testing.T) {
+	cond := func(typ corev1.PodConditionType, s corev1.ConditionStatus) corev1.PodCondition {
+		return corev1.PodCondition{Type: typ, Status: s}
+	}
+	for _, tc := range []struct {
+		name       string
+		conditions []corev1.PodCondition
+		want       bool
+	}{
+		{"no conditions", nil, false},
+		{"Ready True", []corev1.PodCondition{cond(corev1.PodScheduled, corev1.ConditionTrue), cond(corev1.PodReady, corev1.ConditionTrue)}, true},
+		{"Ready False", []corev1.PodCondition{cond(corev1.PodReady, corev1.ConditionFalse)}, false},
+		{"Ready Unknown", []corev1.PodCondition{cond(corev1.PodReady, corev1.ConditionUnknown)}, false},
+		{"only others True", []corev1.PodCondition{cond(corev1.ContainersReady, corev1.ConditionTrue)}, false},
+	} {
+		if got := PodReady(&corev1.PodStatus{Conditions: tc.conditions}); got != tc.want {
+			t.Errorf("%s: PodReady = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/k8sm/k8sm/internal/podtask"
 	"github.com/k8sm/k8sm/internal/testkubelet"
 )
 
@@ -123,7 +124,7 @@ func (e *podEvents) until(ctx context.Context, w watch.Interface, done func() bo
 			if ev.Type == watch.Modified {
 				e.modified[p.Name]++
 			}
-			if ready(p.Status) {
+			if podtask.PodReady(&p.Status) {
 				e.ready[p.Name] = true
 			}
 		}

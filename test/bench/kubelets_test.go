@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // TestStatusPatches applies the patches the real kubelet's peer sends, one after the
@@ -51,16 +53,7 @@ func TestStatusPatches(t *testing.T) {
 		}
 	}
 	last := statuses[len(statuses)-1]
-	if last.Phase != corev1.PodRunning || !ready(last) {
-		t.Errorf("the last status is %s, Ready %v; want Running and Ready", last.Phase, ready(last))
+	if last.Phase != corev1.PodRunning || !podtask.PodReady(&last) {
+		t.Errorf("the last status is %s, Ready %v; want Running and Ready", last.Phase, podtask.PodReady(&last))
 	}
-}
-
-func ready(s corev1.PodStatus) bool {
-	for _, c := range s.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

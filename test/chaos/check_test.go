@@ -19,6 +19,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // snapshot is the cluster as the checker reads it, from the API server and the master.
@@ -89,7 +90,7 @@ func (s snapshot) stuck() []string {
 			out = append(out, fmt.Sprintf("pod %s/%s Terminating since %s (phase %s)", p.Namespace, p.Name, p.DeletionTimestamp.Format(time.RFC3339), p.Status.Phase))
 		case room && (p.Status.Phase == corev1.PodPending || p.Status.Phase == ""):
 			out = append(out, fmt.Sprintf("pod %s/%s Pending on %q (%s)", p.Namespace, p.Name, p.Spec.NodeName, podCondition(p, corev1.PodScheduled)))
-		case p.Status.Phase == corev1.PodRunning && !ready(p):
+		case p.Status.Phase == corev1.PodRunning && !podtask.PodReady(&p.Status):
 			out = append(out, fmt.Sprintf("pod %s/%s Running but not Ready (%s)", p.Namespace, p.Name, podCondition(p, corev1.PodReady)))
 		}
 	}
@@ -182,15 +183,6 @@ func podCondition(p corev1.Pod, typ corev1.PodConditionType) string {
 		}
 	}
 	return "no " + string(typ) + " condition"
-}
-
-func ready(p corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // runningWithoutTask names the pods that show Running while Mesos runs no task for
