@@ -15,10 +15,13 @@ import (
 // TaskInfo, which carries the pod for the executor.
 func TestLaunchNewsKeepsNotTheTaskInfo(t *testing.T) {
 	s := New(&mesosv1alpha1.MesosCluster{}, Options{})
-	ti := &mesos.TaskInfo{TaskID: mesos.TaskID{Value: "k8sm.u1"}, AgentID: mesos.AgentID{Value: "a1"}, Data: make([]byte, 4096)}
-	s.launched(ti)
-	kept := weak.Make(ti)
-	ti = nil
+	// The TaskInfo is only ever in this function's frame, so that nothing but the queued
+	// news can keep it once it returns.
+	kept := func() weak.Pointer[mesos.TaskInfo] {
+		ti := &mesos.TaskInfo{TaskID: mesos.TaskID{Value: "k8sm.u1"}, AgentID: mesos.AgentID{Value: "a1"}, Data: make([]byte, 4096)}
+		s.launched(ti)
+		return weak.Make(ti)
+	}()
 	runtime.GC()
 	if kept.Value() != nil {
 		t.Fatal("the queued news of a launch keeps its TaskInfo")
