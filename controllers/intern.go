@@ -27,7 +27,9 @@ import (
 // pod. A map is not immutable as a string is, but nothing writes to a cached object
 // (the tests run with client-go's cache mutation detector, which fails on such a write),
 // and a copy of one copies its maps. At most maxSharedMaps values of each kind are kept
-// to share; past that a map keeps its own copy.
+// to share: when that many are, they are let go (the objects that share one keep it),
+// and sharing starts afresh, so that values seen once (the labels of an indexed Job's
+// pods, say) neither pin memory nor crowd out those that repeat.
 const maxSharedMaps = 4096
 
 var (
@@ -44,7 +46,7 @@ type sharedMaps[M ~map[K]V, K ~string, V any] struct {
 }
 
 // share sets *m to the shared copy of its value, which becomes that copy if there is
-// none yet and room for it.
+// none yet.
 func (s *sharedMaps[M, K, V]) share(m *M) {
 	if len(*m) == 0 {
 		return
@@ -69,12 +71,10 @@ func (s *sharedMaps[M, K, V]) share(m *M) {
 		*m = have
 		return
 	}
-	if s.kept == nil {
+	if s.kept == nil || len(s.kept) >= maxSharedMaps {
 		s.kept = map[string]M{}
 	}
-	if len(s.kept) < maxSharedMaps {
-		s.kept[b.String()] = *m
-	}
+	s.kept[b.String()] = *m
 }
 
 // shareResources shares the resource lists of a container's requirements.

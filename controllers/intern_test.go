@@ -127,10 +127,11 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 	}
 }
 
-// TestSharedMapsAreBounded: past maxSharedMaps distinct values, a map keeps its own copy
-// (and its value); the values kept are still shared.
+// TestSharedMapsAreBounded: when maxSharedMaps values are kept, they are let go and
+// sharing starts afresh (a map shared before keeps its value); values kept are shared.
 func TestSharedMapsAreBounded(t *testing.T) {
 	s := sharedMaps[map[string]string, string, string]{text: func(v string) string { return v }}
+	ptr := func(m map[string]string) unsafe.Pointer { return reflect.ValueOf(m).UnsafePointer() }
 	first := map[string]string{"app": "0"}
 	s.share(&first)
 	for i := 1; i < maxSharedMaps; i++ {
@@ -138,15 +139,23 @@ func TestSharedMapsAreBounded(t *testing.T) {
 		s.share(&m)
 	}
 	again := map[string]string{"app": "0"}
-	if s.share(&again); reflect.ValueOf(again).UnsafePointer() != reflect.ValueOf(first).UnsafePointer() {
+	if s.share(&again); ptr(again) != ptr(first) {
 		t.Error("a value kept is not shared")
 	}
+	if len(s.kept) != maxSharedMaps {
+		t.Fatalf("%d values kept, want %d", len(s.kept), maxSharedMaps)
+	}
 	past := map[string]string{"app": "past"}
-	own := reflect.ValueOf(past).UnsafePointer()
 	s.share(&past)
+	if len(s.kept) != 1 || past["app"] != "past" {
+		t.Errorf("past the bound: %d kept (want 1, sharing afresh), value %v", len(s.kept), past)
+	}
 	pastAgain := map[string]string{"app": "past"}
-	s.share(&pastAgain)
-	if len(s.kept) != maxSharedMaps || reflect.ValueOf(pastAgain).UnsafePointer() == own || past["app"] != "past" {
-		t.Errorf("past the bound: %d kept, the map shared: %v", len(s.kept), reflect.ValueOf(pastAgain).UnsafePointer() == own)
+	if s.share(&pastAgain); ptr(pastAgain) != ptr(past) {
+		t.Error("past the bound, a value kept afresh is not shared")
+	}
+	zero := map[string]string{"app": "0"}
+	if s.share(&zero); ptr(zero) == ptr(first) || first["app"] != "0" {
+		t.Error("a value let go is still shared, or lost its value")
 	}
 }
