@@ -12,6 +12,7 @@ import (
 	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/scheduler"
+	"github.com/k8sm/k8sm/internal/taskclient"
 )
 
 // Options are the settings of the operator's reconcilers.
@@ -67,7 +68,11 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	if err := mgr.Add(registry); err != nil {
 		return nil, err
 	}
-	c := mgr.GetClient()
+	// A MesosTask is created without decoding the API server's copy (taskclient).
+	c, err := taskclient.Wrap(mgr.GetClient(), mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return nil, err
+	}
 	r := &Reconcilers{
 		Registry: registry,
 		Cluster: &MesosClusterReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: o.Recorder("k8sm-mesoscluster"),
