@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"testing"
 	"time"
 
@@ -27,11 +26,11 @@ func TestKubeletModel(t *testing.T) {
 		t.Skip("starts kube-apiserver, containerd and a kubelet")
 	}
 	testkubelet.Require(t)
-	env, kubeconfig, err := startEnv()
+	env, kubeconfig, stopEnv, err := startEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = env.Stop(); _ = os.Remove(kubeconfig) })
+	t.Cleanup(stopEnv)
 	kl, err := testkubelet.StartWith(testkubelet.Options{Kubeconfig: kubeconfig})
 	if err != nil {
 		t.Fatal(err)

@@ -262,42 +262,42 @@ func newClient(cfg *rest.Config) (client.WithWatch, error) {
 	return client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 }
 
-// startEnv starts kube-apiserver and etcd and writes an admin kubeconfig.
-func startEnv() (*envtest.Environment, string, error) {
-	env, err := testenv.Start()
+// startEnv starts kube-apiserver and etcd and writes an admin kubeconfig; stop stops
+// them and removes the kubeconfig.
+func startEnv() (env *envtest.Environment, kubeconfig string, stop func(), err error) {
+	env, err = testenv.Start()
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	user, err := env.AddUser(envtest.User{Name: "bench-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		_ = env.Stop()
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	kc, err := user.KubeConfig()
 	if err != nil {
 		_ = env.Stop()
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	f, err := os.CreateTemp("", "bench-kubeconfig-")
 	if err != nil {
 		_ = env.Stop()
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	_, _ = f.Write(kc)
 	_ = f.Close()
-	return env, f.Name(), nil
+	return env, f.Name(), func() { _ = env.Stop(); _ = os.Remove(f.Name()) }, nil
 }
 
 // runK8sm measures k8sm: the manager and mesos-sim's simulated agents start the pods,
 // as deployed, with the manager's own ServiceAccount.
 func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (result, error) {
 	res := result{name: "k8sm (manager + mesos-sim, simulated tasks)", pods: pods, simInProcess: true}
-	env, adminKubeconfig, err := startEnv()
+	env, _, stopEnv, err := startEnv()
 	if err != nil {
 		return res, err
 	}
-	defer func() { _ = env.Stop() }()
-	defer func() { _ = os.Remove(adminKubeconfig) }()
+	defer stopEnv()
 	c, err := newClient(env.Config)
 	if err != nil {
 		return res, err

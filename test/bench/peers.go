@@ -24,12 +24,11 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 	case asKubelet:
 		res.name = "kube-scheduler + a kubelet's requests, as kubelet 1.37 makes them (3 × a GET of the pod and a patch of its status, 3 events; Leases as above)"
 	}
-	env, kubeconfig, err := startEnv()
+	env, kubeconfig, stopEnv, err := startEnv()
 	if err != nil {
 		return res, err
 	}
-	defer func() { _ = env.Stop() }()
-	defer func() { _ = os.Remove(kubeconfig) }()
+	defer stopEnv()
 	c, err := newClient(env.Config)
 	if err != nil {
 		return res, err
