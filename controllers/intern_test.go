@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
@@ -43,26 +44,10 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 				Conditions: []metav1.Condition{{Type: own("Scheduled"), Status: metav1.ConditionTrue, Reason: own("Launched"), Message: own("Launched on agent agent-1")}}},
 		}
 	}
-	same := func(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
 	sameMap := func(a, b any) bool { return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() }
 
-	var pods [2]*corev1.Pod
-	for i, name := range []string{"p1", "p2"} {
-		p := pod(name)
-		want, ownName := p.DeepCopy(), p.Name
-		o, err := trimPod(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pods[i] = o.(*corev1.Pod)
-		if !equality.Semantic.DeepEqual(pods[i], want) {
-			t.Errorf("pod %s changed: %+v, want %+v", name, pods[i], want)
-		}
-		if !same(pods[i].Name, ownName) {
-			t.Errorf("pod %s: its name was replaced", name)
-		}
-	}
-	for what, pair := range map[string][2]string{
+	pods := transformPair(t, "pod", pod, trimPod, func(p *corev1.Pod) string { return p.Name })
+	expectShared(t, "pods", map[string][2]string{
 		"namespace":   {pods[0].Namespace, pods[1].Namespace},
 		"scheduler":   {pods[0].Spec.SchedulerName, pods[1].Spec.SchedulerName},
 		"Node":        {pods[0].Spec.NodeName, pods[1].Spec.NodeName},
@@ -73,11 +58,7 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 		"host IP":     {pods[0].Status.HostIP, pods[1].Status.HostIP},
 		"condition":   {pods[0].Status.Conditions[0].Reason, pods[1].Status.Conditions[0].Reason},
 		"cond status": {string(pods[0].Status.Conditions[0].Status), string(pods[1].Status.Conditions[0].Status)},
-	} {
-		if !same(pair[0], pair[1]) {
-			t.Errorf("pods: the %s %q is not shared", what, pair[0])
-		}
-	}
+	})
 	for what, pair := range map[string][2]any{
 		"labels":   {pods[0].Labels, pods[1].Labels},
 		"requests": {pods[0].Spec.Containers[0].Resources.Requests, pods[1].Spec.Containers[0].Resources.Requests},
@@ -91,23 +72,8 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 		t.Error("pods: a container's requests and limits, which differ, are one map")
 	}
 
-	var tasks [2]*mesosv1alpha1.MesosTask
-	for i, name := range []string{"p1", "p2"} {
-		mt := task(name)
-		want, ownID := mt.DeepCopy(), mt.Spec.TaskID
-		o, err := trimTask(mt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tasks[i] = o.(*mesosv1alpha1.MesosTask)
-		if !equality.Semantic.DeepEqual(tasks[i], want) {
-			t.Errorf("MesosTask %s changed: %+v, want %+v", name, tasks[i], want)
-		}
-		if !same(tasks[i].Spec.TaskID, ownID) {
-			t.Errorf("MesosTask %s: its task id was replaced", name)
-		}
-	}
-	for what, pair := range map[string][2]string{
+	tasks := transformPair(t, "MesosTask", task, trimTask, func(mt *mesosv1alpha1.MesosTask) string { return mt.Spec.TaskID })
+	expectShared(t, "MesosTasks", map[string][2]string{
 		"namespace":  {tasks[0].Namespace, tasks[1].Namespace},
 		"finalizer":  {tasks[0].Finalizers[0], tasks[1].Finalizers[0]},
 		"owner kind": {tasks[0].OwnerReferences[0].Kind, tasks[1].OwnerReferences[0].Kind},
@@ -117,15 +83,46 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 		"agent":      {tasks[0].Status.AgentID, tasks[1].Status.AgentID},
 		"hostname":   {tasks[0].Status.Hostname, tasks[1].Status.Hostname},
 		"message":    {tasks[0].Status.Conditions[0].Message, tasks[1].Status.Conditions[0].Message},
-	} {
-		if !same(pair[0], pair[1]) {
-			t.Errorf("MesosTasks: the %s %q is not shared", what, pair[0])
-		}
-	}
+	})
 	if !sameMap(tasks[0].Labels, tasks[1].Labels) {
 		t.Errorf("MesosTasks: the labels %v are not shared", tasks[0].Labels)
 	}
 }
+
+// transformPair passes two objects, made apart by mk, through the cache's transform and
+// checks that each comes out unchanged in value and with its own string (own) its own.
+func transformPair[T interface{ DeepCopyObject() runtime.Object }](t *testing.T, kind string, mk func(name string) T, transform func(any) (any, error), own func(T) string) [2]T {
+	t.Helper()
+	var out [2]T
+	for i, name := range []string{"p1", "p2"} {
+		o := mk(name)
+		want, ownValue := o.DeepCopyObject(), own(o)
+		got, err := transform(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = got.(T)
+		if !equality.Semantic.DeepEqual(got, want) {
+			t.Errorf("%s %s changed: %+v, want %+v", kind, name, got, want)
+		}
+		if !same(own(out[i]), ownValue) {
+			t.Errorf("%s %s: a string of its own was replaced", kind, name)
+		}
+	}
+	return out
+}
+
+// expectShared checks that each pair of strings is one copy.
+func expectShared(t *testing.T, kind string, pairs map[string][2]string) {
+	t.Helper()
+	for what, pair := range pairs {
+		if !same(pair[0], pair[1]) {
+			t.Errorf("%s: the %s %q is not shared", kind, what, pair[0])
+		}
+	}
+}
+
+func same(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
 
 // TestSharedMapsAreBounded: when maxSharedMaps values are kept, they are let go and
 // sharing starts afresh (a map shared before keeps its value); values kept are shared.
