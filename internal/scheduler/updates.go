@@ -89,7 +89,7 @@ func (q *queuedUpdates) taken(uuid []byte) {
 // TaskInfo (the pod it carries for the executor, and the pod it was built from) as long.
 func (s *Scheduler) launched(t *mesos.TaskInfo) {
 	agentID := mesos.AgentID{Value: t.AgentID.Value}
-	s.toWorker(statusUpdate{status: mesos.TaskStatus{TaskID: mesos.TaskID{Value: t.TaskID.Value}, AgentID: &agentID}, launched: true})
+	s.toWorker(statusUpdate{status: mesos.TaskStatus{TaskID: t.TaskID, AgentID: &agentID}, launched: true})
 }
 
 // shardOf is the worker of a task.
