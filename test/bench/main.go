@@ -124,6 +124,7 @@ func run() error {
 		offerHold = int32(n)
 		return err
 	})
+	skipWriteCosts := flag.Bool("skip-write-costs", false, "Do not price, after the burst, each kind of write a pod costs k8sm and its peers in kube-apiserver and etcd CPU.")
 	skipSteady := flag.Bool("skip-steady", false, "Do not search, after the burst, for the highest steady rate whose p99 create→Running stays under 1 s.")
 	flag.BoolVar(&skipFailover, "skip-failover", false, "Do not time a failover of the manager (SIGKILL of the leader) and of the master after the k8sm run.")
 	runs := flag.Int("runs", 1, "Take the burst this many times, k8sm and its peers in turn each time, and print the medians and each round's ratio (a shared machine's speed varies between runs minutes apart).")
@@ -158,6 +159,14 @@ func run() error {
 	}
 	if len(rounds) > 1 {
 		summarize(rounds)
+	}
+	if !*skipWriteCosts {
+		n := min(*pods, 2000)
+		costs, err := measureWriteCosts(n, *creators)
+		if err != nil {
+			return fmt.Errorf("pricing the writes: %w", err)
+		}
+		reportWriteCosts(costs, n, *creators)
 	}
 	if !*skipSteady && rate == 0 {
 		searchSteadyRate(*bin, *agents, min(*pods, 1000), *creators, *timeout)
