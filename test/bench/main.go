@@ -90,12 +90,15 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 }
 
 var (
-	rate         float64
-	cpuProfile   string
-	heapProfile  string
-	apiProfile   string
-	profileFor   time.Duration
-	skipFailover bool
+	rate        float64
+	cpuProfile  string
+	heapProfile string
+	apiProfile  string
+	// peerAPIProfile: kube-apiserver's CPU profile beside kube-scheduler with a
+	// kubelet's least writes.
+	peerAPIProfile string
+	profileFor     time.Duration
+	skipFailover   bool
 	// profiling: a manager serves pprof already.
 	profiling bool
 	// managerArgs are more arguments for the managers.
@@ -118,6 +121,7 @@ func run() error {
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "Write a CPU profile of the manager during the run to this file.")
 	flag.StringVar(&heapProfile, "heapprofile", "", "Write the manager's heap profile, taken when every pod of the burst is Running, to this file.")
 	flag.StringVar(&apiProfile, "apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the k8sm run to this file.")
+	flag.StringVar(&peerAPIProfile, "peer-apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the run of kube-scheduler with a kubelet's least writes to this file (against -apiserver-cpuprofile: go tool pprof -diff_base=<this> <that>).")
 	flag.StringVar(&managerArgs, "manager-args", "", "More arguments for the manager, separated by spaces (e.g. \"--leader-election-lease-duration=15s\").")
 	flag.Func("offer-hold-seconds", "The bench cluster's spec.placement.offerHoldSeconds (default: the cluster's default).", func(v string) error {
 		n, err := strconv.ParseInt(v, 10, 32)
@@ -155,7 +159,7 @@ func run() error {
 		}
 		rounds = append(rounds, r)
 		// Profiles and failovers once, in the first round.
-		cpuProfile, heapProfile, apiProfile, skipFailover = "", "", "", true
+		cpuProfile, heapProfile, apiProfile, peerAPIProfile, skipFailover = "", "", "", "", true
 	}
 	if len(rounds) > 1 {
 		summarize(rounds)
