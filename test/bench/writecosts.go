@@ -33,10 +33,10 @@ type writeCost struct {
 // measureWriteCosts times, on an API server of its own, each kind of write a pod costs
 // k8sm and its peers: n writes of each, by creators writers at once, as the manager and
 // a kubelet send them (protobuf for Kubernetes's own kinds; a MesosTask as JSON, its
-// answer as metadata), with nothing else watching. The outage tolerations policy is in
-// place, with a MesosCluster whose status is as the manager writes it, so a pod create
-// is priced for a MesosCluster's pods and for others. It says which writes the difference
-// between k8sm and a kubelet's writes is made of.
+// answer as metadata), with nothing else watching. A pod create is priced first without
+// the outage tolerations policy, then with it, for a MesosCluster's pods and for others
+// (the cluster's status as the manager writes it: the policy reads the whole object). It
+// says which writes the difference between k8sm and a kubelet's writes is made of.
 func measureWriteCosts(n, creators int) ([]writeCost, error) {
 	env, _, stop, err := startEnv()
 	if err != nil {
