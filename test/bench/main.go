@@ -484,28 +484,39 @@ func createBenchCluster(ctx context.Context, c client.Client, master string, age
 // pprofAddr) and -apiserver-cpuprofile ask for, from now on. The returned func waits
 // for them and says where they are.
 func startProfiles(ctx context.Context, cfg *rest.Config, pprofAddr string) (wait func()) {
-	profiled := make(chan error, 1)
-	if pprofAddr != "" && cpuProfile != "" {
-		go func() { profiled <- fetchTo(pprofURL(pprofAddr, profileFor), cpuProfile) }()
+	api := takeProfile("kube-apiserver's CPU profile", apiProfile, func() error {
+		return apiserverProfile(ctx, cfg, profileFor, apiProfile)
+	})
+	manager := func() {}
+	if pprofAddr != "" {
+		manager = takeProfile("the manager's CPU profile", cpuProfile, func() error {
+			return fetchTo(pprofURL(pprofAddr, profileFor), cpuProfile)
+		})
 	}
-	apiProfiled := make(chan error, 1)
-	if apiProfile != "" {
-		go func() { apiProfiled <- apiserverProfile(ctx, cfg, profileFor, apiProfile) }()
+	return func() { api(); manager() }
+}
+
+// startPeerProfile starts the CPU profile of kube-apiserver that
+// -peer-apiserver-cpuprofile asks for, from now on; the returned func waits for it.
+func startPeerProfile(ctx context.Context, cfg *rest.Config) (wait func()) {
+	return takeProfile("kube-apiserver's CPU profile beside the kubelet's writes", peerAPIProfile, func() error {
+		return apiserverProfile(ctx, cfg, profileFor, peerAPIProfile)
+	})
+}
+
+// takeProfile starts take, which writes a profile to file, unless file is empty. The
+// returned func waits for it and says where the profile is, or why there is none.
+func takeProfile(what, file string, take func() error) (wait func()) {
+	if file == "" {
+		return func() {}
 	}
+	done := make(chan error, 1)
+	go func() { done <- take() }()
 	return func() {
-		if apiProfile != "" {
-			if err := <-apiProfiled; err != nil {
-				fmt.Printf("bench: no kube-apiserver CPU profile: %v\n", err)
-			} else {
-				fmt.Printf("bench: kube-apiserver's CPU profile is in %s\n", apiProfile)
-			}
-		}
-		if pprofAddr != "" && cpuProfile != "" {
-			if err := <-profiled; err != nil {
-				fmt.Printf("bench: no CPU profile: %v\n", err)
-			} else {
-				fmt.Printf("bench: the manager's CPU profile is in %s (go tool pprof %s)\n", cpuProfile, cpuProfile)
-			}
+		if err := <-done; err != nil {
+			fmt.Printf("bench: no %s: %v\n", what, err)
+		} else {
+			fmt.Printf("bench: %s is in %s (go tool pprof %s)\n", what, file, file)
 		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 )
 
 // runKubeScheduler runs the burst through kube-scheduler on Nodes of their own, alone
@@ -86,7 +85,7 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 	cpu0, api0, self0 := procCPU(cmd.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid())
 	requests0, _ := apiRequests(ctx, env.Config)
 	if kubelets == leastWrites {
-		defer peerProfile(ctx, env.Config)()
+		defer startPeerProfile(ctx, env.Config)()
 	}
 	res.elapsed, res.latencies, _, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, corev1.DefaultSchedulerName) },
 		done, observe, timeout)
@@ -99,21 +98,4 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 	}
 	res.rssKiB = peakRSS(cmd.Process.Pid)
 	return res, nil
-}
-
-// peerProfile starts the CPU profile of kube-apiserver that -peer-apiserver-cpuprofile
-// asks for, from now on; the returned func waits for it and says where it is.
-func peerProfile(ctx context.Context, cfg *rest.Config) (wait func()) {
-	if peerAPIProfile == "" {
-		return func() {}
-	}
-	profiled := make(chan error, 1)
-	go func() { profiled <- apiserverProfile(ctx, cfg, profileFor, peerAPIProfile) }()
-	return func() {
-		if err := <-profiled; err != nil {
-			fmt.Printf("bench: no kube-apiserver CPU profile beside the kubelet's writes: %v\n", err)
-		} else {
-			fmt.Printf("bench: kube-apiserver's CPU profile beside the kubelet's writes is in %s\n", peerAPIProfile)
-		}
-	}
 }
