@@ -9,7 +9,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/kubernetes"
@@ -59,11 +58,7 @@ type kubeletWrites struct {
 }
 
 func newKubeletWrites(ctx context.Context, c client.Client, cfg *rest.Config, mode kubeletMode, workers int) (*kubeletWrites, error) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.ContentType = runtime.ContentTypeProtobuf // as kubelets send
-	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf
-	cfg.QPS, cfg.Burst = 1000, 2000
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := newProtobufClientset(cfg) // as kubelets send
 	if err != nil {
 		return nil, err
 	}

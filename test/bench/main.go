@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -273,6 +274,16 @@ func newClient(cfg *rest.Config) (client.WithWatch, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 1000, 2000
 	return client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+}
+
+// newProtobufClientset is a clientset that sends and asks for protobuf, as kubelets and
+// the manager do for Kubernetes's own kinds.
+func newProtobufClientset(cfg *rest.Config) (*kubernetes.Clientset, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf
+	cfg.QPS, cfg.Burst = 1000, 2000
+	return kubernetes.NewForConfig(cfg)
 }
 
 // startEnv starts kube-apiserver and etcd and writes an admin kubeconfig; stop stops

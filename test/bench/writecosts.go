@@ -12,7 +12,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -100,8 +99,7 @@ func (w *writes) connect(admin *rest.Config) error {
 	if w.tasks, err = taskclient.Wrap(w.c, cfg, httpClient); err != nil {
 		return err
 	}
-	cfg.ContentType = runtime.ContentTypeProtobuf
-	w.cs, err = kubernetes.NewForConfig(cfg)
+	w.cs, err = newProtobufClientset(admin)
 	return err
 }
 
