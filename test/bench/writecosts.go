@@ -23,7 +23,7 @@ import (
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
-// writeCost is what one kind of write costs kube-apiserver and etcd, in CPU per write.
+// writeCost is what n writes of one kind cost kube-apiserver and etcd in CPU.
 type writeCost struct {
 	name string
 	cpu  time.Duration
@@ -54,11 +54,7 @@ func measureWriteCosts(n, creators int) ([]writeCost, error) {
 	}
 	w.idle = idleCPU(5 * time.Second)
 	// A pod create without the policy, as the base of what the policy adds.
-	if err := w.each("POST pods, without the outage tolerations policy", n, func(i int) error {
-		p := benchPod(i, w.mc.Spec.SchedulerName)
-		p.Namespace = "write-costs-base"
-		return w.c.Create(w.ctx, p)
-	}); err != nil {
+	if err := w.each("POST pods, without the outage tolerations policy", n, w.createPod("write-costs-base", w.mc.Spec.SchedulerName, nil)); err != nil {
 		return nil, err
 	}
 	failover := int64(mesosv1alpha1.DefaultFailoverTimeout.Seconds())
@@ -125,8 +121,20 @@ func (w *writes) each(name string, n int, write func(i int) error) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	used := readControlPlaneCPU().sub(cpu0).total() - time.Duration(w.idle*float64(time.Since(start)))
-	w.costs = append(w.costs, writeCost{name, used / time.Duration(n)})
+	w.costs = append(w.costs, writeCost{name, used})
 	return nil
+}
+
+// createPod creates pod i of scheduler in ns, and keeps it in keep if that is not nil.
+func (w *writes) createPod(ns, scheduler string, keep []*corev1.Pod) func(i int) error {
+	return func(i int) error {
+		p := benchPod(i, scheduler)
+		p.Namespace = ns
+		if keep != nil {
+			keep[i] = p
+		}
+		return w.c.Create(w.ctx, p)
+	}
 }
 
 // idleCPU is the CPU kube-apiserver and etcd spend per second, over d without requests.
@@ -141,23 +149,17 @@ func (w *writes) price(n int) ([]writeCost, error) {
 	steps := []struct {
 		name  string
 		write func(i int) error
+		// fetch: not a write, and not priced.
+		fetch bool
 	}{
-		{"POST pods, another scheduler's", func(i int) error {
-			p := benchPod(i, corev1.DefaultSchedulerName)
-			p.Namespace = "write-costs-other"
-			return w.c.Create(ctx, p)
-		}},
-		{"POST pods, a MesosCluster's (the outage tolerations policy adds to it)", func(i int) error {
-			pods[i] = benchPod(i, w.mc.Spec.SchedulerName)
-			pods[i].Namespace = "write-costs"
-			return w.c.Create(ctx, pods[i])
-		}},
-		{"POST pods/binding", func(i int) error {
+		{name: "POST pods, another scheduler's", write: w.createPod("write-costs-other", corev1.DefaultSchedulerName, nil)},
+		{name: "POST pods, a MesosCluster's (the outage tolerations policy adds to it)", write: w.createPod("write-costs", w.mc.Spec.SchedulerName, pods)},
+		{name: "POST pods/binding", write: func(i int) error {
 			return w.cs.CoreV1().Pods(pods[i].Namespace).Bind(ctx, &corev1.Binding{
 				ObjectMeta: metav1.ObjectMeta{Name: pods[i].Name, UID: pods[i].UID},
 				Target:     corev1.ObjectReference{Kind: "Node", Name: "agent-0001"}}, metav1.CreateOptions{})
 		}},
-		{"POST mesostasks (a task's first update, status and all)", func(i int) error {
+		{name: "POST mesostasks (a task's first update, status and all)", write: func(i int) error {
 			mt, err := runningTask(pods[i], w.mc)
 			if err != nil {
 				return err
@@ -165,29 +167,34 @@ func (w *writes) price(n int) ([]writeCost, error) {
 			mts[i] = mt
 			return w.tasks.Create(ctx, mt)
 		}},
-		{"GET pods", func(i int) error {
+		// The pods as they are now, for their status writes.
+		{fetch: true, write: func(i int) error {
 			p, err := w.cs.CoreV1().Pods(pods[i].Namespace).Get(ctx, pods[i].Name, metav1.GetOptions{})
 			pods[i] = p
 			return err
 		}},
-		{"PUT pods/status (Running)", func(i int) error {
+		{name: "PUT pods/status (Running)", write: func(i int) error {
 			p := pods[i].DeepCopy()
 			p.Status = podtask.PodStatusFor(p, &mts[i].Status, nil)
 			_, err := w.cs.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 			return err
 		}},
-		{"POST events", func(i int) error {
+		{name: "POST events", write: func(i int) error {
 			_, err := w.cs.EventsV1().Events(pods[i].Namespace).Create(ctx, podEvent(pods[i], mts[i]), metav1.CreateOptions{})
 			return err
 		}},
 	}
 	for _, s := range steps {
+		if s.fetch {
+			if err := inParallel(n, w.creators, s.write); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := w.each(s.name, n, s.write); err != nil {
 			return nil, err
 		}
 	}
-	// The GETs only fetch the pods for their status writes: not a write of either.
-	w.costs = append(w.costs[:5], w.costs[6:]...)
 	return w.costs, nil
 }
 
@@ -278,12 +285,12 @@ func inParallel(n, workers int, write func(i int) error) error {
 	return first
 }
 
-// reportWriteCosts prints the costs, and what a pod's writes add up to for k8sm and for
-// kube-scheduler with a kubelet's least writes.
+// reportWriteCosts prints the costs per write, and what a pod's writes add up to for k8sm
+// and for kube-scheduler with a kubelet's least writes.
 func reportWriteCosts(costs []writeCost, n, creators int) {
 	fmt.Printf("\nkube-apiserver + etcd CPU per write (%d of each, %d writers, nothing else watching; their CPU when idle taken out)\n", n, creators)
 	for _, w := range costs {
-		fmt.Printf("  %-72s %.2f ms\n", w.name, ms(w.cpu))
+		fmt.Printf("  %-72s %.2f ms\n", w.name, perPod(w.cpu, n))
 	}
 	if len(costs) < 7 {
 		return
@@ -291,11 +298,9 @@ func reportWriteCosts(costs []writeCost, n, creators int) {
 	base, other, ours, binding, task, status, event := costs[0].cpu, costs[1].cpu, costs[2].cpu, costs[3].cpu, costs[4].cpu, costs[5].cpu, costs[6].cpu
 	k8sm := ours + binding + task + status + 2*event
 	peer := base + binding + status + 4*event
-	fmt.Printf("  the policy adds %.2f ms to a MesosCluster's pod and %.2f ms to another's\n", ms(ours-base), ms(other-base))
+	fmt.Printf("  the policy adds %.2f ms to a MesosCluster's pod and %.2f ms to another's\n", perPod(ours-base, n), perPod(other-base, n))
 	fmt.Printf("  a pod's writes: k8sm %.2f ms (its pod, binding, MesosTask, status, 2 events); kube-scheduler + a kubelet's least writes %.2f ms (pod, binding, status, 4 events, no policy)\n",
-		ms(k8sm), ms(peer))
+		perPod(k8sm, n), perPod(peer, n))
 	fmt.Printf("  of the difference: the MesosTask %.2f ms, the policy %.2f ms, 2 events fewer %.2f ms\n\n",
-		ms(task), ms(ours-base), -2*ms(event))
+		perPod(task, n), perPod(ours-base, n), -perPod(2*event, n))
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
