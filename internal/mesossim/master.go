@@ -295,7 +295,7 @@ func (m *Master) Start(addr string) error {
 	mux.HandleFunc("/master/state", m.serveState)
 	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("/faults/", m.serveFaults)
-	m.srv = &http.Server{Handler: m.unlessDown(mux), ReadHeaderTimeout: 10 * time.Second}
+	m.srv = &http.Server{Handler: m.unlessDown(mux), ReadHeaderTimeout: 10 * time.Second, ConnState: m.observeConn}
 	m.wg.Add(2)
 	go func() { defer m.wg.Done(); _ = m.srv.Serve(ln) }()
 	go func() { defer m.wg.Done(); m.allocate() }()

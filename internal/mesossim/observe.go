@@ -1,6 +1,9 @@
 package mesossim
 
 import (
+	"net"
+	"net/http"
+
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
@@ -37,6 +40,9 @@ type Observer struct {
 	// it holds, with the master's lock held: it must return quickly and must not call
 	// the master.
 	Offered func(frameworkID string, offers int)
+	// Connected is called for every connection the master's HTTP server accepts, from
+	// its serving goroutine: it must return quickly and must not call the master.
+	Connected func()
 }
 
 // ObservedLaunch is one task a framework asked the master to launch.
@@ -95,4 +101,11 @@ func (fw *framework) observeSent(e *scheduler.Event) {
 		return
 	}
 	fw.observer.Update(fw.id, e.Update.Status)
+}
+
+// observeConn tells the observer of each connection the master accepts.
+func (m *Master) observeConn(_ net.Conn, state http.ConnState) {
+	if o := m.cfg.Observer; o != nil && o.Connected != nil && state == http.StateNew {
+		o.Connected()
+	}
 }

@@ -2,7 +2,10 @@ package mesossim
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,5 +103,27 @@ func TestObserver(t *testing.T) {
 	st := m.State()
 	if tasks := st.Frameworks[0].Tasks; len(tasks) != 1 || len(tasks[0].Labels) != 1 || tasks[0].Labels[0].GetValue() != "p1" {
 		t.Fatalf("state tasks %+v, want t1 with its label", tasks)
+	}
+}
+
+// The Observer hears of each connection the master accepts, not of each request.
+func TestObserverConnections(t *testing.T) {
+	var conns atomic.Int32
+	m := startSim(t, Config{Agents: 1, Observer: &Observer{Connected: func() { conns.Add(1) }}})
+	get := func(c *http.Client) {
+		t.Helper()
+		resp, err := c.Get(m.URL() + "/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	kept := &http.Client{Transport: &http.Transport{}}
+	get(kept)
+	get(kept) // on the same connection
+	get(&http.Client{Transport: &http.Transport{DisableKeepAlives: true}})
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("3 requests on 2 connections: observed %d connections", n)
 	}
 }

@@ -22,6 +22,7 @@ func newMesosTraffic() *mesosTraffic { return &mesosTraffic{counts: map[string]f
 func (t *mesosTraffic) observe(o *mesossim.Observer) *mesossim.Observer {
 	o.Offered = func(_ string, n int) { t.add("offers", float64(n)) }
 	o.Called = func(_ string, c scheduler.Call_Type) { t.add(c.String(), 1) }
+	o.Connected = func() { t.add("connections", 1) }
 	return o
 }
 
