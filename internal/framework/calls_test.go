@@ -24,7 +24,8 @@ import (
 // controls and records every other call.
 type fakeMaster struct {
 	t      *testing.T
-	status int // SUBSCRIBE status when not 200
+	status int           // SUBSCRIBE status when not 200
+	delay  time.Duration // how long a call other than SUBSCRIBE waits for its answer
 
 	mu       sync.Mutex
 	calls    []*scheduler.Call
@@ -60,6 +61,7 @@ func (m *fakeMaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.got <- &call
 
 	if call.GetType() != scheduler.Call_SUBSCRIBE {
+		time.Sleep(m.delay)
 		if r.Header.Get("Mesos-Stream-Id") != m.streamID {
 			http.Error(w, "bad stream id", http.StatusBadRequest)
 			return
