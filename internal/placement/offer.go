@@ -76,6 +76,9 @@ type offerState struct {
 	left    [kindCount]float64
 	ports   []portRange
 	placed  int
+	// shared: the buckets are the Cache's, read by every round that has the offer;
+	// take copies them before it takes from them.
+	shared bool
 }
 
 // roleOf is the role a resource is allocated to (MULTI_ROLE offers), else the role it
@@ -100,8 +103,8 @@ func usable(r *mesos.Resource) bool {
 
 // newOfferState sorts an offer's usable resources into buckets per kind and port
 // ranges, each with its role, so fits and take need not walk the resources again.
-func newOfferState(o *mesos.Offer, agent *agentState) *offerState {
-	s := &offerState{offer: o, agent: agent}
+func newOfferState(o *mesos.Offer, agent *agentState) offerState {
+	s := offerState{offer: o, agent: agent}
 	first := true
 	note := func(role string) {
 		if first {
@@ -135,60 +138,6 @@ func newOfferState(o *mesos.Offer, agent *agentState) *offerState {
 		}
 	}
 	return s
-}
-
-// NodeCache keeps the Node each agent is matched as from one Place to the next: an
-// agent's Node name and labels change only with its hostname, port or attributes, and
-// making them is most of the cost of reading an offer. A scheduler that holds offers
-// places each pod that comes over all of them. Not safe for Places at once; the zero
-// value is ready.
-type NodeCache struct {
-	nodes map[string]*cachedNode // by agent id
-	round uint64
-}
-
-type cachedNode struct {
-	hostname string
-	port     int32
-	attrs    []mesos.Attribute
-	node     *corev1.Node
-	used     uint64
-}
-
-// node is the Node of an offer's agent, made again when the agent's hostname, port or
-// attributes changed.
-func (c *NodeCache) node(cluster string, o *mesos.Offer) *corev1.Node {
-	if c == nil {
-		return agentNode(cluster, o)
-	}
-	if c.nodes == nil {
-		c.nodes = map[string]*cachedNode{}
-	}
-	port := agentnode.OfferPort(o)
-	e := c.nodes[o.AgentID.Value]
-	if e == nil || e.hostname != o.Hostname || e.port != port ||
-		!slices.EqualFunc(e.attrs, o.Attributes, func(a, b mesos.Attribute) bool { return a.Equal(&b) }) {
-		e = &cachedNode{hostname: o.Hostname, port: port, attrs: slices.Clone(o.Attributes), node: agentNode(cluster, o)}
-		c.nodes[o.AgentID.Value] = e
-	}
-	e.used = c.round
-	return e.node
-}
-
-// endRound forgets the agents the last rounds did not see, once more are kept than
-// were offered: agents that left.
-func (c *NodeCache) endRound(offered int) {
-	if c == nil {
-		return
-	}
-	if len(c.nodes) > 2*offered+1024 {
-		for id, e := range c.nodes {
-			if e.used != c.round {
-				delete(c.nodes, id)
-			}
-		}
-	}
-	c.round++
 }
 
 // agentNode is the Node an agent is matched as: its Node name and labels, plus its

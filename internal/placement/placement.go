@@ -5,9 +5,9 @@
 // Kubernetes client.
 //
 // The files follow a round: placement.go has the API and Place, offer.go what is left
-// of each offer and agent, fit.go whether a request fits an offer, assign.go what it
-// takes from the offer, strategy.go which fitting offer wins, explain.go why a request
-// fits none.
+// of each offer and agent, cache.go what a round keeps of them for the next, fit.go
+// whether a request fits an offer, assign.go what it takes from the offer, strategy.go
+// which fitting offer wins, explain.go why a request fits none.
 package placement
 
 import (
@@ -52,8 +52,9 @@ type Input struct {
 	// there.
 	ExecutorID        string
 	ExecutorResources Request
-	// Nodes keeps the agents' Nodes from one Place to the next; nil makes them each time.
-	Nodes *NodeCache
+	// Cache keeps the agents' Nodes and the offers read from one Place to the next; nil
+	// reads them each time.
+	Cache *Cache
 }
 
 // Assignment places one request on one offer.
@@ -94,9 +95,12 @@ type Result struct {
 // from memory.
 func Place(in Input) Result {
 	res := Result{Unplaced: map[string]string{}}
+	if in.Cache == nil {
+		in.Cache = &Cache{oneRound: true}
+	}
 	rd := round{in: &in, selectors: map[string]*selector{}, unplaced: map[string]unplacedEntry{}}
 	rd.readOffers()
-	in.Nodes.endRound(len(in.Offers))
+	in.Cache.endRound(len(in.Offers))
 	for i := range in.Requests {
 		rd.place(i, &res)
 	}
@@ -130,28 +134,34 @@ type round struct {
 }
 
 // readOffers reads the offers into states, with one agentState per agent they come
-// from: an agent's offers share its ports, executor and verdicts.
+// from: an agent's offers share its ports, executor and verdicts. What it reads comes
+// from the Cache when an earlier round read it, into the room the last round used.
 func (rd *round) readOffers() {
-	in := rd.in
-	rd.states = make([]offerState, len(in.Offers))
-	agents := map[string]*agentState{}
+	in, c := rd.in, rd.in.Cache
+	if cap(c.agents) < len(in.Offers) {
+		c.agents = make([]agentState, 0, len(in.Offers))
+	}
+	agents := c.agents[:0] // not grown below: rd.agents points into it
+	rd.states, rd.agents = c.states[:0], c.agentPtrs[:0]
 	var maxCPUs, maxMem float64
 	for i := range in.Offers {
 		o := &in.Offers[i]
-		ag := agents[o.AgentID.Value]
-		if ag == nil {
-			ag = &agentState{index: len(rd.agents), node: in.Nodes.node(in.Cluster, o), needExecutor: in.ExecutorID != ""}
-			agents[o.AgentID.Value] = ag
-			rd.agents = append(rd.agents, ag)
+		e, first := c.agent(in.Cluster, o)
+		if first {
+			e.index = len(rd.agents)
+			agents = append(agents, agentState{index: e.index, node: e.node, needExecutor: in.ExecutorID != ""})
+			rd.agents = append(rd.agents, &agents[e.index])
 		}
+		ag := rd.agents[e.index]
 		for _, id := range o.ExecutorIDs {
 			if id.Value == in.ExecutorID {
 				ag.needExecutor = false
 			}
 		}
-		rd.states[i] = *newOfferState(o, ag)
+		rd.states = append(rd.states, c.offer(o, ag))
 		maxCPUs, maxMem = max(maxCPUs, rd.states[i].left[kindCPUs]), max(maxMem, rd.states[i].left[kindMem])
 	}
+	c.states, c.agents, c.agentPtrs = rd.states, agents, rd.agents
 	if maxCPUs > 0 {
 		rd.inv[0] = 1 / maxCPUs
 	}
@@ -161,8 +171,12 @@ func (rd *round) readOffers() {
 	if in.ExecutorID != "" {
 		rd.exec = &in.ExecutorResources
 	}
-	rd.agentReason = make([]int, len(rd.agents))
-	rd.agentStamp = make([]int, len(rd.agents))
+	if cap(c.reasons) < 2*len(rd.agents) {
+		c.reasons = make([]int, 2*len(rd.agents))
+	}
+	reasons := c.reasons[:2*len(rd.agents)]
+	clear(reasons)
+	rd.agentReason, rd.agentStamp = reasons[:len(rd.agents)], reasons[len(rd.agents):]
 }
 
 // place puts request i on its best offer, or says in res why it fits none. A request

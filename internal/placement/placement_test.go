@@ -465,13 +465,13 @@ func BenchmarkPlace(b *testing.B) {
 
 // BenchmarkPlaceOneOnHeldOffers places the one pod that comes alone on 1,000 held
 // offers, as a scheduler that holds offers does for each such pod, with and without the
-// agents' Nodes kept from the round before.
+// agents' Nodes and the offers kept from the round before.
 func BenchmarkPlaceOneOnHeldOffers(b *testing.B) {
 	for _, cached := range []bool{false, true} {
-		b.Run(fmt.Sprintf("nodecache=%v", cached), func(b *testing.B) {
+		b.Run(fmt.Sprintf("cache=%v", cached), func(b *testing.B) {
 			in := benchInput(1000, 1, 16)
 			if cached {
-				in.Nodes = &NodeCache{}
+				in.Cache = &Cache{}
 			}
 			b.ReportAllocs()
 			for b.Loop() {
@@ -485,7 +485,7 @@ func BenchmarkPlaceOneOnHeldOffers(b *testing.B) {
 
 // The cache hands out an agent's Node again while its hostname, port and attributes
 // stay, makes it again when one changes, and forgets agents no longer offered.
-func TestNodeCache(t *testing.T) {
+func TestCacheNodes(t *testing.T) {
 	base := withAttr(offer("h1", 4, 1024), "rack", "r1")
 	for _, tc := range []struct {
 		name   string
@@ -500,12 +500,14 @@ func TestNodeCache(t *testing.T) {
 		{"attribute added", func(o *mesos.Offer) { *o = withAttr(withAttr(offer("h1", 4, 1024), "rack", "r1"), "zone", "z") }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var c NodeCache
-			first := c.node("c", &base)
+			var c Cache
+			e, _ := c.agent("c", &base)
+			first := e.node
 			next := base
 			next.Attributes = slices.Clone(base.Attributes)
 			tc.change(&next)
-			second := c.node("c", &next)
+			e, _ = c.agent("c", &next)
+			second := e.node
 			if (first == second) != tc.same {
 				t.Fatalf("the same Node handed out again: %v, want %v", first == second, tc.same)
 			}
@@ -515,19 +517,64 @@ func TestNodeCache(t *testing.T) {
 		})
 	}
 	t.Run("agents that left are forgotten", func(t *testing.T) {
-		var c NodeCache
+		var c Cache
 		for i := range 2000 {
 			o := offer(fmt.Sprintf("h%d", i), 1, 1)
 			o.AgentID.Value = fmt.Sprintf("a-%d", i)
-			c.node("c", &o)
+			c.agent("c", &o)
 		}
 		c.endRound(2000)
 		stay := offer("h0", 1, 1)
 		stay.AgentID.Value = "a-0"
-		c.node("c", &stay)
+		c.agent("c", &stay)
 		c.endRound(1)
 		if len(c.nodes) != 1 || c.nodes["a-0"] == nil {
 			t.Fatalf("kept %d agents, want only a-0", len(c.nodes))
+		}
+	})
+}
+
+// A Cache hands each round the offers as an earlier round read them: what a round takes
+// from an offer is not gone from it in the next (the scheduler launches on an offer or
+// holds it whole), an offer handed in with other resources is read again, and offers no
+// longer handed in are forgotten.
+func TestCacheOffers(t *testing.T) {
+	t.Run("a round's takes stay in that round", func(t *testing.T) {
+		var c Cache
+		in := Input{Requests: []Request{req("t1", 3, 100), req("t2", 0.5, 100)}, Offers: []mesos.Offer{offer("h1", 4, 1024)}, Cache: &c}
+		for round := range 3 {
+			res := Place(in)
+			checkResult(t, in, res)
+			if len(res.Assignments) != 2 {
+				t.Fatalf("round %d placed %d of 2: %v", round, len(res.Assignments), res.Unplaced)
+			}
+			if got := sumOf(res.Assignments[0].Resources, "cpus"); got != 3 {
+				t.Fatalf("round %d gave t1 %v cpus, want 3", round, got)
+			}
+		}
+	})
+	t.Run("an offer with other resources is read again", func(t *testing.T) {
+		var c Cache
+		in := Input{Requests: []Request{req("t1", 3, 100)}, Offers: []mesos.Offer{offer("h1", 4, 1024)}, Cache: &c}
+		if res := Place(in); len(res.Assignments) != 1 {
+			t.Fatalf("4 cpus: %v", res.Unplaced)
+		}
+		in.Offers = []mesos.Offer{offer("h1", 2, 1024)} // the same id, decoded anew
+		if res := Place(in); len(res.Assignments) != 0 {
+			t.Fatalf("t1 placed on 2 cpus: %+v", res.Assignments)
+		}
+	})
+	t.Run("offers no longer handed in are forgotten", func(t *testing.T) {
+		var c Cache
+		in := Input{Cache: &c}
+		for i := range 2000 {
+			in.Offers = append(in.Offers, offer(fmt.Sprintf("h%d", i), 1, 1))
+		}
+		Place(in)
+		in.Offers = in.Offers[:1]
+		Place(in)
+		if len(c.offers) != 1 || c.offers["o-h0"] == nil {
+			t.Fatalf("kept %d offers, want only o-h0", len(c.offers))
 		}
 	})
 }

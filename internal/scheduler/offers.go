@@ -118,7 +118,7 @@ func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, o
 	start := time.Now()
 	res := placement.Place(placement.Input{
 		Requests: reqs, Offers: offers, Strategy: strategy, Cluster: mc.Name,
-		ExecutorID: podtask.ExecutorID(mc), ExecutorResources: podtask.ExecutorRequest(mc), Nodes: &s.nodes,
+		ExecutorID: podtask.ExecutorID(mc), ExecutorResources: podtask.ExecutorRequest(mc), Cache: &s.offerCache,
 	})
 	s.metrics.Placed(time.Since(start))
 	return res

@@ -98,8 +98,9 @@ type Scheduler struct {
 	held      []heldOffer
 	rescinded map[string]time.Time
 	wake      chan struct{}
-	// nodes keeps the agents' Nodes between placements; the offer loop alone uses it.
-	nodes placement.NodeCache
+	// offerCache keeps the agents' Nodes and the offers read between placements; the
+	// offer loop alone uses it.
+	offerCache placement.Cache
 	// updates are the workers' queues. They never make the sender wait: the framework's
 	// event loop hands updates over, and an event loop held up by a slow API server would
 	// miss the master's heartbeats and lose its subscription. They need no bound: an

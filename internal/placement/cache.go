@@ -1,0 +1,118 @@
+package placement
+
+import (
+	"slices"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+// Cache keeps what a Place read of the agents and the offers for the Places after it. A
+// scheduler that holds offers places each pod that comes, alone, over every offer it
+// holds: reading them again each time (an agent's Node name and labels, an offer's
+// resources sorted by kind) was most of such a round's time and all of its garbage. An
+// agent's Node is made again when its hostname, port or attributes change; an offer,
+// which Mesos never changes, is read again only when it is handed in with other
+// resources (decoded anew). Not safe for Places at once; the zero value is ready.
+type Cache struct {
+	nodes  map[string]*cachedNode  // by agent id
+	offers map[string]*cachedOffer // by offer id
+	round  uint64
+	// The last round's room, used again by the next: its offers, its agents and the
+	// pointers to them (into agents, which is not grown while a round runs).
+	states    []offerState
+	agents    []agentState
+	agentPtrs []*agentState
+	reasons   []int
+	// oneRound: the cache of a single Place, which keeps no offers.
+	oneRound bool
+}
+
+type cachedNode struct {
+	hostname string
+	port     int32
+	attrs    []mesos.Attribute
+	node     *corev1.Node
+	// used is the last round that saw the agent, index its place in that round.
+	used  uint64
+	index int
+}
+
+type cachedOffer struct {
+	// first and n are the offer's resources as read: &Resources[0] and how many.
+	first *mesos.Resource
+	n     int
+	// state is the offer as newOfferState reads it, without the offer and its agent.
+	state offerState
+	used  uint64
+}
+
+// agent is the cache entry of an offer's agent, its Node made again when the agent's
+// hostname, port or attributes changed; first says this round had not seen the agent.
+func (c *Cache) agent(cluster string, o *mesos.Offer) (e *cachedNode, first bool) {
+	if c.nodes == nil {
+		c.nodes = map[string]*cachedNode{}
+	}
+	port := agentnode.OfferPort(o)
+	e = c.nodes[o.AgentID.Value]
+	if e == nil || e.hostname != o.Hostname || e.port != port ||
+		!slices.EqualFunc(e.attrs, o.Attributes, func(a, b mesos.Attribute) bool { return a.Equal(&b) }) {
+		old := e
+		e = &cachedNode{hostname: o.Hostname, port: port, attrs: slices.Clone(o.Attributes), node: agentNode(cluster, o), used: c.round - 1}
+		if old != nil {
+			// One agent is one agentState in a round, whatever its offers say.
+			e.used, e.index = old.used, old.index
+		}
+		c.nodes[o.AgentID.Value] = e
+	}
+	first = e.used != c.round
+	e.used = c.round
+	return e, first
+}
+
+// offer is an offer's state for this round: the one read before, its buckets shared
+// until taken from, when the offer comes with the same resources.
+func (c *Cache) offer(o *mesos.Offer, ag *agentState) offerState {
+	if c.oneRound {
+		return newOfferState(o, ag)
+	}
+	if c.offers == nil {
+		c.offers = map[string]*cachedOffer{}
+	}
+	var first *mesos.Resource
+	if len(o.Resources) > 0 {
+		first = &o.Resources[0]
+	}
+	e := c.offers[o.ID.Value]
+	if e == nil || e.first != first || e.n != len(o.Resources) {
+		e = &cachedOffer{first: first, n: len(o.Resources), state: newOfferState(o, nil)}
+		e.state.offer = nil // each round's own: the caller's slice may be used again
+		c.offers[o.ID.Value] = e
+	}
+	e.used = c.round
+	s := e.state
+	s.offer, s.agent, s.shared = o, ag, true
+	return s
+}
+
+// endRound forgets the agents and offers the last rounds did not see, once more are
+// kept than were offered: agents that left, offers used, declined or rescinded.
+func (c *Cache) endRound(offered int) {
+	if len(c.nodes) > 2*offered+1024 {
+		for id, e := range c.nodes {
+			if e.used != c.round {
+				delete(c.nodes, id)
+			}
+		}
+	}
+	if len(c.offers) > 2*offered+1024 {
+		for id, e := range c.offers {
+			if e.used != c.round {
+				delete(c.offers, id)
+			}
+		}
+	}
+	c.round++
+}
