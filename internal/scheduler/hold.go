@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -46,8 +47,9 @@ func holdFor(mc *mesosv1alpha1.MesosCluster) time.Duration {
 }
 
 // takeHeld removes the held offers and returns those still valid (made on subscription
-// and not rescinded), with when each is due to be declined.
-func (s *Scheduler) takeHeld(subscription uint64, now time.Time) ([]mesos.Offer, map[string]time.Time) {
+// and not rescinded), each with when it is due to be declined. The caller hands the
+// slice back to recycleHeld once the round is done with it.
+func (s *Scheduler) takeHeld(subscription uint64, now time.Time) []heldOffer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, at := range s.rescinded {
@@ -55,21 +57,26 @@ func (s *Scheduler) takeHeld(subscription uint64, now time.Time) ([]mesos.Offer,
 			delete(s.rescinded, id)
 		}
 	}
-	if len(s.held) == 0 {
-		return nil, nil
-	}
-	offers := make([]mesos.Offer, 0, len(s.held))
-	until := make(map[string]time.Time, len(s.held))
-	for _, h := range s.held {
-		if s.voidLocked(h, subscription) {
-			continue
+	taken := s.held
+	s.held, s.heldSpare = s.heldSpare[:0], nil
+	valid := taken[:0]
+	for _, h := range taken {
+		if !s.voidLocked(h, subscription) {
+			valid = append(valid, h)
 		}
-		offers = append(offers, h.offer)
-		until[h.offer.ID.Value] = h.until
 	}
-	s.held = nil
+	clear(taken[len(valid):])
 	s.metrics.OffersHeld(0)
-	return offers, until
+	return valid
+}
+
+// recycleHeld keeps the room of offers taken by takeHeld for the offers the next round
+// holds: with offers from every agent held, a round would otherwise make it anew.
+func (s *Scheduler) recycleHeld(taken []heldOffer) {
+	clear(taken)
+	s.mu.Lock()
+	s.heldSpare = taken[:0]
+	s.mu.Unlock()
 }
 
 // voidLocked says whether a held offer may not be used any more: Mesos rescinded it, or
@@ -79,12 +86,14 @@ func (s *Scheduler) voidLocked(h heldOffer, subscription uint64) bool {
 	return gone || h.subscription != subscription
 }
 
-// settleUnused holds the offers a round left unused, each until the time it was due (a
-// new one: for hold), when the cluster holds offers and no task still pending was tried
-// in the round (tried): nothing waits, or only work that came during the round, which
-// the next round tries on them at once. Otherwise (a task that fits none of them, or
-// whose launch failed, waits) it declines them, for other frameworks to use.
-func (s *Scheduler) settleUnused(ctx context.Context, d Driver, unused []mesos.Offer, until map[string]time.Time,
+// settleUnused holds the offers a round left unused (offers[i] for each i of unused),
+// each until the time it was due (held[i].until for one the round took from held, the
+// first of offers; a new one: for hold), when the cluster holds offers and no task
+// still pending was tried in the round (tried): nothing waits, or only work that came
+// during the round, which the next round tries on them at once. Otherwise (a task that
+// fits none of them, or whose launch failed, waits) it declines them, for other
+// frameworks to use.
+func (s *Scheduler) settleUnused(ctx context.Context, d Driver, offers []mesos.Offer, unused []int, held []heldOffer,
 	tried map[string]types.NamespacedName, refuse, hold time.Duration, now time.Time) {
 	sub := d.Subscription()
 	s.mu.Lock()
@@ -96,12 +105,13 @@ func (s *Scheduler) settleUnused(ctx context.Context, d Driver, unused []mesos.O
 		}
 	}
 	if keep {
-		for _, o := range unused {
-			due, ok := until[o.ID.Value]
-			if !ok {
-				due = now.Add(hold)
+		s.held = slices.Grow(s.held, len(unused))
+		for _, i := range unused {
+			due := now.Add(hold)
+			if i < len(held) {
+				due = held[i].until
 			}
-			s.held = append(s.held, heldOffer{offer: o, until: due, subscription: sub})
+			s.held = append(s.held, heldOffer{offer: offers[i], until: due, subscription: sub})
 		}
 		s.metrics.OffersHeld(len(s.held))
 	}
@@ -109,7 +119,11 @@ func (s *Scheduler) settleUnused(ctx context.Context, d Driver, unused []mesos.O
 	if keep {
 		return
 	}
-	s.decline(ctx, d, offerIDs(unused), refuse)
+	ids := make([]mesos.OfferID, len(unused))
+	for j, i := range unused {
+		ids[j] = offers[i].ID
+	}
+	s.decline(ctx, d, ids, refuse)
 }
 
 // declineExpired declines the held offers due by now, and drops those no longer valid.

@@ -98,11 +98,13 @@ func TestAHeldOfferKeepsItsDeadlineAcrossRounds(t *testing.T) {
 	s, _ := newTestScheduler(fakeAPI(t), d)
 	ctx := context.Background()
 	start := time.Now()
-	s.settleUnused(ctx, d, []mesos.Offer{agentOffer("agent-1", 2)}, nil, nil, 0, time.Second, start)
+	s.settleUnused(ctx, d, []mesos.Offer{agentOffer("agent-1", 2)}, []int{0}, nil, nil, 0, time.Second, start)
 
 	later := start.Add(500 * time.Millisecond) // a later round takes it and leaves it unused
-	held, until := s.takeHeld(d.Subscription(), later)
-	s.settleUnused(ctx, d, append(held, agentOffer("agent-2", 2)), until, nil, 0, time.Second, later)
+	held := s.takeHeld(d.Subscription(), later)
+	offers := s.offersOfRound(held, []mesos.Offer{agentOffer("agent-2", 2)})
+	s.settleUnused(ctx, d, offers, []int{0, 1}, held, nil, 0, time.Second, later)
+	s.recycleHeld(held)
 
 	due := map[string]time.Time{}
 	for _, h := range s.held {
@@ -194,7 +196,7 @@ func TestOffersAreHeldForWorkThatCameDuringTheRound(t *testing.T) {
 			}
 			tried := map[string]types.NamespacedName{earlyTask.Spec.TaskID: client.ObjectKeyFromObject(earlyTask)}
 
-			s.settleUnused(ctx, d, []mesos.Offer{agentOffer("agent-1", 2)}, nil, tried, 0, time.Second, time.Now())
+			s.settleUnused(ctx, d, []mesos.Offer{agentOffer("agent-1", 2)}, []int{0}, nil, tried, 0, time.Second, time.Now())
 
 			if _, declined := d.declines["o-agent-1"]; s.holding() != tc.held || declined == tc.held {
 				t.Fatalf("holding %v, declines %v; want held %v", s.holding(), d.declines, tc.held)

@@ -68,10 +68,9 @@ func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 		return
 	}
 	now := time.Now()
-	held, until := s.takeHeld(d.Subscription(), now)
-	if len(held) > 0 {
-		offers = append(held, offers...)
-	}
+	held := s.takeHeld(d.Subscription(), now)
+	defer s.recycleHeld(held)
+	offers = s.offersOfRound(held, offers)
 	if len(offers) == 0 {
 		return
 	}
@@ -83,13 +82,29 @@ func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 	res := s.place(mc, queue, offers)
 	refuse := refuseFor(mc)
 	unused := s.launchAll(ctx, d, mc, offers, res.Assignments, keys, refuse)
-	s.settleUnused(ctx, d, unused, until, keys, refuse, holdFor(mc), now)
+	s.settleUnused(ctx, d, offers, unused, held, keys, refuse, holdFor(mc), now)
 	for id, why := range res.Unplaced {
 		if s.noteUnschedulable(id, why) {
 			s.markUnschedulable(ctx, keys[id], why)
 		}
 	}
 	s.setSuppressed(ctx, true)
+}
+
+// offersOfRound are the offers a round places on: the held ones first, in the order of
+// held, then the new ones. They go into the room the last round's took: the offer loop
+// alone runs rounds, one at a time, and nothing keeps a round's offers past it.
+func (s *Scheduler) offersOfRound(held []heldOffer, offers []mesos.Offer) []mesos.Offer {
+	if len(held) == 0 {
+		return offers
+	}
+	round := s.roundOffers[:0]
+	for i := range held {
+		round = append(round, held[i].offer)
+	}
+	round = append(round, offers...)
+	s.roundOffers = round
+	return round
 }
 
 // frameworkIDWait is how long offers declined while the framework id is not yet written
@@ -134,9 +149,10 @@ func refuseFor(mc *mesosv1alpha1.MesosCluster) time.Duration {
 }
 
 // launchAll launches the assignments of every offer, one ACCEPT per offer, the offers at
-// once, and returns the offers left unused: those nothing was placed on or launched with.
+// once, and returns the offers left unused, by their index in offers: those nothing was
+// placed on or launched with.
 func (s *Scheduler) launchAll(ctx context.Context, d Driver, mc *mesosv1alpha1.MesosCluster, offers []mesos.Offer,
-	assignments []placement.Assignment, keys map[string]types.NamespacedName, refuse time.Duration) []mesos.Offer {
+	assignments []placement.Assignment, keys map[string]types.NamespacedName, refuse time.Duration) []int {
 	byOffer := map[string][]placement.Assignment{}
 	for _, a := range assignments {
 		byOffer[a.OfferID.Value] = append(byOffer[a.OfferID.Value], a)
@@ -144,27 +160,28 @@ func (s *Scheduler) launchAll(ctx context.Context, d Driver, mc *mesosv1alpha1.M
 	l := offerLaunch{s: s, d: d, executor: podtask.ExecutorInfo(mc, d.FrameworkID()), security: podtask.SecurityFor(mc), keys: keys, refuse: refuse,
 		slots: make(chan struct{}, launchWorkers)}
 	var (
-		mu     sync.Mutex
-		unused []mesos.Offer
+		unused = make([]int, 0, len(offers))
+		failed = make([]bool, len(offers)) // each launch sets its own
 		wg     sync.WaitGroup
 	)
-	for _, o := range offers {
-		asgs := byOffer[o.ID.Value]
+	for i := range offers {
+		asgs := byOffer[offers[i].ID.Value]
 		if len(asgs) == 0 {
-			unused = append(unused, o)
+			unused = append(unused, i)
 			continue
 		}
 		wg.Add(1)
-		go func(o mesos.Offer, asgs []placement.Assignment) {
+		go func(i int, asgs []placement.Assignment) {
 			defer wg.Done()
-			if !l.launch(ctx, o, asgs) {
-				mu.Lock()
-				unused = append(unused, o)
-				mu.Unlock()
-			}
-		}(o, asgs)
+			failed[i] = !l.launch(ctx, offers[i], asgs)
+		}(i, asgs)
 	}
 	wg.Wait()
+	for i, f := range failed {
+		if f {
+			unused = append(unused, i)
+		}
+	}
 	return unused
 }
 

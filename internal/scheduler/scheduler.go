@@ -98,6 +98,10 @@ type Scheduler struct {
 	held      []heldOffer
 	rescinded map[string]time.Time
 	wake      chan struct{}
+	// heldSpare is the room of the offers the last round took from held, and
+	// roundOffers that of the offers it placed: the next round uses them again.
+	heldSpare   []heldOffer
+	roundOffers []mesos.Offer
 	// offerCache keeps the agents' Nodes and the offers read between placements; the
 	// offer loop alone uses it.
 	offerCache placement.Cache
