@@ -34,7 +34,10 @@ type cachedNode struct {
 	hostname string
 	port     int32
 	attrs    []mesos.Attribute
-	node     *corev1.Node
+	// seen is the attributes of the offer last read (&Attributes[0]): the offers of a
+	// round that held them come with the same ones, which need no comparing.
+	seen *mesos.Attribute
+	node *corev1.Node
 	// used is the last round that saw the agent, index its place in that round.
 	used  uint64
 	index int
@@ -56,11 +59,14 @@ func (c *Cache) agent(cluster string, o *mesos.Offer) (e *cachedNode, first bool
 		c.nodes = map[string]*cachedNode{}
 	}
 	port := agentnode.OfferPort(o)
+	var seen *mesos.Attribute
+	if len(o.Attributes) > 0 {
+		seen = &o.Attributes[0]
+	}
 	e = c.nodes[o.AgentID.Value]
-	if e == nil || e.hostname != o.Hostname || e.port != port ||
-		!slices.EqualFunc(e.attrs, o.Attributes, func(a, b mesos.Attribute) bool { return a.Equal(&b) }) {
+	if e == nil || e.hostname != o.Hostname || e.port != port || !e.sameAttributes(o.Attributes, seen) {
 		old := e
-		e = &cachedNode{hostname: o.Hostname, port: port, attrs: slices.Clone(o.Attributes), node: agentNode(cluster, o), used: c.round - 1}
+		e = &cachedNode{hostname: o.Hostname, port: port, attrs: slices.Clone(o.Attributes), seen: seen, node: agentNode(cluster, o), used: c.round - 1}
 		if old != nil {
 			// One agent is one agentState in a round, whatever its offers say.
 			e.used, e.index = old.used, old.index
@@ -70,6 +76,19 @@ func (c *Cache) agent(cluster string, o *mesos.Offer) (e *cachedNode, first bool
 	first = e.used != c.round
 	e.used = c.round
 	return e, first
+}
+
+// sameAttributes says whether an offer's attributes (seen: &attrs[0]) are the agent's
+// as cached: at once when they are those read last, else by comparing them.
+func (e *cachedNode) sameAttributes(attrs []mesos.Attribute, seen *mesos.Attribute) bool {
+	if seen == e.seen && len(attrs) == len(e.attrs) {
+		return true
+	}
+	if !slices.EqualFunc(e.attrs, attrs, func(a, b mesos.Attribute) bool { return a.Equal(&b) }) {
+		return false
+	}
+	e.seen = seen
+	return true
 }
 
 // offer is an offer's state for this round: the one read before, its buckets shared
