@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -52,6 +51,13 @@ type AgentNodeReconciler struct {
 	LeaseDuration time.Duration
 	// Now is the clock (tests replace it).
 	Now func() time.Time
+	// APIReader reads a Lease no renewal has returned yet, from the API server: the
+	// manager keeps no cache of kube-node-lease, where every kubelet of the cluster
+	// renews its own Lease every 10 s. Nil reads through Client (tests).
+	APIReader client.Reader
+
+	// leases are the agents' Node Leases as their last write returned them (leases.go).
+	leases leaseCopies
 }
 
 // Reconcile brings the Nodes of one MesosCluster in line with its driver's agents.
@@ -341,44 +347,6 @@ func hasTaint(taints []corev1.Taint, t corev1.Taint) bool {
 	return false
 }
 
-// renewLease keeps the Node's Lease in kube-node-lease current, as a kubelet does.
-func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node, now time.Time) error {
-	lease := &coordinationv1.Lease{}
-	key := client.ObjectKey{Namespace: nodeLeaseNamespace, Name: node.Name}
-	renew := metav1.NewMicroTime(now)
-	err := r.Get(ctx, key, lease)
-	if apierrors.IsNotFound(err) {
-		lease = &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}},
-			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node.Name), LeaseDurationSeconds: ptr.To(int32(r.leaseDuration().Seconds())), RenewTime: &renew},
-		}
-		if err := r.Create(ctx, lease); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if lease.Spec.RenewTime != nil && now.Sub(lease.Spec.RenewTime.Time) < r.leaseDuration()/4 {
-		return nil
-	}
-	// An Update, as a kubelet renews its Lease: it goes as protobuf, where a merge patch
-	// has the API server decode JSON and apply it (at 1,000 agents, 100 renewals a
-	// second). A Lease written since the cache's copy (usually by the last renewal, which
-	// the cache has not seen yet) is renewed by a merge patch instead, never left to age.
-	before := lease.DeepCopy()
-	lease.Spec.RenewTime = &renew
-	lease.Spec.HolderIdentity = ptr.To(node.Name)
-	lease.Spec.LeaseDurationSeconds = ptr.To(int32(r.leaseDuration().Seconds()))
-	err = r.Update(ctx, lease)
-	if apierrors.IsConflict(err) {
-		return r.Patch(ctx, lease, client.MergeFrom(before))
-	}
-	return err
-}
-
 // markGone sets the Node of an agent that left to Ready=Unknown; n is not written to.
 func (r *AgentNodeReconciler) markGone(ctx context.Context, n *corev1.Node, now time.Time) error {
 	a := agentnode.Agent{ID: n.Annotations[agentnode.AnnotationAgentID]}
@@ -402,6 +370,7 @@ func (r *AgentNodeReconciler) deleteNode(ctx context.Context, n *corev1.Node) er
 		return err
 	}
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: nodeLeaseNamespace, Name: n.Name}}
+	r.leases.forget(n.Name)
 	if err := r.Delete(ctx, lease); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}

@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -14,14 +13,14 @@ import (
 // (those of the default scheduler not bound to an agent's Node) are kept as a stub of
 // their name, scheduler and Node, for the cache must hold every pod it watches to see one
 // get bound. Cached objects go without their managed fields, and the pods and MesosTasks
-// kept share the strings that repeat from one to the next. Leases are watched in
-// kube-node-lease only, the one namespace where the manager may list them (its node Lease
-// Role); Secrets are never cached (read one at a time through the API reader).
+// kept share the strings that repeat from one to the next. Leases are not cached (every
+// kubelet of the cluster renews one in kube-node-lease: the agents' own are kept as their
+// renewals return them, leaseCopies), nor are Secrets (read one at a time through the
+// API reader).
 func CacheOptions() cache.Options {
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:              {Transform: trimPod},
-			&coordinationv1.Lease{}:    {Namespaces: map[string]cache.Config{nodeLeaseNamespace: {}}},
 			&mesosv1alpha1.MesosTask{}: {Transform: trimTask},
 		},
 		// Nothing reads managed fields (every write is an Update or a merge patch, which

@@ -32,9 +32,9 @@ package controllers
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=nodes/status,verbs=patch
 //
-// Node heartbeats: a Lease per agent Node, in kube-node-lease only (a Role there; the
-// cache watches Leases in that namespace alone, see CacheOptions).
-// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-node-lease,roleName=manager-node-lease-role,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// Node heartbeats: a Lease per agent Node, in kube-node-lease only (a Role there). No
+// list or watch: each renewal updates the copy the last one returned (leaseCopies).
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-node-lease,roleName=manager-node-lease-role,resources=leases,verbs=get;create;update;patch;delete
 //
 // Namespaces: evaluate a MesosCluster's namespaceSelector (the cache).
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch

@@ -1,0 +1,80 @@
+package controllers
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+)
+
+// A Node's Lease is read from the API server once; later renewals update the copy the
+// last one returned, as a kubelet renews its own, so no watch of kube-node-lease is
+// needed. A Lease gone behind the manager's back is read again, and made anew.
+func TestRenewLeaseFromTheLastCopy(t *testing.T) {
+	sch := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(sch)
+	old := metav1.NewMicroTime(time.Now().Add(-time.Minute))
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: nodeLeaseNamespace, Name: "n"},
+		Spec: coordinationv1.LeaseSpec{RenewTime: &old}}
+	var reads atomic.Int32
+	c := fake.NewClientBuilder().WithScheme(sch).WithObjects(lease).WithInterceptorFuncs(interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
+			if _, ok := o.(*coordinationv1.Lease); ok {
+				reads.Add(1)
+			}
+			return c.Get(ctx, key, o, opts...)
+		}}).Build()
+	r := &AgentNodeReconciler{Client: c}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}}
+	renewedAt := func() time.Time {
+		t.Helper()
+		got := &coordinationv1.Lease{}
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(lease), got); err != nil {
+			t.Fatal(err)
+		}
+		reads.Add(-1) // the test's own
+		return got.Spec.RenewTime.Time
+	}
+
+	now := time.Now()
+	for i := range 3 {
+		at := now.Add(time.Duration(i) * r.leaseDuration() / 2)
+		if err := r.renewLease(context.Background(), node, at); err != nil {
+			t.Fatal(err)
+		}
+		if got := renewedAt(); !got.Equal(at.Truncate(time.Microsecond)) {
+			t.Fatalf("renewal %d: renewed at %v, want %v", i, got, at)
+		}
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("3 renewals read the Lease %d times, want once", n)
+	}
+
+	// Deleted behind the manager's back: the renewal fails, the next reads it again and
+	// makes it anew.
+	if err := c.Delete(context.Background(), lease.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(2 * r.leaseDuration())
+	if err := r.renewLease(context.Background(), node, later); err == nil {
+		t.Fatal("renewing a Lease that is gone succeeded")
+	}
+	if err := r.renewLease(context.Background(), node, later); err != nil {
+		t.Fatal(err)
+	}
+	if got := renewedAt(); !got.Equal(later.Truncate(time.Microsecond)) {
+		t.Fatalf("the Lease made anew is renewed at %v, want %v", got, later)
+	}
+	if n := reads.Load(); n != 2 {
+		t.Fatalf("the Lease was read %d times, want twice", n)
+	}
+}
