@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,11 +12,9 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -161,57 +158,6 @@ func TestAFailedNodeWriteHoldsUpTheNodesOfAgentsThatLeft(t *testing.T) {
 	}
 	if err := c.Get(context.Background(), client.ObjectKey{Name: "long-gone"}, n); err == nil {
 		t.Errorf("the Node of the agent gone past the grace period is still there")
-	}
-}
-
-// A Lease is renewed by an Update, as a kubelet renews its own (protobuf, no patch for the
-// API server to apply); one written since the copy read is renewed by a merge patch.
-func TestRenewLeaseUpdatesAndPatchesAfterAConflict(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		conflicts bool
-		want      []string
-	}{
-		{name: "as read", want: []string{"update"}},
-		{name: "written since", conflicts: true, want: []string{"update", "patch"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			sch := runtime.NewScheme()
-			_ = clientgoscheme.AddToScheme(sch)
-			old := metav1.NewMicroTime(time.Now().Add(-time.Minute))
-			lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: nodeLeaseNamespace, Name: "n"},
-				Spec: coordinationv1.LeaseSpec{RenewTime: &old}}
-			var mu sync.Mutex
-			var writes []string
-			note := func(w string) { mu.Lock(); writes = append(writes, w); mu.Unlock() }
-			c := fake.NewClientBuilder().WithScheme(sch).WithObjects(lease).WithInterceptorFuncs(interceptor.Funcs{
-				Update: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
-					note("update")
-					if tc.conflicts {
-						return apierrors.NewConflict(coordinationv1.Resource("leases"), o.GetName(), errors.New("written since"))
-					}
-					return c.Update(ctx, o, opts...)
-				},
-				Patch: func(ctx context.Context, c client.WithWatch, o client.Object, p client.Patch, opts ...client.PatchOption) error {
-					note("patch")
-					return c.Patch(ctx, o, p, opts...)
-				}}).Build()
-			r := &AgentNodeReconciler{Client: c}
-			now := time.Now()
-			if err := r.renewLease(context.Background(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}}, now); err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(writes, tc.want) {
-				t.Errorf("writes %v, want %v", writes, tc.want)
-			}
-			got := &coordinationv1.Lease{}
-			if err := c.Get(context.Background(), client.ObjectKeyFromObject(lease), got); err != nil {
-				t.Fatal(err)
-			}
-			if got.Spec.RenewTime == nil || !got.Spec.RenewTime.Time.Equal(now.Truncate(time.Microsecond)) || ptr.Deref(got.Spec.HolderIdentity, "") != "n" {
-				t.Errorf("Lease spec %+v, want renewed at %v and held by n", got.Spec, now)
-			}
-		})
 	}
 }
 
