@@ -48,14 +48,6 @@ func (l *leaseCopies) forget(name string) {
 	delete(l.m, name)
 }
 
-// apiReader reads what the manager does not cache.
-func (r *AgentNodeReconciler) apiReader() client.Reader {
-	if r.APIReader != nil {
-		return r.APIReader
-	}
-	return r.Client
-}
-
 // renewLease keeps the Node's Lease in kube-node-lease current, as a kubelet does.
 func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node, now time.Time) error {
 	key := client.ObjectKey{Namespace: nodeLeaseNamespace, Name: node.Name}
@@ -63,7 +55,7 @@ func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node,
 	lease := r.leases.get(node.Name)
 	if lease == nil {
 		lease = &coordinationv1.Lease{}
-		err := r.apiReader().Get(ctx, key, lease)
+		err := uncached(r.APIReader, r.Client).Get(ctx, key, lease)
 		if apierrors.IsNotFound(err) {
 			return r.createLease(ctx, node, key, renew)
 		}

@@ -206,10 +206,7 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 		sched = r.Registry.EnsureScheduler(mc.Name, func() *scheduler.Scheduler {
 			// Certificate requests are read one by one from the API server, never
 			// through the cache, which would list and watch every one in the cluster.
-			csrReader := r.APIReader
-			if csrReader == nil {
-				csrReader = r.Client
-			}
+			csrReader := uncached(r.APIReader, r.Client)
 			return scheduler.New(mc, scheduler.Options{Client: r.Client, APIReader: r.APIReader, Tasks: r.Tasks, Recorder: r.Recorder,
 				Log: ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), ReconcileInterval: r.ReconcileInterval,
 				Reviewer: kubeletauth.ClientReviewer{Client: r.Client},
