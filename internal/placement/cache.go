@@ -30,13 +30,27 @@ type Cache struct {
 	oneRound bool
 }
 
+// sliceOf names a slice by where it starts and how long it is: an offer handed in again
+// with what was decoded for it before has the same, and needs no reading or comparing.
+type sliceOf[T any] struct {
+	first *T
+	n     int
+}
+
+func sliceID[T any](s []T) sliceOf[T] {
+	if len(s) == 0 {
+		return sliceOf[T]{}
+	}
+	return sliceOf[T]{first: &s[0], n: len(s)}
+}
+
 type cachedNode struct {
 	hostname string
 	port     int32
 	attrs    []mesos.Attribute
-	// seen is the attributes of the offer last read (&Attributes[0]): the offers of a
-	// round that held them come with the same ones, which need no comparing.
-	seen *mesos.Attribute
+	// seen is the attributes of the offer last read: the offers of a round that held
+	// them come with the same ones, which need no comparing.
+	seen sliceOf[mesos.Attribute]
 	node *corev1.Node
 	// used is the last round that saw the agent, index its place in that round.
 	used  uint64
@@ -44,9 +58,8 @@ type cachedNode struct {
 }
 
 type cachedOffer struct {
-	// first and n are the offer's resources as read: &Resources[0] and how many.
-	first *mesos.Resource
-	n     int
+	// resources are the offer's resources as read.
+	resources sliceOf[mesos.Resource]
 	// state is the offer as newOfferState reads it, without the offer and its agent.
 	state offerState
 	used  uint64
@@ -59,10 +72,7 @@ func (c *Cache) agent(cluster string, o *mesos.Offer) (e *cachedNode, first bool
 		c.nodes = map[string]*cachedNode{}
 	}
 	port := agentnode.OfferPort(o)
-	var seen *mesos.Attribute
-	if len(o.Attributes) > 0 {
-		seen = &o.Attributes[0]
-	}
+	seen := sliceID(o.Attributes)
 	e = c.nodes[o.AgentID.Value]
 	if e == nil || e.hostname != o.Hostname || e.port != port || !e.sameAttributes(o.Attributes, seen) {
 		old := e
@@ -78,10 +88,10 @@ func (c *Cache) agent(cluster string, o *mesos.Offer) (e *cachedNode, first bool
 	return e, first
 }
 
-// sameAttributes says whether an offer's attributes (seen: &attrs[0]) are the agent's
-// as cached: at once when they are those read last, else by comparing them.
-func (e *cachedNode) sameAttributes(attrs []mesos.Attribute, seen *mesos.Attribute) bool {
-	if seen == e.seen && len(attrs) == len(e.attrs) {
+// sameAttributes says whether an offer's attributes (seen: their sliceID) are the
+// agent's as cached: at once when they are those read last, else by comparing them.
+func (e *cachedNode) sameAttributes(attrs []mesos.Attribute, seen sliceOf[mesos.Attribute]) bool {
+	if seen == e.seen {
 		return true
 	}
 	if !slices.EqualFunc(e.attrs, attrs, func(a, b mesos.Attribute) bool { return a.Equal(&b) }) {
@@ -100,13 +110,10 @@ func (c *Cache) offer(o *mesos.Offer, ag *agentState) offerState {
 	if c.offers == nil {
 		c.offers = map[string]*cachedOffer{}
 	}
-	var first *mesos.Resource
-	if len(o.Resources) > 0 {
-		first = &o.Resources[0]
-	}
+	resources := sliceID(o.Resources)
 	e := c.offers[o.ID.Value]
-	if e == nil || e.first != first || e.n != len(o.Resources) {
-		e = &cachedOffer{first: first, n: len(o.Resources), state: newOfferState(o, nil)}
+	if e == nil || e.resources != resources {
+		e = &cachedOffer{resources: resources, state: newOfferState(o, nil)}
 		e.state.offer = nil // each round's own: the caller's slice may be used again
 		c.offers[o.ID.Value] = e
 	}
