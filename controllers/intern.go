@@ -83,11 +83,35 @@ func shareResources(r *corev1.ResourceRequirements) {
 	sharedResources.share(&r.Limits)
 }
 
+// maxSharedStrings bounds the strings kept shared, as maxSharedMaps the maps: past it
+// they are let go (the objects that share one keep it), and sharing starts afresh.
+const maxSharedStrings = 1 << 16
+
+// sharedStrings keeps a handle to each string shared. unique lets a value go at the
+// first garbage collection after its last handle is gone: without one kept, a string
+// interned after that got a copy of its own, and the cache held a copy per collection
+// instead of one.
+var sharedStrings struct {
+	mu   sync.Mutex
+	kept map[unique.Handle[string]]struct{}
+}
+
 // in makes *s the shared copy of its value.
 func in(s *string) {
-	if *s != "" {
-		*s = unique.Make(*s).Value()
+	if *s == "" {
+		return
 	}
+	h := unique.Make(*s)
+	*s = h.Value()
+	sharedStrings.mu.Lock()
+	defer sharedStrings.mu.Unlock()
+	if _, ok := sharedStrings.kept[h]; ok {
+		return
+	}
+	if sharedStrings.kept == nil || len(sharedStrings.kept) >= maxSharedStrings {
+		sharedStrings.kept = map[unique.Handle[string]]struct{}{}
+	}
+	sharedStrings.kept[h] = struct{}{}
 }
 
 // internMeta shares an object's namespace, owners' kinds and finalizers.

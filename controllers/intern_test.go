@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"reflect"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,6 +125,19 @@ func expectShared(t *testing.T, kind string, pairs map[string][2]string) {
 
 func same(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
 
+// A string shared stays shared across garbage collections: one interned after a
+// collection is the copy interned before it.
+func TestSharedStringsOutliveACollection(t *testing.T) {
+	before := strings.Repeat("team-", 2) + "gc"
+	in(&before)
+	goruntime.GC()
+	goruntime.GC()
+	after := strings.Repeat("team-", 2) + "gc"
+	if in(&after); !same(before, after) {
+		t.Error("a string interned after a collection is a copy of its own")
+	}
+}
+
 // TestSharedMapsAreBounded: when maxSharedMaps values are kept, they are let go and
 // sharing starts afresh (a map shared before keeps its value); values kept are shared.
 func TestSharedMapsAreBounded(t *testing.T) {
@@ -154,5 +168,30 @@ func TestSharedMapsAreBounded(t *testing.T) {
 	zero := map[string]string{"app": "0"}
 	if s.share(&zero); ptr(zero) == ptr(first) || first["app"] != "0" {
 		t.Error("a value let go is still shared, or lost its value")
+	}
+}
+
+// The strings kept shared are bounded as the maps are: past maxSharedStrings they are
+// let go, and sharing starts afresh.
+func TestSharedStringsAreBounded(t *testing.T) {
+	sharedStrings.mu.Lock()
+	saved := sharedStrings.kept
+	sharedStrings.kept = nil
+	sharedStrings.mu.Unlock()
+	t.Cleanup(func() { sharedStrings.mu.Lock(); sharedStrings.kept = saved; sharedStrings.mu.Unlock() })
+	for i := range maxSharedStrings {
+		s := "bounded-" + strconv.Itoa(i)
+		in(&s)
+	}
+	if n := len(sharedStrings.kept); n != maxSharedStrings {
+		t.Fatalf("%d strings kept, want %d", n, maxSharedStrings)
+	}
+	again := "bounded-" + strconv.Itoa(0)
+	if in(&again); len(sharedStrings.kept) != maxSharedStrings {
+		t.Errorf("a string kept again counted anew: %d kept", len(sharedStrings.kept))
+	}
+	past := "bounded-past"
+	if in(&past); len(sharedStrings.kept) != 1 {
+		t.Errorf("past the bound: %d kept, want 1 (sharing afresh)", len(sharedStrings.kept))
 	}
 }
