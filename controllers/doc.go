@@ -15,6 +15,14 @@ package controllers
 // +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesosclusters/status,verbs=patch
 // +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesostasks,verbs=get;list;watch;create;update;delete
 //
+// Each cluster's OutageToleration, the parameter of the outage tolerations admission
+// policy (config/admission): read (the cache), written from the cluster's spec, removed
+// with the cluster. It is controlled by its cluster with blockOwnerDeletion, which takes
+// update on the cluster's finalizers subresource where OwnerReferencesPermissionEnforcement
+// runs.
+// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=outagetolerations,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=mesos.k8sm.io,resources=mesosclusters/finalizers,verbs=update
+//
 // Pods, in every namespace (pods of any namespace may name a MesosCluster's
 // schedulerName): watch them, bind them to agent Nodes, mirror task state into their
 // status, and remove them once their task ended (as a kubelet does).

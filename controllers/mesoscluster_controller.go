@@ -130,10 +130,15 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	} else if winner != mc.Name {
 		r.Registry.StopDriver(mc.Name)
+		r.removeOutageToleration(ctx, mc)
 		msg := fmt.Sprintf("MesosCluster %q already uses schedulerName %q; pick another schedulerName for this one", winner, mc.Spec.SchedulerName)
 		r.setBroken(mc, status, ReasonSchedulerNameConflict, msg)
 		return ctrl.Result{}, r.writeStatus(ctx, mc, status)
 	}
+
+	// Its pods get their outage tolerations as they are created, whether or not the
+	// framework is connected yet.
+	r.ensureOutageToleration(ctx, mc)
 
 	cfg, reason, err := r.driverConfig(ctx, mc)
 	if err != nil {
@@ -178,6 +183,7 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 // finalize tears the framework down (or orphans it) and lets the cluster go.
 func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1.MesosCluster) (ctrl.Result, error) {
+	r.removeOutageToleration(ctx, mc)
 	if !controllerutil.ContainsFinalizer(mc, FrameworkFinalizer) {
 		r.Registry.StopDriver(mc.Name)
 		return ctrl.Result{}, nil
@@ -275,6 +281,8 @@ func (r *MesosClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// passes, and each write would start the next pass at once.
 		For(&mesosv1alpha1.MesosCluster{}, builder.WithPredicates(notStatusOnly)).
 		WatchesRawSource(source.Channel(r.wakeups, &handler.EnqueueRequestForObject{})).
+		// Its OutageToleration is written again if it is changed or removed.
+		Owns(&mesosv1alpha1.OutageToleration{}).
 		// A cluster that gives up its schedulerName lets the next one in.
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.sameSchedulerName)).
 		// Task counts follow the tasks' phases, at most every countDelay: counting is

@@ -22,7 +22,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &MesosCluster{}, &MesosClusterList{}, &MesosTask{}, &MesosTaskList{})
+	s.AddKnownTypes(GroupVersion, &MesosCluster{}, &MesosClusterList{}, &MesosTask{}, &MesosTaskList{}, &OutageToleration{}, &OutageTolerationList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -198,8 +198,8 @@ func (w *writes) price(n int) ([]writeCost, error) {
 	return w.costs, nil
 }
 
-// costCluster is a MesosCluster as the manager keeps it once subscribed, status and all:
-// the policy reads it for every pod created.
+// costCluster is a MesosCluster as the manager keeps it once subscribed, status and all,
+// and its OutageToleration, which the policy reads for every pod created.
 func costCluster(ctx context.Context, c client.Client) (*mesosv1alpha1.MesosCluster, error) {
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "write-costs"},
 		Spec: mesosv1alpha1.MesosClusterSpec{Master: "http://127.0.0.1:5050", Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"}}}
@@ -228,6 +228,12 @@ func costCluster(ctx context.Context, c client.Client) (*mesosv1alpha1.MesosClus
 			Message: strings.Repeat("The framework is subscribed and its agents are reconciled. ", 2), LastTransitionTime: now, ObservedGeneration: mc.Generation})
 	}
 	if err := c.Status().Update(ctx, mc); err != nil {
+		return nil, err
+	}
+	// The policy's parameter, as the manager writes it for the cluster.
+	ot := &mesosv1alpha1.OutageToleration{ObjectMeta: metav1.ObjectMeta{Name: mc.Name},
+		Spec: mesosv1alpha1.OutageTolerationSpec{SchedulerName: mc.Spec.SchedulerName, TolerationSeconds: int64(mesosv1alpha1.DefaultFailoverTimeout.Seconds())}}
+	if err := c.Create(ctx, ot); err != nil {
 		return nil, err
 	}
 	return mc, nil

@@ -418,3 +418,25 @@ var _ = Describe("MesosTask validation", func() {
 		Expect(err.Error()).To(ContainSubstring("status.phase: Unsupported value"))
 	})
 })
+
+var _ = Describe("OutageToleration validation", func() {
+	outageToleration := func(schedulerName string, seconds int64) *mesosv1alpha1.OutageToleration {
+		return &mesosv1alpha1.OutageToleration{ObjectMeta: metav1.ObjectMeta{GenerateName: "ot-"},
+			Spec: mesosv1alpha1.OutageTolerationSpec{SchedulerName: schedulerName, TolerationSeconds: seconds}}
+	}
+
+	It("accepts a cluster's scheduler name and timeout", func() {
+		ot := outageToleration(uniqueSchedulerName(), 3600)
+		Expect(k8sClient.Create(ctx, ot)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, ot) })
+	})
+
+	It("refuses the default scheduler's name, which would lengthen kube-scheduler's pods' tolerations", func() {
+		expectRejected(outageToleration(corev1.DefaultSchedulerName, 3600), "schedulerName must not be default-scheduler")
+	})
+
+	It("refuses a negative timeout and a missing scheduler name", func() {
+		expectRejected(outageToleration("mesos", -1), "spec.tolerationSeconds")
+		expectRejected(outageToleration("", 3600), "spec.schedulerName")
+	})
+})

@@ -126,10 +126,20 @@ var _ = Describe("MesosCluster controller", func() {
 			"False/" + controllers.ReasonSchedulerNameConflict + ": MesosCluster \"" + first.Name + "\" already uses schedulerName \"" + name + "\"; pick another schedulerName for this one"))
 		Expect(condition(second, mesosv1alpha1.ConditionDegraded)()).To(HavePrefix("True/" + controllers.ReasonSchedulerNameConflict))
 		Expect(condition(first, mesosv1alpha1.ConditionReady)()).NotTo(ContainSubstring(controllers.ReasonSchedulerNameConflict))
+		// Only the first gives the outage tolerations policy its parameter.
+		outageToleration := func(mc *mesosv1alpha1.MesosCluster) func() error {
+			return func() error {
+				return k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), &mesosv1alpha1.OutageToleration{})
+			}
+		}
+		Eventually(outageToleration(first)).Should(Succeed())
+		Expect(apierrors.IsNotFound(outageToleration(second)())).To(BeTrue(), "the second cluster's OutageToleration")
 
 		Expect(k8sClient.Delete(ctx, first)).To(Succeed())
 		Eventually(condition(second, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(
 			HavePrefix("False/" + framework.ReasonMasterUnreachable))
+		Eventually(outageToleration(first)).ShouldNot(Succeed(), "the first cluster's OutageToleration goes with it")
+		Eventually(outageToleration(second)).Should(Succeed())
 	})
 
 	It("lets an Orphan cluster go at once, and a Teardown cluster that never subscribed", func() {

@@ -61,8 +61,8 @@ func TestBundleValidates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loading the bundle: %v", err)
 	}
-	if b.CSV == nil || len(b.V1CRDs) != 2 {
-		t.Fatalf("bundle has CSV %v and %d CRDs, want a CSV and 2 CRDs", b.CSV != nil, len(b.V1CRDs))
+	if b.CSV == nil || len(b.V1CRDs) != 3 {
+		t.Fatalf("bundle has CSV %v and %d CRDs, want a CSV and 3 CRDs", b.CSV != nil, len(b.V1CRDs))
 	}
 	validators := validation.DefaultBundleValidators.WithValidators(
 		validation.OperatorHubV2Validator,
