@@ -165,6 +165,7 @@ func run() error {
 	if len(rounds) > 1 {
 		summarize(rounds)
 	}
+	printTargets(rounds)
 	if !*skipWriteCosts {
 		n := min(*pods, 2000)
 		costs, err := measureWriteCosts(n, *creators)
