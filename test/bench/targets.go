@@ -88,6 +88,6 @@ func printTargets(rounds []round) {
 		if t.met {
 			verdict = "met"
 		}
-		fmt.Printf("  %s: "+t.format+" to "+t.format+", %s\n", t.what, t.ours, t.theirs, verdict)
+		fmt.Printf("  %s: "+t.format+" against "+t.format+", %s\n", t.what, t.ours, t.theirs, verdict)
 	}
 }
