@@ -253,11 +253,15 @@ func perPod(d time.Duration, pods int) float64 {
 
 // spread prints the median of vs and their range.
 func spread(vs []float64, format string) string {
+	return fmt.Sprintf(format+" ("+format+"–"+format+")", median(vs), slices.Min(vs), slices.Max(vs))
+}
+
+// median is the median of vs (of the middle two, their mean).
+func median(vs []float64) float64 {
 	s := slices.Clone(vs)
 	slices.Sort(s)
-	median := s[len(s)/2]
 	if len(s)%2 == 0 {
-		median = (s[len(s)/2-1] + s[len(s)/2]) / 2
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
-	return fmt.Sprintf(format+" ("+format+"–"+format+")", median, s[0], s[len(s)-1])
+	return s[len(s)/2]
 }

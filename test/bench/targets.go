@@ -1,9 +1,6 @@
 package main
 
-import (
-	"fmt"
-	"slices"
-)
+import "fmt"
 
 // target is one of the burst's targets against one peer, on the medians of the rounds.
 type target struct {
@@ -36,16 +33,12 @@ func burstTargets(rounds []round) []target {
 	if !ran(ours) {
 		return nil
 	}
-	median := func(of func(round) float64) float64 {
+	over := func(of func(round) float64) float64 {
 		var vs []float64
 		for _, r := range rounds {
 			vs = append(vs, of(r))
 		}
-		slices.Sort(vs)
-		if len(vs)%2 == 0 {
-			return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
-		}
-		return vs[len(vs)/2]
+		return median(vs)
 	}
 	of := func(pick func(round) result, f func(result) float64) func(round) float64 {
 		return func(r round) float64 { return f(pick(r)) }
@@ -58,7 +51,7 @@ func burstTargets(rounds []round) []target {
 		if !ran(p.pick) {
 			continue
 		}
-		ratio := median(func(r round) float64 { return r.ours.rate() / p.pick(r).rate() })
+		ratio := over(func(r round) float64 { return r.ours.rate() / p.pick(r).rate() })
 		ts = append(ts, target{p.name, "create→Running, k8sm ÷ the peer, at least 1.0", ratio, 1, "%.2f", ratio >= 1})
 		for _, c := range []struct {
 			what   string
@@ -69,7 +62,7 @@ func burstTargets(rounds []round) []target {
 			{"the manager's CPU per pod (ms), at most kube-scheduler's", own, "%.1f"},
 			{"the manager's peak RSS (MiB), at most kube-scheduler's (the target is at 1,000 × 10,000)", rss, "%.0f"},
 		} {
-			o, t := median(of(ours, c.f)), median(of(p.pick, c.f))
+			o, t := over(of(ours, c.f)), over(of(p.pick, c.f))
 			ts = append(ts, target{p.name, c.what, o, t, c.format, o <= t})
 		}
 	}
