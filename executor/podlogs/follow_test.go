@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/k8sm/k8sm/internal/testio"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/k8sm/k8sm/internal/testio"
 )
 
 func init() { pollInterval = 5 * time.Millisecond }
