@@ -21,9 +21,10 @@ import (
 // The outage tolerations policy (config/admission) has the API server give a cluster's
 // pods, as they are created, the tolerations the manager would otherwise write to each
 // (agentnode.OutageTolerations), which saves that write. Its parameters are the
-// clusters' OutageTolerations, which the manager writes from their specs. Each pod is created twice:
-// with the cluster's schedulerName, and with kube-scheduler's as the twin that shows
-// what the pod had without the policy (the API server's default tolerations included).
+// clusters' OutageTolerations, which the manager writes from their specs. Each pod is
+// created twice: with the cluster's schedulerName, and with kube-scheduler's as the twin
+// that shows what the pod had without the policy (the API server's default tolerations
+// included).
 var _ = Describe("The outage tolerations policy", func() {
 	It("gives a cluster's pods, as they are created, the tolerations the manager would write", func() {
 		sim := startSim(1, "cpus:4;mem:4096;disk:10000")
@@ -98,11 +99,10 @@ var _ = Describe("The outage tolerations policy", func() {
 		ot := &mesosv1alpha1.OutageToleration{}
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), ot)).To(Succeed())
 		Expect(ot.Spec).To(Equal(mesosv1alpha1.OutageTolerationSpec{SchedulerName: mc.Spec.SchedulerName, TolerationSeconds: 3600}))
-		latest := &mesosv1alpha1.MesosCluster{}
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), latest)).To(Succeed())
-		Expect(metav1.IsControlledBy(ot, latest)).To(BeTrue(), "the OutageToleration is the cluster's")
-		latest.Spec.Framework.FailoverTimeout = &metav1.Duration{Duration: 2 * time.Hour}
-		Expect(k8sClient.Update(ctx, latest)).To(Succeed())
+		Expect(updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) {
+			mc.Spec.Framework.FailoverTimeout = &metav1.Duration{Duration: 2 * time.Hour}
+		})).To(Succeed())
+		Expect(metav1.IsControlledBy(ot, mc)).To(BeTrue(), "the OutageToleration is the cluster's")
 		Eventually(installer.OutageTolerationsApplied(k8sClient, ns, mc.Spec.SchedulerName, 7200)).WithContext(ctx).
 			WithTimeout(10*time.Second).WithPolling(100*time.Millisecond).Should(BeTrue(), "a pod created after the change tolerates two hours")
 
