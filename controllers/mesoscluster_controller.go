@@ -93,6 +93,9 @@ type MesosClusterReconciler struct {
 	SecretNamespace string
 
 	wakeups <-chan event.GenericEvent
+	// outageTolerations: the API server has the OutageToleration kind, and the reconciler
+	// writes each cluster's (ensureOutageToleration).
+	outageTolerations bool
 }
 
 // Driver returns the running driver of a cluster, if any.
@@ -276,20 +279,35 @@ func (r *MesosClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("the MesosCluster reconciler needs the Registry")
 	}
 	r.wakeups = r.Registry.Listen()
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		// Not on its own status writes: under load the task counts change between any two
 		// passes, and each write would start the next pass at once.
 		For(&mesosv1alpha1.MesosCluster{}, builder.WithPredicates(notStatusOnly)).
 		WatchesRawSource(source.Channel(r.wakeups, &handler.EnqueueRequestForObject{})).
-		// Its OutageToleration is written again if it is changed or removed.
-		Owns(&mesosv1alpha1.OutageToleration{}).
 		// A cluster that gives up its schedulerName lets the next one in.
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.sameSchedulerName)).
 		// Task counts follow the tasks' phases, at most every countDelay: counting is
 		// O(tasks), and thousands of tasks change phase at once.
-		Watches(&mesosv1alpha1.MesosTask{}, delayedClusterEnqueue{}, builder.WithPredicates(taskPhaseChanged)).
-		Named("mesoscluster").
-		Complete(r)
+		Watches(&mesosv1alpha1.MesosTask{}, delayedClusterEnqueue{}, builder.WithPredicates(taskPhaseChanged))
+	r.outageTolerations = servesOutageTolerations(mgr.GetRESTMapper())
+	if r.outageTolerations {
+		// Its OutageToleration is written again if it is changed or removed.
+		b = b.Owns(&mesosv1alpha1.OutageToleration{})
+	} else {
+		mgr.GetLogger().Info("The API server has no OutageToleration kind (its CRD, in config/crd, is not installed): " +
+			"the outage tolerations policy finds no parameters, and the manager writes the pods' outage tolerations itself; " +
+			"restart the manager once the CRD is installed")
+	}
+	return b.Named("mesoscluster").Complete(r)
+}
+
+// servesOutageTolerations says whether the API server has the OutageToleration kind. An
+// install that updated the manager and not its CRDs lacks it: the manager then runs
+// without OutageTolerations (the policy is an optimization) rather than waiting for
+// their informer until its cache sync times out and the manager stops.
+func servesOutageTolerations(m meta.RESTMapper) bool {
+	_, err := m.RESTMapping(mesosv1alpha1.GroupVersion.WithKind("OutageToleration").GroupKind(), mesosv1alpha1.GroupVersion.Version)
+	return err == nil
 }
 
 // sameSchedulerName wakes the other clusters that share a cluster's schedulerName.

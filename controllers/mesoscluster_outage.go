@@ -28,6 +28,9 @@ func outageTolerationSpec(mc *mesosv1alpha1.MesosCluster) mesosv1alpha1.OutageTo
 // costs the pods nothing but a write each: without the policy's tolerations the Pod
 // reconciler writes them (tolerateOutages).
 func (r *MesosClusterReconciler) ensureOutageToleration(ctx context.Context, mc *mesosv1alpha1.MesosCluster) {
+	if !r.outageTolerations {
+		return
+	}
 	want := outageTolerationSpec(mc)
 	ot := &mesosv1alpha1.OutageToleration{}
 	err := r.Get(ctx, client.ObjectKey{Name: mc.Name}, ot)
@@ -56,6 +59,9 @@ func (r *MesosClusterReconciler) ensureOutageToleration(ctx context.Context, mc 
 // leaves the pods of its schedulerName to another cluster (or to none). The garbage
 // collector would, once the cluster is gone; this is at once.
 func (r *MesosClusterReconciler) removeOutageToleration(ctx context.Context, mc *mesosv1alpha1.MesosCluster) {
+	if !r.outageTolerations {
+		return
+	}
 	ot := &mesosv1alpha1.OutageToleration{}
 	if err := r.Get(ctx, client.ObjectKey{Name: mc.Name}, ot); err != nil || !metav1.IsControlledBy(ot, mc) {
 		return

@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -62,8 +64,14 @@ func TestEnsureOutageToleration(t *testing.T) {
 		}
 	}
 
+	// Where the API server has no OutageToleration kind, nothing is written (or read).
 	c := fake.NewClientBuilder().WithScheme(sch).Build()
 	r := &MesosClusterReconciler{Client: c}
+	r.ensureOutageToleration(ctx, mc)
+	if err := c.Get(ctx, client.ObjectKey{Name: "a"}, &mesosv1alpha1.OutageToleration{}); err == nil {
+		t.Error("an OutageToleration was written where the API server has no such kind")
+	}
+	r.outageTolerations = true
 	r.ensureOutageToleration(ctx, mc)
 	check(get(c), 7*24*3600)
 	version := get(c).ResourceVersion
@@ -81,7 +89,7 @@ func TestEnsureOutageToleration(t *testing.T) {
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "mesos.k8sm.io/v1alpha1", Kind: "MesosCluster", Name: "a", UID: "uid-old", Controller: new(true)}}},
 		Spec: mesosv1alpha1.OutageTolerationSpec{SchedulerName: "mesos-a", TolerationSeconds: 3600}}
 	c = fake.NewClientBuilder().WithScheme(sch).WithObjects(stale).Build()
-	r = &MesosClusterReconciler{Client: c}
+	r = &MesosClusterReconciler{Client: c, outageTolerations: true}
 	r.removeOutageToleration(ctx, mc)
 	get(c) // not this cluster's: kept
 	r.ensureOutageToleration(ctx, mc)
@@ -89,5 +97,20 @@ func TestEnsureOutageToleration(t *testing.T) {
 	r.removeOutageToleration(ctx, mc)
 	if err := c.Get(ctx, client.ObjectKey{Name: "a"}, &mesosv1alpha1.OutageToleration{}); err == nil {
 		t.Error("the cluster's OutageToleration was not removed")
+	}
+}
+
+// An install whose CRDs were not updated with the manager has no OutageToleration kind.
+func TestServesOutageTolerations(t *testing.T) {
+	gv := mesosv1alpha1.GroupVersion
+	without := meta.NewDefaultRESTMapper([]schema.GroupVersion{gv})
+	without.Add(gv.WithKind("MesosCluster"), meta.RESTScopeRoot)
+	if servesOutageTolerations(without) {
+		t.Error("served by a mapper without the kind")
+	}
+	with := meta.NewDefaultRESTMapper([]schema.GroupVersion{gv})
+	with.Add(gv.WithKind("OutageToleration"), meta.RESTScopeRoot)
+	if !servesOutageTolerations(with) {
+		t.Error("not served by a mapper with the kind")
 	}
 }
