@@ -31,25 +31,16 @@ func (r *MesosClusterReconciler) ensureOutageToleration(ctx context.Context, mc 
 	if !r.outageTolerations {
 		return
 	}
-	want := outageTolerationSpec(mc)
-	ot := &mesosv1alpha1.OutageToleration{}
-	err := r.Get(ctx, client.ObjectKey{Name: mc.Name}, ot)
-	switch {
-	case apierrors.IsNotFound(err):
-		ot = &mesosv1alpha1.OutageToleration{ObjectMeta: metav1.ObjectMeta{Name: mc.Name}, Spec: want}
-		if err = controllerutil.SetControllerReference(mc, ot, r.Scheme()); err == nil {
-			err = r.Create(ctx, ot)
-		}
-	case err == nil:
-		if ot.Spec == want && metav1.IsControlledBy(ot, mc) {
-			return
+	ot := &mesosv1alpha1.OutageToleration{ObjectMeta: metav1.ObjectMeta{Name: mc.Name}}
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, ot, func() error {
+		ot.Spec = outageTolerationSpec(mc)
+		if metav1.IsControlledBy(ot, mc) {
+			return nil
 		}
 		// One left by an earlier cluster of the same name is taken over.
-		ot.Spec, ot.OwnerReferences = want, nil
-		if err = controllerutil.SetControllerReference(mc, ot, r.Scheme()); err == nil {
-			err = r.Update(ctx, ot)
-		}
-	}
+		ot.OwnerReferences = nil
+		return controllerutil.SetControllerReference(mc, ot, r.Scheme())
+	})
 	if err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsConflict(err) {
 		ctrl.LoggerFrom(ctx).Info("Could not write the cluster's OutageToleration; the manager writes its pods' outage tolerations itself", "error", err.Error())
 	}
