@@ -29,12 +29,15 @@ func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
 	if key != nil {
 		mt, err = s.writeUpdate(ctx, *key, ts)
 	}
-	if key == nil || errors.Is(err, errNoOwner) {
+	// NotFound: the MesosTask went between its read and the write (its pod went, and
+	// its finalizer with it), or, for a MesosTask not written yet, its namespace did.
+	// Either way nothing owns the task any more.
+	if key == nil || errors.Is(err, errNoOwner) || apierrors.IsNotFound(err) {
 		s.forgetLaunch(ts.TaskID.Value) // its pod went before any update was written
 		return s.killUnowned(ctx, ts)
 	}
 	if err != nil {
-		return client.IgnoreNotFound(err)
+		return err
 	}
 	s.forgetLaunch(ts.TaskID.Value)
 	if podtask.RunsAfterEnd(&mt.Status, ts.GetState()) {
