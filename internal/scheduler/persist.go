@@ -17,17 +17,18 @@ import (
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
-// persist writes one update to the MesosTask and the pod. The first update of a task
+// persist writes one update to the MesosTask and the pod, on top of earlier updates of
+// the task not written yet (in order: see takeUnwritten). The first update of a task
 // the cluster launched writes its MesosTask, state and all (podtask.NewMesosTask).
 // Updates of tasks no MesosTask or bound pod owns are answered by killing the task.
-func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus) error {
+func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus, earlier ...mesos.TaskStatus) error {
 	key, err := s.ownerOf(ctx, ts.TaskID.Value)
 	if err != nil {
 		return err
 	}
 	var mt *mesosv1alpha1.MesosTask
 	if key != nil {
-		mt, err = s.writeUpdate(ctx, *key, ts)
+		mt, err = s.writeUpdate(ctx, *key, ts, earlier)
 	}
 	// NotFound: the MesosTask went between its read and the write (its pod went, and
 	// its finalizer with it), or, for a MesosTask not written yet, its namespace did.
@@ -150,10 +151,10 @@ func (s *Scheduler) killEnded(ctx context.Context, mt *mesosv1alpha1.MesosTask, 
 	return d.Kill(ctx, mt.Spec.TaskID, agent, nil)
 }
 
-// writeUpdate applies an update to a MesosTask's status (podtask.ApplyUpdate) and writes
-// it when that changed anything, reading again after a conflict; a MesosTask not written
-// yet is created with it.
-func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, ts mesos.TaskStatus) (*mesosv1alpha1.MesosTask, error) {
+// writeUpdate applies an update, after the earlier ones not written yet, to a
+// MesosTask's status (podtask.ApplyUpdate) and writes it when that changed anything,
+// reading again after a conflict; a MesosTask not written yet is created with it.
+func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, ts mesos.TaskStatus, earlier []mesos.TaskStatus) (*mesosv1alpha1.MesosTask, error) {
 	var mt *mesosv1alpha1.MesosTask
 	attempt := 0
 	err := retry.OnError(retry.DefaultRetry, conflicted, func() error {
@@ -163,7 +164,11 @@ func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, t
 		if err != nil {
 			return err
 		}
-		changed := podtask.ApplyUpdate(&mt.Status, ts, metav1.Now())
+		now, changed := metav1.Now(), false
+		for _, e := range earlier {
+			changed = podtask.ApplyUpdate(&mt.Status, e, now) || changed
+		}
+		changed = podtask.ApplyUpdate(&mt.Status, ts, now) || changed
 		if podtask.Launched(mt.Status.Phase) && s.fillLaunch(ctx, mt) {
 			changed = true
 		}

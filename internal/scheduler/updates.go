@@ -108,6 +108,10 @@ func shardOf(taskID string) uint32 {
 // server's most expensive request here). Nothing is lost when the manager stops in
 // between: the task is still Staging in the API, so the reconciliation after the next
 // subscription asks Mesos for its state.
+//
+// An update Mesos will not send again (the master's own, which need no
+// acknowledgement, and a STARTING acknowledged already) is written again until it is
+// written (retryWrite), and the next update of its task is written on top of it.
 func (s *Scheduler) updateLoop(ctx context.Context, q *fifo.Queue[statusUpdate]) {
 	w := worker{s: s, grace: s.StartingGrace, starting: map[string]startingUpdate{}}
 	if w.grace == 0 {
@@ -129,11 +133,13 @@ func (s *Scheduler) updateLoop(ctx context.Context, q *fifo.Queue[statusUpdate])
 	}
 }
 
-// worker is the state of one update loop: the writes it holds back.
+// worker is the state of one update loop: the writes it holds back, and those it writes
+// again.
 type worker struct {
 	s        *Scheduler
 	grace    time.Duration
 	starting map[string]startingUpdate // by task id
+	retrying map[string]retryWrite     // by task id
 }
 
 // handle persists and acknowledges one update, or holds back a launch or a STARTING.
@@ -152,16 +158,19 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 		return
 	}
 	s.queued.taken(u.status.UUID)
-	delete(w.starting, id)
-	if w.grace > 0 && deferrable(u.status) {
+	earlier := w.takeUnwritten(id)
+	if w.grace > 0 && len(earlier) == 0 && deferrable(u.status) {
 		if err := u.ack(ctx); err == nil {
 			w.starting[id] = startingUpdate{status: u.status, due: time.Now().Add(w.grace)}
 			s.answered(id)
 			return
 		}
 	}
-	if err := s.persist(ctx, u.status); err != nil {
-		s.Log.Info("Could not persist a status update; Mesos sends it again", "task", id, "error", err.Error())
+	if err := s.persist(ctx, u.status, earlier...); err != nil {
+		if len(u.status.UUID) == 0 {
+			earlier = append(earlier, u.status)
+		}
+		w.writeAgain(id, earlier, err)
 		return
 	}
 	s.answered(id)
@@ -170,15 +179,17 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 	}
 }
 
-// flush writes the held-back launches and STARTINGs that are due.
+// flush writes the held-back launches and STARTINGs that are due, and the updates to
+// write again that are due.
 func (w *worker) flush(ctx context.Context, now time.Time, queued int) {
 	for _, d := range dueStarting(w.starting, now, queued) {
 		if d.launch {
 			w.s.recordLaunch(ctx, d.status.TaskID.Value)
 		} else if err := w.s.persist(ctx, d.status); err != nil {
-			w.s.Log.V(1).Info("Could not persist a starting task; reconciliation reports its state", "task", d.status.TaskID.Value, "error", err.Error())
+			w.writeAgain(d.status.TaskID.Value, []mesos.TaskStatus{d.status}, err)
 		}
 	}
+	w.retryDue(ctx, now)
 }
 
 // dueStarting takes out of pending the STARTING updates to write now: those past their
