@@ -24,6 +24,8 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/podtask"
 	"github.com/k8sm/k8sm/internal/scheduler"
 )
 
@@ -129,8 +131,16 @@ func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.M
 		case ready == nil || ready.Status != corev1.ConditionUnknown:
 			errs = append(errs, r.markGone(ctx, n, now))
 		case subscribed && now.Sub(ready.LastTransitionTime.Time) >= grace:
-			log.Info("Deleting the Node of an agent that left", "node", n.Name, "goneSince", ready.LastTransitionTime)
-			errs = append(errs, r.deleteNode(ctx, n))
+			waiting, err := r.tasksMayComeBack(ctx, n.Name)
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+			case waiting > 0:
+				log.V(1).Info("Keeping the Node of an agent that left: tasks of its pods may come back with it", "node", n.Name, "goneSince", ready.LastTransitionTime, "pods", waiting)
+			default:
+				log.Info("Deleting the Node of an agent that left", "node", n.Name, "goneSince", ready.LastTransitionTime)
+				errs = append(errs, r.deleteNode(ctx, n))
+			}
 		default:
 			if left := grace - now.Sub(ready.LastTransitionTime.Time); left < requeue {
 				requeue = max(left, time.Second)
@@ -363,6 +373,34 @@ func (r *AgentNodeReconciler) markGone(ctx context.Context, n *corev1.Node, now 
 		n.Status.Conditions = append(n.Status.Conditions, gone)
 	}
 	return r.Status().Patch(ctx, n, client.MergeFrom(before))
+}
+
+// tasksMayComeBack counts the pods bound to a Node whose tasks may come back with its
+// agent (podtask.MayComeBack): until they end (their agent's return, or the
+// unreachable timeout fails them), the Node stays.
+func (r *AgentNodeReconciler) tasksMayComeBack(ctx context.Context, node string) (int, error) {
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.MatchingFields{indexer.PodNodeName: node}, client.UnsafeDisableDeepCopy); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if podtask.PodTerminal(p) {
+			continue
+		}
+		mt := &mesosv1alpha1.MesosTask{}
+		switch err := r.Get(ctx, client.ObjectKeyFromObject(p), mt, client.UnsafeDisableDeepCopy); {
+		case apierrors.IsNotFound(err):
+			mt = nil
+		case err != nil:
+			return 0, err
+		}
+		if podtask.MayComeBack(p, mt) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (r *AgentNodeReconciler) deleteNode(ctx context.Context, n *corev1.Node) error {

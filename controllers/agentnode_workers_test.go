@@ -12,6 +12,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -21,6 +22,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/indexer"
 )
 
 // nodesClient is a fake API whose Node creates go through create.
@@ -30,6 +32,7 @@ func nodesClient(t *testing.T, create func(ctx context.Context, c client.WithWat
 	_ = clientgoscheme.AddToScheme(sch)
 	_ = mesosv1alpha1.AddToScheme(sch)
 	return fake.NewClientBuilder().WithScheme(sch).WithStatusSubresource(&corev1.Node{}).
+		WithIndex(&corev1.Pod{}, indexer.PodNodeName, indexer.AgentNodeOf).
 		WithInterceptorFuncs(interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
 			if _, ok := o.(*corev1.Node); ok {
 				return create(ctx, c, o, opts...)
@@ -158,6 +161,59 @@ func TestAFailedNodeWriteHoldsUpTheNodesOfAgentsThatLeft(t *testing.T) {
 	}
 	if err := c.Get(context.Background(), client.ObjectKey{Name: "long-gone"}, n); err == nil {
 		t.Errorf("the Node of the agent gone past the grace period is still there")
+	}
+}
+
+// The Node of an agent gone past the grace period stays while a task of its pods may come
+// back with the agent: deleted, the pod garbage collector would delete those pods, whatever
+// their tolerations and the unreachable timeout. It goes once they ended.
+func TestTheNodeOfAnAgentThatLeftStaysWhileItsTasksMayComeBack(t *testing.T) {
+	ctx, now := context.Background(), time.Now()
+	c := nodesClient(t, func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+		return c.Create(ctx, o, opts...)
+	})
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-m-gone", Labels: map[string]string{agentnode.LabelCluster: "m"}},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown,
+			LastTransitionTime: metav1.NewTime(now.Add(-time.Hour))}}}}
+	status := node.Status
+	if err := c.Create(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	node.Status = status
+	if err := c.Status().Update(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"},
+		Spec: corev1.PodSpec{NodeName: node.Name}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+		Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "m", PodUID: "u1", TaskID: "k8sm.u1"}, Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable}}
+	for _, o := range []client.Object{pod, mt} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &AgentNodeReconciler{Client: c, GoneGracePeriod: time.Minute}
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+	pass := func() error {
+		var nodes corev1.NodeList
+		if err := c.List(ctx, &nodes); err != nil {
+			t.Fatal(err)
+		}
+		_, err := r.syncNodes(ctx, mc, nil, nodes.Items, true, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Get(ctx, client.ObjectKeyFromObject(node), &corev1.Node{})
+	}
+	if err := pass(); err != nil {
+		t.Fatalf("the Node of an agent whose unreachable task may come back: %v, want it kept", err)
+	}
+	pod.Status.Phase = corev1.PodFailed // NodeLost, after the unreachable timeout
+	if err := c.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	if err := pass(); !apierrors.IsNotFound(err) {
+		t.Errorf("the Node once its pods ended: %v, want it deleted", err)
 	}
 }
 

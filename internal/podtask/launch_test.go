@@ -52,6 +52,39 @@ func TestMayRun(t *testing.T) {
 	}
 }
 
+func TestMayComeBack(t *testing.T) {
+	pod := func(uid string, phase corev1.PodPhase) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid)}, Spec: corev1.PodSpec{NodeName: "n"},
+			Status: corev1.PodStatus{Phase: phase}}
+	}
+	task := func(phase mesosv1alpha1.TaskPhase, pinned string) *mesosv1alpha1.MesosTask {
+		return &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{PodUID: "u1", NodeName: pinned},
+			Status: mesosv1alpha1.MesosTaskStatus{Phase: phase}}
+	}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		mt   *mesosv1alpha1.MesosTask
+		want bool
+	}{
+		{"bound by the cluster, no MesosTask yet: the binding records the launch", pod("u1", corev1.PodPending), nil, true},
+		{"bound by the cluster, MesosTask without a phase", pod("u1", corev1.PodPending), task("", ""), true},
+		{"unreachable", pod("u1", corev1.PodRunning), task(mesosv1alpha1.TaskPhaseUnreachable, ""), true},
+		{"running", pod("u1", corev1.PodRunning), task(mesosv1alpha1.TaskPhaseRunning, ""), true},
+		{"staging", pod("u1", corev1.PodPending), task(mesosv1alpha1.TaskPhaseStaging, ""), true},
+		{"the pod failed (NodeLost after the unreachable timeout)", pod("u1", corev1.PodFailed), task(mesosv1alpha1.TaskPhaseUnreachable, ""), false},
+		{"the pod succeeded", pod("u1", corev1.PodSucceeded), nil, false},
+		{"waiting for room on the agent, never launched", pod("u1", corev1.PodPending), task(mesosv1alpha1.TaskPhasePending, "n"), false},
+		{"bound before it was taken, not launched yet", pod("u1", corev1.PodPending), task("", "n"), false},
+		{"the task ended", pod("u1", corev1.PodRunning), task(mesosv1alpha1.TaskPhaseGone, ""), false},
+		{"another pod's MesosTask of the same name", pod("u2", corev1.PodRunning), task(mesosv1alpha1.TaskPhaseRunning, ""), false},
+	} {
+		if got := MayComeBack(tc.pod, tc.mt); got != tc.want {
+			t.Errorf("%s: MayComeBack = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestBoundUnrecordedIsForThisPodOnly(t *testing.T) {
 	mt := &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{PodUID: "old"}}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: "new"}, Spec: corev1.PodSpec{NodeName: "n"}}
