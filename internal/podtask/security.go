@@ -31,7 +31,7 @@ type Security struct {
 	// User and Group are the process runtime's default uid and gid.
 	User, Group int64
 	// RefuseRoot refuses pods that ask for root (runAsUser 0, privileged, added
-	// capabilities).
+	// capabilities; for the process runtime, group 0 as well).
 	RefuseRoot bool
 }
 
@@ -58,12 +58,14 @@ func (s Security) DefaultUser() string {
 }
 
 // CheckSecurity says why a pod may not run on a cluster, naming each field: what asks
-// for root where the cluster refuses it, a runAsNonRoot that contradicts runAsUser 0,
-// and, for the process runtime, each securityContext field it cannot enforce
-// (docs/security.md has the table). nil means the pod may run.
+// for root where the cluster refuses it (for the process runtime, group 0 too), a
+// runAsNonRoot that contradicts runAsUser 0, and, for the process runtime, each
+// securityContext field it cannot enforce (docs/security.md has the table). nil means
+// the pod may run.
 func CheckSecurity(pod *corev1.Pod, s Security) error {
 	var errs field.ErrorList
 	errs = append(errs, checkPodSecurityContext(pod, s)...)
+	errs = append(errs, checkIDs(pod, s)...)
 	eachContainer(pod, func(path *field.Path, c *corev1.Container) {
 		errs = append(errs, checkContainerSecurity(path, pod, c, s)...)
 	})

@@ -164,3 +164,46 @@ func TestPodDataDefaultUser(t *testing.T) {
 		t.Error("PodData changed the pod")
 	}
 }
+
+// TestCheckSecurityRootGroup: on the process runtime a pod's groups are the agent's, and
+// group 0 is root's: rootPods: Refuse refuses it in every field that names a group, and
+// Allow lets it through. The kubelet runtime's containers have groups of their own.
+func TestCheckSecurityRootGroup(t *testing.T) {
+	var (
+		process     = Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, RefuseRoot: true}
+		processRoot = Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534}
+		kubelet     = Security{Runtime: mesosv1alpha1.RuntimeKubelet, RefuseRoot: true}
+		root, user  = int64(0), int64(1000)
+	)
+	cases := []struct {
+		name  string
+		pod   *corev1.Pod
+		field string
+	}{
+		{"pod runAsGroup", secPod(&corev1.PodSecurityContext{RunAsUser: &user, RunAsGroup: &root}, nil), "spec.securityContext.runAsGroup"},
+		{"container runAsGroup", secPod(nil, &corev1.SecurityContext{RunAsUser: &user, RunAsGroup: &root}), "spec.containers[0].securityContext.runAsGroup"},
+		{"init container runAsGroup", &corev1.Pod{Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{{Name: "i", SecurityContext: &corev1.SecurityContext{RunAsGroup: &root}}},
+			Containers:     []corev1.Container{{Name: "c"}}}}, "spec.initContainers[0].securityContext.runAsGroup"},
+		{"ephemeral container runAsGroup", &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}},
+			EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+				Name: "e", SecurityContext: &corev1.SecurityContext{RunAsGroup: &root}}}}}}, "spec.ephemeralContainers[0].securityContext.runAsGroup"},
+		{"supplementalGroups", secPod(&corev1.PodSecurityContext{RunAsUser: &user, SupplementalGroups: []int64{user, root}}, nil), "spec.securityContext.supplementalGroups[1]"},
+		{"fsGroup", secPod(&corev1.PodSecurityContext{RunAsUser: &user, FSGroup: &root}, nil), "spec.securityContext.fsGroup"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckSecurity(tc.pod, process)
+			want := tc.field + ": Forbidden: gid 0 is root's group"
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("process runtime, rootPods Refuse: CheckSecurity = %v, want it to say %q", err, want)
+			}
+			if err := CheckSecurity(tc.pod, processRoot); err != nil {
+				t.Errorf("process runtime, rootPods Allow: CheckSecurity = %v, want the pod allowed", err)
+			}
+			if err := CheckSecurity(tc.pod, kubelet); err != nil {
+				t.Errorf("kubelet runtime, rootPods Refuse: CheckSecurity = %v, want the pod allowed", err)
+			}
+		})
+	}
+}

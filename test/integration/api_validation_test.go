@@ -299,6 +299,16 @@ var _ = Describe("MesosCluster validation", func() {
 		expectRejected(mc, "spec.podSecurity.runAsGroup: Invalid value")
 	})
 
+	It("refuses root's group as the default group while root pods are refused", func() {
+		mc := minimalCluster()
+		mc.Spec.PodSecurity.RunAsGroup = ptr.To(int64(0))
+		expectRejected(mc, "podSecurity.runAsGroup must not be 0 (root) while rootPods is Refuse")
+		mc = minimalCluster()
+		mc.Spec.PodSecurity = mesosv1alpha1.PodSecuritySpec{RunAsGroup: ptr.To(int64(0)), RootPods: mesosv1alpha1.RootPodsAllow}
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+	})
+
 	It("refuses a schedulerName that is not a DNS name", func() {
 		mc := minimalCluster()
 		mc.Spec.SchedulerName = "Mesos Scheduler"
