@@ -17,6 +17,37 @@ const (
 // neither it nor its pod names one: nobody, as on most Linux distributions.
 const DefaultPodUser int64 = 65534
 
+const (
+	// MinUnreservedID is the first id of the default allowedIDs: Debian, Ubuntu and RHEL
+	// reserve the ids below it (SYS_UID_MAX and SYS_GID_MAX 999) for system accounts
+	// and groups.
+	MinUnreservedID int64 = 1000
+	// MaxID is the largest uid or gid Kubernetes lets a pod name.
+	MaxID int64 = 2147483647
+)
+
+// DefaultAllowedIDs is spec.podSecurity.allowedIDs when it is unset or empty: every id
+// from MinUnreservedID up.
+func DefaultAllowedIDs() []IDRange {
+	return []IDRange{{Min: MinUnreservedID, Max: MaxID}}
+}
+
+// IDRange is a range of user or group ids, both ends included.
+// +kubebuilder:validation:XValidation:rule="self.min <= self.max",message="an allowedIDs range's min must not be above its max"
+type IDRange struct {
+	// min is the first id of the range.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
+	Min int64 `json:"min"`
+
+	// max is the last id of the range.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
+	Max int64 `json:"max"`
+}
+
 // PodSecuritySpec says who pods run as on the agents. See docs/security.md for what
 // each runtime does with each securityContext field.
 // +kubebuilder:validation:XValidation:rule="!has(self.rootPods) || self.rootPods != 'Refuse' || !has(self.runAsUser) || self.runAsUser != 0",message="podSecurity.runAsUser must not be 0 (root) while rootPods is Refuse"
@@ -47,4 +78,19 @@ type PodSecuritySpec struct {
 	// +optional
 	// +kubebuilder:default=Refuse
 	RootPods RootPodsPolicy `json:"rootPods,omitempty"`
+
+	// allowedIDs are the user and group ids a pod may name on the process runtime, in
+	// runAsUser, runAsGroup (pod and containers), supplementalGroups and fsGroup: there
+	// a container is a process of the agent, and an id is the agent's account or group
+	// of that number. A pod naming an id outside them is refused before launch, naming
+	// the field. Unset or empty (the same): 1000-2147483647, which leaves out the ids
+	// below 1000 that Debian, Ubuntu and RHEL reserve for system accounts and groups
+	// (shadow, disk, adm, sudo, docker, the agent's daemons). Always allowed besides:
+	// podSecurity.runAsUser as a uid and podSecurity.runAsGroup as a gid, which the
+	// cluster's owner chose, and 0, which rootPods alone governs. At most 16 ranges.
+	// The kubelet runtime ignores allowedIDs: its containers have ids of their own.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	AllowedIDs []IDRange `json:"allowedIDs,omitempty"`
 }

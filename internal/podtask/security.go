@@ -2,6 +2,7 @@ package podtask
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +34,10 @@ type Security struct {
 	// RefuseRoot refuses pods that ask for root (runAsUser 0, privileged, added
 	// capabilities; for the process runtime, group 0 as well).
 	RefuseRoot bool
+	// AllowedIDs are the uids and gids other than 0, User and Group that a pod may name
+	// on the process runtime (spec.podSecurity.allowedIDs). None allows none: SecurityFor
+	// fills in the default.
+	AllowedIDs []mesosv1alpha1.IDRange
 }
 
 // SecurityFor is the Security of a cluster, its defaults filled in.
@@ -49,6 +54,10 @@ func SecurityFor(mc *mesosv1alpha1.MesosCluster) Security {
 	if ps.RunAsGroup != nil {
 		s.Group = *ps.RunAsGroup
 	}
+	s.AllowedIDs = slices.Clone(ps.AllowedIDs)
+	if len(s.AllowedIDs) == 0 {
+		s.AllowedIDs = mesosv1alpha1.DefaultAllowedIDs()
+	}
 	return s
 }
 
@@ -59,9 +68,9 @@ func (s Security) DefaultUser() string {
 
 // CheckSecurity says why a pod may not run on a cluster, naming each field: what asks
 // for root where the cluster refuses it (for the process runtime, group 0 too), a
-// runAsNonRoot that contradicts runAsUser 0, and, for the process runtime, each
-// securityContext field it cannot enforce (docs/security.md has the table). nil means
-// the pod may run.
+// runAsNonRoot that contradicts runAsUser 0, and, for the process runtime, each id
+// outside the cluster's allowedIDs and each securityContext field it cannot enforce
+// (docs/security.md has the table). nil means the pod may run.
 func CheckSecurity(pod *corev1.Pod, s Security) error {
 	var errs field.ErrorList
 	errs = append(errs, checkPodSecurityContext(pod, s)...)

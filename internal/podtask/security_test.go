@@ -2,6 +2,7 @@ package podtask
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -14,24 +15,37 @@ import (
 // defaultSecurity is what a MesosCluster with no podSecurity gets.
 var defaultSecurity = SecurityFor(&mesosv1alpha1.MesosCluster{})
 
+// defaultIDs is spec.podSecurity.allowedIDs when it is not set.
+var defaultIDs = []mesosv1alpha1.IDRange{{Min: 1000, Max: 2147483647}}
+
 func TestSecurityFor(t *testing.T) {
 	uid, gid := int64(1000), int64(100)
+	custom := []mesosv1alpha1.IDRange{{Min: 33, Max: 33}, {Min: 5000, Max: 5999}}
 	cases := []struct {
 		name string
 		mc   mesosv1alpha1.MesosClusterSpec
 		want Security
 	}{
-		{"defaults: process runtime, nobody, root refused", mesosv1alpha1.MesosClusterSpec{},
-			Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, RefuseRoot: true}},
+		{"defaults: process runtime, nobody, root refused, ids from 1000", mesosv1alpha1.MesosClusterSpec{},
+			Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, RefuseRoot: true, AllowedIDs: defaultIDs}},
 		{"explicit user and group, root allowed", mesosv1alpha1.MesosClusterSpec{PodSecurity: mesosv1alpha1.PodSecuritySpec{RunAsUser: &uid, RunAsGroup: &gid, RootPods: mesosv1alpha1.RootPodsAllow}},
-			Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 1000, Group: 100}},
+			Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 1000, Group: 100, AllowedIDs: defaultIDs}},
 		{"kubelet runtime", mesosv1alpha1.MesosClusterSpec{Executor: mesosv1alpha1.ExecutorSpec{Runtime: mesosv1alpha1.RuntimeKubelet}, PodSecurity: mesosv1alpha1.PodSecuritySpec{RootPods: mesosv1alpha1.RootPodsRefuse}},
-			Security{Runtime: mesosv1alpha1.RuntimeKubelet, User: 65534, Group: 65534, RefuseRoot: true}},
+			Security{Runtime: mesosv1alpha1.RuntimeKubelet, User: 65534, Group: 65534, RefuseRoot: true, AllowedIDs: defaultIDs}},
+		{"allowed ids", mesosv1alpha1.MesosClusterSpec{PodSecurity: mesosv1alpha1.PodSecuritySpec{AllowedIDs: custom}},
+			Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, RefuseRoot: true, AllowedIDs: custom}},
+		{"allowed ids empty: the default", mesosv1alpha1.MesosClusterSpec{PodSecurity: mesosv1alpha1.PodSecuritySpec{AllowedIDs: []mesosv1alpha1.IDRange{}}},
+			Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, RefuseRoot: true, AllowedIDs: defaultIDs}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := SecurityFor(&mesosv1alpha1.MesosCluster{Spec: tc.mc}); got != tc.want {
+			mc := &mesosv1alpha1.MesosCluster{Spec: tc.mc}
+			got := SecurityFor(mc)
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("SecurityFor = %+v, want %+v", got, tc.want)
+			}
+			if len(got.AllowedIDs) > 0 && len(mc.Spec.PodSecurity.AllowedIDs) > 0 && &got.AllowedIDs[0] == &mc.Spec.PodSecurity.AllowedIDs[0] {
+				t.Error("SecurityFor shares its ranges with the cluster, which may be the cache's")
 			}
 		})
 	}
@@ -45,8 +59,8 @@ func secPod(psc *corev1.PodSecurityContext, sc *corev1.SecurityContext) *corev1.
 
 func TestCheckSecurity(t *testing.T) {
 	var (
-		process     = Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, RefuseRoot: true}
-		processRoot = Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534}
+		process     = Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, RefuseRoot: true, AllowedIDs: defaultIDs}
+		processRoot = Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, AllowedIDs: defaultIDs}
 		kubelet     = Security{Runtime: mesosv1alpha1.RuntimeKubelet, RefuseRoot: true}
 		kubeletRoot = Security{Runtime: mesosv1alpha1.RuntimeKubelet}
 		yes, no     = true, false
@@ -63,7 +77,7 @@ func TestCheckSecurity(t *testing.T) {
 		want []string // each a substring of the error; none: allowed
 	}{
 		{"no securityContext", secPod(nil, nil), process, nil},
-		{"restricted pod, process", secPod(&corev1.PodSecurityContext{RunAsGroup: &user, SupplementalGroups: []int64{5}, FSGroup: &user}, restricted), process, nil},
+		{"restricted pod, process", secPod(&corev1.PodSecurityContext{RunAsGroup: &user, SupplementalGroups: []int64{1001}, FSGroup: &user}, restricted), process, nil},
 		{"restricted pod, kubelet", secPod(nil, restricted), kubelet, nil},
 		{"pod runAsUser 0 refused", secPod(&corev1.PodSecurityContext{RunAsUser: &root}, nil), process,
 			[]string{"spec.securityContext.runAsUser: Forbidden: this cluster refuses pods that ask for root"}},
@@ -170,8 +184,8 @@ func TestPodDataDefaultUser(t *testing.T) {
 // Allow lets it through. The kubelet runtime's containers have groups of their own.
 func TestCheckSecurityRootGroup(t *testing.T) {
 	var (
-		process     = Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, RefuseRoot: true}
-		processRoot = Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534}
+		process     = Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, RefuseRoot: true, AllowedIDs: defaultIDs}
+		processRoot = Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, AllowedIDs: defaultIDs}
 		kubelet     = Security{Runtime: mesosv1alpha1.RuntimeKubelet, RefuseRoot: true}
 		root, user  = int64(0), int64(1000)
 	)
@@ -203,6 +217,93 @@ func TestCheckSecurityRootGroup(t *testing.T) {
 			}
 			if err := CheckSecurity(tc.pod, kubelet); err != nil {
 				t.Errorf("kubelet runtime, rootPods Refuse: CheckSecurity = %v, want the pod allowed", err)
+			}
+		})
+	}
+}
+
+// TestCheckSecurityAllowedIDs: on the process runtime every id a pod names but 0 is one
+// of the agent's accounts or groups, and must be in spec.podSecurity.allowedIDs (by
+// default 1000 and up, past the system accounts and groups) or be the cluster's default
+// user (as a uid) or group (as a gid). 0 is rootPods' alone; the kubelet runtime is not
+// checked.
+func TestCheckSecurityAllowedIDs(t *testing.T) {
+	id := func(v int64) *int64 { return &v }
+	sec := func(rt mesosv1alpha1.ExecutorRuntime, ps mesosv1alpha1.PodSecuritySpec) Security {
+		return SecurityFor(&mesosv1alpha1.MesosCluster{Spec: mesosv1alpha1.MesosClusterSpec{Executor: mesosv1alpha1.ExecutorSpec{Runtime: rt}, PodSecurity: ps}})
+	}
+	var (
+		process = sec("", mesosv1alpha1.PodSecuritySpec{})
+		allow   = sec("", mesosv1alpha1.PodSecuritySpec{RootPods: mesosv1alpha1.RootPodsAllow})
+		kubelet = sec(mesosv1alpha1.RuntimeKubelet, mesosv1alpha1.PodSecuritySpec{})
+		// www-data's uid and gid by default, ids 2000-2999 and 5000, and 0-10, which
+		// does not open 0 while rootPods is Refuse.
+		custom = sec("", mesosv1alpha1.PodSecuritySpec{RunAsUser: id(33), RunAsGroup: id(34),
+			AllowedIDs: []mesosv1alpha1.IDRange{{Min: 2000, Max: 2999}, {Min: 5000, Max: 5000}, {Min: 0, Max: 10}}})
+	)
+	const system = ": ids below 1000 are the agent's system accounts and groups"
+	cases := []struct {
+		name string
+		pod  *corev1.Pod
+		sec  Security
+		want []string // each a substring of the error; none: allowed
+	}{
+		{"a system uid", secPod(&corev1.PodSecurityContext{RunAsUser: id(33)}, nil), process,
+			[]string{"spec.securityContext.runAsUser: Forbidden: uid 33 is outside spec.podSecurity.allowedIDs (1000-2147483647)" + system}},
+		{"a system group as a supplemental group", secPod(&corev1.PodSecurityContext{RunAsUser: id(1000), SupplementalGroups: []int64{1000, 42}}, nil), process,
+			[]string{"spec.securityContext.supplementalGroups[1]: Forbidden: gid 42 is outside spec.podSecurity.allowedIDs (1000-2147483647)" + system}},
+		{"pod runAsGroup and fsGroup", secPod(&corev1.PodSecurityContext{RunAsGroup: id(6), FSGroup: id(999)}, nil), process,
+			[]string{"spec.securityContext.runAsGroup: Forbidden: gid 6 is outside", "spec.securityContext.fsGroup: Forbidden: gid 999 is outside"}},
+		{"container runAsUser and runAsGroup", secPod(nil, &corev1.SecurityContext{RunAsUser: id(1), RunAsGroup: id(998)}), process,
+			[]string{"spec.containers[0].securityContext.runAsUser: Forbidden: uid 1 is outside", "spec.containers[0].securityContext.runAsGroup: Forbidden: gid 998 is outside"}},
+		{"init containers are checked", &corev1.Pod{Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{{Name: "i", SecurityContext: &corev1.SecurityContext{RunAsUser: id(100)}}},
+			Containers:     []corev1.Container{{Name: "c"}}}}, process,
+			[]string{"spec.initContainers[0].securityContext.runAsUser: Forbidden: uid 100 is outside"}},
+		{"ephemeral containers are checked", &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}},
+			EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+				Name: "e", SecurityContext: &corev1.SecurityContext{RunAsGroup: id(27)}}}}}}, process,
+			[]string{"spec.ephemeralContainers[0].securityContext.runAsGroup: Forbidden: gid 27 is outside"}},
+		{"the ends of the default range", secPod(&corev1.PodSecurityContext{RunAsUser: id(1000), RunAsGroup: id(2147483647), SupplementalGroups: []int64{1000}, FSGroup: id(1000)},
+			&corev1.SecurityContext{RunAsUser: id(2147483647), RunAsGroup: id(1000)}), process, nil},
+		{"the default user and group", secPod(&corev1.PodSecurityContext{RunAsUser: id(65534), RunAsGroup: id(65534)}, nil),
+			sec("", mesosv1alpha1.PodSecuritySpec{AllowedIDs: []mesosv1alpha1.IDRange{{Min: 2000, Max: 2999}}}), nil},
+		{"a cluster's system default user and group", secPod(&corev1.PodSecurityContext{RunAsUser: id(33), RunAsGroup: id(34), FSGroup: id(34)},
+			&corev1.SecurityContext{RunAsUser: id(33)}), custom, nil},
+		{"the default user is no group, the default group no user", secPod(&corev1.PodSecurityContext{RunAsUser: id(34), SupplementalGroups: []int64{33}}, nil), custom,
+			[]string{"spec.securityContext.runAsUser: Forbidden: uid 34 is outside spec.podSecurity.allowedIDs (2000-2999, 5000, 0-10)" + system,
+				"spec.securityContext.supplementalGroups[0]: Forbidden: gid 33 is outside"}},
+		{"custom ranges: inside", secPod(&corev1.PodSecurityContext{RunAsUser: id(2000), RunAsGroup: id(2999), SupplementalGroups: []int64{5000, 7}}, nil), custom, nil},
+		{"custom ranges: outside, and no longer the default range", secPod(&corev1.PodSecurityContext{RunAsUser: id(3000), RunAsGroup: id(1500)}, nil), custom,
+			[]string{"spec.securityContext.runAsUser: Forbidden: uid 3000 is outside spec.podSecurity.allowedIDs (2000-2999, 5000, 0-10)",
+				"spec.securityContext.runAsGroup: Forbidden: gid 1500 is outside"}},
+		{"a range with 0 does not allow root", secPod(&corev1.PodSecurityContext{RunAsUser: id(0), RunAsGroup: id(0)}, nil), custom,
+			[]string{"spec.securityContext.runAsUser: Forbidden: " + rootRefused, "spec.securityContext.runAsGroup: Forbidden: " + rootGroupRefused}},
+		{"rootPods Allow allows 0 outside the ranges", secPod(&corev1.PodSecurityContext{RunAsUser: id(0), RunAsGroup: id(0), FSGroup: id(0)}, nil), allow, nil},
+		{"rootPods Allow does not open the ranges", secPod(&corev1.PodSecurityContext{RunAsUser: id(33)}, nil), allow,
+			[]string{"spec.securityContext.runAsUser: Forbidden: uid 33 is outside"}},
+		{"the kubelet runtime ignores allowedIDs", secPod(&corev1.PodSecurityContext{RunAsUser: id(33), RunAsGroup: id(6), SupplementalGroups: []int64{42}, FSGroup: id(999)},
+			&corev1.SecurityContext{RunAsUser: id(1), RunAsGroup: id(27)}), kubelet, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckSecurity(tc.pod, tc.sec)
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("CheckSecurity: %v, want the pod allowed", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("CheckSecurity allowed the pod, want %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("CheckSecurity: %v, want it to say %q", err, w)
+				}
+			}
+			if n := strings.Count(err.Error(), "Forbidden"); n != len(tc.want) {
+				t.Errorf("CheckSecurity: %v: %d refusals, want %d", err, n, len(tc.want))
 			}
 		})
 	}

@@ -309,6 +309,41 @@ var _ = Describe("MesosCluster validation", func() {
 		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
 	})
 
+	It("stores allowedIDs as given, and gives a cluster without them none", func() {
+		mc := minimalCluster()
+		ranges := []mesosv1alpha1.IDRange{{Min: 33, Max: 33}, {Min: 0, Max: 2147483647}}
+		mc.Spec.PodSecurity.AllowedIDs = ranges
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+		got := &mesosv1alpha1.MesosCluster{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got)).To(Succeed())
+		Expect(got.Spec.PodSecurity.AllowedIDs).To(Equal(ranges))
+
+		// The default is the code's (podtask.SecurityFor), not the CRD's: a stored
+		// cluster that never named allowedIDs reads back as it was written.
+		mc = minimalCluster()
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), got)).To(Succeed())
+		Expect(got.Spec.PodSecurity.AllowedIDs).To(BeEmpty())
+	})
+
+	DescribeTable("refuses allowedIDs out of bounds",
+		func(ranges []mesosv1alpha1.IDRange, want string) {
+			mc := minimalCluster()
+			mc.Spec.PodSecurity.AllowedIDs = ranges
+			expectRejected(mc, want)
+		},
+		Entry("a range whose min is above its max", []mesosv1alpha1.IDRange{{Min: 1000, Max: 2000}, {Min: 2000, Max: 1999}},
+			"spec.podSecurity.allowedIDs[1]: Invalid value: an allowedIDs range's min must not be above its max"),
+		Entry("a negative id", []mesosv1alpha1.IDRange{{Min: -1, Max: 10}},
+			"spec.podSecurity.allowedIDs[0].min: Invalid value: -1"),
+		Entry("an id over 2147483647", []mesosv1alpha1.IDRange{{Min: 1000, Max: 2147483648}},
+			"spec.podSecurity.allowedIDs[0].max: Invalid value: 2147483648"),
+		Entry("more than 16 ranges", make([]mesosv1alpha1.IDRange, 17),
+			"spec.podSecurity.allowedIDs: Too many: 17: must have at most 16 items"),
+	)
+
 	It("refuses a schedulerName that is not a DNS name", func() {
 		mc := minimalCluster()
 		mc.Spec.SchedulerName = "Mesos Scheduler"

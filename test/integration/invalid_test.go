@@ -30,8 +30,8 @@ var _ = Describe("A pod Mesos cannot hold", func() {
 	})
 })
 
-// A pod asking for what the cluster refuses (root, by default) or its runtime cannot
-// enforce fails before it waits for an offer, naming each field, with an event: it is
+// A pod asking for what the cluster refuses (root, root's group or a system group, by
+// default) or its runtime cannot enforce fails before it waits for an offer, naming each field, with an event: it is
 // never run without what it asked for.
 var _ = Describe("A pod asking for what its cluster refuses", func() {
 	It("fails with reason InvalidPod naming each field, and an event", func() {
@@ -40,7 +40,7 @@ var _ = Describe("A pod asking for what its cluster refuses", func() {
 		ns := newNamespace()
 		pod := newPod(ns, "root", mc.Spec.SchedulerName, "100m")
 		privileged, root := true, int64(0)
-		pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &root}
+		pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &root, FSGroup: &root, SupplementalGroups: []int64{42}}
 		pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &privileged,
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: new("p.json")}}
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
@@ -49,6 +49,8 @@ var _ = Describe("A pod asking for what its cluster refuses", func() {
 			HaveField("Status.Reason", podtask.ReasonInvalidPod),
 			HaveField("Status.Message", And(
 				ContainSubstring("spec.securityContext.runAsUser: Forbidden"),
+				ContainSubstring("spec.securityContext.fsGroup: Forbidden: gid 0 is root's group"),
+				ContainSubstring("spec.securityContext.supplementalGroups[0]: Forbidden: gid 42 is outside spec.podSecurity.allowedIDs"),
 				ContainSubstring("spec.containers[0].securityContext.privileged: Forbidden"),
 				ContainSubstring("spec.containers[0].securityContext.seccompProfile.type: Forbidden")))))
 		Eventually(eventsIn(ns), 20*time.Second, 100*time.Millisecond).Should(ContainElement("Pod/root Warning " + podtask.ReasonInvalidPod))
