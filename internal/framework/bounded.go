@@ -80,6 +80,7 @@ type masterHTTP struct {
 	mu        sync.Mutex
 	streaming bool          // a SUBSCRIBE is in flight
 	stream    io.ReadCloser // the body of its 200 answer
+	streamURL string        // where it was answered: the leader, after redirects
 }
 
 func newMasterHTTP(cfg Config) *masterHTTP {
@@ -152,6 +153,14 @@ func (m *masterHTTP) subscribe(send func() (mesos.Response, error)) (mesos.Respo
 	return resp, stream, nil
 }
 
+// subscribedAt is the URL whose master answered the last SUBSCRIBE with its event
+// stream: after a redirect, the leader's, not the one SUBSCRIBE was sent to.
+func (m *masterHTTP) subscribedAt() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.streamURL
+}
+
 // Do is the httpcli.DoFunc of m's clients.
 func (m *masterHTTP) Do(req *http.Request) (*http.Response, error) {
 	m.mu.Lock()
@@ -165,7 +174,7 @@ func (m *masterHTTP) Do(req *http.Request) (*http.Response, error) {
 		}
 		if resp.StatusCode == http.StatusOK {
 			m.mu.Lock()
-			m.stream = resp.Body
+			m.stream, m.streamURL = resp.Body, req.URL.String()
 			m.mu.Unlock()
 			return resp, nil
 		}

@@ -278,7 +278,9 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 	defer mh.closeIdle()
 	// Errors other than redirects are not retried inside mesos-go: Run backs off and
 	// rotates masters itself.
-	caller := httpsched.NewCaller(mh.client(master+"/api/v1/scheduler"), httpsched.AllowReconnection(false),
+	endpoint := master + "/api/v1/scheduler"
+	cl := mh.client(endpoint)
+	caller := httpsched.NewCaller(cl, httpsched.AllowReconnection(false),
 		httpsched.EndpointCandidates(func() string { return "" }))
 
 	// From sending SUBSCRIBE to the SUBSCRIBED event, RequestTimeout; then the watchdog.
@@ -291,6 +293,13 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	defer func() { _, _ = resp.Close(), stream.Close() }()
+	// mesos-go follows a non-leader's redirect for SUBSCRIBE alone, and would send every
+	// later call of the subscription to the master it was built for, which redirects it
+	// too (Mesos answers every call of a non-leader so): the call fails, and mesos-go
+	// takes it for the subscription's end. The calls go where SUBSCRIBE was answered.
+	if at := mh.subscribedAt(); at != "" && at != endpoint {
+		cl.With(httpcli.Endpoint(at))
+	}
 
 	events, readErr := readEvents(subCtx, master, newFrameReader(stream, c.cfg.MaxEventSize))
 	subscribed, err := c.handleEvents(ctx, master, caller, deadline, events, readErr)

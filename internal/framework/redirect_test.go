@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -58,5 +59,22 @@ func TestFollowsTheLeader(t *testing.T) {
 	}
 	if st := leader.State(); len(st.Frameworks) != 1 || !st.Frameworks[0].Connected {
 		t.Fatalf("leader state %+v", st.Frameworks)
+	}
+
+	// Calls go to the leader too: the follower would redirect each, and mesos-go takes a
+	// redirected call for the end of the subscription.
+	h.mu.Lock()
+	subscriptions := len(h.subscribed)
+	h.mu.Unlock()
+	for i := range 3 {
+		if err := c.Reconcile(context.Background(), nil); err != nil {
+			t.Fatalf("call %d after subscribing through a redirect: %v", i, err)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !c.Subscribed() || len(h.subscribed) != subscriptions {
+		t.Errorf("the calls ended the subscription: subscribed %v, %d subscriptions (want %d), disconnections %v",
+			c.Subscribed(), len(h.subscribed), subscriptions, h.disconnected)
 	}
 }
