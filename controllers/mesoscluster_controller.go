@@ -49,6 +49,7 @@ const (
 	ReasonCAInvalid            = "CAInvalid"
 	ReasonInvalidMaster        = "InvalidMaster"
 	ReasonFrameworkRemoved     = "FrameworkRemoved"
+	ReasonFrameworkTakenOver   = "FrameworkTakenOver"
 	ReasonTasksReconciled      = "TasksReconciled"
 	ReasonReconciling          = "Reconciling"
 	ReasonNotSubscribed        = "NotSubscribed"

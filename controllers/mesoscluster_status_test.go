@@ -44,6 +44,25 @@ func TestStatusFromDriverAgentsNotListed(t *testing.T) {
 	}
 }
 
+// Mesos's refusals are told apart on Ready: the framework removed, another scheduler
+// subscribed as it, or another refusal.
+func TestStatusFromDriverRefused(t *testing.T) {
+	r := &MesosClusterReconciler{}
+	mc := &mesosv1alpha1.MesosCluster{}
+	for _, tc := range []struct{ refused, reason string }{
+		{"Framework has been removed", ReasonFrameworkRemoved},
+		{"Framework failed over", ReasonFrameworkTakenOver},
+		{"Role 'x' is not allowed", framework.ReasonSubscribeRefused},
+	} {
+		st := &mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}
+		r.statusFromDriver(mc, st, framework.Status{Refused: tc.refused})
+		ready := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionReady)
+		if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != tc.reason || !strings.Contains(ready.Message, tc.refused) {
+			t.Errorf("refused %q: Ready = %+v, want False/%s with Mesos's message", tc.refused, ready, tc.reason)
+		}
+	}
+}
+
 // The cluster controller does not run again for its own status writes (under load the
 // task counts differ on every pass, and each write would start the next), but for any
 // other change.

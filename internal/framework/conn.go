@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -240,10 +241,12 @@ func (c *Connection) Run(ctx context.Context) {
 			return
 		}
 		c.handler.Disconnected(ctx, err)
-		if subscribed && !misbehaved(err) {
-			backoff = c.cfg.MinBackoff
+		backoff = c.nextBackoff(backoff, subscribed, err)
+		if failedOver(err) {
+			c.log.Info("Another scheduler subscribed as this framework (does a second manager lead this cluster?); waiting before subscribing again", "after", backoff)
+		} else {
+			c.log.V(1).Info("Waiting before subscribing again", "after", backoff, "error", err.Error())
 		}
-		c.log.V(1).Info("Waiting before subscribing again", "after", backoff, "error", err.Error())
 		select {
 		case <-ctx.Done():
 			return
@@ -251,6 +254,32 @@ func (c *Connection) Run(ctx context.Context) {
 		}
 		backoff = min(2*backoff, c.cfg.MaxBackoff)
 	}
+}
+
+// nextBackoff is how long to wait before subscribing again after a subscription ended
+// with err, having waited wait before it. An accepted subscription starts again from
+// MinBackoff, unless the master misbehaved, or another scheduler took the framework
+// over: subscribing again at once would take it back, the two would take it from each
+// other over and over, and both launch from their own queues. A manager that stalled
+// past its leader election Lease finds it lost the Lease, and stops, well within
+// MaxBackoff.
+func (c *Connection) nextBackoff(wait time.Duration, subscribed bool, err error) time.Duration {
+	switch {
+	case failedOver(err):
+		return c.cfg.MaxBackoff
+	case subscribed && !misbehaved(err):
+		return c.cfg.MinBackoff
+	}
+	return wait
+}
+
+// failedOver says whether a subscription ended because another scheduler subscribed as
+// the same framework: Mesos ends the older subscription with ERROR "Framework failed
+// over".
+func failedOver(err error) bool {
+	var se *SubscribeError
+	return errors.As(err, &se) && se.Reason == ReasonSubscribeRefused && se.Err != nil &&
+		strings.Contains(strings.ToLower(se.Err.Error()), "failed over")
 }
 
 // misbehaved says whether a subscription ended because the master sent what a Mesos

@@ -78,3 +78,68 @@ func TestFollowsTheLeader(t *testing.T) {
 			c.Subscribed(), len(h.subscribed), subscriptions, h.disconnected)
 	}
 }
+
+// A scheduler whose framework another took over (two managers leading one cluster: one
+// that stalled past its Lease, or two installs) is told so by Mesos, and waits
+// MaxBackoff before subscribing again instead of taking the framework back at once.
+func TestASchedulerTakenOverWaitsBeforeTakingItBack(t *testing.T) {
+	m, err := mesossim.New(mesossim.Config{Agents: 1, HeartbeatInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	week := 604800.0
+	cfg := Config{Master: m.URL(), FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm", FailoverTimeout: &week},
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Hour}
+	h1 := newRecorder()
+	c1, err := New(cfg, h1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runConn(t, c1)
+	deadline := time.After(20 * time.Second)
+	for !c1.Subscribed() {
+		select {
+		case <-h1.got:
+		case <-deadline:
+			t.Fatal("the first scheduler did not subscribe")
+		}
+	}
+	cfg.FrameworkInfo.ID = &mesos.FrameworkID{Value: c1.FrameworkID()}
+	c2, err := New(cfg, newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runConn(t, c2)
+	var ended error
+	for ended == nil {
+		select {
+		case <-h1.got:
+			h1.mu.Lock()
+			if n := len(h1.disconnected); n > 0 {
+				ended = h1.disconnected[n-1]
+			}
+			h1.mu.Unlock()
+		case <-deadline:
+			t.Fatal("the first scheduler's subscription did not end when the second subscribed")
+		}
+	}
+	if !failedOver(ended) {
+		t.Fatalf("the first scheduler's subscription ended with %v, want Mesos's \"Framework failed over\"", ended)
+	}
+	if got := c1.nextBackoff(cfg.MinBackoff, true, ended); got != cfg.MaxBackoff {
+		t.Errorf("a scheduler taken over waits %s before subscribing again, want MaxBackoff (%s)", got, cfg.MaxBackoff)
+	}
+	for _, other := range []error{&SubscribeError{Reason: ReasonStreamClosed, Err: errors.New("EOF")},
+		&SubscribeError{Reason: ReasonSubscribeRefused, Err: errors.New("Framework has been removed")}} {
+		if failedOver(other) {
+			t.Errorf("failedOver(%v) = true", other)
+		}
+	}
+	if got := c1.nextBackoff(time.Second, true, &SubscribeError{Reason: ReasonStreamClosed, Err: errors.New("EOF")}); got != cfg.MinBackoff {
+		t.Errorf("after an accepted subscription that ended, the wait is %s, want MinBackoff (%s)", got, cfg.MinBackoff)
+	}
+}
