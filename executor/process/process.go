@@ -109,6 +109,11 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 	if err := checkTTY(p); err != nil {
 		return nil, err
 	}
+	for i := range p.Spec.InitContainers {
+		if _, err := r.env(p, &p.Spec.InitContainers[i]); err != nil {
+			return nil, fmt.Errorf("spec.initContainers[%d].env: %w", i, err)
+		}
+	}
 	for i := range p.Spec.Containers {
 		if _, err := r.env(p, &p.Spec.Containers[i]); err != nil {
 			return nil, fmt.Errorf("spec.containers[%d].env: %w", i, err)
@@ -361,11 +366,11 @@ func (p *pod) runOnce(c *container) (int32, error) {
 	cookie := newCookie()
 	l, err := p.command(c, cookie)
 	if err != nil {
-		return -1, err
+		return p.startError(c, err), err
 	}
 	out, err := p.openLog(c)
 	if err != nil {
-		return -1, err
+		return p.startError(c, err), err
 	}
 	defer out.finish() // when it did not start
 	cc := p.containerCgroup(c)
@@ -412,7 +417,10 @@ func (p *pod) command(c *container, cookie string) (*launch, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, _ := p.rt.env(p.pod, &c.spec)
+	env, err := p.rt.env(p.pod, &c.spec)
+	if err != nil {
+		return nil, fmt.Errorf("env: %w", err)
+	}
 	argv := append(append([]string{}, c.spec.Command...), c.spec.Args...)
 	for i := range argv {
 		argv[i] = expand(argv[i], env)
@@ -440,11 +448,8 @@ func (p *pod) start(c *container, l *launch, out *containerLog, cc *ctrCgroup, c
 	cmd, err = startLaunch(context.Background(), l, out.child, true)
 	out.started()
 	if err != nil {
-		now := metav1.Now()
-		c.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(), StartedAt: now, FinishedAt: now}}
 		p.mu.Unlock()
-		p.send("")
-		return nil, 128, nil, err
+		return nil, p.startError(c, err), nil, err
 	}
 	forget = p.rt.remember(p.pod.Namespace+"/"+p.pod.Name, c.spec.Name, cmd, cookie)
 	c.cmd, c.done, c.launch, c.cg = cmd, make(chan struct{}), l, cc
@@ -457,6 +462,17 @@ func (p *pod) start(c *container, l *launch, out *containerLog, cc *ctrCgroup, c
 	p.mu.Unlock()
 	p.send("")
 	return cmd, 0, forget, nil
+}
+
+// startError reports a container that could not start Terminated with reason
+// StartError and the cause, exit code 128, as the kubelet does, and returns that code.
+func (p *pod) startError(c *container, err error) int32 {
+	p.mu.Lock()
+	now := metav1.Now()
+	c.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(), StartedAt: now, FinishedAt: now}}
+	p.mu.Unlock()
+	p.send("")
+	return 128
 }
 
 // terminated reports the container Terminated with code: Completed for 0, OOMKilled

@@ -267,3 +267,73 @@ func TestRefusesWhatItCannotRun(t *testing.T) {
 		t.Fatalf("garbage: %v", err)
 	}
 }
+
+func TestRefusesEnvItCannotProvide(t *testing.T) {
+	secret := &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "pw"}}
+	configMap := &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{Key: "k"}}
+	resource := &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu"}}
+	envFrom := []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{}}}
+	for _, tc := range []struct {
+		name    string
+		init    bool
+		env     []corev1.EnvVar
+		envFrom []corev1.EnvFromSource
+		want    string
+	}{
+		{"init container, Secret key", true, []corev1.EnvVar{{Name: "A", Value: "a"}, {Name: "PW", ValueFrom: secret}}, nil, "spec.initContainers[0].env: PW"},
+		{"init container, ConfigMap key", true, []corev1.EnvVar{{Name: "K", ValueFrom: configMap}}, nil, "spec.initContainers[0].env: K"},
+		{"init container, resource field", true, []corev1.EnvVar{{Name: "CPU", ValueFrom: resource}}, nil, "spec.initContainers[0].env: CPU"},
+		{"init container, envFrom", true, nil, envFrom, "spec.initContainers[0].env: envFrom"},
+		{"container, ConfigMap key", false, []corev1.EnvVar{{Name: "K", ValueFrom: configMap}}, nil, "spec.containers[0].env: K"},
+		{"container, envFrom", false, nil, envFrom, "spec.containers[0].env: envFrom"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := shPod(corev1.RestartPolicyNever, "true")
+			c := &p.Spec.Containers[0]
+			if tc.init {
+				p.Spec.InitContainers = []corev1.Container{{Name: "i", Command: []string{"true"}}}
+				c = &p.Spec.InitContainers[0]
+			}
+			c.Env, c.EnvFrom = tc.env, tc.envFrom
+			h, err := (&Runtime{}).Start(p, t.TempDir(), func(executor.Report) {})
+			if err == nil {
+				h.Kill(time.Second)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestInitContainerGetsItsEnv(t *testing.T) {
+	out := sharedDir(t)
+	p := shPod(corev1.RestartPolicyNever, "true")
+	p.Spec.InitContainers = []corev1.Container{{Name: "i", Command: []string{"sh", "-c", `echo "$GREETING $POD" > ` + out + `/env; test -n "$PATH"`},
+		Env: []corev1.EnvVar{{Name: "GREETING", Value: "hi"},
+			{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}}}
+	_, rec, _ := start(t, p)
+	if rep := rec.until(t, "the pod ended", ended); rep.Status.Phase != corev1.PodSucceeded {
+		t.Fatalf("%+v", rep)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "env")); string(b) != "hi p\n" {
+		t.Fatalf("the init container saw %q", b)
+	}
+}
+
+// A container whose environment cannot be made (Start refuses such pods; this is the
+// runtime's second line) does not start without one: it ends StartError, saying why.
+func TestEnvErrorIsAStartError(t *testing.T) {
+	p := shPod(corev1.RestartPolicyNever, "true")
+	p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "PW", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "pw"}}}}
+	id := currentIdentity()
+	rec := newRecorder()
+	rt := &Runtime{}
+	pd := &pod{rt: rt, pod: p, sandbox: t.TempDir(), report: rec.report, kill: make(chan struct{}), limits: rt.limitsFor(p)}
+	c := &container{spec: p.Spec.Containers[0], sec: resolved{settings: settings{UID: id.UID, GID: id.GID}}}
+	code, err := pd.runOnce(c)
+	term := c.status.State.Terminated
+	if code != 128 || err == nil || term == nil || term.Reason != "StartError" || !strings.Contains(term.Message, "env: PW") {
+		t.Fatalf("code %d, err %v, state %+v", code, err, c.status.State)
+	}
+}
