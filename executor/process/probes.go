@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"syscall"
 	"time"
@@ -93,34 +92,7 @@ func (p *pod) check(ctx context.Context, c *container, l *launch, pr *corev1.Pro
 		}
 		return cmd.Wait()
 	case pr.HTTPGet != nil:
-		port, err := portOf(pr.HTTPGet.Port, &c.spec)
-		if err != nil {
-			return err
-		}
-		host := pr.HTTPGet.Host
-		if host == "" {
-			host = "127.0.0.1"
-		}
-		scheme := "http"
-		if pr.HTTPGet.Scheme == corev1.URISchemeHTTPS {
-			scheme = "https"
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s%s", scheme, net.JoinHostPort(host, strconv.Itoa(port)), pr.HTTPGet.Path), nil)
-		if err != nil {
-			return err
-		}
-		for _, h := range pr.HTTPGet.HTTPHeaders {
-			req.Header.Add(h.Name, h.Value)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-			return fmt.Errorf("HTTP probe answered %d", resp.StatusCode)
-		}
-		return nil
+		return httpGet(ctx, pr.HTTPGet, &c.spec, "probe")
 	case pr.TCPSocket != nil:
 		port, err := portOf(pr.TCPSocket.Port, &c.spec)
 		if err != nil {
