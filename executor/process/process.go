@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -169,61 +168,6 @@ func (r *Runtime) backoff(restarts int32) time.Duration {
 		d *= 2
 	}
 	return min(d, max)
-}
-
-// env is a container's environment: its values and the downward API fields a pod can
-// use offline; references to ConfigMaps, Secrets and resources are refused.
-func (r *Runtime) env(p *corev1.Pod, c *corev1.Container) ([]string, error) {
-	nodeName := p.Spec.NodeName
-	if nodeName == "" {
-		nodeName = r.NodeName
-	}
-	out := []string{"HOSTNAME=" + p.Name, "PATH=" + os.Getenv("PATH")}
-	if len(c.EnvFrom) > 0 {
-		return nil, errors.New("envFrom needs ConfigMaps or Secrets, which the process runtime cannot read")
-	}
-	for _, e := range c.Env {
-		if e.ValueFrom == nil {
-			out = append(out, e.Name+"="+expand(e.Value, out))
-			continue
-		}
-		f := e.ValueFrom.FieldRef
-		if f == nil {
-			return nil, fmt.Errorf("%s: only fieldRef values are supported by the process runtime", e.Name)
-		}
-		var v string
-		switch path := f.FieldPath; {
-		case path == "metadata.name":
-			v = p.Name
-		case path == "metadata.namespace":
-			v = p.Namespace
-		case path == "metadata.uid":
-			v = string(p.UID)
-		case path == "spec.nodeName":
-			v = nodeName
-		case path == "spec.serviceAccountName":
-			v = p.Spec.ServiceAccountName
-		case path == "status.hostIP", path == "status.podIP":
-			v = r.HostIP
-		case strings.HasPrefix(path, "metadata.labels['"):
-			v = p.Labels[strings.TrimSuffix(strings.TrimPrefix(path, "metadata.labels['"), "']")]
-		case strings.HasPrefix(path, "metadata.annotations['"):
-			v = p.Annotations[strings.TrimSuffix(strings.TrimPrefix(path, "metadata.annotations['"), "']")]
-		default:
-			return nil, fmt.Errorf("%s: fieldRef %s is not supported", e.Name, path)
-		}
-		out = append(out, e.Name+"="+v)
-	}
-	return out, nil
-}
-
-// expand replaces $(VAR) with earlier variables, as Kubernetes does.
-func expand(s string, env []string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		k, v, _ := strings.Cut(env[i], "=")
-		s = strings.ReplaceAll(s, "$("+k+")", v)
-	}
-	return s
 }
 
 // Kill stops every process group: SIGTERM, then SIGKILL after grace.
@@ -495,111 +439,4 @@ func (p *pod) terminated(c *container, code int32, oomKilled bool) {
 	close(c.done)
 	p.mu.Unlock()
 	p.send("")
-}
-
-func (p *pod) fail(msg string) {
-	p.removePodCgroup()
-	p.mu.Lock()
-	p.ended = true
-	st := p.statusLocked()
-	st.Phase, st.Message = corev1.PodFailed, msg
-	p.final = st.DeepCopy()
-	p.mu.Unlock()
-	p.report(executor.Report{Status: st, Message: msg})
-}
-
-// finish reports the pod's end: Killed, or Succeeded when every container exited 0.
-func (p *pod) finish() {
-	p.removePodCgroup()
-	p.mu.Lock()
-	p.ended = true
-	st := p.statusLocked()
-	killed := p.killed
-	p.mu.Unlock()
-	if killed {
-		p.mu.Lock()
-		p.final = st.DeepCopy()
-		p.final.Phase = corev1.PodFailed // its containers were stopped
-		p.mu.Unlock()
-		p.report(executor.Report{Status: st, Killed: true})
-		return
-	}
-	st.Phase = corev1.PodSucceeded
-	msg := ""
-	for _, c := range st.ContainerStatuses {
-		if t := c.State.Terminated; t == nil || t.ExitCode != 0 {
-			st.Phase = corev1.PodFailed
-			if t != nil {
-				msg = fmt.Sprintf("container %s exited with code %d", c.Name, t.ExitCode)
-			}
-		}
-	}
-	st.Message = msg
-	p.mu.Lock()
-	p.final = st.DeepCopy()
-	p.mu.Unlock()
-	p.report(executor.Report{Status: st, Message: msg})
-}
-
-// send reports the pod's current status while it runs.
-func (p *pod) send(string) {
-	p.mu.Lock()
-	if p.ended {
-		p.mu.Unlock()
-		return
-	}
-	st := p.statusLocked()
-	p.mu.Unlock()
-	p.report(executor.Report{Status: st})
-}
-
-// statusLocked builds the PodStatus from the containers.
-func (p *pod) statusLocked() corev1.PodStatus {
-	st := corev1.PodStatus{Phase: corev1.PodPending, HostIP: p.rt.HostIP, PodIP: p.rt.HostIP, StartTime: &p.started}
-	if p.rt.HostIP != "" {
-		st.HostIPs = []corev1.HostIP{{IP: p.rt.HostIP}}
-		st.PodIPs = []corev1.PodIP{{IP: p.rt.HostIP}}
-	}
-	initDone := true
-	for _, c := range p.inits {
-		st.InitContainerStatuses = append(st.InitContainerStatuses, c.status)
-		if t := c.status.State.Terminated; t == nil || t.ExitCode != 0 {
-			initDone = false
-		}
-	}
-	ready := initDone
-	anyRunning := false
-	for _, c := range p.mains {
-		st.ContainerStatuses = append(st.ContainerStatuses, c.status)
-		if c.status.State.Running != nil {
-			anyRunning = true
-		}
-		if !c.status.Ready {
-			ready = false
-		}
-	}
-	if initDone && (anyRunning || restarting(p.mains)) {
-		st.Phase = corev1.PodRunning
-	}
-	cond := func(t corev1.PodConditionType, ok bool) corev1.PodCondition {
-		s := corev1.ConditionFalse
-		if ok {
-			s = corev1.ConditionTrue
-		}
-		return corev1.PodCondition{Type: t, Status: s}
-	}
-	st.Conditions = []corev1.PodCondition{cond(corev1.PodInitialized, initDone), cond(corev1.ContainersReady, ready), cond(corev1.PodReady, ready)}
-	if c, ok := p.limits.condition(); ok {
-		st.Conditions = append(st.Conditions, c)
-	}
-	return st
-}
-
-func restarting(cs []*container) bool {
-	for _, c := range cs {
-		if c.status.State.Waiting != nil && c.status.RestartCount > 0 {
-			return true
-		}
-	}
-	return false
 }

@@ -1,0 +1,65 @@
+package process
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// env is a container's environment: its values and the downward API fields a pod can
+// use offline; references to ConfigMaps, Secrets and resources are refused.
+func (r *Runtime) env(p *corev1.Pod, c *corev1.Container) ([]string, error) {
+	nodeName := p.Spec.NodeName
+	if nodeName == "" {
+		nodeName = r.NodeName
+	}
+	out := []string{"HOSTNAME=" + p.Name, "PATH=" + os.Getenv("PATH")}
+	if len(c.EnvFrom) > 0 {
+		return nil, errors.New("envFrom needs ConfigMaps or Secrets, which the process runtime cannot read")
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			out = append(out, e.Name+"="+expand(e.Value, out))
+			continue
+		}
+		f := e.ValueFrom.FieldRef
+		if f == nil {
+			return nil, fmt.Errorf("%s: only fieldRef values are supported by the process runtime", e.Name)
+		}
+		var v string
+		switch path := f.FieldPath; {
+		case path == "metadata.name":
+			v = p.Name
+		case path == "metadata.namespace":
+			v = p.Namespace
+		case path == "metadata.uid":
+			v = string(p.UID)
+		case path == "spec.nodeName":
+			v = nodeName
+		case path == "spec.serviceAccountName":
+			v = p.Spec.ServiceAccountName
+		case path == "status.hostIP", path == "status.podIP":
+			v = r.HostIP
+		case strings.HasPrefix(path, "metadata.labels['"):
+			v = p.Labels[strings.TrimSuffix(strings.TrimPrefix(path, "metadata.labels['"), "']")]
+		case strings.HasPrefix(path, "metadata.annotations['"):
+			v = p.Annotations[strings.TrimSuffix(strings.TrimPrefix(path, "metadata.annotations['"), "']")]
+		default:
+			return nil, fmt.Errorf("%s: fieldRef %s is not supported", e.Name, path)
+		}
+		out = append(out, e.Name+"="+v)
+	}
+	return out, nil
+}
+
+// expand replaces $(VAR) with earlier variables, as Kubernetes does.
+func expand(s string, env []string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		k, v, _ := strings.Cut(env[i], "=")
+		s = strings.ReplaceAll(s, "$("+k+")", v)
+	}
+	return s
+}
