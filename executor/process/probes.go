@@ -5,43 +5,88 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// probe runs a container's readiness and liveness probes while it runs: readiness sets
-// the container's Ready, a failed liveness probe kills the container (its restart policy
-// then applies). Exec probes run as the container (l). The returned func stops them.
-func (p *pod) probe(c *container, l *launch) func() {
+// probe runs an instance's probes while it runs, as the kubelet: its startup probe
+// first, when it has one, during which the others do not run and it is not Started;
+// once that succeeded, it is Started and its readiness and liveness probes run:
+// readiness sets its Ready, a failed liveness probe stops it (its restart policy then
+// applies), as does a startup probe that failed failureThreshold times. Exec probes run
+// as the container. The returned func stops them.
+func (p *pod) probe(in instance) func() {
 	ctx, cancel := context.WithCancel(context.Background())
-	if pr := c.spec.ReadinessProbe; pr != nil {
-		go p.loop(ctx, c, l, pr, func(ok bool) {
-			p.mu.Lock()
-			changed := c.status.Ready != ok && c.status.State.Running != nil
-			if changed {
-				c.status.Ready = ok
-			}
-			p.mu.Unlock()
-			if changed {
-				p.send("")
-			}
-		})
-	}
-	if pr := c.spec.LivenessProbe; pr != nil {
-		go p.loop(ctx, c, l, pr, func(ok bool) {
-			if !ok {
-				signal(c.cmd, syscall.SIGKILL)
-			}
-		})
-	}
+	c := in.c
+	go func() {
+		if pr := c.spec.StartupProbe; pr != nil && !p.startup(ctx, in, pr) {
+			return
+		}
+		if pr := c.spec.ReadinessProbe; pr != nil {
+			go p.loop(ctx, c, in.l, pr, func(err error) bool {
+				p.setReady(in, err == nil)
+				return false
+			})
+		}
+		if pr := c.spec.LivenessProbe; pr != nil {
+			go p.loop(ctx, c, in.l, pr, func(err error) bool {
+				if err == nil {
+					return false
+				}
+				p.stopContainer(in, p.grace(pr), probeFailed(c, "liveness", err))
+				return true
+			})
+		}
+	}()
 	return cancel
 }
 
-// loop probes every period and reports a result once the thresholds are met.
-func (p *pod) loop(ctx context.Context, c *container, l *launch, pr *corev1.Probe, result func(bool)) {
+// startup runs the instance's startup probe until it succeeds, and says whether it did:
+// the container is Started then (and Ready without a readiness probe). After
+// failureThreshold failures in a row it stops the container instead.
+func (p *pod) startup(ctx context.Context, in instance, pr *corev1.Probe) bool {
+	started := false
+	p.loop(ctx, in.c, in.l, pr, func(err error) bool {
+		if err != nil {
+			p.stopContainer(in, p.grace(pr), probeFailed(in.c, "startup", err))
+			return true
+		}
+		started = true
+		p.mu.Lock()
+		if in.c.cmd == in.cmd && in.c.status.State.Running != nil {
+			yes := true
+			in.c.status.Started = &yes
+			in.c.status.Ready = in.c.spec.ReadinessProbe == nil
+		}
+		p.mu.Unlock()
+		p.send("")
+		return true
+	})
+	return started
+}
+
+// probeFailed is why a probe stopped a container, in the kubelet's words.
+func probeFailed(c *container, kind string, err error) string {
+	return fmt.Sprintf("Container %s failed %s probe, will be restarted: %v", c.spec.Name, kind, err)
+}
+
+func (p *pod) setReady(in instance, ok bool) {
+	p.mu.Lock()
+	changed := in.c.cmd == in.cmd && in.c.status.Ready != ok && in.c.status.State.Running != nil
+	if changed {
+		in.c.status.Ready = ok
+	}
+	p.mu.Unlock()
+	if changed {
+		p.send("")
+	}
+}
+
+// loop probes every period and calls result once the thresholds are met (nil: success,
+// else the last failure), until result says to stop or ctx ends.
+func (p *pod) loop(ctx context.Context, c *container, l *launch, pr *corev1.Probe, result func(error) (stop bool)) {
 	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
 	if pr.PeriodSeconds == 0 {
 		period = 10 * time.Second
@@ -60,13 +105,13 @@ func (p *pod) loop(ctx context.Context, c *container, l *launch, pr *corev1.Prob
 		err := p.check(ctx, c, l, pr)
 		if err == nil {
 			successes, failures = successes+1, 0
-			if successes >= successThreshold {
-				result(true)
+			if successes >= successThreshold && result(nil) {
+				return
 			}
 		} else {
 			failures, successes = failures+1, 0
-			if failures >= failThreshold {
-				result(false)
+			if failures >= failThreshold && (ctx.Err() != nil || result(err)) {
+				return
 			}
 		}
 		select {

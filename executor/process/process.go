@@ -68,6 +68,13 @@ type container struct {
 	status corev1.ContainerStatus
 	cmd    *exec.Cmd
 	done   chan struct{}
+	// exited is closed once its running instance's process is gone (done, once it is
+	// reported so); startedAt is when it started; stopWhy, when set, says why it was
+	// stopped (a failed probe or postStart hook); preStopped says its preStop hook ran.
+	exited     chan struct{}
+	startedAt  metav1.Time
+	stopWhy    string
+	preStopped bool
 	// log is the log of its latest instance; launch and cg are its running
 	// instance's (exec runs as it, stats read it).
 	log    *containerLog
@@ -181,30 +188,26 @@ func (p *pod) Kill(grace time.Duration) {
 	close(p.kill)
 	running := p.running()
 	p.mu.Unlock()
-	for _, c := range running {
-		signal(c.cmd, syscall.SIGTERM)
+	var wg sync.WaitGroup
+	for _, in := range running {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.stopContainer(in, grace, "")
+		}()
 	}
-	deadline := time.After(grace)
-	for _, c := range running {
-		select {
-		case <-c.done:
-		case <-deadline:
-			for _, c := range running {
-				signal(c.cmd, syscall.SIGKILL)
-			}
-			<-c.done
-		}
-	}
+	wg.Wait()
 }
 
-func (p *pod) running() []*container {
-	var out []*container
+// running are the instances of the containers that run; under p.mu.
+func (p *pod) running() []instance {
+	var out []instance
 	for _, c := range append(append([]*container{}, p.inits...), p.mains...) {
 		if c.cmd != nil && c.done != nil {
 			select {
 			case <-c.done:
 			default:
-				out = append(out, c)
+				out = append(out, c.current())
 			}
 		}
 	}
@@ -324,12 +327,23 @@ func (p *pod) runOnce(c *container) (int32, error) {
 		p.endCgroup(cc, code)
 		return code, err
 	}
-	stopProbes := p.probe(c, l)
-	err = cmd.Wait()
+	p.mu.Lock()
+	in := c.current()
+	p.mu.Unlock()
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(in.exited)
+	}()
+	stopProbes := func() {}
+	if p.postStart(in) {
+		stopProbes = p.probe(in)
+	}
+	<-in.exited
 	stopProbes()
 	// Reap what the container left behind in its process group, then in its cgroup.
 	signal(cmd, syscall.SIGKILL)
-	code = exitCode(err)
+	code = exitCode(waitErr)
 	oomKilled := p.endCgroup(cc, code)
 	forget()
 	out.finish()
@@ -379,8 +393,8 @@ func (p *pod) command(c *container, cookie string) (*launch, error) {
 // session of its own, which its terminal needs to be its controlling one: its process
 // group still is its pid, and it still is the executor's child, held by the same
 // parent-death signal, records and cgroup); it records it (forget removes the
-// record) and reports the container Running; it is Ready at once when it has no
-// readiness probe. It does so under the pod's lock, so a Kill either sees the process
+// record) and reports the container Running (after its postStart hook where it has
+// one: postStart). It does so under the pod's lock, so a Kill either sees the process
 // or stops it from starting. A process that cannot start is a StartError (exit code
 // 128), as the kubelet reports it, with the reason.
 func (p *pod) start(c *container, l *launch, out *containerLog, cc *ctrCgroup, cookie string) (cmd *exec.Cmd, code int32, forget func(), err error) {
@@ -396,12 +410,14 @@ func (p *pod) start(c *container, l *launch, out *containerLog, cc *ctrCgroup, c
 		return nil, p.startError(c, err), nil, err
 	}
 	forget = p.rt.remember(p.pod.Namespace+"/"+p.pod.Name, c.spec.Name, cmd, cookie)
-	c.cmd, c.done, c.launch, c.cg = cmd, make(chan struct{}), l, cc
+	c.cmd, c.done, c.exited, c.launch, c.cg = cmd, make(chan struct{}), make(chan struct{}), l, cc
+	c.startedAt, c.stopWhy, c.preStopped = metav1.Now(), "", false
 	c.status.User = l.Settings.user()
-	c.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
-	started := true
-	c.status.Started = &started
-	c.status.Ready = c.spec.ReadinessProbe == nil
+	if lifecycle(&c.spec).PostStart == nil {
+		c.runningLocked()
+	} else {
+		c.status.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating", Message: "running its postStart hook"}}
+	}
 	c.status.ContainerID = fmt.Sprintf("process://%d", cmd.Process.Pid)
 	p.mu.Unlock()
 	p.send("")
@@ -419,8 +435,31 @@ func (p *pod) startError(c *container, err error) int32 {
 	return 128
 }
 
+// runningLocked makes the container's status Running: Started unless it has a startup
+// probe (that has yet to succeed), Ready at once unless it has a startup or readiness
+// probe.
+func (c *container) runningLocked() {
+	c.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: c.startedAt}}
+	started := c.spec.StartupProbe == nil
+	c.status.Started = &started
+	c.status.Ready = started && c.spec.ReadinessProbe == nil
+}
+
+// instance is one run of a container: its process, exited once that is gone, its launch.
+type instance struct {
+	c      *container
+	cmd    *exec.Cmd
+	exited chan struct{}
+	l      *launch
+}
+
+// current is the container's running instance; under p.mu.
+func (c *container) current() instance {
+	return instance{c: c, cmd: c.cmd, exited: c.exited, l: c.launch}
+}
+
 // terminated reports the container Terminated with code: Completed for 0, OOMKilled
-// after an OOM kill in its cgroup, else Error. Closing done tells Kill the process is
+// after an OOM kill in its cgroup, else Error; with why it was stopped, if it was. Closing done tells Kill the process is
 // gone.
 func (p *pod) terminated(c *container, code int32, oomKilled bool) {
 	p.mu.Lock()
@@ -435,7 +474,7 @@ func (p *pod) terminated(c *container, code int32, oomKilled bool) {
 	c.status.Started = &started
 	c.status.Ready = false
 	c.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-		ExitCode: code, Reason: reason, StartedAt: c.status.State.Running.StartedAt, FinishedAt: metav1.Now(), ContainerID: c.status.ContainerID}}
+		ExitCode: code, Reason: reason, Message: c.stopWhy, StartedAt: c.startedAt, FinishedAt: metav1.Now(), ContainerID: c.status.ContainerID}}
 	close(c.done)
 	p.mu.Unlock()
 	p.send("")

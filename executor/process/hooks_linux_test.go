@@ -1,0 +1,160 @@
+//go:build linux
+
+package process
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/k8sm/k8sm/executor"
+)
+
+func execHook(script string) *corev1.LifecycleHandler {
+	return &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", script}}}
+}
+
+// A postStart hook runs as the container (its environment and working directory), and
+// the container is reported Running only once the hook completed.
+func TestPostStartHookRunsBeforeRunning(t *testing.T) {
+	dir := sharedDir(t)
+	release, seen := filepath.Join(dir, "release"), filepath.Join(dir, "seen")
+	p := shPod(corev1.RestartPolicyNever, `echo "$GREETING $(pwd)"; exec sleep 300`)
+	p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "GREETING", Value: "hi"}}
+	p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: execHook(
+		`echo "$GREETING $(pwd)" > ` + seen + `; until test -f ` + release + `; do sleep 0.05; done`)}
+	_, rec, sandbox := start(t, p)
+	waitFile(t, seen, "the hook runs", func(s string) bool { return s != "" })
+	rec.until(t, "started, still waiting for its hook", func(r executor.Report) bool {
+		cs := r.Status.ContainerStatuses[0]
+		return cs.ContainerID != "" && cs.State.Waiting != nil && !started(cs) && r.Status.Phase == corev1.PodPending
+	})
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec.until(t, "running", func(r executor.Report) bool {
+		cs := r.Status.ContainerStatuses[0]
+		return cs.State.Running != nil && started(cs) && cs.Ready
+	})
+	hook, _ := os.ReadFile(seen)
+	ctr := ""
+	for deadline := time.Now().Add(20 * time.Second); ctr == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		ctr = output(sandbox, "c0", corev1.LogStreamStdout)
+	}
+	if string(hook) != ctr || !strings.HasPrefix(ctr, "hi /") {
+		t.Fatalf("the hook saw %q, the container %q", hook, ctr)
+	}
+}
+
+// A failed postStart hook stops the container with FailedPostStartHook; its pod's
+// restartPolicy then applies.
+func TestFailedPostStartHookStopsTheContainer(t *testing.T) {
+	for _, tc := range []struct {
+		policy corev1.RestartPolicy
+		done   func(executor.Report) bool
+	}{
+		{corev1.RestartPolicyAlways, func(r executor.Report) bool { return r.Status.ContainerStatuses[0].RestartCount >= 1 }},
+		{corev1.RestartPolicyNever, ended},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			p := shPod(tc.policy, "exec sleep 300")
+			p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: execHook("echo broken; exit 3")}
+			_, rec, _ := start(t, p)
+			rep := rec.until(t, "the container was stopped", tc.done)
+			cs := rep.Status.ContainerStatuses[0]
+			term := cs.State.Terminated
+			if tc.policy == corev1.RestartPolicyAlways {
+				term = cs.LastTerminationState.Terminated
+			} else if rep.Status.Phase != corev1.PodFailed {
+				t.Fatalf("phase %s", rep.Status.Phase)
+			}
+			if term == nil || !strings.HasPrefix(term.Message, "FailedPostStartHook: Exec lifecycle hook") || !strings.Contains(term.Message, `message: "broken\n"`) {
+				t.Fatalf("terminated %+v", term)
+			}
+		})
+	}
+}
+
+// A preStop hook, whatever its handler, runs before the container gets SIGTERM when
+// its pod is killed.
+func TestPreStopHookRunsBeforeSIGTERM(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.Path+" "+r.UserAgent())
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	port, _ := strconv.Atoi(u.Port())
+	dir := sharedDir(t)
+	for _, tc := range []struct {
+		name string
+		hook func(log string) *corev1.LifecycleHandler
+		want string // in the log, SIGTERM's line last
+	}{
+		{"exec", func(log string) *corev1.LifecycleHandler { return execHook("echo preStop >> " + log) }, "preStop\nterm\n"},
+		{"httpGet", func(log string) *corev1.LifecycleHandler {
+			return &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/stop", Port: intstr.FromInt(port)}}
+		}, "term\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := filepath.Join(dir, tc.name)
+			p := shPod(corev1.RestartPolicyAlways, `trap "echo term >> `+log+`; exit 0" TERM; echo up >> `+log+`; while :; do sleep 0.05; done`)
+			p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: tc.hook(log)}
+			h, rec, _ := start(t, p)
+			rec.until(t, "running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+			waitFile(t, log, "the container runs", func(s string) bool { return s == "up\n" })
+			h.Kill(10 * time.Second)
+			b, _ := os.ReadFile(log)
+			if string(b) != "up\n"+tc.want {
+				t.Fatalf("log %q", b)
+			}
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 || !strings.HasPrefix(asked[0], "/stop kube-lifecycle/") {
+		t.Fatalf("the HTTP server was asked %q", asked)
+	}
+}
+
+// A preStop hook's time counts against the grace period: one that would take longer
+// than it is cut short, and SIGKILL comes once the grace period is over.
+func TestPreStopHookCountsAgainstTheGracePeriod(t *testing.T) {
+	for name, hook := range map[string]*corev1.LifecycleHandler{
+		"exec":  execHook("exec sleep 300"),
+		"sleep": {Sleep: &corev1.SleepAction{Seconds: 300}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := shPod(corev1.RestartPolicyAlways, `trap "" TERM; while :; do sleep 0.05; done`)
+			p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: hook}
+			h, rec, _ := start(t, p)
+			rec.until(t, "running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+			killed := make(chan struct{})
+			go func() {
+				h.Kill(500 * time.Millisecond)
+				close(killed)
+			}()
+			select {
+			case <-killed:
+			case <-time.After(20 * time.Second):
+				t.Fatal("Kill did not return: the preStop hook outlasted the grace period")
+			}
+			if rep := rec.until(t, "the pod was killed", ended); !rep.Killed || rep.Status.ContainerStatuses[0].State.Terminated.ExitCode != 137 {
+				t.Fatalf("%+v", rep)
+			}
+		})
+	}
+}

@@ -1,0 +1,95 @@
+//go:build linux
+
+package process
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/k8sm/k8sm/executor"
+)
+
+// waitFile polls a file until ok says yes of its content.
+func waitFile(t *testing.T, path, what string, ok func(string) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(path)
+		if ok(string(b)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s has %q", what, path, b)
+		}
+	}
+}
+
+func execProbe(threshold int32, script string) *corev1.Probe {
+	return &corev1.Probe{PeriodSeconds: 1, FailureThreshold: threshold,
+		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", script}}}}
+}
+
+func started(cs corev1.ContainerStatus) bool { return cs.Started != nil && *cs.Started }
+
+// While its startup probe has not succeeded a container is not Started, and its
+// liveness probe (which would stop it at its first failure) and readiness probe do not
+// run; once it succeeds, both do.
+func TestStartupProbeHoldsTheOtherProbes(t *testing.T) {
+	dir := sharedDir(t)
+	flag, count := filepath.Join(dir, "flag"), filepath.Join(dir, "count")
+	p := shPod(corev1.RestartPolicyAlways, "exec sleep 300")
+	c := &p.Spec.Containers[0]
+	c.StartupProbe = execProbe(30, "echo >> "+count+"; test -f "+flag)
+	c.LivenessProbe = execProbe(1, "test -f "+flag)
+	c.ReadinessProbe = execProbe(1, "test -f "+flag)
+	_, rec, _ := start(t, p)
+	rec.until(t, "running, not started", func(r executor.Report) bool {
+		cs := r.Status.ContainerStatuses[0]
+		return cs.State.Running != nil && !started(cs) && !cs.Ready
+	})
+	// Three startup probes: two liveness periods went by.
+	waitFile(t, count, "three startup probes", func(s string) bool { return strings.Count(s, "\n") >= 3 })
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := rec.until(t, "started and ready", func(r executor.Report) bool {
+		cs := r.Status.ContainerStatuses[0]
+		return started(cs) && cs.Ready
+	})
+	if cs := rep.Status.ContainerStatuses[0]; cs.RestartCount != 0 {
+		t.Fatalf("the container was stopped during its startup: %+v", cs.LastTerminationState.Terminated)
+	}
+}
+
+// A startup probe that fails failureThreshold times stops the container, which then
+// restarts or not as its pod's restartPolicy says, saying why.
+func TestStartupProbeFailureStopsTheContainer(t *testing.T) {
+	for _, tc := range []struct {
+		policy corev1.RestartPolicy
+		done   func(executor.Report) bool
+	}{
+		{corev1.RestartPolicyAlways, func(r executor.Report) bool { return r.Status.ContainerStatuses[0].RestartCount >= 1 }},
+		{corev1.RestartPolicyNever, ended},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			p := shPod(tc.policy, "exec sleep 300")
+			p.Spec.Containers[0].StartupProbe = execProbe(2, "exit 1")
+			_, rec, _ := start(t, p)
+			rep := rec.until(t, "the container was stopped", tc.done)
+			cs := rep.Status.ContainerStatuses[0]
+			term := cs.State.Terminated
+			if tc.policy == corev1.RestartPolicyAlways {
+				term = cs.LastTerminationState.Terminated
+			} else if rep.Status.Phase != corev1.PodFailed {
+				t.Fatalf("phase %s", rep.Status.Phase)
+			}
+			if term == nil || term.ExitCode != 143 || !strings.Contains(term.Message, "Container c0 failed startup probe, will be restarted") {
+				t.Fatalf("terminated %+v", term)
+			}
+		})
+	}
+}
