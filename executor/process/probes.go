@@ -56,8 +56,7 @@ func (p *pod) startup(ctx context.Context, in instance, pr *corev1.Probe) bool {
 		started = true
 		p.mu.Lock()
 		if in.c.cmd == in.cmd && in.c.status.State.Running != nil {
-			yes := true
-			in.c.status.Started = &yes
+			in.c.markStarted()
 			in.c.status.Ready = in.c.spec.ReadinessProbe == nil
 		}
 		p.mu.Unlock()

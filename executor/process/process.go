@@ -75,6 +75,10 @@ type container struct {
 	startedAt  metav1.Time
 	stopWhy    string
 	preStopped bool
+	// firstStarted is closed once it is first Started (a sidecar's next init container
+	// may start then).
+	firstStarted chan struct{}
+	startedOnce  sync.Once
 	// log is the log of its latest instance; launch and cg are its running
 	// instance's (exec runs as it, stats read it).
 	log    *containerLog
@@ -89,13 +93,17 @@ type pod struct {
 	report  func(executor.Report)
 	limits  *podLimits
 
-	mu      sync.Mutex
-	inits   []*container
-	mains   []*container
-	killed  bool
-	kill    chan struct{}
-	started metav1.Time
-	ended   bool
+	mu     sync.Mutex
+	inits  []*container
+	mains  []*container
+	killed bool
+	kill   chan struct{}
+	// stopping is closed once the sidecars are stopped (sidecars.go); initialized says
+	// the init containers completed and the sidecars started.
+	stopping    chan struct{}
+	initialized bool
+	started     metav1.Time
+	ended       bool
 	// final is the status its end was reported with.
 	final *corev1.PodStatus
 }
@@ -138,12 +146,12 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 			return nil, fmt.Errorf("spec.volumes[%d] (%s): %w", i, v.Name, err)
 		}
 	}
-	pd := &pod{rt: r, pod: p, sandbox: sandbox, report: report, kill: make(chan struct{}), started: metav1.Now(), limits: r.limitsFor(p)}
+	pd := &pod{rt: r, pod: p, sandbox: sandbox, report: report, kill: make(chan struct{}), stopping: make(chan struct{}), initialized: len(p.Spec.InitContainers) == 0, started: metav1.Now(), limits: r.limitsFor(p)}
 	for i, c := range p.Spec.InitContainers {
-		pd.inits = append(pd.inits, &container{spec: c, sec: inits[i], status: waiting(c, "PodInitializing")})
+		pd.inits = append(pd.inits, &container{spec: c, sec: inits[i], status: waiting(c, "PodInitializing"), firstStarted: make(chan struct{})})
 	}
 	for i, c := range p.Spec.Containers {
-		pd.mains = append(pd.mains, &container{spec: c, sec: mains[i], status: waiting(c, "ContainerCreating")})
+		pd.mains = append(pd.mains, &container{spec: c, sec: mains[i], status: waiting(c, "ContainerCreating"), firstStarted: make(chan struct{})})
 	}
 	r.ensureWatchdog()
 	r.register(pd)
@@ -188,27 +196,15 @@ func (p *pod) Kill(grace time.Duration) {
 	close(p.kill)
 	running := p.running()
 	p.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, in := range running {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.stopContainer(in, grace, "")
-		}()
-	}
-	wg.Wait()
+	p.stopInOrder(running, grace)
 }
 
 // running are the instances of the containers that run; under p.mu.
 func (p *pod) running() []instance {
 	var out []instance
 	for _, c := range append(append([]*container{}, p.inits...), p.mains...) {
-		if c.cmd != nil && c.done != nil {
-			select {
-			case <-c.done:
-			default:
-				out = append(out, c.current())
-			}
+		if c.isRunning() {
+			out = append(out, c.current())
 		}
 	}
 	return out
@@ -233,26 +229,13 @@ func (p *pod) isKilled() bool {
 func (p *pod) run() {
 	p.makePodCgroup()
 	p.send("")
-	for _, c := range p.inits {
-		for {
-			code, err := p.runOnce(c)
-			if p.isKilled() {
-				p.finish()
-				return
-			}
-			if err == nil && code == 0 {
-				break
-			}
-			if p.pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
-				p.fail(fmt.Sprintf("init container %s failed (exit code %d)", c.spec.Name, code))
-				return
-			}
-			if !p.wait(c) {
-				p.finish()
-				return
-			}
-		}
+	sidecars, ok := p.runInits()
+	if !ok {
+		return
 	}
+	p.mu.Lock()
+	p.initialized = true
+	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range p.mains {
 		wg.Add(1)
@@ -262,6 +245,11 @@ func (p *pod) run() {
 		}(c)
 	}
 	wg.Wait()
+	grace := p.grace(nil)
+	if p.isKilled() {
+		grace = 0 // Kill stops them
+	}
+	p.stopSidecars(sidecars, grace)
 	p.finish()
 }
 
@@ -301,6 +289,8 @@ func (p *pod) wait(c *container) bool {
 	case <-time.After(d):
 		return true
 	case <-p.kill:
+		return false
+	case <-p.stopping: // a sidecar, once the pod stops them
 		return false
 	}
 }
@@ -359,7 +349,10 @@ func (p *pod) configError(c *container) (int32, error) {
 	c.status.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: c.sec.err.Error()}}
 	p.mu.Unlock()
 	p.send("")
-	<-p.kill
+	select {
+	case <-p.kill:
+	case <-p.stopping: // a sidecar, once the pod stops them
+	}
 	return -1, c.sec.err
 }
 
@@ -399,7 +392,7 @@ func (p *pod) command(c *container, cookie string) (*launch, error) {
 // 128), as the kubelet reports it, with the reason.
 func (p *pod) start(c *container, l *launch, out *containerLog, cc *ctrCgroup, cookie string) (cmd *exec.Cmd, code int32, forget func(), err error) {
 	p.mu.Lock()
-	if p.isKilled() {
+	if p.isKilled() || (isSidecar(&c.spec) && p.sidecarsStopping()) {
 		p.mu.Unlock()
 		return nil, -1, nil, errors.New("killed")
 	}
@@ -442,6 +435,9 @@ func (c *container) runningLocked() {
 	c.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: c.startedAt}}
 	started := c.spec.StartupProbe == nil
 	c.status.Started = &started
+	if started {
+		c.markStarted()
+	}
 	c.status.Ready = started && c.spec.ReadinessProbe == nil
 }
 

@@ -72,14 +72,13 @@ func (p *pod) statusLocked() corev1.PodStatus {
 		st.HostIPs = []corev1.HostIP{{IP: p.rt.HostIP}}
 		st.PodIPs = []corev1.PodIP{{IP: p.rt.HostIP}}
 	}
-	initDone := true
+	initDone, ready := p.initialized, p.initialized
 	for _, c := range p.inits {
 		st.InitContainerStatuses = append(st.InitContainerStatuses, c.status)
-		if t := c.status.State.Terminated; t == nil || t.ExitCode != 0 {
-			initDone = false
+		if isSidecar(&c.spec) && !c.status.Ready {
+			ready = false
 		}
 	}
-	ready := initDone
 	anyRunning := false
 	for _, c := range p.mains {
 		st.ContainerStatuses = append(st.ContainerStatuses, c.status)

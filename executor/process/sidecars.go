@@ -1,0 +1,172 @@
+package process
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Init containers and native sidecars, as the kubelet runs them.
+//
+// Init containers run in order. A sidecar (an init container with restartPolicy
+// Always) is started in its turn, and the next one starts once it is Started: running,
+// and past its startup probe if it has one. It is restarted whenever it ends, whatever
+// the pod's restartPolicy, and runs beside the main containers; once they all ended (a
+// pod that does not restart them) or the pod is killed, the sidecars are stopped in
+// reverse order. The pod's phase does not count them.
+
+func isSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+// sidecar is a sidecar's supervisor: done once it no longer restarts it.
+type sidecar struct {
+	c    *container
+	done chan struct{}
+}
+
+// runInits runs the init containers and starts the sidecars, in order; ok is false
+// when the pod ended meanwhile (killed, or an init container failed), which it reported.
+func (p *pod) runInits() (sidecars []sidecar, ok bool) {
+	for _, c := range p.inits {
+		if isSidecar(&c.spec) {
+			s := sidecar{c: c, done: make(chan struct{})}
+			sidecars = append(sidecars, s)
+			go func() {
+				defer close(s.done)
+				p.superviseSidecar(c)
+			}()
+			select {
+			case <-c.firstStarted:
+				continue
+			case <-p.kill:
+				p.stopSidecars(sidecars, 0)
+				p.finish()
+				return nil, false
+			}
+		}
+		if msg, ended := p.runInit(c); ended {
+			p.stopSidecars(sidecars, p.grace(nil))
+			if msg != "" {
+				p.fail(msg)
+			} else {
+				p.finish()
+			}
+			return nil, false
+		}
+	}
+	return sidecars, true
+}
+
+// runInit runs an init container to its success, restarting it unless the pod's
+// restartPolicy is Never; ended says the pod ended instead, with msg when it failed.
+func (p *pod) runInit(c *container) (msg string, ended bool) {
+	for {
+		code, err := p.runOnce(c)
+		if p.isKilled() {
+			return "", true
+		}
+		if err == nil && code == 0 {
+			return "", false
+		}
+		if p.pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+			return fmt.Sprintf("init container %s failed (exit code %d)", c.spec.Name, code), true
+		}
+		if !p.wait(c) {
+			return "", true
+		}
+	}
+}
+
+// superviseSidecar runs a sidecar until it is stopped, restarting it whenever it ends.
+func (p *pod) superviseSidecar(c *container) {
+	for {
+		_, _ = p.runOnce(c)
+		if p.isKilled() || p.sidecarsStopping() {
+			return
+		}
+		if !p.wait(c) {
+			return
+		}
+	}
+}
+
+func (p *pod) sidecarsStopping() bool {
+	select {
+	case <-p.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopSidecars stops the sidecars in reverse order, within grace in all, and returns
+// once none runs or restarts. In a killed pod, Kill stops them.
+func (p *pod) stopSidecars(sidecars []sidecar, grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	p.mu.Lock()
+	select {
+	case <-p.stopping:
+	default:
+		close(p.stopping) // no sidecar starts again
+	}
+	killed := p.killed
+	p.mu.Unlock()
+	for i := len(sidecars) - 1; i >= 0; i-- {
+		s := sidecars[i]
+		p.mu.Lock()
+		running := s.c.isRunning()
+		in := s.c.current()
+		p.mu.Unlock()
+		if running && !killed {
+			p.stopContainer(in, max(time.Until(deadline), 0), "")
+		}
+		<-s.done
+	}
+}
+
+// markStarted records that the container is Started; under p.mu.
+func (c *container) markStarted() {
+	yes := true
+	c.status.Started = &yes
+	c.startedOnce.Do(func() { close(c.firstStarted) })
+}
+
+// isRunning says whether the container's latest instance runs; under p.mu.
+func (c *container) isRunning() bool {
+	if c.cmd == nil || c.done == nil {
+		return false
+	}
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stopInOrder stops the running instances as the kubelet stops a pod: the main (and
+// regular init) containers at once, then the sidecars in reverse order, all within
+// grace.
+func (p *pod) stopInOrder(running []instance, grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	var wg sync.WaitGroup
+	var sidecars []instance
+	for _, in := range running {
+		if isSidecar(&in.c.spec) {
+			sidecars = append(sidecars, in)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.stopContainer(in, grace, "")
+		}()
+	}
+	wg.Wait()
+	for i := len(sidecars) - 1; i >= 0; i-- {
+		p.stopContainer(sidecars[i], max(time.Until(deadline), 0), "")
+	}
+}
