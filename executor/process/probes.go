@@ -166,3 +166,24 @@ func portOf(p intstr.IntOrString, c *corev1.Container) (int, error) {
 	}
 	return 0, fmt.Errorf("container %s has no port named %s", c.Name, p.StrVal)
 }
+
+// checkProbes refuses a pod with a gRPC probe, which the runtime does not run (it would
+// fail every time, and stop its container), naming the field.
+func checkProbes(p *corev1.Pod) error {
+	for _, cs := range []struct {
+		field string
+		ctrs  []corev1.Container
+	}{{"spec.initContainers", p.Spec.InitContainers}, {"spec.containers", p.Spec.Containers}} {
+		for i, c := range cs.ctrs {
+			for _, pr := range []struct {
+				name  string
+				probe *corev1.Probe
+			}{{"startupProbe", c.StartupProbe}, {"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}} {
+				if pr.probe != nil && pr.probe.GRPC != nil {
+					return fmt.Errorf("%s[%d].%s.grpc: the process runtime runs exec, httpGet and tcpSocket probes, not gRPC ones", cs.field, i, pr.name)
+				}
+			}
+		}
+	}
+	return nil
+}

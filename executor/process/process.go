@@ -123,6 +123,9 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 	if err := checkTTY(p); err != nil {
 		return nil, err
 	}
+	if err := checkProbes(p); err != nil {
+		return nil, err
+	}
 	for i := range p.Spec.InitContainers {
 		if _, err := r.env(p, &p.Spec.InitContainers[i]); err != nil {
 			return nil, fmt.Errorf("spec.initContainers[%d].env: %w", i, err)

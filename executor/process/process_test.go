@@ -259,6 +259,11 @@ func TestRefusesWhatItCannotRun(t *testing.T) {
 	if _, err := rt.Start(secretEnv, t.TempDir(), func(executor.Report) {}); err == nil || !strings.Contains(err.Error(), "spec.containers[0].env: PW") {
 		t.Fatalf("env from a Secret: %v", err)
 	}
+	grpc := shPod(corev1.RestartPolicyNever, "true")
+	grpc.Spec.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9000}}}
+	if _, err := rt.Start(grpc, t.TempDir(), func(executor.Report) {}); err == nil || !strings.Contains(err.Error(), "spec.containers[0].livenessProbe.grpc") {
+		t.Fatalf("a gRPC probe: %v", err)
+	}
 	if _, err := executor.DecodePod([]byte(`{"spec":{"containers":[{"name":"c"}],"volumes":[{"name":"data","hostPath":{"path":"/x"}}]}}`), rt.Supports); err == nil ||
 		!strings.Contains(err.Error(), "spec.volumes[0] (data): this runtime cannot provide hostPath volumes") {
 		t.Fatalf("hostPath volume: %v", err)
