@@ -1,7 +1,9 @@
 // Package process is the executor runtime that runs each container's command as a child
 // process in the sandbox: env (values and the downward API fields a pod can use
 // offline), workingDir, restartPolicy with kubelet-like backoff, logs in the CRI format (logs.go),
-// SIGTERM then SIGKILL to whole process groups. Init containers run first, in order.
+// SIGTERM then SIGKILL to whole process groups, after the preStop hook (hooks.go).
+// Init containers run first, in order, native sidecars beside the main containers
+// (sidecars.go); startup, readiness and liveness probes (probes.go, probehttp.go).
 // No container process outlives the executor (orphans.go). Each runs as the user its
 // securityContext names, held to it (security.go), and in cgroups that hold it to its
 // resource limits where the agent allows, the pod told where not (limits.go).
