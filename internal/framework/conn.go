@@ -489,22 +489,33 @@ func leaderURL(master string, info *mesos.MasterInfo) string {
 	if info == nil {
 		return master
 	}
-	host := info.GetAddress().GetIP()
-	if host == "" {
-		host = info.GetAddress().GetHostname()
+	scheme := "http"
+	if strings.HasPrefix(master, "https:") {
+		scheme = "https"
 	}
-	if host == "" {
-		host = info.GetHostname()
-	}
+	host := masterHost(scheme, info.GetAddress().GetIP(), info.GetAddress().GetHostname(), info.GetHostname())
 	port := info.GetAddress().GetPort()
 	if host == "" || port == 0 {
 		return master
 	}
-	scheme := "http"
-	if len(master) > 5 && master[:5] == "https" {
-		scheme = "https"
-	}
 	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
+
+// masterHost is the host to reach a master at, from its MasterInfo: its IP for http (no
+// name to resolve), its hostname for https, whose certificate names hosts more often than
+// addresses (Mesos's own TLS checks peers by their hostnames).
+func masterHost(scheme, ip string, hostnames ...string) string {
+	name := ""
+	for _, h := range hostnames {
+		if h != "" {
+			name = h
+			break
+		}
+	}
+	if scheme == "https" && name != "" || ip == "" {
+		return name
+	}
+	return ip
 }
 
 // classify turns a failed SUBSCRIBE into a SubscribeError with a reason a person can act on.

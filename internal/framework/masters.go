@@ -142,13 +142,7 @@ func MasterURLFromInfo(data []byte, scheme string) (string, error) {
 	if err := json.Unmarshal(data, &info); err != nil {
 		return "", fmt.Errorf("reading the leading master's info from ZooKeeper: %w", err)
 	}
-	host := info.Address.IP
-	if host == "" {
-		host = info.Address.Hostname
-	}
-	if host == "" {
-		host = info.Hostname
-	}
+	host := masterHost(scheme, info.Address.IP, info.Address.Hostname, info.Hostname)
 	port := info.Address.Port
 	if port == 0 {
 		port = info.Port

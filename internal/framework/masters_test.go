@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
 	"github.com/go-zookeeper/zk"
 
 	"github.com/k8sm/k8sm/internal/testzk"
@@ -81,6 +83,9 @@ func TestMasterURLFromInfo(t *testing.T) {
 	}{
 		{`{"address":{"hostname":"m1","ip":"10.0.0.1","port":5050},"hostname":"m1","id":"x","ip":16777226,"port":5050}`, "http", "http://10.0.0.1:5050", false},
 		{`{"address":{"hostname":"m1","port":5050}}`, "https", "https://m1:5050", false},
+		// https: the hostname, which certificates name more often than addresses.
+		{`{"address":{"hostname":"m1.example","ip":"10.0.0.1","port":5050},"hostname":"m1.example","port":5050}`, "https", "https://m1.example:5050", false},
+		{`{"address":{"ip":"10.0.0.1","port":5050}}`, "https", "https://10.0.0.1:5050", false},
 		{`{"hostname":"m2","port":5051}`, "http", "http://m2:5051", false},
 		{`{"address":{}}`, "http", "", true},
 		{`not json`, "http", "", true},
@@ -156,5 +161,26 @@ func TestZKDetectorFollowsTheLeader(t *testing.T) {
 	got, err = d.Leader(ctx)
 	if err != nil || got != "http://127.0.0.2:5051" {
 		t.Fatalf("after failover Leader() = %q, %v; want http://127.0.0.2:5051", got, err)
+	}
+}
+
+// The leader of a subscription, for the operator API, is reached at its IP over http, and
+// at its hostname over https, whose certificate names it so more often.
+func TestLeaderURL(t *testing.T) {
+	ip, name := "10.0.0.1", "m1.example"
+	info := &mesos.MasterInfo{Hostname: &name, Address: &mesos.Address{IP: &ip, Hostname: &name, Port: 5050}}
+	for _, tc := range []struct {
+		master string
+		info   *mesos.MasterInfo
+		want   string
+	}{
+		{"http://m0:5050", info, "http://10.0.0.1:5050"},
+		{"https://m0:5050", info, "https://m1.example:5050"},
+		{"https://m0:5050", &mesos.MasterInfo{Address: &mesos.Address{IP: &ip, Port: 5050}}, "https://10.0.0.1:5050"},
+		{"http://m0:5050", nil, "http://m0:5050"},
+	} {
+		if got := leaderURL(tc.master, tc.info); got != tc.want {
+			t.Errorf("leaderURL(%s) = %s, want %s", tc.master, got, tc.want)
+		}
 	}
 }
