@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	mesos "github.com/mesos/mesos-go/api/v1/lib"
-
 	"github.com/go-zookeeper/zk"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/k8sm/k8sm/internal/testzk"
 )
