@@ -66,6 +66,8 @@ func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1al
 				return cfg, ReasonCAInvalid, fmt.Errorf("Secret %s/%s (tls.caSecretRef) has no PEM certificate under key %q", ref.Namespace, ref.Name, key) //nolint:staticcheck // a condition message, a sentence
 			}
 			cfg.TLS.RootCAs = pool
+			sum := sha256.Sum256(data[key])
+			cfg.RootCAsDigest = hex.EncodeToString(sum[:])
 		}
 	}
 	if r.DriverOptions != nil {
@@ -174,8 +176,9 @@ func configHash(cfg framework.Config) string {
 		Creds    *framework.Credentials
 		TLSSkip  bool
 		TLSRoots bool
-	}{cfg.Master, cfg.FrameworkInfo, cfg.Credentials, cfg.TLS != nil && cfg.TLS.InsecureSkipVerify, cfg.TLS != nil && cfg.TLS.RootCAs != nil})
-	if cfg.TLS != nil && cfg.TLS.RootCAs != nil {
+		CAs      string
+	}{cfg.Master, cfg.FrameworkInfo, cfg.Credentials, cfg.TLS != nil && cfg.TLS.InsecureSkipVerify, cfg.TLS != nil && cfg.TLS.RootCAs != nil, cfg.RootCAsDigest})
+	if cfg.TLS != nil && cfg.TLS.RootCAs != nil && cfg.RootCAsDigest == "" {
 		for _, s := range cfg.TLS.RootCAs.Subjects() { //nolint:staticcheck // identity of the pool only
 			h.Write(s)
 		}

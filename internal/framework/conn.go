@@ -87,6 +87,10 @@ type Config struct {
 	Credentials *Credentials
 	// TLS for https masters; nil means the system roots.
 	TLS *tls.Config
+	// RootCAsDigest identifies the certificates of TLS.RootCAs (a CertPool says only
+	// their subjects), for whoever compares configs: a CA re-issued with the same
+	// subject and a new key is another config.
+	RootCAsDigest string
 	// HeartbeatMisses is how many heartbeat intervals may pass without an event before
 	// the master is taken for dead. Default 5.
 	HeartbeatMisses int
