@@ -64,6 +64,9 @@ const (
 
 	// statusResync is how often a cluster's status is refreshed from its driver without events.
 	statusResync = 30 * time.Second
+	// secretRetry is how soon a Secret that could not be read is read again while the
+	// driver runs on.
+	secretRetry = 5 * time.Second
 )
 
 // SchedulerFactory makes the Scheduler that handles a cluster's offers and updates.
@@ -145,6 +148,15 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	r.ensureOutageToleration(ctx, mc)
 
 	cfg, reason, err := r.driverConfig(ctx, mc)
+	if d := r.Registry.Driver(mc.Name); err != nil && d != nil && secretUnread(err) {
+		// The running driver keeps its subscription, made with what it read before: a
+		// busy API server, or a Secret deleted to be made again, is no reason to drop it.
+		log.Info("Keeping the framework's subscription: a Secret it was made from cannot be read", "reason", reason, "message", err.Error())
+		r.statusFromDriver(mc, status, d.Status())
+		setCondition(status, mc.Generation, mesosv1alpha1.ConditionDegraded, true, reason,
+			err.Error()+": the framework keeps its subscription with what was read before, and cannot subscribe again without it")
+		return ctrl.Result{RequeueAfter: secretRetry}, r.writeStatus(ctx, mc, status)
+	}
 	if err != nil {
 		r.Registry.StopDriver(mc.Name)
 		r.setBroken(mc, status, reason, err.Error())

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -88,11 +89,24 @@ func (r *MesosClusterReconciler) secretData(ctx context.Context, ref *mesosv1alp
 	var s corev1.Secret
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, notFound, fmt.Errorf("Secret %s/%s (%s) not found", ref.Namespace, ref.Name, field) //nolint:staticcheck // a condition message, a sentence
+			return nil, notFound, secretUnreadError{fmt.Errorf("Secret %s/%s (%s) not found", ref.Namespace, ref.Name, field)} //nolint:staticcheck // a condition message, a sentence
 		}
-		return nil, notFound, fmt.Errorf("reading Secret %s/%s (%s): %w", ref.Namespace, ref.Name, field, err)
+		return nil, notFound, secretUnreadError{fmt.Errorf("reading Secret %s/%s (%s): %w", ref.Namespace, ref.Name, field, err)}
 	}
 	return s.Data, "", nil
+}
+
+// secretUnreadError says a Secret of the config could not be read: not there (being
+// replaced, say), or the read failed (the API server busy). A driver already running
+// keeps what it read before.
+type secretUnreadError struct{ error }
+
+func (e secretUnreadError) Unwrap() error { return e.error }
+
+// secretUnread says whether err is a Secret of the config that could not be read.
+func secretUnread(err error) bool {
+	var e secretUnreadError
+	return errors.As(err, &e)
 }
 
 // plaintextMaster says whether the cluster reaches its masters without TLS: an http://

@@ -54,6 +54,24 @@ var _ = Describe("MesosCluster controller", func() {
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/" + controllers.ReasonSubscribed))
 		Eventually(condition(mc, mesosv1alpha1.ConditionDegraded), 20*time.Second, 50*time.Millisecond).Should(
 			HavePrefix("True/" + controllers.ReasonPlaintextCredentials + ": The framework's credentials travel unencrypted"))
+
+		By("keeping the subscription while the credentials Secret cannot be read")
+		creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"}}
+		Expect(k8sClient.Delete(ctx, creds)).To(Succeed())
+		// Secrets are not watched: a change to the cluster makes it read them again.
+		Expect(updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Placement.Strategy = mesosv1alpha1.PlacementBinpack })).To(Succeed())
+		Eventually(condition(mc, mesosv1alpha1.ConditionDegraded), 20*time.Second, 50*time.Millisecond).Should(
+			HavePrefix("True/" + controllers.ReasonCredentialsNotFound + ": Secret " + ns + "/creds (framework.credentialsSecretRef) not found: the framework keeps its subscription"))
+		Expect(condition(mc, mesosv1alpha1.ConditionSubscribed)()).To(HavePrefix("True/"))
+		Consistently(func() bool {
+			st := sim.State()
+			return len(st.Frameworks) == 1 && st.Frameworks[0].Connected
+		}, 2*time.Second, 100*time.Millisecond).Should(BeTrue(), "the framework stays connected to the master")
+
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"},
+			Data: map[string][]byte{"principal": []byte("k8sm"), "secret": []byte("s3cr3t")}})).To(Succeed())
+		Eventually(condition(mc, mesosv1alpha1.ConditionDegraded), 20*time.Second, 50*time.Millisecond).Should(
+			HavePrefix("True/" + controllers.ReasonPlaintextCredentials))
 	})
 
 	It("says which credentials Secret is missing, then which key, and never shows the secret", func() {
