@@ -33,9 +33,11 @@ type fakeDriver struct {
 	declines   map[string]time.Duration
 	kills      []string
 	reconciles []map[string]string
-	suppress   int
-	revive     int
-	reconciled bool
+	// reconcileFails fails that many Reconcile calls (recorded all the same).
+	reconcileFails int
+	suppress       int
+	revive         int
+	reconciled     bool
 	// subscription is what Subscription says; reconciled is set only for it.
 	subscription uint64
 }
@@ -107,6 +109,10 @@ func (f *fakeDriver) Reconcile(_ context.Context, tasks map[string]string) error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reconciles = append(f.reconciles, tasks)
+	if f.reconcileFails > 0 {
+		f.reconcileFails--
+		return errors.New("the master did not answer within 10s (RequestTimeout)")
+	}
 	return nil
 }
 

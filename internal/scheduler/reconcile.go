@@ -22,6 +22,14 @@ const launchInFlight = 10 * time.Second
 // answers come as updates. The cluster counts as reconciled once Mesos answered for
 // every task asked about (see round).
 func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
+	s.reconcileTasksAttempt(ctx, d, 0)
+}
+
+// reconcileTasksAttempt is one attempt of reconcileTasks: when a reconciliation call
+// fails, the subscription may well go on (a call that timed out), so the reconciliation
+// is tried again after a while, not only after the next subscription or in
+// ReconcileInterval (15 minutes), while the cluster cannot say Reconciled.
+func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt int) {
 	var list mesosv1alpha1.MesosTaskList
 	// Read only: the cache's own objects, not a copy of each of thousands of tasks.
 	if err := s.Client.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
@@ -65,12 +73,12 @@ func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 	r := s.startRound(d, explicit)
 	if len(explicit) > 0 {
 		if err := d.Reconcile(ctx, explicit); err != nil {
-			s.Log.Info("Explicit reconciliation failed; it is retried on the next subscription", "error", err.Error())
+			s.reconcileAgain(ctx, d, r, attempt, "Explicit reconciliation failed", err)
 			return
 		}
 	}
 	if err := d.Reconcile(ctx, nil); err != nil {
-		s.Log.Info("Implicit reconciliation failed", "error", err.Error())
+		s.reconcileAgain(ctx, d, r, attempt, "Implicit reconciliation failed", err)
 		return
 	}
 	s.roundSent(r)
@@ -78,6 +86,23 @@ func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 		s.askLater(ctx, d, skipped)
 	}
 	go s.awaitAnswers(ctx, r)
+}
+
+// reconcileAgain tries a reconciliation whose call failed again after reconcileRetry,
+// twice as long each time up to reconcileRetryMax, while its subscription lasts and no
+// later round superseded it.
+func (s *Scheduler) reconcileAgain(ctx context.Context, d Driver, r *round, attempt int, what string, err error) {
+	wait := min(reconcileRetry<<min(attempt, 8), reconcileRetryMax)
+	s.Log.Info(what+"; trying again", "after", wait, "error", err.Error())
+	time.AfterFunc(wait, func() {
+		s.mu.Lock()
+		current := s.round == r
+		s.mu.Unlock()
+		if ctx.Err() != nil || !current || !d.Subscribed() || d.Subscription() != r.subscription {
+			return // superseded, or the next subscription reconciles
+		}
+		s.reconcileTasksAttempt(ctx, d, attempt+1)
+	})
 }
 
 const (

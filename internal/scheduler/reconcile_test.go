@@ -139,6 +139,37 @@ func TestAJustLaunchedTaskIsNotAskedAbout(t *testing.T) {
 	}
 }
 
+// A reconciliation whose call failed while the subscription goes on is sent again,
+// not left to the next subscription or ReconcileInterval (15 minutes).
+func TestAFailedReconciliationIsSentAgain(t *testing.T) {
+	pod, mt := podWithTask("p", "100m")
+	pod.Spec.NodeName = "mesos-c-agent-1"
+	mt.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, AgentID: "a-1"}
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	d.reconcileFails = 1
+	s, _ := newTestScheduler(c, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	s.reconcileTasks(ctx, d)
+
+	deadline := time.Now().Add(3 * reconcileRetry)
+	for {
+		calls := d.reconcileCalls()
+		if len(calls) >= 3 {
+			if calls[1][mt.Spec.TaskID] != "a-1" || calls[2] != nil {
+				t.Errorf("reconciliations %v, want the failed explicit one, then it again and the implicit one", calls)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reconciliations %v: the failed one was not sent again", calls)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // An update of a task that no MesosTask owns is answered by killing the task, unless the
 // task ended.
 func TestATaskNoMesosTaskOwnsIsKilled(t *testing.T) {
