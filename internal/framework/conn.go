@@ -549,10 +549,10 @@ func (c *Connection) Call(ctx context.Context, call *scheduler.Call) error {
 	return calls.CallNoData(ctx, caller, call)
 }
 
-// Launch accepts one offer with LAUNCH of the given tasks; the offer's unused resources
-// are filtered for refuse.
-func (c *Connection) Launch(ctx context.Context, offerID mesos.OfferID, tasks []mesos.TaskInfo, refuse time.Duration) error {
-	call := calls.Accept(calls.OfferOperations{calls.OpLaunch(tasks...)}.WithOffers(offerID)).
+// Launch accepts offers (of one agent and one allocation role) with LAUNCH of the given
+// tasks; their unused resources are filtered for refuse.
+func (c *Connection) Launch(ctx context.Context, offerIDs []mesos.OfferID, tasks []mesos.TaskInfo, refuse time.Duration) error {
+	call := calls.Accept(calls.OfferOperations{calls.OpLaunch(tasks...)}.WithOffers(offerIDs...)).
 		With(calls.RefuseSeconds(refuse))
 	return c.Call(ctx, call)
 }

@@ -49,6 +49,16 @@ func (s *offerState) takeFrom(k, i int, n float64, out []mesos.Resource) []mesos
 	return append(out, r)
 }
 
+// acceptRole is the role an ACCEPT of the offer is for: its allocation role, which
+// Mesos requires to be the same for offers accepted together; "" for an offer of mixed
+// roles, accepted alone.
+func (s *offerState) acceptRole() string {
+	if s.mixed {
+		return ""
+	}
+	return s.role
+}
+
 // round3 keeps three decimals, as Mesos does.
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
@@ -85,6 +95,7 @@ func (s *offerState) assign(r *Request, exec *Request) Assignment {
 				res = s.take(k, exec.amount(k), r.Role, res)
 			}
 			ag.execRes, ag.needExecutor, a.NeedsExecutor = res, false, true
+			ag.execRole = s.acceptRole()
 		} else if ag.execRes == nil {
 			ag.execRes = s.describeExecutor(exec, r.Role)
 		}

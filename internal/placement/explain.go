@@ -12,6 +12,7 @@ const (
 	reasonPinned = iota
 	reasonRole
 	reasonSelector
+	reasonExecutorStarting
 	reasonCPUs
 	reasonMem
 	reasonDisk
@@ -24,11 +25,13 @@ var reasonText = [reasonCount]string{
 	reasonPinned:   "didn't match the agent the pod is bound to",
 	reasonRole:     "had no resources for the requested role",
 	reasonSelector: "didn't match node selector",
-	reasonCPUs:     "insufficient cpus",
-	reasonMem:      "insufficient memory",
-	reasonDisk:     "insufficient disk",
-	reasonGPUs:     "insufficient gpus",
-	reasonPorts:    "didn't have free ports for the requested pod ports",
+	// Only until the next round, when the executor runs there.
+	reasonExecutorStarting: "had the k8sm executor starting from another role's offer",
+	reasonCPUs:             "insufficient cpus",
+	reasonMem:              "insufficient memory",
+	reasonDisk:             "insufficient disk",
+	reasonGPUs:             "insufficient gpus",
+	reasonPorts:            "didn't have free ports for the requested pod ports",
 }
 
 // unplacedEntry remembers why a request shape fit nowhere, valid while no task was

@@ -21,6 +21,9 @@ func (s *offerState) fits(r *Request, sel *selector, exec *Request) int {
 	if !sel.matches(s.agent) {
 		return reasonSelector
 	}
+	if exec != nil && s.agent.execRole != "" && s.acceptRole() != s.agent.execRole {
+		return reasonExecutorStarting
+	}
 	if exec != nil && s.agent.needExecutor {
 		for k := 0; k < kindCount; k++ {
 			v := r.amount(k)

@@ -61,7 +61,11 @@ type agentState struct {
 	needExecutor bool
 	// execRes are the executor's resources once known (placed, or described from an
 	// offer when it already runs).
-	execRes   []mesos.Resource
+	execRes []mesos.Resource
+	// execRole is the role of the offer the executor is started from this round, "" when
+	// it is not: the agent's offers of other roles go into ACCEPTs of their own, which
+	// could reach Mesos before the one that starts the executor.
+	execRole  string
 	usedPorts map[uint64]struct{}
 }
 

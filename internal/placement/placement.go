@@ -52,6 +52,13 @@ type Input struct {
 	// there.
 	ExecutorID        string
 	ExecutorResources Request
+	// RunningExecutor, when set, is the resources the executor was launched with on an
+	// agent (by its id), nil when not known: Mesos takes a task for an agent where the
+	// executor runs only with the very ExecutorInfo it was launched with, roles,
+	// reservations and all, which the agent's offer of the day need not show (an offer
+	// of another role, or of reserved and unreserved resources in another order).
+	// Unknown (launched by an earlier process), they are read off the agent's offer.
+	RunningExecutor func(agentID string) []mesos.Resource
 	// Cache keeps the agents' Nodes and the offers read from one Place to the next; nil
 	// reads them each time.
 	Cache *Cache
@@ -81,7 +88,9 @@ type Assignment struct {
 
 // Result is the outcome of a round.
 type Result struct {
-	// Assignments are in request order; tasks of one offer go into one ACCEPT.
+	// Assignments are in request order. Tasks of one agent's offers of one role go into
+	// one ACCEPT (Mesos takes several offers of one agent and role together): the task
+	// that starts the executor pays for it once for all of them.
 	Assignments []Assignment
 	// Unplaced explains, per request id, why it fits no offer.
 	Unplaced map[string]string
@@ -154,8 +163,11 @@ func (rd *round) readOffers() {
 		}
 		ag := rd.agents[e.index]
 		for _, id := range o.ExecutorIDs {
-			if id.Value == in.ExecutorID {
+			if id.Value == in.ExecutorID && ag.needExecutor {
 				ag.needExecutor = false
+				if in.RunningExecutor != nil {
+					ag.execRes = in.RunningExecutor(o.AgentID.Value)
+				}
 			}
 		}
 		rd.states = append(rd.states, c.offer(o, ag))

@@ -409,6 +409,72 @@ func TestExecutorResourcesAreTheSameOnAnAgent(t *testing.T) {
 	}
 }
 
+// On an agent where the executor runs, tasks name it with the resources it was launched
+// with, as Mesos requires, whatever role the agent's offer of the day is for; unknown
+// (launched by an earlier process), they are read off the offer.
+func TestTheExecutorAsLaunchedOnAnAgent(t *testing.T) {
+	exec := Request{CPUs: 0.1, MemMB: 64}
+	launched := []mesos.Resource{scalar("cpus", 0.1, "a"), scalar("mem", 64, "a")}
+	for _, tc := range []struct {
+		name     string
+		running  func(string) []mesos.Resource
+		wantRole string
+	}{
+		{"launched by this process from role a's offer", func(agent string) []mesos.Resource {
+			if agent == "a-h" {
+				return launched
+			}
+			return nil
+		}, "a"},
+		{"not known", func(string) []mesos.Resource { return nil }, "b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Input{ExecutorID: "exec", ExecutorResources: exec, RunningExecutor: tc.running,
+				Requests: []Request{req("t", 1, 10)}, Offers: []mesos.Offer{withExecutor(roleOffer("h", "b", 2, 1024), "exec")}}
+			res := Place(in)
+			checkResult(t, in, res)
+			if len(res.Assignments) != 1 {
+				t.Fatalf("unplaced: %v", res.Unplaced)
+			}
+			a := res.Assignments[0]
+			if a.NeedsExecutor {
+				t.Errorf("the running executor is started again")
+			}
+			for _, r := range a.ExecutorResources {
+				if got := r.GetAllocationInfo().GetRole(); got != tc.wantRole {
+					t.Errorf("executor resource %s of role %s, want %s", r.Name, got, tc.wantRole)
+				}
+			}
+			if sumOf(a.ExecutorResources, "cpus") != 0.1 || sumOf(a.ExecutorResources, "mem") != 64 {
+				t.Errorf("executor resources %v", a.ExecutorResources)
+			}
+		})
+	}
+}
+
+// In a round that starts the executor on an agent from one role's offer, the agent's
+// offers of other roles take no task: theirs would be another ACCEPT, which could reach
+// Mesos first and be charged for the executor. They do in the next round.
+func TestTheExecutorStartsFromOneRoleInARound(t *testing.T) {
+	in := Input{Strategy: Binpack, ExecutorID: "exec", ExecutorResources: Request{CPUs: 0.1, MemMB: 64},
+		Requests: []Request{req("t1", 1, 10), req("t2", 1, 10)},
+		Offers:   []mesos.Offer{roleOffer("h", "a", 1.2, 1024), roleOffer("h", "b", 1.2, 1024)}}
+	res := Place(in)
+	checkResult(t, in, res)
+	if len(res.Assignments) != 1 || !res.Assignments[0].NeedsExecutor {
+		t.Fatalf("assignments %+v, want the first task alone, starting the executor", res.Assignments)
+	}
+	if _, ok := res.Unplaced["t2"]; !ok {
+		t.Errorf("t2 not left for the next round")
+	}
+	// The next round, the executor runs: the other role's offer takes the task.
+	in.Requests = in.Requests[1:]
+	in.Offers = []mesos.Offer{withExecutor(roleOffer("h", "b", 1.2, 1024), "exec")}
+	if res := Place(in); len(res.Assignments) != 1 {
+		t.Errorf("the next round: unplaced %v", res.Unplaced)
+	}
+}
+
 func TestExplain(t *testing.T) {
 	var counts [reasonCount]int
 	counts[reasonSelector], counts[reasonCPUs] = 1, 2

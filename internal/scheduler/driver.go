@@ -21,7 +21,7 @@ type Driver interface {
 	Suppress(ctx context.Context) error
 	Revive(ctx context.Context) error
 	Decline(ctx context.Context, offerIDs []mesos.OfferID, refuse time.Duration) error
-	Launch(ctx context.Context, offerID mesos.OfferID, tasks []mesos.TaskInfo, refuse time.Duration) error
+	Launch(ctx context.Context, offerIDs []mesos.OfferID, tasks []mesos.TaskInfo, refuse time.Duration) error
 	Kill(ctx context.Context, taskID, agentID string, grace *time.Duration) error
 	Reconcile(ctx context.Context, tasks map[string]string) error
 }

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ type fakeDriver struct {
 	mu         sync.Mutex
 	launchErr  error
 	launches   map[string][]string // offer id -> task ids
+	accepted   [][]mesos.TaskInfo  // the tasks of each ACCEPT, in order
 	declines   map[string]time.Duration
 	kills      []string
 	reconciles []map[string]string
@@ -88,15 +90,24 @@ func (f *fakeDriver) Decline(_ context.Context, ids []mesos.OfferID, refuse time
 	}
 	return nil
 }
-func (f *fakeDriver) Launch(_ context.Context, offer mesos.OfferID, tasks []mesos.TaskInfo, _ time.Duration) error {
+
+// Launch records the tasks under the offer's id, or under the ids joined by "+" for an
+// ACCEPT of several offers.
+func (f *fakeDriver) Launch(_ context.Context, offers []mesos.OfferID, tasks []mesos.TaskInfo, _ time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.launchErr != nil {
 		return f.launchErr
 	}
-	for _, t := range tasks {
-		f.launches[offer.Value] = append(f.launches[offer.Value], t.TaskID.Value)
+	ids := make([]string, len(offers))
+	for i, o := range offers {
+		ids[i] = o.Value
 	}
+	key := strings.Join(ids, "+")
+	for _, t := range tasks {
+		f.launches[key] = append(f.launches[key], t.TaskID.Value)
+	}
+	f.accepted = append(f.accepted, tasks)
 	return nil
 }
 func (f *fakeDriver) Kill(_ context.Context, taskID, _ string, _ *time.Duration) error {

@@ -222,11 +222,11 @@ func (s *Scheduler) forgetLaunch(taskID string) {
 // The offer is declined without a filter: a master that did not get the ACCEPT still
 // holds it for this framework, and would offer its resources to no one until it expires.
 // (Declining an offer that was used is a no-op.)
-func (s *Scheduler) launchFailed(ctx context.Context, d Driver, offer mesos.OfferID, launch []mesos.TaskInfo, err error) {
+func (s *Scheduler) launchFailed(ctx context.Context, d Driver, offers []mesos.OfferID, launch []mesos.TaskInfo, err error) {
 	s.Log.Info("Launch failed; asking Mesos whether the tasks run before launching them again", "tasks", len(launch), "error", err.Error())
 	s.metrics.LaunchFailed(len(launch))
-	if err := d.Decline(ctx, []mesos.OfferID{offer}, 0); err != nil {
-		s.Log.V(1).Info("Could not decline the offer of a failed launch", "offer", offer.Value, "error", err.Error())
+	if err := d.Decline(ctx, offers, 0); err != nil {
+		s.Log.V(1).Info("Could not decline the offers of a failed launch", "offers", len(offers), "error", err.Error())
 	}
 	ask := make(map[string]string, len(launch))
 	ids := make([]string, 0, len(launch))

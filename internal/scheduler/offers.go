@@ -134,6 +134,7 @@ func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, o
 	res := placement.Place(placement.Input{
 		Requests: reqs, Offers: offers, Strategy: strategy, Cluster: mc.Name,
 		ExecutorID: podtask.ExecutorID(mc), ExecutorResources: podtask.ExecutorRequest(mc), Cache: &s.offerCache,
+		RunningExecutor: s.runningExecutor(podtask.ExecutorID(mc)),
 	})
 	s.metrics.Placed(time.Since(start))
 	return res
@@ -148,41 +149,78 @@ func refuseFor(mc *mesosv1alpha1.MesosCluster) time.Duration {
 	return 5 * time.Second
 }
 
-// launchAll launches the assignments of every offer, one ACCEPT per offer, the offers at
-// once, and returns the offers left unused, by their index in offers: those nothing was
-// placed on or launched with.
+// launchAll launches the assignments, one ACCEPT per agent and allocation role with
+// all its offers used (acceptGroups), the ACCEPTs at once, and returns the offers left
+// unused, by their index in offers: those nothing was placed on or launched with.
 func (s *Scheduler) launchAll(ctx context.Context, d Driver, mc *mesosv1alpha1.MesosCluster, offers []mesos.Offer,
 	assignments []placement.Assignment, keys map[string]types.NamespacedName, refuse time.Duration) []int {
-	byOffer := map[string][]placement.Assignment{}
+	l := offerLaunch{s: s, d: d, executor: podtask.ExecutorInfo(mc, d.FrameworkID()), security: podtask.SecurityFor(mc), keys: keys, refuse: refuse,
+		slots: make(chan struct{}, launchWorkers)}
+	groups, unused := acceptGroups(offers, assignments)
+	failed := make([]bool, len(groups)) // each launch sets its own
+	var wg sync.WaitGroup
+	for i := range groups {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			failed[i] = !l.launch(ctx, groups[i].offerIDs(offers), groups[i].asgs)
+		}(i)
+	}
+	wg.Wait()
+	for i, f := range failed {
+		if f {
+			unused = append(unused, groups[i].offers...)
+		}
+	}
+	return unused
+}
+
+// acceptGroup is what one ACCEPT takes: offers (by index) of one agent and one
+// allocation role, and the assignments placed on them.
+type acceptGroup struct {
+	offers []int
+	asgs   []placement.Assignment
+}
+
+func (g *acceptGroup) offerIDs(offers []mesos.Offer) []mesos.OfferID {
+	ids := make([]mesos.OfferID, len(g.offers))
+	for i, o := range g.offers {
+		ids[i] = offers[o].ID
+	}
+	return ids
+}
+
+// acceptGroups gathers the used offers of each agent and allocation role into one
+// ACCEPT, as Mesos takes them together (offers of one agent and one role). Apart, the
+// ACCEPT whose task starts the agent's executor pays for the executor, and another
+// ACCEPT of the agent reaching Mesos first would be charged for it instead (in Mesos
+// the first task to name a new executor pays), and fail if its offer cannot. It returns
+// the groups in the order of their first offer, and the offers nothing was placed on.
+func acceptGroups(offers []mesos.Offer, assignments []placement.Assignment) ([]acceptGroup, []int) {
+	byOffer := make(map[string][]placement.Assignment, len(offers))
 	for _, a := range assignments {
 		byOffer[a.OfferID.Value] = append(byOffer[a.OfferID.Value], a)
 	}
-	l := offerLaunch{s: s, d: d, executor: podtask.ExecutorInfo(mc, d.FrameworkID()), security: podtask.SecurityFor(mc), keys: keys, refuse: refuse,
-		slots: make(chan struct{}, launchWorkers)}
-	var (
-		unused = make([]int, 0, len(offers))
-		failed = make([]bool, len(offers)) // each launch sets its own
-		wg     sync.WaitGroup
-	)
+	var groups []acceptGroup
+	index := map[string]int{} // agent id + role -> group
+	unused := make([]int, 0, len(offers))
 	for i := range offers {
 		asgs := byOffer[offers[i].ID.Value]
 		if len(asgs) == 0 {
 			unused = append(unused, i)
 			continue
 		}
-		wg.Add(1)
-		go func(i int, asgs []placement.Assignment) {
-			defer wg.Done()
-			failed[i] = !l.launch(ctx, offers[i], asgs)
-		}(i, asgs)
-	}
-	wg.Wait()
-	for i, f := range failed {
-		if f {
-			unused = append(unused, i)
+		key := offers[i].AgentID.Value + "\x00" + offers[i].GetAllocationInfo().GetRole()
+		g, ok := index[key]
+		if !ok {
+			g = len(groups)
+			index[key] = g
+			groups = append(groups, acceptGroup{})
 		}
+		groups[g].offers = append(groups[g].offers, i)
+		groups[g].asgs = append(groups[g].asgs, asgs...)
 	}
-	return unused
+	return groups, unused
 }
 
 // offerLaunch is what the launches of one batch of offers share.
@@ -197,10 +235,10 @@ type offerLaunch struct {
 	slots chan struct{}
 }
 
-// launch records, binds and builds every task of an offer in parallel, then sends one
-// ACCEPT. It says whether the offer was used (or its ACCEPT tried); false leaves it to
-// be declined.
-func (l *offerLaunch) launch(ctx context.Context, o mesos.Offer, asgs []placement.Assignment) bool {
+// launch records, binds and builds every task of an ACCEPT in parallel, then sends the
+// ACCEPT of its offers. It says whether the offers were used (or the ACCEPT tried);
+// false leaves them to be declined.
+func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs []placement.Assignment) bool {
 	s := l.s
 	tasks := make([]*preparedLaunch, len(asgs))
 	var wg sync.WaitGroup
@@ -225,14 +263,15 @@ func (l *offerLaunch) launch(ctx context.Context, o mesos.Offer, asgs []placemen
 	if len(launch) == 0 {
 		return false
 	}
-	if err := l.d.Launch(ctx, o.ID, launch, l.refuse); err != nil {
+	if err := l.d.Launch(ctx, offerIDs, launch, l.refuse); err != nil {
 		for _, t := range prepared {
 			s.event(t, false)
 		}
-		s.launchFailed(ctx, l.d, o.ID, launch, err)
+		s.launchFailed(ctx, l.d, offerIDs, launch, err)
 		return true
 	}
 	s.metrics.TasksLaunched(len(launch))
+	s.executorLaunched(launch)
 	for _, t := range prepared {
 		s.Dequeue(t.info.TaskID.Value)
 		s.launched(&t.info)

@@ -1,0 +1,94 @@
+package scheduler
+
+import (
+	"context"
+	"testing"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/resources"
+
+	"github.com/k8sm/k8sm/internal/placement"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// roleOfferOf is an offer of agent host allocated to role, as Mesos makes them for a
+// MULTI_ROLE framework.
+func roleOfferOf(id, host, role string, cpus float64) mesos.Offer {
+	o := agentOffer(host, cpus)
+	o.ID.Value = id
+	o.AllocationInfo = &mesos.Resource_AllocationInfo{Role: &role}
+	for i := range o.Resources {
+		o.Resources[i].AllocationInfo = &mesos.Resource_AllocationInfo{Role: &role}
+	}
+	return o
+}
+
+// The used offers of one agent and one role go into one ACCEPT; those of another agent,
+// or another role of the agent (Mesos refuses offers of two roles accepted together),
+// into others; unused offers into none.
+func TestAcceptGroups(t *testing.T) {
+	offers := []mesos.Offer{
+		roleOfferOf("o1", "h1", "a", 1), roleOfferOf("o2", "h1", "a", 1), roleOfferOf("o3", "h1", "b", 1),
+		roleOfferOf("o4", "h2", "a", 1), roleOfferOf("o5", "h2", "a", 1),
+	}
+	asg := func(task, offer string) placement.Assignment {
+		return placement.Assignment{Request: placement.Request{ID: task}, OfferID: mesos.OfferID{Value: offer}}
+	}
+	groups, unused := acceptGroups(offers, []placement.Assignment{asg("t1", "o1"), asg("t2", "o3"), asg("t3", "o2"), asg("t4", "o4")})
+	var got [][]string
+	for _, g := range groups {
+		var ids []string
+		for _, id := range g.offerIDs(offers) {
+			ids = append(ids, id.Value)
+		}
+		for _, a := range g.asgs {
+			ids = append(ids, a.Request.ID)
+		}
+		got = append(got, ids)
+	}
+	want := [][]string{{"o1", "o2", "t1", "t3"}, {"o3", "t2"}, {"o4", "t4"}}
+	if len(got) != len(want) {
+		t.Fatalf("groups %v, want %v", got, want)
+	}
+	for i := range want {
+		if len(got[i]) != len(want[i]) {
+			t.Fatalf("groups %v, want %v", got, want)
+		}
+		for j := range want[i] {
+			if got[i][j] != want[i][j] {
+				t.Fatalf("groups %v, want %v", got, want)
+			}
+		}
+	}
+	if len(unused) != 1 || offers[unused[0]].ID.Value != "o5" {
+		t.Errorf("unused %v, want o5", unused)
+	}
+}
+
+// Two offers of one agent in a round, each taking a pod: one ACCEPT of both, whose
+// first task starts the executor for both; and the executor as launched is what the
+// next round's tasks on the agent name.
+func TestOneAgentsOffersGoInOneAccept(t *testing.T) {
+	p1, t1 := podWithTask("p1", "1500m")
+	p2, t2 := podWithTask("p2", "1500m")
+	c := fakeAPI(t, p1, t1, p2, t2)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, t1, p1)
+	s.Enqueue(ctx, t2, p2)
+
+	s.handleOffers(ctx, []mesos.Offer{roleOfferOf("o1", "agent-1", "*", 2), roleOfferOf("o2", "agent-1", "*", 2)})
+
+	if got := d.launches["o1+o2"]; len(got) != 2 || len(d.accepted) != 1 {
+		t.Fatalf("ACCEPTs %v, want one of o1 and o2 with both tasks", d.launches)
+	}
+	launched := d.accepted[0][0].Executor.Resources
+	known := s.runningExecutor(podtask.ExecutorID(s.currentCluster()))("a-agent-1")
+	if known == nil || !resources.Equivalent(known, launched) {
+		t.Errorf("the executor remembered on agent-1: %v, want as launched: %v", known, launched)
+	}
+	if other := s.runningExecutor("another-executor")("a-agent-1"); other != nil {
+		t.Errorf("another executor id is taken for the one launched: %v", other)
+	}
+}
