@@ -184,6 +184,12 @@ func (s *Scheduler) decline(ctx context.Context, d Driver, ids []mesos.OfferID, 
 	s.metrics.OffersDeclined(len(ids))
 	if err := d.Decline(ctx, ids, refuse); err != nil {
 		s.Log.V(1).Info("Decline failed", "error", err.Error())
+	} else if refuse > 0 {
+		s.mu.Lock()
+		if until := time.Now().Add(refuse); until.After(s.filteredUntil) {
+			s.filteredUntil = until
+		}
+		s.mu.Unlock()
 	}
 }
 

@@ -136,6 +136,31 @@ func TestAnEmptyQueueSuppressesOffersAndWorkRevivesThem(t *testing.T) {
 	}
 }
 
+// Offers declined with a refuse filter while a pod waits are not suppressed; a new pod
+// REVIVEs them, not to wait out the filter (up to refuseSeconds) though the declined
+// resources may fit it, and a burst of new pods REVIVEs once.
+func TestNewWorkRevivesDeclinedOffers(t *testing.T) {
+	big, bigTask := podWithTask("big", "64")
+	p1, t1 := podWithTask("p1", "500m")
+	p2, t2 := podWithTask("p2", "500m")
+	c := fakeAPI(t, big, bigTask, p1, t1, p2, t2)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.SetCluster(holdingCluster(0))
+	s.Enqueue(ctx, bigTask, big)
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if d.suppress != 0 || d.declines["o-agent-1"] != 5*time.Second {
+		t.Fatalf("suppressed %d times, declines %v; want no SUPPRESS (a pod waits) and the offer declined for refuseSeconds", d.suppress, d.declines)
+	}
+	s.Enqueue(ctx, t1, p1)
+	s.Enqueue(ctx, t2, p2)
+	if d.revive != 1 {
+		t.Errorf("revived %d times for two new pods, want 1", d.revive)
+	}
+}
+
 // A pod that someone else bound to another agent's Node since it was queued waits for
 // an offer from its own agent.
 func TestAPodBoundElsewhereWaitsForItsAgent(t *testing.T) {

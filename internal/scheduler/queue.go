@@ -49,17 +49,54 @@ func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, po
 		p.priority = *pod.Spec.Priority
 	}
 	s.pending[mt.Spec.TaskID] = p
-	// New work takes the offers held for it, else revives offers.
+	// New work takes the offers held for it, else revives offers: suppressed, or
+	// declined with a refuse filter that has not run out (a new pod would otherwise wait
+	// it out, up to spec.placement.refuseSeconds, though the declined resources fit it).
 	wake := !known && len(s.held) > 0
 	revive := !known && !wake && s.suppressed
+	refilter := !known && !wake && !s.suppressed && s.filtersHideLocked(time.Now())
 	s.metrics.Pending(len(s.pending))
 	s.mu.Unlock()
-	if wake {
+	switch {
+	case wake:
 		s.wakeOfferLoop()
-	}
-	if revive {
+	case revive:
 		s.setSuppressed(ctx, false)
+	case refilter:
+		s.reviveFiltered(ctx)
 	}
+}
+
+// minRevive is the least time between two REVIVEs for new work while offers are not
+// suppressed: a REVIVE brings back every agent's declined resources, so a burst of new
+// pods makes one a second at most.
+const minRevive = time.Second
+
+// filtersHideLocked says whether resources declined with a refuse filter may still be
+// kept from the framework, and no REVIVE cleared them within minRevive.
+func (s *Scheduler) filtersHideLocked(now time.Time) bool {
+	return now.Before(s.filteredUntil) && now.Sub(s.revived) >= minRevive
+}
+
+// reviveFiltered REVIVEs offers, clearing the refuse filters of earlier declines.
+func (s *Scheduler) reviveFiltered(ctx context.Context) {
+	s.offerCalls.Lock()
+	defer s.offerCalls.Unlock()
+	s.mu.Lock()
+	d, now := s.driver, time.Now()
+	if d == nil || !s.filtersHideLocked(now) {
+		s.mu.Unlock()
+		return
+	}
+	s.revived = now
+	s.mu.Unlock()
+	if err := d.Revive(ctx); err != nil {
+		s.Log.V(1).Info("Could not revive offers for new work", "error", err.Error())
+		return
+	}
+	s.mu.Lock()
+	s.filteredUntil = time.Time{}
+	s.mu.Unlock()
 }
 
 // wakeOfferLoop has the offer loop place the queue on the held offers.
@@ -167,6 +204,9 @@ func (s *Scheduler) setSuppressed(ctx context.Context, want bool) {
 	}
 	s.mu.Lock()
 	s.suppressed = want
+	if !want {
+		s.filteredUntil, s.revived = time.Time{}, time.Now()
+	}
 	s.mu.Unlock()
 }
 

@@ -91,9 +91,12 @@ type Scheduler struct {
 	round          *round
 	reconcileRetry time.Duration
 	suppressed     bool
-	offerCalls     sync.Mutex // orders SUPPRESS and REVIVE
-	driver         Driver
-	offers         chan []mesos.Offer
+	// filteredUntil is when the last refuse filter of a decline runs out (Mesos keeps the
+	// declined resources away till then), and revived when offers were last revived.
+	filteredUntil, revived time.Time
+	offerCalls             sync.Mutex // orders SUPPRESS and REVIVE
+	driver                 Driver
+	offers                 chan []mesos.Offer
 	// held are the offers kept for the pods that come next, and rescinded the offers
 	// Mesos withdrew, by id, with when (hold.go); wake tells the offer loop that work
 	// came while offers are held.
