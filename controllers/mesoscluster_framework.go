@@ -89,9 +89,9 @@ func (r *MesosClusterReconciler) secretData(ctx context.Context, ref *mesosv1alp
 	var s corev1.Secret
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, notFound, secretUnreadError{fmt.Errorf("Secret %s/%s (%s) not found", ref.Namespace, ref.Name, field)} //nolint:staticcheck // a condition message, a sentence
+			return nil, notFound, secretUnreadError{error: fmt.Errorf("Secret %s/%s (%s) not found", ref.Namespace, ref.Name, field), missing: true} //nolint:staticcheck // a condition message, a sentence
 		}
-		return nil, notFound, secretUnreadError{fmt.Errorf("reading Secret %s/%s (%s): %w", ref.Namespace, ref.Name, field, err)}
+		return nil, notFound, secretUnreadError{error: fmt.Errorf("reading Secret %s/%s (%s): %w", ref.Namespace, ref.Name, field, err)}
 	}
 	return s.Data, "", nil
 }
@@ -99,7 +99,10 @@ func (r *MesosClusterReconciler) secretData(ctx context.Context, ref *mesosv1alp
 // secretUnreadError says a Secret of the config could not be read: not there (being
 // replaced, say), or the read failed (the API server busy). A driver already running
 // keeps what it read before.
-type secretUnreadError struct{ error }
+type secretUnreadError struct {
+	error
+	missing bool // not there; else the read failed
+}
 
 func (e secretUnreadError) Unwrap() error { return e.error }
 
@@ -107,6 +110,13 @@ func (e secretUnreadError) Unwrap() error { return e.error }
 func secretUnread(err error) bool {
 	var e secretUnreadError
 	return errors.As(err, &e)
+}
+
+// secretReadFailed says whether err is a read of a Secret that failed (the Secret may
+// well be there).
+func secretReadFailed(err error) bool {
+	var e secretUnreadError
+	return errors.As(err, &e) && !e.missing
 }
 
 // plaintextMaster says whether the cluster reaches its masters without TLS: an http://

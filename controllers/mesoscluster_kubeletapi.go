@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -59,8 +58,7 @@ func (r *MesosClusterReconciler) kubeletClientCA(ctx context.Context, mc *mesosv
 	}
 	data, reason, err := r.secretData(ctx, ref, "kubeletAPI.clientCASecretRef", ReasonKubeletClientCANotFound)
 	if err != nil {
-		// secretData wraps the error of a failed read, and only that one.
-		return nil, reason, errors.Unwrap(err) != nil, err
+		return nil, reason, secretReadFailed(err), err
 	}
 	key := ref.Key
 	if key == "" {
