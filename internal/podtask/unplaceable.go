@@ -1,0 +1,65 @@
+package podtask
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// UnplaceableResources lists, sorted and each once, the resources a pod asks for that
+// k8sm cannot place: any but cpu, memory, ephemeral-storage and nvidia.com/gpu (the
+// task's resources, taskResourceNames) with a non-zero request or limit in a container,
+// an init container (sidecars too), the pod-level resources or the overhead. Extended
+// resources (example.com/fpga, amd.com/gpu) and hugepages are such: placement counts
+// none of them, so a pod asking for one would run on an agent that may not have it.
+// A zero amount asks for nothing, as kube-scheduler counts it. nil means none.
+func UnplaceableResources(pod *corev1.Pod) []corev1.ResourceName {
+	var names []corev1.ResourceName
+	add := func(list corev1.ResourceList) {
+		for name, q := range list {
+			if !q.IsZero() && !slices.Contains(taskResourceNames, name) && !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	eachContainer(pod, func(_ *field.Path, c *corev1.Container) {
+		add(c.Resources.Requests)
+		add(c.Resources.Limits)
+	})
+	if pr := pod.Spec.Resources; pr != nil {
+		add(pr.Requests)
+		add(pr.Limits)
+	}
+	add(pod.Spec.Overhead)
+	slices.Sort(names)
+	return names
+}
+
+// UnplaceableMessage says, as PodScheduled's message, why a pod asking for the
+// resources named (UnplaceableResources) waits for nothing.
+func UnplaceableMessage(names []corev1.ResourceName) string {
+	asked := make([]string, len(names))
+	for i, n := range names {
+		asked[i] = string(n)
+	}
+	placed := make([]string, len(taskResourceNames))
+	for i, n := range taskResourceNames {
+		placed[i] = string(n)
+	}
+	last := len(placed) - 1
+	msg := "the pod asks for " + strings.Join(asked, ", ") + ", which Mesos agents do not offer to k8sm: it places " +
+		strings.Join(placed[:last], ", ") + " and " + placed[last]
+	return Clamp(msg, MaxMessageLength)
+}
+
+// CheckPlaceable is UnplaceableMessage's error for a pod that asks for a resource k8sm
+// cannot place, nil for one that does not.
+func CheckPlaceable(pod *corev1.Pod) error {
+	if names := UnplaceableResources(pod); len(names) > 0 {
+		return errors.New(UnplaceableMessage(names))
+	}
+	return nil
+}

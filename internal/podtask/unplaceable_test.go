@@ -1,0 +1,77 @@
+package podtask
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Every place a pod asks for resources is read, and only what placement does not count
+// is listed: a pod asking for an extended resource or hugepages would otherwise run on
+// an agent that need not have it.
+func TestUnplaceableResources(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	limitsOnly := asking("cpu", "1")
+	limitsOnly.Spec.Containers[0].Resources.Limits = quantities("example.com/fpga", "1")
+	hugepages := asking()
+	hugepages.Spec.Containers[0].Resources.Limits = quantities("hugepages-2Mi", "4Mi", "hugepages-1Gi", "1Gi", "memory", "2Gi")
+	initContainer := asking()
+	initContainer.Spec.InitContainers = []corev1.Container{{Name: "i", Resources: corev1.ResourceRequirements{Requests: quantities("amd.com/gpu", "1")}}}
+	sidecar := asking()
+	sidecar.Spec.InitContainers = []corev1.Container{{Name: "s", RestartPolicy: &always, Resources: corev1.ResourceRequirements{Limits: quantities("example.com/nic", "2")}}}
+	podLevel := asking()
+	podLevel.Spec.Resources = &corev1.ResourceRequirements{Requests: quantities("cpu", "1", "hugepages-2Mi", "2Mi")}
+	podLevelLimits := asking()
+	podLevelLimits.Spec.Resources = &corev1.ResourceRequirements{Limits: quantities("hugepages-1Gi", "1Gi")}
+	overhead := asking()
+	overhead.Spec.Overhead = quantities("cpu", "10m", "example.com/sgx", "1")
+	twice := asking("example.com/fpga", "1", "amd.com/gpu", "1")
+	twice.Spec.Containers = append(twice.Spec.Containers, corev1.Container{Name: "d",
+		Resources: corev1.ResourceRequirements{Requests: quantities("example.com/fpga", "2")}})
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		want []corev1.ResourceName
+	}{
+		{"nothing asked", asking(), nil},
+		{"what k8sm places", asking("cpu", "1", "memory", "1Gi", "ephemeral-storage", "1Gi", "nvidia.com/gpu", "2"), nil},
+		{"an extended resource requested", asking("cpu", "1", "example.com/fpga", "1"), []corev1.ResourceName{"example.com/fpga"}},
+		{"an extended resource in limits only", limitsOnly, []corev1.ResourceName{"example.com/fpga"}},
+		{"hugepages", hugepages, []corev1.ResourceName{"hugepages-1Gi", "hugepages-2Mi"}},
+		{"an init container's", initContainer, []corev1.ResourceName{"amd.com/gpu"}},
+		{"a sidecar's", sidecar, []corev1.ResourceName{"example.com/nic"}},
+		{"pod-level requests", podLevel, []corev1.ResourceName{"hugepages-2Mi"}},
+		{"pod-level limits", podLevelLimits, []corev1.ResourceName{"hugepages-1Gi"}},
+		{"the overhead's", overhead, []corev1.ResourceName{"example.com/sgx"}},
+		{"sorted, each once", twice, []corev1.ResourceName{"amd.com/gpu", "example.com/fpga"}},
+		{"a zero amount asks for nothing", asking("example.com/fpga", "0"), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := UnplaceableResources(tc.pod)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("UnplaceableResources = %v, want %v", got, tc.want)
+			}
+			err := CheckPlaceable(tc.pod)
+			if (err == nil) != (tc.want == nil) {
+				t.Fatalf("CheckPlaceable = %v, want an error %v", err, tc.want != nil)
+			}
+		})
+	}
+}
+
+func TestUnplaceableMessage(t *testing.T) {
+	got := UnplaceableMessage([]corev1.ResourceName{"example.com/fpga", "hugepages-2Mi"})
+	want := "the pod asks for example.com/fpga, hugepages-2Mi, which Mesos agents do not offer to k8sm: it places cpu, memory, ephemeral-storage and nvidia.com/gpu"
+	if got != want {
+		t.Fatalf("message = %q, want %q", got, want)
+	}
+	many := make([]corev1.ResourceName, 2000)
+	for i := range many {
+		many[i] = "example.com/r"
+	}
+	if got := UnplaceableMessage(many); len(got) > MaxMessageLength || !strings.HasPrefix(got, "the pod asks for example.com/r, ") {
+		t.Fatalf("a long message is cut to %d bytes: got %d bytes", MaxMessageLength, len(got))
+	}
+}
