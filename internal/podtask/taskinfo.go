@@ -102,10 +102,15 @@ func PodData(pod *corev1.Pod, sec Security) ([]byte, error) {
 // BuildTaskInfo is the TaskInfo that launches a pod as placed: its resources from the
 // offer, the shared executor (with the executor's resources when this launch starts it),
 // the pod in data, labels naming the pod (then the pod's task labels, none of which may
-// be k8sm's), and a kill policy from the pod's grace period. A pod ValidatePod or
-// CheckSecurity refuses gets its error, which fails the pod (InvalidPod).
+// be k8sm's), and a kill policy from the pod's grace period. A pod ValidatePod,
+// CheckPlaceable or CheckSecurity refuses gets its error, which fails the pod
+// (InvalidPod): the Pod reconciler refuses such pods before they are queued, and this is
+// the net for a MesosTask written before it did.
 func BuildTaskInfo(pod *corev1.Pod, a placement.Assignment, executor mesos.ExecutorInfo, sec Security) (mesos.TaskInfo, error) {
 	if err := ValidatePod(pod); err != nil {
+		return mesos.TaskInfo{}, err
+	}
+	if err := CheckPlaceable(pod); err != nil {
 		return mesos.TaskInfo{}, err
 	}
 	if err := CheckSecurity(pod, sec); err != nil {

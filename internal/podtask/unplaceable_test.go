@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/k8sm/k8sm/internal/placement"
 )
 
 // Every place a pod asks for resources is read, and only what placement does not count
@@ -73,5 +76,16 @@ func TestUnplaceableMessage(t *testing.T) {
 	}
 	if got := UnplaceableMessage(many); len(got) > MaxMessageLength || !strings.HasPrefix(got, "the pod asks for example.com/r, ") {
 		t.Fatalf("a long message is cut to %d bytes: got %d bytes", MaxMessageLength, len(got))
+	}
+}
+
+// The launch is the net: a pod asking for what k8sm cannot place is never launched,
+// whichever way it reached an offer.
+func TestBuildTaskInfoRefusesUnplaceable(t *testing.T) {
+	pod := asking("cpu", "1", "example.com/fpga", "1")
+	a := placement.Assignment{Request: placement.Request{ID: TaskIDFor(pod)}, AgentID: mesos.AgentID{Value: "S1"}}
+	_, err := BuildTaskInfo(pod, a, mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e"}}, defaultSecurity)
+	if err == nil || !strings.HasPrefix(err.Error(), "the pod asks for example.com/fpga, which Mesos agents do not offer to k8sm") {
+		t.Fatalf("BuildTaskInfo error = %v, want the unplaceable resource named", err)
 	}
 }
