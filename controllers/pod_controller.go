@@ -110,6 +110,9 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if err != nil {
 		return ctrl.Result{}, r.invalid(ctx, pod, err)
 	}
+	if names := podtask.UnplaceableResources(pod); len(names) > 0 {
+		return ctrl.Result{}, r.unplaceable(ctx, pod, names)
+	}
 	if pod.Spec.NodeName == "" {
 		// Queued in memory: the pod is the queue entry, and its MesosTask is first written
 		// when Mesos first reports the task, state and all (podtask.NewMesosTask). A
@@ -190,6 +193,32 @@ func (r *PodReconciler) invalid(ctx context.Context, pod *corev1.Pod, cause erro
 	}
 	if r.Recorder != nil {
 		r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, podtask.ReasonInvalidPod, "Translate", "%s", pod.Status.Message)
+	}
+	return nil
+}
+
+// unplaceable refuses a pod that asks for resources k8sm cannot place (no agent offers
+// them to it), before it is queued. An unbound pod stays Pending with PodScheduled=False,
+// reason Unschedulable, and a FailedScheduling event, as kube-scheduler leaves a pod no
+// node has the resources for: it never gets an offer, and its user deletes and fixes it.
+// Its status is written, and the event recorded, only when that changed. A pod bound
+// before it was taken runs on its Node's agent or nowhere: it fails, as a pod its Node
+// cannot admit.
+func (r *PodReconciler) unplaceable(ctx context.Context, pod *corev1.Pod, names []corev1.ResourceName) error {
+	msg := podtask.UnplaceableMessage(names)
+	if pod.Spec.NodeName != "" {
+		return r.invalid(ctx, pod, errors.New(msg))
+	}
+	before := pod.DeepCopy()
+	podtask.SetPodUnschedulable(&pod.Status, msg)
+	if !podtask.PodStatusChanged(&before.Status, &pod.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if r.Recorder != nil {
+		r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", msg)
 	}
 	return nil
 }
