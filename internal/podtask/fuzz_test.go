@@ -86,9 +86,12 @@ func checkTranslation(t *testing.T, pod *corev1.Pod) {
 	if allowed == nil {
 		allowed = CheckSecurity(pod, defaultSecurity)
 	}
+	if allowed == nil {
+		allowed = CheckPlaceable(pod)
+	}
 	ti, err := BuildTaskInfo(pod, result.Assignments[0], mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e"}}, defaultSecurity)
 	if (err == nil) != (allowed == nil) {
-		t.Fatalf("BuildTaskInfo: %v; ValidatePod and CheckSecurity: %v", err, allowed)
+		t.Fatalf("BuildTaskInfo: %v; ValidatePod, CheckSecurity and CheckPlaceable: %v", err, allowed)
 	}
 	if err == nil {
 		checkTaskInfo(t, pod, &ti)
