@@ -20,6 +20,9 @@ const (
 	ReasonNodeLost         = "NodeLost"
 	ReasonAgentUnreachable = "MesosAgentUnreachable"
 	ReasonTaskGone         = "MesosTaskGone"
+	// ReasonContainerStatusUnknown ends a container whose end nobody reported (a
+	// kubelet's reason for the same).
+	ReasonContainerStatusUnknown = "ContainerStatusUnknown"
 )
 
 // ConditionResourceLimitsEnforced is the pod condition the executor's process runtime
@@ -235,10 +238,7 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 	ready := corev1.ConditionFalse
 	switch st.Phase {
 	case mesosv1alpha1.TaskPhaseRunning:
-		ready = corev1.ConditionTrue
-		if fromExecutor != nil {
-			ready = conditionOf(fromExecutor, corev1.PodReady, corev1.ConditionTrue)
-		}
+		ready = runningReadiness(&out, fromExecutor)
 		if st.Healthy != nil && !*st.Healthy {
 			ready = corev1.ConditionFalse
 		}
@@ -248,6 +248,9 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 		out.Reason, out.Message = ReasonTaskGone, st.MesosState+": "+st.Message
 	case mesosv1alpha1.TaskPhaseUnreachable:
 		out.Reason, out.Message = ReasonAgentUnreachable, "Mesos cannot reach the agent ("+st.MesosState+")"
+	}
+	if IsTerminalPhase(st.Phase) {
+		endContainers(&out)
 	}
 	if st.Phase != mesosv1alpha1.TaskPhasePending {
 		SetPodCondition(&out, corev1.PodScheduled, corev1.ConditionTrue, "", "")
@@ -274,6 +277,50 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 	SetPodCondition(&out, corev1.ContainersReady, ready, readyReason, "")
 	SetPodCondition(&out, corev1.PodReady, ready, readyReason, "")
 	return out
+}
+
+// runningReadiness is the readiness of a running pod (its status out has the executor's
+// container statuses of this update merged in): what the executor says in this update, or
+// else what it said last, which its container statuses keep: an update without data (the
+// master's, a reconciliation answer, every 15 minutes and after each subscription) says
+// nothing of readiness, and must not make a pod the executor found not ready Ready. The
+// pod's own conditions cannot tell that: k8sm writes its own verdicts over them (an
+// unreachable agent, a failed health check). A container's readiness is the executor's
+// (as a kubelet's ContainersReady, every container ready). A pod its executor never
+// reported on is ready once its task runs.
+func runningReadiness(out, fromExecutor *corev1.PodStatus) corev1.ConditionStatus {
+	if fromExecutor != nil {
+		if c := podCondition(fromExecutor, corev1.PodReady); c != nil {
+			return c.Status
+		}
+	}
+	for _, c := range out.ContainerStatuses {
+		if !c.Ready {
+			return corev1.ConditionFalse
+		}
+	}
+	return corev1.ConditionTrue
+}
+
+// endContainers ends the container statuses of a pod whose task ended: none is ready, and
+// one still said to run (the task ended without the executor's word: its agent went, or
+// the master answered for it) is terminated as a kubelet terminates a container it cannot
+// find when the pod ends (its status manager's TerminatePod): exit code 137, reason
+// ContainerStatusUnknown.
+func endContainers(out *corev1.PodStatus) {
+	for _, cs := range [][]corev1.ContainerStatus{out.InitContainerStatuses, out.ContainerStatuses} {
+		for i := range cs {
+			c := &cs[i]
+			c.Ready = false
+			if c.State.Running == nil {
+				continue
+			}
+			c.Started = ptr(false)
+			c.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: ReasonContainerStatusUnknown,
+				Message: "The container could not be located when the pod was terminated", ExitCode: 137,
+				StartedAt: c.State.Running.StartedAt}}
+		}
+	}
 }
 
 // mergeExecutorStatus takes what the executor knows of a pod into its status: container

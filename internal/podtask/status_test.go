@@ -263,7 +263,7 @@ func findCondition(s *corev1.PodStatus, t corev1.PodConditionType) *corev1.PodCo
 func TestPodStatusMergesExecutorData(t *testing.T) {
 	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning}
 	known := corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", HostIP: "192.168.0.1",
-		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", RestartCount: 1}}}
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", RestartCount: 1, Ready: true}}}
 	for _, tc := range []struct {
 		name     string
 		data     string
@@ -284,6 +284,85 @@ func TestPodStatusMergesExecutorData(t *testing.T) {
 			}
 			if c := conditionOf(&got, corev1.PodReady, "<none>"); c != tc.ready {
 				t.Errorf("Ready = %s, want %s", c, tc.ready)
+			}
+		})
+	}
+}
+
+// An update without the executor's data (the master's, a reconciliation answer) says
+// nothing of readiness or containers: a running pod keeps what its executor said last,
+// and only a pod its executor never reported on is ready once it runs. A task that ended
+// decides them: no container of the pod is ready or running any more.
+func TestReadinessWithoutExecutorData(t *testing.T) {
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	crashing := corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
+	exited := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}
+	cond := func(typ corev1.PodConditionType, s corev1.ConditionStatus, reason string) corev1.PodCondition {
+		return corev1.PodCondition{Type: typ, Status: s, Reason: reason}
+	}
+	said := func(ready bool, state corev1.ContainerState, conds ...corev1.PodCondition) corev1.PodStatus {
+		return corev1.PodStatus{Phase: corev1.PodRunning, Conditions: conds,
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: ready, RestartCount: 5, State: state}}}
+	}
+	notReady := cond(corev1.PodReady, corev1.ConditionFalse, "")
+	unreachable := cond(corev1.PodReady, corev1.ConditionFalse, ReasonAgentUnreachable)
+	for _, tc := range []struct {
+		name      string
+		pod       corev1.PodStatus
+		phase     mesosv1alpha1.TaskPhase
+		data      string
+		ready     corev1.ConditionStatus
+		container corev1.ContainerState
+	}{
+		{name: "never reported by its executor: ready once running", pod: corev1.PodStatus{Phase: corev1.PodPending},
+			phase: mesosv1alpha1.TaskPhaseRunning, ready: corev1.ConditionTrue},
+		{name: "the executor said not ready", pod: said(false, crashing, notReady), phase: mesosv1alpha1.TaskPhaseRunning,
+			ready: corev1.ConditionFalse, container: crashing},
+		{name: "the executor said ready", pod: said(true, running, cond(corev1.PodReady, corev1.ConditionTrue, "")),
+			phase: mesosv1alpha1.TaskPhaseRunning, ready: corev1.ConditionTrue, container: running},
+		{name: "back from an unreachable agent, not ready before", pod: said(false, crashing, unreachable),
+			phase: mesosv1alpha1.TaskPhaseRunning, ready: corev1.ConditionFalse, container: crashing},
+		{name: "back from an unreachable agent, ready before", pod: said(true, running, unreachable),
+			phase: mesosv1alpha1.TaskPhaseRunning, ready: corev1.ConditionTrue, container: running},
+		{name: "the executor's data without readiness: its containers say", pod: said(true, running),
+			phase: mesosv1alpha1.TaskPhaseRunning, data: `{"containerStatuses": [{"name": "c", "restartCount": 5, "ready": false, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}`,
+			ready: corev1.ConditionFalse, container: crashing},
+		{name: "the executor's data decides over what it said before", pod: said(false, crashing, notReady),
+			phase: mesosv1alpha1.TaskPhaseRunning, data: `{"conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": [{"name": "c", "restartCount": 5, "ready": true, "state": {"running": {}}}]}`,
+			ready: corev1.ConditionTrue, container: running},
+		{name: "killed without the executor's word: the container ends", pod: said(true, running, cond(corev1.PodReady, corev1.ConditionTrue, "")),
+			phase: mesosv1alpha1.TaskPhaseKilled, ready: corev1.ConditionFalse,
+			container: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: ReasonContainerStatusUnknown}}},
+		{name: "finished as the executor said", pod: said(true, running), phase: mesosv1alpha1.TaskPhaseFinished,
+			data:  `{"containerStatuses": [{"name": "c", "restartCount": 5, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}`,
+			ready: corev1.ConditionFalse, container: exited},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var data []byte
+			if tc.data != "" {
+				data = []byte(tc.data)
+			}
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: tc.phase, MesosState: "TASK_" + string(tc.phase)}
+			got := PodStatusFor(&corev1.Pod{Status: tc.pod}, st, data)
+			for _, typ := range []corev1.PodConditionType{corev1.PodReady, corev1.ContainersReady} {
+				if c := conditionOf(&got, typ, "<none>"); c != tc.ready {
+					t.Errorf("%s = %s, want %s", typ, c, tc.ready)
+				}
+			}
+			if len(tc.pod.ContainerStatuses) == 0 {
+				if len(got.ContainerStatuses) != 0 {
+					t.Errorf("container statuses made up: %+v", got.ContainerStatuses)
+				}
+				return
+			}
+			c := got.ContainerStatuses[0]
+			if c.RestartCount != 5 || c.Ready != (tc.ready == corev1.ConditionTrue) {
+				t.Errorf("container restarts %d ready %v, want 5, %v", c.RestartCount, c.Ready, tc.ready == corev1.ConditionTrue)
+			}
+			if (c.State.Running != nil) != (tc.container.Running != nil) || (c.State.Waiting != nil) != (tc.container.Waiting != nil) ||
+				(c.State.Terminated == nil) != (tc.container.Terminated == nil) ||
+				(c.State.Terminated != nil && (c.State.Terminated.ExitCode != tc.container.Terminated.ExitCode || c.State.Terminated.Reason != tc.container.Terminated.Reason)) {
+				t.Errorf("container state %+v, want %+v", c.State, tc.container)
 			}
 		})
 	}
