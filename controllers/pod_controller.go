@@ -69,7 +69,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, err
 	}
 	if mc == nil {
-		return r.withoutCluster(ctx, pod, haveTask, clusterOfTask)
+		return r.withoutCluster(ctx, pod, mt, haveTask)
 	}
 
 	if !pod.DeletionTimestamp.IsZero() {
@@ -130,18 +130,21 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 }
 
 // withoutCluster handles a pod no usable cluster owns. Only a deleted pod whose task's
-// cluster was deleted is acted on: it is removed, as a kubelet removes its pods when its
-// node goes, for nothing will report its task again (see MesosTaskReconciler.finalize).
-// A pod on an agent's Node without a MesosTask (its cluster bound it, and went before
+// cluster was deleted is acted on: it is removed, as the pod garbage collector removes
+// the pods of a Node that went (Failed first, or as its task ended), for nothing will
+// report its task again (see MesosTaskReconciler.finalize). A pod on an agent's Node
+// without a MesosTask of its own (haveTask false: its cluster bound it, and went before
 // Mesos reported on its task) goes once no cluster holds its schedulerName.
-func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, haveTask bool, cluster string) (ctrl.Result, error) {
+func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, haveTask bool) (ctrl.Result, error) {
 	if pod.DeletionTimestamp.IsZero() || (!haveTask && !agentnode.OnAgentNode(pod)) {
 		return ctrl.Result{}, nil
 	}
 	var gone bool
 	var err error
+	var st *mesosv1alpha1.MesosTaskStatus
 	if haveTask {
-		gone, err = clusterGone(ctx, r.Client, cluster)
+		gone, err = clusterGone(ctx, r.Client, mt.Spec.ClusterRef)
+		st = &mt.Status
 	} else {
 		var list mesosv1alpha1.MesosClusterList
 		err = r.List(ctx, &list, client.MatchingFields{indexer.ClusterSchedulerName: pod.Spec.SchedulerName})
@@ -150,7 +153,19 @@ func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, hav
 	if err != nil || !gone {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, client.IgnoreNotFound(scheduler.RemovePod(ctx, r.Client, pod))
+	return r.removeEnded(ctx, pod, st)
+}
+
+// removeEnded removes a deleted pod whose task is over or never ran, with the final
+// status it implies (scheduler.RemoveEndedPod); st is its task's status, nil when none
+// is known. A conflict (the cache had not seen the pod's latest write) is tried again
+// shortly with the newer pod.
+func (r *PodReconciler) removeEnded(ctx context.Context, pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus) (ctrl.Result, error) {
+	err := scheduler.RemoveEndedPod(ctx, r.Client, pod, podtask.FinalPodStatus(pod, st, nil))
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	return ctrl.Result{}, client.IgnoreNotFound(err)
 }
 
 // tolerateOutages makes a pod on an agent's Node tolerate that Node going NotReady for
@@ -238,9 +253,10 @@ func (r *PodReconciler) notAdmitted(ctx context.Context, pod *corev1.Pod, mc *me
 	return nil
 }
 
-// deletePod kills the pod's task and removes the pod once the task is over. A pod the
-// cluster bound whose task has not reported yet has no MesosTask: its task may run all
-// the same (the binding records the launch), and is killed the same way.
+// deletePod kills the pod's task and removes the pod once the task is over, its terminal
+// phase written first. A pod the cluster bound whose task has not reported yet has no
+// MesosTask: its task may run all the same (the binding records the launch), and is
+// killed the same way.
 func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, haveTask bool, mc *mesosv1alpha1.MesosCluster) (ctrl.Result, error) {
 	if !haveTask {
 		mt, _ = podtask.NewMesosTask(pod, mc, "")
@@ -267,9 +283,13 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 	if s := r.Registry.Scheduler(mc.Name); s != nil {
 		s.Dequeue(podtask.TaskIDFor(pod))
 	}
-	// Never launched, or over: the pod goes at once.
-	err := scheduler.RemovePod(ctx, r.Client, pod)
-	return ctrl.Result{}, client.IgnoreNotFound(err)
+	// Never launched, or over: the pod goes at once, with the phase its task ended with
+	// (Failed if it never ran).
+	var st *mesosv1alpha1.MesosTaskStatus
+	if mt != nil {
+		st = &mt.Status
+	}
+	return r.removeEnded(ctx, pod, st)
 }
 
 // clusterFor finds the MesosCluster that owns a pod, if it can: for a bound pod the

@@ -279,6 +279,35 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 	return out
 }
 
+// FinalPodStatus is the status a deleted pod is given before it is removed, as a kubelet
+// writes a pod's terminal phase before it deletes the pod (its status manager's
+// canBeDeleted), so that the pod's owners count its end: a Job whose
+// podReplacementPolicy is Failed (the default with a podFailurePolicy) keeps its
+// finalizer on a pod until the pod is Failed, and any Job takes a pod removed without a
+// terminal phase for failed. A pod whose task ended gets the status of that end
+// (PodStatusFor, with the executor's last data: Succeeded when the task finished, else
+// Failed). One whose task never ran, or is not known to have ended (st nil, or not
+// terminal), is Failed, as a kubelet's TerminatePod and the pod garbage collector leave a
+// pod deleted before it ran: no reason of its own, not ready. A pod that ended already
+// keeps its status.
+func FinalPodStatus(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byte) corev1.PodStatus {
+	if st != nil && IsTerminalPhase(st.Phase) {
+		return PodStatusFor(pod, st, data)
+	}
+	out := *pod.Status.DeepCopy()
+	if PodTerminal(pod) {
+		return out
+	}
+	out.Phase = corev1.PodFailed
+	for _, t := range []corev1.PodConditionType{corev1.ContainersReady, corev1.PodReady} {
+		if podCondition(&out, t) != nil {
+			SetPodCondition(&out, t, corev1.ConditionFalse, "", "")
+		}
+	}
+	endContainers(&out)
+	return out
+}
+
 // runningReadiness is the readiness of a running pod (its status out has the executor's
 // container statuses of this update merged in): what the executor says in this update, or
 // else what it said last, which its container statuses keep: an update without data (the

@@ -200,17 +200,22 @@ func (s *Scheduler) saveTask(ctx context.Context, mt *mesosv1alpha1.MesosTask) e
 }
 
 // notRun handles a task Mesos never ran: back to the queue, or, if its pod is being
-// deleted, the pod goes at once, as for a pod never launched.
+// deleted, the pod goes at once, Failed, as for a pod never launched (RemoveEndedPod).
 func (s *Scheduler) notRun(ctx context.Context, mt *mesosv1alpha1.MesosTask) error {
-	pod := &corev1.Pod{}
-	if err := s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod); err != nil || pod.UID != types.UID(mt.Spec.PodUID) {
-		return nil
-	}
-	if pod.DeletionTimestamp.IsZero() {
-		s.Enqueue(ctx, mt, pod)
-		return nil
-	}
-	return client.IgnoreNotFound(RemovePod(ctx, s.Client, pod))
+	attempt := 0
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pod := &corev1.Pod{}
+		if err := s.reader(attempt).Get(ctx, client.ObjectKeyFromObject(mt), pod); err != nil || pod.UID != types.UID(mt.Spec.PodUID) {
+			return nil
+		}
+		attempt++
+		if pod.DeletionTimestamp.IsZero() {
+			s.Enqueue(ctx, mt, pod)
+			return nil
+		}
+		return RemoveEndedPod(ctx, s.Client, pod, podtask.FinalPodStatus(pod, &mt.Status, nil))
+	})
+	return client.IgnoreNotFound(err)
 }
 
 // fillLaunch fills in where and when a launched task was launched, if its status does not
@@ -232,7 +237,8 @@ func (s *Scheduler) fillLaunch(ctx context.Context, mt *mesosv1alpha1.MesosTask)
 }
 
 // mirrorToPod writes the pod status the MesosTask implies, and removes a pod whose task
-// ended after its deletion was asked, as a kubelet would.
+// ended after its deletion was asked, as a kubelet would: with its terminal status
+// (RemoveEndedPod).
 func (s *Scheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask, ts mesos.TaskStatus) error {
 	if !podtask.MirrorToPod(&mt.Status, ts.Data) {
 		return nil
@@ -252,7 +258,7 @@ func (s *Scheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask
 			return nil
 		}
 		if !pod.DeletionTimestamp.IsZero() && podtask.IsTerminalPhase(mt.Status.Phase) {
-			if err := RemovePod(ctx, s.Client, pod); err != nil {
+			if err := RemoveEndedPod(ctx, s.Client, pod, podtask.FinalPodStatus(pod, &mt.Status, ts.Data)); err != nil {
 				return err
 			}
 			s.Recorder.Eventf(pod, mt, corev1.EventTypeNormal, "Killed", "Kill", "Task %s ended (%s) after the pod's deletion; the pod is removed", mt.Spec.TaskID, mt.Status.MesosState)
@@ -395,4 +401,20 @@ var errUnchanged = errors.New("nothing to write")
 // 0, and only this pod (by UID), never a newer one of the same name.
 func RemovePod(ctx context.Context, c client.Writer, pod *corev1.Pod) error {
 	return c.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
+}
+
+// RemoveEndedPod removes a deleted pod whose task is over as a kubelet does: it writes
+// the pod's final status first (podtask.FinalPodStatus), where that changes anything, and
+// then deletes the pod (RemovePod). A pod's owners learn how it ended from its phase: a
+// Job with podReplacementPolicy Failed keeps its finalizer, and the pod Terminating,
+// until the pod is Failed. The status goes with Update, from the version of pod, which
+// takes it: a conflict means another writer came first, and the caller reads again.
+func RemoveEndedPod(ctx context.Context, c client.Client, pod *corev1.Pod, final corev1.PodStatus) error {
+	if podtask.PodStatusChanged(&pod.Status, &final) {
+		pod.Status = final
+		if err := c.Status().Update(ctx, pod); err != nil {
+			return err
+		}
+	}
+	return RemovePod(ctx, c, pod)
 }

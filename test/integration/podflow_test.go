@@ -462,6 +462,31 @@ var _ = Describe("Pods on Mesos", func() {
 			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", podtask.ReasonNodeLost)))
 	})
 
+	It("ends a deleted pod Failed before it removes it, as a kubelet does", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		pod := newPod(newNamespace(), "held", mc.Spec.SchedulerName, "100m")
+		// As a Job's finalizer: the Job controller lets go of it once the pod is Failed.
+		pod.Finalizers = []string{"test.k8sm.io/hold"}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Eventually(unkilledTasks(sim), 10*time.Second, 100*time.Millisecond).Should(BeEmpty())
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("Status.Phase", corev1.PodFailed), HaveField("DeletionGracePeriodSeconds", HaveValue(BeZero()))),
+			"the pod must be Failed, and removed (grace 0), once its task is killed")
+		p, _ := podOf(key)()
+		Expect(podCondition(p, corev1.PodReady)).To(HavePrefix("False/"))
+		p.Finalizers = nil
+		Expect(k8sClient.Update(ctx, p)).To(Succeed())
+		Eventually(func() bool {
+			_, err := podOf(key)()
+			return apierrors.IsNotFound(err)
+		}, 10*time.Second, 100*time.Millisecond).Should(BeTrue())
+	})
+
 	It("ends a pod Succeeded when its task finishes", func() {
 		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
 		mc := simCluster(sim)

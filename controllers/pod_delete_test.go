@@ -1,0 +1,132 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/scheduler"
+)
+
+// A deleted pod whose task never ran, or ended before, is removed at once, as a kubelet
+// removes it: with its terminal phase written first (Failed for a task that never ran,
+// the phase its task ended with otherwise), so that a Job counts it and lets go of its
+// finalizer.
+func TestADeletedPodWhoseTaskIsOverIsRemovedWithATerminalPhase(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		node  string                  // the pod's
+		task  mesosv1alpha1.TaskPhase // its MesosTask's, none when empty
+		phase corev1.PodPhase         // the pod's when it is deleted
+		want  corev1.PodPhase         // written before the delete
+		log   []string
+	}{
+		{name: "queued, never launched", phase: corev1.PodPending, want: corev1.PodFailed, log: []string{"status Failed", "delete"}},
+		{name: "sent back by Mesos", node: "mesos-c-agent-1", task: mesosv1alpha1.TaskPhasePending, phase: corev1.PodPending,
+			want: corev1.PodFailed, log: []string{"status Failed", "delete"}},
+		{name: "its task finished, its pod not told yet", node: "mesos-c-agent-1", task: mesosv1alpha1.TaskPhaseFinished, phase: corev1.PodRunning,
+			want: corev1.PodSucceeded, log: []string{"status Succeeded", "delete"}},
+		{name: "ended already", node: "mesos-c-agent-1", task: mesosv1alpha1.TaskPhaseKilled, phase: corev1.PodFailed,
+			want: corev1.PodFailed, log: []string{"delete"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := metav1.Now()
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1", DeletionTimestamp: &now,
+				Finalizers: []string{"batch.kubernetes.io/job-tracking"}},
+				Spec:   corev1.PodSpec{SchedulerName: "mesos", NodeName: tc.node, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+				Status: corev1.PodStatus{Phase: tc.phase}}
+			objs := []client.Object{pod, readyCluster(),
+				&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}}
+			if tc.task != "" {
+				objs = append(objs, &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+					Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
+					Status: mesosv1alpha1.MesosTaskStatus{Phase: tc.task, MesosState: "TASK_" + string(tc.task)}})
+			}
+			var log writes
+			c := podAPI(t, log.funcs(), objs...)
+			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
+
+			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
+				t.Fatal(err)
+			}
+
+			if got := log.list(); !slices.Equal(got, tc.log) {
+				t.Errorf("pod writes = %v, want %v", got, tc.log)
+			}
+			got := &corev1.Pod{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.Phase != tc.want {
+				t.Errorf("the pod removed is %s, want %s", got.Status.Phase, tc.want)
+			}
+		})
+	}
+}
+
+// readyCluster is MesosCluster "c" of schedulerName mesos, taking pods.
+func readyCluster() *mesosv1alpha1.MesosCluster {
+	return &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: mesosv1alpha1.MesosClusterSpec{SchedulerName: "mesos"},
+		Status: mesosv1alpha1.MesosClusterStatus{Conditions: []metav1.Condition{{Type: mesosv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Subscribed"}}}}
+}
+
+// podAPI is a fake API server with the indexes the Pod reconciler reads.
+func podAPI(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) client.Client {
+	t.Helper()
+	sch := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(sch)
+	_ = mesosv1alpha1.AddToScheme(sch)
+	return fake.NewClientBuilder().WithScheme(sch).WithObjects(objs...).WithStatusSubresource(&corev1.Pod{}).
+		WithIndex(&mesosv1alpha1.MesosCluster{}, indexer.ClusterSchedulerName, func(o client.Object) []string {
+			return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName}
+		}).
+		WithInterceptorFuncs(funcs).Build()
+}
+
+// writes records the pod status writes and deletes a fake API server takes, in order.
+type writes struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (w *writes) funcs() interceptor.Funcs {
+	return interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+			if p, ok := o.(*corev1.Pod); ok && sub == "status" {
+				w.add("status " + string(p.Status.Phase))
+			}
+			return c.SubResource(sub).Update(ctx, o, opts...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
+			if _, ok := o.(*corev1.Pod); ok {
+				w.add("delete")
+			}
+			return c.Delete(ctx, o, opts...)
+		},
+	}
+}
+
+func (w *writes) add(s string) {
+	w.mu.Lock()
+	w.log = append(w.log, s)
+	w.mu.Unlock()
+}
+
+func (w *writes) list() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.log...)
+}

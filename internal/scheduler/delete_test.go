@@ -1,0 +1,136 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"testing"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// podWrites records the pod status writes and deletes a fake API server takes, in order.
+type podWrites struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (w *podWrites) funcs() interceptor.Funcs {
+	return interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+			if p, ok := o.(*corev1.Pod); ok && sub == "status" {
+				w.add("status " + string(p.Status.Phase))
+			}
+			return c.SubResource(sub).Update(ctx, o, opts...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
+			if _, ok := o.(*corev1.Pod); ok {
+				w.add("delete")
+			}
+			return c.Delete(ctx, o, opts...)
+		},
+	}
+}
+
+func (w *podWrites) add(s string) {
+	w.mu.Lock()
+	w.log = append(w.log, s)
+	w.mu.Unlock()
+}
+
+func (w *podWrites) list() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.log...)
+}
+
+func (w *podWrites) reset() {
+	w.mu.Lock()
+	w.log = nil
+	w.mu.Unlock()
+}
+
+// A pod deleted while its task runs (kubectl delete, an eviction, a Job suspended) is
+// removed once its task ended, as a kubelet removes it: its terminal phase written first,
+// then the pod deleted, so that its Job counts it (one with podReplacementPolicy Failed
+// keeps its finalizer until the pod is Failed). The pod here keeps a Job's finalizer, so
+// that what was written can be read after the delete.
+func TestADeletedPodIsRemovedWithItsTerminalPhase(t *testing.T) {
+	killedData, _ := json.Marshal(corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "c",
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 143, Reason: "Error"}}}}})
+	for _, tc := range []struct {
+		name      string
+		from      mesosv1alpha1.TaskPhase // the MesosTask's phase when the pod is deleted
+		podPhase  corev1.PodPhase         // the pod's
+		state     mesos.TaskState
+		data      []byte
+		wantPhase corev1.PodPhase
+		wantLog   []string
+		exitCode  int32 // of the container, 0 for none
+	}{
+		{name: "killed", from: mesosv1alpha1.TaskPhaseRunning, podPhase: corev1.PodRunning, state: mesos.TASK_KILLED, data: killedData,
+			wantPhase: corev1.PodFailed, wantLog: []string{"status Failed", "delete"}, exitCode: 143},
+		{name: "finished", from: mesosv1alpha1.TaskPhaseRunning, podPhase: corev1.PodRunning, state: mesos.TASK_FINISHED,
+			wantPhase: corev1.PodSucceeded, wantLog: []string{"status Succeeded", "delete"}},
+		{name: "never ran: Mesos dropped its launch", from: mesosv1alpha1.TaskPhaseStaging, podPhase: corev1.PodPending, state: mesos.TASK_DROPPED,
+			wantPhase: corev1.PodFailed, wantLog: []string{"status Failed", "delete"}},
+		{name: "ended already: only removed", from: mesosv1alpha1.TaskPhaseUnreachable, podPhase: corev1.PodFailed, state: mesos.TASK_KILLED,
+			wantPhase: corev1.PodFailed, wantLog: []string{"delete"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod, mt := launchedTask()
+			pod.Finalizers = []string{"batch.kubernetes.io/job-tracking"}
+			pod.Status.Phase = tc.podPhase
+			if tc.podPhase == corev1.PodRunning {
+				pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+			}
+			mt.Status.Phase = tc.from
+			if tc.from != mesosv1alpha1.TaskPhaseStaging {
+				mt.Status.MesosState = "TASK_" + string(tc.from)
+			}
+			var w podWrites
+			c := fakeAPIWith(t, w.funcs(), pod, mt)
+			ctx := context.Background()
+			if err := c.Delete(ctx, pod); err != nil {
+				t.Fatal(err)
+			}
+			w.reset()
+			s, rec := newTestScheduler(c, newFakeDriver())
+
+			if err := s.persist(ctx, mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.u1"}, State: tc.state.Enum(), AgentID: &mesos.AgentID{Value: "a1"},
+				UUID: []byte("0123456789abcdef"), Source: mesos.SOURCE_EXECUTOR.Enum(), Data: tc.data}); err != nil {
+				t.Fatal(err)
+			}
+
+			if got := w.list(); !slices.Equal(got, tc.wantLog) {
+				t.Errorf("pod writes = %v, want %v", got, tc.wantLog)
+			}
+			got := &corev1.Pod{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(pod), got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.Phase != tc.wantPhase || podtask.PodReady(&got.Status) {
+				t.Errorf("the pod removed is %s, ready %v; want %s, not ready", got.Status.Phase, podtask.PodReady(&got.Status), tc.wantPhase)
+			}
+			if tc.exitCode != 0 && (len(got.Status.ContainerStatuses) != 1 || got.Status.ContainerStatuses[0].State.Terminated == nil ||
+				got.Status.ContainerStatuses[0].State.Terminated.ExitCode != tc.exitCode) {
+				t.Errorf("container statuses %+v, want the executor's exit code %d", got.Status.ContainerStatuses, tc.exitCode)
+			}
+			if s.Pending(mt.Spec.TaskID) {
+				t.Error("the task of a deleted pod is queued again")
+			}
+			if tc.state != mesos.TASK_DROPPED {
+				if evs := drain(rec); !hasPrefixes(evs, "Normal Killed") {
+					t.Errorf("events %v, want Killed", evs)
+				}
+			}
+		})
+	}
+}
