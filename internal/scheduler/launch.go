@@ -99,7 +99,7 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 		if !s.bind(ctx, pod, node) {
 			s.forgetLaunch(a.Request.ID)
 			if recorded {
-				s.relaunch(ctx, key)
+				s.relaunch(ctx, key, a.Request.ID)
 			}
 			return nil
 		}

@@ -85,7 +85,7 @@ func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 	s.settleUnused(ctx, d, offers, unused, held, keys, refuse, holdFor(mc), now)
 	for id, why := range res.Unplaced {
 		if s.noteUnschedulable(id, why) {
-			s.markUnschedulable(ctx, keys[id], why)
+			s.markUnschedulable(ctx, keys[id], id, why)
 		}
 	}
 	s.setSuppressed(ctx, true)

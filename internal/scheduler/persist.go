@@ -82,12 +82,17 @@ func (s *Scheduler) podOfTask(ctx context.Context, taskID string) (*corev1.Pod, 
 }
 
 // taskOf is the MesosTask of key as r has it, or, when none is written yet, the one to
-// write for the update's task (unwrittenTask).
+// write for the update's task (unwrittenTask). A MesosTask of that name whose task is
+// another (a pod of the same name deleted and made again, as a StatefulSet does, while
+// the old pod's task had not reported) is not the update's: errNoOwner.
 func (s *Scheduler) taskOf(ctx context.Context, r client.Reader, key types.NamespacedName, ts mesos.TaskStatus) (*mesosv1alpha1.MesosTask, error) {
 	mt := &mesosv1alpha1.MesosTask{}
 	err := r.Get(ctx, key, mt)
 	if apierrors.IsNotFound(err) {
 		return s.unwrittenTask(ctx, r, key, ts)
+	}
+	if err == nil && mt.Spec.TaskID != ts.TaskID.Value {
+		return nil, errNoOwner
 	}
 	return mt, err
 }
@@ -229,7 +234,7 @@ func (s *Scheduler) fillLaunch(ctx context.Context, mt *mesosv1alpha1.MesosTask)
 	if !ok {
 		l = podtask.Launch{At: metav1.Now()}
 		pod := &corev1.Pod{}
-		if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) == nil && pod.Spec.NodeName != "" {
+		if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) == nil && pod.UID == types.UID(mt.Spec.PodUID) && pod.Spec.NodeName != "" {
 			l.AgentID, l.Hostname = s.agentOfNode(ctx, pod.Spec.NodeName)
 		}
 	}
@@ -303,11 +308,11 @@ func (s *Scheduler) reader(attempt int) client.Reader {
 }
 
 // relaunch puts a task whose launch did not happen back to Pending.
-func (s *Scheduler) relaunch(ctx context.Context, key types.NamespacedName) {
+func (s *Scheduler) relaunch(ctx context.Context, key types.NamespacedName, taskID string) {
 	attempt := 0
 	_ = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		mt := &mesosv1alpha1.MesosTask{}
-		if err := s.reader(attempt).Get(ctx, key, mt); err != nil {
+		if err := s.reader(attempt).Get(ctx, key, mt); err != nil || mt.Spec.TaskID != taskID {
 			return client.IgnoreNotFound(err)
 		}
 		attempt++
@@ -327,7 +332,9 @@ func (s *Scheduler) failTask(ctx context.Context, key types.NamespacedName, task
 		mt = &mesosv1alpha1.MesosTask{}
 		getErr := s.reader(attempt).Get(ctx, key, mt)
 		attempt++
-		if apierrors.IsNotFound(getErr) {
+		if apierrors.IsNotFound(getErr) || (getErr == nil && mt.Spec.TaskID != taskID) {
+			// None written, or another pod's of the same name, which is left alone: only
+			// the pod, if it is still the task's, is told (queuedTask).
 			mt = s.queuedTask(ctx, key, taskID)
 			podtask.SetInvalid(&mt.Status, err)
 			return nil
@@ -355,8 +362,10 @@ func (s *Scheduler) queuedTask(ctx context.Context, key types.NamespacedName, ta
 	return mt
 }
 
-// markUnschedulable tells the MesosTask and the pod why no offer fits, when that changed.
-func (s *Scheduler) markUnschedulable(ctx context.Context, key types.NamespacedName, why string) {
+// markUnschedulable tells the MesosTask and the pod of a queued task why no offer fits,
+// when that changed; a MesosTask or pod of the same name whose task is another is left
+// alone.
+func (s *Scheduler) markUnschedulable(ctx context.Context, key types.NamespacedName, taskID, why string) {
 	attempt := 0
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		mt := &mesosv1alpha1.MesosTask{}
@@ -364,6 +373,9 @@ func (s *Scheduler) markUnschedulable(ctx context.Context, key types.NamespacedN
 		attempt++
 		if apierrors.IsNotFound(err) {
 			return nil // queued, its MesosTask not written: the pod says it
+		}
+		if err == nil && mt.Spec.TaskID != taskID {
+			return errUnchanged
 		}
 		if err != nil {
 			return err
@@ -377,7 +389,7 @@ func (s *Scheduler) markUnschedulable(ctx context.Context, key types.NamespacedN
 		return
 	}
 	pod := &corev1.Pod{}
-	if err := s.Client.Get(ctx, key, pod); err != nil {
+	if err := s.Client.Get(ctx, key, pod); err != nil || podtask.TaskIDFor(pod) != taskID {
 		return
 	}
 	if pod.Spec.NodeName != "" {
