@@ -29,6 +29,9 @@ func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus, earlier ..
 	var mt *mesosv1alpha1.MesosTask
 	if key != nil {
 		mt, err = s.writeUpdate(ctx, *key, ts, earlier)
+		if err != nil && mt != nil && mt.ResourceVersion == "" && s.namespaceGoing(ctx, key.Namespace, err) {
+			return s.withoutTask(ctx, mt, ts)
+		}
 	}
 	// NotFound: the MesosTask went between its read and the write (its pod went, and
 	// its finalizer with it), or, for a MesosTask not written yet, its namespace did.
@@ -45,7 +48,7 @@ func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus, earlier ..
 		return s.killEnded(ctx, mt, ts)
 	}
 	if mt.Status.Phase == mesosv1alpha1.TaskPhasePending {
-		return s.notRun(ctx, mt)
+		return s.notRun(ctx, mt, true)
 	}
 	return s.mirrorToPod(ctx, mt, ts)
 }
@@ -129,11 +132,19 @@ func (s *Scheduler) unwrittenTask(ctx context.Context, r client.Reader, key type
 
 // killUnowned kills a task that no MesosTask owns, unless it ended.
 func (s *Scheduler) killUnowned(ctx context.Context, ts mesos.TaskStatus) error {
-	d := s.currentDriver()
-	if podtask.IsTerminal(ts.GetState()) || d == nil {
+	if podtask.IsTerminal(ts.GetState()) || s.currentDriver() == nil {
 		return nil
 	}
 	s.Log.Info("Killing a task no MesosTask owns", "task", ts.TaskID.Value, "state", ts.GetState().String())
+	return s.killTask(ctx, ts)
+}
+
+// killTask kills the task of an update, on the update's agent.
+func (s *Scheduler) killTask(ctx context.Context, ts mesos.TaskStatus) error {
+	d := s.currentDriver()
+	if d == nil {
+		return errNoDriver
+	}
 	agent := ""
 	if ts.AgentID != nil {
 		agent = ts.AgentID.Value
@@ -204,9 +215,10 @@ func (s *Scheduler) saveTask(ctx context.Context, mt *mesosv1alpha1.MesosTask) e
 	return s.Client.Update(ctx, mt)
 }
 
-// notRun handles a task Mesos never ran: back to the queue, or, if its pod is being
-// deleted, the pod goes at once, Failed, as for a pod never launched (RemoveEndedPod).
-func (s *Scheduler) notRun(ctx context.Context, mt *mesosv1alpha1.MesosTask) error {
+// notRun handles a task Mesos never ran: back to the queue (when requeue says so), or,
+// if its pod is being deleted, the pod goes at once, Failed, as for a pod never launched
+// (RemoveEndedPod).
+func (s *Scheduler) notRun(ctx context.Context, mt *mesosv1alpha1.MesosTask, requeue bool) error {
 	attempt := 0
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		pod := &corev1.Pod{}
@@ -215,7 +227,9 @@ func (s *Scheduler) notRun(ctx context.Context, mt *mesosv1alpha1.MesosTask) err
 		}
 		attempt++
 		if pod.DeletionTimestamp.IsZero() {
-			s.Enqueue(ctx, mt, pod)
+			if requeue {
+				s.Enqueue(ctx, mt, pod)
+			}
 			return nil
 		}
 		return RemoveEndedPod(ctx, s.Client, pod, podtask.FinalPodStatus(pod, &mt.Status, nil))

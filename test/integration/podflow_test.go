@@ -462,6 +462,44 @@ var _ = Describe("Pods on Mesos", func() {
 			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", podtask.ReasonNodeLost)))
 	})
 
+	It("removes a pod of a namespace being deleted whose task had not reported", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		sim.DelayUpdates(3 * time.Second)
+		DeferCleanup(func() { sim.DelayUpdates(0) })
+		ns := newNamespace()
+		pod := newPod(ns, "late", mc.Spec.SchedulerName, "500m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(func() []string {
+			var ids []string
+			for _, fw := range sim.State().Frameworks {
+				for _, t := range fw.Tasks {
+					ids = append(ids, t.ID)
+				}
+			}
+			return ids
+		}, 20*time.Second, 50*time.Millisecond).Should(ContainElement(podtask.TaskIDFor(pod)))
+
+		// No namespace controller runs here: the namespace stays Terminating, and the API
+		// server takes nothing new in it, the task's MesosTask included.
+		Expect(k8sClient.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		Eventually(func() corev1.NamespacePhase {
+			n := &corev1.Namespace{}
+			_ = k8sClient.Get(ctx, client.ObjectKey{Name: ns}, n)
+			return n.Status.Phase
+		}, 10*time.Second, 100*time.Millisecond).Should(Equal(corev1.NamespaceTerminating))
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+
+		Eventually(unkilledTasks(sim), 20*time.Second, 100*time.Millisecond).Should(BeEmpty())
+		Eventually(func() bool {
+			_, err := podOf(key)()
+			return apierrors.IsNotFound(err)
+		}, 30*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod must go once its task is killed, though no MesosTask can be written")
+		err := k8sClient.Get(ctx, key, &mesosv1alpha1.MesosTask{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no MesosTask in a namespace being deleted (%v)", err)
+	})
+
 	It("ends a deleted pod Failed before it removes it, as a kubelet does", func() {
 		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
 		mc := simCluster(sim)
