@@ -233,6 +233,25 @@ func TestAPodTheKubeletNeverRunsFails(t *testing.T) {
 	waitGone(t, filepath.Join(dir, ManifestFile("uid-1")))
 }
 
+// A kubelet that does not answer at all is no reason to wait for ever: the pod fails as
+// one the kubelet does not show does, saying why, and its manifest is removed so that
+// the kubelet does not start it when it comes back.
+func TestAPodFailsWhenTheKubeletNeverAnswers(t *testing.T) {
+	srv := httptest.NewServer(&fakeKubelet{})
+	srv.Close() // nothing listens there any more
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, AppearTimeout: 50 * time.Millisecond, Log: logr.Discard()}
+	var got reports
+	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
+		t.Fatal(err)
+	}
+	failed := got.wait(t, "Failed", func(r executor.Report) bool { return r.Status.Phase == corev1.PodFailed })
+	if !strings.Contains(failed.Message, srv.URL) || !strings.Contains(failed.Message, "connection refused") {
+		t.Errorf("message = %q, want it to name the kubelet and its error", failed.Message)
+	}
+	waitGone(t, filepath.Join(dir, ManifestFile("uid-1")))
+}
+
 func TestStartRefusesWhatAStaticPodCannotDo(t *testing.T) {
 	p := apiPod()
 	p.Spec.Volumes = []corev1.Volume{{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}}}

@@ -142,8 +142,19 @@ type follower struct {
 	// killed is set by Kill before it removes the manifest: a pod that leaves the
 	// kubelet from then on is the kill's doing, not a failure.
 	killed atomic.Bool
-	// lastSeen is when the kubelet's /pods last listed the pod (run's goroutine only).
+
+	// The rest is run's goroutine's only.
+	// seen is the kubelet's pod as /pods last listed it (nil: never), lastSeen when.
+	seen     *corev1.Pod
 	lastSeen time.Time
+	// last is the status last reported (JSON, and as it was).
+	last       string
+	lastStatus corev1.PodStatus
+	// failures counts the requests to /pods that failed in a row.
+	failures int
+	// graceEnd and killBy are when the kill's grace period ends and when it is reported
+	// however the kubelet is doing (zero: no kill yet).
+	graceEnd, killBy time.Time
 }
 
 // runningPodsAge is how old the kubelet's answer to /runningpods/ may be: it comes from
@@ -183,83 +194,116 @@ func (f *follower) removeManifest() {
 }
 
 func (f *follower) run() {
-	log := f.rt.Log.WithValues("podUID", f.uid, "manifest", f.file)
 	t := time.NewTicker(f.rt.interval())
 	defer t.Stop()
 	appearBy := time.Now().Add(f.rt.appearTimeout())
-	var (
-		seen       *corev1.Pod
-		last       string
-		lastStatus corev1.PodStatus
-		killBy     time.Time
-		graceEnd   time.Time
-		failures   int
-	)
 	for {
 		select {
 		case grace := <-f.kill: // Kill removed the manifest
-			if killBy.IsZero() {
-				graceEnd = time.Now().Add(grace)
-				killBy = graceEnd.Add(30 * time.Second)
+			if f.killBy.IsZero() {
+				f.graceEnd = time.Now().Add(grace)
+				f.killBy = f.graceEnd.Add(30 * time.Second)
 			}
 		case <-t.C:
 		}
-		if !killBy.IsZero() {
-			if f.tornDown(seen, graceEnd) {
-				f.report(executor.Report{Killed: true, Status: killedStatus(lastStatus)})
-				return
-			}
-			if time.Now().After(killBy) {
-				f.report(executor.Report{Killed: true, Status: killedStatus(lastStatus),
-					Message: "The kubelet had not stopped the pod within its grace period"})
+		if !f.killBy.IsZero() {
+			if f.killDone() {
 				return
 			}
 			continue
 		}
-		kp, err := f.rt.find(f.uid, f.task)
-		if err != nil {
-			failures++
-			if failures == 1 || failures%60 == 0 {
-				log.Info("Cannot reach the kubelet's pod API; trying again", "url", f.rt.URL, "error", err.Error())
-			}
-			continue
-		}
-		failures = 0
-		if kp == nil {
-			switch {
-			case f.killed.Load():
-				continue // the kill, taken next round, reports it
-			case seen != nil:
-				msg := "The pod left the kubelet (its static pod manifest was removed)"
-				if f.replaced() {
-					msg = "The pod left the kubelet: a new task of the same pod replaced it"
-				}
-				f.removeManifest()
-				f.report(executor.Report{Status: failedStatus(lastStatus, msg), Message: msg})
-				return
-			case time.Now().After(appearBy):
-				f.removeManifest()
-				msg := fmt.Sprintf("The kubelet at %s did not run the static pod %s within %s: is %s its staticPodPath?", f.rt.URL, f.file, f.rt.appearTimeout(), f.rt.ManifestDir)
-				f.report(executor.Report{Status: failedStatus(lastStatus, msg), Message: msg})
-				return
-			}
-			continue
-		}
-		seen, f.lastSeen = kp, time.Now()
-		st := StatusOf(kp)
-		b, _ := json.Marshal(st)
-		if string(b) != last {
-			last, lastStatus = string(b), st
-			f.report(executor.Report{Status: st, Message: st.Message})
-		}
-		if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
-			// Over: the kubelet removes its containers, with their logs, once the
-			// manifest is gone; their logs are kept first.
-			f.saveLogs(kp)
-			f.removeManifest()
+		if f.poll(appearBy) {
 			return
 		}
 	}
+}
+
+// killDone reports the pod killed once the kubelet no longer runs it, or once the kill's
+// deadline passed; it says whether it did.
+func (f *follower) killDone() bool {
+	if f.tornDown(f.seen, f.graceEnd) {
+		f.report(executor.Report{Killed: true, Status: killedStatus(f.lastStatus)})
+		return true
+	}
+	if time.Now().After(f.killBy) {
+		f.report(executor.Report{Killed: true, Status: killedStatus(f.lastStatus),
+			Message: "The kubelet had not stopped the pod within its grace period"})
+		return true
+	}
+	return false
+}
+
+// poll asks the kubelet about the pod and reports what changed; it says whether the pod
+// is over for the follower.
+func (f *follower) poll(appearBy time.Time) bool {
+	kp, err := f.rt.find(f.uid, f.task)
+	if err != nil {
+		return f.unreachable(err, appearBy)
+	}
+	f.failures = 0
+	if kp == nil {
+		return f.missing(appearBy)
+	}
+	return f.follow(kp)
+}
+
+// unreachable handles a failure to ask the kubelet's /pods. A pod the kubelet never
+// showed fails when the kubelet has not answered by appearBy, as one it does not show
+// does: the manifest is removed, so that the kubelet does not start it later.
+func (f *follower) unreachable(err error, appearBy time.Time) bool {
+	f.failures++
+	if f.failures == 1 || f.failures%60 == 0 {
+		f.rt.Log.Info("Cannot reach the kubelet's pod API; trying again", "podUID", f.uid, "manifest", f.file, "url", f.rt.URL, "error", err.Error())
+	}
+	if f.seen != nil || f.killed.Load() || !time.Now().After(appearBy) {
+		return false
+	}
+	f.removeManifest()
+	msg := fmt.Sprintf("The kubelet at %s did not answer within %s, so the static pod %s was removed: %v", f.rt.URL, f.rt.appearTimeout(), f.file, err)
+	f.report(executor.Report{Status: failedStatus(f.lastStatus, msg), Message: msg})
+	return true
+}
+
+// missing handles an answer of /pods without the pod.
+func (f *follower) missing(appearBy time.Time) bool {
+	switch {
+	case f.killed.Load():
+		return false // the kill, taken next round, reports it
+	case f.seen != nil:
+		msg := "The pod left the kubelet (its static pod manifest was removed)"
+		if f.replaced() {
+			msg = "The pod left the kubelet: a new task of the same pod replaced it"
+		}
+		f.removeManifest()
+		f.report(executor.Report{Status: failedStatus(f.lastStatus, msg), Message: msg})
+		return true
+	case time.Now().After(appearBy):
+		f.removeManifest()
+		msg := fmt.Sprintf("The kubelet at %s did not run the static pod %s within %s: is %s its staticPodPath?", f.rt.URL, f.file, f.rt.appearTimeout(), f.rt.ManifestDir)
+		f.report(executor.Report{Status: failedStatus(f.lastStatus, msg), Message: msg})
+		return true
+	}
+	return false
+}
+
+// follow reports the kubelet's pod's status when it changed; it says whether the pod is
+// over.
+func (f *follower) follow(kp *corev1.Pod) bool {
+	f.seen, f.lastSeen = kp, time.Now()
+	st := StatusOf(kp)
+	b, _ := json.Marshal(st)
+	if string(b) != f.last {
+		f.last, f.lastStatus = string(b), st
+		f.report(executor.Report{Status: st, Message: st.Message})
+	}
+	if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
+		// Over: the kubelet removes its containers, with their logs, once the
+		// manifest is gone; their logs are kept first.
+		f.saveLogs(kp)
+		f.removeManifest()
+		return true
+	}
+	return false
 }
 
 // tornDown says whether the kubelet's container runtime no longer runs the pod: it is in
