@@ -111,12 +111,14 @@ func TestKilledStatus(t *testing.T) {
 
 // fakeKubelet serves /pods from a list the test changes, and checks the bearer token.
 // /runningpods/ is not served (404) unless running is set: then it answers running's
-// status, with no pods when that is 200.
+// status, with runningPods when that is 200; runningAsked are the times it was asked.
 type fakeKubelet struct {
-	mu      sync.Mutex
-	pods    []corev1.Pod
-	token   string
-	running int
+	mu           sync.Mutex
+	pods         []corev1.Pod
+	token        string
+	running      int
+	runningPods  []corev1.Pod
+	runningAsked []time.Time
 }
 
 func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -127,11 +129,12 @@ func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if r.URL.Path == "/runningpods/" && k.running != 0 {
+		k.runningAsked = append(k.runningAsked, time.Now())
 		if k.running != http.StatusOK {
 			http.Error(w, "the container runtime did not answer", k.running)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(corev1.PodList{})
+		_ = json.NewEncoder(w).Encode(corev1.PodList{Items: k.runningPods})
 		return
 	}
 	if r.URL.Path != "/pods" {
@@ -145,6 +148,30 @@ func (k *fakeKubelet) set(pods ...corev1.Pod) {
 	k.mu.Lock()
 	k.pods = pods
 	k.mu.Unlock()
+}
+
+func (k *fakeKubelet) setRunning(pods ...corev1.Pod) {
+	k.mu.Lock()
+	k.runningPods = pods
+	k.mu.Unlock()
+}
+
+// askedRunning counts the requests to /runningpods/ after t.
+func (k *fakeKubelet) askedRunning(after time.Time) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, at := range k.runningAsked {
+		if at.After(after) {
+			n++
+		}
+	}
+	return n
+}
+
+// runningPod is the kubelet's pod as /runningpods/ lists it: no annotations, no status.
+func runningPod(p corev1.Pod) corev1.Pod {
+	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID}}
 }
 
 func staticPod(phase corev1.PodPhase) corev1.Pod {
@@ -163,6 +190,18 @@ func (r *reports) add(rep executor.Report) {
 	r.mu.Lock()
 	r.all = append(r.all, rep)
 	r.mu.Unlock()
+}
+
+// first returns the first report that is ok.
+func (r *reports) first(ok func(executor.Report) bool) (executor.Report, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rep := range r.all {
+		if ok(rep) {
+			return rep, true
+		}
+	}
+	return executor.Report{}, false
 }
 
 func (r *reports) wait(t *testing.T, what string, ok func(executor.Report) bool) executor.Report {
@@ -332,5 +371,40 @@ func TestAKillWaitsOutTheKubeletsRuntimeCache(t *testing.T) {
 	killed := got.wait(t, "Killed", func(r executor.Report) bool { return r.Killed })
 	if waited := time.Since(gone); waited < 3*time.Second {
 		t.Errorf("reported killed %s after the pod left /pods, on an answer of a cache that may be 3 s old: %+v", waited, killed)
+	}
+}
+
+// The kubelet may start a pod from its manifest before the follower first asks /pods: a
+// KILL then is reported only once the kubelet's container runtime runs none of it,
+// though /pods never listed it (by name: the kubelet adds its node name).
+func TestAKillBeforeThePodWasSeenWaitsForItsContainers(t *testing.T) {
+	k := &fakeKubelet{running: http.StatusOK, runningPods: []corev1.Pod{runningPod(staticPod(corev1.PodRunning))}}
+	srv := httptest.NewServer(k)
+	defer srv.Close()
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	var got reports
+	h, err := rt.Start(apiPod(), "", got.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Kill(0)
+	// Asked after no cache could predate the kill, /runningpods/ still lists it.
+	after := time.Now().Add(runningPodsAge)
+	for deadline := time.Now().Add(10 * time.Second); k.askedRunning(after) < 2; time.Sleep(5 * time.Millisecond) {
+		if r, ok := got.first(func(r executor.Report) bool { return r.Killed }); ok {
+			t.Fatalf("reported killed (%q) while the kubelet runs the pod", r.Message)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the kubelet was not asked which pods it runs")
+		}
+	}
+	if r, ok := got.first(func(r executor.Report) bool { return r.Killed }); ok {
+		t.Fatalf("reported killed (%q) while the kubelet runs the pod", r.Message)
+	}
+	k.setRunning()
+	killed := got.wait(t, "Killed", func(r executor.Report) bool { return r.Killed })
+	if killed.Message != "" {
+		t.Errorf("killed with %q, want no word of a deadline", killed.Message)
 	}
 }

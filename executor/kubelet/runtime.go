@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/k8sm/k8sm/executor"
@@ -75,7 +76,11 @@ func (r *Runtime) Start(pod *corev1.Pod, sandbox string, report func(executor.Re
 		return nil, fmt.Errorf("writing the static pod manifest: %w", err)
 	}
 	rec := r.pods.register(pod, sandbox, r.Log)
-	f := &follower{rt: r, uid: string(pod.UID), task: pod.Annotations[AnnotationTaskID], file: file, sandbox: sandbox, kill: make(chan time.Duration, 1),
+	ns := pod.Namespace
+	if ns == "" {
+		ns = metav1.NamespaceDefault // as in the manifest
+	}
+	f := &follower{rt: r, uid: string(pod.UID), namespace: ns, name: pod.Name, task: pod.Annotations[AnnotationTaskID], file: file, sandbox: sandbox, kill: make(chan time.Duration, 1),
 		report: func(rep executor.Report) {
 			rec.update(rep)
 			report(rep)
@@ -130,10 +135,13 @@ func (r *Runtime) appearTimeout() time.Duration {
 
 // follower follows one static pod until it ends or is killed.
 type follower struct {
-	rt   *Runtime
-	uid  string
-	task string // the Mesos task; "" when the pod did not say
-	file string
+	rt  *Runtime
+	uid string
+	// namespace and name are the static pod's in its manifest; the kubelet adds its
+	// node name to the name.
+	namespace, name string
+	task            string // the Mesos task; "" when the pod did not say
+	file            string
 	// sandbox is the pod's sandbox, where the logs of an ended pod are kept ("": none).
 	sandbox string
 	report  func(executor.Report)
@@ -152,9 +160,9 @@ type follower struct {
 	lastStatus corev1.PodStatus
 	// failures counts the requests to /pods that failed in a row.
 	failures int
-	// graceEnd and killBy are when the kill's grace period ends and when it is reported
-	// however the kubelet is doing (zero: no kill yet).
-	graceEnd, killBy time.Time
+	// killedAt, graceEnd and killBy are when the kill came, when its grace period ends
+	// and when it is reported however the kubelet is doing (zero: no kill yet).
+	killedAt, graceEnd, killBy time.Time
 }
 
 // runningPodsAge is how old the kubelet's answer to /runningpods/ may be: it comes from
@@ -201,7 +209,8 @@ func (f *follower) run() {
 		select {
 		case grace := <-f.kill: // Kill removed the manifest
 			if f.killBy.IsZero() {
-				f.graceEnd = time.Now().Add(grace)
+				f.killedAt = time.Now()
+				f.graceEnd = f.killedAt.Add(grace)
 				f.killBy = f.graceEnd.Add(30 * time.Second)
 			}
 		case <-t.C:
@@ -221,7 +230,7 @@ func (f *follower) run() {
 // killDone reports the pod killed once the kubelet no longer runs it, or once the kill's
 // deadline passed; it says whether it did.
 func (f *follower) killDone() bool {
-	if f.tornDown(f.seen, f.graceEnd) {
+	if f.tornDown() {
 		f.report(executor.Report{Killed: true, Status: killedStatus(f.lastStatus)})
 		return true
 	}
@@ -307,43 +316,70 @@ func (f *follower) follow(kp *corev1.Pod) bool {
 }
 
 // tornDown says whether the kubelet's container runtime no longer runs the pod: it is in
-// neither /pods nor /runningpods/, asked long enough after /pods last listed it that the
-// kubelet's runtime cache had the pod (runningPodsAge). A kubelet drops a removed static
-// pod from /pods at once, before its containers stop; where /runningpods/ is not served (the read-only
-// port has no debugging handlers) the pod is taken as stopped when the grace period ends.
-// Any other failure to ask (a timeout, a 5xx) proves nothing: the pod may run on, so it
-// is asked again, until the kill's deadline (run).
-// (A pod another task replaced is told apart by its kubelet UID only, as the new one
-// runs under the same name.)
-func (f *follower) tornDown(seen *corev1.Pod, graceEnd time.Time) bool {
+// neither /pods nor /runningpods/ (mayRun). A kubelet drops a removed static pod from
+// /pods at once, before its containers stop; where /runningpods/ is not served (the
+// read-only port has no debugging handlers) the pod is taken as stopped when the grace
+// period ends. Any other failure to ask (a timeout, a 5xx) proves nothing: the pod may
+// run on, so it is asked again, until the kill's deadline (run). A pod /pods never
+// listed is no exception: the kubelet may have started it from its manifest before the
+// first poll.
+func (f *follower) tornDown() bool {
 	kp, err := f.rt.find(f.uid, f.task)
 	if kp != nil {
-		f.lastSeen = time.Now()
+		f.seen, f.lastSeen = kp, time.Now()
 	}
 	if err != nil || kp != nil {
 		return false
 	}
-	if seen == nil {
-		return true
+	// The pod may have been in the kubelet until /pods last listed it, or, never listed
+	// or listed before the kill, until the manifest was removed.
+	since := f.lastSeen
+	if f.killedAt.After(since) {
+		since = f.killedAt
 	}
-	// Its containers ran by the time /pods last listed it: an answer from a cache older
-	// than that proves nothing.
-	asked := time.Now()
-	running, err := f.rt.runningPods()
+	runs, err := f.mayRun(since)
 	if notServed(err) {
-		return time.Now().After(graceEnd)
+		return time.Now().After(f.graceEnd)
 	}
 	if err != nil {
 		f.rt.Log.V(1).Info("Cannot ask the kubelet which pods it runs; asking again", "podUID", f.uid, "error", err.Error())
 		return false
 	}
+	return !runs
+}
+
+// mayRun says whether the kubelet's container runtime may run the pod: /runningpods/
+// lists it, or answered from a cache that may be older than since, the last time the
+// pod is known to have been in the kubelet (runningPodsAge). It fails when the kubelet
+// does not answer (notServed: it does not serve /runningpods/).
+func (f *follower) mayRun(since time.Time) (bool, error) {
+	asked := time.Now()
+	running, err := f.rt.runningPods()
+	if err != nil {
+		return true, err
+	}
 	replaced := f.replaced()
-	for _, p := range running {
-		if p.UID == seen.UID || (!replaced && p.Name == seen.Name && p.Namespace == seen.Namespace) {
-			return false
+	for i := range running {
+		if f.isOurs(&running[i], replaced) {
+			return true, nil
 		}
 	}
-	return asked.Sub(f.lastSeen) > runningPodsAge
+	return asked.Sub(since) <= runningPodsAge, nil
+}
+
+// isOurs says whether a pod of /runningpods/, which carries no annotations, may be the
+// follower's: its kubelet UID, or its name once /pods listed it. A pod /pods never
+// listed is known by name only, which the kubelet makes <name>-<its node name>: any
+// pod of the namespace so named may be it. (A pod another task replaced is told
+// apart by its kubelet UID only, as the new one runs under the same name.)
+func (f *follower) isOurs(p *corev1.Pod, replaced bool) bool {
+	switch {
+	case f.seen != nil:
+		return p.UID == f.seen.UID || (!replaced && p.Name == f.seen.Name && p.Namespace == f.seen.Namespace)
+	case replaced:
+		return false
+	}
+	return p.Namespace == f.namespace && strings.HasPrefix(p.Name, f.name+"-")
 }
 
 // find returns the kubelet's pod carrying a pod UID, run for task when it is not "",
