@@ -111,14 +111,14 @@ func TestKilledStatus(t *testing.T) {
 
 // fakeKubelet serves /pods from a list the test changes, and checks the bearer token.
 // /runningpods/ is not served (404) unless running is set: then it answers running's
-// status, with runningPods when that is 200; runningAsked are the times it was asked.
+// status, with runningPods when that is 200. asked are the times each path was asked.
 type fakeKubelet struct {
-	mu           sync.Mutex
-	pods         []corev1.Pod
-	token        string
-	running      int
-	runningPods  []corev1.Pod
-	runningAsked []time.Time
+	mu          sync.Mutex
+	pods        []corev1.Pod
+	token       string
+	running     int
+	runningPods []corev1.Pod
+	asked       map[string][]time.Time
 }
 
 func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -128,8 +128,11 @@ func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.asked == nil {
+		k.asked = map[string][]time.Time{}
+	}
+	k.asked[r.URL.Path] = append(k.asked[r.URL.Path], time.Now())
 	if r.URL.Path == "/runningpods/" && k.running != 0 {
-		k.runningAsked = append(k.runningAsked, time.Now())
 		if k.running != http.StatusOK {
 			http.Error(w, "the container runtime did not answer", k.running)
 			return
@@ -156,12 +159,12 @@ func (k *fakeKubelet) setRunning(pods ...corev1.Pod) {
 	k.mu.Unlock()
 }
 
-// askedRunning counts the requests to /runningpods/ after t.
-func (k *fakeKubelet) askedRunning(after time.Time) int {
+// askedSince counts the requests for path after t.
+func (k *fakeKubelet) askedSince(path string, after time.Time) int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	n := 0
-	for _, at := range k.runningAsked {
+	for _, at := range k.asked[path] {
 		if at.After(after) {
 			n++
 		}
@@ -391,7 +394,7 @@ func TestAKillBeforeThePodWasSeenWaitsForItsContainers(t *testing.T) {
 	h.Kill(0)
 	// Asked after no cache could predate the kill, /runningpods/ still lists it.
 	after := time.Now().Add(runningPodsAge)
-	for deadline := time.Now().Add(10 * time.Second); k.askedRunning(after) < 2; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); k.askedSince("/runningpods/", after) < 2; time.Sleep(5 * time.Millisecond) {
 		if r, ok := got.first(func(r executor.Report) bool { return r.Killed }); ok {
 			t.Fatalf("reported killed (%q) while the kubelet runs the pod", r.Message)
 		}
@@ -406,5 +409,66 @@ func TestAKillBeforeThePodWasSeenWaitsForItsContainers(t *testing.T) {
 	killed := got.wait(t, "Killed", func(r executor.Report) bool { return r.Killed })
 	if killed.Message != "" {
 		t.Errorf("killed with %q, want no word of a deadline", killed.Message)
+	}
+}
+
+// A kubelet that restarts answers /pods with no pods until its pod manager has read the
+// manifests again, then lists them without a status for a moment, while their containers
+// run on. The pod is neither failed nor stripped of its manifest (which would have the
+// kubelet kill it), nor reported starting again; once the kubelet's container runtime
+// runs none of it either, it has left the kubelet.
+func TestAKubeletRestartLeavesItsPodsRunning(t *testing.T) {
+	k := &fakeKubelet{running: http.StatusOK}
+	srv := httptest.NewServer(k)
+	defer srv.Close()
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, ManifestFile("uid-1"))
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, GoneAfter: 20 * time.Millisecond, Log: logr.Discard()}
+	var got reports
+	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
+		t.Fatal(err)
+	}
+	k.set(staticPod(corev1.PodRunning))
+	got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+
+	failed := func(r executor.Report) bool { return r.Status.Phase == corev1.PodFailed }
+	stillRunning := func(what string, path string, after time.Time) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); k.askedSince(path, after) < 2; time.Sleep(5 * time.Millisecond) {
+			if r, ok := got.first(failed); ok {
+				t.Fatalf("%s: the pod failed: %q", what, r.Message)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the kubelet was not asked for %s", what, path)
+			}
+		}
+		if r, ok := got.first(failed); ok {
+			t.Fatalf("%s: the pod failed: %q", what, r.Message)
+		}
+		got.mu.Lock()
+		last := got.all[len(got.all)-1]
+		got.mu.Unlock()
+		if last.Status.Phase != corev1.PodRunning {
+			t.Fatalf("%s: the last report is %s, want Running still", what, last.Status.Phase)
+		}
+		if _, err := os.Stat(manifest); err != nil {
+			t.Fatalf("%s: the manifest was removed: %v", what, err)
+		}
+	}
+	k.set() // restarted: no pods yet, though its container runtime runs this one
+	k.setRunning(runningPod(staticPod(corev1.PodRunning)))
+	stillRunning("no pods listed", "/runningpods/", time.Now().Add(runningPodsAge))
+	unsynced := staticPod("")
+	unsynced.Status = corev1.PodStatus{}
+	k.set(unsynced) // listed again, with no status yet
+	stillRunning("listed without a status", "/pods", time.Now())
+	k.set(staticPod(corev1.PodRunning))
+	stillRunning("listed with its status", "/pods", time.Now())
+
+	k.set() // its manifest was taken away, and the kubelet stopped it
+	k.setRunning()
+	left := got.wait(t, "Failed", failed)
+	if !strings.Contains(left.Message, "left the kubelet") {
+		t.Errorf("failed with %q, want it to say the pod left the kubelet", left.Message)
 	}
 }

@@ -233,7 +233,7 @@ func startAPIPod(t *testing.T) (*Runtime, *apiKubelet, string) {
 	k := &apiKubelet{token: "t0ken", pods: kubeletPods(running, false)}
 	srv := httptest.NewTLSServer(k)
 	t.Cleanup(srv.Close)
-	rt := &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, Token: "t0ken", Client: srv.Client(), PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	rt := &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, Token: "t0ken", Client: srv.Client(), PollInterval: 5 * time.Millisecond, GoneAfter: 20 * time.Millisecond, Log: logr.Discard()}
 	p := apiPod()
 	p.Annotations[AnnotationTaskID] = "task-1"
 	sandbox := t.TempDir() + "/sandbox"

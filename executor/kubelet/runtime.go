@@ -38,6 +38,11 @@ type Runtime struct {
 	// AppearTimeout is how long the kubelet may take to show a new static pod before the
 	// task fails. Default 2m.
 	AppearTimeout time.Duration
+	// GoneAfter is how long a pod the kubelet showed may be missing from its /pods
+	// before it is taken for gone, and then only when the kubelet's container runtime
+	// runs none of it: a kubelet that restarts lists no pods until it has read its
+	// manifests again. Default 30s.
+	GoneAfter time.Duration
 	// Log receives the runtime's log lines.
 	Log logr.Logger
 	// FrameworkID, ExecutorID and Sandbox (executor.RunDir) name this executor run.
@@ -126,6 +131,13 @@ func (r *Runtime) interval() time.Duration {
 	return time.Second
 }
 
+func (r *Runtime) goneAfter() time.Duration {
+	if r.GoneAfter > 0 {
+		return r.GoneAfter
+	}
+	return 30 * time.Second
+}
+
 func (r *Runtime) appearTimeout() time.Duration {
 	if r.AppearTimeout > 0 {
 		return r.AppearTimeout
@@ -155,6 +167,9 @@ type follower struct {
 	// seen is the kubelet's pod as /pods last listed it (nil: never), lastSeen when.
 	seen     *corev1.Pod
 	lastSeen time.Time
+	// missingSince is when /pods first answered without the pod it had listed (zero:
+	// it lists it).
+	missingSince time.Time
 	// last is the status last reported (JSON, and as it was).
 	last       string
 	lastStatus corev1.PodStatus
@@ -279,13 +294,7 @@ func (f *follower) missing(appearBy time.Time) bool {
 	case f.killed.Load():
 		return false // the kill, taken next round, reports it
 	case f.seen != nil:
-		msg := "The pod left the kubelet (its static pod manifest was removed)"
-		if f.replaced() {
-			msg = "The pod left the kubelet: a new task of the same pod replaced it"
-		}
-		f.removeManifest()
-		f.report(executor.Report{Status: failedStatus(f.lastStatus, msg), Message: msg})
-		return true
+		return f.gone()
 	case time.Now().After(appearBy):
 		f.removeManifest()
 		msg := fmt.Sprintf("The kubelet at %s did not run the static pod %s within %s: is %s its staticPodPath?", f.rt.URL, f.file, f.rt.appearTimeout(), f.rt.ManifestDir)
@@ -295,10 +304,48 @@ func (f *follower) missing(appearBy time.Time) bool {
 	return false
 }
 
+// gone says whether the pod /pods listed, and lists no more, left the kubelet, and then
+// reports it failed. A kubelet that restarts serves /pods before it has read its
+// manifests again, answering with no pods for a while, though the pods run on: the pod
+// is taken for gone only when /pods has not listed it for GoneAfter and the kubelet's
+// container runtime runs none of it (where /runningpods/ is not served, after GoneAfter
+// alone). Until then its manifest is left alone: removed, the kubelet would kill it.
+func (f *follower) gone() bool {
+	now := time.Now()
+	if f.missingSince.IsZero() {
+		f.missingSince = now
+		f.rt.Log.V(1).Info("The kubelet's pod API lists the pod no more; waiting to see whether it left", "podUID", f.uid, "manifest", f.file)
+	}
+	if now.Sub(f.missingSince) < f.rt.goneAfter() {
+		return false
+	}
+	runs, err := f.mayRun(f.lastSeen)
+	switch {
+	case notServed(err):
+	case err != nil:
+		f.rt.Log.V(1).Info("Cannot ask the kubelet which pods it runs; asking again", "podUID", f.uid, "error", err.Error())
+		return false
+	case runs:
+		return false
+	}
+	msg := "The pod left the kubelet (its static pod manifest was removed)"
+	if f.replaced() {
+		msg = "The pod left the kubelet: a new task of the same pod replaced it"
+	}
+	f.removeManifest()
+	f.report(executor.Report{Status: failedStatus(f.lastStatus, msg), Message: msg})
+	return true
+}
+
 // follow reports the kubelet's pod's status when it changed; it says whether the pod is
 // over.
 func (f *follower) follow(kp *corev1.Pod) bool {
-	f.seen, f.lastSeen = kp, time.Now()
+	f.seen, f.lastSeen, f.missingSince = kp, time.Now(), time.Time{}
+	if kp.Status.Phase == "" && f.lastStatus.Phase != "" {
+		// A kubelet that restarted lists its pods before it has their status again:
+		// the last one stands (a running pod does not go back to starting).
+		return false
+	}
 	st := StatusOf(kp)
 	b, _ := json.Marshal(st)
 	if string(b) != f.last {

@@ -115,7 +115,7 @@ func TestANewTaskOfAPodReplacesTheOld(t *testing.T) {
 	srv := httptest.NewServer(k)
 	defer srv.Close()
 	dir := t.TempDir()
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, GoneAfter: 20 * time.Millisecond, Log: logr.Discard()}
 	start := func(task string, got *reports) executor.Handle {
 		p := apiPod()
 		p.Annotations[executor.AnnotationTaskID] = task
