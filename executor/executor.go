@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -41,6 +42,9 @@ type Executor struct {
 	// Messages, when set, is told of each subscription and takes the framework's
 	// messages (messages.go).
 	Messages MessageHandler
+	// random returns a number in [0, 1) for the waits before subscribing again;
+	// math/rand's when nil.
+	random func() float64
 
 	sender     calls.Sender
 	subscriber calls.Sender
@@ -99,7 +103,6 @@ func (e *Executor) Run(ctx context.Context) error {
 	go e.resend(resendCtx)
 
 	disconnected := time.Now()
-	backoff := 100 * time.Millisecond
 	for {
 		subscribed, err := e.subscribeOnce(ctx)
 		if e.isShutdown() {
@@ -116,7 +119,6 @@ func (e *Executor) Run(ctx context.Context) error {
 			// The recovery clock starts when a subscription ends, however it ended (an
 			// agent restart usually resets the connection).
 			disconnected = time.Now()
-			backoff = 100 * time.Millisecond
 		}
 		if !e.Config.Checkpoint {
 			e.killAll(e.Config.ExecutorShutdownGracePeriod)
@@ -127,12 +129,33 @@ func (e *Executor) Run(ctx context.Context) error {
 			return fmt.Errorf("could not subscribe to the agent again within %s", e.Config.RecoveryTimeout)
 		}
 		select {
-		case <-time.After(backoff):
+		case <-time.After(e.resubscribeWait()):
 		case <-ctx.Done():
 			return e.stopped()
 		}
-		backoff = min(2*backoff, max(e.Config.SubscriptionBackoffMax, time.Second))
 	}
+}
+
+// DefaultSubscriptionBackoffMax bounds the wait before subscribing again where
+// MESOS_SUBSCRIPTION_BACKOFF_MAX does not: the agent's default
+// executor_reregistration_timeout.
+const DefaultSubscriptionBackoffMax = 2 * time.Second
+
+// resubscribeWait is how long to wait before subscribing again: a random time up to
+// MESOS_SUBSCRIPTION_BACKOFF_MAX, as Mesos's own executor libraries wait. The agent
+// sets that to its executor_reregistration_timeout, the time it gives its executors to
+// come back after it restarted before it destroys them: a wait that grew up to it, as
+// a doubling one does, could land just after that window closed.
+func (e *Executor) resubscribeWait() time.Duration {
+	limit := e.Config.SubscriptionBackoffMax
+	if limit <= 0 {
+		limit = DefaultSubscriptionBackoffMax
+	}
+	random := rand.Float64
+	if e.random != nil {
+		random = e.random
+	}
+	return time.Duration(random() * float64(limit))
 }
 
 // stopped ends a Run whose context ended (the executor got SIGTERM or SIGINT): no pod

@@ -386,3 +386,54 @@ func TestResendsUpdatesTheAgentRefused(t *testing.T) {
 	default:
 	}
 }
+
+// Between attempts to subscribe again the executor waits a random time up to
+// MESOS_SUBSCRIPTION_BACKOFF_MAX, as Mesos's executor libraries do, however many attempts
+// failed: the agent sets that to the time it gives its executors to come back after a
+// restart, and a wait that grew to it could miss that window.
+func TestResubscribesAfterARandomWaitUpToTheBackoffMax(t *testing.T) {
+	for _, tc := range []struct {
+		limit  time.Duration
+		random float64
+		want   time.Duration
+	}{
+		{2 * time.Second, 0, 0},
+		{2 * time.Second, 0.5, time.Second},
+		{2 * time.Second, 0.75, 1500 * time.Millisecond},
+		{15 * time.Second, 0.25, 3750 * time.Millisecond},
+		{0, 0.5, DefaultSubscriptionBackoffMax / 2}, // not set: the agent's default
+	} {
+		e := &Executor{Config: config.Config{SubscriptionBackoffMax: tc.limit}, random: func() float64 { return tc.random }}
+		for attempt := 1; attempt <= 5; attempt++ {
+			if got := e.resubscribeWait(); got != tc.want {
+				t.Errorf("backoff max %s, random %v, attempt %d: wait %s, want %s", tc.limit, tc.random, attempt, got, tc.want)
+			}
+		}
+	}
+
+	// Run draws the wait before each attempt while the agent is down.
+	a := newFakeAgent(t)
+	var mu sync.Mutex
+	draws := 0
+	startExecutorWith(t, a, &Executor{random: func() float64 {
+		mu.Lock()
+		defer mu.Unlock()
+		draws++
+		return 0.5
+	}})
+	a.waitSubscription(t, 1)
+	a.restart(true)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := draws
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waits drawn while the agent was down, want 3", n)
+		}
+	}
+	a.up()
+	a.waitSubscription(t, 2)
+}
