@@ -54,8 +54,11 @@ type Executor struct {
 	unackedTasks map[string]mesos.TaskInfo
 	// unacked are the updates the agent has not acknowledged, in the order they were
 	// made: resent in that order, so each task's updates keep theirs.
-	unacked  []unackedUpdate
-	shutdown bool
+	unacked []unackedUpdate
+	// acked is told of each acknowledgement.
+	acked chan struct{}
+	// shutdownDone is made on SHUTDOWN, and closed when its work is done.
+	shutdownDone chan struct{}
 	// ended are the forgotten tasks whose sandboxes are kept, oldest first.
 	ended []endedTask
 }
@@ -85,6 +88,7 @@ type task struct {
 // sandbox and has its runtime sweep what ended runs left (runs.go).
 func (e *Executor) Run(ctx context.Context) error {
 	e.tasks, e.unackedTasks, e.unacked = map[string]*task{}, map[string]mesos.TaskInfo{}, nil
+	e.acked = make(chan struct{}, 1)
 	release := e.claimAndSweep()
 	defer release()
 	cli := httpcli.New(
@@ -105,7 +109,8 @@ func (e *Executor) Run(ctx context.Context) error {
 	disconnected := time.Now()
 	for {
 		subscribed, err := e.subscribeOnce(ctx)
-		if e.isShutdown() {
+		if done := e.shutdownStarted(); done != nil {
+			<-done
 			e.Log.Info("Shutting down as the agent asked")
 			return nil
 		}
@@ -120,12 +125,13 @@ func (e *Executor) Run(ctx context.Context) error {
 			// agent restart usually resets the connection).
 			disconnected = time.Now()
 		}
+		// With the agent gone no update goes out anyway.
 		if !e.Config.Checkpoint {
-			e.killAll(e.Config.ExecutorShutdownGracePeriod)
+			e.killAll(e.Config.ExecutorShutdownGracePeriod, time.Now().Add(e.Config.ExecutorShutdownGracePeriod+time.Second))
 			return fmt.Errorf("disconnected from the agent and checkpointing is off: %v", err)
 		}
 		if time.Since(disconnected) > e.Config.RecoveryTimeout {
-			e.killAll(e.Config.ExecutorShutdownGracePeriod)
+			e.killAll(e.Config.ExecutorShutdownGracePeriod, time.Now().Add(e.Config.ExecutorShutdownGracePeriod+time.Second))
 			return fmt.Errorf("could not subscribe to the agent again within %s", e.Config.RecoveryTimeout)
 		}
 		select {
@@ -162,7 +168,8 @@ func (e *Executor) resubscribeWait() time.Duration {
 // outlives the executor, so each is killed, with the grace SHUTDOWN gives.
 func (e *Executor) stopped() error {
 	e.Log.Info("Stopping: killing every pod")
-	e.killAll(e.Config.ExecutorShutdownGracePeriod * 3 / 4)
+	grace := e.Config.ExecutorShutdownGracePeriod
+	e.killAll(grace*3/4, time.Now().Add(grace*9/10))
 	return nil
 }
 
@@ -185,10 +192,56 @@ func (e *Executor) claimAndSweep() (release func()) {
 	return release
 }
 
-func (e *Executor) isShutdown() bool {
+// shutdownStarted returns what closes when the SHUTDOWN's work is done, or nil before
+// any SHUTDOWN.
+func (e *Executor) shutdownStarted() <-chan struct{} {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.shutdown
+	return e.shutdownDone
+}
+
+// shutDown serves SHUTDOWN: it kills every pod and ends the subscription (endStream)
+// once the agent has acknowledged their terminal updates, the event loop taking the
+// acknowledgements meanwhile; Run returns then. The agent destroys the executor's
+// container when MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD is over, and reports the tasks it
+// has no terminal update of failed (REASON_EXECUTOR_TERMINATED): the pods get three
+// quarters of it, and the executor gives up waiting at nine tenths, to exit in time.
+func (e *Executor) shutDown(endStream context.CancelFunc) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.shutdownDone != nil {
+		return
+	}
+	done := make(chan struct{})
+	e.shutdownDone = done
+	grace := e.Config.ExecutorShutdownGracePeriod
+	by := time.Now().Add(grace * 9 / 10)
+	go func() {
+		defer close(done)
+		defer endStream()
+		e.killAll(grace*3/4, by)
+		e.awaitAcknowledged(by)
+	}()
+}
+
+// awaitAcknowledged waits until the agent acknowledged every update, or until by.
+func (e *Executor) awaitAcknowledged(by time.Time) {
+	timeout := time.NewTimer(time.Until(by))
+	defer timeout.Stop()
+	for {
+		e.mu.Lock()
+		left := len(e.unacked)
+		e.mu.Unlock()
+		if left == 0 {
+			return
+		}
+		select {
+		case <-e.acked:
+		case <-timeout.C:
+			e.Log.Info("Exiting with updates the agent has not acknowledged", "updates", left)
+			return
+		}
+	}
 }
 
 // subscribeOnce subscribes (resending unacknowledged tasks and updates) and handles
@@ -205,7 +258,10 @@ func (e *Executor) subscribeOnce(ctx context.Context) (subscribed bool, err erro
 		e.unacked[i].unsent = false // the subscription carries it
 	}
 	e.mu.Unlock()
-	resp, err := e.subscriber.Send(ctx, calls.NonStreaming(calls.Subscribe(tasks, updates)))
+	// A SHUTDOWN ends the stream (cancel) when its work is done.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resp, err := e.subscriber.Send(sctx, calls.NonStreaming(calls.Subscribe(tasks, updates)))
 	if err != nil {
 		return false, err
 	}
@@ -218,14 +274,16 @@ func (e *Executor) subscribeOnce(ctx context.Context) (subscribed bool, err erro
 			}
 			return true, err
 		}
-		if done := e.handle(ctx, &ev); done {
-			return true, nil
+		if ev.GetType() == mexec.Event_SHUTDOWN {
+			e.shutDown(cancel)
+			continue
 		}
+		e.handle(ctx, &ev)
 	}
 }
 
-// handle serves one event; it says whether the executor is done.
-func (e *Executor) handle(ctx context.Context, ev *mexec.Event) bool {
+// handle serves one event but SHUTDOWN (shutDown).
+func (e *Executor) handle(ctx context.Context, ev *mexec.Event) {
 	switch ev.GetType() {
 	case mexec.Event_SUBSCRIBED:
 		e.Log.Info("Subscribed to the agent", "agent", ev.GetSubscribed().AgentInfo.GetHostname())
@@ -265,12 +323,10 @@ func (e *Executor) handle(ctx context.Context, ev *mexec.Event) bool {
 		}
 		delete(e.unackedTasks, a.TaskID.Value)
 		e.mu.Unlock()
-	case mexec.Event_SHUTDOWN:
-		e.killAll(e.Config.ExecutorShutdownGracePeriod * 3 / 4)
-		e.mu.Lock()
-		e.shutdown = true
-		e.mu.Unlock()
-		return true
+		select {
+		case e.acked <- struct{}{}:
+		default:
+		}
 	case mexec.Event_MESSAGE:
 		e.Log.V(2).Info("Message from the framework", "bytes", len(ev.GetMessage().Data))
 		if e.Messages != nil {
@@ -282,7 +338,6 @@ func (e *Executor) handle(ctx context.Context, ev *mexec.Event) bool {
 	default:
 		e.Log.V(1).Info("Ignoring an unknown event", "type", ev.GetType().String())
 	}
-	return false
 }
 
 // launch starts one pod task.
@@ -378,10 +433,6 @@ func (e *Executor) update(ctx context.Context, t *task, state mesos.TaskState, p
 	if msg != "" {
 		status.Message = &msg
 	}
-	if isTerminal(state) {
-		t.terminal = true
-		close(t.done)
-	}
 	e.mu.Lock()
 	// An earlier update of the task that has not gone out yet goes first.
 	behind := false
@@ -390,6 +441,11 @@ func (e *Executor) update(ctx context.Context, t *task, state mesos.TaskState, p
 	}
 	e.unacked = append(e.unacked, unackedUpdate{call: mexec.Call_Update{Status: status}, unsent: behind})
 	e.mu.Unlock()
+	if isTerminal(state) {
+		// Done once its terminal update is kept for sending (shutDown waits for it).
+		t.terminal = true
+		close(t.done)
+	}
 	if behind {
 		return
 	}
@@ -488,8 +544,9 @@ func (e *Executor) kill(ctx context.Context, id string, grace time.Duration) {
 	go h.Kill(grace)
 }
 
-// killAll stops every task and waits for their terminal updates (within grace and a bit).
-func (e *Executor) killAll(grace time.Duration) {
+// killAll stops every task, giving each grace, and waits for their terminal updates
+// until by.
+func (e *Executor) killAll(grace time.Duration, by time.Time) {
 	e.mu.Lock()
 	var all []*task
 	for _, t := range e.tasks {
@@ -504,11 +561,12 @@ func (e *Executor) killAll(grace time.Duration) {
 			go h.Kill(grace)
 		}
 	}
-	deadline := time.After(grace + time.Second)
+	deadline := time.NewTimer(time.Until(by))
+	defer deadline.Stop()
 	for _, t := range all {
 		select {
 		case <-t.done:
-		case <-deadline:
+		case <-deadline.C:
 			return
 		}
 	}

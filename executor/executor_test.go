@@ -35,6 +35,8 @@ type fakeAgent struct {
 	refused    int               // UPDATEs refused so
 	subscribed chan int          // the number of each subscription, as it happens
 	messages   [][]byte          // the data of each MESSAGE call
+	acks       bool              // acknowledge each UPDATE taken, on the current stream
+	slow       time.Duration     // how long an UPDATE takes to be taken (0: at once)
 }
 
 func newFakeAgent(t *testing.T) *fakeAgent {
@@ -65,8 +67,8 @@ func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Agent has not finished recovery", http.StatusServiceUnavailable)
 			return
 		}
-		a.updates = append(a.updates, call.GetUpdate().Status)
 		a.mu.Unlock()
+		a.takeUpdate(r, call.GetUpdate().Status)
 		w.WriteHeader(http.StatusAccepted)
 		return
 	case mexec.Call_SUBSCRIBE:
@@ -123,6 +125,26 @@ func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+}
+
+// takeUpdate records an UPDATE, after a.slow, and acknowledges it when a.acks.
+func (a *fakeAgent) takeUpdate(r *http.Request, st mesos.TaskStatus) {
+	a.mu.Lock()
+	slow := a.slow
+	a.mu.Unlock()
+	if slow > 0 {
+		select {
+		case <-time.After(slow):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.updates = append(a.updates, st)
+	if a.acks {
+		a.stream <- &mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}}
 	}
 }
 
@@ -217,7 +239,10 @@ func startExecutorWith(t *testing.T, a *fakeAgent, e *Executor) (*Executor, chan
 		e.Config.Checkpoint, e.Config.RecoveryTimeout = true, 5*time.Second
 	}
 	e.Config.FrameworkID, e.Config.ExecutorID, e.Config.AgentEndpoint = "fw", "ex", a.srv.Listener.Addr().String()
-	e.Config.Sandbox, e.Config.SubscriptionBackoffMax, e.Config.ExecutorShutdownGracePeriod = t.TempDir(), 50*time.Millisecond, time.Second
+	e.Config.Sandbox, e.Config.SubscriptionBackoffMax = t.TempDir(), 50*time.Millisecond
+	if e.Config.ExecutorShutdownGracePeriod == 0 {
+		e.Config.ExecutorShutdownGracePeriod = time.Second
+	}
 	e.Runtime, e.Log = fakeRuntime{}, logr.Discard()
 	ctx, cancel := context.WithCancel(context.Background())
 	done, finished := make(chan error, 1), make(chan struct{})
