@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/k8sm/k8sm/internal/placement"
 )
 
 // launchedExecutor is an executor this process launched on an agent: its id and the
@@ -11,23 +13,32 @@ type launchedExecutor struct {
 	resources []mesos.Resource
 }
 
-// executorLaunched remembers, for each agent of an ACCEPT Mesos took, the executor its
-// tasks were launched in, with the resources it was launched with. Mesos takes a later
+// executorLaunched remembers, for each agent where an ACCEPT Mesos took started the
+// executor (its placement said an assignment NeedsExecutor), the resources the executor
+// was launched with, over what was known of an earlier one there. Mesos takes a later
 // task in that executor only with the very same ExecutorInfo (validation.cpp: "not
 // compatible with existing ExecutorInfo"), roles, reservations and allocation info
-// included, which a later offer of the agent need not show (runningExecutor).
-func (s *Scheduler) executorLaunched(launch []mesos.TaskInfo) {
+// included, which a later offer of the agent need not show (runningExecutor). The
+// tasks on an agent all name the same ExecutorInfo, so any of them tells, even when
+// the task placed to start it was dropped before the ACCEPT.
+func (s *Scheduler) executorLaunched(asgs []placement.Assignment, launch []mesos.TaskInfo) {
+	starts := map[string]bool{}
+	for i := range asgs {
+		if asgs[i].NeedsExecutor {
+			starts[asgs[i].AgentID.Value] = true
+		}
+	}
+	if len(starts) == 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range launch {
-		e := launch[i].Executor
-		if e == nil {
+		e, agent := launch[i].Executor, launch[i].AgentID.Value
+		if e == nil || !starts[agent] {
 			continue
 		}
-		agent := launch[i].AgentID.Value
-		if known, ok := s.executors[agent]; ok && known.id == e.ExecutorID.Value {
-			continue
-		}
+		delete(starts, agent)
 		if s.executors == nil {
 			s.executors = map[string]launchedExecutor{}
 		}

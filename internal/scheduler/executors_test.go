@@ -92,3 +92,38 @@ func TestOneAgentsOffersGoInOneAccept(t *testing.T) {
 		t.Errorf("another executor id is taken for the one launched: %v", other)
 	}
 }
+
+// The executor remembered on an agent is the one last started there: a launch into the
+// running executor changes nothing, and one that starts it again (it ended, the agent
+// restarted) replaces what was known.
+func TestTheExecutorLastStartedOnAnAgentIsRemembered(t *testing.T) {
+	s, _ := newTestScheduler(fakeAPI(t), newFakeDriver())
+	launchOf := func(role string) []mesos.TaskInfo {
+		return []mesos.TaskInfo{{AgentID: mesos.AgentID{Value: "a1"}, Executor: &mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e"},
+			Resources: roleOfferOf("o", "h", role, 0.1).Resources[:1]}}}
+	}
+	starts := []placement.Assignment{{AgentID: mesos.AgentID{Value: "a1"}, NeedsExecutor: true}}
+	joins := []placement.Assignment{{AgentID: mesos.AgentID{Value: "a1"}}}
+	roleOf := func() string {
+		res := s.runningExecutor("e")("a1")
+		if len(res) == 0 {
+			return ""
+		}
+		return res[0].GetAllocationInfo().GetRole()
+	}
+	for _, step := range []struct {
+		asgs []placement.Assignment
+		role string
+		want string
+	}{
+		{joins, "a", ""},   // not started by this process: not known
+		{starts, "a", "a"}, // started from role a's offer
+		{joins, "b", "a"},  // a task that names other resources does not change it
+		{starts, "b", "b"}, // started again from role b's offer
+	} {
+		s.executorLaunched(step.asgs, launchOf(step.role))
+		if got := roleOf(); got != step.want {
+			t.Fatalf("after a launch of role %s (starts %v): remembered role %q, want %q", step.role, step.asgs[0].NeedsExecutor, got, step.want)
+		}
+	}
+}

@@ -271,7 +271,7 @@ func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs
 		return true
 	}
 	s.metrics.TasksLaunched(len(launch))
-	s.executorLaunched(launch)
+	s.executorLaunched(asgs, launch)
 	for _, t := range prepared {
 		s.Dequeue(t.info.TaskID.Value)
 		s.launched(&t.info)
