@@ -83,19 +83,30 @@ func (s *Scheduler) reviveFiltered(ctx context.Context) {
 	s.offerCalls.Lock()
 	defer s.offerCalls.Unlock()
 	s.mu.Lock()
-	d, now := s.driver, time.Now()
-	if d == nil || !s.filtersHideLocked(now) {
-		s.mu.Unlock()
-		return
+	d, hide := s.driver, s.filtersHideLocked(time.Now())
+	s.mu.Unlock()
+	if d != nil && hide {
+		s.reviveLocked(ctx, d)
 	}
-	s.revived = now
+}
+
+// reviveLocked, with offerCalls held, REVIVEs offers and records it: offers are no
+// longer suppressed, and the refuse filters of the declines before it are cleared (not
+// one a decline set meanwhile: declines do not wait for offerCalls).
+func (s *Scheduler) reviveLocked(ctx context.Context, d Driver) {
+	s.mu.Lock()
+	filtered := s.filteredUntil
+	s.revived = time.Now()
 	s.mu.Unlock()
 	if err := d.Revive(ctx); err != nil {
-		s.Log.V(1).Info("Could not revive offers for new work", "error", err.Error())
+		s.Log.V(1).Info("Could not revive offers", "error", err.Error())
 		return
 	}
 	s.mu.Lock()
-	s.filteredUntil = time.Time{}
+	s.suppressed = false
+	if s.filteredUntil.Equal(filtered) {
+		s.filteredUntil = time.Time{}
+	}
 	s.mu.Unlock()
 }
 
@@ -192,21 +203,16 @@ func (s *Scheduler) setSuppressed(ctx context.Context, want bool) {
 	if d == nil || current == want || (want && !idle) {
 		return
 	}
-	var err error
-	if want {
-		err = d.Suppress(ctx)
-	} else {
-		err = d.Revive(ctx)
+	if !want {
+		s.reviveLocked(ctx, d)
+		return
 	}
-	if err != nil {
-		s.Log.V(1).Info("Could not change offer suppression", "suppress", want, "error", err.Error())
+	if err := d.Suppress(ctx); err != nil {
+		s.Log.V(1).Info("Could not suppress offers", "error", err.Error())
 		return
 	}
 	s.mu.Lock()
-	s.suppressed = want
-	if !want {
-		s.filteredUntil, s.revived = time.Time{}, time.Now()
-	}
+	s.suppressed = true
 	s.mu.Unlock()
 }
 
