@@ -88,7 +88,7 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 			case isFrameworkRemoved(s.Refused):
 				reason = ReasonFrameworkRemoved
 				msg = fmt.Sprintf("Mesos removed framework %s (its failover timeout passed, or it was torn down): %s", st.FrameworkID, s.Refused)
-			case isFailedOver(s.Refused):
+			case framework.IsFailedOver(s.Refused):
 				reason = ReasonFrameworkTakenOver
 				msg = fmt.Sprintf("Another scheduler subscribed as framework %s (%s): does a second manager run this MesosCluster (another install, or replicas without --leader-elect)? This one waits before subscribing again", st.FrameworkID, s.Refused)
 			}
@@ -99,10 +99,6 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 		set(mesosv1alpha1.ConditionDegraded, reason != ReasonConnecting, reason, msg)
 	}
 }
-
-// isFailedOver says whether Mesos ended the subscription because another scheduler
-// subscribed as the framework.
-func isFailedOver(msg string) bool { return strings.Contains(strings.ToLower(msg), "failed over") }
 
 func isFrameworkRemoved(msg string) bool {
 	for _, s := range []string{"removed", "torn down", "completed"} {

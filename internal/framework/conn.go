@@ -278,13 +278,15 @@ func (c *Connection) nextBackoff(wait time.Duration, subscribed bool, err error)
 }
 
 // failedOver says whether a subscription ended because another scheduler subscribed as
-// the same framework: Mesos ends the older subscription with ERROR "Framework failed
-// over".
+// the same framework.
 func failedOver(err error) bool {
 	var se *SubscribeError
-	return errors.As(err, &se) && se.Reason == ReasonSubscribeRefused && se.Err != nil &&
-		strings.Contains(strings.ToLower(se.Err.Error()), "failed over")
+	return errors.As(err, &se) && se.Reason == ReasonSubscribeRefused && se.Err != nil && IsFailedOver(se.Err.Error())
 }
+
+// IsFailedOver says whether Mesos's ERROR message says that another scheduler subscribed
+// as the framework: Mesos ends the older subscription with "Framework failed over".
+func IsFailedOver(msg string) bool { return strings.Contains(strings.ToLower(msg), "failed over") }
 
 // misbehaved says whether a subscription ended because the master sent what a Mesos
 // master does not: the next attempt backs off further even though it was accepted.

@@ -72,19 +72,13 @@ func PodTerminal(p *corev1.Pod) bool {
 
 // MayComeBack says whether the task of a pod bound to the Node of an agent that left may
 // still be reported by Mesos (its agent may come back with it, partition-aware): the pod
-// has not ended, and its task was launched and has not ended; a pod the cluster bound
-// whose launch no MesosTask records yet (mt nil, or BoundUnrecorded) was launched, for
-// its binding is the launch record. The Node of such a pod's agent is kept: deleted, it would have the
-// pod garbage collector delete the pod, whatever its tolerations and the manager's
-// --unreachable-timeout, and the task be killed when its agent came back.
+// has not ended, and its task may run (MayRun), or no MesosTask records its launch yet
+// (mt nil: the binding is the launch record). The Node of such a pod's agent is kept:
+// deleted, it would have the pod garbage collector delete the pod, whatever its
+// tolerations and the manager's --unreachable-timeout, and the task be killed when its
+// agent came back.
 func MayComeBack(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) bool {
-	if PodTerminal(pod) {
-		return false
-	}
-	if mt == nil || BoundUnrecorded(mt, pod) {
-		return true
-	}
-	return mt.Spec.PodUID == string(pod.UID) && Launched(mt.Status.Phase) && !IsTerminalPhase(mt.Status.Phase)
+	return !PodTerminal(pod) && (mt == nil || (mt.Spec.PodUID == string(pod.UID) && MayRun(mt, pod)))
 }
 
 // MustKillForEndedPod says whether a task must be killed because its pod ended (Failed
