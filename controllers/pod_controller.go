@@ -224,18 +224,7 @@ func (r *PodReconciler) unplaceable(ctx context.Context, pod *corev1.Pod, names 
 	if pod.Spec.NodeName != "" {
 		return r.invalid(ctx, pod, errors.New(msg))
 	}
-	before := pod.DeepCopy()
-	podtask.SetPodUnschedulable(&pod.Status, msg)
-	if !podtask.PodStatusChanged(&before.Status, &pod.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if r.Recorder != nil {
-		r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", msg)
-	}
-	return nil
+	return scheduler.WritePodUnschedulable(ctx, r.Client, r.Recorder, pod, msg)
 }
 
 // notAdmitted fails a pod bound to an agent's Node of a cluster that does not take pods

@@ -6,10 +6,10 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -411,13 +411,25 @@ func (s *Scheduler) markUnschedulable(ctx context.Context, key types.NamespacedN
 		s.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, "WaitingForOffer", "Launch", "%s", why)
 		return
 	}
-	podBefore := pod.DeepCopy()
+	_ = WritePodUnschedulable(ctx, s.Client, s.Recorder, pod, why)
+}
+
+// WritePodUnschedulable writes PodScheduled=False/Unschedulable with why on a pod (a
+// copy, which it changes) that waits for an offer that fits, and records kube-scheduler's
+// FailedScheduling event, only when that changes the pod's status.
+func WritePodUnschedulable(ctx context.Context, c client.Client, rec events.EventRecorder, pod *corev1.Pod, why string) error {
+	before := pod.DeepCopy()
 	podtask.SetPodUnschedulable(&pod.Status, why)
-	if !equality.Semantic.DeepEqual(podBefore.Status, pod.Status) {
-		if err := s.Client.Status().Patch(ctx, pod, client.MergeFrom(podBefore)); err == nil {
-			s.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", why)
-		}
+	if !podtask.PodStatusChanged(&before.Status, &pod.Status) {
+		return nil
 	}
+	if err := c.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if rec != nil {
+		rec.Eventf(pod, nil, corev1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", why)
+	}
+	return nil
 }
 
 // errUnchanged ends a write that found nothing to write.
