@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"syscall"
 	"time"
@@ -163,16 +162,8 @@ func (p *pod) runHook(ctx context.Context, in instance, h *corev1.LifecycleHandl
 
 // httpHook makes an httpGet hook's request: it fails when no answer comes.
 func httpHook(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container) error {
-	req, err := probeRequest(ctx, get, c, "lifecycle")
-	if err != nil {
-		return err
-	}
-	resp, err := probeClient.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxProbeBody))
-	return resp.Body.Close()
+	_, err := doGet(ctx, get, c, "lifecycle")
+	return err
 }
 
 // hookOutput keeps the first maxProbeBody bytes an exec hook writes, for its message.

@@ -50,22 +50,30 @@ func sameHostRedirects(req *http.Request, via []*http.Request) error {
 // maxProbeBody is how much of an answer a probe reads, as the kubelet.
 const maxProbeBody = 10 << 10
 
-// httpGet runs one HTTP GET probe (or hook): nil when it answered 200-399.
+// httpGet runs one HTTP GET probe: nil when it answered 200-399.
 func httpGet(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container, purpose string) error {
+	code, err := doGet(ctx, get, c, purpose)
+	if err == nil && (code < http.StatusOK || code >= http.StatusBadRequest) {
+		err = fmt.Errorf("HTTP probe failed with statuscode: %d", code)
+	}
+	return err
+}
+
+// doGet makes an HTTPGetAction's request, reads (a bounded part of) its answer as the
+// kubelet does, and returns its status code: an httpGet hook fails only when no answer
+// comes, a probe also on the code.
+func doGet(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container, purpose string) (int, error) {
 	req, err := probeRequest(ctx, get, c, purpose)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	resp, err := probeClient.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxProbeBody))
-	if resp.StatusCode < http.StatusOK || resp.StatusCode >= http.StatusBadRequest {
-		return fmt.Errorf("HTTP probe failed with statuscode: %d", resp.StatusCode)
-	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // probeRequest is the request of an HTTPGetAction, against the host (processes share
