@@ -325,8 +325,8 @@ func (s *Scheduler) reader(attempt int) client.Reader {
 func (s *Scheduler) relaunch(ctx context.Context, key types.NamespacedName, taskID string) {
 	attempt := 0
 	_ = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		mt := &mesosv1alpha1.MesosTask{}
-		if err := s.reader(attempt).Get(ctx, key, mt); err != nil || mt.Spec.TaskID != taskID {
+		mt, err := taskNamed(ctx, s.reader(attempt), key, taskID)
+		if err != nil {
 			return client.IgnoreNotFound(err)
 		}
 		attempt++
@@ -343,10 +343,10 @@ func (s *Scheduler) failTask(ctx context.Context, key types.NamespacedName, task
 	var mt *mesosv1alpha1.MesosTask
 	attempt := 0
 	saveErr := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		mt = &mesosv1alpha1.MesosTask{}
-		getErr := s.reader(attempt).Get(ctx, key, mt)
+		var getErr error
+		mt, getErr = taskNamed(ctx, s.reader(attempt), key, taskID)
 		attempt++
-		if apierrors.IsNotFound(getErr) || (getErr == nil && mt.Spec.TaskID != taskID) {
+		if apierrors.IsNotFound(getErr) {
 			// None written, or another pod's of the same name, which is left alone: only
 			// the pod, if it is still the task's, is told (queuedTask).
 			mt = s.queuedTask(ctx, key, taskID)
@@ -382,14 +382,10 @@ func (s *Scheduler) queuedTask(ctx context.Context, key types.NamespacedName, ta
 func (s *Scheduler) markUnschedulable(ctx context.Context, key types.NamespacedName, taskID, why string) {
 	attempt := 0
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		mt := &mesosv1alpha1.MesosTask{}
-		err := s.reader(attempt).Get(ctx, key, mt)
+		mt, err := taskNamed(ctx, s.reader(attempt), key, taskID)
 		attempt++
 		if apierrors.IsNotFound(err) {
-			return nil // queued, its MesosTask not written: the pod says it
-		}
-		if err == nil && mt.Spec.TaskID != taskID {
-			return errUnchanged
+			return nil // queued, its MesosTask not written (or another's): the pod says it
 		}
 		if err != nil {
 			return err
@@ -430,6 +426,19 @@ func WritePodUnschedulable(ctx context.Context, c client.Client, rec events.Even
 		rec.Eventf(pod, nil, corev1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", why)
 	}
 	return nil
+}
+
+// taskNamed reads the MesosTask of key through r, taking one of another task (an
+// earlier or later pod of the same name) for none: NotFound.
+func taskNamed(ctx context.Context, r client.Reader, key types.NamespacedName, taskID string) (*mesosv1alpha1.MesosTask, error) {
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := r.Get(ctx, key, mt); err != nil {
+		return nil, err
+	}
+	if mt.Spec.TaskID != taskID {
+		return nil, apierrors.NewNotFound(mesosv1alpha1.GroupVersion.WithResource("mesostasks").GroupResource(), key.Name)
+	}
+	return mt, nil
 }
 
 // errUnchanged ends a write that found nothing to write.
