@@ -88,11 +88,11 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 	go s.awaitAnswers(ctx, r)
 }
 
-// reconcileAgain tries a reconciliation whose call failed again after reconcileRetry,
-// twice as long each time up to reconcileRetryMax, while its subscription lasts and no
+// reconcileAgain tries a reconciliation whose call failed again after s.reconcileRetry
+// (as awaitAnswers asks again), twice as long each time up to reconcileRetryMax, while its subscription lasts and no
 // later round superseded it.
 func (s *Scheduler) reconcileAgain(ctx context.Context, d Driver, r *round, attempt int, what string, err error) {
-	wait := min(reconcileRetry<<min(attempt, 8), reconcileRetryMax)
+	wait := min(s.reconcileRetry<<min(attempt, 8), reconcileRetryMax)
 	s.Log.Info(what+"; trying again", "after", wait, "error", err.Error())
 	time.AfterFunc(wait, func() {
 		s.mu.Lock()

@@ -149,12 +149,13 @@ func TestAFailedReconciliationIsSentAgain(t *testing.T) {
 	d := newFakeDriver()
 	d.reconcileFails = 1
 	s, _ := newTestScheduler(c, d)
+	s.reconcileRetry = 50 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	s.reconcileTasks(ctx, d)
 
-	deadline := time.Now().Add(3 * reconcileRetry)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		calls := d.reconcileCalls()
 		if len(calls) >= 3 {
