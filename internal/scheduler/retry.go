@@ -32,11 +32,11 @@ func (w *worker) writeAgain(id string, keep []mesos.TaskStatus, err error) {
 		w.s.Log.Info("Could not persist a status update; Mesos sends it again", "task", id, "error", err.Error())
 		return
 	}
-	wait := retryFirst
+	wait, log := retryFirst, w.s.Log
 	if r, ok := w.retrying[id]; ok {
-		wait = min(2*r.wait, retryMost)
+		wait, log = min(2*r.wait, retryMost), log.V(1) // said once is enough
 	}
-	w.s.Log.Info("Could not persist a status update Mesos will not send again; writing it again", "task", id,
+	log.Info("Could not persist a status update Mesos will not send again; writing it again", "task", id,
 		"state", keep[len(keep)-1].GetState().String(), "after", wait, "error", err.Error())
 	if w.retrying == nil {
 		w.retrying = map[string]retryWrite{}
@@ -71,9 +71,7 @@ func (w *worker) retryDue(ctx context.Context, now time.Time) {
 		}
 		last := len(r.statuses) - 1
 		if err := w.s.persist(ctx, r.statuses[last], r.statuses[:last]...); err != nil {
-			wait := min(2*r.wait, retryMost)
-			w.s.Log.V(1).Info("Could not persist a status update again; trying later", "task", id, "after", wait, "error", err.Error())
-			w.retrying[id] = retryWrite{statuses: r.statuses, due: now.Add(wait), wait: wait}
+			w.writeAgain(id, r.statuses, err)
 			continue
 		}
 		delete(w.retrying, id)
