@@ -444,15 +444,15 @@ func taskNamed(ctx context.Context, r client.Reader, key types.NamespacedName, t
 // errUnchanged ends a write that found nothing to write.
 var errUnchanged = errors.New("nothing to write")
 
-// RemovePod deletes a pod at once, as a kubelet does once its containers are gone: grace
+// removePod deletes a pod at once, as a kubelet does once its containers are gone: grace
 // 0, and only this pod (by UID), never a newer one of the same name.
-func RemovePod(ctx context.Context, c client.Writer, pod *corev1.Pod) error {
+func removePod(ctx context.Context, c client.Writer, pod *corev1.Pod) error {
 	return c.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
 }
 
 // RemoveEndedPod removes a deleted pod whose task is over as a kubelet does: it writes
 // the pod's final status first (podtask.FinalPodStatus), where that changes anything, and
-// then deletes the pod (RemovePod). A pod's owners learn how it ended from its phase: a
+// then deletes the pod (removePod). A pod's owners learn how it ended from its phase: a
 // Job with podReplacementPolicy Failed keeps its finalizer, and the pod Terminating,
 // until the pod is Failed. The status goes with Update, from the version of pod, which
 // takes it: a conflict means another writer came first, and the caller reads again.
@@ -463,5 +463,5 @@ func RemoveEndedPod(ctx context.Context, c client.Client, pod *corev1.Pod, final
 			return err
 		}
 	}
-	return RemovePod(ctx, c, pod)
+	return removePod(ctx, c, pod)
 }
