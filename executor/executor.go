@@ -169,7 +169,13 @@ func (e *Executor) resubscribeWait() time.Duration {
 func (e *Executor) stopped() error {
 	e.Log.Info("Stopping: killing every pod")
 	grace := e.Config.ExecutorShutdownGracePeriod
-	e.killAll(grace*3/4, time.Now().Add(grace*9/10))
+	start := time.Now()
+	e.killAll(grace*3/4, start.Add(grace*9/10))
+	// The pods' terminal updates were tried on the context that ended: they go out now,
+	// within the grace, else the agent reports the tasks failed with the executor.
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(grace))
+	defer cancel()
+	e.sendUnsent(ctx)
 	return nil
 }
 
@@ -481,25 +487,30 @@ func (e *Executor) resend(ctx context.Context) {
 		case <-t.C:
 		}
 		e.pruneSandboxes(time.Now())
-		for {
-			e.mu.Lock()
-			var next *mesos.TaskStatus
-			for i := range e.unacked {
-				if e.unacked[i].unsent {
-					st := e.unacked[i].call.Status
-					next = &st
-					break
-				}
-			}
-			e.mu.Unlock()
-			if next == nil {
+		e.sendUnsent(ctx)
+	}
+}
+
+// sendUnsent sends, in order, the updates whose sending failed, until one fails again.
+func (e *Executor) sendUnsent(ctx context.Context) {
+	for {
+		e.mu.Lock()
+		var next *mesos.TaskStatus
+		for i := range e.unacked {
+			if e.unacked[i].unsent {
+				st := e.unacked[i].call.Status
+				next = &st
 				break
 			}
-			if err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(*next))); err != nil {
-				break
-			}
-			e.setUnsent(next.UUID, false)
 		}
+		e.mu.Unlock()
+		if next == nil {
+			return
+		}
+		if err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(*next))); err != nil {
+			return
+		}
+		e.setUnsent(next.UUID, false)
 	}
 }
 

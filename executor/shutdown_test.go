@@ -1,9 +1,11 @@
 package executor
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
@@ -65,5 +67,34 @@ func TestShutdownExitsWithinTheGracePeriod(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the executor did not exit")
+	}
+}
+
+// An executor stopped by a signal (its context ends) kills its pods and still sends
+// their terminal updates before it exits: sent on the context that ended, they never
+// went out, and the agent reported the tasks failed with the executor.
+func TestAStoppedExecutorSendsItsPodsTerminalUpdates(t *testing.T) {
+	a := newFakeAgent(t)
+	e := &Executor{Config: config.Config{ExecutorShutdownGracePeriod: 3 * time.Second, Checkpoint: true, RecoveryTimeout: 5 * time.Second,
+		FrameworkID: "fw", ExecutorID: "ex", AgentEndpoint: a.srv.Listener.Addr().String(), Sandbox: t.TempDir(), SubscriptionBackoffMax: 50 * time.Millisecond}}
+	e.Runtime, e.Log = fakeRuntime{}, logr.Discard()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	a.waitSubscription(t, 1)
+	a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: podTask(t, "t1")}})
+	waitStates(t, a, "t1", mesos.TASK_STARTING, mesos.TASK_RUNNING)
+
+	cancel() // SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the executor did not exit")
+	}
+	if st := a.statesOf("t1"); st[len(st)-1] != mesos.TASK_KILLED {
+		t.Errorf("the agent has %v when the executor exits, want TASK_KILLED last", st)
 	}
 }
