@@ -50,6 +50,7 @@ const (
 	ReasonInvalidMaster        = "InvalidMaster"
 	ReasonFrameworkRemoved     = "FrameworkRemoved"
 	ReasonFrameworkTakenOver   = "FrameworkTakenOver"
+	ReasonShortFailoverTimeout = "ShortFailoverTimeout"
 	ReasonTasksReconciled      = "TasksReconciled"
 	ReasonReconciling          = "Reconciling"
 	ReasonNotSubscribed        = "NotSubscribed"
@@ -64,6 +65,10 @@ const (
 
 	// statusResync is how often a cluster's status is refreshed from its driver without events.
 	statusResync = 30 * time.Second
+	// minSafeFailoverTimeout is the shortest failover timeout that outlasts what
+	// disconnects the framework in the ordinary run of things: a manager's restart or
+	// failover (its leader election Lease, 6 s, and a subscription), a master's failover.
+	minSafeFailoverTimeout = time.Minute
 	// secretRetry is how soon a Secret that could not be read is read again while the
 	// driver runs on.
 	secretRetry = 5 * time.Second

@@ -71,6 +71,10 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 		} else if mc.Spec.Framework.CredentialsSecretRef != nil && plaintextMaster(mc) {
 			set(mesosv1alpha1.ConditionDegraded, true, ReasonPlaintextCredentials,
 				"The framework's credentials travel unencrypted to "+s.Leader+" (spec.framework.allowPlaintextCredentials): anyone on the path can read them; use https:// masters")
+		} else if t := failoverTimeout(mc); t < minSafeFailoverTimeout {
+			set(mesosv1alpha1.ConditionDegraded, true, ReasonShortFailoverTimeout, fmt.Sprintf(
+				"spec.framework.failoverTimeout is %s: Mesos kills every task of the framework once it is disconnected for longer, as it is while the manager restarts or fails over, or the master fails over; the default is %s",
+				t, mesosv1alpha1.DefaultFailoverTimeout))
 		} else {
 			set(mesosv1alpha1.ConditionDegraded, false, ReasonAsExpected, "The framework is subscribed")
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,6 +41,34 @@ func TestStatusFromDriverAgentsNotListed(t *testing.T) {
 		}
 		if tc.agentsErr != nil && !strings.Contains(deg.Message, "403 Forbidden") {
 			t.Errorf("%s: message %q does not say why", tc.name, deg.Message)
+		}
+	}
+}
+
+// A failover timeout shorter than a manager's or master's failover takes is told on
+// Degraded: Mesos would kill every task in it.
+func TestStatusFromDriverShortFailoverTimeout(t *testing.T) {
+	r := &MesosClusterReconciler{}
+	for _, tc := range []struct {
+		timeout  *metav1.Duration
+		degraded metav1.ConditionStatus
+		reason   string
+	}{
+		{nil, metav1.ConditionFalse, ReasonAsExpected},
+		{&metav1.Duration{Duration: time.Hour}, metav1.ConditionFalse, ReasonAsExpected},
+		{&metav1.Duration{Duration: 0}, metav1.ConditionTrue, ReasonShortFailoverTimeout},
+		{&metav1.Duration{Duration: 30 * time.Second}, metav1.ConditionTrue, ReasonShortFailoverTimeout},
+	} {
+		mc := &mesosv1alpha1.MesosCluster{}
+		mc.Spec.Framework.FailoverTimeout = tc.timeout
+		st := &mesosv1alpha1.MesosClusterStatus{}
+		r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050"})
+		deg := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded)
+		if deg == nil || deg.Status != tc.degraded || deg.Reason != tc.reason {
+			t.Errorf("failoverTimeout %v: Degraded = %+v, want %s/%s", tc.timeout, deg, tc.degraded, tc.reason)
+		}
+		if ready := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionReady); ready == nil || ready.Status != metav1.ConditionTrue {
+			t.Errorf("failoverTimeout %v: Ready = %+v, want True", tc.timeout, ready)
 		}
 	}
 }
