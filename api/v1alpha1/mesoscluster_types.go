@@ -121,7 +121,9 @@ type FrameworkSpec struct {
 	AllowPlaintextCredentials bool `json:"allowPlaintextCredentials,omitempty"`
 
 	// failoverTimeout is how long Mesos keeps the framework's tasks running while the
-	// operator is disconnected. Defaults to one week.
+	// operator is disconnected. Defaults to one week. Under a minute, Degraded says so
+	// (ShortFailoverTimeout): a manager's restart or failover, or a master's failover,
+	// disconnects it for seconds.
 	// +optional
 	// +kubebuilder:default="168h"
 	// +kubebuilder:validation:XValidation:rule="size(self) <= 64",message="framework.failoverTimeout must be a duration of at most 64 characters"
