@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"slices"
-	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +18,7 @@ import (
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/scheduler"
+	"github.com/k8sm/k8sm/internal/testapi"
 )
 
 // A deleted pod whose task never ran, or ended before, is removed at once, as a kubelet
@@ -55,15 +55,15 @@ func TestADeletedPodWhoseTaskIsOverIsRemovedWithATerminalPhase(t *testing.T) {
 					Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
 					Status: mesosv1alpha1.MesosTaskStatus{Phase: tc.task, MesosState: "TASK_" + string(tc.task)}})
 			}
-			var log writes
-			c := podAPI(t, log.funcs(), objs...)
+			var log testapi.PodWrites
+			c := podAPI(t, log.Funcs(), objs...)
 			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
 
 			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
 				t.Fatal(err)
 			}
 
-			if got := log.list(); !slices.Equal(got, tc.log) {
+			if got := log.List(); !slices.Equal(got, tc.log) {
 				t.Errorf("pod writes = %v, want %v", got, tc.log)
 			}
 			got := &corev1.Pod{}
@@ -94,39 +94,4 @@ func podAPI(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) client
 			return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName}
 		}).
 		WithInterceptorFuncs(funcs).Build()
-}
-
-// writes records the pod status writes and deletes a fake API server takes, in order.
-type writes struct {
-	mu  sync.Mutex
-	log []string
-}
-
-func (w *writes) funcs() interceptor.Funcs {
-	return interceptor.Funcs{
-		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
-			if p, ok := o.(*corev1.Pod); ok && sub == "status" {
-				w.add("status " + string(p.Status.Phase))
-			}
-			return c.SubResource(sub).Update(ctx, o, opts...)
-		},
-		Delete: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
-			if _, ok := o.(*corev1.Pod); ok {
-				w.add("delete")
-			}
-			return c.Delete(ctx, o, opts...)
-		},
-	}
-}
-
-func (w *writes) add(s string) {
-	w.mu.Lock()
-	w.log = append(w.log, s)
-	w.mu.Unlock()
-}
-
-func (w *writes) list() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.log...)
 }

@@ -4,58 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"sync"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/podtask"
+	"github.com/k8sm/k8sm/internal/testapi"
 )
-
-// podWrites records the pod status writes and deletes a fake API server takes, in order.
-type podWrites struct {
-	mu  sync.Mutex
-	log []string
-}
-
-func (w *podWrites) funcs() interceptor.Funcs {
-	return interceptor.Funcs{
-		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
-			if p, ok := o.(*corev1.Pod); ok && sub == "status" {
-				w.add("status " + string(p.Status.Phase))
-			}
-			return c.SubResource(sub).Update(ctx, o, opts...)
-		},
-		Delete: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
-			if _, ok := o.(*corev1.Pod); ok {
-				w.add("delete")
-			}
-			return c.Delete(ctx, o, opts...)
-		},
-	}
-}
-
-func (w *podWrites) add(s string) {
-	w.mu.Lock()
-	w.log = append(w.log, s)
-	w.mu.Unlock()
-}
-
-func (w *podWrites) list() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.log...)
-}
-
-func (w *podWrites) reset() {
-	w.mu.Lock()
-	w.log = nil
-	w.mu.Unlock()
-}
 
 // A pod deleted while its task runs (kubectl delete, an eviction, a Job suspended) is
 // removed once its task ended, as a kubelet removes it: its terminal phase written first,
@@ -95,13 +53,13 @@ func TestADeletedPodIsRemovedWithItsTerminalPhase(t *testing.T) {
 			if tc.from != mesosv1alpha1.TaskPhaseStaging {
 				mt.Status.MesosState = "TASK_" + string(tc.from)
 			}
-			var w podWrites
-			c := fakeAPIWith(t, w.funcs(), pod, mt)
+			var w testapi.PodWrites
+			c := fakeAPIWith(t, w.Funcs(), pod, mt)
 			ctx := context.Background()
 			if err := c.Delete(ctx, pod); err != nil {
 				t.Fatal(err)
 			}
-			w.reset()
+			w.Reset()
 			s, rec := newTestScheduler(c, newFakeDriver())
 
 			if err := s.persist(ctx, mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.u1"}, State: tc.state.Enum(), AgentID: &mesos.AgentID{Value: "a1"},
@@ -109,7 +67,7 @@ func TestADeletedPodIsRemovedWithItsTerminalPhase(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			if got := w.list(); !slices.Equal(got, tc.wantLog) {
+			if got := w.List(); !slices.Equal(got, tc.wantLog) {
 				t.Errorf("pod writes = %v, want %v", got, tc.wantLog)
 			}
 			got := &corev1.Pod{}

@@ -15,12 +15,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/testapi"
 )
 
 // refusedCreates refuses every MesosTask create with err, as the API server does in a
-// namespace being deleted, and logs pod writes (podWrites) and acknowledgements.
-func refusedCreates(w *podWrites, err error) interceptor.Funcs {
-	f := w.funcs()
+// namespace being deleted, and logs pod writes (testapi.PodWrites) and acknowledgements.
+func refusedCreates(w *testapi.PodWrites, err error) interceptor.Funcs {
+	f := w.Funcs()
 	f.Create = func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
 		if _, ok := o.(*mesosv1alpha1.MesosTask); ok {
 			return err
@@ -99,14 +100,14 @@ func (tc namespaceCase) run(t *testing.T) {
 	if tc.namespace != nil {
 		objs = append(objs, tc.namespace)
 	}
-	var w podWrites
+	var w testapi.PodWrites
 	c := fakeAPIWith(t, refusedCreates(&w, tc.refusal), objs...)
 	ctx := context.Background()
 	if tc.deleted {
 		if err := c.Delete(ctx, pod); err != nil {
 			t.Fatal(err)
 		}
-		w.reset()
+		w.Reset()
 	}
 	d := newFakeDriver()
 	s, _ := newTestScheduler(c, d)
@@ -117,10 +118,10 @@ func (tc namespaceCase) run(t *testing.T) {
 	for i, state := range tc.states {
 		wk.handle(ctx, statusUpdate{status: mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.u1"}, AgentID: &mesos.AgentID{Value: "a-1"},
 			State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(), UUID: []byte(fmt.Sprintf("uuid-%012d", i))},
-			ack: func(context.Context) error { w.add("ack " + state.String()); return nil }})
+			ack: func(context.Context) error { w.Add("ack " + state.String()); return nil }})
 	}
 
-	if got := w.list(); !slices.Equal(got, tc.wantLog) {
+	if got := w.List(); !slices.Equal(got, tc.wantLog) {
 		t.Errorf("pod writes and acknowledgements = %v, want %v", got, tc.wantLog)
 	}
 	if !slices.Equal(d.kills, tc.wantKills) {
