@@ -130,23 +130,30 @@ func TestCheckSecurity(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckSecurity(tc.pod, tc.sec)
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("CheckSecurity: %v, want the pod allowed", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("CheckSecurity allowed the pod, want %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("CheckSecurity: %v, want it to say %q", err, w)
-				}
-			}
+			checkRefusals(t, CheckSecurity(tc.pod, tc.sec), tc.want)
 		})
 	}
+}
+
+// checkRefusals checks CheckSecurity's answer: nil when want is empty, else an error
+// that says each of want. It says whether the pod was refused as wanted.
+func checkRefusals(t *testing.T, err error, want []string) bool {
+	t.Helper()
+	if len(want) == 0 {
+		if err != nil {
+			t.Fatalf("CheckSecurity: %v, want the pod allowed", err)
+		}
+		return false
+	}
+	if err == nil {
+		t.Fatalf("CheckSecurity allowed the pod, want %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("CheckSecurity: %v, want it to say %q", err, w)
+		}
+	}
+	return true
 }
 
 // TestPodDataDefaultUser: the process runtime's executor gets the cluster's default
@@ -288,19 +295,8 @@ func TestCheckSecurityAllowedIDs(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckSecurity(tc.pod, tc.sec)
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("CheckSecurity: %v, want the pod allowed", err)
-				}
+			if !checkRefusals(t, err, tc.want) {
 				return
-			}
-			if err == nil {
-				t.Fatalf("CheckSecurity allowed the pod, want %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("CheckSecurity: %v, want it to say %q", err, w)
-				}
 			}
 			if n := strings.Count(err.Error(), "Forbidden"); n != len(tc.want) {
 				t.Errorf("CheckSecurity: %v: %d refusals, want %d", err, n, len(tc.want))
