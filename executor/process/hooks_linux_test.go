@@ -59,13 +59,7 @@ func TestPostStartHookRunsBeforeRunning(t *testing.T) {
 // A failed postStart hook stops the container with FailedPostStartHook; its pod's
 // restartPolicy then applies.
 func TestFailedPostStartHookStopsTheContainer(t *testing.T) {
-	for _, tc := range []struct {
-		policy corev1.RestartPolicy
-		done   func(executor.Report) bool
-	}{
-		{corev1.RestartPolicyAlways, func(r executor.Report) bool { return r.Status.ContainerStatuses[0].RestartCount >= 1 }},
-		{corev1.RestartPolicyNever, ended},
-	} {
+	for _, tc := range afterAStop {
 		t.Run(string(tc.policy), func(t *testing.T) {
 			p := shPod(tc.policy, "exec sleep 300")
 			p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: execHook("echo broken; exit 3")}

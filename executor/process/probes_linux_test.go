@@ -65,16 +65,20 @@ func TestStartupProbeHoldsTheOtherProbes(t *testing.T) {
 	}
 }
 
+// afterAStop is what follows a container the runtime stopped (a failed startup probe, a
+// failed postStart hook), per restartPolicy: a restart, or the pod's end.
+var afterAStop = []struct {
+	policy corev1.RestartPolicy
+	done   func(executor.Report) bool
+}{
+	{corev1.RestartPolicyAlways, func(r executor.Report) bool { return r.Status.ContainerStatuses[0].RestartCount >= 1 }},
+	{corev1.RestartPolicyNever, ended},
+}
+
 // A startup probe that fails failureThreshold times stops the container, which then
 // restarts or not as its pod's restartPolicy says, saying why.
 func TestStartupProbeFailureStopsTheContainer(t *testing.T) {
-	for _, tc := range []struct {
-		policy corev1.RestartPolicy
-		done   func(executor.Report) bool
-	}{
-		{corev1.RestartPolicyAlways, func(r executor.Report) bool { return r.Status.ContainerStatuses[0].RestartCount >= 1 }},
-		{corev1.RestartPolicyNever, ended},
-	} {
+	for _, tc := range afterAStop {
 		t.Run(string(tc.policy), func(t *testing.T) {
 			p := shPod(tc.policy, "exec sleep 300")
 			p.Spec.Containers[0].StartupProbe = execProbe(2, "exit 1")
