@@ -91,6 +91,19 @@ func podOf(key client.ObjectKey) func() (*corev1.Pod, error) {
 	}
 }
 
+// simTaskIDs lists the ids of the tasks the sim knows.
+func simTaskIDs(sim *mesossim.Master) func() []string {
+	return func() []string {
+		var ids []string
+		for _, fw := range sim.State().Frameworks {
+			for _, t := range fw.Tasks {
+				ids = append(ids, t.ID)
+			}
+		}
+		return ids
+	}
+}
+
 // unkilledTasks lists the states of the sim's tasks that were not killed.
 func unkilledTasks(sim *mesossim.Master) func() []string {
 	return func() []string {

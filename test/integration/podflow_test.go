@@ -221,15 +221,7 @@ var _ = Describe("Pods on Mesos", func() {
 		pod := newPod(newNamespace(), "early", mc.Spec.SchedulerName, "500m")
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		key := client.ObjectKeyFromObject(pod)
-		Eventually(func() []string {
-			var ids []string
-			for _, fw := range sim.State().Frameworks {
-				for _, t := range fw.Tasks {
-					ids = append(ids, t.ID)
-				}
-			}
-			return ids
-		}, 20*time.Second, 50*time.Millisecond).Should(ContainElement(podtask.TaskIDFor(pod)))
+		Eventually(simTaskIDs(sim), 20*time.Second, 50*time.Millisecond).Should(ContainElement(podtask.TaskIDFor(pod)))
 		err := k8sClient.Get(ctx, key, &mesosv1alpha1.MesosTask{})
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "launched, no update written yet: no MesosTask (%v)", err)
 
@@ -471,15 +463,7 @@ var _ = Describe("Pods on Mesos", func() {
 		pod := newPod(ns, "late", mc.Spec.SchedulerName, "500m")
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		key := client.ObjectKeyFromObject(pod)
-		Eventually(func() []string {
-			var ids []string
-			for _, fw := range sim.State().Frameworks {
-				for _, t := range fw.Tasks {
-					ids = append(ids, t.ID)
-				}
-			}
-			return ids
-		}, 20*time.Second, 50*time.Millisecond).Should(ContainElement(podtask.TaskIDFor(pod)))
+		Eventually(simTaskIDs(sim), 20*time.Second, 50*time.Millisecond).Should(ContainElement(podtask.TaskIDFor(pod)))
 
 		// No namespace controller runs here: the namespace stays Terminating, and the API
 		// server takes nothing new in it, the task's MesosTask included.
