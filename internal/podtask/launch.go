@@ -208,3 +208,14 @@ func PodPhaseEvent(phase corev1.PodPhase, mt *mesosv1alpha1.MesosTask) (ev Event
 	}
 	return Event{}, false
 }
+
+// RemovedEvent is what to tell people when a deleted pod is removed because its task
+// ended, on the task's terminal update; ok is false when the task never ran or has not
+// ended (mt nil, or no Mesos state).
+func RemovedEvent(mt *mesosv1alpha1.MesosTask) (ev Event, ok bool) {
+	if mt == nil || mt.Status.MesosState == "" || !IsTerminalPhase(mt.Status.Phase) {
+		return Event{}, false
+	}
+	return Event{corev1.EventTypeNormal, "Killed", "Kill",
+		fmt.Sprintf("Task %s ended (%s) after the pod's deletion; the pod is removed", mt.Spec.TaskID, mt.Status.MesosState)}, true
+}

@@ -192,6 +192,30 @@ func TestPodPhaseEvent(t *testing.T) {
 	}
 }
 
+func TestRemovedEvent(t *testing.T) {
+	task := func(phase mesosv1alpha1.TaskPhase, state string) *mesosv1alpha1.MesosTask {
+		return &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "k8sm.u1"},
+			Status: mesosv1alpha1.MesosTaskStatus{Phase: phase, MesosState: state}}
+	}
+	killed := Event{corev1.EventTypeNormal, "Killed", "Kill", "Task k8sm.u1 ended (TASK_KILLED) after the pod's deletion; the pod is removed"}
+	for _, tc := range []struct {
+		name string
+		mt   *mesosv1alpha1.MesosTask
+		ok   bool
+	}{
+		{"killed", task(mesosv1alpha1.TaskPhaseKilled, "TASK_KILLED"), true},
+		{"never ran", task("", ""), false},
+		{"sent back to the queue", task(mesosv1alpha1.TaskPhasePending, "TASK_DROPPED"), false},
+		{"running", task(mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING"), false},
+		{"no task", nil, false},
+	} {
+		got, ok := RemovedEvent(tc.mt)
+		if ok != tc.ok || (ok && got != killed) {
+			t.Errorf("%s: event = %+v, %v; want ok %v", tc.name, got, ok, tc.ok)
+		}
+	}
+}
+
 func TestRunsAfterEnd(t *testing.T) {
 	for _, tc := range []struct {
 		phase mesosv1alpha1.TaskPhase

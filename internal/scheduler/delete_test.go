@@ -3,12 +3,16 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/podtask"
@@ -88,6 +92,61 @@ func TestADeletedPodIsRemovedWithItsTerminalPhase(t *testing.T) {
 				if evs := drain(rec); !hasPrefixes(evs, "Normal Killed") {
 					t.Errorf("events %v, want Killed", evs)
 				}
+			}
+		})
+	}
+}
+
+// The Pod reconciler removes a deleted pod whose MesosTask it sees ended, and it may see
+// the MesosTask the scheduler wrote before the scheduler removes the pod: the pod is
+// gone under the scheduler's delete, or its status write loses to the other's and the
+// pod is gone when read again. People are told the task ended either way.
+func TestADeletedPodRemovedByAnotherIsToldItsTaskEnded(t *testing.T) {
+	removeFirst := func(ctx context.Context, c client.Client, o client.Object) {
+		pod := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(o), pod); err != nil {
+			t.Fatal(err)
+		}
+		pod.Finalizers = nil // the fake removes a deleted object with its last finalizer
+		if err := c.Update(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := apierrors.NewNotFound(corev1.Resource("pods"), "p")
+	for _, tc := range []struct {
+		name  string
+		funcs interceptor.Funcs
+	}{
+		{"under the delete", interceptor.Funcs{Delete: func(ctx context.Context, c client.WithWatch, o client.Object, _ ...client.DeleteOption) error {
+			removeFirst(ctx, c, o)
+			return gone
+		}}},
+		{"under the status write", interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, _ string, o client.Object, _ ...client.SubResourceUpdateOption) error {
+			removeFirst(ctx, c, o)
+			return apierrors.NewConflict(corev1.Resource("pods"), "p", errors.New("the object has been modified"))
+		}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod, mt := launchedTask()
+			pod.Finalizers = []string{"batch.kubernetes.io/job-tracking"}
+			pod.Status.Phase = corev1.PodRunning
+			mt.Status.Phase, mt.Status.MesosState = mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING"
+			now := metav1.Now()
+			pod.DeletionTimestamp = &now
+			c := fakeAPIWith(t, tc.funcs, pod, mt)
+			ctx := context.Background()
+			s, rec := newTestScheduler(c, newFakeDriver())
+
+			if err := s.persist(ctx, mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.u1"}, State: mesos.TASK_KILLED.Enum(), AgentID: &mesos.AgentID{Value: "a1"},
+				UUID: []byte("0123456789abcdef"), Source: mesos.SOURCE_EXECUTOR.Enum()}); err != nil {
+				t.Fatal(err)
+			}
+
+			if err := c.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}); !apierrors.IsNotFound(err) {
+				t.Fatalf("the pod is there (%v): the test did not remove it", err)
+			}
+			if evs := drain(rec); !hasPrefixes(evs, "Normal Killed") {
+				t.Errorf("events %v, want Killed", evs)
 			}
 		})
 	}

@@ -257,12 +257,14 @@ func (s *Scheduler) fillLaunch(ctx context.Context, mt *mesosv1alpha1.MesosTask)
 
 // mirrorToPod writes the pod status the MesosTask implies, and removes a pod whose task
 // ended after its deletion was asked, as a kubelet would: with its terminal status
-// (RemoveEndedPod).
+// (RemoveEndedPod). The Pod reconciler may remove that pod first (it sees the MesosTask
+// written): the pod is told in an event here either way.
 func (s *Scheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask, ts mesos.TaskStatus) error {
 	if !podtask.MirrorToPod(&mt.Status, ts.Data) {
 		return nil
 	}
 	attempt := 0
+	var removing *corev1.Pod
 	// The status is written with Update: it carries the version it was computed from, so
 	// another writer of the pod's status (NodeLost after the unreachable timeout) is never
 	// overwritten from a stale read, and a pod goes as protobuf, which costs the API
@@ -277,14 +279,16 @@ func (s *Scheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask
 			return nil
 		}
 		if !pod.DeletionTimestamp.IsZero() && podtask.IsTerminalPhase(mt.Status.Phase) {
-			if err := RemoveEndedPod(ctx, s.Client, pod, podtask.FinalPodStatus(pod, &mt.Status, ts.Data)); err != nil {
-				return err
-			}
-			s.Recorder.Eventf(pod, mt, corev1.EventTypeNormal, "Killed", "Kill", "Task %s ended (%s) after the pod's deletion; the pod is removed", mt.Spec.TaskID, mt.Status.MesosState)
-			return nil
+			removing = pod
+			return RemoveEndedPod(ctx, s.Client, pod, podtask.FinalPodStatus(pod, &mt.Status, ts.Data))
 		}
 		return s.writePodStatus(ctx, pod, mt, ts.Data)
 	})
+	if removing != nil && (err == nil || apierrors.IsNotFound(err)) {
+		if ev, ok := podtask.RemovedEvent(mt); ok {
+			s.Recorder.Eventf(removing, mt, ev.Type, ev.Reason, ev.Action, "%s", ev.Message)
+		}
+	}
 	return client.IgnoreNotFound(err)
 }
 
