@@ -162,15 +162,6 @@ func (s *Scheduler) noteLaunch(taskID string, l podtask.Launch, unwrittenPod *ty
 	s.mu.Unlock()
 }
 
-// unstoredPod is the pod of a task this process launched whose MesosTask is not written
-// yet.
-func (s *Scheduler) unstoredPod(taskID string) (types.NamespacedName, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key, ok := s.unstored[taskID]
-	return key, ok
-}
-
 // launchOf is what this process knows of a task's launch.
 func (s *Scheduler) launchOf(taskID string) (podtask.Launch, bool) {
 	s.mu.Lock()
@@ -186,10 +177,10 @@ func (s *Scheduler) LaunchUnwritten(taskID string) bool {
 }
 
 // markStored records that a launch's MesosTask is written, though its launch is still
-// to be filled in by the first update.
+// to be filled in by the first update: its pod is remembered a while (writtenOwners).
 func (s *Scheduler) markStored(taskID string) {
 	s.mu.Lock()
-	delete(s.unstored, taskID)
+	s.ownerWrittenLocked(taskID)
 	s.mu.Unlock()
 }
 
@@ -203,8 +194,8 @@ func (s *Scheduler) launchUncertain(taskID string) {
 	s.mu.Unlock()
 }
 
-// forgetLaunch drops what this process knows of a task's launch (it is written, or did
-// not happen).
+// forgetLaunch drops what this process knows of a task's launch (it did not happen, or
+// its pod went); launchWritten is for one whose update was written.
 func (s *Scheduler) forgetLaunch(taskID string) {
 	s.mu.Lock()
 	delete(s.launches, taskID)

@@ -43,7 +43,7 @@ func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus, earlier ..
 	if err != nil {
 		return err
 	}
-	s.forgetLaunch(ts.TaskID.Value)
+	s.launchWritten(ts.TaskID.Value)
 	if podtask.RunsAfterEnd(&mt.Status, ts.GetState()) {
 		return s.killEnded(ctx, mt, ts)
 	}
@@ -67,7 +67,7 @@ func (s *Scheduler) ownerOf(ctx context.Context, taskID string) (*types.Namespac
 		key := client.ObjectKeyFromObject(mt)
 		return &key, nil
 	}
-	if key, ok := s.unstoredPod(taskID); ok {
+	if key, ok := s.launchedPod(taskID); ok {
 		return &key, nil
 	}
 	pod, err := s.podOfTask(ctx, taskID)
@@ -111,7 +111,7 @@ func (s *Scheduler) unwrittenTask(ctx context.Context, r client.Reader, key type
 		}
 		return nil, err
 	}
-	_, launchedHere := s.unstoredPod(ts.TaskID.Value)
+	_, launchedHere := s.launchedPod(ts.TaskID.Value)
 	if podtask.TaskIDFor(pod) != ts.TaskID.Value || (pod.Spec.NodeName == "" && !launchedHere) {
 		// Not this task's pod, or not bound: unless this process bound it just now, and
 		// the cache has not seen the binding yet.

@@ -84,6 +84,8 @@ type Scheduler struct {
 	// unstored are the launches whose MesosTask is not written yet: their pods, by task
 	// id (the cache may not show a pod bound when its task's first update comes).
 	unstored map[string]types.NamespacedName
+	// written are the pods of launches whose MesosTask was written lately (owners.go).
+	written writtenOwners
 	// executors are the executors this process launched, by agent id (executors.go).
 	executors map[string]launchedExecutor
 	// round is the latest explicit reconciliation, and reconcileRetry the first wait for

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-logr/logr"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -271,5 +272,51 @@ func TestAPodQueuedAgainWhileItsLaunchIsUnwrittenIsNotLaunchedAgain(t *testing.T
 	if !h.s.LaunchUnwritten(h.queued.Spec.TaskID) || h.s.Pending(h.queued.Spec.TaskID) {
 		t.Fatalf("after the second round: launch noted %v, queued %v; want noted, not queued",
 			h.s.LaunchUnwritten(h.queued.Spec.TaskID), h.s.Pending(h.queued.Spec.TaskID))
+	}
+}
+
+// An update that comes right behind the one that wrote a task's MesosTask (Mesos's
+// answer to a reconciliation, say) may find a cache that shows neither that MesosTask
+// nor the pod's binding: the task is still its pod's, and is not killed as one no pod
+// owns. A pod that failed so ran once and was killed, in a spec of a lost ACCEPT answer.
+func TestAnUpdateBeforeTheCacheSawItsMesosTaskIsItsPods(t *testing.T) {
+	pod, queued := queuedPod(t, "p")
+	api := fakeAPIWith(t, interceptor.Funcs{}, pod).(client.WithWatch)
+	// As a cache behind the API server: no MesosTask, and the pod unbound.
+	cache := interceptor.NewClient(api, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
+			if _, ok := o.(*mesosv1alpha1.MesosTask); ok {
+				return apierrors.NewNotFound(mesosv1alpha1.GroupVersion.WithResource("mesostasks").GroupResource(), key.Name)
+			}
+			err := c.Get(ctx, key, o, opts...)
+			if p, ok := o.(*corev1.Pod); ok {
+				p.Spec.NodeName = ""
+			}
+			return err
+		},
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			return nil // nothing found by task id
+		},
+	})
+	d := newFakeDriver()
+	s := New(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Status: mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}},
+		Options{Client: cache, APIReader: api, Recorder: events.NewFakeRecorder(100), Log: logr.Discard(), StartingGrace: -1})
+	s.setDriver(d)
+	ctx := context.Background()
+	s.Enqueue(ctx, queued, pod)
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if len(d.accepted) != 1 {
+		t.Fatalf("ACCEPTs %v, want the task's", d.accepted)
+	}
+
+	answer(s, queued.Spec.TaskID, "a-agent-1", mesos.TASK_RUNNING) // writes the MesosTask
+	answer(s, queued.Spec.TaskID, "a-agent-1", mesos.TASK_RUNNING) // the cache has not seen it
+
+	if len(d.kills) != 0 {
+		t.Errorf("killed %v, want none", d.kills)
+	}
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := api.Get(ctx, client.ObjectKeyFromObject(pod), mt); err != nil || mt.Status.Phase != mesosv1alpha1.TaskPhaseRunning {
+		t.Errorf("the MesosTask: %v, phase %q; want Running", err, mt.Status.Phase)
 	}
 }
