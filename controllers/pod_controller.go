@@ -110,8 +110,8 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if err != nil {
 		return ctrl.Result{}, r.invalid(ctx, pod, err)
 	}
-	if names := podtask.UnplaceableResources(pod); len(names) > 0 {
-		return ctrl.Result{}, r.unplaceable(ctx, pod, names)
+	if err := podtask.CheckPlaceable(pod); err != nil {
+		return ctrl.Result{}, r.unplaceable(ctx, pod, err)
 	}
 	if pod.Spec.NodeName == "" {
 		// Queued in memory: the pod is the queue entry, and its MesosTask is first written
@@ -213,18 +213,17 @@ func (r *PodReconciler) invalid(ctx context.Context, pod *corev1.Pod, cause erro
 }
 
 // unplaceable refuses a pod that asks for resources k8sm cannot place (no agent offers
-// them to it), before it is queued. An unbound pod stays Pending with PodScheduled=False,
+// them to it), or claims devices (podtask.CheckPlaceable says why), before it is queued. An unbound pod stays Pending with PodScheduled=False,
 // reason Unschedulable, and a FailedScheduling event, as kube-scheduler leaves a pod no
 // node has the resources for: it never gets an offer, and its user deletes and fixes it.
 // Its status is written, and the event recorded, only when that changed. A pod bound
 // before it was taken runs on its Node's agent or nowhere: it fails, as a pod its Node
 // cannot admit.
-func (r *PodReconciler) unplaceable(ctx context.Context, pod *corev1.Pod, names []corev1.ResourceName) error {
-	msg := podtask.UnplaceableMessage(names)
+func (r *PodReconciler) unplaceable(ctx context.Context, pod *corev1.Pod, why error) error {
 	if pod.Spec.NodeName != "" {
-		return r.invalid(ctx, pod, errors.New(msg))
+		return r.invalid(ctx, pod, why)
 	}
-	return scheduler.WritePodUnschedulable(ctx, r.Client, r.Recorder, pod, msg)
+	return scheduler.WritePodUnschedulable(ctx, r.Client, r.Recorder, pod, why.Error())
 }
 
 // notAdmitted fails a pod bound to an agent's Node of a cluster that does not take pods

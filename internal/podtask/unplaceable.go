@@ -55,11 +55,28 @@ func UnplaceableMessage(names []corev1.ResourceName) string {
 	return Clamp(msg, MaxMessageLength)
 }
 
-// CheckPlaceable is UnplaceableMessage's error for a pod that asks for a resource k8sm
-// cannot place, nil for one that does not.
+// ClaimsMessage says, as PodScheduled's message, why a pod that claims devices through
+// dynamic resource allocation (spec.resourceClaims) waits for nothing: no driver
+// allocates devices on Mesos agents, and a pod placed without them would run without
+// what it claims.
+func ClaimsMessage(claims []corev1.PodResourceClaim) string {
+	names := make([]string, len(claims))
+	for i, c := range claims {
+		names[i] = c.Name
+	}
+	return Clamp("the pod claims devices (spec.resourceClaims: "+strings.Join(names, ", ")+
+		"), which k8sm cannot allocate on Mesos agents", MaxMessageLength)
+}
+
+// CheckPlaceable is the error, as PodScheduled's message, for a pod k8sm cannot place:
+// one asking for resources placement does not count (UnplaceableMessage), or claiming
+// devices (ClaimsMessage); nil for one it can.
 func CheckPlaceable(pod *corev1.Pod) error {
 	if names := UnplaceableResources(pod); len(names) > 0 {
 		return errors.New(UnplaceableMessage(names))
+	}
+	if len(pod.Spec.ResourceClaims) > 0 {
+		return errors.New(ClaimsMessage(pod.Spec.ResourceClaims))
 	}
 	return nil
 }

@@ -64,6 +64,23 @@ func TestUnplaceableResources(t *testing.T) {
 	}
 }
 
+// A pod claiming devices through dynamic resource allocation is refused too: no driver
+// allocates them on Mesos agents, and the pod would run without them.
+func TestCheckPlaceableRefusesDeviceClaims(t *testing.T) {
+	name := "gpu-claim"
+	pod := asking("cpu", "1")
+	pod.Spec.ResourceClaims = []corev1.PodResourceClaim{{Name: "gpu", ResourceClaimName: &name}, {Name: "nic"}}
+	pod.Spec.Containers[0].Resources.Claims = []corev1.ResourceClaim{{Name: "gpu"}}
+	want := "the pod claims devices (spec.resourceClaims: gpu, nic), which k8sm cannot allocate on Mesos agents"
+	if err := CheckPlaceable(pod); err == nil || err.Error() != want {
+		t.Fatalf("CheckPlaceable = %v, want %q", err, want)
+	}
+	a := placement.Assignment{Request: placement.Request{ID: TaskIDFor(pod)}, AgentID: mesos.AgentID{Value: "S1"}}
+	if _, err := BuildTaskInfo(pod, a, mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e"}}, defaultSecurity); err == nil || err.Error() != want {
+		t.Fatalf("BuildTaskInfo error = %v, want %q", err, want)
+	}
+}
+
 func TestUnplaceableMessage(t *testing.T) {
 	got := UnplaceableMessage([]corev1.ResourceName{"example.com/fpga", "hugepages-2Mi"})
 	want := "the pod asks for example.com/fpga, hugepages-2Mi, which Mesos agents do not offer to k8sm: it places cpu, memory, ephemeral-storage and nvidia.com/gpu"

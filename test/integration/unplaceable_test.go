@@ -14,21 +14,28 @@ import (
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
-// A pod asking for a resource k8sm does not place (an extended resource, hugepages) is
-// refused, never run on an agent that need not have it: kube-scheduler would leave it
-// Pending as Unschedulable, and so does k8sm.
+// A pod asking for a resource k8sm does not place (an extended resource, hugepages), or
+// claiming devices through dynamic resource allocation, is refused, never run on an
+// agent that need not have it: kube-scheduler would leave it Pending as Unschedulable,
+// and so does k8sm.
 var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 	const fpga corev1.ResourceName = "example.com/fpga"
-	const want = "False/Unschedulable: the pod asks for example.com/fpga, which Mesos agents do not offer to k8sm: " +
-		"it places cpu, memory, ephemeral-storage and nvidia.com/gpu"
+	asksFPGA := func(pod *corev1.Pod) {
+		pod.Spec.Containers[0].Resources.Requests[fpga] = resource.MustParse("1")
+		pod.Spec.Containers[0].Resources.Limits = corev1.ResourceList{fpga: resource.MustParse("1")}
+	}
+	claimsGPU := func(pod *corev1.Pod) {
+		claim := "gpu-claim"
+		pod.Spec.ResourceClaims = []corev1.PodResourceClaim{{Name: "gpu", ResourceClaimName: &claim}}
+		pod.Spec.Containers[0].Resources.Claims = []corev1.ResourceClaim{{Name: "gpu"}}
+	}
 
-	It("stays Pending as Unschedulable, naming the resource, and is never launched", func() {
+	DescribeTable("stays Pending as Unschedulable, saying why, and is never launched", func(ask func(*corev1.Pod), want string) {
 		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
 		mc := simCluster(sim)
 		ns := newNamespace()
 		pod := newPod(ns, "fpga", mc.Spec.SchedulerName, "100m")
-		pod.Spec.Containers[0].Resources.Requests[fpga] = resource.MustParse("1")
-		pod.Spec.Containers[0].Resources.Limits = corev1.ResourceList{fpga: resource.MustParse("1")}
+		ask(pod)
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		key := client.ObjectKeyFromObject(pod)
 		scheduled := func() string {
@@ -57,7 +64,11 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 			p, err := podOf(key)()
 			return p.ResourceVersion, err
 		}, 2*time.Second, 200*time.Millisecond).Should(Equal(p.ResourceVersion))
-	})
+	},
+		Entry("an extended resource", asksFPGA, "False/Unschedulable: the pod asks for example.com/fpga, which Mesos agents do not offer to k8sm: "+
+			"it places cpu, memory, ephemeral-storage and nvidia.com/gpu"),
+		Entry("a device claim", claimsGPU, "False/Unschedulable: the pod claims devices (spec.resourceClaims: gpu), which k8sm cannot allocate on Mesos agents"),
+	)
 
 	It("fails a pod another scheduler bound to an agent's Node, without a task", func() {
 		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
