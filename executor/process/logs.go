@@ -190,7 +190,9 @@ func copyOutput(dst io.Writer, attached *broadcast, src io.Reader, log logr.Logg
 }
 
 // keepReading is a writer that never fails: after its first error, it drops. What it
-// gets goes to the attach clients too, whether the log took it or not.
+// gets goes to the attach clients too, whether the log took it or not, and first: a
+// client that attaches once the log shows some output does not get that output again
+// (an attach gets what the container writes from then on).
 type keepReading struct {
 	w        io.Writer
 	log      logr.Logger
@@ -200,7 +202,7 @@ type keepReading struct {
 
 func (k *keepReading) Write(b []byte) (int, error) {
 	if k.attached != nil {
-		defer k.attached.send(b)
+		k.attached.send(b)
 	}
 	if k.failed {
 		return len(b), nil
