@@ -41,21 +41,11 @@ func (c *Connection) GetAgents(ctx context.Context) ([]MasterAgent, error) {
 
 // getAgents sends GET_AGENTS to the leader through mh and decodes its answer.
 func getAgents(ctx context.Context, mh *masterHTTP, leader string) ([]MasterAgent, error) {
-	cli := mh.client(leader + "/api/v1")
-	resp, err := httpmaster.NewSender(cli.Send).Send(ctx, mastercalls.NonStreaming(mastercalls.GetAgents()))
+	r, err := operatorCall(ctx, mh, leader, mastercalls.GetAgents(), master.Response_GET_AGENTS, "list of agents")
 	if err != nil {
-		return nil, fmt.Errorf("GET_AGENTS from %s: %w", leader, err)
+		return nil, err
 	}
-	if resp == nil {
-		// mesos-go answers a 202 Accepted with neither a response nor an error.
-		return nil, fmt.Errorf("GET_AGENTS from %s: the master accepted the call (HTTP 202) but answered no list of agents", leader)
-	}
-	defer func() { _ = resp.Close() }()
-	var r master.Response
-	if err := resp.Decode(&r); err != nil {
-		return nil, fmt.Errorf("decoding GET_AGENTS from %s: %w", leader, err)
-	}
-	if r.GetType() != master.Response_GET_AGENTS || r.GetAgents == nil {
+	if r.GetAgents == nil {
 		return nil, fmt.Errorf("GET_AGENTS from %s: unexpected response %s", leader, r.GetType())
 	}
 	out := make([]MasterAgent, 0, len(r.GetAgents.Agents))
@@ -72,6 +62,71 @@ func getAgents(ctx context.Context, mh *masterHTTP, leader string) ([]MasterAgen
 		out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Port: info.GetPort(), IP: pidIP(a.GetPID()), Attributes: info.Attributes, Total: total, Active: a.GetActive()})
 	}
 	return out, nil
+}
+
+// MasterExecutor is what the master's operator API says of one executor: the framework
+// and agent it runs for and on, and the ExecutorInfo it was launched with.
+type MasterExecutor struct {
+	FrameworkID string
+	AgentID     string
+	ExecutorID  string
+	Resources   []mesos.Resource
+}
+
+// GetExecutors asks the leading master's operator API (GET_EXECUTORS) for the executors
+// it knows, of every framework the credentials may see, with the resources each was
+// launched with: Mesos takes a task into a running executor only if it names that very
+// ExecutorInfo (validation.cpp, validateCompatibleExecutorInfo).
+func (c *Connection) GetExecutors(ctx context.Context) ([]MasterExecutor, error) {
+	leader := c.Leader()
+	if leader == "" {
+		return nil, ErrNotSubscribed
+	}
+	mh := newMasterHTTP(c.cfg)
+	defer mh.closeIdle()
+	return getExecutors(ctx, mh, leader)
+}
+
+// getExecutors sends GET_EXECUTORS to the leader through mh and decodes its answer.
+func getExecutors(ctx context.Context, mh *masterHTTP, leader string) ([]MasterExecutor, error) {
+	r, err := operatorCall(ctx, mh, leader, mastercalls.GetExecutors(), master.Response_GET_EXECUTORS, "list of executors")
+	if err != nil {
+		return nil, err
+	}
+	if r.GetExecutors == nil {
+		return nil, fmt.Errorf("GET_EXECUTORS from %s: unexpected response %s", leader, r.GetType())
+	}
+	out := make([]MasterExecutor, 0, len(r.GetExecutors.Executors))
+	for _, e := range r.GetExecutors.Executors {
+		info := e.ExecutorInfo
+		out = append(out, MasterExecutor{FrameworkID: info.GetFrameworkID().GetValue(), AgentID: e.AgentID.Value,
+			ExecutorID: info.ExecutorID.Value, Resources: info.Resources})
+	}
+	return out, nil
+}
+
+// operatorCall sends one call of the operator API to the leader through mh and decodes
+// its answer, which must be of type want; what names the answer in errors.
+func operatorCall(ctx context.Context, mh *masterHTTP, leader string, call *master.Call, want master.Response_Type, what string) (*master.Response, error) {
+	name := call.GetType().String()
+	cli := mh.client(leader + "/api/v1")
+	resp, err := httpmaster.NewSender(cli.Send).Send(ctx, mastercalls.NonStreaming(call))
+	if err != nil {
+		return nil, fmt.Errorf("%s from %s: %w", name, leader, err)
+	}
+	if resp == nil {
+		// mesos-go answers a 202 Accepted with neither a response nor an error.
+		return nil, fmt.Errorf("%s from %s: the master accepted the call (HTTP 202) but answered no %s", name, leader, what)
+	}
+	defer func() { _ = resp.Close() }()
+	var r master.Response
+	if err := resp.Decode(&r); err != nil {
+		return nil, fmt.Errorf("decoding %s from %s: %w", name, leader, err)
+	}
+	if r.GetType() != want {
+		return nil, fmt.Errorf("%s from %s: unexpected response %s", name, leader, r.GetType())
+	}
+	return &r, nil
 }
 
 // pidIP is the ip of a libprocess pid, id@ip:port; empty when pid is not one.

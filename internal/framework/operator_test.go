@@ -221,3 +221,34 @@ func TestGetAgentsLeavesNoConnectionOpen(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// GET_EXECUTORS is decoded into each executor's framework, agent, id and resources.
+func TestGetExecutors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var call master.Call
+		if err := call.Unmarshal(body); err != nil || call.GetType() != master.Call_GET_EXECUTORS {
+			http.Error(w, "expected GET_EXECUTORS", http.StatusBadRequest)
+			return
+		}
+		resp := master.Response{Type: master.Response_GET_EXECUTORS, GetExecutors: &master.Response_GetExecutors{
+			Executors: []master.Response_GetExecutors_Executor{{AgentID: mesos.AgentID{Value: "a1"}, ExecutorInfo: mesos.ExecutorInfo{
+				ExecutorID: mesos.ExecutorID{Value: "e1"}, FrameworkID: &mesos.FrameworkID{Value: "fw"}, Resources: []mesos.Resource{scalar("cpus", 0.1)}}}}}}
+		b, _ := resp.Marshal()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, leader: srv.URL}
+	got, err := c.GetExecutors(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].FrameworkID != "fw" || got[0].AgentID != "a1" || got[0].ExecutorID != "e1" ||
+		len(got[0].Resources) != 1 || got[0].Resources[0].GetScalar().GetValue() != 0.1 {
+		t.Errorf("executors = %+v", got)
+	}
+	if _, err := (&Connection{cfg: Config{RequestTimeout: 5 * time.Second}}).GetExecutors(context.Background()); !errors.Is(err, ErrNotSubscribed) {
+		t.Errorf("without a leader: err = %v, want ErrNotSubscribed", err)
+	}
+}

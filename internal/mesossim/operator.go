@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/master"
 )
 
 // The master's operator API (POST /api/v1), as much of it as frameworks and people use
-// with the sim: GET_HEALTH, GET_AGENTS and GET_FRAMEWORKS, with Mesos's rules for
+// with the sim: GET_HEALTH, GET_VERSION, GET_AGENTS, GET_FRAMEWORKS and GET_EXECUTORS, with Mesos's rules for
 // methods, content types and Accept (src/master/http.cpp, Master::Http::api). Other
 // calls are answered 501.
 
@@ -47,6 +48,8 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		resp = master.Response{Type: master.Response_GET_AGENTS, GetAgents: m.getAgents()}
 	case master.Call_GET_FRAMEWORKS:
 		resp = master.Response{Type: master.Response_GET_FRAMEWORKS, GetFrameworks: m.getFrameworks()}
+	case master.Call_GET_EXECUTORS:
+		resp = master.Response{Type: master.Response_GET_EXECUTORS, GetExecutors: m.getExecutors()}
 	default:
 		writeError(w, http.StatusNotImplemented, fmt.Sprintf("%s is not implemented by mesos-sim", call.GetType()))
 		return
@@ -103,6 +106,39 @@ func (m *Master) getAgents() *master.Response_GetAgents {
 			AllocatedResources: allocated.toResources("", true),
 			OfferedResources:   offered.toResources("", true),
 		})
+	}
+	return out
+}
+
+// getExecutors lists the executors the master knows, as GET_EXECUTORS does
+// (readonly_handler.cpp): each framework's on each agent it holds them for, with the
+// ExecutorInfo of their launch, the framework id filled in where the launch left it
+// out (Master::_accept). An agent's executors leave the master with the agent when it
+// is partitioned or removed (__removeSlave), and with the executor when it ends.
+func (m *Master) getExecutors() *master.Response_GetExecutors {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := &master.Response_GetExecutors{}
+	for _, a := range m.agents {
+		if a.gone {
+			continue
+		}
+		keys := make([]string, 0, len(a.executors))
+		for k := range a.executors {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fwID, _, _ := strings.Cut(k, "/")
+			if m.frameworks[fwID] == nil {
+				continue
+			}
+			info := a.executors[k]
+			if info.FrameworkID == nil {
+				info.FrameworkID = &mesos.FrameworkID{Value: fwID}
+			}
+			out.Executors = append(out.Executors, master.Response_GetExecutors_Executor{ExecutorInfo: info, AgentID: mesos.AgentID{Value: a.id}})
+		}
 	}
 	return out
 }

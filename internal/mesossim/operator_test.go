@@ -166,3 +166,48 @@ func TestFollowerRedirectsOperatorCalls(t *testing.T) {
 		t.Fatalf("follower answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// GET_EXECUTORS lists each framework's executors with the ExecutorInfo of their launch
+// (the framework id filled in), as Mesos does; an agent partitioned takes its executors
+// out of the master with it.
+func TestOperatorAPIGetExecutors(t *testing.T) {
+	m := startSim(t, Config{Agents: 2, AgentResources: "cpus:4;mem:8192"})
+	c := subscribe(t, m, info())
+	offers := map[string]mesos.Offer{}
+	for len(offers) < 2 {
+		for _, o := range c.next(scheduler.Event_OFFERS).GetOffers().Offers {
+			offers[o.Hostname] = o
+		}
+	}
+	sh := "sleep 1000"
+	exec := mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e1"}, Command: &mesos.CommandInfo{Value: &sh},
+		Resources: []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+	for i, host := range []string{"agent-1", "agent-2"} {
+		o := offers[host]
+		c.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: "t" + string(rune('1'+i))},
+			AgentID: o.AgentID, Resources: []mesos.Resource{scalar("cpus", 1)}, Executor: &exec})}.WithOffers(o.ID)))
+		c.next(scheduler.Event_UPDATE)
+	}
+
+	for _, media := range []string{mediaProtobuf, mediaJSON} {
+		r := operatorCall(t, m.URL(), media, mastercalls.GetExecutors())
+		if r.GetType() != master.Response_GET_EXECUTORS || r.GetExecutors == nil || len(r.GetExecutors.Executors) != 2 {
+			t.Fatalf("%s: GET_EXECUTORS = %+v, want the two executors", media, r)
+		}
+		for _, e := range r.GetExecutors.Executors {
+			got := e.ExecutorInfo
+			if got.GetFrameworkID().GetValue() != c.id || got.ExecutorID.Value != "e1" || e.AgentID.Value == "" ||
+				scalars(got.Resources)["cpus"] != 0.1 || scalars(got.Resources)["mem"] != 32 {
+				t.Errorf("%s: executor %+v on %s, want e1 of framework %s with its resources", media, got, e.AgentID.Value, c.id)
+			}
+		}
+	}
+
+	if err := m.PartitionAgent("agent-2"); err != nil {
+		t.Fatal(err)
+	}
+	r := operatorCall(t, m.URL(), mediaProtobuf, mastercalls.GetExecutors())
+	if len(r.GetExecutors.Executors) != 1 || r.GetExecutors.Executors[0].AgentID != offers["agent-1"].AgentID {
+		t.Errorf("after agent-2's partition: %+v, want agent-1's executor alone", r.GetExecutors.Executors)
+	}
+}

@@ -26,4 +26,7 @@ type Driver interface {
 	Reconcile(ctx context.Context, tasks map[string]string) error
 }
 
-var _ Driver = (*framework.Driver)(nil)
+var (
+	_ Driver         = (*framework.Driver)(nil)
+	_ executorLister = (*framework.Driver)(nil)
+)

@@ -1,9 +1,14 @@
 package scheduler
 
 import (
+	"context"
+	"time"
+
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
+	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/placement"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // launchedExecutor is an executor this process launched on an agent: its id and the
@@ -43,6 +48,68 @@ func (s *Scheduler) executorLaunched(asgs []placement.Assignment, launch []mesos
 			s.executors = map[string]launchedExecutor{}
 		}
 		s.executors[agent] = launchedExecutor{id: e.ExecutorID.Value, resources: cloneResources(e.Resources)}
+	}
+}
+
+// executorLister is a Driver that can ask the master for the running executors
+// (framework.Connection.GetExecutors).
+type executorLister interface {
+	GetExecutors(ctx context.Context) ([]framework.MasterExecutor, error)
+}
+
+// executorsWait bounds how long a subscription's first round waits for the master to
+// list the running executors (learnExecutors); after it, their resources are read off
+// the offers.
+const executorsWait = 5 * time.Second
+
+// learnExecutors asks the master, after a subscription, for the resources the cluster's
+// executors on the agents were launched with: a process that did not launch them (a
+// restarted manager, another replica) knows them no other way, and an offer of the
+// agent need not show them (another role, reservations). What the master says replaces
+// what this process knew. done is closed once that is known, or cannot be: offer
+// rounds wait for it (awaitExecutors).
+func (s *Scheduler) learnExecutors(ctx context.Context, d Driver, done chan struct{}) {
+	defer close(done)
+	l, ok := d.(executorLister)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, executorsWait)
+	defer cancel()
+	list, err := l.GetExecutors(ctx)
+	if err != nil {
+		s.Log.Info("Could not list the running executors; their resources are read off the agents' offers", "error", err.Error())
+		return
+	}
+	fw, id := d.FrameworkID(), podtask.ExecutorID(s.currentCluster())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range list {
+		if e.FrameworkID != fw || e.ExecutorID != id {
+			continue
+		}
+		if s.executors == nil {
+			s.executors = map[string]launchedExecutor{}
+		}
+		s.executors[e.AgentID] = launchedExecutor{id: id, resources: e.Resources}
+	}
+}
+
+// awaitExecutors waits, for at most executorsWait, until the running executors of the
+// current subscription are known (learnExecutors).
+func (s *Scheduler) awaitExecutors(ctx context.Context) {
+	s.mu.Lock()
+	done := s.executorsKnown
+	s.mu.Unlock()
+	if done == nil {
+		return
+	}
+	t := time.NewTimer(executorsWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

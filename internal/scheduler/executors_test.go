@@ -7,6 +7,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 
+	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/placement"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
@@ -125,5 +126,60 @@ func TestTheExecutorLastStartedOnAnAgentIsRemembered(t *testing.T) {
 		if got := roleOf(); got != step.want {
 			t.Fatalf("after a launch of role %s (starts %v): remembered role %q, want %q", step.role, step.asgs[0].NeedsExecutor, got, step.want)
 		}
+	}
+}
+
+// listingDriver is a fake driver whose master lists running executors (GET_EXECUTORS).
+type listingDriver struct {
+	*fakeDriver
+	executors []framework.MasterExecutor
+	err       error
+}
+
+func (l *listingDriver) GetExecutors(context.Context) ([]framework.MasterExecutor, error) {
+	return l.executors, l.err
+}
+
+// A process that did not launch the executor running on an agent (a restarted manager)
+// learns what it was launched with from the master after subscribing, before any
+// round places a task there: an offer of another role would otherwise have the task
+// name other executor resources, and Mesos would refuse it ("not compatible"). When the
+// master cannot tell, the offer's are used.
+func TestTheRunningExecutorsAreLearnedFromTheMasterAfterSubscribing(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		listErr  error
+		wantRole string
+	}{
+		{"listed by the master", nil, "a"},
+		{"the master cannot tell", errBroken, "b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod, mt := podWithTask("p", "500m")
+			c := fakeAPI(t, pod, mt)
+			s, _ := newTestScheduler(c, newFakeDriver())
+			execID := podtask.ExecutorID(s.currentCluster())
+			running := roleOfferOf("old", "agent-1", "a", 0.1).Resources[:1] // launched from role a's offer
+			d := &listingDriver{fakeDriver: newFakeDriver(), err: tc.listErr, executors: []framework.MasterExecutor{
+				{FrameworkID: "fw-1", AgentID: "a-agent-1", ExecutorID: execID, Resources: running},
+				{FrameworkID: "another-framework", AgentID: "a-agent-1", ExecutorID: execID},
+				{FrameworkID: "fw-1", AgentID: "a-agent-1", ExecutorID: "an-older-executor"},
+			}}
+			ctx := context.Background()
+			s.subscribed(ctx, d)
+			s.Enqueue(ctx, mt, pod)
+
+			o := roleOfferOf("o1", "agent-1", "b", 2) // the executor runs there
+			o.ExecutorIDs = []mesos.ExecutorID{{Value: execID}}
+			s.handleOffers(ctx, []mesos.Offer{o})
+
+			if len(d.accepted) != 1 || d.accepted[0][0].Executor == nil {
+				t.Fatalf("ACCEPTs %v, want the task's", d.accepted)
+			}
+			got := d.accepted[0][0].Executor.Resources
+			if len(got) == 0 || got[0].GetAllocationInfo().GetRole() != tc.wantRole {
+				t.Errorf("the task names executor resources %v, want role %s's", got, tc.wantRole)
+			}
+		})
 	}
 }

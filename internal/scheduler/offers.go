@@ -67,6 +67,7 @@ func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 		s.awaitFrameworkID(ctx, d, offers)
 		return
 	}
+	s.awaitExecutors(ctx)
 	now := time.Now()
 	held := s.takeHeld(d.Subscription(), now)
 	defer s.recycleHeld(held)

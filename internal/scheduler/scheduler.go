@@ -86,8 +86,11 @@ type Scheduler struct {
 	unstored map[string]types.NamespacedName
 	// written are the pods of launches whose MesosTask was written lately (owners.go).
 	written writtenOwners
-	// executors are the executors this process launched, by agent id (executors.go).
-	executors map[string]launchedExecutor
+	// executors are the executors this process launched, or the master listed, by
+	// agent id (executors.go); executorsKnown is closed once the master's list of the
+	// current subscription is in (or could not be had).
+	executors      map[string]launchedExecutor
+	executorsKnown chan struct{}
 	// round is the latest explicit reconciliation, and reconcileRetry the first wait for
 	// its answers (reconcile.go).
 	round          *round
@@ -204,10 +207,13 @@ func (s *Scheduler) currentDriver() Driver {
 func (s *Scheduler) Subscribed(ctx context.Context, d *framework.Driver) { s.subscribed(ctx, d) }
 
 func (s *Scheduler) subscribed(ctx context.Context, d Driver) {
+	known := make(chan struct{})
 	s.mu.Lock()
 	s.driver = d
 	s.suppressed = false
+	s.executorsKnown = known
 	s.mu.Unlock()
+	go s.learnExecutors(ctx, d, known)
 	go s.reconcileTasks(ctx, d)
 }
 
