@@ -76,6 +76,9 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return r.deletePod(ctx, pod, mt, haveTask, mc)
 	}
 	if haveTask && !podtask.PodTerminal(pod) && agentnode.OnAgentNode(pod) {
+		if res, done, err := r.gateReadiness(ctx, pod); done {
+			return res, err
+		}
 		return r.tolerateOutages(ctx, pod, mc)
 	}
 	if haveTask || podtask.PodTerminal(pod) {
@@ -166,6 +169,24 @@ func (r *PodReconciler) removeEnded(ctx context.Context, pod *corev1.Pod, st *me
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
 	return ctrl.Result{}, client.IgnoreNotFound(err)
+}
+
+// gateReadiness makes a running pod with readiness gates Ready, or not, once the
+// conditions of its gates change (podtask.GatedReadiness), as a kubelet re-evaluates
+// Ready when its pod changes: the controller behind a gate (a load balancer's, say)
+// sets its condition when it sees fit. done says whether it wrote (or must try again).
+func (r *PodReconciler) gateReadiness(ctx context.Context, pod *corev1.Pod) (ctrl.Result, bool, error) {
+	st, changed := podtask.GatedReadiness(pod)
+	if !changed {
+		return ctrl.Result{}, false, nil
+	}
+	pod.Status = st
+	// With the version read: a status the scheduler wrote meanwhile is read again.
+	err := r.Status().Update(ctx, pod)
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, true, nil
+	}
+	return ctrl.Result{}, true, client.IgnoreNotFound(err)
 }
 
 // tolerateOutages makes a pod on an agent's Node tolerate that Node going NotReady for

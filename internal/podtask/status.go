@@ -304,8 +304,7 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 	if ready == corev1.ConditionFalse && st.Phase == mesosv1alpha1.TaskPhaseUnreachable {
 		readyReason = ReasonAgentUnreachable
 	}
-	SetPodCondition(&out, corev1.ContainersReady, ready, readyReason, "")
-	SetPodCondition(&out, corev1.PodReady, ready, readyReason, "")
+	setReadiness(pod, &out, ready, readyReason)
 	return out
 }
 
@@ -331,7 +330,7 @@ func FinalPodStatus(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []b
 	out.Phase = corev1.PodFailed
 	for _, t := range []corev1.PodConditionType{corev1.ContainersReady, corev1.PodReady} {
 		if podCondition(&out, t) != nil {
-			SetPodCondition(&out, t, corev1.ConditionFalse, "", "")
+			SetPodCondition(&out, t, corev1.ConditionFalse, ReasonPodFailed, "")
 		}
 	}
 	endContainers(&out)
@@ -349,8 +348,12 @@ func FinalPodStatus(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []b
 // reported on is ready once its task runs.
 func runningReadiness(out, fromExecutor *corev1.PodStatus) corev1.ConditionStatus {
 	if fromExecutor != nil {
-		if c := podCondition(fromExecutor, corev1.PodReady); c != nil {
-			return c.Status
+		// Its containers' readiness: a kubelet's Ready also weighs readiness gates, which
+		// the pod's own status here answers (setReadiness).
+		for _, t := range []corev1.PodConditionType{corev1.ContainersReady, corev1.PodReady} {
+			if c := podCondition(fromExecutor, t); c != nil {
+				return c.Status
+			}
 		}
 	}
 	for _, c := range out.ContainerStatuses {

@@ -1,0 +1,59 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/podtask"
+	"github.com/k8sm/k8sm/internal/scheduler"
+)
+
+// A running pod with a readiness gate is made Ready once another controller sets the
+// gate's condition True, and not Ready once it turns False, as a kubelet re-evaluates
+// Ready when its pod changes: no task update need come.
+func TestAGateConditionDecidesARunningPodsReadiness(t *testing.T) {
+	const gate corev1.PodConditionType = "example.com/lb-registered"
+	for _, tc := range []struct {
+		name       string
+		gate, want corev1.ConditionStatus
+		from       corev1.ConditionStatus // Ready before
+	}{
+		{"the gate turned True", corev1.ConditionTrue, corev1.ConditionTrue, corev1.ConditionFalse},
+		{"the gate turned False", corev1.ConditionFalse, corev1.ConditionFalse, corev1.ConditionTrue},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"},
+				Spec: corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}},
+					ReadinessGates: []corev1.PodReadinessGate{{ConditionType: gate}}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+					{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: tc.from},
+					{Type: gate, Status: tc.gate}}}}
+			mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+				Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
+				Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}}
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}
+			c := podAPI(t, interceptor.Funcs{}, pod, mt, node, readyCluster())
+			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
+
+			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
+				t.Fatal(err)
+			}
+
+			got := &corev1.Pod{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+				t.Fatal(err)
+			}
+			if podtask.PodReady(&got.Status) != (tc.want == corev1.ConditionTrue) {
+				t.Errorf("Ready = %v, want %s: %+v", podtask.PodReady(&got.Status), tc.want, got.Status.Conditions)
+			}
+		})
+	}
+}

@@ -1,0 +1,123 @@
+package podtask
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// The reasons a kubelet gives ContainersReady and Ready when they are False
+// (k8s.io/kubernetes pkg/kubelet/status/generate.go), which k8sm gives them too.
+const (
+	ReasonContainersNotReady     = "ContainersNotReady"
+	ReasonReadinessGatesNotReady = "ReadinessGatesNotReady"
+	ReasonPodCompleted           = "PodCompleted"
+	ReasonPodFailed              = "PodFailed"
+)
+
+// setReadiness sets a pod status's ContainersReady and Ready as a kubelet does
+// (GenerateContainersReadyCondition, GeneratePodReadyCondition): containersReady is
+// whether its containers are ready; reason, when not empty, is k8sm's own for them not
+// being so (an unreachable agent). A pod that ended says PodCompleted or PodFailed; one
+// whose containers are not all ready names them (ContainersNotReady); and Ready is also
+// False, ReadinessGatesNotReady, while a condition of spec.readinessGates is not True,
+// whoever sets those (a load balancer's controller, say: see GatedReadiness).
+func setReadiness(pod *corev1.Pod, out *corev1.PodStatus, containersReady corev1.ConditionStatus, reason string) {
+	msg := ""
+	switch {
+	case out.Phase == corev1.PodSucceeded:
+		containersReady, reason = corev1.ConditionFalse, ReasonPodCompleted
+	case out.Phase == corev1.PodFailed:
+		containersReady, reason = corev1.ConditionFalse, ReasonPodFailed
+	case containersReady != corev1.ConditionTrue && reason == "":
+		reason, msg = ReasonContainersNotReady, unreadyMessage(pod, out)
+	}
+	SetPodCondition(out, corev1.ContainersReady, containersReady, reason, msg)
+	if containersReady == corev1.ConditionTrue {
+		if gates := unmetGates(pod, out); gates != "" {
+			SetPodCondition(out, corev1.PodReady, corev1.ConditionFalse, ReasonReadinessGatesNotReady, gates)
+			return
+		}
+	}
+	SetPodCondition(out, corev1.PodReady, containersReady, reason, msg)
+}
+
+// unreadyMessage names the containers (sidecars included) that are not ready, or of
+// which nothing is known, in the kubelet's words.
+func unreadyMessage(pod *corev1.Pod, out *corev1.PodStatus) string {
+	var unknown, unready []string
+	check := func(name string) {
+		for _, cs := range out.ContainerStatuses {
+			if cs.Name == name {
+				if !cs.Ready {
+					unready = append(unready, name)
+				}
+				return
+			}
+		}
+		for _, cs := range out.InitContainerStatuses {
+			if cs.Name == name {
+				if !cs.Ready {
+					unready = append(unready, name)
+				}
+				return
+			}
+		}
+		unknown = append(unknown, name)
+	}
+	for i := range pod.Spec.InitContainers {
+		if c := &pod.Spec.InitContainers[i]; c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			check(c.Name)
+		}
+	}
+	for i := range pod.Spec.Containers {
+		check(pod.Spec.Containers[i].Name)
+	}
+	var parts []string
+	if len(unknown) > 0 {
+		parts = append(parts, fmt.Sprintf("containers with unknown status: %s", unknown))
+	}
+	if len(unready) > 0 {
+		parts = append(parts, fmt.Sprintf("containers with unready status: %s", unready))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// unmetGates says, in the kubelet's words, which of a pod's readiness gates are not
+// True in its status; empty when all are.
+func unmetGates(pod *corev1.Pod, out *corev1.PodStatus) string {
+	var parts []string
+	for _, g := range pod.Spec.ReadinessGates {
+		c := podCondition(out, g.ConditionType)
+		switch {
+		case c == nil:
+			parts = append(parts, fmt.Sprintf("corresponding condition of pod readiness gate %q does not exist.", string(g.ConditionType)))
+		case c.Status != corev1.ConditionTrue:
+			parts = append(parts, fmt.Sprintf("the status of pod readiness gate %q is not \"True\", but %v", string(g.ConditionType), c.Status))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// GatedReadiness is the status of a running pod with readiness gates once its Ready is
+// evaluated again against them, and whether that changed anything: another controller
+// sets a gate's condition when it sees fit, and a kubelet then makes the pod Ready (or
+// not) without any change of its containers. Ready follows ContainersReady, which the
+// pod's task updates keep, and the gates.
+func GatedReadiness(pod *corev1.Pod) (corev1.PodStatus, bool) {
+	if len(pod.Spec.ReadinessGates) == 0 || pod.Status.Phase != corev1.PodRunning {
+		return corev1.PodStatus{}, false
+	}
+	cr := podCondition(&pod.Status, corev1.ContainersReady)
+	if cr == nil || cr.Status != corev1.ConditionTrue {
+		return corev1.PodStatus{}, false
+	}
+	out := *pod.Status.DeepCopy()
+	if gates := unmetGates(pod, &out); gates != "" {
+		SetPodCondition(&out, corev1.PodReady, corev1.ConditionFalse, ReasonReadinessGatesNotReady, gates)
+	} else {
+		SetPodCondition(&out, corev1.PodReady, corev1.ConditionTrue, "", "")
+	}
+	return out, PodStatusChanged(&pod.Status, &out)
+}
