@@ -12,6 +12,8 @@ const (
 	reasonPinned = iota
 	reasonRole
 	reasonSelector
+	reasonUnschedulable
+	reasonTaint
 	reasonExecutorStarting
 	reasonCPUs
 	reasonMem
@@ -25,6 +27,9 @@ var reasonText = [reasonCount]string{
 	reasonPinned:   "didn't match the agent the pod is bound to",
 	reasonRole:     "had no resources for the requested role",
 	reasonSelector: "didn't match node selector",
+	// What kube-scheduler's NodeUnschedulable and TaintToleration filters keep away.
+	reasonUnschedulable: "cordoned (unschedulable)",
+	reasonTaint:         "had untolerated taints",
 	// Only until the next round, when the executor runs there.
 	reasonExecutorStarting: "had the k8sm executor starting from another role's offer",
 	reasonCPUs:             "insufficient cpus",
@@ -42,7 +47,7 @@ type unplacedEntry struct {
 }
 
 // appendShapeKey appends what decides where a request fits: its amounts, role, pin,
-// ports and selector.
+// ports, tolerations and selector.
 func appendShapeKey(b []byte, r *Request, selKey string) []byte {
 	for k := 0; k < kindCount; k++ {
 		b = strconv.AppendFloat(b, r.amount(k), 'g', -1, 64)
@@ -54,6 +59,18 @@ func appendShapeKey(b []byte, r *Request, selKey string) []byte {
 	b = append(b, 0)
 	for _, p := range r.HostPorts {
 		b = strconv.AppendUint(b, uint64(p), 10)
+		b = append(b, ',')
+	}
+	b = append(b, 0)
+	for i := range r.Tolerations {
+		t := &r.Tolerations[i]
+		b = append(b, t.Key...)
+		b = append(b, 1)
+		b = append(b, t.Operator...)
+		b = append(b, 1)
+		b = append(b, t.Value...)
+		b = append(b, 1)
+		b = append(b, t.Effect...)
 		b = append(b, ',')
 	}
 	b = append(b, 0)

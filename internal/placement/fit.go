@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
 )
 
 // fits returns -1 when the request (plus the executor, if the agent still needs it)
@@ -20,6 +23,16 @@ func (s *offerState) fits(r *Request, sel *selector, exec *Request) int {
 	}
 	if !sel.matches(s.agent) {
 		return reasonSelector
+	}
+	if r.Node == "" {
+		if s.agent.unschedulable && !tolerates(r.Tolerations, &unschedulableTaint) {
+			return reasonUnschedulable
+		}
+		for i := range s.agent.taints {
+			if !tolerates(r.Tolerations, &s.agent.taints[i]) {
+				return reasonTaint
+			}
+		}
 	}
 	if exec != nil && s.agent.execRole != "" && s.acceptRole() != s.agent.execRole {
 		return reasonExecutorStarting
@@ -62,6 +75,38 @@ func (s *offerState) fits(r *Request, sel *selector, exec *Request) int {
 		}
 	}
 	return -1
+}
+
+// unschedulableTaint is the taint a cordoned Node stands for: a pod that tolerates it
+// may go there (kube-scheduler's NodeUnschedulable filter).
+var unschedulableTaint = corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}
+
+// tolerates says whether one of the tolerations tolerates the taint.
+func tolerates(tolerations []corev1.Toleration, taint *corev1.Taint) bool {
+	for i := range tolerations {
+		if tolerations[i].ToleratesTaint(logr.Discard(), taint, false) {
+			return true
+		}
+	}
+	return false
+}
+
+// blockingTaints are the taints of an agent's Node that keep a pod away unless it
+// tolerates them: NoSchedule and NoExecute, but the cluster's own agent taint and the
+// node lifecycle's not-ready and unreachable taints. Those say only that the manager's
+// Lease of the Node was not renewed in time (or, on a new Node, that
+// kube-controller-manager has not seen it Ready yet, or runs nowhere); an offer of the
+// agent says better that Mesos reaches it. Nil when none.
+func blockingTaints(taints []corev1.Taint) []corev1.Taint {
+	var out []corev1.Taint
+	for _, t := range taints {
+		switch {
+		case t.Key == agentnode.TaintAgent, t.Key == corev1.TaintNodeNotReady, t.Key == corev1.TaintNodeUnreachable:
+		case t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute:
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // selector is one distinct node selector of a round with its verdict per agent.

@@ -67,6 +67,10 @@ type agentState struct {
 	// could reach Mesos before the one that starts the executor.
 	execRole  string
 	usedPorts map[uint64]struct{}
+	// unschedulable and taints are the agent's Node's (Input.NodeSpec): cordoned, and
+	// the NoSchedule and NoExecute taints but the cluster's own.
+	unschedulable bool
+	taints        []corev1.Taint
 }
 
 // offerState is what is left of one offer during a round.

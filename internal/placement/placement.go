@@ -36,6 +36,11 @@ type Request struct {
 	Role string
 	// Node pins the task to the agent of that Node (its pod is already bound there).
 	Node string
+	// Tolerations are the pod's: an unpinned task goes only to an agent whose Node is
+	// schedulable and has no NoSchedule or NoExecute taint it does not tolerate (see
+	// Input.NodeSpec), as kube-scheduler's NodeUnschedulable and TaintToleration
+	// filters decide.
+	Tolerations []corev1.Toleration
 }
 
 // Input is one placement round.
@@ -59,6 +64,11 @@ type Input struct {
 	// of another role, or of reserved and unreserved resources in another order).
 	// Unknown (launched by an earlier process), they are read off the agent's offer.
 	RunningExecutor func(agentID string) []mesos.Resource
+	// NodeSpec, when set, says of an agent's Node (by name) whether a person cordoned it
+	// (spec.unschedulable: kubectl cordon, drain) and its taints; ok is false when the
+	// Node is not there. The cluster's own agent taint (agentnode.TaintAgent) keeps
+	// kube-scheduler away and is not held against the cluster's tasks.
+	NodeSpec func(nodeName string) (unschedulable bool, taints []corev1.Taint, ok bool)
 	// Cache keeps the agents' Nodes and the offers read from one Place to the next; nil
 	// reads them each time.
 	Cache *Cache
@@ -160,6 +170,12 @@ func (rd *round) readOffers() {
 			e.index = len(rd.agents)
 			agents = append(agents, agentState{index: e.index, node: e.node, needExecutor: in.ExecutorID != ""})
 			rd.agents = append(rd.agents, &agents[e.index])
+			if in.NodeSpec != nil {
+				ag := rd.agents[e.index]
+				if unschedulable, taints, ok := in.NodeSpec(e.node.Name); ok {
+					ag.unschedulable, ag.taints = unschedulable, blockingTaints(taints)
+				}
+			}
 		}
 		ag := rd.agents[e.index]
 		for _, id := range o.ExecutorIDs {

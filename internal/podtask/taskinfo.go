@@ -32,6 +32,7 @@ func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request 
 		Affinity:     pod.Spec.Affinity,
 		Role:         mt.Spec.Role,
 		GPUs:         float64(res.GPUs),
+		Tolerations:  pod.Spec.Tolerations,
 	}
 	if r.Role == "" {
 		r.Role = pod.Annotations[AnnotationRole]

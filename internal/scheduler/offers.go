@@ -6,7 +6,9 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/placement"
@@ -135,10 +137,20 @@ func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, o
 	res := placement.Place(placement.Input{
 		Requests: reqs, Offers: offers, Strategy: strategy, Cluster: mc.Name,
 		ExecutorID: podtask.ExecutorID(mc), ExecutorResources: podtask.ExecutorRequest(mc), Cache: &s.offerCache,
-		RunningExecutor: s.runningExecutor(podtask.ExecutorID(mc)),
+		RunningExecutor: s.runningExecutor(podtask.ExecutorID(mc)), NodeSpec: s.nodeSpec,
 	})
 	s.metrics.Placed(time.Since(start))
 	return res
+}
+
+// nodeSpec is placement's Input.NodeSpec: whether an agent's Node is cordoned, and its
+// taints, from the cache (its own object, to read only).
+func (s *Scheduler) nodeSpec(name string) (unschedulable bool, taints []corev1.Taint, ok bool) {
+	node := &corev1.Node{}
+	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: name}, node, client.UnsafeDisableDeepCopy); err != nil {
+		return false, nil, false
+	}
+	return node.Spec.Unschedulable, node.Spec.Taints, true
 }
 
 // refuseFor is how long declined offers are filtered: the cluster's refuseSeconds, 5s
