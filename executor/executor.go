@@ -445,14 +445,18 @@ func (e *Executor) update(ctx context.Context, t *task, state mesos.TaskState, p
 	for _, p := range e.unacked {
 		behind = behind || (p.unsent && p.call.Status.TaskID == status.TaskID)
 	}
-	e.unacked = append(e.unacked, unackedUpdate{call: mexec.Call_Update{Status: status}, unsent: behind})
+	// On a context that ended (the executor is stopping) it cannot go out: it is kept
+	// unsent before the task is done, for stopped to send it (a send tried and failed
+	// here could be marked unsent only after stopped had sent what it found).
+	unsent := behind || ctx.Err() != nil
+	e.unacked = append(e.unacked, unackedUpdate{call: mexec.Call_Update{Status: status}, unsent: unsent})
 	e.mu.Unlock()
 	if isTerminal(state) {
 		// Done once its terminal update is kept for sending (shutDown waits for it).
 		t.terminal = true
 		close(t.done)
 	}
-	if behind {
+	if unsent {
 		return
 	}
 	if err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(status))); err != nil {
