@@ -142,11 +142,12 @@ build: ## Build the manager, executor, mesos-sim and k8sm-local binaries into bi
 	go build -o $(LOCALBIN)/k8sm-local ./cmd/k8sm-local
 
 .PHONY: build-installer
-build-installer: manifests kustomize ## Render dist/install.yaml (CRDs, RBAC, manager) for IMG.
+build-installer: manifests kustomize ## Render dist/install.yaml (CRDs, RBAC, manager) for IMG, and dist/install-before-1.36.yaml.
 	mkdir -p dist
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default > dist/install.yaml
-	@echo "Wrote dist/install.yaml: kubectl apply -f dist/install.yaml"
+	$(KUSTOMIZE) build config/install-before-1.36 > dist/install-before-1.36.yaml
+	@echo "Wrote dist/install.yaml (Kubernetes 1.36 and later) and dist/install-before-1.36.yaml: kubectl apply -f dist/install.yaml"
 
 .PHONY: bundle
 bundle: manifests ## Write the OLM bundle (bundle/, bundle.Dockerfile) for VERSION, with the manager image ghcr.io/k8sm/k8sm:v$(VERSION).

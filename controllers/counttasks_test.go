@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -65,12 +67,46 @@ func TestExecutorUsage(t *testing.T) {
 		task(mesosv1alpha1.TaskPhaseStaging, "new", "a3"),
 		task(mesosv1alpha1.TaskPhaseFinished, "older", "a1"), // ended: its executor runs nothing
 		task(mesosv1alpha1.TaskPhasePending, "", ""),
-	})
+	}, "new")
 	want := []mesosv1alpha1.ExecutorUsage{{ID: "new", Agents: 2, Tasks: 2}, {ID: "old", Agents: 2, Tasks: 3}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("executors = %+v, want %+v", got, want)
 	}
-	if executorUsage(nil) != nil {
+	if executorUsage(nil, "") != nil {
 		t.Fatal("no live task: the list is not empty")
+	}
+}
+
+// Past status.executors' bound (64), the current executor and the busiest others are
+// listed: a longer list had every status write of the cluster refused.
+func TestExecutorUsageIsBounded(t *testing.T) {
+	var tasks []mesosv1alpha1.MesosTask
+	add := func(executor string, n int) {
+		for range n {
+			tasks = append(tasks, mesosv1alpha1.MesosTask{Status: mesosv1alpha1.MesosTaskStatus{
+				Phase: mesosv1alpha1.TaskPhaseRunning, ExecutorID: executor, AgentID: "a1"}})
+		}
+	}
+	for i := range 70 {
+		add(fmt.Sprintf("old-%02d", i), 1+i%3)
+	}
+	add("current", 1)
+	got := executorUsage(tasks, "current")
+	if len(got) != maxExecutorsListed {
+		t.Fatalf("%d executors listed, want %d", len(got), maxExecutorsListed)
+	}
+	if !slices.ContainsFunc(got, func(u mesosv1alpha1.ExecutorUsage) bool { return u.ID == "current" }) {
+		t.Error("the current executor is not listed")
+	}
+	byTasks := map[int32]int{}
+	for _, u := range got {
+		byTasks[u.Tasks]++
+	}
+	// 23 old executors run 3 tasks, 23 run 2: all listed before those running 1.
+	if byTasks[3] != 23 || byTasks[2] != 23 {
+		t.Errorf("listed by tasks run: %v, want every executor running 3 and 2 tasks", byTasks)
+	}
+	if !slices.IsSortedFunc(got, func(a, b mesosv1alpha1.ExecutorUsage) int { return strings.Compare(a.ID, b.ID) }) {
+		t.Error("the list is not sorted by id")
 	}
 }

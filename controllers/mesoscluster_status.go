@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -147,7 +148,8 @@ func (r *MesosClusterReconciler) countTasks(ctx context.Context, mc *mesosv1alph
 	counts.Pending += int32(queued)
 	counts.Launching += int32(launching)
 	st.Tasks, st.Allocated = &counts, allocated
-	st.ExecutorID, st.Executors = podtask.ExecutorID(mc), executorUsage(list.Items)
+	st.ExecutorID = podtask.ExecutorID(mc)
+	st.Executors = executorUsage(list.Items, st.ExecutorID)
 	metrics.Cluster(mc.Name).Tasks(map[string]int{
 		"pending": int(counts.Pending), "launching": int(counts.Launching), "running": int(counts.Running),
 		"killing": int(counts.Killing), "unreachable": int(counts.Unreachable), "terminated": int(counts.Terminated),
@@ -220,10 +222,16 @@ func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alp
 	return client.IgnoreNotFound(r.Status().Patch(ctx, mc, patch))
 }
 
+// maxExecutorsListed is status.executors' bound (its MaxItems): a longer list would
+// have every status write refused.
+const maxExecutorsListed = 64
+
 // executorUsage counts, per executor, the agents and tasks of the live tasks (launched,
 // not ended) that say which executor they run in: after a change of spec.executor the
-// old executor runs out as its pods end.
-func executorUsage(tasks []mesosv1alpha1.MesosTask) []mesosv1alpha1.ExecutorUsage {
+// old executor runs out as its pods end. Past maxExecutorsListed executors (many
+// changes of spec.executor while old pods run), the current one and the busiest others
+// are listed.
+func executorUsage(tasks []mesosv1alpha1.MesosTask, current string) []mesosv1alpha1.ExecutorUsage {
 	agents := map[string]map[string]bool{}
 	count := map[string]int32{}
 	for i := range tasks {
@@ -240,6 +248,21 @@ func executorUsage(tasks []mesosv1alpha1.MesosTask) []mesosv1alpha1.ExecutorUsag
 	out := make([]mesosv1alpha1.ExecutorUsage, 0, len(count))
 	for id, n := range count {
 		out = append(out, mesosv1alpha1.ExecutorUsage{ID: id, Agents: int32(len(agents[id])), Tasks: n})
+	}
+	if len(out) > maxExecutorsListed {
+		slices.SortFunc(out, func(a, b mesosv1alpha1.ExecutorUsage) int {
+			if (a.ID == current) != (b.ID == current) {
+				if a.ID == current {
+					return -1
+				}
+				return 1
+			}
+			if c := cmp.Compare(b.Tasks, a.Tasks); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		out = out[:maxExecutorsListed]
 	}
 	slices.SortFunc(out, func(a, b mesosv1alpha1.ExecutorUsage) int { return strings.Compare(a.ID, b.ID) })
 	if len(out) == 0 {

@@ -334,6 +334,8 @@ type MesosClusterSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, size(k) <= 317 && size(self.matchLabels[k]) <= 63)",message="namespaceSelector.matchLabels keys must be at most 317 characters and values at most 63, as label keys and values are"
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || size(self.matchExpressions) <= 64",message="namespaceSelector.matchExpressions must have at most 64 expressions"
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, size(e.key) <= 317 && size(e.operator) <= 16 && (!has(e.values) || size(e.values) <= 64))",message="each namespaceSelector expression must have a key of at most 317 characters and at most 64 values"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="a namespaceSelector expression's operator must be In, NotIn, Exists or DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, (e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))",message="a namespaceSelector expression needs values with In and NotIn, and none with Exists and DoesNotExist"
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
 	// podSecurity says who pods run as on the agents and whether a pod may ask for root.
@@ -444,7 +446,8 @@ type MesosClusterStatus struct {
 	ExecutorID string `json:"executorID,omitempty"`
 
 	// executors lists the executors that run the cluster's live tasks, with how many
-	// agents and tasks each: after a change of spec.executor, the old one runs out.
+	// agents and tasks each: after a change of spec.executor, the old one runs out. At
+	// most 64: past that, the current executor and the busiest others.
 	// +optional
 	// +listType=map
 	// +listMapKey=id
@@ -493,6 +496,7 @@ type ExecutorUsage struct {
 // +kubebuilder:printcolumn:name="Framework",type=string,JSONPath=`.status.frameworkID`,priority=1
 // +kubebuilder:printcolumn:name="Leader",type=string,JSONPath=`.status.leader`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="a MesosCluster's name must be at most 63 characters: it is the value of the mesos.k8sm.io/cluster label on its Nodes and MesosTasks"
 type MesosCluster struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -285,6 +286,29 @@ var _ = Describe("MesosCluster validation", func() {
 		Entry("framework capability", func(mc *mesosv1alpha1.MesosCluster) {
 			mc.Spec.Framework.Capabilities = []mesosv1alpha1.FrameworkCapability{"SHARED_RESOURCES"}
 		}, "spec.framework.capabilities[0]"),
+	)
+
+	// Its name is the value of the mesos.k8sm.io/cluster label on its Nodes and
+	// MesosTasks: a longer one was accepted, and every Node and MesosTask write then
+	// failed.
+	It("refuses a name over 63 characters", func() {
+		mc := minimalCluster()
+		mc.GenerateName, mc.Name = "", strings.Repeat("c", 64)
+		expectRejected(mc, "a MesosCluster's name must be at most 63 characters")
+	})
+
+	DescribeTable("refuses a namespaceSelector no label selector can be made of",
+		func(e metav1.LabelSelectorRequirement, want string) {
+			mc := minimalCluster()
+			mc.Spec.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{e}}
+			expectRejected(mc, want)
+		},
+		Entry("an unknown operator", metav1.LabelSelectorRequirement{Key: "team", Operator: "in", Values: []string{"a"}},
+			"operator must be In, NotIn, Exists or DoesNotExist"),
+		Entry("In without values", metav1.LabelSelectorRequirement{Key: "team", Operator: metav1.LabelSelectorOpIn},
+			"needs values with In and NotIn, and none with Exists and DoesNotExist"),
+		Entry("Exists with values", metav1.LabelSelectorRequirement{Key: "team", Operator: metav1.LabelSelectorOpExists, Values: []string{"a"}},
+			"needs values with In and NotIn, and none with Exists and DoesNotExist"),
 	)
 
 	It("refuses root as the default user while root pods are refused, and allows it otherwise", func() {

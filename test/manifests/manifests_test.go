@@ -5,6 +5,7 @@ package manifests
 import (
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,14 +20,17 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-func render(t *testing.T) map[string][]string {
+func render(t *testing.T) map[string][]string { return renderDir(t, "default") }
+
+// renderDir renders config/<name> by kind.
+func renderDir(t *testing.T, name string) map[string][]string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "config", "default")
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "config", name)
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
 	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
-		t.Fatalf("kustomize build config/default: %v", err)
+		t.Fatalf("kustomize build config/%s: %v", name, err)
 	}
 	out := map[string][]string{}
 	for _, r := range res.Resources() {
@@ -170,5 +174,27 @@ func TestTheOutagePolicyLetsKubeSchedulersPodsThrough(t *testing.T) {
 		if all != tc.want {
 			t.Errorf("a pod %s: matched %v, want %v", tc.name, all, tc.want)
 		}
+	}
+}
+
+// The install for Kubernetes before 1.36 is config/default without the admission
+// policy and its binding, which those API servers do not know (kubectl apply of the
+// whole install failed there), and with everything else.
+func TestTheInstallBefore136HasNoAdmissionPolicy(t *testing.T) {
+	full, old := render(t), renderDir(t, "install-before-1.36")
+	for kind, docs := range full {
+		switch kind {
+		case "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding":
+			if len(old[kind]) != 0 {
+				t.Errorf("the install before 1.36 has %d %s", len(old[kind]), kind)
+			}
+		default:
+			if !slices.Equal(docs, old[kind]) {
+				t.Errorf("the install before 1.36 differs from config/default in its %s objects", kind)
+			}
+		}
+	}
+	if len(full["MutatingAdmissionPolicy"]) != 1 || len(full["MutatingAdmissionPolicyBinding"]) != 1 {
+		t.Error("config/default lost its admission policy or binding")
 	}
 }
