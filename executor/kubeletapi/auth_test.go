@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -324,4 +325,76 @@ func readBody(t *testing.T, resp *http.Response) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// blockingReviewer holds every review until release is closed (or the review's
+// context ends), and counts them.
+type blockingReviewer struct {
+	release chan struct{}
+	mu      sync.Mutex
+	asked   int
+}
+
+func (b *blockingReviewer) Review(ctx context.Context, _ string) (user.Info, bool, error) {
+	b.mu.Lock()
+	b.asked++
+	b.mu.Unlock()
+	select {
+	case <-b.release:
+		return &user.DefaultInfo{Name: "robot"}, true, nil
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+}
+
+func (b *blockingReviewer) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.asked
+}
+
+// TestTokenReviewsBounded: while maxTokenReviews are under way, a request with another
+// token is answered 503 at once, without a review (a message to the manager); a client
+// certificate is still served, and once the reviews end, tokens are reviewed again.
+func TestTokenReviewsBounded(t *testing.T) {
+	s := startServer(t)
+	b := &blockingReviewer{release: make(chan struct{})}
+	s.handler.authn.reviewer = b
+	codes := make(chan int, maxTokenReviews)
+	for i := range maxTokenReviews {
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, s.url+"/healthz", nil)
+			req.Header.Set("Authorization", fmt.Sprintf("Bearer token-%d", i))
+			resp, err := s.client(nil).Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			_ = resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	eventually(t, "the reviews under way", func() bool { return b.count() == maxTokenReviews })
+
+	start := time.Now()
+	if code, _ := s.do(t, s.client(nil), http.MethodGet, "/healthz", "one-too-many"); code != http.StatusServiceUnavailable {
+		t.Errorf("a token beyond the bound got %d, want 503", code)
+	}
+	if n, took := b.count(), time.Since(start); n != maxTokenReviews || took > time.Second {
+		t.Errorf("a token beyond the bound was reviewed (%d reviews, want %d), answered in %s", n, maxTokenReviews, took)
+	}
+	admin := s.clientCA.client(t, "admin")
+	if code, _ := s.do(t, s.client(&admin), http.MethodGet, "/healthz", ""); code != http.StatusOK {
+		t.Errorf("a client certificate got %d during the reviews, want 200", code)
+	}
+
+	close(b.release)
+	for range maxTokenReviews {
+		if code := <-codes; code != http.StatusForbidden {
+			t.Errorf("a reviewed token got %d, want 403 (robot may not get /healthz)", code)
+		}
+	}
+	if code, _ := s.do(t, s.client(nil), http.MethodGet, "/healthz", "one-more"); code != http.StatusForbidden || b.count() != maxTokenReviews+1 {
+		t.Errorf("after the reviews, a new token got %d after %d reviews, want 403 after %d", code, b.count(), maxTokenReviews+1)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -27,6 +28,10 @@ type TokenReviewer interface {
 // get an answer: the request is answered 503, as one whose review timed out.
 var ErrUnavailable = errors.New("review unavailable")
 
+// errTooManyReviews is the error of a bearer token not reviewed because maxTokenReviews
+// are under way: answered 503 at once, without asking.
+var errTooManyReviews = fmt.Errorf("%w: too many token reviews under way", ErrUnavailable)
+
 // The kubelet's webhook caches: token reviews (authentication.webhook.cacheTTL), allowed
 // and denied authorizations (authorization.webhook.cacheAuthorizedTTL and
 // cacheUnauthorizedTTL).
@@ -35,6 +40,13 @@ const (
 	allowedTTL      = 5 * time.Minute
 	deniedTTL       = 30 * time.Second
 	maxCacheEntries = 4096
+
+	// maxTokenReviews bounds the token reviews under way at once. Each is a message to
+	// the manager, which answers as many of an agent's at once (internal/scheduler,
+	// maxAgentReviews) and drops the rest: a client presenting ever new tokens, such as
+	// a pod of the process runtime that reaches the port without credentials, gets 503s
+	// at once rather than sending a flood of messages.
+	maxTokenReviews = 4
 
 	// DefaultReviewTimeout bounds a token review or an authorization.
 	DefaultReviewTimeout = 10 * time.Second
@@ -50,6 +62,8 @@ type authenticator struct {
 	clientCAs atomic.Pointer[x509.CertPool]
 	reviewer  TokenReviewer
 	tokens    *ttlCache[tokenReview]
+	// reviewing holds a token for each review under way, maxTokenReviews at most.
+	reviewing chan struct{}
 	timeout   time.Duration
 	now       func() time.Time
 	log       logr.Logger
@@ -76,19 +90,33 @@ func (a *authenticator) authenticate(r *http.Request) (user.Info, error) {
 	now := a.now()
 	review, cached := a.tokens.get(key, now)
 	if !cached {
-		ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
-		u, ok, err := a.reviewer.Review(ctx, token)
-		cancel()
-		if err != nil {
+		var err error
+		if review, err = a.review(r.Context(), token); err != nil {
 			return nil, err
 		}
-		review = tokenReview{user: u, ok: ok && u != nil}
 		a.tokens.put(key, review, tokenTTL, now)
 	}
 	if !review.ok {
 		return nil, nil
 	}
 	return withAuthenticatedGroup(review.user), nil
+}
+
+// review asks the reviewer about a token, unless maxTokenReviews are under way.
+func (a *authenticator) review(ctx context.Context, token string) (tokenReview, error) {
+	select {
+	case a.reviewing <- struct{}{}:
+		defer func() { <-a.reviewing }()
+	default:
+		return tokenReview{}, errTooManyReviews
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	u, ok, err := a.reviewer.Review(ctx, token)
+	if err != nil {
+		return tokenReview{}, err
+	}
+	return tokenReview{user: u, ok: ok && u != nil}, nil
 }
 
 // certificateUser returns the user of a client certificate that chains to the client

@@ -86,7 +86,8 @@ func NewHandler(cfg Config) (*Handler, error) {
 		log:      cfg.Log,
 		authn: &authenticator{
 			reviewer: cfg.TokenReviewer, tokens: newTTLCache[tokenReview](maxCacheEntries),
-			timeout: cfg.ReviewTimeout, now: cfg.Now, log: cfg.Log,
+			reviewing: make(chan struct{}, maxTokenReviews),
+			timeout:   cfg.ReviewTimeout, now: cfg.Now, log: cfg.Log,
 		},
 		authz: &authorization{
 			authorizer: cfg.Authorizer, decisions: newTTLCache[bool](maxCacheEntries),
@@ -118,7 +119,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := h.authn.authenticate(r)
 	if err != nil {
-		h.log.Error(err, "Unable to authenticate the request due to an error")
+		h.logAuthenticationError(err)
 		if unavailable(err) {
 			writeText(w, http.StatusServiceUnavailable, "Service Unavailable")
 			return
@@ -132,6 +133,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.route(w, r)
+}
+
+// logAuthenticationError logs why a request was not authenticated; a request turned
+// away because too many token reviews are under way only at V(1), so that a flood of
+// them does not flood the log too.
+func (h *Handler) logAuthenticationError(err error) {
+	if errors.Is(err, errTooManyReviews) {
+		h.log.V(1).Info("Unable to authenticate the request: too many token reviews under way")
+		return
+	}
+	h.log.Error(err, "Unable to authenticate the request due to an error")
 }
 
 // unavailable reports an error of a review that got no answer in time.

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/k8sm/k8sm/internal/agentmsg"
@@ -10,9 +12,16 @@ import (
 	"github.com/k8sm/k8sm/internal/kubeletauth"
 )
 
-// maxReviews bounds the reviews answered at once; a review beyond it is dropped (the
+// The executors' reviews answered at once: maxReviews of each kind, token or access,
+// and of those maxAgentReviews for one agent. A review beyond them is dropped (the
 // executor times out and answers its caller 503) rather than queued behind the others.
-const maxReviews = 32
+// So an agent whose executor, or a process posing as it, floods the manager with
+// reviews delays only its own: neither other agents' reviews nor, with tokens, any
+// access review.
+const (
+	maxReviews      = 32
+	maxAgentReviews = 4
+)
 
 // reviewTimeout bounds one review, under the executor's own wait.
 const reviewTimeout = 5 * time.Second
@@ -58,14 +67,12 @@ func (s *Scheduler) message(ctx context.Context, d messenger, agents map[string]
 	if s.Reviewer == nil {
 		return
 	}
-	select {
-	case s.reviews <- struct{}{}:
-	default:
-		log.Info("Dropping an executor's review: too many under way", "kind", req.Kind)
+	if why := s.reviews.acquire(req.Kind, agentID); why != "" {
+		log.Info("Dropping an executor's review: too many under way", "kind", req.Kind, "reason", why)
 		return
 	}
 	go func() {
-		defer func() { <-s.reviews }()
+		defer s.reviews.release(req.Kind, agentID)
 		rctx, cancel := context.WithTimeout(ctx, reviewTimeout)
 		defer cancel()
 		ans := kubeletauth.Answer(rctx, s.Reviewer, node, req)
@@ -77,4 +84,46 @@ func (s *Scheduler) message(ctx context.Context, d messenger, agents map[string]
 			log.V(1).Info("Could not answer an executor's review", "kind", req.Kind, "error", err.Error())
 		}
 	}()
+}
+
+// reviewLimits counts the reviews under way, by kind and by kind and agent, within
+// maxReviews and maxAgentReviews. The zero value is ready.
+type reviewLimits struct {
+	mu      sync.Mutex
+	byKind  map[string]int
+	byAgent map[agentReviews]int
+}
+
+type agentReviews struct{ kind, agent string }
+
+// acquire counts a review of the agent, or says why it may not be answered now.
+func (l *reviewLimits) acquire(kind, agent string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key := agentReviews{kind, agent}
+	switch {
+	case l.byAgent[key] >= maxAgentReviews:
+		return fmt.Sprintf("%d of the agent's under way", maxAgentReviews)
+	case l.byKind[kind] >= maxReviews:
+		return fmt.Sprintf("%d under way", maxReviews)
+	}
+	if l.byKind == nil {
+		l.byKind, l.byAgent = map[string]int{}, map[agentReviews]int{}
+	}
+	l.byKind[kind]++
+	l.byAgent[key]++
+	return ""
+}
+
+// release uncounts a review acquire counted.
+func (l *reviewLimits) release(kind, agent string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key := agentReviews{kind, agent}
+	if l.byAgent[key]--; l.byAgent[key] <= 0 {
+		delete(l.byAgent, key)
+	}
+	if l.byKind[kind]--; l.byKind[kind] <= 0 {
+		delete(l.byKind, kind)
+	}
 }

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -72,4 +73,126 @@ func TestAnExecutorsReviewIsAnsweredAboutItsOwnNode(t *testing.T) {
 	if to != "a2/ex" || ans.ID != "r1" || !ans.Answer.Allowed {
 		t.Fatalf("sent %+v to %s, want r1 allowed to a2/ex", ans.Answer, to)
 	}
+}
+
+// The reviews under way are bounded by kind, and by kind and agent: an agent at its
+// bound, or a kind at its own, leaves the others their budget.
+func TestReviewLimits(t *testing.T) {
+	type review struct{ kind, agent string }
+	const token, access = agentmsg.KindTokenReview, agentmsg.KindAccessReview
+	// flood is n token reviews of each agent a0, a1, ...
+	flood := func(agents, n int) []review {
+		var rs []review
+		for a := range agents {
+			for range n {
+				rs = append(rs, review{token, fmt.Sprintf("a%d", a)})
+			}
+		}
+		return rs
+	}
+	for _, tc := range []struct {
+		name     string
+		held     []review
+		released []review
+		ask      review
+		want     bool
+	}{
+		{name: "none under way", ask: review{token, "a0"}, want: true},
+		{name: "the agent at its bound", held: flood(1, maxAgentReviews), ask: review{token, "a0"}},
+		{name: "another agent", held: flood(1, maxAgentReviews), ask: review{token, "other"}, want: true},
+		{name: "an access review of an agent at its token bound", held: flood(1, maxAgentReviews), ask: review{access, "a0"}, want: true},
+		{name: "every token review under way", held: flood(maxReviews/maxAgentReviews, maxAgentReviews), ask: review{token, "other"}},
+		{name: "an access review while every token review is under way", held: flood(maxReviews/maxAgentReviews, maxAgentReviews), ask: review{access, "other"}, want: true},
+		{name: "the agent once one of its reviews ended", held: flood(1, maxAgentReviews), released: flood(1, 1), ask: review{token, "a0"}, want: true},
+		{name: "another agent once one review ended", held: flood(maxReviews/maxAgentReviews, maxAgentReviews), released: flood(1, 1), ask: review{token, "other"}, want: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var l reviewLimits
+			for _, r := range tc.held {
+				if why := l.acquire(r.kind, r.agent); why != "" {
+					t.Fatalf("holding %v: %s", r, why)
+				}
+			}
+			for _, r := range tc.released {
+				l.release(r.kind, r.agent)
+			}
+			if why := l.acquire(tc.ask.kind, tc.ask.agent); (why == "") != tc.want {
+				t.Errorf("acquire(%v) = %q, want allowed %v", tc.ask, why, tc.want)
+			}
+		})
+	}
+}
+
+// floodReviewer holds the reviews of the token "flood" until release is closed, and
+// allows every other token and access.
+type floodReviewer struct{ release chan struct{} }
+
+func (r floodReviewer) ReviewToken(ctx context.Context, token string, _ []string) (bool, *agentmsg.User, error) {
+	if token == "flood" {
+		select {
+		case <-r.release:
+		case <-ctx.Done():
+		}
+		return false, nil, nil
+	}
+	return true, &agentmsg.User{Name: "robot"}, nil
+}
+
+func (r floodReviewer) ReviewAccess(context.Context, agentmsg.User, string, string, string) (bool, string, error) {
+	return true, "", nil
+}
+
+// An agent sending many token reviews, none answered yet, delays neither another
+// agent's token reviews nor its own access reviews.
+func TestAnAgentsReviewsDoNotStarveOthers(t *testing.T) {
+	c := fakeAPI(t)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	s.Reviewer = floodReviewer{release: release}
+	sent := &sentMessages{}
+	agents := map[string]framework.Agent{"a1": {ID: "a1", Hostname: "h1"}, "a2": {ID: "a2", Hostname: "h2"}}
+	ask := func(agent, id string, m *agentmsg.Message) {
+		m.ID = id
+		b, err := agentmsg.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.message(context.Background(), sent, agents, agent, "ex", b)
+	}
+	for i := range maxReviews {
+		ask("a1", fmt.Sprintf("flood-%d", i), &agentmsg.Message{Kind: agentmsg.KindTokenReview, TokenReview: &agentmsg.TokenReview{Token: "flood"}})
+	}
+	ask("a2", "token", &agentmsg.Message{Kind: agentmsg.KindTokenReview, TokenReview: &agentmsg.TokenReview{Token: "good"}})
+	ask("a1", "access", &agentmsg.Message{Kind: agentmsg.KindAccessReview,
+		AccessReview: &agentmsg.AccessReview{User: agentmsg.User{Name: "kube-apiserver-kubelet-client"}, Verb: "get", Subresource: "log"}})
+
+	for _, want := range []struct{ id, to string }{{"token", "a2/ex"}, {"access", "a1/ex"}} {
+		ans := sent.waitFor(t, want.id)
+		if ans.to != want.to || (ans.msg.Answer.Error != "") {
+			t.Errorf("answer %s: %+v to %s, want one to %s", want.id, ans.msg.Answer, ans.to, want.to)
+		}
+	}
+}
+
+type sentMessage struct {
+	msg *agentmsg.Message
+	to  string
+}
+
+// waitFor returns the message sent with the ID.
+func (m *sentMessages) waitFor(t *testing.T, id string) sentMessage {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		m.mu.Lock()
+		for i, msg := range m.sent {
+			if msg.ID == id {
+				defer m.mu.Unlock()
+				return sentMessage{msg, m.to[i]}
+			}
+		}
+		m.mu.Unlock()
+	}
+	t.Fatalf("no answer %s sent", id)
+	return sentMessage{}
 }

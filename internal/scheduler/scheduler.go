@@ -128,7 +128,7 @@ type Scheduler struct {
 	stop    context.CancelFunc
 	metrics metrics.Cluster
 	// reviews bounds the executors' reviews answered at once.
-	reviews chan struct{}
+	reviews reviewLimits
 	// kubelet is what the executors serve the kubelet API with (agentconfig.go).
 	kubelet kubeletAPIState
 	// signing is the executors' serving certificate requests under way (servingcert.go).
@@ -144,7 +144,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	}
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{},
-		offers: make(chan []mesos.Offer, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name), reviews: make(chan struct{}, maxReviews),
+		offers: make(chan []mesos.Offer, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name),
 		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry, queued: queuedUpdates{uuids: map[string]struct{}{}}}
 	for i := range s.updates {
 		s.updates[i] = fifo.New[statusUpdate]()
