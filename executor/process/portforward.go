@@ -6,15 +6,15 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
+	"time"
 
 	"github.com/k8sm/k8sm/executor/kubeletapi"
 )
 
 // PortForward copies stream to and from port on the agent's loopback: the runtime's
 // pods share the agent's network. Any port, declared or not, as the kubelet forwards
-// any. It returns once both directions are done: when either side closes, the other is
-// closed too.
+// any. It returns once both directions are done (forward): when either side closes, the
+// other is closed too, at most halfCloseWait after the client's.
 func (r *Runtime) PortForward(ctx context.Context, namespace, name string, port int32, stream io.ReadWriteCloser) error {
 	defer func() { _ = stream.Close() }()
 	if r.lookup(namespace, name) == nil {
@@ -27,22 +27,36 @@ func (r *Runtime) PortForward(ctx context.Context, namespace, name string, port 
 	if err != nil {
 		return err
 	}
-	defer func() { _ = conn.Close() }()
-	var wg sync.WaitGroup
-	wg.Add(1)
+	return forward(conn, stream, halfCloseWait)
+}
+
+// halfCloseWait is how long a forward whose client is done sending waits for the port's
+// answer to end, as containerd's forwarder waits (socat's default -t).
+const halfCloseWait = time.Second
+
+// forward copies stream to conn and back, and closes conn. When the client is done
+// sending (its stream's EOF), it tells the port with a half-close and waits at most
+// linger for the port's answer to end: a port that neither writes nor closes would
+// otherwise hold the forward, its goroutine and its socket, for ever. A stream that
+// fails closes the connection at once.
+func forward(conn net.Conn, stream io.ReadWriteCloser, linger time.Duration) error {
+	back := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(back)
 		_, _ = io.Copy(stream, conn)
 		_ = stream.Close()
 	}()
-	_, err = io.Copy(conn, stream)
-	// The client is done sending: tell the port, and wait for its answer to end, as a
-	// half-close (the kubelet's forwarder does the same).
+	_, err := io.Copy(conn, stream)
 	if tc, ok := conn.(*net.TCPConn); ok && err == nil {
 		_ = tc.CloseWrite()
-	} else {
-		_ = conn.Close()
+		timer := time.NewTimer(linger)
+		select {
+		case <-back:
+		case <-timer.C:
+		}
+		timer.Stop()
 	}
-	wg.Wait()
+	_ = conn.Close()
+	<-back
 	return err
 }
