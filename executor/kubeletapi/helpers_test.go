@@ -14,7 +14,9 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,6 +163,8 @@ type fakeProvider struct {
 	ended    chan struct{}
 	stats    Stats
 	statsErr error
+	// cancelled counts the commands whose context ended after a failed write (emit).
+	cancelled atomic.Int32
 }
 
 func (f *fakeProvider) Pods() []corev1.Pod {
@@ -182,10 +186,14 @@ func (f *fakeProvider) ContainerLogs(ctx context.Context, namespace, pod, contai
 
 func (f *fakeProvider) CheckStream(context.Context, StreamRequest) error { return f.checkErr }
 
-// Exec echoes: stdin to stdout; the command, to stderr; `exit N` exits N.
-func (f *fakeProvider) Exec(_ context.Context, namespace, pod, container string, cmd []string, stdin io.Reader, stdout, stderr io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
+// Exec echoes: stdin to stdout; the command, to stderr; `exit N` exits N; `emit N M`
+// writes N bytes to stdout and M to stderr (emit).
+func (f *fakeProvider) Exec(ctx context.Context, namespace, pod, container string, cmd []string, stdin io.Reader, stdout, stderr io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
 	if len(cmd) == 2 && cmd[0] == "exit" {
 		return utilexec.CodeExitError{Err: fmt.Errorf("exit status %s", cmd[1]), Code: int(cmd[1][0] - '0')}
+	}
+	if len(cmd) == 3 && cmd[0] == "emit" {
+		return f.emit(ctx, cmd[1:], stdout, stderr)
 	}
 	if stderr != nil {
 		_, _ = fmt.Fprintf(stderr, "%s/%s/%s %v tty=%v", namespace, pod, container, cmd, tty)
@@ -198,6 +206,37 @@ func (f *fakeProvider) Exec(_ context.Context, namespace, pod, container string,
 	if stdin != nil && stdout != nil {
 		_, err := io.Copy(stdout, stdin)
 		return err
+	}
+	return nil
+}
+
+// emitEndless, as emit's count, is more than any run returns: a command whose output has
+// no end (but the test's memory).
+const emitEndless = 4 * maxRunOutput
+
+// emit writes counts[0] bytes to stdout and counts[1] to stderr ("endless": emitEndless),
+// 64 KiB at a time. After a failed write it waits for ctx to end (5 s at most), as a
+// command the caller kills does, and counts in f.cancelled that it ended.
+func (f *fakeProvider) emit(ctx context.Context, counts []string, stdout, stderr io.Writer) error {
+	chunk := make([]byte, 64<<10)
+	for i, w := range []io.Writer{stdout, stderr} {
+		n, err := strconv.Atoi(counts[i])
+		if counts[i] == "endless" {
+			n, err = emitEndless, nil
+		}
+		if err != nil {
+			return err
+		}
+		for ; n > 0; n -= len(chunk) {
+			if _, err := w.Write(chunk[:min(n, len(chunk))]); err != nil {
+				select {
+				case <-ctx.Done():
+					f.cancelled.Add(1)
+				case <-time.After(5 * time.Second):
+				}
+				return err
+			}
+		}
 	}
 	return nil
 }

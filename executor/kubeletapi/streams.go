@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	utilproxy "k8s.io/apimachinery/pkg/util/proxy"
@@ -125,25 +126,85 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, p podPath) {
 		writeError(w, err, http.StatusInternalServerError)
 		return
 	}
-	var stdout, stderr bytes.Buffer
-	err := h.provider.Exec(r.Context(), p.namespace, p.pod, p.container, cmd, nil, nopCloser{&stdout}, nopCloser{&stderr}, false, nil)
-	var exit utilexec.ExitError
-	if errors.As(err, &exit) && exit.Exited() {
-		err = fmt.Errorf("command '%s' exited with %d: %s", strings.Join(cmd, " "), exit.ExitStatus(), stderr.Bytes())
-	}
+	out, err := h.runCommand(r.Context(), p, cmd)
 	if err != nil {
 		writeError(w, err, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(append(stdout.Bytes(), stderr.Bytes()...))
+	_, err = w.Write(out)
 	logError(h.log, err, "Cannot write a response")
 }
 
-type nopCloser struct{ io.Writer }
+// maxRunOutput bounds /run's output, stdout and stderr together: the kubelet's
+// RunInContainer gets it in one CRI ExecSync answer, a gRPC message of at most 16 MiB.
+const maxRunOutput = 16 << 20
 
-func (nopCloser) Close() error { return nil }
+// runCommand runs cmd in the container and returns its output, stdout then stderr. A
+// command whose output is over maxRunOutput is ended, and fails (where the kubelet's
+// fails with gRPC's ResourceExhausted).
+func (h *Handler) runCommand(ctx context.Context, p podPath, cmd []string) ([]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := &runOutput{max: maxRunOutput, over: cancel}
+	err := h.provider.Exec(ctx, p.namespace, p.pod, p.container, cmd, nil, out.stream(&out.stdout), out.stream(&out.stderr), false, nil)
+	stdout, stderr, exceeded := out.result()
+	if exceeded {
+		return nil, fmt.Errorf("command '%s' was ended: its output is over %d bytes, the most a run returns", strings.Join(cmd, " "), maxRunOutput)
+	}
+	var exit utilexec.ExitError
+	if errors.As(err, &exit) && exit.Exited() {
+		return nil, fmt.Errorf("command '%s' exited with %d: %s", strings.Join(cmd, " "), exit.ExitStatus(), stderr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return append(stdout, stderr...), nil
+}
+
+// runOutput keeps a run's stdout and stderr, max bytes together. A write past that keeps
+// nothing, fails, and calls over (once).
+type runOutput struct {
+	mu             sync.Mutex
+	stdout, stderr bytes.Buffer
+	max            int
+	exceeded       bool
+	over           func()
+}
+
+// stream is a writer into b, one of o's buffers.
+func (o *runOutput) stream(b *bytes.Buffer) io.WriteCloser { return runStream{o, b} }
+
+// result returns what was kept, and whether the output went over max.
+func (o *runOutput) result() (stdout, stderr []byte, exceeded bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.stdout.Bytes(), o.stderr.Bytes(), o.exceeded
+}
+
+type runStream struct {
+	o *runOutput
+	b *bytes.Buffer
+}
+
+func (s runStream) Write(p []byte) (int, error) {
+	o := s.o
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.exceeded || o.stdout.Len()+o.stderr.Len()+len(p) > o.max {
+		if !o.exceeded {
+			o.exceeded = true
+			o.over()
+		}
+		return 0, errRunOutputTooLarge
+	}
+	return s.b.Write(p)
+}
+
+func (runStream) Close() error { return nil }
+
+var errRunOutputTooLarge = errors.New("the output of the command is too large")
 
 // streamName is the pod name the streaming code passes back to streamAdapter.
 func streamName(namespace, pod string) string { return namespace + "/" + pod }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -282,5 +283,44 @@ func TestPortForwardWebSocketNeedsPorts(t *testing.T) {
 	}
 	if body := readBody(t, resp); resp.StatusCode != 400 || body != `query parameter "port" is required` {
 		t.Errorf("got %d %q", resp.StatusCode, body)
+	}
+}
+
+// A run's output is kept up to maxRunOutput, stdout and stderr together, as the kubelet
+// gets it in one CRI answer of 16 MiB at most; past that the command is ended and the
+// run answered 500.
+func TestRunOutputBounded(t *testing.T) {
+	s := startServer(t)
+	admin := s.clientCA.client(t, "admin")
+	half := strconv.Itoa(maxRunOutput / 2)
+	for _, tc := range []struct {
+		name          string
+		stdout        string
+		stderr        string
+		wantCode      int
+		wantLen       int
+		wantBody      string
+		wantCancelled int32
+	}{
+		{name: "under the bound", stdout: "100", stderr: "20", wantCode: 200, wantLen: 120},
+		{name: "at the bound, both streams", stdout: half, stderr: half, wantCode: 200, wantLen: maxRunOutput},
+		{name: "one byte over, on stderr", stdout: half, stderr: strconv.Itoa(maxRunOutput/2 + 1), wantCode: 500,
+			wantBody:      fmt.Sprintf("command 'emit %s %d' was ended: its output is over %d bytes, the most a run returns", half, maxRunOutput/2+1, maxRunOutput),
+			wantCancelled: 1},
+		{name: "without end", stdout: "endless", stderr: "0", wantCode: 500,
+			wantBody:      fmt.Sprintf("command 'emit endless 0' was ended: its output is over %d bytes, the most a run returns", maxRunOutput),
+			wantCancelled: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.provider.cancelled.Load()
+			path := "/run/ns/web/app?cmd=" + url.QueryEscape("emit "+tc.stdout+" "+tc.stderr)
+			code, body := s.do(t, s.client(&admin), "POST", path, "")
+			if code != tc.wantCode || (tc.wantBody != "" && body != tc.wantBody) || (tc.wantLen != 0 && len(body) != tc.wantLen) {
+				t.Errorf("got %d and %d bytes (%.40q), want %d and %d bytes (%q)", code, len(body), body, tc.wantCode, tc.wantLen, tc.wantBody)
+			}
+			if n := s.provider.cancelled.Load() - before; n != tc.wantCancelled {
+				t.Errorf("%d commands ended by the run, want %d", n, tc.wantCancelled)
+			}
+		})
 	}
 }
