@@ -177,9 +177,11 @@ func runningPod(p corev1.Pod) corev1.Pod {
 	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID}}
 }
 
+// staticPod is the kubelet's static pod of apiPod, with the config source the kubelet
+// gives the pods of its manifest directory.
 func staticPod(phase corev1.PodPhase) corev1.Pod {
 	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-node", Namespace: "shop", UID: "static-uid",
-		Annotations: map[string]string{AnnotationPodUID: "uid-1"}},
+		Annotations: map[string]string{AnnotationPodUID: "uid-1", annotationConfigSource: configSourceFile}},
 		Status: corev1.PodStatus{Phase: phase, PodIP: "10.0.0.5",
 			ContainerStatuses: []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
 }

@@ -31,6 +31,27 @@ const (
 	AnnotationTaskID          = executor.AnnotationTaskID
 )
 
+// The kubelet's annotation of the source it got a pod from (ConfigSourceAnnotationKey and
+// FileSource in k8s.io/kubernetes/pkg/kubelet/types), which it sets on every pod itself,
+// over whatever the pod says (pkg/kubelet/config): "file" only on the static pods of its
+// manifest directory, "api" on the pods the API server binds to its Node.
+const (
+	annotationConfigSource = "kubernetes.io/config.source"
+	configSourceFile       = "file"
+)
+
+// isStaticPodOf says whether a pod of the kubelet's /pods is the static pod of the API pod
+// uid run for task (any task when task is ""): a pod of a manifest file that carries uid,
+// and task when there is one. A pod of the API server is never one, whatever its
+// annotations: on a kubelet registered with a cluster, whoever may place a pod on its
+// Node could otherwise name another pod's UID, and be handed its exec, attach, logs and
+// port-forward.
+func isStaticPodOf(kp *corev1.Pod, uid, task string) bool {
+	a := kp.Annotations
+	return a[annotationConfigSource] == configSourceFile && a[AnnotationPodUID] == uid &&
+		(task == "" || a[AnnotationTaskID] == task)
+}
+
 // Manifest turns an API pod into the static pod the kubelet runs, or says, naming the
 // field, why a static pod cannot do what the pod asks: static pods may not refer to
 // other API objects (Secrets, ConfigMaps, volumes claims, service accounts).

@@ -32,15 +32,12 @@ func (r *Runtime) Stats(ctx context.Context) (kubeletapi.Stats, error) {
 	}
 	// The kubelet's UIDs of the static pods of this runtime's current pods.
 	ours := map[types.UID]*corev1.Pod{}
-	for _, kp := range l.Items {
-		rec := byUID[kp.Annotations[AnnotationPodUID]]
-		if rec == nil {
-			continue
+	for i := range l.Items {
+		kp := &l.Items[i]
+		// Not an earlier task's pod of the same name, still going, nor an API pod.
+		if rec := byUID[kp.Annotations[AnnotationPodUID]]; rec != nil && isStaticPodOf(kp, string(rec.pod.UID), rec.task()) {
+			ours[kp.UID] = rec.pod
 		}
-		if task := kp.Annotations[AnnotationTaskID]; task != "" && rec.task() != "" && task != rec.task() {
-			continue // an earlier task's pod of the same name, still going
-		}
-		ours[kp.UID] = rec.pod
 	}
 	st := kubeletapi.Stats{Node: kubeletapi.NodeStats{StartTime: s.Node.StartTime.Time, Usage: usage(s.Node.CPU, s.Node.Memory)}}
 	for _, ps := range s.Pods {

@@ -209,19 +209,21 @@ const summaryJSON = `{
  ]}`
 
 // kubeletPods are the kubelet's pods: "web" as its static pod, and two not the
-// runtime's: the kubelet's own, and another executor's.
+// runtime's: one of the API server (the kubelet's config source "api"), and another
+// executor's static pod.
 func kubeletPods(state corev1.ContainerState, tty bool) []corev1.Pod {
 	web := corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-node", Namespace: "shop", UID: "static-uid",
-			Annotations: map[string]string{AnnotationPodUID: "uid-1", AnnotationTaskID: "task-1"}},
+			Annotations: map[string]string{AnnotationPodUID: "uid-1", AnnotationTaskID: "task-1", annotationConfigSource: configSourceFile}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", TTY: tty}, {Name: "waiting"}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
 			{Name: "c", State: state},
 			{Name: "waiting", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}},
 	}
-	proxy := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy-node", Namespace: "kube-system", UID: "proxy-uid"}}
+	proxy := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy-node", Namespace: "kube-system", UID: "proxy-uid",
+		Annotations: map[string]string{annotationConfigSource: "api"}}}
 	other := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-node", Namespace: "other", UID: "other-uid",
-		Annotations: map[string]string{AnnotationPodUID: "uid-of-another-executor"}}}
+		Annotations: map[string]string{AnnotationPodUID: "uid-of-another-executor", annotationConfigSource: configSourceFile}}}
 	return []corev1.Pod{web, proxy, other}
 }
 

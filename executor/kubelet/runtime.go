@@ -429,8 +429,8 @@ func (f *follower) isOurs(p *corev1.Pod, replaced bool) bool {
 	return p.Namespace == f.namespace && strings.HasPrefix(p.Name, f.name+"-")
 }
 
-// find returns the kubelet's pod carrying a pod UID, run for task when it is not "",
-// or nil when it has none.
+// find returns the kubelet's static pod of a pod UID, run for task when it is not ""
+// (isStaticPodOf), or nil when it has none.
 func (r *Runtime) find(uid, task string) (*corev1.Pod, error) {
 	return r.findContext(context.Background(), uid, task)
 }
@@ -442,8 +442,7 @@ func (r *Runtime) findContext(ctx context.Context, uid, task string) (*corev1.Po
 		return nil, err
 	}
 	for i := range l.Items {
-		a := l.Items[i].Annotations
-		if a[AnnotationPodUID] == uid && (task == "" || a[AnnotationTaskID] == "" || a[AnnotationTaskID] == task) {
+		if isStaticPodOf(&l.Items[i], uid, task) {
 			return &l.Items[i], nil
 		}
 	}
