@@ -25,6 +25,7 @@ import (
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/metrics"
 	"github.com/k8sm/k8sm/internal/podtask"
 	"github.com/k8sm/k8sm/internal/scheduler"
 )
@@ -89,29 +90,34 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if d := r.Registry.Driver(req.Name); d != nil {
 		status = d.Status()
 	}
-	now := r.now()
+	return ctrl.Result{RequeueAfter: r.pass(ctx, mc, nodes.Items, status, r.now())}, nil
+}
+
+// pass brings the cluster's Nodes in line with what its driver knows, and says when the
+// next pass is due: within a quarter of the Lease duration, whatever failed. A Node or
+// Lease that cannot be written is logged and counted (nodeFailed) and holds up no other:
+// were the error returned, controller-runtime would retry the whole cluster with its
+// growing backoff (up to 1000 s) instead, while no Lease of the cluster was renewed.
+func (r *AgentNodeReconciler) pass(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, status framework.Status, now time.Time) time.Duration {
 	if !status.Subscribed && mc.Status.FrameworkID != "" && !isFrameworkRemoved(status.Refused) {
-		return r.outage(ctx, mc, nodes.Items, now)
+		r.outage(ctx, mc, nodes, now)
+		return r.leaseDuration() / 4
 	}
 	agents := make([]agentnode.Agent, 0, len(status.Agents))
 	for _, a := range status.Agents {
 		agents = append(agents, agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, Attributes: a.Attributes, Resources: a.Capacity,
 			KubeletPort: mc.Spec.KubeletAPIPort()})
 	}
-	requeue, err := r.syncNodes(ctx, mc, agents, nodes.Items, status.Subscribed, now)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: requeue}, nil
+	return r.syncNodes(ctx, mc, agents, nodes, status.Subscribed, now)
 }
 
 // syncNodes writes the Nodes of the agents the driver knows, and settles the Nodes of
 // agents that left: Ready=Unknown at once, deleted after the grace period while
-// subscribed. A write that fails holds up none of the others: every error is returned
-// after all had their turn. requeue is when the next pass is due.
-func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, nodes []corev1.Node, subscribed bool, now time.Time) (requeue time.Duration, err error) {
+// subscribed. A write that fails holds up none of the others (nodeFailed). It returns
+// when the next pass is due.
+func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, nodes []corev1.Node, subscribed bool, now time.Time) (requeue time.Duration) {
 	log := ctrl.LoggerFrom(ctx)
-	errs := []error{r.ensureNodes(ctx, mc, agents, subscribed, now)}
+	r.ensureNodes(ctx, mc, agents, subscribed, now)
 	seen := make(map[string]bool, len(agents))
 	for _, a := range agents {
 		seen[agentnode.NodeName(mc.Name, a.Hostname, a.Port)] = true
@@ -129,17 +135,17 @@ func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.M
 		ready := agentnode.ReadyCondition(n)
 		switch {
 		case ready == nil || ready.Status != corev1.ConditionUnknown:
-			errs = append(errs, r.markGone(ctx, n, now))
+			r.nodeFailed(ctx, mc.Name, n.Name, r.markGone(ctx, n, now))
 		case subscribed && now.Sub(ready.LastTransitionTime.Time) >= grace:
 			waiting, err := r.tasksMayComeBack(ctx, n.Name)
 			switch {
 			case err != nil:
-				errs = append(errs, err)
+				r.nodeFailed(ctx, mc.Name, n.Name, err)
 			case waiting > 0:
 				log.V(1).Info("Keeping the Node of an agent that left: tasks of its pods may come back with it", "node", n.Name, "goneSince", ready.LastTransitionTime, "pods", waiting)
 			default:
 				log.Info("Deleting the Node of an agent that left", "node", n.Name, "goneSince", ready.LastTransitionTime)
-				errs = append(errs, r.deleteNode(ctx, n))
+				r.nodeFailed(ctx, mc.Name, n.Name, r.deleteNode(ctx, n))
 			}
 		default:
 			if left := grace - now.Sub(ready.LastTransitionTime.Time); left < requeue {
@@ -147,7 +153,18 @@ func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.M
 			}
 		}
 	}
-	return requeue, errors.Join(errs...)
+	return requeue
+}
+
+// nodeFailed logs and counts a failed write of a Node or its Lease (nothing when err is
+// nil). The pass goes on: the next one, within a quarter of the Lease duration, tries
+// again, as a kubelet retries its status and Lease on its own schedule.
+func (r *AgentNodeReconciler) nodeFailed(ctx context.Context, cluster, node string, err error) {
+	if err == nil {
+		return
+	}
+	ctrl.LoggerFrom(ctx).Error(err, "Could not write an agent's Node or its Lease; the next pass tries again", "node", node)
+	metrics.Cluster(cluster).NodeWriteFailed()
 }
 
 // outage keeps the Nodes of a cluster whose framework cannot reach the master Ready,
@@ -155,31 +172,33 @@ func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.M
 // outage of the master, or of this manager, must not evict the pods Mesos keeps running.
 // Nodes are neither made nor removed meanwhile: who comes and goes is known again once
 // the framework subscribes.
-func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, now time.Time) (ctrl.Result, error) {
+func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, now time.Time) {
 	limit := failoverTimeout(mc)
-	err := forEach(ctx, len(nodes), nodePace(len(nodes), r.leaseDuration()), func(i int) error {
-		n := &nodes[i]
-		st, ok := agentnode.Outage(n, metav1.NewTime(now), limit)
-		if !ok {
-			if ready := agentnode.ReadyCondition(n); ready != nil && ready.Status == corev1.ConditionTrue {
-				return r.markGone(ctx, n, now)
-			}
-			return nil
-		}
-		if nodeStatusChanged(&n.Status, &st, now) {
-			before := n
-			n = n.DeepCopy()
-			n.Status = st
-			if err := r.Status().Patch(ctx, n, client.MergeFrom(before)); err != nil {
-				return err
-			}
-		}
-		return r.renewLease(ctx, n, now)
+	forEach(ctx, len(nodes), nodePace(len(nodes), r.leaseDuration()), func(i int) {
+		r.nodeFailed(ctx, mc.Name, nodes[i].Name, r.outageNode(ctx, &nodes[i], now, limit))
 	})
-	if err != nil {
-		return ctrl.Result{}, err
+}
+
+// outageNode keeps one Node Ready through an outage, its Lease renewed (see outage).
+func (r *AgentNodeReconciler) outageNode(ctx context.Context, n *corev1.Node, now time.Time, limit time.Duration) error {
+	st, ok := agentnode.Outage(n, metav1.NewTime(now), limit)
+	if !ok {
+		if ready := agentnode.ReadyCondition(n); ready != nil && ready.Status == corev1.ConditionTrue {
+			return r.markGone(ctx, n, now)
+		}
+		return nil
 	}
-	return ctrl.Result{RequeueAfter: r.leaseDuration() / 4}, nil
+	var err error
+	if nodeStatusChanged(&n.Status, &st, now) {
+		before := n
+		n = n.DeepCopy()
+		n.Status = st
+		if err = r.Status().Patch(ctx, n, client.MergeFrom(before)); err != nil {
+			n = before
+		}
+	}
+	// Renewed even when the status write failed, as a kubelet renews its Lease.
+	return errors.Join(err, r.renewLease(ctx, n, now))
 }
 
 // nodeWorkers is how many agents' Nodes and Leases a pass writes at once. One write
@@ -202,42 +221,31 @@ func nodePace(n int, leaseDuration time.Duration) *rate.Limiter {
 
 // ensureNodes creates or updates the Nodes of live agents and renews their Leases,
 // nodeWorkers at a time at nodePace. An agent whose write fails holds up no other
-// agent's: every error is returned, after all have had their turn.
-func (r *AgentNodeReconciler) ensureNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, subscribed bool, now time.Time) error {
-	return forEach(ctx, len(agents), nodePace(len(agents), r.leaseDuration()), func(i int) error {
-		return r.ensureNode(ctx, mc, agents[i], subscribed, now)
+// agent's (nodeFailed).
+func (r *AgentNodeReconciler) ensureNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, subscribed bool, now time.Time) {
+	forEach(ctx, len(agents), nodePace(len(agents), r.leaseDuration()), func(i int) {
+		a := agents[i]
+		r.nodeFailed(ctx, mc.Name, agentnode.NodeName(mc.Name, a.Hostname, a.Port), r.ensureNode(ctx, mc, a, subscribed, now))
 	})
 }
 
 // forEach calls fn for each of 0 to n-1 as pace allows, up to nodeWorkers at once, and
-// joins their errors; it stops starting new calls once ctx is done.
-func forEach(ctx context.Context, n int, pace *rate.Limiter, fn func(i int) error) error {
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
+// returns once all calls returned; it stops starting new calls once ctx is done.
+func forEach(ctx context.Context, n int, pace *rate.Limiter, fn func(i int)) {
+	var wg sync.WaitGroup
 	slots := make(chan struct{}, nodeWorkers)
 	for i := range n {
-		if err := pace.Wait(ctx); err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
+		if pace.Wait(ctx) != nil {
 			break
 		}
 		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			if err := fn(i); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
+			fn(i)
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
 }
 
 func (r *AgentNodeReconciler) leaseDuration() time.Duration {
@@ -254,26 +262,51 @@ func (r *AgentNodeReconciler) now() time.Time {
 	return time.Now()
 }
 
-// ensureNode creates or updates the Node of a live agent and renews its Lease.
+// ensureNode creates or updates the Node of a live agent and renews its Lease. The Lease
+// is renewed even when a write of the Node failed, as a kubelet renews its Lease whatever
+// becomes of its status writes: a Node the API server refuses to update (a webhook, a
+// quota, a 429) must not also go NotReady for it.
 func (r *AgentNodeReconciler) ensureNode(ctx context.Context, mc *mesosv1alpha1.MesosCluster, a agentnode.Agent, subscribed bool, now time.Time) error {
 	desired := agentnode.Desired(mc.Name, a)
-	// The cache's own Node, to read only, copied before a write: most passes write
-	// nothing, and the copies of every agent's Node each pass were a tenth of the
-	// manager's allocations at 1,000 agents.
+	node, err := r.agentNode(ctx, mc, desired)
+	if err != nil {
+		return err
+	}
+	node, err = r.writeNode(ctx, node, desired, a, subscribed, now)
+	if !subscribed || node.UID == "" {
+		return err
+	}
+	return errors.Join(err, r.renewLease(ctx, node, now))
+}
+
+// agentNode is the agent's Node: the cache's own, to read only (copied before a write:
+// most passes write nothing, and the copies of every agent's Node each pass were a
+// tenth of the manager's allocations at 1,000 agents), or desired, created. One the
+// create finds made meanwhile (the cache lags behind) is read from the API server: a
+// Lease is owned by the Node's UID, which desired does not have.
+func (r *AgentNodeReconciler) agentNode(ctx context.Context, mc *mesosv1alpha1.MesosCluster, desired *corev1.Node) (*corev1.Node, error) {
 	node := &corev1.Node{}
 	err := r.Get(ctx, client.ObjectKeyFromObject(desired), node, client.UnsafeDisableDeepCopy)
-	switch {
-	case apierrors.IsNotFound(err):
-		node = desired
-		if err := controllerutil.SetOwnerReference(mc, node, r.Scheme()); err != nil {
-			return err
-		}
-		if err := r.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-	case err != nil:
-		return err
-	case nodeMetaChanged(node, desired, a.ID):
+	if !apierrors.IsNotFound(err) {
+		return node, err
+	}
+	if err := controllerutil.SetOwnerReference(mc, desired, r.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := r.Create(ctx, desired); !apierrors.IsAlreadyExists(err) {
+		return desired, err
+	}
+	node = &corev1.Node{}
+	if err := uncached(r.APIReader, r.Client).Get(ctx, client.ObjectKeyFromObject(desired), node); err != nil {
+		return nil, err
+	}
+	return node, nil
+}
+
+// writeNode brings an agent's Node's metadata and status up to date. It returns the Node
+// as last written, or as read when a write failed.
+func (r *AgentNodeReconciler) writeNode(ctx context.Context, node, desired *corev1.Node, a agentnode.Agent, subscribed bool, now time.Time) (*corev1.Node, error) {
+	if nodeMetaChanged(node, desired, a.ID) {
 		before := node
 		node = node.DeepCopy()
 		if node.Labels == nil {
@@ -288,23 +321,19 @@ func (r *AgentNodeReconciler) ensureNode(ctx context.Context, mc *mesosv1alpha1.
 			node.Spec.Taints = append(node.Spec.Taints, desired.Spec.Taints[0])
 		}
 		if err := r.Patch(ctx, node, client.MergeFrom(before)); err != nil {
-			return err
+			return before, err
 		}
 	}
-
 	st := agentnode.Status(a, subscribed, metav1.NewTime(now), node.Status.Conditions)
 	if nodeStatusChanged(&node.Status, &st, now) {
 		before := node
 		node = node.DeepCopy()
 		node.Status = st
 		if err := r.Status().Patch(ctx, node, client.MergeFrom(before)); err != nil {
-			return err
+			return before, err
 		}
 	}
-	if subscribed {
-		return r.renewLease(ctx, node, now)
-	}
-	return nil
+	return node, nil
 }
 
 // nodeStatusChanged says whether a Node status must be written: something other than
@@ -357,7 +386,8 @@ func hasTaint(taints []corev1.Taint, t corev1.Taint) bool {
 	return false
 }
 
-// markGone sets the Node of an agent that left to Ready=Unknown; n is not written to.
+// markGone sets the Node of an agent that left to Ready=Unknown; n is not written to. A
+// Node deleted meanwhile (by someone else: the cache still has it) is gone already.
 func (r *AgentNodeReconciler) markGone(ctx context.Context, n *corev1.Node, now time.Time) error {
 	a := agentnode.Agent{ID: n.Annotations[agentnode.AnnotationAgentID]}
 	gone := agentnode.Status(a, false, metav1.NewTime(now), n.Status.Conditions).Conditions[0]
@@ -372,7 +402,10 @@ func (r *AgentNodeReconciler) markGone(ctx context.Context, n *corev1.Node, now 
 	if !replaced {
 		n.Status.Conditions = append(n.Status.Conditions, gone)
 	}
-	return r.Status().Patch(ctx, n, client.MergeFrom(before))
+	if err := r.Status().Patch(ctx, n, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
 }
 
 // tasksMayComeBack counts the pods bound to a Node whose tasks may come back with its

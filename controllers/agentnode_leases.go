@@ -87,12 +87,16 @@ func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node,
 	return nil
 }
 
-// createLease creates the Node's Lease, renewed now.
+// createLease creates the Node's Lease, renewed now, owned by the Node as a kubelet's
+// is, so that it goes with the Node. Never by a Node without a UID: the garbage collector
+// finds no owner of an empty UID and deletes the Lease, and the Node goes NotReady.
 func (r *AgentNodeReconciler) createLease(ctx context.Context, node *corev1.Node, key client.ObjectKey, renew metav1.MicroTime) error {
 	lease := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node.Name), LeaseDurationSeconds: ptr.To(int32(r.leaseDuration().Seconds())), RenewTime: &renew},
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node.Name), LeaseDurationSeconds: ptr.To(int32(r.leaseDuration().Seconds())), RenewTime: &renew},
+	}
+	if node.UID != "" {
+		lease.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}
 	}
 	if err := r.Create(ctx, lease); err != nil {
 		if apierrors.IsAlreadyExists(err) {

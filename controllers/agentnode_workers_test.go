@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -25,7 +26,8 @@ import (
 	"github.com/k8sm/k8sm/internal/indexer"
 )
 
-// nodesClient is a fake API whose Node creates go through create.
+// nodesClient is a fake API whose Node creates go through create. Each Node gets a UID
+// as the API server gives it (the fake gives none).
 func nodesClient(t *testing.T, create func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error) client.Client {
 	t.Helper()
 	sch := runtime.NewScheme()
@@ -35,6 +37,9 @@ func nodesClient(t *testing.T, create func(ctx context.Context, c client.WithWat
 		WithIndex(&corev1.Pod{}, indexer.PodNodeName, indexer.AgentNodeOf).
 		WithInterceptorFuncs(interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
 			if _, ok := o.(*corev1.Node); ok {
+				if o.GetUID() == "" {
+					o.SetUID(types.UID("uid-" + o.GetName()))
+				}
 				return create(ctx, c, o, opts...)
 			}
 			return c.Create(ctx, o, opts...)
@@ -65,16 +70,14 @@ func TestEnsureNodesWritesAtOnce(t *testing.T) {
 	r := &AgentNodeReconciler{Client: c}
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
 	agents := testAgents(3 * nodeWorkers)
-	done := make(chan error, 1)
-	go func() { done <- r.ensureNodes(context.Background(), mc, agents, true, time.Now()) }()
+	done := make(chan struct{})
+	go func() { r.ensureNodes(context.Background(), mc, agents, true, time.Now()); close(done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for most.Load() < nodeWorkers && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	<-done
 	if got := most.Load(); got < 2 || got > nodeWorkers {
 		t.Fatalf("at most %d Node writes were made at once, want more than one and no more than %d", got, nodeWorkers)
 	}
@@ -88,8 +91,7 @@ func TestEnsureNodesWritesAtOnce(t *testing.T) {
 	}
 }
 
-// An agent whose Node cannot be written holds up no other agent's Node or Lease, and
-// its error is returned.
+// An agent whose Node cannot be written holds up no other agent's Node or Lease.
 func TestEnsureNodesGoesOnPastAFailure(t *testing.T) {
 	var mu sync.Mutex
 	tried := map[string]bool{}
@@ -105,10 +107,7 @@ func TestEnsureNodesGoesOnPastAFailure(t *testing.T) {
 	r := &AgentNodeReconciler{Client: c}
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
 	agents := testAgents(5)
-	err := r.ensureNodes(context.Background(), mc, agents, true, time.Now())
-	if err == nil || !strings.Contains(err.Error(), "admission webhook denied") {
-		t.Fatalf("ensureNodes() = %v, want the failed write's error", err)
-	}
+	r.ensureNodes(context.Background(), mc, agents, true, time.Now())
 	var leases coordinationv1.LeaseList
 	if err := c.List(context.Background(), &leases); err != nil || len(leases.Items) != len(agents)-1 {
 		t.Fatalf("%d Leases (%v), want %d: the other agents' Leases", len(leases.Items), err, len(agents)-1)
@@ -119,7 +118,7 @@ func TestEnsureNodesGoesOnPastAFailure(t *testing.T) {
 }
 
 // A Node that cannot be written holds up no Node of an agent that left: it is marked
-// gone, or deleted after the grace period, in the same pass, and the error is returned.
+// gone, or deleted after the grace period, in the same pass.
 func TestAFailedNodeWriteHoldsUpTheNodesOfAgentsThatLeft(t *testing.T) {
 	c := nodesClient(t, func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
 		if strings.HasSuffix(o.GetName(), "-h0") {
@@ -148,10 +147,7 @@ func TestAFailedNodeWriteHoldsUpTheNodesOfAgentsThatLeft(t *testing.T) {
 	}
 	r := &AgentNodeReconciler{Client: c, GoneGracePeriod: time.Minute}
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
-	_, err := r.syncNodes(context.Background(), mc, testAgents(2), nodes.Items, true, now)
-	if err == nil || !strings.Contains(err.Error(), "admission webhook denied") {
-		t.Fatalf("syncNodes() = %v, want the failed write's error", err)
-	}
+	r.syncNodes(context.Background(), mc, testAgents(2), nodes.Items, true, now)
 	n := &corev1.Node{}
 	if err := c.Get(context.Background(), client.ObjectKey{Name: "just-left"}, n); err != nil {
 		t.Fatal(err)
@@ -199,10 +195,7 @@ func TestTheNodeOfAnAgentThatLeftStaysWhileItsTasksMayComeBack(t *testing.T) {
 		if err := c.List(ctx, &nodes); err != nil {
 			t.Fatal(err)
 		}
-		_, err := r.syncNodes(ctx, mc, nil, nodes.Items, true, now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r.syncNodes(ctx, mc, nil, nodes.Items, true, now)
 		return c.Get(ctx, client.ObjectKeyFromObject(node), &corev1.Node{})
 	}
 	if err := pass(); err != nil {

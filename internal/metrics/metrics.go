@@ -77,6 +77,10 @@ var (
 		Namespace: namespace, Name: "pending_tasks",
 		Help: "Tasks waiting in the scheduler's queue for an offer that fits them.",
 	}, []string{"cluster"})
+	nodeWriteFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "agent_node_write_failures_total",
+		Help: "Writes of an agent's Node or its Lease that failed; the next pass of the cluster's Nodes tries again.",
+	}, []string{"cluster"})
 	outageTolerationsWritten = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "outage_tolerations_written_total",
 		Help: "Pods whose outage tolerations the manager wrote, because the API server had not given them as they were created (no outage tolerations admission policy, or it failed).",
@@ -92,7 +96,7 @@ type vec interface {
 var all = []vec{
 	offersReceived, offersDeclined, offersRescinded, tasksLaunched, launchFailures,
 	statusUpdates, subscribed, subscriptions, reconnects, disconnects, agents, tasks,
-	placementDuration, pendingTasks, offersHeld, outageTolerationsWritten,
+	placementDuration, pendingTasks, offersHeld, outageTolerationsWritten, nodeWriteFailures,
 }
 
 func init() {
@@ -171,6 +175,9 @@ func (c Cluster) OffersHeld(n int) { offersHeld.WithLabelValues(string(c)).Set(f
 func (c Cluster) OutageTolerationsWritten() {
 	outageTolerationsWritten.WithLabelValues(string(c)).Inc()
 }
+
+// NodeWriteFailed counts a write of an agent's Node or Lease that failed.
+func (c Cluster) NodeWriteFailed() { nodeWriteFailures.WithLabelValues(string(c)).Inc() }
 
 // Forget drops every series of the cluster, when it is deleted.
 func Forget(cluster string) {

@@ -32,6 +32,7 @@ func TestClusterSeries(t *testing.T) {
 	c.Placed(3 * time.Millisecond)
 	c.Pending(7)
 	c.OutageTolerationsWritten()
+	c.NodeWriteFailed()
 
 	for _, tc := range []struct {
 		name string
@@ -53,6 +54,7 @@ func TestClusterSeries(t *testing.T) {
 		{"killing tasks (absent → 0)", testutil.ToFloat64(tasks.WithLabelValues("t1", "killing")), 0},
 		{"pending", testutil.ToFloat64(pendingTasks.WithLabelValues("t1")), 7},
 		{"outage tolerations written", testutil.ToFloat64(outageTolerationsWritten.WithLabelValues("t1")), 1},
+		{"node write failures", testutil.ToFloat64(nodeWriteFailures.WithLabelValues("t1")), 1},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
