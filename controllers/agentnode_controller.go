@@ -108,14 +108,15 @@ func (r *AgentNodeReconciler) pass(ctx context.Context, mc *mesosv1alpha1.MesosC
 		agents = append(agents, agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, Attributes: a.Attributes, Resources: a.Capacity,
 			KubeletPort: mc.Spec.KubeletAPIPort()})
 	}
-	return r.syncNodes(ctx, mc, agents, nodes, status.Subscribed, now)
+	kept, requeue := nodesToKeep(mc.Name, status, now)
+	return min(requeue, r.syncNodes(ctx, mc, agents, nodes, status.Subscribed, kept, now))
 }
 
-// syncNodes writes the Nodes of the agents the driver knows, and settles the Nodes of
-// agents that left: Ready=Unknown at once, deleted after the grace period while
-// subscribed. A write that fails holds up none of the others (nodeFailed). It returns
-// when the next pass is due.
-func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, nodes []corev1.Node, subscribed bool, now time.Time) (requeue time.Duration) {
+// syncNodes writes the Nodes of the agents the driver knows, keeps the Nodes kept says as
+// they are (keepNodes), and settles the Nodes of agents that left: Ready=Unknown at
+// once, deleted after the grace period while subscribed. A write that fails holds up
+// none of the others (nodeFailed). It returns when the next pass is due.
+func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, nodes []corev1.Node, subscribed bool, kept keptNodes, now time.Time) (requeue time.Duration) {
 	log := ctrl.LoggerFrom(ctx)
 	r.ensureNodes(ctx, mc, agents, subscribed, now)
 	seen := make(map[string]bool, len(agents))
@@ -127,9 +128,14 @@ func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.M
 		grace = 5 * time.Minute
 	}
 	requeue = r.leaseDuration() / 4
+	var keep []*corev1.Node
 	for i := range nodes {
 		n := &nodes[i]
 		if seen[n.Name] {
+			continue
+		}
+		if kept.has(n.Name) {
+			keep = append(keep, n)
 			continue
 		}
 		ready := agentnode.ReadyCondition(n)
@@ -153,6 +159,7 @@ func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.M
 			}
 		}
 	}
+	r.keepNodes(ctx, mc, keep, now)
 	return requeue
 }
 

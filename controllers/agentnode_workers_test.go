@@ -147,7 +147,7 @@ func TestAFailedNodeWriteHoldsUpTheNodesOfAgentsThatLeft(t *testing.T) {
 	}
 	r := &AgentNodeReconciler{Client: c, GoneGracePeriod: time.Minute}
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
-	r.syncNodes(context.Background(), mc, testAgents(2), nodes.Items, true, now)
+	r.syncNodes(context.Background(), mc, testAgents(2), nodes.Items, true, keptNodes{}, now)
 	n := &corev1.Node{}
 	if err := c.Get(context.Background(), client.ObjectKey{Name: "just-left"}, n); err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func TestTheNodeOfAnAgentThatLeftStaysWhileItsTasksMayComeBack(t *testing.T) {
 		if err := c.List(ctx, &nodes); err != nil {
 			t.Fatal(err)
 		}
-		r.syncNodes(ctx, mc, nil, nodes.Items, true, now)
+		r.syncNodes(ctx, mc, nil, nodes.Items, true, keptNodes{}, now)
 		return c.Get(ctx, client.ObjectKeyFromObject(node), &corev1.Node{})
 	}
 	if err := pass(); err != nil {

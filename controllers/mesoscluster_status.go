@@ -68,7 +68,7 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 		set(mesosv1alpha1.ConditionReady, true, ReasonSubscribed, msg)
 		if s.AgentsError != nil {
 			set(mesosv1alpha1.ConditionDegraded, true, ReasonAgentsUnlisted, fmt.Sprintf(
-				"The master's operator API did not list the agents (%v): Node capacity comes from offers, which show only what other frameworks leave; let the framework's principal call GET_AGENTS", s.AgentsError))
+				"The master's operator API did not list the agents (%v): Node capacity comes from offers, which show only what other frameworks leave, and after a restart of the manager the Node of an agent that offers nothing within a minute (one fully used) goes Unknown; let the framework's principal call GET_AGENTS", s.AgentsError))
 		} else if mc.Spec.Framework.CredentialsSecretRef != nil && plaintextMaster(mc) {
 			set(mesosv1alpha1.ConditionDegraded, true, ReasonPlaintextCredentials,
 				"The framework's credentials travel unencrypted to "+s.Leader+" (spec.framework.allowPlaintextCredentials): anyone on the path can read them; use https:// masters")

@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"errors"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -48,8 +49,19 @@ type Status struct {
 	Reconciled bool
 	// Subscription counts the subscriptions: it names the current one.
 	Subscription uint64
+	// SubscribedAt is when the current subscription began.
+	SubscribedAt time.Time
 	// Agents seen in offers or listed by the operator API, by agent id.
 	Agents map[string]Agent
+	// AgentsListed is set once the operator API listed the agents (GET_AGENTS) for the
+	// current subscription: until then, an agent Agents lacks may only not have been
+	// heard of yet (a new Driver knows none).
+	AgentsListed bool
+	// Inactive are the agents the master knows but that are not active, and that Agents
+	// lacks, by agent id: those it recovered from its registry after a failover and that
+	// have not registered with it again (GET_AGENTS recovered_agents), and those it lists
+	// inactive (disconnected, or deactivated). They may come back.
+	Inactive map[string]Agent
 	// AgentsError is why the operator API could not list the agents, if it could not.
 	AgentsError error
 }
@@ -172,22 +184,24 @@ func (d *Driver) pollAgents(ctx context.Context) {
 		if !d.Subscribed() {
 			continue
 		}
-		asked := time.Now()
+		asked, subscription := time.Now(), d.Subscription()
 		agents, err := d.GetAgents(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		d.recordAgents(agents, err, asked)
+		d.recordAgents(agents, err, asked, subscription)
 	}
 }
 
-// recordAgents merges what the operator API said, asked at the time given, into the
-// known agents. The list is the master's whole truth: a known agent it does not list,
-// and that sent no offer since the list was asked, left the cluster (it was removed, or
-// is unreachable) — perhaps while the framework was not subscribed and so heard no
-// AGENT_REMOVED or FAILURE of it — and is forgotten, so that its Node stops being Ready.
-// An agent listed inactive (it is reconnecting) is kept.
-func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time) {
+// recordAgents merges what the operator API said, asked at the time given during the
+// subscription given, into the known agents. The list is the master's whole truth: a
+// known agent it does not list, and that sent no offer since the list was asked, left
+// the cluster (it was removed, or is unreachable) — perhaps while the framework was not
+// subscribed and so heard no AGENT_REMOVED or FAILURE of it — and is forgotten, so that
+// its Node stops being Ready. An agent listed inactive (it is reconnecting) or recovered
+// (the master failed over, and the agent has not registered with it again) is kept, or
+// if not known, held in Status.Inactive.
+func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, subscription uint64) {
 	d.mu.Lock()
 	changed := (err == nil) != (d.status.AgentsError == nil)
 	if err != nil {
@@ -202,6 +216,9 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time) 
 		return
 	}
 	d.status.AgentsError = nil
+	if d.status.Subscribed && d.status.Subscription == subscription && !d.status.AgentsListed {
+		d.status.AgentsListed, changed = true, true
+	}
 	listed := make(map[string]bool, len(agents))
 	for _, m := range agents {
 		listed[m.ID] = true
@@ -213,8 +230,12 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time) 
 			changed = true
 		}
 	}
+	inactive := map[string]Agent{}
 	for _, m := range agents {
 		if !m.Active {
+			if _, known := d.status.Agents[m.ID]; !known {
+				inactive[m.ID] = Agent{ID: m.ID, Hostname: m.Hostname, Port: m.Port, IP: m.IP, Attributes: m.Attributes, Total: m.Total}
+			}
 			continue
 		}
 		a, known := d.status.Agents[m.ID]
@@ -234,10 +255,27 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time) 
 		a.Total, a.Capacity = m.Total, capacity
 		d.status.Agents[m.ID] = a
 	}
+	if !sameKeys(inactive, d.status.Inactive) {
+		changed = true
+	}
+	d.status.Inactive = inactive
 	d.mu.Unlock()
 	if changed && d.notify != nil {
 		d.notify()
 	}
+}
+
+// sameKeys says whether two maps of agents hold the same agent ids.
+func sameKeys(a, b map[string]Agent) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // equalResources compares two lists of scalars made by maxScalars (sorted by name).
@@ -268,10 +306,8 @@ func (d *Driver) Status() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := d.status
-	s.Agents = make(map[string]Agent, len(d.status.Agents))
-	for k, v := range d.status.Agents {
-		s.Agents[k] = v
-	}
+	s.Agents = maps.Clone(d.status.Agents)
+	s.Inactive = maps.Clone(d.status.Inactive)
 	return s
 }
 
@@ -325,6 +361,8 @@ func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *me
 	h.d.update(func(s *Status) {
 		s.Subscribed, s.FrameworkID, s.Leader, s.LastError, s.Refused, s.Reconciled = true, frameworkID, h.d.Leader(), nil, "", false
 		s.Subscription++
+		// The agents are listed again for this subscription (pollAgents, at once).
+		s.SubscribedAt, s.AgentsListed, s.Inactive = time.Now(), false, nil
 	})
 	select {
 	case h.d.pollNow <- struct{}{}:

@@ -24,6 +24,10 @@ type MasterAgent struct {
 	Attributes []mesos.Attribute
 	Total      mesos.Resources
 	Active     bool
+	// Recovered: the master recovered the agent from its registry after a failover and
+	// it has not registered with it again yet (GET_AGENTS recovered_agents); not Active.
+	// The master takes it for unreachable after --agent_reregister_timeout (10 min).
+	Recovered bool
 }
 
 // GetAgents asks the leading master's operator API (POST /api/v1, GET_AGENTS) for its
@@ -60,6 +64,15 @@ func getAgents(ctx context.Context, mh *masterHTTP, leader string) ([]MasterAgen
 			total = info.Resources
 		}
 		out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Port: info.GetPort(), IP: pidIP(a.GetPID()), Attributes: info.Attributes, Total: total, Active: a.GetActive()})
+	}
+	// The agents the master knows from its registry only (readonly_handler.cpp,
+	// jsonifyGetAgents: slaves.recovered, each its SlaveInfo with the resources the
+	// principal may view): they left no one's view yet, and most register again within
+	// seconds of a master failover.
+	for _, info := range r.GetAgents.RecoveredAgents {
+		if id := info.GetID().GetValue(); id != "" {
+			out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Port: info.GetPort(), Attributes: info.Attributes, Total: info.Resources, Recovered: true})
+		}
 	}
 	return out, nil
 }

@@ -115,7 +115,7 @@ func TestRecordAgents(t *testing.T) {
 		{ID: "a1", Hostname: "host-1", Total: mesos.Resources{scalar("cpus", 8), scalar("mem", 1024)}, Active: true},
 		{ID: "a2", Hostname: "host-2", Total: mesos.Resources{scalar("cpus", 4)}, Active: true},
 		{ID: "a3", Hostname: "host-3", Total: mesos.Resources{scalar("cpus", 4)}, Active: false},
-	}, nil, time.Now())
+	}, nil, time.Now(), 0)
 	st := d.Status()
 	if c := st.Agents["a1"].Capacity; len(c) != 2 || c[0].Name != "cpus" || c[0].GetScalar().GetValue() != 8 {
 		t.Errorf("capacity of a1 = %v, want the operator API's total (cpus 8, mem 1024)", c)
@@ -134,7 +134,8 @@ func TestRecordAgents(t *testing.T) {
 	d.recordAgents([]MasterAgent{
 		{ID: "a1", Hostname: "host-1", Total: mesos.Resources{scalar("cpus", 8), scalar("mem", 1024)}, Active: true},
 		{ID: "a2", Hostname: "host-2", Total: mesos.Resources{scalar("cpus", 4)}, Active: true},
-	}, nil, time.Now())
+		{ID: "a3", Hostname: "host-3", Total: mesos.Resources{scalar("cpus", 4)}, Active: false},
+	}, nil, time.Now(), 0)
 	if notified != 1 {
 		t.Errorf("an unchanged answer notified (%d)", notified)
 	}
@@ -147,8 +148,8 @@ func TestRecordAgents(t *testing.T) {
 	}
 
 	// A failure is recorded once and notified once.
-	d.recordAgents(nil, errors.New("403"), time.Now())
-	d.recordAgents(nil, errors.New("403"), time.Now())
+	d.recordAgents(nil, errors.New("403"), time.Now(), 0)
+	d.recordAgents(nil, errors.New("403"), time.Now(), 0)
 	if d.Status().AgentsError == nil || notified != 2 {
 		t.Errorf("AgentsError = %v, notified %d times, want an error and 2", d.Status().AgentsError, notified)
 	}
@@ -165,13 +166,13 @@ func TestRecordAgentsForgetsAgentsThatLeft(t *testing.T) {
 		"inactive": {ID: "inactive", Hostname: "reconnecting", LastOffer: asked.Add(-time.Minute)},
 		"listed":   {ID: "listed", Hostname: "here"},
 	}}}
-	d.recordAgents([]MasterAgent{{ID: "listed", Hostname: "here", Active: true}, {ID: "inactive", Hostname: "reconnecting"}}, nil, asked)
+	d.recordAgents([]MasterAgent{{ID: "listed", Hostname: "here", Active: true}, {ID: "inactive", Hostname: "reconnecting"}}, nil, asked, 0)
 	got := d.AgentIDs()
 	if want := []string{"inactive", "listed", "new"}; !slices.Equal(got, want) {
 		t.Fatalf("agents = %v, want %v", got, want)
 	}
 	// A failed list says nothing of who left.
-	d.recordAgents(nil, errors.New("403"), time.Now())
+	d.recordAgents(nil, errors.New("403"), time.Now(), 0)
 	if len(d.AgentIDs()) != 3 {
 		t.Fatalf("a failed list forgot agents: %v", d.AgentIDs())
 	}

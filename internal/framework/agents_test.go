@@ -1,0 +1,109 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+)
+
+// After a master failover GET_AGENTS lists the agents the new master recovered from its
+// registry, and that have not registered with it again, apart (recovered_agents: their
+// SlaveInfo only). They are agents of the cluster, not active.
+func TestGetAgentsListsRecoveredAgents(t *testing.T) {
+	port := int32(5052)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		resp := master.Response{Type: master.Response_GET_AGENTS, GetAgents: &master.Response_GetAgents{
+			Agents: []master.Response_GetAgents_Agent{agentOf("a1", "host-1", true)},
+			RecoveredAgents: []mesos.AgentInfo{
+				{ID: &mesos.AgentID{Value: "a2"}, Hostname: "host-2", Port: &port, Resources: []mesos.Resource{scalar("cpus", 4)}},
+				{Hostname: "no-id"},
+			}}}
+		b, _ := resp.Marshal()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, leader: srv.URL}
+	got, err := c.GetAgents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("agents = %+v, want a1 and the recovered a2", got)
+	}
+	r := got[1]
+	if r.ID != "a2" || r.Hostname != "host-2" || r.Port != 5052 || r.Active || !r.Recovered ||
+		len(r.Total) != 1 || r.Total[0].GetScalar().GetValue() != 4 {
+		t.Errorf("recovered agent = %+v, want a2 on host-2:5052, recovered, not active, with its 4 cpus", r)
+	}
+	if got[0].Recovered {
+		t.Errorf("registered agent a1 is said recovered")
+	}
+}
+
+// The agents the master lists but that are not active (recovered after a failover, or
+// inactive) are no agents that left: one known stays known, one not known is held in
+// Inactive, so that its Node is kept as it is.
+func TestRecordAgentsKeepsRecoveredAndInactiveAgents(t *testing.T) {
+	asked := time.Now()
+	d := &Driver{Connection: &Connection{}, status: Status{Subscribed: true, Subscription: 1, Agents: map[string]Agent{
+		"known-recovered": {ID: "known-recovered", Hostname: "h1", LastOffer: asked.Add(-time.Minute)},
+		"left":            {ID: "left", Hostname: "h2", LastOffer: asked.Add(-time.Minute)},
+	}}}
+	d.recordAgents([]MasterAgent{
+		{ID: "known-recovered", Hostname: "h1", Recovered: true},
+		{ID: "new-recovered", Hostname: "h3", Port: 5052, Recovered: true},
+		{ID: "new-inactive", Hostname: "h4"},
+		{ID: "active", Hostname: "h5", Active: true},
+	}, nil, asked, 1)
+	st := d.Status()
+	if got, want := slices.Sorted(maps.Keys(st.Agents)), []string{"active", "known-recovered"}; !slices.Equal(got, want) {
+		t.Errorf("agents %v, want %v", got, want)
+	}
+	if got, want := slices.Sorted(maps.Keys(st.Inactive)), []string{"new-inactive", "new-recovered"}; !slices.Equal(got, want) {
+		t.Errorf("inactive agents %v, want %v", got, want)
+	}
+	if a := st.Inactive["new-recovered"]; a.Hostname != "h3" || a.Port != 5052 {
+		t.Errorf("recovered agent %+v, want its hostname and port, which name its Node", a)
+	}
+}
+
+// The agents are listed for a subscription once GET_AGENTS answered during it: an answer
+// asked during an earlier subscription, or a failure, does not count, and a new
+// subscription waits for its own list.
+func TestAgentsListedForTheCurrentSubscription(t *testing.T) {
+	d := &Driver{Connection: &Connection{}, observer: noObserver{}, status: Status{Agents: map[string]Agent{}}}
+	h := driverHandler{d}
+	before := time.Now()
+	h.Subscribed(context.Background(), "fw", nil)
+	for _, tc := range []struct {
+		name         string
+		err          error
+		subscription uint64
+		want         bool
+	}{
+		{name: "asked during an earlier subscription", subscription: 0},
+		{name: "refused", err: errors.New("403 Forbidden"), subscription: 1},
+		{name: "answered", subscription: 1, want: true},
+	} {
+		d.recordAgents(nil, tc.err, time.Now(), tc.subscription)
+		if got := d.Status().AgentsListed; got != tc.want {
+			t.Errorf("%s: AgentsListed = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if at := d.Status().SubscribedAt; at.Before(before) {
+		t.Errorf("SubscribedAt = %v, want the subscription's time", at)
+	}
+	h.Subscribed(context.Background(), "fw", nil)
+	if d.Status().AgentsListed {
+		t.Error("a new subscription has the agents listed before it asked for them")
+	}
+}
