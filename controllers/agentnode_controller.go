@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -58,6 +59,8 @@ type AgentNodeReconciler struct {
 	// manager keeps no cache of kube-node-lease, where every kubelet of the cluster
 	// renews its own Lease every 10 s. Nil reads through Client (tests).
 	APIReader client.Reader
+	// Recorder records events for people; optional.
+	Recorder events.EventRecorder
 
 	// leases are the agents' Node Leases as their last write returned them (leases.go).
 	leases leaseCopies
@@ -103,13 +106,8 @@ func (r *AgentNodeReconciler) pass(ctx context.Context, mc *mesosv1alpha1.MesosC
 		r.outage(ctx, mc, nodes, now)
 		return r.leaseDuration() / 4
 	}
-	agents := make([]agentnode.Agent, 0, len(status.Agents))
-	for _, a := range status.Agents {
-		agents = append(agents, agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, Attributes: a.Attributes, Resources: a.Capacity,
-			KubeletPort: mc.Spec.KubeletAPIPort()})
-	}
 	kept, requeue := nodesToKeep(mc.Name, status, now)
-	return min(requeue, r.syncNodes(ctx, mc, agents, nodes, status.Subscribed, kept, now))
+	return min(requeue, r.syncNodes(ctx, mc, liveAgents(mc, status), nodes, status.Subscribed, kept, now))
 }
 
 // syncNodes writes the Nodes of the agents the driver knows, keeps the Nodes kept says as
@@ -276,7 +274,7 @@ func (r *AgentNodeReconciler) now() time.Time {
 func (r *AgentNodeReconciler) ensureNode(ctx context.Context, mc *mesosv1alpha1.MesosCluster, a agentnode.Agent, subscribed bool, now time.Time) error {
 	desired := agentnode.Desired(mc.Name, a)
 	node, err := r.agentNode(ctx, mc, desired)
-	if err != nil {
+	if err != nil || r.otherCluster(ctx, mc, node, a) {
 		return err
 	}
 	node, err = r.writeNode(ctx, node, desired, a, subscribed, now)

@@ -77,8 +77,9 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 		Registry: registry,
 		Cluster: &MesosClusterReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: o.Recorder("k8sm-mesoscluster"),
 			Registry: registry, Tasks: tasks, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval, SecretNamespace: o.SecretNamespace},
-		Node: &AgentNodeReconciler{Client: c, APIReader: mgr.GetAPIReader(), Registry: registry, GoneGracePeriod: o.NodeGoneGracePeriod, LeaseDuration: o.NodeLeaseDuration},
-		Pod:  &PodReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-pod")},
+		Node: &AgentNodeReconciler{Client: c, APIReader: mgr.GetAPIReader(), Registry: registry, Recorder: o.Recorder("k8sm-agentnode"),
+			GoneGracePeriod: o.NodeGoneGracePeriod, LeaseDuration: o.NodeLeaseDuration},
+		Pod: &PodReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-pod")},
 		Task: &MesosTaskReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-mesostask"),
 			UnreachableTimeout: o.UnreachableTimeout},
 	}

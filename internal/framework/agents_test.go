@@ -50,8 +50,8 @@ func TestGetAgentsListsRecoveredAgents(t *testing.T) {
 }
 
 // The agents the master lists but that are not active (recovered after a failover, or
-// inactive) are no agents that left: one known stays known, one not known is held in
-// Inactive, so that its Node is kept as it is.
+// inactive) are no agents that left: one known stays known, marked inactive, one not
+// known is held in Inactive, so that its Node is kept as it is.
 func TestRecordAgentsKeepsRecoveredAndInactiveAgents(t *testing.T) {
 	asked := time.Now()
 	d := &Driver{Connection: &Connection{}, status: Status{Subscribed: true, Subscription: 1, Agents: map[string]Agent{
@@ -73,6 +73,15 @@ func TestRecordAgentsKeepsRecoveredAndInactiveAgents(t *testing.T) {
 	}
 	if a := st.Inactive["new-recovered"]; a.Hostname != "h3" || a.Port != 5052 {
 		t.Errorf("recovered agent %+v, want its hostname and port, which name its Node", a)
+	}
+	// A known agent listed inactive says so, for the Node it shares with another id
+	// (see the agent Node reconciler), until it is listed active again.
+	if !st.Agents["known-recovered"].Inactive || st.Agents["active"].Inactive {
+		t.Errorf("inactive: known-recovered %v, active %v; want true, false", st.Agents["known-recovered"].Inactive, st.Agents["active"].Inactive)
+	}
+	d.recordAgents([]MasterAgent{{ID: "known-recovered", Hostname: "h1", Active: true}}, nil, time.Now(), 1)
+	if d.Status().Agents["known-recovered"].Inactive {
+		t.Error("an agent listed active again is still inactive")
 	}
 }
 

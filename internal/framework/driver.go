@@ -33,6 +33,10 @@ type Agent struct {
 	Total mesos.Resources
 	// LastOffer is when the agent last sent an offer.
 	LastOffer time.Time
+	// Inactive: the master's last list had the agent, but not as active (disconnected,
+	// deactivated, or recovered from the registry and not registered again since a
+	// master failover) and it has not offered since.
+	Inactive bool
 }
 
 // Status is a snapshot of a Driver, for the MesosCluster status.
@@ -233,8 +237,13 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 	inactive := map[string]Agent{}
 	for _, m := range agents {
 		if !m.Active {
-			if _, known := d.status.Agents[m.ID]; !known {
-				inactive[m.ID] = Agent{ID: m.ID, Hostname: m.Hostname, Port: m.Port, IP: m.IP, Attributes: m.Attributes, Total: m.Total}
+			a, known := d.status.Agents[m.ID]
+			switch {
+			case !known:
+				inactive[m.ID] = Agent{ID: m.ID, Hostname: m.Hostname, Port: m.Port, IP: m.IP, Attributes: m.Attributes, Total: m.Total, Inactive: true}
+			case !a.Inactive && a.LastOffer.Before(asked):
+				a.Inactive, changed = true, true
+				d.status.Agents[m.ID] = a
 			}
 			continue
 		}
@@ -249,9 +258,10 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 			a.IP = m.IP
 		}
 		capacity := maxScalars(nil, m.Total)
-		if !known || !equalResources(a.Capacity, capacity) {
+		if !known || !equalResources(a.Capacity, capacity) || a.Inactive {
 			changed = true
 		}
+		a.Inactive = false
 		a.Total, a.Capacity = m.Total, capacity
 		d.status.Agents[m.ID] = a
 	}

@@ -1,0 +1,130 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/framework"
+)
+
+// Two agent ids of one host and port (an agent restarted with a new id, the old one
+// still known) make one Node, written for one of them: the active one, else the one that
+// offered last, else the greater id. Written for both, each pass would put back the
+// other's id and capacity, and each write would wake another pass.
+func TestOneAgentPerNode(t *testing.T) {
+	now := time.Now()
+	agent := func(id string, inactive bool, offered time.Duration, cpus float64) framework.Agent {
+		a := framework.Agent{ID: id, Hostname: "h", Port: 5051, Inactive: inactive,
+			Capacity: mesos.Resources{{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: cpus}}}}
+		if offered != 0 {
+			a.LastOffer = now.Add(offered)
+		}
+		return a
+	}
+	for _, tc := range []struct {
+		name   string
+		agents []framework.Agent
+		want   string
+	}{
+		{name: "the active one", want: "new", agents: []framework.Agent{agent("old", true, -time.Second, 1), agent("new", false, -time.Minute, 2)}},
+		{name: "the one that offered last", want: "new", agents: []framework.Agent{agent("old", false, -time.Minute, 1), agent("new", false, -time.Second, 2)}},
+		{name: "listed only: the greater id", want: "S2", agents: []framework.Agent{agent("S1", false, 0, 1), agent("S2", false, 0, 2)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var nodeWrites atomic.Int32
+			count := func(o client.Object) {
+				if _, ok := o.(*corev1.Node); ok {
+					nodeWrites.Add(1)
+				}
+			}
+			c, _ := fakeAPI(t, interceptor.Funcs{
+				Patch: func(ctx context.Context, c client.WithWatch, o client.Object, p client.Patch, opts ...client.PatchOption) error {
+					count(o)
+					return c.Patch(ctx, o, p, opts...)
+				},
+				SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+					count(o)
+					return c.SubResource(sub).Patch(ctx, o, p, opts...)
+				}})
+			r := &AgentNodeReconciler{Client: c}
+			mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+			st := framework.Status{Subscribed: true, AgentsListed: true, Agents: map[string]framework.Agent{}}
+			for _, a := range tc.agents {
+				st.Agents[a.ID] = a
+			}
+			pass := func(at time.Time) *corev1.Node {
+				var nodes corev1.NodeList
+				if err := c.List(context.Background(), &nodes); err != nil {
+					t.Fatal(err)
+				}
+				r.pass(context.Background(), mc, nodes.Items, st, at)
+				n := &corev1.Node{}
+				if err := c.Get(context.Background(), client.ObjectKey{Name: "mesos-m-h"}, n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			pass(now)
+			nodeWrites.Store(0)
+			n := pass(now.Add(time.Second))
+			if got := n.Annotations[agentnode.AnnotationAgentID]; got != tc.want {
+				t.Errorf("the Node is agent %s's, want %s's", got, tc.want)
+			}
+			if w := nodeWrites.Load(); w != 0 {
+				t.Errorf("%d writes of the Node on a pass where nothing changed, want none", w)
+			}
+		})
+	}
+}
+
+// A Node labelled for another MesosCluster is never taken over, nor its Lease renewed,
+// though an agent of this cluster maps to its name: cluster "a" with host "b-c" and
+// cluster "a-b" with host "c" both make mesos-a-b-c. The cluster says so in an event.
+func TestANodeOfAnotherClusterIsLeftAlone(t *testing.T) {
+	now := time.Now()
+	theirs := agentnode.Desired("a", agentnode.Agent{ID: "theirs", Hostname: "b-c"})
+	theirs.UID = "their-uid"
+	c, _ := fakeAPI(t, interceptor.Funcs{}, theirs)
+	rec := events.NewFakeRecorder(10)
+	r := &AgentNodeReconciler{Client: c, Recorder: rec}
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "a-b", UID: "u1"}}
+	st := framework.Status{Subscribed: true, AgentsListed: true, Agents: map[string]framework.Agent{
+		"ours": {ID: "ours", Hostname: "c"}}}
+	if got := agentnode.NodeName("a-b", "c", 0); got != theirs.Name {
+		t.Fatalf("the agent's Node is %s, want %s (the test's premise)", got, theirs.Name)
+	}
+	r.pass(context.Background(), mc, nil, st, now)
+	n := &corev1.Node{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(theirs), n); err != nil {
+		t.Fatal(err)
+	}
+	if n.Labels[agentnode.LabelCluster] != "a" || n.Annotations[agentnode.AnnotationAgentID] != "theirs" || len(n.Status.Conditions) != 0 {
+		t.Errorf("the other cluster's Node was written: labels %v, annotations %v, conditions %v", n.Labels, n.Annotations, n.Status.Conditions)
+	}
+	err := c.Get(context.Background(), client.ObjectKey{Namespace: nodeLeaseNamespace, Name: theirs.Name}, &coordinationv1.Lease{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("the other cluster's Node's Lease: %v, want none made", err)
+	}
+	select {
+	case e := <-rec.Events:
+		if !strings.Contains(e, ReasonNodeNameTaken) || !strings.Contains(e, theirs.Name) {
+			t.Errorf("event %q, want %s naming the Node", e, ReasonNodeNameTaken)
+		}
+	default:
+		t.Error("no event says the agent has no Node")
+	}
+}
