@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -318,6 +319,9 @@ func (r *AgentNodeReconciler) writeNode(ctx context.Context, node, desired *core
 			node.Labels = map[string]string{}
 		}
 		maps.Copy(node.Labels, desired.Labels)
+		for _, k := range staleAttributeLabels(node, desired) {
+			delete(node.Labels, k)
+		}
 		if node.Annotations == nil {
 			node.Annotations = map[string]string{}
 		}
@@ -376,10 +380,26 @@ func nodeMetaChanged(node, desired *corev1.Node, agentID string) bool {
 			return true
 		}
 	}
+	if len(staleAttributeLabels(node, desired)) > 0 {
+		return true
+	}
 	if have, ok := node.Annotations[agentnode.AnnotationAgentID]; !ok || have != agentID {
 		return true
 	}
 	return !hasTaint(node.Spec.Taints, desired.Spec.Taints[0])
+}
+
+// staleAttributeLabels are the Node's attribute labels (agentnode.LabelAttributePrefix)
+// its agent no longer has: an attribute dropped from the agent must not keep matching
+// node selectors and affinities. Other labels are left to whoever set them.
+func staleAttributeLabels(node, desired *corev1.Node) []string {
+	var out []string
+	for k := range node.Labels {
+		if _, ok := desired.Labels[k]; !ok && strings.HasPrefix(k, agentnode.LabelAttributePrefix) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func hasTaint(taints []corev1.Taint, t corev1.Taint) bool {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -258,5 +259,48 @@ func TestEnsureNodeWritesNothingUnchanged(t *testing.T) {
 	}
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(node), node); err != nil || node.Labels[agentnode.LabelCluster] != "m" {
 		t.Errorf("Node labels %v (%v), want %s=m put back", node.Labels, err, agentnode.LabelCluster)
+	}
+}
+
+// An attribute the agent no longer has leaves its Node's labels, so that it stops
+// matching node selectors; labels others set stay.
+func TestADroppedAttributeLeavesTheNodesLabels(t *testing.T) {
+	c := nodesClient(t, func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+		return c.Create(ctx, o, opts...)
+	})
+	r := &AgentNodeReconciler{Client: c}
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+	a := testAgents(1)[0]
+	rack := func(v string) mesos.Attribute {
+		return mesos.Attribute{Name: "rack", Type: mesos.TEXT, Text: &mesos.Value_Text{Value: v}}
+	}
+	a.Attributes = []mesos.Attribute{rack("r1"), {Name: "zone", Type: mesos.TEXT, Text: &mesos.Value_Text{Value: "z1"}}}
+	now := time.Now()
+	if err := r.ensureNode(context.Background(), mc, a, true, now); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKey{Name: agentnode.NodeName("m", a.Hostname, a.Port)}
+	node := &corev1.Node{}
+	if err := c.Get(context.Background(), key, node); err != nil {
+		t.Fatal(err)
+	}
+	node.Labels["example.com/team"] = "a" // someone else's
+	if err := c.Update(context.Background(), node); err != nil {
+		t.Fatal(err)
+	}
+
+	a.Attributes = []mesos.Attribute{rack("r2")} // zone dropped, rack changed
+	if err := r.ensureNode(context.Background(), mc, a, true, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.Get(context.Background(), key, node); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := node.Labels[agentnode.LabelAttributePrefix+"zone"]; ok {
+		t.Errorf("labels %v keep the dropped attribute zone", node.Labels)
+	}
+	if node.Labels[agentnode.LabelAttributePrefix+"rack"] != "r2" || node.Labels["example.com/team"] != "a" {
+		t.Errorf("labels %v, want rack r2 and the team label kept", node.Labels)
 	}
 }
