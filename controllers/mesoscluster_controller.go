@@ -51,11 +51,14 @@ const (
 	ReasonFrameworkRemoved     = "FrameworkRemoved"
 	ReasonFrameworkTakenOver   = "FrameworkTakenOver"
 	ReasonShortFailoverTimeout = "ShortFailoverTimeout"
-	ReasonTasksReconciled      = "TasksReconciled"
-	ReasonReconciling          = "Reconciling"
-	ReasonNotSubscribed        = "NotSubscribed"
-	ReasonAsExpected           = "AsExpected"
-	ReasonTeardownPending      = "TeardownPending"
+	// ReasonInvalidNamespaceSelector: spec.namespaceSelector is no label selector, and
+	// the cluster takes no pod.
+	ReasonInvalidNamespaceSelector = "InvalidNamespaceSelector"
+	ReasonTasksReconciled          = "TasksReconciled"
+	ReasonReconciling              = "Reconciling"
+	ReasonNotSubscribed            = "NotSubscribed"
+	ReasonAsExpected               = "AsExpected"
+	ReasonTeardownPending          = "TeardownPending"
 	// ReasonAgentsUnlisted: subscribed, but the master's operator API does not list the
 	// agents (e.g. the principal may not GET_AGENTS), so capacity comes from offers.
 	ReasonAgentsUnlisted = "AgentsNotListed"

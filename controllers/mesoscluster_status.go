@@ -43,6 +43,17 @@ func (r *MesosClusterReconciler) setBroken(mc *mesosv1alpha1.MesosCluster, st *m
 	setCondition(st, gen, mesosv1alpha1.ConditionDegraded, true, reason, msg)
 }
 
+// namespaceSelectorError says why a cluster's namespaceSelector is no label selector
+// (a key or value that is no label's: the CRD checks operators and values only); nil
+// when it is one, or there is none. Such a cluster takes no pod (namespaceAllowed).
+func namespaceSelectorError(mc *mesosv1alpha1.MesosCluster) error {
+	if mc.Spec.NamespaceSelector == nil {
+		return nil
+	}
+	_, err := metav1.LabelSelectorAsSelector(mc.Spec.NamespaceSelector)
+	return err
+}
+
 // statusFromDriver fills the status from the driver's snapshot.
 func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, s framework.Status) {
 	gen := mc.Generation
@@ -66,7 +77,10 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 			set(mesosv1alpha1.ConditionReconciled, false, ReasonReconciling, "Reconciling task states with Mesos")
 		}
 		set(mesosv1alpha1.ConditionReady, true, ReasonSubscribed, msg)
-		if s.AgentsError != nil {
+		if err := namespaceSelectorError(mc); err != nil {
+			set(mesosv1alpha1.ConditionDegraded, true, ReasonInvalidNamespaceSelector, fmt.Sprintf(
+				"spec.namespaceSelector is not a valid label selector (%v): the cluster takes the pods of no namespace until it is fixed", err))
+		} else if s.AgentsError != nil {
 			set(mesosv1alpha1.ConditionDegraded, true, ReasonAgentsUnlisted, fmt.Sprintf(
 				"The master's operator API did not list the agents (%v): Node capacity comes from offers, which show only what other frameworks leave, and after a restart of the manager the Node of an agent that offers nothing within a minute (one fully used) goes Unknown; let the framework's principal call GET_AGENTS", s.AgentsError))
 		} else if mc.Spec.Framework.CredentialsSecretRef != nil && plaintextMaster(mc) {

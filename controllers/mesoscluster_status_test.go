@@ -73,6 +73,27 @@ func TestStatusFromDriverShortFailoverTimeout(t *testing.T) {
 	}
 }
 
+// A namespaceSelector that is no label selector (a key no label may have) is told on
+// Degraded: the cluster takes no pod, and said nothing.
+func TestStatusFromDriverInvalidNamespaceSelector(t *testing.T) {
+	r := &MesosClusterReconciler{}
+	for _, tc := range []struct {
+		key    string
+		reason string
+	}{
+		{"team", ReasonAsExpected},
+		{"bad key", ReasonInvalidNamespaceSelector},
+	} {
+		mc := &mesosv1alpha1.MesosCluster{}
+		mc.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{tc.key: "a"}}
+		st := &mesosv1alpha1.MesosClusterStatus{}
+		r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050"})
+		if deg := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded); deg == nil || deg.Reason != tc.reason {
+			t.Errorf("selector key %q: Degraded = %+v, want reason %s", tc.key, deg, tc.reason)
+		}
+	}
+}
+
 // Mesos's refusals are told apart on Ready: the framework removed, another scheduler
 // subscribed as it, or another refusal.
 func TestStatusFromDriverRefused(t *testing.T) {
