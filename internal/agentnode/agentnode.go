@@ -108,13 +108,33 @@ func OfferPort(o *mesos.Offer) int32 {
 	return o.URL.Address.Port
 }
 
-// Labels are the labels of an agent's Node: the cluster, kubernetes.io/hostname, the OS
-// and one per text or scalar attribute whose name and value make a valid label.
+// DefaultArch is an agent's architecture when no attribute says it (Arch).
+const DefaultArch = "amd64"
+
+// Arch is an agent's architecture, kubernetes.io/arch of its Node, which a kubelet always
+// sets and many charts select on: its text attribute "arch" when that is a valid label
+// value (--attributes=arch:arm64), else DefaultArch. Mesos does not say it otherwise;
+// the agents of a cluster run one executor binary, so they mostly share it.
+func Arch(a Agent) string {
+	for _, attr := range a.Attributes {
+		if attr.GetName() == "arch" && attr.GetType() == mesos.TEXT {
+			if v := attr.GetText().GetValue(); v != "" && len(validation.IsValidLabelValue(v)) == 0 {
+				return v
+			}
+		}
+	}
+	return DefaultArch
+}
+
+// Labels are the labels of an agent's Node: the cluster, kubernetes.io/hostname, the OS,
+// the architecture (Arch) and one per text or scalar attribute whose name and value make
+// a valid label.
 func Labels(cluster string, a Agent) map[string]string {
 	l := map[string]string{
 		LabelCluster:                          cluster,
 		corev1.LabelHostname:                  a.Hostname,
 		corev1.LabelOSStable:                  "linux",
+		corev1.LabelArchStable:                Arch(a),
 		"node-role.kubernetes.io/mesos-agent": "",
 	}
 	for _, attr := range a.Attributes {
@@ -213,7 +233,7 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 		Allocatable: capacity,
 		Conditions:  []corev1.NodeCondition{cond, reachable},
 		Addresses:   Addresses(a),
-		NodeInfo:    corev1.NodeSystemInfo{OperatingSystem: "linux", KubeletVersion: "mesos"},
+		NodeInfo:    corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: Arch(a), KubeletVersion: "mesos"},
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{
 			KubeletEndpoint: corev1.DaemonEndpoint{Port: a.KubeletPort},
 		},

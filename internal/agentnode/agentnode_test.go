@@ -72,6 +72,32 @@ func TestNodeNameFromEveryPath(t *testing.T) {
 	}
 }
 
+// kubernetes.io/arch, which a kubelet always sets and many charts select on, is the
+// agent's "arch" attribute, or amd64.
+func TestArch(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		attrs []mesos.Attribute
+		want  string
+	}{
+		{"no attribute", nil, "amd64"},
+		{"an arch attribute", []mesos.Attribute{text("arch", "arm64")}, "arm64"},
+		{"an arch that is no label value", []mesos.Attribute{text("arch", "arm 64")}, "amd64"},
+		{"a scalar arch", []mesos.Attribute{{Name: "arch", Type: mesos.SCALAR, Scalar: &mesos.Value_Scalar{Value: 64}}}, "amd64"},
+	} {
+		a := Agent{Hostname: "h", Attributes: tc.attrs}
+		if got := Arch(a); got != tc.want {
+			t.Errorf("%s: Arch = %q, want %q", tc.name, got, tc.want)
+		}
+		if got := Labels("c", a)[corev1.LabelArchStable]; got != tc.want {
+			t.Errorf("%s: label %s = %q, want %q", tc.name, corev1.LabelArchStable, got, tc.want)
+		}
+		if got := Status(a, true, metav1.Now(), nil).NodeInfo.Architecture; got != tc.want {
+			t.Errorf("%s: nodeInfo.architecture = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestLabels(t *testing.T) {
 	a := Agent{Hostname: "agent-1", Attributes: []mesos.Attribute{
 		text("rack", "r1"),
@@ -84,6 +110,7 @@ func TestLabels(t *testing.T) {
 		LabelCluster:                          "local",
 		corev1.LabelHostname:                  "agent-1",
 		corev1.LabelOSStable:                  "linux",
+		corev1.LabelArchStable:                DefaultArch,
 		"node-role.kubernetes.io/mesos-agent": "",
 		LabelAttributePrefix + "rack":         "r1",
 		LabelAttributePrefix + "cores":        "8",

@@ -69,3 +69,27 @@ func TestCordonedAndTaintedAgentsAreSkipped(t *testing.T) {
 		})
 	}
 }
+
+// A pod that selects kubernetes.io/arch, as many charts do, fits an agent of that
+// architecture (its "arch" attribute, amd64 without one), and no other.
+func TestAPodSelectingAnArchitecture(t *testing.T) {
+	arm := withAttr(offer("arm", 4, 4096), "arch", "arm64")
+	for _, tc := range []struct {
+		arch, want string
+	}{
+		{"amd64", "plain"},
+		{"arm64", "arm"},
+		{"s390x", ""},
+	} {
+		r := req("t", 1, 128)
+		r.NodeSelector = map[string]string{corev1.LabelArchStable: tc.arch}
+		res := Place(Input{Requests: []Request{r}, Offers: []mesos.Offer{offer("plain", 4, 4096), arm}, Cluster: "c"})
+		host := ""
+		if len(res.Assignments) == 1 {
+			host = res.Assignments[0].Hostname
+		}
+		if host != tc.want {
+			t.Errorf("arch %s: placed on %q, want %q", tc.arch, host, tc.want)
+		}
+	}
+}
