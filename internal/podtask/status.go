@@ -101,20 +101,15 @@ func PodPhaseFor(p mesosv1alpha1.TaskPhase, previous corev1.PodPhase) corev1.Pod
 	return corev1.PodPending
 }
 
-// killedInSuccess says whether the executor's data of a killed task (a JSON PodStatus)
-// has every container of the pod ended with exit code 0: as a kubelet makes a deleted
-// pod whose containers all exited 0 when stopped Succeeded (its getPhase, once the pod
-// is terminal: init containers and sidecars aside), not Failed. A Job counts such a pod
-// as a completion. Without the executor's word (the master's update) it is not.
-func killedInSuccess(data []byte) bool {
-	if len(data) == 0 {
+// exitedZero says whether every container status says the container ended with exit
+// code 0 (and there is one): how a kubelet finds a deleted pod Succeeded (its getPhase,
+// once the pod is terminal: init containers and sidecars aside). A Job counts such a
+// pod as a completion.
+func exitedZero(cs []corev1.ContainerStatus) bool {
+	if len(cs) == 0 {
 		return false
 	}
-	var ps corev1.PodStatus
-	if json.Unmarshal(data, &ps) != nil || len(ps.ContainerStatuses) == 0 {
-		return false
-	}
-	for _, c := range ps.ContainerStatuses {
+	for _, c := range cs {
 		if t := c.State.Terminated; t == nil || t.ExitCode != 0 {
 			return false
 		}
@@ -189,9 +184,6 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 	}
 	st.Phase = phase
 	st.PodPhase = PodPhaseFor(phase, st.PodPhase)
-	if phase == mesosv1alpha1.TaskPhaseKilled && killedInSuccess(ts.Data) {
-		st.PodPhase = corev1.PodSucceeded
-	}
 	st.MesosState = Clamp(state.String(), MaxStateLength)
 	if ts.AgentID != nil && ts.AgentID.Value != "" {
 		st.AgentID = Clamp(ts.AgentID.Value, MaxIDLength)
@@ -258,7 +250,10 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 	}
 	out.Phase = PodPhaseFor(st.Phase, pod.Status.Phase)
 	out.Reason, out.Message = "", ""
-	stoppedInSuccess := st.Phase == mesosv1alpha1.TaskPhaseKilled && st.PodPhase == corev1.PodSucceeded
+	// A deleted pod whose containers all exited 0 as they were stopped: Succeeded, as a
+	// kubelet ends it. A pod killed without its deletion (the executor stopped, the agent
+	// drained) is Failed, as a kubelet's is when its node shuts down.
+	stoppedInSuccess := st.Phase == mesosv1alpha1.TaskPhaseKilled && !pod.DeletionTimestamp.IsZero() && exitedZero(out.ContainerStatuses)
 	if stoppedInSuccess {
 		out.Phase = corev1.PodSucceeded
 	}
@@ -315,7 +310,7 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 // finalizer on a pod until the pod is Failed, and any Job takes a pod removed without a
 // terminal phase for failed. A pod whose task ended gets the status of that end
 // (PodStatusFor, with the executor's last data: Succeeded when the task finished, or was
-// killed with every container exiting 0, else Failed). One whose task never ran, or is not known to have ended (st nil, or not
+// killed for the deletion with every container exiting 0, else Failed). One whose task never ran, or is not known to have ended (st nil, or not
 // terminal), is Failed, as a kubelet's TerminatePod and the pod garbage collector leave a
 // pod deleted before it ran: no reason of its own, not ready. A pod that ended already
 // keeps its status.

@@ -508,10 +508,12 @@ func TestPodReady(t *testing.T) {
 	}
 }
 
-// A killed task whose containers all exited 0 when stopped leaves its pod Succeeded, as
-// a kubelet leaves a deleted pod so (its getPhase once the pod is terminal): a Job counts
-// it as a completion. Any other exit, a container not said to have ended, or no word
-// from the executor (the master's update) leaves it Failed.
+// A killed task of a deleted pod whose containers all exited 0 when stopped leaves the
+// pod Succeeded, as a kubelet leaves a deleted pod so (its getPhase once the pod is
+// terminal): a Job counts it as a completion. Any other exit, a container not said to
+// have ended, no word from the executor (the master's update), or a kill the pod's
+// deletion did not ask for (the executor stopped, the agent drained: a kubelet's pod is
+// Failed when its node shuts down) leaves it Failed.
 func TestAKilledTaskWhoseContainersExitedZeroSucceeds(t *testing.T) {
 	ended := func(code int32) corev1.ContainerStatus {
 		return corev1.ContainerStatus{Name: "c", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code}}}
@@ -522,28 +524,30 @@ func TestAKilledTaskWhoseContainersExitedZeroSucceeds(t *testing.T) {
 	}
 	running := corev1.ContainerStatus{Name: "c", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}
 	for _, tc := range []struct {
-		name string
-		data []byte
-		want corev1.PodPhase
+		name    string
+		data    []byte
+		deleted bool
+		want    corev1.PodPhase
 	}{
-		{"every container exited 0", data(ended(0), ended(0)), corev1.PodSucceeded},
-		{"one exited 143", data(ended(0), ended(143)), corev1.PodFailed},
-		{"one still said to run", data(ended(0), running), corev1.PodFailed},
-		{"no container statuses", data(), corev1.PodFailed},
-		{"no word from the executor", nil, corev1.PodFailed},
+		{"deleted, every container exited 0", data(ended(0), ended(0)), true, corev1.PodSucceeded},
+		{"not deleted, every container exited 0", data(ended(0), ended(0)), false, corev1.PodFailed},
+		{"deleted, one exited 143", data(ended(0), ended(143)), true, corev1.PodFailed},
+		{"deleted, one still said to run", data(ended(0), running), true, corev1.PodFailed},
+		{"deleted, no container statuses", data(), true, corev1.PodFailed},
+		{"deleted, no word from the executor", nil, true, corev1.PodFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := metav1.Now()
 			st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, PodPhase: corev1.PodRunning, MesosState: "TASK_RUNNING", LaunchedAt: &now}
-			ts := update(mesos.TASK_KILLED, mesos.REASON_TASK_KILLED_DURING_LAUNCH.Enum(), "0123456789abcdef")
+			ts := update(mesos.TASK_KILLED, mesos.REASON_EXECUTOR_TERMINATED.Enum(), "0123456789abcdef")
 			ts.Data = tc.data
 			ApplyUpdate(st, ts, now)
-			if st.PodPhase != tc.want {
-				t.Errorf("the MesosTask's pod phase is %s, want %s", st.PodPhase, tc.want)
-			}
 			pod := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+			if tc.deleted {
+				pod.DeletionTimestamp = &now
+			}
 			got := PodStatusFor(pod, st, tc.data)
-			if got.Phase != tc.want || (tc.want == corev1.PodSucceeded && got.Reason != "") {
+			if got.Phase != tc.want || (tc.want == corev1.PodSucceeded && got.Reason != "") || (tc.want == corev1.PodFailed && got.Reason == "") {
 				t.Errorf("the pod is %s (reason %q), want %s", got.Phase, got.Reason, tc.want)
 			}
 		})
