@@ -447,9 +447,11 @@ func (e *Executor) update(ctx context.Context, t *task, state mesos.TaskState, p
 	}
 	// On a context that ended (the executor is stopping) it cannot go out: it is kept
 	// unsent before the task is done, for stopped to send it (a send tried and failed
-	// here could be marked unsent only after stopped had sent what it found).
+	// here could be marked unsent only after stopped had sent what it found). A terminal
+	// update counts as unsent until its send succeeds, for the same reason: the context
+	// may end while it is on its way. Sent twice, it is the same update (its uuid).
 	unsent := behind || ctx.Err() != nil
-	e.unacked = append(e.unacked, unackedUpdate{call: mexec.Call_Update{Status: status}, unsent: unsent})
+	e.unacked = append(e.unacked, unackedUpdate{call: mexec.Call_Update{Status: status}, unsent: unsent || isTerminal(state)})
 	e.mu.Unlock()
 	if isTerminal(state) {
 		// Done once its terminal update is kept for sending (shutDown waits for it).
@@ -462,6 +464,8 @@ func (e *Executor) update(ctx context.Context, t *task, state mesos.TaskState, p
 	if err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(status))); err != nil {
 		e.Log.Info("Could not send an update; sending it again", "task", t.info.TaskID.Value, "state", state.String(), "error", err.Error())
 		e.setUnsent(u[:], true)
+	} else if isTerminal(state) {
+		e.setUnsent(u[:], false)
 	}
 }
 

@@ -104,6 +104,11 @@ func (s *Scheduler) awaitExecutors(ctx context.Context) {
 	if done == nil {
 		return
 	}
+	select {
+	case <-done: // the common case, every round but a subscription's first: no timer
+		return
+	default:
+	}
 	t := time.NewTimer(executorsWait)
 	defer t.Stop()
 	select {
