@@ -58,6 +58,9 @@ func (r *AgentNodeReconciler) otherCluster(ctx context.Context, mc *mesosv1alpha
 	if !ok || owner == mc.Name {
 		return false
 	}
+	if _, told := r.takenTold.LoadOrStore(node.Name+"\x00"+owner+"\x00"+mc.Name, true); told {
+		return true // said once (each pass would say it again, every few seconds)
+	}
 	ctrl.LoggerFrom(ctx).Info("Leaving alone the Node of another MesosCluster that an agent's Node name maps to", "node", node.Name, "owner", owner, "agent", a.ID, "hostname", a.Hostname)
 	if r.Recorder != nil {
 		r.Recorder.Eventf(mc, nil, corev1.EventTypeWarning, ReasonNodeNameTaken, "WriteNode",

@@ -127,4 +127,11 @@ func TestANodeOfAnotherClusterIsLeftAlone(t *testing.T) {
 	default:
 		t.Error("no event says the agent has no Node")
 	}
+	// Said once, not on every pass.
+	r.pass(context.Background(), mc, nil, st, now.Add(10*time.Second))
+	select {
+	case e := <-rec.Events:
+		t.Errorf("the next pass says it again: %q", e)
+	default:
+	}
 }

@@ -65,6 +65,9 @@ type AgentNodeReconciler struct {
 
 	// leases are the agents' Node Leases as their last write returned them (leases.go).
 	leases leaseCopies
+	// takenTold are the Nodes of other clusters an agent's Node name maps to that this
+	// process told of (otherCluster), by Node, owner and cluster.
+	takenTold sync.Map
 }
 
 // Reconcile brings the Nodes of one MesosCluster in line with its driver's agents.

@@ -10,6 +10,7 @@ import (
 // Reasons a request does not fit an offer, in the order they are checked.
 const (
 	reasonPinned = iota
+	reasonNodeTaken
 	reasonRole
 	reasonSelector
 	reasonUnschedulable
@@ -24,9 +25,11 @@ const (
 )
 
 var reasonText = [reasonCount]string{
-	reasonPinned:   "didn't match the agent the pod is bound to",
-	reasonRole:     "had no resources for the requested role",
-	reasonSelector: "didn't match node selector",
+	reasonPinned: "didn't match the agent the pod is bound to",
+	// The agent's Node name is another MesosCluster's Node (agentnode.NodeName).
+	reasonNodeTaken: "had their Node name taken by another MesosCluster's Node",
+	reasonRole:      "had no resources for the requested role",
+	reasonSelector:  "didn't match node selector",
 	// What kube-scheduler's NodeUnschedulable and TaintToleration filters keep away.
 	reasonUnschedulable: "cordoned (unschedulable)",
 	reasonTaint:         "had untolerated taints",

@@ -18,6 +18,9 @@ func (s *offerState) fits(r *Request, sel *selector, exec *Request) int {
 	if r.Node != "" && r.Node != s.agent.node.Name {
 		return reasonPinned
 	}
+	if s.agent.otherCluster {
+		return reasonNodeTaken
+	}
 	if r.Role != "" && !s.hasRole(r.Role) {
 		return reasonRole
 	}

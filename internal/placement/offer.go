@@ -71,6 +71,8 @@ type agentState struct {
 	// the NoSchedule and NoExecute taints but the cluster's own.
 	unschedulable bool
 	taints        []corev1.Taint
+	// otherCluster: the Node of the agent's name is another MesosCluster's.
+	otherCluster bool
 }
 
 // offerState is what is left of one offer during a round.

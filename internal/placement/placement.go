@@ -43,6 +43,16 @@ type Request struct {
 	Tolerations []corev1.Toleration
 }
 
+// NodeState is what of an agent's Node keeps tasks away: a person cordoned it
+// (spec.unschedulable: kubectl cordon, drain), its taints, or it is another
+// MesosCluster's Node, whose name the agent's maps to (the agent has no Node of its own,
+// and a pod bound there would be that cluster's Node's).
+type NodeState struct {
+	Unschedulable bool
+	Taints        []corev1.Taint
+	OtherCluster  bool
+}
+
 // Input is one placement round.
 type Input struct {
 	// Requests are placed in order: earlier ones get the first pick.
@@ -64,11 +74,11 @@ type Input struct {
 	// of another role, or of reserved and unreserved resources in another order).
 	// Unknown (launched by an earlier process), they are read off the agent's offer.
 	RunningExecutor func(agentID string) []mesos.Resource
-	// NodeSpec, when set, says of an agent's Node (by name) whether a person cordoned it
-	// (spec.unschedulable: kubectl cordon, drain) and its taints; ok is false when the
-	// Node is not there. The cluster's own agent taint (agentnode.TaintAgent) keeps
-	// kube-scheduler away and is not held against the cluster's tasks.
-	NodeSpec func(nodeName string) (unschedulable bool, taints []corev1.Taint, ok bool)
+	// NodeSpec, when set, says of an agent's Node (by name) what keeps tasks away from
+	// it (NodeState); ok is false when the Node is not there. The cluster's own agent
+	// taint (agentnode.TaintAgent) keeps kube-scheduler away and is not held against
+	// the cluster's tasks.
+	NodeSpec func(nodeName string) (state NodeState, ok bool)
 	// Cache keeps the agents' Nodes and the offers read from one Place to the next; nil
 	// reads them each time.
 	Cache *Cache
@@ -172,8 +182,8 @@ func (rd *round) readOffers() {
 			rd.agents = append(rd.agents, &agents[e.index])
 			if in.NodeSpec != nil {
 				ag := rd.agents[e.index]
-				if unschedulable, taints, ok := in.NodeSpec(e.node.Name); ok {
-					ag.unschedulable, ag.taints = unschedulable, blockingTaints(taints)
+				if st, ok := in.NodeSpec(e.node.Name); ok {
+					ag.unschedulable, ag.taints, ag.otherCluster = st.Unschedulable, blockingTaints(st.Taints), st.OtherCluster
 				}
 			}
 		}

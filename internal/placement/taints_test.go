@@ -10,7 +10,8 @@ import (
 )
 
 // A cordoned agent's Node (kubectl cordon, drain) and one tainted NoSchedule or
-// NoExecute get no task that does not tolerate it, as kube-scheduler filters such
+// NoExecute get no task that does not tolerate it, and an agent whose Node name is
+// another MesosCluster's Node none at all (the pod would be bound to that Node), as kube-scheduler filters such
 // nodes; the cluster's own agent taint, PreferNoSchedule and a task pinned to its Node
 // are not held against it, nor are the node lifecycle's not-ready and unreachable taints.
 func TestCordonedAndTaintedAgentsAreSkipped(t *testing.T) {
@@ -28,9 +29,12 @@ func TestCordonedAndTaintedAgentsAreSkipped(t *testing.T) {
 		"mesos-c-own": {taints: []corev1.Taint{agentnode.Taint("c"), {Key: "soft", Effect: corev1.TaintEffectPreferNoSchedule},
 			{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule}, {Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute}}},
 	}
-	nodeSpec := func(name string) (bool, []corev1.Taint, bool) {
+	nodeSpec := func(name string) (NodeState, bool) {
+		if name == "mesos-c-taken" {
+			return NodeState{OtherCluster: true}, true
+		}
 		s, ok := nodes[name]
-		return s.unschedulable, s.taints, ok
+		return NodeState{Unschedulable: s.unschedulable, Taints: s.taints}, ok
 	}
 	tolerating := func(r Request, tol ...corev1.Toleration) Request { r.Tolerations = tol; return r }
 	pinned := func(r Request, node string) Request { r.Node = node; return r }
@@ -55,6 +59,8 @@ func TestCordonedAndTaintedAgentsAreSkipped(t *testing.T) {
 		{"an agent without a Node yet", []mesos.Offer{offer("new", 4, 4096)}, req("t", 1, 128), "new", ""},
 		{"the other agents are used", []mesos.Offer{offer("cordoned", 4, 4096), offer("dedicated", 4, 4096), offer("own", 4, 4096)},
 			req("t", 1, 128), "own", ""},
+		{"an agent whose Node name is another cluster's Node", []mesos.Offer{offer("taken", 4, 4096)}, req("t", 1, 128), "",
+			"0/1 agents available: 1 had their Node name taken by another MesosCluster's Node."},
 		{"pinned to a cordoned agent's Node", []mesos.Offer{offer("cordoned", 4, 4096)}, pinned(req("t", 1, 128), "mesos-c-cordoned"), "cordoned", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

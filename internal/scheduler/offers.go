@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/placement"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
@@ -143,14 +144,17 @@ func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, o
 	return res
 }
 
-// nodeSpec is placement's Input.NodeSpec: whether an agent's Node is cordoned, and its
-// taints, from the cache (its own object, to read only).
-func (s *Scheduler) nodeSpec(name string) (unschedulable bool, taints []corev1.Taint, ok bool) {
+// nodeSpec is placement's Input.NodeSpec: whether an agent's Node is cordoned, its
+// taints, and whether it is another cluster's Node, from the cache (its own object, to
+// read only).
+func (s *Scheduler) nodeSpec(name string) (placement.NodeState, bool) {
 	node := &corev1.Node{}
 	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: name}, node, client.UnsafeDisableDeepCopy); err != nil {
-		return false, nil, false
+		return placement.NodeState{}, false
 	}
-	return node.Spec.Unschedulable, node.Spec.Taints, true
+	owner, labelled := node.Labels[agentnode.LabelCluster]
+	return placement.NodeState{Unschedulable: node.Spec.Unschedulable, Taints: node.Spec.Taints,
+		OtherCluster: labelled && owner != s.clusterName()}, true
 }
 
 // refuseFor is how long declined offers are filtered: the cluster's refuseSeconds, 5s
