@@ -398,3 +398,36 @@ func TestTokenReviewsBounded(t *testing.T) {
 		t.Errorf("after the reviews, a new token got %d after %d reviews, want 403 after %d", code, b.count(), maxTokenReviews+1)
 	}
 }
+
+// The requests presenting one new token at once (a client's, when its token's cache
+// entry expired) make one review between them, and none is refused for the bound.
+func TestOneReviewPerTokenUnderWay(t *testing.T) {
+	s := startServer(t)
+	b := &blockingReviewer{release: make(chan struct{})}
+	s.handler.authn.reviewer = b
+	const n = maxTokenReviews + 3
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, s.url+"/healthz", nil)
+			req.Header.Set("Authorization", "Bearer the-same-token")
+			resp, err := s.client(nil).Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			_ = resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	eventually(t, "the review under way", func() bool { return b.count() == 1 })
+	close(b.release)
+	for range n {
+		if code := <-codes; code != http.StatusForbidden {
+			t.Errorf("a request got %d, want 403 (robot may not get /healthz), none 503", code)
+		}
+	}
+	if got := b.count(); got != 1 {
+		t.Errorf("%d reviews of one token, want 1", got)
+	}
+}

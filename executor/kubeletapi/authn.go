@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,8 +63,12 @@ type authenticator struct {
 	clientCAs atomic.Pointer[x509.CertPool]
 	reviewer  TokenReviewer
 	tokens    *ttlCache[tokenReview]
-	// reviewing holds a token for each review under way, maxTokenReviews at most.
+	// reviewing holds a token for each review under way, maxTokenReviews at most;
+	// flights are the reviews under way by token hash, which the requests presenting the
+	// same token wait for rather than asking again.
 	reviewing chan struct{}
+	flightsMu sync.Mutex
+	flights   map[string]*tokenFlight
 	timeout   time.Duration
 	now       func() time.Time
 	log       logr.Logger
@@ -72,6 +77,13 @@ type authenticator struct {
 type tokenReview struct {
 	user user.Info
 	ok   bool
+}
+
+// tokenFlight is one token review under way: done closes once review and err are set.
+type tokenFlight struct {
+	done   chan struct{}
+	review tokenReview
+	err    error
 }
 
 // authenticate returns the request's user, nil if it has none; an error if the token
@@ -91,15 +103,46 @@ func (a *authenticator) authenticate(r *http.Request) (user.Info, error) {
 	review, cached := a.tokens.get(key, now)
 	if !cached {
 		var err error
-		if review, err = a.review(r.Context(), token); err != nil {
+		if review, err = a.reviewOnce(r.Context(), key, token, now); err != nil {
 			return nil, err
 		}
-		a.tokens.put(key, review, tokenTTL, now)
 	}
 	if !review.ok {
 		return nil, nil
 	}
 	return withAuthenticatedGroup(review.user), nil
+}
+
+// reviewOnce reviews a token (review) and caches the answer, or waits for the review of
+// it under way: the requests of one client presenting a new token at once (a cache
+// entry that just expired) make one review, and count once against maxTokenReviews.
+func (a *authenticator) reviewOnce(ctx context.Context, key, token string, now time.Time) (tokenReview, error) {
+	a.flightsMu.Lock()
+	if f, ok := a.flights[key]; ok {
+		a.flightsMu.Unlock()
+		select {
+		case <-f.done:
+			return f.review, f.err
+		case <-ctx.Done():
+			return tokenReview{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+		}
+	}
+	if a.flights == nil {
+		a.flights = map[string]*tokenFlight{}
+	}
+	f := &tokenFlight{done: make(chan struct{})}
+	a.flights[key] = f
+	a.flightsMu.Unlock()
+	f.review, f.err = a.review(ctx, token)
+	if f.err == nil {
+		// Cached before the flight ends: a request between the two would ask again.
+		a.tokens.put(key, f.review, tokenTTL, now)
+	}
+	a.flightsMu.Lock()
+	delete(a.flights, key)
+	a.flightsMu.Unlock()
+	close(f.done)
+	return f.review, f.err
 }
 
 // review asks the reviewer about a token, unless maxTokenReviews are under way.

@@ -13,15 +13,27 @@ import (
 )
 
 // The executors' reviews answered at once: maxReviews of each kind, token or access,
-// and of those maxAgentReviews for one agent. A review beyond them is dropped (the
+// and of those, for one agent, maxAgentReviews token reviews (the executor asks no more
+// at once) and maxAgentAccessReviews access reviews (the executor does not bound them:
+// several users' requests to one agent, or one `kubectl logs -l ... -f` over its pods,
+// each ask once their cached answer expired). A review beyond them is dropped (the
 // executor times out and answers its caller 503) rather than queued behind the others.
 // So an agent whose executor, or a process posing as it, floods the manager with
 // reviews delays only its own: neither other agents' reviews nor, with tokens, any
 // access review.
 const (
-	maxReviews      = 32
-	maxAgentReviews = 4
+	maxReviews            = 32
+	maxAgentReviews       = 4
+	maxAgentAccessReviews = 16
 )
+
+// agentReviewLimit is how many reviews of a kind one agent may have under way.
+func agentReviewLimit(kind string) int {
+	if kind == agentmsg.KindAccessReview {
+		return maxAgentAccessReviews
+	}
+	return maxAgentReviews
+}
 
 // reviewTimeout bounds one review, under the executor's own wait.
 const reviewTimeout = 5 * time.Second
@@ -102,8 +114,8 @@ func (l *reviewLimits) acquire(kind, agent string) string {
 	defer l.mu.Unlock()
 	key := agentReviews{kind, agent}
 	switch {
-	case l.byAgent[key] >= maxAgentReviews:
-		return fmt.Sprintf("%d of the agent's under way", maxAgentReviews)
+	case l.byAgent[key] >= agentReviewLimit(kind):
+		return fmt.Sprintf("%d of the agent's under way", agentReviewLimit(kind))
 	case l.byKind[kind] >= maxReviews:
 		return fmt.Sprintf("%d under way", maxReviews)
 	}

@@ -90,6 +90,14 @@ func TestReviewLimits(t *testing.T) {
 		}
 		return rs
 	}
+	// accesses is n access reviews of agent a0.
+	accesses := func(n int) []review {
+		var rs []review
+		for range n {
+			rs = append(rs, review{access, "a0"})
+		}
+		return rs
+	}
 	for _, tc := range []struct {
 		name     string
 		held     []review
@@ -98,6 +106,8 @@ func TestReviewLimits(t *testing.T) {
 		want     bool
 	}{
 		{name: "none under way", ask: review{token, "a0"}, want: true},
+		{name: "access reviews of one agent past the token bound", held: accesses(maxAgentAccessReviews - 1), ask: review{access, "a0"}, want: true},
+		{name: "access reviews of one agent at their bound", held: accesses(maxAgentAccessReviews), ask: review{access, "a0"}},
 		{name: "the agent at its bound", held: flood(1, maxAgentReviews), ask: review{token, "a0"}},
 		{name: "another agent", held: flood(1, maxAgentReviews), ask: review{token, "other"}, want: true},
 		{name: "an access review of an agent at its token bound", held: flood(1, maxAgentReviews), ask: review{access, "a0"}, want: true},
