@@ -62,8 +62,10 @@ var _ = Describe("A cordoned or tainted agent", func() {
 				return err.Error()
 			}
 			return podCondition(p, corev1.PodScheduled)
-		}, 30*time.Second, 100*time.Millisecond).Should(And(HavePrefix("False/Unschedulable: "), ContainSubstring("1 had untolerated taints")),
-			"the message counts the agents that offered in the round")
+		}, 30*time.Second, 100*time.Millisecond).Should(And(HavePrefix("False/Unschedulable: "),
+			Or(ContainSubstring("had untolerated taints"), ContainSubstring("cordoned (unschedulable)"))),
+			"the message counts the agents that offered in the latest round, one or both")
+		Consistently(nodesOf("waiting"), 2*time.Second, 100*time.Millisecond).Should(Equal([]string{""}), "the tainted agent takes no pod that does not tolerate it")
 
 		By("uncordoning the first agent, the pod runs there")
 		setUnschedulable(false)
