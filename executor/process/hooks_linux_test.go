@@ -64,14 +64,7 @@ func TestFailedPostStartHookStopsTheContainer(t *testing.T) {
 			p := shPod(tc.policy, "exec sleep 300")
 			p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: execHook("echo broken; exit 3")}
 			_, rec, _ := start(t, p)
-			rep := rec.until(t, "the container was stopped", tc.done)
-			cs := rep.Status.ContainerStatuses[0]
-			term := cs.State.Terminated
-			if tc.policy == corev1.RestartPolicyAlways {
-				term = cs.LastTerminationState.Terminated
-			} else if rep.Status.Phase != corev1.PodFailed {
-				t.Fatalf("phase %s", rep.Status.Phase)
-			}
+			term := tc.stopped(t, rec)
 			if term == nil || !strings.HasPrefix(term.Message, "FailedPostStartHook: Exec lifecycle hook") || !strings.Contains(term.Message, `message: "broken\n"`) {
 				t.Fatalf("terminated %+v", term)
 			}

@@ -67,12 +67,29 @@ func TestStartupProbeHoldsTheOtherProbes(t *testing.T) {
 
 // afterAStop is what follows a container the runtime stopped (a failed startup probe, a
 // failed postStart hook), per restartPolicy: a restart, or the pod's end.
-var afterAStop = []struct {
-	policy corev1.RestartPolicy
-	done   func(executor.Report) bool
-}{
+var afterAStop = []afterStop{
 	{corev1.RestartPolicyAlways, func(r executor.Report) bool { return r.Status.ContainerStatuses[0].RestartCount >= 1 }},
 	{corev1.RestartPolicyNever, ended},
+}
+
+type afterStop struct {
+	policy corev1.RestartPolicy
+	done   func(executor.Report) bool
+}
+
+// stopped waits until the runtime stopped the pod's container and returns how it
+// ended: its last termination when it restarted, else its termination, the pod Failed.
+func (a afterStop) stopped(t *testing.T, rec *recorder) *corev1.ContainerStateTerminated {
+	t.Helper()
+	rep := rec.until(t, "the container was stopped", a.done)
+	cs := rep.Status.ContainerStatuses[0]
+	if a.policy == corev1.RestartPolicyAlways {
+		return cs.LastTerminationState.Terminated
+	}
+	if rep.Status.Phase != corev1.PodFailed {
+		t.Fatalf("phase %s", rep.Status.Phase)
+	}
+	return cs.State.Terminated
 }
 
 // A startup probe that fails failureThreshold times stops the container, which then
@@ -83,14 +100,7 @@ func TestStartupProbeFailureStopsTheContainer(t *testing.T) {
 			p := shPod(tc.policy, "exec sleep 300")
 			p.Spec.Containers[0].StartupProbe = execProbe(2, "exit 1")
 			_, rec, _ := start(t, p)
-			rep := rec.until(t, "the container was stopped", tc.done)
-			cs := rep.Status.ContainerStatuses[0]
-			term := cs.State.Terminated
-			if tc.policy == corev1.RestartPolicyAlways {
-				term = cs.LastTerminationState.Terminated
-			} else if rep.Status.Phase != corev1.PodFailed {
-				t.Fatalf("phase %s", rep.Status.Phase)
-			}
+			term := tc.stopped(t, rec)
 			if term == nil || term.ExitCode != 143 || !strings.Contains(term.Message, "Container c0 failed startup probe, will be restarted") {
 				t.Fatalf("terminated %+v", term)
 			}
