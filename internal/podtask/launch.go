@@ -202,9 +202,6 @@ func PodPhaseEvent(phase corev1.PodPhase, mt *mesosv1alpha1.MesosTask) (ev Event
 	case corev1.PodRunning:
 		return Event{corev1.EventTypeNormal, "Running", "Run", fmt.Sprintf("Task %s is running on agent %s", id, st.Hostname)}, true
 	case corev1.PodSucceeded:
-		if st.Phase == mesosv1alpha1.TaskPhaseKilled {
-			return Event{corev1.EventTypeNormal, "Finished", "Run", fmt.Sprintf("Task %s was killed, and its containers exited 0", id)}, true
-		}
 		return Event{corev1.EventTypeNormal, "Finished", "Run", fmt.Sprintf("Task %s finished", id)}, true
 	case corev1.PodFailed:
 		return Event{corev1.EventTypeWarning, "Failed", "Run", fmt.Sprintf("Task %s is %s: %s %s", id, st.MesosState, st.Reason, st.Message)}, true

@@ -190,11 +190,6 @@ func TestPodPhaseEvent(t *testing.T) {
 			t.Errorf("%s: event = %+v, %v; want %+v, %v", tc.phase, got, ok, tc.want, tc.ok)
 		}
 	}
-	killed := mt.DeepCopy()
-	killed.Status.Phase = mesosv1alpha1.TaskPhaseKilled
-	if got, _ := PodPhaseEvent(corev1.PodSucceeded, killed); got.Message != "Task k8sm.u1 was killed, and its containers exited 0" {
-		t.Errorf("a killed task's pod that succeeded: event %+v", got)
-	}
 }
 
 func TestRemovedEvent(t *testing.T) {
