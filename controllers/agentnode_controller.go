@@ -329,10 +329,16 @@ func (r *AgentNodeReconciler) writeNode(ctx context.Context, node, desired *core
 			node.Annotations = map[string]string{}
 		}
 		node.Annotations[agentnode.AnnotationAgentID] = a.ID
+		patch := client.MergeFrom(before)
 		if !hasTaint(node.Spec.Taints, desired.Spec.Taints[0]) {
 			node.Spec.Taints = append(node.Spec.Taints, desired.Spec.Taints[0])
+			// A merge patch writes the whole taint list: from a cache that has not seen
+			// the node lifecycle controller's latest taint (unreachable, not-ready), it
+			// would remove it. With the resourceVersion it fails instead, and the next
+			// pass writes it again from the Node as it is.
+			patch = client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
 		}
-		if err := r.Patch(ctx, node, client.MergeFrom(before)); err != nil {
+		if err := r.Patch(ctx, node, patch); err != nil {
 			return before, err
 		}
 	}

@@ -262,3 +262,49 @@ func TestMarkGoneOfADeletedNode(t *testing.T) {
 		t.Errorf("markGone of a deleted Node = %v, want nil", err)
 	}
 }
+
+// A Node whose k8sm taint is missing is written with its resourceVersion: from a cache
+// that has not seen a taint the node lifecycle controller added, a plain merge patch of
+// the taint list would remove that taint.
+func TestWriteNodeKeepsTaintsTheCacheHasNotSeen(t *testing.T) {
+	now := time.Now()
+	a := agentnode.Agent{ID: "a1", Hostname: "h1", Port: 5051, IP: "10.0.0.1", KubeletPort: 10350}
+	node := agentNodeObject(a, false, now)
+	node.Spec.Taints = nil // the agent's taint went, say by hand
+	c, base := fakeAPI(t, interceptor.Funcs{}, node)
+	ctx := context.Background()
+	cached := &corev1.Node{}
+	if err := base.Get(ctx, client.ObjectKeyFromObject(node), cached); err != nil {
+		t.Fatal(err)
+	}
+	unreachable := corev1.Taint{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoSchedule}
+	latest := cached.DeepCopy()
+	latest.Spec.Taints = []corev1.Taint{unreachable}
+	if err := base.Update(ctx, latest); err != nil {
+		t.Fatal(err)
+	}
+
+	r := &AgentNodeReconciler{Client: c}
+	_, err := r.writeNode(ctx, cached, agentnode.Desired("m", a), a, true, now)
+	if !apierrors.IsConflict(err) {
+		t.Errorf("writeNode from a stale Node: %v, want a conflict", err)
+	}
+	got := &corev1.Node{}
+	if err := base.Get(ctx, client.ObjectKeyFromObject(node), got); err != nil {
+		t.Fatal(err)
+	}
+	if !hasTaint(got.Spec.Taints, unreachable) {
+		t.Errorf("taints after the write: %v, want %s kept", got.Spec.Taints, unreachable.Key)
+	}
+
+	// From the Node as it is, the next pass adds the agent's taint beside it.
+	if _, err := r.writeNode(ctx, got, agentnode.Desired("m", a), a, true, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := base.Get(ctx, client.ObjectKeyFromObject(node), got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Spec.Taints) != 2 || !hasTaint(got.Spec.Taints, unreachable) {
+		t.Errorf("taints after the next pass: %v, want the agent's and %s", got.Spec.Taints, unreachable.Key)
+	}
+}
