@@ -148,7 +148,7 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		r.removeOutageToleration(ctx, mc)
 		msg := fmt.Sprintf("MesosCluster %q already uses schedulerName %q; pick another schedulerName for this one", winner, mc.Spec.SchedulerName)
 		r.setBroken(mc, status, ReasonSchedulerNameConflict, msg)
-		return ctrl.Result{}, r.writeStatus(ctx, mc, status)
+		return ctrl.Result{}, r.writeBrokenStatus(ctx, mc, status)
 	}
 
 	// Its pods get their outage tolerations as they are created, whether or not the
@@ -169,13 +169,13 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		r.Registry.StopDriver(mc.Name)
 		r.setBroken(mc, status, reason, err.Error())
 		log.Info("Cannot connect the framework", "reason", reason, "message", err.Error())
-		return ctrl.Result{RequeueAfter: statusResync}, r.writeStatus(ctx, mc, status)
+		return ctrl.Result{RequeueAfter: statusResync}, r.writeBrokenStatus(ctx, mc, status)
 	}
 
 	d, err := r.ensureDriver(mc, cfg)
 	if err != nil {
 		r.setBroken(mc, status, ReasonInvalidMaster, err.Error())
-		return ctrl.Result{}, r.writeStatus(ctx, mc, status)
+		return ctrl.Result{}, r.writeBrokenStatus(ctx, mc, status)
 	}
 	r.statusFromDriver(mc, status, d.Status())
 	ca, caReason, caReadFailed, caErr := r.kubeletClientCA(ctx, mc)
@@ -203,6 +203,15 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 	}
 	return ctrl.Result{RequeueAfter: statusResync}, nil
+}
+
+// writeBrokenStatus writes the status of a cluster whose framework cannot run: its
+// tasks are still counted, since their MesosTasks and pods are still there.
+func (r *MesosClusterReconciler) writeBrokenStatus(ctx context.Context, mc *mesosv1alpha1.MesosCluster, status *mesosv1alpha1.MesosClusterStatus) error {
+	if err := r.countTasks(ctx, mc, status); err != nil {
+		return err
+	}
+	return r.writeStatus(ctx, mc, status)
 }
 
 // finalize tears the framework down (or orphans it) and lets the cluster go.

@@ -34,8 +34,11 @@ func setCondition(st *mesosv1alpha1.MesosClusterStatus, generation int64, t stri
 }
 
 // setBroken records a problem that keeps the cluster from running.
+// Its driver is stopped: the agents it knew are no longer counted.
 func (r *MesosClusterReconciler) setBroken(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, reason, msg string) {
 	st.Leader = ""
+	st.Agents, st.Capacity = 0, nil
+	metrics.Cluster(mc.Name).Agents(0)
 	gen := mc.Generation
 	setCondition(st, gen, mesosv1alpha1.ConditionSubscribed, false, reason, msg)
 	setCondition(st, gen, mesosv1alpha1.ConditionReady, false, reason, msg)

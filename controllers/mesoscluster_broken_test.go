@@ -1,0 +1,66 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/scheduler"
+)
+
+// A cluster whose framework cannot run (here: its credentials Secret is missing) shows
+// no agents, since its driver is stopped and knows none, and still counts its tasks,
+// whose MesosTasks and pods are there. Before, both kept what the last pass with a
+// driver had written.
+func TestBrokenClusterStatusCountsTasksAndNoAgents(t *testing.T) {
+	sch := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(sch)
+	_ = mesosv1alpha1.AddToScheme(sch)
+	cpus := resource.MustParse("8")
+	mc := &mesosv1alpha1.MesosCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "c", Finalizers: []string{FrameworkFinalizer}, Generation: 1},
+		Spec: mesosv1alpha1.MesosClusterSpec{Master: "http://m:5050", SchedulerName: "mesos",
+			Framework: mesosv1alpha1.FrameworkSpec{CredentialsSecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "missing"}}},
+		Status: mesosv1alpha1.MesosClusterStatus{Agents: 4, Capacity: &mesosv1alpha1.ResourceSummary{CPUs: &cpus}},
+	}
+	mt := &mesosv1alpha1.MesosTask{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+		Spec:       mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u", TaskID: "k8sm.u"},
+		Status:     mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning},
+	}
+	c := fake.NewClientBuilder().WithScheme(sch).WithStatusSubresource(&mesosv1alpha1.MesosCluster{}, &mesosv1alpha1.MesosTask{}).
+		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.ClusterRef, indexer.ClusterRefOf).
+		WithIndex(&mesosv1alpha1.MesosCluster{}, indexer.ClusterSchedulerName, func(o client.Object) []string {
+			return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName}
+		}).
+		WithObjects(mc, mt).Build()
+	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system", Recorder: events.NewFakeRecorder(10)}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := &mesosv1alpha1.MesosCluster{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(mc), got); err != nil {
+		t.Fatal(err)
+	}
+	if ready := meta.FindStatusCondition(got.Status.Conditions, mesosv1alpha1.ConditionReady); ready == nil || ready.Status != metav1.ConditionFalse {
+		t.Fatalf("Ready: %v, want False for the missing Secret", ready)
+	}
+	if got.Status.Agents != 0 || got.Status.Capacity != nil {
+		t.Errorf("agents %d, capacity %v; want none while the framework cannot run", got.Status.Agents, got.Status.Capacity)
+	}
+	if got.Status.Tasks == nil || got.Status.Tasks.Running != 1 {
+		t.Errorf("tasks %+v, want the running one counted", got.Status.Tasks)
+	}
+}
