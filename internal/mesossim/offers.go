@@ -43,10 +43,15 @@ func (m *Master) allocateSoonLocked() {
 	}
 }
 
-// allocateLocked offers each connected, unsuppressed framework the free resources of
-// every agent it has no offer or filter for: one offer per agent, allocated to the
+// allocateLocked offers each connected, unsuppressed framework the available resources
+// (neither offered nor used) of every agent it has no filter for, allocated to the
 // framework's first role (a MULTI_ROLE framework without roles gets none, as Mesos's
-// allocator has no role to offer it resources for).
+// allocator has no role to offer it resources for), as HierarchicalAllocatorProcess::
+// __generateOffers does: an agent is offered whatever offers of it are outstanding, so a
+// framework holding an offer gets another one of the resources a task there freed; and
+// it is offered only what is allocatable (at least the master's
+// --min_allocatable_resources, cpus:0.01|mem:32 by default). One offer per agent and
+// framework in each allocation.
 func (m *Master) allocateLocked(now time.Time) {
 	ids := make([]string, 0, len(m.frameworks))
 	for id := range m.frameworks {
@@ -61,7 +66,7 @@ func (m *Master) allocateLocked(now time.Time) {
 		}
 		var batch []mesos.Offer
 		for _, a := range m.agents {
-			if !a.connected() || a.free.empty() || now.Before(fw.filters[a.id]) || m.hasOfferLocked(fw, a) {
+			if !a.connected() || !allocatable(a.free) || now.Before(fw.filters[a.id]) {
 				continue
 			}
 			m.nextOffer++
@@ -82,13 +87,19 @@ func (m *Master) allocateLocked(now time.Time) {
 	}
 }
 
-func (m *Master) hasOfferLocked(fw *framework, a *agent) bool {
-	for _, o := range m.offers {
-		if o.fw == fw && o.agent == a {
-			return true
-		}
-	}
-	return false
+// The default of Mesos's master flag --min_allocatable_resources ("cpus:0.01|mem:32",
+// src/master/flags.cpp, from MIN_CPUS and MIN_MEM in src/master/constants.hpp): the
+// allocator offers an agent's resources only when they hold at least one of the two.
+const (
+	minAllocatableCPUs  = 0.01
+	minAllocatableMemMB = 32
+)
+
+// allocatable says whether resources are worth an offer (HierarchicalAllocatorProcess::
+// allocatable with the default minimum): an agent left with only disk or ports, or
+// crumbs of cpus and mem, is not offered.
+func allocatable(p pool) bool {
+	return p.scalars["cpus"]+1e-9 >= minAllocatableCPUs || p.scalars["mem"]+1e-9 >= minAllocatableMemMB
 }
 
 // offerProto renders an offer as Master::offer (src/master/master.cpp) sends it: the

@@ -1,0 +1,96 @@
+package mesossim
+
+// The allocator's rules, as Mesos 1.12's hierarchical allocator applies them
+// (src/master/allocator/mesos/hierarchical.cpp): what an agent is offered while an offer
+// of it is outstanding, and the least it offers.
+
+import (
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// commandTaskOf is a simulated command task on an offer taking cpus, finishing after
+// the given duration (Go form) unless it is "".
+func commandTaskOf(id string, o mesos.Offer, cpus float64, after string) mesos.TaskInfo {
+	ti := commandTask(id, o)
+	ti.Resources = []mesos.Resource{scalar("cpus", cpus)}
+	if after != "" {
+		ti.Labels = &mesos.Labels{Labels: []mesos.Label{{Key: LabelFinishAfter, Value: ptr(after)}}}
+	}
+	return ti
+}
+
+// noOffer fails when an offer comes within d; other events are dropped.
+func (s *sched) noOffer(d time.Duration, why string) {
+	s.t.Helper()
+	if len(s.skippedOffers) > 0 {
+		s.t.Fatalf("%s: offered %v", why, s.skippedOffers[0].GetOffers().Offers)
+	}
+	deadline := time.After(d)
+	for {
+		select {
+		case e, open := <-s.events:
+			if !open {
+				s.t.Fatalf("%s: the stream closed", why)
+			}
+			if e.Type == scheduler.Event_OFFERS {
+				s.t.Fatalf("%s: offered %v", why, e.GetOffers().Offers)
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// A framework that holds an offer of an agent is offered, in an offer of their own, the
+// resources a task there frees (the allocator offers an agent's available resources,
+// whatever offers of it are outstanding), and it may use both offers in one ACCEPT.
+func TestConformanceFreedResourcesAreOfferedBesideAnOutstandingOffer(t *testing.T) {
+	m := startSim(t, Config{Agents: 1, AgentResources: "cpus:4;mem:1024", AllocationInterval: 50 * time.Millisecond, UpdateRetry: 200 * time.Millisecond})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("agent-1")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTaskOf("t1", o, 1, "200ms"))}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+	held := s.offer("agent-1")
+	if got := scalars(held.Resources); got["cpus"] != 3 || got["mem"] != 1024 {
+		t.Fatalf("offer beside t1: %v", got)
+	}
+	s.waitState("t1", mesos.TASK_FINISHED)
+	freed := s.offer("agent-1")
+	if got := scalars(freed.Resources); freed.ID == held.ID || got["cpus"] != 1 || got["mem"] != 0 {
+		t.Fatalf("offer of what t1 freed, while %s is outstanding: %s %v", held.ID.Value, freed.ID.Value, got)
+	}
+	// A task as large as the agent fits the two offers taken together.
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTaskOf("t2", o, 4, ""))}.WithOffers(held.ID, freed.ID)).With(calls.RefuseSeconds(0)))
+	s.waitState("t2", mesos.TASK_RUNNING)
+}
+
+// Resources below the master's --min_allocatable_resources (default cpus:0.01|mem:32)
+// are not offered: an agent with only disk and ports left, or crumbs of cpus and mem,
+// gets no offer until a task ends there.
+func TestConformanceOnlyAllocatableResourcesAreOffered(t *testing.T) {
+	m := startSim(t, Config{Agents: 1, AgentResources: "cpus:1;mem:64;disk:1000;ports:[31000-31010]", AllocationInterval: 50 * time.Millisecond, UpdateRetry: 200 * time.Millisecond})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("agent-1")
+	big := commandTaskOf("t1", o, 1, "800ms")
+	big.Resources = append(big.Resources, scalar("mem", 64))
+	crumbs := commandTaskOf("t2", o, 0.995, "")
+	crumbs.Resources = append(crumbs.Resources, scalar("mem", 33))
+	for _, tc := range []struct {
+		task mesos.TaskInfo
+		left string
+	}{{big, "disk and ports"}, {crumbs, "0.005 cpus and 31 MB"}} {
+		s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(tc.task)}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+		s.waitState(tc.task.TaskID.Value, mesos.TASK_RUNNING)
+		s.noOffer(300*time.Millisecond, "only "+tc.left+" left")
+		if tc.task.TaskID.Value == "t1" {
+			s.waitState("t1", mesos.TASK_FINISHED)
+			o = s.offer("agent-1")
+		}
+	}
+}
