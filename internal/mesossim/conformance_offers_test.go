@@ -2,7 +2,7 @@ package mesossim
 
 // The allocator's rules, as Mesos 1.12's hierarchical allocator applies them
 // (src/master/allocator/mesos/hierarchical.cpp): what an agent is offered while an offer
-// of it is outstanding, and the least it offers.
+// of it is outstanding, the least it offers, and how refuse filters hold resources back.
 
 import (
 	"testing"
@@ -93,4 +93,77 @@ func TestConformanceOnlyAllocatableResourcesAreOffered(t *testing.T) {
 			o = s.offer("agent-1")
 		}
 	}
+}
+
+// A DECLINE filters only the resources declined (RefusedOfferFilter): when a task on the
+// agent ends, the agent's resources, more than were declined, are offered before the
+// refuse time is out.
+func TestConformanceDeclineFiltersOnlyTheDeclinedResources(t *testing.T) {
+	m := startSim(t, Config{Agents: 1, AgentResources: "cpus:4;mem:1024", AllocationInterval: 50 * time.Millisecond, UpdateRetry: 200 * time.Millisecond})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("agent-1")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTaskOf("t1", o, 1, "1s"))}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+	rest := s.offer("agent-1")
+	s.mustCall(calls.Decline(rest.ID).With(calls.RefuseSeconds(time.Hour)))
+	s.noOffer(300*time.Millisecond, "declined for an hour")
+	s.waitState("t1", mesos.TASK_FINISHED)
+	again := s.offer("agent-1")
+	if got := scalars(again.Resources); got["cpus"] != 4 || got["mem"] != 1024 {
+		t.Fatalf("offer after t1 ended: %v, want the whole agent", got)
+	}
+}
+
+// Refuse filters last while the framework is connected, a failover on a new connection
+// before the old one broke included (Master::failoverFramework does not deactivate it);
+// a framework whose stream broke is deactivated, which clears its filters
+// (deactivateFramework), and is offered everything at once when it subscribes again.
+func TestConformanceFiltersEndWithTheConnection(t *testing.T) {
+	m := startSim(t, Config{Agents: 1, AllocationInterval: time.Hour})
+	s := newSched(t, m)
+	fi := info()
+	s.subscribe(fi)
+	o := s.offer("agent-1")
+	s.mustCall(calls.Decline(o.ID).With(calls.RefuseSeconds(time.Hour)))
+
+	s = newSchedWithID(t, m, s.id)
+	s.subscribe(fi) // the old stream is still open
+	s.noOffer(300*time.Millisecond, "declined for an hour, failed over while connected")
+
+	m.DropStream(s.id)
+	if msg := s.streamClosed(); msg != "" {
+		t.Fatalf("dropped stream: ERROR %q", msg)
+	}
+	s.subscribe(fi)
+	if again := s.offer("agent-1"); scalars(again.Resources)["cpus"] != scalars(o.Resources)["cpus"] {
+		t.Fatalf("offer after subscribing again: %v, want what was declined", again)
+	}
+}
+
+// refuse_seconds as recoverResources reads it: negative is the 5 s default, not "no
+// filter"; and a framework keeps every filter it set on an agent, each running its
+// course, a shorter later one included.
+func TestConformanceRefuseSeconds(t *testing.T) {
+	m := startSim(t, Config{Agents: 1, AgentResources: "cpus:4;mem:1024", AllocationInterval: 50 * time.Millisecond, UpdateRetry: 200 * time.Millisecond})
+	s := newSched(t, m)
+	s.subscribe(info())
+	o := s.offer("agent-1")
+	s.mustCall(calls.Decline(o.ID).With(calls.RefuseSeconds(-time.Second)))
+	s.noOffer(time.Second, "declined with refuse_seconds -1")
+	s.mustCall(calls.Revive())
+	o = s.offer("agent-1")
+
+	// t1's ACCEPT filters the other 3 cpus for an hour; once it ended, the whole agent is
+	// offered and declined for a moment: the first filter still holds 3 cpus back.
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTaskOf("t1", o, 1, "200ms"))}.WithOffers(o.ID)).With(calls.RefuseSeconds(time.Hour)))
+	s.waitState("t1", mesos.TASK_FINISHED)
+	o = s.offer("agent-1")
+	s.mustCall(calls.Decline(o.ID).With(calls.RefuseSeconds(100 * time.Millisecond)))
+	o = s.offer("agent-1")
+	if got := scalars(o.Resources)["cpus"]; got != 4 {
+		t.Fatalf("offer once the short filter ran out: %v cpus, want 4", got)
+	}
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTaskOf("t2", o, 1, ""))}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+	s.waitState("t2", mesos.TASK_RUNNING)
+	s.noOffer(300*time.Millisecond, "3 cpus left, refused for an hour by t1's ACCEPT")
 }

@@ -103,7 +103,8 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 // leading master recovers the registry, src/master/master.cpp Master::_recover):
 //
 //   - every scheduler stream ends (no ERROR event), outstanding offers are dropped
-//     without RESCIND, and the master takes a new id (MasterInfo.id, a fresh UUID in
+//     without RESCIND, refuse filters with them (the new master's allocator starts
+//     empty), and the master takes a new id (MasterInfo.id, a fresh UUID in
 //     Master::Master, and the prefix of new ids);
 //   - agents register again at once with their ids and tasks (Master::reregisterSlave,
 //     __reregisterSlave for an agent recovered from the registry); an unreachable
@@ -132,6 +133,7 @@ func (m *Master) FailoverMaster() {
 			fw.stream.close()
 			fw.stream = nil
 		}
+		clearFiltersLocked(fw, nil)
 		if fw.failover != nil {
 			fw.failover.Stop()
 			fw.failover = nil

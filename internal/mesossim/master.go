@@ -132,7 +132,7 @@ type framework struct {
 	info           mesos.FrameworkInfo
 	stream         *stream
 	suppressed     bool
-	filters        map[string]time.Time // agent id → refuse until
+	filters        map[string][]refusal // refuse filters by agent id (offers.go)
 	tasks          map[string]*task
 	removed        bool
 	partitionAware bool

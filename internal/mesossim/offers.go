@@ -2,6 +2,7 @@ package mesossim
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -44,14 +45,14 @@ func (m *Master) allocateSoonLocked() {
 }
 
 // allocateLocked offers each connected, unsuppressed framework the available resources
-// (neither offered nor used) of every agent it has no filter for, allocated to the
-// framework's first role (a MULTI_ROLE framework without roles gets none, as Mesos's
-// allocator has no role to offer it resources for), as HierarchicalAllocatorProcess::
-// __generateOffers does: an agent is offered whatever offers of it are outstanding, so a
-// framework holding an offer gets another one of the resources a task there freed; and
-// it is offered only what is allocatable (at least the master's
-// --min_allocatable_resources, cpus:0.01|mem:32 by default). One offer per agent and
-// framework in each allocation.
+// (neither offered nor used) of every agent, allocated to the framework's first role (a
+// MULTI_ROLE framework without roles gets none, as Mesos's allocator has no role to
+// offer it resources for), as HierarchicalAllocatorProcess::__generateOffers does: an
+// agent is offered whatever offers of it are outstanding, so a framework holding an
+// offer gets another one of the resources a task there freed; it is offered only what
+// is allocatable (at least the master's --min_allocatable_resources, cpus:0.01|mem:32
+// by default), and not what a refuse filter of the framework holds back (filteredLocked).
+// One offer per agent and framework in each allocation.
 func (m *Master) allocateLocked(now time.Time) {
 	ids := make([]string, 0, len(m.frameworks))
 	for id := range m.frameworks {
@@ -66,7 +67,7 @@ func (m *Master) allocateLocked(now time.Time) {
 		}
 		var batch []mesos.Offer
 		for _, a := range m.agents {
-			if !a.connected() || !allocatable(a.free) || now.Before(fw.filters[a.id]) {
+			if !a.connected() || !allocatable(a.free) || m.filteredLocked(fw, a, roles[0], a.free, now) {
 				continue
 			}
 			m.nextOffer++
@@ -100,6 +101,86 @@ const (
 // crumbs of cpus and mem, is not offered.
 func allocatable(p pool) bool {
 	return p.scalars["cpus"]+1e-9 >= minAllocatableCPUs || p.scalars["mem"]+1e-9 >= minAllocatableMemMB
+}
+
+// refusal is a refuse filter (Mesos: RefusedOfferFilter in hierarchical.cpp): resources
+// a framework declined, or left unused in an ACCEPT, on an agent for a role. Until it
+// expires the framework is not offered resources of the agent that the refused ones
+// contain; more (a task there ended) is offered at once.
+type refusal struct {
+	res   pool
+	role  string
+	until time.Time
+}
+
+// filteredLocked says whether a refuse filter of the framework holds back res of the
+// agent for role (HierarchicalAllocatorProcess::isFiltered), dropping the filters that
+// expired.
+func (m *Master) filteredLocked(fw *framework, a *agent, role string, res pool, now time.Time) bool {
+	fs := fw.filters[a.id]
+	if len(fs) == 0 {
+		return false
+	}
+	filtered := false
+	kept := fs[:0]
+	for _, f := range fs {
+		if !now.Before(f.until) {
+			continue
+		}
+		kept = append(kept, f)
+		if f.role == role && f.res.contains(res) {
+			filtered = true
+		}
+	}
+	clear(fs[len(kept):])
+	if len(kept) == 0 {
+		delete(fw.filters, a.id)
+	} else {
+		fw.filters[a.id] = kept
+	}
+	return filtered
+}
+
+// refuseLocked installs the refuse filter of resources given back by a DECLINE or left
+// unused by an ACCEPT, as HierarchicalAllocatorProcess::recoverResources does: for
+// filters.refuse_seconds (5 s when unset, negative or not a number; at most 365 days),
+// none for 0, and never shorter than an allocation interval, so that an allocation runs
+// before it expires (MESOS-4302). A framework may have several filters on one agent; each
+// runs its course.
+func (m *Master) refuseLocked(fw *framework, a *agent, role string, res pool, f *mesos.Filters, now time.Time) {
+	d := refuse(f)
+	if d == 0 || res.empty() || a.gone {
+		return
+	}
+	d = max(d, m.cfg.AllocationInterval)
+	fw.filters[a.id] = append(fw.filters[a.id], refusal{res: res.clone(), role: role, until: now.Add(d)})
+}
+
+// clearFiltersLocked drops a framework's refuse filters for the roles given, or all of
+// them when none are (HierarchicalAllocatorProcess::reviveRoles on REVIVE;
+// deactivateFramework clears them all when the framework disconnects).
+func clearFiltersLocked(fw *framework, roles []string) {
+	if len(roles) == 0 {
+		clear(fw.filters)
+		return
+	}
+	for id, fs := range fw.filters {
+		kept := slices.DeleteFunc(fs, func(f refusal) bool { return slices.Contains(roles, f.role) })
+		if len(kept) == 0 {
+			delete(fw.filters, id)
+		} else {
+			fw.filters[id] = kept
+		}
+	}
+}
+
+// dropFiltersOfAgentLocked drops every framework's refuse filters of an agent that left
+// the allocator (removed, or marked unreachable: HierarchicalAllocatorProcess::
+// removeSlave); it comes back, if ever, as a new agent to it.
+func (m *Master) dropFiltersOfAgentLocked(a *agent) {
+	for _, fw := range m.frameworks {
+		delete(fw.filters, a.id)
+	}
 }
 
 // offerProto renders an offer as Master::offer (src/master/master.cpp) sends it: the

@@ -114,6 +114,7 @@ func (m *Master) removeAgentTasksLocked(a *agent, gone bool) {
 		}
 	}
 	m.rescindOffersOfAgentLocked(a) // a lost agent takes their resources with it
+	m.dropFiltersOfAgentLocked(a)
 	for _, fw := range m.frameworks {
 		fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: a.id}}})
 	}

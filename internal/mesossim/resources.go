@@ -159,13 +159,36 @@ func (p pool) contains(q pool) bool {
 		}
 	}
 	for _, r := range q.ports {
-		for port := r[0]; port <= r[1]; port++ {
-			if !p.hasPort(port) {
-				return false
-			}
+		if !p.hasRange(r) {
+			return false
 		}
 	}
 	return true
+}
+
+// hasRange says whether p holds every port of r, a range at a time: a refuse filter
+// compares an agent's whole ports range with the refused one at every allocation.
+func (p pool) hasRange(r [2]uint64) bool {
+	for port := r[0]; ; {
+		end, ok := p.rangeEnd(port)
+		if !ok {
+			return false
+		}
+		if end >= r[1] {
+			return true
+		}
+		port = end + 1
+	}
+}
+
+// rangeEnd is the end of a range of p that holds port.
+func (p pool) rangeEnd(port uint64) (uint64, bool) {
+	for _, h := range p.ports {
+		if port >= h[0] && port <= h[1] {
+			return h[1], true
+		}
+	}
+	return 0, false
 }
 
 func (p pool) hasPort(port uint64) bool {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -227,7 +228,7 @@ func (m *Master) frameworkForLocked(info mesos.FrameworkInfo, fw *framework) *fr
 			id = fmt.Sprintf("%s-%04d", m.id, m.nextFW)
 			m.nextFW++
 		}
-		fw = &framework{id: id, filters: map[string]time.Time{}, tasks: map[string]*task{}, observer: m.cfg.Observer}
+		fw = &framework{id: id, filters: map[string][]refusal{}, tasks: map[string]*task{}, observer: m.cfg.Observer}
 		m.frameworks[id] = fw
 	} else if fw.stream != nil {
 		fw.send(&scheduler.Event{Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: "Framework failed over"}})
@@ -354,9 +355,11 @@ func dropEmpty(v any) any {
 
 func ptr[T any](v T) *T { return &v }
 
-// disconnected handles the end of a stream: offers are rescinded and the failover
-// timeout starts; when it passes the framework is removed with its tasks (master.cpp:
-// Master::_exited, frameworkFailoverTimeout, removeFramework).
+// disconnected handles the end of a stream: the framework is deactivated, its offers
+// rescinded and its refuse filters cleared (the allocator's deactivateFramework), and
+// the failover timeout starts; when it passes the framework is removed with its tasks
+// (master.cpp: Master::_exited, disconnect, deactivate, frameworkFailoverTimeout,
+// removeFramework). A framework that subscribes again is offered everything at once.
 func (m *Master) disconnected(fw *framework, s *stream) {
 	s.close()
 	m.mu.Lock()
@@ -365,6 +368,7 @@ func (m *Master) disconnected(fw *framework, s *stream) {
 		return // failed over to a new stream
 	}
 	fw.stream = nil
+	clearFiltersLocked(fw, nil)
 	m.recoverOffersOfLocked(fw, false)
 	m.startFailoverTimerLocked(fw)
 }
@@ -461,15 +465,16 @@ func (m *Master) handleCall(streamIDs []string, call *scheduler.Call) error {
 		m.acceptLocked(fw, call.GetAccept())
 	case scheduler.Call_DECLINE:
 		d := call.GetDecline()
+		now := time.Now()
 		for _, id := range d.OfferIDs {
 			if o := m.offers[id.Value]; o != nil && o.fw == fw {
 				m.recoverOfferLocked(o)
-				fw.filters[o.agent.id] = time.Now().Add(refuse(d.Filters))
+				m.refuseLocked(fw, o.agent, o.role, o.res, d.Filters, now)
 			}
 		}
 	case scheduler.Call_REVIVE:
 		fw.suppressed = false
-		fw.filters = map[string]time.Time{}
+		clearFiltersLocked(fw, call.GetRevive().GetRoles())
 		m.allocateSoonLocked()
 	case scheduler.Call_SUPPRESS:
 		fw.suppressed = true
@@ -520,11 +525,19 @@ func writeFrame(w http.ResponseWriter, protobuf bool, e message) bool {
 	return true
 }
 
-// refuse is how long declined resources stay away: filters.refuse_seconds, default 5s.
+// refuse is how long declined resources stay away: filters.refuse_seconds, 5 s when
+// unset, negative or not a number, at most 365 days (recoverResources).
 func refuse(f *mesos.Filters) time.Duration {
-	secs := 5.0
+	const defaultSecs = 5.0
+	secs := defaultSecs
 	if f != nil && f.RefuseSeconds != nil {
 		secs = *f.RefuseSeconds
+	}
+	switch {
+	case secs > 365*24*3600:
+		return 365 * 24 * time.Hour
+	case secs < 0 || math.IsNaN(secs):
+		secs = defaultSecs
 	}
 	return time.Duration(secs * float64(time.Second))
 }

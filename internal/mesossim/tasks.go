@@ -66,9 +66,7 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 		}
 	}
 	a.free.add(avail)
-	if !avail.empty() {
-		fw.filters[a.id] = time.Now().Add(refuse(acc.Filters))
-	}
+	m.refuseLocked(fw, a, offers[0].role, avail, acc.Filters, time.Now())
 }
 
 // launchGroupLocked launches a task group as Mesos does: atomically (one invalid task
