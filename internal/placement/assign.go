@@ -35,12 +35,7 @@ func (s *offerState) take(k int, v float64, role string, out []mesos.Resource) [
 // takeFrom takes n of kind k from bucket i and appends it as a resource with the
 // bucket's role and metadata, which Mesos needs to accept it.
 func (s *offerState) takeFrom(k, i int, n float64, out []mesos.Resource) []mesos.Resource {
-	if s.shared {
-		for k := range s.buckets {
-			s.buckets[k] = slices.Clone(s.buckets[k])
-		}
-		s.shared = false
-	}
+	s.unshare()
 	b := &s.buckets[k][i]
 	b.left = max(b.left-n, 0)
 	s.left[k] = max(s.left[k]-n, 0)

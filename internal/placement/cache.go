@@ -23,6 +23,7 @@ type Cache struct {
 	// The last round's room, used again by the next: its offers, its agents and the
 	// pointers to them (into agents, which is not grown while a round runs).
 	states    []offerState
+	stateOf   []int
 	agents    []agentState
 	agentPtrs []*agentState
 	reasons   []int

@@ -110,20 +110,34 @@ func withSelector(r Request, kv ...string) Request {
 }
 
 // checkResult checks what holds for every round: each assignment's resources are valid,
-// come from its offer, and all of an offer's tasks (plus a new executor) fit in it
+// come from its offers (the first offer of its agent and allocation role, with the
+// others of them), and all tasks placed on them (plus a new executor) fit in them
 // together; a request is placed or explained, never both; used and unused offers
-// partition the offers.
+// partition the offers, and an agent's offers of one role are used or unused together.
 func checkResult(t *testing.T, in Input, res Result) {
 	t.Helper()
 	offers := map[string]*mesos.Offer{}
+	group := func(o *mesos.Offer) string { return o.AgentID.Value + "/" + AllocationRole(o) }
+	offered := map[string]mesos.Resources{} // by group
+	first := map[string]string{}            // group -> its first offer id
 	for i := range in.Offers {
-		offers[in.Offers[i].ID.Value] = &in.Offers[i]
+		o := &in.Offers[i]
+		offers[o.ID.Value] = o
+		sum := offered[group(o)]
+		sum.Add(o.Resources...)
+		offered[group(o)] = sum
+		if _, ok := first[group(o)]; !ok {
+			first[group(o)] = o.ID.Value
+		}
 	}
-	taken := map[string]mesos.Resources{}
+	taken := map[string]mesos.Resources{} // by group
 	for _, a := range res.Assignments {
 		o := offers[a.OfferID.Value]
 		if o == nil {
 			t.Fatalf("assignment %s to unknown offer %s", a.Request.ID, a.OfferID.Value)
+		}
+		if first[group(o)] != a.OfferID.Value {
+			t.Errorf("assignment %s to offer %s, not the first of its agent and role, %s", a.Request.ID, a.OfferID.Value, first[group(o)])
 		}
 		if a.AgentID != o.AgentID || a.Hostname != o.Hostname {
 			t.Errorf("assignment %s: agent %s/%s, offer's %s/%s", a.Request.ID, a.AgentID.Value, a.Hostname, o.AgentID.Value, o.Hostname)
@@ -134,27 +148,32 @@ func checkResult(t *testing.T, in Input, res Result) {
 		if err := resources.Validate(a.ExecutorResources...); err != nil {
 			t.Errorf("assignment %s: invalid executor resources %v: %v", a.Request.ID, a.ExecutorResources, err)
 		}
-		sum := taken[a.OfferID.Value]
+		sum := taken[group(o)]
 		sum.Add(a.Resources...)
 		if a.NeedsExecutor {
 			sum.Add(a.ExecutorResources...)
 		}
-		taken[a.OfferID.Value] = sum
+		taken[group(o)] = sum
 		if _, dup := res.Unplaced[a.Request.ID]; dup {
 			t.Errorf("%s both placed and unplaced", a.Request.ID)
 		}
 	}
-	for id, sum := range taken {
-		if !resources.ContainsAll(offers[id].Resources, sum) {
-			t.Errorf("offer %s: tasks take %v, more than offered %v", id, sum, mesos.Resources(offers[id].Resources))
+	for g, sum := range taken {
+		if !resources.ContainsAll(offered[g], sum) {
+			t.Errorf("offers %s: tasks take %v, more than offered %v", g, sum, offered[g])
 		}
 	}
 	if n := len(res.UsedOffers) + len(res.UnusedOffers); n != len(in.Offers) {
 		t.Errorf("used %v + unused %v offers, want %d", res.UsedOffers, res.UnusedOffers, len(in.Offers))
 	}
 	for _, id := range res.UsedOffers {
-		if _, ok := taken[id.Value]; !ok {
+		if _, ok := taken[group(offers[id.Value])]; !ok {
 			t.Errorf("offer %s listed as used without a task", id.Value)
+		}
+	}
+	for _, id := range res.UnusedOffers {
+		if _, ok := taken[group(offers[id.Value])]; ok {
+			t.Errorf("offer %s listed as unused, though its agent's offers of its role got a task", id.Value)
 		}
 	}
 	if len(res.Assignments)+len(res.Unplaced) != len(in.Requests) {

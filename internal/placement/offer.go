@@ -73,6 +73,41 @@ type agentState struct {
 	taints        []corev1.Taint
 	// otherCluster: the Node of the agent's name is another MesosCluster's.
 	otherCluster bool
+	// states are the round's states of the agent's offers, one per allocation role.
+	states []roleState
+}
+
+// AllocationRole is the role an offer is allocated to: that of its allocation info, or
+// of its resources' for an offer that names it only there; "" for a framework that is
+// not MULTI_ROLE. Offers of one agent and allocation role are placed as one, and go
+// into one ACCEPT.
+func AllocationRole(o *mesos.Offer) string {
+	if a := o.GetAllocationInfo(); a != nil {
+		return a.GetRole()
+	}
+	for i := range o.Resources {
+		if a := o.Resources[i].GetAllocationInfo(); a != nil {
+			return a.GetRole()
+		}
+	}
+	return ""
+}
+
+// roleState is the state of an agent's offers of one allocation role ("" when they have
+// none: a framework that is not MULTI_ROLE), by its index in the round's states.
+type roleState struct {
+	role  string
+	index int
+}
+
+// stateFor is the index of the agent's state for an allocation role, or -1.
+func (a *agentState) stateFor(role string) int {
+	for _, s := range a.states {
+		if s.role == role {
+			return s.index
+		}
+	}
+	return -1
 }
 
 // offerState is what is left of one offer during a round.
@@ -148,6 +183,71 @@ func newOfferState(o *mesos.Offer, agent *agentState) offerState {
 		}
 	}
 	return s
+}
+
+// merge adds another offer of the agent and allocation role to the state: its
+// resources join the buckets and port ranges of the same kind, role and metadata, so
+// that a task may take what it needs of both in one resource, as Mesos adds up the
+// offers of an ACCEPT. The state stands for the first offer; the others go into its
+// ACCEPT. Rare (an agent offered again what a task freed while an offer of it is
+// held), so it copies what it grows.
+func (s *offerState) merge(t offerState) {
+	s.unshare()
+	s.ports = slices.Clip(s.ports)
+	switch {
+	case !t.hasResources():
+	case !s.hasResources():
+		s.role, s.mixed = t.role, t.mixed
+	case t.mixed || t.role != s.role:
+		s.mixed = true
+	}
+	for k := range t.buckets {
+		for _, b := range t.buckets[k] {
+			s.left[k] += b.left
+			if i := slices.IndexFunc(s.buckets[k], func(x bucket) bool { return x.role == b.role && sameResource(x.res, b.res) }); i >= 0 {
+				s.buckets[k][i].left += b.left
+				continue
+			}
+			s.buckets[k] = append(s.buckets[k], b)
+		}
+	}
+	for _, pr := range t.ports {
+		if i := slices.IndexFunc(s.ports, func(x portRange) bool { return x.role == pr.role && sameResource(x.res, pr.res) }); i >= 0 {
+			pr.res = s.ports[i].res // one resource of the task for ports of both offers
+		}
+		s.ports = append(s.ports, pr)
+	}
+}
+
+// unshare gives the state buckets of its own, which the Cache's are not.
+func (s *offerState) unshare() {
+	if !s.shared {
+		return
+	}
+	for k := range s.buckets {
+		s.buckets[k] = slices.Clone(s.buckets[k])
+	}
+	s.shared = false
+}
+
+// hasResources says whether the offer had any usable resource.
+func (s *offerState) hasResources() bool {
+	if len(s.ports) > 0 {
+		return true
+	}
+	for k := range s.buckets {
+		if len(s.buckets[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// sameResource says whether two resources differ only in their amount.
+func sameResource(a, b *mesos.Resource) bool {
+	x, y := *a, *b
+	x.Scalar, y.Scalar, x.Ranges, y.Ranges = nil, nil, nil, nil
+	return x.Equal(&y)
 }
 
 // agentNode is the Node an agent is matched as: its Node name and labels, plus its

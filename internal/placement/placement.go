@@ -84,9 +84,13 @@ type Input struct {
 	Cache *Cache
 }
 
-// Assignment places one request on one offer.
+// Assignment places one request on the offers of one agent and allocation role.
 type Assignment struct {
-	Request  Request
+	Request Request
+	// OfferID is the first of the agent's offers of the role in Input.Offers: a round
+	// takes an agent's offers of one allocation role as one (Mesos offers an agent again
+	// what a task freed while an offer of it is outstanding, and takes the offers of one
+	// agent and role in one ACCEPT), and a request may need resources of several.
 	OfferID  mesos.OfferID
 	AgentID  mesos.AgentID
 	Hostname string
@@ -109,13 +113,13 @@ type Assignment struct {
 // Result is the outcome of a round.
 type Result struct {
 	// Assignments are in request order. Tasks of one agent's offers of one role go into
-	// one ACCEPT (Mesos takes several offers of one agent and role together): the task
-	// that starts the executor pays for it once for all of them.
+	// one ACCEPT of all of them (Mesos takes several offers of one agent and role
+	// together): the task that starts the executor pays for it once for all of them.
 	Assignments []Assignment
 	// Unplaced explains, per request id, why it fits no offer.
 	Unplaced map[string]string
-	// UsedOffers got at least one task; UnusedOffers got none (decline them). Both keep
-	// the order of Input.Offers.
+	// UsedOffers got at least one task, with the other offers of its agent and role;
+	// UnusedOffers got none (decline them). Both keep the order of Input.Offers.
 	UsedOffers, UnusedOffers []mesos.OfferID
 }
 
@@ -133,11 +137,11 @@ func Place(in Input) Result {
 	for i := range in.Requests {
 		rd.place(i, &res)
 	}
-	for j := range rd.states {
-		if s := &rd.states[j]; s.placed == 0 {
-			res.UnusedOffers = append(res.UnusedOffers, s.offer.ID)
+	for i, j := range rd.stateOf {
+		if rd.states[j].placed == 0 {
+			res.UnusedOffers = append(res.UnusedOffers, in.Offers[i].ID)
 		} else {
-			res.UsedOffers = append(res.UsedOffers, s.offer.ID)
+			res.UsedOffers = append(res.UsedOffers, in.Offers[i].ID)
 		}
 	}
 	return res
@@ -150,7 +154,10 @@ type round struct {
 	// exec is the executor's resources, nil without an executor id.
 	exec   *Request
 	agents []*agentState
-	states []offerState
+	// states are what is left of the offers, one per agent and allocation role, and
+	// stateOf the index in states of each offer of the input.
+	states  []offerState
+	stateOf []int
 	// inv holds the reciprocals of the largest cpus and mem offered, for score.
 	inv       [2]float64
 	selectors map[string]*selector
@@ -163,16 +170,16 @@ type round struct {
 }
 
 // readOffers reads the offers into states, with one agentState per agent they come
-// from: an agent's offers share its ports, executor and verdicts. What it reads comes
-// from the Cache when an earlier round read it, into the room the last round used.
+// from: an agent's offers share its ports, executor and verdicts, and its offers of one
+// allocation role are one state, as one ACCEPT takes them. What it reads comes from the
+// Cache when an earlier round read it, into the room the last round used.
 func (rd *round) readOffers() {
 	in, c := rd.in, rd.in.Cache
 	if cap(c.agents) < len(in.Offers) {
 		c.agents = make([]agentState, 0, len(in.Offers))
 	}
 	agents := c.agents[:0] // not grown below: rd.agents points into it
-	rd.states, rd.agents = c.states[:0], c.agentPtrs[:0]
-	var maxCPUs, maxMem float64
+	rd.states, rd.agents, rd.stateOf = c.states[:0], c.agentPtrs[:0], c.stateOf[:0]
 	for i := range in.Offers {
 		o := &in.Offers[i]
 		e, first := c.agent(in.Cluster, o)
@@ -196,10 +203,21 @@ func (rd *round) readOffers() {
 				}
 			}
 		}
+		role := AllocationRole(o)
+		if j := ag.stateFor(role); j >= 0 {
+			rd.states[j].merge(c.offer(o, ag))
+			rd.stateOf = append(rd.stateOf, j)
+			continue
+		}
+		ag.states = append(ag.states, roleState{role: role, index: len(rd.states)})
+		rd.stateOf = append(rd.stateOf, len(rd.states))
 		rd.states = append(rd.states, c.offer(o, ag))
-		maxCPUs, maxMem = max(maxCPUs, rd.states[i].left[kindCPUs]), max(maxMem, rd.states[i].left[kindMem])
 	}
-	c.states, c.agents, c.agentPtrs = rd.states, agents, rd.agents
+	c.states, c.agents, c.agentPtrs, c.stateOf = rd.states, agents, rd.agents, rd.stateOf
+	var maxCPUs, maxMem float64
+	for j := range rd.states {
+		maxCPUs, maxMem = max(maxCPUs, rd.states[j].left[kindCPUs]), max(maxMem, rd.states[j].left[kindMem])
+	}
 	if maxCPUs > 0 {
 		rd.inv[0] = 1 / maxCPUs
 	}

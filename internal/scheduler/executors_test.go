@@ -24,13 +24,15 @@ func roleOfferOf(id, host, role string, cpus float64) mesos.Offer {
 	return o
 }
 
-// The used offers of one agent and one role go into one ACCEPT; those of another agent,
-// or another role of the agent (Mesos refuses offers of two roles accepted together),
-// into others; unused offers into none.
+// The offers of one agent and one role go into one ACCEPT when tasks were placed on
+// them, all of them (placement takes them as one, and names the first); those of
+// another agent, or another role of the agent (Mesos refuses offers of two roles
+// accepted together), into others; the offers of an agent and role without a task into
+// none.
 func TestAcceptGroups(t *testing.T) {
 	offers := []mesos.Offer{
 		roleOfferOf("o1", "h1", "a", 1), roleOfferOf("o2", "h1", "a", 1), roleOfferOf("o3", "h1", "b", 1),
-		roleOfferOf("o4", "h2", "a", 1), roleOfferOf("o5", "h2", "a", 1),
+		roleOfferOf("o4", "h2", "a", 1), roleOfferOf("o5", "h2", "a", 1), roleOfferOf("o6", "h2", "b", 1),
 	}
 	asg := func(task, offer string) placement.Assignment {
 		return placement.Assignment{Request: placement.Request{ID: task}, OfferID: mesos.OfferID{Value: offer}}
@@ -47,7 +49,7 @@ func TestAcceptGroups(t *testing.T) {
 		}
 		got = append(got, ids)
 	}
-	want := [][]string{{"o1", "o2", "t1", "t3"}, {"o3", "t2"}, {"o4", "t4"}}
+	want := [][]string{{"o1", "o2", "t1", "t3"}, {"o3", "t2"}, {"o4", "o5", "t4"}}
 	if len(got) != len(want) {
 		t.Fatalf("groups %v, want %v", got, want)
 	}
@@ -61,8 +63,8 @@ func TestAcceptGroups(t *testing.T) {
 			}
 		}
 	}
-	if len(unused) != 1 || offers[unused[0]].ID.Value != "o5" {
-		t.Errorf("unused %v, want o5", unused)
+	if len(unused) != 1 || offers[unused[0]].ID.Value != "o6" {
+		t.Errorf("unused %v, want o6", unused)
 	}
 }
 

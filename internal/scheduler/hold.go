@@ -17,12 +17,16 @@ import (
 // REVIVE them and get every agent's offer, to use one and decline the rest; and pods
 // that come during a round would otherwise wait for the declined offers to come back
 // (refuseSeconds), or have them come back at every allocation while the queue is never
-// empty. A held offer takes them at once, and Mesos offers nothing more of its agent
-// meanwhile. Mesos keeps a held offer's resources from every other
+// empty. A held offer takes them at once. Mesos offers nothing more of what a held offer
+// holds, but does offer its agent's resources that a task frees meanwhile, in an offer
+// of their own: a round places an agent's offers of one role as one (placement.
+// AllocationRole) and accepts them in one ACCEPT (acceptGroups), so a pod that needs
+// both gets them. Mesos keeps a held offer's resources from every other
 // framework, so the hold is short, and it ends early when Mesos rescinds the offer or
 // the subscription it came on ends. An offer held too long, or rescinded without the
 // RESCIND arriving in time, makes at worst one ACCEPT fail with TASK_DROPPED, whose
-// task is launched again (neverSeen).
+// task is launched again (neverSeen); the agent's other offers in it come back to Mesos
+// without a filter, to be offered again.
 
 // heldOffer is an offer kept for the pods that come next.
 type heldOffer struct {

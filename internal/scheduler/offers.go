@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,7 +75,7 @@ func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 	now := time.Now()
 	held := s.takeHeld(d.Subscription(), now)
 	defer s.recycleHeld(held)
-	offers = s.offersOfRound(held, offers)
+	offers = s.offersOfRound(held, s.notRescinded(offers))
 	if len(offers) == 0 {
 		return
 	}
@@ -109,6 +110,30 @@ func (s *Scheduler) offersOfRound(held []heldOffer, offers []mesos.Offer) []meso
 	round = append(round, offers...)
 	s.roundOffers = round
 	return round
+}
+
+// notRescinded are the offers whose RESCIND has not come: one may overtake its offer on
+// its way to the offer loop (the event loop hands offers over and goes on). A rescinded
+// offer in an ACCEPT would void it whole, with the agent's other offers (TASK_DROPPED).
+func (s *Scheduler) notRescinded(offers []mesos.Offer) []mesos.Offer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.rescinded) == 0 {
+		return offers
+	}
+	for i := range offers {
+		if _, gone := s.rescinded[offers[i].ID.Value]; !gone {
+			continue
+		}
+		kept := slices.Clone(offers[:i])
+		for j := i + 1; j < len(offers); j++ {
+			if _, gone := s.rescinded[offers[j].ID.Value]; !gone {
+				kept = append(kept, offers[j])
+			}
+		}
+		return kept
+	}
+	return offers
 }
 
 // frameworkIDWait is how long offers declined while the framework id is not yet written
@@ -207,12 +232,15 @@ func (g *acceptGroup) offerIDs(offers []mesos.Offer) []mesos.OfferID {
 	return ids
 }
 
-// acceptGroups gathers the used offers of each agent and allocation role into one
-// ACCEPT, as Mesos takes them together (offers of one agent and one role). Apart, the
-// ACCEPT whose task starts the agent's executor pays for the executor, and another
-// ACCEPT of the agent reaching Mesos first would be charged for it instead (in Mesos
-// the first task to name a new executor pays), and fail if its offer cannot. It returns
-// the groups in the order of their first offer, and the offers nothing was placed on.
+// acceptGroups gathers the offers of each agent and allocation role that got tasks into
+// one ACCEPT, as Mesos takes them together (offers of one agent and one role), all of
+// them: placement takes them as one (placement.AllocationRole), and a task may need
+// resources of several, as when Mesos offered again what a task freed on an agent while
+// an offer of it was held. Apart, the ACCEPT whose task starts the agent's executor pays
+// for the executor, and another ACCEPT of the agent reaching Mesos first would be charged
+// for it instead (in Mesos the first task to name a new executor pays), and fail if its
+// offer cannot. Each offer goes into one ACCEPT at most. It returns the groups in the
+// order of their first offer, and the offers of agents and roles nothing was placed on.
 func acceptGroups(offers []mesos.Offer, assignments []placement.Assignment) ([]acceptGroup, []int) {
 	byOffer := make(map[string][]placement.Assignment, len(offers))
 	for _, a := range assignments {
@@ -220,22 +248,28 @@ func acceptGroups(offers []mesos.Offer, assignments []placement.Assignment) ([]a
 	}
 	var groups []acceptGroup
 	index := map[string]int{} // agent id + role -> group
-	unused := make([]int, 0, len(offers))
+	key := func(o *mesos.Offer) string { return o.AgentID.Value + "\x00" + placement.AllocationRole(o) }
 	for i := range offers {
 		asgs := byOffer[offers[i].ID.Value]
 		if len(asgs) == 0 {
-			unused = append(unused, i)
 			continue
 		}
-		key := offers[i].AgentID.Value + "\x00" + offers[i].GetAllocationInfo().GetRole()
-		g, ok := index[key]
+		k := key(&offers[i])
+		g, ok := index[k]
 		if !ok {
 			g = len(groups)
-			index[key] = g
+			index[k] = g
 			groups = append(groups, acceptGroup{})
 		}
-		groups[g].offers = append(groups[g].offers, i)
 		groups[g].asgs = append(groups[g].asgs, asgs...)
+	}
+	unused := make([]int, 0, len(offers))
+	for i := range offers {
+		if g, ok := index[key(&offers[i])]; ok {
+			groups[g].offers = append(groups[g].offers, i)
+		} else {
+			unused = append(unused, i)
+		}
 	}
 	return groups, unused
 }
