@@ -188,13 +188,24 @@ func (s *Scheduler) decline(ctx context.Context, d Driver, ids []mesos.OfferID, 
 	s.metrics.OffersDeclined(len(ids))
 	if err := d.Decline(ctx, ids, refuse); err != nil {
 		s.Log.V(1).Info("Decline failed", "error", err.Error())
-	} else if refuse > 0 {
-		s.mu.Lock()
-		if until := time.Now().Add(refuse); until.After(s.filteredUntil) {
-			s.filteredUntil = until
-		}
-		s.mu.Unlock()
+	} else {
+		s.filtered(refuse)
 	}
+}
+
+// filtered notes that resources were given back to Mesos with a refuse filter, by a
+// DECLINE or as the unused part of an ACCEPT: Mesos holds them back from the framework
+// for refuse (at least its allocation interval), though it offers more of their agent
+// (what a task freed) at once.
+func (s *Scheduler) filtered(refuse time.Duration) {
+	if refuse <= 0 {
+		return
+	}
+	s.mu.Lock()
+	if until := time.Now().Add(refuse); until.After(s.filteredUntil) {
+		s.filteredUntil = until
+	}
+	s.mu.Unlock()
 }
 
 // offerIDs are the ids of offers.

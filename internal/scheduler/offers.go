@@ -322,6 +322,7 @@ func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs
 		return true
 	}
 	s.metrics.TasksLaunched(len(launch))
+	s.filtered(l.refuse) // what the tasks leave of the offers
 	s.executorLaunched(asgs, launch)
 	for _, t := range prepared {
 		s.Dequeue(t.info.TaskID.Value)

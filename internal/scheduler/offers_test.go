@@ -161,6 +161,31 @@ func TestNewWorkRevivesDeclinedOffers(t *testing.T) {
 	}
 }
 
+// An ACCEPT filters what its tasks leave of its offers for refuseSeconds, as a DECLINE
+// does: a new pod REVIVEs offers rather than wait that out while a pod waits (offers are
+// not suppressed).
+func TestNewWorkRevivesWhatAnAcceptLeftFiltered(t *testing.T) {
+	big, bigTask := podWithTask("big", "64")
+	p1, t1 := podWithTask("p1", "500m")
+	p2, t2 := podWithTask("p2", "500m")
+	c := fakeAPI(t, big, bigTask, p1, t1, p2, t2)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.SetCluster(holdingCluster(0))
+	s.Enqueue(ctx, bigTask, big)
+	s.Enqueue(ctx, t1, p1)
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if len(d.launches["o-agent-1"]) != 1 || len(d.declines) != 0 || d.suppress != 0 {
+		t.Fatalf("launches %v, declines %v, suppressed %d times; want p1 launched, nothing declined or suppressed", d.launches, d.declines, d.suppress)
+	}
+	s.Enqueue(ctx, t2, p2)
+	if d.revive != 1 {
+		t.Errorf("revived %d times for a new pod, want 1", d.revive)
+	}
+}
+
 // A pod that someone else bound to another agent's Node since it was queued waits for
 // an offer from its own agent.
 func TestAPodBoundElsewhereWaitsForItsAgent(t *testing.T) {

@@ -96,8 +96,11 @@ type Scheduler struct {
 	round          *round
 	reconcileRetry time.Duration
 	suppressed     bool
-	// filteredUntil is when the last refuse filter of a decline runs out (Mesos keeps the
-	// declined resources away till then), and revived when offers were last revived.
+	// filteredUntil is when the last refuse filter of a DECLINE or an ACCEPT's unused
+	// resources runs out (Mesos keeps those resources away till then), and revived when
+	// offers were last revived. Only a guess to spare REVIVEs: Mesos also clears the
+	// filters when a subscription is lost (a REVIVE for nothing), and keeps each for an
+	// allocation interval at least (a pod may wait that long).
 	filteredUntil, revived time.Time
 	offerCalls             sync.Mutex // orders SUPPRESS and REVIVE
 	driver                 Driver
