@@ -294,6 +294,70 @@ func TestConformanceAcceptValidation(t *testing.T) {
 
 }
 
+// A task's id stays taken until its terminal update is acknowledged (Mesos:
+// src/master/validation.cpp validateUniqueTaskID looks in Framework::tasks, from which
+// Master::acknowledge removes a task only once the update acknowledged is its latest and
+// terminal): a LAUNCH of the id before then gets TASK_ERROR, REASON_TASK_INVALID, "Task
+// has duplicate ID: <id>", from the master without a uuid, and the old task's terminal
+// update is still sent again until acknowledged. Once it is, the id launches a new
+// task, and nothing of the old one comes after.
+func TestConformanceTaskIDTakenUntilTerminalUpdateAcknowledged(t *testing.T) {
+	m := startSim(t, Config{Agents: 1, UpdateRetry: 100 * time.Millisecond})
+	s := newSched(t, m)
+	s.subscribe(info(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	launch := func() {
+		o := s.offer("agent-1")
+		s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("d1", o.AgentID, 0.1))}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+	}
+	launch()
+	running := s.waitState("d1", mesos.TASK_RUNNING)
+	s.mustCall(calls.Kill("d1", running.AgentID.Value))
+	killed := s.nextMatching("TASK_KILLED of d1", updateOf("d1", mesos.TASK_KILLED)).GetUpdate().Status
+	if len(killed.UUID) != 16 {
+		t.Fatalf("TASK_KILLED %v: want an agent's update, with a uuid", killed)
+	}
+
+	launch() // the KILLED is not acknowledged
+	var refused *mesos.TaskStatus
+	for resent := 0; refused == nil || resent == 0; {
+		st := s.nextMatching("UPDATE of d1", updateOf("d1")).GetUpdate().Status
+		switch {
+		case st.GetState() == mesos.TASK_KILLED && bytes.Equal(st.UUID, killed.UUID):
+			resent++
+		case refused == nil:
+			refused = &st
+		default:
+			t.Fatalf("update %v while the id is taken", st)
+		}
+	}
+	if refused.GetState() != mesos.TASK_ERROR || refused.GetReason() != mesos.REASON_TASK_INVALID || refused.GetSource() != mesos.SOURCE_MASTER ||
+		refused.GetMessage() != "Task has duplicate ID: d1" || len(refused.UUID) != 0 {
+		t.Fatalf("LAUNCH of an id whose terminal update is not acknowledged: %v, want TASK_ERROR REASON_TASK_INVALID %q from the master",
+			refused, "Task has duplicate ID: d1")
+	}
+
+	s.mustCall(calls.Acknowledge(killed.AgentID.Value, "d1", killed.UUID))
+	launch()
+	for _, want := range []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING} {
+		st := s.nextUpdate("d1")
+		if st.GetState() == mesos.TASK_KILLED && bytes.Equal(st.UUID, killed.UUID) {
+			st = s.nextUpdate("d1") // sent again before the acknowledgement got there
+		}
+		if st.GetState() != want || bytes.Equal(st.UUID, killed.UUID) {
+			t.Fatalf("the task launched again after the acknowledgement: %v, want %s", st, want)
+		}
+	}
+	// Several retry intervals later, nothing of the old task has come.
+	time.Sleep(time.Second)
+	s.mustCall(calls.Reconcile(calls.ReconcileTasks(map[string]string{"marker": "no-such-agent"})))
+	before, _ := s.eventsUntil("the marker", updateOf("marker"))
+	for _, e := range before {
+		if e.Type == scheduler.Event_UPDATE {
+			t.Fatalf("after the new task ran: %v", e.GetUpdate().Status)
+		}
+	}
+}
+
 // Point 6: an agent's update carries a 16-byte uuid and is sent again, with backoff,
 // until acknowledged; the next update of the task waits for it (one in flight per
 // task); an ACKNOWLEDGE whose uuid is not a uuid is refused with 400.

@@ -108,7 +108,9 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 //     Master::Master, and the prefix of new ids);
 //   - agents register again at once with their ids and tasks (Master::reregisterSlave,
 //     __reregisterSlave for an agent recovered from the registry); an unreachable
-//     agent stays unreachable (the registry keeps the list);
+//     agent stays unreachable (the registry keeps the list), but the tasks the old
+//     master removed with it are forgotten (Framework::unreachableTasks lives in memory
+//     only, MESOS-6785): a new task may take the id of one;
 //   - the new master knows a framework only through the tasks its registered agents
 //     report (updateSlaveFrameworks, recoverFramework): a call of such a framework is
 //     refused 403 until it subscribes again, of any other 400 (unknown framework), and a
@@ -147,6 +149,7 @@ func (m *Master) FailoverMaster() {
 			if !t.agent.gone {
 				fw.unknown = false
 			}
+			t.unreachable = false // not kept across a failover (MESOS-6785)
 		}
 	}
 }

@@ -320,3 +320,119 @@ func newSchedWithID(t *testing.T, m *Master, id string) *sched {
 	s.id = id
 	return s
 }
+
+// Mesos: a task the master removes with its agent leaves Framework::tasks
+// (__removeSlave → removeTask), a terminal one whose update is not acknowledged yet
+// included, so that validateUniqueTaskID (src/master/validation.cpp) no longer finds
+// it there. Removed as unreachable (a partition; for a framework that is not
+// PARTITION_AWARE, also the agent marked gone), it is kept among the framework's
+// unreachable tasks, and a LAUNCH of its id gets TASK_ERROR, REASON_TASK_INVALID, "Task
+// reuses the ID of an unreachable task: <id>" until the agent comes back (then the task
+// is the master's again: "Task has duplicate ID: <id>"), or, unreachable, is marked gone
+// (Master::markGone completes it), or the master fails over (the list is not kept,
+// MESOS-6785). A PARTITION_AWARE framework's task of an agent marked gone is completed
+// at once.
+func TestFidelityTaskIDsOfRemovedAgents(t *testing.T) {
+	const unreachable, duplicate, free = "Task reuses the ID of an unreachable task: ", "Task has duplicate ID: ", ""
+	for _, tc := range []struct {
+		name           string
+		partitionAware bool
+		// fault returns a new offer of agent-2 when the one held is gone.
+		fault func(t *testing.T, m *Master, s *sched) (again *mesos.Offer)
+		want  string
+	}{
+		{"partitioned", true, partition, unreachable},
+		{"partitioned, not partition-aware", false, partition, unreachable},
+		{"partitioned, then back", true, func(t *testing.T, m *Master, s *sched) *mesos.Offer {
+			partition(t, m, s)
+			if err := m.HealAgent("agent-1"); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, duplicate},
+		{"partitioned, then marked gone", false, func(t *testing.T, m *Master, s *sched) *mesos.Offer {
+			partition(t, m, s)
+			if err := m.RemoveAgent("agent-1"); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, free},
+		{"partitioned, then the master failed over", true, func(t *testing.T, m *Master, s *sched) *mesos.Offer {
+			partition(t, m, s)
+			m.FailoverMaster()
+			s.streamClosed()
+			s.subscribe(aware(true, true))
+			o := s.offer("agent-2")
+			return &o
+		}, free},
+		{"marked gone", true, markGone, free},
+		{"marked gone, not partition-aware", false, markGone, unreachable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := startSim(t, Config{Agents: 2, UpdateRetry: time.Minute})
+			s := newSched(t, m)
+			s.subscribe(aware(tc.partitionAware, true))
+			o1, o2 := bothOffers(s)
+			e := simExecutor("e1")
+			t1 := mesos.TaskInfo{Name: "t1", TaskID: mesos.TaskID{Value: "t1"}, AgentID: o1.AgentID, Executor: &e, Resources: []mesos.Resource{scalar("cpus", 0.1)}}
+			s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(t1, finishing("t2", o1, "1ms"))}.WithOffers(o1.ID)).With(calls.RefuseSeconds(0)))
+			for running, finished := false, false; !running || !finished; {
+				st := s.nextMatching("UPDATE", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_UPDATE }).GetUpdate().Status
+				if st.GetState() == mesos.TASK_FINISHED {
+					finished = true // not acknowledged
+					continue
+				}
+				s.mustCall(calls.Acknowledge(o1.AgentID.Value, st.TaskID.Value, st.UUID))
+				running = running || st.TaskID.Value == "t1" && st.GetState() == mesos.TASK_RUNNING
+			}
+
+			// Both ids again, on agent-2.
+			if again := tc.fault(t, m, s); again != nil {
+				o2 = *again
+			}
+			s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("t1", o2.AgentID, 0.1), taskOn("t2", o2.AgentID, 0.1))}.WithOffers(o2.ID)))
+			answers := map[string]mesos.TaskStatus{}
+			for len(answers) < 2 {
+				st := s.nextMatching("the answers to the launch", func(e *scheduler.Event) bool {
+					st := e.GetUpdate().GetStatus()
+					return e.Type == scheduler.Event_UPDATE && (st.GetState() == mesos.TASK_ERROR || st.GetAgentID().GetValue() == o2.AgentID.Value)
+				}).GetUpdate().Status
+				if _, ok := answers[st.TaskID.Value]; !ok {
+					answers[st.TaskID.Value] = st
+				}
+			}
+			for id, st := range answers {
+				if tc.want == free {
+					if st.GetState() != mesos.TASK_STARTING {
+						t.Fatalf("%s again: %v, want it launched", id, st)
+					}
+					continue
+				}
+				if st.GetState() != mesos.TASK_ERROR || st.GetReason() != mesos.REASON_TASK_INVALID || st.GetSource() != mesos.SOURCE_MASTER ||
+					st.GetMessage() != tc.want+id || len(st.UUID) != 0 {
+					t.Fatalf("%s again: %v, want TASK_ERROR REASON_TASK_INVALID %q", id, st, tc.want+id)
+				}
+			}
+		})
+	}
+}
+
+// partition partitions agent-1 and waits for the master's FAILURE.
+func partition(t *testing.T, m *Master, s *sched) *mesos.Offer {
+	t.Helper()
+	if err := m.PartitionAgent("agent-1"); err != nil {
+		t.Fatal(err)
+	}
+	s.next(scheduler.Event_FAILURE)
+	return nil
+}
+
+// markGone marks the registered agent-1 gone and waits for the master's FAILURE.
+func markGone(t *testing.T, m *Master, s *sched) *mesos.Offer {
+	t.Helper()
+	if err := m.RemoveAgent("agent-1"); err != nil {
+		t.Fatal(err)
+	}
+	s.next(scheduler.Event_FAILURE)
+	return nil
+}

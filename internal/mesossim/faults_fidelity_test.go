@@ -144,6 +144,52 @@ func TestFidelityRestartAgentLosesUncheckpointedTasks(t *testing.T) {
 	}
 }
 
+// Mesos: src/master/master.cpp removeFramework(Slave*, Framework*) does the same for a
+// task whose terminal update is not acknowledged yet: TASK_LOST, though the master keeps
+// the state it ended in (Master::updateTask), and the task is removed, so its id is
+// free. The restarted agent checkpoints nothing of such a framework: the terminal update
+// never comes again.
+func TestFidelityRestartAgentLosesUnacknowledgedEnds(t *testing.T) {
+	m := startSim(t, Config{Agents: 1, UpdateRetry: 100 * time.Millisecond})
+	s := newSched(t, m)
+	s.subscribe(aware(true, false))
+	o := s.offer("")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(finishing("t1", o, "1ms"))}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+	var finished mesos.TaskStatus
+	for finished.State == nil {
+		st := s.nextMatching("UPDATE of t1", updateOf("t1")).GetUpdate().Status
+		if st.GetState() == mesos.TASK_FINISHED {
+			finished = st // not acknowledged
+			continue
+		}
+		s.mustCall(calls.Acknowledge(o.AgentID.Value, "t1", st.UUID))
+	}
+	if err := m.RestartAgent("agent-1"); err != nil {
+		t.Fatal(err)
+	}
+	lost := s.nextMatching("TASK_LOST of t1", updateOf("t1", mesos.TASK_LOST)).GetUpdate().Status
+	if lost.GetReason() != mesos.REASON_AGENT_DISCONNECTED || lost.GetSource() != mesos.SOURCE_MASTER ||
+		lost.GetMessage() != "Agent agent-1 disconnected" || lost.UUID != nil {
+		t.Fatalf("after the restart: %v", lost)
+	}
+	waitReady(t, m, "agent-1")
+	o = s.offer("agent-1")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(taskOn("t1", o.AgentID, 0.1))}.WithOffers(o.ID)))
+	for _, want := range []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING} {
+		if st := s.nextUpdate("t1"); st.GetState() != want {
+			t.Fatalf("t1 launched again: %v, want %s", st, want)
+		}
+	}
+	time.Sleep(time.Second) // several retry intervals
+	s.mustCall(calls.Reconcile(calls.ReconcileTasks(map[string]string{"marker": "no-such-agent"})))
+	before, _ := s.eventsUntil("the marker", updateOf("marker"))
+	for _, e := range before {
+		if e.Type == scheduler.Event_UPDATE {
+			t.Fatalf("after t1 ran again: %v", e.GetUpdate().Status)
+		}
+	}
+}
+
 // Mesos: src/slave/slave.cpp Slave::_recover waits --executor_reregistration_timeout
 // whenever it recovered a framework, and only Slave::reregisterExecutorTimeout ends the
 // recovery (MESOS-7539), after which Slave::__recover looks for the master: a restarted

@@ -196,8 +196,14 @@ type task struct {
 	// Task.status_update_state, set in Master::forward).
 	sentState *mesos.TaskState
 	seen      []string // uuids of updates received from the executor
-	finished  chan struct{}
-	command   *commandRun // a command task's process, in exec mode
+	// unreachable: the master removed the task with its agent (partitioned, or marked
+	// gone for a framework that is not PARTITION_AWARE) and keeps it among the
+	// framework's unreachable tasks (Framework::unreachableTasks), whose ids no new task
+	// may take, until the agent comes back, an unreachable agent is marked gone, or the
+	// master fails over.
+	unreachable bool
+	finished    chan struct{}
+	command     *commandRun // a command task's process, in exec mode
 }
 
 // pendingUpdate is an agent status update waiting for the framework's acknowledgement.

@@ -105,7 +105,10 @@ func (m *Master) removeAgentTasksLocked(a *agent, gone bool) {
 			if t.agent != a || fw.removed || !t.heldByMaster() {
 				continue
 			}
-			t.state = state
+			// The master removes the task (removeTask) and keeps it among the
+			// framework's unreachable tasks, unless the agent was marked gone and the
+			// framework is PARTITION_AWARE: then it is completed.
+			t.state, t.unreachable = state, !gone || !fw.partitionAware
 			st := taskStatus(fw, t, state, reason, msg)
 			if !gone {
 				st.UnreachableTime = a.unreachableTime()
@@ -131,7 +134,7 @@ func (m *Master) endUnreachableTasksLocked(a *agent) {
 		}
 		for _, t := range fw.tasks {
 			if t.agent == a && t.state == mesos.TASK_UNREACHABLE {
-				t.state = mesos.TASK_GONE_BY_OPERATOR
+				t.state, t.unreachable = mesos.TASK_GONE_BY_OPERATOR, false // completed
 				fw.send(updateEvent(taskStatus(fw, t, t.state, reason, msgMarkedGone)))
 			}
 		}
@@ -192,6 +195,7 @@ func (m *Master) HealAgent(hostname string) error {
 			if t.agent != a {
 				continue
 			}
+			t.unreachable = false // reachable again (__reregisterSlave)
 			if t.state == mesos.TASK_UNREACHABLE {
 				m.recoverTaskLocked(fw, t)
 			}

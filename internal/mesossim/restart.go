@@ -83,11 +83,14 @@ func (m *Master) restartableAgentLocked(hostname string) (*agent, error) {
 	return a, nil
 }
 
-// loseUncheckpointedTasksLocked ends the live tasks on a restarting agent of frameworks
-// that do not checkpoint, as the master does when the agent disconnects (Mesos:
-// src/master/master.cpp Master::removeFramework(Slave*, Framework*)): TASK_LOST from
-// the master, and the task is forgotten (removeTask), so that a later reconciliation
-// finds it unknown to the agent.
+// loseUncheckpointedTasksLocked ends the tasks the master holds on a restarting agent
+// for frameworks that do not checkpoint, as the master does when the agent disconnects
+// (Mesos: src/master/master.cpp Master::removeFramework(Slave*, Framework*)): TASK_LOST
+// from the master, and the task is forgotten (removeTask), so that a later
+// reconciliation finds it unknown to the agent and its id is free. That includes a
+// task that ended whose terminal update is not acknowledged yet: it gets the TASK_LOST
+// too (its state stays as it ended, Master::updateTask), and the restarted agent, which
+// checkpoints nothing of such a framework, never sends that update again.
 func (m *Master) loseUncheckpointedTasksLocked(a *agent) {
 	msg := "Agent " + a.hostname + " disconnected"
 	for _, fw := range m.frameworks {
@@ -95,10 +98,12 @@ func (m *Master) loseUncheckpointedTasksLocked(a *agent) {
 			continue
 		}
 		for id, t := range fw.tasks {
-			if t.agent != a || isTerminal(t.state) {
+			if t.agent != a || !t.heldByMaster() {
 				continue
 			}
-			t.state = mesos.TASK_LOST
+			if !isTerminal(t.state) {
+				t.state = mesos.TASK_LOST
+			}
 			m.dropPendingLocked(t)
 			m.releaseLocked(t)
 			stopCommandLocked(t)

@@ -157,8 +157,8 @@ func launchTasks(op mesos.Offer_Operation) []mesos.TaskInfo {
 // task::validate and its internal validators, in their words) and takes its resources (and
 // a new executor's) from avail; it returns why the task is invalid, or "".
 func (m *Master) validateTaskLocked(fw *framework, a *agent, ti mesos.TaskInfo, role string, avail *pool) string {
-	if t := fw.tasks[ti.TaskID.Value]; t != nil && !isTerminal(t.state) {
-		return "Task has duplicate ID: " + ti.TaskID.Value
+	if why := idTaken(fw, ti.TaskID.Value); why != "" {
+		return why
 	}
 	if ti.AgentID.Value != a.id {
 		return "Task uses invalid agent " + ti.AgentID.Value + " while agent " + a.id + " is expected"
@@ -193,6 +193,25 @@ func (m *Master) validateTaskLocked(fw *framework, a *agent, ti mesos.TaskInfo, 
 	return ""
 }
 
+// idTaken says why the master refuses a new task of fw the id id (validation.cpp:
+// validateUniqueTaskID), or "": a task the master holds has it (Framework::tasks: one
+// that has not ended, or whose terminal update is not acknowledged yet, its agent
+// restarting or not, but not one of an agent it removed), or a task of an agent it took
+// for unreachable (Framework::unreachableTasks). Mesos keeps no more than
+// --max_unreachable_tasks_per_framework (1000) of the latter; the sim keeps them all.
+func idTaken(fw *framework, id string) string {
+	t := fw.tasks[id]
+	switch {
+	case t == nil:
+		return ""
+	case !t.agent.gone && t.heldByMaster():
+		return "Task has duplicate ID: " + id
+	case t.agent.gone && t.unreachable:
+		return "Task reuses the ID of an unreachable task: " + id
+	}
+	return ""
+}
+
 // allocatedTo says whether every resource of a task (and of its executor) that names a
 // role it is allocated to names role.
 func allocatedTo(role string, ti mesos.TaskInfo) bool {
@@ -224,6 +243,11 @@ func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) *execR
 		}
 	}
 	t := &task{info: ti, fw: fw, agent: a, state: mesos.TASK_STAGING, res: res, backoff: m.cfg.UpdateRetry, finished: make(chan struct{})}
+	if old := fw.tasks[ti.TaskID.Value]; old != nil {
+		// One of an agent the master removed (idTaken): forgotten, updates and all, so
+		// that nothing of it reaches the framework under the new task's id.
+		m.dropPendingLocked(old)
+	}
 	fw.tasks[ti.TaskID.Value] = t
 	if m.cfg.Exec && ti.Executor == nil {
 		m.startCommandLocked(t)
@@ -420,8 +444,12 @@ func (t *task) sawUpdate(uuid []byte) bool {
 	return true
 }
 
-// heldByMaster says whether the master still holds the task (Mesos: Framework::tasks,
-// Slave::tasks): until its terminal update is acknowledged.
+// heldByMaster says whether the master still holds a task of a registered agent (Mesos:
+// Framework::tasks, Slave::tasks): until its terminal update is acknowledged
+// (Master::acknowledge removes it then). The master also lets go of the tasks of an
+// agent it removes (__removeSlave), which the sim keeps for the agent's return (callers
+// check agent.gone), and of an agent that restarts, for a framework that does not
+// checkpoint (removeFramework(Slave*, Framework*); loseUncheckpointedTasksLocked).
 func (t *task) heldByMaster() bool { return !isTerminal(t.state) || len(t.pending) > 0 }
 
 // liveOnAgent says whether the task runs as far as its agent knows: neither the master
