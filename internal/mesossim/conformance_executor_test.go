@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,8 +29,16 @@ import (
 
 // envTestExecutor makes the test binary a test executor; its value is the mode:
 // "normal", "ignore-shutdown" (it does not exit on SHUTDOWN), "hang-on-disconnect"
-// (it never subscribes again after losing its agent) or "silent" (it never subscribes).
+// (it never subscribes again after losing its agent), "silent" (it never subscribes)
+// or "when-told" (it subscribes once the file tellFile is in its sandbox, and writes
+// each event it gets, its type and the tasks it names, as a line of eventsFile there).
 const envTestExecutor = "MESOS_SIM_TEST_EXECUTOR"
+
+// The files of a "when-told" test executor, in its sandbox.
+const (
+	tellFile   = "subscribe-now"
+	eventsFile = "events"
+)
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(envTestExecutor); mode != "" {
@@ -51,6 +61,12 @@ func runTestExecutor(mode string) int {
 	}
 	if mode == "silent" {
 		select {} // started, but never subscribes
+	}
+	for mode == "when-told" {
+		if _, err := os.Stat(filepath.Join(cfg.Sandbox, tellFile)); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	x := newTestExec(cfg, mode)
 	for {
@@ -146,6 +162,9 @@ func (x *testExec) readEvents(resp mesos.Response) (exit bool) {
 
 // handle acts on one event; it says whether the executor is to exit.
 func (x *testExec) handle(e *mexec.Event) (exit bool) {
+	if x.mode == "when-told" {
+		x.record(e)
+	}
 	switch e.GetType() {
 	case mexec.Event_LAUNCH:
 		if strings.HasPrefix(e.GetLaunch().Task.TaskID.Value, "forgotten") {
@@ -170,6 +189,24 @@ func (x *testExec) handle(e *mexec.Event) (exit bool) {
 		return x.mode != "ignore-shutdown"
 	}
 	return false
+}
+
+// record writes an event's type, and the tasks a LAUNCH or LAUNCH_GROUP carries, as a
+// line of eventsFile.
+func (x *testExec) record(e *mexec.Event) {
+	line := e.GetType().String()
+	if e.GetType() == mexec.Event_LAUNCH {
+		line += " " + e.GetLaunch().Task.TaskID.Value
+	}
+	for _, t := range e.GetLaunchGroup().GetTaskGroup().Tasks {
+		line += " " + t.TaskID.Value
+	}
+	f, err := os.OpenFile(filepath.Join(x.cfg.Sandbox, eventsFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	_, _ = f.WriteString(line + "\n")
+	_ = f.Close()
 }
 
 // acknowledged forgets the task and the update the agent acknowledged.
@@ -360,5 +397,88 @@ func TestConformanceKillExecutor(t *testing.T) {
 	}
 	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
 		t.Fatalf("after the kill: %v", st)
+	}
+}
+
+// Mesos: src/slave/slave.cpp Slave::kill, for an executor still registering (started,
+// not subscribed): the agent does not pass the KILL on. It takes the task's LAUNCH off
+// what it holds for the executor and ends the task TASK_KILLED, SOURCE_SLAVE,
+// REASON_TASK_KILLED_DURING_LAUNCH, "Killed before delivery to the executor", with a
+// uuid and the executor id, and no TASK_KILLING before; a task of a LAUNCH_GROUP takes
+// the whole group with it, each task ending "A task within the task group was killed
+// before delivery to the executor". The executor's other tasks reach it when it
+// subscribes; one left with none gets SHUTDOWN instead of SUBSCRIBED (Slave::subscribe,
+// MESOS-8411) and exits, and the framework gets its FAILURE
+// (Master::exitedExecutor).
+func TestConformanceKillBeforeTheExecutorSubscribes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		group  bool
+		others []string // launched with k1, not killed
+		killed []string // k1 and the tasks that end with it
+		events []string // what the executor gets, in order
+	}{
+		{name: "its only task", killed: []string{"k1"}, events: []string{"SHUTDOWN"}},
+		{name: "another task left", others: []string{"k2"}, killed: []string{"k1"}, events: []string{"SUBSCRIBED", "LAUNCH k2"}},
+		{name: "in a group", group: true, others: []string{"k2"}, killed: []string{"k1", "k2"}, events: []string{"SHUTDOWN"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := execConfig()
+			cfg.WorkDir = t.TempDir()
+			m := startSim(t, cfg)
+			s := newSched(t, m)
+			s.subscribe(info(mesos.FrameworkInfo_Capability_PARTITION_AWARE, mesos.FrameworkInfo_Capability_TASK_KILLING_STATE))
+			o := s.offer("")
+			exec := testExecutor(t, "e1", "when-told")
+			ids := append([]string{"k1"}, tc.others...)
+			if tc.group {
+				var group []mesos.TaskInfo
+				for _, id := range ids {
+					group = append(group, mesos.TaskInfo{Name: id, TaskID: mesos.TaskID{Value: id}, AgentID: o.AgentID,
+						Resources: []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 16)}})
+				}
+				s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunchGroup(exec, group...)}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+			} else {
+				s.launch(o, exec, ids...)
+			}
+			s.mustCall(calls.Kill("k1", o.AgentID.Value))
+			msg := "Killed before delivery to the executor"
+			if tc.group {
+				msg = "A task within the task group was killed before delivery to the executor"
+			}
+			for _, id := range tc.killed {
+				st := s.nextUpdate(id)
+				if st.GetState() != mesos.TASK_KILLED || st.GetSource() != mesos.SOURCE_AGENT || st.GetReason() != mesos.REASON_TASK_KILLED_DURING_LAUNCH ||
+					st.GetMessage() != msg || len(st.UUID) != 16 || st.GetExecutorID().GetValue() != "e1" || st.ContainerStatus != nil {
+					t.Fatalf("%s after the KILL: %v, want TASK_KILLED REASON_TASK_KILLED_DURING_LAUNCH %q from the agent", id, st, msg)
+				}
+			}
+
+			runs, err := filepath.Glob(filepath.Join(cfg.WorkDir, "agents", "*", "frameworks", "*", "executors", "e1", "runs", "*"))
+			if err != nil || len(runs) != 1 {
+				t.Fatalf("the executor's sandbox: %v %v", runs, err)
+			}
+			if err := os.WriteFile(filepath.Join(runs[0], tellFile), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if len(tc.killed) == len(ids) {
+				f := s.next(scheduler.Event_FAILURE).GetFailure()
+				if f.GetExecutorID().GetValue() != "e1" || f.Status == nil || f.GetStatus() != 0 {
+					t.Fatalf("FAILURE %v, want executor e1 exited with status 0", f)
+				}
+			} else {
+				s.waitState("k2", mesos.TASK_RUNNING)
+			}
+			data, err := os.ReadFile(filepath.Join(runs[0], eventsFile))
+			var got []string
+			for _, e := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				if e != "ACKNOWLEDGED" { // of k2's RUNNING
+					got = append(got, e)
+				}
+			}
+			if err != nil || !slices.Equal(got, tc.events) {
+				t.Fatalf("the executor got %q (%v), want %q", got, err, tc.events)
+			}
+		})
 	}
 }

@@ -202,6 +202,100 @@ func (r *execRun) deliver(e *mexec.Event) {
 	}
 }
 
+// launchedBy is the tasks a LAUNCH or LAUNCH_GROUP event carries; nil for other events.
+func launchedBy(e *mexec.Event) []mesos.TaskID {
+	switch e.GetType() {
+	case mexec.Event_LAUNCH:
+		return []mesos.TaskID{e.GetLaunch().Task.TaskID}
+	case mexec.Event_LAUNCH_GROUP:
+		var ids []mesos.TaskID
+		for _, t := range e.GetLaunchGroup().TaskGroup.Tasks {
+			ids = append(ids, t.TaskID)
+		}
+		return ids
+	}
+	return nil
+}
+
+// unqueue takes the LAUNCH of a task, or the LAUNCH_GROUP it is in, out of the events
+// held for the executor until it subscribes. It returns the tasks it took out (nil when
+// the task was not held) and whether they were a group.
+func (r *execRun) unqueue(id mesos.TaskID) (ids []mesos.TaskID, group bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, e := range r.queued {
+		ids := launchedBy(e)
+		for _, t := range ids {
+			if t == id {
+				r.queued = append(r.queued[:i:i], r.queued[i+1:]...)
+				return ids, e.GetType() == mexec.Event_LAUNCH_GROUP
+			}
+		}
+	}
+	return nil, false
+}
+
+// holding says whether a task's LAUNCH (or LAUNCH_GROUP) is held for the executor
+// until it subscribes; with no task named, whether any is (Executor::queuedTasks).
+func (r *execRun) holding(id *mesos.TaskID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.queued {
+		for _, t := range launchedBy(e) {
+			if id == nil || t == *id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// idleLocked says whether an executor has no task to run: none is held for it, and it
+// was never sent one as the agent counts it (Executor::everSentTask: a task sent that
+// has not ended, or one that ended with an update of the executor's own not
+// acknowledged yet). Every task of a new executor was killed before it subscribed, or,
+// after an agent restart, every one it was sent was lost with the restart.
+func (m *Master) idleLocked(run *execRun) bool {
+	if run.holding(nil) {
+		return false
+	}
+	for _, t := range run.fw.tasks {
+		if t.agent != run.agent || t.info.Executor == nil || t.info.Executor.ExecutorID != run.info.ExecutorID {
+			continue
+		}
+		if t.liveOnAgent() || isTerminal(t.state) && len(t.pending) > 0 && len(t.seen) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// killQueuedLocked kills a task whose executor has not subscribed yet, as the agent
+// does (Mesos: src/slave/slave.cpp Slave::kill, an executor in REGISTERING): its LAUNCH
+// (or the whole LAUNCH_GROUP it is in) leaves the events held for the executor, and
+// the task (each task of the group) ends TASK_KILLED, SOURCE_AGENT,
+// REASON_TASK_KILLED_DURING_LAUNCH, "Killed before delivery to the executor" ("A task
+// within the task group was killed before delivery to the executor"), with a uuid and
+// no container status (Slave::statusUpdate for a queued task). The executor is left to
+// subscribe; if nothing is left for it then, it is shut down (executorSubscribe). It
+// says whether the task was held.
+func (m *Master) killQueuedLocked(run *execRun, id mesos.TaskID) bool {
+	ids, group := run.unqueue(id)
+	if ids == nil {
+		return false
+	}
+	msg := "Killed before delivery to the executor"
+	if group {
+		msg = "A task within the task group was killed before delivery to the executor"
+	}
+	for _, tid := range ids {
+		if t := run.fw.tasks[tid.Value]; t != nil && t.agent == run.agent && !isTerminal(t.state) {
+			m.agentStatusLocked(t, mesos.TASK_KILLED, mesos.SOURCE_AGENT, mesos.REASON_TASK_KILLED_DURING_LAUNCH.Enum(), msg)
+		}
+	}
+	return true
+}
+
 // sendNow sends an event to a subscribed executor; false (and the event dropped) when
 // it has no stream.
 func (r *execRun) sendNow(e *mexec.Event) bool {

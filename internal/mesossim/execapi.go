@@ -179,13 +179,23 @@ func (m *Master) executorUpdateLocked(run *execRun, st mesos.TaskStatus) {
 // (and acknowledged) as if sent again, and the tasks it has not acknowledged; its
 // STAGING tasks it does not list are lost in the restart and end TASK_DROPPED
 // (TASK_LOST if not PARTITION_AWARE), REASON_AGENT_RESTARTED (slave.cpp:
-// Slave::subscribe). A new stream replaces an open one.
+// Slave::subscribe). An executor left with no task to run gets SHUTDOWN instead of
+// SUBSCRIBED. A new stream replaces an open one.
 func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf bool, r *http.Request, sub *mexec.Call_Subscribe) {
 	m.mu.Lock()
 	acks := m.takeUnacknowledgedLocked(run, sub)
 	if run.recovering {
 		m.dropUnlistedStagingLocked(run, sub)
 		run.recovering = false
+	}
+	// An executor left with no task (each was killed before it subscribed,
+	// killQueuedLocked, or lost with an agent restart) is told to shut down instead:
+	// SHUTDOWN is the first event of its stream, with no SUBSCRIBED, and it is killed
+	// after its grace period (Mesos: src/slave/slave.cpp Slave::subscribe, MESOS-8411;
+	// _shutdownExecutor).
+	shutdown := !run.terminating && m.idleLocked(run)
+	if shutdown {
+		m.stopExecutor(run)
 	}
 	run.registered = true
 	fwInfo := run.fw.info
@@ -203,7 +213,7 @@ func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf
 	}
 	w.WriteHeader(http.StatusOK)
 	write := func(e *mexec.Event) bool { return writeFrame(w, protobuf, e) }
-	if !write(&mexec.Event{Type: mexec.Event_SUBSCRIBED, Subscribed: &mexec.Event_Subscribed{
+	if !shutdown && !write(&mexec.Event{Type: mexec.Event_SUBSCRIBED, Subscribed: &mexec.Event_Subscribed{
 		ExecutorInfo: run.info, FrameworkInfo: fwInfo, AgentInfo: agentInfo,
 		ContainerID: &mesos.ContainerID{Value: run.containerID}}}) {
 		return

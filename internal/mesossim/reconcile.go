@@ -118,8 +118,10 @@ func (a *agent) unreachableTime() *mesos.TimeInfo {
 // killLocked kills a task as Master::kill does: an unknown task (or one whose
 // terminal update was acknowledged) is answered through explicit reconciliation, a
 // KILL naming another agent than the task's is ignored, and a terminal task the agent
-// has not forgotten yet gets nothing. A command task ends as Mesos's command executor
-// reports a SIGTERM (src/launcher/executor.cpp).
+// has not forgotten yet gets nothing. The agent (Slave::kill) passes a KILL on to the
+// task's executor once it has subscribed; before, it ends the task itself
+// (killQueuedLocked); and it ignores a KILL while the executor shuts down. A command
+// task ends as Mesos's command executor reports a SIGTERM (src/launcher/executor.cpp).
 func (m *Master) killLocked(fw *framework, k *scheduler.Call_Kill) {
 	t := fw.tasks[k.TaskID.Value]
 	if t == nil || t.agent.gone {
@@ -131,7 +133,12 @@ func (m *Master) killLocked(fw *framework, k *scheduler.Call_Kill) {
 	}
 	if m.cfg.Exec && t.info.Executor != nil {
 		if run := t.agent.runs[fw.id+"/"+t.info.Executor.ExecutorID.Value]; run != nil {
-			run.deliver(&mexec.Event{Type: mexec.Event_KILL, Kill: &mexec.Event_Kill{TaskID: t.info.TaskID, KillPolicy: k.KillPolicy}})
+			switch {
+			case run.terminating:
+			case !run.registered && !run.recovering && m.killQueuedLocked(run, t.info.TaskID):
+			default:
+				run.deliver(&mexec.Event{Type: mexec.Event_KILL, Kill: &mexec.Event_Kill{TaskID: t.info.TaskID, KillPolicy: k.KillPolicy}})
+			}
 			return
 		}
 	}
