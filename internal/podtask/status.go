@@ -131,6 +131,21 @@ func neverSeen(st *mesosv1alpha1.MesosTaskStatus, s mesos.TaskState) bool {
 	return false
 }
 
+// IDTaken says whether an update is the master's refusal of a launch because Mesos still
+// holds a task of the same id (src/master/validation.cpp validateUniqueTaskID): TASK_ERROR,
+// REASON_TASK_INVALID, with "Task has duplicate ID: <id>" (a task the master holds, which
+// it does until that task's terminal update is acknowledged) or "Task reuses the ID of an
+// unreachable task: <id>". A task id is a pod's for good (TaskIDFor), so for a pod
+// launched again after Mesos never ran its task, that task is the earlier launch, whose
+// end Mesos reported and waits to hear acknowledged.
+func IDTaken(ts mesos.TaskStatus) bool {
+	if ts.GetState() != mesos.TASK_ERROR || ts.GetReason() != mesos.REASON_TASK_INVALID || ts.GetSource() != mesos.SOURCE_MASTER {
+		return false
+	}
+	msg, id := ts.GetMessage(), ts.TaskID.Value
+	return msg == "Task has duplicate ID: "+id || msg == "Task reuses the ID of an unreachable task: "+id
+}
+
 // launchRank orders the phases of a task on its way up; 0 for the others.
 func launchRank(p mesosv1alpha1.TaskPhase) int {
 	switch p {
@@ -153,7 +168,9 @@ func launchRank(p mesosv1alpha1.TaskPhase) int {
 // (first RUNNING), finishedAt (terminal) and lastUpdateTime (= now, when anything
 // changed). Applying the same update twice changes nothing, a task that ended is not
 // moved back by an older update sent again, and a launched task does not go back from
-// RUNNING to STARTING. Strings are cut to the MesosTask's bounds (Clamp).
+// RUNNING to STARTING. A launch Mesos refused because it still holds the task's id
+// (IDTaken) is not the task's end either: it goes back to Pending, as a launch Mesos
+// never ran does. Strings are cut to the MesosTask's bounds (Clamp).
 func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now metav1.Time) bool {
 	state := ts.GetState()
 	if IsTerminalPhase(st.Phase) {
@@ -166,6 +183,16 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 		st.Phase, st.PodPhase = mesosv1alpha1.TaskPhasePending, corev1.PodPending
 		st.LaunchedAt = nil
 		st.Reason, st.Message = Clamp(ts.GetReason().String(), MaxReasonLength), "Mesos never ran the launch ("+Clamp(state.String(), MaxStateLength)+"); launching again"
+		return !equality.Semantic.DeepEqual(before, st)
+	}
+	if st.MesosState == "" && IDTaken(ts) {
+		// Nothing since the launch, which Mesos refused: the task this process knows of
+		// never ran, and Mesos holds an earlier one of the id (usually a launch it never
+		// ran, whose end is not acknowledged yet).
+		st.Phase, st.PodPhase = mesosv1alpha1.TaskPhasePending, corev1.PodPending
+		st.LaunchedAt = nil
+		st.Reason = Clamp(ts.GetReason().String(), MaxReasonLength)
+		st.Message = Clamp("Mesos still holds an earlier task of this id ("+ts.GetMessage()+"); launching again", MaxMessageLength)
 		return !equality.Semantic.DeepEqual(before, st)
 	}
 	if ts.GetReason() == mesos.REASON_RECONCILIATION && st.MesosState == state.String() {

@@ -111,6 +111,45 @@ func TestALaunchMesosNeverRanIsLaunchedAgain(t *testing.T) {
 	}
 }
 
+// A launch the master refused because Mesos still holds the task's id (an earlier launch
+// of the pod whose end is not acknowledged yet) goes back to Pending, not Failed, when
+// nothing came since the launch; any other TASK_ERROR, or one for a task Mesos reported
+// on, fails the task.
+func TestALaunchRefusedForAnIDMesosHoldsIsLaunchedAgain(t *testing.T) {
+	refusal := func(msg string) mesos.TaskStatus {
+		ts := update(mesos.TASK_ERROR, mesos.REASON_TASK_INVALID.Enum(), "")
+		ts.Source, ts.Message = mesos.SOURCE_MASTER.Enum(), &msg
+		return ts
+	}
+	now := metav1.Now()
+	for _, tc := range []struct {
+		name       string
+		mesosState string
+		update     mesos.TaskStatus
+		want       mesosv1alpha1.TaskPhase
+	}{
+		{"duplicate id", "", refusal("Task has duplicate ID: t"), mesosv1alpha1.TaskPhasePending},
+		{"an unreachable task's id", "", refusal("Task reuses the ID of an unreachable task: t"), mesosv1alpha1.TaskPhasePending},
+		{"another task's id named", "", refusal("Task has duplicate ID: u"), mesosv1alpha1.TaskPhaseFailed},
+		{"another reason", "", refusal("Task uses no resources"), mesosv1alpha1.TaskPhaseFailed},
+		{"a task Mesos reported on", "TASK_RUNNING", refusal("Task has duplicate ID: t"), mesosv1alpha1.TaskPhaseFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &now, AgentID: "S1"}
+			if tc.mesosState != "" {
+				st.Phase, st.MesosState = PhaseFor(mesos.TASK_RUNNING), tc.mesosState
+			}
+			if !ApplyUpdate(st, tc.update, now) || st.Phase != tc.want {
+				t.Fatalf("%+v, want %s", st, tc.want)
+			}
+			if tc.want == mesosv1alpha1.TaskPhasePending && (st.LaunchedAt != nil || st.MesosState != "" || st.Reason != "REASON_TASK_INVALID" ||
+				st.Message != "Mesos still holds an earlier task of this id ("+tc.update.GetMessage()+"); launching again") {
+				t.Fatalf("%+v: want the launch undone and the refusal told", st)
+			}
+		})
+	}
+}
+
 func TestPodStatusFor(t *testing.T) {
 	now := metav1.Now()
 	pod := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending}}

@@ -12,6 +12,8 @@
 //   - updates.go: the update workers, one per shard of task ids so that a task's order
 //     holds, that persist each update before acknowledging it;
 //   - persist.go: the writes of an update to the MesosTask and the Pod;
+//   - taskids.go: the task ids Mesos may still hold, whose launch again waits until
+//     Mesos lets go of them;
 //   - reconcile.go: explicit and implicit reconciliation with Mesos after each
 //     subscription and every ReconcileInterval;
 //   - registry.go: the per-cluster Registry of drivers and schedulers that the

@@ -34,37 +34,83 @@ type pendingTask struct {
 }
 
 // Enqueue adds a MesosTask to the queue (again), handing it the offers held (hold.go),
-// or reviving offers if they were suppressed.
+// or reviving offers if they were suppressed. One whose id Mesos may still hold waits
+// aside until it lets go (taskids.go).
 // A pod the cluster is to bind is queued with its MesosTask unwritten (podtask.NewMesosTask).
 func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
 	req := podtask.RequestFor(pod, mt)
+	id := mt.Spec.TaskID
 	s.mu.Lock()
-	before, known := s.pending[mt.Spec.TaskID]
+	before, known := s.pending[id]
+	if d, waits := s.deferred[id]; waits {
+		before = d
+	}
 	p := pendingTask{key: client.ObjectKeyFromObject(mt), request: req, created: pod.CreationTimestamp.Time,
 		queued: before.queued, unschedulable: before.unschedulable, stored: mt.ResourceVersion != ""}
-	if !known {
+	if p.queued.IsZero() {
 		p.queued = time.Now()
 	}
 	if pod.Spec.Priority != nil {
 		p.priority = *pod.Spec.Priority
 	}
-	s.pending[mt.Spec.TaskID] = p
-	// New work takes the offers held for it, else revives offers: suppressed, or
-	// declined with a refuse filter that has not run out (a new pod would otherwise wait
-	// it out, up to spec.placement.refuseSeconds, though the declined resources fit it).
-	wake := !known && len(s.held) > 0
-	revive := !known && !wake && s.suppressed
-	refilter := !known && !wake && !s.suppressed && s.filtersHideLocked(time.Now())
-	s.metrics.Pending(len(s.pending))
+	if _, held := s.holds[id]; held {
+		s.deferred[id] = p
+		s.countPendingLocked()
+		s.mu.Unlock()
+		return
+	}
+	w := s.queueLocked(p, known)
 	s.mu.Unlock()
+	s.wakeFor(ctx, w)
+}
+
+// wakeup is what new work in the queue asks for.
+type wakeup int
+
+const (
+	wakeNothing  wakeup = iota
+	wakeHeld            // the offer loop, for the offers held
+	wakeRevive          // a REVIVE: offers are suppressed
+	wakeRefilter        // a REVIVE: declined offers are filtered
+)
+
+// queueLocked puts a task in the queue, s.mu held, and says what it asks for: new work
+// (not known, queued before) takes the offers held for it, else revives offers:
+// suppressed, or declined with a refuse filter that has not run out (a new pod would
+// otherwise wait it out, up to spec.placement.refuseSeconds, though the declined
+// resources fit it).
+func (s *Scheduler) queueLocked(p pendingTask, known bool) wakeup {
+	s.pending[p.request.ID] = p
+	s.countPendingLocked()
 	switch {
-	case wake:
+	case known:
+		return wakeNothing
+	case len(s.held) > 0:
+		return wakeHeld
+	case s.suppressed:
+		return wakeRevive
+	case s.filtersHideLocked(time.Now()):
+		return wakeRefilter
+	}
+	return wakeNothing
+}
+
+// wakeFor does what queueLocked asked for.
+func (s *Scheduler) wakeFor(ctx context.Context, w wakeup) {
+	switch w {
+	case wakeHeld:
 		s.wakeOfferLoop()
-	case revive:
+	case wakeRevive:
 		s.setSuppressed(ctx, false)
-	case refilter:
+	case wakeRefilter:
 		s.reviveFiltered(ctx)
 	}
+}
+
+// countPendingLocked records how many tasks wait to be launched, those waiting aside
+// included.
+func (s *Scheduler) countPendingLocked() {
+	s.metrics.Pending(len(s.pending) + len(s.deferred))
 }
 
 // minRevive is the least time between two REVIVEs for new work while offers are not
@@ -118,33 +164,38 @@ func (s *Scheduler) wakeOfferLoop() {
 	}
 }
 
-// Dequeue removes a task from the queue.
+// Dequeue removes a task from the queue, or from those waiting aside.
 func (s *Scheduler) Dequeue(taskID string) {
 	s.mu.Lock()
 	delete(s.pending, taskID)
-	s.metrics.Pending(len(s.pending))
+	delete(s.deferred, taskID)
+	s.countPendingLocked()
 	s.mu.Unlock()
 }
 
-// Unstored counts the tasks whose MesosTask is not written yet: queued, and launched
-// with no update written, for the cluster's task counts.
+// Unstored counts the tasks whose MesosTask is not written yet: queued (or waiting
+// aside), and launched with no update written, for the cluster's task counts.
 func (s *Scheduler) Unstored() (queued, launching int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, p := range s.pending {
-		if !p.stored {
-			queued++
+	for _, ps := range []map[string]pendingTask{s.pending, s.deferred} {
+		for _, p := range ps {
+			if !p.stored {
+				queued++
+			}
 		}
 	}
 	return queued, len(s.unstored)
 }
 
-// Pending says whether a task waits in the queue.
+// Pending says whether a task waits to be launched: in the queue, or aside until Mesos
+// lets go of its id.
 func (s *Scheduler) Pending(taskID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.pending[taskID]
-	return ok
+	_, queued := s.pending[taskID]
+	_, waits := s.deferred[taskID]
+	return queued || waits
 }
 
 // queue is a copy of the pending tasks in placement order.

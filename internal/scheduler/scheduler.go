@@ -78,6 +78,12 @@ type Scheduler struct {
 	// cluster is the MesosCluster, as of the driver's start or the last SetCluster.
 	cluster *mesosv1alpha1.MesosCluster
 	pending map[string]pendingTask // by task id
+	// holds are the task ids Mesos may still hold, and deferred the tasks queued that
+	// wait for their hold to end (taskids.go); heldIDWait is how long a hold lasts once
+	// its end is uncertain (heldIDWait).
+	holds      map[string]*idHold
+	deferred   map[string]pendingTask
+	heldIDWait time.Duration
 	// launches are the tasks this process launched whose MesosTask says nothing of it
 	// yet: the first status write records where and when (see prepareLaunch).
 	launches map[string]podtask.Launch // by task id
@@ -146,7 +152,8 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 		o.Tasks = indexer.ListTasks{Reader: o.Client}
 	}
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
-		pending: map[string]pendingTask{}, launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{},
+		pending: map[string]pendingTask{}, holds: map[string]*idHold{}, deferred: map[string]pendingTask{}, heldIDWait: heldIDWait,
+		launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{},
 		offers: make(chan []mesos.Offer, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name),
 		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry, queued: queuedUpdates{uuids: map[string]struct{}{}}}
 	for i := range s.updates {

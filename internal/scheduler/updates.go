@@ -166,16 +166,32 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 			return
 		}
 	}
+	// Mesos holds the task's id until a terminal update is acknowledged: a launch of the
+	// pod again waits for that (taskids.go). A launch it refused for the id waits a while.
+	held, refused := holdsID(u.status), podtask.IDTaken(u.status)
+	if held || refused {
+		s.holdID(id)
+	}
 	if err := s.persist(ctx, u.status, earlier...); err != nil {
 		if len(u.status.UUID) == 0 {
 			earlier = append(earlier, u.status)
 		}
 		w.writeAgain(id, earlier, err)
+		if held || refused {
+			s.releaseID(ctx, id, s.heldIDWait)
+		}
 		return
 	}
 	s.answered(id)
-	if err := u.ack(ctx); err != nil {
+	err := u.ack(ctx)
+	if err != nil {
 		s.Log.V(1).Info("Acknowledgement failed; Mesos sends the update again", "task", id, "error", err.Error())
+	}
+	switch {
+	case refused || held && err != nil:
+		s.releaseID(ctx, id, s.heldIDWait)
+	case held:
+		s.releaseID(ctx, id, 0)
 	}
 }
 
