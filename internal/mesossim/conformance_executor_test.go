@@ -358,6 +358,37 @@ func TestConformanceShutdownGracePeriod(t *testing.T) {
 	}
 }
 
+// Mesos: src/slave/slave.cpp, an executor told to shut down (Executor::TERMINATING)
+// takes nothing more until it is gone: a KILL of its task is ignored (Slave::kill), and a
+// new task for it ends TASK_DROPPED (TASK_LOST if not PARTITION_AWARE),
+// REASON_EXECUTOR_TERMINATED, "Executor terminating", from the agent with a uuid and no
+// executor id (Slave::__run). Its task ends with it, failed.
+func TestConformanceAnExecutorShuttingDownTakesNoMore(t *testing.T) {
+	cfg := execConfig()
+	cfg.ExecutorShutdownGracePeriod = 5 * time.Second
+	m := startSim(t, cfg)
+	s := newSched(t, m)
+	s.subscribe(info(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	o := s.offer("")
+	exec := testExecutor(t, "e1", "ignore-shutdown")
+	s.launch(o, exec, "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	s.mustCall(calls.Shutdown("e1", o.AgentID.Value))
+	s.mustCall(calls.Kill("t1", o.AgentID.Value))
+	s.launch(s.offer("agent-1"), exec, "t2")
+	if st := s.nextUpdate("t2"); st.GetState() != mesos.TASK_DROPPED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED ||
+		st.GetSource() != mesos.SOURCE_AGENT || st.GetMessage() != "Executor terminating" || len(st.UUID) != 16 || st.ExecutorID != nil {
+		t.Fatalf("a task for an executor shutting down: %v, want TASK_DROPPED REASON_EXECUTOR_TERMINATED %q from the agent", st, "Executor terminating")
+	}
+	if f := s.next(scheduler.Event_FAILURE).GetFailure(); f.GetExecutorID().GetValue() != "e1" || f.GetStatus() != 9 {
+		t.Fatalf("FAILURE %v, want executor e1 killed at the end of its grace period", f)
+	}
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
+		t.Fatalf("the task of the executor told to shut down, killed meanwhile: %v, want it ended with its executor", st)
+	}
+}
+
 // TestShutdownSimulatedExecutor: without executor processes SHUTDOWN ends the
 // executor's tasks as if it had exited.
 func TestShutdownSimulatedExecutor(t *testing.T) {

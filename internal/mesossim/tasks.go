@@ -232,7 +232,7 @@ func sameExecutor(a, b mesos.ExecutorInfo) bool {
 
 // launchLocked starts a valid task: STAGING, then the simulated agent runs it, or the
 // executor it names, which the caller hands the task to through the returned run (nil
-// when the task is simulated or its executor could not start).
+// when the task is simulated, or its executor could not start or is shutting down).
 func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) *execRun {
 	res := fromResources(ti.Resources)
 	if ti.Executor != nil {
@@ -259,6 +259,16 @@ func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) *execR
 	}
 	key := fw.id + "/" + ti.Executor.ExecutorID.Value
 	run := a.runs[key]
+	if run != nil && run.terminating {
+		// An executor told to shut down takes no task (Mesos: src/slave/slave.cpp
+		// Slave::__run): TASK_DROPPED (TASK_LOST if not PARTITION_AWARE),
+		// REASON_EXECUTOR_TERMINATED, "Executor terminating", from the agent with a
+		// uuid, naming no executor.
+		st := m.agentStatus(t, forFramework(fw, mesos.TASK_DROPPED), mesos.SOURCE_AGENT, mesos.REASON_EXECUTOR_TERMINATED.Enum(), "Executor terminating")
+		st.ExecutorID = nil
+		m.queueUpdateLocked(t, st)
+		return nil
+	}
 	if run == nil {
 		var err error
 		if run, err = m.startExecutorLocked(fw, a, *ti.Executor); err != nil {
@@ -329,6 +339,12 @@ func (m *Master) agentUpdateLocked(t *task, s mesos.TaskState, reason *mesos.Tas
 
 // agentStatusLocked is agentUpdateLocked with the source given.
 func (m *Master) agentStatusLocked(t *task, s mesos.TaskState, source mesos.TaskStatus_Source, reason *mesos.TaskStatus_Reason, msg string) {
+	m.queueUpdateLocked(t, m.agentStatus(t, s, source, reason, msg))
+}
+
+// agentStatus is the status of an agent's update of a task, with a new uuid, the task's
+// executor, and, from the executor, its container.
+func (m *Master) agentStatus(t *task, s mesos.TaskState, source mesos.TaskStatus_Source, reason *mesos.TaskStatus_Reason, msg string) mesos.TaskStatus {
 	now := float64(time.Now().UnixNano()) / 1e9
 	st := mesos.TaskStatus{
 		TaskID: t.info.TaskID, State: s.Enum(), AgentID: &mesos.AgentID{Value: t.agent.id},
@@ -341,7 +357,7 @@ func (m *Master) agentStatusLocked(t *task, s mesos.TaskState, source mesos.Task
 	if source == mesos.SOURCE_EXECUTOR {
 		m.withContainerStatus(t, &st)
 	}
-	m.queueUpdateLocked(t, st)
+	return st
 }
 
 // queueUpdateLocked records a status of a task and queues it for the framework: one
