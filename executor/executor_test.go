@@ -37,6 +37,9 @@ type fakeAgent struct {
 	messages   [][]byte          // the data of each MESSAGE call
 	acks       bool              // acknowledge each UPDATE taken, on the current stream
 	slow       time.Duration     // how long an UPDATE takes to be taken (0: at once)
+	// shutdownFirst answers SUBSCRIBE with SHUTDOWN instead of SUBSCRIBED, as an agent
+	// does an executor whose every task was killed before it subscribed.
+	shutdownFirst bool
 }
 
 func newFakeAgent(t *testing.T) *fakeAgent {
@@ -103,8 +106,12 @@ func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 		w.(http.Flusher).Flush()
 		return true
 	}
-	if !send(&mexec.Event{Type: mexec.Event_SUBSCRIBED, Subscribed: &mexec.Event_Subscribed{
-		AgentInfo: mesos.AgentInfo{Hostname: "agent-1"}}}) {
+	first := &mexec.Event{Type: mexec.Event_SUBSCRIBED, Subscribed: &mexec.Event_Subscribed{
+		AgentInfo: mesos.AgentInfo{Hostname: "agent-1"}}}
+	if a.shutdownFirst {
+		first = &mexec.Event{Type: mexec.Event_SHUTDOWN}
+	}
+	if !send(first) {
 		return
 	}
 	a.subscribed <- n

@@ -43,6 +43,28 @@ func TestShutdownExitsOnceTheTerminalUpdatesAreAcknowledged(t *testing.T) {
 	}
 }
 
+// An executor whose every task was killed before it subscribed gets SHUTDOWN from its
+// agent instead of SUBSCRIBED (Mesos: src/slave/slave.cpp Slave::subscribe, MESOS-8411):
+// with nothing to kill and nothing to send, it exits at once.
+func TestAnExecutorToldToShutDownAsItSubscribesExits(t *testing.T) {
+	a := newFakeAgent(t)
+	a.shutdownFirst = true
+	_, done := startExecutorWith(t, a, &Executor{Config: config.Config{ExecutorShutdownGracePeriod: 5 * time.Second}})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("the executor did not exit within its grace period")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.updates) != 0 || len(a.subscribes) != 1 {
+		t.Errorf("updates %v, %d subscriptions; want none, and one", a.updates, len(a.subscribes))
+	}
+}
+
 // An agent that does not acknowledge them holds the executor up no longer than the
 // shutdown grace period it gives: then it destroys the executor's container anyway.
 func TestShutdownExitsWithinTheGracePeriod(t *testing.T) {

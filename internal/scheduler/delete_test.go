@@ -151,3 +151,53 @@ func TestADeletedPodRemovedByAnotherIsToldItsTaskEnded(t *testing.T) {
 		})
 	}
 }
+
+// A pod deleted while its task waits for the agent's executor to subscribe: the agent
+// does not hand the KILL on, it ends the task itself (TASK_KILLED,
+// REASON_TASK_KILLED_DURING_LAUNCH, from the agent, without the executor's data). The
+// pod ends Failed and goes as with any kill, and its MesosTask says why.
+func TestAPodKilledBeforeItsExecutorGotItEnds(t *testing.T) {
+	pod, mt := launchedTask()
+	pod.Finalizers = []string{"batch.kubernetes.io/job-tracking"}
+	pod.Status.Phase = corev1.PodPending
+	var w testapi.PodWrites
+	c := fakeAPIWith(t, w.Funcs(), pod, mt)
+	ctx := context.Background()
+	if err := c.Delete(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	w.Reset()
+	s, rec := newTestScheduler(c, newFakeDriver())
+	msg := "Killed before delivery to the executor"
+
+	if err := s.persist(ctx, mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.u1"}, State: mesos.TASK_KILLED.Enum(), AgentID: &mesos.AgentID{Value: "a1"},
+		UUID: []byte("0123456789abcdef"), Source: mesos.SOURCE_AGENT.Enum(), Reason: mesos.REASON_TASK_KILLED_DURING_LAUNCH.Enum(),
+		Message: &msg, ExecutorID: &mesos.ExecutorID{Value: "e1"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := w.List(); !slices.Equal(got, []string{"status Failed", "delete"}) {
+		t.Errorf("pod writes = %v, want its Failed status, then its removal", got)
+	}
+	got := &corev1.Pod{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Phase != corev1.PodFailed || got.Status.Reason != "REASON_TASK_KILLED_DURING_LAUNCH" || got.Status.Message != msg {
+		t.Errorf("the pod removed is %s (%s: %s), want Failed with the agent's reason", got.Status.Phase, got.Status.Reason, got.Status.Message)
+	}
+	gotTask := &mesosv1alpha1.MesosTask{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(mt), gotTask); err != nil {
+		t.Fatal(err)
+	}
+	if st := gotTask.Status; st.Phase != mesosv1alpha1.TaskPhaseKilled || st.Reason != "REASON_TASK_KILLED_DURING_LAUNCH" || st.Message != msg ||
+		st.Source != "SOURCE_AGENT" || st.FinishedAt == nil {
+		t.Errorf("MesosTask status %+v, want Killed with the agent's reason and message", st)
+	}
+	if s.Pending(mt.Spec.TaskID) {
+		t.Error("the task of a deleted pod is queued again")
+	}
+	if evs := drain(rec); !hasPrefixes(evs, "Normal Killed") {
+		t.Errorf("events %v, want Killed", evs)
+	}
+}
