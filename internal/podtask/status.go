@@ -195,19 +195,21 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 		st.Message = Clamp("Mesos still holds an earlier task of this id ("+ts.GetMessage()+"); launching again", MaxMessageLength)
 		return !equality.Semantic.DeepEqual(before, st)
 	}
-	if ts.GetReason() == mesos.REASON_RECONCILIATION && st.MesosState == state.String() {
+	phase := PhaseFor(state)
+	if state == mesos.TASK_LOST && ts.GetReason() == mesos.REASON_RECONCILIATION {
+		// Mesos does not know the task (any more): it is gone, not unreachable. A task
+		// recorded TASK_LOST already (its agent was lost, to a framework that is not
+		// PARTITION_AWARE) ends so too: the state is the same, the phase is not.
+		phase = mesosv1alpha1.TaskPhaseGone
+	}
+	if ts.GetReason() == mesos.REASON_RECONCILIATION && st.MesosState == state.String() && st.Phase == phase {
 		// A reconciliation answer that says what is known already.
 		return false
 	}
-	phase := PhaseFor(state)
 	if launchRank(phase) < launchRank(st.Phase) && launchRank(phase) > 0 {
 		// An update from before the one recorded, sent again: launch states only go
 		// forward (STAGING, STARTING, RUNNING, KILLING).
 		return false
-	}
-	if state == mesos.TASK_LOST && ts.GetReason() == mesos.REASON_RECONCILIATION {
-		// Mesos does not know the task (any more): it is gone, not unreachable.
-		phase = mesosv1alpha1.TaskPhaseGone
 	}
 	st.Phase = phase
 	st.PodPhase = PodPhaseFor(phase, st.PodPhase)

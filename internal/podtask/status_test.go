@@ -90,15 +90,36 @@ func TestApplyUpdateIsIdempotentAndMonotonic(t *testing.T) {
 	}
 }
 
+// Mesos answers a reconciliation with TASK_LOST for a task it does not know (any more):
+// the task is gone, whatever was recorded before, also TASK_LOST itself, which is how a
+// framework that is not PARTITION_AWARE hears of its agent's loss first. A lost agent's
+// task is unreachable until then.
 func TestLostFromReconciliationIsGone(t *testing.T) {
-	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}
 	recon := mesos.REASON_RECONCILIATION
-	if !ApplyUpdate(st, update(mesos.TASK_LOST, &recon, ""), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseGone || st.FinishedAt == nil {
-		t.Fatalf("%+v", st)
-	}
-	st = &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}
-	if !ApplyUpdate(st, update(mesos.TASK_LOST, mesos.REASON_AGENT_REMOVED.Enum(), ""), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseUnreachable {
-		t.Fatalf("a lost agent's task: %+v", st)
+	for _, tc := range []struct {
+		name        string
+		phase       mesosv1alpha1.TaskPhase
+		state       string // recorded
+		reason      *mesos.TaskStatus_Reason
+		want        mesosv1alpha1.TaskPhase
+		wantChanged bool
+	}{
+		{"running, then lost from reconciliation", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", &recon, mesosv1alpha1.TaskPhaseGone, true},
+		{"running, then its agent lost", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", mesos.REASON_AGENT_REMOVED.Enum(), mesosv1alpha1.TaskPhaseUnreachable, true},
+		{"its agent lost, then lost from reconciliation", mesosv1alpha1.TaskPhaseUnreachable, "TASK_LOST", &recon, mesosv1alpha1.TaskPhaseGone, true},
+		{"unreachable, then lost from reconciliation", mesosv1alpha1.TaskPhaseUnreachable, "TASK_UNREACHABLE", &recon, mesosv1alpha1.TaskPhaseGone, true},
+		{"gone, then lost from reconciliation again", mesosv1alpha1.TaskPhaseGone, "TASK_LOST", &recon, mesosv1alpha1.TaskPhaseGone, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: tc.phase, MesosState: tc.state}
+			changed := ApplyUpdate(st, update(mesos.TASK_LOST, tc.reason, ""), metav1.Now())
+			if changed != tc.wantChanged || st.Phase != tc.want {
+				t.Fatalf("changed %v, phase %s; want %v, %s", changed, st.Phase, tc.wantChanged, tc.want)
+			}
+			if changed && IsTerminalPhase(st.Phase) && st.FinishedAt == nil {
+				t.Errorf("no finishedAt on a terminal phase: %+v", st)
+			}
+		})
 	}
 }
 

@@ -39,11 +39,20 @@ func startSim(agents int, resources string) *mesossim.Master {
 
 // simCluster creates a MesosCluster on a sim and waits until it is Ready.
 func simCluster(sim *mesossim.Master) *mesosv1alpha1.MesosCluster {
+	return simClusterWith(sim, nil)
+}
+
+// simClusterWith is simCluster with the spec changed by mutate (when not nil) before
+// the cluster is created.
+func simClusterWith(sim *mesossim.Master, mutate func(*mesosv1alpha1.MesosCluster)) *mesosv1alpha1.MesosCluster {
 	mc := minimalCluster()
 	mc.Spec.Master = sim.URL()
 	mc.Spec.SchedulerName = uniqueSchedulerName()
 	mc.Spec.Placement.RefuseSeconds = new(int32)
 	freeKubeletPort(mc)
+	if mutate != nil {
+		mutate(mc)
+	}
 	createCluster(mc)
 	Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/" + controllers.ReasonSubscribed))
 	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc)).To(Succeed())
