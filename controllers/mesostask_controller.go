@@ -112,16 +112,20 @@ func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.Me
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if !gone {
+		switch {
+		case gone:
+			// Its cluster was deleted: its framework was torn down (Mesos killed the task) or
+			// orphaned (the task is left to Mesos). Nothing here can kill it any more.
+			ctrl.LoggerFrom(ctx).Info("Releasing the task of a deleted MesosCluster", "task", mt.Spec.TaskID, "cluster", mt.Spec.ClusterRef)
+			if r.Recorder != nil {
+				r.Recorder.Eventf(mt, nil, corev1.EventTypeNormal, "Released", "Release",
+					"MesosCluster %s is gone: task %s is left to Mesos (torn down with its framework, or orphaned)", mt.Spec.ClusterRef, mt.Spec.TaskID)
+			}
+		case podtask.ReleasedUnreachable(mt, pod):
+			r.releaseUnreachable(ctx, mt, pod)
+		default:
 			result, _ := r.killTask(ctx, mt)
 			return result, nil
-		}
-		// Its cluster was deleted: its framework was torn down (Mesos killed the task) or
-		// orphaned (the task is left to Mesos). Nothing here can kill it any more.
-		ctrl.LoggerFrom(ctx).Info("Releasing the task of a deleted MesosCluster", "task", mt.Spec.TaskID, "cluster", mt.Spec.ClusterRef)
-		if r.Recorder != nil {
-			r.Recorder.Eventf(mt, nil, corev1.EventTypeNormal, "Released", "Release",
-				"MesosCluster %s is gone: task %s is left to Mesos (torn down with its framework, or orphaned)", mt.Spec.ClusterRef, mt.Spec.TaskID)
 		}
 	}
 	if sched != nil {
@@ -129,6 +133,23 @@ func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.Me
 	}
 	controllerutil.RemoveFinalizer(mt, TaskFinalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, mt))
+}
+
+// releaseUnreachable tells of a task let go while its agent is unreachable
+// (podtask.ReleasedUnreachable): on its MesosTask, and on the pod that took its pod's
+// name, if any, which may run while the task still does, until the agent is back.
+func (r *MesosTaskReconciler) releaseUnreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
+	ctrl.LoggerFrom(ctx).Info("Releasing the task of a pod that is gone while its agent is unreachable; it is killed when Mesos reports it again",
+		"task", mt.Spec.TaskID, "agent", mt.Status.Hostname, "agentID", mt.Status.AgentID)
+	if r.Recorder == nil {
+		return
+	}
+	ev := podtask.ReleasedEvent(mt)
+	r.Recorder.Eventf(mt, nil, ev.Type, ev.Reason, ev.Action, "%s", ev.Message)
+	if pod != nil {
+		ev = podtask.EarlierTaskUnreachableEvent(mt)
+		r.Recorder.Eventf(pod, nil, ev.Type, ev.Reason, ev.Action, "%s", ev.Message)
+	}
 }
 
 // clusterGone says whether a MesosCluster no longer exists: its tasks are released, for

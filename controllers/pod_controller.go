@@ -85,8 +85,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, nil
 	}
 	if mtErr == nil {
-		// A MesosTask of an earlier pod of the same name: it goes first.
-		return ctrl.Result{RequeueAfter: time.Second}, client.IgnoreNotFound(r.Delete(ctx, mt))
+		return r.awaitEarlierTask(ctx, pod, mt)
 	}
 	if pod.Spec.NodeName != "" && pod.Spec.SchedulerName == mc.Spec.SchedulerName {
 		// Bound by this operator: its task was launched, and its MesosTask is written
@@ -130,6 +129,34 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, nil
+}
+
+// earlierTaskRecheck is how often a pod waiting for the MesosTask of an earlier pod of
+// the same name looks at it again, should the watch miss its going.
+const earlierTaskRecheck = 30 * time.Second
+
+// awaitEarlierTask holds a pod back while the MesosTask of an earlier pod of the same
+// name is there (a StatefulSet's pod made again after the earlier one was force-deleted):
+// that MesosTask is deleted, and goes once its task cannot run (MesosTaskReconciler.finalize
+// kills it, or lets it go while its agent is unreachable); its going brings the pod here
+// again (the MesosTask watch). While the earlier task may still run, an unbound pod says so
+// with PodScheduled=False, as kube-scheduler tells of a pod it cannot place yet.
+func (r *PodReconciler) awaitEarlierTask(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) (ctrl.Result, error) {
+	if mt.DeletionTimestamp.IsZero() {
+		if err := r.Delete(ctx, mt, client.Preconditions{UID: &mt.UID}); client.IgnoreNotFound(err) != nil {
+			if apierrors.IsConflict(err) {
+				return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+			}
+			return ctrl.Result{}, err
+		}
+		ctrl.LoggerFrom(ctx).V(1).Info("Deleted the MesosTask of an earlier pod of the same name", "task", mt.Spec.TaskID)
+	}
+	if pod.Spec.NodeName == "" && podtask.MayRun(mt, nil) {
+		if err := scheduler.WritePodUnschedulable(ctx, r.Client, r.Recorder, pod, podtask.EarlierTaskMessage(mt)); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{RequeueAfter: earlierTaskRecheck}, nil
 }
 
 // withoutCluster handles a pod no usable cluster owns. Only a deleted pod whose task's
@@ -374,6 +401,11 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			p, ok := o.(*corev1.Pod)
 			return ok && mayBeOurs(p)
 		}))).
+		// A pod's MesosTask that appears after the pod's last pass (its outage tolerations
+		// and readiness gates wait for it), or the MesosTask of an earlier pod of the same
+		// name that goes (the pod waits for it): the pod of that name is looked at again.
+		// Its updates (task status) wake nothing here.
+		Watches(&mesosv1alpha1.MesosTask{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(createdOrDeleted)).
 		// Pods created before their cluster was ready are taken when it is.
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.podsOfCluster),
 			builder.WithPredicates(intakeChanged)).
@@ -383,6 +415,12 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.concurrency()}).
 		Named("pod").
 		Complete(r)
+}
+
+// createdOrDeleted passes creations and deletions only.
+var createdOrDeleted = predicate.Funcs{
+	UpdateFunc:  func(event.UpdateEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
 // mayBeOurs says whether a pod may be a MesosCluster's: it names a scheduler other than

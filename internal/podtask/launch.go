@@ -89,6 +89,50 @@ func MustKillForEndedPod(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
 	return PodTerminal(pod) && Launched(p) && !IsTerminalPhase(p) && p != mesosv1alpha1.TaskPhaseKilling
 }
 
+// ReleasedUnreachable says whether a deleted MesosTask lets go of its task, which may
+// still run on an agent Mesos cannot reach, because its pod is gone (force-deleted, as
+// the StatefulSet documentation tells for a pod of an unreachable Node, or removed by
+// the pod garbage collector) or another pod took its name (a StatefulSet's web-0 made
+// again). Its KILL cannot reach the agent, and the pod of that name would wait for the
+// agent to come back. Mesos reports the task again when its agent registers again
+// (TASK_RUNNING, REASON_AGENT_REREGISTERED), and the scheduler then kills it, for no
+// MesosTask owns it, before it acknowledges that report.
+func ReleasedUnreachable(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
+	return mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable && (pod == nil || pod.UID != types.UID(mt.Spec.PodUID))
+}
+
+// ReleasedEvent is what to tell on the MesosTask whose task ReleasedUnreachable lets go.
+func ReleasedEvent(mt *mesosv1alpha1.MesosTask) Event {
+	return Event{corev1.EventTypeWarning, "Released", "Release", fmt.Sprintf(
+		"The pod of task %s is gone while Mesos cannot reach agent %s: the task is let go, and killed as soon as Mesos reports it again",
+		mt.Spec.TaskID, agentOf(mt))}
+}
+
+// EarlierTaskUnreachableEvent is what to tell a pod that took the name of a pod whose task
+// ReleasedUnreachable let go: that task may run beside it until its agent is back.
+func EarlierTaskUnreachableEvent(mt *mesosv1alpha1.MesosTask) Event {
+	return Event{corev1.EventTypeWarning, "EarlierTaskUnreachable", "Schedule", fmt.Sprintf(
+		"Task %s of an earlier pod of the same name may still run on agent %s, which Mesos cannot reach: it is killed as soon as Mesos reports it again",
+		mt.Spec.TaskID, agentOf(mt))}
+}
+
+// EarlierTaskMessage says why a pod waits: the task of an earlier pod of the same name
+// may still run, and is being killed.
+func EarlierTaskMessage(mt *mesosv1alpha1.MesosTask) string {
+	return fmt.Sprintf("Task %s of an earlier pod of the same name may still run on agent %s: the pod waits until it ended", mt.Spec.TaskID, agentOf(mt))
+}
+
+// agentOf names a task's agent for people: its hostname, else its id.
+func agentOf(mt *mesosv1alpha1.MesosTask) string {
+	switch {
+	case mt.Status.Hostname != "":
+		return mt.Status.Hostname
+	case mt.Status.AgentID != "":
+		return mt.Status.AgentID
+	}
+	return "(unknown)"
+}
+
 // RunsAfterEnd says whether Mesos reports running a task that k8sm already took for
 // ended (failed, gone, killed or finished): e.g. a task Mesos answered as lost in a
 // reconciliation whose agent came back. Its MesosTask stays as it ended, and the task is

@@ -115,6 +115,32 @@ func TestMustKillForEndedPod(t *testing.T) {
 	}
 }
 
+func TestReleasedUnreachable(t *testing.T) {
+	other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: "u2"}}
+	own := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: "u1"}}
+	for _, tc := range []struct {
+		name  string
+		phase mesosv1alpha1.TaskPhase
+		pod   *corev1.Pod
+		want  bool
+	}{
+		{"unreachable, its pod gone", mesosv1alpha1.TaskPhaseUnreachable, nil, true},
+		{"unreachable, another pod of its name", mesosv1alpha1.TaskPhaseUnreachable, other, true},
+		{"unreachable, its own pod there", mesosv1alpha1.TaskPhaseUnreachable, own, false},
+		{"running, its pod gone: it is killed", mesosv1alpha1.TaskPhaseRunning, nil, false},
+		{"staging, another pod of its name", mesosv1alpha1.TaskPhaseStaging, other, false},
+		{"killing, its pod gone", mesosv1alpha1.TaskPhaseKilling, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mt := &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{PodUID: "u1", TaskID: "k8sm.u1"},
+				Status: mesosv1alpha1.MesosTaskStatus{Phase: tc.phase}}
+			if got := ReleasedUnreachable(mt, tc.pod); got != tc.want {
+				t.Errorf("ReleasedUnreachable = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestSetLaunchedAndFillLaunch(t *testing.T) {
 	at := metav1.Now()
 	l := Launch{AgentID: "a1", Hostname: "agent-1", ExecutorID: "e1", At: at}

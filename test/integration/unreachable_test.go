@@ -10,6 +10,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 var _ = Describe("Tasks of an agent Mesos lost", func() {
@@ -47,4 +50,59 @@ var _ = Describe("Tasks of an agent Mesos lost", func() {
 		Expect(sim.HealAgent("agent-1")).To(Succeed())
 		Eventually(unkilledTasks(sim), 30*time.Second, 100*time.Millisecond).Should(BeEmpty())
 	})
+
+	It("let a StatefulSet's pod made again run elsewhere, and kill the earlier task when its agent is back", func() {
+		sim := startSim(2, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		pod := newPod(ns, "web-0", mc.Spec.SchedulerName, "100m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		mt := &mesosv1alpha1.MesosTask{}
+		Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+		agent, earlier := mt.Status.Hostname, podtask.TaskIDFor(pod)
+
+		Expect(sim.PartitionAgent(agent)).To(Succeed())
+		Eventually(func() (mesosv1alpha1.TaskPhase, error) {
+			err := k8sClient.Get(ctx, key, mt)
+			return mt.Status.Phase, err
+		}, 20*time.Second, 100*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseUnreachable))
+
+		By("force-deleting the pod, as the StatefulSet documentation tells for a pod of an unreachable Node, and making it again")
+		Expect(k8sClient.Delete(ctx, pod, client.GracePeriodSeconds(0))).To(Succeed())
+		Eventually(func() bool {
+			_, err := podOf(key)()
+			return apierrors.IsNotFound(err)
+		}, 10*time.Second, 100*time.Millisecond).Should(BeTrue())
+		again := newPod(ns, "web-0", mc.Spec.SchedulerName, "100m")
+		Expect(k8sClient.Create(ctx, again)).To(Succeed())
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("UID", again.UID), HaveField("Status.Phase", corev1.PodRunning),
+			HaveField("Spec.NodeName", Not(Equal(agentnode.NodeName(mc.Name, agent, 0))))))
+		Eventually(eventsIn(ns), 10*time.Second, 100*time.Millisecond).Should(ContainElement("MesosTask/web-0 Warning Released"))
+
+		By("healing the partition: the earlier task, which no MesosTask owns, is killed at its first report")
+		Expect(taskStates(sim)()).To(HaveKeyWithValue(earlier, "TASK_UNREACHABLE"), "the earlier task runs on, cut off")
+		Expect(sim.HealAgent(agent)).To(Succeed())
+		// Mesos forgets a task once its end was acknowledged.
+		Eventually(func() string { return taskStates(sim)()[earlier] }, 30*time.Second, 100*time.Millisecond).Should(
+			Or(BeEmpty(), Equal("TASK_KILLED")), "the earlier task must be killed when its agent is back")
+		Expect(taskStates(sim)()).To(HaveKeyWithValue(podtask.TaskIDFor(again), "TASK_RUNNING"))
+		Consistently(podOf(key), 2*time.Second, 200*time.Millisecond).Should(And(
+			HaveField("UID", again.UID), HaveField("Status.Phase", corev1.PodRunning)))
+	})
 })
+
+// taskStates is the state of each of the sim's tasks, by id.
+func taskStates(sim *mesossim.Master) func() map[string]string {
+	return func() map[string]string {
+		out := map[string]string{}
+		for _, fw := range sim.State().Frameworks {
+			for _, t := range fw.Tasks {
+				out[t.ID] = t.State
+			}
+		}
+		return out
+	}
+}
