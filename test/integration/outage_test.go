@@ -138,6 +138,34 @@ var _ = Describe("A manager that cannot subscribe yet", func() {
 	})
 })
 
+// The Pod reconciler lengthens the outage tolerations of a pod that has a MesosTask. A
+// bound pod gets its MesosTask when Mesos first reports on its task, which may be after
+// the pod's last change: here a pod bound to an agent's Node as if by an earlier
+// manager, whose task Mesos never saw, and which then waits for room on the agent (a
+// WaitingForOffer event, nothing written to the pod). The MesosTask's coming brings the
+// pod back.
+var _ = Describe("A pod whose MesosTask is written after its last change", func() {
+	It("is made to tolerate an outage all the same", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		pod := newPod(ns, "bound", mc.Spec.SchedulerName, "4")
+		pod.Spec.NodeName = agentNodeOf(mc, "agent-1")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(eventsIn(ns), 20*time.Second, 100*time.Millisecond).Should(ContainElement("Pod/bound Warning WaitingForOffer"))
+		Expect(k8sClient.Get(ctx, key, &mesosv1alpha1.MesosTask{})).To(Succeed())
+		Eventually(func() (bool, error) {
+			p, err := podOf(key)()
+			if err != nil {
+				return false, err
+			}
+			_, short := agentnode.OutageTolerations(p.Spec.Tolerations, 7*24*time.Hour)
+			return short, nil
+		}, 10*time.Second, 100*time.Millisecond).Should(BeFalse(), "the pod tolerates an unreachable or not-ready Node for the failover timeout")
+	})
+})
+
 // nodeCondition is a Node's condition of type t as "Status/Reason".
 func nodeCondition(node string, t corev1.NodeConditionType) func() string {
 	return func() string {
