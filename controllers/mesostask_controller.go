@@ -91,8 +91,26 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		sched.Dequeue(mt.Spec.TaskID)
 		return ctrl.Result{}, nil
 	}
+	if pod.Spec.NodeName == "" {
+		// An unbound pod waits for a namespace its cluster takes (the Pod reconciler
+		// tells it, and queues it once its namespace is let in).
+		if ok, err := r.namespaceTaken(ctx, mt.Spec.ClusterRef, pod.Namespace); err != nil || !ok {
+			sched.Dequeue(mt.Spec.TaskID)
+			return ctrl.Result{}, err
+		}
+	}
 	sched.Enqueue(ctx, mt, pod)
 	return ctrl.Result{}, nil
+}
+
+// namespaceTaken says whether a cluster takes the pods of a namespace: not when the
+// cluster is gone.
+func (r *MesosTaskReconciler) namespaceTaken(ctx context.Context, cluster, namespace string) (bool, error) {
+	mc := &mesosv1alpha1.MesosCluster{}
+	if err := r.Get(ctx, client.ObjectKey{Name: cluster}, mc, client.UnsafeDisableDeepCopy); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return namespaceAllowed(ctx, r.Client, mc, namespace)
 }
 
 // finalize keeps a deleted MesosTask until its task cannot run: it kills a task that may

@@ -8,8 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -81,13 +79,14 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		}
 		return r.tolerateOutages(ctx, pod, mc)
 	}
-	if haveTask || podtask.PodTerminal(pod) {
+	if podtask.PodTerminal(pod) || (haveTask && (pod.Spec.NodeName != "" || podtask.Launched(mt.Status.Phase))) {
+		// Its task is the MesosTask reconciler's and the scheduler's.
 		return ctrl.Result{}, nil
 	}
-	if mtErr == nil {
+	if !haveTask && mtErr == nil {
 		return r.awaitEarlierTask(ctx, pod, mt)
 	}
-	if pod.Spec.NodeName != "" && pod.Spec.SchedulerName == mc.Spec.SchedulerName {
+	if !haveTask && pod.Spec.NodeName != "" && pod.Spec.SchedulerName == mc.Spec.SchedulerName {
 		// Bound by this operator: its task was launched, and its MesosTask is written
 		// when Mesos reports on it (or it lost its MesosTask, and its task was killed
 		// with it).
@@ -102,6 +101,14 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			// Bound to an agent's Node without the cluster's consent: nothing will run
 			// it there, so it fails, as a pod a kubelet does not admit.
 			return ctrl.Result{}, r.notAdmitted(ctx, pod, mc)
+		}
+		return ctrl.Result{}, r.namespaceRefused(ctx, pod, mc)
+	}
+	if haveTask {
+		// Unbound, its MesosTask written while it waited (not launched): queued with it,
+		// as the MesosTask reconciler queues it, now that its namespace may be taken again.
+		if s := r.Registry.Scheduler(mc.Name); s != nil {
+			s.Enqueue(ctx, mt, pod)
 		}
 		return ctrl.Result{}, nil
 	}
@@ -274,21 +281,6 @@ func (r *PodReconciler) unplaceable(ctx context.Context, pod *corev1.Pod, why er
 	return scheduler.WritePodUnschedulable(ctx, r.Client, r.Recorder, pod, why.Error())
 }
 
-// notAdmitted fails a pod bound to an agent's Node of a cluster that does not take pods
-// of its namespace.
-func (r *PodReconciler) notAdmitted(ctx context.Context, pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster) error {
-	msg := podtask.NotAdmittedMessage(mc.Name, pod.Namespace, pod.Spec.NodeName)
-	before := pod.DeepCopy()
-	podtask.SetNotAdmitted(&pod.Status, msg)
-	if err := r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if r.Recorder != nil {
-		r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, podtask.ReasonNamespaceNotAllowed, "Admit", "%s", msg)
-	}
-	return nil
-}
-
 // deletePod kills the pod's task and removes the pod once the task is over, its terminal
 // phase written first. A pod the cluster bound whose task has not reported yet has no
 // MesosTask: its task may run all the same (the binding records the launch), and is
@@ -372,22 +364,6 @@ func usable(mc *mesosv1alpha1.MesosCluster) bool {
 	return mc.DeletionTimestamp.IsZero() && ready != nil && ready.Reason != ReasonSchedulerNameConflict
 }
 
-// namespaceAllowed evaluates a cluster's namespaceSelector.
-func namespaceAllowed(ctx context.Context, c client.Client, mc *mesosv1alpha1.MesosCluster, namespace string) (bool, error) {
-	if mc.Spec.NamespaceSelector == nil {
-		return true, nil
-	}
-	sel, err := metav1.LabelSelectorAsSelector(mc.Spec.NamespaceSelector)
-	if err != nil {
-		return false, nil
-	}
-	ns := &corev1.Namespace{}
-	if err := c.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
-		return false, client.IgnoreNotFound(err)
-	}
-	return sel.Matches(labels.Set(ns.Labels)), nil
-}
-
 // SetupWithManager registers the reconciler for pods with a schedulerName some
 // MesosCluster could own (not the default scheduler's), and for pods bound to an agent's
 // Node by anyone. It reads the indexer's ClusterSchedulerName, PodSchedulerName and
@@ -406,6 +382,9 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// name that goes (the pod waits for it): the pod of that name is looked at again.
 		// Its updates (task status) wake nothing here.
 		Watches(&mesosv1alpha1.MesosTask{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(createdOrDeleted)).
+		// A namespace whose labels change may be let in by a cluster's namespaceSelector,
+		// or kept out: its pods waiting to be placed are looked at again.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.podsOfNamespace), builder.WithPredicates(namespaceLabelsChanged)).
 		// Pods created before their cluster was ready are taken when it is.
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.podsOfCluster),
 			builder.WithPredicates(intakeChanged)).

@@ -93,5 +93,6 @@ func podAPI(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) client
 		WithIndex(&mesosv1alpha1.MesosCluster{}, indexer.ClusterSchedulerName, func(o client.Object) []string {
 			return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName}
 		}).
+		WithIndex(&corev1.Pod{}, indexer.PodSchedulerName, indexer.PodSchedulerNameOf).
 		WithInterceptorFuncs(funcs).Build()
 }

@@ -219,7 +219,7 @@ func SetInvalid(st *mesosv1alpha1.MesosTaskStatus, err error) {
 // NotAdmittedMessage says why a pod bound to an agent's Node of a cluster that does not
 // take its namespace fails.
 func NotAdmittedMessage(cluster, namespace, node string) string {
-	return fmt.Sprintf("MesosCluster %s does not take pods of namespace %s (spec.namespaceSelector); nothing runs pods on Node %s", cluster, namespace, node)
+	return NamespaceNotTakenMessage(cluster, namespace) + "; nothing runs pods on Node " + node
 }
 
 // SetNotAdmitted fails a pod as a kubelet fails a pod it does not admit.

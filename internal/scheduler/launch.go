@@ -127,6 +127,12 @@ func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a 
 		s.Dequeue(a.Request.ID)
 		return nil, nil
 	}
+	if pod.Spec.NodeName == "" && !s.namespaceTaken(ctx, pod.Namespace) {
+		// Queued before the cluster's namespaceSelector, or its namespace's labels,
+		// changed: the Pod reconciler tells the pod, and queues it again if they change back.
+		s.Dequeue(a.Request.ID)
+		return nil, nil
+	}
 	mt := &mesosv1alpha1.MesosTask{}
 	err := s.Client.Get(ctx, key, mt)
 	if apierrors.IsNotFound(err) && pod.Spec.NodeName == "" {
@@ -137,6 +143,21 @@ func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a 
 		return nil, nil
 	}
 	return pod, mt
+}
+
+// namespaceTaken says whether the cluster takes the pods of a namespace
+// (podtask.NamespaceTaken): a namespace that is gone is taken by none, one the cache
+// cannot tell of is given the benefit of the doubt (the Pod reconciler decided).
+func (s *Scheduler) namespaceTaken(ctx context.Context, name string) bool {
+	mc := s.currentCluster()
+	if mc == nil || mc.Spec.NamespaceSelector == nil {
+		return true
+	}
+	ns := &corev1.Namespace{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy); err != nil {
+		return !apierrors.IsNotFound(err)
+	}
+	return podtask.NamespaceTaken(mc, ns)
 }
 
 // bind binds a pod to an agent's Node through the Binding subresource, as kube-scheduler
