@@ -74,7 +74,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return r.deletePod(ctx, pod, mt, haveTask, mc)
 	}
 	if haveTask && !podtask.PodTerminal(pod) && agentnode.OnAgentNode(pod) {
-		if res, done, err := r.gateReadiness(ctx, pod); done {
+		if res, done, err := r.reevaluateReadiness(ctx, pod, mt); done {
 			return res, err
 		}
 		return r.tolerateOutages(ctx, pod, mc)
@@ -205,12 +205,17 @@ func (r *PodReconciler) removeEnded(ctx context.Context, pod *corev1.Pod, st *me
 	return ctrl.Result{}, client.IgnoreNotFound(err)
 }
 
-// gateReadiness makes a running pod with readiness gates Ready, or not, once the
-// conditions of its gates change (podtask.GatedReadiness), as a kubelet re-evaluates
-// Ready when its pod changes: the controller behind a gate (a load balancer's, say)
-// sets its condition when it sees fit. done says whether it wrote (or must try again).
-func (r *PodReconciler) gateReadiness(ctx context.Context, pod *corev1.Pod) (ctrl.Result, bool, error) {
+// reevaluateReadiness makes a running pod Ready, or not, as a kubelet re-evaluates Ready
+// when its pod changes: once the conditions of its readiness gates change
+// (podtask.GatedReadiness: the controller behind a gate, a load balancer's say, sets its
+// condition when it sees fit), and once someone else set its Ready otherwise than its
+// task says (podtask.RestoredReadiness: the node lifecycle controller, while the agent's
+// Node was not Ready). done says whether it wrote (or must try again).
+func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) (ctrl.Result, bool, error) {
 	st, changed := podtask.GatedReadiness(pod)
+	if !changed {
+		st, changed = podtask.RestoredReadiness(pod, &mt.Status)
+	}
 	if !changed {
 		return ctrl.Result{}, false, nil
 	}
@@ -219,6 +224,9 @@ func (r *PodReconciler) gateReadiness(ctx context.Context, pod *corev1.Pod) (ctr
 	err := r.Status().Update(ctx, pod)
 	if apierrors.IsConflict(err) {
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, true, nil
+	}
+	if err == nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("Evaluated the pod's readiness again", "ready", podtask.PodReady(&pod.Status))
 	}
 	return ctrl.Result{}, true, client.IgnoreNotFound(err)
 }

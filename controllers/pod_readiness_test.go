@@ -57,3 +57,53 @@ func TestAGateConditionDecidesARunningPodsReadiness(t *testing.T) {
 		})
 	}
 }
+
+// The node lifecycle controller sets Ready False on the pods of a Node that stops being
+// Ready (every replica of the manager was down); once a manager is back the pod is Ready
+// again as its task says, without waiting for the task's next update. A pod whose
+// container is not ready stays not Ready.
+func TestAPodMarkedNotReadyByTheNodeLifecycleIsReadyAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		containerReady bool
+		want           bool
+	}{
+		{"its containers ready", true, true},
+		{"a container not ready", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			containersReady := corev1.ConditionFalse
+			if tc.containerReady {
+				containersReady = corev1.ConditionTrue
+			}
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"},
+				Spec: corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}},
+					Tolerations: []corev1.Toleration{}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+					{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, {Type: corev1.PodInitialized, Status: corev1.ConditionTrue},
+					{Type: corev1.ContainersReady, Status: containersReady}, {Type: corev1.PodReady, Status: corev1.ConditionFalse}},
+					ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: tc.containerReady,
+						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+			mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+				Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
+				Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}}
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}
+			c := podAPI(t, interceptor.Funcs{}, pod, mt, node, readyCluster())
+			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
+
+			for range 2 {
+				if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			got := &corev1.Pod{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+				t.Fatal(err)
+			}
+			if podtask.PodReady(&got.Status) != tc.want {
+				t.Errorf("Ready = %v, want %v: %+v", podtask.PodReady(&got.Status), tc.want, got.Status.Conditions)
+			}
+		})
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
 // The reasons a kubelet gives ContainersReady and Ready when they are False
@@ -120,4 +122,24 @@ func GatedReadiness(pod *corev1.Pod) (corev1.PodStatus, bool) {
 		SetPodCondition(&out, corev1.PodReady, corev1.ConditionTrue, "", "")
 	}
 	return out, PodStatusChanged(&pod.Status, &out)
+}
+
+// RestoredReadiness is the status of a running pod whose Ready says otherwise than its
+// task's status (PodStatusFor, without new data from the executor: its containers'
+// readiness as last reported, the task's health, the readiness gates), and whether it
+// differs: the node lifecycle controller sets a pod's Ready False when its Node stops
+// being Ready (every replica of the manager was down, and no one renewed it), and nothing
+// else would set it back before the task's next update, which may be a long way off. A
+// kubelet that comes back writes its pods' statuses again; k8sm writes what the task
+// says, as a reconciliation answer would. Only a pod whose Running phase was mirrored
+// from the task is considered, so that its container statuses are the executor's.
+func RestoredReadiness(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus) (corev1.PodStatus, bool) {
+	if st.Phase != mesosv1alpha1.TaskPhaseRunning || pod.Status.Phase != corev1.PodRunning {
+		return corev1.PodStatus{}, false
+	}
+	want := PodStatusFor(pod, st, nil)
+	if PodReady(&want) == PodReady(&pod.Status) {
+		return corev1.PodStatus{}, false
+	}
+	return want, PodStatusChanged(&pod.Status, &want)
 }

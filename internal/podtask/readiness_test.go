@@ -126,3 +126,67 @@ func TestGatedReadiness(t *testing.T) {
 		})
 	}
 }
+
+// A running pod whose Ready the node lifecycle controller set False (its Node went
+// NotReady while no manager renewed it) is Ready again as soon as its task's status says
+// so; a pod whose Ready agrees with its task is left alone, and so is one whose task does
+// not run.
+func TestRestoredReadiness(t *testing.T) {
+	const gate corev1.PodConditionType = "example.com/lb-registered"
+	T, F := corev1.ConditionTrue, corev1.ConditionFalse
+	healthy, unhealthy := true, false
+	for _, tc := range []struct {
+		name           string
+		task           mesosv1alpha1.TaskPhase
+		healthy        *bool
+		containerReady bool
+		ready          corev1.ConditionStatus // the pod's Ready before
+		gate           corev1.ConditionStatus // the gate's condition; "" for a pod without gates
+		changed        bool
+		want           corev1.ConditionStatus
+	}{
+		{name: "marked not ready by the node lifecycle", task: mesosv1alpha1.TaskPhaseRunning, containerReady: true, ready: F, changed: true, want: T},
+		{name: "marked not ready, a gate True", task: mesosv1alpha1.TaskPhaseRunning, containerReady: true, ready: F, gate: T, changed: true, want: T},
+		{name: "marked not ready, a gate False", task: mesosv1alpha1.TaskPhaseRunning, containerReady: true, ready: F, gate: F},
+		{name: "marked not ready, the task unhealthy", task: mesosv1alpha1.TaskPhaseRunning, healthy: &unhealthy, containerReady: true, ready: F},
+		{name: "marked not ready, the task healthy", task: mesosv1alpha1.TaskPhaseRunning, healthy: &healthy, containerReady: true, ready: F, changed: true, want: T},
+		{name: "a container not ready", task: mesosv1alpha1.TaskPhaseRunning, ready: F},
+		{name: "ready already", task: mesosv1alpha1.TaskPhaseRunning, containerReady: true, ready: T},
+		{name: "ready, though a container is not", task: mesosv1alpha1.TaskPhaseRunning, ready: T, changed: true, want: F},
+		{name: "the agent unreachable", task: mesosv1alpha1.TaskPhaseUnreachable, containerReady: true, ready: F},
+		{name: "the task being killed", task: mesosv1alpha1.TaskPhaseKilling, containerReady: true, ready: F},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning,
+					Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: T}, {Type: corev1.PodInitialized, Status: T},
+						{Type: corev1.ContainersReady, Status: conditionStatus(tc.containerReady)}, {Type: corev1.PodReady, Status: tc.ready}},
+					ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: tc.containerReady,
+						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+			if tc.gate != "" {
+				pod.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: gate}}
+				pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{Type: gate, Status: tc.gate})
+			}
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: tc.task, MesosState: "TASK_RUNNING", Healthy: tc.healthy}
+
+			got, changed := RestoredReadiness(pod, st)
+
+			if changed != tc.changed {
+				t.Fatalf("changed = %v, want %v", changed, tc.changed)
+			}
+			if changed && conditionOf(&got, corev1.PodReady, "") != tc.want {
+				t.Errorf("Ready = %s, want %s", conditionOf(&got, corev1.PodReady, ""), tc.want)
+			}
+			if changed && got.Phase != corev1.PodRunning {
+				t.Errorf("phase = %s, want Running", got.Phase)
+			}
+		})
+	}
+}
+
+func conditionStatus(b bool) corev1.ConditionStatus {
+	if b {
+		return corev1.ConditionTrue
+	}
+	return corev1.ConditionFalse
+}
