@@ -37,7 +37,7 @@ func TestFinalPodStatus(t *testing.T) {
 		{name: "its end not known (its cluster went)", pod: running, st: &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning},
 			phase: corev1.PodFailed, containers: true},
 		{name: "ended already", pod: lost, st: &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseKilled},
-			phase: corev1.PodFailed, reason: ReasonNodeLost},
+			phase: corev1.PodFailed, reason: ReasonNodeLost, containers: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := &corev1.Pod{Status: *tc.pod.DeepCopy()}
@@ -46,7 +46,7 @@ func TestFinalPodStatus(t *testing.T) {
 				t.Errorf("phase %s reason %q, want %s %q", got.Phase, got.Reason, tc.phase, tc.reason)
 			}
 			for _, typ := range []corev1.PodConditionType{corev1.PodReady, corev1.ContainersReady} {
-				if c := conditionOf(&got, typ, corev1.ConditionFalse); c != corev1.ConditionFalse && tc.reason != ReasonNodeLost {
+				if c := conditionOf(&got, typ, corev1.ConditionFalse); c != corev1.ConditionFalse {
 					t.Errorf("%s = %s, want False", typ, c)
 				}
 			}

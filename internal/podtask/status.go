@@ -351,14 +351,20 @@ func FinalPodStatus(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []b
 	if PodTerminal(pod) {
 		return out
 	}
+	failPod(&out)
+	return out
+}
+
+// failPod makes a pod status Failed as a kubelet's TerminatePod leaves a pod whose end
+// it does not know: not ready (reason PodFailed), its containers ended (endContainers).
+func failPod(out *corev1.PodStatus) {
 	out.Phase = corev1.PodFailed
 	for _, t := range []corev1.PodConditionType{corev1.ContainersReady, corev1.PodReady} {
-		if podCondition(&out, t) != nil {
-			SetPodCondition(&out, t, corev1.ConditionFalse, ReasonPodFailed, "")
+		if podCondition(out, t) != nil {
+			SetPodCondition(out, t, corev1.ConditionFalse, ReasonPodFailed, "")
 		}
 	}
-	endContainers(&out)
-	return out
+	endContainers(out)
 }
 
 // runningReadiness is the readiness of a running pod (its status out has the executor's
@@ -461,9 +467,11 @@ func podCondition(s *corev1.PodStatus, t corev1.PodConditionType) *corev1.PodCon
 }
 
 // UnreachableTooLong turns the status of a pod whose agent stayed unreachable past the
-// timeout into Failed with reason NodeLost.
+// timeout into Failed with reason NodeLost: not ready, and no container said to run
+// (failPod), for nothing runs for a pod that ended (its task is killed if it comes back).
 func UnreachableTooLong(s *corev1.PodStatus) {
-	s.Phase, s.Reason, s.Message = corev1.PodFailed, ReasonNodeLost, "The Mesos agent running the pod stayed unreachable"
+	failPod(s)
+	s.Reason, s.Message = ReasonNodeLost, "The Mesos agent running the pod stayed unreachable"
 }
 
 // PodReady says whether a pod status's Ready condition is True.

@@ -428,12 +428,27 @@ func TestReadinessWithoutExecutorData(t *testing.T) {
 	}
 }
 
+// A pod whose agent stayed unreachable too long fails with reason NodeLost, and shows
+// nothing running: its containers ended as a kubelet ends those it cannot find, and it is
+// not ready.
 func TestUnreachableTooLong(t *testing.T) {
 	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE"}
-	s := PodStatusFor(&corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}, st, nil)
+	running := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning,
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, Started: ptr(true),
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+	s := PodStatusFor(running, st, nil)
 	UnreachableTooLong(&s)
 	if s.Phase != corev1.PodFailed || s.Reason != ReasonNodeLost || s.Message == "" {
 		t.Errorf("%+v", s)
+	}
+	for _, typ := range []corev1.PodConditionType{corev1.ContainersReady, corev1.PodReady} {
+		if c := findCondition(&s, typ); c == nil || c.Status != corev1.ConditionFalse || c.Reason != ReasonPodFailed {
+			t.Errorf("%s = %+v, want False/%s", typ, c, ReasonPodFailed)
+		}
+	}
+	if c := s.ContainerStatuses[0]; c.Ready || c.State.Running != nil || c.State.Terminated == nil ||
+		c.State.Terminated.Reason != ReasonContainerStatusUnknown || c.State.Terminated.ExitCode != 137 {
+		t.Errorf("the container of a lost pod: %+v", c)
 	}
 }
 
