@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +41,11 @@ type MesosTaskReconciler struct {
 	// UnreachableTimeout is how long a task may stay unreachable before its pod is
 	// Failed with reason NodeLost. Default 5m.
 	UnreachableTimeout time.Duration
+
+	// killsTold holds the ids of the tasks killed for a pod that ended whose kill was
+	// told (an event), so that KILL sent again until the task ends is not told again.
+	// An id goes once its MesosTask ends or goes.
+	killsTold sync.Map
 }
 
 // Reconcile handles one MesosTask.
@@ -75,13 +81,21 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	if podtask.MustKillForEndedPod(mt, pod) {
 		result, sent := r.killTask(ctx, mt)
-		if sent {
-			ctrl.LoggerFrom(ctx).Info("Killing the task of a pod that ended", "task", mt.Spec.TaskID, "agent", mt.Status.Hostname)
-			if r.Recorder != nil {
-				r.Recorder.Eventf(mt, nil, corev1.EventTypeWarning, "Killing", "Kill", "Killing task %s: its pod ended while the agent was unreachable", mt.Spec.TaskID)
-			}
+		if !sent {
+			return result, nil
+		}
+		if _, told := r.killsTold.LoadOrStore(mt.Spec.TaskID, struct{}{}); told {
+			ctrl.LoggerFrom(ctx).V(1).Info("Killing the task of a pod that ended again", "task", mt.Spec.TaskID, "agent", mt.Status.Hostname)
+			return result, nil
+		}
+		ctrl.LoggerFrom(ctx).Info("Killing the task of a pod that ended", "task", mt.Spec.TaskID, "agent", mt.Status.Hostname)
+		if r.Recorder != nil {
+			r.Recorder.Eventf(mt, nil, corev1.EventTypeWarning, "Killing", "Kill", "Killing task %s: its pod ended while the agent was unreachable", mt.Spec.TaskID)
 		}
 		return result, nil
+	}
+	if podtask.IsTerminalPhase(mt.Status.Phase) {
+		r.killsTold.Delete(mt.Spec.TaskID)
 	}
 	if sched == nil || podtask.Launched(mt.Status.Phase) || podtask.BoundUnrecorded(mt, pod) {
 		// Launched, or maybe launched: the scheduler's reconciliation asks Mesos.
@@ -149,6 +163,7 @@ func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.Me
 	if sched != nil {
 		sched.Dequeue(mt.Spec.TaskID)
 	}
+	r.killsTold.Delete(mt.Spec.TaskID)
 	controllerutil.RemoveFinalizer(mt, TaskFinalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, mt))
 }

@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -91,6 +92,45 @@ var _ = Describe("Tasks of an agent Mesos lost", func() {
 		Expect(taskStates(sim)()).To(HaveKeyWithValue(podtask.TaskIDFor(again), "TASK_RUNNING"))
 		Consistently(podOf(key), 2*time.Second, 200*time.Millisecond).Should(And(
 			HaveField("UID", again.UID), HaveField("Status.Phase", corev1.PodRunning)))
+	})
+})
+
+// A task that comes back with its agent after its pod failed NodeLost is killed, and
+// KILL is sent again every 10 s until Mesos says the task ended; the MesosTask tells of
+// the kill once, not at each try (an event written again would count as a series).
+var _ = Describe("The kill of a task whose pod ended while its agent was unreachable", func() {
+	It("is told once, though KILL is sent again until the task ends", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		pod := newPod(ns, "stranded", mc.Spec.SchedulerName, "100m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		Expect(sim.PartitionAgent("agent-1")).To(Succeed())
+		// The suite's unreachable timeout is 2s.
+		Eventually(podOf(key), 20*time.Second, 100*time.Millisecond).Should(HaveField("Status.Reason", podtask.ReasonNodeLost))
+
+		By("healing the partition while the agent's updates are held back: the task seems to run on after its KILL")
+		sim.DelayUpdates(15 * time.Second)
+		DeferCleanup(func() { sim.DelayUpdates(0) })
+		Expect(sim.HealAgent("agent-1")).To(Succeed())
+		killing := func() (*eventsv1.Event, error) {
+			var list eventsv1.EventList
+			if err := k8sClient.List(ctx, &list, client.InNamespace(ns)); err != nil {
+				return nil, err
+			}
+			for i := range list.Items {
+				if e := &list.Items[i]; e.Regarding.Kind == "MesosTask" && e.Reason == "Killing" {
+					return e, nil
+				}
+			}
+			return nil, nil
+		}
+		Eventually(killing, 20*time.Second, 100*time.Millisecond).ShouldNot(BeNil())
+		Consistently(killing, 12*time.Second, 500*time.Millisecond).Should(HaveField("Series", BeNil()), "the kill is told once")
+		sim.DelayUpdates(0)
+		Eventually(unkilledTasks(sim), 30*time.Second, 100*time.Millisecond).Should(BeEmpty())
 	})
 })
 
