@@ -105,26 +105,30 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		sched.Dequeue(mt.Spec.TaskID)
 		return ctrl.Result{}, nil
 	}
-	if pod.Spec.NodeName == "" {
-		// An unbound pod waits for a namespace its cluster takes (the Pod reconciler
-		// tells it, and queues it once its namespace is let in).
-		if ok, err := r.namespaceTaken(ctx, mt.Spec.ClusterRef, pod.Namespace); err != nil || !ok {
-			sched.Dequeue(mt.Spec.TaskID)
-			return ctrl.Result{}, err
-		}
+	if ok, err := r.takes(ctx, mt.Spec.ClusterRef, pod); err != nil || !ok {
+		sched.Dequeue(mt.Spec.TaskID)
+		return ctrl.Result{}, err
 	}
 	sched.Enqueue(ctx, mt, pod)
 	return ctrl.Result{}, nil
 }
 
-// namespaceTaken says whether a cluster takes the pods of a namespace: not when the
-// cluster is gone.
-func (r *MesosTaskReconciler) namespaceTaken(ctx context.Context, cluster, namespace string) (bool, error) {
+// takes says whether a cluster takes a waiting pod's task into its queue: not once the
+// cluster is being deleted (its framework is torn down or left), nor, for an unbound
+// pod, when the cluster does not take its namespace (the Pod reconciler tells the pod,
+// and queues it once its namespace is let in).
+func (r *MesosTaskReconciler) takes(ctx context.Context, cluster string, pod *corev1.Pod) (bool, error) {
 	mc := &mesosv1alpha1.MesosCluster{}
 	if err := r.Get(ctx, client.ObjectKey{Name: cluster}, mc, client.UnsafeDisableDeepCopy); err != nil {
 		return false, client.IgnoreNotFound(err)
 	}
-	return namespaceAllowed(ctx, r.Client, mc, namespace)
+	if !mc.DeletionTimestamp.IsZero() {
+		return false, nil
+	}
+	if pod.Spec.NodeName != "" {
+		return true, nil
+	}
+	return namespaceAllowed(ctx, r.Client, mc, pod.Namespace)
 }
 
 // finalize keeps a deleted MesosTask until its task cannot run: it kills a task that may

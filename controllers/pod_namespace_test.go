@@ -107,17 +107,33 @@ func TestAPodOfANamespaceNotTakenIsRefusedAndTold(t *testing.T) {
 
 // The MesosTask reconciler queues a MesosTask waiting for an offer again (after its
 // cluster's scheduler started, say), but not that of an unbound pod whose namespace its
-// cluster does not take.
+// cluster does not take, nor any while its cluster is being deleted.
 func TestAWaitingMesosTaskIsQueuedOnlyInANamespaceTaken(t *testing.T) {
 	for _, tc := range []struct {
-		label  string
-		queued bool
-	}{{"on", true}, {"off", false}} {
-		t.Run(tc.label, func(t *testing.T) {
+		name     string
+		label    string
+		bound    bool
+		deleting bool // the cluster
+		queued   bool
+	}{
+		{name: "a namespace taken", label: "on", queued: true},
+		{name: "a namespace not taken", label: "off"},
+		{name: "bound, a namespace not taken", label: "off", bound: true, queued: true},
+		{name: "the cluster being deleted", label: "on", deleting: true},
+		{name: "bound, the cluster being deleted", label: "on", bound: true, deleting: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			mc := selectiveCluster()
+			if tc.deleting {
+				now := metav1.Now()
+				mc.DeletionTimestamp, mc.Finalizers = &now, []string{"mesos.k8sm.io/teardown"}
+			}
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"},
 				Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
-			mt, _ := podtask.NewMesosTask(pod, mc, "")
+			if tc.bound {
+				pod.Spec.NodeName = "mesos-c-agent-1"
+			}
+			mt, _ := podtask.NewMesosTask(pod, mc, pod.Spec.NodeName)
 			mt.Status.Phase = mesosv1alpha1.TaskPhasePending
 			c := podAPI(t, interceptor.Funcs{}, pod, mt, mc, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", Labels: map[string]string{"k8sm": tc.label}}})
 			reg, s := withScheduler(c, mc)
