@@ -263,3 +263,10 @@ func RemovedEvent(mt *mesosv1alpha1.MesosTask) (ev Event, ok bool) {
 	return Event{corev1.EventTypeNormal, "Killed", "Kill",
 		fmt.Sprintf("Task %s ended (%s) after the pod's deletion; the pod is removed", mt.Spec.TaskID, mt.Status.MesosState)}, true
 }
+
+// KillReaches says whether a KILL can reach a task Mesos reports in a state: not once it
+// ended, nor while its agent is unreachable or Mesos does not know it (TASK_UNREACHABLE,
+// TASK_UNKNOWN): Mesos answers such a KILL with a reconciliation, the same state again.
+func KillReaches(s mesos.TaskState) bool {
+	return !IsTerminal(s) && s != mesos.TASK_UNREACHABLE && s != mesos.TASK_UNKNOWN
+}

@@ -263,3 +263,21 @@ func TestRunsAfterEnd(t *testing.T) {
 		}
 	}
 }
+
+// A KILL reaches a task Mesos reports live on an agent it can reach; one that ended, or
+// of an agent Mesos cannot reach (or that Mesos does not know), gets a reconciliation
+// answer instead: its state again.
+func TestKillReaches(t *testing.T) {
+	for _, tc := range []struct {
+		state mesos.TaskState
+		want  bool
+	}{
+		{mesos.TASK_STAGING, true}, {mesos.TASK_STARTING, true}, {mesos.TASK_RUNNING, true}, {mesos.TASK_KILLING, true},
+		{mesos.TASK_UNREACHABLE, false}, {mesos.TASK_UNKNOWN, false},
+		{mesos.TASK_LOST, false}, {mesos.TASK_KILLED, false}, {mesos.TASK_FINISHED, false}, {mesos.TASK_GONE, false},
+	} {
+		if got := KillReaches(tc.state); got != tc.want {
+			t.Errorf("KillReaches(%s) = %v, want %v", tc.state, got, tc.want)
+		}
+	}
+}
