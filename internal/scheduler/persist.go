@@ -130,9 +130,11 @@ func (s *Scheduler) unwrittenTask(ctx context.Context, r client.Reader, key type
 	return mt, nil
 }
 
-// killUnowned kills a task that no MesosTask owns, unless it ended.
+// killUnowned kills a task that no MesosTask owns, unless it ended or a KILL cannot
+// reach it (podtask.KillReaches: Mesos would answer with the same state again, and this
+// would kill again, in a loop); such a task is killed when Mesos reports it running.
 func (s *Scheduler) killUnowned(ctx context.Context, ts mesos.TaskStatus) error {
-	if podtask.IsTerminal(ts.GetState()) || s.currentDriver() == nil {
+	if !podtask.KillReaches(ts.GetState()) || s.currentDriver() == nil {
 		return nil
 	}
 	s.Log.Info("Killing a task no MesosTask owns", "task", ts.TaskID.Value, "state", ts.GetState().String())
