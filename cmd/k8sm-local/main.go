@@ -177,6 +177,9 @@ func startAPIServer(o options, dir string) (*envtest.Environment, *pki.CA, error
 		return nil, nil, err
 	}
 	if _, err := env.Start(); err != nil {
+		// Start returns at the first part that fails, leaving what it started running
+		// (etcd when kube-apiserver fails, both when the CRDs do not install).
+		_ = env.Stop()
 		return nil, nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
 	return env, kubeletCA, nil

@@ -57,6 +57,9 @@ func Start() (*envtest.Environment, error) {
 		return nil, err
 	}
 	if _, err := env.Start(); err != nil {
+		// Start returns at the first part that fails, leaving what it started running
+		// (etcd when kube-apiserver fails, both when the CRDs do not install).
+		_ = env.Stop()
 		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", env.BinaryAssetsDirectory, err)
 	}
 	return env, nil

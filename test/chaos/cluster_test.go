@@ -170,11 +170,12 @@ func (r *run) startAPIServer(g *WithT) {
 		// On SIGTERM, close the watches and exit: without a grace period kube-apiserver
 		// leaves them open and waits for them until envtest SIGKILLs it.
 		Set("shutdown-watch-termination-grace-period", "2s")
+	// Stopped also when Start fails part-way, which leaves what it started running.
+	r.t.Cleanup(func() { _ = env.Stop() })
 	_, err = env.Start()
 	g.Expect(err).NotTo(HaveOccurred(), "starting kube-apiserver and etcd from %s", env.BinaryAssetsDirectory)
 	r.env = env
 	r.api = &apiServer{srv: srv}
-	r.t.Cleanup(func() { _ = env.Stop() })
 
 	cfg := r.userConfig(g, userLoad)
 	r.load, err = client.New(cfg, client.Options{Scheme: newScheme()})

@@ -85,9 +85,10 @@ func startAgentCluster(name string, configure func(args *envtest.Arguments), sig
 	if configure != nil {
 		configure(args)
 	}
+	// Stopped also when Start fails part-way, which leaves what it started running.
+	DeferCleanup(env.Stop)
 	_, err = env.Start()
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(env.Stop)
 	if signer {
 		By("running kube-controller-manager's kubelet-serving signer")
 		kcm, err := testenv.StartKubeletServingSigner(env, signerCert, signerKey)
