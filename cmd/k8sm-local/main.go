@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -82,7 +81,7 @@ func run(args []string) error {
 	}
 	executorPath, _ := filepath.Abs(o.executor)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupts()
 	defer stop()
 
 	env, kubeletCA, err := startAPIServer(o, dir)
@@ -279,8 +278,11 @@ func mesosMaster(o options, dir string) (master string, closeSim func(), err err
 func startSim(o options, dir string) (*mesossim.Master, error) {
 	// Each agent on an address of its own (127.0.0.<i>), as agents on hosts of their own:
 	// its executor serves the kubelet API of its Node there, on the cluster's one port.
+	// An executor whose agent is gone waits RecoveryTimeout for it to come back (Mesos's
+	// default is 15 minutes): were k8sm-local killed, the executors and their pods would
+	// run on that long.
 	sim, err := mesossim.New(mesossim.Config{Agents: o.agents, AgentAttributes: "rack:r1", Exec: true, LoopbackIPs: true,
-		WorkDir: filepath.Join(dir, "mesos"), HeartbeatInterval: 5 * time.Second})
+		WorkDir: filepath.Join(dir, "mesos"), HeartbeatInterval: 5 * time.Second, RecoveryTimeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +316,9 @@ func startManager(binary, dir, kubeconfig string) (*manager, error) {
 	mgr := exec.Command(binary, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	mgr.Stdout, mgr.Stderr = mgrLog, mgrLog
-	mgr.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A process group of its own, so a Ctrl-C at the terminal leaves it to stop, and
+	// killed with k8sm-local, should that die without stopping it.
+	mgr.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := mgr.Start(); err != nil {
 		_ = mgrLog.Close()
 		return nil, fmt.Errorf("starting the manager: %w", err)
