@@ -58,6 +58,9 @@ func main() {
 	}
 	if err := run(os.Args[2:]); err != nil {
 		fmt.Fprintln(os.Stderr, "k8sm-local:", err)
+		if errors.Is(err, errStopped) {
+			os.Exit(130) // as a shell reports a command ended by Ctrl-C
+		}
 		os.Exit(1)
 	}
 }
@@ -404,12 +407,19 @@ func waitForPod(ctx context.Context, c client.Client, pod *corev1.Pod, timeout t
 		case <-mgr.done:
 			return mgr.stopped()
 		case <-waitCtx.Done():
+			if ctx.Err() != nil {
+				return errStopped
+			}
 			show(kubeconfigPath)
 			return fmt.Errorf("the pod did not run within %s; see %s", timeout, filepath.Join(mgr.dir, "manager.log"))
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
+
+// errStopped is the error of a run stopped by Ctrl-C (or SIGTERM) before the sample pod
+// ran.
+var errStopped = errors.New("stopped before the sample pod ran")
 
 // readyWait is how long a running sample pod may take to become Ready.
 const readyWait = 20 * time.Second
