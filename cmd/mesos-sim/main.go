@@ -35,7 +35,7 @@ func run(args []string) error {
 	allocation := fs.Duration("allocation-interval", time.Second, "Interval between offer rounds.")
 	startDelay := fs.Duration("task-start-delay", 0, "How long a simulated task takes from STAGING to RUNNING.")
 	execMode := fs.Bool("exec", false, "Start each task's executor as a real process with the v1 executor API, and run command tasks' commands, as Mesos does (else tasks are simulated).")
-	workDir := fs.String("work-dir", "", "Where executor sandboxes go (default: a new temporary directory).")
+	workDir := fs.String("work-dir", "", "Where executor sandboxes go (default: a new temporary directory, removed on exit).")
 	offerTimeout := fs.Duration("offer-timeout", 0, "Rescind offers left unused this long, as Mesos's --offer_timeout (0: never).")
 	grace := fs.Duration("executor-shutdown-grace-period", 5*time.Second, "How long an executor told to shut down has before it is killed (--exec).")
 	reregister := fs.Duration("executor-reregistration-timeout", 2*time.Second, "How long a restarted agent waits for executors of checkpointing frameworks to subscribe again before it kills them and registers with the master again.")

@@ -59,7 +59,8 @@ type Config struct {
 	// command of a task without an executor (a command task) as Mesos's command
 	// executor does (command.go); without it tasks are simulated.
 	Exec bool
-	// WorkDir holds the executors' sandboxes. Default: a new temporary directory.
+	// WorkDir holds the executors' sandboxes. Default: a new temporary directory, which
+	// Close removes.
 	WorkDir string
 	// OfferTimeout is how long an offer may stay unused before the master rescinds it
 	// and its resources go back to the agent, as Mesos's --offer_timeout. Default 0:
@@ -319,7 +320,8 @@ func (m *Master) ID() string {
 	return m.id
 }
 
-// Close stops the master; streams end, tasks are forgotten.
+// Close stops the master; streams end, tasks are forgotten, and the sandboxes go with
+// the temporary directory Start made for them (not a Config.WorkDir).
 func (m *Master) Close() {
 	m.closed.Do(func() {
 		close(m.stop)
@@ -352,6 +354,10 @@ func (m *Master) Close() {
 		defer cancel()
 		_ = m.srv.Shutdown(ctx)
 		m.wg.Wait()
+		// The temporary directory Start made for the sandboxes, when given none.
+		if m.cfg.Exec && m.cfg.WorkDir == "" && m.workDir != "" {
+			_ = os.RemoveAll(m.workDir)
+		}
 	})
 }
 
