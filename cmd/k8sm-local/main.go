@@ -195,7 +195,7 @@ func parseFlags(args []string) (options, error) {
 	binDir := filepath.Dir(self)
 	var o options
 	fs := flag.NewFlagSet("k8sm-local up", flag.ContinueOnError)
-	fs.StringVar(&o.dir, "dir", ".k8sm-local", "Where the kubeconfig, logs and sandboxes go.")
+	fs.StringVar(&o.dir, "dir", ".k8sm-local", "Where the kubeconfig, logs and sandboxes go (the sandboxes in dir/mesos, emptied as each run starts).")
 	fs.StringVar(&o.master, "mesos-master", "", "Use this Mesos master (http://host:5050, a list, or zk://) instead of mesos-sim.")
 	fs.IntVar(&o.agents, "agents", 3, "Number of mesos-sim agents.")
 	fs.StringVar(&o.simListen, "sim-listen", "127.0.0.1:0", "Address of mesos-sim's master.")
@@ -279,13 +279,19 @@ func mesosMaster(o options, dir string) (master string, closeSim func(), err err
 // startSim starts mesos-sim in this process. Its agents run the real executor, with
 // their sandboxes under dir, so the pod's processes can be looked at.
 func startSim(o options, dir string) (*mesossim.Master, error) {
+	// The sandboxes of the last run (about 100 MB: each holds a copy of the executor) go
+	// first, so that they do not pile up and the paths under dir are this run's.
+	workDir := filepath.Join(dir, "mesos")
+	if err := os.RemoveAll(workDir); err != nil {
+		return nil, fmt.Errorf("removing the last run's sandboxes: %w", err)
+	}
 	// Each agent on an address of its own (127.0.0.<i>), as agents on hosts of their own:
 	// its executor serves the kubelet API of its Node there, on the cluster's one port.
 	// An executor whose agent is gone waits RecoveryTimeout for it to come back (Mesos's
 	// default is 15 minutes): were k8sm-local killed, the executors and their pods would
 	// run on that long.
 	sim, err := mesossim.New(mesossim.Config{Agents: o.agents, AgentAttributes: "rack:r1", Exec: true, LoopbackIPs: true,
-		WorkDir: filepath.Join(dir, "mesos"), HeartbeatInterval: 5 * time.Second, RecoveryTimeout: 30 * time.Second})
+		WorkDir: workDir, HeartbeatInterval: 5 * time.Second, RecoveryTimeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
