@@ -177,17 +177,42 @@ test-deps: ## Install what the tests need (ZooKeeper, containerd, runc, busybox 
 	@if command -v containerd >/dev/null; then \
 		K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kubelet; fi
 
+# Each tool is installed as bin/<tool>-<version>, with bin/<tool> a symlink to it: the
+# versioned file is the make target, so a version bump installs the new one instead of
+# keeping whatever bin/<tool> is, and bin/<tool> stays the path to call.
+CONTROLLER_GEN_VERSIONED = $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+KUSTOMIZE_VERSIONED = $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+GOLANGCI_LINT_VERSIONED = $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+# go-install-tool: $(1) the versioned path, $(2) the package, $(3) its version. It is
+# installed into a scratch directory and moved into place only when whole, so an
+# interrupted install is not taken for a finished one.
+define go-install-tool
+	@mkdir -p "$(LOCALBIN)"
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	echo "go install $(2)@$(3)" && GOBIN="$$tmp" go install "$(2)@$(3)" && \
+	mv "$$tmp"/* "$(1)"
+endef
+
+# link-tool points bin/$(2) at the versioned $(1), replacing an older link or file.
+define link-tool
+	@[ "$$(readlink "$(LOCALBIN)/$(2)")" = "$(notdir $(1))" ] || ln -sfn "$(notdir $(1))" "$(LOCALBIN)/$(2)"
+endef
+
 .PHONY: controller-gen
-controller-gen: $(CONTROLLER_GEN)
-$(CONTROLLER_GEN):
-	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+controller-gen: $(CONTROLLER_GEN_VERSIONED)
+	$(call link-tool,$<,controller-gen)
+$(CONTROLLER_GEN_VERSIONED):
+	$(call go-install-tool,$@,sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
 
 .PHONY: kustomize
-kustomize: $(KUSTOMIZE)
-$(KUSTOMIZE):
-	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+kustomize: $(KUSTOMIZE_VERSIONED)
+	$(call link-tool,$<,kustomize)
+$(KUSTOMIZE_VERSIONED):
+	$(call go-install-tool,$@,sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
 
 .PHONY: golangci-lint
-golangci-lint: $(GOLANGCI_LINT)
-$(GOLANGCI_LINT):
-	GOBIN=$(LOCALBIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+golangci-lint: $(GOLANGCI_LINT_VERSIONED)
+	$(call link-tool,$<,golangci-lint)
+$(GOLANGCI_LINT_VERSIONED):
+	$(call go-install-tool,$@,github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))

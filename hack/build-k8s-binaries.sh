@@ -3,8 +3,16 @@
 # from the Go module proxy, for machines where the usual release downloads cannot be
 # reached. Each binary is built once into OUT_DIR and reused afterwards.
 #
-# usage: hack/build-k8s-binaries.sh OUT_DIR component...
+# usage: hack/build-k8s-binaries.sh [--check] OUT_DIR component...
 #   components: kube-apiserver kube-scheduler kubelet kube-controller-manager kubectl etcd
+#   --check: build nothing; exit 0 when every component is there at its version, else 1.
+#
+# Each binary's version is recorded beside it (OUT_DIR/.<component>.version): one of
+# another version (ETCD_VERSION or K8S_VERSION changed, OUT_DIR not named by the
+# version) is built again. A binary without that record counts as of its version when
+# it says so (etcd --version), or, for Kubernetes components, which do not (built
+# without the release's version stamp), when OUT_DIR is named by K8S_VERSION, as
+# bin/k8s/<version> is.
 #
 # Kubernetes components come from k8s.io/kubernetes at $K8S_VERSION built in a scratch
 # module that replaces every k8s.io/* staging module (the list is read from the
@@ -15,8 +23,50 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 
-out=${1:?usage: $0 OUT_DIR component...}
+check_only=""
+if [ "${1:-}" = "--check" ]; then
+  check_only=1
+  shift
+fi
+out=${1:?usage: $0 [--check] OUT_DIR component...}
 shift
+
+log() { echo "build-k8s-binaries: $*" >&2; }
+
+# want is the version component $1 is to be built at.
+want() {
+  case "$1" in
+    etcd) echo "$ETCD_VERSION" ;;
+    *) echo "$K8S_VERSION" ;;
+  esac
+}
+
+# current says whether $out/$1 is there and of the version wanted, recording that
+# version when the binary had no record yet.
+current() {
+  local c=$1 v
+  v=$(want "$c")
+  [ -x "$out/$c" ] || return 1
+  if [ -f "$out/.$c.version" ]; then
+    [ "$(cat "$out/.$c.version")" = "$v" ]
+    return
+  fi
+  case "$c" in
+    etcd) "$out/etcd" --version 2>/dev/null | grep -qx "etcd Version: ${v#v}" || return 1 ;;
+    *) [ "$(basename "$out")" = "${v#v}" ] || return 1 ;;
+  esac
+  echo "$v" >"$out/.$c.version" 2>/dev/null || true
+}
+
+if [ -n "$check_only" ]; then
+  [ -d "$out" ] || exit 1
+  out=$(cd "$out" && pwd)
+  for c in "$@"; do
+    current "$c" || exit 1
+  done
+  exit 0
+fi
+
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -24,7 +74,22 @@ staging_version="v0.${K8S_VERSION#v1.}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-log() { echo "build-k8s-binaries: $*" >&2; }
+# quiet runs a go command with its output in a file, shown only when it fails.
+quiet() {
+  if ! "$@" >"$work/go.log" 2>&1; then
+    log "failed: $*"
+    cat "$work/go.log" >&2
+    return 1
+  fi
+}
+
+# place moves a finished build into place and records its version: renamed only when
+# whole, so an interrupted build is not taken for a finished one.
+place() {
+  local c=$1
+  mv "$out/$c.tmp" "$out/$c"
+  want "$c" >"$out/.$c.version"
+}
 
 k8s_module_ready=""
 prepare_k8s_module() {
@@ -60,7 +125,9 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
-    go mod tidy -e >/dev/null 2>&1 || true
+    # -e: tidy reports the test-only imports of k8s.io/kubernetes that no published
+    # module provides, which the build does not need; a real failure shows in the build.
+    go mod tidy -e >go-tidy.log 2>&1 || true
   )
   k8s_module_ready=1
 }
@@ -69,7 +136,12 @@ build_k8s() {
   local name=$1
   prepare_k8s_module
   log "building $name ${K8S_VERSION} from the Go module proxy (this takes a few minutes)"
-  (cd "$work/k8s" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out/$name" "k8s.io/kubernetes/cmd/$name")
+  if ! (cd "$work/k8s" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out/$name.tmp" "k8s.io/kubernetes/cmd/$name"); then
+    log "building $name failed; go mod tidy said:"
+    cat "$work/k8s/go-tidy.log" >&2
+    return 1
+  fi
+  place "$name"
 }
 
 build_etcd() {
@@ -89,15 +161,17 @@ import (
 
 func main() { etcdmain.Main(os.Args) }
 GO
-    go mod init k8sm.local/etcd >/dev/null 2>&1
-    go get "go.etcd.io/etcd/server/v3@${ETCD_VERSION}" >/dev/null 2>&1
-    go mod tidy >/dev/null 2>&1
-    CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out/etcd" .
+    # go get lists every module it downloads: shown only when something fails.
+    quiet go mod init k8sm.local/etcd
+    quiet go get "go.etcd.io/etcd/server/v3@${ETCD_VERSION}"
+    quiet go mod tidy
+    CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out/etcd.tmp" .
   )
+  place etcd
 }
 
 for c in "$@"; do
-  if [ -x "$out/$c" ]; then
+  if current "$c"; then
     continue
   fi
   case "$c" in
