@@ -36,7 +36,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"syscall"
 	"time"
@@ -49,7 +48,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -58,6 +56,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/k8sm/k8sm/internal/binversion"
 	"github.com/k8sm/k8sm/internal/pki"
 )
 
@@ -85,18 +84,7 @@ var apiServices = schema.GroupVersionResource{Group: "apiregistration.k8s.io", V
 // test-deps builds it: hack/build-metrics-server.sh), or "" when there is none.
 func Binary(binDir string) string {
 	found, _ := filepath.Glob(filepath.Join(binDir, "metrics-server", "*", "metrics-server"))
-	sort.Slice(found, func(i, j int) bool {
-		vi, erri := version.ParseGeneric(filepath.Base(filepath.Dir(found[i])))
-		vj, errj := version.ParseGeneric(filepath.Base(filepath.Dir(found[j])))
-		if erri != nil || errj != nil {
-			return found[i] < found[j]
-		}
-		return vi.LessThan(vj)
-	})
-	if len(found) == 0 {
-		return ""
-	}
-	return found[len(found)-1]
+	return binversion.Best(found, "")
 }
 
 // ConfigureAPIServer sets the flags kube-apiserver needs to call metrics-server through

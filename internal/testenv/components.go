@@ -5,28 +5,35 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/k8sm/k8sm/internal/binversion"
 )
 
-// ComponentBinary finds a Kubernetes component (kube-controller-manager, kube-scheduler)
-// beside kube-apiserver, or in the newest bin/k8s/<version>/.
+// ComponentBinary finds a Kubernetes component (kube-controller-manager, kube-scheduler,
+// kubelet, kubectl) beside kube-apiserver (AssetsDir), or in bin/k8s/<version>/: the
+// preferred version's (ENVTEST_K8S_VERSION, else that of KUBEBUILDER_ASSETS's directory)
+// when it has one, else the newest.
 func ComponentBinary(name string) (string, error) {
 	if dir, err := AssetsDir(); err == nil {
 		if p := filepath.Join(dir, name); isFile(p) {
 			return p, nil
 		}
 	}
-	found, _ := filepath.Glob(filepath.Join(RepoRoot(), "bin", "k8s", "*", name))
-	if len(found) == 0 {
-		return "", fmt.Errorf("no %s in bin/k8s/<version>/ (make test-deps builds it: hack/build-k8s-binaries.sh bin/k8s/<version> %s)", name, name)
+	if p := componentIn(filepath.Join(RepoRoot(), "bin"), name); p != "" {
+		return p, nil
 	}
-	sort.Strings(found)
-	return found[len(found)-1], nil
+	return "", fmt.Errorf("no %s in bin/k8s/<version>/ (make test-deps builds it: hack/build-k8s-binaries.sh bin/k8s/<version> %s)", name, name)
+}
+
+// componentIn is the best bin/k8s/<version>/name, "" if there is none.
+func componentIn(bin, name string) string {
+	found, _ := filepath.Glob(filepath.Join(bin, "k8s", "*", name))
+	return binversion.Best(found, preferredVersion())
 }
 
 // ControllerManagerBinary finds kube-controller-manager (see ComponentBinary).

@@ -9,9 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/k8sm/k8sm/internal/binversion"
 )
 
 // RepoRoot is the root of the k8sm checkout this package was built from.
@@ -20,21 +21,44 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// AssetsDir finds kube-apiserver and etcd: $KUBEBUILDER_ASSETS when set, else the newest
-// bin/k8s/<version> that hack/envtest.sh left in the checkout.
+// AssetsDir finds kube-apiserver and etcd: $KUBEBUILDER_ASSETS when set, else the
+// bin/k8s/<version> that hack/envtest.sh left in the checkout: $ENVTEST_K8S_VERSION's
+// when that is set and there, else the newest.
 func AssetsDir() (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir, nil
 	}
-	candidates, _ := filepath.Glob(filepath.Join(RepoRoot(), "bin", "k8s", "*", "kube-apiserver"))
-	sort.Strings(candidates)
-	for i := len(candidates) - 1; i >= 0; i-- {
-		dir := filepath.Dir(candidates[i])
-		if _, err := os.Stat(filepath.Join(dir, "etcd")); err == nil {
-			return dir, nil
-		}
+	if dir := assetsIn(filepath.Join(RepoRoot(), "bin")); dir != "" {
+		return dir, nil
 	}
 	return "", errors.New("no kube-apiserver/etcd found: run `make envtest` (or `make test`), or set KUBEBUILDER_ASSETS")
+}
+
+// assetsIn is the best bin/k8s/<version> that has both kube-apiserver and etcd, "" if
+// none has.
+func assetsIn(bin string) string {
+	candidates, _ := filepath.Glob(filepath.Join(bin, "k8s", "*", "kube-apiserver"))
+	binversion.Sort(candidates, preferredVersion())
+	for _, c := range candidates {
+		if dir := filepath.Dir(c); isFile(filepath.Join(dir, "etcd")) {
+			return dir
+		}
+	}
+	return ""
+}
+
+// preferredVersion is the Kubernetes version whose binaries come first: the one
+// $ENVTEST_K8S_VERSION names (the Makefile's), else the one $KUBEBUILDER_ASSETS's
+// directory is named by (bin/k8s/1.37.2, setup-envtest's bin/k8s/1.37.2-linux-amd64),
+// if any.
+func preferredVersion() string {
+	if v := os.Getenv("ENVTEST_K8S_VERSION"); v != "" {
+		return v
+	}
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return filepath.Base(dir)
+	}
+	return ""
 }
 
 // New returns an envtest environment with the k8sm CRDs, ready to Start.

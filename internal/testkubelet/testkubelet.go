@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,8 +86,9 @@ func Missing() string {
 	return ""
 }
 
-// KubeletBinary is $K8SM_KUBELET, else the newest kubelet in bin/k8s/<version> (make
-// test-deps builds it there).
+// KubeletBinary is $K8SM_KUBELET, else the kubelet testenv.ComponentBinary finds: in
+// bin/k8s/<version>, where make test-deps builds it, the preferred version's or else the
+// newest.
 func KubeletBinary() (string, error) {
 	if p := os.Getenv("K8SM_KUBELET"); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -96,12 +96,7 @@ func KubeletBinary() (string, error) {
 		}
 		return p, nil
 	}
-	found, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "bin", "k8s", "*", "kubelet"))
-	if len(found) == 0 {
-		return "", errors.New("no kubelet in bin/k8s/<version>/ (make test-deps builds it: hack/build-k8s-binaries.sh bin/k8s/<version> kubelet)")
-	}
-	sort.Strings(found)
-	return found[len(found)-1], nil
+	return testenv.ComponentBinary("kubelet")
 }
 
 // Env is a running containerd and standalone kubelet.
