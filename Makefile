@@ -5,6 +5,8 @@ IMG ?= ghcr.io/k8sm/k8sm:latest
 VERSION ?= 0.1.0
 BUNDLE_IMG ?= ghcr.io/k8sm/k8sm-bundle:v$(VERSION)
 ENVTEST_K8S_VERSION ?= 1.37.2
+# The tests and tools it runs find bin/k8s/$(ENVTEST_K8S_VERSION) by it (internal/testenv).
+export ENVTEST_K8S_VERSION
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 
@@ -84,7 +86,7 @@ CHAOS_ARGS ?=
 .PHONY: chaos
 chaos: ## The long chaos run: 2 manager replicas, mesos-sim with real k8sm-executors, 1,000 pods over 50 agents, 150 faults from a seed (CHAOS_ARGS="-chaos.seed=7 -chaos.pods=300"; -chaos.exec=false simulates the tasks).
 	@assets="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" && \
-	K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh "$$assets" kube-controller-manager && \
+	K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kube-controller-manager && \
 	KUBEBUILDER_ASSETS="$$assets" go test ./test/chaos -run . -count=1 -timeout 60m -v -args -chaos.long -chaos.exec $(CHAOS_ARGS)
 
 BENCH_ARGS ?= -agents 100 -pods 2000
@@ -92,7 +94,7 @@ BENCH_ARGS ?= -agents 100 -pods 2000
 .PHONY: bench
 bench: build ## Measure pods/s and create→Running latency against kube-scheduler (BENCH_ARGS="-agents 1000 -pods 10000").
 	@assets="$$(LOCALBIN=$(LOCALBIN) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" && \
-	K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh "$$assets" kube-scheduler && \
+	K8S_VERSION=v$(ENVTEST_K8S_VERSION) hack/build-k8s-binaries.sh $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) kube-scheduler && \
 	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench -bin $(LOCALBIN) $(BENCH_ARGS)
 	go test -run XXX -bench . -benchmem ./internal/placement/ ./internal/mesossim/
 

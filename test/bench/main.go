@@ -112,7 +112,7 @@ func run() error {
 	agents := flag.Int("agents", 100, "Simulated agents (and Nodes for kube-scheduler).")
 	pods := flag.Int("pods", 2000, "Pods to create.")
 	creators := flag.Int("creators", 16, "Pods created in parallel.")
-	bin := flag.String("bin", "bin", "Directory with the manager binary and bin/k8s/<version>/kube-scheduler.")
+	bin := flag.String("bin", "bin", "Directory with the manager binary.")
 	skipKS := flag.Bool("skip-kube-scheduler", false, "Do not run the kube-scheduler comparison.")
 	skipKubelets := flag.Bool("skip-kubelet-writes", false, "Do not run kube-scheduler again with a kubelet's least writes for each pod it binds.")
 	skipAsKubelet := flag.Bool("skip-kubelet-requests", false, "Do not run kube-scheduler again with, for each pod it binds, the requests a kubelet 1.37 makes to start it.")
@@ -137,8 +137,7 @@ func run() error {
 	flag.Parse()
 	logf.SetLogger(logr.Discard())
 
-	assets, err := testenv.AssetsDir()
-	if err != nil {
+	if _, err := testenv.AssetsDir(); err != nil {
 		return err
 	}
 	pace := "as fast as they can"
@@ -154,7 +153,7 @@ func run() error {
 		if *runs > 1 {
 			fmt.Printf("\n=== round %d of %d\n", i+1, *runs)
 		}
-		r, err := burstRound(*bin, assets, *agents, *pods, *creators, *timeout, *ksTimeout, *skipKS, *skipKubelets, *skipAsKubelet)
+		r, err := burstRound(*bin, *agents, *pods, *creators, *timeout, *ksTimeout, *skipKS, *skipKubelets, *skipAsKubelet)
 		if err != nil {
 			return err
 		}
@@ -188,7 +187,7 @@ type round struct {
 // burstRound runs the burst through k8sm, then kube-scheduler alone, with a kubelet's
 // least writes and with a kubelet's requests (each unless skipped), reports each, and the
 // ratios.
-func burstRound(bin, assets string, agents, pods, creators int, timeout, ksTimeout time.Duration, skipKS, skipKubelets, skipAsKubelet bool) (round, error) {
+func burstRound(bin string, agents, pods, creators int, timeout, ksTimeout time.Duration, skipKS, skipKubelets, skipAsKubelet bool) (round, error) {
 	var r round
 	var err error
 	if r.ours, err = runK8sm(bin, agents, pods, creators, timeout); err != nil {
@@ -198,9 +197,11 @@ func burstRound(bin, assets string, agents, pods, creators int, timeout, ksTimeo
 	if skipKS {
 		return r, nil
 	}
-	ks := filepath.Join(assets, "kube-scheduler")
-	if _, err := os.Stat(ks); err != nil {
-		fmt.Printf("\nkube-scheduler: not built (hack/build-k8s-binaries.sh %s kube-scheduler); no ratio\n", assets)
+	// Where testenv finds it: beside kube-apiserver, or in bin/k8s/<version>, where make
+	// bench builds it (setup-envtest's directory may not be written to).
+	ks, err := testenv.ComponentBinary("kube-scheduler")
+	if err != nil {
+		fmt.Printf("\nkube-scheduler: %v; no ratio\n", err)
 		return r, nil
 	}
 	if r.theirs, err = runKubeScheduler(ks, agents, pods, creators, ksTimeout, noKubelets); err != nil {
