@@ -49,6 +49,8 @@ type options struct {
 	assets    string
 	// metricsServer is the metrics-server binary, or "" for none.
 	metricsServer string
+	// kubectl is the kubectl binary, or "" for none.
+	kubectl string
 }
 
 func main() {
@@ -70,15 +72,7 @@ func say(format string, a ...any) { fmt.Printf("==> "+format+"\n", a...) }
 // run is `k8sm-local up`. It starts each part, then applies the samples and waits for
 // the pod; its defers stop everything it started in reverse, the MesosCluster first.
 func run(args []string) error {
-	o, err := parseFlags(args)
-	if err != nil {
-		return err
-	}
-	logf.SetLogger(logr.Discard())
-	if err := o.check(); err != nil {
-		return err
-	}
-	dir, err := makeDir(o.dir)
+	o, dir, err := prepare(args)
 	if err != nil {
 		return err
 	}
@@ -154,6 +148,22 @@ func run(args []string) error {
 	return waitForCtrlC(ctx, mgr)
 }
 
+// prepare reads the flags, checks that what they name is there, and makes the
+// directory for the kubeconfig, logs and sandboxes, which it returns absolute.
+func prepare(args []string) (options, string, error) {
+	o, err := parseFlags(args)
+	if err != nil {
+		return o, "", err
+	}
+	logf.SetLogger(logr.Discard())
+	if err := o.check(); err != nil {
+		return o, "", err
+	}
+	kubectl = o.kubectl
+	dir, err := makeDir(o.dir)
+	return o, dir, err
+}
+
 // waitForCtrlC waits until Ctrl-C (or SIGTERM), or until the manager stops on its own.
 func waitForCtrlC(ctx context.Context, mgr *manager) error {
 	fmt.Println("Press Ctrl-C to stop everything.")
@@ -209,6 +219,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory of kube-apiserver and etcd (make envtest prints it).")
 	fs.StringVar(&o.metricsServer, "metrics-server", localmetrics.Binary(binDir),
 		"The metrics-server binary, for kubectl top (make test-deps builds one into bin/metrics-server/<version>/); empty: run without it.")
+	fs.StringVar(&o.kubectl, "kubectl", findKubectl(binDir),
+		"The kubectl to show the cluster with: PATH's, else the newest bin/k8s/<version>/kubectl beside k8sm-local (make test-deps builds one there when PATH has none); empty: none.")
 	err := fs.Parse(args)
 	return o, err
 }
@@ -220,6 +232,9 @@ func (o *options) check() error {
 	files := []struct{ name, path, hint string }{{"--executor", o.executor, built}, {"--manager", o.manager, built}, {"--crds", o.crds, built}, {"--install", o.install, built}}
 	if o.metricsServer != "" {
 		files = append(files, struct{ name, path, hint string }{"--metrics-server", o.metricsServer, buildMetricsServer})
+	}
+	if o.kubectl != "" {
+		files = append(files, struct{ name, path, hint string }{"--kubectl", o.kubectl, noKubectl})
 	}
 	for _, f := range files {
 		if _, err := os.Stat(f.path); err != nil {
@@ -456,12 +471,11 @@ func teardown(c client.Client, mc *mesosv1alpha1.MesosCluster, master string) {
 
 // show prints what a person would look at, with kubectl when it is installed.
 func show(kubeconfig string) {
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		fmt.Println("(install kubectl to see `kubectl get mesosclusters,mesostasks,pods -o wide` here)")
+	if kubectl == "" {
+		fmt.Printf("(%s to see `kubectl get mesosclusters,mesostasks,pods -o wide` here)\n", noKubectl)
 		return
 	}
-	cmd := exec.Command("kubectl", "get", "mesosclusters,mesostasks,pods,nodes", "-o", "wide")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd := kubectlCommand(context.Background(), kubeconfig, "get", "mesosclusters,mesostasks,pods,nodes", "-o", "wide")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	fmt.Println()
 	_ = cmd.Run()
@@ -470,7 +484,7 @@ func show(kubeconfig string) {
 // showKubelet shows what reaches the pod through its Node's kubelet API, which its
 // agent's executor serves: the pod's log and a command run in it.
 func showKubelet(kubeconfig string, pod *corev1.Pod) {
-	if _, err := exec.LookPath("kubectl"); err != nil {
+	if kubectl == "" {
 		return
 	}
 	for _, args := range [][]string{
@@ -479,8 +493,7 @@ func showKubelet(kubeconfig string, pod *corev1.Pod) {
 	} {
 		args = append([]string{"-n", pod.Namespace}, args...)
 		fmt.Printf("\n%s\n", commandLine(args))
-		cmd := exec.Command("kubectl", args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+		cmd := kubectlCommand(context.Background(), kubeconfig, args...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 		_ = cmd.Run()
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"time"
@@ -77,7 +76,7 @@ func (m *metricsServer) stop() {
 // showTop shows kubectl top of the pod once metrics-server has its numbers, waiting for
 // them up to topWait; without metrics-server it says how to get it.
 func showTop(ctx context.Context, m *metricsServer, kubeconfig string, pod *corev1.Pod) {
-	if _, err := exec.LookPath("kubectl"); err != nil {
+	if kubectl == "" {
 		return
 	}
 	fmt.Println()
@@ -95,9 +94,7 @@ func showTop(ctx context.Context, m *metricsServer, kubeconfig string, pod *core
 	var out []byte
 	err := m.srv.WaitAvailable(ctx)
 	for err == nil {
-		cmd := exec.CommandContext(ctx, "kubectl", args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-		out, _ = cmd.CombinedOutput()
+		out, _ = kubectlCommand(ctx, kubeconfig, args...).CombinedOutput()
 		if row.Match(out) {
 			break
 		}

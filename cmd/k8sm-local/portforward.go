@@ -35,7 +35,7 @@ const (
 // listens), then shows kubectl port-forward to it and an HTTP GET through the forward.
 // Without a busybox that has httpd it says what to install.
 func showPortForward(ctx context.Context, c client.Client, kubeconfig string, sample *corev1.Pod) {
-	if _, err := exec.LookPath("kubectl"); err != nil {
+	if kubectl == "" {
 		return
 	}
 	fmt.Println()
@@ -74,8 +74,7 @@ func showPortForward(ctx context.Context, c client.Client, kubeconfig string, sa
 	local := localPort()
 	args := []string{"-n", pod.Namespace, "port-forward", "pod/" + webPod, fmt.Sprintf("%d:%d", local, webPort)}
 	fmt.Printf("%s &\n", commandLine(args))
-	cmd := exec.CommandContext(ctx, "kubectl", args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd := kubectlCommand(ctx, kubeconfig, args...)
 	out, err := cmd.StdoutPipe()
 	if err == nil {
 		cmd.Stderr = os.Stdout
