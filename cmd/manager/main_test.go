@@ -24,6 +24,9 @@ import (
 )
 
 func TestManager(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the manager suite starts kube-apiserver and etcd (envtest); not in -short (make test-unit)")
+	}
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Manager Suite")
 }

@@ -23,6 +23,9 @@ import (
 )
 
 func TestE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the e2e suite starts kube-apiserver and etcd (envtest) and runs the binaries; not in -short (make test-unit)")
+	}
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "e2e Suite")
 }

@@ -35,6 +35,9 @@ var (
 )
 
 func TestControllers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the integration suite starts kube-apiserver and etcd (envtest), mesos-sim and the real executor; not in -short (make test-unit)")
+	}
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Controllers Suite")
 }
