@@ -135,9 +135,13 @@ func run(args []string) error {
 
 	say("Waiting for the pod to run on Mesos")
 	if err := waitForPod(ctx, c, pod, o.timeout, mgr, kubeconfigPath); err != nil {
+		if !errors.Is(err, errStopped) {
+			showCluster(c, mc)
+		}
 		return err
 	}
 	show(kubeconfigPath)
+	showCluster(c, mc)
 	showKubelet(kubeconfigPath, pod)
 	showPortForward(ctx, c, kubeconfigPath, pod)
 	showTop(ctx, ms, kubeconfigPath, pod)
@@ -414,9 +418,14 @@ func waitForPod(ctx context.Context, c client.Client, pod *corev1.Pod, timeout t
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var runningSince time.Time
+	last := &corev1.Pod{}
 	for {
 		p := &corev1.Pod{}
-		if err := c.Get(waitCtx, client.ObjectKeyFromObject(pod), p); err == nil && p.Status.Phase == corev1.PodRunning {
+		err := c.Get(waitCtx, client.ObjectKeyFromObject(pod), p)
+		if err == nil {
+			last = p
+		}
+		if err == nil && p.Status.Phase == corev1.PodRunning {
 			if runningSince.IsZero() {
 				runningSince = time.Now()
 			}
@@ -432,6 +441,7 @@ func waitForPod(ctx context.Context, c client.Client, pod *corev1.Pod, timeout t
 				return errStopped
 			}
 			show(kubeconfigPath)
+			showPod(last)
 			return fmt.Errorf("the pod did not run within %s; see %s", timeout, filepath.Join(mgr.dir, "manager.log"))
 		case <-time.After(250 * time.Millisecond):
 		}

@@ -54,7 +54,9 @@ func showPortForward(ctx context.Context, c client.Client, kubeconfig string, sa
 			// may not traverse (a home directory of mode 0700 above the sandbox);
 			// /proc/self/cwd reaches the container's directory without the walk.
 			Command: []string{"sh", "-c", fmt.Sprintf("echo %q > index.html && exec %s httpd -f -p 127.0.0.1:%d -h /proc/self/cwd", webGreeting, busybox, webPort)},
-			Ports:   []corev1.ContainerPort{{ContainerPort: webPort}},
+			// A hostPort, as a process-runtime pod that listens needs: Mesos then gives the
+			// port to this pod alone on its agent (a containerPort alone reserves nothing).
+			Ports: []corev1.ContainerPort{{ContainerPort: webPort, HostPort: webPort}},
 			// Ready once httpd answers: a forward to a port that nobody listens on yet
 			// ends kubectl port-forward.
 			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
@@ -69,6 +71,7 @@ func showPortForward(ctx context.Context, c client.Client, kubeconfig string, sa
 	}
 	if err := waitReady(ctx, c, pod); err != nil {
 		say("Pod %s was not ready within %.0fs: %v", webPod, forwardWait.Seconds(), err)
+		showPod(pod)
 		return
 	}
 	local := localPort()
