@@ -42,8 +42,10 @@ demo: build ## Run k8sm locally with a sample pod: apiserver + mesos-sim + manag
 	$(LOCALBIN)/k8sm-local up --assets "$$assets" $(if $(MESOS_MASTER),--mesos-master "$(MESOS_MASTER)") $(DEMO_ARGS)
 
 .PHONY: run
-run: manifests generate ## Run the manager against the cluster in ~/.kube/config.
-	go run ./cmd/manager
+# The probes on loopback: the manager's default, :8081, is for a pod, where the kubelet
+# probes it; on a workstation it would answer on every interface.
+run: manifests generate ## Run the manager against the cluster in ~/.kube/config (its CRDs installed first: kubectl apply -k config/crd).
+	go run ./cmd/manager --health-probe-bind-address=127.0.0.1:8081
 
 ##@ Test
 
