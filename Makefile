@@ -147,10 +147,13 @@ build: ## Build the manager, executor, mesos-sim and k8sm-local binaries into bi
 
 .PHONY: build-installer
 build-installer: manifests kustomize ## Render dist/install.yaml (CRDs, RBAC, manager) for IMG, and dist/install-before-1.36.yaml.
+	@# The image is set in a copy of config/: kustomize edit rewrites the kustomization it
+	@# edits, and the committed one is to stay as it is.
 	mkdir -p dist
-	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
-	$(KUSTOMIZE) build config/default > dist/install.yaml
-	$(KUSTOMIZE) build config/install-before-1.36 > dist/install-before-1.36.yaml
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cp -R config "$$tmp/" && \
+	(cd "$$tmp/config/manager" && $(KUSTOMIZE) edit set image controller=$(IMG)) && \
+	$(KUSTOMIZE) build "$$tmp/config/default" > dist/install.yaml && \
+	$(KUSTOMIZE) build "$$tmp/config/install-before-1.36" > dist/install-before-1.36.yaml
 	@echo "Wrote dist/install.yaml (Kubernetes 1.36 and later) and dist/install-before-1.36.yaml: kubectl apply -f dist/install.yaml"
 
 .PHONY: bundle
