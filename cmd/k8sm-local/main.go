@@ -59,6 +59,9 @@ func main() {
 		os.Exit(2)
 	}
 	if err := run(os.Args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the flags were printed, as asked
+		}
 		fmt.Fprintln(os.Stderr, "k8sm-local:", err)
 		if errors.Is(err, errStopped) {
 			os.Exit(130) // as a shell reports a command ended by Ctrl-C
@@ -232,8 +235,11 @@ func parseFlags(args []string) (options, error) {
 // check says what is missing before anything starts, and how to get it: a half-started
 // demo is harder to read than one line.
 func (o *options) check() error {
-	const built = "run it through 'make demo', which builds everything"
-	files := []struct{ name, path, hint string }{{"--executor", o.executor, built}, {"--manager", o.manager, built}, {"--crds", o.crds, built}, {"--install", o.install, built}}
+	// The binaries default to k8sm-local's own directory, the rest to paths relative to
+	// the repository's root: each missing for its own reason.
+	const built = "build it with 'make build' (make demo does), or name it with the flag"
+	const root = "run k8sm-local from the repository's root, as make demo does, or name it with the flag"
+	files := []struct{ name, path, hint string }{{"--executor", o.executor, built}, {"--manager", o.manager, built}, {"--crds", o.crds, root}, {"--install", o.install, root}}
 	if o.metricsServer != "" {
 		files = append(files, struct{ name, path, hint string }{"--metrics-server", o.metricsServer, buildMetricsServer})
 	}
