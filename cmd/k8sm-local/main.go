@@ -89,6 +89,9 @@ func run(args []string) error {
 		return err
 	}
 	defer func() { say("Stopping kube-apiserver and etcd"); _ = env.Stop() }()
+	// etcd's data (64 MB of preallocated log) and the API server's certificates, in
+	// temporary directories that only Stop removes.
+	forced.add(func() { removeDirs(env.ControlPlane.Etcd.DataDir, env.ControlPlane.APIServer.CertDir) })
 	kubeconfigPath, err := writeKubeconfig(env, dir)
 	if err != nil {
 		return err

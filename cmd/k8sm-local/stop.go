@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // interrupts is the context the first Ctrl-C (or SIGTERM) cancels: k8sm-local then says
@@ -35,12 +37,55 @@ func interrupts() (ctx context.Context, stop func()) {
 		}
 		say("Forced: killing everything k8sm-local started")
 		killStarted()
+		forced.run()
 		os.Exit(130)
 	}()
 	return ctx, func() {
 		signal.Stop(sigs)
 		close(done)
 		cancel()
+	}
+}
+
+// forced holds what a forced stop does once the processes are killed: remove the
+// temporary directories the normal stop would have.
+var forced cleanups
+
+// cleanups are functions to run once, in the order added.
+type cleanups struct {
+	mu sync.Mutex
+	fs []func()
+}
+
+// add adds f.
+func (c *cleanups) add(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fs = append(c.fs, f)
+}
+
+// run runs each function added.
+func (c *cleanups) run() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.fs {
+		f()
+	}
+}
+
+// removeDirs removes dirs, trying again for a moment while the processes just killed
+// that wrote into them are still going.
+func removeDirs(dirs ...string) {
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		for range 10 {
+			if os.RemoveAll(d) == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }
 
