@@ -1,0 +1,174 @@
+package podtask
+
+import (
+	"encoding/hex"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+func TestApplyUpdateIsIdempotentAndMonotonic(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging}
+	running := update(mesos.TASK_RUNNING, nil, "0123456789abcdef")
+	if !ApplyUpdate(st, running, metav1.Now()) || st.StartedAt == nil || st.LastUpdateUUID != "30313233343536373839616263646566" || st.Source != "SOURCE_EXECUTOR" {
+		t.Fatalf("first RUNNING: %+v", st)
+	}
+	if ApplyUpdate(st, running, metav1.Now()) {
+		t.Fatal("the same update applied twice changed the status")
+	}
+	recon := mesos.REASON_RECONCILIATION
+	if ApplyUpdate(st, update(mesos.TASK_RUNNING, &recon, ""), metav1.Now()) {
+		t.Fatal("a reconciliation answer that says nothing new changed the status")
+	}
+	failed := update(mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED.Enum(), "fedcba9876543210")
+	failed.Message = ptr("exit 1")
+	if !ApplyUpdate(st, failed, metav1.Now()) || st.Reason != "REASON_EXECUTOR_TERMINATED" || st.Message != "exit 1" {
+		t.Fatalf("FAILED: %+v", st)
+	}
+	if ApplyUpdate(st, running, metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseFailed {
+		t.Fatal("an older RUNNING sent again moved a failed task back")
+	}
+	if ApplyUpdate(st, update(mesos.TASK_LOST, &recon, ""), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseFailed {
+		t.Fatal("a LOST answer to a second KILL moved a failed task to another phase")
+	}
+}
+
+// Mesos answers a reconciliation with TASK_LOST for a task it does not know (any more):
+// the task is gone, whatever was recorded before, also TASK_LOST itself, which is how a
+// framework that is not PARTITION_AWARE hears of its agent's loss first. A lost agent's
+// task is unreachable until then.
+func TestLostFromReconciliationIsGone(t *testing.T) {
+	recon := mesos.REASON_RECONCILIATION
+	for _, tc := range []struct {
+		name        string
+		phase       mesosv1alpha1.TaskPhase
+		state       string // recorded
+		reason      *mesos.TaskStatus_Reason
+		want        mesosv1alpha1.TaskPhase
+		wantChanged bool
+	}{
+		{"running, then lost from reconciliation", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", &recon, mesosv1alpha1.TaskPhaseGone, true},
+		{"running, then its agent lost", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", mesos.REASON_AGENT_REMOVED.Enum(), mesosv1alpha1.TaskPhaseUnreachable, true},
+		{"its agent lost, then lost from reconciliation", mesosv1alpha1.TaskPhaseUnreachable, "TASK_LOST", &recon, mesosv1alpha1.TaskPhaseGone, true},
+		{"unreachable, then lost from reconciliation", mesosv1alpha1.TaskPhaseUnreachable, "TASK_UNREACHABLE", &recon, mesosv1alpha1.TaskPhaseGone, true},
+		{"gone, then lost from reconciliation again", mesosv1alpha1.TaskPhaseGone, "TASK_LOST", &recon, mesosv1alpha1.TaskPhaseGone, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: tc.phase, MesosState: tc.state}
+			changed := ApplyUpdate(st, update(mesos.TASK_LOST, tc.reason, ""), metav1.Now())
+			if changed != tc.wantChanged || st.Phase != tc.want {
+				t.Fatalf("changed %v, phase %s; want %v, %s", changed, st.Phase, tc.wantChanged, tc.want)
+			}
+			if changed && IsTerminalPhase(st.Phase) && st.FinishedAt == nil {
+				t.Errorf("no finishedAt on a terminal phase: %+v", st)
+			}
+		})
+	}
+}
+
+func TestALaunchMesosNeverRanIsLaunchedAgain(t *testing.T) {
+	now := metav1.Now()
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &now, AgentID: "S1"}
+	recon := mesos.REASON_RECONCILIATION
+	if !ApplyUpdate(st, update(mesos.TASK_GONE, &recon, ""), now) || st.Phase != mesosv1alpha1.TaskPhasePending || st.LaunchedAt != nil {
+		t.Fatalf("%+v", st)
+	}
+}
+
+// A launch the master refused because Mesos still holds the task's id (an earlier launch
+// of the pod whose end is not acknowledged yet) goes back to Pending, not Failed, when
+// nothing came since the launch; any other TASK_ERROR, or one for a task Mesos reported
+// on, fails the task.
+func TestALaunchRefusedForAnIDMesosHoldsIsLaunchedAgain(t *testing.T) {
+	refusal := func(msg string) mesos.TaskStatus {
+		ts := update(mesos.TASK_ERROR, mesos.REASON_TASK_INVALID.Enum(), "")
+		ts.Source, ts.Message = mesos.SOURCE_MASTER.Enum(), &msg
+		return ts
+	}
+	now := metav1.Now()
+	for _, tc := range []struct {
+		name       string
+		mesosState string
+		update     mesos.TaskStatus
+		want       mesosv1alpha1.TaskPhase
+	}{
+		{"duplicate id", "", refusal("Task has duplicate ID: t"), mesosv1alpha1.TaskPhasePending},
+		{"an unreachable task's id", "", refusal("Task reuses the ID of an unreachable task: t"), mesosv1alpha1.TaskPhasePending},
+		{"another task's id named", "", refusal("Task has duplicate ID: u"), mesosv1alpha1.TaskPhaseFailed},
+		{"another reason", "", refusal("Task uses no resources"), mesosv1alpha1.TaskPhaseFailed},
+		{"a task Mesos reported on", "TASK_RUNNING", refusal("Task has duplicate ID: t"), mesosv1alpha1.TaskPhaseFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &now, AgentID: "S1"}
+			if tc.mesosState != "" {
+				st.Phase, st.MesosState = PhaseFor(mesos.TASK_RUNNING), tc.mesosState
+			}
+			if !ApplyUpdate(st, tc.update, now) || st.Phase != tc.want {
+				t.Fatalf("%+v, want %s", st, tc.want)
+			}
+			if tc.want == mesosv1alpha1.TaskPhasePending && (st.LaunchedAt != nil || st.MesosState != "" || st.Reason != "REASON_TASK_INVALID" ||
+				st.Message != "Mesos still holds an earlier task of this id ("+tc.update.GetMessage()+"); launching again") {
+				t.Fatalf("%+v: want the launch undone and the refusal told", st)
+			}
+		})
+	}
+}
+
+func TestApplyUpdateFields(t *testing.T) {
+	t0 := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	t1 := metav1.NewTime(t0.Add(time.Minute))
+	t2 := metav1.NewTime(t0.Add(2 * time.Minute))
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &t0}
+
+	starting := update(mesos.TASK_STARTING, nil, "aaaaaaaaaaaaaaa1")
+	if !ApplyUpdate(st, starting, t0) || st.Phase != mesosv1alpha1.TaskPhaseStarting || st.MesosState != "TASK_STARTING" || st.StartedAt != nil || st.AgentID != "S1" {
+		t.Fatalf("STARTING: %+v", st)
+	}
+	healthy := true
+	running := update(mesos.TASK_RUNNING, nil, "aaaaaaaaaaaaaaa2")
+	running.Healthy = &healthy
+	if !ApplyUpdate(st, running, t1) || st.StartedAt == nil || !st.StartedAt.Equal(&t1) || st.Healthy == nil || !*st.Healthy || !st.LastUpdateTime.Equal(&t1) {
+		t.Fatalf("RUNNING: %+v", st)
+	}
+	if ApplyUpdate(st, starting, t2) || st.Phase != mesosv1alpha1.TaskPhaseRunning || !st.LastUpdateTime.Equal(&t1) {
+		t.Fatalf("an older STARTING sent again moved the task back: %+v", st)
+	}
+	unhealthy := update(mesos.TASK_RUNNING, mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum(), "aaaaaaaaaaaaaaa3")
+	healthy = false
+	unhealthy.Healthy = &healthy
+	if !ApplyUpdate(st, unhealthy, t2) || *st.Healthy || !st.StartedAt.Equal(&t1) || st.Reason != "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED" || st.LastUpdateUUID != hex.EncodeToString([]byte("aaaaaaaaaaaaaaa3")) {
+		t.Fatalf("a health update: %+v", st)
+	}
+	finished := update(mesos.TASK_FINISHED, nil, "aaaaaaaaaaaaaaa4")
+	if !ApplyUpdate(st, finished, t2) || st.FinishedAt == nil || !st.FinishedAt.Equal(&t2) || st.PodPhase != corev1.PodSucceeded || st.Reason != "" {
+		t.Fatalf("FINISHED: %+v", st)
+	}
+	before := st.DeepCopy()
+	for _, again := range []mesos.TaskStatus{finished, running, starting, update(mesos.TASK_KILLED, nil, "")} {
+		if ApplyUpdate(st, again, metav1.Now()) || !equality.Semantic.DeepEqual(before, st) {
+			t.Fatalf("%s after FINISHED changed the status: %+v", again.GetState(), st)
+		}
+	}
+}
+
+func TestApplyUpdateMasterUpdateKeepsUUID(t *testing.T) {
+	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging}
+	ApplyUpdate(st, update(mesos.TASK_RUNNING, nil, "bbbbbbbbbbbbbbbb"), metav1.Now())
+	lost := update(mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_DISCONNECTED.Enum(), "")
+	lost.Source = mesos.SOURCE_MASTER.Enum()
+	if !ApplyUpdate(st, lost, metav1.Now()) || st.Source != "SOURCE_MASTER" || st.LastUpdateUUID != hex.EncodeToString([]byte("bbbbbbbbbbbbbbbb")) || st.Phase != mesosv1alpha1.TaskPhaseUnreachable {
+		t.Fatalf("%+v", st)
+	}
+	if ApplyUpdate(st, lost, metav1.Now()) {
+		t.Fatal("the same master update twice changed the status")
+	}
+	if !ApplyUpdate(st, update(mesos.TASK_RUNNING, nil, "cccccccccccccccc"), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseRunning {
+		t.Fatalf("an agent that came back: %+v", st)
+	}
+}
