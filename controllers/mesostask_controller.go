@@ -219,6 +219,7 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 	before := pod
 	pod = pod.DeepCopy()
 	podtask.UnreachableTooLong(&pod.Status)
+	podtask.ObserveGeneration(pod, &pod.Status)
 	// Optimistic: a status mirrored from Mesos meanwhile must not be overwritten from a
 	// stale read (nor overwrite this); a conflict is tried again with the newer pod.
 	err := r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))

@@ -216,9 +216,15 @@ func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod
 	if !changed {
 		st, changed = podtask.RestoredReadiness(pod, &mt.Status)
 	}
-	if !changed {
+	if !changed && podtask.GenerationObserved(pod) {
 		return ctrl.Result{}, false, nil
 	}
+	if !changed {
+		// Its spec changed (say, its tolerations): its status says it saw the change, as
+		// a kubelet's does at its next sync.
+		st = *pod.Status.DeepCopy()
+	}
+	podtask.ObserveGeneration(pod, &st)
 	pod.Status = st
 	// With the version read: a status the scheduler wrote meanwhile is read again.
 	err := r.Status().Update(ctx, pod)
@@ -266,6 +272,7 @@ func (r *PodReconciler) tolerateOutages(ctx context.Context, pod *corev1.Pod, mc
 func (r *PodReconciler) invalid(ctx context.Context, pod *corev1.Pod, cause error) error {
 	before := pod.DeepCopy()
 	podtask.SetPodInvalid(&pod.Status, cause)
+	podtask.ObserveGeneration(pod, &pod.Status)
 	if err := r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(err)
 	}

@@ -46,6 +46,7 @@ func (r *PodReconciler) namespaceRefused(ctx context.Context, pod *corev1.Pod, m
 	msg := podtask.NamespaceNotTakenMessage(mc.Name, pod.Namespace)
 	before := pod.DeepCopy()
 	podtask.SetNamespaceNotTaken(&pod.Status, msg)
+	podtask.ObserveGeneration(pod, &pod.Status)
 	if !podtask.PodStatusChanged(&before.Status, &pod.Status) {
 		return nil
 	}
@@ -65,6 +66,7 @@ func (r *PodReconciler) notAdmitted(ctx context.Context, pod *corev1.Pod, mc *me
 	msg := podtask.NotAdmittedMessage(mc.Name, pod.Namespace, pod.Spec.NodeName)
 	before := pod.DeepCopy()
 	podtask.SetNotAdmitted(&pod.Status, msg)
+	podtask.ObserveGeneration(pod, &pod.Status)
 	if err := r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(err)
 	}

@@ -107,3 +107,62 @@ func TestAPodMarkedNotReadyByTheNodeLifecycleIsReadyAgain(t *testing.T) {
 		})
 	}
 }
+
+// A running pod whose spec changed (its generation went up: say, its tolerations were
+// lengthened) gets a status that says it saw the change, as a kubelet's sync writes it:
+// status.observedGeneration and that of the conditions k8sm owns; once, and a readiness
+// gate's condition, another controller's, is left as it was.
+func TestARunningPodsStatusObservesItsGeneration(t *testing.T) {
+	gate := corev1.PodConditionType("example.com/lb")
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1", Generation: 2},
+		Spec: corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}},
+			Tolerations: []corev1.Toleration{}, ReadinessGates: []corev1.PodReadinessGate{{ConditionType: gate}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ObservedGeneration: 1, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, ObservedGeneration: 1},
+			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, ObservedGeneration: 1},
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, ObservedGeneration: 1},
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, ObservedGeneration: 1},
+			{Type: gate, Status: corev1.ConditionTrue}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+		Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
+		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}
+	writes := 0
+	c := podAPI(t, interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+			writes++
+			return c.SubResource(sub).Update(ctx, o, opts...)
+		},
+	}, pod, mt, node, readyCluster())
+	r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
+
+	for range 3 {
+		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	got := &corev1.Pod{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.ObservedGeneration != 2 {
+		t.Errorf("status.observedGeneration = %d, want 2", got.Status.ObservedGeneration)
+	}
+	for _, cond := range got.Status.Conditions {
+		want := int64(2)
+		if cond.Type == gate {
+			want = 0
+		}
+		if cond.ObservedGeneration != want {
+			t.Errorf("condition %s observedGeneration = %d, want %d", cond.Type, cond.ObservedGeneration, want)
+		}
+	}
+	if !podtask.PodReady(&got.Status) {
+		t.Errorf("the pod is no longer Ready: %+v", got.Status.Conditions)
+	}
+	if writes != 1 {
+		t.Errorf("%d status writes, want 1", writes)
+	}
+}

@@ -1,6 +1,8 @@
 package podtask
 
 import (
+	corev1 "k8s.io/api/core/v1"
+
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
@@ -25,4 +27,47 @@ func StampGeneration(mt *mesosv1alpha1.MesosTask) {
 	for i := range mt.Status.Conditions {
 		mt.Status.Conditions[i].ObservedGeneration = gen
 	}
+}
+
+// ObserveGeneration marks a pod status k8sm writes as its kubelet as reflecting the pod's
+// spec of now, as kubelets do since Kubernetes 1.35 (PodObservedGenerationTracking, GA):
+// status.observedGeneration, and that of the conditions a kubelet or kube-scheduler
+// writes (PodScheduled, PodReadyToStartContainers, Initialized, ContainersReady, Ready),
+// are the pod's generation. Conditions other controllers own (readiness gates,
+// DisruptionTarget) are left as they set them. It says whether it changed s.
+func ObserveGeneration(pod *corev1.Pod, s *corev1.PodStatus) bool {
+	changed := false
+	if s.ObservedGeneration < pod.Generation {
+		s.ObservedGeneration, changed = pod.Generation, true
+	}
+	for i := range s.Conditions {
+		c := &s.Conditions[i]
+		if ownCondition(c.Type) && c.ObservedGeneration != pod.Generation {
+			c.ObservedGeneration, changed = pod.Generation, true
+		}
+	}
+	return changed
+}
+
+// GenerationObserved says whether a pod's status reflects its spec of now
+// (ObserveGeneration would change nothing).
+func GenerationObserved(pod *corev1.Pod) bool {
+	if pod.Status.ObservedGeneration < pod.Generation {
+		return false
+	}
+	for _, c := range pod.Status.Conditions {
+		if ownCondition(c.Type) && c.ObservedGeneration != pod.Generation {
+			return false
+		}
+	}
+	return true
+}
+
+// ownCondition says whether k8sm, as a pod's kubelet and scheduler, owns a condition.
+func ownCondition(t corev1.PodConditionType) bool {
+	switch t {
+	case corev1.PodScheduled, corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady:
+		return true
+	}
+	return false
 }

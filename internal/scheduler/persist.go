@@ -299,6 +299,7 @@ func (s *Scheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask
 // enforce, in events.
 func (s *Scheduler) writePodStatus(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, data []byte) error {
 	desired := podtask.PodStatusFor(pod, &mt.Status, data)
+	podtask.ObserveGeneration(pod, &desired)
 	if !podtask.PodStatusChanged(&pod.Status, &desired) {
 		return nil
 	}
@@ -422,6 +423,7 @@ func (s *Scheduler) markUnschedulable(ctx context.Context, key types.NamespacedN
 func WritePodUnschedulable(ctx context.Context, c client.Client, rec events.EventRecorder, pod *corev1.Pod, why string) error {
 	before := pod.DeepCopy()
 	podtask.SetPodUnschedulable(&pod.Status, why)
+	podtask.ObserveGeneration(pod, &pod.Status)
 	if !podtask.PodStatusChanged(&before.Status, &pod.Status) {
 		return nil
 	}
@@ -463,6 +465,7 @@ func removePod(ctx context.Context, c client.Writer, pod *corev1.Pod) error {
 // until the pod is Failed. The status goes with Update, from the version of pod, which
 // takes it: a conflict means another writer came first, and the caller reads again.
 func RemoveEndedPod(ctx context.Context, c client.Client, pod *corev1.Pod, final corev1.PodStatus) error {
+	podtask.ObserveGeneration(pod, &final)
 	if podtask.PodStatusChanged(&pod.Status, &final) {
 		pod.Status = final
 		if err := c.Status().Update(ctx, pod); err != nil {
