@@ -216,12 +216,12 @@ func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod
 	if !changed {
 		st, changed = podtask.RestoredReadiness(pod, &mt.Status)
 	}
-	if !changed && podtask.GenerationObserved(pod) {
+	if !changed && !podtask.SpecChangedSinceStatus(pod) {
 		return ctrl.Result{}, false, nil
 	}
 	if !changed {
-		// Its spec changed (say, its tolerations): its status says it saw the change, as
-		// a kubelet's does at its next sync.
+		// Its spec changed since its status was written (say, its tolerations): its
+		// status says it saw the change, as a kubelet's does at its next sync.
 		st = *pod.Status.DeepCopy()
 	}
 	podtask.ObserveGeneration(pod, &st)

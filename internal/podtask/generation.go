@@ -49,18 +49,13 @@ func ObserveGeneration(pod *corev1.Pod, s *corev1.PodStatus) bool {
 	return changed
 }
 
-// GenerationObserved says whether a pod's status reflects its spec of now
-// (ObserveGeneration would change nothing).
-func GenerationObserved(pod *corev1.Pod) bool {
-	if pod.Status.ObservedGeneration < pod.Generation {
-		return false
-	}
-	for _, c := range pod.Status.Conditions {
-		if ownCondition(c.Type) && c.ObservedGeneration != pod.Generation {
-			return false
-		}
-	}
-	return true
+// SpecChangedSinceStatus says whether a pod's spec changed since k8sm last wrote its
+// status: a status written once (observedGeneration set) for an earlier generation. A
+// status k8sm has not written yet (the binding's) is left to the task's next update,
+// which writes it anyway: writing it only for its generation would be one more write per
+// pod, and race with that update's.
+func SpecChangedSinceStatus(pod *corev1.Pod) bool {
+	return pod.Status.ObservedGeneration != 0 && pod.Status.ObservedGeneration < pod.Generation
 }
 
 // ownCondition says whether k8sm, as a pod's kubelet and scheduler, owns a condition.

@@ -56,15 +56,32 @@ func TestObserveGeneration(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Generation: tc.generation}, Status: *tc.status.DeepCopy()}
-			if observed := GenerationObserved(pod); observed == tc.wantChanged {
-				t.Errorf("GenerationObserved = %v, want %v", observed, !tc.wantChanged)
-			}
 			st := tc.status
 			if changed := ObserveGeneration(pod, &st); changed != tc.wantChanged {
 				t.Errorf("changed = %v, want %v", changed, tc.wantChanged)
 			}
 			if !equality.Semantic.DeepEqual(st, tc.want) {
 				t.Errorf("status %+v, want %+v", st, tc.want)
+			}
+		})
+	}
+}
+
+func TestSpecChangedSinceStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		generation, observed int64
+		want                 bool
+	}{
+		{"status not written by k8sm yet", 1, 0, false},
+		{"spec changed before the first status write", 2, 0, false},
+		{"observed", 1, 1, false},
+		{"spec changed since", 2, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Generation: tc.generation}, Status: corev1.PodStatus{ObservedGeneration: tc.observed}}
+			if got := SpecChangedSinceStatus(pod); got != tc.want {
+				t.Errorf("SpecChangedSinceStatus = %v, want %v", got, tc.want)
 			}
 		})
 	}
