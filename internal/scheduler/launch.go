@@ -147,10 +147,13 @@ func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a 
 
 // namespaceTaken says whether the cluster takes the pods of a namespace
 // (podtask.NamespaceTaken): a namespace that is gone is taken by none, one the cache
-// cannot tell of is given the benefit of the doubt (the Pod reconciler decided).
+// cannot tell of is given the benefit of the doubt (the Pod reconciler decided). The
+// selector is the cache's, as the Pod reconciler, which queues the pod, reads it: the
+// scheduler's own copy is set only at the end of the MesosCluster reconciler's next pass,
+// and a round before that would take a pod just let in for one kept out, and drop it.
 func (s *Scheduler) namespaceTaken(ctx context.Context, name string) bool {
-	mc := s.currentCluster()
-	if mc == nil || mc.Spec.NamespaceSelector == nil {
+	mc := s.cachedCluster(ctx)
+	if mc.Spec.NamespaceSelector == nil {
 		return true
 	}
 	ns := &corev1.Namespace{}
@@ -158,6 +161,17 @@ func (s *Scheduler) namespaceTaken(ctx context.Context, name string) bool {
 		return !apierrors.IsNotFound(err)
 	}
 	return podtask.NamespaceTaken(mc, ns)
+}
+
+// cachedCluster is the cluster as the cache has it (its own object, to read only), or,
+// where the cache cannot tell, as last set (SetCluster).
+func (s *Scheduler) cachedCluster(ctx context.Context) *mesosv1alpha1.MesosCluster {
+	last := s.currentCluster()
+	mc := &mesosv1alpha1.MesosCluster{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Name: last.Name}, mc, client.UnsafeDisableDeepCopy); err != nil {
+		return last
+	}
+	return mc
 }
 
 // bind binds a pod to an agent's Node through the Binding subresource, as kube-scheduler

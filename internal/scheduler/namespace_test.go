@@ -54,3 +54,32 @@ func TestAQueuedPodOfANamespaceNoLongerTakenIsNotLaunched(t *testing.T) {
 		})
 	}
 }
+
+// A pod let in by a namespaceSelector relaxed a moment ago is launched: the Pod
+// reconciler queued it reading the MesosCluster from the cache, and the round that takes
+// it reads the selector there too, not from the scheduler's copy, which the MesosCluster
+// reconciler sets only at the end of its next pass.
+func TestAPodLetInByARelaxedSelectorIsLaunchedBeforeTheSchedulerHearsOfIt(t *testing.T) {
+	on := &metav1.LabelSelector{MatchLabels: map[string]string{"k8sm": "on"}}
+	anyOf := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: "k8sm", Operator: metav1.LabelSelectorOpIn, Values: []string{"on", "off"}}}}
+	cluster := func(sel *metav1.LabelSelector) *mesosv1alpha1.MesosCluster {
+		return &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"},
+			Spec:   mesosv1alpha1.MesosClusterSpec{SchedulerName: "mesos", NamespaceSelector: sel},
+			Status: mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}}
+	}
+	pod, mt := podWithTask("small", "500m")
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", Labels: map[string]string{"k8sm": "off"}}}
+	c := fakeAPI(t, pod, ns, cluster(anyOf))
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	s.SetCluster(cluster(on)) // the selector before it was relaxed
+	ctx := context.Background()
+	s.Enqueue(ctx, mt, pod)
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	if len(d.launches["o-agent-1"]) != 1 {
+		t.Errorf("launched %v, want the pod's task", d.launches)
+	}
+}
