@@ -39,34 +39,86 @@ func TestApplyUpdateIsIdempotentAndMonotonic(t *testing.T) {
 	}
 }
 
-// Mesos answers a reconciliation with TASK_LOST for a task it does not know (any more):
-// the task is gone, whatever was recorded before, also TASK_LOST itself, which is how a
-// framework that is not PARTITION_AWARE hears of its agent's loss first. A lost agent's
-// task is unreachable until then.
-func TestLostFromReconciliationIsGone(t *testing.T) {
-	recon := mesos.REASON_RECONCILIATION
+// A framework that is not PARTITION_AWARE hears TASK_LOST where another hears
+// TASK_UNREACHABLE, TASK_GONE, TASK_GONE_BY_OPERATOR or TASK_UNKNOWN (src/master/master.cpp
+// Master::__removeSlave, Master::reconcile). With unreachable_time, its agent is
+// unreachable: the task may come back with it, and stays (or becomes) Unreachable, from a
+// reconciliation answer (case 4, "Task is unreachable") too. Without it, a reconciliation
+// answer says Mesos does not know the task (case 3, unknown to its agent; 5, its agent
+// marked gone; 6, unknown): the task is gone, whatever was recorded before, TASK_LOST
+// itself included.
+func TestLostFromReconciliation(t *testing.T) {
+	recon, removed := mesos.REASON_RECONCILIATION, mesos.REASON_AGENT_REMOVED
+	lost := func(reason *mesos.TaskStatus_Reason, msg string, unreachable bool) mesos.TaskStatus {
+		ts := update(mesos.TASK_LOST, reason, "")
+		ts.Source, ts.Message = mesos.SOURCE_MASTER.Enum(), &msg
+		if unreachable {
+			ts.UnreachableTime = &mesos.TimeInfo{Nanoseconds: 1_700_000_000_000_000_000}
+		}
+		return ts
+	}
+	partitioned := lost(&removed, "health check timed out", true)
+	markedGone := lost(&removed, "Agent has been marked gone", false)
+	unreachable := lost(&recon, "Reconciliation: Task is unreachable", true)
+	unknownToAgent := lost(&recon, "Reconciliation: Task is unknown to the agent", false)
+	agentGone := lost(&recon, "Reconciliation: Task is gone", false)
+	unknown := lost(&recon, "Reconciliation: Task is unknown", false)
 	for _, tc := range []struct {
 		name        string
 		phase       mesosv1alpha1.TaskPhase
 		state       string // recorded
-		reason      *mesos.TaskStatus_Reason
+		update      mesos.TaskStatus
 		want        mesosv1alpha1.TaskPhase
 		wantChanged bool
 	}{
-		{"running, then lost from reconciliation", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", &recon, mesosv1alpha1.TaskPhaseGone, true},
-		{"running, then its agent lost", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", mesos.REASON_AGENT_REMOVED.Enum(), mesosv1alpha1.TaskPhaseUnreachable, true},
-		{"its agent lost, then lost from reconciliation", mesosv1alpha1.TaskPhaseUnreachable, "TASK_LOST", &recon, mesosv1alpha1.TaskPhaseGone, true},
-		{"unreachable, then lost from reconciliation", mesosv1alpha1.TaskPhaseUnreachable, "TASK_UNREACHABLE", &recon, mesosv1alpha1.TaskPhaseGone, true},
-		{"gone, then lost from reconciliation again", mesosv1alpha1.TaskPhaseGone, "TASK_LOST", &recon, mesosv1alpha1.TaskPhaseGone, false},
+		{"running, then its agent partitioned", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", partitioned, mesosv1alpha1.TaskPhaseUnreachable, true},
+		{"running, then its agent marked gone", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", markedGone, mesosv1alpha1.TaskPhaseUnreachable, true},
+		{"running, then unreachable from reconciliation", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", unreachable, mesosv1alpha1.TaskPhaseUnreachable, true},
+		{"partitioned, then unreachable from reconciliation", mesosv1alpha1.TaskPhaseUnreachable, "TASK_LOST", unreachable, mesosv1alpha1.TaskPhaseUnreachable, false},
+		{"unreachable, then unreachable from reconciliation", mesosv1alpha1.TaskPhaseUnreachable, "TASK_UNREACHABLE", unreachable, mesosv1alpha1.TaskPhaseUnreachable, true},
+		{"running, then unknown to its agent", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", unknownToAgent, mesosv1alpha1.TaskPhaseGone, true},
+		{"partitioned, then unknown to its agent", mesosv1alpha1.TaskPhaseUnreachable, "TASK_LOST", unknownToAgent, mesosv1alpha1.TaskPhaseGone, true},
+		{"partitioned, then its agent gone", mesosv1alpha1.TaskPhaseUnreachable, "TASK_LOST", agentGone, mesosv1alpha1.TaskPhaseGone, true},
+		{"partitioned, then unknown", mesosv1alpha1.TaskPhaseUnreachable, "TASK_LOST", unknown, mesosv1alpha1.TaskPhaseGone, true},
+		{"unreachable, then unknown", mesosv1alpha1.TaskPhaseUnreachable, "TASK_UNREACHABLE", unknown, mesosv1alpha1.TaskPhaseGone, true},
+		{"gone, then its agent gone again", mesosv1alpha1.TaskPhaseGone, "TASK_LOST", agentGone, mesosv1alpha1.TaskPhaseGone, false},
+		{"gone, then unreachable from reconciliation", mesosv1alpha1.TaskPhaseGone, "TASK_LOST", unreachable, mesosv1alpha1.TaskPhaseGone, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := &mesosv1alpha1.MesosTaskStatus{Phase: tc.phase, MesosState: tc.state}
-			changed := ApplyUpdate(st, update(mesos.TASK_LOST, tc.reason, ""), metav1.Now())
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: tc.phase, MesosState: tc.state, AgentID: "S1"}
+			changed := ApplyUpdate(st, tc.update, metav1.Now())
 			if changed != tc.wantChanged || st.Phase != tc.want {
 				t.Fatalf("changed %v, phase %s; want %v, %s", changed, st.Phase, tc.wantChanged, tc.want)
 			}
 			if changed && IsTerminalPhase(st.Phase) && st.FinishedAt == nil {
 				t.Errorf("no finishedAt on a terminal phase: %+v", st)
+			}
+		})
+	}
+}
+
+// A launch with no update recorded that Mesos answers for with TASK_LOST is one it never
+// ran, and is launched again; but not when its agent is unreachable (unreachable_time):
+// the task may run there, as for a TASK_UNREACHABLE, and Mesos would refuse its id.
+func TestALaunchLostWithItsUnreachableAgentIsNotLaunchedAgain(t *testing.T) {
+	recon := mesos.REASON_RECONCILIATION
+	for _, tc := range []struct {
+		name        string
+		unreachable bool
+		want        mesosv1alpha1.TaskPhase
+	}{
+		{"unknown", false, mesosv1alpha1.TaskPhasePending},
+		{"its agent unreachable", true, mesosv1alpha1.TaskPhaseUnreachable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := metav1.Now()
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &now, AgentID: "S1"}
+			ts := update(mesos.TASK_LOST, &recon, "")
+			if tc.unreachable {
+				ts.UnreachableTime = &mesos.TimeInfo{Nanoseconds: now.UnixNano()}
+			}
+			if !ApplyUpdate(st, ts, now) || st.Phase != tc.want {
+				t.Fatalf("%+v, want %s", st, tc.want)
 			}
 		})
 	}

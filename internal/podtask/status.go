@@ -120,15 +120,29 @@ func exitedZero(cs []corev1.ContainerStatus) bool {
 // neverSeen says whether an update means a launched task that Mesos never ran: the
 // MesosTask has had no update since its launch, and Mesos says it does not know the task
 // (a launch lost to a restart, or dropped). Such a task is launched again.
-func neverSeen(st *mesosv1alpha1.MesosTaskStatus, s mesos.TaskState) bool {
-	if st.MesosState != "" {
+// A TASK_LOST with unreachable_time is an unreachable agent's task (unreachableLost),
+// which Mesos may still hold: it is not taken for a launch Mesos never ran, as
+// TASK_UNREACHABLE is not.
+func neverSeen(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus) bool {
+	if st.MesosState != "" || unreachableLost(ts) {
 		return false
 	}
-	switch s {
+	switch ts.GetState() {
 	case mesos.TASK_DROPPED, mesos.TASK_LOST, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR, mesos.TASK_UNKNOWN:
 		return true
 	}
 	return false
+}
+
+// unreachableLost says whether an update is TASK_LOST for a task of an agent Mesos
+// marked unreachable: what a framework without PARTITION_AWARE hears instead of
+// TASK_UNREACHABLE, with the time the agent became so (unreachable_time), both when the
+// agent is marked unreachable (src/master/master.cpp Master::__removeSlave) and when a
+// reconciliation asks about the task while it is (Master::reconcile, case 4: "Task is
+// unreachable"). The task may come back with its agent (TASK_RUNNING,
+// REASON_AGENT_REREGISTERED).
+func unreachableLost(ts mesos.TaskStatus) bool {
+	return ts.GetState() == mesos.TASK_LOST && ts.UnreachableTime != nil
 }
 
 // IDTaken says whether an update is the master's refusal of a launch because Mesos still
@@ -179,7 +193,7 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 		return false
 	}
 	before := st.DeepCopy()
-	if neverSeen(st, state) {
+	if neverSeen(st, ts) {
 		st.Phase, st.PodPhase = mesosv1alpha1.TaskPhasePending, corev1.PodPending
 		st.LaunchedAt = nil
 		st.Reason, st.Message = Clamp(ts.GetReason().String(), MaxReasonLength), "Mesos never ran the launch ("+Clamp(state.String(), MaxStateLength)+"); launching again"
@@ -196,10 +210,13 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 		return !equality.Semantic.DeepEqual(before, st)
 	}
 	phase := PhaseFor(state)
-	if state == mesos.TASK_LOST && ts.GetReason() == mesos.REASON_RECONCILIATION {
-		// Mesos does not know the task (any more): it is gone, not unreachable. A task
-		// recorded TASK_LOST already (its agent was lost, to a framework that is not
-		// PARTITION_AWARE) ends so too: the state is the same, the phase is not.
+	if state == mesos.TASK_LOST && ts.GetReason() == mesos.REASON_RECONCILIATION && !unreachableLost(ts) {
+		// Mesos does not know the task, nor its agent as unreachable (Master::reconcile's
+		// cases 3, 5 and 6: unknown to its agent, its agent marked gone, or unknown): it is
+		// gone, not unreachable. A task recorded TASK_LOST already (its agent was lost, to
+		// a framework that is not PARTITION_AWARE) ends so too: the state is the same, the
+		// phase is not. With unreachable_time (case 4) its agent is unreachable, and the
+		// task stays so.
 		phase = mesosv1alpha1.TaskPhaseGone
 	}
 	if ts.GetReason() == mesos.REASON_RECONCILIATION && st.MesosState == state.String() && st.Phase == phase {

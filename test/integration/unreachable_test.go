@@ -17,24 +17,71 @@ import (
 )
 
 var _ = Describe("Tasks of an agent Mesos lost", func() {
-	It("end for a framework that is not PARTITION_AWARE, and their deleted pods go", func() {
+	// A framework that is not PARTITION_AWARE hears TASK_LOST where another hears
+	// TASK_UNREACHABLE: with unreachable_time while the agent is unreachable, when it is
+	// marked so and in every reconciliation answer after (Master::reconcile, case 4).
+	It("stay unreachable for a framework that is not PARTITION_AWARE, and are let go once their deleted pods are gone", func() {
 		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
 		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) {
 			mc.Spec.Framework.Capabilities = []mesosv1alpha1.FrameworkCapability{"TASK_KILLING_STATE"}
 		})
-		pod := newPod(newNamespace(), "lost", mc.Spec.SchedulerName, "100m")
+		ns := newNamespace()
+		pod := newPod(ns, "lost", mc.Spec.SchedulerName, "100m")
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		key := client.ObjectKeyFromObject(pod)
 		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
 
-		// TASK_LOST (REASON_SLAVE_REMOVED), then, asked again, TASK_LOST from
-		// reconciliation: Mesos no longer knows the task.
 		Expect(sim.PartitionAgent("agent-1")).To(Succeed())
 		mt := &mesosv1alpha1.MesosTask{}
-		Eventually(func() (mesosv1alpha1.TaskPhase, error) {
+		phase := func() (mesosv1alpha1.TaskPhase, error) {
 			err := k8sClient.Get(ctx, key, mt)
 			return mt.Status.Phase, err
-		}, 20*time.Second, 100*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseGone))
+		}
+		Eventually(phase, 20*time.Second, 100*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseUnreachable))
+		Expect(mt.Status.MesosState).To(Equal("TASK_LOST"))
+		// The suite reconciles every second: each answer says the task is unreachable.
+		Consistently(phase, 4*time.Second, 200*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseUnreachable))
+		// The suite's unreachable timeout is 2s.
+		Eventually(podOf(key), 20*time.Second, 100*time.Millisecond).Should(HaveField("Status.Reason", podtask.ReasonNodeLost))
+
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Eventually(func() bool {
+			_, err := podOf(key)()
+			return apierrors.IsNotFound(err)
+		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), "the deleted pod, Failed, must go")
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, key, &mesosv1alpha1.MesosTask{}))
+		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), "its MesosTask must let go of the unreachable task")
+		Eventually(eventsIn(ns), 10*time.Second, 100*time.Millisecond).Should(ContainElement("MesosTask/lost Warning Released"))
+
+		By("healing the partition: the task that comes back is killed")
+		Expect(taskStates(sim)()).To(ContainElement("TASK_UNREACHABLE"), "the task runs on, cut off")
+		Expect(sim.HealAgent("agent-1")).To(Succeed())
+		Eventually(unkilledTasks(sim), 30*time.Second, 100*time.Millisecond).Should(BeEmpty())
+	})
+
+	It("end for a framework that is not PARTITION_AWARE once their agent is marked gone", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) {
+			mc.Spec.Framework.Capabilities = []mesosv1alpha1.FrameworkCapability{"TASK_KILLING_STATE"}
+		})
+		pod := newPod(newNamespace(), "gone", mc.Spec.SchedulerName, "100m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+
+		Expect(sim.PartitionAgent("agent-1")).To(Succeed())
+		mt := &mesosv1alpha1.MesosTask{}
+		phase := func() (mesosv1alpha1.TaskPhase, error) {
+			err := k8sClient.Get(ctx, key, mt)
+			return mt.Status.Phase, err
+		}
+		Eventually(phase, 20*time.Second, 100*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseUnreachable))
+
+		// TASK_LOST without unreachable_time, then, asked again, TASK_LOST from
+		// reconciliation: "Task is gone".
+		Expect(sim.RemoveAgent("agent-1")).To(Succeed())
+		Eventually(phase, 20*time.Second, 100*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseGone))
 		Expect(mt.Status.MesosState).To(Equal("TASK_LOST"))
 		Eventually(podOf(key), 20*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodFailed))
 
@@ -46,10 +93,6 @@ var _ = Describe("Tasks of an agent Mesos lost", func() {
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8sClient.Get(ctx, key, &mesosv1alpha1.MesosTask{}))
 		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), "its MesosTask must let go of its finalizer")
-
-		By("healing the partition: the task that comes back is killed")
-		Expect(sim.HealAgent("agent-1")).To(Succeed())
-		Eventually(unkilledTasks(sim), 30*time.Second, 100*time.Millisecond).Should(BeEmpty())
 	})
 
 	It("let a StatefulSet's pod made again run elsewhere, and kill the earlier task when its agent is back", func() {
