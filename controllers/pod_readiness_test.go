@@ -197,3 +197,47 @@ func TestABoundPodsStatusIsNotWrittenForItsGenerationAlone(t *testing.T) {
 		t.Errorf("%d status writes, want none", writes)
 	}
 }
+
+// A pod the scheduler found unreachable (Ready=False, MesosAgentUnreachable) is not made
+// Ready again from a MesosTask read that still says Running: the cache's MesosTask lags
+// behind the pod's, and its later updates do not bring the pod here again, so the pod
+// would stay Ready while its agent is unreachable.
+func TestAPodFoundUnreachableIsNotMadeReadyFromALaggingMesosTask(t *testing.T) {
+	for _, reason := range []string{podtask.ReasonAgentUnreachable, podtask.ReasonContainersNotReady} {
+		t.Run(reason, func(t *testing.T) {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1", Generation: 1},
+				Spec: corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}},
+					Tolerations: []corev1.Toleration{}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning, ObservedGeneration: 1, Conditions: []corev1.PodCondition{
+					{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, ObservedGeneration: 1},
+					{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, ObservedGeneration: 1},
+					{Type: corev1.ContainersReady, Status: corev1.ConditionFalse, Reason: reason, ObservedGeneration: 1},
+					{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: reason, ObservedGeneration: 1}},
+					ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+			mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+				Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
+				Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}}
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}
+			writes := 0
+			c := podAPI(t, interceptor.Funcs{
+				SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+					writes++
+					return c.SubResource(sub).Update(ctx, o, opts...)
+				},
+			}, pod, mt, node, readyCluster())
+			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
+
+			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
+				t.Fatal(err)
+			}
+
+			got := &corev1.Pod{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+				t.Fatal(err)
+			}
+			if writes != 0 || podtask.PodReady(&got.Status) {
+				t.Errorf("%d status writes, Ready %v; want none, not Ready: %+v", writes, podtask.PodReady(&got.Status), got.Status.Conditions)
+			}
+		})
+	}
+}

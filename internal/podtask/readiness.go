@@ -124,22 +124,44 @@ func GatedReadiness(pod *corev1.Pod) (corev1.PodStatus, bool) {
 	return out, PodStatusChanged(&pod.Status, &out)
 }
 
-// RestoredReadiness is the status of a running pod whose Ready says otherwise than its
-// task's status (PodStatusFor, without new data from the executor: its containers'
-// readiness as last reported, the task's health, the readiness gates), and whether it
-// differs: the node lifecycle controller sets a pod's Ready False when its Node stops
-// being Ready (every replica of the manager was down, and no one renewed it), and nothing
-// else would set it back before the task's next update, which may be a long way off. A
-// kubelet that comes back writes its pods' statuses again; k8sm writes what the task
-// says, as a reconciliation answer would. Only a pod whose Running phase was mirrored
-// from the task is considered, so that its container statuses are the executor's.
+// RestoredReadiness is the status of a running pod whose Ready another set False while
+// its task's status says Ready (PodStatusFor, without new data from the executor: its
+// containers' readiness as last reported, the task's health, the readiness gates), and
+// whether it differs: the node lifecycle controller sets a pod's Ready False when its
+// Node stops being Ready (every replica of the manager was down, and no one renewed it),
+// and nothing else would set it back before the task's next update, which may be a long
+// way off. A kubelet that comes back writes its pods' statuses again; k8sm writes what the
+// task says, as a reconciliation answer would. Only a pod whose Running phase was
+// mirrored from the task is considered, so that its container statuses are the
+// executor's.
+//
+// A Ready k8sm wrote itself (True, or False with one of its reasons: ownReadyReason) is
+// left alone: the scheduler writes it from an update the MesosTask read here may not show
+// yet (the two informers do not keep step), and a MesosTask's updates do not bring its pod
+// here again: a pod the scheduler found unreachable would stay Ready. The node lifecycle
+// controller only turns the condition False, keeping its reason, which k8sm leaves empty
+// on a Ready pod.
 func RestoredReadiness(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus) (corev1.PodStatus, bool) {
 	if st.Phase != mesosv1alpha1.TaskPhaseRunning || pod.Status.Phase != corev1.PodRunning {
 		return corev1.PodStatus{}, false
 	}
+	ready := podCondition(&pod.Status, corev1.PodReady)
+	if ready == nil || ready.Status == corev1.ConditionTrue || ownReadyReason(ready.Reason) {
+		return corev1.PodStatus{}, false
+	}
 	want := PodStatusFor(pod, st, nil)
-	if PodReady(&want) == PodReady(&pod.Status) {
+	if !PodReady(&want) {
 		return corev1.PodStatus{}, false
 	}
 	return want, PodStatusChanged(&pod.Status, &want)
+}
+
+// ownReadyReason says whether a reason of a pod's Ready=False is one k8sm gives it
+// (setReadiness, failPod).
+func ownReadyReason(reason string) bool {
+	switch reason {
+	case ReasonAgentUnreachable, ReasonContainersNotReady, ReasonReadinessGatesNotReady, ReasonPodCompleted, ReasonPodFailed:
+		return true
+	}
+	return false
 }

@@ -128,9 +128,11 @@ func TestGatedReadiness(t *testing.T) {
 }
 
 // A running pod whose Ready the node lifecycle controller set False (its Node went
-// NotReady while no manager renewed it) is Ready again as soon as its task's status says
-// so; a pod whose Ready agrees with its task is left alone, and so is one whose task does
-// not run.
+// NotReady while no manager renewed it; the condition keeps the empty reason it had) is
+// Ready again as soon as its task's status says so; a pod whose Ready agrees with its
+// task is left alone, and so is one whose task does not run. So is a Ready k8sm wrote
+// (True, or False with a reason of its own), whatever the MesosTask read says: the
+// scheduler wrote it from an update that MesosTask may not show yet.
 func TestRestoredReadiness(t *testing.T) {
 	const gate corev1.PodConditionType = "example.com/lb-registered"
 	T, F := corev1.ConditionTrue, corev1.ConditionFalse
@@ -141,6 +143,7 @@ func TestRestoredReadiness(t *testing.T) {
 		healthy        *bool
 		containerReady bool
 		ready          corev1.ConditionStatus // the pod's Ready before
+		reason         string                 // its reason
 		gate           corev1.ConditionStatus // the gate's condition; "" for a pod without gates
 		changed        bool
 		want           corev1.ConditionStatus
@@ -152,7 +155,11 @@ func TestRestoredReadiness(t *testing.T) {
 		{name: "marked not ready, the task healthy", task: mesosv1alpha1.TaskPhaseRunning, healthy: &healthy, containerReady: true, ready: F, changed: true, want: T},
 		{name: "a container not ready", task: mesosv1alpha1.TaskPhaseRunning, ready: F},
 		{name: "ready already", task: mesosv1alpha1.TaskPhaseRunning, containerReady: true, ready: T},
-		{name: "ready, though a container is not", task: mesosv1alpha1.TaskPhaseRunning, ready: T, changed: true, want: F},
+		{name: "ready, though a container is not", task: mesosv1alpha1.TaskPhaseRunning, ready: T},
+		{name: "marked not ready by another, with a reason", task: mesosv1alpha1.TaskPhaseRunning, containerReady: true, ready: F, reason: "NodeNotReady", changed: true, want: T},
+		{name: "found unreachable by k8sm", task: mesosv1alpha1.TaskPhaseRunning, containerReady: true, ready: F, reason: ReasonAgentUnreachable},
+		{name: "found not ready by k8sm", task: mesosv1alpha1.TaskPhaseRunning, containerReady: true, ready: F, reason: ReasonContainersNotReady},
+		{name: "gated by k8sm", task: mesosv1alpha1.TaskPhaseRunning, containerReady: true, ready: F, reason: ReasonReadinessGatesNotReady},
 		{name: "the agent unreachable", task: mesosv1alpha1.TaskPhaseUnreachable, containerReady: true, ready: F},
 		{name: "the task being killed", task: mesosv1alpha1.TaskPhaseKilling, containerReady: true, ready: F},
 	} {
@@ -160,7 +167,7 @@ func TestRestoredReadiness(t *testing.T) {
 			pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}},
 				Status: corev1.PodStatus{Phase: corev1.PodRunning,
 					Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: T}, {Type: corev1.PodInitialized, Status: T},
-						{Type: corev1.ContainersReady, Status: conditionStatus(tc.containerReady)}, {Type: corev1.PodReady, Status: tc.ready}},
+						{Type: corev1.ContainersReady, Status: conditionStatus(tc.containerReady)}, {Type: corev1.PodReady, Status: tc.ready, Reason: tc.reason}},
 					ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: tc.containerReady,
 						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
 			if tc.gate != "" {
