@@ -135,8 +135,9 @@ func TestALaunchMesosNeverRanIsLaunchedAgain(t *testing.T) {
 
 // A launch the master refused because Mesos still holds the task's id (an earlier launch
 // of the pod whose end is not acknowledged yet) goes back to Pending, not Failed, when
-// nothing came since the launch; any other TASK_ERROR, or one for a task Mesos reported
-// on, fails the task.
+// nothing came since the launch (or since Mesos dropped the one before); any other
+// TASK_ERROR fails the task. A refusal for a task Mesos reported on is of a launch sent
+// again, and says nothing of the task: it changes nothing.
 func TestALaunchRefusedForAnIDMesosHoldsIsLaunchedAgain(t *testing.T) {
 	refusal := func(msg string) mesos.TaskStatus {
 		ts := update(mesos.TASK_ERROR, mesos.REASON_TASK_INVALID.Enum(), "")
@@ -154,17 +155,29 @@ func TestALaunchRefusedForAnIDMesosHoldsIsLaunchedAgain(t *testing.T) {
 		{"an unreachable task's id", "", refusal("Task reuses the ID of an unreachable task: t"), mesosv1alpha1.TaskPhasePending},
 		{"another task's id named", "", refusal("Task has duplicate ID: u"), mesosv1alpha1.TaskPhaseFailed},
 		{"another reason", "", refusal("Task uses no resources"), mesosv1alpha1.TaskPhaseFailed},
-		{"a task Mesos reported on", "TASK_RUNNING", refusal("Task has duplicate ID: t"), mesosv1alpha1.TaskPhaseFailed},
+		{"a task Mesos dropped, launched again", "TASK_DROPPED", refusal("Task has duplicate ID: t"), mesosv1alpha1.TaskPhasePending},
+		{"a task Mesos reported running", "TASK_RUNNING", refusal("Task has duplicate ID: t"), mesosv1alpha1.TaskPhaseRunning},
+		{"a task Mesos reported staging", "TASK_STAGING", refusal("Task has duplicate ID: t"), mesosv1alpha1.TaskPhaseStaging},
+		{"a task Mesos reported unreachable", "TASK_UNREACHABLE", refusal("Task reuses the ID of an unreachable task: t"), mesosv1alpha1.TaskPhaseUnreachable},
+		{"a task Mesos reported on, another reason", "TASK_RUNNING", refusal("Task uses no resources"), mesosv1alpha1.TaskPhaseFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &now, AgentID: "S1"}
 			if tc.mesosState != "" {
-				st.Phase, st.MesosState = PhaseFor(mesos.TASK_RUNNING), tc.mesosState
+				st.Phase, st.MesosState = PhaseFor(mesos.TaskState(mesos.TaskState_value[tc.mesosState])), tc.mesosState
 			}
-			if !ApplyUpdate(st, tc.update, now) || st.Phase != tc.want {
-				t.Fatalf("%+v, want %s", st, tc.want)
+			if tc.mesosState == "TASK_DROPPED" {
+				st.Phase = mesosv1alpha1.TaskPhaseStaging // launched again
 			}
-			if tc.want == mesosv1alpha1.TaskPhasePending && (st.LaunchedAt != nil || st.MesosState != "" || st.Reason != "REASON_TASK_INVALID" ||
+			before := st.DeepCopy()
+			changed := ApplyUpdate(st, tc.update, now)
+			if st.Phase != tc.want || changed != (tc.want != before.Phase) {
+				t.Fatalf("changed %v, %+v; want %s", changed, st, tc.want)
+			}
+			if !changed && !equality.Semantic.DeepEqual(before, st) {
+				t.Fatalf("unchanged, yet %+v became %+v", before, st)
+			}
+			if tc.want == mesosv1alpha1.TaskPhasePending && (st.LaunchedAt != nil || st.MesosState != tc.mesosState || st.Reason != "REASON_TASK_INVALID" ||
 				st.Message != "Mesos still holds an earlier task of this id ("+tc.update.GetMessage()+"); launching again") {
 				t.Fatalf("%+v: want the launch undone and the refusal told", st)
 			}

@@ -184,7 +184,7 @@ func launchRank(p mesosv1alpha1.TaskPhase) int {
 // moved back by an older update sent again, and a launched task does not go back from
 // RUNNING to STARTING. A launch Mesos refused because it still holds the task's id
 // (IDTaken) is not the task's end either: it goes back to Pending, as a launch Mesos
-// never ran does. Strings are cut to the MesosTask's bounds (Clamp).
+// never ran does, or, once Mesos reported on the task, changes nothing. Strings are cut to the MesosTask's bounds (Clamp).
 func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now metav1.Time) bool {
 	state := ts.GetState()
 	if IsTerminalPhase(st.Phase) {
@@ -199,10 +199,16 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 		st.Reason, st.Message = Clamp(ts.GetReason().String(), MaxReasonLength), "Mesos never ran the launch ("+Clamp(state.String(), MaxStateLength)+"); launching again"
 		return !equality.Semantic.DeepEqual(before, st)
 	}
-	if st.MesosState == "" && IDTaken(ts) {
-		// Nothing since the launch, which Mesos refused: the task this process knows of
-		// never ran, and Mesos holds an earlier one of the id (usually a launch it never
-		// ran, whose end is not acknowledged yet).
+	if IDTaken(ts) {
+		if st.MesosState != "" && st.MesosState != mesos.TASK_DROPPED.String() {
+			// Mesos reported on the task: the refusal is of a launch sent again (from a
+			// queue that had not seen the first), and says nothing of the task that holds
+			// the id, which Mesos reports on by itself.
+			return false
+		}
+		// Nothing since the launch (or since Mesos dropped the one before), which Mesos
+		// refused: the task this process knows of never ran, and Mesos holds an earlier
+		// one of the id (usually a launch it never ran, whose end is not acknowledged yet).
 		st.Phase, st.PodPhase = mesosv1alpha1.TaskPhasePending, corev1.PodPending
 		st.LaunchedAt = nil
 		st.Reason = Clamp(ts.GetReason().String(), MaxReasonLength)
