@@ -42,6 +42,9 @@ type fakeDriver struct {
 	reconciled     bool
 	// subscription is what Subscription says; reconciled is set only for it.
 	subscription uint64
+	// duringLaunch, if set, runs in each Launch once the ACCEPT is recorded, before it
+	// returns: what happens while an ACCEPT is under way.
+	duringLaunch func()
 }
 
 func newFakeDriver() *fakeDriver {
@@ -95,6 +98,12 @@ func (f *fakeDriver) Decline(_ context.Context, ids []mesos.OfferID, refuse time
 // ACCEPT of several offers.
 func (f *fakeDriver) Launch(_ context.Context, offers []mesos.OfferID, tasks []mesos.TaskInfo, _ time.Duration) error {
 	f.mu.Lock()
+	during := f.duringLaunch
+	defer func() {
+		if during != nil {
+			during()
+		}
+	}()
 	defer f.mu.Unlock()
 	if f.launchErr != nil {
 		return f.launchErr

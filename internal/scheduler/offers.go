@@ -81,12 +81,13 @@ func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 	}
 	queue := s.queue()
 	keys := make(map[string]types.NamespacedName, len(queue))
+	seqs := make(map[string]uint64, len(queue))
 	for _, p := range queue {
-		keys[p.request.ID] = p.key
+		keys[p.request.ID], seqs[p.request.ID] = p.key, p.seq
 	}
 	res := s.place(mc, queue, offers)
 	refuse := refuseFor(mc)
-	unused := s.launchAll(ctx, d, mc, offers, res.Assignments, keys, refuse)
+	unused := s.launchAll(ctx, d, mc, offers, res.Assignments, queuedAs{keys, seqs}, refuse)
 	s.settleUnused(ctx, d, offers, unused, held, keys, refuse, holdFor(mc), now)
 	for id, why := range res.Unplaced {
 		if s.noteUnschedulable(id, why) {
@@ -195,8 +196,8 @@ func refuseFor(mc *mesosv1alpha1.MesosCluster) time.Duration {
 // all its offers used (acceptGroups), the ACCEPTs at once, and returns the offers left
 // unused, by their index in offers: those nothing was placed on or launched with.
 func (s *Scheduler) launchAll(ctx context.Context, d Driver, mc *mesosv1alpha1.MesosCluster, offers []mesos.Offer,
-	assignments []placement.Assignment, keys map[string]types.NamespacedName, refuse time.Duration) []int {
-	l := offerLaunch{s: s, d: d, executor: podtask.ExecutorInfo(mc, d.FrameworkID()), security: podtask.SecurityFor(mc), keys: keys, refuse: refuse,
+	assignments []placement.Assignment, queued queuedAs, refuse time.Duration) []int {
+	l := offerLaunch{s: s, d: d, executor: podtask.ExecutorInfo(mc, d.FrameworkID()), security: podtask.SecurityFor(mc), queued: queued, refuse: refuse,
 		slots: make(chan struct{}, launchWorkers)}
 	groups, unused := acceptGroups(offers, assignments)
 	failed := make([]bool, len(groups)) // each launch sets its own
@@ -274,13 +275,20 @@ func acceptGroups(offers []mesos.Offer, assignments []placement.Assignment) ([]a
 	return groups, unused
 }
 
+// queuedAs is how a round found its tasks queued: their MesosTasks' keys and their
+// queuings (pendingTask.seq), by task id.
+type queuedAs struct {
+	keys map[string]types.NamespacedName
+	seqs map[string]uint64
+}
+
 // offerLaunch is what the launches of one batch of offers share.
 type offerLaunch struct {
 	s        *Scheduler
 	d        Driver
 	executor mesos.ExecutorInfo
 	security podtask.Security
-	keys     map[string]types.NamespacedName
+	queued   queuedAs
 	refuse   time.Duration
 	// slots bounds the launches prepared at once across the batch.
 	slots chan struct{}
@@ -299,7 +307,7 @@ func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs
 		go func(i int, a placement.Assignment) {
 			defer wg.Done()
 			defer func() { <-l.slots }()
-			tasks[i] = s.prepareLaunch(ctx, l.keys[a.Request.ID], a, l.executor, l.security)
+			tasks[i] = s.prepareLaunch(ctx, l.queued.keys[a.Request.ID], a, l.executor, l.security)
 		}(i, a)
 	}
 	wg.Wait()
@@ -325,7 +333,7 @@ func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs
 	s.filtered(l.refuse) // what the tasks leave of the offers
 	s.executorLaunched(asgs, launch)
 	for _, t := range prepared {
-		s.Dequeue(t.info.TaskID.Value)
+		s.dequeueLaunched(t.info.TaskID.Value, l.queued.seqs[t.info.TaskID.Value])
 		s.launched(&t.info)
 		s.event(t, true)
 	}

@@ -31,6 +31,9 @@ type pendingTask struct {
 	unschedulable string
 	// stored: the task's MesosTask is written (else the pod alone stands for it).
 	stored bool
+	// seq tells this queuing of the task from the next (Enqueue): a launch takes out of
+	// the queue only the entry it launched (dequeueLaunched).
+	seq uint64
 }
 
 // Enqueue adds a MesosTask to the queue (again), handing it the offers held (hold.go),
@@ -53,6 +56,8 @@ func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, po
 	if pod.Spec.Priority != nil {
 		p.priority = *pod.Spec.Priority
 	}
+	s.enqueued++
+	p.seq = s.enqueued
 	if _, held := s.holds[id]; held {
 		s.deferred[id] = p
 		s.countPendingLocked()
@@ -169,6 +174,24 @@ func (s *Scheduler) Dequeue(taskID string) {
 	s.mu.Lock()
 	delete(s.pending, taskID)
 	delete(s.deferred, taskID)
+	s.countPendingLocked()
+	s.mu.Unlock()
+}
+
+// dequeueLaunched takes a task just launched out of the queue: the entry the round
+// launched, queued as seq, in the queue or moved aside since (holdID), and not one
+// queued again since. Mesos may answer the launch before its ACCEPT returns (TASK_DROPPED,
+// or a refusal for an id it still holds: podtask.IDTaken), and that answer queues the pod
+// again, or aside until Mesos lets go of the id: it must not be lost to the end of the
+// launch.
+func (s *Scheduler) dequeueLaunched(taskID string, seq uint64) {
+	s.mu.Lock()
+	if p, ok := s.pending[taskID]; ok && p.seq == seq {
+		delete(s.pending, taskID)
+	}
+	if p, ok := s.deferred[taskID]; ok && p.seq == seq {
+		delete(s.deferred, taskID)
+	}
 	s.countPendingLocked()
 	s.mu.Unlock()
 }

@@ -78,6 +78,8 @@ type Scheduler struct {
 	// cluster is the MesosCluster, as of the driver's start or the last SetCluster.
 	cluster *mesosv1alpha1.MesosCluster
 	pending map[string]pendingTask // by task id
+	// enqueued counts the queuings of tasks (pendingTask.seq).
+	enqueued uint64
 	// holds are the task ids Mesos may still hold, and deferred the tasks queued that
 	// wait for their hold to end (taskids.go); heldIDWait is how long a hold lasts once
 	// its end is uncertain (heldIDWait).

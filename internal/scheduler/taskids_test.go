@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,3 +174,32 @@ func TestALaunchRefusedForAnIDMesosHoldsIsLaunchedAgain(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// The master answers a launch on the event stream, and its refusal for an id Mesos holds
+// may come before the ACCEPT's own answer: the pod is queued again, aside until Mesos
+// lets go of the id, before the launch is done with. The launch then takes out of the
+// queue the entry it launched, not that one: the pod is launched again once the hold ends.
+func TestALaunchRefusedBeforeItsAcceptReturnsIsLaunchedAgain(t *testing.T) {
+	pod, mt := podWithTask("p", "500m")
+	c := fakeAPI(t, pod)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	s.heldIDWait = 50 * time.Millisecond
+	ctx := context.Background()
+	w := newWorker(s, -1)
+	refused := masterUpdate(mt.Spec.TaskID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID)
+	refused.status.Message = ptrTo("Task has duplicate ID: " + mt.Spec.TaskID)
+	var once sync.Once
+	d.duringLaunch = func() { once.Do(func() { w.handle(ctx, refused) }) }
+	s.Enqueue(ctx, mt, pod)
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if n := d.acceptsOf(mt.Spec.TaskID); n != 1 || !s.Pending(mt.Spec.TaskID) {
+		t.Fatalf("launched %d times, waiting %v; want once, and waiting to be launched again", n, s.Pending(mt.Spec.TaskID))
+	}
+	time.Sleep(2 * s.heldIDWait)
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if n := d.acceptsOf(mt.Spec.TaskID); n != 2 || s.Pending(mt.Spec.TaskID) {
+		t.Fatalf("launched %d times, waiting %v; want twice, and no more waiting", n, s.Pending(mt.Spec.TaskID))
+	}
+}
