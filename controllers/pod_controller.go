@@ -100,9 +100,9 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		if pod.Spec.NodeName != "" {
 			// Bound to an agent's Node without the cluster's consent: nothing will run
 			// it there, so it fails, as a pod a kubelet does not admit.
-			return ctrl.Result{}, r.notAdmitted(ctx, pod, mc)
+			return retryConflict(r.notAdmitted(ctx, pod, mc))
 		}
-		return ctrl.Result{}, r.namespaceRefused(ctx, pod, mc)
+		return retryConflict(r.namespaceRefused(ctx, pod, mc))
 	}
 	if haveTask {
 		// Unbound, its MesosTask written while it waited (not launched): queued with it,
@@ -117,10 +117,10 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		err = podtask.CheckSecurity(pod, podtask.SecurityFor(mc))
 	}
 	if err != nil {
-		return ctrl.Result{}, r.invalid(ctx, pod, err)
+		return retryConflict(r.invalid(ctx, pod, err))
 	}
 	if err := podtask.CheckPlaceable(pod); err != nil {
-		return ctrl.Result{}, r.unplaceable(ctx, pod, err)
+		return retryConflict(r.unplaceable(ctx, pod, err))
 	}
 	if pod.Spec.NodeName == "" {
 		// Queued in memory: the pod is the queue entry, and its MesosTask is first written
@@ -160,10 +160,20 @@ func (r *PodReconciler) awaitEarlierTask(ctx context.Context, pod *corev1.Pod, m
 	}
 	if pod.Spec.NodeName == "" && podtask.MayRun(mt, nil) {
 		if err := scheduler.WritePodUnschedulable(ctx, r.Client, r.Recorder, pod, podtask.EarlierTaskMessage(mt)); err != nil {
-			return ctrl.Result{}, err
+			return retryConflict(err)
 		}
 	}
 	return ctrl.Result{RequeueAfter: earlierTaskRecheck}, nil
+}
+
+// retryConflict is the result of a pass whose last write returned err: a conflict (the
+// cache had not seen the pod's latest version, a normal race) is tried again shortly
+// with the newer pod, as every write here is; another error is the pass's.
+func retryConflict(err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	return ctrl.Result{}, err
 }
 
 // withoutCluster handles a pod no usable cluster owns. Only a deleted pod whose task's
