@@ -315,6 +315,32 @@ func (r *AgentNodeReconciler) agentNode(ctx context.Context, mc *mesosv1alpha1.M
 // writeNode brings an agent's Node's metadata and status up to date. It returns the Node
 // as last written, or as read when a write failed.
 func (r *AgentNodeReconciler) writeNode(ctx context.Context, node, desired *corev1.Node, a agentnode.Agent, subscribed bool, now time.Time) (*corev1.Node, error) {
+	node, err := r.writeNodeMeta(ctx, node, desired, a)
+	if apierrors.IsConflict(err) {
+		// The taint list was read from a cache behind the Node (see writeNodeMeta): no
+		// failure, the next pass writes it from the Node as it is. The status goes on,
+		// from the Node as read: it is a subresource of its own, and its heartbeat must not
+		// wait for the cache.
+		ctrl.LoggerFrom(ctx).V(1).Info("The Node changed since it was read; its labels and taints are written at the next pass", "node", node.Name)
+	} else if err != nil {
+		return node, err
+	}
+	st := agentnode.Status(a, subscribed, metav1.NewTime(now), node.Status.Conditions)
+	if nodeStatusChanged(&node.Status, &st, now) {
+		before := node
+		node = node.DeepCopy()
+		node.Status = st
+		if err := r.Status().Patch(ctx, node, client.MergeFrom(before)); err != nil {
+			return before, err
+		}
+	}
+	return node, nil
+}
+
+// writeNodeMeta writes an agent's Node's labels, agent id annotation and taint where they
+// changed. It returns the Node as written, or as read when the write failed: a conflict
+// when the Node lacks the taint and changed since it was read.
+func (r *AgentNodeReconciler) writeNodeMeta(ctx context.Context, node, desired *corev1.Node, a agentnode.Agent) (*corev1.Node, error) {
 	if nodeMetaChanged(node, desired, a.ID) {
 		before := node
 		node = node.DeepCopy()
@@ -339,15 +365,6 @@ func (r *AgentNodeReconciler) writeNode(ctx context.Context, node, desired *core
 			patch = client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
 		}
 		if err := r.Patch(ctx, node, patch); err != nil {
-			return before, err
-		}
-	}
-	st := agentnode.Status(a, subscribed, metav1.NewTime(now), node.Status.Conditions)
-	if nodeStatusChanged(&node.Status, &st, now) {
-		before := node
-		node = node.DeepCopy()
-		node.Status = st
-		if err := r.Status().Patch(ctx, node, client.MergeFrom(before)); err != nil {
 			return before, err
 		}
 	}
