@@ -132,7 +132,10 @@ func (r *MesosTaskReconciler) takes(ctx context.Context, cluster string, pod *co
 }
 
 // finalize keeps a deleted MesosTask until its task cannot run: it kills a task that may
-// run, and lets the MesosTask go once Mesos said it ended (or it never launched).
+// run, and lets the MesosTask go once Mesos said it ended (or it never launched). A task
+// let go while it may still run is told of once the finalizer is removed: a removal that
+// conflicts (the cache had not seen the scheduler's latest write) is tried again shortly,
+// and tells nothing twice.
 func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.MesosTask, sched *scheduler.Scheduler) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(mt, TaskFinalizer) {
 		return ctrl.Result{}, nil
@@ -143,6 +146,7 @@ func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.Me
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
+	var release func()
 	if podtask.MayRun(mt, pod) {
 		gone, err := clusterGone(ctx, r.Client, mt.Spec.ClusterRef)
 		if err != nil {
@@ -152,13 +156,9 @@ func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.Me
 		case gone:
 			// Its cluster was deleted: its framework was torn down (Mesos killed the task) or
 			// orphaned (the task is left to Mesos). Nothing here can kill it any more.
-			ctrl.LoggerFrom(ctx).Info("Releasing the task of a deleted MesosCluster", "task", mt.Spec.TaskID, "cluster", mt.Spec.ClusterRef)
-			if r.Recorder != nil {
-				r.Recorder.Eventf(mt, nil, corev1.EventTypeNormal, "Released", "Release",
-					"MesosCluster %s is gone: task %s is left to Mesos (torn down with its framework, or orphaned)", mt.Spec.ClusterRef, mt.Spec.TaskID)
-			}
+			release = func() { r.releaseOfGoneCluster(ctx, mt) }
 		case podtask.ReleasedUnreachable(mt, pod):
-			r.releaseUnreachable(ctx, mt, pod)
+			release = func() { r.releaseUnreachable(ctx, mt, pod) }
 		default:
 			result, _ := r.killTask(ctx, mt)
 			return result, nil
@@ -167,16 +167,31 @@ func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.Me
 	if sched != nil {
 		sched.Dequeue(mt.Spec.TaskID)
 	}
-	r.killsTold.Delete(mt.Spec.TaskID)
 	controllerutil.RemoveFinalizer(mt, TaskFinalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, mt))
+	if err := r.Update(ctx, mt); err != nil {
+		return retryConflict(client.IgnoreNotFound(err))
+	}
+	r.killsTold.Delete(mt.Spec.TaskID)
+	if release != nil {
+		release()
+	}
+	return ctrl.Result{}, nil
+}
+
+// releaseOfGoneCluster tells of a task let go because its MesosCluster was deleted.
+func (r *MesosTaskReconciler) releaseOfGoneCluster(ctx context.Context, mt *mesosv1alpha1.MesosTask) {
+	ctrl.LoggerFrom(ctx).Info("Released the task of a deleted MesosCluster", "task", mt.Spec.TaskID, "cluster", mt.Spec.ClusterRef)
+	if r.Recorder != nil {
+		r.Recorder.Eventf(mt, nil, corev1.EventTypeNormal, "Released", "Release",
+			"MesosCluster %s is gone: task %s is left to Mesos (torn down with its framework, or orphaned)", mt.Spec.ClusterRef, mt.Spec.TaskID)
+	}
 }
 
 // releaseUnreachable tells of a task let go while its agent is unreachable
 // (podtask.ReleasedUnreachable): on its MesosTask, and on the pod that took its pod's
 // name, if any, which may run while the task still does, until the agent is back.
 func (r *MesosTaskReconciler) releaseUnreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
-	ctrl.LoggerFrom(ctx).Info("Releasing the task of a pod that is gone while its agent is unreachable; it is killed when Mesos reports it again",
+	ctrl.LoggerFrom(ctx).Info("Released the task of a pod that is gone while its agent is unreachable; it is killed when Mesos reports it again",
 		"task", mt.Spec.TaskID, "agent", mt.Status.Hostname, "agentID", mt.Status.AgentID)
 	if r.Recorder == nil {
 		return
