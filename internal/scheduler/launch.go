@@ -42,7 +42,13 @@ type preparedLaunch struct {
 // write. A pod this launch bound gets kube-scheduler's Scheduled, saying also which
 // task runs it where (or, when the ACCEPT failed, only where it is bound); a pod bound
 // before gets Launched.
+//
+// A launch after a refusal of the task's id (podtask.IDTaken) is told once: while Mesos
+// keeps refusing it, each launch would tell the same.
 func (s *Scheduler) event(t *preparedLaunch, accepted bool) {
+	if !s.tellRelaunch(t.info.TaskID.Value) {
+		return
+	}
 	var related runtime.Object
 	if t.mt.ResourceVersion != "" {
 		related = t.mt // a MesosTask not written yet is nothing to point at

@@ -86,6 +86,9 @@ type Scheduler struct {
 	holds      map[string]*idHold
 	deferred   map[string]pendingTask
 	heldIDWait time.Duration
+	// refusals are the refusals in a row of tasks' launches for an id Mesos holds, by task
+	// id (taskids.go).
+	refusals map[string]*refusal
 	// launches are the tasks this process launched whose MesosTask says nothing of it
 	// yet: the first status write records where and when (see prepareLaunch).
 	launches map[string]podtask.Launch // by task id
@@ -154,7 +157,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 		o.Tasks = indexer.ListTasks{Reader: o.Client}
 	}
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
-		pending: map[string]pendingTask{}, holds: map[string]*idHold{}, deferred: map[string]pendingTask{}, heldIDWait: heldIDWait,
+		pending: map[string]pendingTask{}, holds: map[string]*idHold{}, deferred: map[string]pendingTask{}, heldIDWait: heldIDWait, refusals: map[string]*refusal{},
 		launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{},
 		offers: make(chan []mesos.Offer, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name),
 		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry, queued: queuedUpdates{uuids: map[string]struct{}{}}}

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -201,5 +203,64 @@ func TestALaunchRefusedBeforeItsAcceptReturnsIsLaunchedAgain(t *testing.T) {
 	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if n := d.acceptsOf(mt.Spec.TaskID); n != 2 || s.Pending(mt.Spec.TaskID) {
 		t.Fatalf("launched %d times, waiting %v; want twice, and no more waiting", n, s.Pending(mt.Spec.TaskID))
+	}
+}
+
+// A task whose id Mesos keeps refusing (the task holding it is on a disconnected agent)
+// is launched again after a wait that doubles at each refusal in a row, up to a bound,
+// and starts from the first wait once Mesos says anything else of the task; of its
+// launches after a refusal only the first is told.
+func TestRepeatedRefusalsOfATasksIDBackOff(t *testing.T) {
+	pod, mt := podWithTask("p", "500m")
+	c := fakeAPI(t, pod)
+	d := newFakeDriver()
+	s, rec := newTestScheduler(c, d)
+	const base = time.Hour // the holds are ended by hand
+	s.heldIDWait = base
+	ctx := context.Background()
+	w := newWorker(s, -1)
+	id := mt.Spec.TaskID
+	refuse := func() time.Duration {
+		t.Helper()
+		refused := masterUpdate(id, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID)
+		refused.status.Message = ptrTo("Task has duplicate ID: " + id)
+		w.handle(ctx, refused)
+		s.mu.Lock()
+		h := s.holds[id]
+		s.mu.Unlock()
+		if h == nil || !s.Pending(id) {
+			t.Fatalf("hold %v, waiting %v: want the pod waiting for the id", h, s.Pending(id))
+		}
+		wait := time.Until(h.until)
+		s.releaseID(ctx, id, 0) // as the hold's timer would
+		s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+		return wait
+	}
+	s.Enqueue(ctx, mt, pod)
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	var waits []int // hours
+	for range 7 {
+		waits = append(waits, int(refuse().Round(time.Hour)/time.Hour))
+	}
+	if want := []int{1, 2, 4, 8, 16, 20, 20}; !slices.Equal(waits, want) {
+		t.Errorf("waits %v hours, want %v", waits, want)
+	}
+	if n := d.acceptsOf(id); n != 8 {
+		t.Errorf("launched %d times, want 8", n)
+	}
+	var told []string
+	for len(rec.Events) > 0 {
+		told = append(told, strings.Fields(<-rec.Events)[1])
+	}
+	if want := []string{"Scheduled", "Launched"}; !slices.Equal(told, want) {
+		t.Errorf("events %v, want %v", told, want)
+	}
+
+	// Mesos says something else of the task: the next refusal waits the first wait again.
+	w.handle(ctx, agentUpdate(id, mesos.TASK_DROPPED, "dropped-uuid-001"))
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if wait := refuse().Round(time.Hour); wait != base {
+		t.Errorf("wait after another update %v, want %v", wait, base)
 	}
 }

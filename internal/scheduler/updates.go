@@ -167,8 +167,15 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 		}
 	}
 	// Mesos holds the task's id until a terminal update is acknowledged: a launch of the
-	// pod again waits for that (taskids.go). A launch it refused for the id waits a while.
+	// pod again waits for that (taskids.go). A launch it refused for the id waits a while,
+	// longer at each refusal in a row.
 	held, refused := holdsID(u.status), podtask.IDTaken(u.status)
+	wait := s.heldIDWait
+	if refused {
+		wait = s.noteRefusal(id)
+	} else {
+		s.forgetRefusals(id)
+	}
 	if held || refused {
 		s.holdID(id)
 	}
@@ -178,7 +185,7 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 		}
 		w.writeAgain(id, earlier, err)
 		if held || refused {
-			s.releaseID(ctx, id, s.heldIDWait)
+			s.releaseID(ctx, id, wait)
 		}
 		return
 	}
@@ -189,7 +196,7 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 	}
 	switch {
 	case refused || held && err != nil:
-		s.releaseID(ctx, id, s.heldIDWait)
+		s.releaseID(ctx, id, wait)
 	case held:
 		s.releaseID(ctx, id, 0)
 	}
