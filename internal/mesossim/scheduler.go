@@ -184,6 +184,14 @@ func (m *Master) subscribeLocked(info mesos.FrameworkInfo, s *stream) (*framewor
 	if refusal := frameworkRefusal(info, fw); refusal != "" {
 		return fw, refusal
 	}
+	// A framework the master knows (not one a failed-over master has not heard of yet,
+	// which it takes as it comes: Master::recoverFramework) keeps its user and
+	// checkpointing, and may not change its principal.
+	if fw != nil && !fw.unknown {
+		if refusal := updateRefusal(fw.info, &info); refusal != "" {
+			return fw, refusal
+		}
+	}
 	fw = m.frameworkForLocked(info, fw)
 	if fw.failover != nil {
 		fw.failover.Stop()

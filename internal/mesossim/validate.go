@@ -225,6 +225,25 @@ func frameworkRefusal(info mesos.FrameworkInfo, fw *framework) string {
 	return ""
 }
 
+// updateRefusal is what a framework the master knows may not change when it subscribes
+// again (Master::_subscribe): first validation.cpp's framework::preserveImmutableFields
+// puts back the old `user` and `checkpoint` in info, silently (the master logs a
+// warning, the framework learns nothing: MESOS-703); then framework::validateUpdate
+// refuses a principal other than the old one, set or not, with this message (and the
+// master logs both principals, which the framework is not told).
+func updateRefusal(old mesos.FrameworkInfo, info *mesos.FrameworkInfo) string {
+	if info.User != old.User {
+		info.User = old.User
+	}
+	if info.GetCheckpoint() != old.GetCheckpoint() {
+		info.Checkpoint = ptr(old.GetCheckpoint())
+	}
+	if (old.Principal == nil) != (info.Principal == nil) || old.GetPrincipal() != info.GetPrincipal() {
+		return "Changing framework's principal is not allowed."
+	}
+	return ""
+}
+
 // validateRoles is validation.cpp's framework::internal::validateRoles: a MULTI_ROLE
 // framework names its roles in `roles`, any other in `role` (default "*").
 func validateRoles(info mesos.FrameworkInfo) string {
