@@ -50,7 +50,10 @@ const (
 	ReasonInvalidMaster        = "InvalidMaster"
 	ReasonFrameworkRemoved     = "FrameworkRemoved"
 	ReasonFrameworkTakenOver   = "FrameworkTakenOver"
-	ReasonShortFailoverTimeout = "ShortFailoverTimeout"
+	// ReasonPrincipalChangeRefused: Mesos refuses the framework because its principal is
+	// not the one it registered with, which a framework may never change.
+	ReasonPrincipalChangeRefused = "PrincipalChangeRefused"
+	ReasonShortFailoverTimeout   = "ShortFailoverTimeout"
 	// ReasonInvalidNamespaceSelector: spec.namespaceSelector is no label selector, and
 	// the cluster takes no pod.
 	ReasonInvalidNamespaceSelector = "InvalidNamespaceSelector"

@@ -110,6 +110,9 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 			case isFrameworkRemoved(s.Refused):
 				reason = ReasonFrameworkRemoved
 				msg = fmt.Sprintf("Mesos removed framework %s (its failover timeout passed, or it was torn down): %s", st.FrameworkID, s.Refused)
+			case isPrincipalChangeRefused(s.Refused):
+				reason = ReasonPrincipalChangeRefused
+				msg = principalChangeMessage(mc, st.FrameworkID, s.Refused)
 			case framework.IsFailedOver(s.Refused):
 				reason = ReasonFrameworkTakenOver
 				msg = fmt.Sprintf("Another scheduler subscribed as framework %s (%s): does a second manager run this MesosCluster (another install, or replicas without --leader-elect)? This one waits before subscribing again", st.FrameworkID, s.Refused)
@@ -120,6 +123,27 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 		set(mesosv1alpha1.ConditionReady, false, reason, msg)
 		set(mesosv1alpha1.ConditionDegraded, reason != ReasonConnecting, reason, msg)
 	}
+}
+
+// isPrincipalChangeRefused says whether Mesos's ERROR refuses a framework that
+// subscribes again with another principal than it registered with (validation.cpp,
+// framework::validateUpdate).
+func isPrincipalChangeRefused(msg string) bool {
+	return strings.Contains(msg, "Changing framework's principal is not allowed")
+}
+
+// principalChangeMessage says what to do when Mesos refuses the framework's principal:
+// Mesos never lets a framework change it (nor tells the old one), and while the
+// framework cannot subscribe its failover timeout runs.
+func principalChangeMessage(mc *mesosv1alpha1.MesosCluster, frameworkID, refused string) string {
+	principal := "none"
+	if p := mc.Spec.Framework.Principal; p != "" {
+		principal = fmt.Sprintf("%q", p)
+	}
+	return fmt.Sprintf("Mesos refuses framework %s (%s): a registered framework cannot change its principal, and spec.framework.principal (now %s) "+
+		"is not the one it registered with. Put that principal back (the master's log names it); to use this one, create a new MesosCluster, "+
+		"which registers a new framework (deleting this one tears its framework down). Meanwhile the framework is disconnected, and Mesos kills "+
+		"its tasks once spec.framework.failoverTimeout (%s) passes", frameworkID, refused, principal, failoverTimeout(mc))
 }
 
 func isFrameworkRemoved(msg string) bool {

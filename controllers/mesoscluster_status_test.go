@@ -103,6 +103,7 @@ func TestStatusFromDriverRefused(t *testing.T) {
 		{"Framework has been removed", ReasonFrameworkRemoved},
 		{"Framework failed over", ReasonFrameworkTakenOver},
 		{"Role 'x' is not allowed", framework.ReasonSubscribeRefused},
+		{"Changing framework's principal is not allowed.", ReasonPrincipalChangeRefused},
 	} {
 		st := &mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}
 		r.statusFromDriver(mc, st, framework.Status{Refused: tc.refused})
@@ -165,6 +166,27 @@ func TestPlaintextMaster(t *testing.T) {
 		}
 		if got := plaintextMaster(mc); got != tc.want {
 			t.Errorf("%s (tls %v): plaintext = %v, want %v", tc.master, tc.tls, got, tc.want)
+		}
+	}
+}
+
+// A framework Mesos refuses for a changed principal says so on Ready and Degraded, and
+// what to do: Mesos never takes another principal for a registered framework.
+func TestStatusFromDriverPrincipalChangeRefused(t *testing.T) {
+	r := &MesosClusterReconciler{}
+	mc := &mesosv1alpha1.MesosCluster{}
+	mc.Spec.Framework.Principal = "k8sm-2"
+	st := &mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}
+	r.statusFromDriver(mc, st, framework.Status{Refused: "Changing framework's principal is not allowed."})
+	for _, typ := range []string{mesosv1alpha1.ConditionReady, mesosv1alpha1.ConditionDegraded} {
+		c := meta.FindStatusCondition(st.Conditions, typ)
+		if c == nil || c.Reason != ReasonPrincipalChangeRefused {
+			t.Fatalf("%s = %+v, want reason %s", typ, c, ReasonPrincipalChangeRefused)
+		}
+		for _, want := range []string{"fw-1", `"k8sm-2"`, "cannot change its principal", "new MesosCluster", "168h"} {
+			if !strings.Contains(c.Message, want) {
+				t.Errorf("%s message %q does not say %q", typ, c.Message, want)
+			}
 		}
 	}
 }

@@ -74,7 +74,6 @@ type SecretKeyRef struct {
 
 // FrameworkSpec is the FrameworkInfo the operator registers with.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.user) || (has(self.user) && self.user == oldSelf.user)",message="framework.user is immutable: Mesos does not let a framework change its user on failover"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.principal) || (has(self.principal) && self.principal == oldSelf.principal)",message="framework.principal is immutable: Mesos does not let a framework change its principal on failover"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.checkpoint) || (has(self.checkpoint) && self.checkpoint == oldSelf.checkpoint)",message="framework.checkpoint is immutable: Mesos does not let a framework change checkpointing on failover"
 // +kubebuilder:validation:XValidation:rule="!has(self.credentialsSecretRef) || has(self.principal)",message="framework.principal is required when framework.credentialsSecretRef is set"
 type FrameworkSpec struct {
@@ -104,7 +103,9 @@ type FrameworkSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(r, self.exists_one(x, x == r))",message="framework.roles must not name a role twice"
 	Roles []string `json:"roles,omitempty"`
 
-	// principal the framework authenticates as. Immutable.
+	// principal the framework authenticates as. Immutable once the framework is
+	// registered (status.frameworkID is set), set or not: Mesos refuses a framework that
+	// subscribes again with another principal.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	Principal string `json:"principal,omitempty"`
@@ -496,6 +497,7 @@ type ExecutorUsage struct {
 // +kubebuilder:printcolumn:name="Framework",type=string,JSONPath=`.status.frameworkID`,priority=1
 // +kubebuilder:printcolumn:name="Leader",type=string,JSONPath=`.status.leader`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.frameworkID) || (has(self.spec.framework.principal) ? has(oldSelf.spec.framework.principal) && self.spec.framework.principal == oldSelf.spec.framework.principal : !has(oldSelf.spec.framework.principal))",message="spec.framework.principal cannot change once the framework is registered (status.frameworkID): Mesos refuses a framework that subscribes with another principal than it registered with; create a new MesosCluster to register a framework with this principal"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="a MesosCluster's name must be at most 63 characters: it is the value of the mesos.k8sm.io/cluster label on its Nodes and MesosTasks"
 type MesosCluster struct {
 	metav1.TypeMeta `json:",inline"`

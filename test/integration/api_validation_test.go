@@ -390,12 +390,36 @@ var _ = Describe("MesosCluster validation", func() {
 			"framework.user is immutable")
 	})
 
-	It("refuses a change of framework principal", func() {
-		mc := minimalCluster()
-		mc.Spec.Framework.Principal = "k8sm"
-		expectUpdateRejected(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.Principal = "other" },
-			"framework.principal is immutable")
-	})
+	// Mesos refuses a registered framework that subscribes with another principal,
+	// set or not ("Changing framework's principal is not allowed."); before it registers,
+	// a principal may still be corrected.
+	DescribeTable("refuses a change of framework principal once the framework is registered",
+		func(before, after string) {
+			mc := minimalCluster()
+			mc.Spec.Framework.Principal = before
+			Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+			DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+			Expect(updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.Principal = after })).To(Succeed(),
+				"a principal may change while no framework is registered")
+			Expect(updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.Principal = before })).To(Succeed())
+			Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc); err != nil {
+					return err
+				}
+				mc.Status.FrameworkID = "registered-0000"
+				return k8sClient.Status().Update(ctx, mc)
+			})).To(Succeed())
+			err := updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.Principal = after })
+			Expect(err).To(HaveOccurred(), "the apiserver accepted principal %q after %q for a registered framework", after, before)
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+			Expect(err.Error()).To(ContainSubstring("spec.framework.principal cannot change once the framework is registered"))
+			// What is not the principal still changes.
+			Expect(updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.Name = "renamed" })).To(Succeed())
+		},
+		Entry("changed", "k8sm", "other"),
+		Entry("set where there was none", "", "k8sm"),
+		Entry("removed", "k8sm", ""),
+	)
 
 	It("refuses a change of checkpointing", func() {
 		expectUpdateRejected(minimalCluster(), func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.Checkpoint = ptr.To(false) },
