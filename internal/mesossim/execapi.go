@@ -69,9 +69,11 @@ func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request)
 		w.WriteHeader(http.StatusAccepted)
 	case mexec.Call_MESSAGE:
 		// Forwarded to the framework as a scheduler MESSAGE (master.cpp:
-		// Master::executorMessage); dropped when the agent is not registered.
+		// Master::executorMessage); dropped when the agent is not registered (the master
+		// drops it) or has not registered with a failed-over master (the agent drops it
+		// while not RUNNING, Slave::executorMessage).
 		m.mu.Lock()
-		if !a.gone && !run.fw.removed {
+		if a.registered() && !run.fw.removed {
 			run.fw.send(&scheduler.Event{Type: scheduler.Event_MESSAGE, Message: &scheduler.Event_Message{
 				AgentID: mesos.AgentID{Value: a.id}, ExecutorID: run.info.ExecutorID, Data: call.GetMessage().Data}})
 		}

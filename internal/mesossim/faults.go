@@ -23,6 +23,8 @@ import (
 //	POST /faults/delay-updates?for=2s    holds agent status updates back for a while (DelayUpdates)
 //	POST /faults/failover-master         the master fails over (FailoverMaster)
 //	POST /faults/master-down, /faults/master-up  the master stops answering, then comes back failed over (SetDown)
+//	POST /faults/delay-reregistration?for=10s[&agent=HOST...]  after a master failover, agents register only after a while (DelayReregistration)
+//	POST /faults/reregister?agent=HOST   an agent waiting to register with a failed-over master registers now (ReregisterAgent)
 //	POST /faults/fail-accepts?n=1&processed=true  the next n ACCEPTs are answered 503, after being applied if processed (FailAccepts)
 //
 // Unknown faults and unknown agents, frameworks or executors are answered 404; a fault
@@ -67,6 +69,15 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 		m.FailAccepts(n, r.URL.Query().Get("processed") == "true")
 	case "/faults/failover-master":
 		m.FailoverMaster()
+	case "/faults/delay-reregistration":
+		d, perr := time.ParseDuration(r.URL.Query().Get("for"))
+		if perr != nil || d < 0 {
+			http.Error(w, "for must be a duration such as 10s", http.StatusBadRequest)
+			return
+		}
+		err = m.DelayReregistration(d, r.URL.Query()["agent"]...)
+	case "/faults/reregister":
+		err = m.ReregisterAgent(r.URL.Query().Get("agent"))
 	case "/faults/master-down":
 		m.SetDown(true)
 	case "/faults/master-up":
@@ -106,11 +117,13 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 //     without RESCIND, refuse filters with them (the new master's allocator starts
 //     empty), and the master takes a new id (MasterInfo.id, a fresh UUID in
 //     Master::Master, and the prefix of new ids);
-//   - agents register again at once with their ids and tasks (Master::reregisterSlave,
-//     __reregisterSlave for an agent recovered from the registry); an unreachable
-//     agent stays unreachable (the registry keeps the list), but the tasks the old
-//     master removed with it are forgotten (Framework::unreachableTasks lives in memory
-//     only, MESOS-6785): a new task may take the id of one;
+//   - agents register again with their ids and tasks (Master::reregisterSlave,
+//     __reregisterSlave for an agent recovered from the registry): at once, or, with
+//     DelayReregistration, only after a while, being recovered agents meanwhile
+//     (recovered.go); an unreachable agent stays unreachable (the registry keeps the
+//     list), but the tasks the old master removed with it are forgotten
+//     (Framework::unreachableTasks lives in memory only, MESOS-6785): a new task may
+//     take the id of one;
 //   - the new master knows a framework only through the tasks its registered agents
 //     report (updateSlaveFrameworks, recoverFramework): a call of such a framework is
 //     refused 403 until it subscribes again, of any other 400 (unknown framework), and a
@@ -127,6 +140,7 @@ func (m *Master) FailoverMaster() {
 	defer m.mu.Unlock()
 	m.id = uuid.NewString()
 	m.nextFW = 0
+	m.recoverAgentsLocked()
 	for _, o := range m.offers {
 		m.recoverOfferLocked(o)
 	}
@@ -146,7 +160,7 @@ func (m *Master) FailoverMaster() {
 		}
 		fw.unknown = true
 		for _, t := range fw.tasks {
-			if !t.agent.gone {
+			if t.agent.registered() {
 				fw.unknown = false
 			}
 			t.unreachable = false // not kept across a failover (MESOS-6785)
@@ -160,10 +174,17 @@ func (m *Master) FailoverMaster() {
 // (FailoverMaster: frameworks keep their tasks). Agents and their tasks run on, as Mesos
 // agents do while no master leads (Mesos: src/slave/slave.cpp Slave::detected: "Lost
 // leading master", the agent pauses its status updates, keeps its executors, and
-// registers again when a master is detected). The fault endpoints and /state still
-// answer, for tests.
+// registers again when a master is detected: at once, or as DelayReregistration says,
+// counted from when the master is back). The fault endpoints and /state still answer,
+// for tests.
 func (m *Master) SetDown(down bool) {
-	if m.down.Swap(down) == down || !down {
+	if m.down.Swap(down) == down {
+		return
+	}
+	if !down {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.startReregistrationLocked()
 		return
 	}
 	m.FailoverMaster()

@@ -161,14 +161,25 @@ type agent struct {
 	unreachable  time.Time                     // when it was partitioned
 	down         bool                          // its process is restarting (RestartAgent)
 	recovering   bool                          // restarted, waiting for executors to subscribe again
-	ready        chan struct{}                 // closed while the agent serves
-	endpoint     string
-	srv          *http.Server
+	// recovered: the master failed over and the agent has not registered with it again
+	// (recovered.go); reregisterDelay is how long it takes to, reregisterGen tells its
+	// wait of the latest failover from an earlier one's.
+	recovered       bool
+	reregisterDelay time.Duration
+	reregisterGen   int
+	ready           chan struct{} // closed while the agent serves
+	endpoint        string
+	srv             *http.Server
 }
 
 // connected says whether the agent is registered with the master and talking to it:
 // only then does it get offers and do its status updates reach frameworks.
-func (a *agent) connected() bool { return !a.gone && !a.down && !a.recovering }
+func (a *agent) connected() bool { return a.registered() && !a.down && !a.recovering }
+
+// registered says whether the master holds the agent and its tasks: neither partitioned
+// nor removed, nor waiting to register with a failed-over master. A restarting agent is
+// registered, though not connected.
+func (a *agent) registered() bool { return !a.gone && !a.recovered }
 
 type offer struct {
 	id    string

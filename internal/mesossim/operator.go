@@ -72,13 +72,20 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 }
 
 // getAgents lists the registered agents, as GET_AGENTS does: partitioned and removed
-// agents are not registered any more and are left out.
+// agents are not registered any more and are left out; those a failed-over master
+// recovered from its registry and that have not registered with it yet are listed apart,
+// as recovered_agents, each its AgentInfo (readonly_handler.cpp, jsonifyGetAgents).
 func (m *Master) getAgents() *master.Response_GetAgents {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := &master.Response_GetAgents{}
 	for _, a := range m.agents {
-		if a.gone {
+		if a.recovered {
+			port := a.port
+			out.RecoveredAgents = append(out.RecoveredAgents, mesos.AgentInfo{ID: &mesos.AgentID{Value: a.id}, Hostname: a.hostname,
+				Port: &port, Resources: a.total.toResources("", true), Attributes: a.attrs})
+		}
+		if !a.registered() {
 			continue
 		}
 		offered := newPool()
@@ -114,13 +121,14 @@ func (m *Master) getAgents() *master.Response_GetAgents {
 // (readonly_handler.cpp): each framework's on each agent it holds them for, with the
 // ExecutorInfo of their launch, the framework id filled in where the launch left it
 // out (Master::_accept). An agent's executors leave the master with the agent when it
-// is partitioned or removed (__removeSlave), and with the executor when it ends.
+// is partitioned or removed (__removeSlave), and with the executor when it ends; a
+// failed-over master knows them once the agent has registered with it.
 func (m *Master) getExecutors() *master.Response_GetExecutors {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := &master.Response_GetExecutors{}
 	for _, a := range m.agents {
-		if a.gone {
+		if !a.registered() {
 			continue
 		}
 		keys := make([]string, 0, len(a.executors))

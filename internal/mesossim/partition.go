@@ -51,8 +51,9 @@ func (m *Master) PartitionAgent(hostname string) error {
 // gone", without unreachable_time; its offers are rescinded, FAILURE names it, and the
 // agent is told to shut down, which kills its executors and tasks unreported. The tasks
 // of an agent that is unreachable already get the same update, but no RESCIND (it has no
-// offers) and no FAILURE (markGone sends none). Mesos refuses it when it tries to
-// register again.
+// offers) and no FAILURE (markGone sends none). An agent waiting to register with a
+// failed-over master gets nothing: the master knows none of its tasks (MESOS-9739).
+// Mesos refuses it when it tries to register again.
 func (m *Master) RemoveAgent(hostname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -63,11 +64,13 @@ func (m *Master) RemoveAgent(hostname string) error {
 	case a.removed:
 		return &httpError{http.StatusConflict, "agent " + hostname + " was removed"}
 	}
-	wasGone := a.gone
-	a.gone, a.removed = true, true
-	if wasGone {
+	wasGone, wasRecovered := a.gone, a.recovered
+	a.gone, a.removed, a.recovered = true, true, false
+	switch {
+	case wasRecovered:
+	case wasGone:
 		m.endUnreachableTasksLocked(a)
-	} else {
+	default:
 		m.removeAgentTasksLocked(a, true)
 	}
 	m.shutdownAgentLocked(a)
@@ -84,6 +87,9 @@ func (m *Master) reachableAgentLocked(hostname string) (*agent, error) {
 		return nil, &httpError{http.StatusConflict, "agent " + hostname + " was removed"}
 	case a.gone:
 		return nil, &httpError{http.StatusConflict, "agent " + hostname + " is partitioned already"}
+	case a.recovered:
+		// The master watches a registered agent's health only (SlaveObserver).
+		return nil, &httpError{http.StatusConflict, "agent " + hostname + " has not registered with the failed-over master"}
 	}
 	return a, nil
 }

@@ -70,16 +70,16 @@ func latestState(fw *framework, t *task) {
 // framework's tasks (Framework::tasks) until their terminal update is acknowledged, and
 // not those of a partitioned or removed agent (__removeSlave removes them). Implicit
 // (no tasks): the latest state of each task it holds. Explicit, for each task: (1) held
-// → its latest state; (3) unknown on a registered agent → TASK_GONE; (4) agent
-// unreachable → TASK_UNREACHABLE, with the time it became so; (5) agent gone →
-// TASK_GONE_BY_OPERATOR; (6) agent unknown or not given → TASK_UNKNOWN — TASK_LOST for
-// (3)–(6) unless PARTITION_AWARE. (2), an agent recovered from the registry but not
-// re-registered, has no counterpart here: sim agents re-register with a failed-over
-// master at once.
+// → its latest state; (2) unknown, and the agent named, or with no agent named any
+// agent, recovered from the registry after a master failover and not registered again
+// → no answer; (3) unknown on a registered agent → TASK_GONE; (4) agent unreachable →
+// TASK_UNREACHABLE, with the time it became so; (5) agent gone → TASK_GONE_BY_OPERATOR;
+// (6) agent unknown or not given → TASK_UNKNOWN — TASK_LOST for (3)–(6) unless
+// PARTITION_AWARE. The master holds no task of a recovered agent.
 func (m *Master) reconcileLocked(fw *framework, r *scheduler.Call_Reconcile) {
 	if len(r.Tasks) == 0 {
 		for _, t := range fw.tasks {
-			if !t.agent.gone && t.heldByMaster() {
+			if t.agent.registered() && t.heldByMaster() {
 				latestState(fw, t)
 			}
 		}
@@ -87,7 +87,7 @@ func (m *Master) reconcileLocked(fw *framework, r *scheduler.Call_Reconcile) {
 	}
 	for _, rt := range r.Tasks {
 		id := rt.TaskID.Value
-		if t := fw.tasks[id]; t != nil && !t.agent.gone {
+		if t := fw.tasks[id]; t != nil && t.agent.registered() {
 			latestState(fw, t)
 			continue
 		}
@@ -96,6 +96,8 @@ func (m *Master) reconcileLocked(fw *framework, r *scheduler.Call_Reconcile) {
 			a = m.agentByID[rt.AgentID.Value]
 		}
 		switch {
+		case a != nil && a.recovered, rt.AgentID == nil && m.anyRecoveredLocked():
+			// (2): the framework has to ask again once the agent has registered.
 		case a == nil:
 			masterUpdate(fw, id, rt.AgentID, mesos.TASK_UNKNOWN, mesos.REASON_RECONCILIATION, "Reconciliation: Task is unknown")
 		case a.removed:
@@ -124,7 +126,7 @@ func (a *agent) unreachableTime() *mesos.TimeInfo {
 // task ends as Mesos's command executor reports a SIGTERM (src/launcher/executor.cpp).
 func (m *Master) killLocked(fw *framework, k *scheduler.Call_Kill) {
 	t := fw.tasks[k.TaskID.Value]
-	if t == nil || t.agent.gone {
+	if t == nil || !t.agent.registered() {
 		m.reconcileLocked(fw, &scheduler.Call_Reconcile{Tasks: []scheduler.Call_Reconcile_Task{{TaskID: k.TaskID, AgentID: k.AgentID}}})
 		return
 	}

@@ -75,7 +75,7 @@ func (m *Master) restartableAgentLocked(hostname string) (*agent, error) {
 	switch {
 	case a == nil:
 		return nil, noAgent(hostname)
-	case a.gone:
+	case !a.registered():
 		return nil, &httpError{http.StatusConflict, "agent " + hostname + " is not registered"}
 	case a.down || a.recovering:
 		return nil, &httpError{http.StatusConflict, "agent " + hostname + " is restarting already"}

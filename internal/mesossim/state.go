@@ -24,6 +24,9 @@ type AgentState struct {
 	Free       map[string]float64 `json:"unreserved_resources"`
 	Active     bool               `json:"active"`
 	Attributes map[string]string  `json:"attributes"`
+	// Recovered: the master failed over and the agent has not registered with it again
+	// (Mesos's /master/state lists such agents apart, as recovered_slaves).
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // FrameworkState is one framework in /state.
@@ -54,7 +57,8 @@ func (m *Master) State() State {
 	defer m.mu.Unlock()
 	st := State{ID: m.id, Leader: m.ln.Addr().String()}
 	for _, a := range m.agents {
-		as := AgentState{ID: a.id, Hostname: a.hostname, Resources: a.total.scalars, Free: map[string]float64{}, Active: a.connected(), Attributes: map[string]string{}}
+		as := AgentState{ID: a.id, Hostname: a.hostname, Resources: a.total.scalars, Free: map[string]float64{}, Active: a.connected(), Attributes: map[string]string{},
+			Recovered: a.recovered}
 		for k, v := range a.free.scalars {
 			as.Free[k] = v
 		}

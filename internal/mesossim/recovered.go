@@ -1,0 +1,146 @@
+package mesossim
+
+import (
+	"net/http"
+	"time"
+)
+
+// Agents a failed-over master recovered from its registry and that have not registered
+// with it again (Mesos: src/master/master.cpp Master::_recover puts every agent of the
+// registry in slaves.recovered; Master::__reregisterSlave takes it out when the agent
+// comes). Until then the master does not know the agent's tasks:
+//
+//   - it makes no offer of the agent, and drops what a framework sends it (an
+//     acknowledgement, a KILL of one of its tasks, which goes through reconciliation, a
+//     SHUTDOWN or MESSAGE for one of its executors);
+//   - an implicit RECONCILE leaves its tasks out, and an explicit one does not answer for
+//     a task naming the agent, nor for a task naming no agent while any agent is still
+//     recovered (Master::reconcile, case 2): the framework has to ask again;
+//   - GET_AGENTS lists it under recovered_agents, not agents (readonly_handler.cpp,
+//     jsonifyGetAgents), and GET_EXECUTORS leaves its executors out;
+//   - a framework whose tasks are all on such agents (or unreachable ones) is not known
+//     to the master until it subscribes or one of them registers (updateSlaveFrameworks,
+//     recoverFramework).
+//
+// The agent itself runs on: its executors and tasks go on, and the status updates it
+// takes wait in its status update manager, which sends them once it has registered
+// (Slave::reregistered). Registering again brings the frameworks no update (only an
+// agent the master took for unreachable or did not know gets REASON_AGENT_REREGISTERED
+// updates). It is shut down if the operator marked it gone meanwhile (Master::markGone
+// for a recovered agent sends no update: MESOS-9739).
+//
+// Mesos's master marks an agent that has not registered within --agent_reregister_timeout
+// (10 minutes) unreachable (Master::recoveredSlavesTimeout); the sim waits however long
+// DelayReregistration says.
+
+// DelayReregistration makes agents register with a master that failed over (FailoverMaster,
+// or SetDown(false)) only d after it took over, instead of at once: each stays a recovered
+// agent meanwhile (see above). It applies to the named agents (hostname, hostname:port or
+// id), or to every agent when none is named, for every failover from now on; 0 ends it.
+// ReregisterAgent ends one agent's wait early.
+func (m *Master) DelayReregistration(d time.Duration, agents ...string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	targets := m.agents
+	if len(agents) > 0 {
+		targets = nil
+		for _, name := range agents {
+			a := m.agentByHostname(name)
+			if a == nil {
+				return noAgent(name)
+			}
+			targets = append(targets, a)
+		}
+	}
+	for _, a := range targets {
+		a.reregisterDelay = d
+	}
+	return nil
+}
+
+// ReregisterAgent makes a recovered agent register with the master now. It fails for an
+// unknown agent, and with 409 for one that is not waiting to register.
+func (m *Master) ReregisterAgent(hostname string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.agentByHostname(hostname)
+	switch {
+	case a == nil:
+		return noAgent(hostname)
+	case !a.recovered:
+		return &httpError{http.StatusConflict, "agent " + hostname + " is not waiting to register with a failed-over master"}
+	}
+	m.reregisterLocked(a)
+	return nil
+}
+
+// recoverAgentsLocked starts a failover for the agents: those with a reregistration delay
+// become recovered agents, and, unless the master is down, their wait starts.
+func (m *Master) recoverAgentsLocked() {
+	for _, a := range m.agents {
+		a.reregisterGen++ // a wait of an earlier failover ends with it
+		if a.reregisterDelay <= 0 || a.gone {
+			a.recovered = false
+			continue
+		}
+		a.recovered = true
+	}
+	if !m.down.Load() {
+		m.startReregistrationLocked()
+	}
+}
+
+// startReregistrationLocked starts the wait of each recovered agent, when the master
+// (again) leads.
+func (m *Master) startReregistrationLocked() {
+	for _, a := range m.agents {
+		if !a.recovered {
+			continue
+		}
+		a.reregisterGen++
+		gen := a.reregisterGen
+		time.AfterFunc(a.reregisterDelay, func() {
+			select {
+			case <-m.stop:
+				return
+			default:
+			}
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if a.recovered && a.reregisterGen == gen {
+				m.reregisterLocked(a)
+			}
+		})
+	}
+}
+
+// reregisterLocked is a recovered agent registering with the master again
+// (Master::__reregisterSlave for an agent in slaves.recovered): the master takes its tasks
+// back, knows the frameworks they belong to again, and the agent offers again and sends
+// the updates it held.
+func (m *Master) reregisterLocked(a *agent) {
+	a.recovered = false
+	a.reregisterGen++
+	for _, fw := range m.frameworks {
+		if fw.removed {
+			continue
+		}
+		for _, t := range fw.tasks {
+			if t.agent == a {
+				fw.unknown = false
+				break
+			}
+		}
+	}
+	m.agentReconnectedLocked(a)
+}
+
+// anyRecoveredLocked says whether an agent has not registered with the failed-over master yet.
+func (m *Master) anyRecoveredLocked() bool {
+	for _, a := range m.agents {
+		if a.recovered {
+			return true
+		}
+	}
+	return false
+}
