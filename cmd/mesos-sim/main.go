@@ -41,6 +41,9 @@ func run(args []string) error {
 	reregister := fs.Duration("executor-reregistration-timeout", 2*time.Second, "How long a restarted agent waits for executors of checkpointing frameworks to subscribe again before it kills them and registers with the master again.")
 	execHeartbeat := fs.Duration("executor-heartbeat-interval", 30*time.Minute, "How often agents send subscribed executors a HEARTBEAT event (--exec; Mesos's agent: 30 minutes, not configurable).")
 	zkURL := fs.String("zk", "", "Register the master in ZooKeeper as Mesos does (zk://host:port/mesos), for zk:// masters.")
+	credentialsFile := fs.String("credentials", "", `File of the principals and secrets the master accepts, as Mesos's --credentials: {"credentials":[{"principal":"p","secret":"s"}]}.`)
+	authFrameworks := fs.Bool("authenticate-http-frameworks", false, "Let only frameworks with the basic credentials of a principal of --credentials use the scheduler API, as Mesos's --authenticate_http_frameworks (401 otherwise; 400 when FrameworkInfo.principal is another).")
+	authReadWrite := fs.Bool("authenticate-http-readwrite", false, "Let only requests with such credentials use the operator API (POST /api/v1), as Mesos's --authenticate_http_readwrite.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,11 +53,25 @@ func run(args []string) error {
 	if *offerTimeout < 0 {
 		return fmt.Errorf("--offer-timeout must not be negative")
 	}
+	var credentials map[string]string
+	if *credentialsFile != "" {
+		data, err := os.ReadFile(*credentialsFile)
+		if err != nil {
+			return fmt.Errorf("--credentials: %w", err)
+		}
+		if credentials, err = mesossim.ParseCredentials(data); err != nil {
+			return fmt.Errorf("--credentials %s: %w", *credentialsFile, err)
+		}
+	}
+	if (*authFrameworks || *authReadWrite) && credentials == nil {
+		return fmt.Errorf("--authenticate-http-frameworks and --authenticate-http-readwrite need --credentials")
+	}
 	sim, err := mesossim.New(mesossim.Config{
 		Agents: *agents, AgentHostname: *agentHostname, LoopbackIPs: *loopbackIPs, AgentResources: *resources, AgentAttributes: *attributes,
 		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
 		Exec: *execMode, WorkDir: *workDir, OfferTimeout: *offerTimeout,
 		ExecutorShutdownGracePeriod: *grace, ExecutorReregistrationTimeout: *reregister, ExecutorHeartbeatInterval: *execHeartbeat,
+		Credentials: credentials, AuthenticateHTTPFrameworks: *authFrameworks, AuthenticateHTTPReadWrite: *authReadWrite,
 		Log: logr.Discard(),
 	})
 	if err != nil {

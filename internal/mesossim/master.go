@@ -85,6 +85,20 @@ type Config struct {
 	// restarted agent before it gives up, given to it as MESOS_RECOVERY_TIMEOUT (the
 	// agent's --recovery_timeout). Default 15m.
 	RecoveryTimeout time.Duration
+	// Credentials are the principals the master knows, with their secrets (Mesos's
+	// --credentials; ParseCredentials reads its file). They are asked for only where
+	// AuthenticateHTTPFrameworks or AuthenticateHTTPReadWrite says (auth.go).
+	Credentials map[string]string
+	// AuthenticateHTTPFrameworks makes the scheduler API take only requests with the
+	// basic credentials of a principal of Credentials (else 401), and only calls of
+	// frameworks whose FrameworkInfo.principal is that principal or, for SUBSCRIBE,
+	// unset (else 400), as Mesos's --authenticate_http_frameworks with
+	// --http_framework_authenticators=basic.
+	AuthenticateHTTPFrameworks bool
+	// AuthenticateHTTPReadWrite makes the operator API (POST /api/v1) take only requests
+	// with such credentials, as Mesos's --authenticate_http_readwrite. The sim's own
+	// endpoints (/state, /health, /faults) never ask.
+	AuthenticateHTTPReadWrite bool
 	// Log receives the sim's log lines.
 	Log logr.Logger
 	// Observer, if set, is told of launches, updates and acknowledgements (see Observer).
@@ -249,6 +263,9 @@ func New(cfg Config) (*Master, error) {
 	}
 	if cfg.RecoveryTimeout <= 0 {
 		cfg.RecoveryTimeout = 15 * time.Minute
+	}
+	if err := checkAuthConfig(cfg); err != nil {
+		return nil, err
 	}
 	res, err := ParseResources(cfg.AgentResources)
 	if err != nil {

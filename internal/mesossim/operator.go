@@ -19,6 +19,9 @@ import (
 const simVersion = "1.12.0"
 
 func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
+	if _, ok := m.authenticated(w, r, realmReadWrite, m.cfg.AuthenticateHTTPReadWrite); !ok {
+		return
+	}
 	ct, body, ok := readCall(w, r, 16<<20)
 	if !ok {
 		return

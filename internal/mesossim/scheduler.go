@@ -91,10 +91,15 @@ func readCall(w http.ResponseWriter, r *http.Request, limit int64) (contentType 
 }
 
 // serveScheduler is the scheduler endpoint, checking a call in Master::Http::scheduler's
-// order (src/master/http.cpp): method, content type, parse, validation; then for
+// order (src/master/http.cpp), after authentication (auth.go): method, content type,
+// parse, validation (with, for SUBSCRIBE, the authenticated principal); then for
 // SUBSCRIBE the Accept and stream id headers, for other calls the framework, its
-// connection and its stream id.
+// principal, its connection and its stream id.
 func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
+	principal, ok := m.authenticated(w, r, realmScheduler, m.cfg.AuthenticateHTTPFrameworks)
+	if !ok {
+		return
+	}
 	ct, body, ok := readCall(w, r, 64<<20)
 	if !ok {
 		return
@@ -105,11 +110,20 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if call.Type == scheduler.Call_SUBSCRIBE {
+		// A framework that authenticated must name its principal, or none: it is then
+		// given that principal (Master::Http::scheduler).
+		if info := call.Subscribe.FrameworkInfo; principal != nil {
+			if info.Principal != nil && *info.Principal != *principal {
+				writeError(w, http.StatusBadRequest, "Failed to validate scheduler::Call: "+principalMismatch(*principal, *info.Principal))
+				return
+			}
+			info.Principal = principal
+		}
 		m.subscribe(w, r, call)
 		return
 	}
 	m.observeAcknowledge(call)
-	if err := m.handleCall(r.Header.Values("Mesos-Stream-Id"), call); err != nil {
+	if err := m.handleCall(r.Header.Values("Mesos-Stream-Id"), principal, call); err != nil {
 		writeError(w, statusOf(err), err.Error())
 		return
 	}
@@ -438,14 +452,18 @@ func (m *Master) removeFrameworkLocked(fw *framework) {
 	}
 }
 
-// handleCall runs every call but SUBSCRIBE, once the framework is known and subscribed
-// and the request carries its stream id (http.cpp: Master::Http::scheduler).
-func (m *Master) handleCall(streamIDs []string, call *scheduler.Call) error {
+// handleCall runs every call but SUBSCRIBE, once the framework is known, of the principal
+// that authenticated (if any), and subscribed, and the request carries its stream id
+// (http.cpp: Master::Http::scheduler).
+func (m *Master) handleCall(streamIDs []string, principal *string, call *scheduler.Call) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fw := m.frameworks[call.FrameworkID.Value]
 	if fw == nil || fw.removed || fw.unknown {
 		return badRequest("Framework cannot be found")
+	}
+	if principal != nil && *principal != fw.info.GetPrincipal() {
+		return badRequest("%s", principalMismatch(*principal, fw.info.GetPrincipal()))
 	}
 	if fw.stream == nil {
 		return &httpError{http.StatusForbidden, "Framework is not subscribed"}
