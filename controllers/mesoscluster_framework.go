@@ -46,6 +46,12 @@ func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1al
 				return cfg, ReasonCredentialsInvalid, fmt.Errorf("Secret %s/%s (framework.credentialsSecretRef) has no key %q", ref.Namespace, ref.Name, k) //nolint:staticcheck // a condition message, a sentence
 			}
 		}
+		// Mesos refuses a framework that authenticates as another principal than its
+		// FrameworkInfo names (400, "Authenticated principal ... does not match ...").
+		if p := string(data["principal"]); fw.Principal != "" && p != fw.Principal {
+			return cfg, ReasonCredentialsInvalid, fmt.Errorf("Secret %s/%s (framework.credentialsSecretRef) holds the credentials of principal %q, and spec.framework.principal is %q: Mesos refuses a framework that authenticates as another principal than it names; put the credentials of %q in the Secret", //nolint:staticcheck // a condition message, a sentence
+				ref.Namespace, ref.Name, p, fw.Principal, fw.Principal)
+		}
 		if plaintextMaster(mc) && !fw.AllowPlaintextCredentials {
 			return cfg, ReasonCredentialsNeedTLS, fmt.Errorf("The framework's credentials would travel unencrypted to %s: use https:// masters (or spec.tls with zk://), or set spec.framework.allowPlaintextCredentials: true", mc.Spec.Master) //nolint:staticcheck // a condition message, a sentence
 		}

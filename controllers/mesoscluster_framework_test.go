@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,5 +46,27 @@ func TestARotatedCARestartsTheDriver(t *testing.T) {
 	}
 	if after := hash(); after == before {
 		t.Errorf("a CA re-issued with the same subject leaves the driver config as it was")
+	}
+}
+
+// Credentials of another principal than spec.framework.principal are refused before any
+// attempt: Mesos would answer each SUBSCRIBE 400 ("Authenticated principal ... does not
+// match principal ... set in `FrameworkInfo`").
+func TestCredentialsOfAnotherPrincipal(t *testing.T) {
+	sch := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(sch)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "k8sm-system", Name: "creds"},
+		Data: map[string][]byte{"principal": []byte("ops"), "secret": []byte("s3cr3t")}}
+	r := &MesosClusterReconciler{APIReader: fake.NewClientBuilder().WithScheme(sch).WithObjects(secret).Build(), SecretNamespace: "k8sm-system"}
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: mesosv1alpha1.MesosClusterSpec{
+		Master: "https://m1:5050", Framework: mesosv1alpha1.FrameworkSpec{Principal: "k8sm",
+			CredentialsSecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "creds"}}}}
+	_, reason, err := r.driverConfig(context.Background(), mc)
+	if reason != ReasonCredentialsInvalid || err == nil || !strings.Contains(err.Error(), `principal "ops"`) || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("credentials of ops for principal k8sm: %s, %v; want %s naming ops, not the secret", reason, err, ReasonCredentialsInvalid)
+	}
+	mc.Spec.Framework.Principal = "ops"
+	if _, reason, err := r.driverConfig(context.Background(), mc); err != nil {
+		t.Fatalf("credentials of the framework's principal: %s, %v", reason, err)
 	}
 }
