@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -131,6 +132,9 @@ type Master struct {
 
 	ln  net.Listener
 	srv *http.Server
+	// ip and hostname are what MasterInfo gives as the master's (address.go).
+	ip       net.IP
+	hostname string
 	// down is set while the master is taken down (SetDown): its API answers nothing.
 	down atomic.Bool
 	stop chan struct{}
@@ -309,6 +313,10 @@ func (m *Master) Start(addr string) error {
 	if err != nil {
 		return err
 	}
+	if m.ip, m.hostname, err = advertise(ln.Addr().(*net.TCPAddr)); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	m.ln = ln
 	if m.cfg.Exec {
 		m.workDir = m.cfg.WorkDir
@@ -337,8 +345,10 @@ func (m *Master) Start(addr string) error {
 	return nil
 }
 
-// URL is the master's http://host:port.
-func (m *Master) URL() string { return "http://" + m.ln.Addr().String() }
+// URL is the master's http://ip:port, at the address it gives frameworks (address.go).
+func (m *Master) URL() string {
+	return "http://" + net.JoinHostPort(m.ip.String(), strconv.Itoa(m.ln.Addr().(*net.TCPAddr).Port))
+}
 
 // ID is the master's id, the prefix of the framework, agent and offer ids it hands out.
 // It changes on FailoverMaster; agents and frameworks keep their ids.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -309,16 +310,16 @@ func hasCapability(info mesos.FrameworkInfo, c mesos.FrameworkInfo_Capability_Ty
 }
 
 // masterInfo is the MasterInfo of SUBSCRIBED as Mesos 1.12 fills it (master.cpp:
-// Master::initialize): ip in network byte order, libprocess pid, version and the
-// master's capabilities (master/constants.cpp: MASTER_CAPABILITIES).
+// Master::initialize): the master's address and hostname (address.go), ip in network
+// byte order, libprocess pid, version and the master's capabilities
+// (master/constants.cpp: MASTER_CAPABILITIES).
 func (m *Master) masterInfo() *mesos.MasterInfo {
-	addr := m.ln.Addr().(*net.TCPAddr)
-	ip := addr.IP.String()
-	port := uint32(addr.Port)
-	host := "localhost"
-	pid := fmt.Sprintf("master@%s:%d", ip, port)
+	ip := m.ip.String()
+	port := uint32(m.ln.Addr().(*net.TCPAddr).Port)
+	host := m.hostname
+	pid := "master@" + net.JoinHostPort(ip, strconv.Itoa(int(port)))
 	var packed uint32
-	if v4 := addr.IP.To4(); v4 != nil {
+	if v4 := m.ip.To4(); v4 != nil {
 		packed = binary.LittleEndian.Uint32(v4) // s_addr as a little-endian host reads it
 	}
 	return &mesos.MasterInfo{ID: m.id, IP: packed, Port: &port, PID: &pid, Hostname: &host,

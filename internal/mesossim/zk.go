@@ -35,14 +35,14 @@ func (m *Master) RegisterInZK(zkURL string) (func(), error) {
 			return nil, fmt.Errorf("creating %s in ZooKeeper: %w", p, err)
 		}
 	}
-	addr := m.ln.Addr().(*net.TCPAddr)
+	port := m.ln.Addr().(*net.TCPAddr).Port
 	info := map[string]any{
 		"id":       m.ID(),
-		"hostname": "localhost",
-		"port":     addr.Port,
-		"address":  map[string]any{"hostname": "localhost", "ip": addr.IP.String(), "port": addr.Port},
+		"hostname": m.hostname,
+		"port":     port,
+		"address":  map[string]any{"hostname": m.hostname, "ip": m.ip.String(), "port": port},
 		"version":  simVersion,
-		"pid":      "master@" + net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port)),
+		"pid":      "master@" + net.JoinHostPort(m.ip.String(), strconv.Itoa(port)),
 	}
 	data, _ := json.Marshal(info)
 	if _, err := conn.Create(path+"/json.info_", data, zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll)); err != nil {
