@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -108,6 +109,9 @@ type MesosClusterReconciler struct {
 	SecretNamespace string
 
 	wakeups <-chan event.GenericEvent
+	// statusWrites holds, by cluster, the resourceVersion of this process's latest status
+	// write (writeStatus).
+	statusWrites sync.Map
 	// outageTolerations: the API server has the OutageToleration kind, and the reconciler
 	// writes each cluster's (ensureOutageToleration).
 	outageTolerations bool
@@ -124,6 +128,7 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	mc := &mesosv1alpha1.MesosCluster{}
 	if err := r.Get(ctx, req.NamespacedName, mc); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.statusWrites.Delete(req.Name)
 			r.Registry.StopDriver(req.Name)
 			r.Registry.DropScheduler(req.Name)
 			metrics.Forget(req.Name)

@@ -244,9 +244,18 @@ func tally(tasks []mesosv1alpha1.MesosTask, launchUnwritten func(taskID string) 
 }
 
 // writeStatus writes the status when it changed, and records events for what changed
-// that a person should see.
+// that a person should see. mc comes from the cache, which may not have the previous
+// pass's write yet: its status is then no proof that the stored one is st (a pass that
+// wrote "not subscribed", then one right after that works out the status the cache
+// still shows, would leave the former until the next resync; this controller does not
+// run for its own status writes). So an unchanged status is skipped only when the cache
+// holds this process's latest write, and a write from a cache that may be stale carries
+// its resourceVersion: if the cluster changed since, the write fails with a conflict
+// and the pass is retried.
 func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus) error {
-	if equality.Semantic.DeepEqual(&mc.Status, st) {
+	written, wrote := r.statusWrites.Load(mc.Name)
+	current := !wrote || written == mc.ResourceVersion
+	if current && equality.Semantic.DeepEqual(&mc.Status, st) {
 		return nil
 	}
 	before := meta.FindStatusCondition(mc.Status.Conditions, mesosv1alpha1.ConditionSubscribed)
@@ -259,8 +268,15 @@ func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alp
 		}
 	}
 	patch := client.MergeFrom(mc.DeepCopy())
+	if !current {
+		patch = client.MergeFromWithOptions(mc.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	}
 	mc.Status = *st
-	return client.IgnoreNotFound(r.Status().Patch(ctx, mc, patch))
+	if err := r.Status().Patch(ctx, mc, patch); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	r.statusWrites.Store(mc.Name, mc.ResourceVersion)
+	return nil
 }
 
 // maxExecutorsListed is status.executors' bound (its MaxItems): a longer list would
