@@ -18,13 +18,30 @@ import (
 
 // advertise works out the master's address from the one it listens on.
 func advertise(addr *net.TCPAddr) (ip net.IP, hostname string, err error) {
+	return advertiseWith(addr, hostResolver{Hostname: os.Hostname, LookupIP: net.LookupIP, LookupAddr: net.LookupAddr})
+}
+
+// hostResolver is how advertise learns the host's name and addresses (tests replace it).
+type hostResolver struct {
+	Hostname   func() (string, error)
+	LookupIP   func(host string) ([]net.IP, error)
+	LookupAddr func(addr string) ([]string, error)
+}
+
+// advertiseWith is advertise with the resolver r. A loopback address is named localhost
+// without a lookup, as the loopback entry of /etc/hosts names it: a reverse lookup on a
+// host with no name server reachable would wait for it.
+func advertiseWith(addr *net.TCPAddr, r hostResolver) (ip net.IP, hostname string, err error) {
 	ip = addr.IP
+	if ip.IsLoopback() {
+		return ip, "localhost", nil
+	}
 	if ip.IsUnspecified() {
-		host, err := os.Hostname()
+		host, err := r.Hostname()
 		if err != nil {
 			return nil, "", fmt.Errorf("listening on %s: the host's name, to find its address: %w", addr, err)
 		}
-		ips, err := net.LookupIP(host)
+		ips, err := r.LookupIP(host)
 		// IPv4 first, as libprocess's default family (Go reports a socket bound to
 		// 0.0.0.0 as [::], dual-stack).
 		ip = nil
@@ -38,7 +55,7 @@ func advertise(addr *net.TCPAddr) (ip net.IP, hostname string, err error) {
 		}
 	}
 	hostname = ip.String()
-	if names, err := net.LookupAddr(hostname); err == nil && len(names) > 0 {
+	if names, err := r.LookupAddr(hostname); err == nil && len(names) > 0 {
 		hostname = strings.TrimSuffix(names[0], ".")
 	}
 	return ip, hostname, nil
