@@ -43,10 +43,10 @@ func TestApplyUpdateIsIdempotentAndMonotonic(t *testing.T) {
 // TASK_UNREACHABLE, TASK_GONE, TASK_GONE_BY_OPERATOR or TASK_UNKNOWN (src/master/master.cpp
 // Master::__removeSlave, Master::reconcile). With unreachable_time, its agent is
 // unreachable: the task may come back with it, and stays (or becomes) Unreachable, from a
-// reconciliation answer (case 4, "Task is unreachable") too. Without it, a reconciliation
-// answer says Mesos does not know the task (case 3, unknown to its agent; 5, its agent
-// marked gone; 6, unknown): the task is gone, whatever was recorded before, TASK_LOST
-// itself included.
+// reconciliation answer (case 4, "Task is unreachable") too. Without it, the task is gone,
+// whatever was recorded before, TASK_LOST itself included: its agent was marked gone, its
+// executor ended before it ran (the agent's word), or a reconciliation answer says Mesos
+// does not know it (case 3, unknown to its agent; 5, its agent marked gone; 6, unknown).
 func TestLostFromReconciliation(t *testing.T) {
 	recon, removed := mesos.REASON_RECONCILIATION, mesos.REASON_AGENT_REMOVED
 	lost := func(reason *mesos.TaskStatus_Reason, msg string, unreachable bool) mesos.TaskStatus {
@@ -72,7 +72,9 @@ func TestLostFromReconciliation(t *testing.T) {
 		wantChanged bool
 	}{
 		{"running, then its agent partitioned", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", partitioned, mesosv1alpha1.TaskPhaseUnreachable, true},
-		{"running, then its agent marked gone", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", markedGone, mesosv1alpha1.TaskPhaseUnreachable, true},
+		{"running, then its agent marked gone", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", markedGone, mesosv1alpha1.TaskPhaseGone, true},
+		{"partitioned, then its agent marked gone", mesosv1alpha1.TaskPhaseUnreachable, "TASK_LOST", markedGone, mesosv1alpha1.TaskPhaseGone, true},
+		{"running, then its executor ended before it ran (the agent)", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", lost(mesos.REASON_EXECUTOR_TERMINATED.Enum(), "Executor terminated", false), mesosv1alpha1.TaskPhaseGone, true},
 		{"running, then unreachable from reconciliation", mesosv1alpha1.TaskPhaseRunning, "TASK_RUNNING", unreachable, mesosv1alpha1.TaskPhaseUnreachable, true},
 		{"partitioned, then unreachable from reconciliation", mesosv1alpha1.TaskPhaseUnreachable, "TASK_LOST", unreachable, mesosv1alpha1.TaskPhaseUnreachable, false},
 		{"unreachable, then unreachable from reconciliation", mesosv1alpha1.TaskPhaseUnreachable, "TASK_UNREACHABLE", unreachable, mesosv1alpha1.TaskPhaseUnreachable, true},

@@ -216,13 +216,17 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 		return !equality.Semantic.DeepEqual(before, st)
 	}
 	phase := PhaseFor(state)
-	if state == mesos.TASK_LOST && ts.GetReason() == mesos.REASON_RECONCILIATION && !unreachableLost(ts) {
-		// Mesos does not know the task, nor its agent as unreachable (Master::reconcile's
-		// cases 3, 5 and 6: unknown to its agent, its agent marked gone, or unknown): it is
-		// gone, not unreachable. A task recorded TASK_LOST already (its agent was lost, to
-		// a framework that is not PARTITION_AWARE) ends so too: the state is the same, the
-		// phase is not. With unreachable_time (case 4) its agent is unreachable, and the
-		// task stays so.
+	if state == mesos.TASK_LOST && !unreachableLost(ts) {
+		// What a framework that is not PARTITION_AWARE hears instead of TASK_GONE,
+		// TASK_GONE_BY_OPERATOR, TASK_DROPPED or TASK_UNKNOWN: an agent marked gone
+		// (Master::__removeSlave, markGone: REASON_SLAVE_REMOVED without unreachable_time),
+		// an agent that restarted without checkpointing, an executor that ended before
+		// the task ran (the agent), a reconciliation about a task Mesos does not know
+		// (Master::reconcile's cases 3, 5 and 6). The task is gone, not unreachable, and
+		// the pod fails now rather than after --unreachable-timeout. A task recorded
+		// TASK_LOST already (its agent was unreachable) ends so too: the state is the same,
+		// the phase is not. With unreachable_time its agent is unreachable (__removeSlave,
+		// reconcile's case 4), and the task may come back with it: it stays Unreachable.
 		phase = mesosv1alpha1.TaskPhaseGone
 	}
 	if ts.GetReason() == mesos.REASON_RECONCILIATION && st.MesosState == state.String() && st.Phase == phase {

@@ -37,7 +37,7 @@ func TestStateTable(t *testing.T) {
 		{mesos.TASK_KILLED, mesosv1alpha1.TaskPhaseKilled, corev1.PodFailed},
 		{mesos.TASK_DROPPED, mesosv1alpha1.TaskPhasePending, corev1.PodPending},
 		{mesos.TASK_UNREACHABLE, mesosv1alpha1.TaskPhaseUnreachable, corev1.PodRunning},
-		{mesos.TASK_LOST, mesosv1alpha1.TaskPhaseUnreachable, corev1.PodRunning},
+		{mesos.TASK_LOST, mesosv1alpha1.TaskPhaseGone, corev1.PodFailed}, // without unreachable_time: TestLostFromReconciliation
 		{mesos.TASK_GONE, mesosv1alpha1.TaskPhaseGone, corev1.PodFailed},
 		{mesos.TASK_GONE_BY_OPERATOR, mesosv1alpha1.TaskPhaseGone, corev1.PodFailed},
 		{mesos.TASK_UNKNOWN, mesosv1alpha1.TaskPhaseGone, corev1.PodFailed},
@@ -150,7 +150,7 @@ func TestPodStatusPerState(t *testing.T) {
 		{mesos.TASK_ERROR, mesos.REASON_TASK_INVALID.Enum(), corev1.PodFailed, corev1.ConditionFalse, "REASON_TASK_INVALID"},
 		{mesos.TASK_KILLED, nil, corev1.PodFailed, corev1.ConditionFalse, ""},
 		{mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_DISCONNECTED.Enum(), corev1.PodRunning, corev1.ConditionFalse, ReasonAgentUnreachable},
-		{mesos.TASK_LOST, mesos.REASON_AGENT_REMOVED.Enum(), corev1.PodRunning, corev1.ConditionFalse, ReasonAgentUnreachable},
+		{mesos.TASK_LOST, mesos.REASON_AGENT_REMOVED.Enum(), corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone}, // no unreachable_time: the agent is gone
 		{mesos.TASK_GONE, nil, corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone},
 		{mesos.TASK_GONE_BY_OPERATOR, nil, corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone},
 		{mesos.TASK_UNKNOWN, nil, corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone},

@@ -183,7 +183,7 @@ func TestATaskThatStartedIsNotTakenForOneNeverRun(t *testing.T) {
 		want        mesosv1alpha1.TaskPhase
 	}{
 		{name: "STARTING held back, then GONE", end: mesos.TASK_GONE, want: mesosv1alpha1.TaskPhaseGone},
-		{name: "STARTING held back, then LOST", end: mesos.TASK_LOST, want: mesosv1alpha1.TaskPhaseUnreachable},
+		{name: "STARTING held back, then LOST", end: mesos.TASK_LOST, want: mesosv1alpha1.TaskPhaseGone},
 		{name: "STARTING's write failed, then GONE", startFailed: true, end: mesos.TASK_GONE, want: mesosv1alpha1.TaskPhaseGone},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
