@@ -237,11 +237,7 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 	podtask.ObserveGeneration(pod, &pod.Status)
 	// Optimistic: a status mirrored from Mesos meanwhile must not be overwritten from a
 	// stale read (nor overwrite this); a conflict is tried again with the newer pod.
-	err := r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-	}
-	return ctrl.Result{}, client.IgnoreNotFound(err)
+	return retryConflict(client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))))
 }
 
 // killTask sends KILL for a task, and asks to be called again until Mesos says the

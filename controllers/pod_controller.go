@@ -151,10 +151,7 @@ const earlierTaskRecheck = 30 * time.Second
 func (r *PodReconciler) awaitEarlierTask(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) (ctrl.Result, error) {
 	if mt.DeletionTimestamp.IsZero() {
 		if err := r.Delete(ctx, mt, client.Preconditions{UID: &mt.UID}); client.IgnoreNotFound(err) != nil {
-			if apierrors.IsConflict(err) {
-				return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-			}
-			return ctrl.Result{}, err
+			return retryConflict(err)
 		}
 		ctrl.LoggerFrom(ctx).V(1).Info("Deleted the MesosTask of an earlier pod of the same name", "task", mt.Spec.TaskID)
 	}
@@ -208,11 +205,7 @@ func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, mt 
 // is known. A conflict (the cache had not seen the pod's latest write) is tried again
 // shortly with the newer pod.
 func (r *PodReconciler) removeEnded(ctx context.Context, pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus) (ctrl.Result, error) {
-	err := scheduler.RemoveEndedPod(ctx, r.Client, pod, podtask.FinalPodStatus(pod, st, nil))
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-	}
-	return ctrl.Result{}, client.IgnoreNotFound(err)
+	return retryConflict(client.IgnoreNotFound(scheduler.RemoveEndedPod(ctx, r.Client, pod, podtask.FinalPodStatus(pod, st, nil))))
 }
 
 // reevaluateReadiness makes a running pod Ready, or not, as a kubelet re-evaluates Ready
@@ -263,12 +256,8 @@ func (r *PodReconciler) tolerateOutages(ctx context.Context, pod *corev1.Pod, mc
 	// Optimistic: the tolerations are replaced whole, so one added meanwhile must not be
 	// lost to a stale read. A conflict (the pod's status was just written, and the cache
 	// has not seen it) is normal waiting: it is tried again with the newer pod.
-	err := r.Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-	}
-	if err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	if err := r.Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return retryConflict(client.IgnoreNotFound(err))
 	}
 	// The outage tolerations policy gives them as the pod is created; a count that
 	// grows while it is installed says the API server does not apply it.
