@@ -13,6 +13,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/podtask"
+	"github.com/k8sm/k8sm/internal/scheduler"
 )
 
 // A MesosCluster's spec.namespaceSelector says which namespaces' pods it takes. A pod
@@ -44,20 +45,12 @@ func (r *PodReconciler) namespaceRefused(ctx context.Context, pod *corev1.Pod, m
 		s.Dequeue(podtask.TaskIDFor(pod))
 	}
 	msg := podtask.NamespaceNotTakenMessage(mc.Name, pod.Namespace)
-	before := pod.DeepCopy()
-	podtask.SetNamespaceNotTaken(&pod.Status, msg)
-	podtask.ObserveGeneration(pod, &pod.Status)
-	if !podtask.PodStatusChanged(&before.Status, &pod.Status) {
-		return nil
+	wrote, err := scheduler.WritePodNotScheduled(ctx, r.Client, r.Recorder, pod,
+		func(ps *corev1.PodStatus) { podtask.SetNamespaceNotTaken(ps, msg) }, podtask.ReasonNamespaceNotAllowed, msg)
+	if wrote {
+		ctrl.LoggerFrom(ctx).V(1).Info("The pod's namespace is not one its MesosCluster takes", "cluster", mc.Name)
 	}
-	if err := r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	ctrl.LoggerFrom(ctx).V(1).Info("The pod's namespace is not one its MesosCluster takes", "cluster", mc.Name)
-	if r.Recorder != nil {
-		r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, podtask.ReasonNamespaceNotAllowed, "Scheduling", "%s", msg)
-	}
-	return nil
+	return err
 }
 
 // notAdmitted fails a pod bound to an agent's Node of a cluster that does not take pods

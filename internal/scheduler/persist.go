@@ -421,19 +421,28 @@ func (s *Scheduler) markUnschedulable(ctx context.Context, key types.NamespacedN
 // copy, which it changes) that waits for an offer that fits, and records kube-scheduler's
 // FailedScheduling event, only when that changes the pod's status.
 func WritePodUnschedulable(ctx context.Context, c client.Client, rec events.EventRecorder, pod *corev1.Pod, why string) error {
+	_, err := WritePodNotScheduled(ctx, c, rec, pod, func(ps *corev1.PodStatus) { podtask.SetPodUnschedulable(ps, why) }, "FailedScheduling", why)
+	return err
+}
+
+// WritePodNotScheduled writes what set makes of a waiting pod's status (a PodScheduled=False
+// condition) on the pod (a copy, which it changes), and records a warning event with
+// eventReason and why, only when that changes the pod's status; wrote says whether it did.
+// The write carries the pod's version: a conflict is the caller's to try again.
+func WritePodNotScheduled(ctx context.Context, c client.Client, rec events.EventRecorder, pod *corev1.Pod, set func(*corev1.PodStatus), eventReason, why string) (wrote bool, err error) {
 	before := pod.DeepCopy()
-	podtask.SetPodUnschedulable(&pod.Status, why)
+	set(&pod.Status)
 	podtask.ObserveGeneration(pod, &pod.Status)
 	if !podtask.PodStatusChanged(&before.Status, &pod.Status) {
-		return nil
+		return false, nil
 	}
 	if err := c.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return client.IgnoreNotFound(err)
+		return false, client.IgnoreNotFound(err)
 	}
 	if rec != nil {
-		rec.Eventf(pod, nil, corev1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", why)
+		rec.Eventf(pod, nil, corev1.EventTypeWarning, eventReason, "Scheduling", "%s", why)
 	}
-	return nil
+	return true, nil
 }
 
 // taskNamed reads the MesosTask of key through r, taking one of another task (an
