@@ -21,23 +21,9 @@ var _ = Describe("Tasks of an agent Mesos lost", func() {
 	// TASK_UNREACHABLE: with unreachable_time while the agent is unreachable, when it is
 	// marked so and in every reconciliation answer after (Master::reconcile, case 4).
 	It("stay unreachable for a framework that is not PARTITION_AWARE, and are let go once their deleted pods are gone", func() {
-		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
-		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) {
-			mc.Spec.Framework.Capabilities = []mesosv1alpha1.FrameworkCapability{"TASK_KILLING_STATE"}
-		})
 		ns := newNamespace()
-		pod := newPod(ns, "lost", mc.Spec.SchedulerName, "100m")
-		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		sim, pod, mt, phase := partitionedNotPartitionAware(ns, "lost")
 		key := client.ObjectKeyFromObject(pod)
-		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
-
-		Expect(sim.PartitionAgent("agent-1")).To(Succeed())
-		mt := &mesosv1alpha1.MesosTask{}
-		phase := func() (mesosv1alpha1.TaskPhase, error) {
-			err := k8sClient.Get(ctx, key, mt)
-			return mt.Status.Phase, err
-		}
-		Eventually(phase, 20*time.Second, 100*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseUnreachable))
 		Expect(mt.Status.MesosState).To(Equal("TASK_LOST"))
 		// The suite reconciles every second: each answer says the task is unreachable.
 		Consistently(phase, 4*time.Second, 200*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseUnreachable))
@@ -61,22 +47,8 @@ var _ = Describe("Tasks of an agent Mesos lost", func() {
 	})
 
 	It("end for a framework that is not PARTITION_AWARE once their agent is marked gone", func() {
-		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
-		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) {
-			mc.Spec.Framework.Capabilities = []mesosv1alpha1.FrameworkCapability{"TASK_KILLING_STATE"}
-		})
-		pod := newPod(newNamespace(), "gone", mc.Spec.SchedulerName, "100m")
-		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		sim, pod, mt, phase := partitionedNotPartitionAware(newNamespace(), "gone")
 		key := client.ObjectKeyFromObject(pod)
-		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
-
-		Expect(sim.PartitionAgent("agent-1")).To(Succeed())
-		mt := &mesosv1alpha1.MesosTask{}
-		phase := func() (mesosv1alpha1.TaskPhase, error) {
-			err := k8sClient.Get(ctx, key, mt)
-			return mt.Status.Phase, err
-		}
-		Eventually(phase, 20*time.Second, 100*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseUnreachable))
 
 		// TASK_LOST without unreachable_time, then, asked again, TASK_LOST from
 		// reconciliation: "Task is gone".
@@ -188,4 +160,28 @@ func taskStates(sim *mesossim.Master) func() map[string]string {
 		}
 		return out
 	}
+}
+
+// partitionedNotPartitionAware runs pod name of namespace ns on the one agent of a cluster
+// that is not PARTITION_AWARE, partitions the agent, and waits for the pod's MesosTask to
+// be Unreachable; phase reads the MesosTask again, into mt.
+func partitionedNotPartitionAware(ns, name string) (sim *mesossim.Master, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, phase func() (mesosv1alpha1.TaskPhase, error)) {
+	GinkgoHelper()
+	sim = startSim(1, "cpus:2;mem:4096;disk:10000")
+	mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) {
+		mc.Spec.Framework.Capabilities = []mesosv1alpha1.FrameworkCapability{"TASK_KILLING_STATE"}
+	})
+	pod = newPod(ns, name, mc.Spec.SchedulerName, "100m")
+	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+	key := client.ObjectKeyFromObject(pod)
+	Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+
+	Expect(sim.PartitionAgent("agent-1")).To(Succeed())
+	mt = &mesosv1alpha1.MesosTask{}
+	phase = func() (mesosv1alpha1.TaskPhase, error) {
+		err := k8sClient.Get(ctx, key, mt)
+		return mt.Status.Phase, err
+	}
+	Eventually(phase, 20*time.Second, 100*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseUnreachable))
+	return sim, pod, mt, phase
 }
