@@ -36,10 +36,7 @@ func TestAGateConditionDecidesARunningPodsReadiness(t *testing.T) {
 				Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
 					{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: tc.from},
 					{Type: gate, Status: tc.gate}}}}
-			mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
-				Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
-				Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}}
-			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}
+			mt, node := runningTaskOnAgent()
 			c := podAPI(t, interceptor.Funcs{}, pod, mt, node, readyCluster())
 			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
 
@@ -84,10 +81,7 @@ func TestAPodMarkedNotReadyByTheNodeLifecycleIsReadyAgain(t *testing.T) {
 					{Type: corev1.ContainersReady, Status: containersReady}, {Type: corev1.PodReady, Status: corev1.ConditionFalse}},
 					ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: tc.containerReady,
 						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
-			mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
-				Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
-				Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}}
-			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}
+			mt, node := runningTaskOnAgent()
 			c := podAPI(t, interceptor.Funcs{}, pod, mt, node, readyCluster())
 			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
 
@@ -124,10 +118,7 @@ func TestARunningPodsStatusObservesItsGeneration(t *testing.T) {
 			{Type: corev1.PodReady, Status: corev1.ConditionTrue, ObservedGeneration: 1},
 			{Type: gate, Status: corev1.ConditionTrue}},
 			ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
-	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
-		Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
-		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}}
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}
+	mt, node := runningTaskOnAgent()
 	writes := 0
 	c := podAPI(t, interceptor.Funcs{
 		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
@@ -176,10 +167,7 @@ func TestABoundPodsStatusIsNotWrittenForItsGenerationAlone(t *testing.T) {
 		Spec: corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}},
 			Tolerations: []corev1.Toleration{}},
 		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}}
-	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
-		Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
-		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}}
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}
+	mt, node := runningTaskOnAgent()
 	writes := 0
 	count := func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
 		writes++
@@ -214,10 +202,7 @@ func TestAPodFoundUnreachableIsNotMadeReadyFromALaggingMesosTask(t *testing.T) {
 					{Type: corev1.ContainersReady, Status: corev1.ConditionFalse, Reason: reason, ObservedGeneration: 1},
 					{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: reason, ObservedGeneration: 1}},
 					ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
-			mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
-				Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
-				Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}}
-			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}
+			mt, node := runningTaskOnAgent()
 			writes := 0
 			c := podAPI(t, interceptor.Funcs{
 				SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
@@ -240,4 +225,14 @@ func TestAPodFoundUnreachableIsNotMadeReadyFromALaggingMesosTask(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runningTaskOnAgent is the MesosTask of pod ns/p (uid u1) of cluster c, Running, and the
+// agent's Node its pod is bound to.
+func runningTaskOnAgent() (*mesosv1alpha1.MesosTask, *corev1.Node) {
+	mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+		Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
+		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}
+	return mt, node
 }
