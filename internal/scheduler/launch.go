@@ -254,7 +254,11 @@ func (s *Scheduler) forgetLaunch(taskID string) {
 // The offer is declined without a filter: a master that did not get the ACCEPT still
 // holds it for this framework, and would offer its resources to no one until it expires.
 // (Declining an offer that was used is a no-op.)
-func (s *Scheduler) launchFailed(ctx context.Context, d Driver, offers []mesos.OfferID, launch []mesos.TaskInfo, err error) {
+//
+// Only the queue entries the round launched (seqs) are taken out: an answer of Mesos's
+// that came while the ACCEPT was under way may have queued the pod again, and that entry
+// stays, as after an ACCEPT that succeeded (dequeueLaunched).
+func (s *Scheduler) launchFailed(ctx context.Context, d Driver, offers []mesos.OfferID, launch []mesos.TaskInfo, seqs map[string]uint64, err error) {
 	s.Log.Info("Launch failed; asking Mesos whether the tasks run before launching them again", "tasks", len(launch), "error", err.Error())
 	s.metrics.LaunchFailed(len(launch))
 	if err := d.Decline(ctx, offers, 0); err != nil {
@@ -263,7 +267,7 @@ func (s *Scheduler) launchFailed(ctx context.Context, d Driver, offers []mesos.O
 	ask := make(map[string]string, len(launch))
 	ids := make([]string, 0, len(launch))
 	for _, t := range launch {
-		s.Dequeue(t.TaskID.Value)
+		s.dequeueLaunched(t.TaskID.Value, seqs[t.TaskID.Value])
 		s.launchUncertain(t.TaskID.Value)
 		ask[t.TaskID.Value] = t.AgentID.Value
 		ids = append(ids, t.TaskID.Value)

@@ -326,7 +326,7 @@ func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs
 		for _, t := range prepared {
 			s.event(t, false)
 		}
-		s.launchFailed(ctx, l.d, offerIDs, launch, err)
+		s.launchFailed(ctx, l.d, offerIDs, launch, l.queued.seqs, err)
 		return true
 	}
 	s.metrics.TasksLaunched(len(launch))

@@ -264,3 +264,35 @@ func TestRepeatedRefusalsOfATasksIDBackOff(t *testing.T) {
 		t.Errorf("wait after another update %v, want %v", wait, base)
 	}
 }
+
+// The same answer, to an ACCEPT that then fails (its connection broke after the master
+// got it): the failed launch takes out of the queue only the entry it launched, and the
+// pod queued again by the refusal is launched once the hold ends.
+func TestALaunchRefusedBeforeItsAcceptFailsIsLaunchedAgain(t *testing.T) {
+	pod, mt := podWithTask("p", "500m")
+	c := fakeAPI(t, pod)
+	d := newFakeDriver()
+	d.launchErr = errBroken
+	s, _ := newTestScheduler(c, d)
+	s.heldIDWait = 50 * time.Millisecond
+	ctx := context.Background()
+	w := newWorker(s, -1)
+	refused := masterUpdate(mt.Spec.TaskID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID)
+	refused.status.Message = ptrTo("Task has duplicate ID: " + mt.Spec.TaskID)
+	var once sync.Once
+	d.duringLaunch = func() { once.Do(func() { w.handle(ctx, refused) }) }
+	s.Enqueue(ctx, mt, pod)
+
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if !s.Pending(mt.Spec.TaskID) {
+		t.Fatal("the pod refused during its failed ACCEPT is not waiting to be launched again")
+	}
+	d.mu.Lock()
+	d.launchErr = nil
+	d.mu.Unlock()
+	time.Sleep(2 * s.heldIDWait)
+	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if n := d.acceptsOf(mt.Spec.TaskID); n != 1 || s.Pending(mt.Spec.TaskID) {
+		t.Fatalf("launched %d times, waiting %v; want once, and no more waiting", n, s.Pending(mt.Spec.TaskID))
+	}
+}
