@@ -24,6 +24,7 @@ const (
 	faultKillLeader     faultKind = "kill-leader"       // SIGKILL of the leading manager replica, started again
 	faultTermLeader     faultKind = "term-leader"       // SIGTERM of the leader: it hands over, started again
 	faultFailoverMaster faultKind = "failover-master"   // mesossim FailoverMaster
+	faultLateAgent      faultKind = "late-agent"        // FailoverMaster, one agent registering again only after a while
 	faultMasterDown     faultKind = "master-down"       // SetDown(true), up again after a while
 	faultPartition      faultKind = "partition-agent"   // PartitionAgent, HealAgent after a while
 	faultRestartAgent   faultKind = "restart-agent"     // RestartAgent
@@ -38,7 +39,7 @@ const (
 )
 
 // faultKinds are the kinds a run draws from by default.
-var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultMasterDown, faultPartition,
+var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultLateAgent, faultMasterDown, faultPartition,
 	faultRestartAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors,
 	faultRestartAPI}
 
@@ -100,7 +101,7 @@ type fault struct {
 
 func (f fault) String() string {
 	switch f.kind {
-	case faultPartition:
+	case faultPartition, faultLateAgent:
 		return fmt.Sprintf("%s agent-%d for %s", f.kind, f.agent+1, f.lasts)
 	case faultRestartAgent, faultKillExecutor:
 		return fmt.Sprintf("%s agent-%d", f.kind, f.agent+1)
@@ -190,7 +191,7 @@ func planFaults(p profile) faultPlan {
 			f.delay /= 2 // at most 1.5s: a write held longer than the lease's renewal allows makes the leader step down
 		case faultRestartAPI:
 			f.lasts = apiServerDown(rng)
-		case faultPartition, faultDuplicate, faultDelay, faultAPIErrors:
+		case faultPartition, faultLateAgent, faultDuplicate, faultDelay, faultAPIErrors:
 		default:
 			f.lasts = 0
 		}
@@ -345,6 +346,8 @@ func (r *run) inject(f fault) error {
 	case faultFailoverMaster:
 		r.waitFree("master")
 		r.sim.FailoverMaster()
+	case faultLateAgent:
+		return r.failoverWithLateAgent(f)
 	case faultMasterDown:
 		r.waitFree("master")
 		r.sim.SetDown(true)
@@ -400,6 +403,28 @@ func (r *run) inject(f fault) error {
 	default:
 		return fmt.Errorf("unknown fault kind %q", f.kind)
 	}
+	return nil
+}
+
+// failoverWithLateAgent fails the master over with one agent registering again only
+// f.lasts later, as an agent does that is slow to notice the new master: until then its
+// tasks are unknown to the master, which answers nothing about them and offers none of
+// its resources. The agent is left alone by other faults meanwhile.
+func (r *run) failoverWithLateAgent(f fault) error {
+	r.waitFree("master")
+	h := r.freeAgent(f.agent)
+	if h == "" {
+		return fmt.Errorf("no agent free: %w", errNoTarget)
+	}
+	if err := r.sim.DelayReregistration(f.lasts, h); err != nil {
+		return err
+	}
+	r.sim.FailoverMaster()
+	// For this failover only: the wait it started keeps its length.
+	if err := r.sim.DelayReregistration(0, h); err != nil {
+		return err
+	}
+	r.ends.schedule(h, f.lasts, func() {})
 	return nil
 }
 
