@@ -14,12 +14,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/executor/calls"
 	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -89,18 +86,14 @@ type task struct {
 func (e *Executor) Run(ctx context.Context) error {
 	e.tasks, e.unackedTasks, e.unacked = map[string]*task{}, map[string]mesos.TaskInfo{}, nil
 	e.acked = make(chan struct{}, 1)
+	// Taken before the runtime starts any process.
+	sender, subscriber := e.connect(takeAuthenticationToken())
 	release := e.claimAndSweep()
 	defer release()
-	cli := httpcli.New(
-		httpcli.Endpoint("http://"+e.Config.AgentEndpoint+"/api/v1/executor"),
-		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
-		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))),
-	)
-	opts := []mexec.CallOpt{calls.Framework(e.Config.FrameworkID), calls.Executor(e.Config.ExecutorID)}
 	e.mu.Lock() // SendMessage reads it from other goroutines
-	e.sender = calls.SenderWith(httpexec.NewSender(cli.Send), opts...)
+	e.sender = sender
 	e.mu.Unlock()
-	e.subscriber = calls.SenderWith(httpexec.NewSender(cli.Send, httpcli.Close(true)), opts...)
+	e.subscriber = subscriber
 
 	resendCtx, stopResend := context.WithCancel(ctx)
 	defer stopResend()

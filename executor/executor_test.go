@@ -40,6 +40,10 @@ type fakeAgent struct {
 	// shutdownFirst answers SUBSCRIBE with SHUTDOWN instead of SUBSCRIBED, as an agent
 	// does an executor whose every task was killed before it subscribed.
 	shutdownFirst bool
+	// token, when set, is the bearer token every call must carry (an agent with
+	// --authenticate_http_executors): any other call gets 401, counted in unauthorized.
+	token        string
+	unauthorized int
 }
 
 func newFakeAgent(t *testing.T) *fakeAgent {
@@ -50,6 +54,15 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 }
 
 func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	if a.token != "" && r.Header.Get("Authorization") != "Bearer "+a.token {
+		a.unauthorized++
+		a.mu.Unlock()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mesos-agent-executor"`)
+		http.Error(w, "401 Unauthorized.", http.StatusUnauthorized)
+		return
+	}
+	a.mu.Unlock()
 	body, _ := io.ReadAll(r.Body)
 	var call mexec.Call
 	if err := call.Unmarshal(body); err != nil {
@@ -250,7 +263,10 @@ func startExecutorWith(t *testing.T, a *fakeAgent, e *Executor) (*Executor, chan
 	if e.Config.ExecutorShutdownGracePeriod == 0 {
 		e.Config.ExecutorShutdownGracePeriod = time.Second
 	}
-	e.Runtime, e.Log = fakeRuntime{}, logr.Discard()
+	e.Runtime = fakeRuntime{}
+	if e.Log.GetSink() == nil {
+		e.Log = logr.Discard()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done, finished := make(chan error, 1), make(chan struct{})
 	go func() { done <- e.Run(ctx); close(finished) }()
