@@ -44,6 +44,7 @@ func run(args []string) error {
 	credentialsFile := fs.String("credentials", "", `File of the principals and secrets the master accepts, as Mesos's --credentials: {"credentials":[{"principal":"p","secret":"s"}]}.`)
 	authFrameworks := fs.Bool("authenticate-http-frameworks", false, "Let only frameworks with the basic credentials of a principal of --credentials use the scheduler API, as Mesos's --authenticate_http_frameworks (401 otherwise; 400 when FrameworkInfo.principal is another).")
 	authReadWrite := fs.Bool("authenticate-http-readwrite", false, "Let only requests with such credentials use the operator API (POST /api/v1), as Mesos's --authenticate_http_readwrite.")
+	authExecutors := fs.Bool("authenticate-http-executors", false, "With --exec, give each executor a token in MESOS_EXECUTOR_AUTHENTICATION_TOKEN and let the agents' executor APIs take only calls that carry it as a bearer token, as Mesos's agent --authenticate_http_executors (401 otherwise; 403 for another executor's token).")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,13 +67,17 @@ func run(args []string) error {
 	if (*authFrameworks || *authReadWrite) && credentials == nil {
 		return fmt.Errorf("--authenticate-http-frameworks and --authenticate-http-readwrite need --credentials")
 	}
+	if *authExecutors && !*execMode {
+		return fmt.Errorf("--authenticate-http-executors needs --exec: simulated tasks have no executor to authenticate")
+	}
 	sim, err := mesossim.New(mesossim.Config{
 		Agents: *agents, AgentHostname: *agentHostname, LoopbackIPs: *loopbackIPs, AgentResources: *resources, AgentAttributes: *attributes,
 		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
 		Exec: *execMode, WorkDir: *workDir, OfferTimeout: *offerTimeout,
 		ExecutorShutdownGracePeriod: *grace, ExecutorReregistrationTimeout: *reregister, ExecutorHeartbeatInterval: *execHeartbeat,
 		Credentials: credentials, AuthenticateHTTPFrameworks: *authFrameworks, AuthenticateHTTPReadWrite: *authReadWrite,
-		Log: logr.Discard(),
+		AuthenticateHTTPExecutors: *authExecutors,
+		Log:                       logr.Discard(),
 	})
 	if err != nil {
 		return err

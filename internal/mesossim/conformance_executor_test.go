@@ -49,10 +49,11 @@ func TestMain(m *testing.M) {
 
 // runTestExecutor is a small executor on mesos-go's httpexec client: it runs every task
 // it is given (RUNNING), kills on KILL (KILLED), answers a MESSAGE with a MESSAGE
-// "echo:<data>", exits on SHUTDOWN, and, for a checkpointing framework, subscribes
-// again after losing its agent, listing its unacknowledged tasks and updates. While the
-// agent is away it makes one update per task (RUNNING, "while the agent was away") that
-// it can only hand over in that SUBSCRIBE.
+// "echo:<data>", exits on SHUTDOWN, sends the token the agent gave it on every call,
+// and, for a checkpointing framework, subscribes again after losing its agent, listing
+// its unacknowledged tasks and updates. While the agent is away it makes one update per
+// task (RUNNING, "while the agent was away") that it can only hand over in that
+// SUBSCRIBE.
 func runTestExecutor(mode string) int {
 	cfg, err := config.FromEnv()
 	if err != nil {
@@ -113,6 +114,9 @@ func newTestExec(cfg config.Config, mode string) *testExec {
 	newSender := func(opts ...httpcli.RequestOpt) execcalls.Sender {
 		cli := httpcli.New(httpcli.Endpoint("http://"+cfg.AgentEndpoint+"/api/v1/executor"),
 			httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+		if token := os.Getenv(envExecutorToken); token != "" {
+			cli.With(httpcli.DefaultHeader("Authorization", "Bearer "+token))
+		}
 		return execcalls.SenderWith(httpexec.NewSender(cli.Send, opts...),
 			execcalls.Framework(cfg.FrameworkID), execcalls.Executor(cfg.ExecutorID))
 	}

@@ -125,10 +125,13 @@ func (m *Master) startExecutorLocked(fw *framework, a *agent, info mesos.Executo
 	// A session of its own, as Mesos's POSIX launcher starts executors: its container's
 	// processes are then its session (destroyContainer).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	run := &execRun{fw: fw, agent: a, info: info, dir: dir, cmd: cmd, containerID: uuid.NewString(), events: make(chan *mexec.Event, 1024), exited: make(chan struct{})}
+	if m.cfg.AuthenticateHTTPExecutors {
+		cmd.Env = append(cmd.Env, envExecutorToken+"="+m.executorToken(run))
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting executor %s: %w", info.ExecutorID.Value, err)
 	}
-	run := &execRun{fw: fw, agent: a, info: info, dir: dir, cmd: cmd, containerID: uuid.NewString(), events: make(chan *mexec.Event, 1024), exited: make(chan struct{})}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()

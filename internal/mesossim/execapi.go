@@ -14,11 +14,16 @@ import (
 // address.
 
 // serveExecutor is an agent's POST /api/v1/executor, with the checks of Mesos's
-// src/slave/http.cpp Http::executor, in its order: the body, then a HEARTBEAT is
-// accepted at once; any other call but SUBSCRIBE gets 503 while a restarted agent is
-// still recovering; an unknown framework or executor 400; a call but SUBSCRIBE from an
-// executor that has not subscribed (since the agent started) 403.
+// src/slave/http.cpp Http::executor, in its order: when executors are authenticated,
+// their token first (execauth.go); the body, then a HEARTBEAT is accepted at once; any
+// other call but SUBSCRIBE gets 503 while a restarted agent is still recovering; an
+// unknown framework or executor 400; a token of another executor 403; a call but
+// SUBSCRIBE from an executor that has not subscribed (since the agent started) 403.
 func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request) {
+	claims, ok := m.authenticateExecutor(w, r)
+	if !ok {
+		return
+	}
 	// The agent checks requests as the master does: a missing Content-Type is a bad
 	// request, an unknown one unsupported.
 	ct, body, ok := readCall(w, r, 64<<20)
@@ -46,7 +51,7 @@ func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request)
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	run, ok := m.executorRun(a, &call, w)
+	run, ok := m.executorRun(a, &call, claims, w)
 	if !ok {
 		return
 	}
@@ -105,13 +110,18 @@ func decodeExecutorCall(contentType string, body []byte, call *mexec.Call) strin
 
 // executorRun finds the executor a call (not a HEARTBEAT) comes from, answering the
 // request when it may not go on: 503 while the agent recovers (but for SUBSCRIBE), 400
-// for an unknown framework or executor, 403 for a call but SUBSCRIBE from an executor
-// that has not subscribed.
-func (m *Master) executorRun(a *agent, call *mexec.Call, w http.ResponseWriter) (*execRun, bool) {
+// for an unknown framework or executor, 403 when the caller authenticated with the
+// token of another executor (claims not nil), 403 for a call but SUBSCRIBE from an
+// executor that has not subscribed.
+func (m *Master) executorRun(a *agent, call *mexec.Call, claims map[string]string, w http.ResponseWriter) (*execRun, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	subscribe := call.Type == mexec.Call_SUBSCRIBE
 	run := a.runs[call.FrameworkID.Value+"/"+call.ExecutorID.Value]
+	mismatch := ""
+	if run != nil && claims != nil {
+		mismatch = claimsMismatch(claims, call.FrameworkID.Value, call.ExecutorID.Value, run.containerID)
+	}
 	switch {
 	case !subscribe && a.recovering:
 		writeError(w, http.StatusServiceUnavailable, "Agent has not finished recovery")
@@ -119,6 +129,8 @@ func (m *Master) executorRun(a *agent, call *mexec.Call, w http.ResponseWriter) 
 		writeError(w, http.StatusBadRequest, "Framework cannot be found")
 	case run == nil:
 		writeError(w, http.StatusBadRequest, "Executor cannot be found")
+	case mismatch != "":
+		writeError(w, http.StatusForbidden, mismatch)
 	case !subscribe && !run.registered:
 		writeError(w, http.StatusForbidden, "Executor is not subscribed")
 	default:

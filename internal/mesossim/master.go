@@ -100,6 +100,12 @@ type Config struct {
 	// with such credentials, as Mesos's --authenticate_http_readwrite. The sim's own
 	// endpoints (/state, /health, /faults) never ask.
 	AuthenticateHTTPReadWrite bool
+	// AuthenticateHTTPExecutors (with Exec) gives each executor a token in
+	// MESOS_EXECUTOR_AUTHENTICATION_TOKEN, and makes the agents' executor APIs take only
+	// calls that carry it as a bearer token (else 401), from the executor it names (else
+	// 403), as Mesos's agent --authenticate_http_executors with its JWT authenticator
+	// (execauth.go).
+	AuthenticateHTTPExecutors bool
 	// Log receives the sim's log lines.
 	Log logr.Logger
 	// Observer, if set, is told of launches, updates and acknowledgements (see Observer).
@@ -111,6 +117,9 @@ type Master struct {
 	cfg Config
 	id  string
 	log logr.Logger
+	// executorKey signs executor tokens (AuthenticateHTTPExecutors), as an agent's
+	// --executor_secret_key.
+	executorKey []byte
 
 	mu         sync.Mutex
 	frameworks map[string]*framework
@@ -279,7 +288,7 @@ func New(cfg Config) (*Master, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent attributes: %w", err)
 	}
-	m := &Master{cfg: cfg, id: uuid.NewString(), log: cfg.Log, frameworks: map[string]*framework{},
+	m := &Master{cfg: cfg, id: uuid.NewString(), log: cfg.Log, executorKey: newExecutorKey(), frameworks: map[string]*framework{},
 		agentByID: map[string]*agent{}, offers: map[string]*offer{}, stop: make(chan struct{}), allocateSoon: make(chan struct{}, 1)}
 	for i := 1; i <= cfg.Agents; i++ {
 		hostname, port := fmt.Sprintf("agent-%d", i), mesos.Default_AgentInfo_Port

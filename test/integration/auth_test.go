@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/controllers"
@@ -85,5 +86,23 @@ var _ = Describe("A master that asks for credentials", func() {
 			HavePrefix("False/" + controllers.ReasonCredentialsInvalid + ": "))
 		Expect(condition(mc, mesosv1alpha1.ConditionReady)()).To(ContainSubstring(`principal "ops"`))
 		Expect(sim.State().Frameworks).To(BeEmpty())
+	})
+})
+
+// An agent that authenticates its executors (Mesos's --authenticate_http_executors): it
+// answers 401 to any executor call without the token it put in the executor's
+// environment, and would destroy an executor that never subscribes.
+var _ = Describe("An agent that authenticates its executors", func() {
+	It("runs pods: the executor calls with the token the agent gave it", func() {
+		sim := startExecSim(func(c *mesossim.Config) { c.AuthenticateHTTPExecutors = true })
+		mc := minimalCluster()
+		mc.Spec.Master = sim.URL()
+		mc.Spec.SchedulerName = uniqueSchedulerName()
+		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBinary(), Command: "./k8sm-executor"}
+		freeKubeletPort(mc)
+		createCluster(mc)
+		pod := newPod(newNamespace(), "authenticated", mc.Spec.SchedulerName, "100m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(pod)), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
 	})
 })
