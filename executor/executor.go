@@ -58,6 +58,9 @@ type Executor struct {
 	shutdownDone chan struct{}
 	// ended are the forgotten tasks whose sandboxes are kept, oldest first.
 	ended []endedTask
+	// killingState: the framework registered TASK_KILLING_STATE (the latest SUBSCRIBED
+	// says), and is told TASK_KILLING of a pod being killed (kill.go).
+	killingState bool
 }
 
 // unackedUpdate is an update waiting for the agent's acknowledgement.
@@ -72,9 +75,13 @@ type task struct {
 	mu   sync.Mutex
 	info mesos.TaskInfo
 	// pod is the pod the task runs, with the status last reported (nil: not decoded).
-	pod      *corev1.Pod
-	handle   Handle
-	lastKey  string
+	pod     *corev1.Pod
+	handle  Handle
+	lastKey string
+	// state is the state of the last update made.
+	state mesos.TaskState
+	// killing: a KILL came for a framework that takes TASK_KILLING (startKilling).
+	killing  bool
 	terminal bool
 	done     chan struct{}
 }
@@ -286,6 +293,9 @@ func (e *Executor) handle(ctx context.Context, ev *mexec.Event) {
 	switch ev.GetType() {
 	case mexec.Event_SUBSCRIBED:
 		e.Log.Info("Subscribed to the agent", "agent", ev.GetSubscribed().AgentInfo.GetHostname())
+		e.mu.Lock()
+		e.killingState = takesKilling(ev.GetSubscribed().FrameworkInfo)
+		e.mu.Unlock()
 		if e.Messages != nil {
 			e.Messages.Subscribed(ev.GetSubscribed().AgentInfo)
 		}
@@ -380,21 +390,11 @@ func (e *Executor) launch(ctx context.Context, info mesos.TaskInfo) {
 
 // report turns a runtime report into a task update.
 func (e *Executor) report(ctx context.Context, t *task, pod *corev1.Pod, r Report) {
-	state := mesos.TASK_STARTING
-	switch {
-	case r.Killed:
-		state = mesos.TASK_KILLED
-	case r.Status.Phase == corev1.PodSucceeded:
-		state = mesos.TASK_FINISHED
-	case r.Status.Phase == corev1.PodFailed:
-		state = mesos.TASK_FAILED
-	case r.Status.Phase == corev1.PodRunning:
-		state = mesos.TASK_RUNNING
-	}
 	t.mu.Lock()
 	if t.pod != nil {
 		t.pod.Status = *r.Status.DeepCopy()
 	}
+	state := reportedState(t, r)
 	t.mu.Unlock()
 	e.update(ctx, t, state, &r.Status, r.Message, nil)
 	_ = pod
@@ -405,6 +405,11 @@ func (e *Executor) report(ctx context.Context, t *task, pod *corev1.Pod, r Repor
 func (e *Executor) update(ctx context.Context, t *task, state mesos.TaskState, ps *corev1.PodStatus, msg string, reason *mesos.TaskStatus_Reason) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	e.updateLocked(ctx, t, state, ps, msg, reason)
+}
+
+// updateLocked is update with t.mu held.
+func (e *Executor) updateLocked(ctx context.Context, t *task, state mesos.TaskState, ps *corev1.PodStatus, msg string, reason *mesos.TaskStatus_Reason) {
 	if t.terminal {
 		return
 	}
@@ -421,7 +426,7 @@ func (e *Executor) update(ctx context.Context, t *task, state mesos.TaskState, p
 	if key == t.lastKey {
 		return
 	}
-	t.lastKey = key
+	t.lastKey, t.state = key, state
 	u := uuid.New()
 	now := float64(time.Now().UnixNano()) / 1e9
 	execID := mesos.ExecutorID{Value: e.Config.ExecutorID}
@@ -534,52 +539,4 @@ func isTerminal(s mesos.TaskState) bool {
 		return true
 	}
 	return false
-}
-
-// kill stops a task; an unknown task is reported killed at once.
-func (e *Executor) kill(ctx context.Context, id string, grace time.Duration) {
-	e.mu.Lock()
-	t := e.tasks[id]
-	e.mu.Unlock()
-	if t == nil {
-		t = &task{info: mesos.TaskInfo{TaskID: mesos.TaskID{Value: id}}, done: make(chan struct{})}
-		e.update(ctx, t, mesos.TASK_KILLED, nil, "Killed before it was launched", nil)
-		return
-	}
-	t.mu.Lock()
-	h := t.handle
-	t.mu.Unlock()
-	if h == nil {
-		e.update(ctx, t, mesos.TASK_KILLED, nil, "Killed before it started", nil)
-		return
-	}
-	go h.Kill(grace)
-}
-
-// killAll stops every task, giving each grace, and waits for their terminal updates
-// until by.
-func (e *Executor) killAll(grace time.Duration, by time.Time) {
-	e.mu.Lock()
-	var all []*task
-	for _, t := range e.tasks {
-		all = append(all, t)
-	}
-	e.mu.Unlock()
-	for _, t := range all {
-		t.mu.Lock()
-		h := t.handle
-		t.mu.Unlock()
-		if h != nil {
-			go h.Kill(grace)
-		}
-	}
-	deadline := time.NewTimer(time.Until(by))
-	defer deadline.Stop()
-	for _, t := range all {
-		select {
-		case <-t.done:
-		case <-deadline.C:
-			return
-		}
-	}
 }

@@ -44,6 +44,8 @@ type fakeAgent struct {
 	// --authenticate_http_executors): any other call gets 401, counted in unauthorized.
 	token        string
 	unauthorized int
+	// framework is the FrameworkInfo SUBSCRIBED carries.
+	framework mesos.FrameworkInfo
 }
 
 func newFakeAgent(t *testing.T) *fakeAgent {
@@ -102,6 +104,7 @@ func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 	n := len(a.subscribes)
 	events, cut := make(chan *mexec.Event, 16), make(chan struct{})
 	a.stream, a.cut = events, cut
+	framework := a.framework
 	a.mu.Unlock()
 
 	w.Header().Set("Content-Type", "application/x-protobuf")
@@ -120,7 +123,7 @@ func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 		return true
 	}
 	first := &mexec.Event{Type: mexec.Event_SUBSCRIBED, Subscribed: &mexec.Event_Subscribed{
-		AgentInfo: mesos.AgentInfo{Hostname: "agent-1"}}}
+		FrameworkInfo: framework, AgentInfo: mesos.AgentInfo{Hostname: "agent-1"}}}
 	if a.shutdownFirst {
 		first = &mexec.Event{Type: mexec.Event_SHUTDOWN}
 	}
@@ -263,7 +266,9 @@ func startExecutorWith(t *testing.T, a *fakeAgent, e *Executor) (*Executor, chan
 	if e.Config.ExecutorShutdownGracePeriod == 0 {
 		e.Config.ExecutorShutdownGracePeriod = time.Second
 	}
-	e.Runtime = fakeRuntime{}
+	if e.Runtime == nil {
+		e.Runtime = fakeRuntime{}
+	}
 	if e.Log.GetSink() == nil {
 		e.Log = logr.Discard()
 	}

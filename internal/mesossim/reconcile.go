@@ -144,6 +144,10 @@ func (m *Master) killLocked(fw *framework, k *scheduler.Call_Kill) {
 			return
 		}
 	}
+	// TASK_KILLING is an executor's word, never the master's or the agent's: here the
+	// sim speaks for Mesos's command executor (a command task) or for the executor of a
+	// simulated task, as Mesos's executors and k8sm's answer a first KILL. The task of an
+	// executor the sim runs (above) hears only what that executor says.
 	if hasCapability(fw.info, mesos.FrameworkInfo_Capability_TASK_KILLING_STATE) && t.state == mesos.TASK_RUNNING {
 		m.agentUpdateLocked(t, mesos.TASK_KILLING, nil, "")
 	}

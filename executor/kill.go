@@ -1,0 +1,114 @@
+package executor
+
+import (
+	"context"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// kill stops a task; an unknown task is reported killed at once. The first KILL of a
+// running pod is reported TASK_KILLING when the framework takes it (startKilling).
+func (e *Executor) kill(ctx context.Context, id string, grace time.Duration) {
+	e.mu.Lock()
+	t := e.tasks[id]
+	e.mu.Unlock()
+	if t == nil {
+		t = &task{info: mesos.TaskInfo{TaskID: mesos.TaskID{Value: id}}, done: make(chan struct{})}
+		e.update(ctx, t, mesos.TASK_KILLED, nil, "Killed before it was launched", nil)
+		return
+	}
+	t.mu.Lock()
+	h := t.handle
+	t.mu.Unlock()
+	if h == nil {
+		e.update(ctx, t, mesos.TASK_KILLED, nil, "Killed before it started", nil)
+		return
+	}
+	e.startKilling(ctx, t)
+	go h.Kill(grace)
+}
+
+// startKilling marks a task being killed, when the framework registered
+// TASK_KILLING_STATE, and reports a running pod's task TASK_KILLING with the pod's last
+// status, as Mesos's command and default executors do on the first KILL: the framework
+// then knows the kill is under way (k8sm's MesosTask goes Killing and the pod's Ready
+// False) and need not send it again. From then on its pod's statuses are reported
+// TASK_KILLING until it ends, never RUNNING or STARTING again (reportedState); a pod
+// still starting gets no TASK_KILLING until it runs, which would have it taken for
+// running.
+func (e *Executor) startKilling(ctx context.Context, t *task) {
+	e.mu.Lock()
+	takes := e.killingState
+	e.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !takes || t.killing || t.terminal {
+		return
+	}
+	t.killing = true
+	if t.state != mesos.TASK_RUNNING || t.pod == nil {
+		return
+	}
+	status := *t.pod.Status.DeepCopy()
+	e.updateLocked(ctx, t, mesos.TASK_KILLING, &status, "", nil)
+}
+
+// reportedState is the state of the update a runtime's report makes. A pod being killed
+// that runs, or ran, stays TASK_KILLING until it ends, whatever its containers say as
+// they stop (a stopped container may make it Pending again).
+func reportedState(t *task, r Report) mesos.TaskState {
+	ran := r.Status.Phase == corev1.PodRunning || t.state == mesos.TASK_RUNNING || t.state == mesos.TASK_KILLING
+	switch {
+	case r.Killed:
+		return mesos.TASK_KILLED
+	case r.Status.Phase == corev1.PodSucceeded:
+		return mesos.TASK_FINISHED
+	case r.Status.Phase == corev1.PodFailed:
+		return mesos.TASK_FAILED
+	case t.killing && ran:
+		return mesos.TASK_KILLING
+	case r.Status.Phase == corev1.PodRunning:
+		return mesos.TASK_RUNNING
+	}
+	return mesos.TASK_STARTING
+}
+
+// takesKilling says whether a framework registered TASK_KILLING_STATE.
+func takesKilling(fw mesos.FrameworkInfo) bool {
+	for _, c := range fw.Capabilities {
+		if c.Type == mesos.FrameworkInfo_Capability_TASK_KILLING_STATE {
+			return true
+		}
+	}
+	return false
+}
+
+// killAll stops every task, giving each grace, and waits for their terminal updates
+// until by.
+func (e *Executor) killAll(grace time.Duration, by time.Time) {
+	e.mu.Lock()
+	var all []*task
+	for _, t := range e.tasks {
+		all = append(all, t)
+	}
+	e.mu.Unlock()
+	for _, t := range all {
+		t.mu.Lock()
+		h := t.handle
+		t.mu.Unlock()
+		if h != nil {
+			go h.Kill(grace)
+		}
+	}
+	deadline := time.NewTimer(time.Until(by))
+	defer deadline.Stop()
+	for _, t := range all {
+		select {
+		case <-t.done:
+		case <-deadline.C:
+			return
+		}
+	}
+}

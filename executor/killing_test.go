@@ -1,0 +1,117 @@
+package executor
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// heldRuntime starts pods without reporting anything: the test reports for them, and a
+// KILL only reaches the test (kills), as a container that takes its grace period.
+type heldRuntime struct{ started chan *heldHandle }
+
+type heldHandle struct {
+	report func(Report)
+	kills  chan time.Duration
+}
+
+func (r heldRuntime) Start(_ *corev1.Pod, _ string, report func(Report)) (Handle, error) {
+	h := &heldHandle{report: report, kills: make(chan time.Duration, 4)}
+	r.started <- h
+	return h, nil
+}
+
+func (heldRuntime) Supports(*corev1.Volume) bool { return true }
+
+func (h *heldHandle) Kill(grace time.Duration) { h.kills <- grace }
+
+func (h *heldHandle) waitKill(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case g := <-h.kills:
+		return g
+	case <-time.After(10 * time.Second):
+		t.Fatal("the KILL did not reach the runtime")
+		return 0
+	}
+}
+
+// withReady is a pod status of phase with the Ready condition.
+func withReady(phase corev1.PodPhase, ready corev1.ConditionStatus) corev1.PodStatus {
+	return corev1.PodStatus{Phase: phase, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}}}
+}
+
+// A framework with TASK_KILLING_STATE (k8sm's, by default) hears TASK_KILLING when the
+// executor starts to kill a running pod, as from Mesos's command and default executors
+// (src/launcher/executor.cpp, default_executor.cpp): once, on the first KILL, with the
+// pod's last status; a pod being killed is not reported RUNNING or STARTING again, its
+// later statuses come as TASK_KILLING. Without the capability, or for a pod not running
+// yet (TASK_KILLING would make it Running), the task goes straight to its end.
+func TestSendsTaskKillingOnTheFirstKill(t *testing.T) {
+	killing := mesos.FrameworkInfo{Capabilities: []mesos.FrameworkInfo_Capability{
+		{Type: mesos.FrameworkInfo_Capability_PARTITION_AWARE}, {Type: mesos.FrameworkInfo_Capability_TASK_KILLING_STATE}}}
+	for _, tc := range []struct {
+		name      string
+		framework mesos.FrameworkInfo
+		running   bool
+		want      []mesos.TaskState
+	}{
+		{"TASK_KILLING_STATE", killing, true, []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING,
+			mesos.TASK_KILLING, mesos.TASK_KILLING, mesos.TASK_KILLING, mesos.TASK_KILLED}},
+		{"without TASK_KILLING_STATE", mesos.FrameworkInfo{}, true, []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING,
+			mesos.TASK_RUNNING, mesos.TASK_STARTING, mesos.TASK_KILLED}},
+		{"not running yet", killing, false, []mesos.TaskState{mesos.TASK_STARTING,
+			mesos.TASK_STARTING, mesos.TASK_STARTING, mesos.TASK_KILLED}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newFakeAgent(t)
+			a.framework = tc.framework
+			rt := heldRuntime{started: make(chan *heldHandle, 1)}
+			startExecutorWith(t, a, &Executor{Runtime: rt})
+			a.waitSubscription(t, 1)
+			a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: podTask(t, "t1")}})
+			h := <-rt.started
+			phase := corev1.PodPending
+			if tc.running {
+				phase = corev1.PodRunning
+				h.report(Report{Status: withReady(phase, corev1.ConditionTrue)})
+				waitStates(t, a, "t1", mesos.TASK_STARTING, mesos.TASK_RUNNING)
+			}
+
+			kill := func(grace time.Duration) {
+				a.send(&mexec.Event{Type: mexec.Event_KILL, Kill: &mexec.Event_Kill{TaskID: mesos.TaskID{Value: "t1"},
+					KillPolicy: &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(grace)}}}})
+				if got := h.waitKill(t); got != grace {
+					t.Fatalf("the runtime was given %s to kill the pod, want %s", got, grace)
+				}
+			}
+			kill(30 * time.Second)
+			// The pod's containers stop as they are told (a stopped container may make
+			// the pod Pending again); a KILL sent again, with a shorter grace, still
+			// reaches the runtime.
+			h.report(Report{Status: withReady(phase, corev1.ConditionFalse)})
+			h.report(Report{Status: corev1.PodStatus{Phase: corev1.PodPending}})
+			kill(time.Second)
+			h.report(Report{Killed: true, Status: corev1.PodStatus{Phase: corev1.PodFailed}})
+			waitStates(t, a, "t1", tc.want...)
+			if got := a.statesOf("t1"); !slices.Equal(got, tc.want) {
+				t.Fatalf("updates %v, want %v", got, tc.want)
+			}
+			if !tc.running || len(tc.framework.Capabilities) == 0 {
+				return
+			}
+			a.mu.Lock()
+			first := a.updates[2]
+			a.mu.Unlock()
+			var ps corev1.PodStatus
+			if err := json.Unmarshal(first.Data, &ps); err != nil || ps.Phase != corev1.PodRunning || !podReady(&ps) {
+				t.Errorf("TASK_KILLING carries %s (%v), want the pod's last status, Running and ready", first.Data, err)
+			}
+		})
+	}
+}
