@@ -48,8 +48,8 @@ func (p *pod) grace(pr *corev1.Probe) time.Duration {
 
 // stopContainer stops a running instance within grace: its preStop hook (once per
 // instance), then SIGTERM to its process group, then SIGKILL when the grace period is
-// over; it returns once its process is gone. why, when set, is said in its Terminated
-// state.
+// over, or earlier when a kill of its pod shortens it (Kill); it returns once its
+// process is gone. why, when set, is said in its Terminated state.
 func (p *pod) stopContainer(in instance, grace time.Duration, why string) {
 	deadline := time.Now().Add(grace)
 	p.mu.Lock()
@@ -65,19 +65,19 @@ func (p *pod) stopContainer(in instance, grace time.Duration, why string) {
 	}
 	p.mu.Unlock()
 	if preStop != nil && grace > 0 {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		if err := p.runHook(untilExit(ctx, in.exited), in, preStop); err != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			defer cancel()
+			p.awaitUntil(deadline, in.exited, ctx.Done())
+		}()
+		if err := p.runHook(ctx, in, preStop); err != nil {
 			p.rt.Log.Info("preStop hook failed", "pod", p.name(), "container", in.c.spec.Name, "error", err.Error())
 		}
 		cancel()
 	}
 	signal(in.cmd, syscall.SIGTERM)
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case <-in.exited:
+	if p.awaitUntil(deadline, in.exited, nil) {
 		return
-	case <-t.C:
 	}
 	signal(in.cmd, syscall.SIGKILL)
 	<-in.exited

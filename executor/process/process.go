@@ -100,6 +100,11 @@ type pod struct {
 	mains  []*container
 	killed bool
 	kill   chan struct{}
+	// killBy is when a killed pod's containers get SIGKILL: the earliest deadline of its
+	// kills (a later kill may shorten the grace period, never lengthen it); shortened is
+	// closed, and made again, whenever it comes earlier.
+	killBy    time.Time
+	shortened chan struct{}
 	// stopping is closed once the sidecars are stopped (sidecars.go); initialized says
 	// the init containers completed and the sidecars started.
 	stopping    chan struct{}
@@ -190,9 +195,13 @@ func (r *Runtime) backoff(restarts int32) time.Duration {
 	return min(d, max)
 }
 
-// Kill stops every process group: SIGTERM, then SIGKILL after grace.
+// Kill stops every process group: SIGTERM, then SIGKILL after grace. A later Kill
+// with a shorter grace brings SIGKILL forward (the user's `kubectl delete
+// --grace-period=1` after a delete with a long one); a longer one changes nothing, as
+// the kubelet lets a pod's grace period only decrease.
 func (p *pod) Kill(grace time.Duration) {
 	p.mu.Lock()
+	p.killByLocked(time.Now().Add(grace))
 	if p.killed {
 		p.mu.Unlock()
 		return
@@ -202,6 +211,53 @@ func (p *pod) Kill(grace time.Duration) {
 	running := p.running()
 	p.mu.Unlock()
 	p.stopInOrder(running, grace)
+}
+
+// killByLocked brings the pod's kill deadline forward to by, if that is earlier, and
+// tells the containers being stopped; under p.mu.
+func (p *pod) killByLocked(by time.Time) {
+	if !p.killBy.IsZero() && !by.Before(p.killBy) {
+		return
+	}
+	p.killBy = by
+	if p.shortened != nil {
+		close(p.shortened)
+	}
+	p.shortened = make(chan struct{})
+}
+
+// stopBy is when a container stopped with deadline gets SIGKILL: that, or the pod's
+// kill deadline if earlier; shortened is closed when the latter comes earlier.
+func (p *pod) stopBy(deadline time.Time) (by time.Time, shortened <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shortened == nil {
+		p.shortened = make(chan struct{})
+	}
+	if !p.killBy.IsZero() && p.killBy.Before(deadline) {
+		deadline = p.killBy
+	}
+	return deadline, p.shortened
+}
+
+// awaitUntil waits until a or b is closed (true), or until deadline, or the pod's kill
+// deadline if that comes earlier meanwhile, has passed (false).
+func (p *pod) awaitUntil(deadline time.Time, a, b <-chan struct{}) bool {
+	for {
+		by, shortened := p.stopBy(deadline)
+		t := time.NewTimer(time.Until(by))
+		select {
+		case <-a:
+		case <-b:
+		case <-t.C:
+			return false
+		case <-shortened:
+			t.Stop()
+			continue
+		}
+		t.Stop()
+		return true
+	}
 }
 
 // running are the instances of the containers that run; under p.mu.
