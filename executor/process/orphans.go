@@ -152,6 +152,14 @@ func clearRecords(dir string) int {
 	return n
 }
 
+// killByCookie kills what is left of an ended container run that had no cgroup to
+// remove: every process that carries its cookie, those that left its process group
+// (setsid) included. Without it they would outlive the container, its pod and the
+// executor: its record goes with it, so neither the watchdog nor a Sweep finds them.
+func killByCookie(cookie string) int {
+	return killLeftovers([]record{{Cookie: cookie, BootID: bootID(), PIDNamespace: pidNamespace()}})
+}
+
 // Sweep kills what the ended executor runs among runs left running: the containers
 // their records name, and what is in the pod cgroups they name (sweepCgroups), which
 // it removes (executor.Sweeper).

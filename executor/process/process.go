@@ -392,10 +392,14 @@ func (p *pod) runOnce(c *container) (int32, error) {
 	}
 	<-in.exited
 	stopProbes()
-	// Reap what the container left behind in its process group, then in its cgroup.
+	// Reap what the container left behind in its process group, then in its cgroup, or
+	// without one, by its cookie (what left its process group: a daemon).
 	signal(cmd, syscall.SIGKILL)
 	code = exitCode(waitErr)
 	oomKilled := p.endCgroup(cc, code)
+	if cc == nil {
+		killByCookie(cookie)
+	}
 	forget()
 	out.finish()
 	p.terminated(c, code, oomKilled)
