@@ -113,6 +113,10 @@ type pod struct {
 	ended       bool
 	// final is the status its end was reported with.
 	final *corev1.PodStatus
+	// queued are the reports not delivered yet, oldest first; delivering says a
+	// goroutine is delivering them (status.go).
+	queued     []executor.Report
+	delivering bool
 }
 
 // Start runs the pod in the background.

@@ -16,8 +16,9 @@ func (p *pod) fail(msg string) {
 	st := p.statusLocked()
 	st.Phase, st.Message = corev1.PodFailed, msg
 	p.final = st.DeepCopy()
+	deliver := p.enqueueLocked(executor.Report{Status: st, Message: msg})
 	p.mu.Unlock()
-	p.report(executor.Report{Status: st, Message: msg})
+	p.deliver(deliver)
 }
 
 // finish reports the pod's end: Killed, or Succeeded when every container exited 0.
@@ -26,31 +27,33 @@ func (p *pod) finish() {
 	p.mu.Lock()
 	p.ended = true
 	st := p.statusLocked()
-	killed := p.killed
-	p.mu.Unlock()
-	if killed {
-		p.mu.Lock()
-		p.final = st.DeepCopy()
-		p.final.Phase = corev1.PodFailed // its containers were stopped
-		p.mu.Unlock()
-		p.report(executor.Report{Status: st, Killed: true})
-		return
+	rep := executor.Report{Status: st, Killed: p.killed}
+	if !p.killed {
+		rep.Status.Phase, rep.Message = endPhase(st.ContainerStatuses)
+		rep.Status.Message = rep.Message
 	}
-	st.Phase = corev1.PodSucceeded
-	msg := ""
-	for _, c := range st.ContainerStatuses {
+	p.final = rep.Status.DeepCopy()
+	if p.killed {
+		p.final.Phase = corev1.PodFailed // its containers were stopped
+	}
+	deliver := p.enqueueLocked(rep)
+	p.mu.Unlock()
+	p.deliver(deliver)
+}
+
+// endPhase is the phase of a pod whose containers all ended with these statuses:
+// Succeeded when every one exited 0, else Failed, saying which did not.
+func endPhase(cs []corev1.ContainerStatus) (corev1.PodPhase, string) {
+	phase, msg := corev1.PodSucceeded, ""
+	for _, c := range cs {
 		if t := c.State.Terminated; t == nil || t.ExitCode != 0 {
-			st.Phase = corev1.PodFailed
+			phase = corev1.PodFailed
 			if t != nil {
 				msg = fmt.Sprintf("container %s exited with code %d", c.Name, t.ExitCode)
 			}
 		}
 	}
-	st.Message = msg
-	p.mu.Lock()
-	p.final = st.DeepCopy()
-	p.mu.Unlock()
-	p.report(executor.Report{Status: st, Message: msg})
+	return phase, msg
 }
 
 // send reports the pod's current status while it runs.
@@ -60,9 +63,45 @@ func (p *pod) send(string) {
 		p.mu.Unlock()
 		return
 	}
-	st := p.statusLocked()
+	deliver := p.enqueueLocked(executor.Report{Status: p.statusLocked()})
 	p.mu.Unlock()
-	p.report(executor.Report{Status: st})
+	p.deliver(deliver)
+}
+
+// Reports go out one at a time, in the order their statuses were taken: a goroutine
+// that takes a status while another is reporting (its update on its way to a slow
+// agent) queues it for that one to report next, so that an older status never comes
+// last and stays the pod's (Ready with a dead container).
+
+// enqueueLocked queues a report and says whether the caller is to deliver the queue:
+// no other goroutine is delivering it. Under p.mu, with the status just taken.
+func (p *pod) enqueueLocked(rep executor.Report) (deliver bool) {
+	p.queued = append(p.queued, rep)
+	if p.delivering {
+		return false
+	}
+	p.delivering = true
+	return true
+}
+
+// deliver reports the queued reports, in order, until none is left, when told to by
+// enqueueLocked.
+func (p *pod) deliver(ok bool) {
+	if !ok {
+		return
+	}
+	for {
+		p.mu.Lock()
+		if len(p.queued) == 0 {
+			p.delivering = false
+			p.mu.Unlock()
+			return
+		}
+		next := p.queued[0]
+		p.queued = p.queued[1:]
+		p.mu.Unlock()
+		p.report(next)
+	}
 }
 
 // statusLocked builds the PodStatus from the containers.
