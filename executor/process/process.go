@@ -105,6 +105,10 @@ type pod struct {
 	// closed, and made again, whenever it comes earlier.
 	killBy    time.Time
 	shortened chan struct{}
+	// deadline stops the pod at its activeDeadlineSeconds; exceeded says it did
+	// (deadline.go).
+	deadline *time.Timer
+	exceeded bool
 	// stopping is closed once the sidecars are stopped (sidecars.go); initialized says
 	// the init containers completed and the sidecars started.
 	stopping    chan struct{}
@@ -169,6 +173,9 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 	}
 	r.ensureWatchdog()
 	r.register(pd)
+	pd.mu.Lock()
+	pd.enforceDeadline()
+	pd.mu.Unlock()
 	go pd.run()
 	return pd, nil
 }
@@ -203,14 +210,22 @@ func (r *Runtime) backoff(restarts int32) time.Duration {
 // with a shorter grace brings SIGKILL forward (the user's `kubectl delete
 // --grace-period=1` after a delete with a long one); a longer one changes nothing, as
 // the kubelet lets a pod's grace period only decrease.
-func (p *pod) Kill(grace time.Duration) {
+func (p *pod) Kill(grace time.Duration) { p.stop(grace, false) }
+
+// stop kills the pod (Kill), or, pastDeadline, stops a pod that ran past its
+// activeDeadlineSeconds, unless it ended or was killed already.
+func (p *pod) stop(grace time.Duration, pastDeadline bool) {
 	p.mu.Lock()
+	if pastDeadline && (p.ended || p.killed) {
+		p.mu.Unlock()
+		return
+	}
 	p.killByLocked(time.Now().Add(grace))
 	if p.killed {
 		p.mu.Unlock()
 		return
 	}
-	p.killed = true
+	p.killed, p.exceeded = true, pastDeadline
 	close(p.kill)
 	running := p.running()
 	p.mu.Unlock()

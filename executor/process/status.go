@@ -13,6 +13,7 @@ func (p *pod) fail(msg string) {
 	p.removePodCgroup()
 	p.mu.Lock()
 	p.ended = true
+	p.disarmDeadline()
 	st := p.statusLocked()
 	st.Phase, st.Message = corev1.PodFailed, msg
 	p.final = st.DeepCopy()
@@ -21,19 +22,24 @@ func (p *pod) fail(msg string) {
 	p.deliver(deliver)
 }
 
-// finish reports the pod's end: Killed, or Succeeded when every container exited 0.
+// finish reports the pod's end: Killed, Failed past its active deadline, or Succeeded
+// when every container exited 0.
 func (p *pod) finish() {
 	p.removePodCgroup()
 	p.mu.Lock()
 	p.ended = true
+	p.disarmDeadline()
 	st := p.statusLocked()
-	rep := executor.Report{Status: st, Killed: p.killed}
-	if !p.killed {
+	rep := executor.Report{Status: st, Killed: p.killed && !p.exceeded}
+	switch {
+	case p.exceeded:
+		rep.Message = pastDeadlineLocked(&rep.Status)
+	case !p.killed:
 		rep.Status.Phase, rep.Message = endPhase(st.ContainerStatuses)
 		rep.Status.Message = rep.Message
 	}
 	p.final = rep.Status.DeepCopy()
-	if p.killed {
+	if rep.Killed {
 		p.final.Phase = corev1.PodFailed // its containers were stopped
 	}
 	deliver := p.enqueueLocked(rep)
