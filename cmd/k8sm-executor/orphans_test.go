@@ -91,14 +91,15 @@ func (a *agent) subscriptions() int {
 }
 
 // shTask is a task whose pod's container is `sh -c 'sleep 300 & wait'`, writing the
-// shell's and the sleep's pids to pidFile.
+// shell's and the sleep's pids to pidFile ($$$$ is the shell's $$: a command's $$ is a
+// literal $, as Kubernetes expands it).
 func shTask(t *testing.T, pidFile string) mesos.TaskInfo {
 	// A UID of this process's: pods of one UID share a cgroup (k8sm/pod<uid>), and test
 	// binaries of other packages run pods at the same time.
 	uid := types.UID(fmt.Sprintf("u1-%d", os.Getpid()))
 	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: uid},
 		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c",
-			Command: []string{"sh", "-c", `sleep 300 & echo $$ $! > "$0.tmp" && mv "$0.tmp" "$0"; wait`, pidFile}}}}}
+			Command: []string{"sh", "-c", `sleep 300 & echo $$$$ $! > "$0.tmp" && mv "$0.tmp" "$0"; wait`, pidFile}}}}}
 	data, err := json.Marshal(&pod)
 	if err != nil {
 		t.Fatal(err)

@@ -55,11 +55,42 @@ func (r *Runtime) env(p *corev1.Pod, c *corev1.Container) ([]string, error) {
 	return out, nil
 }
 
-// expand replaces $(VAR) with earlier variables, as Kubernetes does.
+// expand replaces $(VAR) with the value of VAR, the last one of that name in env, as
+// Kubernetes expands a container's command, args and env values: in one pass (a value
+// is not expanded again), $$ making a literal $, and a reference to a variable env does
+// not have, or one without its closing parenthesis, left as written.
 func expand(s string, env []string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		k, v, _ := strings.Cut(env[i], "=")
-		s = strings.ReplaceAll(s, "$("+k+")", v)
+	if !strings.Contains(s, "$") {
+		return s
 	}
-	return s
+	vars := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '$')
+		if i < 0 || i == len(s)-1 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		s = s[i+1:]
+		switch {
+		case s[0] == '$':
+			b.WriteByte('$')
+			s = s[1:]
+		case s[0] == '(' && strings.Contains(s, ")"):
+			name, rest, _ := strings.Cut(s[1:], ")")
+			if v, ok := vars[name]; ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString("$(" + name + ")")
+			}
+			s = rest
+		default:
+			b.WriteByte('$')
+		}
+	}
 }

@@ -18,9 +18,9 @@ import (
 func TestNoProcessOfAContainerOutlivesItWithoutCgroups(t *testing.T) {
 	pidFile := filepath.Join(sharedDir(t), "daemon")
 	rt := &Runtime{detect: func() (*cgroup.Manager, error) { return nil, errors.New("no cgroups here") }}
-	// The daemon writes its own pid ($! may be a setsid that forked it), and the
-	// container ends once it has.
-	p := shPod(corev1.RestartPolicyNever, `echo "$`+EnvCookie+`"; setsid sh -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0"; exec sleep 300' "$0" &
+	// The daemon writes its own pid ($! may be a setsid that forked it; $$$$ is its
+	// shell's $$, as Kubernetes expands a command), and the container ends once it has.
+	p := shPod(corev1.RestartPolicyNever, `echo "$`+EnvCookie+`"; setsid sh -c 'echo $$$$ > "$0.tmp" && mv "$0.tmp" "$0"; exec sleep 300' "$0" &
 		until [ -s "$0" ]; do sleep 0.01; done`)
 	p.Spec.Containers[0].Args = []string{pidFile}
 	_, rec, dir := startWith(t, rt, p)

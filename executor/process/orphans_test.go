@@ -52,7 +52,8 @@ func runOwner(dir, pidFile string) int {
 		return 2
 	}
 	rt := &Runtime{Sandbox: dir, BackoffBase: time.Minute}
-	p := shPod(corev1.RestartPolicyNever, `sleep 300 & echo $$ $! > "$0.tmp" && mv "$0.tmp" "$0"; wait`)
+	// $$$$ is the shell's $$: a command's $$ is a literal $, as Kubernetes expands it.
+	p := shPod(corev1.RestartPolicyNever, `sleep 300 & echo $$$$ $! > "$0.tmp" && mv "$0.tmp" "$0"; wait`)
 	p.Spec.Containers[0].Args = []string{pidFile}
 	if _, err := rt.Start(p, filepath.Join(dir, "pods", "t1"), func(executor.Report) {}); err != nil {
 		return 3

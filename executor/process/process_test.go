@@ -115,7 +115,7 @@ func TestPodEnds(t *testing.T) {
 		{"exit 0, never restarted", corev1.RestartPolicyNever, []string{"exit 0"}, corev1.PodSucceeded, ""},
 		{"exit 3, never restarted", corev1.RestartPolicyNever, []string{"exit 3"}, corev1.PodFailed, "container c0 exited with code 3"},
 		{"one of two fails", corev1.RestartPolicyNever, []string{"exit 0", "exit 1"}, corev1.PodFailed, "container c1 exited with code 1"},
-		{"killed by a signal: 128 + the signal", corev1.RestartPolicyNever, []string{"kill -KILL $$"}, corev1.PodFailed, "container c0 exited with code 137"},
+		{"killed by a signal: 128 + the signal", corev1.RestartPolicyNever, []string{"kill -KILL $$$$"}, corev1.PodFailed, "container c0 exited with code 137"},
 		{"OnFailure ends once it succeeds", corev1.RestartPolicyOnFailure, []string{"exit 0"}, corev1.PodSucceeded, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -73,7 +73,8 @@ var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
 
 	It("runs sleep 3600 and kills it within the grace period on delete, leaving no process", func() {
 		pidFile := filepath.Join(writableDir(), "pid")
-		pod := shellPod("sleeper", "echo $$ > "+pidFile+"; exec sleep 3600", corev1.RestartPolicyAlways)
+		// $$$$ is the shell's $$: a command's $$ is a literal $, as Kubernetes expands it.
+		pod := shellPod("sleeper", "echo $$$$ > "+pidFile+"; exec sleep 3600", corev1.RestartPolicyAlways)
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		key := client.ObjectKeyFromObject(pod)
 		Eventually(podOf(key), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
@@ -171,7 +172,7 @@ var _ = Describe("An agent restart under the k8sm executor", func() {
 		pod := newPod(ns, "steady", mc.Spec.SchedulerName, "100m")
 		grace := int64(2)
 		pod.Spec.TerminationGracePeriodSeconds = &grace
-		pod.Spec.Containers[0].Command = []string{"sh", "-c", "echo $$ > " + pidFile + "; exec sleep 3600"}
+		pod.Spec.Containers[0].Command = []string{"sh", "-c", "echo $$$$ > " + pidFile + "; exec sleep 3600"}
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		key := client.ObjectKeyFromObject(pod)
 		Eventually(podOf(key), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
