@@ -9,14 +9,27 @@ import (
 // What the executor keeps of ended pods. An executor runs for as long as its agent runs
 // pods of its cluster, so whatever it keeps per pod must end with the pod: a task whose
 // terminal update the agent acknowledged is forgotten at once (the agent never sends it
-// again, and Mesos task ids are not reused), and its sandbox directory — the pod's logs
-// and emptyDirs — is removed once more than KeepEndedSandboxes ended pods are kept, oldest
-// first, or once it is older than KeepEndedFor, like the agent's own sandbox GC
-// (--gc_delay) one level down.
+// again, and Mesos task ids are not reused), and so is most of its sandbox directory
+// when the runtime is a Trimmer: the pod's emptyDirs and working directories. What is
+// left of it (its logs, for `kubectl logs` of the ended pod) is removed once more than
+// KeepEndedSandboxes ended pods are kept, oldest first, or once it is older than
+// KeepEndedFor, like the agent's own sandbox GC (--gc_delay) one level down.
 const (
 	DefaultKeepEndedSandboxes = 256
 	DefaultKeepEndedFor       = 24 * time.Hour
 )
+
+// Trimmer is a Runtime that can free at once what an ended pod's sandbox holds and
+// nothing serves any more, keeping what it still serves of the pod (its logs).
+type Trimmer interface {
+	// Trim frees what the ended pod that ran in sandbox left there. It is called once the
+	// agent acknowledged the pod's terminal update: Mesos has released the pod's
+	// resources, its disk among them, and with a disk quota over the executor's container
+	// (disk/du with --enforce_container_disk_quota) whatever the pod wrote would count
+	// against the pods still running, until the agent destroys the executor with all of
+	// them.
+	Trim(sandbox string)
+}
 
 // endedTask is a task forgotten with its sandbox still on disk.
 type endedTask struct {
@@ -29,8 +42,9 @@ func (e *Executor) sandboxOf(id string) string {
 	return filepath.Join(e.Config.Sandbox, "pods", id)
 }
 
-// forgetLocked drops a task whose terminal update the agent acknowledged, and keeps
-// its sandbox for a while. Called with e.mu held.
+// forgetLocked drops a task whose terminal update the agent acknowledged, has the
+// runtime trim its sandbox (Trimmer), and keeps what is left for a while. Called with
+// e.mu held.
 func (e *Executor) forgetLocked(id string, now time.Time) {
 	if _, ok := e.tasks[id]; !ok {
 		return
@@ -38,6 +52,9 @@ func (e *Executor) forgetLocked(id string, now time.Time) {
 	delete(e.tasks, id)
 	delete(e.unackedTasks, id)
 	e.ended = append(e.ended, endedTask{id: id, at: now})
+	if t, ok := e.Runtime.(Trimmer); ok {
+		go t.Trim(e.sandboxOf(id)) // out of e.mu: it may remove gigabytes
+	}
 }
 
 // pruneSandboxes removes the sandboxes of ended tasks beyond the count or age kept.

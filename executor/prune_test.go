@@ -3,6 +3,8 @@ package executor
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,4 +76,57 @@ func TestEndedTasksAndTheirSandboxesArePruned(t *testing.T) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// trimmingRuntime is fakeRuntime with a Trimmer's Trim, which records its sandboxes.
+type trimmingRuntime struct {
+	fakeRuntime
+	mu      sync.Mutex
+	trimmed []string
+}
+
+func (r *trimmingRuntime) Trim(sandbox string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trimmed = append(r.trimmed, sandbox)
+}
+
+func (r *trimmingRuntime) wasTrimmed(sandbox string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Contains(r.trimmed, sandbox)
+}
+
+// An ended pod's emptyDirs and working directories go from the executor's sandbox as
+// soon as the agent acknowledged its terminal update: Mesos has released the pod's disk
+// then, and with a disk quota over the executor's container (disk/du,
+// --enforce_container_disk_quota) what the pod wrote would count against the other pods
+// and get the whole executor destroyed. A running pod, whose updates the agent
+// acknowledged too, keeps its own.
+func TestAnEndedPodsSandboxIsTrimmedOnceItsEndIsAcknowledged(t *testing.T) {
+	a := newFakeAgent(t)
+	rt := &trimmingRuntime{}
+	e, _ := startExecutorWith(t, a, &Executor{Runtime: rt})
+	a.waitSubscription(t, 1)
+	for _, id := range []string{"t1", "t2"} {
+		a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: podTask(t, id)}})
+		waitStates(t, a, id, mesos.TASK_STARTING, mesos.TASK_RUNNING)
+	}
+	a.ackAll("t2")
+	a.send(&mexec.Event{Type: mexec.Event_KILL, Kill: &mexec.Event_Kill{TaskID: mesos.TaskID{Value: "t1"}}})
+	waitStates(t, a, "t1", mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLED)
+	if rt.wasTrimmed(e.sandboxOf("t1")) {
+		t.Fatal("the ended pod's sandbox was trimmed before the agent acknowledged its end")
+	}
+	a.ackAll("t1")
+	deadline := time.Now().Add(10 * time.Second)
+	for !rt.wasTrimmed(e.sandboxOf("t1")) {
+		if time.Now().After(deadline) {
+			t.Fatal("the ended pod's sandbox was not trimmed once its end was acknowledged")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rt.wasTrimmed(e.sandboxOf("t2")) {
+		t.Error("the running pod's sandbox was trimmed")
+	}
 }
