@@ -134,7 +134,7 @@ func (p *pod) statusLocked() corev1.PodStatus {
 			ready = false
 		}
 	}
-	if initDone && (anyRunning || restarting(p.mains)) {
+	if initDone && (anyRunning || restarting(p.mains) || allStarted(p.mains)) {
 		st.Phase = corev1.PodRunning
 	}
 	cond := func(t corev1.PodConditionType, ok bool) corev1.PodCondition {
@@ -149,6 +149,19 @@ func (p *pod) statusLocked() corev1.PodStatus {
 		st.Conditions = append(st.Conditions, c)
 	}
 	return st
+}
+
+// allStarted says whether every container has started at least once. A pod whose
+// containers all started stays Running, as a kubelet has it (getPhase), while they
+// stop: killed, or ended before the pod's end is reported. Pending is for a pod with a
+// container that never started.
+func allStarted(cs []*container) bool {
+	for _, c := range cs {
+		if c.status.State.Running == nil && c.status.State.Terminated == nil && c.status.LastTerminationState.Terminated == nil {
+			return false
+		}
+	}
+	return len(cs) > 0
 }
 
 func restarting(cs []*container) bool {

@@ -60,3 +60,40 @@ func TestAStaleStatusNeverOvertakesANewerOne(t *testing.T) {
 		t.Fatalf("the last status reported is a stale one: container %+v, Ready %s", cs.State, last.Conditions[2].Status)
 	}
 }
+
+// A pod whose containers all started is Running until its end is reported, as a
+// kubelet has it, also while its containers stop (killed, or ended before the pod's end
+// is reported); Pending is only for a container that never started. Before, a pod whose
+// only container had stopped was reported Pending, and its task went from TASK_RUNNING
+// back to TASK_STARTING.
+func TestAPodWhoseContainersStartedStaysRunningAsTheyStop(t *testing.T) {
+	terminated := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "Error"}}
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	for _, tc := range []struct {
+		name   string
+		states []corev1.ContainerState
+		want   corev1.PodPhase
+	}{
+		{"one container stopped", []corev1.ContainerState{terminated}, corev1.PodRunning},
+		{"both stopped", []corev1.ContainerState{terminated, terminated}, corev1.PodRunning},
+		{"one running, one stopped", []corev1.ContainerState{running, terminated}, corev1.PodRunning},
+		{"one never started", []corev1.ContainerState{terminated, {}}, corev1.PodPending},
+		{"none started", []corev1.ContainerState{{}}, corev1.PodPending},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := shPod(corev1.RestartPolicyNever, "sleep 300")
+			rt := &Runtime{HostIP: "127.0.0.1"}
+			pd := &pod{rt: rt, pod: p, initialized: true, limits: rt.limitsFor(p)}
+			for _, s := range tc.states {
+				c := &container{spec: p.Spec.Containers[0], status: waiting(p.Spec.Containers[0], "ContainerCreating")}
+				if s.Running != nil || s.Terminated != nil {
+					c.status.State = s
+				}
+				pd.mains = append(pd.mains, c)
+			}
+			if got := pd.statusLocked().Phase; got != tc.want {
+				t.Errorf("phase = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
