@@ -324,6 +324,11 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 	case mesosv1alpha1.TaskPhaseFailed, mesosv1alpha1.TaskPhaseKilled:
 		if !stoppedInSuccess {
 			out.Reason, out.Message = st.Reason, st.Message
+			if out.Reason == "" && fromExecutor != nil {
+				// The executor's own reason where Mesos gives none, as a kubelet's
+				// DeadlineExceeded for activeDeadlineSeconds.
+				out.Reason = Clamp(fromExecutor.Reason, MaxReasonLength)
+			}
 		}
 	case mesosv1alpha1.TaskPhaseGone:
 		out.Reason, out.Message = ReasonTaskGone, st.MesosState+": "+st.Message

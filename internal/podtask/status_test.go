@@ -70,6 +70,10 @@ func TestPodStatusFor(t *testing.T) {
 		Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}},
 		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", RestartCount: 2, Ready: false}},
 	})
+	deadlineStatus, _ := json.Marshal(corev1.PodStatus{
+		PodIP: "10.0.0.9", Phase: corev1.PodFailed, Reason: "DeadlineExceeded",
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", RestartCount: 2}},
+	})
 	healthyFalse := false
 	for _, tc := range []struct {
 		name   string
@@ -86,6 +90,7 @@ func TestPodStatusFor(t *testing.T) {
 		{"unhealthy is not ready", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, Healthy: &healthyFalse}, nil, corev1.PodRunning, corev1.ConditionFalse, ""},
 		{"finished", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseFinished}, nil, corev1.PodSucceeded, corev1.ConditionFalse, ""},
 		{"failed carries the Mesos reason", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseFailed, Reason: "REASON_COMMAND_EXECUTOR_FAILED", Message: "exit 1"}, nil, corev1.PodFailed, corev1.ConditionFalse, "REASON_COMMAND_EXECUTOR_FAILED"},
+		{"failed without a Mesos reason carries the executor's", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseFailed, Message: "Pod was active on the node longer than the specified deadline"}, deadlineStatus, corev1.PodFailed, corev1.ConditionFalse, "DeadlineExceeded"},
 		{"gone", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseGone, MesosState: "TASK_GONE"}, nil, corev1.PodFailed, corev1.ConditionFalse, ReasonTaskGone},
 		{"unreachable is not ready", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE"}, nil, corev1.PodPending, corev1.ConditionFalse, ReasonAgentUnreachable},
 	} {
