@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -205,5 +206,31 @@ func TestOffersAreHeldForWorkThatCameDuringTheRound(t *testing.T) {
 				t.Errorf("the offer loop is told to try the held offers: %v, want %v", s.heldForWork(), tc.held)
 			}
 		})
+	}
+}
+
+// BenchmarkHeldOffersRound takes 1,000 held offers for a round that uses none of them
+// and holds them again: the scheduler's own work, around placement
+// (placement.BenchmarkPlaceOneOnHeldOffers), in each round of a cluster that holds offers.
+func BenchmarkHeldOffersRound(b *testing.B) {
+	d := newFakeDriver()
+	s, _ := newTestScheduler(nil, d)
+	ctx := context.Background()
+	offers := make([]mesos.Offer, 1000)
+	unused := make([]int, len(offers))
+	for i := range offers {
+		offers[i], unused[i] = agentOffer(fmt.Sprintf("agent-%d", i), 16), i
+	}
+	now := time.Now()
+	s.settleUnused(ctx, d, offers, unused, nil, nil, 0, time.Hour, now)
+	b.ReportAllocs()
+	for b.Loop() {
+		held := s.takeHeld(d.Subscription(), now)
+		round := s.offersOfRound(held, nil)
+		s.settleUnused(ctx, d, round, unused, held, nil, 0, time.Hour, now)
+		s.recycleHeld(held)
+	}
+	if len(s.held) != len(offers) {
+		b.Fatalf("%d offers held, want %d", len(s.held), len(offers))
 	}
 }
