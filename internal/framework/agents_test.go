@@ -92,16 +92,21 @@ func TestAgentsListedForTheCurrentSubscription(t *testing.T) {
 	d := &Driver{Connection: &Connection{}, observer: noObserver{}, status: Status{Agents: map[string]Agent{}}}
 	h := driverHandler{d}
 	before := time.Now()
+	subscribe(d.Connection)
+	earlier := d.Subscription()
+	d.ended()
+	subscribe(d.Connection)
 	h.Subscribed(context.Background(), "fw", nil)
+	current := d.Subscription()
 	for _, tc := range []struct {
 		name         string
 		err          error
 		subscription uint64
 		want         bool
 	}{
-		{name: "asked during an earlier subscription", subscription: 0},
-		{name: "refused", err: errors.New("403 Forbidden"), subscription: 1},
-		{name: "answered", subscription: 1, want: true},
+		{name: "asked during an earlier subscription", subscription: earlier},
+		{name: "refused", err: errors.New("403 Forbidden"), subscription: current},
+		{name: "answered", subscription: current, want: true},
 	} {
 		d.recordAgents(nil, tc.err, time.Now(), tc.subscription)
 		if got := d.Status().AgentsListed; got != tc.want {
@@ -111,6 +116,7 @@ func TestAgentsListedForTheCurrentSubscription(t *testing.T) {
 	if at := d.Status().SubscribedAt; at.Before(before) {
 		t.Errorf("SubscribedAt = %v, want the subscription's time", at)
 	}
+	subscribe(d.Connection)
 	h.Subscribed(context.Background(), "fw", nil)
 	if d.Status().AgentsListed {
 		t.Error("a new subscription has the agents listed before it asked for them")

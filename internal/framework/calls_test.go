@@ -176,7 +176,7 @@ func TestSubscribeCallsAndMissedHeartbeats(t *testing.T) {
 	m.mu.Unlock()
 
 	// Calls carry the framework id and the stream id (the fake refuses others).
-	if err := c.Decline(ctx, []mesos.OfferID{{Value: "o1"}}, 7*time.Second); err != nil {
+	if err := c.Decline(ctx, c.Subscription(), []mesos.OfferID{{Value: "o1"}}, 7*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	dec := m.nextCall(t, scheduler.Call_DECLINE)

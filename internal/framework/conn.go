@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -144,12 +145,6 @@ type MessageHandler interface {
 	Message(ctx context.Context, agentID, executorID string, data []byte)
 }
 
-// SendMessage sends data to an executor of the framework (the scheduler's MESSAGE call):
-// Mesos relays it through the master and the agent, once, without storing it.
-func (c *Connection) SendMessage(ctx context.Context, agentID, executorID string, data []byte) error {
-	return c.Call(ctx, calls.Message(agentID, executorID, data))
-}
-
 // Connection is one Mesos framework registration, kept alive until its context ends.
 type Connection struct {
 	cfg      Config
@@ -164,6 +159,8 @@ type Connection struct {
 	caller      calls.Caller
 	frameworkID string
 	leader      string
+	// subscription names the subscription held (caller's), 0 while none is.
+	subscription uint64
 }
 
 // New makes a Connection; Run starts it.
@@ -224,6 +221,18 @@ func (c *Connection) Subscribed() bool {
 	return c.caller != nil
 }
 
+// subscriptions numbers the subscriptions of every Connection of the process.
+var subscriptions atomic.Uint64
+
+// Subscription names the subscription held right now, 0 while none is: a number no
+// other subscription of any Connection of the process has. Offers are valid on the
+// subscription they came on alone (see Launch).
+func (c *Connection) Subscription() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.subscription
+}
+
 // ForgetFrameworkID makes the next subscription register a new framework, for when
 // Mesos has removed the old one.
 func (c *Connection) ForgetFrameworkID() {
@@ -238,9 +247,7 @@ func (c *Connection) Run(ctx context.Context) {
 	backoff := c.cfg.MinBackoff
 	for ctx.Err() == nil {
 		subscribed, err := c.subscribeOnce(ctx)
-		c.mu.Lock()
-		c.caller, c.leader = nil, ""
-		c.mu.Unlock()
+		c.ended()
 		if ctx.Err() != nil {
 			return
 		}
@@ -433,9 +440,17 @@ func (c *Connection) subscribed(master string, caller calls.Caller, s *scheduler
 	}
 	c.mu.Lock()
 	c.caller, c.frameworkID, c.leader = caller, s.FrameworkID.GetValue(), leaderURL(master, s.MasterInfo)
+	c.subscription = subscriptions.Add(1)
 	c.mu.Unlock()
 	c.log.Info("Subscribed", "frameworkID", s.FrameworkID.GetValue(), "master", c.Leader())
 	return heartbeat
+}
+
+// ended records that the subscription ended, or the attempt failed: calls fail from now on.
+func (c *Connection) ended() {
+	c.mu.Lock()
+	c.caller, c.leader, c.subscription = nil, "", 0
+	c.mu.Unlock()
 }
 
 // resetTimer restarts t to fire after d, draining a tick it may hold.
@@ -537,62 +552,4 @@ func classify(master string, err error) error {
 		return &SubscribeError{Reason: ReasonBadStream, Master: master, Err: fmt.Errorf("the answer to SUBSCRIBE is not a Mesos event stream: %w", err)}
 	}
 	return &SubscribeError{Reason: ReasonMasterUnreachable, Master: master, Err: err}
-}
-
-// Call sends a call of the current subscription, with the framework id filled in.
-func (c *Connection) Call(ctx context.Context, call *scheduler.Call) error {
-	c.mu.RLock()
-	caller, id := c.caller, c.frameworkID
-	c.mu.RUnlock()
-	if caller == nil {
-		return ErrNotSubscribed
-	}
-	call.FrameworkID = &mesos.FrameworkID{Value: id}
-	return calls.CallNoData(ctx, caller, call)
-}
-
-// Launch accepts offers (of one agent and one allocation role) with LAUNCH of the given
-// tasks; their unused resources are filtered for refuse.
-func (c *Connection) Launch(ctx context.Context, offerIDs []mesos.OfferID, tasks []mesos.TaskInfo, refuse time.Duration) error {
-	call := calls.Accept(calls.OfferOperations{calls.OpLaunch(tasks...)}.WithOffers(offerIDs...)).
-		With(calls.RefuseSeconds(refuse))
-	return c.Call(ctx, call)
-}
-
-// Decline declines offers, keeping them away for refuse.
-func (c *Connection) Decline(ctx context.Context, offerIDs []mesos.OfferID, refuse time.Duration) error {
-	if len(offerIDs) == 0 {
-		return nil
-	}
-	return c.Call(ctx, calls.Decline(offerIDs...).With(calls.RefuseSeconds(refuse)))
-}
-
-// Revive asks for offers again, clearing filters, for the framework's roles.
-func (c *Connection) Revive(ctx context.Context) error {
-	return c.Call(ctx, calls.ReviveWith(c.cfg.FrameworkInfo.Roles))
-}
-
-// Suppress stops offers for the framework's roles.
-func (c *Connection) Suppress(ctx context.Context) error {
-	return c.Call(ctx, calls.SuppressWith(c.cfg.FrameworkInfo.Roles))
-}
-
-// Kill kills a task, with a grace period when grace is not nil.
-func (c *Connection) Kill(ctx context.Context, taskID, agentID string, grace *time.Duration) error {
-	call := calls.Kill(taskID, agentID)
-	if grace != nil {
-		call.Kill.KillPolicy = &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: grace.Nanoseconds()}}
-	}
-	return c.Call(ctx, call)
-}
-
-// Reconcile asks for the state of the given tasks (task id → agent id, agent may be
-// empty); with none it asks for every task Mesos knows of the framework.
-func (c *Connection) Reconcile(ctx context.Context, tasks map[string]string) error {
-	return c.Call(ctx, calls.Reconcile(calls.ReconcileTasks(tasks)))
-}
-
-// Teardown removes the framework from Mesos; Mesos kills all of its tasks.
-func (c *Connection) Teardown(ctx context.Context) error {
-	return c.Call(ctx, &scheduler.Call{Type: scheduler.Call_TEARDOWN})
 }

@@ -51,7 +51,8 @@ type Status struct {
 	// Reconciled is true once Mesos answered for every task asked about after the
 	// current subscription.
 	Reconciled bool
-	// Subscription counts the subscriptions: it names the current one.
+	// Subscription names the current subscription, or the last one: Connection.Subscription
+	// while it was held.
 	Subscription uint64
 	// SubscribedAt is when the current subscription began.
 	SubscribedAt time.Time
@@ -72,7 +73,9 @@ type Status struct {
 
 // Scheduler is the part of the operator that decides what to do with offers and updates.
 type Scheduler interface {
-	// Offers are handed over as they arrive; the scheduler launches or declines each one.
+	// Offers are handed over as they arrive; the scheduler launches or declines each one,
+	// on the subscription they came on (d.Subscription() as they are handed over): they
+	// are void once it ends.
 	Offers(ctx context.Context, d *Driver, offers []mesos.Offer)
 	// Rescind withdraws an offer handed over earlier.
 	Rescind(ctx context.Context, offerID mesos.OfferID)
@@ -321,13 +324,6 @@ func (d *Driver) Status() Status {
 	return s
 }
 
-// Subscription names the current subscription (or the last one): Status.Subscription.
-func (d *Driver) Subscription() uint64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.status.Subscription
-}
-
 // SetReconciled records that the tasks were reconciled after a subscription; nothing
 // when another subscription came since, or the framework is not subscribed.
 func (d *Driver) SetReconciled(subscription uint64) {
@@ -370,7 +366,7 @@ func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *me
 	h.d.observer.Subscribed(reconnect)
 	h.d.update(func(s *Status) {
 		s.Subscribed, s.FrameworkID, s.Leader, s.LastError, s.Refused, s.Reconciled = true, frameworkID, h.d.Leader(), nil, "", false
-		s.Subscription++
+		s.Subscription = h.d.Subscription()
 		// The agents are listed again for this subscription (pollAgents, at once).
 		s.SubscribedAt, s.AgentsListed, s.Inactive = time.Now(), false, nil
 	})
@@ -433,7 +429,7 @@ func (h driverHandler) Offers(ctx context.Context, offers []mesos.Offer) {
 	for i, o := range offers {
 		ids[i] = o.ID
 	}
-	_ = h.d.Decline(ctx, ids, 5*time.Second)
+	_ = h.d.Decline(ctx, h.d.Subscription(), ids, 5*time.Second)
 }
 
 func (h driverHandler) Rescind(ctx context.Context, offerID mesos.OfferID) {

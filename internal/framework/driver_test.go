@@ -9,6 +9,8 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 
 	"github.com/k8sm/k8sm/internal/mesossim"
 )
@@ -94,6 +96,15 @@ func TestDriverTellsObserver(t *testing.T) {
 	quiet.Stop()
 }
 
+// subscribe makes c hold a subscription as a master's SUBSCRIBED event does, for a test
+// that calls a Driver's handler itself; ended ends it.
+func subscribe(c *Connection) {
+	none := calls.CallerFunc(func(context.Context, *scheduler.Call) (mesos.Response, error) {
+		return nil, errors.New("a test's subscription sends nothing")
+	})
+	c.subscribed("http://127.0.0.1:1", none, &scheduler.Event_Subscribed{FrameworkID: &mesos.FrameworkID{Value: "fw-1"}})
+}
+
 // Reconciled belongs to one subscription: a round of reconciliation that began before
 // the framework subscribed again (or while it was not subscribed) does not mark it.
 func TestReconciledBelongsToItsSubscription(t *testing.T) {
@@ -102,13 +113,16 @@ func TestReconciledBelongsToItsSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, h := context.Background(), driverHandler{d}
+	subscribe(d.Connection)
 	h.Subscribed(ctx, "fw-1", nil)
 	first := d.Subscription()
+	d.ended()
 	h.Disconnected(ctx, errors.New("stream closed"))
 	d.SetReconciled(first)
 	if d.Status().Reconciled {
 		t.Fatal("reconciled while not subscribed")
 	}
+	subscribe(d.Connection)
 	h.Subscribed(ctx, "fw-1", nil)
 	d.SetReconciled(first)
 	if d.Status().Reconciled {
@@ -117,5 +131,95 @@ func TestReconciledBelongsToItsSubscription(t *testing.T) {
 	d.SetReconciled(d.Subscription())
 	if !d.Status().Reconciled {
 		t.Fatal("the current subscription's round did not mark it reconciled")
+	}
+}
+
+// subscriptionSeen is an Observer that notes, as each subscription ends, the number the
+// Driver gives for the subscription held then.
+type subscriptionSeen struct {
+	observed
+	d    *Driver
+	seen []uint64
+}
+
+func (o *subscriptionSeen) Disconnected(reason string) {
+	o.mu.Lock()
+	o.seen = append(o.seen, o.d.Subscription())
+	o.mu.Unlock()
+	o.observed.Disconnected(reason)
+}
+
+// Offers are valid on the subscription they came on alone: a Driver names the one it
+// holds (none while disconnected or stopped) by a number no other subscription of any
+// Driver of the process has, and refuses to accept or decline offers of another one.
+func TestOffersGoOnlyOnTheirSubscription(t *testing.T) {
+	m, err := mesossim.New(mesossim.Config{Agents: 1, HeartbeatInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	failover := 60.0
+	start := func(obs Observer) *Driver {
+		t.Helper()
+		cfg := Config{Master: m.URL(), FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm", FailoverTimeout: &failover},
+			MinBackoff: 10 * time.Millisecond, AgentPollInterval: -1, Observer: obs}
+		d, err := NewDriver(cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	obs := &subscriptionSeen{}
+	d := start(obs)
+	obs.d = d
+	d.Start()
+	obs.waitFor(t, 1)
+	first := d.Subscription()
+	m.DropStream(d.FrameworkID())
+	obs.waitFor(t, 3) // Disconnected, Subscribed again
+	second := d.Subscription()
+	obs.mu.Lock()
+	during := obs.seen
+	obs.mu.Unlock()
+	if first == 0 || second == 0 || second == first || len(during) != 1 || during[0] != 0 {
+		t.Fatalf("subscriptions %d then %d, %v while disconnected; want two numbers, none while disconnected", first, second, during)
+	}
+	ctx := context.Background()
+	offers := []mesos.OfferID{{Value: "o-1"}}
+	if err := d.Launch(ctx, first, offers, []mesos.TaskInfo{{Name: "t", TaskID: mesos.TaskID{Value: "t"}}}, 0); !errors.Is(err, ErrSubscriptionEnded) {
+		t.Fatalf("ACCEPT of an ended subscription's offers: %v, want ErrSubscriptionEnded", err)
+	}
+	if err := d.Decline(ctx, first, offers, 0); !errors.Is(err, ErrSubscriptionEnded) {
+		t.Fatalf("DECLINE of an ended subscription's offers: %v, want ErrSubscriptionEnded", err)
+	}
+	if err := d.Decline(ctx, second, offers, 0); err != nil {
+		t.Fatalf("DECLINE of the current subscription's offers: %v", err)
+	}
+
+	other := start(nil)
+	other.Start()
+	defer other.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for !other.Subscribed() {
+		if time.Now().After(deadline) {
+			t.Fatal("the second Driver did not subscribe")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := other.Subscription(); n == first || n == second {
+		t.Fatalf("another Driver's subscription is number %d too", n)
+	}
+	if err := other.Decline(ctx, second, offers, 0); !errors.Is(err, ErrSubscriptionEnded) {
+		t.Fatalf("DECLINE of another Driver's offers: %v, want ErrSubscriptionEnded", err)
+	}
+	d.Stop()
+	if n := d.Subscription(); n != 0 {
+		t.Fatalf("a stopped Driver names subscription %d", n)
+	}
+	if err := d.Decline(ctx, second, offers, 0); !errors.Is(err, ErrSubscriptionEnded) {
+		t.Fatalf("DECLINE by a stopped Driver: %v, want ErrSubscriptionEnded", err)
 	}
 }

@@ -24,12 +24,12 @@ func TestAPodThatNeedsAnAgentsTwoOffersGetsThemInOneAccept(t *testing.T) {
 	d := newFakeDriver()
 	s, _ := newTestScheduler(c, d)
 	ctx := context.Background()
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 1)}) // nothing waits: held
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 1)}) // nothing waits: held
 	if !s.holding() {
 		t.Fatal("the first offer is not held")
 	}
 	s.Enqueue(ctx, mt, pod)
-	s.handleOffers(ctx, []mesos.Offer{freedOffer("agent-1", 1)})
+	s.handleNew(ctx, []mesos.Offer{freedOffer("agent-1", 1)})
 
 	if got := d.launches["o-agent-1+o-agent-1-freed"]; len(got) != 1 || got[0] != mt.Spec.TaskID || len(d.accepted) != 1 {
 		t.Fatalf("ACCEPTs %v, want one of both offers launching the pod", d.launches)
@@ -56,11 +56,11 @@ func TestARescindedOfferOfAnAgentIsLeftOutOfItsAccept(t *testing.T) {
 	d := newFakeDriver()
 	s, _ := newTestScheduler(c, d)
 	ctx := context.Background()
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 1), freedOffer("agent-1", 1)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 1), freedOffer("agent-1", 1)})
 	s.Rescind(ctx, mesos.OfferID{Value: "o-agent-1"})
 	s.Rescind(ctx, mesos.OfferID{Value: "o-agent-2"})
 	s.Enqueue(ctx, mt, pod)
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-2", 4)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-2", 4)})
 
 	if got := d.launches["o-agent-1-freed"]; len(got) != 1 || len(d.accepted) != 1 {
 		t.Fatalf("ACCEPTs %v, want the pod launched on the offer not rescinded alone", d.launches)

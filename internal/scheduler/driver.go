@@ -14,14 +14,18 @@ import (
 type Driver interface {
 	FrameworkID() string
 	Subscribed() bool
-	// Subscription names the current subscription; SetReconciled records that Mesos
-	// answered for the tasks asked about after it.
+	// Subscription names the subscription held now, 0 while none is: no other
+	// subscription, of this connection or another, has its number
+	// (framework.Connection.Subscription). SetReconciled records that Mesos answered for
+	// the tasks asked about after it.
 	Subscription() uint64
 	SetReconciled(subscription uint64)
 	Suppress(ctx context.Context) error
 	Revive(ctx context.Context) error
-	Decline(ctx context.Context, offerIDs []mesos.OfferID, refuse time.Duration) error
-	Launch(ctx context.Context, offerIDs []mesos.OfferID, tasks []mesos.TaskInfo, refuse time.Duration) error
+	// Decline and Launch take offers that came on subscription; once it ended they send
+	// nothing and return framework.ErrSubscriptionEnded.
+	Decline(ctx context.Context, subscription uint64, offerIDs []mesos.OfferID, refuse time.Duration) error
+	Launch(ctx context.Context, subscription uint64, offerIDs []mesos.OfferID, tasks []mesos.TaskInfo, refuse time.Duration) error
 	Kill(ctx context.Context, taskID, agentID string, grace *time.Duration) error
 	Reconcile(ctx context.Context, tasks map[string]string) error
 }

@@ -81,7 +81,7 @@ func TestOneAgentsOffersGoInOneAccept(t *testing.T) {
 	s.Enqueue(ctx, t1, p1)
 	s.Enqueue(ctx, t2, p2)
 
-	s.handleOffers(ctx, []mesos.Offer{roleOfferOf("o1", "agent-1", "*", 2), roleOfferOf("o2", "agent-1", "*", 2)})
+	s.handleNew(ctx, []mesos.Offer{roleOfferOf("o1", "agent-1", "*", 2), roleOfferOf("o2", "agent-1", "*", 2)})
 
 	if got := d.launches["o1+o2"]; len(got) != 2 || len(d.accepted) != 1 {
 		t.Fatalf("ACCEPTs %v, want one of o1 and o2 with both tasks", d.launches)
@@ -173,7 +173,7 @@ func TestTheRunningExecutorsAreLearnedFromTheMasterAfterSubscribing(t *testing.T
 
 			o := roleOfferOf("o1", "agent-1", "b", 2) // the executor runs there
 			o.ExecutorIDs = []mesos.ExecutorID{{Value: execID}}
-			s.handleOffers(ctx, []mesos.Offer{o})
+			s.handleNew(ctx, []mesos.Offer{o})
 
 			if len(d.accepted) != 1 || d.accepted[0][0].Executor == nil {
 				t.Fatalf("ACCEPTs %v, want the task's", d.accepted)

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
@@ -40,23 +41,47 @@ type fakeDriver struct {
 	suppress       int
 	revive         int
 	reconciled     bool
-	// subscription is what Subscription says; reconciled is set only for it.
+	// subscription is what Subscription says while subscribed (0 once unsubscribed is
+	// set: the stream is gone); reconciled is set only for it.
 	subscription uint64
+	unsubscribed bool
+	// refused counts the ACCEPTs and DECLINEs of offers of a subscription that ended: not
+	// sent, and not in launches or declines.
+	refused int
 	// duringLaunch, if set, runs in each Launch once the ACCEPT is recorded, before it
 	// returns: what happens while an ACCEPT is under way.
 	duringLaunch func()
 }
 
 func newFakeDriver() *fakeDriver {
-	return &fakeDriver{launches: map[string][]string{}, declines: map[string]time.Duration{}}
+	return &fakeDriver{launches: map[string][]string{}, declines: map[string]time.Duration{}, subscription: 1}
 }
 
 func (f *fakeDriver) FrameworkID() string { return "fw-1" }
-func (f *fakeDriver) Subscribed() bool    { return true }
+func (f *fakeDriver) Subscribed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.unsubscribed
+}
 func (f *fakeDriver) Subscription() uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.unsubscribed {
+		return 0
+	}
 	return f.subscription
+}
+
+// endSubscription ends the current subscription: with next, the driver subscribed
+// again, else it is not subscribed.
+func (f *fakeDriver) endSubscription(next bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if next {
+		f.subscription++
+	} else {
+		f.unsubscribed = true
+	}
 }
 func (f *fakeDriver) SetReconciled(subscription uint64) {
 	f.mu.Lock()
@@ -85,9 +110,13 @@ func (f *fakeDriver) Revive(context.Context) error {
 	f.revive++
 	return nil
 }
-func (f *fakeDriver) Decline(_ context.Context, ids []mesos.OfferID, refuse time.Duration) error {
+func (f *fakeDriver) Decline(_ context.Context, subscription uint64, ids []mesos.OfferID, refuse time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.unsubscribed || subscription != f.subscription {
+		f.refused++
+		return framework.ErrSubscriptionEnded
+	}
 	for _, id := range ids {
 		f.declines[id.Value] = refuse
 	}
@@ -96,7 +125,7 @@ func (f *fakeDriver) Decline(_ context.Context, ids []mesos.OfferID, refuse time
 
 // Launch records the tasks under the offer's id, or under the ids joined by "+" for an
 // ACCEPT of several offers.
-func (f *fakeDriver) Launch(_ context.Context, offers []mesos.OfferID, tasks []mesos.TaskInfo, _ time.Duration) error {
+func (f *fakeDriver) Launch(_ context.Context, subscription uint64, offers []mesos.OfferID, tasks []mesos.TaskInfo, _ time.Duration) error {
 	f.mu.Lock()
 	during := f.duringLaunch
 	defer func() {
@@ -105,6 +134,10 @@ func (f *fakeDriver) Launch(_ context.Context, offers []mesos.OfferID, tasks []m
 		}
 	}()
 	defer f.mu.Unlock()
+	if f.unsubscribed || subscription != f.subscription {
+		f.refused++
+		return framework.ErrSubscriptionEnded
+	}
 	if f.launchErr != nil {
 		return f.launchErr
 	}
@@ -134,6 +167,12 @@ func (f *fakeDriver) Reconcile(_ context.Context, tasks map[string]string) error
 		return errors.New("the master did not answer within 10s (RequestTimeout)")
 	}
 	return nil
+}
+
+// handleNew runs a round on offers that came on the driver's current subscription, as
+// the offer loop does for a batch the driver hands over.
+func (s *Scheduler) handleNew(ctx context.Context, offers []mesos.Offer) {
+	s.handleOffers(ctx, offerBatch{offers: offers, from: sourceOf(s.currentDriver())})
 }
 
 // fakeAPI is a fake API server holding pods and their MesosTasks, which binds pods as

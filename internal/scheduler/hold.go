@@ -28,13 +28,37 @@ import (
 // task is launched again (neverSeen); the agent's other offers in it come back to Mesos
 // without a filter, to be offered again.
 
-// heldOffer is an offer kept for the pods that come next.
+// offerSource is the connection and the subscription offers came on. They are valid on
+// it alone: Mesos rescinds them when it ends, and a framework that lost its stream hears
+// no RESCIND; the subscriptions of a driver that was replaced have ended. Another
+// subscription's ACCEPT of them would launch nothing (TASK_DROPPED, or the whole ACCEPT
+// fails), with its pods bound to their agents by then, where they would have to wait.
+type offerSource struct {
+	d            Driver
+	subscription uint64
+}
+
+// sourceOf is the subscription d holds now; offers of none (0) are void.
+func sourceOf(d Driver) offerSource { return offerSource{d: d, subscription: d.Subscription()} }
+
+// live says whether the subscription is still held: its offers may still be used.
+func (o offerSource) live() bool {
+	return o.d != nil && o.subscription != 0 && o.d.Subscription() == o.subscription
+}
+
+// offerBatch is offers the driver handed over, with the subscription they came on.
+type offerBatch struct {
+	offers []mesos.Offer
+	from   offerSource
+}
+
+// heldOffer is an offer kept for the pods that come next. The held offers came on one
+// subscription, Scheduler.heldFrom: a round takes them all, and holds only offers of the
+// subscription it uses.
 type heldOffer struct {
 	offer mesos.Offer
 	// until is when it is declined if no pod took it.
 	until time.Time
-	// subscription is the subscription it came on: offers do not outlive it.
-	subscription uint64
 }
 
 // rescindMemory is how long a rescinded offer's id is remembered, for a RESCIND that
@@ -50,10 +74,10 @@ func holdFor(mc *mesosv1alpha1.MesosCluster) time.Duration {
 	return time.Second
 }
 
-// takeHeld removes the held offers and returns those still valid (made on subscription
-// and not rescinded), each with when it is due to be declined. The caller hands the
-// slice back to recycleHeld once the round is done with it.
-func (s *Scheduler) takeHeld(subscription uint64, now time.Time) []heldOffer {
+// takeHeld removes the held offers and returns those still valid (made on the
+// subscription on, and not rescinded), each with when it is due to be declined. The
+// caller hands the slice back to recycleHeld once the round is done with it.
+func (s *Scheduler) takeHeld(on offerSource, now time.Time) []heldOffer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, at := range s.rescinded {
@@ -64,9 +88,11 @@ func (s *Scheduler) takeHeld(subscription uint64, now time.Time) []heldOffer {
 	taken := s.held
 	s.held, s.heldSpare = s.heldSpare[:0], nil
 	valid := taken[:0]
-	for _, h := range taken {
-		if !s.voidLocked(h, subscription) {
-			valid = append(valid, h)
+	if !s.heldVoidLocked(on) {
+		for _, h := range taken {
+			if !s.rescindedLocked(h) {
+				valid = append(valid, h)
+			}
 		}
 	}
 	clear(taken[len(valid):])
@@ -83,11 +109,26 @@ func (s *Scheduler) recycleHeld(taken []heldOffer) {
 	s.mu.Unlock()
 }
 
-// voidLocked says whether a held offer may not be used any more: Mesos rescinded it, or
-// it came on another subscription than the current one. s.mu is held.
-func (s *Scheduler) voidLocked(h heldOffer, subscription uint64) bool {
+// heldVoidLocked says whether the held offers may not be used any more: they came on
+// another subscription than on, the one held now (none: all are void). s.mu is held.
+func (s *Scheduler) heldVoidLocked(on offerSource) bool {
+	return on.subscription == 0 || s.heldFrom != on
+}
+
+// rescindedLocked says whether Mesos rescinded a held offer. s.mu is held.
+func (s *Scheduler) rescindedLocked(h heldOffer) bool {
 	_, gone := s.rescinded[h.offer.ID.Value]
-	return gone || h.subscription != subscription
+	return gone
+}
+
+// liveOffers are the offers of a batch that came on the subscription on, held now; a
+// batch of another one is dropped, not declined: Mesos took its offers back.
+func (s *Scheduler) liveOffers(b offerBatch, on offerSource) []mesos.Offer {
+	if len(b.offers) == 0 || (on.subscription != 0 && b.from == on) {
+		return b.offers
+	}
+	s.Log.V(1).Info("Dropping offers of a subscription that ended", "offers", len(b.offers))
+	return nil
 }
 
 // settleUnused holds the offers a round left unused (offers[i] for each i of unused),
@@ -96,10 +137,12 @@ func (s *Scheduler) voidLocked(h heldOffer, subscription uint64) bool {
 // still pending was tried in the round (tried): nothing waits, or only work that came
 // during the round, which the next round tries on them at once. Otherwise (a task that
 // fits none of them, or whose launch failed, waits) it declines them, for other
-// frameworks to use.
-func (s *Scheduler) settleUnused(ctx context.Context, d Driver, offers []mesos.Offer, unused []int, held []heldOffer,
+// frameworks to use. Offers of a subscription that ended (on) go: Mesos took them back.
+func (s *Scheduler) settleUnused(ctx context.Context, on offerSource, offers []mesos.Offer, unused []int, held []heldOffer,
 	tried map[string]types.NamespacedName, refuse, hold time.Duration, now time.Time) {
-	sub := d.Subscription()
+	if !on.live() {
+		return
+	}
 	s.mu.Lock()
 	keep := hold > 0
 	for id := range s.pending {
@@ -109,13 +152,18 @@ func (s *Scheduler) settleUnused(ctx context.Context, d Driver, offers []mesos.O
 		}
 	}
 	if keep {
+		if len(s.held) > 0 && s.heldFrom != on {
+			clear(s.held) // none are: the round took them all
+			s.held = s.held[:0]
+		}
+		s.heldFrom = on
 		s.held = slices.Grow(s.held, len(unused))
 		for _, i := range unused {
 			due := now.Add(hold)
 			if i < len(held) {
 				due = held[i].until
 			}
-			s.held = append(s.held, heldOffer{offer: offers[i], until: due, subscription: sub})
+			s.held = append(s.held, heldOffer{offer: offers[i], until: due})
 		}
 		s.metrics.OffersHeld(len(s.held))
 	}
@@ -127,23 +175,23 @@ func (s *Scheduler) settleUnused(ctx context.Context, d Driver, offers []mesos.O
 	for j, i := range unused {
 		ids[j] = offers[i].ID
 	}
-	s.decline(ctx, d, ids, refuse)
+	s.decline(ctx, on, ids, refuse)
 }
 
 // declineExpired declines the held offers due by now, and drops those no longer valid.
 func (s *Scheduler) declineExpired(ctx context.Context, now time.Time) {
-	d := s.currentDriver()
-	var sub uint64
-	if d != nil {
-		sub = d.Subscription()
+	var on offerSource
+	if d := s.currentDriver(); d != nil {
+		on = sourceOf(d)
 	}
 	s.mu.Lock()
 	mc := s.cluster
 	var due []mesos.OfferID
 	kept := s.held[:0]
+	void := s.heldVoidLocked(on)
 	for _, h := range s.held {
 		switch {
-		case d == nil || s.voidLocked(h, sub):
+		case void || s.rescindedLocked(h):
 		case !h.until.After(now):
 			due = append(due, h.offer.ID)
 		default:
@@ -154,9 +202,7 @@ func (s *Scheduler) declineExpired(ctx context.Context, now time.Time) {
 	s.held = kept
 	s.metrics.OffersHeld(len(s.held))
 	s.mu.Unlock()
-	if d != nil {
-		s.decline(ctx, d, due, refuseFor(mc))
-	}
+	s.decline(ctx, on, due, refuseFor(mc))
 }
 
 // nextExpiry is when the first held offer is due, if one is held.
@@ -180,13 +226,13 @@ func (s *Scheduler) heldForWork() bool {
 	return len(s.held) > 0 && len(s.pending) > 0
 }
 
-// decline declines offers, filtered for refuse.
-func (s *Scheduler) decline(ctx context.Context, d Driver, ids []mesos.OfferID, refuse time.Duration) {
+// decline declines offers that came on the subscription on, filtered for refuse.
+func (s *Scheduler) decline(ctx context.Context, on offerSource, ids []mesos.OfferID, refuse time.Duration) {
 	if len(ids) == 0 {
 		return
 	}
 	s.metrics.OffersDeclined(len(ids))
-	if err := d.Decline(ctx, ids, refuse); err != nil {
+	if err := on.d.Decline(ctx, on.subscription, ids, refuse); err != nil {
 		s.Log.V(1).Info("Decline failed", "error", err.Error())
 	} else {
 		s.filtered(refuse)

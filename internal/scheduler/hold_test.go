@@ -12,8 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // holdingCluster is cluster "c", its framework id written, holding unused offers for
@@ -50,7 +52,7 @@ func TestAHeldOfferTakesTheNextPodWithoutARevive(t *testing.T) {
 	s, _ := newTestScheduler(c, d)
 	ctx := context.Background()
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2), agentOffer("agent-2", 2)}) // by default held 1 s
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2), agentOffer("agent-2", 2)}) // by default held 1 s
 	if len(d.declines) != 0 || d.suppress != 1 || !s.holding() {
 		t.Fatalf("declines %v, suppressed %d times, holding %v; want both offers held and offers suppressed", d.declines, d.suppress, s.holding())
 	}
@@ -58,7 +60,7 @@ func TestAHeldOfferTakesTheNextPodWithoutARevive(t *testing.T) {
 	if d.revive != 0 || !woken(s) {
 		t.Fatalf("revived %d times, offer loop woken %v; want no REVIVE, the loop woken", d.revive, woken(s))
 	}
-	s.handleOffers(ctx, nil) // what the woken loop does
+	s.handleOffers(ctx, offerBatch{}) // what the woken loop does
 
 	if n := len(d.launches["o-agent-1"]) + len(d.launches["o-agent-2"]); n != 1 {
 		t.Fatalf("launches %v, want the pod launched on a held offer", d.launches)
@@ -76,7 +78,7 @@ func TestAHeldOfferIsDeclinedWhenItsHoldEnds(t *testing.T) {
 	ctx := context.Background()
 	s.SetCluster(holdingCluster(3))
 	start := time.Now()
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	next, ok := s.nextExpiry()
 	if !ok || next.Sub(start) < 3*time.Second || next.Sub(start) > 4*time.Second {
 		t.Fatalf("next expiry %v after the round (held %v), want 3 s", next.Sub(start), ok)
@@ -99,12 +101,12 @@ func TestAHeldOfferKeepsItsDeadlineAcrossRounds(t *testing.T) {
 	s, _ := newTestScheduler(fakeAPI(t), d)
 	ctx := context.Background()
 	start := time.Now()
-	s.settleUnused(ctx, d, []mesos.Offer{agentOffer("agent-1", 2)}, []int{0}, nil, nil, 0, time.Second, start)
+	s.settleUnused(ctx, sourceOf(d), []mesos.Offer{agentOffer("agent-1", 2)}, []int{0}, nil, nil, 0, time.Second, start)
 
 	later := start.Add(500 * time.Millisecond) // a later round takes it and leaves it unused
-	held := s.takeHeld(d.Subscription(), later)
+	held := s.takeHeld(sourceOf(d), later)
 	offers := s.offersOfRound(held, []mesos.Offer{agentOffer("agent-2", 2)})
-	s.settleUnused(ctx, d, offers, []int{0, 1}, held, nil, 0, time.Second, later)
+	s.settleUnused(ctx, sourceOf(d), offers, []int{0, 1}, held, nil, 0, time.Second, later)
 	s.recycleHeld(held)
 
 	due := map[string]time.Time{}
@@ -116,42 +118,136 @@ func TestAHeldOfferKeepsItsDeadlineAcrossRounds(t *testing.T) {
 	}
 }
 
-// Held offers go when Mesos rescinds them or their subscription ends: a pod never
-// launches on them, and offers are revived for it.
+// Held offers go when Mesos rescinds them or their subscription ends (the framework
+// subscribed again, lost its stream, or its driver was replaced): a pod never launches
+// on them, and offers are revived for it.
 func TestRescindedAndStaleHeldOffersAreNotUsed(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		voids func(*Scheduler, *fakeDriver)
+		name string
+		// voids voids the held offer and returns the driver of the next round.
+		voids func(*Scheduler, *fakeDriver) *fakeDriver
 	}{
-		{"rescinded", func(s *Scheduler, _ *fakeDriver) {
+		{"rescinded", func(s *Scheduler, d *fakeDriver) *fakeDriver {
 			s.Rescind(context.Background(), mesos.OfferID{Value: "o-agent-1"})
+			return d
 		}},
-		{"made to an earlier subscription", func(_ *Scheduler, d *fakeDriver) {
-			d.mu.Lock()
-			d.subscription++
-			d.mu.Unlock()
+		{"made to an earlier subscription", func(_ *Scheduler, d *fakeDriver) *fakeDriver {
+			d.endSubscription(true)
+			return d
+		}},
+		{"made to a subscription that ended", func(_ *Scheduler, d *fakeDriver) *fakeDriver {
+			d.endSubscription(false)
+			return d
+		}},
+		{"made to another driver's subscription of the same number", func(s *Scheduler, _ *fakeDriver) *fakeDriver {
+			next := newFakeDriver()
+			s.setDriver(next)
+			return next
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod, mt := podWithTask("p", "500m")
 			c := fakeAPI(t, pod, mt)
-			d := newFakeDriver()
-			s, _ := newTestScheduler(c, d)
+			first := newFakeDriver()
+			s, _ := newTestScheduler(c, first)
 			ctx := context.Background()
-			s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
-			tc.voids(s, d)
+			s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+			d := tc.voids(s, first)
 			s.Enqueue(ctx, mt, pod)
-			s.handleOffers(ctx, nil)
+			s.handleOffers(ctx, offerBatch{})
 			if s.stuck() {
 				s.setSuppressed(ctx, false) // as the woken loop does
 			}
 
-			if len(d.launches) != 0 || !s.Pending(mt.Spec.TaskID) || d.revive != 1 {
-				t.Fatalf("launches %v, pending %v, revived %d times; want nothing launched, the pod waiting, one REVIVE",
-					d.launches, s.Pending(mt.Spec.TaskID), d.revive)
+			if len(first.launches)+len(d.launches) != 0 || !s.Pending(mt.Spec.TaskID) || d.revive != 1 || boundTo(t, c, pod) != "" {
+				t.Fatalf("launches %v %v, pending %v, revived %d times, bound to %q; want nothing launched or bound, the pod waiting, one REVIVE",
+					first.launches, d.launches, s.Pending(mt.Spec.TaskID), d.revive, boundTo(t, c, pod))
 			}
-			if s.holding() || len(d.declines) != 0 {
-				t.Errorf("holding %v, declines %v; want the void offer dropped, not declined", s.holding(), d.declines)
+			if s.holding() || len(first.declines)+len(d.declines) != 0 || first.refused+d.refused != 0 {
+				t.Errorf("holding %v, declines %v %v, %d calls refused; want the void offer dropped, not declined", s.holding(), first.declines, d.declines, first.refused+d.refused)
+			}
+		})
+	}
+}
+
+// boundTo is the Node the API server has the pod bound to.
+func boundTo(t *testing.T, c client.Client, pod *corev1.Pod) string {
+	t.Helper()
+	got := &corev1.Pod{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+		t.Fatal(err)
+	}
+	return got.Spec.NodeName
+}
+
+// Offers that wait for the offer loop while their subscription ends are not used, nor
+// held as if they came on the next one: Mesos rescinded them, and a framework that lost
+// its stream hears no RESCIND. An ACCEPT of them would fail (TASK_DROPPED), its pod
+// bound to the agent by then.
+func TestQueuedOffersOfAnEndedSubscriptionAreNotUsed(t *testing.T) {
+	pod, mt := podWithTask("p", "500m")
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.offered(ctx, d, []mesos.Offer{agentOffer("agent-1", 4)})
+	d.endSubscription(true)
+	s.handleOffers(ctx, <-s.offers) // nothing waits: a live offer would be held
+	s.Enqueue(ctx, mt, pod)
+	s.handleOffers(ctx, offerBatch{})
+
+	if len(d.launches) != 0 || !s.Pending(mt.Spec.TaskID) || boundTo(t, c, pod) != "" {
+		t.Fatalf("launches %v, pending %v, bound to %q; want nothing launched or bound, the pod waiting",
+			d.launches, s.Pending(mt.Spec.TaskID), boundTo(t, c, pod))
+	}
+	if s.holding() || len(d.declines) != 0 || d.refused != 0 {
+		t.Errorf("holding %v, declines %v, %d calls refused; want the offer dropped", s.holding(), d.declines, d.refused)
+	}
+}
+
+// A round whose subscription ends while it prepares a launch binds no pod after that and
+// sends no ACCEPT: the pod waits unbound for offers of the next subscription, from any
+// agent, and a launch written to its MesosTask is taken back.
+func TestARoundWhoseSubscriptionEndsBindsNothingMore(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		next bool // subscribed again, else not subscribed
+		// phase is the MesosTask's: with one, the launch is written before the binding.
+		phase mesosv1alpha1.TaskPhase
+	}{
+		{"not subscribed", false, ""},
+		{"subscribed again", true, ""},
+		{"subscribed again, the launch written", true, mesosv1alpha1.TaskPhasePending},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod, mt := podWithTask("p", "500m")
+			mt.Status.Phase = tc.phase
+			d := newFakeDriver()
+			c := fakeAPIWith(t, interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
+				if _, ok := o.(*corev1.Pod); ok {
+					d.endSubscription(tc.next) // as the round reads the pod to launch
+				}
+				return c.Get(ctx, key, o, opts...)
+			}}, pod, mt)
+			s, _ := newTestScheduler(c, d)
+			ctx := context.Background()
+			s.Enqueue(ctx, mt, pod)
+
+			s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+			if len(d.launches) != 0 || d.refused != 0 || !s.Pending(mt.Spec.TaskID) || s.LaunchUnwritten(mt.Spec.TaskID) {
+				t.Fatalf("launches %v, %d calls refused, pending %v, launch remembered %v; want no ACCEPT tried, the pod waiting, no launch remembered",
+					d.launches, d.refused, s.Pending(mt.Spec.TaskID), s.LaunchUnwritten(mt.Spec.TaskID))
+			}
+			if node := boundTo(t, c, pod); node != "" {
+				t.Fatalf("pod bound to %s, want it unbound", node)
+			}
+			got := &mesosv1alpha1.MesosTask{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(mt), got); err != nil || podtask.Launched(got.Status.Phase) {
+				t.Fatalf("MesosTask phase %q (%v), want it not launched", got.Status.Phase, err)
+			}
+			if s.holding() {
+				t.Error("the offers of the ended subscription are held")
 			}
 		})
 	}
@@ -167,7 +263,7 @@ func TestOffersAreNotHeldWhileAPodWaits(t *testing.T) {
 	ctx := context.Background()
 	s.Enqueue(ctx, bigTask, big)
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
 	if _, declined := d.declines["o-agent-1"]; !declined || s.holding() {
 		t.Fatalf("declines %v, holding %v; want the offer declined", d.declines, s.holding())
@@ -197,7 +293,7 @@ func TestOffersAreHeldForWorkThatCameDuringTheRound(t *testing.T) {
 			}
 			tried := map[string]types.NamespacedName{earlyTask.Spec.TaskID: client.ObjectKeyFromObject(earlyTask)}
 
-			s.settleUnused(ctx, d, []mesos.Offer{agentOffer("agent-1", 2)}, []int{0}, nil, tried, 0, time.Second, time.Now())
+			s.settleUnused(ctx, sourceOf(d), []mesos.Offer{agentOffer("agent-1", 2)}, []int{0}, nil, tried, 0, time.Second, time.Now())
 
 			if _, declined := d.declines["o-agent-1"]; s.holding() != tc.held || declined == tc.held {
 				t.Fatalf("holding %v, declines %v; want held %v", s.holding(), d.declines, tc.held)
@@ -222,12 +318,12 @@ func BenchmarkHeldOffersRound(b *testing.B) {
 		offers[i], unused[i] = agentOffer(fmt.Sprintf("agent-%d", i), 16), i
 	}
 	now := time.Now()
-	s.settleUnused(ctx, d, offers, unused, nil, nil, 0, time.Hour, now)
+	s.settleUnused(ctx, sourceOf(d), offers, unused, nil, nil, 0, time.Hour, now)
 	b.ReportAllocs()
 	for b.Loop() {
-		held := s.takeHeld(d.Subscription(), now)
+		held := s.takeHeld(sourceOf(d), now)
 		round := s.offersOfRound(held, nil)
-		s.settleUnused(ctx, d, round, unused, held, nil, 0, time.Hour, now)
+		s.settleUnused(ctx, sourceOf(d), round, unused, held, nil, 0, time.Hour, now)
 		s.recycleHeld(held)
 	}
 	if len(s.held) != len(offers) {

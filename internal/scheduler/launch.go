@@ -66,8 +66,14 @@ func (s *Scheduler) event(t *preparedLaunch, accepted bool) {
 
 // prepareLaunch builds the pod's TaskInfo, records the launch, binds the pod and returns
 // the TaskInfo, or nil for a task whose pod went away, that cannot be a task, or that could
-// not be bound: it is not launched.
-func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName, a placement.Assignment, executor mesos.ExecutorInfo, sec podtask.Security) *preparedLaunch {
+// not be bound, or whose offers' subscription ended: it is not launched. Once that
+// subscription ended no pod is bound to their agents: the pods wait, unbound, for the
+// next subscription's offers, of any agent.
+func (l *offerLaunch) prepareLaunch(ctx context.Context, a placement.Assignment) *preparedLaunch {
+	s, key, executor := l.s, l.queued.keys[a.Request.ID], l.executor
+	if !l.on.live() {
+		return nil
+	}
 	pod, mt := s.launchable(ctx, key, a)
 	if pod == nil {
 		return nil
@@ -81,7 +87,7 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 	}
 	// A pod that cannot be a task (or that its cluster refuses) fails before anything is
 	// recorded or bound for it.
-	ti, err := podtask.BuildTaskInfo(pod, a, executor, sec)
+	ti, err := podtask.BuildTaskInfo(pod, a, executor, l.security)
 	if err != nil {
 		s.failTask(ctx, key, a.Request.ID, err)
 		return nil
@@ -94,6 +100,14 @@ func (s *Scheduler) prepareLaunch(ctx context.Context, key types.NamespacedName,
 			s.Log.V(1).Info("Could not record the launch; retrying on a later offer", "pod", key.String(), "error", err.Error())
 			return nil
 		}
+	}
+	if !l.on.live() {
+		// It ended during the reads and the write: the binding would tie the pod to an
+		// agent whose offers Mesos took back.
+		if recorded {
+			s.relaunch(ctx, key, a.Request.ID)
+		}
+		return nil
 	}
 	var unwritten *types.NamespacedName
 	if mt.ResourceVersion == "" {
@@ -258,10 +272,11 @@ func (s *Scheduler) forgetLaunch(taskID string) {
 // Only the queue entries the round launched (seqs) are taken out: an answer of Mesos's
 // that came while the ACCEPT was under way may have queued the pod again, and that entry
 // stays, as after an ACCEPT that succeeded (dequeueLaunched).
-func (s *Scheduler) launchFailed(ctx context.Context, d Driver, offers []mesos.OfferID, launch []mesos.TaskInfo, seqs map[string]uint64, err error) {
+func (s *Scheduler) launchFailed(ctx context.Context, on offerSource, offers []mesos.OfferID, launch []mesos.TaskInfo, seqs map[string]uint64, err error) {
 	s.Log.Info("Launch failed; asking Mesos whether the tasks run before launching them again", "tasks", len(launch), "error", err.Error())
 	s.metrics.LaunchFailed(len(launch))
-	if err := d.Decline(ctx, offers, 0); err != nil {
+	d := on.d
+	if err := d.Decline(ctx, on.subscription, offers, 0); err != nil {
 		s.Log.V(1).Info("Could not decline the offers of a failed launch", "offers", len(offers), "error", err.Error())
 	}
 	ask := make(map[string]string, len(launch))

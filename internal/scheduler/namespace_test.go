@@ -43,7 +43,7 @@ func TestAQueuedPodOfANamespaceNoLongerTakenIsNotLaunched(t *testing.T) {
 			ctx := context.Background()
 			s.Enqueue(ctx, mt, pod)
 
-			s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+			s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
 			if launched := len(d.launches["o-agent-1"]) == 1; launched != tc.launched {
 				t.Errorf("launched = %v, want %v", launched, tc.launched)
@@ -77,7 +77,7 @@ func TestAPodLetInByARelaxedSelectorIsLaunchedBeforeTheSchedulerHearsOfIt(t *tes
 	ctx := context.Background()
 	s.Enqueue(ctx, mt, pod)
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
 	if len(d.launches["o-agent-1"]) != 1 {
 		t.Errorf("launched %v, want the pod's task", d.launches)

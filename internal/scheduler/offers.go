@@ -30,12 +30,12 @@ func (s *Scheduler) offerLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case offers := <-s.offers:
-			s.handleOffers(ctx, offers)
+		case b := <-s.offers:
+			s.handleOffers(ctx, b)
 		case <-s.wake:
 			// Work came while offers are held: it takes them, and what they do not fit
 			// revives offers.
-			s.handleOffers(ctx, nil)
+			s.handleOffers(ctx, offerBatch{})
 			if s.stuck() {
 				s.setSuppressed(ctx, false)
 			}
@@ -57,10 +57,11 @@ func (s *Scheduler) offerLoop(ctx context.Context) {
 	}
 }
 
-// handleOffers places pending tasks on new offers and the held ones, launches what
-// fits, holds or declines the rest (hold.go), explains what fits nowhere, and
-// suppresses offers once nothing waits.
-func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
+// handleOffers places pending tasks on a new batch of offers and the held ones,
+// launches what fits, holds or declines the rest (hold.go), explains what fits nowhere,
+// and suppresses offers once nothing waits. A round uses the offers of the subscription
+// held as it starts, and binds no pod once that subscription ended (prepareLaunch).
+func (s *Scheduler) handleOffers(ctx context.Context, b offerBatch) {
 	s.mu.Lock()
 	d, mc := s.driver, s.cluster
 	s.mu.Unlock()
@@ -68,14 +69,15 @@ func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 		return
 	}
 	if id := d.FrameworkID(); id == "" || id != mc.Status.FrameworkID {
-		s.awaitFrameworkID(ctx, d, offers)
+		s.awaitFrameworkID(ctx, b)
 		return
 	}
 	s.awaitExecutors(ctx)
+	on := sourceOf(d)
 	now := time.Now()
-	held := s.takeHeld(d.Subscription(), now)
+	held := s.takeHeld(on, now)
 	defer s.recycleHeld(held)
-	offers = s.offersOfRound(held, s.notRescinded(offers))
+	offers := s.offersOfRound(held, s.notRescinded(s.liveOffers(b, on)))
 	if len(offers) == 0 {
 		return
 	}
@@ -87,8 +89,8 @@ func (s *Scheduler) handleOffers(ctx context.Context, offers []mesos.Offer) {
 	}
 	res := s.place(mc, queue, offers)
 	refuse := refuseFor(mc)
-	unused := s.launchAll(ctx, d, mc, offers, res.Assignments, queuedAs{keys, seqs}, refuse)
-	s.settleUnused(ctx, d, offers, unused, held, keys, refuse, holdFor(mc), now)
+	unused := s.launchAll(ctx, on, mc, offers, res.Assignments, queuedAs{keys, seqs}, refuse)
+	s.settleUnused(ctx, on, offers, unused, held, keys, refuse, holdFor(mc), now)
 	for id, why := range res.Unplaced {
 		if s.noteUnschedulable(id, why) {
 			s.markUnschedulable(ctx, keys[id], id, why)
@@ -145,9 +147,12 @@ const frameworkIDWait = time.Second
 // is written to the cluster's status. Nothing is launched under an id that only this
 // process knows: a manager that stopped then would subscribe again as a new framework,
 // and launch again, under it, the pods whose tasks run under the old one.
-func (s *Scheduler) awaitFrameworkID(ctx context.Context, d Driver, offers []mesos.Offer) {
-	s.Log.V(1).Info("Declining offers until the framework id is written to the MesosCluster's status", "frameworkID", d.FrameworkID(), "offers", len(offers))
-	s.decline(ctx, d, offerIDs(offers), frameworkIDWait)
+func (s *Scheduler) awaitFrameworkID(ctx context.Context, b offerBatch) {
+	if len(b.offers) == 0 {
+		return
+	}
+	s.Log.V(1).Info("Declining offers until the framework id is written to the MesosCluster's status", "frameworkID", b.from.d.FrameworkID(), "offers", len(b.offers))
+	s.decline(ctx, b.from, offerIDs(b.offers), frameworkIDWait)
 }
 
 // place runs placement over the queue, in its order, and the offers.
@@ -195,9 +200,9 @@ func refuseFor(mc *mesosv1alpha1.MesosCluster) time.Duration {
 // launchAll launches the assignments, one ACCEPT per agent and allocation role with
 // all its offers used (acceptGroups), the ACCEPTs at once, and returns the offers left
 // unused, by their index in offers: those nothing was placed on or launched with.
-func (s *Scheduler) launchAll(ctx context.Context, d Driver, mc *mesosv1alpha1.MesosCluster, offers []mesos.Offer,
+func (s *Scheduler) launchAll(ctx context.Context, on offerSource, mc *mesosv1alpha1.MesosCluster, offers []mesos.Offer,
 	assignments []placement.Assignment, queued queuedAs, refuse time.Duration) []int {
-	l := offerLaunch{s: s, d: d, executor: podtask.ExecutorInfo(mc, d.FrameworkID()), security: podtask.SecurityFor(mc), queued: queued, refuse: refuse,
+	l := offerLaunch{s: s, on: on, executor: podtask.ExecutorInfo(mc, on.d.FrameworkID()), security: podtask.SecurityFor(mc), queued: queued, refuse: refuse,
 		slots: make(chan struct{}, launchWorkers)}
 	groups, unused := acceptGroups(offers, assignments)
 	failed := make([]bool, len(groups)) // each launch sets its own
@@ -284,8 +289,9 @@ type queuedAs struct {
 
 // offerLaunch is what the launches of one batch of offers share.
 type offerLaunch struct {
-	s        *Scheduler
-	d        Driver
+	s *Scheduler
+	// on is the subscription the offers came on.
+	on       offerSource
 	executor mesos.ExecutorInfo
 	security podtask.Security
 	queued   queuedAs
@@ -307,7 +313,7 @@ func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs
 		go func(i int, a placement.Assignment) {
 			defer wg.Done()
 			defer func() { <-l.slots }()
-			tasks[i] = s.prepareLaunch(ctx, l.queued.keys[a.Request.ID], a, l.executor, l.security)
+			tasks[i] = l.prepareLaunch(ctx, a)
 		}(i, a)
 	}
 	wg.Wait()
@@ -322,11 +328,11 @@ func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs
 	if len(launch) == 0 {
 		return false
 	}
-	if err := l.d.Launch(ctx, offerIDs, launch, l.refuse); err != nil {
+	if err := l.on.d.Launch(ctx, l.on.subscription, offerIDs, launch, l.refuse); err != nil {
 		for _, t := range prepared {
 			s.event(t, false)
 		}
-		s.launchFailed(ctx, l.d, offerIDs, launch, l.queued.seqs, err)
+		s.launchFailed(ctx, l.on, offerIDs, launch, l.queued.seqs, err)
 		return true
 	}
 	s.metrics.TasksLaunched(len(launch))

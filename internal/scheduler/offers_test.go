@@ -30,7 +30,7 @@ func TestAnOfferLaunchesWhatFitsAndExplainsTheRest(t *testing.T) {
 	s.Enqueue(ctx, smallTask, small)
 	s.Enqueue(ctx, bigTask, big)
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
 	if got := d.launches["o-agent-1"]; len(got) != 1 || got[0] != smallTask.Spec.TaskID {
 		t.Fatalf("ACCEPT of o-agent-1 launched %v, want [%s]", got, smallTask.Spec.TaskID)
@@ -75,7 +75,7 @@ func TestAFailedAcceptAsksMesosInsteadOfLaunchingAgain(t *testing.T) {
 	ctx := context.Background()
 	s.Enqueue(ctx, mt, pod)
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
 	if refuse, ok := d.declines["o-agent-1"]; !ok || refuse != 0 {
 		t.Errorf("the offer of the failed ACCEPT: declined %v with refuse %v, want declined with 0", ok, refuse)
@@ -102,7 +102,7 @@ func TestTheTaskOfAFailedAcceptThatRunsIsKeptWhileTheCacheLags(t *testing.T) {
 	s, _ := newTestScheduler(c, d)
 	ctx := context.Background()
 	s.Enqueue(ctx, mt, pod)
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
 	answer(s, mt.Spec.TaskID, "a-agent-1", mesos.TASK_STAGING)
 
@@ -125,7 +125,7 @@ func TestAnEmptyQueueSuppressesOffersAndWorkRevivesThem(t *testing.T) {
 	ctx := context.Background()
 	s.SetCluster(holdingCluster(0))
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if d.suppress != 1 || d.declines["o-agent-1"] != 5*time.Second {
 		t.Fatalf("suppressed %d times, declines %v; want one SUPPRESS and the offer declined for refuseSeconds", d.suppress, d.declines)
 	}
@@ -150,7 +150,7 @@ func TestNewWorkRevivesDeclinedOffers(t *testing.T) {
 	s.SetCluster(holdingCluster(0))
 	s.Enqueue(ctx, bigTask, big)
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if d.suppress != 0 || d.declines["o-agent-1"] != 5*time.Second {
 		t.Fatalf("suppressed %d times, declines %v; want no SUPPRESS (a pod waits) and the offer declined for refuseSeconds", d.suppress, d.declines)
 	}
@@ -176,7 +176,7 @@ func TestNewWorkRevivesWhatAnAcceptLeftFiltered(t *testing.T) {
 	s.Enqueue(ctx, bigTask, big)
 	s.Enqueue(ctx, t1, p1)
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if len(d.launches["o-agent-1"]) != 1 || len(d.declines) != 0 || d.suppress != 0 {
 		t.Fatalf("launches %v, declines %v, suppressed %d times; want p1 launched, nothing declined or suppressed", d.launches, d.declines, d.suppress)
 	}
@@ -200,7 +200,7 @@ func TestAPodBoundElsewhereWaitsForItsAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
 	if len(d.launches) != 0 || !s.Pending(mt.Spec.TaskID) {
 		t.Fatalf("launched %v, pending %v; want nothing launched and the task still queued", d.launches, s.Pending(mt.Spec.TaskID))
@@ -248,14 +248,14 @@ func TestNothingIsLaunchedBeforeTheFrameworkIDIsWritten(t *testing.T) {
 	s.SetCluster(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}}) // subscribed, not yet written
 	s.Enqueue(ctx, mt, pod)
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
 	if len(d.launches) != 0 || d.declines["o-agent-1"] != frameworkIDWait || !s.Pending(mt.Spec.TaskID) {
 		t.Fatalf("launched %v, declines %v, pending %v; want nothing launched, the offer declined for %v, the task still queued",
 			d.launches, d.declines, s.Pending(mt.Spec.TaskID), frameworkIDWait)
 	}
 	s.SetCluster(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Status: mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}})
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-2", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-2", 2)})
 	if len(d.launches["o-agent-2"]) != 1 {
 		t.Fatalf("once the id is written the task is not launched: %v", d.launches)
 	}
@@ -276,7 +276,7 @@ func TestAPodAskingForRootIsFailedNotLaunched(t *testing.T) {
 	s.Enqueue(ctx, okTask, ok)
 	s.Enqueue(ctx, rootTask, root)
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
 	if got := d.launches["o-agent-1"]; len(got) != 1 || got[0] != okTask.Spec.TaskID {
 		t.Fatalf("ACCEPT of o-agent-1 launched %v, want only [%s]", got, okTask.Spec.TaskID)

@@ -115,11 +115,12 @@ type Scheduler struct {
 	filteredUntil, revived time.Time
 	offerCalls             sync.Mutex // orders SUPPRESS and REVIVE
 	driver                 Driver
-	offers                 chan []mesos.Offer
-	// held are the offers kept for the pods that come next, and rescinded the offers
-	// Mesos withdrew, by id, with when (hold.go); wake tells the offer loop that work
-	// came while offers are held.
+	offers                 chan offerBatch
+	// held are the offers kept for the pods that come next, heldFrom the subscription
+	// they came on, and rescinded the offers Mesos withdrew, by id, with when (hold.go);
+	// wake tells the offer loop that work came while offers are held.
 	held      []heldOffer
+	heldFrom  offerSource
 	rescinded map[string]time.Time
 	wake      chan struct{}
 	// heldSpare is the room of the offers the last round took from held, and
@@ -159,7 +160,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, holds: map[string]*idHold{}, deferred: map[string]pendingTask{}, heldIDWait: heldIDWait, refusals: map[string]*refusal{},
 		launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{},
-		offers: make(chan []mesos.Offer, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name),
+		offers: make(chan offerBatch, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name),
 		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry, queued: queuedUpdates{uuids: map[string]struct{}{}}}
 	for i := range s.updates {
 		s.updates[i] = fifo.New[statusUpdate]()
@@ -240,10 +241,11 @@ func (s *Scheduler) Offers(ctx context.Context, d *framework.Driver, offers []me
 func (s *Scheduler) offered(ctx context.Context, d Driver, offers []mesos.Offer) {
 	s.setDriver(d)
 	s.metrics.OffersReceived(len(offers))
+	b := offerBatch{offers: offers, from: sourceOf(d)}
 	select {
-	case s.offers <- offers:
+	case s.offers <- b:
 	default:
-		s.decline(ctx, d, offerIDs(offers), time.Second)
+		s.decline(ctx, b.from, offerIDs(offers), time.Second)
 	}
 }
 

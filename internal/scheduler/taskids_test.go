@@ -28,7 +28,7 @@ func relaunchScene(t *testing.T) (client.Client, *fakeDriver, *Scheduler, *corev
 	c := fakeAPI(t, pod, mt)
 	d := newFakeDriver()
 	s, _ := newTestScheduler(c, d)
-	s.handleOffers(context.Background(), []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(context.Background(), []mesos.Offer{agentOffer("agent-1", 2)})
 	if !s.holding() || len(d.accepted) != 0 {
 		t.Fatalf("holding %v, ACCEPTs %v: want the offer held", s.holding(), d.accepted)
 	}
@@ -63,7 +63,7 @@ func racingAck(t *testing.T, c client.Client, s *Scheduler, pod *corev1.Pod, tas
 		if mt.Status.Phase == mesosv1alpha1.TaskPhasePending {
 			s.Enqueue(ctx, mt, pod)
 		}
-		s.handleOffers(ctx, nil)
+		s.handleOffers(ctx, offerBatch{})
 		*launched = d.acceptsOf(taskID)
 		return err
 	}
@@ -100,7 +100,7 @@ func TestATaskMesosNeverRanIsLaunchedAgainOnceItsEndIsAcknowledged(t *testing.T)
 					t.Fatalf("delivery %d: the task was launched again before its TASK_DROPPED was acknowledged", i+1)
 				}
 				if ackErr != nil {
-					s.handleOffers(ctx, nil)
+					s.handleOffers(ctx, offerBatch{})
 					if n := d.acceptsOf(mt.Spec.TaskID); n != 0 || !s.Pending(mt.Spec.TaskID) {
 						t.Fatalf("after a failed acknowledgement: launched %d times, waiting %v; want it waiting, not launched", n, s.Pending(mt.Spec.TaskID))
 					}
@@ -109,11 +109,11 @@ func TestATaskMesosNeverRanIsLaunchedAgainOnceItsEndIsAcknowledged(t *testing.T)
 			if tc.wait < time.Minute {
 				time.Sleep(2 * tc.wait)
 			}
-			s.handleOffers(ctx, nil)
+			s.handleOffers(ctx, offerBatch{})
 			if n := d.acceptsOf(mt.Spec.TaskID); n != 1 {
 				t.Fatalf("launched %d times, want once", n)
 			}
-			s.handleOffers(ctx, nil)
+			s.handleOffers(ctx, offerBatch{})
 			if n := d.acceptsOf(mt.Spec.TaskID); n != 1 || s.Pending(mt.Spec.TaskID) {
 				t.Fatalf("launched %d times, still waiting %v; want once, and no more", n, s.Pending(mt.Spec.TaskID))
 			}
@@ -157,7 +157,7 @@ func TestALaunchRefusedForAnIDMesosHoldsIsLaunchedAgain(t *testing.T) {
 			if got.Status.Phase != mesosv1alpha1.TaskPhasePending || gotPod.Status.Phase == corev1.PodFailed {
 				t.Fatalf("MesosTask %s (%s), pod %s; want Pending, and the pod not failed", got.Status.Phase, got.Status.Message, gotPod.Status.Phase)
 			}
-			s.handleOffers(ctx, nil)
+			s.handleOffers(ctx, offerBatch{})
 			if n := d.acceptsOf(mt.Spec.TaskID); n != 0 || beforeAck != 0 || !s.Pending(mt.Spec.TaskID) {
 				t.Fatalf("launched %d times, waiting %v; want it waiting, not launched while Mesos holds the id", n, s.Pending(mt.Spec.TaskID))
 			}
@@ -166,8 +166,8 @@ func TestALaunchRefusedForAnIDMesosHoldsIsLaunchedAgain(t *testing.T) {
 			} else {
 				time.Sleep(2 * tc.wait)
 			}
-			s.handleOffers(ctx, nil)
-			s.handleOffers(ctx, nil)
+			s.handleOffers(ctx, offerBatch{})
+			s.handleOffers(ctx, offerBatch{})
 			if n := d.acceptsOf(mt.Spec.TaskID); n != 1 {
 				t.Fatalf("launched %d times, want once", n)
 			}
@@ -195,12 +195,12 @@ func TestALaunchRefusedBeforeItsAcceptReturnsIsLaunchedAgain(t *testing.T) {
 	d.duringLaunch = func() { once.Do(func() { w.handle(ctx, refused) }) }
 	s.Enqueue(ctx, mt, pod)
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if n := d.acceptsOf(mt.Spec.TaskID); n != 1 || !s.Pending(mt.Spec.TaskID) {
 		t.Fatalf("launched %d times, waiting %v; want once, and waiting to be launched again", n, s.Pending(mt.Spec.TaskID))
 	}
 	time.Sleep(2 * s.heldIDWait)
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if n := d.acceptsOf(mt.Spec.TaskID); n != 2 || s.Pending(mt.Spec.TaskID) {
 		t.Fatalf("launched %d times, waiting %v; want twice, and no more waiting", n, s.Pending(mt.Spec.TaskID))
 	}
@@ -233,11 +233,11 @@ func TestRepeatedRefusalsOfATasksIDBackOff(t *testing.T) {
 		}
 		wait := time.Until(h.until)
 		s.releaseID(ctx, id, 0) // as the hold's timer would
-		s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+		s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 		return wait
 	}
 	s.Enqueue(ctx, mt, pod)
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
 	var waits []int // hours
 	for range 7 {
@@ -259,7 +259,7 @@ func TestRepeatedRefusalsOfATasksIDBackOff(t *testing.T) {
 
 	// Mesos says something else of the task: the next refusal waits the first wait again.
 	w.handle(ctx, agentUpdate(id, mesos.TASK_DROPPED, "dropped-uuid-001"))
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if wait := refuse().Round(time.Hour); wait != base {
 		t.Errorf("wait after another update %v, want %v", wait, base)
 	}
@@ -283,7 +283,7 @@ func TestALaunchRefusedBeforeItsAcceptFailsIsLaunchedAgain(t *testing.T) {
 	d.duringLaunch = func() { once.Do(func() { w.handle(ctx, refused) }) }
 	s.Enqueue(ctx, mt, pod)
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if !s.Pending(mt.Spec.TaskID) {
 		t.Fatal("the pod refused during its failed ACCEPT is not waiting to be launched again")
 	}
@@ -291,7 +291,7 @@ func TestALaunchRefusedBeforeItsAcceptFailsIsLaunchedAgain(t *testing.T) {
 	d.launchErr = nil
 	d.mu.Unlock()
 	time.Sleep(2 * s.heldIDWait)
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if n := d.acceptsOf(mt.Spec.TaskID); n != 1 || s.Pending(mt.Spec.TaskID) {
 		t.Fatalf("launched %d times, waiting %v; want once, and no more waiting", n, s.Pending(mt.Spec.TaskID))
 	}

@@ -101,7 +101,7 @@ func TestALaunchWritesNoMesosTaskAndItsFirstUpdateWritesItOnce(t *testing.T) {
 		t.Fatalf("Unstored() = %d queued, %d launching; want 1, 0", q, l)
 	}
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
 	if got := d.launches["o-agent-1"]; len(got) != 1 || got[0] != queued.Spec.TaskID {
 		t.Fatalf("launched %v, want [%s]", got, queued.Spec.TaskID)
@@ -150,7 +150,7 @@ func TestAQueuedPodThatFitsNowhereSaysSoOnThePod(t *testing.T) {
 	ctx := context.Background()
 	s.Enqueue(ctx, queued, pod)
 
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 0.1)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 0.1)})
 
 	if w := log.list(); len(w) != 0 {
 		t.Errorf("MesosTask writes: %v, want none", w)
@@ -225,7 +225,7 @@ func TestAFirstUpdateBeforeTheCacheSawTheBindingWritesTheMesosTask(t *testing.T)
 	h := newQueuedHere(t)
 	s, c, d, log, pod, queued := h.s, h.c, h.d, h.log, h.pod, h.queued
 	ctx := context.Background()
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	// As a cache that has not seen the binding: the pod unbound.
 	stale := &corev1.Pod{}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), stale); err != nil {
@@ -252,7 +252,7 @@ func TestAFirstUpdateBeforeTheCacheSawTheBindingWritesTheMesosTask(t *testing.T)
 func TestAPodQueuedAgainWhileItsLaunchIsUnwrittenIsNotLaunchedAgain(t *testing.T) {
 	h := newQueuedHere(t)
 	ctx := context.Background()
-	h.s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	h.s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	// As a cache that has not seen the binding: the pod unbound, and queued again.
 	stale := &corev1.Pod{}
 	if err := h.c.Get(ctx, client.ObjectKeyFromObject(h.pod), stale); err != nil {
@@ -264,7 +264,7 @@ func TestAPodQueuedAgainWhileItsLaunchIsUnwrittenIsNotLaunchedAgain(t *testing.T
 	}
 	h.s.Enqueue(ctx, h.queued, stale)
 
-	h.s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-2", 2)})
+	h.s.handleNew(ctx, []mesos.Offer{agentOffer("agent-2", 2)})
 
 	if got := h.d.launches["o-agent-2"]; len(got) != 0 {
 		t.Fatalf("launched again: %v", got)
@@ -304,7 +304,7 @@ func TestAnUpdateBeforeTheCacheSawItsMesosTaskIsItsPods(t *testing.T) {
 	s.setDriver(d)
 	ctx := context.Background()
 	s.Enqueue(ctx, queued, pod)
-	s.handleOffers(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if len(d.accepted) != 1 {
 		t.Fatalf("ACCEPTs %v, want the task's", d.accepted)
 	}
