@@ -316,6 +316,8 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, &SubscribeError{Reason: ReasonNoLeader, Err: err}
 	}
+	// Closed once that master no longer leads, even while an event is being handled.
+	changed := c.detector.Changed()
 	mh := newMasterHTTP(c.cfg)
 	defer mh.closeIdle()
 	// Errors other than redirects are not retried inside mesos-go: Run backs off and
@@ -344,7 +346,7 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 	}
 
 	events, readErr := readEvents(subCtx, master, newFrameReader(stream, c.cfg.MaxEventSize))
-	subscribed, err := c.handleEvents(ctx, master, caller, deadline, events, readErr)
+	subscribed, err := c.handleEvents(ctx, master, changed, caller, deadline, events, readErr)
 	if !subscribed {
 		c.detector.Failed(master)
 	}
@@ -393,7 +395,8 @@ func (c *Connection) subscribeInfo() mesos.FrameworkInfo {
 // ends: ctx ends, the leader changes, no SUBSCRIBED event came by deadline, the master
 // stays silent for HeartbeatMisses heartbeat intervals, the stream closes or breaks, or
 // Mesos refuses the framework. It says whether the master accepted the subscription.
-func (c *Connection) handleEvents(ctx context.Context, master string, caller calls.Caller, deadline time.Time, events <-chan *scheduler.Event, readErr <-chan error) (bool, error) {
+func (c *Connection) handleEvents(ctx context.Context, master string, changed <-chan struct{}, caller calls.Caller, deadline time.Time,
+	events <-chan *scheduler.Event, readErr <-chan error) (bool, error) {
 	subscribed := false
 	var silence time.Duration // how long the master may be silent once subscribed
 	watchdog := time.NewTimer(time.Until(deadline))
@@ -402,7 +405,7 @@ func (c *Connection) handleEvents(ctx context.Context, master string, caller cal
 		select {
 		case <-ctx.Done():
 			return subscribed, ctx.Err()
-		case <-c.detector.Changed():
+		case <-changed:
 			return subscribed, &SubscribeError{Reason: ReasonLeaderChanged, Master: master, Err: errors.New("ZooKeeper names a new leading master")}
 		case <-watchdog.C:
 			if !subscribed {

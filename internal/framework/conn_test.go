@@ -79,3 +79,72 @@ func TestUnreachableMasterIsReported(t *testing.T) {
 		t.Fatal("Subscribed() is true without a master")
 	}
 }
+
+// swappingDetector names one master and, when the leader changes (swap), closes
+// Changed's channel and hands out a new one.
+type swappingDetector struct {
+	url     string
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+func (d *swappingDetector) Leader(context.Context) (string, error) { return d.url, nil }
+func (d *swappingDetector) Failed(string)                          {}
+func (d *swappingDetector) Close()                                 {}
+func (d *swappingDetector) Changed() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.changed
+}
+func (d *swappingDetector) swap() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+// leaderChangesDuringSubscribed is a recorder during whose first Subscribed the leader
+// changes.
+type leaderChangesDuringSubscribed struct {
+	*recorder
+	det  *swappingDetector
+	once sync.Once
+}
+
+func (h *leaderChangesDuringSubscribed) Subscribed(ctx context.Context, id string, mi *mesos.MasterInfo) {
+	h.once.Do(h.det.swap)
+	h.recorder.Subscribed(ctx, id, mi)
+}
+
+// A leader change that comes while an event is handled ends the subscription all the
+// same: the subscription watches the change of the leader it subscribed to.
+func TestALeaderChangeDuringAnEventIsSeen(t *testing.T) {
+	_, srv := newFakeMaster(t)
+	det := &swappingDetector{url: srv.URL, changed: make(chan struct{})}
+	h := &leaderChangesDuringSubscribed{recorder: newRecorder(), det: det}
+	c, err := New(Config{Master: srv.URL, FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm"}, MinBackoff: time.Hour}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.detector = det
+	runConn(t, c)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case <-h.got:
+		case <-deadline:
+			t.Fatal("the subscription did not end")
+		}
+		h.mu.Lock()
+		dropped := h.disconnected
+		h.mu.Unlock()
+		if len(dropped) == 0 {
+			continue
+		}
+		var se *SubscribeError
+		if !errors.As(dropped[0], &se) || se.Reason != ReasonLeaderChanged {
+			t.Fatalf("the subscription ended with %v, want %s", dropped[0], ReasonLeaderChanged)
+		}
+		return
+	}
+}

@@ -23,7 +23,9 @@ type Detector interface {
 	Leader(ctx context.Context) (string, error)
 	// Failed reports that the URL Leader returned could not be subscribed to.
 	Failed(url string)
-	// Changed is closed when the detector learns of a new leader; nil if it never does.
+	// Changed is closed once the leader is another than the one Leader returned last (a
+	// master that joins or leaves the election without leading is no change); only
+	// Leader hands out a new channel. Nil if the leader never changes.
 	Changed() <-chan struct{}
 	// Close releases the detector's resources.
 	Close()
@@ -157,7 +159,11 @@ func MasterURLFromInfo(data []byte, scheme string) (string, error) {
 // election path holds a few small nodes.
 const zkMaxPacket = 1 << 20
 
-// zkDetector watches Mesos's leader election path in ZooKeeper.
+// zkDetector watches Mesos's leader election path in ZooKeeper as Mesos's own detector
+// does (src/zookeeper/detector.cpp): the leader is the json.info_ node of the lowest
+// sequence, and only another leader is a change. Standby masters join and leave the
+// path, and this process's ZooKeeper session may expire, while the leader stays: its
+// subscription goes on.
 type zkDetector struct {
 	servers []string
 	path    string
@@ -165,10 +171,27 @@ type zkDetector struct {
 	// timeout bounds one lookup of the leader; DefaultRequestTimeout when zero.
 	timeout time.Duration
 
-	mu      sync.Mutex
-	conn    *zk.Conn
-	leader  string
-	changed chan struct{}
+	mu   sync.Mutex
+	conn *zk.Conn
+	// watching is set while a watch of the path keeps seen current (watch); Leader then
+	// reads the leader there.
+	watching bool
+	// seen is the leader as last read, given the one Leader returned last; changed is
+	// closed (signalled) once seen is another.
+	seen, given zkLeader
+	changed     chan struct{}
+	signalled   bool
+}
+
+// zkLeader is the leader as read from the election path.
+type zkLeader struct {
+	// node is the leading json.info_ node, empty when no master is registered.
+	node string
+	url  string
+	// err says why there is no url.
+	err error
+	// version is the path's child version (Stat.Cversion) it was read at.
+	version int32
 }
 
 func newZKDetector(servers []string, path, scheme string) *zkDetector {
@@ -190,82 +213,167 @@ func (d *zkDetector) connect() (*zk.Conn, error) {
 	return conn, nil
 }
 
-// Leader reads the current leader and arms a watch that closes Changed when it changes.
-// ctx is the lifetime of the watch; the lookup itself takes at most d.timeout.
+// Leader returns the current leader. The first call reads it and starts the one watch of
+// the election path, which keeps it current until ctx ends; later calls return what the
+// watch saw, or read it again when that was no leader. A lookup takes at most d.timeout.
 func (d *zkDetector) Leader(ctx context.Context) (string, error) {
-	conn, err := d.connect()
+	d.mu.Lock()
+	if d.watching && d.seen.err == nil {
+		defer d.mu.Unlock()
+		return d.handOutLocked(), nil
+	}
+	arm := !d.watching
+	d.mu.Unlock()
+	conn, found, watch, err := d.lookupWithin(ctx, arm)
 	if err != nil {
 		return "", err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if watch != nil && !d.watching {
+		d.watching = true
+		go d.watch(ctx, conn, watch)
+	}
+	d.sawLocked(found, false)
+	if d.seen.err != nil {
+		return "", d.seen.err
+	}
+	return d.handOutLocked(), nil
+}
+
+// lookupWithin reads the leader (arming a watch of the path with arm) within d.timeout.
+// The ZooKeeper client takes no context: a server that accepts connections and does not
+// answer would hold a lookup for a minute or more. The lookup goes on in the background
+// until the client gives up; its answer is then dropped.
+func (d *zkDetector) lookupWithin(ctx context.Context, arm bool) (*zk.Conn, zkLeader, <-chan zk.Event, error) {
+	conn, err := d.connect()
+	if err != nil {
+		return nil, zkLeader{}, nil, err
 	}
 	timeout := d.timeout
 	if timeout <= 0 {
 		timeout = DefaultRequestTimeout
 	}
-	// The ZooKeeper client takes no context: a server that accepts connections and does
-	// not answer would hold a lookup for a minute or more. The lookup goes on in the
-	// background until the client gives up; its answer is then dropped.
-	type found struct {
-		leader string
-		watch  <-chan zk.Event
-		err    error
+	type answer struct {
+		found zkLeader
+		watch <-chan zk.Event
+		err   error
 	}
-	done := make(chan found, 1)
+	done := make(chan answer, 1)
 	go func() {
-		leader, watch, err := d.lookup(conn)
-		done <- found{leader, watch, err}
+		found, watch, err := d.lookup(conn, arm)
+		done <- answer{found, watch, err}
 	}()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	var f found
 	select {
-	case f = <-done:
+	case a := <-done:
+		return conn, a.found, a.watch, a.err
 	case <-t.C:
-		return "", fmt.Errorf("ZooKeeper %s did not answer within %s (RequestTimeout)", strings.Join(d.servers, ","), timeout)
+		return nil, zkLeader{}, nil, fmt.Errorf("ZooKeeper %s did not answer within %s (RequestTimeout)", strings.Join(d.servers, ","), timeout)
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return nil, zkLeader{}, nil, ctx.Err()
 	}
-	if f.err != nil {
-		return "", f.err
-	}
-	leader, watch := f.leader, f.watch
-	d.mu.Lock()
-	ch := d.changed
-	d.leader = leader
-	d.mu.Unlock()
-	go func() {
-		select {
-		case <-watch:
-			d.mu.Lock()
-			if d.changed == ch {
-				close(d.changed)
-				d.changed = make(chan struct{})
-			}
-			d.mu.Unlock()
-		case <-ctx.Done():
-		}
-	}()
-	return leader, nil
 }
 
-// lookup reads the leader's URL and arms a watch on the election path.
-func (d *zkDetector) lookup(conn *zk.Conn) (string, <-chan zk.Event, error) {
-	children, _, watch, err := conn.ChildrenW(d.path)
-	if err != nil {
-		return "", nil, fmt.Errorf("reading %s in ZooKeeper: %w", d.path, err)
+// lookup reads the leader, and with arm watches the path for its next change. It fails
+// when the path cannot be read; a path without a leader, or whose leader cannot be read,
+// is a zkLeader with err.
+func (d *zkDetector) lookup(conn *zk.Conn, arm bool) (zkLeader, <-chan zk.Event, error) {
+	var children []string
+	var stat *zk.Stat
+	var watch <-chan zk.Event
+	var err error
+	if arm {
+		children, stat, watch, err = conn.ChildrenW(d.path)
+	} else {
+		children, stat, err = conn.Children(d.path)
 	}
+	if err != nil {
+		return zkLeader{}, nil, fmt.Errorf("reading %s in ZooKeeper: %w", d.path, err)
+	}
+	found := zkLeader{version: stat.Cversion}
 	node, ok := LeaderFromZKNodes(children)
 	if !ok {
-		return "", nil, fmt.Errorf("no Mesos master is registered under %s in ZooKeeper", d.path)
+		found.err = fmt.Errorf("no Mesos master is registered under %s in ZooKeeper", d.path)
+		return found, watch, nil
 	}
+	found.node = node
 	data, _, err := conn.Get(d.path + "/" + node)
 	if err != nil {
-		return "", nil, fmt.Errorf("reading %s/%s in ZooKeeper: %w", d.path, node, err)
+		found.err = fmt.Errorf("reading %s/%s in ZooKeeper: %w", d.path, node, err)
+		return found, watch, nil
 	}
-	leader, err := MasterURLFromInfo(data, d.scheme)
-	if err != nil {
-		return "", nil, err
+	found.url, found.err = MasterURLFromInfo(data, d.scheme)
+	return found, watch, nil
+}
+
+// watch keeps seen current until ctx ends or the detector is closed: at each change of
+// the election path it reads the leader again, watching the path anew, and signals
+// another leader. While the path cannot be read (ZooKeeper is away, or the session
+// expired) it tries again, and the last leader seen stays, as in Mesos.
+func (d *zkDetector) watch(ctx context.Context, conn *zk.Conn, ev <-chan zk.Event) {
+	defer func() {
+		d.mu.Lock()
+		d.watching = false
+		d.mu.Unlock()
+	}()
+	var retry time.Duration
+	for {
+		var again <-chan time.Time
+		if ev == nil {
+			again = time.After(retry)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ev:
+		case <-again:
+		}
+		if d.closed(conn) {
+			return
+		}
+		found, next, err := d.lookup(conn, true)
+		if err != nil {
+			ev, retry = nil, min(max(2*retry, 100*time.Millisecond), 10*time.Second)
+			continue
+		}
+		ev, retry = next, 0
+		d.mu.Lock()
+		d.sawLocked(found, true)
+		d.mu.Unlock()
 	}
-	return leader, watch, nil
+}
+
+// closed says whether the detector no longer uses conn (Close).
+func (d *zkDetector) closed(conn *zk.Conn) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.conn != conn
+}
+
+// sawLocked records a reading of the leader, and signals another leader than the one
+// handed out. The watch's readings come in order; a lookup of Leader's done meanwhile
+// counts unless it is older. d.mu is held.
+func (d *zkDetector) sawLocked(found zkLeader, fromWatch bool) {
+	if !fromWatch && found.version < d.seen.version {
+		return
+	}
+	d.seen = found
+	if found.node != d.given.node && !d.signalled {
+		close(d.changed)
+		d.signalled = true
+	}
+}
+
+// handOutLocked hands out the leader seen, with a new Changed channel once the last one
+// was closed. d.mu is held.
+func (d *zkDetector) handOutLocked() string {
+	if d.signalled {
+		d.changed, d.signalled = make(chan struct{}), false
+	}
+	d.given = d.seen
+	return d.seen.url
 }
 
 func (d *zkDetector) Failed(string) {}

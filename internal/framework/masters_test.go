@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -148,7 +149,20 @@ func TestZKDetectorFollowsTheLeader(t *testing.T) {
 		t.Fatalf("Leader() = %q, %v; want http://127.0.0.1:5050", got, err)
 	}
 
+	// A master that joins the election without winning it changes nothing: the
+	// subscription to the leader goes on.
 	changed := d.Changed()
+	registerMaster(t, conn, "/mesos", "127.0.0.3", 5052)
+	settle(t, d, conn, "/mesos")
+	select {
+	case <-changed:
+		t.Fatal("Changed() was closed when a master that does not lead joined")
+	default:
+	}
+	if got, err := d.Leader(ctx); err != nil || got != "http://127.0.0.1:5050" {
+		t.Fatalf("after a standby joined Leader() = %q, %v; want http://127.0.0.1:5050", got, err)
+	}
+
 	if err := conn.Delete(first, -1); err != nil {
 		t.Fatal(err)
 	}
@@ -181,5 +195,69 @@ func TestLeaderURL(t *testing.T) {
 		if got := leaderURL(tc.master, tc.info); got != tc.want {
 			t.Errorf("leaderURL(%s) = %s, want %s", tc.master, got, tc.want)
 		}
+	}
+}
+
+// settle waits until the detector has read the election path as it is now.
+func settle(t *testing.T, d Detector, conn *zk.Conn, path string) {
+	t.Helper()
+	_, stat, err := conn.Children(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zd := d.(*zkDetector)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		zd.mu.Lock()
+		seen := zd.seen.version
+		zd.mu.Unlock()
+		if seen >= stat.Cversion {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the detector read the election path at version %d, want %d", seen, stat.Cversion)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Looking the leader up again and again, as while subscribing keeps failing, keeps one
+// watch of the election path.
+func TestZKDetectorWatchesOnce(t *testing.T) {
+	srv, err := testzk.Start()
+	if errors.Is(err, testzk.ErrNotInstalled) && !testzk.Required() {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	conn, _, err := zk.Connect([]string{srv.Addr}, 10*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Create("/mesos", nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	registerMaster(t, conn, "/mesos", "127.0.0.1", 5050)
+	d, err := ParseMaster("zk://"+srv.Addr+"/mesos", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := d.Leader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	for range 100 {
+		if _, err := d.Leader(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := runtime.NumGoroutine(); after > before+10 {
+		t.Fatalf("%d goroutines after 100 lookups of an unchanged leader, %d before", after, before)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-zookeeper/zk"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/k8sm/k8sm/internal/mesossim"
@@ -69,6 +70,26 @@ func TestSubscribesThroughZooKeeper(t *testing.T) {
 	}
 	waitFor("subscribed to the first master", func() bool { return c.Subscribed() && c.Leader() == first.URL() })
 	id := c.FrameworkID()
+
+	// A master that joins the election without winning it leaves the subscription be.
+	withdrawThird, err := start().RegisterInZK(zkURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withdrawThird()
+	zc, _, err := zk.Connect([]string{srv.Addr}, 10*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zc.Close()
+	settle(t, c.detector, zc, "/mesos")
+	h.mu.Lock()
+	dropped := h.disconnected
+	h.mu.Unlock()
+	if len(dropped) != 0 || !c.Subscribed() || c.Leader() != first.URL() {
+		t.Fatalf("after a standby master joined: disconnected %v, subscribed %v to %s; want the subscription to %s kept",
+			dropped, c.Subscribed(), c.Leader(), first.URL())
+	}
 
 	// The first master loses its registration: the framework moves to the second,
 	// keeping its framework id.
