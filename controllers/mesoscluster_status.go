@@ -146,14 +146,7 @@ func principalChangeMessage(mc *mesosv1alpha1.MesosCluster, frameworkID, refused
 		"its tasks once spec.framework.failoverTimeout (%s) passes", frameworkID, refused, principal, failoverTimeout(mc))
 }
 
-func isFrameworkRemoved(msg string) bool {
-	for _, s := range []string{"removed", "torn down", "completed"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
+func isFrameworkRemoved(msg string) bool { return framework.IsRemoved(msg) }
 
 // summarize adds up the agents' capacities as their offers show them.
 func summarize(agents map[string]framework.Agent) *mesosv1alpha1.ResourceSummary {

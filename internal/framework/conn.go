@@ -291,6 +291,18 @@ func failedOver(err error) bool {
 	return errors.As(err, &se) && se.Reason == ReasonSubscribeRefused && se.Err != nil && IsFailedOver(se.Err.Error())
 }
 
+// IsRemoved says whether Mesos's ERROR message says that it removed the framework (its
+// failover timeout passed, or it was torn down): unlike other refusals, which refuse one
+// stream, Mesos says so again to every subscription of the framework.
+func IsRemoved(msg string) bool {
+	for _, s := range []string{"removed", "torn down", "completed"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // IsFailedOver says whether Mesos's ERROR message says that another scheduler subscribed
 // as the framework: Mesos ends the older subscription with "Framework failed over".
 func IsFailedOver(msg string) bool { return strings.Contains(strings.ToLower(msg), "failed over") }
@@ -485,7 +497,7 @@ func (c *Connection) dispatch(ctx context.Context, e *scheduler.Event) error {
 		msg := e.GetError().GetMessage()
 		c.log.Info("Mesos refused the framework", "message", msg)
 		c.handler.Error(ctx, msg)
-		return &SubscribeError{Reason: ReasonSubscribeRefused, Err: errors.New(msg)}
+		return &SubscribeError{Reason: ReasonSubscribeRefused, Err: refusal{msg}}
 	case scheduler.Event_MESSAGE:
 		if mh, ok := c.handler.(MessageHandler); ok {
 			m := e.GetMessage()
@@ -497,6 +509,22 @@ func (c *Connection) dispatch(ctx context.Context, e *scheduler.Event) error {
 		c.log.V(1).Info("Ignoring an unknown event", "type", e.GetType().String())
 	}
 	return nil
+}
+
+// refusal is Mesos's ERROR event, which ends the stream it came on: a refusal of that
+// stream (Master::refuseSubscription), not of the next.
+type refusal struct{ message string }
+
+func (r refusal) Error() string { return r.message }
+
+// Refusal is the message of the ERROR event that ended a subscription with err; empty
+// when something else ended it.
+func Refusal(err error) string {
+	var r refusal
+	if errors.As(err, &r) {
+		return r.message
+	}
+	return ""
 }
 
 // acker acknowledges one update; updates without a uuid (from the master) need none.

@@ -46,7 +46,9 @@ type Status struct {
 	Leader      string
 	// LastError is why the last subscription ended or failed; nil while subscribed.
 	LastError error
-	// Refused is the message of Mesos's last ERROR event, e.g. the framework was removed.
+	// Refused is the message of Mesos's ERROR event while that ERROR is what ended the
+	// last subscription or attempt, or, once Mesos removed the framework (IsRemoved),
+	// until a subscription is accepted.
 	Refused string
 	// Reconciled is true once Mesos answered for every task asked about after the
 	// current subscription.
@@ -395,6 +397,12 @@ func (h driverHandler) Disconnected(_ context.Context, err error) {
 	h.d.update(func(s *Status) {
 		h.d.tried = true
 		s.Subscribed, s.Leader, s.LastError, s.Reconciled = false, "", err, false
+		// An ERROR refuses the stream it came on: an attempt that fails otherwise since
+		// (the master unreachable, say) is what the status is to show. A removed
+		// framework stays so: Mesos refuses each of its subscriptions.
+		if r := Refusal(err); r != "" || !IsRemoved(s.Refused) {
+			s.Refused = r
+		}
 	})
 }
 

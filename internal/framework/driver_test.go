@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -221,5 +222,86 @@ func TestOffersGoOnlyOnTheirSubscription(t *testing.T) {
 	}
 	if err := d.Decline(ctx, second, offers, 0); !errors.Is(err, ErrSubscriptionEnded) {
 		t.Fatalf("DECLINE by a stopped Driver: %v, want ErrSubscriptionEnded", err)
+	}
+}
+
+// Mesos's ERROR refuses one stream: the Driver shows it while it is the latest word on
+// the subscription, and no longer once an attempt fails for another reason, as when the
+// master is then unreachable. A removal stays: Mesos refuses every subscription of a
+// removed framework.
+func TestRefusalLastsUntilTheNextAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		refusal string
+		kept    bool
+	}{
+		{"Framework failed over", false},
+		{"Changing framework's principal is not allowed.", false},
+		{"Framework has been removed", true},
+	} {
+		t.Run(tc.refusal, func(t *testing.T) {
+			got := refusedThenUnreachable(t, tc.refusal)
+			if reason(got[0].LastError) != ReasonSubscribeRefused || got[0].Refused != tc.refusal {
+				t.Fatalf("after the ERROR: LastError %v, Refused %q; want the refusal shown", got[0].LastError, got[0].Refused)
+			}
+			want := ""
+			if tc.kept {
+				want = tc.refusal
+			}
+			if reason(got[1].LastError) != ReasonMasterUnreachable || got[1].Refused != want {
+				t.Fatalf("then: LastError %v, Refused %q; want the master unreachable, Refused %q", got[1].LastError, got[1].Refused, want)
+			}
+		})
+	}
+}
+
+// reason is the Reason of a SubscribeError.
+func reason(err error) string {
+	var se *SubscribeError
+	if errors.As(err, &se) {
+		return se.Reason
+	}
+	return ""
+}
+
+// refusedThenUnreachable runs a Driver whose master refuses its subscription with an
+// ERROR and is unreachable after, and returns the Driver's status after each of the two
+// attempts' ends.
+func refusedThenUnreachable(t *testing.T, refusal string) []Status {
+	t.Helper()
+	m, srv := newFakeMaster(t)
+	var mu sync.Mutex
+	var ended []Status // the status after each attempt that failed or ended
+	var d *Driver
+	notify := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if st := d.Status(); st.LastError != nil {
+			ended = append(ended, st)
+		}
+	}
+	cfg := Config{Master: srv.URL, FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm"},
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond, AgentPollInterval: -1}
+	d, err := NewDriver(cfg, nil, notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	defer d.Stop()
+	m.nextCall(t, scheduler.Call_SUBSCRIBE)
+	// No new connection reaches the master from now on; the stream stays.
+	_ = srv.Listener.Close()
+	m.events <- &scheduler.Event{Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: refusal}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := slices.Clone(ended)
+		mu.Unlock()
+		if len(got) >= 2 {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("statuses %v, want the refusal and an unreachable master", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
