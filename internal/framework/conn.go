@@ -479,8 +479,13 @@ func resetTimer(t *time.Timer, d time.Duration) {
 	t.Reset(d)
 }
 
-// dispatch hands one event to the handler.
+// dispatch hands one event to the handler. An event without the field its type needs
+// is refused here too, not only as it is read (nextEvent): a handler dereferencing a
+// missing field would take the process down.
 func (c *Connection) dispatch(ctx context.Context, e *scheduler.Event) error {
+	if err := checkEvent(e); err != nil {
+		return &SubscribeError{Reason: ReasonMalformedEvent, Err: err}
+	}
 	switch e.GetType() {
 	case scheduler.Event_SUBSCRIBED:
 		c.handler.Subscribed(ctx, e.GetSubscribed().FrameworkID.GetValue(), e.GetSubscribed().MasterInfo)

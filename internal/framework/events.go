@@ -199,6 +199,8 @@ func checkEvent(e *scheduler.Event) error {
 		missing = e.Failure == nil
 	case scheduler.Event_ERROR:
 		missing = e.Error == nil
+	case scheduler.Event_MESSAGE:
+		missing = e.Message == nil
 	}
 	if missing {
 		return fmt.Errorf("an event of type %s without its %s field", e.GetType(), strings.ToLower(e.GetType().String()))

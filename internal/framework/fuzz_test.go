@@ -26,7 +26,8 @@ import (
 // (an empty Offer is 2 bytes).
 func allocationAllowance(n int) uint64 { return 2<<20 + 256*uint64(n) }
 
-// nopHandler is a Handler that takes every event and does nothing.
+// nopHandler is a Handler that takes every event, executors' messages too, and does
+// nothing.
 type nopHandler struct{}
 
 func (nopHandler) Subscribed(context.Context, string, *mesos.MasterInfo)                 {}
@@ -36,6 +37,7 @@ func (nopHandler) Rescind(context.Context, mesos.OfferID)                       
 func (nopHandler) Update(context.Context, mesos.TaskStatus, func(context.Context) error) {}
 func (nopHandler) Failure(context.Context, *scheduler.Event_Failure)                     {}
 func (nopHandler) Error(context.Context, string)                                         {}
+func (nopHandler) Message(context.Context, string, string, []byte)                       {}
 
 // FuzzEventStream: any bytes on the event stream end in a *SubscribeError with a reason,
 // after events that each pass checkEvent and dispatch without panicking; no frame is
@@ -57,8 +59,9 @@ func FuzzEventStream(f *testing.F) {
 		limit  uint16
 	}{
 		{bytes.Join([][]byte{eventFrame(f, withInfo), hb, offers, update}, nil), 0},
-		{eventFrame(f, subscribedEvent(15)), 10},                           // larger than a small limit
-		{eventFrame(f, &scheduler.Event{Type: scheduler.Event_OFFERS}), 0}, // without its field
+		{eventFrame(f, subscribedEvent(15)), 10},                            // larger than a small limit
+		{eventFrame(f, &scheduler.Event{Type: scheduler.Event_OFFERS}), 0},  // without its field
+		{eventFrame(f, &scheduler.Event{Type: scheduler.Event_MESSAGE}), 0}, // without its field
 		{eventFrame(f, &scheduler.Event{Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: "refused"}}), 0},
 		{[]byte("1099511627776\n"), 0}, // announces 1 TiB
 		{[]byte("67108864\nabc"), 0},   // announces 64 MiB, sends 3 bytes

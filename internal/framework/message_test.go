@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -40,5 +41,26 @@ func TestExecutorMessagesReachTheHandler(t *testing.T) {
 	}
 	if err := plain.dispatch(context.Background(), ev); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A MESSAGE event without its message (only a master that is not Mesos sends one) is
+// refused as malformed, wherever it comes from, and crashes nothing.
+func TestAMessageWithoutItsMessageIsRefused(t *testing.T) {
+	h := &messageRecorder{recorder: newRecorder()}
+	c, err := New(Config{Master: "http://127.0.0.1:1", FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm"}}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &scheduler.Event{Type: scheduler.Event_MESSAGE}
+	var se *SubscribeError
+	if err := c.dispatch(context.Background(), ev); !errors.As(err, &se) || se.Reason != ReasonMalformedEvent {
+		t.Fatalf("dispatching a MESSAGE without its message: %v, want %s", err, ReasonMalformedEvent)
+	}
+	if err := checkEvent(ev); err == nil {
+		t.Fatal("checkEvent let a MESSAGE without its message through")
+	}
+	if len(h.got) != 0 {
+		t.Fatalf("messages %v, want none", h.got)
 	}
 }
