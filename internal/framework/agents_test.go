@@ -31,7 +31,7 @@ func TestGetAgentsListsRecoveredAgents(t *testing.T) {
 		_, _ = w.Write(b)
 	}))
 	t.Cleanup(srv.Close)
-	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, leader: srv.URL}
+	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, operator: srv.URL}
 	got, err := c.GetAgents(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,8 @@ type fakeMaster struct {
 	t      *testing.T
 	status int           // SUBSCRIBE status when not 200
 	delay  time.Duration // how long a call other than SUBSCRIBE waits for its answer
+	// info is the MasterInfo of SUBSCRIBED; nil names 127.0.0.1:5050.
+	info *mesos.MasterInfo
 
 	mu       sync.Mutex
 	calls    []*scheduler.Call
@@ -82,6 +84,10 @@ func (m *fakeMaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = call.FrameworkID.Value
 	}
 	hb, port := 0.05, uint32(5050)
+	info := m.info
+	if info == nil {
+		info = &mesos.MasterInfo{ID: "m", Port: &port, Address: &mesos.Address{IP: proto("127.0.0.1"), Port: 5050}}
+	}
 	write := func(e *scheduler.Event) bool {
 		data, err := e.Marshal()
 		if err != nil {
@@ -100,7 +106,7 @@ func (m *fakeMaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	write(&scheduler.Event{Type: scheduler.Event_SUBSCRIBED, Subscribed: &scheduler.Event_Subscribed{
 		FrameworkID: &mesos.FrameworkID{Value: id}, HeartbeatIntervalSeconds: &hb,
-		MasterInfo: &mesos.MasterInfo{ID: "m", Port: &port, Address: &mesos.Address{IP: proto("127.0.0.1"), Port: 5050}},
+		MasterInfo: info,
 	}})
 	for {
 		select {

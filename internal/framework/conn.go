@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,7 +159,9 @@ type Connection struct {
 	mu          sync.RWMutex
 	caller      calls.Caller
 	frameworkID string
-	leader      string
+	// leader is the master of the subscription as its MasterInfo names it; operator is
+	// where the framework reached it (attempt.answered).
+	leader, operator string
 	// subscription names the subscription held (caller's), 0 while none is.
 	subscription uint64
 }
@@ -207,11 +210,21 @@ func (c *Connection) FrameworkID() string {
 	return c.frameworkID
 }
 
-// Leader is the URL of the master of the current subscription, empty when not subscribed.
+// Leader is the URL of the master of the current subscription, as it names itself (its
+// MasterInfo); empty when not subscribed.
 func (c *Connection) Leader() string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.leader
+}
+
+// operatorURL is where the master of the current subscription answered SUBSCRIBE: the
+// address it names itself by may be one this process cannot reach (behind NAT, or a
+// container bridge), that one the framework reached. Empty when not subscribed.
+func (c *Connection) operatorURL() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.operator
 }
 
 // Subscribed says whether a subscription is held right now.
@@ -329,21 +342,21 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 		return false, &SubscribeError{Reason: ReasonNoLeader, Err: err}
 	}
 	// Closed once that master no longer leads, even while an event is being handled.
-	changed := c.detector.Changed()
+	a := attempt{master: master, changed: c.detector.Changed()}
 	mh := newMasterHTTP(c.cfg)
 	defer mh.closeIdle()
 	// Errors other than redirects are not retried inside mesos-go: Run backs off and
 	// rotates masters itself.
 	endpoint := master + "/api/v1/scheduler"
 	cl := mh.client(endpoint)
-	caller := httpsched.NewCaller(cl, httpsched.AllowReconnection(false),
+	a.caller = httpsched.NewCaller(cl, httpsched.AllowReconnection(false),
 		httpsched.EndpointCandidates(func() string { return "" }))
 
 	// From sending SUBSCRIBE to the SUBSCRIBED event, RequestTimeout; then the watchdog.
 	deadline := time.Now().Add(c.cfg.RequestTimeout)
 	subCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	resp, stream, err := c.subscribe(subCtx, cancel, master, caller, mh)
+	resp, stream, err := c.subscribe(subCtx, cancel, master, a.caller, mh)
 	if err != nil {
 		c.detector.Failed(master)
 		return false, err
@@ -353,16 +366,39 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 	// later call of the subscription to the master it was built for, which redirects it
 	// too (Mesos answers every call of a non-leader so): the call fails, and mesos-go
 	// takes it for the subscription's end. The calls go where SUBSCRIBE was answered.
+	a.answered = master
 	if at := mh.subscribedAt(); at != "" && at != endpoint {
 		cl.With(httpcli.Endpoint(at))
+		a.answered = baseURL(at, master)
 	}
 
 	events, readErr := readEvents(subCtx, master, newFrameReader(stream, c.cfg.MaxEventSize))
-	subscribed, err := c.handleEvents(ctx, master, changed, caller, deadline, events, readErr)
+	subscribed, err := c.handleEvents(ctx, a, deadline, events, readErr)
 	if !subscribed {
 		c.detector.Failed(master)
 	}
 	return subscribed, err
+}
+
+// attempt is one attempt to subscribe.
+type attempt struct {
+	// master is the master SUBSCRIBE went to; answered is the one that answered it with
+	// its event stream (after a redirect, the leader), at the address the framework
+	// reached it at: the subscription's calls and the operator API go there.
+	master, answered string
+	// changed is closed once master no longer leads (Detector.Changed).
+	changed <-chan struct{}
+	// caller sends the subscription's calls.
+	caller calls.Caller
+}
+
+// baseURL is the scheme and host of an endpoint's URL; fallback if it is not one.
+func baseURL(endpoint, fallback string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return fallback
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // subscribe sends SUBSCRIBE through caller and returns its response and event stream,
@@ -407,8 +443,8 @@ func (c *Connection) subscribeInfo() mesos.FrameworkInfo {
 // ends: ctx ends, the leader changes, no SUBSCRIBED event came by deadline, the master
 // stays silent for HeartbeatMisses heartbeat intervals, the stream closes or breaks, or
 // Mesos refuses the framework. It says whether the master accepted the subscription.
-func (c *Connection) handleEvents(ctx context.Context, master string, changed <-chan struct{}, caller calls.Caller, deadline time.Time,
-	events <-chan *scheduler.Event, readErr <-chan error) (bool, error) {
+func (c *Connection) handleEvents(ctx context.Context, a attempt, deadline time.Time, events <-chan *scheduler.Event, readErr <-chan error) (bool, error) {
+	master := a.master
 	subscribed := false
 	var silence time.Duration // how long the master may be silent once subscribed
 	watchdog := time.NewTimer(time.Until(deadline))
@@ -417,7 +453,7 @@ func (c *Connection) handleEvents(ctx context.Context, master string, changed <-
 		select {
 		case <-ctx.Done():
 			return subscribed, ctx.Err()
-		case <-changed:
+		case <-a.changed:
 			return subscribed, &SubscribeError{Reason: ReasonLeaderChanged, Master: master, Err: errors.New("ZooKeeper names a new leading master")}
 		case <-watchdog.C:
 			if !subscribed {
@@ -431,7 +467,7 @@ func (c *Connection) handleEvents(ctx context.Context, master string, changed <-
 				return subscribed, <-readErr
 			}
 			if e.GetType() == scheduler.Event_SUBSCRIBED {
-				silence = time.Duration(c.cfg.HeartbeatMisses) * c.subscribed(master, caller, e.GetSubscribed())
+				silence = time.Duration(c.cfg.HeartbeatMisses) * c.subscribed(a, e.GetSubscribed())
 				subscribed = true
 			}
 			// Before SUBSCRIBED, other events do not move the deadline.
@@ -447,14 +483,14 @@ func (c *Connection) handleEvents(ctx context.Context, master string, changed <-
 
 // subscribed records an accepted subscription: calls go to caller from now on. It
 // returns the heartbeat interval to watch: the one the master announced, within bounds.
-func (c *Connection) subscribed(master string, caller calls.Caller, s *scheduler.Event_Subscribed) time.Duration {
+func (c *Connection) subscribed(a attempt, s *scheduler.Event_Subscribed) time.Duration {
 	announced := s.GetHeartbeatIntervalSeconds()
 	heartbeat := c.heartbeat.interval(announced)
 	if announced != heartbeat.Seconds() {
 		c.log.Info("Using a heartbeat interval other than the master announced", "announced", announced, "used", heartbeat.String())
 	}
 	c.mu.Lock()
-	c.caller, c.frameworkID, c.leader = caller, s.FrameworkID.GetValue(), leaderURL(master, s.MasterInfo)
+	c.caller, c.frameworkID, c.leader, c.operator = a.caller, s.FrameworkID.GetValue(), leaderURL(a.master, s.MasterInfo), a.answered
 	c.subscription = subscriptions.Add(1)
 	c.mu.Unlock()
 	c.log.Info("Subscribed", "frameworkID", s.FrameworkID.GetValue(), "master", c.Leader())
@@ -464,7 +500,7 @@ func (c *Connection) subscribed(master string, caller calls.Caller, s *scheduler
 // ended records that the subscription ended, or the attempt failed: calls fail from now on.
 func (c *Connection) ended() {
 	c.mu.Lock()
-	c.caller, c.leader, c.subscription = nil, "", 0
+	c.caller, c.leader, c.operator, c.subscription = nil, "", "", 0
 	c.mu.Unlock()
 }
 
@@ -477,69 +513,6 @@ func resetTimer(t *time.Timer, d time.Duration) {
 		}
 	}
 	t.Reset(d)
-}
-
-// dispatch hands one event to the handler. An event without the field its type needs
-// is refused here too, not only as it is read (nextEvent): a handler dereferencing a
-// missing field would take the process down.
-func (c *Connection) dispatch(ctx context.Context, e *scheduler.Event) error {
-	if err := checkEvent(e); err != nil {
-		return &SubscribeError{Reason: ReasonMalformedEvent, Err: err}
-	}
-	switch e.GetType() {
-	case scheduler.Event_SUBSCRIBED:
-		c.handler.Subscribed(ctx, e.GetSubscribed().FrameworkID.GetValue(), e.GetSubscribed().MasterInfo)
-	case scheduler.Event_OFFERS:
-		c.handler.Offers(ctx, e.GetOffers().GetOffers())
-	case scheduler.Event_RESCIND:
-		c.handler.Rescind(ctx, e.GetRescind().OfferID)
-	case scheduler.Event_UPDATE:
-		status := e.GetUpdate().GetStatus()
-		c.handler.Update(ctx, status, c.acker(status))
-	case scheduler.Event_FAILURE:
-		c.handler.Failure(ctx, e.GetFailure())
-	case scheduler.Event_ERROR:
-		msg := e.GetError().GetMessage()
-		c.log.Info("Mesos refused the framework", "message", msg)
-		c.handler.Error(ctx, msg)
-		return &SubscribeError{Reason: ReasonSubscribeRefused, Err: refusal{msg}}
-	case scheduler.Event_MESSAGE:
-		if mh, ok := c.handler.(MessageHandler); ok {
-			m := e.GetMessage()
-			mh.Message(ctx, m.AgentID.Value, m.ExecutorID.Value, m.Data)
-		}
-	case scheduler.Event_HEARTBEAT, scheduler.Event_INVERSE_OFFERS,
-		scheduler.Event_RESCIND_INVERSE_OFFER, scheduler.Event_UPDATE_OPERATION_STATUS:
-	default:
-		c.log.V(1).Info("Ignoring an unknown event", "type", e.GetType().String())
-	}
-	return nil
-}
-
-// refusal is Mesos's ERROR event, which ends the stream it came on: a refusal of that
-// stream (Master::refuseSubscription), not of the next.
-type refusal struct{ message string }
-
-func (r refusal) Error() string { return r.message }
-
-// Refusal is the message of the ERROR event that ended a subscription with err; empty
-// when something else ended it.
-func Refusal(err error) string {
-	var r refusal
-	if errors.As(err, &r) {
-		return r.message
-	}
-	return ""
-}
-
-// acker acknowledges one update; updates without a uuid (from the master) need none.
-func (c *Connection) acker(status mesos.TaskStatus) func(context.Context) error {
-	if len(status.UUID) == 0 || status.AgentID == nil {
-		return func(context.Context) error { return nil }
-	}
-	return func(ctx context.Context) error {
-		return c.Call(ctx, calls.Acknowledge(status.AgentID.Value, status.TaskID.Value, status.UUID))
-	}
 }
 
 func leaderURL(master string, info *mesos.MasterInfo) string {

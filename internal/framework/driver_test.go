@@ -103,7 +103,7 @@ func subscribe(c *Connection) {
 	none := calls.CallerFunc(func(context.Context, *scheduler.Call) (mesos.Response, error) {
 		return nil, errors.New("a test's subscription sends nothing")
 	})
-	c.subscribed("http://127.0.0.1:1", none, &scheduler.Event_Subscribed{FrameworkID: &mesos.FrameworkID{Value: "fw-1"}})
+	c.subscribed(attempt{master: "http://127.0.0.1:1", answered: "http://127.0.0.1:1", caller: none}, &scheduler.Event_Subscribed{FrameworkID: &mesos.FrameworkID{Value: "fw-1"}})
 }
 
 // Reconciled belongs to one subscription: a round of reconciliation that began before

@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strings"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 )
 
 // The event stream is RecordIO: each event is "<decimal length>\n<protobuf bytes>".
@@ -206,4 +208,67 @@ func checkEvent(e *scheduler.Event) error {
 		return fmt.Errorf("an event of type %s without its %s field", e.GetType(), strings.ToLower(e.GetType().String()))
 	}
 	return nil
+}
+
+// dispatch hands one event to the handler. An event without the field its type needs
+// is refused here too, not only as it is read (nextEvent): a handler dereferencing a
+// missing field would take the process down.
+func (c *Connection) dispatch(ctx context.Context, e *scheduler.Event) error {
+	if err := checkEvent(e); err != nil {
+		return &SubscribeError{Reason: ReasonMalformedEvent, Err: err}
+	}
+	switch e.GetType() {
+	case scheduler.Event_SUBSCRIBED:
+		c.handler.Subscribed(ctx, e.GetSubscribed().FrameworkID.GetValue(), e.GetSubscribed().MasterInfo)
+	case scheduler.Event_OFFERS:
+		c.handler.Offers(ctx, e.GetOffers().GetOffers())
+	case scheduler.Event_RESCIND:
+		c.handler.Rescind(ctx, e.GetRescind().OfferID)
+	case scheduler.Event_UPDATE:
+		status := e.GetUpdate().GetStatus()
+		c.handler.Update(ctx, status, c.acker(status))
+	case scheduler.Event_FAILURE:
+		c.handler.Failure(ctx, e.GetFailure())
+	case scheduler.Event_ERROR:
+		msg := e.GetError().GetMessage()
+		c.log.Info("Mesos refused the framework", "message", msg)
+		c.handler.Error(ctx, msg)
+		return &SubscribeError{Reason: ReasonSubscribeRefused, Err: refusal{msg}}
+	case scheduler.Event_MESSAGE:
+		if mh, ok := c.handler.(MessageHandler); ok {
+			m := e.GetMessage()
+			mh.Message(ctx, m.AgentID.Value, m.ExecutorID.Value, m.Data)
+		}
+	case scheduler.Event_HEARTBEAT, scheduler.Event_INVERSE_OFFERS,
+		scheduler.Event_RESCIND_INVERSE_OFFER, scheduler.Event_UPDATE_OPERATION_STATUS:
+	default:
+		c.log.V(1).Info("Ignoring an unknown event", "type", e.GetType().String())
+	}
+	return nil
+}
+
+// refusal is Mesos's ERROR event, which ends the stream it came on: a refusal of that
+// stream (Master::refuseSubscription), not of the next.
+type refusal struct{ message string }
+
+func (r refusal) Error() string { return r.message }
+
+// Refusal is the message of the ERROR event that ended a subscription with err; empty
+// when something else ended it.
+func Refusal(err error) string {
+	var r refusal
+	if errors.As(err, &r) {
+		return r.message
+	}
+	return ""
+}
+
+// acker acknowledges one update; updates without a uuid (from the master) need none.
+func (c *Connection) acker(status mesos.TaskStatus) func(context.Context) error {
+	if len(status.UUID) == 0 || status.AgentID == nil {
+		return func(context.Context) error { return nil }
+	}
+	return func(ctx context.Context) error {
+		return c.Call(ctx, calls.Acknowledge(status.AgentID.Value, status.TaskID.Value, status.UUID))
+	}
 }

@@ -113,7 +113,7 @@ func readStream(t *testing.T, stream []byte, limit int) {
 			t.Fatalf("nextEvent returned %v", e)
 		}
 		if e.GetType() == scheduler.Event_SUBSCRIBED {
-			if hb := c.subscribed(url, nil, e.GetSubscribed()); hb < defaultHeartbeats.min || hb > defaultHeartbeats.max {
+			if hb := c.subscribed(attempt{master: url, answered: url}, e.GetSubscribed()); hb < defaultHeartbeats.min || hb > defaultHeartbeats.max {
 				t.Fatalf("heartbeat interval %s", hb)
 			}
 		}

@@ -555,7 +555,7 @@ func TestHostileOperatorAPI(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := startHostile(t, nil, tc.answer)
-			c := &Connection{cfg: Config{RequestTimeout: hostileTimeout, MaxResponseSize: mib}, leader: h.URL()}
+			c := &Connection{cfg: Config{RequestTimeout: hostileTimeout, MaxResponseSize: mib}, operator: h.URL()}
 			before := totalAlloc()
 			done := make(chan error, 1)
 			go func() { _, err := c.GetAgents(context.Background()); done <- err }()

@@ -31,9 +31,10 @@ type MasterAgent struct {
 }
 
 // GetAgents asks the leading master's operator API (POST /api/v1, GET_AGENTS) for its
-// registered agents, with the framework's credentials and TLS settings.
+// registered agents, with the framework's credentials and TLS settings, where the master
+// answered SUBSCRIBE.
 func (c *Connection) GetAgents(ctx context.Context) ([]MasterAgent, error) {
-	leader := c.Leader()
+	leader := c.operatorURL()
 	if leader == "" {
 		return nil, ErrNotSubscribed
 	}
@@ -91,7 +92,7 @@ type MasterExecutor struct {
 // launched with: Mesos takes a task into a running executor only if it names that very
 // ExecutorInfo (validation.cpp, validateCompatibleExecutorInfo).
 func (c *Connection) GetExecutors(ctx context.Context) ([]MasterExecutor, error) {
-	leader := c.Leader()
+	leader := c.operatorURL()
 	if leader == "" {
 		return nil, ErrNotSubscribed
 	}

@@ -7,7 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +18,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/master"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
 func scalar(name string, v float64) mesos.Resource {
@@ -64,7 +68,7 @@ func TestGetAgents(t *testing.T) {
 	a2 := agentOf("a2", "host-2", false, scalar("cpus", 4))
 	a2.PID = ptrTo("slave(1)@host-2:5051") // a pid names an ip; anything else is no address
 	srv, auth := fakeOperatorAPI(t, http.StatusOK, a1, a2)
-	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second, Credentials: &Credentials{Principal: "p", Secret: "s"}}, leader: srv.URL}
+	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second, Credentials: &Credentials{Principal: "p", Secret: "s"}}, operator: srv.URL}
 	got, err := c.GetAgents(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -88,14 +92,14 @@ func TestGetAgents(t *testing.T) {
 
 func TestGetAgentsErrors(t *testing.T) {
 	srv, _ := fakeOperatorAPI(t, http.StatusForbidden)
-	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, leader: srv.URL}
+	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, operator: srv.URL}
 	if _, err := c.GetAgents(context.Background()); err == nil {
 		t.Error("a 403 from the operator API gave no error")
 	}
 	// A 202 without a body made mesos-go return neither a response nor an error, which
 	// GetAgents decoded: a nil dereference that took the manager down (FuzzGetAgents).
 	srv, _ = fakeOperatorAPI(t, http.StatusAccepted)
-	c = &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, leader: srv.URL}
+	c = &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, operator: srv.URL}
 	if _, err := c.GetAgents(context.Background()); err == nil || !strings.Contains(err.Error(), "HTTP 202") {
 		t.Errorf("a 202 from the operator API: err = %v, want one saying the master answered no list", err)
 	}
@@ -200,7 +204,7 @@ func TestGetAgentsLeavesNoConnectionOpen(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	c := &Connection{cfg: Config{RequestTimeout: safety}, leader: srv.URL}
+	c := &Connection{cfg: Config{RequestTimeout: safety}, operator: srv.URL}
 	for range 5 {
 		if _, err := c.GetAgents(context.Background()); err != nil {
 			t.Fatal(err)
@@ -240,7 +244,7 @@ func TestGetExecutors(t *testing.T) {
 		_, _ = w.Write(b)
 	}))
 	t.Cleanup(srv.Close)
-	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, leader: srv.URL}
+	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, operator: srv.URL}
 	got, err := c.GetExecutors(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -252,4 +256,73 @@ func TestGetExecutors(t *testing.T) {
 	if _, err := (&Connection{cfg: Config{RequestTimeout: 5 * time.Second}}).GetExecutors(context.Background()); !errors.Is(err, ErrNotSubscribed) {
 		t.Errorf("without a leader: err = %v, want ErrNotSubscribed", err)
 	}
+}
+
+// The operator API goes to the master that answered SUBSCRIBE, at the address the
+// framework reached it at: the address a master advertises in its MasterInfo may be one
+// the manager cannot reach, as behind NAT or a Docker bridge.
+func TestOperatorAPIGoesWhereSubscribeWasAnswered(t *testing.T) {
+	var mu sync.Mutex
+	reached := map[string]int{}
+	count := func(which string) {
+		mu.Lock()
+		reached[which]++
+		mu.Unlock()
+	}
+	// Where the master says it is; on loopback, so that a request that goes there
+	// reaches nothing else.
+	advertised := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		count("advertised")
+		http.Error(w, "not the address the framework reached", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(advertised.Close)
+	host, portText, err := net.SplitHostPort(advertised.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &fakeMaster{t: t, streamID: "stream-1", events: make(chan *scheduler.Event, 16), got: make(chan *scheduler.Call, 64),
+		info: &mesos.MasterInfo{ID: "m", Port: ptrTo(uint32(port)), Address: &mesos.Address{IP: &host, Port: int32(port)}}}
+	operator, _ := fakeOperatorAPI(t, http.StatusOK, agentOf("a1", "host-1", true, scalar("cpus", 8)))
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/scheduler", m)
+	mux.HandleFunc("/api/v1", func(w http.ResponseWriter, r *http.Request) {
+		count("answered")
+		httputil.NewSingleHostReverseProxy(mustParse(t, operator.URL)).ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	h := newRecorder()
+	c, err := New(Config{Master: srv.URL, FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm"}, MinBackoff: time.Hour}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runConn(t, c)
+	select {
+	case <-h.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not subscribed")
+	}
+	if !c.Subscribed() {
+		t.Fatalf("not subscribed: %v", h.disconnected)
+	}
+	agents, err := c.GetAgents(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil || len(agents) != 1 || reached["answered"] != 1 || reached["advertised"] != 0 {
+		t.Fatalf("GET_AGENTS: %v, %v; requests %v; want the agent, from the master that answered SUBSCRIBE", agents, err, reached)
+	}
+}
+
+func mustParse(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

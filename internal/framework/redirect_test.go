@@ -71,6 +71,13 @@ func TestFollowsTheLeader(t *testing.T) {
 			t.Fatalf("call %d after subscribing through a redirect: %v", i, err)
 		}
 	}
+	// So does the operator API.
+	if got := c.operatorURL(); got != leader.URL() {
+		t.Errorf("the operator API goes to %s, want the leader %s", got, leader.URL())
+	}
+	if _, err := c.GetAgents(context.Background()); err != nil {
+		t.Errorf("GET_AGENTS after subscribing through a redirect: %v", err)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !c.Subscribed() || len(h.subscribed) != subscriptions {
