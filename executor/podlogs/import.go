@@ -15,12 +15,12 @@ import (
 // kubelet's answer does not say which stream a line came from). A line whose timestamp
 // does not parse keeps the one before it. It replaces what the instance's file held.
 func Import(dir string, restart int, r io.Reader) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := makeDir(dir); err != nil {
 		return err
 	}
 	path := currentPath(dir, restart)
 	tmp := path + ".import"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
 	if err != nil {
 		return err
 	}

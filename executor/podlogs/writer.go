@@ -23,6 +23,25 @@ const (
 	DefaultMaxLine = 16 << 10
 )
 
+// The modes of the logs' directories and files: the executor's alone. A log holds
+// whatever its container printed, which only users with the pods/log permission may
+// read (through the kubelet API): not the agent's other users, nor the executor's
+// group (root's, where it runs as root, which a pod may be allowed to run as). The
+// executor is the one reader, as the user that wrote them.
+const (
+	dirMode  = 0o700
+	fileMode = 0o600
+)
+
+// makeDir makes a log directory, or gives one an earlier executor made its mode: the
+// directory guards the files, those written with looser modes before included.
+func makeDir(dir string) error {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return err
+	}
+	return os.Chmod(dir, dirMode)
+}
+
 // Options bound a container's log.
 type Options struct {
 	// MaxSize is the size a log file does not grow past: a record that would take it
@@ -80,13 +99,13 @@ func Open(dir string, restart int, opts Options) (*Log, error) {
 		// A record (content, timestamp, stream and tag) must fit in a file.
 		return nil, fmt.Errorf("invalid MaxLine %d for MaxSize %d", opts.MaxLine, opts.MaxSize)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := makeDir(dir); err != nil {
 		return nil, err
 	}
 	if err := removeOldInstances(dir, restart); err != nil {
 		opts.Log.Error(err, "Cannot remove the logs of old container instances", "dir", dir)
 	}
-	f, err := os.OpenFile(currentPath(dir, restart), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(currentPath(dir, restart), os.O_CREATE|os.O_WRONLY|os.O_APPEND, fileMode)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +176,7 @@ func (l *Log) rotate() error {
 	if err := os.Rename(current, rotated); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(current, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o640)
+	f, err := os.OpenFile(current, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, fileMode)
 	if err != nil {
 		// Keep writing where it was, under its name.
 		return errors.Join(err, os.Rename(rotated, current))

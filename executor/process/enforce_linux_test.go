@@ -164,3 +164,28 @@ func TestAWorkingDirNotOnTheHostIsMadeInTheRootFS(t *testing.T) {
 		t.Fatalf("phase %s, the container says %q", rep.Status.Phase, out)
 	}
 }
+
+// A container's log is the executor's alone: a container that runs in the executor's
+// group (root's, where a cluster allows pods to ask for it) neither lists nor reads it,
+// and neither would another pod's, even under a umask that takes nothing away.
+func TestAContainerInTheExecutorsGroupReadsNoLog(t *testing.T) {
+	requireRoot(t)
+	old := syscall.Umask(0)
+	t.Cleanup(func() { syscall.Umask(old) })
+	p := scPod("", &corev1.PodSecurityContext{RunAsUser: i64(1234), RunAsGroup: i64(int64(os.Getegid()))}, nil)
+	p.Spec.RestartPolicy = corev1.RestartPolicyNever
+	p.Spec.Containers[0].Command = []string{"sh", "-c", `echo started
+ls ../logs >/dev/null 2>&1 && echo listed
+cat ../logs/0.log >/dev/null 2>&1 && echo read
+true`}
+	_, rec, dir := startWith(t, &Runtime{}, p)
+	rec.until(t, "the pod ended", ended)
+	if out := output(dir, "c", corev1.LogStreamStdout); out != "started\n" {
+		t.Errorf("the container says %q, want it neither listed nor read its log", out)
+	}
+	for _, f := range []string{logDir(dir, "c"), filepath.Join(logDir(dir, "c"), "0.log")} {
+		if st, err := os.Stat(f); err != nil || st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: %v, %v: want no access for its group and others", f, st.Mode(), err)
+		}
+	}
+}

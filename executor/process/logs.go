@@ -50,7 +50,9 @@ type containerLog struct {
 	once     sync.Once
 }
 
-// logDir is where container name's log files are.
+// logDir is where container name's log files are: a directory only the executor's user
+// may enter (podlogs makes it so), in the container's directory, which the container
+// must be able to pass through (its volumes are reached from its rootfs, beside it).
 func logDir(sandbox, name string) string {
 	return filepath.Join(sandbox, "containers", name, "logs")
 }
