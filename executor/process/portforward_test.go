@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,23 +54,24 @@ func TestPortForwardEndsWhenThePortIsSilent(t *testing.T) {
 					accepted <- c
 				}
 			}()
-			rt := &Runtime{}
-			rt.register(&pod{pod: shPod(corev1.RestartPolicyNever), sandbox: t.TempDir()})
+			conn, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
 			stream := &clientStream{end: make(chan struct{}), err: tc.err}
 			done := make(chan error, 1)
-			port := int32(l.Addr().(*net.TCPAddr).Port)
-			go func() { done <- rt.PortForward(context.Background(), "ns", "p", port, stream) }()
+			go func() { done <- forward(conn, stream, halfCloseWait) }()
 			var silent net.Conn
 			select {
 			case silent = <-accepted:
 				t.Cleanup(func() { _ = silent.Close() })
 			case <-time.After(10 * time.Second):
-				t.Fatal("PortForward did not connect to the port")
+				t.Fatal("the port did not accept the connection")
 			}
 
 			close(stream.end)
 			var got error
-			eventually(t, "PortForward returns", func() bool {
+			eventually(t, "the forward returns", func() bool {
 				select {
 				case got = <-done:
 					return true
@@ -76,7 +80,7 @@ func TestPortForwardEndsWhenThePortIsSilent(t *testing.T) {
 				}
 			})
 			if want := tc.err; (want == io.EOF && got != nil) || (want != io.EOF && !errors.Is(got, want)) {
-				t.Errorf("PortForward: %v, want %v", got, want)
+				t.Errorf("forward: %v, want %v", got, want)
 			}
 			// The port's end sees the connection's end.
 			_ = silent.SetDeadline(time.Now().Add(10 * time.Second))
@@ -84,5 +88,37 @@ func TestPortForwardEndsWhenThePortIsSilent(t *testing.T) {
 				t.Errorf("the port reads %v, want EOF", err)
 			}
 		})
+	}
+}
+
+// A user allowed to port-forward to one pod reaches that pod's ports only, not the
+// agent's other loopback listeners (another namespace's pod, the Mesos agent's API,
+// the executor's own): a port that no process of the pod listens on is refused,
+// without a connection to it, and the refusal says why.
+func TestPortForwardRefusesAPortThePodDoesNotListenOn(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0") // the test's, not the pod's
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	rt := &Runtime{}
+	rt.register(&pod{pod: shPod(corev1.RestartPolicyNever), sandbox: t.TempDir()})
+	stream := &clientStream{end: make(chan struct{}), err: io.EOF}
+	close(stream.end)
+	port := l.Addr().(*net.TCPAddr).Port
+	err = rt.PortForward(context.Background(), "ns", "p", int32(port), stream)
+	switch {
+	case err == nil:
+		t.Error("PortForward to a port the pod does not listen on went through")
+	case runtime.GOOS == "linux" && (statusCode(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "no process listening on TCP port")):
+		t.Errorf("PortForward to a port the pod does not listen on: %v, want a 400 saying so", err)
+	}
+	// A connection PortForward made would be queued by now (a connect returns once the
+	// handshake put it there), and Accept tries the queue before it waits at all: the
+	// deadline only bounds the wait for one that is not there.
+	_ = l.(*net.TCPListener).SetDeadline(time.Now().Add(100 * time.Millisecond))
+	if c, err := l.Accept(); err == nil {
+		_ = c.Close()
+		t.Error("PortForward connected to the port")
 	}
 }
