@@ -40,7 +40,7 @@ var _ = Describe("The manager's kubelet-serving certificate requests with config
 
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		Expect(err).NotTo(HaveOccurred())
-		names := servingcert.AgentNames("agent-1", "127.0.0.1")
+		names := servingcert.AgentNames("agent-1", "192.0.2.7")
 		req, err := servingcert.NewRequest(key, "mesos-rbac-agent-1", names)
 		Expect(err).NotTo(HaveOccurred())
 		r := kubeletauth.SignRequest{Cluster: "rbac", Node: "mesos-rbac-agent-1", AgentID: "a1", Request: req, Names: names, ExpirationSeconds: 3600}

@@ -38,13 +38,14 @@ func (l *logLines) has(s string) bool {
 	return false
 }
 
-// startSigningServer runs a Server of agent agent-1.example (127.0.0.1), subscribed,
-// asking for the signer's certificate for the Node mesos-c-agent-1 on a free port.
+// startSigningServer runs a Server of agent agent-1.example (192.0.2.7, served on
+// 127.0.0.1: a loopback address is never named), subscribed, asking for the signer's
+// certificate for the Node mesos-c-agent-1 on a free port.
 func startSigningServer(t *testing.T) (*Server, *fakeExecutor, *logLines, int32) {
 	t.Helper()
 	logs := &logLines{}
 	f := &fakeExecutor{}
-	s := NewServer(f, nil, "127.0.0.1", funcr.New(func(prefix, args string) {
+	s := NewServer(f, nil, "192.0.2.7", funcr.New(func(prefix, args string) {
 		logs.mu.Lock()
 		logs.lines = append(logs.lines, args)
 		logs.mu.Unlock()
@@ -133,14 +134,14 @@ func TestServesTheSignersCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := servingcert.Check(req, "mesos-c-agent-1", servingcert.AgentNames("agent-1.example", "127.0.0.1")); err != nil {
+	if err := servingcert.Check(req, "mesos-c-agent-1", servingcert.AgentNames("agent-1.example", "192.0.2.7")); err != nil {
 		t.Errorf("the request is not a kubelet's for its Node and names: %v", err)
 	}
 	if len(req.DNSNames) != 1 || len(req.IPAddresses) != 1 {
 		t.Errorf("the request names %v %v, want the hostname and the IP", req.DNSNames, req.IPAddresses)
 	}
 	eventually(t, "the signer's certificate is not served", func() bool {
-		return verifies(port, ca, "agent-1.example") && verifies(port, ca, "127.0.0.1")
+		return verifies(port, ca, "agent-1.example") && verifies(port, ca, "192.0.2.7")
 	})
 	if !logs.has("Serving the certificate of the cluster's signer") {
 		t.Error("not logged")
@@ -165,7 +166,7 @@ func TestKeepsItsCertificateUntilAGoodAnswer(t *testing.T) {
 	if reqs[0] != reqs[1] || reqs[1] != reqs[2] {
 		t.Error("a request sent again is not the same request")
 	}
-	if c := served(t, port, ""); c == nil || c.Issuer.CommonName != c.Subject.CommonName || verifies(port, ca, "127.0.0.1") {
+	if c := served(t, port, ""); c == nil || c.Issuer.CommonName != c.Subject.CommonName || verifies(port, ca, "192.0.2.7") {
 		t.Fatal("not serving the self-signed certificate while no certificate came")
 	}
 
@@ -173,7 +174,7 @@ func TestKeepsItsCertificateUntilAGoodAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherKeyReq, err := servingcert.NewRequest(otherKey, "mesos-c-agent-1", servingcert.AgentNames("agent-1.example", "127.0.0.1"))
+	otherKeyReq, err := servingcert.NewRequest(otherKey, "mesos-c-agent-1", servingcert.AgentNames("agent-1.example", "192.0.2.7"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestKeepsItsCertificateUntilAGoodAnswer(t *testing.T) {
 		if !logs.has(tc.log) {
 			t.Errorf("%s: not logged", tc.name)
 		}
-		if verifies(port, ca, "127.0.0.1") {
+		if verifies(port, ca, "192.0.2.7") {
 			t.Fatalf("%s: served", tc.name)
 		}
 	}
@@ -207,7 +208,7 @@ func TestKeepsItsCertificateUntilAGoodAnswer(t *testing.T) {
 	b, _ := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindServingCertificate, ID: "x",
 		ServingCertificate: &agentmsg.ServingCertificate{Certificate: ca.issue(t, reqs[0], time.Hour)}})
 	s.Message(b)
-	if !logs.has(`not \"system:node:mesos-c-agent-9\"`) || verifies(port, ca, "127.0.0.1") {
+	if !logs.has(`not \"system:node:mesos-c-agent-9\"`) || verifies(port, ca, "192.0.2.7") {
 		t.Error("another Node's certificate was taken")
 	}
 }

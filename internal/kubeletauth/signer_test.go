@@ -102,7 +102,7 @@ func testRequest(t *testing.T) SignRequest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := servingcert.AgentNames("agent-1", "127.0.0.1")
+	names := servingcert.AgentNames("agent-1", "192.0.2.7")
 	req, err := servingcert.NewRequest(key, "mesos-c-agent-1", names)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestSignFilesApprovesWaitsAndDeletes(t *testing.T) {
 		t.Errorf("filed %+v", filed)
 	}
 	if len(f.approved) != 1 || f.approved[0].Reason != "K8smAgentServingCertificate" || f.approved[0].Status != corev1.ConditionTrue ||
-		!strings.Contains(f.approved[0].Message, "Node mesos-c-agent-1 of Mesos agent a1") || !strings.Contains(f.approved[0].Message, "agent-1, 127.0.0.1") {
+		!strings.Contains(f.approved[0].Message, "Node mesos-c-agent-1 of Mesos agent a1") || !strings.Contains(f.approved[0].Message, "agent-1, 192.0.2.7") {
 		t.Errorf("approved with %+v", f.approved)
 	}
 	if f.exists(t, name) {

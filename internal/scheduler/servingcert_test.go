@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -46,10 +47,13 @@ func (f *fakeSigner) requests() []kubeletauth.SignRequest {
 	return append([]kubeletauth.SignRequest(nil), f.asked...)
 }
 
-// csrAgents are the agents the framework knows: agent-1 (10.0.0.7) and agent-2.
+// csrAgents are the agents the framework knows: agent-1 (10.0.0.7), agent-2, one whose
+// hostname is the kubernetes Service's IP (--hostname=10.96.0.1), and one on loopback.
 var csrAgents = map[string]framework.Agent{
 	"a1": {ID: "a1", Hostname: "agent-1", IP: "10.0.0.7"},
 	"a2": {ID: "a2", Hostname: "agent-2", IP: "10.0.0.8"},
+	"a3": {ID: "a3", Hostname: "10.96.0.1", IP: "192.0.2.7"},
+	"a4": {ID: "a4", Hostname: "127.0.0.1", IP: "127.0.0.1"},
 }
 
 // signingScheduler is a scheduler of cluster "c" whose executors ask for the signer's
@@ -69,11 +73,17 @@ func signingScheduler(t *testing.T, signer ServingSigner, selfSigned bool) (*Sch
 // csrMessage is a ServingCSR for node with the names of hostname and ip.
 func csrMessage(t *testing.T, id, node, hostname, ip string) []byte {
 	t.Helper()
+	return csrMessageNaming(t, id, node, servingcert.AgentNames(hostname, ip))
+}
+
+// csrMessageNaming is a ServingCSR for node with names.
+func csrMessageNaming(t *testing.T, id, node string, names servingcert.Names) []byte {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := servingcert.NewRequest(key, node, servingcert.AgentNames(hostname, ip))
+	req, err := servingcert.NewRequest(key, node, names)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +138,12 @@ func TestAServingCSRBeyondTheAgentIsRefused(t *testing.T) {
 		{"an address the agent does not have", "a2", func(t *testing.T) []byte {
 			return csrMessage(t, "x", "mesos-c-agent-2", "agent-2", "10.0.0.7")
 		}, "10.0.0.7 is not the agent's"},
+		{"the IP its hostname is", "a3", func(t *testing.T) []byte {
+			return csrMessageNaming(t, "x", "mesos-c-10.96.0.1", servingcert.Names{IPs: []net.IP{net.ParseIP("10.96.0.1")}})
+		}, "10.96.0.1 is not the agent's"},
+		{"loopback, its address and hostname", "a4", func(t *testing.T) []byte {
+			return csrMessageNaming(t, "x", "mesos-c-127.0.0.1", servingcert.Names{IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+		}, "127.0.0.1 is a loopback address"},
 		{"not a request", "a1", func(t *testing.T) []byte {
 			b, _ := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindServingCSR, ID: "x", ServingCSR: &agentmsg.ServingCSR{Request: "hello"}})
 			return b

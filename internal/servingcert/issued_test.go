@@ -46,14 +46,14 @@ func (s *signer) issue(t *testing.T, pub crypto.PublicKey, tmpl *x509.Certificat
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-// served is what the kubelet-serving signer issues for node's agent-1 (127.0.0.1),
+// served is what the kubelet-serving signer issues for node's agent-1 (192.0.2.7),
 // with change applied.
 func served(now time.Time, change func(*x509.Certificate)) *x509.Certificate {
 	c := &x509.Certificate{
 		Subject:   pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
 		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: []string{"agent-1"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames: []string{"agent-1"}, IPAddresses: []net.IP{net.ParseIP("192.0.2.7")},
 	}
 	if change != nil {
 		change(c)
@@ -67,7 +67,7 @@ func TestCheckIssued(t *testing.T) {
 	ca := newSigner(t)
 	key, other := ecKey(t, elliptic.P256()), ecKey(t, elliptic.P256())
 	now := time.Now()
-	names := AgentNames("agent-1", "127.0.0.1")
+	names := AgentNames("agent-1", "192.0.2.7")
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
 	good := ca.issue(t, &key.PublicKey, served(now, nil))
 	cases := []struct {
@@ -82,7 +82,7 @@ func TestCheckIssued(t *testing.T) {
 		{"for another key", ca.issue(t, &other.PublicKey, served(now, nil)), "not for the executor's key", 0},
 		{"for another Node", ca.issue(t, &key.PublicKey, served(now, func(c *x509.Certificate) { c.Subject.CommonName = "system:node:mesos-c-agent-2" })), "not \"system:node:mesos-c-agent-1\"", 0},
 		{"without the hostname", ca.issue(t, &key.PublicKey, served(now, func(c *x509.Certificate) { c.DNSNames = nil })), "does not name agent-1", 0},
-		{"without the IP", ca.issue(t, &key.PublicKey, served(now, func(c *x509.Certificate) { c.IPAddresses = nil })), "does not name 127.0.0.1", 0},
+		{"without the IP", ca.issue(t, &key.PublicKey, served(now, func(c *x509.Certificate) { c.IPAddresses = nil })), "does not name 192.0.2.7", 0},
 		{"for clients only", ca.issue(t, &key.PublicKey, served(now, func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth} })), "not for server authentication", 0},
 		{"expired", ca.issue(t, &key.PublicKey, served(now, func(c *x509.Certificate) { c.NotBefore, c.NotAfter = now.Add(-2*time.Hour), now.Add(-time.Hour) })), "not now", 0},
 		{"not yet valid", ca.issue(t, &key.PublicKey, served(now, func(c *x509.Certificate) { c.NotBefore = now.Add(time.Hour) })), "not now", 0},

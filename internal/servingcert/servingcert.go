@@ -67,26 +67,46 @@ type Names struct {
 	IPs []net.IP
 }
 
-// AgentNames are the names of an agent: its hostname (a DNS name, or an IP address
-// when it is one) and its IP, as Mesos reports them. The executor asks for these, and
-// the manager approves no others: the same hostname and IP give its Node's addresses.
-// A hostname that names a Kubernetes service or localhost is left out (Reserved).
+// AgentNames are the names of an agent: its hostname, as a DNS name, and its IP, as
+// Mesos reports them (the address the master knows the agent by: its offers' url.ip,
+// the ip of its pid). The executor asks for these, and the manager approves no others:
+// the same hostname and IP give its Node's addresses. The hostname is the agent's to
+// choose (--hostname): one that is an IP address is named only when it is that IP, so
+// that an agent cannot have a certificate for the API server's address or a Service's.
+// A hostname that names a Kubernetes service or localhost is left out (Reserved), and
+// so is an IP that is no one host's own (SpecialAddress: loopback, link-local…).
 func AgentNames(hostname, ip string) Names {
 	var n Names
-	for _, h := range []string{hostname, ip} {
-		switch parsed := net.ParseIP(h); {
-		case h == "":
-		case parsed != nil:
-			if !slices.ContainsFunc(n.IPs, parsed.Equal) {
-				n.IPs = append(n.IPs, parsed)
-			}
-		case h == ip: // an IP that is not one names nothing
-		case Reserved(h):
-		default:
-			n.DNS = append(n.DNS, strings.ToLower(h))
-		}
+	addr := net.ParseIP(ip)
+	if addr != nil && SpecialAddress(addr) == "" {
+		n.IPs = append(n.IPs, addr)
+	}
+	switch {
+	case hostname == "", net.ParseIP(hostname) != nil: // the IP, named above, or not the agent's
+	case Reserved(hostname):
+	default:
+		n.DNS = append(n.DNS, strings.ToLower(hostname))
 	}
 	return n
+}
+
+// SpecialAddress says what kind of address ip is when it names no one host, "" otherwise:
+// loopback (every host's own), unspecified, link-local (valid on one network segment
+// only, and there 169.254.169.254 is the cloud's metadata service) or multicast. No
+// agent may have a certificate for such an address: signed by a CA its clients trust,
+// it would let its holder pose as any server there.
+func SpecialAddress(ip net.IP) string {
+	switch {
+	case ip.IsLoopback():
+		return "a loopback address"
+	case ip.IsUnspecified():
+		return "an unspecified address"
+	case ip.IsLinkLocalUnicast():
+		return "a link-local address"
+	case ip.IsMulticast():
+		return "a multicast address"
+	}
+	return ""
 }
 
 // Reserved says whether a DNS name is one no agent may have a certificate for, whatever
@@ -209,6 +229,9 @@ func Check(req *x509.CertificateRequest, node string, allowed Names) error {
 		}
 	}
 	for _, ip := range req.IPAddresses {
+		if kind := SpecialAddress(ip); kind != "" {
+			return fmt.Errorf("the IP address %s is %s, which names no one host: never approved", ip, kind)
+		}
 		if !slices.ContainsFunc(allowed.IPs, ip.Equal) {
 			return fmt.Errorf("the IP address %s is not the agent's (%s)", ip, allowed)
 		}

@@ -62,8 +62,25 @@ func TestAgentNames(t *testing.T) {
 	}{
 		{"agent-1.example", "10.0.0.7", "agent-1.example, 10.0.0.7"},
 		{"Agent-1.Example", "10.0.0.7", "agent-1.example, 10.0.0.7"},
-		{"127.0.0.1", "127.0.0.1", "127.0.0.1"},
-		{"10.0.0.8", "10.0.0.7", "10.0.0.8, 10.0.0.7"},
+		{"10.0.0.7", "10.0.0.7", "10.0.0.7"},
+		{"agent-1.example", "::ffff:10.0.0.7", "agent-1.example, 10.0.0.7"},
+		// A hostname is the agent's to choose (--hostname): as an IP it names only the
+		// agent's own address, never the API server's, a Service's or another host's.
+		{"10.0.0.8", "10.0.0.7", "10.0.0.7"},
+		{"10.96.0.1", "192.0.2.7", "192.0.2.7"},
+		{"10.0.0.7", "", ""},
+		// Addresses that are no one host's: loopback (every host's own), unspecified,
+		// link-local (a segment's), multicast.
+		{"127.0.0.1", "127.0.0.1", ""},
+		{"agent-1", "127.0.0.2", "agent-1"},
+		{"agent-1", "::1", "agent-1"},
+		{"agent-1", "0.0.0.0", "agent-1"},
+		{"agent-1", "::", "agent-1"},
+		{"agent-1", "169.254.169.254", "agent-1"},
+		{"agent-1", "fe80::1", "agent-1"},
+		{"agent-1", "224.0.0.1", "agent-1"},
+		{"agent-1", "ff02::1", "agent-1"},
+		{"agent-1", "::ffff:127.0.0.1", "agent-1"},
 		{"agent-1", "", "agent-1"},
 		{"agent-1", "not-an-ip", "agent-1"},
 		{"agent-1", "fd00::7", "agent-1, fd00::7"},
@@ -71,7 +88,8 @@ func TestAgentNames(t *testing.T) {
 		{"kubernetes.default.svc", "10.0.0.7", "10.0.0.7"},
 		{"kubernetes", "10.0.0.7", "10.0.0.7"},
 		{"api.kube-system.svc.cluster.local", "10.0.0.7", "10.0.0.7"},
-		{"localhost", "127.0.0.1", "127.0.0.1"},
+		{"localhost", "127.0.0.1", ""},
+		{"localhost", "10.0.0.7", "10.0.0.7"},
 		{"svc-agent.example", "10.0.0.7", "svc-agent.example, 10.0.0.7"},
 	}
 	for _, tc := range cases {
@@ -144,6 +162,11 @@ func TestCheck(t *testing.T) {
 		{"a foreign IP", request(t, p256, kubeletLike(func(r *x509.CertificateRequest) {
 			r.IPAddresses = append(r.IPAddresses, net.ParseIP("10.96.0.1"))
 		})), "10.96.0.1 is not the agent's"},
+		{"loopback", request(t, p256, kubeletLike(func(r *x509.CertificateRequest) { r.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")} })), "127.0.0.1 is a loopback address"},
+		{"IPv6 loopback", request(t, p256, kubeletLike(func(r *x509.CertificateRequest) { r.IPAddresses = []net.IP{net.IPv6loopback} })), "::1 is a loopback address"},
+		{"unspecified", request(t, p256, kubeletLike(func(r *x509.CertificateRequest) { r.IPAddresses = []net.IP{net.IPv4zero} })), "0.0.0.0 is an unspecified address"},
+		{"link-local", request(t, p256, kubeletLike(func(r *x509.CertificateRequest) { r.IPAddresses = []net.IP{net.ParseIP("169.254.169.254")} })), "169.254.169.254 is a link-local address"},
+		{"multicast", request(t, p256, kubeletLike(func(r *x509.CertificateRequest) { r.IPAddresses = []net.IP{net.ParseIP("ff02::1")} })), "ff02::1 is a multicast address"},
 		{"an e-mail address", request(t, p256, kubeletLike(func(r *x509.CertificateRequest) { r.EmailAddresses = []string{"a@example.com"} })), "e-mail"},
 		{"a URI", request(t, p256, kubeletLike(func(r *x509.CertificateRequest) {
 			r.URIs = []*url.URL{{Scheme: "spiffe", Host: "cluster.local", Path: "/ns/x"}}
@@ -182,10 +205,49 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// An agent whose hostname is an IP that is not its address (--hostname=10.96.0.1, the
+// kubernetes Service's) or loopback gets no certificate for it: a request naming it is
+// refused, whatever the allowed names say (Check refuses loopback and the like even in
+// them).
+func TestCheckRefusesAddressesTheAgentChose(t *testing.T) {
+	p256 := ecKey(t, elliptic.P256())
+	ipRequest := func(ip string) []byte {
+		return request(t, p256, kubeletLike(func(r *x509.CertificateRequest) { r.DNSNames, r.IPAddresses = nil, []net.IP{net.ParseIP(ip)} }))
+	}
+	cases := []struct {
+		name    string
+		pem     []byte
+		allowed Names
+		want    string
+	}{
+		{"the kubernetes Service's IP as the hostname", ipRequest("10.96.0.1"), AgentNames("10.96.0.1", "192.0.2.7"), "10.96.0.1 is not the agent's"},
+		{"the API server's IP as the hostname", ipRequest("192.0.2.1"), AgentNames("192.0.2.1", "192.0.2.7"), "192.0.2.1 is not the agent's"},
+		{"loopback as the hostname", ipRequest("127.0.0.1"), AgentNames("127.0.0.1", "192.0.2.7"), "127.0.0.1 is a loopback address"},
+		{"loopback as the agent's address", ipRequest("127.0.0.1"), AgentNames("agent-1", "127.0.0.1"), "127.0.0.1 is a loopback address"},
+		{"loopback among names given", ipRequest("127.0.0.1"), Names{IPs: []net.IP{net.ParseIP("127.0.0.1")}}, "127.0.0.1 is a loopback address"},
+		{"the agent's own address", ipRequest("192.0.2.7"), AgentNames("10.96.0.1", "192.0.2.7"), ""},
+		{"the agent's own address as its hostname", ipRequest("192.0.2.7"), AgentNames("192.0.2.7", "192.0.2.7"), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := Parse(tc.pem)
+			if err == nil {
+				err = Check(req, node, tc.allowed)
+			}
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("%v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
 // A request made by NewRequest is what Check approves for the agent it names, and
 // another agent's Node refuses it.
 func TestNewRequestIsApproved(t *testing.T) {
-	names := AgentNames("agent-1", "127.0.0.1")
+	names := AgentNames("agent-1", "192.0.2.7")
 	b, err := NewRequest(ecKey(t, elliptic.P256()), node, names)
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +259,7 @@ func TestNewRequestIsApproved(t *testing.T) {
 	if err := Check(req, node, names); err != nil {
 		t.Errorf("refused: %v", err)
 	}
-	if err := Check(req, "mesos-c-agent-2", AgentNames("agent-2", "127.0.0.2")); err == nil {
+	if err := Check(req, "mesos-c-agent-2", AgentNames("agent-2", "192.0.2.8")); err == nil {
 		t.Error("approved for another agent")
 	}
 	if _, err := NewRequest(ecKey(t, elliptic.P256()), node, Names{}); err == nil {

@@ -53,7 +53,12 @@ type agentCluster struct {
 // (--kubelet-certificate-authority), and the MesosCluster has the executors serve
 // certificates of that signer (servingCertificate: KubeletServingSigner). A self-signed
 // one is refused then, so every kubectl verb that works proves the executor was verified.
+// No certificate names a loopback address: the agent is agent-1, which kube-apiserver
+// dials by that hostname through agentHostsProxy, and verifies the executor for it.
 type servingSigner bool
+
+// signerAgent is the hostname of the agent of a servingSigner cluster.
+const signerAgent = "agent-1"
 
 // startAgentCluster starts an agentCluster for the spec, and stops it when the spec ends.
 // name names its MesosCluster and prefixes its namespace. configure, when not nil, sets
@@ -78,9 +83,12 @@ func startAgentCluster(name string, configure func(args *envtest.Arguments), sig
 	args.Set("kubelet-preferred-address-types", "Hostname,InternalIP")
 	args.Set("authorization-mode", "RBAC")
 	var signerCert, signerKey string
+	agentHostname := "127.0.0.1"
 	if signer {
 		signerCert, signerKey = writeCA(newCA("kubelet-serving-signer"), certs)
 		args.Set("kubelet-certificate-authority", signerCert)
+		args.Set("egress-selector-config-file", startAgentHostsProxy(certs, signerAgent))
+		agentHostname = signerAgent
 	}
 	if configure != nil {
 		configure(args)
@@ -107,7 +115,7 @@ func startAgentCluster(name string, configure func(args *envtest.Arguments), sig
 	Expect(err).NotTo(HaveOccurred())
 
 	By("running mesos-sim with one agent on 127.0.0.1, and the manager as its ServiceAccount")
-	sim, err := mesossim.New(mesossim.Config{Agents: 1, AgentHostname: "127.0.0.1", AgentResources: "cpus:4;mem:8192;disk:10000",
+	sim, err := mesossim.New(mesossim.Config{Agents: 1, AgentHostname: agentHostname, AgentResources: "cpus:4;mem:8192;disk:10000",
 		HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, Exec: true, WorkDir: GinkgoT().TempDir()})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(sim.Start("127.0.0.1:0")).To(Succeed())

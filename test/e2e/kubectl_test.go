@@ -33,7 +33,8 @@ import (
 // executor with its client certificate; the executor has the manager ask the API server
 // whether that user may use nodes/proxy (the system:kubelet-api-admin binding). The API
 // server verifies the executor's serving certificate, which the cluster's kubelet-serving
-// signer issued (servingSigner).
+// signer issued for the agent's hostname (servingSigner: it dials that name, and reaches
+// 127.0.0.1 through a proxy).
 var _ = Describe("kubectl logs, exec and port-forward", func() {
 	It("reach a process-runtime pod on an agent through the API server and the executor", func() {
 		c := startAgentCluster("kubectl", nil, servingSigner(true))

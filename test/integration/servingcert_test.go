@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -74,19 +75,19 @@ var _ = Describe("Serving certificates from the cluster's kubelet-serving signer
 		user := "kube-apiserver-kubelet-client-" + mc.Name
 		bindKubeletAPIAdmin(user)
 
-		By("verifying the executor against the signer's CA, by the agent Node's IP and by its hostname")
-		for _, name := range []string{"127.0.0.1", "agent-1"} {
-			Eventually(func() error { _, err := verifiedLeaf(signer, port, name); return err }, 60*time.Second, 200*time.Millisecond).Should(Succeed(), name)
-		}
-		leaf, err := verifiedLeaf(signer, port, "127.0.0.1")
+		By("verifying the executor against the signer's CA by the agent Node's hostname; its IP, loopback, is not named")
+		Eventually(func() error { _, err := verifiedLeaf(signer, port, "agent-1"); return err }, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+		leaf, err := verifiedLeaf(signer, port, "agent-1")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(leaf.Subject.CommonName).To(Equal("system:node:" + node))
 		Expect(leaf.Subject.Organization).To(Equal([]string{"system:nodes"}))
 		Expect(leaf.Issuer.CommonName).To(Equal("kubelet-serving-signer"))
+		Expect(leaf.DNSNames).To(Equal([]string{"agent-1"}))
+		Expect(leaf.IPAddresses).To(BeEmpty())
 
 		By("calling /pods as an API server with --kubelet-certificate-authority")
 		url := fmt.Sprintf("https://127.0.0.1:%d/pods", port)
-		Expect(getStatus(verifyingClient(clientCA, signer, user), url)).To(And(HavePrefix("200 "), ContainSubstring(`"name":"verified"`)))
+		Expect(getStatus(verifyingClient(clientCA, signer, user, "agent-1"), url)).To(And(HavePrefix("200 "), ContainSubstring(`"name":"verified"`)))
 
 		By("leaving no CertificateSigningRequest behind, and telling the Node")
 		Eventually(clusterCSRs(mc), 10*time.Second, 100*time.Millisecond).Should(BeEmpty())
@@ -106,7 +107,7 @@ var _ = Describe("Serving certificates from the cluster's kubelet-serving signer
 			}
 		}
 		Expect(agentID).NotTo(BeEmpty())
-		before, err := verifiedLeaf(signer, port, "127.0.0.1")
+		before, err := verifiedLeaf(signer, port, "agent-1")
 		Expect(err).NotTo(HaveOccurred())
 
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -117,6 +118,8 @@ var _ = Describe("Serving certificates from the cluster's kubelet-serving signer
 		Expect(err).NotTo(HaveOccurred())
 		forged["the API server's name"], err = servingcert.NewRequest(key, node, servingcert.Names{DNS: []string{"kubernetes.default.svc"}})
 		Expect(err).NotTo(HaveOccurred())
+		forged["the agent's loopback address"], err = servingcert.NewRequest(key, node, servingcert.Names{IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+		Expect(err).NotTo(HaveOccurred())
 		for what, req := range forged {
 			By("sending as the executor of agent-1 a request for " + what)
 			b, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindServingCSR, ID: "forged", ServingCSR: &agentmsg.ServingCSR{Request: string(req)}})
@@ -126,13 +129,14 @@ var _ = Describe("Serving certificates from the cluster's kubelet-serving signer
 
 		By("telling the Node why, filing nothing, and serving the certificate the executor had")
 		Eventually(nodeEvents(node), 10*time.Second, 100*time.Millisecond).Should(ContainElement(And(
-			HavePrefix("Warning ServingCertificateRefused"), Or(ContainSubstring(`"system:node:`+otherNode+`" is not`), ContainSubstring(`"kubernetes.default.svc" is not the agent's`)))))
+			HavePrefix("Warning ServingCertificateRefused"), Or(ContainSubstring(`"system:node:`+otherNode+`" is not`), ContainSubstring(`"kubernetes.default.svc" is not the agent's`),
+				ContainSubstring("127.0.0.1 is a loopback address")))))
 		Consistently(clusterCSRs(mc), 3*time.Second, 50*time.Millisecond).Should(BeEmpty())
 		for _, req := range forged {
 			err := k8sClient.Get(ctx, client.ObjectKey{Name: servingcert.ObjectName(mc.Name, node, req)}, &certificatesv1.CertificateSigningRequest{})
 			Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a forged request was filed")
 		}
-		after, err := verifiedLeaf(signer, port, "127.0.0.1")
+		after, err := verifiedLeaf(signer, port, "agent-1")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(after.SerialNumber).To(Equal(before.SerialNumber))
 	})
@@ -160,13 +164,14 @@ func verifiedLeaf(signer *kubeletClientCA, port int, serverName string) (*x509.C
 }
 
 // verifyingClient presents a client certificate of clientCA for user, and verifies the
-// server against signer: an API server with --kubelet-client-certificate and
-// --kubelet-certificate-authority.
-func verifyingClient(clientCA, signer *kubeletClientCA, user string) *http.Client {
+// server against signer for serverName: an API server with --kubelet-client-certificate
+// and --kubelet-certificate-authority that dials the Node by that name.
+func verifyingClient(clientCA, signer *kubeletClientCA, user, serverName string) *http.Client {
 	c := clientCA.client(user)
 	tr := c.Transport.(*http.Transport)
 	tr.TLSClientConfig.InsecureSkipVerify = false
 	tr.TLSClientConfig.RootCAs = signer.roots()
+	tr.TLSClientConfig.ServerName = serverName
 	return c
 }
 
