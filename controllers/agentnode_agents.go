@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -10,6 +11,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/scheduler"
 )
 
 // ReasonNodeNameTaken is the reason of the Warning event on a MesosCluster whose agent's
@@ -21,8 +23,9 @@ const ReasonNodeNameTaken = "NodeNameTaken"
 // master's list drops the old one, and two writes of one Node would each put back their
 // own agent's id and capacity, each write waking another pass. The agent the master
 // takes for active wins, then the one that offered last, then the greater id, so that
-// every pass picks the same.
-func liveAgents(mc *mesosv1alpha1.MesosCluster, status framework.Status) []agentnode.Agent {
+// every pass picks the same. heard is what the agents' executors said lately of the
+// kubelet API they serve (Scheduler.KubeletAPIHeard).
+func liveAgents(mc *mesosv1alpha1.MesosCluster, status framework.Status, heard map[string]int32, now time.Time) []agentnode.Agent {
 	best := make(map[string]framework.Agent, len(status.Agents))
 	for _, a := range status.Agents {
 		name := agentnode.NodeName(mc.Name, a.Hostname, a.Port)
@@ -33,9 +36,41 @@ func liveAgents(mc *mesosv1alpha1.MesosCluster, status framework.Status) []agent
 	agents := make([]agentnode.Agent, 0, len(best))
 	for _, a := range best {
 		agents = append(agents, agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, Attributes: a.Attributes, Resources: a.Capacity,
-			KubeletPort: mc.Spec.KubeletAPIPort()})
+			KubeletAPI: kubeletAPI(mc, status, heard, a.ID, now)})
 	}
 	return agents
+}
+
+// kubeletAPI is what an agent's executors serve of the kubelet API, for its Node to
+// advertise: the port while one says it serves it. An agent none of whose executors
+// said Hello lately is not known yet while the subscription is younger than the time
+// in which a running executor says one (scheduler.KubeletAPIHeardFor): the manager, or
+// its master, may just be back, and the executors have not been heard since.
+func kubeletAPI(mc *mesosv1alpha1.MesosCluster, status framework.Status, heard map[string]int32, agentID string, now time.Time) agentnode.KubeletAPI {
+	k := agentnode.KubeletAPI{Port: mc.Spec.KubeletAPIPort()}
+	port, ok := heard[agentID]
+	switch {
+	case ok:
+		k.Served = port != 0 && port == k.Port
+	default:
+		k.Unknown = now.Sub(status.SubscribedAt) < scheduler.KubeletAPIHeardFor
+	}
+	return k
+}
+
+// kubeletAPIHeard is what the cluster's executors said lately of the kubelet API they
+// serve, by agent (Scheduler.KubeletAPIHeard); nil before the cluster has a scheduler.
+func (r *AgentNodeReconciler) kubeletAPIHeard(cluster string) map[string]int32 {
+	if r.heard != nil {
+		return r.heard(cluster)
+	}
+	if r.Registry == nil {
+		return nil
+	}
+	if s := r.Registry.Scheduler(cluster); s != nil {
+		return s.KubeletAPIHeard()
+	}
+	return nil
 }
 
 // preferAgent says whether a, rather than b, is the agent of the Node both map to.

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/scheduler"
 )
 
 // Two agent ids of one host and port (an agent restarted with a new id, the old one
@@ -133,5 +135,65 @@ func TestANodeOfAnotherClusterIsLeftAlone(t *testing.T) {
 	case e := <-rec.Events:
 		t.Errorf("the next pass says it again: %q", e)
 	default:
+	}
+}
+
+// An agent's Node advertises the kubelet API's port only while an executor on the agent
+// says it serves it (the scheduler's KubeletAPIHeard): not on an agent where none runs,
+// or where the port is taken. After a new subscription (a restart of the manager, the
+// master back), a Node whose agent's executors have not said Hello yet keeps what it
+// advertised, for KubeletAPIHeardFor, the time within which a running executor says it.
+func TestAgentNodesAdvertiseTheKubeletAPIWhileServed(t *testing.T) {
+	now := time.Now()
+	c, _ := fakeAPI(t, interceptor.Funcs{})
+	heard := map[string]int32{}
+	r := &AgentNodeReconciler{Client: c, heard: func(cluster string) map[string]int32 {
+		if cluster != "m" {
+			t.Errorf("asked about cluster %s", cluster)
+		}
+		return heard
+	}}
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+	st := framework.Status{Subscribed: true, AgentsListed: true, SubscribedAt: now.Add(-time.Hour), Agents: map[string]framework.Agent{
+		"a1": {ID: "a1", Hostname: "h1"}, "a2": {ID: "a2", Hostname: "h2"}, "a3": {ID: "a3", Hostname: "h3"}}}
+	ports := func(at time.Time) map[string]int32 {
+		t.Helper()
+		var nodes corev1.NodeList
+		if err := c.List(context.Background(), &nodes); err != nil {
+			t.Fatal(err)
+		}
+		r.pass(context.Background(), mc, nodes.Items, st, at)
+		if err := c.List(context.Background(), &nodes); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int32{}
+		for _, n := range nodes.Items {
+			out[n.Name] = n.Status.DaemonEndpoints.KubeletEndpoint.Port
+		}
+		return out
+	}
+	steps := []struct {
+		name         string
+		heard        map[string]int32
+		subscribedAt time.Time
+		at           time.Time
+		want         map[string]int32
+	}{
+		{"a1 served, a2's port taken, no executor on a3", map[string]int32{"a1": 10350, "a2": 0}, now.Add(-time.Hour), now,
+			map[string]int32{"mesos-m-h1": 10350, "mesos-m-h2": 0, "mesos-m-h3": 0}},
+		{"a2's executor serves, a1's said nothing lately", map[string]int32{"a2": 10350}, now.Add(-time.Hour), now.Add(time.Second),
+			map[string]int32{"mesos-m-h1": 0, "mesos-m-h2": 10350, "mesos-m-h3": 0}},
+		{"subscribed again, nothing heard since", map[string]int32{}, now.Add(2 * time.Second), now.Add(3 * time.Second),
+			map[string]int32{"mesos-m-h1": 0, "mesos-m-h2": 10350, "mesos-m-h3": 0}},
+		{"a3's executor serves, the others not heard from yet", map[string]int32{"a3": 10350}, now.Add(2 * time.Second), now.Add(4 * time.Second),
+			map[string]int32{"mesos-m-h1": 0, "mesos-m-h2": 10350, "mesos-m-h3": 10350}},
+		{"nothing heard from a2 within the time an executor says Hello", map[string]int32{"a3": 10350}, now.Add(2 * time.Second), now.Add(3*time.Second + scheduler.KubeletAPIHeardFor),
+			map[string]int32{"mesos-m-h1": 0, "mesos-m-h2": 0, "mesos-m-h3": 10350}},
+	}
+	for _, s := range steps {
+		heard, st.SubscribedAt = s.heard, s.subscribedAt
+		if got := ports(s.at); !maps.Equal(got, s.want) {
+			t.Errorf("%s: the Nodes advertise %v, want %v", s.name, got, s.want)
+		}
 	}
 }

@@ -68,6 +68,8 @@ type AgentNodeReconciler struct {
 	// takenTold are the Nodes of other clusters an agent's Node name maps to that this
 	// process told of (otherCluster), by Node, owner and cluster.
 	takenTold sync.Map
+	// heard replaces kubeletAPIHeard's scheduler (tests).
+	heard func(cluster string) map[string]int32
 }
 
 // Reconcile brings the Nodes of one MesosCluster in line with its driver's agents.
@@ -111,7 +113,8 @@ func (r *AgentNodeReconciler) pass(ctx context.Context, mc *mesosv1alpha1.MesosC
 		return r.leaseDuration() / 4
 	}
 	kept, requeue := nodesToKeep(mc.Name, status, now)
-	return min(requeue, r.syncNodes(ctx, mc, liveAgents(mc, status), nodes, status.Subscribed, kept, now))
+	agents := liveAgents(mc, status, r.kubeletAPIHeard(mc.Name), now)
+	return min(requeue, r.syncNodes(ctx, mc, agents, nodes, status.Subscribed, kept, now))
 }
 
 // syncNodes writes the Nodes of the agents the driver knows, keeps the Nodes kept says as
@@ -325,6 +328,7 @@ func (r *AgentNodeReconciler) writeNode(ctx context.Context, node, desired *core
 	} else if err != nil {
 		return node, err
 	}
+	a.KubeletAPI.Advertised = node.Status.DaemonEndpoints.KubeletEndpoint.Port
 	st := agentnode.Status(a, subscribed, metav1.NewTime(now), node.Status.Conditions)
 	if nodeStatusChanged(&node.Status, &st, now) {
 		before := node

@@ -13,7 +13,7 @@ import (
 // kubelet API's port among the rest, but not for a heartbeat alone.
 func TestNodeStatusChanged(t *testing.T) {
 	now := time.Unix(1000, 0)
-	a := agentnode.Agent{ID: "a1", Hostname: "h1", KubeletPort: 10350}
+	a := agentnode.Agent{ID: "a1", Hostname: "h1", KubeletAPI: agentnode.KubeletAPI{Port: 10350, Served: true}}
 	old := agentnode.Status(a, true, metav1.NewTime(now), nil)
 	later := now.Add(time.Second)
 	for _, tc := range []struct {
@@ -27,7 +27,7 @@ func TestNodeStatusChanged(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := a
-			b.KubeletPort = tc.port
+			b.KubeletAPI.Port = tc.port
 			desired := agentnode.Status(b, true, metav1.NewTime(later), old.Conditions)
 			if got := nodeStatusChanged(&old, &desired, later); got != tc.want {
 				t.Errorf("nodeStatusChanged = %v, want %v", got, tc.want)

@@ -270,7 +270,7 @@ func TestMarkGoneOfADeletedNode(t *testing.T) {
 // its heartbeat, which a stale cache does not hold up.
 func TestWriteNodeKeepsTaintsTheCacheHasNotSeen(t *testing.T) {
 	now := time.Now()
-	a := agentnode.Agent{ID: "a1", Hostname: "h1", Port: 5051, IP: "10.0.0.1", KubeletPort: 10350}
+	a := agentnode.Agent{ID: "a1", Hostname: "h1", Port: 5051, IP: "10.0.0.1", KubeletAPI: agentnode.KubeletAPI{Port: 10350, Served: true}}
 	node := agentNodeObject(a, false, now)
 	node.Spec.Taints = nil // the agent's taint went, say by hand
 	c, base := fakeAPI(t, interceptor.Funcs{}, node)

@@ -50,7 +50,7 @@ func nodesClient(t *testing.T, create func(ctx context.Context, c client.WithWat
 func testAgents(n int) []agentnode.Agent {
 	agents := make([]agentnode.Agent, n)
 	for i := range agents {
-		agents[i] = agentnode.Agent{ID: fmt.Sprintf("a%d", i), Hostname: fmt.Sprintf("h%d", i), Port: 5051, IP: "10.0.0.1", KubeletPort: 10350}
+		agents[i] = agentnode.Agent{ID: fmt.Sprintf("a%d", i), Hostname: fmt.Sprintf("h%d", i), Port: 5051, IP: "10.0.0.1", KubeletAPI: agentnode.KubeletAPI{Port: 10350, Served: true}}
 	}
 	return agents
 }

@@ -41,7 +41,7 @@ func degradeForPortTaken(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.Mesos
 	}
 	setCondition(st, mc.Generation, mesosv1alpha1.ConditionDegraded, true, ReasonKubeletAPIPortTaken, fmt.Sprintf(
 		"A process that is no executor of the cluster holds the kubelet API port (spec.kubeletAPI.port, %d) on the agents of %d Node(s): %s; "+
-			"the API server's kubectl logs and exec to their pods reach that process (their KubeletAPIPortTaken events say where)",
+			"those Nodes advertise no kubelet API port meanwhile, and kubectl logs and exec to their pods fail (their KubeletAPIPortTaken events say where)",
 		mc.Spec.KubeletAPIPort(), len(nodes), named))
 }
 

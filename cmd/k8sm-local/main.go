@@ -148,6 +148,7 @@ func run(args []string) error {
 	}
 	show(kubeconfigPath)
 	showCluster(c, mc)
+	waitForKubeletAPI(ctx, c, pod, kubeletAPIWait)
 	showKubelet(kubeconfigPath, pod)
 	showPortForward(ctx, c, kubeconfigPath, pod)
 	showTop(ctx, ms, kubeconfigPath, pod)

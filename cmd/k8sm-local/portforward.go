@@ -74,6 +74,7 @@ func showPortForward(ctx context.Context, c client.Client, kubeconfig string, sa
 		showPod(pod)
 		return
 	}
+	waitForKubeletAPI(ctx, c, pod, kubeletAPIWait)
 	local := localPort()
 	args := []string{"-n", pod.Namespace, "port-forward", "pod/" + webPod, fmt.Sprintf("%d:%d", local, webPort)}
 	fmt.Printf("%s &\n", commandLine(args))

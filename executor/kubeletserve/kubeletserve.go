@@ -1,9 +1,11 @@
 // Package kubeletserve makes an executor serve the kubelet API (executor/kubeletapi) for
 // its agent's Node. The executor asks the manager for its configuration with a Hello
-// (internal/agentmsg) after each subscription to its agent and every HelloEvery; the
-// manager answers with a Config (the Node's name, the port, the client CA bundle), and
-// sends it again when the MesosCluster changes it. With a port, the executor serves on
-// it, over TLS, authenticating and authorizing each request by asking the manager
+// (internal/agentmsg) after each subscription to its agent, every HelloEvery, and at
+// once when the port it serves on (or finds taken) changes, for the manager advertises
+// the port on the Node only while an executor serves it; the manager answers with a
+// Config (the Node's name, the port, the client CA bundle), and sends it again when the
+// MesosCluster changes it. With a port, the executor serves on it, over TLS,
+// authenticating and authorizing each request by asking the manager
 // (executor/agentauth). Its certificate is self-signed (cert.go) unless the Config asks
 // for one of the cluster's kubelet-serving signer, which the executor then requests
 // through the manager (csr.go).
@@ -206,7 +208,12 @@ func (s *Server) Run(ctx context.Context) {
 			rebind = time.After(s.retry())
 		}
 		s.mu.Lock()
-		s.port = l.servingPort()
+		if port := l.servingPort(); port != s.port {
+			// Said at once: the manager advertises the port on the agent's Node only
+			// while an executor says it serves it there.
+			s.port = port
+			due = due || s.subscribed
+		}
 		if !sameTaken(s.taken, l.taken) {
 			// Said at once: the manager warns on the Node, or stops warning.
 			s.taken = l.taken

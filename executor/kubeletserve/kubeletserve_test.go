@@ -2,6 +2,7 @@ package kubeletserve
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -17,7 +18,8 @@ import (
 )
 
 // An executor says Hello once subscribed, again soon while the manager has not
-// answered, and then only every HelloEvery; each Hello says the port it serves on.
+// answered, and then only every HelloEvery, or when what it serves changes; each Hello
+// says the port it serves on.
 func TestSaysHelloUntilConfigured(t *testing.T) {
 	s, f := startServer(t, nil)
 	time.Sleep(150 * time.Millisecond)
@@ -30,10 +32,11 @@ func TestSaysHelloUntilConfigured(t *testing.T) {
 	port := freePort(t)
 	configure(t, s, agentmsg.Config{NodeName: "mesos-c-agent-1", Port: port})
 	eventually(t, "not serving", func() bool { code, _ := get(client(t, nil, ""), port, "/pods"); return code == http.StatusUnauthorized })
+	eventually(t, "no Hello saying the port served", func() bool { h := f.lastHello(); return h != nil && h.Port == port })
 	settled := f.kinds()[agentmsg.KindHello]
 	time.Sleep(200 * time.Millisecond)
 	if n := f.kinds()[agentmsg.KindHello]; n != settled {
-		t.Fatalf("%d Hellos after the Config within 200ms, want none before HelloEvery", n-settled)
+		t.Fatalf("%d Hellos after the one saying the port within 200ms, want none before HelloEvery", n-settled)
 	}
 	s.Subscribed(mesos.AgentInfo{Hostname: "agent-1"})
 	eventually(t, "no Hello after the next subscription", func() bool { return f.kinds()[agentmsg.KindHello] > settled })
@@ -124,6 +127,22 @@ func TestServesAsConfigured(t *testing.T) {
 	eventually(t, "no Hello", func() bool { return f.kinds()[agentmsg.KindHello] > hellos })
 	if h := f.lastHello(); h.Port != 0 {
 		t.Errorf("serving on %d with no port configured", h.Port)
+	}
+}
+
+// The manager advertises the port on the agent's Node only while an executor says it
+// serves it: an executor says at once, not at its next Hello after HelloEvery, that it
+// serves, on which port, and that it serves no more.
+func TestSaysAtOnceWhatItServes(t *testing.T) {
+	s, f := startServer(t, nil)
+	s.Subscribed(mesos.AgentInfo{Hostname: "agent-1"})
+	eventually(t, "no Hello", func() bool { return f.kinds()[agentmsg.KindHello] > 0 })
+	for _, port := range []int32{freePort(t), freePort(t), 0} {
+		configure(t, s, agentmsg.Config{NodeName: "mesos-c-agent-1", Port: port})
+		eventually(t, fmt.Sprintf("no Hello saying it serves on port %d", port), func() bool {
+			h := f.lastHello()
+			return h.Port == port && h.PortTaken == nil
+		})
 	}
 }
 

@@ -76,14 +76,15 @@ type Message struct {
 // Hello says the executor is there and asks for its Config. The manager knows the agent,
 // and so the Node, from the message itself.
 type Hello struct {
-	// Port is the port the executor serves the kubelet API on now, 0 if none: for the
-	// manager's logs.
+	// Port is the port the executor serves the kubelet API on now, 0 if none: the
+	// agent's Node advertises the cluster's port only while an executor there says it
+	// serves it. The executor says Hello at once when it changes.
 	Port int32 `json:"port,omitempty"`
 	// PortTaken says the executor cannot serve on its Config's port because a process
-	// that is no executor of the cluster on the agent holds it (the API server then
-	// reaches that process for the Node's logs, exec and port-forward); the manager
-	// records it on the Node. Nil when the executor serves, or another executor of the
-	// cluster on the agent holds the port (and serves this one's pods too).
+	// that is no executor of the cluster on the agent holds it (the agent's Node then
+	// advertises no port, and clients dial their default one); the manager records it on
+	// the Node. Nil when the executor serves, or another executor of the cluster on the
+	// agent holds the port (and serves this one's pods too).
 	PortTaken *PortTaken `json:"portTaken,omitempty"`
 }
 

@@ -56,9 +56,41 @@ type Agent struct {
 	Attributes []mesos.Attribute
 	// Resources are the agent's resources as offered to the framework.
 	Resources []mesos.Resource
-	// KubeletPort is the port the executors serve the kubelet API on, on the agent's
-	// addresses (the MesosCluster's spec.kubeletAPI); 0 when they serve none.
-	KubeletPort int32
+	// KubeletAPI is what its Node advertises of the kubelet API the executors serve.
+	KubeletAPI KubeletAPI
+}
+
+// KubeletAPI is the kubelet API an executor serves for an agent's Node, as its Node
+// advertises it (status.daemonEndpoints), and what that is made of.
+type KubeletAPI struct {
+	// Port is the port the executors serve the kubelet API on, on the agent's addresses
+	// (the MesosCluster's spec.kubeletAPI); 0 when they serve none.
+	Port int32
+	// Served says an executor on the agent said lately (its Hellos) that it serves Port.
+	Served bool
+	// Unknown says no executor on the agent has said Hello since the manager subscribed,
+	// lately: one that runs there says Hello within minutes. Meanwhile the Node keeps
+	// advertising what it did, Advertised.
+	Unknown bool
+	// Advertised is the port the Node advertises now.
+	Advertised int32
+}
+
+// AdvertisedPort is the port the Node advertises: Port while an executor on the agent
+// says it serves it, else none (0), as a kubelet advertises only the port it serves.
+// Whatever else holds Port on the agent (another framework's task, where no executor
+// runs, or before the executor binds it) is then not sent the API server's calls nor
+// metrics-server's token. (A client given 0 dials its own default port, 10250: only a
+// verified serving certificate keeps a process there from them, docs/security.md.)
+// While Unknown, what the Node advertised, if that is still Port.
+func (k KubeletAPI) AdvertisedPort() int32 {
+	switch {
+	case k.Port == 0:
+		return 0
+	case k.Served, k.Unknown && k.Advertised == k.Port:
+		return k.Port
+	}
+	return 0
 }
 
 // NodePrefix begins the name of every agent Node.
@@ -212,8 +244,9 @@ func Desired(cluster string, a Agent) *corev1.Node {
 
 // Status returns the Node status of an agent: capacity, addresses, the Ready condition
 // (True while the agent is known to the framework, else Unknown), and the kubelet API's
-// port, which the API server dials on the Node's addresses (the agent's: the executor
-// serves it there) for `kubectl logs`, `exec` and the rest.
+// port while an executor serves it (KubeletAPI.AdvertisedPort), which the API server
+// dials on the Node's addresses (the agent's: the executor serves it there) for
+// `kubectl logs`, `exec` and the rest.
 func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeCondition) corev1.NodeStatus {
 	capacity := Capacity(a.Resources)
 	cond := corev1.NodeCondition{
@@ -235,7 +268,7 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 		Addresses:   Addresses(a),
 		NodeInfo:    corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: Arch(a), KubeletVersion: "mesos"},
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{
-			KubeletEndpoint: corev1.DaemonEndpoint{Port: a.KubeletPort},
+			KubeletEndpoint: corev1.DaemonEndpoint{Port: a.KubeletAPI.AdvertisedPort()},
 		},
 	}
 	return st

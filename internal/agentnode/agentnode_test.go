@@ -225,24 +225,56 @@ func findNodeCondition(st corev1.NodeStatus, t corev1.NodeConditionType) corev1.
 	return corev1.NodeCondition{}
 }
 
+// The Node advertises the kubelet API's port only while an executor on the agent says
+// it serves it: whatever holds the port on an agent where no executor serves it (none
+// runs there yet, or another process took the port) is sent nothing there by the API
+// server and metrics-server, neither their credentials nor the Node's pods' streams. While the
+// manager has not heard from the agent's executors since it subscribed, the Node keeps
+// what it advertised, so that a manager's restart does not take every Node's port away
+// for the minutes until the executors' next Hellos; a port it advertised that is not
+// the cluster's any more is dropped at once.
+func TestStatusAdvertisesThePortOnlyWhileServed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		k    KubeletAPI
+		want int32
+	}{
+		{"served", KubeletAPI{Port: 10350, Served: true, Advertised: 0}, 10350},
+		{"no executor said it serves (none runs there, or not yet bound)", KubeletAPI{Port: 10350, Advertised: 10350}, 0},
+		{"the executor said the port is taken", KubeletAPI{Port: 10350, Served: false}, 0},
+		{"not heard from yet, the Node advertising the port", KubeletAPI{Port: 10350, Unknown: true, Advertised: 10350}, 10350},
+		{"not heard from yet, the Node advertising none", KubeletAPI{Port: 10350, Unknown: true}, 0},
+		{"not heard from yet, the Node advertising the old port", KubeletAPI{Port: 10350, Unknown: true, Advertised: 10400}, 0},
+		{"serving off", KubeletAPI{Port: 0, Served: true, Advertised: 10350}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := Status(Agent{ID: "a1", Hostname: "agent-1", IP: "10.0.0.7", KubeletAPI: tc.k}, true, metav1.Unix(100, 0), nil)
+			if got := st.DaemonEndpoints.KubeletEndpoint.Port; got != tc.want {
+				t.Errorf("kubelet endpoint port = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
 // The Node advertises the kubelet API's port, which the API server dials on the Node's
 // addresses: those stay the agent's, where the executor serves it.
 func TestStatusAdvertisesTheKubeletAPI(t *testing.T) {
+	served := KubeletAPI{Port: 10350, Served: true}
 	for _, tc := range []struct {
 		name      string
 		a         Agent
 		want      int32
 		addresses []corev1.NodeAddress
 	}{
-		{"the cluster's port", Agent{ID: "a1", Hostname: "agent-1", KubeletPort: 10350}, 10350,
+		{"the cluster's port", Agent{ID: "a1", Hostname: "agent-1", KubeletAPI: served}, 10350,
 			[]corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "agent-1"}}},
-		{"another port, on an agent sharing its host", Agent{ID: "a2", Hostname: "127.0.0.1", Port: 5052, KubeletPort: 10400}, 10400,
+		{"another port, on an agent sharing its host", Agent{ID: "a2", Hostname: "127.0.0.1", Port: 5052, KubeletAPI: KubeletAPI{Port: 10400, Served: true}}, 10400,
 			[]corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "127.0.0.1"}}},
 		{"no port when the executors serve none", Agent{ID: "a1", Hostname: "agent-1"}, 0,
 			[]corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "agent-1"}}},
 		// As a kubelet lists them: InternalIP first, which API servers configured as
 		// kubeadm configures them (--kubelet-preferred-address-types=InternalIP,…) dial.
-		{"the agent's IP, when Mesos says it", Agent{ID: "a1", Hostname: "agent-1", IP: "10.0.0.7", KubeletPort: 10350}, 10350,
+		{"the agent's IP, when Mesos says it", Agent{ID: "a1", Hostname: "agent-1", IP: "10.0.0.7", KubeletAPI: served}, 10350,
 			[]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.7"}, {Type: corev1.NodeHostName, Address: "agent-1"}}},
 		{"an IPv6 address", Agent{ID: "a1", Hostname: "agent-1", IP: "fd00::7"}, 0,
 			[]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "fd00::7"}, {Type: corev1.NodeHostName, Address: "agent-1"}}},

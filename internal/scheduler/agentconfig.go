@@ -65,7 +65,7 @@ func (s *Scheduler) reportPort(ctx context.Context, log logr.Logger, node string
 		}
 		s.warnNode(ctx, node, actionKubeletAPI, reasonKubeletAPIPortTaken, fmt.Sprintf(
 			"The executor on this Node's agent cannot serve the kubelet API on %s (%s): a process that is no executor of MesosCluster %s holds the port, "+
-				"and the API server reaches that process for kubectl logs, exec, attach and port-forward to this Node's pods (it may answer 401 Unauthorized). "+
+				"so the Node advertises no kubelet API port, and kubectl logs, exec, attach and port-forward to this Node's pods fail until the executor serves. "+
 				"Free the port on the agent, or set the cluster's spec.kubeletAPI.port to one that is free on every agent.",
 			podtask.Clamp(taken.Address, 256), podtask.Clamp(taken.Error, 256), s.clusterName()))
 	case wasTaken:
@@ -92,10 +92,43 @@ func (s *Scheduler) KubeletAPIPortTaken() []string {
 	return nodes
 }
 
+// KubeletAPIHeardFor is how long what an executor says in a Hello of the kubelet API
+// it serves holds: a little over two of its Hello intervals
+// (executor/kubeletserve.HelloEvery), so that one Hello lost on the way changes nothing,
+// and the Node of an agent whose executor ended advertises no port within it.
+const KubeletAPIHeardFor = 5 * time.Minute
+
+// KubeletAPIHeard returns, by agent id, the kubelet API port the agent's executors said
+// in their last Hellos, within KubeletAPIHeardFor, that they serve: the cluster's port
+// when one of them serves it; 0 when none does (none is serving yet, the port is taken,
+// or they still serve the port the cluster had before). An agent none of whose
+// executors said Hello within KubeletAPIHeardFor is absent. The agent Nodes advertise
+// the port from this (agentnode.KubeletAPI).
+func (s *Scheduler) KubeletAPIHeard() map[string]int32 {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	port := s.cluster.Spec.KubeletAPIPort()
+	heard := map[string]int32{}
+	for _, h := range s.kubelet.executors {
+		if now.Sub(h.seen) > KubeletAPIHeardFor {
+			continue
+		}
+		if port != 0 && h.port == port && !h.portTaken {
+			heard[h.agentID] = port
+		} else if _, ok := heard[h.agentID]; !ok {
+			heard[h.agentID] = 0
+		}
+	}
+	return heard
+}
+
 // helloer is an executor that said Hello.
 type helloer struct {
 	agentID, executorID, node string
 	seen                      time.Time
+	// port is the port its last Hello said it serves the kubelet API on, 0 if none.
+	port int32
 	// portTaken: its last Hello said another process holds the kubelet API port.
 	portTaken bool
 	// send orders the Configs sent to the executor (sendConfigTo).
@@ -143,8 +176,8 @@ func (s *Scheduler) hello(ctx context.Context, d messenger, log logr.Logger, age
 	k := &s.kubelet
 	k.via = d
 	h, known := k.executors[agentID+"/"+executorID]
-	wasTaken := known && h.portTaken
-	h.portTaken = hello.PortTaken != nil
+	wasTaken, wasPort := known && h.portTaken, h.port
+	h.portTaken, h.port = hello.PortTaken != nil, hello.Port
 	if !known {
 		for key, h := range k.executors {
 			if now.Sub(h.seen) > executorQuiet {
@@ -160,7 +193,9 @@ func (s *Scheduler) hello(ctx context.Context, d messenger, log logr.Logger, age
 	}
 	s.mu.Unlock()
 	s.reportPort(ctx, log, node, hello, wasTaken)
-	if wasTaken != h.portTaken && s.Wake != nil {
+	// The cluster's status says where the port is taken, and the agent's Node advertises
+	// the port while an executor serves it (KubeletAPIHeard): both are made again.
+	if (!known || wasTaken != h.portTaken || wasPort != h.port) && s.Wake != nil {
 		s.Wake()
 	}
 	select {

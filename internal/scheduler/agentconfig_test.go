@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -209,12 +210,12 @@ func TestAKubeletAPIPortTakenIsRecordedOnTheNode(t *testing.T) {
 		want  string // the event's start; empty: none
 		wakes int32  // the cluster's status made again, so far
 	}{
-		{"serving from the start", &agentmsg.Hello{Port: 10350}, "", 0},
-		{"the port taken", taken, "Warning KubeletAPIPortTaken", 1},
-		{"still taken", taken, "", 1},
-		{"served again", &agentmsg.Hello{Port: 10350}, "Normal KubeletAPIServing", 2},
-		{"still served", &agentmsg.Hello{Port: 10350}, "", 2},
-		{"taken again", taken, "Warning KubeletAPIPortTaken", 3},
+		{"serving from the start", &agentmsg.Hello{Port: 10350}, "", 1},
+		{"the port taken", taken, "Warning KubeletAPIPortTaken", 2},
+		{"still taken", taken, "", 2},
+		{"served again", &agentmsg.Hello{Port: 10350}, "Normal KubeletAPIServing", 3},
+		{"still served", &agentmsg.Hello{Port: 10350}, "", 3},
+		{"taken again", taken, "Warning KubeletAPIPortTaken", 4},
 	}
 	for _, st := range steps {
 		sent := &sentMessages{}
@@ -248,6 +249,78 @@ func TestAKubeletAPIPortTakenIsRecordedOnTheNode(t *testing.T) {
 					t.Errorf("%s: the event %q does not say %q", st.name, ev[0], w)
 				}
 			}
+		}
+	}
+}
+
+// helloOf says Hello as executor ex of agent agentID, and waits for its answer.
+func helloOf(t *testing.T, s *Scheduler, agentID, ex string, hello *agentmsg.Hello) {
+	t.Helper()
+	agents := map[string]framework.Agent{"a1": {ID: "a1", Hostname: "h1"}, "a2": {ID: "a2", Hostname: "h2"}}
+	req, err := agentmsg.Encode(&agentmsg.Message{Kind: agentmsg.KindHello, ID: "h", Hello: hello})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := &sentMessages{}
+	s.message(context.Background(), sent, agents, agentID, ex, req)
+	if msgs, _ := sent.count(1); len(msgs) != 1 {
+		t.Fatalf("%d answers to a Hello", len(msgs))
+	}
+}
+
+// KubeletAPIHeard says, by agent, which port its executors said lately that they serve:
+// the cluster's port while one of them serves it, 0 when none does (none serves yet, the
+// port is taken, or they serve the port the cluster had before); an agent none of whose
+// executors said Hello within KubeletAPIHeardFor is not there. Each change wakes the
+// cluster's reconcilers, which advertise the port on the Node.
+func TestKubeletAPIHeardSaysWhatTheAgentsExecutorsServe(t *testing.T) {
+	s, _ := newTestScheduler(fakeAPI(t), newFakeDriver())
+	var wakes atomic.Int32
+	s.Wake = func() { wakes.Add(1) }
+	taken := &agentmsg.Hello{PortTaken: &agentmsg.PortTaken{Address: "10.0.0.7:10350", Error: "bind: address already in use"}}
+	steps := []struct {
+		name      string
+		agent, ex string
+		hello     *agentmsg.Hello
+		cluster   int32 // the cluster's port from this step on; 0: as it was
+		age       time.Duration
+		want      map[string]int32
+		wakes     int32
+	}{
+		{name: "none heard", want: map[string]int32{}},
+		{name: "a Hello before the executor serves", agent: "a1", ex: "ex", hello: &agentmsg.Hello{}, want: map[string]int32{"a1": 0}, wakes: 1},
+		{name: "serving", agent: "a1", ex: "ex", hello: &agentmsg.Hello{Port: 10350}, want: map[string]int32{"a1": 10350}, wakes: 2},
+		{name: "still serving", agent: "a1", ex: "ex", hello: &agentmsg.Hello{Port: 10350}, want: map[string]int32{"a1": 10350}, wakes: 2},
+		{name: "the port taken on another agent", agent: "a2", ex: "ex", hello: taken, want: map[string]int32{"a1": 10350, "a2": 0}, wakes: 3},
+		{name: "a new executor beside the one serving", agent: "a1", ex: "ex2", hello: &agentmsg.Hello{}, want: map[string]int32{"a1": 10350, "a2": 0}, wakes: 4},
+		{name: "the old one serves no more", agent: "a1", ex: "ex", hello: &agentmsg.Hello{}, want: map[string]int32{"a1": 0, "a2": 0}, wakes: 5},
+		{name: "the new one serves", agent: "a1", ex: "ex2", hello: &agentmsg.Hello{Port: 10350}, want: map[string]int32{"a1": 10350, "a2": 0}, wakes: 6},
+		{name: "the cluster's port changed", cluster: 10400, want: map[string]int32{"a1": 0, "a2": 0}, wakes: 6},
+		{name: "served on the new port", agent: "a1", ex: "ex2", hello: &agentmsg.Hello{Port: 10400}, want: map[string]int32{"a1": 10400, "a2": 0}, wakes: 7},
+		{name: "not heard from lately", age: KubeletAPIHeardFor + time.Second, want: map[string]int32{}, wakes: 7},
+	}
+	for _, st := range steps {
+		if st.cluster != 0 {
+			mc := s.cluster.DeepCopy()
+			mc.Spec.KubeletAPI.Port = st.cluster
+			s.SetCluster(mc)
+		}
+		if st.hello != nil {
+			helloOf(t, s, st.agent, st.ex, st.hello)
+		}
+		if st.age != 0 {
+			s.mu.Lock()
+			for k, h := range s.kubelet.executors {
+				h.seen = time.Now().Add(-st.age)
+				s.kubelet.executors[k] = h
+			}
+			s.mu.Unlock()
+		}
+		if got := s.KubeletAPIHeard(); !maps.Equal(got, st.want) {
+			t.Errorf("%s: heard %v, want %v", st.name, got, st.want)
+		}
+		if n := wakes.Load(); n != st.wakes {
+			t.Errorf("%s: woken %d times, want %d", st.name, n, st.wakes)
 		}
 	}
 }

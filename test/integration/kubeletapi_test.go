@@ -17,6 +17,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/controllers"
+	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/pki"
 	"github.com/k8sm/k8sm/internal/testenv"
@@ -40,15 +41,28 @@ var _ = Describe("The kubelet API on an agent Node", func() {
 		allowed, denied := "kube-apiserver-kubelet-client-"+mc.Name, "someone-else-"+mc.Name
 		bindKubeletAPIAdmin(allowed)
 
+		By("advertising no port on the agent's Node while no executor runs there")
+		node := &corev1.Node{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: agentNodeOf(mc, "agent-1")}, node)).To(Succeed())
+		Eventually(func() string {
+			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(node), node)
+			if ready := agentnode.ReadyCondition(node); ready != nil {
+				return string(ready.Status)
+			}
+			return ""
+		}, 10*time.Second, 100*time.Millisecond).Should(Equal("True"))
+		Consistently(func() int32 {
+			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(node), node)
+			return node.Status.DaemonEndpoints.KubeletEndpoint.Port
+		}, time.Second, 100*time.Millisecond).Should(BeZero())
+
 		By("running a pod there")
 		pod := newPod(ns, "listed", mc.Spec.SchedulerName, "100m")
 		pod.Spec.Containers[0].Command = []string{"sleep", "3600"}
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		Eventually(podOf(client.ObjectKeyFromObject(pod)), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
 
-		By("advertising the port on the agent's Node")
-		node := &corev1.Node{}
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: agentNodeOf(mc, "agent-1")}, node)).To(Succeed())
+		By("advertising the port on the agent's Node once its executor serves it")
 		Eventually(func() int32 {
 			_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(node), node)
 			return node.Status.DaemonEndpoints.KubeletEndpoint.Port
@@ -94,14 +108,27 @@ var _ = Describe("The kubelet API port held by another process", func() {
 		Eventually(condition(mc, mesosv1alpha1.ConditionDegraded), 10*time.Second, 100*time.Millisecond).Should(
 			And(HavePrefix("True/"+controllers.ReasonKubeletAPIPortTaken), ContainSubstring(node)))
 
+		By("advertising no port on the Node meanwhile: the API server would reach the holder")
+		Consistently(nodePort(node), time.Second, 100*time.Millisecond).Should(BeZero())
+
 		By("saying so once the executor serves on the freed port, and the cluster is Degraded no more")
 		Expect(holder.Close()).To(Succeed())
 		Eventually(nodeEvents(node), 30*time.Second, 200*time.Millisecond).Should(ContainElement(HavePrefix("Normal KubeletAPIServing")))
+		Eventually(nodePort(node), 10*time.Second, 100*time.Millisecond).Should(Equal(port))
 		Eventually(condition(mc, mesosv1alpha1.ConditionDegraded), 10*time.Second, 100*time.Millisecond).Should(HavePrefix("False/"))
 		Eventually(func() string { return getStatus(ca.client(""), fmt.Sprintf("https://127.0.0.1:%d/pods", port)) }, 10*time.Second, 200*time.Millisecond).
 			Should(Equal("401 Unauthorized"))
 	})
 })
+
+// nodePort is the kubelet API port the Node advertises (status.daemonEndpoints).
+func nodePort(node string) func() (int32, error) {
+	return func() (int32, error) {
+		n := &corev1.Node{}
+		err := k8sClient.Get(ctx, client.ObjectKey{Name: node}, n)
+		return n.Status.DaemonEndpoints.KubeletEndpoint.Port, err
+	}
+}
 
 // kubeletClientCA signs the API server's kubelet client certificates for a spec (or
 // stands for the kubelet-serving signer's CA).
