@@ -88,6 +88,13 @@ type Scheduler interface {
 	Subscribed(ctx context.Context, d *Driver)
 }
 
+// ExecutorEndReceiver is a Scheduler told when Mesos reports that one of its executors
+// ended (a FAILURE event naming an executor: it exited, was killed, or its agent destroyed
+// its container).
+type ExecutorEndReceiver interface {
+	ExecutorEnded(ctx context.Context, agentID, executorID string)
+}
+
 // MessageReceiver is a Scheduler that takes the framework messages its executors send
 // (see MessageHandler).
 type MessageReceiver interface {
@@ -452,11 +459,16 @@ func (h driverHandler) Update(ctx context.Context, status mesos.TaskStatus, ack 
 	}
 }
 
-func (h driverHandler) Failure(_ context.Context, f *scheduler.Event_Failure) {
-	if f.AgentID == nil || f.ExecutorID != nil {
-		return
+func (h driverHandler) Failure(ctx context.Context, f *scheduler.Event_Failure) {
+	switch {
+	case f.AgentID == nil:
+	case f.ExecutorID != nil:
+		if er, ok := h.d.sched.(ExecutorEndReceiver); ok {
+			er.ExecutorEnded(ctx, f.AgentID.Value, f.ExecutorID.Value)
+		}
+	default:
+		h.d.update(func(s *Status) { delete(s.Agents, f.AgentID.Value) })
 	}
-	h.d.update(func(s *Status) { delete(s.Agents, f.AgentID.Value) })
 }
 
 func (h driverHandler) Error(_ context.Context, message string) {

@@ -64,3 +64,29 @@ func TestAMessageWithoutItsMessageIsRefused(t *testing.T) {
 		t.Fatalf("messages %v, want none", h.got)
 	}
 }
+
+// endings is a Scheduler that records the executors Mesos reports ended.
+type endings struct {
+	Scheduler
+	ended []string
+}
+
+func (e *endings) ExecutorEnded(_ context.Context, agentID, executorID string) {
+	e.ended = append(e.ended, agentID+"/"+executorID)
+}
+
+// A FAILURE naming an executor tells the scheduler the executor ended; one naming only
+// an agent (the agent is gone) does not, and takes the agent out of the status.
+func TestAnExecutorsFailureReachesTheScheduler(t *testing.T) {
+	e := &endings{}
+	d, err := NewDriver(Config{Master: "http://127.0.0.1:1", FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm"}}, e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := driverHandler{d: d}
+	h.Failure(context.Background(), &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: "a1"}, ExecutorID: &mesos.ExecutorID{Value: "ex"}})
+	h.Failure(context.Background(), &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: "a2"}})
+	if len(e.ended) != 1 || e.ended[0] != "a1/ex" {
+		t.Fatalf("executors ended %v, want [a1/ex]", e.ended)
+	}
+}

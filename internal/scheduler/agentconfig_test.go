@@ -324,3 +324,26 @@ func TestKubeletAPIHeardSaysWhatTheAgentsExecutorsServe(t *testing.T) {
 		}
 	}
 }
+
+// An executor Mesos reports ended no longer serves its agent's kubelet API port: the
+// agent's Node stops advertising it at once, not once its last Hello is old.
+func TestAnEndedExecutorServesTheKubeletAPINoMore(t *testing.T) {
+	s, _ := newTestScheduler(fakeAPI(t), newFakeDriver())
+	var wakes atomic.Int32
+	s.Wake = func() { wakes.Add(1) }
+	helloOf(t, s, "a1", "ex", &agentmsg.Hello{Port: 10350})
+	helloOf(t, s, "a2", "ex", &agentmsg.Hello{Port: 10350})
+	before := wakes.Load()
+
+	s.ExecutorEnded(context.Background(), "a1", "ex")
+	if got, want := s.KubeletAPIHeard(), map[string]int32{"a2": 10350}; !maps.Equal(got, want) {
+		t.Errorf("heard %v after a1's executor ended, want %v", got, want)
+	}
+	if wakes.Load() != before+1 {
+		t.Error("the agent Nodes were not made again")
+	}
+	s.ExecutorEnded(context.Background(), "a3", "ex") // unknown: nothing to do
+	if wakes.Load() != before+1 {
+		t.Error("woken for an executor that never said Hello")
+	}
+}
