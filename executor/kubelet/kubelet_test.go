@@ -43,7 +43,7 @@ func TestManifest(t *testing.T) {
 		t.Errorf("metadata = %+v", got.ObjectMeta)
 	case got.Annotations[AnnotationPodUID] != "uid-1" || got.Annotations["a"] != "b":
 		t.Errorf("annotations = %v", got.Annotations)
-	case got.UID != "" || got.ResourceVersion != "" || len(got.OwnerReferences) != 0:
+	case got.UID != staticPodUID("uid-1", "") || got.ResourceVersion != "" || len(got.OwnerReferences) != 0:
 		t.Errorf("API-only metadata kept: %+v", got.ObjectMeta)
 	case got.Spec.NodeName != "" || got.Spec.SchedulerName != "" || got.Spec.ServiceAccountName != "":
 		t.Errorf("spec keeps node, scheduler or service account: %+v", got.Spec)
@@ -323,9 +323,10 @@ func waitGone(t *testing.T, file string) {
 	}
 }
 
-// killRunningPod runs a pod on k, kills it with grace and, once its manifest is gone,
-// takes it out of k's /pods, as a kubelet drops a removed static pod before its
-// containers stop. It returns the pod's reports.
+// killRunningPod runs a pod on k, kills it with grace, has k show the manifest's
+// deletion marks and, once the manifest is gone, takes the pod out of k's /pods, as a
+// kubelet drops a removed static pod before its containers stop. It returns the pod's
+// reports.
 func killRunningPod(t *testing.T, k *fakeKubelet, grace time.Duration) *reports {
 	t.Helper()
 	srv := httptest.NewServer(k)
@@ -340,7 +341,9 @@ func killRunningPod(t *testing.T, k *fakeKubelet, grace time.Duration) *reports 
 	k.set(staticPod(corev1.PodRunning))
 	got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
 	h.Kill(grace)
-	waitGone(t, filepath.Join(dir, ManifestFile("uid-1")))
+	manifest := filepath.Join(dir, ManifestFile("uid-1"))
+	k.set(marked(staticPod(corev1.PodRunning), readManifest(t, manifest)))
+	waitGone(t, manifest)
 	k.set()
 	return got
 }

@@ -1,16 +1,19 @@
 // Package kubelet is the executor runtime that hands each pod to the agent's kubelet as a
 // static pod: it writes the pod's manifest into the kubelet's static pod directory,
 // follows the pod through the kubelet's pod API (/pods) and reports its status, and on
-// KILL removes the manifest and waits until the kubelet has torn the pod down. The
-// kubelet and its container runtime do the work: images, cgroups, networking, probes.
+// KILL marks the manifest for deletion with the KILL's grace, removes it and waits until
+// the kubelet has torn the pod down (kill.go). The kubelet and its container runtime do
+// the work: images, cgroups, networking, probes.
 package kubelet
 
 import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/k8sm/k8sm/executor"
 )
@@ -56,6 +59,32 @@ func isStaticPodOf(kp *corev1.Pod, uid, task string) bool {
 // field, why a static pod cannot do what the pod asks: static pods may not refer to
 // other API objects (Secrets, ConfigMaps, volumes claims, service accounts).
 func Manifest(pod *corev1.Pod) ([]byte, error) {
+	static, err := staticPodOf(pod)
+	if err != nil {
+		return nil, err
+	}
+	return marshalManifest(static)
+}
+
+func marshalManifest(static *corev1.Pod) ([]byte, error) {
+	return json.MarshalIndent(static, "", "  ")
+}
+
+// uidSpace is the name space of the static pods' UIDs (staticPodUID).
+var uidSpace = uuid.MustParse("6f1c2a52-8d0e-4c39-9a57-0b2f4f3e61d4")
+
+// staticPodUID is the UID of the static pod of a pod's task. The manifest names it: the
+// kubelet gives a manifest without one a hash of its content, so that a rewrite of the
+// manifest (the deletion marks of a KILL, markManifest) would be another pod to it, the
+// first one removed with its terminationGracePeriodSeconds; with its UID, the rewrite
+// is the pod's graceful deletion, as an API pod's. Each task's differs, so a new task of
+// the pod is a new pod to the kubelet, which runs it once the old one has stopped.
+func staticPodUID(uid types.UID, task string) types.UID {
+	return types.UID(uuid.NewSHA1(uidSpace, []byte(string(uid)+"/"+task)).String())
+}
+
+// staticPodOf is the static pod of an API pod (Manifest).
+func staticPodOf(pod *corev1.Pod) (*corev1.Pod, error) {
 	if err := staticPodCompatible(pod); err != nil {
 		return nil, err
 	}
@@ -75,12 +104,12 @@ func Manifest(pod *corev1.Pod) ([]byte, error) {
 	spec.DeprecatedServiceAccount = ""
 	no := false
 	spec.AutomountServiceAccountToken = &no
-	static := corev1.Pod{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: ns, Labels: pod.Labels, Annotations: annotations},
-		Spec:       spec,
-	}
-	return json.MarshalIndent(&static, "", "  ")
+	return &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: ns, UID: staticPodUID(pod.UID, pod.Annotations[AnnotationTaskID]),
+			Labels: pod.Labels, Annotations: annotations},
+		Spec: spec,
+	}, nil
 }
 
 // staticPodCompatible finds the first thing in a pod a static pod may not have.

@@ -80,3 +80,33 @@ func (r *reports) waitFor(t *testing.T, d time.Duration, what string, ok func(ex
 	t.Fatalf("no report %s within %s; got %+v\n%s", what, d, r.all, logs())
 	return executor.Report{}
 }
+
+// A KILL's grace reaches the kubelet: a container that ignores SIGTERM is killed when
+// the KILL's grace ends, not when its terminationGracePeriodSeconds does.
+func TestARealKubeletKillsWithTheKillsGrace(t *testing.T) {
+	env, client := startRealKubelet(t)
+	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t)}
+	long := int64(300)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "stubborn", Namespace: "default", UID: "5e1f0000-0000-4000-8000-000000000003"},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: &long,
+			Containers: []corev1.Container{{Name: "main", Image: testkubelet.Image, ImagePullPolicy: corev1.PullNever,
+				Command: []string{"sh", "-c", "trap '' TERM; while true; do sleep 1; done"}}},
+		},
+	}
+	var got reports
+	h, err := rt.Start(pod, t.TempDir(), got.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.waitFor(t, 90*time.Second, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning }, env.Logs)
+	h.Kill(2 * time.Second)
+	got.waitFor(t, 40*time.Second, "Killed", func(r executor.Report) bool { return r.Killed }, env.Logs)
+	if ids, err := env.RunningContainers(); err != nil || len(ids) != 0 {
+		t.Errorf("containers still running after the kill: %v (%v)", ids, err)
+	}
+	if _, err := os.Stat(filepath.Join(env.ManifestDir, ManifestFile(pod.UID))); !os.IsNotExist(err) {
+		t.Errorf("the manifest is still there (%v)", err)
+	}
+}

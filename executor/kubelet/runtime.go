@@ -51,6 +51,10 @@ type Runtime struct {
 
 	// pods are the pods started, as the API server names them (provider.go).
 	pods registry
+	// files serializes the writes and removals of manifests: a task's follower checks
+	// that the manifest is still its task's before it touches it, while a new task of
+	// the same pod may be writing its own.
+	files sync.Mutex
 }
 
 // Supports says whether a static pod can have the volume.
@@ -72,12 +76,19 @@ func (r *Runtime) Start(pod *corev1.Pod, sandbox string, report func(executor.Re
 			marked.Annotations[k] = v
 		}
 	}
-	m, err := Manifest(marked)
+	static, err := staticPodOf(marked)
+	if err != nil {
+		return nil, err
+	}
+	m, err := marshalManifest(static)
 	if err != nil {
 		return nil, err
 	}
 	file := filepath.Join(r.ManifestDir, ManifestFile(pod.UID))
-	if err := writeAtomic(file, m); err != nil {
+	r.files.Lock()
+	err = writeAtomic(file, m)
+	r.files.Unlock()
+	if err != nil {
 		return nil, fmt.Errorf("writing the static pod manifest: %w", err)
 	}
 	rec := r.pods.register(pod, sandbox, r.Log)
@@ -85,7 +96,7 @@ func (r *Runtime) Start(pod *corev1.Pod, sandbox string, report func(executor.Re
 	if ns == "" {
 		ns = metav1.NamespaceDefault // as in the manifest
 	}
-	f := &follower{rt: r, uid: string(pod.UID), namespace: ns, name: pod.Name, task: pod.Annotations[AnnotationTaskID], file: file, sandbox: sandbox, kill: make(chan time.Duration, 1),
+	f := &follower{rt: r, uid: string(pod.UID), namespace: ns, name: pod.Name, task: pod.Annotations[AnnotationTaskID], file: file, static: static, sandbox: sandbox, kill: make(chan struct{}, 1),
 		report: func(rep executor.Report) {
 			rec.update(rep)
 			report(rep)
@@ -154,14 +165,28 @@ type follower struct {
 	namespace, name string
 	task            string // the Mesos task; "" when the pod did not say
 	file            string
+	// static is the static pod the manifest holds, which a KILL marks for deletion.
+	static *corev1.Pod
 	// sandbox is the pod's sandbox, where the logs of an ended pod are kept ("": none).
 	sandbox string
 	report  func(executor.Report)
-	kill    chan time.Duration
-	once    sync.Once
-	// killed is set by Kill before it removes the manifest: a pod that leaves the
-	// kubelet from then on is the kill's doing, not a failure.
+	// kill wakes run when a KILL came, or a later one shortened the grace.
+	kill chan struct{}
+	// killed is set by the first KILL: a pod that leaves the kubelet from then on is
+	// the kill's doing, not a failure.
 	killed atomic.Bool
+
+	// mu guards killedAt and graceEnd, when the first KILL came and when the shortest
+	// grace ends (kill.go).
+	mu                 sync.Mutex
+	killedAt, graceEnd time.Time
+
+	// The manifest's state, guarded by the runtime's files lock: the deletion marks
+	// last written into it (nil: none) and when, and whether the follower is done with
+	// it (removed, or left to the task that replaced it): it is never written again.
+	marked   *int64
+	markedAt time.Time
+	removed  bool
 
 	// The rest is run's goroutine's only.
 	// seen is the kubelet's pod as /pods last listed it (nil: never), lastSeen when.
@@ -175,9 +200,8 @@ type follower struct {
 	lastStatus corev1.PodStatus
 	// failures counts the requests to /pods that failed in a row.
 	failures int
-	// killedAt, graceEnd and killBy are when the kill came, when its grace period ends
-	// and when it is reported however the kubelet is doing (zero: no kill yet).
-	killedAt, graceEnd, killBy time.Time
+	// removedAt is when the kill removed the manifest (zero: not yet).
+	removedAt time.Time
 }
 
 // runningPodsAge is how old the kubelet's answer to /runningpods/ may be: it comes from
@@ -187,18 +211,6 @@ type follower struct {
 // though it runs.
 const runningPodsAge = 3500 * time.Millisecond
 
-// Kill removes the pod's manifest before it returns (so an executor that stops on
-// SIGTERM leaves none); the kubelet stops the pod with the pod's
-// terminationGracePeriodSeconds, and the follower reports it killed once the kubelet's
-// runtime no longer runs it (or grace and a margin passed).
-func (f *follower) Kill(grace time.Duration) {
-	f.once.Do(func() {
-		f.killed.Store(true)
-		f.kill <- grace
-		f.removeManifest()
-	})
-}
-
 // replaced says whether the pod's manifest now belongs to another task: the same pod
 // launched again by a new task, which the kubelet runs instead.
 func (f *follower) replaced() bool {
@@ -206,8 +218,12 @@ func (f *follower) replaced() bool {
 	return err == nil && f.task != "" && a[AnnotationTaskID] != "" && a[AnnotationTaskID] != f.task
 }
 
-// removeManifest removes the pod's manifest, unless another task's replaced it.
+// removeManifest removes the pod's manifest, unless another task's replaced it; the
+// follower never writes it again.
 func (f *follower) removeManifest() {
+	f.rt.files.Lock()
+	defer f.rt.files.Unlock()
+	f.removed = true
 	if f.replaced() {
 		return
 	}
@@ -222,15 +238,10 @@ func (f *follower) run() {
 	appearBy := time.Now().Add(f.rt.appearTimeout())
 	for {
 		select {
-		case grace := <-f.kill: // Kill removed the manifest
-			if f.killBy.IsZero() {
-				f.killedAt = time.Now()
-				f.graceEnd = f.killedAt.Add(grace)
-				f.killBy = f.graceEnd.Add(30 * time.Second)
-			}
+		case <-f.kill:
 		case <-t.C:
 		}
-		if !f.killBy.IsZero() {
+		if f.killed.Load() {
 			if f.killDone() {
 				return
 			}
@@ -240,21 +251,6 @@ func (f *follower) run() {
 			return
 		}
 	}
-}
-
-// killDone reports the pod killed once the kubelet no longer runs it, or once the kill's
-// deadline passed; it says whether it did.
-func (f *follower) killDone() bool {
-	if f.tornDown() {
-		f.report(executor.Report{Killed: true, Status: killedStatus(f.lastStatus)})
-		return true
-	}
-	if time.Now().After(f.killBy) {
-		f.report(executor.Report{Killed: true, Status: killedStatus(f.lastStatus),
-			Message: "The kubelet had not stopped the pod within its grace period"})
-		return true
-	}
-	return false
 }
 
 // poll asks the kubelet about the pod and reports what changed; it says whether the pod
@@ -360,39 +356,6 @@ func (f *follower) follow(kp *corev1.Pod) bool {
 		return true
 	}
 	return false
-}
-
-// tornDown says whether the kubelet's container runtime no longer runs the pod: it is in
-// neither /pods nor /runningpods/ (mayRun). A kubelet drops a removed static pod from
-// /pods at once, before its containers stop; where /runningpods/ is not served (the
-// read-only port has no debugging handlers) the pod is taken as stopped when the grace
-// period ends. Any other failure to ask (a timeout, a 5xx) proves nothing: the pod may
-// run on, so it is asked again, until the kill's deadline (run). A pod /pods never
-// listed is no exception: the kubelet may have started it from its manifest before the
-// first poll.
-func (f *follower) tornDown() bool {
-	kp, err := f.rt.find(f.uid, f.task)
-	if kp != nil {
-		f.seen, f.lastSeen = kp, time.Now()
-	}
-	if err != nil || kp != nil {
-		return false
-	}
-	// The pod may have been in the kubelet until /pods last listed it, or, never listed
-	// or listed before the kill, until the manifest was removed.
-	since := f.lastSeen
-	if f.killedAt.After(since) {
-		since = f.killedAt
-	}
-	runs, err := f.mayRun(since)
-	if notServed(err) {
-		return time.Now().After(f.graceEnd)
-	}
-	if err != nil {
-		f.rt.Log.V(1).Info("Cannot ask the kubelet which pods it runs; asking again", "podUID", f.uid, "error", err.Error())
-		return false
-	}
-	return !runs
 }
 
 // mayRun says whether the kubelet's container runtime may run the pod: /runningpods/

@@ -1,0 +1,133 @@
+package kubelet
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sm/k8sm/executor"
+)
+
+// readManifest reads a static pod manifest as the kubelet would.
+func readManifest(t *testing.T, file string) *corev1.Pod {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p corev1.Pod
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	return &p
+}
+
+// marked is the kubelet's pod once it read the deletion marks of a manifest.
+func marked(p corev1.Pod, m *corev1.Pod) corev1.Pod {
+	p.DeletionTimestamp, p.DeletionGracePeriodSeconds = m.DeletionTimestamp, m.DeletionGracePeriodSeconds
+	return p
+}
+
+// A KILL's grace reaches the kubelet as an API pod's graceful deletion does: the
+// manifest, which names the pod's UID, is rewritten with deletionTimestamp and
+// deletionGracePeriodSeconds (the kubelet kills a removed static pod with its
+// terminationGracePeriodSeconds, whatever the KILL said). A later KILL with a shorter
+// grace rewrites them while the kubelet has not taken them; once it shows it has, the
+// manifest is removed.
+func TestAKillMarksTheManifestWithItsGrace(t *testing.T) {
+	k := &fakeKubelet{}
+	srv := httptest.NewServer(k)
+	defer srv.Close()
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	var got reports
+	h, err := rt.Start(apiPod(), "", got.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(dir, ManifestFile("uid-1"))
+	before := readManifest(t, manifest)
+	if before.UID == "" {
+		t.Fatal("the manifest names no UID: the kubelet would take a rewrite of it for another pod")
+	}
+	k.set(staticPod(corev1.PodRunning))
+	got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+
+	checkMarks := func(want int64) *corev1.Pod {
+		t.Helper()
+		m := readManifest(t, manifest)
+		switch {
+		case m.UID != before.UID:
+			t.Fatalf("the marked manifest's UID is %q, want %q", m.UID, before.UID)
+		case m.DeletionTimestamp == nil || m.DeletionGracePeriodSeconds == nil:
+			t.Fatalf("the manifest is not marked for deletion: %+v", m.ObjectMeta)
+		case *m.DeletionGracePeriodSeconds != want:
+			t.Fatalf("deletionGracePeriodSeconds = %d, want %d", *m.DeletionGracePeriodSeconds, want)
+		}
+		return m
+	}
+	h.Kill(time.Minute)
+	checkMarks(60)
+	h.Kill(time.Hour) // longer: changes nothing
+	checkMarks(60)
+	h.Kill(4500 * time.Millisecond) // shorter: rounded up, the kubelet counts seconds
+	m := checkMarks(5)
+	for deadline := time.Now().Add(100 * time.Millisecond); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(manifest); err != nil {
+			t.Fatalf("the manifest was removed before the kubelet took its marks: %v", err)
+		}
+	}
+	k.set(marked(staticPod(corev1.PodRunning), m)) // the kubelet read them
+	waitGone(t, manifest)
+	k.set() // and tore the pod down
+	got.wait(t, "Killed", func(r executor.Report) bool { return r.Killed })
+}
+
+// A later KILL with a shorter grace period shortens the wait, as the Mesos command
+// executor's does: where the kubelet does not say which pods it runs, the pod is
+// taken for stopped when the shorter grace ends, not the first one.
+func TestALaterShorterKillShortensTheWait(t *testing.T) {
+	k := &fakeKubelet{} // no /runningpods/, as on the read-only port
+	srv := httptest.NewServer(k)
+	defer srv.Close()
+	dir := t.TempDir()
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	var got reports
+	h, err := rt.Start(apiPod(), "", got.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.set(staticPod(corev1.PodRunning))
+	got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+	h.Kill(time.Hour)
+	h.Kill(50 * time.Millisecond)
+	waitGone(t, filepath.Join(dir, ManifestFile("uid-1")))
+	k.set()
+	got.wait(t, "Killed", func(r executor.Report) bool { return r.Killed })
+}
+
+// The static pod's UID is the kubelet's for one task of one pod: stable, and another
+// for another task.
+func TestStaticPodUID(t *testing.T) {
+	a, b := staticPodUID("uid-1", "t1"), staticPodUID("uid-1", "t2")
+	if a == "" || a != staticPodUID("uid-1", "t1") || a == b || a == staticPodUID("uid-2", "t1") {
+		t.Errorf("UIDs: %q %q", a, b)
+	}
+	p := apiPod()
+	p.Annotations[AnnotationTaskID] = "t1"
+	m, err := Manifest(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got metav1.PartialObjectMetadata
+	if err := json.Unmarshal(m, &got); err != nil || got.UID != a {
+		t.Errorf("the manifest's UID is %q (%v), want %q", got.UID, err, a)
+	}
+}
