@@ -256,7 +256,7 @@ func TestAPodThatEndsRemovesItsManifest(t *testing.T) {
 	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
 		t.Fatal(err)
 	}
-	k.set(staticPod(corev1.PodSucceeded))
+	k.set(endedPod(corev1.PodSucceeded, time.Now().Add(-time.Minute)))
 	got.wait(t, "Succeeded", func(r executor.Report) bool { return r.Status.Phase == corev1.PodSucceeded })
 	waitGone(t, filepath.Join(dir, ManifestFile("uid-1")))
 }

@@ -110,3 +110,42 @@ func TestARealKubeletKillsWithTheKillsGrace(t *testing.T) {
 		t.Errorf("the manifest is still there (%v)", err)
 	}
 }
+
+// The kubelet fails a pod whose activeDeadlineSeconds passed (DeadlineExceeded) before
+// it kills its containers with their grace: the pod is reported failed only once no
+// container of it runs.
+func TestARealKubeletsDeadlineExceededPodIsReportedOnceStopped(t *testing.T) {
+	env, client := startRealKubelet(t)
+	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t)}
+	grace, deadline := int64(8), int64(3)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "overdue", Namespace: "default", UID: "5e1f0000-0000-4000-8000-000000000004"},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: &grace,
+			ActiveDeadlineSeconds:         &deadline,
+			Containers: []corev1.Container{{Name: "main", Image: testkubelet.Image, ImagePullPolicy: corev1.PullNever,
+				Command: []string{"sh", "-c", "trap '' TERM; while true; do sleep 1; done"}}},
+		},
+	}
+	var got reports
+	var left []string // the containers running when the pod was reported failed
+	_, err := rt.Start(pod, t.TempDir(), func(r executor.Report) {
+		if r.Status.Phase == corev1.PodFailed {
+			var err error
+			if left, err = env.RunningContainers(); err != nil {
+				t.Error(err)
+			}
+		}
+		got.add(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := got.waitFor(t, 90*time.Second, "Failed", func(r executor.Report) bool { return r.Status.Phase == corev1.PodFailed }, env.Logs)
+	if failed.Status.Reason != "DeadlineExceeded" {
+		t.Errorf("failed with reason %q, want DeadlineExceeded", failed.Status.Reason)
+	}
+	if len(left) != 0 {
+		t.Errorf("reported failed while containers still ran: %v", left)
+	}
+}

@@ -202,6 +202,8 @@ type follower struct {
 	failures int
 	// removedAt is when the kill removed the manifest (zero: not yet).
 	removedAt time.Time
+	// endedAt is when /pods first showed the pod ended (zero: not yet; ended.go).
+	endedAt time.Time
 }
 
 // runningPodsAge is how old the kubelet's answer to /runningpods/ may be: it comes from
@@ -343,12 +345,16 @@ func (f *follower) follow(kp *corev1.Pod) bool {
 		return false
 	}
 	st := StatusOf(kp)
+	ended := st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
+	if ended && !f.stopped(kp) {
+		return false // reported once the kubelet runs nothing more of it
+	}
 	b, _ := json.Marshal(st)
 	if string(b) != f.last {
 		f.last, f.lastStatus = string(b), st
 		f.report(executor.Report{Status: st, Message: st.Message})
 	}
-	if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
+	if ended {
 		// Over: the kubelet removes its containers, with their logs, once the
 		// manifest is gone; their logs are kept first.
 		f.saveLogs(kp)
@@ -359,9 +365,10 @@ func (f *follower) follow(kp *corev1.Pod) bool {
 }
 
 // mayRun says whether the kubelet's container runtime may run the pod: /runningpods/
-// lists it, or answered from a cache that may be older than since, the last time the
-// pod is known to have been in the kubelet (runningPodsAge). It fails when the kubelet
-// does not answer (notServed: it does not serve /runningpods/).
+// lists it, or answered from a cache that may be older than since (runningPodsAge),
+// a time after which the pod started nothing new: the last time it is known to have
+// been in the kubelet, or to have run. It fails when the kubelet does not answer
+// (notServed: it does not serve /runningpods/).
 func (f *follower) mayRun(since time.Time) (bool, error) {
 	asked := time.Now()
 	running, err := f.rt.runningPods()
