@@ -27,7 +27,7 @@ type kubeletFlags struct {
 func (k *kubeletFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&k.manifestDir, "kubelet-manifest-dir", "/etc/kubernetes/manifests", "kubelet runtime: the kubelet's staticPodPath.")
 	fs.StringVar(&k.url, "kubelet-url", "https://127.0.0.1:10250", "kubelet runtime: the kubelet's authenticated port, or its read-only port (http://127.0.0.1:10255).")
-	fs.StringVar(&k.tokenFile, "kubelet-token-file", "", "kubelet runtime: a file holding a bearer token the kubelet accepts.")
+	fs.StringVar(&k.tokenFile, "kubelet-token-file", "", "kubelet runtime: a file holding a bearer token the kubelet accepts, read again as it changes (at least every minute, and after the kubelet refused the token).")
 	fs.StringVar(&k.caFile, "kubelet-ca-file", "", "kubelet runtime: the CA bundle that signed the kubelet's serving certificate (default: the system's).")
 	fs.BoolVar(&k.insecure, "kubelet-insecure-skip-tls-verify", false, "kubelet runtime: do not verify the kubelet's certificate (testing only).")
 }
@@ -47,11 +47,16 @@ func (k *kubeletFlags) runtime(log logr.Logger, cfg config.Config) (*kubelet.Run
 	rt := &kubelet.Runtime{ManifestDir: k.manifestDir, URL: k.url, Log: log,
 		FrameworkID: cfg.FrameworkID, ExecutorID: cfg.ExecutorID, Sandbox: executor.RunDir(cfg)}
 	if k.tokenFile != "" {
+		// Read again as it changes (a rotated token, a projected one renewed before it
+		// expires); read here to fail at start on a file that cannot serve.
 		b, err := os.ReadFile(k.tokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("reading --kubelet-token-file: %w", err)
 		}
-		rt.Token = strings.TrimSpace(string(b))
+		if strings.TrimSpace(string(b)) == "" {
+			return nil, fmt.Errorf("--kubelet-token-file %s is empty", k.tokenFile)
+		}
+		rt.TokenFile = k.tokenFile
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: k.insecure} //nolint:gosec // asked for by flag, for testing
 	if k.caFile != "" {

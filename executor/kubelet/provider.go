@@ -490,34 +490,20 @@ func (r *Runtime) kubeletURL(path string, q url.Values) (*url.URL, error) {
 	return u, nil
 }
 
-// newRequest is a GET of the kubelet's path, with the runtime's token.
+// newRequest is a GET of the kubelet's path; httpClient adds the runtime's token.
 func (r *Runtime) newRequest(ctx context.Context, path string, q url.Values) (*http.Request, error) {
 	u, err := r.kubeletURL(path, q)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	if r.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.Token)
-	}
-	return req, nil
-}
-
-func (r *Runtime) httpClient() *http.Client {
-	if r.Client != nil {
-		return r.Client
-	}
-	return &http.Client{Timeout: 10 * time.Second}
+	return http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 }
 
 // spdyTransport returns the round tripper and the upgrader of a SPDY connection to the
 // kubelet, with the TLS settings and proxy of the runtime's client, and its token.
 func (r *Runtime) spdyTransport() (http.RoundTripper, spdy.Upgrader, error) {
 	cfg := streamspdy.RoundTripperConfig{Proxier: http.ProxyFromEnvironment, PingPeriod: 5 * time.Second}
-	t := r.httpClient().Transport
+	t := r.baseClient().Transport
 	if t == nil {
 		t = http.DefaultTransport
 	}
@@ -536,20 +522,5 @@ func (r *Runtime) spdyTransport() (http.RoundTripper, spdy.Upgrader, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return bearer{token: r.Token, next: rt}, spdy.NewUpgraderForStreaming(rt), nil
-}
-
-// bearer adds the runtime's token to the requests it sends on.
-type bearer struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
-	if b.token == "" {
-		return b.next.RoundTrip(req)
-	}
-	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(req)
+	return r.authorize(rt), spdy.NewUpgraderForStreaming(rt), nil
 }

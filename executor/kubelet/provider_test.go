@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -230,12 +231,18 @@ func kubeletPods(state corev1.ContainerState, tty bool) []corev1.Pod {
 var running = corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
 
 // startAPIPod starts the pod "web" (uid-1, task-1) against a fake kubelet that runs it.
+// The runtime's token is in a file, as --kubelet-token-file gives it: every request,
+// streams included, carries it.
 func startAPIPod(t *testing.T) (*Runtime, *apiKubelet, string) {
 	t.Helper()
 	k := &apiKubelet{token: "t0ken", pods: kubeletPods(running, false)}
 	srv := httptest.NewTLSServer(k)
 	t.Cleanup(srv.Close)
-	rt := &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, Token: "t0ken", Client: srv.Client(), PollInterval: 5 * time.Millisecond, GoneAfter: 20 * time.Millisecond, Log: logr.Discard()}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("t0ken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rt := &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, TokenFile: tokenFile, Client: srv.Client(), PollInterval: 5 * time.Millisecond, GoneAfter: 20 * time.Millisecond, Log: logr.Discard()}
 	p := apiPod()
 	p.Annotations[AnnotationTaskID] = "task-1"
 	sandbox := t.TempDir() + "/sandbox"

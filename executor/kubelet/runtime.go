@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/transport"
 
 	"github.com/k8sm/k8sm/executor"
 )
@@ -31,6 +32,9 @@ type Runtime struct {
 	URL string
 	// Token is a bearer token for the authenticated port; empty for none.
 	Token string
+	// TokenFile, when set, holds the bearer token instead, read again as it may change
+	// (token.go).
+	TokenFile string
 	// Client makes the requests (TLS settings for https); default a client with a 10s timeout.
 	Client *http.Client
 	// PollInterval is how often the kubelet is asked about the pods. Default 1s.
@@ -55,6 +59,11 @@ type Runtime struct {
 	// that the manifest is still its task's before it touches it, while a new task of
 	// the same pod may be writing its own.
 	files sync.Mutex
+
+	// The client that sends the token, and TokenFile's token source (token.go).
+	clientOnce, tokenOnce sync.Once
+	client                *http.Client
+	tokens                transport.ResettableTokenSource
 }
 
 // Supports says whether a static pod can have the volume.
