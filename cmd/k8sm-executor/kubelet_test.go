@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,4 +98,36 @@ func TestTheKubeletTokenFileIsReadAgain(t *testing.T) {
 	}
 	k.set("second", corev1.PodRunning)
 	waitPhase(corev1.PodRunning)
+}
+
+// The executor of the kubelet runtime is SIGKILLed (its process only): its watchdog
+// removes the static pod manifests it wrote, and the kubelet stops their pods, whose
+// tasks the agent reports failed with the executor.
+func TestAKilledExecutorLeavesNoStaticPod(t *testing.T) {
+	kl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(corev1.PodList{}) // the pod has not shown yet
+	}))
+	defer kl.Close()
+	manifests := t.TempDir()
+	launch := shTask(t, filepath.Join(t.TempDir(), "pids"))
+	var pod corev1.Pod
+	if err := json.Unmarshal(launch.Data, &pod); err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(manifests, kubelet.ManifestFile(pod.UID))
+	other := filepath.Join(manifests, "etcd.yaml") // not the executor's
+	if err := os.WriteFile(other, []byte("kind: Pod"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runs := filepath.Join(t.TempDir(), "frameworks", "fw", "executors", "ex", "runs")
+	a := newAgent(t, launch)
+	x := startExecutor(t, a, filepath.Join(runs, "1"), "--runtime=kubelet", "--kubelet-manifest-dir="+manifests, "--kubelet-url="+kl.URL)
+	eventually(t, "the executor wrote the pod's manifest", func() bool { _, err := os.Stat(manifest); return err == nil })
+	if err := x.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the watchdog removed the manifest", func() bool { _, err := os.Stat(manifest); return os.IsNotExist(err) })
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("a manifest not the executor's was removed: %v", err)
+	}
 }

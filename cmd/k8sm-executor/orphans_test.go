@@ -108,13 +108,16 @@ func shTask(t *testing.T, pidFile string) mesos.TaskInfo {
 }
 
 // startExecutor runs the executor in sandbox, in a process group of its own (as an
-// agent starts it), with the MESOS_* environment.
-func startExecutor(t *testing.T, a *agent, sandbox string) *exec.Cmd {
+// agent starts it), with the MESOS_* environment and args (default --runtime=process).
+func startExecutor(t *testing.T, a *agent, sandbox string, args ...string) *exec.Cmd {
 	t.Helper()
 	if err := os.MkdirAll(sandbox, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "--runtime=process")
+	if len(args) == 0 {
+		args = []string{"--runtime=process"}
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), envAsExecutor+"=1",
 		"MESOS_FRAMEWORK_ID=fw", "MESOS_EXECUTOR_ID=ex", "MESOS_DIRECTORY="+sandbox, "MESOS_SANDBOX="+sandbox,
 		"MESOS_AGENT_ENDPOINT="+strings.TrimPrefix(a.srv.URL, "http://"), "MESOS_CHECKPOINT=0",

@@ -60,6 +60,11 @@ type Runtime struct {
 	// the same pod may be writing its own.
 	files sync.Mutex
 
+	// The watchdog that removes this run's manifests once the executor is gone, and the
+	// write end of its pipe (watchdog.go).
+	watchdogOnce sync.Once
+	keepAlive    *os.File
+
 	// The client that sends the token, and TokenFile's token source (token.go).
 	clientOnce, tokenOnce sync.Once
 	client                *http.Client
@@ -89,6 +94,7 @@ func (r *Runtime) Start(pod *corev1.Pod, sandbox string, report func(executor.Re
 	if err != nil {
 		return nil, err
 	}
+	r.ensureWatchdog()
 	m, err := marshalManifest(static)
 	if err != nil {
 		return nil, err

@@ -19,29 +19,41 @@ func (r *Runtime) Sweep(_ []string, ended func(sandbox string) bool) {
 	if r.FrameworkID == "" {
 		return
 	}
-	entries, err := os.ReadDir(r.ManifestDir)
+	err := eachManifest(r.ManifestDir, func(file string, a map[string]string) {
+		if a[AnnotationFrameworkID] != r.FrameworkID {
+			return
+		}
+		owner := a[AnnotationExecutorSandbox]
+		if a[AnnotationExecutorID] != r.ExecutorID && (owner == "" || owner == r.Sandbox || !ended(owner)) {
+			return
+		}
+		if err := os.Remove(file); err != nil && !os.IsNotExist(err) {
+			r.Log.Info("Cannot remove a static pod an earlier executor left", "manifest", file, "error", err.Error())
+			return
+		}
+		r.Log.Info("Removed a static pod an earlier executor left", "manifest", file,
+			"task", a[AnnotationTaskID], "executor", a[AnnotationExecutorID], "sandbox", owner)
+	})
 	if err != nil {
 		r.Log.Info("Cannot look for static pods an earlier executor left", "dir", r.ManifestDir, "error", err.Error())
-		return
+	}
+}
+
+// eachManifest calls f with each k8sm manifest of dir (k8sm-*.json) that it can read,
+// and its annotations.
+func eachManifest(dir string, f func(file string, annotations map[string]string)) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
 	}
 	for _, e := range entries {
 		if name := e.Name(); e.IsDir() || !strings.HasPrefix(name, "k8sm-") || !strings.HasSuffix(name, ".json") {
 			continue
 		}
-		file := filepath.Join(r.ManifestDir, e.Name())
-		a, err := manifestAnnotations(file)
-		if err != nil || a[AnnotationFrameworkID] != r.FrameworkID {
-			continue
+		file := filepath.Join(dir, e.Name())
+		if a, err := manifestAnnotations(file); err == nil {
+			f(file, a)
 		}
-		owner := a[AnnotationExecutorSandbox]
-		if a[AnnotationExecutorID] != r.ExecutorID && (owner == "" || owner == r.Sandbox || !ended(owner)) {
-			continue
-		}
-		if err := os.Remove(file); err != nil && !os.IsNotExist(err) {
-			r.Log.Info("Cannot remove a static pod an earlier executor left", "manifest", file, "error", err.Error())
-			continue
-		}
-		r.Log.Info("Removed a static pod an earlier executor left", "manifest", file,
-			"task", a[AnnotationTaskID], "executor", a[AnnotationExecutorID], "sandbox", owner)
 	}
+	return nil
 }
