@@ -18,10 +18,6 @@ import (
 	"github.com/k8sm/k8sm/executor/kubelet"
 )
 
-// A copy of this program the kubelet runtime starts as its watchdog is that here, and
-// never returns: before main, which would take it for an executor without flags.
-func init() { kubelet.Init() }
-
 // kubeletFlags configure the kubelet runtime.
 type kubeletFlags struct {
 	manifestDir, url, tokenFile, caFile string

@@ -17,14 +17,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/k8sm/k8sm/executor"
+	"github.com/k8sm/k8sm/executor/kubelet"
 	"github.com/k8sm/k8sm/executor/kubeletserve"
 	"github.com/k8sm/k8sm/executor/process"
 )
 
 func main() {
 	// A copy of this program started by the process runtime — as its watchdog, or to
-	// start a container under its securityContext — does that here and never returns.
+	// start a container under its securityContext — or by the kubelet runtime as its
+	// watchdog does that here and never returns.
 	process.Init()
+	kubelet.Init()
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "k8sm-executor:", err)
 		os.Exit(1)
