@@ -25,6 +25,7 @@ import (
 
 	"github.com/k8sm/k8sm/executor"
 	"github.com/k8sm/k8sm/executor/kubeletapi"
+	"github.com/k8sm/k8sm/executor/podlogs"
 )
 
 // The kubelet runtime serves the kubelet API for its pods by asking the agent's kubelet,
@@ -52,12 +53,14 @@ type record struct {
 	ended  bool
 }
 
-// register records a pod being started. Its sandbox directory is made (the kubelet
-// runtime puts nothing in it): the executor removes an ended pod's sandbox once it no
-// longer keeps the pod (executor/prune.go), and the pod is listed until then.
+// register records a pod being started. Its sandbox directory is made: the executor
+// removes an ended pod's sandbox once it no longer keeps the pod (executor/prune.go),
+// and the pod is listed until then. The runtime puts nothing in it but the logs of the
+// pod once it ended (savedlogs.go), which the executor alone reads: it is made as
+// podlogs makes log directories, the executor's user's alone.
 func (g *registry) register(pod *corev1.Pod, sandbox string, log logr.Logger) *record {
 	if sandbox != "" {
-		if err := os.MkdirAll(sandbox, 0o755); err != nil {
+		if err := podlogs.MakeDir(sandbox); err != nil {
 			log.Info("Could not make the pod's sandbox directory; the pod is forgotten once it ends", "sandbox", sandbox, "error", err.Error())
 		}
 	}

@@ -27,7 +27,8 @@ const (
 )
 
 // savedLogDir is where a container's log is kept in the pod's sandbox, as the process
-// runtime keeps its own.
+// runtime keeps its own; podlogs makes it, its files and the sandbox (register) the
+// executor's user's alone.
 func savedLogDir(sandbox, container string) string {
 	return filepath.Join(sandbox, "containers", container, "logs")
 }

@@ -15,7 +15,7 @@ import (
 // kubelet's answer does not say which stream a line came from). A line whose timestamp
 // does not parse keeps the one before it. It replaces what the instance's file held.
 func Import(dir string, restart int, r io.Reader) error {
-	if err := makeDir(dir); err != nil {
+	if err := MakeDir(dir); err != nil {
 		return err
 	}
 	path := currentPath(dir, restart)

@@ -3,56 +3,21 @@
 package podlogs
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/k8sm/k8sm/internal/testio"
 )
-
-// withUmask runs the test under umask 0, so that the modes checked are the ones the
-// package asks for, not what the test runner's umask happens to take away.
-func withUmask(t *testing.T) {
-	t.Helper()
-	old := syscall.Umask(0)
-	t.Cleanup(func() { syscall.Umask(old) })
-}
-
-// privateTree fails the test for a directory or file under root, root included, that
-// its owner's group or other users may read, write or enter.
-func privateTree(t *testing.T, root string) {
-	t.Helper()
-	n := 0
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		n++
-		if perm := info.Mode().Perm(); perm&0o077 != 0 {
-			t.Errorf("%s has mode %v: its group and other users have access", p, perm)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n < 2 {
-		t.Fatalf("%s holds no file", root)
-	}
-}
 
 // A container's log holds whatever the container printed (tokens, customer data):
 // its directory and files are the executor's alone, whether written here, rotated or
 // imported, so that no other user of the agent, in the executor's group or not, reads
 // them without the pods/log permission.
 func TestLogFilesArePrivate(t *testing.T) {
-	withUmask(t)
+	testio.Umask0(t)
 	for _, tc := range []struct {
 		name  string
 		write func(t *testing.T, dir string)
@@ -93,7 +58,7 @@ func TestLogFilesArePrivate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "containers", "c", "logs")
 			tc.write(t, dir)
-			privateTree(t, dir)
+			testio.PrivateTree(t, dir)
 		})
 	}
 }

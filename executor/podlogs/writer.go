@@ -33,9 +33,11 @@ const (
 	fileMode = 0o600
 )
 
-// makeDir makes a log directory, or gives one an earlier executor made its mode: the
-// directory guards the files, those written with looser modes before included.
-func makeDir(dir string) error {
+// MakeDir makes a log directory, or a directory that holds them, or gives one an
+// earlier executor made its mode (the executor's alone): the directory guards the
+// files, those written with looser modes before included. The directories it makes on
+// the way get that mode too.
+func MakeDir(dir string) error {
 	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return err
 	}
@@ -99,7 +101,7 @@ func Open(dir string, restart int, opts Options) (*Log, error) {
 		// A record (content, timestamp, stream and tag) must fit in a file.
 		return nil, fmt.Errorf("invalid MaxLine %d for MaxSize %d", opts.MaxLine, opts.MaxSize)
 	}
-	if err := makeDir(dir); err != nil {
+	if err := MakeDir(dir); err != nil {
 		return nil, err
 	}
 	if err := removeOldInstances(dir, restart); err != nil {

@@ -1,4 +1,5 @@
-// Package testio holds stream helpers that tests of several packages share.
+// Package testio holds helpers that tests of several packages share: streams, and the
+// modes of the files a test made.
 package testio
 
 import (
