@@ -136,18 +136,35 @@ func manifestAnnotations(file string) (map[string]string, error) {
 	return p.Annotations, nil
 }
 
-// writeAtomic writes a file through a hidden temporary file (the kubelet ignores hidden
-// files), so the kubelet never reads half a manifest.
+// manifestMode is a manifest's mode: the executor's user's alone. A manifest holds the
+// pod's spec, literal env values included, which only those who may read the pod see.
+// Its readers are the kubelet, which runs as root, and the executor's user (the
+// watchdog, Sweep and the followers read its annotations).
+const manifestMode = 0o600
+
+// writeAtomic writes a manifest through a hidden temporary file (the kubelet ignores
+// hidden files), so the kubelet never reads half a manifest. The temporary file is made
+// anew, never reused: one a dead executor left keeps its mode, and whatever it links to.
 func writeAtomic(file string, data []byte) error {
 	tmp := filepath.Join(filepath.Dir(file), "."+filepath.Base(file)+".tmp")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := os.Rename(tmp, file); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, manifestMode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, file)
+	}
+	if err != nil {
 		_ = os.Remove(tmp)
-		return err
 	}
-	return nil
+	return err
 }
 
 func (r *Runtime) interval() time.Duration {
