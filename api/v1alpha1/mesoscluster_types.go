@@ -224,8 +224,9 @@ type KubeletRuntimeSpec struct {
 	ManifestDir string `json:"manifestDir,omitempty"`
 
 	// url of the kubelet's pod API: its authenticated port (https://127.0.0.1:10250,
-	// with tokenFile and caFile) or its read-only port (http://127.0.0.1:10255). The
-	// authenticated port also shows when a killed pod's containers are gone.
+	// with tokenFile and caFile) or its read-only port (http://127.0.0.1:10255, without
+	// tokenFile). The authenticated port also shows when a killed pod's containers are
+	// gone.
 	// +optional
 	// +kubebuilder:default="https://127.0.0.1:10250"
 	// +kubebuilder:validation:MaxLength=2048
@@ -233,7 +234,9 @@ type KubeletRuntimeSpec struct {
 	URL string `json:"url,omitempty"`
 
 	// tokenFile holds a bearer token the kubelet accepts (e.g. a service account token
-	// allowed nodes/proxy and nodes/pods).
+	// allowed nodes/proxy and nodes/pods). The executor sends it only to an https:// url
+	// whose certificate it verifies: with an http:// url or insecureSkipTLSVerify it
+	// refuses to start, as whatever listened on the kubelet's port would get the token.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:Pattern=`^/`
@@ -245,7 +248,8 @@ type KubeletRuntimeSpec struct {
 	// +kubebuilder:validation:Pattern=`^/`
 	CAFile string `json:"caFile,omitempty"`
 
-	// insecureSkipTLSVerify does not verify the kubelet's certificate. For testing only.
+	// insecureSkipTLSVerify does not verify the kubelet's certificate. For testing only,
+	// and never with tokenFile (the executor refuses to start).
 	// +optional
 	InsecureSkipTLSVerify bool `json:"insecureSkipTLSVerify,omitempty"`
 }

@@ -26,10 +26,10 @@ type kubeletFlags struct {
 
 func (k *kubeletFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&k.manifestDir, "kubelet-manifest-dir", "/etc/kubernetes/manifests", "kubelet runtime: the kubelet's staticPodPath.")
-	fs.StringVar(&k.url, "kubelet-url", "https://127.0.0.1:10250", "kubelet runtime: the kubelet's authenticated port, or its read-only port (http://127.0.0.1:10255).")
-	fs.StringVar(&k.tokenFile, "kubelet-token-file", "", "kubelet runtime: a file holding a bearer token the kubelet accepts, read again as it changes (at least every minute, and after the kubelet refused the token).")
+	fs.StringVar(&k.url, "kubelet-url", "https://127.0.0.1:10250", "kubelet runtime: the kubelet's authenticated port, or its read-only port (http://127.0.0.1:10255, without --kubelet-token-file).")
+	fs.StringVar(&k.tokenFile, "kubelet-token-file", "", "kubelet runtime: a file holding a bearer token the kubelet accepts, read again as it changes (at least every minute, and after the kubelet refused the token). Sent only to an https:// --kubelet-url whose certificate is verified: refused with http:// or --kubelet-insecure-skip-tls-verify.")
 	fs.StringVar(&k.caFile, "kubelet-ca-file", "", "kubelet runtime: the CA bundle that signed the kubelet's serving certificate (default: the system's).")
-	fs.BoolVar(&k.insecure, "kubelet-insecure-skip-tls-verify", false, "kubelet runtime: do not verify the kubelet's certificate (testing only).")
+	fs.BoolVar(&k.insecure, "kubelet-insecure-skip-tls-verify", false, "kubelet runtime: do not verify the kubelet's certificate (testing only; refused with --kubelet-token-file).")
 }
 
 // runtime builds the kubelet runtime for this executor run, checking what can be
@@ -43,6 +43,9 @@ func (k *kubeletFlags) runtime(log logr.Logger, cfg config.Config) (*kubelet.Run
 	}
 	if k.insecure && k.caFile != "" {
 		return nil, errors.New("--kubelet-ca-file and --kubelet-insecure-skip-tls-verify exclude each other")
+	}
+	if err := k.checkTokenReceiver(); err != nil {
+		return nil, err
 	}
 	rt := &kubelet.Runtime{ManifestDir: k.manifestDir, URL: k.url, Log: log,
 		FrameworkID: cfg.FrameworkID, ExecutorID: cfg.ExecutorID, Sandbox: executor.RunDir(cfg)}
@@ -72,4 +75,23 @@ func (k *kubeletFlags) runtime(log logr.Logger, cfg config.Config) (*kubelet.Run
 	}
 	rt.Client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
 	return rt, nil
+}
+
+// checkTokenReceiver refuses a token the runtime would send to a kubelet it cannot
+// verify: over http, or over https without verifying the certificate. Whatever listens
+// on the kubelet's port would get it (a process of the agent that bound the port while
+// the kubelet restarts, say), and with it nodes/proxy on the kubelet's Node: the exec
+// and logs of every pod there.
+func (k *kubeletFlags) checkTokenReceiver() error {
+	switch {
+	case k.tokenFile == "":
+		return nil
+	case strings.HasPrefix(k.url, "http://"):
+		return fmt.Errorf("--kubelet-token-file with --kubelet-url %s: the token would go over http:// to whatever listens on that port; "+
+			"use the kubelet's authenticated port (https://) with --kubelet-ca-file, or the read-only port without a token", k.url)
+	case k.insecure:
+		return errors.New("--kubelet-token-file with --kubelet-insecure-skip-tls-verify: the token would go to whatever answers on the kubelet's port; " +
+			"give --kubelet-ca-file the CA bundle that signed the kubelet's serving certificate, or drop the token")
+	}
+	return nil
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -51,19 +53,77 @@ func (k *tokenKubelet) set(token string, phase corev1.PodPhase) {
 	k.mu.Unlock()
 }
 
+// The kubelet runtime sends its token only where it can tell who receives it: not over
+// http, nor over https to a kubelet whose certificate it does not verify, where whatever
+// listens on the port (a process that took it while the kubelet restarts, say) would get
+// a token that holds nodes/proxy on the kubelet's Node. Both are refused at start, with
+// the flags named; without a token, both still work.
+func TestTheKubeletTokenGoesOnlyToAVerifiedKubelet(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("t0ken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	caFile := caFileOf(t, srv)
+	for _, tc := range []struct {
+		name    string
+		flags   kubeletFlags
+		wantErr []string // what the error says; nil: accepted
+	}{
+		{name: "a token over http", flags: kubeletFlags{url: "http://127.0.0.1:10255", tokenFile: tokenFile},
+			wantErr: []string{"--kubelet-token-file", "http://", "https://"}},
+		{name: "a token to an unverified kubelet", flags: kubeletFlags{url: "https://127.0.0.1:10250", tokenFile: tokenFile, insecure: true},
+			wantErr: []string{"--kubelet-token-file", "--kubelet-insecure-skip-tls-verify", "--kubelet-ca-file"}},
+		{name: "a token to a verified kubelet", flags: kubeletFlags{url: srv.URL, tokenFile: tokenFile, caFile: caFile}},
+		{name: "the read-only port without a token", flags: kubeletFlags{url: "http://127.0.0.1:10255"}},
+		{name: "an unverified kubelet without a token", flags: kubeletFlags{url: "https://127.0.0.1:10250", insecure: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.flags.manifestDir = dir
+			_, err := tc.flags.runtime(logr.Discard(), config.Config{})
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range tc.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// caFileOf writes the certificate of a test server into a file for --kubelet-ca-file.
+func caFileOf(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return caFile
+}
+
 // --kubelet-token-file is read again, as client-go reads token files: a token rotated
 // in the file (a projected service account token, renewed before it expires) is taken
 // up once the kubelet refuses the old one, and the pods' statuses keep coming.
 func TestTheKubeletTokenFileIsReadAgain(t *testing.T) {
 	k := &tokenKubelet{}
 	k.set("first", corev1.PodPending)
-	srv := httptest.NewServer(k)
+	srv := httptest.NewTLSServer(k)
 	defer srv.Close()
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte("first\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	kc := kubeletFlags{manifestDir: t.TempDir(), url: srv.URL, tokenFile: tokenFile}
+	kc := kubeletFlags{manifestDir: t.TempDir(), url: srv.URL, tokenFile: tokenFile, caFile: caFileOf(t, srv)}
 	rt, err := kc.runtime(logr.Discard(), config.Config{})
 	if err != nil {
 		t.Fatal(err)
