@@ -213,6 +213,8 @@ type ExecutorSpec struct {
 // KubeletRuntimeSpec says where the kubelet runtime finds each agent's kubelet. Paths
 // are on the agents.
 // +kubebuilder:validation:XValidation:rule="!has(self.insecureSkipTLSVerify) || !self.insecureSkipTLSVerify || !has(self.caFile)",message="caFile and insecureSkipTLSVerify exclude each other"
+// +kubebuilder:validation:XValidation:rule="!has(self.tokenFile) || !has(self.url) || !self.url.startsWith('http://')",message="tokenFile needs an https:// url: the executor sends the token only to a kubelet whose certificate it verifies"
+// +kubebuilder:validation:XValidation:rule="!has(self.tokenFile) || !has(self.insecureSkipTLSVerify) || !self.insecureSkipTLSVerify",message="tokenFile and insecureSkipTLSVerify exclude each other: the token would go to whatever holds the kubelet's port"
 type KubeletRuntimeSpec struct {
 	// manifestDir is the kubelet's staticPodPath, where the executor writes each pod's
 	// manifest.
@@ -235,8 +237,8 @@ type KubeletRuntimeSpec struct {
 
 	// tokenFile holds a bearer token the kubelet accepts (e.g. a service account token
 	// allowed nodes/proxy and nodes/pods). The executor sends it only to an https:// url
-	// whose certificate it verifies: with an http:// url or insecureSkipTLSVerify it
-	// refuses to start, as whatever listened on the kubelet's port would get the token.
+	// whose certificate it verifies: an http:// url or insecureSkipTLSVerify with it is
+	// refused, as whatever listened on the kubelet's port would get the token.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:Pattern=`^/`
@@ -249,7 +251,7 @@ type KubeletRuntimeSpec struct {
 	CAFile string `json:"caFile,omitempty"`
 
 	// insecureSkipTLSVerify does not verify the kubelet's certificate. For testing only,
-	// and never with tokenFile (the executor refuses to start).
+	// and never with tokenFile (refused).
 	// +optional
 	InsecureSkipTLSVerify bool `json:"insecureSkipTLSVerify,omitempty"`
 }

@@ -211,6 +211,17 @@ var _ = Describe("MesosCluster validation", func() {
 		expectRejected(mc, "caFile and insecureSkipTLSVerify exclude each other")
 	})
 
+	It("refuses a kubelet token with an http url or without verifying the kubelet", func() {
+		mc := minimalCluster()
+		mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
+		mc.Spec.Executor.Kubelet = &mesosv1alpha1.KubeletRuntimeSpec{URL: "http://127.0.0.1:10255", TokenFile: "/etc/token"}
+		expectRejected(mc, "tokenFile needs an https:// url")
+		mc = minimalCluster()
+		mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
+		mc.Spec.Executor.Kubelet = &mesosv1alpha1.KubeletRuntimeSpec{TokenFile: "/etc/token", InsecureSkipTLSVerify: true}
+		expectRejected(mc, "tokenFile and insecureSkipTLSVerify exclude each other")
+	})
+
 	It("refuses a relative kubelet manifest directory", func() {
 		mc := minimalCluster()
 		mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
