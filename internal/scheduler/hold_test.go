@@ -253,6 +253,44 @@ func TestARoundWhoseSubscriptionEndsBindsNothingMore(t *testing.T) {
 	}
 }
 
+// A subscription that ends while the round binds its pods: the ACCEPT is not sent
+// (framework.ErrSubscriptionEnded), and since Mesos got nothing, nothing is asked of it.
+// The launch is forgotten, a written launch undone, and the pod, bound by then, waits in
+// the queue for its agent's next offer.
+func TestAnAcceptNotSentForAnEndedSubscriptionAsksMesosNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		phase mesosv1alpha1.TaskPhase // the MesosTask's: with one, the launch is written
+	}{
+		{"the launch not written", ""},
+		{"the launch written", mesosv1alpha1.TaskPhasePending},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod, mt := podWithTask("p", "500m")
+			mt.Status.Phase = tc.phase
+			d := newFakeDriver()
+			c := fakeAPIWith(t, interceptor.Funcs{SubResourceCreate: func(ctx context.Context, c client.Client, sub string, o, req client.Object, opts ...client.SubResourceCreateOption) error {
+				d.endSubscription(true) // as the pod is bound
+				return bindPod(ctx, c, sub, o, req, opts...)
+			}}, pod, mt)
+			s, _ := newTestScheduler(c, d)
+			ctx := context.Background()
+			s.Enqueue(ctx, mt, pod)
+
+			s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+			if d.refused != 1 || len(d.reconciles) != 0 || !s.Pending(mt.Spec.TaskID) || s.LaunchUnwritten(mt.Spec.TaskID) {
+				t.Fatalf("%d ACCEPTs refused, reconciliations %v, pending %v, launch remembered %v; want the ACCEPT refused, nothing asked, the pod waiting, no launch remembered",
+					d.refused, d.reconciles, s.Pending(mt.Spec.TaskID), s.LaunchUnwritten(mt.Spec.TaskID))
+			}
+			got := &mesosv1alpha1.MesosTask{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(mt), got); err != nil || podtask.Launched(got.Status.Phase) {
+				t.Fatalf("MesosTask phase %q (%v), want it not launched", got.Status.Phase, err)
+			}
+		})
+	}
+}
+
 // Offers are held only while nothing waits: those a round leaves unused while a pod that
 // fits nowhere waits are declined, as other frameworks may use them.
 func TestOffersAreNotHeldWhileAPodWaits(t *testing.T) {

@@ -35,6 +35,8 @@ type preparedLaunch struct {
 	hostname string
 	// boundTo is the Node this launch bound the pod to; empty for a pod bound before.
 	boundTo string
+	// recorded: the launch was written on its MesosTask.
+	recorded bool
 }
 
 // event records what a person reads of the launch on the pod: one event where
@@ -114,7 +116,7 @@ func (l *offerLaunch) prepareLaunch(ctx context.Context, a placement.Assignment)
 		unwritten = &key
 	}
 	s.noteLaunch(a.Request.ID, launch, unwritten)
-	t := &preparedLaunch{info: ti, mt: mt, pod: pod, hostname: a.Hostname}
+	t := &preparedLaunch{info: ti, mt: mt, pod: pod, hostname: a.Hostname, recorded: recorded}
 	if pod.Spec.NodeName == "" {
 		if !s.bind(ctx, pod, node) {
 			s.forgetLaunch(a.Request.ID)
@@ -256,6 +258,21 @@ func (s *Scheduler) forgetLaunch(taskID string) {
 	delete(s.launches, taskID)
 	delete(s.unstored, taskID)
 	s.mu.Unlock()
+}
+
+// launchNotSent undoes the launches of an ACCEPT the driver did not send, since the
+// subscription of its offers ended during the round (framework.ErrSubscriptionEnded):
+// Mesos got nothing, so nothing is asked of it. Each task is forgotten as launched and
+// stays in the queue; its pod, bound by then, waits for an offer of its agent.
+func (s *Scheduler) launchNotSent(ctx context.Context, prepared []*preparedLaunch) {
+	s.Log.V(1).Info("Not launching: the subscription of the offers ended", "tasks", len(prepared))
+	for _, t := range prepared {
+		id := t.info.TaskID.Value
+		s.forgetLaunch(id)
+		if t.recorded {
+			s.relaunch(ctx, client.ObjectKeyFromObject(t.mt), id)
+		}
+	}
 }
 
 // launchFailed handles an ACCEPT that returned an error. The error does not say whether

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/placement"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
@@ -331,6 +333,10 @@ func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs
 	if err := l.on.d.Launch(ctx, l.on.subscription, offerIDs, launch, l.refuse); err != nil {
 		for _, t := range prepared {
 			s.event(t, false)
+		}
+		if errors.Is(err, framework.ErrSubscriptionEnded) {
+			s.launchNotSent(ctx, prepared)
+			return true
 		}
 		s.launchFailed(ctx, l.on, offerIDs, launch, l.queued.seqs, err)
 		return true
