@@ -37,6 +37,9 @@ type PodReconciler struct {
 	Recorder events.EventRecorder
 	// Workers is how many pods are handled at once. Default 8.
 	Workers int
+
+	// kills are the KILLs sent lately for deleted pods.
+	kills killsSent
 }
 
 func (r *PodReconciler) concurrency() int {
@@ -316,15 +319,21 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 		if agent == "" {
 			agent, _ = scheduler.AgentOfNode(ctx, r.Client, pod.Spec.NodeName)
 		}
+		now := time.Now()
+		if due, wait := r.kills.due(mt.Spec.TaskID, grace, now); !due {
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
 		if err := d.Kill(ctx, mt.Spec.TaskID, agent, &grace); err != nil {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 		}
+		r.kills.record(mt.Spec.TaskID, grace, now)
 		// The terminal update removes the pod; ask again if it does not come.
 		return ctrl.Result{RequeueAfter: grace + 10*time.Second}, nil
 	}
 	if s := r.Registry.Scheduler(mc.Name); s != nil {
 		s.Dequeue(podtask.TaskIDFor(pod))
 	}
+	r.kills.forget(podtask.TaskIDFor(pod))
 	// Never launched, or over: the pod goes at once, with the phase its task ended with
 	// (Failed if it never ran).
 	var st *mesosv1alpha1.MesosTaskStatus

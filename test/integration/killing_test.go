@@ -6,6 +6,7 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,7 @@ type taskLog struct {
 	mu     sync.Mutex
 	seen   map[string]bool
 	states []string
+	kills  int
 }
 
 func (l *taskLog) observer() *mesossim.Observer {
@@ -35,7 +37,21 @@ func (l *taskLog) observer() *mesossim.Observer {
 				l.states = append(l.states, st.GetState().String())
 			}
 		},
+		Called: func(_ string, call scheduler.Call_Type) {
+			if call == scheduler.Call_KILL {
+				l.mu.Lock()
+				l.kills++
+				l.mu.Unlock()
+			}
+		},
 	}
+}
+
+// killCalls is how many KILL calls the master took.
+func (l *taskLog) killCalls() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.kills
 }
 
 // get returns the states, each run of one state as one.
@@ -87,5 +103,8 @@ var _ = Describe("A pod deleted under the k8sm executor", func() {
 		// Never RUNNING or STARTING again once killing, though the stopped container
 		// makes the pod Pending again for a moment.
 		Expect(log.get()).To(HaveExactElements("TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_KILLED"))
+		// One KILL, though each write about the deleted pod (its MesosTask Killing, its
+		// status) makes another pass over it.
+		Expect(log.killCalls()).To(Equal(1))
 	})
 })
