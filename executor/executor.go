@@ -388,15 +388,18 @@ func (e *Executor) launch(ctx context.Context, info mesos.TaskInfo) {
 	e.Log.Info("Launched a pod", "task", id, "pod", pod.Namespace+"/"+pod.Name)
 }
 
-// report turns a runtime report into a task update.
+// report turns a runtime report into a task update. Its state is chosen and its update
+// made under t.mu, as startKilling marks the task killing and reports TASK_KILLING: a
+// report that found the pod RUNNING before a KILL cannot go out after its TASK_KILLING.
+// Holding t.mu while the update goes out takes no lock the runtime holds while it
+// reports, nor waits for the runtime: nothing done under t.mu calls into it.
 func (e *Executor) report(ctx context.Context, t *task, pod *corev1.Pod, r Report) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.pod != nil {
 		t.pod.Status = *r.Status.DeepCopy()
 	}
-	state := reportedState(t, r)
-	t.mu.Unlock()
-	e.update(ctx, t, state, &r.Status, r.Message, nil)
+	e.updateLocked(ctx, t, reportedState(t, r), &r.Status, r.Message, nil)
 	_ = pod
 }
 

@@ -2,7 +2,9 @@ package executor
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,4 +116,66 @@ func TestSendsTaskKillingOnTheFirstKill(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A runtime reports a running pod's statuses from its own goroutines, while KILLs come
+// on the event loop: a status taken as RUNNING just before the first KILL must not go
+// out after that KILL's TASK_KILLING (the master's task would be RUNNING again, and so
+// the pod Ready). Pods report from several goroutines each, without pause, while they
+// are killed, to meet the KILL between a report's state and its update.
+func TestNoRunningAfterTaskKilling(t *testing.T) {
+	const pods = 8
+	a := newFakeAgent(t)
+	a.framework = mesos.FrameworkInfo{Capabilities: []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_TASK_KILLING_STATE}}}
+	rt := heldRuntime{started: make(chan *heldHandle, pods)}
+	startExecutorWith(t, a, &Executor{Runtime: rt})
+	a.waitSubscription(t, 1)
+	ids, handles := make([]string, pods), make([]*heldHandle, pods)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("t%d", i)
+		a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: podTask(t, ids[i])}})
+		handles[i] = <-rt.started
+		handles[i].report(Report{Status: withReady(corev1.PodRunning, corev1.ConditionTrue)})
+		waitStates(t, a, ids[i], mesos.TASK_STARTING, mesos.TASK_RUNNING)
+	}
+	for _, h := range handles {
+		go reportUntilKilled(h)
+	}
+	for _, id := range ids {
+		a.send(&mexec.Event{Type: mexec.Event_KILL, Kill: &mexec.Event_Kill{TaskID: mesos.TaskID{Value: id}}})
+	}
+	for _, id := range ids {
+		eventually(t, "task "+id+" killed", func() bool { return slices.Contains(a.statesOf(id), mesos.TASK_KILLED) })
+		got := a.statesOf(id)
+		killing := slices.Index(got, mesos.TASK_KILLING)
+		if after := slices.Compact(got[max(killing, 0):]); killing < 0 || slices.Contains(after, mesos.TASK_RUNNING) || slices.Contains(after, mesos.TASK_STARTING) {
+			t.Errorf("task %s updates from the first TASK_KILLING on %v, want no TASK_RUNNING or TASK_STARTING", id, after)
+		}
+	}
+}
+
+// reportUntilKilled has three goroutines report a running pod's status, changing each
+// time, until its KILL comes, then a few more each (its containers stop); then its end.
+func reportUntilKilled(h *heldHandle) {
+	killed := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ready := [2]corev1.ConditionStatus{corev1.ConditionTrue, corev1.ConditionFalse}
+			for i, after := 0, 0; after < 3; i++ {
+				select {
+				case <-killed:
+					after++
+				default:
+				}
+				h.report(Report{Status: withReady(corev1.PodRunning, ready[i%2])})
+			}
+		}()
+	}
+	<-h.kills
+	close(killed)
+	wg.Wait()
+	h.report(Report{Killed: true, Status: corev1.PodStatus{Phase: corev1.PodFailed}})
 }
