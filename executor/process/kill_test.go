@@ -1,12 +1,12 @@
 package process
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/k8sm/k8sm/executor"
 )
 
 // A second KILL may only shorten the wait before SIGKILL, as Mesos's command executor
@@ -25,12 +25,12 @@ func TestALaterKillOnlyShortensTheGracePeriod(t *testing.T) {
 		{"longer after a short one", 200 * time.Millisecond, time.Hour, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := shPod(corev1.RestartPolicyAlways, `trap "" TERM; sleep 300`)
+			p, trapped := ignoringSIGTERM(t)
 			if tc.preStop {
 				p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 3600}}}
 			}
 			h, rec, _ := start(t, p)
-			rec.until(t, "the container runs", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+			trapped()
 			pd := h.(*pod)
 			go h.Kill(tc.first)
 			eventually(t, "the first kill began", pd.isKilled)
@@ -39,5 +39,39 @@ func TestALaterKillOnlyShortensTheGracePeriod(t *testing.T) {
 				t.Fatalf("%+v", rep)
 			}
 		})
+	}
+}
+
+// A later KILL's grace counts from the first KILL, as the API server counts a second
+// delete's from the first and Mesos's command executor a second KILL's: a pod deleted
+// with an hour's grace, deleted again 2 s later with 2 s, is due at once, its container
+// (which ignores SIGTERM) is not given the 2 s again.
+func TestALaterKillsGraceCountsFromTheFirstKill(t *testing.T) {
+	const second = 2 * time.Second
+	p, trapped := ignoringSIGTERM(t)
+	h, rec, _ := start(t, p)
+	trapped()
+	first := time.Now()
+	go h.Kill(time.Hour)
+	eventually(t, "the first kill began", h.(*pod).isKilled)
+	time.Sleep(time.Until(first.Add(second))) // the second KILL's grace, passed since the first
+	killed := time.Now()
+	go h.Kill(second)
+	if rep := rec.until(t, "the pod was killed", ended); !rep.Killed {
+		t.Fatalf("%+v", rep)
+	}
+	if took := time.Since(killed); took >= second {
+		t.Fatalf("the pod was killed %s after the second KILL, its grace counted from that KILL; want at once, its grace counted from the first is over", took)
+	}
+}
+
+// ignoringSIGTERM is a pod whose container ignores SIGTERM, so only SIGKILL ends it;
+// trapped waits until it does (a SIGTERM that came before would end it).
+func ignoringSIGTERM(t *testing.T) (p *corev1.Pod, trapped func()) {
+	t.Helper()
+	file := filepath.Join(sharedDir(t), "trapped")
+	return shPod(corev1.RestartPolicyAlways, `trap "" TERM; touch `+file+`; sleep 300`), func() {
+		t.Helper()
+		eventually(t, "the container ignores SIGTERM", func() bool { _, err := os.Stat(file); return err == nil })
 	}
 }

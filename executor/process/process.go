@@ -102,9 +102,11 @@ type pod struct {
 	kill   chan struct{}
 	// killBy is when a killed pod's containers get SIGKILL: the earliest deadline of its
 	// kills (a later kill may shorten the grace period, never lengthen it); shortened is
-	// closed, and made again, whenever it comes earlier.
+	// closed, and made again, whenever it comes earlier. firstKill is when the first
+	// Kill came, from which every Kill's grace counts.
 	killBy    time.Time
 	shortened chan struct{}
+	firstKill time.Time
 	// deadline stops the pod at its activeDeadlineSeconds; exceeded says it did
 	// (deadline.go).
 	deadline *time.Timer
@@ -207,20 +209,31 @@ func (r *Runtime) backoff(restarts int32) time.Duration {
 }
 
 // Kill stops every process group: SIGTERM, then SIGKILL after grace. A later Kill
-// with a shorter grace brings SIGKILL forward (the user's `kubectl delete
+// whose grace ends sooner brings SIGKILL forward (the user's `kubectl delete
 // --grace-period=1` after a delete with a long one); a longer one changes nothing, as
-// the kubelet lets a pod's grace period only decrease.
+// the kubelet lets a pod's grace period only decrease. Each Kill's grace counts from
+// the first Kill, as the API server counts a later delete's from the first delete and
+// Mesos's command executor a later KILL's from the first: an hour's delete followed
+// 50 minutes later by one of 10 minutes is due at once.
 func (p *pod) Kill(grace time.Duration) { p.stop(grace, false) }
 
 // stop kills the pod (Kill), or, pastDeadline, stops a pod that ran past its
-// activeDeadlineSeconds, unless it ended or was killed already.
+// activeDeadlineSeconds, unless it ended or was killed already. A stop past the
+// deadline is no delete: a Kill after it counts its grace from itself.
 func (p *pod) stop(grace time.Duration, pastDeadline bool) {
 	p.mu.Lock()
 	if pastDeadline && (p.ended || p.killed) {
 		p.mu.Unlock()
 		return
 	}
-	p.killByLocked(time.Now().Add(grace))
+	from := time.Now()
+	if !pastDeadline {
+		if p.firstKill.IsZero() {
+			p.firstKill = from
+		}
+		from = p.firstKill
+	}
+	p.killByLocked(from.Add(grace))
 	if p.killed {
 		p.mu.Unlock()
 		return
