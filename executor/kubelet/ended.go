@@ -4,6 +4,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // stopped says whether the kubelet runs nothing more of a pod it shows ended (phase
@@ -37,6 +38,48 @@ func (f *follower) stopped(kp *corev1.Pod) bool {
 		return false
 	}
 	return !runs
+}
+
+// endingStatus is the status reported for a pod the kubelet shows ended (st) while it
+// still stops the pod's containers: the kubelet's, in the phase last reported (phase;
+// Pending if none), for a terminal phase would have Mesos take the pod's resources for
+// free (stopped); and not ready, as the kubelet itself has a pod it ended, so that the
+// pod leaves its Services' endpoints at once rather than when its containers are gone.
+// The executor reports it TASK_RUNNING (or TASK_STARTING, or TASK_KILLING when a KILL
+// came) with Ready False. A condition it turns False says it did so at since, when the
+// pod was first seen ended: the same kubelet status makes the same report.
+func endingStatus(st corev1.PodStatus, phase corev1.PodPhase, since time.Time) corev1.PodStatus {
+	ending := *st.DeepCopy()
+	ended := ending.Phase
+	ending.Phase = phase
+	if ending.Phase == "" {
+		ending.Phase = corev1.PodPending
+	}
+	reason := "PodFailed" // the kubelet's words for a pod it ended (pkg/kubelet/status/generate.go)
+	if ended == corev1.PodSucceeded {
+		reason = "PodCompleted"
+	}
+	for _, t := range []corev1.PodConditionType{corev1.ContainersReady, corev1.PodReady} {
+		setNotReady(&ending, t, reason, metav1.NewTime(since))
+	}
+	return ending
+}
+
+// setNotReady makes a status's condition t False, for reason at since, unless it was
+// False already.
+func setNotReady(st *corev1.PodStatus, t corev1.PodConditionType, reason string, since metav1.Time) {
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		if c.Type != t {
+			continue
+		}
+		if c.Status != corev1.ConditionFalse {
+			c.Status, c.Reason, c.Message = corev1.ConditionFalse, reason, ""
+			c.LastTransitionTime = since
+		}
+		return
+	}
+	st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, Reason: reason, LastTransitionTime: since})
 }
 
 // grace is the pod's terminationGracePeriodSeconds, as the manifest has it.

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/k8sm/k8sm/executor"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // The kubelet fails a pod whose activeDeadlineSeconds passed, or that it evicts, before
@@ -97,4 +98,112 @@ func endedPod(phase corev1.PodPhase, started time.Time) corev1.Pod {
 	p := staticPod(phase)
 	p.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{StartedAt: metav1.NewTime(started)}}
 	return p
+}
+
+// While the kubelet shows a pod ended and its containers still stop, the pod is reported
+// not ready at once, in the phase it had: Services stop sending it traffic, and its task
+// is not reported ended while its containers hold the resources. Whatever Ready the
+// kubelet shows meanwhile, the report says False.
+func TestAnEndingPodIsReportedNotReadyAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		phase corev1.PodPhase
+		ready corev1.ConditionStatus // the kubelet's Ready and ContainersReady; "": none
+	}{
+		{"failed, not ready as the kubelet says", corev1.PodFailed, corev1.ConditionFalse},
+		{"failed, still ready", corev1.PodFailed, corev1.ConditionTrue},
+		{"failed, no conditions", corev1.PodFailed, ""},
+		{"succeeded, still ready", corev1.PodSucceeded, corev1.ConditionTrue},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := &fakeKubelet{running: http.StatusOK}
+			srv := httptest.NewServer(k)
+			defer srv.Close()
+			rt := &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+			var got reports
+			if _, err := rt.Start(apiPod(), "", got.add); err != nil {
+				t.Fatal(err)
+			}
+			running := withReadiness(staticPod(corev1.PodRunning), corev1.ConditionTrue)
+			k.set(running)
+			k.setRunning(runningPod(running))
+			got.wait(t, "Running and Ready", func(r executor.Report) bool {
+				return r.Status.Phase == corev1.PodRunning && podtask.PodReady(&r.Status)
+			})
+
+			ending := withReadiness(staticPod(tc.phase), tc.ready)
+			ending.Status.Reason = "Evicted"
+			k.set(ending)
+			notReady := func(r executor.Report) bool { return !podtask.PodReady(&r.Status) }
+			held := got.wait(t, "not ready", notReady)
+			if held.Status.Phase != corev1.PodRunning {
+				t.Errorf("reported phase %s while the containers run, want Running", held.Status.Phase)
+			}
+			for _, c := range []corev1.PodConditionType{corev1.PodReady, corev1.ContainersReady} {
+				if got := condition(held.Status, c); got != corev1.ConditionFalse {
+					t.Errorf("%s = %q, want False", c, got)
+				}
+			}
+			if held.Status.ContainerStatuses[0].State.Running == nil {
+				t.Errorf("container = %+v, want it running as the kubelet shows", held.Status.ContainerStatuses[0])
+			}
+			// The same kubelet status, asked again later (the times in a status are whole
+			// seconds), is not reported again.
+			n := got.count()
+			waitAsked(t, k, "/pods", time.Now().Add(1100*time.Millisecond))
+			if more := got.count() - n; more != 0 {
+				t.Errorf("%d more reports of the unchanged status", more)
+			}
+
+			stopped := endedPod(tc.phase, time.Now().Add(-time.Minute))
+			stopped.Status.Conditions = ending.Status.Conditions
+			k.set(stopped)
+			k.setRunning()
+			got.wait(t, string(tc.phase), func(r executor.Report) bool { return r.Status.Phase == tc.phase })
+			got.mu.Lock()
+			defer got.mu.Unlock()
+			for _, r := range got.all {
+				if r.Status.Phase == tc.phase {
+					break
+				}
+				if podtask.PodReady(&r.Status) && r.Status.Reason == "Evicted" {
+					t.Errorf("reported ready after the kubelet ended the pod: %+v", r.Status)
+				}
+			}
+		})
+	}
+}
+
+// withReadiness gives a pod Ready and ContainersReady of status ("": neither).
+func withReadiness(p corev1.Pod, status corev1.ConditionStatus) corev1.Pod {
+	if status != "" {
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.ContainersReady, Status: status}, {Type: corev1.PodReady, Status: status}}
+	}
+	return p
+}
+
+// condition is the status of a pod status's condition ("": none).
+func condition(st corev1.PodStatus, t corev1.PodConditionType) corev1.ConditionStatus {
+	for _, c := range st.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func (r *reports) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.all)
+}
+
+// waitAsked waits until the kubelet was asked for path after after.
+func waitAsked(t *testing.T, k *fakeKubelet, path string, after time.Time) {
+	t.Helper()
+	for deadline := after.Add(10 * time.Second); k.askedSince(path, after) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the kubelet was not asked for %s", path)
+		}
+	}
 }

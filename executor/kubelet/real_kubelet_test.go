@@ -113,7 +113,7 @@ func TestARealKubeletKillsWithTheKillsGrace(t *testing.T) {
 
 // The kubelet fails a pod whose activeDeadlineSeconds passed (DeadlineExceeded) before
 // it kills its containers with their grace: the pod is reported failed only once no
-// container of it runs.
+// container of it runs, and not ready, still running, meanwhile.
 func TestARealKubeletsDeadlineExceededPodIsReportedOnceStopped(t *testing.T) {
 	env, client := startRealKubelet(t)
 	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t)}
@@ -147,5 +147,17 @@ func TestARealKubeletsDeadlineExceededPodIsReportedOnceStopped(t *testing.T) {
 	}
 	if len(left) != 0 {
 		t.Errorf("reported failed while containers still ran: %v", left)
+	}
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	ending := false // reported running and not ready, with the kubelet's reason, before Failed
+	for _, r := range got.all {
+		if r.Status.Phase == corev1.PodFailed {
+			break
+		}
+		ending = ending || (r.Status.Phase == corev1.PodRunning && !podtask.PodReady(&r.Status) && r.Status.Reason == "DeadlineExceeded")
+	}
+	if !ending {
+		t.Errorf("not reported not ready while its containers stopped; reports: %+v", got.all)
 	}
 }

@@ -379,13 +379,11 @@ func (f *follower) follow(kp *corev1.Pod) bool {
 	st := StatusOf(kp)
 	ended := st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
 	if ended && !f.stopped(kp) {
-		return false // reported once the kubelet runs nothing more of it
+		// Reported ended once the kubelet runs nothing more of it; not ready meanwhile.
+		f.reportChanged(endingStatus(st, f.lastStatus.Phase, f.endedAt))
+		return false
 	}
-	b, _ := json.Marshal(st)
-	if string(b) != f.last {
-		f.last, f.lastStatus = string(b), st
-		f.report(executor.Report{Status: st, Message: st.Message})
-	}
+	f.reportChanged(st)
 	if ended {
 		// Over: the kubelet removes its containers, with their logs, once the
 		// manifest is gone; their logs are kept first.
@@ -394,6 +392,16 @@ func (f *follower) follow(kp *corev1.Pod) bool {
 		return true
 	}
 	return false
+}
+
+// reportChanged reports a status unless it is the one reported last.
+func (f *follower) reportChanged(st corev1.PodStatus) {
+	b, _ := json.Marshal(st)
+	if string(b) == f.last {
+		return
+	}
+	f.last, f.lastStatus = string(b), st
+	f.report(executor.Report{Status: st, Message: st.Message})
 }
 
 // mayRun says whether the kubelet's container runtime may run the pod: /runningpods/
