@@ -26,7 +26,7 @@ func TestTheWatchdogRemovesItsRunsManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan int, 1)
-	go func() { done <- watchdog(string(spec), alive) }()
+	go func() { done <- manifestWatchdog.Run(string(spec), alive) }()
 	select {
 	case <-done:
 		t.Fatal("the watchdog ended while the executor lives")

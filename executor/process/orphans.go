@@ -3,17 +3,14 @@ package process
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	ossignal "os/signal"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"syscall"
-	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/k8sm/k8sm/executor/watchdog"
 )
 
 // No orphans from a dead executor.
@@ -36,10 +33,11 @@ import (
 //     setting, so the helper that starts a container as its user sets it again
 //     (helper_linux.go); a setuid program clears it too, and it does not pass to the
 //     container's own children.
-//  2. For those children (a shell's `sleep 300 &`), a watchdog: the executor runs its own
-//     binary again (Init) as a small process that waits for EOF on a pipe whose write
-//     end only the executor holds, which comes when the executor's process ends, however
-//     it ends; it then kills what the records below name, and exits. The child
+//  2. For those children (a shell's `sleep 300 &`), a watchdog (package
+//     executor/watchdog): the executor runs its own binary again (Init) as a small
+//     process that waits for EOF on a pipe whose write end only the executor holds,
+//     which comes when the executor's process ends, however it ends; it then kills what
+//     the records below name, and exits. The child
 //     subreaper (PR_SET_CHILD_SUBREAPER) does not do this job: orphans reparent to a
 //     subreaper only while it lives, go to init with it, and would oblige the executor
 //     to reap adopted processes without stealing os/exec's exit statuses.
@@ -175,8 +173,9 @@ func (r *Runtime) Sweep(runs []string, ended func(string) bool) {
 	r.sweepCgroups(runs, ended)
 }
 
-// watchdogs says whether this program can be its own watchdog: Init was called.
-var watchdogs atomic.Bool
+// orphanWatchdog is the runtime's watchdog: its value is the records directory to
+// clear when the executor dies.
+var orphanWatchdog = &watchdog.Watchdog{Env: watchdogEnv, Watch: watchRecords, Leaves: "container processes"}
 
 // Init must be called first thing in main of a program that runs the process runtime
 // (and in TestMain of tests that do). The runtime runs the program again for two jobs,
@@ -189,78 +188,31 @@ func Init() {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(runHelper())
 	}
-	dir := os.Getenv(watchdogEnv)
-	if dir == "" {
-		watchdogs.Store(supported)
-		helpers.Store(true)
-		return
-	}
-	os.Exit(watchdog(dir, os.NewFile(3, "executor-alive")))
+	orphanWatchdog.Init(supported)
+	helpers.Store(true)
 }
 
-// watchdog waits until alive, the read end of a pipe only the executor writes to,
-// reads EOF, which comes when the executor's process has ended; then it kills what the
-// records in dir name, and removes the pod cgroups the run made (removeRunCgroups).
-// Signals sent to the executor's process group (a terminal's ^C) are ignored: the
-// executor stops its pods itself then.
-func watchdog(dir string, alive io.Reader) int {
-	ossignal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	_, _ = io.Copy(io.Discard, alive)
-	if n := clearRecords(dir); n > 0 {
-		fmt.Fprintf(os.Stderr, "k8sm-executor watchdog: the executor is gone; killed %d processes of its containers\n", n)
-	}
-	if err := removeRunCgroups(filepath.Dir(dir)); err != nil {
-		fmt.Fprintf(os.Stderr, "k8sm-executor watchdog: the executor is gone; its pods' cgroups: %v\n", err)
-	}
-	return 0
+// watchRecords readies the watchdog of the records in dir: once the executor is gone,
+// it kills what they name, and removes the pod cgroups the run made (removeRunCgroups).
+func watchRecords(dir string) (func() int, error) {
+	return func() int {
+		if n := clearRecords(dir); n > 0 {
+			fmt.Fprintf(os.Stderr, "k8sm-executor watchdog: the executor is gone; killed %d processes of its containers\n", n)
+		}
+		if err := removeRunCgroups(filepath.Dir(dir)); err != nil {
+			fmt.Fprintf(os.Stderr, "k8sm-executor watchdog: the executor is gone; its pods' cgroups: %v\n", err)
+		}
+		return 0
+	}, nil
 }
 
-// ensureWatchdog starts the runtime's watchdog the first time it is needed, and keeps
-// one running: a watchdog that dies is started again.
+// ensureWatchdog starts the runtime's watchdog the first time it is needed; the
+// watchdog package keeps one running.
 func (r *Runtime) ensureWatchdog() {
 	r.watchdogOnce.Do(func() {
-		if r.Sandbox == "" || !watchdogs.Load() {
+		if r.Sandbox == "" {
 			return
 		}
-		alive, keep, err := os.Pipe()
-		if err != nil {
-			r.Log.Info("Cannot start the watchdog", "error", err.Error())
-			return
-		}
-		// keep is never written to nor closed: the kernel closes it as the process ends.
-		r.keepAlive = keep
-		cmd, err := r.startWatchdog(alive)
-		if err != nil {
-			r.Log.Info("Cannot start the watchdog: a dead executor may leave container processes", "error", err.Error())
-			return
-		}
-		go r.superviseWatchdog(cmd, alive)
+		r.keepAlive = orphanWatchdog.Start(filepath.Join(r.Sandbox, recordsDir), r.Log)
 	})
-}
-
-// startWatchdog runs this program as a watchdog over the runtime's records. It runs
-// /proc/self/exe (watchdogs are Linux only), which works even if the program's file was
-// replaced or removed since it started.
-func (r *Runtime) startWatchdog(alive *os.File) (*exec.Cmd, error) {
-	cmd := exec.Command("/proc/self/exe")
-	cmd.Args = []string{os.Args[0]}
-	cmd.Env = append(os.Environ(), watchdogEnv+"="+filepath.Join(r.Sandbox, recordsDir))
-	cmd.ExtraFiles = []*os.File{alive}
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	// No parent-death signal, and the executor's process group and session: the agent's
-	// container destroy reaches it, and it outlives the executor by design.
-	return cmd, cmd.Start()
-}
-
-// superviseWatchdog starts the watchdog again whenever it dies while the executor lives.
-func (r *Runtime) superviseWatchdog(cmd *exec.Cmd, alive *os.File) {
-	for {
-		err := cmd.Wait()
-		r.Log.Info("The watchdog ended; starting another", "error", fmt.Sprint(err))
-		time.Sleep(time.Second)
-		if cmd, err = r.startWatchdog(alive); err != nil {
-			r.Log.Info("Cannot start the watchdog: a dead executor may leave container processes", "error", err.Error())
-			return
-		}
-	}
 }

@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 
 func runOwner(dir, pidFile string) int {
 	if os.Getenv(envOwnerWatchdog) == "off" {
-		watchdogs.Store(false)
+		orphanWatchdog.Disable()
 	}
 	if _, err := executor.Claim(dir); err != nil {
 		return 2
