@@ -2,13 +2,11 @@ package kubelet
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -23,11 +21,9 @@ import (
 // resources again.
 func TestAFailedPodIsReportedOnceItsContainersStop(t *testing.T) {
 	k := &fakeKubelet{running: http.StatusOK}
-	srv := httptest.NewServer(k)
-	defer srv.Close()
-	dir := t.TempDir()
+	rt := runtimeOf(t, k)
+	dir := rt.ManifestDir
 	manifest := filepath.Join(dir, ManifestFile("uid-1"))
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
 	var got reports
 	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
 		t.Fatal(err)
@@ -81,9 +77,7 @@ func TestAFailedPodIsReportedOnceItsContainersStop(t *testing.T) {
 // container runtime has long had it in its cache.
 func TestASucceededPodIsReportedAtOnce(t *testing.T) {
 	k := &fakeKubelet{running: http.StatusOK}
-	srv := httptest.NewServer(k)
-	defer srv.Close()
-	rt := &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	rt := runtimeOf(t, k)
 	var got reports
 	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
 		t.Fatal(err)
@@ -117,9 +111,7 @@ func TestAnEndingPodIsReportedNotReadyAtOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := &fakeKubelet{running: http.StatusOK}
-			srv := httptest.NewServer(k)
-			defer srv.Close()
-			rt := &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+			rt := runtimeOf(t, k)
 			var got reports
 			if _, err := rt.Start(apiPod(), "", got.add); err != nil {
 				t.Fatal(err)

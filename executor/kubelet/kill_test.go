@@ -2,13 +2,11 @@ package kubelet
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -43,10 +41,8 @@ func marked(p corev1.Pod, m *corev1.Pod) corev1.Pod {
 // manifest is removed.
 func TestAKillMarksTheManifestWithItsGrace(t *testing.T) {
 	k := &fakeKubelet{}
-	srv := httptest.NewServer(k)
-	defer srv.Close()
-	dir := t.TempDir()
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	rt := runtimeOf(t, k)
+	dir := rt.ManifestDir
 	var got reports
 	h, err := rt.Start(apiPod(), "", got.add)
 	if err != nil {
@@ -95,10 +91,8 @@ func TestAKillMarksTheManifestWithItsGrace(t *testing.T) {
 // taken for stopped when the shorter grace ends, not the first one.
 func TestALaterShorterKillShortensTheWait(t *testing.T) {
 	k := &fakeKubelet{} // no /runningpods/, as on the read-only port
-	srv := httptest.NewServer(k)
-	defer srv.Close()
-	dir := t.TempDir()
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	rt := runtimeOf(t, k)
+	dir := rt.ManifestDir
 	var got reports
 	h, err := rt.Start(apiPod(), "", got.add)
 	if err != nil {

@@ -216,10 +216,9 @@ func (r *reports) wait(t *testing.T, what string, ok func(executor.Report) bool)
 
 func TestFollowsTheStaticPod(t *testing.T) {
 	k := &fakeKubelet{token: "t0ken"}
-	srv := httptest.NewServer(k)
-	defer srv.Close()
-	dir := t.TempDir()
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, Token: "t0ken", PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	rt := runtimeOf(t, k)
+	rt.Token = "t0ken"
+	dir := rt.ManifestDir
 	var got reports
 	h, err := rt.Start(apiPod(), "", got.add)
 	if err != nil {
@@ -248,10 +247,8 @@ func TestFollowsTheStaticPod(t *testing.T) {
 
 func TestAPodThatEndsRemovesItsManifest(t *testing.T) {
 	k := &fakeKubelet{}
-	srv := httptest.NewServer(k)
-	defer srv.Close()
-	dir := t.TempDir()
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	rt := runtimeOf(t, k)
+	dir := rt.ManifestDir
 	var got reports
 	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
 		t.Fatal(err)
@@ -323,16 +320,23 @@ func waitGone(t *testing.T, file string) {
 	}
 }
 
+// runtimeOf serves k as the kubelet, and returns a Runtime that polls it every 5 ms,
+// with its manifests in a directory of its own.
+func runtimeOf(t *testing.T, k *fakeKubelet) *Runtime {
+	t.Helper()
+	srv := httptest.NewServer(k)
+	t.Cleanup(srv.Close)
+	return &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+}
+
 // killRunningPod runs a pod on k, kills it with grace, has k show the manifest's
 // deletion marks and, once the manifest is gone, takes the pod out of k's /pods, as a
 // kubelet drops a removed static pod before its containers stop. It returns the pod's
 // reports.
 func killRunningPod(t *testing.T, k *fakeKubelet, grace time.Duration) *reports {
 	t.Helper()
-	srv := httptest.NewServer(k)
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	rt := runtimeOf(t, k)
+	dir := rt.ManifestDir
 	got := &reports{}
 	h, err := rt.Start(apiPod(), "", got.add)
 	if err != nil {
@@ -387,10 +391,7 @@ func TestAKillWaitsOutTheKubeletsRuntimeCache(t *testing.T) {
 // though /pods never listed it (by name: the kubelet adds its node name).
 func TestAKillBeforeThePodWasSeenWaitsForItsContainers(t *testing.T) {
 	k := &fakeKubelet{running: http.StatusOK, runningPods: []corev1.Pod{runningPod(staticPod(corev1.PodRunning))}}
-	srv := httptest.NewServer(k)
-	defer srv.Close()
-	dir := t.TempDir()
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	rt := runtimeOf(t, k)
 	var got reports
 	h, err := rt.Start(apiPod(), "", got.add)
 	if err != nil {

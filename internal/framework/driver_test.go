@@ -12,8 +12,6 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
-
-	"github.com/k8sm/k8sm/internal/mesossim"
 )
 
 // observed is an Observer that lists what it was told.
@@ -54,14 +52,7 @@ func (o *observed) waitFor(t *testing.T, n int) []string {
 // The Driver tells its Observer of each subscription (the second one a reconnect), of
 // the lost stream in between and of its stop; without an Observer it runs as well.
 func TestDriverTellsObserver(t *testing.T) {
-	m, err := mesossim.New(mesossim.Config{Agents: 1, HeartbeatInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startSim(t)
 
 	obs := &observed{}
 	failover := 60.0 // else the master removes the framework when its stream drops
@@ -154,14 +145,7 @@ func (o *subscriptionSeen) Disconnected(reason string) {
 // holds (none while disconnected or stopped) by a number no other subscription of any
 // Driver of the process has, and refuses to accept or decline offers of another one.
 func TestOffersGoOnlyOnTheirSubscription(t *testing.T) {
-	m, err := mesossim.New(mesossim.Config{Agents: 1, HeartbeatInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startSim(t)
 	failover := 60.0
 	start := func(obs Observer) *Driver {
 		t.Helper()

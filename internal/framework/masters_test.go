@@ -111,7 +111,10 @@ func registerMaster(t *testing.T, conn *zk.Conn, path, ip string, port int) stri
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-func TestZKDetectorFollowsTheLeader(t *testing.T) {
+// zkWithMesos starts a ZooKeeper with an empty /mesos and connects to it; the test is
+// skipped where none is installed and none is required.
+func zkWithMesos(t *testing.T) (*testzk.Server, *zk.Conn) {
+	t.Helper()
 	srv, err := testzk.Start()
 	if errors.Is(err, testzk.ErrNotInstalled) && !testzk.Required() {
 		t.Skip(err)
@@ -119,16 +122,20 @@ func TestZKDetectorFollowsTheLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
-
+	t.Cleanup(srv.Stop)
 	conn, _, err := zk.Connect([]string{srv.Addr}, 10*time.Second, zk.WithLogInfo(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(conn.Close)
 	if _, err := conn.Create("/mesos", nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
 		t.Fatal(err)
 	}
+	return srv, conn
+}
+
+func TestZKDetectorFollowsTheLeader(t *testing.T) {
+	srv, conn := zkWithMesos(t)
 
 	d, err := ParseMaster("zk://"+srv.Addr+"/mesos", false)
 	if err != nil {
@@ -224,22 +231,7 @@ func settle(t *testing.T, d Detector, conn *zk.Conn, path string) {
 // Looking the leader up again and again, as while subscribing keeps failing, keeps one
 // watch of the election path.
 func TestZKDetectorWatchesOnce(t *testing.T) {
-	srv, err := testzk.Start()
-	if errors.Is(err, testzk.ErrNotInstalled) && !testzk.Required() {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	conn, _, err := zk.Connect([]string{srv.Addr}, 10*time.Second, zk.WithLogInfo(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Create("/mesos", nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
-		t.Fatal(err)
-	}
+	srv, conn := zkWithMesos(t)
 	registerMaster(t, conn, "/mesos", "127.0.0.1", 5050)
 	d, err := ParseMaster("zk://"+srv.Addr+"/mesos", false)
 	if err != nil {

@@ -14,14 +14,7 @@ import (
 // A framework pointed at a non-leading master follows its redirect to the leader, and
 // says NoLeader while the master knows none.
 func TestFollowsTheLeader(t *testing.T) {
-	leader, err := mesossim.New(mesossim.Config{Agents: 1, HeartbeatInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := leader.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer leader.Close()
+	leader := startSim(t)
 	follower, err := mesossim.StartFollower("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -90,14 +83,7 @@ func TestFollowsTheLeader(t *testing.T) {
 // that stalled past its Lease, or two installs) is told so by Mesos, and waits
 // MaxBackoff before subscribing again instead of taking the framework back at once.
 func TestASchedulerTakenOverWaitsBeforeTakingItBack(t *testing.T) {
-	m, err := mesossim.New(mesossim.Config{Agents: 1, HeartbeatInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startSim(t)
 	week := 604800.0
 	cfg := Config{Master: m.URL(), FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm", FailoverTimeout: &week},
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Hour}
@@ -149,4 +135,19 @@ func TestASchedulerTakenOverWaitsBeforeTakingItBack(t *testing.T) {
 	if got := c1.nextBackoff(time.Second, true, &SubscribeError{Reason: ReasonStreamClosed, Err: errors.New("EOF")}); got != cfg.MinBackoff {
 		t.Errorf("after an accepted subscription that ended, the wait is %s, want MinBackoff (%s)", got, cfg.MinBackoff)
 	}
+}
+
+// startSim starts a mesos-sim master with one agent and a heartbeat a second, on
+// loopback, for the test.
+func startSim(t *testing.T) *mesossim.Master {
+	t.Helper()
+	m, err := mesossim.New(mesossim.Config{Agents: 1, HeartbeatInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/go-zookeeper/zk"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
-	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/testzk"
 )
 
@@ -25,18 +24,7 @@ func TestSubscribesThroughZooKeeper(t *testing.T) {
 	defer srv.Stop()
 	zkURL := "zk://" + srv.Addr + "/mesos"
 
-	start := func() *mesossim.Master {
-		m, err := mesossim.New(mesossim.Config{Agents: 1, HeartbeatInterval: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Start("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(m.Close)
-		return m
-	}
-	first, second := start(), start()
+	first, second := startSim(t), startSim(t)
 	withdrawFirst, err := first.RegisterInZK(zkURL)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +60,7 @@ func TestSubscribesThroughZooKeeper(t *testing.T) {
 	id := c.FrameworkID()
 
 	// A master that joins the election without winning it leaves the subscription be.
-	withdrawThird, err := start().RegisterInZK(zkURL)
+	withdrawThird, err := startSim(t).RegisterInZK(zkURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,18 +182,8 @@ func ptrTo[T any](v T) *T { return &v }
 // lets go of the id, before the launch is done with. The launch then takes out of the
 // queue the entry it launched, not that one: the pod is launched again once the hold ends.
 func TestALaunchRefusedBeforeItsAcceptReturnsIsLaunchedAgain(t *testing.T) {
-	pod, mt := podWithTask("p", "500m")
-	c := fakeAPI(t, pod)
-	d := newFakeDriver()
-	s, _ := newTestScheduler(c, d)
-	s.heldIDWait = 50 * time.Millisecond
+	s, d, mt := refusedDuringAccept(t, nil)
 	ctx := context.Background()
-	w := newWorker(s, -1)
-	refused := masterUpdate(mt.Spec.TaskID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID)
-	refused.status.Message = ptrTo("Task has duplicate ID: " + mt.Spec.TaskID)
-	var once sync.Once
-	d.duringLaunch = func() { once.Do(func() { w.handle(ctx, refused) }) }
-	s.Enqueue(ctx, mt, pod)
 
 	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if n := d.acceptsOf(mt.Spec.TaskID); n != 1 || !s.Pending(mt.Spec.TaskID) {
@@ -269,19 +259,8 @@ func TestRepeatedRefusalsOfATasksIDBackOff(t *testing.T) {
 // got it): the failed launch takes out of the queue only the entry it launched, and the
 // pod queued again by the refusal is launched once the hold ends.
 func TestALaunchRefusedBeforeItsAcceptFailsIsLaunchedAgain(t *testing.T) {
-	pod, mt := podWithTask("p", "500m")
-	c := fakeAPI(t, pod)
-	d := newFakeDriver()
-	d.launchErr = errBroken
-	s, _ := newTestScheduler(c, d)
-	s.heldIDWait = 50 * time.Millisecond
+	s, d, mt := refusedDuringAccept(t, errBroken)
 	ctx := context.Background()
-	w := newWorker(s, -1)
-	refused := masterUpdate(mt.Spec.TaskID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID)
-	refused.status.Message = ptrTo("Task has duplicate ID: " + mt.Spec.TaskID)
-	var once sync.Once
-	d.duringLaunch = func() { once.Do(func() { w.handle(ctx, refused) }) }
-	s.Enqueue(ctx, mt, pod)
 
 	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 	if !s.Pending(mt.Spec.TaskID) {
@@ -295,4 +274,24 @@ func TestALaunchRefusedBeforeItsAcceptFailsIsLaunchedAgain(t *testing.T) {
 	if n := d.acceptsOf(mt.Spec.TaskID); n != 1 || s.Pending(mt.Spec.TaskID) {
 		t.Fatalf("launched %d times, waiting %v; want once, and no more waiting", n, s.Pending(mt.Spec.TaskID))
 	}
+}
+
+// refusedDuringAccept queues a pod whose launch the master refuses, on the event stream,
+// for an id Mesos still holds, while the ACCEPT is under way; the ACCEPT then returns
+// acceptErr. Mesos's hold of the id ends 50 ms after the refusal.
+func refusedDuringAccept(t *testing.T, acceptErr error) (*Scheduler, *fakeDriver, *mesosv1alpha1.MesosTask) {
+	t.Helper()
+	pod, mt := podWithTask("p", "500m")
+	d := newFakeDriver()
+	d.launchErr = acceptErr
+	s, _ := newTestScheduler(fakeAPI(t, pod), d)
+	s.heldIDWait = 50 * time.Millisecond
+	ctx := context.Background()
+	w := newWorker(s, -1)
+	refused := masterUpdate(mt.Spec.TaskID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID)
+	refused.status.Message = ptrTo("Task has duplicate ID: " + mt.Spec.TaskID)
+	var once sync.Once
+	d.duringLaunch = func() { once.Do(func() { w.handle(ctx, refused) }) }
+	s.Enqueue(ctx, mt, pod)
+	return s, d, mt
 }
