@@ -127,11 +127,11 @@ func (e *Executor) Run(ctx context.Context) error {
 		}
 		// With the agent gone no update goes out anyway.
 		if !e.Config.Checkpoint {
-			e.killAll(e.Config.ExecutorShutdownGracePeriod, time.Now().Add(e.Config.ExecutorShutdownGracePeriod+time.Second))
+			e.killAll(context.Background(), false, e.Config.ExecutorShutdownGracePeriod, time.Now().Add(e.Config.ExecutorShutdownGracePeriod+time.Second))
 			return fmt.Errorf("disconnected from the agent and checkpointing is off: %v", err)
 		}
 		if time.Since(disconnected) > e.Config.RecoveryTimeout {
-			e.killAll(e.Config.ExecutorShutdownGracePeriod, time.Now().Add(e.Config.ExecutorShutdownGracePeriod+time.Second))
+			e.killAll(context.Background(), false, e.Config.ExecutorShutdownGracePeriod, time.Now().Add(e.Config.ExecutorShutdownGracePeriod+time.Second))
 			return fmt.Errorf("could not subscribe to the agent again within %s", e.Config.RecoveryTimeout)
 		}
 		select {
@@ -170,11 +170,11 @@ func (e *Executor) stopped() error {
 	e.Log.Info("Stopping: killing every pod")
 	grace := e.Config.ExecutorShutdownGracePeriod
 	start := time.Now()
-	e.killAll(grace*3/4, start.Add(grace*9/10))
-	// The pods' terminal updates were tried on the context that ended: they go out now,
-	// within the grace, else the agent reports the tasks failed with the executor.
+	// The pods' updates cannot go on the context that ended: they go on this one, within
+	// the grace, else the agent reports the tasks failed with the executor.
 	ctx, cancel := context.WithDeadline(context.Background(), start.Add(grace))
 	defer cancel()
+	e.killAll(ctx, true, grace*3/4, start.Add(grace*9/10))
 	e.sendUnsent(ctx)
 	return nil
 }
@@ -225,7 +225,9 @@ func (e *Executor) shutDown(endStream context.CancelFunc) {
 	go func() {
 		defer close(done)
 		defer endStream()
-		e.killAll(grace*3/4, by)
+		ctx, cancel := context.WithDeadline(context.Background(), by)
+		defer cancel()
+		e.killAll(ctx, true, grace*3/4, by)
 		e.awaitAcknowledged(by)
 	}()
 }

@@ -86,8 +86,10 @@ func takesKilling(fw mesos.FrameworkInfo) bool {
 }
 
 // killAll stops every task, giving each grace, and waits for their terminal updates
-// until by.
-func (e *Executor) killAll(grace time.Duration, by time.Time) {
+// until by. When it may still reach the agent (announce: SHUTDOWN, or the executor
+// stopped), a running pod's task is first reported TASK_KILLING on ctx, as Mesos's
+// default executor reports it when it shuts down; not when the agent is gone.
+func (e *Executor) killAll(ctx context.Context, announce bool, grace time.Duration, by time.Time) {
 	e.mu.Lock()
 	var all []*task
 	for _, t := range e.tasks {
@@ -99,6 +101,9 @@ func (e *Executor) killAll(grace time.Duration, by time.Time) {
 		h := t.handle
 		t.mu.Unlock()
 		if h != nil {
+			if announce {
+				e.startKilling(ctx, t)
+			}
 			go h.Kill(grace)
 		}
 	}

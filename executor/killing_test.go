@@ -118,6 +118,30 @@ func TestSendsTaskKillingOnTheFirstKill(t *testing.T) {
 	}
 }
 
+// SHUTDOWN kills every pod as a KILL does: a running pod's task is reported
+// TASK_KILLING first when the framework takes it, as Mesos's default executor reports
+// it when it shuts down (default_executor.cpp: shutdown, kill).
+func TestShutdownReportsTaskKilling(t *testing.T) {
+	a := newFakeAgent(t)
+	a.framework = mesos.FrameworkInfo{Capabilities: []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_TASK_KILLING_STATE}}}
+	rt := heldRuntime{started: make(chan *heldHandle, 1)}
+	startExecutorWith(t, a, &Executor{Runtime: rt})
+	a.waitSubscription(t, 1)
+	a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: podTask(t, "t1")}})
+	h := <-rt.started
+	h.report(Report{Status: withReady(corev1.PodRunning, corev1.ConditionTrue)})
+	waitStates(t, a, "t1", mesos.TASK_STARTING, mesos.TASK_RUNNING)
+
+	a.send(&mexec.Event{Type: mexec.Event_SHUTDOWN})
+	h.waitKill(t)
+	h.report(Report{Killed: true, Status: corev1.PodStatus{Phase: corev1.PodFailed}})
+	want := []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLING, mesos.TASK_KILLED}
+	waitStates(t, a, "t1", want...)
+	if got := a.statesOf("t1"); !slices.Equal(got, want) {
+		t.Fatalf("updates %v, want %v", got, want)
+	}
+}
+
 // A runtime reports a running pod's statuses from its own goroutines, while KILLs come
 // on the event loop: a status taken as RUNNING just before the first KILL must not go
 // out after that KILL's TASK_KILLING (the master's task would be RUNNING again, and so
