@@ -38,16 +38,7 @@ func TestAGateConditionDecidesARunningPodsReadiness(t *testing.T) {
 					{Type: gate, Status: tc.gate}}}}
 			mt, node := runningTaskOnAgent()
 			c := podAPI(t, interceptor.Funcs{}, pod, mt, node, readyCluster())
-			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
-
-			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
-				t.Fatal(err)
-			}
-
-			got := &corev1.Pod{}
-			if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
-				t.Fatal(err)
-			}
+			got := reconcilePod(t, c, pod, 1)
 			if podtask.PodReady(&got.Status) != (tc.want == corev1.ConditionTrue) {
 				t.Errorf("Ready = %v, want %s: %+v", podtask.PodReady(&got.Status), tc.want, got.Status.Conditions)
 			}
@@ -83,18 +74,7 @@ func TestAPodMarkedNotReadyByTheNodeLifecycleIsReadyAgain(t *testing.T) {
 						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
 			mt, node := runningTaskOnAgent()
 			c := podAPI(t, interceptor.Funcs{}, pod, mt, node, readyCluster())
-			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
-
-			for range 2 {
-				if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
-					t.Fatal(err)
-				}
-			}
-
-			got := &corev1.Pod{}
-			if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
-				t.Fatal(err)
-			}
+			got := reconcilePod(t, c, pod, 2)
 			if podtask.PodReady(&got.Status) != tc.want {
 				t.Errorf("Ready = %v, want %v: %+v", podtask.PodReady(&got.Status), tc.want, got.Status.Conditions)
 			}
@@ -126,18 +106,7 @@ func TestARunningPodsStatusObservesItsGeneration(t *testing.T) {
 			return c.SubResource(sub).Update(ctx, o, opts...)
 		},
 	}, pod, mt, node, readyCluster())
-	r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
-
-	for range 3 {
-		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	got := &corev1.Pod{}
-	if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
-		t.Fatal(err)
-	}
+	got := reconcilePod(t, c, pod, 3)
 	if got.Status.ObservedGeneration != 2 {
 		t.Errorf("status.observedGeneration = %d, want 2", got.Status.ObservedGeneration)
 	}
@@ -174,13 +143,7 @@ func TestABoundPodsStatusIsNotWrittenForItsGenerationAlone(t *testing.T) {
 		return c.SubResource(sub).Update(ctx, o, opts...)
 	}
 	c := podAPI(t, interceptor.Funcs{SubResourceUpdate: count}, pod, mt, node, readyCluster())
-	r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
-
-	for range 2 {
-		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	reconcilePod(t, c, pod, 2)
 	if writes != 0 {
 		t.Errorf("%d status writes, want none", writes)
 	}
@@ -210,16 +173,7 @@ func TestAPodFoundUnreachableIsNotMadeReadyFromALaggingMesosTask(t *testing.T) {
 					return c.SubResource(sub).Update(ctx, o, opts...)
 				},
 			}, pod, mt, node, readyCluster())
-			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
-
-			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
-				t.Fatal(err)
-			}
-
-			got := &corev1.Pod{}
-			if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
-				t.Fatal(err)
-			}
+			got := reconcilePod(t, c, pod, 1)
 			if writes != 0 || podtask.PodReady(&got.Status) {
 				t.Errorf("%d status writes, Ready %v; want none, not Ready: %+v", writes, podtask.PodReady(&got.Status), got.Status.Conditions)
 			}
@@ -235,4 +189,21 @@ func runningTaskOnAgent() (*mesosv1alpha1.MesosTask, *corev1.Node) {
 		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}}
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}
 	return mt, node
+}
+
+// reconcilePod runs the Pod reconciler over pod times, and returns the pod as it was
+// left.
+func reconcilePod(t *testing.T, c client.Client, pod *corev1.Pod, times int) *corev1.Pod {
+	t.Helper()
+	r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
+	for range times {
+		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := &corev1.Pod{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
