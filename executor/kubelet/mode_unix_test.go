@@ -14,7 +14,6 @@ import (
 
 	"github.com/k8sm/k8sm/executor"
 
-	"github.com/k8sm/k8sm/executor/podlogs"
 	"github.com/k8sm/k8sm/internal/testio"
 )
 
@@ -24,13 +23,7 @@ import (
 func TestTheKeptLogsOfAnEndedPodArePrivate(t *testing.T) {
 	testio.Umask0(t)
 	_, k, sandbox := startAPIPod(t)
-	done := kubeletPods(corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}, false)
-	done[0].Status.Phase = corev1.PodSucceeded
-	done[0].Status.ContainerStatuses = done[0].Status.ContainerStatuses[:1]
-	k.mu.Lock()
-	k.pods = done
-	k.mu.Unlock()
-	poll(t, 10*time.Second, "the kept log", func() bool { return podlogs.Has(savedLogDir(sandbox, "c")) }, func() string { return "" })
+	endPodKeepingItsLog(t, k, sandbox)
 	testio.PrivateTree(t, sandbox)
 }
 

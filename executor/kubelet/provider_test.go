@@ -568,10 +568,11 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// A pod that ended leaves the kubelet with its containers' logs once its manifest goes;
-// the logs were kept in its sandbox first, and kubectl logs of the ended pod reads them.
-func TestProviderKeepsTheLogsOfAnEndedPod(t *testing.T) {
-	rt, k, sandbox := startAPIPod(t)
+// endPodKeepingItsLog has the kubelet show the pod of startAPIPod Succeeded, and waits
+// until its container c's log is kept in the pod's sandbox. It returns the kubelet's
+// pods, the ended one first.
+func endPodKeepingItsLog(t *testing.T, k *apiKubelet, sandbox string) []corev1.Pod {
+	t.Helper()
 	done := kubeletPods(corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}, false)
 	done[0].Status.Phase = corev1.PodSucceeded
 	done[0].Status.ContainerStatuses = done[0].Status.ContainerStatuses[:1]
@@ -579,6 +580,14 @@ func TestProviderKeepsTheLogsOfAnEndedPod(t *testing.T) {
 	k.pods = done
 	k.mu.Unlock()
 	poll(t, 10*time.Second, "the kept log", func() bool { return podlogs.Has(savedLogDir(sandbox, "c")) }, func() string { return "" })
+	return done
+}
+
+// A pod that ended leaves the kubelet with its containers' logs once its manifest goes;
+// the logs were kept in its sandbox first, and kubectl logs of the ended pod reads them.
+func TestProviderKeepsTheLogsOfAnEndedPod(t *testing.T) {
+	rt, k, sandbox := startAPIPod(t)
+	done := endPodKeepingItsLog(t, k, sandbox)
 	k.mu.Lock()
 	k.pods = done[1:] // the kubelet removed it, and its containers with their logs
 	k.mu.Unlock()
