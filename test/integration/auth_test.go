@@ -95,12 +95,9 @@ var _ = Describe("A master that asks for credentials", func() {
 var _ = Describe("An agent that authenticates its executors", func() {
 	It("runs pods: the executor calls with the token the agent gave it", func() {
 		sim := startExecSim(func(c *mesossim.Config) { c.AuthenticateHTTPExecutors = true })
-		mc := minimalCluster()
-		mc.Spec.Master = sim.URL()
-		mc.Spec.SchedulerName = uniqueSchedulerName()
-		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBinary(), Command: "./k8sm-executor"}
-		freeKubeletPort(mc)
-		createCluster(mc)
+		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) {
+			mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBinary(), Command: "./k8sm-executor"}
+		})
 		pod := newPod(newNamespace(), "authenticated", mc.Spec.SchedulerName, "100m")
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		Eventually(podOf(client.ObjectKeyFromObject(pod)), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))

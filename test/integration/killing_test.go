@@ -69,12 +69,9 @@ var _ = Describe("A pod deleted under the k8sm executor", func() {
 	It("is Killing while its container stops, then goes", func() {
 		var log taskLog
 		sim := startExecSim(func(c *mesossim.Config) { c.Observer = log.observer() })
-		mc := minimalCluster()
-		mc.Spec.Master = sim.URL()
-		mc.Spec.SchedulerName = uniqueSchedulerName()
-		mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBinary(), Command: "./k8sm-executor"}
-		freeKubeletPort(mc)
-		createCluster(mc)
+		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) {
+			mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: executorBinary(), Command: "./k8sm-executor"}
+		})
 		pod := newPod(newNamespace(), "slow-to-stop", mc.Spec.SchedulerName, "100m")
 		grace := int64(20)
 		pod.Spec.TerminationGracePeriodSeconds = &grace
