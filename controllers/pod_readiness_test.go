@@ -100,12 +100,7 @@ func TestARunningPodsStatusObservesItsGeneration(t *testing.T) {
 			ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
 	mt, node := runningTaskOnAgent()
 	writes := 0
-	c := podAPI(t, interceptor.Funcs{
-		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
-			writes++
-			return c.SubResource(sub).Update(ctx, o, opts...)
-		},
-	}, pod, mt, node, readyCluster())
+	c := podAPI(t, countStatusUpdates(&writes), pod, mt, node, readyCluster())
 	got := reconcilePod(t, c, pod, 3)
 	if got.Status.ObservedGeneration != 2 {
 		t.Errorf("status.observedGeneration = %d, want 2", got.Status.ObservedGeneration)
@@ -138,11 +133,7 @@ func TestABoundPodsStatusIsNotWrittenForItsGenerationAlone(t *testing.T) {
 		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}}
 	mt, node := runningTaskOnAgent()
 	writes := 0
-	count := func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
-		writes++
-		return c.SubResource(sub).Update(ctx, o, opts...)
-	}
-	c := podAPI(t, interceptor.Funcs{SubResourceUpdate: count}, pod, mt, node, readyCluster())
+	c := podAPI(t, countStatusUpdates(&writes), pod, mt, node, readyCluster())
 	reconcilePod(t, c, pod, 2)
 	if writes != 0 {
 		t.Errorf("%d status writes, want none", writes)
@@ -167,12 +158,7 @@ func TestAPodFoundUnreachableIsNotMadeReadyFromALaggingMesosTask(t *testing.T) {
 					ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
 			mt, node := runningTaskOnAgent()
 			writes := 0
-			c := podAPI(t, interceptor.Funcs{
-				SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
-					writes++
-					return c.SubResource(sub).Update(ctx, o, opts...)
-				},
-			}, pod, mt, node, readyCluster())
+			c := podAPI(t, countStatusUpdates(&writes), pod, mt, node, readyCluster())
 			got := reconcilePod(t, c, pod, 1)
 			if writes != 0 || podtask.PodReady(&got.Status) {
 				t.Errorf("%d status writes, Ready %v; want none, not Ready: %+v", writes, podtask.PodReady(&got.Status), got.Status.Conditions)
@@ -206,4 +192,12 @@ func reconcilePod(t *testing.T, c client.Client, pod *corev1.Pod, times int) *co
 		t.Fatal(err)
 	}
 	return got
+}
+
+// countStatusUpdates counts the status updates made through the client in writes.
+func countStatusUpdates(writes *int) interceptor.Funcs {
+	return interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+		*writes++
+		return c.SubResource(sub).Update(ctx, o, opts...)
+	}}
 }
