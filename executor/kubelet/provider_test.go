@@ -29,7 +29,6 @@ import (
 
 	"github.com/k8sm/k8sm/executor"
 	"github.com/k8sm/k8sm/executor/kubeletapi"
-	"github.com/k8sm/k8sm/executor/podlogs"
 	"github.com/k8sm/k8sm/internal/testio"
 )
 
@@ -566,21 +565,6 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// endPodKeepingItsLog has the kubelet show the pod of startAPIPod Succeeded, and waits
-// until its container c's log is kept in the pod's sandbox. It returns the kubelet's
-// pods, the ended one first.
-func endPodKeepingItsLog(t *testing.T, k *apiKubelet, sandbox string) []corev1.Pod {
-	t.Helper()
-	done := kubeletPods(corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}, false)
-	done[0].Status.Phase = corev1.PodSucceeded
-	done[0].Status.ContainerStatuses = done[0].Status.ContainerStatuses[:1]
-	k.mu.Lock()
-	k.pods = done
-	k.mu.Unlock()
-	poll(t, 10*time.Second, "the kept log", func() bool { return podlogs.Has(savedLogDir(sandbox, "c")) }, func() string { return "" })
-	return done
 }
 
 // A pod that ended leaves the kubelet with its containers' logs once its manifest goes;
