@@ -215,6 +215,8 @@ type ExecutorSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.insecureSkipTLSVerify) || !self.insecureSkipTLSVerify || !has(self.caFile)",message="caFile and insecureSkipTLSVerify exclude each other"
 // +kubebuilder:validation:XValidation:rule="!has(self.tokenFile) || !has(self.url) || !self.url.startsWith('http://')",message="tokenFile needs an https:// url: the executor sends the token only to a kubelet whose certificate it verifies"
 // +kubebuilder:validation:XValidation:rule="!has(self.tokenFile) || !has(self.insecureSkipTLSVerify) || !self.insecureSkipTLSVerify",message="tokenFile and insecureSkipTLSVerify exclude each other: the token would go to whatever holds the kubelet's port"
+// +kubebuilder:validation:XValidation:rule="!has(self.serverName) || !has(self.url) || !self.url.startsWith('http://')",message="serverName needs an https:// url: an http:// url has no certificate to verify against it"
+// +kubebuilder:validation:XValidation:rule="!has(self.serverName) || !has(self.insecureSkipTLSVerify) || !self.insecureSkipTLSVerify",message="serverName and insecureSkipTLSVerify exclude each other: no certificate is verified against serverName"
 type KubeletRuntimeSpec struct {
 	// manifestDir is the kubelet's staticPodPath, where the executor writes each pod's
 	// manifest.
@@ -250,8 +252,16 @@ type KubeletRuntimeSpec struct {
 	// +kubebuilder:validation:Pattern=`^/`
 	CAFile string `json:"caFile,omitempty"`
 
+	// serverName is the name the kubelet's serving certificate is verified against,
+	// instead of the url's host: one name for every agent, for kubelets whose
+	// certificates carry it alike.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ServerName string `json:"serverName,omitempty"`
+
 	// insecureSkipTLSVerify does not verify the kubelet's certificate. For testing only,
-	// and never with tokenFile (refused).
+	// and never with tokenFile or serverName (refused).
 	// +optional
 	InsecureSkipTLSVerify bool `json:"insecureSkipTLSVerify,omitempty"`
 }

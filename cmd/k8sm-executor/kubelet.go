@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,8 +18,8 @@ import (
 
 // kubeletFlags configure the kubelet runtime.
 type kubeletFlags struct {
-	manifestDir, url, tokenFile, caFile string
-	insecure                            bool
+	manifestDir, url, tokenFile, caFile, serverName string
+	insecure                                        bool
 }
 
 func (k *kubeletFlags) bind(fs *flag.FlagSet) {
@@ -29,6 +27,7 @@ func (k *kubeletFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&k.url, "kubelet-url", "https://127.0.0.1:10250", "kubelet runtime: the kubelet's authenticated port, or its read-only port (http://127.0.0.1:10255, without --kubelet-token-file).")
 	fs.StringVar(&k.tokenFile, "kubelet-token-file", "", "kubelet runtime: a file holding a bearer token the kubelet accepts, read again as it changes (at least every minute, and after the kubelet refused the token). Sent only to an https:// --kubelet-url whose certificate is verified: refused with http:// or --kubelet-insecure-skip-tls-verify.")
 	fs.StringVar(&k.caFile, "kubelet-ca-file", "", "kubelet runtime: the CA bundle that signed the kubelet's serving certificate (default: the system's).")
+	fs.StringVar(&k.serverName, "kubelet-server-name", "", "kubelet runtime: the name the kubelet's serving certificate is verified against, instead of --kubelet-url's host (a kubelet's own self-signed certificate names only its node name).")
 	fs.BoolVar(&k.insecure, "kubelet-insecure-skip-tls-verify", false, "kubelet runtime: do not verify the kubelet's certificate (testing only; refused with --kubelet-token-file).")
 }
 
@@ -41,8 +40,8 @@ func (k *kubeletFlags) runtime(log logr.Logger, cfg config.Config) (*kubelet.Run
 	if !strings.HasPrefix(k.url, "http://") && !strings.HasPrefix(k.url, "https://") {
 		return nil, fmt.Errorf("--kubelet-url %q: want http(s)://host:port", k.url)
 	}
-	if k.insecure && k.caFile != "" {
-		return nil, errors.New("--kubelet-ca-file and --kubelet-insecure-skip-tls-verify exclude each other")
+	if err := k.checkVerification(); err != nil {
+		return nil, err
 	}
 	if err := k.checkTokenReceiver(); err != nil {
 		return nil, err
@@ -61,17 +60,9 @@ func (k *kubeletFlags) runtime(log logr.Logger, cfg config.Config) (*kubelet.Run
 		}
 		rt.TokenFile = k.tokenFile
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: k.insecure} //nolint:gosec // asked for by flag, for testing
-	if k.caFile != "" {
-		pem, err := os.ReadFile(k.caFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading --kubelet-ca-file: %w", err)
-		}
-		roots := x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--kubelet-ca-file %s holds no PEM certificate", k.caFile)
-		}
-		tlsCfg.RootCAs = roots
+	tlsCfg, err := k.tlsConfig()
+	if err != nil {
+		return nil, err
 	}
 	rt.Client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
 	return rt, nil

@@ -51,6 +51,7 @@ func ExecutorInfo(mc *mesosv1alpha1.MesosCluster, frameworkID string) mesos.Exec
 		for _, f := range []struct{ flag, value string }{
 			{"--kubelet-manifest-dir", k.ManifestDir}, {"--kubelet-url", k.URL},
 			{"--kubelet-token-file", k.TokenFile}, {"--kubelet-ca-file", k.CAFile},
+			{"--kubelet-server-name", k.ServerName},
 		} {
 			if f.value != "" {
 				command += " " + f.flag + "=" + shellQuote(f.value)

@@ -222,6 +222,30 @@ var _ = Describe("MesosCluster validation", func() {
 		expectRejected(mc, "tokenFile and insecureSkipTLSVerify exclude each other")
 	})
 
+	It("refuses a kubelet server name with an http url or without verifying the kubelet", func() {
+		mc := minimalCluster()
+		mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
+		mc.Spec.Executor.Kubelet = &mesosv1alpha1.KubeletRuntimeSpec{URL: "http://127.0.0.1:10255", ServerName: "agent-1"}
+		expectRejected(mc, "serverName needs an https:// url")
+		mc = minimalCluster()
+		mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
+		mc.Spec.Executor.Kubelet = &mesosv1alpha1.KubeletRuntimeSpec{ServerName: "agent-1", InsecureSkipTLSVerify: true}
+		expectRejected(mc, "serverName and insecureSkipTLSVerify exclude each other")
+		mc = minimalCluster()
+		mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
+		mc.Spec.Executor.Kubelet = &mesosv1alpha1.KubeletRuntimeSpec{ServerName: "Agent_1"}
+		expectRejected(mc, "spec.executor.kubelet.serverName")
+	})
+
+	It("accepts a kubelet server name with a CA file", func() {
+		mc := minimalCluster()
+		mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
+		mc.Spec.Executor.Kubelet = &mesosv1alpha1.KubeletRuntimeSpec{CAFile: "/var/lib/kubelet/pki/kubelet.crt",
+			TokenFile: "/etc/token", ServerName: "agent-1.example.com"}
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+	})
+
 	It("refuses a relative kubelet manifest directory", func() {
 		mc := minimalCluster()
 		mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
