@@ -246,7 +246,8 @@ type KubeletRuntimeSpec struct {
 	// +kubebuilder:validation:Pattern=`^/`
 	TokenFile string `json:"tokenFile,omitempty"`
 
-	// caFile holds the CA bundle that signed the kubelet's serving certificate.
+	// caFile holds the CA bundle that signed the kubelet's serving certificate, or that
+	// certificate itself when the kubelet made it (/var/lib/kubelet/pki/kubelet.crt).
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:Pattern=`^/`
@@ -254,7 +255,10 @@ type KubeletRuntimeSpec struct {
 
 	// serverName is the name the kubelet's serving certificate is verified against,
 	// instead of the url's host: one name for every agent, for kubelets whose
-	// certificates carry it alike.
+	// certificates carry it alike. Unset, with caFile and a loopback url (the default
+	// https://127.0.0.1:10250), the agent's hostname is taken too: a kubelet's own
+	// self-signed certificate (/var/lib/kubelet/pki/kubelet.crt) names only its node
+	// name, its hostname unless it has --hostname-override.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`

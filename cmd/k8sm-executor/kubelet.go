@@ -20,6 +20,9 @@ import (
 type kubeletFlags struct {
 	manifestDir, url, tokenFile, caFile, serverName string
 	insecure                                        bool
+	// nodeName is the agent's hostname as a kubelet takes it for its node name; nil
+	// reads it.
+	nodeName func() (string, error)
 }
 
 func (k *kubeletFlags) bind(fs *flag.FlagSet) {
@@ -27,8 +30,8 @@ func (k *kubeletFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&k.url, "kubelet-url", "https://127.0.0.1:10250", "kubelet runtime: the kubelet's authenticated port, or its read-only port (http://127.0.0.1:10255, without --kubelet-token-file).")
 	fs.StringVar(&k.tokenFile, "kubelet-token-file", "", "kubelet runtime: a file holding a bearer token the kubelet accepts, read again as it changes (at least every minute, and after the kubelet refused the token). Sent only to an https:// --kubelet-url whose certificate is verified: refused with http:// or --kubelet-insecure-skip-tls-verify.")
 	fs.StringVar(&k.caFile, "kubelet-ca-file", "", "kubelet runtime: the CA bundle that signed the kubelet's serving certificate (default: the system's).")
-	fs.StringVar(&k.serverName, "kubelet-server-name", "", "kubelet runtime: the name the kubelet's serving certificate is verified against, instead of --kubelet-url's host (a kubelet's own self-signed certificate names only its node name).")
-	fs.BoolVar(&k.insecure, "kubelet-insecure-skip-tls-verify", false, "kubelet runtime: do not verify the kubelet's certificate (testing only; refused with --kubelet-token-file).")
+	fs.StringVar(&k.serverName, "kubelet-server-name", "", "kubelet runtime: the name the kubelet's serving certificate is verified against, instead of --kubelet-url's host. Unset, at a loopback url with --kubelet-ca-file, the agent's hostname is taken too: a kubelet's own self-signed certificate names only its node name.")
+	fs.BoolVar(&k.insecure, "kubelet-insecure-skip-tls-verify", false, "kubelet runtime: do not verify the kubelet's certificate (testing only; refused with --kubelet-token-file, --kubelet-ca-file or --kubelet-server-name).")
 }
 
 // runtime builds the kubelet runtime for this executor run, checking what can be
@@ -60,7 +63,7 @@ func (k *kubeletFlags) runtime(log logr.Logger, cfg config.Config) (*kubelet.Run
 		}
 		rt.TokenFile = k.tokenFile
 	}
-	tlsCfg, err := k.tlsConfig()
+	tlsCfg, err := k.tlsConfig(log)
 	if err != nil {
 		return nil, err
 	}
