@@ -258,6 +258,7 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 			r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, "TornDown", "Teardown", "Framework %s torn down; Mesos kills its tasks", id)
 		}
 	}
+	r.recordOrphaned(mc, id)
 	// Let the cluster go (the latest version of it: the teardown is not sent twice).
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		latest := &mesosv1alpha1.MesosCluster{}
@@ -276,6 +277,20 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 	r.Registry.DropScheduler(mc.Name)
 	metrics.Forget(mc.Name)
 	return ctrl.Result{}, nil
+}
+
+// recordOrphaned tells, on a cluster deleted with deletionPolicy Orphan, which framework
+// Mesos keeps and for how long. Nothing takes it back: its pods go with the cluster's
+// Nodes, and a cluster made again has no framework id to fail over with. The event is
+// what an operator has left to end its tasks sooner, with the master's /master/teardown.
+func (r *MesosClusterReconciler) recordOrphaned(mc *mesosv1alpha1.MesosCluster, id string) {
+	if mc.Spec.DeletionPolicy != mesosv1alpha1.DeletionOrphan || id == "" {
+		return
+	}
+	r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, "Orphaned", "Orphan",
+		"Framework %s left to Mesos: its tasks run on until it has been disconnected for its failover timeout (%s); "+
+			"a new MesosCluster never takes them back; POST frameworkId=%s to the master's /master/teardown to end them sooner",
+		id, failoverTimeout(mc), id)
 }
 
 // schedulerNameOwner returns the cluster that owns mc's schedulerName: of the clusters

@@ -92,6 +92,24 @@ func eventsIn(ns string) func() ([]string, error) {
 	}
 }
 
+// eventsOn lists the events on a cluster-scoped object (a Node, a MesosCluster) as
+// "type reason note": theirs are in the default namespace.
+func eventsOn(kind, name string) func() ([]string, error) {
+	return func() ([]string, error) {
+		var list eventsv1.EventList
+		if err := k8sClient.List(ctx, &list, client.InNamespace("default")); err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, e := range list.Items {
+			if e.Regarding.Kind == kind && e.Regarding.Name == name {
+				out = append(out, strings.Join([]string{e.Type, e.Reason, e.Note}, " "))
+			}
+		}
+		return out, nil
+	}
+}
+
 func podOf(key client.ObjectKey) func() (*corev1.Pod, error) {
 	return func() (*corev1.Pod, error) {
 		p := &corev1.Pod{}

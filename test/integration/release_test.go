@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -67,5 +68,56 @@ var _ = Describe("The tasks of a deleted MesosCluster", func() {
 		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
 		Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, key, &corev1.Pod{})) },
 			20*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod stays Terminating")
+	})
+
+	// An orphaned framework is never taken back: its pods go with the cluster's Nodes
+	// (PodGC), and a cluster made again has no status.frameworkID to fail over with, so
+	// Mesos makes it a new framework. The event is what an operator has left to tear the
+	// old one down with.
+	It("name an orphaned framework and its failover timeout, and a cluster made again is a new framework", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simClusterWith(sim, func(c *mesosv1alpha1.MesosCluster) {
+			c.Spec.DeletionPolicy = mesosv1alpha1.DeletionOrphan
+			c.Spec.Framework.FailoverTimeout = &metav1.Duration{Duration: 2 * time.Hour}
+		})
+		pod := newPod(newNamespace(), "orphan", mc.Spec.SchedulerName, "100m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc)).To(Succeed())
+		old := mc.Status.FrameworkID
+		Expect(old).NotTo(BeEmpty())
+
+		By("deleting the cluster")
+		Expect(k8sClient.Delete(ctx, mc)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), &mesosv1alpha1.MesosCluster{}))
+		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue())
+		Eventually(eventsOn("MesosCluster", mc.Name), 10*time.Second, 100*time.Millisecond).Should(ContainElement(And(
+			HavePrefix("Normal Orphaned "), ContainSubstring(old), ContainSubstring("2h0m0s"))))
+		// Its pod goes as PodGC would take it once the Nodes are gone.
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, key, &corev1.Pod{})) },
+			20*time.Second, 100*time.Millisecond).Should(BeTrue())
+
+		By("making the cluster again under the same name")
+		again := simClusterWith(sim, func(c *mesosv1alpha1.MesosCluster) {
+			c.GenerateName, c.Name = "", mc.Name
+			c.Spec.SchedulerName = mc.Spec.SchedulerName
+		})
+		Eventually(func() (string, error) {
+			err := k8sClient.Get(ctx, client.ObjectKeyFromObject(again), again)
+			return again.Status.FrameworkID, err
+		}, 10*time.Second, 100*time.Millisecond).ShouldNot(BeEmpty())
+		Expect(again.Status.FrameworkID).NotTo(Equal(old), "the cluster made again failed the orphaned framework over")
+		var orphaned []string
+		for _, fw := range sim.State().Frameworks {
+			if fw.ID == old {
+				for _, t := range fw.Tasks {
+					orphaned = append(orphaned, t.State)
+				}
+			}
+		}
+		Expect(orphaned).To(ConsistOf("TASK_RUNNING"), "the orphaned framework's task runs on")
 	})
 })

@@ -11,14 +11,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -191,18 +189,4 @@ func clusterCSRs(mc *mesosv1alpha1.MesosCluster) func() ([]string, error) {
 }
 
 // nodeEvents lists the events on a Node as "type reason note".
-func nodeEvents(node string) func() ([]string, error) {
-	return func() ([]string, error) {
-		var list eventsv1.EventList
-		if err := k8sClient.List(ctx, &list, client.InNamespace("default")); err != nil {
-			return nil, err
-		}
-		var out []string
-		for _, e := range list.Items {
-			if e.Regarding.Kind == "Node" && e.Regarding.Name == node {
-				out = append(out, strings.Join([]string{e.Type, e.Reason, e.Note}, " "))
-			}
-		}
-		return out, nil
-	}
-}
+func nodeEvents(node string) func() ([]string, error) { return eventsOn("Node", node) }
