@@ -246,7 +246,8 @@ func carry(u *unstructured.Unstructured, bound boundRoles, strategy *operatorsv1
 			return nil // OLM binds the CSV's permissions
 		}
 		return fmt.Errorf("%s %s binds something other than the manager's service account; OLM bundles cannot carry it", kind, name)
-	case "Service", "NetworkPolicy", "ConfigMap":
+	case "Service", "NetworkPolicy", "ConfigMap", "PodDisruptionBudget":
+		// Kinds OLM installs from a bundle's manifests, in the operator's namespace.
 		return files.addManifest(fileName(u), withoutNamespace(u))
 	case "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding":
 		// Not among the kinds OLM installs from a bundle. Without the outage tolerations

@@ -13,6 +13,8 @@ import (
 	"github.com/operator-framework/api/pkg/manifests"
 	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	"github.com/operator-framework/api/pkg/validation"
+	appsv1 "k8s.io/api/apps/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/k8sm/k8sm/internal/bundle"
@@ -166,5 +168,39 @@ func TestBundleIsFresh(t *testing.T) {
 		if _, ok := files[p]; !ok {
 			t.Errorf("%s is not part of the bundle any more: run make bundle", p)
 		}
+	}
+}
+
+// The bundle ships the manager's PodDisruptionBudget (OLM installs it beside the CSV, in
+// the operator's namespace), and the CSV's Deployment keeps its replicas apart: an OLM
+// install survives a node's loss or drain as the kubectl one does.
+func TestBundleKeepsTheManagerAvailable(t *testing.T) {
+	_, files := renderBundle(t)
+	csv := &operatorsv1alpha1.ClusterServiceVersion{}
+	if err := yaml.UnmarshalStrict(files[bundle.CSVFile], csv); err != nil {
+		t.Fatal(err)
+	}
+	spec := csv.Spec.InstallStrategy.StrategySpec.DeploymentSpecs[0].Spec
+	if !spreadsOverNodes(appsv1.Deployment{Spec: spec}) {
+		t.Error("the CSV's Deployment lets the manager's replicas share a node")
+	}
+	var pdbs []policyv1.PodDisruptionBudget
+	for p, b := range files {
+		if strings.HasSuffix(p, "_policy_v1_poddisruptionbudget.yaml") {
+			var pdb policyv1.PodDisruptionBudget
+			if err := yaml.UnmarshalStrict(b, &pdb); err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			pdbs = append(pdbs, pdb)
+		}
+	}
+	if len(pdbs) != 1 {
+		t.Fatalf("the bundle ships %d PodDisruptionBudgets, want the manager's", len(pdbs))
+	}
+	if pdbs[0].Namespace != "" {
+		t.Errorf("the PodDisruptionBudget names namespace %q; OLM puts it in the operator's", pdbs[0].Namespace)
+	}
+	if !selects(pdbs[0].Spec.Selector, spec.Template.Labels) {
+		t.Errorf("the PodDisruptionBudget does not select the CSV's manager pods %v", spec.Template.Labels)
 	}
 }

@@ -14,7 +14,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -197,4 +200,64 @@ func TestTheInstallBefore136HasNoAdmissionPolicy(t *testing.T) {
 	if len(full["MutatingAdmissionPolicy"]) != 1 || len(full["MutatingAdmissionPolicyBinding"]) != 1 {
 		t.Error("config/default lost its admission policy or binding")
 	}
+}
+
+// One node lost, or drained, must not take both manager replicas: while none runs, no
+// agent Node's Lease is renewed and every pod on Mesos turns NotReady. The replicas are
+// spread over nodes where they can be (not required: a one-node cluster still runs
+// one), and a PodDisruptionBudget lets an eviction take one at a time.
+func TestManagerReplicasSurviveANodeLoss(t *testing.T) {
+	m := render(t)
+	d := one[appsv1.Deployment](t, m["Deployment"])
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+		t.Fatalf("the manager runs %v replicas, want 2 or more", d.Spec.Replicas)
+	}
+	if !spreadsOverNodes(d) {
+		t.Errorf("the manager's replicas may share a node: no preferred pod anti-affinity or ScheduleAnyway spread on %s "+
+			"selecting them", corev1.LabelHostname)
+	}
+	pdbs := m["PodDisruptionBudget"]
+	if len(pdbs) != 1 {
+		t.Fatalf("want one PodDisruptionBudget for the manager, got %d", len(pdbs))
+	}
+	pdb := one[policyv1.PodDisruptionBudget](t, pdbs)
+	if pdb.Namespace != d.Namespace {
+		t.Errorf("the PodDisruptionBudget is in %q, the manager in %q", pdb.Namespace, d.Namespace)
+	}
+	if !selects(pdb.Spec.Selector, d.Spec.Template.Labels) {
+		t.Errorf("the PodDisruptionBudget's selector %v does not select the manager's pods %v", pdb.Spec.Selector, d.Spec.Template.Labels)
+	}
+	if mu := pdb.Spec.MaxUnavailable; mu == nil || mu.IntValue() != 1 || pdb.Spec.MinAvailable != nil {
+		t.Errorf("the PodDisruptionBudget allows %v unavailable (minAvailable %v), want maxUnavailable 1", mu, pdb.Spec.MinAvailable)
+	}
+}
+
+// spreadsOverNodes: the Deployment's pods prefer nodes that run none of them yet, by a
+// preferred anti-affinity or a hostname spread constraint that does not keep a replica
+// from starting when it cannot be met.
+func spreadsOverNodes(d appsv1.Deployment) bool {
+	pod := d.Spec.Template.Spec
+	if a := pod.Affinity; a != nil && a.PodAntiAffinity != nil {
+		for _, w := range a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+			if w.PodAffinityTerm.TopologyKey == corev1.LabelHostname && selects(w.PodAffinityTerm.LabelSelector, d.Spec.Template.Labels) {
+				return true
+			}
+		}
+	}
+	for _, c := range pod.TopologySpreadConstraints {
+		if c.TopologyKey == corev1.LabelHostname && c.MaxSkew == 1 && c.WhenUnsatisfiable == corev1.ScheduleAnyway &&
+			selects(c.LabelSelector, d.Spec.Template.Labels) {
+			return true
+		}
+	}
+	return false
+}
+
+// selects: s is a non-empty selector that matches labels.
+func selects(s *metav1.LabelSelector, labels map[string]string) bool {
+	if s == nil || (len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0) {
+		return false
+	}
+	sel, err := metav1.LabelSelectorAsSelector(s)
+	return err == nil && sel.Matches(k8slabels.Set(labels))
 }
