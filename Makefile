@@ -1,9 +1,12 @@
 # k8sm — Kubernetes on Apache Mesos, as an operator.
 
 IMG ?= ghcr.io/k8sm/k8sm:latest
-# VERSION is the operator's version in the OLM bundle; BUNDLE_IMG the bundle image.
+# VERSION is the operator's version in the OLM bundle; BUNDLE_IMG the bundle image;
+# BUNDLE_MANAGER_IMG the manager image its CSV runs (not IMG, whose default is :latest,
+# which a bundle of one version should not name).
 VERSION ?= 0.1.0
 BUNDLE_IMG ?= ghcr.io/k8sm/k8sm-bundle:v$(VERSION)
+BUNDLE_MANAGER_IMG ?= ghcr.io/k8sm/k8sm:v$(VERSION)
 ENVTEST_K8S_VERSION ?= 1.37.2
 # The tests and tools it runs find bin/k8s/$(ENVTEST_K8S_VERSION) by it (internal/testenv).
 export ENVTEST_K8S_VERSION
@@ -157,8 +160,8 @@ build-installer: manifests kustomize ## Render dist/install.yaml (CRDs, RBAC, ma
 	@echo "Wrote dist/install.yaml (Kubernetes 1.36 and later) and dist/install-before-1.36.yaml: kubectl apply -f dist/install.yaml"
 
 .PHONY: bundle
-bundle: manifests ## Write the OLM bundle (bundle/, bundle.Dockerfile) for VERSION, with the manager image ghcr.io/k8sm/k8sm:v$(VERSION).
-	go run ./hack/bundle -version $(VERSION)
+bundle: manifests ## Write the OLM bundle (bundle/, bundle.Dockerfile) for VERSION, with the manager image BUNDLE_MANAGER_IMG (default ghcr.io/k8sm/k8sm:v$(VERSION)).
+	go run ./hack/bundle -version $(VERSION) -image $(BUNDLE_MANAGER_IMG)
 
 .PHONY: bundle-build
 bundle-build: ## Build the bundle image BUNDLE_IMG (needs a Docker engine).
@@ -167,6 +170,10 @@ bundle-build: ## Build the bundle image BUNDLE_IMG (needs a Docker engine).
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).
 	docker build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the manager image IMG (needs a Docker engine, logged in to its registry).
+	docker push $(IMG)
 
 ##@ Tools
 

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -202,5 +204,36 @@ func TestBundleKeepsTheManagerAvailable(t *testing.T) {
 	}
 	if !selects(pdbs[0].Spec.Selector, spec.Template.Labels) {
 		t.Errorf("the PodDisruptionBudget does not select the CSV's manager pods %v", spec.Template.Labels)
+	}
+}
+
+// make bundle writes the manager image BUNDLE_MANAGER_IMG names into the CSV, so that a
+// bundle of one's own build does not name a released image that may not exist.
+func TestMakeBundleTakesTheManagerImage(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make in PATH")
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"default", []string{"VERSION=0.2.0"}, "-image ghcr.io/k8sm/k8sm:v0.2.0"},
+		{"BUNDLE_MANAGER_IMG", []string{"VERSION=0.2.0", "BUNDLE_MANAGER_IMG=registry.example.com/k8sm:x"}, "-image registry.example.com/k8sm:x"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("make", append([]string{"-n", "bundle"}, tc.args...)...)
+			cmd.Dir = repoRoot()
+			// The default is make's, not one of the environment's.
+			cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "BUNDLE_MANAGER_IMG=") })
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n bundle: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("make -n bundle %s runs no hack/bundle with %q:\n%s", strings.Join(tc.args, " "), tc.want, out)
+			}
+		})
 	}
 }
