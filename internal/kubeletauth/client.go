@@ -11,8 +11,8 @@ import (
 )
 
 // ClientReviewer asks the API server through the manager's client, with the manager's
-// permission to create tokenreviews and subjectaccessreviews (which its metrics endpoint
-// needs too).
+// permission to create tokenreviews and subjectaccessreviews (config/rbac's
+// manager-review-role, which its metrics endpoint needs too).
 type ClientReviewer struct{ Client client.Client }
 
 // ReviewToken is a TokenReview.

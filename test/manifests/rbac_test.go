@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -55,8 +56,8 @@ var allowList = []allowed{
 	{scopeCluster, "", "nodes/status", []string{"patch"}, "an agent Node's Ready condition and capacity, as a kubelet does"},
 	{scopeCluster, "", "namespaces", []string{"get", "list", "watch"}, "the cache: a MesosCluster's namespaceSelector"},
 	{scopeCluster, "events.k8s.io", "events", []string{"create", "patch"}, "events about pods (any namespace), clusters and Nodes (default)"},
-	{scopeCluster, "authentication.k8s.io", "tokenreviews", []string{"create"}, "the metrics endpoint authenticates its callers"},
-	{scopeCluster, "authorization.k8s.io", "subjectaccessreviews", []string{"create"}, "the metrics endpoint authorizes its callers"},
+	{scopeCluster, "authentication.k8s.io", "tokenreviews", []string{"create"}, "authenticate bearer tokens at the metrics endpoint and at the executors' kubelet API (kubectl logs, exec, port-forward, top on agent Nodes)"},
+	{scopeCluster, "authorization.k8s.io", "subjectaccessreviews", []string{"create"}, "authorize requests to the metrics endpoint and to the executors' kubelet API"},
 	{scopeCluster, "certificates.k8s.io", "certificatesigningrequests", []string{"create"}, "file an executor's serving certificate request for its agent's Node (servingCertificate: KubeletServingSigner)"},
 	{scopeCluster, "certificates.k8s.io", "certificatesigningrequests", []string{"get"}, "read a request it filed, by name, until it is signed (never listed or cached)"},
 	{scopeCluster, "certificates.k8s.io", "certificatesigningrequests", []string{"delete"}, "remove a request it filed once the executor has its answer"},
@@ -241,4 +242,67 @@ func TestManagerRBACMatchesTheAllowList(t *testing.T) {
 		}
 		compare(t, bundle.CSVFile, got, allowedGrants(true))
 	})
+}
+
+// The manager's TokenReviews and SubjectAccessReviews serve two callers: its metrics
+// endpoint, and the executors' kubelet API (kubectl logs, exec, port-forward and top on
+// agent Nodes), whose bearer tokens the manager reviews. Neither the role and binding
+// that grant them nor the allow-list may read as if metrics were their only use: an
+// operator who turns metrics off and removes them would have every bearer token at an
+// agent's kubelet API answered 503.
+func TestTheReviewGrantsNameBothTheirUsers(t *testing.T) {
+	m := render(t)
+	for _, resource := range []string{"tokenreviews", "subjectaccessreviews"} {
+		t.Run(resource, func(t *testing.T) {
+			for _, a := range allowList {
+				if a.resource == resource && (!strings.Contains(a.why, "metrics endpoint") || !strings.Contains(a.why, "kubelet API")) {
+					t.Errorf("the allow-list's reason for %s, %q, does not name both the metrics endpoint and the kubelet API", resource, a.why)
+				}
+			}
+			roles := rolesGranting(t, m, resource)
+			if len(roles) == 0 {
+				t.Fatalf("no ClusterRole of config/default grants %s", resource)
+			}
+			for _, name := range append(roles, bindingsOf(t, m, roles)...) {
+				if strings.Contains(name, "metrics") {
+					t.Errorf("%s grants %s, which the kubelet API needs too, under a name for metrics alone", name, resource)
+				}
+			}
+		})
+	}
+}
+
+// rolesGranting names the ClusterRoles of a rendering that grant a resource.
+func rolesGranting(t *testing.T, m map[string][]string, resource string) []string {
+	t.Helper()
+	var names []string
+	for _, doc := range m["ClusterRole"] {
+		var r rbacv1.ClusterRole
+		if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, rule := range r.Rules {
+			if slices.Contains(rule.Resources, resource) {
+				names = append(names, r.Name)
+				break
+			}
+		}
+	}
+	return names
+}
+
+// bindingsOf names the ClusterRoleBindings of a rendering that bind one of roles.
+func bindingsOf(t *testing.T, m map[string][]string, roles []string) []string {
+	t.Helper()
+	var names []string
+	for _, doc := range m["ClusterRoleBinding"] {
+		var b rbacv1.ClusterRoleBinding
+		if err := yaml.Unmarshal([]byte(doc), &b); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(roles, b.RoleRef.Name) {
+			names = append(names, b.Name)
+		}
+	}
+	return names
 }
