@@ -197,3 +197,32 @@ func TestAgentNodesAdvertiseTheKubeletAPIWhileServed(t *testing.T) {
 		}
 	}
 }
+
+// An agent that registers again with a new id (its work directory lost) keeps its Node,
+// and the Node's providerID, which the API server lets no one change once set, names
+// the agent as the Node's name does (cluster, host and port), not by the id it had
+// first: the agent-id annotation follows the agent.
+func TestTheProviderIDOutlivesTheAgentID(t *testing.T) {
+	now := time.Now()
+	c, _ := fakeAPI(t, interceptor.Funcs{})
+	r := &AgentNodeReconciler{Client: c}
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+	for i, id := range []string{"old", "new"} {
+		st := framework.Status{Subscribed: true, AgentsListed: true, Agents: map[string]framework.Agent{id: {ID: id, Hostname: "h"}}}
+		var nodes corev1.NodeList
+		if err := c.List(context.Background(), &nodes); err != nil {
+			t.Fatal(err)
+		}
+		r.pass(context.Background(), mc, nodes.Items, st, now.Add(time.Duration(i)*time.Second))
+		n := &corev1.Node{}
+		if err := c.Get(context.Background(), client.ObjectKey{Name: "mesos-m-h"}, n); err != nil {
+			t.Fatal(err)
+		}
+		if got := n.Annotations[agentnode.AnnotationAgentID]; got != id {
+			t.Errorf("agent %s: the Node's agent-id annotation is %s", id, got)
+		}
+		if n.Spec.ProviderID != "mesos://m/h" {
+			t.Errorf("agent %s: the Node's providerID is %s, want mesos://m/h", id, n.Spec.ProviderID)
+		}
+	}
+}

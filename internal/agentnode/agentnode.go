@@ -4,7 +4,6 @@
 package agentnode
 
 import (
-	"fmt"
 	"net"
 	"regexp"
 	"strconv"
@@ -132,6 +131,20 @@ func NodeName(cluster, hostname string, port int32) string {
 	return name + suffix
 }
 
+// ProviderID is the spec.providerID of an agent's Node: mesos://<cluster>/<hostname>,
+// and :<port> after it when the agent does not serve on the default port 5051, the host
+// and port the Node's name is made of (NodeName). The API server refuses any change of
+// a Node's providerID once set, so it must be as stable as the Node: not the agent id,
+// which a restarted agent that lost its work directory does not keep (that one is the
+// AnnotationAgentID annotation, which follows the agent).
+func ProviderID(cluster, hostname string, port int32) string {
+	id := "mesos://" + cluster + "/" + hostname
+	if port != 0 && port != DefaultAgentPort {
+		id += ":" + strconv.Itoa(int(port))
+	}
+	return id
+}
+
 // OfferPort is the port of the agent an offer comes from (0 if the offer says none).
 func OfferPort(o *mesos.Offer) int32 {
 	if o.URL == nil {
@@ -236,7 +249,7 @@ func Desired(cluster string, a Agent) *corev1.Node {
 			Annotations: map[string]string{AnnotationAgentID: a.ID},
 		},
 		Spec: corev1.NodeSpec{
-			ProviderID: fmt.Sprintf("mesos://%s/%s", cluster, a.ID),
+			ProviderID: ProviderID(cluster, a.Hostname, a.Port),
 			Taints:     []corev1.Taint{Taint(cluster)},
 		},
 	}

@@ -156,7 +156,7 @@ func TestCapacity(t *testing.T) {
 func TestDesiredAndStatus(t *testing.T) {
 	a := Agent{ID: "M-S1", Hostname: "agent-1", Resources: []mesos.Resource{scalar("cpus", 2)}}
 	n := Desired("local", a)
-	if n.Name != "mesos-local-agent-1" || n.Annotations[AnnotationAgentID] != "M-S1" || n.Spec.ProviderID != "mesos://local/M-S1" {
+	if n.Name != "mesos-local-agent-1" || n.Annotations[AnnotationAgentID] != "M-S1" || n.Spec.ProviderID != "mesos://local/agent-1" {
 		t.Fatalf("Desired = %+v", n.ObjectMeta)
 	}
 	if len(n.Spec.Taints) != 1 || n.Spec.Taints[0].Effect != corev1.TaintEffectNoSchedule || n.Spec.Taints[0].Key != TaintAgent {
@@ -290,5 +290,28 @@ func TestStatusAdvertisesTheKubeletAPI(t *testing.T) {
 				t.Errorf("addresses = %v, want the agent's %v", st.Addresses, tc.addresses)
 			}
 		})
+	}
+}
+
+// A Node's providerID names its agent as its name does, by host and port: never by the
+// agent id, which a restarted agent need not keep, while the API server keeps a Node's
+// providerID as first set.
+func TestProviderID(t *testing.T) {
+	for _, tc := range []struct {
+		hostname string
+		port     int32
+		want     string
+	}{
+		{"agent-1", 0, "mesos://c/agent-1"},
+		{"agent-1", DefaultAgentPort, "mesos://c/agent-1"},
+		{"127.0.0.1", 5052, "mesos://c/127.0.0.1:5052"},
+	} {
+		if got := ProviderID("c", tc.hostname, tc.port); got != tc.want {
+			t.Errorf("ProviderID(c, %s, %d) = %s, want %s", tc.hostname, tc.port, got, tc.want)
+		}
+		a := Agent{ID: "S1", Hostname: tc.hostname, Port: tc.port}
+		if got := Desired("c", a).Spec.ProviderID; got != tc.want {
+			t.Errorf("the Node of %s:%d has providerID %s, want %s", tc.hostname, tc.port, got, tc.want)
+		}
 	}
 }
