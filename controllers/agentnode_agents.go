@@ -15,7 +15,7 @@ import (
 )
 
 // ReasonNodeNameTaken is the reason of the Warning event on a MesosCluster whose agent's
-// Node name is held by a Node of another MesosCluster.
+// Node name is held by a Node not its own: another MesosCluster's, or a kubelet's.
 const ReasonNodeNameTaken = "NodeNameTaken"
 
 // liveAgents are the agents whose Nodes a pass writes, one per Node name. An agent that
@@ -84,23 +84,36 @@ func preferAgent(a, b framework.Agent) bool {
 	return strings.Compare(a.ID, b.ID) > 0
 }
 
-// otherCluster says whether a Node is labelled for a MesosCluster other than mc's, and
-// if so says it: such a Node is never taken over. Two clusters may map agents to one
-// Node name (cluster "a" with host "b-c" and cluster "a-b" with host "c" both make
-// mesos-a-b-c), and each would write its own agent into the Node and renew its Lease.
+// otherCluster says whether a Node is not mc's, and if so says it: such a Node is never
+// taken over. Two clusters may map agents to one Node name (cluster "a" with host "b-c"
+// and cluster "a-b" with host "c" both make mesos-a-b-c), and each would write its own
+// agent into the Node and renew its Lease. A Node of the name that is no cluster's
+// (agentnode.ClusterOfNode: no cluster label, and no MesosCluster made it) is a
+// kubelet's, a host named so that joined the Kubernetes cluster: taken over, it would be
+// tainted, its status overwritten and its Lease renewed by the manager.
 func (r *AgentNodeReconciler) otherCluster(ctx context.Context, mc *mesosv1alpha1.MesosCluster, node *corev1.Node, a agentnode.Agent) bool {
-	owner, ok := node.Labels[agentnode.LabelCluster]
-	if !ok || owner == mc.Name {
+	owner := agentnode.ClusterOfNode(node)
+	if owner == mc.Name {
 		return false
 	}
 	if _, told := r.takenTold.LoadOrStore(node.Name+"\x00"+owner+"\x00"+mc.Name, true); told {
 		return true // said once (each pass would say it again, every few seconds)
 	}
-	ctrl.LoggerFrom(ctx).Info("Leaving alone the Node of another MesosCluster that an agent's Node name maps to", "node", node.Name, "owner", owner, "agent", a.ID, "hostname", a.Hostname)
-	if r.Recorder != nil {
-		r.Recorder.Eventf(mc, nil, corev1.EventTypeWarning, ReasonNodeNameTaken, "WriteNode",
-			"Agent %s (%s) maps to Node %s, which belongs to MesosCluster %s: the agent has no Node while that one exists (rename one of the clusters)",
-			a.ID, a.Hostname, node.Name, owner)
+	if owner == "" {
+		ctrl.LoggerFrom(ctx).Info("Leaving alone a Node that is no agent's, which an agent's Node name maps to", "node", node.Name, "agent", a.ID, "hostname", a.Hostname)
+		r.warnNodeTaken(mc, "Agent %s (%s) maps to Node %s, which is not an agent's (no %s label, and no MesosCluster made it: a kubelet's Node): "+
+			"the agent has no Node while that one exists (rename the host, or the cluster)", a.ID, a.Hostname, node.Name, agentnode.LabelCluster)
+		return true
 	}
+	ctrl.LoggerFrom(ctx).Info("Leaving alone the Node of another MesosCluster that an agent's Node name maps to", "node", node.Name, "owner", owner, "agent", a.ID, "hostname", a.Hostname)
+	r.warnNodeTaken(mc, "Agent %s (%s) maps to Node %s, which belongs to MesosCluster %s: the agent has no Node while that one exists (rename one of the clusters)",
+		a.ID, a.Hostname, node.Name, owner)
 	return true
+}
+
+// warnNodeTaken records on the cluster that an agent's Node name is held by a Node not its own.
+func (r *AgentNodeReconciler) warnNodeTaken(mc *mesosv1alpha1.MesosCluster, format string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(mc, nil, corev1.EventTypeWarning, ReasonNodeNameTaken, "WriteNode", format, args...)
+	}
 }

@@ -93,47 +93,95 @@ func TestOneAgentPerNode(t *testing.T) {
 	}
 }
 
-// A Node labelled for another MesosCluster is never taken over, nor its Lease renewed,
-// though an agent of this cluster maps to its name: cluster "a" with host "b-c" and
-// cluster "a-b" with host "c" both make mesos-a-b-c. The cluster says so in an event.
-func TestANodeOfAnotherClusterIsLeftAlone(t *testing.T) {
-	now := time.Now()
+// A Node that is not this cluster's is never taken over, nor its Lease renewed, though
+// an agent of this cluster maps to its name: one labelled for another MesosCluster
+// (cluster "a" with host "b-c" and cluster "a-b" with host "c" both make mesos-a-b-c),
+// or one without the label that no MesosCluster made, a kubelet's (a host named
+// a-b-c that joined as a kubelet). The cluster says so in an event, once.
+func TestANodeNotTheClustersIsLeftAlone(t *testing.T) {
 	theirs := agentnode.Desired("a", agentnode.Agent{ID: "theirs", Hostname: "b-c"})
 	theirs.UID = "their-uid"
-	c, _ := fakeAPI(t, interceptor.Funcs{}, theirs)
+	kubelets := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: theirs.Name, UID: "kubelet-uid",
+		Labels: map[string]string{corev1.LabelHostname: "mesos-a-b-c"}}}
+	for _, tc := range []struct {
+		name   string
+		node   *corev1.Node
+		labels map[string]string // the Node's, which must stay
+		event  string            // in the event besides the reason and the Node
+	}{
+		{name: "another cluster's", node: theirs, labels: theirs.Labels, event: "MesosCluster a"},
+		{name: "a kubelet's", node: kubelets, labels: kubelets.Labels, event: "not an agent's"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now()
+			c, _ := fakeAPI(t, interceptor.Funcs{}, tc.node.DeepCopy())
+			rec := events.NewFakeRecorder(10)
+			r := &AgentNodeReconciler{Client: c, Recorder: rec}
+			mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "a-b", UID: "u1"}}
+			st := framework.Status{Subscribed: true, AgentsListed: true, Agents: map[string]framework.Agent{
+				"ours": {ID: "ours", Hostname: "c"}}}
+			if got := agentnode.NodeName("a-b", "c", 0); got != tc.node.Name {
+				t.Fatalf("the agent's Node is %s, want %s (the test's premise)", got, tc.node.Name)
+			}
+			r.pass(context.Background(), mc, nil, st, now)
+			n := &corev1.Node{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(tc.node), n); err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(n.Labels, tc.labels) || !maps.Equal(n.Annotations, tc.node.Annotations) || len(n.Spec.Taints) != len(tc.node.Spec.Taints) ||
+				len(n.Status.Conditions) != 0 {
+				t.Errorf("the Node was written: labels %v, annotations %v, taints %v, conditions %v", n.Labels, n.Annotations, n.Spec.Taints, n.Status.Conditions)
+			}
+			err := c.Get(context.Background(), client.ObjectKey{Namespace: nodeLeaseNamespace, Name: tc.node.Name}, &coordinationv1.Lease{})
+			if !apierrors.IsNotFound(err) {
+				t.Errorf("the Node's Lease: %v, want none made", err)
+			}
+			select {
+			case e := <-rec.Events:
+				if !strings.Contains(e, "Warning "+ReasonNodeNameTaken) || !strings.Contains(e, tc.node.Name) || !strings.Contains(e, tc.event) {
+					t.Errorf("event %q, want a warning %s naming the Node and %q", e, ReasonNodeNameTaken, tc.event)
+				}
+			default:
+				t.Error("no event says the agent has no Node")
+			}
+			// Said once, not on every pass.
+			r.pass(context.Background(), mc, nil, st, now.Add(10*time.Second))
+			select {
+			case e := <-rec.Events:
+				t.Errorf("the next pass says it again: %q", e)
+			default:
+			}
+		})
+	}
+}
+
+// A Node the cluster made stays its agent's though someone removed its
+// mesos.k8sm.io/cluster label (its owner is the cluster): the label is put back.
+func TestAnUnlabelledNodeTheClusterMadeIsItsAgents(t *testing.T) {
+	mc := &mesosv1alpha1.MesosCluster{TypeMeta: metav1.TypeMeta{APIVersion: mesosv1alpha1.GroupVersion.String(), Kind: "MesosCluster"},
+		ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+	node := agentnode.Desired("m", agentnode.Agent{ID: "a1", Hostname: "h"})
+	node.UID = "node-uid"
+	delete(node.Labels, agentnode.LabelCluster)
+	node.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(mc, mesosv1alpha1.GroupVersion.WithKind("MesosCluster"))}
+	c, _ := fakeAPI(t, interceptor.Funcs{}, node)
 	rec := events.NewFakeRecorder(10)
 	r := &AgentNodeReconciler{Client: c, Recorder: rec}
-	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "a-b", UID: "u1"}}
-	st := framework.Status{Subscribed: true, AgentsListed: true, Agents: map[string]framework.Agent{
-		"ours": {ID: "ours", Hostname: "c"}}}
-	if got := agentnode.NodeName("a-b", "c", 0); got != theirs.Name {
-		t.Fatalf("the agent's Node is %s, want %s (the test's premise)", got, theirs.Name)
-	}
-	r.pass(context.Background(), mc, nil, st, now)
+	st := framework.Status{Subscribed: true, AgentsListed: true, Agents: map[string]framework.Agent{"a1": {ID: "a1", Hostname: "h"}}}
+	r.pass(context.Background(), mc, nil, st, time.Now())
 	n := &corev1.Node{}
-	if err := c.Get(context.Background(), client.ObjectKeyFromObject(theirs), n); err != nil {
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(node), n); err != nil {
 		t.Fatal(err)
 	}
-	if n.Labels[agentnode.LabelCluster] != "a" || n.Annotations[agentnode.AnnotationAgentID] != "theirs" || len(n.Status.Conditions) != 0 {
-		t.Errorf("the other cluster's Node was written: labels %v, annotations %v, conditions %v", n.Labels, n.Annotations, n.Status.Conditions)
+	if n.Labels[agentnode.LabelCluster] != "m" {
+		t.Errorf("labels %v, want the cluster's put back", n.Labels)
 	}
-	err := c.Get(context.Background(), client.ObjectKey{Namespace: nodeLeaseNamespace, Name: theirs.Name}, &coordinationv1.Lease{})
-	if !apierrors.IsNotFound(err) {
-		t.Errorf("the other cluster's Node's Lease: %v, want none made", err)
+	if ready := agentnode.ReadyCondition(n); ready == nil || ready.Status != corev1.ConditionTrue {
+		t.Errorf("Ready %v, want True", ready)
 	}
 	select {
 	case e := <-rec.Events:
-		if !strings.Contains(e, ReasonNodeNameTaken) || !strings.Contains(e, theirs.Name) {
-			t.Errorf("event %q, want %s naming the Node", e, ReasonNodeNameTaken)
-		}
-	default:
-		t.Error("no event says the agent has no Node")
-	}
-	// Said once, not on every pass.
-	r.pass(context.Background(), mc, nil, st, now.Add(10*time.Second))
-	select {
-	case e := <-rec.Events:
-		t.Errorf("the next pass says it again: %q", e)
+		t.Errorf("event %q, want none", e)
 	default:
 	}
 }

@@ -65,9 +65,14 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if haveTask {
 		clusterOfTask = mt.Spec.ClusterRef
 	}
-	mc, err := r.clusterFor(ctx, pod, clusterOfTask)
+	mc, kubelets, err := r.clusterFor(ctx, pod, clusterOfTask)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if kubelets {
+		// Bound to a kubelet's Node, though named like an agent's: the pod is its
+		// kubelet's to run, stop and remove, through its grace period and preStop hooks.
+		return ctrl.Result{}, nil
 	}
 	if mc == nil {
 		return r.withoutCluster(ctx, pod, mt, haveTask)
@@ -176,14 +181,17 @@ func retryConflict(err error) (ctrl.Result, error) {
 	return ctrl.Result{}, err
 }
 
-// withoutCluster handles a pod no usable cluster owns. Only a deleted pod whose task's
+// withoutCluster handles a pod no usable cluster owns, unbound or bound to a Node that
+// is no more (a kubelet's Node is left alone before). Only a deleted pod whose task's
 // cluster was deleted is acted on: it is removed, as the pod garbage collector removes
 // the pods of a Node that went (Failed first, or as its task ended), for nothing will
-// report its task again (see MesosTaskReconciler.finalize). A pod on an agent's Node
+// report its task again (see MesosTaskReconciler.finalize). A pod once on an agent's Node
 // without a MesosTask of its own (haveTask false: its cluster bound it, and went before
-// Mesos reported on its task) goes once no cluster holds its schedulerName.
+// Mesos reported on its task) goes once no cluster holds its schedulerName, when that
+// could be a cluster's: the default scheduler's pod bound to a Node named mesos-… that
+// went is a kubelet's Node's as likely, and left to the pod garbage collector.
 func (r *PodReconciler) withoutCluster(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, haveTask bool) (ctrl.Result, error) {
-	if pod.DeletionTimestamp.IsZero() || (!haveTask && !agentnode.OnAgentNode(pod)) {
+	if pod.DeletionTimestamp.IsZero() || (!haveTask && (!agentnode.OnAgentNode(pod) || !clusterSchedulerName(pod.Spec.SchedulerName))) {
 		return ctrl.Result{}, nil
 	}
 	var gone bool
@@ -344,40 +352,50 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 }
 
 // clusterFor finds the MesosCluster that owns a pod, if it can: for a bound pod the
-// cluster of its Node (of its MesosTask, clusterOfTask, once the Node is gone), none when
-// the Node is not an agent's; for an unbound pod the cluster holding its schedulerName.
-// It is the cache's own object, to read only: every pass over a pod asks for it.
-func (r *PodReconciler) clusterFor(ctx context.Context, pod *corev1.Pod, clusterOfTask string) (*mesosv1alpha1.MesosCluster, error) {
+// cluster of its Node (agentnode.ClusterOfNode; of its MesosTask, clusterOfTask, once
+// the Node is gone); for an unbound pod the cluster holding its schedulerName. kubelets
+// says the pod is bound to a Node that exists and is no agent's, whatever its name: a
+// kubelet's. The cluster is the cache's own object, to read only: every pass over a pod
+// asks for it.
+func (r *PodReconciler) clusterFor(ctx context.Context, pod *corev1.Pod, clusterOfTask string) (mc *mesosv1alpha1.MesosCluster, kubelets bool, err error) {
 	if pod.Spec.NodeName == "" {
 		var list mesosv1alpha1.MesosClusterList
 		if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterSchedulerName: pod.Spec.SchedulerName}, client.UnsafeDisableDeepCopy); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for i := range list.Items {
 			if usable(&list.Items[i]) {
-				return &list.Items[i], nil
+				return &list.Items[i], false, nil
 			}
 		}
-		return nil, nil
+		return nil, false, nil
 	}
 	name := clusterOfTask
 	node := &corev1.Node{}
 	if err := r.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node, client.UnsafeDisableDeepCopy); err == nil {
-		name = node.Labels[agentnode.LabelCluster]
+		if name = agentnode.ClusterOfNode(node); name == "" {
+			return nil, true, nil
+		}
 	} else if !apierrors.IsNotFound(err) {
-		return nil, err
+		return nil, false, err
 	}
 	if name == "" {
-		return nil, nil // a kubelet's pod
+		return nil, false, nil
 	}
-	mc := &mesosv1alpha1.MesosCluster{}
+	mc = &mesosv1alpha1.MesosCluster{}
 	if err := r.Get(ctx, client.ObjectKey{Name: name}, mc, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, client.IgnoreNotFound(err)
+		return nil, false, client.IgnoreNotFound(err)
 	}
 	if !usable(mc) {
-		return nil, nil
+		return nil, false, nil
 	}
-	return mc, nil
+	return mc, false, nil
+}
+
+// clusterSchedulerName says whether a MesosCluster may hold a schedulerName: any but the
+// default scheduler's (the MesosCluster API refuses it).
+func clusterSchedulerName(name string) bool {
+	return name != "" && name != corev1.DefaultSchedulerName
 }
 
 // usable says whether a cluster takes pods: not being deleted, its framework set up, and
@@ -428,7 +446,7 @@ var createdOrDeleted = predicate.Funcs{
 // mayBeOurs says whether a pod may be a MesosCluster's: it names a scheduler other than
 // the default one, or it is bound to a Node named as an agent's.
 func mayBeOurs(p *corev1.Pod) bool {
-	return (p.Spec.SchedulerName != corev1.DefaultSchedulerName && p.Spec.SchedulerName != "") || agentnode.OnAgentNode(p)
+	return clusterSchedulerName(p.Spec.SchedulerName) || agentnode.OnAgentNode(p)
 }
 
 // intakeChanged passes the cluster changes that decide which pods a cluster takes: its

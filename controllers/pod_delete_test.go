@@ -96,3 +96,59 @@ func podAPI(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) client
 		WithIndex(&corev1.Pod{}, indexer.PodSchedulerName, indexer.PodSchedulerNameOf).
 		WithInterceptorFuncs(funcs).Build()
 }
+
+// A Node named like an agent's (mesos-…) that exists without the mesos.k8sm.io/cluster
+// label, and that no MesosCluster made, is a kubelet's: its deleted pods are its
+// kubelet's to stop and remove, through their grace period and preStop hooks, and k8sm
+// writes nothing to them. Were they failed and removed at once, a StatefulSet would start
+// the next pod of the name while its kubelet still ran the last. Once such a Node is gone,
+// a pod without a MesosTask is taken for a gone cluster's only when its schedulerName
+// could be a MesosCluster's; the pod garbage collector removes the others.
+func TestDeletedPodsOfAKubeletsNodeAreLeftAlone(t *testing.T) {
+	kubeletsNode := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-agent-17"}}
+	for _, tc := range []struct {
+		name      string
+		scheduler string
+		node      *corev1.Node // the pod's Node, nil when gone
+		taskOf    string       // the cluster of the pod's MesosTask, none when empty
+		log       []string
+	}{
+		{name: "the default scheduler's pod on a kubelet's Node", scheduler: corev1.DefaultSchedulerName, node: kubeletsNode},
+		{name: "a pod with a gone cluster's MesosTask on a kubelet's Node", scheduler: "mesos", node: kubeletsNode, taskOf: "gone"},
+		{name: "the default scheduler's pod, its Node gone", scheduler: corev1.DefaultSchedulerName},
+		{name: "a gone cluster's pod, its Node gone", scheduler: "mesos-gone", log: []string{"status Failed", "delete"}},
+		{name: "a pod with a gone cluster's MesosTask, its Node gone", scheduler: corev1.DefaultSchedulerName, taskOf: "gone",
+			log: []string{"status Failed", "delete"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := metav1.Now()
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0", UID: "u1", DeletionTimestamp: &now,
+				Finalizers: []string{"example.com/hold"}},
+				Spec:   corev1.PodSpec{SchedulerName: tc.scheduler, NodeName: "mesos-agent-17", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+			objs := []client.Object{pod, readyCluster()}
+			if tc.node != nil {
+				objs = append(objs, tc.node.DeepCopy())
+			}
+			if tc.taskOf != "" {
+				objs = append(objs, &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0"},
+					Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: tc.taskOf, PodUID: "u1", TaskID: "k8sm.u1"},
+					Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}})
+			}
+			var log testapi.PodWrites
+			c := podAPI(t, log.Funcs(), objs...)
+			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
+
+			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := log.List(); !slices.Equal(got, tc.log) {
+				t.Errorf("pod writes = %v, want %v", got, tc.log)
+			}
+			if tc.log == nil && !res.IsZero() {
+				t.Errorf("the pod is looked at again (%+v): nothing here is k8sm's to wait for", res)
+			}
+		})
+	}
+}

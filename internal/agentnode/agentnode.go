@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -95,10 +96,33 @@ func (k KubeletAPI) AdvertisedPort() int32 {
 // NodePrefix begins the name of every agent Node.
 const NodePrefix = "mesos-"
 
-// OnAgentNode says whether a pod is bound to a Node named as an agent's (which cluster's,
-// if any, the Node's labels say).
+// OnAgentNode says whether a pod is bound to a Node named as an agent's. The name alone
+// does not make it one (a kubelet's Node may be named mesos-…): which cluster's it is,
+// if any, ClusterOfNode says.
 func OnAgentNode(p *corev1.Pod) bool {
 	return strings.HasPrefix(p.Spec.NodeName, NodePrefix)
+}
+
+// clusterGroup and clusterKind are the group and kind of a MesosCluster, the owner of the Nodes k8sm makes.
+const (
+	clusterGroup = "mesos.k8sm.io"
+	clusterKind  = "MesosCluster"
+)
+
+// ClusterOfNode names the MesosCluster whose agent a Node stands for: its LabelCluster
+// label, else the MesosCluster that owns it (a Node k8sm made, whose label someone
+// removed). "" for any other Node: a kubelet's, whatever its name, whose pods are its
+// kubelet's and which no cluster may take over.
+func ClusterOfNode(n *corev1.Node) string {
+	if c := n.Labels[LabelCluster]; c != "" {
+		return c
+	}
+	for _, o := range n.OwnerReferences {
+		if gv, err := schema.ParseGroupVersion(o.APIVersion); err == nil && gv.Group == clusterGroup && o.Kind == clusterKind {
+			return o.Name
+		}
+	}
+	return ""
 }
 
 var invalidName = regexp.MustCompile(`[^a-z0-9.-]+`)

@@ -315,3 +315,27 @@ func TestProviderID(t *testing.T) {
 		}
 	}
 }
+
+// A Node is an agent's when labelled for its cluster, or owned by a MesosCluster (made by
+// k8sm, its label since removed); any other, whatever its name, is a kubelet's.
+func TestClusterOfNode(t *testing.T) {
+	owned := func(apiVersion, kind string) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: "c", UID: "u1"}}
+	}
+	for _, tc := range []struct {
+		name string
+		node corev1.Node
+		want string
+	}{
+		{"labelled", corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelCluster: "c"}}}, "c"},
+		{"labelled, owned by another", corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelCluster: "d"},
+			OwnerReferences: owned("mesos.k8sm.io/v1alpha1", "MesosCluster")}}, "d"},
+		{"owned, its label removed", corev1.Node{ObjectMeta: metav1.ObjectMeta{OwnerReferences: owned("mesos.k8sm.io/v1alpha1", "MesosCluster")}}, "c"},
+		{"owned by something else", corev1.Node{ObjectMeta: metav1.ObjectMeta{OwnerReferences: owned("example.com/v1", "MesosCluster")}}, ""},
+		{"a kubelet's", corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{corev1.LabelHostname: "mesos-agent-17"}}}, ""},
+	} {
+		if got := ClusterOfNode(&tc.node); got != tc.want {
+			t.Errorf("%s: ClusterOfNode = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -26,8 +26,8 @@ const (
 
 var reasonText = [reasonCount]string{
 	reasonPinned: "didn't match the agent the pod is bound to",
-	// The agent's Node name is another MesosCluster's Node (agentnode.NodeName).
-	reasonNodeTaken: "had their Node name taken by another MesosCluster's Node",
+	// The agent's Node name (agentnode.NodeName) is a Node not the cluster's.
+	reasonNodeTaken: "had their Node name taken by another MesosCluster's or a kubelet's Node",
 	reasonRole:      "had no resources for the requested role",
 	reasonSelector:  "didn't match node selector",
 	// What kube-scheduler's NodeUnschedulable and TaintToleration filters keep away.

@@ -71,7 +71,8 @@ type agentState struct {
 	// the NoSchedule and NoExecute taints but the cluster's own.
 	unschedulable bool
 	taints        []corev1.Taint
-	// otherCluster: the Node of the agent's name is another MesosCluster's.
+	// otherCluster: the Node of the agent's name is not the cluster's: another
+	// MesosCluster's, or a kubelet's.
 	otherCluster bool
 	// states are the round's states of the agent's offers, one per allocation role.
 	states []roleState

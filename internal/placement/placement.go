@@ -44,9 +44,9 @@ type Request struct {
 }
 
 // NodeState is what of an agent's Node keeps tasks away: a person cordoned it
-// (spec.unschedulable: kubectl cordon, drain), its taints, or it is another
-// MesosCluster's Node, whose name the agent's maps to (the agent has no Node of its own,
-// and a pod bound there would be that cluster's Node's).
+// (spec.unschedulable: kubectl cordon, drain), its taints, or the Node of the agent's
+// name is not the cluster's (OtherCluster): another MesosCluster's, or a kubelet's (the
+// agent has no Node of its own, and a pod bound there would be that Node's).
 type NodeState struct {
 	Unschedulable bool
 	Taints        []corev1.Taint

@@ -60,7 +60,7 @@ func TestCordonedAndTaintedAgentsAreSkipped(t *testing.T) {
 		{"the other agents are used", []mesos.Offer{offer("cordoned", 4, 4096), offer("dedicated", 4, 4096), offer("own", 4, 4096)},
 			req("t", 1, 128), "own", ""},
 		{"an agent whose Node name is another cluster's Node", []mesos.Offer{offer("taken", 4, 4096)}, req("t", 1, 128), "",
-			"0/1 agents available: 1 had their Node name taken by another MesosCluster's Node."},
+			"0/1 agents available: 1 had their Node name taken by another MesosCluster's or a kubelet's Node."},
 		{"pinned to a cordoned agent's Node", []mesos.Offer{offer("cordoned", 4, 4096)}, pinned(req("t", 1, 128), "mesos-c-cordoned"), "cordoned", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

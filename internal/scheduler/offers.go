@@ -178,16 +178,16 @@ func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, o
 }
 
 // nodeSpec is placement's Input.NodeSpec: whether an agent's Node is cordoned, its
-// taints, and whether it is another cluster's Node, from the cache (its own object, to
-// read only).
+// taints, and whether it is not the cluster's Node (another cluster's, or a kubelet's
+// of the same name, whose kubelet would run a pod bound there too), from the cache (its
+// own object, to read only).
 func (s *Scheduler) nodeSpec(name string) (placement.NodeState, bool) {
 	node := &corev1.Node{}
 	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: name}, node, client.UnsafeDisableDeepCopy); err != nil {
 		return placement.NodeState{}, false
 	}
-	owner, labelled := node.Labels[agentnode.LabelCluster]
 	return placement.NodeState{Unschedulable: node.Spec.Unschedulable, Taints: node.Spec.Taints,
-		OtherCluster: labelled && owner != s.clusterName()}, true
+		OtherCluster: agentnode.ClusterOfNode(node) != s.clusterName()}, true
 }
 
 // refuseFor is how long declined offers are filtered: the cluster's refuseSeconds, 5s
