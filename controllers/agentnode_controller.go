@@ -112,7 +112,7 @@ func (r *AgentNodeReconciler) pass(ctx context.Context, mc *mesosv1alpha1.MesosC
 		r.outage(ctx, mc, nodes, now)
 		return r.leaseDuration() / 4
 	}
-	kept, requeue := nodesToKeep(mc.Name, status, now)
+	kept, requeue := nodesToKeep(mc.Name, nodes, status, now)
 	agents := liveAgents(mc, status, r.kubeletAPIHeard(mc.Name), now)
 	return min(requeue, r.syncNodes(ctx, mc, agents, nodes, status.Subscribed, kept, now))
 }
@@ -164,7 +164,7 @@ func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.M
 			}
 		}
 	}
-	r.keepNodes(ctx, mc, keep, now)
+	r.keepNodes(ctx, mc, keep, kept, now)
 	return requeue
 }
 
@@ -441,21 +441,26 @@ func hasTaint(taints []corev1.Taint, t corev1.Taint) bool {
 	return false
 }
 
-// markGone sets the Node of an agent that left to Ready=Unknown; n is not written to. A
-// Node deleted meanwhile (by someone else: the cache still has it) is gone already.
+// markGone sets the Node of an agent that left to Ready=Unknown; n is not written to.
 func (r *AgentNodeReconciler) markGone(ctx context.Context, n *corev1.Node, now time.Time) error {
 	a := agentnode.Agent{ID: n.Annotations[agentnode.AnnotationAgentID]}
-	gone := agentnode.Status(a, false, metav1.NewTime(now), n.Status.Conditions).Conditions[0]
+	return r.writeReady(ctx, n, agentnode.Status(a, false, metav1.NewTime(now), n.Status.Conditions).Conditions[0])
+}
+
+// writeReady writes a Node's Ready condition, its other conditions as they are; n is not
+// written to. A Node deleted meanwhile (by someone else: the cache still has it) is gone
+// already.
+func (r *AgentNodeReconciler) writeReady(ctx context.Context, n *corev1.Node, ready corev1.NodeCondition) error {
 	before := n
 	n = n.DeepCopy()
 	replaced := false
 	for i := range n.Status.Conditions {
 		if n.Status.Conditions[i].Type == corev1.NodeReady {
-			n.Status.Conditions[i], replaced = gone, true
+			n.Status.Conditions[i], replaced = ready, true
 		}
 	}
 	if !replaced {
-		n.Status.Conditions = append(n.Status.Conditions, gone)
+		n.Status.Conditions = append(n.Status.Conditions, ready)
 	}
 	if err := r.Status().Patch(ctx, n, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
 		return err

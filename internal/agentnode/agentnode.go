@@ -311,6 +311,18 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 	return st
 }
 
+// ReportedCondition is the Ready condition of an agent's Node while Mesos shows the agent
+// registered otherwise than by an offer or the master's list of agents (its executors'
+// messages, its tasks' updates), where the master does not list its agents to the
+// framework: True, its transition time kept from previous while it stays True.
+func ReportedCondition(now metav1.Time, previous []corev1.NodeCondition) corev1.NodeCondition {
+	c := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: ReasonAgentReady,
+		Message:           "Mesos reports the agent registered (its executors' messages or its tasks' updates); the master does not list its agents to the framework",
+		LastHeartbeatTime: now, LastTransitionTime: now}
+	keepTransition(&c, previous)
+	return c
+}
+
 // Addresses are the Node's addresses: the agent's IP as InternalIP, when Mesos gave one,
 // and its hostname, in the order a kubelet lists them. The API server dials the first of
 // them whose type its --kubelet-preferred-address-types names first.

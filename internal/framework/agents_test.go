@@ -12,6 +12,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/master"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
 // After a master failover GET_AGENTS lists the agents the new master recovered from its
@@ -120,5 +121,44 @@ func TestAgentsListedForTheCurrentSubscription(t *testing.T) {
 	h.Subscribed(context.Background(), "fw", nil)
 	if d.Status().AgentsListed {
 		t.Error("a new subscription has the agents listed before it asked for them")
+	}
+}
+
+// Mesos shows an agent registered otherwise than by its offers and the list: the master
+// forwards the messages of a registered agent's executors only, and has a task's latest
+// state only while its agent is registered. An agent so shown since the subscription is
+// Reported, until Mesos says it is lost (a FAILURE naming it, or a task on it
+// unreachable, unknown or gone by the operator); a new subscription starts anew.
+func TestAgentsReportedSinceTheSubscription(t *testing.T) {
+	d := &Driver{Connection: &Connection{}, observer: noObserver{}, status: Status{Agents: map[string]Agent{}}}
+	h := driverHandler{d}
+	ctx := context.Background()
+	subscribe(d.Connection)
+	h.Subscribed(ctx, "fw", nil)
+	update := func(agent string, state mesos.TaskState) {
+		h.Update(ctx, mesos.TaskStatus{TaskID: mesos.TaskID{Value: "t-" + agent}, AgentID: &mesos.AgentID{Value: agent}, State: state.Enum()},
+			func(context.Context) error { return nil })
+	}
+	reported := func() []string { return slices.Sorted(maps.Keys(d.Status().Reported)) }
+	steps := []struct {
+		name string
+		do   func()
+		want []string
+	}{
+		{"an executor's message", func() { h.Message(ctx, "a1", "e1", []byte("hello")) }, []string{"a1"}},
+		{"a running task", func() { update("a2", mesos.TASK_RUNNING) }, []string{"a1", "a2"}},
+		{"a task being killed", func() { update("a3", mesos.TASK_KILLING) }, []string{"a1", "a2", "a3"}},
+		{"a task that finished says nothing of its agent now", func() { update("a4", mesos.TASK_FINISHED) }, []string{"a1", "a2", "a3"}},
+		{"a task unreachable", func() { update("a1", mesos.TASK_UNREACHABLE) }, []string{"a2", "a3"}},
+		{"a task unknown", func() { update("a3", mesos.TASK_UNKNOWN) }, []string{"a2"}},
+		{"the agent's FAILURE", func() { h.Failure(ctx, &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: "a2"}}) }, nil},
+		{"reported again", func() { update("a2", mesos.TASK_STARTING) }, []string{"a2"}},
+		{"a new subscription", func() { subscribe(d.Connection); h.Subscribed(ctx, "fw", nil) }, nil},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := reported(); !slices.Equal(got, s.want) {
+			t.Errorf("%s: reported %v, want %v", s.name, got, s.want)
+		}
 	}
 }

@@ -71,6 +71,15 @@ type Status struct {
 	Inactive map[string]Agent
 	// AgentsError is why the operator API could not list the agents, if it could not.
 	AgentsError error
+	// Reported are the agents Mesos showed registered since the current subscription
+	// otherwise than by offers and the list, by agent id: one of their executors sent
+	// a message (the master forwards those of registered agents only), or a task on
+	// them was updated neither ended nor unreachable (the master has a task's latest
+	// state only while its agent is registered). An agent Mesos said is lost since (a
+	// FAILURE naming it, or a task on it unreachable, unknown or gone by the operator) is
+	// not. Where the master does not list its agents, a fully used agent, or one whose
+	// offers the framework suppressed, shows itself no other way.
+	Reported map[string]bool
 }
 
 // Scheduler is the part of the operator that decides what to do with offers and updates.
@@ -330,7 +339,46 @@ func (d *Driver) Status() Status {
 	s := d.status
 	s.Agents = maps.Clone(d.status.Agents)
 	s.Inactive = maps.Clone(d.status.Inactive)
+	s.Reported = maps.Clone(d.status.Reported)
 	return s
+}
+
+// report records what Mesos just showed of an agent (Status.Reported): registered, or,
+// when registered is false, lost. The operator is told when that changes.
+func (d *Driver) report(agentID string, registered bool) {
+	if agentID == "" {
+		return
+	}
+	d.mu.Lock()
+	changed := d.status.Reported[agentID] != registered
+	switch {
+	case !changed:
+	case registered:
+		if d.status.Reported == nil {
+			d.status.Reported = map[string]bool{}
+		}
+		d.status.Reported[agentID] = true
+	default:
+		delete(d.status.Reported, agentID)
+	}
+	d.mu.Unlock()
+	if changed && d.notify != nil {
+		d.notify()
+	}
+}
+
+// agentShown says what a task's update shows of its agent: registered (known) while the
+// task is neither ended nor unreachable, lost when the task is unreachable, unknown to the
+// master, or gone with its agent, nothing otherwise (an ended task's last update may
+// come from the master, after its agent left).
+func agentShown(state mesos.TaskState) (registered, known bool) {
+	switch state {
+	case mesos.TASK_STAGING, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLING:
+		return true, true
+	case mesos.TASK_UNREACHABLE, mesos.TASK_UNKNOWN, mesos.TASK_GONE_BY_OPERATOR:
+		return false, true
+	}
+	return false, false
 }
 
 // SetReconciled records that the tasks were reconciled after a subscription; nothing
@@ -377,7 +425,7 @@ func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *me
 		s.Subscribed, s.FrameworkID, s.Leader, s.LastError, s.Refused, s.Reconciled = true, frameworkID, h.d.Leader(), nil, "", false
 		s.Subscription = h.d.Subscription()
 		// The agents are listed again for this subscription (pollAgents, at once).
-		s.SubscribedAt, s.AgentsListed, s.Inactive = time.Now(), false, nil
+		s.SubscribedAt, s.AgentsListed, s.Inactive, s.Reported = time.Now(), false, nil, nil
 	})
 	select {
 	case h.d.pollNow <- struct{}{}:
@@ -389,6 +437,7 @@ func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *me
 }
 
 func (h driverHandler) Message(ctx context.Context, agentID, executorID string, data []byte) {
+	h.d.report(agentID, true)
 	if mr, ok := h.d.sched.(MessageReceiver); ok {
 		mr.Message(ctx, h.d, agentID, executorID, data)
 	}
@@ -454,6 +503,9 @@ func (h driverHandler) Rescind(ctx context.Context, offerID mesos.OfferID) {
 }
 
 func (h driverHandler) Update(ctx context.Context, status mesos.TaskStatus, ack func(context.Context) error) {
+	if registered, known := agentShown(status.GetState()); known && status.GetAgentID().GetValue() != "" {
+		h.d.report(status.AgentID.Value, registered)
+	}
 	if h.d.sched != nil {
 		h.d.sched.Update(ctx, status, ack)
 	}
@@ -467,7 +519,10 @@ func (h driverHandler) Failure(ctx context.Context, f *scheduler.Event_Failure) 
 			er.ExecutorEnded(ctx, f.AgentID.Value, f.ExecutorID.Value)
 		}
 	default:
-		h.d.update(func(s *Status) { delete(s.Agents, f.AgentID.Value) })
+		h.d.update(func(s *Status) {
+			delete(s.Agents, f.AgentID.Value)
+			delete(s.Reported, f.AgentID.Value)
+		})
 	}
 }
 
