@@ -212,7 +212,9 @@ func TestOffersGoOnlyOnTheirSubscription(t *testing.T) {
 // Mesos's ERROR refuses one stream: the Driver shows it while it is the latest word on
 // the subscription, and no longer once an attempt fails for another reason, as when the
 // master is then unreachable. A removal stays: Mesos refuses every subscription of a
-// removed framework.
+// removed framework. Only Mesos's own words for a removal are one: a refusal that
+// merely holds "removed" or "completed" (a role's name, an authorizer's failure) may
+// pass, and is shown while it is the latest word only.
 func TestRefusalLastsUntilTheNextAttempt(t *testing.T) {
 	for _, tc := range []struct {
 		refusal string
@@ -220,6 +222,8 @@ func TestRefusalLastsUntilTheNextAttempt(t *testing.T) {
 	}{
 		{"Framework failed over", false},
 		{"Changing framework's principal is not allowed.", false},
+		{"Not authorized to register a framework with role 'jobs-completed'", false},
+		{"Authorization failure: could not create ObjectApprovers for a framework: the policy was removed", false},
 		{"Framework has been removed", true},
 	} {
 		t.Run(tc.refusal, func(t *testing.T) {
