@@ -11,9 +11,9 @@ import (
 )
 
 // The master's operator API (POST /api/v1), as much of it as frameworks and people use
-// with the sim: GET_HEALTH, GET_VERSION, GET_AGENTS, GET_FRAMEWORKS and GET_EXECUTORS, with Mesos's rules for
-// methods, content types and Accept (src/master/http.cpp, Master::Http::api). Other
-// calls are answered 501.
+// with the sim: GET_HEALTH, GET_VERSION, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS and
+// TEARDOWN, with Mesos's rules for methods, content types and Accept (src/master/http.cpp,
+// Master::Http::api). Other calls are answered 501.
 
 // simVersion is the Mesos version the sim answers as.
 const simVersion = "1.12.0"
@@ -53,6 +53,13 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		resp = master.Response{Type: master.Response_GET_FRAMEWORKS, GetFrameworks: m.getFrameworks()}
 	case master.Call_GET_EXECUTORS:
 		resp = master.Response{Type: master.Response_GET_EXECUTORS, GetExecutors: m.getExecutors()}
+	case master.Call_TEARDOWN:
+		if !m.teardown(call.GetTeardown().GetFrameworkID().Value) {
+			writeError(w, http.StatusBadRequest, "No framework found with specified ID")
+			return
+		}
+		w.WriteHeader(http.StatusOK) // Mesos's OK(), no body
+		return
 	default:
 		writeError(w, http.StatusNotImplemented, fmt.Sprintf("%s is not implemented by mesos-sim", call.GetType()))
 		return
@@ -205,4 +212,18 @@ func (m *Master) HoldResources(hostname, resources string) error {
 	a.free.subtract(p)
 	a.held.add(p)
 	return nil
+}
+
+// teardown removes a framework as a Mesos operator's TEARDOWN does (Master::Http::_teardown,
+// then Master::removeFramework, as its failover timeout would): false when the master
+// does not know it, or removed it already.
+func (m *Master) teardown(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fw := m.frameworks[id]
+	if fw == nil || fw.removed || fw.unknown {
+		return false
+	}
+	m.removeFrameworkLocked(fw)
+	return true
 }
