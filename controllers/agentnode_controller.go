@@ -108,8 +108,12 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // were the error returned, controller-runtime would retry the whole cluster with its
 // growing backoff (up to 1000 s) instead, while no Lease of the cluster was renewed.
 func (r *AgentNodeReconciler) pass(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, status framework.Status, now time.Time) time.Duration {
-	if !status.Subscribed && mc.Status.FrameworkID != "" && !isFrameworkRemoved(status.Refused) {
-		r.outage(ctx, mc, nodes, now)
+	if !status.Subscribed && mc.Status.FrameworkID != "" {
+		if driverSaysRemoved(status) {
+			r.frameworkRemovedNodes(ctx, mc, nodes, now)
+		} else {
+			r.outage(ctx, mc, nodes, now)
+		}
 		return r.leaseDuration() / 4
 	}
 	kept, requeue := nodesToKeep(mc.Name, nodes, status, now)

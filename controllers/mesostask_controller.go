@@ -57,6 +57,9 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	sched := r.Registry.Scheduler(mt.Spec.ClusterRef)
 
 	if !mt.DeletionTimestamp.IsZero() {
+		if err := r.endIfFrameworkRemoved(ctx, mt); err != nil {
+			return retryConflict(client.IgnoreNotFound(err))
+		}
 		return r.finalize(ctx, mt, sched)
 	}
 	if controllerutil.AddFinalizer(mt, TaskFinalizer) {

@@ -77,6 +77,9 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if mc == nil {
 		return r.withoutCluster(ctx, pod, mt, haveTask)
 	}
+	if res, done, err := r.endOfRemovedFramework(ctx, pod, mt, haveTask, mc); done {
+		return res, err
+	}
 
 	if !pod.DeletionTimestamp.IsZero() {
 		return r.deletePod(ctx, pod, mt, haveTask, mc)
@@ -482,16 +485,19 @@ func (r *PodReconciler) podsOfClusterNamed(ctx context.Context, o client.Object)
 }
 
 // podsOfCluster lists the pods a cluster may take or must remove: the unbound or
-// deleted ones that name its schedulerName, and those bound to its agents' Nodes.
+// deleted ones that name its schedulerName (every one, once Mesos removed its framework:
+// their tasks ended with it, see endOfRemovedFramework), and those bound to its agents'
+// Nodes.
 func (r *PodReconciler) podsOfCluster(ctx context.Context, o client.Object) []ctrl.Request {
 	mc := o.(*mesosv1alpha1.MesosCluster)
 	var pods corev1.PodList
 	if err := r.List(ctx, &pods, client.MatchingFields{indexer.PodSchedulerName: mc.Spec.SchedulerName}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
+	removed := frameworkRemoved(mc, r.Registry)
 	reqs := make([]ctrl.Request, 0, len(pods.Items))
 	for i := range pods.Items {
-		if pods.Items[i].Spec.NodeName == "" || !pods.Items[i].DeletionTimestamp.IsZero() {
+		if removed || pods.Items[i].Spec.NodeName == "" || !pods.Items[i].DeletionTimestamp.IsZero() {
 			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&pods.Items[i])})
 		}
 	}

@@ -332,6 +332,10 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 		}
 	case mesosv1alpha1.TaskPhaseGone:
 		out.Reason, out.Message = ReasonTaskGone, st.MesosState+": "+st.Message
+		if EndedWithFrameworkStatus(st) {
+			// Mesos said nothing of the task: the removal of its framework ended it.
+			out.Reason, out.Message = st.Reason, st.Message
+		}
 	case mesosv1alpha1.TaskPhaseUnreachable:
 		out.Reason, out.Message = ReasonAgentUnreachable, "Mesos cannot reach the agent ("+st.MesosState+")"
 	}
