@@ -342,6 +342,9 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 	if IsTerminalPhase(st.Phase) {
 		endContainers(&out)
 	}
+	if out.Phase == corev1.PodFailed && Disrupted(pod, st) {
+		markDisrupted(&out, disruptionMessage(st))
+	}
 	if st.Phase != mesosv1alpha1.TaskPhasePending {
 		SetPodCondition(&out, corev1.PodScheduled, corev1.ConditionTrue, "", "")
 	}
@@ -508,6 +511,7 @@ func podCondition(s *corev1.PodStatus, t corev1.PodConditionType) *corev1.PodCon
 func UnreachableTooLong(s *corev1.PodStatus) {
 	failPod(s)
 	s.Reason, s.Message = ReasonNodeLost, "The Mesos agent running the pod stayed unreachable"
+	markDisrupted(s, s.Message)
 }
 
 // PodReady says whether a pod status's Ready condition is True.

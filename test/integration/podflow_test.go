@@ -446,6 +446,10 @@ var _ = Describe("Pods on Mesos", func() {
 		// The suite's timeout is 2s (5m by default).
 		Eventually(podOf(key), 20*time.Second, 100*time.Millisecond).Should(And(
 			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", podtask.ReasonNodeLost)))
+		// A disruption, which a Job's podFailurePolicy can leave out of its backoffLimit.
+		lost, err := podOf(key)()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(podCondition(lost, corev1.DisruptionTarget)).To(HavePrefix("True/" + podtask.ReasonTerminationByMesos))
 
 		By("healing the partition: the task comes back, but its pod ended, so it is killed")
 		Expect(sim.HealAgent("agent-1")).To(Succeed())
