@@ -124,8 +124,8 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 //     list), but the tasks the old master removed with it are forgotten
 //     (Framework::unreachableTasks lives in memory only, MESOS-6785): a new task may
 //     take the id of one;
-//   - the new master knows a framework only through the tasks its registered agents
-//     report (updateSlaveFrameworks, recoverFramework): a call of such a framework is
+//   - the new master knows a framework only through the tasks or executors (idle ones
+//     too) its registered agents report (updateSlaveFrameworks, recoverFramework): a call of such a framework is
 //     refused 403 until it subscribes again, of any other 400 (unknown framework), and a
 //     framework removed before is forgotten (Master::frameworks.completed is not kept);
 //   - a framework subscribing again with its id gets the same id and its tasks, and
@@ -154,18 +154,56 @@ func (m *Master) FailoverMaster() {
 			fw.failover.Stop()
 			fw.failover = nil
 		}
-		if fw.removed || len(fw.tasks) == 0 {
+		if fw.removed || len(fw.tasks) == 0 && !m.onAnyAgentLocked(fw) {
 			delete(m.frameworks, id)
 			continue
 		}
 		fw.unknown = true
-		for _, t := range fw.tasks {
-			if t.agent.registered() {
+		for _, a := range m.agents {
+			if a.registered() && a.reports(fw) {
 				fw.unknown = false
 			}
+		}
+		for _, t := range fw.tasks {
 			t.unreachable = false // not kept across a failover (MESOS-6785)
 		}
 	}
+}
+
+// onAnyAgentLocked says whether an agent that may still register with the master (one
+// not removed) reports the framework.
+func (m *Master) onAnyAgentLocked(fw *framework) bool {
+	for _, a := range m.agents {
+		if !a.removed && a.reports(fw) {
+			return true
+		}
+	}
+	return false
+}
+
+// reports says whether the agent, registering with a master, tells it of the framework:
+// it holds one of its tasks or runs one of its executors, idle or not (Mesos:
+// src/slave/slave.cpp Slave::doReliableRegistration lists every framework the agent
+// has, and the master recovers those it does not know, src/master/master.cpp
+// updateSlaveFrameworks).
+func (a *agent) reports(fw *framework) bool {
+	for _, t := range fw.tasks {
+		if t.agent == a {
+			return true
+		}
+	}
+	prefix := fw.id + "/"
+	for key := range a.executors {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	for key := range a.runs {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // SetDown takes the master down (true) or brings it back (false), as a master process

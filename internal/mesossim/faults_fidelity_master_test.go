@@ -436,3 +436,49 @@ func markGone(t *testing.T, m *Master, s *sched) *mesos.Offer {
 	s.next(scheduler.Event_FAILURE)
 	return nil
 }
+
+// Mesos: a re-registering agent lists every framework it runs an executor of, tasks or
+// not (src/slave/slave.cpp Slave::doReliableRegistration), and the failed-over master
+// recovers each one it does not know (src/master/master.cpp updateSlaveFrameworks,
+// recoverFramework). So a framework whose only trace is an idle executor is known, though
+// not subscribed (403), once that agent has registered (400 until then), and after it
+// subscribes again its executor's messages and updates reach it.
+func TestFidelityFailoverMasterFrameworkKnownThroughAnIdleExecutor(t *testing.T) {
+	m := startSim(t, execConfig())
+	if err := m.DelayReregistration(time.Hour, "agent-1"); err != nil {
+		t.Fatal(err)
+	}
+	s := newSched(t, m)
+	fi := checkpointing(mesos.FrameworkInfo_Capability_PARTITION_AWARE)
+	s.subscribe(fi)
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+	s.mustCall(calls.Kill("t1", o.AgentID.Value))
+	s.waitState("t1", mesos.TASK_KILLED) // acknowledged: the master lets go of t1; e1 runs on, idle
+	s.mu.Lock()
+	stream := s.streamID
+	s.mu.Unlock()
+
+	m.FailoverMaster()
+	s.streamClosed()
+	revive := func() int {
+		return post(t, m.URL(), mediaProtobuf, "", stream, marshal(t, calls.Revive().With(calls.Framework(s.id)))).StatusCode
+	}
+	if got := revive(); got != http.StatusBadRequest {
+		t.Fatalf("call of a framework whose agent has not registered = %d, want 400", got)
+	}
+	if err := m.ReregisterAgent("agent-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := revive(); got != http.StatusForbidden {
+		t.Fatalf("call of a framework known through its idle executor, not subscribed = %d, want 403", got)
+	}
+	s.subscribe(fi)
+	s.mustCall(calls.Message(o.AgentID.Value, "e1", []byte("hi")))
+	if msg := s.next(scheduler.Event_MESSAGE).GetMessage(); string(msg.Data) != "echo:hi" {
+		t.Fatalf("MESSAGE %q, want echo:hi", msg.Data)
+	}
+	s.launch(s.offer("agent-1"), testExecutor(t, "e1", "normal"), "t2")
+	s.waitState("t2", mesos.TASK_RUNNING)
+}

@@ -165,9 +165,9 @@ type framework struct {
 	removed        bool
 	partitionAware bool
 	failover       *time.Timer
-	// unknown: a master that failed over does not know the framework yet (it has tasks
-	// only on unreachable agents): its calls are refused as an unknown framework's
-	// until it subscribes or such an agent registers again.
+	// unknown: a master that failed over does not know the framework yet (its tasks and
+	// executors are only on agents not registered with it): its calls are refused as an
+	// unknown framework's until it subscribes or such an agent registers again.
 	unknown    bool
 	reconciles int
 	observer   *Observer // Config.Observer

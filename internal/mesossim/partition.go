@@ -175,9 +175,10 @@ func (m *Master) shutdownAgentLocked(a *agent) {
 // re-reregistered", no uuid, with the executor id and the latest status's healthy,
 // check_status and container_status (TASK_UNREACHABLE or TASK_LOST becomes TASK_RUNNING
 // again; a task that ended meanwhile shows its terminal state). A framework the master
-// forgot in a master failover is known again (updateSlaveFrameworks, recoverFramework).
-// The agent then offers again and sends the updates it held back. An agent removed with
-// RemoveAgent cannot come back: Mesos refuses it ("Agent has been marked gone").
+// forgot in a master failover is known again, through its tasks or executors on the
+// agent (updateSlaveFrameworks, recoverFramework). The agent then offers again and sends
+// the updates it held back. An agent removed with RemoveAgent cannot come back: Mesos
+// refuses it ("Agent has been marked gone").
 func (m *Master) HealAgent(hostname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -211,6 +212,7 @@ func (m *Master) HealAgent(hostname string) error {
 		}
 	}
 	a.free = free
+	m.knowFrameworksOfLocked(a)
 	m.agentReconnectedLocked(a)
 	return nil
 }

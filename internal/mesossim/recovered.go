@@ -18,9 +18,9 @@ import (
 //     recovered (Master::reconcile, case 2): the framework has to ask again;
 //   - GET_AGENTS lists it under recovered_agents, not agents (readonly_handler.cpp,
 //     jsonifyGetAgents), and GET_EXECUTORS leaves its executors out;
-//   - a framework whose tasks are all on such agents (or unreachable ones) is not known
-//     to the master until it subscribes or one of them registers (updateSlaveFrameworks,
-//     recoverFramework).
+//   - a framework whose tasks and executors are all on such agents (or unreachable ones)
+//     is not known to the master until it subscribes or one of them registers
+//     (updateSlaveFrameworks, recoverFramework).
 //
 // The agent itself runs on: its executors and tasks go on, and the status updates it
 // takes wait in its status update manager, which sends them once it has registered
@@ -116,23 +116,24 @@ func (m *Master) startReregistrationLocked() {
 
 // reregisterLocked is a recovered agent registering with the master again
 // (Master::__reregisterSlave for an agent in slaves.recovered): the master takes its tasks
-// back, knows the frameworks they belong to again, and the agent offers again and sends
-// the updates it held.
+// back, knows the frameworks of its tasks and executors again, and the agent offers
+// again and sends the updates it held.
 func (m *Master) reregisterLocked(a *agent) {
 	a.recovered = false
 	a.reregisterGen++
+	m.knowFrameworksOfLocked(a)
+	m.agentReconnectedLocked(a)
+}
+
+// knowFrameworksOfLocked is the master learning of the frameworks an agent that
+// registers again reports, through their tasks or executors (updateSlaveFrameworks,
+// recoverFramework).
+func (m *Master) knowFrameworksOfLocked(a *agent) {
 	for _, fw := range m.frameworks {
-		if fw.removed {
-			continue
-		}
-		for _, t := range fw.tasks {
-			if t.agent == a {
-				fw.unknown = false
-				break
-			}
+		if !fw.removed && a.reports(fw) {
+			fw.unknown = false
 		}
 	}
-	m.agentReconnectedLocked(a)
 }
 
 // anyRecoveredLocked says whether an agent has not registered with the failed-over master yet.
