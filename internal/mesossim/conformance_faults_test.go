@@ -62,6 +62,48 @@ func TestConformanceRestartAgentCheckpointing(t *testing.T) {
 	}
 }
 
+// TestConformanceRestartAgentKeepsAnIdleExecutor: an executor whose tasks have all ended
+// and been acknowledged, of a checkpointing framework, survives an agent restart: it
+// subscribes again and is kept, as it once ran a task (Mesos: src/slave/slave.cpp
+// Slave::subscribe shuts down only an executor never sent a task, Executor::everSentTask,
+// and the agent recovers its acknowledged tasks among the completed ones,
+// Executor::recoverTask).
+func TestConformanceRestartAgentKeepsAnIdleExecutor(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	s.subscribe(checkpointing(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+	s.mustCall(calls.Kill("t1", o.AgentID.Value))
+	s.waitState("t1", mesos.TASK_KILLED) // acknowledged: e1 is idle, but it ran a task
+
+	if err := m.RestartAgent("agent-1"); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, m, "agent-1")
+	s.mustCall(calls.Message(o.AgentID.Value, "e1", []byte("still there")))
+	if msg := s.next(scheduler.Event_MESSAGE).GetMessage(); string(msg.Data) != "echo:still there" {
+		t.Fatalf("MESSAGE %q", msg.Data)
+	}
+}
+
+// waitActive waits until a restarted agent has registered with the master again (an
+// offer may be one of before the restart).
+func waitActive(t *testing.T, m *Master, hostname string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		for _, a := range m.State().Agents {
+			if a.Hostname == hostname && a.Active {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent %s did not register again", hostname)
+		}
+	}
+}
+
 // TestConformanceRestartAgentNotCheckpointing: a framework that does not checkpoint
 // loses its tasks when their agent restarts (TASK_LOST from the master,
 // REASON_AGENT_DISCONNECTED) and gets their resources offered again.

@@ -38,7 +38,11 @@ type execRun struct {
 	conn   chan struct{}  // closed to end the open stream
 
 	// Guarded by the master's mu:
-	registered  bool         // subscribed since it started or since the agent restarted
+	registered bool // subscribed since it started or since the agent restarted
+	// sentTask: it sent an update of its own of one of its tasks, which the agent keeps
+	// with the task, acknowledged or not, across its restarts (Executor::everSentTask,
+	// completedTasks); such an executor is never taken for one left with no task.
+	sentTask    bool
 	recovering  bool         // the agent restarted and waits for it to subscribe again
 	terminating bool         // told to SHUT DOWN
 	silent      bool         // killed by an agent that forgot it: its exit is not reported
@@ -255,18 +259,15 @@ func (r *execRun) holding(id *mesos.TaskID) bool {
 
 // idleLocked says whether an executor has no task to run: none is held for it, and it
 // was never sent one as the agent counts it (Executor::everSentTask: a task sent that
-// has not ended, or one that ended with an update of the executor's own not
-// acknowledged yet). Every task of a new executor was killed before it subscribed, or,
+// has not ended, or one that ended, acknowledged or not, with an update of the
+// executor's own). Every task of a new executor was killed before it subscribed, or,
 // after an agent restart, every one it was sent was lost with the restart.
 func (m *Master) idleLocked(run *execRun) bool {
-	if run.holding(nil) {
+	if run.holding(nil) || run.sentTask {
 		return false
 	}
 	for _, t := range run.fw.tasks {
-		if t.agent != run.agent || t.info.Executor == nil || t.info.Executor.ExecutorID != run.info.ExecutorID {
-			continue
-		}
-		if t.liveOnAgent() || isTerminal(t.state) && len(t.pending) > 0 && len(t.seen) > 0 {
+		if t.agent == run.agent && t.info.Executor != nil && t.info.Executor.ExecutorID == run.info.ExecutorID && t.liveOnAgent() {
 			return false
 		}
 	}

@@ -180,7 +180,13 @@ func validUUID(b []byte) bool {
 // duplicates.
 func (m *Master) executorUpdateLocked(run *execRun, st mesos.TaskStatus) {
 	t := run.fw.tasks[st.TaskID.Value]
-	if t == nil || t.agent != run.agent || isTerminal(t.state) || !t.sawUpdate(st.UUID) {
+	if t == nil || t.agent != run.agent {
+		return
+	}
+	if e := t.info.Executor; e != nil && e.ExecutorID == run.info.ExecutorID {
+		run.sentTask = true
+	}
+	if isTerminal(t.state) || !t.sawUpdate(st.UUID) {
 		return
 	}
 	st.AgentID = &mesos.AgentID{Value: run.agent.id}
