@@ -167,3 +167,97 @@ func TestConformanceRefuseSeconds(t *testing.T) {
 	s.waitState("t2", mesos.TASK_RUNNING)
 	s.noOffer(300*time.Millisecond, "3 cpus left, refused for an hour by t1's ACCEPT")
 }
+
+// offeredRoles waits for the next OFFERS event and returns the role each agent's offer
+// is allocated to, by hostname.
+func (s *sched) offeredRoles() map[string]string {
+	s.t.Helper()
+	roles := map[string]string{}
+	for _, o := range s.next(scheduler.Event_OFFERS).GetOffers().Offers {
+		roles[o.Hostname] = o.GetAllocationInfo().GetRole()
+	}
+	return roles
+}
+
+// declineAll declines every offer it is given for an hour, in one call: no allocation
+// comes between.
+func (s *sched) declineAll(offers []mesos.Offer) {
+	s.t.Helper()
+	ids := make([]mesos.OfferID, len(offers))
+	for i, o := range offers {
+		ids[i] = o.ID
+	}
+	s.mustCall(calls.Decline(ids...).With(calls.RefuseSeconds(time.Hour)))
+}
+
+// Every role of a MULTI_ROLE framework is offered resources: for each agent the
+// allocator goes through the roles in the role sorter's order, a role with a smaller
+// share first (src/master/allocator/mesos/hierarchical.cpp __generateOffers), and a
+// refuse filter holds an agent back from the role it was set for only (isFiltered), so
+// the next role is offered the agent instead. REVIVE with roles clears those roles'
+// filters alone.
+func TestConformanceEveryRoleOfAFrameworkIsOffered(t *testing.T) {
+	m := startSim(t, Config{Agents: 2, AgentResources: "cpus:4;mem:1024", AllocationInterval: 50 * time.Millisecond})
+	s := newSched(t, m)
+	fi := info()
+	fi.Roles = []string{"a", "b"}
+	s.subscribe(fi)
+	offers := s.next(scheduler.Event_OFFERS).GetOffers().Offers
+	first := map[string]string{}
+	for _, o := range offers {
+		first[o.Hostname] = o.GetAllocationInfo().GetRole()
+	}
+	if len(first) != 2 || first["agent-1"] == first["agent-2"] {
+		t.Fatalf("first offers by role %v, want one agent for each role", first)
+	}
+	s.declineAll(offers)
+	offers = s.next(scheduler.Event_OFFERS).GetOffers().Offers
+	for _, o := range offers {
+		if role := o.GetAllocationInfo().GetRole(); role == first[o.Hostname] {
+			t.Fatalf("%s offered again to role %s, which declined it for an hour", o.Hostname, role)
+		}
+	}
+	if len(offers) != 2 {
+		t.Fatalf("offers %v after the first were declined, want each agent to the other role", offers)
+	}
+	s.declineAll(offers)
+	s.noOffer(300*time.Millisecond, "every agent declined for an hour by both roles")
+
+	s.mustCall(calls.ReviveWith([]string{"b"}))
+	if got := s.offeredRoles(); got["agent-1"] != "b" || got["agent-2"] != "b" {
+		t.Fatalf("offers after reviving role b: %v, want both agents to b", got)
+	}
+}
+
+// The role sorter orders roles by dominant share first (DRFSorter's compareDRF): a role
+// whose task holds an agent is offered the other agent after a role with nothing,
+// though each has been offered as often and the first comes first by name.
+func TestConformanceRolesAreOfferedByShare(t *testing.T) {
+	m := startSim(t, Config{Agents: 2, AgentResources: "cpus:4;mem:1024", AllocationInterval: 50 * time.Millisecond})
+	s := newSched(t, m)
+	fi := info()
+	fi.Roles = []string{"a", "b"}
+	s.subscribe(fi)
+	offers := s.next(scheduler.Event_OFFERS).GetOffers().Offers
+	if len(offers) != 2 {
+		t.Fatalf("first offers %v, want one per agent", offers)
+	}
+	for _, o := range offers {
+		if o.GetAllocationInfo().GetRole() == "a" {
+			ti := commandTaskOf("t1", o, 4, "")
+			ti.Resources = append(ti.Resources, scalar("mem", 1024))
+			s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(ti)}.WithOffers(o.ID)))
+		} else {
+			s.mustCall(calls.Decline(o.ID).With(calls.RefuseSeconds(0)))
+		}
+	}
+	s.waitState("t1", mesos.TASK_RUNNING)
+	for range 3 {
+		for _, o := range s.next(scheduler.Event_OFFERS).GetOffers().Offers {
+			if role := o.GetAllocationInfo().GetRole(); role != "b" {
+				t.Fatalf("%s offered to role %s, whose task holds the other agent, before role b with nothing", o.Hostname, role)
+			}
+			s.mustCall(calls.Decline(o.ID).With(calls.RefuseSeconds(0)))
+		}
+	}
+}

@@ -140,6 +140,7 @@ func (m *Master) FailoverMaster() {
 	defer m.mu.Unlock()
 	m.id = uuid.NewString()
 	m.nextFW = 0
+	clear(m.roleChosen) // the new master's allocator counts from nothing
 	m.recoverAgentsLocked()
 	for _, o := range m.offers {
 		m.recoverOfferLocked(o)

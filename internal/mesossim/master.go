@@ -128,6 +128,9 @@ type Master struct {
 	offers     map[string]*offer
 	nextOffer  int
 	nextFW     int
+	// roleChosen counts the allocations to each role since the master started or failed
+	// over, the role sorter's tie-break (offers.go roleOrder).
+	roleChosen map[string]int
 
 	workDir string
 	nextRun int
@@ -222,6 +225,7 @@ type task struct {
 	agent    *agent
 	state    mesos.TaskState // as the master knows it
 	res      pool
+	role     string          // its offer's, which its resources are allocated to
 	pending  []pendingUpdate // updates waiting for an ack; the first is in flight
 	retry    *time.Timer
 	retryGen int // bumped whenever retry is armed again, so a stale timer does nothing
@@ -289,7 +293,7 @@ func New(cfg Config) (*Master, error) {
 		return nil, fmt.Errorf("agent attributes: %w", err)
 	}
 	m := &Master{cfg: cfg, id: uuid.NewString(), log: cfg.Log, executorKey: newExecutorKey(), frameworks: map[string]*framework{},
-		agentByID: map[string]*agent{}, offers: map[string]*offer{}, stop: make(chan struct{}), allocateSoon: make(chan struct{}, 1)}
+		agentByID: map[string]*agent{}, offers: map[string]*offer{}, roleChosen: map[string]int{}, stop: make(chan struct{}), allocateSoon: make(chan struct{}, 1)}
 	for i := 1; i <= cfg.Agents; i++ {
 		hostname, port := fmt.Sprintf("agent-%d", i), mesos.Default_AgentInfo_Port
 		if cfg.AgentHostname != "" {

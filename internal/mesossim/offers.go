@@ -45,35 +45,46 @@ func (m *Master) allocateSoonLocked() {
 }
 
 // allocateLocked offers each connected, unsuppressed framework the available resources
-// (neither offered nor used) of every agent, allocated to the framework's first role (a
-// MULTI_ROLE framework without roles gets none, as Mesos's allocator has no role to
-// offer it resources for), as HierarchicalAllocatorProcess::__generateOffers does: an
-// agent is offered whatever offers of it are outstanding, so a framework holding an
-// offer gets another one of the resources a task there freed; it is offered only what
-// is allocatable (at least the master's --min_allocatable_resources, cpus:0.01|mem:32
-// by default), and not what a refuse filter of the framework holds back (filteredLocked).
-// One offer per agent and framework in each allocation.
+// (neither offered nor used) of every agent, as HierarchicalAllocatorProcess::
+// __generateOffers does: an agent is offered whatever offers of it are outstanding, so a
+// framework holding an offer gets another one of the resources a task there freed; it is
+// offered only what is allocatable (at least the master's --min_allocatable_resources,
+// cpus:0.01|mem:32 by default), allocated to the first of the framework's roles, in the
+// role sorter's order (roleOrder), that no refuse filter of the framework holds back
+// from the agent (filteredLocked); a MULTI_ROLE framework without roles gets none, as
+// Mesos's allocator has no role to offer it resources for. One offer per agent and
+// framework in each allocation.
 func (m *Master) allocateLocked(now time.Time) {
 	ids := make([]string, 0, len(m.frameworks))
 	for id := range m.frameworks {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	var shares *roleShares // added up once a framework has roles to choose from
 	for _, id := range ids {
 		fw := m.frameworks[id]
 		roles := frameworkRoles(fw.info)
 		if fw.removed || fw.stream == nil || fw.suppressed || len(roles) == 0 {
 			continue
 		}
+		if len(roles) > 1 && shares == nil {
+			shares = m.roleSharesLocked()
+		}
 		var batch []mesos.Offer
 		for _, a := range m.agents {
-			if !a.connected() || !allocatable(a.free) || m.filteredLocked(fw, a, roles[0], a.free, now) {
+			if !a.connected() || !allocatable(a.free) {
+				continue
+			}
+			role, ok := m.roleToOfferLocked(fw, a, roles, shares, now)
+			if !ok {
 				continue
 			}
 			m.nextOffer++
-			o := &offer{id: fmt.Sprintf("%s-O%d", m.id, m.nextOffer), fw: fw, agent: a, res: a.free.clone(), role: roles[0]}
+			o := &offer{id: fmt.Sprintf("%s-O%d", m.id, m.nextOffer), fw: fw, agent: a, res: a.free.clone(), role: role}
 			a.free = newPool()
 			m.offers[o.id] = o
+			shares.allocated(role, o.res)
+			m.roleChosen[role]++
 			batch = append(batch, m.offerProto(o))
 			if m.cfg.OfferTimeout > 0 {
 				time.AfterFunc(m.cfg.OfferTimeout, func() { m.offerTimedOut(o) })
@@ -86,6 +97,98 @@ func (m *Master) allocateLocked(now time.Time) {
 			fw.send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: batch}})
 		}
 	}
+}
+
+// roleToOfferLocked picks the role an agent's resources are offered to the framework
+// for: the first of its roles in the role sorter's order that no refuse filter holds
+// back from the agent (a filter holds back only the role it was set for,
+// HierarchicalAllocatorProcess::isFiltered); ok is false when every role's does.
+func (m *Master) roleToOfferLocked(fw *framework, a *agent, roles []string, shares *roleShares, now time.Time) (role string, ok bool) {
+	if len(roles) > 1 {
+		roles = roleOrder(roles, shares, m.roleChosen)
+	}
+	for _, r := range roles {
+		if !m.filteredLocked(fw, a, r, a.free, now) {
+			return r, true
+		}
+	}
+	return "", false
+}
+
+// roleOrder orders roles as Mesos's DRF role sorter does (src/master/allocator/mesos/
+// sorter/drf/sorter.hpp, compareDRF): the smaller dominant share of the cluster first,
+// then the role chosen for fewer allocations, then by name. The master's counts of
+// allocations start again at a master failover, as the sorter's are not kept across one.
+func roleOrder(roles []string, shares *roleShares, chosen map[string]int) []string {
+	out := slices.Clone(roles)
+	sort.SliceStable(out, func(i, j int) bool {
+		if si, sj := shares.dominant(out[i]), shares.dominant(out[j]); si != sj {
+			return si < sj
+		}
+		if ci, cj := chosen[out[i]], chosen[out[j]]; ci != cj {
+			return ci < cj
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+// roleShares is what each role holds (outstanding offers and the live tasks the master
+// holds, by scalar resource) against the total of the registered agents, for the role
+// sorter.
+type roleShares struct {
+	total map[string]float64
+	held  map[string]map[string]float64
+}
+
+// roleSharesLocked adds up what each role holds now.
+func (m *Master) roleSharesLocked() *roleShares {
+	s := &roleShares{total: map[string]float64{}, held: map[string]map[string]float64{}}
+	for _, a := range m.agents {
+		if a.registered() {
+			for name, v := range a.total.scalars {
+				s.total[name] += v
+			}
+		}
+	}
+	for _, o := range m.offers {
+		s.allocated(o.role, o.res)
+	}
+	for _, fw := range m.frameworks {
+		for _, t := range fw.tasks {
+			if !fw.removed && !isTerminal(t.state) && t.agent.registered() {
+				s.allocated(t.role, t.res)
+			}
+		}
+	}
+	return s
+}
+
+// allocated adds res to what role holds; nothing when shares are not added up.
+func (s *roleShares) allocated(role string, res pool) {
+	if s == nil {
+		return
+	}
+	h := s.held[role]
+	if h == nil {
+		h = map[string]float64{}
+		s.held[role] = h
+	}
+	for name, v := range res.scalars {
+		h[name] += v
+	}
+}
+
+// dominant is a role's dominant share: its largest fraction of any scalar resource of
+// the cluster.
+func (s *roleShares) dominant(role string) float64 {
+	share := 0.0
+	for name, total := range s.total {
+		if total > 0 {
+			share = max(share, s.held[role][name]/total)
+		}
+	}
+	return share
 }
 
 // The default of Mesos's master flag --min_allocatable_resources ("cpus:0.01|mem:32",

@@ -60,7 +60,7 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 				masterUpdate(fw, ti.TaskID.Value, &ti.AgentID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, why)
 				continue
 			}
-			if run := m.launchLocked(fw, a, ti); run != nil {
+			if run := m.launchLocked(fw, a, ti, offers[0].role); run != nil {
 				run.deliver(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: ti}})
 			}
 		}
@@ -89,7 +89,7 @@ func (m *Master) launchGroupLocked(fw *framework, a *agent, lg *mesos.Offer_Oper
 	}
 	var run *execRun
 	for _, ti := range tasks {
-		if r := m.launchLocked(fw, a, ti); r != nil {
+		if r := m.launchLocked(fw, a, ti, role); r != nil {
 			run = r
 		}
 	}
@@ -230,10 +230,11 @@ func sameExecutor(a, b mesos.ExecutorInfo) bool {
 	return a.Equal(&b)
 }
 
-// launchLocked starts a valid task: STAGING, then the simulated agent runs it, or the
-// executor it names, which the caller hands the task to through the returned run (nil
-// when the task is simulated, or its executor could not start or is shutting down).
-func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) *execRun {
+// launchLocked starts a valid task of an offer allocated to role: STAGING, then the
+// simulated agent runs it, or the executor it names, which the caller hands the task to
+// through the returned run (nil when the task is simulated, or its executor could not
+// start or is shutting down).
+func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo, role string) *execRun {
 	res := fromResources(ti.Resources)
 	if ti.Executor != nil {
 		key := fw.id + "/" + ti.Executor.ExecutorID.Value
@@ -242,7 +243,7 @@ func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo) *execR
 			a.executors[key] = e
 		}
 	}
-	t := &task{info: ti, fw: fw, agent: a, state: mesos.TASK_STAGING, res: res, backoff: m.cfg.UpdateRetry, finished: make(chan struct{})}
+	t := &task{info: ti, fw: fw, agent: a, state: mesos.TASK_STAGING, res: res, role: role, backoff: m.cfg.UpdateRetry, finished: make(chan struct{})}
 	if old := fw.tasks[ti.TaskID.Value]; old != nil {
 		// One of an agent the master removed (idTaken): forgotten, updates and all, so
 		// that nothing of it reaches the framework under the new task's id.
