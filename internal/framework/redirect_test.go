@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -40,8 +41,9 @@ func TestFollowsTheLeader(t *testing.T) {
 	}
 	h.mu.Unlock()
 
-	// A leader appears: the next attempt is redirected there and subscribes.
-	follower.SetLeader(leader.URL())
+	// A leader appears: the next attempt is redirected there (//localhost:port/...) and
+	// subscribes.
+	follower.SetLeader(leader.MasterInfo())
 	deadline := time.After(20 * time.Second)
 	for !c.Subscribed() {
 		select {
@@ -64,9 +66,10 @@ func TestFollowsTheLeader(t *testing.T) {
 			t.Fatalf("call %d after subscribing through a redirect: %v", i, err)
 		}
 	}
-	// So does the operator API.
-	if got := c.operatorURL(); got != leader.URL() {
-		t.Errorf("the operator API goes to %s, want the leader %s", got, leader.URL())
+	// So does the operator API, at the leader's name the redirect gave, as Mesos names the
+	// leader by its MasterInfo's hostname (localhost on loopback).
+	if want := "http://localhost:" + strconv.Itoa(int(leader.MasterInfo().GetPort())); c.operatorURL() != want {
+		t.Errorf("the operator API goes to %s, want the leader at %s", c.operatorURL(), want)
 	}
 	if _, err := c.GetAgents(context.Background()); err != nil {
 		t.Errorf("GET_AGENTS after subscribing through a redirect: %v", err)

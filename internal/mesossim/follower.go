@@ -1,19 +1,24 @@
 package mesossim
 
 import (
+	"encoding/binary"
 	"net"
 	"net/http"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
 // Follower is a non-leading master: it answers scheduler and operator API calls with a
-// 307 to the leader (Location //host:port/api/v1/scheduler or //host:port/api/v1, as
-// Mesos sends it), or 503 while it knows no leader.
+// 307 to the leader, or 503 "No leader elected" while it knows none, as Mesos does
+// (src/master/http.cpp Master::Http::redirect): the Location is protocol-relative and
+// names the leader by its MasterInfo's hostname and port, followed by the request's path
+// and query (//hostname:port/api/v1/scheduler?...).
 type Follower struct {
 	mu     sync.Mutex
-	leader string // host:port, empty when no leader is known
+	leader string // hostname:port, empty when no leader is known
 	ln     net.Listener
 	srv    *http.Server
 }
@@ -33,11 +38,23 @@ func StartFollower(addr string) (*Follower, error) {
 	return f, nil
 }
 
-// SetLeader names the leading master by URL (http://host:port); empty means none.
-func (f *Follower) SetLeader(url string) {
+// SetLeader names the leading master by its MasterInfo (Master.MasterInfo), as a Mesos
+// master learns the leader's from ZooKeeper; nil means none. The redirect names it by
+// hostname; one without a hostname by its IP (Mesos looks that IP's name up).
+func (f *Follower) SetLeader(info *mesos.MasterInfo) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.leader = strings.TrimPrefix(strings.TrimPrefix(url, "http://"), "https://")
+	f.leader = ""
+	if info == nil {
+		return
+	}
+	host := info.GetHostname()
+	if host == "" {
+		ip := make(net.IP, 4) // MasterInfo.ip is in network byte order (masterInfo)
+		binary.LittleEndian.PutUint32(ip, info.IP)
+		host = ip.String()
+	}
+	f.leader = host + ":" + strconv.Itoa(int(info.GetPort()))
 }
 
 // URL is the follower's http://host:port.
@@ -51,9 +68,9 @@ func (f *Follower) serve(w http.ResponseWriter, r *http.Request) {
 	leader := f.leader
 	f.mu.Unlock()
 	if leader == "" {
-		http.Error(w, "No leader elected", http.StatusServiceUnavailable)
+		writeError(w, http.StatusServiceUnavailable, "No leader elected")
 		return
 	}
-	w.Header().Set("Location", "//"+leader+r.URL.Path)
+	w.Header().Set("Location", "//"+leader+r.URL.RequestURI())
 	w.WriteHeader(http.StatusTemporaryRedirect)
 }

@@ -3,7 +3,9 @@ package mesossim
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"strconv"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -149,21 +151,46 @@ func TestOperatorAPIRefusesBadRequests(t *testing.T) {
 	}
 }
 
-func TestFollowerRedirectsOperatorCalls(t *testing.T) {
+// A non-leading master redirects every call of the scheduler and operator APIs to the
+// leader it knows, naming it by its MasterInfo's hostname and port (its IP when it has
+// no hostname) and keeping the request's path and query; it answers 503 "No leader
+// elected" while it knows none (Mesos: src/master/http.cpp Master::Http::redirect).
+func TestFollowerRedirectsToTheLeader(t *testing.T) {
+	leader := startSim(t, Config{Agents: 1})
+	info := leader.MasterInfo()
+	port := strconv.Itoa(int(info.GetPort()))
+	noHostname := *info
+	noHostname.Hostname = nil
 	f, err := StartFollower("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
-	f.SetLeader("http://127.0.0.1:5050")
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Post(f.URL()+"/api/v1", mediaProtobuf, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != "//127.0.0.1:5050/api/v1" {
-		t.Fatalf("follower answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	for _, tc := range []struct {
+		name     string
+		leader   *mesos.MasterInfo
+		path     string
+		code     int
+		location string
+		body     string
+	}{
+		{"scheduler API", info, "/api/v1/scheduler?x=1", http.StatusTemporaryRedirect, "//localhost:" + port + "/api/v1/scheduler?x=1", ""},
+		{"operator API", info, "/api/v1", http.StatusTemporaryRedirect, "//localhost:" + port + "/api/v1", ""},
+		{"leader without a hostname", &noHostname, "/api/v1", http.StatusTemporaryRedirect, "//127.0.0.1:" + port + "/api/v1", ""},
+		{"no leader", nil, "/api/v1/scheduler", http.StatusServiceUnavailable, "", "No leader elected"},
+	} {
+		f.SetLeader(tc.leader)
+		resp, err := client.Post(f.URL()+tc.path, mediaProtobuf, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.code || resp.Header.Get("Location") != tc.location || string(body) != tc.body {
+			t.Errorf("%s: follower answered %d, Location %q, body %q; want %d, %q, %q",
+				tc.name, resp.StatusCode, resp.Header.Get("Location"), body, tc.code, tc.location, tc.body)
+		}
 	}
 }
 

@@ -309,6 +309,13 @@ func hasCapability(info mesos.FrameworkInfo, c mesos.FrameworkInfo_Capability_Ty
 	return false
 }
 
+// MasterInfo is the master's MasterInfo, as SUBSCRIBED gives it (masterInfo).
+func (m *Master) MasterInfo() *mesos.MasterInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.masterInfo()
+}
+
 // masterInfo is the MasterInfo of SUBSCRIBED as Mesos 1.12 fills it (master.cpp:
 // Master::initialize): the master's address and hostname (address.go), ip in network
 // byte order, libprocess pid, version and the master's capabilities
