@@ -25,6 +25,7 @@ import (
 //	POST /faults/master-down, /faults/master-up  the master stops answering, then comes back failed over (SetDown)
 //	POST /faults/delay-reregistration?for=10s[&agent=HOST...]  after a master failover, agents register only after a while (DelayReregistration)
 //	POST /faults/reregister?agent=HOST   an agent waiting to register with a failed-over master registers now (ReregisterAgent)
+//	POST /faults/reregistration-timeout?agent=HOST  such an agent is marked unreachable instead: FAILURE, no task update (ReregistrationTimeout)
 //	POST /faults/fail-accepts?n=1&processed=true  the next n ACCEPTs are answered 503, after being applied if processed (FailAccepts)
 //
 // Unknown faults and unknown agents, frameworks or executors are answered 404; a fault
@@ -78,6 +79,8 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 		err = m.DelayReregistration(d, r.URL.Query()["agent"]...)
 	case "/faults/reregister":
 		err = m.ReregisterAgent(r.URL.Query().Get("agent"))
+	case "/faults/reregistration-timeout":
+		err = m.ReregistrationTimeout(r.URL.Query().Get("agent"))
 	case "/faults/master-down":
 		m.SetDown(true)
 	case "/faults/master-up":

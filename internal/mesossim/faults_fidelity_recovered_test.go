@@ -214,6 +214,8 @@ func TestDelayReregistrationOverHTTP(t *testing.T) {
 		"/faults/delay-reregistration?for=600ms&agent=agent-1":   http.StatusAccepted,
 		"/faults/delay-reregistration?for=0&agent=agent-2":       http.StatusAccepted,
 		"/faults/reregister?agent=nowhere":                       http.StatusNotFound,
+		"/faults/reregistration-timeout?agent=agent-1":           http.StatusConflict,
+		"/faults/reregistration-timeout?agent=nowhere":           http.StatusNotFound,
 		"/faults/delay-reregistration?for=-1s&agent=agent-1&x=1": http.StatusBadRequest,
 	} {
 		if got := faultOverHTTP(t, m, path); got != want {
@@ -242,5 +244,69 @@ func TestDelayReregistrationOverHTTP(t *testing.T) {
 	}
 	if got := recovered(); got[0] {
 		t.Fatalf("after /faults/reregister: recovered %v, want none", got)
+	}
+	m.FailoverMaster()
+	if got := faultOverHTTP(t, m, "/faults/reregistration-timeout?agent=agent-1"); got != http.StatusAccepted {
+		t.Fatalf("reregistration timeout of a recovered agent = %d, want 202", got)
+	}
+	if a := m.State().Agents[0]; a.Recovered || a.Active {
+		t.Fatalf("after /faults/reregistration-timeout: %+v, want agent-1 unreachable", a)
+	}
+}
+
+// Mesos: src/master/master.cpp Master::recoveredSlavesTimeout marks an agent that has not
+// registered with the new master within --agent_reregister_timeout unreachable
+// (markUnreachable during the master failover, _markUnreachable): it moves from the
+// recovered agents to the unreachable ones and sendSlaveLost sends every framework
+// FAILURE, with no task update, as the new master never knew its tasks. Reconciliation
+// then answers a task naming the agent TASK_UNREACHABLE with the time (case 4), one
+// naming no agent TASK_UNKNOWN (case 6), and GET_AGENTS lists the agent nowhere. When it
+// comes back (__reregisterSlave for an unreachable agent) each task it reports is sent
+// "Unreachable agent re-reregistered"; marked gone instead, it sends nothing, as
+// markGone knows no unreachable task of it.
+func TestFidelityRecoveredAgentTimesOut(t *testing.T) {
+	for _, heal := range []bool{true, false} {
+		m, s, agent1, agent2 := recoveredScene(t)
+		start := time.Now()
+		if err := m.ReregistrationTimeout("agent-1"); err != nil {
+			t.Fatal(err)
+		}
+		before, failure := s.eventsUntil("FAILURE", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_FAILURE })
+		if f := failure.GetFailure(); len(before) != 0 || f.GetAgentID().GetValue() != agent1.Value || f.ExecutorID != nil {
+			t.Fatalf("after the timeout: %v, then FAILURE %v; want FAILURE naming agent-1 alone", before, f)
+		}
+		got := reconcileUntilMarker(s, "marker-1", agent2, map[string]string{"t1": agent1.Value})
+		st := got["t1"]
+		ut := time.Unix(0, st.GetUnreachableTime().GetNanoseconds())
+		if len(got) != 1 || st.GetState() != mesos.TASK_UNREACHABLE || st.GetReason() != mesos.REASON_RECONCILIATION ||
+			ut.Before(start.Add(-time.Second)) || ut.After(time.Now()) {
+			t.Fatalf("reconciliation of t1 on agent-1: %v, want TASK_UNREACHABLE since the timeout", got)
+		}
+		if got := reconcileUntilMarker(s, "marker-2", agent2, map[string]string{"t1": ""}); len(got) != 1 || got["t1"].GetState() != mesos.TASK_UNKNOWN {
+			t.Fatalf("reconciliation of t1 on no agent: %v, want TASK_UNKNOWN", got)
+		}
+		if r := operatorCall(t, m.URL(), mediaProtobuf, mastercalls.GetAgents()).GetAgents; len(r.Agents) != 1 || len(r.RecoveredAgents) != 0 {
+			t.Fatalf("GET_AGENTS after the timeout: %d agents, %d recovered; want agent-2 alone", len(r.Agents), len(r.RecoveredAgents))
+		}
+		if err := m.ReregistrationTimeout("agent-1"); statusOf(err) != http.StatusConflict {
+			t.Fatalf("ReregistrationTimeout of an unreachable agent: %v, want 409", err)
+		}
+
+		if !heal {
+			if err := m.RemoveAgent("agent-1"); err != nil {
+				t.Fatal(err)
+			}
+			if got := reconcileUntilMarker(s, "marker-3", agent2, nil); len(got) != 0 {
+				t.Fatalf("after marking agent-1 gone: %v, want no update", got)
+			}
+			continue
+		}
+		if err := m.HealAgent("agent-1"); err != nil {
+			t.Fatal(err)
+		}
+		back := s.nextMatching("t1 back", updateOf("t1")).GetUpdate().Status
+		if back.GetState() != mesos.TASK_RUNNING || back.GetReason() != mesos.REASON_AGENT_REREGISTERED || back.GetMessage() != msgReregistered {
+			t.Fatalf("when agent-1 came back: %v, want t1 RUNNING, re-registered", back)
+		}
 	}
 }

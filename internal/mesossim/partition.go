@@ -51,8 +51,10 @@ func (m *Master) PartitionAgent(hostname string) error {
 // gone", without unreachable_time; its offers are rescinded, FAILURE names it, and the
 // agent is told to shut down, which kills its executors and tasks unreported. The tasks
 // of an agent that is unreachable already get the same update, but no RESCIND (it has no
-// offers) and no FAILURE (markGone sends none). An agent waiting to register with a
-// failed-over master gets nothing: the master knows none of its tasks (MESOS-9739).
+// offers) and no FAILURE (markGone sends none), and only those the master keeps among
+// the unreachable tasks (none after a master failover). An agent waiting to register
+// with a failed-over master gets nothing: the master knows none of its tasks
+// (MESOS-9739).
 // Mesos refuses it when it tries to register again.
 func (m *Master) RemoveAgent(hostname string) error {
 	m.mu.Lock()
@@ -131,7 +133,10 @@ func (m *Master) removeAgentTasksLocked(a *agent, gone bool) {
 
 // endUnreachableTasksLocked is Master::markGone for an agent that is unreachable: its
 // unreachable tasks end TASK_GONE_BY_OPERATOR (TASK_LOST, REASON_SLAVE_REMOVED if not
-// PARTITION_AWARE), without RESCIND or FAILURE.
+// PARTITION_AWARE), without RESCIND or FAILURE. Only those the master keeps among the
+// framework's unreachable tasks (slaves.unreachableTasks): not those of an agent it
+// took for unreachable before a master failover, nor those of an agent that never
+// registered with it (ReregistrationTimeout).
 func (m *Master) endUnreachableTasksLocked(a *agent) {
 	for _, fw := range m.frameworks {
 		reason := mesos.REASON_AGENT_REMOVED
@@ -139,7 +144,7 @@ func (m *Master) endUnreachableTasksLocked(a *agent) {
 			reason = mesos.REASON_AGENT_REMOVED_BY_OPERATOR
 		}
 		for _, t := range fw.tasks {
-			if t.agent == a && t.state == mesos.TASK_UNREACHABLE {
+			if t.agent == a && t.state == mesos.TASK_UNREACHABLE && t.unreachable {
 				t.state, t.unreachable = mesos.TASK_GONE_BY_OPERATOR, false // completed
 				fw.send(updateEvent(taskStatus(fw, t, t.state, reason, msgMarkedGone)))
 			}

@@ -3,6 +3,9 @@ package mesossim
 import (
 	"net/http"
 	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
 // Agents a failed-over master recovered from its registry and that have not registered
@@ -31,7 +34,7 @@ import (
 //
 // Mesos's master marks an agent that has not registered within --agent_reregister_timeout
 // (10 minutes) unreachable (Master::recoveredSlavesTimeout); the sim waits however long
-// DelayReregistration says.
+// DelayReregistration says, or until ReregistrationTimeout.
 
 // DelayReregistration makes agents register with a master that failed over (FailoverMaster,
 // or SetDown(false)) only d after it took over, instead of at once: each stays a recovered
@@ -71,6 +74,44 @@ func (m *Master) ReregisterAgent(hostname string) error {
 		return &httpError{http.StatusConflict, "agent " + hostname + " is not waiting to register with a failed-over master"}
 	}
 	m.reregisterLocked(a)
+	return nil
+}
+
+// ReregistrationTimeout marks a recovered agent unreachable, as Mesos's master does with
+// one that has not registered within --agent_reregister_timeout of its failover (Mesos:
+// src/master/master.cpp Master::recoveredSlavesTimeout, markUnreachable and
+// _markUnreachable during a master failover): the agent moves from the recovered agents
+// to the unreachable ones, and every connected framework gets FAILURE naming it
+// (sendSlaveLost), but no task update: the new master never knew its tasks, nor keeps
+// them among the unreachable ones. Reconciliation then answers a task naming the agent
+// TASK_UNREACHABLE; if the agent comes back (HealAgent) each task it reports is sent
+// "Unreachable agent re-reregistered", and marked gone (RemoveAgent) it sends nothing.
+// It fails for an unknown agent, and with 409 for one that is not waiting to register.
+func (m *Master) ReregistrationTimeout(hostname string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.agentByHostname(hostname)
+	switch {
+	case a == nil:
+		return noAgent(hostname)
+	case !a.recovered:
+		return &httpError{http.StatusConflict, "agent " + hostname + " is not waiting to register with a failed-over master"}
+	}
+	a.recovered = false
+	a.reregisterGen++ // its wait ends here
+	a.gone, a.unreachable = true, time.Now()
+	for _, fw := range m.frameworks {
+		for _, t := range fw.tasks {
+			if t.agent == a && t.heldByMaster() {
+				// What the master will learn when the agent comes back (HealAgent); not
+				// among the framework's unreachable tasks, which it never knew.
+				t.state, t.unreachable = mesos.TASK_UNREACHABLE, false
+			}
+		}
+	}
+	for _, fw := range m.frameworks {
+		fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: a.id}}})
+	}
 	return nil
 }
 
