@@ -448,7 +448,9 @@ type MesosClusterStatus struct {
 	// +optional
 	Agents int32 `json:"agents,omitempty"`
 
-	// capacity of the agents seen.
+	// capacity of the agents seen: their whole resources, as their Nodes' capacity
+	// (reservations to other roles included, revocable resources not). What the
+	// framework's roles may be offered is each Node's allocatable.
 	// +optional
 	Capacity *ResourceSummary `json:"capacity,omitempty"`
 

@@ -54,8 +54,12 @@ type Agent struct {
 	// InternalIP. Empty (or not an IP): the Node has its hostname only.
 	IP         string
 	Attributes []mesos.Attribute
-	// Resources are the agent's resources as offered to the framework.
+	// Resources are the agent's whole resources, the Node's capacity
+	// (framework.Agent.Capacity).
 	Resources []mesos.Resource
+	// Allocatable are those the framework's roles may be offered, the Node's allocatable
+	// (framework.Agent.Allocatable).
+	Allocatable []mesos.Resource
 	// KubeletAPI is what its Node advertises of the kubelet API the executors serve.
 	KubeletAPI KubeletAPI
 }
@@ -227,8 +231,14 @@ func Labels(cluster string, a Agent) map[string]string {
 	return l
 }
 
-// Capacity adds up an agent's scalar resources as Kubernetes resources; ports become
-// no resource (pods ask for host ports by number).
+// MaxPods is the pods figure of every agent's Node. Mesos places tasks by resources
+// alone and k8sm counts no pods per agent, so there is no limit to report; a kubelet's
+// default, 110, would read as one (an agent would show 300/110 pods). This figure is
+// high enough that nothing takes it for one.
+const MaxPods = 1_000_000
+
+// Capacity adds up an agent's scalar resources as Kubernetes resources, and MaxPods; ports
+// become no resource (pods ask for host ports by number).
 func Capacity(res []mesos.Resource) corev1.ResourceList {
 	var cpus, mem, disk, gpus float64
 	for _, r := range res {
@@ -251,7 +261,7 @@ func Capacity(res []mesos.Resource) corev1.ResourceList {
 		corev1.ResourceCPU:              *resource.NewMilliQuantity(int64(cpus*1000+0.5), resource.DecimalSI),
 		corev1.ResourceMemory:           *resource.NewQuantity(int64(mem)<<20, resource.BinarySI),
 		corev1.ResourceEphemeralStorage: *resource.NewQuantity(int64(disk)<<20, resource.BinarySI),
-		corev1.ResourcePods:             *resource.NewQuantity(110, resource.DecimalSI),
+		corev1.ResourcePods:             *resource.NewQuantity(MaxPods, resource.DecimalSI),
 	}
 	if gpus > 0 {
 		l[ResourceGPU] = *resource.NewQuantity(int64(gpus), resource.DecimalSI)
@@ -279,13 +289,13 @@ func Desired(cluster string, a Agent) *corev1.Node {
 	}
 }
 
-// Status returns the Node status of an agent: capacity, addresses, the Ready condition
-// (True while the agent is known to the framework, else Unknown), and the kubelet API's
-// port while an executor serves it (KubeletAPI.AdvertisedPort), which the API server
+// Status returns the Node status of an agent: capacity (the agent's whole resources),
+// allocatable (what the framework's roles may be offered of them), addresses, the Ready
+// condition (True while the agent is known to the framework, else Unknown), and the
+// kubelet API's port while an executor serves it (KubeletAPI.AdvertisedPort), which the API server
 // dials on the Node's addresses (the agent's: the executor serves it there) for
 // `kubectl logs`, `exec` and the rest.
 func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeCondition) corev1.NodeStatus {
-	capacity := Capacity(a.Resources)
 	cond := corev1.NodeCondition{
 		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: ReasonAgentReady,
 		Message: "The Mesos agent offers resources to the framework", LastHeartbeatTime: now, LastTransitionTime: now,
@@ -299,8 +309,8 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 		Message: "The framework is subscribed to the Mesos master", LastHeartbeatTime: now, LastTransitionTime: now}
 	keepTransition(&reachable, previous)
 	st := corev1.NodeStatus{
-		Capacity:    capacity,
-		Allocatable: capacity,
+		Capacity:    Capacity(a.Resources),
+		Allocatable: Capacity(a.Allocatable),
 		Conditions:  []corev1.NodeCondition{cond, reachable},
 		Addresses:   Addresses(a),
 		NodeInfo:    corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: Arch(a), KubeletVersion: "mesos"},

@@ -132,7 +132,7 @@ func TestCapacity(t *testing.T) {
 		want map[corev1.ResourceName]string
 	}{
 		{"scalars", []mesos.Resource{scalar("cpus", 4), scalar("mem", 8192), scalar("disk", 20000)},
-			map[corev1.ResourceName]string{corev1.ResourceCPU: "4", corev1.ResourceMemory: "8Gi", corev1.ResourceEphemeralStorage: "20000Mi", corev1.ResourcePods: "110"}},
+			map[corev1.ResourceName]string{corev1.ResourceCPU: "4", corev1.ResourceMemory: "8Gi", corev1.ResourceEphemeralStorage: "20000Mi", corev1.ResourcePods: "1M"}},
 		{"fractional cpus and gpus", []mesos.Resource{scalar("cpus", 0.5), scalar("gpus", 2)},
 			map[corev1.ResourceName]string{corev1.ResourceCPU: "500m", ResourceGPU: "2"}},
 		{"resources split by role add up", []mesos.Resource{scalar("cpus", 1), scalar("cpus", 2)},
@@ -154,7 +154,7 @@ func TestCapacity(t *testing.T) {
 }
 
 func TestDesiredAndStatus(t *testing.T) {
-	a := Agent{ID: "M-S1", Hostname: "agent-1", Resources: []mesos.Resource{scalar("cpus", 2)}}
+	a := Agent{ID: "M-S1", Hostname: "agent-1", Resources: []mesos.Resource{scalar("cpus", 2)}, Allocatable: []mesos.Resource{scalar("cpus", 2)}}
 	n := Desired("local", a)
 	if n.Name != "mesos-local-agent-1" || n.Annotations[AnnotationAgentID] != "M-S1" || n.Spec.ProviderID != "mesos://local/agent-1" {
 		t.Fatalf("Desired = %+v", n.ObjectMeta)
@@ -179,6 +179,28 @@ func TestDesiredAndStatus(t *testing.T) {
 	}
 	if q := ready.Allocatable[corev1.ResourceCPU]; q.Cmp(resource.MustParse("2")) != 0 {
 		t.Fatalf("allocatable cpu = %s", q.String())
+	}
+}
+
+// A Node's capacity is its agent's whole resources, its allocatable what the framework's
+// roles may be offered of them (another role's reservations are not), as a kubelet's
+// allocatable leaves out what pods can never have. Placement counts no pods: the figure
+// must not read as a limit, as the kubelet's default of 110 does.
+func TestAllocatableIsWhatTheFrameworkMayBeOffered(t *testing.T) {
+	a := Agent{ID: "a1", Hostname: "h1", Resources: []mesos.Resource{scalar("cpus", 32), scalar("mem", 4096)},
+		Allocatable: []mesos.Resource{scalar("cpus", 4), scalar("mem", 4096)}}
+	st := Status(a, true, metav1.Now(), nil)
+	for _, tc := range []struct {
+		name string
+		list corev1.ResourceList
+		cpu  string
+	}{{"capacity", st.Capacity, "32"}, {"allocatable", st.Allocatable, "4"}} {
+		if q := tc.list[corev1.ResourceCPU]; q.Cmp(resource.MustParse(tc.cpu)) != 0 {
+			t.Errorf("%s cpu = %s, want %s", tc.name, q.String(), tc.cpu)
+		}
+		if q := tc.list[corev1.ResourcePods]; q.Value() != MaxPods {
+			t.Errorf("%s pods = %s, want %d", tc.name, q.String(), MaxPods)
+		}
 	}
 }
 

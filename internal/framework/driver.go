@@ -25,10 +25,15 @@ type Agent struct {
 	Attributes []mesos.Attribute
 	// Offered are the resources of the agent's latest offer.
 	Offered mesos.Resources
-	// Capacity holds, per scalar resource name, the agent's whole resources: its total
-	// from the master's operator API when that answers, else the most it ever offered
-	// (other frameworks' use hides part of it).
+	// Capacity holds, per scalar resource name, the agent's whole resources but the
+	// revocable ones (oversubscribed: the framework never takes them, and they move with
+	// the agent's estimate at every list): its total from the master's operator API when
+	// that answers, else the most it ever offered (other frameworks' use hides part of it).
 	Capacity mesos.Resources
+	// Allocatable holds, per scalar resource name, what of the agent the framework's roles
+	// may ever be offered as plain resources, the part of Capacity its tasks may have
+	// (see offerable): from the operator API's total, else the most the agent ever offered.
+	Allocatable mesos.Resources
 	// Total is the agent's total from the operator API; empty when not known.
 	Total mesos.Resources
 	// LastOffer is when the agent last sent an offer.
@@ -256,6 +261,7 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 		}
 	}
 	inactive := map[string]Agent{}
+	roles := d.cfg.FrameworkInfo.Roles
 	for _, m := range agents {
 		if !m.Active {
 			a, known := d.status.Agents[m.ID]
@@ -278,12 +284,12 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 		if a.IP == "" {
 			a.IP = m.IP
 		}
-		capacity := maxScalars(nil, m.Total)
-		if !known || !equalResources(a.Capacity, capacity) || a.Inactive {
+		capacity, allocatable := maxScalars(nil, m.Total, notRevocable), maxScalars(nil, m.Total, offerable(roles))
+		if !known || !equalResources(a.Capacity, capacity) || !equalResources(a.Allocatable, allocatable) || a.Inactive {
 			changed = true
 		}
 		a.Inactive = false
-		a.Total, a.Capacity = m.Total, capacity
+		a.Total, a.Capacity, a.Allocatable = m.Total, capacity, allocatable
 		d.status.Agents[m.ID] = a
 	}
 	if !sameKeys(inactive, d.status.Inactive) {
@@ -303,19 +309,6 @@ func sameKeys(a, b map[string]Agent) bool {
 	}
 	for k := range a {
 		if _, ok := b[k]; !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// equalResources compares two lists of scalars made by maxScalars (sorted by name).
-func equalResources(a, b mesos.Resources) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name || a[i].GetScalar().GetValue() != b[i].GetScalar().GetValue() {
 			return false
 		}
 	}
@@ -469,14 +462,15 @@ func (h driverHandler) Offers(ctx context.Context, offers []mesos.Offer) {
 	for _, o := range offers {
 		prev, known := h.d.status.Agents[o.AgentID.Value]
 		newAgent = newAgent || !known
-		capacity := maxScalars(prev.Capacity, o.Resources)
+		// All of an offer is for the framework's roles: Mesos strips what they may not have.
+		capacity, allocatable := maxScalars(prev.Capacity, o.Resources, notRevocable), maxScalars(prev.Allocatable, o.Resources, plain)
 		if len(prev.Total) > 0 {
-			capacity = prev.Capacity
+			capacity, allocatable = prev.Capacity, prev.Allocatable
 		}
 		h.d.status.Agents[o.AgentID.Value] = Agent{
 			ID: o.AgentID.Value, Hostname: o.Hostname, Port: o.GetURL().GetAddress().Port, IP: offerIP(o), Attributes: o.Attributes,
 			Offered: mesos.Resources(o.Resources), LastOffer: now,
-			Capacity: capacity, Total: prev.Total,
+			Capacity: capacity, Allocatable: allocatable, Total: prev.Total,
 		}
 	}
 	h.d.mu.Unlock()
@@ -528,32 +522,6 @@ func (h driverHandler) Failure(ctx context.Context, f *scheduler.Event_Failure) 
 
 func (h driverHandler) Error(_ context.Context, message string) {
 	h.d.update(func(s *Status) { s.Refused = message })
-}
-
-// maxScalars keeps, per scalar resource name, the larger of the known capacity and the
-// total offered now.
-func maxScalars(capacity mesos.Resources, offered []mesos.Resource) mesos.Resources {
-	sums := map[string]float64{}
-	for _, r := range offered {
-		if r.GetType() == mesos.SCALAR {
-			sums[r.Name] += r.GetScalar().GetValue()
-		}
-	}
-	for _, r := range capacity {
-		if v := r.GetScalar().GetValue(); v > sums[r.Name] {
-			sums[r.Name] = v
-		}
-	}
-	names := make([]string, 0, len(sums))
-	for n := range sums {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make(mesos.Resources, 0, len(names))
-	for _, n := range names {
-		out = append(out, mesos.Resource{Name: n, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: sums[n]}})
-	}
-	return out
 }
 
 // offerIP is the agent's address in an offer's url; empty when it gives none.

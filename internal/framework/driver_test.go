@@ -293,3 +293,90 @@ func refusedThenUnreachable(t *testing.T, refusal string) []Status {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// reserved is a scalar reserved to role, as the operator API lists it (the role and a
+// static reservation).
+func reserved(name string, v float64, role string) mesos.Resource {
+	r := scalar(name, v)
+	r.Role = &role
+	r.Reservations = []mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_STATIC.Enum(), Role: &role}}
+	return r
+}
+
+// An agent's capacity is its whole total but its revocable resources, which the framework
+// never takes (it has no REVOCABLE_RESOURCES) and which move with the agent's estimate.
+// What its Node may allocate is what the framework's roles may ever be offered: Mesos
+// offers a role the unreserved resources and those reserved to it or to an ancestor
+// (resources.cpp, isAllocatableTo), never another role's, and a task takes no volume nor
+// mount disk (placement's plain resources). An offer of the agent changes neither figure.
+func TestRecordAgentsCountsWhatTheRolesMayBeOffered(t *testing.T) {
+	revocable := scalar("cpus", 2)
+	revocable.Revocable = &mesos.Resource_RevocableInfo{}
+	mount := scalar("disk", 1000)
+	mount.Disk = &mesos.Resource_DiskInfo{Source: &mesos.Resource_DiskInfo_Source{Type: mesos.Resource_DiskInfo_Source_MOUNT}}
+	total := mesos.Resources{scalar("cpus", 4), reserved("cpus", 28, "spark"), reserved("cpus", 8, "spark/etl"), revocable,
+		scalar("mem", 1024), scalar("disk", 100), mount}
+	for _, tc := range []struct {
+		roles           []string
+		wantCPUs, wantD float64
+	}{
+		{nil, 4, 100},
+		{[]string{"*"}, 4, 100},
+		{[]string{"spark"}, 32, 100},
+		{[]string{"spark/etl"}, 40, 100},
+		{[]string{"web", "spark"}, 32, 100},
+		{[]string{"web"}, 4, 100},
+	} {
+		t.Run(fmt.Sprint(tc.roles), func(t *testing.T) {
+			d := &Driver{Connection: &Connection{cfg: Config{FrameworkInfo: mesos.FrameworkInfo{Roles: tc.roles}}},
+				status: Status{Agents: map[string]Agent{}}}
+			d.recordAgents([]MasterAgent{{ID: "a1", Hostname: "h1", Total: total, Active: true}}, nil, time.Now(), 0)
+			check := func(when string) {
+				t.Helper()
+				a := d.Status().Agents["a1"]
+				if got := scalarOf(a.Capacity, "cpus"); got != 40 {
+					t.Errorf("%s: capacity cpus = %v, want 40 (the total but the 2 revocable)", when, got)
+				}
+				if got := scalarOf(a.Capacity, "disk"); got != 1100 {
+					t.Errorf("%s: capacity disk = %v, want 1100", when, got)
+				}
+				if got := scalarOf(a.Allocatable, "cpus"); got != tc.wantCPUs {
+					t.Errorf("%s: allocatable cpus = %v, want %v", when, got, tc.wantCPUs)
+				}
+				if got, gotD := scalarOf(a.Allocatable, "mem"), scalarOf(a.Allocatable, "disk"); got != 1024 || gotD != tc.wantD {
+					t.Errorf("%s: allocatable mem, disk = %v, %v, want 1024, %v", when, got, gotD, tc.wantD)
+				}
+			}
+			check("listed")
+			driverHandler{d}.Offers(context.Background(), []mesos.Offer{{ID: mesos.OfferID{Value: "o1"}, AgentID: mesos.AgentID{Value: "a1"},
+				Hostname: "h1", Resources: []mesos.Resource{scalar("cpus", 1), scalar("mem", 64)}}})
+			check("after an offer")
+		})
+	}
+}
+
+// Where the master does not list its agents, both figures are the most the agent offered:
+// all of an offer is for the framework's roles.
+func TestOffersAloneGiveWhatTheAgentOffered(t *testing.T) {
+	d := &Driver{Connection: &Connection{}, status: Status{Agents: map[string]Agent{}}}
+	offer := func(id string, res ...mesos.Resource) {
+		driverHandler{d}.Offers(context.Background(), []mesos.Offer{{ID: mesos.OfferID{Value: id}, AgentID: mesos.AgentID{Value: "a1"},
+			Hostname: "h1", Resources: res}})
+	}
+	offer("o1", scalar("cpus", 3), reserved("cpus", 1, "*"))
+	offer("o2", scalar("cpus", 1))
+	a := d.Status().Agents["a1"]
+	if c, al := scalarOf(a.Capacity, "cpus"), scalarOf(a.Allocatable, "cpus"); c != 4 || al != 4 {
+		t.Errorf("capacity, allocatable cpus = %v, %v; want the most offered, 4, 4", c, al)
+	}
+}
+
+// scalarOf is the amount of the scalar name in a list made by the Driver (0 if none).
+func scalarOf(res mesos.Resources, name string) float64 {
+	for _, r := range res {
+		if r.Name == name {
+			return r.GetScalar().GetValue()
+		}
+	}
+	return 0
+}

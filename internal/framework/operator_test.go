@@ -112,7 +112,7 @@ func TestGetAgentsErrors(t *testing.T) {
 func TestRecordAgents(t *testing.T) {
 	notified := 0
 	d := &Driver{Connection: &Connection{}, notify: func() { notified++ }, status: Status{Agents: map[string]Agent{
-		"a1": {ID: "a1", Hostname: "host-1", Capacity: maxScalars(nil, []mesos.Resource{scalar("cpus", 2)})},
+		"a1": {ID: "a1", Hostname: "host-1", Capacity: maxScalars(nil, []mesos.Resource{scalar("cpus", 2)}, notRevocable)},
 	}}}
 
 	d.recordAgents([]MasterAgent{

@@ -141,7 +141,7 @@ func roleOf(r *mesos.Resource) string {
 
 // usable says whether a task may take a resource as plain cpus, mem, disk, gpus or
 // ports: persistent volumes, mounted or path disks, shared and revocable resources are
-// left alone.
+// left alone. An agent's Node counts the same in its allocatable (framework's plain).
 func usable(r *mesos.Resource) bool {
 	return r.GetRevocable() == nil && r.GetShared() == nil && r.GetProviderID() == nil &&
 		(r.GetDisk() == nil || (r.GetDisk().GetPersistence() == nil && r.GetDisk().GetSource() == nil))
