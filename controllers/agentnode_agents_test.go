@@ -274,3 +274,46 @@ func TestTheProviderIDOutlivesTheAgentID(t *testing.T) {
 		}
 	}
 }
+
+// A cluster without GPU_RESOURCES is offered nothing of an agent with GPUs while the
+// master filters them (its default): the agent's Node, listed by GET_AGENTS, has no GPU
+// allocatable and its Ready condition names the missing capability, until the agent
+// offers. With the capability its GPUs are allocatable.
+func TestAGPUAgentsNodeWithoutGPUResources(t *testing.T) {
+	now := time.Now()
+	res := mesos.Resources{
+		{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 4}},
+		{Name: "gpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 2}},
+	}
+	for _, tc := range []struct {
+		name      string
+		caps      []mesosv1alpha1.FrameworkCapability
+		offered   time.Time
+		wantGPUs  int64
+		wantReady string
+	}{
+		{name: "listed, never offered", wantGPUs: 0, wantReady: agentnode.ReasonAgentNeedsGPUResources},
+		{name: "offered", offered: now, wantGPUs: 0, wantReady: agentnode.ReasonAgentReady},
+		{name: "GPU_RESOURCES asked for", caps: []mesosv1alpha1.FrameworkCapability{"GPU_RESOURCES"}, wantGPUs: 2, wantReady: agentnode.ReasonAgentReady},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := fakeAPI(t, interceptor.Funcs{})
+			r := &AgentNodeReconciler{Client: c}
+			mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+			mc.Spec.Framework.Capabilities = tc.caps
+			st := framework.Status{Subscribed: true, AgentsListed: true, SubscribedAt: now, Agents: map[string]framework.Agent{
+				"a1": {ID: "a1", Hostname: "h", Capacity: res, Allocatable: res, Total: res, LastOffer: tc.offered}}}
+			r.pass(context.Background(), mc, nil, st, now)
+			n := &corev1.Node{}
+			if err := c.Get(context.Background(), client.ObjectKey{Name: "mesos-m-h"}, n); err != nil {
+				t.Fatal(err)
+			}
+			if q := n.Status.Allocatable[agentnode.ResourceGPU]; q.Value() != tc.wantGPUs {
+				t.Errorf("allocatable %s = %s, want %d", agentnode.ResourceGPU, q.String(), tc.wantGPUs)
+			}
+			if ready := agentnode.ReadyCondition(n); ready == nil || ready.Status != corev1.ConditionTrue || ready.Reason != tc.wantReady {
+				t.Errorf("Ready = %+v, want True, reason %s", ready, tc.wantReady)
+			}
+		})
+	}
+}

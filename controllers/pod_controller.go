@@ -123,7 +123,14 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		}
 		return ctrl.Result{}, nil
 	}
-	mt, err = podtask.NewMesosTask(pod, mc, pod.Spec.NodeName)
+	return r.take(ctx, pod, mc)
+}
+
+// take queues a pod the cluster takes, or writes the MesosTask of one bound before it
+// was taken, which records its launch; it refuses one that cannot be a Mesos task
+// (invalid) or that k8sm cannot place (unplaceable).
+func (r *PodReconciler) take(ctx context.Context, pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster) (ctrl.Result, error) {
+	mt, err := podtask.NewMesosTask(pod, mc, pod.Spec.NodeName)
 	if err == nil {
 		err = podtask.CheckSecurity(pod, podtask.SecurityFor(mc))
 	}
@@ -131,6 +138,13 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return retryConflict(r.invalid(ctx, pod, err))
 	}
 	if err := podtask.CheckPlaceable(pod); err != nil {
+		return retryConflict(r.unplaceable(ctx, pod, err))
+	}
+	if err := podtask.CheckGPUs(pod, mc); err != nil {
+		// Queued while the cluster had the capability: no GPU offer comes now.
+		if s := r.Registry.Scheduler(mc.Name); s != nil {
+			s.Dequeue(podtask.TaskIDFor(pod))
+		}
 		return retryConflict(r.unplaceable(ctx, pod, err))
 	}
 	if pod.Spec.NodeName == "" {
@@ -296,9 +310,12 @@ func (r *PodReconciler) invalid(ctx context.Context, pod *corev1.Pod, cause erro
 }
 
 // unplaceable refuses a pod that asks for resources k8sm cannot place (no agent offers
-// them to it), or claims devices (podtask.CheckPlaceable says why), before it is queued. An unbound pod stays Pending with PodScheduled=False,
-// reason Unschedulable, and a FailedScheduling event, as kube-scheduler leaves a pod no
-// node has the resources for: it never gets an offer, and its user deletes and fixes it.
+// them to it), or claims devices (podtask.CheckPlaceable says why), or asks for GPUs of
+// a cluster whose framework lacks GPU_RESOURCES (podtask.CheckGPUs), before it is queued.
+// An unbound pod stays Pending with PodScheduled=False, reason Unschedulable, and a
+// FailedScheduling event, as kube-scheduler leaves a pod no node has the resources for:
+// it never gets an offer, and its user deletes and fixes it (or, for GPUs, the cluster's
+// capabilities: a change of the cluster takes its unbound pods again).
 // Its status is written, and the event recorded, only when that changed. A pod bound
 // before it was taken runs on its Node's agent or nowhere: it fails, as a pod its Node
 // cannot admit.

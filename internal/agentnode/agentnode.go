@@ -34,6 +34,9 @@ const (
 	// ReasonAgentReady and ReasonAgentGone are the Node Ready condition reasons.
 	ReasonAgentReady = "MesosAgentReady"
 	ReasonAgentGone  = "MesosAgentGone"
+	// ReasonAgentNeedsGPUResources is the Ready reason of an agent with GPUs that Mesos
+	// offers nothing of to a framework without GPU_RESOURCES (Agent.WithoutGPUCapability).
+	ReasonAgentNeedsGPUResources = "MesosAgentNeedsGPUResources"
 
 	// ConditionMasterReachable says whether the framework reaches the Mesos master. While
 	// it cannot, the Node stays Ready (see Outage).
@@ -62,6 +65,15 @@ type Agent struct {
 	Allocatable []mesos.Resource
 	// KubeletAPI is what its Node advertises of the kubelet API the executors serve.
 	KubeletAPI KubeletAPI
+	// WithoutGPUCapability: the cluster's framework does not ask Mesos for GPU_RESOURCES.
+	// Mesos offers GPUs only to frameworks that do, and masters by default
+	// (--filter_gpu_resources) offer the others nothing at all of an agent with GPUs: the
+	// Node allocates no GPU, and, until the agent offers (Offered), its Ready condition
+	// says Mesos offers nothing of it.
+	WithoutGPUCapability bool
+	// Offered: the agent offered the framework resources since the cluster's driver
+	// started (framework.Agent.LastOffer); the master then does not filter it.
+	Offered bool
 }
 
 // KubeletAPI is the kubelet API an executor serves for an agent's Node, as its Node
@@ -296,9 +308,15 @@ func Desired(cluster string, a Agent) *corev1.Node {
 // dials on the Node's addresses (the agent's: the executor serves it there) for
 // `kubectl logs`, `exec` and the rest.
 func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeCondition) corev1.NodeStatus {
+	capacity := Capacity(a.Resources)
 	cond := corev1.NodeCondition{
 		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: ReasonAgentReady,
 		Message: "The Mesos agent offers resources to the framework", LastHeartbeatTime: now, LastTransitionTime: now,
+	}
+	if offersFiltered(a) {
+		cond.Reason, cond.Message = ReasonAgentNeedsGPUResources, "The Mesos agent has GPUs, and masters offer nothing of such an agent to a framework "+
+			"without the GPU_RESOURCES capability (--filter_gpu_resources, on by default): it has offered nothing to this one. "+
+			"Add GPU_RESOURCES to the MesosCluster's spec.framework.capabilities to run pods here"
 	}
 	if !ready {
 		cond.Status, cond.Reason, cond.Message = corev1.ConditionUnknown, ReasonAgentGone,
@@ -309,8 +327,8 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 		Message: "The framework is subscribed to the Mesos master", LastHeartbeatTime: now, LastTransitionTime: now}
 	keepTransition(&reachable, previous)
 	st := corev1.NodeStatus{
-		Capacity:    Capacity(a.Resources),
-		Allocatable: Capacity(a.Allocatable),
+		Capacity:    capacity,
+		Allocatable: allocatable(a, capacity),
 		Conditions:  []corev1.NodeCondition{cond, reachable},
 		Addresses:   Addresses(a),
 		NodeInfo:    corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: Arch(a), KubeletVersion: "mesos"},
@@ -319,6 +337,34 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 		},
 	}
 	return st
+}
+
+// allocatable is the Node's allocatable: what the framework's roles may be offered of the
+// agent (Agent.Allocatable), no GPU for a framework without GPU_RESOURCES. A GPU of the
+// agent's that the Node cannot allocate is listed as 0, as a kubelet lists a device it
+// cannot give, rather than left out.
+func allocatable(a Agent, capacity corev1.ResourceList) corev1.ResourceList {
+	l := Capacity(a.Allocatable)
+	if a.WithoutGPUCapability {
+		delete(l, ResourceGPU)
+	}
+	if _, has := capacity[ResourceGPU]; has {
+		if _, ok := l[ResourceGPU]; !ok {
+			l[ResourceGPU] = *resource.NewQuantity(0, resource.DecimalSI)
+		}
+	}
+	return l
+}
+
+// offersFiltered says whether Mesos is taken to offer the framework nothing of the agent:
+// it has GPUs, the framework lacks GPU_RESOURCES, and it has not offered (one offer shows
+// the master does not filter such agents, --filter_gpu_resources=false).
+func offersFiltered(a Agent) bool {
+	if !a.WithoutGPUCapability || a.Offered {
+		return false
+	}
+	_, gpus := Capacity(a.Resources)[ResourceGPU]
+	return gpus
 }
 
 // ReportedCondition is the Ready condition of an agent's Node while Mesos shows the agent

@@ -204,6 +204,52 @@ func TestAllocatableIsWhatTheFrameworkMayBeOffered(t *testing.T) {
 	}
 }
 
+// Mesos offers GPUs only to a framework with the GPU_RESOURCES capability, and masters
+// by default (--filter_gpu_resources) offer such a framework nothing at all of an agent
+// that has GPUs. The Node of a GPU agent of a cluster without the capability has its
+// GPUs in its capacity but none allocatable, and, until the agent offers (which shows
+// the master does not filter), a Ready condition that says Mesos offers nothing of it
+// and names the capability, not that the agent offers resources.
+func TestAGPUAgentOfAClusterWithoutGPUResources(t *testing.T) {
+	res := []mesos.Resource{scalar("cpus", 4), scalar("gpus", 2)}
+	for _, tc := range []struct {
+		name             string
+		noCap, offered   bool
+		gpus             []mesos.Resource
+		wantGPUs         int64
+		wantNeedsGPUsCap bool
+	}{
+		{name: "without the capability, never offered", noCap: true, gpus: res, wantGPUs: 0, wantNeedsGPUsCap: true},
+		{name: "without the capability, offered", noCap: true, offered: true, gpus: res, wantGPUs: 0},
+		{name: "with the capability", gpus: res, wantGPUs: 2},
+		{name: "without the capability, no GPUs", noCap: true, gpus: []mesos.Resource{scalar("cpus", 4)}, wantGPUs: -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := Agent{ID: "a1", Hostname: "h1", Resources: tc.gpus, Allocatable: tc.gpus, WithoutGPUCapability: tc.noCap, Offered: tc.offered}
+			st := Status(a, true, metav1.Now(), nil)
+			q, ok := st.Allocatable[ResourceGPU]
+			switch {
+			case tc.wantGPUs < 0 && ok:
+				t.Errorf("allocatable %s = %s on an agent without GPUs", ResourceGPU, q.String())
+			case tc.wantGPUs >= 0 && (!ok || q.Value() != tc.wantGPUs):
+				t.Errorf("allocatable %s = %s (listed %v), want %d listed", ResourceGPU, q.String(), ok, tc.wantGPUs)
+			}
+			if c, ok := st.Capacity[ResourceGPU]; tc.wantGPUs >= 0 && (!ok || c.Value() != 2) {
+				t.Errorf("capacity %s = %s, want the agent's 2", ResourceGPU, c.String())
+			}
+			ready := st.Conditions[0]
+			if ready.Type != corev1.NodeReady || ready.Status != corev1.ConditionTrue {
+				t.Fatalf("Ready = %+v, want True: the agent is registered", ready)
+			}
+			needs := ready.Reason == ReasonAgentNeedsGPUResources && strings.Contains(ready.Message, "GPU_RESOURCES") &&
+				!strings.Contains(ready.Message, "offers resources")
+			if needs != tc.wantNeedsGPUsCap {
+				t.Errorf("Ready reason %s, message %q; want one naming GPU_RESOURCES: %v", ready.Reason, ready.Message, tc.wantNeedsGPUsCap)
+			}
+		})
+	}
+}
+
 // Through an outage of the master a Ready Node stays Ready, its heartbeat renewed, and
 // says since when the master is unreachable, until the framework's failover timeout.
 func TestOutage(t *testing.T) {

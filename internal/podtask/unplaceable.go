@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
 // UnplaceableResources lists, sorted and each once, the resources a pod asks for that
@@ -79,4 +81,20 @@ func CheckPlaceable(pod *corev1.Pod) error {
 		return errors.New(ClaimsMessage(pod.Spec.ResourceClaims))
 	}
 	return nil
+}
+
+// CheckGPUs is the error, as PodScheduled's message, for a pod asking for nvidia.com/gpu
+// of a cluster whose framework does not ask Mesos for GPU_RESOURCES; nil for any other.
+// Mesos offers GPUs only to frameworks with that capability, and masters by default
+// (--filter_gpu_resources) offer the others nothing at all of an agent that has GPUs:
+// the pod would wait for an offer that never comes.
+func CheckGPUs(pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster) error {
+	if mc.Spec.Framework.AsksForGPUs() {
+		return nil
+	}
+	if gpus := total(pod, ResourceGPU); gpus.IsZero() {
+		return nil
+	}
+	return errors.New(Clamp("the pod asks for "+string(ResourceGPU)+", which Mesos offers only to a framework with the "+
+		string(mesosv1alpha1.CapabilityGPUResources)+" capability: add it to spec.framework.capabilities of MesosCluster "+mc.Name, MaxMessageLength))
 }

@@ -7,7 +7,9 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/placement"
 )
 
@@ -104,5 +106,45 @@ func TestBuildTaskInfoRefusesUnplaceable(t *testing.T) {
 	_, err := BuildTaskInfo(pod, a, mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e"}}, defaultSecurity)
 	if err == nil || !strings.HasPrefix(err.Error(), "the pod asks for example.com/fpga, which Mesos agents do not offer to k8sm") {
 		t.Fatalf("BuildTaskInfo error = %v, want the unplaceable resource named", err)
+	}
+}
+
+// Mesos offers GPUs only to a framework with the GPU_RESOURCES capability, and by
+// default (--filter_gpu_resources) nothing at all of an agent that has them to one
+// without: a pod asking for nvidia.com/gpu on a cluster that does not ask for it would
+// wait for an offer that never comes. It is refused, the message naming the capability.
+func TestCheckGPUsNamesTheMissingCapability(t *testing.T) {
+	cluster := func(caps ...mesosv1alpha1.FrameworkCapability) *mesosv1alpha1.MesosCluster {
+		mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m"}}
+		mc.Spec.Framework.Capabilities = caps
+		return mc
+	}
+	initGPU := asking("cpu", "1")
+	initGPU.Spec.InitContainers = []corev1.Container{{Name: "i", Resources: corev1.ResourceRequirements{Limits: quantities("nvidia.com/gpu", "1")}}}
+	for _, tc := range []struct {
+		name    string
+		pod     *corev1.Pod
+		mc      *mesosv1alpha1.MesosCluster
+		refused bool
+	}{
+		{"gpus, the default capabilities", asking("nvidia.com/gpu", "1"), cluster(), true},
+		{"gpus, capabilities without GPU_RESOURCES", asking("nvidia.com/gpu", "2"), cluster("PARTITION_AWARE"), true},
+		{"an init container's gpus", initGPU, cluster(), true},
+		{"gpus, GPU_RESOURCES asked for", asking("nvidia.com/gpu", "1"), cluster("PARTITION_AWARE", "GPU_RESOURCES"), false},
+		{"no gpus", asking("cpu", "1"), cluster(), false},
+		{"zero gpus", asking("nvidia.com/gpu", "0"), cluster(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckGPUs(tc.pod, tc.mc)
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("CheckGPUs = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "GPU_RESOURCES") || !strings.Contains(err.Error(), "MesosCluster m") {
+				t.Fatalf("CheckGPUs = %v, want an error naming GPU_RESOURCES and the cluster", err)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
@@ -23,6 +25,10 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 	asksFPGA := func(pod *corev1.Pod) {
 		pod.Spec.Containers[0].Resources.Requests[fpga] = resource.MustParse("1")
 		pod.Spec.Containers[0].Resources.Limits = corev1.ResourceList{fpga: resource.MustParse("1")}
+	}
+	// Mesos offers GPUs only to a framework with GPU_RESOURCES, which simCluster's lacks.
+	asksGPU := func(pod *corev1.Pod) {
+		pod.Spec.Containers[0].Resources.Limits = corev1.ResourceList{agentnode.ResourceGPU: resource.MustParse("1")}
 	}
 	claimsGPU := func(pod *corev1.Pod) {
 		claim := "gpu-claim"
@@ -45,6 +51,7 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 			}
 			return podCondition(p, corev1.PodScheduled)
 		}
+		want = strings.ReplaceAll(want, "<cluster>", mc.Name)
 		Eventually(scheduled, 20*time.Second, 100*time.Millisecond).Should(Equal(want))
 		Eventually(eventsIn(ns), 20*time.Second, 100*time.Millisecond).Should(ContainElement("Pod/fpga Warning FailedScheduling"))
 
@@ -67,6 +74,8 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 	},
 		Entry("an extended resource", asksFPGA, "False/Unschedulable: the pod asks for example.com/fpga, which Mesos agents do not offer to k8sm: "+
 			"it places cpu, memory, ephemeral-storage and nvidia.com/gpu"),
+		Entry("nvidia.com/gpu, the cluster without GPU_RESOURCES", asksGPU, "False/Unschedulable: the pod asks for nvidia.com/gpu, which Mesos offers "+
+			"only to a framework with the GPU_RESOURCES capability: add it to spec.framework.capabilities of MesosCluster <cluster>"),
 		Entry("a device claim", claimsGPU, "False/Unschedulable: the pod claims devices (spec.resourceClaims: gpu), which k8sm cannot allocate on Mesos agents"),
 	)
 
