@@ -25,9 +25,6 @@ import (
 // whose MesosTasks and pods are there. Before, both kept what the last pass with a
 // driver had written.
 func TestBrokenClusterStatusCountsTasksAndNoAgents(t *testing.T) {
-	sch := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(sch)
-	_ = mesosv1alpha1.AddToScheme(sch)
 	cpus := resource.MustParse("8")
 	mc := &mesosv1alpha1.MesosCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: "c", Finalizers: []string{FrameworkFinalizer}, Generation: 1},
@@ -40,20 +37,9 @@ func TestBrokenClusterStatusCountsTasksAndNoAgents(t *testing.T) {
 		Spec:       mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u", TaskID: "k8sm.u"},
 		Status:     mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning},
 	}
-	c := fake.NewClientBuilder().WithScheme(sch).WithStatusSubresource(&mesosv1alpha1.MesosCluster{}, &mesosv1alpha1.MesosTask{}).
-		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.ClusterRef, indexer.ClusterRefOf).
-		WithIndex(&mesosv1alpha1.MesosCluster{}, indexer.ClusterSchedulerName, func(o client.Object) []string {
-			return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName}
-		}).
-		WithObjects(mc, mt).Build()
+	c := clusterAPI(mc, mt)
 	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system", Recorder: events.NewFakeRecorder(10)}
-	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: "c"}}); err != nil {
-		t.Fatal(err)
-	}
-	got := &mesosv1alpha1.MesosCluster{}
-	if err := c.Get(context.Background(), client.ObjectKeyFromObject(mc), got); err != nil {
-		t.Fatal(err)
-	}
+	got := reconcileCluster(t, r, "c")
 	if ready := meta.FindStatusCondition(got.Status.Conditions, mesosv1alpha1.ConditionReady); ready == nil || ready.Status != metav1.ConditionFalse {
 		t.Fatalf("Ready: %v, want False for the missing Secret", ready)
 	}
@@ -63,4 +49,31 @@ func TestBrokenClusterStatusCountsTasksAndNoAgents(t *testing.T) {
 	if got.Status.Tasks == nil || got.Status.Tasks.Running != 1 {
 		t.Errorf("tasks %+v, want the running one counted", got.Status.Tasks)
 	}
+}
+
+// clusterAPI is a fake API server holding objs, with the indexes the MesosCluster
+// reconciler reads.
+func clusterAPI(objs ...client.Object) client.WithWatch {
+	sch := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(sch)
+	_ = mesosv1alpha1.AddToScheme(sch)
+	return fake.NewClientBuilder().WithScheme(sch).WithStatusSubresource(&mesosv1alpha1.MesosCluster{}, &mesosv1alpha1.MesosTask{}).
+		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.ClusterRef, indexer.ClusterRefOf).
+		WithIndex(&mesosv1alpha1.MesosCluster{}, indexer.ClusterSchedulerName, func(o client.Object) []string {
+			return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName}
+		}).
+		WithObjects(objs...).Build()
+}
+
+// reconcileCluster runs one pass over cluster name and reads the cluster back.
+func reconcileCluster(t *testing.T, r *MesosClusterReconciler, name string) *mesosv1alpha1.MesosCluster {
+	t.Helper()
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	got := &mesosv1alpha1.MesosCluster{}
+	if err := r.Get(context.Background(), client.ObjectKey{Name: name}, got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

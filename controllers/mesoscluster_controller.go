@@ -169,8 +169,8 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		// busy API server, or a Secret deleted to be made again, is no reason to drop it.
 		log.Info("Keeping the framework's subscription: a Secret it was made from cannot be read", "reason", reason, "message", err.Error())
 		r.statusFromDriver(mc, status, d.Status())
-		setCondition(status, mc.Generation, mesosv1alpha1.ConditionDegraded, true, reason,
-			err.Error()+": the framework keeps its subscription with what was read before, and cannot subscribe again without it")
+		setDegraded(status, mc.Generation, degradation{true, reason,
+			err.Error() + ": the framework keeps its subscription with what was read before, and cannot subscribe again without it"})
 		return ctrl.Result{RequeueAfter: secretRetry}, r.writeStatus(ctx, mc, status)
 	}
 	if err != nil {
@@ -185,16 +185,10 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		r.setBroken(mc, status, ReasonInvalidMaster, err.Error())
 		return ctrl.Result{}, r.writeBrokenStatus(ctx, mc, status)
 	}
-	r.statusFromDriver(mc, status, d.Status())
-	ca, caReason, caReadFailed, caErr := r.kubeletClientCA(ctx, mc)
-	if caErr != nil {
-		degradeForKubeletAPI(mc, status, caReason, caErr)
-	}
-	if s := r.Registry.Scheduler(mc.Name); s != nil {
-		if nodes := s.KubeletAPIPortTaken(); len(nodes) > 0 {
-			degradeForPortTaken(mc, status, nodes)
-		}
-	}
+	// Degraded says one thing at a time, the framework's own first.
+	degraded := r.statusFromDriver(mc, status, d.Status())
+	ca, caReadFailed, degraded := r.kubeletAPIStatus(ctx, mc, degraded)
+	setDegraded(status, mc.Generation, degraded)
 	if err := r.countTasks(ctx, mc, status); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentmsg"
 )
@@ -29,20 +26,32 @@ const (
 // maxNodesNamed bounds the Nodes a condition message names.
 const maxNodesNamed = 5
 
-// degradeForPortTaken says the cluster is Degraded for the Nodes whose executors cannot
-// serve the kubelet API, unless it is already Degraded for a graver reason.
-func degradeForPortTaken(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, nodes []string) {
-	if c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded); c != nil && c.Status == metav1.ConditionTrue {
-		return
+// kubeletAPIStatus reads the kubelet API's client CA (see kubeletClientCA) and adds to
+// degraded what keeps the executors from serving the kubelet API.
+func (r *MesosClusterReconciler) kubeletAPIStatus(ctx context.Context, mc *mesosv1alpha1.MesosCluster, degraded degradation) (ca []byte, caReadFailed bool, _ degradation) {
+	ca, reason, caReadFailed, err := r.kubeletClientCA(ctx, mc)
+	if err != nil {
+		degraded = degraded.or(kubeletAPIDegradation(reason, err))
 	}
+	if s := r.Registry.Scheduler(mc.Name); s != nil {
+		if nodes := s.KubeletAPIPortTaken(); len(nodes) > 0 {
+			degraded = degraded.or(portTakenDegradation(mc, nodes))
+		}
+	}
+	return ca, caReadFailed, degraded
+}
+
+// portTakenDegradation is Degraded for the Nodes whose executors cannot serve the
+// kubelet API.
+func portTakenDegradation(mc *mesosv1alpha1.MesosCluster, nodes []string) degradation {
 	named := strings.Join(nodes[:min(len(nodes), maxNodesNamed)], ", ")
 	if len(nodes) > maxNodesNamed {
 		named += fmt.Sprintf(" and %d more", len(nodes)-maxNodesNamed)
 	}
-	setCondition(st, mc.Generation, mesosv1alpha1.ConditionDegraded, true, ReasonKubeletAPIPortTaken, fmt.Sprintf(
+	return degradation{true, ReasonKubeletAPIPortTaken, fmt.Sprintf(
 		"A process that is no executor of the cluster holds the kubelet API port (spec.kubeletAPI.port, %d) on the agents of %d Node(s): %s; "+
 			"those Nodes advertise no kubelet API port meanwhile, and kubectl logs and exec to their pods fail (their KubeletAPIPortTaken events say where)",
-		mc.Spec.KubeletAPIPort(), len(nodes), named))
+		mc.Spec.KubeletAPIPort(), len(nodes), named)}
 }
 
 // kubeletClientCA reads spec.kubeletAPI.clientCASecretRef: the certificates of its CA
@@ -88,13 +97,8 @@ func (r *MesosClusterReconciler) kubeletClientCA(ctx context.Context, mc *mesosv
 	return out, "", false, nil
 }
 
-// degradeForKubeletAPI makes Degraded say why the kubelet API's client CA is not used,
-// unless it already says something else that needs a person: one reason at a time, the
-// framework's own first.
-func degradeForKubeletAPI(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, reason string, err error) {
-	if c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded); c != nil && c.Status == metav1.ConditionTrue {
-		return
-	}
-	setCondition(st, mc.Generation, mesosv1alpha1.ConditionDegraded, true, reason,
-		err.Error()+": the executors accept bearer tokens only, and refuse the API server's kubectl logs and exec to agent Nodes")
+// kubeletAPIDegradation is Degraded for a kubelet API client CA that is not used.
+func kubeletAPIDegradation(reason string, err error) degradation {
+	return degradation{true, reason,
+		err.Error() + ": the executors accept bearer tokens only, and refuse the API server's kubectl logs and exec to agent Nodes"}
 }

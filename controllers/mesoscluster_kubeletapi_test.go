@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -84,8 +83,9 @@ func TestKubeletClientCA(t *testing.T) {
 	}
 }
 
-// The client CA's problem shows in Degraded unless Degraded already says something.
-func TestDegradeForKubeletAPI(t *testing.T) {
+// The client CA's problem and a taken kubelet API port show in Degraded unless Degraded
+// already says something: one reason at a time, the framework's own first.
+func TestKubeletAPIDegradation(t *testing.T) {
 	mc := &mesosv1alpha1.MesosCluster{}
 	for _, tc := range []struct {
 		name, before, want string
@@ -93,36 +93,30 @@ func TestDegradeForKubeletAPI(t *testing.T) {
 		{"as expected", ReasonAsExpected, ReasonKubeletClientCAInvalid},
 		{"already degraded", ReasonAgentsUnlisted, ReasonAgentsUnlisted},
 	} {
-		st := &mesosv1alpha1.MesosClusterStatus{}
-		setCondition(st, 1, mesosv1alpha1.ConditionDegraded, tc.before != ReasonAsExpected, tc.before, "")
-		degradeForKubeletAPI(mc, st, ReasonKubeletClientCAInvalid, errors.New("no PEM"))
-		if c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded); c.Reason != tc.want || c.Status != metav1.ConditionTrue {
-			t.Errorf("%s: Degraded = %s/%s, want True/%s", tc.name, c.Status, c.Reason, tc.want)
+		before := degradation{tc.before != ReasonAsExpected, tc.before, ""}
+		got := before.or(kubeletAPIDegradation(ReasonKubeletClientCAInvalid, errors.New("no PEM"))).or(portTakenDegradation(mc, []string{"n1"}))
+		if !got.degraded || got.reason != tc.want {
+			t.Errorf("%s: Degraded = %v/%s, want True/%s", tc.name, got.degraded, got.reason, tc.want)
 		}
 	}
 }
 
 // The Nodes whose kubelet API port another process holds make the cluster Degraded,
-// named up to five and counted beyond, unless it is Degraded for another reason.
-func TestDegradeForPortTaken(t *testing.T) {
+// named up to five and counted beyond.
+func TestPortTakenDegradation(t *testing.T) {
 	mc := &mesosv1alpha1.MesosCluster{}
 	many := []string{"n1", "n2", "n3", "n4", "n5", "n6", "n7"}
 	for _, tc := range []struct {
-		name, before string
-		nodes        []string
-		want         string // the reason
-		says         string // in the message
+		name  string
+		nodes []string
+		says  string // in the message
 	}{
-		{"one Node", ReasonAsExpected, []string{"mesos-c-h1"}, ReasonKubeletAPIPortTaken, "port (spec.kubeletAPI.port, 10350) on the agents of 1 Node(s): mesos-c-h1;"},
-		{"more than five", ReasonAsExpected, many, ReasonKubeletAPIPortTaken, "of 7 Node(s): n1, n2, n3, n4, n5 and 2 more;"},
-		{"already degraded", ReasonAgentsUnlisted, many, ReasonAgentsUnlisted, ""},
+		{"one Node", []string{"mesos-c-h1"}, "port (spec.kubeletAPI.port, 10350) on the agents of 1 Node(s): mesos-c-h1;"},
+		{"more than five", many, "of 7 Node(s): n1, n2, n3, n4, n5 and 2 more;"},
 	} {
-		st := &mesosv1alpha1.MesosClusterStatus{}
-		setCondition(st, 1, mesosv1alpha1.ConditionDegraded, tc.before != ReasonAsExpected, tc.before, "")
-		degradeForPortTaken(mc, st, tc.nodes)
-		c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded)
-		if c.Reason != tc.want || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, tc.says) {
-			t.Errorf("%s: Degraded = %s/%s %q, want True/%s saying %q", tc.name, c.Status, c.Reason, c.Message, tc.want, tc.says)
+		got := degradation{false, ReasonAsExpected, ""}.or(portTakenDegradation(mc, tc.nodes))
+		if got.reason != ReasonKubeletAPIPortTaken || !got.degraded || !strings.Contains(got.msg, tc.says) {
+			t.Errorf("%s: Degraded = %v/%s %q, want True/%s saying %q", tc.name, got.degraded, got.reason, got.msg, ReasonKubeletAPIPortTaken, tc.says)
 		}
 	}
 }

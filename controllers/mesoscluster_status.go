@@ -57,8 +57,32 @@ func namespaceSelectorError(mc *mesosv1alpha1.MesosCluster) error {
 	return err
 }
 
-// statusFromDriver fills the status from the driver's snapshot.
-func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, s framework.Status) {
+// degradation is what a pass makes of Degraded. A pass works it out from several
+// sources (the driver, then the kubelet API's client CA, then its port) and sets the
+// condition once: set False, then True again in the same pass, it would take a new
+// transition time at every pass while it stays True.
+type degradation struct {
+	degraded    bool
+	reason, msg string
+}
+
+// or is d when it says the cluster is Degraded, else other: one reason at a time, the
+// first found first.
+func (d degradation) or(other degradation) degradation {
+	if d.degraded {
+		return d
+	}
+	return other
+}
+
+// setDegraded sets the Degraded condition a pass worked out.
+func setDegraded(st *mesosv1alpha1.MesosClusterStatus, generation int64, d degradation) {
+	setCondition(st, generation, mesosv1alpha1.ConditionDegraded, d.degraded, d.reason, d.msg)
+}
+
+// statusFromDriver fills the status from the driver's snapshot, all but Degraded, which
+// it returns for the caller to set once it has looked at the rest.
+func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, s framework.Status) degradation {
 	gen := mc.Generation
 	if s.FrameworkID != "" {
 		st.FrameworkID = s.FrameworkID
@@ -80,22 +104,7 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 			set(mesosv1alpha1.ConditionReconciled, false, ReasonReconciling, "Reconciling task states with Mesos")
 		}
 		set(mesosv1alpha1.ConditionReady, true, ReasonSubscribed, msg)
-		if err := namespaceSelectorError(mc); err != nil {
-			set(mesosv1alpha1.ConditionDegraded, true, ReasonInvalidNamespaceSelector, fmt.Sprintf(
-				"spec.namespaceSelector is not a valid label selector (%v): the cluster takes the pods of no namespace until it is fixed", err))
-		} else if s.AgentsError != nil {
-			set(mesosv1alpha1.ConditionDegraded, true, ReasonAgentsUnlisted, fmt.Sprintf(
-				"The master's operator API did not list the agents (%v): Node capacity comes from offers, which show only what other frameworks leave, and after a restart of the manager the Node of an agent that offers nothing within a minute (one fully used) goes Unknown; let the framework's principal call GET_AGENTS", s.AgentsError))
-		} else if mc.Spec.Framework.CredentialsSecretRef != nil && plaintextMaster(mc) {
-			set(mesosv1alpha1.ConditionDegraded, true, ReasonPlaintextCredentials,
-				"The framework's credentials travel unencrypted to "+s.Leader+" (spec.framework.allowPlaintextCredentials): anyone on the path can read them; use https:// masters")
-		} else if t := failoverTimeout(mc); t < minSafeFailoverTimeout {
-			set(mesosv1alpha1.ConditionDegraded, true, ReasonShortFailoverTimeout, fmt.Sprintf(
-				"spec.framework.failoverTimeout is %s: Mesos kills every task of the framework once it is disconnected for longer, as it is while the manager restarts or fails over, or the master fails over; the default is %s",
-				t, mesosv1alpha1.DefaultFailoverTimeout))
-		} else {
-			set(mesosv1alpha1.ConditionDegraded, false, ReasonAsExpected, "The framework is subscribed")
-		}
+		return subscribedDegradation(mc, s)
 	default:
 		reason, msg := ReasonConnecting, "Connecting to "+mc.Spec.Master
 		var se *framework.SubscribeError
@@ -121,8 +130,30 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 		set(mesosv1alpha1.ConditionSubscribed, false, reason, msg)
 		set(mesosv1alpha1.ConditionReconciled, false, ReasonNotSubscribed, "Tasks are reconciled after the framework subscribes")
 		set(mesosv1alpha1.ConditionReady, false, reason, msg)
-		set(mesosv1alpha1.ConditionDegraded, reason != ReasonConnecting, reason, msg)
+		return degradation{reason != ReasonConnecting, reason, msg}
 	}
+}
+
+// subscribedDegradation is Degraded for a subscribed framework: what still needs a person.
+func subscribedDegradation(mc *mesosv1alpha1.MesosCluster, s framework.Status) degradation {
+	if err := namespaceSelectorError(mc); err != nil {
+		return degradation{true, ReasonInvalidNamespaceSelector, fmt.Sprintf(
+			"spec.namespaceSelector is not a valid label selector (%v): the cluster takes the pods of no namespace until it is fixed", err)}
+	}
+	if s.AgentsError != nil {
+		return degradation{true, ReasonAgentsUnlisted, fmt.Sprintf(
+			"The master's operator API did not list the agents (%v): Node capacity comes from offers, which show only what other frameworks leave, and after a restart of the manager the Node of an agent that offers nothing within a minute (one fully used) goes Unknown; let the framework's principal call GET_AGENTS", s.AgentsError)}
+	}
+	if mc.Spec.Framework.CredentialsSecretRef != nil && plaintextMaster(mc) {
+		return degradation{true, ReasonPlaintextCredentials,
+			"The framework's credentials travel unencrypted to " + s.Leader + " (spec.framework.allowPlaintextCredentials): anyone on the path can read them; use https:// masters"}
+	}
+	if t := failoverTimeout(mc); t < minSafeFailoverTimeout {
+		return degradation{true, ReasonShortFailoverTimeout, fmt.Sprintf(
+			"spec.framework.failoverTimeout is %s: Mesos kills every task of the framework once it is disconnected for longer, as it is while the manager restarts or fails over, or the master fails over; the default is %s",
+			t, mesosv1alpha1.DefaultFailoverTimeout)}
+	}
+	return degradation{false, ReasonAsExpected, "The framework is subscribed"}
 }
 
 // isPrincipalChangeRefused says whether Mesos's ERROR refuses a framework that
@@ -246,6 +277,7 @@ func tally(tasks []mesosv1alpha1.MesosTask, launchUnwritten func(taskID string) 
 // its resourceVersion: if the cluster changed since, the write fails with a conflict
 // and the pass is retried.
 func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus) error {
+	keepTransitionTimes(mc.Status.Conditions, st.Conditions)
 	written, wrote := r.statusWrites.Load(mc.Name)
 	current := !wrote || written == mc.ResourceVersion
 	if current && equality.Semantic.DeepEqual(&mc.Status, st) {
@@ -270,6 +302,18 @@ func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alp
 	}
 	r.statusWrites.Store(mc.Name, mc.ResourceVersion)
 	return nil
+}
+
+// keepTransitionTimes gives each condition of conds whose status is the one stored the
+// stored transition time: a pass that set a condition twice (False, then True again)
+// leaves it as it was, rather than new since now, and a status that changed in nothing
+// else is not written again.
+func keepTransitionTimes(stored, conds []metav1.Condition) {
+	for i := range conds {
+		if old := meta.FindStatusCondition(stored, conds[i].Type); old != nil && old.Status == conds[i].Status {
+			conds[i].LastTransitionTime = old.LastTransitionTime
+		}
+	}
 }
 
 // maxExecutorsListed is status.executors' bound (its MaxItems): a longer list would

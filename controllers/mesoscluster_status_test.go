@@ -30,7 +30,7 @@ func TestStatusFromDriverAgentsNotListed(t *testing.T) {
 		{"refused", errors.New("GET_AGENTS from http://m:5050: 403 Forbidden"), metav1.ConditionTrue, ReasonAgentsUnlisted},
 	} {
 		st := &mesosv1alpha1.MesosClusterStatus{}
-		r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050", AgentsError: tc.agentsErr})
+		setDegraded(st, mc.Generation, r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050", AgentsError: tc.agentsErr}))
 		ready := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionReady)
 		deg := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded)
 		if ready == nil || ready.Status != metav1.ConditionTrue {
@@ -62,7 +62,7 @@ func TestStatusFromDriverShortFailoverTimeout(t *testing.T) {
 		mc := &mesosv1alpha1.MesosCluster{}
 		mc.Spec.Framework.FailoverTimeout = tc.timeout
 		st := &mesosv1alpha1.MesosClusterStatus{}
-		r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050"})
+		setDegraded(st, mc.Generation, r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050"}))
 		deg := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded)
 		if deg == nil || deg.Status != tc.degraded || deg.Reason != tc.reason {
 			t.Errorf("failoverTimeout %v: Degraded = %+v, want %s/%s", tc.timeout, deg, tc.degraded, tc.reason)
@@ -87,7 +87,7 @@ func TestStatusFromDriverInvalidNamespaceSelector(t *testing.T) {
 		mc := &mesosv1alpha1.MesosCluster{}
 		mc.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{tc.key: "a"}}
 		st := &mesosv1alpha1.MesosClusterStatus{}
-		r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050"})
+		setDegraded(st, mc.Generation, r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050"}))
 		if deg := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded); deg == nil || deg.Reason != tc.reason {
 			t.Errorf("selector key %q: Degraded = %+v, want reason %s", tc.key, deg, tc.reason)
 		}
@@ -106,7 +106,7 @@ func TestStatusFromDriverRefused(t *testing.T) {
 		{"Changing framework's principal is not allowed.", ReasonPrincipalChangeRefused},
 	} {
 		st := &mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}
-		r.statusFromDriver(mc, st, framework.Status{Refused: tc.refused})
+		setDegraded(st, mc.Generation, r.statusFromDriver(mc, st, framework.Status{Refused: tc.refused}))
 		ready := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionReady)
 		if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != tc.reason || !strings.Contains(ready.Message, tc.refused) {
 			t.Errorf("refused %q: Ready = %+v, want False/%s with Mesos's message", tc.refused, ready, tc.reason)
@@ -177,7 +177,7 @@ func TestStatusFromDriverPrincipalChangeRefused(t *testing.T) {
 	mc := &mesosv1alpha1.MesosCluster{}
 	mc.Spec.Framework.Principal = "k8sm-2"
 	st := &mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}
-	r.statusFromDriver(mc, st, framework.Status{Refused: "Changing framework's principal is not allowed."})
+	setDegraded(st, mc.Generation, r.statusFromDriver(mc, st, framework.Status{Refused: "Changing framework's principal is not allowed."}))
 	for _, typ := range []string{mesosv1alpha1.ConditionReady, mesosv1alpha1.ConditionDegraded} {
 		c := meta.FindStatusCondition(st.Conditions, typ)
 		if c == nil || c.Reason != ReasonPrincipalChangeRefused {
