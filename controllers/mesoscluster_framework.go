@@ -48,9 +48,11 @@ func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1al
 		}
 		// Mesos refuses a framework that authenticates as another principal than its
 		// FrameworkInfo names (400, "Authenticated principal ... does not match ...").
+		// What the Secret holds is not shown: a Secret filled by mistake may hold the
+		// secret there, and the message goes to the status, events and log.
 		if p := string(data["principal"]); fw.Principal != "" && p != fw.Principal {
-			return cfg, ReasonCredentialsInvalid, fmt.Errorf("Secret %s/%s (framework.credentialsSecretRef) holds the credentials of principal %q, and spec.framework.principal is %q: Mesos refuses a framework that authenticates as another principal than it names; put the credentials of %q in the Secret", //nolint:staticcheck // a condition message, a sentence
-				ref.Namespace, ref.Name, p, fw.Principal, fw.Principal)
+			return cfg, ReasonCredentialsInvalid, fmt.Errorf("Secret %s/%s (framework.credentialsSecretRef) holds the credentials of another principal than spec.framework.principal (%q): Mesos refuses a framework that authenticates as another principal than it names; put the credentials of %q in the Secret", //nolint:staticcheck // a condition message, a sentence
+				ref.Namespace, ref.Name, fw.Principal, fw.Principal)
 		}
 		if plaintextMaster(mc) && !fw.AllowPlaintextCredentials {
 			return cfg, ReasonCredentialsNeedTLS, fmt.Errorf("The framework's credentials would travel unencrypted to %s: use https:// masters (or spec.tls with zk://), or set spec.framework.allowPlaintextCredentials: true", mc.Spec.Master) //nolint:staticcheck // a condition message, a sentence

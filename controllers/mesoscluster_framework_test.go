@@ -51,22 +51,28 @@ func TestARotatedCARestartsTheDriver(t *testing.T) {
 
 // Credentials of another principal than spec.framework.principal are refused before any
 // attempt: Mesos would answer each SUBSCRIBE 400 ("Authenticated principal ... does not
-// match principal ... set in `FrameworkInfo`").
+// match principal ... set in `FrameworkInfo`"). The message names the Secret and the
+// spec's principal, never what the Secret holds: a Secret filled by mistake (a line of a
+// Mesos credentials file in `principal`) would have its secret shown in the status,
+// events and log.
 func TestCredentialsOfAnotherPrincipal(t *testing.T) {
 	sch := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(sch)
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "k8sm-system", Name: "creds"},
-		Data: map[string][]byte{"principal": []byte("ops"), "secret": []byte("s3cr3t")}}
-	r := &MesosClusterReconciler{APIReader: fake.NewClientBuilder().WithScheme(sch).WithObjects(secret).Build(), SecretNamespace: "k8sm-system"}
-	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: mesosv1alpha1.MesosClusterSpec{
-		Master: "https://m1:5050", Framework: mesosv1alpha1.FrameworkSpec{Principal: "k8sm",
-			CredentialsSecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "creds"}}}}
-	_, reason, err := r.driverConfig(context.Background(), mc)
-	if reason != ReasonCredentialsInvalid || err == nil || !strings.Contains(err.Error(), `principal "ops"`) || strings.Contains(err.Error(), "s3cr3t") {
-		t.Fatalf("credentials of ops for principal k8sm: %s, %v; want %s naming ops, not the secret", reason, err, ReasonCredentialsInvalid)
-	}
-	mc.Spec.Framework.Principal = "ops"
-	if _, reason, err := r.driverConfig(context.Background(), mc); err != nil {
-		t.Fatalf("credentials of the framework's principal: %s, %v", reason, err)
+	for _, principal := range []string{"ops", "k8sm s3cr3t"} {
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "k8sm-system", Name: "creds"},
+			Data: map[string][]byte{"principal": []byte(principal), "secret": []byte("x")}}
+		r := &MesosClusterReconciler{APIReader: fake.NewClientBuilder().WithScheme(sch).WithObjects(secret).Build(), SecretNamespace: "k8sm-system"}
+		mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: mesosv1alpha1.MesosClusterSpec{
+			Master: "https://m1:5050", Framework: mesosv1alpha1.FrameworkSpec{Principal: "k8sm",
+				CredentialsSecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "creds"}}}}
+		_, reason, err := r.driverConfig(context.Background(), mc)
+		if reason != ReasonCredentialsInvalid || err == nil || !strings.Contains(err.Error(), "k8sm-system/creds (framework.credentialsSecretRef)") ||
+			!strings.Contains(err.Error(), `"k8sm"`) || strings.Contains(err.Error(), principal) {
+			t.Errorf("credentials of %q for principal k8sm: %s, %v; want %s naming the Secret and k8sm, not what the Secret holds", principal, reason, err, ReasonCredentialsInvalid)
+		}
+		mc.Spec.Framework.Principal = principal
+		if _, reason, err := r.driverConfig(context.Background(), mc); err != nil {
+			t.Errorf("credentials of the framework's principal: %s, %v", reason, err)
+		}
 	}
 }
