@@ -91,7 +91,9 @@ type FrameworkSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	User string `json:"user,omitempty"`
 
-	// roles the framework subscribes with (MULTI_ROLE). Defaults to ["*"].
+	// roles the framework subscribes with (MULTI_ROLE). Defaults to ["*"]. A role is
+	// what Mesos takes (roles::validate): `*`, or components separated by single slashes,
+	// none of them `.`, `..` or `*`, none starting with `-`, with no whitespace.
 	// +optional
 	// +kubebuilder:default={"*"}
 	// +listType=atomic
@@ -99,7 +101,8 @@ type FrameworkSpec struct {
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=64
-	// +kubebuilder:validation:items:Pattern=`^(\*|[a-zA-Z0-9_][a-zA-Z0-9_.\-]*(/[a-zA-Z0-9_][a-zA-Z0-9_.\-]*)*)$`
+	// +kubebuilder:validation:items:Pattern=`^[^/\t\n\v\f\r \x7f]+(/[^/\t\n\v\f\r \x7f]+)*$`
+	// +kubebuilder:validation:items:XValidation:rule="self == '*' || !self.matches('(^|/)([-]|[.][.]?(/|$)|[*](/|$))')",message="a role's components must not be '.', '..' or '*', nor start with '-': Mesos refuses such a role"
 	// +kubebuilder:validation:XValidation:rule="self.all(r, self.exists_one(x, x == r))",message="framework.roles must not name a role twice"
 	Roles []string `json:"roles,omitempty"`
 
@@ -312,12 +315,13 @@ type PlacementSpec struct {
 // MesosClusterSpec names a Mesos master and how to run pods there.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.schedulerName) || (has(self.schedulerName) && self.schedulerName == oldSelf.schedulerName)",message="schedulerName is immutable: pods already scheduled by this cluster refer to it"
 type MesosClusterSpec struct {
-	// master is the Mesos master: one URL (`http://m1:5050`), a comma-separated list of
-	// URLs tried in turn, or a ZooKeeper URL (`zk://zk1:2181,zk2:2181/mesos`).
+	// master is the Mesos master: one URL (`http://m1:5050`, host and port only: the
+	// scheduler API is at /api/v1/scheduler on it), a comma-separated list of URLs tried
+	// in turn, or a ZooKeeper URL (`zk://zk1:2181,zk2:2181/mesos`).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^,/ ]+(/[^, ]*)?(,https?://[^,/ ]+(/[^, ]*)?)*$') || self.matches('^zk://[^/ ]+/[^ ]+$')",message="master must be http(s)://host:port, a comma-separated list of them, or zk://host:port[,host:port]/path"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^,/?#@ ]+/?(,https?://[^,/?#@ ]+/?)*$') || self.matches('^zk://[^/ ]+/[^ ]+$')",message="master must be http(s)://host:port with no path (a scheduler subscribes at /api/v1/scheduler on it), a comma-separated list of them, or zk://host:port[,host:port]/path"
 	Master string `json:"master"`
 
 	// schedulerName pods set in spec.schedulerName to run on this cluster. Unique across

@@ -53,6 +53,12 @@ func ParseMaster(master string, useTLS bool) (Detector, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("master %q is not an http(s)://host:port URL", m)
 		}
+		// The scheduler API is at /api/v1/scheduler on the master's host:port, as
+		// libprocess serves it: anything else in the URL would be dropped, and the
+		// framework subscribe elsewhere than the URL says.
+		if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
+			return nil, fmt.Errorf("master %q is not an http(s)://host:port URL: a master is reached at its host and port, with no path", m)
+		}
 		urls = append(urls, u.Scheme+"://"+u.Host)
 	}
 	return &listDetector{urls: urls}, nil

@@ -28,6 +28,13 @@ func TestParseMaster(t *testing.T) {
 		{master: "zk://", wantErr: true},
 		{master: "zk://zk1:2181", wantErr: true},
 		{master: "zk://user:pw@zk1:2181/mesos", wantErr: true},
+		// Only host:port is kept of a URL: a path, query or user would be dropped, and
+		// the framework subscribe somewhere else than the URL says.
+		{master: "https://m1:5050/mesos", wantErr: true},
+		{master: "http://m1:5050,https://gw/mesos/", wantErr: true},
+		{master: "http://m1:5050?x=1", wantErr: true},
+		{master: "http://m1:5050#x", wantErr: true},
+		{master: "http://u:p@m1:5050", wantErr: true},
 	} {
 		d, err := ParseMaster(tc.master, tc.tls)
 		if (err != nil) != tc.wantErr {

@@ -144,7 +144,7 @@ var _ = Describe("MesosCluster validation", func() {
 		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
 	})
 
-	const badMaster = "master must be http(s)://host:port, a comma-separated list of them, or zk://host:port[,host:port]/path"
+	const badMaster = "master must be http(s)://host:port with no path (a scheduler subscribes at /api/v1/scheduler on it), a comma-separated list of them, or zk://host:port[,host:port]/path"
 	DescribeTable("refuses a master that is not http(s):// or zk://",
 		func(master string) {
 			mc := minimalCluster()
@@ -157,6 +157,12 @@ var _ = Describe("MesosCluster validation", func() {
 		Entry("an empty entry in a list", "http://m1:5050,,http://m2:5050"),
 		Entry("zk without a path", "zk://zk1:2181"),
 		Entry("a space", "http://m1 :5050"),
+		// The scheduler API is at /api/v1/scheduler on the master's host:port; a path
+		// (a master behind a path-prefix proxy) would be dropped.
+		Entry("a path", "https://m1:5050/mesos"),
+		Entry("a path in a list", "https://m1:5050,https://gw.example.com/mesos/"),
+		Entry("a query", "http://m1:5050?x=1"),
+		Entry("a user", "http://u:p@m1:5050"),
 	)
 
 	It("refuses a cluster without a master", func() {
@@ -171,11 +177,33 @@ var _ = Describe("MesosCluster validation", func() {
 		expectRejected(mc, "framework.roles must not name a role twice")
 	})
 
-	It("refuses a role name Mesos would refuse", func() {
+	It("accepts every role name Mesos accepts", func() {
+		// Mesos (roles::validate) refuses whitespace, a DEL, a leading or trailing or
+		// doubled slash, and components ".", "..", "*" or starting with "-"; nothing else.
 		mc := minimalCluster()
-		mc.Spec.Framework.Roles = []string{"-k8s"}
-		expectRejected(mc, "spec.framework.roles[0]: Invalid value")
+		mc.Spec.Framework.Roles = []string{"ads:prod", "team@eu", "k8s/batch.v2", "a-b/c_d", "x=1/y+2", "é", "..a/b.", "a*"}
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
 	})
+
+	DescribeTable("refuses a role name Mesos would refuse",
+		func(role string) {
+			mc := minimalCluster()
+			mc.Spec.Framework.Roles = []string{role}
+			expectRejected(mc, "spec.framework.roles[0]: Invalid value")
+		},
+		Entry("a leading dash", "-k8s"),
+		Entry("a component with a leading dash", "k8s/-batch"),
+		Entry("a leading slash", "/k8s"),
+		Entry("a trailing slash", "k8s/"),
+		Entry("two slashes", "k8s//batch"),
+		Entry("a component .", "k8s/."),
+		Entry("a component ..", "../k8s"),
+		Entry("a component *", "k8s/*"),
+		Entry("a space", "k8s batch"),
+		Entry("a tab", "k8s\tbatch"),
+		Entry("a DEL", "k8s\x7f"),
+	)
 
 	It("refuses an empty role list", func() {
 		// A Go client drops an empty list; a person's YAML does not.
