@@ -234,16 +234,7 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 	if mc.Spec.DeletionPolicy != mesosv1alpha1.DeletionOrphan && id != "" {
 		removed := d != nil && isFrameworkRemoved(d.Status().Refused)
 		if !removed && (d == nil || !d.Subscribed()) {
-			status := mc.Status.DeepCopy()
-			msg := "Waiting to reach the master to tear the framework down; set deletionPolicy: Orphan to let go without it"
-			setCondition(status, mc.Generation, mesosv1alpha1.ConditionDegraded, true, ReasonTeardownPending, msg)
-			if d == nil {
-				// Connect so that the teardown can be sent.
-				if cfg, _, err := r.driverConfig(ctx, mc); err == nil {
-					_, _ = r.ensureDriver(mc, cfg)
-				}
-			}
-			return ctrl.Result{RequeueAfter: 2 * time.Second}, r.writeStatus(ctx, mc, status)
+			return r.teardownPending(ctx, mc, id, d)
 		}
 		if !removed {
 			if err := d.Teardown(ctx); err != nil {

@@ -1,0 +1,100 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/scheduler"
+)
+
+// deletedCluster is MesosCluster "c" of framework fw-1, being deleted with the default
+// Teardown, whose last pass before the deletion (by a manager since restarted) wrote it
+// Subscribed: its spec generation 2 is the one the deletion made.
+func deletedCluster(spec mesosv1alpha1.MesosClusterSpec) *mesosv1alpha1.MesosCluster {
+	now := metav1.Now()
+	subscribed := []metav1.Condition{
+		{Type: mesosv1alpha1.ConditionSubscribed, Status: metav1.ConditionTrue, Reason: ReasonSubscribed, Message: "Subscribed to " + spec.Master + " as framework fw-1", ObservedGeneration: 1, LastTransitionTime: now},
+		{Type: mesosv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonSubscribed, Message: "Subscribed to " + spec.Master + " as framework fw-1", ObservedGeneration: 1, LastTransitionTime: now},
+		{Type: mesosv1alpha1.ConditionDegraded, Status: metav1.ConditionFalse, Reason: ReasonAsExpected, Message: "The framework is subscribed", ObservedGeneration: 1, LastTransitionTime: now},
+	}
+	return &mesosv1alpha1.MesosCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "c", Finalizers: []string{FrameworkFinalizer}, Generation: 2, DeletionTimestamp: &now},
+		Spec:       spec,
+		Status:     mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1", ObservedGeneration: 1, Conditions: subscribed},
+	}
+}
+
+// A teardown that the cluster's own config blocks (here its credentials Secret holds
+// another principal's) says so, and what to do, rather than that it waits for the
+// master, which is fine; Subscribed and Ready no longer say what a pass before the
+// deletion saw. Nothing changes until a person fixes the config, so the pass is not
+// retried every 2 s.
+func TestTeardownBlockedByTheClustersConfig(t *testing.T) {
+	mc := deletedCluster(mesosv1alpha1.MesosClusterSpec{Master: "https://m:5050", SchedulerName: "mesos",
+		Framework: mesosv1alpha1.FrameworkSpec{Principal: "k8sm", CredentialsSecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "creds"}}})
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "k8sm-system", Name: "creds"},
+		Data: map[string][]byte{"principal": []byte("ops"), "secret": []byte("x")}}
+	c := clusterAPI(mc, secret)
+	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system", Recorder: events.NewFakeRecorder(10)}
+	defer r.Registry.StopAll()
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: "c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &mesosv1alpha1.MesosCluster{}
+	if err := c.Get(context.Background(), types.NamespacedName{Name: "c"}, got); err != nil {
+		t.Fatal(err)
+	}
+	deg := meta.FindStatusCondition(got.Status.Conditions, mesosv1alpha1.ConditionDegraded)
+	if deg == nil || deg.Status != metav1.ConditionTrue || deg.Reason != ReasonTeardownPending ||
+		!strings.Contains(deg.Message, "fw-1") || !strings.Contains(deg.Message, "framework.credentialsSecretRef") ||
+		!strings.Contains(deg.Message, "deletionPolicy: Orphan") || strings.Contains(deg.Message, "Waiting to reach the master") {
+		t.Errorf("Degraded = %+v, want True/%s naming fw-1, the Secret that blocks its teardown, and deletionPolicy: Orphan", deg, ReasonTeardownPending)
+	}
+	for _, typ := range []string{mesosv1alpha1.ConditionSubscribed, mesosv1alpha1.ConditionReady} {
+		if c := meta.FindStatusCondition(got.Status.Conditions, typ); c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonCredentialsInvalid {
+			t.Errorf("%s = %+v, want False/%s", typ, c, ReasonCredentialsInvalid)
+		}
+	}
+	if got.Status.ObservedGeneration != 2 {
+		t.Errorf("observedGeneration %d, want 2, the generation the deletion made", got.Status.ObservedGeneration)
+	}
+	if res.RequeueAfter < statusResync {
+		t.Errorf("retried after %s, want at least %s: nothing changes until the config does", res.RequeueAfter, statusResync)
+	}
+}
+
+// A teardown that waits for the master says what the driver says of it, and Subscribed
+// and Ready say it too, rather than what a pass before the deletion saw.
+func TestTeardownWaitingForTheMaster(t *testing.T) {
+	mc := deletedCluster(mesosv1alpha1.MesosClusterSpec{Master: "http://127.0.0.1:1", SchedulerName: "mesos"})
+	c := clusterAPI(mc)
+	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), Recorder: events.NewFakeRecorder(10),
+		NewScheduler:  func(*mesosv1alpha1.MesosCluster) framework.Scheduler { return nil },
+		DriverOptions: func(cfg *framework.Config) { cfg.AgentPollInterval = -1 }}
+	defer r.Registry.StopAll()
+	got := reconcileCluster(t, r, "c")
+	deg := meta.FindStatusCondition(got.Status.Conditions, mesosv1alpha1.ConditionDegraded)
+	if deg == nil || deg.Status != metav1.ConditionTrue || deg.Reason != ReasonTeardownPending ||
+		!strings.Contains(deg.Message, "Waiting to reach the master to tear framework fw-1 down") || !strings.Contains(deg.Message, "deletionPolicy: Orphan") {
+		t.Errorf("Degraded = %+v, want True/%s waiting for the master", deg, ReasonTeardownPending)
+	}
+	for _, typ := range []string{mesosv1alpha1.ConditionSubscribed, mesosv1alpha1.ConditionReady} {
+		if c := meta.FindStatusCondition(got.Status.Conditions, typ); c == nil || c.Status != metav1.ConditionFalse {
+			t.Errorf("%s = %+v, want False: no driver is subscribed", typ, c)
+		}
+	}
+	if got.Status.ObservedGeneration != 2 {
+		t.Errorf("observedGeneration %d, want 2, the generation the deletion made", got.Status.ObservedGeneration)
+	}
+}
