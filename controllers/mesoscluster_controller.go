@@ -243,6 +243,9 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 			r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, "TornDown", "Teardown", "Framework %s torn down; Mesos kills its tasks", id)
 		}
 	}
+	if err := r.releaseTasks(ctx, mc); err != nil {
+		return ctrl.Result{}, err
+	}
 	r.recordOrphaned(mc, id)
 	// Let the cluster go (the latest version of it: the teardown is not sent twice).
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {

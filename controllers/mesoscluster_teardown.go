@@ -6,10 +6,14 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/indexer"
 )
 
 // teardownRetry is how soon a deleted cluster whose teardown waits for its framework to
@@ -51,4 +55,53 @@ func (r *MesosClusterReconciler) teardownPending(ctx context.Context, mc *mesosv
 	setCondition(status, mc.Generation, mesosv1alpha1.ConditionDegraded, true, ReasonTeardownPending, fmt.Sprintf(
 		"%s (%s: %s); set deletionPolicy: Orphan to let the cluster go without a teardown", blocker, ready.Reason, ready.Message))
 	return ctrl.Result{RequeueAfter: teardownRetry}, r.writeStatus(ctx, mc, status)
+}
+
+// releaseTasks takes the task finalizer off the MesosTasks of a deleted cluster whose
+// framework is torn down or left to Mesos: nothing can kill their tasks any more (as for
+// a deleted MesosTask of a gone cluster, see MesosTaskReconciler.finalize). It is done
+// before the cluster goes, so that once `kubectl wait --for=delete mesosclusters`
+// returns no MesosTask waits for a manager, which an uninstall removes with the CRDs.
+// The MesosTask reconciler does not add the finalizer back to the tasks of a cluster
+// being deleted, and takes it off those written after this, once the cluster is gone.
+func (r *MesosClusterReconciler) releaseTasks(ctx context.Context, mc *mesosv1alpha1.MesosCluster) error {
+	var list mesosv1alpha1.MesosTaskList
+	if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: mc.Name}); err != nil {
+		return err
+	}
+	released := 0
+	for i := range list.Items {
+		mt := &list.Items[i]
+		if !controllerutil.ContainsFinalizer(mt, TaskFinalizer) {
+			continue
+		}
+		if err := r.releaseTask(ctx, mt); err != nil {
+			return fmt.Errorf("letting go of MesosTask %s/%s: %w", mt.Namespace, mt.Name, err)
+		}
+		released++
+	}
+	if released > 0 {
+		ctrl.LoggerFrom(ctx).Info("Let go of the deleted cluster's MesosTasks", "count", released)
+	}
+	return nil
+}
+
+// releaseTask takes the task finalizer off mt. A conflict (the scheduler writing the
+// teardown's last task states) is tried again on the stored version, read past the
+// cache: failing the pass would send the teardown again.
+func (r *MesosClusterReconciler) releaseTask(ctx context.Context, mt *mesosv1alpha1.MesosTask) error {
+	read := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if read {
+			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(mt), mt); err != nil {
+				return err
+			}
+		}
+		read = true
+		if !controllerutil.RemoveFinalizer(mt, TaskFinalizer) {
+			return nil
+		}
+		return r.Update(ctx, mt)
+	})
+	return client.IgnoreNotFound(err)
 }

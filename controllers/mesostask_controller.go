@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -62,10 +63,8 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		return r.finalize(ctx, mt, sched)
 	}
-	if controllerutil.AddFinalizer(mt, TaskFinalizer) {
-		if err := r.Update(ctx, mt); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := r.holdFinalizer(ctx, mt); err != nil {
+		return ctrl.Result{}, err
 	}
 	// The cache's own pod, to read only (unreachable copies it to write): every update a
 	// task's MesosTask gets brings a pass here, and most write nothing.
@@ -114,6 +113,34 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	sched.Enqueue(ctx, mt, pod)
 	return ctrl.Result{}, nil
+}
+
+// holdFinalizer keeps the task finalizer on a MesosTask while its cluster can kill its
+// task: it is added (back) while the cluster runs, and taken off once the cluster is gone,
+// its framework torn down or left to Mesos. Nothing can kill the task then, and the
+// finalizer would keep the MesosTask (and, on an uninstall, the mesostasks CRD)
+// Terminating for ever. While the cluster is being deleted the finalizer is left as it
+// is: the cluster lets its tasks go once its framework is torn down or left, and must
+// not see them taken back.
+func (r *MesosTaskReconciler) holdFinalizer(ctx context.Context, mt *mesosv1alpha1.MesosTask) error {
+	mc := &mesosv1alpha1.MesosCluster{}
+	err := r.Get(ctx, client.ObjectKey{Name: mt.Spec.ClusterRef}, mc, client.UnsafeDisableDeepCopy)
+	gone := apierrors.IsNotFound(err)
+	if err != nil && !gone {
+		return err
+	}
+	switch {
+	case gone:
+		if !controllerutil.RemoveFinalizer(mt, TaskFinalizer) {
+			return nil
+		}
+		ctrl.LoggerFrom(ctx).Info("Letting go of the task of a deleted MesosCluster", "task", mt.Spec.TaskID, "cluster", mt.Spec.ClusterRef)
+	case !mc.DeletionTimestamp.IsZero():
+		return nil
+	case !controllerutil.AddFinalizer(mt, TaskFinalizer):
+		return nil
+	}
+	return r.Update(ctx, mt)
 }
 
 // takes says whether a cluster takes a waiting pod's task into its queue: not once the
@@ -274,9 +301,32 @@ func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}))).
 		// A scheduler that starts (or a cluster that becomes ready) takes the queue again.
 		WatchesRawSource(r.clusterWakeups(mgr)).
+		// The tasks of a cluster that went let go of their finalizers (holdFinalizer),
+		// also those written after the cluster let go of the ones it knew.
+		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.tasksOfCluster(mgr)),
+			builder.WithPredicates(predicate.Funcs{
+				CreateFunc:  func(event.CreateEvent) bool { return false },
+				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+			})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
 		Named("mesostask").
 		Complete(r)
+}
+
+// tasksOfCluster maps a cluster to its MesosTasks.
+func (r *MesosTaskReconciler) tasksOfCluster(mgr ctrl.Manager) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []ctrl.Request {
+		var list mesosv1alpha1.MesosTaskList
+		if err := mgr.GetClient().List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+			return nil
+		}
+		reqs := make([]ctrl.Request, 0, len(list.Items))
+		for i := range list.Items {
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+		return reqs
+	}
 }
 
 // clusterWakeups re-queues a cluster's pending tasks when its driver changes.

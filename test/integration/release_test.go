@@ -33,11 +33,20 @@ var _ = Describe("The tasks of a deleted MesosCluster", func() {
 			Eventually(func() bool {
 				return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), &mesosv1alpha1.MesosCluster{}))
 			}, 20*time.Second, 100*time.Millisecond).Should(BeTrue())
+			// Before it went, the cluster let go of its MesosTasks: an uninstall that deletes
+			// the CRDs now finds none that waits for a manager.
+			mt := &mesosv1alpha1.MesosTask{}
+			Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+			Expect(mt.Finalizers).To(BeEmpty(), "the MesosTask of a deleted cluster keeps its finalizer")
 			if policy == mesosv1alpha1.DeletionOrphan {
 				Expect(unkilledTasks(sim)()).To(ConsistOf("TASK_RUNNING"), "an orphaned framework's task runs on")
 			} else {
 				Eventually(unkilledTasks(sim), 10*time.Second, 100*time.Millisecond).Should(BeEmpty(), "the teardown kills the task")
 			}
+			Consistently(func() []string {
+				_ = k8sClient.Get(ctx, key, mt)
+				return mt.Finalizers
+			}, 2*time.Second, 100*time.Millisecond).Should(BeEmpty(), "the finalizer is added back")
 
 			By("deleting the pod: it and its MesosTask go, though no task can be killed")
 			Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
