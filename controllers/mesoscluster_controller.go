@@ -169,6 +169,7 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		// busy API server, or a Secret deleted to be made again, is no reason to drop it.
 		log.Info("Keeping the framework's subscription: a Secret it was made from cannot be read", "reason", reason, "message", err.Error())
 		r.statusFromDriver(mc, status, d.Status())
+		recordPrincipal(status, d)
 		setDegraded(status, mc.Generation, degradation{true, reason,
 			err.Error() + ": the framework keeps its subscription with what was read before, and cannot subscribe again without it"})
 		return ctrl.Result{RequeueAfter: secretRetry}, r.writeStatus(ctx, mc, status)
@@ -180,6 +181,7 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{RequeueAfter: statusResync}, r.writeBrokenStatus(ctx, mc, status)
 	}
 
+	replaced := r.Registry.Driver(mc.Name)
 	d, err := r.ensureDriver(mc, cfg)
 	if err != nil {
 		r.setBroken(mc, status, ReasonInvalidMaster, err.Error())
@@ -187,6 +189,7 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	// Degraded says one thing at a time, the framework's own first.
 	degraded := r.statusFromDriver(mc, status, d.Status())
+	recordPrincipal(status, d, replaced)
 	ca, caReadFailed, degraded := r.kubeletAPIStatus(ctx, mc, degraded)
 	setDegraded(status, mc.Generation, degraded)
 	if err := r.countTasks(ctx, mc, status); err != nil {

@@ -134,6 +134,24 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 	}
 }
 
+// recordPrincipal records in the status the principal the framework registered with:
+// that of a driver that subscribed as the framework of the status, since Mesos accepts
+// a framework with that principal alone. drivers are the cluster's driver and the one a
+// config change just replaced, if any: a principal changed before the framework id was
+// recorded restarts the driver with it, and Mesos refuses that one, so the principal to
+// put back is known only from the driver it replaced.
+func recordPrincipal(st *mesosv1alpha1.MesosClusterStatus, drivers ...*framework.Driver) {
+	for _, d := range drivers {
+		if d == nil {
+			continue
+		}
+		if s := d.Status(); s.Subscription != 0 && s.FrameworkID != "" && s.FrameworkID == st.FrameworkID {
+			st.FrameworkPrincipal = d.Principal()
+			return
+		}
+	}
+}
+
 // subscribedDegradation is Degraded for a subscribed framework: what still needs a person.
 func subscribedDegradation(mc *mesosv1alpha1.MesosCluster, s framework.Status) degradation {
 	if err := namespaceSelectorError(mc); err != nil {
@@ -172,7 +190,7 @@ func principalChangeMessage(mc *mesosv1alpha1.MesosCluster, frameworkID, refused
 		principal = fmt.Sprintf("%q", p)
 	}
 	return fmt.Sprintf("Mesos refuses framework %s (%s): a registered framework cannot change its principal, and spec.framework.principal (now %s) "+
-		"is not the one it registered with. Put that principal back (the master's log names it); to use this one, create a new MesosCluster, "+
+		"is not the one it registered with. Put that principal back (status.frameworkPrincipal, or the master's log, names it); to use this one, create a new MesosCluster, "+
 		"which registers a new framework (deleting this one tears its framework down). Meanwhile the framework is disconnected, and Mesos kills "+
 		"its tasks once spec.framework.failoverTimeout (%s) passes", frameworkID, refused, principal, failoverTimeout(mc))
 }

@@ -108,7 +108,8 @@ type FrameworkSpec struct {
 
 	// principal the framework authenticates as. Immutable once the framework is
 	// registered (status.frameworkID is set), set or not: Mesos refuses a framework that
-	// subscribes again with another principal.
+	// subscribes again with another principal. A principal changed before the framework
+	// id was recorded may be set back to status.frameworkPrincipal.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	Principal string `json:"principal,omitempty"`
@@ -443,6 +444,13 @@ type MesosClusterStatus struct {
 	// +kubebuilder:validation:MaxLength=256
 	FrameworkID string `json:"frameworkID,omitempty"`
 
+	// frameworkPrincipal is the principal the framework of frameworkID registered with
+	// (none when it has none): the one spec.framework.principal may be set back to if it
+	// was changed before frameworkID was recorded, since Mesos takes no other.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	FrameworkPrincipal string `json:"frameworkPrincipal,omitempty"`
+
 	// leader is the address of the leading master.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
@@ -523,7 +531,7 @@ type ExecutorUsage struct {
 // +kubebuilder:printcolumn:name="Framework",type=string,JSONPath=`.status.frameworkID`,priority=1
 // +kubebuilder:printcolumn:name="Leader",type=string,JSONPath=`.status.leader`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.frameworkID) || (has(self.spec.framework.principal) ? has(oldSelf.spec.framework.principal) && self.spec.framework.principal == oldSelf.spec.framework.principal : !has(oldSelf.spec.framework.principal))",message="spec.framework.principal cannot change once the framework is registered (status.frameworkID): Mesos refuses a framework that subscribes with another principal than it registered with; create a new MesosCluster to register a framework with this principal"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.frameworkID) || (has(self.spec.framework.principal) ? has(oldSelf.spec.framework.principal) && self.spec.framework.principal == oldSelf.spec.framework.principal : !has(oldSelf.spec.framework.principal)) || (has(oldSelf.status.frameworkPrincipal) && has(self.spec.framework.principal) && self.spec.framework.principal == oldSelf.status.frameworkPrincipal)",message="spec.framework.principal cannot change once the framework is registered (status.frameworkID), but back to the principal it registered with (status.frameworkPrincipal): Mesos refuses a framework that subscribes with another principal than it registered with; create a new MesosCluster to register a framework with this principal"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="a MesosCluster's name must be at most 63 characters: it is the value of the mesos.k8sm.io/cluster label on its Nodes and MesosTasks"
 type MesosCluster struct {
 	metav1.TypeMeta `json:",inline"`

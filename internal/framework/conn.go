@@ -246,6 +246,10 @@ func (c *Connection) Subscription() uint64 {
 	return c.subscription
 }
 
+// Principal is the principal the Connection subscribes with (FrameworkInfo.principal),
+// empty when none.
+func (c *Connection) Principal() string { return c.cfg.FrameworkInfo.GetPrincipal() }
+
 // ForgetFrameworkID makes the next subscription register a new framework, for when
 // Mesos has removed the old one.
 func (c *Connection) ForgetFrameworkID() {

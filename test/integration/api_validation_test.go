@@ -484,6 +484,24 @@ var _ = Describe("MesosCluster validation", func() {
 		Entry("removed", "k8sm", ""),
 	)
 
+	It("lets a principal changed before the framework id was recorded go back to the registered one only", func() {
+		mc := minimalCluster()
+		mc.Spec.Framework.Principal = "other"
+		Expect(k8sClient.Create(ctx, mc)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, mc) })
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc); err != nil {
+				return err
+			}
+			mc.Status.FrameworkID, mc.Status.FrameworkPrincipal = "registered-0000", "k8sm"
+			return k8sClient.Status().Update(ctx, mc)
+		})).To(Succeed(), "a status whose registered principal is not the spec's")
+		err := updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.Principal = "third" })
+		Expect(err).To(HaveOccurred(), "the apiserver accepted a principal the framework did not register with")
+		Expect(err.Error()).To(ContainSubstring("spec.framework.principal cannot change once the framework is registered"))
+		Expect(updateCluster(mc, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.Principal = "k8sm" })).To(Succeed())
+	})
+
 	It("refuses a change of checkpointing", func() {
 		expectUpdateRejected(minimalCluster(), func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Framework.Checkpoint = ptr.To(false) },
 			"framework.checkpoint is immutable")
