@@ -123,13 +123,13 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		}
 		return ctrl.Result{}, nil
 	}
-	return r.take(ctx, pod, mc)
+	return r.takeNew(ctx, pod, mc)
 }
 
-// take queues a pod the cluster takes, or writes the MesosTask of one bound before it
-// was taken, which records its launch; it refuses one that cannot be a Mesos task
-// (invalid) or that k8sm cannot place (unplaceable).
-func (r *PodReconciler) take(ctx context.Context, pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster) (ctrl.Result, error) {
+// takeNew takes a pod the cluster has no task for yet: one it cannot run fails
+// (invalid), one it cannot place waits as Unschedulable (unplaceable), an unbound one is
+// queued, and one bound before it was taken gets its MesosTask.
+func (r *PodReconciler) takeNew(ctx context.Context, pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster) (ctrl.Result, error) {
 	mt, err := podtask.NewMesosTask(pod, mc, pod.Spec.NodeName)
 	if err == nil {
 		err = podtask.CheckSecurity(pod, podtask.SecurityFor(mc))
