@@ -310,12 +310,13 @@ func (r *PodReconciler) invalid(ctx context.Context, pod *corev1.Pod, cause erro
 }
 
 // unplaceable refuses a pod that asks for resources k8sm cannot place (no agent offers
-// them to it), or claims devices (podtask.CheckPlaceable says why), or asks for GPUs of
-// a cluster whose framework lacks GPU_RESOURCES (podtask.CheckGPUs), before it is queued.
-// An unbound pod stays Pending with PodScheduled=False, reason Unschedulable, and a
-// FailedScheduling event, as kube-scheduler leaves a pod no node has the resources for:
-// it never gets an offer, and its user deletes and fixes it (or, for GPUs, the cluster's
-// capabilities: a change of the cluster takes its unbound pods again).
+// them to it), claims devices, or may run only beside or away from other pods
+// (podtask.CheckPlaceable says why), or asks for GPUs of a cluster whose framework lacks
+// GPU_RESOURCES (podtask.CheckGPUs), before it is queued. An unbound pod stays Pending
+// with PodScheduled=False, reason Unschedulable, and a FailedScheduling event, as
+// kube-scheduler leaves a pod no node has the resources for: it never gets an offer, and
+// its user deletes and fixes it (or, for GPUs, the cluster's capabilities: a change of
+// the cluster takes its unbound pods again).
 // Its status is written, and the event recorded, only when that changed. A pod bound
 // before it was taken runs on its Node's agent or nowhere: it fails, as a pod its Node
 // cannot admit.

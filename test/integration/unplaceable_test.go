@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -16,10 +17,11 @@ import (
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
-// A pod asking for a resource k8sm does not place (an extended resource, hugepages), or
-// claiming devices through dynamic resource allocation, is refused, never run on an
-// agent that need not have it: kube-scheduler would leave it Pending as Unschedulable,
-// and so does k8sm.
+// A pod asking for a resource k8sm does not place (an extended resource, hugepages),
+// claiming devices through dynamic resource allocation, or placed by other pods
+// (required pod anti-affinity), is refused, never run on an agent that need not have it,
+// or beside the pods it must keep away from: kube-scheduler would leave it Pending as
+// Unschedulable when no node does, and so does k8sm.
 var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 	const fpga corev1.ResourceName = "example.com/fpga"
 	asksFPGA := func(pod *corev1.Pod) {
@@ -34,6 +36,13 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 		claim := "gpu-claim"
 		pod.Spec.ResourceClaims = []corev1.PodResourceClaim{{Name: "gpu", ResourceClaimName: &claim}}
 		pod.Spec.Containers[0].Resources.Claims = []corev1.ResourceClaim{{Name: "gpu"}}
+	}
+
+	onePerAgent := func(pod *corev1.Pod) {
+		pod.Labels = map[string]string{"app": "web"}
+		pod.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, TopologyKey: corev1.LabelHostname}}}}
 	}
 
 	DescribeTable("stays Pending as Unschedulable, saying why, and is never launched", func(ask func(*corev1.Pod), want string) {
@@ -77,6 +86,9 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 		Entry("nvidia.com/gpu, the cluster without GPU_RESOURCES", asksGPU, "False/Unschedulable: the pod asks for nvidia.com/gpu, which Mesos offers "+
 			"only to a framework with the GPU_RESOURCES capability: add it to spec.framework.capabilities of MesosCluster <cluster>"),
 		Entry("a device claim", claimsGPU, "False/Unschedulable: the pod claims devices (spec.resourceClaims: gpu), which k8sm cannot allocate on Mesos agents"),
+		Entry("required pod anti-affinity", onePerAgent, "False/Unschedulable: k8sm does not place pods by "+
+			"spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution: it cannot keep a pod beside or away from other pods "+
+			"(it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"),
 	)
 
 	It("fails a pod another scheduler bound to an agent's Node, without a task", func() {
