@@ -103,6 +103,12 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		// with it).
 		return ctrl.Result{}, nil
 	}
+	if len(pod.Spec.SchedulingGates) > 0 {
+		// Gated (a quota system holds it until it admits it): kube-scheduler keeps such a
+		// pod out of its queue, and so does k8sm, its SchedulingGated condition the API
+		// server's. The update that removes its last gate brings it here again.
+		return ctrl.Result{}, nil
+	}
 	ok, err := namespaceAllowed(ctx, r.Client, mc, pod.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +292,40 @@ func TestAPodAskingForRootIsFailedNotLaunched(t *testing.T) {
 	}
 	if s.Pending(rootTask.Spec.TaskID) {
 		t.Error("the refused pod is still queued")
+	}
+}
+
+// A pod with scheduling gates is not queued, whoever queues it: older than the pod that
+// may run, it would take the offer first and then fail to bind (the API server refuses
+// a gated pod's binding), while the other waited as Unschedulable for as long as the
+// gate stayed, on an idle agent.
+func TestAGatedPodTakesNoOffer(t *testing.T) {
+	gated, gatedTask := podWithTask("gated", "1500m")
+	gated.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/quota"}}
+	gated.CreationTimestamp = metav1.NewTime(time.Now().Add(-time.Hour))
+	plain, plainTask := podWithTask("plain", "500m")
+	plain.CreationTimestamp = metav1.Now()
+	bindings := 0
+	c := fakeAPIWith(t, interceptor.Funcs{SubResourceCreate: func(ctx context.Context, c client.Client, sub string, o, req client.Object, opts ...client.SubResourceCreateOption) error {
+		bindings++
+		if o.GetName() == gated.Name {
+			return errors.New("pod ns/gated has non-empty .spec.schedulingGates")
+		}
+		return bindPod(ctx, c, sub, o, req, opts...)
+	}}, gated, gatedTask, plain, plainTask)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, gatedTask, gated)
+	s.Enqueue(ctx, plainTask, plain)
+
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	if got := d.launches["o-agent-1"]; len(got) != 1 || got[0] != plainTask.Spec.TaskID {
+		t.Fatalf("ACCEPT of o-agent-1 launched %v, want [%s]", got, plainTask.Spec.TaskID)
+	}
+	if s.Pending(gatedTask.Spec.TaskID) || bindings != 1 {
+		t.Errorf("the gated pod is queued %v, %d bindings asked; want not queued and the plain pod's binding only",
+			s.Pending(gatedTask.Spec.TaskID), bindings)
 	}
 }

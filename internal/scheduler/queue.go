@@ -40,9 +40,14 @@ type pendingTask struct {
 // or reviving offers if they were suppressed. One whose id Mesos may still hold waits
 // aside until it lets go (taskids.go).
 // A pod the cluster is to bind is queued with its MesosTask unwritten (podtask.NewMesosTask).
+// A pod with scheduling gates is not queued (see the Pod reconciler).
 func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
-	req := podtask.RequestFor(pod, mt)
 	id := mt.Spec.TaskID
+	if len(pod.Spec.SchedulingGates) > 0 {
+		s.Dequeue(id)
+		return
+	}
+	req := podtask.RequestFor(pod, mt)
 	s.mu.Lock()
 	before, known := s.pending[id]
 	if d, waits := s.deferred[id]; waits {
