@@ -144,14 +144,14 @@ func (r *PodReconciler) takeNew(ctx context.Context, pod *corev1.Pod, mc *mesosv
 		return retryConflict(r.invalid(ctx, pod, err))
 	}
 	if err := podtask.CheckPlaceable(pod); err != nil {
-		return retryConflict(r.unplaceable(ctx, pod, err))
+		return retryConflict(r.unplaceable(ctx, pod, mc, err))
+	}
+	if err := podtask.CheckRuntime(pod, podtask.SecurityFor(mc).Runtime); err != nil {
+		return retryConflict(r.unplaceable(ctx, pod, mc, err))
 	}
 	if err := podtask.CheckGPUs(pod, mc); err != nil {
 		// Queued while the cluster had the capability: no GPU offer comes now.
-		if s := r.Registry.Scheduler(mc.Name); s != nil {
-			s.Dequeue(podtask.TaskIDFor(pod))
-		}
-		return retryConflict(r.unplaceable(ctx, pod, err))
+		return retryConflict(r.unplaceable(ctx, pod, mc, err))
 	}
 	if pod.Spec.NodeName == "" {
 		// Queued in memory: the pod is the queue entry, and its MesosTask is first written
@@ -317,18 +317,23 @@ func (r *PodReconciler) invalid(ctx context.Context, pod *corev1.Pod, cause erro
 
 // unplaceable refuses a pod that asks for resources k8sm cannot place (no agent offers
 // them to it), claims devices, or may run only beside or away from other pods
-// (podtask.CheckPlaceable says why), or asks for GPUs of a cluster whose framework lacks
-// GPU_RESOURCES (podtask.CheckGPUs), before it is queued. An unbound pod stays Pending
-// with PodScheduled=False, reason Unschedulable, and a FailedScheduling event, as
+// (podtask.CheckPlaceable says why), needs what the cluster's runtime cannot provide
+// (podtask.CheckRuntime), or asks for GPUs of a cluster whose framework lacks
+// GPU_RESOURCES (podtask.CheckGPUs), before it is queued: taken out of the queue, should
+// it be there (the cluster's runtime or capabilities changed since). An unbound pod stays
+// Pending with PodScheduled=False, reason Unschedulable, and a FailedScheduling event, as
 // kube-scheduler leaves a pod no node has the resources for: it never gets an offer, and
-// its user deletes and fixes it (or, for GPUs, the cluster's capabilities: a change of
-// the cluster takes its unbound pods again).
+// its user deletes and fixes it (or the cluster: a change of the cluster takes its
+// unbound pods again).
 // Its status is written, and the event recorded, only when that changed. A pod bound
 // before it was taken runs on its Node's agent or nowhere: it fails, as a pod its Node
 // cannot admit.
-func (r *PodReconciler) unplaceable(ctx context.Context, pod *corev1.Pod, why error) error {
+func (r *PodReconciler) unplaceable(ctx context.Context, pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster, why error) error {
 	if pod.Spec.NodeName != "" {
 		return r.invalid(ctx, pod, why)
+	}
+	if s := r.Registry.Scheduler(mc.Name); s != nil {
+		s.Dequeue(podtask.TaskIDFor(pod))
 	}
 	return scheduler.WritePodUnschedulable(ctx, r.Client, r.Recorder, pod, why.Error())
 }

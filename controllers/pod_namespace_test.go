@@ -55,7 +55,7 @@ func TestAPodOfANamespaceNotTakenIsRefusedAndTold(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			mc := selectiveCluster()
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"},
-				Spec:   corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+				Spec:   corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"}}}},
 				Status: corev1.PodStatus{Phase: corev1.PodPending}}
 			objs := []client.Object{pod, mc, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", Labels: map[string]string{"k8sm": tc.label}}}}
 			mt, _ := podtask.NewMesosTask(pod, mc, "")

@@ -125,33 +125,46 @@ type pod struct {
 	delivering bool
 }
 
-// Start runs the pod in the background.
-func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Report)) (executor.Handle, error) {
+// CheckPod says, naming the field, what of a pod the runtime cannot run, before anything
+// of it starts: a container without a command, a terminal off Linux, a gRPC probe, env
+// that needs ConfigMaps, Secrets or resource fields. Its volumes are DecodePod's
+// (Supports). nil means none. The manager refuses such pods before it queues them
+// (podtask.CheckRuntime), and must refuse the same.
+func CheckPod(p *corev1.Pod) error {
 	for i, c := range p.Spec.InitContainers {
 		if len(c.Command) == 0 && len(c.Args) == 0 {
-			return nil, fmt.Errorf("spec.initContainers[%d].command: the process runtime runs commands, and %s has none", i, c.Name)
+			return fmt.Errorf("spec.initContainers[%d].command: the process runtime runs commands, and %s has none", i, c.Name)
 		}
 	}
 	for i, c := range p.Spec.Containers {
 		if len(c.Command) == 0 && len(c.Args) == 0 {
-			return nil, fmt.Errorf("spec.containers[%d].command: the process runtime runs commands, and %s has none", i, c.Name)
+			return fmt.Errorf("spec.containers[%d].command: the process runtime runs commands, and %s has none", i, c.Name)
 		}
 	}
 	if err := checkTTY(p); err != nil {
-		return nil, err
+		return err
 	}
 	if err := checkProbes(p); err != nil {
-		return nil, err
+		return err
 	}
+	var r Runtime // env's values are not looked at, only whether it can make them
 	for i := range p.Spec.InitContainers {
 		if _, err := r.env(p, &p.Spec.InitContainers[i]); err != nil {
-			return nil, fmt.Errorf("spec.initContainers[%d].env: %w", i, err)
+			return fmt.Errorf("spec.initContainers[%d].env: %w", i, err)
 		}
 	}
 	for i := range p.Spec.Containers {
 		if _, err := r.env(p, &p.Spec.Containers[i]); err != nil {
-			return nil, fmt.Errorf("spec.containers[%d].env: %w", i, err)
+			return fmt.Errorf("spec.containers[%d].env: %w", i, err)
 		}
+	}
+	return nil
+}
+
+// Start runs the pod in the background.
+func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Report)) (executor.Handle, error) {
+	if err := CheckPod(p); err != nil {
+		return nil, err
 	}
 	self := currentIdentity()
 	if r.self != nil {

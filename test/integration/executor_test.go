@@ -134,14 +134,16 @@ var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
 		}, 30*time.Second, 100*time.Millisecond).Should(HavePrefix("True/"))
 	})
 
-	It("fails a pod it cannot run with a message naming the field", func() {
+	It("leaves a pod it cannot run unscheduled, naming the field", func() {
 		pod := shellPod("secretive", "true", corev1.RestartPolicyNever)
 		pod.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "PW", ValueFrom: &corev1.EnvVarSource{
 			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "pw"}}}}
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-		Eventually(podOf(client.ObjectKeyFromObject(pod)), 60*time.Second, 100*time.Millisecond).Should(And(
-			HaveField("Status.Phase", corev1.PodFailed),
-			HaveField("Status.Message", ContainSubstring("spec.containers[0].env: PW"))))
+		Eventually(func() (string, error) {
+			p, err := podOf(client.ObjectKeyFromObject(pod))()
+			return string(p.Status.Phase) + " " + podCondition(p, corev1.PodScheduled), err
+		}, 60*time.Second, 100*time.Millisecond).Should(Equal("Pending False/Unschedulable: the cluster's process runtime (spec.executor.runtime) " +
+			"cannot run the pod: spec.containers[0].env[0] (PW): it takes values from fieldRef only, not from secretKeyRef"))
 	})
 })
 

@@ -18,8 +18,9 @@ import (
 )
 
 // A pod asking for a resource k8sm does not place (an extended resource, hugepages),
-// claiming devices through dynamic resource allocation, or placed by other pods
-// (required pod anti-affinity), is refused, never run on an agent that need not have it,
+// claiming devices through dynamic resource allocation, placed by other pods (required
+// pod anti-affinity), or needing what the cluster's runtime cannot provide (a volume
+// claim on the process runtime), is refused, never run on an agent that need not have it,
 // or beside the pods it must keep away from: kube-scheduler would leave it Pending as
 // Unschedulable when no node does, and so does k8sm.
 var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
@@ -86,6 +87,11 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 		Entry("nvidia.com/gpu, the cluster without GPU_RESOURCES", asksGPU, "False/Unschedulable: the pod asks for nvidia.com/gpu, which Mesos offers "+
 			"only to a framework with the GPU_RESOURCES capability: add it to spec.framework.capabilities of MesosCluster <cluster>"),
 		Entry("a device claim", claimsGPU, "False/Unschedulable: the pod claims devices (spec.resourceClaims: gpu), which k8sm cannot allocate on Mesos agents"),
+		Entry("a volume claim on the process runtime", func(pod *corev1.Pod) {
+			pod.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-web-0"}}}}
+		}, "False/Unschedulable: the cluster's process runtime (spec.executor.runtime) cannot run the pod: "+
+			"spec.volumes[0] (data): it cannot provide persistentVolumeClaim volumes"),
 		Entry("required pod anti-affinity", onePerAgent, "False/Unschedulable: k8sm does not place pods by "+
 			"spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution: it cannot keep a pod beside or away from other pods "+
 			"(it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"),
