@@ -1,10 +1,13 @@
 package placement
 
 import (
+	"maps"
 	"slices"
+	"strings"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/k8sm/k8sm/internal/agentnode"
 )
@@ -53,6 +56,10 @@ type cachedNode struct {
 	// them come with the same ones, which need no comparing.
 	seen sliceOf[mesos.Attribute]
 	node *corev1.Node
+	// withLabels is node with the labels of the agent's Node object that the offer does
+	// not give (nodeWith), made from nodeLabels, those labels as last read.
+	withLabels *corev1.Node
+	nodeLabels map[string]string
 	// used is the last round that saw the agent, index its place in that round.
 	used  uint64
 	index int
@@ -87,6 +94,36 @@ func (c *Cache) agent(cluster string, o *mesos.Offer) (e *cachedNode, first bool
 	first = e.used != c.round
 	e.used = c.round
 	return e, first
+}
+
+// k8smLabelDomain is the domain of the labels k8sm gives an agent's Node from its offers
+// (agentnode.LabelCluster, agentnode.LabelAttributePrefix).
+const k8smLabelDomain = "mesos.k8sm.io/"
+
+// nodeWith is the agent's Node as selectors match it: the one read off the offer, with
+// the labels of the agent's Node object (NodeState.Labels) it does not have, but for
+// kubernetes.io/hostname and the mesos.k8sm.io/ domain, which only the offer says. It is
+// made again only when the Node's labels change, and is the offer's own when they add
+// nothing.
+func (e *cachedNode) nodeWith(labels map[string]string) *corev1.Node {
+	if e.withLabels != nil && maps.Equal(e.nodeLabels, labels) {
+		return e.withLabels
+	}
+	var merged map[string]string
+	for k, v := range labels {
+		if _, offered := e.node.Labels[k]; offered || k == corev1.LabelHostname || strings.HasPrefix(k, k8smLabelDomain) {
+			continue
+		}
+		if merged == nil {
+			merged = maps.Clone(e.node.Labels)
+		}
+		merged[k] = v
+	}
+	e.nodeLabels, e.withLabels = maps.Clone(labels), e.node
+	if merged != nil {
+		e.withLabels = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: e.node.Name, Labels: merged}}
+	}
+	return e.withLabels
 }
 
 // sameAttributes says whether an offer's attributes (seen: their sliceID) are the

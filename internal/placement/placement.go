@@ -1,6 +1,6 @@
 // Package placement matches pending tasks to Mesos offers: resources (cpus, mem, disk,
 // gpus, exact host ports), node selectors and required node affinity against the
-// agent's attributes and hostname, and roles; several tasks may share an offer, and a
+// agent's attributes, hostname and Node labels, and roles; several tasks may share an offer, and a
 // task that fits nowhere gets an explanation in kube-scheduler's words. It is pure: no
 // Kubernetes client.
 //
@@ -26,9 +26,10 @@ type Request struct {
 	// tasks on one agent in a round.
 	HostPorts []uint32
 	// NodeSelector and Affinity are the pod's; they match the labels of the agent's Node
-	// (agentnode.Labels), the agent's attributes by their own names (text and scalar
-	// values, as strings) and kubernetes.io/hostname = the offer's hostname. Only the
-	// required node affinity counts; matchFields may name metadata.name, the Node name.
+	// as the offer gives them (agentnode.Labels), the agent's attributes by their own
+	// names (text and scalar values, as strings) and kubernetes.io/hostname = the offer's
+	// hostname, and the other labels of the agent's Node object (NodeState.Labels). Only
+	// the required node affinity counts; matchFields may name metadata.name, the Node name.
 	NodeSelector map[string]string
 	Affinity     *corev1.Affinity
 	// Role the resources must be allocated (or reserved) to; empty means any role the
@@ -51,6 +52,12 @@ type NodeState struct {
 	Unschedulable bool
 	Taints        []corev1.Taint
 	OtherCluster  bool
+	// Labels are the Node's (to read only): node selectors and affinity match those a
+	// person put there (kubectl label node) too, as kube-scheduler matches a Node's
+	// labels whoever set them. The labels read off the offer (Request.NodeSelector) are
+	// the offer's whatever the Node says, and so are all of the mesos.k8sm.io/ domain:
+	// a label on the Node cannot pass one agent for another.
+	Labels map[string]string
 }
 
 // Input is one placement round.
@@ -191,6 +198,7 @@ func (rd *round) readOffers() {
 				ag := rd.agents[e.index]
 				if st, ok := in.NodeSpec(e.node.Name); ok {
 					ag.unschedulable, ag.taints, ag.otherCluster = st.Unschedulable, blockingTaints(st.Taints), st.OtherCluster
+					ag.node = e.nodeWith(st.Labels)
 				}
 			}
 		}

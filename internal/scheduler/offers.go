@@ -178,7 +178,7 @@ func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, o
 }
 
 // nodeSpec is placement's Input.NodeSpec: whether an agent's Node is cordoned, its
-// taints, and whether it is not the cluster's Node (another cluster's, or a kubelet's
+// taints and labels, and whether it is not the cluster's Node (another cluster's, or a kubelet's
 // of the same name, whose kubelet would run a pod bound there too), from the cache (its
 // own object, to read only).
 func (s *Scheduler) nodeSpec(name string) (placement.NodeState, bool) {
@@ -187,7 +187,7 @@ func (s *Scheduler) nodeSpec(name string) (placement.NodeState, bool) {
 		return placement.NodeState{}, false
 	}
 	return placement.NodeState{Unschedulable: node.Spec.Unschedulable, Taints: node.Spec.Taints,
-		OtherCluster: agentnode.ClusterOfNode(node) != s.clusterName()}, true
+		OtherCluster: agentnode.ClusterOfNode(node) != s.clusterName(), Labels: node.Labels}, true
 }
 
 // refuseFor is how long declined offers are filtered: the cluster's refuseSeconds, 5s

@@ -1,0 +1,41 @@
+package integration
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// kubectl label node works on agents' Nodes as on a kubelet's: a pod whose node selector
+// names a label put on an agent's Node waits, saying so, until one has it, and then runs
+// there.
+var _ = Describe("A node selector on a label of an agent's Node", func() {
+	It("waits until an agent's Node has the label, and runs there", func() {
+		sim := startSim(2, "cpus:4;mem:8192;disk:10000")
+		mc := simCluster(sim)
+		labelled := agentNodeOf(mc, "agent-2")
+		ns := newNamespace()
+		pod := newPod(ns, "ssd", mc.Spec.SchedulerName, "100m")
+		pod.Spec.NodeSelector = map[string]string{"disktype": "ssd"}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(func() string {
+			p, err := podOf(key)()
+			if err != nil {
+				return err.Error()
+			}
+			return podCondition(p, corev1.PodScheduled)
+		}, 30*time.Second, 100*time.Millisecond).Should(MatchRegexp(`^False/Unschedulable: 0/[12] agents available: [12] didn't match node selector\.$`))
+
+		node := &corev1.Node{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: labelled}, node)).To(Succeed())
+		before := node.DeepCopy()
+		node.Labels["disktype"] = "ssd"
+		Expect(k8sClient.Patch(ctx, node, client.MergeFrom(before))).To(Succeed())
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("Spec.NodeName", labelled), HaveField("Status.Phase", corev1.PodRunning)))
+	})
+})
