@@ -255,6 +255,9 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 		return nil, err
 	}
 	r.Registry.PutDriver(mc.Name, d, hash)
+	// Not subscribed until the master says so: the gauge is 0, not missing, while the
+	// first attempt runs, however long it takes.
+	metrics.Cluster(mc.Name).NotSubscribed()
 	d.Start()
 	return d, nil
 }

@@ -34,11 +34,16 @@ func setCondition(st *mesosv1alpha1.MesosClusterStatus, generation int64, t stri
 }
 
 // setBroken records a problem that keeps the cluster from running.
-// Its driver is stopped: the agents it knew are no longer counted.
+// Its driver is stopped: the agents it knew are no longer counted, and the framework is
+// not subscribed. The subscription gauge is set here, not only by a driver's stop: a
+// manager that starts with the cluster broken never makes a driver, and the gauge would
+// be missing rather than 0, out of reach of an alert on it.
 func (r *MesosClusterReconciler) setBroken(mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus, reason, msg string) {
 	st.Leader = ""
 	st.Agents, st.Capacity = 0, nil
-	metrics.Cluster(mc.Name).Agents(0)
+	m := metrics.Cluster(mc.Name)
+	m.Agents(0)
+	m.NotSubscribed()
 	gen := mc.Generation
 	setCondition(st, gen, mesosv1alpha1.ConditionSubscribed, false, reason, msg)
 	setCondition(st, gen, mesosv1alpha1.ConditionReady, false, reason, msg)

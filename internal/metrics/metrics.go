@@ -148,7 +148,11 @@ func (c Cluster) Disconnected(reason string) {
 }
 
 // Stopped records that the connection was stopped on purpose.
-func (c Cluster) Stopped() { subscribed.WithLabelValues(string(c)).Set(0) }
+func (c Cluster) Stopped() { c.NotSubscribed() }
+
+// NotSubscribed records that the framework holds no subscription: its driver was just
+// made, or none can run.
+func (c Cluster) NotSubscribed() { subscribed.WithLabelValues(string(c)).Set(0) }
 
 // Agents records how many agents the framework knows.
 func (c Cluster) Agents(n int) { agents.WithLabelValues(string(c)).Set(float64(n)) }

@@ -85,6 +85,8 @@ var _ = Describe("MesosCluster controller", func() {
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(Equal(
 			"False/" + controllers.ReasonCredentialsNotFound + ": Secret " + ns + "/creds (framework.credentialsSecretRef) not found"))
 		Expect(condition(mc, mesosv1alpha1.ConditionDegraded)()).To(HavePrefix("True/" + controllers.ReasonCredentialsNotFound))
+		// No driver runs, and an alert on the subscription still finds it 0.
+		Expect(clusterMetrics(mc.Name)).To(HaveKeyWithValue("k8sm_framework_subscribed", 0.0))
 
 		secret := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"},

@@ -1,0 +1,116 @@
+package controllers
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/metrics"
+	"github.com/k8sm/k8sm/internal/scheduler"
+)
+
+// clusterSeries gathers the k8sm_* series of one cluster, keyed by name and the labels
+// besides "cluster" (histograms by their sample count).
+func clusterSeries(t *testing.T, cluster string) map[string]float64 {
+	t.Helper()
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if !strings.HasPrefix(f.GetName(), "k8sm_") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			key, mine := f.GetName(), false
+			var labels []string
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cluster" {
+					mine = l.GetValue() == cluster
+					continue
+				}
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			if !mine {
+				continue
+			}
+			if len(labels) > 0 {
+				key += "{" + strings.Join(labels, ",") + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				out[key] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				out[key] = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				out[key] = float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+// hangingMaster is a master that never answers: a driver's first attempt stays under
+// way, and nothing the driver reports changes while the test looks.
+func hangingMaster(t *testing.T) string {
+	t.Helper()
+	hang := make(chan struct{})
+	master := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+		select {
+		case <-hang:
+		case <-req.Context().Done():
+		}
+	}))
+	t.Cleanup(master.Close)
+	t.Cleanup(func() { close(hang) })
+	return master.URL
+}
+
+// k8sm_framework_subscribed is 0, not absent, for a cluster whose framework is not
+// subscribed: one that cannot start it (its credentials Secret is missing, as after a
+// manager restart with the Secret deleted), and one whose driver was just made and
+// has not reached the master yet. An alert on k8sm_framework_subscribed == 0 finds
+// nothing to compare for a series that does not exist, and stays silent while Mesos's
+// failover timeout runs.
+func TestFrameworkSubscribedIsZeroWhileNotSubscribed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec func(*mesosv1alpha1.MesosClusterSpec)
+	}{
+		{"cannot start", func(s *mesosv1alpha1.MesosClusterSpec) {
+			s.Master = "http://m:5050"
+			s.Framework.CredentialsSecretRef = &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "missing"}
+		}},
+		{"connecting", func(s *mesosv1alpha1.MesosClusterSpec) { s.Master = hangingMaster(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "subscribed-" + strings.ReplaceAll(tc.name, " ", "-")
+			t.Cleanup(func() { metrics.Forget(name) })
+			mc := &mesosv1alpha1.MesosCluster{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Finalizers: []string{FrameworkFinalizer}, Generation: 1},
+				Spec:       mesosv1alpha1.MesosClusterSpec{SchedulerName: name},
+			}
+			tc.spec(&mc.Spec)
+			c := clusterAPI(mc)
+			r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system",
+				Recorder:      events.NewFakeRecorder(100),
+				NewScheduler:  func(*mesosv1alpha1.MesosCluster) framework.Scheduler { return nil },
+				DriverOptions: func(cfg *framework.Config) { cfg.AgentPollInterval = -1 }}
+			t.Cleanup(r.Registry.StopAll)
+			reconcileCluster(t, r, name)
+			got, ok := clusterSeries(t, name)["k8sm_framework_subscribed"]
+			if !ok || got != 0 {
+				t.Errorf("k8sm_framework_subscribed = %v (present: %v), want 0", got, ok)
+			}
+		})
+	}
+}
