@@ -140,6 +140,9 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if !mc.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, mc)
 	}
+	// Its series exist, at 0, from its first pass (not in finalize: Forget is the last
+	// word on them).
+	metrics.Cluster(mc.Name).Init()
 	if controllerutil.AddFinalizer(mc, FrameworkFinalizer) {
 		if err := r.Update(ctx, mc); err != nil {
 			return ctrl.Result{}, err

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,7 +9,9 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -110,6 +113,59 @@ func TestFrameworkSubscribedIsZeroWhileNotSubscribed(t *testing.T) {
 			got, ok := clusterSeries(t, name)["k8sm_framework_subscribed"]
 			if !ok || got != 0 {
 				t.Errorf("k8sm_framework_subscribed = %v (present: %v), want 0", got, ok)
+			}
+		})
+	}
+}
+
+// A cluster's series exist, at 0, from its first pass, whether or not its framework
+// can run, and go with the cluster. An alert such as `k8sm_pending_tasks > 0 and
+// rate(k8sm_tasks_launched_total[10m]) == 0` (pods wait, nothing launches) otherwise
+// finds nothing for a cluster that has launched nothing since the manager started:
+// the very case it is for.
+func TestClusterSeriesFromTheFirstPassToTheDeletion(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec func(*mesosv1alpha1.MesosClusterSpec)
+	}{
+		{"running", func(s *mesosv1alpha1.MesosClusterSpec) { s.Master = hangingMaster(t) }},
+		{"broken", func(s *mesosv1alpha1.MesosClusterSpec) {
+			s.Master = "http://m:5050"
+			s.Framework.CredentialsSecretRef = &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "missing"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "series-" + tc.name
+			t.Cleanup(func() { metrics.Forget(name) })
+			mc := &mesosv1alpha1.MesosCluster{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 1},
+				Spec:       mesosv1alpha1.MesosClusterSpec{SchedulerName: name},
+			}
+			tc.spec(&mc.Spec)
+			c := clusterAPI(mc)
+			r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system",
+				Recorder:      events.NewFakeRecorder(100),
+				NewScheduler:  func(*mesosv1alpha1.MesosCluster) framework.Scheduler { return nil },
+				DriverOptions: func(cfg *framework.Config) { cfg.AgentPollInterval = -1 }}
+			t.Cleanup(r.Registry.StopAll)
+			reconcileCluster(t, r, name)
+			series := clusterSeries(t, name)
+			for _, s := range []string{"k8sm_tasks_launched_total", "k8sm_launch_failures_total", "k8sm_pending_tasks",
+				"k8sm_framework_reconnects_total", "k8sm_outage_tolerations_written_total", "k8sm_agent_node_write_failures_total",
+				`k8sm_tasks{phase="pending"}`, "k8sm_placement_duration_seconds"} {
+				if v, ok := series[s]; !ok || v != 0 {
+					t.Errorf("%s = %v (present: %v), want 0", s, v, ok)
+				}
+			}
+
+			if err := c.Delete(context.Background(), mc); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: name}}); err != nil {
+				t.Fatal(err)
+			}
+			if left := clusterSeries(t, name); len(left) != 0 {
+				t.Errorf("series left after the cluster went: %v", left)
 			}
 		})
 	}

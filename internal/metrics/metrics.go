@@ -99,6 +99,14 @@ var all = []vec{
 	placementDuration, pendingTasks, offersHeld, outageTolerationsWritten, nodeWriteFailures,
 }
 
+// perCluster are the families whose only label is the cluster's (Init).
+var perCluster = []*prometheus.MetricVec{
+	offersReceived.MetricVec, offersDeclined.MetricVec, offersRescinded.MetricVec, tasksLaunched.MetricVec,
+	launchFailures.MetricVec, subscribed.MetricVec, subscriptions.MetricVec, reconnects.MetricVec, agents.MetricVec,
+	placementDuration.MetricVec, pendingTasks.MetricVec, offersHeld.MetricVec, outageTolerationsWritten.MetricVec,
+	nodeWriteFailures.MetricVec,
+}
+
 func init() {
 	for _, v := range all {
 		crmetrics.Registry.MustRegister(v)
@@ -110,6 +118,21 @@ var TaskPhases = []string{"pending", "launching", "running", "killing", "unreach
 
 // Cluster records the metrics of one MesosCluster.
 type Cluster string
+
+// Init makes the cluster's series, at 0: all but those labelled by a task state or a
+// disconnect's reason, which come with their first event. To PromQL a series that does
+// not exist is no 0: `a > 0 and rate(b[10m]) == 0` finds nothing while b is missing,
+// and increase() does not count a series' first sample, so an alert on the first
+// launch failure or toleration write after a manager's start would miss it. Series that
+// exist keep their values.
+func (c Cluster) Init() {
+	for _, v := range perCluster {
+		_, _ = v.GetMetricWithLabelValues(string(c))
+	}
+	for _, p := range TaskPhases {
+		tasks.WithLabelValues(string(c), p)
+	}
+}
 
 // OffersReceived counts offers that arrived.
 func (c Cluster) OffersReceived(n int) { offersReceived.WithLabelValues(string(c)).Add(float64(n)) }

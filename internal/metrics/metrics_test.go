@@ -4,7 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/k8sm/k8sm/internal/framework"
 )
@@ -81,4 +83,84 @@ func TestForgetDropsOnlyThatCluster(t *testing.T) {
 	if n := testutil.CollectAndCount(statusUpdates); n != 0 {
 		t.Errorf("update series after Forget = %d, want 0", n)
 	}
+}
+
+// A cluster's series exist, at 0, from Init on: a query over a series that does not
+// exist yet finds nothing (`a and rate(b[10m]) == 0` is empty while b is missing), and
+// increase() does not count a series' first sample. Only the series labelled by a state
+// or reason wait for their first event. Forget drops what Init made.
+func TestInitMakesEverySeriesAtZero(t *testing.T) {
+	c := Cluster("init")
+	t.Cleanup(func() { Forget("init") })
+	c.Init()
+	for _, tc := range []struct {
+		name string
+		v    vec
+		want int
+	}{
+		{"offers received", offersReceived, 1},
+		{"offers declined", offersDeclined, 1},
+		{"offers rescinded", offersRescinded, 1},
+		{"launched", tasksLaunched, 1},
+		{"launch failures", launchFailures, 1},
+		{"subscribed", subscribed, 1},
+		{"subscriptions", subscriptions, 1},
+		{"reconnects", reconnects, 1},
+		{"agents", agents, 1},
+		{"tasks", tasks, len(TaskPhases)},
+		{"placement", placementDuration, 1},
+		{"offers held", offersHeld, 1},
+		{"pending", pendingTasks, 1},
+		{"node write failures", nodeWriteFailures, 1},
+		{"outage tolerations written", outageTolerationsWritten, 1},
+		{"updates (by state: none yet)", statusUpdates, 0},
+		{"disconnects (by reason: none yet)", disconnects, 0},
+	} {
+		if n := seriesOf(tc.v, "init"); n != tc.want {
+			t.Errorf("%s: %d series, want %d", tc.name, n, tc.want)
+		}
+	}
+	if v := testutil.ToFloat64(subscribed.WithLabelValues("init")); v != 0 {
+		t.Errorf("subscribed = %v, want 0", v)
+	}
+
+	// Init again keeps what was recorded since.
+	c.TasksLaunched(2)
+	c.Subscribed(false)
+	c.Init()
+	if v := testutil.ToFloat64(tasksLaunched.WithLabelValues("init")); v != 2 {
+		t.Errorf("launched after a second Init = %v, want 2", v)
+	}
+	if v := testutil.ToFloat64(subscribed.WithLabelValues("init")); v != 1 {
+		t.Errorf("subscribed after a second Init = %v, want 1", v)
+	}
+
+	Forget("init")
+	for _, v := range all {
+		if n := seriesOf(v, "init"); n != 0 {
+			t.Errorf("%d series left after Forget", n)
+		}
+	}
+}
+
+// seriesOf counts the series of v that belong to cluster.
+func seriesOf(v vec, cluster string) int {
+	ch := make(chan prometheus.Metric, 64)
+	go func() {
+		v.Collect(ch)
+		close(ch)
+	}()
+	n := 0
+	for m := range ch {
+		var out dto.Metric
+		if err := m.Write(&out); err != nil {
+			continue
+		}
+		for _, l := range out.GetLabel() {
+			if l.GetName() == "cluster" && l.GetValue() == cluster {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -386,6 +386,11 @@ var _ = Describe("Pods on Mesos", func() {
 			}
 			return c.Status.Tasks.Pending
 		}, 30*time.Second, 100*time.Millisecond).Should(BeEquivalentTo(1))
+		// What "pods wait for offers" alerts on: the pod waits, and nothing was launched,
+		// a series at 0 rather than none.
+		Eventually(func() map[string]float64 { return clusterMetrics(mc.Name) }, 5*time.Second, 50*time.Millisecond).Should(And(
+			HaveKeyWithValue("k8sm_pending_tasks", 1.0),
+			HaveKeyWithValue("k8sm_tasks_launched_total", 0.0)))
 
 		// Pods that fit run beside it; several per agent.
 		for i := range 3 {
