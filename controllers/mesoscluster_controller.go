@@ -157,8 +157,7 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	} else if winner != mc.Name {
 		r.Registry.StopDriver(mc.Name)
 		r.removeOutageToleration(ctx, mc)
-		msg := fmt.Sprintf("MesosCluster %q already uses schedulerName %q; pick another schedulerName for this one", winner, mc.Spec.SchedulerName)
-		r.setBroken(mc, status, ReasonSchedulerNameConflict, msg)
+		r.setBroken(mc, status, ReasonSchedulerNameConflict, schedulerNameConflictMessage(mc, winner))
 		return ctrl.Result{}, r.writeBrokenStatus(ctx, mc, status)
 	}
 
@@ -317,6 +316,19 @@ func (r *MesosClusterReconciler) schedulerNameOwner(ctx context.Context, mc *mes
 		}
 	}
 	return owner.Name, nil
+}
+
+// schedulerNameConflictMessage says what to do about a cluster whose schedulerName
+// winner holds. The CRD makes schedulerName immutable (the pods a cluster scheduled
+// refer to it), so the cluster has to be made again; deleting it tears down the
+// framework it registered, which one that never held the name has not.
+func schedulerNameConflictMessage(mc *mesosv1alpha1.MesosCluster, winner string) string {
+	msg := fmt.Sprintf("MesosCluster %q already uses schedulerName %q, and a schedulerName cannot be changed: "+
+		"delete this MesosCluster and create it again with another schedulerName", winner, mc.Spec.SchedulerName)
+	if id := mc.Status.FrameworkID; id != "" {
+		return msg + fmt.Sprintf(" (deleting it tears its framework %s down, unless its deletionPolicy is Orphan)", id)
+	}
+	return msg + " (it has no framework yet: nothing is torn down)"
 }
 
 // SetupWithManager registers the reconciler. It reads the indexer's ClusterSchedulerName

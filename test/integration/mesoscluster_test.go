@@ -143,7 +143,11 @@ var _ = Describe("MesosCluster controller", func() {
 		second.Spec.SchedulerName = name
 		createCluster(second)
 		Eventually(condition(second, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(Equal(
-			"False/" + controllers.ReasonSchedulerNameConflict + ": MesosCluster \"" + first.Name + "\" already uses schedulerName \"" + name + "\"; pick another schedulerName for this one"))
+			"False/" + controllers.ReasonSchedulerNameConflict + ": MesosCluster \"" + first.Name + "\" already uses schedulerName \"" + name + "\", and a schedulerName cannot be changed: " +
+				"delete this MesosCluster and create it again with another schedulerName (it has no framework yet: nothing is torn down)"))
+		// The way out is a new cluster: the name cannot be changed in place.
+		Expect(updateCluster(second, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.SchedulerName = uniqueSchedulerName() })).To(
+			MatchError(ContainSubstring("schedulerName is immutable")))
 		Expect(condition(second, mesosv1alpha1.ConditionDegraded)()).To(HavePrefix("True/" + controllers.ReasonSchedulerNameConflict))
 		Expect(condition(first, mesosv1alpha1.ConditionReady)()).NotTo(ContainSubstring(controllers.ReasonSchedulerNameConflict))
 		// Only the first gives the outage tolerations policy its parameter.
