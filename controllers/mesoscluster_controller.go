@@ -49,11 +49,10 @@ const (
 	ReasonCASecretNotFound     = "CASecretNotFound"
 	ReasonCAInvalid            = "CAInvalid"
 	ReasonInvalidMaster        = "InvalidMaster"
-	ReasonFrameworkRemoved     = "FrameworkRemoved"
-	ReasonFrameworkTakenOver   = "FrameworkTakenOver"
-	// ReasonPrincipalChangeRefused: Mesos refuses the framework because its principal is
-	// not the one it registered with, which a framework may never change.
-	ReasonPrincipalChangeRefused = "PrincipalChangeRefused"
+	// Mesos's refusals a person acts on, as the disconnects' metric counts them too.
+	ReasonFrameworkRemoved       = framework.ReasonFrameworkRemoved
+	ReasonFrameworkTakenOver     = framework.ReasonFrameworkTakenOver
+	ReasonPrincipalChangeRefused = framework.ReasonPrincipalChangeRefused
 	ReasonShortFailoverTimeout   = "ShortFailoverTimeout"
 	// ReasonInvalidNamespaceSelector: spec.namespaceSelector is no label selector, and
 	// the cluster takes no pod.
@@ -141,8 +140,8 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return r.finalize(ctx, mc)
 	}
 	// Its series exist, at 0, from its first pass (not in finalize: Forget is the last
-	// word on them).
-	metrics.Cluster(mc.Name).Init()
+	// word on them), the disconnects by the refusals a person acts on included.
+	metrics.Cluster(mc.Name).Init(ReasonFrameworkRemoved, ReasonFrameworkTakenOver, ReasonPrincipalChangeRefused)
 	if controllerutil.AddFinalizer(mc, FrameworkFinalizer) {
 		if err := r.Update(ctx, mc); err != nil {
 			return ctrl.Result{}, err

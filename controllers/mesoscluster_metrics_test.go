@@ -152,7 +152,9 @@ func TestClusterSeriesFromTheFirstPassToTheDeletion(t *testing.T) {
 			series := clusterSeries(t, name)
 			for _, s := range []string{"k8sm_tasks_launched_total", "k8sm_launch_failures_total", "k8sm_pending_tasks",
 				"k8sm_framework_reconnects_total", "k8sm_outage_tolerations_written_total", "k8sm_agent_node_write_failures_total",
-				`k8sm_tasks{phase="pending"}`, "k8sm_placement_duration_seconds"} {
+				`k8sm_tasks{phase="pending"}`, "k8sm_placement_duration_seconds",
+				`k8sm_framework_disconnects_total{reason="FrameworkRemoved"}`, `k8sm_framework_disconnects_total{reason="FrameworkTakenOver"}`,
+				`k8sm_framework_disconnects_total{reason="PrincipalChangeRefused"}`} {
 				if v, ok := series[s]; !ok || v != 0 {
 					t.Errorf("%s = %v (present: %v), want 0", s, v, ok)
 				}

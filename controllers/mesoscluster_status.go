@@ -119,16 +119,13 @@ func (r *MesosClusterReconciler) statusFromDriver(mc *mesosv1alpha1.MesosCluster
 			msg = s.LastError.Error()
 		}
 		if s.Refused != "" {
-			reason, msg = framework.ReasonSubscribeRefused, "Mesos refused the framework: "+s.Refused
-			switch {
-			case isFrameworkRemoved(s.Refused):
-				reason = ReasonFrameworkRemoved
+			reason, msg = framework.RefusalReason(s.Refused), "Mesos refused the framework: "+s.Refused
+			switch reason {
+			case ReasonFrameworkRemoved:
 				msg = fmt.Sprintf("Mesos removed framework %s (its failover timeout passed, or it was torn down): %s", st.FrameworkID, s.Refused)
-			case isPrincipalChangeRefused(s.Refused):
-				reason = ReasonPrincipalChangeRefused
+			case ReasonPrincipalChangeRefused:
 				msg = principalChangeMessage(mc, st.FrameworkID, s.Refused)
-			case framework.IsFailedOver(s.Refused):
-				reason = ReasonFrameworkTakenOver
+			case ReasonFrameworkTakenOver:
 				msg = fmt.Sprintf("Another scheduler subscribed as framework %s (%s): does a second manager run this MesosCluster (another install, or replicas without --leader-elect)? This one waits before subscribing again", st.FrameworkID, s.Refused)
 			}
 		}
@@ -177,13 +174,6 @@ func subscribedDegradation(mc *mesosv1alpha1.MesosCluster, s framework.Status) d
 			t, mesosv1alpha1.DefaultFailoverTimeout)}
 	}
 	return degradation{false, ReasonAsExpected, "The framework is subscribed"}
-}
-
-// isPrincipalChangeRefused says whether Mesos's ERROR refuses a framework that
-// subscribes again with another principal than it registered with (validation.cpp,
-// framework::validateUpdate).
-func isPrincipalChangeRefused(msg string) bool {
-	return strings.Contains(msg, "Changing framework's principal is not allowed")
 }
 
 // principalChangeMessage says what to do when Mesos refuses the framework's principal:

@@ -308,22 +308,6 @@ func failedOver(err error) bool {
 	return errors.As(err, &se) && se.Reason == ReasonSubscribeRefused && se.Err != nil && IsFailedOver(se.Err.Error())
 }
 
-// removedMessage is Mesos's ERROR to a SUBSCRIBE with the id of a framework it removed
-// (Master::validateFramework), in every version with the HTTP scheduler API.
-const removedMessage = "Framework has been removed"
-
-// IsRemoved says whether Mesos's ERROR message says that it removed the framework (its
-// failover timeout passed, or it was torn down): unlike other refusals, which refuse one
-// stream, Mesos says so again to every subscription of the framework, and it has killed
-// every task of it. Only Mesos's own words count: a refusal that merely holds a word
-// such as "removed" (a role's name, an authorizer's failure) may pass, and must not be
-// taken for the end of every task.
-func IsRemoved(msg string) bool { return strings.TrimSpace(msg) == removedMessage }
-
-// IsFailedOver says whether Mesos's ERROR message says that another scheduler subscribed
-// as the framework: Mesos ends the older subscription with "Framework failed over".
-func IsFailedOver(msg string) bool { return strings.Contains(strings.ToLower(msg), "failed over") }
-
 // misbehaved says whether a subscription ended because the master sent what a Mesos
 // master does not: the next attempt backs off further even though it was accepted.
 func misbehaved(err error) bool {

@@ -442,6 +442,11 @@ func (h driverHandler) Disconnected(_ context.Context, err error) {
 	if errors.As(err, &se) {
 		reason = se.Reason
 	}
+	// Counted by the reason the cluster's condition shows: a removal or a takeover is
+	// what an operator alerts on, not one more refusal.
+	if r := Refusal(err); r != "" {
+		reason = RefusalReason(r)
+	}
 	h.d.observer.Disconnected(reason)
 	h.d.update(func(s *Status) {
 		h.d.tried = true

@@ -119,18 +119,22 @@ var TaskPhases = []string{"pending", "launching", "running", "killing", "unreach
 // Cluster records the metrics of one MesosCluster.
 type Cluster string
 
-// Init makes the cluster's series, at 0: all but those labelled by a task state or a
-// disconnect's reason, which come with their first event. To PromQL a series that does
-// not exist is no 0: `a > 0 and rate(b[10m]) == 0` finds nothing while b is missing,
-// and increase() does not count a series' first sample, so an alert on the first
-// launch failure or toleration write after a manager's start would miss it. Series that
-// exist keep their values.
-func (c Cluster) Init() {
+// Init makes the cluster's series, at 0: all but those labelled by a task state, and
+// the disconnects of reasons other than disconnectReasons (those alerted on), which
+// come with their first event. To PromQL a series that does not exist is no 0:
+// `a > 0 and rate(b[10m]) == 0` finds nothing while b is missing, and increase() does
+// not count a series' first sample, so an alert on the first launch failure, toleration
+// write or takeover after a manager's start would miss it. Series that exist keep their
+// values.
+func (c Cluster) Init(disconnectReasons ...string) {
 	for _, v := range perCluster {
 		_, _ = v.GetMetricWithLabelValues(string(c))
 	}
 	for _, p := range TaskPhases {
 		tasks.WithLabelValues(string(c), p)
+	}
+	for _, r := range disconnectReasons {
+		disconnects.WithLabelValues(string(c), r)
 	}
 }
 

@@ -88,11 +88,12 @@ func TestForgetDropsOnlyThatCluster(t *testing.T) {
 // A cluster's series exist, at 0, from Init on: a query over a series that does not
 // exist yet finds nothing (`a and rate(b[10m]) == 0` is empty while b is missing), and
 // increase() does not count a series' first sample. Only the series labelled by a state
-// or reason wait for their first event. Forget drops what Init made.
+// or by a reason Init was not given wait for their first event. Forget drops what Init
+// made.
 func TestInitMakesEverySeriesAtZero(t *testing.T) {
 	c := Cluster("init")
 	t.Cleanup(func() { Forget("init") })
-	c.Init()
+	c.Init("FrameworkRemoved", "FrameworkTakenOver")
 	for _, tc := range []struct {
 		name string
 		v    vec
@@ -114,11 +115,14 @@ func TestInitMakesEverySeriesAtZero(t *testing.T) {
 		{"node write failures", nodeWriteFailures, 1},
 		{"outage tolerations written", outageTolerationsWritten, 1},
 		{"updates (by state: none yet)", statusUpdates, 0},
-		{"disconnects (by reason: none yet)", disconnects, 0},
+		{"disconnects (by reason: those asked for)", disconnects, 2},
 	} {
 		if n := seriesOf(tc.v, "init"); n != tc.want {
 			t.Errorf("%s: %d series, want %d", tc.name, n, tc.want)
 		}
+	}
+	if v := testutil.ToFloat64(disconnects.WithLabelValues("init", "FrameworkRemoved")); v != 0 {
+		t.Errorf("disconnects of an asked reason = %v, want 0", v)
 	}
 	if v := testutil.ToFloat64(subscribed.WithLabelValues("init")); v != 0 {
 		t.Errorf("subscribed = %v, want 0", v)
@@ -126,10 +130,14 @@ func TestInitMakesEverySeriesAtZero(t *testing.T) {
 
 	// Init again keeps what was recorded since.
 	c.TasksLaunched(2)
-	c.Subscribed(false)
-	c.Init()
+	c.Disconnected("FrameworkRemoved")
+	c.Subscribed(true)
+	c.Init("FrameworkRemoved", "FrameworkTakenOver")
 	if v := testutil.ToFloat64(tasksLaunched.WithLabelValues("init")); v != 2 {
 		t.Errorf("launched after a second Init = %v, want 2", v)
+	}
+	if v := testutil.ToFloat64(disconnects.WithLabelValues("init", "FrameworkRemoved")); v != 1 {
+		t.Errorf("disconnects after a second Init = %v, want 1", v)
 	}
 	if v := testutil.ToFloat64(subscribed.WithLabelValues("init")); v != 1 {
 		t.Errorf("subscribed after a second Init = %v, want 1", v)

@@ -43,6 +43,8 @@ var _ = Describe("A framework whose principal changed before its id was recorded
 		}, 20*time.Second, 50*time.Millisecond).Should(Succeed())
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(
 			HavePrefix("False/" + controllers.ReasonPrincipalChangeRefused))
+		Eventually(func() map[string]float64 { return clusterMetrics(mc.Name) }, 5*time.Second, 50*time.Millisecond).Should(
+			HaveKey(`k8sm_framework_disconnects_total{reason="` + controllers.ReasonPrincipalChangeRefused + `"}`))
 		Eventually(frameworkID, 20*time.Second, 50*time.Millisecond).Should(Equal(registered))
 
 		By("putting back the principal it registered with, as the status says to")

@@ -41,6 +41,9 @@ var _ = Describe("A framework Mesos removed", func() {
 		teardownFramework(sim, mc.Status.FrameworkID)
 		Eventually(unkilledTasks(sim), 10*time.Second, 100*time.Millisecond).Should(BeEmpty(), "Mesos kills the framework's tasks")
 		Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 100*time.Millisecond).Should(HavePrefix("False/" + controllers.ReasonFrameworkRemoved))
+		// The disconnects are counted by the reason the condition shows, for an alert on it.
+		Eventually(func() map[string]float64 { return clusterMetrics(mc.Name) }, 5*time.Second, 50*time.Millisecond).Should(
+			HaveKey(`k8sm_framework_disconnects_total{reason="` + controllers.ReasonFrameworkRemoved + `"}`))
 
 		By("its running pod failing, and its MesosTask Gone")
 		Eventually(podOf(client.ObjectKeyFromObject(running)), 20*time.Second, 100*time.Millisecond).Should(And(
