@@ -296,15 +296,7 @@ func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alp
 	if current && equality.Semantic.DeepEqual(&mc.Status, st) {
 		return nil
 	}
-	before := meta.FindStatusCondition(mc.Status.Conditions, mesosv1alpha1.ConditionSubscribed)
-	after := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionSubscribed)
-	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
-		if after.Status == metav1.ConditionTrue {
-			r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, ReasonSubscribed, "Subscribe", "%s", after.Message)
-		} else if after.Reason != ReasonConnecting {
-			r.Recorder.Eventf(mc, nil, corev1.EventTypeWarning, after.Reason, "Subscribe", "%s", after.Message)
-		}
-	}
+	evs := statusEvents(mc.Status.Conditions, st.Conditions)
 	patch := client.MergeFrom(mc.DeepCopy())
 	if !current {
 		patch = client.MergeFromWithOptions(mc.DeepCopy(), client.MergeFromWithOptimisticLock{})
@@ -314,7 +306,45 @@ func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alp
 		return client.IgnoreNotFound(err)
 	}
 	r.statusWrites.Store(mc.Name, mc.ResourceVersion)
+	// Told once the change is stored: a write refused for a stale cache is done again,
+	// and would tell it twice.
+	for _, e := range evs {
+		r.Recorder.Eventf(mc, nil, e.kind, e.reason, e.action, "%s", e.msg)
+	}
 	return nil
+}
+
+// statusEvent is an event on a cluster for a change of its conditions.
+type statusEvent struct{ kind, reason, action, msg string }
+
+// statusEvents are the events for the change of a cluster's conditions from before to
+// after: Subscribed's, when its status or reason changed (but for Connecting, which
+// passes), and Degraded's, when it turned True or changed its reason, for the warnings
+// a subscribed framework has too. A Degraded that says what Subscribed says (the
+// framework cannot subscribe) is Subscribed's to tell.
+func statusEvents(before, after []metav1.Condition) []statusEvent {
+	changed := func(t string) *metav1.Condition {
+		b, a := meta.FindStatusCondition(before, t), meta.FindStatusCondition(after, t)
+		if a == nil || (b != nil && b.Status == a.Status && b.Reason == a.Reason) {
+			return nil
+		}
+		return a
+	}
+	var evs []statusEvent
+	sub := changed(mesosv1alpha1.ConditionSubscribed)
+	switch {
+	case sub == nil:
+	case sub.Status == metav1.ConditionTrue:
+		evs = append(evs, statusEvent{corev1.EventTypeNormal, ReasonSubscribed, "Subscribe", sub.Message})
+	case sub.Reason != ReasonConnecting:
+		evs = append(evs, statusEvent{corev1.EventTypeWarning, sub.Reason, "Subscribe", sub.Message})
+	}
+	if deg := changed(mesosv1alpha1.ConditionDegraded); deg != nil && deg.Status == metav1.ConditionTrue {
+		if s := meta.FindStatusCondition(after, mesosv1alpha1.ConditionSubscribed); s == nil || s.Status == metav1.ConditionTrue || s.Reason != deg.Reason {
+			evs = append(evs, statusEvent{corev1.EventTypeWarning, deg.Reason, "Reconcile", deg.Message})
+		}
+	}
+	return evs
 }
 
 // keepTransitionTimes gives each condition of conds whose status is the one stored the

@@ -39,6 +39,17 @@ var _ = Describe("MesosCluster controller", func() {
 		Expect(got.Finalizers).To(ContainElement(controllers.FrameworkFinalizer))
 	})
 
+	It("records a warning of a subscribed framework as an event", func() {
+		sim := startSim(1, "cpus:1;mem:1024;disk:1000")
+		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) {
+			mc.Spec.Framework.FailoverTimeout = &metav1.Duration{Duration: 30 * time.Second}
+		})
+		Eventually(condition(mc, mesosv1alpha1.ConditionDegraded), 20*time.Second, 50*time.Millisecond).Should(
+			HavePrefix("True/" + controllers.ReasonShortFailoverTimeout))
+		Eventually(eventsOn("MesosCluster", mc.Name), 10*time.Second, 100*time.Millisecond).Should(
+			ContainElement(HavePrefix("Warning " + controllers.ReasonShortFailoverTimeout + " spec.framework.failoverTimeout is 30s")))
+	})
+
 	It("subscribes with credentials over http only when allowed, and then says it is Degraded", func() {
 		sim := startSim(1, "cpus:1;mem:1024;disk:1000")
 		ns := newNamespace()
