@@ -162,3 +162,33 @@ func TestAgentsReportedSinceTheSubscription(t *testing.T) {
 		}
 	}
 }
+
+// An agent's first report wakes the operator only while the master's list of agents is
+// missing, the only time the Nodes read the reports: once listed, a wake-up per agent
+// would be a pass over every pod and Node of the cluster per agent.
+func TestReportsWakeTheOperatorOnlyWhileAgentsAreNotListed(t *testing.T) {
+	for _, listed := range []bool{false, true} {
+		notified := 0
+		d := &Driver{Connection: &Connection{}, observer: noObserver{}, notify: func() { notified++ }, status: Status{Agents: map[string]Agent{}}}
+		h := driverHandler{d}
+		ctx := context.Background()
+		subscribe(d.Connection)
+		h.Subscribed(ctx, "fw", nil)
+		d.mu.Lock()
+		d.status.AgentsListed = listed
+		d.mu.Unlock()
+		before := notified
+		h.Message(ctx, "a1", "e1", []byte("hello"))
+		h.Message(ctx, "a1", "e1", []byte("hello"))
+		want := 1
+		if listed {
+			want = 0
+		}
+		if got := notified - before; got != want {
+			t.Errorf("agents listed %v: %d wake-ups, want %d", listed, got, want)
+		}
+		if _, ok := d.Status().Reported["a1"]; !ok {
+			t.Errorf("agents listed %v: the report was not recorded", listed)
+		}
+	}
+}

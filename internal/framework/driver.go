@@ -337,7 +337,8 @@ func (d *Driver) Status() Status {
 }
 
 // report records what Mesos just showed of an agent (Status.Reported): registered, or,
-// when registered is false, lost. The operator is told when that changes.
+// when registered is false, lost. The operator is told when that changes while the
+// master's list of agents is missing (the only time the Nodes read it).
 func (d *Driver) report(agentID string, registered bool) {
 	if agentID == "" {
 		return
@@ -354,8 +355,12 @@ func (d *Driver) report(agentID string, registered bool) {
 	default:
 		delete(d.status.Reported, agentID)
 	}
+	// Only while the master's list of agents is missing does a report say more than
+	// the list: once it is there, waking the operator for each agent's first report
+	// would make a pass over every pod and Node of the cluster per agent.
+	wake := changed && !d.status.AgentsListed
 	d.mu.Unlock()
-	if changed && d.notify != nil {
+	if wake && d.notify != nil {
 		d.notify()
 	}
 }
