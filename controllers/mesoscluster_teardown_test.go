@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/framework"
@@ -96,5 +97,37 @@ func TestTeardownWaitingForTheMaster(t *testing.T) {
 	}
 	if got.Status.ObservedGeneration != 2 {
 		t.Errorf("observedGeneration %d, want 2, the generation the deletion made", got.Status.ObservedGeneration)
+	}
+}
+
+// A pending teardown takes the fix its status asks for: a deleted cluster whose driver
+// cannot reach the master gets a driver of the corrected master, not the one it had.
+func TestTeardownTakesTheFixedConfig(t *testing.T) {
+	mc := deletedCluster(mesosv1alpha1.MesosClusterSpec{Master: "http://127.0.0.1:1", SchedulerName: "mesos"})
+	c := clusterAPI(mc)
+	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), Recorder: events.NewFakeRecorder(10),
+		NewScheduler:  func(*mesosv1alpha1.MesosCluster) framework.Scheduler { return nil },
+		DriverOptions: func(cfg *framework.Config) { cfg.AgentPollInterval = -1 }}
+	defer r.Registry.StopAll()
+	reconcileCluster(t, r, "c")
+	first, hash := r.Registry.DriverAndHash("c")
+	if first == nil {
+		t.Fatal("no driver to reach the master with")
+	}
+	fixed := &mesosv1alpha1.MesosCluster{}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "c"}, fixed); err != nil {
+		t.Fatal(err)
+	}
+	fixed.Spec.Master = "http://127.0.0.1:2"
+	if err := c.Update(context.Background(), fixed); err != nil {
+		t.Fatal(err)
+	}
+	reconcileCluster(t, r, "c")
+	second, hash2 := r.Registry.DriverAndHash("c")
+	if second == first || hash2 == hash {
+		t.Fatal("the teardown still waits on the driver of the master before the fix")
+	}
+	if id := second.FrameworkID(); id != "fw-1" {
+		t.Errorf("the new driver's framework id %q, want fw-1 to tear down", id)
 	}
 }
