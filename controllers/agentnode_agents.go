@@ -37,7 +37,7 @@ func liveAgents(mc *mesosv1alpha1.MesosCluster, status framework.Status, heard m
 	for _, a := range best {
 		agents = append(agents, agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, Attributes: a.Attributes,
 			Resources: a.Capacity, Allocatable: a.Allocatable, KubeletAPI: kubeletAPI(mc, status, heard, a.ID, now),
-			WithoutGPUCapability: !mc.Spec.Framework.AsksForGPUs(), Offered: !a.LastOffer.IsZero()})
+			WithoutGPUCapability: !mc.Spec.Framework.AsksForGPUs(), Offered: !a.LastOffer.IsZero() || status.Reported[a.ID]})
 	}
 	return agents
 }

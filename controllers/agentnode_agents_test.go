@@ -289,11 +289,13 @@ func TestAGPUAgentsNodeWithoutGPUResources(t *testing.T) {
 		name      string
 		caps      []mesosv1alpha1.FrameworkCapability
 		offered   time.Time
+		reported  bool
 		wantGPUs  int64
 		wantReady string
 	}{
 		{name: "listed, never offered", wantGPUs: 0, wantReady: agentnode.ReasonAgentNeedsGPUResources},
 		{name: "offered", offered: now, wantGPUs: 0, wantReady: agentnode.ReasonAgentReady},
+		{name: "running the cluster's tasks, not offered since the subscription", reported: true, wantGPUs: 0, wantReady: agentnode.ReasonAgentReady},
 		{name: "GPU_RESOURCES asked for", caps: []mesosv1alpha1.FrameworkCapability{"GPU_RESOURCES"}, wantGPUs: 2, wantReady: agentnode.ReasonAgentReady},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,6 +305,9 @@ func TestAGPUAgentsNodeWithoutGPUResources(t *testing.T) {
 			mc.Spec.Framework.Capabilities = tc.caps
 			st := framework.Status{Subscribed: true, AgentsListed: true, SubscribedAt: now, Agents: map[string]framework.Agent{
 				"a1": {ID: "a1", Hostname: "h", Capacity: res, Allocatable: res, Total: res, LastOffer: tc.offered}}}
+			if tc.reported {
+				st.Reported = map[string]bool{"a1": true}
+			}
 			r.pass(context.Background(), mc, nil, st, now)
 			n := &corev1.Node{}
 			if err := c.Get(context.Background(), client.ObjectKey{Name: "mesos-m-h"}, n); err != nil {

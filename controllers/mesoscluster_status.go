@@ -162,7 +162,7 @@ func subscribedDegradation(mc *mesosv1alpha1.MesosCluster, s framework.Status) d
 	}
 	if s.AgentsError != nil {
 		return degradation{true, ReasonAgentsUnlisted, fmt.Sprintf(
-			"The master's operator API did not list the agents (%v): Node capacity comes from offers, which show only what other frameworks leave, and after a restart of the manager the Node of an agent that offers nothing within a minute (one fully used) goes Unknown; let the framework's principal call GET_AGENTS", s.AgentsError)}
+			"The master's operator API did not list the agents (%v): Node capacity comes from offers, which show only what other frameworks leave, and after a restart of the manager the Node of an agent that neither offers within a minute nor runs the cluster's tasks or executors goes Unknown; let the framework's principal call GET_AGENTS", s.AgentsError)}
 	}
 	if mc.Spec.Framework.CredentialsSecretRef != nil && plaintextMaster(mc) {
 		return degradation{true, ReasonPlaintextCredentials,

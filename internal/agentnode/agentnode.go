@@ -72,7 +72,9 @@ type Agent struct {
 	// says Mesos offers nothing of it.
 	WithoutGPUCapability bool
 	// Offered: the agent offered the framework resources since the cluster's driver
-	// started (framework.Agent.LastOffer); the master then does not filter it.
+	// started (framework.Agent.LastOffer), or Mesos reports the framework's tasks or
+	// executors on it (framework.Status.Reported: it offered them once, a full agent
+	// offers nothing more); the master then does not filter it.
 	Offered bool
 }
 
