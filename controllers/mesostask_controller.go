@@ -98,6 +98,10 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	if podtask.IsTerminalPhase(mt.Status.Phase) {
 		r.killsTold.Delete(mt.Spec.TaskID)
+		if pod.DeletionTimestamp.IsZero() && !podtask.PodTerminal(pod) {
+			// A deleted pod is the Pod reconciler's to remove with its final status.
+			return r.tellPodOfEnd(ctx, mt, pod)
+		}
 	}
 	if sched == nil || podtask.Launched(mt.Status.Phase) || podtask.BoundUnrecorded(mt, pod) {
 		// Launched, or maybe launched: the scheduler's reconciliation asks Mesos.
