@@ -124,7 +124,13 @@ func exitedZero(cs []corev1.ContainerStatus) bool {
 // which Mesos may still hold: it is not taken for a launch Mesos never ran, as
 // TASK_UNREACHABLE is not.
 func neverSeen(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus) bool {
-	if st.MesosState != "" || unreachableLost(ts) {
+	return st.MesosState == "" && NotHeld(ts)
+}
+
+// NotHeld says whether an update says Mesos holds no task of its id: dropped, gone, lost
+// (not with an unreachable agent), or unknown.
+func NotHeld(ts mesos.TaskStatus) bool {
+	if unreachableLost(ts) {
 		return false
 	}
 	switch ts.GetState() {

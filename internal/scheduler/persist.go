@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,14 @@ import (
 // the cluster launched writes its MesosTask, state and all (podtask.NewMesosTask).
 // Updates of tasks no MesosTask or bound pod owns are answered by killing the task.
 func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus, earlier ...mesos.TaskStatus) error {
+	if s.unknownWhileLaunching(ts) {
+		s.Log.Info("Mesos does not know a task launched moments ago; asking again once its launch has reached Mesos",
+			"task", ts.TaskID.Value, "state", ts.GetState().String())
+		if d := s.currentDriver(); d != nil {
+			s.askLater(ctx, d, []string{ts.TaskID.Value})
+		}
+		return nil
+	}
 	key, err := s.ownerOf(ctx, ts.TaskID.Value)
 	if err != nil {
 		return err
@@ -51,6 +60,22 @@ func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus, earlier ..
 		return s.notRun(ctx, mt, true)
 	}
 	return s.mirrorToPod(ctx, mt, ts)
+}
+
+// unknownWhileLaunching says whether an update is Mesos's answer that it does not know a
+// task (a reconciliation's, which is also how Mesos answers a KILL of a task it does not
+// know) while this process launched the task less than launchInFlight ago. Its pod,
+// deleted while its launch was being prepared, had its task killed, and the KILL can
+// reach Mesos before the ACCEPT: taken for a launch Mesos never ran, the answer removed
+// the pod, and the ACCEPT then started its task without one. It says nothing of the
+// launch, as a reconciliation's answer then would not (reconcileTasks leaves such tasks
+// out): Mesos is asked again once the launch has reached it.
+func (s *Scheduler) unknownWhileLaunching(ts mesos.TaskStatus) bool {
+	if ts.GetReason() != mesos.REASON_RECONCILIATION || !podtask.NotHeld(ts) {
+		return false
+	}
+	l, ok := s.launchOf(ts.TaskID.Value)
+	return ok && time.Since(l.At.Time) < launchInFlight
 }
 
 // errNoOwner: no MesosTask and no bound pod owns a task.
