@@ -253,13 +253,14 @@ func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod
 	if !changed {
 		st, changed = podtask.RestoredReadiness(pod, &mt.Status)
 	}
-	if !changed && !podtask.SpecChangedSinceStatus(pod) {
-		return ctrl.Result{}, false, nil
-	}
 	if !changed {
-		// Its spec changed since its status was written (say, its tolerations): its
-		// status says it saw the change, as a kubelet's does at its next sync.
+		// Its spec may have changed since its status was written (say, its tolerations):
+		// its status says it saw the change, as a kubelet's does at its next sync.
 		st = *pod.Status.DeepCopy()
+	}
+	warnings, marked := unapplied(pod, mt, &st)
+	if !changed && !marked && !podtask.SpecChangedSinceStatus(pod) {
+		return ctrl.Result{}, false, nil
 	}
 	podtask.ObserveGeneration(pod, &st)
 	pod.Status = st
@@ -270,6 +271,7 @@ func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod
 	}
 	if err == nil {
 		ctrl.LoggerFrom(ctx).V(1).Info("Evaluated the pod's readiness again", "ready", podtask.PodReady(&pod.Status))
+		r.warn(pod, mt, warnings)
 	}
 	return ctrl.Result{}, true, client.IgnoreNotFound(err)
 }
