@@ -66,12 +66,9 @@ func (m *Master) DelayReregistration(d time.Duration, agents ...string) error {
 func (m *Master) ReregisterAgent(hostname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a := m.agentByHostname(hostname)
-	switch {
-	case a == nil:
-		return noAgent(hostname)
-	case !a.recovered:
-		return &httpError{http.StatusConflict, "agent " + hostname + " is not waiting to register with a failed-over master"}
+	a, err := m.recoveredAgentLocked(hostname)
+	if err != nil {
+		return err
 	}
 	m.reregisterLocked(a)
 	return nil
@@ -90,12 +87,9 @@ func (m *Master) ReregisterAgent(hostname string) error {
 func (m *Master) ReregistrationTimeout(hostname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a := m.agentByHostname(hostname)
-	switch {
-	case a == nil:
-		return noAgent(hostname)
-	case !a.recovered:
-		return &httpError{http.StatusConflict, "agent " + hostname + " is not waiting to register with a failed-over master"}
+	a, err := m.recoveredAgentLocked(hostname)
+	if err != nil {
+		return err
 	}
 	a.recovered = false
 	a.reregisterGen++ // its wait ends here
@@ -185,4 +179,17 @@ func (m *Master) anyRecoveredLocked() bool {
 		}
 	}
 	return false
+}
+
+// recoveredAgentLocked is the agent of hostname waiting to register with a failed-over
+// master: an error for an unknown agent, and 409 for one that is not waiting.
+func (m *Master) recoveredAgentLocked(hostname string) (*agent, error) {
+	a := m.agentByHostname(hostname)
+	switch {
+	case a == nil:
+		return nil, noAgent(hostname)
+	case !a.recovered:
+		return nil, &httpError{http.StatusConflict, "agent " + hostname + " is not waiting to register with a failed-over master"}
+	}
+	return a, nil
 }
