@@ -21,6 +21,8 @@ const (
 	reasonDisk
 	reasonGPUs
 	reasonPorts
+	reasonAntiAffinity
+	reasonExistingAntiAffinity
 	reasonCount
 )
 
@@ -40,6 +42,9 @@ var reasonText = [reasonCount]string{
 	reasonDisk:             "insufficient disk",
 	reasonGPUs:             "insufficient gpus",
 	reasonPorts:            "didn't have free ports for the requested pod ports",
+	// kube-scheduler's InterPodAffinity filter's words.
+	reasonAntiAffinity:         "didn't match pod anti-affinity rules",
+	reasonExistingAntiAffinity: "didn't satisfy existing pods anti-affinity rules",
 }
 
 // unplacedEntry remembers why a request shape fit nowhere, valid while no task was

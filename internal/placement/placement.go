@@ -1,13 +1,14 @@
 // Package placement matches pending tasks to Mesos offers: resources (cpus, mem, disk,
 // gpus, exact host ports), node selectors and required node affinity against the
-// agent's attributes, hostname and Node labels, and roles; several tasks may share an offer, and a
-// task that fits nowhere gets an explanation in kube-scheduler's words. It is pure: no
-// Kubernetes client.
+// agent's attributes, hostname and Node labels, required pod anti-affinity, and roles;
+// several tasks may share an offer, and a task that fits nowhere gets an explanation in
+// kube-scheduler's words. It is pure: no Kubernetes client.
 //
 // The files follow a round: placement.go has the API and Place, offer.go what is left
 // of each offer and agent, cache.go what a round keeps of them for the next, fit.go
 // whether a request fits an offer, assign.go what it takes from the offer, strategy.go
-// which fitting offer wins, explain.go why a request fits none.
+// which fitting offer wins, explain.go why a request fits none, antiaffinity.go the
+// topology domains required pod anti-affinity closes.
 package placement
 
 import (
@@ -42,6 +43,15 @@ type Request struct {
 	// Input.NodeSpec), as kube-scheduler's NodeUnschedulable and TaintToleration
 	// filters decide.
 	Tolerations []corev1.Toleration
+	// Namespace and Labels are the pod's: the anti-affinity terms of other pods match
+	// them. PodUID is the pod's, which is not held against itself (PlacedPod.UID).
+	Namespace string
+	Labels    map[string]string
+	PodUID    string
+	// AntiAffinity are the pod's required pod anti-affinity terms: it goes to no agent
+	// whose Node shares a topology domain with a pod a term counts, among the pods on
+	// Nodes (Input.PodsIn) and those placed before it in the round.
+	AntiAffinity []PodTerm
 }
 
 // NodeState is what of an agent's Node keeps tasks away: a person cordoned it
@@ -89,6 +99,13 @@ type Input struct {
 	// Cache keeps the agents' Nodes and the offers read from one Place to the next; nil
 	// reads them each time.
 	Cache *Cache
+	// PodsIn, when set, lists the pods on Nodes (not ended) in a namespace, every
+	// namespace for "", which the requests' anti-affinity terms count. A round asks for
+	// each namespace at most once, and only when a request has a term.
+	PodsIn func(namespace string) []PlacedPod
+	// AntiAffinityPods are the pods on Nodes (not ended) with required anti-affinity
+	// terms of their own: no request they count goes into their domains.
+	AntiAffinityPods []PlacedPod
 }
 
 // Assignment places one request on the offers of one agent and allocation role.
@@ -140,6 +157,7 @@ func Place(in Input) Result {
 	}
 	rd := round{in: &in, selectors: map[string]*selector{}, unplaced: map[string]unplacedEntry{}}
 	rd.readOffers()
+	rd.anti = newAntiRound(&in, rd.agents)
 	in.Cache.endRound(len(in.Offers))
 	for i := range in.Requests {
 		rd.place(i, &res)
@@ -174,6 +192,8 @@ type round struct {
 	agentReason, agentStamp []int
 	keyBuf                  []byte
 	placedCount             int
+	// anti is nil unless a request or a placed pod has required pod anti-affinity.
+	anti *antiRound
 }
 
 // readOffers reads the offers into states, with one agentState per agent they come
@@ -249,19 +269,34 @@ func (rd *round) place(i int, res *Result) {
 	r := &rd.in.Requests[i]
 	selKey := selectorKey(r)
 	sel := rd.selectorFor(selKey, r)
-	rd.keyBuf = appendShapeKey(rd.keyBuf[:0], r, selKey)
-	if e, ok := rd.unplaced[string(rd.keyBuf)]; ok && e.placedCount == rd.placedCount {
-		res.Unplaced[r.ID] = e.why
-		return
+	var closed []closure
+	if rd.anti != nil {
+		closed = rd.closedDomains(r)
 	}
-	if best := rd.bestOffer(i, r, sel); best >= 0 {
+	// Where a request with anti-affinity terms, or kept out of some domains, may go
+	// depends on the pods it is and those placed before it, not on its shape alone: it
+	// is neither answered from memory nor remembered.
+	memo := len(r.AntiAffinity) == 0 && len(closed) == 0
+	if memo {
+		rd.keyBuf = appendShapeKey(rd.keyBuf[:0], r, selKey)
+		if e, ok := rd.unplaced[string(rd.keyBuf)]; ok && e.placedCount == rd.placedCount {
+			res.Unplaced[r.ID] = e.why
+			return
+		}
+	}
+	if best := rd.bestOffer(i, r, sel, closed); best >= 0 {
 		res.Assignments = append(res.Assignments, rd.states[best].assign(r, rd.exec))
 		rd.placedCount++
+		if rd.anti != nil {
+			rd.placedOn(r, rd.states[best].agent.index)
+		}
 		return
 	}
 	why := explain(len(rd.agents), rd.reasonCounts(i))
 	res.Unplaced[r.ID] = why
-	rd.unplaced[string(rd.keyBuf)] = unplacedEntry{placedCount: rd.placedCount, why: why}
+	if memo {
+		rd.unplaced[string(rd.keyBuf)] = unplacedEntry{placedCount: rd.placedCount, why: why}
+	}
 }
 
 // selectorFor is the round's selector for key, made on first use: requests with equal
@@ -279,13 +314,17 @@ func (rd *round) selectorFor(key string, r *Request) *selector {
 }
 
 // bestOffer is the index of the offer the strategy likes best among those request i
-// fits, or -1. For each agent it notes the furthest reason its offers do not fit, for
-// the explanation.
-func (rd *round) bestOffer(i int, r *Request, sel *selector) int {
+// fits outside the closed domains, or -1. For each agent it notes the furthest reason
+// its offers do not fit, for the explanation.
+func (rd *round) bestOffer(i int, r *Request, sel *selector, closed []closure) int {
 	best, bestScore := -1, 0.0
 	for j := range rd.states {
 		s := &rd.states[j]
-		if why := s.fits(r, sel, rd.exec); why >= 0 {
+		why := s.fits(r, sel, rd.exec)
+		if why < 0 && len(closed) > 0 {
+			why = closes(closed, s.agent)
+		}
+		if why >= 0 {
 			ag := s.agent.index
 			if rd.agentStamp[ag] != i+1 || why > rd.agentReason[ag] {
 				rd.agentStamp[ag], rd.agentReason[ag] = i+1, why

@@ -1,0 +1,307 @@
+package placement
+
+import (
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// PodTerm is one required pod anti-affinity term, resolved: the pods it keeps away are
+// those in its namespaces whose labels its selector matches, and it keeps them out of
+// the topology domain (the value of the label TopologyKey of a Node) of the pod that
+// has it, as kube-scheduler's InterPodAffinity filter does.
+type PodTerm struct {
+	// Selector matches the labels of the pods the term counts; nil matches none (as a
+	// term without a labelSelector).
+	Selector labels.Selector
+	// Namespaces are those of the pods the term counts, AllNamespaces every one (an
+	// empty namespaceSelector).
+	Namespaces    []string
+	AllNamespaces bool
+	// TopologyKey is the Node label whose value is the domain.
+	TopologyKey string
+}
+
+// counts says whether the term counts a pod of that namespace and labels.
+func (t *PodTerm) counts(namespace string, lbls map[string]string) bool {
+	if t.Selector == nil || (!t.AllNamespaces && !slices.Contains(t.Namespaces, namespace)) {
+		return false
+	}
+	return t.Selector.Matches(labels.Set(lbls))
+}
+
+// PlacedPod is a pod already on a Node, as required pod anti-affinity weighs it.
+type PlacedPod struct {
+	// UID is the pod's: a request of the same pod (bound, and placed again on its own
+	// agent) does not keep away from itself.
+	UID       string
+	Namespace string
+	Labels    map[string]string
+	// NodeLabels are the labels of its Node, where its topology domains are read; a pod
+	// whose Node has none of a term's key is in no domain of it.
+	NodeLabels map[string]string
+	// AntiAffinity are its own required terms: they keep the pods they count out of
+	// its domains (kube-scheduler's "existing pods anti-affinity rules").
+	AntiAffinity []PodTerm
+}
+
+// termGroup is what a round knows of one distinct term (by termKey): the topology
+// domains of the pods it counts (counted, for the requests that have it) and of the
+// pods that have it (holders, which keep the pods it counts away), each as the number
+// of pods per domain value, and the domain of each pod by UID, so that a pod is not held
+// against itself.
+type termGroup struct {
+	term PodTerm
+	// counted and holders are kept per agent of the round too (countedAt, holdersAt:
+	// the pods in the agent's domain, made when the first is), which is what a request
+	// asks of each agent. counted is made on first use (countedReady): a term only
+	// existing pods have needs none.
+	counted, holders       domainPods
+	countedUID, holdersUID map[string]string
+	countedReady           bool
+}
+
+// domainPods are the pods in each topology domain of a key: by value, and by agent of
+// the round.
+type domainPods struct {
+	byValue map[string]int
+	byAgent []int32
+}
+
+// add counts one pod more in the domain value, and so in each agent's of the round
+// whose Node has that value (agents).
+func (d *domainPods) add(value string, agents []int, n int) {
+	if d.byValue == nil {
+		d.byValue = map[string]int{}
+	}
+	d.byValue[value]++
+	if len(agents) > 0 && d.byAgent == nil {
+		d.byAgent = make([]int32, n)
+	}
+	for _, a := range agents {
+		d.byAgent[a]++
+	}
+}
+
+// termKey is what makes two terms one: selector, namespaces and topology key.
+func termKey(t *PodTerm) string {
+	var b strings.Builder
+	if t.Selector != nil {
+		b.WriteString(t.Selector.String())
+	} else {
+		b.WriteByte(0)
+	}
+	b.WriteByte(1)
+	if t.AllNamespaces {
+		b.WriteByte(2)
+	} else {
+		nss := slices.Clone(t.Namespaces)
+		slices.Sort(nss)
+		b.WriteString(strings.Join(nss, ","))
+	}
+	b.WriteByte(1)
+	b.WriteString(t.TopologyKey)
+	return b.String()
+}
+
+// antiRound is what a round with required pod anti-affinity in it keeps: the pods on
+// Nodes it read (by namespace, "" for all), the pods it placed, and its term groups.
+type antiRound struct {
+	podsIn map[string][]PlacedPod
+	placed []placedHere
+	groups map[string]*termGroup
+	order  []*termGroup
+	buf    []closure
+	// agentsOf are the agents of the round by topology key and value, read on first
+	// use of the key.
+	agentsOf map[string]map[string][]int
+	agents   []*agentState
+}
+
+// placedHere is a pod placed in this round, on the agent of that index.
+type placedHere struct {
+	namespace string
+	labels    map[string]string
+	agent     int
+}
+
+// newAntiRound is the round's anti-affinity state over its agents, nil when no request
+// has a term and no placed pod has one: the common round pays nothing. The terms of the
+// pods on Nodes are grouped at once.
+func newAntiRound(in *Input, agents []*agentState) *antiRound {
+	if len(in.AntiAffinityPods) == 0 && !slices.ContainsFunc(in.Requests, func(r Request) bool { return len(r.AntiAffinity) > 0 }) {
+		return nil
+	}
+	a := &antiRound{podsIn: map[string][]PlacedPod{}, groups: map[string]*termGroup{}, agentsOf: map[string]map[string][]int{}, agents: agents}
+	for _, p := range in.AntiAffinityPods {
+		for i := range p.AntiAffinity {
+			t := &p.AntiAffinity[i]
+			if v, ok := p.NodeLabels[t.TopologyKey]; ok {
+				a.hold(a.group(t), v, p.UID)
+			}
+		}
+	}
+	return a
+}
+
+// agentsWith are the agents of the round whose Node has the value of key.
+func (a *antiRound) agentsWith(key, value string) []int {
+	byValue, ok := a.agentsOf[key]
+	if !ok {
+		byValue = map[string][]int{}
+		for i, ag := range a.agents {
+			if v, ok := ag.node.Labels[key]; ok {
+				byValue[v] = append(byValue[v], i)
+			}
+		}
+		a.agentsOf[key] = byValue
+	}
+	return byValue[value]
+}
+
+// group is the term's group, made on first use.
+func (a *antiRound) group(t *PodTerm) *termGroup {
+	k := termKey(t)
+	g := a.groups[k]
+	if g == nil {
+		g = &termGroup{term: *t}
+		a.groups[k] = g
+		a.order = append(a.order, g)
+	}
+	return g
+}
+
+// hold adds a pod with the group's term in a domain value.
+func (a *antiRound) hold(g *termGroup, value, uid string) {
+	g.holders.add(value, a.agentsWith(g.term.TopologyKey, value), len(a.agents))
+	if uid != "" {
+		if g.holdersUID == nil {
+			g.holdersUID = map[string]string{}
+		}
+		g.holdersUID[uid] = value
+	}
+}
+
+// count adds a pod the group's term counts in a domain value.
+func (a *antiRound) count(g *termGroup, value, uid string) {
+	g.counted.add(value, a.agentsWith(g.term.TopologyKey, value), len(a.agents))
+	if uid != "" {
+		if g.countedUID == nil {
+			g.countedUID = map[string]string{}
+		}
+		g.countedUID[uid] = value
+	}
+}
+
+// podsIn are the pods on Nodes in a namespace ("" every one), read once per round.
+func (rd *round) podsIn(namespace string) []PlacedPod {
+	if pods, ok := rd.anti.podsIn[namespace]; ok {
+		return pods
+	}
+	var pods []PlacedPod
+	if rd.in.PodsIn != nil {
+		pods = rd.in.PodsIn(namespace)
+	}
+	rd.anti.podsIn[namespace] = pods
+	return pods
+}
+
+// countedOf is the group of a request's term with the domains of the pods it counts:
+// on Nodes, and placed in the round so far (later ones are added as they are placed).
+func (rd *round) countedOf(t *PodTerm) *termGroup {
+	g := rd.anti.group(t)
+	if g.countedReady {
+		return g
+	}
+	g.countedReady = true
+	nss := slices.Compact(slices.Sorted(slices.Values(t.Namespaces)))
+	if t.AllNamespaces {
+		nss = []string{""}
+	}
+	for _, ns := range nss {
+		for _, p := range rd.podsIn(ns) {
+			if v, ok := p.NodeLabels[t.TopologyKey]; ok && t.counts(p.Namespace, p.Labels) {
+				rd.anti.count(g, v, p.UID)
+			}
+		}
+	}
+	for _, p := range rd.anti.placed {
+		if v, ok := rd.agents[p.agent].node.Labels[t.TopologyKey]; ok && t.counts(p.namespace, p.labels) {
+			rd.anti.count(g, v, "")
+		}
+	}
+	return g
+}
+
+// closure is a set of topology domains closed to one request: the pods in each agent's
+// domain of key, less the request's own pod (self, in the domain selfValue).
+type closure struct {
+	key       string
+	pods      []int32
+	self      bool
+	selfValue string
+	why       int
+}
+
+// closes is the reason an agent's Node is in a closed domain, or -1.
+func closes(cs []closure, a *agentState) int {
+	for i := range cs {
+		c := &cs[i]
+		n := c.pods[a.index]
+		if n > 0 && c.self && a.node.Labels[c.key] == c.selfValue {
+			n--
+		}
+		if n > 0 {
+			return c.why
+		}
+	}
+	return -1
+}
+
+// closedDomains are the topology domains request r may not go to: those of the pods its
+// terms count, and those of pods whose terms count it; empty when there are none. It is
+// valid until the next request is placed.
+func (rd *round) closedDomains(r *Request) []closure {
+	cs := rd.anti.buf[:0]
+	closure := func(key string, pods []int32, uids map[string]string, why int) closure {
+		c := closure{key: key, pods: pods, why: why}
+		if r.PodUID != "" {
+			c.selfValue, c.self = uids[r.PodUID]
+		}
+		return c
+	}
+	for i := range r.AntiAffinity {
+		g := rd.countedOf(&r.AntiAffinity[i])
+		if g.counted.byAgent != nil {
+			cs = append(cs, closure(g.term.TopologyKey, g.counted.byAgent, g.countedUID, reasonAntiAffinity))
+		}
+	}
+	for _, g := range rd.anti.order {
+		if g.holders.byAgent != nil && g.term.counts(r.Namespace, r.Labels) {
+			cs = append(cs, closure(g.term.TopologyKey, g.holders.byAgent, g.holdersUID, reasonExistingAntiAffinity))
+		}
+	}
+	rd.anti.buf = cs
+	return cs
+}
+
+// placedOn records a request placed on an agent, for the requests after it: in the
+// domains of the groups whose term counts it, and of those of its own terms.
+func (rd *round) placedOn(r *Request, agent int) {
+	labels := rd.agents[agent].node.Labels
+	rd.anti.placed = append(rd.anti.placed, placedHere{namespace: r.Namespace, labels: r.Labels, agent: agent})
+	for _, g := range rd.anti.order {
+		if g.countedReady && g.term.counts(r.Namespace, r.Labels) {
+			if v, ok := labels[g.term.TopologyKey]; ok {
+				rd.anti.count(g, v, "")
+			}
+		}
+	}
+	for i := range r.AntiAffinity {
+		t := &r.AntiAffinity[i]
+		if v, ok := labels[t.TopologyKey]; ok {
+			rd.anti.hold(rd.anti.group(t), v, "")
+		}
+	}
+}

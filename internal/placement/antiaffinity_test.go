@@ -1,0 +1,229 @@
+package placement
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+// awayFrom is a hostname anti-affinity term against pods labelled app=value in ns.
+func awayFrom(value string, key string, ns ...string) PodTerm {
+	return PodTerm{Selector: labels.SelectorFromSet(labels.Set{"app": value}), Namespaces: ns, TopologyKey: key}
+}
+
+// replica is a request of pod app=value in namespace ns with the terms.
+func replica(id, ns, value string, terms ...PodTerm) Request {
+	return Request{ID: id, CPUs: 1, Namespace: ns, Labels: map[string]string{"app": value}, AntiAffinity: terms}
+}
+
+// onHost is a pod app=value in ns on the Node of an agent named host, in zone.
+func onHost(ns, value, host, zone string, terms ...PodTerm) PlacedPod {
+	return PlacedPod{Namespace: ns, Labels: map[string]string{"app": value},
+		NodeLabels: map[string]string{corev1.LabelHostname: host, corev1.LabelTopologyZone: zone}, AntiAffinity: terms}
+}
+
+// Required pod anti-affinity keeps a request out of the topology domains of the pods its
+// terms count (on Nodes, and placed earlier in the round), and out of those of pods whose
+// own terms count it, as kube-scheduler's InterPodAffinity filter does; a Node without
+// the key is in no domain.
+func TestRequiredPodAntiAffinity(t *testing.T) {
+	host := corev1.LabelHostname
+	zone := corev1.LabelTopologyZone
+	offers := []mesos.Offer{offer("h1", 4, 4096), offer("h2", 4, 4096), offer("h3", 4, 4096)}
+	zones := map[string]string{"h1": "a", "h2": "a", "h3": "b"}
+	nodeSpec := func(name string) (NodeState, bool) {
+		for h, z := range zones {
+			if strings.Contains(name, h) {
+				return NodeState{Labels: map[string]string{zone: z}}, true
+			}
+		}
+		return NodeState{}, false
+	}
+	for _, tc := range []struct {
+		name     string
+		requests []Request
+		podsIn   map[string][]PlacedPod
+		withAnti []PlacedPod
+		// want is the host of each request, "" for unplaced.
+		want []string
+		// why is a text the explanation of the last request has, when it is unplaced.
+		why string
+		// binpack places by Binpack instead of Spread, which would spread the pods
+		// without any term.
+		binpack bool
+	}{
+		{
+			name:     "three replicas go to three agents, packed or not",
+			binpack:  true,
+			requests: []Request{replica("r1", "ns", "web", awayFrom("web", host, "ns")), replica("r2", "ns", "web", awayFrom("web", host, "ns")), replica("r3", "ns", "web", awayFrom("web", host, "ns"))},
+			want:     []string{"h1", "h2", "h3"},
+		},
+		{
+			name: "a fourth replica fits nowhere",
+			requests: []Request{replica("r1", "ns", "web", awayFrom("web", host, "ns")), replica("r2", "ns", "web", awayFrom("web", host, "ns")),
+				replica("r3", "ns", "web", awayFrom("web", host, "ns")), replica("r4", "ns", "web", awayFrom("web", host, "ns"))},
+			want: []string{"h1", "h2", "h3", ""},
+			why:  "0/3 agents available: 3 didn't match pod anti-affinity rules.",
+		},
+		{
+			name:     "pods on Nodes count",
+			requests: []Request{replica("r1", "ns", "web", awayFrom("web", host, "ns")), replica("r2", "ns", "web", awayFrom("web", host, "ns"))},
+			podsIn:   map[string][]PlacedPod{"ns": {onHost("ns", "web", "h1", "a"), onHost("ns", "web", "h3", "b")}},
+			want:     []string{"h2", ""},
+		},
+		{
+			name:     "pods of other labels do not count",
+			requests: []Request{replica("r1", "ns", "web", awayFrom("web", host, "ns"))},
+			podsIn:   map[string][]PlacedPod{"ns": {onHost("ns", "db", "h1", "a"), onHost("ns", "db", "h2", "a"), onHost("ns", "db", "h3", "b")}},
+			want:     []string{"h1"},
+		},
+		{
+			name:     "pods of other namespaces do not count",
+			requests: []Request{replica("r1", "ns", "web", awayFrom("web", host, "ns"))},
+			podsIn:   map[string][]PlacedPod{"other": {onHost("other", "web", "h1", "a")}, "": {onHost("other", "web", "h1", "a")}},
+			want:     []string{"h1"},
+		},
+		{
+			name:     "a term of every namespace counts them",
+			requests: []Request{replica("r1", "ns", "web", PodTerm{Selector: labels.SelectorFromSet(labels.Set{"app": "web"}), AllNamespaces: true, TopologyKey: host})},
+			podsIn:   map[string][]PlacedPod{"": {onHost("other", "web", "h1", "a"), onHost("x", "web", "h2", "a")}},
+			want:     []string{"h3"},
+		},
+		{
+			name:     "a zone key closes every agent of the zone",
+			requests: []Request{replica("r1", "ns", "web", awayFrom("web", zone, "ns")), replica("r2", "ns", "web", awayFrom("web", zone, "ns"))},
+			podsIn:   map[string][]PlacedPod{"ns": {onHost("ns", "web", "elsewhere", "a")}},
+			want:     []string{"h3", ""},
+		},
+		{
+			name:     "a key no Node has closes nothing",
+			requests: []Request{replica("r1", "ns", "web", awayFrom("web", "rack", "ns")), replica("r2", "ns", "web", awayFrom("web", "rack", "ns"))},
+			podsIn:   map[string][]PlacedPod{"ns": {onHost("ns", "web", "h1", "a")}},
+			want:     []string{"h1", "h2"},
+		},
+		{
+			name:     "an existing pod's term keeps the pods it counts away",
+			requests: []Request{replica("r1", "ns", "web"), replica("r2", "ns", "web")},
+			withAnti: []PlacedPod{onHost("ns", "db", "h1", "a", awayFrom("web", host, "ns")), onHost("ns", "db", "h2", "a", awayFrom("web", host, "ns"))},
+			want:     []string{"h3", "h3"},
+		},
+		{
+			name:     "an existing pod's term says so when nothing is left",
+			requests: []Request{replica("r1", "ns", "web")},
+			withAnti: []PlacedPod{onHost("ns", "db", "h1", "a", awayFrom("web", zone, "ns")), onHost("ns", "db", "h3", "b", awayFrom("web", zone, "ns"))},
+			want:     []string{""},
+			why:      "0/3 agents available: 3 didn't satisfy existing pods anti-affinity rules.",
+		},
+		{
+			name:     "a pod placed in the round keeps the pods its term counts away",
+			requests: []Request{replica("r1", "ns", "db", awayFrom("web", host, "ns")), replica("r2", "ns", "web"), replica("r3", "ns", "web")},
+			want:     []string{"h1", "h2", "h3"},
+		},
+		{
+			name:     "an existing pod's term counts no pod of another namespace",
+			requests: []Request{replica("r1", "other", "web")},
+			withAnti: []PlacedPod{onHost("ns", "db", "h1", "a", awayFrom("web", host, "ns"))},
+			want:     []string{"h1"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			asked := map[string]int{}
+			strategy := Spread
+			if tc.binpack {
+				strategy = Binpack
+			}
+			in := Input{Requests: tc.requests, Offers: offers, Cluster: "c", NodeSpec: nodeSpec, Strategy: strategy,
+				AntiAffinityPods: tc.withAnti, PodsIn: func(ns string) []PlacedPod {
+					asked[ns]++
+					return tc.podsIn[ns]
+				}}
+			res := Place(in)
+			got := make([]string, len(tc.requests))
+			for _, a := range res.Assignments {
+				for i, r := range tc.requests {
+					if r.ID == a.Request.ID {
+						got[i] = a.Hostname
+					}
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("placed on %q, want %q (unplaced: %v)", got, tc.want, res.Unplaced)
+			}
+			if last := tc.requests[len(tc.requests)-1].ID; tc.why != "" && res.Unplaced[last] != tc.why {
+				t.Fatalf("explanation %q, want %q", res.Unplaced[last], tc.why)
+			}
+			for ns, n := range asked {
+				if n > 1 {
+					t.Fatalf("pods of namespace %q listed %d times in one round", ns, n)
+				}
+			}
+		})
+	}
+}
+
+// A bound pod placed again on its own agent (its launch did not happen before a restart)
+// does not keep away from itself; a request kept out of an agent by an existing pod's
+// term does not answer, from memory, one of the same shape that term does not count.
+func TestAntiAffinityOfItselfAndOfTheSameShape(t *testing.T) {
+	h1 := []mesos.Offer{offer("h1", 4, 4096)}
+	nodeLabels := map[string]string{corev1.LabelHostname: "h1"}
+	self := replica("r1", "ns", "web", awayFrom("web", corev1.LabelHostname, "ns"))
+	self.PodUID, self.Node = "u1", agentnode.NodeName("c", "h1", 0)
+	res := Place(Input{Requests: []Request{self}, Offers: h1, Cluster: "c", PodsIn: func(string) []PlacedPod {
+		return []PlacedPod{{UID: "u1", Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeLabels: nodeLabels}}
+	}})
+	if len(res.Assignments) != 1 {
+		t.Fatalf("a bound pod kept away from itself: %v", res.Unplaced)
+	}
+
+	res = Place(Input{Requests: []Request{replica("r1", "ns", "web"), replica("r2", "ns", "db")}, Offers: h1, Cluster: "c",
+		AntiAffinityPods: []PlacedPod{{UID: "u9", Namespace: "ns", Labels: map[string]string{"app": "x"}, NodeLabels: nodeLabels,
+			AntiAffinity: []PodTerm{awayFrom("web", corev1.LabelHostname, "ns")}}}})
+	if len(res.Assignments) != 1 || res.Assignments[0].Request.ID != "r2" {
+		t.Fatalf("placed %v, want r2 alone (unplaced: %v)", res.Assignments, res.Unplaced)
+	}
+}
+
+// A round without anti-affinity asks for no pods.
+func TestNoAntiAffinityListsNoPods(t *testing.T) {
+	in := Input{Requests: []Request{{ID: "r", CPUs: 1, Namespace: "ns", Labels: map[string]string{"app": "web"}}},
+		Offers: []mesos.Offer{offer("h1", 4, 4096)}, Cluster: "c",
+		PodsIn: func(string) []PlacedPod { t.Fatal("pods listed in a round without anti-affinity"); return nil }}
+	if res := Place(in); len(res.Assignments) != 1 {
+		t.Fatalf("not placed: %v", res.Unplaced)
+	}
+}
+
+// BenchmarkPlaceAntiAffinity places 10,000 replicas of ten workloads, each kept one per
+// agent by required anti-affinity on the hostname, over 1,000 offers, with 1,000 replicas
+// of them running already.
+func BenchmarkPlaceAntiAffinity(b *testing.B) {
+	in := benchInput(1000, 10000, 16)
+	var running []PlacedPod
+	for i := range in.Requests {
+		r := &in.Requests[i]
+		app := fmt.Sprintf("app-%d", i%10)
+		r.NodeSelector, r.HostPorts = nil, nil
+		r.Namespace, r.Labels, r.PodUID = "ns", map[string]string{"app": app}, r.ID
+		r.AntiAffinity = []PodTerm{awayFrom(app, corev1.LabelHostname, "ns")}
+		if i%10 == 0 {
+			running = append(running, PlacedPod{UID: "running-" + r.ID, Namespace: "ns", Labels: r.Labels,
+				NodeLabels: map[string]string{corev1.LabelHostname: fmt.Sprintf("elsewhere-%d", i)}, AntiAffinity: r.AntiAffinity})
+		}
+	}
+	in.AntiAffinityPods = running
+	in.PodsIn = func(string) []PlacedPod { return running }
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := Place(in); len(res.Assignments) == 0 {
+			b.Fatal("nothing placed")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(in.Requests))/1e3, "µs/task")
+}
