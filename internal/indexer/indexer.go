@@ -27,6 +27,10 @@ const (
 	PodSchedulerName = "spec.schedulerName"
 	// PodNodeName indexes the Pods bound to an agent's Node by spec.nodeName.
 	PodNodeName = "spec.nodeName"
+	// PodAntiAffinity indexes the Pods bound to a Node that have required pod
+	// anti-affinity, under "true": they keep the pods their terms count out of their
+	// topology domains, which placement must know of every pod it places.
+	PodAntiAffinity = "k8sm.requiredAntiAffinity"
 	// PodTaskID indexes the Pods bound to an agent's Node by the id of their Mesos task:
 	// an update of a task whose MesosTask is not written yet names its pod so (Tasks).
 	PodTaskID = "k8sm.taskID"
@@ -46,6 +50,7 @@ func Setup(ctx context.Context, c cache.Cache) (Tasks, error) {
 		}},
 		{&corev1.Pod{}, PodSchedulerName, PodSchedulerNameOf},
 		{&corev1.Pod{}, PodNodeName, AgentNodeOf},
+		{&corev1.Pod{}, PodAntiAffinity, AntiAffinityOf},
 	} {
 		if err := c.IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
 			return nil, err
@@ -79,6 +84,17 @@ func PodTaskIDOf(o client.Object) []string {
 func AgentNodeOf(o client.Object) []string {
 	if p := o.(*corev1.Pod); agentnode.OnAgentNode(p) {
 		return []string{p.Spec.NodeName}
+	}
+	return nil
+}
+
+// AntiAffinityOf is the PodAntiAffinity index of a pod: "true" when it is bound to a Node
+// and has required pod anti-affinity terms.
+func AntiAffinityOf(o client.Object) []string {
+	p := o.(*corev1.Pod)
+	if a := p.Spec.Affinity; p.Spec.NodeName != "" && a != nil && a.PodAntiAffinity != nil &&
+		len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
+		return []string{"true"}
 	}
 	return nil
 }

@@ -7,10 +7,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// A pod that may run only beside, or away from, other pods (required pod affinity or
-// anti-affinity, a DoNotSchedule spread constraint) is refused, naming the field:
-// placement does not read them, and would run three "one per agent" replicas on one
-// agent. What kube-scheduler only prefers is taken, and ignored.
+// A pod tied to other pods in a way placement does not read (required pod affinity, a
+// DoNotSchedule spread constraint, an anti-affinity term choosing namespaces by their
+// labels) is refused, naming the field: placed without it, three "one per agent"
+// replicas could run on one agent. Required anti-affinity otherwise is placed. What
+// kube-scheduler only prefers is taken, and ignored.
 func TestCheckPlaceableRefusesPodConstraints(t *testing.T) {
 	web := corev1.PodAffinityTerm{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 		TopologyKey: corev1.LabelHostname}
@@ -23,7 +24,12 @@ func TestCheckPlaceableRefusesPodConstraints(t *testing.T) {
 		}
 		return out
 	}
-	const ignored = ": it cannot keep a pod beside or away from other pods (it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"
+	const ignored = ": it keeps a pod away from other pods only by required pod anti-affinity without a namespace selector by labels, " +
+		"and never beside them (it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"
+	byLabels := web
+	byLabels.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
+	everyNamespace := web
+	everyNamespace.NamespaceSelector = &metav1.LabelSelector{}
 	for _, tc := range []struct {
 		name     string
 		affinity *corev1.Affinity
@@ -32,8 +38,10 @@ func TestCheckPlaceableRefusesPodConstraints(t *testing.T) {
 		want     string
 	}{
 		{name: "required anti-affinity", affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
-			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web}}},
-			want: "k8sm does not place pods by spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution" + ignored},
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web, everyNamespace}}}},
+		{name: "required anti-affinity choosing namespaces by labels", affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web, byLabels}}},
+			want: "k8sm does not place pods by spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[1].namespaceSelector" + ignored},
 		{name: "required affinity", affinity: &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
 			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web}}},
 			want: "k8sm does not place pods by spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution" + ignored},
@@ -41,10 +49,10 @@ func TestCheckPlaceableRefusesPodConstraints(t *testing.T) {
 			want: "k8sm does not place pods by spec.topologySpreadConstraints[1] (whenUnsatisfiable: DoNotSchedule)" + ignored},
 		{name: "each named", affinity: &corev1.Affinity{
 			PodAffinity:     &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web}},
-			PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web}}},
+			PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{byLabels}}},
 			spread: spread(corev1.DoNotSchedule),
 			want: "k8sm does not place pods by spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution, " +
-				"spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution, " +
+				"spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].namespaceSelector, " +
 				"spec.topologySpreadConstraints[0] (whenUnsatisfiable: DoNotSchedule)" + ignored},
 		{name: "preferred terms only", affinity: &corev1.Affinity{
 			PodAffinity:     &corev1.PodAffinity{PreferredDuringSchedulingIgnoredDuringExecution: preferred},

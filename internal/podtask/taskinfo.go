@@ -18,7 +18,8 @@ import (
 )
 
 // RequestFor is the placement request of a pod's task: the MesosTask's resources, the
-// pod's node selector and affinity, and the task's role (the pod's mesos.k8sm.io/role
+// pod's node selector, affinity, namespace, labels and required anti-affinity terms
+// (AntiAffinityTerms), and the task's role (the pod's mesos.k8sm.io/role
 // annotation when the MesosTask names none). A pod already bound to a Node (a launch
 // that did not happen before a restart) is pinned to that agent. Every amount is finite
 // and non-negative: one out of range (a MesosTask written before k8sm checked them)
@@ -33,6 +34,10 @@ func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request 
 		Role:         mt.Spec.Role,
 		GPUs:         float64(res.GPUs),
 		Tolerations:  pod.Spec.Tolerations,
+		Namespace:    pod.Namespace,
+		Labels:       pod.Labels,
+		PodUID:       string(pod.UID),
+		AntiAffinity: AntiAffinityTerms(pod),
 	}
 	if r.Role == "" {
 		r.Role = pod.Annotations[AnnotationRole]

@@ -196,6 +196,7 @@ func fakeAPIWith(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) c
 		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.ClusterRef, indexer.ClusterRefOf).
 		WithIndex(&corev1.Pod{}, indexer.PodSchedulerName, indexer.PodSchedulerNameOf).
 		WithIndex(&corev1.Pod{}, indexer.PodTaskID, indexer.PodTaskIDOf).
+		WithIndex(&corev1.Pod{}, indexer.PodAntiAffinity, indexer.AntiAffinityOf).
 		WithInterceptorFuncs(funcs).Build()
 }
 

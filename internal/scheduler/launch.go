@@ -126,6 +126,7 @@ func (l *offerLaunch) prepareLaunch(ctx context.Context, a placement.Assignment)
 			return nil
 		}
 		t.boundTo = node
+		s.noteBound(pod, node, a.Hostname)
 	}
 	return t
 }

@@ -168,10 +168,12 @@ func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, o
 		strategy = placement.Strategy(mesosv1alpha1.PlacementSpread)
 	}
 	start := time.Now()
+	podsIn, withTerms := s.antiAffinityInput(context.Background())
 	res := placement.Place(placement.Input{
 		Requests: reqs, Offers: offers, Strategy: strategy, Cluster: mc.Name,
 		ExecutorID: podtask.ExecutorID(mc), ExecutorResources: podtask.ExecutorRequest(mc), Cache: &s.offerCache,
 		RunningExecutor: s.runningExecutor(podtask.ExecutorID(mc)), NodeSpec: s.nodeSpec,
+		PodsIn: podsIn, AntiAffinityPods: withTerms,
 	})
 	s.metrics.Placed(time.Since(start))
 	return res

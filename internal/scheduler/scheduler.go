@@ -97,6 +97,8 @@ type Scheduler struct {
 	unstored map[string]types.NamespacedName
 	// written are the pods of launches whose MesosTask was written lately (owners.go).
 	written writtenOwners
+	// bound are the pods this process bound lately (antiaffinity.go).
+	bound boundPods
 	// executors are the executors this process launched, or the master listed, by
 	// agent id (executors.go); executorsKnown is closed once the master's list of the
 	// current subscription is in (or could not be had).

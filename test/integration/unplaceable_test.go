@@ -18,8 +18,8 @@ import (
 )
 
 // A pod asking for a resource k8sm does not place (an extended resource, hugepages),
-// claiming devices through dynamic resource allocation, placed by other pods (required
-// pod anti-affinity), or needing what the cluster's runtime cannot provide (a volume
+// claiming devices through dynamic resource allocation, placed by other pods in a way
+// k8sm does not read (required pod affinity), or needing what the cluster's runtime cannot provide (a volume
 // claim on the process runtime), is refused, never run on an agent that need not have it,
 // or beside the pods it must keep away from: kube-scheduler would leave it Pending as
 // Unschedulable when no node does, and so does k8sm.
@@ -39,9 +39,9 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 		pod.Spec.Containers[0].Resources.Claims = []corev1.ResourceClaim{{Name: "gpu"}}
 	}
 
-	onePerAgent := func(pod *corev1.Pod) {
+	besideWeb := func(pod *corev1.Pod) {
 		pod.Labels = map[string]string{"app": "web"}
-		pod.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		pod.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
 			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
 				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, TopologyKey: corev1.LabelHostname}}}}
 	}
@@ -92,9 +92,9 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-web-0"}}}}
 		}, "False/Unschedulable: the cluster's process runtime (spec.executor.runtime) cannot run the pod: "+
 			"spec.volumes[0] (data): it cannot provide persistentVolumeClaim volumes"),
-		Entry("required pod anti-affinity", onePerAgent, "False/Unschedulable: k8sm does not place pods by "+
-			"spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution: it cannot keep a pod beside or away from other pods "+
-			"(it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"),
+		Entry("required pod affinity", besideWeb, "False/Unschedulable: k8sm does not place pods by "+
+			"spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution: it keeps a pod away from other pods only by required pod "+
+			"anti-affinity without a namespace selector by labels, and never beside them (it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"),
 	)
 
 	It("fails a pod another scheduler bound to an agent's Node, without a task", func() {

@@ -1,0 +1,74 @@
+package podtask
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// A pod's required anti-affinity terms count the pods of its own namespace unless they
+// name namespaces, or every namespace with an empty namespace selector; a term without
+// a label selector counts no pod, and one choosing namespaces by labels is left out
+// (such pods are refused before they are queued).
+func TestAntiAffinityTerms(t *testing.T) {
+	web := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+	for _, tc := range []struct {
+		name   string
+		term   corev1.PodAffinityTerm
+		want   bool // one term
+		nss    []string
+		all    bool
+		counts map[string]bool // namespace/app -> counted
+	}{
+		{name: "own namespace", term: corev1.PodAffinityTerm{LabelSelector: web, TopologyKey: corev1.LabelHostname}, want: true,
+			nss: []string{"ns"}, counts: map[string]bool{"ns/web": true, "ns/db": false, "other/web": false}},
+		{name: "named namespaces", term: corev1.PodAffinityTerm{LabelSelector: web, Namespaces: []string{"a", "b"}, TopologyKey: corev1.LabelHostname}, want: true,
+			nss: []string{"a", "b"}, counts: map[string]bool{"ns/web": false, "a/web": true, "b/web": true}},
+		{name: "every namespace", term: corev1.PodAffinityTerm{LabelSelector: web, NamespaceSelector: &metav1.LabelSelector{}, TopologyKey: corev1.LabelHostname}, want: true,
+			all: true, counts: map[string]bool{"ns/web": true, "x/web": true, "x/db": false}},
+		{name: "no label selector", term: corev1.PodAffinityTerm{TopologyKey: corev1.LabelHostname}, want: true,
+			nss: []string{"ns"}, counts: map[string]bool{"ns/web": false, "ns/": false}},
+		{name: "namespaces by labels", term: corev1.PodAffinityTerm{LabelSelector: web, TopologyKey: corev1.LabelHostname,
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := asking("cpu", "1")
+			pod.Namespace = "ns"
+			pod.Labels = map[string]string{"app": "web"}
+			pod.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{tc.term}}}
+			terms := AntiAffinityTerms(pod)
+			if got := len(terms) == 1; got != tc.want {
+				t.Fatalf("terms %v, want one: %v", terms, tc.want)
+			}
+			if !tc.want {
+				return
+			}
+			term := terms[0]
+			if term.TopologyKey != corev1.LabelHostname || term.AllNamespaces != tc.all || len(term.Namespaces) != len(tc.nss) {
+				t.Fatalf("term %+v, want namespaces %v, all %v", term, tc.nss, tc.all)
+			}
+			for pod, want := range tc.counts {
+				ns, app, _ := strings.Cut(pod, "/")
+				got := term.Selector != nil && (term.AllNamespaces || slices.Contains(term.Namespaces, ns)) &&
+					term.Selector.Matches(labels.Set{"app": app})
+				if got != want {
+					t.Fatalf("the term counts pod %s: %v, want %v", pod, got, want)
+				}
+			}
+			mt, err := NewMesosTask(pod, &mesosv1alpha1.MesosCluster{}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := RequestFor(pod, mt)
+			if len(r.AntiAffinity) != 1 || r.Namespace != "ns" || r.Labels["app"] != "web" {
+				t.Fatalf("request %+v lacks the pod's namespace, labels or terms", r)
+			}
+		})
+	}
+}

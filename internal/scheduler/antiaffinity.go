@@ -1,0 +1,177 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/placement"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// boundHere is a pod this process bound, and when: until the cache shows its binding,
+// placement counts it on its Node all the same (kube-scheduler's assumed pods), or a
+// round right after the one that placed it would not see it there, and put a replica
+// that must stay away from it beside it. terms says whether it has required
+// anti-affinity terms of its own.
+type boundHere struct {
+	node, hostname string
+	at             time.Time
+	terms          bool
+}
+
+// boundPods are the pods this process bound lately (boundHere), by key; withTerms
+// counts those with anti-affinity terms, so that a round skips them all when none has.
+type boundPods struct {
+	pods      map[types.NamespacedName]boundHere
+	withTerms int
+	pruned    time.Time
+}
+
+// add remembers a pod bound at b.at, and forgets those bound longer than ownerMemory
+// ago, by which time the cache shows them bound.
+func (w *boundPods) add(key types.NamespacedName, b boundHere) {
+	if w.pods == nil {
+		w.pods = map[types.NamespacedName]boundHere{}
+	}
+	w.remove(key)
+	w.pods[key] = b
+	if b.terms {
+		w.withTerms++
+	}
+	if b.at.Sub(w.pruned) < ownerMemory {
+		return
+	}
+	for k, o := range w.pods {
+		if b.at.Sub(o.at) > ownerMemory {
+			w.remove(k)
+		}
+	}
+	w.pruned = b.at
+}
+
+func (w *boundPods) remove(key types.NamespacedName) {
+	if o, ok := w.pods[key]; ok {
+		delete(w.pods, key)
+		if o.terms {
+			w.withTerms--
+		}
+	}
+}
+
+// noteBound remembers a pod this process bound to a Node (boundHere).
+func (s *Scheduler) noteBound(pod *corev1.Pod, node, hostname string) {
+	a := pod.Spec.Affinity
+	terms := a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0
+	s.mu.Lock()
+	s.bound.add(client.ObjectKeyFromObject(pod), boundHere{node: node, hostname: hostname, at: time.Now(), terms: terms})
+	s.mu.Unlock()
+}
+
+// antiAffinityInput is what placement reads of the pods on Nodes for required pod
+// anti-affinity (placement.Input.PodsIn, AntiAffinityPods), from the cache, with the pods
+// this process bound that the cache does not show bound yet. The pods of a namespace
+// are listed only when a request of the round has a term that counts them.
+func (s *Scheduler) antiAffinityInput(ctx context.Context) (podsIn func(string) []placement.PlacedPod, withTerms []placement.PlacedPod) {
+	nodeLabels := map[string]map[string]string{}
+	labelsOf := func(node, hostname string) map[string]string {
+		l, ok := nodeLabels[node]
+		if !ok {
+			n := &corev1.Node{}
+			if s.Client.Get(ctx, client.ObjectKey{Name: node}, n, client.UnsafeDisableDeepCopy) == nil {
+				l = n.Labels
+			} else if hostname != "" {
+				l = map[string]string{corev1.LabelHostname: hostname}
+			}
+			nodeLabels[node] = l
+		}
+		return l
+	}
+	placed := func(p *corev1.Pod, node, hostname string) placement.PlacedPod {
+		return placement.PlacedPod{UID: string(p.UID), Namespace: p.Namespace, Labels: p.Labels, NodeLabels: labelsOf(node, hostname),
+			AntiAffinity: podtask.AntiAffinityTerms(p)}
+	}
+
+	var list corev1.PodList
+	if err := s.Client.List(ctx, &list, client.MatchingFields{indexer.PodAntiAffinity: "true"}, client.UnsafeDisableDeepCopy); err != nil {
+		s.Log.Info("Could not list the pods with required anti-affinity; placing without them", "error", err.Error())
+	}
+	for i := range list.Items {
+		if p := &list.Items[i]; !podEnded(p) {
+			withTerms = append(withTerms, placed(p, p.Spec.NodeName, ""))
+		}
+	}
+	for _, a := range s.assumedPods(ctx, true) {
+		withTerms = append(withTerms, placed(a.pod, a.node, a.hostname))
+	}
+
+	var assumed []assumedPod
+	var assumedRead bool
+	podsIn = func(namespace string) []placement.PlacedPod {
+		var list corev1.PodList
+		if err := s.Client.List(ctx, &list, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
+			s.Log.Info("Could not list pods for anti-affinity; placing without them", "namespace", namespace, "error", err.Error())
+		}
+		var out []placement.PlacedPod
+		for i := range list.Items {
+			if p := &list.Items[i]; p.Spec.NodeName != "" && !podEnded(p) {
+				out = append(out, placed(p, p.Spec.NodeName, ""))
+			}
+		}
+		if !assumedRead {
+			assumed, assumedRead = s.assumedPods(ctx, false), true
+		}
+		for _, a := range assumed {
+			if namespace == "" || a.pod.Namespace == namespace {
+				out = append(out, placed(a.pod, a.node, a.hostname))
+			}
+		}
+		return out
+	}
+	return podsIn, withTerms
+}
+
+// podEnded says whether a pod's containers are all over for good: it is in no topology
+// domain any more, as kube-scheduler forgets a terminated pod.
+func podEnded(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// assumedPod is a pod this process bound whose binding the cache does not show yet.
+type assumedPod struct {
+	pod            *corev1.Pod
+	node, hostname string
+}
+
+// assumedPods are the pods this process bound lately that the cache shows unbound still
+// (the cache's own objects, to read only); only those with anti-affinity terms when
+// withTerms.
+func (s *Scheduler) assumedPods(ctx context.Context, withTerms bool) []assumedPod {
+	s.mu.Lock()
+	var bound map[types.NamespacedName]boundHere
+	if withTerms && s.bound.withTerms == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	for k, b := range s.bound.pods {
+		if !withTerms || b.terms {
+			if bound == nil {
+				bound = map[types.NamespacedName]boundHere{}
+			}
+			bound[k] = b
+		}
+	}
+	s.mu.Unlock()
+	var out []assumedPod
+	for key, b := range bound {
+		pod := &corev1.Pod{}
+		if s.Client.Get(ctx, key, pod, client.UnsafeDisableDeepCopy) == nil && pod.Spec.NodeName == "" && !podEnded(pod) {
+			out = append(out, assumedPod{pod: pod, node: b.node, hostname: b.hostname})
+		}
+	}
+	return out
+}

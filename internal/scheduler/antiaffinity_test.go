@@ -1,0 +1,74 @@
+package scheduler
+
+import (
+	"context"
+	"testing"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+// onePerAgent gives a pod the label app=web and a required anti-affinity term keeping it
+// off the agents of other app=web pods.
+func onePerAgent(pod *corev1.Pod) *corev1.Pod {
+	pod.Labels = map[string]string{"app": "web"}
+	pod.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, TopologyKey: corev1.LabelHostname}}}}
+	return pod
+}
+
+// Replicas that must stay apart, placed in rounds one after another, go to different
+// agents even when the cache does not show the first one's binding yet: the pods this
+// process bound count where it bound them (kube-scheduler's assumed pods). A replica
+// placed in the round that follows the binding the cache does show keeps away too.
+func TestReplicasAwayFromEachOtherAcrossRounds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// lag: bindings are accepted but the cache never shows them.
+		lag bool
+	}{{"binding seen by the cache", false}, {"binding not seen yet", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p1, mt1 := podWithTask("web-1", "100m")
+			p2, mt2 := podWithTask("web-2", "100m")
+			onePerAgent(p1)
+			onePerAgent(p2)
+			funcs := interceptor.Funcs{}
+			if tc.lag {
+				funcs.SubResourceCreate = func(ctx context.Context, c client.Client, sub string, o, req client.Object, opts ...client.SubResourceCreateOption) error {
+					return nil
+				}
+			}
+			var nodes []client.Object
+			for _, host := range []string{"agent-1", "agent-2"} {
+				nodes = append(nodes, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", host, 0),
+					Labels: map[string]string{corev1.LabelHostname: host, agentnode.LabelCluster: "c"}}})
+			}
+			c := fakeAPIWith(t, funcs, append(nodes, p1, mt1, p2, mt2)...)
+			d := newFakeDriver()
+			s, _ := newTestScheduler(c, d)
+			ctx := context.Background()
+
+			s.Enqueue(ctx, mt1, p1)
+			s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 4), agentOffer("agent-2", 4)})
+			if got := d.launches["o-agent-1"]; len(got) != 1 {
+				t.Fatalf("ACCEPTs %v, want web-1 on agent-1", d.launches)
+			}
+			s.Enqueue(ctx, mt2, p2)
+			// agent-1 has more room for web-2 than agent-2, which spreading prefers: only anti-affinity keeps
+			// it away.
+			// (The first round's offer of agent-2 is held, and taken again with it.)
+			second := agentOffer("agent-1", 8)
+			second.ID.Value = "o-agent-1-again"
+			s.handleNew(ctx, []mesos.Offer{second})
+			if len(d.accepted) != 2 || d.accepted[1][0].TaskID.Value != mt2.Spec.TaskID || d.accepted[1][0].AgentID.Value != "a-agent-2" {
+				t.Fatalf("ACCEPTs %v, want web-2 on agent-2", d.launches)
+			}
+		})
+	}
+}

@@ -1,0 +1,84 @@
+package integration
+
+import (
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Replicas with required pod anti-affinity on the hostname, the usual "one per node",
+// run one per agent: created at once on three agents, three run on three agents and
+// the fourth waits, Unschedulable in kube-scheduler's words, until one of them is gone.
+var _ = Describe("Pods with required pod anti-affinity", func() {
+	It("run one per agent, and the one with no agent left waits for one", func() {
+		sim := startSim(3, "cpus:4;mem:8192;disk:10000")
+		mc := simCluster(sim)
+		for _, host := range []string{"agent-1", "agent-2", "agent-3"} {
+			agentNodeOf(mc, host)
+		}
+		ns := newNamespace()
+		var keys []client.ObjectKey
+		for i := 1; i <= 4; i++ {
+			pod := newPod(ns, fmt.Sprintf("web-%d", i), mc.Spec.SchedulerName, "100m")
+			pod.Labels = map[string]string{"app": "web"}
+			pod.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+					LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, TopologyKey: corev1.LabelHostname}}}}
+			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+			keys = append(keys, client.ObjectKeyFromObject(pod))
+		}
+		// running are the Nodes of the running pods, waiting the pods Unschedulable.
+		state := func() (running map[string]string, waiting []string) {
+			running = map[string]string{}
+			for _, key := range keys {
+				p := &corev1.Pod{}
+				if k8sClient.Get(ctx, key, p) != nil {
+					continue
+				}
+				switch {
+				case p.Status.Phase == corev1.PodRunning:
+					running[p.Name] = p.Spec.NodeName
+				case p.Spec.NodeName == "":
+					waiting = append(waiting, p.Name+" "+podCondition(p, corev1.PodScheduled))
+				}
+			}
+			return running, waiting
+		}
+		distinct := func(m map[string]string) int {
+			seen := map[string]bool{}
+			for _, n := range m {
+				seen[n] = true
+			}
+			return len(seen)
+		}
+		Eventually(func(g Gomega) {
+			running, waiting := state()
+			g.Expect(running).To(HaveLen(3))
+			g.Expect(distinct(running)).To(Equal(3), "one replica per agent: %v", running)
+			g.Expect(waiting).To(ConsistOf(MatchRegexp(`^web-\d False/Unschedulable: 0/[123] agents available: [123] didn't match pod anti-affinity rules\.$`)))
+		}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+		Consistently(func() int { r, _ := state(); return len(r) }, 3*time.Second, 200*time.Millisecond).Should(Equal(3))
+
+		running, _ := state()
+		var gone string
+		for name := range running {
+			gone = name
+			break
+		}
+		freed := running[gone]
+		Expect(k8sClient.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: gone}},
+			client.GracePeriodSeconds(0))).To(Succeed())
+		Eventually(func(g Gomega) {
+			running, waiting := state()
+			g.Expect(waiting).To(BeEmpty())
+			g.Expect(running).To(HaveLen(3))
+			g.Expect(distinct(running)).To(Equal(3), "one replica per agent: %v", running)
+			g.Expect(running).To(ContainElement(freed))
+		}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+	})
+})
