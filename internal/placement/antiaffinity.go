@@ -62,20 +62,14 @@ type termGroup struct {
 	countedReady           bool
 }
 
-// domainPods are the pods in each topology domain of a key: by value, and by agent of
-// the round.
+// domainPods are the pods in the topology domain of each agent of the round.
 type domainPods struct {
-	byValue map[string]int
 	byAgent []int32
 }
 
-// add counts one pod more in the domain value, and so in each agent's of the round
-// whose Node has that value (agents).
-func (d *domainPods) add(value string, agents []int, n int) {
-	if d.byValue == nil {
-		d.byValue = map[string]int{}
-	}
-	d.byValue[value]++
+// add counts one pod more in the domain of each agent of the round whose Node has its
+// value (agents).
+func (d *domainPods) add(agents []int, n int) {
 	if len(agents) > 0 && d.byAgent == nil {
 		d.byAgent = make([]int32, n)
 	}
@@ -174,7 +168,7 @@ func (a *antiRound) group(t *PodTerm) *termGroup {
 
 // hold adds a pod with the group's term in a domain value.
 func (a *antiRound) hold(g *termGroup, value, uid string) {
-	g.holders.add(value, a.agentsWith(g.term.TopologyKey, value), len(a.agents))
+	g.holders.add(a.agentsWith(g.term.TopologyKey, value), len(a.agents))
 	if uid != "" {
 		if g.holdersUID == nil {
 			g.holdersUID = map[string]string{}
@@ -185,7 +179,7 @@ func (a *antiRound) hold(g *termGroup, value, uid string) {
 
 // count adds a pod the group's term counts in a domain value.
 func (a *antiRound) count(g *termGroup, value, uid string) {
-	g.counted.add(value, a.agentsWith(g.term.TopologyKey, value), len(a.agents))
+	g.counted.add(a.agentsWith(g.term.TopologyKey, value), len(a.agents))
 	if uid != "" {
 		if g.countedUID == nil {
 			g.countedUID = map[string]string{}

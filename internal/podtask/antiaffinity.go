@@ -10,8 +10,10 @@ import (
 // AntiAffinityTerms are a pod's required pod anti-affinity terms as placement weighs
 // them (placement.PodTerm): a term without namespaces or a namespace selector counts the
 // pods of the pod's own namespace, an empty namespace selector those of every one. Nil
-// when it has none. A term whose namespace selector selects by labels is not among them:
-// checkPodConstraints refuses such pods before they are queued.
+// when it has none. A term whose namespace selector selects by labels, which placement
+// does not read, counts the pods of every namespace: a pod bound by others keeps away
+// at least the pods it should (checkPodConstraints refuses such pods before they are
+// queued, so no pod placed here has one).
 func AntiAffinityTerms(pod *corev1.Pod) []placement.PodTerm {
 	a := pod.Spec.Affinity
 	if a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) == 0 {
@@ -21,9 +23,6 @@ func AntiAffinityTerms(pod *corev1.Pod) []placement.PodTerm {
 	terms := make([]placement.PodTerm, 0, len(src))
 	for i := range src {
 		t := &src[i]
-		if namespaceSelectorByLabels(t) {
-			continue
-		}
 		term := placement.PodTerm{TopologyKey: t.TopologyKey, Namespaces: t.Namespaces, AllNamespaces: t.NamespaceSelector != nil}
 		if t.NamespaceSelector == nil && len(t.Namespaces) == 0 {
 			term.Namespaces = []string{pod.Namespace}

@@ -14,8 +14,9 @@ import (
 
 // A pod's required anti-affinity terms count the pods of its own namespace unless they
 // name namespaces, or every namespace with an empty namespace selector; a term without
-// a label selector counts no pod, and one choosing namespaces by labels is left out
-// (such pods are refused before they are queued).
+// a label selector counts no pod, and one choosing namespaces by labels counts every
+// namespace (such pods are refused before they are queued: a pod bound by others keeps
+// away at least the pods it should).
 func TestAntiAffinityTerms(t *testing.T) {
 	web := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
 	for _, tc := range []struct {
@@ -35,7 +36,8 @@ func TestAntiAffinityTerms(t *testing.T) {
 		{name: "no label selector", term: corev1.PodAffinityTerm{TopologyKey: corev1.LabelHostname}, want: true,
 			nss: []string{"ns"}, counts: map[string]bool{"ns/web": false, "ns/": false}},
 		{name: "namespaces by labels", term: corev1.PodAffinityTerm{LabelSelector: web, TopologyKey: corev1.LabelHostname,
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}}},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}}, want: true,
+			all: true, counts: map[string]bool{"ns/web": true, "x/web": true, "x/db": false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := asking("cpu", "1")

@@ -16,9 +16,11 @@ import (
 // boundHere is a pod this process bound, and when: until the cache shows its binding,
 // placement counts it on its Node all the same (kube-scheduler's assumed pods), or a
 // round right after the one that placed it would not see it there, and put a replica
-// that must stay away from it beside it. terms says whether it has required
+// that must stay away from it beside it. uid is the pod's (a pod made again under the
+// name, as a StatefulSet does, is another, unbound), terms says whether it has required
 // anti-affinity terms of its own.
 type boundHere struct {
+	uid            types.UID
 	node, hostname string
 	at             time.Time
 	terms          bool
@@ -68,7 +70,7 @@ func (s *Scheduler) noteBound(pod *corev1.Pod, node, hostname string) {
 	a := pod.Spec.Affinity
 	terms := a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0
 	s.mu.Lock()
-	s.bound.add(client.ObjectKeyFromObject(pod), boundHere{node: node, hostname: hostname, at: time.Now(), terms: terms})
+	s.bound.add(client.ObjectKeyFromObject(pod), boundHere{uid: pod.UID, node: node, hostname: hostname, at: time.Now(), terms: terms})
 	s.mu.Unlock()
 }
 
@@ -92,8 +94,12 @@ func (s *Scheduler) antiAffinityInput(ctx context.Context) (podsIn func(string) 
 		return l
 	}
 	placed := func(p *corev1.Pod, node, hostname string) placement.PlacedPod {
-		return placement.PlacedPod{UID: string(p.UID), Namespace: p.Namespace, Labels: p.Labels, NodeLabels: labelsOf(node, hostname),
-			AntiAffinity: podtask.AntiAffinityTerms(p)}
+		return placement.PlacedPod{UID: string(p.UID), Namespace: p.Namespace, Labels: p.Labels, NodeLabels: labelsOf(node, hostname)}
+	}
+	withOwnTerms := func(p *corev1.Pod, node, hostname string) placement.PlacedPod {
+		pp := placed(p, node, hostname)
+		pp.AntiAffinity = podtask.AntiAffinityTerms(p)
+		return pp
 	}
 
 	var list corev1.PodList
@@ -102,15 +108,13 @@ func (s *Scheduler) antiAffinityInput(ctx context.Context) (podsIn func(string) 
 	}
 	for i := range list.Items {
 		if p := &list.Items[i]; !podEnded(p) {
-			withTerms = append(withTerms, placed(p, p.Spec.NodeName, ""))
+			withTerms = append(withTerms, withOwnTerms(p, p.Spec.NodeName, ""))
 		}
 	}
-	for _, a := range s.assumedPods(ctx, true) {
-		withTerms = append(withTerms, placed(a.pod, a.node, a.hostname))
+	for _, a := range s.assumedPods(ctx, "", true) {
+		withTerms = append(withTerms, withOwnTerms(a.pod, a.node, a.hostname))
 	}
 
-	var assumed []assumedPod
-	var assumedRead bool
 	podsIn = func(namespace string) []placement.PlacedPod {
 		var list corev1.PodList
 		if err := s.Client.List(ctx, &list, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
@@ -118,22 +122,22 @@ func (s *Scheduler) antiAffinityInput(ctx context.Context) (podsIn func(string) 
 		}
 		var out []placement.PlacedPod
 		for i := range list.Items {
-			if p := &list.Items[i]; p.Spec.NodeName != "" && !podEnded(p) {
+			if p := &list.Items[i]; p.Spec.NodeName != "" && !podEnded(p) && !stub(p) {
 				out = append(out, placed(p, p.Spec.NodeName, ""))
 			}
 		}
-		if !assumedRead {
-			assumed, assumedRead = s.assumedPods(ctx, false), true
-		}
-		for _, a := range assumed {
-			if namespace == "" || a.pod.Namespace == namespace {
-				out = append(out, placed(a.pod, a.node, a.hostname))
-			}
+		for _, a := range s.assumedPods(ctx, namespace, false) {
+			out = append(out, placed(a.pod, a.node, a.hostname))
 		}
 		return out
 	}
 	return podsIn, withTerms
 }
+
+// stub says whether the cache keeps a pod as a stub of its name, scheduler and Node
+// (controllers.CacheOptions: a pod of the default scheduler not on an agent's Node),
+// without its labels: a pod has at least one container.
+func stub(p *corev1.Pod) bool { return len(p.Spec.Containers) == 0 }
 
 // podEnded says whether a pod's containers are all over for good: it is in no topology
 // domain any more, as kube-scheduler forgets a terminated pod.
@@ -148,30 +152,47 @@ type assumedPod struct {
 }
 
 // assumedPods are the pods this process bound lately that the cache shows unbound still
-// (the cache's own objects, to read only); only those with anti-affinity terms when
-// withTerms.
-func (s *Scheduler) assumedPods(ctx context.Context, withTerms bool) []assumedPod {
+// (the cache's own objects, to read only): of a namespace, every one for "", and only
+// those with anti-affinity terms when withTerms. Those the cache shows bound, or gone,
+// or made again under the name, or bound longer than ownerMemory ago, are forgotten.
+func (s *Scheduler) assumedPods(ctx context.Context, namespace string, withTerms bool) []assumedPod {
 	s.mu.Lock()
-	var bound map[types.NamespacedName]boundHere
 	if withTerms && s.bound.withTerms == 0 {
 		s.mu.Unlock()
 		return nil
 	}
+	type entry struct {
+		key types.NamespacedName
+		b   boundHere
+	}
+	var bound []entry
 	for k, b := range s.bound.pods {
-		if !withTerms || b.terms {
-			if bound == nil {
-				bound = map[types.NamespacedName]boundHere{}
-			}
-			bound[k] = b
+		if (!withTerms || b.terms) && (namespace == "" || k.Namespace == namespace) {
+			bound = append(bound, entry{k, b})
 		}
 	}
 	s.mu.Unlock()
 	var out []assumedPod
-	for key, b := range bound {
+	var done []entry
+	for _, e := range bound {
 		pod := &corev1.Pod{}
-		if s.Client.Get(ctx, key, pod, client.UnsafeDisableDeepCopy) == nil && pod.Spec.NodeName == "" && !podEnded(pod) {
-			out = append(out, assumedPod{pod: pod, node: b.node, hostname: b.hostname})
+		if time.Since(e.b.at) > ownerMemory || s.Client.Get(ctx, e.key, pod, client.UnsafeDisableDeepCopy) != nil ||
+			pod.UID != e.b.uid || pod.Spec.NodeName != "" {
+			done = append(done, e)
+			continue
 		}
+		if !podEnded(pod) {
+			out = append(out, assumedPod{pod: pod, node: e.b.node, hostname: e.b.hostname})
+		}
+	}
+	if len(done) > 0 {
+		s.mu.Lock()
+		for _, e := range done {
+			if b, ok := s.bound.pods[e.key]; ok && b.at.Equal(e.b.at) {
+				s.bound.remove(e.key)
+			}
+		}
+		s.mu.Unlock()
 	}
 	return out
 }

@@ -72,3 +72,68 @@ func TestReplicasAwayFromEachOtherAcrossRounds(t *testing.T) {
 		})
 	}
 }
+
+// A pod this process bound, deleted and made again under its name before the cache
+// showed the binding (a StatefulSet's), is not counted where the old one was bound.
+func TestAPodMadeAgainIsNotAssumedBound(t *testing.T) {
+	p1, mt1 := podWithTask("web-0", "100m")
+	p2, mt2 := podWithTask("web-1", "100m")
+	onePerAgent(p1)
+	onePerAgent(p2)
+	lag := interceptor.Funcs{SubResourceCreate: func(context.Context, client.Client, string, client.Object, client.Object, ...client.SubResourceCreateOption) error {
+		return nil
+	}}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0),
+		Labels: map[string]string{corev1.LabelHostname: "agent-1", agentnode.LabelCluster: "c"}}}
+	c := fakeAPIWith(t, lag, node, p1, mt1, p2, mt2)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, mt1, p1)
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 4)})
+	if len(d.accepted) != 1 {
+		t.Fatalf("ACCEPTs %v, want web-0 on agent-1", d.launches)
+	}
+	s.Dequeue(mt1.Spec.TaskID)
+	again := p1.DeepCopy()
+	again.UID, again.ResourceVersion = "uid-web-0-again", ""
+	if err := c.Delete(ctx, p1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	s.Enqueue(ctx, mt2, p2)
+	next := agentOffer("agent-1", 4)
+	next.ID.Value = "o-agent-1-again"
+	s.handleNew(ctx, []mesos.Offer{next})
+	if len(d.accepted) != 2 || d.accepted[1][0].TaskID.Value != mt2.Spec.TaskID {
+		t.Fatalf("ACCEPTs %v, want web-1 on agent-1, which the old web-0 left", d.launches)
+	}
+}
+
+// A pod the cache keeps as a stub (the default scheduler's, on a kubelet's Node) has no
+// labels to match: a term that matches pods without the label does not count it.
+func TestStubPodsAreNotCounted(t *testing.T) {
+	zone := map[string]string{corev1.LabelTopologyZone: "a"}
+	kubelet := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kubelet-1", Labels: zone}}
+	agent := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0),
+		Labels: map[string]string{corev1.LabelHostname: "agent-1", agentnode.LabelCluster: "c", corev1.LabelTopologyZone: "a"}}}
+	stubPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "other", UID: "uid-other"},
+		Spec: corev1.PodSpec{SchedulerName: corev1.DefaultSchedulerName, NodeName: "kubelet-1"}}
+	pod, mt := podWithTask("batch", "100m")
+	pod.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+			LabelSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpDoesNotExist}}},
+			TopologyKey:   corev1.LabelTopologyZone}}}}
+	pod.Labels = map[string]string{"app": "batch"}
+	c := fakeAPI(t, kubelet, agent, stubPod, pod, mt)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, mt, pod)
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 4)})
+	if len(d.accepted) != 1 {
+		t.Fatalf("ACCEPTs %v, want the pod on agent-1: a stub has no labels to match", d.launches)
+	}
+}
