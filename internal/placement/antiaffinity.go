@@ -111,6 +111,9 @@ type antiRound struct {
 	// use of the key.
 	agentsOf map[string]map[string][]int
 	agents   []*agentState
+	// affinities are the round's sets of pod affinity terms (affinity.go).
+	affinities     map[string]*affinityGroup
+	affinityGroups []*affinityGroup
 }
 
 // placedHere is a pod placed in this round, on the agent of that index.
@@ -124,10 +127,11 @@ type placedHere struct {
 // has a term and no placed pod has one: the common round pays nothing. The terms of the
 // pods on Nodes are grouped at once.
 func newAntiRound(in *Input, agents []*agentState) *antiRound {
-	if len(in.AntiAffinityPods) == 0 && !slices.ContainsFunc(in.Requests, func(r Request) bool { return len(r.AntiAffinity) > 0 }) {
+	if len(in.AntiAffinityPods) == 0 && !slices.ContainsFunc(in.Requests, func(r Request) bool { return len(r.AntiAffinity) > 0 || len(r.PodAffinity) > 0 }) {
 		return nil
 	}
-	a := &antiRound{podsIn: map[string][]PlacedPod{}, groups: map[string]*termGroup{}, agentsOf: map[string]map[string][]int{}, agents: agents}
+	a := &antiRound{podsIn: map[string][]PlacedPod{}, groups: map[string]*termGroup{}, agentsOf: map[string]map[string][]int{}, agents: agents,
+		affinities: map[string]*affinityGroup{}}
 	for _, p := range in.AntiAffinityPods {
 		for i := range p.AntiAffinity {
 			t := &p.AntiAffinity[i]
@@ -236,12 +240,21 @@ type closure struct {
 	self      bool
 	selfValue string
 	why       int
+	// need turns it around (pod affinity): only the domains with pods are open, and
+	// with any, every agent whose Node has the key.
+	need, any bool
 }
 
 // closes is the reason an agent's Node is in a closed domain, or -1.
 func closes(cs []closure, a *agentState) int {
 	for i := range cs {
 		c := &cs[i]
+		if c.need {
+			if !c.admits(a) {
+				return c.why
+			}
+			continue
+		}
 		n := c.pods[a.index]
 		if n > 0 && c.self && a.node.Labels[c.key] == c.selfValue {
 			n--
@@ -256,8 +269,14 @@ func closes(cs []closure, a *agentState) int {
 // closedDomains are the topology domains request r may not go to: those of the pods its
 // terms count, and those of pods whose terms count it; empty when there are none. It is
 // valid until the next request is placed.
+//
+// A request pinned to its Node (its pod is bound there) is held to none: it runs there
+// or nowhere, as a kubelet admits a bound pod without looking at other pods.
 func (rd *round) closedDomains(r *Request) []closure {
-	cs := rd.anti.buf[:0]
+	if r.Node != "" {
+		return nil
+	}
+	cs := rd.affinityClosures(r, rd.anti.buf[:0])
 	closure := func(key string, pods []int32, uids map[string]string, why int) closure {
 		c := closure{key: key, pods: pods, why: why}
 		if r.PodUID != "" {
@@ -285,6 +304,7 @@ func (rd *round) closedDomains(r *Request) []closure {
 func (rd *round) placedOn(r *Request, agent int) {
 	labels := rd.agents[agent].node.Labels
 	rd.anti.placed = append(rd.anti.placed, placedHere{namespace: r.Namespace, labels: r.Labels, agent: agent})
+	rd.placedForAffinity(r, labels)
 	for _, g := range rd.anti.order {
 		if g.countedReady && g.term.counts(r.Namespace, r.Labels) {
 			if v, ok := labels[g.term.TopologyKey]; ok {

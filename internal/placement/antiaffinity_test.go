@@ -174,26 +174,28 @@ func TestRequiredPodAntiAffinity(t *testing.T) {
 	}
 }
 
-// A bound pod placed again on its own agent (its launch did not happen before a restart)
-// does not keep away from itself; a request kept out of an agent by an existing pod's
-// term does not answer, from memory, one of the same shape that term does not count.
+// A pod placed while the cache does not show it bound yet, though it is counted where
+// this process bound it (its launch failed, and it is queued again), does not keep away
+// from itself, by its own term or as the holder of it; another pod of the same term in
+// its zone does keep it away. A pod pinned to its Node (bound there) is placed there
+// whatever the pods there, as a kubelet admits it. A request kept out of an agent by an
+// existing pod's term does not answer, from memory, one of the same shape that term
+// does not count.
 func TestAntiAffinityOfItselfAndOfTheSameShape(t *testing.T) {
 	h1 := []mesos.Offer{offer("h1", 4, 4096)}
 	nodeLabels := map[string]string{corev1.LabelHostname: "h1"}
 	self := replica("r1", "ns", "web", awayFrom("web", corev1.LabelHostname, "ns"))
-	self.PodUID, self.Node = "u1", agentnode.NodeName("c", "h1", 0)
+	self.PodUID = "u1"
 	res := Place(Input{Requests: []Request{self}, Offers: h1, Cluster: "c", PodsIn: func(string) []PlacedPod {
 		return []PlacedPod{{UID: "u1", Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeLabels: nodeLabels}}
 	}})
 	if len(res.Assignments) != 1 {
-		t.Fatalf("a bound pod kept away from itself: %v", res.Unplaced)
+		t.Fatalf("a pod kept away from itself: %v", res.Unplaced)
 	}
 
-	// Its own term, held on its own agent, does not keep it away either; another pod's of
-	// the same term in its zone does.
 	h1Zone := map[string]string{corev1.LabelHostname: "h1", corev1.LabelTopologyZone: "a"}
 	self = replica("r1", "ns", "web", awayFrom("web", corev1.LabelTopologyZone, "ns"))
-	self.PodUID, self.Node = "u1", agentnode.NodeName("c", "h1", 0)
+	self.PodUID = "u1"
 	itself := PlacedPod{UID: "u1", Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeLabels: h1Zone, AntiAffinity: self.AntiAffinity}
 	zoned := func(string) (NodeState, bool) {
 		return NodeState{Labels: map[string]string{corev1.LabelTopologyZone: "a"}}, true
@@ -201,13 +203,20 @@ func TestAntiAffinityOfItselfAndOfTheSameShape(t *testing.T) {
 	res = Place(Input{Requests: []Request{self}, Offers: h1, Cluster: "c", NodeSpec: zoned, AntiAffinityPods: []PlacedPod{itself},
 		PodsIn: func(string) []PlacedPod { return []PlacedPod{itself} }})
 	if len(res.Assignments) != 1 {
-		t.Fatalf("a bound pod kept away by its own term: %v", res.Unplaced)
+		t.Fatalf("a pod kept away by its own term: %v", res.Unplaced)
 	}
 	other := itself
 	other.UID, other.NodeLabels = "u2", map[string]string{corev1.LabelHostname: "h2", corev1.LabelTopologyZone: "a"}
 	res = Place(Input{Requests: []Request{self}, Offers: h1, Cluster: "c", NodeSpec: zoned, AntiAffinityPods: []PlacedPod{itself, other}})
 	if want := "0/1 agents available: 1 didn't satisfy existing pods anti-affinity rules."; res.Unplaced["r1"] != want {
 		t.Fatalf("unplaced %q, want %q", res.Unplaced["r1"], want)
+	}
+	pinned := self
+	pinned.Node = agentnode.NodeName("c", "h1", 0)
+	res = Place(Input{Requests: []Request{pinned}, Offers: h1, Cluster: "c", NodeSpec: zoned, AntiAffinityPods: []PlacedPod{itself, other},
+		PodsIn: func(string) []PlacedPod { return []PlacedPod{itself, other} }})
+	if len(res.Assignments) != 1 {
+		t.Fatalf("a pod bound to its Node kept from it: %v", res.Unplaced)
 	}
 
 	res = Place(Input{Requests: []Request{replica("r1", "ns", "web"), replica("r2", "ns", "db")}, Offers: h1, Cluster: "c",

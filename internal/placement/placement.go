@@ -1,14 +1,16 @@
 // Package placement matches pending tasks to Mesos offers: resources (cpus, mem, disk,
 // gpus, exact host ports), node selectors and required node affinity against the
-// agent's attributes, hostname and Node labels, required pod anti-affinity, and roles;
-// several tasks may share an offer, and a task that fits nowhere gets an explanation in
-// kube-scheduler's words. It is pure: no Kubernetes client.
+// agent's attributes, hostname and Node labels, required pod affinity and
+// anti-affinity, and roles; several tasks may share an offer, and a task that fits
+// nowhere gets an explanation in kube-scheduler's words. It is pure: no Kubernetes
+// client.
 //
 // The files follow a round: placement.go has the API and Place, offer.go what is left
 // of each offer and agent, cache.go what a round keeps of them for the next, fit.go
 // whether a request fits an offer, assign.go what it takes from the offer, strategy.go
 // which fitting offer wins, explain.go why a request fits none, antiaffinity.go the
-// topology domains required pod anti-affinity closes.
+// topology domains required pod anti-affinity closes, affinity.go those pod affinity
+// opens.
 package placement
 
 import (
@@ -52,6 +54,12 @@ type Request struct {
 	// whose Node shares a topology domain with a pod a term counts, among the pods on
 	// Nodes (Input.PodsIn) and those placed before it in the round.
 	AntiAffinity []PodTerm
+	// PodAffinity are the pod's required pod affinity terms: it goes only to an agent
+	// whose Node is, for each term, in the domain of a pod that all its terms count
+	// (on a Node, or placed before it in the round), or, while no pod anywhere is
+	// counted by all of them and it is itself, to any agent whose Node has every term's
+	// key (the first of a group meant to run together).
+	PodAffinity []PodTerm
 }
 
 // NodeState is what of an agent's Node keeps tasks away: a person cordoned it

@@ -16,10 +16,28 @@ import (
 // queued, so no pod placed here has one).
 func AntiAffinityTerms(pod *corev1.Pod) []placement.PodTerm {
 	a := pod.Spec.Affinity
-	if a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) == 0 {
+	if a == nil || a.PodAntiAffinity == nil {
 		return nil
 	}
-	src := a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	return podTerms(pod, a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+}
+
+// AffinityTerms are a pod's required pod affinity terms as placement weighs them, read
+// as AntiAffinityTerms reads anti-affinity's (a pod with a term selecting namespaces by
+// labels is refused before it is queued, and kube-scheduler reads no other pod's).
+func AffinityTerms(pod *corev1.Pod) []placement.PodTerm {
+	a := pod.Spec.Affinity
+	if a == nil || a.PodAffinity == nil {
+		return nil
+	}
+	return podTerms(pod, a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+}
+
+// podTerms are terms of a pod as placement weighs them; nil for none.
+func podTerms(pod *corev1.Pod, src []corev1.PodAffinityTerm) []placement.PodTerm {
+	if len(src) == 0 {
+		return nil
+	}
 	terms := make([]placement.PodTerm, 0, len(src))
 	for i := range src {
 		t := &src[i]

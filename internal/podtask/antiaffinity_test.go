@@ -74,3 +74,21 @@ func TestAntiAffinityTerms(t *testing.T) {
 		})
 	}
 }
+
+// A pod's required pod affinity terms go into its placement request, read as
+// anti-affinity's are.
+func TestAffinityTerms(t *testing.T) {
+	pod := asking("cpu", "1")
+	pod.Labels = map[string]string{"app": "cache"}
+	pod.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, TopologyKey: corev1.LabelHostname}}}}
+	mt, err := NewMesosTask(pod, &mesosv1alpha1.MesosCluster{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := RequestFor(pod, mt)
+	if len(r.PodAffinity) != 1 || len(r.AntiAffinity) != 0 || r.PodAffinity[0].Namespaces[0] != "ns" ||
+		!r.PodAffinity[0].Selector.Matches(labels.Set{"app": "web"}) {
+		t.Fatalf("request's pod affinity %+v, anti-affinity %+v", r.PodAffinity, r.AntiAffinity)
+	}
+}

@@ -9,35 +9,41 @@ import (
 )
 
 // podConstraintFields names the fields of an unbound pod that tie where it may run to
-// other pods in a way placement does not read: required pod affinity, required pod
-// anti-affinity terms whose namespaces are chosen by their labels (a namespace
-// selector that is not empty), and topology spread constraints that are DoNotSchedule.
-// Placed without them, three replicas meant for three agents could run on one. Required
-// anti-affinity otherwise is placement's (AntiAffinityTerms). Preferred terms and
-// ScheduleAnyway constraints are kube-scheduler's scores, not its filters: a pod with
-// them runs, and they are ignored. A pod bound to a Node is not looked at: it was placed
-// by others, and a kubelet admits it without looking at other pods either. nil means
-// none.
+// other pods in a way placement does not read: required pod affinity and anti-affinity
+// terms whose namespaces are chosen by their labels (a namespace selector that is not
+// empty), and topology spread constraints that are DoNotSchedule. Placed without them,
+// three replicas meant for three agents could run on one. Required affinity and
+// anti-affinity otherwise are placement's (AffinityTerms, AntiAffinityTerms). Preferred
+// terms and ScheduleAnyway constraints are kube-scheduler's scores, not its filters: a
+// pod with them runs, and they are ignored. A pod bound to a Node is not looked at: it
+// was placed by others, and a kubelet admits it without looking at other pods either.
+// nil means none.
 func podConstraintFields(pod *corev1.Pod) []string {
 	if pod.Spec.NodeName != "" {
 		return nil
 	}
 	var fields []string
 	if a := pod.Spec.Affinity; a != nil {
-		if a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
-			fields = append(fields, "spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution")
+		if a.PodAffinity != nil {
+			fields = byLabels(fields, "spec.affinity.podAffinity", a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
 		}
 		if a.PodAntiAffinity != nil {
-			for i := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				if namespaceSelectorByLabels(&a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[i]) {
-					fields = append(fields, "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution["+strconv.Itoa(i)+"].namespaceSelector")
-				}
-			}
+			fields = byLabels(fields, "spec.affinity.podAntiAffinity", a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
 		}
 	}
 	for i, c := range pod.Spec.TopologySpreadConstraints {
 		if c.WhenUnsatisfiable == corev1.DoNotSchedule {
 			fields = append(fields, "spec.topologySpreadConstraints["+strconv.Itoa(i)+"] (whenUnsatisfiable: DoNotSchedule)")
+		}
+	}
+	return fields
+}
+
+// byLabels appends the namespace selectors by labels of required terms to fields.
+func byLabels(fields []string, path string, terms []corev1.PodAffinityTerm) []string {
+	for i := range terms {
+		if namespaceSelectorByLabels(&terms[i]) {
+			fields = append(fields, path+".requiredDuringSchedulingIgnoredDuringExecution["+strconv.Itoa(i)+"].namespaceSelector")
 		}
 	}
 	return fields
@@ -51,7 +57,7 @@ func checkPodConstraints(pod *corev1.Pod) error {
 		return nil
 	}
 	return errors.New(Clamp("k8sm does not place pods by "+strings.Join(fields, ", ")+
-		": it keeps a pod away from other pods only by required pod anti-affinity without a namespace selector by labels, and never beside them "+
+		": it places pods by other pods only by required pod affinity and anti-affinity terms without a namespace selector by labels "+
 		"(it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)",
 		MaxMessageLength))
 }

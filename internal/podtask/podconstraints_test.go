@@ -7,10 +7,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// A pod tied to other pods in a way placement does not read (required pod affinity, a
-// DoNotSchedule spread constraint, an anti-affinity term choosing namespaces by their
-// labels) is refused, naming the field: placed without it, three "one per agent"
-// replicas could run on one agent. Required anti-affinity otherwise is placed. What
+// A pod tied to other pods in a way placement does not read (a DoNotSchedule spread
+// constraint, an affinity or anti-affinity term choosing namespaces by their labels) is
+// refused, naming the field: placed without it, three "one per agent" replicas could
+// run on one agent. Required affinity and anti-affinity otherwise are placed. What
 // kube-scheduler only prefers is taken, and ignored.
 func TestCheckPlaceableRefusesPodConstraints(t *testing.T) {
 	web := corev1.PodAffinityTerm{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
@@ -24,8 +24,8 @@ func TestCheckPlaceableRefusesPodConstraints(t *testing.T) {
 		}
 		return out
 	}
-	const ignored = ": it keeps a pod away from other pods only by required pod anti-affinity without a namespace selector by labels, " +
-		"and never beside them (it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"
+	const ignored = ": it places pods by other pods only by required pod affinity and anti-affinity terms without a namespace selector by labels " +
+		"(it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"
 	byLabels := web
 	byLabels.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
 	everyNamespace := web
@@ -43,15 +43,17 @@ func TestCheckPlaceableRefusesPodConstraints(t *testing.T) {
 			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web, byLabels}}},
 			want: "k8sm does not place pods by spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[1].namespaceSelector" + ignored},
 		{name: "required affinity", affinity: &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
-			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web}}},
-			want: "k8sm does not place pods by spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution" + ignored},
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web, everyNamespace}}}},
+		{name: "required affinity choosing namespaces by labels", affinity: &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{byLabels}}},
+			want: "k8sm does not place pods by spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].namespaceSelector" + ignored},
 		{name: "DoNotSchedule spread", spread: spread(corev1.ScheduleAnyway, corev1.DoNotSchedule),
 			want: "k8sm does not place pods by spec.topologySpreadConstraints[1] (whenUnsatisfiable: DoNotSchedule)" + ignored},
 		{name: "each named", affinity: &corev1.Affinity{
-			PodAffinity:     &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web}},
+			PodAffinity:     &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web, byLabels}},
 			PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{byLabels}}},
 			spread: spread(corev1.DoNotSchedule),
-			want: "k8sm does not place pods by spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution, " +
+			want: "k8sm does not place pods by spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[1].namespaceSelector, " +
 				"spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].namespaceSelector, " +
 				"spec.topologySpreadConstraints[0] (whenUnsatisfiable: DoNotSchedule)" + ignored},
 		{name: "preferred terms only", affinity: &corev1.Affinity{

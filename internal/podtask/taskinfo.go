@@ -38,6 +38,7 @@ func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request 
 		Labels:       pod.Labels,
 		PodUID:       string(pod.UID),
 		AntiAffinity: AntiAffinityTerms(pod),
+		PodAffinity:  AffinityTerms(pod),
 	}
 	if r.Role == "" {
 		r.Role = pod.Annotations[AnnotationRole]

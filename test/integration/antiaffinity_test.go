@@ -14,7 +14,9 @@ import (
 // Replicas with required pod anti-affinity on the hostname, the usual "one per node",
 // run one per agent: created at once on three agents, three run on three agents and
 // the fourth waits, Unschedulable in kube-scheduler's words, until one of them is gone.
-var _ = Describe("Pods with required pod anti-affinity", func() {
+// Pods with required pod affinity run beside the pods they name, and wait while there
+// are none.
+var _ = Describe("Pods with required pod affinity or anti-affinity", func() {
 	It("run one per agent, and the one with no agent left waits for one", func() {
 		sim := startSim(3, "cpus:4;mem:8192;disk:10000")
 		mc := simCluster(sim)
@@ -80,5 +82,46 @@ var _ = Describe("Pods with required pod anti-affinity", func() {
 			g.Expect(distinct(running)).To(Equal(3), "one replica per agent: %v", running)
 			g.Expect(running).To(ContainElement(freed))
 		}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+	})
+
+	It("run beside the pods their affinity names, and wait while there are none", func() {
+		sim := startSim(3, "cpus:4;mem:8192;disk:10000")
+		mc := simCluster(sim)
+		for _, host := range []string{"agent-1", "agent-2", "agent-3"} {
+			agentNodeOf(mc, host)
+		}
+		ns := newNamespace()
+		beside := func(name, app string) *corev1.Pod {
+			pod := newPod(ns, name, mc.Spec.SchedulerName, "100m")
+			pod.Labels = map[string]string{"app": "cache"}
+			pod.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+					LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}, TopologyKey: corev1.LabelHostname}}}}
+			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+			return pod
+		}
+		lonely := beside("lonely", "db")
+		caches := []*corev1.Pod{beside("cache-1", "web"), beside("cache-2", "web")}
+		Eventually(func() (string, error) {
+			p, err := podOf(client.ObjectKeyFromObject(lonely))()
+			if err != nil {
+				return "", err
+			}
+			return podCondition(p, corev1.PodScheduled), nil
+		}, 30*time.Second, 200*time.Millisecond).Should(MatchRegexp(`^False/Unschedulable: 0/[123] agents available: [123] didn't match pod affinity rules\.$`))
+
+		web := newPod(ns, "web", mc.Spec.SchedulerName, "100m")
+		web.Labels = map[string]string{"app": "web"}
+		Expect(k8sClient.Create(ctx, web)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(web)), 30*time.Second, 200*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		p, err := podOf(client.ObjectKeyFromObject(web))()
+		Expect(err).NotTo(HaveOccurred())
+		for _, c := range caches {
+			Eventually(podOf(client.ObjectKeyFromObject(c)), 60*time.Second, 200*time.Millisecond).Should(And(
+				HaveField("Status.Phase", corev1.PodRunning), HaveField("Spec.NodeName", p.Spec.NodeName)))
+		}
+		l, err := podOf(client.ObjectKeyFromObject(lonely))()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(l.Spec.NodeName).To(BeEmpty(), "no pod of app=db runs anywhere")
 	})
 })

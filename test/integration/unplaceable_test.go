@@ -19,7 +19,7 @@ import (
 
 // A pod asking for a resource k8sm does not place (an extended resource, hugepages),
 // claiming devices through dynamic resource allocation, placed by other pods in a way
-// k8sm does not read (required pod affinity), or needing what the cluster's runtime cannot provide (a volume
+// k8sm does not read (a DoNotSchedule spread constraint), or needing what the cluster's runtime cannot provide (a volume
 // claim on the process runtime), is refused, never run on an agent that need not have it,
 // or beside the pods it must keep away from: kube-scheduler would leave it Pending as
 // Unschedulable when no node does, and so does k8sm.
@@ -39,11 +39,10 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 		pod.Spec.Containers[0].Resources.Claims = []corev1.ResourceClaim{{Name: "gpu"}}
 	}
 
-	besideWeb := func(pod *corev1.Pod) {
+	spreadStrictly := func(pod *corev1.Pod) {
 		pod.Labels = map[string]string{"app": "web"}
-		pod.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
-			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, TopologyKey: corev1.LabelHostname}}}}
+		pod.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
 	}
 
 	DescribeTable("stays Pending as Unschedulable, saying why, and is never launched", func(ask func(*corev1.Pod), want string) {
@@ -92,9 +91,9 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-web-0"}}}}
 		}, "False/Unschedulable: the cluster's process runtime (spec.executor.runtime) cannot run the pod: "+
 			"spec.volumes[0] (data): it cannot provide persistentVolumeClaim volumes"),
-		Entry("required pod affinity", besideWeb, "False/Unschedulable: k8sm does not place pods by "+
-			"spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution: it keeps a pod away from other pods only by required pod "+
-			"anti-affinity without a namespace selector by labels, and never beside them (it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"),
+		Entry("a DoNotSchedule spread constraint", spreadStrictly, "False/Unschedulable: k8sm does not place pods by "+
+			"spec.topologySpreadConstraints[0] (whenUnsatisfiable: DoNotSchedule): it places pods by other pods only by required pod affinity "+
+			"and anti-affinity terms without a namespace selector by labels (it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"),
 	)
 
 	It("fails a pod another scheduler bound to an agent's Node, without a task", func() {
