@@ -15,7 +15,14 @@ type affinityGroup struct {
 	terms   []PodTerm
 	perTerm []domainPods
 	pairs   int
-	uids    map[string][]string
+	uids    map[string][]domain
+}
+
+// domain is a pod's domain of one term: the value of its Node's label, when it has one
+// (an empty value is a value).
+type domain struct {
+	value string
+	ok    bool
 }
 
 // countsAll says whether every term counts a pod of that namespace and labels.
@@ -40,12 +47,18 @@ func (rd *round) affinityOf(terms []PodTerm) *affinityGroup {
 		return g
 	}
 	g := &affinityGroup{terms: terms, perTerm: make([]domainPods, len(terms))}
+	if rd.anti.affinities == nil {
+		rd.anti.affinities = map[string]*affinityGroup{}
+	}
 	rd.anti.affinities[key] = g
 	rd.anti.affinityGroups = append(rd.anti.affinityGroups, g)
-	// A pod counted by every term is in the first one's namespaces.
-	nss := slices.Compact(slices.Sorted(slices.Values(terms[0].Namespaces)))
-	if terms[0].AllNamespaces {
-		nss = []string{""}
+	// A pod counted by every term is in the namespaces of each: those of the term that
+	// names the fewest are listed.
+	nss := []string{""}
+	for i := range terms {
+		if t := &terms[i]; !t.AllNamespaces && (nss[0] == "" || len(t.Namespaces) < len(nss)) {
+			nss = slices.Compact(slices.Sorted(slices.Values(t.Namespaces)))
+		}
 	}
 	for _, ns := range nss {
 		for _, p := range rd.podsIn(ns) {
@@ -64,9 +77,9 @@ func (rd *round) affinityOf(terms []PodTerm) *affinityGroup {
 
 // addAffinity adds a pod all the group's terms count, on a Node of those labels.
 func (a *antiRound) addAffinity(g *affinityGroup, nodeLabels map[string]string, uid string) {
-	var values []string
+	var domains []domain
 	if uid != "" {
-		values = make([]string, len(g.terms))
+		domains = make([]domain, len(g.terms))
 	}
 	for i := range g.terms {
 		key := g.terms[i].TopologyKey
@@ -76,15 +89,15 @@ func (a *antiRound) addAffinity(g *affinityGroup, nodeLabels map[string]string, 
 		}
 		g.pairs++
 		g.perTerm[i].add(a.agentsWith(key, v), len(a.agents))
-		if values != nil {
-			values[i] = v
+		if domains != nil {
+			domains[i] = domain{value: v, ok: true}
 		}
 	}
 	if uid != "" {
 		if g.uids == nil {
-			g.uids = map[string][]string{}
+			g.uids = map[string][]domain{}
 		}
-		g.uids[uid] = values
+		g.uids[uid] = domains
 	}
 }
 
@@ -107,21 +120,21 @@ func (rd *round) affinityClosures(r *Request, cs []closure) []closure {
 		return cs
 	}
 	g := rd.affinityOf(r.PodAffinity)
-	self, isSelf := []string(nil), false
+	var self []domain
 	if r.PodUID != "" {
-		self, isSelf = g.uids[r.PodUID]
+		self = g.uids[r.PodUID]
 	}
 	pairs := g.pairs
-	for _, v := range self {
-		if v != "" {
+	for _, d := range self {
+		if d.ok {
 			pairs--
 		}
 	}
 	first := pairs == 0 && countsAll(r.PodAffinity, r.Namespace, r.Labels)
 	for i := range g.terms {
 		c := closure{key: g.terms[i].TopologyKey, pods: g.perTerm[i].byAgent, why: reasonAffinity, need: true, any: first}
-		if isSelf && self[i] != "" {
-			c.self, c.selfValue = true, self[i]
+		if self != nil && self[i].ok {
+			c.self, c.selfValue = true, self[i].value
 		}
 		cs = append(cs, c)
 	}

@@ -33,7 +33,7 @@ func TestRequiredPodAffinity(t *testing.T) {
 		}
 		return NodeState{}, false
 	}
-	both := PodTerm{Selector: labels.SelectorFromSet(labels.Set{"app": "web", "tier": "front"}), Namespaces: []string{"ns"}, TopologyKey: host}
+	front := PodTerm{Selector: labels.SelectorFromSet(labels.Set{"tier": "front"}), Namespaces: []string{"ns"}, TopologyKey: host}
 	for _, tc := range []struct {
 		name     string
 		requests []Request
@@ -79,12 +79,20 @@ func TestRequiredPodAffinity(t *testing.T) {
 			want:     []string{""},
 		},
 		{
+			// Counted term by term, h2 would qualify: the app=web pod in its zone, the
+			// tier=front pod on it.
 			name:     "a pod counts only when every term counts it",
-			requests: []Request{besideOf("c1", "ns", "cache", awayFrom("web", host, "ns"), both)},
+			requests: []Request{besideOf("c1", "ns", "cache", awayFrom("web", zone, "ns"), front)},
 			podsIn: []PlacedPod{onHost("ns", "web", "h1", "a"),
-				{Namespace: "ns", Labels: map[string]string{"app": "web", "tier": "front"}, NodeLabels: map[string]string{host: "h3"}}},
-			want:    []string{"h3"},
-			binpack: true,
+				{Namespace: "ns", Labels: map[string]string{"tier": "front"}, NodeLabels: map[string]string{host: "h2", zone: "a"}}},
+			want: []string{""},
+		},
+		{
+			name:     "a pod every term counts",
+			requests: []Request{besideOf("c1", "ns", "cache", awayFrom("web", zone, "ns"), front)},
+			podsIn: []PlacedPod{onHost("ns", "web", "h1", "a"),
+				{Namespace: "ns", Labels: map[string]string{"app": "web", "tier": "front"}, NodeLabels: map[string]string{host: "h2", zone: "a"}}},
+			want: []string{"h2"},
 		},
 		{
 			name:     "a pod placed in the round is counted",
@@ -137,5 +145,47 @@ func TestPodAffinityOfItself(t *testing.T) {
 		}})
 	if len(res.Assignments) != 1 {
 		t.Fatalf("not placed: %v", res.Unplaced)
+	}
+
+	// The same, on a Node whose label of the term's key is empty: a value like any other.
+	alone := besideOf("w1", "ns", "web", awayFrom("web", "rack", "ns"))
+	alone.PodUID = "u1"
+	emptyRack := func(string) (NodeState, bool) { return NodeState{Labels: map[string]string{"rack": ""}}, true }
+	res = Place(Input{Requests: []Request{alone}, Offers: []mesos.Offer{offer("h1", 4, 4096)}, Cluster: "c", NodeSpec: emptyRack,
+		PodsIn: func(string) []PlacedPod {
+			return []PlacedPod{{UID: "u1", Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeLabels: map[string]string{"rack": ""}}}
+		}})
+	if len(res.Assignments) != 1 {
+		t.Fatalf("on an empty label value: not placed: %v", res.Unplaced)
+	}
+
+	// Beside another of its group it goes, not beside itself; and a label whose value is
+	// empty is a domain like any other.
+	for _, rack := range []string{"r1", ""} {
+		self := besideOf("w1", "ns", "web", awayFrom("web", "rack", "ns"))
+		self.PodUID = "u1"
+		on := func(host string) map[string]string {
+			v := rack + "-" + host
+			if rack == "" && host == "h1" {
+				v = ""
+			}
+			return map[string]string{corev1.LabelHostname: host, "rack": v}
+		}
+		racks := func(name string) (NodeState, bool) {
+			for _, h := range []string{"h1", "h2"} {
+				if strings.HasSuffix(name, h) {
+					return NodeState{Labels: on(h)}, true
+				}
+			}
+			return NodeState{}, false
+		}
+		res = Place(Input{Requests: []Request{self}, Offers: []mesos.Offer{offer("h1", 4, 4096), offer("h2", 4, 4096)}, Cluster: "c",
+			NodeSpec: racks, Strategy: Spread, PodsIn: func(string) []PlacedPod {
+				return []PlacedPod{{UID: "u1", Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeLabels: on("h1")},
+					{UID: "u2", Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeLabels: on("h2")}}
+			}})
+		if len(res.Assignments) != 1 || res.Assignments[0].Hostname != "h2" {
+			t.Fatalf("rack %q: placed %v, want on h2, beside the other (unplaced %v)", rack, res.Assignments, res.Unplaced)
+		}
 	}
 }

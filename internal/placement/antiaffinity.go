@@ -130,8 +130,7 @@ func newAntiRound(in *Input, agents []*agentState) *antiRound {
 	if len(in.AntiAffinityPods) == 0 && !slices.ContainsFunc(in.Requests, func(r Request) bool { return len(r.AntiAffinity) > 0 || len(r.PodAffinity) > 0 }) {
 		return nil
 	}
-	a := &antiRound{podsIn: map[string][]PlacedPod{}, groups: map[string]*termGroup{}, agentsOf: map[string]map[string][]int{}, agents: agents,
-		affinities: map[string]*affinityGroup{}}
+	a := &antiRound{podsIn: map[string][]PlacedPod{}, groups: map[string]*termGroup{}, agentsOf: map[string]map[string][]int{}, agents: agents}
 	for _, p := range in.AntiAffinityPods {
 		for i := range p.AntiAffinity {
 			t := &p.AntiAffinity[i]
