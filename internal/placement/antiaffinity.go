@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -39,8 +41,11 @@ type PlacedPod struct {
 	Namespace string
 	Labels    map[string]string
 	// NodeLabels are the labels of its Node, where its topology domains are read; a pod
-	// whose Node has none of a term's key is in no domain of it.
+	// whose Node has none of a term's key is in no domain of it. NodeName is its Node's.
 	NodeLabels map[string]string
+	NodeName   string
+	// Terminating: it is being deleted, and spread constraints no longer count it.
+	Terminating bool
 	// AntiAffinity are its own required terms: they keep the pods they count out of
 	// its domains (kube-scheduler's "existing pods anti-affinity rules").
 	AntiAffinity []PodTerm
@@ -111,9 +116,15 @@ type antiRound struct {
 	// use of the key.
 	agentsOf map[string]map[string][]int
 	agents   []*agentState
-	// affinities are the round's sets of pod affinity terms (affinity.go).
+	// affinities are the round's sets of pod affinity terms (affinity.go), spreads its
+	// sets of spread constraints (spread.go), over the cluster's Nodes read once.
 	affinities     map[string]*affinityGroup
 	affinityGroups []*affinityGroup
+	spreads        map[string]*spreadGroup
+	spreadGroups   []*spreadGroup
+	nodes          []*corev1.Node
+	nodesRead      bool
+	agentByNode    map[string]int
 }
 
 // placedHere is a pod placed in this round, on the agent of that index.
@@ -127,7 +138,9 @@ type placedHere struct {
 // has a term and no placed pod has one: the common round pays nothing. The terms of the
 // pods on Nodes are grouped at once.
 func newAntiRound(in *Input, agents []*agentState) *antiRound {
-	if len(in.AntiAffinityPods) == 0 && !slices.ContainsFunc(in.Requests, func(r Request) bool { return len(r.AntiAffinity) > 0 || len(r.PodAffinity) > 0 }) {
+	if len(in.AntiAffinityPods) == 0 && !slices.ContainsFunc(in.Requests, func(r Request) bool {
+		return len(r.AntiAffinity) > 0 || len(r.PodAffinity) > 0 || len(r.Spread) > 0
+	}) {
 		return nil
 	}
 	a := &antiRound{podsIn: map[string][]PlacedPod{}, groups: map[string]*termGroup{}, agentsOf: map[string]map[string][]int{}, agents: agents}
@@ -242,6 +255,10 @@ type closure struct {
 	// need turns it around (pod affinity): only the domains with pods are open, and
 	// with any, every agent whose Node has the key.
 	need, any bool
+	// spread (a spread constraint): open are the agents whose Node has the key and
+	// whose domain holds at most most pods.
+	spread bool
+	most   int32
 }
 
 // closes is the reason an agent's Node is in a closed domain, or -1.
@@ -250,6 +267,12 @@ func closes(cs []closure, a *agentState) int {
 		c := &cs[i]
 		if c.need {
 			if !c.admits(a) {
+				return c.why
+			}
+			continue
+		}
+		if c.spread {
+			if _, ok := a.node.Labels[c.key]; !ok || c.pods[a.index] > c.most {
 				return c.why
 			}
 			continue
@@ -271,11 +294,12 @@ func closes(cs []closure, a *agentState) int {
 //
 // A request pinned to its Node (its pod is bound there) is held to none: it runs there
 // or nowhere, as a kubelet admits a bound pod without looking at other pods.
-func (rd *round) closedDomains(r *Request) []closure {
+func (rd *round) closedDomains(r *Request, selKey string) []closure {
 	if r.Node != "" {
 		return nil
 	}
-	cs := rd.affinityClosures(r, rd.anti.buf[:0])
+	cs := rd.spreadClosures(r, selKey, rd.anti.buf[:0])
+	cs = rd.affinityClosures(r, cs)
 	closure := func(key string, pods []int32, uids map[string]string, why int) closure {
 		c := closure{key: key, pods: pods, why: why}
 		if r.PodUID != "" {
@@ -304,6 +328,7 @@ func (rd *round) placedOn(r *Request, agent int) {
 	labels := rd.agents[agent].node.Labels
 	rd.anti.placed = append(rd.anti.placed, placedHere{namespace: r.Namespace, labels: r.Labels, agent: agent})
 	rd.placedForAffinity(r, labels)
+	rd.placedForSpread(r, rd.agents[agent])
 	for _, g := range rd.anti.order {
 		if g.countedReady && g.term.counts(r.Namespace, r.Labels) {
 			if v, ok := labels[g.term.TopologyKey]; ok {

@@ -21,6 +21,7 @@ const (
 	reasonDisk
 	reasonGPUs
 	reasonPorts
+	reasonSpread
 	reasonAffinity
 	reasonAntiAffinity
 	reasonExistingAntiAffinity
@@ -44,6 +45,7 @@ var reasonText = [reasonCount]string{
 	reasonGPUs:             "insufficient gpus",
 	reasonPorts:            "didn't have free ports for the requested pod ports",
 	// kube-scheduler's InterPodAffinity filter's words.
+	reasonSpread:               "didn't match pod topology spread constraints",
 	reasonAffinity:             "didn't match pod affinity rules",
 	reasonAntiAffinity:         "didn't match pod anti-affinity rules",
 	reasonExistingAntiAffinity: "didn't satisfy existing pods anti-affinity rules",

@@ -1,16 +1,16 @@
 // Package placement matches pending tasks to Mesos offers: resources (cpus, mem, disk,
 // gpus, exact host ports), node selectors and required node affinity against the
 // agent's attributes, hostname and Node labels, required pod affinity and
-// anti-affinity, and roles; several tasks may share an offer, and a task that fits
-// nowhere gets an explanation in kube-scheduler's words. It is pure: no Kubernetes
-// client.
+// anti-affinity, DoNotSchedule topology spread, and roles; several tasks may share an
+// offer, and a task that fits nowhere gets an explanation in kube-scheduler's words. It
+// is pure: no Kubernetes client.
 //
 // The files follow a round: placement.go has the API and Place, offer.go what is left
 // of each offer and agent, cache.go what a round keeps of them for the next, fit.go
 // whether a request fits an offer, assign.go what it takes from the offer, strategy.go
 // which fitting offer wins, explain.go why a request fits none, antiaffinity.go the
 // topology domains required pod anti-affinity closes, affinity.go those pod affinity
-// opens.
+// opens, spread.go those spread constraints leave open.
 package placement
 
 import (
@@ -60,6 +60,11 @@ type Request struct {
 	// counted by all of them and it is itself, to any agent whose Node has every term's
 	// key (the first of a group meant to run together).
 	PodAffinity []PodTerm
+	// Spread are the pod's topology spread constraints that are DoNotSchedule: it goes
+	// only where each holds (SpreadConstraint), counting the pods on Nodes and those
+	// placed before it in the round, over the domains of Input.ClusterNodes and the
+	// round's agents.
+	Spread []SpreadConstraint
 }
 
 // NodeState is what of an agent's Node keeps tasks away: a person cordoned it
@@ -114,6 +119,10 @@ type Input struct {
 	// AntiAffinityPods are the pods on Nodes (not ended) with required anti-affinity
 	// terms of their own: no request they count goes into their domains.
 	AntiAffinityPods []PlacedPod
+	// ClusterNodes, when set, are the cluster's agents' Nodes (to read only), whose
+	// domains spread constraints count even when their agents offer nothing in the
+	// round. Asked once, and only when a request has a constraint.
+	ClusterNodes func() []*corev1.Node
 }
 
 // Assignment places one request on the offers of one agent and allocation role.
@@ -279,12 +288,12 @@ func (rd *round) place(i int, res *Result) {
 	sel := rd.selectorFor(selKey, r)
 	var closed []closure
 	if rd.anti != nil {
-		closed = rd.closedDomains(r)
+		closed = rd.closedDomains(r, selKey)
 	}
 	// Where a request with anti-affinity terms, or kept out of some domains, may go
 	// depends on the pods it is and those placed before it, not on its shape alone: it
 	// is neither answered from memory nor remembered.
-	memo := len(r.AntiAffinity) == 0 && len(closed) == 0
+	memo := len(r.AntiAffinity) == 0 && len(r.Spread) == 0 && len(closed) == 0
 	if memo {
 		rd.keyBuf = appendShapeKey(rd.keyBuf[:0], r, selKey)
 		if e, ok := rd.unplaced[string(rd.keyBuf)]; ok && e.placedCount == rd.placedCount {

@@ -3,6 +3,8 @@ package podtask
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/k8sm/k8sm/internal/placement"
 )
@@ -62,4 +64,47 @@ func podTerms(pod *corev1.Pod, src []corev1.PodAffinityTerm) []placement.PodTerm
 func namespaceSelectorByLabels(t *corev1.PodAffinityTerm) bool {
 	s := t.NamespaceSelector
 	return s != nil && (len(s.MatchLabels) > 0 || len(s.MatchExpressions) > 0)
+}
+
+// SpreadConstraints are a pod's topology spread constraints with whenUnsatisfiable:
+// DoNotSchedule as placement holds them (placement.SpreadConstraint); ScheduleAnyway
+// ones are kube-scheduler's scores, and ignored. The values of the pod's labels named by
+// matchLabelKeys join the selector, as kube-scheduler joins them (a key the pod has no
+// label of is left out). Nil when it has none. Constraints with nodeTaintsPolicy: Honor
+// are not among them: checkPodConstraints refuses such pods.
+func SpreadConstraints(pod *corev1.Pod) []placement.SpreadConstraint {
+	var out []placement.SpreadConstraint
+	for i := range pod.Spec.TopologySpreadConstraints {
+		c := &pod.Spec.TopologySpreadConstraints[i]
+		if c.WhenUnsatisfiable != corev1.DoNotSchedule || honorsTaints(c) {
+			continue
+		}
+		sc := placement.SpreadConstraint{MaxSkew: c.MaxSkew, TopologyKey: c.TopologyKey,
+			IgnoreNodeAffinity: c.NodeAffinityPolicy != nil && *c.NodeAffinityPolicy == corev1.NodeInclusionPolicyIgnore}
+		if c.MinDomains != nil {
+			sc.MinDomains = *c.MinDomains
+		}
+		if c.LabelSelector != nil {
+			sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+			if err != nil {
+				continue // the API server lets no such pod in
+			}
+			for _, key := range c.MatchLabelKeys {
+				if v, ok := pod.Labels[key]; ok {
+					if req, err := labels.NewRequirement(key, selection.Equals, []string{v}); err == nil {
+						sel = sel.Add(*req)
+					}
+				}
+			}
+			sc.Selector = sel
+		}
+		out = append(out, sc)
+	}
+	return out
+}
+
+// honorsTaints says whether a spread constraint counts only the Nodes whose taints the
+// pod tolerates, which placement does not read.
+func honorsTaints(c *corev1.TopologySpreadConstraint) bool {
+	return c.NodeTaintsPolicy != nil && *c.NodeTaintsPolicy == corev1.NodeInclusionPolicyHonor
 }

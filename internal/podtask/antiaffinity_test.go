@@ -92,3 +92,33 @@ func TestAffinityTerms(t *testing.T) {
 		t.Fatalf("request's pod affinity %+v, anti-affinity %+v", r.PodAffinity, r.AntiAffinity)
 	}
 }
+
+// A pod's DoNotSchedule spread constraints go into its placement request, the values of
+// its labels named by matchLabelKeys joined to the selector; ScheduleAnyway ones do not.
+func TestSpreadConstraints(t *testing.T) {
+	pod := asking("cpu", "1")
+	pod.Labels = map[string]string{"app": "web", "pod-template-hash": "abc"}
+	ignore := corev1.NodeInclusionPolicyIgnore
+	two := int32(2)
+	web := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+	pod.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{
+		{MaxSkew: 1, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.ScheduleAnyway, LabelSelector: web},
+		{MaxSkew: 2, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: web,
+			MatchLabelKeys: []string{"pod-template-hash", "absent"}, MinDomains: &two, NodeAffinityPolicy: &ignore},
+	}
+	mt, err := NewMesosTask(pod, &mesosv1alpha1.MesosCluster{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := RequestFor(pod, mt)
+	if len(r.Spread) != 1 {
+		t.Fatalf("constraints %+v, want the DoNotSchedule one", r.Spread)
+	}
+	c := r.Spread[0]
+	if c.MaxSkew != 2 || c.TopologyKey != corev1.LabelTopologyZone || c.MinDomains != 2 || !c.IgnoreNodeAffinity {
+		t.Fatalf("constraint %+v", c)
+	}
+	if !c.Selector.Matches(labels.Set{"app": "web", "pod-template-hash": "abc"}) || c.Selector.Matches(labels.Set{"app": "web", "pod-template-hash": "old"}) {
+		t.Fatalf("selector %s does not hold the pod's pod-template-hash", c.Selector)
+	}
+}

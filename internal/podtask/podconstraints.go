@@ -11,9 +11,11 @@ import (
 // podConstraintFields names the fields of an unbound pod that tie where it may run to
 // other pods in a way placement does not read: required pod affinity and anti-affinity
 // terms whose namespaces are chosen by their labels (a namespace selector that is not
-// empty), and topology spread constraints that are DoNotSchedule. Placed without them,
-// three replicas meant for three agents could run on one. Required affinity and
-// anti-affinity otherwise are placement's (AffinityTerms, AntiAffinityTerms). Preferred
+// empty), and DoNotSchedule topology spread constraints that count only the Nodes whose
+// taints the pod tolerates (nodeTaintsPolicy: Honor). Placed without them, three
+// replicas meant for three agents could run on one. Required affinity, anti-affinity and
+// spread otherwise are placement's (AffinityTerms, AntiAffinityTerms,
+// SpreadConstraints). Preferred
 // terms and ScheduleAnyway constraints are kube-scheduler's scores, not its filters: a
 // pod with them runs, and they are ignored. A pod bound to a Node is not looked at: it
 // was placed by others, and a kubelet admits it without looking at other pods either.
@@ -31,9 +33,9 @@ func podConstraintFields(pod *corev1.Pod) []string {
 			fields = byLabels(fields, "spec.affinity.podAntiAffinity", a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
 		}
 	}
-	for i, c := range pod.Spec.TopologySpreadConstraints {
-		if c.WhenUnsatisfiable == corev1.DoNotSchedule {
-			fields = append(fields, "spec.topologySpreadConstraints["+strconv.Itoa(i)+"] (whenUnsatisfiable: DoNotSchedule)")
+	for i := range pod.Spec.TopologySpreadConstraints {
+		if c := &pod.Spec.TopologySpreadConstraints[i]; c.WhenUnsatisfiable == corev1.DoNotSchedule && honorsTaints(c) {
+			fields = append(fields, "spec.topologySpreadConstraints["+strconv.Itoa(i)+"].nodeTaintsPolicy (Honor)")
 		}
 	}
 	return fields
@@ -57,7 +59,8 @@ func checkPodConstraints(pod *corev1.Pod) error {
 		return nil
 	}
 	return errors.New(Clamp("k8sm does not place pods by "+strings.Join(fields, ", ")+
-		": it places pods by other pods only by required pod affinity and anti-affinity terms without a namespace selector by labels "+
+		": it places pods by other pods only by required pod affinity and anti-affinity terms without a namespace selector by labels, "+
+		"and DoNotSchedule spread constraints without nodeTaintsPolicy: Honor "+
 		"(it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)",
 		MaxMessageLength))
 }

@@ -8,14 +8,15 @@ import (
 )
 
 // A pod tied to other pods in a way placement does not read (a DoNotSchedule spread
-// constraint, an affinity or anti-affinity term choosing namespaces by their labels) is
-// refused, naming the field: placed without it, three "one per agent" replicas could
-// run on one agent. Required affinity and anti-affinity otherwise are placed. What
-// kube-scheduler only prefers is taken, and ignored.
+// constraint honoring taints, an affinity or anti-affinity term choosing namespaces by
+// their labels) is refused, naming the field: placed without it, three "one per agent"
+// replicas could run on one agent. Required affinity, anti-affinity and spread
+// otherwise are placed. What kube-scheduler only prefers is taken, and ignored.
 func TestCheckPlaceableRefusesPodConstraints(t *testing.T) {
 	web := corev1.PodAffinityTerm{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 		TopologyKey: corev1.LabelHostname}
 	preferred := []corev1.WeightedPodAffinityTerm{{Weight: 10, PodAffinityTerm: web}}
+	honor := corev1.NodeInclusionPolicyHonor
 	spread := func(when ...corev1.UnsatisfiableConstraintAction) []corev1.TopologySpreadConstraint {
 		var out []corev1.TopologySpreadConstraint
 		for _, w := range when {
@@ -24,8 +25,15 @@ func TestCheckPlaceableRefusesPodConstraints(t *testing.T) {
 		}
 		return out
 	}
-	const ignored = ": it places pods by other pods only by required pod affinity and anti-affinity terms without a namespace selector by labels " +
-		"(it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"
+	honoringTaints := func(when ...corev1.UnsatisfiableConstraintAction) []corev1.TopologySpreadConstraint {
+		out := spread(when...)
+		for i := range out {
+			out[i].NodeTaintsPolicy = &honor
+		}
+		return out
+	}
+	const ignored = ": it places pods by other pods only by required pod affinity and anti-affinity terms without a namespace selector by labels, " +
+		"and DoNotSchedule spread constraints without nodeTaintsPolicy: Honor (it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"
 	byLabels := web
 	byLabels.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
 	everyNamespace := web
@@ -47,15 +55,16 @@ func TestCheckPlaceableRefusesPodConstraints(t *testing.T) {
 		{name: "required affinity choosing namespaces by labels", affinity: &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
 			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{byLabels}}},
 			want: "k8sm does not place pods by spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].namespaceSelector" + ignored},
-		{name: "DoNotSchedule spread", spread: spread(corev1.ScheduleAnyway, corev1.DoNotSchedule),
-			want: "k8sm does not place pods by spec.topologySpreadConstraints[1] (whenUnsatisfiable: DoNotSchedule)" + ignored},
+		{name: "DoNotSchedule spread", spread: spread(corev1.ScheduleAnyway, corev1.DoNotSchedule)},
+		{name: "DoNotSchedule spread honoring taints", spread: honoringTaints(corev1.ScheduleAnyway, corev1.DoNotSchedule),
+			want: "k8sm does not place pods by spec.topologySpreadConstraints[1].nodeTaintsPolicy (Honor)" + ignored},
 		{name: "each named", affinity: &corev1.Affinity{
 			PodAffinity:     &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{web, byLabels}},
 			PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{byLabels}}},
-			spread: spread(corev1.DoNotSchedule),
+			spread: honoringTaints(corev1.DoNotSchedule),
 			want: "k8sm does not place pods by spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[1].namespaceSelector, " +
 				"spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].namespaceSelector, " +
-				"spec.topologySpreadConstraints[0] (whenUnsatisfiable: DoNotSchedule)" + ignored},
+				"spec.topologySpreadConstraints[0].nodeTaintsPolicy (Honor)" + ignored},
 		{name: "preferred terms only", affinity: &corev1.Affinity{
 			PodAffinity:     &corev1.PodAffinity{PreferredDuringSchedulingIgnoredDuringExecution: preferred},
 			PodAntiAffinity: &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: preferred}}},

@@ -39,6 +39,7 @@ func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request 
 		PodUID:       string(pod.UID),
 		AntiAffinity: AntiAffinityTerms(pod),
 		PodAffinity:  AffinityTerms(pod),
+		Spread:       SpreadConstraints(pod),
 	}
 	if r.Role == "" {
 		r.Role = pod.Annotations[AnnotationRole]

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/placement"
 	"github.com/k8sm/k8sm/internal/podtask"
@@ -75,9 +76,9 @@ func (s *Scheduler) noteBound(pod *corev1.Pod, node, hostname string) {
 }
 
 // antiAffinityInput is what placement reads of the pods on Nodes for required pod
-// anti-affinity (placement.Input.PodsIn, AntiAffinityPods), from the cache, with the pods
-// this process bound that the cache does not show bound yet. The pods of a namespace
-// are listed only when a request of the round has a term that counts them.
+// affinity, anti-affinity and spread (placement.Input.PodsIn, AntiAffinityPods), from
+// the cache, with the pods this process bound that the cache does not show bound yet.
+// The pods of a namespace are listed only when a request of the round needs them.
 func (s *Scheduler) antiAffinityInput(ctx context.Context) (podsIn func(string) []placement.PlacedPod, withTerms []placement.PlacedPod) {
 	nodeLabels := map[string]map[string]string{}
 	labelsOf := func(node, hostname string) map[string]string {
@@ -94,7 +95,8 @@ func (s *Scheduler) antiAffinityInput(ctx context.Context) (podsIn func(string) 
 		return l
 	}
 	placed := func(p *corev1.Pod, node, hostname string) placement.PlacedPod {
-		return placement.PlacedPod{UID: string(p.UID), Namespace: p.Namespace, Labels: p.Labels, NodeLabels: labelsOf(node, hostname)}
+		return placement.PlacedPod{UID: string(p.UID), Namespace: p.Namespace, Labels: p.Labels, NodeLabels: labelsOf(node, hostname),
+			NodeName: node, Terminating: p.DeletionTimestamp != nil}
 	}
 	withOwnTerms := func(p *corev1.Pod, node, hostname string) placement.PlacedPod {
 		pp := placed(p, node, hostname)
@@ -193,6 +195,21 @@ func (s *Scheduler) assumedPods(ctx context.Context, namespace string, withTerms
 			}
 		}
 		s.mu.Unlock()
+	}
+	return out
+}
+
+// clusterNodes is placement's Input.ClusterNodes: the cluster's agents' Nodes, from the
+// cache (its own objects, to read only).
+func (s *Scheduler) clusterNodes() []*corev1.Node {
+	var list corev1.NodeList
+	if err := s.Client.List(context.Background(), &list, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
+		s.Log.Info("Could not list the cluster's Nodes; spreading over the agents offered alone", "error", err.Error())
+		return nil
+	}
+	out := make([]*corev1.Node, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
 	}
 	return out
 }

@@ -9,14 +9,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
 // Replicas with required pod anti-affinity on the hostname, the usual "one per node",
 // run one per agent: created at once on three agents, three run on three agents and
 // the fourth waits, Unschedulable in kube-scheduler's words, until one of them is gone.
 // Pods with required pod affinity run beside the pods they name, and wait while there
-// are none.
-var _ = Describe("Pods with required pod affinity or anti-affinity", func() {
+// are none. Pods with a DoNotSchedule spread constraint spread even where the cluster
+// packs pods.
+var _ = Describe("Pods with required pod affinity, anti-affinity or spread", func() {
 	It("run one per agent, and the one with no agent left waits for one", func() {
 		sim := startSim(3, "cpus:4;mem:8192;disk:10000")
 		mc := simCluster(sim)
@@ -123,5 +126,36 @@ var _ = Describe("Pods with required pod affinity or anti-affinity", func() {
 		l, err := podOf(client.ObjectKeyFromObject(lonely))()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(l.Spec.NodeName).To(BeEmpty(), "no pod of app=db runs anywhere")
+	})
+
+	It("spread by a DoNotSchedule constraint on a cluster that packs pods", func() {
+		sim := startSim(3, "cpus:4;mem:8192;disk:10000")
+		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Placement.Strategy = mesosv1alpha1.PlacementBinpack })
+		for _, host := range []string{"agent-1", "agent-2", "agent-3"} {
+			agentNodeOf(mc, host)
+		}
+		ns := newNamespace()
+		var keys []client.ObjectKey
+		for i := 1; i <= 6; i++ {
+			pod := newPod(ns, fmt.Sprintf("web-%d", i), mc.Spec.SchedulerName, "100m")
+			pod.Labels = map[string]string{"app": "web"}
+			pod.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
+				WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+			keys = append(keys, client.ObjectKeyFromObject(pod))
+		}
+		Eventually(func(g Gomega) {
+			perNode := map[string]int{}
+			for _, key := range keys {
+				p := &corev1.Pod{}
+				g.Expect(k8sClient.Get(ctx, key, p)).To(Succeed())
+				g.Expect(p.Status.Phase).To(Equal(corev1.PodRunning))
+				perNode[p.Spec.NodeName]++
+			}
+			g.Expect(perNode).To(HaveLen(3), "two per agent: %v", perNode)
+			for n, c := range perNode {
+				g.Expect(c).To(Equal(2), "two per agent: %s has %d", n, c)
+			}
+		}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
 	})
 })

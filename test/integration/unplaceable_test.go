@@ -19,7 +19,8 @@ import (
 
 // A pod asking for a resource k8sm does not place (an extended resource, hugepages),
 // claiming devices through dynamic resource allocation, placed by other pods in a way
-// k8sm does not read (a DoNotSchedule spread constraint), or needing what the cluster's runtime cannot provide (a volume
+// k8sm does not read (a spread constraint counting only Nodes whose taints the pod
+// tolerates), or needing what the cluster's runtime cannot provide (a volume
 // claim on the process runtime), is refused, never run on an agent that need not have it,
 // or beside the pods it must keep away from: kube-scheduler would leave it Pending as
 // Unschedulable when no node does, and so does k8sm.
@@ -39,10 +40,12 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 		pod.Spec.Containers[0].Resources.Claims = []corev1.ResourceClaim{{Name: "gpu"}}
 	}
 
-	spreadStrictly := func(pod *corev1.Pod) {
+	spreadHonoringTaints := func(pod *corev1.Pod) {
+		honor := corev1.NodeInclusionPolicyHonor
 		pod.Labels = map[string]string{"app": "web"}
 		pod.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
-			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			NodeTaintsPolicy: &honor}}
 	}
 
 	DescribeTable("stays Pending as Unschedulable, saying why, and is never launched", func(ask func(*corev1.Pod), want string) {
@@ -91,9 +94,10 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-web-0"}}}}
 		}, "False/Unschedulable: the cluster's process runtime (spec.executor.runtime) cannot run the pod: "+
 			"spec.volumes[0] (data): it cannot provide persistentVolumeClaim volumes"),
-		Entry("a DoNotSchedule spread constraint", spreadStrictly, "False/Unschedulable: k8sm does not place pods by "+
-			"spec.topologySpreadConstraints[0] (whenUnsatisfiable: DoNotSchedule): it places pods by other pods only by required pod affinity "+
-			"and anti-affinity terms without a namespace selector by labels (it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"),
+		Entry("a spread constraint honoring taints", spreadHonoringTaints, "False/Unschedulable: k8sm does not place pods by "+
+			"spec.topologySpreadConstraints[0].nodeTaintsPolicy (Honor): it places pods by other pods only by required pod affinity "+
+			"and anti-affinity terms without a namespace selector by labels, and DoNotSchedule spread constraints without nodeTaintsPolicy: Honor "+
+			"(it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"),
 	)
 
 	It("fails a pod another scheduler bound to an agent's Node, without a task", func() {

@@ -1,0 +1,218 @@
+package placement
+
+import (
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+)
+
+// SpreadConstraint is one topology spread constraint of a pod with whenUnsatisfiable:
+// DoNotSchedule, resolved, as kube-scheduler's PodTopologySpread filter holds it: the
+// pods of the pod's namespace its selector matches, counted per domain (the value of
+// TopologyKey) over the eligible Nodes, may differ by at most MaxSkew between the
+// domain the pod goes to (the pod counted in) and the emptiest.
+type SpreadConstraint struct {
+	MaxSkew     int32
+	TopologyKey string
+	// Selector matches the pods counted (matchLabelKeys already merged into it); nil
+	// matches none.
+	Selector labels.Selector
+	// MinDomains: with fewer eligible domains, the emptiest is taken to hold 0.
+	MinDomains int32
+	// IgnoreNodeAffinity (nodeAffinityPolicy: Ignore) makes every Node eligible, not
+	// only those the pod's node selector and required node affinity match.
+	IgnoreNodeAffinity bool
+}
+
+// spreadGroup is what a round knows of one set of constraints of one namespace and
+// node affinity: for each constraint, the matching pods per eligible domain value, and
+// per agent of the round in its domain.
+type spreadGroup struct {
+	namespace   string
+	constraints []SpreadConstraint
+	aff         nodeaffinity.RequiredNodeAffinity
+	perValue    []map[string]int32
+	perAgent    [][]int32
+}
+
+// spreadKey is what makes two requests' constraints one group.
+func spreadKey(r *Request, selKey string) string {
+	var b strings.Builder
+	b.WriteString(r.Namespace)
+	for i := range r.Spread {
+		c := &r.Spread[i]
+		b.WriteByte(0)
+		b.WriteString(strconv.Itoa(int(c.MaxSkew)))
+		b.WriteByte(1)
+		b.WriteString(c.TopologyKey)
+		b.WriteByte(1)
+		if c.Selector != nil {
+			b.WriteString(c.Selector.String())
+		}
+		b.WriteByte(1)
+		b.WriteString(strconv.Itoa(int(c.MinDomains)))
+		if c.IgnoreNodeAffinity {
+			b.WriteByte(2)
+		}
+	}
+	b.WriteByte(3)
+	b.WriteString(selKey)
+	return b.String()
+}
+
+// eligible says whether a Node of those labels counts for constraint i: it has every
+// constraint's key, and matches the pod's node affinity unless the constraint ignores it.
+func (g *spreadGroup) eligible(i int, name string, nodeLabels map[string]string) bool {
+	for j := range g.constraints {
+		if _, ok := nodeLabels[g.constraints[j].TopologyKey]; !ok {
+			return false
+		}
+	}
+	if g.constraints[i].IgnoreNodeAffinity {
+		return true
+	}
+	ok, _ := g.aff.Match(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nodeLabels}})
+	return ok
+}
+
+// spreadOf is the group of a request's constraints: the eligible domains of the
+// cluster's Nodes and of the round's agents, and the pods counted in them, those on
+// Nodes and those placed in the round so far (later ones are added as they are placed).
+func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
+	key := spreadKey(r, selKey)
+	if g := rd.anti.spreads[key]; g != nil {
+		return g
+	}
+	g := &spreadGroup{namespace: r.Namespace, constraints: r.Spread, aff: nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity),
+		perValue: make([]map[string]int32, len(r.Spread)), perAgent: make([][]int32, len(r.Spread))}
+	if rd.anti.spreads == nil {
+		rd.anti.spreads = map[string]*spreadGroup{}
+	}
+	rd.anti.spreads[key] = g
+	rd.anti.spreadGroups = append(rd.anti.spreadGroups, g)
+	for i := range g.constraints {
+		g.perValue[i] = map[string]int32{}
+		g.perAgent[i] = make([]int32, len(rd.agents))
+		domain := func(name string, nodeLabels map[string]string) {
+			if g.eligible(i, name, nodeLabels) {
+				if v := nodeLabels[g.constraints[i].TopologyKey]; !hasKey(g.perValue[i], v) {
+					g.perValue[i][v] = 0
+				}
+			}
+		}
+		for _, n := range rd.clusterNodes() {
+			if _, offered := rd.agentOfNode(n.Name); !offered {
+				domain(n.Name, n.Labels)
+			}
+		}
+		for _, ag := range rd.agents {
+			domain(ag.node.Name, ag.node.Labels)
+		}
+	}
+	for _, p := range rd.podsIn(r.Namespace) {
+		if p.Terminating {
+			continue
+		}
+		// On an agent of the round, its Node as the round reads it (the offer's
+		// attributes by their own names too), as the pod's own node selector saw it.
+		nodeLabels := p.NodeLabels
+		if ag, ok := rd.agentOfNode(p.NodeName); ok {
+			nodeLabels = rd.agents[ag].node.Labels
+		}
+		g.count(rd.anti, p.NodeName, nodeLabels, p.Labels)
+	}
+	for _, p := range rd.anti.placed {
+		if p.namespace == g.namespace {
+			ag := rd.agents[p.agent]
+			g.count(rd.anti, ag.node.Name, ag.node.Labels, p.labels)
+		}
+	}
+	return g
+}
+
+// count adds a pod of the group's namespace and those labels, on a Node of that name and
+// those labels, to the constraints that count it.
+func (g *spreadGroup) count(a *antiRound, node string, nodeLabels, podLabels map[string]string) {
+	for i := range g.constraints {
+		c := &g.constraints[i]
+		if c.Selector == nil || !c.Selector.Matches(labels.Set(podLabels)) || !g.eligible(i, node, nodeLabels) {
+			continue
+		}
+		v := nodeLabels[c.TopologyKey]
+		g.perValue[i][v]++
+		for _, ag := range a.agentsWith(c.TopologyKey, v) {
+			g.perAgent[i][ag]++
+		}
+	}
+}
+
+// agentOfNode is the index of the round's agent whose Node has that name.
+func (rd *round) agentOfNode(name string) (int, bool) {
+	if rd.anti.agentByNode == nil {
+		rd.anti.agentByNode = make(map[string]int, len(rd.agents))
+		for i, ag := range rd.agents {
+			rd.anti.agentByNode[ag.node.Name] = i
+		}
+	}
+	i, ok := rd.anti.agentByNode[name]
+	return i, ok
+}
+
+// clusterNodes are Input.ClusterNodes, read once per round.
+func (rd *round) clusterNodes() []*corev1.Node {
+	if !rd.anti.nodesRead {
+		rd.anti.nodesRead = true
+		if rd.in.ClusterNodes != nil {
+			rd.anti.nodes = rd.in.ClusterNodes()
+		}
+	}
+	return rd.anti.nodes
+}
+
+// spreadClosures appends to cs what request r's spread constraints ask of an agent: its
+// Node has the key, and its domain, with the pod in it, holds at most MaxSkew more of
+// the pods counted than the emptiest eligible domain.
+func (rd *round) spreadClosures(r *Request, selKey string, cs []closure) []closure {
+	if len(r.Spread) == 0 {
+		return cs
+	}
+	g := rd.spreadOf(r, selKey)
+	for i := range g.constraints {
+		c := &g.constraints[i]
+		var least int32
+		if len(g.perValue[i]) >= int(max(c.MinDomains, 1)) {
+			least = -1
+			for _, n := range g.perValue[i] {
+				if least < 0 || n < least {
+					least = n
+				}
+			}
+			least = max(least, 0)
+		}
+		self := int32(0)
+		if c.Selector != nil && c.Selector.Matches(labels.Set(r.Labels)) {
+			self = 1
+		}
+		cs = append(cs, closure{key: c.TopologyKey, pods: g.perAgent[i], why: reasonSpread, spread: true, most: least + c.MaxSkew - self})
+	}
+	return cs
+}
+
+// placedForSpread adds a pod placed in the round, on an agent, to the groups of its
+// namespace whose constraints count it.
+func (rd *round) placedForSpread(r *Request, ag *agentState) {
+	for _, g := range rd.anti.spreadGroups {
+		if g.namespace == r.Namespace {
+			g.count(rd.anti, ag.node.Name, ag.node.Labels, r.Labels)
+		}
+	}
+}
+
+func hasKey(m map[string]int32, k string) bool {
+	_, ok := m[k]
+	return ok
+}

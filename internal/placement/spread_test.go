@@ -1,0 +1,149 @@
+package placement
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+// spreadOver is a DoNotSchedule constraint over key of the pods app=value.
+func spreadOver(value, key string, maxSkew int32) SpreadConstraint {
+	return SpreadConstraint{MaxSkew: maxSkew, TopologyKey: key, Selector: labels.SelectorFromSet(labels.Set{"app": value})}
+}
+
+// spreading is a request of pod app=value in ns with the constraints.
+func spreading(id, value string, cs ...SpreadConstraint) Request {
+	r := replica(id, "ns", value)
+	r.Spread = cs
+	return r
+}
+
+// A DoNotSchedule spread constraint keeps the pods it counts within maxSkew of the
+// emptiest eligible domain, as kube-scheduler's PodTopologySpread filter does: pods on
+// Nodes and placed earlier in the round count, the cluster's Nodes without offers are
+// domains too, minDomains makes the emptiest hold 0, and only Nodes the pod's node
+// selector matches count unless nodeAffinityPolicy is Ignore.
+func TestSpreadConstraints(t *testing.T) {
+	host, zone := corev1.LabelHostname, corev1.LabelTopologyZone
+	offers := []mesos.Offer{withAttr(offer("h1", 8, 8192), "rack", "r1"), withAttr(offer("h2", 8, 8192), "rack", "r1"), offer("h3", 8, 8192)}
+	zones := map[string]string{"h1": "a", "h2": "a", "h3": "b", "h4": "b"}
+	node := func(h string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", h, 0), Labels: map[string]string{host: h, zone: zones[h]}}}
+	}
+	nodeSpec := func(name string) (NodeState, bool) {
+		for h, z := range zones {
+			if strings.HasSuffix(name, "-"+h) {
+				return NodeState{Labels: map[string]string{zone: z}}, true
+			}
+		}
+		return NodeState{}, false
+	}
+	on := func(value, h string) PlacedPod {
+		return PlacedPod{Namespace: "ns", Labels: map[string]string{"app": value}, NodeName: node(h).Name, NodeLabels: node(h).Labels}
+	}
+	n := func(k int, value string, cs ...SpreadConstraint) []Request {
+		var out []Request
+		for i := 0; i < k; i++ {
+			out = append(out, spreading(value+"-"+string(rune('a'+i)), value, cs...))
+		}
+		return out
+	}
+	minDomains := spreadOver("web", host, 1)
+	minDomains.MinDomains = 5
+	onRack := spreadOver("web", host, 1)
+	ignoring := onRack
+	ignoring.IgnoreNodeAffinity = true
+	for _, tc := range []struct {
+		name     string
+		requests []Request
+		podsIn   []PlacedPod
+		nodes    []string
+		// selector gives each request a node selector of rack=r1.
+		selector bool
+		want     []string
+		why      string
+	}{
+		{name: "packed pods spread one by one", requests: n(6, "web", spreadOver("web", host, 1)),
+			want: []string{"h1", "h2", "h3", "h1", "h2", "h3"}},
+		{name: "pods on Nodes count", requests: n(1, "web", spreadOver("web", host, 1)),
+			podsIn: []PlacedPod{on("web", "h1"), on("web", "h1"), on("web", "h2")}, want: []string{"h3"}},
+		{name: "terminating pods do not count", requests: n(1, "web", spreadOver("web", host, 1)),
+			podsIn: []PlacedPod{{Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeName: node("h3").Name, NodeLabels: node("h3").Labels, Terminating: true},
+				on("web", "h1"), on("web", "h2")}, want: []string{"h3"}},
+		{name: "pods of other labels do not count", requests: n(1, "web", spreadOver("web", host, 1)),
+			podsIn: []PlacedPod{on("db", "h1"), on("db", "h1")}, want: []string{"h1"}},
+		{name: "a Node without an offer is a domain", requests: n(1, "web", spreadOver("web", host, 1)),
+			podsIn: []PlacedPod{on("web", "h1"), on("web", "h2"), on("web", "h3")}, nodes: []string{"h1", "h2", "h3", "h4"},
+			want: []string{""}, why: "0/3 agents available: 3 didn't match pod topology spread constraints."},
+		{name: "fewer domains than minDomains", requests: n(4, "web", minDomains), want: []string{"h1", "h2", "h3", ""}},
+		{name: "zones", requests: n(4, "web", spreadOver("web", zone, 1)), want: []string{"h1", "h3", "h1", "h3"}},
+		{name: "only the Nodes the node selector matches count", requests: n(2, "web", onRack), selector: true,
+			podsIn: []PlacedPod{on("web", "h1")}, nodes: []string{"h1", "h2", "h3", "h4"}, want: []string{"h2", "h2"}},
+		{name: "unless nodeAffinityPolicy is Ignore", requests: n(2, "web", ignoring), selector: true,
+			podsIn: []PlacedPod{on("web", "h1")}, nodes: []string{"h1", "h2", "h3", "h4"}, want: []string{"h2", ""}},
+		{name: "a Node without the key", requests: n(1, "web", spreadOver("web", "rack", 1)),
+			want: []string{"h1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reqs := slices.Clone(tc.requests)
+			for i := range reqs {
+				if tc.selector {
+					reqs[i].NodeSelector = map[string]string{"rack": "r1"}
+				}
+			}
+			in := Input{Requests: reqs, Offers: offers, Cluster: "c", NodeSpec: nodeSpec, Strategy: Binpack,
+				PodsIn: func(ns string) []PlacedPod { return tc.podsIn }}
+			if tc.nodes != nil {
+				in.ClusterNodes = func() []*corev1.Node {
+					var out []*corev1.Node
+					for _, h := range tc.nodes {
+						out = append(out, node(h))
+					}
+					return out
+				}
+			}
+			res := Place(in)
+			got := make([]string, len(reqs))
+			for _, a := range res.Assignments {
+				for i, r := range reqs {
+					if r.ID == a.Request.ID {
+						got[i] = a.Hostname
+					}
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("placed on %q, want %q (unplaced: %v)", got, tc.want, res.Unplaced)
+			}
+			if last := reqs[len(reqs)-1].ID; tc.why != "" && res.Unplaced[last] != tc.why {
+				t.Fatalf("explanation %q, want %q", res.Unplaced[last], tc.why)
+			}
+		})
+	}
+}
+
+// BenchmarkPlaceSpread places 10,000 replicas of ten workloads, each spread over the
+// agents' hostnames with maxSkew 1, over 1,000 offers.
+func BenchmarkPlaceSpread(b *testing.B) {
+	in := benchInput(1000, 10000, 16)
+	for i := range in.Requests {
+		r := &in.Requests[i]
+		app := "app-" + string(rune('a'+i%10))
+		r.NodeSelector, r.HostPorts = nil, nil
+		r.Namespace, r.Labels = "ns", map[string]string{"app": app}
+		r.Spread = []SpreadConstraint{spreadOver(app, corev1.LabelHostname, 1)}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := Place(in); len(res.Assignments) != 10000 {
+			b.Fatalf("placed %d, want 10,000", len(res.Assignments))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(in.Requests))/1e3, "µs/task")
+}
