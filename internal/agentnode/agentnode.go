@@ -4,6 +4,7 @@
 package agentnode
 
 import (
+	"maps"
 	"net"
 	"regexp"
 	"strconv"
@@ -243,6 +244,28 @@ func Labels(cluster string, a Agent) map[string]string {
 		delete(l, corev1.LabelHostname)
 	}
 	return l
+}
+
+// MatchLabels are the labels an agent's Node is matched by in placement, as an offer of
+// the agent reads: its own, with each attribute label (LabelAttributePrefix) under the
+// attribute's own name too, as node selectors and topology keys may name it. labels
+// itself when it has no attribute label.
+func MatchLabels(labels map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range labels {
+		name, ok := strings.CutPrefix(k, LabelAttributePrefix)
+		if !ok || name == "" {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(labels)
+		}
+		out[name] = v
+	}
+	if out == nil {
+		return labels
+	}
+	return out
 }
 
 // MaxPods is the pods figure of every agent's Node. Mesos places tasks by resources

@@ -259,6 +259,8 @@ type closure struct {
 	// whose domain holds at most most pods.
 	spread bool
 	most   int32
+	// missing is the reason for an agent whose Node has not the key.
+	missing int
 }
 
 // closes is the reason an agent's Node is in a closed domain, or -1.
@@ -272,7 +274,10 @@ func closes(cs []closure, a *agentState) int {
 			continue
 		}
 		if c.spread {
-			if _, ok := a.node.Labels[c.key]; !ok || c.pods[a.index] > c.most {
+			if _, ok := a.node.Labels[c.key]; !ok {
+				return c.missing
+			}
+			if c.pods[a.index] > c.most {
 				return c.why
 			}
 			continue
@@ -323,8 +328,12 @@ func (rd *round) closedDomains(r *Request, selKey string) []closure {
 }
 
 // placedOn records a request placed on an agent, for the requests after it: in the
-// domains of the groups whose term counts it, and of those of its own terms.
+// domains of the groups whose term counts it, and of those of its own terms. A request
+// pinned to its Node is not: its pod is there already, among the pods on Nodes.
 func (rd *round) placedOn(r *Request, agent int) {
+	if r.Node != "" {
+		return
+	}
 	labels := rd.agents[agent].node.Labels
 	rd.anti.placed = append(rd.anti.placed, placedHere{namespace: r.Namespace, labels: r.Labels, agent: agent})
 	rd.placedForAffinity(r, labels)

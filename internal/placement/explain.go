@@ -21,6 +21,7 @@ const (
 	reasonDisk
 	reasonGPUs
 	reasonPorts
+	reasonSpreadMissingLabel
 	reasonSpread
 	reasonAffinity
 	reasonAntiAffinity
@@ -45,6 +46,7 @@ var reasonText = [reasonCount]string{
 	reasonGPUs:             "insufficient gpus",
 	reasonPorts:            "didn't have free ports for the requested pod ports",
 	// kube-scheduler's InterPodAffinity filter's words.
+	reasonSpreadMissingLabel:   "didn't match pod topology spread constraints (missing required label)",
 	reasonSpread:               "didn't match pod topology spread constraints",
 	reasonAffinity:             "didn't match pod affinity rules",
 	reasonAntiAffinity:         "didn't match pod anti-affinity rules",

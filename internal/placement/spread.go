@@ -37,6 +37,9 @@ type spreadGroup struct {
 	aff         nodeaffinity.RequiredNodeAffinity
 	perValue    []map[string]int32
 	perAgent    [][]int32
+	// domainOf is each eligible Node's domain value, by Node name, per constraint: the
+	// pods on other Nodes (kubelets', or not eligible) are not counted.
+	domainOf []map[string]string
 }
 
 // spreadKey is what makes two requests' constraints one group.
@@ -88,7 +91,7 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 		return g
 	}
 	g := &spreadGroup{namespace: r.Namespace, constraints: r.Spread, aff: nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity),
-		perValue: make([]map[string]int32, len(r.Spread)), perAgent: make([][]int32, len(r.Spread))}
+		perValue: make([]map[string]int32, len(r.Spread)), perAgent: make([][]int32, len(r.Spread)), domainOf: make([]map[string]string, len(r.Spread))}
 	if rd.anti.spreads == nil {
 		rd.anti.spreads = map[string]*spreadGroup{}
 	}
@@ -97,9 +100,12 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 	for i := range g.constraints {
 		g.perValue[i] = map[string]int32{}
 		g.perAgent[i] = make([]int32, len(rd.agents))
+		g.domainOf[i] = map[string]string{}
 		domain := func(name string, nodeLabels map[string]string) {
 			if g.eligible(i, name, nodeLabels) {
-				if v := nodeLabels[g.constraints[i].TopologyKey]; !hasKey(g.perValue[i], v) {
+				v := nodeLabels[g.constraints[i].TopologyKey]
+				g.domainOf[i][name] = v
+				if !hasKey(g.perValue[i], v) {
 					g.perValue[i][v] = 0
 				}
 			}
@@ -114,35 +120,27 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 		}
 	}
 	for _, p := range rd.podsIn(r.Namespace) {
-		if p.Terminating {
-			continue
+		if !p.Terminating {
+			g.count(rd.anti, p.NodeName, p.Labels)
 		}
-		// On an agent of the round, its Node as the round reads it (the offer's
-		// attributes by their own names too), as the pod's own node selector saw it.
-		nodeLabels := p.NodeLabels
-		if ag, ok := rd.agentOfNode(p.NodeName); ok {
-			nodeLabels = rd.agents[ag].node.Labels
-		}
-		g.count(rd.anti, p.NodeName, nodeLabels, p.Labels)
 	}
 	for _, p := range rd.anti.placed {
 		if p.namespace == g.namespace {
-			ag := rd.agents[p.agent]
-			g.count(rd.anti, ag.node.Name, ag.node.Labels, p.labels)
+			g.count(rd.anti, rd.agents[p.agent].node.Name, p.labels)
 		}
 	}
 	return g
 }
 
-// count adds a pod of the group's namespace and those labels, on a Node of that name and
-// those labels, to the constraints that count it.
-func (g *spreadGroup) count(a *antiRound, node string, nodeLabels, podLabels map[string]string) {
+// count adds a pod of the group's namespace and those labels, on the Node of that name,
+// to the constraints that count it, when that Node is one of their eligible ones.
+func (g *spreadGroup) count(a *antiRound, node string, podLabels map[string]string) {
 	for i := range g.constraints {
 		c := &g.constraints[i]
-		if c.Selector == nil || !c.Selector.Matches(labels.Set(podLabels)) || !g.eligible(i, node, nodeLabels) {
+		v, eligible := g.domainOf[i][node]
+		if !eligible || c.Selector == nil || !c.Selector.Matches(labels.Set(podLabels)) {
 			continue
 		}
-		v := nodeLabels[c.TopologyKey]
 		g.perValue[i][v]++
 		for _, ag := range a.agentsWith(c.TopologyKey, v) {
 			g.perAgent[i][ag]++
@@ -197,7 +195,8 @@ func (rd *round) spreadClosures(r *Request, selKey string, cs []closure) []closu
 		if c.Selector != nil && c.Selector.Matches(labels.Set(r.Labels)) {
 			self = 1
 		}
-		cs = append(cs, closure{key: c.TopologyKey, pods: g.perAgent[i], why: reasonSpread, spread: true, most: least + c.MaxSkew - self})
+		cs = append(cs, closure{key: c.TopologyKey, pods: g.perAgent[i], why: reasonSpread, spread: true, most: least + c.MaxSkew - self,
+			missing: reasonSpreadMissingLabel})
 	}
 	return cs
 }
@@ -207,7 +206,7 @@ func (rd *round) spreadClosures(r *Request, selKey string, cs []closure) []closu
 func (rd *round) placedForSpread(r *Request, ag *agentState) {
 	for _, g := range rd.anti.spreadGroups {
 		if g.namespace == r.Namespace {
-			g.count(rd.anti, ag.node.Name, ag.node.Labels, r.Labels)
+			g.count(rd.anti, ag.node.Name, r.Labels)
 		}
 	}
 }

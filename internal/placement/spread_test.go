@@ -88,7 +88,9 @@ func TestSpreadConstraints(t *testing.T) {
 			podsIn: []PlacedPod{on("web", "h1")}, nodes: []string{"h1", "h2", "h3", "h4"}, want: []string{"h2", "h2"}},
 		{name: "unless nodeAffinityPolicy is Ignore", requests: n(2, "web", ignoring), selector: true,
 			podsIn: []PlacedPod{on("web", "h1")}, nodes: []string{"h1", "h2", "h3", "h4"}, want: []string{"h2", ""}},
-		{name: "a Node without the key", requests: n(1, "web", spreadOver("web", "rack", 1)),
+		{name: "pods on a Node not the cluster's do not count", requests: n(1, "web", spreadOver("web", zone, 1)),
+			podsIn: []PlacedPod{{Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeName: "kubelet-1", NodeLabels: map[string]string{zone: "a"}},
+				{Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeName: "kubelet-1", NodeLabels: map[string]string{zone: "a"}}},
 			want: []string{"h1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,4 +148,65 @@ func BenchmarkPlaceSpread(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(in.Requests))/1e3, "µs/task")
+}
+
+// An agent whose Node has not a constraint's key takes none of its pods, in
+// kube-scheduler's words; groups of constraints made one after another in a round count
+// the pods placed before them, and a namespace's pods count only for its own; a pod
+// placed again on its own Node (bound there) is counted once.
+func TestSpreadAcrossGroupsAndNamespaces(t *testing.T) {
+	host := corev1.LabelHostname
+	keyless := []mesos.Offer{withAttr(offer("h1", 0.5, 4096), "rack", "r1"), offer("h2", 8, 8192)}
+	res := Place(Input{Requests: []Request{spreading("w1", "web", spreadOver("web", "rack", 1))}, Offers: keyless, Cluster: "c"})
+	if want := "0/2 agents available: 1 didn't match pod topology spread constraints (missing required label), 1 insufficient cpus."; res.Unplaced["w1"] != want {
+		t.Fatalf("unplaced %q, want %q", res.Unplaced["w1"], want)
+	}
+
+	three := []mesos.Offer{offer("h1", 8, 8192), offer("h2", 8, 8192), offer("h3", 8, 8192)}
+	place := func(reqs ...Request) []string {
+		res := Place(Input{Requests: reqs, Offers: three, Cluster: "c", Strategy: Binpack})
+		got := make([]string, len(reqs))
+		for _, a := range res.Assignments {
+			for i, r := range reqs {
+				if r.ID == a.Request.ID {
+					got[i] = a.Hostname
+				}
+			}
+		}
+		return got
+	}
+	// Two workloads over the same hosts, the second's group made after the first's
+	// pods were placed: both spread, counting what was placed before.
+	a1, a2 := spreading("a1", "web", spreadOver("web", host, 1)), spreading("a2", "web", spreadOver("web", host, 1))
+	b1 := spreading("b1", "web", spreadOver("web", host, 1), SpreadConstraint{MaxSkew: 1, TopologyKey: host, Selector: labels.Everything()})
+	if got := strings.Join(place(a1, a2, b1), ","); got != "h1,h2,h3" {
+		t.Fatalf("placed on %s, want h1,h2,h3", got)
+	}
+	// Another namespace's pods of the same labels count not.
+	other := spreading("o1", "web")
+	other.Namespace = "other"
+	other2 := other
+	other2.ID = "o2"
+	if got := strings.Join(place(other, other2, a1), ","); got != "h1,h1,h1" {
+		t.Fatalf("placed on %s, want h1,h1,h1", got)
+	}
+	// Nor when the group was made before they were placed.
+	c1, c2 := spreading("c1", "web", spreadOver("web", host, 2)), spreading("c2", "web", spreadOver("web", host, 2))
+	if got := strings.Join(place(c1, other, other2, c2), ","); got != "h1,h1,h1,h1" {
+		t.Fatalf("placed on %s, want h1,h1,h1,h1", got)
+	}
+	// A bound pod placed again on its Node is among the pods on Nodes already.
+	pinned := spreading("p1", "web", spreadOver("web", host, 1))
+	pinned.Node, pinned.PodUID = agentnode.NodeName("c", "h1", 0), "u-p1"
+	onH := func(h string) PlacedPod {
+		return PlacedPod{UID: "u-" + h, Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeName: agentnode.NodeName("c", h, 0),
+			NodeLabels: map[string]string{host: h}}
+	}
+	podsIn := []PlacedPod{onH("h2"), {UID: "u-p1", Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeName: agentnode.NodeName("c", "h1", 0),
+		NodeLabels: map[string]string{host: "h1"}}}
+	res = Place(Input{Requests: []Request{pinned, a1}, Offers: three[:2], Cluster: "c", Strategy: Binpack,
+		PodsIn: func(string) []PlacedPod { return podsIn }})
+	if len(res.Assignments) != 2 || res.Assignments[1].Hostname != "h1" {
+		t.Fatalf("placed %v, want p1 and a1 both on h1 (unplaced %v)", res.Assignments, res.Unplaced)
+	}
 }

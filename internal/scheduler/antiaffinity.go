@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -87,6 +88,9 @@ func (s *Scheduler) antiAffinityInput(ctx context.Context) (podsIn func(string) 
 			n := &corev1.Node{}
 			if s.Client.Get(ctx, client.ObjectKey{Name: node}, n, client.UnsafeDisableDeepCopy) == nil {
 				l = n.Labels
+				if agentnode.ClusterOfNode(n) == s.clusterName() {
+					l = agentnode.MatchLabels(l) // as the agent's offers read
+				}
 			} else if hostname != "" {
 				l = map[string]string{corev1.LabelHostname: hostname}
 			}
@@ -200,7 +204,7 @@ func (s *Scheduler) assumedPods(ctx context.Context, namespace string, withTerms
 }
 
 // clusterNodes is placement's Input.ClusterNodes: the cluster's agents' Nodes, from the
-// cache (its own objects, to read only).
+// cache, with their labels as the agents' offers read them (agentnode.MatchLabels).
 func (s *Scheduler) clusterNodes() []*corev1.Node {
 	var list corev1.NodeList
 	if err := s.Client.List(context.Background(), &list, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
@@ -209,7 +213,8 @@ func (s *Scheduler) clusterNodes() []*corev1.Node {
 	}
 	out := make([]*corev1.Node, len(list.Items))
 	for i := range list.Items {
-		out[i] = &list.Items[i]
+		n := &list.Items[i]
+		out[i] = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: agentnode.MatchLabels(n.Labels)}}
 	}
 	return out
 }
