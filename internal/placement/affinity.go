@@ -88,7 +88,7 @@ func (a *antiRound) addAffinity(g *affinityGroup, nodeLabels map[string]string, 
 			continue
 		}
 		g.pairs++
-		g.perTerm[i].add(a.agentsWith(key, v), len(a.agents))
+		g.perTerm[i].add(a.agentsWith(key, v), len(a.agents), v, "")
 		if domains != nil {
 			domains[i] = domain{value: v, ok: true}
 		}

@@ -115,14 +115,7 @@ func TestRequiredPodAffinity(t *testing.T) {
 					}
 					return out
 				}})
-			got := make([]string, len(tc.requests))
-			for _, a := range res.Assignments {
-				for i, r := range tc.requests {
-					if r.ID == a.Request.ID {
-						got[i] = a.Hostname
-					}
-				}
-			}
+			got := hostsOf(res, tc.requests)
 			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 				t.Fatalf("placed on %q, want %q (unplaced: %v)", got, tc.want, res.Unplaced)
 			}

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -51,35 +50,39 @@ type PlacedPod struct {
 	AntiAffinity []PodTerm
 }
 
-// termGroup is what a round knows of one distinct term (by termKey): the topology
-// domains of the pods it counts (counted, for the requests that have it) and of the
-// pods that have it (holders, which keep the pods it counts away), each as the number
-// of pods per domain value, and the domain of each pod by UID, so that a pod is not held
-// against itself.
+// termGroup is what a round knows of one distinct term (by termKey): the pods it counts
+// (counted, for the requests that have it) and the pods that have it (holders, which
+// keep the pods it counts away), each in the topology domain of each agent of the
+// round. counted is made on first use (countedReady): a term only existing pods have
+// needs none.
 type termGroup struct {
-	term PodTerm
-	// counted and holders are kept per agent of the round too (countedAt, holdersAt:
-	// the pods in the agent's domain, made when the first is), which is what a request
-	// asks of each agent. counted is made on first use (countedReady): a term only
-	// existing pods have needs none.
-	counted, holders       domainPods
-	countedUID, holdersUID map[string]string
-	countedReady           bool
+	term             PodTerm
+	counted, holders domainPods
+	countedReady     bool
 }
 
-// domainPods are the pods in the topology domain of each agent of the round.
+// domainPods are the pods in the topology domain of each agent of the round (byAgent,
+// made with the first one that is), and the domain value of each pod on a Node by its
+// UID, so that a pod is not held against itself.
 type domainPods struct {
 	byAgent []int32
+	uids    map[string]string
 }
 
-// add counts one pod more in the domain of each agent of the round whose Node has its
-// value (agents).
-func (d *domainPods) add(agents []int, n int) {
+// add counts one pod more in the domain value, and so in the domain of each agent of the
+// round whose Node has that value (agents, of n): the pod of uid, when it has one.
+func (d *domainPods) add(agents []int, n int, value, uid string) {
 	if len(agents) > 0 && d.byAgent == nil {
 		d.byAgent = make([]int32, n)
 	}
 	for _, a := range agents {
 		d.byAgent[a]++
+	}
+	if uid != "" {
+		if d.uids == nil {
+			d.uids = map[string]string{}
+		}
+		d.uids[uid] = value
 	}
 }
 
@@ -184,24 +187,12 @@ func (a *antiRound) group(t *PodTerm) *termGroup {
 
 // hold adds a pod with the group's term in a domain value.
 func (a *antiRound) hold(g *termGroup, value, uid string) {
-	g.holders.add(a.agentsWith(g.term.TopologyKey, value), len(a.agents))
-	if uid != "" {
-		if g.holdersUID == nil {
-			g.holdersUID = map[string]string{}
-		}
-		g.holdersUID[uid] = value
-	}
+	g.holders.add(a.agentsWith(g.term.TopologyKey, value), len(a.agents), value, uid)
 }
 
 // count adds a pod the group's term counts in a domain value.
 func (a *antiRound) count(g *termGroup, value, uid string) {
-	g.counted.add(a.agentsWith(g.term.TopologyKey, value), len(a.agents))
-	if uid != "" {
-		if g.countedUID == nil {
-			g.countedUID = map[string]string{}
-		}
-		g.countedUID[uid] = value
-	}
+	g.counted.add(a.agentsWith(g.term.TopologyKey, value), len(a.agents), value, uid)
 }
 
 // podsIn are the pods on Nodes in a namespace ("" every one), read once per round.
@@ -277,7 +268,7 @@ func closes(cs []closure, a *agentState) int {
 			if _, ok := a.node.Labels[c.key]; !ok {
 				return c.missing
 			}
-			if c.pods[a.index] > c.most {
+			if c.pods != nil && c.pods[a.index] > c.most {
 				return c.why
 			}
 			continue
@@ -305,22 +296,22 @@ func (rd *round) closedDomains(r *Request, selKey string) []closure {
 	}
 	cs := rd.spreadClosures(r, selKey, rd.anti.buf[:0])
 	cs = rd.affinityClosures(r, cs)
-	closure := func(key string, pods []int32, uids map[string]string, why int) closure {
-		c := closure{key: key, pods: pods, why: why}
+	closure := func(key string, pods *domainPods, why int) closure {
+		c := closure{key: key, pods: pods.byAgent, why: why}
 		if r.PodUID != "" {
-			c.selfValue, c.self = uids[r.PodUID]
+			c.selfValue, c.self = pods.uids[r.PodUID]
 		}
 		return c
 	}
 	for i := range r.AntiAffinity {
 		g := rd.countedOf(&r.AntiAffinity[i])
 		if g.counted.byAgent != nil {
-			cs = append(cs, closure(g.term.TopologyKey, g.counted.byAgent, g.countedUID, reasonAntiAffinity))
+			cs = append(cs, closure(g.term.TopologyKey, &g.counted, reasonAntiAffinity))
 		}
 	}
 	for _, g := range rd.anti.order {
 		if g.holders.byAgent != nil && g.term.counts(r.Namespace, r.Labels) {
-			cs = append(cs, closure(g.term.TopologyKey, g.holders.byAgent, g.holdersUID, reasonExistingAntiAffinity))
+			cs = append(cs, closure(g.term.TopologyKey, &g.holders, reasonExistingAntiAffinity))
 		}
 	}
 	rd.anti.buf = cs

@@ -151,14 +151,7 @@ func TestRequiredPodAntiAffinity(t *testing.T) {
 					return tc.podsIn[ns]
 				}}
 			res := Place(in)
-			got := make([]string, len(tc.requests))
-			for _, a := range res.Assignments {
-				for i, r := range tc.requests {
-					if r.ID == a.Request.ID {
-						got[i] = a.Hostname
-					}
-				}
-			}
+			got := hostsOf(res, tc.requests)
 			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 				t.Fatalf("placed on %q, want %q (unplaced: %v)", got, tc.want, res.Unplaced)
 			}

@@ -180,3 +180,17 @@ func checkResult(t *testing.T, in Input, res Result) {
 		t.Errorf("%d placed + %d unplaced, want %d requests", len(res.Assignments), len(res.Unplaced), len(in.Requests))
 	}
 }
+
+// hostsOf is the hostname each request was placed on, in the requests' order, "" for
+// one not placed.
+func hostsOf(res Result, reqs []Request) []string {
+	got := make([]string, len(reqs))
+	for _, a := range res.Assignments {
+		for i, r := range reqs {
+			if r.ID == a.Request.ID {
+				got[i] = a.Hostname
+			}
+		}
+	}
+	return got
+}

@@ -36,7 +36,7 @@ type spreadGroup struct {
 	constraints []SpreadConstraint
 	aff         nodeaffinity.RequiredNodeAffinity
 	perValue    []map[string]int32
-	perAgent    [][]int32
+	perAgent    []domainPods
 	// domainOf is each eligible Node's domain value, by Node name, per constraint: the
 	// pods on other Nodes (kubelets', or not eligible) are not counted.
 	domainOf []map[string]string
@@ -91,7 +91,7 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 		return g
 	}
 	g := &spreadGroup{namespace: r.Namespace, constraints: r.Spread, aff: nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity),
-		perValue: make([]map[string]int32, len(r.Spread)), perAgent: make([][]int32, len(r.Spread)), domainOf: make([]map[string]string, len(r.Spread))}
+		perValue: make([]map[string]int32, len(r.Spread)), perAgent: make([]domainPods, len(r.Spread)), domainOf: make([]map[string]string, len(r.Spread))}
 	if rd.anti.spreads == nil {
 		rd.anti.spreads = map[string]*spreadGroup{}
 	}
@@ -99,7 +99,6 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 	rd.anti.spreadGroups = append(rd.anti.spreadGroups, g)
 	for i := range g.constraints {
 		g.perValue[i] = map[string]int32{}
-		g.perAgent[i] = make([]int32, len(rd.agents))
 		g.domainOf[i] = map[string]string{}
 		domain := func(name string, nodeLabels map[string]string) {
 			if g.eligible(i, name, nodeLabels) {
@@ -142,9 +141,7 @@ func (g *spreadGroup) count(a *antiRound, node string, podLabels map[string]stri
 			continue
 		}
 		g.perValue[i][v]++
-		for _, ag := range a.agentsWith(c.TopologyKey, v) {
-			g.perAgent[i][ag]++
-		}
+		g.perAgent[i].add(a.agentsWith(c.TopologyKey, v), len(a.agents), v, "")
 	}
 }
 
@@ -195,7 +192,7 @@ func (rd *round) spreadClosures(r *Request, selKey string, cs []closure) []closu
 		if c.Selector != nil && c.Selector.Matches(labels.Set(r.Labels)) {
 			self = 1
 		}
-		cs = append(cs, closure{key: c.TopologyKey, pods: g.perAgent[i], why: reasonSpread, spread: true, most: least + c.MaxSkew - self,
+		cs = append(cs, closure{key: c.TopologyKey, pods: g.perAgent[i].byAgent, why: reasonSpread, spread: true, most: least + c.MaxSkew - self,
 			missing: reasonSpreadMissingLabel})
 	}
 	return cs

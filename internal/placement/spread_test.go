@@ -112,14 +112,7 @@ func TestSpreadConstraints(t *testing.T) {
 				}
 			}
 			res := Place(in)
-			got := make([]string, len(reqs))
-			for _, a := range res.Assignments {
-				for i, r := range reqs {
-					if r.ID == a.Request.ID {
-						got[i] = a.Hostname
-					}
-				}
-			}
+			got := hostsOf(res, reqs)
 			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 				t.Fatalf("placed on %q, want %q (unplaced: %v)", got, tc.want, res.Unplaced)
 			}
@@ -164,16 +157,7 @@ func TestSpreadAcrossGroupsAndNamespaces(t *testing.T) {
 
 	three := []mesos.Offer{offer("h1", 8, 8192), offer("h2", 8, 8192), offer("h3", 8, 8192)}
 	place := func(reqs ...Request) []string {
-		res := Place(Input{Requests: reqs, Offers: three, Cluster: "c", Strategy: Binpack})
-		got := make([]string, len(reqs))
-		for _, a := range res.Assignments {
-			for i, r := range reqs {
-				if r.ID == a.Request.ID {
-					got[i] = a.Hostname
-				}
-			}
-		}
-		return got
+		return hostsOf(Place(Input{Requests: reqs, Offers: three, Cluster: "c", Strategy: Binpack}), reqs)
 	}
 	// Two workloads over the same hosts, the second's group made after the first's
 	// pods were placed: both spread, counting what was placed before.
