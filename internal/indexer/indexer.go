@@ -91,9 +91,7 @@ func AgentNodeOf(o client.Object) []string {
 // AntiAffinityOf is the PodAntiAffinity index of a pod: "true" when it is bound to a Node
 // and has required pod anti-affinity terms.
 func AntiAffinityOf(o client.Object) []string {
-	p := o.(*corev1.Pod)
-	if a := p.Spec.Affinity; p.Spec.NodeName != "" && a != nil && a.PodAntiAffinity != nil &&
-		len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
+	if p := o.(*corev1.Pod); p.Spec.NodeName != "" && podtask.HasAntiAffinityTerms(p) {
 		return []string{"true"}
 	}
 	return nil

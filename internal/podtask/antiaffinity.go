@@ -17,11 +17,17 @@ import (
 // at least the pods it should (checkPodConstraints refuses such pods before they are
 // queued, so no pod placed here has one).
 func AntiAffinityTerms(pod *corev1.Pod) []placement.PodTerm {
-	a := pod.Spec.Affinity
-	if a == nil || a.PodAntiAffinity == nil {
+	if !HasAntiAffinityTerms(pod) {
 		return nil
 	}
-	return podTerms(pod, a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+	return podTerms(pod, pod.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+}
+
+// HasAntiAffinityTerms says whether a pod has required pod anti-affinity terms, without
+// reading them.
+func HasAntiAffinityTerms(pod *corev1.Pod) bool {
+	a := pod.Spec.Affinity
+	return a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0
 }
 
 // AffinityTerms are a pod's required pod affinity terms as placement weighs them, read

@@ -69,8 +69,7 @@ func (w *boundPods) remove(key types.NamespacedName) {
 
 // noteBound remembers a pod this process bound to a Node (boundHere).
 func (s *Scheduler) noteBound(pod *corev1.Pod, node, hostname string) {
-	a := pod.Spec.Affinity
-	terms := a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0
+	terms := podtask.HasAntiAffinityTerms(pod)
 	s.mu.Lock()
 	s.bound.add(client.ObjectKeyFromObject(pod), boundHere{uid: pod.UID, node: node, hostname: hostname, at: time.Now(), terms: terms})
 	s.mu.Unlock()
@@ -79,7 +78,8 @@ func (s *Scheduler) noteBound(pod *corev1.Pod, node, hostname string) {
 // antiAffinityInput is what placement reads of the pods on Nodes for required pod
 // affinity, anti-affinity and spread (placement.Input.PodsIn, AntiAffinityPods), from
 // the cache, with the pods this process bound that the cache does not show bound yet.
-// The pods of a namespace are listed only when a request of the round needs them.
+// The pods of a namespace are listed only when a request of the round needs them. Ended
+// pods (podtask.PodTerminal) are in no domain, as kube-scheduler forgets them.
 func (s *Scheduler) antiAffinityInput(ctx context.Context) (podsIn func(string) []placement.PlacedPod, withTerms []placement.PlacedPod) {
 	nodeLabels := map[string]map[string]string{}
 	labelsOf := func(node, hostname string) map[string]string {
@@ -113,7 +113,7 @@ func (s *Scheduler) antiAffinityInput(ctx context.Context) (podsIn func(string) 
 		s.Log.Info("Could not list the pods with required anti-affinity; placing without them", "error", err.Error())
 	}
 	for i := range list.Items {
-		if p := &list.Items[i]; !podEnded(p) {
+		if p := &list.Items[i]; !podtask.PodTerminal(p) {
 			withTerms = append(withTerms, withOwnTerms(p, p.Spec.NodeName, ""))
 		}
 	}
@@ -128,7 +128,7 @@ func (s *Scheduler) antiAffinityInput(ctx context.Context) (podsIn func(string) 
 		}
 		var out []placement.PlacedPod
 		for i := range list.Items {
-			if p := &list.Items[i]; p.Spec.NodeName != "" && !podEnded(p) && !stub(p) {
+			if p := &list.Items[i]; p.Spec.NodeName != "" && !podtask.PodTerminal(p) && !stub(p) {
 				out = append(out, placed(p, p.Spec.NodeName, ""))
 			}
 		}
@@ -144,12 +144,6 @@ func (s *Scheduler) antiAffinityInput(ctx context.Context) (podsIn func(string) 
 // (controllers.CacheOptions: a pod of the default scheduler not on an agent's Node),
 // without its labels: a pod has at least one container.
 func stub(p *corev1.Pod) bool { return len(p.Spec.Containers) == 0 }
-
-// podEnded says whether a pod's containers are all over for good: it is in no topology
-// domain any more, as kube-scheduler forgets a terminated pod.
-func podEnded(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
-}
 
 // assumedPod is a pod this process bound whose binding the cache does not show yet.
 type assumedPod struct {
@@ -187,7 +181,7 @@ func (s *Scheduler) assumedPods(ctx context.Context, namespace string, withTerms
 			done = append(done, e)
 			continue
 		}
-		if !podEnded(pod) {
+		if !podtask.PodTerminal(pod) {
 			out = append(out, assumedPod{pod: pod, node: e.b.node, hostname: e.b.hostname})
 		}
 	}
