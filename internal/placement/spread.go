@@ -40,6 +40,12 @@ type spreadGroup struct {
 	// domainOf is each eligible Node's domain value, by Node name, per constraint: the
 	// pods on other Nodes (kubelets', or not eligible) are not counted.
 	domainOf []map[string]string
+	// least is, per constraint, the fewest pods counted in an eligible domain, and
+	// atLeast how many domains hold that few; stale until recounted. Counts only grow in
+	// a round, so the least is recounted once each time its last domain grows, not for
+	// every request.
+	least   []int32
+	atLeast []int
 }
 
 // spreadKey is what makes two requests' constraints one group.
@@ -91,7 +97,8 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 		return g
 	}
 	g := &spreadGroup{namespace: r.Namespace, constraints: r.Spread, aff: nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity),
-		perValue: make([]map[string]int32, len(r.Spread)), perAgent: make([]domainPods, len(r.Spread)), domainOf: make([]map[string]string, len(r.Spread))}
+		perValue: make([]map[string]int32, len(r.Spread)), perAgent: make([]domainPods, len(r.Spread)), domainOf: make([]map[string]string, len(r.Spread)),
+		least: make([]int32, len(r.Spread)), atLeast: make([]int, len(r.Spread))}
 	if rd.anti.spreads == nil {
 		rd.anti.spreads = map[string]*spreadGroup{}
 	}
@@ -140,6 +147,9 @@ func (g *spreadGroup) count(a *antiRound, node string, podLabels map[string]stri
 		if !eligible || c.Selector == nil || !c.Selector.Matches(labels.Set(podLabels)) {
 			continue
 		}
+		if g.perValue[i][v] == g.least[i] && g.atLeast[i] > 0 {
+			g.atLeast[i]--
+		}
 		g.perValue[i][v]++
 		g.perAgent[i].add(a.agentsWith(c.TopologyKey, v), len(a.agents), v, "")
 	}
@@ -180,13 +190,7 @@ func (rd *round) spreadClosures(r *Request, selKey string, cs []closure) []closu
 		c := &g.constraints[i]
 		var least int32
 		if len(g.perValue[i]) >= int(max(c.MinDomains, 1)) {
-			least = -1
-			for _, n := range g.perValue[i] {
-				if least < 0 || n < least {
-					least = n
-				}
-			}
-			least = max(least, 0)
+			least = g.fewest(i)
 		}
 		self := int32(0)
 		if c.Selector != nil && c.Selector.Matches(labels.Set(r.Labels)) {
@@ -196,6 +200,25 @@ func (rd *round) spreadClosures(r *Request, selKey string, cs []closure) []closu
 			missing: reasonSpreadMissingLabel})
 	}
 	return cs
+}
+
+// fewest is the fewest pods constraint i counts in an eligible domain, recounted only
+// when the domains that held the fewest have all grown since.
+func (g *spreadGroup) fewest(i int) int32 {
+	if g.atLeast[i] > 0 {
+		return g.least[i]
+	}
+	least, at := int32(-1), 0
+	for _, n := range g.perValue[i] {
+		switch {
+		case least < 0 || n < least:
+			least, at = n, 1
+		case n == least:
+			at++
+		}
+	}
+	g.least[i], g.atLeast[i] = max(least, 0), at
+	return g.least[i]
 }
 
 // placedForSpread adds a pod placed in the round, on an agent, to the groups of its
