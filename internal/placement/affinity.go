@@ -3,6 +3,8 @@ package placement
 import (
 	"slices"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // affinityGroup is one set of required pod affinity terms of a round (by their
@@ -26,9 +28,9 @@ type domain struct {
 }
 
 // countsAll says whether every term counts a pod of that namespace and labels.
-func countsAll(terms []PodTerm, namespace string, lbls map[string]string) bool {
+func countsAll(terms []PodTerm, namespace string, lbls map[string]string, nsLabels func(string) labels.Set) bool {
 	for i := range terms {
-		if !terms[i].counts(namespace, lbls) {
+		if !terms[i].counts(namespace, lbls, nsLabels) {
 			return false
 		}
 	}
@@ -56,19 +58,19 @@ func (rd *round) affinityOf(terms []PodTerm) *affinityGroup {
 	// names the fewest are listed.
 	nss := []string{""}
 	for i := range terms {
-		if t := &terms[i]; !t.AllNamespaces && (nss[0] == "" || len(t.Namespaces) < len(nss)) {
+		if t := &terms[i]; !t.listsEvery() && (nss[0] == "" || len(t.Namespaces) < len(nss)) {
 			nss = slices.Compact(slices.Sorted(slices.Values(t.Namespaces)))
 		}
 	}
 	for _, ns := range nss {
 		for _, p := range rd.podsIn(ns) {
-			if countsAll(terms, p.Namespace, p.Labels) {
+			if countsAll(terms, p.Namespace, p.Labels, rd.anti.labelsOf) {
 				rd.anti.addAffinity(g, p.NodeLabels, p.UID)
 			}
 		}
 	}
 	for _, p := range rd.anti.placed {
-		if countsAll(terms, p.namespace, p.labels) {
+		if countsAll(terms, p.namespace, p.labels, rd.anti.labelsOf) {
 			rd.anti.addAffinity(g, rd.agents[p.agent].node.Labels, "")
 		}
 	}
@@ -105,7 +107,7 @@ func (a *antiRound) addAffinity(g *affinityGroup, nodeLabels map[string]string, 
 // groups whose terms all count it.
 func (rd *round) placedForAffinity(r *Request, nodeLabels map[string]string) {
 	for _, g := range rd.anti.affinityGroups {
-		if countsAll(g.terms, r.Namespace, r.Labels) {
+		if countsAll(g.terms, r.Namespace, r.Labels, rd.anti.labelsOf) {
 			rd.anti.addAffinity(g, nodeLabels, "")
 		}
 	}
@@ -130,7 +132,7 @@ func (rd *round) affinityClosures(r *Request, cs []closure) []closure {
 			pairs--
 		}
 	}
-	first := pairs == 0 && countsAll(r.PodAffinity, r.Namespace, r.Labels)
+	first := pairs == 0 && countsAll(r.PodAffinity, r.Namespace, r.Labels, rd.anti.labelsOf)
 	for i := range g.terms {
 		c := closure{key: g.terms[i].TopologyKey, pods: g.perTerm[i].byAgent, why: reasonAffinity, need: true, any: first}
 		if self != nil && self[i].ok {

@@ -99,6 +99,13 @@ func TestRequiredPodAffinity(t *testing.T) {
 			requests: []Request{replica("w1", "ns", "web"), besideOf("c1", "ns", "cache", awayFrom("web", host, "ns"))},
 			want:     []string{"h1", "h1"},
 		},
+		{
+			name:     "beside a pod of a namespace the term chooses by labels",
+			requests: []Request{besideOf("c1", "ns", "cache", teamA(host))},
+			podsIn:   []PlacedPod{onHost("y", "web", "h1", "a"), onHost("x", "web", "h3", "b")},
+			want:     []string{"h3"},
+			binpack:  true,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			strategy := Spread
@@ -114,7 +121,8 @@ func TestRequiredPodAffinity(t *testing.T) {
 						}
 					}
 					return out
-				}})
+				},
+				NamespaceLabels: func(ns string) map[string]string { return namespaceLabels[ns] }})
 			got := hostsOf(res, tc.requests)
 			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 				t.Fatalf("placed on %q, want %q (unplaced: %v)", got, tc.want, res.Unplaced)

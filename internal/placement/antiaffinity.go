@@ -17,20 +17,35 @@ type PodTerm struct {
 	// term without a labelSelector).
 	Selector labels.Selector
 	// Namespaces are those of the pods the term counts, AllNamespaces every one (an
-	// empty namespaceSelector).
-	Namespaces    []string
-	AllNamespaces bool
+	// empty namespaceSelector), and NamespaceSelector, when set, adds those whose labels
+	// it matches (Input.NamespaceLabels).
+	Namespaces        []string
+	AllNamespaces     bool
+	NamespaceSelector labels.Selector
 	// TopologyKey is the Node label whose value is the domain.
 	TopologyKey string
 }
 
-// counts says whether the term counts a pod of that namespace and labels.
-func (t *PodTerm) counts(namespace string, lbls map[string]string) bool {
-	if t.Selector == nil || (!t.AllNamespaces && !slices.Contains(t.Namespaces, namespace)) {
+// counts says whether the term counts a pod of that namespace and labels; nsLabels
+// reads a namespace's labels, for a namespace selector.
+func (t *PodTerm) counts(namespace string, lbls map[string]string, nsLabels func(string) labels.Set) bool {
+	if t.Selector == nil || !t.inNamespace(namespace, nsLabels) {
 		return false
 	}
 	return t.Selector.Matches(labels.Set(lbls))
 }
+
+// inNamespace says whether the term counts pods of that namespace.
+func (t *PodTerm) inNamespace(namespace string, nsLabels func(string) labels.Set) bool {
+	if t.AllNamespaces || slices.Contains(t.Namespaces, namespace) {
+		return true
+	}
+	return t.NamespaceSelector != nil && t.NamespaceSelector.Matches(nsLabels(namespace))
+}
+
+// listsEvery says whether the pods the term counts are to be looked for in every
+// namespace: it names none it is confined to.
+func (t *PodTerm) listsEvery() bool { return t.AllNamespaces || t.NamespaceSelector != nil }
 
 // PlacedPod is a pod already on a Node, as required pod anti-affinity weighs it.
 type PlacedPod struct {
@@ -86,7 +101,8 @@ func (d *domainPods) add(agents []int, n int, value, uid string) {
 	}
 }
 
-// termKey is what makes two terms one: selector, namespaces and topology key.
+// termKey is what makes two terms one: selector, namespaces, namespace selector and
+// topology key.
 func termKey(t *PodTerm) string {
 	var b strings.Builder
 	if t.Selector != nil {
@@ -101,6 +117,10 @@ func termKey(t *PodTerm) string {
 		nss := slices.Clone(t.Namespaces)
 		slices.Sort(nss)
 		b.WriteString(strings.Join(nss, ","))
+	}
+	b.WriteByte(1)
+	if t.NamespaceSelector != nil {
+		b.WriteString(t.NamespaceSelector.String())
 	}
 	b.WriteByte(1)
 	b.WriteString(t.TopologyKey)
@@ -128,6 +148,10 @@ type antiRound struct {
 	nodes          []*corev1.Node
 	nodesRead      bool
 	agentByNode    map[string]int
+	// namespaceLabels reads a namespace's labels (Input.NamespaceLabels), nsLabels
+	// keeps what it read for the round.
+	namespaceLabels func(string) map[string]string
+	nsLabels        map[string]labels.Set
 }
 
 // placedHere is a pod placed in this round, on the agent of that index.
@@ -146,7 +170,8 @@ func newAntiRound(in *Input, agents []*agentState) *antiRound {
 	}) {
 		return nil
 	}
-	a := &antiRound{podsIn: map[string][]PlacedPod{}, groups: map[string]*termGroup{}, agentsOf: map[string]map[string][]int{}, agents: agents}
+	a := &antiRound{podsIn: map[string][]PlacedPod{}, groups: map[string]*termGroup{}, agentsOf: map[string]map[string][]int{}, agents: agents,
+		namespaceLabels: in.NamespaceLabels}
 	for _, p := range in.AntiAffinityPods {
 		for i := range p.AntiAffinity {
 			t := &p.AntiAffinity[i]
@@ -171,6 +196,23 @@ func (a *antiRound) agentsWith(key, value string) []int {
 		a.agentsOf[key] = byValue
 	}
 	return byValue[value]
+}
+
+// labelsOf are a namespace's labels, read once per round; none when the round cannot
+// read them (no Input.NamespaceLabels, or no such namespace).
+func (a *antiRound) labelsOf(namespace string) labels.Set {
+	if l, ok := a.nsLabels[namespace]; ok {
+		return l
+	}
+	var l labels.Set
+	if a.namespaceLabels != nil {
+		l = a.namespaceLabels(namespace)
+	}
+	if a.nsLabels == nil {
+		a.nsLabels = map[string]labels.Set{}
+	}
+	a.nsLabels[namespace] = l
+	return l
 }
 
 // group is the term's group, made on first use.
@@ -217,18 +259,18 @@ func (rd *round) countedOf(t *PodTerm) *termGroup {
 	}
 	g.countedReady = true
 	nss := slices.Compact(slices.Sorted(slices.Values(t.Namespaces)))
-	if t.AllNamespaces {
+	if t.listsEvery() {
 		nss = []string{""}
 	}
 	for _, ns := range nss {
 		for _, p := range rd.podsIn(ns) {
-			if v, ok := p.NodeLabels[t.TopologyKey]; ok && t.counts(p.Namespace, p.Labels) {
+			if v, ok := p.NodeLabels[t.TopologyKey]; ok && t.counts(p.Namespace, p.Labels, rd.anti.labelsOf) {
 				rd.anti.count(g, v, p.UID)
 			}
 		}
 	}
 	for _, p := range rd.anti.placed {
-		if v, ok := rd.agents[p.agent].node.Labels[t.TopologyKey]; ok && t.counts(p.namespace, p.labels) {
+		if v, ok := rd.agents[p.agent].node.Labels[t.TopologyKey]; ok && t.counts(p.namespace, p.labels, rd.anti.labelsOf) {
 			rd.anti.count(g, v, "")
 		}
 	}
@@ -310,7 +352,7 @@ func (rd *round) closedDomains(r *Request, selKey string) []closure {
 		}
 	}
 	for _, g := range rd.anti.order {
-		if g.holders.byAgent != nil && g.term.counts(r.Namespace, r.Labels) {
+		if g.holders.byAgent != nil && g.term.counts(r.Namespace, r.Labels, rd.anti.labelsOf) {
 			cs = append(cs, closure(g.term.TopologyKey, &g.holders, reasonExistingAntiAffinity))
 		}
 	}
@@ -330,7 +372,7 @@ func (rd *round) placedOn(r *Request, agent int) {
 	rd.placedForAffinity(r, labels)
 	rd.placedForSpread(r, rd.agents[agent])
 	for _, g := range rd.anti.order {
-		if g.countedReady && g.term.counts(r.Namespace, r.Labels) {
+		if g.countedReady && g.term.counts(r.Namespace, r.Labels, rd.anti.labelsOf) {
 			if v, ok := labels[g.term.TopologyKey]; ok {
 				rd.anti.count(g, v, "")
 			}

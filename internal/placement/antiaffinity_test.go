@@ -17,6 +17,15 @@ func awayFrom(value string, key string, ns ...string) PodTerm {
 	return PodTerm{Selector: labels.SelectorFromSet(labels.Set{"app": value}), Namespaces: ns, TopologyKey: key}
 }
 
+// namespaceLabels are the labels of the namespaces x and y.
+var namespaceLabels = map[string]map[string]string{"x": {"team": "a"}, "y": {"team": "b"}}
+
+// teamA is a term against pods labelled app=web in the namespaces labelled team=a.
+func teamA(key string) PodTerm {
+	return PodTerm{Selector: labels.SelectorFromSet(labels.Set{"app": "web"}), NamespaceSelector: labels.SelectorFromSet(labels.Set{"team": "a"}),
+		TopologyKey: key}
+}
+
 // replica is a request of pod app=value in namespace ns with the terms.
 func replica(id, ns, value string, terms ...PodTerm) Request {
 	return Request{ID: id, CPUs: 1, Namespace: ns, Labels: map[string]string{"app": value}, AntiAffinity: terms}
@@ -138,6 +147,27 @@ func TestRequiredPodAntiAffinity(t *testing.T) {
 			withAnti: []PlacedPod{onHost("ns", "db", "h1", "a", awayFrom("web", host, "ns"))},
 			want:     []string{"h1"},
 		},
+		{
+			name:     "a term choosing namespaces by labels counts the pods of those",
+			requests: []Request{replica("r1", "ns", "web", teamA(host))},
+			podsIn:   map[string][]PlacedPod{"": {onHost("x", "web", "h1", "a"), onHost("y", "web", "h2", "a")}},
+			want:     []string{"h2"},
+			binpack:  true,
+		},
+		{
+			name:     "an existing pod's term choosing namespaces by labels",
+			requests: []Request{replica("r1", "x", "web")},
+			withAnti: []PlacedPod{onHost("ns", "db", "h1", "a", teamA(host))},
+			want:     []string{"h2"},
+			binpack:  true,
+		},
+		{
+			name:     "counts no pod of the namespaces it does not choose",
+			requests: []Request{replica("r1", "y", "web"), replica("r2", "nolabels", "web")},
+			withAnti: []PlacedPod{onHost("ns", "db", "h1", "a", teamA(host))},
+			want:     []string{"h1", "h1"},
+			binpack:  true,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			asked := map[string]int{}
@@ -145,10 +175,14 @@ func TestRequiredPodAntiAffinity(t *testing.T) {
 			if tc.binpack {
 				strategy = Binpack
 			}
+			askedLabels := map[string]int{}
 			in := Input{Requests: tc.requests, Offers: offers, Cluster: "c", NodeSpec: nodeSpec, Strategy: strategy,
 				AntiAffinityPods: tc.withAnti, PodsIn: func(ns string) []PlacedPod {
 					asked[ns]++
 					return tc.podsIn[ns]
+				}, NamespaceLabels: func(ns string) map[string]string {
+					askedLabels[ns]++
+					return namespaceLabels[ns]
 				}}
 			res := Place(in)
 			got := hostsOf(res, tc.requests)
@@ -161,6 +195,11 @@ func TestRequiredPodAntiAffinity(t *testing.T) {
 			for ns, n := range asked {
 				if n > 1 {
 					t.Fatalf("pods of namespace %q listed %d times in one round", ns, n)
+				}
+			}
+			for ns, n := range askedLabels {
+				if n > 1 {
+					t.Fatalf("labels of namespace %q read %d times in one round", ns, n)
 				}
 			}
 		})

@@ -26,6 +26,11 @@ type SpreadConstraint struct {
 	// IgnoreNodeAffinity (nodeAffinityPolicy: Ignore) makes every Node eligible, not
 	// only those the pod's node selector and required node affinity match.
 	IgnoreNodeAffinity bool
+	// HonorTaints (nodeTaintsPolicy: Honor) makes only the Nodes whose NoSchedule and
+	// NoExecute taints the pod tolerates eligible; the cluster's own agent taint and the
+	// node lifecycle's not-ready and unreachable taints are not held against it, as
+	// placement holds none of them against a pod.
+	HonorTaints bool
 }
 
 // spreadGroup is what a round knows of one set of constraints of one namespace and
@@ -35,6 +40,7 @@ type spreadGroup struct {
 	namespace   string
 	constraints []SpreadConstraint
 	aff         nodeaffinity.RequiredNodeAffinity
+	tolerations []corev1.Toleration
 	perValue    []map[string]int32
 	perAgent    []domainPods
 	// domainOf is each eligible Node's domain value, by Node name, per constraint: the
@@ -51,6 +57,7 @@ type spreadGroup struct {
 // spreadKey is what makes two requests' constraints one group.
 func spreadKey(r *Request, selKey string) string {
 	var b strings.Builder
+	honor := false
 	b.WriteString(r.Namespace)
 	for i := range r.Spread {
 		c := &r.Spread[i]
@@ -67,18 +74,44 @@ func spreadKey(r *Request, selKey string) string {
 		if c.IgnoreNodeAffinity {
 			b.WriteByte(2)
 		}
+		if c.HonorTaints {
+			honor = true
+			b.WriteByte(4)
+		}
 	}
 	b.WriteByte(3)
 	b.WriteString(selKey)
+	if honor {
+		for i := range r.Tolerations {
+			t := &r.Tolerations[i]
+			b.WriteByte(5)
+			b.WriteString(t.Key)
+			b.WriteByte(1)
+			b.WriteString(string(t.Operator))
+			b.WriteByte(1)
+			b.WriteString(t.Value)
+			b.WriteByte(1)
+			b.WriteString(string(t.Effect))
+		}
+	}
 	return b.String()
 }
 
-// eligible says whether a Node of those labels counts for constraint i: it has every
-// constraint's key, and matches the pod's node affinity unless the constraint ignores it.
-func (g *spreadGroup) eligible(i int, name string, nodeLabels map[string]string) bool {
+// eligible says whether a Node of those labels and blocking taints (blockingTaints)
+// counts for constraint i: it has every constraint's key, matches the pod's node
+// affinity unless the constraint ignores it, and has no taint the pod does not tolerate
+// when the constraint honours taints.
+func (g *spreadGroup) eligible(i int, name string, nodeLabels map[string]string, taints []corev1.Taint) bool {
 	for j := range g.constraints {
 		if _, ok := nodeLabels[g.constraints[j].TopologyKey]; !ok {
 			return false
+		}
+	}
+	if g.constraints[i].HonorTaints {
+		for k := range taints {
+			if !tolerates(g.tolerations, &taints[k]) {
+				return false
+			}
 		}
 	}
 	if g.constraints[i].IgnoreNodeAffinity {
@@ -96,7 +129,7 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 	if g := rd.anti.spreads[key]; g != nil {
 		return g
 	}
-	g := &spreadGroup{namespace: r.Namespace, constraints: r.Spread, aff: nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity),
+	g := &spreadGroup{namespace: r.Namespace, constraints: r.Spread, aff: nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity), tolerations: r.Tolerations,
 		perValue: make([]map[string]int32, len(r.Spread)), perAgent: make([]domainPods, len(r.Spread)), domainOf: make([]map[string]string, len(r.Spread)),
 		least: make([]int32, len(r.Spread)), atLeast: make([]int, len(r.Spread))}
 	if rd.anti.spreads == nil {
@@ -107,8 +140,8 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 	for i := range g.constraints {
 		g.perValue[i] = map[string]int32{}
 		g.domainOf[i] = map[string]string{}
-		domain := func(name string, nodeLabels map[string]string) {
-			if g.eligible(i, name, nodeLabels) {
+		domain := func(name string, nodeLabels map[string]string, taints []corev1.Taint) {
+			if g.eligible(i, name, nodeLabels, taints) {
 				v := nodeLabels[g.constraints[i].TopologyKey]
 				g.domainOf[i][name] = v
 				if !hasKey(g.perValue[i], v) {
@@ -118,11 +151,11 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 		}
 		for _, n := range rd.clusterNodes() {
 			if _, offered := rd.agentOfNode(n.Name); !offered {
-				domain(n.Name, n.Labels)
+				domain(n.Name, n.Labels, blockingTaints(n.Spec.Taints))
 			}
 		}
 		for _, ag := range rd.agents {
-			domain(ag.node.Name, ag.node.Labels)
+			domain(ag.node.Name, ag.node.Labels, ag.taints)
 		}
 	}
 	for _, p := range rd.podsIn(r.Namespace) {

@@ -28,19 +28,32 @@ func spreading(id, value string, cs ...SpreadConstraint) Request {
 // A DoNotSchedule spread constraint keeps the pods it counts within maxSkew of the
 // emptiest eligible domain, as kube-scheduler's PodTopologySpread filter does: pods on
 // Nodes and placed earlier in the round count, the cluster's Nodes without offers are
-// domains too, minDomains makes the emptiest hold 0, and only Nodes the pod's node
-// selector matches count unless nodeAffinityPolicy is Ignore.
+// domains too, minDomains makes the emptiest hold 0, only Nodes the pod's node
+// selector matches count unless nodeAffinityPolicy is Ignore, and with nodeTaintsPolicy
+// Honor only Nodes whose taints the pod tolerates count.
 func TestSpreadConstraints(t *testing.T) {
 	host, zone := corev1.LabelHostname, corev1.LabelTopologyZone
 	offers := []mesos.Offer{withAttr(offer("h1", 8, 8192), "rack", "r1"), withAttr(offer("h2", 8, 8192), "rack", "r1"), offer("h3", 8, 8192)}
 	zones := map[string]string{"h1": "a", "h2": "a", "h3": "b", "h4": "b"}
+	// tainted are the hosts whose Nodes have a NoSchedule taint, in the case running.
+	var tainted []string
+	gpu := corev1.Taint{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}
+	taintsOf := func(h string) []corev1.Taint {
+		if slices.Contains(tainted, h) {
+			// The cluster's own agent taint is on every agent's Node, and never held
+			// against its pods.
+			return []corev1.Taint{{Key: agentnode.TaintAgent, Effect: corev1.TaintEffectNoSchedule}, gpu}
+		}
+		return []corev1.Taint{{Key: agentnode.TaintAgent, Effect: corev1.TaintEffectNoSchedule}}
+	}
 	node := func(h string) *corev1.Node {
-		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", h, 0), Labels: map[string]string{host: h, zone: zones[h]}}}
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", h, 0), Labels: map[string]string{host: h, zone: zones[h]}},
+			Spec: corev1.NodeSpec{Taints: taintsOf(h)}}
 	}
 	nodeSpec := func(name string) (NodeState, bool) {
 		for h, z := range zones {
 			if strings.HasSuffix(name, "-"+h) {
-				return NodeState{Labels: map[string]string{zone: z}}, true
+				return NodeState{Labels: map[string]string{zone: z}, Taints: taintsOf(h)}, true
 			}
 		}
 		return NodeState{}, false
@@ -60,11 +73,16 @@ func TestSpreadConstraints(t *testing.T) {
 	onRack := spreadOver("web", host, 1)
 	ignoring := onRack
 	ignoring.IgnoreNodeAffinity = true
+	honoring := spreadOver("web", host, 1)
+	honoring.HonorTaints = true
+	tolerating := n(1, "web", honoring)
+	tolerating[0].ID, tolerating[0].Tolerations = "web-t", []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
 	for _, tc := range []struct {
 		name     string
 		requests []Request
 		podsIn   []PlacedPod
 		nodes    []string
+		tainted  []string
 		// selector gives each request a node selector of rack=r1.
 		selector bool
 		want     []string
@@ -92,8 +110,29 @@ func TestSpreadConstraints(t *testing.T) {
 			podsIn: []PlacedPod{{Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeName: "kubelet-1", NodeLabels: map[string]string{zone: "a"}},
 				{Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeName: "kubelet-1", NodeLabels: map[string]string{zone: "a"}}},
 			want: []string{"h1"}},
+		// h4, without an offer, is a domain holding none, so none may go where one runs.
+		{name: "a tainted Node counts", requests: n(1, "web", spreadOver("web", host, 1)), tainted: []string{"h4"},
+			podsIn: []PlacedPod{on("web", "h1"), on("web", "h2"), on("web", "h3")}, nodes: []string{"h1", "h2", "h3", "h4"},
+			want: []string{""}},
+		{name: "unless nodeTaintsPolicy is Honor", requests: n(1, "web", honoring), tainted: []string{"h4"},
+			podsIn: []PlacedPod{on("web", "h1"), on("web", "h2"), on("web", "h3")}, nodes: []string{"h1", "h2", "h3", "h4"},
+			want: []string{"h1"}},
+		{name: "Honor, a pod that tolerates the taint", requests: tolerating, tainted: []string{"h4"},
+			podsIn: []PlacedPod{on("web", "h1"), on("web", "h2"), on("web", "h3")}, nodes: []string{"h1", "h2", "h3", "h4"},
+			want: []string{""}},
+		// Pods of one workload that tolerate different taints count different domains.
+		{name: "Honor, pods of other tolerations", requests: append(n(1, "web", honoring), tolerating...), tainted: []string{"h4"},
+			podsIn: []PlacedPod{on("web", "h1"), on("web", "h2"), on("web", "h3")}, nodes: []string{"h1", "h2", "h3", "h4"},
+			want: []string{"h1", ""}},
+		// h3 is offered, but keeps the pod away by its taint: Honor takes its domain
+		// out too.
+		{name: "a tainted agent", requests: n(1, "web", spreadOver("web", host, 1)), tainted: []string{"h3"},
+			podsIn: []PlacedPod{on("web", "h1"), on("web", "h2")}, want: []string{""}},
+		{name: "a tainted agent, Honor", requests: n(1, "web", honoring), tainted: []string{"h3"},
+			podsIn: []PlacedPod{on("web", "h1"), on("web", "h2")}, want: []string{"h1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tainted = tc.tainted
 			reqs := slices.Clone(tc.requests)
 			for i := range reqs {
 				if tc.selector {

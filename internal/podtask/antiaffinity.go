@@ -11,11 +11,9 @@ import (
 
 // AntiAffinityTerms are a pod's required pod anti-affinity terms as placement weighs
 // them (placement.PodTerm): a term without namespaces or a namespace selector counts the
-// pods of the pod's own namespace, an empty namespace selector those of every one. Nil
-// when it has none. A term whose namespace selector selects by labels, which placement
-// does not read, counts the pods of every namespace: a pod bound by others keeps away
-// at least the pods it should (checkPodConstraints refuses such pods before they are
-// queued, so no pod placed here has one).
+// pods of the pod's own namespace, an empty namespace selector those of every one, and
+// one that selects namespaces by their labels those of the namespaces it names and of
+// those it selects. Nil when it has none.
 func AntiAffinityTerms(pod *corev1.Pod) []placement.PodTerm {
 	if !HasAntiAffinityTerms(pod) {
 		return nil
@@ -31,8 +29,7 @@ func HasAntiAffinityTerms(pod *corev1.Pod) bool {
 }
 
 // AffinityTerms are a pod's required pod affinity terms as placement weighs them, read
-// as AntiAffinityTerms reads anti-affinity's (a pod with a term selecting namespaces by
-// labels is refused before it is queued, and kube-scheduler reads no other pod's).
+// as AntiAffinityTerms reads anti-affinity's.
 func AffinityTerms(pod *corev1.Pod) []placement.PodTerm {
 	a := pod.Spec.Affinity
 	if a == nil || a.PodAffinity == nil {
@@ -49,9 +46,19 @@ func podTerms(pod *corev1.Pod, src []corev1.PodAffinityTerm) []placement.PodTerm
 	terms := make([]placement.PodTerm, 0, len(src))
 	for i := range src {
 		t := &src[i]
-		term := placement.PodTerm{TopologyKey: t.TopologyKey, Namespaces: t.Namespaces, AllNamespaces: t.NamespaceSelector != nil}
-		if t.NamespaceSelector == nil && len(t.Namespaces) == 0 {
+		term := placement.PodTerm{TopologyKey: t.TopologyKey, Namespaces: t.Namespaces}
+		switch ns := t.NamespaceSelector; {
+		case ns == nil && len(t.Namespaces) == 0:
 			term.Namespaces = []string{pod.Namespace}
+		case ns == nil:
+		case len(ns.MatchLabels) == 0 && len(ns.MatchExpressions) == 0:
+			term.AllNamespaces = true
+		default:
+			sel, err := metav1.LabelSelectorAsSelector(ns)
+			if err != nil {
+				continue // the API server lets no such pod in
+			}
+			term.NamespaceSelector = sel
 		}
 		if t.LabelSelector != nil {
 			sel, err := metav1.LabelSelectorAsSelector(t.LabelSelector)
@@ -65,28 +72,21 @@ func podTerms(pod *corev1.Pod, src []corev1.PodAffinityTerm) []placement.PodTerm
 	return terms
 }
 
-// namespaceSelectorByLabels says whether a term picks its namespaces by their labels,
-// which placement does not read.
-func namespaceSelectorByLabels(t *corev1.PodAffinityTerm) bool {
-	s := t.NamespaceSelector
-	return s != nil && (len(s.MatchLabels) > 0 || len(s.MatchExpressions) > 0)
-}
-
 // SpreadConstraints are a pod's topology spread constraints with whenUnsatisfiable:
 // DoNotSchedule as placement holds them (placement.SpreadConstraint); ScheduleAnyway
 // ones are kube-scheduler's scores, and ignored. The values of the pod's labels named by
 // matchLabelKeys join the selector, as kube-scheduler joins them (a key the pod has no
-// label of is left out). Nil when it has none. Constraints with nodeTaintsPolicy: Honor
-// are not among them: checkPodConstraints refuses such pods.
+// label of is left out). Nil when it has none.
 func SpreadConstraints(pod *corev1.Pod) []placement.SpreadConstraint {
 	var out []placement.SpreadConstraint
 	for i := range pod.Spec.TopologySpreadConstraints {
 		c := &pod.Spec.TopologySpreadConstraints[i]
-		if c.WhenUnsatisfiable != corev1.DoNotSchedule || honorsTaints(c) {
+		if c.WhenUnsatisfiable != corev1.DoNotSchedule {
 			continue
 		}
 		sc := placement.SpreadConstraint{MaxSkew: c.MaxSkew, TopologyKey: c.TopologyKey,
-			IgnoreNodeAffinity: c.NodeAffinityPolicy != nil && *c.NodeAffinityPolicy == corev1.NodeInclusionPolicyIgnore}
+			IgnoreNodeAffinity: c.NodeAffinityPolicy != nil && *c.NodeAffinityPolicy == corev1.NodeInclusionPolicyIgnore,
+			HonorTaints:        c.NodeTaintsPolicy != nil && *c.NodeTaintsPolicy == corev1.NodeInclusionPolicyHonor}
 		if c.MinDomains != nil {
 			sc.MinDomains = *c.MinDomains
 		}
@@ -107,10 +107,4 @@ func SpreadConstraints(pod *corev1.Pod) []placement.SpreadConstraint {
 		out = append(out, sc)
 	}
 	return out
-}
-
-// honorsTaints says whether a spread constraint counts only the Nodes whose taints the
-// pod tolerates, which placement does not read.
-func honorsTaints(c *corev1.TopologySpreadConstraint) bool {
-	return c.NodeTaintsPolicy != nil && *c.NodeTaintsPolicy == corev1.NodeInclusionPolicyHonor
 }

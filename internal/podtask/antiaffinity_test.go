@@ -14,11 +14,12 @@ import (
 
 // A pod's required anti-affinity terms count the pods of its own namespace unless they
 // name namespaces, or every namespace with an empty namespace selector; a term without
-// a label selector counts no pod, and one choosing namespaces by labels counts every
-// namespace (such pods are refused before they are queued: a pod bound by others keeps
-// away at least the pods it should).
+// a label selector counts no pod, and one choosing namespaces by labels counts those it
+// selects and those it names.
 func TestAntiAffinityTerms(t *testing.T) {
 	web := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+	teamA := &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
+	nsLabels := map[string]labels.Set{"x": {"team": "a"}, "y": {"team": "b"}}
 	for _, tc := range []struct {
 		name   string
 		term   corev1.PodAffinityTerm
@@ -36,8 +37,11 @@ func TestAntiAffinityTerms(t *testing.T) {
 		{name: "no label selector", term: corev1.PodAffinityTerm{TopologyKey: corev1.LabelHostname}, want: true,
 			nss: []string{"ns"}, counts: map[string]bool{"ns/web": false, "ns/": false}},
 		{name: "namespaces by labels", term: corev1.PodAffinityTerm{LabelSelector: web, TopologyKey: corev1.LabelHostname,
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}}, want: true,
-			all: true, counts: map[string]bool{"ns/web": true, "x/web": true, "x/db": false}},
+			NamespaceSelector: teamA}, want: true,
+			counts: map[string]bool{"ns/web": false, "x/web": true, "x/db": false, "y/web": false}},
+		{name: "named and by labels", term: corev1.PodAffinityTerm{LabelSelector: web, TopologyKey: corev1.LabelHostname,
+			Namespaces: []string{"y"}, NamespaceSelector: teamA}, want: true,
+			nss: []string{"y"}, counts: map[string]bool{"ns/web": false, "x/web": true, "y/web": true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := asking("cpu", "1")
@@ -57,8 +61,9 @@ func TestAntiAffinityTerms(t *testing.T) {
 			}
 			for pod, want := range tc.counts {
 				ns, app, _ := strings.Cut(pod, "/")
-				got := term.Selector != nil && (term.AllNamespaces || slices.Contains(term.Namespaces, ns)) &&
-					term.Selector.Matches(labels.Set{"app": app})
+				inNamespace := term.AllNamespaces || slices.Contains(term.Namespaces, ns) ||
+					(term.NamespaceSelector != nil && term.NamespaceSelector.Matches(nsLabels[ns]))
+				got := term.Selector != nil && inNamespace && term.Selector.Matches(labels.Set{"app": app})
 				if got != want {
 					t.Fatalf("the term counts pod %s: %v, want %v", pod, got, want)
 				}
@@ -98,25 +103,29 @@ func TestAffinityTerms(t *testing.T) {
 func TestSpreadConstraints(t *testing.T) {
 	pod := asking("cpu", "1")
 	pod.Labels = map[string]string{"app": "web", "pod-template-hash": "abc"}
-	ignore := corev1.NodeInclusionPolicyIgnore
+	ignore, honor := corev1.NodeInclusionPolicyIgnore, corev1.NodeInclusionPolicyHonor
 	two := int32(2)
 	web := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
 	pod.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{
 		{MaxSkew: 1, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.ScheduleAnyway, LabelSelector: web},
 		{MaxSkew: 2, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: web,
-			MatchLabelKeys: []string{"pod-template-hash", "absent"}, MinDomains: &two, NodeAffinityPolicy: &ignore},
+			MatchLabelKeys: []string{"pod-template-hash", "absent"}, MinDomains: &two, NodeAffinityPolicy: &ignore, NodeTaintsPolicy: &honor},
+		{MaxSkew: 1, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: web},
 	}
 	mt, err := NewMesosTask(pod, &mesosv1alpha1.MesosCluster{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := RequestFor(pod, mt)
-	if len(r.Spread) != 1 {
-		t.Fatalf("constraints %+v, want the DoNotSchedule one", r.Spread)
+	if len(r.Spread) != 2 {
+		t.Fatalf("constraints %+v, want the DoNotSchedule ones", r.Spread)
 	}
 	c := r.Spread[0]
-	if c.MaxSkew != 2 || c.TopologyKey != corev1.LabelTopologyZone || c.MinDomains != 2 || !c.IgnoreNodeAffinity {
+	if c.MaxSkew != 2 || c.TopologyKey != corev1.LabelTopologyZone || c.MinDomains != 2 || !c.IgnoreNodeAffinity || !c.HonorTaints {
 		t.Fatalf("constraint %+v", c)
+	}
+	if d := r.Spread[1]; d.IgnoreNodeAffinity || d.HonorTaints || d.MinDomains != 0 {
+		t.Fatalf("constraint %+v, want the policies' defaults (Honor node affinity, Ignore taints)", d)
 	}
 	if !c.Selector.Matches(labels.Set{"app": "web", "pod-template-hash": "abc"}) || c.Selector.Matches(labels.Set{"app": "web", "pod-template-hash": "old"}) {
 		t.Fatalf("selector %s does not hold the pod's pod-template-hash", c.Selector)

@@ -72,17 +72,13 @@ func ClaimsMessage(claims []corev1.PodResourceClaim) string {
 
 // CheckPlaceable is the error, as PodScheduled's message, for a pod k8sm cannot place:
 // one asking for resources placement does not count (UnplaceableMessage), or claiming
-// devices (ClaimsMessage), or placed by other pods (checkPodConstraints); nil for one it
-// can.
+// devices (ClaimsMessage); nil for one it can.
 func CheckPlaceable(pod *corev1.Pod) error {
 	if names := UnplaceableResources(pod); len(names) > 0 {
 		return errors.New(UnplaceableMessage(names))
 	}
 	if len(pod.Spec.ResourceClaims) > 0 {
 		return errors.New(ClaimsMessage(pod.Spec.ResourceClaims))
-	}
-	if err := checkPodConstraints(pod); err != nil {
-		return err
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -208,7 +209,21 @@ func (s *Scheduler) clusterNodes() []*corev1.Node {
 	out := make([]*corev1.Node, len(list.Items))
 	for i := range list.Items {
 		n := &list.Items[i]
-		out[i] = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: agentnode.MatchLabels(n.Labels)}}
+		out[i] = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: agentnode.MatchLabels(n.Labels)}, Spec: corev1.NodeSpec{Taints: n.Spec.Taints}}
 	}
 	return out
+}
+
+// namespaceLabels is placement's Input.NamespaceLabels: a namespace's labels, from the
+// cache (to read only), for pod affinity terms that choose namespaces by their labels;
+// nil when there is no such namespace, or the cache cannot say.
+func (s *Scheduler) namespaceLabels(name string) map[string]string {
+	ns := &corev1.Namespace{}
+	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy); err != nil {
+		if !apierrors.IsNotFound(err) {
+			s.Log.Info("Could not read a namespace's labels; pod affinity terms choosing namespaces by labels count none of its pods", "namespace", name, "error", err.Error())
+		}
+		return nil
+	}
+	return ns.Labels
 }

@@ -137,3 +137,40 @@ func TestStubPodsAreNotCounted(t *testing.T) {
 		t.Fatalf("ACCEPTs %v, want the pod on agent-1: a stub has no labels to match", d.launches)
 	}
 }
+
+// A term that chooses namespaces by their labels counts the pods of the namespaces
+// whose labels it matches, read from the cache, and of no other.
+func TestTermsChooseNamespacesByLabels(t *testing.T) {
+	for _, tc := range []struct {
+		name, team, want string
+	}{{"the namespace is chosen", "a", "a-agent-2"}, {"the namespace is not chosen", "b", "a-agent-1"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var objs []client.Object
+			for _, host := range []string{"agent-1", "agent-2"} {
+				objs = append(objs, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", host, 0),
+					Labels: map[string]string{corev1.LabelHostname: host, agentnode.LabelCluster: "c"}}})
+			}
+			objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team", Labels: map[string]string{"team": tc.team}}})
+			running, _ := podWithTask("web-0", "100m")
+			running.Namespace, running.Spec.NodeName = "team", agentnode.NodeName("c", "agent-1", 0)
+			running.Labels = map[string]string{"app": "web"}
+			pod, mt := podWithTask("web-1", "100m")
+			pod.Labels = map[string]string{"app": "web"}
+			pod.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+					LabelSelector:     &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}},
+					TopologyKey:       corev1.LabelHostname}}}}
+			c := fakeAPI(t, append(objs, running, pod, mt)...)
+			d := newFakeDriver()
+			s, _ := newTestScheduler(c, d)
+			ctx := context.Background()
+			s.Enqueue(ctx, mt, pod)
+			// agent-1 has more room, which spreading prefers: only the term keeps the pod away.
+			s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 8), agentOffer("agent-2", 4)})
+			if len(d.accepted) != 1 || d.accepted[0][0].AgentID.Value != tc.want {
+				t.Fatalf("ACCEPTs %v, want web-1 on %s", d.launches, tc.want)
+			}
+		})
+	}
+}

@@ -173,7 +173,7 @@ func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, o
 		Requests: reqs, Offers: offers, Strategy: strategy, Cluster: mc.Name,
 		ExecutorID: podtask.ExecutorID(mc), ExecutorResources: podtask.ExecutorRequest(mc), Cache: &s.offerCache,
 		RunningExecutor: s.runningExecutor(podtask.ExecutorID(mc)), NodeSpec: s.nodeSpec,
-		PodsIn: podsIn, AntiAffinityPods: withTerms, ClusterNodes: s.clusterNodes,
+		PodsIn: podsIn, AntiAffinityPods: withTerms, ClusterNodes: s.clusterNodes, NamespaceLabels: s.namespaceLabels,
 	})
 	s.metrics.Placed(time.Since(start))
 	return res

@@ -17,8 +17,8 @@ import (
 // run one per agent: created at once on three agents, three run on three agents and
 // the fourth waits, Unschedulable in kube-scheduler's words, until one of them is gone.
 // Pods with required pod affinity run beside the pods they name, and wait while there
-// are none. Pods with a DoNotSchedule spread constraint spread even where the cluster
-// packs pods.
+// are none; terms that choose namespaces by their labels count the pods of those. Pods
+// with a DoNotSchedule spread constraint spread even where the cluster packs pods.
 var _ = Describe("Pods with required pod affinity, anti-affinity or spread", func() {
 	It("run one per agent, and the one with no agent left waits for one", func() {
 		sim := startSim(3, "cpus:4;mem:8192;disk:10000")
@@ -126,6 +126,41 @@ var _ = Describe("Pods with required pod affinity, anti-affinity or spread", fun
 		l, err := podOf(client.ObjectKeyFromObject(lonely))()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(l.Spec.NodeName).To(BeEmpty(), "no pod of app=db runs anywhere")
+	})
+
+	It("run beside the pods of the namespaces their affinity chooses by labels", func() {
+		sim := startSim(3, "cpus:4;mem:8192;disk:10000")
+		mc := simCluster(sim)
+		for _, host := range []string{"agent-1", "agent-2", "agent-3"} {
+			agentNodeOf(mc, host)
+		}
+		theirs, ours := newNamespace(), newNamespace()
+		chosen := &corev1.Namespace{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: theirs}, chosen)).To(Succeed())
+		chosen.Labels["team"] = theirs
+		Expect(k8sClient.Update(ctx, chosen)).To(Succeed())
+		web := newPod(theirs, "web", mc.Spec.SchedulerName, "100m")
+		web.Labels = map[string]string{"app": "web"}
+		Expect(k8sClient.Create(ctx, web)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(web)), 30*time.Second, 200*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		p, err := podOf(client.ObjectKeyFromObject(web))()
+		Expect(err).NotTo(HaveOccurred())
+
+		// A pod of app=web in a namespace the term below does not choose.
+		decoy := newPod(ours, "decoy", mc.Spec.SchedulerName, "100m")
+		decoy.Labels = map[string]string{"app": "web"}
+		Expect(k8sClient.Create(ctx, decoy)).To(Succeed())
+
+		// Beside web, not beside decoy, the app=web pod of its own namespace.
+		cache := newPod(ours, "cache", mc.Spec.SchedulerName, "100m")
+		cache.Labels = map[string]string{"app": "cache"}
+		cache.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, TopologyKey: corev1.LabelHostname,
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": theirs}}}}}}
+		Expect(k8sClient.Create(ctx, cache)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(cache)), 60*time.Second, 200*time.Millisecond).Should(And(
+			HaveField("Status.Phase", corev1.PodRunning), HaveField("Spec.NodeName", p.Spec.NodeName)))
 	})
 
 	It("spread by a DoNotSchedule constraint on a cluster that packs pods", func() {

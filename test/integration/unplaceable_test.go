@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -38,14 +37,6 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 		claim := "gpu-claim"
 		pod.Spec.ResourceClaims = []corev1.PodResourceClaim{{Name: "gpu", ResourceClaimName: &claim}}
 		pod.Spec.Containers[0].Resources.Claims = []corev1.ResourceClaim{{Name: "gpu"}}
-	}
-
-	spreadHonoringTaints := func(pod *corev1.Pod) {
-		honor := corev1.NodeInclusionPolicyHonor
-		pod.Labels = map[string]string{"app": "web"}
-		pod.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
-			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-			NodeTaintsPolicy: &honor}}
 	}
 
 	DescribeTable("stays Pending as Unschedulable, saying why, and is never launched", func(ask func(*corev1.Pod), want string) {
@@ -94,10 +85,6 @@ var _ = Describe("A pod asking for a resource k8sm cannot place", func() {
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-web-0"}}}}
 		}, "False/Unschedulable: the cluster's process runtime (spec.executor.runtime) cannot run the pod: "+
 			"spec.volumes[0] (data): it cannot provide persistentVolumeClaim volumes"),
-		Entry("a spread constraint honoring taints", spreadHonoringTaints, "False/Unschedulable: k8sm does not place pods by "+
-			"spec.topologySpreadConstraints[0].nodeTaintsPolicy (Honor): it places pods by other pods only by required pod affinity "+
-			"and anti-affinity terms without a namespace selector by labels, and DoNotSchedule spread constraints without nodeTaintsPolicy: Honor "+
-			"(it takes preferred terms and whenUnsatisfiable: ScheduleAnyway, and ignores them)"),
 	)
 
 	It("fails a pod another scheduler bound to an agent's Node, without a task", func() {
