@@ -44,7 +44,8 @@ package controllers
 // list or watch: each renewal updates the copy the last one returned (leaseCopies).
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-node-lease,roleName=manager-node-lease-role,resources=leases,verbs=get;create;update;patch;delete
 //
-// Namespaces: evaluate a MesosCluster's namespaceSelector (the cache).
+// Namespaces: evaluate a MesosCluster's namespaceSelector, and pod affinity terms'
+// namespace selectors (the cache).
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 //
 // Secrets: framework credentials and the masters' CA, read one at a time (never cached

@@ -120,6 +120,11 @@ func termKey(t *PodTerm) string {
 	}
 	b.WriteByte(1)
 	if t.NamespaceSelector != nil {
+		// Everything and Nothing both print as "".
+		b.WriteByte(4)
+		if t.NamespaceSelector.Empty() {
+			b.WriteByte(5)
+		}
 		b.WriteString(t.NamespaceSelector.String())
 	}
 	b.WriteByte(1)

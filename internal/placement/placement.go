@@ -117,8 +117,9 @@ type Input struct {
 	// each namespace at most once, and only when a request has a term.
 	PodsIn func(namespace string) []PlacedPod
 	// NamespaceLabels, when set, reads a namespace's labels (nil when there is no such
-	// namespace), for the terms with a namespace selector; a round asks for each
-	// namespace at most once, and only when a term has one.
+	// namespace: a namespace without labels to a selector), for the terms with a
+	// namespace selector; a round asks for each namespace at most once, and only when a
+	// term has one.
 	NamespaceLabels func(namespace string) map[string]string
 	// AntiAffinityPods are the pods on Nodes (not ended) with required anti-affinity
 	// terms of their own: no request they count goes into their domains.

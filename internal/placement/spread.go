@@ -8,6 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
 )
 
 // SpreadConstraint is one topology spread constraint of a pod with whenUnsatisfiable:
@@ -27,9 +29,11 @@ type SpreadConstraint struct {
 	// only those the pod's node selector and required node affinity match.
 	IgnoreNodeAffinity bool
 	// HonorTaints (nodeTaintsPolicy: Honor) makes only the Nodes whose NoSchedule and
-	// NoExecute taints the pod tolerates eligible; the cluster's own agent taint and the
-	// node lifecycle's not-ready and unreachable taints are not held against it, as
-	// placement holds none of them against a pod.
+	// NoExecute taints the pod tolerates eligible. The cluster's own agent taint is not
+	// held against it; nor, on an agent offered in the round, are the node lifecycle's
+	// not-ready and unreachable taints, as placement holds none of them against a pod
+	// there (blockingTaints). A Node without an offer is held to those as kube-scheduler
+	// holds any Node: nothing says its agent is there.
 	HonorTaints bool
 }
 
@@ -151,7 +155,7 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 		}
 		for _, n := range rd.clusterNodes() {
 			if _, offered := rd.agentOfNode(n.Name); !offered {
-				domain(n.Name, n.Labels, blockingTaints(n.Spec.Taints))
+				domain(n.Name, n.Labels, unofferedTaints(n.Spec.Taints))
 			}
 		}
 		for _, ag := range rd.agents {
@@ -262,6 +266,19 @@ func (rd *round) placedForSpread(r *Request, ag *agentState) {
 			g.count(rd.anti, ag.node.Name, r.Labels)
 		}
 	}
+}
+
+// unofferedTaints are the taints of a Node without an offer in the round that keep a
+// pod away unless it tolerates them: NoSchedule and NoExecute, but the cluster's own
+// agent taint. Nil when none.
+func unofferedTaints(taints []corev1.Taint) []corev1.Taint {
+	var out []corev1.Taint
+	for _, t := range taints {
+		if t.Key != agentnode.TaintAgent && (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func hasKey(m map[string]int32, k string) bool {

@@ -36,15 +36,20 @@ func TestSpreadConstraints(t *testing.T) {
 	offers := []mesos.Offer{withAttr(offer("h1", 8, 8192), "rack", "r1"), withAttr(offer("h2", 8, 8192), "rack", "r1"), offer("h3", 8, 8192)}
 	zones := map[string]string{"h1": "a", "h2": "a", "h3": "b", "h4": "b"}
 	// tainted are the hosts whose Nodes have a NoSchedule taint, in the case running.
-	var tainted []string
+	// unreachable those the node lifecycle taints unreachable.
+	var tainted, unreachable []string
 	gpu := corev1.Taint{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}
 	taintsOf := func(h string) []corev1.Taint {
+		// The cluster's own agent taint is on every agent's Node, and never held
+		// against its pods.
+		taints := []corev1.Taint{{Key: agentnode.TaintAgent, Effect: corev1.TaintEffectNoSchedule}}
 		if slices.Contains(tainted, h) {
-			// The cluster's own agent taint is on every agent's Node, and never held
-			// against its pods.
-			return []corev1.Taint{{Key: agentnode.TaintAgent, Effect: corev1.TaintEffectNoSchedule}, gpu}
+			taints = append(taints, gpu)
 		}
-		return []corev1.Taint{{Key: agentnode.TaintAgent, Effect: corev1.TaintEffectNoSchedule}}
+		if slices.Contains(unreachable, h) {
+			taints = append(taints, corev1.Taint{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoSchedule})
+		}
+		return taints
 	}
 	node := func(h string) *corev1.Node {
 		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", h, 0), Labels: map[string]string{host: h, zone: zones[h]}},
@@ -78,11 +83,12 @@ func TestSpreadConstraints(t *testing.T) {
 	tolerating := n(1, "web", honoring)
 	tolerating[0].ID, tolerating[0].Tolerations = "web-t", []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
 	for _, tc := range []struct {
-		name     string
-		requests []Request
-		podsIn   []PlacedPod
-		nodes    []string
-		tainted  []string
+		name        string
+		requests    []Request
+		podsIn      []PlacedPod
+		nodes       []string
+		tainted     []string
+		unreachable []string
 		// selector gives each request a node selector of rack=r1.
 		selector bool
 		want     []string
@@ -130,9 +136,16 @@ func TestSpreadConstraints(t *testing.T) {
 			podsIn: []PlacedPod{on("web", "h1"), on("web", "h2")}, want: []string{""}},
 		{name: "a tainted agent, Honor", requests: n(1, "web", honoring), tainted: []string{"h3"},
 			podsIn: []PlacedPod{on("web", "h1"), on("web", "h2")}, want: []string{"h1"}},
+		// Unreachable and without an offer, h4 is no domain, as kube-scheduler has it;
+		// offered, h3 is, as it takes pods (its offer says its agent is there).
+		{name: "Honor, a Node unreachable", requests: n(1, "web", honoring), unreachable: []string{"h4"},
+			podsIn: []PlacedPod{on("web", "h1"), on("web", "h2"), on("web", "h3")}, nodes: []string{"h1", "h2", "h3", "h4"},
+			want: []string{"h1"}},
+		{name: "Honor, an agent offered though unreachable", requests: n(1, "web", honoring), unreachable: []string{"h3"},
+			podsIn: []PlacedPod{on("web", "h1"), on("web", "h2")}, nodes: []string{"h1", "h2", "h3"}, want: []string{"h3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tainted = tc.tainted
+			tainted, unreachable = tc.tainted, tc.unreachable
 			reqs := slices.Clone(tc.requests)
 			for i := range reqs {
 				if tc.selector {

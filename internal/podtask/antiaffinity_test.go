@@ -1,6 +1,7 @@
 package podtask
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -26,6 +27,7 @@ func TestAntiAffinityTerms(t *testing.T) {
 		want   bool // one term
 		nss    []string
 		all    bool
+		nsSel  string          // the namespace selector, "" for none
 		counts map[string]bool // namespace/app -> counted
 	}{
 		{name: "own namespace", term: corev1.PodAffinityTerm{LabelSelector: web, TopologyKey: corev1.LabelHostname}, want: true,
@@ -37,10 +39,10 @@ func TestAntiAffinityTerms(t *testing.T) {
 		{name: "no label selector", term: corev1.PodAffinityTerm{TopologyKey: corev1.LabelHostname}, want: true,
 			nss: []string{"ns"}, counts: map[string]bool{"ns/web": false, "ns/": false}},
 		{name: "namespaces by labels", term: corev1.PodAffinityTerm{LabelSelector: web, TopologyKey: corev1.LabelHostname,
-			NamespaceSelector: teamA}, want: true,
+			NamespaceSelector: teamA}, want: true, nsSel: "team=a",
 			counts: map[string]bool{"ns/web": false, "x/web": true, "x/db": false, "y/web": false}},
 		{name: "named and by labels", term: corev1.PodAffinityTerm{LabelSelector: web, TopologyKey: corev1.LabelHostname,
-			Namespaces: []string{"y"}, NamespaceSelector: teamA}, want: true,
+			Namespaces: []string{"y"}, NamespaceSelector: teamA}, want: true, nsSel: "team=a",
 			nss: []string{"y"}, counts: map[string]bool{"ns/web": false, "x/web": true, "y/web": true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +60,13 @@ func TestAntiAffinityTerms(t *testing.T) {
 			term := terms[0]
 			if term.TopologyKey != corev1.LabelHostname || term.AllNamespaces != tc.all || len(term.Namespaces) != len(tc.nss) {
 				t.Fatalf("term %+v, want namespaces %v, all %v", term, tc.nss, tc.all)
+			}
+			wantSel := tc.nsSel
+			if wantSel == "" {
+				wantSel = "<nil>"
+			}
+			if got := fmt.Sprint(term.NamespaceSelector); got != wantSel {
+				t.Fatalf("namespace selector %s, want %s", got, wantSel)
 			}
 			for pod, want := range tc.counts {
 				ns, app, _ := strings.Cut(pod, "/")

@@ -199,7 +199,8 @@ func (s *Scheduler) assumedPods(ctx context.Context, namespace string, withTerms
 }
 
 // clusterNodes is placement's Input.ClusterNodes: the cluster's agents' Nodes, from the
-// cache, with their labels as the agents' offers read them (agentnode.MatchLabels).
+// cache, with their labels as the agents' offers read them (agentnode.MatchLabels) and
+// their taints.
 func (s *Scheduler) clusterNodes() []*corev1.Node {
 	var list corev1.NodeList
 	if err := s.Client.List(context.Background(), &list, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
@@ -216,12 +217,13 @@ func (s *Scheduler) clusterNodes() []*corev1.Node {
 
 // namespaceLabels is placement's Input.NamespaceLabels: a namespace's labels, from the
 // cache (to read only), for pod affinity terms that choose namespaces by their labels;
-// nil when there is no such namespace, or the cache cannot say.
+// nil (a namespace without labels, as kube-scheduler takes one it cannot find) when
+// there is no such namespace, or the cache cannot say.
 func (s *Scheduler) namespaceLabels(name string) map[string]string {
 	ns := &corev1.Namespace{}
 	if err := s.Client.Get(context.Background(), client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy); err != nil {
 		if !apierrors.IsNotFound(err) {
-			s.Log.Info("Could not read a namespace's labels; pod affinity terms choosing namespaces by labels count none of its pods", "namespace", name, "error", err.Error())
+			s.Log.Info("Could not read a namespace's labels; pod affinity terms choosing namespaces by labels take it for one without labels", "namespace", name, "error", err.Error())
 		}
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -172,5 +173,42 @@ func TestTermsChooseNamespacesByLabels(t *testing.T) {
 				t.Fatalf("ACCEPTs %v, want web-1 on %s", d.launches, tc.want)
 			}
 		})
+	}
+}
+
+// A spread constraint with nodeTaintsPolicy: Honor leaves out of its domains the
+// cluster's Nodes without offers whose taints the pod does not tolerate, as the cache
+// has them.
+func TestSpreadHonoursTaintsOfNodesWithoutOffers(t *testing.T) {
+	var objs []client.Object
+	for _, host := range []string{"agent-1", "agent-2", "agent-3"} {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", host, 0),
+			Labels: map[string]string{corev1.LabelHostname: host, agentnode.LabelCluster: "c"}}}
+		if host == "agent-3" {
+			n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+		}
+		objs = append(objs, n)
+	}
+	for i, host := range []string{"agent-1", "agent-2"} {
+		running, _ := podWithTask("web-"+host, "100m")
+		running.UID = types.UID("uid-running-" + string(rune('a'+i)))
+		running.Spec.NodeName, running.Labels = agentnode.NodeName("c", host, 0), map[string]string{"app": "web"}
+		objs = append(objs, running)
+	}
+	honor := corev1.NodeInclusionPolicyHonor
+	pod, mt := podWithTask("web-new", "100m")
+	pod.Labels = map[string]string{"app": "web"}
+	pod.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
+		WhenUnsatisfiable: corev1.DoNotSchedule, NodeTaintsPolicy: &honor,
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+	c := fakeAPI(t, append(objs, pod, mt)...)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, mt, pod)
+	// Counted, agent-3 would hold none, and neither offered agent could take a second pod.
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 4), agentOffer("agent-2", 4)})
+	if len(d.accepted) != 1 {
+		t.Fatalf("ACCEPTs %v, want web-new on agent-1 or agent-2: agent-3's taint leaves it out of the domains", d.launches)
 	}
 }

@@ -146,10 +146,18 @@ var _ = Describe("Pods with required pod affinity, anti-affinity or spread", fun
 		p, err := podOf(client.ObjectKeyFromObject(web))()
 		Expect(err).NotTo(HaveOccurred())
 
-		// A pod of app=web in a namespace the term below does not choose.
+		// A pod of app=web in a namespace the term below does not choose, on another
+		// agent.
+		other := "agent-1"
+		if p.Spec.NodeName == agentNodeOf(mc, other) {
+			other = "agent-2"
+		}
 		decoy := newPod(ours, "decoy", mc.Spec.SchedulerName, "100m")
 		decoy.Labels = map[string]string{"app": "web"}
+		decoy.Spec.NodeSelector = map[string]string{corev1.LabelHostname: other}
 		Expect(k8sClient.Create(ctx, decoy)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(decoy)), 30*time.Second, 200*time.Millisecond).Should(And(
+			HaveField("Status.Phase", corev1.PodRunning), HaveField("Spec.NodeName", agentNodeOf(mc, other))))
 
 		// Beside web, not beside decoy, the app=web pod of its own namespace.
 		cache := newPod(ours, "cache", mc.Spec.SchedulerName, "100m")
