@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -193,5 +194,30 @@ func benchPod(i int, scheduler string) *corev1.Pod {
 			Command: []string{"sleep", "3600"},
 			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}}}},
+	}
+}
+
+// waitForMesosTasks waits until the bench's namespace holds n MesosTasks, asking for one
+// object's metadata at a time (the count rides along), which costs the API server next
+// to nothing beside the writes it measures.
+func waitForMesosTasks(ctx context.Context, c client.Client, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(mesosv1alpha1.GroupVersion.WithKind("MesosTaskList"))
+		err := c.List(ctx, list, client.InNamespace("default"), client.Limit(1))
+		if err == nil {
+			have := len(list.Items)
+			if r := list.RemainingItemCount; r != nil {
+				have += int(*r)
+			}
+			if have >= n {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the MesosTasks of %d pods not written after %s (last error: %v)", n, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
