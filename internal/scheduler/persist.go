@@ -23,23 +23,31 @@ import (
 // the cluster launched writes its MesosTask, state and all (podtask.NewMesosTask).
 // Updates of tasks no MesosTask or bound pod owns are answered by killing the task.
 func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus, earlier ...mesos.TaskStatus) error {
+	_, err := s.persistUpdate(ctx, ts, false, earlier...)
+	return err
+}
+
+// persistUpdate is persist, but for a task whose MesosTask is not written yet, when
+// mayDefer says so: then only the pod's status is written, and deferred says that the
+// MesosTask is still to be written (with these updates: see worker.records).
+func (s *Scheduler) persistUpdate(ctx context.Context, ts mesos.TaskStatus, mayDefer bool, earlier ...mesos.TaskStatus) (deferred bool, err error) {
 	if s.unknownWhileLaunching(ts) {
 		s.Log.Info("Mesos does not know a task launched moments ago; asking again once its launch has reached Mesos",
 			"task", ts.TaskID.Value, "state", ts.GetState().String())
 		if d := s.currentDriver(); d != nil {
 			s.askLater(ctx, d, []string{ts.TaskID.Value})
 		}
-		return nil
+		return false, nil
 	}
 	key, err := s.ownerOf(ctx, ts.TaskID.Value)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var mt *mesosv1alpha1.MesosTask
 	if key != nil {
-		mt, err = s.writeUpdate(ctx, *key, ts, earlier)
+		mt, deferred, err = s.writeUpdate(ctx, *key, ts, earlier, mayDefer)
 		if err != nil && mt != nil && mt.ResourceVersion == "" && s.namespaceGoing(ctx, key.Namespace, err) {
-			return s.withoutTask(ctx, mt, ts)
+			return false, s.withoutTask(ctx, mt, ts)
 		}
 	}
 	// NotFound: the MesosTask went between its read and the write (its pod went, and
@@ -47,19 +55,24 @@ func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus, earlier ..
 	// Either way nothing owns the task any more.
 	if key == nil || errors.Is(err, errNoOwner) || apierrors.IsNotFound(err) {
 		s.forgetLaunch(ts.TaskID.Value) // its pod went before any update was written
-		return s.killUnowned(ctx, ts)
+		return false, s.killUnowned(ctx, ts)
 	}
 	if err != nil {
-		return err
+		return false, err
+	}
+	if deferred {
+		// The launch stays remembered (its pod, for the next update's owner, and the task,
+		// for a reconciliation) until its MesosTask is written.
+		return true, s.mirrorToPod(ctx, mt, ts)
 	}
 	s.launchWritten(ts.TaskID.Value)
 	if podtask.RunsAfterEnd(&mt.Status, ts.GetState()) {
-		return s.killEnded(ctx, mt, ts)
+		return false, s.killEnded(ctx, mt, ts)
 	}
 	if mt.Status.Phase == mesosv1alpha1.TaskPhasePending {
-		return s.notRun(ctx, mt, true)
+		return false, s.notRun(ctx, mt, true)
 	}
-	return s.mirrorToPod(ctx, mt, ts)
+	return false, s.mirrorToPod(ctx, mt, ts)
 }
 
 // unknownWhileLaunching says whether an update is Mesos's answer that it does not know a
@@ -196,11 +209,11 @@ func (s *Scheduler) killEnded(ctx context.Context, mt *mesosv1alpha1.MesosTask, 
 
 // writeUpdate applies an update, after the earlier ones not written yet, to a
 // MesosTask's status (podtask.ApplyUpdate) and writes it when that changed anything,
-// reading again after a conflict; a MesosTask not written yet is created with it.
-func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, ts mesos.TaskStatus, earlier []mesos.TaskStatus) (*mesosv1alpha1.MesosTask, error) {
-	var mt *mesosv1alpha1.MesosTask
+// reading again after a conflict; a MesosTask not written yet is created with it, or,
+// when mayDefer says so, not (deferred): the MesosTask returned is what it would be.
+func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, ts mesos.TaskStatus, earlier []mesos.TaskStatus, mayDefer bool) (mt *mesosv1alpha1.MesosTask, deferred bool, err error) {
 	attempt := 0
-	err := retry.OnError(retry.DefaultRetry, conflicted, func() error {
+	err = retry.OnError(retry.DefaultRetry, conflicted, func() error {
 		var err error
 		mt, err = s.taskOf(ctx, s.reader(attempt), key, ts)
 		attempt++
@@ -218,9 +231,13 @@ func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, t
 		if !changed && mt.ResourceVersion != "" {
 			return nil
 		}
+		if mayDefer && mt.ResourceVersion == "" {
+			deferred = true
+			return nil
+		}
 		return s.saveTask(ctx, mt)
 	})
-	return mt, err
+	return mt, deferred, err
 }
 
 // conflicted says whether a write lost to another: a newer version, or a MesosTask

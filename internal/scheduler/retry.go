@@ -44,8 +44,8 @@ func (w *worker) writeAgain(id string, keep []mesos.TaskStatus, err error) {
 	w.retrying[id] = retryWrite{statuses: keep, due: time.Now().Add(wait), wait: wait}
 }
 
-// takeUnwritten takes out the updates of a task not written yet: one to write again, or
-// a STARTING held back. The task's next update is written on top of them, in one write:
+// takeUnwritten takes out the updates of a task not written yet: one to write again, a
+// STARTING held back, or those of a MesosTask whose create is deferred (records.go). The task's next update is written on top of them, in one write:
 // so a task that started is never taken for one Mesos never ran (a TASK_GONE after a
 // STARTING not written yet would launch it again).
 func (w *worker) takeUnwritten(id string) []mesos.TaskStatus {
@@ -59,6 +59,10 @@ func (w *worker) takeUnwritten(id string) []mesos.TaskStatus {
 			earlier = append(earlier, h.status)
 		}
 		delete(w.starting, id)
+	}
+	if r, ok := w.records[id]; ok {
+		earlier = append(earlier, r.statuses...)
+		delete(w.records, id)
 	}
 	return earlier
 }

@@ -52,6 +52,10 @@ type Options struct {
 	// StartingGrace is how long an acknowledged TASK_STARTING may wait to be written
 	// (see updateLoop). Default DefaultStartingGrace; negative writes it at once.
 	StartingGrace time.Duration
+	// RecordIdle is how long an update worker must have had nothing to do before it
+	// writes the MesosTask creates it deferred while busy (records.go). Default
+	// DefaultRecordIdle; negative defers none.
+	RecordIdle time.Duration
 	// Reviewer answers the executors' token and access reviews (messages.go); nil
 	// answers none, and the executors' kubelet API refuses whom it cannot review.
 	Reviewer kubeletauth.Reviewer

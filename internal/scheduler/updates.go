@@ -113,9 +113,15 @@ func shardOf(taskID string) uint32 {
 // acknowledgement, and a STARTING acknowledged already) is written again until it is
 // written (retryWrite), and the next update of its task is written on top of it.
 func (s *Scheduler) updateLoop(ctx context.Context, q *fifo.Queue[statusUpdate]) {
-	w := worker{s: s, grace: s.StartingGrace, starting: map[string]startingUpdate{}}
+	w := worker{s: s, grace: s.StartingGrace, starting: map[string]startingUpdate{}, idle: s.RecordIdle}
 	if w.grace == 0 {
 		w.grace = DefaultStartingGrace
+	}
+	switch {
+	case w.idle == 0:
+		w.idle = DefaultRecordIdle
+	case w.idle < 0:
+		w.idle = 0
 	}
 	flush := time.NewTicker(max(w.grace/4, 10*time.Millisecond))
 	defer flush.Stop()
@@ -125,6 +131,7 @@ func (s *Scheduler) updateLoop(ctx context.Context, q *fifo.Queue[statusUpdate])
 			return
 		case <-q.Ready():
 			if u, ok := q.Pop(); ok {
+				w.backlog = q.Len()
 				w.handle(ctx, u)
 			}
 		case now := <-flush.C:
@@ -140,11 +147,22 @@ type worker struct {
 	grace    time.Duration
 	starting map[string]startingUpdate // by task id
 	retrying map[string]retryWrite     // by task id
+	// records are the tasks whose MesosTask create is deferred (records.go), by task
+	// id; idle is how long the worker must have had nothing to do to write them (0:
+	// none is deferred), and lastHandled when it last had something.
+	records     map[string]deferredRecord
+	idle        time.Duration
+	lastHandled time.Time
+	// backlog is how many updates waited in the worker's queue behind the one it handles.
+	backlog int
 }
 
 // handle persists and acknowledges one update, or holds back a launch or a STARTING.
 func (w *worker) handle(ctx context.Context, u statusUpdate) {
 	s, id := w.s, u.status.TaskID.Value
+	now := time.Now()
+	mayDefer := w.mayDeferRecord(u.status)
+	w.lastHandled = now
 	if u.launched {
 		// Written only if no update came first or within the grace: usually RUNNING
 		// does, and its write records the launch too.
@@ -179,7 +197,8 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 	if held || refused {
 		s.holdID(id)
 	}
-	if err := s.persist(ctx, u.status, earlier...); err != nil {
+	deferred, err := s.persistUpdate(ctx, u.status, mayDefer, earlier...)
+	if err != nil {
 		if len(u.status.UUID) == 0 {
 			earlier = append(earlier, u.status)
 		}
@@ -190,9 +209,19 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 		return
 	}
 	s.answered(id)
-	err := u.ack(ctx)
+	err = u.ack(ctx)
 	if err != nil {
 		s.Log.V(1).Info("Acknowledgement failed; Mesos sends the update again", "task", id, "error", err.Error())
+	}
+	switch {
+	case deferred && err == nil:
+		w.deferRecord(id, append(earlier, u.status), now)
+	case deferred:
+		// Not acknowledged, the update comes again, but the earlier ones Mesos will not
+		// send again would be lost with the record: it is written now.
+		if err := s.persist(ctx, u.status, earlier...); err != nil {
+			w.writeAgain(id, earlier, err)
+		}
 	}
 	switch {
 	case refused || held && err != nil:
@@ -202,8 +231,8 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 	}
 }
 
-// flush writes the held-back launches and STARTINGs that are due, and the updates to
-// write again that are due.
+// flush writes the held-back launches and STARTINGs that are due, the updates to write
+// again that are due, and the deferred MesosTask creates that are (writeRecords).
 func (w *worker) flush(ctx context.Context, now time.Time, queued int) {
 	for _, d := range dueStarting(w.starting, now, queued) {
 		if d.launch {
@@ -213,6 +242,7 @@ func (w *worker) flush(ctx context.Context, now time.Time, queued int) {
 		}
 	}
 	w.retryDue(ctx, now)
+	w.writeRecords(ctx, now)
 }
 
 // dueStarting takes out of pending the STARTING updates to write now: those past their

@@ -97,7 +97,7 @@ var _ = Describe("Pods run by the k8sm executor", Ordered, func() {
 		Eventually(podOf(client.ObjectKeyFromObject(pod)), 60*time.Second, 100*time.Millisecond).Should(
 			HaveField("Status.Phase", corev1.PodSucceeded))
 		mt := &mesosv1alpha1.MesosTask{}
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), mt)).To(Succeed())
+		Eventually(taskAt(client.ObjectKeyFromObject(pod), mt), recordWait, 100*time.Millisecond).Should(Succeed())
 		Expect(mt.Status.MesosState).To(Equal("TASK_FINISHED"))
 	})
 

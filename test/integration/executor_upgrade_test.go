@@ -56,6 +56,6 @@ var _ = Describe("An executor upgrade", func() {
 // executorOf is the executor a pod's task was launched in, as its MesosTask says.
 func executorOf(key client.ObjectKey) string {
 	mt := &mesosv1alpha1.MesosTask{}
-	Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+	Eventually(taskAt(key, mt), recordWait, 100*time.Millisecond).Should(Succeed())
 	return mt.Status.ExecutorID
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/k8sm/k8sm/controllers"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/scheduler"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -277,4 +278,13 @@ func updateCluster(mc *mesosv1alpha1.MesosCluster, mutate func(*mesosv1alpha1.Me
 		mutate(mc)
 		return k8sClient.Update(ctx, mc)
 	})
+}
+
+// recordWait is how long a MesosTask may trail its pod: the manager defers its create
+// while updates queue up (scheduler.RecordMost).
+const recordWait = scheduler.RecordMost + 10*time.Second
+
+// taskAt reads the MesosTask of key into mt.
+func taskAt(key client.ObjectKey, mt *mesosv1alpha1.MesosTask) func() error {
+	return func() error { return k8sClient.Get(ctx, key, mt) }
 }

@@ -84,7 +84,7 @@ var _ = Describe("Pods on Mesos", func() {
 		Expect(podCondition(p, corev1.PodScheduled)).To(HavePrefix("True/"))
 
 		mt := &mesosv1alpha1.MesosTask{}
-		Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+		Eventually(taskAt(key, mt), recordWait, 100*time.Millisecond).Should(Succeed())
 		Expect(mt.Spec.TaskID).To(Equal("k8sm." + string(pod.UID)))
 		Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseRunning))
 		Expect(mt.Status.MesosState).To(Equal("TASK_RUNNING"))
@@ -169,7 +169,7 @@ var _ = Describe("Pods on Mesos", func() {
 
 			Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
 			mt := &mesosv1alpha1.MesosTask{}
-			Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+			Eventually(taskAt(key, mt), recordWait, 100*time.Millisecond).Should(Succeed())
 			Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseRunning))
 			Expect(mt.Status.Hostname).To(Equal("agent-2"))
 			node := &corev1.Node{}
@@ -245,7 +245,7 @@ var _ = Describe("Pods on Mesos", func() {
 
 		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
 		mt := &mesosv1alpha1.MesosTask{}
-		Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+		Eventually(taskAt(key, mt), recordWait, 100*time.Millisecond).Should(Succeed())
 		Expect(mt.Spec.NodeName).To(Equal(node))
 		Expect(mt.Spec.ClusterRef).To(Equal(mc.Name))
 		Expect(mt.Status.Hostname).To(Equal("agent-2"))

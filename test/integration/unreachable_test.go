@@ -76,7 +76,7 @@ var _ = Describe("Tasks of an agent Mesos lost", func() {
 		key := client.ObjectKeyFromObject(pod)
 		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
 		mt := &mesosv1alpha1.MesosTask{}
-		Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
+		Eventually(taskAt(key, mt), recordWait, 100*time.Millisecond).Should(Succeed())
 		agent, earlier := mt.Status.Hostname, podtask.TaskIDFor(pod)
 
 		Expect(sim.PartitionAgent(agent)).To(Succeed())

@@ -1,0 +1,164 @@
+package scheduler
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// launchedTwo is a scheduler that launched the pods p1 and p2 on agent-1, neither's
+// MesosTask written, over a fake API server that logs the MesosTask writes, and a
+// worker that defers MesosTask creates while busy.
+func launchedTwo(t *testing.T) (*Scheduler, client.Client, *writeLog, *worker, [2]*corev1.Pod, [2]string) {
+	t.Helper()
+	log := &writeLog{}
+	p1, q1 := queuedPod(t, "p1")
+	p2, q2 := queuedPod(t, "p2")
+	c := fakeAPIWith(t, log.funcs(), p1, p2)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	ctx := context.Background()
+	s.Enqueue(ctx, q1, p1)
+	s.Enqueue(ctx, q2, p2)
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if !s.LaunchUnwritten(q1.Spec.TaskID) || !s.LaunchUnwritten(q2.Spec.TaskID) {
+		t.Fatalf("p1 and p2 not launched")
+	}
+	w := &worker{s: s, grace: -1, starting: map[string]startingUpdate{}, idle: time.Second}
+	return s, c, log, w, [2]*corev1.Pod{p1, p2}, [2]string{q1.Spec.TaskID, q2.Spec.TaskID}
+}
+
+// acked is an agent's update that notes its acknowledgement.
+func acked(taskID string, state mesos.TaskState, uuid string, done *bool) statusUpdate {
+	u := agentUpdate(taskID, state, uuid)
+	u.status.AgentID = &mesos.AgentID{Value: "a-agent-1"}
+	u.ack = func(context.Context) error { *done = true; return nil }
+	return u
+}
+
+// podPhase is the phase of a pod as the API server has it.
+func podPhase(t *testing.T, c client.Client, pod *corev1.Pod) corev1.PodPhase {
+	t.Helper()
+	p := &corev1.Pod{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Status.Phase
+}
+
+// A worker with a backlog of updates writes a RUNNING's pod status and acknowledges it
+// at once, and creates its MesosTask only once it has been idle a while (or the create
+// has waited RecordMost): a burst's pods are not kept waiting behind the API server's
+// most expensive write. A worker without a backlog writes the MesosTask at once.
+func TestABusyWorkerDefersMesosTaskCreates(t *testing.T) {
+	s, c, log, w, pods, ids := launchedTwo(t)
+	ctx := context.Background()
+	var ack1, ack2 bool
+	w.handle(ctx, acked(ids[0], mesos.TASK_RUNNING, "0123456789abcde1", &ack1))
+	if got := log.list(); len(got) != 1 || got[0] != "create Running" {
+		t.Fatalf("MesosTask writes of the first update = %v, want [create Running]: no update waited behind it", got)
+	}
+	w.backlog = 3
+	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", &ack2))
+	if got := log.list(); len(got) != 1 {
+		t.Fatalf("MesosTask writes = %v, want p2's deferred", got)
+	}
+	if !ack1 || !ack2 || podPhase(t, c, pods[1]) != corev1.PodRunning {
+		t.Fatalf("acknowledged %v, %v, p2 %s: want both acknowledged and p2 Running", ack1, ack2, podPhase(t, c, pods[1]))
+	}
+	if !s.LaunchUnwritten(ids[1]) {
+		t.Fatalf("p2's launch is forgotten before its MesosTask is written")
+	}
+
+	// Busy still: nothing written.
+	now := time.Now()
+	w.lastHandled = now
+	w.flush(ctx, now, 0)
+	if got := log.list(); len(got) != 1 {
+		t.Fatalf("MesosTask writes while busy = %v, want p2's still deferred", got)
+	}
+	// Idle: written.
+	w.flush(ctx, now.Add(w.idle), 0)
+	if got := log.list(); len(got) != 2 || got[1] != "create Running" {
+		t.Fatalf("MesosTask writes once idle = %v, want p2's created Running", got)
+	}
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pods[1]), mt); err != nil || mt.Status.AgentID != "a-agent-1" || mt.Status.StartedAt == nil {
+		t.Fatalf("p2's MesosTask %+v (%v), want it Running on a-agent-1", mt.Status, err)
+	}
+	if s.LaunchUnwritten(ids[1]) {
+		t.Errorf("p2's launch is still noted as unwritten")
+	}
+}
+
+// Under load that never stops, a deferred create waits RecordMost at the longest.
+func TestADeferredMesosTaskCreateWaitsRecordMostAtTheLongest(t *testing.T) {
+	_, _, log, w, _, ids := launchedTwo(t)
+	ctx := context.Background()
+	var ack bool
+	w.backlog = 1
+	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", &ack))
+	if got := log.list(); len(got) != 0 {
+		t.Fatalf("MesosTask writes = %v, want the create deferred", got)
+	}
+	later := time.Now().Add(RecordMost - time.Second)
+	w.lastHandled = later
+	w.writeRecords(ctx, later)
+	if got := log.list(); len(got) != 0 {
+		t.Fatalf("MesosTask writes before RecordMost = %v, want none", got)
+	}
+	later = later.Add(2 * time.Second)
+	w.lastHandled = later
+	w.writeRecords(ctx, later)
+	if got := log.list(); len(got) != 1 {
+		t.Fatalf("MesosTask writes after RecordMost = %v, want the create", got)
+	}
+}
+
+// The update after a deferred RUNNING is written on top of it, in one create: the
+// MesosTask says the task ran, and ended.
+func TestTheUpdateAfterADeferredCreateWritesBoth(t *testing.T) {
+	_, c, log, w, pods, ids := launchedTwo(t)
+	ctx := context.Background()
+	var ack1, ack2 bool
+	w.backlog = 1
+	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", &ack1))
+	w.handle(ctx, acked(ids[1], mesos.TASK_FINISHED, "0123456789abcde3", &ack2))
+	if got := log.list(); len(got) != 1 || got[0] != "create Finished" {
+		t.Fatalf("MesosTask writes = %v, want one create, Finished", got)
+	}
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pods[1]), mt); err != nil || mt.Status.StartedAt == nil || mt.Status.FinishedAt == nil {
+		t.Fatalf("p2's MesosTask %+v (%v), want it started and finished", mt.Status, err)
+	}
+	if len(w.records) != 0 {
+		t.Errorf("records %v, want none left", w.records)
+	}
+	w.flush(ctx, time.Now().Add(time.Hour), 0)
+	if got := log.list(); len(got) != 1 {
+		t.Errorf("MesosTask writes after a flush = %v, want nothing more", got)
+	}
+}
+
+// A deferred RUNNING whose acknowledgement failed is written at once: Mesos sends it
+// again, but the earlier updates written with it would otherwise be lost.
+func TestADeferredCreateWhoseAcknowledgementFailedIsWritten(t *testing.T) {
+	_, c, log, w, pods, ids := launchedTwo(t)
+	ctx := context.Background()
+	w.backlog = 1
+	u := acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool))
+	u.ack = func(context.Context) error { return errBroken }
+	w.handle(ctx, u)
+	if got := log.list(); len(got) != 1 || got[0] != "create Running" {
+		t.Fatalf("MesosTask writes = %v, want the create", got)
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pods[1]), &mesosv1alpha1.MesosTask{}); apierrors.IsNotFound(err) {
+		t.Fatal("no MesosTask")
+	}
+}
