@@ -201,3 +201,18 @@ func countStatusUpdates(writes *int) interceptor.Funcs {
 		return c.SubResource(sub).Update(ctx, o, opts...)
 	}}
 }
+
+// A running pod the cluster bound whose MesosTask is not written yet (its create is
+// deferred in a burst: scheduler.RecordMost) is made to tolerate an outage all the same,
+// where the outage tolerations policy does not give pods their tolerations.
+func TestARunningPodWithoutItsMesosTaskYetToleratesOutages(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"},
+		Spec:   corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	_, node := runningTaskOnAgent()
+	c := podAPI(t, interceptor.Funcs{}, pod, node, readyCluster())
+	got := reconcilePod(t, c, pod, 1)
+	if _, short := agentnode.OutageTolerations(got.Spec.Tolerations, mesosv1alpha1.DefaultFailoverTimeout); short {
+		t.Errorf("tolerations %+v, want the outage tolerations of the failover timeout", got.Spec.Tolerations)
+	}
+}

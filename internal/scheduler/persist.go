@@ -231,7 +231,7 @@ func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, t
 		if !changed && mt.ResourceVersion != "" {
 			return nil
 		}
-		if mayDefer && mt.ResourceVersion == "" {
+		if mayDefer && mt.ResourceVersion == "" && s.nameGenerated(ctx, key) {
 			deferred = true
 			return nil
 		}
@@ -244,6 +244,16 @@ func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, t
 // created meanwhile (the cache had not seen it). It is tried again, reading from the
 // API server.
 func conflicted(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+
+// nameGenerated says whether the pod of key had its name generated (metadata.generateName),
+// as the cache has it: its owner cannot make it again under that name (records.go).
+func (s *Scheduler) nameGenerated(ctx context.Context, key types.NamespacedName) bool {
+	pod := &corev1.Pod{}
+	if err := s.Client.Get(ctx, key, pod, client.UnsafeDisableDeepCopy); err != nil {
+		return false
+	}
+	return pod.GenerateName != ""
+}
 
 // saveTask writes a MesosTask, status and all: it creates a new one, and updates another
 // from the version read (MesosTasks have no status subresource: see the type). It is an

@@ -13,14 +13,16 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
-// launchedTwo is a scheduler that launched the pods p1 and p2 on agent-1, neither's
-// MesosTask written, over a fake API server that logs the MesosTask writes, and a
+// launchedTwo is a scheduler that launched the pods p1 and p2 (their names generated) on
+// agent-1, neither's MesosTask written, over a fake API server that logs the MesosTask writes, and a
 // worker that defers MesosTask creates while busy.
 func launchedTwo(t *testing.T) (*Scheduler, client.Client, *writeLog, *worker, [2]*corev1.Pod, [2]string) {
 	t.Helper()
 	log := &writeLog{}
 	p1, q1 := queuedPod(t, "p1")
 	p2, q2 := queuedPod(t, "p2")
+	// A ReplicaSet's pods, named by the API server.
+	p1.GenerateName, p2.GenerateName = "p", "p"
 	c := fakeAPIWith(t, log.funcs(), p1, p2)
 	s, _ := newTestScheduler(c, newFakeDriver())
 	ctx := context.Background()
@@ -160,5 +162,71 @@ func TestADeferredCreateWhoseAcknowledgementFailedIsWritten(t *testing.T) {
 	}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(pods[1]), &mesosv1alpha1.MesosTask{}); apierrors.IsNotFound(err) {
 		t.Fatal("no MesosTask")
+	}
+}
+
+// A second RUNNING of a task whose create is deferred (the pod's status changed, or the
+// agent sent it again) writes the MesosTask, on top of the first: no create waits longer
+// than RecordMost, nor keeps a growing list of updates.
+func TestASecondRunningWritesTheDeferredCreate(t *testing.T) {
+	_, _, log, w, _, ids := launchedTwo(t)
+	ctx := context.Background()
+	w.backlog = 1
+	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
+	w.backlog = 1
+	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde3", new(bool)))
+	if got := log.list(); len(got) != 1 || got[0] != "create Running" {
+		t.Fatalf("MesosTask writes = %v, want the create", got)
+	}
+	if len(w.records) != 0 {
+		t.Errorf("records %v, want none left", w.records)
+	}
+}
+
+// A pod whose name was not generated (a StatefulSet's) has its MesosTask created at
+// once, backlog or not: made again under its name, it waits for that MesosTask's task to
+// end, which a deferred create would leave missing.
+func TestANamedPodsCreateIsNotDeferred(t *testing.T) {
+	s, c, log, w, pods, ids := launchedTwo(t)
+	ctx := context.Background()
+	p := &corev1.Pod{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pods[1]), p); err != nil {
+		t.Fatal(err)
+	}
+	p.GenerateName = ""
+	if err := c.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	w.backlog = 5
+	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
+	if got := log.list(); len(got) != 1 || got[0] != "create Running" {
+		t.Fatalf("MesosTask writes = %v, want the create at once", got)
+	}
+	if s.LaunchUnwritten(ids[1]) || len(w.records) != 0 {
+		t.Errorf("the launch is still noted as unwritten, or a record kept")
+	}
+}
+
+// A worker idle long enough writes its deferred creates until updates queue up again:
+// the pods of a new burst go first.
+func TestDeferredCreatesGiveWayToANewBurst(t *testing.T) {
+	_, _, log, w, _, ids := launchedTwo(t)
+	ctx := context.Background()
+	w.backlog = 1
+	w.handle(ctx, acked(ids[0], mesos.TASK_RUNNING, "0123456789abcde1", new(bool)))
+	w.backlog = 1
+	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
+	if len(w.records) != 2 {
+		t.Fatalf("records %v, want both deferred", w.records)
+	}
+	w.queued = func() int { return 3 }
+	w.writeRecords(ctx, time.Now().Add(w.idle))
+	if got := log.list(); len(got) != 0 {
+		t.Fatalf("MesosTask writes with updates queued = %v, want none", got)
+	}
+	w.queued = func() int { return 0 }
+	w.writeRecords(ctx, time.Now().Add(w.idle))
+	if got := log.list(); len(got) != 2 {
+		t.Fatalf("MesosTask writes once the queue is empty = %v, want both", got)
 	}
 }

@@ -113,7 +113,7 @@ func shardOf(taskID string) uint32 {
 // acknowledgement, and a STARTING acknowledged already) is written again until it is
 // written (retryWrite), and the next update of its task is written on top of it.
 func (s *Scheduler) updateLoop(ctx context.Context, q *fifo.Queue[statusUpdate]) {
-	w := worker{s: s, grace: s.StartingGrace, starting: map[string]startingUpdate{}, idle: s.RecordIdle}
+	w := worker{s: s, grace: s.StartingGrace, starting: map[string]startingUpdate{}, idle: s.RecordIdle, queued: q.Len}
 	if w.grace == 0 {
 		w.grace = DefaultStartingGrace
 	}
@@ -153,8 +153,10 @@ type worker struct {
 	records     map[string]deferredRecord
 	idle        time.Duration
 	lastHandled time.Time
-	// backlog is how many updates waited in the worker's queue behind the one it handles.
+	// backlog is how many updates waited in the worker's queue behind the one it handles,
+	// queued how many wait now (nil: none).
 	backlog int
+	queued  func() int
 }
 
 // handle persists and acknowledges one update, or holds back a launch or a STARTING.

@@ -367,7 +367,7 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	cpu0, api0, self0 := procCPU(mgr.cmd.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid())
 	requests0, _ := apiRequests(ctx, env.Config)
 	mesos0 := traffic.snapshot()
-	res.elapsed, res.latencies, res.bound, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, "mesos") },
+	res.elapsed, res.latencies, res.bound, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return burstPod(i, "mesos") },
 		isRunning, nil, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (manager log: %s)", err, mgr.log.Name())

@@ -87,7 +87,7 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 	if kubelets == leastWrites {
 		defer startPeerProfile(ctx, env.Config)()
 	}
-	res.elapsed, res.latencies, _, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return benchPod(i, corev1.DefaultSchedulerName) },
+	res.elapsed, res.latencies, _, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return burstPod(i, corev1.DefaultSchedulerName) },
 		done, observe, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (kube-scheduler log: %s)", err, logFile.Name())

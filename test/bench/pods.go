@@ -185,6 +185,15 @@ func (t *podTimes) record(p *corev1.Pod) {
 	}
 }
 
+// burstPod is benchPod named as a ReplicaSet's or a Job's pods are, by the API server
+// (metadata.generateName): the bursts a cluster sees come from such owners. (k8sm defers
+// the MesosTask creates of such pods only: internal/scheduler/records.go.)
+func burstPod(i int, scheduler string) *corev1.Pod {
+	p := benchPod(i, scheduler)
+	p.GenerateName, p.Name = "bench-", ""
+	return p
+}
+
 // benchPod is pod i of a run, for the named scheduler: small requests, so the agents
 // or Nodes hold many.
 func benchPod(i int, scheduler string) *corev1.Pod {
