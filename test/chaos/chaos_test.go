@@ -141,8 +141,8 @@ func TestChaos(t *testing.T) {
 	t.Logf("faults by kind: %s; the managers' API requests the proxy held back, failed or found kube-apiserver down for: %s; kube-apiserver restarts: %s; managers that exited by themselves: %v",
 		r.faults.summary(), r.proxy.summary(), r.api.summary(), r.mgrs.exits())
 	t.Logf("mesos-sim saw %s", r.rec.summary())
-	t.Logf("acknowledgements checked %d (not checked: TASK_STARTING, acknowledged before it is written by design, %d; of tasks whose MesosTask was gone %d; of updates never sent %d; MesosTask unreadable %d); run took %s",
-		rep.acksChecked, rep.acksStarting, rep.acksGone, rep.acksUnknown, rep.acksUnread, time.Since(start).Round(time.Second))
+	t.Logf("acknowledgements checked %d (not checked: TASK_STARTING, acknowledged before it is written by design, %d; TASK_RUNNING whose MesosTask create was deferred, its pod written first, %d; of tasks whose MesosTask was gone %d; of updates never sent %d; MesosTask unreadable %d); run took %s",
+		rep.acksChecked, rep.acksStarting, rep.acksDeferred, rep.acksGone, rep.acksUnknown, rep.acksUnread, time.Since(start).Round(time.Second))
 	if rep.failed() {
 		r.keepLogs = true
 		t.Errorf("%s\nreproduce: %s\nmanager, kube-controller-manager and audit logs: %s", rep.details(), p.reproduce(), r.logDir)

@@ -41,7 +41,26 @@ func (s snapshot) problems() []string {
 	out = append(out, s.stuck()...)
 	out = append(out, s.unfinished()...)
 	out = append(out, s.orphaned()...)
+	out = append(out, s.runningWithoutRecord()...)
 	return append(out, s.runningWithoutTask()...)
+}
+
+// runningWithoutRecord names the Running pods without their MesosTask: in a burst its
+// create is deferred, acknowledged before it is written (records.go), and it must come,
+// whatever befell the manager meanwhile.
+func (s snapshot) runningWithoutRecord() []string {
+	recorded := map[string]bool{}
+	for _, t := range s.tasks {
+		recorded[t.Spec.PodUID] = true
+	}
+	var out []string
+	for _, p := range s.pods {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && !recorded[string(p.UID)] {
+			out = append(out, fmt.Sprintf("pod %s/%s (uid %s) Running without its MesosTask", p.Namespace, p.Name, p.UID))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (r *run) snapshot(ctx context.Context) (snapshot, error) {
@@ -275,10 +294,10 @@ func firstLines(s string, n int) string {
 
 // report is the checker's verdict.
 type report struct {
-	pods, faults                                                 int
-	twice, lost, orphaned, stuck, unwritten, errors              []string
-	keptLeading                                                  []string // leaders that outlived their Lease (restart-apiserver)
-	acksChecked, acksStarting, acksGone, acksUnknown, acksUnread int
+	pods, faults                                                               int
+	twice, lost, orphaned, stuck, unwritten, errors                            []string
+	keptLeading                                                                []string // leaders that outlived their Lease (restart-apiserver)
+	acksChecked, acksStarting, acksDeferred, acksGone, acksUnknown, acksUnread int
 }
 
 func (rep report) line(seed int64) string {
@@ -312,7 +331,7 @@ func (rep report) details() string {
 // check counts what went wrong, from the last snapshot, what the recorder saw and the
 // API server's audit log.
 func (r *run) check(last snapshot) report {
-	rep := report{faults: r.faults.count(), orphaned: last.orphaned(), stuck: slices.Concat(last.health, last.stuck(), last.unfinished()),
+	rep := report{faults: r.faults.count(), orphaned: last.orphaned(), stuck: slices.Concat(last.health, last.stuck(), last.unfinished(), last.runningWithoutRecord()),
 		lost: last.runningWithoutTask(), keptLeading: r.api.keptLeading(), errors: r.runErrors()}
 	if !last.taken {
 		rep.errors = append(rep.errors, "the cluster could not be read after the faults: nothing counted")
@@ -352,7 +371,7 @@ func (r *run) check(last snapshot) report {
 	sort.Strings(rep.twice)
 	sort.Strings(rep.unwritten)
 	sort.Strings(rep.lost)
-	rep.acksChecked, rep.acksStarting, rep.acksGone, rep.acksUnknown, rep.acksUnread = rec.acks.checked, rec.acks.starting, rec.acks.gone, rec.acks.unknown, rec.acks.unread
+	rep.acksChecked, rep.acksStarting, rep.acksDeferred, rep.acksGone, rep.acksUnknown, rep.acksUnread = rec.acks.checked, rec.acks.starting, rec.acks.deferred, rec.acks.gone, rec.acks.unknown, rec.acks.unread
 	return rep
 }
 
