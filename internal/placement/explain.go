@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Reasons a request does not fit an offer, in the order they are checked.
@@ -76,8 +78,15 @@ func appendShapeKey(b []byte, r *Request, selKey string) []byte {
 		b = append(b, ',')
 	}
 	b = append(b, 0)
-	for i := range r.Tolerations {
-		t := &r.Tolerations[i]
+	b = appendTolerations(b, r.Tolerations)
+	b = append(b, 0)
+	return append(b, selKey...)
+}
+
+// appendTolerations appends what of tolerations decides which taints they tolerate.
+func appendTolerations(b []byte, tolerations []corev1.Toleration) []byte {
+	for i := range tolerations {
+		t := &tolerations[i]
 		b = append(b, t.Key...)
 		b = append(b, 1)
 		b = append(b, t.Operator...)
@@ -87,8 +96,7 @@ func appendShapeKey(b []byte, r *Request, selKey string) []byte {
 		b = append(b, t.Effect...)
 		b = append(b, ',')
 	}
-	b = append(b, 0)
-	return append(b, selKey...)
+	return b
 }
 
 // explain words the reasons like kube-scheduler: "0/3 agents available: 2 insufficient

@@ -95,16 +95,19 @@ func tolerates(tolerations []corev1.Toleration, taint *corev1.Taint) bool {
 }
 
 // blockingTaints are the taints of an agent's Node that keep a pod away unless it
-// tolerates them: NoSchedule and NoExecute, but the cluster's own agent taint and the
-// node lifecycle's not-ready and unreachable taints. Those say only that the manager's
-// Lease of the Node was not renewed in time (or, on a new Node, that
-// kube-controller-manager has not seen it Ready yet, or runs nowhere); an offer of the
-// agent says better that Mesos reaches it. Nil when none.
-func blockingTaints(taints []corev1.Taint) []corev1.Taint {
+// tolerates them: NoSchedule and NoExecute, but the cluster's own agent taint and, when
+// the agent is offered in the round, the node lifecycle's not-ready and unreachable
+// taints. Those say only that the manager's Lease of the Node was not renewed in time
+// (or, on a new Node, that kube-controller-manager has not seen it Ready yet, or runs
+// nowhere); an offer of the agent says better that Mesos reaches it. Without an offer
+// nothing says so, and a Node is held to them as kube-scheduler holds any Node. Nil
+// when none.
+func blockingTaints(taints []corev1.Taint, offered bool) []corev1.Taint {
 	var out []corev1.Taint
 	for _, t := range taints {
 		switch {
-		case t.Key == agentnode.TaintAgent, t.Key == corev1.TaintNodeNotReady, t.Key == corev1.TaintNodeUnreachable:
+		case t.Key == agentnode.TaintAgent:
+		case offered && (t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable):
 		case t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute:
 			out = append(out, t)
 		}

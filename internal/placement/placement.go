@@ -239,7 +239,7 @@ func (rd *round) readOffers() {
 			if in.NodeSpec != nil {
 				ag := rd.agents[e.index]
 				if st, ok := in.NodeSpec(e.node.Name); ok {
-					ag.unschedulable, ag.taints, ag.otherCluster = st.Unschedulable, blockingTaints(st.Taints), st.OtherCluster
+					ag.unschedulable, ag.taints, ag.otherCluster = st.Unschedulable, blockingTaints(st.Taints, true), st.OtherCluster
 					ag.node = e.nodeWith(st.Labels)
 				}
 			}

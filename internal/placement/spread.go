@@ -8,8 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
-
-	"github.com/k8sm/k8sm/internal/agentnode"
 )
 
 // SpreadConstraint is one topology spread constraint of a pod with whenUnsatisfiable:
@@ -86,17 +84,8 @@ func spreadKey(r *Request, selKey string) string {
 	b.WriteByte(3)
 	b.WriteString(selKey)
 	if honor {
-		for i := range r.Tolerations {
-			t := &r.Tolerations[i]
-			b.WriteByte(5)
-			b.WriteString(t.Key)
-			b.WriteByte(1)
-			b.WriteString(string(t.Operator))
-			b.WriteByte(1)
-			b.WriteString(t.Value)
-			b.WriteByte(1)
-			b.WriteString(string(t.Effect))
-		}
+		b.WriteByte(5)
+		b.Write(appendTolerations(nil, r.Tolerations))
 	}
 	return b.String()
 }
@@ -155,7 +144,7 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 		}
 		for _, n := range rd.clusterNodes() {
 			if _, offered := rd.agentOfNode(n.Name); !offered {
-				domain(n.Name, n.Labels, unofferedTaints(n.Spec.Taints))
+				domain(n.Name, n.Labels, blockingTaints(n.Spec.Taints, false))
 			}
 		}
 		for _, ag := range rd.agents {
@@ -266,19 +255,6 @@ func (rd *round) placedForSpread(r *Request, ag *agentState) {
 			g.count(rd.anti, ag.node.Name, r.Labels)
 		}
 	}
-}
-
-// unofferedTaints are the taints of a Node without an offer in the round that keep a
-// pod away unless it tolerates them: NoSchedule and NoExecute, but the cluster's own
-// agent taint. Nil when none.
-func unofferedTaints(taints []corev1.Taint) []corev1.Taint {
-	var out []corev1.Taint
-	for _, t := range taints {
-		if t.Key != agentnode.TaintAgent && (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 func hasKey(m map[string]int32, k string) bool {
