@@ -8,11 +8,7 @@ import (
 )
 
 // A task's MesosTask is first written with the task's first update written, state and
-// all: usually its TASK_RUNNING. Only pods whose names were generated (a ReplicaSet's, a
-// Job's, a DaemonSet's) have it deferred: a pod made again under its name (a
-// StatefulSet's, force-deleted) waits for the MesosTask of the one before, which a
-// deferred create would leave missing, and the new pod's task could start beside the
-// old one's. A custom resource's create is the API server's most
+// all: usually its TASK_RUNNING. A custom resource's create is the API server's most
 // expensive request of a pod's (JSON, schema, validation: docs/performance.md), and in
 // a burst the API server's CPU is what every pod waits for. So a worker with a backlog
 // of updates writes a RUNNING's pod status at once, acknowledges the update, and defers
@@ -20,6 +16,11 @@ import (
 // and at the latest RecordMost after the update. A burst's pods are Running before their
 // MesosTasks are written, at the cost of the MesosTasks trailing them; a worker without
 // a backlog writes the MesosTask first, as always.
+//
+// Only pods whose names were generated (a ReplicaSet's, a Job's, a DaemonSet's) have it
+// deferred: a pod made again under its name (a StatefulSet's, force-deleted) waits for
+// the MesosTask of the one before, which a deferred create would leave missing, and the
+// new pod's task could start beside the old one's.
 //
 // Nothing is lost if the manager stops before it writes them: the task is remembered as
 // launched without a MesosTask (launches), so an update of it finds its pod, and the
@@ -78,9 +79,6 @@ func (w *worker) writeRecords(ctx context.Context, now time.Time) {
 			continue
 		}
 		delete(w.records, id)
-		last := len(r.statuses) - 1
-		if err := w.s.persist(ctx, r.statuses[last], r.statuses[:last]...); err != nil {
-			w.writeAgain(id, r.statuses, err)
-		}
+		w.writeKept(ctx, id, r.statuses)
 	}
 }

@@ -73,12 +73,22 @@ func (w *worker) retryDue(ctx context.Context, now time.Time) {
 		if now.Before(r.due) {
 			continue
 		}
-		last := len(r.statuses) - 1
-		if err := w.s.persist(ctx, r.statuses[last], r.statuses[:last]...); err != nil {
-			w.writeAgain(id, r.statuses, err)
+		if !w.writeKept(ctx, id, r.statuses) {
 			continue
 		}
 		delete(w.retrying, id)
 		w.s.answered(id)
 	}
+}
+
+// writeKept writes a task's updates that Mesos will not send again, oldest first, in one
+// write; one not written is kept to be written again (writeAgain). It says whether they
+// were written.
+func (w *worker) writeKept(ctx context.Context, id string, statuses []mesos.TaskStatus) bool {
+	last := len(statuses) - 1
+	if err := w.s.persist(ctx, statuses[last], statuses[:last]...); err != nil {
+		w.writeAgain(id, statuses, err)
+		return false
+	}
+	return true
 }

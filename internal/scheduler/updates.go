@@ -239,8 +239,8 @@ func (w *worker) flush(ctx context.Context, now time.Time, queued int) {
 	for _, d := range dueStarting(w.starting, now, queued) {
 		if d.launch {
 			w.s.recordLaunch(ctx, d.status.TaskID.Value)
-		} else if err := w.s.persist(ctx, d.status); err != nil {
-			w.writeAgain(d.status.TaskID.Value, []mesos.TaskStatus{d.status}, err)
+		} else {
+			w.writeKept(ctx, d.status.TaskID.Value, []mesos.TaskStatus{d.status})
 		}
 	}
 	w.retryDue(ctx, now)
