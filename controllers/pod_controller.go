@@ -99,7 +99,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	if !haveTask && pod.Spec.NodeName != "" && pod.Spec.SchedulerName == mc.Spec.SchedulerName {
 		// Bound by this operator: its task was launched, and its MesosTask is written
-		// when Mesos reports on it, or later in a burst (scheduler.RecordMost), or it lost
+		// when Mesos reports on it, or later in a burst (scheduler.RecordLongest), or it lost
 		// its MesosTask, and its task was killed with it. Running meanwhile, it tolerates
 		// outages as any pod of the cluster's.
 		if !podtask.PodTerminal(pod) && agentnode.OnAgentNode(pod) {

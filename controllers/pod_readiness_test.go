@@ -203,7 +203,7 @@ func countStatusUpdates(writes *int) interceptor.Funcs {
 }
 
 // A running pod the cluster bound whose MesosTask is not written yet (its create is
-// deferred in a burst: scheduler.RecordMost) is made to tolerate an outage all the same,
+// deferred in a burst: scheduler.RecordLongest) is made to tolerate an outage all the same,
 // where the outage tolerations policy does not give pods their tolerations.
 func TestARunningPodWithoutItsMesosTaskYetToleratesOutages(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"},

@@ -12,10 +12,12 @@ import (
 // expensive request of a pod's (JSON, schema, validation: docs/performance.md), and in
 // a burst the API server's CPU is what every pod waits for. So a worker with a backlog
 // of updates writes a RUNNING's pod status at once, acknowledges the update, and defers
-// the MesosTask's create: it is written once the worker has been idle for RecordIdle,
-// and at the latest RecordMost after the update. A burst's pods are Running before their
-// MesosTasks are written, at the cost of the MesosTasks trailing them; a worker without
-// a backlog writes the MesosTask first, as always.
+// the MesosTask's create. It is written once the worker has been idle for RecordIdle;
+// once it has waited RecordMost, at the first moment the worker has no update queued;
+// and, queued updates or not, once it has waited RecordLongest. A burst's pods are
+// Running before their MesosTasks are written, at the cost of the MesosTasks trailing
+// them (for as long as the burst keeps the worker behind, up to RecordLongest); a worker
+// without a backlog writes the MesosTask first, as always.
 //
 // Only pods whose names were generated (a ReplicaSet's, a Job's, a DaemonSet's) have it
 // deferred: a pod made again under its name (a StatefulSet's, force-deleted) waits for
@@ -27,12 +29,21 @@ import (
 // reconciliation after the next subscription asks Mesos for its state, whose answer
 // creates the MesosTask. The task's next update is written on top of a deferred one, in
 // one write (takeUnwritten), as on top of a held-back STARTING.
+//
+// A deferred update is kept without its data (the executor's pod status): the pod's
+// status was written from it already, and the MesosTask does not hold it. Written later,
+// the update leaves the pod's status as it is (podtask.PodStatusFor starts from it), and
+// a burst of 10,000 creates held does not hold 10,000 pod statuses.
 const (
 	// DefaultRecordIdle is how long a worker must have had nothing to do before it
 	// writes the MesosTasks it deferred.
 	DefaultRecordIdle = time.Second
-	// RecordMost is the longest a MesosTask's create is deferred.
+	// RecordMost is how long a MesosTask's create is deferred while its worker keeps up
+	// with its updates (while none is queued).
 	RecordMost = 30 * time.Second
+	// RecordLongest is the longest a MesosTask's create is deferred, however long a
+	// burst keeps its worker behind.
+	RecordLongest = 5 * time.Minute
 )
 
 // deferredRecord is the updates of a task whose MesosTask was not created yet (oldest
@@ -57,28 +68,39 @@ func (w *worker) mayDeferRecord(ts mesos.TaskStatus) bool {
 }
 
 // deferRecord keeps the updates of a task whose pod was written and whose MesosTask was
-// not.
+// not, without their data (the pod status written from it).
 func (w *worker) deferRecord(id string, statuses []mesos.TaskStatus, now time.Time) {
 	if w.records == nil {
 		w.records = map[string]deferredRecord{}
 	}
+	for i := range statuses {
+		statuses[i].Data = nil
+	}
 	w.records[id] = deferredRecord{statuses: statuses, since: now}
 }
 
-// writeRecords writes the MesosTasks deferred: all of them once the worker has been idle
-// for w.idle (until updates queue up again), and before that those deferred for
-// RecordMost. One not written is written again later (writeAgain), as any acknowledged
-// update.
+// writeRecords writes the MesosTasks deferred that are due: all of them once the worker
+// has been idle for w.idle, those deferred for RecordMost while no update is queued, and
+// those deferred for RecordLongest at any time. A burst again (updates queued) stops the
+// first two: its pods go first. One not written is written again later (writeAgain), as
+// any acknowledged update.
 func (w *worker) writeRecords(ctx context.Context, now time.Time) {
+	if len(w.records) == 0 {
+		return
+	}
 	idle := now.Sub(w.lastHandled) >= w.idle
 	for id, r := range w.records {
-		if idle && w.queued != nil && w.queued() > 0 {
-			idle = false // a burst again: its pods go first
-		}
-		if !idle && now.Sub(r.since) < RecordMost {
+		queued := w.queued != nil && w.queued() > 0
+		if !recordDue(now.Sub(r.since), idle && !queued, queued) {
 			continue
 		}
 		delete(w.records, id)
 		w.writeKept(ctx, id, r.statuses)
 	}
+}
+
+// recordDue says whether a MesosTask create deferred for age is due, when its worker is
+// idle, or has updates queued.
+func recordDue(age time.Duration, idle, queued bool) bool {
+	return idle || !queued && age >= RecordMost || age >= RecordLongest
 }

@@ -99,8 +99,9 @@ func TestABusyWorkerDefersMesosTaskCreates(t *testing.T) {
 	}
 }
 
-// Under load that never stops, a deferred create waits RecordMost at the longest.
-func TestADeferredMesosTaskCreateWaitsRecordMostAtTheLongest(t *testing.T) {
+// A worker that keeps up with its updates (none queued) but is never idle writes a
+// deferred create once it has waited RecordMost.
+func TestADeferredMesosTaskCreateWaitsRecordMostWhileTheWorkerKeepsUp(t *testing.T) {
 	_, _, log, w, _, ids := launchedTwo(t)
 	ctx := context.Background()
 	var ack bool
@@ -120,6 +121,82 @@ func TestADeferredMesosTaskCreateWaitsRecordMostAtTheLongest(t *testing.T) {
 	w.writeRecords(ctx, later)
 	if got := log.list(); len(got) != 1 {
 		t.Fatalf("MesosTask writes after RecordMost = %v, want the create", got)
+	}
+}
+
+// A burst that keeps its worker behind (updates queued all along) keeps the creates
+// deferred past RecordMost, for its pods' sake, but not past RecordLongest.
+func TestADeferredMesosTaskCreateWaitsRecordLongestBehindABurst(t *testing.T) {
+	_, _, log, w, _, ids := launchedTwo(t)
+	ctx := context.Background()
+	w.backlog = 1
+	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
+	w.queued = func() int { return 50 }
+	for _, after := range []time.Duration{RecordMost + time.Second, RecordLongest - time.Second} {
+		now := time.Now().Add(after)
+		w.lastHandled = now
+		w.writeRecords(ctx, now)
+		if got := log.list(); len(got) != 0 {
+			t.Fatalf("MesosTask writes %v after the update, updates queued = %v, want none", after, got)
+		}
+	}
+	now := time.Now().Add(RecordLongest + time.Second)
+	w.lastHandled = now
+	w.writeRecords(ctx, now)
+	if got := log.list(); len(got) != 1 {
+		t.Fatalf("MesosTask writes after RecordLongest = %v, want the create", got)
+	}
+}
+
+func TestRecordDue(t *testing.T) {
+	for _, c := range []struct {
+		age          time.Duration
+		idle, queued bool
+		want         bool
+	}{
+		{age: 0, idle: true, want: true},
+		{age: 0, want: false},
+		{age: RecordMost - time.Second, want: false},
+		{age: RecordMost, want: true},
+		{age: RecordMost, queued: true, want: false},
+		{age: RecordLongest - time.Second, queued: true, want: false},
+		{age: RecordLongest, queued: true, want: true},
+	} {
+		if got := recordDue(c.age, c.idle, c.queued); got != c.want {
+			t.Errorf("recordDue(%v, idle %v, queued %v) = %v, want %v", c.age, c.idle, c.queued, got, c.want)
+		}
+	}
+}
+
+// A deferred update is kept without the executor's pod status (its data): the pod's
+// status was written from it, and the MesosTask's create later leaves it as it is.
+func TestADeferredUpdateKeepsNoPodStatus(t *testing.T) {
+	_, c, log, w, pods, ids := launchedTwo(t)
+	ctx := context.Background()
+	u := acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool))
+	u.status.Data = []byte(`{"containerStatuses":[{"name":"c","ready":true,"started":true,"state":{"running":{}}}]}`)
+	w.backlog = 1
+	w.handle(ctx, u)
+	r, ok := w.records[ids[1]]
+	if !ok || len(r.statuses) != 1 || r.statuses[0].Data != nil {
+		t.Fatalf("record %+v (kept %v), want the update kept without its data", r, ok)
+	}
+	ready := func() bool {
+		p := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(pods[1]), p); err != nil {
+			t.Fatal(err)
+		}
+		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
+	}
+	if !ready() {
+		t.Fatalf("the pod's status lacks the executor's container status")
+	}
+	w.flush(ctx, time.Now().Add(w.idle), 0)
+	if got := log.list(); len(got) != 1 || got[0] != "create Running" {
+		t.Fatalf("MesosTask writes once idle = %v, want the create", got)
+	}
+	if !ready() {
+		t.Errorf("the deferred create took the executor's container status off the pod")
 	}
 }
 
