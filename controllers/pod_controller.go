@@ -100,9 +100,12 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if !haveTask && pod.Spec.NodeName != "" && pod.Spec.SchedulerName == mc.Spec.SchedulerName {
 		// Bound by this operator: its task was launched, and its MesosTask is written
 		// when Mesos reports on it, or later in a burst (scheduler.RecordLongest), or it lost
-		// its MesosTask, and its task was killed with it. Running meanwhile, it tolerates
-		// outages as any pod of the cluster's.
+		// its MesosTask, and its task was killed with it. Running meanwhile, its readiness
+		// follows its gates and it tolerates outages, as any pod of the cluster's.
 		if !podtask.PodTerminal(pod) && agentnode.OnAgentNode(pod) {
+			if res, done, err := r.reevaluateReadiness(ctx, pod, nil); done {
+				return res, err
+			}
 			return r.tolerateOutages(ctx, pod, mc)
 		}
 		return ctrl.Result{}, nil
@@ -251,9 +254,14 @@ func (r *PodReconciler) removeEnded(ctx context.Context, pod *corev1.Pod, st *me
 // (podtask.GatedReadiness: the controller behind a gate, a load balancer's say, sets its
 // condition when it sees fit), and once someone else set its Ready otherwise than its
 // task says (podtask.RestoredReadiness: the node lifecycle controller, while the agent's
-// Node was not Ready). done says whether it wrote (or must try again).
+// Node was not Ready). A pod whose MesosTask is not written yet (mt nil: its create
+// deferred in a burst) has only its gates evaluated; the rest waits for the MesosTask.
+// done says whether it wrote (or must try again).
 func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) (ctrl.Result, bool, error) {
 	st, changed := podtask.GatedReadiness(pod)
+	if mt == nil && !changed {
+		return ctrl.Result{}, false, nil
+	}
 	if !changed {
 		st, changed = podtask.RestoredReadiness(pod, &mt.Status)
 	}
@@ -262,7 +270,11 @@ func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod
 		// its status says it saw the change, as a kubelet's does at its next sync.
 		st = *pod.Status.DeepCopy()
 	}
-	warnings, marked := unapplied(pod, mt, &st)
+	var warnings []podtask.Event
+	marked := false
+	if mt != nil {
+		warnings, marked = unapplied(pod, mt, &st)
+	}
 	if !changed && !marked && !podtask.SpecChangedSinceStatus(pod) {
 		return ctrl.Result{}, false, nil
 	}

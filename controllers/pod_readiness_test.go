@@ -18,16 +18,20 @@ import (
 
 // A running pod with a readiness gate is made Ready once another controller sets the
 // gate's condition True, and not Ready once it turns False, as a kubelet re-evaluates
-// Ready when its pod changes: no task update need come.
+// Ready when its pod changes: no task update need come. So is one whose MesosTask is not
+// written yet (its create deferred in a burst).
 func TestAGateConditionDecidesARunningPodsReadiness(t *testing.T) {
 	const gate corev1.PodConditionType = "example.com/lb-registered"
 	for _, tc := range []struct {
 		name       string
 		gate, want corev1.ConditionStatus
 		from       corev1.ConditionStatus // Ready before
+		noTask     bool
 	}{
-		{"the gate turned True", corev1.ConditionTrue, corev1.ConditionTrue, corev1.ConditionFalse},
-		{"the gate turned False", corev1.ConditionFalse, corev1.ConditionFalse, corev1.ConditionTrue},
+		{name: "the gate turned True", gate: corev1.ConditionTrue, want: corev1.ConditionTrue, from: corev1.ConditionFalse},
+		{name: "the gate turned False", gate: corev1.ConditionFalse, want: corev1.ConditionFalse, from: corev1.ConditionTrue},
+		{name: "the gate turned True, no MesosTask yet", gate: corev1.ConditionTrue, want: corev1.ConditionTrue, from: corev1.ConditionFalse, noTask: true},
+		{name: "the gate turned False, no MesosTask yet", gate: corev1.ConditionFalse, want: corev1.ConditionFalse, from: corev1.ConditionTrue, noTask: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"},
@@ -37,7 +41,11 @@ func TestAGateConditionDecidesARunningPodsReadiness(t *testing.T) {
 					{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: tc.from},
 					{Type: gate, Status: tc.gate}}}}
 			mt, node := runningTaskOnAgent()
-			c := podAPI(t, interceptor.Funcs{}, pod, mt, node, readyCluster())
+			objs := []client.Object{pod, mt, node, readyCluster()}
+			if tc.noTask {
+				objs = []client.Object{pod, node, readyCluster()}
+			}
+			c := podAPI(t, interceptor.Funcs{}, objs...)
 			got := reconcilePod(t, c, pod, 1)
 			if podtask.PodReady(&got.Status) != (tc.want == corev1.ConditionTrue) {
 				t.Errorf("Ready = %v, want %s: %+v", podtask.PodReady(&got.Status), tc.want, got.Status.Conditions)
