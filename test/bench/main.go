@@ -124,7 +124,7 @@ func run() error {
 	ksTimeout := flag.Duration("kube-scheduler-timeout", 10*time.Minute, "Give up on kube-scheduler after this long (with a kubelet's writes it takes about as long as k8sm: at 1,000 × 10,000 on a slow day, more than 3 minutes).")
 	flag.Float64Var(&rate, "rate", 0, "Create pods at this many per second (0: as fast as the creators can), to measure latency at a sustained load.")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "Write a CPU profile of the manager during the run to this file.")
-	flag.StringVar(&heapProfile, "heapprofile", "", "Write the manager's heap profile, taken when every pod of the burst is Running, to this file.")
+	flag.StringVar(&heapProfile, "heapprofile", "", "Write the manager's heap profile, taken when every pod of the burst is Running and every MesosTask written, to this file.")
 	flag.StringVar(&apiProfile, "apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the k8sm run to this file.")
 	flag.StringVar(&peerAPIProfile, "peer-apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the run of kube-scheduler with a kubelet's least writes to this file (against -apiserver-cpuprofile: go tool pprof -diff_base=<this> <that>).")
 	flag.StringVar(&managerArgs, "manager-args", "", "More arguments for the manager, separated by spaces (e.g. \"--leader-election-lease-duration=15s\").")
