@@ -323,7 +323,7 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 	ready := corev1.ConditionFalse
 	switch st.Phase {
 	case mesosv1alpha1.TaskPhaseRunning:
-		ready = runningReadiness(&out, fromExecutor)
+		ready = runningReadiness(pod, &out, fromExecutor)
 		if st.Healthy != nil && !*st.Healthy {
 			ready = corev1.ConditionFalse
 		}
@@ -419,9 +419,9 @@ func failPod(out *corev1.PodStatus) {
 // nothing of readiness, and must not make a pod the executor found not ready Ready. The
 // pod's own conditions cannot tell that: k8sm writes its own verdicts over them (an
 // unreachable agent, a failed health check). A container's readiness is the executor's
-// (as a kubelet's ContainersReady, every container ready). A pod its executor never
-// reported on is ready once its task runs.
-func runningReadiness(out, fromExecutor *corev1.PodStatus) corev1.ConditionStatus {
+// (as a kubelet's ContainersReady, every container ready, native sidecars included). A
+// pod its executor never reported on is ready once its task runs.
+func runningReadiness(pod *corev1.Pod, out, fromExecutor *corev1.PodStatus) corev1.ConditionStatus {
 	if fromExecutor != nil {
 		// Its containers' readiness: a kubelet's Ready also weighs readiness gates, which
 		// the pod's own status here answers (setReadiness).
@@ -434,6 +434,17 @@ func runningReadiness(out, fromExecutor *corev1.PodStatus) corev1.ConditionStatu
 	for _, c := range out.ContainerStatuses {
 		if !c.Ready {
 			return corev1.ConditionFalse
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+			continue
+		}
+		for _, cs := range out.InitContainerStatuses {
+			if cs.Name == c.Name && !cs.Ready {
+				return corev1.ConditionFalse
+			}
 		}
 	}
 	return corev1.ConditionTrue

@@ -324,6 +324,38 @@ func TestReadinessWithoutExecutorData(t *testing.T) {
 	}
 }
 
+// A native sidecar (a restartable init container) the executor found not ready keeps
+// the pod not ready through an update without its data, as its main containers do: a
+// reconciliation answer, or a burst's deferred MesosTask create written later.
+func TestANotReadySidecarKeepsThePodNotReadyWithoutExecutorData(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	for _, tc := range []struct {
+		name         string
+		sidecarReady bool
+		want         corev1.ConditionStatus
+	}{
+		{name: "the sidecar not ready", want: corev1.ConditionFalse},
+		{name: "the sidecar ready", sidecarReady: true, want: corev1.ConditionTrue},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{
+				Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: "s", RestartPolicy: &always}},
+					Containers: []corev1.Container{{Name: "c"}}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning,
+					InitContainerStatuses: []corev1.ContainerStatus{{Name: "s", Ready: tc.sidecarReady, State: running}},
+					ContainerStatuses:     []corev1.ContainerStatus{{Name: "c", Ready: true, State: running}}}}
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}
+			got := PodStatusFor(pod, st, nil)
+			for _, typ := range []corev1.PodConditionType{corev1.ContainersReady, corev1.PodReady} {
+				if c := conditionOf(&got, typ, "<none>"); c != tc.want {
+					t.Errorf("%s = %s, want %s", typ, c, tc.want)
+				}
+			}
+		})
+	}
+}
+
 // A pod whose agent stayed unreachable too long fails with reason NodeLost, and shows
 // nothing running: its containers ended as a kubelet ends those it cannot find, and it is
 // not ready.

@@ -32,8 +32,9 @@ import (
 //
 // A deferred update is kept without its data (the executor's pod status): the pod's
 // status was written from it already, and the MesosTask does not hold it. Written later,
-// the update leaves the pod's status as it is (podtask.PodStatusFor starts from it), and
-// a burst of 10,000 creates held does not hold 10,000 pod statuses.
+// the update leaves the pod's status as it is (podtask.PodStatusFor starts from it, and
+// takes the pod's readiness from its containers' and native sidecars' as the executor
+// did), and a burst of 10,000 creates held does not hold 10,000 pod statuses.
 const (
 	// DefaultRecordIdle is how long a worker must have had nothing to do before it
 	// writes the MesosTasks it deferred.
@@ -57,7 +58,7 @@ type deferredRecord struct {
 // an agent's TASK_RUNNING (acknowledged, never sent again), while more updates wait in
 // the worker's queue (backlog), and the task's first: a second (a status change of the
 // pod's, or a resend) writes the MesosTask on top of the first, so that none waits
-// longer than RecordMost and none keeps a growing list of updates.
+// longer than RecordLongest and none keeps a growing list of updates.
 func (w *worker) mayDeferRecord(ts mesos.TaskStatus) bool {
 	if w.idle <= 0 || w.backlog == 0 || ts.GetState() != mesos.TASK_RUNNING || len(ts.UUID) == 0 ||
 		ts.GetReason() == mesos.REASON_RECONCILIATION {

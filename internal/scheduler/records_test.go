@@ -15,14 +15,18 @@ import (
 
 // launchedTwo is a scheduler that launched the pods p1 and p2 (their names generated) on
 // agent-1, neither's MesosTask written, over a fake API server that logs the MesosTask writes, and a
-// worker that defers MesosTask creates while busy.
-func launchedTwo(t *testing.T) (*Scheduler, client.Client, *writeLog, *worker, [2]*corev1.Pod, [2]string) {
+// worker that defers MesosTask creates while busy. mutate changes both pods first.
+func launchedTwo(t *testing.T, mutate ...func(*corev1.Pod)) (*Scheduler, client.Client, *writeLog, *worker, [2]*corev1.Pod, [2]string) {
 	t.Helper()
 	log := &writeLog{}
 	p1, q1 := queuedPod(t, "p1")
 	p2, q2 := queuedPod(t, "p2")
 	// A ReplicaSet's pods, named by the API server.
 	p1.GenerateName, p2.GenerateName = "p", "p"
+	for _, m := range mutate {
+		m(p1)
+		m(p2)
+	}
 	c := fakeAPIWith(t, log.funcs(), p1, p2)
 	s, _ := newTestScheduler(c, newFakeDriver())
 	ctx := context.Background()
@@ -169,34 +173,61 @@ func TestRecordDue(t *testing.T) {
 }
 
 // A deferred update is kept without the executor's pod status (its data): the pod's
-// status was written from it, and the MesosTask's create later leaves it as it is.
+// status was written from it, and the MesosTask's create later leaves it as it is: its
+// containers' statuses, and its readiness, a native sidecar's included.
 func TestADeferredUpdateKeepsNoPodStatus(t *testing.T) {
-	_, c, log, w, pods, ids := launchedTwo(t)
-	ctx := context.Background()
-	u := acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool))
-	u.status.Data = []byte(`{"containerStatuses":[{"name":"c","ready":true,"started":true,"state":{"running":{}}}]}`)
-	w.backlog = 1
-	w.handle(ctx, u)
-	r, ok := w.records[ids[1]]
-	if !ok || len(r.statuses) != 1 || r.statuses[0].Data != nil {
-		t.Fatalf("record %+v (kept %v), want the update kept without its data", r, ok)
-	}
-	ready := func() bool {
-		p := &corev1.Pod{}
-		if err := c.Get(ctx, client.ObjectKeyFromObject(pods[1]), p); err != nil {
-			t.Fatal(err)
-		}
-		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
-	}
-	if !ready() {
-		t.Fatalf("the pod's status lacks the executor's container status")
-	}
-	w.flush(ctx, time.Now().Add(w.idle), 0)
-	if got := log.list(); len(got) != 1 || got[0] != "create Running" {
-		t.Fatalf("MesosTask writes once idle = %v, want the create", got)
-	}
-	if !ready() {
-		t.Errorf("the deferred create took the executor's container status off the pod")
+	always := corev1.ContainerRestartPolicyAlways
+	for _, tc := range []struct {
+		name  string
+		data  string
+		ready bool
+	}{
+		{name: "ready", ready: true,
+			data: `{"conditions":[{"type":"ContainersReady","status":"True"}],"containerStatuses":[{"name":"c","ready":true,"started":true,"state":{"running":{}}}],` +
+				`"initContainerStatuses":[{"name":"s","ready":true,"started":true,"state":{"running":{}}}]}`},
+		{name: "its sidecar not ready",
+			data: `{"conditions":[{"type":"ContainersReady","status":"False"}],"containerStatuses":[{"name":"c","ready":true,"started":true,"state":{"running":{}}}],` +
+				`"initContainerStatuses":[{"name":"s","ready":false,"started":true,"state":{"running":{}}}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c, log, w, pods, ids := launchedTwo(t, func(p *corev1.Pod) {
+				p.Spec.Containers[0].Name = "c"
+				p.Spec.InitContainers = []corev1.Container{{Name: "s", Image: "busybox", RestartPolicy: &always}}
+			})
+			ctx := context.Background()
+			u := acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool))
+			u.status.Data = []byte(tc.data)
+			w.backlog = 1
+			w.handle(ctx, u)
+			r, ok := w.records[ids[1]]
+			if !ok || len(r.statuses) != 1 || r.statuses[0].Data != nil {
+				t.Fatalf("record %+v (kept %v), want the update kept without its data", r, ok)
+			}
+			check := func(when string) {
+				p := &corev1.Pod{}
+				if err := c.Get(ctx, client.ObjectKeyFromObject(pods[1]), p); err != nil {
+					t.Fatal(err)
+				}
+				if len(p.Status.ContainerStatuses) != 1 || !p.Status.ContainerStatuses[0].Ready || len(p.Status.InitContainerStatuses) != 1 {
+					t.Fatalf("%s: container statuses %+v %+v, want the executor's", when, p.Status.ContainerStatuses, p.Status.InitContainerStatuses)
+				}
+				ready := false
+				for _, cond := range p.Status.Conditions {
+					if cond.Type == corev1.PodReady {
+						ready = cond.Status == corev1.ConditionTrue
+					}
+				}
+				if ready != tc.ready {
+					t.Errorf("%s: Ready %v, want %v", when, ready, tc.ready)
+				}
+			}
+			check("the pod's status written")
+			w.flush(ctx, time.Now().Add(w.idle), 0)
+			if got := log.list(); len(got) != 1 || got[0] != "create Running" {
+				t.Fatalf("MesosTask writes once idle = %v, want the create", got)
+			}
+			check("the deferred create written")
+		})
 	}
 }
 

@@ -280,8 +280,10 @@ func updateCluster(mc *mesosv1alpha1.MesosCluster, mutate func(*mesosv1alpha1.Me
 	})
 }
 
-// recordWait is how long a MesosTask may trail its pod: the manager defers its create
-// while updates queue up (scheduler.RecordMost).
+// recordWait is how long a MesosTask may trail its pod here: the manager defers its
+// create while updates queue up, and writes it once its worker has been idle a second,
+// or has nothing queued after scheduler.RecordMost (these specs make no burst that keeps
+// a worker behind longer, up to scheduler.RecordLongest).
 const recordWait = scheduler.RecordMost + 10*time.Second
 
 // taskAt reads the MesosTask of key into mt.
