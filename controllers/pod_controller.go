@@ -53,6 +53,11 @@ func (r *PodReconciler) concurrency() int {
 func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pod := &corev1.Pod{}
 	if err := r.Get(ctx, req.NamespacedName, pod); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Gone at once (no grace period): a task whose MesosTask is not written yet
+			// has no finalizer to have it killed.
+			r.Registry.PodGone(ctx, req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	mt := &mesosv1alpha1.MesosTask{}

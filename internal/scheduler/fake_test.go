@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -253,4 +254,11 @@ var errBroken = errors.New("connection reset")
 // launchNow is a launch on an agent just now.
 func launchNow(agentID, hostname string) podtask.Launch {
 	return podtask.Launch{AgentID: agentID, Hostname: hostname, At: metav1.Now()}
+}
+
+// killed is the task ids of the KILLs sent so far.
+func (f *fakeDriver) killed() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.kills)
 }

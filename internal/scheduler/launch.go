@@ -215,7 +215,7 @@ func (s *Scheduler) noteLaunch(taskID string, l podtask.Launch, unwrittenPod *ty
 	s.mu.Lock()
 	s.launches[taskID] = l
 	if unwrittenPod != nil {
-		s.unstored[taskID] = *unwrittenPod
+		s.storeLaterLocked(taskID, *unwrittenPod)
 	}
 	s.mu.Unlock()
 }
@@ -257,7 +257,7 @@ func (s *Scheduler) launchUncertain(taskID string) {
 func (s *Scheduler) forgetLaunch(taskID string) {
 	s.mu.Lock()
 	delete(s.launches, taskID)
-	delete(s.unstored, taskID)
+	s.storedLocked(taskID)
 	s.mu.Unlock()
 }
 

@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"context"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -56,9 +58,65 @@ func (s *Scheduler) launchWritten(taskID string) {
 // ownerWrittenLocked moves the pod of a launch whose MesosTask was written from the
 // unstored to the written ones; s.mu is held.
 func (s *Scheduler) ownerWrittenLocked(taskID string) {
-	if pod, ok := s.unstored[taskID]; ok {
-		delete(s.unstored, taskID)
+	if pod, ok := s.storedLocked(taskID); ok {
 		s.written.add(taskID, pod, time.Now())
+	}
+}
+
+// storeLaterLocked notes a launch whose MesosTask is not written yet, and its pod; s.mu
+// is held.
+func (s *Scheduler) storeLaterLocked(taskID string, pod types.NamespacedName) {
+	if old, ok := s.unstored[taskID]; ok && old == pod {
+		return
+	}
+	s.storedLocked(taskID)
+	s.unstored[taskID] = pod
+	s.unstoredOf[pod] = append(s.unstoredOf[pod], taskID)
+}
+
+// storedLocked forgets a launch as one whose MesosTask is not written yet, and says
+// whose pod it was; s.mu is held.
+func (s *Scheduler) storedLocked(taskID string) (types.NamespacedName, bool) {
+	pod, ok := s.unstored[taskID]
+	if !ok {
+		return pod, false
+	}
+	delete(s.unstored, taskID)
+	ids := slices.DeleteFunc(s.unstoredOf[pod], func(id string) bool { return id == taskID })
+	if len(ids) == 0 {
+		delete(s.unstoredOf, pod)
+	} else {
+		s.unstoredOf[pod] = ids
+	}
+	return pod, true
+}
+
+// PodGone kills the tasks this process launched for a pod that is gone (deleted at
+// once, without a grace period) while their MesosTasks were not written: a burst's
+// deferred create (records.go), or a launch no update has reported yet. A MesosTask's
+// finalizer has its task killed when its pod goes; without one nothing else would until
+// the task's next update or its deferred create, at the end of the burst. Each task is
+// still remembered as launched, so that its last update finds the pod gone (ownerOf).
+func (s *Scheduler) PodGone(ctx context.Context, pod types.NamespacedName) {
+	s.mu.Lock()
+	ids := slices.Clone(s.unstoredOf[pod])
+	agents := make([]string, len(ids))
+	for i, id := range ids {
+		agents[i] = s.launches[id].AgentID
+	}
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	d := s.currentDriver()
+	if d == nil {
+		return // the reconciliation after the next subscription finds no owner
+	}
+	for i, id := range ids {
+		s.Log.Info("Killing the task of a pod deleted before its MesosTask was written", "pod", pod.String(), "task", id)
+		if err := d.Kill(ctx, id, agents[i], nil); err != nil {
+			s.Log.V(1).Info("Could not kill the task; its next update or its MesosTask's write does", "task", id, "error", err.Error())
+		}
 	}
 }
 

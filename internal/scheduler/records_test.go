@@ -338,3 +338,43 @@ func TestDeferredCreatesGiveWayToANewBurst(t *testing.T) {
 		t.Fatalf("MesosTask writes once the queue is empty = %v, want both", got)
 	}
 }
+
+// A pod deleted at once (no grace period) while its MesosTask's create is deferred has
+// its task killed then, not at the end of the burst: no MesosTask's finalizer has it
+// killed. A pod whose MesosTask was written is left to that finalizer.
+func TestAPodGoneWhileItsCreateIsDeferredHasItsTaskKilled(t *testing.T) {
+	s, c, log, w, pods, ids := launchedTwo(t)
+	ctx := context.Background()
+	w.handle(ctx, acked(ids[0], mesos.TASK_RUNNING, "0123456789abcde1", new(bool)))
+	w.backlog = 1
+	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
+	if got := log.list(); len(got) != 1 || len(w.records) != 1 {
+		t.Fatalf("MesosTask writes %v, records %d: want p1's written, p2's deferred", got, len(w.records))
+	}
+	for _, p := range pods {
+		if err := c.Delete(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		s.PodGone(ctx, client.ObjectKeyFromObject(p))
+	}
+	d := s.currentDriver().(*fakeDriver)
+	if got := d.killed(); len(got) != 1 || got[0] != ids[1] {
+		t.Fatalf("kills %v, want p2's task only", got)
+	}
+	if !s.LaunchUnwritten(ids[1]) {
+		t.Fatalf("p2's launch forgotten: its last update would not find its pod gone")
+	}
+	// The deferred create, written at last, finds no pod: no MesosTask, the launch forgotten.
+	w.flush(ctx, time.Now().Add(w.idle), 0)
+	if got := log.list(); len(got) != 1 {
+		t.Errorf("MesosTask writes %v, want none for the pod gone", got)
+	}
+	if s.LaunchUnwritten(ids[1]) {
+		t.Errorf("p2's launch still remembered")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.unstored) != 0 || len(s.unstoredOf) != 0 {
+		t.Errorf("unstored %v, by pod %v: want both empty", s.unstored, s.unstoredOf)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -54,6 +55,19 @@ func (r *Registry) EnsureScheduler(cluster string, mk func() *Scheduler) *Schedu
 	s.Start(ctx)
 	r.schedulers[cluster] = s
 	return s
+}
+
+// PodGone tells every cluster's scheduler that a pod is gone (Scheduler.PodGone).
+func (r *Registry) PodGone(ctx context.Context, pod types.NamespacedName) {
+	r.mu.Lock()
+	schedulers := make([]*Scheduler, 0, len(r.schedulers))
+	for _, s := range r.schedulers {
+		schedulers = append(schedulers, s)
+	}
+	r.mu.Unlock()
+	for _, s := range schedulers {
+		s.PodGone(ctx, pod)
+	}
 }
 
 // DropScheduler stops and forgets a deleted cluster's scheduler.

@@ -99,6 +99,8 @@ type Scheduler struct {
 	// unstored are the launches whose MesosTask is not written yet: their pods, by task
 	// id (the cache may not show a pod bound when its task's first update comes).
 	unstored map[string]types.NamespacedName
+	// unstoredOf are the same task ids by pod (PodGone).
+	unstoredOf map[types.NamespacedName][]string
 	// written are the pods of launches whose MesosTask was written lately (owners.go).
 	written writtenOwners
 	// bound are the pods this process bound lately (antiaffinity.go).
@@ -165,7 +167,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	}
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, holds: map[string]*idHold{}, deferred: map[string]pendingTask{}, heldIDWait: heldIDWait, refusals: map[string]*refusal{},
-		launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{},
+		launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{}, unstoredOf: map[types.NamespacedName][]string{},
 		offers: make(chan offerBatch, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name),
 		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry, queued: queuedUpdates{uuids: map[string]struct{}{}}}
 	for i := range s.updates {
