@@ -15,11 +15,14 @@ import (
 )
 
 var _ = Describe("MesosTask validation", func() {
-	// newTask makes a task of a pod of its own (a task without its pod is removed).
+	// newTask makes a task of a pod of its own (a task without its pod is removed): the
+	// pod is in the manager's cache before the task is made, or the MesosTask reconciler
+	// would take the task's pod for gone and remove the task.
 	newTask := func(ns string) *mesosv1alpha1.MesosTask {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-0"},
 			Spec: corev1.PodSpec{SchedulerName: "no-such-cluster", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(func() error { return managerCache.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}) }).Should(Succeed())
 		return &mesosv1alpha1.MesosTask{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-0"},
 			Spec: mesosv1alpha1.MesosTaskSpec{

@@ -141,6 +141,8 @@ var _ = Describe("Pods on Mesos", func() {
 		pod := newPod(newNamespace(), "bound", mc.Spec.SchedulerName, "500m")
 		pod.Spec.NodeName = node
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		// In the manager's cache first, or its MesosTask would be taken for one whose pod is gone.
+		Eventually(func() error { return managerCache.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}) }).Should(Succeed())
 		mt := &mesosv1alpha1.MesosTask{
 			ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, Finalizers: []string{controllers.TaskFinalizer}},
 			Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: mc.Name, PodUID: string(pod.UID), TaskID: podtask.TaskIDFor(pod),

@@ -32,6 +32,8 @@ var (
 
 	clusterReconciler *controllers.MesosClusterReconciler
 	nodeReconciler    *controllers.AgentNodeReconciler
+	// managerCache is what the manager's reconcilers read.
+	managerCache client.Reader
 )
 
 func TestControllers(t *testing.T) {
@@ -64,6 +66,7 @@ var _ = BeforeSuite(func() {
 		Cache:                  controllers.CacheOptions(),
 	})
 	Expect(err).NotTo(HaveOccurred())
+	managerCache = mgr.GetCache()
 	r, err := controllers.Setup(mgr, controllers.Options{
 		Recorder:            func(name string) events.EventRecorder { return mgr.GetEventRecorder(name) },
 		ReconcileInterval:   time.Second,
