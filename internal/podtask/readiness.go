@@ -69,7 +69,7 @@ func unreadyMessage(pod *corev1.Pod, out *corev1.PodStatus) string {
 		unknown = append(unknown, name)
 	}
 	for i := range pod.Spec.InitContainers {
-		if c := &pod.Spec.InitContainers[i]; c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+		if c := &pod.Spec.InitContainers[i]; isSidecar(c) {
 			check(c.Name)
 		}
 	}
@@ -84,6 +84,12 @@ func unreadyMessage(pod *corev1.Pod, out *corev1.PodStatus) string {
 		parts = append(parts, fmt.Sprintf("containers with unready status: %s", unready))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// isSidecar says whether an init container is a native sidecar: restartPolicy Always,
+// it runs beside the main containers, and its readiness counts with theirs.
+func isSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 }
 
 // unmetGates says, in the kubelet's words, which of a pod's readiness gates are not

@@ -109,7 +109,7 @@ func podRequest(pod *corev1.Pod, name corev1.ResourceName) resource.Quantity {
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		q := requestOf(c, name)
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+		if isSidecar(c) {
 			sidecars.Add(q)
 			continue
 		}

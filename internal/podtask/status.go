@@ -438,7 +438,7 @@ func runningReadiness(pod *corev1.Pod, out, fromExecutor *corev1.PodStatus) core
 	}
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
-		if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+		if !isSidecar(c) {
 			continue
 		}
 		for _, cs := range out.InitContainerStatuses {
