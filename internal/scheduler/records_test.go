@@ -40,6 +40,13 @@ func launchedTwo(t *testing.T, mutate ...func(*corev1.Pod)) (*Scheduler, client.
 	return s, c, log, w, [2]*corev1.Pod{p1, p2}, [2]string{q1.Spec.TaskID, q2.Spec.TaskID}
 }
 
+// handleBusy has the worker handle an update with another queued behind it, as in a
+// burst: a first RUNNING's create may be deferred.
+func handleBusy(ctx context.Context, w *worker, u statusUpdate) {
+	w.backlog = 1
+	w.handle(ctx, u)
+}
+
 // acked is an agent's update that notes its acknowledgement.
 func acked(taskID string, state mesos.TaskState, uuid string, done *bool) statusUpdate {
 	u := agentUpdate(taskID, state, uuid)
@@ -109,8 +116,7 @@ func TestADeferredMesosTaskCreateWaitsRecordMostWhileTheWorkerKeepsUp(t *testing
 	_, _, log, w, _, ids := launchedTwo(t)
 	ctx := context.Background()
 	var ack bool
-	w.backlog = 1
-	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", &ack))
+	handleBusy(ctx, w, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", &ack))
 	if got := log.list(); len(got) != 0 {
 		t.Fatalf("MesosTask writes = %v, want the create deferred", got)
 	}
@@ -133,8 +139,7 @@ func TestADeferredMesosTaskCreateWaitsRecordMostWhileTheWorkerKeepsUp(t *testing
 func TestADeferredMesosTaskCreateWaitsRecordLongestBehindABurst(t *testing.T) {
 	_, _, log, w, _, ids := launchedTwo(t)
 	ctx := context.Background()
-	w.backlog = 1
-	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
+	handleBusy(ctx, w, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
 	w.queued = func() int { return 50 }
 	for _, after := range []time.Duration{RecordMost + time.Second, RecordLongest - time.Second} {
 		now := time.Now().Add(after)
@@ -197,8 +202,7 @@ func TestADeferredUpdateKeepsNoPodStatus(t *testing.T) {
 			ctx := context.Background()
 			u := acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool))
 			u.status.Data = []byte(tc.data)
-			w.backlog = 1
-			w.handle(ctx, u)
+			handleBusy(ctx, w, u)
 			r, ok := w.records[ids[1]]
 			if !ok || len(r.statuses) != 1 || r.statuses[0].Data != nil {
 				t.Fatalf("record %+v (kept %v), want the update kept without its data", r, ok)
@@ -237,8 +241,7 @@ func TestTheUpdateAfterADeferredCreateWritesBoth(t *testing.T) {
 	_, c, log, w, pods, ids := launchedTwo(t)
 	ctx := context.Background()
 	var ack1, ack2 bool
-	w.backlog = 1
-	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", &ack1))
+	handleBusy(ctx, w, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", &ack1))
 	w.handle(ctx, acked(ids[1], mesos.TASK_FINISHED, "0123456789abcde3", &ack2))
 	if got := log.list(); len(got) != 1 || got[0] != "create Finished" {
 		t.Fatalf("MesosTask writes = %v, want one create, Finished", got)
@@ -261,10 +264,9 @@ func TestTheUpdateAfterADeferredCreateWritesBoth(t *testing.T) {
 func TestADeferredCreateWhoseAcknowledgementFailedIsWritten(t *testing.T) {
 	_, c, log, w, pods, ids := launchedTwo(t)
 	ctx := context.Background()
-	w.backlog = 1
 	u := acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool))
 	u.ack = func(context.Context) error { return errBroken }
-	w.handle(ctx, u)
+	handleBusy(ctx, w, u)
 	if got := log.list(); len(got) != 1 || got[0] != "create Running" {
 		t.Fatalf("MesosTask writes = %v, want the create", got)
 	}
@@ -274,15 +276,13 @@ func TestADeferredCreateWhoseAcknowledgementFailedIsWritten(t *testing.T) {
 }
 
 // A second RUNNING of a task whose create is deferred (the pod's status changed, or the
-// agent sent it again) writes the MesosTask, on top of the first: no create waits longer
-// than RecordMost, nor keeps a growing list of updates.
+// agent sent it again) writes the MesosTask, on top of the first: no create waits for
+// the burst's end on that task's account, nor keeps a growing list of updates.
 func TestASecondRunningWritesTheDeferredCreate(t *testing.T) {
 	_, _, log, w, _, ids := launchedTwo(t)
 	ctx := context.Background()
-	w.backlog = 1
-	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
-	w.backlog = 1
-	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde3", new(bool)))
+	handleBusy(ctx, w, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
+	handleBusy(ctx, w, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde3", new(bool)))
 	if got := log.list(); len(got) != 1 || got[0] != "create Running" {
 		t.Fatalf("MesosTask writes = %v, want the create", got)
 	}
@@ -320,10 +320,8 @@ func TestANamedPodsCreateIsNotDeferred(t *testing.T) {
 func TestDeferredCreatesGiveWayToANewBurst(t *testing.T) {
 	_, _, log, w, _, ids := launchedTwo(t)
 	ctx := context.Background()
-	w.backlog = 1
-	w.handle(ctx, acked(ids[0], mesos.TASK_RUNNING, "0123456789abcde1", new(bool)))
-	w.backlog = 1
-	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
+	handleBusy(ctx, w, acked(ids[0], mesos.TASK_RUNNING, "0123456789abcde1", new(bool)))
+	handleBusy(ctx, w, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
 	if len(w.records) != 2 {
 		t.Fatalf("records %v, want both deferred", w.records)
 	}
@@ -346,8 +344,7 @@ func TestAPodGoneWhileItsCreateIsDeferredHasItsTaskKilled(t *testing.T) {
 	s, c, log, w, pods, ids := launchedTwo(t)
 	ctx := context.Background()
 	w.handle(ctx, acked(ids[0], mesos.TASK_RUNNING, "0123456789abcde1", new(bool)))
-	w.backlog = 1
-	w.handle(ctx, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
+	handleBusy(ctx, w, acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool)))
 	if got := log.list(); len(got) != 1 || len(w.records) != 1 {
 		t.Fatalf("MesosTask writes %v, records %d: want p1's written, p2's deferred", got, len(w.records))
 	}
