@@ -98,6 +98,14 @@ var _ = Describe("Mesos master failover", func() {
 			Expect(agentState(sim, agent.ID).Recovered).To(BeTrue(), "the agent must still be waiting to register")
 			reconciling := HavePrefix("False/" + controllers.ReasonReconciling + ":")
 			Eventually(condition(mc, mesosv1alpha1.ConditionReconciled), 5*time.Second, 50*time.Millisecond).Should(reconciling)
+			// The old driver may have written Reconciling already, which the read above can
+			// see before the pass that made the new driver writes that it is not subscribed
+			// yet (CI saw it so): until the window's end the cluster must not say
+			// Reconciled, and at its end it must say Reconciling.
+			notReconciled := reconciling
+			if newDriver {
+				notReconciled = Not(HavePrefix("True/"))
+			}
 
 			By("while the agent has not registered, its pod runs on, its Node stays Ready, and the tasks are not reconciled")
 			Consistently(func(g Gomega) {
@@ -111,8 +119,9 @@ var _ = Describe("Mesos master failover", func() {
 				g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: node}, n)).To(Succeed())
 				g.Expect(agentnode.ReadyCondition(n)).NotTo(BeNil())
 				g.Expect(agentnode.ReadyCondition(n).Status).To(Equal(corev1.ConditionTrue))
-				g.Expect(condition(mc, mesosv1alpha1.ConditionReconciled)()).To(reconciling)
+				g.Expect(condition(mc, mesosv1alpha1.ConditionReconciled)()).To(notReconciled)
 			}, time.Until(failedOver.Add(late-time.Second)), 200*time.Millisecond).Should(Succeed())
+			Expect(condition(mc, mesosv1alpha1.ConditionReconciled)()).To(reconciling)
 
 			By("once the agent registers, Mesos answers for the task and the cluster is reconciled")
 			Eventually(condition(mc, mesosv1alpha1.ConditionReconciled), 30*time.Second, 100*time.Millisecond).Should(HavePrefix("True/"))
