@@ -202,8 +202,13 @@ func refuseFor(mc *mesosv1alpha1.MesosCluster) time.Duration {
 }
 
 // launchAll launches the assignments, one ACCEPT per agent and allocation role with
-// all its offers used (acceptGroups), the ACCEPTs at once, and returns the offers left
-// unused, by their index in offers: those nothing was placed on or launched with.
+// all its offers used (acceptGroups), and returns the offers left unused, by their index
+// in offers: those nothing was placed on or launched with. The groups' launches are
+// prepared launchWorkers at a time in the groups' order, and each group's ACCEPT goes
+// out as soon as its own are ready: started all at once, the groups took turns at the
+// workers, and every ACCEPT of a large round waited for nearly all its pods to be bound
+// (at 1,000 agents, tens of seconds with the first tasks bound and not launched), then
+// went out together, a connection each.
 func (s *Scheduler) launchAll(ctx context.Context, on offerSource, mc *mesosv1alpha1.MesosCluster, offers []mesos.Offer,
 	assignments []placement.Assignment, queued queuedAs, refuse time.Duration) []int {
 	l := offerLaunch{s: s, on: on, executor: podtask.ExecutorInfo(mc, on.d.FrameworkID()), security: podtask.SecurityFor(mc), queued: queued, refuse: refuse,
@@ -212,11 +217,12 @@ func (s *Scheduler) launchAll(ctx context.Context, on offerSource, mc *mesosv1al
 	failed := make([]bool, len(groups)) // each launch sets its own
 	var wg sync.WaitGroup
 	for i := range groups {
+		prepared := l.prepare(ctx, groups[i].asgs)
 		wg.Add(1)
-		go func(i int) {
+		go func() {
 			defer wg.Done()
-			failed[i] = !l.launch(ctx, groups[i].offerIDs(offers), groups[i].asgs)
-		}(i)
+			failed[i] = !l.launch(ctx, groups[i].offerIDs(offers), groups[i].asgs, prepared())
+		}()
 	}
 	wg.Wait()
 	for i, f := range failed {
@@ -304,23 +310,31 @@ type offerLaunch struct {
 	slots chan struct{}
 }
 
-// launch records, binds and builds every task of an ACCEPT in parallel, then sends the
-// ACCEPT of its offers. It says whether the offers were used (or the ACCEPT tried);
-// false leaves them to be declined.
-func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs []placement.Assignment) bool {
-	s := l.s
+// prepare starts to record, bind and build every task of an ACCEPT, each once a worker
+// is free, and returns once every one has started; what it returns waits for them and
+// returns them, nil where a task is not to be launched.
+func (l *offerLaunch) prepare(ctx context.Context, asgs []placement.Assignment) func() []*preparedLaunch {
 	tasks := make([]*preparedLaunch, len(asgs))
 	var wg sync.WaitGroup
 	for i, a := range asgs {
 		wg.Add(1)
 		l.slots <- struct{}{}
-		go func(i int, a placement.Assignment) {
+		go func() {
 			defer wg.Done()
 			defer func() { <-l.slots }()
 			tasks[i] = l.prepareLaunch(ctx, a)
-		}(i, a)
+		}()
 	}
-	wg.Wait()
+	return func() []*preparedLaunch {
+		wg.Wait()
+		return tasks
+	}
+}
+
+// launch sends the ACCEPT of its offers with the tasks prepared for it. It says whether
+// the offers were used (or the ACCEPT tried); false leaves them to be declined.
+func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs []placement.Assignment, tasks []*preparedLaunch) bool {
+	s := l.s
 	var launch []mesos.TaskInfo
 	var prepared []*preparedLaunch
 	for _, t := range tasks {
