@@ -10,17 +10,21 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // Tasks finds a task's MesosTask and its bound pod by the task's Mesos id, as every
 // status update names its task: the cache's own objects, to read only.
 //
-// These two indexes have a value of their own per object, and the cache's field indexes
-// (IndexField) keep each value of a namespaced object twice, under its namespace and
-// under all namespaces, each with a set of the objects that have it: at 10,000 tasks, four
-// sets per task, about 9 MB of the manager's live heap. Every lookup by task id is
-// cluster-wide, so they are kept on the informers themselves, one value per object
-// (NewTasks).
+// The cache's field indexes (IndexField) keep each value of a namespaced object twice,
+// under its namespace and under all namespaces, each with a set of the objects that
+// have it; and a value of its own per object costs a set per object. At 10,000 tasks,
+// four sets per task were about 9 MB of the manager's live heap, and with one set per
+// task and index, kept on the informers themselves, still 9 MB at the peak of a burst.
+// Every lookup by task id is cluster-wide, so they are kept on the informers, under the
+// last two characters of the id (a pod UID's: 256 values of a few dozen objects each at
+// 10,000 tasks), and a lookup picks its object out of its bucket (NewTasks).
 type Tasks interface {
 	// MesosTask is the MesosTask whose spec.taskID is id, or nil.
 	MesosTask(ctx context.Context, id string) (*mesosv1alpha1.MesosTask, error)
@@ -42,18 +46,31 @@ func NewTasks(ctx context.Context, c cache.Informers) (Tasks, error) {
 	return informerTasks{tasks: tasks, pods: pods}, nil
 }
 
-// taskIDIndex is a MesosTask's value in an informer's TaskID index: its task id alone.
+// bucket is the value of a task id in the informers' indexes by task id.
+func bucket(id string) string {
+	if len(id) <= 2 {
+		return id
+	}
+	return id[len(id)-2:]
+}
+
+// taskIDIndex is a MesosTask's value in an informer's TaskID index: its task id's bucket.
 func taskIDIndex(o any) ([]string, error) {
 	if mt, ok := o.(*mesosv1alpha1.MesosTask); ok {
-		return TaskIDOf(mt), nil
+		return []string{bucket(mt.Spec.TaskID)}, nil
 	}
 	return nil, nil
 }
 
-// podTaskIDIndex is a pod's value in an informer's PodTaskID index.
+// podTaskIDIndex is a pod's value in an informer's PodTaskID index: its task id's
+// bucket, when it is on an agent's Node.
 func podTaskIDIndex(o any) ([]string, error) {
 	if p, ok := o.(*corev1.Pod); ok {
-		return PodTaskIDOf(p), nil
+		ids := PodTaskIDOf(p)
+		for i, id := range ids {
+			ids[i] = bucket(id)
+		}
+		return ids, nil
 	}
 	return nil, nil
 }
@@ -78,25 +95,31 @@ func addIndex(ctx context.Context, c cache.Informers, obj client.Object, name st
 type informerTasks struct{ tasks, pods toolscache.Indexer }
 
 func (t informerTasks) MesosTask(_ context.Context, id string) (*mesosv1alpha1.MesosTask, error) {
-	return first[*mesosv1alpha1.MesosTask](t.tasks, TaskID, id)
+	return find(t.tasks, TaskID, id, func(mt *mesosv1alpha1.MesosTask) bool { return mt.Spec.TaskID == id })
 }
 
 func (t informerTasks) BoundPod(_ context.Context, id string) (*corev1.Pod, error) {
-	return first[*corev1.Pod](t.pods, PodTaskID, id)
+	return find(t.pods, PodTaskID, id, func(p *corev1.Pod) bool { return agentnode.OnAgentNode(p) && podtask.IsTaskIDOf(id, p) })
 }
 
-// first is the first object of an index value, or nil.
-func first[T client.Object](ix toolscache.Indexer, index, value string) (T, error) {
+// find is the first object of id's bucket in an index by task id that is id's (is), or
+// nil.
+func find[T client.Object](ix toolscache.Indexer, index, id string, is func(T) bool) (T, error) {
 	var none T
-	objs, err := ix.ByIndex(index, value)
-	if err != nil || len(objs) == 0 {
+	objs, err := ix.ByIndex(index, bucket(id))
+	if err != nil {
 		return none, err
 	}
-	o, ok := objs[0].(T)
-	if !ok {
-		return none, fmt.Errorf("the %s index holds a %T", index, objs[0])
+	for _, obj := range objs {
+		o, ok := obj.(T)
+		if !ok {
+			return none, fmt.Errorf("the %s index holds a %T", index, obj)
+		}
+		if is(o) {
+			return o, nil
+		}
 	}
-	return o, nil
+	return none, nil
 }
 
 // ListTasks finds tasks through a client's field indexes TaskID and PodTaskID: those a

@@ -18,6 +18,8 @@ func TestTasksByID(t *testing.T) {
 	for _, o := range []any{
 		&mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "k8sm.u1"}},
 		&mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "k8sm.u2"}},
+		// In u1's bucket: a lookup takes the one whose id it asks for.
+		&mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "d", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "k8sm.vu1"}},
 	} {
 		if err := tasks.Add(o); err != nil {
 			t.Fatal(err)
@@ -27,16 +29,18 @@ func TestTasksByID(t *testing.T) {
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "p", UID: "u1"}, Spec: corev1.PodSpec{NodeName: "mesos-c-h1"}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "p", UID: "u2"}, Spec: corev1.PodSpec{NodeName: "kubelet-node"}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "c", Name: "p", UID: "u3"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "d", Name: "p", UID: "vu1"}, Spec: corev1.PodSpec{NodeName: "mesos-c-h2"}},
 	} {
 		if err := pods.Add(o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// One value per object, the id itself: no copy under a namespace.
-	if got, want := sorted(tasks.ListIndexFuncValues(TaskID)), []string{"k8sm.u1", "k8sm.u2"}; !slices.Equal(got, want) {
+	// One value per object, its id's last two characters: no copy under a namespace,
+	// and no set of its own.
+	if got, want := sorted(tasks.ListIndexFuncValues(TaskID)), []string{"u1", "u2"}; !slices.Equal(got, want) {
 		t.Errorf("TaskID index values = %v, want %v", got, want)
 	}
-	if got, want := pods.ListIndexFuncValues(PodTaskID), []string{"k8sm.u1"}; !slices.Equal(got, want) {
+	if got, want := pods.ListIndexFuncValues(PodTaskID), []string{"u1"}; !slices.Equal(got, want) {
 		t.Errorf("PodTaskID index values = %v, want %v (only pods on an agent's Node)", got, want)
 	}
 
@@ -48,9 +52,12 @@ func TestTasksByID(t *testing.T) {
 		boundNS string
 	}{
 		{id: "k8sm.u1", taskNS: "a", boundNS: "a"},
+		{id: "k8sm.vu1", taskNS: "d", boundNS: "d"},
 		{id: "k8sm.u2", taskNS: "b"}, // its pod is a kubelet's
 		{id: "k8sm.u3"},              // not bound
 		{id: "k8sm.nope"},
+		{id: "k8sm.xu1"}, // in u1's bucket, no object's
+		{id: "1"},
 	} {
 		mt, err := ix.MesosTask(ctx, tc.id)
 		if err != nil {

@@ -74,6 +74,11 @@ func TestTaskIDAndRequest(t *testing.T) {
 	if TaskIDFor(pod) != "k8sm.u-1" {
 		t.Fatalf("TaskIDFor = %q", TaskIDFor(pod))
 	}
+	for id, want := range map[string]bool{"k8sm.u-1": true, "k8sm.u-10": false, "k8sm.u-": false, "x8sm.u-1": false, "u-1": false, "": false} {
+		if got := IsTaskIDOf(id, pod); got != want {
+			t.Errorf("IsTaskIDOf(%q) = %v, want %v", id, got, want)
+		}
+	}
 	mt := &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{TaskID: TaskIDFor(pod), Resources: ResourcesFor(pod), Role: "k8s"}}
 	r := RequestFor(pod, mt)
 	if r.ID != "k8sm.u-1" || r.CPUs != 1.5 || r.MemMB != 1024 || r.Role != "k8s" || r.NodeSelector["rack"] != "r1" || r.Node != "" {

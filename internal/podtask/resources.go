@@ -4,6 +4,8 @@
 package podtask
 
 import (
+	"strings"
+
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -42,7 +44,15 @@ var (
 // TaskIDFor is the Mesos task id of a pod: derived from its UID, so the same pod is
 // never launched as two tasks, and a new pod of the same name is a new task.
 func TaskIDFor(pod *corev1.Pod) string {
-	return "k8sm." + string(pod.UID)
+	return taskIDPrefix + string(pod.UID)
+}
+
+const taskIDPrefix = "k8sm."
+
+// IsTaskIDOf says whether id is the pod's TaskIDFor, without making that.
+func IsTaskIDOf(id string, pod *corev1.Pod) bool {
+	uid, ok := strings.CutPrefix(id, taskIDPrefix)
+	return ok && uid == string(pod.UID)
 }
 
 // PodRef names the pod a task runs.
