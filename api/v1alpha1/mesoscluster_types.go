@@ -406,9 +406,10 @@ type TaskCounts struct {
 	// launching tasks are staging or starting.
 	// +optional
 	Launching int32 `json:"launching,omitempty"`
-	// running tasks.
+	// running tasks. Written when 0 too, so that the Running column shows 0 rather than
+	// nothing.
 	// +optional
-	Running int32 `json:"running,omitempty"`
+	Running int32 `json:"running"`
 	// killing tasks are being stopped.
 	// +optional
 	Killing int32 `json:"killing,omitempty"`
@@ -456,9 +457,10 @@ type MesosClusterStatus struct {
 	// +kubebuilder:validation:MaxLength=2048
 	Leader string `json:"leader,omitempty"`
 
-	// agents is the number of agents that sent offers or run tasks.
+	// agents is the number of agents that sent offers or run tasks. Written when 0 too,
+	// for the Agents column.
 	// +optional
-	Agents int32 `json:"agents,omitempty"`
+	Agents int32 `json:"agents"`
 
 	// capacity of the agents seen: their whole resources, as their Nodes' capacity
 	// (reservations to other roles included, revocable resources not). What the
