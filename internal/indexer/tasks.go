@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
@@ -98,8 +97,9 @@ func (t informerTasks) MesosTask(_ context.Context, id string) (*mesosv1alpha1.M
 	return find(t.tasks, TaskID, id, func(mt *mesosv1alpha1.MesosTask) bool { return mt.Spec.TaskID == id })
 }
 
+// BoundPod looks among the pods its index holds, those on an agent's Node (PodTaskIDOf).
 func (t informerTasks) BoundPod(_ context.Context, id string) (*corev1.Pod, error) {
-	return find(t.pods, PodTaskID, id, func(p *corev1.Pod) bool { return agentnode.OnAgentNode(p) && podtask.IsTaskIDOf(id, p) })
+	return find(t.pods, PodTaskID, id, func(p *corev1.Pod) bool { return podtask.IsTaskIDOf(id, p) })
 }
 
 // find is the first object of id's bucket in an index by task id that is id's (is), or
