@@ -9,9 +9,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,6 +73,9 @@ type result struct {
 	// written (k8sm defers their creates in a burst: internal/scheduler/records.go).
 	// The CPU times and request counts run to then, so they include those writes.
 	recordsAfter time.Duration
+	// unschedulable counts the pods the watch saw marked PodScheduled=False, by the
+	// condition's message: in a burst over agents with room to spare there should be none.
+	unschedulable map[string]int
 }
 
 func (r result) rate() float64 { return float64(r.pods) / r.elapsed.Seconds() }
@@ -249,6 +254,13 @@ func report(r result) {
 		fmt.Printf("  create→bound latency: p50 %s  p90 %s  p99 %s\n",
 			pct(r.bound, 0.5).Round(time.Millisecond), pct(r.bound, 0.9).Round(time.Millisecond), pct(r.bound, 0.99).Round(time.Millisecond))
 	}
+	if len(r.unschedulable) > 0 {
+		fmt.Printf("  marked unschedulable on the way:")
+		for _, m := range slices.Sorted(maps.Keys(r.unschedulable)) {
+			fmt.Printf("  %d pods %q", r.unschedulable[m], m)
+		}
+		fmt.Println()
+	}
 	if r.recordsAfter > 0 {
 		fmt.Printf("  MesosTasks: every one written %s after the last pod was Running (CPU and requests below count them)\n", r.recordsAfter.Round(time.Millisecond))
 	}
@@ -367,8 +379,10 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 	cpu0, api0, self0 := procCPU(mgr.cmd.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid())
 	requests0, _ := apiRequests(ctx, env.Config)
 	mesos0 := traffic.snapshot()
+	notScheduled := unschedulablePods{}
 	res.elapsed, res.latencies, res.bound, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return burstPod(i, "mesos") },
-		isRunning, nil, timeout)
+		isRunning, notScheduled.observe, timeout)
+	res.unschedulable = notScheduled.byMessage()
 	if err != nil {
 		return res, fmt.Errorf("%w (manager log: %s)", err, mgr.log.Name())
 	}

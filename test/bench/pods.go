@@ -185,6 +185,30 @@ func (t *podTimes) record(p *corev1.Pod) {
 	}
 }
 
+// unschedulablePods notes, per pod, the message of the first PodScheduled=False
+// condition the watch shows it with.
+type unschedulablePods map[string]string
+
+func (u unschedulablePods) observe(p *corev1.Pod) {
+	if _, ok := u[p.Name]; ok {
+		return
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			u[p.Name] = c.Message
+		}
+	}
+}
+
+// byMessage counts the pods by message.
+func (u unschedulablePods) byMessage() map[string]int {
+	n := map[string]int{}
+	for _, m := range u {
+		n[m]++
+	}
+	return n
+}
+
 // burstPod is benchPod named as a ReplicaSet's or a Job's pods are, by the API server
 // (metadata.generateName): the bursts a cluster sees come from such owners. (k8sm defers
 // the MesosTask creates of such pods only: internal/scheduler/records.go.)
