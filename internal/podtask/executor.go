@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/placement"
@@ -21,9 +23,34 @@ import (
 // from the running executor's of the same id ("ExecutorInfo is not compatible"), so new
 // pods go to the new executor while those launched before run out on the old one.
 func ExecutorID(mc *mesosv1alpha1.MesosCluster) string {
-	spec, _ := json.Marshal(mc.Spec.Executor)
-	sum := sha256.Sum256(spec)
-	return "k8sm-executor-" + mc.Name + "-" + hex.EncodeToString(sum[:5])
+	if mc.UID == "" || mc.Generation == 0 {
+		return executorID(mc.Name, &mc.Spec.Executor)
+	}
+	key := executorIDKey{mc.UID, mc.Generation}
+	if id, ok := executorIDs.Load(key); ok {
+		return id.(string)
+	}
+	id := executorID(mc.Name, &mc.Spec.Executor)
+	executorIDs.Store(key, id)
+	return id
+}
+
+// executorIDs remembers the executor id of each cluster's generation, of clusters read
+// from the API server (their spec is the generation's): every launch and every MesosTask
+// asks for its cluster's, and hashing the spec's JSON each time was about 1% of the
+// manager's CPU in a burst. A cluster's spec changes rarely, so the entries of its
+// earlier generations are few and small.
+var executorIDs sync.Map // executorIDKey → string
+
+type executorIDKey struct {
+	uid        types.UID
+	generation int64
+}
+
+func executorID(name string, spec *mesosv1alpha1.ExecutorSpec) string {
+	js, _ := json.Marshal(spec)
+	sum := sha256.Sum256(js)
+	return "k8sm-executor-" + name + "-" + hex.EncodeToString(sum[:5])
 }
 
 // ExecutorInfo is the ExecutorInfo every task of a cluster names. Resources are left to

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestExecutorCommand(t *testing.T) {
@@ -62,5 +63,37 @@ func TestExecutorIDFollowsTheSpec(t *testing.T) {
 	}
 	if got := ExecutorInfo(mc, "").ExecutorID.Value; got != ExecutorID(mc) {
 		t.Fatalf("ExecutorInfo names %s, want %s", got, ExecutorID(mc))
+	}
+}
+
+// A cluster read from the API server has its executor id remembered per generation: the
+// same generation, its spec the same, answers from memory; the next generation, its spec
+// changed, gets the id its spec makes.
+func TestExecutorIDOfAGeneration(t *testing.T) {
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c", UID: "u-generations", Generation: 1}}
+	mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: "http://repo/k8sm-executor"}
+	first := ExecutorID(mc)
+	if again := ExecutorID(mc.DeepCopy()); again != first {
+		t.Fatalf("ExecutorID of generation 1 = %s, then %s", first, again)
+	}
+	next := mc.DeepCopy()
+	next.Generation = 2
+	next.Spec.Executor.URI = "http://repo/k8sm-executor-v2"
+	want := ExecutorID(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: next.Spec})
+	if got := ExecutorID(next); got != want || got == first {
+		t.Fatalf("ExecutorID of generation 2 = %s, want %s (generation 1's %s)", got, want, first)
+	}
+	if got := ExecutorID(mc); got != first {
+		t.Fatalf("ExecutorID of generation 1 = %s after generation 2's, want %s", got, first)
+	}
+}
+
+// BenchmarkExecutorID is what a launch or a MesosTask pays for its cluster's executor id.
+func BenchmarkExecutorID(b *testing.B) {
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c", UID: "u-bench", Generation: 1}}
+	mc.Spec.Executor.Image = "k8sm/executor:v1"
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = ExecutorID(mc)
 	}
 }
