@@ -30,11 +30,13 @@ import (
 // creates the MesosTask. The task's next update is written on top of a deferred one, in
 // one write (takeUnwritten), as on top of a held-back STARTING.
 //
-// A deferred update is kept without its data (the executor's pod status): the pod's
-// status was written from it already, and the MesosTask does not hold it. Written later,
-// the update leaves the pod's status as it is (podtask.PodStatusFor starts from it, and
-// takes the pod's readiness from its containers' and native sidecars' as the executor
-// did), and a burst of 10,000 creates held does not hold 10,000 pod statuses.
+// A deferred update is kept without its data (the executor's pod status) and its
+// container status (container id, executor pid, IP addresses: nothing reads them, the
+// pod's IPs come from the data): the pod's status was written from it already, and the
+// MesosTask does not hold it. Written later, the update leaves the pod's status as it is
+// (podtask.PodStatusFor starts from it, and takes the pod's readiness from its
+// containers' and native sidecars' as the executor did), and a burst of 10,000 creates
+// held does not hold 10,000 pod statuses.
 const (
 	// DefaultRecordIdle is how long a worker must have had nothing to do before it
 	// writes the MesosTasks it deferred.
@@ -75,7 +77,9 @@ func (w *worker) deferRecord(id string, statuses []mesos.TaskStatus, now time.Ti
 		w.records = map[string]deferredRecord{}
 	}
 	for i := range statuses {
-		statuses[i].Data = nil
+		// Nothing reads an update's container status (its container, executor pid and IP
+		// addresses: the pod's IPs come from the executor's pod status, the data).
+		statuses[i].Data, statuses[i].ContainerStatus = nil, nil
 	}
 	w.records[id] = deferredRecord{statuses: statuses, since: now}
 }

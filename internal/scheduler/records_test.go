@@ -8,6 +8,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -202,10 +203,12 @@ func TestADeferredUpdateKeepsNoPodStatus(t *testing.T) {
 			ctx := context.Background()
 			u := acked(ids[1], mesos.TASK_RUNNING, "0123456789abcde2", new(bool))
 			u.status.Data = []byte(tc.data)
+			u.status.ContainerStatus = &mesos.ContainerStatus{ContainerID: &mesos.ContainerID{Value: "c-1"},
+				NetworkInfos: []mesos.NetworkInfo{{IPAddresses: []mesos.NetworkInfo_IPAddress{{IPAddress: ptr.To("10.0.0.7")}}}}}
 			handleBusy(ctx, w, u)
 			r, ok := w.records[ids[1]]
-			if !ok || len(r.statuses) != 1 || r.statuses[0].Data != nil {
-				t.Fatalf("record %+v (kept %v), want the update kept without its data", r, ok)
+			if !ok || len(r.statuses) != 1 || r.statuses[0].Data != nil || r.statuses[0].ContainerStatus != nil {
+				t.Fatalf("record %+v (kept %v), want the update kept without its data and container status", r, ok)
 			}
 			check := func(when string) {
 				p := &corev1.Pod{}
