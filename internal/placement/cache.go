@@ -30,6 +30,7 @@ type Cache struct {
 	agents    []agentState
 	agentPtrs []*agentState
 	reasons   []int
+	offered   [][kindCount]float64
 	// oneRound: the cache of a single Place, which keeps no offers.
 	oneRound bool
 }

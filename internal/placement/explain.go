@@ -60,6 +60,8 @@ var reasonText = [reasonCount]string{
 type unplacedEntry struct {
 	placedCount int
 	why         string
+	// waiting: the request waits for the next offers (Result.Waiting).
+	waiting bool
 }
 
 // appendShapeKey appends what decides where a request fits: its amounts, role, pin,

@@ -176,8 +176,13 @@ func checkResult(t *testing.T, in Input, res Result) {
 			t.Errorf("offer %s listed as unused, though its agent's offers of its role got a task", id.Value)
 		}
 	}
-	if len(res.Assignments)+len(res.Unplaced) != len(in.Requests) {
-		t.Errorf("%d placed + %d unplaced, want %d requests", len(res.Assignments), len(res.Unplaced), len(in.Requests))
+	for _, id := range res.Waiting {
+		if _, ok := res.Unplaced[id]; ok {
+			t.Errorf("%s both waiting and unplaced", id)
+		}
+	}
+	if len(res.Assignments)+len(res.Unplaced)+len(res.Waiting) != len(in.Requests) {
+		t.Errorf("%d placed + %d unplaced + %d waiting, want %d requests", len(res.Assignments), len(res.Unplaced), len(res.Waiting), len(in.Requests))
 	}
 }
 

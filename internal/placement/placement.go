@@ -164,6 +164,11 @@ type Result struct {
 	Assignments []Assignment
 	// Unplaced explains, per request id, why it fits no offer.
 	Unplaced map[string]string
+	// Waiting are the requests, in order, that fit no offer as the round left them but
+	// would have fit one as it was offered: other requests of the round took the room.
+	// They are not unplaceable, only waiting for the next offers (Mesos offers what
+	// the round's launches leave of an agent again), and are not in Unplaced.
+	Waiting []string
 	// UsedOffers got at least one task, with the other offers of its agent and role;
 	// UnusedOffers got none (decline them). Both keep the order of Input.Offers.
 	UsedOffers, UnusedOffers []mesos.OfferID
@@ -216,6 +221,8 @@ type round struct {
 	placedCount             int
 	// anti is nil unless a request or a placed pod has required pod anti-affinity.
 	anti *antiRound
+	// offered is what each of states had for any role as the round began.
+	offered [][kindCount]float64
 }
 
 // readOffers reads the offers into states, with one agentState per agent they come
@@ -264,6 +271,11 @@ func (rd *round) readOffers() {
 		rd.states = append(rd.states, c.offer(o, ag))
 	}
 	c.states, c.agents, c.agentPtrs, c.stateOf = rd.states, agents, rd.agents, rd.stateOf
+	rd.offered = c.offered[:0]
+	for j := range rd.states {
+		rd.offered = append(rd.offered, rd.states[j].left)
+	}
+	c.offered = rd.offered
 	var maxCPUs, maxMem float64
 	for j := range rd.states {
 		maxCPUs, maxMem = max(maxCPUs, rd.states[j].left[kindCPUs]), max(maxMem, rd.states[j].left[kindMem])
@@ -302,7 +314,11 @@ func (rd *round) place(i int, res *Result) {
 	if memo {
 		rd.keyBuf = appendShapeKey(rd.keyBuf[:0], r, selKey)
 		if e, ok := rd.unplaced[string(rd.keyBuf)]; ok && e.placedCount == rd.placedCount {
-			res.Unplaced[r.ID] = e.why
+			if e.waiting {
+				res.Waiting = append(res.Waiting, r.ID)
+			} else {
+				res.Unplaced[r.ID] = e.why
+			}
 			return
 		}
 	}
@@ -315,10 +331,54 @@ func (rd *round) place(i int, res *Result) {
 		return
 	}
 	why := explain(len(rd.agents), rd.reasonCounts(i))
-	res.Unplaced[r.ID] = why
-	if memo {
-		rd.unplaced[string(rd.keyBuf)] = unplacedEntry{placedCount: rd.placedCount, why: why}
+	waiting := rd.placedCount > 0 && rd.fitAsOffered(i, r)
+	if waiting {
+		res.Waiting = append(res.Waiting, r.ID)
+	} else {
+		res.Unplaced[r.ID] = why
 	}
+	if memo {
+		rd.unplaced[string(rd.keyBuf)] = unplacedEntry{placedCount: rd.placedCount, why: why, waiting: waiting}
+	}
+}
+
+// fitAsOffered says whether request i, which fits none of the round's offers as the
+// requests before it left them, would have fit one as it was offered: an agent whose
+// first failing check was for a scalar resource (everything before it passed), one of
+// whose offers had enough of every scalar for the request and the executor. It says no
+// (the request is unplaceable, as before) for what it cannot tell so simply: a request
+// of a role, with host ports, or whose place depends on the pods placed before it.
+func (rd *round) fitAsOffered(i int, r *Request) bool {
+	if r.Role != "" || len(r.HostPorts) > 0 || len(r.AntiAffinity) > 0 || len(r.Spread) > 0 {
+		return false
+	}
+	for ag, a := range rd.agents {
+		if rd.agentStamp[ag] != i+1 || rd.agentReason[ag] < reasonCPUs || rd.agentReason[ag] > reasonGPUs {
+			continue
+		}
+		for _, st := range a.states {
+			if rd.fitsOffered(st.index, r) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fitsOffered says whether state j, as offered, had enough of each scalar for r and the
+// executor (counted whether or not the agent needed it: a request in doubt is
+// unplaceable, as before).
+func (rd *round) fitsOffered(j int, r *Request) bool {
+	for k := range kindCount {
+		need := r.amount(k)
+		if rd.exec != nil && k != kindGPUs {
+			need += rd.exec.amount(k)
+		}
+		if need > epsilon && rd.offered[j][k]+epsilon < need {
+			return false
+		}
+	}
+	return true
 }
 
 // selectorFor is the round's selector for key, made on first use: requests with equal

@@ -21,6 +21,7 @@ type placeCase struct {
 	in       Input
 	want     map[string]string // request id → hostname placed on
 	unplaced map[string]string // request id → explanation
+	waiting  []string          // request ids, in order
 }
 
 // runPlaceCases runs each case as a subtest, with checkResult's checks on top.
@@ -39,6 +40,9 @@ func runPlaceCases(t *testing.T, cases []placeCase) {
 			}
 			if want := tc.unplaced; !maps.Equal(res.Unplaced, want) && len(res.Unplaced)+len(want) > 0 {
 				t.Errorf("unplaced %v, want %v", res.Unplaced, want)
+			}
+			if want := tc.waiting; !slices.Equal(res.Waiting, want) {
+				t.Errorf("waiting %v, want %v", res.Waiting, want)
 			}
 		})
 	}
@@ -82,7 +86,7 @@ func TestPlaceResources(t *testing.T) {
 		{
 			name: "several tasks pack into one offer until it is full",
 			in:   Input{Requests: []Request{req("t1", 1, 100), req("t2", 1, 100), req("t3", 1, 100)}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
-			want: map[string]string{"t1": "a", "t2": "a"}, unplaced: map[string]string{"t3": "0/1 agents available: 1 insufficient cpus."},
+			want: map[string]string{"t1": "a", "t2": "a"}, waiting: []string{"t3"},
 		},
 		{
 			name: "revocable resources are not used",
@@ -127,6 +131,19 @@ func TestPlaceExplains(t *testing.T) {
 			want: map[string]string{"small": "a"},
 			unplaced: map[string]string{"big": "0/1 agents available: 1 insufficient memory.",
 				"big2": "0/1 agents available: 1 insufficient cpus."},
+		},
+		{
+			name: "a request that fit an offer as offered waits; one that never fit is unplaceable",
+			in: Input{Requests: []Request{req("t1", 1.5, 100), req("t2", 1, 100), req("t3", 1, 100), req("huge", 3, 100)},
+				Offers: []mesos.Offer{offer("a", 2, 1024), offer("b", 1, 1024)}},
+			want:     map[string]string{"t1": "a", "t2": "b"},
+			waiting:  []string{"t3"},
+			unplaced: map[string]string{"huge": "0/2 agents available: 2 insufficient cpus."},
+		},
+		{
+			name:     "nothing placed before it: unplaceable, though it would fit offers to come",
+			in:       Input{Requests: []Request{req("t", 4, 100)}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
+			unplaced: map[string]string{"t": "0/1 agents available: 1 insufficient cpus."},
 		},
 		{
 			name: "a remembered failure answers the same shape",
@@ -301,8 +318,8 @@ func TestPlaceExecutor(t *testing.T) {
 			name: "the executor is counted once per agent",
 			in: Input{ExecutorID: "exec", ExecutorResources: Request{CPUs: 0.5, MemMB: 64},
 				Requests: []Request{req("t1", 1, 100), req("t2", 0.5, 100), req("t3", 0.5, 100)}, Offers: []mesos.Offer{offer("a", 2, 1024)}},
-			want:     map[string]string{"t1": "a", "t2": "a"},
-			unplaced: map[string]string{"t3": "0/1 agents available: 1 insufficient cpus."},
+			want:    map[string]string{"t1": "a", "t2": "a"},
+			waiting: []string{"t3"},
 		},
 		{
 			name: "the executor's resources make a task not fit",
@@ -320,7 +337,7 @@ func TestPlaceExecutor(t *testing.T) {
 			name: "another executor running does not count",
 			in: Input{ExecutorID: "exec", ExecutorResources: Request{CPUs: 0.5, MemMB: 64},
 				Requests: []Request{req("t1", 1, 100), req("t2", 1, 100)}, Offers: []mesos.Offer{withExecutor(offer("a", 2, 1024), "other")}},
-			want: map[string]string{"t1": "a"}, unplaced: map[string]string{"t2": "0/1 agents available: 1 insufficient cpus."},
+			want: map[string]string{"t1": "a"}, waiting: []string{"t2"},
 		},
 	})
 }

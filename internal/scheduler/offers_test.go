@@ -65,6 +65,43 @@ func TestAnOfferLaunchesWhatFitsAndExplainsTheRest(t *testing.T) {
 	}
 }
 
+// A pod the round's offer had room for, until a pod placed before it in the round took
+// it, is not unschedulable: it waits for the next offers (Mesos offers again what the
+// ACCEPT leaves of the agent), and nothing is written to its pod or its MesosTask. In a
+// burst over a few offers at once every such pod was marked Unschedulable, with an event
+// each: at 1,000 × 10,000 thousands of writes, and the burst stalled.
+func TestAPodWhoseRoomARoundTookWaitsWithoutBeingMarked(t *testing.T) {
+	first, firstTask := podWithTask("first", "1")
+	second, secondTask := podWithTask("second", "1")
+	c := fakeAPI(t, first, firstTask, second, secondTask)
+	d := newFakeDriver()
+	s, rec := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, firstTask, first)
+	s.Enqueue(ctx, secondTask, second)
+
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 1.5)})
+
+	if got := d.launches["o-agent-1"]; len(got) != 1 || got[0] != firstTask.Spec.TaskID {
+		t.Fatalf("ACCEPT of o-agent-1 launched %v, want [%s]", got, firstTask.Spec.TaskID)
+	}
+	if !s.Pending(secondTask.Spec.TaskID) {
+		t.Fatal("the second pod is not queued any more")
+	}
+	pod := &corev1.Pod{}
+	_ = c.Get(ctx, client.ObjectKeyFromObject(second), pod)
+	mt := &mesosv1alpha1.MesosTask{}
+	_ = c.Get(ctx, client.ObjectKeyFromObject(secondTask), mt)
+	if len(pod.Status.Conditions) != 0 || meta.FindStatusCondition(mt.Status.Conditions, mesosv1alpha1.TaskConditionScheduled) != nil {
+		t.Errorf("the waiting pod's conditions = %+v, its task's %+v; want none written", pod.Status.Conditions, mt.Status.Conditions)
+	}
+	for _, ev := range drain(rec) {
+		if strings.Contains(ev, "FailedScheduling") {
+			t.Errorf("event %q for a pod that waits for the next offers", ev)
+		}
+	}
+}
+
 // An ACCEPT that fails is not sent again blindly: the master may have got it. Its offer
 // is declined without a filter and Mesos is asked about its tasks.
 func TestAFailedAcceptAsksMesosInsteadOfLaunchingAgain(t *testing.T) {
