@@ -1,7 +1,6 @@
 package placement
 
 import (
-	"slices"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -98,7 +97,7 @@ func TestTheExecutorStartsFromOneRoleInARound(t *testing.T) {
 	if len(res.Assignments) != 1 || !res.Assignments[0].NeedsExecutor {
 		t.Fatalf("assignments %+v, want the first task alone, starting the executor", res.Assignments)
 	}
-	if !slices.Contains(res.Waiting, "t2") {
+	if _, ok := res.Waiting["t2"]; !ok {
 		t.Errorf("t2 not left for the next round (waiting %v, unplaced %v)", res.Waiting, res.Unplaced)
 	}
 	// The next round, the executor runs: the other role's offer takes the task.

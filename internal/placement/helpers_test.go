@@ -176,7 +176,7 @@ func checkResult(t *testing.T, in Input, res Result) {
 			t.Errorf("offer %s listed as unused, though its agent's offers of its role got a task", id.Value)
 		}
 	}
-	for _, id := range res.Waiting {
+	for id := range res.Waiting {
 		if _, ok := res.Unplaced[id]; ok {
 			t.Errorf("%s both waiting and unplaced", id)
 		}

@@ -164,11 +164,12 @@ type Result struct {
 	Assignments []Assignment
 	// Unplaced explains, per request id, why it fits no offer.
 	Unplaced map[string]string
-	// Waiting are the requests, in order, that fit no offer as the round left them but
-	// would have fit one as it was offered: other requests of the round took the room.
-	// They are not unplaceable, only waiting for the next offers (Mesos offers what
-	// the round's launches leave of an agent again), and are not in Unplaced.
-	Waiting []string
+	// Waiting explains, per request id, why a request fits no offer as the round left
+	// them, one that would have fit an offer as it was offered: other requests of the
+	// round took the room. It is not unplaceable, only waiting for the next offers
+	// (Mesos offers what the round's launches leave of an agent again), and is not in
+	// Unplaced.
+	Waiting map[string]string
 	// UsedOffers got at least one task, with the other offers of its agent and role;
 	// UnusedOffers got none (decline them). Both keep the order of Input.Offers.
 	UsedOffers, UnusedOffers []mesos.OfferID
@@ -178,7 +179,7 @@ type Result struct {
 // O(requests × offers) at worst; requests shaped like one that just failed are answered
 // from memory.
 func Place(in Input) Result {
-	res := Result{Unplaced: map[string]string{}}
+	res := Result{Unplaced: map[string]string{}, Waiting: map[string]string{}}
 	if in.Cache == nil {
 		in.Cache = &Cache{oneRound: true}
 	}
@@ -315,7 +316,7 @@ func (rd *round) place(i int, res *Result) {
 		rd.keyBuf = appendShapeKey(rd.keyBuf[:0], r, selKey)
 		if e, ok := rd.unplaced[string(rd.keyBuf)]; ok && e.placedCount == rd.placedCount {
 			if e.waiting {
-				res.Waiting = append(res.Waiting, r.ID)
+				res.Waiting[r.ID] = e.why
 			} else {
 				res.Unplaced[r.ID] = e.why
 			}
@@ -333,7 +334,7 @@ func (rd *round) place(i int, res *Result) {
 	why := explain(len(rd.agents), rd.reasonCounts(i))
 	waiting := rd.placedCount > 0 && rd.fitAsOffered(i, r)
 	if waiting {
-		res.Waiting = append(res.Waiting, r.ID)
+		res.Waiting[r.ID] = why
 	} else {
 		res.Unplaced[r.ID] = why
 	}

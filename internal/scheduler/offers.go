@@ -98,7 +98,29 @@ func (s *Scheduler) handleOffers(ctx context.Context, b offerBatch) {
 			s.markUnschedulable(ctx, keys[id], id, why)
 		}
 	}
+	for id, why := range res.Waiting {
+		// Its room taken by pods placed before it: it waits for the next offers, and is
+		// told why only once it has waited long (its agents full, their offers may not
+		// come again).
+		if s.waitedLong(id, now) && s.noteUnschedulable(id, why) {
+			s.markUnschedulable(ctx, keys[id], id, why)
+		}
+	}
 	s.setSuppressed(ctx, true)
+}
+
+// waitingMarked is how long a pod whose room other pods of its rounds took is queued
+// before it is marked Unschedulable as one that fits no offer (placement.Result.Waiting):
+// longer than a burst keeps pods waiting for offers, short enough that a pod whose
+// agents filled up is told so.
+const waitingMarked = 30 * time.Second
+
+// waitedLong says whether a queued task was queued waitingMarked or longer before now.
+func (s *Scheduler) waitedLong(taskID string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[taskID]
+	return ok && now.Sub(p.queued) >= waitingMarked
 }
 
 // offersOfRound are the offers a round places on: the held ones first, in the order of

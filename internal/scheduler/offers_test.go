@@ -102,6 +102,44 @@ func TestAPodWhoseRoomARoundTookWaitsWithoutBeingMarked(t *testing.T) {
 	}
 }
 
+// A pod that has waited waitingMarked for offers, its room taken by the pods before it
+// round after round (its agents full, say, their offers not coming again), is told why,
+// as a pod that fits nowhere.
+func TestAPodThatWaitedLongForRoomIsTold(t *testing.T) {
+	first, firstTask := podWithTask("first", "1")
+	second, secondTask := podWithTask("second", "1")
+	c := fakeAPI(t, first, firstTask, second, secondTask)
+	d := newFakeDriver()
+	s, rec := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, firstTask, first)
+	s.Enqueue(ctx, secondTask, second)
+	s.mu.Lock()
+	for id, p := range s.pending {
+		p.queued = p.queued.Add(-waitingMarked)
+		s.pending[id] = p
+	}
+	s.mu.Unlock()
+
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 1.5)})
+
+	pod := &corev1.Pod{}
+	_ = c.Get(ctx, client.ObjectKeyFromObject(second), pod)
+	if len(pod.Status.Conditions) != 1 || pod.Status.Conditions[0].Reason != corev1.PodReasonUnschedulable {
+		t.Errorf("the pod that waited %s: conditions %+v, want PodScheduled=False/Unschedulable", waitingMarked, pod.Status.Conditions)
+	}
+	if !s.Pending(secondTask.Spec.TaskID) {
+		t.Error("the pod told why is not queued any more")
+	}
+	marked := false
+	for _, ev := range drain(rec) {
+		marked = marked || strings.HasPrefix(ev, "Warning FailedScheduling")
+	}
+	if !marked {
+		t.Error("no FailedScheduling event")
+	}
+}
+
 // An ACCEPT that fails is not sent again blindly: the master may have got it. Its offer
 // is declined without a filter and Mesos is asked about its tasks.
 func TestAFailedAcceptAsksMesosInsteadOfLaunchingAgain(t *testing.T) {
