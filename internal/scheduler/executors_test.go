@@ -72,14 +72,9 @@ func TestAcceptGroups(t *testing.T) {
 // first task starts the executor for both; and the executor as launched is what the
 // next round's tasks on the agent name.
 func TestOneAgentsOffersGoInOneAccept(t *testing.T) {
-	p1, t1 := podWithTask("p1", "1500m")
-	p2, t2 := podWithTask("p2", "1500m")
-	c := fakeAPI(t, p1, t1, p2, t2)
-	d := newFakeDriver()
-	s, _ := newTestScheduler(c, d)
+	q := queueTwo(t, "p1", "1500m", "p2", "1500m")
+	d, s := q.d, q.s
 	ctx := context.Background()
-	s.Enqueue(ctx, t1, p1)
-	s.Enqueue(ctx, t2, p2)
 
 	s.handleNew(ctx, []mesos.Offer{roleOfferOf("o1", "agent-1", "*", 2), roleOfferOf("o2", "agent-1", "*", 2)})
 

@@ -229,6 +229,30 @@ func podWithTask(name, cpus string) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
 
 // newTestScheduler is a Scheduler of cluster "c" over c whose driver is d; its loops do
 // not run, so that a test calls each step itself.
+// queuedPair is a scheduler on a fake API and driver with two pods queued in order,
+// each with its MesosTask.
+type queuedPair struct {
+	c            client.Client
+	d            *fakeDriver
+	s            *Scheduler
+	rec          *events.FakeRecorder
+	pod1, pod2   *corev1.Pod
+	task1, task2 *mesosv1alpha1.MesosTask
+}
+
+// queueTwo queues pods name1 and name2 asking for cpus1 and cpus2 (podWithTask).
+func queueTwo(t *testing.T, name1, cpus1, name2, cpus2 string) queuedPair {
+	t.Helper()
+	q := queuedPair{d: newFakeDriver()}
+	q.pod1, q.task1 = podWithTask(name1, cpus1)
+	q.pod2, q.task2 = podWithTask(name2, cpus2)
+	q.c = fakeAPI(t, q.pod1, q.task1, q.pod2, q.task2)
+	q.s, q.rec = newTestScheduler(q.c, q.d)
+	q.s.Enqueue(context.Background(), q.task1, q.pod1)
+	q.s.Enqueue(context.Background(), q.task2, q.pod2)
+	return q
+}
+
 func newTestScheduler(c client.Client, d Driver) (*Scheduler, *events.FakeRecorder) {
 	rec := events.NewFakeRecorder(100)
 	s := New(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Status: mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}},

@@ -22,14 +22,10 @@ import (
 // the one too big waits, Unschedulable with placement's explanation on its MesosTask
 // and its pod; nothing is declined, and offers are not suppressed while work waits.
 func TestAnOfferLaunchesWhatFitsAndExplainsTheRest(t *testing.T) {
-	small, smallTask := podWithTask("small", "500m")
-	big, bigTask := podWithTask("big", "64")
-	c := fakeAPI(t, small, smallTask, big, bigTask)
-	d := newFakeDriver()
-	s, rec := newTestScheduler(c, d)
+	q := queueTwo(t, "small", "500m", "big", "64")
+	c, d, s, rec := q.c, q.d, q.s, q.rec
+	small, smallTask, big, bigTask := q.pod1, q.task1, q.pod2, q.task2
 	ctx := context.Background()
-	s.Enqueue(ctx, smallTask, small)
-	s.Enqueue(ctx, bigTask, big)
 
 	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
 
@@ -71,14 +67,10 @@ func TestAnOfferLaunchesWhatFitsAndExplainsTheRest(t *testing.T) {
 // burst over a few offers at once every such pod was marked Unschedulable, with an event
 // each: at 1,000 × 10,000 thousands of writes, and the burst stalled.
 func TestAPodWhoseRoomARoundTookWaitsWithoutBeingMarked(t *testing.T) {
-	first, firstTask := podWithTask("first", "1")
-	second, secondTask := podWithTask("second", "1")
-	c := fakeAPI(t, first, firstTask, second, secondTask)
-	d := newFakeDriver()
-	s, rec := newTestScheduler(c, d)
+	q := queueTwo(t, "first", "1", "second", "1")
+	c, d, s, rec := q.c, q.d, q.s, q.rec
+	firstTask, second, secondTask := q.task1, q.pod2, q.task2
 	ctx := context.Background()
-	s.Enqueue(ctx, firstTask, first)
-	s.Enqueue(ctx, secondTask, second)
 
 	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 1.5)})
 
@@ -106,14 +98,10 @@ func TestAPodWhoseRoomARoundTookWaitsWithoutBeingMarked(t *testing.T) {
 // round after round (its agents full, say, their offers not coming again), is told why,
 // as a pod that fits nowhere.
 func TestAPodThatWaitedLongForRoomIsTold(t *testing.T) {
-	first, firstTask := podWithTask("first", "1")
-	second, secondTask := podWithTask("second", "1")
-	c := fakeAPI(t, first, firstTask, second, secondTask)
-	d := newFakeDriver()
-	s, rec := newTestScheduler(c, d)
+	q := queueTwo(t, "first", "1", "second", "1")
+	c, s, rec := q.c, q.s, q.rec
+	second, secondTask := q.pod2, q.task2
 	ctx := context.Background()
-	s.Enqueue(ctx, firstTask, first)
-	s.Enqueue(ctx, secondTask, second)
 	s.mu.Lock()
 	for id, p := range s.pending {
 		p.queued = p.queued.Add(-waitingMarked)
