@@ -53,8 +53,9 @@ func (r *PodReconciler) concurrency() int {
 // passes write nothing: a bound pod's readiness and tolerations found as they should be,
 // and copying the pod at every pass was about 6% of the manager's allocations in a
 // burst): only the paths that may write take a copy (pod.DeepCopy below), and
-// reevaluateReadiness and tolerateOutages copy it before they change it
-// (TestPodPassesLeaveTheCachedPodAlone).
+// endOfRemovedFramework, reevaluateReadiness and tolerateOutages copy it before they
+// change it. The unit tests' fake API (podAPI) shares pods read so, as the cache does,
+// and fails a test whose reader changed one.
 func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pod := &corev1.Pod{}
 	if err := r.Get(ctx, req.NamespacedName, pod, client.UnsafeDisableDeepCopy); err != nil {
@@ -87,10 +88,8 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if mc == nil {
 		return r.withoutCluster(ctx, pod.DeepCopy(), mt, haveTask)
 	}
-	if frameworkRemoved(mc, r.Registry) {
-		if res, done, err := r.endOfRemovedFramework(ctx, pod.DeepCopy(), mt, haveTask, mc); done {
-			return res, err
-		}
+	if res, done, err := r.endOfRemovedFramework(ctx, pod, mt, haveTask, mc); done {
+		return res, err
 	}
 
 	if !pod.DeletionTimestamp.IsZero() {

@@ -31,6 +31,7 @@ func (r *PodReconciler) endOfRemovedFramework(ctx context.Context, pod *corev1.P
 	if st == nil {
 		return ctrl.Result{}, false, nil
 	}
+	pod = pod.DeepCopy() // the cache's own (Reconcile)
 	if mt != nil && !podtask.EndedWithFrameworkStatus(&mt.Status) {
 		mt.Status = *st
 		podtask.StampGeneration(mt)

@@ -273,14 +273,12 @@ func (rd *round) readOffers() {
 	}
 	c.states, c.agents, c.agentPtrs, c.stateOf = rd.states, agents, rd.agents, rd.stateOf
 	rd.offered = c.offered[:0]
-	for j := range rd.states {
-		rd.offered = append(rd.offered, rd.states[j].left)
-	}
-	c.offered = rd.offered
 	var maxCPUs, maxMem float64
 	for j := range rd.states {
+		rd.offered = append(rd.offered, rd.states[j].left)
 		maxCPUs, maxMem = max(maxCPUs, rd.states[j].left[kindCPUs]), max(maxMem, rd.states[j].left[kindMem])
 	}
+	c.offered = rd.offered
 	if maxCPUs > 0 {
 		rd.inv[0] = 1 / maxCPUs
 	}
