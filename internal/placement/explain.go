@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -134,4 +135,33 @@ func explain(agents int, counts [reasonCount]int) string {
 	}
 	b.WriteByte('.')
 	return b.String()
+}
+
+// SameReasons says whether two explanations name the same reasons, whatever the numbers
+// of agents: "0/1 agents available: 1 insufficient cpus." and "0/3 agents available: 2
+// insufficient cpus, 1 insufficient memory." do not; "0/3 agents available: 3
+// insufficient cpus." and the first do. Words not of explain must be equal.
+func SameReasons(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, okA := reasonsOf(a)
+	rb, okB := reasonsOf(b)
+	return okA && okB && slices.Equal(ra, rb)
+}
+
+// reasonsOf is the reasons an explanation names, without their numbers, sorted.
+func reasonsOf(why string) ([]string, bool) {
+	_, list, ok := strings.Cut(why, " agents available: ")
+	if !ok {
+		return nil, false
+	}
+	parts := strings.Split(strings.TrimSuffix(list, "."), ", ")
+	for i, p := range parts {
+		if n, text, ok := strings.Cut(p, " "); ok && strings.Trim(n, "0123456789") == "" {
+			parts[i] = text
+		}
+	}
+	slices.Sort(parts)
+	return parts, true
 }

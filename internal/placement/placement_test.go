@@ -398,6 +398,31 @@ func TestExplain(t *testing.T) {
 	}
 }
 
+func TestSameReasons(t *testing.T) {
+	var cpus, both, selector [reasonCount]int
+	cpus[reasonCPUs] = 1
+	both[reasonCPUs], both[reasonSelector] = 3, 4
+	selector[reasonSelector] = 2
+	for _, tc := range []struct {
+		name string
+		a, b string
+		want bool
+	}{
+		{"the same words", explain(1, cpus), explain(1, cpus), true},
+		{"another number of agents", explain(1, cpus), explain(7, [reasonCount]int{reasonCPUs: 7}), true},
+		{"the same reasons in another order", explain(7, both), explain(7, [reasonCount]int{reasonCPUs: 5, reasonSelector: 2}), true},
+		{"a reason more", explain(1, cpus), explain(7, both), false},
+		{"another reason", explain(2, selector), explain(2, [reasonCount]int{reasonCPUs: 2}), false},
+		{"no offers and a reason", explain(0, cpus), explain(1, cpus), false},
+		{"words not of explain", "not subscribed", "not subscribed either", false},
+		{"words not of explain and an explanation", "0 insufficient cpus", explain(1, cpus), false},
+	} {
+		if got := SameReasons(tc.a, tc.b); got != tc.want {
+			t.Errorf("%s: SameReasons(%q, %q) = %v, want %v", tc.name, tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
 func benchInput(offers, tasks int, cpusPerAgent float64) Input {
 	in := Input{Strategy: Spread, ExecutorID: "exec", ExecutorResources: Request{CPUs: 0.1, MemMB: 64}}
 	for i := 0; i < offers; i++ {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ func (s *Scheduler) offerLoop(ctx context.Context) {
 			if s.stuck() {
 				s.setSuppressed(ctx, false)
 			}
+			s.tellWaiting(ctx, time.Now())
 		}
 		if s.heldForWork() {
 			s.wakeOfferLoop() // work that came during the round: the next round tries it
@@ -94,33 +96,76 @@ func (s *Scheduler) handleOffers(ctx context.Context, b offerBatch) {
 	unused := s.launchAll(ctx, on, mc, offers, res.Assignments, queuedAs{keys, seqs}, refuse)
 	s.settleUnused(ctx, on, offers, unused, held, keys, refuse, holdFor(mc), now)
 	for id, why := range res.Unplaced {
-		if s.noteUnschedulable(id, why) {
+		if s.noteUnschedulable(id, why, now) {
 			s.markUnschedulable(ctx, keys[id], id, why)
 		}
 	}
 	for id, why := range res.Waiting {
 		// Its room taken by pods placed before it: it waits for the next offers, and is
-		// told why only once it has waited long (its agents full, their offers may not
-		// come again).
-		if s.waitedLong(id, now) && s.noteUnschedulable(id, why) {
+		// told why only once it has waited long.
+		if s.noteWaiting(id, why, now) {
 			s.markUnschedulable(ctx, keys[id], id, why)
 		}
 	}
 	s.setSuppressed(ctx, true)
 }
 
-// waitingMarked is how long a pod whose room other pods of its rounds took is queued
-// before it is marked Unschedulable as one that fits no offer (placement.Result.Waiting):
-// longer than a burst keeps pods waiting for offers, short enough that a pod whose
-// agents filled up is told so.
+// waitingMarked is how long a pod is queued before it is told why it waits when no
+// round said it fits no offer: one whose room other pods of its rounds took
+// (placement.Result.Waiting), or one no round has tried (no offers came). Longer than a
+// burst keeps pods waiting for offers, short enough that a pod whose agents filled up, or
+// to which Mesos offers nothing, is told so.
 const waitingMarked = 30 * time.Second
 
-// waitedLong says whether a queued task was queued waitingMarked or longer before now.
-func (s *Scheduler) waitedLong(taskID string, now time.Time) bool {
+// Why a task waits that no round tried: no offers came since it was queued, or none can
+// come. Worded as placement words its explanations.
+const (
+	whyNoOffers       = "0/0 agents available: no offers."
+	whyNotSubscribed  = "0/0 agents available: not subscribed to the Mesos master."
+	tellWaitingAtMost = 100
+)
+
+// tellWaiting marks Unschedulable the tasks queued waitingMarked or longer before now
+// that no round told why they wait: with the explanation of the last round that left
+// one waiting (noteWaiting), else with why no round tried it. The oldest first, and
+// tellWaitingAtMost of them per pass: each is a few writes, made in the offer loop.
+func (s *Scheduler) tellWaiting(ctx context.Context, now time.Time) {
+	type untold struct {
+		key     types.NamespacedName
+		id, why string
+		queued  time.Time
+	}
+	var todo []untold
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.pending[taskID]
-	return ok && now.Sub(p.queued) >= waitingMarked
+	d := s.driver
+	for id, p := range s.pending {
+		if p.unschedulable == "" && now.Sub(p.queued) >= waitingMarked {
+			todo = append(todo, untold{p.key, id, p.waiting, p.queued})
+		}
+	}
+	s.mu.Unlock()
+	if len(todo) == 0 {
+		return
+	}
+	slices.SortFunc(todo, func(a, b untold) int {
+		if c := a.queued.Compare(b.queued); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	none := whyNoOffers
+	if d == nil || !d.Subscribed() {
+		none = whyNotSubscribed
+	}
+	for _, t := range todo[:min(len(todo), tellWaitingAtMost)] {
+		why := t.why
+		if why == "" {
+			why = none
+		}
+		if s.noteUnschedulable(t.id, why, now) {
+			s.markUnschedulable(ctx, t.key, t.id, why)
+		}
+	}
 }
 
 // offersOfRound are the offers a round places on: the held ones first, in the order of

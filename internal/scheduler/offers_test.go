@@ -102,12 +102,7 @@ func TestAPodThatWaitedLongForRoomIsTold(t *testing.T) {
 	c, s, rec := q.c, q.s, q.rec
 	second, secondTask := q.pod2, q.task2
 	ctx := context.Background()
-	s.mu.Lock()
-	for id, p := range s.pending {
-		p.queued = p.queued.Add(-waitingMarked)
-		s.pending[id] = p
-	}
-	s.mu.Unlock()
+	queuedEarlier(s, waitingMarked)
 
 	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 1.5)})
 

@@ -26,9 +26,13 @@ type pendingTask struct {
 	priority int32
 	created  time.Time
 	queued   time.Time
-	// unschedulable is the explanation last written for the task, so that it is
-	// written again only when it changes.
+	// unschedulable is the explanation last written for the task, at told, so that it
+	// is written again only when it changes (noteUnschedulable).
 	unschedulable string
+	told          time.Time
+	// waiting is the explanation of the last round that left the task waiting for the
+	// next offers (placement.Result.Waiting), not written yet.
+	waiting string
 	// stored: the task's MesosTask is written (else the pod alone stands for it).
 	stored bool
 	// seq tells this queuing of the task from the next (Enqueue): a launch takes out of
@@ -54,7 +58,8 @@ func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, po
 		before = d
 	}
 	p := pendingTask{key: client.ObjectKeyFromObject(mt), request: req, created: pod.CreationTimestamp.Time,
-		queued: before.queued, unschedulable: before.unschedulable, stored: mt.ResourceVersion != ""}
+		queued: before.queued, unschedulable: before.unschedulable, told: before.told, waiting: before.waiting,
+		stored: mt.ResourceVersion != ""}
 	if p.queued.IsZero() {
 		p.queued = time.Now()
 	}
@@ -256,18 +261,51 @@ func sortQueue(q []pendingTask) {
 	})
 }
 
+// restatedAfter is how long a task's explanation stands while the rounds name the same
+// reasons with other numbers of agents ("0/1 agents available: 1 insufficient cpus." and
+// then "0/4 …"): in a full cluster each batch of offers has its own number, and would
+// have every pending pod, its MesosTask and an event written again. kube-scheduler, too,
+// tries a pod nothing changed for again after five minutes.
+const restatedAfter = 5 * time.Minute
+
 // noteUnschedulable records the explanation of a task that fits nowhere and says whether
-// it is news, to be written: a task still queued whose explanation changed.
-func (s *Scheduler) noteUnschedulable(taskID, why string) bool {
+// it is news, to be written: a task still queued that was not told why, or whose
+// explanation names other reasons, or the same ones restatedAfter after it was told.
+func (s *Scheduler) noteUnschedulable(taskID, why string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[taskID]
 	if !ok || p.unschedulable == why {
 		return false
 	}
-	p.unschedulable = why
+	if p.unschedulable != "" && now.Sub(p.told) < restatedAfter && placement.SameReasons(p.unschedulable, why) {
+		return false
+	}
+	p.unschedulable, p.told, p.waiting = why, now, ""
 	s.pending[taskID] = p
 	return true
+}
+
+// noteWaiting records why a task waits for the next offers (placement.Result.Waiting) and
+// says whether it is to be told so now: it was queued waitingMarked or longer before now
+// (its agents may be full, their offers not coming again), and noteUnschedulable agrees.
+func (s *Scheduler) noteWaiting(taskID, why string, now time.Time) bool {
+	s.mu.Lock()
+	p, ok := s.pending[taskID]
+	if !ok {
+		s.mu.Unlock()
+		return false
+	}
+	if now.Sub(p.queued) < waitingMarked {
+		if p.waiting != why {
+			p.waiting = why
+			s.pending[taskID] = p
+		}
+		s.mu.Unlock()
+		return false
+	}
+	s.mu.Unlock()
+	return s.noteUnschedulable(taskID, why, now)
 }
 
 // setSuppressed suppresses offers (when nothing is pending) or revives them. Calls are
