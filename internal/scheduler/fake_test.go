@@ -227,8 +227,6 @@ func podWithTask(name, cpus string) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
 	return pod, mt
 }
 
-// newTestScheduler is a Scheduler of cluster "c" over c whose driver is d; its loops do
-// not run, so that a test calls each step itself.
 // queuedPair is a scheduler on a fake API and driver with two pods queued in order,
 // each with its MesosTask.
 type queuedPair struct {
@@ -253,6 +251,8 @@ func queueTwo(t *testing.T, name1, cpus1, name2, cpus2 string) queuedPair {
 	return q
 }
 
+// newTestScheduler is a Scheduler of cluster "c" over c whose driver is d; its loops do
+// not run, so that a test calls each step itself.
 func newTestScheduler(c client.Client, d Driver) (*Scheduler, *events.FakeRecorder) {
 	rec := events.NewFakeRecorder(100)
 	s := New(&mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Status: mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"}},
