@@ -25,6 +25,7 @@ import (
 	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/scheduler"
+	"github.com/k8sm/k8sm/internal/testapi"
 )
 
 // fakeAPI is a fake API server holding objs, whose calls go through funcs (nil ones to
@@ -54,7 +55,9 @@ func fakeAPI(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) (c cl
 		}
 		return err
 	}
-	return interceptor.NewClient(base, funcs), base
+	// Objects read without a copy are shared, as the cache shares them, and checked
+	// unchanged at the test's end.
+	return testapi.ShareReads(t, interceptor.NewClient(base, funcs)), base
 }
 
 // failNode makes the writes of Node name fail with err, the others go through.

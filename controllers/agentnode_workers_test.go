@@ -25,6 +25,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/testapi"
 )
 
 // nodesClient is a fake API whose Node creates go through create. Each Node gets a UID
@@ -34,7 +35,7 @@ func nodesClient(t *testing.T, create func(ctx context.Context, c client.WithWat
 	sch := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(sch)
 	_ = mesosv1alpha1.AddToScheme(sch)
-	return fake.NewClientBuilder().WithScheme(sch).WithStatusSubresource(&corev1.Node{}).
+	return testapi.ShareReads(t, fake.NewClientBuilder().WithScheme(sch).WithStatusSubresource(&corev1.Node{}).
 		WithIndex(&corev1.Pod{}, indexer.PodNodeName, indexer.AgentNodeOf).
 		WithInterceptorFuncs(interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
 			if _, ok := o.(*corev1.Node); ok {
@@ -44,7 +45,7 @@ func nodesClient(t *testing.T, create func(ctx context.Context, c client.WithWat
 				return create(ctx, c, o, opts...)
 			}
 			return c.Create(ctx, o, opts...)
-		}}).Build()
+		}}).Build())
 }
 
 func testAgents(n int) []agentnode.Agent {

@@ -18,6 +18,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/scheduler"
+	"github.com/k8sm/k8sm/internal/testapi"
 )
 
 // A cluster whose framework cannot run (here: its credentials Secret is missing) shows
@@ -37,7 +38,7 @@ func TestBrokenClusterStatusCountsTasksAndNoAgents(t *testing.T) {
 		Spec:       mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u", TaskID: "k8sm.u"},
 		Status:     mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning},
 	}
-	c := clusterAPI(mc, mt)
+	c := clusterAPI(t, mc, mt)
 	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system", Recorder: events.NewFakeRecorder(10)}
 	got := reconcileCluster(t, r, "c")
 	if ready := meta.FindStatusCondition(got.Status.Conditions, mesosv1alpha1.ConditionReady); ready == nil || ready.Status != metav1.ConditionFalse {
@@ -53,16 +54,19 @@ func TestBrokenClusterStatusCountsTasksAndNoAgents(t *testing.T) {
 
 // clusterAPI is a fake API server holding objs, with the indexes the MesosCluster
 // reconciler reads.
-func clusterAPI(objs ...client.Object) client.WithWatch {
+func clusterAPI(t *testing.T, objs ...client.Object) client.WithWatch {
+	t.Helper()
 	sch := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(sch)
 	_ = mesosv1alpha1.AddToScheme(sch)
-	return fake.NewClientBuilder().WithScheme(sch).WithStatusSubresource(&mesosv1alpha1.MesosCluster{}, &mesosv1alpha1.MesosTask{}).
+	// Objects read without a copy are shared, as the cache shares them, and checked
+	// unchanged at the test's end.
+	return testapi.ShareReads(t, fake.NewClientBuilder().WithScheme(sch).WithStatusSubresource(&mesosv1alpha1.MesosCluster{}, &mesosv1alpha1.MesosTask{}).
 		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.ClusterRef, indexer.ClusterRefOf).
 		WithIndex(&mesosv1alpha1.MesosCluster{}, indexer.ClusterSchedulerName, func(o client.Object) []string {
 			return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName}
 		}).
-		WithObjects(objs...).Build()
+		WithObjects(objs...).Build())
 }
 
 // reconcileCluster runs one pass over cluster name and reads the cluster back.

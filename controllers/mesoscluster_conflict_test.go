@@ -39,7 +39,7 @@ func TestSchedulerNameConflictSaysToMakeTheClusterAgain(t *testing.T) {
 				Spec:       mesosv1alpha1.MesosClusterSpec{Master: "http://m:5050", SchedulerName: "shared"},
 				Status:     mesosv1alpha1.MesosClusterStatus{FrameworkID: tc.frameworkID},
 			}
-			c := clusterAPI(first, second)
+			c := clusterAPI(t, first, second)
 			r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), Recorder: events.NewFakeRecorder(100)}
 			got := reconcileCluster(t, r, "second")
 			ready := meta.FindStatusCondition(got.Status.Conditions, mesosv1alpha1.ConditionReady)

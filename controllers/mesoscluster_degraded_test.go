@@ -65,7 +65,7 @@ func TestDegradedClusterStatusNotRewritten(t *testing.T) {
 			KubeletAPI: mesosv1alpha1.KubeletAPISpec{ClientCASecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "missing"}}},
 		Status: *st,
 	}
-	c := clusterAPI(mc)
+	c := clusterAPI(t, mc)
 	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system",
 		Recorder:      events.NewFakeRecorder(100),
 		NewScheduler:  func(*mesosv1alpha1.MesosCluster) framework.Scheduler { return nil },
@@ -90,7 +90,7 @@ func TestDegradedClusterStatusNotRewritten(t *testing.T) {
 func TestWriteStatusKeepsTransitionTimes(t *testing.T) {
 	stored, since := degradedSince(ReasonKubeletClientCANotFound)
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Status: *stored}
-	c := clusterAPI(mc)
+	c := clusterAPI(t, mc)
 	r := &MesosClusterReconciler{Client: c, Recorder: events.NewFakeRecorder(10)}
 	ctx := context.Background()
 	if err := c.Get(ctx, client.ObjectKeyFromObject(mc), mc); err != nil {

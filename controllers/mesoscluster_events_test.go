@@ -28,7 +28,7 @@ func TestDegradedWarningsAreEvents(t *testing.T) {
 	healthy := cond{false, ReasonAsExpected, "The framework is subscribed"}
 	ctx := context.Background()
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c", Generation: 1}}
-	c := clusterAPI(mc)
+	c := clusterAPI(t, mc)
 	rec := events.NewFakeRecorder(10)
 	r := &MesosClusterReconciler{Client: c, Recorder: rec}
 	for i, step := range []struct {

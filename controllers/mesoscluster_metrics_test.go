@@ -103,7 +103,7 @@ func TestFrameworkSubscribedIsZeroWhileNotSubscribed(t *testing.T) {
 				Spec:       mesosv1alpha1.MesosClusterSpec{SchedulerName: name},
 			}
 			tc.spec(&mc.Spec)
-			c := clusterAPI(mc)
+			c := clusterAPI(t, mc)
 			r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system",
 				Recorder:      events.NewFakeRecorder(100),
 				NewScheduler:  func(*mesosv1alpha1.MesosCluster) framework.Scheduler { return nil },
@@ -142,7 +142,7 @@ func TestClusterSeriesFromTheFirstPassToTheDeletion(t *testing.T) {
 				Spec:       mesosv1alpha1.MesosClusterSpec{SchedulerName: name},
 			}
 			tc.spec(&mc.Spec)
-			c := clusterAPI(mc)
+			c := clusterAPI(t, mc)
 			r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system",
 				Recorder:      events.NewFakeRecorder(100),
 				NewScheduler:  func(*mesosv1alpha1.MesosCluster) framework.Scheduler { return nil },

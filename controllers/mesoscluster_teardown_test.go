@@ -45,7 +45,7 @@ func TestTeardownBlockedByTheClustersConfig(t *testing.T) {
 		Framework: mesosv1alpha1.FrameworkSpec{Principal: "k8sm", CredentialsSecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "creds"}}})
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "k8sm-system", Name: "creds"},
 		Data: map[string][]byte{"principal": []byte("ops"), "secret": []byte("x")}}
-	c := clusterAPI(mc, secret)
+	c := clusterAPI(t, mc, secret)
 	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system", Recorder: events.NewFakeRecorder(10)}
 	defer r.Registry.StopAll()
 	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: "c"}})
@@ -79,7 +79,7 @@ func TestTeardownBlockedByTheClustersConfig(t *testing.T) {
 // and Ready say it too, rather than what a pass before the deletion saw.
 func TestTeardownWaitingForTheMaster(t *testing.T) {
 	mc := deletedCluster(mesosv1alpha1.MesosClusterSpec{Master: "http://127.0.0.1:1", SchedulerName: "mesos"})
-	c := clusterAPI(mc)
+	c := clusterAPI(t, mc)
 	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), Recorder: events.NewFakeRecorder(10),
 		NewScheduler:  func(*mesosv1alpha1.MesosCluster) framework.Scheduler { return nil },
 		DriverOptions: func(cfg *framework.Config) { cfg.AgentPollInterval = -1 }}
@@ -104,7 +104,7 @@ func TestTeardownWaitingForTheMaster(t *testing.T) {
 // cannot reach the master gets a driver of the corrected master, not the one it had.
 func TestTeardownTakesTheFixedConfig(t *testing.T) {
 	mc := deletedCluster(mesosv1alpha1.MesosClusterSpec{Master: "http://127.0.0.1:1", SchedulerName: "mesos"})
-	c := clusterAPI(mc)
+	c := clusterAPI(t, mc)
 	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), Recorder: events.NewFakeRecorder(10),
 		NewScheduler:  func(*mesosv1alpha1.MesosCluster) framework.Scheduler { return nil },
 		DriverOptions: func(cfg *framework.Config) { cfg.AgentPollInterval = -1 }}

@@ -86,7 +86,7 @@ func TestADeletedClusterLetsGoOfItsTasks(t *testing.T) {
 			Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: cluster, PodUID: name, TaskID: "k8sm." + name}}
 	}
 	ours, theirs := task("a", "c"), task("b", "other")
-	base := clusterAPI(mc, ours, theirs)
+	base := clusterAPI(t, mc, ours, theirs)
 	// The first write of a MesosTask loses to another (the scheduler writing the last
 	// task states): it is tried again on the stored version.
 	conflicts := 1

@@ -86,19 +86,12 @@ func readyCluster() *mesosv1alpha1.MesosCluster {
 // podAPI is a fake API server with the indexes the Pod reconciler reads.
 func podAPI(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) client.Client {
 	t.Helper()
-	// Pods read without a copy are shared, as the cache shares them, and checked
+	// Objects read without a copy are shared, as the cache shares them, and checked
 	// unchanged at the test's end.
-	return sharingPods(t, fakePodAPI(funcs, objs...))
+	return testapi.ShareReads(t, fakePodAPI(funcs, objs...))
 }
 
-// podAPIUnshared is the fake API of podAPI, without its check of pods read without a
-// copy.
-func podAPIUnshared(t *testing.T, objs ...client.Object) client.Client {
-	t.Helper()
-	return fakePodAPI(interceptor.Funcs{}, objs...)
-}
-
-func fakePodAPI(funcs interceptor.Funcs, objs ...client.Object) client.Client {
+func fakePodAPI(funcs interceptor.Funcs, objs ...client.Object) client.WithWatch {
 	sch := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(sch)
 	_ = mesosv1alpha1.AddToScheme(sch)

@@ -26,6 +26,7 @@ import (
 	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/podtask"
+	"github.com/k8sm/k8sm/internal/testapi"
 )
 
 // fakeDriver records the calls a Scheduler makes to Mesos.
@@ -191,14 +192,16 @@ func fakeAPIWith(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) c
 	if funcs.SubResourceCreate == nil {
 		funcs.SubResourceCreate = bindPod
 	}
-	return fake.NewClientBuilder().WithScheme(sch).WithObjects(objs...).
+	// Objects read without a copy are shared, as the cache shares them, and checked
+	// unchanged at the test's end.
+	return testapi.ShareReads(t, fake.NewClientBuilder().WithScheme(sch).WithObjects(objs...).
 		WithStatusSubresource(&corev1.Pod{}).
 		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.TaskID, indexer.TaskIDOf).
 		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.ClusterRef, indexer.ClusterRefOf).
 		WithIndex(&corev1.Pod{}, indexer.PodSchedulerName, indexer.PodSchedulerNameOf).
 		WithIndex(&corev1.Pod{}, indexer.PodTaskID, indexer.PodTaskIDOf).
 		WithIndex(&corev1.Pod{}, indexer.PodAntiAffinity, indexer.AntiAffinityOf).
-		WithInterceptorFuncs(funcs).Build()
+		WithInterceptorFuncs(funcs).Build())
 }
 
 // bindPod does what the Binding subresource does: it sets the pod's Node.
