@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -31,7 +32,9 @@ type snapshot struct {
 	sim         mesossim.State
 	// health says what keeps the operator from working: no leader, no subscription.
 	health []string
-	taken  bool // false until a snapshot could be read
+	// removedNodes are the Nodes of the agents removed for good.
+	removedNodes map[string]bool
+	taken        bool // false until a snapshot could be read
 }
 
 // problems is everything that keeps the cluster from having settled.
@@ -83,6 +86,9 @@ func (r *run) snapshot(ctx context.Context) (snapshot, error) {
 	}
 	s.pods, s.tasks, s.sim, s.taken = pods.Items, tasks.Items, r.sim.State(), true
 	s.deployments, s.jobs = deployments.Items, jobs.Items
+	r.mu.Lock()
+	s.removedNodes = maps.Clone(r.removedNodes)
+	r.mu.Unlock()
 	if r.mgrs.leader() == nil {
 		s.health = append(s.health, "no manager replica leads")
 	}
@@ -107,6 +113,11 @@ func (s snapshot) stuck() []string {
 		switch {
 		case p.DeletionTimestamp != nil:
 			out = append(out, fmt.Sprintf("pod %s/%s Terminating since %s (phase %s)", p.Namespace, p.Name, p.DeletionTimestamp.Format(time.RFC3339), p.Status.Phase))
+		case s.removedNodes[p.Spec.NodeName] && (p.Status.Phase == corev1.PodPending || p.Status.Phase == ""):
+			// Bound (as a DaemonSet's pod, at creation) to an agent removed for good: it
+			// waits for the agent's Node to be deleted (5 minutes after the agent left)
+			// and kube-controller-manager's pod garbage collector, which the run does not
+			// start, as such a pod does for a kubelet's Node deleted.
 		case room && (p.Status.Phase == corev1.PodPending || p.Status.Phase == ""):
 			out = append(out, fmt.Sprintf("pod %s/%s Pending on %q (%s)", p.Namespace, p.Name, p.Spec.NodeName, podCondition(p, corev1.PodScheduled)))
 		case p.Status.Phase == corev1.PodRunning && !podtask.PodReady(&p.Status):

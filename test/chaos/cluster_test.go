@@ -60,6 +60,8 @@ type run struct {
 
 	mu     sync.Mutex
 	errors []string // what went wrong with the run itself (a fault that could not fire, no leader)
+	// removedNodes are the Nodes of the agents removed for good (remove-agent).
+	removedNodes map[string]bool
 }
 
 func newScheme() *runtime.Scheme {

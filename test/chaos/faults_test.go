@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
 )
 
 // faultKind is one kind of fault the run injects.
@@ -28,6 +29,7 @@ const (
 	faultMasterDown     faultKind = "master-down"       // SetDown(true), up again after a while
 	faultPartition      faultKind = "partition-agent"   // PartitionAgent, HealAgent after a while
 	faultRestartAgent   faultKind = "restart-agent"     // RestartAgent
+	faultRemoveAgent    faultKind = "remove-agent"      // RemoveAgent: an agent marked gone for good, its tasks TASK_GONE_BY_OPERATOR
 	faultDropStream     faultKind = "drop-stream"       // DropStream of the framework
 	faultDuplicate      faultKind = "duplicate-updates" // every update twice, for a while
 	faultDelay          faultKind = "delay-updates"     // updates held back, for a while
@@ -40,7 +42,7 @@ const (
 
 // faultKinds are the kinds a run draws from by default.
 var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultLateAgent, faultMasterDown, faultPartition,
-	faultRestartAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors,
+	faultRestartAgent, faultRemoveAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors,
 	faultRestartAPI}
 
 // parseKinds reads -chaos.kinds; with real executors kill-executor is one more kind.
@@ -103,7 +105,7 @@ func (f fault) String() string {
 	switch f.kind {
 	case faultPartition, faultLateAgent:
 		return fmt.Sprintf("%s agent-%d for %s", f.kind, f.agent+1, f.lasts)
-	case faultRestartAgent, faultKillExecutor:
+	case faultRestartAgent, faultRemoveAgent, faultKillExecutor:
 		return fmt.Sprintf("%s agent-%d", f.kind, f.agent+1)
 	case faultMasterDown, faultDuplicate, faultRestartAPI:
 		return fmt.Sprintf("%s for %s", f.kind, f.lasts)
@@ -374,6 +376,8 @@ func (r *run) inject(f fault) error {
 			return err
 		}
 		r.ends.schedule(h, 3*time.Second, func() {}) // not partitioned while it restarts and recovers
+	case faultRemoveAgent:
+		return r.removeAgent(f.agent)
 	case faultDropStream:
 		for _, fw := range r.sim.State().Frameworks {
 			r.sim.DropStream(fw.ID)
@@ -425,6 +429,35 @@ func (r *run) failoverWithLateAgent(f fault) error {
 		return err
 	}
 	r.ends.schedule(h, f.lasts, func() {})
+	return nil
+}
+
+// removeAgent marks the planned agent, or the next one no lasting fault holds, gone for
+// good, as an operator does with an agent that is not coming back (POST
+// /api/v1 MARK_AGENT_GONE): its tasks end TASK_GONE_BY_OPERATOR and their pods Failed,
+// for their controllers to make again elsewhere. A quarter of the agents at most go, so
+// that the others have room for them; no other fault takes a removed agent.
+func (r *run) removeAgent(agent int) error {
+	r.mu.Lock()
+	removed := len(r.removedNodes)
+	r.mu.Unlock()
+	if removed >= r.p.agents/4 {
+		return fmt.Errorf("%d of %d agents removed already: %w", removed, r.p.agents, errNoTarget)
+	}
+	h := r.freeAgent(agent)
+	if h == "" {
+		return fmt.Errorf("no agent free: %w", errNoTarget)
+	}
+	if err := r.sim.RemoveAgent(h); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.removedNodes == nil {
+		r.removedNodes = map[string]bool{}
+	}
+	r.removedNodes[agentnode.NodeName(clusterName, h, 0)] = true
+	r.mu.Unlock()
+	r.ends.schedule(h, 24*time.Hour, func() {}) // for good: ended by quiesce, when no fault comes any more
 	return nil
 }
 
