@@ -127,9 +127,15 @@ const (
 
 // tellWaiting marks Unschedulable the tasks queued waitingMarked or longer before now
 // that no round told why they wait: with the explanation of the last round that left
-// one waiting (noteWaiting), else with why no round tried it. The oldest first, and
-// tellWaitingAtMost of them per pass: each is a few writes, made in the offer loop.
+// one waiting (noteWaiting), else with why no round tried it, which it tells again when
+// that changed (the framework subscribed again, and still no offer comes). The oldest
+// first, and tellWaitingAtMost of them per pass: each is a few writes, made in the offer
+// loop.
 func (s *Scheduler) tellWaiting(ctx context.Context, now time.Time) {
+	none := whyNoOffers
+	if d := s.currentDriver(); d == nil || !d.Subscribed() {
+		none = whyNotSubscribed
+	}
 	type untold struct {
 		key     types.NamespacedName
 		id, why string
@@ -137,35 +143,33 @@ func (s *Scheduler) tellWaiting(ctx context.Context, now time.Time) {
 	}
 	var todo []untold
 	s.mu.Lock()
-	d := s.driver
 	for id, p := range s.pending {
-		if p.unschedulable == "" && now.Sub(p.queued) >= waitingMarked {
-			todo = append(todo, untold{p.key, id, p.waiting, p.queued})
+		told := p.unschedulable != "" && (p.unschedulable == none || !noRound(p.unschedulable))
+		if !told && now.Sub(p.queued) >= waitingMarked {
+			why := p.waiting
+			if why == "" {
+				why = none
+			}
+			todo = append(todo, untold{p.key, id, why, p.queued})
 		}
 	}
 	s.mu.Unlock()
-	if len(todo) == 0 {
-		return
-	}
 	slices.SortFunc(todo, func(a, b untold) int {
 		if c := a.queued.Compare(b.queued); c != 0 {
 			return c
 		}
 		return strings.Compare(a.id, b.id)
 	})
-	none := whyNoOffers
-	if d == nil || !d.Subscribed() {
-		none = whyNotSubscribed
-	}
 	for _, t := range todo[:min(len(todo), tellWaitingAtMost)] {
-		why := t.why
-		if why == "" {
-			why = none
-		}
-		if s.noteUnschedulable(t.id, why, now) {
-			s.markUnschedulable(ctx, t.key, t.id, why)
+		if s.noteUnschedulable(t.id, t.why, now) {
+			s.markUnschedulable(ctx, t.key, t.id, t.why)
 		}
 	}
+}
+
+// noRound says whether an explanation is one tellWaiting gives a task no round tried.
+func noRound(why string) bool {
+	return why == whyNoOffers || why == whyNotSubscribed
 }
 
 // offersOfRound are the offers a round places on: the held ones first, in the order of

@@ -223,3 +223,35 @@ func TestTellWaitingTellsTheOldestFirstAndNotAllAtOnce(t *testing.T) {
 		t.Error("the next pass did not tell the pod left over")
 	}
 }
+
+// A pod told that the framework is not subscribed is told again once it is and still no
+// offer comes; one told why by a round is not told "no offers" over it.
+func TestWhyNoRoundTriedAPodFollowsTheSubscription(t *testing.T) {
+	q := queueTwo(t, "a", "1", "b", "64")
+	ctx := context.Background()
+	q.d.endSubscription(false)
+	queuedEarlier(q.s, waitingMarked)
+	q.s.tellWaiting(ctx, time.Now())
+	if got := podCondition(t, q.c, q.pod1); got != whyNotSubscribed {
+		t.Fatalf("the pod's explanation while not subscribed = %q, want %q", got, whyNotSubscribed)
+	}
+
+	q.d.mu.Lock()
+	q.d.unsubscribed = false
+	q.d.mu.Unlock()
+	q.s.tellWaiting(ctx, time.Now())
+	if got := podCondition(t, q.c, q.pod1); got != whyNoOffers {
+		t.Errorf("the pod's explanation once subscribed = %q, want %q", got, whyNoOffers)
+	}
+
+	// A round too small for b tells it why; the passes after leave that be.
+	q.s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	drain(q.rec)
+	q.s.tellWaiting(ctx, time.Now())
+	if got, want := podCondition(t, q.c, q.pod2), "0/1 agents available: 1 insufficient cpus."; got != want {
+		t.Errorf("the explanation of the pod a round tried = %q, want the round's %q", got, want)
+	}
+	if got := drain(q.rec); len(got) != 0 {
+		t.Errorf("events of a pass after the round = %v, want none", got)
+	}
+}
