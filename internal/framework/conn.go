@@ -155,6 +155,8 @@ type Connection struct {
 
 	// heartbeat bounds the heartbeat interval the master announces.
 	heartbeat heartbeats
+	// stable, when set, stands for stableSubscription (tests).
+	stable time.Duration
 
 	mu          sync.RWMutex
 	caller      calls.Caller
@@ -263,6 +265,7 @@ func (c *Connection) Run(ctx context.Context) {
 	defer c.detector.Close()
 	backoff := c.cfg.MinBackoff
 	for ctx.Err() == nil {
+		began := time.Now()
 		subscribed, err := c.subscribeOnce(ctx)
 		c.ended()
 		if ctx.Err() != nil {
@@ -270,18 +273,45 @@ func (c *Connection) Run(ctx context.Context) {
 		}
 		c.handler.Disconnected(ctx, err)
 		backoff = c.nextBackoff(backoff, subscribed, err)
-		if failedOver(err) {
+		wait := backoff
+		switch {
+		case failedOver(err):
 			c.log.Info("Another scheduler subscribed as this framework (does a second manager lead this cluster?); waiting before subscribing again", "after", backoff)
-		} else {
+		case c.atOnce(subscribed, time.Since(began), err):
+			wait = 0
+			c.log.V(1).Info("Subscribing again at once", "error", err.Error())
+		default:
 			c.log.V(1).Info("Waiting before subscribing again", "after", backoff, "error", err.Error())
+		}
+		if wait == 0 {
+			continue // the next attempt that fails waits backoff, MinBackoff
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, c.cfg.MaxBackoff)
 	}
+}
+
+// stableSubscription is how long a subscription lasts at least for the next attempt, once
+// it ended, to be made at once: a master that failed over (or a stream a proxy closed)
+// ends a subscription that had lasted, and the new master is there to take the next one.
+// A subscription that ends sooner (a master that accepts and then drops it) waits
+// MinBackoff, as a failed attempt does: a master is asked at most once per
+// stableSubscription at once, where it was asked once per stableSubscription+MinBackoff.
+const stableSubscription = 2 * time.Second
+
+// atOnce says whether the next attempt is made at once, after a subscription accepted
+// and ended with err, having lasted lasted: one that lasted (c.stable), and did not end
+// because the master misbehaved or another scheduler took the framework over.
+func (c *Connection) atOnce(subscribed bool, lasted time.Duration, err error) bool {
+	stable := c.stable
+	if stable == 0 {
+		stable = stableSubscription
+	}
+	return subscribed && lasted >= stable && !misbehaved(err) && !failedOver(err)
 }
 
 // nextBackoff is how long to wait before subscribing again after a subscription ended

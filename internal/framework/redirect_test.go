@@ -154,3 +154,59 @@ func startSim(t *testing.T) *mesossim.Master {
 	t.Cleanup(m.Close)
 	return m
 }
+
+// A subscription that had lasted and ends (the master failed over) is made again at
+// once, not after MinBackoff: the new master is there to take it. One that ends as soon
+// as it was accepted waits MinBackoff, as a failed attempt does.
+func TestASubscriptionThatLastedIsMadeAgainAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		stable time.Duration
+		again  bool
+	}{
+		{"it had lasted", 10 * time.Millisecond, true},
+		{"it had not lasted", time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := startSim(t)
+			week := 604800.0
+			h := newRecorder()
+			// MinBackoff an hour: only an attempt made at once comes within the test.
+			c, err := New(Config{Master: m.URL(), FrameworkInfo: mesos.FrameworkInfo{User: "root", Name: "k8sm", FailoverTimeout: &week},
+				MinBackoff: time.Hour, MaxBackoff: time.Hour}, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.stable = tc.stable
+			runConn(t, c)
+			subscriptions := func() int {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return len(h.subscribed)
+			}
+			deadline := time.After(20 * time.Second)
+			for subscriptions() == 0 {
+				select {
+				case <-h.got:
+				case <-deadline:
+					t.Fatal("the scheduler did not subscribe")
+				}
+			}
+			time.Sleep(20 * time.Millisecond) // past tc.stable when it is short; not an assertion
+			m.FailoverMaster()
+
+			wait := time.After(2 * time.Second)
+		waiting:
+			for subscriptions() < 2 {
+				select {
+				case <-h.got:
+				case <-wait:
+					break waiting
+				}
+			}
+			if got := subscriptions() == 2; got != tc.again {
+				t.Errorf("subscribed again within 2 s of the failover: %v, want %v (disconnections %v)", got, tc.again, h.disconnected)
+			}
+		})
+	}
+}
