@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +32,8 @@ func run(args []string) error {
 	loopbackIPs := fs.Bool("agent-loopback-ips", false, "Give agent-<i> the address 127.0.0.<i> (offers' url, its pid, the executor API with --exec), as agents on hosts of their own, so that what executors serve on their agent's address does not collide (default: every agent is 127.0.0.1).")
 	resources := fs.String("agent-resources", "cpus:4;mem:8192;disk:20000;ports:[31000-32000]", "Resources of each agent, in Mesos's --resources form.")
 	attributes := fs.String("agent-attributes", "", "Attributes of each agent, in Mesos's --attributes form (e.g. 'rack:r1').")
+	zones := fs.String("agent-zones", "", "Comma-separated fault domain zones, agent-i in the i-th (round robin), all in -agent-region (Mesos's agent and master --domain); none by default.")
+	region := fs.String("agent-region", "region-1", "The region of -agent-zones, the master's too.")
 	heartbeat := fs.Duration("heartbeat-interval", 15*time.Second, "Heartbeat interval of scheduler streams.")
 	allocation := fs.Duration("allocation-interval", time.Second, "Interval between offer rounds.")
 	startDelay := fs.Duration("task-start-delay", 0, "How long a simulated task takes from STAGING to RUNNING.")
@@ -71,7 +74,7 @@ func run(args []string) error {
 		return fmt.Errorf("--authenticate-http-executors needs --exec: simulated tasks have no executor to authenticate")
 	}
 	sim, err := mesossim.New(mesossim.Config{
-		Agents: *agents, AgentHostname: *agentHostname, LoopbackIPs: *loopbackIPs, AgentResources: *resources, AgentAttributes: *attributes,
+		Agents: *agents, AgentHostname: *agentHostname, LoopbackIPs: *loopbackIPs, AgentResources: *resources, AgentAttributes: *attributes, AgentZones: splitList(*zones), AgentRegion: *region,
 		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
 		Exec: *execMode, WorkDir: *workDir, OfferTimeout: *offerTimeout,
 		ExecutorShutdownGracePeriod: *grace, ExecutorReregistrationTimeout: *reregister, ExecutorHeartbeatInterval: *execHeartbeat,
@@ -99,4 +102,15 @@ func run(args []string) error {
 	<-ctx.Done()
 	sim.Close()
 	return nil
+}
+
+// splitList is the non-empty comma-separated items of s.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

@@ -58,6 +58,8 @@ type Agent struct {
 	// InternalIP. Empty (or not an IP): the Node has its hostname only.
 	IP         string
 	Attributes []mesos.Attribute
+	// Region and Zone are the agent's fault domain (FaultDomain), empty when it has none.
+	Region, Zone string
 	// Resources are the agent's whole resources, the Node's capacity
 	// (framework.Agent.Capacity).
 	Resources []mesos.Resource
@@ -243,7 +245,24 @@ func Labels(cluster string, a Agent) map[string]string {
 	if len(validation.IsValidLabelValue(a.Hostname)) != 0 {
 		delete(l, corev1.LabelHostname)
 	}
+	// The fault domain, where kube-scheduler's users and charts look for it (topology
+	// spread and anti-affinity by zone, zone selectors), as cloud providers label Nodes.
+	for key, v := range map[string]string{corev1.LabelTopologyRegion: a.Region, corev1.LabelTopologyZone: a.Zone} {
+		if v != "" && len(validation.IsValidLabelValue(v)) == 0 {
+			l[key] = v
+		}
+	}
 	return l
+}
+
+// FaultDomain is the region and zone of an agent's fault domain (AgentInfo.domain, an
+// offer's domain), empty when it has none.
+func FaultDomain(d *mesos.DomainInfo) (region, zone string) {
+	fd := d.GetFaultDomain()
+	if fd == nil {
+		return "", ""
+	}
+	return fd.Region.Name, fd.Zone.Name
 }
 
 // MatchLabels are the labels an agent's Node is matched by in placement, as an offer of

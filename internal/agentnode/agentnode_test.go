@@ -125,6 +125,36 @@ func TestLabels(t *testing.T) {
 	}
 }
 
+// An agent's fault domain labels its Node with the region and zone, as cloud providers
+// label theirs; a name that is no label value labels nothing.
+func TestFaultDomainLabels(t *testing.T) {
+	domain := func(region, zone string) *mesos.DomainInfo {
+		return &mesos.DomainInfo{FaultDomain: &mesos.DomainInfo_FaultDomain{
+			Region: mesos.DomainInfo_FaultDomain_RegionInfo{Name: region}, Zone: mesos.DomainInfo_FaultDomain_ZoneInfo{Name: zone}}}
+	}
+	for _, tc := range []struct {
+		name         string
+		domain       *mesos.DomainInfo
+		region, zone string
+	}{
+		{"none", nil, "", ""},
+		{"no fault domain", &mesos.DomainInfo{}, "", ""},
+		{"region and zone", domain("eu-1", "eu-1a"), "eu-1", "eu-1a"},
+		{"a zone that is no label value", domain("eu-1", "zone a"), "eu-1", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			region, zone := FaultDomain(tc.domain)
+			l := Labels("c", Agent{Hostname: "agent-1", Region: region, Zone: zone})
+			if l[corev1.LabelTopologyRegion] != tc.region || l[corev1.LabelTopologyZone] != tc.zone {
+				t.Errorf("region, zone labels = %q, %q, want %q, %q", l[corev1.LabelTopologyRegion], l[corev1.LabelTopologyZone], tc.region, tc.zone)
+			}
+			if _, ok := l[corev1.LabelTopologyZone]; ok != (tc.zone != "") {
+				t.Errorf("zone label present %v, want %v", ok, tc.zone != "")
+			}
+		})
+	}
+}
+
 func TestCapacity(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -23,6 +23,9 @@ type Agent struct {
 	// GET_AGENTS); empty when neither says.
 	IP         string
 	Attributes []mesos.Attribute
+	// Domain is the agent's fault domain (--domain: region and zone), nil when it has
+	// none.
+	Domain *mesos.DomainInfo
 	// Offered are the resources of the agent's latest offer.
 	Offered mesos.Resources
 	// Capacity holds, per scalar resource name, the agent's whole resources but the
@@ -267,7 +270,7 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 			a, known := d.status.Agents[m.ID]
 			switch {
 			case !known:
-				inactive[m.ID] = Agent{ID: m.ID, Hostname: m.Hostname, Port: m.Port, IP: m.IP, Attributes: m.Attributes, Total: m.Total, Inactive: true}
+				inactive[m.ID] = Agent{ID: m.ID, Hostname: m.Hostname, Port: m.Port, IP: m.IP, Attributes: m.Attributes, Domain: m.Domain, Total: m.Total, Inactive: true}
 			case !a.Inactive && a.LastOffer.Before(asked):
 				a.Inactive, changed = true, true
 				d.status.Agents[m.ID] = a
@@ -276,7 +279,10 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 		}
 		a, known := d.status.Agents[m.ID]
 		if !known {
-			a = Agent{ID: m.ID, Hostname: m.Hostname, Port: m.Port, IP: m.IP, Attributes: m.Attributes}
+			a = Agent{ID: m.ID, Hostname: m.Hostname, Port: m.Port, IP: m.IP, Attributes: m.Attributes, Domain: m.Domain}
+		}
+		if a.Domain == nil && m.Domain != nil {
+			a.Domain, changed = m.Domain, true
 		}
 		if a.Port == 0 {
 			a.Port = m.Port
@@ -479,7 +485,7 @@ func (h driverHandler) Offers(ctx context.Context, offers []mesos.Offer) {
 		}
 		h.d.status.Agents[o.AgentID.Value] = Agent{
 			ID: o.AgentID.Value, Hostname: o.Hostname, Port: o.GetURL().GetAddress().Port, IP: offerIP(o), Attributes: o.Attributes,
-			Offered: mesos.Resources(o.Resources), LastOffer: now,
+			Domain: o.Domain, Offered: mesos.Resources(o.Resources), LastOffer: now,
 			Capacity: capacity, Allocatable: allocatable, Total: prev.Total,
 		}
 	}

@@ -22,8 +22,10 @@ type MasterAgent struct {
 	// IP is the address of the agent's pid (slave(1)@<ip>:<port>); empty when it has none.
 	IP         string
 	Attributes []mesos.Attribute
-	Total      mesos.Resources
-	Active     bool
+	// Domain is AgentInfo.domain, the agent's fault domain; nil when it has none.
+	Domain *mesos.DomainInfo
+	Total  mesos.Resources
+	Active bool
 	// Recovered: the master recovered the agent from its registry after a failover and
 	// it has not registered with it again yet (GET_AGENTS recovered_agents); not Active.
 	// The master takes it for unreachable after --agent_reregister_timeout (10 min).
@@ -64,7 +66,7 @@ func getAgents(ctx context.Context, mh *masterHTTP, leader string) ([]MasterAgen
 		if len(total) == 0 {
 			total = info.Resources
 		}
-		out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Port: info.GetPort(), IP: pidIP(a.GetPID()), Attributes: info.Attributes, Total: total, Active: a.GetActive()})
+		out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Port: info.GetPort(), IP: pidIP(a.GetPID()), Attributes: info.Attributes, Domain: info.Domain, Total: total, Active: a.GetActive()})
 	}
 	// The agents the master knows from its registry only (readonly_handler.cpp,
 	// jsonifyGetAgents: slaves.recovered, each its SlaveInfo with the resources the
@@ -72,7 +74,7 @@ func getAgents(ctx context.Context, mh *masterHTTP, leader string) ([]MasterAgen
 	// seconds of a master failover.
 	for _, info := range r.GetAgents.RecoveredAgents {
 		if id := info.GetID().GetValue(); id != "" {
-			out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Port: info.GetPort(), Attributes: info.Attributes, Total: info.Resources, Recovered: true})
+			out = append(out, MasterAgent{ID: id, Hostname: info.GetHostname(), Port: info.GetPort(), Attributes: info.Attributes, Domain: info.Domain, Total: info.Resources, Recovered: true})
 		}
 	}
 	return out, nil

@@ -46,6 +46,14 @@ type Config struct {
 	AgentResources string
 	// AgentAttributes in Mesos's --attributes form, for every agent.
 	AgentAttributes string
+	// AgentZones, when set, gives the agents fault domains (Mesos's agent --domain):
+	// agent-i is in zone AgentZones[(i-1) % len(AgentZones)] of AgentRegion, which the
+	// master's domain (--domain) names too. Its offers and GET_AGENTS say so. Mesos
+	// offers the agents of a region other than the master's only to REGION_AWARE
+	// frameworks; the sim's agents are all in the master's region.
+	AgentZones []string
+	// AgentRegion is the region of AgentZones. Default "region-1".
+	AgentRegion string
 	// HeartbeatInterval of scheduler streams. Default 15s.
 	HeartbeatInterval time.Duration
 	// AllocationInterval between offer rounds. Default 1s.
@@ -181,6 +189,7 @@ type agent struct {
 	port         int32  // AgentInfo.port: 5051 unless agents share a hostname
 	ip           string // its address: 127.0.0.1 unless Config.LoopbackIPs
 	attrs        []mesos.Attribute
+	domain       *mesos.DomainInfo // --domain; nil without one
 	total, free  pool
 	held         pool                          // taken by HoldResources
 	executors    map[string]mesos.ExecutorInfo // framework id + "/" + executor id
@@ -300,6 +309,9 @@ func New(cfg Config) (*Master, error) {
 			hostname, port = cfg.AgentHostname, mesos.Default_AgentInfo_Port+int32(i-1)
 		}
 		a := m.addAgentLocked(hostname, port, res.clone(), attrs)
+		if len(cfg.AgentZones) > 0 {
+			a.domain = faultDomain(m.region(), cfg.AgentZones[(i-1)%len(cfg.AgentZones)])
+		}
 		if cfg.LoopbackIPs && cfg.AgentHostname == "" {
 			if i > 253 {
 				return nil, fmt.Errorf("loopback IPs: %d agents do not fit in 127.0.0.1-254", cfg.Agents)
@@ -308,6 +320,23 @@ func New(cfg Config) (*Master, error) {
 		}
 	}
 	return m, nil
+}
+
+// region is the master's region, "" when the agents have no fault domain.
+func (m *Master) region() string {
+	if len(m.cfg.AgentZones) == 0 {
+		return ""
+	}
+	if m.cfg.AgentRegion != "" {
+		return m.cfg.AgentRegion
+	}
+	return "region-1"
+}
+
+// faultDomain is a DomainInfo of region and zone (the master's is in the first zone).
+func faultDomain(region, zone string) *mesos.DomainInfo {
+	return &mesos.DomainInfo{FaultDomain: &mesos.DomainInfo_FaultDomain{
+		Region: mesos.DomainInfo_FaultDomain_RegionInfo{Name: region}, Zone: mesos.DomainInfo_FaultDomain_ZoneInfo{Name: zone}}}
 }
 
 func (m *Master) addAgentLocked(hostname string, port int32, res pool, attrs []mesos.Attribute) *agent {

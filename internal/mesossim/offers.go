@@ -317,6 +317,7 @@ func (m *Master) offerProto(o *offer) mesos.Offer {
 			Path: ptr("/slave(1)")},
 		Resources:   o.res.toResources(alloc, !hasCapability(info, mesos.FrameworkInfo_Capability_RESERVATION_REFINEMENT)),
 		Attributes:  o.agent.attrs,
+		Domain:      o.agent.domain,
 		ExecutorIDs: execs,
 	}
 	if multiRole {

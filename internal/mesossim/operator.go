@@ -93,7 +93,7 @@ func (m *Master) getAgents() *master.Response_GetAgents {
 		if a.recovered {
 			port := a.port
 			out.RecoveredAgents = append(out.RecoveredAgents, mesos.AgentInfo{ID: &mesos.AgentID{Value: a.id}, Hostname: a.hostname,
-				Port: &port, Resources: a.total.toResources("", true), Attributes: a.attrs})
+				Port: &port, Resources: a.total.toResources("", true), Attributes: a.attrs, Domain: a.domain})
 		}
 		if !a.registered() {
 			continue
@@ -114,7 +114,7 @@ func (m *Master) getAgents() *master.Response_GetAgents {
 		out.Agents = append(out.Agents, master.Response_GetAgents_Agent{
 			AgentInfo: mesos.AgentInfo{
 				ID: &mesos.AgentID{Value: a.id}, Hostname: hostname, Port: &port,
-				Resources: a.total.toResources("", true), Attributes: a.attrs,
+				Resources: a.total.toResources("", true), Attributes: a.attrs, Domain: a.domain,
 			},
 			Active:             a.connected(), // false while it restarts
 			Version:            simVersion,

@@ -329,13 +329,17 @@ func (m *Master) masterInfo() *mesos.MasterInfo {
 	if v4 := m.ip.To4(); v4 != nil {
 		packed = binary.LittleEndian.Uint32(v4) // s_addr as a little-endian host reads it
 	}
-	return &mesos.MasterInfo{ID: m.id, IP: packed, Port: &port, PID: &pid, Hostname: &host,
+	info := &mesos.MasterInfo{ID: m.id, IP: packed, Port: &port, PID: &pid, Hostname: &host,
 		Address: &mesos.Address{IP: &ip, Port: int32(port), Hostname: &host}, Version: ptr(simVersion),
 		Capabilities: []mesos.MasterInfo_Capability{
 			{Type: mesos.MasterInfo_Capability_AGENT_UPDATE},
 			{Type: mesos.MasterInfo_Capability_AGENT_DRAINING},
 			{Type: capabilityQuotaV2},
 		}}
+	if r := m.region(); r != "" {
+		info.Domain = faultDomain(r, m.cfg.AgentZones[0])
+	}
+	return info
 }
 
 // capabilityQuotaV2 is MasterInfo.Capability.QUOTA_V2, which mesos-go v0.0.11 does not

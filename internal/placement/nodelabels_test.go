@@ -53,3 +53,21 @@ func TestSelectorsMatchTheNodesOwnLabels(t *testing.T) {
 		}
 	}
 }
+
+// A request selecting a zone goes to an offer of an agent in that zone (the offer's
+// fault domain), before the agent's Node is labelled.
+func TestAZoneSelectorPlacesByTheOffersFaultDomain(t *testing.T) {
+	inZone := func(o mesos.Offer, zone string) mesos.Offer {
+		o.Domain = &mesos.DomainInfo{FaultDomain: &mesos.DomainInfo_FaultDomain{
+			Region: mesos.DomainInfo_FaultDomain_RegionInfo{Name: "eu-1"}, Zone: mesos.DomainInfo_FaultDomain_ZoneInfo{Name: zone}}}
+		return o
+	}
+	res := Place(Input{
+		Requests: []Request{{ID: "t", CPUs: 0.5, MemMB: 64, NodeSelector: map[string]string{corev1.LabelTopologyZone: "eu-1b"}}},
+		Offers:   []mesos.Offer{inZone(offer("a1", 4, 4096), "eu-1a"), inZone(offer("a2", 2, 4096), "eu-1b")},
+		Strategy: Spread,
+	})
+	if len(res.Assignments) != 1 || res.Assignments[0].Hostname != "a2" {
+		t.Fatalf("assignments = %+v, unplaced %v; want t on a2 (zone eu-1b)", res.Assignments, res.Unplaced)
+	}
+}

@@ -254,7 +254,8 @@ func sameResource(a, b *mesos.Resource) bool {
 // agentNode is the Node an agent is matched as: its Node name and labels, plus its
 // attributes under their own names.
 func agentNode(cluster string, o *mesos.Offer) *corev1.Node {
-	labels := agentnode.Labels(cluster, agentnode.Agent{Hostname: o.Hostname, Attributes: o.Attributes})
+	region, zone := agentnode.FaultDomain(o.Domain)
+	labels := agentnode.Labels(cluster, agentnode.Agent{Hostname: o.Hostname, Attributes: o.Attributes, Region: region, Zone: zone})
 	for _, a := range o.Attributes {
 		switch a.GetType() {
 		case mesos.TEXT:

@@ -3,6 +3,7 @@ package integration
 import (
 	"time"
 
+	"github.com/k8sm/k8sm/internal/mesossim"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -37,5 +38,36 @@ var _ = Describe("A node selector on a label of an agent's Node", func() {
 		Expect(k8sClient.Patch(ctx, node, client.MergeFrom(before))).To(Succeed())
 		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(And(
 			HaveField("Spec.NodeName", labelled), HaveField("Status.Phase", corev1.PodRunning)))
+	})
+})
+
+// Agents with a fault domain (Mesos's --domain) have their Nodes labelled with its region
+// and zone, where kube-scheduler's users look for them: a pod selecting a zone runs on an
+// agent of that zone.
+var _ = Describe("An agent's fault domain", func() {
+	It("labels its Node with the region and zone, and a zone selector places by it", func() {
+		sim, err := mesossim.New(mesossim.Config{
+			Agents: 2, AgentResources: "cpus:4;mem:8192;disk:10000", AgentZones: []string{"zone-a", "zone-b"}, AgentRegion: "eu-1",
+			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, UpdateRetry: time.Second,
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
+		DeferCleanup(sim.Close)
+		mc := simCluster(sim)
+		for agent, zone := range map[string]string{"agent-1": "zone-a", "agent-2": "zone-b"} {
+			Eventually(func() map[string]string {
+				node := &corev1.Node{}
+				_ = k8sClient.Get(ctx, client.ObjectKey{Name: agentNodeOf(mc, agent)}, node)
+				return node.Labels
+			}, 30*time.Second, 100*time.Millisecond).Should(And(
+				HaveKeyWithValue(corev1.LabelTopologyRegion, "eu-1"), HaveKeyWithValue(corev1.LabelTopologyZone, zone)))
+		}
+
+		ns := newNamespace()
+		pod := newPod(ns, "in-b", mc.Spec.SchedulerName, "100m")
+		pod.Spec.NodeSelector = map[string]string{corev1.LabelTopologyZone: "zone-b"}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(pod)), 30*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("Spec.NodeName", agentNodeOf(mc, "agent-2")), HaveField("Status.Phase", corev1.PodRunning)))
 	})
 })
