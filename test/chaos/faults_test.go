@@ -451,6 +451,7 @@ func (r *run) removeAgent(agent int) error {
 	if err := r.sim.RemoveAgent(h); err != nil {
 		return err
 	}
+	r.t.Logf("removed %s for good", h)
 	r.mu.Lock()
 	if r.removedNodes == nil {
 		r.removedNodes = map[string]bool{}
