@@ -34,6 +34,7 @@ func run(args []string) error {
 	attributes := fs.String("agent-attributes", "", "Attributes of each agent, in Mesos's --attributes form (e.g. 'rack:r1').")
 	zones := fs.String("agent-zones", "", "Comma-separated fault domain zones, agent-i in the i-th (round robin), all in -agent-region (Mesos's agent and master --domain); none by default.")
 	region := fs.String("agent-region", "region-1", "The region of -agent-zones, the master's too.")
+	regions := fs.String("agent-regions", "", "Comma-separated regions, agent-i in the i-th (round robin), instead of -agent-region; an agent outside the master's region is offered only to REGION_AWARE frameworks.")
 	heartbeat := fs.Duration("heartbeat-interval", 15*time.Second, "Heartbeat interval of scheduler streams.")
 	allocation := fs.Duration("allocation-interval", time.Second, "Interval between offer rounds.")
 	startDelay := fs.Duration("task-start-delay", 0, "How long a simulated task takes from STAGING to RUNNING.")
@@ -74,7 +75,7 @@ func run(args []string) error {
 		return fmt.Errorf("--authenticate-http-executors needs --exec: simulated tasks have no executor to authenticate")
 	}
 	sim, err := mesossim.New(mesossim.Config{
-		Agents: *agents, AgentHostname: *agentHostname, LoopbackIPs: *loopbackIPs, AgentResources: *resources, AgentAttributes: *attributes, AgentZones: splitList(*zones), AgentRegion: *region,
+		Agents: *agents, AgentHostname: *agentHostname, LoopbackIPs: *loopbackIPs, AgentResources: *resources, AgentAttributes: *attributes, AgentZones: splitList(*zones), AgentRegion: *region, AgentRegions: splitList(*regions),
 		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
 		Exec: *execMode, WorkDir: *workDir, OfferTimeout: *offerTimeout,
 		ExecutorShutdownGracePeriod: *grace, ExecutorReregistrationTimeout: *reregister, ExecutorHeartbeatInterval: *execHeartbeat,

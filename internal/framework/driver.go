@@ -47,11 +47,24 @@ type Agent struct {
 	Inactive bool
 }
 
+// remoteAgent says whether an agent of fault domain domain is in another region than the
+// master's, masterRegion: Mesos offers it only to REGION_AWARE frameworks (its
+// allocator's isRemoteSlave), which k8sm is not. An agent or a master without a domain
+// makes no agent remote.
+func remoteAgent(domain *mesos.DomainInfo, masterRegion string) bool {
+	fd := domain.GetFaultDomain()
+	return masterRegion != "" && fd != nil && fd.Region.Name != masterRegion
+}
+
 // Status is a snapshot of a Driver, for the MesosCluster status.
 type Status struct {
 	Subscribed  bool
 	FrameworkID string
 	Leader      string
+	// MasterRegion is the region of the master's fault domain (--domain) as its last
+	// SUBSCRIBED said, "" when it has none: Mesos offers the agents of other regions
+	// only to REGION_AWARE frameworks, which k8sm is not.
+	MasterRegion string
 	// LastError is why the last subscription ended or failed; nil while subscribed.
 	LastError error
 	// Refused is the message of Mesos's ERROR event while that ERROR is what ended the
@@ -266,6 +279,9 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 	inactive := map[string]Agent{}
 	roles := d.cfg.FrameworkInfo.Roles
 	for _, m := range agents {
+		if remoteAgent(m.Domain, d.status.MasterRegion) {
+			continue // never offered to the framework: not one of its agents
+		}
 		if !m.Active {
 			a, known := d.status.Agents[m.ID]
 			switch {
@@ -419,7 +435,7 @@ func (d *Driver) update(f func(*Status)) {
 // driverHandler adapts the Connection's events to the Driver and its Scheduler.
 type driverHandler struct{ d *Driver }
 
-func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *mesos.MasterInfo) {
+func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, master *mesos.MasterInfo) {
 	h.d.mu.Lock()
 	reconnect := h.d.tried
 	h.d.tried = true
@@ -427,6 +443,7 @@ func (h driverHandler) Subscribed(ctx context.Context, frameworkID string, _ *me
 	h.d.observer.Subscribed(reconnect)
 	h.d.update(func(s *Status) {
 		s.Subscribed, s.FrameworkID, s.Leader, s.LastError, s.Refused, s.Reconciled = true, frameworkID, h.d.Leader(), nil, "", false
+		s.MasterRegion = master.GetDomain().GetFaultDomain().GetRegion().Name
 		s.Subscription = h.d.Subscription()
 		// The agents are listed again for this subscription (pollAgents, at once).
 		s.SubscribedAt, s.AgentsListed, s.Inactive, s.Reported = time.Now(), false, nil, nil

@@ -52,8 +52,13 @@ type Config struct {
 	// offers the agents of a region other than the master's only to REGION_AWARE
 	// frameworks; the sim's agents are all in the master's region.
 	AgentZones []string
-	// AgentRegion is the region of AgentZones. Default "region-1".
+	// AgentRegion is the region of AgentZones, the master's. Default "region-1".
 	AgentRegion string
+	// AgentRegions, when set with AgentZones, puts agent-i in region
+	// AgentRegions[(i-1) % len(AgentRegions)] instead: an agent whose region is not the
+	// master's is remote, and its resources are offered only to frameworks with the
+	// REGION_AWARE capability (Mesos's allocator: isRemoteSlave).
+	AgentRegions []string
 	// HeartbeatInterval of scheduler streams. Default 15s.
 	HeartbeatInterval time.Duration
 	// AllocationInterval between offer rounds. Default 1s.
@@ -310,7 +315,11 @@ func New(cfg Config) (*Master, error) {
 		}
 		a := m.addAgentLocked(hostname, port, res.clone(), attrs)
 		if len(cfg.AgentZones) > 0 {
-			a.domain = faultDomain(m.region(), cfg.AgentZones[(i-1)%len(cfg.AgentZones)])
+			region := m.region()
+			if len(cfg.AgentRegions) > 0 {
+				region = cfg.AgentRegions[(i-1)%len(cfg.AgentRegions)]
+			}
+			a.domain = faultDomain(region, cfg.AgentZones[(i-1)%len(cfg.AgentZones)])
 		}
 		if cfg.LoopbackIPs && cfg.AgentHostname == "" {
 			if i > 253 {
@@ -334,6 +343,12 @@ func (m *Master) region() string {
 }
 
 // faultDomain is a DomainInfo of region and zone (the master's is in the first zone).
+// remote says whether an agent is in another region than the master's.
+func (m *Master) remote(a *agent) bool {
+	fd := a.domain.GetFaultDomain()
+	return fd != nil && fd.Region.Name != m.region()
+}
+
 func faultDomain(region, zone string) *mesos.DomainInfo {
 	return &mesos.DomainInfo{FaultDomain: &mesos.DomainInfo_FaultDomain{
 		Region: mesos.DomainInfo_FaultDomain_RegionInfo{Name: region}, Zone: mesos.DomainInfo_FaultDomain_ZoneInfo{Name: zone}}}

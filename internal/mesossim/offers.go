@@ -71,8 +71,9 @@ func (m *Master) allocateLocked(now time.Time) {
 			shares = m.roleSharesLocked()
 		}
 		var batch []mesos.Offer
+		regionAware := hasCapability(fw.info, mesos.FrameworkInfo_Capability_REGION_AWARE)
 		for _, a := range m.agents {
-			if !a.connected() || !allocatable(a.free) {
+			if !a.connected() || !allocatable(a.free) || !regionAware && m.remote(a) {
 				continue
 			}
 			role, ok := m.roleToOfferLocked(fw, a, roles, shares, now)

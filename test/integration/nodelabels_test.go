@@ -3,10 +3,12 @@ package integration
 import (
 	"time"
 
+	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -43,11 +45,13 @@ var _ = Describe("A node selector on a label of an agent's Node", func() {
 
 // Agents with a fault domain (Mesos's --domain) have their Nodes labelled with its region
 // and zone, where kube-scheduler's users look for them: a pod selecting a zone runs on an
-// agent of that zone.
+// agent of that zone. An agent of another region than the master's, which Mesos offers
+// only to REGION_AWARE frameworks, is none of the cluster's: it has no Node.
 var _ = Describe("An agent's fault domain", func() {
-	It("labels its Node with the region and zone, and a zone selector places by it", func() {
+	It("labels its Node with the region and zone, a zone selector places by it, and a remote agent has no Node", func() {
 		sim, err := mesossim.New(mesossim.Config{
-			Agents: 2, AgentResources: "cpus:4;mem:8192;disk:10000", AgentZones: []string{"zone-a", "zone-b"}, AgentRegion: "eu-1",
+			Agents: 3, AgentResources: "cpus:4;mem:8192;disk:10000", AgentZones: []string{"zone-a", "zone-b"},
+			AgentRegion: "eu-1", AgentRegions: []string{"eu-1", "eu-1", "us-1"},
 			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, UpdateRetry: time.Second,
 		})
 		Expect(err).NotTo(HaveOccurred())
@@ -69,5 +73,11 @@ var _ = Describe("An agent's fault domain", func() {
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		Eventually(podOf(client.ObjectKeyFromObject(pod)), 30*time.Second, 100*time.Millisecond).Should(And(
 			HaveField("Spec.NodeName", agentNodeOf(mc, "agent-2")), HaveField("Status.Phase", corev1.PodRunning)))
+
+		// By now the master's agents were listed (the Nodes carry what GET_AGENTS says):
+		// the remote one is not among them.
+		Consistently(func() error {
+			return k8sClient.Get(ctx, client.ObjectKey{Name: agentnode.NodeName(mc.Name, "agent-3", 0)}, &corev1.Node{})
+		}, 3*time.Second, 200*time.Millisecond).Should(Satisfy(apierrors.IsNotFound))
 	})
 })
