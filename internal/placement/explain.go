@@ -102,12 +102,15 @@ func appendTolerations(b []byte, tolerations []corev1.Toleration) []byte {
 	return b
 }
 
+// NoOffers is the explanation of a request tried on no offer at all.
+const NoOffers = "0/0 agents available: no offers."
+
 // explain words the reasons like kube-scheduler: "0/3 agents available: 2 insufficient
 // cpus, 1 didn't match node selector." Each agent counts once, by the reason of its
 // offer that came closest; the most common reasons come first, ties alphabetically.
 func explain(agents int, counts [reasonCount]int) string {
 	if agents == 0 {
-		return "0/0 agents available: no offers."
+		return NoOffers
 	}
 	type part struct {
 		n    int

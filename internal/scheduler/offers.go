@@ -117,10 +117,11 @@ func (s *Scheduler) handleOffers(ctx context.Context, b offerBatch) {
 // to which Mesos offers nothing, is told so.
 const waitingMarked = 30 * time.Second
 
-// Why a task waits that no round tried: no offers came since it was queued, or none can
-// come. Worded as placement words its explanations.
+// Why a task waits that no round tried: no offers came since it was queued, as placement
+// says of a round without offers, or none can come, worded as placement words its
+// explanations.
 const (
-	whyNoOffers       = "0/0 agents available: no offers."
+	whyNoOffers       = placement.NoOffers
 	whyNotSubscribed  = "0/0 agents available: not subscribed to the Mesos master."
 	tellWaitingAtMost = 100
 )
