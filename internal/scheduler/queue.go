@@ -269,43 +269,54 @@ func sortQueue(q []pendingTask) {
 const restatedAfter = 5 * time.Minute
 
 // noteUnschedulable records the explanation of a task that fits nowhere and says whether
-// it is news, to be written: a task still queued that was not told why, or whose
-// explanation names other reasons, or the same ones restatedAfter after it was told.
+// it is news, to be written (pendingTask.tell).
 func (s *Scheduler) noteUnschedulable(taskID, why string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[taskID]
-	if !ok || p.unschedulable == why {
+	if !ok || !p.tell(why, now) {
 		return false
 	}
-	if p.unschedulable != "" && now.Sub(p.told) < restatedAfter && placement.SameReasons(p.unschedulable, why) {
-		return false
-	}
-	p.unschedulable, p.told, p.waiting = why, now, ""
 	s.pending[taskID] = p
 	return true
 }
 
 // noteWaiting records why a task waits for the next offers (placement.Result.Waiting) and
 // says whether it is to be told so now: it was queued waitingMarked or longer before now
-// (its agents may be full, their offers not coming again), and noteUnschedulable agrees.
+// (its agents may be full, their offers not coming again), and it is news
+// (pendingTask.tell).
 func (s *Scheduler) noteWaiting(taskID, why string, now time.Time) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	p, ok := s.pending[taskID]
-	if !ok {
-		s.mu.Unlock()
+	switch {
+	case !ok:
 		return false
-	}
-	if now.Sub(p.queued) < waitingMarked {
+	case now.Sub(p.queued) < waitingMarked:
 		if p.waiting != why {
 			p.waiting = why
 			s.pending[taskID] = p
 		}
-		s.mu.Unlock()
+		return false
+	case !p.tell(why, now):
 		return false
 	}
-	s.mu.Unlock()
-	return s.noteUnschedulable(taskID, why, now)
+	s.pending[taskID] = p
+	return true
+}
+
+// tell records why as the task's explanation, told now, and says whether it is news: the
+// task was not told why, or why names other reasons, or the same ones restatedAfter
+// after it was told.
+func (p *pendingTask) tell(why string, now time.Time) bool {
+	if p.unschedulable == why {
+		return false
+	}
+	if p.unschedulable != "" && now.Sub(p.told) < restatedAfter && placement.SameReasons(p.unschedulable, why) {
+		return false
+	}
+	p.unschedulable, p.told, p.waiting = why, now, ""
+	return true
 }
 
 // setSuppressed suppresses offers (when nothing is pending) or revives them. Calls are
