@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,24 +16,21 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
-// queuedEarlier moves back by d when each queued task was queued.
-func queuedEarlier(s *Scheduler, d time.Duration) {
+// editPending changes the queue's entries with edit: those of ids, or every one.
+func editPending(s *Scheduler, edit func(*pendingTask), ids ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, p := range s.pending {
-		p.queued = p.queued.Add(-d)
-		s.pending[id] = p
+		if len(ids) == 0 || slices.Contains(ids, id) {
+			edit(&p)
+			s.pending[id] = p
+		}
 	}
 }
 
-// toldEarlier moves back by d when each queued task was told why it waits.
-func toldEarlier(s *Scheduler, d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, p := range s.pending {
-		p.told = p.told.Add(-d)
-		s.pending[id] = p
-	}
+// queuedEarlier moves back by d when each queued task was queued.
+func queuedEarlier(s *Scheduler, d time.Duration) {
+	editPending(s, func(p *pendingTask) { p.queued = p.queued.Add(-d) })
 }
 
 // podCondition is the message of the PodScheduled condition of the pod of key, or "".
@@ -71,7 +69,7 @@ func TestAnUnschedulablePodIsNotRewrittenForEachRound(t *testing.T) {
 		t.Errorf("the pod's explanation = %q, want the first round's %q", got, want)
 	}
 
-	toldEarlier(s, restatedAfter)
+	editPending(s, func(p *pendingTask) { p.told = p.told.Add(-restatedAfter) })
 	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-4", 2), agentOffer("agent-5", 1)})
 	if got := drain(rec); len(got) != 2 {
 		t.Errorf("events of a round %s later = %v, want FailedScheduling for each pod", restatedAfter, got)
@@ -107,11 +105,7 @@ func TestNoteUnschedulable(t *testing.T) {
 			q := queueTwo(t, "a", "1", "b", "1")
 			now := time.Now()
 			id := q.task1.Spec.TaskID
-			q.s.mu.Lock()
-			p := q.s.pending[id]
-			p.unschedulable, p.told = tc.told, now.Add(-tc.ago)
-			q.s.pending[id] = p
-			q.s.mu.Unlock()
+			editPending(q.s, func(p *pendingTask) { p.unschedulable, p.told = tc.told, now.Add(-tc.ago) }, id)
 			if got := q.s.noteUnschedulable(id, tc.why, now); got != tc.want {
 				t.Errorf("noteUnschedulable(%q) told %q %s ago = %v, want %v", tc.why, tc.told, tc.ago, got, tc.want)
 			}
@@ -201,11 +195,7 @@ func TestTellWaitingTellsTheOldestFirstAndNotAllAtOnce(t *testing.T) {
 	}
 	// The last queued has waited longest.
 	queuedEarlier(s, waitingMarked)
-	s.mu.Lock()
-	last := s.pending[tasks[len(tasks)-1].Spec.TaskID]
-	last.queued = last.queued.Add(-time.Minute)
-	s.pending[tasks[len(tasks)-1].Spec.TaskID] = last
-	s.mu.Unlock()
+	editPending(s, func(p *pendingTask) { p.queued = p.queued.Add(-time.Minute) }, tasks[len(tasks)-1].Spec.TaskID)
 
 	s.tellWaiting(ctx, time.Now())
 
