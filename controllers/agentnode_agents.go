@@ -18,6 +18,11 @@ import (
 // Node name is held by a Node not its own: another MesosCluster's, or a kubelet's.
 const ReasonNodeNameTaken = "NodeNameTaken"
 
+// ReasonUnlabeled is the reason of the Warning event on an agent's Node when part of the
+// agent (an attribute, its zone or region, its hostname) is no valid label name or value,
+// so that the Node has no label for it (agentnode.Unlabeled).
+const ReasonUnlabeled = "AgentUnlabeled"
+
 // liveAgents are the agents whose Nodes a pass writes, one per Node name. An agent that
 // restarted with a new id on the same host and port is known under both ids until the
 // master's list drops the old one, and two writes of one Node would each put back their
@@ -117,5 +122,26 @@ func (r *AgentNodeReconciler) otherCluster(ctx context.Context, mc *mesosv1alpha
 func (r *AgentNodeReconciler) warnNodeTaken(mc *mesosv1alpha1.MesosCluster, format string, args ...any) {
 	if r.Recorder != nil {
 		r.Recorder.Eventf(mc, nil, corev1.EventTypeWarning, ReasonNodeNameTaken, "WriteNode", format, args...)
+	}
+}
+
+// warnUnlabeled tells, on an agent's Node, what of the agent its labels leave out: Mesos
+// allows attribute names and values, zones and regions that no label can hold, and a
+// pod selecting them would wait with "node selector mismatch" and no more said. Each
+// Node is told once per process, and again when what is left out changes.
+func (r *AgentNodeReconciler) warnUnlabeled(node *corev1.Node, a agentnode.Agent) {
+	left := agentnode.Unlabeled(a)
+	if len(left) == 0 {
+		r.unlabeledTold.Delete(node.Name)
+		return
+	}
+	said := strings.Join(left, ", ")
+	if before, ok := r.unlabeledTold.Swap(node.Name, said); ok && before == said {
+		return
+	}
+	if r.Recorder != nil {
+		r.Recorder.Eventf(node, nil, corev1.EventTypeWarning, ReasonUnlabeled, "LabelNode",
+			"Agent %s (%s) has what no Node label can hold, so no node selector, affinity or topology key matches it: %s "+
+				"(a label value is at most 63 letters, digits, '-', '_' or '.', beginning and ending with a letter or digit)", a.ID, a.Hostname, said)
 	}
 }

@@ -322,3 +322,60 @@ func TestAGPUAgentsNodeWithoutGPUResources(t *testing.T) {
 		})
 	}
 }
+
+// What of an agent no label can hold (here a zone, then an attribute too) is told on its
+// Node in a Warning event: once, and again only when it changes.
+func TestAnAgentsUnlabeledPartsAreToldOnItsNode(t *testing.T) {
+	c, _ := fakeAPI(t, interceptor.Funcs{})
+	rec := events.NewFakeRecorder(10)
+	r := &AgentNodeReconciler{Client: c, Recorder: rec}
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+	a := framework.Agent{ID: "a1", Hostname: "h", Domain: &mesos.DomainInfo{FaultDomain: &mesos.DomainInfo_FaultDomain{
+		Region: mesos.DomainInfo_FaultDomain_RegionInfo{Name: "eu-1"}, Zone: mesos.DomainInfo_FaultDomain_ZoneInfo{Name: "eu 1/a"}}}}
+	now := time.Now()
+	pass := func(a framework.Agent) {
+		t.Helper()
+		now = now.Add(10 * time.Second)
+		var nodes corev1.NodeList
+		if err := c.List(context.Background(), &nodes); err != nil {
+			t.Fatal(err)
+		}
+		r.pass(context.Background(), mc, nodes.Items, framework.Status{Subscribed: true, AgentsListed: true, Agents: map[string]framework.Agent{a.ID: a}}, now)
+	}
+	told := func(want ...string) {
+		t.Helper()
+		select {
+		case e := <-rec.Events:
+			if len(want) == 0 {
+				t.Errorf("event %q, want none", e)
+				return
+			}
+			for _, w := range append(want, "Warning "+ReasonUnlabeled, "a1") {
+				if !strings.Contains(e, w) {
+					t.Errorf("event %q, want it to say %q", e, w)
+				}
+			}
+		default:
+			if len(want) != 0 {
+				t.Errorf("no event, want one saying %q", want)
+			}
+		}
+	}
+	pass(a)
+	told(`zone "eu 1/a"`)
+	n := &corev1.Node{}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "mesos-m-h"}, n); err != nil {
+		t.Fatal(err)
+	}
+	if n.Labels[corev1.LabelTopologyRegion] != "eu-1" {
+		t.Errorf("labels %v, want the region's", n.Labels)
+	}
+	pass(a)
+	told() // said once
+	a.Attributes = []mesos.Attribute{{Name: "rack", Type: mesos.TEXT, Text: &mesos.Value_Text{Value: "row 1"}}}
+	pass(a)
+	told(`zone "eu 1/a"`, `attribute rack="row 1"`) // it changed
+	a.Attributes, a.Domain = nil, nil
+	pass(a)
+	told()
+}

@@ -67,6 +67,9 @@ type AgentNodeReconciler struct {
 	// takenTold are the Nodes of other clusters an agent's Node name maps to that this
 	// process told of (otherCluster), by Node, owner and cluster.
 	takenTold sync.Map
+	// unlabeledTold is what of each Node's agent this process told has no label
+	// (warnUnlabeled), by Node.
+	unlabeledTold sync.Map
 	// heard replaces kubeletAPIHeard's scheduler (tests).
 	heard func(cluster string) map[string]int32
 }
@@ -288,6 +291,9 @@ func (r *AgentNodeReconciler) ensureNode(ctx context.Context, mc *mesosv1alpha1.
 		return err
 	}
 	node, err = r.writeNode(ctx, node, desired, a, subscribed, now)
+	if node.UID != "" {
+		r.warnUnlabeled(node, a)
+	}
 	if !subscribed || node.UID == "" {
 		return err
 	}

@@ -4,6 +4,7 @@
 package agentnode
 
 import (
+	"fmt"
 	"maps"
 	"net"
 	"regexp"
@@ -220,6 +221,27 @@ func Arch(a Agent) string {
 // the architecture (Arch) and one per text or scalar attribute whose name and value make
 // a valid label.
 func Labels(cluster string, a Agent) map[string]string {
+	l, _ := labels(cluster, a, false)
+	return l
+}
+
+// Unlabeled says what of an agent no label of its Node holds, because Mesos allows names
+// and values a label does not: an attribute ("attribute rack=\"row 1\""), the fault
+// domain's region or zone, the hostname. Node selectors, affinity and topology keys
+// cannot match it. Empty when every part has its label.
+func Unlabeled(a Agent) []string {
+	_, left := labels("", a, true)
+	return left
+}
+
+// labels builds Labels, and with tell also what it left out (Unlabeled).
+func labels(cluster string, a Agent, tell bool) (map[string]string, []string) {
+	var left []string
+	leave := func(format string, args ...any) {
+		if tell {
+			left = append(left, fmt.Sprintf(format, args...))
+		}
+	}
 	l := map[string]string{
 		LabelCluster:                          cluster,
 		corev1.LabelHostname:                  a.Hostname,
@@ -240,19 +262,26 @@ func Labels(cluster string, a Agent) map[string]string {
 		key := LabelAttributePrefix + attr.GetName()
 		if len(validation.IsQualifiedName(key)) == 0 && len(validation.IsValidLabelValue(v)) == 0 {
 			l[key] = v
+		} else {
+			leave("attribute %s=%q", attr.GetName(), v)
 		}
 	}
 	if len(validation.IsValidLabelValue(a.Hostname)) != 0 {
 		delete(l, corev1.LabelHostname)
+		leave("hostname %q", a.Hostname)
 	}
 	// The fault domain, where kube-scheduler's users and charts look for it (topology
 	// spread and anti-affinity by zone, zone selectors), as cloud providers label Nodes.
-	for key, v := range map[string]string{corev1.LabelTopologyRegion: a.Region, corev1.LabelTopologyZone: a.Zone} {
-		if v != "" && len(validation.IsValidLabelValue(v)) == 0 {
-			l[key] = v
+	for _, d := range []struct{ key, what, v string }{{corev1.LabelTopologyRegion, "region", a.Region}, {corev1.LabelTopologyZone, "zone", a.Zone}} {
+		switch {
+		case d.v == "":
+		case len(validation.IsValidLabelValue(d.v)) == 0:
+			l[d.key] = d.v
+		default:
+			leave("%s %q", d.what, d.v)
 		}
 	}
-	return l
+	return l, left
 }
 
 // FaultDomain is the region and zone of an agent's fault domain (AgentInfo.domain, an

@@ -1,6 +1,7 @@
 package agentnode
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,33 @@ func TestFaultDomainLabels(t *testing.T) {
 			}
 			if _, ok := l[corev1.LabelTopologyZone]; ok != (tc.zone != "") {
 				t.Errorf("zone label present %v, want %v", ok, tc.zone != "")
+			}
+		})
+	}
+}
+
+// Unlabeled names each part of an agent its Node has no label for, and nothing else.
+func TestUnlabeled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		a    Agent
+		want []string
+	}{
+		{"all labelled", Agent{Hostname: "agent-1", Region: "eu-1", Zone: "eu-1a", Attributes: []mesos.Attribute{text("rack", "r1")}}, nil},
+		{"no fault domain", Agent{Hostname: "agent-1"}, nil},
+		{"ranges and sets are no labels, and not told", Agent{Hostname: "agent-1", Attributes: []mesos.Attribute{
+			{Name: "ports", Type: mesos.RANGES, Ranges: &mesos.Value_Ranges{}}}}, nil},
+		{"an attribute value", Agent{Hostname: "agent-1", Attributes: []mesos.Attribute{text("rack", "row 1"), text("os", "centos")}},
+			[]string{`attribute rack="row 1"`}},
+		{"an attribute name", Agent{Hostname: "agent-1", Attributes: []mesos.Attribute{text("bad name", "x")}},
+			[]string{`attribute bad name="x"`}},
+		{"hostname", Agent{Hostname: strings.Repeat("h", 64) + ".example.com"},
+			[]string{`hostname "` + strings.Repeat("h", 64) + `.example.com"`}},
+		{"region and zone", Agent{Hostname: "agent-1", Region: "eu 1", Zone: "eu 1/a"}, []string{`region "eu 1"`, `zone "eu 1/a"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Unlabeled(tc.a); !slices.Equal(got, tc.want) {
+				t.Errorf("Unlabeled = %q, want %q", got, tc.want)
 			}
 		})
 	}
