@@ -148,7 +148,10 @@ type FrameworkSpec struct {
 	WebuiURL string `json:"webuiURL,omitempty"`
 
 	// capabilities to ask Mesos for besides MULTI_ROLE, which is always set.
-	// Defaults to PARTITION_AWARE and TASK_KILLING_STATE.
+	// Defaults to PARTITION_AWARE and TASK_KILLING_STATE. GPU_RESOURCES is needed for
+	// pods asking for nvidia.com/gpu. With REGION_AWARE, agents of other regions than the
+	// master's get Nodes and take only the pods that select a region
+	// (topology.kubernetes.io/region) or their Node.
 	// +optional
 	// +kubebuilder:default={"PARTITION_AWARE","TASK_KILLING_STATE"}
 	// +listType=set

@@ -47,13 +47,24 @@ type Agent struct {
 	Inactive bool
 }
 
-// remoteAgent says whether an agent of fault domain domain is in another region than the
+// RemoteAgent says whether an agent of fault domain domain is in another region than the
 // master's, masterRegion: Mesos offers it only to REGION_AWARE frameworks (its
-// allocator's isRemoteSlave), which k8sm is not. An agent or a master without a domain
-// makes no agent remote.
-func remoteAgent(domain *mesos.DomainInfo, masterRegion string) bool {
+// allocator's isRemoteSlave). An agent or a master without a domain makes no agent
+// remote.
+func RemoteAgent(domain *mesos.DomainInfo, masterRegion string) bool {
 	fd := domain.GetFaultDomain()
 	return masterRegion != "" && fd != nil && fd.Region.Name != masterRegion
+}
+
+// RegionAware says whether a framework asks for the REGION_AWARE capability, and so is
+// offered the agents of other regions than the master's.
+func RegionAware(info *mesos.FrameworkInfo) bool {
+	for _, c := range info.GetCapabilities() {
+		if c.GetType() == mesos.FrameworkInfo_Capability_REGION_AWARE {
+			return true
+		}
+	}
+	return false
 }
 
 // Status is a snapshot of a Driver, for the MesosCluster status.
@@ -63,7 +74,7 @@ type Status struct {
 	Leader      string
 	// MasterRegion is the region of the master's fault domain (--domain) as its last
 	// SUBSCRIBED said, "" when it has none: Mesos offers the agents of other regions
-	// only to REGION_AWARE frameworks, which k8sm is not.
+	// only to REGION_AWARE frameworks.
 	MasterRegion string
 	// LastError is why the last subscription ended or failed; nil while subscribed.
 	LastError error
@@ -279,7 +290,7 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 	inactive := map[string]Agent{}
 	roles := d.cfg.FrameworkInfo.Roles
 	for _, m := range agents {
-		if remoteAgent(m.Domain, d.status.MasterRegion) {
+		if RemoteAgent(m.Domain, d.status.MasterRegion) && !RegionAware(&d.cfg.FrameworkInfo) {
 			continue // never offered to the framework: not one of its agents
 		}
 		if !m.Active {
@@ -345,6 +356,14 @@ func (d *Driver) Stop() {
 	d.cancel()
 	<-d.done
 	d.observer.Stopped()
+}
+
+// MasterRegion is the region of the master's fault domain as its last SUBSCRIBED said
+// (Status.MasterRegion), without the copy of the agents Status makes.
+func (d *Driver) MasterRegion() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.status.MasterRegion
 }
 
 // Status returns a copy of the driver's status.

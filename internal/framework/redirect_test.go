@@ -228,8 +228,8 @@ func TestRemoteAgent(t *testing.T) {
 		{"a domain without a fault domain", &mesos.DomainInfo{}, "eu-1", false},
 		{"a master without a domain", in("us-1"), "", false},
 	} {
-		if got := remoteAgent(tc.domain, tc.masterRegion); got != tc.want {
-			t.Errorf("%s: remoteAgent = %v, want %v", tc.name, got, tc.want)
+		if got := RemoteAgent(tc.domain, tc.masterRegion); got != tc.want {
+			t.Errorf("%s: RemoteAgent = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

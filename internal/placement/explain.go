@@ -14,6 +14,7 @@ import (
 const (
 	reasonPinned = iota
 	reasonNodeTaken
+	reasonRemoteRegion
 	reasonRole
 	reasonSelector
 	reasonUnschedulable
@@ -36,8 +37,11 @@ var reasonText = [reasonCount]string{
 	reasonPinned: "didn't match the agent the pod is bound to",
 	// The agent's Node name (agentnode.NodeName) is a Node not the cluster's.
 	reasonNodeTaken: "had their Node name taken by another MesosCluster's or a kubelet's Node",
-	reasonRole:      "had no resources for the requested role",
-	reasonSelector:  "didn't match node selector",
+	// An agent of another region than the master's (offered to a REGION_AWARE
+	// framework) takes only pods that select a region.
+	reasonRemoteRegion: "in another region than the master's, which the pod does not select",
+	reasonRole:         "had no resources for the requested role",
+	reasonSelector:     "didn't match node selector",
 	// What kube-scheduler's NodeUnschedulable and TaintToleration filters keep away.
 	reasonUnschedulable: "cordoned (unschedulable)",
 	reasonTaint:         "had untolerated taints",

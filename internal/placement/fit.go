@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
 	"github.com/k8sm/k8sm/internal/agentnode"
@@ -20,6 +21,9 @@ func (s *offerState) fits(r *Request, sel *selector, exec *Request) int {
 	}
 	if s.agent.otherCluster {
 		return reasonNodeTaken
+	}
+	if s.agent.remote && r.Node == "" && (sel == nil || !sel.region) {
+		return reasonRemoteRegion
 	}
 	if r.Role != "" && !s.hasRole(r.Role) {
 		return reasonRole
@@ -118,6 +122,9 @@ func blockingTaints(taints []corev1.Taint, offered bool) []corev1.Taint {
 // selector is one distinct node selector of a round with its verdict per agent.
 type selector struct {
 	aff nodeaffinity.RequiredNodeAffinity
+	// region: the selector names the agents' region or Node (selectsRegion), and so may
+	// take an agent of another region than the master's.
+	region bool
 	// verdict per agent index: 0 unknown, 1 matches, 2 does not.
 	verdict []int8
 }
@@ -140,6 +147,33 @@ func (sel *selector) matches(a *agentState) bool {
 		sel.verdict[a.index] = 1
 	}
 	return ok
+}
+
+// selectsRegion says whether a pod's node selector or required node affinity picks the
+// region it goes to: its node selector names topology.kubernetes.io/region, or each
+// term of its required affinity names it, or the Node (metadata.name), as a
+// DaemonSet's pods do. Mesos leaves it to a REGION_AWARE framework to know when a task
+// may go to an agent of another region than the master's (docs/fault-domains.md), and
+// for a pod that is when it says so: the others stay in the master's.
+func selectsRegion(nodeSelector map[string]string, aff *corev1.Affinity) bool {
+	if _, ok := nodeSelector[corev1.LabelTopologyRegion]; ok {
+		return true
+	}
+	if aff == nil || aff.NodeAffinity == nil || aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return false
+	}
+	terms := aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	for i := range terms {
+		names := slices.ContainsFunc(terms[i].MatchExpressions, func(e corev1.NodeSelectorRequirement) bool {
+			return e.Key == corev1.LabelTopologyRegion
+		}) || slices.ContainsFunc(terms[i].MatchFields, func(e corev1.NodeSelectorRequirement) bool {
+			return e.Key == metav1.ObjectNameField
+		})
+		if !names {
+			return false
+		}
+	}
+	return len(terms) > 0
 }
 
 // selectorKey is a canonical text of a request's node selector and required affinity,

@@ -74,6 +74,8 @@ type agentState struct {
 	// otherCluster: the Node of the agent's name is not the cluster's: another
 	// MesosCluster's, or a kubelet's.
 	otherCluster bool
+	// remote: the agent is of another region than the master's (Input.MasterRegion).
+	remote bool
 	// states are the round's states of the agent's offers, one per allocation role.
 	states []roleState
 }
@@ -249,6 +251,14 @@ func sameResource(a, b *mesos.Resource) bool {
 	x, y := *a, *b
 	x.Scalar, y.Scalar, x.Ranges, y.Ranges = nil, nil, nil, nil
 	return x.Equal(&y)
+}
+
+// remote says whether an offer's agent is of another region than the master's, which
+// Mesos offers only to a REGION_AWARE framework (its allocator's isRemoteSlave): an
+// agent without a fault domain, or a master without a region, makes none remote.
+func remote(o *mesos.Offer, masterRegion string) bool {
+	fd := o.GetDomain().GetFaultDomain()
+	return masterRegion != "" && fd != nil && fd.Region.Name != masterRegion
 }
 
 // agentNode is the Node an agent is matched as: its Node name and labels, plus its

@@ -124,6 +124,10 @@ type Input struct {
 	// AntiAffinityPods are the pods on Nodes (not ended) with required anti-affinity
 	// terms of their own: no request they count goes into their domains.
 	AntiAffinityPods []PlacedPod
+	// MasterRegion is the region of the master's fault domain, "" when it has none. Mesos
+	// offers an agent of another region only to a REGION_AWARE framework, and a round
+	// places there only the requests whose selectors pick a region (selectsRegion).
+	MasterRegion string
 	// ClusterNodes, when set, are the cluster's agents' Nodes (to read only), whose
 	// domains spread constraints count even when their agents offer nothing in the
 	// round. Asked once, and only when a request has a constraint.
@@ -242,7 +246,7 @@ func (rd *round) readOffers() {
 		e, first := c.agent(in.Cluster, o)
 		if first {
 			e.index = len(rd.agents)
-			agents = append(agents, agentState{index: e.index, node: e.node, needExecutor: in.ExecutorID != ""})
+			agents = append(agents, agentState{index: e.index, node: e.node, needExecutor: in.ExecutorID != "", remote: remote(o, in.MasterRegion)})
 			rd.agents = append(rd.agents, &agents[e.index])
 			if in.NodeSpec != nil {
 				ag := rd.agents[e.index]
@@ -388,7 +392,8 @@ func (rd *round) selectorFor(key string, r *Request) *selector {
 	}
 	sel := rd.selectors[key]
 	if sel == nil {
-		sel = &selector{aff: nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity), verdict: make([]int8, len(rd.agents))}
+		sel = &selector{aff: nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity), region: selectsRegion(r.NodeSelector, r.Affinity),
+			verdict: make([]int8, len(rd.agents))}
 		rd.selectors[key] = sel
 	}
 	return sel

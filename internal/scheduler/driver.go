@@ -14,6 +14,9 @@ import (
 type Driver interface {
 	FrameworkID() string
 	Subscribed() bool
+	// MasterRegion is the region of the master's fault domain, "" when it has none: the
+	// agents of other regions take only the pods that select a region.
+	MasterRegion() string
 	// Subscription names the subscription held now, 0 while none is: no other
 	// subscription, of this connection or another, has its number
 	// (framework.Connection.Subscription). SetReconciled records that Mesos answered for

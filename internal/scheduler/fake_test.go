@@ -59,7 +59,8 @@ func newFakeDriver() *fakeDriver {
 	return &fakeDriver{launches: map[string][]string{}, declines: map[string]time.Duration{}, subscription: 1}
 }
 
-func (f *fakeDriver) FrameworkID() string { return "fw-1" }
+func (f *fakeDriver) FrameworkID() string  { return "fw-1" }
+func (f *fakeDriver) MasterRegion() string { return "" }
 func (f *fakeDriver) Subscribed() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

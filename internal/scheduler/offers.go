@@ -91,7 +91,7 @@ func (s *Scheduler) handleOffers(ctx context.Context, b offerBatch) {
 	for _, p := range queue {
 		keys[p.request.ID], seqs[p.request.ID] = p.key, p.seq
 	}
-	res := s.place(mc, queue, offers)
+	res := s.place(mc, d.MasterRegion(), queue, offers)
 	refuse := refuseFor(mc)
 	unused := s.launchAll(ctx, on, mc, offers, res.Assignments, queuedAs{keys, seqs}, refuse)
 	s.settleUnused(ctx, on, offers, unused, held, keys, refuse, holdFor(mc), now)
@@ -230,7 +230,7 @@ func (s *Scheduler) awaitFrameworkID(ctx context.Context, b offerBatch) {
 }
 
 // place runs placement over the queue, in its order, and the offers.
-func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, offers []mesos.Offer) placement.Result {
+func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, masterRegion string, queue []pendingTask, offers []mesos.Offer) placement.Result {
 	reqs := make([]placement.Request, len(queue))
 	for i := range queue {
 		reqs[i] = queue[i].request
@@ -242,7 +242,7 @@ func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, queue []pendingTask, o
 	start := time.Now()
 	podsIn, withTerms := s.antiAffinityInput(context.Background())
 	res := placement.Place(placement.Input{
-		Requests: reqs, Offers: offers, Strategy: strategy, Cluster: mc.Name,
+		Requests: reqs, Offers: offers, Strategy: strategy, Cluster: mc.Name, MasterRegion: masterRegion,
 		ExecutorID: podtask.ExecutorID(mc), ExecutorResources: podtask.ExecutorRequest(mc), Cache: &s.offerCache,
 		RunningExecutor: s.runningExecutor(podtask.ExecutorID(mc)), NodeSpec: s.nodeSpec,
 		PodsIn: podsIn, AntiAffinityPods: withTerms, ClusterNodes: s.clusterNodes, NamespaceLabels: s.namespaceLabels,

@@ -3,6 +3,7 @@ package integration
 import (
 	"time"
 
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	. "github.com/onsi/ginkgo/v2"
@@ -79,5 +80,49 @@ var _ = Describe("An agent's fault domain", func() {
 		Consistently(func() error {
 			return k8sClient.Get(ctx, client.ObjectKey{Name: agentnode.NodeName(mc.Name, "agent-3", 0)}, &corev1.Node{})
 		}, 3*time.Second, 200*time.Millisecond).Should(Satisfy(apierrors.IsNotFound))
+	})
+})
+
+// A cluster that asks for REGION_AWARE is offered the agents of other regions than the
+// master's: they have Nodes, labelled with their region, and take the pods that select a
+// region; a pod that selects none stays in the master's region, and says why.
+var _ = Describe("A REGION_AWARE cluster", func() {
+	It("gives remote agents Nodes and places there only pods that select a region", func() {
+		sim, err := mesossim.New(mesossim.Config{
+			Agents: 2, AgentResources: "cpus:4;mem:8192;disk:10000", AgentZones: []string{"zone-a"},
+			AgentRegion: "eu-1", AgentRegions: []string{"eu-1", "us-1"},
+			HeartbeatInterval: time.Second, AllocationInterval: 100 * time.Millisecond, UpdateRetry: time.Second,
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
+		DeferCleanup(sim.Close)
+		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) {
+			mc.Spec.Framework.Capabilities = []mesosv1alpha1.FrameworkCapability{"PARTITION_AWARE", "TASK_KILLING_STATE", "REGION_AWARE"}
+		})
+		remote := agentNodeOf(mc, "agent-2")
+		Eventually(func() map[string]string {
+			node := &corev1.Node{}
+			_ = k8sClient.Get(ctx, client.ObjectKey{Name: remote}, node)
+			return node.Labels
+		}, 30*time.Second, 100*time.Millisecond).Should(HaveKeyWithValue(corev1.LabelTopologyRegion, "us-1"))
+
+		ns := newNamespace()
+		// Its hostname is no choice of region: it waits.
+		byHost := newPod(ns, "by-host", mc.Spec.SchedulerName, "100m")
+		byHost.Spec.NodeSelector = map[string]string{corev1.LabelHostname: "agent-2"}
+		Expect(k8sClient.Create(ctx, byHost)).To(Succeed())
+		Eventually(func() string {
+			p, err := podOf(client.ObjectKeyFromObject(byHost))()
+			if err != nil {
+				return err.Error()
+			}
+			return podCondition(p, corev1.PodScheduled)
+		}, 30*time.Second, 100*time.Millisecond).Should(MatchRegexp(`^False/Unschedulable: 0/[12] agents available: .*1 in another region than the master's, which the pod does not select`))
+
+		inUS := newPod(ns, "in-us", mc.Spec.SchedulerName, "100m")
+		inUS.Spec.NodeSelector = map[string]string{corev1.LabelTopologyRegion: "us-1"}
+		Expect(k8sClient.Create(ctx, inUS)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(inUS)), 30*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("Spec.NodeName", remote), HaveField("Status.Phase", corev1.PodRunning)))
 	})
 })
