@@ -65,6 +65,11 @@ type Request struct {
 	// placed before it in the round, over the domains of Input.ClusterNodes and the
 	// round's agents.
 	Spread []SpreadConstraint
+	// Preferred are the pod's preferred node affinity, pod affinity and pod
+	// anti-affinity terms (Preferences): among the offers it fits, it goes to the agent
+	// whose Node satisfies the greatest weight of them, the strategy choosing between
+	// equals. Nil when it has none.
+	Preferred *Preferences
 }
 
 // NodeState is what of an agent's Node keeps tasks away: a person cordoned it
@@ -187,7 +192,7 @@ func Place(in Input) Result {
 	if in.Cache == nil {
 		in.Cache = &Cache{oneRound: true}
 	}
-	rd := round{in: &in, selectors: map[string]*selector{}, unplaced: map[string]unplacedEntry{}}
+	rd := round{in: &in, selectors: map[string]*selector{}, preferredNodes: map[string]*preferredNodes{}, unplaced: map[string]unplacedEntry{}}
 	rd.readOffers()
 	rd.anti = newAntiRound(&in, rd.agents)
 	in.Cache.endRound(len(in.Offers))
@@ -218,7 +223,10 @@ type round struct {
 	// inv holds the reciprocals of the largest cpus and mem offered, for score.
 	inv       [2]float64
 	selectors map[string]*selector
-	unplaced  map[string]unplacedEntry
+	// preferredNodes are the round's sets of preferred node affinity terms by their
+	// text, with their weight on each agent worked out once (preferred.go).
+	preferredNodes map[string]*preferredNodes
+	unplaced       map[string]unplacedEntry
 	// Per agent: its best (furthest) failing reason for the current request, valid when
 	// its stamp is the request's index + 1.
 	agentReason, agentStamp []int
@@ -400,10 +408,15 @@ func (rd *round) selectorFor(key string, r *Request) *selector {
 }
 
 // bestOffer is the index of the offer the strategy likes best among those request i
-// fits outside the closed domains, or -1. For each agent it notes the furthest reason
+// fits outside the closed domains, those of the agents its preferences weigh most
+// first, or -1. For each agent it notes the furthest reason
 // its offers do not fit, for the explanation.
 func (rd *round) bestOffer(i int, r *Request, sel *selector, closed []closure) int {
-	best, bestScore := -1, 0.0
+	var weigh func(*agentState) int64
+	if r.Preferred != nil && r.Node == "" {
+		weigh = rd.preferenceOf(r)
+	}
+	best, bestScore, bestWeight := -1, 0.0, int64(0)
 	for j := range rd.states {
 		s := &rd.states[j]
 		why := s.fits(r, sel, rd.exec)
@@ -417,9 +430,13 @@ func (rd *round) bestOffer(i int, r *Request, sel *selector, closed []closure) i
 			}
 			continue
 		}
+		var weight int64
+		if weigh != nil {
+			weight = weigh(s.agent)
+		}
 		score := s.score(r, &rd.inv)
-		if best < 0 || better(rd.in.Strategy, score, s.placed, bestScore, rd.states[best].placed) {
-			best, bestScore = j, score
+		if best < 0 || weight > bestWeight || weight == bestWeight && better(rd.in.Strategy, score, s.placed, bestScore, rd.states[best].placed) {
+			best, bestScore, bestWeight = j, score, weight
 		}
 	}
 	return best

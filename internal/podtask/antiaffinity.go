@@ -38,6 +38,41 @@ func AffinityTerms(pod *corev1.Pod) []placement.PodTerm {
 	return podTerms(pod, a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
 }
 
+// PreferredTerms are a pod's preferred node affinity, pod affinity and pod anti-affinity
+// terms as placement weighs them (placement.Preferences), the pod terms read as
+// AntiAffinityTerms reads the required ones. Nil when it has none.
+func PreferredTerms(pod *corev1.Pod) *placement.Preferences {
+	a := pod.Spec.Affinity
+	if a == nil {
+		return nil
+	}
+	var p placement.Preferences
+	if a.NodeAffinity != nil {
+		p.NodeAffinity = a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution
+	}
+	if a.PodAffinity != nil {
+		p.Affinity = weightedTerms(pod, a.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
+	}
+	if a.PodAntiAffinity != nil {
+		p.AntiAffinity = weightedTerms(pod, a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
+	}
+	if len(p.NodeAffinity)+len(p.Affinity)+len(p.AntiAffinity) == 0 {
+		return nil
+	}
+	return &p
+}
+
+// weightedTerms are preferred pod terms as placement weighs them; nil for none.
+func weightedTerms(pod *corev1.Pod, src []corev1.WeightedPodAffinityTerm) []placement.WeightedPodTerm {
+	var out []placement.WeightedPodTerm
+	for i := range src {
+		if t := podTerms(pod, []corev1.PodAffinityTerm{src[i].PodAffinityTerm}); len(t) == 1 {
+			out = append(out, placement.WeightedPodTerm{Weight: src[i].Weight, Term: t[0]})
+		}
+	}
+	return out
+}
+
 // podTerms are terms of a pod as placement weighs them; nil for none.
 func podTerms(pod *corev1.Pod, src []corev1.PodAffinityTerm) []placement.PodTerm {
 	if len(src) == 0 {

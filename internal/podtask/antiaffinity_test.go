@@ -107,6 +107,36 @@ func TestAffinityTerms(t *testing.T) {
 	}
 }
 
+// A pod's preferred node affinity, pod affinity and anti-affinity terms go into its
+// placement request with their weights, the pod terms read as the required ones; a pod
+// with required terms only has none.
+func TestPreferredTerms(t *testing.T) {
+	pod := asking("cpu", "1")
+	term := corev1.PodAffinityTerm{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, TopologyKey: corev1.LabelHostname}
+	pod.Spec.Affinity = &corev1.Affinity{
+		NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 5,
+			Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "rack", Operator: corev1.NodeSelectorOpIn, Values: []string{"r1"}}}}}}},
+		PodAffinity:     &corev1.PodAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 7, PodAffinityTerm: term}}},
+		PodAntiAffinity: &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 9, PodAffinityTerm: term}}},
+	}
+	mt, err := NewMesosTask(pod, &mesosv1alpha1.MesosCluster{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := RequestFor(pod, mt).Preferred
+	if p == nil || len(p.NodeAffinity) != 1 || p.NodeAffinity[0].Weight != 5 || len(p.Affinity) != 1 || p.Affinity[0].Weight != 7 ||
+		len(p.AntiAffinity) != 1 || p.AntiAffinity[0].Weight != 9 {
+		t.Fatalf("preferences %+v", p)
+	}
+	if a := p.AntiAffinity[0].Term; a.Namespaces[0] != "ns" || a.TopologyKey != corev1.LabelHostname || !a.Selector.Matches(labels.Set{"app": "web"}) {
+		t.Errorf("preferred anti-affinity term %+v", a)
+	}
+	pod.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{term}}}
+	if p := RequestFor(pod, mt).Preferred; p != nil {
+		t.Errorf("preferences %+v of a pod with required terms only, want none", p)
+	}
+}
+
 // A pod's DoNotSchedule spread constraints go into its placement request, the values of
 // its labels named by matchLabelKeys joined to the selector; ScheduleAnyway ones do not.
 func TestSpreadConstraints(t *testing.T) {

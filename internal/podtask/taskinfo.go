@@ -40,6 +40,7 @@ func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request 
 		AntiAffinity: AntiAffinityTerms(pod),
 		PodAffinity:  AffinityTerms(pod),
 		Spread:       SpreadConstraints(pod),
+		Preferred:    PreferredTerms(pod),
 	}
 	if r.Role == "" {
 		r.Role = pod.Annotations[AnnotationRole]

@@ -1,0 +1,103 @@
+package placement
+
+import (
+	"encoding/json"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+)
+
+// Preferences are a pod's preferred scheduling terms, which kube-scheduler scores Nodes
+// by: an agent weighs the sum of the weights of the node affinity terms its Node
+// matches and of the pod affinity terms with a pod they count in its Node's domain, less
+// those of the pod anti-affinity terms with one. kube-scheduler adds these scores to
+// others (its resources' among them); here they come first, and the strategy chooses
+// between agents of equal weight.
+type Preferences struct {
+	// NodeAffinity are the pod's preferred node affinity terms.
+	NodeAffinity []corev1.PreferredSchedulingTerm
+	// Affinity and AntiAffinity are its preferred pod affinity and anti-affinity terms,
+	// read as the required ones are (PodTerm).
+	Affinity, AntiAffinity []WeightedPodTerm
+}
+
+// WeightedPodTerm is a preferred pod affinity or anti-affinity term and its weight.
+type WeightedPodTerm struct {
+	Weight int32
+	Term   PodTerm
+}
+
+// preferredNodes are a set of preferred node affinity terms and the weight of each
+// agent of the round by them, worked out on first use: requests with equal terms share
+// it.
+type preferredNodes struct {
+	terms  *nodeaffinity.PreferredSchedulingTerms
+	weight []int64
+	known  []bool
+}
+
+// of is the weight of the agent's Node by the terms.
+func (p *preferredNodes) of(a *agentState) int64 {
+	if !p.known[a.index] {
+		p.weight[a.index], p.known[a.index] = p.terms.Score(a.node), true
+	}
+	return p.weight[a.index]
+}
+
+// preferredNodesFor is the round's preferredNodes for a request's terms, nil when it has
+// none or they do not parse (the API server lets no such pod in).
+func (rd *round) preferredNodesFor(terms []corev1.PreferredSchedulingTerm) *preferredNodes {
+	if len(terms) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(terms)
+	if err != nil {
+		return nil
+	}
+	if p, ok := rd.preferredNodes[string(b)]; ok {
+		return p
+	}
+	var p *preferredNodes
+	if t, err := nodeaffinity.NewPreferredSchedulingTerms(terms); err == nil {
+		p = &preferredNodes{terms: t, weight: make([]int64, len(rd.agents)), known: make([]bool, len(rd.agents))}
+	}
+	rd.preferredNodes[string(b)] = p
+	return p
+}
+
+// preferenceOf weighs the agents for a request with preferences (Request.Preferred), as
+// the round stands: the pods its pod terms count are those on Nodes and those placed
+// before it.
+func (rd *round) preferenceOf(r *Request) func(*agentState) int64 {
+	nodes := rd.preferredNodesFor(r.Preferred.NodeAffinity)
+	type weighed struct {
+		pods   []int32
+		weight int64
+	}
+	var terms []weighed
+	if rd.anti != nil {
+		for _, ts := range []struct {
+			terms []WeightedPodTerm
+			sign  int64
+		}{{r.Preferred.Affinity, 1}, {r.Preferred.AntiAffinity, -1}} {
+			for i := range ts.terms {
+				t := &ts.terms[i]
+				if g := rd.countedOf(&t.Term); g.counted.byAgent != nil {
+					terms = append(terms, weighed{g.counted.byAgent, ts.sign * int64(t.Weight)})
+				}
+			}
+		}
+	}
+	return func(a *agentState) int64 {
+		var w int64
+		if nodes != nil {
+			w = nodes.of(a)
+		}
+		for _, t := range terms {
+			if t.pods[a.index] > 0 {
+				w += t.weight
+			}
+		}
+		return w
+	}
+}
