@@ -172,7 +172,7 @@ type placedHere struct {
 func newAntiRound(in *Input, agents []*agentState) *antiRound {
 	if len(in.AntiAffinityPods) == 0 && !slices.ContainsFunc(in.Requests, func(r Request) bool {
 		return len(r.AntiAffinity) > 0 || len(r.PodAffinity) > 0 || len(r.Spread) > 0 ||
-			r.Preferred != nil && len(r.Preferred.Affinity)+len(r.Preferred.AntiAffinity) > 0
+			r.Preferred != nil && len(r.Preferred.Affinity)+len(r.Preferred.AntiAffinity)+len(r.Preferred.Spread) > 0
 	}) {
 		return nil
 	}

@@ -408,15 +408,15 @@ func (rd *round) selectorFor(key string, r *Request) *selector {
 }
 
 // bestOffer is the index of the offer the strategy likes best among those request i
-// fits outside the closed domains, those of the agents its preferences weigh most
-// first, or -1. For each agent it notes the furthest reason
+// fits outside the closed domains, those of the agents its preferences rank first
+// (preferenceOf) before the others, or -1. For each agent it notes the furthest reason
 // its offers do not fit, for the explanation.
 func (rd *round) bestOffer(i int, r *Request, sel *selector, closed []closure) int {
-	var weigh func(*agentState) int64
+	var rank func(*agentState) preference
 	if r.Preferred != nil && r.Node == "" {
-		weigh = rd.preferenceOf(r)
+		rank = rd.preferenceOf(r)
 	}
-	best, bestScore, bestWeight := -1, 0.0, int64(0)
+	best, bestScore, bestPref := -1, 0.0, preference{}
 	for j := range rd.states {
 		s := &rd.states[j]
 		why := s.fits(r, sel, rd.exec)
@@ -430,13 +430,13 @@ func (rd *round) bestOffer(i int, r *Request, sel *selector, closed []closure) i
 			}
 			continue
 		}
-		var weight int64
-		if weigh != nil {
-			weight = weigh(s.agent)
+		var pref preference
+		if rank != nil {
+			pref = rank(s.agent)
 		}
 		score := s.score(r, &rd.inv)
-		if best < 0 || weight > bestWeight || weight == bestWeight && better(rd.in.Strategy, score, s.placed, bestScore, rd.states[best].placed) {
-			best, bestScore, bestWeight = j, score, weight
+		if best < 0 || pref.over(bestPref) || pref == bestPref && better(rd.in.Strategy, score, s.placed, bestScore, rd.states[best].placed) {
+			best, bestScore, bestPref = j, score, pref
 		}
 	}
 	return best

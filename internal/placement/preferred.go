@@ -10,15 +10,20 @@ import (
 // Preferences are a pod's preferred scheduling terms, which kube-scheduler scores Nodes
 // by: an agent weighs the sum of the weights of the node affinity terms its Node
 // matches and of the pod affinity terms with a pod they count in its Node's domain, less
-// those of the pod anti-affinity terms with one. kube-scheduler adds these scores to
-// others (its resources' among them); here they come first, and the strategy chooses
-// between agents of equal weight.
+// those of the pod anti-affinity terms with one. Between agents of equal weight, the one
+// whose domains hold the fewest pods the ScheduleAnyway spread constraints count comes
+// first (one whose Node lacks a constraint's key last), then the strategy chooses.
+// kube-scheduler adds these scores to others (its resources' among them); here they
+// come first.
 type Preferences struct {
 	// NodeAffinity are the pod's preferred node affinity terms.
 	NodeAffinity []corev1.PreferredSchedulingTerm
 	// Affinity and AntiAffinity are its preferred pod affinity and anti-affinity terms,
 	// read as the required ones are (PodTerm).
 	Affinity, AntiAffinity []WeightedPodTerm
+	// Spread are its ScheduleAnyway spread constraints, each as the term of the pods it
+	// counts in the domains of its topology key.
+	Spread []PodTerm
 }
 
 // WeightedPodTerm is a preferred pod affinity or anti-affinity term and its weight.
@@ -65,16 +70,40 @@ func (rd *round) preferredNodesFor(terms []corev1.PreferredSchedulingTerm) *pref
 	return p
 }
 
-// preferenceOf weighs the agents for a request with preferences (Request.Preferred), as
-// the round stands: the pods its pod terms count are those on Nodes and those placed
-// before it.
-func (rd *round) preferenceOf(r *Request) func(*agentState) int64 {
+// preference is how a request's preferences (Request.Preferred) rank an agent: the
+// greater weight first, then the fewer pods its spread constraints count.
+type preference struct {
+	weight int64
+	spread int64
+}
+
+// over says whether p ranks an agent before q.
+func (p preference) over(q preference) bool {
+	if p.weight != q.weight {
+		return p.weight > q.weight
+	}
+	return p.spread < q.spread
+}
+
+// missingKey is what a spread constraint counts on an agent whose Node lacks its key,
+// which kube-scheduler scores last.
+const missingKey = 1 << 31
+
+// preferenceOf ranks the agents for a request with preferences (Request.Preferred), as
+// the round stands: the pods its pod terms and spread constraints count are those on
+// Nodes and those placed before it.
+func (rd *round) preferenceOf(r *Request) func(*agentState) preference {
 	nodes := rd.preferredNodesFor(r.Preferred.NodeAffinity)
 	type weighed struct {
 		pods   []int32
 		weight int64
 	}
+	type spread struct {
+		pods []int32
+		key  string
+	}
 	var terms []weighed
+	var spreads []spread
 	if rd.anti != nil {
 		for _, ts := range []struct {
 			terms []WeightedPodTerm
@@ -87,17 +116,29 @@ func (rd *round) preferenceOf(r *Request) func(*agentState) int64 {
 				}
 			}
 		}
+		for i := range r.Preferred.Spread {
+			t := &r.Preferred.Spread[i]
+			spreads = append(spreads, spread{rd.countedOf(t).counted.byAgent, t.TopologyKey})
+		}
 	}
-	return func(a *agentState) int64 {
-		var w int64
+	return func(a *agentState) preference {
+		var p preference
 		if nodes != nil {
-			w = nodes.of(a)
+			p.weight = nodes.of(a)
 		}
 		for _, t := range terms {
 			if t.pods[a.index] > 0 {
-				w += t.weight
+				p.weight += t.weight
 			}
 		}
-		return w
+		for _, s := range spreads {
+			switch _, ok := a.node.Labels[s.key]; {
+			case !ok:
+				p.spread += missingKey
+			case s.pods != nil:
+				p.spread += int64(s.pods[a.index])
+			}
+		}
+		return p
 	}
 }

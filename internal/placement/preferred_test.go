@@ -41,6 +41,7 @@ func TestPreferredTerms(t *testing.T) {
 		requests []Request
 		podsIn   map[string][]PlacedPod
 		binpack  bool
+		offers   []mesos.Offer // the three agents' when nil
 		want     []string
 	}{
 		{name: "without preferences the strategy chooses", requests: []Request{req("t", 1, 64)}, binpack: true, want: []string{"h3"}},
@@ -67,6 +68,17 @@ func TestPreferredTerms(t *testing.T) {
 			podsIn: map[string][]PlacedPod{"ns": {onHost("ns", "db", "h2", "a")}},
 			requests: []Request{withPrefs(req("t", 1, 64), Preferences{Affinity: weighted(50, PodTerm{
 				Selector: awayFrom("db", host).Selector, Namespaces: []string{"ns"}, TopologyKey: host})})}},
+		{name: "ScheduleAnyway spread: the domain with the fewest pods it counts", binpack: true, want: []string{"h1"},
+			podsIn:   map[string][]PlacedPod{"ns": {onHost("ns", "web", "h3", "b")}},
+			requests: []Request{web("w", Preferences{Spread: []PodTerm{awayFrom("web", zone, "ns")}})}},
+		{name: "ScheduleAnyway spread: a Node without the key comes last", binpack: true, want: []string{"h1"},
+			offers:   []mesos.Offer{withAttr(offer("h1", 8, 4096), "rack", "r1"), offer("h4", 4, 4096)},
+			podsIn:   map[string][]PlacedPod{"ns": {{Namespace: "ns", Labels: map[string]string{"app": "web"}, NodeLabels: map[string]string{"rack": "r1"}}}},
+			requests: []Request{web("w", Preferences{Spread: []PodTerm{awayFrom("web", "rack", "ns")}})}},
+		{name: "weights before spread", binpack: true, want: []string{"h3"},
+			podsIn: map[string][]PlacedPod{"ns": {onHost("ns", "web", "h3", "b")}},
+			requests: []Request{web("w", Preferences{Spread: []PodTerm{awayFrom("web", zone, "ns")},
+				NodeAffinity: []corev1.PreferredSchedulingTerm{prefer(1, zone, "b")}})}},
 		{name: "affinity and anti-affinity weighed together", want: []string{"h3"},
 			podsIn: map[string][]PlacedPod{"ns": {onHost("ns", "db", "h2", "a"), onHost("ns", "db", "h3", "b"), onHost("ns", "web", "h2", "a")}},
 			requests: []Request{web("w", Preferences{
@@ -78,7 +90,10 @@ func TestPreferredTerms(t *testing.T) {
 			if tc.binpack {
 				strategy = Binpack
 			}
-			in := Input{Requests: tc.requests, Offers: offers, Cluster: "c", NodeSpec: nodeSpec, Strategy: strategy,
+			if tc.offers == nil {
+				tc.offers = offers
+			}
+			in := Input{Requests: tc.requests, Offers: tc.offers, Cluster: "c", NodeSpec: nodeSpec, Strategy: strategy,
 				PodsIn: func(ns string) []PlacedPod { return tc.podsIn[ns] }}
 			res := Place(in)
 			checkResult(t, in, res)

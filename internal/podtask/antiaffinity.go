@@ -39,14 +39,15 @@ func AffinityTerms(pod *corev1.Pod) []placement.PodTerm {
 }
 
 // PreferredTerms are a pod's preferred node affinity, pod affinity and pod anti-affinity
-// terms as placement weighs them (placement.Preferences), the pod terms read as
-// AntiAffinityTerms reads the required ones. Nil when it has none.
+// terms and its ScheduleAnyway spread constraints as placement weighs them
+// (placement.Preferences), the pod terms read as AntiAffinityTerms reads the required
+// ones. Nil when it has none.
 func PreferredTerms(pod *corev1.Pod) *placement.Preferences {
+	p := placement.Preferences{Spread: softSpread(pod)}
 	a := pod.Spec.Affinity
 	if a == nil {
-		return nil
+		a = &corev1.Affinity{}
 	}
-	var p placement.Preferences
 	if a.NodeAffinity != nil {
 		p.NodeAffinity = a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution
 	}
@@ -56,7 +57,7 @@ func PreferredTerms(pod *corev1.Pod) *placement.Preferences {
 	if a.PodAntiAffinity != nil {
 		p.AntiAffinity = weightedTerms(pod, a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
 	}
-	if len(p.NodeAffinity)+len(p.Affinity)+len(p.AntiAffinity) == 0 {
+	if len(p.NodeAffinity)+len(p.Affinity)+len(p.AntiAffinity)+len(p.Spread) == 0 {
 		return nil
 	}
 	return &p
@@ -109,7 +110,7 @@ func podTerms(pod *corev1.Pod, src []corev1.PodAffinityTerm) []placement.PodTerm
 
 // SpreadConstraints are a pod's topology spread constraints with whenUnsatisfiable:
 // DoNotSchedule as placement holds them (placement.SpreadConstraint); ScheduleAnyway
-// ones are kube-scheduler's scores, and ignored. The values of the pod's labels named by
+// ones are preferences (PreferredTerms). The values of the pod's labels named by
 // matchLabelKeys join the selector, as kube-scheduler joins them (a key the pod has no
 // label of is left out). Nil when it has none.
 func SpreadConstraints(pod *corev1.Pod) []placement.SpreadConstraint {
@@ -125,21 +126,50 @@ func SpreadConstraints(pod *corev1.Pod) []placement.SpreadConstraint {
 		if c.MinDomains != nil {
 			sc.MinDomains = *c.MinDomains
 		}
-		if c.LabelSelector != nil {
-			sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
-			if err != nil {
-				continue // the API server lets no such pod in
-			}
-			for _, key := range c.MatchLabelKeys {
-				if v, ok := pod.Labels[key]; ok {
-					if req, err := labels.NewRequirement(key, selection.Equals, []string{v}); err == nil {
-						sel = sel.Add(*req)
-					}
-				}
-			}
-			sc.Selector = sel
+		sel, ok := spreadSelector(pod, c)
+		if !ok {
+			continue // the API server lets no such pod in
 		}
+		sc.Selector = sel
 		out = append(out, sc)
+	}
+	return out
+}
+
+// spreadSelector is the selector of the pods a spread constraint counts: its label
+// selector with the values of the pod's labels its matchLabelKeys name, nil without a
+// label selector; false when it does not parse.
+func spreadSelector(pod *corev1.Pod, c *corev1.TopologySpreadConstraint) (labels.Selector, bool) {
+	if c.LabelSelector == nil {
+		return nil, true
+	}
+	sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+	if err != nil {
+		return nil, false
+	}
+	for _, key := range c.MatchLabelKeys {
+		if v, ok := pod.Labels[key]; ok {
+			if req, err := labels.NewRequirement(key, selection.Equals, []string{v}); err == nil {
+				sel = sel.Add(*req)
+			}
+		}
+	}
+	return sel, true
+}
+
+// softSpread are a pod's ScheduleAnyway spread constraints as placement weighs them
+// (placement.Preferences.Spread): a term counting the pods of its namespace that the
+// constraint's selector matches, in the domains of its topology key.
+func softSpread(pod *corev1.Pod) []placement.PodTerm {
+	var out []placement.PodTerm
+	for i := range pod.Spec.TopologySpreadConstraints {
+		c := &pod.Spec.TopologySpreadConstraints[i]
+		if c.WhenUnsatisfiable != corev1.ScheduleAnyway {
+			continue
+		}
+		if sel, ok := spreadSelector(pod, c); ok {
+			out = append(out, placement.PodTerm{Selector: sel, Namespaces: []string{pod.Namespace}, TopologyKey: c.TopologyKey})
+		}
 	}
 	return out
 }

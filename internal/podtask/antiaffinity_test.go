@@ -135,6 +135,24 @@ func TestPreferredTerms(t *testing.T) {
 	if p := RequestFor(pod, mt).Preferred; p != nil {
 		t.Errorf("preferences %+v of a pod with required terms only, want none", p)
 	}
+	// A ScheduleAnyway spread constraint is a preference; a DoNotSchedule one is not.
+	pod.Labels = map[string]string{"app": "web", "rev": "2"}
+	pod.Spec.Affinity = nil
+	pod.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{
+		{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.ScheduleAnyway, MatchLabelKeys: []string{"rev"},
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+		{MaxSkew: 1, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.DoNotSchedule,
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+	}
+	r := RequestFor(pod, mt)
+	if r.Preferred == nil || len(r.Preferred.Spread) != 1 || len(r.Spread) != 1 {
+		t.Fatalf("preferences %+v, spread constraints %+v: want one of each", r.Preferred, r.Spread)
+	}
+	soft := r.Preferred.Spread[0]
+	if soft.TopologyKey != corev1.LabelTopologyZone || soft.Namespaces[0] != "ns" || !soft.Selector.Matches(labels.Set{"app": "web", "rev": "2"}) ||
+		soft.Selector.Matches(labels.Set{"app": "web", "rev": "1"}) {
+		t.Errorf("ScheduleAnyway constraint read as %+v", soft)
+	}
 }
 
 // A pod's DoNotSchedule spread constraints go into its placement request, the values of
