@@ -119,6 +119,29 @@ func blockingTaints(taints []corev1.Taint, offered bool) []corev1.Taint {
 	return out
 }
 
+// preferNotTaints are the PreferNoSchedule taints of a Node, which kube-scheduler's
+// TaintToleration scores it by: nil when it has none.
+func preferNotTaints(taints []corev1.Taint) []corev1.Taint {
+	var out []corev1.Taint
+	for _, t := range taints {
+		if t.Effect == corev1.TaintEffectPreferNoSchedule {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// untolerated counts the taints the tolerations do not tolerate.
+func untolerated(tolerations []corev1.Toleration, taints []corev1.Taint) int64 {
+	var n int64
+	for i := range taints {
+		if !tolerates(tolerations, &taints[i]) {
+			n++
+		}
+	}
+	return n
+}
+
 // selector is one distinct node selector of a round with its verdict per agent.
 type selector struct {
 	aff nodeaffinity.RequiredNodeAffinity

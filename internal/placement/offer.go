@@ -71,6 +71,9 @@ type agentState struct {
 	// the NoSchedule and NoExecute taints but the cluster's own.
 	unschedulable bool
 	taints        []corev1.Taint
+	// preferNot are its Node's PreferNoSchedule taints: a pod goes to an agent with
+	// fewer of them untolerated first (preferenceOf).
+	preferNot []corev1.Taint
 	// otherCluster: the Node of the agent's name is not the cluster's: another
 	// MesosCluster's, or a kubelet's.
 	otherCluster bool

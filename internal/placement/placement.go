@@ -227,6 +227,8 @@ type round struct {
 	// text, with their weight on each agent worked out once (preferred.go).
 	preferredNodes map[string]*preferredNodes
 	unplaced       map[string]unplacedEntry
+	// preferNot: an agent's Node of the round has a PreferNoSchedule taint.
+	preferNot bool
 	// Per agent: its best (furthest) failing reason for the current request, valid when
 	// its stamp is the request's index + 1.
 	agentReason, agentStamp []int
@@ -260,6 +262,9 @@ func (rd *round) readOffers() {
 				ag := rd.agents[e.index]
 				if st, ok := in.NodeSpec(e.node.Name); ok {
 					ag.unschedulable, ag.taints, ag.otherCluster = st.Unschedulable, blockingTaints(st.Taints, true), st.OtherCluster
+					if ag.preferNot = preferNotTaints(st.Taints); ag.preferNot != nil {
+						rd.preferNot = true
+					}
 					ag.node = e.nodeWith(st.Labels)
 				}
 			}
@@ -413,7 +418,7 @@ func (rd *round) selectorFor(key string, r *Request) *selector {
 // its offers do not fit, for the explanation.
 func (rd *round) bestOffer(i int, r *Request, sel *selector, closed []closure) int {
 	var rank func(*agentState) preference
-	if r.Preferred != nil && r.Node == "" {
+	if (r.Preferred != nil || rd.preferNot) && r.Node == "" {
 		rank = rd.preferenceOf(r)
 	}
 	best, bestScore, bestPref := -1, 0.0, preference{}

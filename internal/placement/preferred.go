@@ -70,16 +70,22 @@ func (rd *round) preferredNodesFor(terms []corev1.PreferredSchedulingTerm) *pref
 	return p
 }
 
-// preference is how a request's preferences (Request.Preferred) rank an agent: the
-// greater weight first, then the fewer pods its spread constraints count.
+// preference is how a request's preferences rank an agent: the fewer PreferNoSchedule
+// taints of its Node the request does not tolerate first (kube-scheduler weighs them
+// most), then the greater weight of its preferred terms (Request.Preferred), then the
+// fewer pods its spread constraints count.
 type preference struct {
+	taints int64
 	weight int64
 	spread int64
 }
 
 // over says whether p ranks an agent before q.
 func (p preference) over(q preference) bool {
-	if p.weight != q.weight {
+	switch {
+	case p.taints != q.taints:
+		return p.taints < q.taints
+	case p.weight != q.weight:
 		return p.weight > q.weight
 	}
 	return p.spread < q.spread
@@ -93,7 +99,11 @@ const missingKey = 1 << 31
 // the round stands: the pods its pod terms and spread constraints count are those on
 // Nodes and those placed before it.
 func (rd *round) preferenceOf(r *Request) func(*agentState) preference {
-	nodes := rd.preferredNodesFor(r.Preferred.NodeAffinity)
+	prefs := r.Preferred
+	if prefs == nil {
+		prefs = &Preferences{}
+	}
+	nodes := rd.preferredNodesFor(prefs.NodeAffinity)
 	type weighed struct {
 		pods   []int32
 		weight int64
@@ -108,7 +118,7 @@ func (rd *round) preferenceOf(r *Request) func(*agentState) preference {
 		for _, ts := range []struct {
 			terms []WeightedPodTerm
 			sign  int64
-		}{{r.Preferred.Affinity, 1}, {r.Preferred.AntiAffinity, -1}} {
+		}{{prefs.Affinity, 1}, {prefs.AntiAffinity, -1}} {
 			for i := range ts.terms {
 				t := &ts.terms[i]
 				if g := rd.countedOf(&t.Term); g.counted.byAgent != nil {
@@ -116,13 +126,13 @@ func (rd *round) preferenceOf(r *Request) func(*agentState) preference {
 				}
 			}
 		}
-		for i := range r.Preferred.Spread {
-			t := &r.Preferred.Spread[i]
+		for i := range prefs.Spread {
+			t := &prefs.Spread[i]
 			spreads = append(spreads, spread{rd.countedOf(t).counted.byAgent, t.TopologyKey})
 		}
 	}
 	return func(a *agentState) preference {
-		var p preference
+		p := preference{taints: untolerated(r.Tolerations, a.preferNot)}
 		if nodes != nil {
 			p.weight = nodes.of(a)
 		}

@@ -19,13 +19,23 @@ func TestPreferredTerms(t *testing.T) {
 	offers := []mesos.Offer{withAttr(offer("h1", 4, 4096), "rack", "r1"), withAttr(offer("h2", 4, 4096), "rack", "r2"),
 		withAttr(offer("h3", 2, 4096), "rack", "r3")}
 	zones := map[string]string{"h1": "a", "h2": "a", "h3": "b"}
+	soon := corev1.Taint{Key: "maintenance", Value: "soon", Effect: corev1.TaintEffectPreferNoSchedule}
+	tainted := map[string]bool{} // the agents whose Nodes have soon, for the case that runs
 	nodeSpec := func(name string) (NodeState, bool) {
 		for h, z := range zones {
 			if strings.Contains(name, h) {
-				return NodeState{Labels: map[string]string{zone: z}}, true
+				st := NodeState{Labels: map[string]string{zone: z}}
+				if tainted[h] {
+					st.Taints = []corev1.Taint{soon}
+				}
+				return st, true
 			}
 		}
 		return NodeState{}, false
+	}
+	tolerating := func(r Request) Request {
+		r.Tolerations = []corev1.Toleration{{Key: "maintenance", Operator: corev1.TolerationOpExists}}
+		return r
 	}
 	prefer := func(weight int32, key string, values ...string) corev1.PreferredSchedulingTerm {
 		return corev1.PreferredSchedulingTerm{Weight: weight, Preference: expr(key, corev1.NodeSelectorOpIn, values...)}
@@ -43,8 +53,17 @@ func TestPreferredTerms(t *testing.T) {
 		podsIn   map[string][]PlacedPod
 		binpack  bool
 		offers   []mesos.Offer // the three agents' when nil
+		tainted  []string      // the agents whose Nodes have a PreferNoSchedule taint
 		want     []string
 	}{
+		{name: "a PreferNoSchedule taint sends a pod elsewhere", binpack: true, tainted: []string{"h3"}, want: []string{"h1"},
+			requests: []Request{req("t", 1, 64)}},
+		{name: "unless it tolerates it", binpack: true, tainted: []string{"h3"}, want: []string{"h3"},
+			requests: []Request{tolerating(req("t", 1, 64))}},
+		{name: "the taint before preferred terms", binpack: true, tainted: []string{"h3"}, want: []string{"h1"},
+			requests: []Request{withPrefs(req("t", 1, 64), Preferences{NodeAffinity: []corev1.PreferredSchedulingTerm{prefer(10, "rack", "r3")}})}},
+		{name: "a tainted agent still takes what fits nowhere else", binpack: true, tainted: []string{"h1", "h2"}, want: []string{"h1"},
+			requests: []Request{req("t", 3, 64)}},
 		{name: "without preferences the strategy chooses", requests: []Request{req("t", 1, 64)}, binpack: true, want: []string{"h3"}},
 		{name: "a preferred node affinity term", binpack: true, want: []string{"h2"},
 			requests: []Request{withPrefs(req("t", 1, 64), Preferences{NodeAffinity: []corev1.PreferredSchedulingTerm{prefer(10, "rack", "r2")}})}},
@@ -93,6 +112,10 @@ func TestPreferredTerms(t *testing.T) {
 			}
 			if tc.offers == nil {
 				tc.offers = offers
+			}
+			clear(tainted)
+			for _, h := range tc.tainted {
+				tainted[h] = true
 			}
 			in := Input{Requests: tc.requests, Offers: tc.offers, Cluster: "c", NodeSpec: nodeSpec, Strategy: strategy,
 				PodsIn: func(ns string) []PlacedPod { return tc.podsIn[ns] }}
