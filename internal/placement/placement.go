@@ -66,8 +66,8 @@ type Request struct {
 	// round's agents.
 	Spread []SpreadConstraint
 	// Preferred are the pod's preferred node affinity, pod affinity and pod
-	// anti-affinity terms (Preferences): among the offers it fits, it goes to the agent
-	// whose Node satisfies the greatest weight of them, the strategy choosing between
+	// anti-affinity terms and its ScheduleAnyway spread constraints (Preferences): they
+	// rank the agents of the offers it fits (preferenceOf), the strategy choosing between
 	// equals. Nil when it has none.
 	Preferred *Preferences
 }
