@@ -202,6 +202,7 @@ func fakeAPIWith(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) c
 		WithIndex(&corev1.Pod{}, indexer.PodSchedulerName, indexer.PodSchedulerNameOf).
 		WithIndex(&corev1.Pod{}, indexer.PodTaskID, indexer.PodTaskIDOf).
 		WithIndex(&corev1.Pod{}, indexer.PodAntiAffinity, indexer.AntiAffinityOf).
+		WithIndex(&corev1.Pod{}, indexer.PodNodeName, indexer.AgentNodeOf).
 		WithInterceptorFuncs(funcs).Build())
 }
 

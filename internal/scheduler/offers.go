@@ -49,6 +49,7 @@ func (s *Scheduler) offerLoop(ctx context.Context) {
 				s.setSuppressed(ctx, false)
 			}
 			s.tellWaiting(ctx, time.Now())
+			s.preempt(ctx, time.Now())
 		}
 		if s.heldForWork() {
 			s.wakeOfferLoop() // work that came during the round: the next round tries it

@@ -38,6 +38,10 @@ type pendingTask struct {
 	// seq tells this queuing of the task from the next (Enqueue): a launch takes out of
 	// the queue only the entry it launched (dequeueLaunched).
 	seq uint64
+	// preemptNever: the pod's preemptionPolicy is Never. nominatedUntil is until when it
+	// waits for the room of the pods preempted for it (preempt).
+	preemptNever   bool
+	nominatedUntil time.Time
 }
 
 // Enqueue adds a MesosTask to the queue (again), handing it the offers held (hold.go),
@@ -59,7 +63,8 @@ func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, po
 	}
 	p := pendingTask{key: client.ObjectKeyFromObject(mt), request: req, created: pod.CreationTimestamp.Time,
 		queued: before.queued, unschedulable: before.unschedulable, told: before.told, waiting: before.waiting,
-		stored: mt.ResourceVersion != ""}
+		stored: mt.ResourceVersion != "", nominatedUntil: before.nominatedUntil,
+		preemptNever: pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == corev1.PreemptNever}
 	if p.queued.IsZero() {
 		p.queued = time.Now()
 	}

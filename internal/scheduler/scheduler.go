@@ -135,6 +135,12 @@ type Scheduler struct {
 	// roundOffers that of the offers it placed: the next round uses them again.
 	heldSpare   []heldOffer
 	roundOffers []mesos.Offer
+	// noVictims is the priority below which the last pass of preempt found no pod
+	// running, and until when it is believed (the offer loop's alone).
+	noVictims struct {
+		below int32
+		until time.Time
+	}
 	// offerCache keeps the agents' Nodes and the offers read between placements; the
 	// offer loop alone uses it.
 	offerCache placement.Cache

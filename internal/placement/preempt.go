@@ -1,0 +1,162 @@
+package placement
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+// Running is a pod of the cluster running on an agent's Node, as preemption weighs it:
+// what it holds there, its priority, and when it started (of equals, the one that ran
+// the shortest goes first).
+type Running struct {
+	// ID names it to the caller (its namespace and name, say).
+	ID       string
+	Priority int32
+	Started  time.Time
+	// CPUs, MemMB, DiskMB and GPUs are what its task holds, as Request's.
+	CPUs, MemMB, DiskMB, GPUs float64
+}
+
+// PreemptNode is one agent's Node and the pods of the cluster running there.
+type PreemptNode struct {
+	// Node is the agent's Node (to read only): its labels as an offer of the agent reads
+	// them (agentnode.MatchLabels), taints, cordon and Ready condition.
+	Node *corev1.Node
+	Pods []Running
+}
+
+// Preemption is where a request can go once some pods of lower priority are gone.
+type Preemption struct {
+	// Node is the index of the Node in the input, Victims the indexes of its pods.
+	Node    int
+	Victims []int
+}
+
+// CanPreempt says whether a request may have pods preempted for it: one without host
+// ports, a role, pod affinity, anti-affinity or spread constraints, which the pods
+// that stay would still hold it to (they are not weighed here), and not bound to a Node.
+func CanPreempt(r *Request) bool {
+	return r.Node == "" && r.Role == "" && len(r.HostPorts) == 0 && len(r.AntiAffinity) == 0 && len(r.PodAffinity) == 0 && len(r.Spread) == 0
+}
+
+// Preempt finds the agent where a request of that priority fits once the fewest and
+// least important pods of lower priority are gone, as kube-scheduler's DefaultPreemption
+// chooses: among the Ready Nodes the request's node selector, required affinity,
+// tolerations, cordon and region (masterRegion, selectsRegion) let it go to, the one
+// whose most important victim is the least important, then the one with the fewest
+// victims. Only what the victims free is counted: an agent's free resources are not
+// known while it offers none, and Mesos offers no agent with nothing free. ok is false
+// when no agent would do.
+func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion string) (p Preemption, ok bool) {
+	if !CanPreempt(r) {
+		return Preemption{}, false
+	}
+	aff := nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity)
+	region := selectsRegion(r.NodeSelector, r.Affinity)
+	var bestTop int32
+	for i := range nodes {
+		n := &nodes[i]
+		if !mayGo(r, n.Node, &aff, region, masterRegion) {
+			continue
+		}
+		victims, top, found := victimsOn(r, priority, n.Pods)
+		if !found {
+			continue
+		}
+		if !ok || top < bestTop || top == bestTop && len(victims) < len(p.Victims) {
+			p, bestTop, ok = Preemption{Node: i, Victims: victims}, top, true
+		}
+	}
+	return p, ok
+}
+
+// mayGo says whether a request may go to a Node but for its resources.
+func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity, region bool, masterRegion string) bool {
+	if ready := agentnode.ReadyCondition(node); ready == nil || ready.Status != corev1.ConditionTrue {
+		return false // the kills may not reach it, and nothing says room comes back
+	}
+	if node.Spec.Unschedulable && !tolerates(r.Tolerations, &unschedulableTaint) {
+		return false
+	}
+	// Ready says the agent is there: the not-ready and unreachable taints, which the node
+	// lifecycle controller lifts only after a while, are not held against the pod, as a
+	// round holds none of them against a pod on an agent it was offered.
+	for _, t := range blockingTaints(node.Spec.Taints, true) {
+		if !tolerates(r.Tolerations, &t) {
+			return false
+		}
+	}
+	if v, ok := node.Labels[corev1.LabelTopologyRegion]; ok && masterRegion != "" && v != masterRegion && !region {
+		return false
+	}
+	ok, _ := aff.Match(node)
+	return ok
+}
+
+// victimsOn are the pods of lower priority whose going makes room for the request, the
+// least important first until there is room, then each of those, the most important
+// first, kept when the room holds without it (kube-scheduler's reprieve); top is the
+// priority of the most important victim. found is false when all of them together free
+// too little.
+func victimsOn(r *Request, priority int32, pods []Running) (victims []int, top int32, found bool) {
+	for i := range pods {
+		if pods[i].Priority < priority {
+			victims = append(victims, i)
+		}
+	}
+	// Least important first: lower priority, then the one started last.
+	slices.SortFunc(victims, func(a, b int) int {
+		if c := cmp.Compare(pods[a].Priority, pods[b].Priority); c != 0 {
+			return c
+		}
+		return pods[b].Started.Compare(pods[a].Started)
+	})
+	var freed [kindCount]float64
+	enough := func() bool {
+		for k := range kindCount {
+			if need := r.amount(k); need > epsilon && freed[k]+epsilon < need {
+				return false
+			}
+		}
+		return true
+	}
+	add := func(i int, sign float64) {
+		p := &pods[i]
+		freed[kindCPUs] += sign * p.CPUs
+		freed[kindMem] += sign * p.MemMB
+		freed[kindDisk] += sign * p.DiskMB
+		freed[kindGPUs] += sign * p.GPUs
+	}
+	n := 0
+	for n < len(victims) && !enough() {
+		add(victims[n], 1)
+		n++
+	}
+	if !enough() || n == 0 {
+		return nil, 0, false
+	}
+	victims = victims[:n]
+	kept := victims[:0:0]
+	for j := len(victims) - 1; j >= 0; j-- {
+		add(victims[j], -1)
+		if enough() {
+			continue // reprieved
+		}
+		add(victims[j], 1)
+		kept = append(kept, victims[j])
+	}
+	if len(kept) > 0 {
+		top = pods[kept[0]].Priority
+		for _, i := range kept {
+			top = max(top, pods[i].Priority)
+		}
+	}
+	slices.Sort(kept)
+	return kept, top, len(kept) > 0
+}

@@ -1,0 +1,97 @@
+package placement
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Preempt chooses the agent where the fewest, least important pods of lower priority
+// make room, and only where the request may go but for its resources.
+func TestPreempt(t *testing.T) {
+	t0 := time.Now()
+	node := func(name string, edit ...func(*corev1.Node)) *corev1.Node {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"rack": name}},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+		for _, e := range edit {
+			e(n)
+		}
+		return n
+	}
+	pod := func(id string, priority int32, cpus float64, started int) Running {
+		return Running{ID: id, Priority: priority, CPUs: cpus, MemMB: 64, Started: t0.Add(time.Duration(started) * time.Minute)}
+	}
+	notReady := func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionUnknown }
+	cordoned := func(n *corev1.Node) { n.Spec.Unschedulable = true }
+	tainted := func(n *corev1.Node) {
+		n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}}
+	}
+	remote := func(n *corev1.Node) { n.Labels[corev1.LabelTopologyRegion] = "us" }
+	for _, tc := range []struct {
+		name     string
+		r        Request
+		priority int32
+		nodes    []PreemptNode
+		want     string // "node: victims", "" for none
+	}{
+		{name: "the lowest priority first, and no more than needed", r: req("t", 1, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("p50", 50, 1, 0), pod("p10", 10, 1, 0), pod("p200", 200, 1, 0)}}},
+			want:  "a: p10"},
+		{name: "of equal priority the one started last", r: req("t", 1, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("old", 10, 1, 0), pod("new", 10, 1, 5)}}},
+			want:  "a: new"},
+		{name: "several, and the reprieve keeps one not needed", r: req("t", 2, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("small", 1, 0.5, 0), pod("big1", 2, 1, 0), pod("big2", 3, 1, 0)}}},
+			want:  "a: big1, big2"},
+		{name: "never a pod of equal or higher priority", r: req("t", 1, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("eq", 100, 1, 0), pod("hi", 200, 1, 0)}}}},
+		{name: "too little to free", r: req("t", 4, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("p1", 1, 1, 0), pod("p2", 1, 1, 0)}}}},
+		{name: "the agent whose most important victim is least important", r: req("t", 1, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a50", 50, 1, 0)}}, {Node: node("b"), Pods: []Running{pod("b20", 20, 1, 0)}}},
+			want:  "b: b20"},
+		{name: "then the one with the fewest victims", r: req("t", 2, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 10, 1, 0), pod("a2", 10, 1, 0)}}, {Node: node("b"), Pods: []Running{pod("b1", 10, 2, 0)}}},
+			want:  "b: b1"},
+		{name: "not where its node selector does not go", r: withSelector(req("t", 1, 64), "rack", "b"), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0)}}, {Node: node("b"), Pods: []Running{pod("b1", 50, 1, 0)}}},
+			want:  "b: b1"},
+		{name: "not on a Node that is not Ready, cordoned or tainted", r: req("t", 1, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a", notReady), Pods: []Running{pod("a1", 1, 1, 0)}}, {Node: node("b", cordoned), Pods: []Running{pod("b1", 1, 1, 0)}},
+				{Node: node("c", tainted), Pods: []Running{pod("c1", 1, 1, 0)}}}},
+		{name: "on a Ready Node whose not-ready taint is not lifted yet", r: req("t", 1, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a", func(n *corev1.Node) {
+				n.Spec.Taints = []corev1.Taint{{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule}}
+			}), Pods: []Running{pod("a1", 1, 1, 0)}}}, want: "a: a1"},
+		{name: "on a tainted Node it tolerates", r: func() Request {
+			r := req("t", 1, 64)
+			r.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
+			return r
+		}(), priority: 100, nodes: []PreemptNode{{Node: node("c", tainted), Pods: []Running{pod("c1", 1, 1, 0)}}}, want: "c: c1"},
+		{name: "not in another region than the master's unless it selects one", r: req("t", 1, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a", remote), Pods: []Running{pod("a1", 1, 1, 0)}}}},
+		{name: "nor for a request with host ports", r: withPorts(req("t", 1, 64), 8080), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0)}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, ok := Preempt(&tc.r, tc.priority, tc.nodes, "eu")
+			got := ""
+			if ok {
+				var ids []string
+				for _, v := range p.Victims {
+					ids = append(ids, tc.nodes[p.Node].Pods[v].ID)
+				}
+				slices.Sort(ids)
+				got = fmt.Sprintf("%s: %s", tc.nodes[p.Node].Node.Name, strings.Join(ids, ", "))
+			}
+			if got != tc.want {
+				t.Errorf("Preempt = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

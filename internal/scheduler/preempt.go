@@ -1,0 +1,219 @@
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/placement"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+const (
+	// preemptAfter is how long a task waits in the queue, placed nowhere, before pods
+	// of lower priority are preempted for it: a burst's pods are placed within moments
+	// when there is room, and none is preempted for them meanwhile.
+	preemptAfter = 10 * time.Second
+	// preemptAtMost is how many tasks a pass preempts for: each is a few writes, made
+	// in the offer loop.
+	preemptAtMost = 10
+	// nominationMargin is how long, past its victims' grace periods, a task waits for
+	// the room they free before pods are preempted for it again.
+	nominationMargin = 30 * time.Second
+	// noVictimsFor is how long, after a pass found no pod of lower priority than its
+	// tasks' running, tasks of no higher priority preempt nothing: in a cluster full of
+	// pods of one priority, the pods of every Node would be listed at every pass.
+	noVictimsFor = 30 * time.Second
+	// ReasonPreempted is the reason of the event on a pod preempted, and
+	// ReasonPreempting of that on the pod it is preempted for.
+	ReasonPreempted  = "Preempted"
+	ReasonPreempting = "Preempting"
+)
+
+// preemptor is a queued task that may have pods preempted for it.
+type preemptor struct {
+	id      string
+	key     types.NamespacedName
+	request placement.Request
+	// priority and queued order the preemptors: the more important first, then the one
+	// that waited longest.
+	priority int32
+	queued   time.Time
+}
+
+// preempt deletes pods of lower priority for the tasks that have waited preemptAfter
+// and were told they fit nowhere (Unschedulable), as kube-scheduler's DefaultPreemption does for a pod that fits no
+// Node: on the agent where the fewest and least important pods make room
+// (placement.Preempt). The victims get a DisruptionTarget condition and an event, and
+// are deleted with their grace periods (their tasks are killed as for any deletion);
+// the task is nominated to the agent's Node (status.nominatedNodeName) and waits for
+// the room they free, which Mesos offers again once their tasks ended, before any pod
+// is preempted for it again. Tasks whose pods say preemptionPolicy: Never, and those
+// placement.CanPreempt leaves out, preempt nothing.
+func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
+	var todo []preemptor
+	s.mu.Lock()
+	for id, p := range s.pending {
+		if p.unschedulable != "" && !p.preemptNever && now.Sub(p.queued) >= preemptAfter && !now.Before(p.nominatedUntil) && placement.CanPreempt(&p.request) {
+			todo = append(todo, preemptor{id: id, key: p.key, request: p.request, priority: p.priority, queued: p.queued})
+		}
+	}
+	s.mu.Unlock()
+	if len(todo) == 0 {
+		return
+	}
+	slices.SortFunc(todo, func(a, b preemptor) int {
+		if c := cmp.Compare(b.priority, a.priority); c != 0 {
+			return c
+		}
+		return a.queued.Compare(b.queued)
+	})
+	if now.Before(s.noVictims.until) && todo[0].priority <= s.noVictims.below {
+		return // no pod of lower priority ran lately: not worth listing them all again
+	}
+	nodes, pods := s.preemptNodes(ctx, todo[0].priority)
+	if len(nodes) == 0 {
+		s.noVictims.below, s.noVictims.until = todo[0].priority, now.Add(noVictimsFor)
+		return
+	}
+	region := ""
+	if d := s.currentDriver(); d != nil {
+		region = d.MasterRegion()
+	}
+	for _, t := range todo[:min(len(todo), preemptAtMost)] {
+		p, ok := placement.Preempt(&t.request, t.priority, nodes, region)
+		if !ok {
+			continue
+		}
+		n := &nodes[p.Node]
+		victims := make([]*corev1.Pod, len(p.Victims))
+		for i, v := range p.Victims {
+			victims[i] = pods[p.Node][v]
+		}
+		until := s.evict(ctx, t, n.Node.Name, victims, now)
+		s.mu.Lock()
+		if q, ok := s.pending[t.id]; ok {
+			q.nominatedUntil = until
+			s.pending[t.id] = q
+		}
+		s.mu.Unlock()
+		// The victims are taken: the next task does not count them again.
+		keep := n.Pods[:0:0]
+		keepPods := pods[p.Node][:0:0]
+		for i := range n.Pods {
+			if !slices.Contains(p.Victims, i) {
+				keep, keepPods = append(keep, n.Pods[i]), append(keepPods, pods[p.Node][i])
+			}
+		}
+		n.Pods, pods[p.Node] = keep, keepPods
+	}
+}
+
+// preemptNodes are the cluster's agents' Nodes with the pods running on each that are
+// of lower priority than below (the most important task's: no pod of higher priority
+// can be a victim), as placement weighs them, and those pods. Pods being deleted or
+// ended are left out: they free their room already.
+func (s *Scheduler) preemptNodes(ctx context.Context, below int32) ([]placement.PreemptNode, [][]*corev1.Pod) {
+	var list corev1.NodeList
+	if err := s.Client.List(ctx, &list, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
+		s.Log.Info("Could not list the cluster's Nodes; preempting nothing", "error", err.Error())
+		return nil, nil
+	}
+	var nodes []placement.PreemptNode
+	var pods [][]*corev1.Pod
+	for i := range list.Items {
+		n := &list.Items[i]
+		var on corev1.PodList
+		if err := s.Client.List(ctx, &on, client.MatchingFields{indexer.PodNodeName: n.Name}, client.UnsafeDisableDeepCopy); err != nil {
+			s.Log.Info("Could not list the pods of a Node; preempting none of them", "node", n.Name, "error", err.Error())
+			continue
+		}
+		var running []placement.Running
+		var of []*corev1.Pod
+		for j := range on.Items {
+			p := &on.Items[j]
+			if p.DeletionTimestamp != nil || podtask.PodTerminal(p) || podPriority(p) >= below {
+				continue
+			}
+			res, err := podtask.TaskResourcesFor(p)
+			if err != nil {
+				continue
+			}
+			r := podtask.RequestFor(p, &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{Resources: res}})
+			var started time.Time
+			if p.Status.StartTime != nil {
+				started = p.Status.StartTime.Time
+			}
+			running = append(running, placement.Running{ID: p.Namespace + "/" + p.Name, Priority: podPriority(p), Started: started,
+				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs})
+			of = append(of, p)
+		}
+		if len(running) == 0 {
+			continue
+		}
+		node := *n
+		node.Labels = agentnode.MatchLabels(n.Labels) // as the agent's offers read
+		nodes = append(nodes, placement.PreemptNode{Node: &node, Pods: running})
+		pods = append(pods, of)
+	}
+	return nodes, pods
+}
+
+// podPriority is a pod's priority, 0 when it has none (as kube-scheduler takes it).
+func podPriority(p *corev1.Pod) int32 {
+	if p.Spec.Priority != nil {
+		return *p.Spec.Priority
+	}
+	return 0
+}
+
+// evict preempts the victims for task t on a Node: each gets the DisruptionTarget
+// condition kube-scheduler gives a pod it preempts and an event, and is deleted, this
+// very pod (by UID), with its own grace period; t's pod is nominated to the Node and
+// told. It returns until when t waits for the room: past the longest grace period of
+// the victims, and nominationMargin.
+func (s *Scheduler) evict(ctx context.Context, t preemptor, node string, victims []*corev1.Pod, now time.Time) time.Time {
+	log := s.Log.WithValues("pod", t.key, "node", node)
+	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	for _, v := range victims {
+		if g := v.Spec.TerminationGracePeriodSeconds; g != nil && *g > grace {
+			grace = *g
+		}
+		why := fmt.Sprintf("Preempted by pod %s/%s (priority %d) on Node %s", t.key.Namespace, t.key.Name, t.priority, node)
+		patched := v.DeepCopy()
+		podtask.SetPodCondition(&patched.Status, corev1.DisruptionTarget, corev1.ConditionTrue, corev1.PodReasonPreemptionByScheduler,
+			fmt.Sprintf("%s: preempting to accommodate a higher priority pod", s.clusterName()))
+		if err := s.Client.Status().Patch(ctx, patched, client.StrategicMergeFrom(v)); err != nil {
+			log.Info("Could not set the DisruptionTarget condition of a pod to preempt; deleting it anyway", "victim", client.ObjectKeyFromObject(v), "error", err.Error())
+		}
+		if s.Recorder != nil {
+			s.Recorder.Eventf(v, nil, corev1.EventTypeNormal, ReasonPreempted, "Preempting", "%s", why)
+		}
+		if err := s.Client.Delete(ctx, v, client.Preconditions{UID: &v.UID}); client.IgnoreNotFound(err) != nil {
+			log.Info("Could not delete a pod to preempt", "victim", client.ObjectKeyFromObject(v), "error", err.Error())
+		}
+	}
+	log.Info("Preempting pods of lower priority for a pod that fits nowhere", "victims", len(victims))
+	pod := &corev1.Pod{}
+	if err := s.Client.Get(ctx, t.key, pod); err == nil && pod.Status.NominatedNodeName != node {
+		before := pod.DeepCopy()
+		pod.Status.NominatedNodeName = node
+		if err := s.Client.Status().Patch(ctx, pod, client.MergeFrom(before)); err != nil {
+			log.Info("Could not nominate the pod to the Node of its victims", "error", err.Error())
+		}
+		if s.Recorder != nil {
+			s.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, ReasonPreempting, "Preempting",
+				"Deleting %d pod(s) of lower priority on Node %s to make room", len(victims), node)
+		}
+	}
+	return now.Add(time.Duration(grace)*time.Second + nominationMargin)
+}

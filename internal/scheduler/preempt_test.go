@@ -1,0 +1,124 @@
+package scheduler
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+// A pod that waited preemptAfter, told it fits nowhere, has the least important pod of
+// lower priority on an agent deleted for it, with the DisruptionTarget condition and
+// an event, and is nominated to that agent's Node; it preempts nothing more while it
+// waits for that room. A pod whose preemptionPolicy is Never preempts nothing.
+func TestAPodOfHigherPriorityPreemptsOneOfLower(t *testing.T) {
+	for _, never := range []bool{false, true} {
+		t.Run(map[bool]string{false: "PreemptLowerPriority", true: "Never"}[never], func(t *testing.T) {
+			ctx := context.Background()
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0), Labels: map[string]string{agentnode.LabelCluster: "c"}},
+				Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+			running := func(name string, priority int32) *corev1.Pod {
+				p, _ := podWithTask(name, "1")
+				p.Spec.Priority, p.Spec.NodeName = &priority, node.Name
+				p.Finalizers = []string{"test/keep"} // to see it once deleted
+				p.Status.Phase = corev1.PodRunning
+				return p
+			}
+			low, lowest, higher := running("low", 20), running("lowest", 10), running("higher", 100)
+			high, task := podWithTask("high", "1")
+			priority := int32(50)
+			high.Spec.Priority = &priority
+			if never {
+				policy := corev1.PreemptNever
+				high.Spec.PreemptionPolicy = &policy
+			}
+			c := fakeAPI(t, node, low, lowest, higher, high, task)
+			s, rec := newTestScheduler(c, newFakeDriver())
+			s.Enqueue(ctx, task, high)
+			now := time.Now()
+			editPending(s, func(p *pendingTask) {
+				p.unschedulable, p.queued = whyNoOffers, now.Add(-preemptAfter)
+			})
+
+			s.preempt(ctx, now)
+			get := func(p *corev1.Pod) *corev1.Pod {
+				t.Helper()
+				got := &corev1.Pod{}
+				if err := c.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			for _, p := range []*corev1.Pod{low, higher} {
+				if get(p).DeletionTimestamp != nil {
+					t.Errorf("pod %s was deleted", p.Name)
+				}
+			}
+			victim, nominee := get(lowest), get(high)
+			events := drain(rec)
+			if never {
+				if victim.DeletionTimestamp != nil || nominee.Status.NominatedNodeName != "" || len(events) != 0 {
+					t.Errorf("a pod that never preempts: victim deleted %v, nominated %q, events %v", victim.DeletionTimestamp, nominee.Status.NominatedNodeName, events)
+				}
+				return
+			}
+			if victim.DeletionTimestamp == nil {
+				t.Fatal("the pod of lowest priority was not deleted")
+			}
+			var disrupted bool
+			for _, cond := range victim.Status.Conditions {
+				disrupted = disrupted || cond.Type == corev1.DisruptionTarget && cond.Status == corev1.ConditionTrue && cond.Reason == corev1.PodReasonPreemptionByScheduler
+			}
+			if !disrupted {
+				t.Errorf("the victim's conditions %v, want DisruptionTarget PreemptionByScheduler", victim.Status.Conditions)
+			}
+			if nominee.Status.NominatedNodeName != node.Name {
+				t.Errorf("nominated to %q, want %q", nominee.Status.NominatedNodeName, node.Name)
+			}
+			if len(events) != 2 || !strings.Contains(events[0], ReasonPreempted) || !strings.Contains(events[0], "ns/high") ||
+				!strings.Contains(events[1], ReasonPreempting) {
+				t.Errorf("events %v, want Preempted on the victim and Preempting on the pod", events)
+			}
+
+			s.preempt(ctx, now.Add(5*time.Second))
+			if get(low).DeletionTimestamp != nil || len(drain(rec)) != 0 {
+				t.Error("a nominated pod preempted again while its victim's room is on its way")
+			}
+		})
+	}
+}
+
+// Tasks that were not told they fit nowhere, or of no higher priority than any pod
+// running, preempt nothing, and the second pass does not list the Nodes' pods again.
+func TestNoPreemptionWithoutVictims(t *testing.T) {
+	ctx := context.Background()
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0), Labels: map[string]string{agentnode.LabelCluster: "c"}},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+	same, _ := podWithTask("same", "1")
+	same.Spec.NodeName, same.Status.Phase = node.Name, corev1.PodRunning
+	waiting, task := podWithTask("waiting", "1")
+	c := fakeAPI(t, node, same, waiting, task)
+	s, rec := newTestScheduler(c, newFakeDriver())
+	s.Enqueue(ctx, task, waiting)
+	now := time.Now()
+	editPending(s, func(p *pendingTask) { p.queued = now.Add(-preemptAfter) })
+	s.preempt(ctx, now)
+	if !s.noVictims.until.IsZero() {
+		t.Error("a task not told it fits nowhere looked for victims")
+	}
+	editPending(s, func(p *pendingTask) { p.unschedulable = whyNoOffers })
+	s.preempt(ctx, now)
+	if !s.noVictims.until.After(now) || s.noVictims.below != 0 {
+		t.Errorf("no victims below %d until %v, want below 0 for a while", s.noVictims.below, s.noVictims.until)
+	}
+	got := &corev1.Pod{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(same), got); err != nil || got.DeletionTimestamp != nil || len(drain(rec)) != 0 {
+		t.Errorf("a pod of the same priority: %v, deleted %v", err, got.DeletionTimestamp)
+	}
+}
