@@ -57,9 +57,13 @@ type preemptor struct {
 // are deleted with their grace periods (their tasks are killed as for any deletion);
 // the task is nominated to the agent's Node (status.nominatedNodeName) and waits for
 // the room they free, which Mesos offers again once their tasks ended, before any pod
-// is preempted for it again. Tasks whose pods say preemptionPolicy: Never, and those
+// is preempted for it again. Nothing is preempted while the framework is not subscribed. Tasks whose pods say preemptionPolicy: Never, and those
 // placement.CanPreempt leaves out, preempt nothing.
 func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
+	d := s.currentDriver()
+	if d == nil || !d.Subscribed() {
+		return // the kills would wait for the master, and no offer can come meanwhile
+	}
 	var todo []preemptor
 	s.mu.Lock()
 	for id, p := range s.pending {
@@ -85,10 +89,7 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		s.noVictims.below, s.noVictims.until = todo[0].priority, now.Add(noVictimsFor)
 		return
 	}
-	region := ""
-	if d := s.currentDriver(); d != nil {
-		region = d.MasterRegion()
-	}
+	region := d.MasterRegion()
 	for _, t := range todo[:min(len(todo), preemptAtMost)] {
 		p, ok := placement.Preempt(&t.request, t.priority, nodes, region)
 		if !ok {

@@ -16,7 +16,8 @@ import (
 // A pod that waited preemptAfter, told it fits nowhere, has the least important pod of
 // lower priority on an agent deleted for it, with the DisruptionTarget condition and
 // an event, and is nominated to that agent's Node; it preempts nothing more while it
-// waits for that room. A pod whose preemptionPolicy is Never preempts nothing.
+// waits for that room. A pod whose preemptionPolicy is Never preempts nothing, nor does
+// any while the framework is not subscribed.
 func TestAPodOfHigherPriorityPreemptsOneOfLower(t *testing.T) {
 	for _, never := range []bool{false, true} {
 		t.Run(map[bool]string{false: "PreemptLowerPriority", true: "Never"}[never], func(t *testing.T) {
@@ -39,14 +40,13 @@ func TestAPodOfHigherPriorityPreemptsOneOfLower(t *testing.T) {
 				high.Spec.PreemptionPolicy = &policy
 			}
 			c := fakeAPI(t, node, low, lowest, higher, high, task)
-			s, rec := newTestScheduler(c, newFakeDriver())
+			d := newFakeDriver()
+			s, rec := newTestScheduler(c, d)
 			s.Enqueue(ctx, task, high)
 			now := time.Now()
 			editPending(s, func(p *pendingTask) {
 				p.unschedulable, p.queued = whyNoOffers, now.Add(-preemptAfter)
 			})
-
-			s.preempt(ctx, now)
 			get := func(p *corev1.Pod) *corev1.Pod {
 				t.Helper()
 				got := &corev1.Pod{}
@@ -55,6 +55,20 @@ func TestAPodOfHigherPriorityPreemptsOneOfLower(t *testing.T) {
 				}
 				return got
 			}
+
+			// Not while the framework is not subscribed.
+			d.mu.Lock()
+			d.unsubscribed = true
+			d.mu.Unlock()
+			s.preempt(ctx, now)
+			if get(lowest).DeletionTimestamp != nil {
+				t.Fatal("a pod was preempted while the framework was not subscribed")
+			}
+			d.mu.Lock()
+			d.unsubscribed = false
+			d.mu.Unlock()
+
+			s.preempt(ctx, now)
 			for _, p := range []*corev1.Pod{low, higher} {
 				if get(p).DeletionTimestamp != nil {
 					t.Errorf("pod %s was deleted", p.Name)
