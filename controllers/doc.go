@@ -35,6 +35,10 @@ package controllers
 // takes update on the owner's finalizers subresource, which is all this grants.
 // +kubebuilder:rbac:groups="",resources=pods/finalizers,verbs=update
 //
+// PodDisruptionBudgets, listed (not watched: only when a pod preempts others) so that
+// preemption spares the pods a budget protects where it can, as kube-scheduler does.
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=list
+//
 // Nodes: one per Mesos agent, made, labelled and removed by the operator, their status
 // (Ready, capacity) patched as a kubelet patches its own.
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;create;patch;delete

@@ -21,6 +21,9 @@ type Running struct {
 	Started  time.Time
 	// CPUs, MemMB, DiskMB and GPUs are what its task holds, as Request's.
 	CPUs, MemMB, DiskMB, GPUs float64
+	// Protected: a PodDisruptionBudget allows no disruption of it now. Such a pod goes
+	// only when the others of lower priority do not make room.
+	Protected bool
 }
 
 // PreemptNode is one agent's Node and the pods of the cluster running there.
@@ -49,8 +52,8 @@ func CanPreempt(r *Request) bool {
 // least important pods of lower priority are gone, as kube-scheduler's DefaultPreemption
 // chooses: among the Ready Nodes the request's node selector, required affinity,
 // tolerations, cordon and region (masterRegion, selectsRegion) let it go to, the one
-// whose most important victim is the least important, then the one with the fewest
-// victims. Only what the victims free is counted: an agent's free resources are not
+// with the fewest victims a disruption budget protects, then the one whose most
+// important victim is the least important, then the one with the fewest victims. Only what the victims free is counted: an agent's free resources are not
 // known while it offers none, and Mesos offers no agent with nothing free. ok is false
 // when no agent would do.
 func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion string) (p Preemption, ok bool) {
@@ -60,6 +63,7 @@ func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion strin
 	aff := nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity)
 	region := selectsRegion(r.NodeSelector, r.Affinity)
 	var bestTop int32
+	var bestProtected int
 	for i := range nodes {
 		n := &nodes[i]
 		if !mayGo(r, n.Node, &aff, region, masterRegion) {
@@ -69,8 +73,16 @@ func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion strin
 		if !found {
 			continue
 		}
-		if !ok || top < bestTop || top == bestTop && len(victims) < len(p.Victims) {
-			p, bestTop, ok = Preemption{Node: i, Victims: victims}, top, true
+		protected := 0
+		for _, v := range victims {
+			if n.Pods[v].Protected {
+				protected++
+			}
+		}
+		better := protected < bestProtected ||
+			protected == bestProtected && (top < bestTop || top == bestTop && len(victims) < len(p.Victims))
+		if !ok || better {
+			p, bestTop, bestProtected, ok = Preemption{Node: i, Victims: victims}, top, protected, true
 		}
 	}
 	return p, ok
@@ -99,9 +111,10 @@ func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity
 	return ok
 }
 
-// victimsOn are the pods of lower priority whose going makes room for the request, the
-// least important first until there is room, then each of those, the most important
-// first, kept when the room holds without it (kube-scheduler's reprieve); top is the
+// victimsOn are the pods of lower priority whose going makes room for the request: the
+// least important first until there is room, those a disruption budget protects after
+// the others; then each of those, the protected first and then the most important,
+// kept when the room holds without it (kube-scheduler's reprieve). top is the
 // priority of the most important victim. found is false when all of them together free
 // too little.
 func victimsOn(r *Request, priority int32, pods []Running) (victims []int, top int32, found bool) {
@@ -110,8 +123,15 @@ func victimsOn(r *Request, priority int32, pods []Running) (victims []int, top i
 			victims = append(victims, i)
 		}
 	}
-	// Least important first: lower priority, then the one started last.
+	// Unprotected first, then the least important: lower priority, then the one started
+	// last.
 	slices.SortFunc(victims, func(a, b int) int {
+		if pods[a].Protected != pods[b].Protected {
+			if pods[a].Protected {
+				return 1
+			}
+			return -1
+		}
 		if c := cmp.Compare(pods[a].Priority, pods[b].Priority); c != 0 {
 			return c
 		}

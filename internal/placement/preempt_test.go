@@ -26,6 +26,7 @@ func TestPreempt(t *testing.T) {
 	pod := func(id string, priority int32, cpus float64, started int) Running {
 		return Running{ID: id, Priority: priority, CPUs: cpus, MemMB: 64, Started: t0.Add(time.Duration(started) * time.Minute)}
 	}
+	protect := func(p Running) Running { p.Protected = true; return p }
 	notReady := func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionUnknown }
 	cordoned := func(n *corev1.Node) { n.Spec.Unschedulable = true }
 	tainted := func(n *corev1.Node) {
@@ -64,6 +65,18 @@ func TestPreempt(t *testing.T) {
 		{name: "not on a Node that is not Ready, cordoned or tainted", r: req("t", 1, 64), priority: 100,
 			nodes: []PreemptNode{{Node: node("a", notReady), Pods: []Running{pod("a1", 1, 1, 0)}}, {Node: node("b", cordoned), Pods: []Running{pod("b1", 1, 1, 0)}},
 				{Node: node("c", tainted), Pods: []Running{pod("c1", 1, 1, 0)}}}},
+		{name: "a protected pod goes only when the others do not make room", r: req("t", 1, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{protect(pod("guarded", 1, 1, 0)), pod("free", 50, 1, 0)}}},
+			want:  "a: free"},
+		{name: "and is reprieved first", r: req("t", 2, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{protect(pod("guarded", 1, 1, 0)), pod("p20", 20, 1, 0), pod("p30", 30, 1, 0)}}},
+			want:  "a: p20, p30"},
+		{name: "when it must go, it goes", r: req("t", 2, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{protect(pod("guarded", 1, 1, 0)), pod("p20", 20, 1, 0)}}},
+			want:  "a: guarded, p20"},
+		{name: "the agent with fewer protected victims first", r: req("t", 1, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{protect(pod("a1", 1, 1, 0))}}, {Node: node("b"), Pods: []Running{pod("b1", 90, 1, 0)}}},
+			want:  "b: b1"},
 		{name: "on a Ready Node whose not-ready taint is not lifted yet", r: req("t", 1, 64), priority: 100,
 			nodes: []PreemptNode{{Node: node("a", func(n *corev1.Node) {
 				n.Spec.Taints = []corev1.Taint{{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule}}

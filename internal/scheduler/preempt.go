@@ -8,6 +8,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -129,6 +132,7 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) ([]placement.
 		s.Log.Info("Could not list the cluster's Nodes; preempting nothing", "error", err.Error())
 		return nil, nil
 	}
+	protected := s.disruptionBudgets(ctx)
 	var nodes []placement.PreemptNode
 	var pods [][]*corev1.Pod
 	for i := range list.Items {
@@ -155,7 +159,7 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) ([]placement.
 				started = p.Status.StartTime.Time
 			}
 			running = append(running, placement.Running{ID: p.Namespace + "/" + p.Name, Priority: podPriority(p), Started: started,
-				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs})
+				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs, Protected: protected(p)})
 			of = append(of, p)
 		}
 		if len(running) == 0 {
@@ -167,6 +171,41 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) ([]placement.
 		pods = append(pods, of)
 	}
 	return nodes, pods
+}
+
+// disruptionBudgets says whether a PodDisruptionBudget allows no disruption of a pod now
+// (status.disruptionsAllowed 0 and its selector matching the pod), read from the API
+// server once per pass: the manager keeps no cache of them, and a pass is rare. Without
+// them (the API server refused, an install without the permission), none is protected.
+func (s *Scheduler) disruptionBudgets(ctx context.Context) func(*corev1.Pod) bool {
+	var list policyv1.PodDisruptionBudgetList
+	r := s.APIReader
+	if r == nil {
+		r = s.Client
+	}
+	if err := r.List(ctx, &list); err != nil {
+		s.Log.Info("Could not list the PodDisruptionBudgets; preempting as if there were none", "error", err.Error())
+		return func(*corev1.Pod) bool { return false }
+	}
+	type budget struct {
+		namespace string
+		selector  labels.Selector
+	}
+	var exhausted []budget
+	for i := range list.Items {
+		b := &list.Items[i]
+		if b.Status.DisruptionsAllowed > 0 || b.Spec.Selector == nil {
+			continue
+		}
+		if sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector); err == nil {
+			exhausted = append(exhausted, budget{b.Namespace, sel})
+		}
+	}
+	return func(p *corev1.Pod) bool {
+		return slices.ContainsFunc(exhausted, func(b budget) bool {
+			return b.namespace == p.Namespace && b.selector.Matches(labels.Set(p.Labels))
+		})
+	}
 }
 
 // podPriority is a pod's priority, 0 when it has none (as kube-scheduler takes it).

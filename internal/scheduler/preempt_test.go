@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -134,5 +135,46 @@ func TestNoPreemptionWithoutVictims(t *testing.T) {
 	got := &corev1.Pod{}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(same), got); err != nil || got.DeletionTimestamp != nil || len(drain(rec)) != 0 {
 		t.Errorf("a pod of the same priority: %v, deleted %v", err, got.DeletionTimestamp)
+	}
+}
+
+// A pod a PodDisruptionBudget protects (no disruption allowed) is spared when another of
+// lower priority makes room, though it is the least important.
+func TestPreemptionSparesAPodABudgetProtects(t *testing.T) {
+	ctx := context.Background()
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0), Labels: map[string]string{agentnode.LabelCluster: "c"}},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+	running := func(name string, priority int32, app string) *corev1.Pod {
+		p, _ := podWithTask(name, "1")
+		p.Labels = map[string]string{"app": app}
+		p.Spec.Priority, p.Spec.NodeName = &priority, node.Name
+		p.Finalizers = []string{"test/keep"}
+		p.Status.Phase = corev1.PodRunning
+		return p
+	}
+	guarded, other := running("guarded", 10, "db"), running("other", 20, "web")
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
+		Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
+		Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 0}}
+	high, task := podWithTask("high", "1")
+	priority := int32(50)
+	high.Spec.Priority = &priority
+	c := fakeAPI(t, node, guarded, other, pdb, high, task)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	s.Enqueue(ctx, task, high)
+	now := time.Now()
+	editPending(s, func(p *pendingTask) { p.unschedulable, p.queued = whyNoOffers, now.Add(-preemptAfter) })
+	s.preempt(ctx, now)
+	for _, tc := range []struct {
+		pod     *corev1.Pod
+		deleted bool
+	}{{guarded, false}, {other, true}} {
+		got := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(tc.pod), got); err != nil {
+			t.Fatal(err)
+		}
+		if (got.DeletionTimestamp != nil) != tc.deleted {
+			t.Errorf("pod %s deleted %v, want %v", tc.pod.Name, got.DeletionTimestamp != nil, tc.deleted)
+		}
 	}
 }
