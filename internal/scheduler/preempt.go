@@ -60,8 +60,9 @@ type preemptor struct {
 // are deleted with their grace periods (their tasks are killed as for any deletion);
 // the task is nominated to the agent's Node (status.nominatedNodeName) and waits for
 // the room they free, which Mesos offers again once their tasks ended, before any pod
-// is preempted for it again. Nothing is preempted while the framework is not subscribed. Tasks whose pods say preemptionPolicy: Never, and those
-// placement.CanPreempt leaves out, preempt nothing.
+// is preempted for it again. Tasks whose pods say preemptionPolicy: Never, and those
+// placement.CanPreempt leaves out, preempt nothing; nor does any while the framework is
+// not subscribed.
 func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 	d := s.currentDriver()
 	if d == nil || !d.Subscribed() {
@@ -175,9 +176,21 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) ([]placement.
 
 // disruptionBudgets says whether a PodDisruptionBudget allows no disruption of a pod now
 // (status.disruptionsAllowed 0 and its selector matching the pod), read from the API
-// server once per pass: the manager keeps no cache of them, and a pass is rare. Without
-// them (the API server refused, an install without the permission), none is protected.
+// server at its first question of a pass: the manager keeps no cache of them, and a
+// pass with pods to weigh is rare. Without them (the API server refused, an install
+// without the permission), none is protected.
 func (s *Scheduler) disruptionBudgets(ctx context.Context) func(*corev1.Pod) bool {
+	var protects func(*corev1.Pod) bool
+	return func(p *corev1.Pod) bool {
+		if protects == nil {
+			protects = s.listDisruptionBudgets(ctx)
+		}
+		return protects(p)
+	}
+}
+
+// listDisruptionBudgets lists the budgets for disruptionBudgets.
+func (s *Scheduler) listDisruptionBudgets(ctx context.Context) func(*corev1.Pod) bool {
 	var list policyv1.PodDisruptionBudgetList
 	r := s.APIReader
 	if r == nil {
