@@ -14,8 +14,8 @@ import (
 	"github.com/k8sm/k8sm/internal/agentnode"
 )
 
-// A pod that waited preemptAfter, told it fits nowhere, has the least important pod of
-// lower priority on an agent deleted for it, with the DisruptionTarget condition and
+// A pod that waited preemptAfter in the queue has the least important pod of lower
+// priority on an agent deleted for it, with the DisruptionTarget condition and
 // an event, and is nominated to that agent's Node; it preempts nothing more while it
 // waits for that room. A pod whose preemptionPolicy is Never preempts nothing, nor does
 // any while the framework is not subscribed.
@@ -109,8 +109,8 @@ func TestAPodOfHigherPriorityPreemptsOneOfLower(t *testing.T) {
 	}
 }
 
-// Tasks that were not told they fit nowhere, or of no higher priority than any pod
-// running, preempt nothing, and the second pass does not list the Nodes' pods again.
+// Tasks queued less than preemptAfter, or of no higher priority than any pod running,
+// preempt nothing, and the next pass does not list the Nodes' pods again.
 func TestNoPreemptionWithoutVictims(t *testing.T) {
 	ctx := context.Background()
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0), Labels: map[string]string{agentnode.LabelCluster: "c"}},
@@ -122,13 +122,12 @@ func TestNoPreemptionWithoutVictims(t *testing.T) {
 	s, rec := newTestScheduler(c, newFakeDriver())
 	s.Enqueue(ctx, task, waiting)
 	now := time.Now()
-	editPending(s, func(p *pendingTask) { p.queued = now.Add(-preemptAfter) })
+	editPending(s, func(p *pendingTask) { p.queued = now.Add(-preemptAfter + time.Second) })
 	s.preempt(ctx, now)
 	if !s.noVictims.until.IsZero() {
-		t.Error("a task not told it fits nowhere looked for victims")
+		t.Error("a task queued for less than preemptAfter looked for victims")
 	}
-	editPending(s, func(p *pendingTask) { p.unschedulable = whyNoOffers })
-	s.preempt(ctx, now)
+	s.preempt(ctx, now.Add(time.Second))
 	if !s.noVictims.until.After(now) || s.noVictims.below != 0 {
 		t.Errorf("no victims below %d until %v, want below 0 for a while", s.noVictims.below, s.noVictims.until)
 	}
