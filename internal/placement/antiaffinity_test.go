@@ -274,21 +274,8 @@ func TestNoAntiAffinityListsNoPods(t *testing.T) {
 // of each running already on agents of the round: 900 of each are placed, and 100 fit
 // nowhere.
 func BenchmarkPlaceAntiAffinity(b *testing.B) {
-	in := benchInput(1000, 10000, 16)
-	var running []PlacedPod
-	for i := range in.Requests {
-		r := &in.Requests[i]
-		app := fmt.Sprintf("app-%d", i%10)
-		r.NodeSelector, r.HostPorts = nil, nil
-		r.Namespace, r.Labels, r.PodUID = "ns", map[string]string{"app": app}, r.ID
-		r.AntiAffinity = []PodTerm{awayFrom(app, corev1.LabelHostname, "ns")}
-		if i < 1000 {
-			running = append(running, PlacedPod{UID: "running-" + r.ID, Namespace: "ns", Labels: r.Labels,
-				NodeLabels: map[string]string{corev1.LabelHostname: fmt.Sprintf("agent-%d", i)}, AntiAffinity: r.AntiAffinity})
-		}
-	}
-	in.AntiAffinityPods = running
-	in.PodsIn = func(string) []PlacedPod { return running }
+	in := tenWorkloads(func(r *Request, away PodTerm) { r.AntiAffinity = []PodTerm{away} })
+	in.AntiAffinityPods = in.PodsIn("")
 	b.ReportAllocs()
 	for b.Loop() {
 		if res := Place(in); len(res.Assignments) != 9000 {
@@ -296,4 +283,27 @@ func BenchmarkPlaceAntiAffinity(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(in.Requests))/1e3, "µs/task")
+}
+
+// tenWorkloads is a round of 10,000 replicas of ten workloads (app-0 … app-9, in
+// namespace ns) over 1,000 offers, with 100 replicas of each running already, one per
+// agent: PodsIn lists those. term gives each request its terms, with away, a term
+// against the pods of its workload in the agent's hostname; the running replicas get
+// the request's required anti-affinity terms.
+func tenWorkloads(term func(r *Request, away PodTerm)) Input {
+	in := benchInput(1000, 10000, 16)
+	var running []PlacedPod
+	for i := range in.Requests {
+		r := &in.Requests[i]
+		app := fmt.Sprintf("app-%d", i%10)
+		r.NodeSelector, r.HostPorts = nil, nil
+		r.Namespace, r.Labels, r.PodUID = "ns", map[string]string{"app": app}, r.ID
+		term(r, awayFrom(app, corev1.LabelHostname, "ns"))
+		if i < 1000 {
+			running = append(running, PlacedPod{UID: "running-" + r.ID, Namespace: "ns", Labels: r.Labels,
+				NodeLabels: map[string]string{corev1.LabelHostname: fmt.Sprintf("agent-%d", i)}, AntiAffinity: r.AntiAffinity})
+		}
+	}
+	in.PodsIn = func(string) []PlacedPod { return running }
+	return in
 }

@@ -1,7 +1,6 @@
 package placement
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -132,20 +131,9 @@ func TestPreferredTerms(t *testing.T) {
 // spread over the agents by preferred anti-affinity on the hostname, over 1,000 offers,
 // with 100 replicas of each running already.
 func BenchmarkPlacePreferredAntiAffinity(b *testing.B) {
-	in := benchInput(1000, 10000, 16)
-	var running []PlacedPod
-	for i := range in.Requests {
-		r := &in.Requests[i]
-		app := fmt.Sprintf("app-%d", i%10)
-		r.NodeSelector, r.HostPorts = nil, nil
-		r.Namespace, r.Labels, r.PodUID = "ns", map[string]string{"app": app}, r.ID
-		r.Preferred = &Preferences{AntiAffinity: []WeightedPodTerm{{Weight: 100, Term: awayFrom(app, corev1.LabelHostname, "ns")}}}
-		if i < 1000 {
-			running = append(running, PlacedPod{UID: "running-" + r.ID, Namespace: "ns", Labels: r.Labels,
-				NodeLabels: map[string]string{corev1.LabelHostname: fmt.Sprintf("agent-%d", i)}})
-		}
-	}
-	in.PodsIn = func(string) []PlacedPod { return running }
+	in := tenWorkloads(func(r *Request, away PodTerm) {
+		r.Preferred = &Preferences{AntiAffinity: []WeightedPodTerm{{Weight: 100, Term: away}}}
+	})
 	b.ReportAllocs()
 	for b.Loop() {
 		if res := Place(in); len(res.Assignments) == 0 {

@@ -172,62 +172,49 @@ var _ = Describe("Pods with required pod affinity, anti-affinity or spread", fun
 	})
 
 	It("spread by a DoNotSchedule constraint on a cluster that packs pods", func() {
-		sim := startSim(3, "cpus:4;mem:8192;disk:10000")
-		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Placement.Strategy = mesosv1alpha1.PlacementBinpack })
-		for _, host := range []string{"agent-1", "agent-2", "agent-3"} {
-			agentNodeOf(mc, host)
-		}
-		ns := newNamespace()
-		var keys []client.ObjectKey
-		for i := 1; i <= 6; i++ {
-			pod := newPod(ns, fmt.Sprintf("web-%d", i), mc.Spec.SchedulerName, "100m")
-			pod.Labels = map[string]string{"app": "web"}
+		spreadOnBinpack(6, 2, func(pod *corev1.Pod) {
 			pod.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
 				WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
-			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-			keys = append(keys, client.ObjectKeyFromObject(pod))
-		}
-		Eventually(func(g Gomega) {
-			perNode := map[string]int{}
-			for _, key := range keys {
-				p := &corev1.Pod{}
-				g.Expect(k8sClient.Get(ctx, key, p)).To(Succeed())
-				g.Expect(p.Status.Phase).To(Equal(corev1.PodRunning))
-				perNode[p.Spec.NodeName]++
-			}
-			g.Expect(perNode).To(HaveLen(3), "two per agent: %v", perNode)
-			for n, c := range perNode {
-				g.Expect(c).To(Equal(2), "two per agent: %s has %d", n, c)
-			}
-		}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+		})
 	})
 
 	It("spread by preferred anti-affinity on a cluster that packs pods", func() {
-		sim := startSim(3, "cpus:4;mem:8192;disk:10000")
-		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Placement.Strategy = mesosv1alpha1.PlacementBinpack })
-		for _, host := range []string{"agent-1", "agent-2", "agent-3"} {
-			agentNodeOf(mc, host)
-		}
-		ns := newNamespace()
-		var keys []client.ObjectKey
-		for i := 1; i <= 3; i++ {
-			pod := newPod(ns, fmt.Sprintf("web-%d", i), mc.Spec.SchedulerName, "100m")
-			pod.Labels = map[string]string{"app": "web"}
+		spreadOnBinpack(3, 1, func(pod *corev1.Pod) {
 			pod.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
 				PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 100, PodAffinityTerm: corev1.PodAffinityTerm{
 					LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, TopologyKey: corev1.LabelHostname}}}}}
-			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-			keys = append(keys, client.ObjectKeyFromObject(pod))
-		}
-		Eventually(func(g Gomega) {
-			perNode := map[string]int{}
-			for _, key := range keys {
-				p := &corev1.Pod{}
-				g.Expect(k8sClient.Get(ctx, key, p)).To(Succeed())
-				g.Expect(p.Status.Phase).To(Equal(corev1.PodRunning))
-				perNode[p.Spec.NodeName]++
-			}
-			g.Expect(perNode).To(HaveLen(3), "one per agent: %v", perNode)
-		}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+		})
 	})
 })
+
+// spreadOnBinpack creates n pods app=web, each changed by spread, on a binpack cluster of
+// three agents, and expects them Running, perAgent on each agent.
+func spreadOnBinpack(n, perAgent int, spread func(*corev1.Pod)) {
+	sim := startSim(3, "cpus:4;mem:8192;disk:10000")
+	mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Placement.Strategy = mesosv1alpha1.PlacementBinpack })
+	for _, host := range []string{"agent-1", "agent-2", "agent-3"} {
+		agentNodeOf(mc, host)
+	}
+	ns := newNamespace()
+	var keys []client.ObjectKey
+	for i := 1; i <= n; i++ {
+		pod := newPod(ns, fmt.Sprintf("web-%d", i), mc.Spec.SchedulerName, "100m")
+		pod.Labels = map[string]string{"app": "web"}
+		spread(pod)
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		keys = append(keys, client.ObjectKeyFromObject(pod))
+	}
+	Eventually(func(g Gomega) {
+		perNode := map[string]int{}
+		for _, key := range keys {
+			p := &corev1.Pod{}
+			g.Expect(k8sClient.Get(ctx, key, p)).To(Succeed())
+			g.Expect(p.Status.Phase).To(Equal(corev1.PodRunning))
+			perNode[p.Spec.NodeName]++
+		}
+		g.Expect(perNode).To(HaveLen(3), "%d per agent: %v", perAgent, perNode)
+		for node, c := range perNode {
+			g.Expect(c).To(Equal(perAgent), "%d per agent: %s has %d", perAgent, node, c)
+		}
+	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+}
