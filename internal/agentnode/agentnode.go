@@ -294,6 +294,15 @@ func FaultDomain(d *mesos.DomainInfo) (region, zone string) {
 	return fd.Region.Name, fd.Zone.Name
 }
 
+// Remote says whether an agent of region (its fault domain's, or its Node's region label;
+// empty when it has none) is in another region than the master's, masterRegion. Mesos
+// offers such an agent only to REGION_AWARE frameworks (its allocator's isRemoteSlave),
+// and such a framework places there only the pods that select the region. An agent or a
+// master without a region makes no agent remote.
+func Remote(region, masterRegion string) bool {
+	return region != "" && masterRegion != "" && region != masterRegion
+}
+
 // MatchLabels are the labels an agent's Node is matched by in placement, as an offer of
 // the agent reads: its own, with each attribute label (LabelAttributePrefix) under the
 // attribute's own name too, as node selectors and topology keys may name it. labels

@@ -465,3 +465,21 @@ func TestClusterOfNode(t *testing.T) {
 		}
 	}
 }
+
+func TestRemote(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		region, masterRegion string
+		want                 bool
+	}{
+		{"the master's region", "eu-1", "eu-1", false},
+		{"another region", "us-1", "eu-1", true},
+		{"an agent without a region", "", "eu-1", false},
+		{"a master without a region", "us-1", "", false},
+		{"neither has a region", "", "", false},
+	} {
+		if got := Remote(tc.region, tc.masterRegion); got != tc.want {
+			t.Errorf("%s: Remote(%q, %q) = %v, want %v", tc.name, tc.region, tc.masterRegion, got, tc.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/k8sm/k8sm/internal/agentnode"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
@@ -45,15 +46,6 @@ type Agent struct {
 	// deactivated, or recovered from the registry and not registered again since a
 	// master failover) and it has not offered since.
 	Inactive bool
-}
-
-// RemoteAgent says whether an agent of fault domain domain is in another region than the
-// master's, masterRegion: Mesos offers it only to REGION_AWARE frameworks (its
-// allocator's isRemoteSlave). An agent or a master without a domain makes no agent
-// remote.
-func RemoteAgent(domain *mesos.DomainInfo, masterRegion string) bool {
-	fd := domain.GetFaultDomain()
-	return masterRegion != "" && fd != nil && fd.Region.Name != masterRegion
 }
 
 // RegionAware says whether a framework asks for the REGION_AWARE capability, and so is
@@ -290,7 +282,7 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 	inactive := map[string]Agent{}
 	roles := d.cfg.FrameworkInfo.Roles
 	for _, m := range agents {
-		if RemoteAgent(m.Domain, d.status.MasterRegion) && !RegionAware(&d.cfg.FrameworkInfo) {
+		if region, _ := agentnode.FaultDomain(m.Domain); agentnode.Remote(region, d.status.MasterRegion) && !RegionAware(&d.cfg.FrameworkInfo) {
 			continue // never offered to the framework: not one of its agents
 		}
 		if !m.Active {

@@ -210,26 +210,3 @@ func TestASubscriptionThatLastedIsMadeAgainAtOnce(t *testing.T) {
 		})
 	}
 }
-
-func TestRemoteAgent(t *testing.T) {
-	in := func(region string) *mesos.DomainInfo {
-		return &mesos.DomainInfo{FaultDomain: &mesos.DomainInfo_FaultDomain{
-			Region: mesos.DomainInfo_FaultDomain_RegionInfo{Name: region}, Zone: mesos.DomainInfo_FaultDomain_ZoneInfo{Name: "z"}}}
-	}
-	for _, tc := range []struct {
-		name         string
-		domain       *mesos.DomainInfo
-		masterRegion string
-		want         bool
-	}{
-		{"the master's region", in("eu-1"), "eu-1", false},
-		{"another region", in("us-1"), "eu-1", true},
-		{"an agent without a domain", nil, "eu-1", false},
-		{"a domain without a fault domain", &mesos.DomainInfo{}, "eu-1", false},
-		{"a master without a domain", in("us-1"), "", false},
-	} {
-		if got := RemoteAgent(tc.domain, tc.masterRegion); got != tc.want {
-			t.Errorf("%s: RemoteAgent = %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}

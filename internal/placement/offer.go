@@ -256,14 +256,6 @@ func sameResource(a, b *mesos.Resource) bool {
 	return x.Equal(&y)
 }
 
-// remote says whether an offer's agent is of another region than the master's, which
-// Mesos offers only to a REGION_AWARE framework (its allocator's isRemoteSlave): an
-// agent without a fault domain, or a master without a region, makes none remote.
-func remote(o *mesos.Offer, masterRegion string) bool {
-	fd := o.GetDomain().GetFaultDomain()
-	return masterRegion != "" && fd != nil && fd.Region.Name != masterRegion
-}
-
 // agentNode is the Node an agent is matched as: its Node name and labels, plus its
 // attributes under their own names.
 func agentNode(cluster string, o *mesos.Offer) *corev1.Node {

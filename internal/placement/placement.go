@@ -14,6 +14,7 @@
 package placement
 
 import (
+	"github.com/k8sm/k8sm/internal/agentnode"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
@@ -256,7 +257,8 @@ func (rd *round) readOffers() {
 		e, first := c.agent(in.Cluster, o)
 		if first {
 			e.index = len(rd.agents)
-			agents = append(agents, agentState{index: e.index, node: e.node, needExecutor: in.ExecutorID != "", remote: remote(o, in.MasterRegion)})
+			region, _ := agentnode.FaultDomain(o.Domain)
+			agents = append(agents, agentState{index: e.index, node: e.node, needExecutor: in.ExecutorID != "", remote: agentnode.Remote(region, in.MasterRegion)})
 			rd.agents = append(rd.agents, &agents[e.index])
 			if in.NodeSpec != nil {
 				ag := rd.agents[e.index]

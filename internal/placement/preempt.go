@@ -104,7 +104,7 @@ func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity
 			return false
 		}
 	}
-	if v, ok := node.Labels[corev1.LabelTopologyRegion]; ok && masterRegion != "" && v != masterRegion && !region {
+	if !region && agentnode.Remote(node.Labels[corev1.LabelTopologyRegion], masterRegion) {
 		return false
 	}
 	ok, _ := aff.Match(node)
