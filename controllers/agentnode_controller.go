@@ -318,7 +318,7 @@ func (r *AgentNodeReconciler) agentNode(ctx context.Context, mc *mesosv1alpha1.M
 		return desired, err
 	}
 	node = &corev1.Node{}
-	if err := uncached(r.APIReader, r.Client).Get(ctx, client.ObjectKeyFromObject(desired), node); err != nil {
+	if err := indexer.Uncached(r.APIReader, r.Client).Get(ctx, client.ObjectKeyFromObject(desired), node); err != nil {
 		return nil, err
 	}
 	return node, nil

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/k8sm/k8sm/internal/indexer"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -55,7 +56,7 @@ func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node,
 	lease := r.leases.get(node.Name)
 	if lease == nil {
 		lease = &coordinationv1.Lease{}
-		err := uncached(r.APIReader, r.Client).Get(ctx, key, lease)
+		err := indexer.Uncached(r.APIReader, r.Client).Get(ctx, key, lease)
 		if apierrors.IsNotFound(err) {
 			return r.createLease(ctx, node, key, renew)
 		}

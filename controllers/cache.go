@@ -58,13 +58,3 @@ func trimPod(o any) (any, error) {
 		Spec:   corev1.PodSpec{SchedulerName: p.Spec.SchedulerName, NodeName: p.Spec.NodeName},
 		Status: corev1.PodStatus{Phase: p.Status.Phase}}, nil
 }
-
-// uncached is the reader for what the manager does not cache (the API reader): read
-// through the cache, a kind would be listed and watched cluster-wide. Without one
-// (tests with a fake client), c.
-func uncached(apiReader client.Reader, c client.Client) client.Reader {
-	if apiReader != nil {
-		return apiReader
-	}
-	return c
-}

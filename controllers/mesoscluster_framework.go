@@ -20,6 +20,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/kubeletauth"
 	"github.com/k8sm/k8sm/internal/metrics"
 	"github.com/k8sm/k8sm/internal/scheduler"
@@ -241,7 +242,7 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 		sched = r.Registry.EnsureScheduler(mc.Name, func() *scheduler.Scheduler {
 			// Certificate requests are read one by one from the API server, never
 			// through the cache, which would list and watch every one in the cluster.
-			csrReader := uncached(r.APIReader, r.Client)
+			csrReader := indexer.Uncached(r.APIReader, r.Client)
 			return scheduler.New(mc, scheduler.Options{Client: r.Client, APIReader: r.APIReader, Tasks: r.Tasks, Recorder: r.Recorder,
 				Log: ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), ReconcileInterval: r.ReconcileInterval,
 				Reviewer: kubeletauth.ClientReviewer{Client: r.Client},

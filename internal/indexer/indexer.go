@@ -1,5 +1,6 @@
 // Package indexer holds every field index the manager's cache keeps, registered in one
-// Setup, so that no reconciler relies on another having registered the index it reads.
+// Setup, so that no reconciler relies on another having registered the index it reads;
+// and the reader for what the cache does not keep (Uncached).
 package indexer
 
 import (
@@ -95,4 +96,15 @@ func AntiAffinityOf(o client.Object) []string {
 		return []string{"true"}
 	}
 	return nil
+}
+
+// Uncached is the reader for what the manager's cache does not keep, or may hold behind a
+// write: the API reader, which reads from the API server itself (read through the cache,
+// a kind would be listed and watched cluster-wide). Without one (tests with a fake
+// client), c.
+func Uncached(apiReader client.Reader, c client.Client) client.Reader {
+	if apiReader != nil {
+		return apiReader
+	}
+	return c
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
@@ -374,8 +375,8 @@ func (s *Scheduler) writePodStatus(ctx context.Context, pod *corev1.Pod, mt *mes
 // reader is where an attempt to write reads the object: the cache first, then, after a
 // conflict (the cache was behind the write before), the API server.
 func (s *Scheduler) reader(attempt int) client.Reader {
-	if attempt > 0 && s.APIReader != nil {
-		return s.APIReader
+	if attempt > 0 {
+		return indexer.Uncached(s.APIReader, s.Client)
 	}
 	return s.Client
 }

@@ -194,11 +194,7 @@ func (s *Scheduler) disruptionBudgets(ctx context.Context) func(*corev1.Pod) boo
 // listDisruptionBudgets lists the budgets for disruptionBudgets.
 func (s *Scheduler) listDisruptionBudgets(ctx context.Context) func(*corev1.Pod) bool {
 	var list policyv1.PodDisruptionBudgetList
-	r := s.APIReader
-	if r == nil {
-		r = s.Client
-	}
-	if err := r.List(ctx, &list); err != nil {
+	if err := indexer.Uncached(s.APIReader, s.Client).List(ctx, &list); err != nil {
 		s.Log.Info("Could not list the PodDisruptionBudgets; preempting as if there were none", "error", err.Error())
 		return func(*corev1.Pod) bool { return false }
 	}
