@@ -15,8 +15,8 @@ import (
 // what it holds there, its priority, and when it started (of equals, the one that ran
 // the shortest goes first).
 type Running struct {
-	// ID names it to the caller (its namespace and name, say).
-	ID       string
+	// Pod is the pod, for the caller to act on: placement reads none of it.
+	Pod      *corev1.Pod
 	Priority int32
 	Started  time.Time
 	// CPUs, MemMB, DiskMB and GPUs are what its task holds, as Request's.

@@ -24,7 +24,7 @@ func TestPreempt(t *testing.T) {
 		return n
 	}
 	pod := func(id string, priority int32, cpus float64, started int) Running {
-		return Running{ID: id, Priority: priority, CPUs: cpus, MemMB: 64, Started: t0.Add(time.Duration(started) * time.Minute)}
+		return Running{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: id}}, Priority: priority, CPUs: cpus, MemMB: 64, Started: t0.Add(time.Duration(started) * time.Minute)}
 	}
 	protect := func(p Running) Running { p.Protected = true; return p }
 	notReady := func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionUnknown }
@@ -97,7 +97,7 @@ func TestPreempt(t *testing.T) {
 			if ok {
 				var ids []string
 				for _, v := range p.Victims {
-					ids = append(ids, tc.nodes[p.Node].Pods[v].ID)
+					ids = append(ids, tc.nodes[p.Node].Pods[v].Pod.Name)
 				}
 				slices.Sort(ids)
 				got = fmt.Sprintf("%s: %s", tc.nodes[p.Node].Node.Name, strings.Join(ids, ", "))

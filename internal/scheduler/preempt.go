@@ -90,7 +90,7 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 	if now.Before(s.noVictims.until) && todo[0].priority <= s.noVictims.below {
 		return // no pod of lower priority ran lately: not worth listing them all again
 	}
-	nodes, pods := s.preemptNodes(ctx, todo[0].priority)
+	nodes := s.preemptNodes(ctx, todo[0].priority)
 	if len(nodes) == 0 {
 		s.noVictims.below, s.noVictims.until = todo[0].priority, now.Add(noVictimsFor)
 		return
@@ -104,7 +104,7 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		n := &nodes[p.Node]
 		victims := make([]*corev1.Pod, len(p.Victims))
 		for i, v := range p.Victims {
-			victims[i] = pods[p.Node][v]
+			victims[i] = n.Pods[v].Pod
 		}
 		until := s.evict(ctx, t, n.Node.Name, victims, now)
 		s.mu.Lock()
@@ -115,29 +115,27 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		s.mu.Unlock()
 		// The victims are taken: the next task does not count them again.
 		keep := n.Pods[:0:0]
-		keepPods := pods[p.Node][:0:0]
 		for i := range n.Pods {
 			if !slices.Contains(p.Victims, i) {
-				keep, keepPods = append(keep, n.Pods[i]), append(keepPods, pods[p.Node][i])
+				keep = append(keep, n.Pods[i])
 			}
 		}
-		n.Pods, pods[p.Node] = keep, keepPods
+		n.Pods = keep
 	}
 }
 
 // preemptNodes are the cluster's agents' Nodes with the pods running on each that are
 // of lower priority than below (the most important task's: no pod of higher priority
-// can be a victim), as placement weighs them, and those pods. Pods being deleted or
+// can be a victim), as placement weighs them. Pods being deleted or
 // ended are left out: they free their room already.
-func (s *Scheduler) preemptNodes(ctx context.Context, below int32) ([]placement.PreemptNode, [][]*corev1.Pod) {
+func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.PreemptNode {
 	var list corev1.NodeList
 	if err := s.Client.List(ctx, &list, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
 		s.Log.Info("Could not list the cluster's Nodes; preempting nothing", "error", err.Error())
-		return nil, nil
+		return nil
 	}
 	protected := s.disruptionBudgets(ctx)
 	var nodes []placement.PreemptNode
-	var pods [][]*corev1.Pod
 	for i := range list.Items {
 		n := &list.Items[i]
 		var on corev1.PodList
@@ -146,7 +144,6 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) ([]placement.
 			continue
 		}
 		var running []placement.Running
-		var of []*corev1.Pod
 		for j := range on.Items {
 			p := &on.Items[j]
 			if p.DeletionTimestamp != nil || podtask.PodTerminal(p) || podPriority(p) >= below {
@@ -161,9 +158,8 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) ([]placement.
 			if p.Status.StartTime != nil {
 				started = p.Status.StartTime.Time
 			}
-			running = append(running, placement.Running{ID: p.Namespace + "/" + p.Name, Priority: podPriority(p), Started: started,
+			running = append(running, placement.Running{Pod: p, Priority: podPriority(p), Started: started,
 				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs, Protected: protected(p)})
-			of = append(of, p)
 		}
 		if len(running) == 0 {
 			continue
@@ -171,9 +167,8 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) ([]placement.
 		node := *n
 		node.Labels = agentnode.MatchLabels(n.Labels) // as the agent's offers read
 		nodes = append(nodes, placement.PreemptNode{Node: &node, Pods: running})
-		pods = append(pods, of)
 	}
-	return nodes, pods
+	return nodes
 }
 
 // disruptionBudgets says whether a PodDisruptionBudget allows no disruption of a pod now
