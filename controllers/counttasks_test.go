@@ -13,14 +13,14 @@ import (
 )
 
 func TestTally(t *testing.T) {
-	task := func(name string, phase mesosv1alpha1.TaskPhase) mesosv1alpha1.MesosTask {
+	task := func(name string, phase mesosv1alpha1.TaskPhase) *mesosv1alpha1.MesosTask {
 		cpus := resource.MustParse("500m")
-		return mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+		return &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
 			Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: name, TaskID: "k8sm." + name,
 				Resources: mesosv1alpha1.TaskResources{CPUs: &cpus}},
 			Status: mesosv1alpha1.MesosTaskStatus{Phase: phase}}
 	}
-	tasks := []mesosv1alpha1.MesosTask{
+	tasks := []*mesosv1alpha1.MesosTask{
 		task("queued", ""),
 		task("unschedulable", mesosv1alpha1.TaskPhasePending),
 		task("launched", ""), // launched, its first update not yet written
@@ -56,10 +56,10 @@ func TestTally(t *testing.T) {
 // After a change of spec.executor the cluster shows both executors while the old one's
 // pods run out: agents and tasks of each, from the live tasks alone.
 func TestExecutorUsage(t *testing.T) {
-	task := func(phase mesosv1alpha1.TaskPhase, executor, agent string) mesosv1alpha1.MesosTask {
-		return mesosv1alpha1.MesosTask{Status: mesosv1alpha1.MesosTaskStatus{Phase: phase, ExecutorID: executor, AgentID: agent}}
+	task := func(phase mesosv1alpha1.TaskPhase, executor, agent string) *mesosv1alpha1.MesosTask {
+		return &mesosv1alpha1.MesosTask{Status: mesosv1alpha1.MesosTaskStatus{Phase: phase, ExecutorID: executor, AgentID: agent}}
 	}
-	got := executorUsage([]mesosv1alpha1.MesosTask{
+	got := executorUsage([]*mesosv1alpha1.MesosTask{
 		task(mesosv1alpha1.TaskPhaseRunning, "old", "a1"),
 		task(mesosv1alpha1.TaskPhaseRunning, "old", "a1"),
 		task(mesosv1alpha1.TaskPhaseKilling, "old", "a2"),
@@ -80,10 +80,10 @@ func TestExecutorUsage(t *testing.T) {
 // Past status.executors' bound (64), the current executor and the busiest others are
 // listed: a longer list had every status write of the cluster refused.
 func TestExecutorUsageIsBounded(t *testing.T) {
-	var tasks []mesosv1alpha1.MesosTask
+	var tasks []*mesosv1alpha1.MesosTask
 	add := func(executor string, n int) {
 		for range n {
-			tasks = append(tasks, mesosv1alpha1.MesosTask{Status: mesosv1alpha1.MesosTaskStatus{
+			tasks = append(tasks, &mesosv1alpha1.MesosTask{Status: mesosv1alpha1.MesosTaskStatus{
 				Phase: mesosv1alpha1.TaskPhaseRunning, ExecutorID: executor, AgentID: "a1"}})
 		}
 	}

@@ -210,8 +210,12 @@ func summarize(agents map[string]framework.Agent) *mesosv1alpha1.ResourceSummary
 
 // countTasks fills the task counts by phase and the resources the live tasks hold.
 func (r *MesosClusterReconciler) countTasks(ctx context.Context, mc *mesosv1alpha1.MesosCluster, st *mesosv1alpha1.MesosClusterStatus) error {
-	var list mesosv1alpha1.MesosTaskList
-	if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: mc.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	tasks := r.Tasks
+	if tasks == nil {
+		tasks = indexer.ListTasks{Reader: r.Client}
+	}
+	list, err := tasks.OfCluster(ctx, mc.Name)
+	if err != nil {
 		return err
 	}
 	unwritten := func(string) bool { return false }
@@ -220,14 +224,14 @@ func (r *MesosClusterReconciler) countTasks(ctx context.Context, mc *mesosv1alph
 		unwritten = sched.LaunchUnwritten
 		queued, launching = sched.Unstored()
 	}
-	counts, allocated := tally(list.Items, unwritten)
+	counts, allocated := tally(list, unwritten)
 	// Tasks whose MesosTask is not written yet: queued pods, and launches Mesos has not
 	// reported on (their resources count once it has).
 	counts.Pending += int32(queued)
 	counts.Launching += int32(launching)
 	st.Tasks, st.Allocated = &counts, allocated
 	st.ExecutorID = podtask.ExecutorID(mc)
-	st.Executors = executorUsage(list.Items, st.ExecutorID)
+	st.Executors = executorUsage(list, st.ExecutorID)
 	metrics.Cluster(mc.Name).Tasks(map[string]int{
 		"pending": int(counts.Pending), "launching": int(counts.Launching), "running": int(counts.Running),
 		"killing": int(counts.Killing), "unreachable": int(counts.Unreachable), "terminated": int(counts.Terminated),
@@ -238,12 +242,12 @@ func (r *MesosClusterReconciler) countTasks(ctx context.Context, mc *mesosv1alph
 // tally counts tasks by phase and adds up the resources of those that hold them.
 // launchUnwritten says whether this process launched a task whose MesosTask has no phase
 // yet: the launch is recorded by the pod's binding alone until the task's first update.
-func tally(tasks []mesosv1alpha1.MesosTask, launchUnwritten func(taskID string) bool) (mesosv1alpha1.TaskCounts, *mesosv1alpha1.ResourceSummary) {
+func tally(tasks []*mesosv1alpha1.MesosTask, launchUnwritten func(taskID string) bool) (mesosv1alpha1.TaskCounts, *mesosv1alpha1.ResourceSummary) {
 	counts := mesosv1alpha1.TaskCounts{}
 	cpus, mem, disk := resource.Quantity{}, resource.Quantity{}, resource.Quantity{}
 	var gpus int64
 	for i := range tasks {
-		mt := &tasks[i]
+		mt := tasks[i]
 		switch mt.Status.Phase {
 		case "":
 			if !launchUnwritten(mt.Spec.TaskID) {
@@ -368,7 +372,7 @@ const maxExecutorsListed = 64
 // old executor runs out as its pods end. Past maxExecutorsListed executors (many
 // changes of spec.executor while old pods run), the current one and the busiest others
 // are listed.
-func executorUsage(tasks []mesosv1alpha1.MesosTask, current string) []mesosv1alpha1.ExecutorUsage {
+func executorUsage(tasks []*mesosv1alpha1.MesosTask, current string) []mesosv1alpha1.ExecutorUsage {
 	agents := map[string]map[string]bool{}
 	count := map[string]int32{}
 	for i := range tasks {

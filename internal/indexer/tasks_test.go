@@ -7,7 +7,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
@@ -86,5 +88,60 @@ func TestTasksByID(t *testing.T) {
 
 func sorted(s []string) []string {
 	slices.Sort(s)
+	return s
+}
+
+// A cluster's tasks are the store's own objects, those of its clusterRef alone; and the
+// same through a client's field index (the fake's, in tests).
+func TestTasksOfCluster(t *testing.T) {
+	objs := []*mesosv1alpha1.MesosTask{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c1", TaskID: "k8sm.u1"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c2", TaskID: "k8sm.u2"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "q"}, Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c1", TaskID: "k8sm.u3"}},
+	}
+	store := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{})
+	for _, o := range objs {
+		if err := store.Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(objs[0].DeepCopy(), objs[1].DeepCopy(), objs[2].DeepCopy()).
+		WithIndex(&mesosv1alpha1.MesosTask{}, ClusterRef, ClusterRefOf).Build()
+	for name, ix := range map[string]Tasks{"informer": informerTasks{tasks: store}, "client": ListTasks{Reader: c}} {
+		for _, tc := range []struct {
+			cluster string
+			want    []string
+		}{
+			{"c1", []string{"k8sm.u1", "k8sm.u3"}},
+			{"c2", []string{"k8sm.u2"}},
+			{"c3", nil},
+		} {
+			list, err := ix.OfCluster(context.Background(), tc.cluster)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, mt := range list {
+				got = append(got, mt.Spec.TaskID)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("%s: OfCluster(%s) = %v, want %v", name, tc.cluster, got, tc.want)
+			}
+		}
+	}
+	// The informer's own objects, not copies.
+	list, _ := informerTasks{tasks: store}.OfCluster(context.Background(), "c2")
+	if len(list) != 1 || list[0] != objs[1] {
+		t.Error("OfCluster copied the store's object")
+	}
+}
+
+func scheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	if err := mesosv1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }

@@ -53,9 +53,10 @@ func CanPreempt(r *Request) bool {
 // chooses: among the Ready Nodes the request's node selector, required affinity,
 // tolerations, cordon and region (masterRegion, selectsRegion) let it go to, the one
 // with the fewest victims a disruption budget protects, then the one whose most
-// important victim is the least important, then the one with the fewest victims. Only what the victims free is counted: an agent's free resources are not
-// known while it offers none, and Mesos offers no agent with nothing free. ok is false
-// when no agent would do.
+// important victim is the least important, then the one with the fewest victims. Only
+// what the victims free is counted: an agent's free resources are not known while it
+// offers none, and Mesos offers no agent with nothing free. ok is false when no agent
+// would do.
 func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion string) (p Preemption, ok bool) {
 	if !CanPreempt(r) {
 		return Preemption{}, false

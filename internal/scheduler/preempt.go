@@ -58,13 +58,13 @@ type preemptor struct {
 // the queue, as kube-scheduler's DefaultPreemption does for a pod that fits no Node: on
 // the agent where the fewest and least important pods make room (placement.Preempt).
 // A full cluster may send no offer at all, so a task no round placed is not waited on
-// to be told why (tellWaiting tells it only after waitingMarked). The victims get a DisruptionTarget condition and an event, and
-// are deleted with their grace periods (their tasks are killed as for any deletion);
-// the task is nominated to the agent's Node (status.nominatedNodeName) and waits for
-// the room they free, which Mesos offers again once their tasks ended, before any pod
-// is preempted for it again. Tasks whose pods say preemptionPolicy: Never, and those
-// placement.CanPreempt leaves out, preempt nothing; nor does any while the framework is
-// not subscribed.
+// to be told why (tellWaiting tells it only after waitingMarked). The victims get a
+// DisruptionTarget condition and an event, and are deleted with their grace periods
+// (their tasks are killed as for any deletion); the task is nominated to the agent's
+// Node (status.nominatedNodeName) and waits for the room they free, which Mesos offers
+// again once their tasks ended, before any pod is preempted for it again. Tasks whose
+// pods say preemptionPolicy: Never, and those placement.CanPreempt leaves out, preempt
+// nothing; nor does any while the framework is not subscribed.
 func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 	d := s.currentDriver()
 	if d == nil || !d.Subscribed() {
