@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
 	"github.com/k8sm/k8sm/internal/agentnode"
@@ -15,7 +16,8 @@ import (
 // what it holds there, its priority, and when it started (of equals, the one that ran
 // the shortest goes first).
 type Running struct {
-	// Pod is the pod, for the caller to act on: placement reads none of it.
+	// Pod is the pod, for the caller to act on: placement reads only its UID (the
+	// anti-affinity of PodsOnNodes names pods by it).
 	Pod      *corev1.Pod
 	Priority int32
 	Started  time.Time
@@ -42,10 +44,114 @@ type Preemption struct {
 }
 
 // CanPreempt says whether a request may have pods preempted for it: one without host
-// ports, a role, pod affinity, anti-affinity or spread constraints, which the pods
-// that stay would still hold it to (they are not weighed here), and not bound to a Node.
+// ports, a role, required pod affinity or spread constraints, which the pods that stay
+// would still hold it to (they are not weighed here), and not bound to a Node. Required
+// anti-affinity is weighed (PodsOnNodes).
 func CanPreempt(r *Request) bool {
-	return r.Node == "" && r.Role == "" && len(r.HostPorts) == 0 && len(r.AntiAffinity) == 0 && len(r.PodAffinity) == 0 && len(r.Spread) == 0
+	return r.Node == "" && r.Role == "" && len(r.HostPorts) == 0 && len(r.PodAffinity) == 0 && len(r.Spread) == 0
+}
+
+// PodsOnNodes is what Preempt reads of the pods on Nodes for required pod anti-affinity,
+// as a round reads it (Input.PodsIn, AntiAffinityPods, NamespaceLabels): the pods the
+// request's own terms count, and the pods whose terms count the request.
+type PodsOnNodes struct {
+	PodsIn           func(namespace string) []PlacedPod
+	AntiAffinityPods []PlacedPod
+	NamespaceLabels  func(namespace string) map[string]string
+
+	// in and nsLabels keep what was read, for the next Node and request.
+	in       map[string][]PlacedPod
+	nsLabels map[string]labels.Set
+}
+
+func (o *PodsOnNodes) podsIn(namespace string) []PlacedPod {
+	if pods, ok := o.in[namespace]; ok {
+		return pods
+	}
+	var pods []PlacedPod
+	if o.PodsIn != nil {
+		pods = o.PodsIn(namespace)
+	}
+	if o.in == nil {
+		o.in = map[string][]PlacedPod{}
+	}
+	o.in[namespace] = pods
+	return pods
+}
+
+func (o *PodsOnNodes) labelsOf(namespace string) labels.Set {
+	if l, ok := o.nsLabels[namespace]; ok {
+		return l
+	}
+	var l labels.Set
+	if o.NamespaceLabels != nil {
+		l = o.NamespaceLabels(namespace)
+	}
+	if o.nsLabels == nil {
+		o.nsLabels = map[string]labels.Set{}
+	}
+	o.nsLabels[namespace] = l
+	return l
+}
+
+// blocking are the UIDs of the pods that keep a request off a Node by required
+// anti-affinity, as a round's closures would (kube-scheduler's InterPodAffinity filter):
+// those its own terms count in the Node's domains, and those whose own terms count it
+// and that are in a domain of the Node. A pod being deleted is taken as gone, and so
+// is the request's own pod. elsewhere says that one of them is on another Node of the
+// domain: preempting on this Node alone would not let the request in.
+func (o *PodsOnNodes) blocking(r *Request, node *corev1.Node) (uids []string, elsewhere bool) {
+	if o == nil {
+		return nil, false
+	}
+	block := func(p *PlacedPod) bool {
+		if p.NodeName != node.Name {
+			return false
+		}
+		uids = append(uids, p.UID)
+		return true
+	}
+	for i := range r.AntiAffinity {
+		t := &r.AntiAffinity[i]
+		v, ok := node.Labels[t.TopologyKey]
+		if !ok {
+			continue
+		}
+		nss := t.Namespaces
+		if t.listsEvery() {
+			nss = []string{""}
+		}
+		for _, ns := range nss {
+			pods := o.podsIn(ns)
+			for j := range pods {
+				p := &pods[j]
+				if p.Terminating || p.UID == r.PodUID || p.NodeLabels[t.TopologyKey] != v || !t.counts(p.Namespace, p.Labels, o.labelsOf) {
+					continue
+				}
+				if !block(p) {
+					return nil, true
+				}
+			}
+		}
+	}
+	for i := range o.AntiAffinityPods {
+		p := &o.AntiAffinityPods[i]
+		if p.Terminating || p.UID == r.PodUID {
+			continue
+		}
+		for j := range p.AntiAffinity {
+			t := &p.AntiAffinity[j]
+			v, ok := p.NodeLabels[t.TopologyKey]
+			if !ok || node.Labels[t.TopologyKey] != v || !t.counts(r.Namespace, r.Labels, o.labelsOf) {
+				continue
+			}
+			if !block(p) {
+				return nil, true
+			}
+			break
+		}
+	}
+	return uids, false
 }
 
 // Preempt finds the agent where a request of that priority fits once the fewest and
@@ -56,8 +162,10 @@ func CanPreempt(r *Request) bool {
 // important victim is the least important, then the one with the fewest victims. Only
 // what the victims free is counted: an agent's free resources are not known while it
 // offers none, and Mesos offers no agent with nothing free. ok is false when no agent
-// would do.
-func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion string) (p Preemption, ok bool) {
+// would do. The pods that keep the request off a Node by required anti-affinity (pods,
+// nil for none) are victims there, and a Node where one of them may not go (of
+// priority not lower, or on another Node of the domain) is none.
+func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion string, pods *PodsOnNodes) (p Preemption, ok bool) {
 	if !CanPreempt(r) {
 		return Preemption{}, false
 	}
@@ -70,7 +178,11 @@ func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion strin
 		if !mayGo(r, n.Node, &aff, region, masterRegion) {
 			continue
 		}
-		victims, top, found := victimsOn(r, priority, n.Pods)
+		must, elsewhere := pods.blocking(r, n.Node)
+		if elsewhere {
+			continue
+		}
+		victims, top, found := victimsOn(r, priority, n.Pods, must)
 		if !found {
 			continue
 		}
@@ -116,11 +228,23 @@ func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity
 // least important first until there is room, those a disruption budget protects after
 // the others; then each of those, the protected first and then the most important,
 // kept when the room holds without it (kube-scheduler's reprieve). top is the
-// priority of the most important victim. found is false when all of them together free
-// too little.
-func victimsOn(r *Request, priority int32, pods []Running) (victims []int, top int32, found bool) {
+// priority of the most important victim. The pods of must (UIDs: those that keep the
+// request away by anti-affinity) are victims whatever room they free, and never
+// reprieved; found is false when one of them is not of lower priority, or all of them
+// together free too little.
+func victimsOn(r *Request, priority int32, pods []Running, must []string) (victims []int, top int32, found bool) {
+	var mandatory []int
+	for _, uid := range must {
+		i := slices.IndexFunc(pods, func(p Running) bool { return p.Pod != nil && string(p.Pod.UID) == uid })
+		if i < 0 || pods[i].Priority >= priority {
+			return nil, 0, false // it stays, and keeps the request away
+		}
+		if !slices.Contains(mandatory, i) {
+			mandatory = append(mandatory, i)
+		}
+	}
 	for i := range pods {
-		if pods[i].Priority < priority {
+		if pods[i].Priority < priority && !slices.Contains(mandatory, i) {
 			victims = append(victims, i)
 		}
 	}
@@ -154,16 +278,19 @@ func victimsOn(r *Request, priority int32, pods []Running) (victims []int, top i
 		freed[kindDisk] += sign * p.DiskMB
 		freed[kindGPUs] += sign * p.GPUs
 	}
+	for _, i := range mandatory {
+		add(i, 1)
+	}
 	n := 0
 	for n < len(victims) && !enough() {
 		add(victims[n], 1)
 		n++
 	}
-	if !enough() || n == 0 {
+	if !enough() || n+len(mandatory) == 0 {
 		return nil, 0, false
 	}
 	victims = victims[:n]
-	kept := victims[:0:0]
+	kept := slices.Clone(mandatory)
 	for j := len(victims) - 1; j >= 0; j-- {
 		add(victims[j], -1)
 		if enough() {

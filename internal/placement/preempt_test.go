@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Preempt chooses the agent where the fewest, least important pods of lower priority
@@ -92,7 +93,7 @@ func TestPreempt(t *testing.T) {
 			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0)}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, ok := Preempt(&tc.r, tc.priority, tc.nodes, "eu")
+			p, ok := Preempt(&tc.r, tc.priority, tc.nodes, "eu", nil)
 			got := ""
 			if ok {
 				var ids []string
@@ -101,6 +102,111 @@ func TestPreempt(t *testing.T) {
 				}
 				slices.Sort(ids)
 				got = fmt.Sprintf("%s: %s", tc.nodes[p.Node].Node.Name, strings.Join(ids, ", "))
+			}
+			if got != tc.want {
+				t.Errorf("Preempt = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A pod that keeps the request off a Node by required anti-affinity (the request's
+// terms, or its own) goes there whatever room it frees, and a Node where such a pod may
+// not go is none.
+func TestPreemptWithAntiAffinity(t *testing.T) {
+	const host, zone = corev1.LabelHostname, corev1.LabelTopologyZone
+	node := func(name, z string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{host: name, zone: z}},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+	}
+	// running is a pod of ns/app on a Node, as placement weighs it for preemption (uid
+	// is its name) and as PodsIn lists it.
+	type running struct {
+		name, node, zone, app string
+		priority              int32
+		cpus                  float64
+		terminating           bool
+		terms                 []PodTerm
+	}
+	away := func(key string) PodTerm { return awayFrom("web", key, "ns") }
+	for _, tc := range []struct {
+		name string
+		r    Request
+		pods []running
+		want string // "node: victims", "" for none
+	}{
+		{name: "the replica on the Node goes, though a pod of lower priority frees the room",
+			r: replica("t", "ns", "web", away(host)),
+			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 50, cpus: 1}, {name: "other", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1},
+				{name: "b-web", node: "b", zone: "z1", app: "web", priority: 200, cpus: 1}, {name: "b-db", node: "b", zone: "z1", app: "db", priority: 1, cpus: 1}},
+			want: "a: web1"},
+		{name: "not where the replica is not of lower priority",
+			r:    replica("t", "ns", "web", away(host)),
+			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 100, cpus: 1}, {name: "other", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1}}},
+		{name: "not where a replica in the zone is on another Node",
+			r: replica("t", "ns", "web", away(zone)),
+			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 1, cpus: 1}, {name: "web2", node: "b", zone: "z1", app: "web", priority: 1, cpus: 1},
+				{name: "c-db", node: "c", zone: "z2", app: "db", priority: 1, cpus: 1}},
+			want: "c: c-db"},
+		{name: "a pod whose own terms keep the request away goes",
+			r: replica("t", "ns", "web"),
+			pods: []running{{name: "loner", node: "a", zone: "z1", app: "db", priority: 1, cpus: 0.1, terms: []PodTerm{away(host)}},
+				{name: "big", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1, terms: nil}},
+			want: "a: big, loner"},
+		{name: "a replica being deleted is gone already",
+			r: replica("t", "ns", "web", away(host)),
+			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 500, cpus: 1, terminating: true},
+				{name: "other", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1}},
+			want: "a: other"},
+		{name: "terms of pods in other namespaces count nothing here",
+			r:    replica("t", "ns", "web", awayFrom("web", host, "elsewhere")),
+			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 1, cpus: 1}, {name: "other", node: "a", zone: "z1", app: "db", priority: 2, cpus: 1}},
+			want: "a: web1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var nodes []PreemptNode
+			at := map[string]int{}
+			pods := &PodsOnNodes{}
+			var placed []PlacedPod
+			for _, p := range tc.pods {
+				pp := PlacedPod{UID: p.name, Namespace: "ns", Labels: map[string]string{"app": p.app}, NodeName: p.node,
+					NodeLabels: map[string]string{host: p.node, zone: p.zone}, Terminating: p.terminating, AntiAffinity: p.terms}
+				placed = append(placed, pp)
+				if len(p.terms) > 0 {
+					pods.AntiAffinityPods = append(pods.AntiAffinityPods, pp)
+				}
+				if p.terminating {
+					continue // being deleted: frees its room already, as the scheduler leaves it out
+				}
+				i, ok := at[p.node]
+				if !ok {
+					i, at[p.node] = len(nodes), len(nodes)
+					nodes = append(nodes, PreemptNode{Node: node(p.node, p.zone)})
+				}
+				nodes[i].Pods = append(nodes[i].Pods, Running{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.name, UID: types.UID(p.name)}},
+					Priority: p.priority, CPUs: p.cpus})
+			}
+			if _, ok := at["a"]; !ok {
+				nodes = append(nodes, PreemptNode{Node: node("a", "z1")})
+			}
+			pods.PodsIn = func(ns string) []PlacedPod {
+				var out []PlacedPod
+				for _, p := range placed {
+					if ns == "" || p.Namespace == ns {
+						out = append(out, p)
+					}
+				}
+				return out
+			}
+			p, ok := Preempt(&tc.r, 100, nodes, "", pods)
+			got := ""
+			if ok {
+				var ids []string
+				for _, v := range p.Victims {
+					ids = append(ids, nodes[p.Node].Pods[v].Pod.Name)
+				}
+				slices.Sort(ids)
+				got = fmt.Sprintf("%s: %s", nodes[p.Node].Node.Name, strings.Join(ids, ", "))
 			}
 			if got != tc.want {
 				t.Errorf("Preempt = %q, want %q", got, tc.want)

@@ -96,8 +96,10 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		return
 	}
 	region := d.MasterRegion()
+	podsIn, withTerms := s.antiAffinityInput(ctx)
+	onNodes := &placement.PodsOnNodes{PodsIn: podsIn, AntiAffinityPods: withTerms, NamespaceLabels: s.namespaceLabels}
 	for _, t := range todo[:min(len(todo), preemptAtMost)] {
-		p, ok := placement.Preempt(&t.request, t.priority, nodes, region)
+		p, ok := placement.Preempt(&t.request, t.priority, nodes, region, onNodes)
 		if !ok {
 			continue
 		}

@@ -177,3 +177,45 @@ func TestPreemptionSparesAPodABudgetProtects(t *testing.T) {
 		}
 	}
 }
+
+// A pod with required anti-affinity against its replicas has the replica on an agent
+// preempted, not the least important pod there, which would leave it no room to go.
+func TestAPodPreemptsTheReplicaItKeepsAwayFrom(t *testing.T) {
+	ctx := context.Background()
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0),
+		Labels: map[string]string{agentnode.LabelCluster: "c", corev1.LabelHostname: "agent-1"}},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+	web := map[string]string{"app": "web"}
+	away := &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: web}, TopologyKey: corev1.LabelHostname}}}}
+	running := func(name string, priority int32, labels map[string]string) *corev1.Pod {
+		p, _ := podWithTask(name, "1")
+		p.Labels = labels
+		p.Spec.Priority, p.Spec.NodeName = &priority, node.Name
+		p.Finalizers = []string{"test/keep"}
+		p.Status.Phase = corev1.PodRunning
+		return p
+	}
+	replica, other := running("replica", 20, web), running("other", 10, map[string]string{"app": "db"})
+	high, task := podWithTask("high", "1")
+	priority := int32(50)
+	high.Labels, high.Spec.Priority, high.Spec.Affinity = web, &priority, away
+	c := fakeAPI(t, node, replica, other, high, task)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	s.Enqueue(ctx, task, high)
+	now := time.Now()
+	editPending(s, func(p *pendingTask) { p.unschedulable, p.queued = whyNoOffers, now.Add(-preemptAfter) })
+	s.preempt(ctx, now)
+	for _, tc := range []struct {
+		pod     *corev1.Pod
+		deleted bool
+	}{{replica, true}, {other, false}} {
+		got := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(tc.pod), got); err != nil {
+			t.Fatal(err)
+		}
+		if (got.DeletionTimestamp != nil) != tc.deleted {
+			t.Errorf("pod %s deleted %v, want %v", tc.pod.Name, got.DeletionTimestamp != nil, tc.deleted)
+		}
+	}
+}

@@ -22,19 +22,10 @@ var _ = Describe("Preemption", func() {
 		mc := simCluster(sim)
 		node := agentNodeOf(mc, "agent-1")
 		ns := newNamespace()
-		var low []client.ObjectKey
-		for _, name := range []string{"low-1", "low-2"} {
-			pod := newPod(ns, name, mc.Spec.SchedulerName, "400m")
-			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-			low = append(low, client.ObjectKeyFromObject(pod))
-			Eventually(podOf(client.ObjectKeyFromObject(pod)), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
-		}
+		low := runInTurn(newPod(ns, "low-1", mc.Spec.SchedulerName, "400m"), newPod(ns, "low-2", mc.Spec.SchedulerName, "400m"))
 
-		pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{GenerateName: "k8sm-high-"}, Value: 1000}
-		Expect(k8sClient.Create(ctx, pc)).To(Succeed())
-		DeferCleanup(func() { _ = k8sClient.Delete(ctx, pc) })
 		high := newPod(ns, "high", mc.Spec.SchedulerName, "400m")
-		high.Spec.PriorityClassName = pc.Name
+		high.Spec.PriorityClassName = highPriorityClass()
 		Expect(k8sClient.Create(ctx, high)).To(Succeed())
 
 		Eventually(podOf(client.ObjectKeyFromObject(high)), 60*time.Second, 200*time.Millisecond).Should(And(
@@ -49,4 +40,48 @@ var _ = Describe("Preemption", func() {
 		Eventually(eventsIn(ns), 10*time.Second, 200*time.Millisecond).Should(ContainElements(
 			"Pod/high Normal Preempting", MatchRegexp(`^Pod/low-[12] Normal Preempted$`)))
 	})
+
+	// Without weighing anti-affinity, the pod started last (db) would go, and the pod
+	// would still find its replica there.
+	It("deletes the replica that keeps a pod with required anti-affinity away, not the pod started last", func() {
+		sim := startSim(1, "cpus:1;mem:2048;disk:10000")
+		mc := simCluster(sim)
+		node := agentNodeOf(mc, "agent-1")
+		ns := newNamespace()
+		web := map[string]string{"app": "web"}
+		replica := newPod(ns, "web-1", mc.Spec.SchedulerName, "400m")
+		replica.Labels = web
+		running := runInTurn(replica, newPod(ns, "db", mc.Spec.SchedulerName, "400m"))
+
+		high := newPod(ns, "web-2", mc.Spec.SchedulerName, "400m")
+		high.Labels, high.Spec.PriorityClassName = web, highPriorityClass()
+		high.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+			LabelSelector: &metav1.LabelSelector{MatchLabels: web}, TopologyKey: corev1.LabelHostname}}}}
+		Expect(k8sClient.Create(ctx, high)).To(Succeed())
+
+		Eventually(podOf(client.ObjectKeyFromObject(high)), 60*time.Second, 200*time.Millisecond).Should(And(
+			HaveField("Spec.NodeName", node), HaveField("Status.Phase", corev1.PodRunning)))
+		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, running[0], &corev1.Pod{}))).To(BeTrue(), "the replica preempted")
+		Expect(k8sClient.Get(ctx, running[1], &corev1.Pod{})).To(Succeed(), "the other pod kept")
+	})
 })
+
+// runInTurn creates pods one after another, each once the one before runs (so that
+// they started in that order), and returns their keys.
+func runInTurn(pods ...*corev1.Pod) []client.ObjectKey {
+	var keys []client.ObjectKey
+	for _, pod := range pods {
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		keys = append(keys, client.ObjectKeyFromObject(pod))
+		Eventually(podOf(client.ObjectKeyFromObject(pod)), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+	}
+	return keys
+}
+
+// highPriorityClass makes a PriorityClass of value 1000 for the spec, and names it.
+func highPriorityClass() string {
+	pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{GenerateName: "k8sm-high-"}, Value: 1000}
+	Expect(k8sClient.Create(ctx, pc)).To(Succeed())
+	DeferCleanup(func() { _ = k8sClient.Delete(ctx, pc) })
+	return pc.Name
+}
