@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 )
 
@@ -23,16 +24,8 @@ func TestAPodOfHigherPriorityPreemptsOneOfLower(t *testing.T) {
 	for _, never := range []bool{false, true} {
 		t.Run(map[bool]string{false: "PreemptLowerPriority", true: "Never"}[never], func(t *testing.T) {
 			ctx := context.Background()
-			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0), Labels: map[string]string{agentnode.LabelCluster: "c"}},
-				Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
-			running := func(name string, priority int32) *corev1.Pod {
-				p, _ := podWithTask(name, "1")
-				p.Spec.Priority, p.Spec.NodeName = &priority, node.Name
-				p.Finalizers = []string{"test/keep"} // to see it once deleted
-				p.Status.Phase = corev1.PodRunning
-				return p
-			}
-			low, lowest, higher := running("low", 20), running("lowest", 10), running("higher", 100)
+			node := preemptNode()
+			low, lowest, higher := runningOn(node, "low", 20, nil), runningOn(node, "lowest", 10, nil), runningOn(node, "higher", 100, nil)
 			high, task := podWithTask("high", "1")
 			priority := int32(50)
 			high.Spec.Priority = &priority
@@ -113,8 +106,7 @@ func TestAPodOfHigherPriorityPreemptsOneOfLower(t *testing.T) {
 // preempt nothing, and the next pass does not list the Nodes' pods again.
 func TestNoPreemptionWithoutVictims(t *testing.T) {
 	ctx := context.Background()
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0), Labels: map[string]string{agentnode.LabelCluster: "c"}},
-		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+	node := preemptNode()
 	same, _ := podWithTask("same", "1")
 	same.Spec.NodeName, same.Status.Phase = node.Name, corev1.PodRunning
 	waiting, task := podWithTask("waiting", "1")
@@ -140,82 +132,75 @@ func TestNoPreemptionWithoutVictims(t *testing.T) {
 // A pod a PodDisruptionBudget protects (no disruption allowed) is spared when another of
 // lower priority makes room, though it is the least important.
 func TestPreemptionSparesAPodABudgetProtects(t *testing.T) {
-	ctx := context.Background()
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0), Labels: map[string]string{agentnode.LabelCluster: "c"}},
-		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
-	running := func(name string, priority int32, app string) *corev1.Pod {
-		p, _ := podWithTask(name, "1")
-		p.Labels = map[string]string{"app": app}
-		p.Spec.Priority, p.Spec.NodeName = &priority, node.Name
-		p.Finalizers = []string{"test/keep"}
-		p.Status.Phase = corev1.PodRunning
-		return p
-	}
-	guarded, other := running("guarded", 10, "db"), running("other", 20, "web")
+	node := preemptNode()
+	guarded, other := runningOn(node, "guarded", 10, map[string]string{"app": "db"}), runningOn(node, "other", 20, map[string]string{"app": "web"})
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
 		Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
 		Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 0}}
 	high, task := podWithTask("high", "1")
 	priority := int32(50)
 	high.Spec.Priority = &priority
-	c := fakeAPI(t, node, guarded, other, pdb, high, task)
-	s, _ := newTestScheduler(c, newFakeDriver())
-	s.Enqueue(ctx, task, high)
-	now := time.Now()
-	editPending(s, func(p *pendingTask) { p.unschedulable, p.queued = whyNoOffers, now.Add(-preemptAfter) })
-	s.preempt(ctx, now)
-	for _, tc := range []struct {
-		pod     *corev1.Pod
-		deleted bool
-	}{{guarded, false}, {other, true}} {
-		got := &corev1.Pod{}
-		if err := c.Get(ctx, client.ObjectKeyFromObject(tc.pod), got); err != nil {
-			t.Fatal(err)
-		}
-		if (got.DeletionTimestamp != nil) != tc.deleted {
-			t.Errorf("pod %s deleted %v, want %v", tc.pod.Name, got.DeletionTimestamp != nil, tc.deleted)
-		}
-	}
+	c := preemptOnce(t, high, task, node, guarded, other, pdb)
+	wantDeleted(t, c, map[*corev1.Pod]bool{guarded: false, other: true})
 }
 
 // A pod with required anti-affinity against its replicas has the replica on an agent
 // preempted, not the least important pod there, which would leave it no room to go.
 func TestAPodPreemptsTheReplicaItKeepsAwayFrom(t *testing.T) {
-	ctx := context.Background()
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0),
-		Labels: map[string]string{agentnode.LabelCluster: "c", corev1.LabelHostname: "agent-1"}},
-		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+	node := preemptNode()
 	web := map[string]string{"app": "web"}
-	away := &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-		LabelSelector: &metav1.LabelSelector{MatchLabels: web}, TopologyKey: corev1.LabelHostname}}}}
-	running := func(name string, priority int32, labels map[string]string) *corev1.Pod {
-		p, _ := podWithTask(name, "1")
-		p.Labels = labels
-		p.Spec.Priority, p.Spec.NodeName = &priority, node.Name
-		p.Finalizers = []string{"test/keep"}
-		p.Status.Phase = corev1.PodRunning
-		return p
-	}
-	replica, other := running("replica", 20, web), running("other", 10, map[string]string{"app": "db"})
+	replica, other := runningOn(node, "replica", 20, web), runningOn(node, "other", 10, map[string]string{"app": "db"})
 	high, task := podWithTask("high", "1")
 	priority := int32(50)
-	high.Labels, high.Spec.Priority, high.Spec.Affinity = web, &priority, away
-	c := fakeAPI(t, node, replica, other, high, task)
+	high.Labels, high.Spec.Priority = web, &priority
+	high.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: web}, TopologyKey: corev1.LabelHostname}}}}
+	c := preemptOnce(t, high, task, node, replica, other)
+	wantDeleted(t, c, map[*corev1.Pod]bool{replica: true, other: false})
+}
+
+// preemptNode is the Ready Node of agent-1 of cluster c.
+func preemptNode() *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0),
+		Labels: map[string]string{agentnode.LabelCluster: "c", corev1.LabelHostname: "agent-1"}},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+}
+
+// runningOn is a pod of that priority and labels running on node, kept by a finalizer
+// once deleted, to be seen deleted.
+func runningOn(node *corev1.Node, name string, priority int32, labels map[string]string) *corev1.Pod {
+	p, _ := podWithTask(name, "1")
+	p.Labels = labels
+	p.Spec.Priority, p.Spec.NodeName = &priority, node.Name
+	p.Finalizers = []string{"test/keep"}
+	p.Status.Phase = corev1.PodRunning
+	return p
+}
+
+// preemptOnce queues pod's task as queued preemptAfter ago, with objs in the API, and
+// runs one preemption pass.
+func preemptOnce(t *testing.T, pod *corev1.Pod, task *mesosv1alpha1.MesosTask, objs ...client.Object) client.Client {
+	t.Helper()
+	ctx := context.Background()
+	c := fakeAPI(t, append(objs, pod, task)...)
 	s, _ := newTestScheduler(c, newFakeDriver())
-	s.Enqueue(ctx, task, high)
+	s.Enqueue(ctx, task, pod)
 	now := time.Now()
 	editPending(s, func(p *pendingTask) { p.unschedulable, p.queued = whyNoOffers, now.Add(-preemptAfter) })
 	s.preempt(ctx, now)
-	for _, tc := range []struct {
-		pod     *corev1.Pod
-		deleted bool
-	}{{replica, true}, {other, false}} {
+	return c
+}
+
+// wantDeleted checks which pods are being deleted.
+func wantDeleted(t *testing.T, c client.Client, want map[*corev1.Pod]bool) {
+	t.Helper()
+	for pod, deleted := range want {
 		got := &corev1.Pod{}
-		if err := c.Get(ctx, client.ObjectKeyFromObject(tc.pod), got); err != nil {
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
 			t.Fatal(err)
 		}
-		if (got.DeletionTimestamp != nil) != tc.deleted {
-			t.Errorf("pod %s deleted %v, want %v", tc.pod.Name, got.DeletionTimestamp != nil, tc.deleted)
+		if (got.DeletionTimestamp != nil) != deleted {
+			t.Errorf("pod %s deleted %v, want %v", pod.Name, got.DeletionTimestamp != nil, deleted)
 		}
 	}
 }
