@@ -135,7 +135,7 @@ func termKey(t *PodTerm) string {
 // antiRound is what a round with required pod anti-affinity in it keeps: the pods on
 // Nodes it read (by namespace, "" for all), the pods it placed, and its term groups.
 type antiRound struct {
-	podsIn map[string][]PlacedPod
+	podsIn readOnce[[]PlacedPod]
 	placed []placedHere
 	groups map[string]*termGroup
 	order  []*termGroup
@@ -153,10 +153,8 @@ type antiRound struct {
 	nodes          []*corev1.Node
 	nodesRead      bool
 	agentByNode    map[string]int
-	// namespaceLabels reads a namespace's labels (Input.NamespaceLabels), nsLabels
-	// keeps what it read for the round.
-	namespaceLabels func(string) map[string]string
-	nsLabels        map[string]labels.Set
+	// nsLabels reads a namespace's labels (Input.NamespaceLabels) once per round.
+	nsLabels readOnce[map[string]string]
 }
 
 // placedHere is a pod placed in this round, on the agent of that index.
@@ -176,8 +174,8 @@ func newAntiRound(in *Input, agents []*agentState) *antiRound {
 	}) {
 		return nil
 	}
-	a := &antiRound{podsIn: map[string][]PlacedPod{}, groups: map[string]*termGroup{}, agentsOf: map[string]map[string][]int{}, agents: agents,
-		namespaceLabels: in.NamespaceLabels}
+	a := &antiRound{podsIn: readOnce[[]PlacedPod]{read: in.PodsIn}, groups: map[string]*termGroup{}, agentsOf: map[string]map[string][]int{},
+		agents: agents, nsLabels: readOnce[map[string]string]{read: in.NamespaceLabels}}
 	for _, p := range in.AntiAffinityPods {
 		for i := range p.AntiAffinity {
 			t := &p.AntiAffinity[i]
@@ -207,18 +205,7 @@ func (a *antiRound) agentsWith(key, value string) []int {
 // labelsOf are a namespace's labels, read once per round; none when the round cannot
 // read them (no Input.NamespaceLabels, or no such namespace).
 func (a *antiRound) labelsOf(namespace string) labels.Set {
-	if l, ok := a.nsLabels[namespace]; ok {
-		return l
-	}
-	var l labels.Set
-	if a.namespaceLabels != nil {
-		l = a.namespaceLabels(namespace)
-	}
-	if a.nsLabels == nil {
-		a.nsLabels = map[string]labels.Set{}
-	}
-	a.nsLabels[namespace] = l
-	return l
+	return a.nsLabels.get(namespace)
 }
 
 // group is the term's group, made on first use.
@@ -245,15 +232,7 @@ func (a *antiRound) count(g *termGroup, value, uid string) {
 
 // podsIn are the pods on Nodes in a namespace ("" every one), read once per round.
 func (rd *round) podsIn(namespace string) []PlacedPod {
-	if pods, ok := rd.anti.podsIn[namespace]; ok {
-		return pods
-	}
-	var pods []PlacedPod
-	if rd.in.PodsIn != nil {
-		pods = rd.in.PodsIn(namespace)
-	}
-	rd.anti.podsIn[namespace] = pods
-	return pods
+	return rd.anti.podsIn.get(namespace)
 }
 
 // countedOf is the group of a request's term with the domains of the pods it counts:

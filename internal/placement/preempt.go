@@ -60,38 +60,18 @@ type PodsOnNodes struct {
 	NamespaceLabels  func(namespace string) map[string]string
 
 	// in and nsLabels keep what was read, for the next Node and request.
-	in       map[string][]PlacedPod
-	nsLabels map[string]labels.Set
+	in       readOnce[[]PlacedPod]
+	nsLabels readOnce[map[string]string]
 }
 
 func (o *PodsOnNodes) podsIn(namespace string) []PlacedPod {
-	if pods, ok := o.in[namespace]; ok {
-		return pods
-	}
-	var pods []PlacedPod
-	if o.PodsIn != nil {
-		pods = o.PodsIn(namespace)
-	}
-	if o.in == nil {
-		o.in = map[string][]PlacedPod{}
-	}
-	o.in[namespace] = pods
-	return pods
+	o.in.read = o.PodsIn
+	return o.in.get(namespace)
 }
 
 func (o *PodsOnNodes) labelsOf(namespace string) labels.Set {
-	if l, ok := o.nsLabels[namespace]; ok {
-		return l
-	}
-	var l labels.Set
-	if o.NamespaceLabels != nil {
-		l = o.NamespaceLabels(namespace)
-	}
-	if o.nsLabels == nil {
-		o.nsLabels = map[string]labels.Set{}
-	}
-	o.nsLabels[namespace] = l
-	return l
+	o.nsLabels.read = o.NamespaceLabels
+	return o.nsLabels.get(namespace)
 }
 
 // blocking are the UIDs of the pods that keep a request off a Node by required
