@@ -74,29 +74,26 @@ func (o *PodsOnNodes) labelsOf(namespace string) labels.Set {
 	return o.nsLabels.get(namespace)
 }
 
-// blocking are the UIDs of the pods that keep a request off a Node by required
-// anti-affinity, as a round's closures would (kube-scheduler's InterPodAffinity filter):
-// those its own terms count in the Node's domains, and those whose own terms count it
-// and that are in a domain of the Node. A pod being deleted is taken as gone, and so
-// is the request's own pod. elsewhere says that one of them is on another Node of the
-// domain: preempting on this Node alone would not let the request in.
-func (o *PodsOnNodes) blocking(r *Request, node *corev1.Node) (uids []string, elsewhere bool) {
-	if o == nil {
-		return nil, false
+// blockers are the pods that keep one request out of topology domains by required
+// anti-affinity, as a round's closures would (kube-scheduler's InterPodAffinity filter),
+// by topology key and domain value: those its own terms count, and those whose own terms
+// count it. A pod being deleted is taken as gone, and so is the request's own pod.
+type blockers map[string]map[string][]*PlacedPod
+
+// blockersOf reads the pods once for a request, so that each Node is a lookup.
+func (o *PodsOnNodes) blockersOf(r *Request) blockers {
+	if o == nil || len(r.AntiAffinity) == 0 && len(o.AntiAffinityPods) == 0 {
+		return nil
 	}
-	block := func(p *PlacedPod) bool {
-		if p.NodeName != node.Name {
-			return false
+	b := blockers{}
+	add := func(key, value string, p *PlacedPod) {
+		if b[key] == nil {
+			b[key] = map[string][]*PlacedPod{}
 		}
-		uids = append(uids, p.UID)
-		return true
+		b[key][value] = append(b[key][value], p)
 	}
 	for i := range r.AntiAffinity {
 		t := &r.AntiAffinity[i]
-		v, ok := node.Labels[t.TopologyKey]
-		if !ok {
-			continue
-		}
 		nss := t.Namespaces
 		if t.listsEvery() {
 			nss = []string{""}
@@ -105,11 +102,8 @@ func (o *PodsOnNodes) blocking(r *Request, node *corev1.Node) (uids []string, el
 			pods := o.podsIn(ns)
 			for j := range pods {
 				p := &pods[j]
-				if p.Terminating || p.UID == r.PodUID || p.NodeLabels[t.TopologyKey] != v || !t.counts(p.Namespace, p.Labels, o.labelsOf) {
-					continue
-				}
-				if !block(p) {
-					return nil, true
+				if v, ok := p.NodeLabels[t.TopologyKey]; ok && !p.Terminating && p.UID != r.PodUID && t.counts(p.Namespace, p.Labels, o.labelsOf) {
+					add(t.TopologyKey, v, p)
 				}
 			}
 		}
@@ -121,14 +115,28 @@ func (o *PodsOnNodes) blocking(r *Request, node *corev1.Node) (uids []string, el
 		}
 		for j := range p.AntiAffinity {
 			t := &p.AntiAffinity[j]
-			v, ok := p.NodeLabels[t.TopologyKey]
-			if !ok || node.Labels[t.TopologyKey] != v || !t.counts(r.Namespace, r.Labels, o.labelsOf) {
-				continue
+			if v, ok := p.NodeLabels[t.TopologyKey]; ok && t.counts(r.Namespace, r.Labels, o.labelsOf) {
+				add(t.TopologyKey, v, p)
 			}
-			if !block(p) {
+		}
+	}
+	return b
+}
+
+// on are the UIDs of the blockers in a Node's domains, which must go for the request to
+// go there; elsewhere says that one of them is on another Node of a domain, so that
+// preempting on this Node alone would not let the request in.
+func (b blockers) on(node *corev1.Node) (uids []string, elsewhere bool) {
+	for key, byValue := range b {
+		v, ok := node.Labels[key]
+		if !ok {
+			continue
+		}
+		for _, p := range byValue[v] {
+			if p.NodeName != node.Name {
 				return nil, true
 			}
-			break
+			uids = append(uids, p.UID)
 		}
 	}
 	return uids, false
@@ -151,6 +159,7 @@ func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion strin
 	}
 	aff := nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity)
 	region := selectsRegion(r.NodeSelector, r.Affinity)
+	blocking := pods.blockersOf(r)
 	var bestTop int32
 	var bestProtected int
 	for i := range nodes {
@@ -158,7 +167,7 @@ func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion strin
 		if !mayGo(r, n.Node, &aff, region, masterRegion) {
 			continue
 		}
-		must, elsewhere := pods.blocking(r, n.Node)
+		must, elsewhere := blocking.on(n.Node)
 		if elsewhere {
 			continue
 		}

@@ -214,3 +214,41 @@ func TestPreemptWithAntiAffinity(t *testing.T) {
 		})
 	}
 }
+
+// One preemptor with required anti-affinity over 1,000 full Nodes of 10 pods each
+// (10,000 pods, a tenth of them its replicas, each with the same term): the pods are
+// read once for the request, and each Node is a lookup.
+func BenchmarkPreemptAntiAffinity(b *testing.B) {
+	const nodesN, perNode = 1000, 10
+	away := awayFrom("web", corev1.LabelHostname, "ns")
+	var nodes []PreemptNode
+	var placed, withTerms []PlacedPod
+	for n := range nodesN {
+		name := fmt.Sprintf("h%04d", n)
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelHostname: name}},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+		pn := PreemptNode{Node: node}
+		for i := range perNode {
+			uid, app := fmt.Sprintf("%s-%d", name, i), "db"
+			if i == 0 && n%10 == 0 {
+				app = "web"
+			}
+			p := PlacedPod{UID: uid, Namespace: "ns", Labels: map[string]string{"app": app}, NodeName: name, NodeLabels: node.Labels}
+			if app == "web" {
+				p.AntiAffinity = []PodTerm{away}
+				withTerms = append(withTerms, p)
+			}
+			placed = append(placed, p)
+			pn.Pods = append(pn.Pods, Running{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: uid, UID: types.UID(uid)}}, Priority: int32(i), CPUs: 0.1})
+		}
+		nodes = append(nodes, pn)
+	}
+	r := replica("t", "ns", "web", away)
+	r.CPUs = 0.3
+	for b.Loop() {
+		pods := &PodsOnNodes{PodsIn: func(string) []PlacedPod { return placed }, AntiAffinityPods: withTerms}
+		if _, ok := Preempt(&r, 100, nodes, "", pods); !ok {
+			b.Fatal("no preemption")
+		}
+	}
+}
