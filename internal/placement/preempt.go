@@ -26,6 +26,8 @@ type Running struct {
 	// Protected: a PodDisruptionBudget allows no disruption of it now. Such a pod goes
 	// only when the others of lower priority do not make room.
 	Protected bool
+	// HostPorts are the agent's ports its task holds (its containers' hostPorts).
+	HostPorts []uint32
 }
 
 // PreemptNode is one agent's Node and the pods of the cluster running there.
@@ -34,6 +36,10 @@ type PreemptNode struct {
 	// them (agentnode.MatchLabels), taints, cordon and Ready condition.
 	Node *corev1.Node
 	Pods []Running
+	// PortsKept are the host ports of the Node's other pods, those that are never
+	// victims (of no lower priority than the task preempting): a request that needs one
+	// of them does not go there.
+	PortsKept []uint32
 }
 
 // Preemption is where a request can go once some pods of lower priority are gone.
@@ -43,12 +49,35 @@ type Preemption struct {
 	Victims []int
 }
 
-// CanPreempt says whether a request may have pods preempted for it: one without host
-// ports, a role, required pod affinity or spread constraints, which the pods that stay
-// would still hold it to (they are not weighed here), and not bound to a Node. Required
-// anti-affinity is weighed (PodsOnNodes).
+// CanPreempt says whether a request may have pods preempted for it: one without a role,
+// required pod affinity or spread constraints, which the pods that stay would still hold
+// it to (they are not weighed here), and not bound to a Node. Host ports and required
+// anti-affinity are weighed: the pods that hold the ports, or keep the request away
+// (PodsOnNodes), are victims.
 func CanPreempt(r *Request) bool {
-	return r.Node == "" && r.Role == "" && len(r.HostPorts) == 0 && len(r.PodAffinity) == 0 && len(r.Spread) == 0
+	return r.Node == "" && r.Role == "" && len(r.PodAffinity) == 0 && len(r.Spread) == 0
+}
+
+// portHolders are the UIDs of the pods on a Node that hold one of a request's host
+// ports; kept says that a pod that is never a victim holds one. A port no pod of the
+// cluster holds there is taken to be free: what other frameworks' tasks hold is not
+// known until the agent offers.
+func portHolders(r *Request, n *PreemptNode) (uids []string, kept bool) {
+	if len(r.HostPorts) == 0 {
+		return nil, false
+	}
+	for _, port := range r.HostPorts {
+		if slices.Contains(n.PortsKept, port) {
+			return nil, true
+		}
+	}
+	for i := range n.Pods {
+		p := &n.Pods[i]
+		if slices.ContainsFunc(p.HostPorts, func(port uint32) bool { return slices.Contains(r.HostPorts, port) }) && p.Pod != nil {
+			uids = append(uids, string(p.Pod.UID))
+		}
+	}
+	return uids, false
 }
 
 // PodsOnNodes is what Preempt reads of the pods on Nodes for required pod anti-affinity,
@@ -150,9 +179,10 @@ func (b blockers) on(node *corev1.Node) (uids []string, elsewhere bool) {
 // important victim is the least important, then the one with the fewest victims. Only
 // what the victims free is counted: an agent's free resources are not known while it
 // offers none, and Mesos offers no agent with nothing free. ok is false when no agent
-// would do. The pods that keep the request off a Node by required anti-affinity (pods,
-// nil for none) are victims there, and a Node where one of them may not go (of
-// priority not lower, or on another Node of the domain) is none.
+// would do. The pods that keep the request off a Node, by holding one of its host ports
+// or by required anti-affinity (pods, nil for none), are victims there, and a Node
+// where one of them may not go (of priority not lower, or on another Node of the
+// domain) is none.
 func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion string, pods *PodsOnNodes) (p Preemption, ok bool) {
 	if !CanPreempt(r) {
 		return Preemption{}, false
@@ -168,9 +198,11 @@ func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion strin
 			continue
 		}
 		must, elsewhere := blocking.on(n.Node)
-		if elsewhere {
+		holders, kept := portHolders(r, n)
+		if elsewhere || kept {
 			continue
 		}
+		must = append(must, holders...)
 		victims, top, found := victimsOn(r, priority, n.Pods, must)
 		if !found {
 			continue

@@ -25,9 +25,10 @@ func TestPreempt(t *testing.T) {
 		return n
 	}
 	pod := func(id string, priority int32, cpus float64, started int) Running {
-		return Running{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: id}}, Priority: priority, CPUs: cpus, MemMB: 64, Started: t0.Add(time.Duration(started) * time.Minute)}
+		return Running{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: id, UID: types.UID(id)}}, Priority: priority, CPUs: cpus, MemMB: 64, Started: t0.Add(time.Duration(started) * time.Minute)}
 	}
 	protect := func(p Running) Running { p.Protected = true; return p }
+	holding := func(p Running, ports ...uint32) Running { p.HostPorts = ports; return p }
 	notReady := func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionUnknown }
 	cordoned := func(n *corev1.Node) { n.Spec.Unschedulable = true }
 	tainted := func(n *corev1.Node) {
@@ -89,7 +90,18 @@ func TestPreempt(t *testing.T) {
 		}(), priority: 100, nodes: []PreemptNode{{Node: node("c", tainted), Pods: []Running{pod("c1", 1, 1, 0)}}}, want: "c: c1"},
 		{name: "not in another region than the master's unless it selects one", r: req("t", 1, 64), priority: 100,
 			nodes: []PreemptNode{{Node: node("a", remote), Pods: []Running{pod("a1", 1, 1, 0)}}}},
-		{name: "nor for a request with host ports", r: withPorts(req("t", 1, 64), 8080), priority: 100,
+		{name: "the pod holding a host port of the request goes, though another frees the room", r: withPorts(req("t", 1, 64), 8080), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("low", 1, 1, 0), holding(pod("holder", 50, 1, 0), 8080)}}},
+			want:  "a: holder"},
+		{name: "a port no pod of the cluster holds is taken to be free", r: withPorts(req("t", 1, 64), 8080), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{holding(pod("other", 1, 1, 0), 9090)}}},
+			want:  "a: other"},
+		{name: "not where a pod that stays holds the port", r: withPorts(req("t", 1, 64), 8080), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0)}, PortsKept: []uint32{8080}}, {Node: node("b"), Pods: []Running{pod("b1", 50, 1, 0)}}},
+			want:  "b: b1"},
+		{name: "nor where the pod holding it is not of lower priority", r: withPorts(req("t", 1, 64), 8080), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0), holding(pod("equal", 100, 1, 0), 8080)}}}},
+		{name: "nor for a request with a role", r: func() Request { r := req("t", 1, 64); r.Role = "db"; return r }(), priority: 100,
 			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0)}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -146,13 +146,20 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.P
 			continue
 		}
 		var running []placement.Running
+		var kept []uint32
 		for j := range on.Items {
 			p := &on.Items[j]
-			if p.DeletionTimestamp != nil || podtask.PodTerminal(p) || podPriority(p) >= below {
+			if p.DeletionTimestamp != nil || podtask.PodTerminal(p) {
 				continue
 			}
 			res, err := podtask.TaskResourcesFor(p)
 			if err != nil {
+				continue
+			}
+			if podPriority(p) >= below {
+				for _, port := range res.Ports {
+					kept = append(kept, uint32(port)) // never a victim: its ports stay taken
+				}
 				continue
 			}
 			r := podtask.RequestFor(p, &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{Resources: res}})
@@ -161,14 +168,14 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.P
 				started = p.Status.StartTime.Time
 			}
 			running = append(running, placement.Running{Pod: p, Priority: podPriority(p), Started: started,
-				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs, Protected: protected(p)})
+				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs, Protected: protected(p), HostPorts: r.HostPorts})
 		}
 		if len(running) == 0 {
 			continue
 		}
 		node := *n
 		node.Labels = agentnode.MatchLabels(n.Labels) // as the agent's offers read
-		nodes = append(nodes, placement.PreemptNode{Node: &node, Pods: running})
+		nodes = append(nodes, placement.PreemptNode{Node: &node, Pods: running, PortsKept: kept})
 	}
 	return nodes
 }

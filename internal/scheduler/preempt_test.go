@@ -159,6 +159,32 @@ func TestAPodPreemptsTheReplicaItKeepsAwayFrom(t *testing.T) {
 	wantDeleted(t, c, map[*corev1.Pod]bool{replica: true, other: false})
 }
 
+// A pod with a host port has the pod holding that port on the agent preempted, not the
+// least important pod there; where a pod that is never a victim holds it, nothing.
+func TestAPodPreemptsTheHolderOfItsHostPort(t *testing.T) {
+	withPort := func(p *corev1.Pod, port int32) *corev1.Pod {
+		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: port, HostPort: port}}
+		return p
+	}
+	for _, tc := range []struct {
+		name          string
+		holderPrio    int32
+		holderDeleted bool
+	}{{"a holder of lower priority", 20, true}, {"a holder of higher priority", 90, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			node := preemptNode()
+			holder, other := withPort(runningOn(node, "holder", tc.holderPrio, nil), 8080), runningOn(node, "other", 10, nil)
+			high, task := podWithTask("high", "1")
+			withPort(high, 8080)
+			task.Spec.Resources.Ports = []int32{8080}
+			priority := int32(50)
+			high.Spec.Priority = &priority
+			c := preemptOnce(t, high, task, node, holder, other)
+			wantDeleted(t, c, map[*corev1.Pod]bool{holder: tc.holderDeleted, other: false})
+		})
+	}
+}
+
 // preemptNode is the Ready Node of agent-1 of cluster c.
 func preemptNode() *corev1.Node {
 	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: agentnode.NodeName("c", "agent-1", 0),

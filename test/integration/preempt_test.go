@@ -64,6 +64,29 @@ var _ = Describe("Preemption", func() {
 		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, running[0], &corev1.Pod{}))).To(BeTrue(), "the replica preempted")
 		Expect(k8sClient.Get(ctx, running[1], &corev1.Pod{})).To(Succeed(), "the other pod kept")
 	})
+
+	// Without weighing host ports, the pod started last would go, and the port would
+	// still be taken.
+	It("deletes the pod holding a host port the pod needs, not the pod started last", func() {
+		sim := startSim(1, "cpus:1;mem:2048;disk:10000;ports:[31000-31010]")
+		mc := simCluster(sim)
+		node := agentNodeOf(mc, "agent-1")
+		ns := newNamespace()
+		withPort := func(p *corev1.Pod) *corev1.Pod {
+			p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 31005, HostPort: 31005}}
+			return p
+		}
+		running := runInTurn(withPort(newPod(ns, "holder", mc.Spec.SchedulerName, "400m")), newPod(ns, "other", mc.Spec.SchedulerName, "400m"))
+
+		high := withPort(newPod(ns, "high", mc.Spec.SchedulerName, "400m"))
+		high.Spec.PriorityClassName = highPriorityClass()
+		Expect(k8sClient.Create(ctx, high)).To(Succeed())
+
+		Eventually(podOf(client.ObjectKeyFromObject(high)), 60*time.Second, 200*time.Millisecond).Should(And(
+			HaveField("Spec.NodeName", node), HaveField("Status.Phase", corev1.PodRunning)))
+		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, running[0], &corev1.Pod{}))).To(BeTrue(), "the holder preempted")
+		Expect(k8sClient.Get(ctx, running[1], &corev1.Pod{})).To(Succeed(), "the other pod kept")
+	})
 })
 
 // runInTurn creates pods one after another, each once the one before runs (so that
