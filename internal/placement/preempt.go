@@ -16,8 +16,8 @@ import (
 // what it holds there, its priority, and when it started (of equals, the one that ran
 // the shortest goes first).
 type Running struct {
-	// Pod is the pod, for the caller to act on: placement reads only its UID (the
-	// anti-affinity of PodsOnNodes names pods by it).
+	// Pod is the pod, for the caller to act on: placement reads only its UID, by which
+	// the pods that must go (portHolders, PodsOnNodes) are named.
 	Pod      *corev1.Pod
 	Priority int32
 	Started  time.Time
@@ -250,8 +250,8 @@ func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity
 // the others; then each of those, the protected first and then the most important,
 // kept when the room holds without it (kube-scheduler's reprieve). top is the
 // priority of the most important victim. The pods of must (UIDs: those that keep the
-// request away by anti-affinity) are victims whatever room they free, and never
-// reprieved; found is false when one of them is not of lower priority, or all of them
+// request away by a host port or by anti-affinity) are victims whatever room they free,
+// and never reprieved; found is false when one of them is not of lower priority, or all of them
 // together free too little.
 func victimsOn(r *Request, priority int32, pods []Running, must []string) (victims []int, top int32, found bool) {
 	var mandatory []int
