@@ -49,13 +49,13 @@ type Preemption struct {
 	Victims []int
 }
 
-// CanPreempt says whether a request may have pods preempted for it: one without a role,
-// required pod affinity or spread constraints, which the pods that stay would still hold
-// it to (they are not weighed here), and not bound to a Node. Host ports and required
-// anti-affinity are weighed: the pods that hold the ports, or keep the request away
-// (PodsOnNodes), are victims.
+// CanPreempt says whether a request may have pods preempted for it: one without a role or
+// spread constraints, which the pods that stay would still hold it to (they are not
+// weighed here), and not bound to a Node. Host ports and required pod affinity and
+// anti-affinity are weighed (PodsOnNodes): the pods that hold the ports or keep the
+// request away are victims, and those its affinity needs stay.
 func CanPreempt(r *Request) bool {
-	return r.Node == "" && r.Role == "" && len(r.PodAffinity) == 0 && len(r.Spread) == 0
+	return r.Node == "" && r.Role == "" && len(r.Spread) == 0
 }
 
 // portHolders are the UIDs of the pods on a Node that hold one of a request's host
@@ -80,9 +80,9 @@ func portHolders(r *Request, n *PreemptNode) (uids []string, kept bool) {
 	return uids, false
 }
 
-// PodsOnNodes is what Preempt reads of the pods on Nodes for required pod anti-affinity,
-// as a round reads it (Input.PodsIn, AntiAffinityPods, NamespaceLabels): the pods the
-// request's own terms count, and the pods whose terms count the request.
+// PodsOnNodes is what Preempt reads of the pods on Nodes for required pod affinity and
+// anti-affinity, as a round reads it (Input.PodsIn, AntiAffinityPods, NamespaceLabels):
+// the pods the request's own terms count, and the pods whose terms count the request.
 type PodsOnNodes struct {
 	PodsIn           func(namespace string) []PlacedPod
 	AntiAffinityPods []PlacedPod
@@ -171,6 +171,88 @@ func (b blockers) on(node *corev1.Node) (uids []string, elsewhere bool) {
 	return uids, false
 }
 
+// needed are, for a request with required pod affinity, the pods all its terms count,
+// per term by domain value, as a round's closures count them (affinityClosures): the
+// request goes only where, for each term, such a pod is in the Node's domain. first: there
+// is none anywhere and the request's own pod is counted by all its terms, so that any
+// Node with each term's key will do (kube-scheduler's first pod of a group). A pod being
+// deleted is not counted: it will not be there.
+type needed struct {
+	terms   []PodTerm
+	byValue []map[string][]*PlacedPod
+	first   bool
+}
+
+// neededBy reads the pods once for a request; nil when it has no pod affinity.
+func (o *PodsOnNodes) neededBy(r *Request) *needed {
+	if len(r.PodAffinity) == 0 {
+		return nil
+	}
+	n := &needed{terms: r.PodAffinity, byValue: make([]map[string][]*PlacedPod, len(r.PodAffinity))}
+	pairs := 0
+	nsLabels := func(string) labels.Set { return nil }
+	if o != nil {
+		nsLabels = o.labelsOf
+		// A pod counted by every term is in the namespaces of each: those of the term that
+		// names the fewest are listed.
+		nss := []string{""}
+		for i := range n.terms {
+			if t := &n.terms[i]; !t.listsEvery() && (nss[0] == "" || len(t.Namespaces) < len(nss)) {
+				nss = slices.Compact(slices.Sorted(slices.Values(t.Namespaces)))
+			}
+		}
+		for _, ns := range nss {
+			pods := o.podsIn(ns)
+			for j := range pods {
+				p := &pods[j]
+				if p.Terminating || p.UID == r.PodUID || !countsAll(n.terms, p.Namespace, p.Labels, nsLabels) {
+					continue
+				}
+				for i := range n.terms {
+					if v, ok := p.NodeLabels[n.terms[i].TopologyKey]; ok {
+						if n.byValue[i] == nil {
+							n.byValue[i] = map[string][]*PlacedPod{}
+						}
+						n.byValue[i][v] = append(n.byValue[i][v], p)
+						pairs++
+					}
+				}
+			}
+		}
+	}
+	n.first = pairs == 0 && countsAll(n.terms, r.Namespace, r.Labels, nsLabels)
+	return n
+}
+
+// on says whether the request's affinity holds on a Node once victims there are gone,
+// and which of the Node's pods must stay for it to: for a term whose domain has such a
+// pod on another Node, none; otherwise those on this Node.
+func (n *needed) on(node *corev1.Node) (keep []string, ok bool) {
+	if n == nil {
+		return nil, true
+	}
+	for i := range n.terms {
+		v, has := node.Labels[n.terms[i].TopologyKey]
+		if !has {
+			return nil, false
+		}
+		if n.first {
+			continue
+		}
+		pods := n.byValue[i][v]
+		if len(pods) == 0 {
+			return nil, false
+		}
+		if slices.ContainsFunc(pods, func(p *PlacedPod) bool { return p.NodeName != node.Name }) {
+			continue
+		}
+		for _, p := range pods {
+			keep = append(keep, p.UID)
+		}
+	}
+	return keep, true
+}
+
 // Preempt finds the agent where a request of that priority fits once the fewest and
 // least important pods of lower priority are gone, as kube-scheduler's DefaultPreemption
 // chooses: among the Ready Nodes the request's node selector, required affinity,
@@ -182,14 +264,15 @@ func (b blockers) on(node *corev1.Node) (uids []string, elsewhere bool) {
 // would do. The pods that keep the request off a Node, by holding one of its host ports
 // or by required anti-affinity (pods, nil for none), are victims there, and a Node
 // where one of them may not go (of priority not lower, or on another Node of the
-// domain) is none.
+// domain) is none; a Node where its required pod affinity would not hold is none, and
+// the pods there that it needs stay.
 func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion string, pods *PodsOnNodes) (p Preemption, ok bool) {
 	if !CanPreempt(r) {
 		return Preemption{}, false
 	}
 	aff := nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity)
 	region := selectsRegion(r.NodeSelector, r.Affinity)
-	blocking := pods.blockersOf(r)
+	blocking, need := pods.blockersOf(r), pods.neededBy(r)
 	var bestTop int32
 	var bestProtected int
 	for i := range nodes {
@@ -199,11 +282,12 @@ func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion strin
 		}
 		must, elsewhere := blocking.on(n.Node)
 		holders, kept := portHolders(r, n)
-		if elsewhere || kept {
+		stay, affine := need.on(n.Node)
+		if elsewhere || kept || !affine {
 			continue
 		}
 		must = append(must, holders...)
-		victims, top, found := victimsOn(r, priority, n.Pods, must)
+		victims, top, found := victimsOn(r, priority, n.Pods, must, stay)
 		if !found {
 			continue
 		}
@@ -251,11 +335,14 @@ func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity
 // kept when the room holds without it (kube-scheduler's reprieve). top is the
 // priority of the most important victim. The pods of must (UIDs: those that keep the
 // request away by a host port or by anti-affinity) are victims whatever room they free,
-// and never reprieved; found is false when one of them is not of lower priority, or all of them
+// and never reprieved; those of stay (what its pod affinity needs) are never victims; found is false when one of them is not of lower priority, or all of them
 // together free too little.
-func victimsOn(r *Request, priority int32, pods []Running, must []string) (victims []int, top int32, found bool) {
+func victimsOn(r *Request, priority int32, pods []Running, must, stay []string) (victims []int, top int32, found bool) {
 	var mandatory []int
 	for _, uid := range must {
+		if slices.Contains(stay, uid) {
+			return nil, 0, false // the request both needs it and cannot go beside it
+		}
 		i := slices.IndexFunc(pods, func(p Running) bool { return p.Pod != nil && string(p.Pod.UID) == uid })
 		if i < 0 || pods[i].Priority >= priority {
 			return nil, 0, false // it stays, and keeps the request away
@@ -265,7 +352,7 @@ func victimsOn(r *Request, priority int32, pods []Running, must []string) (victi
 		}
 	}
 	for i := range pods {
-		if pods[i].Priority < priority && !slices.Contains(mandatory, i) {
+		if pods[i].Priority < priority && !slices.Contains(mandatory, i) && (pods[i].Pod == nil || !slices.Contains(stay, string(pods[i].Pod.UID))) {
 			victims = append(victims, i)
 		}
 	}

@@ -124,8 +124,9 @@ func TestPreempt(t *testing.T) {
 
 // A pod that keeps the request off a Node by required anti-affinity (the request's
 // terms, or its own) goes there whatever room it frees, and a Node where such a pod may
-// not go is none.
-func TestPreemptWithAntiAffinity(t *testing.T) {
+// not go is none. A pod the request's required pod affinity needs stays, and a Node
+// where the affinity would not hold is none.
+func TestPreemptWithPodTerms(t *testing.T) {
 	const host, zone = corev1.LabelHostname, corev1.LabelTopologyZone
 	node := func(name, z string) *corev1.Node {
 		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{host: name, zone: z}},
@@ -141,6 +142,11 @@ func TestPreemptWithAntiAffinity(t *testing.T) {
 		terms                 []PodTerm
 	}
 	away := func(key string) PodTerm { return awayFrom("web", key, "ns") }
+	near := func(app, key string) Request {
+		r := replica("t", "ns", "web")
+		r.PodAffinity = []PodTerm{awayFrom(app, key, "ns")}
+		return r
+	}
 	for _, tc := range []struct {
 		name string
 		r    Request
@@ -170,6 +176,30 @@ func TestPreemptWithAntiAffinity(t *testing.T) {
 			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 500, cpus: 1, terminating: true},
 				{name: "other", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1}},
 			want: "a: other"},
+		{name: "the pod its affinity needs stays, though it is the least important",
+			r:    near("cache", host),
+			pods: []running{{name: "cache", node: "a", zone: "z1", app: "cache", priority: 1, cpus: 1}, {name: "other", node: "a", zone: "z1", app: "db", priority: 5, cpus: 1}},
+			want: "a: other"},
+		{name: "not on a Node without the pod its affinity needs",
+			r: near("cache", host),
+			pods: []running{{name: "cache", node: "a", zone: "z1", app: "cache", priority: 1, cpus: 1}, {name: "other", node: "a", zone: "z1", app: "db", priority: 50, cpus: 1},
+				{name: "b-db", node: "b", zone: "z1", app: "db", priority: 1, cpus: 1}},
+			want: "a: other"},
+		{name: "a pod on another Node of the zone meets the term, and keeps nothing here",
+			r: near("cache", zone),
+			pods: []running{{name: "cache", node: "a", zone: "z1", app: "cache", priority: 1, cpus: 1},
+				{name: "x", node: "b", zone: "z1", app: "db", priority: 5, cpus: 1}, {name: "y", node: "c", zone: "z2", app: "db", priority: 1, cpus: 1}},
+			want: "b: x"},
+		{name: "a pod being deleted meets no term",
+			r: near("cache", host),
+			pods: []running{{name: "cache", node: "a", zone: "z1", app: "cache", priority: 500, cpus: 1, terminating: true},
+				{name: "other", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1}, {name: "c2", node: "b", zone: "z1", app: "cache", priority: 500, cpus: 1},
+				{name: "b-db", node: "b", zone: "z1", app: "db", priority: 1, cpus: 1}},
+			want: "b: b-db"},
+		{name: "the first pod of a group goes to any Node",
+			r:    near("web", host),
+			pods: []running{{name: "db", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1}},
+			want: "a: db"},
 		{name: "terms of pods in other namespaces count nothing here",
 			r:    replica("t", "ns", "web", awayFrom("web", host, "elsewhere")),
 			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 1, cpus: 1}, {name: "other", node: "a", zone: "z1", app: "db", priority: 2, cpus: 1}},

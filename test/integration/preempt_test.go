@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
 // A pod of a higher PriorityClass that fits nowhere has a pod of lower priority
@@ -18,10 +20,7 @@ import (
 // both are told in events.
 var _ = Describe("Preemption", func() {
 	It("deletes a pod of lower priority for one that fits nowhere, which then runs", func() {
-		sim := startSim(1, "cpus:1;mem:2048;disk:10000")
-		mc := simCluster(sim)
-		node := agentNodeOf(mc, "agent-1")
-		ns := newNamespace()
+		mc, node, ns := oneAgent("cpus:1;mem:2048;disk:10000")
 		low := runInTurn(newPod(ns, "low-1", mc.Spec.SchedulerName, "400m"), newPod(ns, "low-2", mc.Spec.SchedulerName, "400m"))
 
 		high := newPod(ns, "high", mc.Spec.SchedulerName, "400m")
@@ -44,10 +43,7 @@ var _ = Describe("Preemption", func() {
 	// Without weighing anti-affinity, the pod started last (db) would go, and the pod
 	// would still find its replica there.
 	It("deletes the replica that keeps a pod with required anti-affinity away, not the pod started last", func() {
-		sim := startSim(1, "cpus:1;mem:2048;disk:10000")
-		mc := simCluster(sim)
-		node := agentNodeOf(mc, "agent-1")
-		ns := newNamespace()
+		mc, node, ns := oneAgent("cpus:1;mem:2048;disk:10000")
 		web := map[string]string{"app": "web"}
 		replica := newPod(ns, "web-1", mc.Spec.SchedulerName, "400m")
 		replica.Labels = web
@@ -57,21 +53,13 @@ var _ = Describe("Preemption", func() {
 		high.Labels, high.Spec.PriorityClassName = web, highPriorityClass()
 		high.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
 			LabelSelector: &metav1.LabelSelector{MatchLabels: web}, TopologyKey: corev1.LabelHostname}}}}
-		Expect(k8sClient.Create(ctx, high)).To(Succeed())
-
-		Eventually(podOf(client.ObjectKeyFromObject(high)), 60*time.Second, 200*time.Millisecond).Should(And(
-			HaveField("Spec.NodeName", node), HaveField("Status.Phase", corev1.PodRunning)))
-		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, running[0], &corev1.Pod{}))).To(BeTrue(), "the replica preempted")
-		Expect(k8sClient.Get(ctx, running[1], &corev1.Pod{})).To(Succeed(), "the other pod kept")
+		runsPreempting(high, node, running[0], running[1])
 	})
 
 	// Without weighing host ports, the pod started last would go, and the port would
 	// still be taken.
 	It("deletes the pod holding a host port the pod needs, not the pod started last", func() {
-		sim := startSim(1, "cpus:1;mem:2048;disk:10000;ports:[31000-31010]")
-		mc := simCluster(sim)
-		node := agentNodeOf(mc, "agent-1")
-		ns := newNamespace()
+		mc, node, ns := oneAgent("cpus:1;mem:2048;disk:10000;ports:[31000-31010]")
 		withPort := func(p *corev1.Pod) *corev1.Pod {
 			p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 31005, HostPort: 31005}}
 			return p
@@ -80,12 +68,22 @@ var _ = Describe("Preemption", func() {
 
 		high := withPort(newPod(ns, "high", mc.Spec.SchedulerName, "400m"))
 		high.Spec.PriorityClassName = highPriorityClass()
-		Expect(k8sClient.Create(ctx, high)).To(Succeed())
+		runsPreempting(high, node, running[0], running[1])
+	})
 
-		Eventually(podOf(client.ObjectKeyFromObject(high)), 60*time.Second, 200*time.Millisecond).Should(And(
-			HaveField("Spec.NodeName", node), HaveField("Status.Phase", corev1.PodRunning)))
-		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, running[0], &corev1.Pod{}))).To(BeTrue(), "the holder preempted")
-		Expect(k8sClient.Get(ctx, running[1], &corev1.Pod{})).To(Succeed(), "the other pod kept")
+	// Without weighing pod affinity, the pod started last (the cache) would go, and the
+	// pod would have nothing to stand beside.
+	It("keeps the pod a pod's required affinity needs, and deletes another", func() {
+		mc, node, ns := oneAgent("cpus:1;mem:2048;disk:10000")
+		cache := newPod(ns, "cache", mc.Spec.SchedulerName, "400m")
+		cache.Labels = map[string]string{"app": "cache"}
+		running := runInTurn(newPod(ns, "other", mc.Spec.SchedulerName, "400m"), cache)
+
+		high := newPod(ns, "web", mc.Spec.SchedulerName, "400m")
+		high.Spec.PriorityClassName = highPriorityClass()
+		high.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+			LabelSelector: &metav1.LabelSelector{MatchLabels: cache.Labels}, TopologyKey: corev1.LabelHostname}}}}
+		runsPreempting(high, node, running[0], running[1])
 	})
 })
 
@@ -107,4 +105,21 @@ func highPriorityClass() string {
 	Expect(k8sClient.Create(ctx, pc)).To(Succeed())
 	DeferCleanup(func() { _ = k8sClient.Delete(ctx, pc) })
 	return pc.Name
+}
+
+// runsPreempting creates pod, waits for it to run on node, and checks that gone was
+// preempted for it and kept was not.
+func runsPreempting(pod *corev1.Pod, node string, gone, kept client.ObjectKey) {
+	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+	Eventually(podOf(client.ObjectKeyFromObject(pod)), 60*time.Second, 200*time.Millisecond).Should(And(
+		HaveField("Spec.NodeName", node), HaveField("Status.Phase", corev1.PodRunning)))
+	Expect(apierrors.IsNotFound(k8sClient.Get(ctx, gone, &corev1.Pod{}))).To(BeTrue(), "%s preempted", gone.Name)
+	Expect(k8sClient.Get(ctx, kept, &corev1.Pod{})).To(Succeed(), "%s kept", kept.Name)
+}
+
+// oneAgent is a cluster of one simulated agent of those resources, its Node's name, and
+// a namespace for the spec.
+func oneAgent(resources string) (*mesosv1alpha1.MesosCluster, string, string) {
+	mc := simCluster(startSim(1, resources))
+	return mc, agentNodeOf(mc, "agent-1"), newNamespace()
 }
