@@ -128,8 +128,9 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 
 // preemptNodes are the cluster's agents' Nodes with the pods running on each that are
 // of lower priority than below (the most important task's: no pod of higher priority
-// can be a victim), as placement weighs them. Pods being deleted or
-// ended are left out: they free their room already.
+// can be a victim), as placement weighs them, and the host ports the Node's other pods
+// hold (PortsKept). Pods being deleted or ended are left out: they free their room
+// already.
 func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.PreemptNode {
 	var list corev1.NodeList
 	if err := s.Client.List(ctx, &list, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
