@@ -1,7 +1,6 @@
 package placement
 
 import (
-	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -37,6 +36,19 @@ func countsAll(terms []PodTerm, namespace string, lbls map[string]string, nsLabe
 	return true
 }
 
+// affinityNamespaces are the namespaces to list for the pods every one of a set of terms
+// counts: such a pod is in the namespaces of each, so those of the term that names the
+// fewest, or "" (every one) when no term is confined.
+func affinityNamespaces(terms []PodTerm) []string {
+	nss := []string{""}
+	for i := range terms {
+		if t := &terms[i]; !t.listsEvery() && (nss[0] == "" || len(t.Namespaces) < len(nss)) {
+			nss = t.namespacesListed()
+		}
+	}
+	return nss
+}
+
 // affinityOf is the group of a request's pod affinity terms, with the pods on Nodes and
 // those placed in the round so far (later ones are added as they are placed).
 func (rd *round) affinityOf(terms []PodTerm) *affinityGroup {
@@ -54,15 +66,7 @@ func (rd *round) affinityOf(terms []PodTerm) *affinityGroup {
 	}
 	rd.anti.affinities[key] = g
 	rd.anti.affinityGroups = append(rd.anti.affinityGroups, g)
-	// A pod counted by every term is in the namespaces of each: those of the term that
-	// names the fewest are listed.
-	nss := []string{""}
-	for i := range terms {
-		if t := &terms[i]; !t.listsEvery() && (nss[0] == "" || len(t.Namespaces) < len(nss)) {
-			nss = slices.Compact(slices.Sorted(slices.Values(t.Namespaces)))
-		}
-	}
-	for _, ns := range nss {
+	for _, ns := range affinityNamespaces(terms) {
 		for _, p := range rd.podsIn(ns) {
 			if countsAll(terms, p.Namespace, p.Labels, rd.anti.labelsOf) {
 				rd.anti.addAffinity(g, p.NodeLabels, p.UID)

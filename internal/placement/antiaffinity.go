@@ -47,6 +47,15 @@ func (t *PodTerm) inNamespace(namespace string, nsLabels func(string) labels.Set
 // namespace: it names none it is confined to.
 func (t *PodTerm) listsEvery() bool { return t.AllNamespaces || t.NamespaceSelector != nil }
 
+// namespacesListed are the namespaces to list for the pods the term counts: its own,
+// once each, or "" (every one) when it is confined to none.
+func (t *PodTerm) namespacesListed() []string {
+	if t.listsEvery() {
+		return []string{""}
+	}
+	return slices.Compact(slices.Sorted(slices.Values(t.Namespaces)))
+}
+
 // PlacedPod is a pod already on a Node, as required pod anti-affinity weighs it.
 type PlacedPod struct {
 	// UID is the pod's: a request of the same pod (bound, and placed again on its own
@@ -243,11 +252,7 @@ func (rd *round) countedOf(t *PodTerm) *termGroup {
 		return g
 	}
 	g.countedReady = true
-	nss := slices.Compact(slices.Sorted(slices.Values(t.Namespaces)))
-	if t.listsEvery() {
-		nss = []string{""}
-	}
-	for _, ns := range nss {
+	for _, ns := range t.namespacesListed() {
 		for _, p := range rd.podsIn(ns) {
 			if v, ok := p.NodeLabels[t.TopologyKey]; ok && t.counts(p.Namespace, p.Labels, rd.anti.labelsOf) {
 				rd.anti.count(g, v, p.UID)

@@ -123,11 +123,7 @@ func (o *PodsOnNodes) blockersOf(r *Request) blockers {
 	}
 	for i := range r.AntiAffinity {
 		t := &r.AntiAffinity[i]
-		nss := t.Namespaces
-		if t.listsEvery() {
-			nss = []string{""}
-		}
-		for _, ns := range nss {
+		for _, ns := range t.namespacesListed() {
 			pods := o.podsIn(ns)
 			for j := range pods {
 				p := &pods[j]
@@ -193,15 +189,7 @@ func (o *PodsOnNodes) neededBy(r *Request) *needed {
 	nsLabels := func(string) labels.Set { return nil }
 	if o != nil {
 		nsLabels = o.labelsOf
-		// A pod counted by every term is in the namespaces of each: those of the term that
-		// names the fewest are listed.
-		nss := []string{""}
-		for i := range n.terms {
-			if t := &n.terms[i]; !t.listsEvery() && (nss[0] == "" || len(t.Namespaces) < len(nss)) {
-				nss = slices.Compact(slices.Sorted(slices.Values(t.Namespaces)))
-			}
-		}
-		for _, ns := range nss {
+		for _, ns := range affinityNamespaces(n.terms) {
 			pods := o.podsIn(ns)
 			for j := range pods {
 				p := &pods[j]
@@ -335,8 +323,9 @@ func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity
 // kept when the room holds without it (kube-scheduler's reprieve). top is the
 // priority of the most important victim. The pods of must (UIDs: those that keep the
 // request away by a host port or by anti-affinity) are victims whatever room they free,
-// and never reprieved; those of stay (what its pod affinity needs) are never victims; found is false when one of them is not of lower priority, or all of them
-// together free too little.
+// and never reprieved; those of stay (what its pod affinity needs) are never victims.
+// found is false when one of must is not of lower priority or is in stay, or all of
+// them together free too little.
 func victimsOn(r *Request, priority int32, pods []Running, must, stay []string) (victims []int, top int32, found bool) {
 	var mandatory []int
 	for _, uid := range must {
