@@ -26,25 +26,24 @@ import (
 // asks for the most a task may (MaxCPUs, MaxBytes, MaxGPUs), which no agent offers, so
 // that it waits instead of being launched with a wrapped amount.
 func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request {
-	res := mt.Spec.Resources
-	r := placement.Request{
-		ID:           mt.Spec.TaskID,
-		NodeSelector: pod.Spec.NodeSelector,
-		Affinity:     pod.Spec.Affinity,
-		Role:         mt.Spec.Role,
-		GPUs:         float64(res.GPUs),
-		Tolerations:  pod.Spec.Tolerations,
-		Namespace:    pod.Namespace,
-		Labels:       pod.Labels,
-		PodUID:       string(pod.UID),
-		AntiAffinity: AntiAffinityTerms(pod),
-		PodAffinity:  AffinityTerms(pod),
-		Spread:       SpreadConstraints(pod),
-		Preferred:    PreferredTerms(pod),
-	}
+	r := RequestAmounts(mt.Spec.Resources)
+	r.ID, r.NodeSelector, r.Affinity, r.Role = mt.Spec.TaskID, pod.Spec.NodeSelector, pod.Spec.Affinity, mt.Spec.Role
+	r.Tolerations, r.Namespace, r.Labels, r.PodUID = pod.Spec.Tolerations, pod.Namespace, pod.Labels, string(pod.UID)
+	r.AntiAffinity, r.PodAffinity, r.Spread, r.Preferred = AntiAffinityTerms(pod), AffinityTerms(pod), SpreadConstraints(pod), PreferredTerms(pod)
 	if r.Role == "" {
 		r.Role = pod.Annotations[AnnotationRole]
 	}
+	// A bound pod runs on its Node's agent or nowhere: the binding may already have
+	// launched it there (see the scheduler's prepareLaunch).
+	r.Node = pod.Spec.NodeName
+	return r
+}
+
+// RequestAmounts is what a task of those resources asks of an agent, as RequestFor asks
+// it: cpus, mem, disk, gpus and host ports, each finite and non-negative (one out of
+// range asks for more than any agent offers).
+func RequestAmounts(res mesosv1alpha1.TaskResources) placement.Request {
+	r := placement.Request{GPUs: float64(res.GPUs)}
 	if res.GPUs < 0 {
 		r.GPUs = MaxGPUs
 	}
@@ -64,9 +63,6 @@ func RequestFor(pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) placement.Request 
 		}
 		r.HostPorts = append(r.HostPorts, uint32(p))
 	}
-	// A bound pod runs on its Node's agent or nowhere: the binding may already have
-	// launched it there (see the scheduler's prepareLaunch).
-	r.Node = pod.Spec.NodeName
 	return r
 }
 

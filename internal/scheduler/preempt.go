@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/placement"
@@ -157,13 +156,11 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.P
 			if err != nil {
 				continue
 			}
+			r := podtask.RequestAmounts(res) // its terms are not weighed: only what it holds
 			if podPriority(p) >= below {
-				for _, port := range res.Ports {
-					kept = append(kept, uint32(port)) // never a victim: its ports stay taken
-				}
+				kept = append(kept, r.HostPorts...) // never a victim: its ports stay taken
 				continue
 			}
-			r := podtask.RequestFor(p, &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{Resources: res}})
 			var started time.Time
 			if p.Status.StartTime != nil {
 				started = p.Status.StartTime.Time
