@@ -30,9 +30,9 @@ func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 // is tried again after a while, not only after the next subscription or in
 // ReconcileInterval (15 minutes), while the cluster cannot say Reconciled.
 func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt int) {
-	var list mesosv1alpha1.MesosTaskList
 	// Read only: the cache's own objects, not a copy of each of thousands of tasks.
-	if err := s.Client.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
+	list, err := s.Tasks.OfCluster(ctx, s.clusterName())
+	if err != nil {
 		s.Log.Error(err, "Listing tasks to reconcile")
 		return
 	}
@@ -47,9 +47,8 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 		}
 		return false
 	}
-	written := make(map[types.NamespacedName]bool, len(list.Items))
-	for i := range list.Items {
-		mt := &list.Items[i]
+	written := make(map[types.NamespacedName]bool, len(list))
+	for _, mt := range list {
 		written[client.ObjectKeyFromObject(mt)] = true
 		if inFlight(mt.Spec.TaskID) {
 			continue
