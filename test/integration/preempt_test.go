@@ -99,11 +99,19 @@ func runInTurn(pods ...*corev1.Pod) []client.ObjectKey {
 	return keys
 }
 
-// highPriorityClass makes a PriorityClass of value 1000 for the spec, and names it.
+// highPriorityClass makes a PriorityClass of value 1000 for the spec, and names it once
+// the API server's Priority admission plugin, which reads the classes from a cache of
+// its own, admits a pod of it: a pod created at once could be refused ("no
+// PriorityClass with name … was found").
 func highPriorityClass() string {
 	pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{GenerateName: "k8sm-high-"}, Value: 1000}
 	Expect(k8sClient.Create(ctx, pc)).To(Succeed())
 	DeferCleanup(func() { _ = k8sClient.Delete(ctx, pc) })
+	Eventually(func() error {
+		probe := newPod("default", "priority-probe", "", "1m")
+		probe.Spec.PriorityClassName = pc.Name
+		return k8sClient.Create(ctx, probe, client.DryRunAll)
+	}, 10*time.Second, 100*time.Millisecond).Should(Succeed())
 	return pc.Name
 }
 
