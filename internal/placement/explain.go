@@ -116,6 +116,13 @@ func explain(agents int, counts [reasonCount]int) string {
 	if agents == 0 {
 		return NoOffers
 	}
+	return countsWorded(agents, counts[:], reasonText[:])
+}
+
+// countsWorded words how many agents had each reason (counts[i] had text[i]), the most
+// common first, ties alphabetically: "0/3 agents available: 2 insufficient cpus, 1
+// didn't match node selector."
+func countsWorded(agents int, counts []int, text []string) string {
 	type part struct {
 		n    int
 		text string
@@ -123,7 +130,7 @@ func explain(agents int, counts [reasonCount]int) string {
 	var parts []part
 	for why, n := range counts {
 		if n > 0 {
-			parts = append(parts, part{n, reasonText[why]})
+			parts = append(parts, part{n, text[why]})
 		}
 	}
 	sort.Slice(parts, func(i, j int) bool {

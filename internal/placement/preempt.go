@@ -47,6 +47,60 @@ type Preemption struct {
 	// Node is the index of the Node in the input, Victims the indexes of its pods.
 	Node    int
 	Victims []int
+	// Why, when no Node would do, says why of each, as kube-scheduler words it after a
+	// pod's other reasons: "preemption: 0/3 agents available: 2 had no pods of lower
+	// priority, 1 not Ready." (a Node counts once, by the first reason it has, in the
+	// order of preemptReasonText).
+	Why string
+}
+
+// Why preemption finds no room on a Node, in the order they are checked.
+const (
+	preemptNoLowerPods = iota
+	preemptNotReady
+	preemptCordoned
+	preemptTaint
+	preemptRemoteRegion
+	preemptSelector
+	preemptAntiAffinity
+	preemptPorts
+	preemptAffinity
+	preemptTooLittle
+	preemptReasonCount
+)
+
+var preemptReasonText = [preemptReasonCount]string{
+	preemptNoLowerPods:  "had no pods of lower priority",
+	preemptNotReady:     "not Ready",
+	preemptCordoned:     reasonText[reasonUnschedulable],
+	preemptTaint:        reasonText[reasonTaint],
+	preemptRemoteRegion: reasonText[reasonRemoteRegion],
+	preemptSelector:     reasonText[reasonSelector],
+	// A pod the anti-affinity counts is of no lower priority, or on another Node of the
+	// domain, or one the pod's affinity needs.
+	preemptAntiAffinity: "didn't match pod anti-affinity rules with only pods of lower priority there gone",
+	// A pod of no lower priority holds one of the pod's host ports.
+	preemptPorts:     "didn't have the pod's host ports free with only pods of lower priority gone",
+	preemptAffinity:  reasonText[reasonAffinity],
+	preemptTooLittle: "would not have room with every pod it may preempt gone",
+}
+
+// PreemptionPrefix starts what Preemption.Why and PreemptionNotTried say, as kube-scheduler
+// starts what its preemption says after a pod's other reasons.
+const PreemptionPrefix = "preemption: "
+
+// PreemptionNotTried says why a request may have no pods preempted for it (CanPreempt is
+// false), and "" if it may.
+func PreemptionNotTried(r *Request) string {
+	switch {
+	case r.Node != "":
+		return PreemptionPrefix + "not tried for a pod bound to one agent."
+	case r.Role != "":
+		return PreemptionPrefix + "not tried for a pod asking for a role's resources."
+	case len(r.Spread) > 0:
+		return PreemptionPrefix + "not tried for a pod with topology spread constraints."
+	}
+	return ""
 }
 
 // CanPreempt says whether a request may have pods preempted for it: one without a role or
@@ -55,7 +109,7 @@ type Preemption struct {
 // anti-affinity are weighed (PodsOnNodes): the pods that hold the ports or keep the
 // request away are victims, and those its affinity needs stay.
 func CanPreempt(r *Request) bool {
-	return r.Node == "" && r.Role == "" && len(r.Spread) == 0
+	return PreemptionNotTried(r) == ""
 }
 
 // portHolders are the UIDs of the pods on a Node that hold one of a request's host
@@ -255,28 +309,20 @@ func (n *needed) on(node *corev1.Node) (keep []string, ok bool) {
 // domain) is none; a Node where its required pod affinity would not hold is none, and
 // the pods there that it needs stay.
 func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion string, pods *PodsOnNodes) (p Preemption, ok bool) {
-	if !CanPreempt(r) {
-		return Preemption{}, false
+	if why := PreemptionNotTried(r); why != "" {
+		return Preemption{Why: why}, false
 	}
 	aff := nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity)
 	region := selectsRegion(r.NodeSelector, r.Affinity)
 	blocking, need := pods.blockersOf(r), pods.neededBy(r)
 	var bestTop int32
 	var bestProtected int
+	var counts [preemptReasonCount]int
 	for i := range nodes {
 		n := &nodes[i]
-		if !mayGo(r, n.Node, &aff, region, masterRegion) {
-			continue
-		}
-		must, elsewhere := blocking.on(n.Node)
-		holders, kept := portHolders(r, n)
-		stay, affine := need.on(n.Node)
-		if elsewhere || kept || !affine {
-			continue
-		}
-		must = append(must, holders...)
-		victims, top, found := victimsOn(r, priority, n.Pods, must, stay)
-		if !found {
+		victims, top, why := preemptOn(r, priority, n, &aff, region, masterRegion, blocking, need)
+		if why >= 0 {
+			counts[why]++
 			continue
 		}
 		protected := 0
@@ -291,51 +337,111 @@ func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion strin
 			p, bestTop, bestProtected, ok = Preemption{Node: i, Victims: victims}, top, protected, true
 		}
 	}
+	if !ok {
+		p.Why = preemptionWorded(len(nodes), counts)
+	}
 	return p, ok
 }
 
-// mayGo says whether a request may go to a Node but for its resources.
-func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity, region bool, masterRegion string) bool {
+// NoLowerPriority is Preemption.Why when none of the agents' Nodes has a pod of lower
+// priority than the request's.
+func NoLowerPriority(agents int) string {
+	var counts [preemptReasonCount]int
+	counts[preemptNoLowerPods] = agents
+	return preemptionWorded(agents, counts)
+}
+
+// preemptionWorded words how many Nodes had each reason (of preemptReasonText).
+func preemptionWorded(agents int, counts [preemptReasonCount]int) string {
+	if agents == 0 {
+		return PreemptionPrefix + "0/0 agents available: no agents' Nodes."
+	}
+	return PreemptionPrefix + countsWorded(agents, counts[:], preemptReasonText[:])
+}
+
+// preemptOn weighs one Node for Preempt: the victims there and the priority of the most
+// important, or why (of preemptReasonText; -1 when the Node would do) it would not do.
+func preemptOn(r *Request, priority int32, n *PreemptNode, aff *nodeaffinity.RequiredNodeAffinity, region bool, masterRegion string, blocking blockers, need *needed) (victims []int, top int32, why int) {
+	if !slices.ContainsFunc(n.Pods, func(p Running) bool { return p.Priority < priority }) {
+		return nil, 0, preemptNoLowerPods // first, as NoLowerPriority says of every Node
+	}
+	if why := mayGo(r, n.Node, aff, region, masterRegion); why >= 0 {
+		return nil, 0, why
+	}
+	must, elsewhere := blocking.on(n.Node)
+	if elsewhere || !allLower(n.Pods, must, priority) {
+		return nil, 0, preemptAntiAffinity
+	}
+	holders, kept := portHolders(r, n)
+	if kept || !allLower(n.Pods, holders, priority) {
+		return nil, 0, preemptPorts
+	}
+	stay, affine := need.on(n.Node)
+	if !affine {
+		return nil, 0, preemptAffinity
+	}
+	// It may both need a pod and be kept away by it.
+	staying := func(uid string) bool { return slices.Contains(stay, uid) }
+	if slices.ContainsFunc(must, staying) {
+		return nil, 0, preemptAntiAffinity
+	}
+	if slices.ContainsFunc(holders, staying) {
+		return nil, 0, preemptPorts
+	}
+	return victimsOn(r, priority, n.Pods, append(must, holders...), stay)
+}
+
+// allLower says whether each pod of uids is among pods and of lower priority than
+// priority (pods holds only those of lower priority than the most important request's).
+func allLower(pods []Running, uids []string, priority int32) bool {
+	for _, uid := range uids {
+		i := slices.IndexFunc(pods, func(p Running) bool { return p.Pod != nil && string(p.Pod.UID) == uid })
+		if i < 0 || pods[i].Priority >= priority {
+			return false
+		}
+	}
+	return true
+}
+
+// mayGo says why a request may not go to a Node whatever its resources (of
+// preemptReasonText), or -1 when it may.
+func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity, region bool, masterRegion string) int {
 	if ready := agentnode.ReadyCondition(node); ready == nil || ready.Status != corev1.ConditionTrue {
-		return false // the kills may not reach it, and nothing says room comes back
+		return preemptNotReady // the kills may not reach it, and nothing says room comes back
 	}
 	if node.Spec.Unschedulable && !tolerates(r.Tolerations, &unschedulableTaint) {
-		return false
+		return preemptCordoned
 	}
 	// Ready says the agent is there: the not-ready and unreachable taints, which the node
 	// lifecycle controller lifts only after a while, are not held against the pod, as a
 	// round holds none of them against a pod on an agent it was offered.
 	for _, t := range blockingTaints(node.Spec.Taints, true) {
 		if !tolerates(r.Tolerations, &t) {
-			return false
+			return preemptTaint
 		}
 	}
 	if !region && agentnode.Remote(node.Labels[corev1.LabelTopologyRegion], masterRegion) {
-		return false
+		return preemptRemoteRegion
 	}
-	ok, _ := aff.Match(node)
-	return ok
+	if ok, _ := aff.Match(node); !ok {
+		return preemptSelector
+	}
+	return -1
 }
 
 // victimsOn are the pods of lower priority whose going makes room for the request: the
 // least important first until there is room, those a disruption budget protects after
 // the others; then each of those, the protected first and then the most important,
 // kept when the room holds without it (kube-scheduler's reprieve). top is the
-// priority of the most important victim. The pods of must (UIDs: those that keep the
-// request away by a host port or by anti-affinity) are victims whatever room they free,
-// and never reprieved; those of stay (what its pod affinity needs) are never victims.
-// found is false when one of must is not of lower priority or is in stay, or all of
-// them together free too little.
-func victimsOn(r *Request, priority int32, pods []Running, must, stay []string) (victims []int, top int32, found bool) {
+// priority of the most important victim. The pods of must (UIDs, of lower priority and
+// not in stay: those that keep the request away by a host port or by anti-affinity) are
+// victims whatever room they free, and never reprieved; those of stay (what its pod
+// affinity needs) are never victims. why is -1 when victims make room, else
+// preemptTooLittle.
+func victimsOn(r *Request, priority int32, pods []Running, must, stay []string) (victims []int, top int32, why int) {
 	var mandatory []int
 	for _, uid := range must {
-		if slices.Contains(stay, uid) {
-			return nil, 0, false // the request both needs it and cannot go beside it
-		}
 		i := slices.IndexFunc(pods, func(p Running) bool { return p.Pod != nil && string(p.Pod.UID) == uid })
-		if i < 0 || pods[i].Priority >= priority {
-			return nil, 0, false // it stays, and keeps the request away
-		}
 		if !slices.Contains(mandatory, i) {
 			mandatory = append(mandatory, i)
 		}
@@ -344,6 +450,9 @@ func victimsOn(r *Request, priority int32, pods []Running, must, stay []string) 
 		if pods[i].Priority < priority && !slices.Contains(mandatory, i) && (pods[i].Pod == nil || !slices.Contains(stay, string(pods[i].Pod.UID))) {
 			victims = append(victims, i)
 		}
+	}
+	if len(victims)+len(mandatory) == 0 {
+		return nil, 0, preemptTooLittle // those of lower priority stay for its affinity
 	}
 	// Unprotected first, then the least important: lower priority, then the one started
 	// last.
@@ -384,7 +493,7 @@ func victimsOn(r *Request, priority int32, pods []Running, must, stay []string) 
 		n++
 	}
 	if !enough() || n+len(mandatory) == 0 {
-		return nil, 0, false
+		return nil, 0, preemptTooLittle
 	}
 	victims = victims[:n]
 	kept := slices.Clone(mandatory)
@@ -403,5 +512,5 @@ func victimsOn(r *Request, priority int32, pods []Running, must, stay []string) 
 		}
 	}
 	slices.Sort(kept)
-	return kept, top, len(kept) > 0
+	return kept, top, -1
 }

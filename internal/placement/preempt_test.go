@@ -40,7 +40,7 @@ func TestPreempt(t *testing.T) {
 		r        Request
 		priority int32
 		nodes    []PreemptNode
-		want     string // "node: victims", "" for none
+		want     string // "node: victims", or why none would do
 	}{
 		{name: "the lowest priority first, and no more than needed", r: req("t", 1, 64), priority: 100,
 			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("p50", 50, 1, 0), pod("p10", 10, 1, 0), pod("p200", 200, 1, 0)}}},
@@ -52,9 +52,11 @@ func TestPreempt(t *testing.T) {
 			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("small", 1, 0.5, 0), pod("big1", 2, 1, 0), pod("big2", 3, 1, 0)}}},
 			want:  "a: big1, big2"},
 		{name: "never a pod of equal or higher priority", r: req("t", 1, 64), priority: 100,
-			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("eq", 100, 1, 0), pod("hi", 200, 1, 0)}}}},
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("eq", 100, 1, 0), pod("hi", 200, 1, 0)}}, {Node: node("b")}},
+			want:  "preemption: 0/2 agents available: 2 had no pods of lower priority."},
 		{name: "too little to free", r: req("t", 4, 64), priority: 100,
-			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("p1", 1, 1, 0), pod("p2", 1, 1, 0)}}}},
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("p1", 1, 1, 0), pod("p2", 1, 1, 0)}}},
+			want:  "preemption: 0/1 agents available: 1 would not have room with every pod it may preempt gone."},
 		{name: "the agent whose most important victim is least important", r: req("t", 1, 64), priority: 100,
 			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a50", 50, 1, 0)}}, {Node: node("b"), Pods: []Running{pod("b20", 20, 1, 0)}}},
 			want:  "b: b20"},
@@ -66,7 +68,8 @@ func TestPreempt(t *testing.T) {
 			want:  "b: b1"},
 		{name: "not on a Node that is not Ready, cordoned or tainted", r: req("t", 1, 64), priority: 100,
 			nodes: []PreemptNode{{Node: node("a", notReady), Pods: []Running{pod("a1", 1, 1, 0)}}, {Node: node("b", cordoned), Pods: []Running{pod("b1", 1, 1, 0)}},
-				{Node: node("c", tainted), Pods: []Running{pod("c1", 1, 1, 0)}}}},
+				{Node: node("c", tainted), Pods: []Running{pod("c1", 1, 1, 0)}}},
+			want: "preemption: 0/3 agents available: 1 cordoned (unschedulable), 1 had untolerated taints, 1 not Ready."},
 		{name: "a protected pod goes only when the others do not make room", r: req("t", 1, 64), priority: 100,
 			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{protect(pod("guarded", 1, 1, 0)), pod("free", 50, 1, 0)}}},
 			want:  "a: free"},
@@ -89,7 +92,11 @@ func TestPreempt(t *testing.T) {
 			return r
 		}(), priority: 100, nodes: []PreemptNode{{Node: node("c", tainted), Pods: []Running{pod("c1", 1, 1, 0)}}}, want: "c: c1"},
 		{name: "not in another region than the master's unless it selects one", r: req("t", 1, 64), priority: 100,
-			nodes: []PreemptNode{{Node: node("a", remote), Pods: []Running{pod("a1", 1, 1, 0)}}}},
+			nodes: []PreemptNode{{Node: node("a", remote), Pods: []Running{pod("a1", 1, 1, 0)}}},
+			want:  "preemption: 0/1 agents available: 1 in another region than the master's, which the pod does not select."},
+		{name: "nor where its node selector does not go", r: withSelector(req("t", 1, 64), "rack", "b"), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0)}}},
+			want:  "preemption: 0/1 agents available: 1 didn't match node selector."},
 		{name: "the pod holding a host port of the request goes, though another frees the room", r: withPorts(req("t", 1, 64), 8080), priority: 100,
 			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("low", 1, 1, 0), holding(pod("holder", 50, 1, 0), 8080)}}},
 			want:  "a: holder"},
@@ -100,13 +107,16 @@ func TestPreempt(t *testing.T) {
 			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0)}, PortsKept: []uint32{8080}}, {Node: node("b"), Pods: []Running{pod("b1", 50, 1, 0)}}},
 			want:  "b: b1"},
 		{name: "nor where the pod holding it is not of lower priority", r: withPorts(req("t", 1, 64), 8080), priority: 100,
-			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0), holding(pod("equal", 100, 1, 0), 8080)}}}},
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0), holding(pod("equal", 100, 1, 0), 8080)}},
+				{Node: node("b"), Pods: []Running{pod("b1", 1, 1, 0)}, PortsKept: []uint32{8080}}},
+			want: "preemption: 0/2 agents available: 2 didn't have the pod's host ports free with only pods of lower priority gone."},
 		{name: "nor for a request with a role", r: func() Request { r := req("t", 1, 64); r.Role = "db"; return r }(), priority: 100,
-			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0)}}}},
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0)}}},
+			want:  "preemption: not tried for a pod asking for a role's resources."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, ok := Preempt(&tc.r, tc.priority, tc.nodes, "eu", nil)
-			got := ""
+			got := p.Why
 			if ok {
 				var ids []string
 				for _, v := range p.Victims {
@@ -151,7 +161,7 @@ func TestPreemptWithPodTerms(t *testing.T) {
 		name string
 		r    Request
 		pods []running
-		want string // "node: victims", "" for none
+		want string // "node: victims", or why none would do
 	}{
 		{name: "the replica on the Node goes, though a pod of lower priority frees the room",
 			r: replica("t", "ns", "web", away(host)),
@@ -160,7 +170,8 @@ func TestPreemptWithPodTerms(t *testing.T) {
 			want: "a: web1"},
 		{name: "not where the replica is not of lower priority",
 			r:    replica("t", "ns", "web", away(host)),
-			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 100, cpus: 1}, {name: "other", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1}}},
+			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 100, cpus: 1}, {name: "other", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1}},
+			want: "preemption: 0/1 agents available: 1 didn't match pod anti-affinity rules with only pods of lower priority there gone."},
 		{name: "not where a replica in the zone is on another Node",
 			r: replica("t", "ns", "web", away(zone)),
 			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 1, cpus: 1}, {name: "web2", node: "b", zone: "z1", app: "web", priority: 1, cpus: 1},
@@ -185,6 +196,11 @@ func TestPreemptWithPodTerms(t *testing.T) {
 			pods: []running{{name: "cache", node: "a", zone: "z1", app: "cache", priority: 1, cpus: 1}, {name: "other", node: "a", zone: "z1", app: "db", priority: 50, cpus: 1},
 				{name: "b-db", node: "b", zone: "z1", app: "db", priority: 1, cpus: 1}},
 			want: "a: other"},
+		{name: "none where the pod its affinity needs leaves too little, nor on a Node without it",
+			r: near("cache", host),
+			pods: []running{{name: "cache", node: "a", zone: "z1", app: "cache", priority: 1, cpus: 1}, {name: "a-big", node: "a", zone: "z1", app: "db", priority: 200, cpus: 1},
+				{name: "b-db", node: "b", zone: "z1", app: "db", priority: 1, cpus: 1}},
+			want: "preemption: 0/2 agents available: 1 didn't match pod affinity rules, 1 would not have room with every pod it may preempt gone."},
 		{name: "a pod on another Node of the zone meets the term, and keeps nothing here",
 			r: near("cache", zone),
 			pods: []running{{name: "cache", node: "a", zone: "z1", app: "cache", priority: 1, cpus: 1},
@@ -241,7 +257,7 @@ func TestPreemptWithPodTerms(t *testing.T) {
 				return out
 			}
 			p, ok := Preempt(&tc.r, 100, nodes, "", pods)
-			got := ""
+			got := p.Why
 			if ok {
 				var ids []string
 				for _, v := range p.Victims {

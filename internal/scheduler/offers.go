@@ -48,8 +48,8 @@ func (s *Scheduler) offerLoop(ctx context.Context) {
 			if s.stuck() {
 				s.setSuppressed(ctx, false)
 			}
-			s.tellWaiting(ctx, time.Now())
 			s.preempt(ctx, time.Now())
+			s.tellWaiting(ctx, time.Now())
 		}
 		if s.heldForWork() {
 			s.wakeOfferLoop() // work that came during the round: the next round tries it
@@ -97,15 +97,15 @@ func (s *Scheduler) handleOffers(ctx context.Context, b offerBatch) {
 	unused := s.launchAll(ctx, on, mc, offers, res.Assignments, queuedAs{keys, seqs}, refuse)
 	s.settleUnused(ctx, on, offers, unused, held, keys, refuse, holdFor(mc), now)
 	for id, why := range res.Unplaced {
-		if s.noteUnschedulable(id, why, now) {
-			s.markUnschedulable(ctx, keys[id], id, why)
+		if told, ok := s.noteUnschedulable(id, why, now); ok {
+			s.markUnschedulable(ctx, keys[id], id, told)
 		}
 	}
 	for id, why := range res.Waiting {
 		// Its room taken by pods placed before it: it waits for the next offers, and is
 		// told why only once it has waited long.
-		if s.noteWaiting(id, why, now) {
-			s.markUnschedulable(ctx, keys[id], id, why)
+		if told, ok := s.noteWaiting(id, why, now); ok {
+			s.markUnschedulable(ctx, keys[id], id, told)
 		}
 	}
 	s.setSuppressed(ctx, true)
@@ -130,9 +130,10 @@ const (
 // tellWaiting marks Unschedulable the tasks queued waitingMarked or longer before now
 // that no round told why they wait: with the explanation of the last round that left
 // one waiting (noteWaiting), else with why no round tried it, which it tells again when
-// that changed (the framework subscribed again, and still no offer comes). The oldest
-// first, and tellWaitingAtMost of them per pass: each is a few writes, made in the offer
-// loop.
+// that changed (the framework subscribed again, and still no offer comes). It tells
+// again those told why that preempt found other reasons not to preempt for since
+// (pendingTask.preemption). The oldest first, and tellWaitingAtMost of them per pass:
+// each is a few writes, made in the offer loop.
 func (s *Scheduler) tellWaiting(ctx context.Context, now time.Time) {
 	none := whyNoOffers
 	if d := s.currentDriver(); d == nil || !d.Subscribed() {
@@ -147,12 +148,16 @@ func (s *Scheduler) tellWaiting(ctx context.Context, now time.Time) {
 	s.mu.Lock()
 	for id, p := range s.pending {
 		told := p.unschedulable != "" && (p.unschedulable == none || !noRound(p.unschedulable))
-		if !told && now.Sub(p.queued) >= waitingMarked {
+		switch {
+		case !told && now.Sub(p.queued) >= waitingMarked:
 			why := p.waiting
 			if why == "" {
 				why = none
 			}
 			todo = append(todo, untold{p.key, id, why, p.queued})
+		case told && p.preemption != "" && !placement.SameReasons(p.preemption, p.toldPreemption):
+			// Told why it waits, and since why no pods are preempted for it.
+			todo = append(todo, untold{p.key, id, p.unschedulable, p.queued})
 		}
 	}
 	s.mu.Unlock()
@@ -163,8 +168,8 @@ func (s *Scheduler) tellWaiting(ctx context.Context, now time.Time) {
 		return strings.Compare(a.id, b.id)
 	})
 	for _, t := range todo[:min(len(todo), tellWaitingAtMost)] {
-		if s.noteUnschedulable(t.id, t.why, now) {
-			s.markUnschedulable(ctx, t.key, t.id, t.why)
+		if told, ok := s.noteUnschedulable(t.id, t.why, now); ok {
+			s.markUnschedulable(ctx, t.key, t.id, told)
 		}
 	}
 }

@@ -72,9 +72,14 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 	var todo []preemptor
 	s.mu.Lock()
 	for id, p := range s.pending {
-		if !p.preemptNever && now.Sub(p.queued) >= preemptAfter && !now.Before(p.nominatedUntil) && placement.CanPreempt(&p.request) {
-			todo = append(todo, preemptor{id: id, key: p.key, request: p.request, priority: p.priority, queued: p.queued})
+		if now.Sub(p.queued) < preemptAfter || now.Before(p.nominatedUntil) {
+			continue
 		}
+		if why := preemptionNotTried(&p); why != "" {
+			s.notePreemptionLocked(id, why)
+			continue
+		}
+		todo = append(todo, preemptor{id: id, key: p.key, request: p.request, priority: p.priority, queued: p.queued})
 	}
 	s.mu.Unlock()
 	if len(todo) == 0 {
@@ -87,11 +92,17 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		return a.queued.Compare(b.queued)
 	})
 	if now.Before(s.noVictims.until) && todo[0].priority <= s.noVictims.below {
+		s.notePreemption(todo, s.noVictims.why)
 		return // no pod of lower priority ran lately: not worth listing them all again
 	}
 	nodes := s.preemptNodes(ctx, todo[0].priority)
-	if len(nodes) == 0 {
+	if nodes == nil {
+		return // not listed
+	}
+	if !slices.ContainsFunc(nodes, func(n placement.PreemptNode) bool { return len(n.Pods) > 0 }) {
 		s.noVictims.below, s.noVictims.until = todo[0].priority, now.Add(noVictimsFor)
+		s.noVictims.why = placement.NoLowerPriority(len(nodes))
+		s.notePreemption(todo, s.noVictims.why)
 		return
 	}
 	region := d.MasterRegion()
@@ -100,6 +111,7 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 	for _, t := range todo[:min(len(todo), preemptAtMost)] {
 		p, ok := placement.Preempt(&t.request, t.priority, nodes, region, onNodes)
 		if !ok {
+			s.notePreemption([]preemptor{t}, p.Why)
 			continue
 		}
 		n := &nodes[p.Node]
@@ -110,7 +122,7 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		until := s.evict(ctx, t, n.Node.Name, victims, now)
 		s.mu.Lock()
 		if q, ok := s.pending[t.id]; ok {
-			q.nominatedUntil = until
+			q.nominatedUntil, q.preemption = until, ""
 			s.pending[t.id] = q
 		}
 		s.mu.Unlock()
@@ -125,11 +137,38 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 	}
 }
 
-// preemptNodes are the cluster's agents' Nodes with the pods running on each that are
-// of lower priority than below (the most important task's: no pod of higher priority
+// preemptionNotTried says why a queued task may have no pods preempted for it, as
+// kube-scheduler words it for preemptionPolicy: Never, or placement for what it does
+// not weigh; "" when it may.
+func preemptionNotTried(p *pendingTask) string {
+	if p.preemptNever {
+		return placement.PreemptionPrefix + "not eligible due to preemptionPolicy=Never."
+	}
+	return placement.PreemptionNotTried(&p.request)
+}
+
+// notePreemption records why no pods are preempted for tasks, told with their
+// explanation (tellWaiting tells those already told why they wait).
+func (s *Scheduler) notePreemption(tasks []preemptor, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range tasks {
+		s.notePreemptionLocked(t.id, why)
+	}
+}
+
+func (s *Scheduler) notePreemptionLocked(id, why string) {
+	if p, ok := s.pending[id]; ok && p.preemption != why {
+		p.preemption = why
+		s.pending[id] = p
+	}
+}
+
+// preemptNodes are the cluster's agents' Nodes, each with the pods running there that
+// are of lower priority than below (the most important task's: no pod of higher priority
 // can be a victim), as placement weighs them, and the host ports the Node's other pods
 // hold (PortsKept). Pods being deleted or ended are left out: they free their room
-// already.
+// already. It is nil when the Nodes could not be listed.
 func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.PreemptNode {
 	var list corev1.NodeList
 	if err := s.Client.List(ctx, &list, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
@@ -137,7 +176,7 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.P
 		return nil
 	}
 	protected := s.disruptionBudgets(ctx)
-	var nodes []placement.PreemptNode
+	nodes := make([]placement.PreemptNode, 0, len(list.Items))
 	for i := range list.Items {
 		n := &list.Items[i]
 		var on corev1.PodList
@@ -167,9 +206,6 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.P
 			}
 			running = append(running, placement.Running{Pod: p, Priority: podPriority(p), Started: started,
 				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs, Protected: protected(p), HostPorts: r.HostPorts})
-		}
-		if len(running) == 0 {
-			continue
 		}
 		node := *n
 		node.Labels = agentnode.MatchLabels(n.Labels) // as the agent's offers read

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +229,65 @@ func wantDeleted(t *testing.T, c client.Client, want map[*corev1.Pod]bool) {
 		if (got.DeletionTimestamp != nil) != deleted {
 			t.Errorf("pod %s deleted %v, want %v", pod.Name, got.DeletionTimestamp != nil, deleted)
 		}
+	}
+}
+
+// A pod for which no pods are preempted is told why, after why it fits no agent, as
+// kube-scheduler tells it ("… preemption: 0/1 agents available: …"), and is not told
+// again while the reasons stay the same.
+func TestAPodIsToldWhyNoPodsArePreemptedForIt(t *testing.T) {
+	const fits = "0/1 agents available: 1 insufficient cpus."
+	for _, tc := range []struct {
+		name    string
+		cpus    string // the pod's request; the pod running holds 1
+		running int32  // the running pod's priority; the pod's is 50
+		never   bool
+		want    string
+	}{
+		{name: "only pods of no lower priority run", cpus: "1", running: 100,
+			want: fits + " preemption: 0/1 agents available: 1 had no pods of lower priority."},
+		{name: "too little to free", cpus: "3", running: 10,
+			want: fits + " preemption: 0/1 agents available: 1 would not have room with every pod it may preempt gone."},
+		{name: "preemptionPolicy Never", cpus: "1", running: 10, never: true,
+			want: fits + " preemption: not eligible due to preemptionPolicy=Never."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			node := preemptNode()
+			running := runningOn(node, "running", tc.running, nil)
+			pod, task := podWithTask("waiting", tc.cpus)
+			priority := int32(50)
+			pod.Spec.Priority = &priority
+			if tc.never {
+				policy := corev1.PreemptNever
+				pod.Spec.PreemptionPolicy = &policy
+			}
+			c := fakeAPI(t, node, running, pod, task)
+			s, rec := newTestScheduler(c, newFakeDriver())
+			s.Enqueue(ctx, task, pod)
+			now := time.Now()
+			editPending(s, func(p *pendingTask) { p.unschedulable, p.told, p.queued = fits, now, now.Add(-preemptAfter) })
+			for pass := range 2 {
+				at := now.Add(time.Duration(pass) * time.Minute)
+				s.preempt(ctx, at)
+				s.tellWaiting(ctx, at)
+				got := &corev1.Pod{}
+				if err := c.Get(ctx, client.ObjectKeyFromObject(pod), got); err != nil {
+					t.Fatal(err)
+				}
+				i := slices.IndexFunc(got.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.PodScheduled })
+				var cond *corev1.PodCondition
+				if i >= 0 {
+					cond = &got.Status.Conditions[i]
+				}
+				if cond == nil || cond.Message != tc.want {
+					t.Fatalf("pass %d: PodScheduled = %+v, want the message %q", pass+1, cond, tc.want)
+				}
+				if events := drain(rec); len(events) != 1-pass {
+					t.Errorf("pass %d: events %v, want %d", pass+1, events, 1-pass)
+				}
+			}
+			wantDeleted(t, c, map[*corev1.Pod]bool{running: false})
+		})
 	}
 }

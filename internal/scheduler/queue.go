@@ -33,6 +33,10 @@ type pendingTask struct {
 	// waiting is the explanation of the last round that left the task waiting for the
 	// next offers (placement.Result.Waiting), not written yet.
 	waiting string
+	// preemption is why no pods are preempted for the task (preempt: "preemption: 0/3
+	// agents available: …"), told after its explanation; toldPreemption is what was told
+	// with unschedulable.
+	preemption, toldPreemption string
 	// stored: the task's MesosTask is written (else the pod alone stands for it).
 	stored bool
 	// seq tells this queuing of the task from the next (Enqueue): a launch takes out of
@@ -63,6 +67,7 @@ func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, po
 	}
 	p := pendingTask{key: client.ObjectKeyFromObject(mt), request: req, created: pod.CreationTimestamp.Time,
 		queued: before.queued, unschedulable: before.unschedulable, told: before.told, waiting: before.waiting,
+		preemption: before.preemption, toldPreemption: before.toldPreemption,
 		stored: mt.ResourceVersion != "", nominatedUntil: before.nominatedUntil,
 		preemptNever: pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == corev1.PreemptNever}
 	if p.queued.IsZero() {
@@ -274,54 +279,72 @@ func sortQueue(q []pendingTask) {
 const restatedAfter = 5 * time.Minute
 
 // noteUnschedulable records the explanation of a task that fits nowhere and says whether
-// it is news, to be written (pendingTask.tell).
-func (s *Scheduler) noteUnschedulable(taskID, why string, now time.Time) bool {
+// it is news, to be written, and what to write (pendingTask.tell).
+func (s *Scheduler) noteUnschedulable(taskID, why string, now time.Time) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[taskID]
-	if !ok || !p.tell(why, now) {
-		return false
+	if !ok {
+		return "", false
+	}
+	told, news := p.tell(why, now)
+	if !news {
+		return "", false
 	}
 	s.pending[taskID] = p
-	return true
+	return told, true
 }
 
 // noteWaiting records why a task waits for the next offers (placement.Result.Waiting) and
-// says whether it is to be told so now: it was queued waitingMarked or longer before now
-// (its agents may be full, their offers not coming again), and it is news
-// (pendingTask.tell).
-func (s *Scheduler) noteWaiting(taskID, why string, now time.Time) bool {
+// says whether it is to be told so now, and what to write: it was queued waitingMarked or
+// longer before now (its agents may be full, their offers not coming again), and it is
+// news (pendingTask.tell).
+func (s *Scheduler) noteWaiting(taskID, why string, now time.Time) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[taskID]
 	switch {
 	case !ok:
-		return false
+		return "", false
 	case now.Sub(p.queued) < waitingMarked:
 		if p.waiting != why {
 			p.waiting = why
 			s.pending[taskID] = p
 		}
-		return false
-	case !p.tell(why, now):
-		return false
+		return "", false
+	}
+	told, news := p.tell(why, now)
+	if !news {
+		return "", false
 	}
 	s.pending[taskID] = p
-	return true
+	return told, true
 }
 
-// tell records why as the task's explanation, told now, and says whether it is news: the
-// task was not told why, or why names other reasons, or the same ones restatedAfter
-// after it was told.
-func (p *pendingTask) tell(why string, now time.Time) bool {
-	if p.unschedulable == why {
-		return false
+// tell records why as the task's explanation, told now with why preemption found no
+// room, and says whether it is news: the task was not told why, or why or its
+// preemption name other reasons, or the same ones restatedAfter after it was told. told
+// is what to write: why, then its preemption.
+func (p *pendingTask) tell(why string, now time.Time) (told string, news bool) {
+	if p.unschedulable == why && p.toldPreemption == p.preemption {
+		return "", false
 	}
-	if p.unschedulable != "" && now.Sub(p.told) < restatedAfter && placement.SameReasons(p.unschedulable, why) {
-		return false
+	if p.unschedulable != "" && now.Sub(p.told) < restatedAfter && placement.SameReasons(p.unschedulable, why) &&
+		placement.SameReasons(p.toldPreemption, p.preemption) {
+		return "", false
 	}
-	p.unschedulable, p.told, p.waiting = why, now, ""
-	return true
+	p.unschedulable, p.toldPreemption, p.told, p.waiting = why, p.preemption, now, ""
+	return withPreemption(why, p.preemption), true
+}
+
+// withPreemption is an explanation followed by why no pods are preempted, as
+// kube-scheduler writes them: "0/3 agents available: 3 insufficient cpus. preemption:
+// 0/3 agents available: 3 had no pods of lower priority."
+func withPreemption(why, preemption string) string {
+	if preemption == "" {
+		return why
+	}
+	return why + " " + preemption
 }
 
 // setSuppressed suppresses offers (when nothing is pending) or revives them. Calls are

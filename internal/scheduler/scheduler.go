@@ -136,10 +136,12 @@ type Scheduler struct {
 	heldSpare   []heldOffer
 	roundOffers []mesos.Offer
 	// noVictims is the priority below which the last pass of preempt found no pod
-	// running, and until when it is believed (the offer loop's alone).
+	// running, until when it is believed, and what tasks are told of it (the offer
+	// loop's alone).
 	noVictims struct {
 		below int32
 		until time.Time
+		why   string
 	}
 	// offerCache keeps the agents' Nodes and the offers read between placements; the
 	// offer loop alone uses it.

@@ -87,27 +87,42 @@ func TestAnUnschedulablePodIsNotRewrittenForEachRound(t *testing.T) {
 func TestNoteUnschedulable(t *testing.T) {
 	const cpus1, cpus3 = "0/1 agents available: 1 insufficient cpus.", "0/3 agents available: 3 insufficient cpus."
 	const mixed = "0/3 agents available: 2 insufficient cpus, 1 didn't match node selector."
+	const noLower1, noLower3 = "preemption: 0/1 agents available: 1 had no pods of lower priority.", "preemption: 0/3 agents available: 3 had no pods of lower priority."
+	const tooLittle = "preemption: 0/1 agents available: 1 would not have room with every pod it may preempt gone."
 	for _, tc := range []struct {
 		name      string
 		told, why string
-		ago       time.Duration
-		want      bool
+		// toldPre is the preemption told with told, pre the one noted since.
+		toldPre, pre string
+		ago          time.Duration
+		want         string // what is written, "" for nothing
 	}{
-		{"not told yet", "", cpus1, 0, true},
-		{"the same words", cpus1, cpus1, restatedAfter, false},
-		{"another number of agents", cpus1, cpus3, time.Second, false},
-		{"another number of agents, long after", cpus1, cpus3, restatedAfter, true},
-		{"other reasons", cpus3, mixed, time.Second, true},
-		{"offers after none", whyNoOffers, cpus1, time.Second, true},
-		{"not subscribed after no offers", whyNoOffers, whyNotSubscribed, time.Second, true},
+		{name: "not told yet", why: cpus1, want: cpus1},
+		{name: "the same words", told: cpus1, why: cpus1, ago: restatedAfter},
+		{name: "another number of agents", told: cpus1, why: cpus3, ago: time.Second},
+		{name: "another number of agents, long after", told: cpus1, why: cpus3, ago: restatedAfter, want: cpus3},
+		{name: "other reasons", told: cpus3, why: mixed, ago: time.Second, want: mixed},
+		{name: "offers after none", told: whyNoOffers, why: cpus1, ago: time.Second, want: cpus1},
+		{name: "not subscribed after no offers", told: whyNoOffers, why: whyNotSubscribed, ago: time.Second, want: whyNotSubscribed},
+		{name: "why no pods were preempted, after the explanation", told: cpus1, why: cpus1, pre: noLower1, ago: time.Second,
+			want: cpus1 + " " + noLower1},
+		{name: "told with the explanation", why: cpus3, pre: noLower3, want: cpus3 + " " + noLower3},
+		{name: "the same words again", told: cpus1, why: cpus1, toldPre: noLower1, pre: noLower1, ago: restatedAfter},
+		{name: "preemption's reasons for another number of agents", told: cpus1, why: cpus1, toldPre: noLower1, pre: noLower3, ago: time.Second},
+		{name: "preemption's other reasons", told: cpus1, why: cpus1, toldPre: noLower1, pre: tooLittle, ago: time.Second,
+			want: cpus1 + " " + tooLittle},
+		{name: "pods preempted since", told: cpus1, why: cpus1, toldPre: noLower1, ago: time.Second, want: cpus1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := queueTwo(t, "a", "1", "b", "1")
 			now := time.Now()
 			id := q.task1.Spec.TaskID
-			editPending(q.s, func(p *pendingTask) { p.unschedulable, p.told = tc.told, now.Add(-tc.ago) }, id)
-			if got := q.s.noteUnschedulable(id, tc.why, now); got != tc.want {
-				t.Errorf("noteUnschedulable(%q) told %q %s ago = %v, want %v", tc.why, tc.told, tc.ago, got, tc.want)
+			editPending(q.s, func(p *pendingTask) {
+				p.unschedulable, p.told, p.toldPreemption, p.preemption = tc.told, now.Add(-tc.ago), tc.toldPre, tc.pre
+			}, id)
+			got, news := q.s.noteUnschedulable(id, tc.why, now)
+			if news != (tc.want != "") || got != tc.want {
+				t.Errorf("noteUnschedulable(%q) told %q %s ago = %q, %v; want %q", tc.why, tc.told, tc.ago, got, news, tc.want)
 			}
 		})
 	}

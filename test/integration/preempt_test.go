@@ -40,6 +40,25 @@ var _ = Describe("Preemption", func() {
 			"Pod/high Normal Preempting", MatchRegexp(`^Pod/low-[12] Normal Preempted$`)))
 	})
 
+	It("tells a pod that fits nowhere why no pod is preempted for it", func() {
+		mc, _, ns := oneAgent("cpus:1;mem:2048;disk:10000")
+		runInTurn(newPod(ns, "first", mc.Spec.SchedulerName, "400m"), newPod(ns, "second", mc.Spec.SchedulerName, "400m"))
+
+		same := newPod(ns, "same", mc.Spec.SchedulerName, "400m")
+		Expect(k8sClient.Create(ctx, same)).To(Succeed())
+		Eventually(func(g Gomega) string {
+			pod := &corev1.Pod{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(same), pod)).To(Succeed())
+			for _, c := range pod.Status.Conditions {
+				if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable {
+					return c.Message
+				}
+			}
+			return ""
+		}, 60*time.Second, 200*time.Millisecond).Should(MatchRegexp(
+			`^0/\d+ agents available: .+\. preemption: 0/1 agents available: 1 had no pods of lower priority\.$`))
+	})
+
 	// Without weighing anti-affinity, the pod started last (db) would go, and the pod
 	// would still find its replica there.
 	It("deletes the replica that keeps a pod with required anti-affinity away, not the pod started last", func() {
