@@ -62,9 +62,11 @@ const (
 	preemptTaint
 	preemptRemoteRegion
 	preemptSelector
+	preemptSpreadMissingLabel
 	preemptAntiAffinity
 	preemptPorts
 	preemptAffinity
+	preemptSpread
 	preemptTooLittle
 	preemptReasonCount
 )
@@ -76,12 +78,16 @@ var preemptReasonText = [preemptReasonCount]string{
 	preemptTaint:        reasonText[reasonTaint],
 	preemptRemoteRegion: reasonText[reasonRemoteRegion],
 	preemptSelector:     reasonText[reasonSelector],
+	// The Node lacks a spread constraint's topology key.
+	preemptSpreadMissingLabel: reasonText[reasonSpreadMissingLabel],
 	// A pod the anti-affinity counts is of no lower priority, or on another Node of the
 	// domain, or one the pod's affinity needs.
 	preemptAntiAffinity: "didn't match pod anti-affinity rules with only pods of lower priority there gone",
 	// A pod of no lower priority holds one of the pod's host ports.
-	preemptPorts:     "didn't have the pod's host ports free with only pods of lower priority gone",
-	preemptAffinity:  reasonText[reasonAffinity],
+	preemptPorts:    "didn't have the pod's host ports free with only pods of lower priority gone",
+	preemptAffinity: reasonText[reasonAffinity],
+	// The room would be there, but not the spread.
+	preemptSpread:    "didn't match pod topology spread constraints with every pod it may preempt gone",
 	preemptTooLittle: "would not have room with every pod it may preempt gone",
 }
 
@@ -97,17 +103,16 @@ func PreemptionNotTried(r *Request) string {
 		return PreemptionPrefix + "not tried for a pod bound to one agent."
 	case r.Role != "":
 		return PreemptionPrefix + "not tried for a pod asking for a role's resources."
-	case len(r.Spread) > 0:
-		return PreemptionPrefix + "not tried for a pod with topology spread constraints."
 	}
 	return ""
 }
 
-// CanPreempt says whether a request may have pods preempted for it: one without a role or
-// spread constraints, which the pods that stay would still hold it to (they are not
-// weighed here), and not bound to a Node. Host ports and required pod affinity and
-// anti-affinity are weighed (PodsOnNodes): the pods that hold the ports or keep the
-// request away are victims, and those its affinity needs stay.
+// CanPreempt says whether a request may have pods preempted for it: one without a role,
+// whose victims would have to be the pods holding that role's resources (not weighed
+// here), and not bound to a Node. Host ports, required pod affinity and anti-affinity,
+// and spread constraints are weighed (PodsOnNodes): the pods that hold the ports or keep
+// the request away are victims, those its affinity needs stay, and a Node's victims
+// that its constraints count are counted out of its domain.
 func CanPreempt(r *Request) bool {
 	return PreemptionNotTried(r) == ""
 }
@@ -314,13 +319,13 @@ func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion strin
 	}
 	aff := nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity)
 	region := selectsRegion(r.NodeSelector, r.Affinity)
-	blocking, need := pods.blockersOf(r), pods.neededBy(r)
+	blocking, need, spread := pods.blockersOf(r), pods.neededBy(r), pods.spreadFor(r, nodes)
 	var bestTop int32
 	var bestProtected int
 	var counts [preemptReasonCount]int
 	for i := range nodes {
 		n := &nodes[i]
-		victims, top, why := preemptOn(r, priority, n, &aff, region, masterRegion, blocking, need)
+		victims, top, why := preemptOn(r, priority, n, &aff, region, masterRegion, blocking, need, spread)
 		if why >= 0 {
 			counts[why]++
 			continue
@@ -361,12 +366,15 @@ func preemptionWorded(agents int, counts [preemptReasonCount]int) string {
 
 // preemptOn weighs one Node for Preempt: the victims there and the priority of the most
 // important, or why (of preemptReasonText; -1 when the Node would do) it would not do.
-func preemptOn(r *Request, priority int32, n *PreemptNode, aff *nodeaffinity.RequiredNodeAffinity, region bool, masterRegion string, blocking blockers, need *needed) (victims []int, top int32, why int) {
+func preemptOn(r *Request, priority int32, n *PreemptNode, aff *nodeaffinity.RequiredNodeAffinity, region bool, masterRegion string, blocking blockers, need *needed, spread *spreadAfter) (victims []int, top int32, why int) {
 	if !slices.ContainsFunc(n.Pods, func(p Running) bool { return p.Priority < priority }) {
 		return nil, 0, preemptNoLowerPods // first, as NoLowerPriority says of every Node
 	}
 	if why := mayGo(r, n.Node, aff, region, masterRegion); why >= 0 {
 		return nil, 0, why
+	}
+	if !spread.eligible(n.Node.Name) {
+		return nil, 0, preemptSpreadMissingLabel
 	}
 	must, elsewhere := blocking.on(n.Node)
 	if elsewhere || !allLower(n.Pods, must, priority) {
@@ -388,7 +396,7 @@ func preemptOn(r *Request, priority int32, n *PreemptNode, aff *nodeaffinity.Req
 	if slices.ContainsFunc(holders, staying) {
 		return nil, 0, preemptPorts
 	}
-	return victimsOn(r, priority, n.Pods, append(must, holders...), stay)
+	return victimsOn(r, priority, n, append(must, holders...), stay, spread)
 }
 
 // allLower says whether each pod of uids is among pods and of lower priority than
@@ -429,16 +437,19 @@ func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity
 	return -1
 }
 
-// victimsOn are the pods of lower priority whose going makes room for the request: the
-// least important first until there is room, those a disruption budget protects after
-// the others; then each of those, the protected first and then the most important,
-// kept when the room holds without it (kube-scheduler's reprieve). top is the
-// priority of the most important victim. The pods of must (UIDs, of lower priority and
-// not in stay: those that keep the request away by a host port or by anti-affinity) are
-// victims whatever room they free, and never reprieved; those of stay (what its pod
-// affinity needs) are never victims. why is -1 when victims make room, else
+// victimsOn are the pods of lower priority on a Node whose going makes room for the
+// request: the least important first until there is room, those a disruption budget
+// protects after the others; then each of those, the protected first and then the most
+// important, kept when the room holds without it (kube-scheduler's reprieve). Room is
+// the resources the victims free and, with spread constraints (spread, nil for none),
+// the victims they count gone from the Node's domain. top is the priority of the most
+// important victim. The pods of must (UIDs, of lower priority and not in stay: those
+// that keep the request away by a host port or by anti-affinity) are victims whatever
+// room they free, and never reprieved; those of stay (what its pod affinity needs) are
+// never victims. why is -1 when victims make room, else preemptSpread or
 // preemptTooLittle.
-func victimsOn(r *Request, priority int32, pods []Running, must, stay []string) (victims []int, top int32, why int) {
+func victimsOn(r *Request, priority int32, n *PreemptNode, must, stay []string, spread *spreadAfter) (victims []int, top int32, why int) {
+	pods := n.Pods
 	var mandatory []int
 	for _, uid := range must {
 		i := slices.IndexFunc(pods, func(p Running) bool { return p.Pod != nil && string(p.Pod.UID) == uid })
@@ -469,7 +480,11 @@ func victimsOn(r *Request, priority int32, pods []Running, must, stay []string) 
 		return pods[b].Started.Compare(pods[a].Started)
 	})
 	var freed [kindCount]float64
-	enough := func() bool {
+	var gone []int32
+	if spread != nil {
+		gone = make([]int32, len(spread.g.constraints))
+	}
+	freedEnough := func() bool {
 		for k := range kindCount {
 			if need := r.amount(k); need > epsilon && freed[k]+epsilon < need {
 				return false
@@ -477,25 +492,30 @@ func victimsOn(r *Request, priority int32, pods []Running, must, stay []string) 
 		}
 		return true
 	}
+	enough := func() bool { return freedEnough() && spread.holds(n.Node.Name, gone) }
 	add := func(i int, sign float64) {
 		p := &pods[i]
 		freed[kindCPUs] += sign * p.CPUs
 		freed[kindMem] += sign * p.MemMB
 		freed[kindDisk] += sign * p.DiskMB
 		freed[kindGPUs] += sign * p.GPUs
+		spread.gone(gone, p, int32(sign))
 	}
 	for _, i := range mandatory {
 		add(i, 1)
 	}
-	n := 0
-	for n < len(victims) && !enough() {
-		add(victims[n], 1)
-		n++
+	taken := 0
+	for taken < len(victims) && !enough() {
+		add(victims[taken], 1)
+		taken++
 	}
-	if !enough() || n+len(mandatory) == 0 {
+	if !enough() || taken+len(mandatory) == 0 {
+		if freedEnough() && !spread.holds(n.Node.Name, gone) {
+			return nil, 0, preemptSpread
+		}
 		return nil, 0, preemptTooLittle
 	}
-	victims = victims[:n]
+	victims = victims[:taken]
 	kept := slices.Clone(mandatory)
 	for j := len(victims) - 1; j >= 0; j-- {
 		add(victims[j], -1)

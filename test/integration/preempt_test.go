@@ -75,6 +75,24 @@ var _ = Describe("Preemption", func() {
 		runsPreempting(high, node, running[0], running[1])
 	})
 
+	// With fewer domains than minDomains the emptiest counts none, so the replica on the
+	// agent must go for the pod to keep within maxSkew; without weighing the constraint,
+	// the pod started last (db) would go, and the pod would still not fit the spread.
+	It("deletes the replica that a pod's spread constraint counts, not the pod started last", func() {
+		mc, node, ns := oneAgent("cpus:1;mem:2048;disk:10000")
+		web := map[string]string{"app": "web"}
+		replica := newPod(ns, "web-1", mc.Spec.SchedulerName, "400m")
+		replica.Labels = web
+		running := runInTurn(replica, newPod(ns, "db", mc.Spec.SchedulerName, "400m"))
+
+		high := newPod(ns, "web-2", mc.Spec.SchedulerName, "400m")
+		high.Labels, high.Spec.PriorityClassName = web, highPriorityClass()
+		minDomains := int32(2)
+		high.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: web}, MinDomains: &minDomains}}
+		runsPreempting(high, node, running[0], running[1])
+	})
+
 	// Without weighing host ports, the pod started last would go, and the port would
 	// still be taken.
 	It("deletes the pod holding a host port the pod needs, not the pod started last", func() {
