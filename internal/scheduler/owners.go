@@ -63,6 +63,15 @@ func (s *Scheduler) ownerWrittenLocked(taskID string) {
 	}
 }
 
+// unwrittenHere says whether this process launched a task and has not written its
+// MesosTask.
+func (s *Scheduler) unwrittenHere(taskID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.unstored[taskID]
+	return ok
+}
+
 // storeLaterLocked notes a launch whose MesosTask is not written yet, and its pod; s.mu
 // is held.
 func (s *Scheduler) storeLaterLocked(taskID string, pod types.NamespacedName) {

@@ -212,6 +212,9 @@ func (s *Scheduler) killEnded(ctx context.Context, mt *mesosv1alpha1.MesosTask, 
 // MesosTask's status (podtask.ApplyUpdate) and writes it when that changed anything,
 // reading again after a conflict; a MesosTask not written yet is created with it, or,
 // when mayDefer says so, not (deferred): the MesosTask returned is what it would be.
+// Only a launch of this process whose MesosTask it has not written is deferred: one it
+// wrote moments ago (a STARTING held past its grace, or the launch alone) may not be in
+// the cache yet, and the update must land on it before it is acknowledged.
 func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, ts mesos.TaskStatus, earlier []mesos.TaskStatus, mayDefer bool) (mt *mesosv1alpha1.MesosTask, deferred bool, err error) {
 	attempt := 0
 	err = retry.OnError(retry.DefaultRetry, conflicted, func() error {
@@ -232,7 +235,7 @@ func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, t
 		if !changed && mt.ResourceVersion != "" {
 			return nil
 		}
-		if mayDefer && mt.ResourceVersion == "" && s.nameGenerated(ctx, key) {
+		if mayDefer && mt.ResourceVersion == "" && s.unwrittenHere(ts.TaskID.Value) && s.nameGenerated(ctx, key) {
 			deferred = true
 			return nil
 		}

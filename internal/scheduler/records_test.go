@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -377,4 +378,51 @@ func TestAPodGoneWhileItsCreateIsDeferredHasItsTaskKilled(t *testing.T) {
 	if len(s.unstored) != 0 || len(s.unstoredOf) != 0 {
 		t.Errorf("unstored %v, by pod %v: want both empty", s.unstored, s.unstoredOf)
 	}
+}
+
+// A RUNNING that comes once this process has written its task's MesosTask (a STARTING
+// held past its grace) is written onto it before it is acknowledged, though the cache
+// does not show the MesosTask yet: its create is not deferred, which would leave the
+// MesosTask saying Starting while RUNNING is acknowledged.
+func TestARunningAfterItsMesosTaskWasWrittenIsNotDeferred(t *testing.T) {
+	s, c, log, w, pods, ids := launchedTwo(t)
+	ctx := context.Background()
+	var ackStarting, ackRunning bool
+	w.grace = time.Second
+	w.handle(ctx, acked(ids[0], mesos.TASK_STARTING, "0123456789abcde1", &ackStarting))
+	w.flush(ctx, time.Now().Add(2*time.Second), 0)
+	if got := log.list(); !ackStarting || len(got) != 1 || got[0] != "create Starting" {
+		t.Fatalf("acknowledged %v, MesosTask writes %v: want the STARTING acknowledged, then created", ackStarting, got)
+	}
+	s.APIReader = c
+	s.Client = behindCache{Client: c, hidden: client.ObjectKeyFromObject(pods[0])}
+
+	handleBusy(ctx, w, acked(ids[0], mesos.TASK_RUNNING, "0123456789abcde2", &ackRunning))
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pods[0]), mt); err != nil || !ackRunning || mt.Status.Phase != mesosv1alpha1.TaskPhaseRunning {
+		t.Fatalf("acknowledged %v, MesosTask %s (%v): want it Running once RUNNING is acknowledged", ackRunning, mt.Status.Phase, err)
+	}
+}
+
+// behindCache is a cache that has not seen the MesosTask of hidden yet.
+type behindCache struct {
+	client.Client
+	hidden client.ObjectKey
+}
+
+func (b behindCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*mesosv1alpha1.MesosTask); ok && key == b.hidden {
+		return apierrors.NewNotFound(mesosv1alpha1.GroupVersion.WithResource("mesostasks").GroupResource(), key.Name)
+	}
+	return b.Client.Get(ctx, key, obj, opts...)
+}
+
+func (b behindCache) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if err := b.Client.List(ctx, list, opts...); err != nil {
+		return err
+	}
+	if l, ok := list.(*mesosv1alpha1.MesosTaskList); ok {
+		l.Items = slices.DeleteFunc(l.Items, func(mt mesosv1alpha1.MesosTask) bool { return client.ObjectKeyFromObject(&mt) == b.hidden })
+	}
+	return nil
 }
