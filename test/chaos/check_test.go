@@ -32,9 +32,10 @@ type snapshot struct {
 	sim         mesossim.State
 	// health says what keeps the operator from working: no leader, no subscription.
 	health []string
-	// removedNodes are the Nodes of the agents removed for good.
-	removedNodes map[string]bool
-	taken        bool // false until a snapshot could be read
+	// removedNodes are the Nodes of the agents removed for good; nodes the Nodes there
+	// are.
+	removedNodes, nodes map[string]bool
+	taken               bool // false until a snapshot could be read
 }
 
 // problems is everything that keeps the cluster from having settled.
@@ -84,6 +85,14 @@ func (r *run) snapshot(ctx context.Context) (snapshot, error) {
 	if err := r.direct.List(ctx, &jobs, client.InNamespace(namespace)); err != nil {
 		return s, err
 	}
+	var nodes corev1.NodeList
+	if err := r.direct.List(ctx, &nodes); err != nil {
+		return s, err
+	}
+	s.nodes = map[string]bool{}
+	for i := range nodes.Items {
+		s.nodes[nodes.Items[i].Name] = true
+	}
 	s.pods, s.tasks, s.sim, s.taken = pods.Items, tasks.Items, r.sim.State(), true
 	s.deployments, s.jobs = deployments.Items, jobs.Items
 	r.mu.Lock()
@@ -110,14 +119,17 @@ func (s snapshot) stuck() []string {
 	pods := map[types.UID]bool{}
 	for _, p := range s.pods {
 		pods[p.UID] = true
+		pending := p.Status.Phase == corev1.PodPending || p.Status.Phase == ""
 		switch {
-		case p.DeletionTimestamp != nil:
-			out = append(out, fmt.Sprintf("pod %s/%s Terminating since %s (phase %s)", p.Namespace, p.Name, p.DeletionTimestamp.Format(time.RFC3339), p.Status.Phase))
-		case s.removedNodes[p.Spec.NodeName] && (p.Status.Phase == corev1.PodPending || p.Status.Phase == ""):
+		case s.removedNodes[p.Spec.NodeName] && pending && (p.DeletionTimestamp == nil || !s.nodes[p.Spec.NodeName]):
 			// Bound (as a DaemonSet's pod, at creation) to an agent removed for good: it
 			// waits for the agent's Node to be deleted (5 minutes after the agent left)
 			// and kube-controller-manager's pod garbage collector, which the run does not
-			// start, as such a pod does for a kubelet's Node deleted.
+			// start, as such a pod does for a kubelet's Node deleted. Once deleted too, it
+			// is the garbage collector's when the Node is gone (no cluster owns the pod
+			// of a Node that is not there, bound by the default scheduler's name).
+		case p.DeletionTimestamp != nil:
+			out = append(out, fmt.Sprintf("pod %s/%s Terminating since %s (phase %s)", p.Namespace, p.Name, p.DeletionTimestamp.Format(time.RFC3339), p.Status.Phase))
 		case room && (p.Status.Phase == corev1.PodPending || p.Status.Phase == ""):
 			out = append(out, fmt.Sprintf("pod %s/%s Pending on %q (%s)", p.Namespace, p.Name, p.Spec.NodeName, podCondition(p, corev1.PodScheduled)))
 		case p.Status.Phase == corev1.PodRunning && !podtask.PodReady(&p.Status):

@@ -219,8 +219,16 @@ func TestSnapshotChecks(t *testing.T) {
 			{ObjectMeta: metav1.ObjectMeta{Namespace: "chaos", Name: "failed", UID: "u4"}, Status: corev1.PodStatus{Phase: corev1.PodFailed}},
 			{ObjectMeta: metav1.ObjectMeta{Namespace: "chaos", Name: "unready", UID: "u5"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}},
 			{ObjectMeta: metav1.ObjectMeta{Namespace: "chaos", Name: "taskless", UID: "u6"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: readyCond}},
+			// Bound to removed agents' Nodes, deleted: the garbage collector's once the
+			// Node is gone, the cluster's while it is there.
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "chaos", Name: "pinned-gone", UID: "u10", DeletionTimestamp: &now}, Spec: corev1.PodSpec{NodeName: "gone"},
+				Status: corev1.PodStatus{Phase: corev1.PodPending}},
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "chaos", Name: "pinned-there", UID: "u11", DeletionTimestamp: &now}, Spec: corev1.PodSpec{NodeName: "there"},
+				Status: corev1.PodStatus{Phase: corev1.PodPending}},
 		},
-		tasks: []mesosv1alpha1.MesosTask{{ObjectMeta: metav1.ObjectMeta{Namespace: "chaos", Name: "left"}, Spec: mesosv1alpha1.MesosTaskSpec{PodUID: "u9"}}},
+		removedNodes: map[string]bool{"gone": true, "there": true},
+		nodes:        map[string]bool{"there": true},
+		tasks:        []mesosv1alpha1.MesosTask{{ObjectMeta: metav1.ObjectMeta{Namespace: "chaos", Name: "left"}, Spec: mesosv1alpha1.MesosTaskSpec{PodUID: "u9"}}},
 		sim: mesossim.State{
 			Agents: []mesossim.AgentState{{Active: true, Free: map[string]float64{"cpus": 4, "mem": 4096}}},
 			Frameworks: []mesossim.FrameworkState{{ID: "f1", Tasks: []mesossim.TaskState{
@@ -230,13 +238,14 @@ func TestSnapshotChecks(t *testing.T) {
 		},
 	}
 	stuck := strings.Join(s.stuck(), "\n")
-	for _, want := range []string{"pod chaos/pending Pending", "pod chaos/terminating Terminating", "pod chaos/unready Running but not Ready", "MesosTask chaos/left left without its pod"} {
+	for _, want := range []string{"pod chaos/pending Pending", "pod chaos/terminating Terminating", "pod chaos/unready Running but not Ready", "MesosTask chaos/left left without its pod",
+		"pod chaos/pinned-there Terminating"} {
 		if !strings.Contains(stuck, want) {
 			t.Errorf("stuck does not name %q:\n%s", want, stuck)
 		}
 	}
-	if n := len(s.stuck()); n != 4 {
-		t.Errorf("%d stuck, want 4:\n%s", n, stuck)
+	if n := len(s.stuck()); n != 5 {
+		t.Errorf("%d stuck, want 5:\n%s", n, stuck)
 	}
 	orphaned := s.orphaned()
 	if len(orphaned) != 2 || !strings.Contains(orphaned[0], "k8sm.u4") || !strings.Contains(orphaned[1], "k8sm.u7") {
@@ -246,7 +255,7 @@ func TestSnapshotChecks(t *testing.T) {
 		t.Errorf("running without a task: %v", lost)
 	}
 	s.sim.Agents[0].Free["cpus"] = 0.1
-	if stuck := strings.Join(s.stuck(), "\n"); strings.Contains(stuck, "Pending") {
+	if stuck := strings.Join(s.stuck(), "\n"); strings.Contains(stuck, "pod chaos/pending Pending") {
 		t.Errorf("a pod Pending while no agent has room is not stuck:\n%s", stuck)
 	}
 }
