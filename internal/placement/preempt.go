@@ -28,6 +28,9 @@ type Running struct {
 	Protected bool
 	// HostPorts are the agent's ports its task holds (its containers' hostPorts).
 	HostPorts []uint32
+	// Role is the role its resources were asked of ("" for any): what it frees counts
+	// for a request of a role only when it is that role.
+	Role string
 }
 
 // PreemptNode is one agent's Node and the pods of the cluster running there.
@@ -98,21 +101,18 @@ const PreemptionPrefix = "preemption: "
 // PreemptionNotTried says why a request may have no pods preempted for it (CanPreempt is
 // false), and "" if it may.
 func PreemptionNotTried(r *Request) string {
-	switch {
-	case r.Node != "":
+	if r.Node != "" {
 		return PreemptionPrefix + "not tried for a pod bound to one agent."
-	case r.Role != "":
-		return PreemptionPrefix + "not tried for a pod asking for a role's resources."
 	}
 	return ""
 }
 
-// CanPreempt says whether a request may have pods preempted for it: one without a role,
-// whose victims would have to be the pods holding that role's resources (not weighed
-// here), and not bound to a Node. Host ports, required pod affinity and anti-affinity,
-// and spread constraints are weighed (PodsOnNodes): the pods that hold the ports or keep
-// the request away are victims, those its affinity needs stay, and a Node's victims
-// that its constraints count are counted out of its domain.
+// CanPreempt says whether a request may have pods preempted for it: one not bound to a
+// Node. Host ports, required pod affinity and anti-affinity, and spread constraints are
+// weighed (PodsOnNodes): the pods that hold the ports or keep the request away are
+// victims, those its affinity needs stay, and a Node's victims that its constraints
+// count are counted out of its domain. For a request of a role, only what the pods of
+// that role free counts (Running.Role).
 func CanPreempt(r *Request) bool {
 	return PreemptionNotTried(r) == ""
 }
@@ -399,6 +399,48 @@ func preemptOn(r *Request, priority int32, n *PreemptNode, aff *nodeaffinity.Req
 	return victimsOn(r, priority, n, append(must, holders...), stay, spread)
 }
 
+// room is what victims free on a Node for a request: resources, and the pods its
+// spread constraints no longer count there (spread, nil for none).
+type room struct {
+	r      *Request
+	node   string
+	spread *spreadAfter
+	freed  [kindCount]float64
+	gone   []int32
+}
+
+// add counts a victim (sign 1) or takes it back (-1).
+func (m *room) add(p *Running, sign float64) {
+	m.spread.gone(m.gone, p, int32(sign))
+	if !frees(m.r, p) {
+		return // a pod that must go, whose resources are another role's
+	}
+	m.freed[kindCPUs] += sign * p.CPUs
+	m.freed[kindMem] += sign * p.MemMB
+	m.freed[kindDisk] += sign * p.DiskMB
+	m.freed[kindGPUs] += sign * p.GPUs
+}
+
+// resources says whether the victims free what the request asks.
+func (m *room) resources() bool {
+	for k := range kindCount {
+		if need := m.r.amount(k); need > epsilon && m.freed[k]+epsilon < need {
+			return false
+		}
+	}
+	return true
+}
+
+// enough says whether the request fits once the victims are gone.
+func (m *room) enough() bool { return m.resources() && m.spread.holds(m.node, m.gone) }
+
+// frees says whether what a running pod holds counts for a request once it is gone: any
+// role's for a request of none (its offers may be of any of the framework's roles), only
+// its own role's for a request of a role.
+func frees(r *Request, p *Running) bool {
+	return r.Role == "" || p.Role == r.Role
+}
+
 // allLower says whether each pod of uids is among pods and of lower priority than
 // priority (pods holds only those of lower priority than the most important request's).
 func allLower(pods []Running, uids []string, priority int32) bool {
@@ -458,7 +500,8 @@ func victimsOn(r *Request, priority int32, n *PreemptNode, must, stay []string, 
 		}
 	}
 	for i := range pods {
-		if pods[i].Priority < priority && !slices.Contains(mandatory, i) && (pods[i].Pod == nil || !slices.Contains(stay, string(pods[i].Pod.UID))) {
+		if pods[i].Priority < priority && !slices.Contains(mandatory, i) && (pods[i].Pod == nil || !slices.Contains(stay, string(pods[i].Pod.UID))) &&
+			frees(r, &pods[i]) {
 			victims = append(victims, i)
 		}
 	}
@@ -479,28 +522,12 @@ func victimsOn(r *Request, priority int32, n *PreemptNode, must, stay []string, 
 		}
 		return pods[b].Started.Compare(pods[a].Started)
 	})
-	var freed [kindCount]float64
-	var gone []int32
+	m := &room{r: r, node: n.Node.Name, spread: spread}
 	if spread != nil {
-		gone = make([]int32, len(spread.g.constraints))
+		m.gone = make([]int32, len(spread.g.constraints))
 	}
-	freedEnough := func() bool {
-		for k := range kindCount {
-			if need := r.amount(k); need > epsilon && freed[k]+epsilon < need {
-				return false
-			}
-		}
-		return true
-	}
-	enough := func() bool { return freedEnough() && spread.holds(n.Node.Name, gone) }
-	add := func(i int, sign float64) {
-		p := &pods[i]
-		freed[kindCPUs] += sign * p.CPUs
-		freed[kindMem] += sign * p.MemMB
-		freed[kindDisk] += sign * p.DiskMB
-		freed[kindGPUs] += sign * p.GPUs
-		spread.gone(gone, p, int32(sign))
-	}
+	add := func(i int, sign float64) { m.add(&pods[i], sign) }
+	enough := m.enough
 	for _, i := range mandatory {
 		add(i, 1)
 	}
@@ -510,7 +537,7 @@ func victimsOn(r *Request, priority int32, n *PreemptNode, must, stay []string, 
 		taken++
 	}
 	if !enough() || taken+len(mandatory) == 0 {
-		if freedEnough() && !spread.holds(n.Node.Name, gone) {
+		if m.resources() && !spread.holds(m.node, m.gone) {
 			return nil, 0, preemptSpread
 		}
 		return nil, 0, preemptTooLittle

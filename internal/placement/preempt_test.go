@@ -29,6 +29,8 @@ func TestPreempt(t *testing.T) {
 	}
 	protect := func(p Running) Running { p.Protected = true; return p }
 	holding := func(p Running, ports ...uint32) Running { p.HostPorts = ports; return p }
+	ofRole := func(p Running, role string) Running { p.Role = role; return p }
+	asking := func(r Request, role string) Request { r.Role = role; return r }
 	notReady := func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionUnknown }
 	cordoned := func(n *corev1.Node) { n.Spec.Unschedulable = true }
 	tainted := func(n *corev1.Node) {
@@ -110,9 +112,19 @@ func TestPreempt(t *testing.T) {
 			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0), holding(pod("equal", 100, 1, 0), 8080)}},
 				{Node: node("b"), Pods: []Running{pod("b1", 1, 1, 0)}, PortsKept: []uint32{8080}}},
 			want: "preemption: 0/2 agents available: 2 didn't have the pod's host ports free with only pods of lower priority gone."},
-		{name: "nor for a request with a role", r: func() Request { r := req("t", 1, 64); r.Role = "db"; return r }(), priority: 100,
-			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("a1", 1, 1, 0)}}},
-			want:  "preemption: not tried for a pod asking for a role's resources."},
+		{name: "for a request of a role, only pods of that role free room", r: asking(req("t", 1, 64), "db"), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("any", 1, 1, 5), pod("web", 1, 1, 5)}},
+				{Node: node("b"), Pods: []Running{pod("b-any", 1, 1, 5), ofRole(pod("db", 50, 1, 0), "db")}}},
+			want: "b: db"},
+		{name: "none where no pod of its role frees enough", r: asking(req("t", 1, 64), "db"), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("any", 1, 1, 5), ofRole(pod("web", 1, 1, 5), "web")}}},
+			want:  "preemption: 0/1 agents available: 1 would not have room with every pod it may preempt gone."},
+		{name: "a pod that must go frees nothing of another role", r: asking(withPorts(req("t", 1, 64), 8080), "db"), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{holding(pod("holder", 1, 1, 5), 8080), ofRole(pod("db", 50, 1, 0), "db")}}},
+			want:  "a: db, holder"},
+		{name: "a request of no role takes what any role's pods free", r: req("t", 1, 64), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{ofRole(pod("db", 1, 1, 0), "db")}}},
+			want:  "a: db"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, ok := Preempt(&tc.r, tc.priority, tc.nodes, "eu", nil)

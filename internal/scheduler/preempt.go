@@ -168,7 +168,8 @@ func (s *Scheduler) notePreemptionLocked(id, why string) {
 // are of lower priority than below (the most important task's: no pod of higher priority
 // can be a victim), as placement weighs them, and the host ports the Node's other pods
 // hold (PortsKept). Pods being deleted or ended are left out: they free their room
-// already. It is nil when the Nodes could not be listed.
+// already. A pod's role is its own, or, of a pod of none, the framework's only role. It
+// is nil when the Nodes could not be listed.
 func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.PreemptNode {
 	var list corev1.NodeList
 	if err := s.Client.List(ctx, &list, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
@@ -176,6 +177,12 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.P
 		return nil
 	}
 	protected := s.disruptionBudgets(ctx)
+	// A pod of no role took its resources of one of the framework's roles: of the one,
+	// when there is one.
+	var onlyRole string
+	if roles := s.currentCluster().Spec.Framework.Roles; len(roles) == 1 {
+		onlyRole = roles[0]
+	}
 	nodes := make([]placement.PreemptNode, 0, len(list.Items))
 	for i := range list.Items {
 		n := &list.Items[i]
@@ -204,8 +211,13 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.P
 			if p.Status.StartTime != nil {
 				started = p.Status.StartTime.Time
 			}
+			role := p.Annotations[podtask.AnnotationRole]
+			if role == "" {
+				role = onlyRole
+			}
 			running = append(running, placement.Running{Pod: p, Priority: podPriority(p), Started: started,
-				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs, Protected: protected(p), HostPorts: r.HostPorts})
+				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs, Protected: protected(p), HostPorts: r.HostPorts,
+				Role: role})
 		}
 		node := *n
 		node.Labels = agentnode.MatchLabels(n.Labels) // as the agent's offers read

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // A pod that waited preemptAfter in the queue has the least important pod of lower
@@ -158,6 +160,37 @@ func TestAPodPreemptsTheReplicaItKeepsAwayFrom(t *testing.T) {
 		LabelSelector: &metav1.LabelSelector{MatchLabels: web}, TopologyKey: corev1.LabelHostname}}}}
 	c := preemptOnce(t, high, task, node, replica, other)
 	wantDeleted(t, c, map[*corev1.Pod]bool{replica: true, other: false})
+}
+
+// A pod asking for a role's resources has a pod of that role preempted, not the least
+// important pod on the agent, whose resources may be another role's; in a cluster of
+// that one role, every pod's are that role's.
+func TestAPodOfARolePreemptsAPodOfThatRole(t *testing.T) {
+	for _, tc := range []struct {
+		roles        []string
+		otherDeleted bool
+	}{{nil, false}, {[]string{"db"}, true}} {
+		t.Run(fmt.Sprintf("roles %v", tc.roles), func(t *testing.T) {
+			ctx := context.Background()
+			node := preemptNode()
+			same, other := runningOn(node, "same", 20, nil), runningOn(node, "other", 10, nil)
+			same.Annotations = map[string]string{podtask.AnnotationRole: "db"}
+			high, task := podWithTask("high", "1")
+			priority := int32(50)
+			high.Spec.Priority, high.Annotations = &priority, map[string]string{podtask.AnnotationRole: "db"}
+			task.Spec.Role = "db"
+			c := fakeAPI(t, node, same, other, high, task)
+			s, _ := newTestScheduler(c, newFakeDriver())
+			mc := s.currentCluster().DeepCopy()
+			mc.Spec.Framework.Roles = tc.roles
+			s.SetCluster(mc)
+			s.Enqueue(ctx, task, high)
+			now := time.Now()
+			editPending(s, func(p *pendingTask) { p.queued = now.Add(-preemptAfter) })
+			s.preempt(ctx, now)
+			wantDeleted(t, c, map[*corev1.Pod]bool{same: !tc.otherDeleted, other: tc.otherDeleted})
+		})
+	}
 }
 
 // A pod with a host port has the pod holding that port on the agent preempted, not the
