@@ -130,21 +130,18 @@ const (
 // tellWaiting marks Unschedulable the tasks queued waitingMarked or longer before now
 // that no round told why they wait: with the explanation of the last round that left
 // one waiting (noteWaiting), else with why no round tried it, which it tells again when
-// that changed (the framework subscribed again, and still no offer comes). It tells
-// again those told why that preempt found other reasons not to preempt for since
-// (pendingTask.preemption). The oldest first, and tellWaitingAtMost of them per pass:
-// each is a few writes, made in the offer loop.
+// that changed (the framework subscribed again, and still no offer comes). The oldest
+// first, and tellWaitingAtMost of them per pass: each is a few writes, made in the offer
+// loop. It also tells again, with its explanation, why preempt found no pods to preempt
+// for a task told why it waits before (pendingTask.preemption), for as many tasks a pass
+// as preempt weighs (preemptAtMost): a full cluster's queue learns that as slowly as
+// preemption weighs it, and each task's next explanation carries it anyway.
 func (s *Scheduler) tellWaiting(ctx context.Context, now time.Time) {
 	none := whyNoOffers
 	if d := s.currentDriver(); d == nil || !d.Subscribed() {
 		none = whyNotSubscribed
 	}
-	type untold struct {
-		key     types.NamespacedName
-		id, why string
-		queued  time.Time
-	}
-	var todo []untold
+	var untold, preemption []toldWaiting
 	s.mu.Lock()
 	for id, p := range s.pending {
 		told := p.unschedulable != "" && (p.unschedulable == none || !noRound(p.unschedulable))
@@ -154,24 +151,35 @@ func (s *Scheduler) tellWaiting(ctx context.Context, now time.Time) {
 			if why == "" {
 				why = none
 			}
-			todo = append(todo, untold{p.key, id, why, p.queued})
+			untold = append(untold, toldWaiting{p.key, id, why, p.queued})
 		case told && p.preemption != "" && !placement.SameReasons(p.preemption, p.toldPreemption):
-			// Told why it waits, and since why no pods are preempted for it.
-			todo = append(todo, untold{p.key, id, p.unschedulable, p.queued})
+			preemption = append(preemption, toldWaiting{p.key, id, p.unschedulable, p.queued})
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(todo, func(a, b untold) int {
+	for _, t := range slices.Concat(oldestWaiting(untold, tellWaitingAtMost), oldestWaiting(preemption, preemptAtMost)) {
+		if told, ok := s.noteUnschedulable(t.id, t.why, now); ok {
+			s.markUnschedulable(ctx, t.key, t.id, told)
+		}
+	}
+}
+
+// toldWaiting is a task tellWaiting tells why it waits.
+type toldWaiting struct {
+	key     types.NamespacedName
+	id, why string
+	queued  time.Time
+}
+
+// oldestWaiting are the most tasks queued first (then by id).
+func oldestWaiting(tasks []toldWaiting, most int) []toldWaiting {
+	slices.SortFunc(tasks, func(a, b toldWaiting) int {
 		if c := a.queued.Compare(b.queued); c != 0 {
 			return c
 		}
 		return strings.Compare(a.id, b.id)
 	})
-	for _, t := range todo[:min(len(todo), tellWaitingAtMost)] {
-		if told, ok := s.noteUnschedulable(t.id, t.why, now); ok {
-			s.markUnschedulable(ctx, t.key, t.id, told)
-		}
-	}
+	return tasks[:min(len(tasks), most)]
 }
 
 // noRound says whether an explanation is one tellWaiting gives a task no round tried.

@@ -15,6 +15,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/placement"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
@@ -322,5 +323,46 @@ func TestAPodIsToldWhyNoPodsArePreemptedForIt(t *testing.T) {
 			}
 			wantDeleted(t, c, map[*corev1.Pod]bool{running: false})
 		})
+	}
+}
+
+// Pods told why they wait are told why nothing is preempted for them at most
+// preemptAtMost a pass, the oldest first: a full cluster's queue is not all written
+// again at once.
+func TestTellingWhyNothingIsPreemptedIsPaced(t *testing.T) {
+	const fits = "0/1 agents available: 1 insufficient cpus."
+	ctx := context.Background()
+	var objs []client.Object
+	type queued struct {
+		pod  *corev1.Pod
+		task *mesosv1alpha1.MesosTask
+	}
+	var all []queued
+	for i := range preemptAtMost + 2 {
+		pod, task := podWithTask(fmt.Sprintf("p%02d", i), "1")
+		objs = append(objs, pod, task)
+		all = append(all, queued{pod, task})
+	}
+	c := fakeAPI(t, objs...)
+	s, rec := newTestScheduler(c, newFakeDriver())
+	now := time.Now()
+	for i, q := range all {
+		s.Enqueue(ctx, q.task, q.pod)
+		editPending(s, func(p *pendingTask) {
+			p.unschedulable, p.told, p.queued = fits, now, now.Add(-time.Minute+time.Duration(i)*time.Second)
+			p.preemption = placement.NoLowerPriority(1)
+		}, q.task.Spec.TaskID)
+	}
+	s.tellWaiting(ctx, now)
+	if got := len(drain(rec)); got != preemptAtMost {
+		t.Fatalf("%d pods told in a pass, want %d", got, preemptAtMost)
+	}
+	got := &corev1.Pod{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(all[preemptAtMost].pod), got); err != nil || len(got.Status.Conditions) != 0 {
+		t.Errorf("a pod queued after the first %d was told in the first pass: %v (%v)", preemptAtMost, got.Status.Conditions, err)
+	}
+	s.tellWaiting(ctx, now)
+	if got := len(drain(rec)); got != 2 {
+		t.Errorf("%d pods told in the next pass, want the 2 left", got)
 	}
 }

@@ -62,16 +62,9 @@ var _ = Describe("Preemption", func() {
 	// Without weighing anti-affinity, the pod started last (db) would go, and the pod
 	// would still find its replica there.
 	It("deletes the replica that keeps a pod with required anti-affinity away, not the pod started last", func() {
-		mc, node, ns := oneAgent("cpus:1;mem:2048;disk:10000")
-		web := map[string]string{"app": "web"}
-		replica := newPod(ns, "web-1", mc.Spec.SchedulerName, "400m")
-		replica.Labels = web
-		running := runInTurn(replica, newPod(ns, "db", mc.Spec.SchedulerName, "400m"))
-
-		high := newPod(ns, "web-2", mc.Spec.SchedulerName, "400m")
-		high.Labels, high.Spec.PriorityClassName = web, highPriorityClass()
+		node, running, high := replicaThenOther()
 		high.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-			LabelSelector: &metav1.LabelSelector{MatchLabels: web}, TopologyKey: corev1.LabelHostname}}}}
+			LabelSelector: &metav1.LabelSelector{MatchLabels: high.Labels}, TopologyKey: corev1.LabelHostname}}}}
 		runsPreempting(high, node, running[0], running[1])
 	})
 
@@ -79,17 +72,10 @@ var _ = Describe("Preemption", func() {
 	// agent must go for the pod to keep within maxSkew; without weighing the constraint,
 	// the pod started last (db) would go, and the pod would still not fit the spread.
 	It("deletes the replica that a pod's spread constraint counts, not the pod started last", func() {
-		mc, node, ns := oneAgent("cpus:1;mem:2048;disk:10000")
-		web := map[string]string{"app": "web"}
-		replica := newPod(ns, "web-1", mc.Spec.SchedulerName, "400m")
-		replica.Labels = web
-		running := runInTurn(replica, newPod(ns, "db", mc.Spec.SchedulerName, "400m"))
-
-		high := newPod(ns, "web-2", mc.Spec.SchedulerName, "400m")
-		high.Labels, high.Spec.PriorityClassName = web, highPriorityClass()
+		node, running, high := replicaThenOther()
 		minDomains := int32(2)
 		high.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
-			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: web}, MinDomains: &minDomains}}
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: high.Labels}, MinDomains: &minDomains}}
 		runsPreempting(high, node, running[0], running[1])
 	})
 
@@ -123,6 +109,20 @@ var _ = Describe("Preemption", func() {
 		runsPreempting(high, node, running[0], running[1])
 	})
 })
+
+// replicaThenOther runs, on a cluster of one agent, a replica (app=web) and then another
+// pod (db), and returns the agent's Node, their keys in that order, and a replica of a
+// higher PriorityClass, not created yet, that fits only once one of them is gone.
+func replicaThenOther() (string, []client.ObjectKey, *corev1.Pod) {
+	mc, node, ns := oneAgent("cpus:1;mem:2048;disk:10000")
+	web := map[string]string{"app": "web"}
+	replica := newPod(ns, "web-1", mc.Spec.SchedulerName, "400m")
+	replica.Labels = web
+	running := runInTurn(replica, newPod(ns, "db", mc.Spec.SchedulerName, "400m"))
+	high := newPod(ns, "web-2", mc.Spec.SchedulerName, "400m")
+	high.Labels, high.Spec.PriorityClassName = web, highPriorityClass()
+	return node, running, high
+}
 
 // runInTurn creates pods one after another, each once the one before runs (so that
 // they started in that order), and returns their keys.
