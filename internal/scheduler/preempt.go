@@ -157,6 +157,7 @@ func (s *Scheduler) notePreemption(tasks []preemptor, why string) {
 	}
 }
 
+// notePreemptionLocked records why no pods are preempted for a task; s.mu is held.
 func (s *Scheduler) notePreemptionLocked(id, why string) {
 	if p, ok := s.pending[id]; ok && p.preemption != why {
 		p.preemption = why
