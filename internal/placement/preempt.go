@@ -377,11 +377,13 @@ func preemptOn(r *Request, priority int32, n *PreemptNode, aff *nodeaffinity.Req
 		return nil, 0, preemptSpreadMissingLabel
 	}
 	must, elsewhere := blocking.on(n.Node)
-	if elsewhere || !allLower(n.Pods, must, priority) {
+	blockers, lower := indexesOf(n.Pods, must, priority)
+	if elsewhere || !lower {
 		return nil, 0, preemptAntiAffinity
 	}
 	holders, kept := portHolders(r, n)
-	if kept || !allLower(n.Pods, holders, priority) {
+	holding, lower := indexesOf(n.Pods, holders, priority)
+	if kept || !lower {
 		return nil, 0, preemptPorts
 	}
 	stay, affine := need.on(n.Node)
@@ -396,7 +398,12 @@ func preemptOn(r *Request, priority int32, n *PreemptNode, aff *nodeaffinity.Req
 	if slices.ContainsFunc(holders, staying) {
 		return nil, 0, preemptPorts
 	}
-	return victimsOn(r, priority, n, append(must, holders...), stay, spread)
+	for _, i := range holding {
+		if !slices.Contains(blockers, i) {
+			blockers = append(blockers, i)
+		}
+	}
+	return victimsOn(r, priority, n, blockers, stay, spread)
 }
 
 // room is what victims free on a Node for a request: resources, and the pods its
@@ -441,16 +448,20 @@ func frees(r *Request, p *Running) bool {
 	return r.Role == "" || p.Role == r.Role
 }
 
-// allLower says whether each pod of uids is among pods and of lower priority than
-// priority (pods holds only those of lower priority than the most important request's).
-func allLower(pods []Running, uids []string, priority int32) bool {
+// indexesOf are the indexes in pods of the pods of uids, once each; lower says whether
+// each is there and of lower priority than priority (pods holds only those of lower
+// priority than the most important request's).
+func indexesOf(pods []Running, uids []string, priority int32) (indexes []int, lower bool) {
 	for _, uid := range uids {
 		i := slices.IndexFunc(pods, func(p Running) bool { return p.Pod != nil && string(p.Pod.UID) == uid })
 		if i < 0 || pods[i].Priority >= priority {
-			return false
+			return nil, false
+		}
+		if !slices.Contains(indexes, i) {
+			indexes = append(indexes, i)
 		}
 	}
-	return true
+	return indexes, true
 }
 
 // mayGo says why a request may not go to a Node whatever its resources (of
@@ -485,20 +496,13 @@ func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity
 // important, kept when the room holds without it (kube-scheduler's reprieve). Room is
 // the resources the victims free and, with spread constraints (spread, nil for none),
 // the victims they count gone from the Node's domain. top is the priority of the most
-// important victim. The pods of must (UIDs, of lower priority and not in stay: those
-// that keep the request away by a host port or by anti-affinity) are victims whatever
-// room they free, and never reprieved; those of stay (what its pod affinity needs) are
-// never victims. why is -1 when victims make room, else preemptSpread or
-// preemptTooLittle.
-func victimsOn(r *Request, priority int32, n *PreemptNode, must, stay []string, spread *spreadAfter) (victims []int, top int32, why int) {
+// important victim. The pods of mandatory (indexes in n.Pods, once each, of lower
+// priority and not in stay: those that keep the request away by a host port or by
+// anti-affinity) are victims whatever room they free, and never reprieved; those of
+// stay (UIDs: what its pod affinity needs) are never victims. why is -1 when victims
+// make room, else preemptSpread or preemptTooLittle.
+func victimsOn(r *Request, priority int32, n *PreemptNode, mandatory []int, stay []string, spread *spreadAfter) (victims []int, top int32, why int) {
 	pods := n.Pods
-	var mandatory []int
-	for _, uid := range must {
-		i := slices.IndexFunc(pods, func(p Running) bool { return p.Pod != nil && string(p.Pod.UID) == uid })
-		if !slices.Contains(mandatory, i) {
-			mandatory = append(mandatory, i)
-		}
-	}
 	for i := range pods {
 		if pods[i].Priority < priority && !slices.Contains(mandatory, i) && (pods[i].Pod == nil || !slices.Contains(stay, string(pods[i].Pod.UID))) &&
 			frees(r, &pods[i]) {
@@ -526,17 +530,15 @@ func victimsOn(r *Request, priority int32, n *PreemptNode, must, stay []string, 
 	if spread != nil {
 		m.gone = make([]int32, len(spread.g.constraints))
 	}
-	add := func(i int, sign float64) { m.add(&pods[i], sign) }
-	enough := m.enough
 	for _, i := range mandatory {
-		add(i, 1)
+		m.add(&pods[i], 1)
 	}
 	taken := 0
-	for taken < len(victims) && !enough() {
-		add(victims[taken], 1)
+	for taken < len(victims) && !m.enough() {
+		m.add(&pods[victims[taken]], 1)
 		taken++
 	}
-	if !enough() || taken+len(mandatory) == 0 {
+	if !m.enough() || taken+len(mandatory) == 0 {
 		if m.resources() && !spread.holds(m.node, m.gone) {
 			return nil, 0, preemptSpread
 		}
@@ -545,11 +547,11 @@ func victimsOn(r *Request, priority int32, n *PreemptNode, must, stay []string, 
 	victims = victims[:taken]
 	kept := slices.Clone(mandatory)
 	for j := len(victims) - 1; j >= 0; j-- {
-		add(victims[j], -1)
-		if enough() {
+		m.add(&pods[victims[j]], -1)
+		if m.enough() {
 			continue // reprieved
 		}
-		add(victims[j], 1)
+		m.add(&pods[victims[j]], 1)
 		kept = append(kept, victims[j])
 	}
 	if len(kept) > 0 {

@@ -172,6 +172,13 @@ func TestPreemptWithPodTerms(t *testing.T) {
 		terminating           bool
 		terms                 []PodTerm
 	}
+	// fullerZone is zone z1 (Node a) with two replicas of those priorities and a pod of
+	// priority 1, and zone z2 (Node b) with a replica and another pod, both of 200.
+	fullerZone := func(web1, web2 int32) []running {
+		return []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: web1, cpus: 1}, {name: "web2", node: "a", zone: "z1", app: "web", priority: web2, cpus: 1},
+			{name: "other", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1},
+			{name: "web3", node: "b", zone: "z2", app: "web", priority: 200, cpus: 1}, {name: "b-db", node: "b", zone: "z2", app: "db", priority: 200, cpus: 1}}
+	}
 	away := func(key string) PodTerm { return awayFrom("web", key, "ns") }
 	near := func(app, key string) Request {
 		r := replica("t", "ns", "web")
@@ -238,16 +245,12 @@ func TestPreemptWithPodTerms(t *testing.T) {
 			pods: []running{{name: "db", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1}},
 			want: "a: db"},
 		{name: "the replica in the fuller zone goes, though another pod frees the room",
-			r: inZones(0),
-			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 10, cpus: 1}, {name: "web2", node: "a", zone: "z1", app: "web", priority: 20, cpus: 1},
-				{name: "other", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1},
-				{name: "web3", node: "b", zone: "z2", app: "web", priority: 200, cpus: 1}, {name: "b-db", node: "b", zone: "z2", app: "db", priority: 200, cpus: 1}},
+			r:    inZones(0),
+			pods: fullerZone(10, 20),
 			want: "a: web1"},
 		{name: "not where the spread would not hold with every pod of lower priority gone",
-			r: inZones(0),
-			pods: []running{{name: "web1", node: "a", zone: "z1", app: "web", priority: 200, cpus: 1}, {name: "web2", node: "a", zone: "z1", app: "web", priority: 200, cpus: 1},
-				{name: "other", node: "a", zone: "z1", app: "db", priority: 1, cpus: 1},
-				{name: "web3", node: "b", zone: "z2", app: "web", priority: 200, cpus: 1}, {name: "b-db", node: "b", zone: "z2", app: "db", priority: 200, cpus: 1}},
+			r:    inZones(0),
+			pods: fullerZone(200, 200),
 			want: "preemption: 0/2 agents available: 1 didn't match pod topology spread constraints with every pod it may preempt gone, 1 had no pods of lower priority."},
 		{name: "nor on a Node without the constraint's key",
 			r:    inZones(0),

@@ -114,6 +114,31 @@ func (g *spreadGroup) eligible(i int, name string, nodeLabels map[string]string,
 	return ok
 }
 
+// newSpreadGroup is the group of a request's constraints, with no domain yet.
+func newSpreadGroup(r *Request) *spreadGroup {
+	n := len(r.Spread)
+	g := &spreadGroup{namespace: r.Namespace, constraints: r.Spread, aff: nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity), tolerations: r.Tolerations,
+		perValue: make([]map[string]int32, n), perAgent: make([]domainPods, n), domainOf: make([]map[string]string, n),
+		least: make([]int32, n), atLeast: make([]int, n)}
+	for i := range n {
+		g.perValue[i], g.domainOf[i] = map[string]int32{}, map[string]string{}
+	}
+	return g
+}
+
+// addDomain makes a Node of those labels and blocking taints a domain of constraint i,
+// with no pod counted yet, when it is eligible.
+func (g *spreadGroup) addDomain(i int, name string, nodeLabels map[string]string, taints []corev1.Taint) {
+	if !g.eligible(i, name, nodeLabels, taints) {
+		return
+	}
+	v := nodeLabels[g.constraints[i].TopologyKey]
+	g.domainOf[i][name] = v
+	if !hasKey(g.perValue[i], v) {
+		g.perValue[i][v] = 0
+	}
+}
+
 // spreadOf is the group of a request's constraints: the eligible domains of the
 // cluster's Nodes and of the round's agents, and the pods counted in them, those on
 // Nodes and those placed in the round so far (later ones are added as they are placed).
@@ -122,33 +147,20 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 	if g := rd.anti.spreads[key]; g != nil {
 		return g
 	}
-	g := &spreadGroup{namespace: r.Namespace, constraints: r.Spread, aff: nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity), tolerations: r.Tolerations,
-		perValue: make([]map[string]int32, len(r.Spread)), perAgent: make([]domainPods, len(r.Spread)), domainOf: make([]map[string]string, len(r.Spread)),
-		least: make([]int32, len(r.Spread)), atLeast: make([]int, len(r.Spread))}
+	g := newSpreadGroup(r)
 	if rd.anti.spreads == nil {
 		rd.anti.spreads = map[string]*spreadGroup{}
 	}
 	rd.anti.spreads[key] = g
 	rd.anti.spreadGroups = append(rd.anti.spreadGroups, g)
 	for i := range g.constraints {
-		g.perValue[i] = map[string]int32{}
-		g.domainOf[i] = map[string]string{}
-		domain := func(name string, nodeLabels map[string]string, taints []corev1.Taint) {
-			if g.eligible(i, name, nodeLabels, taints) {
-				v := nodeLabels[g.constraints[i].TopologyKey]
-				g.domainOf[i][name] = v
-				if !hasKey(g.perValue[i], v) {
-					g.perValue[i][v] = 0
-				}
-			}
-		}
 		for _, n := range rd.clusterNodes() {
 			if _, offered := rd.agentOfNode(n.Name); !offered {
-				domain(n.Name, n.Labels, blockingTaints(n.Spec.Taints, false))
+				g.addDomain(i, n.Name, n.Labels, blockingTaints(n.Spec.Taints, false))
 			}
 		}
 		for _, ag := range rd.agents {
-			domain(ag.node.Name, ag.node.Labels, ag.taints)
+			g.addDomain(i, ag.node.Name, ag.node.Labels, ag.taints)
 		}
 	}
 	for _, p := range rd.podsIn(r.Namespace) {
@@ -165,20 +177,29 @@ func (rd *round) spreadOf(r *Request, selKey string) *spreadGroup {
 }
 
 // count adds a pod of the group's namespace and those labels, on the Node of that name,
-// to the constraints that count it, when that Node is one of their eligible ones.
+// to the constraints that count it, when that Node is one of their eligible ones, and,
+// in a round (a, nil outside one), to its agents' domains.
 func (g *spreadGroup) count(a *antiRound, node string, podLabels map[string]string) {
 	for i := range g.constraints {
 		c := &g.constraints[i]
 		v, eligible := g.domainOf[i][node]
-		if !eligible || c.Selector == nil || !c.Selector.Matches(labels.Set(podLabels)) {
+		if !eligible || !g.counts(i, g.namespace, podLabels) {
 			continue
 		}
 		if g.perValue[i][v] == g.least[i] && g.atLeast[i] > 0 {
 			g.atLeast[i]--
 		}
 		g.perValue[i][v]++
-		g.perAgent[i].add(a.agentsWith(c.TopologyKey, v), len(a.agents), v, "")
+		if a != nil {
+			g.perAgent[i].add(a.agentsWith(c.TopologyKey, v), len(a.agents), v, "")
+		}
 	}
+}
+
+// counts says whether constraint i counts a pod of that namespace and labels.
+func (g *spreadGroup) counts(i int, namespace string, podLabels map[string]string) bool {
+	sel := g.constraints[i].Selector
+	return namespace == g.namespace && sel != nil && sel.Matches(labels.Set(podLabels))
 }
 
 // agentOfNode is the index of the round's agent whose Node has that name.
@@ -214,18 +235,27 @@ func (rd *round) spreadClosures(r *Request, selKey string, cs []closure) []closu
 	g := rd.spreadOf(r, selKey)
 	for i := range g.constraints {
 		c := &g.constraints[i]
-		var least int32
-		if len(g.perValue[i]) >= int(max(c.MinDomains, 1)) {
-			least = g.fewest(i)
-		}
-		self := int32(0)
-		if c.Selector != nil && c.Selector.Matches(labels.Set(r.Labels)) {
-			self = 1
-		}
-		cs = append(cs, closure{key: c.TopologyKey, pods: g.perAgent[i].byAgent, why: reasonSpread, spread: true, most: least + c.MaxSkew - self,
+		cs = append(cs, closure{key: c.TopologyKey, pods: g.perAgent[i].byAgent, why: reasonSpread, spread: true, most: g.emptiest(i) + c.MaxSkew - g.self(i, r.Labels),
 			missing: reasonSpreadMissingLabel})
 	}
 	return cs
+}
+
+// emptiest is what the emptiest eligible domain of constraint i is taken to hold: the
+// fewest pods it counts in one, or none with fewer domains than minDomains.
+func (g *spreadGroup) emptiest(i int) int32 {
+	if len(g.perValue[i]) < int(max(g.constraints[i].MinDomains, 1)) {
+		return 0
+	}
+	return g.fewest(i)
+}
+
+// self is 1 when constraint i counts the request's own pod (of those labels), else 0.
+func (g *spreadGroup) self(i int, podLabels map[string]string) int32 {
+	if g.counts(i, g.namespace, podLabels) {
+		return 1
+	}
+	return 0
 }
 
 // fewest is the fewest pods constraint i counts in an eligible domain, recounted only
