@@ -5,10 +5,13 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -89,12 +92,43 @@ func Start() (*envtest.Environment, error) {
 	return env, nil
 }
 
-// FreePort returns a loopback TCP port nobody listens on right now.
+// FreePort returns a loopback TCP port nobody listens on right now, for a program the
+// test starts later to listen on. It is taken below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), where neither a listener on port 0 nor the local
+// end of an outgoing connection lands: tests running beside this one (etcd,
+// kube-apiserver and their clients) open hundreds of those, and one of them could take
+// a port from that range between this call and the program's listen. When no port
+// below the range is free, it falls back to one the kernel picks.
 func FreePort() (int, error) {
+	low := ephemeralLow()
+	for range 100 {
+		port := low - 1 - rand.IntN(freePortSpan)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			_ = l.Close()
+			return port, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freePortSpan is how many ports below the ephemeral range FreePort picks from.
+const freePortSpan = 10000
+
+// ephemeralLow is the first port of the kernel's ephemeral range, or Linux's default
+// (32768) when it cannot be read, never less than 1024+freePortSpan.
+func ephemeralLow() int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	return max(low, 1024+freePortSpan)
 }

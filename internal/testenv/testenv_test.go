@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,5 +55,25 @@ func TestBinariesByVersion(t *testing.T) {
 	}
 	if got := assetsIn(t.TempDir()); got != "" {
 		t.Errorf("assetsIn of an empty bin = %q, want \"\"", got)
+	}
+}
+
+// FreePort's ports lie below the kernel's ephemeral range, where an outgoing
+// connection's local end cannot take them, and are free to listen on.
+func TestFreePortIsBelowTheEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	for range 20 {
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port >= low || port < low-freePortSpan {
+			t.Fatalf("port %d, want one in [%d, %d)", port, low-freePortSpan, low)
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatalf("port %d is not free: %v", port, err)
+		}
+		_ = l.Close()
 	}
 }
