@@ -333,17 +333,19 @@ func (r *MesosTaskReconciler) tasksOfCluster(mgr ctrl.Manager) handler.MapFunc {
 	}
 }
 
-// clusterWakeups re-queues a cluster's pending tasks when its driver changes.
+// clusterWakeups re-queues a cluster's pending tasks when its driver changes. The
+// cluster's MesosTasks are read from the cache without copies (to read only): a
+// cluster of 10,000 tasks would otherwise be copied whole at each failover.
 func (r *MesosTaskReconciler) clusterWakeups(mgr ctrl.Manager) source.Source {
 	return source.Channel(r.Registry.Listen(), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []ctrl.Request {
 		var list mesosv1alpha1.MesosTaskList
-		if err := mgr.GetClient().List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}); err != nil {
+		if err := mgr.GetClient().List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil
 		}
 		var reqs []ctrl.Request
-		for _, mt := range list.Items {
-			if !podtask.Launched(mt.Status.Phase) {
-				reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&mt)})
+		for i := range list.Items {
+			if mt := &list.Items[i]; !podtask.Launched(mt.Status.Phase) {
+				reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mt)})
 			}
 		}
 		return reqs
