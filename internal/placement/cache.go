@@ -31,6 +31,9 @@ type Cache struct {
 	agentPtrs []*agentState
 	reasons   []int
 	offered   [][kindCount]float64
+	// left and rooms hold the last round's Result.Left.
+	left  []AgentRoom
+	rooms []Room
 	// oneRound: the cache of a single Place, which keeps no offers.
 	oneRound bool
 }

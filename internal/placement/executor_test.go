@@ -1,10 +1,13 @@
 package placement
 
 import (
+	"math"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
 )
 
 func TestExecutorResourcesAreTheSameOnAnAgent(t *testing.T) {
@@ -105,5 +108,44 @@ func TestTheExecutorStartsFromOneRoleInARound(t *testing.T) {
 	in.Offers = []mesos.Offer{withExecutor(roleOffer("h", "b", 1.2, 1024), "exec")}
 	if res := Place(in); len(res.Assignments) != 1 {
 		t.Errorf("the next round: unplaced %v", res.Unplaced)
+	}
+}
+
+// Result.Left is what each agent's offers leave per allocation role once the round's
+// tasks are placed, less the executor's resources where it does not run yet.
+func TestPlaceSaysWhatOffersLeave(t *testing.T) {
+	exec := Request{CPUs: 0.1, MemMB: 64}
+	in := Input{Strategy: Binpack, ExecutorID: "exec", ExecutorResources: exec, Cluster: "c",
+		Requests: []Request{{ID: "t1", CPUs: 1, MemMB: 100, Role: "web"}},
+		Offers: []mesos.Offer{
+			roleOffer("a", "web", 2, 1000), withID(roleOffer("a", "db", 0.5, 500), "o-a2"),
+			withExecutor(offer("b", 1, 200), "exec"), offer("c", 1, 200),
+		}}
+	res := Place(in)
+	checkResult(t, in, res)
+	got := map[string][]Room{}
+	for _, a := range res.Left {
+		got[a.Node] = a.Rooms
+	}
+	// t1 goes to a, of its role, and starts the executor there.
+	want := map[string][]Room{
+		agentnode.NodeName("c", "a", 0): {{Role: "web", CPUs: 0.9, MemMB: 836}, {Role: "db", CPUs: 0.5, MemMB: 500}},
+		agentnode.NodeName("c", "b", 0): {{Role: "*", CPUs: 1, MemMB: 200, DiskMB: 1000}},
+		// No executor runs on c: a task there would start one.
+		agentnode.NodeName("c", "c", 0): {{Role: "*", CPUs: 0.9, MemMB: 136, DiskMB: 1000}},
+	}
+	if len(res.Assignments) != 1 || res.Assignments[0].OfferID.Value != "o-a-web" {
+		t.Fatalf("assignments %+v, unplaced %v", res.Assignments, res.Unplaced)
+	}
+	for node, rooms := range want {
+		if len(got[node]) != len(rooms) {
+			t.Fatalf("%s: Left %+v, want %+v", node, got[node], rooms)
+		}
+		for i, m := range rooms {
+			g := got[node][i]
+			if g.Role != m.Role || math.Abs(g.CPUs-m.CPUs) > 1e-9 || g.MemMB != m.MemMB || g.DiskMB != m.DiskMB || g.GPUs != m.GPUs {
+				t.Errorf("%s: Left %+v, want %+v", node, got[node], rooms)
+			}
+		}
 	}
 }

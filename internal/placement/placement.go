@@ -14,6 +14,8 @@
 package placement
 
 import (
+	"slices"
+
 	"github.com/k8sm/k8sm/internal/agentnode"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
@@ -183,6 +185,25 @@ type Result struct {
 	// UsedOffers got at least one task, with the other offers of its agent and role;
 	// UnusedOffers got none (decline them). Both keep the order of Input.Offers.
 	UsedOffers, UnusedOffers []mesos.OfferID
+	// Left is what the round's offers leave on each agent they come from, once its
+	// tasks are placed: room the agent has that Mesos gets back, which preemption counts
+	// with what victims free (PreemptNode.Free). Its room is Input.Cache's: the next
+	// round that uses the Cache writes over it.
+	Left []AgentRoom
+}
+
+// AgentRoom is what offers of one agent leave, per allocation role.
+type AgentRoom struct {
+	// Node is the agent's Node name.
+	Node  string
+	Rooms []Room
+}
+
+// Room is what an agent's offers of one allocation role leave for a task: the
+// executor's resources are taken from it where the executor does not run yet.
+type Room struct {
+	Role                      string
+	CPUs, MemMB, DiskMB, GPUs float64
 }
 
 // Place runs one round: each request, in order, goes to the best offer it fits. It is
@@ -207,7 +228,30 @@ func Place(in Input) Result {
 			res.UsedOffers = append(res.UsedOffers, in.Offers[i].ID)
 		}
 	}
+	res.Left = rd.left()
 	return res
+}
+
+// left is what the round's offers leave, per agent (Result.Left).
+func (rd *round) left() []AgentRoom {
+	c := rd.in.Cache
+	out := slices.Grow(c.left[:0], len(rd.agents))[:len(rd.agents)]
+	rooms := slices.Grow(c.rooms[:0], len(rd.states))
+	for i, ag := range rd.agents {
+		from := len(rooms)
+		for _, rs := range ag.states {
+			left := rd.states[rs.index].left
+			if ag.needExecutor && rd.exec != nil {
+				for k := range kindGPUs {
+					left[k] = max(left[k]-rd.exec.amount(k), 0)
+				}
+			}
+			rooms = append(rooms, Room{Role: rs.role, CPUs: left[kindCPUs], MemMB: left[kindMem], DiskMB: left[kindDisk], GPUs: left[kindGPUs]})
+		}
+		out[i] = AgentRoom{Node: ag.node.Name, Rooms: rooms[from:len(rooms):len(rooms)]}
+	}
+	c.left, c.rooms = out, rooms
+	return out
 }
 
 // round is what one Place call knows while it places the requests in order. The

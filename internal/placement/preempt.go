@@ -43,6 +43,9 @@ type PreemptNode struct {
 	// victims (of no lower priority than the task preempting): a request that needs one
 	// of them does not go there.
 	PortsKept []uint32
+	// Free is what the agent's last offers left, per allocation role (Result.Left), nil
+	// when not known lately: counted with what victims free (freeFor).
+	Free []Room
 }
 
 // Preemption is where a request can go once some pods of lower priority are gone.
@@ -305,9 +308,10 @@ func (n *needed) on(node *corev1.Node) (keep []string, ok bool) {
 // chooses: among the Ready Nodes the request's node selector, required affinity,
 // tolerations, cordon and region (masterRegion, selectsRegion) let it go to, the one
 // with the fewest victims a disruption budget protects, then the one whose most
-// important victim is the least important, then the one with the fewest victims. Only
-// what the victims free is counted: an agent's free resources are not known while it
-// offers none, and Mesos offers no agent with nothing free. ok is false when no agent
+// important victim is the least important, then the one with the fewest victims. Room
+// is what the victims free and what the agent's last offers left (PreemptNode.Free):
+// Mesos offers no agent with nothing free, so an agent not offered lately has none
+// known, and counts only its victims. ok is false when no agent
 // would do. The pods that keep the request off a Node, by holding one of its host ports
 // or by required anti-affinity (pods, nil for none), are victims there, and a Node
 // where one of them may not go (of priority not lower, or on another Node of the
@@ -406,8 +410,9 @@ func preemptOn(r *Request, priority int32, n *PreemptNode, aff *nodeaffinity.Req
 	return victimsOn(r, priority, n, blockers, stay, spread)
 }
 
-// room is what victims free on a Node for a request: resources, and the pods its
-// spread constraints no longer count there (spread, nil for none).
+// room is what a Node has for a request once victims are gone: resources (its free
+// room with what they free), and the pods its spread constraints no longer count there
+// (spread, nil for none).
 type room struct {
 	r      *Request
 	node   string
@@ -440,6 +445,23 @@ func (m *room) resources() bool {
 
 // enough says whether the request fits once the victims are gone.
 func (m *room) enough() bool { return m.resources() && m.spread.holds(m.node, m.gone) }
+
+// freeFor is the room of an agent's last offers that a request may take: that of its
+// role, for a request of a role; for one of none, that of the agent's only role (of
+// several, which one its task would take is not known, and none counts).
+func freeFor(r *Request, rooms []Room) (free [kindCount]float64, ok bool) {
+	i := 0
+	if r.Role != "" {
+		i = slices.IndexFunc(rooms, func(m Room) bool { return m.Role == r.Role })
+	} else if len(rooms) != 1 {
+		i = -1
+	}
+	if i < 0 {
+		return free, false
+	}
+	m := &rooms[i]
+	return [kindCount]float64{kindCPUs: m.CPUs, kindMem: m.MemMB, kindDisk: m.DiskMB, kindGPUs: m.GPUs}, true
+}
 
 // frees says whether what a running pod holds counts for a request once it is gone: any
 // role's for a request of none (its offers may be of any of the framework's roles), only
@@ -494,8 +516,9 @@ func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity
 // request: the least important first until there is room, those a disruption budget
 // protects after the others; then each of those, the protected first and then the most
 // important, kept when the room holds without it (kube-scheduler's reprieve). Room is
-// the resources the victims free and, with spread constraints (spread, nil for none),
-// the victims they count gone from the Node's domain. top is the priority of the most
+// the resources the victims free, with what the agent's last offers left (n.Free,
+// freeFor) unless that alone would do, and, with spread constraints (spread, nil for
+// none), the victims they count gone from the Node's domain. top is the priority of the most
 // important victim. The pods of mandatory (indexes in n.Pods, once each, of lower
 // priority and not in stay: those that keep the request away by a host port or by
 // anti-affinity) are victims whatever room they free, and never reprieved; those of
@@ -529,6 +552,15 @@ func victimsOn(r *Request, priority int32, n *PreemptNode, mandatory []int, stay
 	m := &room{r: r, node: n.Node.Name, spread: spread}
 	if spread != nil {
 		m.gone = make([]int32, len(spread.g.constraints))
+	}
+	if free, ok := freeFor(r, n.Free); ok {
+		m.freed = free
+		if len(mandatory) == 0 && m.enough() {
+			// It would fit without preemption: the agent's room was taken since it was
+			// offered (by another framework), or the request waits for another reason
+			// (its executor's resources with a new spec.executor): not counted.
+			m.freed = [kindCount]float64{}
+		}
 	}
 	for _, i := range mandatory {
 		m.add(&pods[i], 1)

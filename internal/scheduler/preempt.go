@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/placement"
@@ -95,7 +96,7 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		s.notePreemption(todo, s.noVictims.why)
 		return // no pod of lower priority ran lately: not worth listing them all again
 	}
-	nodes := s.preemptNodes(ctx, todo[0].priority)
+	nodes := s.preemptNodes(ctx, todo[0].priority, now)
 	if nodes == nil {
 		return // not listed
 	}
@@ -126,14 +127,16 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 			s.pending[t.id] = q
 		}
 		s.mu.Unlock()
-		// The victims are taken: the next task does not count them again.
+		// The victims are taken, and the agent's free room: the next task counts neither
+		// again, nor does a later pass count the room the task is nominated for.
 		keep := n.Pods[:0:0]
 		for i := range n.Pods {
 			if !slices.Contains(p.Victims, i) {
 				keep = append(keep, n.Pods[i])
 			}
 		}
-		n.Pods = keep
+		n.Pods, n.Free = keep, nil
+		delete(s.rooms, n.Node.Name)
 	}
 }
 
@@ -167,11 +170,12 @@ func (s *Scheduler) notePreemptionLocked(id, why string) {
 
 // preemptNodes are the cluster's agents' Nodes, each with the pods running there that
 // are of lower priority than below (the most important task's: no pod of higher priority
-// can be a victim), as placement weighs them, and the host ports the Node's other pods
-// hold (PortsKept). Pods being deleted or ended are left out: they free their room
+// can be a victim), as placement weighs them, the host ports the Node's other pods
+// hold (PortsKept), and what the agent's offers left at its last round, when lately
+// (Free, freeRoom). Pods being deleted or ended are left out: they free their room
 // already. A pod's role is its own, or, of a pod of none, the framework's only role. It
 // is nil when the Nodes could not be listed.
-func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.PreemptNode {
+func (s *Scheduler) preemptNodes(ctx context.Context, below int32, now time.Time) []placement.PreemptNode {
 	var list corev1.NodeList
 	if err := s.Client.List(ctx, &list, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
 		s.Log.Info("Could not list the cluster's Nodes; preempting nothing", "error", err.Error())
@@ -222,9 +226,57 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32) []placement.P
 		}
 		node := *n
 		node.Labels = agentnode.MatchLabels(n.Labels) // as the agent's offers read
-		nodes = append(nodes, placement.PreemptNode{Node: &node, Pods: running, PortsKept: kept})
+		nodes = append(nodes, placement.PreemptNode{Node: &node, Pods: running, PortsKept: kept, Free: s.freeRoom(n.Name, now)})
 	}
 	return nodes
+}
+
+// agentRoom is what an agent's offers left at the last round they were in.
+type agentRoom struct {
+	at    time.Time
+	rooms []placement.Room
+}
+
+// noteRooms keeps what a round's offers left of each agent (placement.Result.Left), in
+// place of what the agent's offers left before.
+func (s *Scheduler) noteRooms(left []placement.AgentRoom, now time.Time) {
+	if s.rooms == nil {
+		s.rooms = map[string]agentRoom{}
+	}
+	for _, a := range left {
+		m := s.rooms[a.Node]
+		m.at, m.rooms = now, append(m.rooms[:0], a.Rooms...)
+		s.rooms[a.Node] = m
+	}
+	if len(s.rooms) > 2*len(left)+roomsKept {
+		for node, m := range s.rooms {
+			if now.Sub(m.at) > roomFresh(s.currentCluster()) {
+				delete(s.rooms, node)
+			}
+		}
+	}
+}
+
+// roomsKept is how many agents' rooms beyond twice a round's are kept before the stale
+// ones are dropped.
+const roomsKept = 1000
+
+// freeRoom is what the Node's agent's offers left at its last round, nil when that was
+// not lately (roomFresh): the agent's room as Mesos last offered it. Mesos offers an
+// agent whose room is still free again once the filter of its decline ends, and no
+// agent without room, so an agent not offered lately has none that is known.
+func (s *Scheduler) freeRoom(node string, now time.Time) []placement.Room {
+	m, ok := s.rooms[node]
+	if !ok || now.Sub(m.at) > roomFresh(s.currentCluster()) {
+		return nil
+	}
+	return m.rooms
+}
+
+// roomFresh is how long what an agent's offers left is believed: twice the filter of a
+// decline (refuseSeconds), and a few allocation intervals.
+func roomFresh(mc *mesosv1alpha1.MesosCluster) time.Duration {
+	return 2*refuseFor(mc) + 5*time.Second
 }
 
 // disruptionBudgets says whether a PodDisruptionBudget allows no disruption of a pod now

@@ -17,6 +17,7 @@ import (
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/placement"
 	"github.com/k8sm/k8sm/internal/podtask"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
 // A pod that waited preemptAfter in the queue has the least important pod of lower
@@ -364,5 +365,42 @@ func TestTellingWhyNothingIsPreemptedIsPaced(t *testing.T) {
 	s.tellWaiting(ctx, now)
 	if got := len(drain(rec)); got != 2 {
 		t.Errorf("%d pods told in the next pass, want the 2 left", got)
+	}
+}
+
+// The room an agent's offers left at its last round counts with what victims free: a
+// pod that needs 2 CPUs where 1 is free preempts one pod of 1 CPU, not two. Room offered
+// long ago (roomFresh) is not believed, and room a pod is nominated for is not counted
+// again.
+func TestAnAgentsFreeRoomSparesVictims(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		after       time.Duration // from the offer to the preemption pass
+		wantLowGoes bool
+	}{
+		{name: "offered lately", after: 0},
+		{name: "offered long ago", after: roomFresh(&mesosv1alpha1.MesosCluster{}) + time.Second, wantLowGoes: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			node := preemptNode()
+			low, lowest := runningOn(node, "low", 20, nil), runningOn(node, "lowest", 10, nil)
+			high, task := podWithTask("high", "2")
+			priority := int32(50)
+			high.Spec.Priority = &priority
+			c := fakeAPI(t, node, low, lowest, high, task)
+			s, _ := newTestScheduler(c, newFakeDriver())
+			s.Enqueue(ctx, task, high)
+			o := agentOffer("agent-1", 1)
+			o.ExecutorIDs = []mesos.ExecutorID{{Value: task.Spec.ExecutorID}}
+			s.handleNew(ctx, []mesos.Offer{o})
+			at := time.Now().Add(tc.after)
+			editPending(s, func(p *pendingTask) { p.queued = at.Add(-preemptAfter) })
+			s.preempt(ctx, at)
+			wantDeleted(t, c, map[*corev1.Pod]bool{lowest: true, low: tc.wantLowGoes})
+			if _, ok := s.rooms[node.Name]; ok {
+				t.Error("the room of the agent a pod is nominated to is still counted")
+			}
+		})
 	}
 }

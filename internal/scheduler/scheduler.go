@@ -143,6 +143,9 @@ type Scheduler struct {
 		until time.Time
 		why   string
 	}
+	// rooms are what each agent's offers left at its last round, by its Node's name, for
+	// preemption (the offer loop's alone; preempt.go).
+	rooms map[string]agentRoom
 	// offerCache keeps the agents' Nodes and the offers read between placements; the
 	// offer loop alone uses it.
 	offerCache placement.Cache

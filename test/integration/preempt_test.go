@@ -29,13 +29,7 @@ var _ = Describe("Preemption", func() {
 
 		Eventually(podOf(client.ObjectKeyFromObject(high)), 60*time.Second, 200*time.Millisecond).Should(And(
 			HaveField("Spec.NodeName", node), HaveField("Status.Phase", corev1.PodRunning)))
-		gone := 0
-		for _, key := range low {
-			if err := k8sClient.Get(ctx, key, &corev1.Pod{}); apierrors.IsNotFound(err) {
-				gone++
-			}
-		}
-		Expect(gone).To(Equal(1), "one pod of lower priority preempted, not both")
+		Expect(goneOf(low)).To(Equal(1), "one pod of lower priority preempted, not both")
 		Eventually(eventsIn(ns), 10*time.Second, 200*time.Millisecond).Should(ContainElements(
 			"Pod/high Normal Preempting", MatchRegexp(`^Pod/low-[12] Normal Preempted$`)))
 	})
@@ -96,6 +90,19 @@ var _ = Describe("Preemption", func() {
 
 	// Without weighing pod affinity, the pod started last (the cache) would go, and the
 	// pod would have nothing to stand beside.
+	// The agent has 0.7 CPU free (2, less 1.2 for the pods and 0.1 for the executor):
+	// with it, one pod of 0.6 makes room for 1; without it, both would go.
+	It("counts the room the agent has free, and deletes one pod where two would free enough alone", func() {
+		mc, node, ns := oneAgent("cpus:2;mem:2048;disk:10000")
+		low := runInTurn(newPod(ns, "low-1", mc.Spec.SchedulerName, "600m"), newPod(ns, "low-2", mc.Spec.SchedulerName, "600m"))
+		high := newPod(ns, "high", mc.Spec.SchedulerName, "1")
+		high.Spec.PriorityClassName = highPriorityClass()
+		Expect(k8sClient.Create(ctx, high)).To(Succeed())
+		Eventually(podOf(client.ObjectKeyFromObject(high)), 60*time.Second, 200*time.Millisecond).Should(And(
+			HaveField("Spec.NodeName", node), HaveField("Status.Phase", corev1.PodRunning)))
+		Expect(goneOf(low)).To(Equal(1), "one pod of lower priority preempted, not both")
+	})
+
 	It("keeps the pod a pod's required affinity needs, and deletes another", func() {
 		mc, node, ns := oneAgent("cpus:1;mem:2048;disk:10000")
 		cache := newPod(ns, "cache", mc.Spec.SchedulerName, "400m")
@@ -122,6 +129,17 @@ func replicaThenOther() (string, []client.ObjectKey, *corev1.Pod) {
 	high := newPod(ns, "web-2", mc.Spec.SchedulerName, "400m")
 	high.Labels, high.Spec.PriorityClassName = web, highPriorityClass()
 	return node, running, high
+}
+
+// goneOf is how many of the pods of keys are gone.
+func goneOf(keys []client.ObjectKey) int {
+	gone := 0
+	for _, key := range keys {
+		if err := k8sClient.Get(ctx, key, &corev1.Pod{}); apierrors.IsNotFound(err) {
+			gone++
+		}
+	}
+	return gone
 }
 
 // runInTurn creates pods one after another, each once the one before runs (so that
