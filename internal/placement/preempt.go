@@ -311,12 +311,12 @@ func (n *needed) on(node *corev1.Node) (keep []string, ok bool) {
 // important victim is the least important, then the one with the fewest victims. Room
 // is what the victims free and what the agent's last offers left (PreemptNode.Free):
 // Mesos offers no agent with nothing free, so an agent not offered lately has none
-// known, and counts only its victims. ok is false when no agent
-// would do. The pods that keep the request off a Node, by holding one of its host ports
-// or by required anti-affinity (pods, nil for none), are victims there, and a Node
-// where one of them may not go (of priority not lower, or on another Node of the
-// domain) is none; a Node where its required pod affinity would not hold is none, and
-// the pods there that it needs stay.
+// known, and counts only its victims. ok is false when no agent would do. The pods
+// that keep the request off a Node, by holding one of its host ports or by required
+// anti-affinity (pods, nil for none), are victims there, and a Node where one of them
+// may not go (of priority not lower, or on another Node of the domain) is none; a Node
+// where its required pod affinity would not hold is none, and the pods there that it
+// needs stay.
 func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion string, pods *PodsOnNodes) (p Preemption, ok bool) {
 	if why := PreemptionNotTried(r); why != "" {
 		return Preemption{Why: why}, false
@@ -518,8 +518,8 @@ func mayGo(r *Request, node *corev1.Node, aff *nodeaffinity.RequiredNodeAffinity
 // important, kept when the room holds without it (kube-scheduler's reprieve). Room is
 // the resources the victims free, with what the agent's last offers left (n.Free,
 // freeFor) unless that alone would do, and, with spread constraints (spread, nil for
-// none), the victims they count gone from the Node's domain. top is the priority of the most
-// important victim. The pods of mandatory (indexes in n.Pods, once each, of lower
+// none), the victims they count gone from the Node's domain. top is the priority of the
+// most important victim. The pods of mandatory (indexes in n.Pods, once each, of lower
 // priority and not in stay: those that keep the request away by a host port or by
 // anti-affinity) are victims whatever room they free, and never reprieved; those of
 // stay (UIDs: what its pod affinity needs) are never victims. why is -1 when victims

@@ -20,16 +20,7 @@ import (
 // both are told in events.
 var _ = Describe("Preemption", func() {
 	It("deletes a pod of lower priority for one that fits nowhere, which then runs", func() {
-		mc, node, ns := oneAgent("cpus:1;mem:2048;disk:10000")
-		low := runInTurn(newPod(ns, "low-1", mc.Spec.SchedulerName, "400m"), newPod(ns, "low-2", mc.Spec.SchedulerName, "400m"))
-
-		high := newPod(ns, "high", mc.Spec.SchedulerName, "400m")
-		high.Spec.PriorityClassName = highPriorityClass()
-		Expect(k8sClient.Create(ctx, high)).To(Succeed())
-
-		Eventually(podOf(client.ObjectKeyFromObject(high)), 60*time.Second, 200*time.Millisecond).Should(And(
-			HaveField("Spec.NodeName", node), HaveField("Status.Phase", corev1.PodRunning)))
-		Expect(goneOf(low)).To(Equal(1), "one pod of lower priority preempted, not both")
+		ns := preemptsOneOfTwo("cpus:1;mem:2048;disk:10000", "400m", "400m")
 		Eventually(eventsIn(ns), 10*time.Second, 200*time.Millisecond).Should(ContainElements(
 			"Pod/high Normal Preempting", MatchRegexp(`^Pod/low-[12] Normal Preempted$`)))
 	})
@@ -88,21 +79,14 @@ var _ = Describe("Preemption", func() {
 		runsPreempting(high, node, running[0], running[1])
 	})
 
-	// Without weighing pod affinity, the pod started last (the cache) would go, and the
-	// pod would have nothing to stand beside.
 	// The agent has 0.7 CPU free (2, less 1.2 for the pods and 0.1 for the executor):
 	// with it, one pod of 0.6 makes room for 1; without it, both would go.
 	It("counts the room the agent has free, and deletes one pod where two would free enough alone", func() {
-		mc, node, ns := oneAgent("cpus:2;mem:2048;disk:10000")
-		low := runInTurn(newPod(ns, "low-1", mc.Spec.SchedulerName, "600m"), newPod(ns, "low-2", mc.Spec.SchedulerName, "600m"))
-		high := newPod(ns, "high", mc.Spec.SchedulerName, "1")
-		high.Spec.PriorityClassName = highPriorityClass()
-		Expect(k8sClient.Create(ctx, high)).To(Succeed())
-		Eventually(podOf(client.ObjectKeyFromObject(high)), 60*time.Second, 200*time.Millisecond).Should(And(
-			HaveField("Spec.NodeName", node), HaveField("Status.Phase", corev1.PodRunning)))
-		Expect(goneOf(low)).To(Equal(1), "one pod of lower priority preempted, not both")
+		preemptsOneOfTwo("cpus:2;mem:2048;disk:10000", "600m", "1")
 	})
 
+	// Without weighing pod affinity, the pod started last (the cache) would go, and the
+	// pod would have nothing to stand beside.
 	It("keeps the pod a pod's required affinity needs, and deletes another", func() {
 		mc, node, ns := oneAgent("cpus:1;mem:2048;disk:10000")
 		cache := newPod(ns, "cache", mc.Spec.SchedulerName, "400m")
@@ -131,25 +115,44 @@ func replicaThenOther() (string, []client.ObjectKey, *corev1.Pod) {
 	return node, running, high
 }
 
-// goneOf is how many of the pods of keys are gone.
-func goneOf(keys []client.ObjectKey) int {
+// preemptsOneOfTwo runs, on a cluster of one agent of those resources, two pods of
+// lowCPUs (low-1, low-2), then a pod of a higher PriorityClass of highCPUs (high), and
+// checks that high runs on the agent once one of them, not both, was preempted for it.
+// It returns the spec's namespace.
+func preemptsOneOfTwo(resources, lowCPUs, highCPUs string) string {
+	mc, node, ns := oneAgent(resources)
+	low := runInTurn(newPod(ns, "low-1", mc.Spec.SchedulerName, lowCPUs), newPod(ns, "low-2", mc.Spec.SchedulerName, lowCPUs))
+	high := newPod(ns, "high", mc.Spec.SchedulerName, highCPUs)
+	high.Spec.PriorityClassName = highPriorityClass()
+	Expect(k8sClient.Create(ctx, high)).To(Succeed())
+	Eventually(podOf(client.ObjectKeyFromObject(high)), 60*time.Second, 200*time.Millisecond).Should(And(
+		HaveField("Spec.NodeName", node), HaveField("Status.Phase", corev1.PodRunning)))
 	gone := 0
-	for _, key := range keys {
+	for _, key := range low {
 		if err := k8sClient.Get(ctx, key, &corev1.Pod{}); apierrors.IsNotFound(err) {
 			gone++
 		}
 	}
-	return gone
+	Expect(gone).To(Equal(1), "one pod of lower priority preempted, not both")
+	return ns
 }
 
-// runInTurn creates pods one after another, each once the one before runs (so that
-// they started in that order), and returns their keys.
+// runInTurn creates pods one after another, each once the one before runs, and in a
+// later second than it started (status.startTime is in whole seconds: of two pods that
+// started in one, preemption takes either), so that they started in that order; it
+// returns their keys.
 func runInTurn(pods ...*corev1.Pod) []client.ObjectKey {
 	var keys []client.ObjectKey
+	var started time.Time
 	for _, pod := range pods {
+		Eventually(time.Now, 2*time.Second, 50*time.Millisecond).Should(BeTemporally(">=", started.Add(time.Second)))
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		keys = append(keys, client.ObjectKeyFromObject(pod))
-		Eventually(podOf(client.ObjectKeyFromObject(pod)), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		Eventually(podOf(client.ObjectKeyFromObject(pod)), 30*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("Status.Phase", corev1.PodRunning), HaveField("Status.StartTime", Not(BeNil()))))
+		got, err := podOf(client.ObjectKeyFromObject(pod))()
+		Expect(err).NotTo(HaveOccurred())
+		started = got.Status.StartTime.Time
 	}
 	return keys
 }
