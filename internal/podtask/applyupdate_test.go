@@ -126,12 +126,31 @@ func TestALaunchLostWithItsUnreachableAgentIsNotLaunchedAgain(t *testing.T) {
 	}
 }
 
+// A launch with no update recorded that Mesos says it does not hold is one it never ran,
+// and is launched again; but not when its agent was marked gone for good: the pod is
+// bound to that agent's Node, where it could never be launched again (it may also have
+// run there, its updates not written), and its task ends Gone.
 func TestALaunchMesosNeverRanIsLaunchedAgain(t *testing.T) {
-	now := metav1.Now()
-	st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &now, AgentID: "S1"}
-	recon := mesos.REASON_RECONCILIATION
-	if !ApplyUpdate(st, update(mesos.TASK_GONE, &recon, ""), now) || st.Phase != mesosv1alpha1.TaskPhasePending || st.LaunchedAt != nil {
-		t.Fatalf("%+v", st)
+	recon, removed, byOperator := mesos.REASON_RECONCILIATION, mesos.REASON_AGENT_REMOVED, mesos.REASON_AGENT_REMOVED_BY_OPERATOR
+	for _, tc := range []struct {
+		name   string
+		update mesos.TaskStatus
+		want   mesosv1alpha1.TaskPhase
+	}{
+		{"gone", update(mesos.TASK_GONE, &recon, ""), mesosv1alpha1.TaskPhasePending},
+		{"unknown", update(mesos.TASK_UNKNOWN, &recon, ""), mesosv1alpha1.TaskPhasePending},
+		{"dropped", update(mesos.TASK_DROPPED, nil, ""), mesosv1alpha1.TaskPhasePending},
+		{"its agent marked gone", update(mesos.TASK_GONE_BY_OPERATOR, &byOperator, ""), mesosv1alpha1.TaskPhaseGone},
+		{"its agent marked gone, from reconciliation", update(mesos.TASK_GONE_BY_OPERATOR, &recon, ""), mesosv1alpha1.TaskPhaseGone},
+		{"its agent marked gone, not PARTITION_AWARE", update(mesos.TASK_LOST, &removed, ""), mesosv1alpha1.TaskPhaseGone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := metav1.Now()
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, LaunchedAt: &now, AgentID: "S1"}
+			if !ApplyUpdate(st, tc.update, now) || st.Phase != tc.want || (st.Phase == mesosv1alpha1.TaskPhasePending) != (st.LaunchedAt == nil) {
+				t.Fatalf("%+v, want %s", st, tc.want)
+			}
+		})
 	}
 }
 

@@ -122,9 +122,27 @@ func exitedZero(cs []corev1.ContainerStatus) bool {
 // (a launch lost to a restart, or dropped). Such a task is launched again.
 // A TASK_LOST with unreachable_time is an unreachable agent's task (unreachableLost),
 // which Mesos may still hold: it is not taken for a launch Mesos never ran, as
-// TASK_UNREACHABLE is not.
+// TASK_UNREACHABLE is not. Nor is the task of an agent marked gone for good
+// (agentMarkedGone), which may have run there while no update of it was written: its
+// pod is bound to that agent's Node, where no launch could go again, and it ends Gone,
+// its pod Failed for its controller to make again elsewhere.
 func neverSeen(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus) bool {
-	return st.MesosState == "" && NotHeld(ts)
+	return st.MesosState == "" && NotHeld(ts) && !agentMarkedGone(ts)
+}
+
+// agentMarkedGone says whether an update says the task's agent was marked gone for good
+// (an operator's MARK_AGENT_GONE): TASK_GONE_BY_OPERATOR, at the marking or in a
+// reconciliation's answer, or what a framework that is not PARTITION_AWARE hears instead
+// at the marking, TASK_LOST with REASON_AGENT_REMOVED and no unreachable_time
+// (src/master/master.cpp Master::markGone, __removeSlave).
+func agentMarkedGone(ts mesos.TaskStatus) bool {
+	switch ts.GetState() {
+	case mesos.TASK_GONE_BY_OPERATOR:
+		return true
+	case mesos.TASK_LOST:
+		return ts.GetReason() == mesos.REASON_AGENT_REMOVED && ts.UnreachableTime == nil
+	}
+	return false
 }
 
 // NotHeld says whether an update says Mesos holds no task of its id: dropped, gone, lost

@@ -215,3 +215,35 @@ func TestATaskThatStartedIsNotTakenForOneNeverRun(t *testing.T) {
 		})
 	}
 }
+
+// A launch with no update written whose agent is then marked gone for good ends Gone and
+// its pod Failed, for its controller to make again: the pod is bound to the agent's Node,
+// where a launch again would wait forever (the task may also have run there, its
+// updates not written while the API server was slow).
+func TestALaunchOnAnAgentMarkedGoneEndsItsPod(t *testing.T) {
+	pod, mt := runningPodAndTask()
+	pod.Status = corev1.PodStatus{Phase: corev1.PodPending}
+	now := metav1.Now()
+	mt.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, PodPhase: corev1.PodPending, AgentID: "a-1", Hostname: "agent-1", LaunchedAt: &now}
+	c := fakeAPI(t, pod, mt)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	w := newWorker(s, -1)
+	w.handle(context.Background(), masterUpdate(mt.Spec.TaskID, mesos.TASK_GONE_BY_OPERATOR, mesos.REASON_AGENT_REMOVED_BY_OPERATOR))
+	w.flush(context.Background(), time.Now().Add(retryMost), 0)
+	got, gotPod := &mesosv1alpha1.MesosTask{}, &corev1.Pod{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(mt), got); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), gotPod); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Phase != mesosv1alpha1.TaskPhaseGone || gotPod.Status.Phase != corev1.PodFailed {
+		t.Errorf("MesosTask %s, pod %s; want Gone, Failed", got.Status.Phase, gotPod.Status.Phase)
+	}
+	s.mu.Lock()
+	queued := len(s.pending)
+	s.mu.Unlock()
+	if queued != 0 {
+		t.Errorf("%d tasks queued to launch again", queued)
+	}
+}
