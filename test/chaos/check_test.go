@@ -15,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -167,8 +168,8 @@ func (s snapshot) unfinished() []string {
 	for _, d := range s.deployments {
 		want, st := ptrOr(d.Spec.Replicas, 1), d.Status
 		if st.ObservedGeneration < d.Generation || st.Replicas != want || st.UpdatedReplicas != want || st.ReadyReplicas != want {
-			out = append(out, fmt.Sprintf("deployment %s/%s has %d replicas, %d up to date, %d ready of %d (generation %d, observed %d)",
-				d.Namespace, d.Name, st.Replicas, st.UpdatedReplicas, st.ReadyReplicas, want, d.Generation, st.ObservedGeneration))
+			out = append(out, fmt.Sprintf("deployment %s/%s has %d replicas, %d up to date, %d ready of %d (generation %d, observed %d; not ready: %s)",
+				d.Namespace, d.Name, st.Replicas, st.UpdatedReplicas, st.ReadyReplicas, want, d.Generation, st.ObservedGeneration, s.notReady(d)))
 		}
 	}
 	for _, j := range s.jobs {
@@ -200,6 +201,29 @@ func (s snapshot) podPhases(kind, name string) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
+}
+
+// notReady names a Deployment's pods that are not Ready, with their phase and Node: a
+// replica short of ready that no other check names (a pod Pending on an agent removed
+// for good) is told apart from a status kube-controller-manager has not written.
+func (s snapshot) notReady(d appsv1.Deployment) string {
+	var out []string
+	for _, p := range s.pods {
+		if p.Namespace != d.Namespace || d.Spec.Selector == nil || !labels.SelectorFromSet(d.Spec.Selector.MatchLabels).Matches(labels.Set(p.Labels)) ||
+			podtask.PodReady(&p.Status) {
+			continue
+		}
+		what := fmt.Sprintf("%s %s on %q", p.Name, p.Status.Phase, p.Spec.NodeName)
+		if p.DeletionTimestamp != nil {
+			what += " (terminating)"
+		}
+		out = append(out, what)
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }
 
 func jobEnded(j batchv1.Job) bool {
