@@ -129,17 +129,7 @@ func TestAMasterUpdateWhoseWriteFailedIsWrittenAgain(t *testing.T) {
 			mt.Status.Phase = tc.from
 			c := fakeAPIWith(t, failing(1, tc.fails), pod, mt)
 			s, _ := newTestScheduler(c, newFakeDriver())
-			w := newWorker(s, -1)
-			w.handle(context.Background(), tc.update)
-			w.flush(context.Background(), time.Now().Add(retryMost), 0)
-
-			got, gotPod := &mesosv1alpha1.MesosTask{}, &corev1.Pod{}
-			if err := c.Get(context.Background(), client.ObjectKeyFromObject(mt), got); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), gotPod); err != nil {
-				t.Fatal(err)
-			}
+			w, got, gotPod := handleOne(t, s, c, tc.update, mt, pod)
 			if got.Status.Phase != tc.wantTask || gotPod.Status.Phase != tc.wantPhase {
 				t.Errorf("MesosTask %s, pod %s; want %s, %s", got.Status.Phase, gotPod.Status.Phase, tc.wantTask, tc.wantPhase)
 			}
@@ -227,16 +217,7 @@ func TestALaunchOnAnAgentMarkedGoneEndsItsPod(t *testing.T) {
 	mt.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStaging, PodPhase: corev1.PodPending, AgentID: "a-1", Hostname: "agent-1", LaunchedAt: &now}
 	c := fakeAPI(t, pod, mt)
 	s, _ := newTestScheduler(c, newFakeDriver())
-	w := newWorker(s, -1)
-	w.handle(context.Background(), masterUpdate(mt.Spec.TaskID, mesos.TASK_GONE_BY_OPERATOR, mesos.REASON_AGENT_REMOVED_BY_OPERATOR))
-	w.flush(context.Background(), time.Now().Add(retryMost), 0)
-	got, gotPod := &mesosv1alpha1.MesosTask{}, &corev1.Pod{}
-	if err := c.Get(context.Background(), client.ObjectKeyFromObject(mt), got); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), gotPod); err != nil {
-		t.Fatal(err)
-	}
+	_, got, gotPod := handleOne(t, s, c, masterUpdate(mt.Spec.TaskID, mesos.TASK_GONE_BY_OPERATOR, mesos.REASON_AGENT_REMOVED_BY_OPERATOR), mt, pod)
 	if got.Status.Phase != mesosv1alpha1.TaskPhaseGone || gotPod.Status.Phase != corev1.PodFailed {
 		t.Errorf("MesosTask %s, pod %s; want Gone, Failed", got.Status.Phase, gotPod.Status.Phase)
 	}
@@ -246,4 +227,21 @@ func TestALaunchOnAnAgentMarkedGoneEndsItsPod(t *testing.T) {
 	if queued != 0 {
 		t.Errorf("%d tasks queued to launch again", queued)
 	}
+}
+
+// handleOne has a worker of s handle an update and write what it has to, writing again
+// what failed, and returns the worker with the MesosTask and the pod as c then has them.
+func handleOne(t *testing.T, s *Scheduler, c client.Client, u statusUpdate, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) (*worker, *mesosv1alpha1.MesosTask, *corev1.Pod) {
+	t.Helper()
+	w := newWorker(s, -1)
+	w.handle(context.Background(), u)
+	w.flush(context.Background(), time.Now().Add(retryMost), 0)
+	got, gotPod := &mesosv1alpha1.MesosTask{}, &corev1.Pod{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(mt), got); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), gotPod); err != nil {
+		t.Fatal(err)
+	}
+	return w, got, gotPod
 }
