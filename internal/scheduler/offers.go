@@ -93,7 +93,7 @@ func (s *Scheduler) handleOffers(ctx context.Context, b offerBatch) {
 		keys[p.request.ID], seqs[p.request.ID] = p.key, p.seq
 	}
 	res := s.place(mc, d.MasterRegion(), queue, offers)
-	s.noteRooms(res.Left, now)
+	s.noteRooms(res.Left, mc, now)
 	refuse := refuseFor(mc)
 	unused := s.launchAll(ctx, on, mc, offers, res.Assignments, queuedAs{keys, seqs}, refuse)
 	s.settleUnused(ctx, on, offers, unused, held, keys, refuse, holdFor(mc), now)

@@ -231,26 +231,28 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32, now time.Time
 	return nodes
 }
 
-// agentRoom is what an agent's offers left at the last round they were in.
+// agentRoom is what an agent's offers left at the last round they were in, believed
+// until then (roomFresh).
 type agentRoom struct {
-	at    time.Time
+	until time.Time
 	rooms []placement.Room
 }
 
 // noteRooms keeps what a round's offers left of each agent (placement.Result.Left), in
-// place of what the agent's offers left before.
-func (s *Scheduler) noteRooms(left []placement.AgentRoom, now time.Time) {
+// place of what the agent's offers left before, for roomFresh of the cluster mc.
+func (s *Scheduler) noteRooms(left []placement.AgentRoom, mc *mesosv1alpha1.MesosCluster, now time.Time) {
 	if s.rooms == nil {
 		s.rooms = map[string]agentRoom{}
 	}
+	until := now.Add(roomFresh(mc))
 	for _, a := range left {
 		m := s.rooms[a.Node]
-		m.at, m.rooms = now, append(m.rooms[:0], a.Rooms...)
+		m.until, m.rooms = until, append(m.rooms[:0], a.Rooms...)
 		s.rooms[a.Node] = m
 	}
 	if len(s.rooms) > 2*len(left)+roomsKept {
 		for node, m := range s.rooms {
-			if now.Sub(m.at) > roomFresh(s.currentCluster()) {
+			if now.After(m.until) {
 				delete(s.rooms, node)
 			}
 		}
@@ -267,7 +269,7 @@ const roomsKept = 1000
 // agent without room, so an agent not offered lately has none that is known.
 func (s *Scheduler) freeRoom(node string, now time.Time) []placement.Room {
 	m, ok := s.rooms[node]
-	if !ok || now.Sub(m.at) > roomFresh(s.currentCluster()) {
+	if !ok || now.After(m.until) {
 		return nil
 	}
 	return m.rooms
