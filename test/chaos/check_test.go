@@ -207,10 +207,13 @@ func (s snapshot) podPhases(kind, name string) string {
 // replica short of ready that no other check names (a pod Pending on an agent removed
 // for good) is told apart from a status kube-controller-manager has not written.
 func (s snapshot) notReady(d appsv1.Deployment) string {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return err.Error()
+	}
 	var out []string
 	for _, p := range s.pods {
-		if p.Namespace != d.Namespace || d.Spec.Selector == nil || !labels.SelectorFromSet(d.Spec.Selector.MatchLabels).Matches(labels.Set(p.Labels)) ||
-			podtask.PodReady(&p.Status) {
+		if p.Namespace != d.Namespace || !sel.Matches(labels.Set(p.Labels)) || podtask.PodReady(&p.Status) {
 			continue
 		}
 		what := fmt.Sprintf("%s %s on %q", p.Name, p.Status.Phase, p.Spec.NodeName)
