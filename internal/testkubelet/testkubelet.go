@@ -120,6 +120,8 @@ type Env struct {
 	subnet     int
 	containerd *exec.Cmd
 	kubelet    *exec.Cmd
+	// kubeletExited is closed once the kubelet process has been waited for.
+	kubeletExited chan struct{}
 }
 
 // Options change how StartWith runs the kubelet.
@@ -298,23 +300,50 @@ serializeImagePulls: false
 	if err != nil {
 		return err
 	}
-	e.kubelet = exec.Command(bin, "--config", cfgFile, "--root-dir", filepath.Join(e.Dir, "kubelet"),
-		"--cert-dir", filepath.Join(e.Dir, "kubelet", "pki"), "--hostname-override", e.NodeName, "--v", "2")
-	if o.Kubeconfig != "" {
-		e.kubelet.Args = append(e.kubelet.Args, "--kubeconfig", o.Kubeconfig)
-	}
-	e.kubelet.Stdout, e.kubelet.Stderr = log, log
-	e.kubelet.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := e.kubelet.Start(); err != nil {
-		return fmt.Errorf("starting the kubelet: %w", err)
-	}
 	e.URL = "http://127.0.0.1:" + strconv.Itoa(roPort)
 	e.SecureURL = "https://127.0.0.1:" + strconv.Itoa(port)
 	e.CAFile = filepath.Join(e.Dir, "kubelet", "pki", "kubelet.crt")
-	return waitFor(60*time.Second, func() error {
+	// The kubelet can exit as it starts: it bind-mounts its root directory onto itself
+	// while it makes its pod-resources socket there, and the socket's rename may then
+	// cross the new mount ("invalid cross-device link"). It is started again then.
+	for attempt := 1; ; attempt++ {
+		e.kubelet = exec.Command(bin, "--config", cfgFile, "--root-dir", filepath.Join(e.Dir, "kubelet"),
+			"--cert-dir", filepath.Join(e.Dir, "kubelet", "pki"), "--hostname-override", e.NodeName, "--v", "2")
+		if o.Kubeconfig != "" {
+			e.kubelet.Args = append(e.kubelet.Args, "--kubeconfig", o.Kubeconfig)
+		}
+		e.kubelet.Stdout, e.kubelet.Stderr = log, log
+		e.kubelet.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+		if err := e.kubelet.Start(); err != nil {
+			return fmt.Errorf("starting the kubelet: %w", err)
+		}
+		e.kubeletExited = waited(e.kubelet)
+		exited, err := e.awaitKubelet(60 * time.Second)
+		if !exited || attempt == 3 {
+			return err
+		}
+		_, _ = fmt.Fprintf(log, "\n--- the kubelet exited as it started; starting it again (attempt %d) ---\n", attempt+1)
+	}
+}
+
+// awaitKubelet waits at most d until the kubelet answers on its read-only port; exited
+// says it ended first.
+func (e *Env) awaitKubelet(d time.Duration) (exited bool, err error) {
+	deadline := time.Now().Add(d)
+	for {
 		_, err := e.Pods()
-		return err
-	}, func() string { return tail(filepath.Join(e.Dir, "kubelet.log")) })
+		if err == nil {
+			return false, nil
+		}
+		select {
+		case <-e.kubeletExited:
+			return true, fmt.Errorf("the kubelet exited as it started\n%s", tail(filepath.Join(e.Dir, "kubelet.log")))
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("%v (after %s)\n%s", err, d, tail(filepath.Join(e.Dir, "kubelet.log")))
+		}
+	}
 }
 
 // PodList is the kubelet's /pods answer, reduced to what tests look at.
@@ -406,7 +435,7 @@ func (e *Env) Stop() {
 			}
 			return nil
 		}, func() string { return "" })
-		stop(e.kubelet)
+		stopWaited(e.kubelet, e.kubeletExited)
 	}
 	if e.containerd != nil && e.containerd.Process != nil {
 		if ids, err := e.RunningContainers(); err == nil {
@@ -446,10 +475,18 @@ func (e *Env) ctr(stdin io.Reader, args ...string) ([]byte, error) {
 }
 
 // stop ends a process with SIGTERM, then SIGKILL.
-func stop(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+func stop(cmd *exec.Cmd) { stopWaited(cmd, waited(cmd)) }
+
+// waited waits for a started process, and closes the channel it returns once it has.
+func waited(cmd *exec.Cmd) chan struct{} {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
+	return done
+}
+
+// stopWaited ends a process waited for (done) with SIGTERM, then SIGKILL.
+func stopWaited(cmd *exec.Cmd, done <-chan struct{}) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):
