@@ -36,6 +36,8 @@ const (
 	faultFailAccepts    faultKind = "fail-accepts"      // the next ACCEPTs answered 503, applied or not
 	faultSlowWrites     faultKind = "slow-writes"       // the managers' API writes held back, for a while
 	faultAPIErrors      faultKind = "api-errors"        // some of the managers' API writes answered 409/5xx, for a while
+	faultReadErrors     faultKind = "read-errors"       // some of the managers' API reads answered 429/5xx, for a while
+	faultBreakWatches   faultKind = "break-watches"     // the managers' watches ended; some resumed ones answered 410 Expired, for a while
 	faultRestartAPI     faultKind = "restart-apiserver" // kube-apiserver stopped, started again after a while (etcd keeps the data)
 	faultKillExecutor   faultKind = "kill-executor"     // an agent's k8sm-executor process is killed (-chaos.exec only)
 )
@@ -43,7 +45,7 @@ const (
 // faultKinds are the kinds a run draws from by default.
 var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultLateAgent, faultMasterDown, faultPartition,
 	faultRestartAgent, faultRemoveAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors,
-	faultRestartAPI}
+	faultRestartAPI, faultReadErrors, faultBreakWatches}
 
 // parseKinds reads -chaos.kinds; with real executors kill-executor is one more kind.
 func parseKinds(s string, exec bool) ([]faultKind, error) {
@@ -97,7 +99,7 @@ type fault struct {
 	delay     time.Duration // how long updates (delay-updates) or writes (slow-writes) are held back
 	n         int           // ACCEPTs to fail (fail-accepts)
 	processed bool          // the failed ACCEPTs are applied first (fail-accepts)
-	rate      float64       // share of writes that fail (api-errors)
+	rate      float64       // share of writes (api-errors), reads (read-errors) or resumed watches (break-watches) that fail
 	tenure    time.Duration // how long the leader leads at least before it is hit (kill-leader, term-leader)
 }
 
@@ -113,7 +115,7 @@ func (f fault) String() string {
 		return fmt.Sprintf("%s after %s of leadership", f.kind, f.tenure.Round(time.Millisecond))
 	case faultDelay, faultSlowWrites:
 		return fmt.Sprintf("%s by %s for %s", f.kind, f.delay, f.lasts)
-	case faultAPIErrors:
+	case faultAPIErrors, faultReadErrors, faultBreakWatches:
 		return fmt.Sprintf("%s %.0f%% for %s", f.kind, 100*f.rate, f.lasts)
 	case faultFailAccepts:
 		return fmt.Sprintf("%s n=%d processed=%v", f.kind, f.n, f.processed)
@@ -193,7 +195,7 @@ func planFaults(p profile) faultPlan {
 			f.delay /= 2 // at most 1.5s: a write held longer than the lease's renewal allows makes the leader step down
 		case faultRestartAPI:
 			f.lasts = apiServerDown(rng)
-		case faultPartition, faultLateAgent, faultDuplicate, faultDelay, faultAPIErrors:
+		case faultPartition, faultLateAgent, faultDuplicate, faultDelay, faultAPIErrors, faultReadErrors, faultBreakWatches:
 		default:
 			f.lasts = 0
 		}
@@ -404,6 +406,14 @@ func (r *run) inject(f fault) error {
 		r.waitFree("api-errors")
 		r.proxy.setErrors(f.rate)
 		r.ends.schedule("api-errors", f.lasts, func() { r.proxy.setErrors(0) })
+	case faultReadErrors:
+		r.waitFree("read-errors")
+		r.proxy.setReadErrors(f.rate)
+		r.ends.schedule("read-errors", f.lasts, func() { r.proxy.setReadErrors(0) })
+	case faultBreakWatches:
+		r.waitFree("watches")
+		r.t.Logf("ended %d watches", r.proxy.breakWatches(f.rate))
+		r.ends.schedule("watches", f.lasts, func() { r.proxy.setExpired(0) })
 	default:
 		return fmt.Errorf("unknown fault kind %q", f.kind)
 	}

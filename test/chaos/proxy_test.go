@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,18 +27,25 @@ import (
 // request on as the manager's user, and while a fault lasts it holds writes back
 // (slow-writes) or answers some of them with an error (api-errors): 409 Conflict to an
 // update or patch, 500 or 503 before the write is made, 504 after it was made (the
-// answer of a write that happened is lost). Reads and watches always pass, unless
-// kube-apiserver is down (restart-apiserver).
+// answer of a write that happened is lost). It answers some reads (GET, LIST, not
+// watches) with 429, 500 or 503 (read-errors), and it ends every watch at once, then
+// answers some of the watches that resume from a resourceVersion as kube-apiserver does
+// one whose version etcd compacted away (break-watches): the client must list again.
+// Otherwise reads and watches pass, unless kube-apiserver is down (restart-apiserver).
 type apiProxy struct {
 	rp  *httputil.ReverseProxy
 	srv *http.Server
 	url string
 
-	mu       sync.Mutex
-	slow     time.Duration
-	errRate  float64
-	rng      *rand.Rand
-	injected map[string]int
+	mu          sync.Mutex
+	slow        time.Duration
+	errRate     float64
+	readErrRate float64
+	expireRate  float64
+	watches     map[int]context.CancelFunc
+	nextWatch   int
+	rng         *rand.Rand
+	injected    map[string]int
 }
 
 // startProxy serves the proxy for the user of cfg (its client certificate) on a free
@@ -55,7 +63,8 @@ func startProxy(cfg *rest.Config, seed int64) (*apiProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &apiProxy{url: "http://" + ln.Addr().String(), rng: rand.New(rand.NewPCG(uint64(seed), 0x70726f7879)), injected: map[string]int{}}
+	p := &apiProxy{url: "http://" + ln.Addr().String(), rng: rand.New(rand.NewPCG(uint64(seed), 0x70726f7879)), injected: map[string]int{},
+		watches: map[int]context.CancelFunc{}}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -101,6 +110,36 @@ func (p *apiProxy) setErrors(rate float64) {
 	p.errRate = rate
 }
 
+// setReadErrors answers this share of reads (not watches) with an error (0 ends it).
+func (p *apiProxy) setReadErrors(rate float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.readErrRate = rate
+}
+
+// breakWatches ends every watch going through the proxy now, and answers this share of
+// the watches that resume from a resourceVersion with 410 Expired until
+// setExpired(0). It says how many watches it ended.
+func (p *apiProxy) breakWatches(expireRate float64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expireRate = expireRate
+	n := len(p.watches)
+	for id, cancel := range p.watches {
+		cancel()
+		delete(p.watches, id)
+	}
+	p.injected["watch-broken"] += n
+	return n
+}
+
+// setExpired answers this share of resumed watches with 410 Expired (0 ends it).
+func (p *apiProxy) setExpired(rate float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expireRate = rate
+}
+
 // summary says what the proxy injected.
 func (p *apiProxy) summary() string {
 	p.mu.Lock()
@@ -136,9 +175,81 @@ func (p *apiProxy) decide(method string) (time.Duration, string) {
 	return p.slow, kind
 }
 
+// decideRead says which error to answer a read with ("" for none).
+func (p *apiProxy) decideRead() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.readErrRate <= 0 || p.rng.Float64() >= p.readErrRate {
+		return ""
+	}
+	kinds := []string{"read-429", "read-500", "read-503"}
+	kind := kinds[p.rng.IntN(len(kinds))]
+	p.injected[kind]++
+	return kind
+}
+
+// expire says whether to answer a watch that resumes from a resourceVersion as one
+// whose version is too old.
+func (p *apiProxy) expire(r *http.Request) bool {
+	q := r.URL.Query()
+	if rv := q.Get("resourceVersion"); rv == "" || rv == "0" || q.Get("sendInitialEvents") == "true" {
+		return false // a watch that starts with a list: nothing to expire
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.expireRate <= 0 || p.rng.Float64() >= p.expireRate {
+		return false
+	}
+	p.injected["watch-expired"]++
+	return true
+}
+
+// watch passes a watch on, ended early by breakWatches.
+func (p *apiProxy) watch(w http.ResponseWriter, r *http.Request) {
+	if p.expire(r) {
+		writeExpired(w, r.URL.Query().Get("resourceVersion"))
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	p.mu.Lock()
+	id := p.nextWatch
+	p.nextWatch++
+	p.watches[id] = cancel
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.watches, id)
+		p.mu.Unlock()
+	}()
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// read passes a GET on, or answers it with the error decideRead draws.
+func (p *apiProxy) read(w http.ResponseWriter, r *http.Request) {
+	if v := r.URL.Query().Get("watch"); v == "true" || v == "1" {
+		p.watch(w, r)
+		return
+	}
+	switch p.decideRead() {
+	case "":
+		p.rp.ServeHTTP(w, r)
+	case "read-429":
+		w.Header().Set("Retry-After", "1")
+		writeStatus(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests, please try again later. (injected by the chaos proxy)")
+	case "read-500":
+		writeStatus(w, http.StatusInternalServerError, "InternalError", "Internal error occurred: etcdserver: request timed out (injected by the chaos proxy)")
+	case "read-503":
+		writeStatus(w, http.StatusServiceUnavailable, "ServiceUnavailable", "the server is currently unable to handle the request (injected by the chaos proxy)")
+	}
+}
+
 func (p *apiProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	case http.MethodGet:
+		p.read(w, r)
+		return
 	default:
 		p.rp.ServeHTTP(w, r)
 		return
@@ -193,6 +304,20 @@ func writeStatus(w http.ResponseWriter, code int, reason, msg string) {
 		"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
 		"status": "Failure", "message": msg, "reason": reason, "code": code,
 	})
+}
+
+// writeExpired answers a watch as kube-apiserver answers one that resumes from a
+// resourceVersion etcd compacted away: a watch stream whose one event is an ERROR with
+// a 410 Expired Status (in JSON, which every client of it accepts). The client must
+// list again.
+func writeExpired(w http.ResponseWriter, rv string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": "ERROR", "object": map[string]any{
+		"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
+		"status": "Failure", "message": fmt.Sprintf("too old resource version: %s (injected by the chaos proxy)", rv),
+		"reason": "Expired", "code": http.StatusGone,
+	}})
 }
 
 // discard is a ResponseWriter that drops the answer of a write the client is told failed.
