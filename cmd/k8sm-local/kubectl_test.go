@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -35,5 +37,30 @@ func writeExecutable(t *testing.T, p string) {
 	}
 	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// What k8sm-local shows of a kubectl command is its output, and its error output only
+// when it fails: a line kubectl logs as it connects is not shown as the answer.
+func TestRunShownKeepsErrorOutputForFailures(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "kubectl")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho 'E1203 websocket.go:296] Unknown stream id 1, discarding message' >&2\necho answer\nexit \"$1\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		exit string
+		want string
+	}{
+		{"0", "answer\n"},
+		{"1", "answer\nE1203 websocket.go:296] Unknown stream id 1, discarding message\n"},
+	} {
+		var out bytes.Buffer
+		err := runShown(exec.Command(script, c.exit), &out)
+		if (err != nil) != (c.exit != "0") {
+			t.Errorf("exit %s: error %v", c.exit, err)
+		}
+		if out.String() != c.want {
+			t.Errorf("exit %s: shown %q, want %q", c.exit, out.String(), c.want)
+		}
 	}
 }

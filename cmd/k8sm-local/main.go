@@ -5,10 +5,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -513,10 +515,22 @@ func showKubelet(kubeconfig string, pod *corev1.Pod) {
 	} {
 		args = append([]string{"-n", pod.Namespace}, args...)
 		fmt.Printf("\n%s\n", commandLine(args))
-		cmd := kubectlCommand(context.Background(), kubeconfig, args...)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
-		_ = cmd.Run()
+		_ = runShown(kubectlCommand(context.Background(), kubeconfig, args...), os.Stdout)
 	}
+}
+
+// runShown runs cmd with its output to out, and its error output too only when it
+// fails: kubectl exec, for one, may log a harmless line of its own as it connects
+// (client-go's "Unknown stream id 1, discarding message", for the API server's first,
+// empty frame), which would read as the command's answer, or as a fault.
+func runShown(cmd *exec.Cmd, out io.Writer) error {
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = out, &stderr
+	err := cmd.Run()
+	if err != nil {
+		_, _ = out.Write(stderr.Bytes())
+	}
+	return err
 }
 
 // commandLine is kubectl with args as a person would type it into a shell.
