@@ -318,32 +318,29 @@ serializeImagePulls: false
 			return fmt.Errorf("starting the kubelet: %w", err)
 		}
 		e.kubeletExited = waited(e.kubelet)
-		exited, err := e.awaitKubelet(60 * time.Second)
-		if !exited || attempt == 3 {
+		err := e.awaitKubelet(60 * time.Second)
+		if !errors.Is(err, errKubeletExited) || attempt == 3 {
 			return err
 		}
 		_, _ = fmt.Fprintf(log, "\n--- the kubelet exited as it started; starting it again (attempt %d) ---\n", attempt+1)
 	}
 }
 
-// awaitKubelet waits at most d until the kubelet answers on its read-only port; exited
-// says it ended first.
-func (e *Env) awaitKubelet(d time.Duration) (exited bool, err error) {
-	deadline := time.Now().Add(d)
-	for {
-		_, err := e.Pods()
-		if err == nil {
-			return false, nil
-		}
+// errKubeletExited is awaitKubelet's error when the kubelet ended before it answered.
+var errKubeletExited = errors.New("the kubelet exited as it started")
+
+// awaitKubelet waits at most d until the kubelet answers on its read-only port, and no
+// longer once it has exited (errKubeletExited).
+func (e *Env) awaitKubelet(d time.Duration) error {
+	return waitFor(d, func() error {
 		select {
 		case <-e.kubeletExited:
-			return true, fmt.Errorf("the kubelet exited as it started\n%s", tail(filepath.Join(e.Dir, "kubelet.log")))
-		case <-time.After(200 * time.Millisecond):
+			return final{errKubeletExited}
+		default:
 		}
-		if time.Now().After(deadline) {
-			return false, fmt.Errorf("%v (after %s)\n%s", err, d, tail(filepath.Join(e.Dir, "kubelet.log")))
-		}
-	}
+		_, err := e.Pods()
+		return err
+	}, func() string { return tail(filepath.Join(e.Dir, "kubelet.log")) })
 }
 
 // PodList is the kubelet's /pods answer, reduced to what tests look at.
@@ -527,12 +524,23 @@ func unmountUnder(dir string) {
 	}
 }
 
+// final wraps an error of waitFor's f after which waiting is pointless (the process
+// waited for has exited): waitFor returns it at once.
+type final struct{ error }
+
+func (f final) Unwrap() error { return f.error }
+
+// waitFor calls f every 200 ms until it succeeds, returns a final error, or d has
+// passed; its error ends with logs.
 func waitFor(d time.Duration, f func() error, logs func() string) error {
 	deadline := time.Now().Add(d)
 	for {
 		err := f()
 		if err == nil {
 			return nil
+		}
+		if errors.As(err, new(final)) {
+			return fmt.Errorf("%w\n%s", err, logs())
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%v (after %s)\n%s", err, d, logs())
