@@ -175,16 +175,16 @@ func (p *apiProxy) decide(method string) (time.Duration, string) {
 	return p.slow, kind
 }
 
-// decideRead says which error to answer a read with ("" for none).
+// decideRead says which error to answer a read with (writeInjected's kinds, "" for none).
 func (p *apiProxy) decideRead() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.readErrRate <= 0 || p.rng.Float64() >= p.readErrRate {
 		return ""
 	}
-	kinds := []string{"read-429", "read-500", "read-503"}
+	kinds := []string{"429", "500", "503"}
 	kind := kinds[p.rng.IntN(len(kinds))]
-	p.injected[kind]++
+	p.injected["read-"+kind]++
 	return kind
 }
 
@@ -231,17 +231,11 @@ func (p *apiProxy) read(w http.ResponseWriter, r *http.Request) {
 		p.watch(w, r)
 		return
 	}
-	switch p.decideRead() {
-	case "":
-		p.rp.ServeHTTP(w, r)
-	case "read-429":
-		w.Header().Set("Retry-After", "1")
-		writeStatus(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests, please try again later. (injected by the chaos proxy)")
-	case "read-500":
-		writeStatus(w, http.StatusInternalServerError, "InternalError", "Internal error occurred: etcdserver: request timed out (injected by the chaos proxy)")
-	case "read-503":
-		writeStatus(w, http.StatusServiceUnavailable, "ServiceUnavailable", "the server is currently unable to handle the request (injected by the chaos proxy)")
+	if kind := p.decideRead(); kind != "" {
+		writeInjected(w, kind)
+		return
 	}
+	p.rp.ServeHTTP(w, r)
 }
 
 func (p *apiProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -265,15 +259,27 @@ func (p *apiProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch fail {
 	case "":
 		p.rp.ServeHTTP(w, r)
+	case "504-after-write":
+		p.rp.ServeHTTP(discard{header: http.Header{}}, r)
+		writeStatus(w, http.StatusGatewayTimeout, "Timeout", "Timeout: request did not complete within the allowed duration (injected by the chaos proxy after the write was made)")
+	default:
+		writeInjected(w, fail)
+	}
+}
+
+// writeInjected answers a request the proxy fails before passing it on, with the error
+// of kind ("409", "429", "500" or "503") as kube-apiserver words it.
+func writeInjected(w http.ResponseWriter, kind string) {
+	switch kind {
 	case "409":
 		writeStatus(w, http.StatusConflict, "Conflict", "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again (injected by the chaos proxy)")
+	case "429":
+		w.Header().Set("Retry-After", "1")
+		writeStatus(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests, please try again later. (injected by the chaos proxy)")
 	case "500":
 		writeStatus(w, http.StatusInternalServerError, "InternalError", "Internal error occurred: etcdserver: request timed out (injected by the chaos proxy)")
 	case "503":
 		writeStatus(w, http.StatusServiceUnavailable, "ServiceUnavailable", "the server is currently unable to handle the request (injected by the chaos proxy)")
-	case "504-after-write":
-		p.rp.ServeHTTP(discard{header: http.Header{}}, r)
-		writeStatus(w, http.StatusGatewayTimeout, "Timeout", "Timeout: request did not complete within the allowed duration (injected by the chaos proxy after the write was made)")
 	}
 }
 
@@ -300,10 +306,15 @@ func (p *apiProxy) unreachable(w http.ResponseWriter, r *http.Request, _ error) 
 func writeStatus(w http.ResponseWriter, code int, reason, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	_ = json.NewEncoder(w).Encode(failure(code, reason, msg))
+}
+
+// failure is the Status kube-apiserver sends of a request that failed.
+func failure(code int, reason, msg string) map[string]any {
+	return map[string]any{
 		"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
 		"status": "Failure", "message": msg, "reason": reason, "code": code,
-	})
+	}
 }
 
 // writeExpired answers a watch as kube-apiserver answers one that resumes from a
@@ -313,11 +324,8 @@ func writeStatus(w http.ResponseWriter, code int, reason, msg string) {
 func writeExpired(w http.ResponseWriter, rv string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(map[string]any{"type": "ERROR", "object": map[string]any{
-		"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
-		"status": "Failure", "message": fmt.Sprintf("too old resource version: %s (injected by the chaos proxy)", rv),
-		"reason": "Expired", "code": http.StatusGone,
-	}})
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": "ERROR",
+		"object": failure(http.StatusGone, "Expired", fmt.Sprintf("too old resource version: %s (injected by the chaos proxy)", rv))})
 }
 
 // discard is a ResponseWriter that drops the answer of a write the client is told failed.
