@@ -38,6 +38,7 @@ const (
 	faultAPIErrors      faultKind = "api-errors"        // some of the managers' API writes answered 409/5xx, for a while
 	faultReadErrors     faultKind = "read-errors"       // some of the managers' API reads answered 429/5xx, for a while
 	faultBreakWatches   faultKind = "break-watches"     // the managers' watches ended; some resumed ones answered 410 Expired, for a while
+	faultStaleReads     faultKind = "stale-reads"       // what the managers read (watch events, GET and LIST answers) held back, for a while
 	faultRestartAPI     faultKind = "restart-apiserver" // kube-apiserver stopped, started again after a while (etcd keeps the data)
 	faultKillExecutor   faultKind = "kill-executor"     // an agent's k8sm-executor process is killed (-chaos.exec only)
 )
@@ -45,7 +46,7 @@ const (
 // faultKinds are the kinds a run draws from by default.
 var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultLateAgent, faultMasterDown, faultPartition,
 	faultRestartAgent, faultRemoveAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors,
-	faultRestartAPI, faultReadErrors, faultBreakWatches}
+	faultRestartAPI, faultReadErrors, faultBreakWatches, faultStaleReads}
 
 // parseKinds reads -chaos.kinds; with real executors kill-executor is one more kind.
 func parseKinds(s string, exec bool) ([]faultKind, error) {
@@ -96,7 +97,7 @@ type fault struct {
 	kind      faultKind
 	agent     int           // index of the agent (partition, restart)
 	lasts     time.Duration // how long it lasts (master-down, partition, duplicate, delay, restart-apiserver: down before it starts again)
-	delay     time.Duration // how long updates (delay-updates) or writes (slow-writes) are held back
+	delay     time.Duration // how long updates (delay-updates), writes (slow-writes) or watch events (stale-reads) are held back
 	n         int           // ACCEPTs to fail (fail-accepts)
 	processed bool          // the failed ACCEPTs are applied first (fail-accepts)
 	rate      float64       // share of writes (api-errors), reads (read-errors) or resumed watches (break-watches) that fail
@@ -113,7 +114,7 @@ func (f fault) String() string {
 		return fmt.Sprintf("%s for %s", f.kind, f.lasts)
 	case faultKillLeader, faultTermLeader:
 		return fmt.Sprintf("%s after %s of leadership", f.kind, f.tenure.Round(time.Millisecond))
-	case faultDelay, faultSlowWrites:
+	case faultDelay, faultSlowWrites, faultStaleReads:
 		return fmt.Sprintf("%s by %s for %s", f.kind, f.delay, f.lasts)
 	case faultAPIErrors, faultReadErrors, faultBreakWatches:
 		return fmt.Sprintf("%s %.0f%% for %s", f.kind, 100*f.rate, f.lasts)
@@ -195,7 +196,7 @@ func planFaults(p profile) faultPlan {
 			f.delay /= 2 // at most 1.5s: a write held longer than the lease's renewal allows makes the leader step down
 		case faultRestartAPI:
 			f.lasts = apiServerDown(rng)
-		case faultPartition, faultLateAgent, faultDuplicate, faultDelay, faultAPIErrors, faultReadErrors, faultBreakWatches:
+		case faultPartition, faultLateAgent, faultDuplicate, faultDelay, faultAPIErrors, faultReadErrors, faultBreakWatches, faultStaleReads:
 		default:
 			f.lasts = 0
 		}
@@ -414,6 +415,10 @@ func (r *run) inject(f fault) error {
 		r.waitFree("watches")
 		r.t.Logf("ended %d watches", r.proxy.breakWatches(f.rate))
 		r.ends.schedule("watches", f.lasts, func() { r.proxy.setExpired(0) })
+	case faultStaleReads:
+		r.waitFree("stale-reads")
+		r.proxy.setLag(f.delay)
+		r.ends.schedule("stale-reads", f.lasts, func() { r.proxy.setLag(0) })
 	default:
 		return fmt.Errorf("unknown fault kind %q", f.kind)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -171,5 +172,112 @@ func TestProxyFailsReads(t *testing.T) {
 	p.setReadErrors(0)
 	if code := get(); code != http.StatusOK {
 		t.Errorf("a read after read-errors got %d, want 200", code)
+	}
+}
+
+// eventAPI answers a list of pods with an empty PodList and streams a watch of pods
+// whose events are the lines sent on the returned channel.
+func eventAPI(t *testing.T) (*httptest.Server, chan<- string) {
+	t.Helper()
+	send := make(chan string)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("watch") != "true" {
+			_, _ = fmt.Fprint(w, `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[]}`)
+			return
+		}
+		w.(http.Flusher).Flush()
+		for {
+			select {
+			case line := <-send:
+				_, _ = fmt.Fprintln(w, line)
+				w.(http.Flusher).Flush()
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, send
+}
+
+func TestProxyLagsReads(t *testing.T) {
+	srv, send := eventAPI(t)
+	p := proxyTo(t, srv.URL)
+	const lag = 400 * time.Millisecond
+	event := func(rv string) string {
+		return `{"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","resourceVersion":"` + rv + `"}}}`
+	}
+
+	resp, err := http.Get(p.url + "/api/v1/pods?watch=true&resourceVersion=7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	lines := make(chan string)
+	go func() {
+		br := bufio.NewReader(resp.Body)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				close(lines)
+				return
+			}
+			lines <- strings.TrimSpace(line)
+		}
+	}()
+	next := func() string {
+		select {
+		case line := <-lines:
+			return line
+		case <-time.After(30 * time.Second): // a guard against hanging, not a measurement
+			t.Fatal("no event came through the proxy")
+			return ""
+		}
+	}
+
+	// A watch opened before the fault lags once it begins; its events keep their order.
+	p.setLag(lag)
+	sent := time.Now()
+	for _, rv := range []string{"8", "9", "10"} {
+		send <- event(rv)
+	}
+	if got := next(); got != event("8") {
+		t.Fatalf("first event %s, want %s", got, event("8"))
+	}
+	if held := time.Since(sent); held < lag {
+		t.Errorf("an event came through after %s, before the lag of %s", held, lag)
+	}
+	for _, rv := range []string{"9", "10"} {
+		if got := next(); got != event(rv) {
+			t.Errorf("event %s, want %s: order lost", got, event(rv))
+		}
+	}
+
+	// A read lags too, by at most readLagCap.
+	start := time.Now()
+	if r, err := http.Get(p.url + "/api/v1/pods"); err != nil {
+		t.Fatal(err)
+	} else {
+		_, _ = io.ReadAll(r.Body) // the status comes at once; the answer is held back
+		_ = r.Body.Close()
+	}
+	if held := time.Since(start); held < lag {
+		t.Errorf("a read was answered after %s, before the lag of %s", held, lag)
+	}
+	p.setLag(10 * readLagCap)
+	if d := p.lagOf(false); d != readLagCap {
+		t.Errorf("a read's lag under a lag of %s is %s, want the cap %s", 10*readLagCap, d, readLagCap)
+	}
+
+	// After the fault the watch goes on, as it was.
+	p.setLag(0)
+	send <- event("11")
+	if got := next(); got != event("11") {
+		t.Errorf("event after the fault %s, want %s", got, event("11"))
+	}
+	// (Three events may come from kube-apiserver in one chunk.)
+	if s := p.summary(); !strings.Contains(s, "lagged-watch-chunk=") || !strings.Contains(s, "lagged-read=2") {
+		t.Errorf("summary %q, want watch chunks and 2 reads held back", s)
 	}
 }

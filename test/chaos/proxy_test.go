@@ -31,7 +31,9 @@ import (
 // watches) with 429, 500 or 503 (read-errors), and it ends every watch at once, then
 // answers some of the watches that resume from a resourceVersion as kube-apiserver does
 // one whose version etcd compacted away (break-watches): the client must list again.
-// Otherwise reads and watches pass, unless kube-apiserver is down (restart-apiserver).
+// It holds back what the managers read, watch events and answers alike (stale-reads:
+// proxy_lag_test.go). Otherwise reads and watches pass, unless kube-apiserver is down
+// (restart-apiserver).
 type apiProxy struct {
 	rp  *httputil.ReverseProxy
 	srv *http.Server
@@ -42,6 +44,7 @@ type apiProxy struct {
 	errRate     float64
 	readErrRate float64
 	expireRate  float64
+	lag         time.Duration
 	watches     map[int]context.CancelFunc
 	nextWatch   int
 	rng         *rand.Rand
@@ -222,7 +225,7 @@ func (p *apiProxy) watch(w http.ResponseWriter, r *http.Request) {
 		delete(p.watches, id)
 		p.mu.Unlock()
 	}()
-	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	p.lagged(w, r.WithContext(ctx), true)
 }
 
 // read passes a GET on, or answers it with the error decideRead draws.
@@ -235,7 +238,7 @@ func (p *apiProxy) read(w http.ResponseWriter, r *http.Request) {
 		writeInjected(w, kind)
 		return
 	}
-	p.rp.ServeHTTP(w, r)
+	p.lagged(w, r, false)
 }
 
 func (p *apiProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
