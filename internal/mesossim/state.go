@@ -47,6 +47,9 @@ type TaskState struct {
 	Name    string `json:"name"`
 	State   string `json:"state"`
 	AgentID string `json:"slave_id"`
+	// ExecutorID is the executor the task runs in, "" for a command task (as Mesos's
+	// /state shows it).
+	ExecutorID string `json:"executor_id"`
 	// Labels are the task's labels, as Mesos shows them.
 	Labels []mesos.Label `json:"labels,omitempty"`
 }
@@ -71,7 +74,7 @@ func (m *Master) State() State {
 		fs := FrameworkState{ID: fw.id, Name: fw.info.Name, Active: fw.stream != nil && !fw.removed, Connected: fw.stream != nil, Removed: fw.removed, Reconciles: fw.reconciles}
 		for _, t := range fw.tasks {
 			fs.Tasks = append(fs.Tasks, TaskState{ID: t.info.TaskID.Value, Name: t.info.Name, State: t.state.String(), AgentID: t.agent.id,
-				Labels: t.info.GetLabels().GetLabels()})
+				ExecutorID: t.info.GetExecutor().GetExecutorID().Value, Labels: t.info.GetLabels().GetLabels()})
 		}
 		sort.Slice(fs.Tasks, func(i, j int) bool { return fs.Tasks[i].ID < fs.Tasks[j].ID })
 		st.Frameworks = append(st.Frameworks, fs)

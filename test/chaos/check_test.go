@@ -47,7 +47,37 @@ func (s snapshot) problems() []string {
 	out = append(out, s.unfinished()...)
 	out = append(out, s.orphaned()...)
 	out = append(out, s.runningWithoutRecord()...)
+	out = append(out, s.wrongExecutor()...)
 	return append(out, s.runningWithoutTask()...)
+}
+
+// wrongExecutor names the MesosTasks that say their task runs in another executor than
+// the one Mesos runs it in: kubectl logs and exec reach a pod through its MesosTask's
+// executor, and after an upgrade of the executor (upgrade-executor) the tasks of a
+// cluster run in two.
+func (s snapshot) wrongExecutor() []string {
+	executor := map[string]string{}
+	for _, fw := range s.sim.Frameworks {
+		for _, t := range fw.Tasks {
+			if !fw.Removed && !terminalState(t.State) {
+				executor[t.ID] = t.ExecutorID
+			}
+		}
+	}
+	var out []string
+	for _, mt := range s.tasks {
+		in, live := executor[mt.Spec.TaskID]
+		if !live {
+			continue
+		}
+		for _, said := range []struct{ field, id string }{{"spec", mt.Spec.ExecutorID}, {"status", mt.Status.ExecutorID}} {
+			if said.id != "" && said.id != in {
+				out = append(out, fmt.Sprintf("MesosTask %s/%s: %s.executorID %s, but Mesos runs task %s in %s", mt.Namespace, mt.Name, said.field, said.id, mt.Spec.TaskID, in))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // runningWithoutRecord names the Running pods without their MesosTask: in a burst its
@@ -381,7 +411,7 @@ func (rep report) details() string {
 // check counts what went wrong, from the last snapshot, what the recorder saw and the
 // API server's audit log.
 func (r *run) check(last snapshot) report {
-	rep := report{faults: r.faults.count(), orphaned: last.orphaned(), stuck: slices.Concat(last.health, last.stuck(), last.unfinished(), last.runningWithoutRecord()),
+	rep := report{faults: r.faults.count(), orphaned: last.orphaned(), stuck: slices.Concat(last.health, last.stuck(), last.unfinished(), last.runningWithoutRecord(), last.wrongExecutor()),
 		lost: last.runningWithoutTask(), keptLeading: r.api.keptLeading(), errors: r.runErrors()}
 	if !last.taken {
 		rep.errors = append(rep.errors, "the cluster could not be read after the faults: nothing counted")

@@ -306,3 +306,32 @@ func TestReadPodDeletes(t *testing.T) {
 		t.Fatalf("first delete of chaos/p: %+v, want the test's", d)
 	}
 }
+
+func TestWrongExecutor(t *testing.T) {
+	run := func(id, executor string) mesossim.TaskState {
+		ts := task(id, "TASK_RUNNING", "u")
+		ts.ExecutorID = executor
+		return ts
+	}
+	mt := func(name, taskID, spec, status string) mesosv1alpha1.MesosTask {
+		return mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "chaos", Name: name},
+			Spec: mesosv1alpha1.MesosTaskSpec{TaskID: taskID, ExecutorID: spec}, Status: mesosv1alpha1.MesosTaskStatus{ExecutorID: status}}
+	}
+	s := snapshot{
+		tasks: []mesosv1alpha1.MesosTask{
+			mt("right", "k8sm.1", "e-old", "e-old"),
+			mt("not-reported", "k8sm.2", "e-new", ""),
+			mt("spec-wrong", "k8sm.3", "e-new", "e-old"),
+			mt("status-wrong", "k8sm.4", "e-old", "e-new"),
+			mt("ended", "k8sm.5", "e-new", "e-new"),
+		},
+		sim: mesossim.State{Frameworks: []mesossim.FrameworkState{{ID: "f1", Tasks: []mesossim.TaskState{
+			run("k8sm.1", "e-old"), run("k8sm.2", "e-new"), run("k8sm.3", "e-old"), run("k8sm.4", "e-old"),
+			{ID: "k8sm.5", State: "TASK_FINISHED", ExecutorID: "e-old"},
+		}}}},
+	}
+	got := s.wrongExecutor()
+	if len(got) != 2 || !strings.Contains(got[0], "chaos/spec-wrong: spec.executorID e-new") || !strings.Contains(got[1], "chaos/status-wrong: status.executorID e-new") {
+		t.Errorf("wrong executors %q, want spec-wrong's spec and status-wrong's status", got)
+	}
+}
