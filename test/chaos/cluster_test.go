@@ -62,6 +62,10 @@ type run struct {
 	errors []string // what went wrong with the run itself (a fault that could not fire, no leader)
 	// removedNodes are the Nodes of the agents removed for good (remove-agent).
 	removedNodes map[string]bool
+	// executorBin is the k8sm-executor binary (-chaos.exec); executorVersion counts the
+	// upgrades of the cluster's executor (upgrade-executor).
+	executorBin     string
+	executorVersion int
 }
 
 func newScheme() *runtime.Scheme {
@@ -96,6 +100,7 @@ func newRun(t *testing.T, p profile) *run {
 	executor := "/k8sm-executor" // never started while tasks are simulated
 	if p.exec {
 		executor = buildCmd(t, "k8sm-executor")
+		r.executorBin = executor
 	}
 	r.startAPIServer(g)
 	r.rec = newRecorder(r.direct)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -12,10 +14,13 @@ import (
 	"syscall"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // faultKind is one kind of fault the run injects.
@@ -39,6 +44,7 @@ const (
 	faultReadErrors     faultKind = "read-errors"       // some of the managers' API reads answered 429/5xx, for a while
 	faultBreakWatches   faultKind = "break-watches"     // the managers' watches ended; some resumed ones answered 410 Expired, for a while
 	faultStaleReads     faultKind = "stale-reads"       // what the managers read (watch events, GET and LIST answers) held back, for a while
+	faultUpgradeExec    faultKind = "upgrade-executor"  // the MesosCluster's executor URI changed, as an operator upgrade does
 	faultRestartAPI     faultKind = "restart-apiserver" // kube-apiserver stopped, started again after a while (etcd keeps the data)
 	faultKillExecutor   faultKind = "kill-executor"     // an agent's k8sm-executor process is killed (-chaos.exec only)
 )
@@ -46,7 +52,7 @@ const (
 // faultKinds are the kinds a run draws from by default.
 var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultLateAgent, faultMasterDown, faultPartition,
 	faultRestartAgent, faultRemoveAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors,
-	faultRestartAPI, faultReadErrors, faultBreakWatches, faultStaleReads}
+	faultRestartAPI, faultReadErrors, faultBreakWatches, faultStaleReads, faultUpgradeExec}
 
 // parseKinds reads -chaos.kinds; with real executors kill-executor is one more kind.
 func parseKinds(s string, exec bool) ([]faultKind, error) {
@@ -401,6 +407,8 @@ func (r *run) inject(f fault) error {
 		r.ends.schedule("slow-writes", f.lasts, func() { r.proxy.setSlow(0) })
 	case faultKillExecutor:
 		return r.killExecutor(f.agent)
+	case faultUpgradeExec:
+		return r.upgradeExecutor()
 	case faultRestartAPI:
 		return r.restartAPIServer(f.lasts)
 	case faultAPIErrors:
@@ -497,6 +505,44 @@ func (r *run) killExecutor(agent int) error {
 		}
 	}
 	return fmt.Errorf("no agent runs executor %q: %w", mc.Status.ExecutorID, errNoTarget)
+}
+
+// upgradeExecutor changes the MesosCluster's spec.executor.uri to a new version, as an
+// upgrade of the operator does: the pods launched from then on start the new executor
+// beside the old one on each agent, and the old one runs on with the pods it has. With
+// real executors the new version is a copy of the executor binary; simulated tasks
+// start none.
+func (r *run) upgradeExecutor() error {
+	r.mu.Lock()
+	r.executorVersion++
+	v := r.executorVersion
+	r.mu.Unlock()
+	uri := fmt.Sprintf("/k8sm-executor-v%d/k8sm-executor", v)
+	if r.p.exec {
+		uri = filepath.Join(r.logDir, fmt.Sprintf("executor-v%d", v), "k8sm-executor")
+		if err := copyExecutable(r.executorBin, uri); err != nil {
+			return err
+		}
+	}
+	patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(`{"spec":{"executor":{"uri":%q}}}`, uri)))
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: clusterName}}
+	if err := apiRetry(func() error { return r.load.Patch(context.Background(), mc, patch) }); err != nil {
+		return err
+	}
+	r.t.Logf("executor now %s (%s)", uri, podtask.ExecutorID(mc))
+	return nil
+}
+
+// copyExecutable copies the file at from to to, executable, making to's directory.
+func copyExecutable(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o755)
 }
 
 // quiesce ends every fault: agents healed, the master up, updates as usual, no ACCEPT
