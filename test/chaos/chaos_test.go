@@ -28,6 +28,7 @@ var (
 	flagKeep   = flag.Bool("chaos.keep", false, "keep the logs directory (manager, kube-controller-manager, audit logs) after a passing run")
 	flagBin    = flag.String("chaos.manager", "", "the manager binary to run (default: built from ./cmd/manager)")
 	flagExec   = flag.Bool("chaos.exec", false, "agents run the real k8sm-executor (process runtime) instead of simulating tasks; adds the kill-executor fault")
+	flagTear   = flag.Bool("chaos.teardown", true, "at the end, delete the MesosCluster while a few faults fire, and count what it leaves behind")
 )
 
 // profile is what one run does, from the flags.
@@ -41,13 +42,15 @@ type profile struct {
 	settle        time.Duration
 	minLeaderKill int  // SIGKILLs of the leader the plan holds at least
 	exec          bool // real executors (-chaos.exec)
+	teardown      bool // the cluster deleted at the end (-chaos.teardown)
 }
 
 func profileFromFlags() (profile, error) {
 	// Settling waits for kube-controller-manager too: after a restart-apiserver its
 	// informers back off for up to a minute (30 s, jittered up to twice that) before its
 	// Deployments and Jobs go on, and a Job then takes up to 45 s to run its pods.
-	p := profile{seed: *flagSeed, long: *flagLong, pods: 60, agents: 8, faults: 12, pace: 4 * time.Second, settle: 180 * time.Second, exec: *flagExec}
+	p := profile{seed: *flagSeed, long: *flagLong, pods: 60, agents: 8, faults: 12, pace: 4 * time.Second, settle: 180 * time.Second, exec: *flagExec,
+		teardown: *flagTear}
 	if p.long {
 		p.pods, p.agents, p.faults, p.settle, p.minLeaderKill = 1000, 50, 150, 240*time.Second, 20
 	}
@@ -95,6 +98,9 @@ func (p profile) reproduce() string {
 	if p.exec {
 		args = append(args, "-chaos.exec")
 	}
+	if !p.teardown {
+		args = append(args, "-chaos.teardown=false")
+	}
 	if *flagSettle > 0 {
 		args = append(args, "-chaos.settle="+p.settle.String())
 	}
@@ -112,7 +118,7 @@ func TestMain(m *testing.M) {
 
 // TestChaos is the chaos run. It prints one line,
 //
-//	chaos: seed=S pods=N faults=F launched-twice=0 lost=0 orphaned=0 stuck=0 acked-unwritten=0
+//	chaos: seed=S pods=N faults=F launched-twice=0 lost=0 orphaned=0 stuck=0 acked-unwritten=0 left-after-teardown=0
 //
 // and fails, naming the pods and tasks, when a count is not zero.
 func TestChaos(t *testing.T) {
@@ -138,6 +144,10 @@ func TestChaos(t *testing.T) {
 	r.quiesce()
 	settled := r.settle(p.settle)
 	rep := r.check(settled)
+	if p.teardown {
+		rep.leftAfterTeardown = r.teardown(planTeardown(p), teardownBound)
+		rep.faults = r.faults.count()
+	}
 	t.Logf("faults by kind: %s; the managers' API requests the proxy held back, failed or found kube-apiserver down for: %s; kube-apiserver restarts: %s; managers that exited by themselves: %v",
 		r.faults.summary(), r.proxy.summary(), r.api.summary(), r.mgrs.exits())
 	t.Logf("mesos-sim saw %s", r.rec.summary())

@@ -343,6 +343,7 @@ func (r *run) settle(bound time.Duration) snapshot {
 	g := NewGomega(func(message string, _ ...int) { failure = message })
 	start := time.Now()
 	progress := start
+	r.t.Logf("settling (at most %s)", bound)
 	ok := g.Eventually(func() ([]string, error) {
 		s, err := r.snapshot(context.Background())
 		if err != nil {
@@ -376,17 +377,18 @@ func firstLines(s string, n int) string {
 type report struct {
 	pods, faults                                                               int
 	twice, lost, orphaned, stuck, unwritten, errors                            []string
+	leftAfterTeardown                                                          []string // what the deleted cluster left (-chaos.teardown)
 	keptLeading                                                                []string // leaders that outlived their Lease (restart-apiserver)
 	acksChecked, acksStarting, acksDeferred, acksGone, acksUnknown, acksUnread int
 }
 
 func (rep report) line(seed int64) string {
-	return fmt.Sprintf("chaos: seed=%d pods=%d faults=%d launched-twice=%d lost=%d orphaned=%d stuck=%d acked-unwritten=%d",
-		seed, rep.pods, rep.faults, len(rep.twice), len(rep.lost), len(rep.orphaned), len(rep.stuck), len(rep.unwritten))
+	return fmt.Sprintf("chaos: seed=%d pods=%d faults=%d launched-twice=%d lost=%d orphaned=%d stuck=%d acked-unwritten=%d left-after-teardown=%d",
+		seed, rep.pods, rep.faults, len(rep.twice), len(rep.lost), len(rep.orphaned), len(rep.stuck), len(rep.unwritten), len(rep.leftAfterTeardown))
 }
 
 func (rep report) failed() bool {
-	return len(rep.twice)+len(rep.lost)+len(rep.orphaned)+len(rep.stuck)+len(rep.unwritten)+len(rep.keptLeading)+len(rep.errors) > 0
+	return len(rep.twice)+len(rep.lost)+len(rep.orphaned)+len(rep.stuck)+len(rep.unwritten)+len(rep.keptLeading)+len(rep.errors)+len(rep.leftAfterTeardown) > 0
 }
 
 func (rep report) details() string {
@@ -396,6 +398,7 @@ func (rep report) details() string {
 		items []string
 	}{{"launched twice", rep.twice}, {"lost", rep.lost}, {"orphaned", rep.orphaned}, {"stuck", rep.stuck},
 		{"acknowledged before written", rep.unwritten}, {"kept leading without renewing its Lease", rep.keptLeading},
+		{"left after the MesosCluster was deleted", rep.leftAfterTeardown},
 		{"run errors", rep.errors}} {
 		if len(sec.items) == 0 {
 			continue

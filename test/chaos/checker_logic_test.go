@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -333,5 +334,34 @@ func TestWrongExecutor(t *testing.T) {
 	got := s.wrongExecutor()
 	if len(got) != 2 || !strings.Contains(got[0], "chaos/spec-wrong: spec.executorID e-new") || !strings.Contains(got[1], "chaos/status-wrong: status.executorID e-new") {
 		t.Errorf("wrong executors %q, want spec-wrong's spec and status-wrong's status", got)
+	}
+}
+
+func TestPlanTeardown(t *testing.T) {
+	p := profile{seed: 3, agents: 8, kinds: faultKinds}
+	plan := planTeardown(p)
+	if len(plan) != teardownFaults {
+		t.Fatalf("%d faults while the cluster is deleted, want %d", len(plan), teardownFaults)
+	}
+	for _, f := range plan {
+		if !hasKind(teardownKinds, f.kind) {
+			t.Errorf("fault %s while the cluster is deleted: not a teardown kind", f)
+		}
+	}
+	if again := planTeardown(p); fmt.Sprint(again) != fmt.Sprint(plan) {
+		t.Errorf("the same profile planned %v, then %v", plan, again)
+	}
+	if plan := planTeardown(profile{seed: 3, agents: 8, kinds: []faultKind{faultRestartAgent}}); plan != nil {
+		t.Errorf("no teardown kind among the profile's, yet planned %v", plan)
+	}
+}
+
+func TestLeftInMesos(t *testing.T) {
+	left := leftInMesos(mesossim.State{Frameworks: []mesossim.FrameworkState{
+		{ID: "torn-down", Removed: true, Tasks: []mesossim.TaskState{{ID: "k8sm.1", State: "TASK_KILLED"}}},
+		{ID: "second", Connected: true, Tasks: []mesossim.TaskState{{ID: "k8sm.2", State: "TASK_RUNNING"}, {ID: "k8sm.3", State: "TASK_FINISHED"}}},
+	}})
+	if len(left) != 1 || !strings.Contains(left[0], "framework second not torn down") || !strings.Contains(left[0], "1 live tasks k8sm.2") {
+		t.Errorf("left in Mesos %q, want the framework not torn down and its live task", left)
 	}
 }

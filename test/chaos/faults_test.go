@@ -551,5 +551,5 @@ func (r *run) quiesce() {
 	r.ends.endAll()
 	r.api.waitUp() // a restart whose start began before endAll
 	r.sim.FailAccepts(0, false)
-	r.t.Logf("faults stopped after %d; settling (at most %s)", r.faults.count(), r.p.settle)
+	r.t.Logf("faults stopped after %d", r.faults.count())
 }
