@@ -245,6 +245,32 @@ func TestFollowsTheStaticPod(t *testing.T) {
 	}
 }
 
+// Closing Done stops following the pods: no more polls of the kubelet, which a test's
+// end (its server closed, its token file removed) would otherwise face for ever.
+func TestDoneStopsFollowing(t *testing.T) {
+	k := &fakeKubelet{}
+	rt := runtimeOf(t, k)
+	done := make(chan struct{})
+	rt.Done = done
+	var got reports
+	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
+		t.Fatal(err)
+	}
+	k.set(staticPod(corev1.PodRunning))
+	got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+	close(done)
+	polls := func() int {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return len(k.asked["/pods"])
+	}
+	before := polls()
+	time.Sleep(20 * rt.PollInterval)        // room for 20 polls that must not come
+	if after := polls(); after > before+1 { // one may have been under way
+		t.Errorf("%d polls of the kubelet after Done closed, want none", after-before)
+	}
+}
+
 func TestAPodThatEndsRemovesItsManifest(t *testing.T) {
 	k := &fakeKubelet{}
 	rt := runtimeOf(t, k)
@@ -262,7 +288,7 @@ func TestAPodTheKubeletNeverRunsFails(t *testing.T) {
 	srv := httptest.NewServer(&fakeKubelet{})
 	defer srv.Close()
 	dir := t.TempDir()
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, AppearTimeout: 50 * time.Millisecond, Log: logr.Discard()}
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, AppearTimeout: 50 * time.Millisecond, Log: logr.Discard(), Done: t.Context().Done()}
 	var got reports
 	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
 		t.Fatal(err)
@@ -281,7 +307,7 @@ func TestAPodFailsWhenTheKubeletNeverAnswers(t *testing.T) {
 	srv := httptest.NewServer(&fakeKubelet{})
 	srv.Close() // nothing listens there any more
 	dir := t.TempDir()
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, AppearTimeout: 50 * time.Millisecond, Log: logr.Discard()}
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, AppearTimeout: 50 * time.Millisecond, Log: logr.Discard(), Done: t.Context().Done()}
 	var got reports
 	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
 		t.Fatal(err)
@@ -326,7 +352,7 @@ func runtimeOf(t *testing.T, k *fakeKubelet) *Runtime {
 	t.Helper()
 	srv := httptest.NewServer(k)
 	t.Cleanup(srv.Close)
-	return &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+	return &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard(), Done: t.Context().Done()}
 }
 
 // killRunningPod runs a pod on k, kills it with grace, has k show the manifest's
@@ -429,7 +455,7 @@ func TestAKubeletRestartLeavesItsPodsRunning(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	manifest := filepath.Join(dir, ManifestFile("uid-1"))
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, GoneAfter: 20 * time.Millisecond, Log: logr.Discard()}
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, GoneAfter: 20 * time.Millisecond, Log: logr.Discard(), Done: t.Context().Done()}
 	var got reports
 	if _, err := rt.Start(apiPod(), "", got.add); err != nil {
 		t.Fatal(err)

@@ -58,7 +58,7 @@ func TestStaticPodManifestsArePrivate(t *testing.T) {
 			if tc.before != nil {
 				tc.before(t, manifest)
 			}
-			rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard()}
+			rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, Log: logr.Discard(), Done: t.Context().Done()}
 			var got reports
 			h, err := rt.Start(apiPod(), "", got.add)
 			if err != nil {

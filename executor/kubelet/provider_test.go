@@ -241,7 +241,7 @@ func startAPIPod(t *testing.T) (*Runtime, *apiKubelet, string) {
 	if err := os.WriteFile(tokenFile, []byte("t0ken\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rt := &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, TokenFile: tokenFile, Client: srv.Client(), PollInterval: 5 * time.Millisecond, GoneAfter: 20 * time.Millisecond, Log: logr.Discard()}
+	rt := &Runtime{ManifestDir: t.TempDir(), URL: srv.URL, TokenFile: tokenFile, Client: srv.Client(), PollInterval: 5 * time.Millisecond, GoneAfter: 20 * time.Millisecond, Log: logr.Discard(), Done: t.Context().Done()}
 	p := apiPod()
 	p.Annotations[AnnotationTaskID] = "task-1"
 	sandbox := t.TempDir() + "/sandbox"

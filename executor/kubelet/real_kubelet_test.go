@@ -21,7 +21,7 @@ func TestWithARealKubelet(t *testing.T) {
 	// The authenticated port, as on most agents (the read-only port is often off), with
 	// the kubelet's own certificate; it also serves /runningpods/ to see the teardown.
 	env, client := startRealKubelet(t)
-	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t)}
+	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t), Done: t.Context().Done()}
 	grace := int64(5)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "sleeper", Namespace: "default", UID: "5e1f0000-0000-4000-8000-000000000001"},
@@ -85,7 +85,7 @@ func (r *reports) waitFor(t *testing.T, d time.Duration, what string, ok func(ex
 // the KILL's grace ends, not when its terminationGracePeriodSeconds does.
 func TestARealKubeletKillsWithTheKillsGrace(t *testing.T) {
 	env, client := startRealKubelet(t)
-	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t)}
+	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t), Done: t.Context().Done()}
 	long := int64(300)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "stubborn", Namespace: "default", UID: "5e1f0000-0000-4000-8000-000000000003"},
@@ -116,7 +116,7 @@ func TestARealKubeletKillsWithTheKillsGrace(t *testing.T) {
 // container of it runs, and not ready, still running, meanwhile.
 func TestARealKubeletsDeadlineExceededPodIsReportedOnceStopped(t *testing.T) {
 	env, client := startRealKubelet(t)
-	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t)}
+	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t), Done: t.Context().Done()}
 	grace, deadline := int64(8), int64(3)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "overdue", Namespace: "default", UID: "5e1f0000-0000-4000-8000-000000000004"},

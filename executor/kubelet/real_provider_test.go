@@ -41,7 +41,7 @@ import (
 // the API server asks them.
 func TestProviderWithARealKubelet(t *testing.T) {
 	env, client := startRealKubelet(t)
-	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t)}
+	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t), Done: t.Context().Done()}
 	grace := int64(1)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "talker", Namespace: "default", UID: "5e1f0000-0000-4000-8000-000000000002",
@@ -297,7 +297,7 @@ func (nopCloser) Close() error { return nil }
 // with their logs: kubectl logs of it still answers, from what the runtime kept.
 func TestTheLogsOfACompletedPodWithARealKubelet(t *testing.T) {
 	env, client := startRealKubelet(t)
-	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t)}
+	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t), Done: t.Context().Done()}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "job", Namespace: "default", UID: "5e1f0000-0000-4000-8000-000000000003",
 			Annotations: map[string]string{AnnotationTaskID: "job-task"}},

@@ -49,6 +49,10 @@ type Runtime struct {
 	GoneAfter time.Duration
 	// Log receives the runtime's log lines.
 	Log logr.Logger
+	// Done, when set and closed, stops the following of every pod, which otherwise
+	// polls the kubelet until its pod is over (the executor's end stops it anyway; a
+	// test's end must).
+	Done <-chan struct{}
 	// FrameworkID, ExecutorID and Sandbox (executor.RunDir) name this executor run.
 	// Every manifest carries them, and Sweep removes the manifests of ended runs.
 	FrameworkID, ExecutorID, Sandbox string
@@ -274,6 +278,8 @@ func (f *follower) run() {
 		select {
 		case <-f.kill:
 		case <-t.C:
+		case <-f.rt.Done:
+			return
 		}
 		if f.killed.Load() {
 			if f.killDone() {

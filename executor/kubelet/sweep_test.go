@@ -74,7 +74,7 @@ func TestSweepRemovesWhatEndedRunsOfTheFrameworkLeft(t *testing.T) {
 func TestStartMarksTheManifestWithItsRunAndTask(t *testing.T) {
 	dir := t.TempDir()
 	rt := &Runtime{ManifestDir: dir, URL: "http://127.0.0.1:1", PollInterval: time.Hour,
-		FrameworkID: "fw", ExecutorID: "ex", Sandbox: "/runs/2", Log: logr.Discard()}
+		FrameworkID: "fw", ExecutorID: "ex", Sandbox: "/runs/2", Log: logr.Discard(), Done: t.Context().Done()}
 	p := apiPod()
 	p.Annotations[executor.AnnotationTaskID] = "t1"
 	h, err := rt.Start(p, "", func(executor.Report) {})
@@ -116,7 +116,7 @@ func TestANewTaskOfAPodReplacesTheOld(t *testing.T) {
 	srv := httptest.NewServer(k)
 	defer srv.Close()
 	dir := t.TempDir()
-	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, GoneAfter: 20 * time.Millisecond, Log: logr.Discard()}
+	rt := &Runtime{ManifestDir: dir, URL: srv.URL, PollInterval: 5 * time.Millisecond, GoneAfter: 20 * time.Millisecond, Log: logr.Discard(), Done: t.Context().Done()}
 	start := func(task string, got *reports) executor.Handle {
 		p := apiPod()
 		p.Annotations[executor.AnnotationTaskID] = task
