@@ -51,10 +51,11 @@ func (s snapshot) problems() []string {
 	return append(out, s.runningWithoutTask()...)
 }
 
-// wrongExecutor names the MesosTasks that say their task runs in another executor than
-// the one Mesos runs it in: kubectl logs and exec reach a pod through its MesosTask's
-// executor, and after an upgrade of the executor (upgrade-executor) the tasks of a
-// cluster run in two.
+// wrongExecutor names the MesosTasks whose status says their task runs in another
+// executor than the one Mesos runs it in: kubectl logs and exec reach a pod through it,
+// and after an upgrade of the executor (upgrade-executor) the tasks of a cluster run in
+// two. (spec.executorID is the cluster's executor when the MesosTask was made, which a
+// pod bound at creation has before its launch: an upgrade in between makes it another.)
 func (s snapshot) wrongExecutor() []string {
 	executor := map[string]string{}
 	for _, fw := range s.sim.Frameworks {
@@ -70,10 +71,8 @@ func (s snapshot) wrongExecutor() []string {
 		if !live {
 			continue
 		}
-		for _, said := range []struct{ field, id string }{{"spec", mt.Spec.ExecutorID}, {"status", mt.Status.ExecutorID}} {
-			if said.id != "" && said.id != in {
-				out = append(out, fmt.Sprintf("MesosTask %s/%s: %s.executorID %s, but Mesos runs task %s in %s", mt.Namespace, mt.Name, said.field, said.id, mt.Spec.TaskID, in))
-			}
+		if said := mt.Status.ExecutorID; said != "" && said != in {
+			out = append(out, fmt.Sprintf("MesosTask %s/%s: status.executorID %s, but Mesos runs task %s in %s", mt.Namespace, mt.Name, said, mt.Spec.TaskID, in))
 		}
 	}
 	sort.Strings(out)
