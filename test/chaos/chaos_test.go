@@ -139,7 +139,7 @@ func TestChaos(t *testing.T) {
 
 	r.waitReady()
 	loadDone := r.startLoad(loadPlan)
-	r.runFaults(faultPlan)
+	r.runFaults(faultPlan, nil)
 	<-loadDone
 	r.quiesce()
 	settled := r.settle(p.settle)

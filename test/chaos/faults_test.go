@@ -305,27 +305,31 @@ func (e *faultEnds) endAll() {
 
 // runFaults injects the plan's faults, each the planned gap after the one before was
 // injected (a manager fault waits for a leader first); a fault whose target is taken by
-// a lasting fault waits for it (agents: the next free agent is taken instead).
-func (r *run) runFaults(plan faultPlan) {
+// a lasting fault waits for it (agents: the next free agent is taken instead). Then the
+// last lasting fault runs its course. afterFirst, when set, runs once the first fault
+// was injected or skipped (teardown: the cluster is deleted then).
+func (r *run) runFaults(plan faultPlan, afterFirst func()) {
 	start := time.Now()
 	var prev time.Duration
-	for _, f := range plan {
+	for i, f := range plan {
 		time.Sleep(f.at - prev) // pacing, not an assertion
 		prev = f.at
 		if err := r.inject(f); errors.Is(err, errNoTarget) {
 			r.t.Logf("fault %s skipped: %v", f, err)
-			continue
 		} else if err != nil {
 			r.runError("fault %s: %v", f, err)
-			continue
+		} else {
+			r.faults.add(f.kind)
 		}
-		r.faults.add(f.kind)
+		if i == 0 && afterFirst != nil {
+			afterFirst()
+		}
 	}
 	if len(plan) > 0 {
 		last := plan[len(plan)-1]
 		time.Sleep(last.lasts) // the last lasting fault runs its course
 	}
-	r.t.Logf("fault phase took %s (planned %s: manager faults wait for a leader)", time.Since(start).Round(time.Second), plan.duration().Round(time.Second))
+	r.t.Logf("%d faults took %s (planned %s: manager faults wait for a leader)", len(plan), time.Since(start).Round(time.Second), plan.duration().Round(time.Second))
 }
 
 // errNoTarget is a fault that finds nothing to hit (no executor runs yet): skipped.

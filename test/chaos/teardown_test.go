@@ -53,8 +53,8 @@ func planTeardown(p profile) faultPlan {
 }
 
 // teardown deletes the MesosCluster just after the plan's first fault fired, the others
-// following, then ends every fault once the last ran its course and waits, at most
-// bound, until the cluster left nothing behind. It says what was left: the cluster
+// following (runFaults), then ends every fault once the last ran its course and waits,
+// at most bound, until the cluster left nothing behind. It says what was left: the cluster
 // itself, its framework not torn down, a task Mesos still runs for it, a MesosTask
 // deleted but there or keeping its finalizer (which holds its pod's namespace, and the
 // CRD, from going), an agent Node, a pod Terminating. The pods bound to the cluster's
@@ -69,26 +69,9 @@ func (r *run) teardown(plan faultPlan, bound time.Duration) []string {
 			r.runError("deleting MesosCluster %s: %v", clusterName, err)
 		}
 	}
-	deleted := false
-	var prev time.Duration
-	for _, f := range plan {
-		time.Sleep(f.at - prev) // pacing, not an assertion
-		prev = f.at
-		if err := r.inject(f); err != nil {
-			r.t.Logf("fault %s: %v", f, err)
-		} else {
-			r.faults.add(f.kind)
-		}
-		if !deleted {
-			del()
-			deleted = true
-		}
-	}
-	if !deleted {
+	r.runFaults(plan, del)
+	if len(plan) == 0 {
 		del()
-	}
-	if len(plan) > 0 {
-		time.Sleep(plan[len(plan)-1].lasts) // the last lasting fault runs its course
 	}
 	r.quiesce()
 
