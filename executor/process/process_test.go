@@ -23,13 +23,23 @@ type recorder struct {
 	mu      sync.Mutex
 	reports []executor.Report
 	ch      chan executor.Report
+	ended   chan struct{} // closed on the first report of the pod's end
 }
 
-func newRecorder() *recorder { return &recorder{ch: make(chan executor.Report, 1000)} }
+func newRecorder() *recorder {
+	return &recorder{ch: make(chan executor.Report, 1000), ended: make(chan struct{})}
+}
 
 func (r *recorder) report(rep executor.Report) {
 	r.mu.Lock()
 	r.reports = append(r.reports, rep)
+	if ended(rep) {
+		select {
+		case <-r.ended:
+		default:
+			close(r.ended)
+		}
+	}
 	r.mu.Unlock()
 	r.ch <- rep
 }
@@ -87,7 +97,10 @@ func start(t *testing.T, p *corev1.Pod) (executor.Handle, *recorder, string) {
 }
 
 // startWith starts a pod with rt in a sandbox its containers can reach (as the
-// executor's are: 0755), and kills it as the test ends.
+// executor's are: 0755), and kills it as the test ends. The cleanup waits for the pod's
+// end to be reported, not only for Kill to return: Kill returns once the containers'
+// processes exited, and what they left behind (a daemon in their cgroup) is killed and
+// its cgroup removed after that; the sandbox is removed once nothing runs in it.
 func startWith(t *testing.T, rt *Runtime, p *corev1.Pod) (executor.Handle, *recorder, string) {
 	t.Helper()
 	rt.BackoffBase, rt.BackoffMax, rt.HostIP = 20*time.Millisecond, 100*time.Millisecond, "127.0.0.1"
@@ -100,7 +113,14 @@ func startWith(t *testing.T, rt *Runtime, p *corev1.Pod) (executor.Handle, *reco
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.Kill(time.Second) })
+	t.Cleanup(func() {
+		h.Kill(time.Second)
+		select {
+		case <-rec.ended:
+		case <-time.After(20 * time.Second):
+			t.Errorf("pod %s did not end within 20 s of its kill", p.Name)
+		}
+	})
 	return h, rec, dir
 }
 
