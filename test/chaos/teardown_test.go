@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,6 +35,11 @@ const (
 	// faults ended: a master-down or kill-leader fault's end, a new leader's start and
 	// its teardown take seconds; Nodes are deleted as the cluster goes.
 	teardownBound = 2 * time.Minute
+	// teardownPods is how many pods are created while the cluster is deleted, one every
+	// teardownPodPace from just before its delete: a user's, a Job's or a Deployment's
+	// that go on being made.
+	teardownPods    = 20
+	teardownPodPace = 250 * time.Millisecond
 )
 
 // planTeardown draws the faults that fire while the cluster is deleted, from the
@@ -60,9 +66,12 @@ func planTeardown(p profile) faultPlan {
 // CRD, from going), an agent Node, a pod Terminating. The pods bound to the cluster's
 // Nodes and their MesosTasks stay: a cluster's pod garbage collector deletes the pods
 // of a deleted Node, and its garbage collector their MesosTasks, and the run starts
-// neither.
+// neither. Pods are created all the while (createDuring): those bound to an agent's
+// Node at creation, and those the cluster may launch before it goes, must leave no
+// task in Mesos and no MesosTask keeping its finalizer either.
 func (r *run) teardown(plan faultPlan, bound time.Duration) []string {
-	r.t.Logf("deleting MesosCluster %s while %d faults fire", clusterName, len(plan))
+	r.t.Logf("deleting MesosCluster %s while %d faults fire and %d pods are created", clusterName, len(plan), teardownPods)
+	created := r.createDuring(teardownPods, teardownPodPace)
 	del := func() {
 		mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: clusterName}}
 		if err := apiRetry(func() error { return client.IgnoreNotFound(r.load.Delete(context.Background(), mc)) }); err != nil {
@@ -73,6 +82,7 @@ func (r *run) teardown(plan faultPlan, bound time.Duration) []string {
 	if len(plan) == 0 {
 		del()
 	}
+	<-created
 	r.quiesce()
 
 	var left []string
@@ -85,7 +95,53 @@ func (r *run) teardown(plan faultPlan, bound time.Duration) []string {
 	}, bound, time.Second).Should(BeEmpty()) {
 		r.t.Logf("the cluster was gone, and everything of it, %s after its faults", time.Since(start).Round(time.Second))
 	}
+	r.t.Logf("of the %d pods created while the cluster was deleted: %s", teardownPods, r.teardownPodsFate(context.Background()))
 	return left
+}
+
+// teardownPodsFate says how many of the pods createDuring made were bound to a Node, and
+// how many had a task launched in Mesos: what the teardown raced.
+func (r *run) teardownPodsFate(ctx context.Context) string {
+	var pods corev1.PodList
+	if err := r.direct.List(ctx, &pods, client.InNamespace(namespace)); err != nil {
+		return err.Error()
+	}
+	bound := 0
+	for _, p := range pods.Items {
+		if strings.HasPrefix(p.Name, "teardown-") && p.Spec.NodeName != "" {
+			bound++
+		}
+	}
+	launched := 0
+	for _, fw := range r.sim.State().Frameworks {
+		for _, t := range fw.Tasks {
+			if strings.HasPrefix(podRefOf(&mesos.Labels{Labels: t.Labels}).name, "teardown-") {
+				launched++
+			}
+		}
+	}
+	return fmt.Sprintf("%d bound to a Node (%d at creation), %d launched in Mesos", bound, teardownPods/5, launched)
+}
+
+// createDuring creates n pods of the cluster's scheduler, one every pace, every fifth
+// bound to an agent's Node at creation (as a DaemonSet's pods are); the channel closes
+// once they are made.
+func (r *run) createDuring(n int, pace time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			a := loadAction{kind: createPod, name: fmt.Sprintf("teardown-%02d", i), pinAgent: -1, requests: i%2 == 0}
+			if i%5 == 4 {
+				a.pinAgent = i % r.p.agents
+			}
+			if err := r.apply(context.Background(), a); err != nil {
+				r.runError("creating pod %s while the cluster is deleted: %v", a.name, err)
+			}
+			time.Sleep(pace)
+		}
+	}()
+	return done
 }
 
 // leftAfterTeardown reads what the deleted cluster left behind.
