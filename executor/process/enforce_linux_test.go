@@ -108,6 +108,50 @@ true`
 	}
 }
 
+// A pod's directory in the sandbox is closed to the users of other pods: from its rootfs
+// a container reaches every pod's directory by `..`, and pods that run as other users
+// must not read or write each other's rootfs and volumes. The users of one pod pass.
+func TestPodsOfOtherUsersCannotReachEachOthersDirectories(t *testing.T) {
+	requireRoot(t)
+	pods := t.TempDir() // as the executor's sandbox/pods: every user may pass
+	if err := os.Chmod(pods, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rt := &Runtime{}
+	vol := []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+
+	b := scPod("", &corev1.PodSecurityContext{RunAsUser: i64(2000)}, nil)
+	b.Name, b.UID, b.Spec.Volumes = "b", testUID+"-b", vol
+	b.Spec.Containers = []corev1.Container{
+		{Name: "writer", Command: []string{"sh", "-c", "echo secret > ../../../volumes/data/f && echo secret > mine && exec sleep 300"}},
+		{Name: "reader", Command: []string{"sh", "-c", "until cat ../../../volumes/data/f; do sleep 0.1; done; exec sleep 300"},
+			SecurityContext: &corev1.SecurityContext{RunAsUser: i64(2001)}},
+	}
+	bDir := filepath.Join(pods, "b")
+	startIn(t, rt, b, bDir)
+	eventually(t, "the other user of pod b reads its volume", func() bool { return output(bDir, "reader", corev1.LogStreamStdout) == "secret\n" })
+
+	a := scPod("", &corev1.PodSecurityContext{RunAsUser: i64(3000)}, nil)
+	a.Name, a.UID = "a", testUID+"-a"
+	a.Spec.RestartPolicy = corev1.RestartPolicyNever
+	a.Spec.Containers[0].Command = []string{"sh", "-c", `cat ../../../../b/volumes/data/f ../../../../b/containers/writer/rootfs/mine
+echo intruder > ../../../../b/volumes/data/g
+ls ../../../../b
+echo done`}
+	aDir := filepath.Join(pods, "a")
+	_, rec := startIn(t, rt, a, aDir)
+	rec.until(t, "pod a ended", ended)
+	if out := output(aDir, "c", corev1.LogStreamStdout); out != "done\n" {
+		t.Errorf("pod a, another user, read or listed pod b's directory: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(bDir, "volumes", "data", "g")); err == nil {
+		t.Errorf("pod a, another user, wrote into pod b's volume")
+	}
+	if errs := output(aDir, "c", corev1.LogStreamStderr); strings.Count(errs, "Permission denied") != 4 {
+		t.Errorf("pod a's errors: %q, want 4 refusals", errs)
+	}
+}
+
 // Exec probes run as their container, held to the same settings.
 func TestExecProbesRunAsTheirContainer(t *testing.T) {
 	requireRoot(t)

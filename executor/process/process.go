@@ -56,6 +56,7 @@ type Runtime struct {
 
 	watchdogOnce sync.Once
 	keepAlive    *os.File // the write end of the watchdog's pipe
+	aclWarning   sync.Once
 
 	registry // its pods, for the kubelet API (provider.go)
 }
@@ -173,6 +174,15 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 	inits, mains, err := resolvePod(p, self)
 	if err != nil {
 		return nil, err
+	}
+	switch closed, err := closePodDir(sandbox, podUsers(inits, mains)); {
+	case err != nil:
+		return nil, fmt.Errorf("closing the pod's directory to other users: %w", err)
+	case !closed:
+		r.aclWarning.Do(func() {
+			r.Log.Info("Warning: the sandbox's filesystem takes no POSIX ACLs: pods running as other users can reach each other's directories",
+				"sandbox", sandbox)
+		})
 	}
 	for i, v := range p.Spec.Volumes {
 		if err := makeVolume(filepath.Join(sandbox, "volumes", v.Name), fsGroup(p)); err != nil {

@@ -103,12 +103,19 @@ func start(t *testing.T, p *corev1.Pod) (executor.Handle, *recorder, string) {
 // its cgroup removed after that; the sandbox is removed once nothing runs in it.
 func startWith(t *testing.T, rt *Runtime, p *corev1.Pod) (executor.Handle, *recorder, string) {
 	t.Helper()
-	rt.BackoffBase, rt.BackoffMax, rt.HostIP = 20*time.Millisecond, 100*time.Millisecond, "127.0.0.1"
-	rec := newRecorder()
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	h, rec := startIn(t, rt, p, dir)
+	return h, rec, dir
+}
+
+// startIn starts a pod with rt in the sandbox dir, and kills it as the test ends.
+func startIn(t *testing.T, rt *Runtime, p *corev1.Pod, dir string) (executor.Handle, *recorder) {
+	t.Helper()
+	rt.BackoffBase, rt.BackoffMax, rt.HostIP = 20*time.Millisecond, 100*time.Millisecond, "127.0.0.1"
+	rec := newRecorder()
 	h, err := rt.Start(p, dir, rec.report)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +128,7 @@ func startWith(t *testing.T, rt *Runtime, p *corev1.Pod) (executor.Handle, *reco
 			t.Errorf("pod %s did not end within 20 s of its kill", p.Name)
 		}
 	})
-	return h, rec, dir
+	return h, rec
 }
 
 func TestPodEnds(t *testing.T) {
