@@ -108,11 +108,13 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if !haveTask && mtErr == nil {
 		return r.awaitEarlierTask(ctx, pod.DeepCopy(), mt)
 	}
-	if !haveTask && pod.Spec.NodeName != "" && pod.Spec.SchedulerName == mc.Spec.SchedulerName {
+	if !haveTask && pod.Spec.NodeName != "" && pod.Spec.SchedulerName == mc.Spec.SchedulerName && podtask.BoundByBinding(pod) {
 		// Bound by this operator: its task was launched, and its MesosTask is written
 		// when Mesos reports on it, or later in a burst (scheduler.RecordLongest), or it lost
 		// its MesosTask, and its task was killed with it. Running meanwhile, its readiness
-		// follows its gates and it tolerates outages, as any pod of the cluster's.
+		// follows its gates and it tolerates outages, as any pod of the cluster's. A pod
+		// created bound, with the cluster's schedulerName or not, is taken as any pod
+		// bound before it was taken: its namespace and what it asks are checked (takeNew).
 		if !podtask.PodTerminal(pod) && agentnode.OnAgentNode(pod) {
 			if res, done, err := r.reevaluateReadiness(ctx, pod, nil); done {
 				return res, err

@@ -192,3 +192,51 @@ func TestANamespaceWhoseLabelsChangeBringsBackItsWaitingPods(t *testing.T) {
 		t.Error("a namespace created, or changed but for its labels, is passed")
 	}
 }
+
+// A pod created with spec.nodeName naming an agent's Node and the cluster's own
+// schedulerName is not one the cluster bound (no Binding set PodScheduled=True): it is
+// taken as any pod bound before it was taken, its namespace checked, not left alone as a
+// launched one. Otherwise such a pod skipped the namespaceSelector, and ran after the
+// next reconciliation of the tasks asked Mesos about it.
+func TestAPodCreatedBoundWithTheClustersSchedulerNameIsTaken(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		label      string // the namespace's k8sm label
+		byBinding  bool   // bound by a Binding (PodScheduled=True), not created bound
+		wantFailed bool
+		wantTask   bool
+	}{
+		{name: "created bound, in a namespace not taken", label: "off", wantFailed: true},
+		{name: "created bound, in a namespace taken", label: "on", wantTask: true},
+		{name: "bound by the cluster, its task launched", label: "off", byBinding: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mc := selectiveCluster()
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"},
+				Spec: corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1",
+					Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"}}}},
+				Status: corev1.PodStatus{Phase: corev1.PodPending}}
+			if tc.byBinding {
+				pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
+			}
+			_, node := runningTaskOnAgent()
+			c := podAPI(t, interceptor.Funcs{}, pod, mc, node, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", Labels: map[string]string{"k8sm": tc.label}}})
+			reg, _ := withScheduler(c, mc)
+			r := &PodReconciler{Client: c, Registry: reg, Recorder: events.NewFakeRecorder(10)}
+			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
+				t.Fatal(err)
+			}
+			got := &corev1.Pod{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+				t.Fatal(err)
+			}
+			if failed := got.Status.Phase == corev1.PodFailed; failed != tc.wantFailed {
+				t.Errorf("pod %s (%s), want Failed: %v", got.Status.Phase, got.Status.Reason, tc.wantFailed)
+			}
+			err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), &mesosv1alpha1.MesosTask{})
+			if hasTask := err == nil; hasTask != tc.wantTask {
+				t.Errorf("MesosTask written: %v (%v), want %v", hasTask, err, tc.wantTask)
+			}
+		})
+	}
+}

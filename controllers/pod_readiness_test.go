@@ -38,6 +38,7 @@ func TestAGateConditionDecidesARunningPodsReadiness(t *testing.T) {
 				Spec: corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}},
 					ReadinessGates: []corev1.PodReadinessGate{{ConditionType: gate}}},
 				Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+					{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, // bound by its Binding
 					{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: tc.from},
 					{Type: gate, Status: tc.gate}}}}
 			mt, node := runningTaskOnAgent()
@@ -216,7 +217,7 @@ func countStatusUpdates(writes *int) interceptor.Funcs {
 func TestARunningPodWithoutItsMesosTaskYetToleratesOutages(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"},
 		Spec:   corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}}
 	_, node := runningTaskOnAgent()
 	c := podAPI(t, interceptor.Funcs{}, pod, node, readyCluster())
 	got := reconcilePod(t, c, pod, 1)

@@ -65,6 +65,20 @@ func LaunchNeedsWrite(mt *mesosv1alpha1.MesosTask) bool {
 	return mt.Status.Phase != "" || mt.Spec.NodeName != ""
 }
 
+// BoundByBinding says whether a pod bound to a Node was bound through the Binding
+// subresource, as a scheduler binds (k8sm's own, for a pod of its cluster's
+// schedulerName): the API server then sets PodScheduled=True with the Node. A pod
+// created with spec.nodeName has no PodScheduled condition: the API server clears the
+// status a pod is created with.
+func BoundByBinding(p *corev1.Pod) bool {
+	for i := range p.Status.Conditions {
+		if c := &p.Status.Conditions[i]; c.Type == corev1.PodScheduled {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // PodTerminal says whether a pod ended (Succeeded or Failed).
 func PodTerminal(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
