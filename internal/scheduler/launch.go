@@ -119,6 +119,7 @@ func (l *offerLaunch) prepareLaunch(ctx context.Context, a placement.Assignment)
 	t := &preparedLaunch{info: ti, mt: mt, pod: pod, hostname: a.Hostname, recorded: recorded}
 	if pod.Spec.NodeName == "" {
 		if !s.bind(ctx, pod, node) {
+			s.noteBoundUnsent(a.Request.ID, node) // the bind may have been made, its answer lost
 			s.forgetLaunch(a.Request.ID)
 			if recorded {
 				s.relaunch(ctx, key, a.Request.ID)
@@ -158,7 +159,9 @@ func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a 
 	}
 	mt := &mesosv1alpha1.MesosTask{}
 	err := s.Client.Get(ctx, key, mt)
-	if apierrors.IsNotFound(err) && pod.Spec.NodeName == "" {
+	if apierrors.IsNotFound(err) && (pod.Spec.NodeName == "" || s.wasBoundUnsent(a.Request.ID, pod.Spec.NodeName)) {
+		// Not taken yet; or bound by this process, which then sent no launch: the binding
+		// records a launch that did not happen.
 		mt, err = podtask.NewMesosTask(pod, s.currentCluster(), "")
 	}
 	if err != nil || mt.Spec.TaskID != a.Request.ID || podtask.Launched(mt.Status.Phase) {
@@ -207,6 +210,23 @@ func (s *Scheduler) bind(ctx context.Context, pod *corev1.Pod, node string) bool
 		return false
 	}
 	return true
+}
+
+// noteBoundUnsent remembers that this process bound, or tried to bind, the pod of a task
+// to node and sent no launch for it (Scheduler.boundUnsent).
+func (s *Scheduler) noteBoundUnsent(taskID, node string) {
+	s.mu.Lock()
+	s.boundUnsent[taskID] = node
+	s.mu.Unlock()
+}
+
+// wasBoundUnsent says whether this process bound the pod of a task to node, or tried
+// to, and sent no launch for it since.
+func (s *Scheduler) wasBoundUnsent(taskID, node string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.boundUnsent[taskID]
+	return ok && n == node
 }
 
 // noteLaunch remembers a launch of this process until a status write records it, and,
@@ -269,6 +289,9 @@ func (s *Scheduler) launchNotSent(ctx context.Context, prepared []*preparedLaunc
 	s.Log.V(1).Info("Not launching: the subscription of the offers ended", "tasks", len(prepared))
 	for _, t := range prepared {
 		id := t.info.TaskID.Value
+		if t.boundTo != "" {
+			s.noteBoundUnsent(id, t.boundTo)
+		}
 		s.forgetLaunch(id)
 		if t.recorded {
 			s.relaunch(ctx, client.ObjectKeyFromObject(t.mt), id)
@@ -309,4 +332,15 @@ func (s *Scheduler) launchFailed(ctx context.Context, on offerSource, offers []m
 		s.Log.Info("Could not ask Mesos about the tasks of a failed launch; asking again shortly", "error", err.Error())
 		s.askLater(ctx, d, ids)
 	}
+}
+
+// launchSent forgets that the tasks' pods were bound with no launch sent: their launch
+// goes now (an ACCEPT that fails may have reached Mesos; launchNotSent notes them again
+// when it surely did not).
+func (s *Scheduler) launchSent(launch []mesos.TaskInfo) {
+	s.mu.Lock()
+	for i := range launch {
+		delete(s.boundUnsent, launch[i].TaskID.Value)
+	}
+	s.mu.Unlock()
 }

@@ -433,6 +433,7 @@ func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs
 	if len(launch) == 0 {
 		return false
 	}
+	s.launchSent(launch)
 	if err := l.on.d.Launch(ctx, l.on.subscription, offerIDs, launch, l.refuse); err != nil {
 		for _, t := range prepared {
 			s.event(t, false)

@@ -194,6 +194,7 @@ func (s *Scheduler) Dequeue(taskID string) {
 	s.mu.Lock()
 	delete(s.pending, taskID)
 	delete(s.deferred, taskID)
+	delete(s.boundUnsent, taskID)
 	s.countPendingLocked()
 	s.mu.Unlock()
 }

@@ -101,6 +101,13 @@ type Scheduler struct {
 	unstored map[string]types.NamespacedName
 	// unstoredOf are the same task ids by pod (PodGone).
 	unstoredOf map[types.NamespacedName][]string
+	// boundUnsent are the tasks whose pods this process bound, or tried to bind, to a
+	// Node, by task id, and whose launch it never sent: a bind that failed (its answer may
+	// be lost, the pod bound all the same) or a round whose subscription ended. Such a pod
+	// has no MesosTask, which says to any other process that its task may run (the
+	// binding is the launch record); this one knows it does not, and launches it on its
+	// Node's agent (launchable).
+	boundUnsent map[string]string
 	// written are the pods of launches whose MesosTask was written lately (owners.go).
 	written writtenOwners
 	// bound are the pods this process bound lately (antiaffinity.go).
@@ -178,7 +185,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	}
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, holds: map[string]*idHold{}, deferred: map[string]pendingTask{}, heldIDWait: heldIDWait, refusals: map[string]*refusal{},
-		launches: map[string]podtask.Launch{}, unstored: map[string]types.NamespacedName{}, unstoredOf: map[types.NamespacedName][]string{},
+		launches: map[string]podtask.Launch{}, boundUnsent: map[string]string{}, unstored: map[string]types.NamespacedName{}, unstoredOf: map[types.NamespacedName][]string{},
 		offers: make(chan offerBatch, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name),
 		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry, queued: queuedUpdates{uuids: map[string]struct{}{}}}
 	for i := range s.updates {
