@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -12,10 +13,11 @@ import (
 )
 
 // launchedExecutor is an executor this process launched on an agent: its id and the
-// resources of its ExecutorInfo.
+// resources of its ExecutorInfo, and when (zero for one the master listed).
 type launchedExecutor struct {
 	id        string
 	resources []mesos.Resource
+	at        time.Time
 }
 
 // executorLaunched remembers, for each agent where an ACCEPT Mesos took started the
@@ -47,8 +49,29 @@ func (s *Scheduler) executorLaunched(asgs []placement.Assignment, launch []mesos
 		if s.executors == nil {
 			s.executors = map[string]launchedExecutor{}
 		}
-		s.executors[agent] = launchedExecutor{id: e.ExecutorID.Value, resources: cloneResources(e.Resources)}
+		s.executors[agent] = launchedExecutor{id: e.ExecutorID.Value, resources: cloneResources(e.Resources), at: time.Now()}
 	}
+}
+
+// withExecutorsStartedSince is offer as it would be made now, for an offer made before a
+// round that started at since: an executor this process started on its agent since then
+// is running there, and is listed in a copy of the offer's executor ids. Mesos lists the
+// framework's executors on an agent in each offer it makes, but an offer held for the
+// next round was made before, and placement, reading the executor off it, would start it
+// again: with another role's offer, with that role's resources, which Mesos refuses as
+// "not compatible with existing ExecutorInfo". s.mu is held.
+func (s *Scheduler) withExecutorsStartedSince(offer mesos.Offer, since time.Time) mesos.Offer {
+	e, ok := s.executors[offer.AgentID.Value]
+	if !ok || e.at.Before(since) {
+		return offer
+	}
+	for _, id := range offer.ExecutorIDs {
+		if id.Value == e.id {
+			return offer
+		}
+	}
+	offer.ExecutorIDs = append(slices.Clip(offer.ExecutorIDs), mesos.ExecutorID{Value: e.id})
+	return offer
 }
 
 // executorLister is a Driver that can ask the master for the running executors

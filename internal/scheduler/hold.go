@@ -138,6 +138,8 @@ func (s *Scheduler) liveOffers(b offerBatch, on offerSource) []mesos.Offer {
 // during the round, which the next round tries on them at once. Otherwise (a task that
 // fits none of them, or whose launch failed, waits) it declines them, for other
 // frameworks to use. Offers of a subscription that ended (on) go: Mesos took them back.
+// A held offer lists the executors the round started on its agent
+// (withExecutorsStartedSince): now is when the round started.
 func (s *Scheduler) settleUnused(ctx context.Context, on offerSource, offers []mesos.Offer, unused []int, held []heldOffer,
 	tried map[string]types.NamespacedName, refuse, hold time.Duration, now time.Time) {
 	if !on.live() {
@@ -163,7 +165,7 @@ func (s *Scheduler) settleUnused(ctx context.Context, on offerSource, offers []m
 			if i < len(held) {
 				due = held[i].until
 			}
-			s.held = append(s.held, heldOffer{offer: offers[i], until: due})
+			s.held = append(s.held, heldOffer{offer: s.withExecutorsStartedSince(offers[i], now), until: due})
 		}
 		s.metrics.OffersHeld(len(s.held))
 	}
