@@ -193,6 +193,22 @@ func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.Me
 			release = func() { r.releaseOfGoneCluster(ctx, mt) }
 		case podtask.ReleasedUnreachable(mt, pod):
 			release = func() { r.releaseUnreachable(ctx, mt, pod) }
+		case mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable:
+			// Deleted while its pod is there: the pod deleted in the foreground (a
+			// Deployment's, say, with --cascade=foreground: the garbage collector deletes
+			// the MesosTask first, and the pod waits for it to go), or the MesosTask deleted
+			// alone. Its KILL cannot reach the agent, and the pod, which would be Failed
+			// with reason NodeLost after UnreachableTimeout were its MesosTask not deleted,
+			// waited with it for the agent to come back. It is so now, and the task is let
+			// go: killed when Mesos reports it again.
+			if left := r.unreachableLeft(mt); left > 0 {
+				result, _ := r.killTask(ctx, mt)
+				return ctrl.Result{RequeueAfter: min(result.RequeueAfter, left)}, nil
+			}
+			if err := r.nodeLost(ctx, pod); err != nil {
+				return retryConflict(err)
+			}
+			release = func() { r.releaseDeletedUnreachable(ctx, mt, pod) }
 		default:
 			result, _ := r.killTask(ctx, mt)
 			return result, nil
@@ -238,6 +254,19 @@ func (r *MesosTaskReconciler) releaseUnreachable(ctx context.Context, mt *mesosv
 	}
 }
 
+// releaseDeletedUnreachable tells of the task of a deleted MesosTask let go while its
+// agent is unreachable, its pod still there and Failed (NodeLost): on both.
+func (r *MesosTaskReconciler) releaseDeletedUnreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
+	ctrl.LoggerFrom(ctx).Info("Released the task of a deleted MesosTask, unreachable too long; it is killed when Mesos reports it again",
+		"task", mt.Spec.TaskID, "agent", mt.Status.Hostname, "agentID", mt.Status.AgentID)
+	if r.Recorder == nil {
+		return
+	}
+	ev := podtask.ReleasedDeletedEvent(mt)
+	r.Recorder.Eventf(mt, nil, ev.Type, ev.Reason, ev.Action, "%s", ev.Message)
+	r.Recorder.Eventf(pod, nil, ev.Type, ev.Reason, ev.Action, "%s", ev.Message)
+}
+
 // clusterGone says whether a MesosCluster no longer exists: its tasks are released, for
 // its deletion tore its framework down or orphaned it.
 func clusterGone(ctx context.Context, c client.Reader, name string) (bool, error) {
@@ -251,6 +280,15 @@ func clusterGone(ctx context.Context, c client.Reader, name string) (bool, error
 // unreachable fails the pod of a task that stayed unreachable too long (reason
 // NodeLost), as the node lifecycle does for pods of unreachable nodes.
 func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) (ctrl.Result, error) {
+	if left := r.unreachableLeft(mt); left > 0 {
+		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	return retryConflict(r.nodeLost(ctx, pod))
+}
+
+// unreachableLeft is how long an unreachable task has until its pod is Failed with
+// reason NodeLost (UnreachableTimeout after its last update); 0 or less once it is due.
+func (r *MesosTaskReconciler) unreachableLeft(mt *mesosv1alpha1.MesosTask) time.Duration {
 	timeout := r.UnreachableTimeout
 	if timeout == 0 {
 		timeout = 5 * time.Minute
@@ -259,11 +297,14 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 	if mt.Status.LastUpdateTime != nil {
 		since = mt.Status.LastUpdateTime.Time
 	}
-	if left := timeout - time.Since(since); left > 0 {
-		return ctrl.Result{RequeueAfter: left}, nil
-	}
+	return timeout - time.Since(since)
+}
+
+// nodeLost makes a pod whose task was unreachable too long Failed with reason NodeLost,
+// unless it is Failed already.
+func (r *MesosTaskReconciler) nodeLost(ctx context.Context, pod *corev1.Pod) error {
 	if pod.Status.Phase == corev1.PodFailed {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	before := pod
 	pod = pod.DeepCopy()
@@ -271,7 +312,7 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 	podtask.ObserveGeneration(pod, &pod.Status)
 	// Optimistic: a status mirrored from Mesos meanwhile must not be overwritten from a
 	// stale read (nor overwrite this); a conflict is tried again with the newer pod.
-	return retryConflict(client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))))
+	return client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})))
 }
 
 // killTask sends KILL for a task, and asks to be called again until Mesos says the

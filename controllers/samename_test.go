@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/podtask"
 	"github.com/k8sm/k8sm/internal/scheduler"
 )
 
@@ -102,30 +103,45 @@ func TestAPodMadeAgainWaitsForTheEarlierTask(t *testing.T) {
 // another pod took its name: KILL cannot reach the agent, and the pod of that name would
 // wait until the agent came back. The task is killed when Mesos reports it again (the
 // scheduler kills tasks no MesosTask owns). While its own pod is there, or while its
-// agent is reachable, the MesosTask is kept until the task ended.
+// agent is reachable, the MesosTask is kept until the task ended. Its own pod there, the
+// task unreachable longer than UnreachableTimeout (the pod deleted in the foreground:
+// the garbage collector deletes the MesosTask first, and the pod waits for it), the pod
+// is Failed with reason NodeLost, as it would be were its MesosTask not deleted, and the
+// task let go: they waited for each other, and for the agent, before.
 func TestADeletedTaskOfAnUnreachableAgentIsReleasedWhenItsPodIsGone(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		phase    mesosv1alpha1.TaskPhase
-		podUID   string // of the pod named web-0; none when empty
-		released bool
-		events   []string
+		name        string
+		phase       mesosv1alpha1.TaskPhase
+		podUID      string        // of the pod named web-0; none when empty
+		unreachable time.Duration // since the task's last update
+		released    bool
+		nodeLost    bool // the pod Failed, NodeLost
+		events      []string
 	}{
-		{"unreachable, its pod gone", mesosv1alpha1.TaskPhaseUnreachable, "", true, []string{"Warning Released"}},
-		{"unreachable, its name taken by another pod", mesosv1alpha1.TaskPhaseUnreachable, "new", true,
+		{"unreachable, its pod gone", mesosv1alpha1.TaskPhaseUnreachable, "", time.Minute, true, false, []string{"Warning Released"}},
+		{"unreachable, its name taken by another pod", mesosv1alpha1.TaskPhaseUnreachable, "new", time.Minute, true, false,
 			[]string{"Warning Released", "Warning EarlierTaskUnreachable"}},
-		{"unreachable, its pod still there", mesosv1alpha1.TaskPhaseUnreachable, "old", false, nil},
-		{"running, its pod gone", mesosv1alpha1.TaskPhaseRunning, "", false, nil},
-		{"killing, its name taken by another pod", mesosv1alpha1.TaskPhaseKilling, "new", false, nil},
+		{"unreachable, its pod still there", mesosv1alpha1.TaskPhaseUnreachable, "old", time.Minute, false, false, nil},
+		{"unreachable too long, its pod still there", mesosv1alpha1.TaskPhaseUnreachable, "old", 10 * time.Minute, true, true,
+			[]string{"Warning Released", "Warning Released"}},
+		{"running, its pod gone", mesosv1alpha1.TaskPhaseRunning, "", time.Minute, false, false, nil},
+		{"killing, its name taken by another pod", mesosv1alpha1.TaskPhaseKilling, "new", time.Minute, false, false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mt := earlierTask(tc.phase)
 			now := metav1.Now()
 			mt.DeletionTimestamp = &now
+			mt.Status.LastUpdateTime = &metav1.Time{Time: now.Add(-tc.unreachable)}
 			objs := []client.Object{mt, readyCluster()}
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0", UID: types.UID(tc.podUID)},
+				Spec:   corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+			if tc.podUID == "old" {
+				// Deleted in the foreground: it waits for its MesosTask to go.
+				pod.DeletionTimestamp, pod.Finalizers = &now, []string{metav1.FinalizerDeleteDependents}
+			}
 			if tc.podUID != "" {
-				objs = append(objs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0", UID: types.UID(tc.podUID)},
-					Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}})
+				objs = append(objs, pod)
 			}
 			c := podAPI(t, interceptor.Funcs{}, objs...)
 			rec := events.NewFakeRecorder(10)
@@ -142,6 +158,15 @@ func TestADeletedTaskOfAnUnreachableAgentIsReleasedWhenItsPodIsGone(t *testing.T
 			}
 			if !tc.released && res.RequeueAfter == 0 {
 				t.Error("a MesosTask kept for its task is not looked at again")
+			}
+			if tc.podUID != "" {
+				got := &corev1.Pod{}
+				if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+					t.Fatal(err)
+				}
+				if lost := got.Status.Phase == corev1.PodFailed && got.Status.Reason == podtask.ReasonNodeLost; lost != tc.nodeLost {
+					t.Errorf("pod %s/%s, want NodeLost: %v", got.Status.Phase, got.Status.Reason, tc.nodeLost)
+				}
 			}
 			var got []string
 			for len(rec.Events) > 0 {

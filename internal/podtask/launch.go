@@ -122,6 +122,15 @@ func ReleasedEvent(mt *mesosv1alpha1.MesosTask) Event {
 		mt.Spec.TaskID, agentOf(mt))}
 }
 
+// ReleasedDeletedEvent is what to tell on a deleted MesosTask, and its pod, whose task
+// is let go after it stayed unreachable too long: its pod is Failed (NodeLost) and no
+// KILL can reach the agent.
+func ReleasedDeletedEvent(mt *mesosv1alpha1.MesosTask) Event {
+	return Event{corev1.EventTypeWarning, "Released", "Release", fmt.Sprintf(
+		"Task %s stayed unreachable on agent %s while its MesosTask was deleted: its pod is Failed (NodeLost), and the task is let go, killed as soon as Mesos reports it again",
+		mt.Spec.TaskID, agentOf(mt))}
+}
+
 // EarlierTaskUnreachableEvent is what to tell a pod that took the name of a pod whose task
 // ReleasedUnreachable let go: that task may run beside it until its agent is back.
 func EarlierTaskUnreachableEvent(mt *mesosv1alpha1.MesosTask) Event {
