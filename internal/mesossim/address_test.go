@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -87,5 +88,43 @@ func TestMasterInfoAddress(t *testing.T) {
 	_ = resp.Body.Close()
 	if m.URL() != "http://"+net.JoinHostPort(ip.String(), port) {
 		t.Errorf("URL %s, want the address it gives", m.URL())
+	}
+}
+
+// MoveTo serves the master on a new address, as another master process that takes the
+// lead elsewhere: the old address answers no more, its streams end, and the master names
+// the new one (URL, MasterInfo) and answers there.
+func TestMoveToServesTheMasterElsewhere(t *testing.T) {
+	m, err := New(Config{Agents: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	old := m.URL()
+	s := newSched(t, m)
+	s.subscribe(info())
+	if err := m.MoveTo("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if m.URL() == old {
+		t.Fatalf("URL %s after the move, the old one", m.URL())
+	}
+	for e := range s.events { // drained: the stream ends
+		_ = e
+	}
+	if resp, err := http.Get(old + "/health"); err == nil {
+		_ = resp.Body.Close()
+		t.Errorf("the old address still answers: %s", resp.Status)
+	}
+	resp, err := http.Get(m.URL() + "/health")
+	if err != nil {
+		t.Fatalf("the new address: %v", err)
+	}
+	_ = resp.Body.Close()
+	if port := strconv.Itoa(int(m.MasterInfo().GetPort())); !strings.HasSuffix(m.URL(), ":"+port) {
+		t.Errorf("MasterInfo's port %s, not the new address's %s", port, m.URL())
 	}
 }

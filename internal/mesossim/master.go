@@ -395,16 +395,44 @@ func (m *Master) Start(addr string) error {
 	mux.HandleFunc("/master/state", m.serveState)
 	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("/faults/", m.serveFaults)
-	m.srv = &http.Server{Handler: m.unlessDown(mux), ReadHeaderTimeout: 10 * time.Second, ConnState: m.observeConn}
+	srv := &http.Server{Handler: m.unlessDown(mux), ReadHeaderTimeout: 10 * time.Second, ConnState: m.observeConn}
+	m.srv = srv
 	m.wg.Add(2)
-	go func() { defer m.wg.Done(); _ = m.srv.Serve(ln) }()
+	go func() { defer m.wg.Done(); _ = srv.Serve(ln) }()
 	go func() { defer m.wg.Done(); m.allocate() }()
 	return nil
 }
 
 // URL is the master's http://ip:port, at the address it gives frameworks (address.go).
 func (m *Master) URL() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return "http://" + net.JoinHostPort(m.ip.String(), strconv.Itoa(m.ln.Addr().(*net.TCPAddr).Port))
+}
+
+// MoveTo makes the master serve on a new address (e.g. 127.0.0.1:0), as when another
+// master process, elsewhere, takes the lead: the old address answers no more, and every
+// connection to it is closed. The master keeps its state; a failover (SetDown, which
+// a leader's death is) is the caller's to fire, and announcing the new address
+// (RegisterInZK) too.
+func (m *Master) MoveTo(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	ip, hostname, err := advertise(ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	m.mu.Lock()
+	old := m.srv
+	srv := &http.Server{Handler: old.Handler, ReadHeaderTimeout: old.ReadHeaderTimeout, ConnState: old.ConnState}
+	m.srv, m.ln, m.ip, m.hostname = srv, ln, ip, hostname
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() { defer m.wg.Done(); _ = srv.Serve(ln) }()
+	return old.Close()
 }
 
 // ID is the master's id, the prefix of the framework, agent and offer ids it hands out.
@@ -444,10 +472,11 @@ func (m *Master) Close() {
 				fw.failover.Stop()
 			}
 		}
+		srv := m.srv
 		m.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = m.srv.Shutdown(ctx)
+		_ = srv.Shutdown(ctx)
 		m.wg.Wait()
 		// The temporary directory Start made for the sandboxes, when given none.
 		if m.cfg.Exec && m.cfg.WorkDir == "" && m.workDir != "" {

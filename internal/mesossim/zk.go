@@ -35,15 +35,17 @@ func (m *Master) RegisterInZK(zkURL string) (func(), error) {
 			return nil, fmt.Errorf("creating %s in ZooKeeper: %w", p, err)
 		}
 	}
-	port := m.ln.Addr().(*net.TCPAddr).Port
+	m.mu.Lock()
+	port, hostname, ip := m.ln.Addr().(*net.TCPAddr).Port, m.hostname, m.ip.String()
 	info := map[string]any{
-		"id":       m.ID(),
-		"hostname": m.hostname,
+		"id":       m.id,
+		"hostname": hostname,
 		"port":     port,
-		"address":  map[string]any{"hostname": m.hostname, "ip": m.ip.String(), "port": port},
+		"address":  map[string]any{"hostname": hostname, "ip": ip, "port": port},
 		"version":  simVersion,
-		"pid":      "master@" + net.JoinHostPort(m.ip.String(), strconv.Itoa(port)),
+		"pid":      "master@" + net.JoinHostPort(ip, strconv.Itoa(port)),
 	}
+	m.mu.Unlock()
 	data, _ := json.Marshal(info)
 	if _, err := conn.Create(path+"/json.info_", data, zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll)); err != nil {
 		conn.Close()
