@@ -38,6 +38,17 @@ type Server struct {
 	done chan struct{}
 }
 
+// Installed says whether the ZooKeeper server is on this machine: nil, or ErrNotInstalled.
+func Installed() error {
+	if _, err := os.Stat(Jar); err != nil {
+		return ErrNotInstalled
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		return fmt.Errorf("%w: java not found", ErrNotInstalled)
+	}
+	return nil
+}
+
 // Start runs a standalone ZooKeeper with its data in a new temporary directory and
 // waits until it answers.
 func Start() (*Server, error) {

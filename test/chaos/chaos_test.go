@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/k8sm/k8sm/internal/testenv"
+	"github.com/k8sm/k8sm/internal/testzk"
 )
 
 var (
@@ -29,6 +30,8 @@ var (
 	flagBin    = flag.String("chaos.manager", "", "the manager binary to run (default: built from ./cmd/manager)")
 	flagExec   = flag.Bool("chaos.exec", false, "agents run the real k8sm-executor (process runtime) instead of simulating tasks; adds the kill-executor fault")
 	flagTear   = flag.Bool("chaos.teardown", true, "at the end, delete the MesosCluster while a few faults fire, and count what it leaves behind")
+	flagZK     = flag.Bool("chaos.zk", true, "the cluster finds its master through ZooKeeper (zk://), which adds the zk-leader-change fault; "+
+		"without ZooKeeper installed the run finds it at its URL, or fails in CI")
 )
 
 // profile is what one run does, from the flags.
@@ -43,6 +46,7 @@ type profile struct {
 	minLeaderKill int  // SIGKILLs of the leader the plan holds at least
 	exec          bool // real executors (-chaos.exec)
 	teardown      bool // the cluster deleted at the end (-chaos.teardown)
+	zk            bool // the master found through ZooKeeper (-chaos.zk, and ZooKeeper installed)
 }
 
 func profileFromFlags() (profile, error) {
@@ -54,7 +58,15 @@ func profileFromFlags() (profile, error) {
 	if p.long {
 		p.pods, p.agents, p.faults, p.settle, p.minLeaderKill = 1000, 50, 150, 240*time.Second, 20
 	}
-	kinds, err := parseKinds(*flagKinds, p.exec)
+	if p.zk = *flagZK; p.zk {
+		if err := testzk.Installed(); err != nil {
+			if testzk.Required() {
+				return p, fmt.Errorf("-chaos.zk: %w", err)
+			}
+			p.zk = false
+		}
+	}
+	kinds, err := parseKinds(*flagKinds, p.exec, p.zk)
 	if err != nil {
 		return p, err
 	}
@@ -100,6 +112,9 @@ func (p profile) reproduce() string {
 	}
 	if !p.teardown {
 		args = append(args, "-chaos.teardown=false")
+	}
+	if !p.zk {
+		args = append(args, "-chaos.zk=false")
 	}
 	if *flagSettle > 0 {
 		args = append(args, "-chaos.settle="+p.settle.String())

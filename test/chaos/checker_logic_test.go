@@ -70,20 +70,26 @@ func TestPlanFaultsIsAFunctionOfTheProfile(t *testing.T) {
 }
 
 func TestParseKinds(t *testing.T) {
-	if k, err := parseKinds("", false); err != nil || len(k) != len(faultKinds) || hasKind(k, faultKillExecutor) {
+	if k, err := parseKinds("", false, false); err != nil || len(k) != len(faultKinds) || hasKind(k, faultKillExecutor) || hasKind(k, faultZKLeader) {
 		t.Fatalf("default kinds %v, %v", k, err)
 	}
-	if k, err := parseKinds("", true); err != nil || len(k) != len(faultKinds)+1 || !hasKind(k, faultKillExecutor) {
+	if k, err := parseKinds("", true, false); err != nil || len(k) != len(faultKinds)+1 || !hasKind(k, faultKillExecutor) {
 		t.Fatalf("default kinds with executors %v, %v", k, err)
 	}
-	if k, err := parseKinds("master-down, partition-agent,master-down", false); err != nil || len(k) != 2 {
+	if k, err := parseKinds("", false, true); err != nil || len(k) != len(faultKinds)+1 || !hasKind(k, faultZKLeader) {
+		t.Fatalf("default kinds with ZooKeeper %v, %v", k, err)
+	}
+	if k, err := parseKinds("master-down, partition-agent,master-down", false, false); err != nil || len(k) != 2 {
 		t.Fatalf("kinds %v, %v", k, err)
 	}
-	if _, err := parseKinds("meteor", false); err == nil || !strings.Contains(err.Error(), "meteor") {
+	if _, err := parseKinds("meteor", false, false); err == nil || !strings.Contains(err.Error(), "meteor") {
 		t.Fatalf("an unknown kind: %v", err)
 	}
-	if _, err := parseKinds("kill-executor", false); err == nil || !strings.Contains(err.Error(), "-chaos.exec") {
+	if _, err := parseKinds("kill-executor", false, true); err == nil || !strings.Contains(err.Error(), "-chaos.exec") {
 		t.Fatalf("kill-executor without executors: %v", err)
+	}
+	if _, err := parseKinds("zk-leader-change", true, false); err == nil || !strings.Contains(err.Error(), "-chaos.zk") {
+		t.Fatalf("zk-leader-change without ZooKeeper: %v", err)
 	}
 }
 

@@ -66,6 +66,10 @@ type run struct {
 	// upgrades of the cluster's executor (upgrade-executor).
 	executorBin     string
 	executorVersion int
+	// zkURL is where the cluster finds its master (-chaos.zk), and zkWithdraw takes the
+	// master's announcement there back (zk.go).
+	zkURL      string
+	zkWithdraw func()
 }
 
 func newScheme() *runtime.Scheme {
@@ -106,12 +110,16 @@ func newRun(t *testing.T, p profile) *run {
 	r.rec = newRecorder(r.direct)
 	r.startControllers(g)
 	r.startSim(g)
+	master := r.sim.URL()
+	if p.zk {
+		master = r.startZK(g)
+	}
 
 	ctx := context.Background()
 	g.Expect(r.load.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})).To(Succeed())
 	g.Expect(r.load.Create(ctx, &mesosv1alpha1.MesosCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: clusterName},
-		Spec:       mesosv1alpha1.MesosClusterSpec{Master: r.sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: executor}},
+		Spec:       mesosv1alpha1.MesosClusterSpec{Master: master, Executor: mesosv1alpha1.ExecutorSpec{URI: executor}},
 	})).To(Succeed())
 
 	// The managers reach the API server through the proxy (slow-writes, api-errors).

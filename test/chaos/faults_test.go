@@ -44,6 +44,7 @@ const (
 	faultReadErrors     faultKind = "read-errors"       // some of the managers' API reads answered 429/5xx, for a while
 	faultBreakWatches   faultKind = "break-watches"     // the managers' watches ended; some resumed ones answered 410 Expired, for a while
 	faultStaleReads     faultKind = "stale-reads"       // what the managers read (watch events, GET and LIST answers) held back, for a while
+	faultZKLeader       faultKind = "zk-leader-change"  // the leading master dies and leaves ZooKeeper, none leads for a while, then one leads at a new address (-chaos.zk)
 	faultUpgradeExec    faultKind = "upgrade-executor"  // the MesosCluster's executor URI changed, as an operator upgrade does
 	faultRestartAPI     faultKind = "restart-apiserver" // kube-apiserver stopped, started again after a while (etcd keeps the data)
 	faultKillExecutor   faultKind = "kill-executor"     // an agent's k8sm-executor process is killed (-chaos.exec only)
@@ -54,11 +55,15 @@ var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMast
 	faultRestartAgent, faultRemoveAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors,
 	faultRestartAPI, faultReadErrors, faultBreakWatches, faultStaleReads, faultUpgradeExec}
 
-// parseKinds reads -chaos.kinds; with real executors kill-executor is one more kind.
-func parseKinds(s string, exec bool) ([]faultKind, error) {
-	known := faultKinds
+// parseKinds reads -chaos.kinds; with real executors kill-executor is one more kind, and
+// with the master found through ZooKeeper zk-leader-change.
+func parseKinds(s string, exec, zk bool) ([]faultKind, error) {
+	known := slices.Clip(faultKinds)
 	if exec {
-		known = append(slices.Clip(faultKinds), faultKillExecutor)
+		known = append(known, faultKillExecutor)
+	}
+	if zk {
+		known = append(known, faultZKLeader)
 	}
 	if strings.TrimSpace(s) == "" {
 		return known, nil
@@ -68,6 +73,9 @@ func parseKinds(s string, exec bool) ([]faultKind, error) {
 		k := faultKind(strings.TrimSpace(name))
 		if k == faultKillExecutor && !exec {
 			return nil, fmt.Errorf("-chaos.kinds: %s needs -chaos.exec (simulated tasks have no executor to kill)", k)
+		}
+		if k == faultZKLeader && !zk {
+			return nil, fmt.Errorf("-chaos.kinds: %s needs -chaos.zk (the master is found at its URL otherwise)", k)
 		}
 		if !slices.Contains(known, k) {
 			return nil, fmt.Errorf("-chaos.kinds: unknown fault kind %q (known: %s)", k, kindNames(known))
@@ -116,7 +124,7 @@ func (f fault) String() string {
 		return fmt.Sprintf("%s agent-%d for %s", f.kind, f.agent+1, f.lasts)
 	case faultRestartAgent, faultRemoveAgent, faultKillExecutor:
 		return fmt.Sprintf("%s agent-%d", f.kind, f.agent+1)
-	case faultMasterDown, faultDuplicate, faultRestartAPI:
+	case faultMasterDown, faultDuplicate, faultRestartAPI, faultZKLeader:
 		return fmt.Sprintf("%s for %s", f.kind, f.lasts)
 	case faultKillLeader, faultTermLeader:
 		return fmt.Sprintf("%s after %s of leadership", f.kind, f.tenure.Round(time.Millisecond))
@@ -196,7 +204,7 @@ func planFaults(p profile) faultPlan {
 			delay: 200*time.Millisecond + randDur(rng, 2800*time.Millisecond), n: 1 + rng.IntN(3), processed: rng.IntN(2) == 0,
 			rate: 0.1 + 0.2*rng.Float64(), tenure: randDur(rng, 2*p.pace)}
 		switch k {
-		case faultMasterDown:
+		case faultMasterDown, faultZKLeader:
 			f.lasts = time.Second + randDur(rng, 5*time.Second)
 		case faultSlowWrites:
 			f.delay /= 2 // at most 1.5s: a write held longer than the lease's renewal allows makes the leader step down
@@ -367,6 +375,9 @@ func (r *run) inject(f fault) error {
 		r.waitFree("master")
 		r.sim.SetDown(true)
 		r.ends.schedule("master", f.lasts, func() { r.sim.SetDown(false) })
+	case faultZKLeader:
+		r.waitFree("master")
+		return r.changeZKLeader(f.lasts)
 	case faultPartition:
 		h := r.freeAgent(f.agent)
 		if h == "" {

@@ -26,7 +26,7 @@ import (
 // the managers, of their way to the API server and of the master, which a teardown
 // goes through (the agents' do not stop it: Mesos kills their tasks when it can).
 var teardownKinds = []faultKind{faultKillLeader, faultTermLeader, faultAPIErrors, faultReadErrors, faultBreakWatches, faultStaleReads,
-	faultSlowWrites, faultDropStream, faultMasterDown, faultFailoverMaster}
+	faultSlowWrites, faultDropStream, faultMasterDown, faultFailoverMaster, faultZKLeader}
 
 const (
 	// teardownFaults is how many faults fire while the cluster is deleted.
