@@ -169,7 +169,14 @@ func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		// The running driver keeps its subscription, made with what it read before: a
 		// busy API server, or a Secret deleted to be made again, is no reason to drop it.
 		log.Info("Keeping the framework's subscription: a Secret it was made from cannot be read", "reason", reason, "message", err.Error())
-		r.statusFromDriver(mc, status, d.Status())
+		// The driver runs the spec of the generation last observed, not this one's, which
+		// is neither applied nor handed to the scheduler: what the status says of the
+		// framework is of that generation, and so is status.observedGeneration. Degraded,
+		// which says why, is of this one.
+		driven := *mc
+		driven.Generation = mc.Status.ObservedGeneration
+		status.ObservedGeneration = driven.Generation
+		r.statusFromDriver(&driven, status, d.Status())
 		recordPrincipal(status, d)
 		setDegraded(status, mc.Generation, degradation{true, reason,
 			err.Error() + ": the framework keeps its subscription with what was read before, and cannot subscribe again without it"})
