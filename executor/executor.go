@@ -54,6 +54,9 @@ type Executor struct {
 	unacked []unackedUpdate
 	// acked is told of each acknowledgement.
 	acked chan struct{}
+	// kick wakes the resender before its next tick: a subscription delivered the
+	// updates that others of their tasks were waiting for.
+	kick chan struct{}
 	// shutdownDone is made on SHUTDOWN, and closed when its work is done.
 	shutdownDone chan struct{}
 	// ended are the forgotten tasks whose sandboxes are kept, oldest first.
@@ -64,11 +67,22 @@ type Executor struct {
 }
 
 // unackedUpdate is an update waiting for the agent's acknowledgement.
+//
+// The agent's status update manager forwards a task's updates in the order they reach
+// the agent, so an update goes out only once every earlier update of its task has been
+// delivered: the agent answered the UPDATE, or the SUBSCRIBE, that carried it. Until
+// then it waits, unsent, for the resender (or the next subscription) to send it after
+// them. An update marked sent when a SUBSCRIBE carrying it was made, say, would let a
+// later one go out while that SUBSCRIBE failed: the framework would hear TASK_FINISHED
+// before the TASK_RUNNING the next subscription carries.
 type unackedUpdate struct {
 	call mexec.Call_Update
-	// unsent: the last attempt to send it failed (or an earlier update of its task had
-	// not gone out yet); the resender sends it again.
-	unsent bool
+	// delivered: the agent took it (it may still lose it by restarting, and a
+	// subscription carries it again).
+	delivered bool
+	// sending counts the calls carrying it that have not been answered yet; the
+	// resender leaves such an update to them.
+	sending int
 }
 
 type task struct {
@@ -92,7 +106,7 @@ type task struct {
 // sandbox and has its runtime sweep what ended runs left (runs.go).
 func (e *Executor) Run(ctx context.Context) error {
 	e.tasks, e.unackedTasks, e.unacked = map[string]*task{}, map[string]mesos.TaskInfo{}, nil
-	e.acked = make(chan struct{}, 1)
+	e.acked, e.kick = make(chan struct{}, 1), make(chan struct{}, 1)
 	// Taken before the runtime starts any process.
 	sender, subscriber := e.connect(takeAuthenticationToken())
 	release := e.claimAndSweep()
@@ -175,7 +189,10 @@ func (e *Executor) stopped() error {
 	ctx, cancel := context.WithDeadline(context.Background(), start.Add(grace))
 	defer cancel()
 	e.killAll(ctx, true, grace*3/4, start.Add(grace*9/10))
-	e.sendUnsent(ctx)
+	// Updates whose sends were under way on the context that ended are sent again (the
+	// same update twice, by its uuid), else a send that failed once this one passed it
+	// would hold back its task's terminal update.
+	e.sendUnsent(ctx, true)
 	return nil
 }
 
@@ -261,17 +278,27 @@ func (e *Executor) subscribeOnce(ctx context.Context) (subscribed bool, err erro
 		tasks = append(tasks, t)
 	}
 	var updates []mexec.Call_Update
+	var uuids [][]byte
 	for i := range e.unacked {
 		updates = append(updates, e.unacked[i].call)
-		e.unacked[i].unsent = false // the subscription carries it
+		uuids = append(uuids, e.unacked[i].call.Status.UUID)
+		e.unacked[i].sending++ // the subscription carries it
 	}
 	e.mu.Unlock()
 	// A SHUTDOWN ends the stream (cancel) when its work is done.
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := e.subscriber.Send(sctx, calls.NonStreaming(calls.Subscribe(tasks, updates)))
+	// The agent answers once it has taken the subscription's updates: the updates made
+	// meanwhile, which waited for them, go out now. A subscription that failed delivered
+	// nothing: the resender sends its updates, in order, before those.
+	e.sent(uuids, err == nil)
 	if err != nil {
 		return false, err
+	}
+	select {
+	case e.kick <- struct{}{}:
+	default:
 	}
 	defer func() { _ = resp.Close() }()
 	for {
@@ -443,42 +470,47 @@ func (e *Executor) updateLocked(ctx context.Context, t *task, state mesos.TaskSt
 		status.Message = &msg
 	}
 	e.mu.Lock()
-	// An earlier update of the task that has not gone out yet goes first.
+	// An earlier update of the task that has not been delivered goes first: this one
+	// waits for the resender, which sends it after that one.
 	behind := false
 	for _, p := range e.unacked {
-		behind = behind || (p.unsent && p.call.Status.TaskID == status.TaskID)
+		behind = behind || (!p.delivered && p.call.Status.TaskID == status.TaskID)
 	}
 	// On a context that ended (the executor is stopping) it cannot go out: it is kept
-	// unsent before the task is done, for stopped to send it (a send tried and failed
-	// here could be marked unsent only after stopped had sent what it found). A terminal
-	// update counts as unsent until its send succeeds, for the same reason: the context
-	// may end while it is on its way. Sent twice, it is the same update (its uuid).
-	unsent := behind || ctx.Err() != nil
-	e.unacked = append(e.unacked, unackedUpdate{call: mexec.Call_Update{Status: status}, unsent: unsent || isTerminal(state)})
+	// before the task is done, for stopped to send it.
+	send := !behind && ctx.Err() == nil
+	pending := unackedUpdate{call: mexec.Call_Update{Status: status}}
+	if send {
+		pending.sending = 1
+	}
+	e.unacked = append(e.unacked, pending)
 	e.mu.Unlock()
 	if isTerminal(state) {
 		// Done once its terminal update is kept for sending (shutDown waits for it).
 		t.terminal = true
 		close(t.done)
 	}
-	if unsent {
+	if !send {
 		return
 	}
-	if err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(status))); err != nil {
+	err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(status)))
+	if err != nil {
 		e.Log.Info("Could not send an update; sending it again", "task", t.info.TaskID.Value, "state", state.String(), "error", err.Error())
-		e.setUnsent(u[:], true)
-	} else if isTerminal(state) {
-		e.setUnsent(u[:], false)
 	}
+	e.sent([][]byte{u[:]}, err == nil)
 }
 
-// setUnsent records whether the update with that uuid still has to be sent.
-func (e *Executor) setUnsent(uuid []byte, unsent bool) {
+// sent records that a call carrying the updates with those uuids was answered, and
+// whether the agent took them.
+func (e *Executor) sent(uuids [][]byte, delivered bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for i := range e.unacked {
-		if bytes.Equal(e.unacked[i].call.Status.UUID, uuid) {
-			e.unacked[i].unsent = unsent
+	for _, id := range uuids {
+		for i := range e.unacked {
+			if p := &e.unacked[i]; bytes.Equal(p.call.Status.UUID, id) {
+				p.sending--
+				p.delivered = p.delivered || delivered
+			}
 		}
 	}
 }
@@ -496,21 +528,32 @@ func (e *Executor) resend(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			e.pruneSandboxes(time.Now())
+		case <-e.kick:
 		}
-		e.pruneSandboxes(time.Now())
-		e.sendUnsent(ctx)
+		e.sendUnsent(ctx, false)
 	}
 }
 
-// sendUnsent sends, in order, the updates whose sending failed, until one fails again.
-func (e *Executor) sendUnsent(ctx context.Context) {
+// sendUnsent sends, in order, the updates not delivered yet whose tasks' earlier updates
+// were, until one fails again. An update a call under way carries is left to that call
+// (and its task's later updates wait for it) unless again: then it is sent once more.
+func (e *Executor) sendUnsent(ctx context.Context, again bool) {
 	for {
 		e.mu.Lock()
 		var next *mesos.TaskStatus
+		waiting := map[string]bool{} // tasks with an update not delivered before
 		for i := range e.unacked {
-			if e.unacked[i].unsent {
-				st := e.unacked[i].call.Status
+			p := &e.unacked[i]
+			id := p.call.Status.TaskID.Value
+			if p.delivered || waiting[id] {
+				continue
+			}
+			waiting[id] = true
+			if p.sending == 0 || again {
+				st := p.call.Status
 				next = &st
+				p.sending++
 				break
 			}
 		}
@@ -518,10 +561,11 @@ func (e *Executor) sendUnsent(ctx context.Context) {
 		if next == nil {
 			return
 		}
-		if err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(*next))); err != nil {
+		err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(*next)))
+		e.sent([][]byte{next.UUID}, err == nil)
+		if err != nil {
 			return
 		}
-		e.setUnsent(next.UUID, false)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,9 @@ type fakeAgent struct {
 	mu         sync.Mutex
 	subscribes []*mexec.Call_Subscribe
 	updates    []mesos.TaskStatus
+	// arrivals are the updates the agent took, from UPDATEs and from the SUBSCRIBEs it
+	// accepted, in the order it took them (Mesos's status update manager's order).
+	arrivals   []mesos.TaskStatus
 	stream     chan *mexec.Event // events for the current stream
 	cut        chan struct{}     // closed to end the current stream abruptly
 	down       bool              // refuse calls with 503
@@ -101,6 +105,9 @@ func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.subscribes = append(a.subscribes, call.GetSubscribe())
+	for _, u := range call.GetSubscribe().UnacknowledgedUpdates {
+		a.arrivals = append(a.arrivals, u.Status)
+	}
 	n := len(a.subscribes)
 	events, cut := make(chan *mexec.Event, 16), make(chan struct{})
 	a.stream, a.cut = events, cut
@@ -166,6 +173,7 @@ func (a *fakeAgent) takeUpdate(r *http.Request, st mesos.TaskStatus) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.updates = append(a.updates, st)
+	a.arrivals = append(a.arrivals, st)
 	if a.acks {
 		a.stream <- &mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}}
 	}
@@ -215,6 +223,22 @@ func (a *fakeAgent) statesOf(taskID string) []mesos.TaskState {
 	var out []mesos.TaskState
 	for _, u := range a.updates {
 		if u.TaskID.Value == taskID {
+			out = append(out, u.GetState())
+		}
+	}
+	return out
+}
+
+// arrivalsOf is the states of a task's updates in the order the agent first took them:
+// an update taken again (its uuid) is a duplicate, which the agent ignores.
+func (a *fakeAgent) arrivalsOf(taskID string) []mesos.TaskState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen := map[string]bool{}
+	var out []mesos.TaskState
+	for _, u := range a.arrivals {
+		if u.TaskID.Value == taskID && !seen[string(u.UUID)] {
+			seen[string(u.UUID)] = true
 			out = append(out, u.GetState())
 		}
 	}
@@ -489,4 +513,66 @@ func TestResubscribesAfterARandomWaitUpToTheBackoffMax(t *testing.T) {
 	}
 	a.up()
 	a.waitSubscription(t, 2)
+}
+
+// A task's updates reach the agent in the order they were made, across a SUBSCRIBE that
+// failed: that SUBSCRIBE carried an update the agent never took, so a later update of
+// the task waits for it, rather than going out at once and reaching the agent first
+// (its status update manager forwards in the order it takes them: the framework would
+// hear TASK_RUNNING after the update that followed it).
+func TestUpdatesKeepTheirOrderAcrossAFailedSubscription(t *testing.T) {
+	a := newFakeAgent(t)
+	// The executor's second wait before subscribing again (the first SUBSCRIBE after
+	// the agent went down has failed) lasts until the test ends it.
+	var mu sync.Mutex
+	waits := 0
+	waiting, release := make(chan struct{}), make(chan struct{})
+	rt := heldRuntime{started: make(chan *heldHandle, 1)}
+	startExecutorWith(t, a, &Executor{Runtime: rt, random: func() float64 {
+		mu.Lock()
+		waits++
+		n := waits
+		mu.Unlock()
+		if n == 2 {
+			close(waiting)
+			<-release
+		}
+		return 0
+	}})
+	var once sync.Once
+	end := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(end)
+	a.waitSubscription(t, 1)
+
+	// TASK_STARTING is refused; then the agent goes down, refusing the SUBSCRIBE that
+	// carries it.
+	a.mu.Lock()
+	a.recovering = true
+	a.mu.Unlock()
+	a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: podTask(t, "t1")}})
+	h := <-rt.started
+	eventually(t, "TASK_STARTING refused", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.refused > 0
+	})
+	a.restart(true)
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the executor did not try to subscribe again")
+	}
+
+	// The agent is back before the next SUBSCRIBE, and the pod runs.
+	a.mu.Lock()
+	a.down, a.recovering = false, false
+	a.mu.Unlock()
+	h.report(Report{Status: corev1.PodStatus{Phase: corev1.PodRunning}})
+	eventually(t, "TASK_RUNNING taken", func() bool { return slices.Contains(a.arrivalsOf("t1"), mesos.TASK_RUNNING) })
+	end()
+	a.waitSubscription(t, 2)
+	want := []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING}
+	if got := a.arrivalsOf("t1"); !slices.Equal(got, want) {
+		t.Errorf("the agent took the updates %v, want %v", got, want)
+	}
 }
