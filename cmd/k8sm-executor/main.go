@@ -37,7 +37,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("k8sm-executor", flag.ContinueOnError)
 	runtime := fs.String("runtime", "process", "How pods run: process (child processes in the sandbox) or kubelet (static pods of the agent's kubelet).")
-	backoff := fs.Duration("restart-backoff", 10*time.Second, "process runtime: first wait before a failed container restarts; it doubles up to 5m.")
+	backoff := fs.Duration("restart-backoff", 10*time.Second, "process runtime: wait before a failed container restarts a second time (the first is at once, as a kubelet does); it doubles up to 5m, and starts over after a run of 10m.")
 	pids := fs.Int64("pod-pids-limit", 0, "process runtime: the most tasks (threads included) each pod's cgroup may hold, as the kubelet's podPidsLimit; 0 for no bound.")
 	var kc kubeletFlags
 	kc.bind(fs)

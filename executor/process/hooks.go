@@ -27,6 +27,12 @@ import (
 // defaultGrace is the kubelet's terminationGracePeriodSeconds default.
 const defaultGrace = 30 * time.Second
 
+// minimumGrace is the least time a container gets between SIGTERM and SIGKILL, however
+// little of its grace period is left (its preStop hook took it, a later kill shortened
+// it, it was 0): the kubelet's minimumGracePeriodInSeconds, which its killContainer
+// applies after the preStop hook's time, "to avoid unnecessary SIGKILLs".
+const minimumGrace = 2 * time.Second
+
 func lifecycle(c *corev1.Container) corev1.Lifecycle {
 	if c.Lifecycle == nil {
 		return corev1.Lifecycle{}
@@ -48,8 +54,9 @@ func (p *pod) grace(pr *corev1.Probe) time.Duration {
 
 // stopContainer stops a running instance within grace: its preStop hook (once per
 // instance), then SIGTERM to its process group, then SIGKILL when the grace period is
-// over, or earlier when a kill of its pod shortens it (Kill); it returns once its
-// process is gone. why, when set, is said in its Terminated state.
+// over, or earlier when a kill of its pod shortens it (Kill), but never less than
+// minimumGrace after SIGTERM; it returns once its process is gone. why, when set, is
+// said in its Terminated state.
 func (p *pod) stopContainer(in instance, grace time.Duration, why string) {
 	deadline := time.Now().Add(grace)
 	p.mu.Lock()
@@ -68,7 +75,7 @@ func (p *pod) stopContainer(in instance, grace time.Duration, why string) {
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
 			defer cancel()
-			p.awaitUntil(deadline, in.exited, ctx.Done())
+			p.awaitUntil(deadline, time.Time{}, in.exited, ctx.Done())
 		}()
 		if err := p.runHook(ctx, in, preStop); err != nil {
 			p.rt.Log.Info("preStop hook failed", "pod", p.name(), "container", in.c.spec.Name, "error", err.Error())
@@ -76,7 +83,7 @@ func (p *pod) stopContainer(in instance, grace time.Duration, why string) {
 		cancel()
 	}
 	signal(in.cmd, syscall.SIGTERM)
-	if p.awaitUntil(deadline, in.exited, nil) {
+	if p.awaitUntil(deadline, time.Now().Add(minimumGrace), in.exited, nil) {
 		return
 	}
 	signal(in.cmd, syscall.SIGKILL)

@@ -118,7 +118,8 @@ func TestPreStopHookRunsBeforeSIGTERM(t *testing.T) {
 }
 
 // A preStop hook's time counts against the grace period: one that would take longer
-// than it is cut short, and SIGKILL comes once the grace period is over.
+// than it is cut short, and SIGKILL comes once the grace period is over (and 2 s after
+// SIGTERM at the earliest).
 func TestPreStopHookCountsAgainstTheGracePeriod(t *testing.T) {
 	for name, hook := range map[string]*corev1.LifecycleHandler{
 		"exec":  execHook("exec sleep 300"),
@@ -141,6 +142,33 @@ func TestPreStopHookCountsAgainstTheGracePeriod(t *testing.T) {
 			}
 			if rep := rec.until(t, "the pod was killed", ended); !rep.Killed || rep.Status.ContainerStatuses[0].State.Terminated.ExitCode != 137 {
 				t.Fatalf("%+v", rep)
+			}
+		})
+	}
+}
+
+// However little of the grace period is left once the preStop hook was cut short, the
+// container gets 2 s between SIGTERM and SIGKILL, as the kubelet gives every container
+// it stops (killContainer's minimumGracePeriodInSeconds): one that ends on SIGTERM at
+// once ends as it means to, not SIGKILLed.
+func TestSIGTERMComesAtLeast2sBeforeSIGKILL(t *testing.T) {
+	for name, hook := range map[string]*corev1.LifecycleHandler{
+		"exec":  execHook("exec sleep 300"),
+		"sleep": {Sleep: &corev1.SleepAction{Seconds: 300}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := shPod(corev1.RestartPolicyAlways, `trap "echo terminated; exit 0" TERM; echo up; while :; do sleep 0.05; done`)
+			p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: hook}
+			h, rec, sandbox := start(t, p)
+			rec.until(t, "running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+			eventually(t, "the container traps SIGTERM", func() bool { return output(sandbox, "c0", corev1.LogStreamStdout) == "up\n" })
+			go h.Kill(500 * time.Millisecond)
+			rep := rec.until(t, "the pod was killed", ended)
+			if term := rep.Status.ContainerStatuses[0].State.Terminated; !rep.Killed || term == nil || term.ExitCode != 0 {
+				t.Fatalf("the container ended %+v, want exit code 0 from its trap", rep.Status.ContainerStatuses[0].State)
+			}
+			if out := output(sandbox, "c0", corev1.LogStreamStdout); out != "up\nterminated\n" {
+				t.Fatalf("the container wrote %q, want its trap's line", out)
 			}
 		})
 	}

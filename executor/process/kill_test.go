@@ -12,8 +12,9 @@ import (
 // A second KILL may only shorten the wait before SIGKILL, as Mesos's command executor
 // and the kubelet's effective grace period do: `kubectl delete --grace-period=1` after a
 // delete with the pod's hour-long grace period ends a container that ignores SIGTERM
-// (or sleeps in its preStop hook) at once; a longer grace after a short one does not
-// keep it longer. The recorder gives up after 20 s, far below the hour.
+// (or sleeps in its preStop hook) at once, or 2 s after its SIGTERM (minimumGrace); a
+// longer grace after a short one does not keep it longer. The recorder gives up after
+// 20 s, far below the hour.
 func TestALaterKillOnlyShortensTheGracePeriod(t *testing.T) {
 	for _, tc := range []struct {
 		name          string

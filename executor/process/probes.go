@@ -15,23 +15,29 @@ import (
 // first, when it has one, during which the others do not run and it is not Started;
 // once that succeeded, it is Started and its readiness and liveness probes run:
 // readiness sets its Ready, a failed liveness probe stops it (its restart policy then
-// applies), as does a startup probe that failed failureThreshold times. Exec probes run
-// as the container. The returned func stops them.
+// applies), as does a startup probe that failed failureThreshold times. Each probe's
+// initialDelaySeconds counts from the container's start, as the kubelet's prober
+// counts it (worker.go: from the container's Running startedAt): its postStart hook and
+// startup probe hold the probes back while they last, and do not add to the delay. Exec
+// probes run as the container. The returned func stops them.
 func (p *pod) probe(in instance) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := in.c
+	p.mu.Lock()
+	from := c.startedAt.Time // the instance's: the next starts once its probes stopped
+	p.mu.Unlock()
 	go func() {
-		if pr := c.spec.StartupProbe; pr != nil && !p.startup(ctx, in, pr) {
+		if pr := c.spec.StartupProbe; pr != nil && !p.startup(ctx, in, pr, from) {
 			return
 		}
 		if pr := c.spec.ReadinessProbe; pr != nil {
-			go p.loop(ctx, c, in.l, pr, func(err error) bool {
+			go p.loop(ctx, c, in.l, pr, from, func(err error) bool {
 				p.setReady(in, err == nil)
 				return false
 			})
 		}
 		if pr := c.spec.LivenessProbe; pr != nil {
-			go p.loop(ctx, c, in.l, pr, func(err error) bool {
+			go p.loop(ctx, c, in.l, pr, from, func(err error) bool {
 				if err == nil {
 					return false
 				}
@@ -45,10 +51,11 @@ func (p *pod) probe(in instance) func() {
 
 // startup runs the instance's startup probe until it succeeds, and says whether it did:
 // the container is Started then (and Ready without a readiness probe). After
-// failureThreshold failures in a row it stops the container instead.
-func (p *pod) startup(ctx context.Context, in instance, pr *corev1.Probe) bool {
+// failureThreshold failures in a row it stops the container instead. from is when the
+// container started.
+func (p *pod) startup(ctx context.Context, in instance, pr *corev1.Probe, from time.Time) bool {
 	started := false
-	p.loop(ctx, in.c, in.l, pr, func(err error) bool {
+	p.loop(ctx, in.c, in.l, pr, from, func(err error) bool {
 		if err != nil {
 			p.stopContainer(in, p.grace(pr), probeFailed(in.c, "startup", err))
 			return true
@@ -83,9 +90,11 @@ func (p *pod) setReady(in instance, ok bool) {
 	}
 }
 
-// loop probes every period and calls result once the thresholds are met (nil: success,
-// else the last failure), until result says to stop or ctx ends.
-func (p *pod) loop(ctx context.Context, c *container, l *launch, pr *corev1.Probe, result func(error) (stop bool)) {
+// loop probes every period, the first time initialDelaySeconds after from (the
+// container's start) or at once if that has passed, and calls result once the
+// thresholds are met (nil: success, else the last failure), until result says to stop
+// or ctx ends.
+func (p *pod) loop(ctx context.Context, c *container, l *launch, pr *corev1.Probe, from time.Time, result func(error) (stop bool)) {
 	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
 	if pr.PeriodSeconds == 0 {
 		period = 10 * time.Second
@@ -96,7 +105,7 @@ func (p *pod) loop(ctx context.Context, c *container, l *launch, pr *corev1.Prob
 		failThreshold = 3
 	}
 	select {
-	case <-time.After(time.Duration(pr.InitialDelaySeconds) * time.Second):
+	case <-time.After(time.Until(from.Add(time.Duration(pr.InitialDelaySeconds) * time.Second))):
 	case <-ctx.Done():
 		return
 	}

@@ -107,3 +107,54 @@ func TestStartupProbeFailureStopsTheContainer(t *testing.T) {
 		})
 	}
 }
+
+// A readiness or liveness probe's initialDelaySeconds counts from the container's
+// start, as the kubelet's prober counts it, not from the end of its startup probe: a
+// startup probe that took 2 s does not put off a readiness probe due 3 s after the
+// start until 5 s, nor a liveness probe that fails at once.
+func TestInitialDelayCountsFromTheContainersStart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(c *corev1.Container, pr *corev1.Probe)
+		// done is the report its probe's first run made, at the time it says.
+		done func(r executor.Report) (time.Time, bool)
+	}{
+		{"readiness", func(c *corev1.Container, pr *corev1.Probe) { c.ReadinessProbe = pr },
+			func(r executor.Report) (time.Time, bool) {
+				cs := r.Status.ContainerStatuses[0]
+				return time.Now(), cs.Ready
+			}},
+		{"liveness", func(c *corev1.Container, pr *corev1.Probe) {
+			pr.Exec.Command = []string{"false"}
+			c.LivenessProbe = pr
+		}, func(r executor.Report) (time.Time, bool) {
+			term := r.Status.ContainerStatuses[0].LastTerminationState.Terminated
+			if term == nil {
+				return time.Time{}, false
+			}
+			return term.FinishedAt.Time, true
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := shPod(corev1.RestartPolicyAlways, "exec sleep 300")
+			c := &p.Spec.Containers[0]
+			c.StartupProbe = execProbe(1, "true")
+			c.StartupProbe.InitialDelaySeconds = 2
+			pr := execProbe(1, "true")
+			pr.InitialDelaySeconds = 3
+			tc.set(c, pr)
+			_, rec, _ := start(t, p)
+			running := rec.until(t, "running", func(r executor.Report) bool { return r.Status.ContainerStatuses[0].State.Running != nil })
+			begun := running.Status.ContainerStatuses[0].State.Running.StartedAt.Time
+			var at time.Time
+			rec.until(t, "the "+tc.name+" probe ran", func(r executor.Report) bool {
+				var ok bool
+				at, ok = tc.done(r)
+				return ok
+			})
+			if after := at.Sub(begun); after < 3*time.Second || after > 4500*time.Millisecond {
+				t.Fatalf("the %s probe ran %s after the container started, want 3 s (its initialDelaySeconds)", tc.name, after)
+			}
+		})
+	}
+}

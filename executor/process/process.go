@@ -32,8 +32,10 @@ import (
 // Runtime runs pods as processes.
 type Runtime struct {
 	// BackoffBase and BackoffMax bound the wait before a container restarts, doubling
-	// like the kubelet's (10s to 5m by default).
-	BackoffBase, BackoffMax time.Duration
+	// like the kubelet's (10s to 5m by default); BackoffReset is how long after its last
+	// restart a container must exit for its back-off to start over (10m by default).
+	// restartDelay says how they are used.
+	BackoffBase, BackoffMax, BackoffReset time.Duration
 	// HostIP is reported as status.hostIP and status.podIP (processes share the host network).
 	HostIP string
 	// NodeName is spec.nodeName for the downward API when the pod has none.
@@ -82,6 +84,8 @@ type container struct {
 	// may start then).
 	firstStarted chan struct{}
 	startedOnce  sync.Once
+	// backoff is its restart back-off (restartDelay).
+	backoff backoff
 	// log is the log of its latest instance; launch and cg are its running
 	// instance's (exec runs as it, stats read it).
 	log    *containerLog
@@ -127,8 +131,9 @@ type pod struct {
 }
 
 // CheckPod says, naming the field, what of a pod the runtime cannot run, before anything
-// of it starts: a container without a command, a terminal off Linux, a gRPC probe, env
-// that needs ConfigMaps, Secrets or resource fields. Its volumes are DecodePod's
+// of it starts: a container without a command, a terminal off Linux, a gRPC probe, a
+// container's own restart policy or rules (checkRestartPolicies), env that needs
+// ConfigMaps, Secrets or resource fields. Its volumes are DecodePod's
 // (Supports). nil means none. The manager refuses such pods before it queues them
 // (podtask.CheckRuntime), and must refuse the same.
 func CheckPod(p *corev1.Pod) error {
@@ -146,6 +151,9 @@ func CheckPod(p *corev1.Pod) error {
 		return err
 	}
 	if err := checkProbes(p); err != nil {
+		return err
+	}
+	if err := checkRestartPolicies(p); err != nil {
 		return err
 	}
 	var r Runtime // env's values are not looked at, only whether it can make them
@@ -216,19 +224,42 @@ func waiting(c corev1.Container, reason string) corev1.ContainerStatus {
 	return corev1.ContainerStatus{Name: c.Name, Image: c.Image, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}}
 }
 
-func (r *Runtime) backoff(restarts int32) time.Duration {
-	base, max := r.BackoffBase, r.BackoffMax
+// backoff is a container's restart back-off, as the kubelet keeps it for each
+// container (its crashLoopBackOff, a flowcontrol.Backoff): the wait its next exit
+// gets, 0 before it first exited, and when it was last restarted.
+type backoff struct {
+	delay   time.Duration
+	updated time.Time
+}
+
+// restartDelay is how long a container that exited at exited waits, from now, before
+// it starts again, and moves its back-off on, as the kubelet's doBackOff does
+// (kuberuntime_manager.go, with kubelet.go's crashLoopBackOff): its first exit restarts
+// it at once, each later one after twice the wait of the one before, from BackoffBase
+// (10s) up to BackoffMax (5m, the kubelet's MaxContainerRestartPeriod default), the
+// wait counted from its exit. An exit more than BackoffReset (10m: the kubelet's
+// HasExpiredFunc, and its GC of the back-offs) after its last restart counts as a
+// first one again: a container that ran that long is restarted at once, and its next
+// exit waits BackoffBase, rather than the 5 minutes it had come to.
+func (r *Runtime) restartDelay(b *backoff, exited, now time.Time) time.Duration {
+	base, most, reset := r.BackoffBase, r.BackoffMax, r.BackoffReset
 	if base <= 0 {
 		base = 10 * time.Second
 	}
-	if max <= 0 {
-		max = 5 * time.Minute
+	if most <= 0 {
+		most = 5 * time.Minute
 	}
-	d := base
-	for i := int32(1); i < restarts && d < max; i++ {
-		d *= 2
+	if reset <= 0 {
+		reset = 10 * time.Minute
 	}
-	return min(d, max)
+	base = min(base, most)
+	if b.delay == 0 || exited.Sub(b.updated) > reset {
+		b.delay, b.updated = base, now
+		return 0
+	}
+	wait := max(exited.Add(b.delay).Sub(now), 0)
+	b.delay, b.updated = min(2*b.delay, most), now.Add(wait)
+	return wait
 }
 
 // Kill stops every process group: SIGTERM, then SIGKILL after grace. A later Kill
@@ -296,10 +327,14 @@ func (p *pod) stopBy(deadline time.Time) (by time.Time, shortened <-chan struct{
 }
 
 // awaitUntil waits until a or b is closed (true), or until deadline, or the pod's kill
-// deadline if that comes earlier meanwhile, has passed (false).
-func (p *pod) awaitUntil(deadline time.Time, a, b <-chan struct{}) bool {
+// deadline if that comes earlier meanwhile, has passed, but not before notBefore
+// (false).
+func (p *pod) awaitUntil(deadline, notBefore time.Time, a, b <-chan struct{}) bool {
 	for {
 		by, shortened := p.stopBy(deadline)
+		if by.Before(notBefore) {
+			by = notBefore
+		}
 		t := time.NewTimer(time.Until(by))
 		select {
 		case <-a:
@@ -390,16 +425,36 @@ func (p *pod) supervise(c *container) {
 	}
 }
 
-// wait sleeps the restart backoff (CrashLoopBackOff); false when the pod is killed.
+// wait sleeps the restart back-off (CrashLoopBackOff, restartDelay); false when the pod
+// is killed.
 func (p *pod) wait(c *container) bool {
 	p.mu.Lock()
 	c.status.RestartCount++
 	last := c.status.State.Terminated
 	c.status.LastTerminationState = corev1.ContainerState{Terminated: last}
-	c.status.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
-		Message: fmt.Sprintf("back-off restarting failed container %s", c.spec.Name)}}
-	d := p.rt.backoff(c.status.RestartCount)
+	now := time.Now()
+	exited := now
+	if last != nil {
+		exited = last.FinishedAt.Time
+	}
+	d := p.rt.restartDelay(&c.backoff, exited, now)
+	if d > 0 {
+		c.status.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+			Message: fmt.Sprintf("back-off restarting failed container %s", c.spec.Name)}}
+	}
 	p.mu.Unlock()
+	if d <= 0 {
+		// Restarted at once, as the kubelet restarts it: no back-off to report, its
+		// next state is its next run's.
+		select {
+		case <-p.kill:
+			return false
+		case <-p.stopping:
+			return false
+		default:
+			return true
+		}
+	}
 	p.send("")
 	select {
 	case <-time.After(d):

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,7 +115,13 @@ func startWith(t *testing.T, rt *Runtime, p *corev1.Pod) (executor.Handle, *reco
 // startIn starts a pod with rt in the sandbox dir, and kills it as the test ends.
 func startIn(t *testing.T, rt *Runtime, p *corev1.Pod, dir string) (executor.Handle, *recorder) {
 	t.Helper()
-	rt.BackoffBase, rt.BackoffMax, rt.HostIP = 20*time.Millisecond, 100*time.Millisecond, "127.0.0.1"
+	// Set once: a runtime started again runs pods that read them.
+	if rt.BackoffBase == 0 && rt.BackoffMax == 0 {
+		rt.BackoffBase, rt.BackoffMax = 20*time.Millisecond, 100*time.Millisecond
+	}
+	if rt.HostIP == "" {
+		rt.HostIP = "127.0.0.1"
+	}
 	rec := newRecorder()
 	h, err := rt.Start(p, dir, rec.report)
 	if err != nil {
@@ -164,9 +171,70 @@ func TestRestartsCountWithBackoff(t *testing.T) {
 	if rep.Status.Phase != corev1.PodRunning || cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.ExitCode != 1 {
 		t.Fatalf("status %+v", rep.Status)
 	}
-	rt := &Runtime{}
-	if rt.backoff(1) != 10*time.Second || rt.backoff(3) != 40*time.Second || rt.backoff(20) != 5*time.Minute {
-		t.Fatalf("kubelet-like backoff: %v %v %v", rt.backoff(1), rt.backoff(3), rt.backoff(20))
+}
+
+// A container's restarts wait as the kubelet's (doBackOff, with its crashLoopBackOff):
+// its first exit restarts it at once, each later one after twice the wait before, 10 s
+// to 5 min, counted from the exit; an exit more than 10 minutes after its last restart
+// starts its back-off over.
+func TestRestartDelayIsTheKubelets(t *testing.T) {
+	const s, m = time.Second, time.Minute
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		rt   *Runtime
+		// ran is how long each run lasted, from its start to its exit; the delay
+		// before each restart is wanted.
+		ran  []time.Duration
+		want []time.Duration
+	}{
+		{"crashing at once", &Runtime{}, []time.Duration{0, 0, 0, 0, 0, 0, 0, 0, 0},
+			[]time.Duration{0, 10 * s, 20 * s, 40 * s, 80 * s, 160 * s, 5 * m, 5 * m, 5 * m}},
+		{"a run of more than 10 minutes starts it over", &Runtime{}, []time.Duration{0, 0, 0, 0, 0, 0, 0, 10*m + s, 0, 0},
+			[]time.Duration{0, 10 * s, 20 * s, 40 * s, 80 * s, 160 * s, 5 * m, 0, 10 * s, 20 * s}},
+		{"a run of 10 minutes exactly does not", &Runtime{}, []time.Duration{0, 0, 10 * m, 0},
+			[]time.Duration{0, 10 * s, 20 * s, 40 * s}},
+		{"a run of a minute does not", &Runtime{}, []time.Duration{0, 0, m, 0},
+			[]time.Duration{0, 10 * s, 20 * s, 40 * s}},
+		{"a base over the max is the max", &Runtime{BackoffBase: m, BackoffMax: 30 * s}, []time.Duration{0, 0, 0},
+			[]time.Duration{0, 30 * s, 30 * s}},
+		{"the reset is the runtime's", &Runtime{BackoffReset: time.Minute}, []time.Duration{0, 0, 0, m + s, 0},
+			[]time.Duration{0, 10 * s, 20 * s, 0, 10 * s}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b backoff
+			now := t0
+			var got []time.Duration
+			for _, ran := range tc.ran {
+				now = now.Add(ran) // it exits now
+				d := tc.rt.restartDelay(&b, now, now)
+				got = append(got, d)
+				now = now.Add(d) // and starts again
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("waits %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A container that ran longer than BackoffReset since its last restart is restarted at
+// once, as its first exit was, however long its back-off had grown; its next quick
+// exit waits BackoffBase again.
+func TestALongRunStartsTheBackoffOver(t *testing.T) {
+	count := filepath.Join(sharedDir(t), "count")
+	// The first run exits at once, the second after the reset, the third at once.
+	p := shPod(corev1.RestartPolicyAlways, `n=$(($(cat `+count+` 2>/dev/null || echo 0) + 1)); echo $n > `+count+`
+		if [ $n = 2 ]; then sleep 1.5; fi; exit 1`)
+	rt := &Runtime{BackoffBase: time.Hour, BackoffMax: time.Hour, BackoffReset: time.Second}
+	_, rec, _ := startWith(t, rt, p)
+	rep := rec.until(t, "the container waits to restart", func(r executor.Report) bool {
+		cs := r.Status.ContainerStatuses
+		return len(cs) == 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "CrashLoopBackOff"
+	})
+	b, _ := os.ReadFile(count)
+	if cs := rep.Status.ContainerStatuses[0]; cs.RestartCount != 3 || strings.TrimSpace(string(b)) != "3" {
+		t.Fatalf("in CrashLoopBackOff after %s runs, restart count %d; want it after the third, the first two restarted at once", strings.TrimSpace(string(b)), cs.RestartCount)
 	}
 }
 
@@ -367,5 +435,54 @@ func TestEnvErrorIsAStartError(t *testing.T) {
 	term := c.status.State.Terminated
 	if code != 128 || err == nil || term == nil || term.Reason != "StartError" || !strings.Contains(term.Message, "env: PW") {
 		t.Fatalf("code %d, err %v, state %+v", code, err, c.status.State)
+	}
+}
+
+// The runtime restarts a container as the pod's restartPolicy says, a sidecar always:
+// a container's own restartPolicy that says otherwise, and restartPolicyRules anywhere,
+// it refuses by name rather than ignoring them. One that says what the pod's does it
+// takes.
+func TestRefusesRestartPoliciesItDoesNotFollow(t *testing.T) {
+	policy := func(p corev1.ContainerRestartPolicy) *corev1.ContainerRestartPolicy { return &p }
+	rules := []corev1.ContainerRestartRule{{Action: corev1.ContainerRestartRuleActionRestart,
+		ExitCodes: &corev1.ContainerRestartRuleOnExitCodes{Operator: corev1.ContainerRestartRuleOnExitCodesOpIn, Values: []int32{42}}}}
+	for _, tc := range []struct {
+		name      string
+		podPolicy corev1.RestartPolicy
+		init      bool
+		policy    *corev1.ContainerRestartPolicy
+		rules     []corev1.ContainerRestartRule
+		want      string // "": runs
+	}{
+		{"Never in an Always pod", corev1.RestartPolicyAlways, false, policy(corev1.ContainerRestartPolicyNever), nil, "spec.containers[0].restartPolicy"},
+		{"OnFailure in a pod of the default", "", false, policy(corev1.ContainerRestartPolicyOnFailure), nil, "spec.containers[0].restartPolicy"},
+		{"Always in a Never pod", corev1.RestartPolicyNever, false, policy(corev1.ContainerRestartPolicyAlways), nil, "spec.containers[0].restartPolicy"},
+		{"the pod's own", corev1.RestartPolicyNever, false, policy(corev1.ContainerRestartPolicyNever), nil, ""},
+		{"rules", corev1.RestartPolicyNever, false, policy(corev1.ContainerRestartPolicyNever), rules, "spec.containers[0].restartPolicyRules"},
+		{"init container, Never in an OnFailure pod", corev1.RestartPolicyOnFailure, true, policy(corev1.ContainerRestartPolicyNever), nil, "spec.initContainers[0].restartPolicy"},
+		{"init container, OnFailure in a Never pod", corev1.RestartPolicyNever, true, policy(corev1.ContainerRestartPolicyOnFailure), nil, "spec.initContainers[0].restartPolicy"},
+		{"init container, OnFailure in an Always pod", corev1.RestartPolicyAlways, true, policy(corev1.ContainerRestartPolicyOnFailure), nil, ""},
+		{"sidecar", corev1.RestartPolicyNever, true, policy(corev1.ContainerRestartPolicyAlways), nil, ""},
+		{"sidecar with rules", corev1.RestartPolicyNever, true, policy(corev1.ContainerRestartPolicyAlways), rules, "spec.initContainers[0].restartPolicyRules"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := shPod(tc.podPolicy, "true")
+			c := &p.Spec.Containers[0]
+			if tc.init {
+				p.Spec.InitContainers = []corev1.Container{{Name: "i", Command: []string{"true"}}}
+				c = &p.Spec.InitContainers[0]
+			}
+			c.RestartPolicy, c.RestartPolicyRules = tc.policy, tc.rules
+			err := CheckPod(p)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want+": ") {
+				t.Fatalf("got %v, want an error naming %s", err, tc.want)
+			}
+		})
 	}
 }

@@ -21,6 +21,48 @@ func isSidecar(c *corev1.Container) bool {
 	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 }
 
+// checkRestartPolicies refuses the containers' own restart rules that the runtime does
+// not follow (ContainerRestartRules, on by default since Kubernetes 1.35): it restarts a
+// container as the pod's restartPolicy says (an init container on failure unless that
+// is Never), a sidecar always, and by no restartPolicyRules. A container's
+// restartPolicy that says the same as the pod's is no different, and is taken; one that
+// says otherwise would be ignored, as would every rule. podtask.CheckRuntime refuses
+// the same.
+func checkRestartPolicies(p *corev1.Pod) error {
+	for _, cs := range []struct {
+		field string
+		ctrs  []corev1.Container
+		init  bool
+	}{{"spec.initContainers", p.Spec.InitContainers, true}, {"spec.containers", p.Spec.Containers, false}} {
+		for i, c := range cs.ctrs {
+			if len(c.RestartPolicyRules) > 0 {
+				return fmt.Errorf("%s[%d].restartPolicyRules: the process runtime does not restart containers by rules", cs.field, i)
+			}
+			if c.RestartPolicy == nil || (cs.init && isSidecar(&c)) {
+				continue
+			}
+			if own, pod := *c.RestartPolicy, podRestartPolicy(p, cs.init); own != pod {
+				return fmt.Errorf("%s[%d].restartPolicy: the process runtime restarts the container as the pod's restartPolicy says (%s), not as its own (%s)",
+					cs.field, i, pod, own)
+			}
+		}
+	}
+	return nil
+}
+
+// podRestartPolicy is how the pod's restartPolicy has a container restarted, as a
+// container's own restartPolicy would say it: an init container is restarted until it
+// succeeds (OnFailure) unless the pod's is Never.
+func podRestartPolicy(p *corev1.Pod, init bool) corev1.ContainerRestartPolicy {
+	switch policy := p.Spec.RestartPolicy; {
+	case policy == corev1.RestartPolicyNever:
+		return corev1.ContainerRestartPolicyNever
+	case init, policy == corev1.RestartPolicyOnFailure:
+		return corev1.ContainerRestartPolicyOnFailure
+	}
+	return corev1.ContainerRestartPolicyAlways
+}
+
 // sidecar is a sidecar's supervisor: done once it no longer restarts it.
 type sidecar struct {
 	c    *container

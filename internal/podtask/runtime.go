@@ -20,7 +20,9 @@ import (
 // process runtime's CheckPod, the kubelet runtime's static pod), and a test of the
 // executor's side keeps the two the same:
 //   - process: volumes but emptyDir; env from ConfigMaps, Secrets or anything but the
-//     downward API fields it gives; containers without a command; gRPC probes;
+//     downward API fields it gives; containers without a command; gRPC probes; a
+//     container's restartPolicyRules, and its restartPolicy where it says otherwise
+//     than the pod's (a sidecar's Always aside);
 //   - kubelet: volumes of other API objects (Secrets, ConfigMaps, projected, claims, CSI),
 //     and in-tree ones but hostPath, nfs, iscsi and fc; env from ConfigMaps or Secrets;
 //     imagePullSecrets.
@@ -46,6 +48,9 @@ func CheckRuntime(pod *corev1.Pod, runtime mesosv1alpha1.ExecutorRuntime) error 
 		}
 		why = append(why, processContainer(path, c)...)
 	})
+	if !kubelet {
+		why = append(why, processRestartPolicies(pod)...)
+	}
 	if len(why) == 0 {
 		return nil
 	}
@@ -114,6 +119,50 @@ func processContainer(path *field.Path, c *corev1.Container) []string {
 		}
 	}
 	return why
+}
+
+// processRestartPolicies is what of the containers' own restart policies the process
+// runtime does not follow (the executor's checkRestartPolicies): it restarts a container
+// as the pod's restartPolicy says (an init container until it succeeds, unless that is
+// Never), a sidecar (restartPolicy Always, in an init container) always, and by no
+// restartPolicyRules (ContainerRestartRules, on by default since Kubernetes 1.35). A
+// container's restartPolicy that says the same as the pod's changes nothing.
+func processRestartPolicies(pod *corev1.Pod) []string {
+	var why []string
+	spec := field.NewPath("spec")
+	for _, cs := range []struct {
+		path *field.Path
+		ctrs []corev1.Container
+		init bool
+	}{{spec.Child("initContainers"), pod.Spec.InitContainers, true}, {spec.Child("containers"), pod.Spec.Containers, false}} {
+		for i := range cs.ctrs {
+			c, path := &cs.ctrs[i], cs.path.Index(i)
+			if len(c.RestartPolicyRules) > 0 {
+				why = append(why, path.Child("restartPolicyRules").String()+": it does not restart containers by rules")
+			}
+			if c.RestartPolicy == nil || (cs.init && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways) {
+				continue
+			}
+			if own, p := *c.RestartPolicy, podRestartPolicy(pod, cs.init); own != p {
+				why = append(why, path.Child("restartPolicy").String()+": it restarts the container as the pod's restartPolicy says ("+
+					string(p)+"), not as its own ("+string(own)+")")
+			}
+		}
+	}
+	return why
+}
+
+// podRestartPolicy is how the pod's restartPolicy has a container restarted, as a
+// container's own restartPolicy would say it: an init container is restarted until it
+// succeeds (OnFailure) unless the pod's is Never.
+func podRestartPolicy(pod *corev1.Pod, init bool) corev1.ContainerRestartPolicy {
+	switch policy := pod.Spec.RestartPolicy; {
+	case policy == corev1.RestartPolicyNever:
+		return corev1.ContainerRestartPolicyNever
+	case init, policy == corev1.RestartPolicyOnFailure:
+		return corev1.ContainerRestartPolicyOnFailure
+	}
+	return corev1.ContainerRestartPolicyAlways
 }
 
 // processFieldPath says whether the process runtime gives a downward API field.

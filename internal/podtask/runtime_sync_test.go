@@ -23,7 +23,8 @@ type runtimeCase struct {
 // runtimeCases are pods that each ask one thing of the runtime: a volume of every
 // source the API has, an env value of every source (each downward API field an env value
 // may name), envFrom of each, in a container and an init container, a container without
-// a command, probes of each kind, imagePullSecrets. The sources are read off the API
+// a command, probes of each kind, a container's own restartPolicy (each against each of
+// the pod's) and restartPolicyRules, imagePullSecrets. The sources are read off the API
 // types, so that a source Kubernetes adds is asked about too.
 func runtimeCases() []runtimeCase {
 	base := func() *corev1.Pod {
@@ -88,6 +89,22 @@ func runtimeCases() []runtimeCase {
 		add("a plain env value"+where, func(p *corev1.Pod) { ctr(p).Env = []corev1.EnvVar{{Name: "V", Value: "x"}} })
 		add("no command"+where, func(p *corev1.Pod) { ctr(p).Command = nil })
 		add("args without a command"+where, func(p *corev1.Pod) { c := ctr(p); c.Command, c.Args = nil, []string{"true"} })
+		for _, podPolicy := range []corev1.RestartPolicy{corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever} {
+			for _, own := range []corev1.ContainerRestartPolicy{corev1.ContainerRestartPolicyAlways,
+				corev1.ContainerRestartPolicyOnFailure, corev1.ContainerRestartPolicyNever} {
+				add("restartPolicy "+string(own)+" in a pod of restartPolicy "+string(podPolicy)+where, func(p *corev1.Pod) {
+					p.Spec.RestartPolicy = podPolicy
+					ctr(p).RestartPolicy = &own
+				})
+				add("restartPolicyRules with restartPolicy "+string(own)+" in a pod of restartPolicy "+string(podPolicy)+where, func(p *corev1.Pod) {
+					p.Spec.RestartPolicy = podPolicy
+					c := ctr(p)
+					c.RestartPolicy = &own
+					c.RestartPolicyRules = []corev1.ContainerRestartRule{{Action: corev1.ContainerRestartRuleActionRestart,
+						ExitCodes: &corev1.ContainerRestartRuleOnExitCodes{Operator: corev1.ContainerRestartRuleOnExitCodesOpIn, Values: []int32{42}}}}
+				})
+			}
+		}
 		eachSource(reflect.TypeFor[corev1.ProbeHandler](), func(name string, set func(any)) {
 			add("a "+name+" readiness probe"+where, func(p *corev1.Pod) {
 				probe := &corev1.Probe{}
