@@ -46,14 +46,25 @@ func simCluster(sim *mesossim.Master) *mesosv1alpha1.MesosCluster {
 // simClusterWith is simCluster with the spec changed by mutate (when not nil) before
 // the cluster is created.
 func simClusterWith(sim *mesossim.Master, mutate func(*mesosv1alpha1.MesosCluster)) *mesosv1alpha1.MesosCluster {
+	mc := simClusterSpec(sim)
+	if mutate != nil {
+		mutate(mc)
+	}
+	return startCluster(mc)
+}
+
+// simClusterSpec is the MesosCluster simCluster creates, not created yet.
+func simClusterSpec(sim *mesossim.Master) *mesosv1alpha1.MesosCluster {
 	mc := minimalCluster()
 	mc.Spec.Master = sim.URL()
 	mc.Spec.SchedulerName = uniqueSchedulerName()
 	mc.Spec.Placement.RefuseSeconds = new(int32)
 	freeKubeletPort(mc)
-	if mutate != nil {
-		mutate(mc)
-	}
+	return mc
+}
+
+// startCluster creates a MesosCluster and waits until it is Ready.
+func startCluster(mc *mesosv1alpha1.MesosCluster) *mesosv1alpha1.MesosCluster {
 	createCluster(mc)
 	Eventually(condition(mc, mesosv1alpha1.ConditionReady), 20*time.Second, 50*time.Millisecond).Should(HavePrefix("True/" + controllers.ReasonSubscribed))
 	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(mc), mc)).To(Succeed())

@@ -133,40 +133,38 @@ var _ = Describe("Pods on Mesos", func() {
 	})
 
 	// A manager that stopped between binding a pod and writing any of its task's updates
-	// leaves a bound pod whose MesosTask says nothing: the task may run, or the launch was
-	// never sent. The scheduler asks Mesos, and launches only what Mesos never saw, on the
-	// pod's Node.
-	boundUnrecordedPod := func(mc *mesosv1alpha1.MesosCluster, agent string) (*corev1.Pod, *mesosv1alpha1.MesosTask) {
-		node := agentNodeOf(mc, agent)
+	// leaves a pod bound through its Binding (PodScheduled=True) whose MesosTask says
+	// nothing, or none (this version writes it when Mesos first reports the task): the
+	// task may run, or the launch was never sent. The scheduler asks Mesos, and launches
+	// only what Mesos never saw, on the pod's Node. The pod is bound before the cluster
+	// starts, as its manager would have bound it: a running manager takes a pod created
+	// bound for one to launch, and launches an unbound one itself.
+	boundUnrecordedPod := func(sim *mesossim.Master, agent string, withTask bool) (*mesosv1alpha1.MesosCluster, *corev1.Pod) {
+		mc := simClusterSpec(sim)
+		mc.GenerateName, mc.Name = "", "mc-"+mc.Spec.SchedulerName // its Nodes' names are known before it is made
 		pod := newPod(newNamespace(), "bound", mc.Spec.SchedulerName, "500m")
-		pod.Spec.NodeName = node
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-		// In the manager's cache first, or its MesosTask would be taken for one whose pod is gone.
-		Eventually(func() error { return managerCache.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}) }).Should(Succeed())
-		mt := &mesosv1alpha1.MesosTask{
-			ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, Finalizers: []string{controllers.TaskFinalizer}},
-			Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: mc.Name, PodUID: string(pod.UID), TaskID: podtask.TaskIDFor(pod),
-				Resources: podtask.ResourcesFor(pod), ExecutorID: podtask.ExecutorID(mc)},
+		Expect(k8sClient.SubResource("binding").Create(ctx, pod, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name},
+			Target: corev1.ObjectReference{Kind: "Node", Name: agentnode.NodeName(mc.Name, agent, 0)}})).To(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+		if withTask {
+			// In the manager's cache first, or its MesosTask would be taken for one whose pod is gone.
+			Eventually(func() error { return managerCache.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}) }).Should(Succeed())
+			mt := &mesosv1alpha1.MesosTask{
+				ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, Finalizers: []string{controllers.TaskFinalizer}},
+				Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: mc.Name, PodUID: string(pod.UID), TaskID: podtask.TaskIDFor(pod),
+					Resources: podtask.ResourcesFor(pod), ExecutorID: podtask.ExecutorID(mc)},
+			}
+			Expect(controllerutil.SetControllerReference(pod, mt, k8sClient.Scheme())).To(Succeed())
+			Expect(k8sClient.Create(ctx, mt)).To(Succeed())
 		}
-		Expect(controllerutil.SetControllerReference(pod, mt, k8sClient.Scheme())).To(Succeed())
-		Expect(k8sClient.Create(ctx, mt)).To(Succeed())
-		return pod, mt
+		return startCluster(mc), pod
 	}
 
 	DescribeTable("launches a bound pod whose launch was never sent, once, on its Node",
 		func(withTask bool) {
 			sim := startSim(2, "cpus:2;mem:4096;disk:10000")
-			mc := simCluster(sim)
-			var pod *corev1.Pod
-			if withTask {
-				pod, _ = boundUnrecordedPod(mc, "agent-2")
-			} else {
-				// As this version leaves it: bound, its MesosTask not written until Mesos
-				// reports on the task.
-				pod = newPod(newNamespace(), "bound", mc.Spec.SchedulerName, "500m")
-				pod.Spec.NodeName = agentNodeOf(mc, "agent-2")
-				Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-			}
+			_, pod := boundUnrecordedPod(sim, "agent-2", withTask)
 			key := client.ObjectKeyFromObject(pod)
 
 			Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
@@ -307,8 +305,7 @@ var _ = Describe("Pods on Mesos", func() {
 
 	It("removes a bound pod whose launch was never written when it is deleted", func() {
 		sim := startSim(2, "cpus:2;mem:4096;disk:10000")
-		mc := simCluster(sim)
-		pod, _ := boundUnrecordedPod(mc, "agent-1")
+		_, pod := boundUnrecordedPod(sim, "agent-1", true)
 		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
 		Eventually(func() bool {
 			_, err := podOf(client.ObjectKeyFromObject(pod))()
