@@ -42,6 +42,7 @@ func run(args []string) error {
 	workDir := fs.String("work-dir", "", "Where executor sandboxes go (default: a new temporary directory, removed on exit).")
 	offerTimeout := fs.Duration("offer-timeout", 0, "Rescind offers left unused this long, as Mesos's --offer_timeout (0: never).")
 	grace := fs.Duration("executor-shutdown-grace-period", 5*time.Second, "How long an executor told to shut down has before it is killed (--exec).")
+	register := fs.Duration("executor-registration-timeout", time.Minute, "How long an agent waits for an executor it started to subscribe before it destroys it, failing its tasks (--exec), as Mesos's --executor_registration_timeout.")
 	reregister := fs.Duration("executor-reregistration-timeout", 2*time.Second, "How long a restarted agent waits for executors of checkpointing frameworks to subscribe again before it kills them and registers with the master again.")
 	execHeartbeat := fs.Duration("executor-heartbeat-interval", 30*time.Minute, "How often agents send subscribed executors a HEARTBEAT event (--exec; Mesos's agent: 30 minutes, not configurable).")
 	zkURL := fs.String("zk", "", "Register the master in ZooKeeper as Mesos does (zk://host:port/mesos), for zk:// masters.")
@@ -78,7 +79,7 @@ func run(args []string) error {
 		Agents: *agents, AgentHostname: *agentHostname, LoopbackIPs: *loopbackIPs, AgentResources: *resources, AgentAttributes: *attributes, AgentZones: splitList(*zones), AgentRegion: *region, AgentRegions: splitList(*regions),
 		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
 		Exec: *execMode, WorkDir: *workDir, OfferTimeout: *offerTimeout,
-		ExecutorShutdownGracePeriod: *grace, ExecutorReregistrationTimeout: *reregister, ExecutorHeartbeatInterval: *execHeartbeat,
+		ExecutorShutdownGracePeriod: *grace, ExecutorRegistrationTimeout: *register, ExecutorReregistrationTimeout: *reregister, ExecutorHeartbeatInterval: *execHeartbeat,
 		Credentials: credentials, AuthenticateHTTPFrameworks: *authFrameworks, AuthenticateHTTPReadWrite: *authReadWrite,
 		AuthenticateHTTPExecutors: *authExecutors,
 		Log:                       logr.Discard(),

@@ -29,13 +29,12 @@ type execRun struct {
 	cmd   *exec.Cmd
 	// containerID names its container (a uuid, as Mesos's containerizer makes).
 	containerID string
-	events      chan *mexec.Event // to the subscribed executor
 	exited      chan struct{}
 
 	mu     sync.Mutex
-	queued []*mexec.Event // held until it subscribes
-	stream bool           // a SUBSCRIBE stream is open
-	conn   chan struct{}  // closed to end the open stream
+	queued []*mexec.Event    // held until it subscribes
+	events chan *mexec.Event // to the open SUBSCRIBE stream; nil while none is open
+	conn   chan struct{}     // closed to end the open stream
 
 	// Guarded by the master's mu:
 	registered bool // subscribed since it started or since the agent restarted
@@ -129,13 +128,14 @@ func (m *Master) startExecutorLocked(fw *framework, a *agent, info mesos.Executo
 	// A session of its own, as Mesos's POSIX launcher starts executors: its container's
 	// processes are then its session (destroyContainer).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	run := &execRun{fw: fw, agent: a, info: info, dir: dir, cmd: cmd, containerID: uuid.NewString(), events: make(chan *mexec.Event, 1024), exited: make(chan struct{})}
+	run := &execRun{fw: fw, agent: a, info: info, dir: dir, cmd: cmd, containerID: uuid.NewString(), exited: make(chan struct{})}
 	if m.cfg.AuthenticateHTTPExecutors {
 		cmd.Env = append(cmd.Env, envExecutorToken+"="+m.executorToken(run))
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting executor %s: %w", info.ExecutorID.Value, err)
 	}
+	time.AfterFunc(m.cfg.ExecutorRegistrationTimeout, func() { m.registrationTimedOut(run) })
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -195,18 +195,23 @@ func mesosDuration(d time.Duration) string {
 	return strconv.FormatInt(int64(d), 10) + "ns"
 }
 
-// deliver sends an event to the executor now, or when it subscribes.
+// deliver sends an event to the executor as the agent does, and is called with the
+// master's lock held. Until the executor has subscribed (Executor::REGISTERING, since
+// it started or since its agent restarted) the event is held for its SUBSCRIBE
+// (Executor::queuedTasks; Mesos: src/slave/slave.cpp Slave::__run). After, it goes to
+// the connection the executor last subscribed on, and is lost if that connection is gone
+// (src/slave/slave.hpp Executor::send: the agent does not watch the connection, and a
+// closed one takes nothing, "Unable to send event to executor: connection closed"): a
+// LAUNCH lost so leaves its task STAGING until the executor subscribes again without
+// listing it (executorSubscribe).
 func (r *execRun) deliver(e *mexec.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.stream {
+	if !r.registered {
+		r.mu.Lock()
 		r.queued = append(r.queued, e)
+		r.mu.Unlock()
 		return
 	}
-	select {
-	case r.events <- e:
-	default:
-	}
+	r.sendNow(e)
 }
 
 // launchedBy is the tasks a LAUNCH or LAUNCH_GROUP event carries; nil for other events.
@@ -300,19 +305,13 @@ func (m *Master) killQueuedLocked(run *execRun, id mesos.TaskID) bool {
 	return true
 }
 
-// sendNow sends an event to a subscribed executor; false (and the event dropped) when
-// it has no stream.
-func (r *execRun) sendNow(e *mexec.Event) bool {
+// sendNow sends an event on the executor's open stream; it is lost when none is open.
+func (r *execRun) sendNow(e *mexec.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.stream {
-		return false
-	}
 	select {
-	case r.events <- e:
-		return true
+	case r.events <- e: // never ready while events is nil
 	default:
-		return false
 	}
 }
 
@@ -344,6 +343,35 @@ func (m *Master) executorExited(run *execRun, _ error) {
 		}
 	}
 	m.executorTerminatedLocked(run.fw, run.agent, run.info.ExecutorID, run.termination, status)
+}
+
+// registrationTimedOut is the end of an executor's --executor_registration_timeout
+// (Config.ExecutorRegistrationTimeout) after the agent launched it (Mesos:
+// src/slave/slave.cpp Slave::launchExecutor, registerExecutorTimeout). One still
+// registering — it never subscribed — has its container destroyed at once and is
+// terminating (a late SUBSCRIBE gets SHUTDOWN), with a pending termination: its tasks
+// end TASK_FAILED, REASON_EXECUTOR_REGISTRATION_TIMEOUT, SOURCE_AGENT, "Executor did not
+// register within 1mins", after the FAILURE of its exit (executorTerminatedLocked). One
+// that subscribed, is shutting down or gone, or that a restarted agent recovered (the
+// restart took the timer with it; finishRecovery is its deadline) is left alone.
+func (m *Master) registrationTimedOut(run *execRun) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.stop:
+		return
+	case <-run.exited:
+		return
+	default:
+	}
+	if run.agent.runs[run.fw.id+"/"+run.info.ExecutorID.Value] != run || run.fw.removed ||
+		run.registered || run.terminating || run.recovering {
+		return
+	}
+	run.termination = &termination{state: mesos.TASK_FAILED, reason: mesos.REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+		msg: "Executor did not register within " + mesosDuration(m.cfg.ExecutorRegistrationTimeout)}
+	run.terminating = true
+	run.kill()
 }
 
 // releaseExecutorLocked gives an executor's own resources back to its agent.

@@ -67,10 +67,11 @@ func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request)
 	case mexec.Call_UPDATE:
 		st := call.GetUpdate().Status
 		m.mu.Lock()
-		m.executorUpdateLocked(run, st)
-		m.mu.Unlock()
 		// The agent acknowledges once it has the update (it checkpoints it).
-		run.deliver(&mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}})
+		if holder := m.executorUpdateLocked(run, st); holder != nil {
+			holder.deliver(acknowledged(st))
+		}
+		m.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	case mexec.Call_MESSAGE:
 		// Forwarded to the framework as a scheduler MESSAGE (master.cpp:
@@ -175,80 +176,115 @@ func validUUID(b []byte) bool {
 	return len(b) == 16 && b[6]>>4 >= 1 && b[6]>>4 <= 5
 }
 
-// executorUpdateLocked takes a status update from an executor; one the agent had before
-// (same uuid) is not passed on again, as the agent's status update manager ignores
-// duplicates.
-func (m *Master) executorUpdateLocked(run *execRun, st mesos.TaskStatus) {
-	t := run.fw.tasks[st.TaskID.Value]
-	if t == nil || t.agent != run.agent {
-		return
+// executorUpdateLocked takes a status update from an executor as the agent does (Mesos:
+// src/slave/slave.cpp Slave::statusUpdate, _statusUpdate, ___statusUpdate) and returns
+// the executor to acknowledge it to, or nil:
+//
+//   - for a framework the agent shuts down, nothing is done and no one acknowledged;
+//   - a task the agent knows (an executor of the framework holds it, up to the
+//     acknowledgement of its terminal update) gets the update, with its container's
+//     status, in its stream, unless the agent has a terminal update of it already
+//     (Executor::updateTaskState: "Task is already terminated"), when it is dropped;
+//     one the stream had before (same uuid) is not passed on again, as the status
+//     update manager ignores duplicates; the executor that holds the task is
+//     acknowledged all the same;
+//   - a task the agent does not know (never, any more, or one of another agent) gets a
+//     stream of its own, which the master forwards to the framework (streams.go
+//     strayUpdateLocked); no executor holds the task, so none is acknowledged.
+func (m *Master) executorUpdateLocked(run *execRun, st mesos.TaskStatus) *execRun {
+	fw, a := run.fw, run.agent
+	if fw.removed {
+		return nil
+	}
+	st.AgentID = &mesos.AgentID{Value: a.id}
+	t := fw.tasks[st.TaskID.Value]
+	if t == nil || t.agent != a {
+		m.strayUpdateLocked(a, fw, st)
+		return nil
 	}
 	if e := t.info.Executor; e != nil && e.ExecutorID == run.info.ExecutorID {
 		run.sentTask = true
 	}
-	if isTerminal(t.state) || !t.sawUpdate(st.UUID) {
-		return
+	holder := a.runs[fw.id+"/"+executorIDOf(t).Value]
+	if (t.last.State != nil && isTerminal(t.last.GetState())) || !t.sawUpdate(st.UUID) {
+		return holder
 	}
-	st.AgentID = &mesos.AgentID{Value: run.agent.id}
 	m.withContainerStatus(t, &st)
 	m.queueUpdateLocked(t, st)
+	return holder
 }
 
-// executorSubscribe serves an executor's SUBSCRIBE. An executor subscribing again after
-// an agent restart lists the updates the agent has not acknowledged, which are taken
-// (and acknowledged) as if sent again, and the tasks it has not acknowledged; its
-// STAGING tasks it does not list are lost in the restart and end TASK_DROPPED
-// (TASK_LOST if not PARTITION_AWARE), REASON_AGENT_RESTARTED (slave.cpp:
-// Slave::subscribe). An executor left with no task to run gets SHUTDOWN instead of
-// SUBSCRIBED. A new stream replaces an open one.
+// acknowledged is the agent's ACKNOWLEDGED of an executor's update.
+func acknowledged(st mesos.TaskStatus) *mexec.Event {
+	return &mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}}
+}
+
+// executorSubscribe serves an executor's SUBSCRIBE as Slave::subscribe does (Mesos:
+// src/slave/slave.cpp). An executor told to shut down gets SHUTDOWN and the connection
+// closed, nothing else. Any other — subscribing for the first time, again after its
+// connection broke, or after an agent restart — first loses its tasks still STAGING
+// that the agent sent it (not those held for its SUBSCRIBE) and that it does not list
+// as unacknowledged: their LAUNCH never reached it, and they end TASK_DROPPED (TASK_LOST
+// if not PARTITION_AWARE), REASON_AGENT_RESTARTED, "Task launched during agent restart",
+// whatever the cause. Then the updates it lists as not acknowledged by the agent are
+// taken as if sent again, and acknowledged on the new stream. An executor left with no
+// task to run gets SHUTDOWN instead of SUBSCRIBED. A new stream replaces an open one.
 func (m *Master) executorSubscribe(run *execRun, w http.ResponseWriter, protobuf bool, r *http.Request, sub *mexec.Call_Subscribe) {
-	m.mu.Lock()
-	acks := m.takeUnacknowledgedLocked(run, sub)
-	if run.recovering {
-		m.dropUnlistedStagingLocked(run, sub)
-		run.recovering = false
-	}
-	// An executor left with no task (each was killed before it subscribed,
-	// killQueuedLocked, or lost with an agent restart) is told to shut down instead:
-	// SHUTDOWN is the first event of its stream, with no SUBSCRIBED, and it is killed
-	// after its grace period (Mesos: src/slave/slave.cpp Slave::subscribe, MESOS-8411;
-	// _shutdownExecutor).
-	shutdown := !run.terminating && m.idleLocked(run)
-	if shutdown {
-		m.stopExecutor(run)
-	}
-	run.registered = true
-	fwInfo := run.fw.info
-	port := run.agent.port
-	agentInfo := mesos.AgentInfo{ID: &mesos.AgentID{Value: run.agent.id}, Hostname: run.agent.hostname, Port: &port}
-	m.mu.Unlock()
-
-	conn, queued := run.openStream()
-	defer run.closeStream(conn)
-
 	if protobuf {
 		w.Header().Set("Content-Type", mediaProtobuf)
 	} else {
 		w.Header().Set("Content-Type", mediaJSON)
 	}
-	w.WriteHeader(http.StatusOK)
 	write := func(e *mexec.Event) bool { return writeFrame(w, protobuf, e) }
+	m.mu.Lock()
+	if run.terminating {
+		m.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+		write(&mexec.Event{Type: mexec.Event_SHUTDOWN})
+		return
+	}
+	m.dropUnlistedStagingLocked(run, sub)
+	acks := m.takeUnacknowledgedLocked(run, sub)
+	run.recovering = false
+	run.registered = true
+	// The stream is opened under the master's lock, so that what the agent sends the
+	// executor from now on goes to it.
+	conn, events, queued := run.openStream()
+	// An executor left with no task (each was killed before it subscribed,
+	// killQueuedLocked, or lost with its LAUNCH) is told to shut down instead: SHUTDOWN
+	// is the first event of its stream, with no SUBSCRIBED, and it is killed after its
+	// grace period (Mesos: src/slave/slave.cpp Slave::subscribe, MESOS-8411;
+	// _shutdownExecutor).
+	shutdown := m.idleLocked(run)
+	if shutdown {
+		m.stopExecutor(run)
+	}
+	for _, e := range acks {
+		run.sendNow(e) // the agent acknowledges once it has them (checkpointed)
+	}
+	fwInfo := run.fw.info
+	port := run.agent.port
+	agentInfo := mesos.AgentInfo{ID: &mesos.AgentID{Value: run.agent.id}, Hostname: run.agent.hostname, Port: &port}
+	m.mu.Unlock()
+	defer run.closeStream(conn)
+
+	w.WriteHeader(http.StatusOK)
 	if !shutdown && !write(&mexec.Event{Type: mexec.Event_SUBSCRIBED, Subscribed: &mexec.Event_Subscribed{
 		ExecutorInfo: run.info, FrameworkInfo: fwInfo, AgentInfo: agentInfo,
 		ContainerID: &mesos.ContainerID{Value: run.containerID}}}) {
 		return
 	}
-	for _, e := range append(queued, acks...) {
+	for _, e := range queued {
 		if !write(e) {
 			return
 		}
 	}
-	m.streamExecutorEvents(run, r, conn, write)
+	m.streamExecutorEvents(run, r, conn, events, write)
 }
 
 // takeUnacknowledgedLocked takes the valid updates a SUBSCRIBE lists as not acknowledged
-// by the agent, as if the executor sent them again. It returns their ACKNOWLEDGED events,
-// to send on the new stream.
+// by the agent, as if the executor sent them again. It returns the ACKNOWLEDGED events
+// of those the agent acknowledges to this executor, to send on the new stream.
 func (m *Master) takeUnacknowledgedLocked(run *execRun, sub *mexec.Call_Subscribe) []*mexec.Event {
 	if sub == nil {
 		return nil
@@ -259,14 +295,23 @@ func (m *Master) takeUnacknowledgedLocked(run *execRun, sub *mexec.Call_Subscrib
 		if checkExecutorUpdate(st, mesos.FrameworkID{Value: run.fw.id}, run.info.ExecutorID) != "" {
 			continue
 		}
-		m.executorUpdateLocked(run, st)
-		acks = append(acks, &mexec.Event{Type: mexec.Event_ACKNOWLEDGED, Acknowledged: &mexec.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}})
+		switch holder := m.executorUpdateLocked(run, st); holder {
+		case nil:
+		case run:
+			acks = append(acks, acknowledged(st))
+		default:
+			holder.deliver(acknowledged(st))
+		}
 	}
 	return acks
 }
 
-// dropUnlistedStagingLocked ends the executor's STAGING tasks that its SUBSCRIBE after an
-// agent restart does not list: their LAUNCH was lost in the restart.
+// dropUnlistedStagingLocked ends the executor's tasks that are STAGING on the agent,
+// sent to it (not held for its SUBSCRIBE), and that its SUBSCRIBE does not list: their
+// LAUNCH was lost, in an agent restart or with a connection that broke. The agent
+// decides on the states it had before the SUBSCRIBE's updates (the executor's updates
+// wait for the containerizer, Slave::statusUpdate): an update it lists of such a task
+// then comes after its end and is dropped.
 func (m *Master) dropUnlistedStagingLocked(run *execRun, sub *mexec.Call_Subscribe) {
 	known := map[string]bool{}
 	if sub != nil {
@@ -279,36 +324,36 @@ func (m *Master) dropUnlistedStagingLocked(run *execRun, sub *mexec.Call_Subscri
 		state = mesos.TASK_DROPPED
 	}
 	for _, t := range run.fw.tasks {
-		if t.agent == run.agent && t.state == mesos.TASK_STAGING && t.info.Executor != nil &&
-			t.info.Executor.ExecutorID == run.info.ExecutorID && !known[t.info.TaskID.Value] {
+		if t.agent == run.agent && t.last.State == nil && t.info.Executor != nil &&
+			t.info.Executor.ExecutorID == run.info.ExecutorID && !known[t.info.TaskID.Value] && !run.holding(&t.info.TaskID) {
 			m.agentStatusLocked(t, state, mesos.SOURCE_AGENT, mesos.REASON_AGENT_RESTARTED.Enum(), "Task launched during agent restart")
 		}
 	}
 }
 
-// openStream marks a new SUBSCRIBE stream open, ending the previous one. It returns the
-// channel that is closed when a newer stream replaces this one, and the events held for
-// the executor until it subscribed.
-func (run *execRun) openStream() (conn chan struct{}, queued []*mexec.Event) {
+// openStream marks a new SUBSCRIBE stream open, ending the previous one: what was
+// still to be written on that one is lost with it. It returns the channel that is
+// closed when a newer stream replaces this one, the stream's events, and the events
+// held for the executor until it subscribed.
+func (run *execRun) openStream() (conn chan struct{}, events chan *mexec.Event, queued []*mexec.Event) {
 	run.mu.Lock()
 	defer run.mu.Unlock()
 	if run.conn != nil {
 		close(run.conn) // the previous stream ends
 	}
-	conn = make(chan struct{})
-	run.conn = conn
-	run.stream = true
+	conn, events = make(chan struct{}), make(chan *mexec.Event, 1024)
+	run.conn, run.events = conn, events
 	queued = run.queued
 	run.queued = nil
-	return conn, queued
+	return conn, events, queued
 }
 
-// closeStream marks the stream conn closed, unless a newer stream replaced it.
+// closeStream marks the stream conn closed, unless a newer stream replaced it: events
+// sent to the executor from now on are lost (deliver).
 func (run *execRun) closeStream(conn chan struct{}) {
 	run.mu.Lock()
 	if run.conn == conn {
-		run.stream = false
-		run.conn = nil
+		run.conn, run.events = nil, nil
 	}
 	run.mu.Unlock()
 }
@@ -319,12 +364,12 @@ func (run *execRun) closeStream(conn chan struct{}) {
 // agent's heartbeater for each subscribed executor does (Mesos: src/slave/slave.cpp
 // Slave::subscribe starts a ResponseHeartbeater with DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL,
 // 30 minutes, as both its interval and its first delay; src/common/heartbeater.hpp).
-func (m *Master) streamExecutorEvents(run *execRun, r *http.Request, conn chan struct{}, write func(*mexec.Event) bool) {
+func (m *Master) streamExecutorEvents(run *execRun, r *http.Request, conn chan struct{}, events chan *mexec.Event, write func(*mexec.Event) bool) {
 	heartbeat := time.NewTicker(m.cfg.ExecutorHeartbeatInterval)
 	defer heartbeat.Stop()
 	for {
 		select {
-		case e := <-run.events:
+		case e := <-events:
 			if !write(e) {
 				return
 			}

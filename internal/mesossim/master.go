@@ -85,6 +85,11 @@ type Config struct {
 	// agent's --executor_shutdown_grace_period). Executors get it as
 	// MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD. Default 5s.
 	ExecutorShutdownGracePeriod time.Duration
+	// ExecutorRegistrationTimeout is how long an agent waits for an executor it started
+	// to subscribe before it destroys its container; its tasks then end TASK_FAILED,
+	// REASON_EXECUTOR_REGISTRATION_TIMEOUT (the agent's --executor_registration_timeout).
+	// Default 1m, as Mesos's.
+	ExecutorRegistrationTimeout time.Duration
 	// ExecutorReregistrationTimeout is how long a restarted agent waits for the
 	// executors of checkpointing frameworks to subscribe again before it kills them (the
 	// agent's --executor_reregistration_timeout); an agent that runs tasks of a
@@ -214,6 +219,9 @@ type agent struct {
 	ready           chan struct{} // closed while the agent serves
 	endpoint        string
 	srv             *http.Server
+	// strays are the status update streams of tasks the agent does not know, by
+	// framework id + "/" + task id (streams.go).
+	strays map[string]*task
 }
 
 // connected says whether the agent is registered with the master and talking to it:
@@ -261,6 +269,10 @@ type task struct {
 	unreachable bool
 	finished    chan struct{}
 	command     *commandRun // a command task's process, in exec mode
+	// stray: not a task but the agent's status update stream of a task it does not
+	// know, in agent.strays (streams.go); only its pending updates and their retry
+	// matter.
+	stray bool
 }
 
 // pendingUpdate is an agent status update waiting for the framework's acknowledgement.
@@ -285,6 +297,9 @@ func New(cfg Config) (*Master, error) {
 	}
 	if cfg.ExecutorShutdownGracePeriod <= 0 {
 		cfg.ExecutorShutdownGracePeriod = 5 * time.Second
+	}
+	if cfg.ExecutorRegistrationTimeout <= 0 {
+		cfg.ExecutorRegistrationTimeout = time.Minute
 	}
 	if cfg.ExecutorReregistrationTimeout <= 0 {
 		cfg.ExecutorReregistrationTimeout = 2 * time.Second
@@ -356,7 +371,7 @@ func faultDomain(region, zone string) *mesos.DomainInfo {
 
 func (m *Master) addAgentLocked(hostname string, port int32, res pool, attrs []mesos.Attribute) *agent {
 	a := &agent{id: fmt.Sprintf("%s-S%d", m.id, len(m.agents)), hostname: hostname, port: port, ip: agentIP, attrs: attrs,
-		total: res, free: res.clone(), held: newPool(), executors: map[string]mesos.ExecutorInfo{}, runs: map[string]*execRun{}, containers: map[string]container{},
+		total: res, free: res.clone(), held: newPool(), executors: map[string]mesos.ExecutorInfo{}, runs: map[string]*execRun{}, containers: map[string]container{}, strays: map[string]*task{},
 		ready: make(chan struct{})}
 	close(a.ready)
 	m.agents = append(m.agents, a)

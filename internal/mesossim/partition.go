@@ -169,6 +169,7 @@ func (m *Master) shutdownAgentLocked(a *agent) {
 			}
 		}
 	}
+	m.dropStraysLocked(a, nil)
 }
 
 // HealAgent ends an agent's partition: it registers again with its tasks (Mesos:

@@ -49,6 +49,7 @@ func (m *Master) RestartAgent(hostname string) error {
 	a.ready = make(chan struct{})
 	m.rescindOffersOfAgentLocked(a)
 	m.loseUncheckpointedTasksLocked(a)
+	m.dropStraysLocked(a, nil) // never checkpointed (streams.go)
 	recovering := m.stopAgentExecutorsLocked(a) || m.hasCheckpointedTasksLocked(a)
 	if a.srv != nil {
 		srv := a.srv
@@ -120,6 +121,12 @@ func (m *Master) stopAgentExecutorsLocked(a *agent) (recovering bool) {
 	for key, run := range a.runs {
 		if run.fw.info.GetCheckpoint() && !run.fw.removed {
 			run.recovering, run.registered = true, false
+			// What the agent held for the executor until it subscribed is gone with
+			// its memory: it checkpointed those tasks, and recovers them as sent to
+			// the executor (Executor::recoverTask puts them in launchedTasks).
+			run.mu.Lock()
+			run.queued = nil
+			run.mu.Unlock()
 			recovering = true
 			continue
 		}
@@ -227,6 +234,7 @@ func (m *Master) agentReconnectedLocked(a *agent) {
 			}
 		}
 	}
+	m.resendStraysLocked(a, nil)
 }
 
 // AgentReady is closed while the agent serves its executor API: at once, unless it

@@ -235,6 +235,9 @@ func (m *Master) subscribeLocked(info mesos.FrameworkInfo, s *stream) (*framewor
 			m.sendPendingLocked(t)
 		}
 	}
+	for _, a := range m.agents {
+		m.resendStraysLocked(a, fw)
+	}
 	m.allocateSoonLocked()
 	return fw, ""
 }
@@ -447,6 +450,7 @@ func (m *Master) removeFrameworkLocked(fw *framework) {
 	}
 	prefix := fw.id + "/"
 	for _, a := range m.agents {
+		m.dropStraysLocked(a, fw)
 		for k, run := range a.runs {
 			if strings.HasPrefix(k, prefix) {
 				m.stopExecutor(run)

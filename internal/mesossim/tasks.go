@@ -56,7 +56,14 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 			continue
 		}
 		for _, ti := range launchTasks(op) {
-			if why := m.validateTaskLocked(fw, a, ti, offers[0].role, &avail); why != "" {
+			// The master fills in the framework id of an executor that names none
+			// (Master::accept, LAUNCH): the task's executor and its LAUNCH carry it.
+			if ti.Executor != nil && ti.Executor.FrameworkID == nil {
+				e := *ti.Executor
+				e.FrameworkID = &mesos.FrameworkID{Value: fw.id}
+				ti.Executor = &e
+			}
+			if why := m.validateTaskLocked(fw, a, ti, offers[0].role, &avail, false); why != "" {
 				masterUpdate(fw, ti.TaskID.Value, &ti.AgentID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, why)
 				continue
 			}
@@ -79,7 +86,7 @@ func (m *Master) launchGroupLocked(fw *framework, a *agent, lg *mesos.Offer_Oper
 		e := lg.Executor
 		ti.Executor = &e
 		tasks[i] = ti
-		if why := m.validateTaskLocked(fw, a, ti, role, avail); why != "" {
+		if why := m.validateTaskLocked(fw, a, ti, role, avail, true); why != "" {
 			*avail = before
 			for _, t := range lg.TaskGroup.Tasks {
 				masterUpdate(fw, t.TaskID.Value, &t.AgentID, mesos.TASK_ERROR, mesos.REASON_TASK_GROUP_INVALID, why)
@@ -153,34 +160,55 @@ func launchTasks(op mesos.Offer_Operation) []mesos.TaskInfo {
 	return nil
 }
 
-// validateTaskLocked checks one task against Mesos's rules (validation.cpp:
-// task::validate and its internal validators, in their words) and takes its resources (and
-// a new executor's) from avail; it returns why the task is invalid, or "".
-func (m *Master) validateTaskLocked(fw *framework, a *agent, ti mesos.TaskInfo, role string, avail *pool) string {
+// validateTaskLocked checks one task against Mesos's rules (src/master/validation.cpp:
+// task::validate and its internal validators, in their order and words) and takes its
+// resources (and a new executor's) from avail; it returns why the task is invalid, or "".
+// A task of a LAUNCH_GROUP (group) is checked more loosely: the sim does not hold groups
+// to task::group::validate (its words, the executor's type and minimal resources).
+func (m *Master) validateTaskLocked(fw *framework, a *agent, ti mesos.TaskInfo, role string, avail *pool, group bool) string {
+	if !group {
+		if why := validateID(ti.TaskID.Value); why != "" {
+			return why // task::internal::validateTaskID
+		}
+	}
 	if why := idTaken(fw, ti.TaskID.Value); why != "" {
 		return why
 	}
 	if ti.AgentID.Value != a.id {
 		return "Task uses invalid agent " + ti.AgentID.Value + " while agent " + a.id + " is expected"
 	}
-	if (ti.Command == nil) == (ti.Executor == nil) {
-		return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
-	}
 	need := fromResources(ti.Resources)
 	if need.empty() {
 		return "Task uses no resources"
 	}
+	if (ti.Command == nil) == (ti.Executor == nil) {
+		return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
+	}
 	if ti.Executor != nil {
-		key := fw.id + "/" + ti.Executor.ExecutorID.Value
-		if known, ok := a.executors[key]; ok {
-			if !known.Equal(ti.Executor) && !sameExecutor(known, *ti.Executor) {
-				return "ExecutorInfo is not compatible with existing ExecutorInfo with same ExecutorID " + ti.Executor.ExecutorID.Value
+		e := *ti.Executor
+		known, ok := a.executors[fw.id+"/"+e.ExecutorID.Value]
+		if !group {
+			if why := executorRefusal(fw, e); why != "" {
+				return why
 			}
-		} else {
-			if ti.Executor.Command == nil && ti.Executor.Type != mesos.ExecutorInfo_DEFAULT {
-				return "Executor " + ti.Executor.ExecutorID.Value + " has no command"
+		}
+		if ok && !known.Equal(&e) && !sameExecutor(known, e) {
+			return "ExecutorInfo is not compatible with existing ExecutorInfo with same ExecutorID " + e.ExecutorID.Value
+		}
+		switch {
+		case group:
+			if !ok && e.Command == nil && e.Type != mesos.ExecutorInfo_DEFAULT {
+				return "Executor " + e.ExecutorID.Value + " has no command"
 			}
-			need.add(fromResources(ti.Executor.Resources))
+		// task::internal::validateExecutor, for a LAUNCH. Go cannot tell a type set to
+		// UNKNOWN from none, which Mesos lets through.
+		case e.Type != mesos.ExecutorInfo_UNKNOWN && e.Type != mesos.ExecutorInfo_CUSTOM:
+			return "'ExecutorInfo.type' must be 'CUSTOM'"
+		case e.Command == nil:
+			return "'ExecutorInfo.command' must be set"
+		}
+		if !ok {
+			need.add(fromResources(e.Resources))
 		}
 	}
 	// Resources without allocation info get the offer's (Master::accept,
@@ -190,6 +218,50 @@ func (m *Master) validateTaskLocked(fw *framework, a *agent, ti mesos.TaskInfo, 
 			" required by task and its executor is more than available " + mesos.Resources(avail.toResources("", false)).String()
 	}
 	avail.subtract(need)
+	return ""
+}
+
+// executorRefusal says why the master refuses the executor of a LAUNCH before it looks
+// at the agent's executors (src/master/validation.cpp executor::internal::validate:
+// executor::validate's validateType and validateExecutorID, then validateFrameworkID,
+// whose framework id Master::accept filled in when the framework gave none), or "".
+// The sim runs no containers, so the ContainerInfo checks are left out.
+func executorRefusal(fw *framework, e mesos.ExecutorInfo) string {
+	switch {
+	case e.Type == mesos.ExecutorInfo_DEFAULT && e.Command != nil:
+		return "'ExecutorInfo.command' must not be set for 'DEFAULT' executor"
+	case e.Type == mesos.ExecutorInfo_CUSTOM && e.Command == nil:
+		return "'ExecutorInfo.command' must be set for 'CUSTOM' executor"
+	}
+	if why := validateID(e.ExecutorID.Value); why != "" {
+		return why
+	}
+	switch {
+	case e.FrameworkID == nil:
+		return "'ExecutorInfo.framework_id' must be set"
+	case e.FrameworkID.Value != fw.id:
+		return "ExecutorInfo has an invalid FrameworkID (Actual: " + e.FrameworkID.Value + " vs Expected: " + fw.id + ")"
+	}
+	return ""
+}
+
+// validateID is Mesos's rule for task and executor ids (src/common/validation.cpp
+// validateID): not empty, at most NAME_MAX (255 on Linux) bytes, not "." or "..", and no
+// control character (iscntrl), '/' or '\': ids name directories on the agent.
+func validateID(id string) string {
+	switch {
+	case id == "":
+		return "ID must not be empty"
+	case len(id) > 255:
+		return "ID must not be greater than 255 characters"
+	case id == "." || id == "..":
+		return "'" + id + "' is disallowed"
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c == 0x7f || c == '/' || c == '\\' {
+			return "'" + id + "' contains invalid characters"
+		}
+	}
 	return ""
 }
 
@@ -250,6 +322,7 @@ func (m *Master) launchLocked(fw *framework, a *agent, ti mesos.TaskInfo, role s
 		m.dropPendingLocked(old)
 	}
 	fw.tasks[ti.TaskID.Value] = t
+	m.adoptStrayLocked(t)
 	if m.cfg.Exec && ti.Executor == nil {
 		m.startCommandLocked(t)
 		return nil
@@ -377,6 +450,12 @@ func (m *Master) queueUpdateLocked(t *task, st mesos.TaskStatus) {
 	if isTerminal(s) {
 		m.releaseLocked(t)
 	}
+	m.enqueueLocked(t, st)
+}
+
+// enqueueLocked puts an update in a task's status update stream, behind those not
+// acknowledged yet, and sends it when it is the first.
+func (m *Master) enqueueLocked(t *task, st mesos.TaskStatus) {
 	p := pendingUpdate{status: st}
 	if m.updateDelay > 0 {
 		p.ready = time.Now().Add(m.updateDelay)
@@ -430,7 +509,13 @@ func (m *Master) sendPendingLocked(t *task) {
 	}
 	e := updateEvent(p.status)
 	if t.fw.stream != nil {
-		t.sentState = p.status.State
+		if !t.stray {
+			t.sentState = p.status.State
+		} else if known := t.fw.tasks[t.info.TaskID.Value]; known != nil {
+			// Master::forward sets the status_update_state of the framework's task of
+			// that id, whichever agent's update it forwards.
+			known.sentState = p.status.State
+		}
 	}
 	t.fw.send(e)
 	if m.duplicateUpdates {
@@ -489,22 +574,4 @@ func (m *Master) releaseLocked(t *task) {
 	if t.info.Executor == nil {
 		delete(t.agent.containers, t.fw.id+"/"+t.info.TaskID.Value) // the command executor exits with its task
 	}
-}
-
-// acknowledgeLocked removes an acknowledged update and sends the task's next one. The
-// master passes an acknowledgement on to the agent only while the agent is registered
-// and connected; else it drops it (still answering 202), and the agent sends the update
-// again once it is back (Mesos: src/master/master.cpp Master::acknowledge).
-func (m *Master) acknowledgeLocked(fw *framework, ack *scheduler.Call_Acknowledge) error {
-	t := fw.tasks[ack.TaskID.Value]
-	if t == nil || len(t.pending) == 0 || string(t.pending[0].status.UUID) != string(ack.UUID) || !t.agent.connected() {
-		return nil // a stale or repeated ack, or one the agent cannot get: Mesos drops it
-	}
-	t.pending = t.pending[1:]
-	t.backoff = m.cfg.UpdateRetry
-	m.sendPendingLocked(t) // the next one, if any; stops the retry
-	if len(t.pending) == 0 && isTerminal(t.state) {
-		delete(fw.tasks, ack.TaskID.Value)
-	}
-	return nil
 }

@@ -141,8 +141,8 @@ func validateCall(call *scheduler.Call) string {
 	if has, checked := present[call.Type]; checked && !has {
 		return "Expecting '" + strings.ToLower(call.Type.String()) + "' to be present"
 	}
-	if call.Type == scheduler.Call_ACKNOWLEDGE && len(call.Acknowledge.UUID) != 16 {
-		return "Not a valid UUID" // stout's id::UUID::fromBytes
+	if call.Type == scheduler.Call_ACKNOWLEDGE && !validUUID(call.Acknowledge.UUID) {
+		return "Not a valid UUID" // stout's id::UUID::fromBytes: 16 bytes of a known version
 	}
 	return ""
 }
