@@ -10,8 +10,8 @@ import (
 func podUsers(inits, mains []resolved) []uint32 {
 	var users []uint32
 	for _, r := range append(slices.Clip(inits), mains...) {
-		if r.err == nil && !slices.Contains(users, r.settings.UID) {
-			users = append(users, r.settings.UID)
+		if r.err == nil && !slices.Contains(users, r.UID) {
+			users = append(users, r.UID)
 		}
 	}
 	slices.Sort(users)

@@ -73,4 +73,3 @@ func (r *run) logResubscribed(at string, since time.Time) {
 	}
 	r.t.Logf("zk-leader-change: the master leads at %s; the framework has not subscribed there a minute later", at)
 }
-
