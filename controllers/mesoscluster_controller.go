@@ -253,6 +253,12 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 			}
 			r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, "TornDown", "Teardown", "Framework %s torn down; Mesos kills its tasks", id)
 		}
+		// Nothing subscribes the framework again: the driver would, refused as removed
+		// until a master fails over, which forgets the frameworks removed before it (a
+		// teardown's is not in Mesos's registry), and then take the framework back, with
+		// no cluster left to tear it down. A pass that fails from here starts a driver
+		// again to find the framework removed, or to tear it down again.
+		r.Registry.StopDriver(mc.Name)
 	}
 	if err := r.releaseTasks(ctx, mc); err != nil {
 		return ctrl.Result{}, err

@@ -4,17 +4,22 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/scheduler"
 )
 
@@ -129,5 +134,65 @@ func TestTeardownTakesTheFixedConfig(t *testing.T) {
 	}
 	if id := second.FrameworkID(); id != "fw-1" {
 		t.Errorf("the new driver's framework id %q, want fw-1 to tear down", id)
+	}
+}
+
+// Once its framework is torn down, a deleted cluster's driver stops, before the cluster
+// lets go of its MesosTasks and its finalizer (which may take a while, thousands of
+// MesosTasks): left running, it subscribed again, refused as removed until a master
+// failed over, which forgets the frameworks removed before it, and then took the
+// framework back, with no cluster left to tear it down (a chaos run saw it).
+func TestATornDownFrameworkIsNotSubscribedAgain(t *testing.T) {
+	sim, err := mesossim.New(mesossim.Config{Agents: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c", Finalizers: []string{FrameworkFinalizer}},
+		Spec: mesosv1alpha1.MesosClusterSpec{Master: sim.URL(), SchedulerName: "mesos", Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"}}}
+	var r *MesosClusterReconciler
+	driverAtRelease := false
+	c := interceptor.NewClient(clusterAPI(t, mc), interceptor.Funcs{
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			if cl, ok := obj.(*mesosv1alpha1.MesosCluster); ok && !cl.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(cl, FrameworkFinalizer) {
+				// The cluster lets go: a master fails over meanwhile.
+				driverAtRelease = r.Registry.Driver("c") != nil
+				sim.FailoverMaster()
+			}
+			return c.Update(ctx, obj, opts...)
+		}})
+	r = &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), Recorder: events.NewFakeRecorder(100),
+		NewScheduler:  func(*mesosv1alpha1.MesosCluster) framework.Scheduler { return nil },
+		DriverOptions: func(cfg *framework.Config) { cfg.AgentPollInterval = -1 }}
+	defer r.Registry.StopAll()
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		got := reconcileCluster(t, r, "c")
+		if d := r.Registry.Driver("c"); got.Status.FrameworkID != "" && d != nil && d.Subscribed() {
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatal("the framework did not subscribe")
+		}
+	}
+
+	if err := c.Delete(context.Background(), mc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if driverAtRelease {
+		t.Error("the driver still ran when the cluster let go of its torn-down framework")
+	}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "c"}, &mesosv1alpha1.MesosCluster{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the cluster is still there: %v", err)
+	}
+	for _, fw := range sim.State().Frameworks {
+		if fw.Connected {
+			t.Errorf("framework %s subscribed again after its teardown", fw.ID)
+		}
 	}
 }
