@@ -307,10 +307,13 @@ var _ = Describe("Pods on Mesos", func() {
 		sim := startSim(2, "cpus:2;mem:4096;disk:10000")
 		_, pod := boundUnrecordedPod(sim, "agent-1", true)
 		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		// The delete races the cluster's first reconciliation, which launches the task
+		// Mesos never saw on the pod's Node: a KILL that reached Mesos before that launch
+		// is sent again after the pod's grace period (30 s) and 10 s.
 		Eventually(func() bool {
 			_, err := podOf(client.ObjectKeyFromObject(pod))()
 			return apierrors.IsNotFound(err)
-		}, 30*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod goes, whether its task ran or not")
+		}, 60*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod goes, whether its task ran or not")
 		Eventually(unkilledTasks(sim), 10*time.Second).Should(BeEmpty())
 	})
 
