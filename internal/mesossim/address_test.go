@@ -95,14 +95,7 @@ func TestMasterInfoAddress(t *testing.T) {
 // lead elsewhere: the old address answers no more, its streams end, and the master names
 // the new one (URL, MasterInfo) and answers there.
 func TestMoveToServesTheMasterElsewhere(t *testing.T) {
-	m, err := New(Config{Agents: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
+	m := startSim(t, Config{Agents: 1})
 	old := m.URL()
 	s := newSched(t, m)
 	s.subscribe(info())

@@ -2,15 +2,11 @@ package mesossim
 
 import (
 	"bytes"
-	"context"
-	"net/http"
 	"testing"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
-	execcalls "github.com/mesos/mesos-go/api/v1/lib/executor/calls"
-	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 )
@@ -373,38 +369,22 @@ func TestFidelityExecutorHeartbeat(t *testing.T) {
 	s := newSched(t, m)
 	s.subscribe(info())
 	s.launch(s.offer(""), testExecutor(t, "quiet", "silent"), "q1")
-	m.mu.Lock()
-	endpoint := m.agents[0].endpoint
-	m.mu.Unlock()
 	// Subscribe in the place of the executor, which never does.
-	body, err := execcalls.Subscribe(nil, nil).With(execcalls.Framework(s.id), execcalls.Executor("quiet")).Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+endpoint+"/api/v1/executor", bytes.NewReader(body))
-	req.Header.Set("Content-Type", mediaProtobuf)
-	req.Header.Set("Accept", mediaProtobuf)
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	r := recordio.NewReader(resp.Body)
+	events := newStandIn(t, m, s.id, "quiet").subscribe()
 	var heartbeats []time.Duration
+	deadline := time.After(5 * time.Second)
 	for len(heartbeats) < 2 {
-		frame, err := r.ReadFrame()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e mexec.Event
-		if err := e.Unmarshal(frame); err != nil {
-			t.Fatal(err)
-		}
-		if e.GetType() == mexec.Event_HEARTBEAT {
-			heartbeats = append(heartbeats, time.Since(start))
+		select {
+		case e, open := <-events:
+			if !open {
+				t.Fatalf("HEARTBEATs after %v, then the stream ended", heartbeats)
+			}
+			if e.GetType() == mexec.Event_HEARTBEAT {
+				heartbeats = append(heartbeats, time.Since(start))
+			}
+		case <-deadline:
+			t.Fatalf("HEARTBEATs after %v, then none", heartbeats)
 		}
 	}
 	if heartbeats[0] < 300*time.Millisecond || heartbeats[1]-heartbeats[0] < 200*time.Millisecond {
