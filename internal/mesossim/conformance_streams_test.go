@@ -142,3 +142,37 @@ func TestConformanceUpdatesOfTasksTheAgentDoesNotKnowReachTheFramework(t *testin
 	s.sameUpdates("t1", late, 1, "before its acknowledgement")
 	s.mustCall(calls.Acknowledge(agentID, "t1", late))
 }
+
+// Mesos: src/slave/slave.cpp Slave::statusUpdate ignores an executor's update whose
+// status names another agent ("Slave ID mismatch"): the call was answered 202, and the
+// update is neither forwarded nor acknowledged. One that names no agent is taken, with
+// the agent's id filled in (src/common/protobuf_utils.cpp createStatusUpdate).
+func TestConformanceAnUpdateNamingAnotherAgentIsDropped(t *testing.T) {
+	m := startSim(t, execConfig())
+	s := newSched(t, m)
+	endpoint := launchTestExecutor(s, m) // t1 runs on executor e1
+	m.mu.Lock()
+	agentID := m.agents[0].id
+	m.mu.Unlock()
+	send := func(agent string) []byte {
+		cli := httpcli.New(httpcli.Endpoint("http://"+endpoint+"/api/v1/executor"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+		sender := execcalls.SenderWith(httpexec.NewSender(cli.Send), execcalls.Framework(s.id), execcalls.Executor("e1"))
+		u := newUUID()
+		st := mesos.TaskStatus{TaskID: mesos.TaskID{Value: "t1"}, State: mesos.TASK_FINISHED.Enum(),
+			Source: mesos.SOURCE_EXECUTOR.Enum(), UUID: u}
+		if agent != "" {
+			st.AgentID = &mesos.AgentID{Value: agent}
+		}
+		if err := execcalls.SendNoData(context.Background(), sender, execcalls.NonStreaming(execcalls.Update(st))); err != nil {
+			t.Fatalf("UPDATE of t1 naming agent %q: %v, want 202", agent, err)
+		}
+		return u
+	}
+	send("another-agent")
+	taken := send("")
+	st := s.nextMatching("TASK_FINISHED of t1", updateOf("t1", mesos.TASK_FINISHED)).GetUpdate().Status
+	if !bytes.Equal(st.UUID, taken) || st.GetAgentID().GetValue() != agentID {
+		t.Fatalf("first TASK_FINISHED of t1 the framework got: %v, want the one naming no agent (%x), from agent %s",
+			st, taken, agentID)
+	}
+}

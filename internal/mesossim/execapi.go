@@ -180,6 +180,8 @@ func validUUID(b []byte) bool {
 // src/slave/slave.cpp Slave::statusUpdate, _statusUpdate, ___statusUpdate) and returns
 // the executor to acknowledge it to, or nil:
 //
+//   - an update whose status names another agent is dropped, and no one acknowledged
+//     (Slave::statusUpdate: "Slave ID mismatch"; the call was answered 202 all the same);
 //   - for a framework the agent shuts down, nothing is done and no one acknowledged;
 //   - a task the agent knows (an executor of the framework holds it, up to the
 //     acknowledgement of its terminal update) gets the update, with its container's
@@ -193,6 +195,9 @@ func validUUID(b []byte) bool {
 //     strayUpdateLocked); no executor holds the task, so none is acknowledged.
 func (m *Master) executorUpdateLocked(run *execRun, st mesos.TaskStatus) *execRun {
 	fw, a := run.fw, run.agent
+	if st.AgentID != nil && st.AgentID.Value != a.id {
+		return nil
+	}
 	if fw.removed {
 		return nil
 	}
