@@ -126,10 +126,12 @@ func (s *Scheduler) KubeletAPIHeard() map[string]int32 {
 // ExecutorEnded forgets the Hellos of an executor Mesos reports ended, so that its
 // agent's Node stops advertising the kubelet API port at once (KubeletAPIHeard): after
 // the executor, until another says Hello, any process on the agent could take the port.
+// It also forgets the executor as running on its agent (executorEndedLocked).
 func (s *Scheduler) ExecutorEnded(_ context.Context, agentID, executorID string) {
 	s.mu.Lock()
 	_, known := s.kubelet.executors[agentID+"/"+executorID]
 	delete(s.kubelet.executors, agentID+"/"+executorID)
+	s.executorEndedLocked(agentID, executorID)
 	s.mu.Unlock()
 	if known && s.Wake != nil {
 		s.Wake()

@@ -44,3 +44,36 @@ func TestAHeldOfferMadeBeforeTheExecutorStartedRunsInIt(t *testing.T) {
 		t.Errorf("the executor known on agent-1 has resources %v, want role a's it was started with", got)
 	}
 }
+
+// An executor the round started on agent-1 ends (Mesos reports its FAILURE) while role
+// b's offer of the agent is held, listing it. The next pod placed on that offer starts
+// the executor again, with the held offer's resources: placed as if the executor ran,
+// its launch would carry neither, and Mesos, counting in the resources of an executor it
+// has to start, refuses it when the offer has no room for both (TASK_ERROR, the pod
+// Failed), or, with the ExecutorInfo of role a, for resources not offered.
+func TestAHeldOfferListsNoExecutorThatEnded(t *testing.T) {
+	pod1, mt1 := podWithTask("p1", "500m")
+	pod2, mt2 := podWithTask("p2", "500m")
+	c := fakeAPI(t, pod1, pod2)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	s.SetCluster(holdingCluster(10))
+	ctx := context.Background()
+	s.Enqueue(ctx, mt1, pod1)
+	s.handleNew(ctx, []mesos.Offer{roleOfferOf("oa", "agent-1", "a", 1), roleOfferOf("ob", "agent-1", "b", 1)})
+	if len(d.accepted) != 1 || !s.holding() {
+		t.Fatalf("round 1: launches %v, holding %v; want one launch and role b's offer held", d.launches, s.holding())
+	}
+	executor := d.accepted[0][0].Executor
+	s.ExecutorEnded(ctx, "a-agent-1", executor.ExecutorID.Value)
+
+	s.Enqueue(ctx, mt2, pod2)
+	s.handleOffers(ctx, offerBatch{})
+	if len(d.accepted) != 2 || len(d.launches["ob"]) != 1 {
+		t.Fatalf("round 2: launches %v, want p2 on the held offer ob", d.launches)
+	}
+	got := d.accepted[1][0].Executor
+	if got == nil || len(got.Resources) == 0 || got.Resources[0].GetAllocationInfo().GetRole() != "b" {
+		t.Fatalf("p2 names the ExecutorInfo %v, want the executor started again with role b's resources", got)
+	}
+}

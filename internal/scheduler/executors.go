@@ -74,6 +74,30 @@ func (s *Scheduler) withExecutorsStartedSince(offer mesos.Offer, since time.Time
 	return offer
 }
 
+// executorEndedLocked forgets an executor that ended on an agent: what it was launched
+// with, and its listing in the agent's held offers, made while it ran. Placement would
+// read it off such an offer as running and place the next pod there without starting
+// it, and Mesos, which counts the executor's resources in for an executor not running
+// (src/master/validation.cpp: "Total resources … required by task and its executor"),
+// would refuse the task when the offer has no room for both: TASK_ERROR, the pod Failed.
+// Nor may a task start it again with the resources it was launched with, of another
+// offer. s.mu is held.
+func (s *Scheduler) executorEndedLocked(agentID, executorID string) {
+	if e, ok := s.executors[agentID]; ok && e.id == executorID {
+		delete(s.executors, agentID)
+	}
+	for i := range s.held {
+		o := &s.held[i].offer
+		if o.AgentID.Value != agentID {
+			continue
+		}
+		if j := slices.IndexFunc(o.ExecutorIDs, func(id mesos.ExecutorID) bool { return id.Value == executorID }); j >= 0 {
+			// A copy: the offer's list may be shared with the batch it came in.
+			o.ExecutorIDs = slices.Delete(slices.Clone(o.ExecutorIDs), j, j+1)
+		}
+	}
+}
+
 // executorLister is a Driver that can ask the master for the running executors
 // (framework.Connection.GetExecutors).
 type executorLister interface {
