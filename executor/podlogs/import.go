@@ -3,6 +3,7 @@ package podlogs
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +14,10 @@ import (
 // timestamps=true (one "<RFC3339Nano> <line>" per line), into dir as the instance's
 // log file, so that Read serves it as it serves a log written here (as stdout: the
 // kubelet's answer does not say which stream a line came from). A line whose timestamp
-// does not parse keeps the one before it. It replaces what the instance's file held.
+// does not parse keeps the one before it. A line longer than DefaultMaxLine is written
+// as partial records, as the writer writes it, and so is a last line without a newline,
+// which Read then answers without one, as the kubelet did. It replaces what the
+// instance's file held.
 func Import(dir string, restart int, r io.Reader) error {
 	if err := MakeDir(dir); err != nil {
 		return err
@@ -25,24 +29,7 @@ func Import(dir string, restart int, r io.Reader) error {
 		return err
 	}
 	w := bufio.NewWriter(f)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var last time.Time
-	var rec []byte
-	for sc.Scan() {
-		line := sc.Bytes()
-		content := line
-		if ts, rest, ok := bytes.Cut(line, []byte{' '}); ok {
-			if t, err := time.Parse(timeFormatIn, string(ts)); err == nil {
-				last, content = t, rest
-			}
-		}
-		rec = appendRecord(rec[:0], last, Stdout, false, content)
-		if _, err := w.Write(rec); err != nil {
-			break
-		}
-	}
-	err = sc.Err()
+	err = importLines(w, bufio.NewReaderSize(r, 64<<10))
 	if ferr := w.Flush(); err == nil {
 		err = ferr
 	}
@@ -54,6 +41,62 @@ func Import(dir string, restart int, r io.Reader) error {
 		return fmt.Errorf("importing a container's log into %s: %w", dir, err)
 	}
 	return os.Rename(tmp, path)
+}
+
+// importLines writes the records of the lines of br to w, holding at most
+// DefaultMaxLine of a line.
+func importLines(w io.Writer, br *bufio.Reader) error {
+	var (
+		last      time.Time
+		line, rec []byte
+		// inLine: some of the line being read has been read.
+		inLine bool
+	)
+	write := func(partial bool, content []byte) error {
+		rec = appendRecord(rec[:0], last, Stdout, partial, content)
+		_, err := w.Write(rec)
+		return err
+	}
+	for {
+		// A piece is at most the reader's buffer: the first piece of a line holds its
+		// timestamp.
+		piece, err := br.ReadSlice('\n')
+		if !inLine && len(piece) > 0 {
+			inLine = true
+			if ts, rest, ok := bytes.Cut(piece, []byte{' '}); ok {
+				if t, perr := time.Parse(timeFormatIn, string(ts)); perr == nil {
+					last, piece = t, rest
+				}
+			}
+		}
+		whole := err == nil
+		if whole {
+			piece = piece[:len(piece)-1]
+		}
+		line = append(line, piece...)
+		for len(line) > DefaultMaxLine {
+			if werr := write(true, line[:DefaultMaxLine]); werr != nil {
+				return werr
+			}
+			line = append(line[:0], line[DefaultMaxLine:]...)
+		}
+		switch {
+		case whole:
+			if werr := write(false, line); werr != nil {
+				return werr
+			}
+			line, inLine = line[:0], false
+		case errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF):
+			if inLine && len(line) > 0 {
+				// The log ends in the middle of a line.
+				return write(true, line)
+			}
+			return nil
+		default:
+			return err
+		}
+	}
 }
 
 // Has says whether dir holds a log file of any instance.
