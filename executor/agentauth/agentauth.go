@@ -62,6 +62,12 @@ func (c *Client) Authorize(ctx context.Context, a authorizer.Attributes) (author
 		// The kubelet API asks about nodes/<subresource> only (kubeletapi.requestAttributes).
 		return authorizer.DecisionNoOpinion, "the manager reviews access to nodes subresources only", nil
 	}
+	if a.GetVerb() == "" {
+		// A method the kubelet maps to no verb (HEAD, OPTIONS…), which RBAC allows only
+		// to a rule of every verb. The manager drops a review without a verb: asked, the
+		// request would wait out the timeout and be answered 503, not 403.
+		return authorizer.DecisionNoOpinion, "the manager reviews the kubelet's verbs only, not none", nil
+	}
 	u := a.GetUser()
 	ar := &agentmsg.AccessReview{
 		User: agentmsg.User{Name: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups(), Extra: u.GetExtra()},

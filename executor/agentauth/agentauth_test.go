@@ -102,6 +102,10 @@ func TestAuthorize(t *testing.T) {
 			nil, authorizer.DecisionNoOpinion, "the manager reviews access to nodes subresources only", false, false},
 		{"a non-resource request", authorizer.AttributesRecord{User: alice, Verb: "get", Path: "/healthz"},
 			nil, authorizer.DecisionNoOpinion, "the manager reviews access to nodes subresources only", false, false},
+		// HEAD, OPTIONS…: the kubelet maps no verb, and RBAC denies. The manager takes no
+		// review without a verb: asked, it would leave the request to time out as 503.
+		{"no verb", authorizer.AttributesRecord{User: alice, Resource: "nodes", Subresource: "proxy", Name: "n", ResourceRequest: true},
+			&agentmsg.Answer{Allowed: true}, authorizer.DecisionNoOpinion, "the manager reviews the kubelet's verbs only, not none", false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
