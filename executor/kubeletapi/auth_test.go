@@ -333,11 +333,19 @@ type blockingReviewer struct {
 	release chan struct{}
 	mu      sync.Mutex
 	asked   int
+	ctx     context.Context // the last review's
+}
+
+func (b *blockingReviewer) context() context.Context {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ctx
 }
 
 func (b *blockingReviewer) Review(ctx context.Context, _ string) (user.Info, bool, error) {
 	b.mu.Lock()
 	b.asked++
+	b.ctx = ctx
 	b.mu.Unlock()
 	select {
 	case <-b.release:
@@ -429,5 +437,30 @@ func TestOneReviewPerTokenUnderWay(t *testing.T) {
 	}
 	if got := b.count(); got != 1 {
 		t.Errorf("%d reviews of one token, want 1", got)
+	}
+}
+
+// The review of a token is not the first request's: that client going away while it is
+// under way ends neither the review nor, so, the requests waiting on it (which would be
+// answered 503).
+func TestATokenReviewOutlivesTheRequestThatStartedIt(t *testing.T) {
+	s := startServer(t)
+	b := &blockingReviewer{release: make(chan struct{})}
+	a := s.handler.authn
+	a.reviewer = b
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := a.reviewOnce(ctx, "key", "the-same-token", time.Now())
+		first <- err
+	}()
+	eventually(t, "the review under way", func() bool { return b.count() == 1 })
+	cancel() // cancels the contexts made of ctx before it returns
+	if err := b.context().Err(); err != nil {
+		t.Errorf("the review's context ended with the request that started it: %v", err)
+	}
+	close(b.release)
+	if err := <-first; err != nil {
+		t.Errorf("the review: %v, want the token reviewed", err)
 	}
 }

@@ -133,7 +133,9 @@ func (a *authenticator) reviewOnce(ctx context.Context, key, token string, now t
 	f := &tokenFlight{done: make(chan struct{})}
 	a.flights[key] = f
 	a.flightsMu.Unlock()
-	f.review, f.err = a.review(ctx, token)
+	// The review is the flight's, not the first request's: its client going away would
+	// fail every request waiting on it with 503. It is bounded by the review's timeout.
+	f.review, f.err = a.review(context.WithoutCancel(ctx), token)
 	if f.err == nil {
 		// Cached before the flight ends: a request between the two would ask again.
 		a.tokens.put(key, f.review, tokenTTL, now)
