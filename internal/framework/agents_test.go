@@ -192,3 +192,25 @@ func TestReportsWakeTheOperatorOnlyWhileAgentsAreNotListed(t *testing.T) {
 		}
 	}
 }
+
+// A list asked before Mesos said an agent is gone (a FAILURE naming it: removed, or
+// unreachable) says nothing of it: the agent is not taken back from that list, and its
+// Node stays away until a list asked since shows it, or it offers again.
+func TestAListOlderThanAnAgentsFailureDoesNotBringItBack(t *testing.T) {
+	asked := time.Now()
+	d := &Driver{Connection: &Connection{}, status: Status{Subscribed: true, Subscription: 1, AgentsListed: true, Agents: map[string]Agent{
+		"a1": {ID: "a1", Hostname: "h1", LastOffer: asked.Add(-time.Minute)},
+		"a2": {ID: "a2", Hostname: "h2", LastOffer: asked.Add(-time.Minute)},
+	}}}
+	h := driverHandler{d}
+	h.Failure(context.Background(), &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: "a1"}})
+	listed := []MasterAgent{{ID: "a1", Hostname: "h1", Active: true}, {ID: "a2", Hostname: "h2", Active: true}}
+	d.recordAgents(listed, nil, asked, 1)
+	if got, want := d.AgentIDs(), []string{"a2"}; !slices.Equal(got, want) {
+		t.Fatalf("after a list asked before a1's FAILURE, agents = %v, want %v", got, want)
+	}
+	d.recordAgents(listed, nil, time.Now(), 1)
+	if got, want := d.AgentIDs(), []string{"a1", "a2"}; !slices.Equal(got, want) {
+		t.Fatalf("after a list asked since, agents = %v, want %v", got, want)
+	}
+}

@@ -170,6 +170,9 @@ type Driver struct {
 	pollNow chan struct{}
 
 	observer Observer
+	// lost is when Mesos last said an agent is gone (a FAILURE naming it), by agent id,
+	// under mu: a list asked before then does not take it back (recordAgents).
+	lost map[string]time.Time
 	// tried is set once a subscription was held or attempted, so that the next
 	// subscription counts as a reconnect.
 	tried bool
@@ -265,6 +268,11 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 		return
 	}
 	d.status.AgentsError = nil
+	for id, at := range d.lost {
+		if at.Before(asked) {
+			delete(d.lost, id) // the list is newer: it has the last word
+		}
+	}
 	if d.status.Subscribed && d.status.Subscription == subscription && !d.status.AgentsListed {
 		d.status.AgentsListed, changed = true, true
 	}
@@ -282,6 +290,9 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 	inactive := map[string]Agent{}
 	roles := d.cfg.FrameworkInfo.Roles
 	for _, m := range agents {
+		if _, gone := d.lost[m.ID]; gone {
+			continue // Mesos said it is gone since the list was asked
+		}
 		if region, _ := agentnode.FaultDomain(m.Domain); agentnode.Remote(region, d.status.MasterRegion) && !RegionAware(&d.cfg.FrameworkInfo) {
 			continue // never offered to the framework: not one of its agents
 		}
@@ -560,6 +571,10 @@ func (h driverHandler) Failure(ctx context.Context, f *scheduler.Event_Failure) 
 		h.d.update(func(s *Status) {
 			delete(s.Agents, f.AgentID.Value)
 			delete(s.Reported, f.AgentID.Value)
+			if h.d.lost == nil {
+				h.d.lost = map[string]time.Time{}
+			}
+			h.d.lost[f.AgentID.Value] = time.Now()
 		})
 	}
 }
