@@ -29,10 +29,15 @@ const ReasonUnlabeled = "AgentUnlabeled"
 // own agent's id and capacity, each write waking another pass. The agent the master
 // takes for active wins, then the one that offered last, then the greater id, so that
 // every pass picks the same. heard is what the agents' executors said lately of the
-// kubelet API they serve (Scheduler.KubeletAPIHeard).
+// kubelet API they serve (Scheduler.KubeletAPIHeard). An agent known from before the
+// subscription is left out where the master has not listed its agents for it
+// (unheardSince).
 func liveAgents(mc *mesosv1alpha1.MesosCluster, status framework.Status, heard map[string]int32, now time.Time) []agentnode.Agent {
 	best := make(map[string]framework.Agent, len(status.Agents))
 	for _, a := range status.Agents {
+		if unheardSince(status, a, now) {
+			continue
+		}
 		name := agentnode.NodeName(mc.Name, a.Hostname, a.Port)
 		if b, ok := best[name]; !ok || preferAgent(a, b) {
 			best[name] = a
@@ -46,6 +51,19 @@ func liveAgents(mc *mesosv1alpha1.MesosCluster, status framework.Status, heard m
 			WithoutGPUCapability: !mc.Spec.Framework.AsksForGPUs(), Offered: !a.LastOffer.IsZero() || status.Reported[a.ID]})
 	}
 	return agents
+}
+
+// unheardSince says whether an agent the driver knows from before the current
+// subscription (its offers, or a list of an earlier one) is no longer taken for live:
+// the master has not listed its agents for this subscription, unlistedAgentsGrace has
+// passed, and the agent neither offered since nor did Mesos show it registered
+// (status.Reported). Mesos tells no FAILURE of an agent removed, or found unreachable,
+// while the framework is away, and without the list its Node would stay Ready, its
+// Lease renewed, for as long as the driver runs. It is then held to what a Node whose
+// agent the driver does not know is (nodesToKeep).
+func unheardSince(status framework.Status, a framework.Agent, now time.Time) bool {
+	return status.Subscribed && !status.AgentsListed && now.Sub(status.SubscribedAt) >= unlistedAgentsGrace &&
+		a.LastOffer.Before(status.SubscribedAt) && !status.Reported[a.ID]
 }
 
 // kubeletAPI is what an agent's executors serve of the kubelet API, for its Node to

@@ -170,7 +170,7 @@ func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.M
 			}
 		}
 	}
-	r.keepNodes(ctx, mc, keep, kept, now)
+	r.keepNodes(ctx, mc, keep, kept, subscribed, now)
 	return requeue
 }
 
@@ -467,23 +467,25 @@ func hasTaint(taints []corev1.Taint, t corev1.Taint) bool {
 // markGone sets the Node of an agent that left to Ready=Unknown; n is not written to.
 func (r *AgentNodeReconciler) markGone(ctx context.Context, n *corev1.Node, now time.Time) error {
 	a := agentnode.Agent{ID: n.Annotations[agentnode.AnnotationAgentID]}
-	return r.writeReady(ctx, n, agentnode.Status(a, false, metav1.NewTime(now), n.Status.Conditions).Conditions[0])
+	return r.writeConditions(ctx, n, agentnode.Status(a, false, metav1.NewTime(now), n.Status.Conditions).Conditions[0])
 }
 
-// writeReady writes a Node's Ready condition, its other conditions as they are; n is not
-// written to. A Node deleted meanwhile (by someone else: the cache still has it) is gone
-// already.
-func (r *AgentNodeReconciler) writeReady(ctx context.Context, n *corev1.Node, ready corev1.NodeCondition) error {
+// writeConditions writes some of a Node's conditions (Ready, say), in one write (a merge
+// patch writes the whole list), its other conditions as they are; n is not written to. A
+// Node deleted meanwhile (by someone else: the cache still has it) is gone already.
+func (r *AgentNodeReconciler) writeConditions(ctx context.Context, n *corev1.Node, conds ...corev1.NodeCondition) error {
 	before := n
 	n = n.DeepCopy()
-	replaced := false
-	for i := range n.Status.Conditions {
-		if n.Status.Conditions[i].Type == corev1.NodeReady {
-			n.Status.Conditions[i], replaced = ready, true
+	for _, cond := range conds {
+		replaced := false
+		for i := range n.Status.Conditions {
+			if n.Status.Conditions[i].Type == cond.Type {
+				n.Status.Conditions[i], replaced = cond, true
+			}
 		}
-	}
-	if !replaced {
-		n.Status.Conditions = append(n.Status.Conditions, ready)
+		if !replaced {
+			n.Status.Conditions = append(n.Status.Conditions, cond)
+		}
 	}
 	if err := r.Status().Patch(ctx, n, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
 		return err

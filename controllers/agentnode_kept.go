@@ -86,28 +86,48 @@ func reportedNodes(nodes []corev1.Node, reported map[string]bool) map[string]boo
 	return out
 }
 
-// keepNodes keeps Nodes as they are: nothing is written to them, and the Lease of each
-// Ready one is renewed, so that kube-controller-manager does not take it for gone either.
-// A Node kept for its agent reported registered (kept.reported) that is not Ready is made
-// Ready first: Mesos showed the agent registered since it went (its tasks' updates after
-// it registered again, say).
-func (r *AgentNodeReconciler) keepNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []*corev1.Node, kept keptNodes, now time.Time) {
+// keepNodes keeps Nodes as they are: nothing of their agent is written to them, and the
+// Lease of each Ready one is renewed, so that kube-controller-manager does not take it
+// for gone either. A Node kept for its agent reported registered (kept.reported) that is
+// not Ready is made Ready first: Mesos showed the agent registered since it went (its
+// tasks' updates after it registered again, say). While subscribed, a Ready one that still
+// says the master is unreachable (since an outage before this subscription) is told it is reachable:
+// left so, the next outage would be taken to have lasted since then, and past the
+// failover timeout turn the Node Unknown at once (agentnode.Outage).
+func (r *AgentNodeReconciler) keepNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []*corev1.Node, kept keptNodes, subscribed bool, now time.Time) {
 	forEach(ctx, len(nodes), nodePace(len(nodes), r.leaseDuration()), func(i int) {
 		n := nodes[i]
 		if n.UID == "" {
 			return
 		}
+		var conds []corev1.NodeCondition
 		if ready := agentnode.ReadyCondition(n); ready == nil || ready.Status != corev1.ConditionTrue {
 			if !kept.reported[n.Name] {
 				return
 			}
 			ctrl.LoggerFrom(ctx).Info("Making the Node of an agent Mesos reports registered Ready again", "node", n.Name,
 				"agent", n.Annotations[agentnode.AnnotationAgentID])
-			if err := r.writeReady(ctx, n, agentnode.ReportedCondition(metav1.NewTime(now), n.Status.Conditions)); err != nil {
+			conds = append(conds, agentnode.ReportedCondition(metav1.NewTime(now), n.Status.Conditions))
+		}
+		if subscribed && masterUnreachable(n) {
+			conds = append(conds, agentnode.ReachableCondition(metav1.NewTime(now), n.Status.Conditions))
+		}
+		if len(conds) > 0 {
+			if err := r.writeConditions(ctx, n, conds...); err != nil {
 				r.nodeFailed(ctx, mc.Name, n.Name, err)
 				return
 			}
 		}
 		r.nodeFailed(ctx, mc.Name, n.Name, r.renewLease(ctx, n, now))
 	})
+}
+
+// masterUnreachable says whether a Node says the framework cannot reach the master.
+func masterUnreachable(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == agentnode.ConditionMasterReachable {
+			return c.Status != corev1.ConditionTrue
+		}
+	}
+	return false
 }

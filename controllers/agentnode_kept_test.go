@@ -119,3 +119,109 @@ func TestNodesToKeepSaysWhenTheGraceEnds(t *testing.T) {
 		})
 	}
 }
+
+// An agent the driver knows from before the current subscription (offers or a list of
+// an earlier one) may have left while the framework was away: Mesos sends no FAILURE of
+// an agent removed, or found unreachable, while the framework is disconnected. Where the
+// master refuses its list, such an agent is live only as a Node not known yet is: for
+// unlistedAgentsGrace, or while it offers or Mesos shows it registered since. Otherwise
+// its Node stayed Ready, its Lease renewed, for as long as the driver ran.
+func TestAnAgentOfAnEarlierSubscriptionIsLiveOnlyWhileMesosShowsIt(t *testing.T) {
+	refused := errors.New("GET_AGENTS: 403 Forbidden")
+	a := testAgents(1)[0]
+	for _, tc := range []struct {
+		name        string
+		since       time.Duration // since the subscription
+		offeredLate bool          // the agent offered since the subscription
+		reported    bool
+		listed      bool
+		want        corev1.ConditionStatus
+	}{
+		{name: "list refused, within the grace", since: 30 * time.Second, want: corev1.ConditionTrue},
+		{name: "list refused, not heard of since", since: unlistedAgentsGrace, want: corev1.ConditionUnknown},
+		{name: "list refused, offered since", since: unlistedAgentsGrace, offeredLate: true, want: corev1.ConditionTrue},
+		{name: "list refused, reported since", since: unlistedAgentsGrace, reported: true, want: corev1.ConditionTrue},
+		{name: "listed for this subscription", since: unlistedAgentsGrace, listed: true, want: corev1.ConditionTrue},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now()
+			subscribedAt := now.Add(-tc.since)
+			node := agentNodeObject(a, false, now)
+			c, _ := fakeAPI(t, interceptor.Funcs{}, node)
+			r := &AgentNodeReconciler{Client: c, heard: func(string) map[string]int32 { return nil }}
+			mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+			var nodes corev1.NodeList
+			if err := c.List(context.Background(), &nodes); err != nil {
+				t.Fatal(err)
+			}
+			known := framework.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, LastOffer: subscribedAt.Add(-time.Hour)}
+			if tc.offeredLate {
+				known.LastOffer = subscribedAt.Add(time.Second)
+			}
+			st := framework.Status{Subscribed: true, SubscribedAt: subscribedAt, AgentsListed: tc.listed,
+				Agents: map[string]framework.Agent{a.ID: known}}
+			if !tc.listed {
+				st.AgentsError = refused
+			}
+			if tc.reported {
+				st.Reported = map[string]bool{a.ID: true}
+			}
+			r.pass(context.Background(), mc, nodes.Items, st, now)
+			got := &corev1.Node{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(node), got); err != nil {
+				t.Fatal(err)
+			}
+			if ready := agentnode.ReadyCondition(got); ready == nil || ready.Status != tc.want {
+				t.Errorf("Ready %v, want %s", ready, tc.want)
+			}
+		})
+	}
+}
+
+// A Node kept as it is while subscribed (its agent recovered by a master that failed
+// over, or listed inactive: deactivated, its tasks running) says the master is reachable
+// again. Left saying MesosMasterReachable=False since an earlier outage (a manager
+// restart, say), the next outage, however short, was taken to have lasted since then:
+// past the failover timeout, the Node went Unknown at once, and stayed so.
+func TestAKeptNodeSaysTheMasterIsReachable(t *testing.T) {
+	a := testAgents(1)[0]
+	now := time.Now()
+	node := agentNodeObject(a, false, now)
+	long := now.Add(-30 * 24 * time.Hour) // an outage that began long ago, past the failover timeout
+	for i := range node.Status.Conditions {
+		if c := &node.Status.Conditions[i]; c.Type == agentnode.ConditionMasterReachable {
+			c.Status, c.Reason, c.LastTransitionTime = corev1.ConditionFalse, agentnode.ReasonMasterUnreachable, metav1.NewTime(long)
+		}
+	}
+	c, _ := fakeAPI(t, interceptor.Funcs{}, node)
+	r := &AgentNodeReconciler{Client: c}
+	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}, Status: mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw"}}
+	pass := func(st framework.Status, at time.Time) *corev1.Node {
+		t.Helper()
+		var nodes corev1.NodeList
+		if err := c.List(context.Background(), &nodes); err != nil {
+			t.Fatal(err)
+		}
+		r.pass(context.Background(), mc, nodes.Items, st, at)
+		got := &corev1.Node{}
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(node), got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	inactive := map[string]framework.Agent{a.ID: {ID: a.ID, Hostname: a.Hostname, Port: a.Port, Inactive: true}}
+	got := pass(framework.Status{Subscribed: true, SubscribedAt: now.Add(-time.Hour), AgentsListed: true, Inactive: inactive}, now)
+	if ready := agentnode.ReadyCondition(got); ready == nil || ready.Status != corev1.ConditionTrue {
+		t.Fatalf("the kept Node is not Ready: %v", ready)
+	}
+	for _, cond := range got.Status.Conditions {
+		if cond.Type == agentnode.ConditionMasterReachable && cond.Status != corev1.ConditionTrue {
+			t.Errorf("a subscribed pass leaves the kept Node saying %s=%s since %v", cond.Type, cond.Status, cond.LastTransitionTime)
+		}
+	}
+	// A short outage begins: the Node stays Ready.
+	got = pass(framework.Status{}, now.Add(time.Minute))
+	if ready := agentnode.ReadyCondition(got); ready == nil || ready.Status != corev1.ConditionTrue {
+		t.Errorf("a minute into an outage the Node is %v, want Ready", ready)
+	}
+}

@@ -23,6 +23,6 @@ func (r *AgentNodeReconciler) frameworkRemovedNodes(ctx context.Context, mc *mes
 		if ready := agentnode.ReadyCondition(n); ready != nil && ready.Status == removed.Status && ready.Reason == removed.Reason && ready.Message == removed.Message {
 			return
 		}
-		r.nodeFailed(ctx, mc.Name, n.Name, r.writeReady(ctx, n, removed))
+		r.nodeFailed(ctx, mc.Name, n.Name, r.writeConditions(ctx, n, removed))
 	})
 }

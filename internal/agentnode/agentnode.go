@@ -405,13 +405,10 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 			"The Mesos agent left the cluster, or the framework lost its connection to the master"
 	}
 	keepTransition(&cond, previous)
-	reachable := corev1.NodeCondition{Type: ConditionMasterReachable, Status: corev1.ConditionTrue, Reason: ReasonMasterReachable,
-		Message: "The framework is subscribed to the Mesos master", LastHeartbeatTime: now, LastTransitionTime: now}
-	keepTransition(&reachable, previous)
 	st := corev1.NodeStatus{
 		Capacity:    capacity,
 		Allocatable: allocatable(a, capacity),
-		Conditions:  []corev1.NodeCondition{cond, reachable},
+		Conditions:  []corev1.NodeCondition{cond, ReachableCondition(now, previous)},
 		Addresses:   Addresses(a),
 		NodeInfo:    corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: Arch(a), KubeletVersion: "mesos"},
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{
@@ -447,6 +444,16 @@ func offersFiltered(a Agent) bool {
 	}
 	_, gpus := Capacity(a.Resources)[ResourceGPU]
 	return gpus
+}
+
+// ReachableCondition is the MesosMasterReachable condition of an agent's Node while the
+// framework is subscribed: True, its transition time kept from previous while it stays
+// True.
+func ReachableCondition(now metav1.Time, previous []corev1.NodeCondition) corev1.NodeCondition {
+	c := corev1.NodeCondition{Type: ConditionMasterReachable, Status: corev1.ConditionTrue, Reason: ReasonMasterReachable,
+		Message: "The framework is subscribed to the Mesos master", LastHeartbeatTime: now, LastTransitionTime: now}
+	keepTransition(&c, previous)
+	return c
 }
 
 // ReportedCondition is the Ready condition of an agent's Node while Mesos shows the agent
