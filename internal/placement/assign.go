@@ -33,14 +33,16 @@ func (s *offerState) take(k int, v float64, role string, out []mesos.Resource) [
 }
 
 // takeFrom takes n of kind k from bucket i and appends it as a resource with the
-// bucket's role and metadata, which Mesos needs to accept it.
+// bucket's role and metadata, which Mesos needs to accept it. What is left goes down by
+// what the resource says, in Mesos's thousandths.
 func (s *offerState) takeFrom(k, i int, n float64, out []mesos.Resource) []mesos.Resource {
 	s.unshare()
+	n = round3(n)
 	b := &s.buckets[k][i]
 	b.left = max(b.left-n, 0)
 	s.left[k] = max(s.left[k]-n, 0)
 	r := *b.res
-	r.Scalar = &mesos.Value_Scalar{Value: round3(n)}
+	r.Scalar = &mesos.Value_Scalar{Value: n}
 	return append(out, r)
 }
 

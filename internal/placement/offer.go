@@ -22,17 +22,21 @@ const (
 
 var kindName = [kindCount]string{"cpus", "mem", "disk", "gpus"}
 
-// amount is how much of a scalar kind a request needs.
+// amount is how much of a scalar kind a request needs, as Mesos counts it: in
+// thousandths (round3), which the task's resource says and Mesos holds against the
+// offer (Value::Scalar is fixed-point). A round that counted the amount as asked would
+// place tasks whose resources, rounded up, add up to more than offered (TASK_ERROR),
+// and keep a task from room that holds it rounded down.
 func (r *Request) amount(k int) float64 {
 	switch k {
 	case kindCPUs:
-		return r.CPUs
+		return round3(r.CPUs)
 	case kindMem:
-		return r.MemMB
+		return round3(r.MemMB)
 	case kindDisk:
-		return r.DiskMB
+		return round3(r.DiskMB)
 	default:
-		return r.GPUs
+		return round3(r.GPUs)
 	}
 }
 

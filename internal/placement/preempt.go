@@ -427,10 +427,11 @@ func (m *room) add(p *Running, sign float64) {
 	if !frees(m.r, p) {
 		return // a pod that must go, whose resources are another role's
 	}
-	m.freed[kindCPUs] += sign * p.CPUs
-	m.freed[kindMem] += sign * p.MemMB
-	m.freed[kindDisk] += sign * p.DiskMB
-	m.freed[kindGPUs] += sign * p.GPUs
+	// What its task holds, in Mesos's thousandths, as the request's amount counts.
+	m.freed[kindCPUs] += sign * round3(p.CPUs)
+	m.freed[kindMem] += sign * round3(p.MemMB)
+	m.freed[kindDisk] += sign * round3(p.DiskMB)
+	m.freed[kindGPUs] += sign * round3(p.GPUs)
 }
 
 // resources says whether the victims free what the request asks.

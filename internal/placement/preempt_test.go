@@ -28,6 +28,7 @@ func TestPreempt(t *testing.T) {
 		return Running{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: id, UID: types.UID(id)}}, Priority: priority, CPUs: cpus, MemMB: 64, Started: t0.Add(time.Duration(started) * time.Minute)}
 	}
 	protect := func(p Running) Running { p.Protected = true; return p }
+	sized := func(p Running, mem float64) Running { p.MemMB = mem; return p }
 	holding := func(p Running, ports ...uint32) Running { p.HostPorts = ports; return p }
 	ofRole := func(p Running, role string) Running { p.Role = role; return p }
 	asking := func(r Request, role string) Request { r.Role = role; return r }
@@ -125,6 +126,9 @@ func TestPreempt(t *testing.T) {
 		{name: "a request of no role takes what any role's pods free", r: req("t", 1, 64), priority: 100,
 			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{ofRole(pod("db", 1, 1, 0), "db")}}},
 			want:  "a: db"},
+		{name: "a victim of the request's size in decimal memory units frees its room", r: req("t", 1, 250e6/(1<<20)), priority: 100,
+			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{sized(pod("p250M", 10, 1, 0), 250e6/(1<<20)), pod("p20", 20, 1, 0)}}},
+			want:  "a: p250M"}, // 238.4185791015625 MB, which both tasks hold as 238.419
 		{name: "the agent's free room counts with what victims free", r: req("t", 2, 64), priority: 100,
 			nodes: []PreemptNode{{Node: node("a"), Pods: []Running{pod("p10", 10, 1, 0), pod("p20", 20, 1, 0)}, Free: []Room{{Role: "*", CPUs: 1, MemMB: 64}}}},
 			want:  "a: p10"},
