@@ -445,10 +445,11 @@ func TestAKillBeforeThePodWasSeenWaitsForItsContainers(t *testing.T) {
 }
 
 // A kubelet that restarts answers /pods with no pods until its pod manager has read the
-// manifests again, then lists them without a status for a moment, while their containers
-// run on. The pod is neither failed nor stripped of its manifest (which would have the
-// kubelet kill it), nor reported starting again; once the kubelet's container runtime
-// runs none of it either, it has left the kubelet.
+// manifests again, then lists them without a status of its own for a moment (the
+// manifest's: Pending, or none), while their containers run on. The pod is neither
+// failed nor stripped of its manifest (which would have the kubelet kill it), nor
+// reported starting again; once the kubelet's container runtime runs none of it
+// either, it has left the kubelet.
 func TestAKubeletRestartLeavesItsPodsRunning(t *testing.T) {
 	k := &fakeKubelet{running: http.StatusOK}
 	srv := httptest.NewServer(k)
@@ -494,6 +495,11 @@ func TestAKubeletRestartLeavesItsPodsRunning(t *testing.T) {
 	unsynced.Status = corev1.PodStatus{}
 	k.set(unsynced) // listed again, with no status yet
 	stillRunning("listed without a status", "/pods", time.Now())
+	// As a real kubelet lists it: with the status of its manifest, which the kubelet
+	// makes Pending as it reads it (pkg/kubelet/config/common.go: applyDefaults).
+	unsynced.Status = corev1.PodStatus{Phase: corev1.PodPending}
+	k.set(unsynced)
+	stillRunning("listed with its manifest's Pending", "/pods", time.Now())
 	k.set(staticPod(corev1.PodRunning))
 	stillRunning("listed with its status", "/pods", time.Now())
 

@@ -377,7 +377,7 @@ func (f *follower) gone() bool {
 // over.
 func (f *follower) follow(kp *corev1.Pod) bool {
 	f.seen, f.lastSeen, f.missingSince = kp, time.Now(), time.Time{}
-	if kp.Status.Phase == "" && f.lastStatus.Phase != "" {
+	if unsynced(&kp.Status) && f.lastStatus.Phase != "" {
 		// A kubelet that restarted lists its pods before it has their status again:
 		// the last one stands (a running pod does not go back to starting).
 		return false
@@ -398,6 +398,16 @@ func (f *follower) follow(kp *corev1.Pod) bool {
 		return true
 	}
 	return false
+}
+
+// unsynced says whether a status of /pods is none the kubelet made: that of a static
+// pod it has not synced since it read its manifest, which is the manifest's, Pending
+// (pkg/kubelet/config/common.go: applyDefaults) and nothing else, as /pods shows a
+// static pod's status only once the kubelet's status manager has one. One the kubelet
+// made has its conditions (PodScheduled always); one of a pod it rejected is Failed.
+func unsynced(st *corev1.PodStatus) bool {
+	return (st.Phase == "" || st.Phase == corev1.PodPending) && len(st.Conditions) == 0 && st.StartTime == nil &&
+		len(st.InitContainerStatuses) == 0 && len(st.ContainerStatuses) == 0 && len(st.EphemeralContainerStatuses) == 0
 }
 
 // reportChanged reports a status unless it is the one reported last.
