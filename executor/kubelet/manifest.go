@@ -9,11 +9,13 @@ package kubelet
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/k8sm/k8sm/executor"
 )
@@ -98,7 +100,9 @@ func staticPodOf(pod *corev1.Pod) (*corev1.Pod, error) {
 	}
 	annotations[AnnotationPodUID] = string(pod.UID)
 	spec := *pod.Spec.DeepCopy()
+	keepIdentity(&spec, pod)
 	spec.NodeName = ""
+	dropNodePlacement(&spec)
 	spec.SchedulerName = ""
 	spec.ServiceAccountName = ""
 	spec.DeprecatedServiceAccount = ""
@@ -110,6 +114,64 @@ func staticPodOf(pod *corev1.Pod) (*corev1.Pod, error) {
 			Labels: pod.Labels, Annotations: annotations},
 		Spec: spec,
 	}, nil
+}
+
+// keepIdentity has the static pod's containers see the API pod, as its kubelet would
+// show it to them, where the kubelet would show them the static pod: it names it
+// <name>-<its node name>, with a UID, node name and service account of its own. The
+// downward API fields of env that name them (metadata.name, metadata.uid, spec.nodeName,
+// spec.serviceAccountName) become the API pod's values, and the pod's hostname its name
+// (the kubelet's, cut to 63 characters), unless the pod says otherwise.
+func keepIdentity(spec *corev1.PodSpec, pod *corev1.Pod) {
+	values := map[string]string{"metadata.name": pod.Name, "metadata.uid": string(pod.UID),
+		"spec.nodeName": spec.NodeName, "spec.serviceAccountName": spec.ServiceAccountName}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			for j := range cs[i].Env {
+				e := &cs[i].Env[j]
+				if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil {
+					continue
+				}
+				if v, ok := values[e.ValueFrom.FieldRef.FieldPath]; ok {
+					e.Value, e.ValueFrom = v, nil
+				}
+			}
+		}
+	}
+	if spec.Hostname != "" || spec.HostnameOverride != nil {
+		return
+	}
+	// Cut as the kubelet cuts a pod's name (truncatePodHostnameIfNeeded); a name that
+	// is then no DNS label (it has dots) is left to the kubelet, as spec.hostname must be one.
+	h := pod.Name
+	if len(h) > 63 {
+		h = strings.TrimRight(h[:63], "-.")
+	}
+	if len(validation.IsDNS1123Label(h)) == 0 {
+		spec.Hostname = h
+	}
+}
+
+// dropNodePlacement removes what placed the pod on its agent's Node: its nodeSelector
+// and required node affinity. k8sm placed the pod by them against the agent's Node (its
+// attributes as labels, its mesos-<cluster>-<host> name); the kubelet admits a pod only
+// where they match its own Node (pkg/kubelet/lifecycle/predicate.go: NodeAffinity), a
+// Node of another name without those labels, and would fail it (a DaemonSet's pod, whose
+// affinity names the agent's Node, every time). Preferred terms and pod affinity, which
+// the kubelet does not check, are kept with the rest of the spec.
+func dropNodePlacement(spec *corev1.PodSpec) {
+	spec.NodeSelector = nil
+	a := spec.Affinity
+	if a == nil || a.NodeAffinity == nil {
+		return
+	}
+	a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = nil
+	if len(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 {
+		a.NodeAffinity = nil
+	}
+	if a.PodAffinity == nil && a.PodAntiAffinity == nil && a.NodeAffinity == nil {
+		spec.Affinity = nil
+	}
 }
 
 // staticPodCompatible finds the first thing in a pod a static pod may not have.

@@ -16,7 +16,8 @@ import (
 )
 
 // TestWithARealKubelet runs a pod through a real kubelet and containerd: it reaches
-// Running with its container statuses, and on KILL is torn down with no container left.
+// Running with its container statuses (its node selector, which k8sm placed it by,
+// not held against the kubelet's Node), and on KILL is torn down with no container left.
 func TestWithARealKubelet(t *testing.T) {
 	// The authenticated port, as on most agents (the read-only port is often off), with
 	// the kubelet's own certificate; it also serves /runningpods/ to see the teardown.
@@ -27,6 +28,9 @@ func TestWithARealKubelet(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "sleeper", Namespace: "default", UID: "5e1f0000-0000-4000-8000-000000000001"},
 		Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: &grace,
+			// Placed by an agent attribute on the agent's Node, which the kubelet's own
+			// Node does not have: the kubelet must not reject the pod for it.
+			NodeSelector: map[string]string{"rack": "r1"},
 			Containers: []corev1.Container{{Name: "main", Image: testkubelet.Image, ImagePullPolicy: corev1.PullNever,
 				Command: []string{"sleep", "3600"},
 				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}},
