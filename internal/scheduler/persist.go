@@ -239,7 +239,15 @@ func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, t
 			deferred = true
 			return nil
 		}
-		return s.saveTask(ctx, mt)
+		creating := mt.ResourceVersion == ""
+		err = s.saveTask(ctx, mt)
+		if err != nil && creating {
+			// The create may have been made, its answer lost, and the cache not show it
+			// yet: a later update may not take the MesosTask for unwritten and be
+			// deferred, acknowledged while the MesosTask says less.
+			s.markStored(ts.TaskID.Value)
+		}
+		return err
 	})
 	return mt, deferred, err
 }
