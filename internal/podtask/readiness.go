@@ -16,7 +16,39 @@ const (
 	ReasonReadinessGatesNotReady = "ReadinessGatesNotReady"
 	ReasonPodCompleted           = "PodCompleted"
 	ReasonPodFailed              = "PodFailed"
+	// ReasonPodSandboxNotReady is a kubelet's reason for PodReadyToStartContainers False
+	// (k8s.io/kubernetes pkg/kubelet/types/constants.go), with the messages below.
+	ReasonPodSandboxNotReady = "PodSandboxNotReady"
+	msgNoPodSandbox          = "no pod sandbox exists"
+	msgPodSandboxNotReady    = "pod sandbox is not ready"
 )
+
+// setReadyToStart sets a launched pod's PodReadyToStartContainers as a kubelet does
+// (GeneratePodReadyToStartContainersCondition, GA since Kubernetes 1.37): True once its
+// sandbox is made, which here is once the executor started the pod (it reports its
+// containers, or the task runs), False before that and once the task ended (its sandbox
+// stopped). An executor that reports the condition (the kubelet runtime's kubelet) is
+// taken at its word; a pod whose agent is unreachable keeps what it said.
+func setReadyToStart(out *corev1.PodStatus, phase mesosv1alpha1.TaskPhase, from *corev1.PodStatus) {
+	had := podCondition(out, corev1.PodReadyToStartContainers)
+	var own *corev1.PodCondition
+	if from != nil {
+		own = podCondition(from, corev1.PodReadyToStartContainers)
+	}
+	switch {
+	case phase == mesosv1alpha1.TaskPhaseUnreachable:
+	case IsTerminalPhase(phase):
+		SetPodCondition(out, corev1.PodReadyToStartContainers, corev1.ConditionFalse, ReasonPodSandboxNotReady, msgPodSandboxNotReady)
+	case own != nil:
+		SetPodCondition(out, corev1.PodReadyToStartContainers, own.Status, own.Reason, own.Message)
+	case phase == mesosv1alpha1.TaskPhaseRunning, phase == mesosv1alpha1.TaskPhaseKilling,
+		from != nil && (len(from.ContainerStatuses) > 0 || len(from.InitContainerStatuses) > 0),
+		had != nil && had.Status == corev1.ConditionTrue:
+		SetPodCondition(out, corev1.PodReadyToStartContainers, corev1.ConditionTrue, "", "")
+	default:
+		SetPodCondition(out, corev1.PodReadyToStartContainers, corev1.ConditionFalse, ReasonPodSandboxNotReady, msgNoPodSandbox)
+	}
+}
 
 // setReadiness sets a pod status's ContainersReady and Ready as a kubelet does
 // (GenerateContainersReadyCondition, GeneratePodReadyCondition): containersReady is

@@ -304,6 +304,7 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 	}
 	if st.Phase != mesosv1alpha1.TaskPhasePending {
 		SetPodCondition(&out, corev1.PodScheduled, corev1.ConditionTrue, "", "")
+		setReadyToStart(&out, st.Phase, fromExecutor)
 	}
 	if st.Phase == mesosv1alpha1.TaskPhasePending {
 		if c := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.TaskConditionScheduled); c != nil &&
@@ -312,14 +313,7 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 		}
 		return out
 	}
-	initialized := corev1.ConditionFalse
-	if st.Phase != mesosv1alpha1.TaskPhaseStaging && st.Phase != mesosv1alpha1.TaskPhaseStarting {
-		initialized = corev1.ConditionTrue
-	}
-	if fromExecutor != nil {
-		initialized = conditionOf(fromExecutor, corev1.PodInitialized, initialized)
-	}
-	SetPodCondition(&out, corev1.PodInitialized, initialized, "", "")
+	setInitialized(pod, &out, st.Phase)
 	readyReason := ""
 	if ready == corev1.ConditionFalse && st.Phase == mesosv1alpha1.TaskPhaseUnreachable {
 		readyReason = ReasonAgentUnreachable
@@ -399,27 +393,6 @@ func runningReadiness(pod *corev1.Pod, out, fromExecutor *corev1.PodStatus) core
 		}
 	}
 	return corev1.ConditionTrue
-}
-
-// endContainers ends the container statuses of a pod whose task ended: none is ready, and
-// one still said to run (the task ended without the executor's word: its agent went, or
-// the master answered for it) is terminated as a kubelet terminates a container it cannot
-// find when the pod ends (its status manager's TerminatePod): exit code 137, reason
-// ContainerStatusUnknown.
-func endContainers(out *corev1.PodStatus) {
-	for _, cs := range [][]corev1.ContainerStatus{out.InitContainerStatuses, out.ContainerStatuses} {
-		for i := range cs {
-			c := &cs[i]
-			c.Ready = false
-			if c.State.Running == nil {
-				continue
-			}
-			c.Started = ptr(false)
-			c.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: ReasonContainerStatusUnknown,
-				Message: "The container could not be located when the pod was terminated", ExitCode: 137,
-				StartedAt: c.State.Running.StartedAt}}
-		}
-	}
 }
 
 // mergeExecutorStatus takes what the executor knows of a pod into its status: container
