@@ -126,13 +126,15 @@ type FrameworkSpec struct {
 	AllowPlaintextCredentials bool `json:"allowPlaintextCredentials,omitempty"`
 
 	// failoverTimeout is how long Mesos keeps the framework's tasks running while the
-	// operator is disconnected. Defaults to one week. Under a minute, Degraded says so
+	// operator is disconnected, a duration such as 168h or 1h30m (units h, m, s, ms, us,
+	// ns). Defaults to one week. Under a minute, Degraded says so
 	// (ShortFailoverTimeout): a manager's restart or failover, or a master's failover,
 	// disconnects it for seconds.
 	// +optional
 	// +kubebuilder:default="168h"
 	// +kubebuilder:validation:XValidation:rule="size(self) <= 64",message="framework.failoverTimeout must be a duration of at most 64 characters"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="framework.failoverTimeout must not be negative"
+	// +kubebuilder:validation:XValidation:rule="size(self) > 64 || self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="framework.failoverTimeout must be a duration such as 168h, 90m or 1h30m (units h, m, s, ms, us, ns; no d or w)"
+	// +kubebuilder:validation:XValidation:rule="size(self) > 64 || !self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') || duration(self) >= duration('0s')",message="framework.failoverTimeout must not be negative, nor over 2562047h (the longest duration the manager reads)"
 	FailoverTimeout *metav1.Duration `json:"failoverTimeout,omitempty"`
 
 	// checkpoint asks agents to checkpoint the framework's tasks so they survive an agent
