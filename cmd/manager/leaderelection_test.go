@@ -39,3 +39,33 @@ func TestLeaderElectionTimingsAreChecked(t *testing.T) {
 		})
 	}
 }
+
+// Durations the manager cannot take for what they say are refused, naming the flag.
+func TestDurationsAreChecked(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // the error; empty: none
+	}{
+		{nil, ""},
+		{[]string{"--unreachable-timeout=30s", "--task-reconcile-interval=1m"}, ""},
+		{[]string{"--unreachable-timeout=-1s"}, "--unreachable-timeout must be positive, not -1s"},
+		{[]string{"--unreachable-timeout=0"}, "--unreachable-timeout must be positive, not 0s"},
+		{[]string{"--task-reconcile-interval=-5m"}, "--task-reconcile-interval must be positive, not -5m0s"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var o options
+			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+			o.bind(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if err := o.checkDurations(); err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("err = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

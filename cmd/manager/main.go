@@ -183,6 +183,19 @@ func (o *options) checkLeaderElection() error {
 	return nil
 }
 
+// checkDurations refuses the durations a manager cannot take for what they say: a
+// negative --unreachable-timeout would fail every unreachable pod NodeLost at once, and
+// zero meant the default without saying so.
+func (o *options) checkDurations() error {
+	switch {
+	case o.unreachableAfter <= 0:
+		return fmt.Errorf("--unreachable-timeout must be positive, not %s", o.unreachableAfter)
+	case o.reconcileEvery <= 0:
+		return fmt.Errorf("--task-reconcile-interval must be positive, not %s", o.reconcileEvery)
+	}
+	return nil
+}
+
 func run(ctx context.Context, args []string) error {
 	var o options
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
@@ -191,6 +204,9 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := o.checkLeaderElection(); err != nil {
+		return err
+	}
+	if err := o.checkDurations(); err != nil {
 		return err
 	}
 	// Each reconcile's logger gets its values only when it writes a line (lazylog).
