@@ -434,6 +434,13 @@ func (l *offerLaunch) launch(ctx context.Context, offerIDs []mesos.OfferID, asgs
 		return false
 	}
 	s.launchSent(launch)
+	if log := s.Log.V(1); log.Enabled() {
+		ids := make([]string, len(launch))
+		for i := range launch {
+			ids[i] = launch[i].TaskID.Value
+		}
+		log.Info("Launching", "agent", launch[0].AgentID.Value, "offers", len(offerIDs), "tasks", ids)
+	}
 	if err := l.on.d.Launch(ctx, l.on.subscription, offerIDs, launch, l.refuse); err != nil {
 		for _, t := range prepared {
 			s.event(t, false)

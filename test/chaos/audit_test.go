@@ -9,7 +9,8 @@ import (
 )
 
 // auditPolicy makes kube-apiserver log every pod deletion with who asked for it: the
-// checker tells a pod the test or a controller deleted from one that vanished.
+// checker tells a pod the test or a controller deleted from one that vanished. Bindings
+// and the MesosTasks' writes are logged too, for a person reading a failed run.
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived", "ResponseStarted"]
@@ -19,6 +20,16 @@ rules:
   resources:
   - group: ""
     resources: ["pods"]
+- level: Metadata
+  verbs: ["create"]
+  resources:
+  - group: ""
+    resources: ["pods/binding"]
+- level: Metadata
+  verbs: ["create", "update", "patch", "delete"]
+  resources:
+  - group: "mesos.k8sm.io"
+    resources: ["mesostasks", "mesostasks/status"]
 - level: None
 `
 
@@ -30,9 +41,10 @@ type auditEvent struct {
 		Username string `json:"username"`
 	} `json:"user"`
 	ObjectRef *struct {
-		Resource  string `json:"resource"`
-		Namespace string `json:"namespace"`
-		Name      string `json:"name"`
+		Resource    string `json:"resource"`
+		Subresource string `json:"subresource"`
+		Namespace   string `json:"namespace"`
+		Name        string `json:"name"`
 	} `json:"objectRef"`
 	ResponseStatus *struct {
 		Code int `json:"code"`
@@ -60,7 +72,8 @@ func readPodDeletes(path string) (map[string][]podDelete, error) {
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		var e auditEvent
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Stage != "ResponseComplete" || e.ObjectRef == nil || e.ObjectRef.Resource != "pods" {
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Stage != "ResponseComplete" || e.ObjectRef == nil || e.ObjectRef.Resource != "pods" ||
+			e.ObjectRef.Subresource != "" || (e.Verb != "delete" && e.Verb != "deletecollection") {
 			continue
 		}
 		if e.ResponseStatus == nil || e.ResponseStatus.Code >= 300 {

@@ -18,19 +18,20 @@ import (
 )
 
 var (
-	flagSeed   = flag.Int64("chaos.seed", 1, "seed of the run: the fault plan and the load are a function of it")
-	flagLong   = flag.Bool("chaos.long", false, "the long profile (1,000 pods over 50 agents, 150 faults, at least 20 leader SIGKILLs)")
-	flagPods   = flag.Int("chaos.pods", 0, "pods to create, bare and through Deployments and Jobs (default 60, long 1000)")
-	flagAgents = flag.Int("chaos.agents", 0, "simulated Mesos agents (default 8, long 50)")
-	flagFaults = flag.Int("chaos.faults", 0, "faults to inject (default 12, or one of each kind if there are more kinds; long 150)")
-	flagPace   = flag.Duration("chaos.pace", 0, "mean time between two faults (default 4s)")
-	flagKinds  = flag.String("chaos.kinds", "", "comma-separated fault kinds to draw from (default all; see faultKinds)")
-	flagSettle = flag.Duration("chaos.settle", 0, "how long pods may stay Pending or Terminating once faults stop (default 180s, long 240s)")
-	flagKeep   = flag.Bool("chaos.keep", false, "keep the logs directory (manager, kube-controller-manager, audit logs) after a passing run")
-	flagBin    = flag.String("chaos.manager", "", "the manager binary to run (default: built from ./cmd/manager)")
-	flagExec   = flag.Bool("chaos.exec", false, "agents run the real k8sm-executor (process runtime) instead of simulating tasks; adds the kill-executor fault")
-	flagTear   = flag.Bool("chaos.teardown", true, "at the end, delete the MesosCluster while a few faults fire, and count what it leaves behind")
-	flagZK     = flag.Bool("chaos.zk", true, "the cluster finds its master through ZooKeeper (zk://), which adds the zk-leader-change fault; "+
+	flagSeed     = flag.Int64("chaos.seed", 1, "seed of the run: the fault plan and the load are a function of it")
+	flagLong     = flag.Bool("chaos.long", false, "the long profile (1,000 pods over 50 agents, 150 faults, at least 20 leader SIGKILLs)")
+	flagPods     = flag.Int("chaos.pods", 0, "pods to create, bare and through Deployments and Jobs (default 60, long 1000)")
+	flagAgents   = flag.Int("chaos.agents", 0, "simulated Mesos agents (default 8, long 50)")
+	flagFaults   = flag.Int("chaos.faults", 0, "faults to inject (default 12, or one of each kind if there are more kinds; long 150)")
+	flagPace     = flag.Duration("chaos.pace", 0, "mean time between two faults (default 4s)")
+	flagKinds    = flag.String("chaos.kinds", "", "comma-separated fault kinds to draw from (default all; see faultKinds)")
+	flagSettle   = flag.Duration("chaos.settle", 0, "how long pods may stay Pending or Terminating once faults stop (default 180s, long 240s)")
+	flagLogLevel = flag.String("chaos.log-level", "", "the managers' --zap-log-level (debug logs each launch; default info)")
+	flagKeep     = flag.Bool("chaos.keep", false, "keep the logs directory (manager, kube-controller-manager, audit logs) after a passing run")
+	flagBin      = flag.String("chaos.manager", "", "the manager binary to run (default: built from ./cmd/manager)")
+	flagExec     = flag.Bool("chaos.exec", false, "agents run the real k8sm-executor (process runtime) instead of simulating tasks; adds the kill-executor fault")
+	flagTear     = flag.Bool("chaos.teardown", true, "at the end, delete the MesosCluster while a few faults fire, and count what it leaves behind")
+	flagZK       = flag.Bool("chaos.zk", true, "the cluster finds its master through ZooKeeper (zk://), which adds the zk-leader-change fault; "+
 		"without ZooKeeper installed the run finds it at its URL, or fails in CI")
 )
 

@@ -68,8 +68,12 @@ func (ms *managers) start(slot int) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(ms.bin, "--leader-elect", "--leader-election-namespace=default",
-		"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
+	args := []string{"--leader-elect", "--leader-election-namespace=default",
+		"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0"}
+	if *flagLogLevel != "" {
+		args = append(args, "--zap-log-level="+*flagLogLevel)
+	}
+	cmd := exec.Command(ms.bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+ms.kubeconfig)
 	w := &leaseWatch{f: f}
 	cmd.Stdout, cmd.Stderr = w, w

@@ -78,21 +78,22 @@ type podTrack struct {
 type recorder struct {
 	direct client.Client // reads straight from the API server, never a cache
 
-	mu        sync.Mutex
-	pods      map[types.UID]*podTrack
-	taskPods  map[string]podRef           // task id -> pod, from the launches
-	launches  map[string]int              // task id -> LAUNCHes the master got
-	sent      map[string][]sentUpdate     // task id -> updates sent
-	byUUID    map[string]mesos.TaskStatus // task id + uuid -> the agent update
-	twice     map[string]string           // offending task id or pod -> what was seen
-	unwritten map[string]string           // task id + uuid -> what was seen
-	acks      struct{ checked, starting, deferred, gone, unknown, unread int }
-	ackStates map[string]int // acknowledgements by the state of the update
+	mu          sync.Mutex
+	pods        map[types.UID]*podTrack
+	taskPods    map[string]podRef           // task id -> pod, from the launches
+	launches    map[string]int              // task id -> LAUNCHes the master got
+	firstLaunch map[string]time.Time        // task id -> when the master got its first LAUNCH
+	sent        map[string][]sentUpdate     // task id -> updates sent
+	byUUID      map[string]mesos.TaskStatus // task id + uuid -> the agent update
+	twice       map[string]string           // offending task id or pod -> what was seen
+	unwritten   map[string]string           // task id + uuid -> what was seen
+	acks        struct{ checked, starting, deferred, gone, unknown, unread int }
+	ackStates   map[string]int // acknowledgements by the state of the update
 }
 
 func newRecorder(direct client.Client) *recorder {
 	return &recorder{direct: direct, pods: map[types.UID]*podTrack{}, taskPods: map[string]podRef{},
-		launches: map[string]int{}, sent: map[string][]sentUpdate{}, byUUID: map[string]mesos.TaskStatus{},
+		launches: map[string]int{}, firstLaunch: map[string]time.Time{}, sent: map[string][]sentUpdate{}, byUUID: map[string]mesos.TaskStatus{},
 		twice: map[string]string{}, unwritten: map[string]string{}, ackStates: map[string]int{}}
 }
 
@@ -107,6 +108,10 @@ func (r *recorder) onLaunch(l mesossim.ObservedLaunch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.launches[id]++
+	now := time.Now()
+	if _, ok := r.firstLaunch[id]; !ok {
+		r.firstLaunch[id] = now
+	}
 	ref := podRefOf(l.Task.Labels)
 	r.taskPods[id] = ref
 	if len(l.Live) > 0 {
@@ -114,8 +119,9 @@ func (r *recorder) onLaunch(l mesossim.ObservedLaunch) {
 		for _, t := range l.Live {
 			live = append(live, fmt.Sprintf("%s on %s in framework %s", t.State, t.AgentID, t.FrameworkID))
 		}
-		r.twice["task "+id] = fmt.Sprintf("task %s (pod %s) launched again (launch #%d, on %s, framework %s) while live: %s",
-			id, ref, r.launches[id], l.AgentID, l.FrameworkID, strings.Join(live, "; "))
+		r.twice["task "+id] = fmt.Sprintf("task %s (pod %s) launched again (launch #%d at %s, the first at %s, on %s, framework %s) while live: %s",
+			id, ref, r.launches[id], now.UTC().Format("15:04:05.000"), r.firstLaunch[id].UTC().Format("15:04:05.000"),
+			l.AgentID, l.FrameworkID, strings.Join(live, "; "))
 	}
 }
 
