@@ -2,10 +2,13 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 )
@@ -63,5 +66,33 @@ func TestAPodBoundWithoutItsLaunchSentIsLaunchedOnItsAgent(t *testing.T) {
 				t.Fatalf("agent-1's next offer launched %v, want %s (pending %v)", d.launches, mt.Spec.TaskID, s.Pending(mt.Spec.TaskID))
 			}
 		})
+	}
+}
+
+// A bind refused because the pod is bound already (409: another process bound it, a
+// leader before this one, which may have launched its task) is no bind of this process:
+// the pod, seen bound later to the Node this process tried, is not launched as one it
+// bound without a launch. Its task may run: the reconciliation of the bound pods without
+// a MesosTask asks Mesos.
+func TestAPodOthersBoundIsNotLaunchedAsOneThisProcessBound(t *testing.T) {
+	pod, mt := podWithTask("p", "500m")
+	d := newFakeDriver()
+	c := fakeAPIWith(t, interceptor.Funcs{SubResourceCreate: func(ctx context.Context, c client.Client, sub string, o, req client.Object, opts ...client.SubResourceCreateOption) error {
+		// Bound by another before this bind: the cache had not seen it.
+		if err := bindPod(ctx, c, sub, o, req, opts...); err != nil {
+			return err
+		}
+		return apierrors.NewConflict(schema.GroupResource{Resource: "pods/binding"}, o.GetName(),
+			fmt.Errorf("pod %s is already assigned to node %q", o.GetName(), req.(*corev1.Binding).Target.Name))
+	}}, pod)
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, mt, pod)
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	again := agentOffer("agent-1", 2)
+	again.ID.Value = "o2"
+	s.handleNew(ctx, []mesos.Offer{again})
+	if len(d.launches) != 0 {
+		t.Fatalf("launched %v, want nothing: another process bound the pod, and may have launched its task", d.launches)
 	}
 }

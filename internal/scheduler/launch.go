@@ -118,8 +118,10 @@ func (l *offerLaunch) prepareLaunch(ctx context.Context, a placement.Assignment)
 	s.noteLaunch(a.Request.ID, launch, unwritten)
 	t := &preparedLaunch{info: ti, mt: mt, pod: pod, hostname: a.Hostname, recorded: recorded}
 	if pod.Spec.NodeName == "" {
-		if !s.bind(ctx, pod, node) {
-			s.noteBoundUnsent(a.Request.ID, node) // the bind may have been made, its answer lost
+		if err := s.bind(ctx, pod, node); err != nil {
+			if bindMayBeMade(err) {
+				s.noteBoundUnsent(a.Request.ID, node) // its answer lost
+			}
 			s.forgetLaunch(a.Request.ID)
 			if recorded {
 				s.relaunch(ctx, key, a.Request.ID)
@@ -201,15 +203,25 @@ func (s *Scheduler) cachedCluster(ctx context.Context) *mesosv1alpha1.MesosClust
 }
 
 // bind binds a pod to an agent's Node through the Binding subresource, as kube-scheduler
-// does, and says whether it did; its event waits for the launch (event).
-func (s *Scheduler) bind(ctx context.Context, pod *corev1.Pod, node string) bool {
+// does; its event waits for the launch (event).
+func (s *Scheduler) bind(ctx context.Context, pod *corev1.Pod, node string) error {
 	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target: corev1.ObjectReference{Kind: "Node", Name: node}}
 	if err := s.Client.SubResource("binding").Create(ctx, pod, binding); err != nil {
 		s.Log.Info("Could not bind the pod; it waits for another offer", "pod", client.ObjectKeyFromObject(pod).String(), "node", node, "error", err.Error())
-		return false
+		return err
 	}
-	return true
+	return nil
+}
+
+// bindMayBeMade says whether a bind that failed may have bound the pod all the same: its
+// answer lost (a timeout, a broken connection, a server error after the write), not a
+// refusal. A pod bound already (409: bound by another, a leader before this one, which
+// may have launched its task), gone, or a bind refused as invalid or forbidden, was not
+// bound by it.
+func bindMayBeMade(err error) bool {
+	return !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) &&
+		!apierrors.IsForbidden(err) && !apierrors.IsBadRequest(err) && !apierrors.IsUnauthorized(err)
 }
 
 // noteBoundUnsent remembers that this process bound, or tried to bind, the pod of a task
