@@ -149,15 +149,14 @@ func (m *Master) startExecutorLocked(fw *framework, a *agent, info mesos.Executo
 	return run, nil
 }
 
-// fetch puts a URI into the sandbox the way the Mesos fetcher does for local paths.
+// fetch puts a URI into the sandbox the way the Mesos fetcher does for local paths: a
+// file of its own, of the mode the URI asks. A hard link stands for the copy where the
+// source has that mode already (the executor binary, 50 MB, fetched for every executor
+// of a long run: copies filled the disk), a copy elsewhere.
 func fetch(u mesos.CommandInfo_URI, dir string) error {
 	src := strings.TrimPrefix(u.Value, "file://")
 	if !filepath.IsAbs(src) {
 		return fmt.Errorf("mesos-sim fetches local paths only, not %q", u.Value)
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return fmt.Errorf("fetching %s: %w", u.Value, err)
 	}
 	name := filepath.Base(src)
 	if u.OutputFile != nil {
@@ -167,7 +166,15 @@ func fetch(u mesos.CommandInfo_URI, dir string) error {
 	if u.GetExecutable() {
 		mode = 0o755
 	}
-	return os.WriteFile(filepath.Join(dir, name), data, mode)
+	dst := filepath.Join(dir, name)
+	if fi, err := os.Stat(src); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == mode && os.Link(src, dst) == nil {
+		return nil
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("fetching %s: %w", u.Value, err)
+	}
+	return os.WriteFile(dst, data, mode)
 }
 
 // gracePeriod is how long an executor has to exit after SHUTDOWN: its ExecutorInfo's
