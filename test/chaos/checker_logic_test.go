@@ -371,3 +371,32 @@ func TestLeftInMesos(t *testing.T) {
 		t.Errorf("left in Mesos %q, want the framework not torn down and its live task", left)
 	}
 }
+
+// After the teardown, a deleted pod is left Terminating by the cluster unless it was bound
+// at creation to a removed agent's Node and never ran: the pod garbage collector's.
+func TestLeftTerminating(t *testing.T) {
+	now := metav1.Now()
+	for _, tc := range []struct {
+		name    string
+		node    string
+		deleted bool
+		phase   corev1.PodPhase
+		want    bool
+	}{
+		{"not deleted", "there", false, corev1.PodRunning, false},
+		{"deleted, running", "there", true, corev1.PodRunning, true},
+		{"deleted, pending on a live agent's Node", "there", true, corev1.PodPending, true},
+		{"deleted, pending on a removed agent's Node", "gone", true, corev1.PodPending, false},
+		{"deleted, ran on a removed agent's Node", "gone", true, corev1.PodRunning, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &corev1.Pod{Spec: corev1.PodSpec{NodeName: tc.node}, Status: corev1.PodStatus{Phase: tc.phase}}
+			if tc.deleted {
+				p.DeletionTimestamp = &now
+			}
+			if got := leftTerminating(p, map[string]bool{"gone": true}); got != tc.want {
+				t.Errorf("leftTerminating = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -144,6 +145,19 @@ func (r *run) createDuring(n int, pace time.Duration) <-chan struct{} {
 	return done
 }
 
+// leftTerminating says whether a pod is one the deleted cluster left Terminating: deleted,
+// and not bound (as a DaemonSet's pod, at creation) to the Node of an agent removed for
+// good, where it never ran, waiting Pending: with its Node gone, such a pod is
+// kube-controller-manager's pod garbage collector's, which the run does not start, as the
+// settled cluster's check has it (snapshot.stuck).
+func leftTerminating(p *corev1.Pod, removedNodes map[string]bool) bool {
+	if p.DeletionTimestamp == nil {
+		return false
+	}
+	pending := p.Status.Phase == corev1.PodPending || p.Status.Phase == ""
+	return !(removedNodes[p.Spec.NodeName] && pending)
+}
+
 // leftAfterTeardown reads what the deleted cluster left behind.
 func (r *run) leftAfterTeardown(ctx context.Context) ([]string, error) {
 	var left []string
@@ -184,8 +198,11 @@ func (r *run) leftAfterTeardown(ctx context.Context) ([]string, error) {
 	if err := r.direct.List(ctx, &pods, client.InNamespace(namespace)); err != nil {
 		return nil, err
 	}
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp != nil {
+	r.mu.Lock()
+	removed := maps.Clone(r.removedNodes)
+	r.mu.Unlock()
+	for i := range pods.Items {
+		if p := &pods.Items[i]; leftTerminating(p, removed) {
 			left = append(left, fmt.Sprintf("pod %s/%s Terminating", p.Namespace, p.Name))
 		}
 	}
