@@ -155,7 +155,7 @@ func leftTerminating(p *corev1.Pod, removedNodes map[string]bool) bool {
 		return false
 	}
 	pending := p.Status.Phase == corev1.PodPending || p.Status.Phase == ""
-	return !(removedNodes[p.Spec.NodeName] && pending)
+	return !removedNodes[p.Spec.NodeName] || !pending
 }
 
 // leftAfterTeardown reads what the deleted cluster left behind.
