@@ -65,8 +65,14 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 		return
 	}
 	for _, pod := range pods {
-		if id := podtask.TaskIDFor(pod); !inFlight(id) {
-			explicit[id], _ = s.agentOfNode(ctx, pod.Spec.NodeName)
+		id := podtask.TaskIDFor(pod)
+		if inFlight(id) {
+			continue
+		}
+		if agent, _ := s.agentOfNode(ctx, pod.Spec.NodeName); agent != "" {
+			explicit[id] = agent
+		} else {
+			skipped = append(skipped, id) // its agent unknown yet: toReconcile
 		}
 	}
 	r := s.startRound(d, explicit)
@@ -266,7 +272,9 @@ func (s *Scheduler) askLater(ctx context.Context, d Driver, taskIDs []string) {
 			if mt == nil {
 				// Not written yet: asked about while its pod is bound.
 				if pod, err := s.podOfTask(ctx, id); err == nil && pod != nil && !podtask.PodTerminal(pod) {
-					ask[id], _ = s.agentOfNode(ctx, pod.Spec.NodeName)
+					if agent, _ := s.agentOfNode(ctx, pod.Spec.NodeName); agent != "" {
+						ask[id] = agent // with its agent only: toReconcile
+					}
 				}
 				continue
 			}
@@ -287,6 +295,15 @@ func (s *Scheduler) askLater(ctx context.Context, d Driver, taskIDs []string) {
 // id: a launched task that has not ended, or one whose pod is bound while the MesosTask
 // says nothing yet (launched by a manager that stopped, or not at all: Mesos says which,
 // and a task it never saw goes back to the queue).
+//
+// A task whose launch no update recorded (its pod bound, its MesosTask not written or
+// saying nothing) is asked about only with its agent, read off its Node. Asked without
+// one, a master that failed over answers that it does not know the task (Mesos:
+// Master::reconcile, "slave is unknown") while its agent has not registered again, where
+// with the agent it waits for it; the task, taken for a launch Mesos never ran, was then
+// launched again on that agent. A pod whose Node the cache does not have (yet) is asked
+// about later (askLater), or at the next reconciliation; one whose Node is gone is the pod
+// garbage collector's.
 func (s *Scheduler) toReconcile(ctx context.Context, mt *mesosv1alpha1.MesosTask) (agentID string, ask bool) {
 	if podtask.Launched(mt.Status.Phase) {
 		return mt.Status.AgentID, !podtask.IsTerminalPhase(mt.Status.Phase)
@@ -296,7 +313,7 @@ func (s *Scheduler) toReconcile(ctx context.Context, mt *mesosv1alpha1.MesosTask
 		return "", false
 	}
 	agentID, _ = s.agentOfNode(ctx, pod.Spec.NodeName)
-	return agentID, true
+	return agentID, agentID != ""
 }
 
 // agentOfNode is the Mesos agent id and hostname of an agent's Node, empty where not known.

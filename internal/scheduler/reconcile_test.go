@@ -230,3 +230,26 @@ func TestATaskReportedRunningAfterItEndedIsKilled(t *testing.T) {
 		t.Fatalf("phase = %s, want it to stay Gone", got.Status.Phase)
 	}
 }
+
+// A bound pod whose launch nothing recorded is asked about only with its agent, read off
+// its Node: asked without one, a master that failed over says it does not know the task
+// while the agent has not registered again, and the task, taken for one never run, was
+// launched again there. Without its Node in the cache it is not asked about, by either
+// way it may be asked (its MesosTask saying nothing, or none written).
+func TestABoundTaskIsAskedAboutOnlyWithItsAgent(t *testing.T) {
+	unwritten, _ := podWithTask("unwritten", "100m")
+	unwritten.Spec.NodeName = "mesos-c-agent-2"
+	bound, boundTask := podWithTask("bound", "100m")
+	bound.Spec.NodeName = "mesos-c-agent-2"
+	c := fakeAPI(t, unwritten, bound, boundTask) // no Node
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+
+	s.reconcileTasks(context.Background(), d)
+
+	for _, r := range d.reconciles {
+		if r != nil && len(r) > 0 {
+			t.Fatalf("reconciliations = %v, want only the implicit one: no task's agent is known", d.reconciles)
+		}
+	}
+}
