@@ -89,7 +89,11 @@ var _ = Describe("The kubelet API on an agent Node", func() {
 var _ = Describe("The kubelet API port held by another process", func() {
 	It("is a Warning on the agent's Node, and a Normal event once the executor serves", func() {
 		sim := startExecSim()
-		holder, err := net.Listen("tcp", "127.0.0.1:0")
+		// Below the ephemeral range (testenv.FreePort): once the holder lets the port go,
+		// an outgoing connection of another test could take it from the executor.
+		free, err := testenv.FreePort()
+		Expect(err).NotTo(HaveOccurred())
+		holder, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", free))
 		Expect(err).NotTo(HaveOccurred())
 		defer func() { _ = holder.Close() }()
 		port := int32(holder.Addr().(*net.TCPAddr).Port)
