@@ -22,21 +22,7 @@ func TestLeaderElectionTimingsAreChecked(t *testing.T) {
 		{[]string{"--leader-elect", "--leader-election-retry-period=0s"}, "--leader-election-retry-period must be positive, not 0s"},
 		{[]string{"--leader-election-renew-deadline=10s"}, ""},
 	} {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var o options
-			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-			o.bind(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			got := ""
-			if err := o.checkLeaderElection(); err != nil {
-				got = err.Error()
-			}
-			if got != tc.want {
-				t.Errorf("err = %q, want %q", got, tc.want)
-			}
-		})
+		checkFlags(t, tc.args, (*options).checkLeaderElection, tc.want)
 	}
 }
 
@@ -52,20 +38,27 @@ func TestDurationsAreChecked(t *testing.T) {
 		{[]string{"--unreachable-timeout=0"}, "--unreachable-timeout must be positive, not 0s"},
 		{[]string{"--task-reconcile-interval=-5m"}, "--task-reconcile-interval must be positive, not -5m0s"},
 	} {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var o options
-			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-			o.bind(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			got := ""
-			if err := o.checkDurations(); err != nil {
-				got = err.Error()
-			}
-			if got != tc.want {
-				t.Errorf("err = %q, want %q", got, tc.want)
-			}
-		})
+		checkFlags(t, tc.args, (*options).checkDurations, tc.want)
 	}
+}
+
+// checkFlags parses args and runs check on the options, as run does, in a subtest: its
+// error must be want (empty: none).
+func checkFlags(t *testing.T, args []string, check func(*options) error, want string) {
+	t.Helper()
+	t.Run(strings.Join(args, " "), func(t *testing.T) {
+		var o options
+		fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+		o.bind(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		if err := check(&o); err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("err = %q, want %q", got, want)
+		}
+	})
 }

@@ -7,14 +7,11 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
-// A round starts the executor on agent-1 from role a's offer, and holds role b's offer
-// of the same agent, made before the executor started. A pod placed on that held offer
-// runs in the executor that now runs there, with the ExecutorInfo it was started with:
-// it does not start it again with role b's resources, which Mesos refuses ("not
-// compatible with existing ExecutorInfo": TASK_ERROR, the pod Failed), nor does what
-// the scheduler knows of the executor turn to role b, which made every later task of the
-// agent refused the same way until the next subscription.
-func TestAHeldOfferMadeBeforeTheExecutorStartedRunsInIt(t *testing.T) {
+// executorStartedBesideAHeldOffer is a scheduler whose first round started the
+// executor on agent-1 from role a's offer (with p1) and holds role b's offer of the
+// agent; p2 is queued for the next round. It returns the ExecutorInfo started.
+func executorStartedBesideAHeldOffer(t *testing.T) (*Scheduler, *fakeDriver, *mesos.ExecutorInfo) {
+	t.Helper()
 	pod1, mt1 := podWithTask("p1", "500m")
 	pod2, mt2 := podWithTask("p2", "500m")
 	c := fakeAPI(t, pod1, pod2)
@@ -31,9 +28,20 @@ func TestAHeldOfferMadeBeforeTheExecutorStartedRunsInIt(t *testing.T) {
 	if role := executor.Resources[0].GetAllocationInfo().GetRole(); role != "a" {
 		t.Fatalf("the executor started with role %s's resources, want a's", role)
 	}
-
 	s.Enqueue(ctx, mt2, pod2)
-	s.handleOffers(ctx, offerBatch{})
+	return s, d, executor
+}
+
+// A round starts the executor on agent-1 from role a's offer, and holds role b's offer
+// of the same agent, made before the executor started. A pod placed on that held offer
+// runs in the executor that now runs there, with the ExecutorInfo it was started with:
+// it does not start it again with role b's resources, which Mesos refuses ("not
+// compatible with existing ExecutorInfo": TASK_ERROR, the pod Failed), nor does what
+// the scheduler knows of the executor turn to role b, which made every later task of the
+// agent refused the same way until the next subscription.
+func TestAHeldOfferMadeBeforeTheExecutorStartedRunsInIt(t *testing.T) {
+	s, d, executor := executorStartedBesideAHeldOffer(t)
+	s.handleOffers(context.Background(), offerBatch{})
 	if len(d.accepted) != 2 || len(d.launches["ob"]) != 1 {
 		t.Fatalf("round 2: launches %v, want p2 on the held offer ob", d.launches)
 	}
@@ -52,22 +60,10 @@ func TestAHeldOfferMadeBeforeTheExecutorStartedRunsInIt(t *testing.T) {
 // has to start, refuses it when the offer has no room for both (TASK_ERROR, the pod
 // Failed), or, with the ExecutorInfo of role a, for resources not offered.
 func TestAHeldOfferListsNoExecutorThatEnded(t *testing.T) {
-	pod1, mt1 := podWithTask("p1", "500m")
-	pod2, mt2 := podWithTask("p2", "500m")
-	c := fakeAPI(t, pod1, pod2)
-	d := newFakeDriver()
-	s, _ := newTestScheduler(c, d)
-	s.SetCluster(holdingCluster(10))
+	s, d, executor := executorStartedBesideAHeldOffer(t)
 	ctx := context.Background()
-	s.Enqueue(ctx, mt1, pod1)
-	s.handleNew(ctx, []mesos.Offer{roleOfferOf("oa", "agent-1", "a", 1), roleOfferOf("ob", "agent-1", "b", 1)})
-	if len(d.accepted) != 1 || !s.holding() {
-		t.Fatalf("round 1: launches %v, holding %v; want one launch and role b's offer held", d.launches, s.holding())
-	}
-	executor := d.accepted[0][0].Executor
 	s.ExecutorEnded(ctx, "a-agent-1", executor.ExecutorID.Value)
 
-	s.Enqueue(ctx, mt2, pod2)
 	s.handleOffers(ctx, offerBatch{})
 	if len(d.accepted) != 2 || len(d.launches["ob"]) != 1 {
 		t.Fatalf("round 2: launches %v, want p2 on the held offer ob", d.launches)

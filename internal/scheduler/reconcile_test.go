@@ -248,7 +248,7 @@ func TestABoundTaskIsAskedAboutOnlyWithItsAgent(t *testing.T) {
 	s.reconcileTasks(context.Background(), d)
 
 	for _, r := range d.reconciles {
-		if r != nil && len(r) > 0 {
+		if len(r) > 0 {
 			t.Fatalf("reconciliations = %v, want only the implicit one: no task's agent is known", d.reconciles)
 		}
 	}
