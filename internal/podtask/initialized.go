@@ -1,9 +1,6 @@
 package podtask
 
 import (
-	"fmt"
-	"strings"
-
 	corev1 "k8s.io/api/core/v1"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -54,14 +51,8 @@ func setInitialized(pod *corev1.Pod, out *corev1.PodStatus, phase mesosv1alpha1.
 	case mainStarted(pod, out), len(unknown)+len(incomplete) == 0:
 		SetPodCondition(out, corev1.PodInitialized, corev1.ConditionTrue, "", "")
 	default:
-		var parts []string
-		if len(unknown) > 0 {
-			parts = append(parts, fmt.Sprintf("containers with unknown status: %s", unknown))
-		}
-		if len(incomplete) > 0 {
-			parts = append(parts, fmt.Sprintf("containers with incomplete status: %s", incomplete))
-		}
-		SetPodCondition(out, corev1.PodInitialized, corev1.ConditionFalse, ReasonContainersNotInitialized, strings.Join(parts, ", "))
+		SetPodCondition(out, corev1.PodInitialized, corev1.ConditionFalse, ReasonContainersNotInitialized,
+			containersMessage(unknown, "incomplete", incomplete))
 	}
 }
 

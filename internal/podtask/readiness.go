@@ -82,23 +82,16 @@ func setReadiness(pod *corev1.Pod, out *corev1.PodStatus, containersReady corev1
 func unreadyMessage(pod *corev1.Pod, out *corev1.PodStatus) string {
 	var unknown, unready []string
 	check := func(name string) {
-		for _, cs := range out.ContainerStatuses {
-			if cs.Name == name {
-				if !cs.Ready {
-					unready = append(unready, name)
-				}
-				return
-			}
+		cs := statusOf(out.ContainerStatuses, name)
+		if cs == nil {
+			cs = statusOf(out.InitContainerStatuses, name)
 		}
-		for _, cs := range out.InitContainerStatuses {
-			if cs.Name == name {
-				if !cs.Ready {
-					unready = append(unready, name)
-				}
-				return
-			}
+		switch {
+		case cs == nil:
+			unknown = append(unknown, name)
+		case !cs.Ready:
+			unready = append(unready, name)
 		}
-		unknown = append(unknown, name)
 	}
 	for i := range pod.Spec.InitContainers {
 		if c := &pod.Spec.InitContainers[i]; isSidecar(c) {
@@ -108,12 +101,18 @@ func unreadyMessage(pod *corev1.Pod, out *corev1.PodStatus) string {
 	for i := range pod.Spec.Containers {
 		check(pod.Spec.Containers[i].Name)
 	}
+	return containersMessage(unknown, "unready", unready)
+}
+
+// containersMessage names, in the kubelet's words, the containers of which nothing is
+// known, then those whose status is what (unready, incomplete).
+func containersMessage(unknown []string, what string, others []string) string {
 	var parts []string
 	if len(unknown) > 0 {
 		parts = append(parts, fmt.Sprintf("containers with unknown status: %s", unknown))
 	}
-	if len(unready) > 0 {
-		parts = append(parts, fmt.Sprintf("containers with unready status: %s", unready))
+	if len(others) > 0 {
+		parts = append(parts, fmt.Sprintf("containers with %s status: %s", what, others))
 	}
 	return strings.Join(parts, ", ")
 }

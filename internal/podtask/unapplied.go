@@ -54,7 +54,7 @@ func MarkUnapplied(pod *corev1.Pod, task mesosv1alpha1.TaskResources, out *corev
 		changed = true
 	}
 	for _, ec := range pod.Spec.EphemeralContainers {
-		if hasContainerStatus(out.EphemeralContainerStatuses, ec.Name) {
+		if statusOf(out.EphemeralContainerStatuses, ec.Name) != nil {
 			continue
 		}
 		out.EphemeralContainerStatuses = append(out.EphemeralContainerStatuses, corev1.ContainerStatus{Name: ec.Name, Image: ec.Image,
@@ -96,16 +96,6 @@ func removeCondition(s *corev1.PodStatus, t corev1.PodConditionType) bool {
 	for i := range s.Conditions {
 		if s.Conditions[i].Type == t {
 			s.Conditions = append(s.Conditions[:i], s.Conditions[i+1:]...)
-			return true
-		}
-	}
-	return false
-}
-
-// hasContainerStatus says whether statuses has one of a container name.
-func hasContainerStatus(statuses []corev1.ContainerStatus, name string) bool {
-	for _, s := range statuses {
-		if s.Name == name {
 			return true
 		}
 	}
