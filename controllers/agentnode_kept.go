@@ -124,10 +124,6 @@ func (r *AgentNodeReconciler) keepNodes(ctx context.Context, mc *mesosv1alpha1.M
 
 // masterUnreachable says whether a Node says the framework cannot reach the master.
 func masterUnreachable(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == agentnode.ConditionMasterReachable {
-			return c.Status != corev1.ConditionTrue
-		}
-	}
-	return false
+	c := agentnode.Condition(n, agentnode.ConditionMasterReachable)
+	return c != nil && c.Status != corev1.ConditionTrue
 }

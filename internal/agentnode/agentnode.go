@@ -481,8 +481,13 @@ func Addresses(a Agent) []corev1.NodeAddress {
 
 // ReadyCondition is a Node's Ready condition, nil when it has none.
 func ReadyCondition(n *corev1.Node) *corev1.NodeCondition {
+	return Condition(n, corev1.NodeReady)
+}
+
+// Condition is a Node's condition of a type, nil when it has none.
+func Condition(n *corev1.Node, t corev1.NodeConditionType) *corev1.NodeCondition {
 	for i := range n.Status.Conditions {
-		if n.Status.Conditions[i].Type == corev1.NodeReady {
+		if n.Status.Conditions[i].Type == t {
 			return &n.Status.Conditions[i]
 		}
 	}
