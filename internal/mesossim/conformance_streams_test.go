@@ -82,12 +82,18 @@ func TestConformanceAcknowledgementGoesToTheAgentItNames(t *testing.T) {
 // returns the update's uuid.
 func executorUpdate(t *testing.T, endpoint, frameworkID, executorID, taskID string, state mesos.TaskState) []byte {
 	t.Helper()
+	return executorUpdateOf(t, endpoint, frameworkID, executorID, taskID, state, nil)
+}
+
+// executorUpdateOf is executorUpdate of a status that names agent (none when nil).
+func executorUpdateOf(t *testing.T, endpoint, frameworkID, executorID, taskID string, state mesos.TaskState, agent *mesos.AgentID) []byte {
+	t.Helper()
 	cli := httpcli.New(httpcli.Endpoint("http://"+endpoint+"/api/v1/executor"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
 	sender := execcalls.SenderWith(httpexec.NewSender(cli.Send), execcalls.Framework(frameworkID), execcalls.Executor(executorID))
 	u := newUUID()
-	st := mesos.TaskStatus{TaskID: mesos.TaskID{Value: taskID}, State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(), UUID: u}
+	st := mesos.TaskStatus{TaskID: mesos.TaskID{Value: taskID}, State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(), UUID: u, AgentID: agent}
 	if err := execcalls.SendNoData(context.Background(), sender, execcalls.NonStreaming(execcalls.Update(st))); err != nil {
-		t.Fatalf("UPDATE of %s: %v", taskID, err)
+		t.Fatalf("UPDATE of %s (agent %v): %v", taskID, agent, err)
 	}
 	return u
 }
@@ -154,22 +160,8 @@ func TestConformanceAnUpdateNamingAnotherAgentIsDropped(t *testing.T) {
 	m.mu.Lock()
 	agentID := m.agents[0].id
 	m.mu.Unlock()
-	send := func(agent string) []byte {
-		cli := httpcli.New(httpcli.Endpoint("http://"+endpoint+"/api/v1/executor"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
-		sender := execcalls.SenderWith(httpexec.NewSender(cli.Send), execcalls.Framework(s.id), execcalls.Executor("e1"))
-		u := newUUID()
-		st := mesos.TaskStatus{TaskID: mesos.TaskID{Value: "t1"}, State: mesos.TASK_FINISHED.Enum(),
-			Source: mesos.SOURCE_EXECUTOR.Enum(), UUID: u}
-		if agent != "" {
-			st.AgentID = &mesos.AgentID{Value: agent}
-		}
-		if err := execcalls.SendNoData(context.Background(), sender, execcalls.NonStreaming(execcalls.Update(st))); err != nil {
-			t.Fatalf("UPDATE of t1 naming agent %q: %v, want 202", agent, err)
-		}
-		return u
-	}
-	send("another-agent")
-	taken := send("")
+	executorUpdateOf(t, endpoint, s.id, "e1", "t1", mesos.TASK_FINISHED, &mesos.AgentID{Value: "another-agent"})
+	taken := executorUpdate(t, endpoint, s.id, "e1", "t1", mesos.TASK_FINISHED)
 	st := s.nextMatching("TASK_FINISHED of t1", updateOf("t1", mesos.TASK_FINISHED)).GetUpdate().Status
 	if !bytes.Equal(st.UUID, taken) || st.GetAgentID().GetValue() != agentID {
 		t.Fatalf("first TASK_FINISHED of t1 the framework got: %v, want the one naming no agent (%x), from agent %s",
