@@ -27,15 +27,22 @@ func apiPod() *corev1.Pod {
 	}
 }
 
-func TestManifest(t *testing.T) {
-	b, err := Manifest(apiPod())
+// manifestPod is the static pod of pod's manifest, as the kubelet reads it.
+func manifestPod(t *testing.T, pod *corev1.Pod) corev1.Pod {
+	t.Helper()
+	b, err := Manifest(pod)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got corev1.Pod
-	if err := json.Unmarshal(b, &got); err != nil {
+	var static corev1.Pod
+	if err := json.Unmarshal(b, &static); err != nil {
 		t.Fatal(err)
 	}
+	return static
+}
+
+func TestManifest(t *testing.T) {
+	got := manifestPod(t, apiPod())
 	switch {
 	case got.Kind != "Pod" || got.APIVersion != "v1":
 		t.Errorf("type = %s/%s", got.APIVersion, got.Kind)

@@ -1,7 +1,6 @@
 package kubelet
 
 import (
-	"encoding/json"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,14 +21,7 @@ func TestManifestKeepsTheSecurityContext(t *testing.T) {
 	pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
 		Privileged: &no, Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_BIND_SERVICE"}},
 		AppArmorProfile: &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeRuntimeDefault}}
-	b, err := Manifest(pod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got corev1.Pod
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := manifestPod(t, pod)
 	if !equality.Semantic.DeepEqual(got.Spec.SecurityContext, pod.Spec.SecurityContext) {
 		t.Errorf("pod securityContext %+v, want %+v", got.Spec.SecurityContext, pod.Spec.SecurityContext)
 	}

@@ -1,7 +1,6 @@
 package kubelet
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -54,14 +53,7 @@ func TestManifestPassesTheKubeletsNodeAffinityCheck(t *testing.T) {
 			pod := apiPod()
 			pod.Spec.NodeSelector, pod.Spec.Affinity = tc.selector, tc.affinity
 			orig := pod.DeepCopy()
-			b, err := Manifest(pod)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var static corev1.Pod
-			if err := json.Unmarshal(b, &static); err != nil {
-				t.Fatal(err)
-			}
+			static := manifestPod(t, pod)
 			if ok, err := nodeaffinity.GetRequiredNodeAffinity(&static).Match(kubeletNode); err != nil || !ok {
 				t.Errorf("the kubelet would reject the static pod (NodeAffinity: %v, %v): nodeSelector %v, affinity %+v",
 					ok, err, static.Spec.NodeSelector, static.Spec.Affinity)
@@ -102,14 +94,7 @@ func TestManifestKeepsThePodsIdentity(t *testing.T) {
 				field("POD_NAME", "metadata.name"), field("POD_UID", "metadata.uid"), field("NODE", "spec.nodeName"),
 				field("SA", "spec.serviceAccountName"), field("NS", "metadata.namespace"), field("IP", "status.podIP"),
 				{Name: "GREETING", Value: "hello $(POD_NAME)"}}
-			b, err := Manifest(pod)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var static corev1.Pod
-			if err := json.Unmarshal(b, &static); err != nil {
-				t.Fatal(err)
-			}
+			static := manifestPod(t, pod)
 			want := []corev1.EnvVar{{Name: "POD_NAME", Value: tc.podName}, {Name: "POD_UID", Value: "uid-1"},
 				{Name: "NODE", Value: "mesos-c-host"}, {Name: "SA", Value: "default"},
 				field("NS", "metadata.namespace"), field("IP", "status.podIP"), {Name: "GREETING", Value: "hello $(POD_NAME)"}}
