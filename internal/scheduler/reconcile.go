@@ -69,10 +69,10 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 		if inFlight(id) {
 			continue
 		}
-		if agent, _ := s.agentOfNode(ctx, pod.Spec.NodeName); agent != "" {
+		if agent, ok := s.unrecordedAgent(ctx, pod); ok {
 			explicit[id] = agent
 		} else {
-			skipped = append(skipped, id) // its agent unknown yet: toReconcile
+			skipped = append(skipped, id) // its agent unknown yet
 		}
 	}
 	r := s.startRound(d, explicit)
@@ -272,8 +272,8 @@ func (s *Scheduler) askLater(ctx context.Context, d Driver, taskIDs []string) {
 			if mt == nil {
 				// Not written yet: asked about while its pod is bound.
 				if pod, err := s.podOfTask(ctx, id); err == nil && pod != nil && !podtask.PodTerminal(pod) {
-					if agent, _ := s.agentOfNode(ctx, pod.Spec.NodeName); agent != "" {
-						ask[id] = agent // with its agent only: toReconcile
+					if agent, ok := s.unrecordedAgent(ctx, pod); ok {
+						ask[id] = agent
 					}
 				}
 				continue
@@ -312,6 +312,13 @@ func (s *Scheduler) toReconcile(ctx context.Context, mt *mesosv1alpha1.MesosTask
 	if mt.Status.Phase != "" || s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) != nil || !podtask.BoundUnrecorded(mt, pod) {
 		return "", false
 	}
+	return s.unrecordedAgent(ctx, pod)
+}
+
+// unrecordedAgent is the agent to ask Mesos about a bound pod's task with when no update
+// recorded its launch: its Node's; ok is false where the cache has no such Node, and
+// the task is not to be asked about (see toReconcile).
+func (s *Scheduler) unrecordedAgent(ctx context.Context, pod *corev1.Pod) (agentID string, ok bool) {
 	agentID, _ = s.agentOfNode(ctx, pod.Spec.NodeName)
 	return agentID, agentID != ""
 }
