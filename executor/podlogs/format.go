@@ -38,6 +38,34 @@ type record struct {
 	content []byte
 }
 
+// recordSink takes records: one with its partial tag and content.
+type recordSink func(partial bool, content []byte) error
+
+// writeLine writes line in records of at most max bytes, partial but the last one,
+// which is partial too when unfinished (a line its stream ended in).
+func (write recordSink) writeLine(line []byte, max int, unfinished bool) error {
+	for len(line) > max {
+		if err := write(true, line[:max]); err != nil {
+			return err
+		}
+		line = line[max:]
+	}
+	return write(unfinished, line)
+}
+
+// writePieces writes, as partial records, the pieces of max bytes of an unfinished
+// line that has more than max, and returns what is left of it, moved to its start: a
+// line held while it is read holds at most max bytes.
+func (write recordSink) writePieces(pending []byte, max int) ([]byte, error) {
+	for len(pending) > max {
+		if err := write(true, pending[:max]); err != nil {
+			return pending, err
+		}
+		pending = append(pending[:0], pending[max:]...)
+	}
+	return pending, nil
+}
+
 // appendRecord appends the record line for content to b.
 func appendRecord(b []byte, t time.Time, stream string, partial bool, content []byte) []byte {
 	b = t.UTC().AppendFormat(b, timeFormat)

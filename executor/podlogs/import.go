@@ -52,11 +52,11 @@ func importLines(w io.Writer, br *bufio.Reader) error {
 		// inLine: some of the line being read has been read.
 		inLine bool
 	)
-	write := func(partial bool, content []byte) error {
+	write := recordSink(func(partial bool, content []byte) error {
 		rec = appendRecord(rec[:0], last, Stdout, partial, content)
 		_, err := w.Write(rec)
 		return err
-	}
+	})
 	for {
 		// A piece is at most the reader's buffer: the first piece of a line holds its
 		// timestamp.
@@ -74,15 +74,13 @@ func importLines(w io.Writer, br *bufio.Reader) error {
 			piece = piece[:len(piece)-1]
 		}
 		line = append(line, piece...)
-		for len(line) > DefaultMaxLine {
-			if werr := write(true, line[:DefaultMaxLine]); werr != nil {
-				return werr
-			}
-			line = append(line[:0], line[DefaultMaxLine:]...)
+		var werr error
+		if line, werr = write.writePieces(line, DefaultMaxLine); werr != nil {
+			return werr
 		}
 		switch {
 		case whole:
-			if werr := write(false, line); werr != nil {
+			if werr := write.writeLine(line, DefaultMaxLine, false); werr != nil {
 				return werr
 			}
 			line, inLine = line[:0], false
@@ -90,7 +88,7 @@ func importLines(w io.Writer, br *bufio.Reader) error {
 		case errors.Is(err, io.EOF):
 			if inLine && len(line) > 0 {
 				// The log ends in the middle of a line.
-				return write(true, line)
+				return write.writeLine(line, DefaultMaxLine, true)
 			}
 			return nil
 		default:

@@ -117,7 +117,7 @@ func Open(dir string, restart int, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{dir: dir, restart: restart, opts: opts, f: f, size: st.Size()}
-	l.stdout, l.stderr = &streamWriter{l: l, name: Stdout}, &streamWriter{l: l, name: Stderr}
+	l.stdout, l.stderr = newStreamWriter(l, Stdout), newStreamWriter(l, Stderr)
 	return l, nil
 }
 
@@ -210,11 +210,19 @@ func (l *Log) removeExcess() error {
 type streamWriter struct {
 	l    *Log
 	name string
+	// records writes the stream's records to l.
+	records recordSink
 
 	mu      sync.Mutex
 	pending []byte
 	line    []byte
 	closed  bool
+}
+
+func newStreamWriter(l *Log, name string) *streamWriter {
+	return &streamWriter{l: l, name: name, records: func(partial bool, content []byte) error {
+		return l.writeRecord(name, partial, content)
+	}}
 }
 
 func (s *streamWriter) Write(p []byte) (int, error) {
@@ -237,12 +245,9 @@ func (s *streamWriter) Write(p []byte) (int, error) {
 	}
 	// What is pending is part of a line longer than MaxLine once it has more: write
 	// that much as a piece now.
-	max := s.l.opts.MaxLine
-	for len(s.pending) > max {
-		if err := s.l.writeRecord(s.name, true, s.pending[:max]); err != nil {
-			return 0, err
-		}
-		s.pending = append(s.pending[:0], s.pending[max:]...)
+	var err error
+	if s.pending, err = s.records.writePieces(s.pending, s.l.opts.MaxLine); err != nil {
+		return 0, err
 	}
 	return len(p), nil
 }
@@ -250,14 +255,7 @@ func (s *streamWriter) Write(p []byte) (int, error) {
 // writeLine writes line in records of at most MaxLine bytes, partial but the last one.
 // unfinished marks a line the stream ended in: its last record is partial too.
 func (s *streamWriter) writeLine(line []byte, unfinished bool) error {
-	max := s.l.opts.MaxLine
-	for len(line) > max {
-		if err := s.l.writeRecord(s.name, true, line[:max]); err != nil {
-			return err
-		}
-		line = line[max:]
-	}
-	return s.l.writeRecord(s.name, unfinished, line)
+	return s.records.writeLine(line, s.l.opts.MaxLine, unfinished)
 }
 
 // Close writes the unfinished line, if any.
