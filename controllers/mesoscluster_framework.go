@@ -67,10 +67,7 @@ func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1al
 			if err != nil {
 				return cfg, reason, err
 			}
-			key := ref.Key
-			if key == "" {
-				key = "ca.crt"
-			}
+			key := ref.CAKey()
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(data[key]) {
 				return cfg, ReasonCAInvalid, fmt.Errorf("Secret %s/%s (tls.caSecretRef) has no PEM certificate under key %q", ref.Namespace, ref.Name, key) //nolint:staticcheck // a condition message, a sentence

@@ -69,10 +69,7 @@ func (r *MesosClusterReconciler) kubeletClientCA(ctx context.Context, mc *mesosv
 	if err != nil {
 		return nil, reason, secretReadFailed(err), err
 	}
-	key := ref.Key
-	if key == "" {
-		key = "ca.crt"
-	}
+	key := ref.CAKey()
 	var out []byte
 	rest := data[key]
 	for len(rest) > 0 {

@@ -72,6 +72,15 @@ type SecretKeyRef struct {
 	Key string `json:"key,omitempty"`
 }
 
+// CAKey is the key of a CA bundle in the Secret r names: its key, ca.crt when it names
+// none.
+func (r *SecretKeyRef) CAKey() string {
+	if r.Key == "" {
+		return "ca.crt"
+	}
+	return r.Key
+}
+
 // FrameworkSpec is the FrameworkInfo the operator registers with.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.user) || (has(self.user) && self.user == oldSelf.user)",message="framework.user is immutable: Mesos does not let a framework change its user on failover"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.checkpoint) || (has(self.checkpoint) && self.checkpoint == oldSelf.checkpoint)",message="framework.checkpoint is immutable: Mesos does not let a framework change checkpointing on failover"

@@ -81,11 +81,7 @@ func secretsNamedBy(mc *mesosv1alpha1.MesosCluster) []*corev1.Secret {
 	ca := func(ref *mesosv1alpha1.SecretKeyRef) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		Expect(err).NotTo(HaveOccurred())
-		k := ref.Key
-		if k == "" {
-			k = "ca.crt"
-		}
-		secret(ref, map[string][]byte{k: []byte(selfSignedPEM(key))})
+		secret(ref, map[string][]byte{ref.CAKey(): []byte(selfSignedPEM(key))})
 	}
 	if ref := mc.Spec.Framework.CredentialsSecretRef; ref != nil {
 		secret(ref, map[string][]byte{"principal": []byte(mc.Spec.Framework.Principal), "secret": []byte(fmt.Sprint("s3cr3t-", mc.Name))})
