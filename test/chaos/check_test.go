@@ -149,9 +149,8 @@ func (s snapshot) stuck() []string {
 	pods := map[types.UID]bool{}
 	for _, p := range s.pods {
 		pods[p.UID] = true
-		pending := p.Status.Phase == corev1.PodPending || p.Status.Phase == ""
 		switch {
-		case s.removedNodes[p.Spec.NodeName] && pending && (p.DeletionTimestamp == nil || !s.nodes[p.Spec.NodeName]):
+		case waitsOnARemovedAgent(&p, s.removedNodes) && (p.DeletionTimestamp == nil || !s.nodes[p.Spec.NodeName]):
 			// Bound (as a DaemonSet's pod, at creation) to an agent removed for good: it
 			// waits for the agent's Node to be deleted (5 minutes after the agent left)
 			// and kube-controller-manager's pod garbage collector, which the run does not

@@ -151,11 +151,15 @@ func (r *run) createDuring(n int, pace time.Duration) <-chan struct{} {
 // kube-controller-manager's pod garbage collector's, which the run does not start, as the
 // settled cluster's check has it (snapshot.stuck).
 func leftTerminating(p *corev1.Pod, removedNodes map[string]bool) bool {
-	if p.DeletionTimestamp == nil {
-		return false
-	}
+	return p.DeletionTimestamp != nil && !waitsOnARemovedAgent(p, removedNodes)
+}
+
+// waitsOnARemovedAgent says whether a pod is bound (as a DaemonSet's pod, at creation)
+// to the Node of an agent removed for good and never ran: it waits, Pending, for that
+// Node's deletion and the pod garbage collector.
+func waitsOnARemovedAgent(p *corev1.Pod, removedNodes map[string]bool) bool {
 	pending := p.Status.Phase == corev1.PodPending || p.Status.Phase == ""
-	return !removedNodes[p.Spec.NodeName] || !pending
+	return removedNodes[p.Spec.NodeName] && pending
 }
 
 // leftAfterTeardown reads what the deleted cluster left behind.
