@@ -503,3 +503,50 @@ func TestAKilledTaskWhoseContainersExitedZeroSucceeds(t *testing.T) {
 		})
 	}
 }
+
+// A deleted pod's containers serve on while it is stopped, and its Ready says so as a
+// kubelet's does: a kubelet probes readiness through a pod's termination, and an
+// EndpointSlice lists a terminating pod as serving while its Ready is True (kube-proxy
+// sends a Service's traffic to such endpoints when it has no other). A pod killed without
+// its deletion (its agent drained, its executor stopped) is not ready at once: nothing
+// else takes it out of its Services' endpoints.
+func TestADeletedPodBeingKilledKeepsItsReadiness(t *testing.T) {
+	deleted := metav1.Now()
+	ready := `{"conditions": [{"type": "ContainersReady", "status": "True"}, {"type": "Ready", "status": "True"}], "containerStatuses": [{"name": "c", "ready": true, "state": {"running": {}}}]}`
+	notReady := `{"conditions": [{"type": "ContainersReady", "status": "False"}, {"type": "Ready", "status": "False"}], "containerStatuses": [{"name": "c", "ready": false, "state": {"running": {}}}]}`
+	for _, tc := range []struct {
+		name    string
+		deleted *metav1.Time
+		data    string
+		want    corev1.ConditionStatus
+	}{
+		{"deleted, its executor says ready", &deleted, ready, corev1.ConditionTrue},
+		{"deleted, its executor says not ready", &deleted, notReady, corev1.ConditionFalse},
+		{"deleted, no word from its executor: its containers say", &deleted, "", corev1.ConditionTrue},
+		{"killed, not deleted", nil, ready, corev1.ConditionFalse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: tc.deleted},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning,
+					Conditions:        []corev1.PodCondition{{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+					ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
+			}
+			var data []byte
+			if tc.data != "" {
+				data = []byte(tc.data)
+			}
+			st := &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseKilling, MesosState: "TASK_KILLING"}
+			got := PodStatusFor(pod, st, data)
+			for _, typ := range []corev1.PodConditionType{corev1.PodReady, corev1.ContainersReady} {
+				if c := conditionOf(&got, typ, "<none>"); c != tc.want {
+					t.Errorf("%s = %s, want %s", typ, c, tc.want)
+				}
+			}
+			if got.Phase != corev1.PodRunning {
+				t.Errorf("phase = %s, want Running", got.Phase)
+			}
+		})
+	}
+}

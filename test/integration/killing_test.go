@@ -64,7 +64,8 @@ func (l *taskLog) get() []string {
 // A framework registers TASK_KILLING_STATE by default, and the k8sm executor answers the
 // first KILL of a running pod with TASK_KILLING, as Mesos's own executors do: while the
 // deleted pod's container takes its time to stop, its MesosTask is Killing and the pod
-// not Ready; the task then ends TASK_KILLED and the pod goes.
+// still Ready (its container serves on, as under a kubelet, which probes readiness through
+// a pod's termination); the task then ends TASK_KILLED and the pod goes.
 var _ = Describe("A pod deleted under the k8sm executor", func() {
 	It("is Killing while its container stops, then goes", func() {
 		var log taskLog
@@ -91,7 +92,7 @@ var _ = Describe("A pod deleted under the k8sm executor", func() {
 				return err.Error()
 			}
 			return string(mt.Status.Phase) + " " + podCondition(p, corev1.PodReady)
-		}, 10*time.Second, 50*time.Millisecond).Should(HavePrefix(string(mesosv1alpha1.TaskPhaseKilling) + " False/"))
+		}, 10*time.Second, 50*time.Millisecond).Should(HavePrefix(string(mesosv1alpha1.TaskPhaseKilling) + " True/"))
 		Eventually(func() bool {
 			_, err := podOf(key)()
 			return apierrors.IsNotFound(err)
