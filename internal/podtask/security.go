@@ -143,6 +143,12 @@ func checkContainerSecurity(path *field.Path, pod *corev1.Pod, c *corev1.Contain
 			errs = append(errs, field.Invalid(path.Child("runAsNonRoot"), true, "runAsUser is 0 (root)"))
 		}
 	}
+	// The container's own runAsNonRoot against the pod's runAsUser 0 (the pod's
+	// runAsNonRoot against it is checkPodSecurityContext's).
+	if psc := pod.Spec.SecurityContext; sc.RunAsUser == nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot &&
+		psc != nil && psc.RunAsUser != nil && *psc.RunAsUser == 0 {
+		errs = append(errs, field.Invalid(path.Child("runAsNonRoot"), true, "spec.securityContext.runAsUser is 0 (root)"))
+	}
 	if sc.Privileged != nil && *sc.Privileged {
 		switch {
 		case s.RefuseRoot:
