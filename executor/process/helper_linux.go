@@ -7,14 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/k8sm/k8sm/executor/process/cgroup"
 )
@@ -55,11 +59,12 @@ func runHelper() int {
 // the sandbox's parents); limit the bounding set (CAP_SETPCAP); empty the inheritable
 // and ambient sets (an inheritable capability would reach a root container's permitted
 // set at exec whatever the bounding set says, and a non-root one's through a program
-// with file capabilities); install the seccomp filter if the kernel takes it without
-// no_new_privs (CAP_SYS_ADMIN). Then the groups and user (CAP_SETGID, CAP_SETUID), after
-// which a non-root thread has no capabilities left; then the parent-death signal again,
-// no_new_privs, the filter if it is still to come, the working directory as the
-// container's user, and exec.
+// with file capabilities); leave the executor's session keyring (before the seccomp
+// filter denies keyctl) and open files behind; install the seccomp filter if the kernel
+// takes it without no_new_privs (CAP_SYS_ADMIN). Then the groups and user (CAP_SETGID,
+// CAP_SETUID), after which a non-root thread has no capabilities left; then the
+// parent-death signal again, no_new_privs, the filter if it is still to come, the
+// working directory as the container's user, and exec.
 func enter(l *launch) error {
 	if len(l.Argv) == 0 {
 		return errors.New("the container has no command")
@@ -80,6 +85,12 @@ func enter(l *launch) error {
 	// every setuid program from gaining anything instead.
 	nnp = nnp || !bounded
 	if err := clearInheritable(); err != nil {
+		return err
+	}
+	if err := newSessionKeyring(); err != nil {
+		return err
+	}
+	if err := closeInheritedFiles(); err != nil {
 		return err
 	}
 	filtered := false
@@ -184,6 +195,51 @@ func clearInheritable() error {
 	}
 	if err := prctl(prCapAmbient, prCapAmbientClearAll); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("clearing the ambient capabilities: %w", err)
+	}
+	return nil
+}
+
+// newSessionKeyring gives the thread a new, empty session keyring, as runc gives each
+// container: the executor's (a Mesos agent that systemd runs has one of its own) would
+// be the container's too, whatever its user, which could read its keys and add its own
+// for the executor and every other pod to find. A kernel without keyrings (ENOSYS), or
+// an executor a seccomp filter of its own keeps from them (EPERM), has none to pass on
+// that a container could use.
+func newSessionKeyring() error {
+	// KEYCTL_JOIN_SESSION_KEYRING without a name: a new anonymous keyring, never one
+	// another container joined.
+	_, _, e := syscall.RawSyscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
+	if e != 0 && e != syscall.ENOSYS && e != syscall.EPERM {
+		return fmt.Errorf("joining a new session keyring: %w", e)
+	}
+	return nil
+}
+
+// closeInheritedFiles marks every file descriptor but the standard ones to be closed at
+// exec, as runc does: the executor's own are, but not what its parent left it open
+// without FD_CLOEXEC (the Mesos agent's, say), which the container would get otherwise.
+func closeInheritedFiles() error {
+	switch err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EINVAL):
+		return closeOnExecEach() // before Linux 5.11
+	default:
+		return fmt.Errorf("closing the executor's files at exec: %w", err)
+	}
+}
+
+// closeOnExecEach marks each open file descriptor but the standard ones to be closed at
+// exec.
+func closeOnExecEach() error {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("listing the open files: %w", err)
+	}
+	for _, f := range fds {
+		if fd, err := strconv.Atoi(f.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
 	}
 	return nil
 }

@@ -24,7 +24,9 @@ import (
 //     capabilities.drop: a setuid-root program it runs gains no more than that;
 //   - allowPrivilegeEscalation: false as no_new_privs; seccompProfile RuntimeDefault as
 //     a seccomp filter (seccomp_linux.go);
-//   - runAsNonRoot, refused when the process would run as uid 0.
+//   - runAsNonRoot, refused when the process would run as uid 0;
+//   - none of the executor's open files (stdin, stdout and stderr are the container's)
+//     nor its session keyring (the container gets a new one).
 //
 // What it cannot honour (privileged, capabilities.add, a read-only root filesystem,
 // SELinux, AppArmor, Localhost seccomp profiles, an unmasked /proc, Windows options,

@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/k8sm/k8sm/executor"
@@ -24,28 +26,60 @@ const envStatusPods = "K8SM_TEST_STATUS_PODS"
 
 func init() { testModes[envStatusPods] = runStatusPods }
 
-// statusPods are the containers runStatusPods runs, by mode.
+// statusPods are the containers runStatusPods runs, by mode; inherited ones run this
+// binary to print inherited() instead of their /proc/self/status.
 var statusPods = map[string][]struct {
-	name string
-	pod  *corev1.PodSecurityContext
-	ctr  *corev1.SecurityContext
+	name      string
+	pod       *corev1.PodSecurityContext
+	ctr       *corev1.SecurityContext
+	inherited bool
 }{
-	"caps": {{"nobody", nil, nil}, {"root", nil, &corev1.SecurityContext{RunAsUser: i64(0)}}},
-	"self": {{"plain", nil, nil},
-		{"runtimedefault", &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}, nil}},
+	"caps": {{"nobody", nil, nil, false}, {"root", nil, &corev1.SecurityContext{RunAsUser: i64(0)}, false}},
+	"self": {{"plain", nil, nil, false},
+		{"runtimedefault", &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}, nil, false}},
+	"inherited": {{"nobody", nil, nil, true}, {"root", nil, &corev1.SecurityContext{RunAsUser: i64(0)}, true}},
 }
 
-// runStatusPods prints its own /proc/self/status, then runs the mode's containers, each
-// printing theirs, one after the other, and writes it all to the file, each part after
-// a line "== executor" or "== " and the container's name.
+// envInherited makes a copy of the test binary print what it has of what
+// TestContainersInheritNoFileNorKeyringOfTheExecutor gives the executor (inherited):
+// inheritedKey in its session keyring, inheritedFD open.
+const (
+	envInherited = "K8SM_TEST_INHERITED"
+	inheritedKey = "k8sm-test-inherited-key"
+	inheritedFD  = 37
+)
+
+func init() { testModes[envInherited] = func() int { fmt.Print(inherited()); return 0 } }
+
+// inherited says "key=found" if the process finds inheritedKey in its session keyring
+// (which takes possessing it), "fd37=open" if it has inheritedFD open, a line each.
+func inherited() string {
+	out := ""
+	if _, err := unix.KeyctlSearch(unix.KEY_SPEC_SESSION_KEYRING, "user", inheritedKey, 0); err == nil {
+		out += "key=found\n"
+	}
+	if _, err := unix.FcntlInt(inheritedFD, unix.F_GETFD, 0); err == nil {
+		out += fmt.Sprintf("fd%d=open\n", inheritedFD)
+	}
+	return out
+}
+
+// runStatusPods prints its own /proc/self/status (and, after "== executor-inherited",
+// inherited()), then runs the mode's containers, each printing theirs, one
+// after the other, and writes it all to the file, each part after a line "== executor"
+// or "== " and the container's name.
 func runStatusPods() int {
 	mode, file, _ := strings.Cut(os.Getenv(envStatusPods), ":")
 	self, _ := os.ReadFile("/proc/self/status")
-	out := "== executor\n" + string(self)
+	out := "== executor\n" + string(self) + "== executor-inherited\n" + inherited()
 	for _, c := range statusPods[mode] {
 		p := scPod("", c.pod, c.ctr)
 		p.Spec.RestartPolicy = corev1.RestartPolicyNever
 		p.Spec.Containers[0].Command = []string{"cat", "/proc/self/status"}
+		if c.inherited {
+			p.Spec.Containers[0].Command = []string{os.Args[0]}
+			p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: envInherited, Value: "1"}}
+		}
 		dir, err := os.MkdirTemp("", "k8sm-status-pod-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -86,6 +120,17 @@ func runStatusPodsAs(t *testing.T, bin, mode string, attr *syscall.SysProcAttr) 
 // runStatusPodsWith runs cmd, which runs the test binary, as runStatusPods.
 func runStatusPodsWith(t *testing.T, cmd *exec.Cmd, mode string) map[string]map[string]string {
 	t.Helper()
+	parts := map[string]map[string]string{}
+	for name, out := range runPodsWith(t, cmd, mode) {
+		parts[name] = procStatus(out)
+	}
+	return parts
+}
+
+// runPodsWith runs cmd, which runs the test binary, as runStatusPods, and returns what
+// each part printed.
+func runPodsWith(t *testing.T, cmd *exec.Cmd, mode string) map[string]string {
+	t.Helper()
 	file := filepath.Join(sharedDir(t), "status")
 	cmd.Env = append(os.Environ(), envStatusPods+"="+mode+":"+file)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -93,10 +138,10 @@ func runStatusPodsWith(t *testing.T, cmd *exec.Cmd, mode string) map[string]map[
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(file)
-	parts := map[string]map[string]string{}
+	parts := map[string]string{}
 	for _, part := range strings.Split(string(b), "== ")[1:] {
-		name, status, _ := strings.Cut(part, "\n")
-		parts[name] = procStatus(status)
+		name, out, _ := strings.Cut(part, "\n")
+		parts[name] = out
 	}
 	return parts
 }
@@ -157,10 +202,76 @@ func TestRuntimeDefaultWithoutCapSysAdmin(t *testing.T) {
 	}
 }
 
+// An executor's open files and session keyring, which its parent may have left it (a
+// Mesos agent that systemd runs has a session keyring of its own), reach no container,
+// root or not: runc closes every file but the standard ones as it execs a container's
+// process, and gives it a new session keyring.
+func TestContainersInheritNoFileNorKeyringOfTheExecutor(t *testing.T) {
+	requireRoot(t)
+	// This test's thread joins a new session keyring and forks the executor, which
+	// inherits it; the thread ends with the test (it is never unlocked), and the
+	// keyring with it.
+	runtime.LockOSThread()
+	if _, _, e := syscall.RawSyscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); e != 0 {
+		t.Skipf("the kernel gives no session keyring: %v", e)
+	}
+	if _, err := unix.AddKey("user", inheritedKey, []byte("s3cret"), unix.KEY_SPEC_SESSION_KEYRING); err != nil {
+		t.Fatal(err)
+	}
+	leaked, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = leaked.Close() }()
+	cmd := exec.Command(copyTestBinary(t), "-test.run=^$") // which the containers run too
+	cmd.ExtraFiles = make([]*os.File, inheritedFD-2)
+	cmd.ExtraFiles[inheritedFD-3] = leaked // not closed on exec in the executor
+	parts := runPodsWith(t, cmd, "inherited")
+	for _, tc := range []struct{ what, sign string }{
+		{"the executor's session keyring", "key=found"},
+		{"the executor's open file", fmt.Sprintf("fd%d=open", inheritedFD)},
+	} {
+		if !strings.Contains(parts["executor-inherited"], tc.sign) {
+			t.Fatalf("the executor has not %s: this test no longer shows anything:\n%s", tc.what, parts["executor-inherited"])
+		}
+		for _, who := range []string{"nobody", "root"} {
+			if out, ok := parts[who]; !ok || strings.Contains(out, tc.sign) {
+				t.Errorf("%s: the container has %s (ran: %t): %q", who, tc.what, ok, out)
+			}
+		}
+	}
+}
+
 func capSet(hex string) uint64 {
 	v, err := strconv.ParseUint(hex, 16, 64)
 	if err != nil {
 		return ^uint64(0)
 	}
 	return v
+}
+
+// Where the kernel has no close_range (before 5.11), the helper marks each open file
+// but the standard ones to be closed at exec, one by one.
+func TestCloseOnExecEachMarksEveryFileButTheStandardOnes(t *testing.T) {
+	fd, err := syscall.Open(os.DevNull, syscall.O_RDONLY, 0) // without O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Close(fd) }()
+	stdin, err := unix.FcntlInt(0, unix.F_GETFD, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := closeOnExecEach(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		fd   int
+		want int
+	}{{"an inherited file", fd, unix.FD_CLOEXEC}, {"stdin", 0, stdin}} {
+		if got, err := unix.FcntlInt(uintptr(tc.fd), unix.F_GETFD, 0); err != nil || got != tc.want {
+			t.Errorf("%s: flags %#x (%v), want %#x", tc.name, got, err, tc.want)
+		}
+	}
 }
