@@ -10,7 +10,8 @@ import (
 )
 
 // env is a container's environment: its values and the downward API fields a pod can
-// use offline; references to ConfigMaps, Secrets and resources are refused.
+// use offline, one value per name; references to ConfigMaps, Secrets and resources are
+// refused.
 func (r *Runtime) env(p *corev1.Pod, c *corev1.Container) ([]string, error) {
 	nodeName := p.Spec.NodeName
 	if nodeName == "" {
@@ -22,7 +23,7 @@ func (r *Runtime) env(p *corev1.Pod, c *corev1.Container) ([]string, error) {
 	}
 	for _, e := range c.Env {
 		if e.ValueFrom == nil {
-			out = append(out, e.Name+"="+expand(e.Value, out))
+			out = setEnv(out, e.Name, expand(e.Value, out))
 			continue
 		}
 		f := e.ValueFrom.FieldRef
@@ -50,9 +51,22 @@ func (r *Runtime) env(p *corev1.Pod, c *corev1.Container) ([]string, error) {
 		default:
 			return nil, fmt.Errorf("%s: fieldRef %s is not supported", e.Name, path)
 		}
-		out = append(out, e.Name+"="+v)
+		out = setEnv(out, e.Name, v)
 	}
 	return out, nil
+}
+
+// setEnv sets name to value in env: in place of the value env has, as the kubelet and
+// the container runtime let a later value replace an earlier one (getenv would find the
+// first of two), else at the end.
+func setEnv(env []string, name, value string) []string {
+	for i, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == name {
+			env[i] = name + "=" + value
+			return env
+		}
+	}
+	return append(env, name+"="+value)
 }
 
 // expand replaces $(VAR) with the value of VAR, the last one of that name in env, as

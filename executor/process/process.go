@@ -472,7 +472,7 @@ func (p *pod) command(c *container, cookie string) (*launch, error) {
 	for i := range argv {
 		argv[i] = expand(argv[i], env)
 	}
-	return &launch{Settings: c.sec.settings, Argv: argv, Env: append(env, EnvCookie+"="+cookie), RootFS: rootfs,
+	return &launch{Settings: c.sec.settings, Argv: argv, Env: setEnv(env, EnvCookie, cookie), RootFS: rootfs,
 		WorkingDir: c.spec.WorkingDir, Parent: os.Getpid()}, nil
 }
 
