@@ -58,6 +58,14 @@ func (p *pod) grace(pr *corev1.Probe) time.Duration {
 // minimumGrace after SIGTERM; it returns once its process is gone. why, when set, is
 // said in its Terminated state.
 func (p *pod) stopContainer(in instance, grace time.Duration, why string) {
+	p.stopAfter(in, grace, why, nil)
+}
+
+// stopAfter is stopContainer that waits, once the preStop hook is over, for each of
+// after to be closed (the containers to end before it: stopInOrder) before SIGTERM,
+// while the grace period lasts, as the kubelet's killContainer runs the hook before it
+// waits for its turn (terminationOrdering.waitForTurn).
+func (p *pod) stopAfter(in instance, grace time.Duration, why string, after []<-chan struct{}) {
 	deadline := time.Now().Add(grace)
 	p.mu.Lock()
 	preStop := lifecycle(&in.c.spec).PreStop
@@ -81,6 +89,11 @@ func (p *pod) stopContainer(in instance, grace time.Duration, why string) {
 			p.rt.Log.Info("preStop hook failed", "pod", p.name(), "container", in.c.spec.Name, "error", err.Error())
 		}
 		cancel()
+	}
+	for _, turn := range after {
+		if !p.awaitUntil(deadline, time.Time{}, turn, in.exited) {
+			break // the grace period is over
+		}
 	}
 	signal(in.cmd, syscall.SIGTERM)
 	if p.awaitUntil(deadline, time.Now().Add(minimumGrace), in.exited, nil) {

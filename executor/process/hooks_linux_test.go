@@ -173,3 +173,32 @@ func TestSIGTERMComesAtLeast2sBeforeSIGKILL(t *testing.T) {
 		})
 	}
 }
+
+// The main containers start in order, each once the one before it is running (its
+// postStart hook completed, or failed and it was stopped), as the kubelet's SyncPod
+// starts them, running each one's postStart hook before the next start: a first
+// container whose hook waits until it serves holds the others back until it does.
+func TestMainContainersStartInOrderAfterPostStart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hook string
+	}{
+		{"hook succeeds", "sleep 0.5; echo hook >> $LOG"},
+		{"hook fails", "sleep 0.5; echo hook >> $LOG; exit 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := filepath.Join(sharedDir(t), "log")
+			p := shPod(corev1.RestartPolicyNever, "exec sleep 300", "echo c1 >> $LOG; exec sleep 300", "echo c2 >> $LOG; exec sleep 300")
+			for i := range p.Spec.Containers {
+				p.Spec.Containers[i].Env = []corev1.EnvVar{{Name: "LOG", Value: log}}
+			}
+			p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: execHook(tc.hook)}
+			start(t, p)
+			waitFile(t, log, "every container started", func(s string) bool { return strings.Count(s, "\n") == 3 })
+			// c1 and c2 start one after the other, but write in either order.
+			if b, _ := os.ReadFile(log); !strings.HasPrefix(string(b), "hook\n") {
+				t.Fatalf("started in the order %q, want c0's hook done before c1 and c2 start", b)
+			}
+		})
+	}
+}

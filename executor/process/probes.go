@@ -41,7 +41,7 @@ func (p *pod) probe(in instance) func() {
 				if err == nil {
 					return false
 				}
-				p.stopContainer(in, p.grace(pr), probeFailed(c, "liveness", err))
+				p.probeStop(in, pr, "liveness", err)
 				return true
 			})
 		}
@@ -57,7 +57,7 @@ func (p *pod) startup(ctx context.Context, in instance, pr *corev1.Probe, from t
 	started := false
 	p.loop(ctx, in.c, in.l, pr, from, func(err error) bool {
 		if err != nil {
-			p.stopContainer(in, p.grace(pr), probeFailed(in.c, "startup", err))
+			p.probeStop(in, pr, "startup", err)
 			return true
 		}
 		started = true
@@ -73,9 +73,27 @@ func (p *pod) startup(ctx context.Context, in instance, pr *corev1.Probe, from t
 	return started
 }
 
-// probeFailed is why a probe stopped a container, in the kubelet's words.
-func probeFailed(c *container, kind string, err error) string {
-	return fmt.Sprintf("Container %s failed %s probe, will be restarted: %v", c.spec.Name, kind, err)
+// probeStop stops an instance whose liveness or startup probe pr failed, with the
+// probe's grace period, marked so that its pod restarts it unless its restartPolicy is
+// Never (restarts), and saying why.
+func (p *pod) probeStop(in instance, pr *corev1.Probe, kind string, err error) {
+	p.mu.Lock()
+	if in.c.cmd == in.cmd {
+		in.c.probeStopped = true
+	}
+	p.mu.Unlock()
+	restart := p.pod.Spec.RestartPolicy != corev1.RestartPolicyNever || isSidecar(&in.c.spec)
+	p.stopContainer(in, p.grace(pr), probeFailed(in.c, kind, err, restart))
+}
+
+// probeFailed is why a probe stopped a container, in the kubelet's words: ", will be
+// restarted" when it will.
+func probeFailed(c *container, kind string, err error, restart bool) string {
+	will := ""
+	if restart {
+		will = ", will be restarted"
+	}
+	return fmt.Sprintf("Container %s failed %s probe%s: %v", c.spec.Name, kind, will, err)
 }
 
 func (p *pod) setReady(in instance, ok bool) {

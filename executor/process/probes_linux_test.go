@@ -93,7 +93,7 @@ func (a afterStop) stopped(t *testing.T, rec *recorder) *corev1.ContainerStateTe
 }
 
 // A startup probe that fails failureThreshold times stops the container, which then
-// restarts or not as its pod's restartPolicy says, saying why.
+// restarts or not as its pod's restartPolicy says, saying why (and whether it will).
 func TestStartupProbeFailureStopsTheContainer(t *testing.T) {
 	for _, tc := range afterAStop {
 		t.Run(string(tc.policy), func(t *testing.T) {
@@ -101,7 +101,11 @@ func TestStartupProbeFailureStopsTheContainer(t *testing.T) {
 			p.Spec.Containers[0].StartupProbe = execProbe(2, "exit 1")
 			_, rec, _ := start(t, p)
 			term := tc.stopped(t, rec)
-			if term == nil || term.ExitCode != 143 || !strings.Contains(term.Message, "Container c0 failed startup probe, will be restarted") {
+			want := "Container c0 failed startup probe, will be restarted: "
+			if tc.policy == corev1.RestartPolicyNever {
+				want = "Container c0 failed startup probe: "
+			}
+			if term == nil || term.ExitCode != 143 || !strings.HasPrefix(term.Message, want) {
 				t.Fatalf("terminated %+v", term)
 			}
 		})
@@ -154,6 +158,54 @@ func TestInitialDelayCountsFromTheContainersStart(t *testing.T) {
 			})
 			if after := at.Sub(begun); after < 3*time.Second || after > 4500*time.Millisecond {
 				t.Fatalf("the %s probe ran %s after the container started, want 3 s (its initialDelaySeconds)", tc.name, after)
+			}
+		})
+	}
+}
+
+// A container its liveness or startup probe stopped is restarted unless its pod's
+// restartPolicy is Never, whatever its exit code, as the kubelet restarts it
+// (computePodActions: "will be restarted" when the policy is not Never): one that
+// ends well on SIGTERM, exit 0, does not end an OnFailure pod Succeeded. Under Never
+// it is not restarted, and its message does not say it will be.
+func TestProbeStoppedContainerRestartsWhateverItsExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		kind   string
+		policy corev1.RestartPolicy
+	}{
+		{"liveness", corev1.RestartPolicyOnFailure},
+		{"startup", corev1.RestartPolicyOnFailure},
+		{"liveness", corev1.RestartPolicyNever},
+	} {
+		t.Run(tc.kind+" "+string(tc.policy), func(t *testing.T) {
+			p := shPod(tc.policy, `trap "exit 0" TERM; while :; do sleep 0.05; done`)
+			c := &p.Spec.Containers[0]
+			if tc.kind == "liveness" {
+				c.LivenessProbe = execProbe(1, "exit 1")
+			} else {
+				c.StartupProbe = execProbe(1, "exit 1")
+			}
+			_, rec, _ := start(t, p)
+			rep := rec.until(t, "the container was stopped and restarted, or the pod ended", func(r executor.Report) bool {
+				return ended(r) || r.Status.ContainerStatuses[0].RestartCount >= 1
+			})
+			cs := rep.Status.ContainerStatuses[0]
+			term := cs.LastTerminationState.Terminated
+			if tc.policy == corev1.RestartPolicyNever {
+				term = cs.State.Terminated
+				if rep.Status.Phase != corev1.PodSucceeded || term == nil || term.ExitCode != 0 {
+					t.Fatalf("phase %s, container %+v: want it stopped, exit 0, not restarted", rep.Status.Phase, cs)
+				}
+				if want := "Container c0 failed liveness probe: "; !strings.HasPrefix(term.Message, want) {
+					t.Fatalf("message %q, want it to start with %q (it is not restarted)", term.Message, want)
+				}
+				return
+			}
+			if ended(rep) || term == nil || term.ExitCode != 0 {
+				t.Fatalf("phase %s, container %+v: want it restarted after its exit 0", rep.Status.Phase, cs)
+			}
+			if want := "Container c0 failed " + tc.kind + " probe, will be restarted: "; !strings.HasPrefix(term.Message, want) {
+				t.Fatalf("message %q, want it to start with %q", term.Message, want)
 			}
 		})
 	}

@@ -3,7 +3,8 @@
 // offline), workingDir, restartPolicy with kubelet-like backoff, logs in the CRI format (logs.go),
 // SIGTERM then SIGKILL to whole process groups, after the preStop hook (hooks.go).
 // Init containers run first, in order, native sidecars beside the main containers
-// (sidecars.go); startup, readiness and liveness probes (probes.go, probehttp.go).
+// (sidecars.go), which start in order, each once the one before ran its postStart hook;
+// startup, readiness and liveness probes (probes.go, probehttp.go).
 // No container process outlives the executor (orphans.go). Each runs as the user its
 // securityContext names, held to it (security.go), and in cgroups that hold it to its
 // resource limits where the agent allows, the pod told where not (limits.go).
@@ -75,15 +76,21 @@ type container struct {
 	done   chan struct{}
 	// exited is closed once its running instance's process is gone (done, once it is
 	// reported so); startedAt is when it started; stopWhy, when set, says why it was
-	// stopped (a failed probe or postStart hook); preStopped says its preStop hook ran.
-	exited     chan struct{}
-	startedAt  metav1.Time
-	stopWhy    string
-	preStopped bool
+	// stopped (a failed probe or postStart hook); preStopped says its preStop hook ran;
+	// probeStopped says its liveness or startup probe stopped it (restarts).
+	exited       chan struct{}
+	startedAt    metav1.Time
+	stopWhy      string
+	preStopped   bool
+	probeStopped bool
 	// firstStarted is closed once it is first Started (a sidecar's next init container
 	// may start then).
 	firstStarted chan struct{}
 	startedOnce  sync.Once
+	// launched is closed once its first start is over (launchOver): the next main
+	// container may start then.
+	launched     chan struct{}
+	launchedOnce sync.Once
 	// backoff is its restart back-off (restartDelay).
 	backoff backoff
 	// log is the log of its latest instance; launch and cg are its running
@@ -202,7 +209,7 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 		pd.inits = append(pd.inits, &container{spec: c, sec: inits[i], status: waiting(c, "PodInitializing"), firstStarted: make(chan struct{})})
 	}
 	for i, c := range p.Spec.Containers {
-		pd.mains = append(pd.mains, &container{spec: c, sec: mains[i], status: waiting(c, "ContainerCreating"), firstStarted: make(chan struct{})})
+		pd.mains = append(pd.mains, &container{spec: c, sec: mains[i], status: waiting(c, "ContainerCreating"), firstStarted: make(chan struct{}), launched: make(chan struct{})})
 	}
 	r.ensureWatchdog()
 	r.register(pd)
@@ -224,120 +231,6 @@ func waiting(c corev1.Container, reason string) corev1.ContainerStatus {
 	return corev1.ContainerStatus{Name: c.Name, Image: c.Image, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}}
 }
 
-// Kill stops every process group: SIGTERM, then SIGKILL after grace. A later Kill
-// whose grace ends sooner brings SIGKILL forward (the user's `kubectl delete
-// --grace-period=1` after a delete with a long one); a longer one changes nothing, as
-// the kubelet lets a pod's grace period only decrease. Each Kill's grace counts from
-// the first Kill, as the API server counts a later delete's from the first delete and
-// Mesos's command executor a later KILL's from the first: an hour's delete followed
-// 50 minutes later by one of 10 minutes is due at once.
-func (p *pod) Kill(grace time.Duration) { p.stop(grace, false) }
-
-// stop kills the pod (Kill), or, pastDeadline, stops a pod that ran past its
-// activeDeadlineSeconds, unless it ended or was killed already. A stop past the
-// deadline is no delete: a Kill after it counts its grace from itself.
-func (p *pod) stop(grace time.Duration, pastDeadline bool) {
-	p.mu.Lock()
-	if pastDeadline && (p.ended || p.killed) {
-		p.mu.Unlock()
-		return
-	}
-	from := time.Now()
-	if !pastDeadline {
-		if p.firstKill.IsZero() {
-			p.firstKill = from
-		}
-		from = p.firstKill
-	}
-	p.killByLocked(from.Add(grace))
-	if p.killed {
-		p.mu.Unlock()
-		return
-	}
-	p.killed, p.exceeded = true, pastDeadline
-	close(p.kill)
-	running := p.running()
-	p.mu.Unlock()
-	p.stopInOrder(running, grace)
-}
-
-// killByLocked brings the pod's kill deadline forward to by, if that is earlier, and
-// tells the containers being stopped; under p.mu.
-func (p *pod) killByLocked(by time.Time) {
-	if !p.killBy.IsZero() && !by.Before(p.killBy) {
-		return
-	}
-	p.killBy = by
-	if p.shortened != nil {
-		close(p.shortened)
-	}
-	p.shortened = make(chan struct{})
-}
-
-// stopBy is when a container stopped with deadline gets SIGKILL: that, or the pod's
-// kill deadline if earlier; shortened is closed when the latter comes earlier.
-func (p *pod) stopBy(deadline time.Time) (by time.Time, shortened <-chan struct{}) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.shortened == nil {
-		p.shortened = make(chan struct{})
-	}
-	if !p.killBy.IsZero() && p.killBy.Before(deadline) {
-		deadline = p.killBy
-	}
-	return deadline, p.shortened
-}
-
-// awaitUntil waits until a or b is closed (true), or until deadline, or the pod's kill
-// deadline if that comes earlier meanwhile, has passed, but not before notBefore
-// (false).
-func (p *pod) awaitUntil(deadline, notBefore time.Time, a, b <-chan struct{}) bool {
-	for {
-		by, shortened := p.stopBy(deadline)
-		if by.Before(notBefore) {
-			by = notBefore
-		}
-		t := time.NewTimer(time.Until(by))
-		select {
-		case <-a:
-		case <-b:
-		case <-t.C:
-			return false
-		case <-shortened:
-			t.Stop()
-			continue
-		}
-		t.Stop()
-		return true
-	}
-}
-
-// running are the instances of the containers that run; under p.mu.
-func (p *pod) running() []instance {
-	var out []instance
-	for _, c := range append(append([]*container{}, p.inits...), p.mains...) {
-		if c.isRunning() {
-			out = append(out, c.current())
-		}
-	}
-	return out
-}
-
-func signal(cmd *exec.Cmd, s syscall.Signal) {
-	if cmd != nil && cmd.Process != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, s) // the whole process group
-	}
-}
-
-func (p *pod) isKilled() bool {
-	select {
-	case <-p.kill:
-		return true
-	default:
-		return false
-	}
-}
-
 // run supervises the pod to its end.
 func (p *pod) run() {
 	p.makePodCgroup()
@@ -349,13 +242,23 @@ func (p *pod) run() {
 	p.mu.Lock()
 	p.initialized = true
 	p.mu.Unlock()
+	// The main containers start in order, each once the one before it is launched (its
+	// postStart hook over: launchOver), as the kubelet's SyncPod starts them; none
+	// after a kill.
 	var wg sync.WaitGroup
 	for _, c := range p.mains {
+		if p.isKilled() {
+			break
+		}
 		wg.Add(1)
 		go func(c *container) {
 			defer wg.Done()
 			p.supervise(c)
 		}(c)
+		select {
+		case <-c.launched:
+		case <-p.kill:
+		}
 	}
 	wg.Wait()
 	grace := p.grace(nil)
@@ -366,20 +269,12 @@ func (p *pod) run() {
 	p.finish()
 }
 
-// supervise runs a container, restarting it as its pod's restartPolicy says.
+// supervise runs a container, restarting it as its pod's restartPolicy says (restarts).
 func (p *pod) supervise(c *container) {
 	for {
 		code, _ := p.runOnce(c)
-		if p.isKilled() {
+		if p.isKilled() || !p.restarts(c, code) {
 			return
-		}
-		switch p.pod.Spec.RestartPolicy {
-		case corev1.RestartPolicyNever:
-			return
-		case corev1.RestartPolicyOnFailure:
-			if code == 0 {
-				return
-			}
 		}
 		if !p.wait(c) {
 			return
@@ -387,9 +282,38 @@ func (p *pod) supervise(c *container) {
 	}
 }
 
-// runOnce runs a container's process to its end and returns its exit code.
+// restarts says whether the pod's restartPolicy has a main container that ended with
+// code restarted: always under Always, never under Never, under OnFailure when it
+// failed, or when its liveness or startup probe stopped it, whatever its exit code (one
+// that ends well on SIGTERM too), as the kubelet restarts a container it kills for a
+// probe unless the policy is Never (computePodActions).
+func (p *pod) restarts(c *container, code int32) bool {
+	switch p.pod.Spec.RestartPolicy {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return code != 0 || c.probeStopped
+	}
+	return true
+}
+
+// launchOver says that the container's first start is over: it runs, its postStart
+// hook completed (or failed, and it was stopped), or it could not start. The kubelet
+// starts the next container then (startContainer runs the hook before it returns).
+func (c *container) launchOver() {
+	if c.launched != nil {
+		c.launchedOnce.Do(func() { close(c.launched) })
+	}
+}
+
+// runOnce runs a container's process to its end and returns its exit code; its start
+// is over (launchOver) before it waits for that.
 func (p *pod) runOnce(c *container) (int32, error) {
+	defer c.launchOver()
 	if c.sec.err != nil {
+		c.launchOver()
 		return p.configError(c)
 	}
 	cookie := newCookie()
@@ -421,6 +345,7 @@ func (p *pod) runOnce(c *container) (int32, error) {
 	if p.postStart(in) {
 		stopProbes = p.probe(in)
 	}
+	c.launchOver()
 	<-in.exited
 	stopProbes()
 	// Reap what the container left behind in its process group, then in its cgroup, or
@@ -500,7 +425,7 @@ func (p *pod) start(c *container, l *launch, out *containerLog, cc *ctrCgroup, c
 	}
 	forget = p.rt.remember(p.pod.Namespace+"/"+p.pod.Name, c.spec.Name, cmd, cookie)
 	c.cmd, c.done, c.exited, c.launch, c.cg = cmd, make(chan struct{}), make(chan struct{}), l, cc
-	c.startedAt, c.stopWhy, c.preStopped = metav1.Now(), "", false
+	c.startedAt, c.stopWhy, c.preStopped, c.probeStopped = metav1.Now(), "", false, false
 	c.status.User = l.Settings.user()
 	if lifecycle(&c.spec).PostStart == nil {
 		c.runningLocked()

@@ -2,6 +2,7 @@ package process
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,7 +16,10 @@ import (
 // and past its startup probe if it has one. It is restarted whenever it ends, whatever
 // the pod's restartPolicy, and runs beside the main containers; once they all ended (a
 // pod that does not restart them) or the pod is killed, the sidecars are stopped in
-// reverse order. The pod's phase does not count them.
+// reverse order: each one's preStop hook runs at once, as the main containers' do, and
+// its SIGTERM comes once the main containers and the sidecars after it ended (or its
+// grace period is over), as the kubelet orders them (terminationOrdering). The pod's
+// phase does not count them.
 
 func isSidecar(c *corev1.Container) bool {
 	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
@@ -144,28 +148,27 @@ func (p *pod) sidecarsStopping() bool {
 	}
 }
 
-// stopSidecars stops the sidecars in reverse order, within grace in all, and returns
-// once none runs or restarts. In a killed pod, Kill stops them.
+// stopSidecars stops the sidecars in reverse order (stopInOrder), within grace, and
+// returns once none runs or restarts. In a killed pod, Kill stops them.
 func (p *pod) stopSidecars(sidecars []sidecar, grace time.Duration) {
-	deadline := time.Now().Add(grace)
 	p.mu.Lock()
 	select {
 	case <-p.stopping:
 	default:
 		close(p.stopping) // no sidecar starts again
 	}
-	killed := p.killed
-	p.mu.Unlock()
-	for i := len(sidecars) - 1; i >= 0; i-- {
-		s := sidecars[i]
-		p.mu.Lock()
-		running := s.c.isRunning()
-		in := s.c.current()
-		p.mu.Unlock()
-		if running && !killed {
-			p.stopContainer(in, max(time.Until(deadline), 0), "")
+	var running []instance
+	if !p.killed {
+		for _, s := range sidecars {
+			if s.c.isRunning() {
+				running = append(running, s.c.current())
+			}
 		}
-		<-s.done
+	}
+	p.mu.Unlock()
+	p.stopInOrder(running, grace)
+	for i := len(sidecars) - 1; i >= 0; i-- {
+		<-sidecars[i].done
 	}
 }
 
@@ -189,26 +192,39 @@ func (c *container) isRunning() bool {
 	}
 }
 
-// stopInOrder stops the running instances as the kubelet stops a pod: the main (and
-// regular init) containers at once, then the sidecars in reverse order, all within
-// grace.
+// stopInOrder stops the running instances (those of the init containers first, in
+// order) as the kubelet stops a pod (killContainersWithSyncResult): all at once, each
+// within grace, its preStop hook first, but a sidecar's SIGTERM waits until the other
+// containers (the main ones, and a regular init container) and the sidecars after it
+// ended (stopAfter), so that the sidecars end last, in reverse order; it returns once
+// all ended.
 func (p *pod) stopInOrder(running []instance, grace time.Duration) {
-	deadline := time.Now().Add(grace)
-	var wg sync.WaitGroup
+	var others []<-chan struct{}
 	var sidecars []instance
 	for _, in := range running {
 		if isSidecar(&in.c.spec) {
 			sidecars = append(sidecars, in)
-			continue
+		} else {
+			others = append(others, in.exited)
 		}
+	}
+	var wg sync.WaitGroup
+	stop := func(in instance, after []<-chan struct{}) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.stopContainer(in, grace, "")
+			p.stopAfter(in, grace, "", after)
 		}()
 	}
-	wg.Wait()
-	for i := len(sidecars) - 1; i >= 0; i-- {
-		p.stopContainer(sidecars[i], max(time.Until(deadline), 0), "")
+	for _, in := range running {
+		if !isSidecar(&in.c.spec) {
+			stop(in, nil)
+		}
 	}
+	after := others
+	for i := len(sidecars) - 1; i >= 0; i-- {
+		stop(sidecars[i], slices.Clip(after))
+		after = append(slices.Clip(after), sidecars[i].exited)
+	}
+	wg.Wait()
 }

@@ -5,6 +5,7 @@ package process
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,57 @@ func TestKillStopsSidecarsLast(t *testing.T) {
 	}
 	if rep := rec.until(t, "the pod was killed", ended); !rep.Killed {
 		t.Fatalf("%+v", rep)
+	}
+}
+
+// A sidecar's preStop hook runs as soon as its pod stops, beside the main containers'
+// and the other sidecars', as the kubelet's killContainer runs each container's before
+// it waits for its turn (terminationOrdering); only SIGTERM waits for the main
+// containers, then for the later sidecars: a pod killed, or whose main containers
+// ended.
+func TestSidecarPreStopRunsAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy corev1.RestartPolicy
+		kill   bool
+	}{
+		{"killed", corev1.RestartPolicyAlways, true},
+		{"main containers ended", corev1.RestartPolicyNever, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := filepath.Join(sharedDir(t), "log")
+			loop := func(name string) string {
+				return `trap "echo ` + name + ` >> ` + log + `; exit 0" TERM; echo ` + name + ` up >> ` + log + `; while :; do sleep 0.05; done`
+			}
+			// Killed, the main container's own preStop hook holds it a second; else it
+			// ends by itself, before anything is stopped.
+			main, want := loop("main"), []string{"main", "second", "first"}
+			if !tc.kill {
+				main, want = `echo main up >> `+log+`; sleep 0.5; echo main >> `+log, []string{"second", "first"}
+			}
+			p := shPod(tc.policy, main)
+			p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: execHook("sleep 1")}
+			p.Spec.InitContainers = []corev1.Container{sidecarOf("first", loop("first")), sidecarOf("second", loop("second"))}
+			// Each sidecar's preStop hook takes half a second: run one after the other,
+			// the second's SIGTERM would come before the first's hook.
+			for i, name := range []string{"first", "second"} {
+				p.Spec.InitContainers[i].Lifecycle = &corev1.Lifecycle{PreStop: execHook("echo " + name + " preStop >> " + log + "; sleep 0.5")}
+			}
+			h, rec, _ := start(t, p)
+			waitFile(t, log, "all run", func(s string) bool { return strings.Count(s, " up\n") == 3 })
+			if tc.kill {
+				h.Kill(10 * time.Second)
+			}
+			rec.until(t, "the pod ended", ended)
+			b, _ := os.ReadFile(log)
+			lines := strings.Split(strings.TrimSuffix(string(b)[strings.LastIndex(string(b), " up\n")+4:], "\n"), "\n")
+			if !tc.kill && len(lines) > 0 && lines[0] == "main" {
+				lines = lines[1:]
+			}
+			if len(lines) != 2+len(want) || !slices.Contains(lines[:2], "first preStop") || !slices.Contains(lines[:2], "second preStop") ||
+				!slices.Equal(lines[2:], want) {
+				t.Fatalf("stopped as %q, want both sidecars' preStop hooks first, then %q", lines, want)
+			}
+		})
 	}
 }
