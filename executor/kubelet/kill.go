@@ -131,6 +131,15 @@ func (f *follower) killDone() bool {
 // listed is no exception: the kubelet may have started it from its manifest before the
 // first poll.
 func (f *follower) tornDown(graceEnd time.Time) bool {
+	f.rt.files.Lock()
+	never := !f.written
+	if never {
+		f.removed = true // killed while another manifest held its name: never written now
+	}
+	f.rt.files.Unlock()
+	if never {
+		return true
+	}
 	kp, err := f.rt.find(f.uid, f.task)
 	if kp != nil {
 		f.seen, f.lastSeen = kp, time.Now()

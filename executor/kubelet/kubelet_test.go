@@ -421,9 +421,11 @@ func TestAKillWaitsOutTheKubeletsRuntimeCache(t *testing.T) {
 
 // The kubelet may start a pod from its manifest before the follower first asks /pods: a
 // KILL then is reported only once the kubelet's container runtime runs none of it,
-// though /pods never listed it (by name: the kubelet adds its node name).
+// though /pods never listed it (by the UID its manifest names, which the kubelet keeps).
 func TestAKillBeforeThePodWasSeenWaitsForItsContainers(t *testing.T) {
-	k := &fakeKubelet{running: http.StatusOK, runningPods: []corev1.Pod{runningPod(staticPod(corev1.PodRunning))}}
+	running := staticPod(corev1.PodRunning)
+	running.UID = manifestPod(t, apiPod()).UID
+	k := &fakeKubelet{running: http.StatusOK, runningPods: []corev1.Pod{runningPod(running)}}
 	rt := runtimeOf(t, k)
 	var got reports
 	h, err := rt.Start(apiPod(), "", got.add)

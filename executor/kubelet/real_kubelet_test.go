@@ -3,12 +3,15 @@ package kubelet
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/k8sm/k8sm/executor"
 	"github.com/k8sm/k8sm/internal/podtask"
@@ -164,4 +167,101 @@ func TestARealKubeletsDeadlineExceededPodIsReportedOnceStopped(t *testing.T) {
 	if !ending {
 		t.Errorf("not reported not ready while its containers stopped; reports: %+v", got.all)
 	}
+}
+
+// A pod deleted and created again under its name on the agent, its new task launched
+// while the old one is being killed: the old is killed with its KILL's grace and
+// reported killed as its containers go, though a pod of its name runs again; the new
+// one runs as soon as the old one stopped, and reports its own containers only.
+func TestARealKubeletRunsAPodRecreatedWithTheSameName(t *testing.T) {
+	env, client := startRealKubelet(t)
+	rt := &Runtime{ManifestDir: env.ManifestDir, URL: env.SecureURL, Client: client, PollInterval: 250 * time.Millisecond, Log: testr.New(t), Done: t.Context().Done()}
+	grace := int64(5)
+	podOf := func(uid, task string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "again", Namespace: "default", UID: types.UID(uid), Annotations: map[string]string{AnnotationTaskID: task}},
+			Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: &grace,
+				Containers: []corev1.Container{{Name: "main", Image: testkubelet.Image, ImagePullPolicy: corev1.PullNever,
+					Command: []string{"sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"}}},
+			},
+		}
+	}
+	isRunning := func(r executor.Report) bool {
+		cs := r.Status.ContainerStatuses
+		return r.Status.Phase == corev1.PodRunning && len(cs) == 1 && cs[0].State.Running != nil && cs[0].ContainerID != ""
+	}
+	var old, recreated reports
+	var left []string // the containers running when the old pod was reported killed
+	hOld, err := rt.Start(podOf("5e1f0000-0000-4000-8000-000000000005", "again-1"), t.TempDir(), func(r executor.Report) {
+		if r.Killed {
+			var err error
+			if left, err = env.RunningContainers(); err != nil {
+				t.Error(err)
+			}
+		}
+		old.add(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID := old.waitFor(t, 90*time.Second, "old Running", isRunning, env.Logs).Status.ContainerStatuses[0].ContainerID
+
+	hOld.Kill(time.Duration(grace) * time.Second)
+	hNew, err := rt.Start(podOf("5e1f0000-0000-4000-8000-000000000006", "again-2"), t.TempDir(), recreated.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := old.waitFor(t, 20*time.Second, "old Killed", func(r executor.Report) bool { return r.Killed }, env.Logs)
+	if killed.Message != "" {
+		t.Errorf("the old pod was reported killed with %q, want no word of a deadline", killed.Message)
+	}
+	if id := strings.TrimPrefix(oldID, "containerd://"); slices.Contains(left, id) {
+		t.Errorf("the old pod was reported killed while its container %s ran", id)
+	}
+	running := recreated.waitFor(t, 30*time.Second, "new Running", isRunning, env.Logs)
+	if id := running.Status.ContainerStatuses[0].ContainerID; id == oldID {
+		t.Errorf("the new pod reported the old one's container %s", id)
+	}
+	if r, ok := recreated.first(func(r executor.Report) bool {
+		return r.Killed || r.Status.Phase == corev1.PodFailed || r.Status.Phase == corev1.PodSucceeded ||
+			(len(r.Status.ContainerStatuses) > 0 && r.Status.ContainerStatuses[0].ContainerID == oldID)
+	}); ok {
+		t.Errorf("the new pod reported %+v: an end, or the old one's container", r)
+	}
+	ids, err := env.RunningContainers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := strings.TrimPrefix(oldID, "containerd://"); slices.Contains(ids, id) {
+		t.Errorf("the old pod's container %s runs on: %v", id, ids)
+	}
+	if id := strings.TrimPrefix(running.Status.ContainerStatuses[0].ContainerID, "containerd://"); !slices.Contains(ids, id) {
+		t.Errorf("the new pod's container %s is not running: %v", id, ids)
+	}
+	// The kubelet (--v 2) logs each pod its config removes: the old one alone, never
+	// the new one, as it would when the old one's manifest went while the new one's
+	// held the name, to add it again at its next look at the directory.
+	if n := syncLoops(t, env, "REMOVE", "default/again-"+env.NodeName); n != 1 {
+		t.Errorf("the kubelet's config removed a pod named again %d times before the new one was killed, want once (the old one)", n)
+	}
+	hNew.Kill(time.Duration(grace) * time.Second)
+	recreated.waitFor(t, 40*time.Second, "new Killed", func(r executor.Report) bool { return r.Killed }, env.Logs)
+}
+
+// syncLoops counts the kubelet's log lines of its sync loop's op (ADD, REMOVE, ...)
+// that name the pod namespace/name.
+func syncLoops(t *testing.T, env *testkubelet.Env, op, pod string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(env.Dir, "kubelet.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, `"SyncLoop `+op+`"`) && strings.Contains(l, `"`+pod+`"`) {
+			n++
+		}
+	}
+	return n
 }

@@ -16,8 +16,6 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/transport"
 
 	"github.com/k8sm/k8sm/executor"
@@ -79,11 +77,13 @@ type Runtime struct {
 func (r *Runtime) Supports(v *corev1.Volume) bool { return Supported(v) }
 
 // Start writes the pod's static pod manifest, marked with this executor run, and
-// follows the pod in the kubelet. The manifest is named after the pod, so a new task of
-// the same pod replaces the old one's manifest; and the kubelet starts no static pod
-// while one of the same name and namespace has not terminated (pkg/kubelet/
+// follows the pod in the kubelet. The manifest is named after the pod's UID, so a new
+// task of the same pod replaces the old one's manifest; and the kubelet starts no
+// static pod while one of the same name and namespace has not terminated (pkg/kubelet/
 // pod_workers.go: allowStaticPodStart), so the new pod never runs beside the old.
-// The pod is recorded, with the statuses reported, for the kubelet API (provider.go).
+// A pod of another UID under the name of one whose manifest is still there (deleted and
+// created again) waits for that manifest to go (holdsName). The pod is recorded, with
+// the statuses reported, for the kubelet API (provider.go).
 func (r *Runtime) Start(pod *corev1.Pod, sandbox string, report func(executor.Report)) (executor.Handle, error) {
 	marked := pod.DeepCopy()
 	if marked.Annotations == nil {
@@ -104,71 +104,25 @@ func (r *Runtime) Start(pod *corev1.Pod, sandbox string, report func(executor.Re
 		return nil, err
 	}
 	file := filepath.Join(r.ManifestDir, ManifestFile(pod.UID))
+	f := &follower{rt: r, uid: string(pod.UID), namespace: static.Namespace, name: static.Name, task: pod.Annotations[AnnotationTaskID],
+		file: file, manifest: m, static: static, sandbox: sandbox, kill: make(chan struct{}, 1)}
 	r.files.Lock()
-	err = writeAtomic(file, m)
+	holder, err := f.writeManifestLocked()
 	r.files.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("writing the static pod manifest: %w", err)
 	}
-	rec := r.pods.register(pod, sandbox, r.Log)
-	ns := pod.Namespace
-	if ns == "" {
-		ns = metav1.NamespaceDefault // as in the manifest
+	if holder != "" {
+		r.Log.Info("Another static pod manifest holds the pod's name; the pod's is written once it is gone", "podUID", pod.UID,
+			"pod", static.Namespace+"/"+static.Name, "manifest", file, "holder", holder)
 	}
-	f := &follower{rt: r, uid: string(pod.UID), namespace: ns, name: pod.Name, task: pod.Annotations[AnnotationTaskID], file: file, static: static, sandbox: sandbox, kill: make(chan struct{}, 1),
-		report: func(rep executor.Report) {
-			rec.update(rep)
-			report(rep)
-		}}
+	rec := r.pods.register(pod, sandbox, r.Log)
+	f.report = func(rep executor.Report) {
+		rec.update(rep)
+		report(rep)
+	}
 	go f.run()
 	return f, nil
-}
-
-// ManifestFile is the name of a pod's static pod manifest.
-func ManifestFile(uid types.UID) string { return "k8sm-" + string(uid) + ".json" }
-
-// manifestAnnotations reads the annotations of a static pod manifest.
-func manifestAnnotations(file string) (map[string]string, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	var p corev1.Pod
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, err
-	}
-	return p.Annotations, nil
-}
-
-// manifestMode is a manifest's mode: the executor's user's alone. A manifest holds the
-// pod's spec, literal env values included, which only those who may read the pod see.
-// Its readers are the kubelet, which runs as root, and the executor's user (the
-// watchdog, Sweep and the followers read its annotations).
-const manifestMode = 0o600
-
-// writeAtomic writes a manifest through a hidden temporary file (the kubelet ignores
-// hidden files), so the kubelet never reads half a manifest. The temporary file is made
-// anew, never reused: one a dead executor left keeps its mode, and whatever it links to.
-func writeAtomic(file string, data []byte) error {
-	tmp := filepath.Join(filepath.Dir(file), "."+filepath.Base(file)+".tmp")
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, manifestMode)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, file)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
 }
 
 func (r *Runtime) interval() time.Duration {
@@ -201,6 +155,8 @@ type follower struct {
 	namespace, name string
 	task            string // the Mesos task; "" when the pod did not say
 	file            string
+	// manifest is what the follower writes into file (writeManifestLocked).
+	manifest []byte
 	// static is the static pod the manifest holds, which a KILL marks for deletion.
 	static *corev1.Pod
 	// sandbox is the pod's sandbox, where the logs of an ended pod are kept ("": none).
@@ -217,9 +173,11 @@ type follower struct {
 	mu                 sync.Mutex
 	killedAt, graceEnd time.Time
 
-	// The manifest's state, guarded by the runtime's files lock: the deletion marks
-	// last written into it (nil: none) and when, and whether the follower is done with
-	// it (removed, or left to the task that replaced it): it is never written again.
+	// The manifest's state, guarded by the runtime's files lock: whether it was written
+	// (not yet while another manifest holds the pod's name), the deletion marks last
+	// written into it (nil: none) and when, and whether the follower is done with it
+	// (removed, or left to the task that replaced it): it is never written again.
+	written  bool
 	marked   *int64
 	markedAt time.Time
 	removed  bool
@@ -274,6 +232,7 @@ func (f *follower) run() {
 	t := time.NewTicker(f.rt.interval())
 	defer t.Stop()
 	appearBy := time.Now().Add(f.rt.appearTimeout())
+	written := f.isWritten()
 	for {
 		select {
 		case <-f.kill:
@@ -287,10 +246,52 @@ func (f *follower) run() {
 			}
 			continue
 		}
+		if !written {
+			var over bool
+			if written, over = f.writeWhenFree(appearBy); over {
+				return
+			}
+			if written {
+				// The kubelet's time to show the pod counts from its manifest.
+				appearBy = time.Now().Add(f.rt.appearTimeout())
+			}
+			continue
+		}
 		if f.poll(appearBy) {
 			return
 		}
 	}
+}
+
+func (f *follower) isWritten() bool {
+	f.rt.files.Lock()
+	defer f.rt.files.Unlock()
+	return f.written
+}
+
+// writeWhenFree writes the manifest once no other manifest holds the pod's name; it
+// says whether it did, and whether the pod is over for the follower: it fails when the
+// name was not free by giveUpBy, or the manifest could not be written.
+func (f *follower) writeWhenFree(giveUpBy time.Time) (written, over bool) {
+	f.rt.files.Lock()
+	holder, err := f.writeManifestLocked()
+	written = f.written
+	if err != nil || (holder != "" && time.Now().After(giveUpBy)) {
+		f.removed = true // never written now
+	}
+	f.rt.files.Unlock()
+	var msg string
+	switch {
+	case err != nil:
+		msg = fmt.Sprintf("Could not write the static pod manifest %s: %v", f.file, err)
+	case holder != "" && time.Now().After(giveUpBy):
+		msg = fmt.Sprintf("The static pod manifest %s has held the pod's name (%s/%s) for %s, and the kubelet runs one static pod of a name at a time: the pod's manifest %s was not written",
+			holder, f.namespace, f.name, f.rt.appearTimeout(), f.file)
+	default:
+		return written, false
+	}
+	f.report(executor.Report{Status: failedStatus(f.lastStatus, msg), Message: msg})
+	return false, true
 }
 
 // poll asks the kubelet about the pod and reports what changed; it says whether the pod
@@ -431,28 +432,23 @@ func (f *follower) mayRun(since time.Time) (bool, error) {
 	if err != nil {
 		return true, err
 	}
-	replaced := f.replaced()
 	for i := range running {
-		if f.isOurs(&running[i], replaced) {
+		if f.isOurs(&running[i]) {
 			return true, nil
 		}
 	}
 	return asked.Sub(since) <= runningPodsAge, nil
 }
 
-// isOurs says whether a pod of /runningpods/, which carries no annotations, may be the
-// follower's: its kubelet UID, or its name once /pods listed it. A pod /pods never
-// listed is known by name only, which the kubelet makes <name>-<its node name>: any
-// pod of the namespace so named may be it. (A pod another task replaced is told
-// apart by its kubelet UID only, as the new one runs under the same name.)
-func (f *follower) isOurs(p *corev1.Pod, replaced bool) bool {
-	switch {
-	case f.seen != nil:
-		return p.UID == f.seen.UID || (!replaced && p.Name == f.seen.Name && p.Namespace == f.seen.Namespace)
-	case replaced:
-		return false
-	}
-	return p.Namespace == f.namespace && strings.HasPrefix(p.Name, f.name+"-")
+// isOurs says whether a pod of /runningpods/, which carries no annotations, is the
+// follower's, by its UID: the one the manifest names (staticPodUID; the kubelet keeps a
+// manifest's UID, pkg/kubelet/config/common.go: applyDefaults), so known also when
+// /pods never listed the pod, or the one /pods listed. Never by name: the kubelet
+// names it <name>-<its node name>, as it names the pod of a new task of the same pod,
+// or of a pod deleted and created again under the name; and the name of another pod
+// (web-1-<node>) may begin as this one's (web-).
+func (f *follower) isOurs(p *corev1.Pod) bool {
+	return p.UID == f.static.UID || (f.seen != nil && p.UID == f.seen.UID)
 }
 
 // find returns the kubelet's static pod of a pod UID, run for task when it is not ""

@@ -146,3 +146,68 @@ func TestANewTaskOfAPodReplacesTheOld(t *testing.T) {
 	hNew.Kill(time.Second)
 	waitGone(t, manifest)
 }
+
+// writeTemp leaves the temporary file of a manifest write that never got renamed (its
+// executor died in between), with data, modified at mod.
+func writeTemp(t *testing.T, dir, uid string, data []byte, mod time.Time) string {
+	t.Helper()
+	file := tempManifest(filepath.Join(dir, ManifestFile(types.UID(uid))))
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(file, mod, mod); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// The temporary file a manifest is written through is hidden, as the kubelet reads
+// every file of its static pod directory whose name does not begin with a dot: it
+// never takes one for a pod, half written or left by an executor that died before it
+// renamed it. Such leftovers (which hold a pod's spec) are removed at start by the same
+// rule as the manifests, and those that are not whole manifests, whose owner nothing
+// says, once they are too old to be a write under way.
+func TestSweepRemovesLeftoverTemporaryManifests(t *testing.T) {
+	dir := t.TempDir()
+	manifest := func(uid string, annotations map[string]string) []byte {
+		p := apiPod()
+		p.UID = types.UID(uid)
+		for k, v := range annotations {
+			p.Annotations[k] = v
+		}
+		b, err := Manifest(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	now, old := time.Now(), time.Now().Add(-time.Hour)
+	gone := map[string]string{
+		"previous run of this executor id": writeTemp(t, dir, "u1", manifest("u1", owner("fw", "ex", "/runs/1")), now),
+		"ended run of another id":          writeTemp(t, dir, "u2", manifest("u2", owner("fw", "old", "/runs/ended")), now),
+		"old, empty":                       writeTemp(t, dir, "u3", nil, old),
+		"old, cut short":                   writeTemp(t, dir, "u4", manifest("u4", owner("fw2", "ex", "/runs/other"))[:40], old),
+	}
+	kept := map[string]string{
+		"live run of another id": writeTemp(t, dir, "u5", manifest("u5", owner("fw", "old", "/runs/live")), now),
+		"another framework's":    writeTemp(t, dir, "u6", manifest("u6", owner("fw2", "ex", "/runs/other")), now),
+		"being written":          writeTemp(t, dir, "u7", nil, now),
+	}
+	for what, file := range gone {
+		if base := filepath.Base(file); !strings.HasPrefix(base, ".") {
+			t.Fatalf("%s: the temporary file %s is not hidden from the kubelet", what, base)
+		}
+	}
+	rt := &Runtime{ManifestDir: dir, FrameworkID: "fw", ExecutorID: "ex", Sandbox: "/runs/2", Log: logr.Discard()}
+	rt.Sweep(nil, func(sandbox string) bool { return sandbox != "/runs/live" })
+	for what, file := range gone {
+		if _, err := os.Stat(file); !os.IsNotExist(err) {
+			t.Errorf("%s: %s is still there", what, file)
+		}
+	}
+	for what, file := range kept {
+		if _, err := os.Stat(file); err != nil {
+			t.Errorf("%s: %s was removed", what, file)
+		}
+	}
+}

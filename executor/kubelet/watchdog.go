@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/k8sm/k8sm/executor/watchdog"
 )
@@ -64,18 +67,29 @@ func watchRun(spec string) (func() int, error) {
 	}, nil
 }
 
-// removeRunManifests removes the manifests of run; it returns how many, and what it
-// could not remove.
+// removeRunManifests removes the manifests of run, and the temporary files of those it
+// was writing (the kubelet ignores them, but they hold pods' specs); it returns how
+// many manifests, and what it could not remove.
 func removeRunManifests(run watchedRun) (removed int, failed []error) {
-	_ = eachManifest(run.Dir, func(file string, a map[string]string) {
-		if a[AnnotationFrameworkID] != run.FrameworkID || a[AnnotationExecutorSandbox] != run.Sandbox {
-			return
-		}
+	ours := func(a map[string]string) bool {
+		return a[AnnotationFrameworkID] == run.FrameworkID && a[AnnotationExecutorSandbox] == run.Sandbox
+	}
+	remove := func(file string) bool {
 		if err := os.Remove(file); err != nil && !os.IsNotExist(err) {
 			failed = append(failed, err)
-			return
+			return false
 		}
-		removed++
+		return true
+	}
+	_ = eachManifest(run.Dir, func(file string, a map[string]string) {
+		if ours(a) && remove(file) {
+			removed++
+		}
+	})
+	_ = eachTempManifest(run.Dir, func(file string, m *metav1.PartialObjectMetadata, _ time.Time) {
+		if m != nil && ours(m.Annotations) {
+			remove(file)
+		}
 	})
 	return removed, failed
 }

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -20,6 +21,13 @@ func TestTheWatchdogRemovesItsRunsManifests(t *testing.T) {
 		writeManifest(t, dir, "u4", owner("fw2", "ex", "/runs/1")), // another framework's
 		writeManifest(t, dir, "u5", nil),
 	}
+	// The temporary file of a write its executor did not live to rename.
+	tmp, err := os.ReadFile(writeManifest(t, dir, "u6", owner("fw", "ex", "/runs/1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(filepath.Join(dir, ManifestFile("u6")))
+	gone = append(gone, writeTemp(t, dir, "u6", tmp, time.Now()))
 	spec, _ := json.Marshal(watchedRun{Dir: dir, FrameworkID: "fw", Sandbox: "/runs/1"})
 	alive, held, err := os.Pipe()
 	if err != nil {
