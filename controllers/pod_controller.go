@@ -478,11 +478,14 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Registry == nil {
 		return errors.New("the Pod reconciler needs the Registry")
 	}
+	ours := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+		p, ok := o.(*corev1.Pod)
+		return ok && mayBeOurs(p)
+	}))
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&corev1.Pod{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-			p, ok := o.(*corev1.Pod)
-			return ok && mayBeOurs(p)
-		}))).
+		For(&corev1.Pod{}, ours).
+		// A pod that goes leaves its cluster's queue (dequeueGone).
+		Watches(&corev1.Pod{}, handler.Funcs{DeleteFunc: r.dequeueGone}, ours).
 		// A pod's MesosTask that appears after the pod's last pass (its outage tolerations
 		// and readiness gates wait for it), or the MesosTask of an earlier pod of the same
 		// name that goes (the pod waits for it): the pod of that name is looked at again.
