@@ -392,16 +392,20 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 		if agent == "" {
 			agent, _ = scheduler.AgentOfNode(ctx, r.Client, pod.Spec.NodeName)
 		}
+		// A KILL reaches a task Mesos reported (its MesosTask says so, or its pod runs: a
+		// burst defers the MesosTask's write) on an agent Mesos can reach. Else it may
+		// have overtaken the task's launch, or its agent is away, and Mesos forgets it.
+		reported := mt.Status.MesosState != "" || pod.Status.Phase == corev1.PodRunning
+		reaches := reported && mt.Status.Phase != mesosv1alpha1.TaskPhaseUnreachable
 		now := time.Now()
-		if due, wait := r.kills.due(mt.Spec.TaskID, grace, now); !due {
+		if due, wait := r.kills.due(mt.Spec.TaskID, grace, reaches, now); !due {
 			return ctrl.Result{RequeueAfter: wait}, nil
 		}
 		if err := d.Kill(ctx, mt.Spec.TaskID, agent, &grace); err != nil {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 		}
-		r.kills.record(mt.Spec.TaskID, grace, now)
 		// The terminal update removes the pod; ask again if it does not come.
-		return ctrl.Result{RequeueAfter: grace + 10*time.Second}, nil
+		return ctrl.Result{RequeueAfter: r.kills.record(mt.Spec.TaskID, grace, reaches, now)}, nil
 	}
 	if s := r.Registry.Scheduler(mc.Name); s != nil {
 		s.Dequeue(podtask.TaskIDFor(pod))

@@ -7,14 +7,17 @@ import (
 
 // killResend is how long after its grace period a deleted pod's KILL, with the same
 // grace period, is sent again when its task has not ended: the KILL may have been lost
-// (its agent away, or the master failing over).
+// (its agent away, or the master failing over). It is also how often one that may have
+// reached nothing goes again (sentKill.reached).
 const killResend = 10 * time.Second
 
 // killsSent remembers the KILLs the Pod reconciler sent lately, by task id. Each write
 // about a deleted pod (its MesosTask going Killing, its status) starts another pass over
 // it, and each pass sent the KILL again: 4–5 KILLs to the master per deleted pod. A KILL
 // goes again only with a shorter grace period (a second delete), or once its grace
-// period and killResend have passed. The zero value is ready to use.
+// period and killResend have passed; but one that may have reached nothing goes again
+// after killResend, and as soon as the task can be reached (sentKill.reached). The zero
+// value is ready to use.
 type killsSent struct {
 	mu   sync.Mutex
 	sent map[string]sentKill
@@ -23,6 +26,12 @@ type killsSent struct {
 type sentKill struct {
 	grace time.Duration
 	at    time.Time
+	// reached: the KILL went to a task Mesos had reported, and could reach. Mesos answers
+	// the KILL of a task it does not know yet (its ACCEPT still on the way: the KILL
+	// overtook it) or cannot reach (its agent unreachable) as a reconciliation, and
+	// forgets it; it drops the one it kept for a disconnected agent once it finds the
+	// agent unreachable. The task then runs on, as launched or as its agent comes back.
+	reached bool
 }
 
 // maxKillsRemembered bounds the memory: beyond it, the KILLs that would be sent again
@@ -30,20 +39,33 @@ type sentKill struct {
 const maxKillsRemembered = 4096
 
 // due says whether a KILL of the task with grace is to be sent at now, and if not, how
-// long until it is.
-func (k *killsSent) due(taskID string, grace time.Duration, now time.Time) (bool, time.Duration) {
+// long until it is. reaches says whether a KILL would reach the task now: one sent
+// before may have reached nothing once it cannot.
+func (k *killsSent) due(taskID string, grace time.Duration, reaches bool, now time.Time) (bool, time.Duration) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	s, ok := k.sent[taskID]
-	if !ok || grace < s.grace {
+	switch {
+	case !ok || grace < s.grace:
 		return true, 0
+	case !reaches:
+		if s.reached {
+			s.reached = false
+			k.sent[taskID] = s
+		}
+		wait := s.at.Add(killResend).Sub(now)
+		return wait <= 0, wait
+	case !s.reached:
+		return true, 0 // it may have reached nothing, and can reach the task now
 	}
 	wait := s.at.Add(s.grace + killResend).Sub(now)
 	return wait <= 0, wait
 }
 
-// record remembers a KILL sent at now.
-func (k *killsSent) record(taskID string, grace time.Duration, now time.Time) {
+// record remembers a KILL sent at now, and says when to look at its task again: once its
+// grace period and killResend have passed, or, for a KILL that may reach nothing (see
+// sentKill.reached), after killResend.
+func (k *killsSent) record(taskID string, grace time.Duration, reached bool, now time.Time) time.Duration {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.sent == nil {
@@ -56,7 +78,11 @@ func (k *killsSent) record(taskID string, grace time.Duration, now time.Time) {
 			}
 		}
 	}
-	k.sent[taskID] = sentKill{grace: grace, at: now}
+	k.sent[taskID] = sentKill{grace: grace, at: now, reached: reached}
+	if !reached {
+		return killResend
+	}
+	return grace + killResend
 }
 
 // forget drops what is remembered of a task's KILLs, once its pod is gone.
