@@ -29,6 +29,9 @@ func (s *Scheduler) offerLoop(ctx context.Context) {
 	expiry := time.NewTimer(time.Hour)
 	expiry.Stop()
 	defer expiry.Stop()
+	revive := time.NewTimer(time.Hour) // the REVIVE owed to work (reviveOwedAt)
+	revive.Stop()
+	defer revive.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -44,6 +47,8 @@ func (s *Scheduler) offerLoop(ctx context.Context) {
 			}
 		case <-expiry.C:
 			s.declineExpired(ctx, time.Now())
+		case <-revive.C:
+			s.reviveOwedNow(ctx, time.Now())
 		case <-check.C:
 			if s.stuck() {
 				s.setSuppressed(ctx, false)
@@ -58,6 +63,11 @@ func (s *Scheduler) offerLoop(ctx context.Context) {
 			expiry.Reset(time.Until(next))
 		} else {
 			expiry.Stop()
+		}
+		if at, owed := s.reviveOwedAt(); owed {
+			revive.Reset(time.Until(at))
+		} else {
+			revive.Stop()
 		}
 	}
 }

@@ -93,20 +93,23 @@ func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, po
 type wakeup int
 
 const (
-	wakeNothing  wakeup = iota
-	wakeHeld            // the offer loop, for the offers held
-	wakeRevive          // a REVIVE: offers are suppressed
-	wakeRefilter        // a REVIVE: declined offers are filtered
+	wakeNothing       wakeup = iota
+	wakeHeld                 // the offer loop, for the offers held
+	wakeRevive               // a REVIVE: offers are suppressed
+	wakeRefilter             // a REVIVE: declined offers are filtered
+	wakeRefilterLater        // the same, once minRevive has passed since the last (reviveOwed)
 )
 
 // queueLocked puts a task in the queue, s.mu held, and says what it asks for: new work
 // (not known, queued before) takes the offers held for it, else revives offers:
 // suppressed, or declined with a refuse filter that has not run out (a new pod would
 // otherwise wait it out, up to spec.placement.refuseSeconds, though the declined
-// resources fit it).
+// resources fit it). Within minRevive of the last REVIVE, which may have come before the
+// round that declined the offers, it is owed one once minRevive has passed (reviveOwed).
 func (s *Scheduler) queueLocked(p pendingTask, known bool) wakeup {
 	s.pending[p.request.ID] = p
 	s.countPendingLocked()
+	now := time.Now()
 	switch {
 	case known:
 		return wakeNothing
@@ -114,8 +117,11 @@ func (s *Scheduler) queueLocked(p pendingTask, known bool) wakeup {
 		return wakeHeld
 	case s.suppressed:
 		return wakeRevive
-	case s.filtersHideLocked(time.Now()):
+	case s.filtersHideLocked(now):
 		return wakeRefilter
+	case now.Before(s.filteredUntil):
+		s.reviveOwed = true
+		return wakeRefilterLater
 	}
 	return wakeNothing
 }
@@ -129,6 +135,8 @@ func (s *Scheduler) wakeFor(ctx context.Context, w wakeup) {
 		s.setSuppressed(ctx, false)
 	case wakeRefilter:
 		s.reviveFiltered(ctx)
+	case wakeRefilterLater:
+		s.wakeOfferLoop() // which times the REVIVE owed (reviveOwedAt)
 	}
 }
 
@@ -149,6 +157,28 @@ func (s *Scheduler) filtersHideLocked(now time.Time) bool {
 	return now.Before(s.filteredUntil) && now.Sub(s.revived) >= minRevive
 }
 
+// reviveOwedAt is when the REVIVE owed to work that came within minRevive of the last
+// one is due, if one is owed.
+func (s *Scheduler) reviveOwedAt() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revived.Add(minRevive), s.reviveOwed
+}
+
+// reviveOwedNow REVIVEs offers for work that came within minRevive of the last REVIVE,
+// once minRevive has passed by now, if declined offers may still be filtered.
+func (s *Scheduler) reviveOwedNow(ctx context.Context, now time.Time) {
+	s.mu.Lock()
+	due := s.reviveOwed && now.Sub(s.revived) >= minRevive
+	if due {
+		s.reviveOwed = false
+	}
+	s.mu.Unlock()
+	if due {
+		s.reviveFiltered(ctx)
+	}
+}
+
 // reviveFiltered REVIVEs offers, clearing the refuse filters of earlier declines.
 func (s *Scheduler) reviveFiltered(ctx context.Context) {
 	s.offerCalls.Lock()
@@ -167,7 +197,7 @@ func (s *Scheduler) reviveFiltered(ctx context.Context) {
 func (s *Scheduler) reviveLocked(ctx context.Context, d Driver) {
 	s.mu.Lock()
 	filtered := s.filteredUntil
-	s.revived = time.Now()
+	s.revived, s.reviveOwed = time.Now(), false // it serves the work that came before it
 	s.mu.Unlock()
 	if err := d.Revive(ctx); err != nil {
 		s.Log.V(1).Info("Could not revive offers", "error", err.Error())
@@ -350,7 +380,8 @@ func withPreemption(why, preemption string) string {
 
 // setSuppressed suppresses offers (when nothing is pending) or revives them. Calls are
 // made one at a time and the decision is taken again under that order, so a SUPPRESS
-// can never overtake the REVIVE that new work asked for.
+// can never overtake the REVIVE that new work asked for. Work queued while a SUPPRESS is
+// under way saw offers not suppressed yet, and asked for none: it is revived for at once.
 func (s *Scheduler) setSuppressed(ctx context.Context, want bool) {
 	s.offerCalls.Lock()
 	defer s.offerCalls.Unlock()
@@ -370,7 +401,11 @@ func (s *Scheduler) setSuppressed(ctx context.Context, want bool) {
 	}
 	s.mu.Lock()
 	s.suppressed = true
+	came := len(s.pending) > 0
 	s.mu.Unlock()
+	if came {
+		s.reviveLocked(ctx, d)
+	}
 }
 
 // stuck says whether work waits while offers are suppressed.

@@ -126,8 +126,10 @@ type Scheduler struct {
 	// resources runs out (Mesos keeps those resources away till then), and revived when
 	// offers were last revived. Only a guess to spare REVIVEs: Mesos also clears the
 	// filters when a subscription is lost (a REVIVE for nothing), and keeps each for an
-	// allocation interval at least (a pod may wait that long).
+	// allocation interval at least (a pod may wait that long). reviveOwed: work came
+	// while they did, within minRevive of the last REVIVE (queueLocked).
 	filteredUntil, revived time.Time
+	reviveOwed             bool
 	offerCalls             sync.Mutex // orders SUPPRESS and REVIVE
 	driver                 Driver
 	offers                 chan offerBatch
