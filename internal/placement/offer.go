@@ -99,6 +99,9 @@ type agentState struct {
 	remote bool
 	// states are the round's states of the agent's offers, one per allocation role.
 	states []roleState
+	// nominated are the indexes in Input.Nominated of the pods nominated to its Node,
+	// nil when none is.
+	nominated []int
 }
 
 // AllocationRole is the role an offer is allocated to: that of its allocation info, or

@@ -15,6 +15,7 @@ package placement
 
 import (
 	"slices"
+	"strconv"
 
 	"github.com/k8sm/k8sm/internal/agentnode"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -73,6 +74,20 @@ type Request struct {
 	// rank the agents of the offers it fits (preferenceOf), the strategy choosing between
 	// equals. Nil when it has none.
 	Preferred *Preferences
+	// Priority is the pod's: it weighs only against the pods nominated to agents
+	// (Input.Nominated).
+	Priority int32
+}
+
+// Nominated is a pod nominated to an agent's Node: pods of lower priority were
+// preempted for it there (its status.nominatedNodeName), and the room they free is kept
+// for it.
+type Nominated struct {
+	// Node is the agent's Node name, ID the pod's request id (the Mesos task id).
+	Node, ID string
+	Priority int32
+	// CPUs, MemMB, DiskMB and GPUs are what it needs, as Request's.
+	CPUs, MemMB, DiskMB, GPUs float64
 }
 
 // NodeState is what of an agent's Node keeps tasks away: a person cordoned it
@@ -140,6 +155,13 @@ type Input struct {
 	// domains spread constraints count even when their agents offer nothing in the
 	// round. Asked once, and only when a request has a constraint.
 	ClusterNodes func() []*corev1.Node
+	// Nominated are the pods nominated to agents' Nodes. A request of no higher
+	// priority than one of them (not itself) goes to its agent only with room left for
+	// it too, as kube-scheduler counts the pods nominated to a Node when it filters a
+	// pod of no higher priority: a pod of lower priority does not take the room pods were
+	// preempted for, while the pod they were preempted for waits for all of it. Once it
+	// is placed in the round, its room is no longer kept.
+	Nominated []Nominated
 }
 
 // Assignment places one request on the offers of one agent and allocation role.
@@ -155,6 +177,9 @@ type Assignment struct {
 	// Port is the agent's port (of the offer's url): with Hostname it names the agent's
 	// Node (agentnode.NodeName).
 	Port int32
+	// NeedsExecutor is true for the one task per agent whose launch starts the
+	// executor: ExecutorResources come out of this task's offer.
+	NeedsExecutor bool
 	// Resources are the task's, for TaskInfo.resources, taken from the offer with their
 	// role, reservations and allocation info, and the chosen ports as single ranges.
 	Resources []mesos.Resource
@@ -163,9 +188,6 @@ type Assignment struct {
 	// rejects a launch whose ExecutorInfo differs from the running executor's. Empty when
 	// Input.ExecutorID is.
 	ExecutorResources []mesos.Resource
-	// NeedsExecutor is true for the one task per agent whose launch starts the
-	// executor: ExecutorResources come out of this task's offer.
-	NeedsExecutor bool
 }
 
 // Result is the outcome of a round.
@@ -220,6 +242,7 @@ func Place(in Input) Result {
 	in.ExecutorResources.roundToMesos()
 	rd := round{in: &in, selectors: map[string]*selector{}, preferredNodes: map[string]*preferredNodes{}, unplaced: map[string]unplacedEntry{}}
 	rd.readOffers()
+	rd.readNominated()
 	rd.anti = newAntiRound(&in, rd.agents)
 	in.Cache.endRound(len(in.Offers))
 	for i := range in.Requests {
@@ -287,6 +310,9 @@ type round struct {
 	anti *antiRound
 	// offered is what each of states had for any role as the round began.
 	offered [][kindCount]float64
+	// nominatedPlaced is, per Input.Nominated, whether the pod was placed in the round;
+	// nil without nominated pods on the round's agents.
+	nominatedPlaced []bool
 }
 
 // readOffers reads the offers into states, with one agentState per agent they come
@@ -379,6 +405,9 @@ func (rd *round) place(i int, res *Result) {
 	memo := len(r.AntiAffinity) == 0 && len(r.Spread) == 0 && len(closed) == 0
 	if memo {
 		rd.keyBuf = appendShapeKey(rd.keyBuf[:0], r, selKey)
+		if rd.nominatedPlaced != nil {
+			rd.keyBuf = strconv.AppendInt(append(rd.keyBuf, 0), int64(r.Priority), 10)
+		}
 		if e, ok := rd.unplaced[string(rd.keyBuf)]; ok && e.placedCount == rd.placedCount {
 			if e.waiting {
 				res.Waiting[r.ID] = e.why
@@ -391,6 +420,9 @@ func (rd *round) place(i int, res *Result) {
 	if best := rd.bestOffer(i, r, sel, closed); best >= 0 {
 		res.Assignments = append(res.Assignments, rd.states[best].assign(r, rd.exec))
 		rd.placedCount++
+		if rd.nominatedPlaced != nil {
+			rd.placedNominated(r)
+		}
 		if rd.anti != nil {
 			rd.placedOn(r, rd.states[best].agent.index)
 		}
@@ -477,6 +509,9 @@ func (rd *round) bestOffer(i int, r *Request, sel *selector, closed []closure) i
 		why := s.fits(r, sel, rd.exec)
 		if why < 0 && len(closed) > 0 {
 			why = closes(closed, s.agent)
+		}
+		if why < 0 && s.agent.nominated != nil {
+			why = rd.keptFor(r, s)
 		}
 		if why >= 0 {
 			ag := s.agent.index

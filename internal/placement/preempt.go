@@ -23,8 +23,9 @@ type Running struct {
 	Started  time.Time
 	// CPUs, MemMB, DiskMB and GPUs are what its task holds, as Request's.
 	CPUs, MemMB, DiskMB, GPUs float64
-	// Protected: a PodDisruptionBudget allows no disruption of it now. Such a pod goes
-	// only when the others of lower priority do not make room.
+	// Protected: disrupting it would go beyond what a PodDisruptionBudget allows now
+	// (kube-scheduler's PDB violation). Such a pod goes only when the others of lower
+	// priority do not make room.
 	Protected bool
 	// HostPorts are the agent's ports its task holds (its containers' hostPorts).
 	HostPorts []uint32

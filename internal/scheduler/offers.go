@@ -254,11 +254,21 @@ func (s *Scheduler) awaitFrameworkID(ctx context.Context, b offerBatch) {
 	s.decline(ctx, b.from, offerIDs(b.offers), frameworkIDWait)
 }
 
-// place runs placement over the queue, in its order, and the offers.
+// place runs placement over the queue, in its order, and the offers. The room of the
+// pods preempted for a task is kept for it on its Node while it waits for it
+// (nominatedUntil): pods of no higher priority take it only when it is placed.
 func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, masterRegion string, queue []pendingTask, offers []mesos.Offer) placement.Result {
 	reqs := make([]placement.Request, len(queue))
+	var nominated []placement.Nominated
+	now := time.Now()
 	for i := range queue {
-		reqs[i] = queue[i].request
+		p := &queue[i]
+		reqs[i] = p.request
+		reqs[i].Priority = p.priority
+		if p.nominated != "" && now.Before(p.nominatedUntil) {
+			nominated = append(nominated, placement.Nominated{Node: p.nominated, ID: p.request.ID, Priority: p.priority,
+				CPUs: p.request.CPUs, MemMB: p.request.MemMB, DiskMB: p.request.DiskMB, GPUs: p.request.GPUs})
+		}
 	}
 	strategy := placement.Strategy(mc.Spec.Placement.Strategy)
 	if strategy == "" {
@@ -271,6 +281,7 @@ func (s *Scheduler) place(mc *mesosv1alpha1.MesosCluster, masterRegion string, q
 		ExecutorID: podtask.ExecutorID(mc), ExecutorResources: podtask.ExecutorRequest(mc), Cache: &s.offerCache,
 		RunningExecutor: s.runningExecutor(podtask.ExecutorID(mc)), NodeSpec: s.nodeSpec,
 		PodsIn: podsIn, AntiAffinityPods: withTerms, ClusterNodes: s.clusterNodes, NamespaceLabels: s.namespaceLabels,
+		Nominated: nominated,
 	})
 	s.metrics.Placed(time.Since(start))
 	return res

@@ -48,8 +48,10 @@ type preemptor struct {
 	id      string
 	key     types.NamespacedName
 	request placement.Request
-	// priority and queued order the preemptors: the more important first, then the one
-	// that waited longest.
+	// tried, priority and queued order the preemptors: the one weighed least lately
+	// first (never weighed: first of all), then the more important, then the one that
+	// waited longest.
+	tried    time.Time
 	priority int32
 	queued   time.Time
 }
@@ -64,7 +66,10 @@ type preemptor struct {
 // Node (status.nominatedNodeName) and waits for the room they free, which Mesos offers
 // again once their tasks ended, before any pod is preempted for it again. Tasks whose
 // pods say preemptionPolicy: Never, and those placement.CanPreempt leaves out, preempt
-// nothing; nor does any while the framework is not subscribed.
+// nothing; nor does any while the framework is not subscribed. A pass weighs
+// preemptAtMost tasks, those weighed least lately first: tasks for which no pod can be
+// preempted (their selectors match no agent, or they need more than any agent frees)
+// would otherwise be the first every pass, and no other task's turn would come.
 func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 	d := s.currentDriver()
 	if d == nil || !d.Subscribed() {
@@ -80,28 +85,32 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 			s.notePreemptionLocked(id, why)
 			continue
 		}
-		todo = append(todo, preemptor{id: id, key: p.key, request: p.request, priority: p.priority, queued: p.queued})
+		todo = append(todo, preemptor{id: id, key: p.key, request: p.request, tried: p.preemptTried, priority: p.priority, queued: p.queued})
 	}
 	s.mu.Unlock()
 	if len(todo) == 0 {
 		return
 	}
 	slices.SortFunc(todo, func(a, b preemptor) int {
+		if c := a.tried.Compare(b.tried); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(b.priority, a.priority); c != 0 {
 			return c
 		}
 		return a.queued.Compare(b.queued)
 	})
-	if now.Before(s.noVictims.until) && todo[0].priority <= s.noVictims.below {
+	top := slices.MaxFunc(todo, func(a, b preemptor) int { return cmp.Compare(a.priority, b.priority) }).priority
+	if now.Before(s.noVictims.until) && top <= s.noVictims.below {
 		s.notePreemption(todo, s.noVictims.why)
 		return // no pod of lower priority ran lately: not worth listing them all again
 	}
-	nodes := s.preemptNodes(ctx, todo[0].priority, now)
+	nodes := s.preemptNodes(ctx, top, now)
 	if nodes == nil {
 		return // not listed
 	}
 	if !slices.ContainsFunc(nodes, func(n placement.PreemptNode) bool { return len(n.Pods) > 0 }) {
-		s.noVictims.below, s.noVictims.until = todo[0].priority, now.Add(noVictimsFor)
+		s.noVictims.below, s.noVictims.until = top, now.Add(noVictimsFor)
 		s.noVictims.why = placement.NoLowerPriority(len(nodes))
 		s.notePreemption(todo, s.noVictims.why)
 		return
@@ -111,6 +120,7 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 	onNodes := &placement.PodsOnNodes{PodsIn: podsIn, AntiAffinityPods: withTerms, NamespaceLabels: s.namespaceLabels}
 	for _, t := range todo[:min(len(todo), preemptAtMost)] {
 		p, ok := placement.Preempt(&t.request, t.priority, nodes, region, onNodes)
+		s.notePreemptTried(t.id, now)
 		if !ok {
 			s.notePreemption([]preemptor{t}, p.Why)
 			continue
@@ -123,7 +133,7 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		until := s.evict(ctx, t, n.Node.Name, victims, now)
 		s.mu.Lock()
 		if q, ok := s.pending[t.id]; ok {
-			q.nominatedUntil, q.preemption = until, ""
+			q.nominated, q.nominatedUntil, q.preemption = n.Node.Name, until, ""
 			s.pending[t.id] = q
 		}
 		s.mu.Unlock()
@@ -160,6 +170,16 @@ func (s *Scheduler) notePreemption(tasks []preemptor, why string) {
 	}
 }
 
+// notePreemptTried records when a pass weighed pods to preempt for a task.
+func (s *Scheduler) notePreemptTried(id string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.pending[id]; ok {
+		p.preemptTried = now
+		s.pending[id] = p
+	}
+}
+
 // notePreemptionLocked records why no pods are preempted for a task; s.mu is held.
 func (s *Scheduler) notePreemptionLocked(id, why string) {
 	if p, ok := s.pending[id]; ok && p.preemption != why {
@@ -181,7 +201,7 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32, now time.Time
 		s.Log.Info("Could not list the cluster's Nodes; preempting nothing", "error", err.Error())
 		return nil
 	}
-	protected := s.disruptionBudgets(ctx)
+	protect := s.disruptionBudgets(ctx)
 	// A pod of no role took its resources of one of the framework's roles: of the one,
 	// when there is one.
 	var onlyRole string
@@ -221,9 +241,9 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32, now time.Time
 				role = onlyRole
 			}
 			running = append(running, placement.Running{Pod: p, Priority: podPriority(p), Started: started,
-				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs, Protected: protected(p), HostPorts: r.HostPorts,
-				Role: role})
+				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs, HostPorts: r.HostPorts, Role: role})
 		}
+		protect(running)
 		node := *n
 		node.Labels = agentnode.MatchLabels(n.Labels) // as the agent's offers read
 		nodes = append(nodes, placement.PreemptNode{Node: &node, Pods: running, PortsKept: kept, Free: s.freeRoom(n.Name, now)})
@@ -281,47 +301,100 @@ func roomFresh(mc *mesosv1alpha1.MesosCluster) time.Duration {
 	return 2*refuseFor(mc) + 5*time.Second
 }
 
-// disruptionBudgets says whether a PodDisruptionBudget allows no disruption of a pod now
-// (status.disruptionsAllowed 0 and its selector matching the pod), read from the API
-// server at its first question of a pass: the manager keeps no cache of them, and a
-// pass with pods to weigh is rare. Without them (the API server refused, an install
-// without the permission), none is protected.
-func (s *Scheduler) disruptionBudgets(ctx context.Context) func(*corev1.Pod) bool {
-	var protects func(*corev1.Pod) bool
-	return func(p *corev1.Pod) bool {
-		if protects == nil {
-			protects = s.listDisruptionBudgets(ctx)
+// disruptionBudgets marks Protected the pods of a Node (its pods of lower priority than
+// the pass's most important task) that PodDisruptionBudgets do not allow to be disrupted
+// now, as kube-scheduler counts them on a Node: the most important first (higher
+// priority, then started earlier), each takes one of the disruptions
+// (status.disruptionsAllowed) of each budget whose selector matches it, but of one that
+// counts it disrupted already (status.disruptedPods); a pod beyond what a budget allows
+// is protected. With one disruption allowed, one of two pods a budget counts may go, not
+// both. The budgets are read from the API server at the first Node with pods of a pass:
+// the manager keeps no cache of them, and a pass with pods to weigh is rare. Without them
+// (the API server refused, an install without the permission), none is protected.
+func (s *Scheduler) disruptionBudgets(ctx context.Context) func([]placement.Running) {
+	var budgets []disruptionBudget
+	listed := false
+	var allowed []int32
+	var order []int
+	return func(pods []placement.Running) {
+		if len(pods) == 0 {
+			return
 		}
-		return protects(p)
+		if !listed {
+			budgets, listed = s.listDisruptionBudgets(ctx), true
+		}
+		if len(budgets) == 0 {
+			return
+		}
+		allowed = allowed[:0]
+		for i := range budgets {
+			allowed = append(allowed, budgets[i].allowed)
+		}
+		order = order[:0]
+		for i := range pods {
+			order = append(order, i)
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return moreImportant(&pods[a], &pods[b]) })
+		for _, i := range order {
+			p := pods[i].Pod
+			for j := range budgets {
+				b := &budgets[j]
+				if b.namespace != p.Namespace || !b.selector.Matches(labels.Set(p.Labels)) {
+					continue
+				}
+				if _, disrupted := b.disrupted[p.Name]; disrupted {
+					continue
+				}
+				if allowed[j]--; allowed[j] < 0 {
+					pods[i].Protected = true
+				}
+			}
+		}
 	}
 }
 
-// listDisruptionBudgets lists the budgets for disruptionBudgets.
-func (s *Scheduler) listDisruptionBudgets(ctx context.Context) func(*corev1.Pod) bool {
+// moreImportant orders pods as kube-scheduler's MoreImportantPod: higher priority first,
+// then the one started earlier; one not started yet counts as started now, last.
+func moreImportant(a, b *placement.Running) int {
+	if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
+		return c
+	}
+	if a.Started.IsZero() != b.Started.IsZero() {
+		if a.Started.IsZero() {
+			return 1
+		}
+		return -1
+	}
+	return a.Started.Compare(b.Started)
+}
+
+// disruptionBudget is what preemption reads of a PodDisruptionBudget.
+type disruptionBudget struct {
+	namespace string
+	selector  labels.Selector
+	allowed   int32
+	disrupted map[string]metav1.Time
+}
+
+// listDisruptionBudgets lists the budgets for disruptionBudgets: nil when they cannot be.
+func (s *Scheduler) listDisruptionBudgets(ctx context.Context) []disruptionBudget {
 	var list policyv1.PodDisruptionBudgetList
 	if err := indexer.Uncached(s.APIReader, s.Client).List(ctx, &list); err != nil {
 		s.Log.Info("Could not list the PodDisruptionBudgets; preempting as if there were none", "error", err.Error())
-		return func(*corev1.Pod) bool { return false }
+		return nil
 	}
-	type budget struct {
-		namespace string
-		selector  labels.Selector
-	}
-	var exhausted []budget
+	var budgets []disruptionBudget
 	for i := range list.Items {
 		b := &list.Items[i]
-		if b.Status.DisruptionsAllowed > 0 || b.Spec.Selector == nil {
+		if b.Spec.Selector == nil {
 			continue
 		}
 		if sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector); err == nil {
-			exhausted = append(exhausted, budget{b.Namespace, sel})
+			budgets = append(budgets, disruptionBudget{namespace: b.Namespace, selector: sel, allowed: b.Status.DisruptionsAllowed,
+				disrupted: b.Status.DisruptedPods})
 		}
 	}
-	return func(p *corev1.Pod) bool {
-		return slices.ContainsFunc(exhausted, func(b budget) bool {
-			return b.namespace == p.Namespace && b.selector.Matches(labels.Set(p.Labels))
-		})
-	}
+	return budgets
 }
 
 // podPriority is a pod's priority, 0 when it has none (as kube-scheduler takes it).

@@ -404,3 +404,117 @@ func TestAnAgentsFreeRoomSparesVictims(t *testing.T) {
 		})
 	}
 }
+
+// Pods for which no pod can be preempted do not keep the others from preemption: more
+// than preemptAtMost of them, of higher priority and queued first (their node selector
+// matches no agent), and a pod of lower priority still has a pod preempted for it
+// within a few passes.
+func TestPodsThatCannotPreemptDoNotStarveTheOthers(t *testing.T) {
+	ctx := context.Background()
+	node := preemptNode()
+	low := runningOn(node, "low", 10, nil)
+	objs := []client.Object{node, low}
+	type queued struct {
+		pod  *corev1.Pod
+		task *mesosv1alpha1.MesosTask
+	}
+	var all []queued
+	for i := range preemptAtMost + 1 {
+		pod, task := podWithTask(fmt.Sprintf("nowhere-%02d", i), "1")
+		pod.Spec.Priority, pod.Spec.NodeSelector = new(int32(100)), map[string]string{"disk": "ssd"}
+		all = append(all, queued{pod, task})
+		objs = append(objs, pod, task)
+	}
+	mid, midTask := podWithTask("mid", "1")
+	mid.Spec.Priority = new(int32(50))
+	all = append(all, queued{mid, midTask})
+	c := fakeAPI(t, append(objs, mid, midTask)...)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	now := time.Now()
+	for i, q := range all {
+		s.Enqueue(ctx, q.task, q.pod)
+		editPending(s, func(p *pendingTask) { p.queued = now.Add(-time.Minute + time.Duration(i)*time.Second) }, q.task.Spec.TaskID)
+	}
+	for pass := range 3 {
+		s.preempt(ctx, now.Add(time.Duration(pass)*5*time.Second))
+	}
+	wantDeleted(t, c, map[*corev1.Pod]bool{low: true})
+}
+
+// A PodDisruptionBudget allows as many disruptions as its status says, counted as
+// kube-scheduler counts them on a Node (the most important pods first): pods beyond
+// them are protected, and spared when others make room; a pod the budget counts as
+// disrupted already (status.disruptedPods) takes none of them.
+func TestPreemptionCountsTheDisruptionsABudgetAllows(t *testing.T) {
+	db, web := map[string]string{"app": "db"}, map[string]string{"app": "web"}
+	for _, tc := range []struct {
+		name      string
+		cpus      string // the preempting pod's request; each pod running holds 1
+		allowed   int32
+		disrupted []string
+		want      map[string]bool // deleted, by pod name
+	}{
+		{name: "one allowed: one of two pods it counts goes", cpus: "2", allowed: 1,
+			want: map[string]bool{"db-10": false, "db-20": true, "web-30": true}},
+		{name: "two allowed: both may go", cpus: "2", allowed: 2,
+			want: map[string]bool{"db-10": true, "db-20": true, "web-30": false}},
+		{name: "none allowed, but the pod is disrupted already", cpus: "1", allowed: 0, disrupted: []string{"db-10"},
+			want: map[string]bool{"db-10": true, "db-20": false, "web-30": false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node := preemptNode()
+			pods := map[string]*corev1.Pod{"db-10": runningOn(node, "db-10", 10, db), "db-20": runningOn(node, "db-20", 20, db),
+				"web-30": runningOn(node, "web-30", 30, web)}
+			pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
+				Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: db}},
+				Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: tc.allowed, DisruptedPods: map[string]metav1.Time{}}}
+			for _, name := range tc.disrupted {
+				pdb.Status.DisruptedPods[name] = metav1.Now()
+			}
+			high, task := podWithTask("high", tc.cpus)
+			high.Spec.Priority = new(int32(50))
+			c := preemptOnce(t, high, task, node, pods["db-10"], pods["db-20"], pods["web-30"], pdb)
+			want := map[*corev1.Pod]bool{}
+			for name, deleted := range tc.want {
+				want[pods[name]] = deleted
+			}
+			wantDeleted(t, c, want)
+		})
+	}
+}
+
+// The room freed for a pod nominated to an agent's Node is kept for it: a pod of lower
+// priority does not take the first victim's room there while the nominated pod waits for
+// the rest, but goes to another agent.
+func TestTheRoomOfANominatedPodIsKeptForIt(t *testing.T) {
+	ctx := context.Background()
+	node := preemptNode()
+	v1, v2 := runningOn(node, "v1", 10, nil), runningOn(node, "v2", 10, nil)
+	high, highTask := podWithTask("high", "2")
+	high.Spec.Priority = new(int32(50))
+	small, smallTask := podWithTask("small", "1")
+	c := fakeAPI(t, node, v1, v2, high, highTask, small, smallTask)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	s.Enqueue(ctx, highTask, high)
+	now := time.Now()
+	editPending(s, func(p *pendingTask) { p.queued = now.Add(-preemptAfter) })
+	s.preempt(ctx, now)
+	wantDeleted(t, c, map[*corev1.Pod]bool{v1: true, v2: true})
+	s.Enqueue(ctx, smallTask, small)
+
+	// v1's task ended: its agent offers its cpu; another agent offers one too.
+	var offers []mesos.Offer
+	for _, host := range []string{"agent-1", "agent-2"} {
+		o := agentOffer(host, 1)
+		o.ExecutorIDs = []mesos.ExecutorID{{Value: highTask.Spec.ExecutorID}}
+		offers = append(offers, o)
+	}
+	s.handleNew(ctx, offers)
+	if got := d.launches["o-agent-1"]; len(got) != 0 {
+		t.Errorf("launched %v on the agent whose room is kept for the nominated pod", got)
+	}
+	if got := d.launches["o-agent-2"]; !slices.Equal(got, []string{smallTask.Spec.TaskID}) {
+		t.Errorf("launched %v on the other agent, want the pod of lower priority", got)
+	}
+}

@@ -43,9 +43,11 @@ type pendingTask struct {
 	// the queue only the entry it launched (dequeueLaunched).
 	seq uint64
 	// preemptNever: the pod's preemptionPolicy is Never. nominatedUntil is until when it
-	// waits for the room of the pods preempted for it (preempt).
-	preemptNever   bool
-	nominatedUntil time.Time
+	// waits for the room of the pods preempted for it on the Node nominated, and
+	// preemptTried when a pass last weighed pods to preempt for it (preempt).
+	preemptNever                 bool
+	nominated                    string
+	nominatedUntil, preemptTried time.Time
 }
 
 // Enqueue adds a MesosTask to the queue (again), handing it the offers held (hold.go),
@@ -68,7 +70,8 @@ func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, po
 	p := pendingTask{key: client.ObjectKeyFromObject(mt), request: req, created: pod.CreationTimestamp.Time,
 		queued: before.queued, unschedulable: before.unschedulable, told: before.told, waiting: before.waiting,
 		preemption: before.preemption, toldPreemption: before.toldPreemption,
-		stored: mt.ResourceVersion != "", nominatedUntil: before.nominatedUntil,
+		stored: mt.ResourceVersion != "", nominated: before.nominated, nominatedUntil: before.nominatedUntil,
+		preemptTried: before.preemptTried,
 		preemptNever: pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == corev1.PreemptNever}
 	if p.queued.IsZero() {
 		p.queued = time.Now()
