@@ -210,6 +210,14 @@ func startAPIServer(o options, dir string) (*envtest.Environment, *pki.CA, error
 	return env, kubeletCA, nil
 }
 
+const (
+	// maxSimAgents is the most agents mesos-sim runs here: each on an address of its own,
+	// agent-N on 127.0.0.N.
+	maxSimAgents = 253
+	// defaultTimeout is how long the sample pod has to run unless --timeout says.
+	defaultTimeout = 3 * time.Minute
+)
+
 // parseFlags reads the flags of `k8sm-local up`. The binaries default to the ones
 // beside k8sm-local, where `make build` puts them all, and metrics-server to the newest
 // that `make test-deps` built there, if any.
@@ -220,10 +228,10 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("k8sm-local up", flag.ContinueOnError)
 	fs.StringVar(&o.dir, "dir", ".k8sm-local", "Where the kubeconfig, logs and sandboxes go (the sandboxes in dir/mesos, emptied as each run starts).")
 	fs.StringVar(&o.master, "mesos-master", "", "Use this Mesos master (http://host:5050, a list, or zk://) instead of mesos-sim.")
-	fs.IntVar(&o.agents, "agents", 3, "Number of mesos-sim agents.")
+	fs.IntVar(&o.agents, "agents", 3, fmt.Sprintf("Number of mesos-sim agents (1 to %d: agent-N serves on 127.0.0.N).", maxSimAgents))
 	fs.StringVar(&o.simListen, "sim-listen", "127.0.0.1:0", "Address of mesos-sim's master.")
 	fs.BoolVar(&o.once, "once", false, "Stop everything once the sample pod runs, instead of waiting for Ctrl-C.")
-	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "How long to wait for the sample pod to run.")
+	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "How long to wait for the sample pod to run.")
 	fs.StringVar(&o.executor, "executor", filepath.Join(binDir, "k8sm-executor"), "The k8sm-executor binary the agents fetch (a path they can read).")
 	fs.StringVar(&o.manager, "manager", filepath.Join(binDir, "manager"), "The manager binary.")
 	fs.StringVar(&o.crds, "crds", filepath.Join("config", "crd", "bases"), "Directory of the CRDs.")
@@ -241,6 +249,14 @@ func parseFlags(args []string) (options, error) {
 // check says what is missing before anything starts, and how to get it: a half-started
 // demo is harder to read than one line.
 func (o *options) check() error {
+	// With no agent the pod would wait the whole --timeout for nothing; past the last
+	// loopback address mesos-sim would refuse only once kube-apiserver runs.
+	if o.master == "" && (o.agents < 1 || o.agents > maxSimAgents) {
+		return fmt.Errorf("--agents %d: mesos-sim runs 1 to %d agents here (agent-N on 127.0.0.N)", o.agents, maxSimAgents)
+	}
+	if o.timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, not %s", o.timeout)
+	}
 	// The binaries default to k8sm-local's own directory, the rest to paths relative to
 	// the repository's root: each missing for its own reason.
 	const built = "build it with 'make build' (make demo does), or name it with the flag"
@@ -491,13 +507,22 @@ func teardown(c client.Client, mc *mesosv1alpha1.MesosCluster, master string) {
 	}
 }
 
+// showArgs are the kubectl arguments show runs.
+var showArgs = []string{"get", "mesosclusters,mesostasks,pods,nodes", "-o", "wide"}
+
+// noKubectlToShow is what show says without kubectl: how to get one, and what it would
+// have shown.
+func noKubectlToShow() string {
+	return fmt.Sprintf("(%s to see `kubectl %s` here)", noKubectl, strings.Join(showArgs, " "))
+}
+
 // show prints what a person would look at, with kubectl when it is installed.
 func show(kubeconfig string) {
 	if kubectl == "" {
-		fmt.Printf("(%s to see `kubectl get mesosclusters,mesostasks,pods -o wide` here)\n", noKubectl)
+		fmt.Println(noKubectlToShow())
 		return
 	}
-	cmd := kubectlCommand(context.Background(), kubeconfig, "get", "mesosclusters,mesostasks,pods,nodes", "-o", "wide")
+	cmd := kubectlCommand(context.Background(), kubeconfig, showArgs...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	fmt.Println()
 	_ = cmd.Run()

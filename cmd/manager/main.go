@@ -66,7 +66,7 @@ type options struct {
 }
 
 func (o *options) bind(fs *flag.FlagSet) {
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443 (https) or :8080 (http); 0 turns it off.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443 (https) or, with --metrics-secure=false, 127.0.0.1:8080 (http, loopback only); 0 turns it off.")
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over https with authentication and authorization (false: plain http, on a loopback address only).")
 	fs.StringVar(&o.metricsCertDir, "metrics-cert-dir", "", "Directory with the metrics server's tls.crt and tls.key (reloaded when they change); empty: a self-signed certificate.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Allow HTTP/2 on the metrics server (off by default against HTTP/2 stream attacks).")
@@ -74,7 +74,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address Go's /debug/pprof endpoints bind to, for profiling (empty: off; a loopback address only).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica drives the Mesos frameworks.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "k8sm.mesos.k8sm.io", "Name of the Lease used for leader election.")
-	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the manager's own namespace).")
+	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: its service account's namespace in a cluster; outside a cluster there is none, and --leader-elect needs this flag).")
 	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", defaultLeaseDuration, "How long a standby waits before it takes over a leader that stopped renewing the Lease (one killed without releasing it).")
 	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", defaultRenewDeadline, "How long the leader keeps trying to renew the Lease before it gives up leading; less than the lease duration.")
 	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", defaultRetryPeriod, "How often the replicas try to take or renew the Lease.")
