@@ -39,7 +39,11 @@ func (m *Master) startCommandLocked(t *task) {
 	if ci.GetShell() { // CommandInfo.shell defaults to true
 		cmd = exec.Command("/bin/sh", "-c", ci.GetValue())
 	} else {
-		cmd = exec.Command(ci.GetValue(), ci.Arguments...)
+		// Mesos execs value with arguments as the whole argv, argv[0] included.
+		cmd = exec.Command(ci.GetValue())
+		if len(ci.Arguments) > 0 {
+			cmd.Args = ci.Arguments
+		}
 	}
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "MESOS_SANDBOX="+dir, "MESOS_DIRECTORY="+dir, "MESOS_FRAMEWORK_ID="+t.fw.id,

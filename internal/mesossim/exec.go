@@ -98,7 +98,11 @@ func (m *Master) startExecutorLocked(fw *framework, a *agent, info mesos.Executo
 	if cmdInfo.GetShell() || cmdInfo.Value != nil && len(cmdInfo.Arguments) == 0 {
 		cmd = exec.Command("/bin/sh", "-c", cmdInfo.GetValue())
 	} else {
-		cmd = exec.Command(cmdInfo.GetValue(), cmdInfo.Arguments...)
+		// Mesos execs value with arguments as the whole argv, argv[0] included.
+		cmd = exec.Command(cmdInfo.GetValue())
+		if len(cmdInfo.Arguments) > 0 {
+			cmd.Args = cmdInfo.Arguments
+		}
 	}
 	checkpoint := "0"
 	if fw.info.GetCheckpoint() {
