@@ -191,8 +191,12 @@ type ExecutorResources struct {
 // +kubebuilder:validation:XValidation:rule="has(self.image) || has(self.uri)",message="executor needs an image or a uri to fetch the k8sm-executor binary from"
 // +kubebuilder:validation:XValidation:rule="!has(self.kubelet) || self.runtime == 'kubelet'",message="executor.kubelet configures the kubelet runtime: set runtime: kubelet, or remove it"
 type ExecutorSpec struct {
-	// image is a container image holding the k8sm-executor binary, run by the agent's
-	// Mesos containerizer.
+	// image is a container image holding /k8sm-executor (the Dockerfile's executor
+	// target), which the agent's Mesos containerizer runs in the image's filesystem: the
+	// agents need filesystem/linux and docker/runtime in --isolation (and volume/host_path
+	// for the kubelet runtime, whose manifest directory, token and CA files are mounted
+	// from the host at their paths) and docker in --image_providers. It suits the kubelet
+	// runtime: the process runtime would run the pods' commands in the image's filesystem.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
@@ -205,8 +209,10 @@ type ExecutorSpec struct {
 	// +kubebuilder:validation:MaxLength=2048
 	URI string `json:"uri,omitempty"`
 
-	// command starts the executor in its sandbox. Defaults to `./k8sm-executor` with a uri,
-	// `/k8sm-executor` with an image.
+	// command starts the executor in its sandbox, through sh -c (with an image, the
+	// image's sh), --runtime and the kubelet runtime's flags appended. Defaults to
+	// `./<the uri's file name>` with a uri; with an image, /k8sm-executor is started
+	// without a shell.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Command string `json:"command,omitempty"`

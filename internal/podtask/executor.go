@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"path"
 	"strings"
 	"sync"
@@ -49,18 +48,31 @@ type executorIDKey struct {
 
 func executorID(name string, spec *mesosv1alpha1.ExecutorSpec) string {
 	js, _ := json.Marshal(spec)
+	if spec.URI == "" && spec.Command == "" {
+		// An image's executor is started without a shell (ExecutorInfo), as builds
+		// before this one did not: the executors they started keep their id.
+		js = append(js, "exec"...)
+	}
 	sum := sha256.Sum256(js)
 	return "k8sm-executor-" + name + "-" + hex.EncodeToString(sum[:5])
 }
 
 // ExecutorInfo is the ExecutorInfo every task of a cluster names. Resources are left to
 // the launch, which takes them from the offer.
+//
+// The agent starts the executor with its command through sh -c, but for an image and no
+// spec.executor.command: Mesos runs a shell command with the sh of the container's own
+// filesystem (its launcher's execvp of "sh"), and the image the Dockerfile builds holds
+// the executor alone, so its /k8sm-executor is started without a shell. For the kubelet
+// runtime, an image's container gets the kubelet's manifest directory, token and CA
+// files as HOST_PATH volumes at the same paths: the executor reads and writes them there.
 func ExecutorInfo(mc *mesosv1alpha1.MesosCluster, frameworkID string) mesos.ExecutorInfo {
 	spec := mc.Spec.Executor
 	runtime := spec.Runtime
 	if runtime == "" {
 		runtime = mesosv1alpha1.RuntimeProcess
 	}
+	flags := executorFlags(runtime, spec.Kubelet)
 	command := spec.Command
 	cmd := &mesos.CommandInfo{}
 	switch {
@@ -71,25 +83,17 @@ func ExecutorInfo(mc *mesosv1alpha1.MesosCluster, frameworkID string) mesos.Exec
 		executable, extract := true, false
 		cmd.URIs = []mesos.CommandInfo_URI{{Value: spec.URI, Executable: &executable, Extract: &extract}}
 	case command == "":
-		command = "/k8sm-executor"
+		shell, value := false, ImageExecutor
+		cmd.Value, cmd.Shell = &value, &shell
+		cmd.Arguments = append([]string{value}, flags...)
 	}
-	command = fmt.Sprintf("%s --runtime=%s", command, runtime)
-	if k := spec.Kubelet; runtime == mesosv1alpha1.RuntimeKubelet && k != nil {
-		for _, f := range []struct{ flag, value string }{
-			{"--kubelet-manifest-dir", k.ManifestDir}, {"--kubelet-url", k.URL},
-			{"--kubelet-token-file", k.TokenFile}, {"--kubelet-ca-file", k.CAFile},
-			{"--kubelet-server-name", k.ServerName},
-		} {
-			if f.value != "" {
-				command += " " + f.flag + "=" + shellQuote(f.value)
-			}
+	if cmd.Value == nil {
+		for _, f := range flags {
+			command += " " + shellFlag(f)
 		}
-		if k.InsecureSkipTLSVerify {
-			command += " --kubelet-insecure-skip-tls-verify"
-		}
+		shell := true
+		cmd.Value, cmd.Shell = &command, &shell
 	}
-	shell := true
-	cmd.Value, cmd.Shell = &command, &shell
 
 	info := mesos.ExecutorInfo{
 		Type:       mesos.ExecutorInfo_CUSTOM,
@@ -107,9 +111,81 @@ func ExecutorInfo(mc *mesosv1alpha1.MesosCluster, frameworkID string) mesos.Exec
 				Type:   mesos.Image_DOCKER.Enum(),
 				Docker: &mesos.Image_Docker{Name: spec.Image},
 			}},
+			Volumes: kubeletVolumes(runtime, spec.Kubelet),
 		}
 	}
 	return info
+}
+
+// ImageExecutor is where the executor is in the image the Dockerfile builds, which a
+// cluster's spec.executor.image names.
+const ImageExecutor = "/k8sm-executor"
+
+// DefaultManifestDir is the executor's --kubelet-manifest-dir when the cluster sets none.
+const DefaultManifestDir = "/etc/kubernetes/manifests"
+
+// executorFlags are the executor's flags for the runtime, each --name=value unquoted.
+func executorFlags(runtime mesosv1alpha1.ExecutorRuntime, k *mesosv1alpha1.KubeletRuntimeSpec) []string {
+	flags := []string{"--runtime=" + string(runtime)}
+	if runtime != mesosv1alpha1.RuntimeKubelet || k == nil {
+		return flags
+	}
+	for _, f := range []struct{ flag, value string }{
+		{"--kubelet-manifest-dir", k.ManifestDir}, {"--kubelet-url", k.URL},
+		{"--kubelet-token-file", k.TokenFile}, {"--kubelet-ca-file", k.CAFile},
+		{"--kubelet-server-name", k.ServerName},
+	} {
+		if f.value != "" {
+			flags = append(flags, f.flag+"="+f.value)
+		}
+	}
+	if k.InsecureSkipTLSVerify {
+		flags = append(flags, "--kubelet-insecure-skip-tls-verify")
+	}
+	return flags
+}
+
+// shellFlag is a flag for sh -c: its value quoted, but the runtime's (an enum).
+func shellFlag(f string) string {
+	name, value, ok := strings.Cut(f, "=")
+	if !ok || name == "--runtime" {
+		return f
+	}
+	return name + "=" + shellQuote(value)
+}
+
+// kubeletVolumes are the host paths the kubelet runtime's executor uses, for a
+// container with an image of its own: the manifest directory read-write, the token and
+// CA files read-only. The agent needs the volume/host_path isolator for them (with
+// filesystem/linux and docker/runtime, which an image needs anyway).
+func kubeletVolumes(runtime mesosv1alpha1.ExecutorRuntime, k *mesosv1alpha1.KubeletRuntimeSpec) []mesos.Volume {
+	if runtime != mesosv1alpha1.RuntimeKubelet {
+		return nil
+	}
+	dir := DefaultManifestDir
+	var files []string
+	if k != nil {
+		if k.ManifestDir != "" {
+			dir = k.ManifestDir
+		}
+		for _, f := range []string{k.TokenFile, k.CAFile} {
+			if f != "" {
+				files = append(files, f)
+			}
+		}
+	}
+	vols := []mesos.Volume{hostPath(dir, mesos.RW)}
+	for _, f := range files {
+		vols = append(vols, hostPath(f, mesos.RO))
+	}
+	return vols
+}
+
+func hostPath(p string, mode mesos.Volume_Mode) mesos.Volume {
+	return mesos.Volume{Mode: mode.Enum(), ContainerPath: p, Source: &mesos.Volume_Source{
+		Type:     mesos.Volume_Source_HOST_PATH,
+		HostPath: &mesos.Volume_Source_HostPath{Path: p},
+	}}
 }
 
 // shellQuote quotes a value for the agent's sh -c.

@@ -1,10 +1,15 @@
 package podtask
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -16,7 +21,8 @@ func TestExecutorCommand(t *testing.T) {
 	}{
 		{"process from a uri", mesosv1alpha1.ExecutorSpec{URI: "http://repo/k8sm-executor"},
 			"./k8sm-executor --runtime=process"},
-		{"image", mesosv1alpha1.ExecutorSpec{Image: "k8sm/executor:1"}, "/k8sm-executor --runtime=process"},
+		{"image with a command of its own", mesosv1alpha1.ExecutorSpec{Image: "k8sm/executor:1", Command: "/bin/k8sm-executor -v=2"},
+			"/bin/k8sm-executor -v=2 --runtime=process"},
 		{"kubelet with its settings, quoted", mesosv1alpha1.ExecutorSpec{URI: "/opt/k8sm-executor", Runtime: mesosv1alpha1.RuntimeKubelet,
 			Kubelet: &mesosv1alpha1.KubeletRuntimeSpec{ManifestDir: "/etc/kubernetes/manifests", URL: "https://127.0.0.1:10250",
 				TokenFile: "/etc/k8sm/it's a token", CAFile: "/etc/kubernetes/pki/ca.crt"}},
@@ -36,13 +42,70 @@ func TestExecutorCommand(t *testing.T) {
 			mc.Name = "c"
 			mc.Spec.Executor = tc.spec
 			info := ExecutorInfo(mc, "fw-1")
-			if got := info.Command.GetValue(); got != tc.want {
-				t.Errorf("command = %s\nwant      %s", got, tc.want)
+			if got := info.Command.GetValue(); got != tc.want || !info.Command.GetShell() {
+				t.Errorf("command = %s (shell %t)\nwant      %s, through sh -c", got, info.Command.GetShell(), tc.want)
 			}
 			if info.ExecutorID.Value != ExecutorID(mc) || info.FrameworkID.GetValue() != "fw-1" {
 				t.Errorf("ids = %s, %s", info.ExecutorID.Value, info.FrameworkID.GetValue())
 			}
 		})
+	}
+}
+
+// The agent runs a shell command with the sh of the container's own filesystem, and the
+// image the Dockerfile builds holds the executor alone: an image's executor is started
+// without a shell, its flags as arguments (argv[0] first, as Mesos takes them). For the
+// kubelet runtime the container gets the kubelet's files at their host paths.
+func TestAnImagesExecutorStartsWithoutAShell(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		spec    mesosv1alpha1.ExecutorSpec
+		args    []string
+		volumes []string // container path:mode
+	}{
+		{"process", mesosv1alpha1.ExecutorSpec{Image: "k8sm/executor:1"},
+			[]string{"/k8sm-executor", "--runtime=process"}, nil},
+		{"kubelet with its settings, unquoted", mesosv1alpha1.ExecutorSpec{Image: "k8sm/executor:1", Runtime: mesosv1alpha1.RuntimeKubelet,
+			Kubelet: &mesosv1alpha1.KubeletRuntimeSpec{ManifestDir: "/srv/manifests", URL: "https://127.0.0.1:10250",
+				TokenFile: "/etc/k8sm/it's a token", CAFile: "/etc/kubernetes/pki/ca.crt"}},
+			[]string{"/k8sm-executor", "--runtime=kubelet", "--kubelet-manifest-dir=/srv/manifests", "--kubelet-url=https://127.0.0.1:10250",
+				"--kubelet-token-file=/etc/k8sm/it's a token", "--kubelet-ca-file=/etc/kubernetes/pki/ca.crt"},
+			[]string{"/srv/manifests:RW", "/etc/k8sm/it's a token:RO", "/etc/kubernetes/pki/ca.crt:RO"}},
+		{"kubelet without settings: the default manifest directory", mesosv1alpha1.ExecutorSpec{Image: "k8sm/executor:1", Runtime: mesosv1alpha1.RuntimeKubelet},
+			[]string{"/k8sm-executor", "--runtime=kubelet"}, []string{DefaultManifestDir + ":RW"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mc := &mesosv1alpha1.MesosCluster{}
+			mc.Name = "c"
+			mc.Spec.Executor = tc.spec
+			info := ExecutorInfo(mc, "fw-1")
+			if info.Command.GetShell() || info.Command.GetValue() != ImageExecutor || !slices.Equal(info.Command.Arguments, tc.args) {
+				t.Errorf("command = %q %q (shell %t), want %q %q without a shell", info.Command.GetValue(), info.Command.Arguments,
+					info.Command.GetShell(), ImageExecutor, tc.args)
+			}
+			if img := info.GetContainer().GetMesos().GetImage().GetDocker().GetName(); img != tc.spec.Image {
+				t.Errorf("image = %q, want %q", img, tc.spec.Image)
+			}
+			var vols []string
+			for _, v := range info.GetContainer().GetVolumes() {
+				if v.GetSource().GetType() != mesos.Volume_Source_HOST_PATH || v.GetSource().GetHostPath().GetPath() != v.ContainerPath {
+					t.Errorf("volume %v: want a HOST_PATH volume at its host path", v)
+				}
+				vols = append(vols, v.ContainerPath+":"+v.GetMode().String())
+			}
+			if !slices.Equal(vols, tc.volumes) {
+				t.Errorf("volumes = %q, want %q", vols, tc.volumes)
+			}
+		})
+	}
+	// Builds that started an image's executor through sh -c named it by the spec alone:
+	// this one names it anew, so new pods do not go to an executor whose ExecutorInfo
+	// differs ("ExecutorInfo is not compatible").
+	spec := mesosv1alpha1.ExecutorSpec{Image: "k8sm/executor:1"}
+	js, _ := json.Marshal(&spec)
+	sum := sha256.Sum256(js)
+	if executorID("c", &spec) == "k8sm-executor-c-"+hex.EncodeToString(sum[:5]) {
+		t.Error("an image's executor keeps the id of the executors started through sh -c")
 	}
 }
 
