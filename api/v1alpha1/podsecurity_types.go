@@ -7,7 +7,8 @@ type RootPodsPolicy string
 const (
 	// RootPodsRefuse refuses, before launch, a pod that asks for root: runAsUser 0,
 	// privileged, or added capabilities; on the process runtime, group 0 as well
-	// (runAsGroup, supplementalGroups, fsGroup).
+	// (runAsGroup, supplementalGroups, fsGroup); on the kubelet runtime, the agent's
+	// namespaces (hostPID, hostIPC, hostNetwork) and hostPath volumes.
 	RootPodsRefuse RootPodsPolicy = "Refuse"
 	// RootPodsAllow runs what the pod asks for, within what its runtime enforces.
 	RootPodsAllow RootPodsPolicy = "Allow"
@@ -72,8 +73,10 @@ type PodSecuritySpec struct {
 
 	// rootPods says whether a pod may ask for root on the agents: Refuse (the default)
 	// fails, before launch, a pod with runAsUser 0, privileged: true or
-	// capabilities.add, and on the process runtime one that names group 0 (runAsGroup,
-	// supplementalGroups, fsGroup: root's group on the agent), naming the field; Allow
+	// capabilities.add; on the process runtime one that names group 0 (runAsGroup,
+	// supplementalGroups, fsGroup: root's group on the agent); on the kubelet runtime
+	// one with hostPID, hostIPC, hostNetwork or a hostPath volume (the agent itself, to
+	// a container running as its image's user, often root), naming the field; Allow
 	// runs it.
 	// +optional
 	// +kubebuilder:default=Refuse

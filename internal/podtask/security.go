@@ -74,6 +74,7 @@ func (s Security) DefaultUser() string {
 func CheckSecurity(pod *corev1.Pod, s Security) error {
 	var errs field.ErrorList
 	errs = append(errs, checkPodSecurityContext(pod, s)...)
+	errs = append(errs, checkHostAccess(pod, s)...)
 	errs = append(errs, checkIDs(pod, s)...)
 	eachContainer(pod, func(path *field.Path, c *corev1.Container) {
 		errs = append(errs, checkContainerSecurity(path, pod, c, s)...)
@@ -121,6 +122,41 @@ func checkPodSecurityContext(pod *corev1.Pod, s Security) field.ErrorList {
 		errs = append(errs, field.Forbidden(path.Child("sysctls"), "the process runtime shares the agent's kernel namespaces and sets no sysctl"))
 	}
 	errs = append(errs, checkProfiles(path, sc.SeccompProfile, sc.AppArmorProfile)...)
+	return errs
+}
+
+// checkHostAccess refuses, on the kubelet runtime under rootPods: Refuse, what gives a
+// container the agent itself, as Pod Security's baseline level does: the agent's PID
+// namespace (a container running as root, its image's user, reaches every process's
+// /proc/<pid>/root), its IPC and network namespaces (and so whatever the agent serves on
+// loopback: the Mesos agent's and the kubelet's APIs), and hostPath volumes (the
+// agent's files, as root). The process runtime shares the agent's namespaces whatever
+// these say, and takes no hostPath volume: its pods are processes of the agent, held to
+// their ids.
+func checkHostAccess(pod *corev1.Pod, s Security) field.ErrorList {
+	if !s.RefuseRoot || s.Runtime != mesosv1alpha1.RuntimeKubelet {
+		return nil
+	}
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	for _, ns := range []struct {
+		field, what string
+		on          bool
+	}{
+		{"hostPID", "the agent's processes", pod.Spec.HostPID},
+		{"hostIPC", "the agent's IPC namespace", pod.Spec.HostIPC},
+		{"hostNetwork", "the agent's network namespace, and what the agent serves on loopback", pod.Spec.HostNetwork},
+	} {
+		if ns.on {
+			errs = append(errs, field.Forbidden(spec.Child(ns.field), "it gives the pod "+ns.what+": "+rootRefused))
+		}
+	}
+	for i, v := range pod.Spec.Volumes {
+		if v.HostPath != nil {
+			errs = append(errs, field.Forbidden(spec.Child("volumes").Index(i).Child("hostPath"),
+				"it gives the pod the agent's files: "+rootRefused))
+		}
+	}
 	return errs
 }
 

@@ -57,6 +57,13 @@ func secPod(psc *corev1.PodSecurityContext, sc *corev1.SecurityContext) *corev1.
 		Containers:     []corev1.Container{{Name: "c", SecurityContext: sc}}}}
 }
 
+// hostPod is secPod(nil, nil) with its spec changed by set.
+func hostPod(set func(*corev1.PodSpec)) *corev1.Pod {
+	p := secPod(nil, nil)
+	set(&p.Spec)
+	return p
+}
+
 func TestCheckSecurity(t *testing.T) {
 	var (
 		process     = Security{Runtime: mesosv1alpha1.RuntimeProcess, User: 65534, Group: 65534, RefuseRoot: true, AllowedIDs: defaultIDs}
@@ -106,6 +113,18 @@ func TestCheckSecurity(t *testing.T) {
 		{"capabilities.add on the process runtime", secPod(nil, &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}}), processRoot,
 			[]string{"capabilities.add: Forbidden: the process runtime only drops"}},
 		{"capabilities.add allowed on the kubelet runtime", secPod(nil, &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}}), kubeletRoot, nil},
+		{"the agent's namespaces refused on the kubelet runtime", hostPod(func(p *corev1.PodSpec) { p.HostPID, p.HostIPC, p.HostNetwork = true, true, true }), kubelet,
+			[]string{"spec.hostPID: Forbidden: it gives the pod the agent's processes: this cluster refuses pods that ask for root",
+				"spec.hostIPC: Forbidden", "spec.hostNetwork: Forbidden"}},
+		{"a hostPath volume refused on the kubelet runtime", hostPod(func(p *corev1.PodSpec) {
+			p.Volumes = []corev1.Volume{{Name: "e", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "h", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+		}), kubelet, []string{"spec.volumes[1].hostPath: Forbidden: it gives the pod the agent's files: this cluster refuses"}},
+		{"the agent's namespaces and files allowed on the kubelet runtime", hostPod(func(p *corev1.PodSpec) {
+			p.HostPID, p.HostIPC, p.HostNetwork = true, true, true
+			p.Volumes = []corev1.Volume{{Name: "h", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+		}), kubeletRoot, nil},
+		{"the process runtime shares the agent's namespaces whatever they say", hostPod(func(p *corev1.PodSpec) { p.HostPID, p.HostIPC, p.HostNetwork = true, true, true }), process, nil},
 		{"readOnlyRootFilesystem", secPod(nil, &corev1.SecurityContext{ReadOnlyRootFilesystem: &yes}), process,
 			[]string{"spec.containers[0].securityContext.readOnlyRootFilesystem: Forbidden"}},
 		{"readOnlyRootFilesystem on the kubelet runtime", secPod(nil, &corev1.SecurityContext{ReadOnlyRootFilesystem: &yes}), kubelet, nil},
