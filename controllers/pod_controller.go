@@ -384,10 +384,7 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 		if d == nil || !d.Subscribed() {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 		}
-		grace := 30 * time.Second
-		if pod.DeletionGracePeriodSeconds != nil {
-			grace = time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
-		}
+		grace := killGrace(pod)
 		agent := mt.Status.AgentID
 		if agent == "" {
 			agent, _ = scheduler.AgentOfNode(ctx, r.Client, pod.Spec.NodeName)

@@ -1,8 +1,13 @@
 package controllers
 
 import (
+	"math"
 	"sync"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // killResend is how long after its grace period a deleted pod's KILL, with the same
@@ -58,8 +63,28 @@ func (k *killsSent) due(taskID string, grace time.Duration, reaches bool, now ti
 	case !s.reached:
 		return true, 0 // it may have reached nothing, and can reach the task now
 	}
-	wait := s.at.Add(s.grace + killResend).Sub(now)
+	wait := s.at.Add(afterGrace(s.grace)).Sub(now)
 	return wait <= 0, wait
+}
+
+// killGrace is the grace period of a deleted pod's KILL: its deletion's, 30 s without
+// one, and at most what a kill policy (and a Duration) holds: `kubectl delete
+// --grace-period` takes any number of seconds.
+func killGrace(pod *corev1.Pod) time.Duration {
+	if pod.DeletionGracePeriodSeconds == nil {
+		return corev1.DefaultTerminationGracePeriodSeconds * time.Second
+	}
+	return time.Duration(min(max(*pod.DeletionGracePeriodSeconds, 0), podtask.MaxGracePeriodSeconds)) * time.Second
+}
+
+// afterGrace is grace and killResend, at most the longest Duration: a grace period of
+// some 292 years (the most a kill policy holds) would overflow, and its KILL go again
+// at every pass.
+func afterGrace(grace time.Duration) time.Duration {
+	if grace > math.MaxInt64-killResend {
+		return math.MaxInt64
+	}
+	return grace + killResend
 }
 
 // record remembers a KILL sent at now, and says when to look at its task again: once its
@@ -73,7 +98,7 @@ func (k *killsSent) record(taskID string, grace time.Duration, reached bool, now
 	}
 	if len(k.sent) >= maxKillsRemembered {
 		for id, s := range k.sent {
-			if now.Sub(s.at) >= s.grace+killResend {
+			if now.Sub(s.at) >= afterGrace(s.grace) {
 				delete(k.sent, id)
 			}
 		}
@@ -82,7 +107,7 @@ func (k *killsSent) record(taskID string, grace time.Duration, reached bool, now
 	if !reached {
 		return killResend
 	}
-	return grace + killResend
+	return afterGrace(grace)
 }
 
 // forget drops what is remembered of a task's KILLs, once its pod is gone.

@@ -1,8 +1,13 @@
 package controllers
 
 import (
+	"math"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // A deleted pod's KILL is sent once per grace period it is given, not once per pass over
@@ -12,6 +17,7 @@ import (
 func TestKillsSentAreNotSentAgainAtEveryPass(t *testing.T) {
 	t0 := time.Now()
 	var k killsSent
+	longest := time.Duration(podtask.MaxGracePeriodSeconds) * time.Second
 	steps := []struct {
 		name      string
 		task      string
@@ -38,6 +44,8 @@ func TestKillsSentAreNotSentAgainAtEveryPass(t *testing.T) {
 		{name: "reached: not resent", task: "t2", grace: 30 * time.Second, at: 8*time.Second + killResend, due: false},
 		{name: "a task not reported yet", task: "t3", grace: 30 * time.Second, at: 9 * time.Second, unreached: true, due: true, recheck: killResend},
 		{name: "reported since", task: "t3", grace: 30 * time.Second, at: 10 * time.Second, due: true, recheck: 30*time.Second + killResend},
+		{name: "the longest grace a kill policy holds", task: "t4", grace: longest, at: 11 * time.Second, due: true, recheck: math.MaxInt64},
+		{name: "not resent at the next pass", task: "t4", grace: longest, at: 12 * time.Second, due: false},
 	}
 	for _, st := range steps {
 		now := t0.Add(st.at)
@@ -66,5 +74,27 @@ func TestKillsSentStayBounded(t *testing.T) {
 	k.record("late", time.Second, true, t0.Add(time.Second+killResend))
 	if n := len(k.sent); n != 1 {
 		t.Fatalf("%d KILLs remembered, want only the latest", n)
+	}
+}
+
+// A delete's grace period may be longer than a kill policy holds, or than a Duration:
+// the KILL's is the longest one holds, not a wrapped number.
+func TestKillGrace(t *testing.T) {
+	for _, tc := range []struct {
+		secs *int64
+		want time.Duration
+	}{
+		{nil, 30 * time.Second},
+		{new(int64(0)), 0},
+		{new(int64(5)), 5 * time.Second},
+		{new(int64(-1)), 0},
+		{new(int64(math.MaxInt64)), time.Duration(podtask.MaxGracePeriodSeconds) * time.Second},
+		{new(podtask.MaxGracePeriodSeconds + 1), time.Duration(podtask.MaxGracePeriodSeconds) * time.Second},
+	} {
+		pod := &corev1.Pod{}
+		pod.DeletionGracePeriodSeconds = tc.secs
+		if got := killGrace(pod); got != tc.want {
+			t.Errorf("deletionGracePeriodSeconds %v: grace %s, want %s", tc.secs, got, tc.want)
+		}
 	}
 }
