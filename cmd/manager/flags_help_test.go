@@ -2,6 +2,8 @@ package main
 
 import (
 	"flag"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -38,13 +40,32 @@ func TestMetricsBindAddressHelpExamplesAreServed(t *testing.T) {
 	}
 }
 
-// Outside a cluster the Lease's namespace has no default, whatever --namespace says:
-// controller-runtime takes only the service account's, and without it NewManager fails
-// ("unable to find leader election namespace: not running in-cluster"). The help must
-// not promise a default there.
-func TestLeaderElectionNamespaceHelpSaysWhenItIsNeeded(t *testing.T) {
-	usage := usageOf(t, "leader-election-namespace")
-	if !strings.Contains(usage, "outside a cluster") {
-		t.Errorf("--leader-election-namespace help does not say it is needed with --leader-elect outside a cluster: %q", usage)
+// The Lease is in the manager's namespace unless the flag names another: in a cluster
+// its service account's, outside one --namespace or k8sm-system, where the leader
+// election Role is (controller-runtime alone would refuse to start outside a cluster).
+func TestTheLeaseIsInTheManagersNamespace(t *testing.T) {
+	dir := t.TempDir()
+	saFile := filepath.Join(dir, "namespace")
+	if err := os.WriteFile(saFile, []byte("operators\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	for _, tc := range []struct {
+		name   string
+		o      options
+		saFile string
+		want   string
+	}{
+		{"the flag", options{leaderElectionNS: "leases", namespace: "k8sm"}, saFile, "leases"},
+		{"in a cluster", options{}, saFile, "operators"},
+		{"outside a cluster, --namespace", options{namespace: "k8sm"}, missing, "k8sm"},
+		{"outside a cluster, the default", options{}, missing, defaultNamespace},
+	} {
+		if got := leaseNamespace(tc.o, tc.saFile); got != tc.want {
+			t.Errorf("%s: the Lease is in %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if usage := usageOf(t, "leader-election-namespace"); !strings.Contains(usage, "the manager's own namespace") {
+		t.Errorf("--leader-election-namespace help does not give its default: %q", usage)
 	}
 }

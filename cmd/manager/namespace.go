@@ -29,3 +29,14 @@ func managerNamespace(flagValue, saFile string) string {
 	}
 	return defaultNamespace
 }
+
+// leaseNamespace is the namespace of the leader election Lease: --leader-election-namespace
+// when given, else the manager's own (managerNamespace), where its leader election Role
+// is. controller-runtime would take the service account's alone, and outside a cluster
+// fail without the flag ("not running in-cluster").
+func leaseNamespace(o options, saFile string) string {
+	if o.leaderElectionNS != "" {
+		return o.leaderElectionNS
+	}
+	return managerNamespace(o.namespace, saFile)
+}
