@@ -46,9 +46,12 @@ const (
 	// ReasonPlaintextCredentials (Degraded only): the cluster lets its credentials go to a
 	// master without TLS.
 	ReasonPlaintextCredentials = "PlaintextCredentials"
-	ReasonCASecretNotFound     = "CASecretNotFound"
-	ReasonCAInvalid            = "CAInvalid"
-	ReasonInvalidMaster        = "InvalidMaster"
+	// ReasonUnverifiedMaster (Degraded only): the cluster's credentials go to masters
+	// whose certificates it does not verify (spec.tls.insecureSkipVerify).
+	ReasonUnverifiedMaster = "UnverifiedMasterCredentials"
+	ReasonCASecretNotFound = "CASecretNotFound"
+	ReasonCAInvalid        = "CAInvalid"
+	ReasonInvalidMaster    = "InvalidMaster"
 	// Mesos's refusals a person acts on, as the disconnects' metric counts them too.
 	ReasonFrameworkRemoved       = framework.ReasonFrameworkRemoved
 	ReasonFrameworkTakenOver     = framework.ReasonFrameworkTakenOver

@@ -168,6 +168,10 @@ func subscribedDegradation(mc *mesosv1alpha1.MesosCluster, s framework.Status) d
 		return degradation{true, ReasonPlaintextCredentials,
 			"The framework's credentials travel unencrypted to " + s.Leader + " (spec.framework.allowPlaintextCredentials): anyone on the path can read them; use https:// masters"}
 	}
+	if tls := mc.Spec.TLS; mc.Spec.Framework.CredentialsSecretRef != nil && tls != nil && tls.InsecureSkipVerify {
+		return degradation{true, ReasonUnverifiedMaster,
+			"The framework's credentials go to " + s.Leader + " without its certificate verified (spec.tls.insecureSkipVerify): whoever answers in the master's name gets them; name the masters' CA in spec.tls.caSecretRef"}
+	}
 	if t := failoverTimeout(mc); t < minSafeFailoverTimeout {
 		return degradation{true, ReasonShortFailoverTimeout, fmt.Sprintf(
 			"spec.framework.failoverTimeout is %s: Mesos kills every task of the framework once it is disconnected for longer, as it is while the manager restarts or fails over, or the master fails over; the default is %s",
