@@ -161,6 +161,10 @@ func (r *PodReconciler) takeNew(ctx context.Context, pod *corev1.Pod, mc *mesosv
 		err = podtask.CheckSecurity(pod, podtask.SecurityFor(mc))
 	}
 	if err != nil {
+		// Queued before, should it be: the cluster's security changed since.
+		if s := r.Registry.Scheduler(mc.Name); s != nil {
+			s.Dequeue(podtask.TaskIDFor(pod))
+		}
 		return retryConflict(r.invalid(ctx, pod, err))
 	}
 	if err := podtask.CheckPlaceable(pod); err != nil {

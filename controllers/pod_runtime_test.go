@@ -24,7 +24,8 @@ import (
 func TestAPodItsRuntimeCannotRunWaitsUnschedulable(t *testing.T) {
 	claim := corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-web-0"}}}
 	config := corev1.Volume{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}}
-	host := corev1.Volume{Name: "logs", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/log"}}}
+	info := corev1.Volume{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+		Items: []corev1.DownwardAPIVolumeFile{{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}}}}}}
 	secretEnv := corev1.EnvVar{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 		LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}}
 	for _, tc := range []struct {
@@ -38,9 +39,9 @@ func TestAPodItsRuntimeCannotRunWaitsUnschedulable(t *testing.T) {
 			want: "the cluster's process runtime (spec.executor.runtime) cannot run the pod: spec.volumes[0] (data): it cannot provide persistentVolumeClaim volumes"},
 		{name: "a ConfigMap volume, process runtime", volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}, config},
 			want: "the cluster's process runtime (spec.executor.runtime) cannot run the pod: spec.volumes[1] (cfg): it cannot provide configMap volumes"},
-		{name: "a Secret's value, kubelet runtime", runtime: mesosv1alpha1.RuntimeKubelet, volumes: []corev1.Volume{host}, env: []corev1.EnvVar{secretEnv},
+		{name: "a Secret's value, kubelet runtime", runtime: mesosv1alpha1.RuntimeKubelet, volumes: []corev1.Volume{info}, env: []corev1.EnvVar{secretEnv},
 			want: "the cluster's kubelet runtime (spec.executor.runtime) cannot run the pod: spec.containers[0].env[0] (PASSWORD): a static pod cannot refer to ConfigMaps or Secrets"},
-		{name: "a host path, kubelet runtime", runtime: mesosv1alpha1.RuntimeKubelet, volumes: []corev1.Volume{host}},
+		{name: "a downward API volume, kubelet runtime", runtime: mesosv1alpha1.RuntimeKubelet, volumes: []corev1.Volume{info}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mc := readyCluster()
@@ -85,5 +86,39 @@ func TestAPodItsRuntimeCannotRunWaitsUnschedulable(t *testing.T) {
 				t.Errorf("%d events, want one FailedScheduling", len(rec.Events))
 			}
 		})
+	}
+}
+
+// A pod queued before its cluster came to refuse what it asks for (here a hostPath
+// volume on the kubelet runtime under rootPods: Refuse) fails, and leaves the queue:
+// left there, it would hold offers and count as pending until a launch refused it.
+func TestAPodItsClusterNowRefusesLeavesTheQueue(t *testing.T) {
+	mc := readyCluster()
+	mc.Spec.Executor.Runtime = mesosv1alpha1.RuntimeKubelet
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0", UID: "u1"},
+		Spec: corev1.PodSpec{SchedulerName: "mesos",
+			Volumes:    []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}},
+			Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	c := podAPI(t, interceptor.Funcs{}, pod, mc, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}})
+	reg, s := withScheduler(c, mc)
+	mt, err := podtask.NewMesosTask(pod, mc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Enqueue(context.Background(), mt, pod)
+	r := &PodReconciler{Client: c, Registry: reg, Recorder: events.NewFakeRecorder(10)}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Pending(podtask.TaskIDFor(pod)) {
+		t.Error("the refused pod is still queued")
+	}
+	got := &corev1.Pod{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Phase != corev1.PodFailed || got.Status.Reason != podtask.ReasonInvalidPod {
+		t.Fatalf("the pod is %s (%s: %s), want Failed, %s", got.Status.Phase, got.Status.Reason, got.Status.Message, podtask.ReasonInvalidPod)
 	}
 }
