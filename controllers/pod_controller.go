@@ -177,6 +177,9 @@ func (r *PodReconciler) takeNew(ctx context.Context, pod *corev1.Pod, mc *mesosv
 		// Queued while the cluster had the capability: no GPU offer comes now.
 		return retryConflict(r.unplaceable(ctx, pod, mc, err))
 	}
+	if err := podtask.CheckRole(pod, mc); err != nil {
+		return retryConflict(r.unplaceable(ctx, pod, mc, err))
+	}
 	if pod.Spec.NodeName == "" {
 		// Queued in memory: the pod is the queue entry, and its MesosTask is first written
 		// when Mesos first reports the task, state and all (podtask.NewMesosTask). A
@@ -356,7 +359,8 @@ func (r *PodReconciler) invalid(ctx context.Context, pod *corev1.Pod, cause erro
 // them to it), claims devices, or may run only beside or away from other pods
 // (podtask.CheckPlaceable says why), needs what the cluster's runtime cannot provide
 // (podtask.CheckRuntime), or asks for GPUs of a cluster whose framework lacks
-// GPU_RESOURCES (podtask.CheckGPUs), before it is queued: taken out of the queue, should
+// GPU_RESOURCES (podtask.CheckGPUs), or for a role the framework is not offered
+// (podtask.CheckRole), before it is queued: taken out of the queue, should
 // it be there (the cluster's runtime or capabilities changed since). An unbound pod stays
 // Pending with PodScheduled=False, reason Unschedulable, and a FailedScheduling event, as
 // kube-scheduler leaves a pod no node has the resources for: it never gets an offer, and

@@ -2,6 +2,7 @@ package podtask
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -97,4 +98,25 @@ func CheckGPUs(pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster) error {
 	}
 	return errors.New(Clamp("the pod asks for "+string(ResourceGPU)+", which Mesos offers only to a framework with the "+
 		string(mesosv1alpha1.CapabilityGPUResources)+" capability: add it to spec.framework.capabilities of MesosCluster "+mc.Name, MaxMessageLength))
+}
+
+// CheckRole is the error, as PodScheduled's message, for a pod whose mesos.k8sm.io/role
+// is not one of its cluster's spec.framework.roles; nil for any other. Mesos allocates a
+// framework's offers to the roles it subscribed with, and placement takes a pod's
+// resources from offers allocated to its role alone: the pod would wait for an offer
+// that never comes.
+func CheckRole(pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster) error {
+	role := pod.Annotations[AnnotationRole]
+	if role == "" {
+		return nil
+	}
+	roles := mc.Spec.Framework.Roles
+	if len(roles) == 0 {
+		roles = []string{"*"}
+	}
+	if slices.Contains(roles, role) {
+		return nil
+	}
+	return errors.New(Clamp(fmt.Sprintf("the pod asks for resources of Mesos role %q (annotation %s), which MesosCluster %s's framework is not offered: "+
+		"add the role to its spec.framework.roles (now %s)", role, AnnotationRole, mc.Name, strings.Join(roles, ", ")), MaxMessageLength))
 }

@@ -148,3 +148,42 @@ func TestCheckGPUsNamesTheMissingCapability(t *testing.T) {
 		})
 	}
 }
+
+// A pod asking for a role's resources that its cluster's framework does not subscribe
+// with would wait for ever: Mesos offers it only its roles' resources. The message says
+// which role, and where to add it.
+func TestCheckRoleNamesTheFrameworksRoles(t *testing.T) {
+	withRole := func(role string) *corev1.Pod {
+		p := asking("cpu", "1")
+		p.Annotations = map[string]string{AnnotationRole: role}
+		return p
+	}
+	cluster := func(roles ...string) *mesosv1alpha1.MesosCluster {
+		mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m"}}
+		mc.Spec.Framework.Roles = roles
+		return mc
+	}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		mc   *mesosv1alpha1.MesosCluster
+		want string // a part of the message; "" when taken
+	}{
+		{"no role", asking("cpu", "1"), cluster("k8s"), ""},
+		{"one of the roles", withRole("k8s"), cluster("*", "k8s"), ""},
+		{"the default role, roles unset", withRole("*"), cluster(), ""},
+		{"a role the framework lacks", withRole("k8s"), cluster("*"), `role "k8s" (annotation mesos.k8sm.io/role), which MesosCluster m's framework is not offered: add the role to its spec.framework.roles (now *)`},
+		{"the default role, not among them", withRole("*"), cluster("k8s", "web"), "(now k8s, web)"},
+		{"a subrole is offered as itself, not as its parent", withRole("eng"), cluster("eng/web"), "(now eng/web)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckRole(tc.pod, tc.mc)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("CheckRole = %v, want nil", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("CheckRole = %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
