@@ -46,10 +46,11 @@ func (r *Runtime) restartDelay(b *backoff, exited, now time.Time) time.Duration 
 }
 
 // wait sleeps the restart back-off (CrashLoopBackOff, restartDelay); false when the pod
-// is killed.
+// is killed. The restart count goes up as the container starts again, not before: in
+// back-off it counts the restarts done, as the kubelet's (the attempt number of the
+// container that exited), and its log is the one `kubectl logs` reads, the last run's.
 func (p *pod) wait(c *container) bool {
 	p.mu.Lock()
-	c.status.RestartCount++
 	last := c.status.State.Terminated
 	c.status.LastTerminationState = corev1.ContainerState{Terminated: last}
 	now := time.Now()
@@ -72,16 +73,24 @@ func (p *pod) wait(c *container) bool {
 		case <-p.stopping:
 			return false
 		default:
-			return true
+			return p.restarting(c)
 		}
 	}
 	p.send("")
 	select {
 	case <-time.After(d):
-		return true
+		return p.restarting(c)
 	case <-p.kill:
 		return false
 	case <-p.stopping: // a sidecar, once the pod stops them
 		return false
 	}
+}
+
+// restarting counts the container's restart as it starts again.
+func (p *pod) restarting(c *container) bool {
+	p.mu.Lock()
+	c.status.RestartCount++
+	p.mu.Unlock()
+	return true
 }
