@@ -60,7 +60,7 @@ func runHelper() int {
 // and ambient sets (an inheritable capability would reach a root container's permitted
 // set at exec whatever the bounding set says, and a non-root one's through a program
 // with file capabilities); leave the executor's session keyring (before the seccomp
-// filter denies keyctl) and open files behind; install the seccomp filter if the kernel
+// filter denies keyctl) and open files behind, and its umask for 022; install the seccomp filter if the kernel
 // takes it without no_new_privs (CAP_SYS_ADMIN). Then the groups and user (CAP_SETGID,
 // CAP_SETUID), after which a non-root thread has no capabilities left; then the
 // parent-death signal again, no_new_privs, the filter if it is still to come, the
@@ -93,6 +93,10 @@ func enter(l *launch) error {
 	if err := closeInheritedFiles(); err != nil {
 		return err
 	}
+	// The container runtimes' umask (runc's and containerd's default), not whatever the
+	// agent left the executor: with 077, files one container writes into a shared
+	// emptyDir would be unreadable to a sibling running as another user.
+	syscall.Umask(containerUmask)
 	filtered := false
 	if s.Seccomp && !nnp {
 		// Without CAP_SYS_ADMIN (an executor that is not root, or root in a container
@@ -198,6 +202,9 @@ func clearInheritable() error {
 	}
 	return nil
 }
+
+// containerUmask is the umask a container starts with.
+const containerUmask = 0o022
 
 // newSessionKeyring gives the thread a new, empty session keyring, as runc gives each
 // container: the executor's (a Mesos agent that systemd runs has one of its own) would

@@ -52,7 +52,8 @@ const (
 func init() { testModes[envInherited] = func() int { fmt.Print(inherited()); return 0 } }
 
 // inherited says "key=found" if the process finds inheritedKey in its session keyring
-// (which takes possessing it), "fd37=open" if it has inheritedFD open, a line each.
+// (which takes possessing it), "fd37=open" if it has inheritedFD open, and its umask
+// ("umask=0022"), a line each.
 func inherited() string {
 	out := ""
 	if _, err := unix.KeyctlSearch(unix.KEY_SPEC_SESSION_KEYRING, "user", inheritedKey, 0); err == nil {
@@ -61,7 +62,9 @@ func inherited() string {
 	if _, err := unix.FcntlInt(inheritedFD, unix.F_GETFD, 0); err == nil {
 		out += fmt.Sprintf("fd%d=open\n", inheritedFD)
 	}
-	return out
+	mask := unix.Umask(0)
+	unix.Umask(mask)
+	return out + fmt.Sprintf("umask=%04o\n", mask)
 }
 
 // runStatusPods prints its own /proc/self/status (and, after "== executor-inherited",
@@ -205,7 +208,8 @@ func TestRuntimeDefaultWithoutCapSysAdmin(t *testing.T) {
 // An executor's open files and session keyring, which its parent may have left it (a
 // Mesos agent that systemd runs has a session keyring of its own), reach no container,
 // root or not: runc closes every file but the standard ones as it execs a container's
-// process, and gives it a new session keyring.
+// process, and gives it a new session keyring. Nor does its umask: a container starts
+// with the container runtimes' 022.
 func TestContainersInheritNoFileNorKeyringOfTheExecutor(t *testing.T) {
 	requireRoot(t)
 	// This test's thread joins a new session keyring and forks the executor, which
@@ -223,7 +227,9 @@ func TestContainersInheritNoFileNorKeyringOfTheExecutor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = leaked.Close() }()
-	cmd := exec.Command(copyTestBinary(t), "-test.run=^$") // which the containers run too
+	// Which the containers run too; the executor gets a umask of 077, as an agent may
+	// leave it.
+	cmd := exec.Command("/bin/sh", "-c", `umask 077; exec "$0" -test.run='^$'`, copyTestBinary(t))
 	cmd.ExtraFiles = make([]*os.File, inheritedFD-2)
 	cmd.ExtraFiles[inheritedFD-3] = leaked // not closed on exec in the executor
 	parts := runPodsWith(t, cmd, "inherited")
@@ -238,6 +244,14 @@ func TestContainersInheritNoFileNorKeyringOfTheExecutor(t *testing.T) {
 			if out, ok := parts[who]; !ok || strings.Contains(out, tc.sign) {
 				t.Errorf("%s: the container has %s (ran: %t): %q", who, tc.what, ok, out)
 			}
+		}
+	}
+	if !strings.Contains(parts["executor-inherited"], "umask=0077") {
+		t.Fatalf("the executor's umask is not 077: this test no longer shows anything:\n%s", parts["executor-inherited"])
+	}
+	for _, who := range []string{"nobody", "root"} {
+		if out := parts[who]; !strings.Contains(out, "umask=0022") {
+			t.Errorf("%s: the container's umask is not the container runtimes' 022: %q", who, out)
 		}
 	}
 }
