@@ -93,7 +93,9 @@ type FrameworkSpec struct {
 	// +kubebuilder:validation:MaxLength=128
 	Name string `json:"name,omitempty"`
 
-	// user the agents run the executor and its tasks as. Immutable.
+	// user the agents run the executor as (Mesos's FrameworkInfo.user). The process
+	// runtime runs containers as their own users (spec.podSecurity), which takes a root
+	// executor; the kubelet runtime's containers are the kubelet's. Immutable.
 	// +optional
 	// +kubebuilder:default=root
 	// +kubebuilder:validation:MinLength=1
@@ -477,8 +479,8 @@ type MesosClusterStatus struct {
 	// +kubebuilder:validation:MaxLength=2048
 	Leader string `json:"leader,omitempty"`
 
-	// agents is the number of agents that sent offers or run tasks. Written when 0 too,
-	// for the Agents column.
+	// agents is the number of agents the master lists (its operator API) or that sent
+	// the framework offers. Written when 0 too, for the Agents column.
 	// +optional
 	Agents int32 `json:"agents"`
 
