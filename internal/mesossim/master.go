@@ -338,7 +338,7 @@ func New(cfg Config) (*Master, error) {
 		}
 		if cfg.LoopbackIPs && cfg.AgentHostname == "" {
 			if i > 253 {
-				return nil, fmt.Errorf("loopback IPs: %d agents do not fit in 127.0.0.1-254", cfg.Agents)
+				return nil, fmt.Errorf("loopback IPs: %d agents do not fit in 127.0.0.1-253 (agent N on 127.0.0.N): at most 253", cfg.Agents)
 			}
 			a.ip = fmt.Sprintf("127.0.0.%d", i)
 		}
