@@ -97,6 +97,7 @@ func enter(l *launch) error {
 	// agent left the executor: with 077, files one container writes into a shared
 	// emptyDir would be unreadable to a sibling running as another user.
 	syscall.Umask(containerUmask)
+	raiseOOMScoreAdj(s.OOMScoreAdj)
 	filtered := false
 	if s.Seccomp && !nnp {
 		// Without CAP_SYS_ADMIN (an executor that is not root, or root in a container
@@ -201,6 +202,24 @@ func clearInheritable() error {
 		return fmt.Errorf("clearing the ambient capabilities: %w", err)
 	}
 	return nil
+}
+
+// raiseOOMScoreAdj sets the process's oom_score_adj to adj where that raises it (the
+// kubelet's score for the container, above the executor's own: oomScoreAdj); 0 leaves
+// it. Best effort: the kernel lets any process raise its own score, and a container
+// whose score stays the executor's is the worst that comes of a failure.
+func raiseOOMScoreAdj(adj int) {
+	if adj == 0 {
+		return
+	}
+	b, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		return
+	}
+	if cur, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || adj <= cur {
+		return
+	}
+	_ = os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(adj)), 0)
 }
 
 // containerUmask is the umask a container starts with.

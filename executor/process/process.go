@@ -190,6 +190,13 @@ func (r *Runtime) Start(p *corev1.Pod, sandbox string, report func(executor.Repo
 	if err != nil {
 		return nil, err
 	}
+	memory := memTotal()
+	for i := range inits {
+		inits[i].OOMScoreAdj = oomScoreAdj(p, &p.Spec.InitContainers[i], memory)
+	}
+	for i := range mains {
+		mains[i].OOMScoreAdj = oomScoreAdj(p, &p.Spec.Containers[i], memory)
+	}
 	switch closed, err := closePodDir(sandbox, podUsers(inits, mains)); {
 	case err != nil:
 		return nil, fmt.Errorf("closing the pod's directory to other users: %w", err)

@@ -74,6 +74,9 @@ type settings struct {
 	NoNewPrivs bool `json:"noNewPrivs,omitempty"`
 	// Seccomp: the RuntimeDefault seccomp filter.
 	Seccomp bool `json:"seccomp,omitempty"`
+	// OOMScoreAdj is the kubelet's oom_score_adj for the container (oomScoreAdj), which
+	// the helper takes only above the executor's own; 0 for none.
+	OOMScoreAdj int `json:"oomScoreAdj,omitempty"`
 }
 
 // user is the settings' identity as a container status reports it; the supplementary

@@ -123,11 +123,22 @@ func procStat() (ticks uint64, boot time.Time, ok bool) {
 
 // procMemInUse is MemTotal − MemAvailable from /proc/meminfo, in bytes.
 func procMemInUse() (uint64, bool) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
+	kb := meminfo()
+	total, okT := kb["MemTotal"]
+	avail, okA := kb["MemAvailable"]
+	if !okT || !okA || avail > total {
 		return 0, false
 	}
+	return (total - avail) << 10, true
+}
+
+// meminfo is /proc/meminfo's figures, in kB; empty where there is none.
+func meminfo() map[string]uint64 {
 	kb := map[string]uint64{}
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return kb
+	}
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
@@ -138,10 +149,11 @@ func procMemInUse() (uint64, bool) {
 			kb[k] = n
 		}
 	}
-	total, okT := kb["MemTotal"]
-	avail, okA := kb["MemAvailable"]
-	if !okT || !okA || avail > total {
-		return 0, false
-	}
-	return (total - avail) << 10, true
+	return kb
+}
+
+// memTotal is the agent's memory in bytes (MemTotal), the kubelet's memory capacity;
+// 0 where it is not known.
+func memTotal() int64 {
+	return int64(meminfo()["MemTotal"] << 10)
 }
