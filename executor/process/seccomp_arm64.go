@@ -15,4 +15,5 @@ var seccompTable = &syscallTable{arch: 0xc00000b7, clone: 220, clone3: 435, nr: 
 	"kexec_file_load": 294, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
 	"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
 	"pidfd_getfd": 438, "mount_setattr": 442, "quotactl_fd": 443,
+	"mbind": 235, "get_mempolicy": 236, "set_mempolicy": 237, "set_mempolicy_home_node": 450,
 }}

@@ -19,7 +19,7 @@ import (
 // an image would not make safer; what matters is the kernel's attack surface and the
 // calls that reach out of the process: modules, kexec, mounts and namespaces (clone
 // with a CLONE_NEW* flag included), keyrings, tracing other processes, BPF, perf,
-// io_uring, the clock, swap, reboot. clone3, whose flags a filter cannot read, fails
+// io_uring, NUMA memory policies, the clock, swap, reboot. clone3, whose flags a filter cannot read, fails
 // with ENOSYS so that libc falls back to clone, as Docker's profile does.
 //
 // Only the native ABI is let through: a call from another ABI (i386 or x32 on amd64,
@@ -38,6 +38,9 @@ var deniedSyscalls = []string{
 	"nfsservctl", "uselib", "ustat", "sysfs", "_sysctl", "lookup_dcookie",
 	// other processes and their memory
 	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+	// NUMA memory policies, which Docker's profile allows only with CAP_SYS_NICE: a
+	// process would place its memory against the agent's own policy
+	"mbind", "set_mempolicy", "get_mempolicy", "set_mempolicy_home_node",
 	// kernel keyrings, BPF, perf, userfaultfd, io_uring
 	"add_key", "request_key", "keyctl", "bpf", "perf_event_open", "userfaultfd",
 	"io_uring_setup", "io_uring_enter", "io_uring_register",

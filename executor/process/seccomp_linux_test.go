@@ -97,7 +97,8 @@ func TestSeccompDenyList(t *testing.T) {
 		"mount", "umount2", "pivot_root", "swapon", "swapoff", "reboot", "bpf", "perf_event_open", "ptrace",
 		"process_vm_readv", "process_vm_writev", "keyctl", "add_key", "request_key", "clock_settime",
 		"clock_adjtime", "settimeofday", "adjtimex", "acct", "quotactl", "open_by_handle_at", "name_to_handle_at",
-		"userfaultfd", "unshare", "setns", "lookup_dcookie", "vhangup", "syslog"} {
+		"userfaultfd", "unshare", "setns", "lookup_dcookie", "vhangup", "syslog",
+		"mbind", "set_mempolicy", "get_mempolicy", "set_mempolicy_home_node"} {
 		if _, ok := seccompTable.nr[name]; !ok || !slices.Contains(deniedSyscalls, name) {
 			t.Errorf("%s is not denied", name)
 		}
