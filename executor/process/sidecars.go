@@ -199,15 +199,6 @@ func (c *container) isRunning() bool {
 // ended (stopAfter), so that the sidecars end last, in reverse order; it returns once
 // all ended.
 func (p *pod) stopInOrder(running []instance, grace time.Duration) {
-	var others []<-chan struct{}
-	var sidecars []instance
-	for _, in := range running {
-		if isSidecar(&in.c.spec) {
-			sidecars = append(sidecars, in)
-		} else {
-			others = append(others, in.exited)
-		}
-	}
 	var wg sync.WaitGroup
 	stop := func(in instance, after []<-chan struct{}) {
 		wg.Add(1)
@@ -216,12 +207,16 @@ func (p *pod) stopInOrder(running []instance, grace time.Duration) {
 			p.stopAfter(in, grace, "", after)
 		}()
 	}
+	var after []<-chan struct{} // the sidecars wait for these to end
+	var sidecars []instance
 	for _, in := range running {
-		if !isSidecar(&in.c.spec) {
-			stop(in, nil)
+		if isSidecar(&in.c.spec) {
+			sidecars = append(sidecars, in)
+			continue
 		}
+		stop(in, nil)
+		after = append(after, in.exited)
 	}
-	after := others
 	for i := len(sidecars) - 1; i >= 0; i-- {
 		stop(sidecars[i], slices.Clip(after))
 		after = append(slices.Clip(after), sidecars[i].exited)

@@ -29,22 +29,27 @@ type commandRun struct {
 	killed bool // by a KILL: its end is TASK_KILLED
 }
 
+// commandOf is the process of a CommandInfo: its value through /bin/sh -c with shell,
+// else its value exec'd with its arguments as the whole argv, argv[0] included, as
+// Mesos's launcher execs it.
+func commandOf(ci *mesos.CommandInfo, shell bool) *exec.Cmd {
+	if shell {
+		return exec.Command("/bin/sh", "-c", ci.GetValue())
+	}
+	cmd := exec.Command(ci.GetValue())
+	if len(ci.Arguments) > 0 {
+		cmd.Args = ci.Arguments
+	}
+	return cmd
+}
+
 // startCommandLocked starts a command task's process.
 func (m *Master) startCommandLocked(t *task) {
 	m.nextRun++
 	ci := t.info.GetCommand()
 	dir := filepath.Join(m.workDir, "agents", strings.ReplaceAll(t.agent.name(), ":", "-"), "frameworks", t.fw.id,
 		"executors", t.info.TaskID.Value, "runs", fmt.Sprint(m.nextRun))
-	var cmd *exec.Cmd
-	if ci.GetShell() { // CommandInfo.shell defaults to true
-		cmd = exec.Command("/bin/sh", "-c", ci.GetValue())
-	} else {
-		// Mesos execs value with arguments as the whole argv, argv[0] included.
-		cmd = exec.Command(ci.GetValue())
-		if len(ci.Arguments) > 0 {
-			cmd.Args = ci.Arguments
-		}
-	}
+	cmd := commandOf(ci, ci.GetShell()) // CommandInfo.shell defaults to true
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "MESOS_SANDBOX="+dir, "MESOS_DIRECTORY="+dir, "MESOS_FRAMEWORK_ID="+t.fw.id,
 		"MESOS_EXECUTOR_ID="+t.info.TaskID.Value, "MESOS_TASK_ID="+t.info.TaskID.Value)

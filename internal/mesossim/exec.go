@@ -94,16 +94,7 @@ func (m *Master) startExecutorLocked(fw *framework, a *agent, info mesos.Executo
 			return nil, err
 		}
 	}
-	var cmd *exec.Cmd
-	if cmdInfo.GetShell() || cmdInfo.Value != nil && len(cmdInfo.Arguments) == 0 {
-		cmd = exec.Command("/bin/sh", "-c", cmdInfo.GetValue())
-	} else {
-		// Mesos execs value with arguments as the whole argv, argv[0] included.
-		cmd = exec.Command(cmdInfo.GetValue())
-		if len(cmdInfo.Arguments) > 0 {
-			cmd.Args = cmdInfo.Arguments
-		}
-	}
+	cmd := commandOf(cmdInfo, cmdInfo.GetShell() || cmdInfo.Value != nil && len(cmdInfo.Arguments) == 0)
 	checkpoint := "0"
 	if fw.info.GetCheckpoint() {
 		checkpoint = "1"

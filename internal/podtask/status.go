@@ -273,20 +273,16 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 
 	ready := corev1.ConditionFalse
 	switch st.Phase {
-	case mesosv1alpha1.TaskPhaseRunning:
-		ready = runningReadiness(pod, &out, fromExecutor)
-		if st.Healthy != nil && !*st.Healthy {
-			ready = corev1.ConditionFalse
-		}
-	case mesosv1alpha1.TaskPhaseKilling:
+	case mesosv1alpha1.TaskPhaseRunning, mesosv1alpha1.TaskPhaseKilling:
 		// A deleted pod serves on through its grace period while its probes say so, as
 		// a kubelet's does (an EndpointSlice lists it as serving while Ready is True).
 		// A pod killed without its deletion leaves its Services' endpoints at once.
-		if !pod.DeletionTimestamp.IsZero() {
-			ready = runningReadiness(pod, &out, fromExecutor)
-			if st.Healthy != nil && !*st.Healthy {
-				ready = corev1.ConditionFalse
-			}
+		if st.Phase == mesosv1alpha1.TaskPhaseKilling && pod.DeletionTimestamp.IsZero() {
+			break
+		}
+		ready = runningReadiness(pod, &out, fromExecutor)
+		if st.Healthy != nil && !*st.Healthy {
+			ready = corev1.ConditionFalse
 		}
 	case mesosv1alpha1.TaskPhaseFailed, mesosv1alpha1.TaskPhaseKilled:
 		if !stoppedInSuccess {
