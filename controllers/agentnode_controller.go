@@ -548,6 +548,8 @@ func (r *AgentNodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return nil
 		})).
+		// A Node that opens to pods has its cluster's waiting pods placed again (nodeOpened).
+		Watches(&corev1.Node{}, handler.Funcs{UpdateFunc: r.nodeOpened}).
 		Named("agentnode").
 		Complete(r)
 }

@@ -42,6 +42,7 @@ func (s *Scheduler) offerLoop(ctx context.Context) {
 			// Work came while offers are held: it takes them, and what they do not fit
 			// revives offers.
 			s.handleOffers(ctx, offerBatch{})
+			s.reviveForHeldMisses(time.Now())
 			if s.stuck() {
 				s.setSuppressed(ctx, false)
 			}

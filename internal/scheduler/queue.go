@@ -112,11 +112,18 @@ const (
 func (s *Scheduler) queueLocked(p pendingTask, known bool) wakeup {
 	s.pending[p.request.ID] = p
 	s.countPendingLocked()
-	now := time.Now()
-	switch {
-	case known:
+	if known {
 		return wakeNothing
+	}
+	return s.offersWantedLocked(time.Now())
+}
+
+// offersWantedLocked, s.mu held, says what work that may fit offers it did not fit
+// before asks for: the offers held, else a REVIVE (queueLocked).
+func (s *Scheduler) offersWantedLocked(now time.Time) wakeup {
+	switch {
 	case len(s.held) > 0:
+		s.heldNew = true
 		return wakeHeld
 	case s.suppressed:
 		return wakeRevive
@@ -127,6 +134,34 @@ func (s *Scheduler) queueLocked(p pendingTask, known bool) wakeup {
 		return wakeRefilterLater
 	}
 	return wakeNothing
+}
+
+// NodeOpened has the tasks waiting placed again, as new work is (queueLocked): a Node of
+// the cluster may now take pods it could not (uncordoned, a taint removed, its labels
+// changed), and a round declined its agent's offers with a refuse filter that would
+// otherwise keep them away for up to spec.placement.refuseSeconds.
+func (s *Scheduler) NodeOpened(ctx context.Context) {
+	w := wakeNothing
+	s.mu.Lock()
+	if len(s.pending) > 0 {
+		w = s.offersWantedLocked(time.Now())
+	}
+	s.mu.Unlock()
+	s.wakeFor(ctx, w)
+}
+
+// reviveForHeldMisses, after a round on the offers held for new work, owes that work a
+// REVIVE if some of it still waits while resources declined, or left unused by an
+// ACCEPT, may be filtered: the held offers were not all there is, and work queued while
+// none are held is revived for at once (queueLocked). Like that, once per new work: what
+// fits no offer at all waits out the filters.
+func (s *Scheduler) reviveForHeldMisses(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.heldNew && len(s.pending) > 0 && now.Before(s.filteredUntil) {
+		s.reviveOwed = true
+	}
+	s.heldNew = false
 }
 
 // wakeFor does what queueLocked asked for.

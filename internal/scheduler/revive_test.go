@@ -2,10 +2,15 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
 )
 
 // revives is how many REVIVEs the driver was sent.
@@ -112,5 +117,86 @@ func TestWorkQueuedDuringASuppressRevivesOffers(t *testing.T) {
 	s.setSuppressed(ctx, true)
 	if s.stuck() || d.revives() != 1 {
 		t.Fatalf("stuck %v, revived %d times; want offers revived once for the pod queued during the SUPPRESS", s.stuck(), d.revives())
+	}
+}
+
+// A pod that fits no agent because its Node is cordoned has the agent's offers revived
+// when the Node is uncordoned (NodeOpened): the round declined them with a refuse filter,
+// and it does not wait that out (up to spec.placement.refuseSeconds). Nothing is revived
+// for a Node that opens while no pod waits.
+func TestANodeThatOpensRevivesTheOffersItsPodsWait(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}},
+		Spec: corev1.NodeSpec{Unschedulable: true}}
+	pod, mt := podWithTask("p", "500m")
+	c := fakeAPI(t, node, pod, mt)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	mc := holdingCluster(0)
+	mc.Spec.Placement.RefuseSeconds = new(int32(3600))
+	s.SetCluster(mc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.NodeOpened(ctx)
+	if d.revives() != 0 {
+		t.Fatalf("revived %d times with no pod waiting, want 0", d.revives())
+	}
+	s.Enqueue(ctx, mt, pod)
+	s.Start(ctx)
+
+	offer := func(id string) {
+		o := agentOffer("agent-1", 2)
+		o.ID.Value = id
+		s.offered(ctx, d, []mesos.Offer{o})
+	}
+	offer("o-1")
+	waitFor(t, "the offer of the cordoned Node's agent declined", func() bool { return declined(d, "o-1") })
+	revived := d.revives()
+	uncordoned := node.DeepCopy()
+	uncordoned.Spec.Unschedulable = false
+	if err := c.Update(ctx, uncordoned); err != nil {
+		t.Fatal(err)
+	}
+	s.NodeOpened(ctx)
+	if !holdsWithin(minRevive+2*time.Second, func() bool { return d.revives() == revived+1 }) {
+		t.Fatalf("revived %d times after the Node was uncordoned, want %d", d.revives(), revived+1)
+	}
+	offer("o-2") // Mesos's answer to the REVIVE
+	waitFor(t, "the pod launched on the uncordoned Node's agent", func() bool { return d.launchedTasks() == 1 })
+}
+
+// unsuppressingDriver is a fakeDriver whose SUPPRESS fails, as when a pod is queued
+// while a round that held offers is under way: offers are held and not suppressed.
+type unsuppressingDriver struct{ *fakeDriver }
+
+func (d unsuppressingDriver) Suppress(context.Context) error { return errors.New("not now") }
+
+// A pod queued while offers are held (and not suppressed) takes them, and if they do not
+// fit it while what an ACCEPT left unused may be filtered (refuseSeconds), offers are
+// revived for it, as for a pod queued while none are held: the held offers were not all
+// there is.
+func TestNewWorkTheHeldOffersDoNotFitIsRevived(t *testing.T) {
+	p0, t0 := podWithTask("p0", "500m")
+	p1, t1 := podWithTask("p1", "500m")
+	c := fakeAPI(t, p0, t0, p1, t1)
+	d := unsuppressingDriver{newFakeDriver()}
+	s, _ := newTestScheduler(c, d)
+	mc := holdingCluster(60)
+	mc.Spec.Placement.RefuseSeconds = new(int32(3600))
+	s.SetCluster(mc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Enqueue(ctx, t0, p0)
+	s.Start(ctx)
+
+	small := agentOffer("agent-1", 0.2)
+	small.ID.Value = "small"
+	s.offered(ctx, d, []mesos.Offer{small, agentOffer("agent-2", 2)})
+	waitFor(t, "p0 launched on agent-2, the small offer held", func() bool { return d.launchedTasks() == 1 && s.holding() })
+	if d.revives() != 0 {
+		t.Fatalf("revived %d times before p1 came, want 0", d.revives())
+	}
+	s.Enqueue(ctx, t1, p1)
+	if !holdsWithin(minRevive+2*time.Second, func() bool { return d.revives() == 1 }) {
+		t.Fatalf("revived %d times for p1, which the held offer does not fit, want 1", d.revives())
 	}
 }

@@ -127,9 +127,10 @@ type Scheduler struct {
 	// offers were last revived. Only a guess to spare REVIVEs: Mesos also clears the
 	// filters when a subscription is lost (a REVIVE for nothing), and keeps each for an
 	// allocation interval at least (a pod may wait that long). reviveOwed: work came
-	// while they did, within minRevive of the last REVIVE (queueLocked).
+	// while they did, within minRevive of the last REVIVE (queueLocked), or the offers
+	// held did not fit all of the work they were given (heldNew, reviveForHeldMisses).
 	filteredUntil, revived time.Time
-	reviveOwed             bool
+	reviveOwed, heldNew    bool
 	offerCalls             sync.Mutex // orders SUPPRESS and REVIVE
 	driver                 Driver
 	offers                 chan offerBatch

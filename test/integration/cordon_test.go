@@ -8,14 +8,18 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
 // kubectl cordon and drain work on agents' Nodes as on a kubelet's: a cordoned agent
 // gets no new pod, and one tainted NoSchedule none that does not tolerate the taint.
+// Uncordoned, it takes the pod that waits at once, though the offers it made while
+// cordoned were declined for an hour (refuseSeconds): the change revives them.
 var _ = Describe("A cordoned or tainted agent", func() {
 	It("gets no new pod, and takes them again once uncordoned", func() {
 		sim := startSim(2, "cpus:4;mem:8192;disk:10000")
-		mc := simCluster(sim)
+		mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) { mc.Spec.Placement.RefuseSeconds = new(int32(3600)) })
 		cordoned := agentNodeOf(mc, "agent-1")
 		setUnschedulable := func(v bool) {
 			node := &corev1.Node{}
