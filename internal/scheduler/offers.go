@@ -121,6 +121,7 @@ func (s *Scheduler) handleOffers(ctx context.Context, b offerBatch) {
 		}
 	}
 	s.setSuppressed(ctx, true)
+	s.offersForLateWork(ctx, keys)
 }
 
 // waitingMarked is how long a pod is queued before it is told why it waits when no

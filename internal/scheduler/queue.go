@@ -164,6 +164,23 @@ func (s *Scheduler) reviveForHeldMisses(now time.Time) {
 	s.heldNew = false
 }
 
+// offersForLateWork asks for offers, as queueLocked does, for the work queued during a
+// round, which the round did not try (it is not among tried): it came before the round's
+// ACCEPTs and DECLINEs set their refuse filters, so it asked for no REVIVE, and would
+// otherwise wait the filters out though what they hold back may fit it.
+func (s *Scheduler) offersForLateWork(ctx context.Context, tried map[string]types.NamespacedName) {
+	w := wakeNothing
+	s.mu.Lock()
+	for id := range s.pending {
+		if _, ok := tried[id]; !ok {
+			w = s.offersWantedLocked(time.Now())
+			break
+		}
+	}
+	s.mu.Unlock()
+	s.wakeFor(ctx, w)
+}
+
 // wakeFor does what queueLocked asked for.
 func (s *Scheduler) wakeFor(ctx context.Context, w wakeup) {
 	switch w {

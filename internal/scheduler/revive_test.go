@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,5 +199,33 @@ func TestNewWorkTheHeldOffersDoNotFitIsRevived(t *testing.T) {
 	s.Enqueue(ctx, t1, p1)
 	if !holdsWithin(minRevive+2*time.Second, func() bool { return d.revives() == 1 }) {
 		t.Fatalf("revived %d times for p1, which the held offer does not fit, want 1", d.revives())
+	}
+}
+
+// A pod queued while a round launches (before its ACCEPT set the refuse filter on what
+// it left unused) asked for no REVIVE then; the round, which did not try it, asks for
+// one when it is done, so the pod does not wait the filter out (refuseSeconds).
+func TestWorkQueuedDuringARoundIsRevivedFor(t *testing.T) {
+	p0, t0 := podWithTask("p0", "500m")
+	p1, t1 := podWithTask("p1", "500m")
+	c := fakeAPI(t, p0, t0, p1, t1)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	mc := holdingCluster(0)
+	mc.Spec.Placement.RefuseSeconds = new(int32(3600))
+	s.SetCluster(mc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Enqueue(ctx, t0, p0)
+	s.Start(ctx)
+	var once sync.Once
+	d.mu.Lock()
+	d.duringLaunch = func() { once.Do(func() { s.Enqueue(ctx, t1, p1) }) }
+	d.mu.Unlock()
+
+	s.offered(ctx, d, []mesos.Offer{agentOffer("agent-1", 0.6)})
+	waitFor(t, "p0 launched", func() bool { return d.launchedTasks() == 1 })
+	if !holdsWithin(minRevive+2*time.Second, func() bool { return d.revives() == 1 }) {
+		t.Fatalf("revived %d times for the pod queued during the round, want 1", d.revives())
 	}
 }
