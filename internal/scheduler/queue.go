@@ -3,6 +3,7 @@ package scheduler
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -115,15 +116,18 @@ func (s *Scheduler) queueLocked(p pendingTask, known bool) wakeup {
 	if known {
 		return wakeNothing
 	}
-	return s.offersWantedLocked(time.Now())
+	return s.offersWantedLocked(time.Now(), p.request.ID)
 }
 
-// offersWantedLocked, s.mu held, says what work that may fit offers it did not fit
-// before asks for: the offers held, else a REVIVE (queueLocked).
-func (s *Scheduler) offersWantedLocked(now time.Time) wakeup {
+// offersWantedLocked, s.mu held, says what the tasks of ids, which may fit offers they
+// did not fit before, ask for: the offers held (they are noted for reviveForHeldMisses),
+// else a REVIVE (queueLocked).
+func (s *Scheduler) offersWantedLocked(now time.Time, ids ...string) wakeup {
 	switch {
 	case len(s.held) > 0:
-		s.heldNew = true
+		for _, id := range ids {
+			s.heldNew[id] = struct{}{}
+		}
 		return wakeHeld
 	case s.suppressed:
 		return wakeRevive
@@ -144,7 +148,7 @@ func (s *Scheduler) NodeOpened(ctx context.Context) {
 	w := wakeNothing
 	s.mu.Lock()
 	if len(s.pending) > 0 {
-		w = s.offersWantedLocked(time.Now())
+		w = s.offersWantedLocked(time.Now(), slices.Collect(maps.Keys(s.pending))...)
 	}
 	s.mu.Unlock()
 	s.wakeFor(ctx, w)
@@ -158,10 +162,15 @@ func (s *Scheduler) NodeOpened(ctx context.Context) {
 func (s *Scheduler) reviveForHeldMisses(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.heldNew && len(s.pending) > 0 && now.Before(s.filteredUntil) {
-		s.reviveOwed = true
+	if now.Before(s.filteredUntil) {
+		for id := range s.heldNew {
+			if _, waits := s.pending[id]; waits {
+				s.reviveOwed = true
+				break
+			}
+		}
 	}
-	s.heldNew = false
+	clear(s.heldNew)
 }
 
 // offersForLateWork asks for offers, as queueLocked does, for the work queued during a
@@ -169,13 +178,16 @@ func (s *Scheduler) reviveForHeldMisses(now time.Time) {
 // ACCEPTs and DECLINEs set their refuse filters, so it asked for no REVIVE, and would
 // otherwise wait the filters out though what they hold back may fit it.
 func (s *Scheduler) offersForLateWork(ctx context.Context, tried map[string]types.NamespacedName) {
+	var late []string
 	w := wakeNothing
 	s.mu.Lock()
 	for id := range s.pending {
 		if _, ok := tried[id]; !ok {
-			w = s.offersWantedLocked(time.Now())
-			break
+			late = append(late, id)
 		}
+	}
+	if len(late) > 0 {
+		w = s.offersWantedLocked(time.Now(), late...)
 	}
 	s.mu.Unlock()
 	s.wakeFor(ctx, w)

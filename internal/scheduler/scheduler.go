@@ -128,9 +128,11 @@ type Scheduler struct {
 	// filters when a subscription is lost (a REVIVE for nothing), and keeps each for an
 	// allocation interval at least (a pod may wait that long). reviveOwed: work came
 	// while they did, within minRevive of the last REVIVE (queueLocked), or the offers
-	// held did not fit all of the work they were given (heldNew, reviveForHeldMisses).
+	// held did not fit the new work they were given (heldNew, by task id:
+	// reviveForHeldMisses).
 	filteredUntil, revived time.Time
-	reviveOwed, heldNew    bool
+	reviveOwed             bool
+	heldNew                map[string]struct{}
 	offerCalls             sync.Mutex // orders SUPPRESS and REVIVE
 	driver                 Driver
 	offers                 chan offerBatch
@@ -187,7 +189,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 		o.Tasks = indexer.ListTasks{Reader: o.Client}
 	}
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
-		pending: map[string]pendingTask{}, holds: map[string]*idHold{}, deferred: map[string]pendingTask{}, heldIDWait: heldIDWait, refusals: map[string]*refusal{},
+		pending: map[string]pendingTask{}, holds: map[string]*idHold{}, deferred: map[string]pendingTask{}, heldNew: map[string]struct{}{}, heldIDWait: heldIDWait, refusals: map[string]*refusal{},
 		launches: map[string]podtask.Launch{}, boundUnsent: map[string]string{}, unstored: map[string]types.NamespacedName{}, unstoredOf: map[types.NamespacedName][]string{},
 		offers: make(chan offerBatch, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name),
 		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry, queued: queuedUpdates{uuids: map[string]struct{}{}}}
