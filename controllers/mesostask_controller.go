@@ -47,6 +47,9 @@ type MesosTaskReconciler struct {
 	// told (an event), so that KILL sent again until the task ends is not told again.
 	// An id goes once its MesosTask ends or goes.
 	killsTold sync.Map
+	// deletedNodes holds the names of the Nodes seen deleted and not made again since
+	// (nodeGone, nodeDeleted).
+	deletedNodes sync.Map
 }
 
 // Reconcile handles one MesosTask.
@@ -114,6 +117,15 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if ok, err := r.takes(ctx, mt.Spec.ClusterRef, pod); err != nil || !ok {
 		sched.Dequeue(mt.Spec.TaskID)
 		return ctrl.Result{}, err
+	}
+	if pod.Spec.NodeName != "" {
+		gone, err := r.nodeDeleted(ctx, pod.Spec.NodeName)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if gone {
+			return r.endOnDeletedNode(ctx, mt, pod, sched)
+		}
 	}
 	sched.Enqueue(ctx, mt, pod)
 	return ctrl.Result{}, nil
@@ -346,6 +358,8 @@ func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}))).
 		// A scheduler that starts (or a cluster that becomes ready) takes the queue again.
 		WatchesRawSource(r.clusterWakeups(mgr)).
+		// The tasks waiting to be launched on a Node that is deleted end (nodeGone).
+		Watches(&corev1.Node{}, handler.Funcs{DeleteFunc: r.nodeGone}).
 		// The tasks of a cluster that went let go of their finalizers (holdFinalizer),
 		// also those written after the cluster let go of the ones it knew.
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.tasksOfCluster(mgr)),

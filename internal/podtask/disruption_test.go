@@ -28,6 +28,8 @@ func TestPodsMesosEndedAreDisruptions(t *testing.T) {
 		{"its agent marked gone by an operator", running, mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseGone, MesosState: "TASK_GONE_BY_OPERATOR"}, true, "Mesos ended the task (TASK_GONE_BY_OPERATOR)"},
 		{"its framework removed", running, EndedWithFramework(mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}, "fw-1", now),
 			true, FrameworkRemovedMessage("fw-1")},
+		{"its Node deleted before it ran", running, NodeDeleted(mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhasePending, MesosState: "TASK_DROPPED"}, "mesos-c-agent-1", now),
+			true, NodeDeletedMessage("mesos-c-agent-1")},
 		{"killed as its agent drains", running, mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseKilled, MesosState: "TASK_KILLED", Reason: "REASON_AGENT_DRAINING"}, true, "Mesos ended the task (TASK_KILLED, REASON_AGENT_DRAINING)"},
 		{"failed as its agent restarted", running, mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseFailed, MesosState: "TASK_FAILED", Reason: "REASON_AGENT_RESTARTED"}, true, "Mesos ended the task (TASK_FAILED, REASON_AGENT_RESTARTED)"},
 		{"its container preempted", running, mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseKilled, MesosState: "TASK_KILLED", Reason: "REASON_CONTAINER_PREEMPTED"}, true, "Mesos ended the task (TASK_KILLED, REASON_CONTAINER_PREEMPTED)"},

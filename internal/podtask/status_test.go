@@ -550,3 +550,19 @@ func TestADeletedPodBeingKilledKeepsItsReadiness(t *testing.T) {
 		})
 	}
 }
+
+// A task whose pod's Node was deleted before it ran ends Gone, and its pod Failed with
+// NodeLost and the operator's message (Mesos said nothing of it).
+func TestAPodWhoseNodeWasDeletedBeforeItRanFails(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	st := NodeDeleted(mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhasePending, MesosState: "TASK_DROPPED", Reason: "REASON_INVALID_OFFERS"},
+		"mesos-c-agent-1", metav1.Now())
+	if st.Phase != mesosv1alpha1.TaskPhaseGone || st.PodPhase != corev1.PodFailed || st.FinishedAt == nil || st.MesosState != "TASK_DROPPED" {
+		t.Fatalf("task status %+v, want Gone, its pod Failed, finished, its Mesos state kept", st)
+	}
+	got := PodStatusFor(pod, &st, nil)
+	if got.Phase != corev1.PodFailed || got.Reason != ReasonNodeLost || got.Message != NodeDeletedMessage("mesos-c-agent-1") {
+		t.Fatalf("pod %s %s %q, want Failed %s %q", got.Phase, got.Reason, got.Message, ReasonNodeLost, NodeDeletedMessage("mesos-c-agent-1"))
+	}
+}
