@@ -168,6 +168,44 @@ func TestUnfinishedWorkloads(t *testing.T) {
 	}
 }
 
+// A Deployment or Job short only of pods Pending on the Node of an agent removed for
+// good waits for that Node to be deleted (5 minutes after the agent left), when those
+// pods fail and are made again; once the Node is gone, such a pod is a stuck one.
+func TestWorkloadsWaitingOnARemovedAgentsNode(t *testing.T) {
+	replicas, completions := int32(2), int32(2)
+	const removed = "mesos-chaos-agent-9"
+	controller := true
+	pod := func(name string, ready bool, owner metav1.OwnerReference) corev1.Pod {
+		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "chaos", Name: name, Labels: map[string]string{"app": "web"},
+			OwnerReferences: []metav1.OwnerReference{owner}}, Spec: corev1.PodSpec{NodeName: removed}, Status: corev1.PodStatus{Phase: corev1.PodPending}}
+		if ready {
+			p.Spec.NodeName, p.Status.Phase = "mesos-chaos-agent-1", corev1.PodRunning
+		}
+		return p
+	}
+	rs := metav1.OwnerReference{Kind: "ReplicaSet", Name: "web-1", Controller: &controller}
+	batch := metav1.OwnerReference{Kind: "Job", Name: "batch", Controller: &controller}
+	s := snapshot{
+		deployments: []appsv1.Deployment{{ObjectMeta: metav1.ObjectMeta{Namespace: "chaos", Name: "web", Generation: 1},
+			Spec:   appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: 1}}},
+		jobs: []batchv1.Job{{ObjectMeta: metav1.ObjectMeta{Namespace: "chaos", Name: "batch"}, Spec: batchv1.JobSpec{Completions: &completions},
+			Status: batchv1.JobStatus{Succeeded: 1, Active: 1}}},
+		pods:         []corev1.Pod{pod("web-a", true, rs), pod("web-b", false, rs), pod("batch-a", false, batch)},
+		removedNodes: map[string]bool{removed: true},
+		nodes:        map[string]bool{removed: true},
+		sim:          mesossim.State{Agents: []mesossim.AgentState{{Active: true, Free: map[string]float64{"cpus": 4, "mem": 4096}}}},
+	}
+	s.pods[2].Labels = nil
+	if u := s.unfinished(); len(u) != 0 {
+		t.Errorf("unfinished while the removed agent's Node is still there: %v", u)
+	}
+	s.nodes = map[string]bool{}
+	if u := s.unfinished(); len(u) != 2 {
+		t.Errorf("%d unfinished once the removed agent's Node is gone, want the Deployment and the Job: %v", len(u), u)
+	}
+}
+
 func TestPodTrackerSeesEveryPodOnce(t *testing.T) {
 	r := newRecorder(nil)
 	tr := podTracker{r}

@@ -195,19 +195,48 @@ func (s snapshot) unfinished() []string {
 	var out []string
 	for _, d := range s.deployments {
 		want, st := ptrOr(d.Spec.Replicas, 1), d.Status
+		if st.ObservedGeneration == d.Generation && st.Replicas == want && st.UpdatedReplicas == want &&
+			st.ReadyReplicas+s.waitingOnRemovedNodes(d.Namespace, func(p *corev1.Pod) bool { return d.Spec.Selector != nil && selects(d.Spec.Selector, p) }) == want {
+			continue // short only of pods waiting for a removed agent's Node to go (waitsOnARemovedAgent)
+		}
 		if st.ObservedGeneration < d.Generation || st.Replicas != want || st.UpdatedReplicas != want || st.ReadyReplicas != want {
 			out = append(out, fmt.Sprintf("deployment %s/%s has %d replicas, %d up to date, %d ready of %d (generation %d, observed %d; not ready: %s)",
 				d.Namespace, d.Name, st.Replicas, st.UpdatedReplicas, st.ReadyReplicas, want, d.Generation, st.ObservedGeneration, s.notReady(d)))
 		}
 	}
 	for _, j := range s.jobs {
-		if !jobEnded(j) {
+		owned := func(p *corev1.Pod) bool {
+			ref := metav1.GetControllerOf(p)
+			return ref != nil && ref.Kind == "Job" && ref.Name == j.Name
+		}
+		if !jobEnded(j) && (j.Status.Active == 0 || j.Status.Active != s.waitingOnRemovedNodes(j.Namespace, owned)) {
 			out = append(out, fmt.Sprintf("job %s/%s has %d succeeded of %d, %d active, %d failed (its pods: %s)",
 				j.Namespace, j.Name, j.Status.Succeeded, ptrOr(j.Spec.Completions, 1), j.Status.Active, j.Status.Failed, s.podPhases("Job", j.Name)))
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// waitingOnRemovedNodes counts the pods of a namespace that mine says are its
+// controller's and that wait, Pending, on the Node of an agent removed for good that is
+// still there: the Node reconciler deletes it 5 minutes after the agent left (and then
+// the pod fails, podtask.NodeDeleted), which may be after the run settles.
+func (s snapshot) waitingOnRemovedNodes(namespace string, mine func(*corev1.Pod) bool) int32 {
+	var n int32
+	for i := range s.pods {
+		p := &s.pods[i]
+		if p.Namespace == namespace && p.DeletionTimestamp == nil && mine(p) && waitsOnARemovedAgent(p, s.removedNodes) && s.nodes[p.Spec.NodeName] {
+			n++
+		}
+	}
+	return n
+}
+
+// selects says whether a label selector selects a pod (an invalid selector, none).
+func selects(sel *metav1.LabelSelector, p *corev1.Pod) bool {
+	ls, err := metav1.LabelSelectorAsSelector(sel)
+	return err == nil && ls.Matches(labels.Set(p.Labels))
 }
 
 // podPhases counts the pods of a controller by phase: a Job whose pods ended while its
@@ -469,7 +498,7 @@ func lostWhy(pt *podTrack, exists bool, deletes map[string][]podDelete, sent []s
 			return fmt.Sprintf("%s was removed by the manager at %s without a deletion by the test or a controller", what, d.at.Format(time.RFC3339Nano))
 		}
 	}
-	if e := pt.ended; e != nil && e.DeletionTimestamp == nil && !truthfulEnd(e.Status.Phase, e.Status.Reason, sent) {
+	if e := pt.ended; e != nil && e.DeletionTimestamp == nil && !truthfulEnd(e, sent) {
 		return fmt.Sprintf("%s ended %s (reason %q, message %q) but Mesos sent its task only %s", what, e.Status.Phase, e.Status.Reason, e.Status.Message, sentStates(sent))
 	}
 	return ""
@@ -499,8 +528,11 @@ func sentStates(sent []sentUpdate) string {
 
 // truthfulEnd says whether Mesos told the end a pod shows: Succeeded after
 // TASK_FINISHED; Failed with Mesos's reason of a terminal update, NodeLost after the
-// task was unreachable, MesosTaskGone after Mesos said it does not know the task.
-func truthfulEnd(phase corev1.PodPhase, reason string, sent []sentUpdate) bool {
+// task was unreachable, MesosTaskGone after Mesos said it does not know the task. A
+// pod whose Node was deleted before its task ran (podtask.NodeDeleted: its launch
+// dropped as its agent was removed) fails NodeLost too, when no update says it ran.
+func truthfulEnd(pod *corev1.Pod, sent []sentUpdate) bool {
+	phase, reason := pod.Status.Phase, pod.Status.Reason
 	any := func(ok func(sentUpdate) bool) bool {
 		for _, s := range sent {
 			if ok(s) {
@@ -514,6 +546,14 @@ func truthfulEnd(phase corev1.PodPhase, reason string, sent []sentUpdate) bool {
 		return any(func(s sentUpdate) bool { return s.state == mesos.TASK_FINISHED })
 	case reason == "":
 		return false
+	case reason == "NodeLost" && pod.Status.Message == podtask.NodeDeletedMessage(pod.Spec.NodeName):
+		return !any(func(s sentUpdate) bool {
+			switch s.state {
+			case mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLING:
+				return true
+			}
+			return false
+		})
 	case reason == "NodeLost":
 		return any(func(s sentUpdate) bool { return s.state == mesos.TASK_UNREACHABLE || s.state == mesos.TASK_LOST })
 	case reason == "MesosTaskGone":

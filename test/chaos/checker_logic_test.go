@@ -15,6 +15,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // The checker's own logic, without a cluster: these run in -short too.
@@ -172,10 +173,17 @@ func TestTruthfulEnd(t *testing.T) {
 		{"failed with another reason", corev1.PodFailed, "REASON_TASK_KILLED_DURING_LAUNCH", failed, false},
 		{"NodeLost after unreachable", corev1.PodFailed, "NodeLost", []sentUpdate{{state: mesos.TASK_UNREACHABLE}}, true},
 		{"NodeLost while running", corev1.PodFailed, "NodeLost", killed, false},
+		{"its Node deleted after its launch was dropped", corev1.PodFailed, "NodeLost", []sentUpdate{{state: mesos.TASK_DROPPED}}, true},
+		{"its Node deleted before any launch", corev1.PodFailed, "NodeLost", nil, true},
+		{"its Node deleted though it ran", corev1.PodFailed, "NodeLost", []sentUpdate{{state: mesos.TASK_RUNNING}, {state: mesos.TASK_DROPPED}}, false},
 		{"gone", corev1.PodFailed, "MesosTaskGone", []sentUpdate{{state: mesos.TASK_GONE}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := truthfulEnd(tc.phase, tc.reason, tc.sent); got != tc.want {
+			pod := &corev1.Pod{Spec: corev1.PodSpec{NodeName: "mesos-chaos-agent-1"}, Status: corev1.PodStatus{Phase: tc.phase, Reason: tc.reason}}
+			if strings.HasPrefix(tc.name, "its Node deleted") {
+				pod.Status.Message = podtask.NodeDeletedMessage(pod.Spec.NodeName)
+			}
+			if got := truthfulEnd(pod, tc.sent); got != tc.want {
 				t.Fatalf("truthfulEnd = %v, want %v", got, tc.want)
 			}
 		})
