@@ -3,7 +3,6 @@ package podtask
 import (
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -22,15 +21,7 @@ func NodeDeletedMessage(node string) string {
 // now. Nothing of it runs, and no launch can reach the Node again; the pod garbage
 // collector would delete such a pod, where one runs.
 func NodeDeleted(st mesosv1alpha1.MesosTaskStatus, node string, now metav1.Time) mesosv1alpha1.MesosTaskStatus {
-	out := *st.DeepCopy()
-	out.Phase, out.PodPhase = mesosv1alpha1.TaskPhaseGone, corev1.PodFailed
-	out.Reason, out.Message, out.Source = ReasonNodeLost, Clamp(NodeDeletedMessage(node), MaxMessageLength), ""
-	out.Healthy = nil
-	if out.FinishedAt == nil {
-		out.FinishedAt = now.DeepCopy()
-	}
-	out.LastUpdateTime = now.DeepCopy()
-	return out
+	return endedWithout(st, ReasonNodeLost, NodeDeletedMessage(node), now)
 }
 
 // endedWithoutMesos says whether a task's status was ended by the operator, Mesos having

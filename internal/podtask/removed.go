@@ -27,9 +27,16 @@ func FrameworkRemovedMessage(frameworkID string) string {
 // pod Failed, with ReasonFrameworkRemoved and why, at now. The last state Mesos reported
 // stays as it was: Mesos tells the framework nothing of the tasks it kills with it.
 func EndedWithFramework(st mesosv1alpha1.MesosTaskStatus, frameworkID string, now metav1.Time) mesosv1alpha1.MesosTaskStatus {
+	return endedWithout(st, ReasonFrameworkRemoved, FrameworkRemovedMessage(frameworkID), now)
+}
+
+// endedWithout is a task's status st ended Gone by the operator, Mesos having said
+// nothing of it: its pod Failed with reason and message, at now; the last state Mesos
+// reported kept.
+func endedWithout(st mesosv1alpha1.MesosTaskStatus, reason, message string, now metav1.Time) mesosv1alpha1.MesosTaskStatus {
 	out := *st.DeepCopy()
 	out.Phase, out.PodPhase = mesosv1alpha1.TaskPhaseGone, corev1.PodFailed
-	out.Reason, out.Message, out.Source = ReasonFrameworkRemoved, Clamp(FrameworkRemovedMessage(frameworkID), MaxMessageLength), ""
+	out.Reason, out.Message, out.Source = reason, Clamp(message, MaxMessageLength), ""
 	out.Healthy = nil
 	if out.FinishedAt == nil {
 		out.FinishedAt = now.DeepCopy()

@@ -10,6 +10,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/k8sm/k8sm/internal/agentnode"
 )
@@ -54,32 +55,41 @@ func TestNewWorkRevivedTooSoonAfterAReviveIsRevivedLater(t *testing.T) {
 	p2, t2 := podWithTask("p2", "500m")
 	c := fakeAPI(t, big, bigTask, p1, t1, p2, t2)
 	d := newFakeDriver()
-	s, _ := newTestScheduler(c, d)
-	mc := holdingCluster(0)
-	mc.Spec.Placement.RefuseSeconds = new(int32(3600))
-	s.SetCluster(mc)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	s := filteringScheduler(c, d, 0)
+	ctx := t.Context()
 	s.Enqueue(ctx, bigTask, big)
 	s.Start(ctx)
 
-	offer := func(id string) {
-		o := agentOffer("agent-1", 2)
-		o.ID.Value = id
-		s.offered(ctx, d, []mesos.Offer{o})
-	}
-	offer("o-1")
+	offerAgent1(ctx, s, d, "o-1")
 	waitFor(t, "the offer the big pod does not fit declined", func() bool { return declined(d, "o-1") })
 	s.Enqueue(ctx, t1, p1)
 	if d.revives() != 1 {
 		t.Fatalf("revived %d times for a new pod, want 1", d.revives())
 	}
-	offer("o-2") // Mesos's answer to the REVIVE: p1 takes it
+	offerAgent1(ctx, s, d, "o-2") // Mesos's answer to the REVIVE: p1 takes it
 	waitFor(t, "p1 launched", func() bool { return d.launchedTasks() == 1 })
 	s.Enqueue(ctx, t2, p2) // within minRevive of the REVIVE
 	if !holdsWithin(minRevive+2*time.Second, func() bool { return d.revives() == 2 }) {
 		t.Fatalf("revived %d times; want a second REVIVE for the pod that came too soon after the first", d.revives())
 	}
+}
+
+// filteringScheduler is a scheduler over c and d for cluster "c", which holds unused
+// offers for hold seconds and declines them for an hour (refuseSeconds 3600): a pod that
+// waits out a filter fails its test.
+func filteringScheduler(c client.Client, d Driver, hold int32) *Scheduler {
+	s, _ := newTestScheduler(c, d)
+	mc := holdingCluster(hold)
+	mc.Spec.Placement.RefuseSeconds = new(int32(3600))
+	s.SetCluster(mc)
+	return s
+}
+
+// offerAgent1 hands the scheduler an offer of agent-1 (2 cpus) named id.
+func offerAgent1(ctx context.Context, s *Scheduler, d *fakeDriver, id string) {
+	o := agentOffer("agent-1", 2)
+	o.ID.Value = id
+	s.offered(ctx, d, []mesos.Offer{o})
 }
 
 // declined says whether the driver declined an offer.
@@ -131,12 +141,8 @@ func TestANodeThatOpensRevivesTheOffersItsPodsWait(t *testing.T) {
 	pod, mt := podWithTask("p", "500m")
 	c := fakeAPI(t, node, pod, mt)
 	d := newFakeDriver()
-	s, _ := newTestScheduler(c, d)
-	mc := holdingCluster(0)
-	mc.Spec.Placement.RefuseSeconds = new(int32(3600))
-	s.SetCluster(mc)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	s := filteringScheduler(c, d, 0)
+	ctx := t.Context()
 	s.NodeOpened(ctx)
 	if d.revives() != 0 {
 		t.Fatalf("revived %d times with no pod waiting, want 0", d.revives())
@@ -144,12 +150,7 @@ func TestANodeThatOpensRevivesTheOffersItsPodsWait(t *testing.T) {
 	s.Enqueue(ctx, mt, pod)
 	s.Start(ctx)
 
-	offer := func(id string) {
-		o := agentOffer("agent-1", 2)
-		o.ID.Value = id
-		s.offered(ctx, d, []mesos.Offer{o})
-	}
-	offer("o-1")
+	offerAgent1(ctx, s, d, "o-1")
 	waitFor(t, "the offer of the cordoned Node's agent declined", func() bool { return declined(d, "o-1") })
 	revived := d.revives()
 	uncordoned := node.DeepCopy()
@@ -161,7 +162,7 @@ func TestANodeThatOpensRevivesTheOffersItsPodsWait(t *testing.T) {
 	if !holdsWithin(minRevive+2*time.Second, func() bool { return d.revives() == revived+1 }) {
 		t.Fatalf("revived %d times after the Node was uncordoned, want %d", d.revives(), revived+1)
 	}
-	offer("o-2") // Mesos's answer to the REVIVE
+	offerAgent1(ctx, s, d, "o-2") // Mesos's answer to the REVIVE
 	waitFor(t, "the pod launched on the uncordoned Node's agent", func() bool { return d.launchedTasks() == 1 })
 }
 
@@ -180,12 +181,8 @@ func TestNewWorkTheHeldOffersDoNotFitIsRevived(t *testing.T) {
 	p1, t1 := podWithTask("p1", "500m")
 	c := fakeAPI(t, p0, t0, p1, t1)
 	d := unsuppressingDriver{newFakeDriver()}
-	s, _ := newTestScheduler(c, d)
-	mc := holdingCluster(60)
-	mc.Spec.Placement.RefuseSeconds = new(int32(3600))
-	s.SetCluster(mc)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	s := filteringScheduler(c, d, 60)
+	ctx := t.Context()
 	s.Enqueue(ctx, t0, p0)
 	s.Start(ctx)
 
@@ -210,12 +207,8 @@ func TestWorkQueuedDuringARoundIsRevivedFor(t *testing.T) {
 	p1, t1 := podWithTask("p1", "500m")
 	c := fakeAPI(t, p0, t0, p1, t1)
 	d := newFakeDriver()
-	s, _ := newTestScheduler(c, d)
-	mc := holdingCluster(0)
-	mc.Spec.Placement.RefuseSeconds = new(int32(3600))
-	s.SetCluster(mc)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	s := filteringScheduler(c, d, 0)
+	ctx := t.Context()
 	s.Enqueue(ctx, t0, p0)
 	s.Start(ctx)
 	var once sync.Once
