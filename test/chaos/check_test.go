@@ -195,20 +195,17 @@ func (s snapshot) unfinished() []string {
 	var out []string
 	for _, d := range s.deployments {
 		want, st := ptrOr(d.Spec.Replicas, 1), d.Status
-		if st.ObservedGeneration == d.Generation && st.Replicas == want && st.UpdatedReplicas == want &&
-			st.ReadyReplicas+s.waitingOnRemovedNodes(d.Namespace, func(p *corev1.Pod) bool { return d.Spec.Selector != nil && selects(d.Spec.Selector, p) }) == want {
-			continue // short only of pods waiting for a removed agent's Node to go (waitsOnARemovedAgent)
-		}
-		if st.ObservedGeneration < d.Generation || st.Replicas != want || st.UpdatedReplicas != want || st.ReadyReplicas != want {
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		// Short only of pods waiting for a removed agent's Node to go is not short.
+		waiting := s.waitingOnRemovedNodes(d.Namespace, func(p *corev1.Pod) bool { return err == nil && sel.Matches(labels.Set(p.Labels)) })
+		if st.ObservedGeneration < d.Generation || st.Replicas != want || st.UpdatedReplicas != want ||
+			(st.ReadyReplicas != want && st.ReadyReplicas+waiting != want) {
 			out = append(out, fmt.Sprintf("deployment %s/%s has %d replicas, %d up to date, %d ready of %d (generation %d, observed %d; not ready: %s)",
 				d.Namespace, d.Name, st.Replicas, st.UpdatedReplicas, st.ReadyReplicas, want, d.Generation, st.ObservedGeneration, s.notReady(d)))
 		}
 	}
 	for _, j := range s.jobs {
-		owned := func(p *corev1.Pod) bool {
-			ref := metav1.GetControllerOf(p)
-			return ref != nil && ref.Kind == "Job" && ref.Name == j.Name
-		}
+		owned := func(p *corev1.Pod) bool { return controlledBy(p, "Job", j.Name) }
 		if !jobEnded(j) && (j.Status.Active == 0 || j.Status.Active != s.waitingOnRemovedNodes(j.Namespace, owned)) {
 			out = append(out, fmt.Sprintf("job %s/%s has %d succeeded of %d, %d active, %d failed (its pods: %s)",
 				j.Namespace, j.Name, j.Status.Succeeded, ptrOr(j.Spec.Completions, 1), j.Status.Active, j.Status.Failed, s.podPhases("Job", j.Name)))
@@ -233,10 +230,10 @@ func (s snapshot) waitingOnRemovedNodes(namespace string, mine func(*corev1.Pod)
 	return n
 }
 
-// selects says whether a label selector selects a pod (an invalid selector, none).
-func selects(sel *metav1.LabelSelector, p *corev1.Pod) bool {
-	ls, err := metav1.LabelSelectorAsSelector(sel)
-	return err == nil && ls.Matches(labels.Set(p.Labels))
+// controlledBy says whether a pod's controller is the named one of kind.
+func controlledBy(p *corev1.Pod, kind, name string) bool {
+	ref := metav1.GetControllerOf(p)
+	return ref != nil && ref.Kind == kind && ref.Name == name
 }
 
 // podPhases counts the pods of a controller by phase: a Job whose pods ended while its
@@ -244,7 +241,7 @@ func selects(sel *metav1.LabelSelector, p *corev1.Pod) bool {
 func (s snapshot) podPhases(kind, name string) string {
 	n := map[string]int{}
 	for _, p := range s.pods {
-		if ref := metav1.GetControllerOf(&p); ref != nil && ref.Kind == kind && ref.Name == name {
+		if controlledBy(&p, kind, name) {
 			phase := string(p.Status.Phase)
 			if p.DeletionTimestamp != nil {
 				phase += "(terminating)"
