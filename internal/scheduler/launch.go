@@ -13,6 +13,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/placement"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
@@ -161,6 +162,13 @@ func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a 
 	}
 	mt := &mesosv1alpha1.MesosTask{}
 	err := s.Client.Get(ctx, key, mt)
+	if (apierrors.IsNotFound(err) || err == nil && !podtask.Launched(mt.Status.Phase)) && s.writtenLately(a.Request.ID) {
+		// This process wrote an update of the task lately, which the cache may not show
+		// yet (queued again by a pass over the MesosTask as it was): launched again, the
+		// task would run twice. The API server says.
+		mt = &mesosv1alpha1.MesosTask{}
+		err = indexer.Uncached(s.APIReader, s.Client).Get(ctx, key, mt)
+	}
 	if apierrors.IsNotFound(err) && (pod.Spec.NodeName == "" || s.wasBoundUnsent(a.Request.ID, pod.Spec.NodeName)) {
 		// Not taken yet; or bound by this process, which then sent no launch: the binding
 		// records a launch that did not happen.

@@ -129,6 +129,15 @@ func (s *Scheduler) PodGone(ctx context.Context, pod types.NamespacedName) {
 	}
 }
 
+// writtenLately says whether this process launched a task and wrote its MesosTask less
+// than ownerMemory ago.
+func (s *Scheduler) writtenLately(taskID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.written.pods[taskID]
+	return ok && time.Since(o.at) < ownerMemory
+}
+
 // launchedPod is the pod of a task this process launched whose MesosTask is not written
 // yet, or was written lately (the cache may not show it): see ownerOf.
 func (s *Scheduler) launchedPod(taskID string) (types.NamespacedName, bool) {

@@ -24,15 +24,16 @@ import (
 // the cluster launched writes its MesosTask, state and all (podtask.NewMesosTask).
 // Updates of tasks no MesosTask or bound pod owns are answered by killing the task.
 func (s *Scheduler) persist(ctx context.Context, ts mesos.TaskStatus, earlier ...mesos.TaskStatus) error {
-	_, err := s.persistUpdate(ctx, ts, false, earlier...)
+	_, err := s.persistUpdate(ctx, ts, false, time.Time{}, earlier...)
 	return err
 }
 
 // persistUpdate is persist, but for a task whose MesosTask is not written yet, when
 // mayDefer says so: then only the pod's status is written, and deferred says that the
-// MesosTask is still to be written (with these updates: see worker.records).
-func (s *Scheduler) persistUpdate(ctx context.Context, ts mesos.TaskStatus, mayDefer bool, earlier ...mesos.TaskStatus) (deferred bool, err error) {
-	if s.unknownWhileLaunching(ts) {
+// MesosTask is still to be written (with these updates: see worker.records). received
+// is when the update reached this process (zero: not known).
+func (s *Scheduler) persistUpdate(ctx context.Context, ts mesos.TaskStatus, mayDefer bool, received time.Time, earlier ...mesos.TaskStatus) (deferred bool, err error) {
+	if s.unknownWhileLaunching(ts, received) {
 		s.Log.Info("Mesos does not know a task launched moments ago; asking again once its launch has reached Mesos",
 			"task", ts.TaskID.Value, "state", ts.GetState().String())
 		if d := s.currentDriver(); d != nil {
@@ -66,6 +67,15 @@ func (s *Scheduler) persistUpdate(ctx context.Context, ts mesos.TaskStatus, mayD
 		// for a reconciliation) until its MesosTask is written.
 		return true, s.mirrorToPod(ctx, mt, ts)
 	}
+	if mt.Status.Phase == mesosv1alpha1.TaskPhasePending && s.launchedSince(ts.TaskID.Value, received) {
+		// Mesos's word that it never ran the task came before a launch this process sent
+		// while it was being written (from the queue the task was in): it says nothing of
+		// that launch, whose own updates follow. The launch stays remembered, and the task
+		// is not queued again: launched again, it would run twice.
+		s.Log.V(1).Info("Mesos's answer came before the task's launch; waiting for the launch's updates",
+			"task", ts.TaskID.Value, "state", ts.GetState().String())
+		return false, nil
+	}
 	s.launchWritten(ts.TaskID.Value)
 	if podtask.RunsAfterEnd(&mt.Status, ts.GetState()) {
 		return false, s.killEnded(ctx, mt, ts)
@@ -83,13 +93,30 @@ func (s *Scheduler) persistUpdate(ctx context.Context, ts mesos.TaskStatus, mayD
 // reach Mesos before the ACCEPT: taken for a launch Mesos never ran, the answer removed
 // the pod, and the ACCEPT then started its task without one. It says nothing of the
 // launch, as a reconciliation's answer then would not (reconcileTasks leaves such tasks
-// out): Mesos is asked again once the launch has reached it.
-func (s *Scheduler) unknownWhileLaunching(ts mesos.TaskStatus) bool {
-	if ts.GetReason() != mesos.REASON_RECONCILIATION || !podtask.NotHeld(ts) {
+// out): Mesos is asked again once the launch has reached it. Nor does any update that
+// says Mesos does not hold the task and came before the launch was sent (received).
+func (s *Scheduler) unknownWhileLaunching(ts mesos.TaskStatus, received time.Time) bool {
+	if !podtask.NotHeld(ts) {
+		return false
+	}
+	if s.launchedSince(ts.TaskID.Value, received) {
+		return true
+	}
+	if ts.GetReason() != mesos.REASON_RECONCILIATION {
 		return false
 	}
 	l, ok := s.launchOf(ts.TaskID.Value)
 	return ok && time.Since(l.At.Time) < launchInFlight
+}
+
+// launchedSince says whether this process sent a launch of a task after t (a zero t:
+// not known) that no update has written yet.
+func (s *Scheduler) launchedSince(taskID string, t time.Time) bool {
+	if t.IsZero() {
+		return false
+	}
+	l, ok := s.launchOf(taskID)
+	return ok && l.At.After(t)
 }
 
 // errNoOwner: no MesosTask and no bound pod owns a task.

@@ -24,6 +24,9 @@ type statusUpdate struct {
 	status   mesos.TaskStatus
 	ack      func(context.Context) error
 	launched bool
+	// received is when the update reached this process: what Mesos says in one says
+	// nothing of a launch this process sent after it (persistUpdate).
+	received time.Time
 }
 
 // startingUpdate is an acknowledged TASK_STARTING not yet written, or (launch) a launch
@@ -39,6 +42,9 @@ type startingUpdate struct {
 func (s *Scheduler) toWorker(u statusUpdate) {
 	if !u.launched && !s.queued.add(u.status.UUID) {
 		return
+	}
+	if u.received.IsZero() {
+		u.received = time.Now()
 	}
 	s.updates[shardOf(u.status.TaskID.Value)].Push(u)
 }
@@ -199,7 +205,7 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 	if held || refused {
 		s.holdID(id)
 	}
-	deferred, err := s.persistUpdate(ctx, u.status, mayDefer, earlier...)
+	deferred, err := s.persistUpdate(ctx, u.status, mayDefer, u.received, earlier...)
 	if err != nil {
 		if len(u.status.UUID) == 0 {
 			earlier = append(earlier, u.status)

@@ -1,0 +1,85 @@
+package scheduler
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+// A pod whose launch was not sent (its subscription ended as it was bound) waits in the
+// queue, bound. The reconciliation after the next subscription asks Mesos about its task,
+// and Mesos, which never got it, answers TASK_GONE. While that answer is being written
+// (the MesosTask back to Pending, "launching again"), an offer round launches the task
+// from the queue. The answer came before that launch and says nothing of it: the task
+// is not queued again for it, and no later round launches it a second time. (Found by
+// the long chaos run: launched twice while live, refused by Mesos for its duplicate id.)
+func TestAnAnswerOlderThanALaunchDoesNotQueueTheTaskAgain(t *testing.T) {
+	pod, queued := queuedPod(t, "job-1")
+	pod.Spec.NodeName = agentnode.NodeName("c", "agent-1", 0)
+	var s *Scheduler
+	offersDuringTheWrite := true
+	funcs := interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+		if _, ok := o.(*mesosv1alpha1.MesosTask); ok && offersDuringTheWrite {
+			offersDuringTheWrite = false
+			s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+		}
+		return c.Create(ctx, o, opts...)
+	}}
+	c := fakeAPIWith(t, funcs, pod)
+	d := newFakeDriver()
+	s, _ = newTestScheduler(c, d)
+	ctx := context.Background()
+	s.noteBoundUnsent(queued.Spec.TaskID, pod.Spec.NodeName)
+	s.Enqueue(ctx, queued, pod)
+	answer := masterUpdate(queued.Spec.TaskID, mesos.TASK_GONE, mesos.REASON_RECONCILIATION)
+	answer.received = time.Now().Add(-time.Millisecond)
+
+	newWorker(s, -1).handle(ctx, answer)
+
+	if len(d.accepted) != 1 {
+		t.Fatalf("%d ACCEPTs during the answer's write, want the launch from the queue", len(d.accepted))
+	}
+	if s.Pending(queued.Spec.TaskID) || !s.LaunchUnwritten(queued.Spec.TaskID) {
+		t.Errorf("queued again %v, launch remembered %v; want the launch remembered and the task not queued again",
+			s.Pending(queued.Spec.TaskID), s.LaunchUnwritten(queued.Spec.TaskID))
+	}
+	offer := agentOffer("agent-1", 2)
+	offer.ID.Value = "o-agent-1-later"
+	s.handleNew(ctx, []mesos.Offer{offer})
+	if len(d.accepted) != 1 {
+		t.Fatalf("the task was launched %d times", len(d.accepted))
+	}
+}
+
+// A task this process launched, whose update it wrote a moment ago, is queued again from
+// a cache that shows its MesosTask as it was before (Pending): the stale pass of a
+// reconciler. The offer round reads the MesosTask from the API server before launching
+// it again, and finds it launched.
+func TestATaskWrittenLatelyIsNotLaunchedAgainFromAStaleCache(t *testing.T) {
+	pod, stale := podWithTask("job-2", "500m")
+	pod.Spec.NodeName = agentnode.NodeName("c", "agent-1", 0)
+	stale.Status.Phase = mesosv1alpha1.TaskPhasePending
+	running := stale.DeepCopy()
+	running.Status.Phase, running.Status.MesosState = mesosv1alpha1.TaskPhaseRunning, mesos.TASK_RUNNING.String()
+	d := newFakeDriver()
+	s, _ := newTestScheduler(fakeAPI(t, pod, stale), d)
+	s.APIReader = fakeAPI(t, pod.DeepCopy(), running)
+	ctx := context.Background()
+	key := client.ObjectKeyFromObject(pod)
+	s.noteLaunch(stale.Spec.TaskID, launchNow("a-agent-1", "agent-1"), &key)
+	s.launchWritten(stale.Spec.TaskID)
+	s.Enqueue(ctx, stale, pod)
+
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	if len(d.accepted) != 0 || s.Pending(stale.Spec.TaskID) {
+		t.Fatalf("launched %d times, still queued %v; want it not launched again and out of the queue", len(d.accepted), s.Pending(stale.Spec.TaskID))
+	}
+}
