@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
@@ -285,11 +286,30 @@ func (s *Scheduler) markStored(taskID string) {
 // launchUncertain drops what this process knows of a launch whose ACCEPT failed, but
 // its pod: Mesos's answer about the task finds its pod so (ownerOf) while the cache
 // does not show the binding yet. Without it a task the master did launch, reported
-// TASK_STAGING, was killed as one no pod owns.
+// TASK_STAGING, was killed as one no pod owns. When it was sent is kept a while too: an
+// answer to a reconciliation asked before the ACCEPT reached the master (after a
+// subscription) says Mesos does not know the task though the master then ran it, and
+// taken for a launch it never ran, that task was launched again beside itself.
 func (s *Scheduler) launchUncertain(taskID string) {
 	s.mu.Lock()
+	if l, ok := s.launches[taskID]; ok {
+		s.uncertain[taskID] = l.At.Time
+	}
 	delete(s.launches, taskID)
 	s.mu.Unlock()
+}
+
+// uncertainSince is when the failed ACCEPT of a task was sent less than launchInFlight
+// ago, if it was; older ones are forgotten.
+func (s *Scheduler) uncertainSince(taskID string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.uncertain[taskID]
+	if ok && time.Since(at) >= launchInFlight {
+		delete(s.uncertain, taskID)
+		return at, false
+	}
+	return at, ok
 }
 
 // forgetLaunch drops what this process knows of a task's launch (it did not happen, or
@@ -297,6 +317,7 @@ func (s *Scheduler) launchUncertain(taskID string) {
 func (s *Scheduler) forgetLaunch(taskID string) {
 	s.mu.Lock()
 	delete(s.launches, taskID)
+	delete(s.uncertain, taskID)
 	s.storedLocked(taskID)
 	s.mu.Unlock()
 }

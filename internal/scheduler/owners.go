@@ -51,6 +51,7 @@ func (w *writtenOwners) add(taskID string, pod types.NamespacedName, now time.Ti
 func (s *Scheduler) launchWritten(taskID string) {
 	s.mu.Lock()
 	delete(s.launches, taskID)
+	delete(s.uncertain, taskID)
 	s.ownerWrittenLocked(taskID)
 	s.mu.Unlock()
 }

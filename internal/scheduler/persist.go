@@ -105,6 +105,9 @@ func (s *Scheduler) unknownWhileLaunching(ts mesos.TaskStatus, received time.Tim
 	if ts.GetReason() != mesos.REASON_RECONCILIATION {
 		return false
 	}
+	if _, ok := s.uncertainSince(ts.TaskID.Value); ok {
+		return true
+	}
 	l, ok := s.launchOf(ts.TaskID.Value)
 	return ok && time.Since(l.At.Time) < launchInFlight
 }

@@ -96,6 +96,10 @@ type Scheduler struct {
 	// launches are the tasks this process launched whose MesosTask says nothing of it
 	// yet: the first status write records where and when (see prepareLaunch).
 	launches map[string]podtask.Launch // by task id
+	// uncertain are the tasks whose ACCEPT failed, by task id, and when their launch
+	// was sent: for launchInFlight Mesos's word that it does not know one may be older
+	// than the ACCEPT it did get (unknownWhileLaunching).
+	uncertain map[string]time.Time
 	// unstored are the launches whose MesosTask is not written yet: their pods, by task
 	// id (the cache may not show a pod bound when its task's first update comes).
 	unstored map[string]types.NamespacedName
@@ -190,7 +194,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 	}
 	s := &Scheduler{Options: o, cluster: mc.DeepCopy(),
 		pending: map[string]pendingTask{}, holds: map[string]*idHold{}, deferred: map[string]pendingTask{}, heldNew: map[string]struct{}{}, heldIDWait: heldIDWait, refusals: map[string]*refusal{},
-		launches: map[string]podtask.Launch{}, boundUnsent: map[string]string{}, unstored: map[string]types.NamespacedName{}, unstoredOf: map[types.NamespacedName][]string{},
+		launches: map[string]podtask.Launch{}, uncertain: map[string]time.Time{}, boundUnsent: map[string]string{}, unstored: map[string]types.NamespacedName{}, unstoredOf: map[types.NamespacedName][]string{},
 		offers: make(chan offerBatch, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name),
 		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry, queued: queuedUpdates{uuids: map[string]struct{}{}}}
 	for i := range s.updates {

@@ -83,3 +83,31 @@ func TestATaskWrittenLatelyIsNotLaunchedAgainFromAStaleCache(t *testing.T) {
 		t.Fatalf("launched %d times, still queued %v; want it not launched again and out of the queue", len(d.accepted), s.Pending(stale.Spec.TaskID))
 	}
 }
+
+// An ACCEPT whose answer is lost (the master got it) leaves its tasks to Mesos's word.
+// Mesos's answer to a reconciliation asked before the ACCEPT reached it (the one after
+// the subscription) says it does not know the task, though it runs it now: that answer
+// is not taken for a launch Mesos never ran while the ACCEPT may have reached it, and
+// the task is not queued to be launched again beside itself.
+func TestAnAnswerOlderThanAFailedAcceptDoesNotQueueTheTaskAgain(t *testing.T) {
+	pod, mt := queuedPod(t, "job-3")
+	c := fakeAPI(t, pod)
+	d := newFakeDriver()
+	d.launchErr = errBroken
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, mt, pod)
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if len(d.reconciles) != 1 {
+		t.Fatalf("reconciliations %v, want Mesos asked about the task of the failed ACCEPT", d.reconciles)
+	}
+
+	newWorker(s, -1).handle(ctx, masterUpdate(mt.Spec.TaskID, mesos.TASK_GONE, mesos.REASON_RECONCILIATION))
+
+	if s.Pending(mt.Spec.TaskID) {
+		t.Fatal("the task is queued to be launched again")
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(mt), &mesosv1alpha1.MesosTask{}); err == nil {
+		t.Error("a MesosTask was written for the answer")
+	}
+}
