@@ -299,17 +299,17 @@ func (s *Scheduler) launchUncertain(taskID string) {
 	s.mu.Unlock()
 }
 
-// uncertainSince is when the failed ACCEPT of a task was sent less than launchInFlight
-// ago, if it was; older ones are forgotten.
-func (s *Scheduler) uncertainSince(taskID string) (time.Time, bool) {
+// uncertainLately says whether a failed ACCEPT of a task was sent less than
+// launchInFlight ago; older ones are forgotten.
+func (s *Scheduler) uncertainLately(taskID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	at, ok := s.uncertain[taskID]
 	if ok && time.Since(at) >= launchInFlight {
 		delete(s.uncertain, taskID)
-		return at, false
+		return false
 	}
-	return at, ok
+	return ok
 }
 
 // forgetLaunch drops what this process knows of a task's launch (it did not happen, or

@@ -105,7 +105,7 @@ func (s *Scheduler) unknownWhileLaunching(ts mesos.TaskStatus, received time.Tim
 	if ts.GetReason() != mesos.REASON_RECONCILIATION {
 		return false
 	}
-	if _, ok := s.uncertainSince(ts.TaskID.Value); ok {
+	if s.uncertainLately(ts.TaskID.Value) {
 		return true
 	}
 	l, ok := s.launchOf(ts.TaskID.Value)
