@@ -93,13 +93,15 @@ func (s *Scheduler) persistUpdate(ctx context.Context, ts mesos.TaskStatus, mayD
 // reach Mesos before the ACCEPT: taken for a launch Mesos never ran, the answer removed
 // the pod, and the ACCEPT then started its task without one. It says nothing of the
 // launch, as a reconciliation's answer then would not (reconcileTasks leaves such tasks
-// out): Mesos is asked again once the launch has reached it. Nor does any update that
-// says Mesos does not hold the task and came before the launch was sent (received).
+// out): Mesos is asked again once the launch has reached it. Nor does any master's
+// update that says Mesos does not hold the task and came before the launch was sent
+// (received). An agent's is written all the same, since it is acknowledged once written
+// (persistUpdate keeps the launch it says nothing of).
 func (s *Scheduler) unknownWhileLaunching(ts mesos.TaskStatus, received time.Time) bool {
 	if !podtask.NotHeld(ts) {
 		return false
 	}
-	if s.launchedSince(ts.TaskID.Value, received) {
+	if len(ts.UUID) == 0 && s.launchedSince(ts.TaskID.Value, received) {
 		return true
 	}
 	if ts.GetReason() != mesos.REASON_RECONCILIATION {

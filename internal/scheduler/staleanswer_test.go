@@ -111,3 +111,31 @@ func TestAnAnswerOlderThanAFailedAcceptDoesNotQueueTheTaskAgain(t *testing.T) {
 		t.Error("a MesosTask was written for the answer")
 	}
 }
+
+// An agent's update that says Mesos does not hold a task, and came before a launch sent
+// since, is still written before it is acknowledged (nothing acknowledged unwritten);
+// the launch it says nothing of stays remembered, and the task is not queued again.
+func TestAnAgentsUpdateOlderThanALaunchIsWrittenBeforeItsAcknowledgement(t *testing.T) {
+	pod, mt := queuedPod(t, "job-4")
+	c := fakeAPI(t, pod)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	dropped := agentUpdate(mt.Spec.TaskID, mesos.TASK_DROPPED, "u-1")
+	dropped.received = time.Now().Add(-time.Millisecond)
+	s.Enqueue(ctx, mt, pod)
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if len(d.accepted) != 1 {
+		t.Fatalf("%d ACCEPTs, want the task launched", len(d.accepted))
+	}
+
+	newWorker(s, -1).handle(ctx, dropped)
+
+	if err := c.Get(ctx, client.ObjectKeyFromObject(mt), &mesosv1alpha1.MesosTask{}); err != nil {
+		t.Fatalf("the acknowledged update was not written: %v", err)
+	}
+	if s.Pending(mt.Spec.TaskID) || !s.LaunchUnwritten(mt.Spec.TaskID) {
+		t.Errorf("queued again %v, launch remembered %v; want the launch remembered and the task not queued again",
+			s.Pending(mt.Spec.TaskID), s.LaunchUnwritten(mt.Spec.TaskID))
+	}
+}
