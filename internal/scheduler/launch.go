@@ -148,6 +148,14 @@ func (s *Scheduler) launchable(ctx context.Context, key types.NamespacedName, a 
 		s.Dequeue(a.Request.ID)
 		return nil, nil
 	}
+	if s.uncertainLately(a.Request.ID) {
+		// Its ACCEPT failed a moment ago and may have reached the master: Mesos's answer
+		// says (launchFailed), and queues it again if Mesos never got it. Launched again
+		// now, its bind would be refused (the pod is bound), and the refusal would forget
+		// the first launch, whose updates then find no owner.
+		s.Dequeue(a.Request.ID)
+		return nil, nil
+	}
 	// The cache's own pod, to read only: a round may launch thousands of pods at once,
 	// and a copy of each was the largest part of the manager's heap at such a time.
 	pod := &corev1.Pod{}

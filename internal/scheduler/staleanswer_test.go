@@ -2,10 +2,13 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -137,5 +140,48 @@ func TestAnAgentsUpdateOlderThanALaunchIsWrittenBeforeItsAcknowledgement(t *test
 	if s.Pending(mt.Spec.TaskID) || !s.LaunchUnwritten(mt.Spec.TaskID) {
 		t.Errorf("queued again %v, launch remembered %v; want the launch remembered and the task not queued again",
 			s.Pending(mt.Spec.TaskID), s.LaunchUnwritten(mt.Spec.TaskID))
+	}
+}
+
+// An ACCEPT whose answer is lost (the master got it) leaves its task to Mesos's word; a
+// reconciler's pass over a cache that does not show the binding yet queues the pod again.
+// No round launches it again while Mesos may run it: its bind would be refused (the pod is
+// bound), and that refusal forgot the first launch, whose updates then found no owner and
+// had their task killed. (Found by the long chaos run: acknowledged unwritten.)
+func TestATaskWhoseAcceptFailedIsNotLaunchedAgainFromAStaleCache(t *testing.T) {
+	pod, mt := queuedPod(t, "job-5")
+	binds := 0
+	funcs := interceptor.Funcs{SubResourceCreate: func(ctx context.Context, c client.Client, sub string, o, req client.Object, opts ...client.SubResourceCreateOption) error {
+		binds++
+		if binds > 1 {
+			return apierrors.NewConflict(schema.GroupResource{Resource: "pods/binding"}, o.GetName(), errors.New("already assigned"))
+		}
+		return nil // bound, but the cache does not show it yet
+	}}
+	c := fakeAPIWith(t, funcs, pod)
+	d := newFakeDriver()
+	d.launchErr = errBroken
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, mt, pod)
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if len(d.reconciles) != 1 {
+		t.Fatalf("reconciliations %v, want Mesos asked about the task of the failed ACCEPT", d.reconciles)
+	}
+
+	d.launchErr = nil
+	s.Enqueue(ctx, mt, pod)
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-2", 2)})
+
+	if len(d.accepted) != 0 || binds != 1 {
+		t.Errorf("%d ACCEPTs more and %d binds, want only the first launch's", len(d.accepted), binds)
+	}
+	newWorker(s, -1).handle(ctx, agentUpdate(mt.Spec.TaskID, mesos.TASK_RUNNING, "u-1"))
+	if len(d.kills) != 0 {
+		t.Fatalf("killed %v: the first launch's task found no owner", d.kills)
+	}
+	written := &mesosv1alpha1.MesosTask{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(mt), written); err != nil || written.Status.Phase != mesosv1alpha1.TaskPhaseRunning {
+		t.Errorf("MesosTask %v (%v), want the first launch's update written", written.Status.Phase, err)
 	}
 }
