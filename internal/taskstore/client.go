@@ -1,0 +1,168 @@
+package taskstore
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// Field names a List of MesosTasks may select on (client.MatchingFields), as the
+// manager's cache indexed them.
+const (
+	FieldTaskID     = "spec.taskID"
+	FieldClusterRef = "spec.clusterRef"
+)
+
+// Wrap returns c, but for MesosTasks: reads come from the Store (waiting for its first
+// list), and writes go to c and keep what they return in the Store.
+func Wrap(c client.Client, s *Store) client.Client {
+	return &storeClient{Client: c, s: s}
+}
+
+type storeClient struct {
+	client.Client
+	s *Store
+}
+
+var resource = mesosv1alpha1.GroupVersion.WithResource("mesostasks").GroupResource()
+
+func keyOf(mt *mesosv1alpha1.MesosTask) types.NamespacedName {
+	return types.NamespacedName{Namespace: mt.Namespace, Name: mt.Name}
+}
+
+// Get reads a MesosTask from the Store: a copy, or, with client.UnsafeDisableDeepCopy,
+// the Store's own object's fields, to read only.
+func (c *storeClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	mt, ok := obj.(*mesosv1alpha1.MesosTask)
+	if !ok {
+		return c.Client.Get(ctx, key, obj, opts...)
+	}
+	if err := c.s.WaitForSync(ctx); err != nil {
+		return err
+	}
+	held := c.s.Get(key)
+	if held == nil {
+		return apierrors.NewNotFound(resource, key.Name)
+	}
+	o := &client.GetOptions{}
+	o.ApplyOptions(opts)
+	if o.UnsafeDisableDeepCopy != nil && *o.UnsafeDisableDeepCopy {
+		*mt = *held
+		return nil
+	}
+	held.DeepCopyInto(mt)
+	return nil
+}
+
+// List lists MesosTasks from the Store, by namespace, labels and the fields
+// FieldTaskID and FieldClusterRef.
+func (c *storeClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	l, ok := list.(*mesosv1alpha1.MesosTaskList)
+	if !ok {
+		return c.Client.List(ctx, list, opts...)
+	}
+	if err := c.s.WaitForSync(ctx); err != nil {
+		return err
+	}
+	o := &client.ListOptions{}
+	o.ApplyOptions(opts)
+	if o.FieldSelector != nil {
+		for _, r := range o.FieldSelector.Requirements() {
+			if r.Field != FieldTaskID && r.Field != FieldClusterRef {
+				return fmt.Errorf("MesosTasks are not listed by field %q", r.Field)
+			}
+		}
+	}
+	found := c.s.Select(func(mt *mesosv1alpha1.MesosTask) bool {
+		return (o.Namespace == "" || mt.Namespace == o.Namespace) &&
+			(o.LabelSelector == nil || o.LabelSelector.Matches(labels.Set(mt.Labels))) &&
+			(o.FieldSelector == nil || o.FieldSelector.Matches(fields.Set{FieldTaskID: mt.Spec.TaskID, FieldClusterRef: mt.Spec.ClusterRef}))
+	})
+	shallow := o.UnsafeDisableDeepCopy != nil && *o.UnsafeDisableDeepCopy
+	l.Items = make([]mesosv1alpha1.MesosTask, len(found))
+	for i, mt := range found {
+		if shallow {
+			l.Items[i] = *mt
+		} else {
+			mt.DeepCopyInto(&l.Items[i])
+		}
+	}
+	return nil
+}
+
+// Create creates a MesosTask and keeps it.
+func (c *storeClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	mt, ok := obj.(*mesosv1alpha1.MesosTask)
+	if !ok {
+		return c.Client.Create(ctx, obj, opts...)
+	}
+	key := keyOf(mt)
+	c.s.begin(key)
+	defer c.s.settle(key)
+	err := c.Client.Create(ctx, obj, opts...)
+	c.wrote(key, mt, err)
+	return err
+}
+
+// Update updates a MesosTask and keeps what the API server returned.
+func (c *storeClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	mt, ok := obj.(*mesosv1alpha1.MesosTask)
+	if !ok {
+		return c.Client.Update(ctx, obj, opts...)
+	}
+	key := keyOf(mt)
+	c.s.begin(key)
+	defer c.s.settle(key)
+	err := c.Client.Update(ctx, obj, opts...)
+	c.wrote(key, mt, err)
+	return err
+}
+
+// Patch patches a MesosTask and keeps what the API server returned.
+func (c *storeClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	mt, ok := obj.(*mesosv1alpha1.MesosTask)
+	if !ok {
+		return c.Client.Patch(ctx, obj, patch, opts...)
+	}
+	key := keyOf(mt)
+	c.s.begin(key)
+	defer c.s.settle(key)
+	err := c.Client.Patch(ctx, obj, patch, opts...)
+	c.wrote(key, mt, err)
+	return err
+}
+
+// Delete deletes a MesosTask. Its deletion begun (a finalizer keeps it) or done comes
+// with the watch, as for a delete of another's.
+func (c *storeClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
+	mt, ok := obj.(*mesosv1alpha1.MesosTask)
+	if !ok {
+		return c.Client.Delete(ctx, obj, opts...)
+	}
+	key := keyOf(mt)
+	c.s.begin(key)
+	defer c.s.settle(key)
+	err := c.Client.Delete(ctx, obj, opts...)
+	if apierrors.IsNotFound(err) {
+		c.s.remove(key, "")
+	}
+	return err
+}
+
+// wrote keeps what a write returned: the object, or, when the write found it gone or
+// changed by another, what the API server holds (read again).
+func (c *storeClient) wrote(key types.NamespacedName, mt *mesosv1alpha1.MesosTask, err error) {
+	switch {
+	case err == nil:
+		c.s.put(mt)
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
+		c.s.refetchNow(key)
+	}
+}
