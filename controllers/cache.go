@@ -12,16 +12,16 @@ import (
 // CacheOptions keeps the manager's pod cache small: pods no MesosCluster could own
 // (those of the default scheduler not bound to an agent's Node) are kept as a stub of
 // their name, scheduler and Node, for the cache must hold every pod it watches to see one
-// get bound. Cached objects go without their managed fields, and the pods and MesosTasks
-// kept share the strings that repeat from one to the next. Leases are not cached (every
+// get bound. Cached objects go without their managed fields, and the pods kept share the
+// strings that repeat from one to the next. MesosTasks are not cached: the Store holds
+// them (taskstore, Setup). Leases are not cached (every
 // kubelet of the cluster renews one in kube-node-lease: the agents' own are kept as their
 // renewals return them, leaseCopies), nor are Secrets (read one at a time through the
 // API reader).
 func CacheOptions() cache.Options {
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:              {Transform: trimPod},
-			&mesosv1alpha1.MesosTask{}: {Transform: trimTask},
+			&corev1.Pod{}: {Transform: trimPod},
 		},
 		// Nothing reads managed fields (every write is an Update or a merge patch, which
 		// keep the stored ones): cached objects go without them, which saves memory
@@ -30,14 +30,11 @@ func CacheOptions() cache.Options {
 	}
 }
 
-// trimTask strips a MesosTask of its managed fields for the cache, and shares its
-// repeated strings (internTask).
-func trimTask(o any) (any, error) {
-	o, err := cache.TransformStripManagedFields()(o)
-	if t, ok := o.(*mesosv1alpha1.MesosTask); ok && err == nil {
-		internTask(t)
-	}
-	return o, err
+// trimStored strips a MesosTask of its managed fields for the Store (which the cache
+// does not hold: taskstore), and shares its repeated strings (internTask).
+func trimStored(t *mesosv1alpha1.MesosTask) {
+	t.ManagedFields = nil
+	internTask(t)
 }
 
 // trimPod strips a pod for the cache: its managed fields, and all but a stub when no

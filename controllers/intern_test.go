@@ -73,7 +73,10 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 		t.Error("pods: a container's requests and limits, which differ, are one map")
 	}
 
-	tasks := transformPair(t, "MesosTask", task, trimTask, func(mt *mesosv1alpha1.MesosTask) string { return mt.Spec.TaskID })
+	tasks := transformPair(t, "MesosTask", task, func(o any) (any, error) {
+		trimStored(o.(*mesosv1alpha1.MesosTask))
+		return o, nil
+	}, func(mt *mesosv1alpha1.MesosTask) string { return mt.Spec.TaskID })
 	expectShared(t, "MesosTasks", map[string][2]string{
 		"namespace":  {tasks[0].Namespace, tasks[1].Namespace},
 		"finalizer":  {tasks[0].Finalizers[0], tasks[1].Finalizers[0]},

@@ -28,6 +28,7 @@ import (
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/metrics"
 	"github.com/k8sm/k8sm/internal/scheduler"
+	"github.com/k8sm/k8sm/internal/taskstore"
 )
 
 const (
@@ -95,8 +96,10 @@ type MesosClusterReconciler struct {
 	Recorder  events.EventRecorder
 	// NewScheduler, when set, gives each driver its scheduler; nil declines every offer.
 	NewScheduler SchedulerFactory
-	// Tasks finds tasks in the cache by id, for the schedulers (indexer.Setup).
+	// Tasks finds tasks by id, for the schedulers (indexer.Setup).
 	Tasks indexer.Tasks
+	// Store holds the MesosTasks, whose phases the counts follow. Required.
+	Store *taskstore.Store
 	// DriverOptions adjust each driver's config (tests shorten backoffs).
 	DriverOptions func(*framework.Config)
 	// Registry holds the running drivers and schedulers, which the other reconcilers
@@ -349,8 +352,8 @@ func schedulerNameConflictMessage(mc *mesosv1alpha1.MesosCluster, winner string)
 // SetupWithManager registers the reconciler. It reads the indexer's ClusterSchedulerName
 // and ClusterRef indexes.
 func (r *MesosClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Registry == nil {
-		return errors.New("the MesosCluster reconciler needs the Registry")
+	if r.Registry == nil || r.Store == nil {
+		return errors.New("the MesosCluster reconciler needs the Registry and the Store")
 	}
 	r.wakeups = r.Registry.Listen()
 	b := ctrl.NewControllerManagedBy(mgr).
@@ -362,7 +365,7 @@ func (r *MesosClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.sameSchedulerName)).
 		// Task counts follow the tasks' phases, at most every countDelay: counting is
 		// O(tasks), and thousands of tasks change phase at once.
-		Watches(&mesosv1alpha1.MesosTask{}, delayedClusterEnqueue{}, builder.WithPredicates(taskPhaseChanged))
+		WatchesRawSource(r.Store.Source(delayedClusterEnqueue{}, taskPhaseChanged))
 	r.outageTolerations = servesOutageTolerations(mgr.GetRESTMapper())
 	if r.outageTolerations {
 		// Its OutageToleration is written again if it is changed or removed.

@@ -24,6 +24,7 @@ import (
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/podtask"
 	"github.com/k8sm/k8sm/internal/scheduler"
+	"github.com/k8sm/k8sm/internal/taskstore"
 )
 
 // TaskFinalizer keeps a MesosTask until its Mesos task is over or known gone.
@@ -37,6 +38,8 @@ type MesosTaskReconciler struct {
 	client.Client
 	// Registry holds the clusters' drivers and schedulers. Required.
 	Registry *scheduler.Registry
+	// Store holds the MesosTasks, whose changes start passes. Required.
+	Store *taskstore.Store
 	// Recorder records events for people; optional.
 	Recorder events.EventRecorder
 	// UnreachableTimeout is how long a task may stay unreachable before its pod is
@@ -341,13 +344,17 @@ func (r *MesosTaskReconciler) killTask(ctx context.Context, mt *mesosv1alpha1.Me
 	return ctrl.Result{RequeueAfter: 10 * time.Second}, true
 }
 
-// SetupWithManager registers the reconciler. It reads the indexer.ClusterRef index.
+// SetupWithManager registers the reconciler. Its passes follow the Store's changes, not
+// a watch of MesosTasks (taskstore).
 func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Registry == nil {
 		return errors.New("the MesosTask reconciler needs the Registry")
 	}
+	if r.Store == nil {
+		return errors.New("the MesosTask reconciler needs the Store")
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&mesosv1alpha1.MesosTask{}).
+		WatchesRawSource(r.Store.Source(&handler.EnqueueRequestForObject{})).
 		// A task goes with its pod (also where no garbage collector runs). Only a pod some
 		// cluster could own can have a MesosTask: the others' changes wake nothing.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []ctrl.Request {
@@ -357,12 +364,12 @@ func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return ok && mayBeOurs(p)
 		}))).
 		// A scheduler that starts (or a cluster that becomes ready) takes the queue again.
-		WatchesRawSource(r.clusterWakeups(mgr)).
+		WatchesRawSource(r.clusterWakeups()).
 		// The tasks waiting to be launched on a Node that is deleted end (nodeGone).
 		Watches(&corev1.Node{}, handler.Funcs{DeleteFunc: r.nodeGone}).
 		// The tasks of a cluster that went let go of their finalizers (holdFinalizer),
 		// also those written after the cluster let go of the ones it knew.
-		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.tasksOfCluster(mgr)),
+		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.tasksOfCluster()),
 			builder.WithPredicates(predicate.Funcs{
 				CreateFunc:  func(event.CreateEvent) bool { return false },
 				UpdateFunc:  func(event.UpdateEvent) bool { return false },
@@ -374,10 +381,10 @@ func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // tasksOfCluster maps a cluster to its MesosTasks.
-func (r *MesosTaskReconciler) tasksOfCluster(mgr ctrl.Manager) handler.MapFunc {
+func (r *MesosTaskReconciler) tasksOfCluster() handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []ctrl.Request {
 		var list mesosv1alpha1.MesosTaskList
-		if err := mgr.GetClient().List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+		if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil
 		}
 		reqs := make([]ctrl.Request, 0, len(list.Items))
@@ -389,12 +396,12 @@ func (r *MesosTaskReconciler) tasksOfCluster(mgr ctrl.Manager) handler.MapFunc {
 }
 
 // clusterWakeups re-queues a cluster's pending tasks when its driver changes. The
-// cluster's MesosTasks are read from the cache without copies (to read only): a
+// cluster's MesosTasks are read from the Store without copies (to read only): a
 // cluster of 10,000 tasks would otherwise be copied whole at each failover.
-func (r *MesosTaskReconciler) clusterWakeups(mgr ctrl.Manager) source.Source {
+func (r *MesosTaskReconciler) clusterWakeups() source.Source {
 	return source.Channel(r.Registry.Listen(), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []ctrl.Request {
 		var list mesosv1alpha1.MesosTaskList
-		if err := mgr.GetClient().List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+		if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil
 		}
 		var reqs []ctrl.Request

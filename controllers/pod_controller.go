@@ -24,6 +24,7 @@ import (
 	"github.com/k8sm/k8sm/internal/metrics"
 	"github.com/k8sm/k8sm/internal/podtask"
 	"github.com/k8sm/k8sm/internal/scheduler"
+	"github.com/k8sm/k8sm/internal/taskstore"
 )
 
 // PodReconciler takes the pods that name a MesosCluster's schedulerName: it gives each a
@@ -33,6 +34,8 @@ type PodReconciler struct {
 	client.Client
 	// Registry holds the clusters' drivers and schedulers. Required.
 	Registry *scheduler.Registry
+	// Store holds the MesosTasks, whose creates and deletes start passes. Required.
+	Store *taskstore.Store
 	// Recorder records events for people; optional.
 	Recorder events.EventRecorder
 	// Workers is how many pods are handled at once. Default 8.
@@ -484,8 +487,8 @@ func usable(mc *mesosv1alpha1.MesosCluster) bool {
 // Node by anyone. It reads the indexer's ClusterSchedulerName, PodSchedulerName and
 // PodNodeName indexes.
 func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Registry == nil {
-		return errors.New("the Pod reconciler needs the Registry")
+	if r.Registry == nil || r.Store == nil {
+		return errors.New("the Pod reconciler needs the Registry and the Store")
 	}
 	ours := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 		p, ok := o.(*corev1.Pod)
@@ -499,7 +502,7 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// and readiness gates wait for it), or the MesosTask of an earlier pod of the same
 		// name that goes (the pod waits for it): the pod of that name is looked at again.
 		// Its updates (task status) wake nothing here.
-		Watches(&mesosv1alpha1.MesosTask{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(createdOrDeleted)).
+		WatchesRawSource(r.Store.Source(&handler.EnqueueRequestForObject{}, createdOrDeleted)).
 		// A namespace whose labels change may be let in by a cluster's namespaceSelector,
 		// or kept out: its pods waiting to be placed are looked at again.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.podsOfNamespace), builder.WithPredicates(namespaceLabelsChanged)).

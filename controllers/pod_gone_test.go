@@ -31,6 +31,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/podtask"
 	"github.com/k8sm/k8sm/internal/scheduler"
+	"github.com/k8sm/k8sm/internal/taskstore"
 )
 
 // A pod deleted while it waits in its cluster's queue leaves the queue as it goes: unbound,
@@ -95,7 +96,7 @@ func TestADeletedPodLeavesItsClustersQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&PodReconciler{Client: c, Registry: reg}).SetupWithManager(mgr); err != nil {
+	if err := (&PodReconciler{Client: c, Registry: reg, Store: taskstore.New(nil)}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)

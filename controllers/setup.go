@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/scheduler"
 	"github.com/k8sm/k8sm/internal/taskclient"
+	"github.com/k8sm/k8sm/internal/taskstore"
 )
 
 // Options are the settings of the operator's reconcilers.
@@ -41,9 +43,10 @@ type Options struct {
 	AnySecretNamespace bool
 }
 
-// Reconcilers are the operator's reconcilers and the Registry they share.
+// Reconcilers are the operator's reconcilers and the Registry and Store they share.
 type Reconcilers struct {
 	Registry *scheduler.Registry
+	Store    *taskstore.Store
 	Cluster  *MesosClusterReconciler
 	Node     *AgentNodeReconciler
 	Pod      *PodReconciler
@@ -52,7 +55,9 @@ type Reconcilers struct {
 
 // Setup wires the operator into a manager, all in this one place: every field index,
 // the Registry of drivers and schedulers that the reconcilers share (stopped with the
-// manager), and the four reconcilers, each handed what it uses.
+// manager), the Store of MesosTasks (kept by its Watcher, read and written through the
+// reconcilers' client: the cache keeps no MesosTasks), and the four reconcilers, each
+// handed what it uses.
 func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	if o.Recorder == nil {
 		return nil, errors.New("controllers.Setup needs a Recorder")
@@ -60,7 +65,16 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	if o.SecretNamespace == "" && !o.AnySecretNamespace {
 		return nil, errors.New("controllers.Setup needs the SecretNamespace Secrets may be read from")
 	}
-	tasks, err := indexer.Setup(context.Background(), mgr.GetCache())
+	store := taskstore.New(trimStored)
+	meta, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return nil, fmt.Errorf("making the MesosTasks' metadata client: %w", err)
+	}
+	if err := mgr.Add(&taskstore.Watcher{Store: store, Reader: mgr.GetAPIReader(), Metadata: meta,
+		Log: mgr.GetLogger().WithName("mesostasks")}); err != nil {
+		return nil, err
+	}
+	tasks, err := indexer.Setup(context.Background(), mgr.GetCache(), store)
 	if err != nil {
 		return nil, fmt.Errorf("registering the field indexes: %w", err)
 	}
@@ -69,18 +83,20 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 		return nil, err
 	}
 	// A MesosTask is created without decoding the API server's copy (taskclient).
-	c, err := taskclient.Wrap(mgr.GetClient(), mgr.GetConfig(), mgr.GetHTTPClient())
+	created, err := taskclient.Wrap(mgr.GetClient(), mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
 		return nil, err
 	}
+	c := taskstore.Wrap(created, store)
 	r := &Reconcilers{
 		Registry: registry,
+		Store:    store,
 		Cluster: &MesosClusterReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: o.Recorder("k8sm-mesoscluster"),
-			Registry: registry, Tasks: tasks, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval, SecretNamespace: o.SecretNamespace},
+			Registry: registry, Tasks: tasks, Store: store, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval, SecretNamespace: o.SecretNamespace},
 		Node: &AgentNodeReconciler{Client: c, APIReader: mgr.GetAPIReader(), Registry: registry, Recorder: o.Recorder("k8sm-agentnode"),
 			GoneGracePeriod: o.NodeGoneGracePeriod, LeaseDuration: o.NodeLeaseDuration},
-		Pod: &PodReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-pod")},
-		Task: &MesosTaskReconciler{Client: c, Registry: registry, Recorder: o.Recorder("k8sm-mesostask"),
+		Pod: &PodReconciler{Client: c, Registry: registry, Store: store, Recorder: o.Recorder("k8sm-pod")},
+		Task: &MesosTaskReconciler{Client: c, Registry: registry, Store: store, Recorder: o.Recorder("k8sm-mesostask"),
 			UnreachableTimeout: o.UnreachableTimeout},
 	}
 	for _, c := range []struct {

@@ -38,14 +38,14 @@ const (
 )
 
 // Setup registers every index with the manager's cache, and returns the lookups by task
-// id; call it once, before the manager starts.
-func Setup(ctx context.Context, c cache.Cache) (Tasks, error) {
+// id, of MesosTasks in tasks (the cache keeps none); call it once, before the manager
+// starts.
+func Setup(ctx context.Context, c cache.Cache, tasks TaskLookup) (Tasks, error) {
 	for _, ix := range []struct {
 		obj   client.Object
 		field string
 		fn    client.IndexerFunc
 	}{
-		{&mesosv1alpha1.MesosTask{}, ClusterRef, ClusterRefOf},
 		{&mesosv1alpha1.MesosCluster{}, ClusterSchedulerName, func(o client.Object) []string {
 			return []string{o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName}
 		}},
@@ -57,7 +57,7 @@ func Setup(ctx context.Context, c cache.Cache) (Tasks, error) {
 			return nil, err
 		}
 	}
-	return NewTasks(ctx, c)
+	return NewTasks(ctx, c, tasks)
 }
 
 // TaskIDOf is the TaskID index of a MesosTask (for fake clients in tests too).

@@ -14,16 +14,17 @@ import (
 )
 
 // Tasks finds a task's MesosTask and its bound pod by the task's Mesos id, as every
-// status update names its task: the cache's own objects, to read only.
+// status update names its task: the MesosTasks' store's own objects and the cache's own
+// pods, to read only.
 //
 // The cache's field indexes (IndexField) keep each value of a namespaced object twice,
 // under its namespace and under all namespaces, each with a set of the objects that
 // have it; and a value of its own per object costs a set per object. At 10,000 tasks,
 // four sets per task were about 9 MB of the manager's live heap, and with one set per
 // task and index, kept on the informers themselves, still 9 MB at the peak of a burst.
-// Every lookup by task id is cluster-wide, so they are kept on the informers, under the
-// last two characters of the id (a pod UID's: 256 values of a few dozen objects each at
-// 10,000 tasks), and a lookup picks its object out of its bucket (NewTasks).
+// Every lookup by task id is cluster-wide, so the pods' is kept on their informer, under
+// the last two characters of the id (a pod UID's: 256 values of a few dozen objects each
+// at 10,000 tasks), and a lookup picks its pod out of its bucket (NewTasks).
 type Tasks interface {
 	// MesosTask is the MesosTask whose spec.taskID is id, or nil.
 	MesosTask(ctx context.Context, id string) (*mesosv1alpha1.MesosTask, error)
@@ -33,18 +34,20 @@ type Tasks interface {
 	OfCluster(ctx context.Context, cluster string) ([]*mesosv1alpha1.MesosTask, error)
 }
 
-// NewTasks registers the indexes by task id on the cache's MesosTask and Pod informers;
-// call it once, before the cache starts.
-func NewTasks(ctx context.Context, c cache.Informers) (Tasks, error) {
-	tasks, err := addIndex(ctx, c, &mesosv1alpha1.MesosTask{}, TaskID, taskIDIndex)
-	if err != nil {
-		return nil, err
-	}
+// TaskLookup finds MesosTasks where the manager keeps them (taskstore.Store).
+type TaskLookup interface {
+	MesosTask(ctx context.Context, id string) (*mesosv1alpha1.MesosTask, error)
+	OfCluster(ctx context.Context, cluster string) ([]*mesosv1alpha1.MesosTask, error)
+}
+
+// NewTasks registers the index by task id on the cache's Pod informer, and finds
+// MesosTasks in tasks; call it once, before the cache starts.
+func NewTasks(ctx context.Context, c cache.Informers, tasks TaskLookup) (Tasks, error) {
 	pods, err := addIndex(ctx, c, &corev1.Pod{}, PodTaskID, podTaskIDIndex)
 	if err != nil {
 		return nil, err
 	}
-	return informerTasks{tasks: tasks, pods: pods}, nil
+	return informerTasks{TaskLookup: tasks, pods: pods}, nil
 }
 
 // bucket is the value of a task id in the informers' indexes by task id.
@@ -53,14 +56,6 @@ func bucket(id string) string {
 		return id
 	}
 	return id[len(id)-2:]
-}
-
-// taskIDIndex is a MesosTask's value in an informer's TaskID index: its task id's bucket.
-func taskIDIndex(o any) ([]string, error) {
-	if mt, ok := o.(*mesosv1alpha1.MesosTask); ok {
-		return []string{bucket(mt.Spec.TaskID)}, nil
-	}
-	return nil, nil
 }
 
 // podTaskIDIndex is a pod's value in an informer's PodTaskID index: its task id's
@@ -92,35 +87,15 @@ func addIndex(ctx context.Context, c cache.Informers, obj client.Object, name st
 	return shared.GetIndexer(), nil
 }
 
-// informerTasks reads the informers' stores.
-type informerTasks struct{ tasks, pods toolscache.Indexer }
-
-func (t informerTasks) MesosTask(_ context.Context, id string) (*mesosv1alpha1.MesosTask, error) {
-	return find(t.tasks, TaskID, id, func(mt *mesosv1alpha1.MesosTask) bool { return mt.Spec.TaskID == id })
+// informerTasks reads the pod informer's store, and the MesosTasks' lookup.
+type informerTasks struct {
+	TaskLookup
+	pods toolscache.Indexer
 }
 
 // BoundPod looks among the pods its index holds, those on an agent's Node (PodTaskIDOf).
 func (t informerTasks) BoundPod(_ context.Context, id string) (*corev1.Pod, error) {
 	return find(t.pods, PodTaskID, id, func(p *corev1.Pod) bool { return podtask.IsTaskIDOf(id, p) })
-}
-
-// OfCluster walks the informer's store, whose list is of pointers to its own objects: a
-// List through the cache copies every MesosTask of the cluster into a slice of its own
-// (at 10,000 tasks, 5 MB at each count of a cluster's tasks, which is most of the
-// manager's live heap that is not the cache at the peak of a burst). A cluster's tasks
-// are most of the store, so no index is kept for them.
-func (t informerTasks) OfCluster(_ context.Context, cluster string) ([]*mesosv1alpha1.MesosTask, error) {
-	var out []*mesosv1alpha1.MesosTask
-	for _, obj := range t.tasks.List() {
-		mt, ok := obj.(*mesosv1alpha1.MesosTask)
-		if !ok {
-			return nil, fmt.Errorf("the MesosTask informer holds a %T", obj)
-		}
-		if mt.Spec.ClusterRef == cluster {
-			out = append(out, mt)
-		}
-	}
-	return out, nil
 }
 
 // find is the first object of id's bucket in an index by task id that is id's (is), or

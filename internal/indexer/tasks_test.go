@@ -14,23 +14,14 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
-func TestTasksByID(t *testing.T) {
-	tasks := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{TaskID: taskIDIndex})
+// A bound pod is found by its task id, out of its bucket (the id's last two characters).
+func TestBoundPodByTaskID(t *testing.T) {
 	pods := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{PodTaskID: podTaskIDIndex})
-	for _, o := range []any{
-		&mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "k8sm.u1"}},
-		&mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "k8sm.u2"}},
-		// In u1's bucket: a lookup takes the one whose id it asks for.
-		&mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "d", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "k8sm.vu1"}},
-	} {
-		if err := tasks.Add(o); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, o := range []any{
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "p", UID: "u1"}, Spec: corev1.PodSpec{NodeName: "mesos-c-h1"}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "p", UID: "u2"}, Spec: corev1.PodSpec{NodeName: "kubelet-node"}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "c", Name: "p", UID: "u3"}},
+		// In u1's bucket: a lookup takes the one whose id it asks for.
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "d", Name: "p", UID: "vu1"}, Spec: corev1.PodSpec{NodeName: "mesos-c-h2"}},
 	} {
 		if err := pods.Add(o); err != nil {
@@ -39,44 +30,29 @@ func TestTasksByID(t *testing.T) {
 	}
 	// One value per object, its id's last two characters: no copy under a namespace,
 	// and no set of its own.
-	if got, want := sorted(tasks.ListIndexFuncValues(TaskID)), []string{"u1", "u2"}; !slices.Equal(got, want) {
-		t.Errorf("TaskID index values = %v, want %v", got, want)
-	}
 	if got, want := pods.ListIndexFuncValues(PodTaskID), []string{"u1"}; !slices.Equal(got, want) {
 		t.Errorf("PodTaskID index values = %v, want %v (only pods on an agent's Node)", got, want)
 	}
 
-	ix := informerTasks{tasks: tasks, pods: pods}
+	ix := informerTasks{pods: pods}
 	ctx := context.Background()
 	for _, tc := range []struct {
 		id      string
-		taskNS  string
 		boundNS string
 	}{
-		{id: "k8sm.u1", taskNS: "a", boundNS: "a"},
-		{id: "k8sm.vu1", taskNS: "d", boundNS: "d"},
-		{id: "k8sm.u2", taskNS: "b"}, // its pod is a kubelet's
-		{id: "k8sm.u3"},              // not bound
+		{id: "k8sm.u1", boundNS: "a"},
+		{id: "k8sm.vu1", boundNS: "d"},
+		{id: "k8sm.u2"}, // its pod is a kubelet's
+		{id: "k8sm.u3"}, // not bound
 		{id: "k8sm.nope"},
 		{id: "k8sm.xu1"}, // in u1's bucket, no object's
 		{id: "1"},
 	} {
-		mt, err := ix.MesosTask(ctx, tc.id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := ""
-		if mt != nil {
-			got = mt.Namespace
-		}
-		if got != tc.taskNS {
-			t.Errorf("MesosTask(%s) in %q, want %q", tc.id, got, tc.taskNS)
-		}
 		pod, err := ix.BoundPod(ctx, tc.id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = ""
+		got := ""
 		if pod != nil {
 			got = pod.Namespace
 		}
@@ -86,54 +62,37 @@ func TestTasksByID(t *testing.T) {
 	}
 }
 
-func sorted(s []string) []string {
-	slices.Sort(s)
-	return s
-}
-
-// A cluster's tasks are the store's own objects, those of its clusterRef alone; and the
-// same through a client's field index (the fake's, in tests).
+// A cluster's tasks through a client's field index (the fake's, in tests): those of
+// its clusterRef alone.
 func TestTasksOfCluster(t *testing.T) {
 	objs := []*mesosv1alpha1.MesosTask{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c1", TaskID: "k8sm.u1"}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "p"}, Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c2", TaskID: "k8sm.u2"}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "q"}, Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c1", TaskID: "k8sm.u3"}},
 	}
-	store := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{})
-	for _, o := range objs {
-		if err := store.Add(o); err != nil {
+	c := fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(objs[0], objs[1], objs[2]).
+		WithIndex(&mesosv1alpha1.MesosTask{}, ClusterRef, ClusterRefOf).Build()
+	ix := ListTasks{Reader: c}
+	for _, tc := range []struct {
+		cluster string
+		want    []string
+	}{
+		{"c1", []string{"k8sm.u1", "k8sm.u3"}},
+		{"c2", []string{"k8sm.u2"}},
+		{"c3", nil},
+	} {
+		list, err := ix.OfCluster(context.Background(), tc.cluster)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	c := fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(objs[0].DeepCopy(), objs[1].DeepCopy(), objs[2].DeepCopy()).
-		WithIndex(&mesosv1alpha1.MesosTask{}, ClusterRef, ClusterRefOf).Build()
-	for name, ix := range map[string]Tasks{"informer": informerTasks{tasks: store}, "client": ListTasks{Reader: c}} {
-		for _, tc := range []struct {
-			cluster string
-			want    []string
-		}{
-			{"c1", []string{"k8sm.u1", "k8sm.u3"}},
-			{"c2", []string{"k8sm.u2"}},
-			{"c3", nil},
-		} {
-			list, err := ix.OfCluster(context.Background(), tc.cluster)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, mt := range list {
-				got = append(got, mt.Spec.TaskID)
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("%s: OfCluster(%s) = %v, want %v", name, tc.cluster, got, tc.want)
-			}
+		var got []string
+		for _, mt := range list {
+			got = append(got, mt.Spec.TaskID)
 		}
-	}
-	// The informer's own objects, not copies.
-	list, _ := informerTasks{tasks: store}.OfCluster(context.Background(), "c2")
-	if len(list) != 1 || list[0] != objs[1] {
-		t.Error("OfCluster copied the store's object")
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("OfCluster(%s) = %v, want %v", tc.cluster, got, tc.want)
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,9 +11,12 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -34,7 +39,56 @@ var (
 	nodeReconciler    *controllers.AgentNodeReconciler
 	// managerCache is what the manager's reconcilers read.
 	managerCache client.Reader
+	// cachedKinds are the kinds the manager's cache was asked to hold (kindsCache).
+	cachedKinds = &kindsCache{}
 )
+
+// kindsCache is the manager's cache, recording every kind asked of it: for an
+// informer, an index, or a read, each of which makes it list and watch the kind.
+type kindsCache struct {
+	cache.Cache
+	mu    sync.Mutex
+	kinds map[string]bool
+}
+
+func (c *kindsCache) saw(o runtime.Object) {
+	gvk, err := apiutil.GVKForObject(o, scheme)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kinds == nil {
+		c.kinds = map[string]bool{}
+	}
+	c.kinds[strings.TrimSuffix(gvk.Kind, "List")] = true
+}
+
+func (c *kindsCache) Seen(kind string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.kinds[kind]
+}
+
+func (c *kindsCache) GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error) {
+	c.saw(obj)
+	return c.Cache.GetInformer(ctx, obj, opts...)
+}
+
+func (c *kindsCache) IndexField(ctx context.Context, obj client.Object, field string, fn client.IndexerFunc) error {
+	c.saw(obj)
+	return c.Cache.IndexField(ctx, obj, field, fn)
+}
+
+func (c *kindsCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	c.saw(obj)
+	return c.Cache.Get(ctx, key, obj, opts...)
+}
+
+func (c *kindsCache) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	c.saw(list)
+	return c.Cache.List(ctx, list, opts...)
+}
 
 func TestControllers(t *testing.T) {
 	if testing.Short() {
@@ -64,6 +118,11 @@ var _ = BeforeSuite(func() {
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Cache:                  controllers.CacheOptions(),
+		NewCache: func(cfg *rest.Config, opts cache.Options) (cache.Cache, error) {
+			c, err := cache.New(cfg, opts)
+			cachedKinds.Cache = c
+			return cachedKinds, err
+		},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	managerCache = mgr.GetCache()
@@ -89,6 +148,10 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
+	// The Store holds the MesosTasks (taskstore): nothing of the manager's reads them
+	// through the cache, which would list and watch them whole.
+	Expect(cachedKinds.Seen("MesosTask")).To(BeFalse(), "the manager's cache was asked for MesosTasks")
+	Expect(cachedKinds.Seen("Pod")).To(BeTrue(), "the record of the cache's kinds saw nothing")
 	cancel()
 	if testEnv != nil {
 		Expect(testEnv.Stop()).To(Succeed())
