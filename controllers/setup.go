@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/indexer"
@@ -70,8 +71,12 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("making the MesosTasks' metadata client: %w", err)
 	}
-	if err := mgr.Add(&taskstore.Watcher{Store: store, Reader: mgr.GetAPIReader(), Metadata: meta,
-		Log: mgr.GetLogger().WithName("mesostasks")}); err != nil {
+	whole, err := client.NewWithWatch(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient()})
+	if err != nil {
+		return nil, fmt.Errorf("making the MesosTasks' watch client: %w", err)
+	}
+	if err := mgr.Add(&taskstore.Watcher{Store: store, Reader: mgr.GetAPIReader(), Whole: whole, Metadata: meta,
+		Elected: mgr.Elected(), Log: mgr.GetLogger().WithName("mesostasks")}); err != nil {
 		return nil, err
 	}
 	tasks, err := indexer.Setup(context.Background(), mgr.GetCache(), store)

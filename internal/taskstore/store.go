@@ -1,14 +1,15 @@
 // Package taskstore keeps the cluster's MesosTasks in the manager's memory, without
-// watching them.
+// watching them whole where the manager writes them.
 //
-// The manager writes nearly every MesosTask there is, and an informer would have it
-// decode each of its own writes a second time, from a JSON watch event the API server
+// The leading manager writes nearly every MesosTask there is, and an informer would have
+// it decode each of its own writes a second time, from a JSON watch event the API server
 // encodes for it (a custom resource has no protobuf): in a burst, about 6% of the
 // manager's CPU (docs/performance.md). The Store instead keeps what the manager's
-// writes return (Client), after one List at its start, and watches the MesosTasks'
-// metadata alone (protobuf, a few hundred bytes) only to learn of what others do: the
-// garbage collector's deletes, a person's edit, a MesosTask made by an earlier version.
-// A watch event whose resource version the Store holds already is its own write; one of
+// writes return (Client), after one List at its start, and, once its replica leads,
+// watches the MesosTasks' metadata alone (protobuf, a few hundred bytes) only to learn of
+// what others do: the garbage collector's deletes, a person's edit, a MesosTask made by
+// an earlier version. (A standby replica, which writes none, watches them whole, as a
+// cache would: Watcher.) A watch event whose resource version the Store holds already is its own write; one of
 // metadata only (a deletion begun, a finalizer) is applied from the event; anything else
 // is read again from the API server.
 //

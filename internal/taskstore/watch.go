@@ -3,16 +3,16 @@ package taskstore
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/metadata"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -125,16 +125,24 @@ func (s *Store) fetched(key types.NamespacedName, held, mt *mesosv1alpha1.MesosT
 }
 
 // Watcher fills the Store and keeps it in line with the API server: one List of the
-// MesosTasks, then a watch of their metadata (see the package's doc), and a List again
-// when the watch cannot go on. It runs on every replica of the manager, as a cache does,
-// so that a new leader starts with it filled.
+// whole MesosTasks, then a watch from where the list left off, again from the last
+// version seen whenever a watch ends, and a List again when the API server no longer has
+// that version. It runs on every replica of the manager, as a cache does, so that a new
+// leader starts with it full. While its replica does not lead, it watches whole
+// MesosTasks, as a cache would: the leader writes them, so a standby learns of every
+// write from the watch. Once it leads, it watches their metadata alone (the package's
+// doc): the leader's writes return what it keeps.
 type Watcher struct {
 	Store *Store
 	// Reader reads whole MesosTasks from the API server (the manager's API reader).
 	Reader client.Reader
-	// Metadata watches the MesosTasks' metadata.
+	// Whole watches whole MesosTasks, while the replica does not lead.
+	Whole client.WithWatch
+	// Metadata watches the MesosTasks' metadata, once the replica leads.
 	Metadata metadata.Interface
-	Log      logr.Logger
+	// Elected is closed once the replica leads (the manager's Elected); nil: it leads.
+	Elected <-chan struct{}
+	Log     logr.Logger
 }
 
 // NeedLeaderElection: every replica keeps its Store.
@@ -150,12 +158,149 @@ func (w *Watcher) Start(ctx context.Context) error {
 	w.Store.refetch = q.Add
 	w.Store.mu.Unlock()
 	go w.refetchLoop(ctx, q)
-	lw := &listWatch{w: w}
-	r := toolscache.NewReflectorWithOptions(lw, &metav1.PartialObjectMetadata{}, reflectorStore{w.Store},
-		toolscache.ReflectorOptions{Name: "mesostasks"})
-	r.RunWithContext(ctx)
+	pause := retryPause{}
+	rv := ""
+	for ctx.Err() == nil {
+		if rv == "" {
+			listed, err := w.list(ctx)
+			if err != nil {
+				w.Log.Info("Could not list the MesosTasks; trying again", "error", err.Error())
+				pause.wait(ctx)
+				continue
+			}
+			rv = listed
+			w.Store.markSynced()
+		}
+		last, err := w.watch(ctx, rv)
+		switch {
+		case apierrors.IsResourceExpired(err) || apierrors.IsGone(err):
+			rv = "" // the API server no longer has that version: list again
+		case err != nil:
+			if ctx.Err() == nil {
+				w.Log.V(1).Info("The MesosTask watch failed; watching again", "error", err.Error())
+			}
+			rv = last
+			pause.wait(ctx)
+		default:
+			rv = last
+			pause.reset()
+		}
+	}
 	return nil
 }
+
+// leads says whether the replica leads.
+func (w *Watcher) leads() bool {
+	if w.Elected == nil {
+		return true
+	}
+	select {
+	case <-w.Elected:
+		return true
+	default:
+		return false
+	}
+}
+
+// list lists the whole MesosTasks into the Store, in pages, and returns the list's
+// resource version.
+func (w *Watcher) list(ctx context.Context) (string, error) {
+	var items []mesosv1alpha1.MesosTask
+	rv, cont := "", ""
+	for {
+		var page mesosv1alpha1.MesosTaskList
+		if err := w.Reader.List(ctx, &page, client.Limit(listPage), client.Continue(cont)); err != nil {
+			return "", fmt.Errorf("listing MesosTasks: %w", err)
+		}
+		if rv == "" {
+			rv = page.ResourceVersion
+		}
+		items = append(items, page.Items...)
+		if cont = page.Continue; cont == "" {
+			break
+		}
+	}
+	w.Store.replaceAll(items, rv)
+	return rv, nil
+}
+
+// watch watches from version rv, whole MesosTasks or their metadata (see Watcher), until
+// the watch ends, or, on a standby, until the replica leads; it returns the last version
+// seen.
+func (w *Watcher) watch(ctx context.Context, rv string) (string, error) {
+	leading := w.leads()
+	timeout := int64(watchTimeout.Seconds() * (1 + rand.Float64())) // as a reflector spreads its watches' ends
+	opts := metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout}
+	var wi watch.Interface
+	var err error
+	if leading {
+		wi, err = w.Metadata.Resource(mesosv1alpha1.GroupVersion.WithResource("mesostasks")).Watch(ctx, opts)
+	} else {
+		wi, err = w.Whole.Watch(ctx, &mesosv1alpha1.MesosTaskList{}, &client.ListOptions{Raw: &opts})
+	}
+	if err != nil {
+		return rv, err
+	}
+	defer wi.Stop()
+	elected := w.Elected
+	if leading {
+		elected = nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return rv, nil
+		case <-elected:
+			return rv, nil // from now on the metadata
+		case ev, ok := <-wi.ResultChan():
+			if !ok {
+				return rv, nil
+			}
+			if ev.Type == watch.Error {
+				return rv, apierrors.FromObject(ev.Object)
+			}
+			if m, err := meta.Accessor(ev.Object); err == nil && m.GetResourceVersion() != "" {
+				rv = m.GetResourceVersion()
+			}
+			w.take(ev)
+		}
+	}
+}
+
+// take hands a watch event to the Store.
+func (w *Watcher) take(ev watch.Event) {
+	if ev.Type == watch.Bookmark {
+		return
+	}
+	switch o := ev.Object.(type) {
+	case *metav1.PartialObjectMetadata:
+		w.Store.observe(&watchEvent{meta: o, deleted: ev.Type == watch.Deleted})
+	case *mesosv1alpha1.MesosTask:
+		if ev.Type == watch.Deleted {
+			w.Store.remove(keyOf(o), o.UID)
+		} else {
+			w.Store.put(o)
+		}
+	}
+}
+
+// watchTimeout is the shortest a watch is asked to last; each lasts up to twice that.
+const watchTimeout = 5 * time.Minute
+
+// retryPause waits longer after each failure in a row, from 100 ms to 10 s.
+type retryPause struct{ d time.Duration }
+
+func (p *retryPause) wait(ctx context.Context) {
+	p.d = min(max(2*p.d, 100*time.Millisecond), 10*time.Second)
+	t := time.NewTimer(p.d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (p *retryPause) reset() { p.d = 0 }
 
 // refetchLoop reads again, from the API server, each name the watch said changed in a
 // way its event does not carry.
@@ -184,80 +329,3 @@ func (w *Watcher) refetchLoop(ctx context.Context, q workqueue.TypedRateLimiting
 		q.Done(key)
 	}
 }
-
-// listWatch lists whole MesosTasks into the Store, and hands the reflector their
-// metadata; it watches their metadata.
-type listWatch struct{ w *Watcher }
-
-// IsWatchListSemanticsUnSupported: the list is the Store's own (whole objects), which a
-// watch's initial events would not give.
-func (*listWatch) IsWatchListSemanticsUnSupported() bool { return true }
-
-func (l *listWatch) List(options metav1.ListOptions) (runtime.Object, error) {
-	return l.ListWithContext(context.Background(), options)
-}
-
-func (l *listWatch) ListWithContext(ctx context.Context, _ metav1.ListOptions) (runtime.Object, error) {
-	var items []mesosv1alpha1.MesosTask
-	rv, cont := "", ""
-	for {
-		var page mesosv1alpha1.MesosTaskList
-		if err := l.w.Reader.List(ctx, &page, client.Limit(listPage), client.Continue(cont)); err != nil {
-			return nil, fmt.Errorf("listing MesosTasks: %w", err)
-		}
-		if rv == "" {
-			rv = page.ResourceVersion
-		}
-		items = append(items, page.Items...)
-		if cont = page.Continue; cont == "" {
-			break
-		}
-	}
-	l.w.Store.replaceAll(items, rv)
-	metas := &metav1.PartialObjectMetadataList{ListMeta: metav1.ListMeta{ResourceVersion: rv},
-		Items: make([]metav1.PartialObjectMetadata, len(items))}
-	for i := range items {
-		metas.Items[i].ObjectMeta = items[i].ObjectMeta
-	}
-	return metas, nil
-}
-
-func (l *listWatch) Watch(options metav1.ListOptions) (watch.Interface, error) {
-	return l.WatchWithContext(context.Background(), options)
-}
-
-func (l *listWatch) WatchWithContext(ctx context.Context, options metav1.ListOptions) (watch.Interface, error) {
-	return l.w.Metadata.Resource(mesosv1alpha1.GroupVersion.WithResource("mesostasks")).Watch(ctx, options)
-}
-
-// reflectorStore hands the reflector's events to the Store.
-type reflectorStore struct{ s *Store }
-
-func (r reflectorStore) Add(obj any) error    { return r.take(obj, false) }
-func (r reflectorStore) Update(obj any) error { return r.take(obj, false) }
-func (r reflectorStore) Delete(obj any) error { return r.take(obj, true) }
-
-func (r reflectorStore) take(obj any, deleted bool) error {
-	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	m, ok := obj.(*metav1.PartialObjectMetadata)
-	if !ok {
-		return fmt.Errorf("the MesosTask watch gave a %T", obj)
-	}
-	r.s.observe(&watchEvent{meta: m, deleted: deleted})
-	return nil
-}
-
-// Replace follows the list, which put its objects in the Store already (listWatch).
-func (r reflectorStore) Replace(items []any, _ string) error {
-	for _, obj := range items {
-		if err := r.take(obj, false); err != nil {
-			return err
-		}
-	}
-	r.s.markSynced()
-	return nil
-}
-
-func (reflectorStore) Resync() error { return nil }
