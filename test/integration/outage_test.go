@@ -117,8 +117,15 @@ var _ = Describe("A manager that cannot subscribe yet", func() {
 		Expect(k8sClient.Create(ctx, node)).To(Succeed())
 		DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), node) })
 		ready := agentnode.Status(agentnode.Agent{ID: "a1", Hostname: "agent-1"}, true, metav1.Now(), nil)
-		node.Status = ready
-		Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
+		// The manager may write the Node as soon as it is made (it takes it for an agent
+		// that left, below): its status is set on the version read last.
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
+				return err
+			}
+			node.Status = ready
+			return k8sClient.Status().Update(ctx, node)
+		})).To(Succeed())
 
 		// The Node's events can reach the manager before the cluster's framework id does
 		// (two watches): a manager that has not seen the id yet takes the Node for an
