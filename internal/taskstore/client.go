@@ -99,43 +99,42 @@ func (c *storeClient) List(ctx context.Context, list client.ObjectList, opts ...
 
 // Create creates a MesosTask and keeps it.
 func (c *storeClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	mt, ok := obj.(*mesosv1alpha1.MesosTask)
-	if !ok {
-		return c.Client.Create(ctx, obj, opts...)
+	if mt, ok := obj.(*mesosv1alpha1.MesosTask); ok {
+		return c.write(mt, func() error { return c.Client.Create(ctx, obj, opts...) })
 	}
-	key := keyOf(mt)
-	c.s.begin(key)
-	defer c.s.settle(key)
-	err := c.Client.Create(ctx, obj, opts...)
-	c.wrote(key, mt, err)
-	return err
+	return c.Client.Create(ctx, obj, opts...)
 }
 
 // Update updates a MesosTask and keeps what the API server returned.
 func (c *storeClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	mt, ok := obj.(*mesosv1alpha1.MesosTask)
-	if !ok {
-		return c.Client.Update(ctx, obj, opts...)
+	if mt, ok := obj.(*mesosv1alpha1.MesosTask); ok {
+		return c.write(mt, func() error { return c.Client.Update(ctx, obj, opts...) })
 	}
-	key := keyOf(mt)
-	c.s.begin(key)
-	defer c.s.settle(key)
-	err := c.Client.Update(ctx, obj, opts...)
-	c.wrote(key, mt, err)
-	return err
+	return c.Client.Update(ctx, obj, opts...)
 }
 
 // Patch patches a MesosTask and keeps what the API server returned.
 func (c *storeClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-	mt, ok := obj.(*mesosv1alpha1.MesosTask)
-	if !ok {
-		return c.Client.Patch(ctx, obj, patch, opts...)
+	if mt, ok := obj.(*mesosv1alpha1.MesosTask); ok {
+		return c.write(mt, func() error { return c.Client.Patch(ctx, obj, patch, opts...) })
 	}
+	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
+// write makes a write of mt (do), noted as under way, and keeps what it returned: the
+// object, or, when the write found it gone or changed by another, what the API server
+// holds (read again).
+func (c *storeClient) write(mt *mesosv1alpha1.MesosTask, do func() error) error {
 	key := keyOf(mt)
 	c.s.begin(key)
 	defer c.s.settle(key)
-	err := c.Client.Patch(ctx, obj, patch, opts...)
-	c.wrote(key, mt, err)
+	err := do()
+	switch {
+	case err == nil:
+		c.s.put(mt)
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
+		c.s.refetchNow(key)
+	}
 	return err
 }
 
@@ -154,15 +153,4 @@ func (c *storeClient) Delete(ctx context.Context, obj client.Object, opts ...cli
 		c.s.remove(key, "")
 	}
 	return err
-}
-
-// wrote keeps what a write returned: the object, or, when the write found it gone or
-// changed by another, what the API server holds (read again).
-func (c *storeClient) wrote(key types.NamespacedName, mt *mesosv1alpha1.MesosTask, err error) {
-	switch {
-	case err == nil:
-		c.s.put(mt)
-	case apierrors.IsNotFound(err), apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
-		c.s.refetchNow(key)
-	}
 }
