@@ -54,8 +54,13 @@ func (r *MesosTaskReconciler) tellPodOfEnd(ctx context.Context, mt *mesosv1alpha
 }
 
 // endSettle is how long the scheduler is left to write a terminal update to the pod:
-// longer for an update the agent sends again until it is acknowledged.
+// longer for an update the agent sends again until it is acknowledged; none for an end
+// the operator wrote itself, Mesos having said nothing (a Node deleted before the task
+// ran there), which no one else writes to the pod.
 func endSettle(st *mesosv1alpha1.MesosTaskStatus) time.Duration {
+	if podtask.EndedWithoutMesos(st) {
+		return 0
+	}
 	switch st.Source {
 	case "SOURCE_AGENT", "SOURCE_EXECUTOR":
 		return agentUpdateSettle

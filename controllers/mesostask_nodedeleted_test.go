@@ -88,8 +88,24 @@ func TestATaskWaitingOnADeletedNodeEnds(t *testing.T) {
 			if ended != tc.wantEnded || s.Pending(mt.Spec.TaskID) == tc.wantEnded {
 				t.Fatalf("phase %s (%s), queued %v; want it ended: %v", got.Status.Phase, got.Status.Reason, s.Pending(mt.Spec.TaskID), tc.wantEnded)
 			}
-			if tc.wantEnded && len(rec.Events) != 1 {
+			if !tc.wantEnded {
+				return
+			}
+			if len(rec.Events) != 1 {
 				t.Errorf("%d events, want the Warning NodeLost", len(rec.Events))
+			}
+			// The pass its write starts fails the pod at once: no update of Mesos's is
+			// to be written to it first.
+			res, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mt)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			failed := &corev1.Pod{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(pod), failed); err != nil {
+				t.Fatal(err)
+			}
+			if failed.Status.Phase != corev1.PodFailed || failed.Status.Reason != podtask.ReasonNodeLost || res.RequeueAfter != 0 {
+				t.Errorf("pod %s (%s), looked at again after %v; want it Failed NodeLost at once", failed.Status.Phase, failed.Status.Reason, res.RequeueAfter)
 			}
 		})
 	}

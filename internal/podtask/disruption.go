@@ -56,7 +56,7 @@ func markDisrupted(s *corev1.PodStatus, msg string) {
 
 // disruptionMessage says what Mesos reported of a task it ended.
 func disruptionMessage(st *mesosv1alpha1.MesosTaskStatus) string {
-	if endedWithoutMesos(st) {
+	if EndedWithoutMesos(st) {
 		// Mesos reported nothing of the task: its last state is from before.
 		return st.Message
 	}

@@ -24,9 +24,9 @@ func NodeDeleted(st mesosv1alpha1.MesosTaskStatus, node string, now metav1.Time)
 	return endedWithout(st, ReasonNodeLost, NodeDeletedMessage(node), now)
 }
 
-// endedWithoutMesos says whether a task's status was ended by the operator, Mesos having
+// EndedWithoutMesos says whether a task's status was ended by the operator, Mesos having
 // said nothing of it (EndedWithFramework, NodeDeleted): its pod takes its reason and
 // message as they are.
-func endedWithoutMesos(st *mesosv1alpha1.MesosTaskStatus) bool {
+func EndedWithoutMesos(st *mesosv1alpha1.MesosTaskStatus) bool {
 	return EndedWithFrameworkStatus(st) || (st.Phase == mesosv1alpha1.TaskPhaseGone && st.Reason == ReasonNodeLost)
 }

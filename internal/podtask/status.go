@@ -295,7 +295,7 @@ func PodStatusFor(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byt
 		}
 	case mesosv1alpha1.TaskPhaseGone:
 		out.Reason, out.Message = ReasonTaskGone, st.MesosState+": "+st.Message
-		if endedWithoutMesos(st) {
+		if EndedWithoutMesos(st) {
 			// Mesos said nothing of the task: the removal of its framework, or of its
 			// Node, ended it.
 			out.Reason, out.Message = st.Reason, st.Message
