@@ -7,6 +7,7 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -95,15 +96,8 @@ func TestATaskWrittenLatelyIsNotLaunchedAgainFromAStaleCache(t *testing.T) {
 func TestAnAnswerOlderThanAFailedAcceptDoesNotQueueTheTaskAgain(t *testing.T) {
 	pod, mt := queuedPod(t, "job-3")
 	c := fakeAPI(t, pod)
-	d := newFakeDriver()
-	d.launchErr = errBroken
-	s, _ := newTestScheduler(c, d)
+	s, _ := failedAccept(t, c, mt, pod)
 	ctx := context.Background()
-	s.Enqueue(ctx, mt, pod)
-	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
-	if len(d.reconciles) != 1 {
-		t.Fatalf("reconciliations %v, want Mesos asked about the task of the failed ACCEPT", d.reconciles)
-	}
 
 	newWorker(s, -1).handle(ctx, masterUpdate(mt.Spec.TaskID, mesos.TASK_GONE, mesos.REASON_RECONCILIATION))
 
@@ -159,17 +153,9 @@ func TestATaskWhoseAcceptFailedIsNotLaunchedAgainFromAStaleCache(t *testing.T) {
 		return nil // bound, but the cache does not show it yet
 	}}
 	c := fakeAPIWith(t, funcs, pod)
-	d := newFakeDriver()
-	d.launchErr = errBroken
-	s, _ := newTestScheduler(c, d)
+	s, d := failedAccept(t, c, mt, pod)
 	ctx := context.Background()
-	s.Enqueue(ctx, mt, pod)
-	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
-	if len(d.reconciles) != 1 {
-		t.Fatalf("reconciliations %v, want Mesos asked about the task of the failed ACCEPT", d.reconciles)
-	}
 
-	d.launchErr = nil
 	s.Enqueue(ctx, mt, pod)
 	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-2", 2)})
 
@@ -184,4 +170,22 @@ func TestATaskWhoseAcceptFailedIsNotLaunchedAgainFromAStaleCache(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKeyFromObject(mt), written); err != nil || written.Status.Phase != mesosv1alpha1.TaskPhaseRunning {
 		t.Errorf("MesosTask %v (%v), want the first launch's update written", written.Status.Phase, err)
 	}
+}
+
+// failedAccept is a scheduler on c that has queued a pod's task and launched it in an
+// ACCEPT that failed (its answer lost), and asked Mesos about it; its driver's launches
+// succeed from then on.
+func failedAccept(t *testing.T, c client.Client, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) (*Scheduler, *fakeDriver) {
+	t.Helper()
+	d := newFakeDriver()
+	d.launchErr = errBroken
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, mt, pod)
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if len(d.reconciles) != 1 {
+		t.Fatalf("reconciliations %v, want Mesos asked about the task of the failed ACCEPT", d.reconciles)
+	}
+	d.launchErr = nil
+	return s, d
 }
