@@ -11,13 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-)
-
-// Field names a List of MesosTasks may select on (client.MatchingFields), as the
-// manager's cache indexed them.
-const (
-	FieldTaskID     = "spec.taskID"
-	FieldClusterRef = "spec.clusterRef"
+	"github.com/k8sm/k8sm/internal/indexer"
 )
 
 // Wrap returns c, but for MesosTasks: reads come from the Store (waiting for its first
@@ -61,8 +55,8 @@ func (c *storeClient) Get(ctx context.Context, key client.ObjectKey, obj client.
 	return nil
 }
 
-// List lists MesosTasks from the Store, by namespace, labels and the fields
-// FieldTaskID and FieldClusterRef.
+// List lists MesosTasks from the Store, by namespace, labels and the fields the
+// manager's cache indexed them by (indexer.TaskID, indexer.ClusterRef).
 func (c *storeClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	l, ok := list.(*mesosv1alpha1.MesosTaskList)
 	if !ok {
@@ -75,7 +69,7 @@ func (c *storeClient) List(ctx context.Context, list client.ObjectList, opts ...
 	o.ApplyOptions(opts)
 	if o.FieldSelector != nil {
 		for _, r := range o.FieldSelector.Requirements() {
-			if r.Field != FieldTaskID && r.Field != FieldClusterRef {
+			if r.Field != indexer.TaskID && r.Field != indexer.ClusterRef {
 				return fmt.Errorf("MesosTasks are not listed by field %q", r.Field)
 			}
 		}
@@ -83,7 +77,7 @@ func (c *storeClient) List(ctx context.Context, list client.ObjectList, opts ...
 	found := c.s.Select(func(mt *mesosv1alpha1.MesosTask) bool {
 		return (o.Namespace == "" || mt.Namespace == o.Namespace) &&
 			(o.LabelSelector == nil || o.LabelSelector.Matches(labels.Set(mt.Labels))) &&
-			(o.FieldSelector == nil || o.FieldSelector.Matches(fields.Set{FieldTaskID: mt.Spec.TaskID, FieldClusterRef: mt.Spec.ClusterRef}))
+			(o.FieldSelector == nil || o.FieldSelector.Matches(fields.Set{indexer.TaskID: mt.Spec.TaskID, indexer.ClusterRef: mt.Spec.ClusterRef}))
 	})
 	shallow := o.UnsafeDisableDeepCopy != nil && *o.UnsafeDisableDeepCopy
 	l.Items = make([]mesosv1alpha1.MesosTask, len(found))

@@ -97,16 +97,6 @@ func (s *Store) WaitForSync(ctx context.Context) error {
 	}
 }
 
-// HasSynced says whether the Store has listed the MesosTasks once.
-func (s *Store) HasSynced() bool {
-	select {
-	case <-s.synced:
-		return true
-	default:
-		return false
-	}
-}
-
 func (s *Store) markSynced() { s.once.Do(func() { close(s.synced) }) }
 
 // Get is the MesosTask of a name, or nil.
@@ -139,13 +129,6 @@ func (s *Store) Select(keep func(*mesosv1alpha1.MesosTask) bool) []*mesosv1alpha
 		}
 	}
 	return out
-}
-
-// Len is how many MesosTasks the Store holds.
-func (s *Store) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.byKey)
 }
 
 // Subscribe calls fn with every change from now on (old nil: added; new nil: removed),

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/indexer"
 )
 
 func task(ns, name, id, cluster string) *mesosv1alpha1.MesosTask {
@@ -84,9 +85,9 @@ func TestReadsComeFromTheStore(t *testing.T) {
 	}{
 		{nil, []string{"k8sm.1", "k8sm.2", "k8sm.3"}},
 		{[]client.ListOption{client.InNamespace("b")}, []string{"k8sm.2", "k8sm.3"}},
-		{[]client.ListOption{client.MatchingFields{FieldClusterRef: "c1"}}, []string{"k8sm.1", "k8sm.3"}},
-		{[]client.ListOption{client.MatchingFields{FieldTaskID: "k8sm.2"}}, []string{"k8sm.2"}},
-		{[]client.ListOption{client.MatchingFields{FieldClusterRef: "c1"}, client.InNamespace("a"), client.UnsafeDisableDeepCopy}, []string{"k8sm.1"}},
+		{[]client.ListOption{client.MatchingFields{indexer.ClusterRef: "c1"}}, []string{"k8sm.1", "k8sm.3"}},
+		{[]client.ListOption{client.MatchingFields{indexer.TaskID: "k8sm.2"}}, []string{"k8sm.2"}},
+		{[]client.ListOption{client.MatchingFields{indexer.ClusterRef: "c1"}, client.InNamespace("a"), client.UnsafeDisableDeepCopy}, []string{"k8sm.1"}},
 	} {
 		var list mesosv1alpha1.MesosTaskList
 		if err := ts.c.List(ctx, &list, tc.opts...); err != nil {
