@@ -17,6 +17,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apiserver/pkg/authentication/user"
+
+	"github.com/k8sm/k8sm/internal/ttlcache"
 )
 
 // TokenReviewer reviews a bearer token, as the kubelet's webhook authenticator asks the
@@ -62,7 +64,7 @@ const bearerProtocolPrefix = "base64url.bearer.authorization.k8s.io."
 type authenticator struct {
 	clientCAs atomic.Pointer[x509.CertPool]
 	reviewer  TokenReviewer
-	tokens    *ttlCache[tokenReview]
+	tokens    *ttlcache.Cache[tokenReview]
 	// reviewing holds a token for each review under way, maxTokenReviews at most;
 	// flights are the reviews under way by token hash, which the requests presenting the
 	// same token wait for rather than asking again.
@@ -100,7 +102,7 @@ func (a *authenticator) authenticate(r *http.Request) (user.Info, error) {
 	sum := sha256.Sum256([]byte(token))
 	key := hex.EncodeToString(sum[:])
 	now := a.now()
-	review, cached := a.tokens.get(key, now)
+	review, cached := a.tokens.Get(key, now)
 	if !cached {
 		var err error
 		if review, err = a.reviewOnce(r.Context(), key, token, now); err != nil {
@@ -138,7 +140,7 @@ func (a *authenticator) reviewOnce(ctx context.Context, key, token string, now t
 	f.review, f.err = a.review(context.WithoutCancel(ctx), token)
 	if f.err == nil {
 		// Cached before the flight ends: a request between the two would ask again.
-		a.tokens.put(key, f.review, tokenTTL, now)
+		a.tokens.Put(key, f.review, tokenTTL, now)
 	}
 	a.flightsMu.Lock()
 	delete(a.flights, key)

@@ -11,6 +11,8 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/k8sm/k8sm/internal/ttlcache"
 )
 
 // Authorizer decides whether a user may make a request, as the kubelet's webhook
@@ -83,7 +85,7 @@ func isSubpath(subpath, path string) bool {
 // authorization asks the Authorizer, through a cache.
 type authorization struct {
 	authorizer Authorizer
-	decisions  *ttlCache[bool]
+	decisions  *ttlcache.Cache[bool]
 	timeout    time.Duration
 	now        func() time.Time
 	log        logr.Logger
@@ -120,7 +122,7 @@ func (z *authorization) authorize(w http.ResponseWriter, r *http.Request, u user
 func (z *authorization) decide(ctx context.Context, a authorizer.AttributesRecord) (bool, error) {
 	key := decisionKey(a)
 	now := z.now()
-	if allowed, ok := z.decisions.get(key, now); ok {
+	if allowed, ok := z.decisions.Get(key, now); ok {
 		return allowed, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, z.timeout)
@@ -134,7 +136,7 @@ func (z *authorization) decide(ctx context.Context, a authorizer.AttributesRecor
 	if allowed {
 		ttl = allowedTTL
 	}
-	z.decisions.put(key, allowed, ttl, now)
+	z.decisions.Put(key, allowed, ttl, now)
 	return allowed, nil
 }
 

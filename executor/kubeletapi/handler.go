@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
+
+	"github.com/k8sm/k8sm/internal/ttlcache"
 )
 
 // Config configures a Handler.
@@ -85,12 +87,12 @@ func NewHandler(cfg Config) (*Handler, error) {
 		provider: cfg.Provider,
 		log:      cfg.Log,
 		authn: &authenticator{
-			reviewer: cfg.TokenReviewer, tokens: newTTLCache[tokenReview](maxCacheEntries),
+			reviewer: cfg.TokenReviewer, tokens: ttlcache.New[tokenReview](maxCacheEntries),
 			reviewing: make(chan struct{}, maxTokenReviews),
 			timeout:   cfg.ReviewTimeout, now: cfg.Now, log: cfg.Log,
 		},
 		authz: &authorization{
-			authorizer: cfg.Authorizer, decisions: newTTLCache[bool](maxCacheEntries),
+			authorizer: cfg.Authorizer, decisions: ttlcache.New[bool](maxCacheEntries),
 			timeout: cfg.ReviewTimeout, now: cfg.Now, log: cfg.Log,
 		},
 		streams:         streamAdapter{cfg.Provider},

@@ -1,13 +1,15 @@
-package kubeletapi
+// Package ttlcache remembers answers for a while, as the API server's and the kubelet's
+// webhook authenticators and authorizers do: the kubelet API's (executor/kubeletapi) and
+// the served MesosTasks' (internal/taskapi).
+package ttlcache
 
 import (
 	"sync"
 	"time"
 )
 
-// ttlCache remembers answers for a while, as the kubelet's webhook authenticator and
-// authorizer do. It holds at most max entries.
-type ttlCache[V any] struct {
+// Cache remembers answers for a while. It holds at most max entries.
+type Cache[V any] struct {
 	mu      sync.Mutex
 	max     int
 	entries map[string]ttlEntry[V]
@@ -18,11 +20,13 @@ type ttlEntry[V any] struct {
 	expires time.Time
 }
 
-func newTTLCache[V any](max int) *ttlCache[V] {
-	return &ttlCache[V]{max: max, entries: map[string]ttlEntry[V]{}}
+// New returns a Cache of at most max entries.
+func New[V any](max int) *Cache[V] {
+	return &Cache[V]{max: max, entries: map[string]ttlEntry[V]{}}
 }
 
-func (c *ttlCache[V]) get(key string, now time.Time) (V, bool) {
+// Get is the answer for key, if one was put and has not expired at now.
+func (c *Cache[V]) Get(key string, now time.Time) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
@@ -33,7 +37,8 @@ func (c *ttlCache[V]) get(key string, now time.Time) (V, bool) {
 	return e.value, true
 }
 
-func (c *ttlCache[V]) put(key string, v V, ttl time.Duration, now time.Time) {
+// Put remembers v for key until now + ttl.
+func (c *Cache[V]) Put(key string, v V, ttl time.Duration, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
@@ -43,7 +48,7 @@ func (c *ttlCache[V]) put(key string, v V, ttl time.Duration, now time.Time) {
 }
 
 // evict makes room: the expired entries go, or else the one that expires first.
-func (c *ttlCache[V]) evict(now time.Time) {
+func (c *Cache[V]) evict(now time.Time) {
 	var first string
 	var firstExpires time.Time
 	for k, e := range c.entries {
