@@ -54,6 +54,14 @@ type Store struct {
 	// replaced was changed by a reader, which panics, as client-go's detector does for
 	// a cache's objects.
 	kept map[*mesosv1alpha1.MesosTask]*mesosv1alpha1.MesosTask
+
+	// The revisions of the Store's changes (revisions.go): the first, the latest, each
+	// object's, the latest changes (a ring, next its oldest once full) and the followers.
+	base, rev uint64
+	revs      map[*mesosv1alpha1.MesosTask]uint64
+	recent    []Change
+	next      int
+	followers map[*Follower]struct{}
 }
 
 // New returns an empty Store; trim, if set, readies each object kept.
@@ -64,6 +72,7 @@ func New(trim func(*mesosv1alpha1.MesosTask)) *Store {
 	s := &Store{byKey: map[types.NamespacedName]*mesosv1alpha1.MesosTask{}, byID: map[string]*mesosv1alpha1.MesosTask{},
 		synced: make(chan struct{}), writing: map[types.NamespacedName]int{}, seen: map[types.NamespacedName]*watchEvent{},
 		trim: trim, refetch: func(types.NamespacedName) {}}
+	s.initRevisions()
 	if detect, _ := strconv.ParseBool(os.Getenv("KUBE_CACHE_MUTATION_DETECTOR")); detect {
 		s.kept = map[*mesosv1alpha1.MesosTask]*mesosv1alpha1.MesosTask{}
 	}
@@ -170,6 +179,7 @@ func (s *Store) put(obj *mesosv1alpha1.MesosTask) {
 	s.byKey[key] = mt
 	s.byID[mt.Spec.TaskID] = mt
 	s.replacedLocked(old, mt)
+	s.changedLocked(old, mt)
 	subs := s.subs
 	s.mu.Unlock()
 	for _, fn := range subs {
@@ -199,6 +209,7 @@ func (s *Store) removeLocked(key types.NamespacedName, old *mesosv1alpha1.MesosT
 		delete(s.byID, old.Spec.TaskID)
 	}
 	s.replacedLocked(old, nil)
+	s.changedLocked(old, nil)
 	subs := s.subs
 	s.mu.Unlock()
 	for _, fn := range subs {
