@@ -1,6 +1,7 @@
-// Package pki makes the small certificate authorities k8sm's local cluster needs: a CA
-// and the client and serving certificates it signs, in PEM, as kube-apiserver and its
-// extension API servers read them from files.
+// Package pki makes small certificate authorities: a CA and the client and serving
+// certificates it signs, in PEM, as kube-apiserver and its extension API servers read
+// them: those of k8sm's local cluster, and the manager's own for the MesosTasks API
+// when no certificate is given it (internal/taskapi).
 package pki
 
 import (
