@@ -24,6 +24,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/controllers"
 	"github.com/k8sm/k8sm/internal/lazylog"
+	"github.com/k8sm/k8sm/internal/taskapi"
 )
 
 // The leader election's defaults. A standby takes over a leader killed without releasing
@@ -61,6 +62,12 @@ type options struct {
 	unreachableAfter time.Duration
 	zap              zap.Options
 
+	// tasksAPI is how the MesosTasks are served as tasks.mesos.k8sm.io (internal/taskapi).
+	tasksAPIAddr    string
+	tasksAPICertDir string
+	tasksAPIService string
+	tasksAPISecret  string
+
 	// skipNameValidation lets tests build several managers in one process.
 	skipNameValidation bool
 }
@@ -83,6 +90,10 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.IntVar(&o.clientBurst, "kube-api-burst", 1000, "Burst of queries the manager may send to the Kubernetes API.")
 	fs.DurationVar(&o.reconcileEvery, "task-reconcile-interval", 15*time.Minute, "How often tasks are reconciled with Mesos besides after every subscription.")
 	fs.DurationVar(&o.unreachableAfter, "unreachable-timeout", 5*time.Minute, "How long a task may stay unreachable before its pod is Failed with reason NodeLost.")
+	fs.StringVar(&o.tasksAPIAddr, "tasks-api-bind-address", "0", "Address the MesosTasks API (tasks.mesos.k8sm.io, kube-apiserver's APIService) binds to, e.g. :9443; 0 turns it off.")
+	fs.StringVar(&o.tasksAPICertDir, "tasks-api-cert-dir", "", "Directory with the MesosTasks API's serving certificate: tls.crt and tls.key, or apiserver.crt and apiserver.key (reloaded when they change); empty: the manager makes one, kept in --tasks-api-secret, and sets the APIService's CA bundle.")
+	fs.StringVar(&o.tasksAPIService, "tasks-api-service", "k8sm-tasks-api", "Name of the Service, in the manager's namespace, the MesosTasks API's APIService names (the certificate the manager makes is for it).")
+	fs.StringVar(&o.tasksAPISecret, "tasks-api-secret", "k8sm-tasks-api-cert", "Name of the Secret, in the manager's namespace, that keeps the MesosTasks API's certificate the manager makes.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 }
@@ -135,13 +146,20 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := controllers.Setup(mgr, controllers.Options{
+	r, err := controllers.Setup(mgr, controllers.Options{
 		Recorder:           recorders.For,
 		ReconcileInterval:  o.reconcileEvery,
 		UnreachableTimeout: o.unreachableAfter,
 		SecretNamespace:    ns,
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
+	}
+	if o.tasksAPIAddr != "0" {
+		if err := taskapi.Add(mgr, r.Store, taskapi.Options{Addr: o.tasksAPIAddr, CertDir: o.tasksAPICertDir,
+			Namespace: ns, Service: o.tasksAPIService, Secret: o.tasksAPISecret}); err != nil {
+			return nil, fmt.Errorf("serving the MesosTasks API: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding the health check: %w", err)

@@ -102,6 +102,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authorize(w, r, u, verb, req) {
 		return
 	}
+	if !h.Store.Synced() {
+		// A replica that just started: an empty list would say there are none.
+		writeStatus(w, apierrors.NewServiceUnavailable("the manager has not read the MesosTasks yet"))
+		return
+	}
 	media, err := negotiate(r.Header.Get("Accept"))
 	if err != nil {
 		writeStatus(w, &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure,

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -72,8 +73,18 @@ func newFixture(t *testing.T, objs ...*mesosv1alpha1.MesosTask) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{store: taskstore.New(nil), authz: &allowIn{namespaces: map[string]bool{"ns": true, "": true}}}
-	f.api = fake.NewClientBuilder().WithScheme(sch).Build()
+	api := fake.NewClientBuilder().WithScheme(sch).Build()
+	f.api = api
 	f.c = taskstore.Wrap(f.api, f.store)
+	// The Store lists, then watches whole MesosTasks, as on a standby replica.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		_ = (&taskstore.Watcher{Store: f.store, Reader: api, Whole: api, Elected: make(chan struct{}), Log: logr.Discard()}).Start(ctx)
+	}()
+	if err := f.store.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, mt := range objs {
 		if err := f.c.Create(context.Background(), mt); err != nil {
 			t.Fatal(err)
@@ -219,6 +230,17 @@ func TestWritesAreRefused(t *testing.T) {
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("%s: %d", method, resp.StatusCode)
 		}
+	}
+}
+
+func TestAStoreNotReadYetIsUnavailable(t *testing.T) {
+	f := newFixture(t)
+	f.srv.Config.Handler = &Handler{Store: taskstore.New(nil), Authenticator: fixedUser{&user.DefaultInfo{Name: "alice"}}, Authorizer: f.authz}
+	if code, b := f.get(t, base+"/mesostasks", ""); code != http.StatusServiceUnavailable {
+		t.Errorf("%d %s", code, b)
+	}
+	if code, _ := f.get(t, base, ""); code != http.StatusOK {
+		t.Errorf("discovery: %d", code)
 	}
 }
 

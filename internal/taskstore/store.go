@@ -106,6 +106,16 @@ func (s *Store) WaitForSync(ctx context.Context) error {
 	}
 }
 
+// Synced says whether the Store holds what the API server held at its start.
+func (s *Store) Synced() bool {
+	select {
+	case <-s.synced:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *Store) markSynced() { s.once.Do(func() { close(s.synced) }) }
 
 // Get is the MesosTask of a name, or nil.

@@ -78,10 +78,19 @@ func New() (*envtest.Environment, error) {
 }
 
 // Start starts an environment made by New and returns it.
-func Start() (*envtest.Environment, error) {
+func Start() (*envtest.Environment, error) { return StartWith(nil) }
+
+// StartWith starts an environment made by New, after configure (if set) has had its
+// say (kube-apiserver's flags), and returns it.
+func StartWith(configure func(*envtest.Environment) error) (*envtest.Environment, error) {
 	env, err := New()
 	if err != nil {
 		return nil, err
+	}
+	if configure != nil {
+		if err := configure(env); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := env.Start(); err != nil {
 		// Start returns at the first part that fails, leaving what it started running

@@ -25,6 +25,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/controllers"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/localmetrics"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -103,7 +104,11 @@ var _ = BeforeSuite(func() {
 	ctx, cancel = context.WithCancel(context.Background())
 
 	var err error
-	testEnv, err = testenv.Start()
+	// kube-apiserver proxies to the manager's MesosTasks API (tasksapi_test.go): the
+	// front proxy's CA and client certificate, as for metrics-server.
+	testEnv, err = testenv.StartWith(func(env *envtest.Environment) error {
+		return localmetrics.ConfigureAPIServer(env.ControlPlane.GetAPIServer().Configure(), GinkgoT().TempDir())
+	})
 	Expect(err).NotTo(HaveOccurred())
 
 	scheme = runtime.NewScheme()
@@ -141,6 +146,7 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	clusterReconciler, nodeReconciler = r.Cluster, r.Node
+	serveTasksAPI(mgr, r.Store)
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

@@ -1,0 +1,74 @@
+package taskapi
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/k8sm/k8sm/internal/taskstore"
+)
+
+// Options are how a manager serves the API.
+type Options struct {
+	// Addr is where it listens, host:port.
+	Addr string
+	// CertDir holds the serving certificate and key: tls.crt and tls.key, or OLM's
+	// apiserver.crt and apiserver.key; reloaded when they change. Empty: the manager
+	// makes its own (SelfSigned).
+	CertDir string
+	// Namespace is the manager's; Service the name of its Service the APIService names;
+	// Secret where SelfSigned keeps the certificate it makes.
+	Namespace, Service, Secret string
+}
+
+// Add has mgr serve the API from store: the server, its certificate, and the front
+// proxy's configuration, on every replica.
+func Add(mgr manager.Manager, store *taskstore.Store, o Options) error {
+	log := mgr.GetLogger().WithName("tasks-api")
+	var certificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	if o.CertDir != "" {
+		crt, key, err := certFiles(o.CertDir)
+		if err != nil {
+			return err
+		}
+		w, err := certwatcher.New(crt, key)
+		if err != nil {
+			return fmt.Errorf("reading the MesosTasks API's certificate: %w", err)
+		}
+		if err := mgr.Add(w); err != nil {
+			return err
+		}
+		certificate = w.GetCertificate
+	} else {
+		s := &SelfSigned{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Secret: types.NamespacedName{Namespace: o.Namespace, Name: o.Secret},
+			Service: o.Service, Log: log}
+		if err := mgr.Add(s); err != nil {
+			return err
+		}
+		certificate = s.GetCertificate
+	}
+	proxy := &FrontProxy{}
+	if err := mgr.Add(&FrontProxyLoader{Reader: mgr.GetAPIReader(), Proxy: proxy, Log: log}); err != nil {
+		return err
+	}
+	return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: &Handler{
+		Store: store, Authenticator: proxy, Authorizer: NewSubjectAccessReviews(mgr.GetClient()), Log: log,
+	}})
+}
+
+// certFiles are the certificate and key in dir: tls.crt and tls.key, else
+// apiserver.crt and apiserver.key (where OLM mounts an APIService's).
+func certFiles(dir string) (crt, key string, err error) {
+	for _, pair := range [][2]string{{"tls.crt", "tls.key"}, {"apiserver.crt", "apiserver.key"}} {
+		crt, key = filepath.Join(dir, pair[0]), filepath.Join(dir, pair[1])
+		if _, err := os.Stat(crt); err == nil {
+			return crt, key, nil
+		}
+	}
+	return "", "", fmt.Errorf("--tasks-api-cert-dir %s holds neither tls.crt and tls.key nor apiserver.crt and apiserver.key", dir)
+}
