@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/localmetrics"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
@@ -41,6 +42,8 @@ var _ = BeforeSuite(func() {
 	// blockOwnerDeletion needs update on the owner's finalizers. The manager running with
 	// its own RBAC (rbac_test.go) shows it has that.
 	testEnv.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
+	// The aggregation layer, for the MesosTasks API (rbac_test.go).
+	Expect(localmetrics.ConfigureAPIServer(testEnv.ControlPlane.GetAPIServer().Configure(), GinkgoT().TempDir())).To(Succeed())
 	_, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 })

@@ -35,26 +35,16 @@ const tasksAPINamespace = "k8sm-tasks-api"
 var servedTasks = schema.GroupVersionResource{Group: "tasks.mesos.k8sm.io", Version: "v1alpha1", Resource: "mesostasks"}
 
 // serveTasksAPI registers the manager's MesosTasks API with kube-apiserver, as
-// config/apiservice does, and has the manager serve it on loopback. kube-apiserver
-// reaches it through an ExternalName Service, localhost: envtest runs no kube-proxy to
-// reach a cluster IP, and Endpoints refuse loopback addresses. The certificate is the
-// one the manager makes, the APIService's CA bundle the one it sets.
+// config/apiservice does, and has the manager serve it on loopback
+// (testenv.RegisterTasksAPI). The certificate is the one the manager makes, the
+// APIService's CA bundle the one it sets.
 func serveTasksAPI(mgr ctrl.Manager, store *taskstore.Store) {
 	port, err := testenv.FreePort()
 	Expect(err).NotTo(HaveOccurred())
 	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tasksAPINamespace}})).To(Succeed())
-	Expect(k8sClient.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: tasksAPINamespace, Name: "k8sm-tasks-api"},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "localhost"}})).To(Succeed())
-	apiService := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-		"metadata": map[string]any{"name": taskapi.APIServiceName},
-		"spec": map[string]any{"group": servedTasks.Group, "version": servedTasks.Version,
-			"service":              map[string]any{"namespace": tasksAPINamespace, "name": "k8sm-tasks-api", "port": int64(port)},
-			"groupPriorityMinimum": int64(900), "versionPriority": int64(100)},
-	}}
-	Expect(k8sClient.Create(ctx, apiService)).To(Succeed())
+	Expect(testenv.RegisterTasksAPI(ctx, testEnv.Config, tasksAPINamespace, port)).To(Succeed())
 	Expect(taskapi.Add(mgr, store, taskapi.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		Namespace: tasksAPINamespace, Service: "k8sm-tasks-api", Secret: "k8sm-tasks-api-cert"})).To(Succeed())
+		Namespace: tasksAPINamespace, Service: testenv.TasksAPIService, Secret: "k8sm-tasks-api-cert"})).To(Succeed())
 }
 
 // impersonating is a dynamic client of the API server as user.

@@ -3,7 +3,9 @@
 package manifests
 
 import (
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -99,14 +101,33 @@ func TestManagerRunsRestricted(t *testing.T) {
 	}
 }
 
-func TestMetricsAreFencedByANetworkPolicy(t *testing.T) {
+// The manager's ports are fenced by NetworkPolicies: metrics (8443) from namespaces
+// labelled metrics: enabled, the MesosTasks API (9443) from anywhere (kube-apiserver,
+// whose address is the cluster's), nothing else.
+func TestPortsAreFencedByNetworkPolicies(t *testing.T) {
 	m := render(t)
-	np := one[networkingv1.NetworkPolicy](t, m["NetworkPolicy"])
-	if len(np.Spec.Ingress) == 0 || len(np.Spec.Ingress[0].Ports) == 0 || np.Spec.Ingress[0].Ports[0].Port.IntValue() != 8443 {
-		t.Errorf("the NetworkPolicy does not limit the metrics port 8443: %+v", np.Spec)
+	open := map[int]string{}
+	for _, doc := range m["NetworkPolicy"] {
+		np := one[networkingv1.NetworkPolicy](t, []string{doc})
+		if np.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"] != "manager" {
+			t.Errorf("the NetworkPolicy %s does not select the manager: %+v", np.Name, np.Spec.PodSelector)
+		}
+		for _, rule := range np.Spec.Ingress {
+			from := "anywhere"
+			if len(rule.From) > 0 {
+				from = fmt.Sprint(rule.From[0].NamespaceSelector.MatchLabels)
+			}
+			if len(rule.Ports) == 0 {
+				t.Errorf("the NetworkPolicy %s opens every port", np.Name)
+			}
+			for _, p := range rule.Ports {
+				open[p.Port.IntValue()] = from
+			}
+		}
 	}
-	if np.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"] != "manager" {
-		t.Errorf("the NetworkPolicy does not select the manager: %+v", np.Spec.PodSelector)
+	want := map[int]string{8443: "map[metrics:enabled]", 9443: "anywhere"}
+	if !reflect.DeepEqual(open, want) {
+		t.Errorf("ports open %v, want %v", open, want)
 	}
 }
 

@@ -23,6 +23,7 @@ const (
 	scopeCluster   = "cluster"
 	scopeOwn       = "own namespace"
 	scopeNodeLease = "kube-node-lease"
+	scopeSystem    = "kube-system"
 )
 
 // allowed is one line of the allow-list: verbs on a resource of an API group, in a scope,
@@ -58,7 +59,7 @@ var allowList = []allowed{
 	{scopeCluster, "", "namespaces", []string{"get", "list", "watch"}, "the cache: a MesosCluster's namespaceSelector"},
 	{scopeCluster, "events.k8s.io", "events", []string{"create", "patch"}, "events about pods (any namespace), clusters and Nodes (default)"},
 	{scopeCluster, "authentication.k8s.io", "tokenreviews", []string{"create"}, "authenticate bearer tokens at the metrics endpoint and at the executors' kubelet API (kubectl logs, exec, port-forward, top on agent Nodes)"},
-	{scopeCluster, "authorization.k8s.io", "subjectaccessreviews", []string{"create"}, "authorize requests to the metrics endpoint and to the executors' kubelet API"},
+	{scopeCluster, "authorization.k8s.io", "subjectaccessreviews", []string{"create"}, "authorize requests to the metrics endpoint, to the executors' kubelet API and to the MesosTasks API"},
 	{scopeCluster, "certificates.k8s.io", "certificatesigningrequests", []string{"create"}, "file an executor's serving certificate request for its agent's Node (servingCertificate: KubeletServingSigner)"},
 	{scopeCluster, "certificates.k8s.io", "certificatesigningrequests", []string{"get"}, "read a request it filed, by name, until it is signed (never listed or cached)"},
 	{scopeCluster, "certificates.k8s.io", "certificatesigningrequests", []string{"delete"}, "remove a request it filed once the executor has its answer"},
@@ -66,7 +67,11 @@ var allowList = []allowed{
 	{scopeCluster, "certificates.k8s.io", "signers[kubernetes.io/kubelet-serving]", []string{"approve"}, "approve for the kubelet-serving signer only, as a kubelet's serving certificate is approved"},
 	{scopeNodeLease, "coordination.k8s.io", "leases", []string{"get"}, "an agent Node's Lease no renewal has returned yet (after a start or a failover), read once; no list or watch"},
 	{scopeNodeLease, "coordination.k8s.io", "leases", []string{"create", "update", "patch", "delete"}, "an agent Node's heartbeat, as a kubelet's (an update; a patch after a conflict), removed with the Node"},
-	{scopeOwn, "", "secrets", []string{"get"}, "a MesosCluster's credentials and CA Secrets, read one at a time"},
+	{scopeOwn, "", "secrets", []string{"get"}, "a MesosCluster's credentials and CA Secrets, read one at a time; the MesosTasks API's serving certificate"},
+	{scopeOwn, "", "secrets", []string{"create"}, "the MesosTasks API's serving certificate, made once when no certificate directory is given (an install by kubectl apply)"},
+	{scopeOwn, "", "secrets[k8sm-tasks-api-cert]", []string{"update"}, "the MesosTasks API's serving certificate, made again a month before it ends"},
+	{scopeCluster, "apiregistration.k8s.io", "apiservices[v1alpha1.tasks.mesos.k8sm.io]", []string{"get", "patch"}, "set the MesosTasks API's caBundle to the CA of the certificate the manager made"},
+	{scopeSystem, "", "configmaps[extension-apiserver-authentication]", []string{"get"}, "how kube-apiserver's front proxy authenticates to the MesosTasks API (its CA, allowed names and headers)"},
 	{scopeOwn, "coordination.k8s.io", "leases", []string{"get", "create", "update"}, "the leader election Lease"},
 	{scopeOwn, "", "events", []string{"create", "patch"}, "leader election's event (client-go records it through the core API)"},
 }
@@ -87,7 +92,7 @@ func allowedGrants(olm bool) map[grant]string {
 	out := map[grant]string{}
 	for _, a := range allowList {
 		scope := a.scope
-		if olm && scope == scopeNodeLease {
+		if olm && (scope == scopeNodeLease || scope == scopeSystem) {
 			// A CSV cannot grant in a third namespace: see carryRole in internal/bundle.
 			scope = scopeCluster
 		}
