@@ -58,17 +58,6 @@ package controllers
 // names a Secret elsewhere is refused with reason SecretNamespaceNotAllowed.
 // +kubebuilder:rbac:groups="",namespace=system,roleName=manager-secrets-role,resources=secrets,verbs=get
 //
-// The MesosTasks API (internal/taskapi), served to kube-apiserver's front proxy: the
-// serving certificate the manager makes, kept in a Secret of its namespace (created
-// once, then updated by name only) and its CA set as the APIService's caBundle (that
-// APIService only); how kube-apiserver authenticates to it, read from
-// kube-system/extension-apiserver-authentication (that ConfigMap only). Requests are
-// authorized by SubjectAccessReviews (config/rbac/review_role.yaml).
-// +kubebuilder:rbac:groups="",namespace=system,roleName=manager-secrets-role,resources=secrets,verbs=create
-// +kubebuilder:rbac:groups="",namespace=system,roleName=manager-secrets-role,resources=secrets,resourceNames=k8sm-tasks-api-cert,verbs=update
-// +kubebuilder:rbac:groups=apiregistration.k8s.io,resources=apiservices,resourceNames=v1alpha1.tasks.mesos.k8sm.io,verbs=get;patch
-// +kubebuilder:rbac:groups="",namespace=kube-system,roleName=manager-authentication-config-role,resources=configmaps,resourceNames=extension-apiserver-authentication,verbs=get
-//
 // Events: tell people what happened to their pods (in every namespace) and to clusters
 // and Nodes (in default). The manager records them through events.k8s.io only.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

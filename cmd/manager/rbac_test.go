@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -15,15 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/controllers"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
-	"github.com/k8sm/k8sm/internal/testenv"
 )
 
 // readyOf is a cluster's Ready condition as "Status/Reason: message".
@@ -77,25 +72,10 @@ var _ = Describe("The manager with config/default's RBAC", func() {
 		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
 		DeferCleanup(sim.Close)
 
-		tasksAPI := freeAddr()
-		_, port, err := net.SplitHostPort(tasksAPI)
-		Expect(err).NotTo(HaveOccurred())
-		portNumber, err := strconv.Atoi(port)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(testenv.RegisterTasksAPI(ctx, testEnv.Config, installNamespace, portNumber)).To(Succeed())
-
 		var refused refusals
 		startManagerAs(refused.watch(serviceAccountConfig(installNamespace, managerAccount)), parseOptions(
 			"--health-probe-bind-address", freeAddr(), "--metrics-bind-address", "0", "--namespace", installNamespace,
-			"--leader-elect", "--leader-election-namespace", installNamespace, "--leader-election-id", "k8sm-rbac-test",
-			"--tasks-api-bind-address", tasksAPI))
-
-		By("serving the MesosTasks API: its certificate made and its CA set on the APIService, kube-apiserver's front proxy trusted")
-		served := dynamic.NewForConfigOrDie(testEnv.Config).Resource(schema.GroupVersionResource{Group: "tasks.mesos.k8sm.io", Version: "v1alpha1", Resource: "mesostasks"})
-		Eventually(func() error {
-			_, err := served.List(ctx, metav1.ListOptions{})
-			return err
-		}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), refused.describe)
+			"--leader-elect", "--leader-election-namespace", installNamespace, "--leader-election-id", "k8sm-rbac-test"))
 
 		By("reading the credentials Secret in its own namespace")
 		createSecret(admin, installNamespace)

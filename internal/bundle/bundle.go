@@ -22,8 +22,6 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
-
-	"github.com/k8sm/k8sm/internal/taskapi"
 )
 
 // Options say what to render.
@@ -64,14 +62,13 @@ func Render(o Options) (map[string][]byte, error) {
 		return nil, err
 	}
 	files := fileSet{}
-	strategy, owned, err := installStrategy(objs, o.Image, files)
+	strategy, err := installStrategy(objs, o.Image, files)
 	if err != nil {
 		return nil, err
 	}
 	if err := completeCSV(csv, o, version, strategy); err != nil {
 		return nil, err
 	}
-	csv.Spec.APIServiceDefinitions.Owned = owned
 	y, err := marshalCSV(csv)
 	if err != nil {
 		return nil, err
@@ -155,87 +152,30 @@ type boundRoles struct {
 // installStrategy fills the CSV's deployment strategy from config/default: the manager's
 // Deployment with image, and the RBAC bound to its service account. The other objects it
 // can carry go into files; one it cannot carry is an error, so nothing is lost silently.
-//
-// It also returns the APIServices config/default registers, as the CSV's owned API
-// service definitions: OLM makes each one's Service, serving certificate (mounted into
-// the Deployment) and APIService itself, so the manager is told to serve that
-// certificate, and config/default's Service for it is left out.
-func installStrategy(objs []*unstructured.Unstructured, image string, files fileSet) (operatorsv1alpha1.StrategyDetailsDeployment, []operatorsv1alpha1.APIServiceDescription, error) {
+func installStrategy(objs []*unstructured.Unstructured, image string, files fileSet) (operatorsv1alpha1.StrategyDetailsDeployment, error) {
 	var strategy operatorsv1alpha1.StrategyDetailsDeployment
 	deploy, err := managerDeployment(objs)
 	if err != nil {
-		return strategy, nil, err
+		return strategy, err
 	}
 	bound, err := findBoundRoles(objs, deploy.Spec.Template.Spec.ServiceAccountName, deploy.Namespace)
 	if err != nil {
-		return strategy, nil, err
-	}
-	owned, services, err := ownedAPIServices(objs, deploy)
-	if err != nil {
-		return strategy, nil, err
+		return strategy, err
 	}
 	for i, c := range deploy.Spec.Template.Spec.Containers {
 		if c.Name == "manager" {
 			deploy.Spec.Template.Spec.Containers[i].Image = image
-			if len(owned) > 0 {
-				deploy.Spec.Template.Spec.Containers[i].Args = append(c.Args, "--tasks-api-cert-dir="+olmAPIServiceCertDir)
-			}
 		}
 	}
 	strategy.DeploymentSpecs = []operatorsv1alpha1.StrategyDeploymentSpec{{
 		Name: deploy.Name, Spec: deploy.Spec, Label: deploy.Labels,
 	}}
 	for _, u := range objs {
-		if u.GetKind() == "APIService" || u.GetKind() == "Service" && services[u.GetName()] {
-			continue
-		}
 		if err := carry(u, bound, &strategy, files); err != nil {
-			return strategy, nil, err
+			return strategy, err
 		}
 	}
-	return strategy, owned, nil
-}
-
-// olmAPIServiceCertDir is where OLM mounts an owned APIService's serving certificate
-// (apiserver.crt, apiserver.key) into the Deployment that serves it.
-const olmAPIServiceCertDir = "/apiserver.local.config/certificates"
-
-// ownedAPIServices are the APIServices of objs, as a CSV's owned API service
-// definitions served by deploy at its container port named tasks-api, and the names of
-// the Services they name.
-func ownedAPIServices(objs []*unstructured.Unstructured, deploy *appsv1.Deployment) ([]operatorsv1alpha1.APIServiceDescription, map[string]bool, error) {
-	var owned []operatorsv1alpha1.APIServiceDescription
-	services := map[string]bool{}
-	for _, u := range objs {
-		if u.GetKind() != "APIService" {
-			continue
-		}
-		group, _, _ := unstructured.NestedString(u.Object, "spec", "group")
-		version, _, _ := unstructured.NestedString(u.Object, "spec", "version")
-		service, _, _ := unstructured.NestedString(u.Object, "spec", "service", "name")
-		if group != taskapi.GroupVersion.Group || version != taskapi.GroupVersion.Version {
-			return nil, nil, fmt.Errorf("config/default registers the APIService %s, which the bundle does not know", u.GetName())
-		}
-		port := int32(0)
-		for _, c := range deploy.Spec.Template.Spec.Containers {
-			for _, p := range c.Ports {
-				if p.Name == "tasks-api" {
-					port = p.ContainerPort
-				}
-			}
-		}
-		if port == 0 {
-			return nil, nil, fmt.Errorf("the manager's Deployment has no port named tasks-api for the APIService %s", u.GetName())
-		}
-		services[service] = true
-		owned = append(owned, operatorsv1alpha1.APIServiceDescription{
-			Name: taskapi.Resource, Group: group, Version: version, Kind: taskapi.Kind,
-			DeploymentName: deploy.Name, ContainerPort: port,
-			DisplayName: "Mesos Task (served)",
-			Description: "The Mesos half of a Pod, served read-only by the manager from what it holds: kubectl get mesostasks.tasks.mesos.k8sm.io.",
-		})
-	}
-	return owned, services, nil
+	return strategy, nil
 }
 
 // managerDeployment is the one Deployment config/default renders: the CSV runs it.

@@ -14,7 +14,7 @@ var verbs = metav1.Verbs{"get", "list", "watch"}
 
 // The resource's other names: none while the MesosTask CRD is installed beside it. Its
 // short name mt and category k8sm are the CRD's, which kubectl prefers (its group's
-// priority is above the APIService's: config/apiservice); the same names here would
+// priority is above the APIService's: config/tasks-api); the same names here would
 // have kubectl warn that they could mean either, and list MesosTasks twice in
 // kubectl get k8sm. Name the served ones in full: kubectl get
 // mesostasks.tasks.mesos.k8sm.io.

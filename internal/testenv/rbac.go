@@ -39,6 +39,12 @@ func rbacKind(kind, group, resource string) installer.Resource {
 // (the Deployment, the CRDs and the rest are not needed to run it in-process). What
 // exists already is left as it is.
 func InstallManagerRBAC(ctx context.Context, admin *rest.Config) error {
+	return InstallManagerRBACOf(ctx, admin, "default")
+}
+
+// InstallManagerRBACOf is InstallManagerRBAC for the install config/<dir> renders
+// (tasks-api: with the MesosTasks API).
+func InstallManagerRBACOf(ctx context.Context, admin *rest.Config, dir string) error {
 	dc, err := dynamic.NewForConfig(admin)
 	if err != nil {
 		return err
@@ -49,6 +55,6 @@ func InstallManagerRBAC(ctx context.Context, admin *rest.Config) error {
 	if _, err := dc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	_, err = installer.Create(ctx, dc, filepath.Join(RepoRoot(), "config", "default"), rbacKinds)
+	_, err = installer.Create(ctx, dc, filepath.Join(RepoRoot(), "config", dir), rbacKinds)
 	return err
 }

@@ -13,11 +13,11 @@ import (
 )
 
 // TasksAPIService is the name of the manager's MesosTasks API's Service, as
-// config/apiservice names it (and the manager's --tasks-api-service default).
+// config/tasks-api names it (and the manager's --tasks-api-service default).
 const TasksAPIService = "k8sm-tasks-api"
 
 // RegisterTasksAPI registers a manager's MesosTasks API with the API server of cfg as
-// config/apiservice does, for a manager serving on loopback at port: its APIService
+// config/tasks-api does, for a manager serving on loopback at port: its APIService
 // (without a CA bundle: the manager sets it), and its Service in namespace (which must
 // exist). The Service is an ExternalName one, localhost: envtest runs no kube-proxy to
 // reach a cluster IP, and Endpoints refuse loopback addresses. kube-apiserver must have

@@ -35,7 +35,7 @@ const tasksAPINamespace = "k8sm-tasks-api"
 var servedTasks = schema.GroupVersionResource{Group: "tasks.mesos.k8sm.io", Version: "v1alpha1", Resource: "mesostasks"}
 
 // serveTasksAPI registers the manager's MesosTasks API with kube-apiserver, as
-// config/apiservice does, and has the manager serve it on loopback
+// config/tasks-api does, and has the manager serve it on loopback
 // (testenv.RegisterTasksAPI). The certificate is the one the manager makes, the
 // APIService's CA bundle the one it sets.
 func serveTasksAPI(mgr ctrl.Manager, store *taskstore.Store) {

@@ -102,32 +102,91 @@ func TestManagerRunsRestricted(t *testing.T) {
 }
 
 // The manager's ports are fenced by NetworkPolicies: metrics (8443) from namespaces
-// labelled metrics: enabled, the MesosTasks API (9443) from anywhere (kube-apiserver,
-// whose address is the cluster's), nothing else.
+// labelled metrics: enabled; with the MesosTasks API (config/tasks-api), its port (9443)
+// from anywhere (kube-apiserver, whose address is the cluster's); nothing else.
 func TestPortsAreFencedByNetworkPolicies(t *testing.T) {
-	m := render(t)
-	open := map[int]string{}
-	for _, doc := range m["NetworkPolicy"] {
-		np := one[networkingv1.NetworkPolicy](t, []string{doc})
-		if np.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"] != "manager" {
-			t.Errorf("the NetworkPolicy %s does not select the manager: %+v", np.Name, np.Spec.PodSelector)
+	for dir, want := range map[string]map[int]string{
+		"default":   {8443: "map[metrics:enabled]"},
+		"tasks-api": {8443: "map[metrics:enabled]", 9443: "anywhere"},
+	} {
+		open := map[int]string{}
+		for _, doc := range renderDir(t, dir)["NetworkPolicy"] {
+			np := one[networkingv1.NetworkPolicy](t, []string{doc})
+			if np.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"] != "manager" {
+				t.Errorf("config/%s: the NetworkPolicy %s does not select the manager: %+v", dir, np.Name, np.Spec.PodSelector)
+			}
+			for _, rule := range np.Spec.Ingress {
+				from := "anywhere"
+				if len(rule.From) > 0 {
+					from = fmt.Sprint(rule.From[0].NamespaceSelector.MatchLabels)
+				}
+				if len(rule.Ports) == 0 {
+					t.Errorf("config/%s: the NetworkPolicy %s opens every port", dir, np.Name)
+				}
+				for _, p := range rule.Ports {
+					open[p.Port.IntValue()] = from
+				}
+			}
 		}
-		for _, rule := range np.Spec.Ingress {
-			from := "anywhere"
-			if len(rule.From) > 0 {
-				from = fmt.Sprint(rule.From[0].NamespaceSelector.MatchLabels)
-			}
-			if len(rule.Ports) == 0 {
-				t.Errorf("the NetworkPolicy %s opens every port", np.Name)
-			}
-			for _, p := range rule.Ports {
-				open[p.Port.IntValue()] = from
-			}
+		if !reflect.DeepEqual(open, want) {
+			t.Errorf("config/%s: ports open %v, want %v", dir, open, want)
 		}
 	}
-	want := map[int]string{8443: "map[metrics:enabled]", 9443: "anywhere"}
-	if !reflect.DeepEqual(open, want) {
-		t.Errorf("ports open %v, want %v", open, want)
+}
+
+// config/tasks-api registers the MesosTasks API to the manager's replicas: the
+// APIService names the Service, which selects the Deployment's pods at the port the
+// manager serves on.
+func TestTheTasksAPIReachesTheManager(t *testing.T) {
+	m := renderDir(t, "tasks-api")
+	deploy := one[appsv1.Deployment](t, m["Deployment"])
+	var svc corev1.Service
+	for _, doc := range m["Service"] {
+		var s corev1.Service
+		if err := yaml.Unmarshal([]byte(doc), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Name == "k8sm-tasks-api" {
+			svc = s
+		}
+	}
+	var api struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+		Spec     struct {
+			Group, Version string
+			Service        struct {
+				Namespace, Name string
+				Port            int32
+			}
+			GroupPriorityMinimum int32 `json:"groupPriorityMinimum"`
+		} `json:"spec"`
+	}
+	if len(m["APIService"]) != 1 {
+		t.Fatalf("%d APIServices", len(m["APIService"]))
+	}
+	if err := yaml.Unmarshal([]byte(m["APIService"][0]), &api); err != nil {
+		t.Fatal(err)
+	}
+	if api.Metadata.Name != "v1alpha1.tasks.mesos.k8sm.io" || api.Spec.Service.Name != svc.Name || api.Spec.Service.Namespace != deploy.Namespace ||
+		svc.Namespace != deploy.Namespace || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != api.Spec.Service.Port {
+		t.Fatalf("the APIService %+v does not name the Service %s/%s %+v", api, svc.Namespace, svc.Name, svc.Spec.Ports)
+	}
+	if !selects(&metav1.LabelSelector{MatchLabels: svc.Spec.Selector}, deploy.Spec.Template.Labels) {
+		t.Errorf("the Service does not select the manager's pods")
+	}
+	// Below the CRD group's 1000: kubectl get mesostasks and mt keep meaning the CRD's.
+	if api.Spec.GroupPriorityMinimum >= 1000 {
+		t.Errorf("groupPriorityMinimum %d", api.Spec.GroupPriorityMinimum)
+	}
+	c := deploy.Spec.Template.Spec.Containers[0]
+	port := int32(0)
+	for _, p := range c.Ports {
+		if p.Name == svc.Spec.Ports[0].TargetPort.StrVal {
+			port = p.ContainerPort
+		}
+	}
+	if !slices.Contains(c.Args, fmt.Sprintf("--tasks-api-bind-address=:%d", port)) {
+		t.Errorf("the manager does not serve at the Service's target port %d: %v", port, c.Args)
 	}
 }
 

@@ -67,13 +67,18 @@ var allowList = []allowed{
 	{scopeCluster, "certificates.k8s.io", "signers[kubernetes.io/kubelet-serving]", []string{"approve"}, "approve for the kubelet-serving signer only, as a kubelet's serving certificate is approved"},
 	{scopeNodeLease, "coordination.k8s.io", "leases", []string{"get"}, "an agent Node's Lease no renewal has returned yet (after a start or a failover), read once; no list or watch"},
 	{scopeNodeLease, "coordination.k8s.io", "leases", []string{"create", "update", "patch", "delete"}, "an agent Node's heartbeat, as a kubelet's (an update; a patch after a conflict), removed with the Node"},
-	{scopeOwn, "", "secrets", []string{"get"}, "a MesosCluster's credentials and CA Secrets, read one at a time; the MesosTasks API's serving certificate"},
+	{scopeOwn, "", "secrets", []string{"get"}, "a MesosCluster's credentials and CA Secrets, read one at a time (with config/tasks-api, the MesosTasks API's serving certificate too)"},
+	{scopeOwn, "coordination.k8s.io", "leases", []string{"get", "create", "update"}, "the leader election Lease"},
+	{scopeOwn, "", "events", []string{"create", "patch"}, "leader election's event (client-go records it through the core API)"},
+}
+
+// tasksAPIAllowList is what config/tasks-api, the install with the MesosTasks API, lets
+// the manager do besides the allow-list.
+var tasksAPIAllowList = []allowed{
 	{scopeOwn, "", "secrets", []string{"create"}, "the MesosTasks API's serving certificate, made once when no certificate directory is given (an install by kubectl apply)"},
 	{scopeOwn, "", "secrets[k8sm-tasks-api-cert]", []string{"update"}, "the MesosTasks API's serving certificate, made again a month before it ends"},
 	{scopeCluster, "apiregistration.k8s.io", "apiservices[v1alpha1.tasks.mesos.k8sm.io]", []string{"get", "patch"}, "set the MesosTasks API's caBundle to the CA of the certificate the manager made"},
 	{scopeSystem, "", "configmaps[extension-apiserver-authentication]", []string{"get"}, "how kube-apiserver's front proxy authenticates to the MesosTasks API (its CA, allowed names and headers)"},
-	{scopeOwn, "coordination.k8s.io", "leases", []string{"get", "create", "update"}, "the leader election Lease"},
-	{scopeOwn, "", "events", []string{"create", "patch"}, "leader election's event (client-go records it through the core API)"},
 }
 
 // grant is one verb the manager may use.
@@ -87,10 +92,15 @@ func (g grant) String() string {
 	return fmt.Sprintf("%s %s/%s in %s", g.verb, group, g.resource, g.scope)
 }
 
-// allowedGrants flattens the allow-list; olm maps each scope as an OLM install grants it.
-func allowedGrants(olm bool) map[grant]string {
+// allowedGrants flattens the allow-list, with the MesosTasks API's if tasksAPI; olm maps
+// each scope as an OLM install grants it.
+func allowedGrants(olm, tasksAPI bool) map[grant]string {
 	out := map[grant]string{}
-	for _, a := range allowList {
+	list := allowList
+	if tasksAPI {
+		list = append(slices.Clone(allowList), tasksAPIAllowList...)
+	}
+	for _, a := range list {
 		scope := a.scope
 		if olm && (scope == scopeNodeLease || scope == scopeSystem) {
 			// A CSV cannot grant in a third namespace: see carryRole in internal/bundle.
@@ -149,11 +159,12 @@ func compare(t *testing.T, source string, got map[grant]bool, want map[grant]str
 	}
 }
 
-// installedGrants is what config/default (dist/install.yaml) lets the manager's service
-// account do: the rules of every role bound to it, in the binding's scope.
-func installedGrants(t *testing.T) map[grant]bool {
+// installedGrants is what config/<dir> (config/default: dist/install.yaml) lets the
+// manager's service account do: the rules of every role bound to it, in the binding's
+// scope.
+func installedGrants(t *testing.T, dir string) map[grant]bool {
 	t.Helper()
-	m := render(t)
+	m := renderDir(t, dir)
 	deploy := one[appsv1.Deployment](t, m["Deployment"])
 	sa, ns := deploy.Spec.Template.Spec.ServiceAccountName, deploy.Namespace
 	roles := map[string][]rbacv1.PolicyRule{} // "ClusterRole/name" or "Role/namespace/name"
@@ -219,7 +230,10 @@ func bindsAccount(subjects []rbacv1.Subject, sa, ns string) bool {
 // grant.
 func TestManagerRBACMatchesTheAllowList(t *testing.T) {
 	t.Run("config/default", func(t *testing.T) {
-		compare(t, "config/default", installedGrants(t), allowedGrants(false))
+		compare(t, "config/default", installedGrants(t, "default"), allowedGrants(false, false))
+	})
+	t.Run("config/tasks-api", func(t *testing.T) {
+		compare(t, "config/tasks-api", installedGrants(t, "tasks-api"), allowedGrants(false, true))
 	})
 	t.Run("bundle", func(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(repoRoot(), bundle.CSVFile))
@@ -246,7 +260,7 @@ func TestManagerRBACMatchesTheAllowList(t *testing.T) {
 				grantsOf(scope, p.Rules, got)
 			}
 		}
-		compare(t, bundle.CSVFile, got, allowedGrants(true))
+		compare(t, bundle.CSVFile, got, allowedGrants(true, false))
 	})
 }
 
