@@ -305,8 +305,11 @@ func negotiate(accept string) (mediaType, error) {
 }
 
 func methodNotAllowed(method string) *apierrors.StatusError {
-	return apierrors.NewMethodNotSupported(schema.GroupResource{Group: GroupVersion.Group, Resource: Resource}, strings.ToLower(method)+
-		" (MesosTasks are written by the manager alone)")
+	return &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusMethodNotAllowed,
+		Reason:  metav1.StatusReasonMethodNotAllowed,
+		Details: &metav1.StatusDetails{Group: GroupVersion.Group, Kind: Resource},
+		Message: fmt.Sprintf("%s is not supported on %s.%s: they are read-only, the manager alone writes MesosTasks",
+			strings.ToLower(method), Resource, GroupVersion.Group)}}
 }
 
 // writeStatus answers with a Status.

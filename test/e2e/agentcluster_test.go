@@ -62,8 +62,9 @@ const signerAgent = "agent-1"
 
 // startAgentCluster starts an agentCluster for the spec, and stops it when the spec ends.
 // name names its MesosCluster and prefixes its namespace. configure, when not nil, sets
-// more flags of kube-apiserver before it starts.
-func startAgentCluster(name string, configure func(args *envtest.Arguments), signer servingSigner) *agentCluster {
+// more flags of kube-apiserver before it starts; managerArgs are the manager's flags
+// besides the spec's defaults (startManager).
+func startAgentCluster(name string, configure func(args *envtest.Arguments), signer servingSigner, managerArgs ...string) *agentCluster {
 	c := &agentCluster{kubectl: kubectlBinary()}
 	bin := GinkgoT().TempDir()
 	build(bin, "manager", "k8sm-executor")
@@ -138,7 +139,7 @@ func startAgentCluster(name string, configure func(args *envtest.Arguments), sig
 	Expect(err).NotTo(HaveOccurred())
 	Expect(cl.Create(ctx, mc)).To(Succeed())
 	c.cl, c.cluster, c.talker = cl, name, talker
-	startManager(filepath.Join(bin, "manager"), serviceAccountKubeconfig(ctx, env, cs, testenv.ManagerNamespace, testenv.ManagerAccount))
+	startManager(filepath.Join(bin, "manager"), serviceAccountKubeconfig(ctx, env, cs, testenv.ManagerNamespace, testenv.ManagerAccount), managerArgs...)
 
 	By("running a pod that prints lines and serves TCP")
 	ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-"}}, metav1.CreateOptions{})

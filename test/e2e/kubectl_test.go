@@ -219,9 +219,9 @@ func kubeconfigOf(env *envtest.Environment, u envtest.User) string {
 
 // startManager runs the manager binary with kubeconfig, in the manager's namespace,
 // until the spec ends; its log goes to the GinkgoWriter.
-func startManager(managerBin, kubeconfig string) {
-	cmd := exec.Command(managerBin, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0",
-		"--namespace="+testenv.ManagerNamespace)
+func startManager(managerBin, kubeconfig string, args ...string) {
+	cmd := exec.Command(managerBin, append([]string{"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0",
+		"--namespace=" + testenv.ManagerNamespace}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
