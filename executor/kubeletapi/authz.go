@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -120,7 +119,7 @@ func (z *authorization) authorize(w http.ResponseWriter, r *http.Request, u user
 // decide asks about a, or remembers the answer: allowed for 5 minutes, denied for 30
 // seconds, errors not at all.
 func (z *authorization) decide(ctx context.Context, a authorizer.AttributesRecord) (bool, error) {
-	key := decisionKey(a)
+	key := ttlcache.AuthorizationKey(a)
 	now := z.now()
 	if allowed, ok := z.decisions.Get(key, now); ok {
 		return allowed, nil
@@ -138,18 +137,4 @@ func (z *authorization) decide(ctx context.Context, a authorizer.AttributesRecor
 	}
 	z.decisions.Put(key, allowed, ttl, now)
 	return allowed, nil
-}
-
-// decisionKey is what a SubjectAccessReview of a asks: the user, and the resource
-// attributes.
-func decisionKey(a authorizer.AttributesRecord) string {
-	u := a.User
-	extra := make([]string, 0, len(u.GetExtra()))
-	for k, v := range u.GetExtra() {
-		extra = append(extra, fmt.Sprintf("%q=%q", k, v))
-	}
-	sort.Strings(extra)
-	return fmt.Sprintf("%q %q %q %q|%q %q %q %q %q %q",
-		u.GetName(), u.GetUID(), u.GetGroups(), extra,
-		a.Verb, a.APIGroup, a.APIVersion, a.Resource, a.Subresource, a.Name)
 }

@@ -73,11 +73,21 @@ func (s *SelfSigned) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, err
 
 // Start keeps the certificate until ctx ends.
 func (s *SelfSigned) Start(ctx context.Context) error {
+	last := ""
 	for {
 		wait := certReadEvery
-		if err := s.ensure(ctx); err != nil && ctx.Err() == nil {
-			s.Log.Error(err, "Keeping the MesosTasks API's serving certificate", "secret", s.Secret)
-			wait = certRetry
+		err := s.ensure(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			// Said once until it changes: an APIService not installed would say it
+			// every few seconds.
+			if err.Error() != last {
+				s.Log.Error(err, "Keeping the MesosTasks API's serving certificate", "secret", s.Secret)
+			}
+			last, wait = err.Error(), certRetry
+		case err == nil && last != "":
+			s.Log.Info("The MesosTasks API's serving certificate is kept again", "secret", s.Secret)
+			last = ""
 		}
 		select {
 		case <-ctx.Done():

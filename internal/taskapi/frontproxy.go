@@ -169,7 +169,7 @@ func (l *FrontProxyLoader) NeedLeaderElection() bool { return false }
 
 // Start reads the configuration until ctx ends.
 func (l *FrontProxyLoader) Start(ctx context.Context) error {
-	var last string
+	var last, lastErr string
 	for {
 		wait := refreshEvery
 		var cm corev1.ConfigMap
@@ -180,12 +180,19 @@ func (l *FrontProxyLoader) Start(ctx context.Context) error {
 		}
 		switch {
 		case err != nil && ctx.Err() == nil:
-			l.Log.Error(err, "Reading how kube-apiserver authenticates to the MesosTasks API", "configMap", AuthenticationConfigMap)
-			wait = retryEvery
-		case err == nil && cm.ResourceVersion != last:
-			l.Proxy.Set(rh)
-			last = cm.ResourceVersion
-			l.Log.V(1).Info("Read how kube-apiserver authenticates to the MesosTasks API", "configMap", AuthenticationConfigMap, "allowedNames", rh.AllowedNames)
+			// Said once until it changes: a kube-apiserver without a front proxy would
+			// have it said every few seconds.
+			if err.Error() != lastErr {
+				l.Log.Error(err, "Reading how kube-apiserver authenticates to the MesosTasks API", "configMap", AuthenticationConfigMap)
+			}
+			lastErr, wait = err.Error(), retryEvery
+		case err == nil:
+			lastErr = ""
+			if cm.ResourceVersion != last {
+				l.Proxy.Set(rh)
+				last = cm.ResourceVersion
+				l.Log.V(1).Info("Read how kube-apiserver authenticates to the MesosTasks API", "configMap", AuthenticationConfigMap, "allowedNames", rh.AllowedNames)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -3,7 +3,6 @@ package taskapi
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -38,7 +37,7 @@ func NewSubjectAccessReviews(c client.Client) *SubjectAccessReviews {
 
 // Authorize asks whether a's user may make its request.
 func (s *SubjectAccessReviews) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
-	key := decisionKey(a)
+	key := ttlcache.AuthorizationKey(a)
 	now := s.now()
 	if d, ok := s.decisions.Get(key, now); ok {
 		return d, "", nil
@@ -69,17 +68,4 @@ func (s *SubjectAccessReviews) Authorize(ctx context.Context, a authorizer.Attri
 	}
 	s.decisions.Put(key, d, ttl, now)
 	return d, sar.Status.Reason, nil
-}
-
-// decisionKey is what a SubjectAccessReview of a asks.
-func decisionKey(a authorizer.Attributes) string {
-	u := a.GetUser()
-	extra := make([]string, 0, len(u.GetExtra()))
-	for k, v := range u.GetExtra() {
-		extra = append(extra, fmt.Sprintf("%q=%q", k, v))
-	}
-	sort.Strings(extra)
-	return fmt.Sprintf("%q %q %q %q|%q %q %q %q %q %q %q",
-		u.GetName(), u.GetUID(), u.GetGroups(), extra,
-		a.GetVerb(), a.GetAPIGroup(), a.GetAPIVersion(), a.GetNamespace(), a.GetResource(), a.GetSubresource(), a.GetName())
 }

@@ -124,7 +124,6 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, req request, med
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Transfer-Encoding", "chunked")
 	ww := &watcher{w: w, flush: flusher, enc: json.NewEncoder(w), media: media}
 
 	initialItems, from, ok := h.watchStart(sel, o)
