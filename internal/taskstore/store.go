@@ -165,11 +165,15 @@ func (s *Store) Subscribe(fn func(old, new *mesosv1alpha1.MesosTask)) {
 	}
 }
 
-// put keeps an object as the API server returned it (a copy: the caller keeps its own),
-// unless the Store holds a newer version; one being deleted with no finalizer left is
-// gone.
+// put keeps an object as the API server returned it (a copy, without its managed
+// fields: the caller keeps its own), unless the Store holds a newer version; one being
+// deleted with no finalizer left is gone.
 func (s *Store) put(obj *mesosv1alpha1.MesosTask) {
-	mt := obj.DeepCopy()
+	// Managed fields are never kept (nothing reads them), so not copied either: a
+	// write's answer carries about a kilobyte of them.
+	src := *obj
+	src.ManagedFields = nil
+	mt := src.DeepCopy()
 	mt.TypeMeta = metav1.TypeMeta{APIVersion: mesosv1alpha1.GroupVersion.String(), Kind: "MesosTask"}
 	s.trim(mt)
 	key := types.NamespacedName{Namespace: mt.Namespace, Name: mt.Name}
