@@ -320,7 +320,20 @@ type watchStream struct {
 
 func (f *fixture) watch(t *testing.T, query string) *watchStream {
 	t.Helper()
-	resp, err := http.Get(f.srv.URL + base + query)
+	return f.watchAs(t, query, "")
+}
+
+// watchAs is watch with an Accept header.
+func (f *fixture) watchAs(t *testing.T, query, accept string) *watchStream {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, f.srv.URL+base+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,5 +452,30 @@ func TestWatchFromARevisionNotHeldIsExpired(t *testing.T) {
 	ws := f.watch(t, "/mesostasks?watch=1")
 	if got := ws.next(t); got != "ADDED a" {
 		t.Errorf("from now: %s", got)
+	}
+}
+
+// kubectl get -w asks for Tables: each event's object is a Table of its one row, the
+// column definitions in the first only.
+func TestATableWatchSendsTheColumnsOnce(t *testing.T) {
+	f := newFixture(t, mesosTask("ns", "a", "id-a", "c1"))
+	ws := f.watchAs(t, "/namespaces/ns/mesostasks?watch=true", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+	if err := f.c.Create(context.Background(), mesosTask("ns", "b", "id-b", "c1")); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		name    string
+		columns int
+	}{{"a", len(columns)}, {"b", 0}} {
+		var ev map[string]json.RawMessage
+		select {
+		case ev = <-ws.events:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no watch event in 10 s")
+		}
+		tbl := decode[metav1.Table](t, ev["object"])
+		if tbl.Kind != "Table" || len(tbl.Rows) != 1 || tbl.Rows[0].Cells[0] != want.name || len(tbl.ColumnDefinitions) != want.columns {
+			t.Errorf("event %d: %s", i, ev["object"])
+		}
 	}
 }
