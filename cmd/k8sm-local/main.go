@@ -53,6 +53,8 @@ type options struct {
 	metricsServer string
 	// kubectl is the kubectl binary, or "" for none.
 	kubectl string
+	// tasksAPI has the manager serve the MesosTasks API (tasksapi.go).
+	tasksAPI bool
 }
 
 func main() {
@@ -110,16 +112,20 @@ func run(args []string) error {
 	}
 	defer closeSim()
 
-	mgr, err := startManager(o.manager, dir, kubeconfigPath)
+	c, err := newClient(env)
+	if err != nil {
+		return err
+	}
+	managerArgs, err := registerTasksAPI(ctx, o, env, c)
+	if err != nil {
+		return err
+	}
+	mgr, err := startManager(o.manager, dir, kubeconfigPath, managerArgs...)
 	if err != nil {
 		return err
 	}
 	defer mgr.stop()
 
-	c, err := newClient(env)
-	if err != nil {
-		return err
-	}
 	mc, pod, err := readSamples(o.samples)
 	if err != nil {
 		return err
@@ -148,17 +154,25 @@ func run(args []string) error {
 		}
 		return err
 	}
+	showRunning(ctx, o, c, mc, pod, ms, kubeconfigPath)
+	if o.once {
+		return nil
+	}
+	return waitForCtrlC(ctx, mgr)
+}
+
+// showRunning shows the pod running as a person would look at it: kubectl get, the
+// served MesosTasks (--tasks-api), the cluster, kubectl logs, exec, port-forward and top,
+// and how to use the cluster with their own kubectl.
+func showRunning(ctx context.Context, o options, c client.Client, mc *mesosv1alpha1.MesosCluster, pod *corev1.Pod, ms *metricsServer, kubeconfigPath string) {
 	show(kubeconfigPath)
+	showTasksAPI(ctx, o, kubeconfigPath, pod)
 	showCluster(c, mc)
 	waitForKubeletAPI(ctx, c, pod, kubeletAPIWait)
 	showKubelet(kubeconfigPath, pod)
 	showPortForward(ctx, c, kubeconfigPath, pod)
 	showTop(ctx, ms, kubeconfigPath, pod)
 	fmt.Printf("\nUse it with your own kubectl:\n  export KUBECONFIG=%s\n", kubeconfigPath)
-	if o.once {
-		return nil
-	}
-	return waitForCtrlC(ctx, mgr)
 }
 
 // prepare reads the flags, checks that what they name is there, and makes the
@@ -190,7 +204,7 @@ func waitForCtrlC(ctx context.Context, mgr *manager) error {
 
 // startAPIServer starts kube-apiserver and etcd on loopback, with the CRDs, a kubelet
 // client certificate of the CA it returns (configureKubeletClient), and, with a
-// metrics-server to run, set up for aggregation (configureAggregation).
+// metrics-server to run or --tasks-api, set up for aggregation (configureAggregation).
 func startAPIServer(o options, dir string) (*envtest.Environment, *pki.CA, error) {
 	say("Starting kube-apiserver and etcd on loopback")
 	env := &envtest.Environment{BinaryAssetsDirectory: o.assets, CRDDirectoryPaths: []string{o.crds}, ErrorIfCRDPathMissing: true}
@@ -240,6 +254,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory of kube-apiserver and etcd (make envtest prints it).")
 	fs.StringVar(&o.metricsServer, "metrics-server", localmetrics.Binary(binDir),
 		"The metrics-server binary, for kubectl top (make test-deps builds one into bin/metrics-server/<version>/); empty: run without it.")
+	fs.BoolVar(&o.tasksAPI, "tasks-api", false, "Have the manager serve the MesosTasks read-only through kube-apiserver, as dist/install-with-tasks-api.yaml installs it: kubectl get "+tasksAPIResource+".")
 	fs.StringVar(&o.kubectl, "kubectl", findKubectl(binDir),
 		"The kubectl to show the cluster with: PATH's, else the newest bin/k8s/<version>/kubectl beside k8sm-local (make test-deps builds one there when PATH has none); empty: none.")
 	err := fs.Parse(args)
@@ -361,15 +376,15 @@ type manager struct {
 	dir  string
 }
 
-// startManager starts the manager binary against kubeconfig, logging to
-// dir/manager.log.
-func startManager(binary, dir, kubeconfig string) (*manager, error) {
+// startManager starts the manager binary against kubeconfig, with args besides its
+// defaults, logging to dir/manager.log.
+func startManager(binary, dir, kubeconfig string, args ...string) (*manager, error) {
 	say("Starting the manager (log: %s)", filepath.Join(dir, "manager.log"))
 	mgrLog, err := os.Create(filepath.Join(dir, "manager.log"))
 	if err != nil {
 		return nil, err
 	}
-	mgr := exec.Command(binary, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
+	mgr := exec.Command(binary, append([]string{"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0"}, args...)...)
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	mgr.Stdout, mgr.Stderr = mgrLog, mgrLog
 	// A process group of its own, so a Ctrl-C at the terminal leaves it to stop, and

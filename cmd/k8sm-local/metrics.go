@@ -34,10 +34,10 @@ type metricsServer struct {
 	logPath string
 }
 
-// configureAggregation sets kube-apiserver's flags for metrics-server before it starts,
-// when there is a metrics-server to run.
+// configureAggregation sets kube-apiserver's flags for aggregated APIs before it
+// starts, when there is one: metrics-server's, or the MesosTasks API (--tasks-api).
 func configureAggregation(o options, env *envtest.Environment, dir string) error {
-	if o.metricsServer == "" {
+	if o.metricsServer == "" && !o.tasksAPI {
 		return nil
 	}
 	return localmetrics.ConfigureAPIServer(env.ControlPlane.GetAPIServer().Configure(), filepath.Join(dir, "pki"))

@@ -115,7 +115,7 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		Expect(run()).To(MatchRegexp(`pod/hello-mesos\s+1/1\s+Running`))
 	})
 
-	It("uses an existing Mesos master given with --mesos-master instead of starting the sim", func() {
+	It("uses an existing Mesos master given with --mesos-master instead of starting the sim, and serves the MesosTasks API with --tasks-api", func() {
 		assets, err := testenv.AssetsDir()
 		Expect(err).NotTo(HaveOccurred())
 		bin := GinkgoT().TempDir()
@@ -141,13 +141,16 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 			return err
 		}, 20*time.Second, 100*time.Millisecond).Should(Succeed(), "mesos-sim: %s", simOut.String())
 
-		cmd := exec.Command(filepath.Join(bin, "k8sm-local"), "up", "--once", "--dir", GinkgoT().TempDir(), "--assets", assets, "--mesos-master", "http://"+addr)
+		// With --tasks-api too: the manager serves the MesosTasks through kube-apiserver.
+		cmd := exec.Command(filepath.Join(bin, "k8sm-local"), "up", "--once", "--dir", GinkgoT().TempDir(), "--assets", assets, "--mesos-master", "http://"+addr,
+			"--tasks-api")
 		cmd.Dir = testenv.RepoRoot()
 		out, err := cmd.CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), "k8sm-local up: %s", out)
 		Expect(string(out)).To(ContainSubstring("Using the Mesos master http://" + addr))
 		Expect(string(out)).NotTo(ContainSubstring("mesos-sim: master"))
 		Expect(string(out)).To(MatchRegexp(`pod/hello-mesos\s+1/1\s+Running`))
+		Expect(string(out)).To(MatchRegexp(`get mesostasks\.tasks\.mesos\.k8sm\.io\n(?s:.*)\nhello-mesos\s+Running\s+TASK_RUNNING\s`))
 
 		// The pod ran on that master's agent as a task of the k8sm framework, which
 		// k8sm-local tore down on its way out: nothing of it is left running there.

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/k8sm/k8sm/internal/testenv"
+)
+
+// tasksAPIWait is how long the demo waits for kube-apiserver to find the MesosTasks API
+// available and list the pod's MesosTask there.
+const tasksAPIWait = 30 * time.Second
+
+// tasksAPIResource is the served MesosTasks as kubectl names them, in full: the CRD's
+// group keeps mesostasks and mt.
+const tasksAPIResource = "mesostasks.tasks.mesos.k8sm.io"
+
+// registerTasksAPI registers the MesosTasks API with kube-apiserver, as
+// dist/install-with-tasks-api.yaml does, for a manager serving it on loopback, and
+// returns the manager's flag for it; with --tasks-api off, nothing.
+func registerTasksAPI(ctx context.Context, o options, env *envtest.Environment, c client.Client) ([]string, error) {
+	if !o.tasksAPI {
+		return nil, nil
+	}
+	port, err := testenv.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating the manager's namespace: %w", err)
+	}
+	if err := testenv.RegisterTasksAPI(ctx, env.Config, managerNamespace, port); err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	say("MesosTasks API: served by the manager on https://%s, through kube-apiserver as %s", addr, tasksAPIResource)
+	return []string{"--tasks-api-bind-address=" + addr}, nil
+}
+
+// showTasksAPI shows the pod's MesosTask as the manager serves it, once kube-apiserver
+// lists it there.
+func showTasksAPI(ctx context.Context, o options, kubeconfig string, pod *corev1.Pod) {
+	if !o.tasksAPI || kubectl == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, tasksAPIWait)
+	defer cancel()
+	args := []string{"-n", pod.Namespace, "get", tasksAPIResource}
+	row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(pod.Name) + `\s`)
+	var out []byte
+	for {
+		out, _ = kubectlCommand(ctx, kubeconfig, args...).CombinedOutput()
+		if row.Match(out) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	fmt.Printf("\n%s\n%s", commandLine(args), out)
+}
