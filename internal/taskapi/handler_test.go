@@ -66,17 +66,21 @@ func mesosTask(ns, name, id, cluster string) *mesosv1alpha1.MesosTask {
 			MesosState: "TASK_RUNNING", Hostname: "agent-1"}}
 }
 
-func newFixture(t *testing.T, objs ...*mesosv1alpha1.MesosTask) *fixture {
+func newFixture(t testing.TB, objs ...*mesosv1alpha1.MesosTask) *fixture {
 	t.Helper()
 	sch := runtime.NewScheme()
 	if err := mesosv1alpha1.AddToScheme(sch); err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{store: taskstore.New(nil), authz: &allowIn{namespaces: map[string]bool{"ns": true, "": true}}}
-	api := fake.NewClientBuilder().WithScheme(sch).Build()
+	b := fake.NewClientBuilder().WithScheme(sch)
+	for _, mt := range objs {
+		b = b.WithObjects(mt)
+	}
+	api := b.Build()
 	f.api = api
 	f.c = taskstore.Wrap(f.api, f.store)
-	// The Store lists, then watches whole MesosTasks, as on a standby replica.
+	// The Store lists objs, then watches whole MesosTasks, as on a standby replica.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() {
@@ -84,11 +88,6 @@ func newFixture(t *testing.T, objs ...*mesosv1alpha1.MesosTask) *fixture {
 	}()
 	if err := f.store.WaitForSync(ctx); err != nil {
 		t.Fatal(err)
-	}
-	for _, mt := range objs {
-		if err := f.c.Create(context.Background(), mt); err != nil {
-			t.Fatal(err)
-		}
 	}
 	h := &Handler{Store: f.store, Authenticator: fixedUser{&user.DefaultInfo{Name: "alice"}}, Authorizer: f.authz}
 	f.srv = httptest.NewServer(h)
