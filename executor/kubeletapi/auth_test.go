@@ -17,6 +17,8 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/k8sm/k8sm/internal/ttlcache"
 )
 
 func TestPlainHTTPRefused(t *testing.T) {
@@ -97,12 +99,12 @@ func TestUsers(t *testing.T) {
 	var mu sync.Mutex
 	var got []user.Info
 	s := startServer(t)
-	s.handler.authz.authorizer = authorizer.AuthorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	s.handler.authz.authorizer = ttlcache.NewAuthorizer(authorizer.AuthorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, a.GetUser())
 		return authorizer.DecisionAllow, "", nil
-	})
+	}), allowedTTL, deniedTTL, time.Second, maxCacheEntries, nil)
 	cert := s.clientCA.client(t, "system:kube-apiserver-kubelet-client", "system:masters", "kubeadm:cluster-admins")
 	if code, _ := s.do(t, s.client(&cert), http.MethodGet, "/healthz", ""); code != 200 {
 		t.Fatalf("certificate got %d", code)

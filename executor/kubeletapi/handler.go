@@ -92,8 +92,8 @@ func NewHandler(cfg Config) (*Handler, error) {
 			timeout:   cfg.ReviewTimeout, now: cfg.Now, log: cfg.Log,
 		},
 		authz: &authorization{
-			authorizer: cfg.Authorizer, decisions: ttlcache.New[bool](maxCacheEntries),
-			timeout: cfg.ReviewTimeout, now: cfg.Now, log: cfg.Log,
+			authorizer: ttlcache.NewAuthorizer(cfg.Authorizer, allowedTTL, deniedTTL, cfg.ReviewTimeout, maxCacheEntries, cfg.Now),
+			log:        cfg.Log,
 		},
 		streams:         streamAdapter{cfg.Provider},
 		loop:            newLoopback(cfg.Log),

@@ -5,6 +5,8 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/k8sm/k8sm/internal/agentmsg"
@@ -12,7 +14,8 @@ import (
 
 // ClientReviewer asks the API server through the manager's client, with the manager's
 // permission to create tokenreviews and subjectaccessreviews (config/rbac's
-// manager-review-role, which its metrics endpoint needs too).
+// manager-review-role, which its metrics endpoint needs too): for the executors' kubelet
+// API, and as the authorizer of the MesosTasks API (internal/taskapi).
 type ClientReviewer struct{ Client client.Client }
 
 // ReviewToken is a TokenReview.
@@ -36,19 +39,39 @@ func (c ClientReviewer) ReviewToken(ctx context.Context, token string, audiences
 }
 
 // ReviewAccess is a SubjectAccessReview of a verb on a subresource of a Node.
-func (c ClientReviewer) ReviewAccess(ctx context.Context, user agentmsg.User, verb, node, subresource string) (bool, string, error) {
+func (c ClientReviewer) ReviewAccess(ctx context.Context, u agentmsg.User, verb, node, subresource string) (bool, string, error) {
+	d, reason, err := c.Authorize(ctx, authorizer.AttributesRecord{
+		User: &user.DefaultInfo{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra},
+		Verb: verb, Resource: "nodes", Subresource: subresource, Name: node, ResourceRequest: true,
+	})
+	return d == authorizer.DecisionAllow, reason, err
+}
+
+// Authorize is a SubjectAccessReview of a resource request, as an authorizer of
+// k8s.io/apiserver: allowed, denied, or neither.
+func (c ClientReviewer) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	u := a.GetUser()
 	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User: user.Name, UID: user.UID, Groups: user.Groups,
-		ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Resource: "nodes", Subresource: subresource, Name: node},
+		User: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups(),
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: a.GetNamespace(), Verb: a.GetVerb(), Group: a.GetAPIGroup(), Version: a.GetAPIVersion(),
+			Resource: a.GetResource(), Subresource: a.GetSubresource(), Name: a.GetName(),
+		},
 	}}
-	if len(user.Extra) > 0 {
+	if extra := u.GetExtra(); len(extra) > 0 {
 		sar.Spec.Extra = map[string]authorizationv1.ExtraValue{}
-		for k, v := range user.Extra {
+		for k, v := range extra {
 			sar.Spec.Extra[k] = v
 		}
 	}
 	if err := c.Client.Create(ctx, sar); err != nil {
-		return false, "", err
+		return authorizer.DecisionNoOpinion, "", err
 	}
-	return sar.Status.Allowed, sar.Status.Reason, nil
+	switch {
+	case sar.Status.Allowed:
+		return authorizer.DecisionAllow, sar.Status.Reason, nil
+	case sar.Status.Denied:
+		return authorizer.DecisionDeny, sar.Status.Reason, nil
+	}
+	return authorizer.DecisionNoOpinion, sar.Status.Reason, nil
 }

@@ -16,5 +16,5 @@
 // against the request-header CA kube-apiserver publishes in
 // kube-system/extension-apiserver-authentication, says the X-Remote-* headers name the
 // user (FrontProxy). Each resource request is authorized by a SubjectAccessReview,
-// answers cached for a few seconds (SubjectAccessReviews).
+// answers cached for a few seconds (newAuthorizer).
 package taskapi

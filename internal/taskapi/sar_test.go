@@ -29,9 +29,8 @@ func TestSubjectAccessReviewsAskAndRemember(t *testing.T) {
 			return nil
 		},
 	})
-	s := NewSubjectAccessReviews(c)
 	now := time.Now()
-	s.now = func() time.Time { return now }
+	s := newAuthorizer(c, func() time.Time { return now })
 	attrs := func(ns string) authorizer.AttributesRecord {
 		return authorizer.AttributesRecord{User: &user.DefaultInfo{Name: "alice", Groups: []string{"devs"}, Extra: map[string][]string{"k": {"v"}}},
 			Verb: "list", Namespace: ns, APIGroup: GroupVersion.Group, APIVersion: "v1alpha1", Resource: Resource, ResourceRequest: true}

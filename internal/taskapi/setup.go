@@ -57,7 +57,7 @@ func Add(mgr manager.Manager, store *taskstore.Store, o Options) error {
 		return err
 	}
 	return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: &Handler{
-		Store: store, Authenticator: proxy, Authorizer: NewSubjectAccessReviews(mgr.GetClient()), Log: log,
+		Store: store, Authenticator: proxy, Authorizer: newAuthorizer(mgr.GetClient(), nil), Log: log,
 	}})
 }
 

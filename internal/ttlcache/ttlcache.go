@@ -4,12 +4,8 @@
 package ttlcache
 
 import (
-	"fmt"
-	"sort"
 	"sync"
 	"time"
-
-	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
 
 // Cache remembers answers for a while. It holds at most max entries.
@@ -67,19 +63,4 @@ func (c *Cache[V]) evict(now time.Time) {
 	if len(c.entries) >= c.max {
 		delete(c.entries, first)
 	}
-}
-
-// AuthorizationKey is what a SubjectAccessReview of a resource request a asks: the user
-// (name, uid, groups, extra) and the resource's attributes (not the path, which such a
-// review does not carry). Answers to the same question share it.
-func AuthorizationKey(a authorizer.Attributes) string {
-	u := a.GetUser()
-	extra := make([]string, 0, len(u.GetExtra()))
-	for k, v := range u.GetExtra() {
-		extra = append(extra, fmt.Sprintf("%q=%q", k, v))
-	}
-	sort.Strings(extra)
-	return fmt.Sprintf("%q %q %q %q|%q %q %q %q %q %q %q",
-		u.GetName(), u.GetUID(), u.GetGroups(), extra,
-		a.GetVerb(), a.GetAPIGroup(), a.GetAPIVersion(), a.GetNamespace(), a.GetResource(), a.GetSubresource(), a.GetName())
 }
