@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"log"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/k8sm/k8sm/internal/httpserve"
 )
 
 // loopback is an HTTP server inside the process, reached over in-memory connections:
@@ -35,7 +36,7 @@ func newLoopback(lg logr.Logger) *loopback {
 	l.srv = &http.Server{
 		Handler:           http.HandlerFunc(l.serve),
 		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          log.New(logWriter{lg.V(2)}, "", 0),
+		ErrorLog:          httpserve.ErrorLog(lg.V(2)),
 	}
 	// No proxy from the environment, and a connection a request: the connections are
 	// upgraded anyway.
@@ -123,11 +124,3 @@ type pipeAddr struct{}
 
 func (pipeAddr) Network() string { return "pipe" }
 func (pipeAddr) String() string  { return "loopback" }
-
-// logWriter sends the standard logger's lines (an http.Server's errors) to a logr one.
-type logWriter struct{ log logr.Logger }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Info("HTTP server error", "message", strings.TrimSpace(string(p)))
-	return len(p), nil
-}

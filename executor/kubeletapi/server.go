@@ -4,12 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"log"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/k8sm/k8sm/internal/httpserve"
 )
 
 // TLSConfig is the kubelet API's TLS: 1.2 at least, and a client certificate requested
@@ -49,22 +50,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		WriteTimeout:      4 * time.Hour,
 		ReadHeaderTimeout: 30 * time.Second,
 		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          log.New(logWriter{s.Log.V(2)}, "", 0),
+		ErrorLog:          httpserve.ErrorLog(s.Log.V(2)),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-			// Log follows end with ctx; streams, hijacked, end with their connections.
-			_ = srv.Close()
-		case <-done:
-		}
-	}()
-	err := srv.ServeTLS(l, "", "")
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	// Log follows end with ctx; streams, hijacked, end with their connections.
+	return httpserve.ServeTLS(ctx, srv, l)
 }

@@ -3,14 +3,14 @@ package taskapi
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"log"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/k8sm/k8sm/internal/httpserve"
 )
 
 // Server serves a Handler over TLS. A client certificate is asked for, not required: the
@@ -51,30 +51,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          log.New(logWriter{s.Log.V(2)}, "", 0),
+		ErrorLog:          httpserve.ErrorLog(s.Log.V(2)),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = srv.Close()
-		case <-done:
-		}
-	}()
 	s.Log.Info("Serving the MesosTasks API", "address", l.Addr().String(), "group", GroupVersion.String())
-	err := srv.ServeTLS(l, "", "")
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-// logWriter writes the HTTP server's own messages (TLS handshake errors) to a logger.
-type logWriter struct{ log logr.Logger }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Info("HTTP server", "message", string(p))
-	return len(p), nil
+	return httpserve.ServeTLS(ctx, srv, l)
 }
