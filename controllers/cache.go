@@ -5,8 +5,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
 // CacheOptions keeps the manager's pod cache small: pods no MesosCluster could own
@@ -28,13 +26,6 @@ func CacheOptions() cache.Options {
 		// and the bytes of every write.
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}
-}
-
-// trimStored strips a MesosTask of its managed fields for the Store (which the cache
-// does not hold: taskstore), and shares its repeated strings (internTask).
-func trimStored(t *mesosv1alpha1.MesosTask) {
-	t.ManagedFields = nil
-	internTask(t)
 }
 
 // trimPod strips a pod for the cache: its managed fields, and all but a stub when no

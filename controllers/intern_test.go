@@ -74,7 +74,7 @@ func TestCacheSharesRepeatedStrings(t *testing.T) {
 	}
 
 	tasks := transformPair(t, "MesosTask", task, func(o any) (any, error) {
-		trimStored(o.(*mesosv1alpha1.MesosTask))
+		internTask(o.(*mesosv1alpha1.MesosTask))
 		return o, nil
 	}, func(mt *mesosv1alpha1.MesosTask) string { return mt.Spec.TaskID })
 	expectShared(t, "MesosTasks", map[string][2]string{

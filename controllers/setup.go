@@ -66,7 +66,8 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	if o.SecretNamespace == "" && !o.AnySecretNamespace {
 		return nil, errors.New("controllers.Setup needs the SecretNamespace Secrets may be read from")
 	}
-	store := taskstore.New(trimStored)
+	// The Store keeps no managed fields; each object shares its repeated strings.
+	store := taskstore.New(internTask)
 	meta, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
 		return nil, fmt.Errorf("making the MesosTasks' metadata client: %w", err)

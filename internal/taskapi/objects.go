@@ -2,7 +2,10 @@ package taskapi
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	metatable "k8s.io/apimachinery/pkg/api/meta/table"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -13,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/taskstore"
 )
 
 // GroupVersion is the served API's group and version: a group of its own, since an
@@ -42,19 +46,8 @@ type selector struct {
 	fields    fields.Selector
 }
 
-// fieldLabels are the fields a field selector may name: those of every object, and the
-// two the manager indexes by.
-func fieldLabels(mt *mesosv1alpha1.MesosTask) fields.Set {
-	return fields.Set{
-		"metadata.name":      mt.Name,
-		"metadata.namespace": mt.Namespace,
-		"spec.clusterRef":    mt.Spec.ClusterRef,
-		"spec.taskID":        mt.Spec.TaskID,
-	}
-}
-
-// selectable are the field names a field selector may name.
-var selectable = map[string]bool{"metadata.name": true, "metadata.namespace": true, "spec.clusterRef": true, "spec.taskID": true}
+// selectable are the fields a field selector may name (taskstore.Fields), sorted.
+var selectable = slices.Sorted(maps.Keys(taskstore.Fields(&mesosv1alpha1.MesosTask{})))
 
 // parseSelector reads a request's namespace and selectors; an error names what is wrong.
 func parseSelector(namespace, labelSelector, fieldSelector string) (selector, error) {
@@ -72,9 +65,8 @@ func parseSelector(namespace, labelSelector, fieldSelector string) (selector, er
 			return sel, fmt.Errorf("unable to parse fieldSelector: %w", err)
 		}
 		for _, r := range f.Requirements() {
-			if !selectable[r.Field] {
-				return sel, fmt.Errorf("%q is not a known field selector: only %q, %q, %q, %q", r.Field,
-					"metadata.name", "metadata.namespace", "spec.clusterRef", "spec.taskID")
+			if !slices.Contains(selectable, r.Field) {
+				return sel, fmt.Errorf("%q is not a known field selector: only %s", r.Field, strings.Join(selectable, ", "))
 			}
 		}
 		sel.fields = f
@@ -89,7 +81,7 @@ func (s selector) matches(mt *mesosv1alpha1.MesosTask) bool {
 	if !s.labels.Empty() && !s.labels.Matches(labels.Set(mt.Labels)) {
 		return false
 	}
-	return s.fields.Empty() || s.fields.Matches(fieldLabels(mt))
+	return s.fields.Empty() || s.fields.Matches(taskstore.Fields(mt))
 }
 
 // columns are the MesosTask's printer columns, as its CRD declares them (a test holds

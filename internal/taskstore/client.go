@@ -77,7 +77,7 @@ func (c *storeClient) List(ctx context.Context, list client.ObjectList, opts ...
 	found := c.s.Select(func(mt *mesosv1alpha1.MesosTask) bool {
 		return (o.Namespace == "" || mt.Namespace == o.Namespace) &&
 			(o.LabelSelector == nil || o.LabelSelector.Matches(labels.Set(mt.Labels))) &&
-			(o.FieldSelector == nil || o.FieldSelector.Matches(fields.Set{indexer.TaskID: mt.Spec.TaskID, indexer.ClusterRef: mt.Spec.ClusterRef}))
+			(o.FieldSelector == nil || o.FieldSelector.Matches(Fields(mt)))
 	})
 	shallow := o.UnsafeDisableDeepCopy != nil && *o.UnsafeDisableDeepCopy
 	l.Items = make([]mesosv1alpha1.MesosTask, len(found))
@@ -89,6 +89,18 @@ func (c *storeClient) List(ctx context.Context, list client.ObjectList, opts ...
 		}
 	}
 	return nil
+}
+
+// Fields are the fields of a MesosTask a field selector may name: its name and
+// namespace, as every object's, and the two the manager's cache indexed it by
+// (indexer.TaskID, indexer.ClusterRef).
+func Fields(mt *mesosv1alpha1.MesosTask) fields.Set {
+	return fields.Set{
+		"metadata.name":      mt.Name,
+		"metadata.namespace": mt.Namespace,
+		indexer.ClusterRef:   mt.Spec.ClusterRef,
+		indexer.TaskID:       mt.Spec.TaskID,
+	}
 }
 
 // Create creates a MesosTask and keeps it.
