@@ -73,28 +73,8 @@ func (s *SelfSigned) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, err
 
 // Start keeps the certificate until ctx ends.
 func (s *SelfSigned) Start(ctx context.Context) error {
-	last := ""
-	for {
-		wait := certReadEvery
-		err := s.ensure(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			// Said once until it changes: an APIService not installed would say it
-			// every few seconds.
-			if err.Error() != last {
-				s.Log.Error(err, "Keeping the MesosTasks API's serving certificate", "secret", s.Secret)
-			}
-			last, wait = err.Error(), certRetry
-		case err == nil && last != "":
-			s.Log.Info("The MesosTasks API's serving certificate is kept again", "secret", s.Secret)
-			last = ""
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-	}
+	repeat(ctx, s.Log.WithValues("secret", s.Secret), "Keeping the MesosTasks API's serving certificate", certReadEvery, certRetry, s.ensure)
+	return nil
 }
 
 func (s *SelfSigned) now() time.Time {

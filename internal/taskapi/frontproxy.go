@@ -169,35 +169,21 @@ func (l *FrontProxyLoader) NeedLeaderElection() bool { return false }
 
 // Start reads the configuration until ctx ends.
 func (l *FrontProxyLoader) Start(ctx context.Context) error {
-	var last, lastErr string
-	for {
-		wait := refreshEvery
-		var cm corev1.ConfigMap
-		err := l.Reader.Get(ctx, AuthenticationConfigMap, &cm)
-		var rh *RequestHeader
-		if err == nil {
-			rh, err = ParseRequestHeader(cm.Data)
-		}
-		switch {
-		case err != nil && ctx.Err() == nil:
-			// Said once until it changes: a kube-apiserver without a front proxy would
-			// have it said every few seconds.
-			if err.Error() != lastErr {
-				l.Log.Error(err, "Reading how kube-apiserver authenticates to the MesosTasks API", "configMap", AuthenticationConfigMap)
+	last := ""
+	repeat(ctx, l.Log.WithValues("configMap", AuthenticationConfigMap), "Reading how kube-apiserver authenticates to the MesosTasks API",
+		refreshEvery, retryEvery, func(ctx context.Context) error {
+			var cm corev1.ConfigMap
+			if err := l.Reader.Get(ctx, AuthenticationConfigMap, &cm); err != nil {
+				return err
 			}
-			lastErr, wait = err.Error(), retryEvery
-		case err == nil:
-			lastErr = ""
-			if cm.ResourceVersion != last {
-				l.Proxy.Set(rh)
-				last = cm.ResourceVersion
-				l.Log.V(1).Info("Read how kube-apiserver authenticates to the MesosTasks API", "configMap", AuthenticationConfigMap, "allowedNames", rh.AllowedNames)
+			rh, err := ParseRequestHeader(cm.Data)
+			if err != nil || cm.ResourceVersion == last {
+				return err
 			}
-		}
-		select {
-		case <-ctx.Done():
+			l.Proxy.Set(rh)
+			last = cm.ResourceVersion
+			l.Log.V(1).Info("Read how kube-apiserver authenticates to the MesosTasks API", "configMap", AuthenticationConfigMap, "allowedNames", rh.AllowedNames)
 			return nil
-		case <-time.After(wait):
-		}
-	}
+		})
+	return nil
 }
