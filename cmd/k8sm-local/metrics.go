@@ -73,6 +73,24 @@ func (m *metricsServer) stop() {
 	_ = m.log.Close()
 }
 
+// kubectlUntilRow runs kubectl with args every so often until its output has a row of
+// name (the name at the start of a line, under the header), or ctx ends; it returns the
+// last output, and ctx's error if it ended first.
+func kubectlUntilRow(ctx context.Context, kubeconfig string, args []string, name string, every time.Duration) ([]byte, error) {
+	row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\s`)
+	for {
+		out, _ := kubectlCommand(ctx, kubeconfig, args...).CombinedOutput()
+		if row.Match(out) {
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
+
 // showTop shows kubectl top of the pod once metrics-server has its numbers, waiting for
 // them up to topWait; without metrics-server it says how to get it.
 func showTop(ctx context.Context, m *metricsServer, kubeconfig string, pod *corev1.Pod) {
@@ -88,21 +106,12 @@ func showTop(ctx context.Context, m *metricsServer, kubeconfig string, pod *core
 	ctx, cancel := context.WithTimeout(ctx, topWait)
 	defer cancel()
 	args := []string{"-n", pod.Namespace, "top", "pod", pod.Name}
-	// A row is the pod's name at the start of a line, under the header: before that,
-	// kubectl top says the metrics API or the pod's metrics are not available yet.
-	row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(pod.Name) + `\s`)
+	// Before the pod's row, kubectl top says the metrics API or the pod's metrics are
+	// not available yet.
 	var out []byte
 	err := m.srv.WaitAvailable(ctx)
-	for err == nil {
-		out, _ = kubectlCommand(ctx, kubeconfig, args...).CombinedOutput()
-		if row.Match(out) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
+	if err == nil {
+		out, err = kubectlUntilRow(ctx, kubeconfig, args, pod.Name, 2*time.Second)
 	}
 	fmt.Printf("\n%s\n%s", commandLine(args), out)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,17 +53,6 @@ func showTasksAPI(ctx context.Context, o options, kubeconfig string, pod *corev1
 	ctx, cancel := context.WithTimeout(ctx, tasksAPIWait)
 	defer cancel()
 	args := []string{"-n", pod.Namespace, "get", tasksAPIResource}
-	row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(pod.Name) + `\s`)
-	var out []byte
-	for {
-		out, _ = kubectlCommand(ctx, kubeconfig, args...).CombinedOutput()
-		if row.Match(out) || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+	out, _ := kubectlUntilRow(ctx, kubeconfig, args, pod.Name, time.Second)
 	fmt.Printf("\n%s\n%s", commandLine(args), out)
 }

@@ -95,7 +95,8 @@ func newFixture(t testing.TB, objs ...*mesosv1alpha1.MesosTask) *fixture {
 	return f
 }
 
-func (f *fixture) get(t *testing.T, path, accept string) (int, []byte) {
+// request makes a GET of path, with an Accept header if accept is not empty.
+func (f *fixture) request(t *testing.T, path, accept string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
 	if err != nil {
@@ -108,6 +109,12 @@ func (f *fixture) get(t *testing.T, path, accept string) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+func (f *fixture) get(t *testing.T, path, accept string) (int, []byte) {
+	t.Helper()
+	resp := f.request(t, path, accept)
 	defer func() { _ = resp.Body.Close() }()
 	var b strings.Builder
 	if _, err := bufio.NewReader(resp.Body).WriteTo(&b); err != nil {
@@ -325,17 +332,7 @@ func (f *fixture) watch(t *testing.T, query string) *watchStream {
 // watchAs is watch with an Accept header.
 func (f *fixture) watchAs(t *testing.T, query, accept string) *watchStream {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, f.srv.URL+base+query, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := f.request(t, base+query, accept)
 	t.Cleanup(func() { _ = resp.Body.Close() })
 	ws := &watchStream{events: make(chan map[string]json.RawMessage, 100), resp: resp}
 	go func() {
