@@ -30,12 +30,12 @@ const (
 )
 
 // served is mt as served: the served group's apiVersion, and the Store's revision as its
-// resourceVersion. A shallow copy: the Store's objects are shared, and read only.
+// resourceVersion. A shallow copy: the Store's objects are shared, and read only (and
+// hold no managed fields).
 func served(mt *mesosv1alpha1.MesosTask, rev uint64) *mesosv1alpha1.MesosTask {
 	out := *mt
 	out.TypeMeta = metav1.TypeMeta{APIVersion: GroupVersion.String(), Kind: Kind}
 	out.ResourceVersion = strconv.FormatUint(rev, 10)
-	out.ManagedFields = nil
 	return &out
 }
 

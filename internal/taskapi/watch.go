@@ -182,16 +182,21 @@ func (h *Handler) stream(ctx context.Context, ww *watcher, sel selector, o watch
 	}
 	end := time.NewTimer(o.timeout)
 	defer end.Stop()
-	tick := time.NewTicker(bookmarkInterval)
-	defer tick.Stop()
+	// Bookmarks only for a watch that asked for them.
+	var bookmark <-chan time.Time
+	if o.bookmarks {
+		tick := time.NewTicker(bookmarkInterval)
+		defer tick.Stop()
+		bookmark = tick.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-end.C:
 			return
-		case <-tick.C:
-			if o.bookmarks && ww.sendBookmark(last, false) != nil {
+		case <-bookmark:
+			if ww.sendBookmark(last, false) != nil {
 				return
 			}
 		case ch, ok := <-f.C:
