@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,9 @@ import (
 
 // snapshot is the cluster as the checker reads it, from the API server and the master.
 type snapshot struct {
-	pods        []corev1.Pod
+	pods []corev1.Pod
+	// podsRV is the resource version the pods were listed at.
+	podsRV      uint64
 	tasks       []mesosv1alpha1.MesosTask
 	deployments []appsv1.Deployment
 	jobs        []batchv1.Job
@@ -124,6 +127,7 @@ func (r *run) snapshot(ctx context.Context) (snapshot, error) {
 		s.nodes[nodes.Items[i].Name] = true
 	}
 	s.pods, s.tasks, s.sim, s.taken = pods.Items, tasks.Items, r.sim.State(), true
+	s.podsRV, _ = strconv.ParseUint(pods.ResourceVersion, 10, 64)
 	s.deployments, s.jobs = deployments.Items, jobs.Items
 	r.mu.Lock()
 	s.removedNodes = maps.Clone(r.removedNodes)
@@ -471,6 +475,11 @@ func (r *run) check(last snapshot) report {
 		rep.unwritten = append(rep.unwritten, why)
 	}
 	for _, pt := range rec.pods {
+		if !existing[pt.uid] && pt.firstRV > last.podsRV {
+			// First seen at a version after the pods were listed: made after the list
+			// (a ReplicaSet still scaling), so the list cannot say it is gone.
+			continue
+		}
 		if why := lostWhy(pt, existing[pt.uid], deletes, rec.sent["k8sm."+string(pt.uid)]); why != "" {
 			rep.lost = append(rep.lost, why)
 		}

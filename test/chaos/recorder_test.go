@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,8 @@ type podTrack struct {
 	uid             types.UID
 	owner           string // "" for a bare pod, else Kind/name of its controller
 	created         time.Time
+	// firstRV is the resource version the pod was first seen at.
+	firstRV uint64
 	// ended is the pod as first seen Failed or Succeeded.
 	ended *corev1.Pod
 }
@@ -363,6 +366,7 @@ func (r *recorder) track(pod *corev1.Pod) {
 	pt := r.pods[pod.UID]
 	if pt == nil {
 		pt = &podTrack{namespace: pod.Namespace, name: pod.Name, uid: pod.UID, created: pod.CreationTimestamp.Time}
+		pt.firstRV, _ = strconv.ParseUint(pod.ResourceVersion, 10, 64)
 		if ref := metav1.GetControllerOf(pod); ref != nil {
 			pt.owner = ref.Kind + "/" + ref.Name
 		}
