@@ -302,14 +302,18 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 }
 
 // unreachableLeft is how long an unreachable task has until its pod is Failed with
-// reason NodeLost (UnreachableTimeout after its last update); 0 or less once it is due.
+// reason NodeLost: UnreachableTimeout after Mesos marked its agent unreachable, or, where
+// Mesos did not say when, after the update that said it; 0 or less once it is due.
 func (r *MesosTaskReconciler) unreachableLeft(mt *mesosv1alpha1.MesosTask) time.Duration {
 	timeout := r.UnreachableTimeout
 	if timeout == 0 {
 		timeout = 5 * time.Minute
 	}
 	since := mt.CreationTimestamp.Time
-	if mt.Status.LastUpdateTime != nil {
+	switch {
+	case mt.Status.UnreachableSince != nil:
+		since = mt.Status.UnreachableSince.Time
+	case mt.Status.LastUpdateTime != nil:
 		since = mt.Status.LastUpdateTime.Time
 	}
 	return timeout - time.Since(since)

@@ -194,6 +194,13 @@ type MesosTaskStatus struct {
 	// +optional
 	LastUpdateTime *metav1.Time `json:"lastUpdateTime,omitempty"`
 
+	// unreachableSince is when Mesos marked the task's agent unreachable (the
+	// unreachable_time of its TASK_UNREACHABLE, or TASK_LOST, update), set while the phase
+	// is Unreachable. The pod is Failed with reason NodeLost the manager's
+	// --unreachable-timeout after it, however often the manager restarted meanwhile.
+	// +optional
+	UnreachableSince *metav1.Time `json:"unreachableSince,omitempty"`
+
 	// conditions of the task: Scheduled.
 	// +optional
 	// +kubebuilder:validation:MaxItems=8

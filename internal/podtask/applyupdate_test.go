@@ -88,6 +88,9 @@ func TestLostFromReconciliation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &mesosv1alpha1.MesosTaskStatus{Phase: tc.phase, MesosState: tc.state, AgentID: "S1"}
+			if tc.phase == mesosv1alpha1.TaskPhaseUnreachable {
+				st.UnreachableSince = &metav1.Time{Time: time.Unix(1_700_000_000, 0)}
+			}
 			changed := ApplyUpdate(st, tc.update, metav1.Now())
 			if changed != tc.wantChanged || st.Phase != tc.want {
 				t.Fatalf("changed %v, phase %s; want %v, %s", changed, st.Phase, tc.wantChanged, tc.want)
@@ -256,5 +259,52 @@ func TestApplyUpdateMasterUpdateKeepsUUID(t *testing.T) {
 	}
 	if !ApplyUpdate(st, update(mesos.TASK_RUNNING, nil, "cccccccccccccccc"), metav1.Now()) || st.Phase != mesosv1alpha1.TaskPhaseRunning {
 		t.Fatalf("an agent that came back: %+v", st)
+	}
+}
+
+// An unreachable task keeps when Mesos marked its agent so (unreachable_time), from the
+// first update that says it, a reconciliation's answer to a record made again included,
+// so that its pod's NodeLost timeout runs from then, not from the manager's write; it is
+// cleared once the task is not unreachable any more.
+func TestUnreachableSinceIsMesossTime(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	marked := now.Add(-4*time.Minute - 300*time.Millisecond)
+	unreachable := func(reason mesos.TaskStatus_Reason, at time.Time) mesos.TaskStatus {
+		ts := update(mesos.TASK_UNREACHABLE, reason.Enum(), "")
+		ts.Source = mesos.SOURCE_MASTER.Enum()
+		ts.UnreachableTime = &mesos.TimeInfo{Nanoseconds: at.UnixNano()}
+		return ts
+	}
+	marking := unreachable(mesos.REASON_AGENT_DISCONNECTED, marked)
+	answer := unreachable(mesos.REASON_RECONCILIATION, marked)
+	lost := update(mesos.TASK_LOST, mesos.REASON_RECONCILIATION.Enum(), "")
+	lost.UnreachableTime = &mesos.TimeInfo{Nanoseconds: marked.UnixNano()}
+	want := metav1.NewTime(marked.Truncate(time.Second))
+	for _, tc := range []struct {
+		name        string
+		st          mesosv1alpha1.MesosTaskStatus
+		update      mesos.TaskStatus
+		want        *metav1.Time
+		wantChanged bool
+	}{
+		{"running, then marked unreachable", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}, marking, &want, true},
+		{"a record made again, then the reconciliation's answer", mesosv1alpha1.MesosTaskStatus{}, answer, &want, true},
+		{"a record made again, TASK_LOST with unreachable_time", mesosv1alpha1.MesosTaskStatus{}, lost, &want, true},
+		{"unreachable, recorded without the time, then the answer", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE"}, answer, &want, true},
+		{"unreachable since then, then the answer", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE", UnreachableSince: &want}, answer, &want, false},
+		{"unreachable, then back", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE", UnreachableSince: &want}, update(mesos.TASK_RUNNING, mesos.REASON_AGENT_REREGISTERED.Enum(), ""), nil, true},
+		{"a master clock ahead of this one", mesosv1alpha1.MesosTaskStatus{}, unreachable(mesos.REASON_RECONCILIATION, now.Add(time.Hour)), &now, true},
+		{"unreachable without the time", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}, update(mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_DISCONNECTED.Enum(), ""), nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.st.DeepCopy()
+			changed := ApplyUpdate(st, tc.update, now)
+			if changed != tc.wantChanged || !equality.Semantic.DeepEqual(st.UnreachableSince, tc.want) {
+				t.Fatalf("changed %v, unreachableSince %v; want %v, %v", changed, st.UnreachableSince, tc.wantChanged, tc.want)
+			}
+			if changed && ApplyUpdate(st, tc.update, now) {
+				t.Errorf("the same update again changed the status: %+v", st)
+			}
+		})
 	}
 }

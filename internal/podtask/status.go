@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
@@ -186,7 +187,8 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 		// reconcile's case 4), and the task may come back with it: it stays Unreachable.
 		phase = mesosv1alpha1.TaskPhaseGone
 	}
-	if ts.GetReason() == mesos.REASON_RECONCILIATION && st.MesosState == state.String() && st.Phase == phase {
+	if ts.GetReason() == mesos.REASON_RECONCILIATION && st.MesosState == state.String() && st.Phase == phase &&
+		(st.UnreachableSince != nil || unreachableSince(ts, now) == nil) {
 		// A reconciliation answer that says what is known already.
 		return false
 	}
@@ -227,11 +229,30 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 	if phase == mesosv1alpha1.TaskPhasePending {
 		st.LaunchedAt = nil
 	}
+	if phase != mesosv1alpha1.TaskPhaseUnreachable {
+		st.UnreachableSince = nil
+	} else if since := unreachableSince(ts, now); since != nil {
+		st.UnreachableSince = since
+	}
 	if equality.Semantic.DeepEqual(before, st) {
 		return false
 	}
 	st.LastUpdateTime = now.DeepCopy()
 	return true
+}
+
+// unreachableSince is when Mesos marked an update's agent unreachable (its
+// unreachable_time, in the master's clock), to the second, as a MesosTask keeps it; never
+// after now. Nil when the update does not say.
+func unreachableSince(ts mesos.TaskStatus, now metav1.Time) *metav1.Time {
+	if ts.UnreachableTime == nil {
+		return nil
+	}
+	t := time.Unix(0, ts.UnreachableTime.Nanoseconds).Truncate(time.Second)
+	if t.After(now.Time) {
+		t = now.Truncate(time.Second)
+	}
+	return &metav1.Time{Time: t}
 }
 
 // PodStatusFor is the pod status a MesosTask implies (the state table in docs/mesos-mapping.md), starting

@@ -1,0 +1,69 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/podtask"
+	"github.com/k8sm/k8sm/internal/scheduler"
+)
+
+// An unreachable task's pod is Failed with reason NodeLost UnreachableTimeout after
+// Mesos marked its agent unreachable (status.unreachableSince), even when the MesosTask
+// says it later: a record made again from a reconciliation's answer after a restart, or
+// written again for another reason. Where Mesos did not say when, the timeout runs from
+// the update that said so.
+func TestTheUnreachableTimeoutRunsFromMesossMarking(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		since      time.Duration // ago; 0: not said
+		lastUpdate time.Duration // ago
+		nodeLost   bool
+	}{
+		{"marked 10 minutes ago, recorded just now", 10 * time.Minute, time.Second, true},
+		{"marked a minute ago, recorded just now", time.Minute, time.Second, false},
+		{"marked a minute ago, recorded 10 minutes ago", time.Minute, 10 * time.Minute, false},
+		{"not said when, recorded 10 minutes ago", 0, 10 * time.Minute, true},
+		{"not said when, recorded just now", 0, time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now()
+			mt := earlierTask(mesosv1alpha1.TaskPhaseUnreachable)
+			mt.Spec.PodUID = "p"
+			mt.Status.MesosState = "TASK_UNREACHABLE"
+			mt.Status.LastUpdateTime = &metav1.Time{Time: now.Add(-tc.lastUpdate)}
+			if tc.since > 0 {
+				mt.Status.UnreachableSince = &metav1.Time{Time: now.Add(-tc.since)}
+			}
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0", UID: "p"},
+				Spec:   corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+			c := podAPI(t, interceptor.Funcs{}, mt, pod, readyCluster())
+			r := &MesosTaskReconciler{Client: c, Registry: scheduler.NewRegistry(), Recorder: events.NewFakeRecorder(10)}
+
+			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mt)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := &corev1.Pod{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+				t.Fatal(err)
+			}
+			if lost := got.Status.Phase == corev1.PodFailed && got.Status.Reason == podtask.ReasonNodeLost; lost != tc.nodeLost {
+				t.Fatalf("pod %s/%s, want NodeLost: %v", got.Status.Phase, got.Status.Reason, tc.nodeLost)
+			}
+			if !tc.nodeLost && (res.RequeueAfter <= 0 || res.RequeueAfter > 5*time.Minute) {
+				t.Errorf("looked at again after %s, want within the 5 minutes' timeout", res.RequeueAfter)
+			}
+		})
+	}
+}
