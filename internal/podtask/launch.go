@@ -42,10 +42,14 @@ func Launched(p mesosv1alpha1.TaskPhase) bool {
 
 // BoundUnrecorded says whether a MesosTask has no phase yet while the operator bound its
 // pod: the task may have been launched by a manager that stopped before writing any
-// update, since the binding is the launch record. (A pod bound before it was taken has
-// its launch written before it is sent, so its binding records nothing.)
+// update, since the binding is the launch record. A pod bound before it was taken has
+// its launch written before it is sent, so its binding records nothing; but where its
+// status shows that Mesos reported its task (ReportedOnPod), the MesosTask that
+// recorded the launch is gone (made again by a manager that found none), and the task
+// may run as well.
 func BoundUnrecorded(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
-	return mt.Status.Phase == "" && mt.Spec.NodeName == "" && pod != nil && pod.UID == types.UID(mt.Spec.PodUID) && pod.Spec.NodeName != ""
+	return mt.Status.Phase == "" && pod != nil && pod.UID == types.UID(mt.Spec.PodUID) && pod.Spec.NodeName != "" &&
+		(mt.Spec.NodeName == "" || ReportedOnPod(pod))
 }
 
 // MayRun says whether a MesosTask's task may be running in Mesos: it was launched and

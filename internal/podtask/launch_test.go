@@ -17,6 +17,10 @@ func TestMayRun(t *testing.T) {
 	pod := func(uid, node string) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid)}, Spec: corev1.PodSpec{NodeName: node}}
 	}
+	ran := func(p *corev1.Pod) *corev1.Pod {
+		p.Status.Phase = corev1.PodRunning
+		return p
+	}
 	task := func(phase mesosv1alpha1.TaskPhase, pinned string) *mesosv1alpha1.MesosTask {
 		return &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{PodUID: "u1", NodeName: pinned},
 			Status: mesosv1alpha1.MesosTaskStatus{Phase: phase}}
@@ -32,6 +36,7 @@ func TestMayRun(t *testing.T) {
 		{"bound by us, nothing written: the binding is the record", task("", ""), pod("u1", "n"), true, true, false},
 		{"bound by us, pod gone", task("", ""), nil, false, false, false},
 		{"bound before it was taken: its launch is written first", task("", "n"), pod("u1", "n"), false, false, true},
+		{"bound before it was taken, running, its MesosTask made again", task("", "n"), ran(pod("u1", "n")), true, true, true},
 		{"waited Unschedulable", task(mesosv1alpha1.TaskPhasePending, ""), pod("u1", ""), false, false, true},
 		{"staging", task(mesosv1alpha1.TaskPhaseStaging, ""), pod("u1", "n"), true, false, true},
 		{"running", task(mesosv1alpha1.TaskPhaseRunning, ""), pod("u1", "n"), true, false, true},

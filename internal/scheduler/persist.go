@@ -256,6 +256,7 @@ func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, t
 		if err != nil {
 			return err
 		}
+		s.fromPod(ctx, mt)
 		now, changed := metav1.Now(), false
 		for _, e := range earlier {
 			changed = podtask.ApplyUpdate(&mt.Status, e, now) || changed
@@ -282,6 +283,22 @@ func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, t
 		return err
 	})
 	return mt, deferred, err
+}
+
+// fromPod fills a MesosTask that records no update of a task this process did not
+// launch (an earlier manager's, whose record is not written yet, or gone) with what its
+// pod says of the task (podtask.FromPod), before Mesos's update is applied to it.
+func (s *Scheduler) fromPod(ctx context.Context, mt *mesosv1alpha1.MesosTask) {
+	if mt.Status.MesosState != "" {
+		return
+	}
+	if _, launched := s.launchOf(mt.Spec.TaskID); launched {
+		return
+	}
+	pod := &corev1.Pod{}
+	if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod, client.UnsafeDisableDeepCopy) == nil && pod.UID == types.UID(mt.Spec.PodUID) {
+		podtask.FromPod(&mt.Status, pod)
+	}
 }
 
 // conflicted says whether a write lost to another: a newer version, or a MesosTask

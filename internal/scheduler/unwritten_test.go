@@ -5,6 +5,7 @@ import (
 	"maps"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -189,6 +190,60 @@ func TestABoundPodWithoutMesosTaskIsAskedAboutAndRequeuedWhenMesosNeverSawIt(t *
 	if mt.Status.Phase != mesosv1alpha1.TaskPhasePending || !s.Pending(queued.Spec.TaskID) || !d.isReconciled() {
 		t.Errorf("after Mesos said it never saw the task: phase %q, queued %v, reconciled %v; want Pending, queued, reconciled",
 			mt.Status.Phase, s.Pending(queued.Spec.TaskID), d.isReconciled())
+	}
+}
+
+// A pod that ran, without a MesosTask (its create was deferred, or the MesosTasks are
+// gone) and launched by an earlier manager, gets its record made again from what the
+// pod says: Mesos's answer that it does not hold the task is the task's end, and the
+// pod is Failed, not launched a second time; an answer that it runs keeps when it was
+// launched and first ran.
+func TestARunningPodWithoutMesosTaskIsNotLaunchedAgainWhenMesosLostItsTask(t *testing.T) {
+	started := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second))
+	for _, tc := range []struct {
+		name  string
+		state mesos.TaskState
+		phase mesosv1alpha1.TaskPhase
+		pod   corev1.PodPhase
+	}{
+		{"Mesos does not hold the task", mesos.TASK_GONE, mesosv1alpha1.TaskPhaseGone, corev1.PodFailed},
+		{"the task runs", mesos.TASK_RUNNING, mesosv1alpha1.TaskPhaseRunning, corev1.PodRunning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod, queued := queuedPod(t, "p")
+			pod.Spec.NodeName = "mesos-c-agent-2"
+			pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &started,
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionTrue, LastTransitionTime: started}}}
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-2",
+				Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2"}}}
+			c := fakeAPI(t, pod, node)
+			d := newFakeDriver()
+			s, _ := newTestScheduler(c, d)
+			s.cluster.Spec.SchedulerName = "mesos"
+			ctx := context.Background()
+
+			s.reconcileTasks(ctx, d)
+			answer(s, queued.Spec.TaskID, "a-2", tc.state)
+
+			mt := &mesosv1alpha1.MesosTask{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(pod), mt); err != nil {
+				t.Fatal(err)
+			}
+			got := &corev1.Pod{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(pod), got); err != nil {
+				t.Fatal(err)
+			}
+			if mt.Status.Phase != tc.phase || got.Status.Phase != tc.pod || s.Pending(queued.Spec.TaskID) || len(d.launches) != 0 {
+				t.Fatalf("phase %s, pod %s, queued %v, launches %d; want %s, %s, not queued, none",
+					mt.Status.Phase, got.Status.Phase, s.Pending(queued.Spec.TaskID), len(d.launches), tc.phase, tc.pod)
+			}
+			if !mt.Status.LaunchedAt.Equal(&started) {
+				t.Errorf("launchedAt %v, want the pod's startTime %v", mt.Status.LaunchedAt, started)
+			}
+			if tc.state == mesos.TASK_RUNNING && !mt.Status.StartedAt.Equal(&started) {
+				t.Errorf("startedAt %v, want %v", mt.Status.StartedAt, started)
+			}
+		})
 	}
 }
 

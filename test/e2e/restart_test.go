@@ -81,6 +81,100 @@ var _ = Describe("Restart safety", func() {
 		return out
 	}
 
+	// What a manager that keeps no MesosTask in etcd meets at every start
+	// (docs/mesostask-served.md, step 2): the pods, the Nodes and Mesos, nothing else.
+	It("rebuilds every task's record from the pods and Mesos when the MesosTasks are gone too", func() {
+		ctx := context.Background()
+		const n = 12
+		Eventually(func() (int, error) {
+			var nodes corev1.NodeList
+			err := c.List(ctx, &nodes)
+			return len(nodes.Items), err
+		}, 30*time.Second, 100*time.Millisecond).Should(Equal(4))
+		for i := range n {
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("q-%02d", i)},
+				Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
+					Command: []string{"sleep", "3600"}}}},
+			}
+			if i%4 == 0 {
+				pod.Spec.SchedulerName = corev1.DefaultSchedulerName
+				pod.Spec.NodeName = agentnode.NodeName("restart", fmt.Sprintf("agent-%d", i%4+1), 0)
+			}
+			Expect(c.Create(ctx, pod)).To(Succeed())
+		}
+		running := func() int {
+			count := 0
+			for _, p := range pods() {
+				if p.Status.Phase == corev1.PodRunning {
+					count++
+				}
+			}
+			return count
+		}
+		Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(n))
+		Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n}))
+
+		manager.kill()
+		var tasks mesosv1alpha1.MesosTaskList
+		Expect(c.List(ctx, &tasks, client.InNamespace("default"))).To(Succeed())
+		Expect(tasks.Items).To(HaveLen(n))
+		before := map[string]mesosv1alpha1.MesosTaskStatus{}
+		for _, t := range tasks.Items {
+			before[t.Name] = t.Status
+		}
+		for i := range tasks.Items {
+			t := &tasks.Items[i]
+			t.Finalizers = nil
+			Expect(c.Update(ctx, t)).To(Succeed())
+			Expect(client.IgnoreNotFound(c.Delete(ctx, t))).To(Succeed())
+		}
+		// While no manager runs: one pod removed at once (its task has nothing left to
+		// name it), one deleted with a grace period (it waits, Terminating, for its task
+		// to be killed), one made (it waits to be placed).
+		Expect(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "q-01"}},
+			client.GracePeriodSeconds(0))).To(Succeed())
+		Expect(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "q-02"}})).To(Succeed())
+		Expect(c.Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "q-new"},
+			Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
+				Command: []string{"sleep", "3600"}}}},
+		})).To(Succeed())
+		manager.start()
+
+		Eventually(func() []string {
+			var names []string
+			for _, p := range pods() {
+				names = append(names, p.Name)
+			}
+			return names
+		}, 60*time.Second, 200*time.Millisecond).Should(And(Not(ContainElement("q-01")), Not(ContainElement("q-02"))))
+		Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(n - 1))
+		Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n - 1}),
+			"the two deleted pods' tasks are killed, the new pod's launched, and no task runs twice")
+		Eventually(func(g Gomega) {
+			g.Expect(c.List(ctx, &tasks, client.InNamespace("default"))).To(Succeed())
+			g.Expect(tasks.Items).To(HaveLen(n - 1))
+			for _, t := range tasks.Items {
+				g.Expect(t.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseRunning), t.Name)
+				g.Expect(t.Status.MesosState).To(Equal("TASK_RUNNING"), t.Name)
+				g.Expect(t.Status.AgentID).NotTo(BeEmpty(), t.Name)
+				g.Expect(t.Finalizers).NotTo(BeEmpty(), t.Name)
+				if was, ok := before[t.Name]; ok {
+					g.Expect(t.Status.AgentID).To(Equal(was.AgentID), t.Name)
+					g.Expect(t.Status.ExecutorID).To(Equal(was.ExecutorID), t.Name)
+					g.Expect(t.Status.Hostname).To(Equal(was.Hostname), t.Name)
+					g.Expect(t.Status.LaunchedAt.Time).To(BeTemporally("~", was.LaunchedAt.Time, time.Second), t.Name+" launchedAt")
+					g.Expect(t.Status.StartedAt.Time).To(BeTemporally("~", was.StartedAt.Time, time.Second), t.Name+" startedAt")
+					g.Expect(t.Status.Conditions).To(HaveLen(len(was.Conditions)), t.Name)
+				}
+			}
+		}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), "each running pod's record is made again from Mesos's answer")
+		for _, p := range pods() {
+			Expect(p.Status.Phase).To(Equal(corev1.PodRunning), p.Name)
+		}
+	})
+
 	It("loses no pod, launches none twice and leaves none hanging when the manager is killed", func() {
 		ctx := context.Background()
 		const n = 30

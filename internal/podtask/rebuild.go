@@ -1,0 +1,95 @@
+package podtask
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+)
+
+// FromPod fills a MesosTask status made for a bound pod whose launch no record of this
+// process remembers (an earlier manager launched it, and its MesosTask is not there: not
+// written yet, or lost) with what the pod says of its task, before Mesos's first update
+// of it is applied:
+//   - launchedAt: the pod's startTime, which the manager wrote from it, else when the
+//     pod was bound (PodScheduled=True);
+//   - mesosState, where the pod shows that Mesos reported the task (ReportedOnPod):
+//     TASK_RUNNING for a pod that ran, else TASK_STARTING. Mesos's word that it holds no
+//     such task is then the task's end, and the pod fails, as it would have with its
+//     MesosTask there, where an empty mesosState would take it for a launch Mesos never
+//     ran, and launch the pod again;
+//   - startedAt, for a pod that ran: when its first container started, else when the
+//     pod became ready to start containers.
+//
+// Nothing is filled that the status says already.
+func FromPod(st *mesosv1alpha1.MesosTaskStatus, pod *corev1.Pod) {
+	if st.LaunchedAt == nil {
+		switch c := podCondition(&pod.Status, corev1.PodScheduled); {
+		case pod.Status.StartTime != nil:
+			st.LaunchedAt = pod.Status.StartTime.DeepCopy()
+		case c != nil && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero():
+			st.LaunchedAt = c.LastTransitionTime.DeepCopy()
+		}
+	}
+	ran, reported := ranOnPod(pod), ReportedOnPod(pod)
+	if st.MesosState == "" && reported {
+		st.MesosState = "TASK_STARTING"
+		if ran {
+			st.MesosState = "TASK_RUNNING"
+		}
+	}
+	if st.StartedAt == nil && ran {
+		st.StartedAt = firstStart(pod)
+	}
+}
+
+// ranOnPod says whether a pod's status shows that its task ran: the pod Running, or
+// ended, or a container of it started.
+func ranOnPod(pod *corev1.Pod) bool {
+	switch pod.Status.Phase {
+	case corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed:
+		return true
+	}
+	return containersStart(pod) != nil
+}
+
+// ReportedOnPod says whether a pod's status shows that Mesos reported its task: it ran
+// (ranOnPod), or the executor said its sandbox was ready, or sent container statuses.
+func ReportedOnPod(pod *corev1.Pod) bool {
+	c := podCondition(&pod.Status, corev1.PodReadyToStartContainers)
+	return ranOnPod(pod) || (c != nil && c.Status == corev1.ConditionTrue) ||
+		len(pod.Status.ContainerStatuses) > 0 || len(pod.Status.InitContainerStatuses) > 0
+}
+
+// firstStart is when the first of a pod's containers started, as its statuses say, else
+// when the pod became ready to start containers; nil where neither says.
+func firstStart(pod *corev1.Pod) *metav1.Time {
+	if first := containersStart(pod); first != nil {
+		return first
+	}
+	if c := podCondition(&pod.Status, corev1.PodReadyToStartContainers); c != nil && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
+		return c.LastTransitionTime.DeepCopy()
+	}
+	return nil
+}
+
+// containersStart is when the first of a pod's containers started, as its statuses
+// say; nil where none says.
+func containersStart(pod *corev1.Pod) *metav1.Time {
+	var first *metav1.Time
+	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range list {
+			var at metav1.Time
+			switch {
+			case cs.State.Running != nil:
+				at = cs.State.Running.StartedAt
+			case cs.State.Terminated != nil:
+				at = cs.State.Terminated.StartedAt
+			}
+			if !at.IsZero() && (first == nil || at.Before(first)) {
+				first = at.DeepCopy()
+			}
+		}
+	}
+	return first
+}
