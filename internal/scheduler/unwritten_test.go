@@ -162,11 +162,10 @@ func TestAQueuedPodThatFitsNowhereSaysSoOnThePod(t *testing.T) {
 	}
 }
 
-// After a subscription Mesos is asked about the task of every pod the cluster bound whose
-// MesosTask is not written: a manager that stopped may have launched it. A task Mesos
-// never saw is then queued again, on its pod's Node, with a MesosTask that says Pending.
-func TestABoundPodWithoutMesosTaskIsAskedAboutAndRequeuedWhenMesosNeverSawIt(t *testing.T) {
-	pod, queued := queuedPod(t, "p")
+// boundWithoutMesosTask is a scheduler of the cluster of schedulerName mesos, over a fake
+// API server with pod, bound to agent a-2's Node, and no MesosTask.
+func boundWithoutMesosTask(t *testing.T, pod *corev1.Pod) (client.Client, *fakeDriver, *Scheduler) {
+	t.Helper()
 	pod.Spec.NodeName = "mesos-c-agent-2"
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-2",
 		Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2"}}}
@@ -174,6 +173,15 @@ func TestABoundPodWithoutMesosTaskIsAskedAboutAndRequeuedWhenMesosNeverSawIt(t *
 	d := newFakeDriver()
 	s, _ := newTestScheduler(c, d)
 	s.cluster.Spec.SchedulerName = "mesos"
+	return c, d, s
+}
+
+// After a subscription Mesos is asked about the task of every pod the cluster bound whose
+// MesosTask is not written: a manager that stopped may have launched it. A task Mesos
+// never saw is then queued again, on its pod's Node, with a MesosTask that says Pending.
+func TestABoundPodWithoutMesosTaskIsAskedAboutAndRequeuedWhenMesosNeverSawIt(t *testing.T) {
+	pod, queued := queuedPod(t, "p")
+	c, d, s := boundWithoutMesosTask(t, pod)
 	ctx := context.Background()
 
 	s.reconcileTasks(ctx, d)
@@ -211,15 +219,9 @@ func TestARunningPodWithoutMesosTaskIsNotLaunchedAgainWhenMesosLostItsTask(t *te
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod, queued := queuedPod(t, "p")
-			pod.Spec.NodeName = "mesos-c-agent-2"
 			pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &started,
 				Conditions: []corev1.PodCondition{{Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionTrue, LastTransitionTime: started}}}
-			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-2",
-				Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2"}}}
-			c := fakeAPI(t, pod, node)
-			d := newFakeDriver()
-			s, _ := newTestScheduler(c, d)
-			s.cluster.Spec.SchedulerName = "mesos"
+			c, d, s := boundWithoutMesosTask(t, pod)
 			ctx := context.Background()
 
 			s.reconcileTasks(ctx, d)

@@ -48,12 +48,13 @@ const (
 	faultUpgradeExec    faultKind = "upgrade-executor"  // the MesosCluster's executor URI changed, as an operator upgrade does
 	faultRestartAPI     faultKind = "restart-apiserver" // kube-apiserver stopped, started again after a while (etcd keeps the data)
 	faultKillExecutor   faultKind = "kill-executor"     // an agent's k8sm-executor process is killed (-chaos.exec only)
+	faultLoseRecords    faultKind = "lose-records"      // every replica SIGKILLed, every MesosTask deleted while none runs, the replicas started again
 )
 
 // faultKinds are the kinds a run draws from by default.
 var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultLateAgent, faultMasterDown, faultPartition,
 	faultRestartAgent, faultRemoveAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors,
-	faultRestartAPI, faultReadErrors, faultBreakWatches, faultStaleReads, faultUpgradeExec}
+	faultRestartAPI, faultReadErrors, faultBreakWatches, faultStaleReads, faultUpgradeExec, faultLoseRecords}
 
 // parseKinds reads -chaos.kinds; with real executors kill-executor is one more kind, and
 // with the master found through ZooKeeper zk-leader-change.
@@ -426,6 +427,8 @@ func (r *run) inject(f fault) error {
 		return r.upgradeExecutor()
 	case faultRestartAPI:
 		return r.restartAPIServer(f.lasts)
+	case faultLoseRecords:
+		return r.mgrs.killAll(r.deleteMesosTasks)
 	case faultAPIErrors:
 		r.waitFree("api-errors")
 		r.proxy.setErrors(f.rate)
@@ -497,6 +500,30 @@ func (r *run) removeAgent(agent int) error {
 	r.removedNodes[agentnode.NodeName(clusterName, h, 0)] = true
 	r.mu.Unlock()
 	r.ends.schedule(h, 24*time.Hour, func() {}) // for good: ended by quiesce, when no fault comes any more
+	return nil
+}
+
+// deleteMesosTasks deletes every MesosTask, its finalizer taken off first, as if none
+// were kept in etcd (docs/mesostask-served.md, step 2): what a manager then finds is the
+// pods, the Nodes and Mesos.
+func (r *run) deleteMesosTasks() error {
+	var list mesosv1alpha1.MesosTaskList
+	if err := apiRetry(func() error { return r.direct.List(context.Background(), &list) }); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		mt := &list.Items[i]
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`))
+		if err := apiRetry(func() error {
+			return client.IgnoreNotFound(r.load.Patch(context.Background(), mt, patch))
+		}); err != nil {
+			return err
+		}
+		if err := apiRetry(func() error { return client.IgnoreNotFound(r.load.Delete(context.Background(), mt)) }); err != nil {
+			return err
+		}
+	}
+	r.t.Logf("deleted %d MesosTasks while no manager ran", len(list.Items))
 	return nil
 }
 

@@ -185,12 +185,33 @@ func (ms *managers) disruptLeader(sig syscall.Signal, tenure time.Duration) erro
 	return ms.start(l.slot)
 }
 
+// killAll SIGKILLs every replica (they die holding whatever they hold), runs between
+// while none runs, and starts every slot again, whatever between returned.
+func (ms *managers) killAll(between func() error) error {
+	ms.mu.Lock()
+	replicas := ms.replicas
+	ms.mu.Unlock()
+	kill(replicas)
+	err := between()
+	for slot := range replicas {
+		if serr := ms.start(slot); serr != nil && !errors.Is(serr, errStopped) {
+			return errors.Join(err, serr)
+		}
+	}
+	return err
+}
+
 // stopAll ends every replica.
 func (ms *managers) stopAll() {
 	ms.mu.Lock()
 	ms.stopped = true
 	replicas := ms.replicas
 	ms.mu.Unlock()
+	kill(replicas)
+}
+
+// kill SIGKILLs the live replicas and waits for them to exit.
+func kill(replicas [2]*replica) {
 	for _, p := range replicas {
 		if p != nil && p.alive() {
 			p.told.Store(true)
