@@ -63,6 +63,38 @@ var _ = Describe("Restart safety", func() {
 		return list.Items
 	}
 
+	// waitForNodes waits for the four agents' Nodes.
+	waitForNodes := func() {
+		Eventually(func() (int, error) {
+			var nodes corev1.NodeList
+			err := c.List(context.Background(), &nodes)
+			return len(nodes.Items), err
+		}, 30*time.Second, 100*time.Millisecond).Should(Equal(4))
+	}
+	// sleeper is a pod of the cluster named name; bound says it is bound to agent i%4+1's
+	// Node by someone else, as a DaemonSet's pod is.
+	sleeper := func(name string, i int, bound bool) *corev1.Pod {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+			Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
+				Command: []string{"sleep", "3600"}}}},
+		}
+		if bound {
+			pod.Spec.SchedulerName = corev1.DefaultSchedulerName
+			pod.Spec.NodeName = agentnode.NodeName("restart", fmt.Sprintf("agent-%d", i%4+1), 0)
+		}
+		return pod
+	}
+	running := func() int {
+		count := 0
+		for _, p := range pods() {
+			if p.Status.Phase == corev1.PodRunning {
+				count++
+			}
+		}
+		return count
+	}
+
 	// boundUnrecorded names the pods k8sm bound whose task has not reported yet: no
 	// MesosTask, or one without a phase.
 	boundUnrecorded := func() []string {
@@ -86,31 +118,9 @@ var _ = Describe("Restart safety", func() {
 	It("rebuilds every task's record from the pods and Mesos when the MesosTasks are gone too", func() {
 		ctx := context.Background()
 		const n = 12
-		Eventually(func() (int, error) {
-			var nodes corev1.NodeList
-			err := c.List(ctx, &nodes)
-			return len(nodes.Items), err
-		}, 30*time.Second, 100*time.Millisecond).Should(Equal(4))
+		waitForNodes()
 		for i := range n {
-			pod := &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("q-%02d", i)},
-				Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
-					Command: []string{"sleep", "3600"}}}},
-			}
-			if i%4 == 0 {
-				pod.Spec.SchedulerName = corev1.DefaultSchedulerName
-				pod.Spec.NodeName = agentnode.NodeName("restart", fmt.Sprintf("agent-%d", i%4+1), 0)
-			}
-			Expect(c.Create(ctx, pod)).To(Succeed())
-		}
-		running := func() int {
-			count := 0
-			for _, p := range pods() {
-				if p.Status.Phase == corev1.PodRunning {
-					count++
-				}
-			}
-			return count
+			Expect(c.Create(ctx, sleeper(fmt.Sprintf("q-%02d", i), i, i%4 == 0))).To(Succeed())
 		}
 		Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(n))
 		Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n}))
@@ -135,11 +145,7 @@ var _ = Describe("Restart safety", func() {
 		Expect(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "q-01"}},
 			client.GracePeriodSeconds(0))).To(Succeed())
 		Expect(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "q-02"}})).To(Succeed())
-		Expect(c.Create(ctx, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "q-new"},
-			Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
-				Command: []string{"sleep", "3600"}}}},
-		})).To(Succeed())
+		Expect(c.Create(ctx, sleeper("q-new", 0, false))).To(Succeed())
 		manager.start()
 
 		Eventually(func() []string {
@@ -178,23 +184,9 @@ var _ = Describe("Restart safety", func() {
 	It("loses no pod, launches none twice and leaves none hanging when the manager is killed", func() {
 		ctx := context.Background()
 		const n = 30
-		Eventually(func() (int, error) {
-			var nodes corev1.NodeList
-			err := c.List(ctx, &nodes)
-			return len(nodes.Items), err
-		}, 30*time.Second, 100*time.Millisecond).Should(Equal(4))
+		waitForNodes()
 		for i := range n {
-			pod := &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("p-%02d", i)},
-				Spec: corev1.PodSpec{SchedulerName: "mesos", Containers: []corev1.Container{{Name: "c", Image: "busybox",
-					Command: []string{"sleep", "3600"}}}},
-			}
-			if i%5 == 0 {
-				// As a DaemonSet's pod: bound to an agent's Node by someone else.
-				pod.Spec.SchedulerName = corev1.DefaultSchedulerName
-				pod.Spec.NodeName = agentnode.NodeName("restart", fmt.Sprintf("agent-%d", i%4+1), 0)
-			}
-			Expect(c.Create(ctx, pod)).To(Succeed())
+			Expect(c.Create(ctx, sleeper(fmt.Sprintf("p-%02d", i), i, i%5 == 0))).To(Succeed())
 			if i == n/2 {
 				// Mid-launch: some pods are queued, some launched, and some bound with a
 				// task Mesos is starting while their MesosTask says nothing yet (the
@@ -204,15 +196,7 @@ var _ = Describe("Restart safety", func() {
 				manager.start()
 			}
 		}
-		Eventually(func() int {
-			running := 0
-			for _, p := range pods() {
-				if p.Status.Phase == corev1.PodRunning {
-					running++
-				}
-			}
-			return running
-		}, 90*time.Second, 200*time.Millisecond).Should(Equal(n))
+		Eventually(running, 90*time.Second, 200*time.Millisecond).Should(Equal(n))
 		Expect(simTasks()).To(Equal(map[string]int{"TASK_RUNNING": n}), "every pod is exactly one running task")
 
 		// Delete them all and kill the manager while the kills are under way.
