@@ -237,18 +237,25 @@ func (s *Scheduler) awaitAnswers(ctx context.Context, r *round) {
 	}
 }
 
-// boundUnwritten lists the pods of the cluster's schedulerName bound to an agent's Node, not
-// ended, that have no MesosTask among written: the cache's own objects, not to be changed.
+// boundUnwritten lists the pods bound to the cluster's agent Nodes, not ended, that have
+// no MesosTask among written: the cache's own objects, not to be changed. Those bound by
+// another (a DaemonSet's, of another schedulerName) are among them: their MesosTask,
+// which records their launch before it is sent, may be gone.
 func (s *Scheduler) boundUnwritten(ctx context.Context, written map[types.NamespacedName]bool) ([]*corev1.Pod, error) {
-	var pods corev1.PodList
-	if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodSchedulerName: s.currentCluster().Spec.SchedulerName}, client.UnsafeDisableDeepCopy); err != nil {
+	var nodes corev1.NodeList
+	if err := s.Client.List(ctx, &nodes, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	var out []*corev1.Pod
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if agentnode.OnAgentNode(p) && !podtask.PodTerminal(p) && !written[client.ObjectKeyFromObject(p)] {
-			out = append(out, p)
+	for i := range nodes.Items {
+		var pods corev1.PodList
+		if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodNodeName: nodes.Items[i].Name}, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		for j := range pods.Items {
+			if p := &pods.Items[j]; !podtask.PodTerminal(p) && !written[client.ObjectKeyFromObject(p)] {
+				out = append(out, p)
+			}
 		}
 	}
 	return out, nil

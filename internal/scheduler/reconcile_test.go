@@ -28,7 +28,7 @@ func TestReconciliationAsksAboutEveryTaskThatMayRun(t *testing.T) {
 	bound.Spec.NodeName = "mesos-c-agent-2"
 	queued, queuedTask := podWithTask("queued", "100m")
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-2",
-		Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2"}}}
+		Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2", agentnode.LabelCluster: "c"}}}
 	c := fakeAPI(t, running, runningTask, done, doneTask, bound, boundTask, queued, queuedTask, node)
 	d := newFakeDriver()
 	s, _ := newTestScheduler(c, d)

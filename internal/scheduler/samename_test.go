@@ -90,7 +90,7 @@ func TestALaunchIsNotFilledInFromANewPodOfTheSameName(t *testing.T) {
 		Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"}}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u2"}, Spec: corev1.PodSpec{NodeName: "mesos-c-agent-2"}}
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-2",
-		Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2"}}}
+		Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2", agentnode.LabelCluster: "c"}}}
 	c := fakeAPI(t, old, pod, node)
 	s, _ := newTestScheduler(c, newFakeDriver())
 	ctx := context.Background()

@@ -168,7 +168,7 @@ func boundWithoutMesosTask(t *testing.T, pod *corev1.Pod) (client.Client, *fakeD
 	t.Helper()
 	pod.Spec.NodeName = "mesos-c-agent-2"
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-2",
-		Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2"}}}
+		Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2", agentnode.LabelCluster: "c"}}}
 	c := fakeAPI(t, pod, node)
 	d := newFakeDriver()
 	s, _ := newTestScheduler(c, d)
@@ -202,29 +202,38 @@ func TestABoundPodWithoutMesosTaskIsAskedAboutAndRequeuedWhenMesosNeverSawIt(t *
 }
 
 // A pod that ran, without a MesosTask (its create was deferred, or the MesosTasks are
-// gone) and launched by an earlier manager, gets its record made again from what the
-// pod says: Mesos's answer that it does not hold the task is the task's end, and the
+// gone) and launched by an earlier manager, is asked about after a subscription, bound
+// by the cluster or by another, and gets its record made again from what the pod says: Mesos's answer that it does not hold the task is the task's end, and the
 // pod is Failed, not launched a second time; an answer that it runs keeps when it was
 // launched and first ran.
 func TestARunningPodWithoutMesosTaskIsNotLaunchedAgainWhenMesosLostItsTask(t *testing.T) {
 	started := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second))
 	for _, tc := range []struct {
-		name  string
-		state mesos.TaskState
-		phase mesosv1alpha1.TaskPhase
-		pod   corev1.PodPhase
+		name      string
+		byAnother bool // bound by another scheduler, as a DaemonSet's pod
+		state     mesos.TaskState
+		phase     mesosv1alpha1.TaskPhase
+		pod       corev1.PodPhase
 	}{
-		{"Mesos does not hold the task", mesos.TASK_GONE, mesosv1alpha1.TaskPhaseGone, corev1.PodFailed},
-		{"the task runs", mesos.TASK_RUNNING, mesosv1alpha1.TaskPhaseRunning, corev1.PodRunning},
+		{"Mesos does not hold the task", false, mesos.TASK_GONE, mesosv1alpha1.TaskPhaseGone, corev1.PodFailed},
+		{"the task runs", false, mesos.TASK_RUNNING, mesosv1alpha1.TaskPhaseRunning, corev1.PodRunning},
+		{"bound by another, Mesos does not hold the task", true, mesos.TASK_GONE, mesosv1alpha1.TaskPhaseGone, corev1.PodFailed},
+		{"bound by another, the task runs", true, mesos.TASK_RUNNING, mesosv1alpha1.TaskPhaseRunning, corev1.PodRunning},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod, queued := queuedPod(t, "p")
+			if tc.byAnother {
+				pod.Spec.SchedulerName = corev1.DefaultSchedulerName
+			}
 			pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &started,
 				Conditions: []corev1.PodCondition{{Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionTrue, LastTransitionTime: started}}}
 			c, d, s := boundWithoutMesosTask(t, pod)
 			ctx := context.Background()
 
 			s.reconcileTasks(ctx, d)
+			if calls := d.reconcileCalls(); len(calls) != 2 || calls[0][queued.Spec.TaskID] != "a-2" {
+				t.Fatalf("reconciliations = %v, want the task asked about with its agent, then all", calls)
+			}
 			answer(s, queued.Spec.TaskID, "a-2", tc.state)
 
 			mt := &mesosv1alpha1.MesosTask{}
