@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -22,6 +23,9 @@ var _ = Describe("Restart safety", func() {
 		c       client.Client
 		sim     *mesossim.Master
 		manager *managerProcess
+		// checkpoint is the cluster's spec.framework.checkpoint: nil, its default, unless a spec's
+		// BeforeEach sets it.
+		checkpoint *bool
 	)
 
 	BeforeEach(func() {
@@ -36,10 +40,14 @@ var _ = Describe("Restart safety", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
 		DeferCleanup(sim.Close)
+		checkpoint = nil
+	})
 
+	JustBeforeEach(func() {
 		Expect(c.Create(context.Background(), &mesosv1alpha1.MesosCluster{
 			ObjectMeta: metav1.ObjectMeta{Name: "restart"},
-			Spec:       mesosv1alpha1.MesosClusterSpec{Master: sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"}},
+			Spec: mesosv1alpha1.MesosClusterSpec{Master: sim.URL(), Executor: mesosv1alpha1.ExecutorSpec{URI: "/k8sm-executor"},
+				Framework: mesosv1alpha1.FrameworkSpec{Checkpoint: checkpoint}},
 		})).To(Succeed())
 		manager.start()
 	})
@@ -114,71 +122,111 @@ var _ = Describe("Restart safety", func() {
 	}
 
 	// What a manager that keeps no MesosTask in etcd meets at every start
-	// (docs/mesostask-served.md, step 2): the pods, the Nodes and Mesos, nothing else.
-	It("rebuilds every task's record from the pods and Mesos when the MesosTasks are gone too", func() {
-		ctx := context.Background()
-		const n = 12
-		waitForNodes()
-		for i := range n {
-			Expect(c.Create(ctx, sleeper(fmt.Sprintf("q-%02d", i), i, i%4 == 0))).To(Succeed())
-		}
-		Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(n))
-		Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n}))
+	// (docs/mesostask-served.md, step 2): the pods, the Nodes and Mesos, nothing else. The
+	// framework does not checkpoint, so an agent that restarts meanwhile loses its tasks:
+	// Mesos then says it does not know them, which for a pod that ran is its end, not a
+	// launch Mesos never ran.
+	Context("without checkpointing", func() {
+		BeforeEach(func() { checkpoint = ptr.To(false) })
 
-		manager.kill()
-		var tasks mesosv1alpha1.MesosTaskList
-		Expect(c.List(ctx, &tasks, client.InNamespace("default"))).To(Succeed())
-		Expect(tasks.Items).To(HaveLen(n))
-		before := map[string]mesosv1alpha1.MesosTaskStatus{}
-		for _, t := range tasks.Items {
-			before[t.Name] = t.Status
-		}
-		for i := range tasks.Items {
-			t := &tasks.Items[i]
-			t.Finalizers = nil
-			Expect(c.Update(ctx, t)).To(Succeed())
-			Expect(client.IgnoreNotFound(c.Delete(ctx, t))).To(Succeed())
-		}
-		// While no manager runs: one pod removed at once (its task has nothing left to
-		// name it), one deleted with a grace period (it waits, Terminating, for its task
-		// to be killed), one made (it waits to be placed).
-		Expect(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "q-01"}},
-			client.GracePeriodSeconds(0))).To(Succeed())
-		Expect(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "q-02"}})).To(Succeed())
-		Expect(c.Create(ctx, sleeper("q-new", 0, false))).To(Succeed())
-		manager.start()
-
-		Eventually(func() []string {
-			var names []string
-			for _, p := range pods() {
-				names = append(names, p.Name)
+		It("rebuilds every task's record from the pods and Mesos when the MesosTasks are gone too", func() {
+			ctx := context.Background()
+			const n = 12
+			waitForNodes()
+			for i := range n {
+				Expect(c.Create(ctx, sleeper(fmt.Sprintf("q-%02d", i), i, i%4 == 0))).To(Succeed())
 			}
-			return names
-		}, 60*time.Second, 200*time.Millisecond).Should(And(Not(ContainElement("q-01")), Not(ContainElement("q-02"))))
-		Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(n - 1))
-		Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n - 1}),
-			"the two deleted pods' tasks are killed, the new pod's launched, and no task runs twice")
-		Eventually(func(g Gomega) {
-			g.Expect(c.List(ctx, &tasks, client.InNamespace("default"))).To(Succeed())
-			g.Expect(tasks.Items).To(HaveLen(n - 1))
-			for _, t := range tasks.Items {
-				g.Expect(t.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseRunning), t.Name)
-				g.Expect(t.Status.MesosState).To(Equal("TASK_RUNNING"), t.Name)
-				g.Expect(t.Status.AgentID).NotTo(BeEmpty(), t.Name)
-				g.Expect(t.Finalizers).NotTo(BeEmpty(), t.Name)
-				if was, ok := before[t.Name]; ok {
-					g.Expect(t.Status.AgentID).To(Equal(was.AgentID), t.Name)
-					g.Expect(t.Status.ExecutorID).To(Equal(was.ExecutorID), t.Name)
-					g.Expect(t.Status.Hostname).To(Equal(was.Hostname), t.Name)
-					g.Expect(t.Status.LaunchedAt.Time).To(BeTemporally("~", was.LaunchedAt.Time, time.Second), t.Name+" launchedAt")
-					g.Expect(t.Status.StartedAt.Time).To(BeTemporally("~", was.StartedAt.Time, time.Second), t.Name+" startedAt")
-					g.Expect(t.Status.Conditions).To(HaveLen(len(was.Conditions)), t.Name)
+			Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(n))
+			Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n}))
+			// The pods on agent-1, which restarts while no manager runs: those bound by
+			// another (every fourth) and those placed there.
+			lost := map[string]bool{}
+			for _, p := range pods() {
+				if p.Spec.NodeName == agentnode.NodeName("restart", "agent-1", 0) && p.Name != "q-01" && p.Name != "q-02" {
+					lost[p.Name] = true
 				}
 			}
-		}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), "each running pod's record is made again from Mesos's answer")
-		for _, p := range pods() {
-			Expect(p.Status.Phase).To(Equal(corev1.PodRunning), p.Name)
-		}
+
+			manager.kill()
+			var tasks mesosv1alpha1.MesosTaskList
+			Expect(c.List(ctx, &tasks, client.InNamespace("default"))).To(Succeed())
+			Expect(tasks.Items).To(HaveLen(n))
+			before := map[string]mesosv1alpha1.MesosTaskStatus{}
+			for _, t := range tasks.Items {
+				before[t.Name] = t.Status
+			}
+			for i := range tasks.Items {
+				t := &tasks.Items[i]
+				t.Finalizers = nil
+				Expect(c.Update(ctx, t)).To(Succeed())
+				Expect(client.IgnoreNotFound(c.Delete(ctx, t))).To(Succeed())
+			}
+			// While no manager runs: one pod removed at once (its task has nothing left to
+			// name it), one deleted with a grace period (it waits, Terminating, for its
+			// task to be killed), one made (it waits to be placed), and agent-1 restarted,
+			// its tasks lost.
+			Expect(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "q-01"}},
+				client.GracePeriodSeconds(0))).To(Succeed())
+			Expect(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "q-02"}})).To(Succeed())
+			Expect(c.Create(ctx, sleeper("q-new", 0, false))).To(Succeed())
+			Expect(sim.RestartAgent("agent-1")).To(Succeed())
+			Eventually(sim.AgentReady("agent-1"), 30*time.Second).Should(BeClosed())
+			manager.start()
+
+			Eventually(func() []string {
+				var names []string
+				for _, p := range pods() {
+					names = append(names, p.Name)
+				}
+				return names
+			}, 60*time.Second, 200*time.Millisecond).Should(And(Not(ContainElement("q-01")), Not(ContainElement("q-02"))))
+			phases := func() map[string]corev1.PodPhase {
+				out := map[string]corev1.PodPhase{}
+				for _, p := range pods() {
+					out[p.Name] = p.Status.Phase
+				}
+				return out
+			}
+			want := map[string]corev1.PodPhase{}
+			for i := range n {
+				if name := fmt.Sprintf("q-%02d", i); name != "q-01" && name != "q-02" {
+					want[name] = corev1.PodRunning
+					if lost[name] {
+						want[name] = corev1.PodFailed
+					}
+				}
+			}
+			want["q-new"] = corev1.PodRunning
+			Eventually(phases, 60*time.Second, 200*time.Millisecond).Should(Equal(want),
+				"the pods of the restarted agent fail, as their lost tasks did, and the others run")
+			stillRunning := map[string]int{"TASK_RUNNING": n - 1 - len(lost)}
+			Eventually(simTasks, 30*time.Second).Should(Equal(stillRunning),
+				"the deleted pods' tasks are killed, the new pod's launched, and no task runs twice")
+			Consistently(simTasks, 3*time.Second, 200*time.Millisecond).Should(Equal(stillRunning),
+				"no pod whose task was lost is launched again")
+			Eventually(func(g Gomega) {
+				g.Expect(c.List(ctx, &tasks, client.InNamespace("default"))).To(Succeed())
+				g.Expect(tasks.Items).To(HaveLen(n - 1))
+				for _, t := range tasks.Items {
+					g.Expect(t.Finalizers).NotTo(BeEmpty(), t.Name)
+					if lost[t.Name] {
+						g.Expect(t.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseGone), t.Name)
+						continue
+					}
+					g.Expect(t.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseRunning), t.Name)
+					g.Expect(t.Status.MesosState).To(Equal("TASK_RUNNING"), t.Name)
+					g.Expect(t.Status.AgentID).NotTo(BeEmpty(), t.Name)
+					if was, ok := before[t.Name]; ok {
+						g.Expect(t.Status.AgentID).To(Equal(was.AgentID), t.Name)
+						g.Expect(t.Status.ExecutorID).To(Equal(was.ExecutorID), t.Name)
+						g.Expect(t.Status.Hostname).To(Equal(was.Hostname), t.Name)
+						g.Expect(t.Status.LaunchedAt.Time).To(BeTemporally("~", was.LaunchedAt.Time, time.Second), t.Name+" launchedAt")
+						g.Expect(t.Status.StartedAt.Time).To(BeTemporally("~", was.StartedAt.Time, time.Second), t.Name+" startedAt")
+						g.Expect(t.Status.Conditions).To(HaveLen(len(was.Conditions)), t.Name)
+					}
+				}
+			}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), "each pod's record is made again from Mesos's answer")
+		})
 	})
 
 	It("loses no pod, launches none twice and leaves none hanging when the manager is killed", func() {
