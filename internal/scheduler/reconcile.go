@@ -239,9 +239,12 @@ func (s *Scheduler) awaitAnswers(ctx context.Context, r *round) {
 
 // boundUnwritten lists the pods bound to the cluster's agent Nodes, not ended, that have
 // no MesosTask among written: the cache's own objects, not to be changed. Those bound by
-// another (a DaemonSet's, of another schedulerName) are among them: their MesosTask,
-// which records their launch before it is sent, may be gone.
+// another (a DaemonSet's, of another schedulerName) are among them where their status
+// shows that Mesos reported their task: their MesosTask, which records their launch
+// before it is sent, is gone. One that shows nothing is the Pod reconciler's to take
+// (its namespace and what it asks are checked before any launch), not Mesos's to answer.
 func (s *Scheduler) boundUnwritten(ctx context.Context, written map[types.NamespacedName]bool) ([]*corev1.Pod, error) {
+	ours := s.currentCluster().Spec.SchedulerName
 	var nodes corev1.NodeList
 	if err := s.Client.List(ctx, &nodes, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
@@ -253,9 +256,11 @@ func (s *Scheduler) boundUnwritten(ctx context.Context, written map[types.Namesp
 			return nil, err
 		}
 		for j := range pods.Items {
-			if p := &pods.Items[j]; !podtask.PodTerminal(p) && !written[client.ObjectKeyFromObject(p)] {
-				out = append(out, p)
+			p := &pods.Items[j]
+			if podtask.PodTerminal(p) || written[client.ObjectKeyFromObject(p)] || (p.Spec.SchedulerName != ours && !podtask.ReportedOnPod(p)) {
+				continue
 			}
+			out = append(out, p)
 		}
 	}
 	return out, nil

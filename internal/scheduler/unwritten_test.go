@@ -176,6 +176,21 @@ func boundWithoutMesosTask(t *testing.T, pod *corev1.Pod) (client.Client, *fakeD
 	return c, d, s
 }
 
+// A pod bound by another whose status shows nothing of its task, and that has no
+// MesosTask, is not asked about: it is the Pod reconciler's to take, which checks it
+// before it is launched; Mesos's answer that it does not know the task would queue it.
+func TestAPodBoundByAnotherThatShowsNothingIsNotAskedAbout(t *testing.T) {
+	pod, _ := queuedPod(t, "p")
+	pod.Spec.SchedulerName = corev1.DefaultSchedulerName
+	_, d, s := boundWithoutMesosTask(t, pod)
+
+	s.reconcileTasks(context.Background(), d)
+
+	if calls := d.reconcileCalls(); len(calls) != 1 || len(calls[0]) != 0 {
+		t.Fatalf("reconciliations = %v, want the implicit one only", calls)
+	}
+}
+
 // After a subscription Mesos is asked about the task of every pod the cluster bound whose
 // MesosTask is not written: a manager that stopped may have launched it. A task Mesos
 // never saw is then queued again, on its pod's Node, with a MesosTask that says Pending.
