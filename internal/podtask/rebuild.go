@@ -1,6 +1,7 @@
 package podtask
 
 import (
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -33,9 +34,9 @@ func FromPod(st *mesosv1alpha1.MesosTaskStatus, pod *corev1.Pod) {
 	}
 	ran, reported := ranOnPod(pod), ReportedOnPod(pod)
 	if st.MesosState == "" && reported {
-		st.MesosState = "TASK_STARTING"
+		st.MesosState = mesos.TASK_STARTING.String()
 		if ran {
-			st.MesosState = "TASK_RUNNING"
+			st.MesosState = mesos.TASK_RUNNING.String()
 		}
 	}
 	if st.StartedAt == nil && ran {
