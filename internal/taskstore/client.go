@@ -34,14 +34,26 @@ func keyOf(mt *mesosv1alpha1.MesosTask) types.NamespacedName {
 // Get reads a MesosTask from the Store: a copy, or, with client.UnsafeDisableDeepCopy,
 // the Store's own object's fields, to read only.
 func (c *storeClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	mt, ok := obj.(*mesosv1alpha1.MesosTask)
-	if !ok {
-		return c.Client.Get(ctx, key, obj, opts...)
+	if mt, ok := obj.(*mesosv1alpha1.MesosTask); ok {
+		return c.s.get(ctx, key, mt, opts)
 	}
-	if err := c.s.WaitForSync(ctx); err != nil {
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// List lists MesosTasks from the Store, by namespace, labels and the fields the
+// manager's cache indexed them by (indexer.TaskID, indexer.ClusterRef).
+func (c *storeClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if l, ok := list.(*mesosv1alpha1.MesosTaskList); ok {
+		return c.s.list(ctx, l, opts)
+	}
+	return c.Client.List(ctx, list, opts...)
+}
+
+func (s *Store) get(ctx context.Context, key client.ObjectKey, mt *mesosv1alpha1.MesosTask, opts []client.GetOption) error {
+	if err := s.WaitForSync(ctx); err != nil {
 		return err
 	}
-	held := c.s.Get(key)
+	held := s.Get(key)
 	if held == nil {
 		return apierrors.NewNotFound(resource, key.Name)
 	}
@@ -55,14 +67,8 @@ func (c *storeClient) Get(ctx context.Context, key client.ObjectKey, obj client.
 	return nil
 }
 
-// List lists MesosTasks from the Store, by namespace, labels and the fields the
-// manager's cache indexed them by (indexer.TaskID, indexer.ClusterRef).
-func (c *storeClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	l, ok := list.(*mesosv1alpha1.MesosTaskList)
-	if !ok {
-		return c.Client.List(ctx, list, opts...)
-	}
-	if err := c.s.WaitForSync(ctx); err != nil {
+func (s *Store) list(ctx context.Context, l *mesosv1alpha1.MesosTaskList, opts []client.ListOption) error {
+	if err := s.WaitForSync(ctx); err != nil {
 		return err
 	}
 	o := &client.ListOptions{}
@@ -74,7 +80,7 @@ func (c *storeClient) List(ctx context.Context, list client.ObjectList, opts ...
 			}
 		}
 	}
-	found := c.s.Select(func(mt *mesosv1alpha1.MesosTask) bool {
+	found := s.Select(func(mt *mesosv1alpha1.MesosTask) bool {
 		return (o.Namespace == "" || mt.Namespace == o.Namespace) &&
 			(o.LabelSelector == nil || o.LabelSelector.Matches(labels.Set(mt.Labels))) &&
 			(o.FieldSelector == nil || o.FieldSelector.Matches(Fields(mt)))

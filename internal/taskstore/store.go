@@ -187,6 +187,11 @@ func (s *Store) put(obj *mesosv1alpha1.MesosTask) {
 		s.removeLocked(key, old)
 		return
 	}
+	s.keepLocked(key, old, mt)
+}
+
+// keepLocked holds mt in place of old, the object of key, and unlocks.
+func (s *Store) keepLocked(key types.NamespacedName, old, mt *mesosv1alpha1.MesosTask) {
 	if old != nil && old.Spec.TaskID != mt.Spec.TaskID && s.byID[old.Spec.TaskID] == old {
 		delete(s.byID, old.Spec.TaskID)
 	}
