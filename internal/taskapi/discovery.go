@@ -12,16 +12,20 @@ import (
 // verbs are what the served resource answers.
 var verbs = metav1.Verbs{"get", "list", "watch"}
 
-// The resource's other names: none while the MesosTask CRD is installed beside it. Its
-// short name mt and category k8sm are the CRD's, which kubectl prefers (its group's
+// names are the resource's other names, its short names and categories. While the
+// MesosTask CRD is installed beside it (the MesosTasks written to the API server), none:
+// its short name mt and category k8sm are the CRD's, which kubectl prefers (its group's
 // priority is above the APIService's: config/tasks-api); the same names here would
-// have kubectl warn that they could mean either, and list MesosTasks twice in
-// kubectl get k8sm. Name the served ones in full: kubectl get
-// mesostasks.tasks.mesos.k8sm.io.
-var (
-	shortNames []string
-	categories []string
-)
+// have kubectl warn that they could mean either, and list MesosTasks twice in kubectl
+// get k8sm (name the served ones in full: kubectl get mesostasks.tasks.mesos.k8sm.io).
+// Where the served MesosTasks are the only ones (the MesosTasks in memory, no CRD), they
+// take the CRD's.
+func (h *Handler) names() (shortNames, categories []string) {
+	if h.Sole {
+		return []string{"mt"}, []string{"k8sm"}
+	}
+	return nil, nil
+}
 
 // aggregatedDiscovery is the media type of aggregated discovery, which kube-apiserver
 // asks an aggregated server for first.
@@ -48,7 +52,7 @@ func (h *Handler) discovery(w http.ResponseWriter, r *http.Request, path string)
 			w.Header().Set("Content-Type", aggregatedDiscovery)
 			w.Header().Set("X-Content-Type-Options", "nosniff")
 			w.WriteHeader(http.StatusOK)
-			writeBody(w, aggregated())
+			writeBody(w, h.aggregated())
 			return
 		}
 		writeJSON(w, http.StatusOK, &metav1.APIGroupList{
@@ -59,6 +63,7 @@ func (h *Handler) discovery(w http.ResponseWriter, r *http.Request, path string)
 		g := apiGroup()
 		writeJSON(w, http.StatusOK, &g)
 	case versionPath:
+		shortNames, categories := h.names()
 		writeJSON(w, http.StatusOK, &metav1.APIResourceList{
 			TypeMeta:     metav1.TypeMeta{APIVersion: "v1", Kind: "APIResourceList"},
 			GroupVersion: GroupVersion.String(),
@@ -88,7 +93,8 @@ func wantsAggregated(accept string) bool {
 }
 
 // aggregated is the group's aggregated discovery document.
-func aggregated() *apidiscoveryv2.APIGroupDiscoveryList {
+func (h *Handler) aggregated() *apidiscoveryv2.APIGroupDiscoveryList {
+	shortNames, categories := h.names()
 	return &apidiscoveryv2.APIGroupDiscoveryList{
 		TypeMeta: metav1.TypeMeta{APIVersion: "apidiscovery.k8s.io/v2", Kind: "APIGroupDiscoveryList"},
 		Items: []apidiscoveryv2.APIGroupDiscovery{{

@@ -34,6 +34,9 @@ type Handler struct {
 	Authenticator Authenticator
 	Authorizer    authorizer.UnconditionalAuthorizer
 	Log           logr.Logger
+	// Sole says the served MesosTasks are the only ones (no CRD): they take its short
+	// name and category.
+	Sole bool
 }
 
 // The group's paths.
@@ -103,8 +106,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.Store.Synced() {
-		// A replica that just started: an empty list would say there are none.
-		writeStatus(w, apierrors.NewServiceUnavailable("the manager has not read the MesosTasks yet"))
+		// A replica that just started, or, with the MesosTasks in memory, one that does
+		// not lead: an empty list would say there are none.
+		writeStatus(w, apierrors.NewServiceUnavailable("this replica of the manager does not hold the MesosTasks (yet): it has not read them, or they are the leader's"))
 		return
 	}
 	media, err := negotiate(r.Header.Get("Accept"))

@@ -475,3 +475,25 @@ func TestATableWatchSendsTheColumnsOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestTheSoleMesosTasksTakeTheCRDsNames(t *testing.T) {
+	for _, sole := range []bool{false, true} {
+		f := &fixture{srv: httptest.NewServer(&Handler{Store: taskstore.New(nil), Sole: sole,
+			Authenticator: fixedUser{&user.DefaultInfo{Name: "alice"}}, Authorizer: &allowIn{}})}
+		t.Cleanup(f.srv.Close)
+		want := "[] []"
+		if sole {
+			want = "[mt] [k8sm]"
+		}
+		_, b := f.get(t, base, "")
+		r := decode[metav1.APIResourceList](t, b).APIResources[0]
+		if got := fmt.Sprint(r.ShortNames, r.Categories); got != want {
+			t.Errorf("sole %v: discovery's short names and categories %s, want %s", sole, got, want)
+		}
+		_, b = f.get(t, "/apis", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
+		ar := decode[apidiscoveryv2.APIGroupDiscoveryList](t, b).Items[0].Versions[0].Resources[0]
+		if got := fmt.Sprint(ar.ShortNames, ar.Categories); got != want {
+			t.Errorf("sole %v: aggregated discovery's short names and categories %s, want %s", sole, got, want)
+		}
+	}
+}

@@ -24,6 +24,11 @@ type Options struct {
 	// Namespace is the manager's; Service the name of its Service the APIService names;
 	// Secret where SelfSigned keeps the certificate it makes.
 	Namespace, Service, Secret string
+	// LeaderOnly says only the leading replica holds the MesosTasks (held in memory, no
+	// CRD beside them): the served resource takes the CRD's short name and category,
+	// and the leader's pod, Pod in Namespace, is labeled for the Service (LeaderLabel).
+	LeaderOnly bool
+	Pod        string
 }
 
 // Add has mgr serve the API from store: the server, its certificate, and the front
@@ -56,8 +61,15 @@ func Add(mgr manager.Manager, store *taskstore.Store, o Options) error {
 	if err := mgr.Add(&FrontProxyLoader{Reader: mgr.GetAPIReader(), Proxy: proxy, Log: log}); err != nil {
 		return err
 	}
+	if o.LeaderOnly {
+		if o.Pod == "" {
+			log.Info("Not labeling the leader's pod: the manager's pod name is not known (POD_NAME); the Service must select the leader otherwise, or one replica run")
+		} else if err := mgr.Add(&LeaderLabel{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: o.Namespace, Pod: o.Pod, Log: log}); err != nil {
+			return err
+		}
+	}
 	return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: &Handler{
-		Store: store, Authenticator: proxy, Authorizer: newAuthorizer(mgr.GetClient(), nil), Log: log,
+		Store: store, Authenticator: proxy, Authorizer: newAuthorizer(mgr.GetClient(), nil), Log: log, Sole: o.LeaderOnly,
 	}})
 }
 
