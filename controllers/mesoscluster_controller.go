@@ -108,6 +108,11 @@ type MesosClusterReconciler struct {
 	// ReconcileInterval is how often each cluster's tasks are reconciled with Mesos
 	// besides after every subscription. Default 15m.
 	ReconcileInterval time.Duration
+	// RecordIdle is the schedulers' scheduler.Options.RecordIdle: how long an update
+	// worker waits idle before it writes the MesosTasks a burst deferred; negative
+	// defers none (the MesosTasks in memory cost the API server nothing). Default
+	// scheduler.DefaultRecordIdle.
+	RecordIdle time.Duration
 	// SecretNamespace is the only namespace Secrets are read from (the manager's own);
 	// a ref elsewhere is refused before any read. Empty: any namespace (see
 	// Options.AnySecretNamespace).

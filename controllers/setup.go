@@ -42,6 +42,11 @@ type Options struct {
 	// AnySecretNamespace lets Secrets come from any namespace: for tests that run the
 	// reconcilers with an administrator's credentials, never for the manager.
 	AnySecretNamespace bool
+	// TasksInMemory has the MesosTasks held in the manager's memory alone, never written
+	// to the API server (taskstore.InMemory): they are served by the manager
+	// (internal/taskapi), and each leader starts with none, making them again from the
+	// pods and Mesos's answers (docs/mesostask-served.md).
+	TasksInMemory bool
 }
 
 // Reconcilers are the operator's reconcilers and the Registry and Store they share.
@@ -56,8 +61,9 @@ type Reconcilers struct {
 
 // Setup wires the operator into a manager, all in this one place: every field index,
 // the Registry of drivers and schedulers that the reconcilers share (stopped with the
-// manager), the Store of MesosTasks (kept by its Watcher, read and written through the
-// reconcilers' client: the cache keeps no MesosTasks), and the four reconcilers, each
+// manager), the Store of MesosTasks (kept by its Watcher, or, with TasksInMemory, by the
+// writes alone; read and written through the reconcilers' client: the cache keeps no
+// MesosTasks), and the four reconcilers, each
 // handed what it uses.
 func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	if o.Recorder == nil {
@@ -68,17 +74,19 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	}
 	// The Store keeps no managed fields; each object shares its repeated strings.
 	store := taskstore.New(internTask)
-	meta, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
-	if err != nil {
-		return nil, fmt.Errorf("making the MesosTasks' metadata client: %w", err)
-	}
-	whole, err := client.NewWithWatch(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient()})
-	if err != nil {
-		return nil, fmt.Errorf("making the MesosTasks' watch client: %w", err)
-	}
-	if err := mgr.Add(&taskstore.Watcher{Store: store, Reader: mgr.GetAPIReader(), Whole: whole, Metadata: meta,
-		Elected: mgr.Elected(), Log: mgr.GetLogger().WithName("mesostasks")}); err != nil {
-		return nil, err
+	if !o.TasksInMemory {
+		meta, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+		if err != nil {
+			return nil, fmt.Errorf("making the MesosTasks' metadata client: %w", err)
+		}
+		whole, err := client.NewWithWatch(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient()})
+		if err != nil {
+			return nil, fmt.Errorf("making the MesosTasks' watch client: %w", err)
+		}
+		if err := mgr.Add(&taskstore.Watcher{Store: store, Reader: mgr.GetAPIReader(), Whole: whole, Metadata: meta,
+			Elected: mgr.Elected(), Log: mgr.GetLogger().WithName("mesostasks")}); err != nil {
+			return nil, err
+		}
 	}
 	tasks, err := indexer.Setup(context.Background(), mgr.GetCache(), store)
 	if err != nil {
@@ -88,18 +96,35 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	if err := mgr.Add(registry); err != nil {
 		return nil, err
 	}
-	// A MesosTask is created without decoding the API server's copy (taskclient).
-	created, err := taskclient.Wrap(mgr.GetClient(), mgr.GetConfig(), mgr.GetHTTPClient())
-	if err != nil {
-		return nil, err
+	var c client.Client
+	apiReader := mgr.GetAPIReader()
+	if o.TasksInMemory {
+		if err := mgr.Add(taskstore.Leading{Store: store}); err != nil {
+			return nil, err
+		}
+		c = taskstore.InMemory(mgr.GetClient(), store)
+		apiReader = taskstore.Reader(apiReader, store)
+	} else {
+		// A MesosTask is created without decoding the API server's copy (taskclient).
+		created, err := taskclient.Wrap(mgr.GetClient(), mgr.GetConfig(), mgr.GetHTTPClient())
+		if err != nil {
+			return nil, err
+		}
+		c = taskstore.Wrap(created, store)
 	}
-	c := taskstore.Wrap(created, store)
+	// A burst defers its MesosTasks' creates for the API server's sake (scheduler
+	// records.go): none to spare with them in memory, where a person then sees them at once.
+	recordIdle := time.Duration(0)
+	if o.TasksInMemory {
+		recordIdle = -1
+	}
 	r := &Reconcilers{
 		Registry: registry,
 		Store:    store,
-		Cluster: &MesosClusterReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: o.Recorder("k8sm-mesoscluster"),
-			Registry: registry, Tasks: tasks, Store: store, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval, SecretNamespace: o.SecretNamespace},
-		Node: &AgentNodeReconciler{Client: c, APIReader: mgr.GetAPIReader(), Registry: registry, Recorder: o.Recorder("k8sm-agentnode"),
+		Cluster: &MesosClusterReconciler{Client: c, APIReader: apiReader, Recorder: o.Recorder("k8sm-mesoscluster"),
+			Registry: registry, Tasks: tasks, Store: store, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval, RecordIdle: recordIdle,
+			SecretNamespace: o.SecretNamespace},
+		Node: &AgentNodeReconciler{Client: c, APIReader: apiReader, Registry: registry, Recorder: o.Recorder("k8sm-agentnode"),
 			GoneGracePeriod: o.NodeGoneGracePeriod, LeaseDuration: o.NodeLeaseDuration},
 		Pod: &PodReconciler{Client: c, Registry: registry, Store: store, Recorder: o.Recorder("k8sm-pod")},
 		Task: &MesosTaskReconciler{Client: c, Registry: registry, Store: store, Recorder: o.Recorder("k8sm-mesostask"),

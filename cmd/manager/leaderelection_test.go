@@ -42,6 +42,23 @@ func TestDurationsAreChecked(t *testing.T) {
 	}
 }
 
+// Where MesosTasks are kept: the API server by default, or memory, which needs the
+// MesosTasks API that serves them.
+func TestMesosTaskStorageIsChecked(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // the error; empty: none
+	}{
+		{nil, ""},
+		{[]string{"--mesostask-storage=api-server"}, ""},
+		{[]string{"--mesostask-storage=memory", "--tasks-api-bind-address=:9443"}, ""},
+		{[]string{"--mesostask-storage=memory"}, "--mesostask-storage=memory needs --tasks-api-bind-address: the MesosTasks are then served by the manager alone"},
+		{[]string{"--mesostask-storage=etcd"}, `--mesostask-storage must be api-server or memory, not "etcd"`},
+	} {
+		checkFlags(t, tc.args, (*options).checkStorage, tc.want)
+	}
+}
+
 // checkFlags parses args and runs check on the options, as run does, in a subtest: its
 // error must be want (empty: none).
 func checkFlags(t *testing.T, args []string, check func(*options) error, want string) {

@@ -67,6 +67,9 @@ type options struct {
 	tasksAPICertDir string
 	tasksAPIService string
 	tasksAPISecret  string
+	// taskStorage is where the MesosTasks are kept: the API server (the CRD) or the
+	// leader's memory alone (taskstore.InMemory).
+	taskStorage string
 
 	// skipNameValidation lets tests build several managers in one process.
 	skipNameValidation bool
@@ -94,6 +97,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.tasksAPICertDir, "tasks-api-cert-dir", "", "Directory with the MesosTasks API's serving certificate: tls.crt and tls.key, or apiserver.crt and apiserver.key (reloaded when they change); empty: the manager makes one, kept in --tasks-api-secret, and sets the APIService's CA bundle.")
 	fs.StringVar(&o.tasksAPIService, "tasks-api-service", "k8sm-tasks-api", "Name of the Service, in the manager's namespace, the MesosTasks API's APIService names (the certificate the manager makes is for it).")
 	fs.StringVar(&o.tasksAPISecret, "tasks-api-secret", "k8sm-tasks-api-cert", "Name of the Secret, in the manager's namespace, that keeps the MesosTasks API's certificate the manager makes.")
+	fs.StringVar(&o.taskStorage, "mesostask-storage", storageAPIServer, "Where MesosTasks are kept: "+storageAPIServer+" (the MesosTask CRD, in etcd) or "+storageMemory+" (the leading manager's memory alone, served by the MesosTasks API only, made again from the pods and Mesos by each new leader: no API server write per task; needs --tasks-api-bind-address and the install without the CRD, config/tasks-in-memory).")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 }
@@ -151,13 +155,15 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 		ReconcileInterval:  o.reconcileEvery,
 		UnreachableTimeout: o.unreachableAfter,
 		SecretNamespace:    ns,
+		TasksInMemory:      o.taskStorage == storageMemory,
 	})
 	if err != nil {
 		return nil, err
 	}
 	if o.tasksAPIAddr != "0" {
 		if err := taskapi.Add(mgr, r.Store, taskapi.Options{Addr: o.tasksAPIAddr, CertDir: o.tasksAPICertDir,
-			Namespace: ns, Service: o.tasksAPIService, Secret: o.tasksAPISecret}); err != nil {
+			Namespace: ns, Service: o.tasksAPIService, Secret: o.tasksAPISecret,
+			LeaderOnly: o.taskStorage == storageMemory, Pod: os.Getenv("POD_NAME")}); err != nil {
 			return nil, fmt.Errorf("serving the MesosTasks API: %w", err)
 		}
 	}
@@ -214,6 +220,24 @@ func (o *options) checkDurations() error {
 	return nil
 }
 
+// The values of --mesostask-storage.
+const (
+	storageAPIServer = "api-server"
+	storageMemory    = "memory"
+)
+
+// checkStorage refuses a --mesostask-storage the manager does not know, and MesosTasks
+// in memory with no API to serve them: nobody could read them.
+func (o *options) checkStorage() error {
+	switch {
+	case o.taskStorage != storageAPIServer && o.taskStorage != storageMemory:
+		return fmt.Errorf("--mesostask-storage must be %s or %s, not %q", storageAPIServer, storageMemory, o.taskStorage)
+	case o.taskStorage == storageMemory && o.tasksAPIAddr == "0":
+		return fmt.Errorf("--mesostask-storage=%s needs --tasks-api-bind-address: the MesosTasks are then served by the manager alone", storageMemory)
+	}
+	return nil
+}
+
 func run(ctx context.Context, args []string) error {
 	var o options
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
@@ -225,6 +249,9 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := o.checkDurations(); err != nil {
+		return err
+	}
+	if err := o.checkStorage(); err != nil {
 		return err
 	}
 	// Each reconcile's logger gets its values only when it writes a line (lazylog).
@@ -240,7 +267,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("Starting the manager", "leaderElection", o.leaderElect, "probes", o.probeAddr, "metrics", o.metricsAddr)
+	log.Info("Starting the manager", "leaderElection", o.leaderElect, "probes", o.probeAddr, "metrics", o.metricsAddr, "mesostaskStorage", o.taskStorage)
 	return mgr.Start(ctx)
 }
 
