@@ -149,7 +149,7 @@ build: ## Build the manager, executor, mesos-sim and k8sm-local binaries into bi
 	go build -o $(LOCALBIN)/k8sm-local ./cmd/k8sm-local
 
 .PHONY: build-installer
-build-installer: manifests kustomize ## Render dist/install.yaml (CRDs, RBAC, manager) for IMG, dist/install-before-1.36.yaml and dist/install-with-tasks-api.yaml.
+build-installer: manifests kustomize ## Render dist/install.yaml (CRDs, RBAC, manager) for IMG, dist/install-before-1.36.yaml, dist/install-with-tasks-api.yaml and dist/install-with-tasks-in-memory.yaml.
 	@# The image is set in a copy of config/: kustomize edit rewrites the kustomization it
 	@# edits, and the committed one is to stay as it is.
 	mkdir -p dist
@@ -157,8 +157,9 @@ build-installer: manifests kustomize ## Render dist/install.yaml (CRDs, RBAC, ma
 	(cd "$$tmp/config/manager" && $(KUSTOMIZE) edit set image controller=$(IMG)) && \
 	$(KUSTOMIZE) build "$$tmp/config/default" > dist/install.yaml && \
 	$(KUSTOMIZE) build "$$tmp/config/install-before-1.36" > dist/install-before-1.36.yaml && \
-	$(KUSTOMIZE) build "$$tmp/config/tasks-api" > dist/install-with-tasks-api.yaml
-	@echo "Wrote dist/install.yaml (Kubernetes 1.36 and later), dist/install-before-1.36.yaml and dist/install-with-tasks-api.yaml: kubectl apply -f dist/install.yaml"
+	$(KUSTOMIZE) build "$$tmp/config/tasks-api" > dist/install-with-tasks-api.yaml && \
+	$(KUSTOMIZE) build "$$tmp/config/tasks-in-memory" > dist/install-with-tasks-in-memory.yaml
+	@echo "Wrote dist/install.yaml (Kubernetes 1.36 and later), dist/install-before-1.36.yaml, dist/install-with-tasks-api.yaml and dist/install-with-tasks-in-memory.yaml: kubectl apply -f dist/install.yaml"
 
 .PHONY: bundle
 bundle: manifests ## Write the OLM bundle (bundle/, bundle.Dockerfile) for VERSION, with the manager image BUNDLE_MANAGER_IMG (default ghcr.io/k8sm/k8sm:v$(VERSION)).

@@ -4,6 +4,7 @@ package manifests
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -23,6 +24,8 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/k8sm/k8sm/internal/taskapi"
 )
 
 func render(t *testing.T) map[string][]string { return renderDir(t, "default") }
@@ -106,8 +109,9 @@ func TestManagerRunsRestricted(t *testing.T) {
 // from anywhere (kube-apiserver, whose address is the cluster's); nothing else.
 func TestPortsAreFencedByNetworkPolicies(t *testing.T) {
 	for dir, want := range map[string]map[int]string{
-		"default":   {8443: "map[metrics:enabled]"},
-		"tasks-api": {8443: "map[metrics:enabled]", 9443: "anywhere"},
+		"default":         {8443: "map[metrics:enabled]"},
+		"tasks-api":       {8443: "map[metrics:enabled]", 9443: "anywhere"},
+		"tasks-in-memory": {8443: "map[metrics:enabled]", 9443: "anywhere"},
 	} {
 		open := map[int]string{}
 		for _, doc := range renderDir(t, dir)["NetworkPolicy"] {
@@ -188,6 +192,52 @@ func TestTheTasksAPIReachesTheManager(t *testing.T) {
 	if !slices.Contains(c.Args, fmt.Sprintf("--tasks-api-bind-address=:%d", port)) {
 		t.Errorf("the manager does not serve at the Service's target port %d: %v", port, c.Args)
 	}
+}
+
+// config/tasks-in-memory keeps the MesosTasks in the leader's memory: the manager is told
+// so, with its pod's name to label, the MesosTask CRD is not installed (the other CRDs
+// are), and the Service selects the pod the leader labels alone.
+func TestTheTasksInMemoryInstallServesTheLeader(t *testing.T) {
+	m := renderDir(t, "tasks-in-memory")
+	var crds []string
+	for _, doc := range m["CustomResourceDefinition"] {
+		var crd metav1.PartialObjectMetadata
+		if err := yaml.Unmarshal([]byte(doc), &crd); err != nil {
+			t.Fatal(err)
+		}
+		crds = append(crds, crd.Name)
+	}
+	slices.Sort(crds)
+	if want := []string{"mesosclusters.mesos.k8sm.io", "outagetolerations.mesos.k8sm.io"}; !slices.Equal(crds, want) {
+		t.Errorf("CRDs %v, want %v", crds, want)
+	}
+	deploy := one[appsv1.Deployment](t, m["Deployment"])
+	c := deploy.Spec.Template.Spec.Containers[0]
+	if !slices.Contains(c.Args, "--mesostask-storage=memory") || !slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--tasks-api-bind-address=:") }) {
+		t.Errorf("the manager's args %v: want the MesosTasks in memory and served", c.Args)
+	}
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
+	}) {
+		t.Errorf("the manager is not given its pod's name: %+v", c.Env)
+	}
+	for _, doc := range m["Service"] {
+		var s corev1.Service
+		if err := yaml.Unmarshal([]byte(doc), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Name != "k8sm-tasks-api" {
+			continue
+		}
+		sel := &metav1.LabelSelector{MatchLabels: s.Spec.Selector}
+		leader := maps.Clone(deploy.Spec.Template.Labels)
+		leader[taskapi.LeaderLabelKey] = "true"
+		if selects(sel, deploy.Spec.Template.Labels) || !selects(sel, leader) {
+			t.Errorf("the Service's selector %v: want the manager's pods labeled %s=true alone", s.Spec.Selector, taskapi.LeaderLabelKey)
+		}
+		return
+	}
+	t.Error("no Service k8sm-tasks-api")
 }
 
 // No role config/default ships (the manager's, the admin and viewer roles, the metrics

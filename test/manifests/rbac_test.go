@@ -235,6 +235,9 @@ func TestManagerRBACMatchesTheAllowList(t *testing.T) {
 	t.Run("config/tasks-api", func(t *testing.T) {
 		compare(t, "config/tasks-api", installedGrants(t, "tasks-api"), allowedGrants(false, true))
 	})
+	t.Run("config/tasks-in-memory", func(t *testing.T) {
+		compare(t, "config/tasks-in-memory", installedGrants(t, "tasks-in-memory"), allowedGrants(false, true))
+	})
 	t.Run("bundle", func(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(repoRoot(), bundle.CSVFile))
 		if err != nil {
