@@ -15,6 +15,8 @@ import (
 )
 
 var _ = Describe("MesosTask validation", func() {
+	BeforeEach(func() { skipInMemory("the CRD's validation: the MesosTasks in memory are the manager's writes alone") })
+
 	// newTask makes a task of a pod of its own (a task without its pod is removed): the
 	// pod is in the manager's cache before the task is made, or the MesosTask reconciler
 	// would take the task's pod for gone and remove the task.

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -96,7 +98,38 @@ func TestControllers(t *testing.T) {
 		t.Skip("the integration suite starts kube-apiserver and etcd (envtest), mesos-sim and the real executor; not in -short (make test-unit)")
 	}
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "Controllers Suite")
+	suite := "Controllers Suite"
+	if tasksInMemory {
+		suite += ", the MesosTasks in memory"
+	}
+	RunSpecs(t, suite)
+}
+
+// The suite again, with the MesosTasks in the manager's memory (--mesostask-storage=memory),
+// in a process of its own (Ginkgo runs a suite once per process): every spec of a pod's
+// life, failover and Mesos's answers holds there too, but those of what only a MesosTask
+// in the API server does (skipInMemory).
+func TestControllersWithTheMesosTasksInMemory(t *testing.T) {
+	if testing.Short() || tasksInMemory {
+		t.Skip("the integration suite, again (not in -short, nor inside itself)")
+	}
+	args := []string{"-test.run=^TestControllers$", "-test.count=1", "-test.timeout=30m"}
+	if testing.Verbose() {
+		args = append(args, "-test.v")
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "K8SM_TEST_MESOSTASK_STORAGE=memory")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the suite with the MesosTasks in memory failed: %v\n%s", err, lastLines(out, 400))
+	}
+	t.Logf("%s", lastLines(out, 3))
+}
+
+// lastLines are the last n lines of out.
+func lastLines(out []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 var _ = BeforeSuite(func() {
@@ -143,8 +176,12 @@ var _ = BeforeSuite(func() {
 		DriverOptions: func(c *framework.Config) {
 			c.MinBackoff, c.MaxBackoff, c.RequestTimeout = 20*time.Millisecond, 200*time.Millisecond, 2*time.Second
 		},
+		TasksInMemory: tasksInMemory,
 	})
 	Expect(err).NotTo(HaveOccurred())
+	if tasksInMemory {
+		k8sClient = inStore(k8sClient, r.Store)
+	}
 	clusterReconciler, nodeReconciler = r.Cluster, r.Node
 	serveTasksAPI(mgr, r.Store)
 	go func() {

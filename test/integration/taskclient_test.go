@@ -19,6 +19,8 @@ import (
 )
 
 var _ = Describe("Creating a MesosTask without reading back the API server's copy", func() {
+	BeforeEach(func() { skipInMemory("the MesosTasks in memory are not created through the API server") })
+
 	It("fills in the metadata the API server set, stores what was sent, and keeps the API's errors", func() {
 		ns := newNamespace()
 		httpClient, err := rest.HTTPClientFor(testEnv.Config)

@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -94,7 +95,7 @@ var _ = Describe("The MesosTasks API", func() {
 		Expect(runtimeFromUnstructured(l.Items[0].Object, served)).To(Succeed())
 		Expect(served.APIVersion).To(Equal("tasks.mesos.k8sm.io/v1alpha1"))
 		Expect(served.UID).To(Equal(mt.UID))
-		Expect(served.Spec).To(Equal(mt.Spec))
+		Expect(equality.Semantic.DeepEqual(served.Spec, mt.Spec)).To(BeTrue(), "served %+v, held %+v", served.Spec, mt.Spec)
 		Expect(served.Status.MesosState).To(Equal("TASK_RUNNING"))
 
 		// The printer columns, as kubectl asks for them.
