@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -45,6 +47,9 @@ type agentCluster struct {
 	cl      client.Client
 	cluster string
 	talker  string
+	// manager is the manager's process; restartManager kills it and starts it again.
+	manager        *exec.Cmd
+	restartManager func()
 }
 
 // servingSigner makes startAgentCluster verify the executors as a cluster verifies its
@@ -139,7 +144,13 @@ func startAgentCluster(name string, configure func(args *envtest.Arguments), sig
 	Expect(err).NotTo(HaveOccurred())
 	Expect(cl.Create(ctx, mc)).To(Succeed())
 	c.cl, c.cluster, c.talker = cl, name, talker
-	startManager(filepath.Join(bin, "manager"), serviceAccountKubeconfig(ctx, env, cs, testenv.ManagerNamespace, testenv.ManagerAccount), managerArgs...)
+	managerKubeconfig := serviceAccountKubeconfig(ctx, env, cs, testenv.ManagerNamespace, testenv.ManagerAccount)
+	c.manager = startManager(filepath.Join(bin, "manager"), managerKubeconfig, managerArgs...)
+	c.restartManager = func() {
+		Expect(c.manager.Process.Signal(syscall.SIGKILL)).To(Succeed())
+		_ = c.manager.Wait()
+		c.manager = startManager(filepath.Join(bin, "manager"), managerKubeconfig, managerArgs...)
+	}
 
 	By("running a pod that prints lines and serves TCP")
 	ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-"}}, metav1.CreateOptions{})

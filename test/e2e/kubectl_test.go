@@ -219,7 +219,7 @@ func kubeconfigOf(env *envtest.Environment, u envtest.User) string {
 
 // startManager runs the manager binary with kubeconfig, in the manager's namespace,
 // until the spec ends; its log goes to the GinkgoWriter.
-func startManager(managerBin, kubeconfig string, args ...string) {
+func startManager(managerBin, kubeconfig string, args ...string) *exec.Cmd {
 	cmd := exec.Command(managerBin, append([]string{"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0",
 		"--namespace=" + testenv.ManagerNamespace}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
@@ -227,4 +227,5 @@ func startManager(managerBin, kubeconfig string, args ...string) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	Expect(cmd.Start()).To(Succeed())
 	DeferCleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	return cmd
 }

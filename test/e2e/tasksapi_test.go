@@ -53,6 +53,52 @@ var _ = Describe("kubectl get mesostasks.tasks.mesos.k8sm.io", func() {
 	})
 })
 
+// The MesosTasks in the manager's memory, as config/tasks-in-memory installs them: no
+// MesosTask CRD, the manager binary with --mesostask-storage=memory as its own
+// ServiceAccount with that install's RBAC, and kube-apiserver proxying
+// tasks.mesos.k8sm.io to it.
+var _ = Describe("kubectl get mt with the MesosTasks in the manager's memory", func() {
+	It("lists the MesosTasks only the manager holds, by their short name and category, and makes them again after a restart", func() {
+		ctx := context.Background()
+		certs := GinkgoT().TempDir()
+		port, err := testenv.FreePort()
+		Expect(err).NotTo(HaveOccurred())
+		c := startAgentCluster("memory", func(args *envtest.Arguments) {
+			Expect(localmetrics.ConfigureAPIServer(args, certs)).To(Succeed())
+		}, false, "--mesostask-storage=memory", fmt.Sprintf("--tasks-api-bind-address=127.0.0.1:%d", port))
+		By("installing config/tasks-in-memory's RBAC and its APIService, and removing the MesosTask CRD")
+		Expect(testenv.InstallManagerRBACOf(ctx, c.env.Config, "tasks-in-memory")).To(Succeed())
+		Expect(testenv.RegisterTasksAPI(ctx, c.env.Config, testenv.ManagerNamespace, port)).To(Succeed())
+		_, err = c.run(c.admin, "", "delete", "crd", "mesostasks.mesos.k8sm.io", "--wait")
+		Expect(err).NotTo(HaveOccurred())
+
+		By("kubectl get mt, and kubectl get k8sm")
+		// kubectl's discovery cache from before the CRD went would still map mt to it.
+		cache := GinkgoT().TempDir()
+		kubectl := func(args ...string) (string, error) {
+			return c.run(c.admin, "", append([]string{"--cache-dir", cache}, args...)...)
+		}
+		record := func() (string, error) {
+			return kubectl("get", "mt", "talker", "-o", "jsonpath={.apiVersion} {.status.mesosState} {.spec.taskID} {.status.agentID} {.status.launchedAt}")
+		}
+		Eventually(record, 60*time.Second, time.Second).Should(MatchRegexp(`^tasks\.mesos\.k8sm\.io/v1alpha1 TASK_RUNNING k8sm\.\S+ \S+ \S+$`))
+		before, err := record()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(kubectl("get", "mt")).To(MatchRegexp(`(?m)^NAME\s+POD PHASE\s+MESOS STATE\s+AGENT\s+CPUS\s+MEM\s+AGE\s*\ntalker\s+Running\s+TASK_RUNNING\s+`))
+		Expect(kubectl("get", "k8sm", "-o", "name")).To(ContainSubstring("mesostask.tasks.mesos.k8sm.io/talker"))
+
+		By("killing the manager and starting it again: the MesosTask is made again from the pod and Mesos, as it was")
+		c.restartManager()
+		Eventually(record, 60*time.Second, time.Second).Should(Equal(before))
+		Expect(c.run(c.admin, "", "get", "pod", "talker", "-o", "jsonpath={.status.phase} {.status.containerStatuses[0].restartCount}")).To(Equal("Running 0"))
+
+		By("deleting the pod: its task is killed and its MesosTask goes")
+		_, err = c.run(c.admin, "", "delete", "pod", "talker", "--wait")
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func() (string, error) { return kubectl("get", "mt", "-o", "name") }, 30*time.Second, time.Second).Should(BeEmpty())
+	})
+})
+
 // kubectlOutput is what kubectl wrote to each stream.
 type kubectlOutput struct{ stdout, stderr string }
 
