@@ -11,12 +11,9 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -115,6 +112,9 @@ var (
 	managerArgs string
 	// offerHold is the bench cluster's offerHoldSeconds; -1 leaves the default.
 	offerHold int32 = -1
+	// tasksInMemory runs the manager with the MesosTasks in its memory
+	// (--mesostask-storage=memory, config/tasks-in-memory's RBAC).
+	tasksInMemory bool
 )
 
 func run() error {
@@ -132,6 +132,7 @@ func run() error {
 	flag.StringVar(&heapProfile, "heapprofile", "", "Write the manager's heap profile, taken when every pod of the burst is Running and every MesosTask written, to this file.")
 	flag.StringVar(&apiProfile, "apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the k8sm run to this file.")
 	flag.StringVar(&peerAPIProfile, "peer-apiserver-cpuprofile", "", "Write a CPU profile of kube-apiserver during the run of kube-scheduler with a kubelet's least writes to this file (against -apiserver-cpuprofile: go tool pprof -diff_base=<this> <that>).")
+	flag.BoolVar(&tasksInMemory, "mesostasks-in-memory", false, "Run the manager as config/tasks-in-memory installs it: the MesosTasks in its memory, served by it, none written to the API server.")
 	flag.StringVar(&managerArgs, "manager-args", "", "More arguments for the manager, separated by spaces (e.g. \"--leader-election-lease-duration=15s\").")
 	flag.Func("offer-hold-seconds", "The bench cluster's spec.placement.offerHoldSeconds (default: the cluster's default).", func(v string) error {
 		n, err := strconv.ParseInt(v, 10, 32)
@@ -337,7 +338,7 @@ func startEnv() (env *envtest.Environment, kubeconfig string, stop func(), err e
 // runK8sm measures k8sm: the manager and mesos-sim's simulated agents start the pods,
 // as deployed, with the manager's own ServiceAccount.
 func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (result, error) {
-	res := result{name: "k8sm (manager + mesos-sim, simulated tasks)", pods: pods, simInProcess: true}
+	res := result{name: k8smName(), pods: pods, simInProcess: true}
 	env, _, stopEnv, err := startEnv()
 	if err != nil {
 		return res, err
@@ -387,7 +388,11 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 		return res, fmt.Errorf("%w (manager log: %s)", err, mgr.log.Name())
 	}
 	allRunning := time.Now()
-	if err := waitForMesosTasks(ctx, c, pods, timeout); err != nil {
+	wait := waitForMesosTasks
+	if tasksInMemory {
+		wait = waitForTasksCounted
+	}
+	if err := wait(ctx, c, pods, timeout); err != nil {
 		return res, fmt.Errorf("%w (manager log: %s)", err, mgr.log.Name())
 	}
 	res.recordsAfter = max(time.Since(allRunning), time.Millisecond)
@@ -427,61 +432,6 @@ func startSim(agents int, observer *mesossim.Observer) (*mesossim.Master, error)
 		return nil, err
 	}
 	return sim, nil
-}
-
-// benchManager is the manager binary running for the bench.
-type benchManager struct {
-	cmd *exec.Cmd
-	// log holds its output; errors name it.
-	log *os.File
-	// pprofAddr is where it serves pprof, when -cpuprofile or -heapprofile asks for a profile.
-	pprofAddr string
-	// probeAddr is where it serves /healthz and /readyz.
-	probeAddr string
-}
-
-// startManager starts the manager with kubeconfig, logging errors only: its logging
-// would cost CPU the bench measures. With leaderElect it runs as deployed, one of
-// replicas that elect a leader; then the first one started profiles, when asked to.
-func startManager(bin, kubeconfig string, leaderElect bool) (*benchManager, error) {
-	logFile, err := os.CreateTemp("", "bench-manager-*.log")
-	if err != nil {
-		return nil, err
-	}
-	probeAddr, err := freeLoopbackAddr()
-	if err != nil {
-		_ = logFile.Close()
-		return nil, err
-	}
-	args := []string{"--health-probe-bind-address=" + probeAddr, "--metrics-bind-address=0", "--zap-log-level=error"}
-	if leaderElect {
-		args = append(args, "--leader-elect", "--leader-election-namespace="+testenv.ManagerNamespace)
-	}
-	args = append(args, strings.Fields(managerArgs)...)
-	pprofAddr := ""
-	if (cpuProfile != "" || heapProfile != "") && !profiling {
-		profiling = true
-		if pprofAddr, err = freeLoopbackAddr(); err != nil {
-			_ = logFile.Close()
-			return nil, err
-		}
-		args = append(args, "--pprof-bind-address="+pprofAddr)
-	}
-	mgr := exec.Command(filepath.Join(bin, "manager"), args...)
-	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	mgr.Stdout, mgr.Stderr = logFile, logFile
-	if err := mgr.Start(); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("starting the manager: %w", err)
-	}
-	return &benchManager{cmd: mgr, log: logFile, pprofAddr: pprofAddr, probeAddr: probeAddr}, nil
-}
-
-// stop stops the manager with SIGTERM, as Kubernetes would, and closes its log.
-func (m *benchManager) stop() {
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	_ = m.cmd.Wait()
-	_ = m.log.Close()
 }
 
 // createBenchCluster creates the MesosCluster "bench" on master and waits for it, so

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,7 +30,11 @@ func operatorKubeconfig(ctx context.Context, admin *rest.Config) (string, error)
 	if err != nil {
 		return "", err
 	}
-	if err := testenv.InstallManagerRBAC(ctx, admin); err != nil {
+	install := "default"
+	if tasksInMemory {
+		install = "tasks-in-memory"
+	}
+	if err := testenv.InstallManagerRBACOf(ctx, admin, install); err != nil {
 		return "", err
 	}
 	ns, sa := testenv.ManagerNamespace, testenv.ManagerAccount
@@ -47,4 +55,75 @@ func operatorKubeconfig(ctx context.Context, admin *rest.Config) (string, error)
 	}
 	_ = f.Close()
 	return f.Name(), clientcmd.WriteToFile(*kc, f.Name())
+}
+
+// k8smName names k8sm's run.
+func k8smName() string {
+	if tasksInMemory {
+		return "k8sm (manager + mesos-sim, simulated tasks, MesosTasks in memory)"
+	}
+	return "k8sm (manager + mesos-sim, simulated tasks)"
+}
+
+// benchManager is the manager binary running for the bench.
+type benchManager struct {
+	cmd *exec.Cmd
+	// log holds its output; errors name it.
+	log *os.File
+	// pprofAddr is where it serves pprof, when -cpuprofile or -heapprofile asks for a profile.
+	pprofAddr string
+	// probeAddr is where it serves /healthz and /readyz.
+	probeAddr string
+}
+
+// startManager starts the manager with kubeconfig, logging errors only: its logging
+// would cost CPU the bench measures. With leaderElect it runs as deployed, one of
+// replicas that elect a leader; then the first one started profiles, when asked to.
+func startManager(bin, kubeconfig string, leaderElect bool) (*benchManager, error) {
+	logFile, err := os.CreateTemp("", "bench-manager-*.log")
+	if err != nil {
+		return nil, err
+	}
+	probeAddr, err := freeLoopbackAddr()
+	if err != nil {
+		_ = logFile.Close()
+		return nil, err
+	}
+	args := []string{"--health-probe-bind-address=" + probeAddr, "--metrics-bind-address=0", "--zap-log-level=error"}
+	if leaderElect {
+		args = append(args, "--leader-elect", "--leader-election-namespace="+testenv.ManagerNamespace)
+	}
+	if tasksInMemory {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			_ = logFile.Close()
+			return nil, err
+		}
+		args = append(args, "--mesostask-storage=memory", "--tasks-api-bind-address="+addr)
+	}
+	args = append(args, strings.Fields(managerArgs)...)
+	pprofAddr := ""
+	if (cpuProfile != "" || heapProfile != "") && !profiling {
+		profiling = true
+		if pprofAddr, err = freeLoopbackAddr(); err != nil {
+			_ = logFile.Close()
+			return nil, err
+		}
+		args = append(args, "--pprof-bind-address="+pprofAddr)
+	}
+	mgr := exec.Command(filepath.Join(bin, "manager"), args...)
+	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	mgr.Stdout, mgr.Stderr = logFile, logFile
+	if err := mgr.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("starting the manager: %w", err)
+	}
+	return &benchManager{cmd: mgr, log: logFile, pprofAddr: pprofAddr, probeAddr: probeAddr}, nil
+}
+
+// stop stops the manager with SIGTERM, as Kubernetes would, and closes its log.
+func (m *benchManager) stop() {
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	_ = m.cmd.Wait()
+	_ = m.log.Close()
 }

@@ -230,6 +230,29 @@ func benchPod(i int, scheduler string) *corev1.Pod {
 	}
 }
 
+// waitForTasksCounted waits until the MesosClusters count n running tasks: with the
+// MesosTasks in the manager's memory, its count of those it holds (status.tasks).
+func waitForTasksCounted(ctx context.Context, c client.Client, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var list mesosv1alpha1.MesosClusterList
+		err := c.List(ctx, &list)
+		have := 0
+		for _, mc := range list.Items {
+			if mc.Status.Tasks != nil {
+				have += int(mc.Status.Tasks.Running)
+			}
+		}
+		if err == nil && have >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the MesosClusters count %d running tasks of %d pods after %s (last error: %v)", have, n, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitForMesosTasks waits until the bench's namespace holds n MesosTasks, asking for one
 // object's metadata at a time (the count rides along), which costs the API server next
 // to nothing beside the writes it measures.
