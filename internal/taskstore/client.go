@@ -34,19 +34,13 @@ func keyOf(mt *mesosv1alpha1.MesosTask) types.NamespacedName {
 // Get reads a MesosTask from the Store: a copy, or, with client.UnsafeDisableDeepCopy,
 // the Store's own object's fields, to read only.
 func (c *storeClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if mt, ok := obj.(*mesosv1alpha1.MesosTask); ok {
-		return c.s.get(ctx, key, mt, opts)
-	}
-	return c.Client.Get(ctx, key, obj, opts...)
+	return storeReader{Reader: c.Client, s: c.s}.Get(ctx, key, obj, opts...)
 }
 
 // List lists MesosTasks from the Store, by namespace, labels and the fields the
 // manager's cache indexed them by (indexer.TaskID, indexer.ClusterRef).
 func (c *storeClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	if l, ok := list.(*mesosv1alpha1.MesosTaskList); ok {
-		return c.s.list(ctx, l, opts)
-	}
-	return c.Client.List(ctx, list, opts...)
+	return storeReader{Reader: c.Client, s: c.s}.List(ctx, list, opts...)
 }
 
 func (s *Store) get(ctx context.Context, key client.ObjectKey, mt *mesosv1alpha1.MesosTask, opts []client.GetOption) error {

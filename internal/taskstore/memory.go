@@ -55,7 +55,7 @@ func (l Leading) Start(ctx context.Context) error {
 // Reader returns r, but with the MesosTasks read from the Store: for the reads meant to
 // go past a cache, where the Store is all there is.
 func Reader(r client.Reader, s *Store) client.Reader {
-	return &storeReader{Reader: r, s: s}
+	return storeReader{Reader: r, s: s}
 }
 
 type storeReader struct {
@@ -63,14 +63,16 @@ type storeReader struct {
 	s *Store
 }
 
-func (r *storeReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+// Get reads a MesosTask from the Store, anything else from r.
+func (r storeReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	if mt, ok := obj.(*mesosv1alpha1.MesosTask); ok {
 		return r.s.get(ctx, key, mt, opts)
 	}
 	return r.Reader.Get(ctx, key, obj, opts...)
 }
 
-func (r *storeReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+// List lists MesosTasks from the Store, anything else from r.
+func (r storeReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	if l, ok := list.(*mesosv1alpha1.MesosTaskList); ok {
 		return r.s.list(ctx, l, opts)
 	}
