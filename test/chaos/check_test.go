@@ -40,6 +40,9 @@ type snapshot struct {
 	// are.
 	removedNodes, nodes map[string]bool
 	taken               bool // false until a snapshot could be read
+	// tasksInMemory: the managers keep the MesosTasks in memory (-chaos.memory), and the
+	// API server has none to check.
+	tasksInMemory bool
 }
 
 // problems is everything that keeps the cluster from having settled.
@@ -86,6 +89,9 @@ func (s snapshot) wrongExecutor() []string {
 // create is deferred, acknowledged before it is written (records.go), and it must come,
 // whatever befell the manager meanwhile.
 func (s snapshot) runningWithoutRecord() []string {
+	if s.tasksInMemory {
+		return nil // the API server holds none; each leader makes them again from the pods
+	}
 	recorded := map[string]bool{}
 	for _, t := range s.tasks {
 		recorded[t.Spec.PodUID] = true
@@ -127,6 +133,7 @@ func (r *run) snapshot(ctx context.Context) (snapshot, error) {
 		s.nodes[nodes.Items[i].Name] = true
 	}
 	s.pods, s.tasks, s.sim, s.taken = pods.Items, tasks.Items, r.sim.State(), true
+	s.tasksInMemory = *flagMemory
 	s.podsRV, _ = strconv.ParseUint(pods.ResourceVersion, 10, 64)
 	s.deployments, s.jobs = deployments.Items, jobs.Items
 	r.mu.Lock()
@@ -403,11 +410,11 @@ func firstLines(s string, n int) string {
 
 // report is the checker's verdict.
 type report struct {
-	pods, faults                                                               int
-	twice, lost, orphaned, stuck, unwritten, errors                            []string
-	leftAfterTeardown                                                          []string // what the deleted cluster left (-chaos.teardown)
-	keptLeading                                                                []string // leaders that outlived their Lease (restart-apiserver)
-	acksChecked, acksStarting, acksDeferred, acksGone, acksUnknown, acksUnread int
+	pods, faults                                                                             int
+	twice, lost, orphaned, stuck, unwritten, errors                                          []string
+	leftAfterTeardown                                                                        []string // what the deleted cluster left (-chaos.teardown)
+	keptLeading                                                                              []string // leaders that outlived their Lease (restart-apiserver)
+	acksChecked, acksStarting, acksDeferred, acksGone, acksUnknown, acksUnread, acksInMemory int
 }
 
 func (rep report) line(seed int64) string {
@@ -488,6 +495,7 @@ func (r *run) check(last snapshot) report {
 	sort.Strings(rep.unwritten)
 	sort.Strings(rep.lost)
 	rep.acksChecked, rep.acksStarting, rep.acksDeferred, rep.acksGone, rep.acksUnknown, rep.acksUnread = rec.acks.checked, rec.acks.starting, rec.acks.deferred, rec.acks.gone, rec.acks.unknown, rec.acks.unread
+	rep.acksInMemory = rec.acks.inMemory
 	return rep
 }
 

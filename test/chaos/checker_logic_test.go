@@ -273,6 +273,15 @@ func TestSnapshotChecks(t *testing.T) {
 	if stuck := strings.Join(s.stuck(), "\n"); strings.Contains(stuck, "pod chaos/pending Pending") {
 		t.Errorf("a pod Pending while no agent has room is not stuck:\n%s", stuck)
 	}
+	// A Running pod without its MesosTask in the API server, but with the MesosTasks in
+	// the managers' memory: there are none there to find.
+	if norecord := s.runningWithoutRecord(); len(norecord) != 3 {
+		t.Errorf("running without a record: %v, want the three Running, not deleted pods", norecord)
+	}
+	s.tasksInMemory = true
+	if norecord := s.runningWithoutRecord(); len(norecord) != 0 {
+		t.Errorf("with the MesosTasks in memory, running without a record: %v", norecord)
+	}
 }
 
 func TestRecorderSeesLaunchesTwice(t *testing.T) {

@@ -73,6 +73,9 @@ func (ms *managers) start(slot int) error {
 	if *flagLogLevel != "" {
 		args = append(args, "--zap-log-level="+*flagLogLevel)
 	}
+	if *flagMemory {
+		args = append(args, "--mesostask-storage=memory", "--tasks-api-bind-address=127.0.0.1:0")
+	}
 	cmd := exec.Command(ms.bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+ms.kubeconfig)
 	w := &leaseWatch{f: f}

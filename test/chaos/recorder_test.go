@@ -90,7 +90,7 @@ type recorder struct {
 	byUUID      map[string]mesos.TaskStatus // task id + uuid -> the agent update
 	twice       map[string]string           // offending task id or pod -> what was seen
 	unwritten   map[string]string           // task id + uuid -> what was seen
-	acks        struct{ checked, starting, deferred, gone, unknown, unread int }
+	acks        struct{ checked, starting, deferred, gone, unknown, unread, inMemory int }
 	ackStates   map[string]int // acknowledgements by the state of the update
 }
 
@@ -169,6 +169,9 @@ func (r *recorder) onAck(_ string, ack scheduler.Call_Acknowledge) {
 	case st.GetState() == mesos.TASK_STARTING:
 		r.countAck(func() { r.acks.starting++ })
 		return
+	case *flagMemory:
+		r.onAckInMemory(id, ref, st, ack)
+		return
 	}
 	// The read waits out a kube-apiserver restart rather than leave the acknowledgement
 	// unchecked: the manager cannot write while it is down, so only a write it made in
@@ -219,6 +222,41 @@ func (r *recorder) onAck(_ string, ack scheduler.Call_Acknowledge) {
 
 // podState says whether the pod of a task still exists, and whether its status says it
 // has run (Running or ended), read from the API server.
+// onAckInMemory checks, with the MesosTasks in the managers' memory, what is durable of
+// an update before its acknowledgement: its pod. A TASK_RUNNING's pod, unless gone or
+// being deleted, has run (Running, or ended since). The other updates are not checked:
+// an end may put a pod back to Pending (a launch Mesos never ran) or remove it.
+func (r *recorder) onAckInMemory(id string, ref podRef, st mesos.TaskStatus, ack scheduler.Call_Acknowledge) {
+	if st.GetState() != mesos.TASK_RUNNING {
+		r.countAck(func() { r.acks.inMemory++ })
+		return
+	}
+	pod := &corev1.Pod{}
+	err := apiRetry(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return r.direct.Get(ctx, client.ObjectKey{Namespace: ref.namespace, Name: ref.name}, pod)
+	})
+	switch {
+	case apierrors.IsNotFound(err) || err == nil && (pod.UID != ref.uid || !pod.DeletionTimestamp.IsZero()):
+		r.countAck(func() { r.acks.gone++ })
+		return
+	case err != nil:
+		r.countAck(func() { r.acks.unread++ })
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acks.checked++
+	switch pod.Status.Phase {
+	case corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed:
+		return
+	}
+	r.unwritten[id+"/"+hex.EncodeToString(ack.UUID)] = fmt.Sprintf(
+		"task %s (pod %s): TASK_RUNNING (uuid %s, source %s) acknowledged while its pod is %s",
+		id, ref, hex.EncodeToString(ack.UUID), st.GetSource(), pod.Status.Phase)
+}
+
 func (r *recorder) podState(ref podRef) (lives, ran bool) {
 	pod := &corev1.Pod{}
 	err := apiRetry(func() error {
