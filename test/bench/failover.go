@@ -80,20 +80,29 @@ const subscriptionAge = 3 * time.Second
 // measureFailovers kills the leading manager with SIGKILL while a warm standby waits,
 // then fails the master over, and times both. It returns the manager that leads after.
 func measureFailovers(ctx context.Context, c client.WithWatch, bin, kubeconfig string, sim *mesossim.Master, subs subscriptions, leader *benchManager) ([]failover, *benchManager) {
-	standby, err := startManager(bin, kubeconfig, true)
+	standby, err := startManager(bin, kubeconfig, true, failoverProfile != "")
 	if err != nil {
 		return []failover{{fault: "manager kill -9", err: err}}, leader
 	}
 	if err := standby.waitReady(2 * time.Minute); err != nil {
 		return []failover{{fault: "manager kill -9", err: err}}, standby
 	}
+	var profiled func()
 	killed := timeFailover(ctx, c, subs, "manager kill -9 (leader election as deployed)", func() error {
 		if err := leader.cmd.Process.Kill(); err != nil {
 			return err
 		}
+		if standby.pprofAddr != "" {
+			profiled = takeProfile("the standby's CPU profile from the kill", failoverProfile, func() error {
+				return fetchTo(pprofURL(standby.pprofAddr, profileFor), failoverProfile)
+			})
+		}
 		_ = leader.cmd.Wait()
 		return nil
 	}, true)
+	if profiled != nil {
+		profiled()
+	}
 	// The master fails over under a subscription that has run a while, as one does in
 	// use, not under the one made a moment ago: the framework subscribes again at once
 	// only after a subscription that lasted (framework.stableSubscription, 2 s).

@@ -106,8 +106,8 @@ var (
 	peerAPIProfile string
 	profileFor     time.Duration
 	skipFailover   bool
-	// profiling: a manager serves pprof already.
-	profiling bool
+	// failoverProfile: the standby's CPU profile from the leader's kill on.
+	failoverProfile string
 	// managerArgs are more arguments for the managers.
 	managerArgs string
 	// offerHold is the bench cluster's offerHoldSeconds; -1 leaves the default.
@@ -143,6 +143,7 @@ func run() error {
 	skipSteady := flag.Bool("skip-steady", false, "Do not search, after the burst, for the highest steady rate whose p99 create→Running stays under 1 s.")
 	flag.BoolVar(&skipFailover, "skip-failover", false, "Do not time a failover of the manager (SIGKILL of the leader) and of the master after the k8sm run.")
 	runs := flag.Int("runs", 1, "Take the burst this many times, k8sm and its peers in turn each time, and print the medians and each round's ratio (a shared machine's speed varies between runs minutes apart).")
+	flag.StringVar(&failoverProfile, "failover-cpuprofile", "", "Write a CPU profile of the standby manager, for -profile-duration from the leader's kill -9, to this file.")
 	flag.DurationVar(&profileFor, "profile-duration", 20*time.Second, "How long the manager's CPU profile covers, from the first pod.")
 	flag.Parse()
 	logf.SetLogger(logr.Discard())
@@ -360,7 +361,7 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 		return res, err
 	}
 	defer sim.Close()
-	mgr, err := startManager(bin, kubeconfig, !skipFailover)
+	mgr, err := startManager(bin, kubeconfig, !skipFailover, cpuProfile != "" || heapProfile != "")
 	if err != nil {
 		return res, err
 	}

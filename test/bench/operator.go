@@ -70,7 +70,8 @@ type benchManager struct {
 	cmd *exec.Cmd
 	// log holds its output; errors name it.
 	log *os.File
-	// pprofAddr is where it serves pprof, when -cpuprofile or -heapprofile asks for a profile.
+	// pprofAddr is where it serves pprof, when -cpuprofile, -heapprofile or
+	// -failover-cpuprofile asks for a profile.
 	pprofAddr string
 	// probeAddr is where it serves /healthz and /readyz.
 	probeAddr string
@@ -78,8 +79,9 @@ type benchManager struct {
 
 // startManager starts the manager with kubeconfig, logging errors only: its logging
 // would cost CPU the bench measures. With leaderElect it runs as deployed, one of
-// replicas that elect a leader; then the first one started profiles, when asked to.
-func startManager(bin, kubeconfig string, leaderElect bool) (*benchManager, error) {
+// replicas that elect a leader. With pprof it serves Go's profiles, for a profile asked
+// for.
+func startManager(bin, kubeconfig string, leaderElect, pprof bool) (*benchManager, error) {
 	logFile, err := os.CreateTemp("", "bench-manager-*.log")
 	if err != nil {
 		return nil, err
@@ -103,8 +105,7 @@ func startManager(bin, kubeconfig string, leaderElect bool) (*benchManager, erro
 	}
 	args = append(args, strings.Fields(managerArgs)...)
 	pprofAddr := ""
-	if (cpuProfile != "" || heapProfile != "") && !profiling {
-		profiling = true
+	if pprof {
 		if pprofAddr, err = freeLoopbackAddr(); err != nil {
 			_ = logFile.Close()
 			return nil, err
