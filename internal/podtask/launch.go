@@ -44,12 +44,37 @@ func Launched(p mesosv1alpha1.TaskPhase) bool {
 // pod: the task may have been launched by a manager that stopped before writing any
 // update, since the binding is the launch record. A pod bound before it was taken has
 // its launch written before it is sent, so its binding records nothing; but where its
-// status shows that Mesos reported its task (ReportedOnPod), the MesosTask that
-// recorded the launch is gone (made again by a manager that found none), and the task
-// may run as well.
+// status shows that Mesos reported its task (ReportedOnPod), or that k8sm launched it
+// (LaunchedOnPod), the MesosTask that recorded the launch is gone (made again by a
+// manager that found none), and the task may run as well.
 func BoundUnrecorded(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
 	return mt.Status.Phase == "" && pod != nil && pod.UID == types.UID(mt.Spec.PodUID) && pod.Spec.NodeName != "" &&
-		(mt.Spec.NodeName == "" || ReportedOnPod(pod))
+		(mt.Spec.NodeName == "" || ReportedOnPod(pod) || LaunchedOnPod(pod))
+}
+
+// ConditionTaskLaunched is the pod condition k8sm sets, before it launches the task of a
+// pod bound before it was taken (a DaemonSet's, spec.nodeName), whose binding records no
+// launch: so that a manager that lost the MesosTask, which records it too (a new leader
+// with the MesosTasks in memory, or MesosTasks deleted), asks Mesos about the task
+// before it launches it again.
+const ConditionTaskLaunched corev1.PodConditionType = "mesos.k8sm.io/TaskLaunched"
+
+// LaunchedOnPod says whether a pod records a launch of its task (ConditionTaskLaunched).
+func LaunchedOnPod(pod *corev1.Pod) bool {
+	c := podCondition(&pod.Status, ConditionTaskLaunched)
+	return c != nil && c.Status == corev1.ConditionTrue
+}
+
+// MarkLaunched sets ConditionTaskLaunched on a pod's status, at now.
+func MarkLaunched(st *corev1.PodStatus, now metav1.Time) {
+	if c := podCondition(st, ConditionTaskLaunched); c != nil {
+		if c.Status != corev1.ConditionTrue {
+			c.Status, c.LastTransitionTime = corev1.ConditionTrue, now
+		}
+		return
+	}
+	st.Conditions = append(st.Conditions, corev1.PodCondition{Type: ConditionTaskLaunched, Status: corev1.ConditionTrue,
+		LastTransitionTime: now, Reason: "Launched", Message: "k8sm launched the pod's Mesos task"})
 }
 
 // MayRun says whether a MesosTask's task may be running in Mesos: it was launched and

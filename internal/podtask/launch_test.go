@@ -21,6 +21,10 @@ func TestMayRun(t *testing.T) {
 		p.Status.Phase = corev1.PodRunning
 		return p
 	}
+	launched := func(p *corev1.Pod) *corev1.Pod {
+		MarkLaunched(&p.Status, metav1.Now())
+		return p
+	}
 	task := func(phase mesosv1alpha1.TaskPhase, pinned string) *mesosv1alpha1.MesosTask {
 		return &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{PodUID: "u1", NodeName: pinned},
 			Status: mesosv1alpha1.MesosTaskStatus{Phase: phase}}
@@ -37,6 +41,7 @@ func TestMayRun(t *testing.T) {
 		{"bound by us, pod gone", task("", ""), nil, false, false, false},
 		{"bound before it was taken: its launch is written first", task("", "n"), pod("u1", "n"), false, false, true},
 		{"bound before it was taken, running, its MesosTask made again", task("", "n"), ran(pod("u1", "n")), true, true, true},
+		{"bound before it was taken, launched, not reported, its MesosTask made again", task("", "n"), launched(pod("u1", "n")), true, true, true},
 		{"waited Unschedulable", task(mesosv1alpha1.TaskPhasePending, ""), pod("u1", ""), false, false, true},
 		{"staging", task(mesosv1alpha1.TaskPhaseStaging, ""), pod("u1", "n"), true, false, true},
 		{"running", task(mesosv1alpha1.TaskPhaseRunning, ""), pod("u1", "n"), true, false, true},
@@ -62,6 +67,10 @@ func TestMayComeBack(t *testing.T) {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid)}, Spec: corev1.PodSpec{NodeName: "n"},
 			Status: corev1.PodStatus{Phase: phase}}
 	}
+	launched := func(p *corev1.Pod) *corev1.Pod {
+		MarkLaunched(&p.Status, metav1.Now())
+		return p
+	}
 	task := func(phase mesosv1alpha1.TaskPhase, pinned string) *mesosv1alpha1.MesosTask {
 		return &mesosv1alpha1.MesosTask{Spec: mesosv1alpha1.MesosTaskSpec{PodUID: "u1", NodeName: pinned},
 			Status: mesosv1alpha1.MesosTaskStatus{Phase: phase}}
@@ -81,6 +90,7 @@ func TestMayComeBack(t *testing.T) {
 		{"the pod succeeded", pod("u1", corev1.PodSucceeded), nil, false},
 		{"waiting for room on the agent, never launched", pod("u1", corev1.PodPending), task(mesosv1alpha1.TaskPhasePending, "n"), false},
 		{"bound before it was taken, not launched yet", pod("u1", corev1.PodPending), task("", "n"), false},
+		{"bound before it was taken, launched, its MesosTask made again", launched(pod("u1", corev1.PodPending)), task("", "n"), true},
 		{"the task ended", pod("u1", corev1.PodRunning), task(mesosv1alpha1.TaskPhaseGone, ""), false},
 		{"another pod's MesosTask of the same name", pod("u2", corev1.PodRunning), task(mesosv1alpha1.TaskPhaseRunning, ""), false},
 	} {

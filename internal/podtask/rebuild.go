@@ -13,7 +13,8 @@ import (
 // written yet, or lost) with what the pod says of its task, before Mesos's first update
 // of it is applied:
 //   - launchedAt: the pod's startTime, which the manager wrote from it, else when the
-//     pod was bound (PodScheduled=True);
+//     pod says its task was launched (ConditionTaskLaunched, on a pod bound before it
+//     was taken) or was bound (PodScheduled=True);
 //   - mesosState, where the pod shows that Mesos reported the task (ReportedOnPod):
 //     TASK_RUNNING for a pod that ran, else TASK_STARTING. Mesos's word that it holds no
 //     such task is then the task's end, and the pod fails, as it would have with its
@@ -25,11 +26,14 @@ import (
 // Nothing is filled that the status says already.
 func FromPod(st *mesosv1alpha1.MesosTaskStatus, pod *corev1.Pod) {
 	if st.LaunchedAt == nil {
-		switch c := podCondition(&pod.Status, corev1.PodScheduled); {
+		launched, bound := podCondition(&pod.Status, ConditionTaskLaunched), podCondition(&pod.Status, corev1.PodScheduled)
+		switch {
 		case pod.Status.StartTime != nil:
 			st.LaunchedAt = pod.Status.StartTime.DeepCopy()
-		case c != nil && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero():
-			st.LaunchedAt = c.LastTransitionTime.DeepCopy()
+		case launched != nil && launched.Status == corev1.ConditionTrue && !launched.LastTransitionTime.IsZero():
+			st.LaunchedAt = launched.LastTransitionTime.DeepCopy()
+		case bound != nil && bound.Status == corev1.ConditionTrue && !bound.LastTransitionTime.IsZero():
+			st.LaunchedAt = bound.LastTransitionTime.DeepCopy()
 		}
 	}
 	ran, reported := ranOnPod(pod), ReportedOnPod(pod)

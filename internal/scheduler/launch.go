@@ -27,7 +27,8 @@ import (
 // the time and the state, which makes it one MesosTask write per pod. A MesosTask that
 // has a phase already (it waited Unschedulable, or Mesos sent it back) says Pending,
 // which means "not launched": it gets the launch written. So does the MesosTask of a pod bound before it was taken,
-// since its binding records nothing (podtask.LaunchNeedsWrite).
+// since its binding records nothing (podtask.LaunchNeedsWrite), and the pod too
+// (podtask.ConditionTaskLaunched), in case the MesosTask is lost.
 
 // preparedLaunch is a task ready to go in an ACCEPT, with what its Launched event names.
 type preparedLaunch struct {
@@ -112,6 +113,18 @@ func (l *offerLaunch) prepareLaunch(ctx context.Context, a placement.Assignment)
 			s.relaunch(ctx, key, a.Request.ID)
 		}
 		return nil
+	}
+	if pod.Spec.NodeName != "" && mt.Spec.NodeName != "" && !podtask.LaunchedOnPod(pod) {
+		// Bound before it was taken: its binding records no launch, and its MesosTask,
+		// which does, may be lost (a new leader with the MesosTasks in memory): the pod
+		// records it too, after the MesosTask, which says it was launched.
+		if err := s.markLaunched(ctx, pod); err != nil {
+			s.Log.V(1).Info("Could not record the launch on the pod; retrying on a later offer", "pod", key.String(), "error", err.Error())
+			if recorded {
+				s.relaunch(ctx, key, a.Request.ID)
+			}
+			return nil
+		}
 	}
 	var unwritten *types.NamespacedName
 	if mt.ResourceVersion == "" {
@@ -217,6 +230,15 @@ func (s *Scheduler) cachedCluster(ctx context.Context) *mesosv1alpha1.MesosClust
 		return last
 	}
 	return mc
+}
+
+// markLaunched records a launch on a pod bound before it was taken
+// (podtask.ConditionTaskLaunched): a strategic merge patch of that condition alone. pod
+// is the cache's, to read only.
+func (s *Scheduler) markLaunched(ctx context.Context, pod *corev1.Pod) error {
+	patched := pod.DeepCopy()
+	podtask.MarkLaunched(&patched.Status, metav1.Now())
+	return s.Client.Status().Patch(ctx, patched, client.StrategicMergeFrom(pod))
 }
 
 // bind binds a pod to an agent's Node through the Binding subresource, as kube-scheduler
