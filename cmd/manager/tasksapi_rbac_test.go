@@ -3,15 +3,20 @@ package main
 import (
 	"context"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
+	"github.com/k8sm/k8sm/internal/taskapi"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -36,6 +41,62 @@ var _ = Describe("The manager with config/tasks-api's RBAC", func() {
 			"--leader-elect", "--leader-election-namespace", installNamespace, "--leader-election-id", "k8sm-tasks-api-rbac-test",
 			"--tasks-api-bind-address", addr))
 
+		served := dynamic.NewForConfigOrDie(testEnv.Config).Resource(schema.GroupVersionResource{Group: "tasks.mesos.k8sm.io", Version: "v1alpha1", Resource: "mesostasks"})
+		Eventually(func() error {
+			_, err := served.List(ctx, metav1.ListOptions{})
+			return err
+		}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), refused.describe)
+		Expect(refused.list()).To(BeEmpty(), "requests the manager's RBAC refused")
+	})
+})
+
+// The manager with the MesosTasks in memory as config/tasks-in-memory installs it: its
+// own ServiceAccount token and that install's RBAC. Its leader labels its own pod for the
+// Service and takes the label off an earlier leader's, and serves the MesosTasks, and not
+// one request is refused.
+var _ = Describe("The manager with config/tasks-in-memory's RBAC", func() {
+	It("labels the leader's pod alone and serves the MesosTasks API through kube-apiserver", func() {
+		ctx := context.Background()
+		Expect(testenv.InstallManagerRBACOf(ctx, testEnv.Config, "tasks-in-memory")).To(Succeed())
+		addr := freeAddr()
+		_, port, err := net.SplitHostPort(addr)
+		Expect(err).NotTo(HaveOccurred())
+		portNumber, err := strconv.Atoi(port)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(testenv.RegisterTasksAPI(ctx, testEnv.Config, installNamespace, portNumber)).To(Succeed())
+		cs := kubernetes.NewForConfigOrDie(testEnv.Config)
+		// The manager's namespace enforces the restricted Pod Security Standard.
+		restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true),
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+		replica := func(name string, labels map[string]string) {
+			_, err := cs.CoreV1().Pods(installNamespace).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "k8sm", SecurityContext: restricted}}}}, metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() { _ = cs.CoreV1().Pods(installNamespace).Delete(ctx, name, *metav1.NewDeleteOptions(0)) })
+		}
+		replica("manager-this", map[string]string{"app": "k8sm"})
+		replica("manager-before", map[string]string{"app": "k8sm", taskapi.LeaderLabelKey: "true"})
+		Expect(os.Setenv("POD_NAME", "manager-this")).To(Succeed())
+		DeferCleanup(func() { _ = os.Unsetenv("POD_NAME") })
+
+		var refused refusals
+		startManagerAs(refused.watch(serviceAccountConfig(installNamespace, managerAccount)), parseOptions(
+			"--health-probe-bind-address", freeAddr(), "--metrics-bind-address", "0", "--namespace", installNamespace,
+			"--leader-elect", "--leader-election-namespace", installNamespace, "--leader-election-id", "k8sm-tasks-in-memory-rbac-test",
+			"--tasks-api-bind-address", addr, "--mesostask-storage=memory"))
+
+		leaders := func() ([]string, error) {
+			l, err := cs.CoreV1().Pods(installNamespace).List(ctx, metav1.ListOptions{LabelSelector: taskapi.LeaderLabelKey + "=true"})
+			if err != nil {
+				return nil, err
+			}
+			var names []string
+			for _, p := range l.Items {
+				names = append(names, p.Name)
+			}
+			return names, nil
+		}
+		Eventually(leaders, 30*time.Second, 200*time.Millisecond).Should(ConsistOf("manager-this"), refused.describe)
 		served := dynamic.NewForConfigOrDie(testEnv.Config).Resource(schema.GroupVersionResource{Group: "tasks.mesos.k8sm.io", Version: "v1alpha1", Resource: "mesostasks"})
 		Eventually(func() error {
 			_, err := served.List(ctx, metav1.ListOptions{})

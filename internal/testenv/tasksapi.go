@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -21,7 +22,8 @@ const TasksAPIService = "k8sm-tasks-api"
 // (without a CA bundle: the manager sets it), and its Service in namespace (which must
 // exist). The Service is an ExternalName one, localhost: envtest runs no kube-proxy to
 // reach a cluster IP, and Endpoints refuse loopback addresses. kube-apiserver must have
-// been started with the aggregation flags (localmetrics.ConfigureAPIServer).
+// been started with the aggregation flags (localmetrics.ConfigureAPIServer). Registered
+// again (another manager of the same API server), the APIService is made anew.
 func RegisterTasksAPI(ctx context.Context, cfg *rest.Config, namespace string, port int) error {
 	dc, err := dynamic.NewForConfig(cfg)
 	if err != nil {
@@ -31,7 +33,7 @@ func RegisterTasksAPI(ctx context.Context, cfg *rest.Config, namespace string, p
 		"metadata": map[string]any{"namespace": namespace, "name": TasksAPIService},
 		"spec":     map[string]any{"type": string(corev1.ServiceTypeExternalName), "externalName": "localhost"}}}
 	if _, err := dc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "services"}).Namespace(namespace).
-		Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the MesosTasks API's Service: %w", err)
 	}
 	apiService := &unstructured.Unstructured{Object: map[string]any{
@@ -41,8 +43,16 @@ func RegisterTasksAPI(ctx context.Context, cfg *rest.Config, namespace string, p
 			"service":              map[string]any{"namespace": namespace, "name": TasksAPIService, "port": int64(port)},
 			"groupPriorityMinimum": int64(900), "versionPriority": int64(100)},
 	}}
-	if _, err := dc.Resource(schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}).
-		Create(ctx, apiService, metav1.CreateOptions{}); err != nil {
+	apiServices := dc.Resource(schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"})
+	_, err = apiServices.Create(ctx, apiService, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// Another manager's, at another port and with its CA bundle: made again.
+		if err := apiServices.Delete(ctx, apiService.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("registering the MesosTasks API again: %w", err)
+		}
+		_, err = apiServices.Create(ctx, apiService, metav1.CreateOptions{})
+	}
+	if err != nil {
 		return fmt.Errorf("registering the MesosTasks API: %w", err)
 	}
 	return nil
