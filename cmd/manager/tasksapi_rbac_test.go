@@ -20,6 +20,19 @@ import (
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
+// registeredTasksAPI installs the manager's RBAC of config/<install> and registers the
+// MesosTasks API for a manager serving at a free loopback address, which it returns.
+func registeredTasksAPI(ctx context.Context, install string) string {
+	Expect(testenv.InstallManagerRBACOf(ctx, testEnv.Config, install)).To(Succeed())
+	addr := freeAddr()
+	_, port, err := net.SplitHostPort(addr)
+	Expect(err).NotTo(HaveOccurred())
+	portNumber, err := strconv.Atoi(port)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(testenv.RegisterTasksAPI(ctx, testEnv.Config, installNamespace, portNumber)).To(Succeed())
+	return addr
+}
+
 // The manager serving the MesosTasks API as config/tasks-api installs it: its own
 // ServiceAccount token and that install's RBAC. It makes its certificate (a Secret in its
 // namespace), sets the APIService's CA bundle, reads how kube-apiserver's front proxy
@@ -27,13 +40,7 @@ import (
 var _ = Describe("The manager with config/tasks-api's RBAC", func() {
 	It("serves the MesosTasks API through kube-apiserver", func() {
 		ctx := context.Background()
-		Expect(testenv.InstallManagerRBACOf(ctx, testEnv.Config, "tasks-api")).To(Succeed())
-		addr := freeAddr()
-		_, port, err := net.SplitHostPort(addr)
-		Expect(err).NotTo(HaveOccurred())
-		portNumber, err := strconv.Atoi(port)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(testenv.RegisterTasksAPI(ctx, testEnv.Config, installNamespace, portNumber)).To(Succeed())
+		addr := registeredTasksAPI(ctx, "tasks-api")
 
 		var refused refusals
 		startManagerAs(refused.watch(serviceAccountConfig(installNamespace, managerAccount)), parseOptions(
@@ -57,13 +64,7 @@ var _ = Describe("The manager with config/tasks-api's RBAC", func() {
 var _ = Describe("The manager with config/tasks-in-memory's RBAC", func() {
 	It("labels the leader's pod alone and serves the MesosTasks API through kube-apiserver", func() {
 		ctx := context.Background()
-		Expect(testenv.InstallManagerRBACOf(ctx, testEnv.Config, "tasks-in-memory")).To(Succeed())
-		addr := freeAddr()
-		_, port, err := net.SplitHostPort(addr)
-		Expect(err).NotTo(HaveOccurred())
-		portNumber, err := strconv.Atoi(port)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(testenv.RegisterTasksAPI(ctx, testEnv.Config, installNamespace, portNumber)).To(Succeed())
+		addr := registeredTasksAPI(ctx, "tasks-in-memory")
 		cs := kubernetes.NewForConfigOrDie(testEnv.Config)
 		// The manager's namespace enforces the restricted Pod Security Standard.
 		restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true),

@@ -220,8 +220,6 @@ func (r *recorder) onAck(_ string, ack scheduler.Call_Acknowledge) {
 	}
 }
 
-// podState says whether the pod of a task still exists, and whether its status says it
-// has run (Running or ended), read from the API server.
 // onAckInMemory checks, with the MesosTasks in the managers' memory, what is durable of
 // an update before its acknowledgement: its pod. A TASK_RUNNING's pod, unless gone or
 // being deleted, has run (Running, or ended since). The other updates are not checked:
@@ -231,12 +229,7 @@ func (r *recorder) onAckInMemory(id string, ref podRef, st mesos.TaskStatus, ack
 		r.countAck(func() { r.acks.inMemory++ })
 		return
 	}
-	pod := &corev1.Pod{}
-	err := apiRetry(func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return r.direct.Get(ctx, client.ObjectKey{Namespace: ref.namespace, Name: ref.name}, pod)
-	})
+	pod, err := r.readPod(ref)
 	switch {
 	case apierrors.IsNotFound(err) || err == nil && (pod.UID != ref.uid || !pod.DeletionTimestamp.IsZero()):
 		r.countAck(func() { r.acks.gone++ })
@@ -248,8 +241,7 @@ func (r *recorder) onAckInMemory(id string, ref podRef, st mesos.TaskStatus, ack
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.acks.checked++
-	switch pod.Status.Phase {
-	case corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed:
+	if ran(pod) {
 		return
 	}
 	r.unwritten[id+"/"+hex.EncodeToString(ack.UUID)] = fmt.Sprintf(
@@ -257,21 +249,34 @@ func (r *recorder) onAckInMemory(id string, ref podRef, st mesos.TaskStatus, ack
 		id, ref, hex.EncodeToString(ack.UUID), st.GetSource(), pod.Status.Phase)
 }
 
-func (r *recorder) podState(ref podRef) (lives, ran bool) {
+// podState says whether the pod of a task still exists, and whether its status says it
+// has run (Running or ended), read from the API server.
+func (r *recorder) podState(ref podRef) (lives, hasRun bool) {
+	pod, err := r.readPod(ref)
+	if err != nil || pod.UID != ref.uid {
+		return false, false
+	}
+	return true, ran(pod)
+}
+
+// readPod reads the pod of a task from the API server, waiting out its restarts.
+func (r *recorder) readPod(ref podRef) (*corev1.Pod, error) {
 	pod := &corev1.Pod{}
 	err := apiRetry(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return r.direct.Get(ctx, client.ObjectKey{Namespace: ref.namespace, Name: ref.name}, pod)
 	})
-	if err != nil || pod.UID != ref.uid {
-		return false, false
-	}
+	return pod, err
+}
+
+// ran says whether a pod's status says it has run: Running, or ended.
+func ran(pod *corev1.Pod) bool {
 	switch pod.Status.Phase {
 	case corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed:
-		return true, true
+		return true
 	}
-	return true, false
+	return false
 }
 
 // summary says how much the recorder saw: launches, tasks, acknowledgements by state.
