@@ -35,31 +35,15 @@ type LeaderLabel struct {
 // NeedLeaderElection: only the leader labels.
 func (l *LeaderLabel) NeedLeaderElection() bool { return true }
 
-// Start labels until ctx ends.
+// Start labels until ctx ends, every Every, after a failure too.
 func (l *LeaderLabel) Start(ctx context.Context) error {
 	every := l.Every
 	if every <= 0 {
 		every = 30 * time.Second
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var told string
-	for {
-		err := l.Sync(ctx)
-		switch {
-		case err != nil && err.Error() != told:
-			l.Log.Error(err, "Could not label the leader's pod for the MesosTasks API's Service; trying again", "pod", l.Pod, "namespace", l.Namespace)
-			told = err.Error()
-		case err == nil && told != "":
-			l.Log.Info("Labeled the leader's pod for the MesosTasks API's Service", "pod", l.Pod, "namespace", l.Namespace)
-			told = ""
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	repeat(ctx, l.Log.WithValues("pod", l.Pod, "namespace", l.Namespace), "Labeling the leader's pod for the MesosTasks API's Service",
+		every, every, l.Sync)
+	return nil
 }
 
 // Sync puts the label on the replica's own pod and takes it off the others'.
