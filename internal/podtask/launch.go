@@ -44,12 +44,11 @@ func Launched(p mesosv1alpha1.TaskPhase) bool {
 // pod: the task may have been launched by a manager that stopped before writing any
 // update, since the binding is the launch record. A pod bound before it was taken has
 // its launch written before it is sent, so its binding records nothing; but where its
-// status shows that Mesos reported its task (ReportedOnPod), or that k8sm launched it
-// (LaunchedOnPod), the MesosTask that recorded the launch is gone (made again by a
-// manager that found none), and the task may run as well.
+// status shows its task launched (LaunchedOnPod), the MesosTask that recorded the launch
+// is gone (made again by a manager that found none), and the task may run as well.
 func BoundUnrecorded(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
 	return mt.Status.Phase == "" && pod != nil && pod.UID == types.UID(mt.Spec.PodUID) && pod.Spec.NodeName != "" &&
-		(mt.Spec.NodeName == "" || ReportedOnPod(pod) || LaunchedOnPod(pod))
+		(mt.Spec.NodeName == "" || LaunchedOnPod(pod))
 }
 
 // ConditionTaskLaunched is the pod condition k8sm sets, before it launches the task of a
@@ -59,10 +58,11 @@ func BoundUnrecorded(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
 // before it launches it again.
 const ConditionTaskLaunched corev1.PodConditionType = "mesos.k8sm.io/TaskLaunched"
 
-// LaunchedOnPod says whether a pod records a launch of its task (ConditionTaskLaunched).
+// LaunchedOnPod says whether a pod's status shows its task launched: k8sm recorded the
+// launch (ConditionTaskLaunched), or Mesos reported the task (ReportedOnPod).
 func LaunchedOnPod(pod *corev1.Pod) bool {
 	c := podCondition(&pod.Status, ConditionTaskLaunched)
-	return c != nil && c.Status == corev1.ConditionTrue
+	return c != nil && c.Status == corev1.ConditionTrue || ReportedOnPod(pod)
 }
 
 // MarkLaunched sets ConditionTaskLaunched on a pod's status, at now.

@@ -117,7 +117,8 @@ func (l *offerLaunch) prepareLaunch(ctx context.Context, a placement.Assignment)
 	if pod.Spec.NodeName != "" && mt.Spec.NodeName != "" && !podtask.LaunchedOnPod(pod) {
 		// Bound before it was taken: its binding records no launch, and its MesosTask,
 		// which does, may be lost (a new leader with the MesosTasks in memory): the pod
-		// records it too, after the MesosTask, which says it was launched.
+		// records it too, after the MesosTask, which says it was launched (unless the pod
+		// shows it already).
 		if err := s.markLaunched(ctx, pod); err != nil {
 			s.Log.V(1).Info("Could not record the launch on the pod; retrying on a later offer", "pod", key.String(), "error", err.Error())
 			if recorded {

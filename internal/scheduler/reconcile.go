@@ -240,8 +240,8 @@ func (s *Scheduler) awaitAnswers(ctx context.Context, r *round) {
 // boundUnwritten lists the pods bound to the cluster's agent Nodes, not ended, that have
 // no MesosTask among written: the cache's own objects, not to be changed. Those bound by
 // another (a DaemonSet's, of another schedulerName) are among them where their status
-// shows that Mesos reported their task, or that k8sm launched it
-// (podtask.ConditionTaskLaunched): their MesosTask, which records their launch before it
+// shows their task launched (podtask.LaunchedOnPod: k8sm recorded the launch, or Mesos
+// reported the task): their MesosTask, which records their launch before it
 // is sent, is gone. One that shows nothing is the Pod reconciler's to take
 // (its namespace and what it asks are checked before any launch), not Mesos's to answer.
 func (s *Scheduler) boundUnwritten(ctx context.Context, written map[types.NamespacedName]bool) ([]*corev1.Pod, error) {
@@ -258,7 +258,7 @@ func (s *Scheduler) boundUnwritten(ctx context.Context, written map[types.Namesp
 		}
 		for j := range pods.Items {
 			p := &pods.Items[j]
-			if podtask.PodTerminal(p) || written[client.ObjectKeyFromObject(p)] || (p.Spec.SchedulerName != ours && !podtask.ReportedOnPod(p) && !podtask.LaunchedOnPod(p)) {
+			if podtask.PodTerminal(p) || written[client.ObjectKeyFromObject(p)] || (p.Spec.SchedulerName != ours && !podtask.LaunchedOnPod(p)) {
 				continue
 			}
 			out = append(out, p)
