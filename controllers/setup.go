@@ -98,12 +98,16 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	}
 	var c client.Client
 	apiReader := mgr.GetAPIReader()
+	// A burst defers its MesosTasks' creates for the API server's sake (scheduler
+	// records.go): none to spare with them in memory, where a person then sees them at once.
+	recordIdle := time.Duration(0)
 	if o.TasksInMemory {
 		if err := mgr.Add(taskstore.Leading{Store: store}); err != nil {
 			return nil, err
 		}
 		c = taskstore.InMemory(mgr.GetClient(), store)
 		apiReader = taskstore.Reader(apiReader, store)
+		recordIdle = -1
 	} else {
 		// A MesosTask is created without decoding the API server's copy (taskclient).
 		created, err := taskclient.Wrap(mgr.GetClient(), mgr.GetConfig(), mgr.GetHTTPClient())
@@ -111,12 +115,6 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 			return nil, err
 		}
 		c = taskstore.Wrap(created, store)
-	}
-	// A burst defers its MesosTasks' creates for the API server's sake (scheduler
-	// records.go): none to spare with them in memory, where a person then sees them at once.
-	recordIdle := time.Duration(0)
-	if o.TasksInMemory {
-		recordIdle = -1
 	}
 	r := &Reconcilers{
 		Registry: registry,

@@ -33,6 +33,17 @@ func registeredTasksAPI(ctx context.Context, install string) string {
 	return addr
 }
 
+// expectServedUnrefused waits until kube-apiserver lists the MesosTasks the manager
+// serves, and expects that its RBAC refused none of its requests.
+func expectServedUnrefused(ctx context.Context, refused *refusals) {
+	served := dynamic.NewForConfigOrDie(testEnv.Config).Resource(schema.GroupVersionResource{Group: "tasks.mesos.k8sm.io", Version: "v1alpha1", Resource: "mesostasks"})
+	Eventually(func() error {
+		_, err := served.List(ctx, metav1.ListOptions{})
+		return err
+	}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), refused.describe)
+	Expect(refused.list()).To(BeEmpty(), "requests the manager's RBAC refused")
+}
+
 // The manager serving the MesosTasks API as config/tasks-api installs it: its own
 // ServiceAccount token and that install's RBAC. It makes its certificate (a Secret in its
 // namespace), sets the APIService's CA bundle, reads how kube-apiserver's front proxy
@@ -48,12 +59,7 @@ var _ = Describe("The manager with config/tasks-api's RBAC", func() {
 			"--leader-elect", "--leader-election-namespace", installNamespace, "--leader-election-id", "k8sm-tasks-api-rbac-test",
 			"--tasks-api-bind-address", addr))
 
-		served := dynamic.NewForConfigOrDie(testEnv.Config).Resource(schema.GroupVersionResource{Group: "tasks.mesos.k8sm.io", Version: "v1alpha1", Resource: "mesostasks"})
-		Eventually(func() error {
-			_, err := served.List(ctx, metav1.ListOptions{})
-			return err
-		}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), refused.describe)
-		Expect(refused.list()).To(BeEmpty(), "requests the manager's RBAC refused")
+		expectServedUnrefused(ctx, &refused)
 	})
 })
 
@@ -98,11 +104,6 @@ var _ = Describe("The manager with config/tasks-in-memory's RBAC", func() {
 			return names, nil
 		}
 		Eventually(leaders, 30*time.Second, 200*time.Millisecond).Should(ConsistOf("manager-this"), refused.describe)
-		served := dynamic.NewForConfigOrDie(testEnv.Config).Resource(schema.GroupVersionResource{Group: "tasks.mesos.k8sm.io", Version: "v1alpha1", Resource: "mesostasks"})
-		Eventually(func() error {
-			_, err := served.List(ctx, metav1.ListOptions{})
-			return err
-		}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), refused.describe)
-		Expect(refused.list()).To(BeEmpty(), "requests the manager's RBAC refused")
+		expectServedUnrefused(ctx, &refused)
 	})
 })
