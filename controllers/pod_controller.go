@@ -36,6 +36,9 @@ type PodReconciler struct {
 	Registry *scheduler.Registry
 	// Store holds the MesosTasks, whose creates and deletes start passes. Required.
 	Store *taskstore.Store
+	// Tasks reads the pods of a cluster's wakeups without a copy of each (indexer.Setup).
+	// Default: Client's field indexes, listed.
+	Tasks indexer.Tasks
 	// Recorder records events for people; optional.
 	Recorder events.EventRecorder
 	// Workers is how many pods are handled at once. Default 8.
@@ -567,31 +570,40 @@ func (r *PodReconciler) podsOfClusterNamed(ctx context.Context, o client.Object)
 // Nodes.
 func (r *PodReconciler) podsOfCluster(ctx context.Context, o client.Object) []ctrl.Request {
 	mc := o.(*mesosv1alpha1.MesosCluster)
-	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.MatchingFields{indexer.PodSchedulerName: mc.Spec.SchedulerName}, client.UnsafeDisableDeepCopy); err != nil {
+	tasks := r.tasks()
+	pods, err := tasks.PodsOfScheduler(ctx, mc.Spec.SchedulerName)
+	if err != nil {
 		return nil
 	}
 	removed := frameworkRemoved(mc, r.Registry)
-	reqs := make([]ctrl.Request, 0, len(pods.Items))
-	for i := range pods.Items {
-		if removed || pods.Items[i].Spec.NodeName == "" || !pods.Items[i].DeletionTimestamp.IsZero() {
-			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&pods.Items[i])})
+	var reqs []ctrl.Request
+	for _, p := range pods {
+		if removed || p.Spec.NodeName == "" || !p.DeletionTimestamp.IsZero() {
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(p)})
 		}
 	}
 	var nodes corev1.NodeList
-	if err := r.List(ctx, &nodes, client.MatchingLabels{agentnode.LabelCluster: mc.Name}); err != nil {
+	if err := r.List(ctx, &nodes, client.MatchingLabels{agentnode.LabelCluster: mc.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return reqs
 	}
-	for _, n := range nodes.Items {
-		var bound corev1.PodList
-		if err := r.List(ctx, &bound, client.MatchingFields{indexer.PodNodeName: n.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	for i := range nodes.Items {
+		bound, err := tasks.PodsOnNode(ctx, nodes.Items[i].Name)
+		if err != nil {
 			continue
 		}
-		for i := range bound.Items {
-			if bound.Items[i].Spec.SchedulerName != mc.Spec.SchedulerName {
-				reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&bound.Items[i])})
+		for _, p := range bound {
+			if p.Spec.SchedulerName != mc.Spec.SchedulerName {
+				reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(p)})
 			}
 		}
 	}
 	return reqs
+}
+
+// tasks is r.Tasks, or a List of r.Client's field indexes.
+func (r *PodReconciler) tasks() indexer.Tasks {
+	if r.Tasks != nil {
+		return r.Tasks
+	}
+	return indexer.ListTasks{Reader: r.Client}
 }

@@ -6,9 +6,13 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -103,4 +107,78 @@ func scheme(t *testing.T) *runtime.Scheme {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// The pods on a Node and of a scheduler are read from the cache's own field indexes,
+// where controller-runtime keeps them, and are those a List by the same fields returns
+// (ListTasks, over a fake client).
+func TestPodsAreReadFromTheCachesFieldIndexes(t *testing.T) {
+	ctx := context.Background()
+	s := scheme(t)
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	mapper := meta.NewDefaultRESTMapper(nil)
+	mapper.Add(corev1.SchemeGroupVersion.WithKind("Pod"), meta.RESTScopeNamespace)
+	mapper.Add(mesosv1alpha1.GroupVersion.WithKind("MesosCluster"), meta.RESTScopeRoot)
+	// Never started: nothing is asked of the address, and the pods are added to the
+	// informer's store by hand.
+	c, err := cache.New(&rest.Config{Host: "http://127.0.0.1:1"}, cache.Options{Scheme: s, Mapper: mapper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := Setup(ctx, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, ok := tasks.(informerTasks)
+	if !ok || !it.fieldIndexes {
+		t.Fatalf("Setup's lookups = %T, fieldIndexes %v: the cache's indexes are not where they were, and every walk lists", tasks, ok && it.fieldIndexes)
+	}
+	pods := []*corev1.Pod{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "on-1", UID: "u1"}, Spec: corev1.PodSpec{NodeName: "mesos-c-h1", SchedulerName: "c"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "on-1", UID: "u2"}, Spec: corev1.PodSpec{NodeName: "mesos-c-h1", SchedulerName: corev1.DefaultSchedulerName}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "on-2", UID: "u3"}, Spec: corev1.PodSpec{NodeName: "mesos-c-h2", SchedulerName: "c"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "pending", UID: "u4"}, Spec: corev1.PodSpec{SchedulerName: "c"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "kubelet", UID: "u5"}, Spec: corev1.PodSpec{NodeName: "node-1", SchedulerName: "c"}},
+	}
+	fc := fake.NewClientBuilder().WithScheme(s).
+		WithIndex(&corev1.Pod{}, PodNodeName, AgentNodeOf).WithIndex(&corev1.Pod{}, PodSchedulerName, PodSchedulerNameOf)
+	for _, p := range pods {
+		if err := it.pods.Add(p); err != nil {
+			t.Fatal(err)
+		}
+		fc = fc.WithObjects(p.DeepCopy())
+	}
+	names := func(pods []*corev1.Pod, err error) []string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range pods {
+			out = append(out, p.Namespace+"/"+p.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, lookup := range []struct {
+		name  string
+		tasks Tasks
+	}{{"the cache's indexes", it}, {"a List", ListTasks{Reader: fc.Build()}}} {
+		for _, tc := range []struct {
+			what      string
+			got, want []string
+		}{
+			{"on mesos-c-h1", names(lookup.tasks.PodsOnNode(ctx, "mesos-c-h1")), []string{"a/on-1", "b/on-1"}},
+			{"on mesos-c-h2", names(lookup.tasks.PodsOnNode(ctx, "mesos-c-h2")), []string{"a/on-2"}},
+			{"on node-1 (not an agent's)", names(lookup.tasks.PodsOnNode(ctx, "node-1")), nil},
+			{"of c", names(lookup.tasks.PodsOfScheduler(ctx, "c")), []string{"a/kubelet", "a/on-1", "a/on-2", "a/pending"}},
+			{"of none", names(lookup.tasks.PodsOfScheduler(ctx, "none")), nil},
+		} {
+			if !slices.Equal(tc.got, tc.want) {
+				t.Errorf("%s: pods %s = %v, want %v", lookup.name, tc.what, tc.got, tc.want)
+			}
+		}
+	}
 }

@@ -211,15 +211,14 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32, now time.Time
 	nodes := make([]placement.PreemptNode, 0, len(list.Items))
 	for i := range list.Items {
 		n := &list.Items[i]
-		var on corev1.PodList
-		if err := s.Client.List(ctx, &on, client.MatchingFields{indexer.PodNodeName: n.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		on, err := s.Tasks.PodsOnNode(ctx, n.Name)
+		if err != nil {
 			s.Log.Info("Could not list the pods of a Node; preempting none of them", "node", n.Name, "error", err.Error())
 			continue
 		}
 		var running []placement.Running
 		var kept []uint32
-		for j := range on.Items {
-			p := &on.Items[j]
+		for _, p := range on {
 			if p.DeletionTimestamp != nil || podtask.PodTerminal(p) {
 				continue
 			}

@@ -10,7 +10,6 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
-	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
@@ -252,12 +251,11 @@ func (s *Scheduler) boundUnwritten(ctx context.Context, written map[types.Namesp
 	}
 	var out []*corev1.Pod
 	for i := range nodes.Items {
-		var pods corev1.PodList
-		if err := s.Client.List(ctx, &pods, client.MatchingFields{indexer.PodNodeName: nodes.Items[i].Name}, client.UnsafeDisableDeepCopy); err != nil {
+		pods, err := s.Tasks.PodsOnNode(ctx, nodes.Items[i].Name)
+		if err != nil {
 			return nil, err
 		}
-		for j := range pods.Items {
-			p := &pods.Items[j]
+		for _, p := range pods {
 			if podtask.PodTerminal(p) || written[client.ObjectKeyFromObject(p)] || (p.Spec.SchedulerName != ours && !podtask.LaunchedOnPod(p)) {
 				continue
 			}
@@ -341,11 +339,11 @@ func (s *Scheduler) agentOfNode(ctx context.Context, node string) (agentID, host
 	return AgentOfNode(ctx, s.Client, node)
 }
 
-// AgentOfNode is the Mesos agent id and hostname of an agent's Node, read from c; empty
-// where not known.
+// AgentOfNode is the Mesos agent id and hostname of an agent's Node, read from c (the
+// cache's own Node: no copy of all of it for two strings); empty where not known.
 func AgentOfNode(ctx context.Context, c client.Reader, node string) (agentID, hostname string) {
 	n := &corev1.Node{}
-	if node == "" || c.Get(ctx, client.ObjectKey{Name: node}, n) != nil {
+	if node == "" || c.Get(ctx, client.ObjectKey{Name: node}, n, client.UnsafeDisableDeepCopy) != nil {
 		return "", ""
 	}
 	return n.Annotations[agentnode.AnnotationAgentID], n.Labels[corev1.LabelHostname]
