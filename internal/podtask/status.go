@@ -515,16 +515,25 @@ func SetPodCondition(s *corev1.PodStatus, t corev1.PodConditionType, status core
 }
 
 // PodStatusChanged says whether two pod statuses differ in more than condition times,
-// so that callers write a pod status only when something a person sees changed.
+// so that callers write a pod status only when something a person sees changed. It
+// copies neither (it is asked for every update, and a new leader asks it of every pod
+// as Mesos answers its reconciliation): the conditions are compared one by one without
+// their times, the rest as a whole without them.
 func PodStatusChanged(a, b *corev1.PodStatus) bool {
-	x, y := a.DeepCopy(), b.DeepCopy()
-	for _, s := range []*corev1.PodStatus{x, y} {
-		for i := range s.Conditions {
-			s.Conditions[i].LastTransitionTime = metav1.Time{}
-			s.Conditions[i].LastProbeTime = metav1.Time{}
+	if len(a.Conditions) != len(b.Conditions) {
+		return true
+	}
+	for i := range a.Conditions {
+		x, y := a.Conditions[i], b.Conditions[i]
+		x.LastTransitionTime, x.LastProbeTime = metav1.Time{}, metav1.Time{}
+		y.LastTransitionTime, y.LastProbeTime = metav1.Time{}, metav1.Time{}
+		if x != y {
+			return true
 		}
 	}
-	return !equality.Semantic.DeepEqual(x, y)
+	x, y := *a, *b
+	x.Conditions, y.Conditions = nil, nil
+	return !equality.Semantic.DeepEqual(&x, &y)
 }
 
 // MirrorToPod says whether an update is worth a pod status write. While a task is on its

@@ -7,6 +7,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -381,7 +382,9 @@ func TestUnreachableTooLong(t *testing.T) {
 }
 
 func TestPodStatusChanged(t *testing.T) {
-	base := corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}}
+	started := metav1.NewTime(time.Unix(1000, 0))
+	base := corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &started,
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}}
 	for _, tc := range []struct {
 		name   string
 		change func(*corev1.PodStatus)
@@ -396,6 +399,20 @@ func TestPodStatusChanged(t *testing.T) {
 		{"phase", func(s *corev1.PodStatus) { s.Phase = corev1.PodFailed }, true},
 		{"message", func(s *corev1.PodStatus) { s.Message = "x" }, true},
 		{"container statuses", func(s *corev1.PodStatus) { s.ContainerStatuses = []corev1.ContainerStatus{{Name: "c"}} }, true},
+		{"condition reason", func(s *corev1.PodStatus) { s.Conditions[0].Reason = "ContainersNotReady" }, true},
+		{"condition observed generation", func(s *corev1.PodStatus) { s.Conditions[0].ObservedGeneration = 2 }, true},
+		{"a condition more", func(s *corev1.PodStatus) {
+			s.Conditions = append(s.Conditions, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue})
+		}, true},
+		{"conditions in another order", func(s *corev1.PodStatus) {
+			s.Conditions = append([]corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}, s.Conditions...)
+		}, true},
+		{"start time, the same instant elsewhere", func(s *corev1.PodStatus) {
+			s.StartTime = &metav1.Time{Time: started.In(time.FixedZone("east", 3600))}
+		}, false},
+		{"start time", func(s *corev1.PodStatus) { s.StartTime = &metav1.Time{Time: started.Add(time.Second)} }, true},
+		{"observed generation", func(s *corev1.PodStatus) { s.ObservedGeneration = 3 }, true},
+		{"an empty list of container statuses", func(s *corev1.PodStatus) { s.ContainerStatuses = []corev1.ContainerStatus{} }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := base.DeepCopy()
@@ -403,7 +420,16 @@ func TestPodStatusChanged(t *testing.T) {
 			if got := PodStatusChanged(&base, b); got != tc.want {
 				t.Errorf("PodStatusChanged = %v, want %v", got, tc.want)
 			}
+			if got := PodStatusChanged(b, &base); got != tc.want {
+				t.Errorf("PodStatusChanged the other way = %v, want %v", got, tc.want)
+			}
 		})
+	}
+	// Neither status is changed.
+	a, b := base.DeepCopy(), base.DeepCopy()
+	b.Conditions[0].LastTransitionTime = metav1.NewTime(time.Unix(1, 0))
+	if PodStatusChanged(a, b) || !equality.Semantic.DeepEqual(a, &base) || b.Conditions[0].LastTransitionTime.Unix() != 1 {
+		t.Errorf("PodStatusChanged changed its statuses: %v, %v", a, b)
 	}
 }
 
