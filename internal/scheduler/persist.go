@@ -176,7 +176,7 @@ func (s *Scheduler) taskOf(ctx context.Context, r client.Reader, key types.Names
 // not that task's, or not bound.
 func (s *Scheduler) unwrittenTask(ctx context.Context, r client.Reader, key types.NamespacedName, ts mesos.TaskStatus) (*mesosv1alpha1.MesosTask, error) {
 	pod := &corev1.Pod{}
-	if err := r.Get(ctx, key, pod); err != nil {
+	if err := r.Get(ctx, key, pod, client.UnsafeDisableDeepCopy); err != nil { // read only
 		if apierrors.IsNotFound(err) {
 			return nil, errNoOwner
 		}
@@ -385,8 +385,10 @@ func (s *Scheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask
 	// overwritten from a stale read, and a pod goes as protobuf, which costs the API
 	// server less than a JSON merge patch (no patch to apply, no JSON to decode).
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		// The cache's own pod, to read only: most updates change nothing a person sees
+		// (a new leader's reconciliation, every one), and a pod is copied to be written.
 		pod := &corev1.Pod{}
-		if err := s.reader(attempt).Get(ctx, client.ObjectKeyFromObject(mt), pod); err != nil {
+		if err := s.reader(attempt).Get(ctx, client.ObjectKeyFromObject(mt), pod, client.UnsafeDisableDeepCopy); err != nil {
 			return err
 		}
 		attempt++
@@ -395,7 +397,7 @@ func (s *Scheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask
 		}
 		if !pod.DeletionTimestamp.IsZero() && podtask.IsTerminalPhase(mt.Status.Phase) {
 			removing = pod
-			return RemoveEndedPod(ctx, s.Client, pod, podtask.FinalPodStatus(pod, &mt.Status, ts.Data))
+			return RemoveEndedPod(ctx, s.Client, pod.DeepCopy(), podtask.FinalPodStatus(pod, &mt.Status, ts.Data))
 		}
 		return s.writePodStatus(ctx, pod, mt, ts.Data)
 	})
@@ -409,14 +411,15 @@ func (s *Scheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask
 
 // writePodStatus writes the pod status a MesosTask implies when a person would see a
 // change, and tells of a new phase, and of resource limits the executor does not
-// enforce, in events.
-func (s *Scheduler) writePodStatus(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, data []byte) error {
-	desired := podtask.PodStatusFor(pod, &mt.Status, data)
-	podtask.ObserveGeneration(pod, &desired)
-	if !podtask.PodStatusChanged(&pod.Status, &desired) {
+// enforce, in events. The pod is read only: what is written is a copy.
+func (s *Scheduler) writePodStatus(ctx context.Context, read *corev1.Pod, mt *mesosv1alpha1.MesosTask, data []byte) error {
+	desired := podtask.PodStatusFor(read, &mt.Status, data)
+	podtask.ObserveGeneration(read, &desired)
+	if !podtask.PodStatusChanged(&read.Status, &desired) {
 		return nil
 	}
-	before := pod.Status
+	before := read.Status
+	pod := read.DeepCopy()
 	pod.Status = desired
 	if err := s.Client.Status().Update(ctx, pod); err != nil {
 		return err
