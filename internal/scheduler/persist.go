@@ -363,7 +363,7 @@ func (s *Scheduler) fillLaunch(ctx context.Context, mt *mesosv1alpha1.MesosTask)
 	if !ok {
 		l = podtask.Launch{At: metav1.Now()}
 		pod := &corev1.Pod{}
-		if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod) == nil && pod.UID == types.UID(mt.Spec.PodUID) && pod.Spec.NodeName != "" {
+		if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod, client.UnsafeDisableDeepCopy) == nil && pod.UID == types.UID(mt.Spec.PodUID) && pod.Spec.NodeName != "" {
 			l.AgentID, l.Hostname = s.agentOfNode(ctx, pod.Spec.NodeName)
 		}
 	}
