@@ -248,7 +248,7 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 		})
 	}
 	name := mc.Name
-	d, err := framework.NewDriver(cfg, sched, func() { r.Registry.Wake(name) })
+	d, err := framework.NewDriver(cfg, sched, func() { r.Registry.WakeDriver(name) })
 	if err != nil {
 		return nil, err
 	}

@@ -403,7 +403,7 @@ func (r *MesosTaskReconciler) tasksOfCluster() handler.MapFunc {
 // cluster's MesosTasks are read from the Store without copies (to read only): a
 // cluster of 10,000 tasks would otherwise be copied whole at each failover.
 func (r *MesosTaskReconciler) clusterWakeups() source.Source {
-	return source.Channel(r.Registry.Listen(), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []ctrl.Request {
+	return source.Channel(r.Registry.ListenDrivers(), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []ctrl.Request {
 		var list mesosv1alpha1.MesosTaskList
 		if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil

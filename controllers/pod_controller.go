@@ -514,7 +514,7 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(intakeChanged)).
 		// Queued pods live in their cluster's scheduler (their MesosTask is not written
 		// yet): a scheduler that starts, or a driver that (re)subscribes, takes them again.
-		WatchesRawSource(source.Channel(r.Registry.Listen(), handler.EnqueueRequestsFromMapFunc(r.podsOfClusterNamed))).
+		WatchesRawSource(source.Channel(r.Registry.ListenDrivers(), handler.EnqueueRequestsFromMapFunc(r.podsOfClusterNamed))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.concurrency()}).
 		Named("pod").
 		Complete(r)
