@@ -221,7 +221,7 @@ func (t ListTasks) PodsOfScheduler(ctx context.Context, name string) ([]*corev1.
 	return t.podsBy(ctx, PodSchedulerName, name)
 }
 
-// podsBy lists the pods of a value in a field index, without a copy of each.
+// podsBy lists the pods of a value in a field index, without a deep copy of each.
 func (t ListTasks) podsBy(ctx context.Context, field, value string) ([]*corev1.Pod, error) {
 	var list corev1.PodList
 	if err := t.Reader.List(ctx, &list, client.MatchingFields{field: value}, client.UnsafeDisableDeepCopy); err != nil {
