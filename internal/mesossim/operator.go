@@ -11,8 +11,8 @@ import (
 )
 
 // The master's operator API (POST /api/v1), as much of it as frameworks and people use
-// with the sim: GET_HEALTH, GET_VERSION, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS and
-// TEARDOWN, with Mesos's rules for methods, content types and Accept (src/master/http.cpp,
+// with the sim: GET_HEALTH, GET_VERSION, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS
+// and TEARDOWN, with Mesos's rules for methods, content types and Accept (src/master/http.cpp,
 // Master::Http::api). Other calls are answered 501.
 
 // simVersion is the Mesos version the sim answers as.
@@ -53,6 +53,8 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		resp = master.Response{Type: master.Response_GET_FRAMEWORKS, GetFrameworks: m.getFrameworks()}
 	case master.Call_GET_EXECUTORS:
 		resp = master.Response{Type: master.Response_GET_EXECUTORS, GetExecutors: m.getExecutors()}
+	case master.Call_GET_TASKS:
+		resp = master.Response{Type: master.Response_GET_TASKS, GetTasks: m.getTasks()}
 	case master.Call_TEARDOWN:
 		if !m.teardown(call.GetTeardown().GetFrameworkID().Value) {
 			writeError(w, http.StatusBadRequest, "No framework found with specified ID")

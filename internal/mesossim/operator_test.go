@@ -238,3 +238,55 @@ func TestOperatorAPIGetExecutors(t *testing.T) {
 		t.Errorf("after agent-2's partition: %+v, want agent-1's executor alone", r.GetExecutors.Executors)
 	}
 }
+
+// GET_TASKS lists each framework's tasks with the labels and executor of their
+// TaskInfo, their state and latest status, as Mesos does; a partitioned agent's tasks
+// move to unreachable_tasks, TASK_UNREACHABLE with the time the agent became so.
+func TestOperatorAPIGetTasks(t *testing.T) {
+	m := startSim(t, Config{Agents: 2, AgentResources: "cpus:4;mem:8192"})
+	c := subscribe(t, m, info(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
+	offers := map[string]mesos.Offer{}
+	for len(offers) < 2 {
+		for _, o := range c.next(scheduler.Event_OFFERS).GetOffers().Offers {
+			offers[o.Hostname] = o
+		}
+	}
+	sh := "sleep 1000"
+	exec := mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e1"}, Command: &mesos.CommandInfo{Value: &sh},
+		Resources: []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+	for i, host := range []string{"agent-1", "agent-2"} {
+		o := offers[host]
+		labels := &mesos.Labels{Labels: []mesos.Label{{Key: "pod", Value: ptr("web-" + string(rune('0'+i)))}}}
+		c.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: "t" + string(rune('1'+i))},
+			AgentID: o.AgentID, Resources: []mesos.Resource{scalar("cpus", 1)}, Executor: &exec, Labels: labels})}.WithOffers(o.ID)))
+		c.next(scheduler.Event_UPDATE)
+	}
+
+	for _, media := range []string{mediaProtobuf, mediaJSON} {
+		r := operatorCall(t, m.URL(), media, mastercalls.GetTasks())
+		if r.GetType() != master.Response_GET_TASKS || r.GetTasks == nil || len(r.GetTasks.Tasks) != 2 || len(r.GetTasks.UnreachableTasks) != 0 {
+			t.Fatalf("%s: GET_TASKS = %+v, want the two tasks", media, r)
+		}
+		for i, task := range r.GetTasks.Tasks {
+			wantPod := "web-" + string(rune('0'+i))
+			if task.TaskID.Value != "t"+string(rune('1'+i)) || task.FrameworkID.Value != c.id || task.GetExecutorID().GetValue() != "e1" ||
+				task.AgentID.Value != offers["agent-"+string(rune('1'+i))].AgentID.Value || task.GetState() == mesos.TASK_UNREACHABLE ||
+				len(task.Labels.GetLabels()) != 1 || task.Labels.Labels[0].GetValue() != wantPod || len(task.Statuses) == 0 {
+				t.Errorf("%s: task %d = %+v, want t%d of framework %s on agent-%d with its labels and latest status", media, i, task, i+1, c.id, i+1)
+			}
+		}
+	}
+
+	if err := m.PartitionAgent("agent-2"); err != nil {
+		t.Fatal(err)
+	}
+	r := operatorCall(t, m.URL(), mediaProtobuf, mastercalls.GetTasks())
+	if len(r.GetTasks.Tasks) != 1 || r.GetTasks.Tasks[0].TaskID.Value != "t1" || len(r.GetTasks.UnreachableTasks) != 1 {
+		t.Fatalf("after agent-2's partition: %+v, want t1 held and t2 unreachable", r.GetTasks)
+	}
+	u := r.GetTasks.UnreachableTasks[0]
+	last := u.Statuses[len(u.Statuses)-1]
+	if u.TaskID.Value != "t2" || u.GetState() != mesos.TASK_UNREACHABLE || last.GetState() != mesos.TASK_UNREACHABLE || last.UnreachableTime == nil {
+		t.Errorf("unreachable task %+v, want t2 TASK_UNREACHABLE with its agent's unreachable time", u)
+	}
+}
