@@ -157,3 +157,68 @@ func pidIP(pid string) string {
 	}
 	return host
 }
+
+// MasterTask is what the master's operator API says of one task it holds: whose it is,
+// where it runs, the labels of its TaskInfo, its state and its latest status.
+type MasterTask struct {
+	FrameworkID string
+	TaskID      string
+	AgentID     string
+	ExecutorID  string
+	State       mesos.TaskState
+	// Unreachable: among the master's unreachable tasks (its agent partitioned).
+	Unreachable bool
+	Labels      *mesos.Labels
+	// Latest is the last of the task's statuses (the master keeps the latest of each
+	// state, the newest last); nil when it has none.
+	Latest *mesos.TaskStatus
+}
+
+// GetTasks asks the leading master's operator API (GET_TASKS) for the tasks it holds,
+// of every framework the credentials may see: launched and not ended (or ended, their
+// end not acknowledged yet), and unreachable. Tasks that completed are left out. A
+// master that failed over knows only the tasks of the agents that registered with it
+// since. The answer lists every framework's tasks (Mesos 1.12 has no filter by
+// framework), the last thousand completed of each included, and may be read up to
+// MaxTasksResponseSize, or MaxResponseSize where that is larger.
+func (c *Connection) GetTasks(ctx context.Context) ([]MasterTask, error) {
+	leader := c.operatorURL()
+	if leader == "" {
+		return nil, ErrNotSubscribed
+	}
+	cfg := c.cfg
+	cfg.MaxResponseSize = max(cfg.MaxResponseSize, MaxTasksResponseSize)
+	mh := newMasterHTTP(cfg)
+	defer mh.closeIdle()
+	return getTasks(ctx, mh, leader)
+}
+
+// MaxTasksResponseSize bounds the answer to GET_TASKS: at about 1 KiB a task, room for
+// some 60,000 tasks of every framework, live and completed.
+const MaxTasksResponseSize = 64 << 20
+
+// getTasks sends GET_TASKS to the leader through mh and decodes its answer.
+func getTasks(ctx context.Context, mh *masterHTTP, leader string) ([]MasterTask, error) {
+	r, err := operatorCall(ctx, mh, leader, mastercalls.GetTasks(), master.Response_GET_TASKS, "list of tasks")
+	if err != nil {
+		return nil, err
+	}
+	if r.GetTasks == nil {
+		return nil, fmt.Errorf("GET_TASKS from %s: unexpected response %s", leader, r.GetType())
+	}
+	out := make([]MasterTask, 0, len(r.GetTasks.Tasks)+len(r.GetTasks.UnreachableTasks))
+	add := func(tasks []mesos.Task, unreachable bool) {
+		for i := range tasks {
+			t := &tasks[i]
+			mt := MasterTask{FrameworkID: t.FrameworkID.Value, TaskID: t.TaskID.Value, AgentID: t.AgentID.Value,
+				ExecutorID: t.GetExecutorID().GetValue(), State: t.GetState(), Unreachable: unreachable, Labels: t.Labels}
+			if n := len(t.Statuses); n > 0 {
+				mt.Latest = &t.Statuses[n-1]
+			}
+			out = append(out, mt)
+		}
+	}
+	add(r.GetTasks.Tasks, false)
+	add(r.GetTasks.UnreachableTasks, true)
+	return out, nil
+}

@@ -258,6 +258,51 @@ func TestGetExecutors(t *testing.T) {
 	}
 }
 
+// GET_TASKS is decoded into each task's framework, agent, executor, state, labels and
+// latest status, the unreachable ones marked so.
+func TestGetTasks(t *testing.T) {
+	running, unreachable := mesos.TASK_RUNNING, mesos.TASK_UNREACHABLE
+	labels := &mesos.Labels{Labels: []mesos.Label{{Key: "k8sm.io/pod-name", Value: ptrTo("web-0")}}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var call master.Call
+		if err := call.Unmarshal(body); err != nil || call.GetType() != master.Call_GET_TASKS {
+			http.Error(w, "expected GET_TASKS", http.StatusBadRequest)
+			return
+		}
+		resp := master.Response{Type: master.Response_GET_TASKS, GetTasks: &master.Response_GetTasks{
+			Tasks: []mesos.Task{{Name: "web-0", TaskID: mesos.TaskID{Value: "t1"}, FrameworkID: mesos.FrameworkID{Value: "fw"},
+				ExecutorID: &mesos.ExecutorID{Value: "e1"}, AgentID: mesos.AgentID{Value: "a1"}, State: &running, Labels: labels,
+				Statuses: []mesos.TaskStatus{{TaskID: mesos.TaskID{Value: "t1"}, State: &running}}}},
+			UnreachableTasks: []mesos.Task{{Name: "web-1", TaskID: mesos.TaskID{Value: "t2"}, FrameworkID: mesos.FrameworkID{Value: "fw"},
+				AgentID: mesos.AgentID{Value: "a2"}, State: &unreachable}},
+			CompletedTasks: []mesos.Task{{Name: "web-2", TaskID: mesos.TaskID{Value: "t3"}, FrameworkID: mesos.FrameworkID{Value: "fw"},
+				AgentID: mesos.AgentID{Value: "a2"}, State: &running}}}}
+		b, _ := resp.Marshal()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, operator: srv.URL}
+	got, err := c.GetTasks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("tasks = %+v, want t1 and t2 (not the completed t3)", got)
+	}
+	if g := got[0]; g.FrameworkID != "fw" || g.TaskID != "t1" || g.AgentID != "a1" || g.ExecutorID != "e1" || g.State != running ||
+		g.Unreachable || g.Labels.GetLabels()[0].GetValue() != "web-0" || g.Latest == nil || g.Latest.GetState() != running {
+		t.Errorf("task t1 = %+v", g)
+	}
+	if g := got[1]; g.TaskID != "t2" || g.AgentID != "a2" || g.State != unreachable || !g.Unreachable || g.Latest != nil {
+		t.Errorf("task t2 = %+v, want it unreachable, without statuses", g)
+	}
+	if _, err := (&Connection{cfg: Config{RequestTimeout: 5 * time.Second}}).GetTasks(context.Background()); !errors.Is(err, ErrNotSubscribed) {
+		t.Errorf("without a leader: err = %v, want ErrNotSubscribed", err)
+	}
+}
+
 // The operator API goes to the master that answered SUBSCRIBE, at the address the
 // framework reached it at: the address a master advertises in its MasterInfo may be one
 // the manager cannot reach, as behind NAT or a Docker bridge.
