@@ -112,7 +112,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, nil
 	}
 	if !haveTask && mtErr == nil {
-		return r.awaitEarlierTask(ctx, pod.DeepCopy(), mt)
+		return r.awaitEarlierTask(ctx, pod.DeepCopy(), mt, mc)
 	}
 	if !haveTask && pod.Spec.NodeName != "" && pod.Spec.SchedulerName == mc.Spec.SchedulerName && podtask.BoundByBinding(pod) {
 		// Bound by this operator: its task was launched, and its MesosTask is written
@@ -211,8 +211,13 @@ const earlierTaskRecheck = 30 * time.Second
 // that MesosTask is deleted, and goes once its task cannot run (MesosTaskReconciler.finalize
 // kills it, or lets it go while its agent is unreachable); its going brings the pod here
 // again (the MesosTask watch). While the earlier task may still run, an unbound pod says so
-// with PodScheduled=False, as kube-scheduler tells of a pod it cannot place yet.
-func (r *PodReconciler) awaitEarlierTask(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) (ctrl.Result, error) {
+// with PodScheduled=False, as kube-scheduler tells of a pod it cannot place yet. A pod
+// queued before that MesosTask was written (a new leader records a task whose pod is gone
+// after it subscribed: scheduler.learnEarlierTasks) leaves the queue.
+func (r *PodReconciler) awaitEarlierTask(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, mc *mesosv1alpha1.MesosCluster) (ctrl.Result, error) {
+	if s := r.Registry.Scheduler(mc.Name); s != nil {
+		s.Dequeue(podtask.TaskIDFor(pod))
+	}
 	if mt.DeletionTimestamp.IsZero() {
 		if err := r.Delete(ctx, mt, client.Preconditions{UID: &mt.UID}); client.IgnoreNotFound(err) != nil {
 			return retryConflict(err)

@@ -1,6 +1,7 @@
 package podtask
 
 import (
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -40,4 +41,22 @@ func NewMesosTask(pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster, node string) 
 			NodeName:   node,
 		},
 	}, nil
+}
+
+// EarlierTask is the MesosTask, not yet written, of a task Mesos holds whose pod is gone
+// and which nothing records (a pod removed while no manager led, with the MesosTasks in
+// memory; or a burst's deferred create lost with its manager): named as that pod, from
+// the task's labels (ref), with the cluster's label and the finalizer, and no owner (its
+// pod is gone), and its status as Mesos's latest word on the task says. Written and
+// deleted at once, it is what a MesosTask deleted with its pod is: its finalizer has the
+// task killed, and a pod made again under that name waits until the task ended.
+func EarlierTask(ref PodRef, cluster, taskID, executorID string, latest mesos.TaskStatus, now metav1.Time) *mesosv1alpha1.MesosTask {
+	mt := &mesosv1alpha1.MesosTask{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ref.Namespace, Name: ref.Name,
+			Labels:     map[string]string{agentnode.LabelCluster: cluster},
+			Finalizers: []string{TaskFinalizer}},
+		Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: cluster, PodUID: string(ref.UID), TaskID: taskID, ExecutorID: executorID},
+	}
+	ApplyUpdate(&mt.Status, latest, now)
+	return mt
 }

@@ -113,10 +113,9 @@ const executorsWait = 5 * time.Second
 // executors on the agents were launched with: a process that did not launch them (a
 // restarted manager, another replica) knows them no other way, and an offer of the
 // agent need not show them (another role, reservations). What the master says replaces
-// what this process knew. done is closed once that is known, or cannot be: offer
-// rounds wait for it (awaitExecutors).
-func (s *Scheduler) learnExecutors(ctx context.Context, d Driver, done chan struct{}) {
-	defer close(done)
+// what this process knew. Offer rounds wait until that is known, or cannot be
+// (awaitExecutors).
+func (s *Scheduler) learnExecutors(ctx context.Context, d Driver) {
 	l, ok := d.(executorLister)
 	if !ok {
 		return
@@ -143,7 +142,8 @@ func (s *Scheduler) learnExecutors(ctx context.Context, d Driver, done chan stru
 }
 
 // awaitExecutors waits, for at most executorsWait, until the running executors of the
-// current subscription are known (learnExecutors).
+// current subscription are known (learnExecutors), and the tasks of pods gone recorded
+// (learnEarlierTasks).
 func (s *Scheduler) awaitExecutors(ctx context.Context) {
 	s.mu.Lock()
 	done := s.executorsKnown

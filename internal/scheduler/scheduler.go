@@ -117,8 +117,9 @@ type Scheduler struct {
 	// bound are the pods this process bound lately (antiaffinity.go).
 	bound boundPods
 	// executors are the executors this process launched, or the master listed, by
-	// agent id (executors.go); executorsKnown is closed once the master's list of the
-	// current subscription is in (or could not be had).
+	// agent id (executors.go); executorsKnown is closed once the master's lists of the
+	// current subscription, of the executors and of the tasks, are in (or could not be
+	// had), and the tasks of pods gone recorded (earlier.go).
 	executors      map[string]launchedExecutor
 	executorsKnown chan struct{}
 	// round is the latest explicit reconciliation, and reconcileRetry the first wait for
@@ -264,7 +265,13 @@ func (s *Scheduler) subscribed(ctx context.Context, d Driver) {
 	s.suppressed = false
 	s.executorsKnown = known
 	s.mu.Unlock()
-	go s.learnExecutors(ctx, d, known)
+	go func() {
+		defer close(known)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.learnExecutors(ctx, d) })
+		wg.Go(func() { s.learnEarlierTasks(ctx, d) })
+		wg.Wait()
+	}()
 	go s.reconcileTasks(ctx, d)
 }
 

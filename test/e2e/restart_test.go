@@ -3,19 +3,57 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
+
+// observed is what a master saw of tasks, in order (mesossim.Observer).
+type observed struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (o *observed) observer() *mesossim.Observer {
+	return &mesossim.Observer{
+		Launch: func(l mesossim.ObservedLaunch) {
+			ref, _ := podtask.PodRefFromLabels(l.Task.Labels)
+			o.add("launch " + l.Task.TaskID.Value + " " + ref.Name)
+		},
+		Update: func(_ string, st mesos.TaskStatus) {
+			if podtask.IsTerminal(st.GetState()) {
+				o.add("end " + st.TaskID.Value)
+			}
+		},
+	}
+}
+
+func (o *observed) add(e string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen = append(o.seen, e)
+}
+
+func (o *observed) events() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.seen)
+}
 
 // The real manager binary, killed (SIGKILL) at awkward moments and started again.
 var _ = Describe("Restart safety", func() {
@@ -26,6 +64,9 @@ var _ = Describe("Restart safety", func() {
 		// checkpoint is the cluster's spec.framework.checkpoint: nil, its default, unless a spec's
 		// BeforeEach sets it.
 		checkpoint *bool
+		// seen is what the master saw, in order: "launch <task id> <pod name>" for every
+		// task launched and "end <task id>" for every terminal update sent.
+		seen *observed
 	)
 
 	BeforeEach(func() {
@@ -34,9 +75,10 @@ var _ = Describe("Restart safety", func() {
 		manager = newManagerProcess(kubeconfig)
 
 		var err error
+		seen = &observed{}
 		sim, err = mesossim.New(mesossim.Config{Agents: 4, AgentResources: "cpus:8;mem:16384;disk:10000",
 			HeartbeatInterval: time.Second, AllocationInterval: 50 * time.Millisecond, UpdateRetry: time.Second,
-			TaskStartDelay: 200 * time.Millisecond})
+			TaskStartDelay: 200 * time.Millisecond, Observer: seen.observer()})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
 		DeferCleanup(sim.Close)
@@ -139,13 +181,21 @@ var _ = Describe("Restart safety", func() {
 			Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(n))
 			Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n}))
 			// The pods on agent-1, which restarts while no manager runs: those bound by
-			// another (every fourth) and those placed there.
+			// another (every fourth) and those placed there. And one placed elsewhere, to
+			// be removed and made again under its name, as a StatefulSet's pod is.
 			lost := map[string]bool{}
+			var again string
+			var againUID types.UID
 			for _, p := range pods() {
-				if p.Spec.NodeName == agentnode.NodeName("restart", "agent-1", 0) && p.Name != "q-01" && p.Name != "q-02" {
+				switch {
+				case p.Name == "q-01" || p.Name == "q-02":
+				case p.Spec.NodeName == agentnode.NodeName("restart", "agent-1", 0):
 					lost[p.Name] = true
+				case again == "" && p.Spec.SchedulerName == "mesos":
+					again, againUID = p.Name, p.UID
 				}
 			}
+			Expect(again).NotTo(BeEmpty())
 
 			manager.kill()
 			var tasks mesosv1alpha1.MesosTaskList
@@ -169,6 +219,13 @@ var _ = Describe("Restart safety", func() {
 				client.GracePeriodSeconds(0))).To(Succeed())
 			Expect(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "q-02"}})).To(Succeed())
 			Expect(c.Create(ctx, sleeper("q-new", 0, false))).To(Succeed())
+			// And one removed at once and made again under its name: its earlier task,
+			// which nothing records any more, must end before the new pod's runs.
+			Expect(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: again}},
+				client.GracePeriodSeconds(0))).To(Succeed())
+			Eventually(func() error {
+				return c.Create(ctx, sleeper(again, 1, false))
+			}, 10*time.Second, 100*time.Millisecond).Should(Succeed())
 			Expect(sim.RestartAgent("agent-1")).To(Succeed())
 			Eventually(sim.AgentReady("agent-1"), 30*time.Second).Should(BeClosed())
 			manager.start()
@@ -216,7 +273,7 @@ var _ = Describe("Restart safety", func() {
 					g.Expect(t.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseRunning), t.Name)
 					g.Expect(t.Status.MesosState).To(Equal("TASK_RUNNING"), t.Name)
 					g.Expect(t.Status.AgentID).NotTo(BeEmpty(), t.Name)
-					if was, ok := before[t.Name]; ok {
+					if was, ok := before[t.Name]; ok && t.Name != again {
 						g.Expect(t.Status.AgentID).To(Equal(was.AgentID), t.Name)
 						g.Expect(t.Status.ExecutorID).To(Equal(was.ExecutorID), t.Name)
 						g.Expect(t.Status.Hostname).To(Equal(was.Hostname), t.Name)
@@ -226,6 +283,14 @@ var _ = Describe("Restart safety", func() {
 					}
 				}
 			}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), "each pod's record is made again from Mesos's answer")
+			earlier := "k8sm." + string(againUID)
+			Expect(seen.events()).To(ContainElement("end "+earlier), "the earlier task of "+again+" is killed")
+			ended := slices.Index(seen.events(), "end "+earlier)
+			for i, e := range seen.events() {
+				if strings.HasPrefix(e, "launch ") && strings.HasSuffix(e, " "+again) && !strings.HasPrefix(e, "launch "+earlier+" ") {
+					Expect(i).To(BeNumerically(">", ended), "the new "+again+" is launched only once its earlier task ended: "+strings.Join(seen.events(), ", "))
+				}
+			}
 		})
 	})
 

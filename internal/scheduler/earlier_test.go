@@ -1,0 +1,154 @@
+package scheduler
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/podtask"
+)
+
+// taskListingDriver is a fake driver whose master lists the tasks it holds (GET_TASKS).
+type taskListingDriver struct {
+	*fakeDriver
+	tasks []framework.MasterTask
+	err   error
+}
+
+func (l *taskListingDriver) GetTasks(context.Context) ([]framework.MasterTask, error) {
+	return l.tasks, l.err
+}
+
+// masterTask is a task of pod ns/name (uid) as GET_TASKS lists it, on agent a-1.
+func masterTask(fw, name, uid string, state mesos.TaskState) framework.MasterTask {
+	labels := &mesos.Labels{Labels: []mesos.Label{{Key: podtask.LabelNamespace, Value: ptr.To("ns")},
+		{Key: podtask.LabelName, Value: ptr.To(name)}, {Key: podtask.LabelUID, Value: ptr.To(uid)}}}
+	return framework.MasterTask{FrameworkID: fw, TaskID: "k8sm." + uid, AgentID: "a-1", ExecutorID: "k8sm-executor",
+		State: state, Labels: labels,
+		Latest: &mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm." + uid}, State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum()}}
+}
+
+// After a subscription, a task Mesos holds whose pod is gone and which nothing records (a
+// pod removed while no manager led, its MesosTask held in memory and lost with the last
+// leader) is recorded as the MesosTask of a pod deleted: written and deleted, its
+// finalizer kept, so that it is killed and a pod made again under its name waits for
+// it. Every other task is left as it is.
+func TestANewLeaderRecordsTheTasksOfPodsGone(t *testing.T) {
+	newPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0", UID: "u2"},
+		Spec: corev1.PodSpec{SchedulerName: "mesos"}}
+	samePod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0", UID: "u1"},
+		Spec: corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1"}}
+	record := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0"},
+		Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"}}
+	newRecord := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0"},
+		Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u2", TaskID: "k8sm.u2"}}
+	unlabelled := masterTask("fw-1", "web-0", "u1", mesos.TASK_RUNNING)
+	unlabelled.Labels = nil
+	for _, tc := range []struct {
+		name      string
+		objs      []client.Object
+		task      framework.MasterTask
+		listErr   error
+		wantPhase mesosv1alpha1.TaskPhase // of the record written; "" for none
+	}{
+		{name: "running, its pod gone", task: masterTask("fw-1", "web-0", "u1", mesos.TASK_RUNNING), wantPhase: mesosv1alpha1.TaskPhaseRunning},
+		{name: "running, a new pod of its name queued", objs: []client.Object{newPod},
+			task: masterTask("fw-1", "web-0", "u1", mesos.TASK_RUNNING), wantPhase: mesosv1alpha1.TaskPhaseRunning},
+		{name: "staging, its pod gone", task: masterTask("fw-1", "web-0", "u1", mesos.TASK_STAGING), wantPhase: mesosv1alpha1.TaskPhaseStaging},
+		{name: "unreachable, its pod gone", task: masterTask("fw-1", "web-0", "u1", mesos.TASK_UNREACHABLE), wantPhase: mesosv1alpha1.TaskPhaseUnreachable},
+		{name: "its pod there", objs: []client.Object{samePod}, task: masterTask("fw-1", "web-0", "u1", mesos.TASK_RUNNING)},
+		{name: "its MesosTask there", objs: []client.Object{record}, task: masterTask("fw-1", "web-0", "u1", mesos.TASK_RUNNING)},
+		{name: "ended, the end not acknowledged", task: masterTask("fw-1", "web-0", "u1", mesos.TASK_FINISHED)},
+		{name: "another framework's", task: masterTask("fw-2", "web-0", "u1", mesos.TASK_RUNNING)},
+		{name: "not k8sm's", task: unlabelled},
+		{name: "the name held by a new pod's MesosTask", objs: []client.Object{newPod, newRecord},
+			task: masterTask("fw-1", "web-0", "u1", mesos.TASK_RUNNING)},
+		{name: "the master cannot tell", listErr: errBroken, task: masterTask("fw-1", "web-0", "u1", mesos.TASK_RUNNING)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fakeAPI(t, tc.objs...)
+			s, _ := newTestScheduler(c, newFakeDriver())
+			d := &taskListingDriver{fakeDriver: newFakeDriver(), tasks: []framework.MasterTask{tc.task}, err: tc.listErr}
+			ctx := context.Background()
+			s.learnEarlierTasks(ctx, d)
+
+			list := &mesosv1alpha1.MesosTaskList{}
+			if err := c.List(ctx, list); err != nil {
+				t.Fatal(err)
+			}
+			var earlier *mesosv1alpha1.MesosTask
+			for i := range list.Items {
+				if list.Items[i].Spec.TaskID == "k8sm.u1" && !slices.ContainsFunc(tc.objs, func(o client.Object) bool { return o == record }) {
+					earlier = &list.Items[i]
+				}
+			}
+			if tc.wantPhase == "" {
+				if earlier != nil {
+					t.Fatalf("recorded %+v, want nothing written", earlier)
+				}
+				if n := len(list.Items); n != countTasks(tc.objs) {
+					t.Errorf("%d MesosTasks, want the %d there before", n, countTasks(tc.objs))
+				}
+				return
+			}
+			if earlier == nil {
+				t.Fatalf("MesosTasks %+v, want the earlier task recorded", list.Items)
+			}
+			if earlier.Name != "web-0" || earlier.Namespace != "ns" || earlier.Spec.PodUID != "u1" || earlier.Spec.ClusterRef != "c" ||
+				earlier.Spec.ExecutorID != "k8sm-executor" || len(earlier.OwnerReferences) != 0 {
+				t.Errorf("record %+v, want web-0's task of uid u1 in cluster c, its executor, no owner", earlier.ObjectMeta)
+			}
+			if earlier.Status.Phase != tc.wantPhase || earlier.Status.AgentID != "a-1" || !podtask.MayRun(earlier, nil) {
+				t.Errorf("status %+v, want %s on agent a-1, a task that may run", earlier.Status, tc.wantPhase)
+			}
+			if earlier.DeletionTimestamp.IsZero() || !slices.Contains(earlier.Finalizers, podtask.TaskFinalizer) {
+				t.Errorf("record deleted at %v with finalizers %v, want it deleted and its finalizer kept until the task is killed",
+					earlier.DeletionTimestamp, earlier.Finalizers)
+			}
+		})
+	}
+}
+
+func countTasks(objs []client.Object) int {
+	n := 0
+	for _, o := range objs {
+		if _, ok := o.(*mesosv1alpha1.MesosTask); ok {
+			n++
+		}
+	}
+	return n
+}
+
+// A pod made again under the name of a pod whose task Mesos still holds, queued before
+// the new leader learned of that task, is not launched: the first round waits until the
+// earlier task is recorded, and the record holds the name.
+func TestAPodMadeAgainIsNotLaunchedBesideAnEarlierTaskAfterASubscription(t *testing.T) {
+	pod, mt := podWithTask("web-0", "500m")
+	c := fakeAPI(t, pod)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	d := &taskListingDriver{fakeDriver: newFakeDriver(), tasks: []framework.MasterTask{masterTask("fw-1", "web-0", "u-old", mesos.TASK_RUNNING)}}
+	ctx := context.Background()
+	s.Enqueue(ctx, mt, pod)
+	s.subscribed(ctx, d)
+
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 4)})
+
+	if len(d.accepted) != 0 {
+		t.Fatalf("ACCEPTs %v, want none while the earlier task of web-0 may run", d.accepted)
+	}
+	if s.Pending(mt.Spec.TaskID) {
+		t.Error("the pod is still queued; want it out of the queue until the earlier task ended")
+	}
+	earlier := &mesosv1alpha1.MesosTask{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), earlier); err != nil || earlier.Spec.TaskID != "k8sm.u-old" {
+		t.Fatalf("the MesosTask of web-0 is %+v (%v), want the earlier task's", earlier.Spec, err)
+	}
+}
