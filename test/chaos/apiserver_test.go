@@ -64,7 +64,7 @@ func fateOf(l *replica, stopped, now time.Time) leaderFate {
 // after: all of these, and a few seconds to exit on a loaded machine.
 const (
 	renewDeadline  = 4 * time.Second
-	retryPeriod    = time.Second
+	retryPeriod    = 500 * time.Millisecond
 	releaseTimeout = renewDeadline / 2 // controller-runtime's leader election client timeout
 	stepDownBound  = retryPeriod + renewDeadline + releaseTimeout + 3*time.Second
 )
