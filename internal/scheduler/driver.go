@@ -36,4 +36,6 @@ type Driver interface {
 var (
 	_ Driver         = (*framework.Driver)(nil)
 	_ executorLister = (*framework.Driver)(nil)
+	_ taskLister     = (*framework.Driver)(nil)
+	_ agentLister    = (*framework.Driver)(nil)
 )

@@ -39,18 +39,30 @@ func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, executorsWait)
+	listCtx, cancel := context.WithTimeout(ctx, executorsWait)
 	defer cancel()
-	list, err := l.GetTasks(ctx)
+	// The agents first: one that registers with the master between the two answers is
+	// looked at again.
+	recovered, _ := s.recoveredAgents(listCtx, d)
+	list, err := l.GetTasks(listCtx)
 	if err != nil {
 		s.Log.Info("Could not list the tasks Mesos holds; the task of a pod removed while no manager led is killed when Mesos reports it, and a pod made again under its name is not held back meanwhile",
 			"error", err.Error())
 		return
 	}
+	s.recordEarlierTasks(listCtx, d, list, nil)
+	if len(recovered) > 0 {
+		go s.awaitRecoveredAgents(ctx, d, l, recovered)
+	}
+}
+
+// recordEarlierTasks records the tasks of list, of the agents in only (all when nil),
+// that may run, are the cluster's and that nothing records (recordsTask).
+func (s *Scheduler) recordEarlierTasks(ctx context.Context, d Driver, list []framework.MasterTask, only map[string]bool) {
 	fw := d.FrameworkID()
 	for i := range list {
 		t := &list[i]
-		if t.FrameworkID != fw || podtask.IsTerminal(t.State) {
+		if t.FrameworkID != fw || podtask.IsTerminal(t.State) || (only != nil && !only[t.AgentID]) {
 			continue
 		}
 		ref, ok := podtask.PodRefFromLabels(t.Labels)
@@ -58,6 +70,90 @@ func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) {
 			continue
 		}
 		s.recordEarlier(ctx, t, ref)
+	}
+}
+
+// agentLister is a Driver that can ask the master for its agents
+// (framework.Connection.GetAgents).
+type agentLister interface {
+	GetAgents(ctx context.Context) ([]framework.MasterAgent, error)
+}
+
+const (
+	// recoveredAgentsPoll is how often the master is asked whether the agents it
+	// recovered from its registry (it failed over) have registered with it again: it
+	// knows their tasks only from then on, and tells the framework nothing of them.
+	recoveredAgentsPoll = 5 * time.Second
+	// recoveredAgentsWait is how long they are waited for: Mesos's master takes an agent
+	// that has not registered again for unreachable after --agent_reregister_timeout
+	// (10 minutes by default).
+	recoveredAgentsWait = 15 * time.Minute
+)
+
+// recoveredAgents are the ids of the agents the master recovered from its registry and
+// that have not registered with it since; ok is false when it cannot tell.
+func (s *Scheduler) recoveredAgents(ctx context.Context, d Driver) (ids map[string]bool, ok bool) {
+	l, ok := d.(agentLister)
+	if !ok {
+		return nil, false
+	}
+	agents, err := l.GetAgents(ctx)
+	if err != nil {
+		return nil, false
+	}
+	ids = map[string]bool{}
+	for _, a := range agents {
+		if a.Recovered {
+			ids[a.ID] = true
+		}
+	}
+	return ids, true
+}
+
+// awaitRecoveredAgents asks the master every recoveredAgentsPoll, for as long as the
+// subscription lasts and at most recoveredAgentsWait, which of the agents it had
+// recovered have registered with it again, and records the tasks of theirs whose pods
+// are gone (recordEarlierTasks): a pod removed while a manager and a master failed over,
+// and made again under its name, waits for its earlier task from then on, not from the
+// periodic reconciliation's report of it.
+func (s *Scheduler) awaitRecoveredAgents(ctx context.Context, d Driver, l taskLister, waiting map[string]bool) {
+	subscription := d.Subscription()
+	every := s.recoveredAgentsPoll
+	if every <= 0 {
+		every = recoveredAgentsPoll
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for deadline := time.Now().Add(recoveredAgentsWait); len(waiting) > 0 && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if d.Subscription() != subscription {
+			return // the next subscription looks again
+		}
+		still, ok := s.recoveredAgents(ctx, d)
+		if !ok {
+			continue // asked again at the next poll
+		}
+		back := map[string]bool{}
+		for id := range waiting {
+			if !still[id] {
+				back[id] = true
+			}
+		}
+		if len(back) == 0 {
+			continue
+		}
+		list, err := l.GetTasks(ctx)
+		if err != nil {
+			continue // asked again at the next poll
+		}
+		s.recordEarlierTasks(ctx, d, list, back)
+		for id := range back {
+			delete(waiting, id)
+		}
 	}
 }
 

@@ -3,11 +3,15 @@ package scheduler
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -150,5 +154,59 @@ func TestAPodMadeAgainIsNotLaunchedBesideAnEarlierTaskAfterASubscription(t *test
 	earlier := &mesosv1alpha1.MesosTask{}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), earlier); err != nil || earlier.Spec.TaskID != "k8sm.u-old" {
 		t.Fatalf("the MesosTask of web-0 is %+v (%v), want the earlier task's", earlier.Spec, err)
+	}
+}
+
+// recoveringDriver is a fake driver whose master failed over: it lists agent a-2 as
+// recovered from its registry, and neither it nor its tasks, until back is set.
+type recoveringDriver struct {
+	*fakeDriver
+	mu   sync.Mutex
+	back bool
+}
+
+func (r *recoveringDriver) isBack() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.back
+}
+
+func (r *recoveringDriver) GetAgents(context.Context) ([]framework.MasterAgent, error) {
+	return []framework.MasterAgent{{ID: "a-1", Active: true}, {ID: "a-2", Active: r.isBack(), Recovered: !r.isBack()}}, nil
+}
+
+func (r *recoveringDriver) GetTasks(context.Context) ([]framework.MasterTask, error) {
+	if !r.isBack() {
+		return nil, nil
+	}
+	t := masterTask("fw-1", "web-0", "u1", mesos.TASK_RUNNING)
+	t.AgentID = "a-2"
+	return []framework.MasterTask{t}, nil
+}
+
+// After a master failover, the master knows no task of an agent that has not registered
+// with it again, and tells the framework nothing of them when it does: the scheduler
+// asks again once the agent is back, and records the task of a pod gone then.
+func TestTheTasksOfRecoveredAgentsAreLookedAtOnceTheyAreBack(t *testing.T) {
+	c := fakeAPI(t)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	s.recoveredAgentsPoll = 10 * time.Millisecond
+	d := &recoveringDriver{fakeDriver: newFakeDriver()}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.learnEarlierTasks(ctx, d)
+	key := client.ObjectKey{Namespace: "ns", Name: "web-0"}
+	if err := c.Get(ctx, key, &mesosv1alpha1.MesosTask{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("a MesosTask of web-0 before its agent is back: %v", err)
+	}
+
+	d.mu.Lock()
+	d.back = true
+	d.mu.Unlock()
+	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 5*time.Second, true, func(ctx context.Context) (bool, error) {
+		mt := &mesosv1alpha1.MesosTask{}
+		return c.Get(ctx, key, mt) == nil && mt.Spec.TaskID == "k8sm.u1" && mt.Status.AgentID == "a-2", nil
+	}); err != nil {
+		t.Fatal("the task of web-0 on agent a-2, back, is not recorded")
 	}
 }

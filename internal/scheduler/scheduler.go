@@ -126,7 +126,10 @@ type Scheduler struct {
 	// its answers (reconcile.go).
 	round          *round
 	reconcileRetry time.Duration
-	suppressed     bool
+	// recoveredAgentsPoll is how often the master is asked whether the agents it
+	// recovered have registered again (earlier.go); recoveredAgentsPoll when 0.
+	recoveredAgentsPoll time.Duration
+	suppressed          bool
 	// filteredUntil is when the last refuse filter of a DECLINE or an ACCEPT's unused
 	// resources runs out (Mesos keeps those resources away till then), and revived when
 	// offers were last revived. Only a guess to spare REVIVEs: Mesos also clears the
