@@ -114,8 +114,27 @@ func TestPlanLoad(t *testing.T) {
 			pods += x.replicas
 		}
 	}
-	if pods < 90 || pods > 100 || counts[deletePod] == 0 || counts[createDeployment] < 2 || counts[createJob] == 0 {
+	if pods < 90 || pods > 110 || counts[deletePod] == 0 || counts[createDeployment] < 2 || counts[createJob] == 0 {
 		t.Fatalf("load %v for %d pods", counts, pods)
+	}
+	// Some pods deleted at once are made again under their name, after their delete.
+	again := 0
+	for seed := range int64(3) {
+		deleted := map[string]loadAction{}
+		for _, x := range planLoad(profile{seed: seed + 1, pods: 100, agents: 8}, true, time.Minute) {
+			switch {
+			case x.kind == deletePod:
+				deleted[x.name] = x
+			case x.kind == createPod && x.again:
+				again++
+				if d, ok := deleted[x.name]; !ok || d.grace != 0 || x.at <= d.at {
+					t.Fatalf("%s made again at %s, after %+v", x.name, x.at, d)
+				}
+			}
+		}
+	}
+	if again == 0 {
+		t.Fatalf("no pod made again under its name: %v", counts)
 	}
 	for _, x := range planLoad(p, false, time.Minute) {
 		if x.kind != createPod && x.kind != deletePod {
@@ -304,6 +323,28 @@ func TestRecorderSeesLaunchesTwice(t *testing.T) {
 	}})
 	if len(r.twice) != 1 || !strings.Contains(r.twice["pod "+string(types.UID("u1"))], "2 live tasks") {
 		t.Fatalf("two live tasks for one pod: %v", r.twice)
+	}
+
+	// A pod made again under its name whose earlier task is live: two pods' tasks under
+	// one name, unless Mesos reported the earlier one unreachable.
+	named := func(id, state, name, uid string) mesossim.TaskState {
+		t := task(id, state, uid)
+		t.Labels = append(t.Labels, mesos.Label{Key: labelPodNamespace, Value: ptr("chaos")}, mesos.Label{Key: labelPodName, Value: ptr(name)})
+		return t
+	}
+	state := mesossim.State{Frameworks: []mesossim.FrameworkState{{ID: "f1", Tasks: []mesossim.TaskState{
+		named("k8sm.u1", "TASK_KILLING", "web-0", "u1"), named("k8sm.u2", "TASK_STAGING", "web-0", "u2"),
+		named("k8sm.u3", "TASK_RUNNING", "web-1", "u3"), named("k8sm.u4", "TASK_KILLED", "web-1", "u4")}}}}
+	r = newRecorder(nil)
+	r.checkLive(state)
+	if len(r.twice) != 1 || !strings.Contains(r.twice["name chaos/web-0"], "live tasks of 2 pods") {
+		t.Fatalf("two pods' live tasks under one name: %v", r.twice)
+	}
+	r = newRecorder(nil)
+	r.onUpdate("f1", mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.u1"}, State: mesos.TASK_UNREACHABLE.Enum()})
+	r.checkLive(state)
+	if len(r.twice) != 0 {
+		t.Fatalf("the earlier task reported unreachable: %v", r.twice)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/k8sm/k8sm/internal/agentnode"
@@ -42,13 +43,15 @@ type loadAction struct {
 	pinAgent int           // bare pods: the agent it is bound to at creation (as a DaemonSet's pod), or -1
 	requests bool          // bare pods and templates: small explicit requests
 	grace    int64         // deletes: grace period, -1 for the pod's own
+	again    bool          // bare pods: made again under the name of one deleted at once
 }
 
 // planLoad draws the run's load from its seed over the fault phase: about half the pods
 // bare (a tenth bound to an agent's Node at creation, three in ten deleted later with
-// various grace periods), three in ten through Deployments (scaled down, scaled up or
-// rolled out once), two in ten through Jobs whose pods finish after a few seconds.
-// Without kube-controller-manager every pod is bare.
+// various grace periods; two in three of those deleted at once are made again under their name
+// a moment later, as a StatefulSet makes its pods), three in ten through Deployments
+// (scaled down, scaled up or rolled out once), two in ten through Jobs whose pods finish
+// after a few seconds. Without kube-controller-manager every pod is bare.
 func planLoad(p profile, controllers bool, phase time.Duration) []loadAction {
 	rng := rand.New(rand.NewPCG(uint64(p.seed), 0x6c6f6164)) // "load"
 	window := phase * 8 / 10
@@ -67,6 +70,9 @@ func planLoad(p profile, controllers bool, phase time.Duration) []loadAction {
 		}
 	}
 	graces := []int64{-1, 0, 1}
+	// Its own draws, so that the rest of a seed's plan is what it was before pods were
+	// made again.
+	again := rand.New(rand.NewPCG(uint64(p.seed), 0x6167616e)) // "agan"
 	for i := range bare {
 		create := at(0, window)
 		a := loadAction{at: create, kind: createPod, name: fmt.Sprintf("pod-%04d", i), pinAgent: -1, requests: rng.IntN(2) == 0}
@@ -75,7 +81,12 @@ func planLoad(p profile, controllers bool, phase time.Duration) []loadAction {
 		}
 		plan = append(plan, a)
 		if rng.IntN(10) < 3 {
-			plan = append(plan, loadAction{at: at(create+time.Second, window+time.Second), kind: deletePod, name: a.name, grace: graces[rng.IntN(len(graces))]})
+			del := loadAction{at: at(create+time.Second, window+time.Second), kind: deletePod, name: a.name, grace: graces[rng.IntN(len(graces))]}
+			plan = append(plan, del)
+			if del.grace == 0 && again.IntN(3) > 0 {
+				plan = append(plan, loadAction{at: del.at + 500*time.Millisecond + randDur(again, 2500*time.Millisecond), kind: createPod,
+					name: a.name, pinAgent: -1, requests: a.requests, again: true})
+			}
 		}
 	}
 	sort.SliceStable(plan, func(i, j int) bool { return plan[i].at < plan[j].at })
@@ -136,6 +147,9 @@ func (r *run) apply(ctx context.Context, a loadAction) error {
 			pod.Spec.SchedulerName = corev1.DefaultSchedulerName
 			pod.Spec.NodeName = agentnode.NodeName(clusterName, fmt.Sprintf("agent-%d", a.pinAgent+1), 0)
 		}
+		if a.again {
+			return r.createAgain(ctx, pod)
+		}
 		return r.create(ctx, pod)
 	case deletePod:
 		var opts []client.DeleteOption
@@ -179,6 +193,24 @@ func (r *run) create(ctx context.Context, obj client.Object) error {
 		}
 		tried = true
 		return err
+	})
+}
+
+// createAgain creates a pod under the name of one deleted at once a moment ago, waiting
+// while that one is still there (its delete retried while kube-apiserver was away); a pod
+// of the name created since the call began is this call's (a try whose answer was lost).
+func (r *run) createAgain(ctx context.Context, pod *corev1.Pod) error {
+	began := time.Now().Add(-time.Second) // creationTimestamp has whole seconds
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		err := r.load.Create(ctx, pod.DeepCopy())
+		if !apierrors.IsAlreadyExists(err) {
+			return err == nil, nil // kube-apiserver away: tried again
+		}
+		there := &corev1.Pod{}
+		if r.load.Get(ctx, client.ObjectKeyFromObject(pod), there) == nil && !there.CreationTimestamp.Time.Before(began) {
+			return true, nil
+		}
+		return false, nil
 	})
 }
 

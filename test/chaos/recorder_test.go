@@ -441,9 +441,18 @@ func (r *recorder) sampleLive(sim *mesossim.Master) (stop func()) {
 	return func() { close(done); <-finished }
 }
 
-// checkLive records every pod with more than one live task in the master's state.
+// checkLive records every pod with more than one live task in the master's state, and
+// every pod name with live tasks of two pods (one made again under the name of one whose
+// task had not ended: it must wait for that task). A task Mesos reported unreachable is
+// left out of the latter: its pod's name is let go while a KILL cannot reach it (README,
+// force-deleting), and it is killed when its agent is back.
 func (r *recorder) checkLive(st mesossim.State) {
 	byPod := map[types.UID][]string{}
+	type nameTask struct {
+		uid  types.UID
+		desc string
+	}
+	byName := map[string][]nameTask{}
 	for _, fw := range st.Frameworks {
 		if fw.Removed {
 			continue
@@ -456,17 +465,46 @@ func (r *recorder) checkLive(st mesossim.State) {
 			if ref.uid == "" {
 				ref.uid = types.UID("task " + t.ID) // not k8sm's: counted alone
 			}
-			byPod[ref.uid] = append(byPod[ref.uid], fmt.Sprintf("%s %s on %s in framework %s", t.ID, t.State, t.AgentID, fw.ID))
+			desc := fmt.Sprintf("%s %s on %s in framework %s", t.ID, t.State, t.AgentID, fw.ID)
+			byPod[ref.uid] = append(byPod[ref.uid], desc)
+			if ref.name != "" {
+				byName[ref.String()] = append(byName[ref.String()], nameTask{uid: ref.uid, desc: desc})
+			}
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for name, tasks := range byName {
+		uids := map[types.UID]bool{}
+		var descs []string
+		for _, t := range tasks {
+			if !r.everUnreachable(strings.Fields(t.desc)[0]) {
+				uids[t.uid] = true
+				descs = append(descs, t.desc)
+			}
+		}
+		if len(uids) > 1 {
+			sort.Strings(descs)
+			r.twice["name "+name] = fmt.Sprintf("pod %s has live tasks of %d pods: %s", name, len(uids), strings.Join(descs, "; "))
+		}
+	}
 	for uid, tasks := range byPod {
 		if len(tasks) > 1 {
 			sort.Strings(tasks)
 			r.twice["pod "+string(uid)] = fmt.Sprintf("pod uid %s has %d live tasks: %s", uid, len(tasks), strings.Join(tasks, "; "))
 		}
 	}
+}
+
+// everUnreachable says whether the master sent an update of a task that said its agent
+// was unreachable; r.mu is held.
+func (r *recorder) everUnreachable(taskID string) bool {
+	for _, u := range r.sent[taskID] {
+		if u.state == mesos.TASK_UNREACHABLE || u.state == mesos.TASK_LOST && u.reason == mesos.REASON_AGENT_REMOVED.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // terminalState says whether Mesos takes a task state for final.
