@@ -2,7 +2,9 @@ package mesossim
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -167,13 +169,8 @@ func (m *Master) getExecutors() *master.Response_GetExecutors {
 func (m *Master) getFrameworks() *master.Response_GetFrameworks {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ids := make([]string, 0, len(m.frameworks))
-	for id := range m.frameworks {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
 	out := &master.Response_GetFrameworks{}
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(m.frameworks)) {
 		fw := m.frameworks[id]
 		info := fw.info
 		info.ID = &mesos.FrameworkID{Value: fw.id}

@@ -1,7 +1,8 @@
 package mesossim
 
 import (
-	"sort"
+	"maps"
+	"slices"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/master"
@@ -18,20 +19,10 @@ import (
 func (m *Master) getTasks() *master.Response_GetTasks {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ids := make([]string, 0, len(m.frameworks))
-	for id := range m.frameworks {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
 	out := &master.Response_GetTasks{}
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(m.frameworks)) {
 		fw := m.frameworks[id]
-		taskIDs := make([]string, 0, len(fw.tasks))
-		for tid := range fw.tasks {
-			taskIDs = append(taskIDs, tid)
-		}
-		sort.Strings(taskIDs)
-		for _, tid := range taskIDs {
+		for _, tid := range slices.Sorted(maps.Keys(fw.tasks)) {
 			t := fw.tasks[tid]
 			switch {
 			case t.unreachable:

@@ -194,12 +194,9 @@ func TestFollowerRedirectsToTheLeader(t *testing.T) {
 	}
 }
 
-// GET_EXECUTORS lists each framework's executors with the ExecutorInfo of their launch
-// (the framework id filled in), as Mesos does; an agent partitioned takes its executors
-// out of the master with it.
-func TestOperatorAPIGetExecutors(t *testing.T) {
-	m := startSim(t, Config{Agents: 2, AgentResources: "cpus:4;mem:8192"})
-	c := subscribe(t, m, info())
+// launchOnBothAgents launches task t1 on agent-1 and t2 on agent-2, each with executor
+// e1 and the labels given for it (0 and 1), and returns the offers they took by hostname.
+func launchOnBothAgents(c *client, labels func(i int) *mesos.Labels) map[string]mesos.Offer {
 	offers := map[string]mesos.Offer{}
 	for len(offers) < 2 {
 		for _, o := range c.next(scheduler.Event_OFFERS).GetOffers().Offers {
@@ -212,9 +209,19 @@ func TestOperatorAPIGetExecutors(t *testing.T) {
 	for i, host := range []string{"agent-1", "agent-2"} {
 		o := offers[host]
 		c.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: "t" + string(rune('1'+i))},
-			AgentID: o.AgentID, Resources: []mesos.Resource{scalar("cpus", 1)}, Executor: &exec})}.WithOffers(o.ID)))
+			AgentID: o.AgentID, Resources: []mesos.Resource{scalar("cpus", 1)}, Executor: &exec, Labels: labels(i)})}.WithOffers(o.ID)))
 		c.next(scheduler.Event_UPDATE)
 	}
+	return offers
+}
+
+// GET_EXECUTORS lists each framework's executors with the ExecutorInfo of their launch
+// (the framework id filled in), as Mesos does; an agent partitioned takes its executors
+// out of the master with it.
+func TestOperatorAPIGetExecutors(t *testing.T) {
+	m := startSim(t, Config{Agents: 2, AgentResources: "cpus:4;mem:8192"})
+	c := subscribe(t, m, info())
+	offers := launchOnBothAgents(c, func(int) *mesos.Labels { return nil })
 
 	for _, media := range []string{mediaProtobuf, mediaJSON} {
 		r := operatorCall(t, m.URL(), media, mastercalls.GetExecutors())
@@ -245,22 +252,9 @@ func TestOperatorAPIGetExecutors(t *testing.T) {
 func TestOperatorAPIGetTasks(t *testing.T) {
 	m := startSim(t, Config{Agents: 2, AgentResources: "cpus:4;mem:8192"})
 	c := subscribe(t, m, info(mesos.FrameworkInfo_Capability_PARTITION_AWARE))
-	offers := map[string]mesos.Offer{}
-	for len(offers) < 2 {
-		for _, o := range c.next(scheduler.Event_OFFERS).GetOffers().Offers {
-			offers[o.Hostname] = o
-		}
-	}
-	sh := "sleep 1000"
-	exec := mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "e1"}, Command: &mesos.CommandInfo{Value: &sh},
-		Resources: []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
-	for i, host := range []string{"agent-1", "agent-2"} {
-		o := offers[host]
-		labels := &mesos.Labels{Labels: []mesos.Label{{Key: "pod", Value: ptr("web-" + string(rune('0'+i)))}}}
-		c.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: "t" + string(rune('1'+i))},
-			AgentID: o.AgentID, Resources: []mesos.Resource{scalar("cpus", 1)}, Executor: &exec, Labels: labels})}.WithOffers(o.ID)))
-		c.next(scheduler.Event_UPDATE)
-	}
+	offers := launchOnBothAgents(c, func(i int) *mesos.Labels {
+		return &mesos.Labels{Labels: []mesos.Label{{Key: "pod", Value: ptr("web-" + string(rune('0'+i)))}}}
+	})
 
 	for _, media := range []string{mediaProtobuf, mediaJSON} {
 		r := operatorCall(t, m.URL(), media, mastercalls.GetTasks())
