@@ -39,6 +39,7 @@ func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) {
 	if !ok {
 		return
 	}
+	started := time.Now()
 	listCtx, cancel := context.WithTimeout(ctx, executorsWait)
 	defer cancel()
 	// The agents first: one that registers with the master between the two answers is
@@ -50,15 +51,18 @@ func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) {
 			"error", err.Error())
 		return
 	}
-	s.recordEarlierTasks(listCtx, d, list, nil)
+	recorded := s.recordEarlierTasks(listCtx, d, list, nil)
+	s.Log.Info("Looked for tasks of pods that are gone among those Mesos holds", "tasks", len(list), "recorded", recorded,
+		"agentsNotBack", len(recovered), "duration", time.Since(started).Round(time.Millisecond).String())
 	if len(recovered) > 0 {
 		go s.awaitRecoveredAgents(ctx, d, l, recovered)
 	}
 }
 
 // recordEarlierTasks records the tasks of list, of the agents in only (all when nil),
-// that may run, are the cluster's and that nothing records (recordsTask).
-func (s *Scheduler) recordEarlierTasks(ctx context.Context, d Driver, list []framework.MasterTask, only map[string]bool) {
+// that may run, are the cluster's and that nothing records (recordsTask), and says how
+// many it recorded.
+func (s *Scheduler) recordEarlierTasks(ctx context.Context, d Driver, list []framework.MasterTask, only map[string]bool) (recorded int) {
 	fw := d.FrameworkID()
 	for i := range list {
 		t := &list[i]
@@ -69,8 +73,11 @@ func (s *Scheduler) recordEarlierTasks(ctx context.Context, d Driver, list []fra
 		if !ok || s.recordsTask(ctx, t.TaskID, ref) {
 			continue
 		}
-		s.recordEarlier(ctx, t, ref)
+		if s.recordEarlier(ctx, t, ref) {
+			recorded++
+		}
 	}
+	return recorded
 }
 
 // agentLister is a Driver that can ask the master for its agents
@@ -176,7 +183,7 @@ func (s *Scheduler) recordsTask(ctx context.Context, taskID string, ref podtask.
 // and deletes it, then waits until the cache shows it, so that no offer round launches a
 // pod of that name meanwhile. A MesosTask of that name held by another pod's task is
 // left alone: the earlier task is killed when Mesos reports it.
-func (s *Scheduler) recordEarlier(ctx context.Context, t *framework.MasterTask, ref podtask.PodRef) {
+func (s *Scheduler) recordEarlier(ctx context.Context, t *framework.MasterTask, ref podtask.PodRef) bool {
 	latest := mesos.TaskStatus{TaskID: mesos.TaskID{Value: t.TaskID}}
 	if t.Latest != nil {
 		latest = *t.Latest
@@ -194,7 +201,7 @@ func (s *Scheduler) recordEarlier(ctx context.Context, t *framework.MasterTask, 
 	log := s.Log.WithValues("task", t.TaskID, "pod", types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}.String())
 	if err := s.Client.Create(ctx, mt); err != nil {
 		log.Info("Could not record the task of a pod that is gone; it is killed when Mesos reports it", "error", err.Error())
-		return
+		return false
 	}
 	log.Info("Recorded the task of a pod that is gone, to kill it before a pod of its name runs", "state", t.State.String())
 	if err := s.Client.Delete(ctx, mt, client.Preconditions{UID: &mt.UID}); client.IgnoreNotFound(err) != nil {
@@ -206,4 +213,5 @@ func (s *Scheduler) recordEarlier(ctx context.Context, t *framework.MasterTask, 
 		err := s.Client.Get(ctx, key, cached, client.UnsafeDisableDeepCopy)
 		return err == nil && cached.UID == mt.UID || (err != nil && !apierrors.IsNotFound(err)), nil
 	})
+	return true
 }
