@@ -32,12 +32,17 @@ type taskLister interface {
 // at once, and run beside the earlier one. Each is recorded as the MesosTask of a pod
 // deleted: written, then deleted, so that its finalizer has the task killed, and a pod
 // of that name waits for it (PodReconciler.awaitEarlierTask, launchable), as it would
-// had the MesosTask been kept. Offer rounds wait for this, with the executors
-// (awaitExecutors), for at most executorsWait.
-func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) {
+// had the MesosTask been kept. It says whether the master answered.
+//
+// It runs after this process's first subscription (a manager that starts, or a new
+// leader), once the reconciliation that follows it is over (at 10,000 tasks the two
+// side by side made the reconciliation 0.5-1 s longer); later subscriptions (a master
+// failover) find the records this process keeps. Offer rounds wait for it, with the
+// executors (awaitExecutors), for at most knownWait.
+func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) bool {
 	l, ok := d.(taskLister)
 	if !ok {
-		return
+		return false
 	}
 	started := time.Now()
 	listCtx, cancel := context.WithTimeout(ctx, executorsWait)
@@ -49,7 +54,7 @@ func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) {
 	if err != nil {
 		s.Log.Info("Could not list the tasks Mesos holds; the task of a pod removed while no manager led is killed when Mesos reports it, and a pod made again under its name is not held back meanwhile",
 			"error", err.Error())
-		return
+		return false
 	}
 	recorded := s.recordEarlierTasks(listCtx, d, list, nil)
 	s.Log.Info("Looked for tasks of pods that are gone among those Mesos holds", "tasks", len(list), "recorded", recorded,
@@ -57,6 +62,17 @@ func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) {
 	if len(recovered) > 0 {
 		go s.awaitRecoveredAgents(ctx, d, l, recovered)
 	}
+	return true
+}
+
+// awaitReconciled waits, for at most executorsWait, until the reconciliation of the
+// subscription is over (round.finished).
+func (s *Scheduler) awaitReconciled(ctx context.Context, subscription uint64) {
+	_ = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, executorsWait, true, func(context.Context) (bool, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.round != nil && s.round.subscription == subscription && s.round.finished, nil
+	})
 }
 
 // recordEarlierTasks records the tasks of list, of the agents in only (all when nil),

@@ -25,9 +25,14 @@ type taskListingDriver struct {
 	*fakeDriver
 	tasks []framework.MasterTask
 	err   error
+	// onList, if set, runs at each GET_TASKS.
+	onList func()
 }
 
 func (l *taskListingDriver) GetTasks(context.Context) ([]framework.MasterTask, error) {
+	if l.onList != nil {
+		l.onList()
+	}
 	return l.tasks, l.err
 }
 
@@ -208,5 +213,47 @@ func TestTheTasksOfRecoveredAgentsAreLookedAtOnceTheyAreBack(t *testing.T) {
 		return c.Get(ctx, key, mt) == nil && mt.Spec.TaskID == "k8sm.u1" && mt.Status.AgentID == "a-2", nil
 	}); err != nil {
 		t.Fatal("the task of web-0 on agent a-2, back, is not recorded")
+	}
+}
+
+// The tasks Mesos holds are looked at after this process's first subscription, once its
+// reconciliation is over (side by side, the two shared the CPU a failover waits on), and
+// not after later ones (a master failover), which find the records this process keeps.
+func TestTheTasksMesosHoldsAreLookedAtOnceAfterTheFirstReconciliation(t *testing.T) {
+	c := fakeAPI(t)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	var mu sync.Mutex
+	var lists int
+	var reconciledFirst []bool
+	d := &taskListingDriver{fakeDriver: newFakeDriver()}
+	d.onList = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		lists++
+		reconciledFirst = append(reconciledFirst, d.isReconciled())
+	}
+	ctx := context.Background()
+	known := func() chan struct{} {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.executorsKnown
+	}
+	s.subscribed(ctx, d)
+	select {
+	case <-known():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first subscription's lists never came")
+	}
+	d.endSubscription(true)
+	s.subscribed(ctx, d)
+	select {
+	case <-known():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second subscription's lists never came")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if lists != 1 || !reconciledFirst[0] {
+		t.Errorf("GET_TASKS sent %d times (after the reconciliation: %v), want once, after the first subscription's reconciliation", lists, reconciledFirst)
 	}
 }

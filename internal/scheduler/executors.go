@@ -104,10 +104,14 @@ type executorLister interface {
 	GetExecutors(ctx context.Context) ([]framework.MasterExecutor, error)
 }
 
-// executorsWait bounds how long a subscription's first round waits for the master to
-// list the running executors (learnExecutors); after it, their resources are read off
-// the offers.
-const executorsWait = 5 * time.Second
+// executorsWait bounds how long a subscription waits for the master to list the running
+// executors (learnExecutors), or the tasks it holds (learnEarlierTasks), and how long the
+// latter waits for the reconciliation; knownWait how long a subscription's first offer
+// round waits for all of it. After it, the executors' resources are read off the offers.
+const (
+	executorsWait = 5 * time.Second
+	knownWait     = 3 * executorsWait
+)
 
 // learnExecutors asks the master, after a subscription, for the resources the cluster's
 // executors on the agents were launched with: a process that did not launch them (a
@@ -141,7 +145,7 @@ func (s *Scheduler) learnExecutors(ctx context.Context, d Driver) {
 	}
 }
 
-// awaitExecutors waits, for at most executorsWait, until the running executors of the
+// awaitExecutors waits, for at most knownWait, until the running executors of the
 // current subscription are known (learnExecutors), and the tasks of pods gone recorded
 // (learnEarlierTasks).
 func (s *Scheduler) awaitExecutors(ctx context.Context) {
@@ -156,7 +160,7 @@ func (s *Scheduler) awaitExecutors(ctx context.Context) {
 		return
 	default:
 	}
-	t := time.NewTimer(executorsWait)
+	t := time.NewTimer(knownWait)
 	defer t.Stop()
 	select {
 	case <-done:

@@ -126,6 +126,9 @@ type Scheduler struct {
 	// its answers (reconcile.go).
 	round          *round
 	reconcileRetry time.Duration
+	// earlierScanned: the tasks Mesos holds were looked at once (learnEarlierTasks);
+	// from then on this process records every pod's task itself.
+	earlierScanned bool
 	// recoveredAgentsPoll is how often the master is asked whether the agents it
 	// recovered have registered again (earlier.go); recoveredAgentsPoll when 0.
 	recoveredAgentsPoll time.Duration
@@ -267,12 +270,24 @@ func (s *Scheduler) subscribed(ctx context.Context, d Driver) {
 	s.driver = d
 	s.suppressed = false
 	s.executorsKnown = known
+	scan := !s.earlierScanned
 	s.mu.Unlock()
 	go func() {
 		defer close(known)
 		var wg sync.WaitGroup
 		wg.Go(func() { s.learnExecutors(ctx, d) })
-		wg.Go(func() { s.learnEarlierTasks(ctx, d) })
+		if scan {
+			// Once the tasks are reconciled: the reconciliation is what a failover waits
+			// for, and the two shared the CPU (earlier.go).
+			wg.Go(func() {
+				s.awaitReconciled(ctx, d.Subscription())
+				if s.learnEarlierTasks(ctx, d) {
+					s.mu.Lock()
+					s.earlierScanned = true
+					s.mu.Unlock()
+				}
+			})
+		}
 		wg.Wait()
 	}()
 	go s.reconcileTasks(ctx, d)
