@@ -32,7 +32,8 @@ type taskLister interface {
 // at once, and run beside the earlier one. Each is recorded as the MesosTask of a pod
 // deleted: written, then deleted, so that its finalizer has the task killed, and a pod
 // of that name waits for it (PodReconciler.awaitEarlierTask, launchable), as it would
-// had the MesosTask been kept. It says whether the master answered.
+// had the MesosTask been kept. It says whether that is done: the master answered, and
+// every agent it recovered from its registry was back (else awaitRecoveredAgents says).
 //
 // It runs after this process's first subscription (a manager that starts, or a new
 // leader), once the reconciliation that follows it is over (at 10,000 tasks the two
@@ -56,13 +57,23 @@ func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) bool {
 			"error", err.Error())
 		return false
 	}
-	recorded := s.recordEarlierTasks(listCtx, d, list, nil)
+	cancel()
+	recorded := s.recordEarlierTasks(ctx, d, list, nil)
 	s.Log.Info("Looked for tasks of pods that are gone among those Mesos holds", "tasks", len(list), "recorded", recorded,
 		"agentsNotBack", len(recovered), "duration", time.Since(started).Round(time.Millisecond).String())
 	if len(recovered) > 0 {
 		go s.awaitRecoveredAgents(ctx, d, l, recovered)
+		return false
 	}
 	return true
+}
+
+// scanned records that the tasks Mesos holds were looked at: later subscriptions find
+// the records this process keeps.
+func (s *Scheduler) scanned() {
+	s.mu.Lock()
+	s.earlierScanned = true
+	s.mu.Unlock()
 }
 
 // awaitReconciled waits, for at most executorsWait, until the reconciliation of the
@@ -138,7 +149,8 @@ func (s *Scheduler) recoveredAgents(ctx context.Context, d Driver) (ids map[stri
 // recovered have registered with it again, and records the tasks of theirs whose pods
 // are gone (recordEarlierTasks): a pod removed while a manager and a master failed over,
 // and made again under its name, waits for its earlier task from then on, not from the
-// periodic reconciliation's report of it.
+// periodic reconciliation's report of it. Once all are back the look is done (scanned);
+// if the subscription ends first, the next one looks again.
 func (s *Scheduler) awaitRecoveredAgents(ctx context.Context, d Driver, l taskLister, waiting map[string]bool) {
 	subscription := d.Subscription()
 	every := s.recoveredAgentsPoll
@@ -178,6 +190,9 @@ func (s *Scheduler) awaitRecoveredAgents(ctx context.Context, d Driver, l taskLi
 			delete(waiting, id)
 		}
 	}
+	if len(waiting) == 0 {
+		s.scanned()
+	}
 }
 
 // recordsTask says whether something records a task already: its MesosTask, its pod
@@ -196,8 +211,9 @@ func (s *Scheduler) recordsTask(ctx context.Context, taskID string, ref podtask.
 }
 
 // recordEarlier writes the MesosTask of a task whose pod is gone (podtask.EarlierTask)
-// and deletes it, then waits until the cache shows it, so that no offer round launches a
-// pod of that name meanwhile. A MesosTask of that name held by another pod's task is
+// and deletes it, then waits until the cache shows it (for at most a few seconds: it
+// may be gone already, its task killed), so that no offer round launches a pod of that
+// name meanwhile. A MesosTask of that name held by another pod's task is
 // left alone: the earlier task is killed when Mesos reports it.
 func (s *Scheduler) recordEarlier(ctx context.Context, t *framework.MasterTask, ref podtask.PodRef) bool {
 	latest := mesos.TaskStatus{TaskID: mesos.TaskID{Value: t.TaskID}}
@@ -224,7 +240,7 @@ func (s *Scheduler) recordEarlier(ctx context.Context, t *framework.MasterTask, 
 		log.Info("Could not delete the record of the task of a pod that is gone; it is deleted as its pod's absence is noticed", "error", err.Error())
 	}
 	key := client.ObjectKeyFromObject(mt)
-	_ = wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	_ = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 2*time.Second, true, func(ctx context.Context) (bool, error) {
 		cached := &mesosv1alpha1.MesosTask{}
 		err := s.Client.Get(ctx, key, cached, client.UnsafeDisableDeepCopy)
 		return err == nil && cached.UID == mt.UID || (err != nil && !apierrors.IsNotFound(err)), nil

@@ -199,7 +199,9 @@ func TestTheTasksOfRecoveredAgentsAreLookedAtOnceTheyAreBack(t *testing.T) {
 	d := &recoveringDriver{fakeDriver: newFakeDriver()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s.learnEarlierTasks(ctx, d)
+	if s.learnEarlierTasks(ctx, d) {
+		t.Error("the look at the tasks Mesos holds is done while agent a-2 is not back; want it looked at again after the next subscription, should this one end first")
+	}
 	key := client.ObjectKey{Namespace: "ns", Name: "web-0"}
 	if err := c.Get(ctx, key, &mesosv1alpha1.MesosTask{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("a MesosTask of web-0 before its agent is back: %v", err)
@@ -213,6 +215,13 @@ func TestTheTasksOfRecoveredAgentsAreLookedAtOnceTheyAreBack(t *testing.T) {
 		return c.Get(ctx, key, mt) == nil && mt.Spec.TaskID == "k8sm.u1" && mt.Status.AgentID == "a-2", nil
 	}); err != nil {
 		t.Fatal("the task of web-0 on agent a-2, back, is not recorded")
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.earlierScanned, nil
+	}); err != nil {
+		t.Error("the look is not done once every agent is back")
 	}
 }
 

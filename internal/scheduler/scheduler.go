@@ -282,9 +282,7 @@ func (s *Scheduler) subscribed(ctx context.Context, d Driver) {
 			wg.Go(func() {
 				s.awaitReconciled(ctx, d.Subscription())
 				if s.learnEarlierTasks(ctx, d) {
-					s.mu.Lock()
-					s.earlierScanned = true
-					s.mu.Unlock()
+					s.scanned()
 				}
 			})
 		}
