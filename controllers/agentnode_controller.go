@@ -70,6 +70,9 @@ type AgentNodeReconciler struct {
 	// unlabeledTold is what of each Node's agent this process told has no label
 	// (warnUnlabeled), by Node.
 	unlabeledTold sync.Map
+	// unsubscribed is when a pass first found each cluster's framework without a
+	// subscription, by cluster name (unsubscribedSince).
+	unsubscribed sync.Map
 	// heard replaces kubeletAPIHeard's scheduler (tests).
 	heard func(cluster string) map[string]int32
 }
@@ -111,25 +114,32 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // growing backoff (up to 1000 s) instead, while no Lease of the cluster was renewed.
 func (r *AgentNodeReconciler) pass(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, status framework.Status, now time.Time) time.Duration {
 	if !status.Subscribed && mc.Status.FrameworkID != "" {
-		if driverSaysRemoved(status) {
+		since := r.unsubscribedSince(mc.Name, now)
+		switch {
+		case driverSaysRemoved(status):
 			r.frameworkRemovedNodes(ctx, mc, nodes, now)
-		} else {
-			r.outage(ctx, mc, nodes, now)
+		case now.Sub(since) < outageGrace:
+			r.briefOutage(ctx, mc, nodes, now, r.renewAge(status))
+			return max(min(outageGrace-r.now().Sub(since), r.leaseDuration()/4), 100*time.Millisecond)
+		default:
+			r.outage(ctx, mc, nodes, now, since)
 		}
 		return r.leaseDuration() / 4
 	}
+	r.subscribedAgain(mc.Name)
 	kept, requeue := nodesToKeep(mc.Name, nodes, status, now)
 	agents := liveAgents(mc, status, r.kubeletAPIHeard(mc.Name), now)
-	return min(requeue, r.syncNodes(ctx, mc, agents, nodes, status.Subscribed, kept, now))
+	return min(requeue, r.syncNodes(ctx, mc, agents, nodes, status, kept, now))
 }
 
 // syncNodes writes the Nodes of the agents the driver knows, keeps the Nodes kept says as
 // they are (keepNodes), and settles the Nodes of agents that left: Ready=Unknown at
 // once, deleted after the grace period while subscribed. A write that fails holds up
 // none of the others (nodeFailed). It returns when the next pass is due.
-func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, nodes []corev1.Node, subscribed bool, kept keptNodes, now time.Time) (requeue time.Duration) {
+func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, nodes []corev1.Node, status framework.Status, kept keptNodes, now time.Time) (requeue time.Duration) {
 	log := ctrl.LoggerFrom(ctx)
-	r.ensureNodes(ctx, mc, agents, subscribed, now)
+	subscribed, age := status.Subscribed, r.renewAge(status)
+	r.ensureNodes(ctx, mc, agents, subscribed, now, age)
 	seen := make(map[string]bool, len(agents))
 	for _, a := range agents {
 		seen[agentnode.NodeName(mc.Name, a.Hostname, a.Port)] = true
@@ -170,7 +180,7 @@ func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.M
 			}
 		}
 	}
-	r.keepNodes(ctx, mc, keep, kept, subscribed, now)
+	r.keepNodes(ctx, mc, keep, kept, subscribed, now, age)
 	return requeue
 }
 
@@ -190,16 +200,18 @@ func (r *AgentNodeReconciler) nodeFailed(ctx context.Context, cluster, node stri
 // outage of the master, or of this manager, must not evict the pods Mesos keeps running.
 // Nodes are neither made nor removed meanwhile: who comes and goes is known again once
 // the framework subscribes.
-func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, now time.Time) {
+func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, now, since time.Time) {
 	limit := failoverTimeout(mc)
+	r.readLeases(ctx, nodeNames(nodes))
 	forEach(ctx, len(nodes), nodePace(len(nodes), r.leaseDuration()), func(i int) {
-		r.nodeFailed(ctx, mc.Name, nodes[i].Name, r.outageNode(ctx, &nodes[i], now, limit))
+		r.nodeFailed(ctx, mc.Name, nodes[i].Name, r.outageNode(ctx, &nodes[i], now, since, limit))
 	})
 }
 
-// outageNode keeps one Node Ready through an outage, its Lease renewed (see outage).
-func (r *AgentNodeReconciler) outageNode(ctx context.Context, n *corev1.Node, now time.Time, limit time.Duration) error {
-	st, ok := agentnode.Outage(n, metav1.NewTime(now), limit)
+// outageNode keeps one Node Ready through an outage that began at since, its Lease
+// renewed (see outage).
+func (r *AgentNodeReconciler) outageNode(ctx context.Context, n *corev1.Node, now, since time.Time, limit time.Duration) error {
+	st, ok := agentnode.Outage(n, metav1.NewTime(now), metav1.NewTime(since), limit)
 	if !ok {
 		if ready := agentnode.ReadyCondition(n); ready != nil && ready.Status == corev1.ConditionTrue {
 			return r.markGone(ctx, n, now)
@@ -216,7 +228,7 @@ func (r *AgentNodeReconciler) outageNode(ctx context.Context, n *corev1.Node, no
 		}
 	}
 	// Renewed even when the status write failed, as a kubelet renews its Lease.
-	return errors.Join(err, r.renewLease(ctx, n, now))
+	return errors.Join(err, r.renewLease(ctx, n, now, r.leaseDuration()/4))
 }
 
 // nodeWorkers is how many agents' Nodes and Leases a pass writes at once. One write
@@ -240,10 +252,17 @@ func nodePace(n int, leaseDuration time.Duration) *rate.Limiter {
 // ensureNodes creates or updates the Nodes of live agents and renews their Leases,
 // nodeWorkers at a time at nodePace. An agent whose write fails holds up no other
 // agent's (nodeFailed).
-func (r *AgentNodeReconciler) ensureNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, subscribed bool, now time.Time) {
+func (r *AgentNodeReconciler) ensureNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, subscribed bool, now time.Time, age time.Duration) {
+	if subscribed {
+		names := make([]string, len(agents))
+		for i, a := range agents {
+			names[i] = agentnode.NodeName(mc.Name, a.Hostname, a.Port)
+		}
+		r.readLeases(ctx, names)
+	}
 	forEach(ctx, len(agents), nodePace(len(agents), r.leaseDuration()), func(i int) {
 		a := agents[i]
-		r.nodeFailed(ctx, mc.Name, agentnode.NodeName(mc.Name, a.Hostname, a.Port), r.ensureNode(ctx, mc, a, subscribed, now))
+		r.nodeFailed(ctx, mc.Name, agentnode.NodeName(mc.Name, a.Hostname, a.Port), r.ensureNode(ctx, mc, a, subscribed, now, age))
 	})
 }
 
@@ -284,7 +303,7 @@ func (r *AgentNodeReconciler) now() time.Time {
 // is renewed even when a write of the Node failed, as a kubelet renews its Lease whatever
 // becomes of its status writes: a Node the API server refuses to update (a webhook, a
 // quota, a 429) must not also go NotReady for it.
-func (r *AgentNodeReconciler) ensureNode(ctx context.Context, mc *mesosv1alpha1.MesosCluster, a agentnode.Agent, subscribed bool, now time.Time) error {
+func (r *AgentNodeReconciler) ensureNode(ctx context.Context, mc *mesosv1alpha1.MesosCluster, a agentnode.Agent, subscribed bool, now time.Time, age time.Duration) error {
 	desired := agentnode.Desired(mc.Name, a)
 	node, err := r.agentNode(ctx, mc, desired)
 	if err != nil || r.otherCluster(ctx, mc, node, a) {
@@ -297,7 +316,7 @@ func (r *AgentNodeReconciler) ensureNode(ctx context.Context, mc *mesosv1alpha1.
 	if !subscribed || node.UID == "" {
 		return err
 	}
-	return errors.Join(err, r.renewLease(ctx, node, now))
+	return errors.Join(err, r.renewLease(ctx, node, now, age))
 }
 
 // agentNode is the agent's Node: the cache's own, to read only (copied before a write:

@@ -205,6 +205,7 @@ func TestReconcileReturnsNoErrorForAFailingNode(t *testing.T) {
 	}
 	c, _ := fakeAPI(t, failNode(names[0], errors.New("admission webhook denied the request")), objs...)
 	r := &AgentNodeReconciler{Client: c, Registry: scheduler.NewRegistry(), Now: func() time.Time { return now }}
+	r.unsubscribed.Store("m", now.Add(-time.Minute)) // past outageGrace: the Nodes are written
 	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: "m"}})
 	if err != nil {
 		t.Fatalf("Reconcile() = %v, want no error: the failed Node is logged and counted", err)
@@ -245,7 +246,7 @@ func TestALeaseOfANodeMadeMeanwhileNamesItsUID(t *testing.T) {
 			c, base := fakeAPI(t, funcs, node)
 			r := &AgentNodeReconciler{Client: c, APIReader: base}
 			mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
-			err := r.ensureNode(context.Background(), mc, a, true, now)
+			err := r.ensureNode(context.Background(), mc, a, true, now, r.leaseDuration()/4)
 			if (err != nil) != tc.statusRefused {
 				t.Errorf("ensureNode() = %v, want an error only when the status is refused", err)
 			}

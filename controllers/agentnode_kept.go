@@ -94,7 +94,7 @@ func reportedNodes(nodes []corev1.Node, reported map[string]bool) map[string]boo
 // says the master is unreachable (since an outage before this subscription) is told it is reachable:
 // left so, the next outage would be taken to have lasted since then, and past the
 // failover timeout turn the Node Unknown at once (agentnode.Outage).
-func (r *AgentNodeReconciler) keepNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []*corev1.Node, kept keptNodes, subscribed bool, now time.Time) {
+func (r *AgentNodeReconciler) keepNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []*corev1.Node, kept keptNodes, subscribed bool, now time.Time, age time.Duration) {
 	forEach(ctx, len(nodes), nodePace(len(nodes), r.leaseDuration()), func(i int) {
 		n := nodes[i]
 		if n.UID == "" {
@@ -118,7 +118,7 @@ func (r *AgentNodeReconciler) keepNodes(ctx context.Context, mc *mesosv1alpha1.M
 				return
 			}
 		}
-		r.nodeFailed(ctx, mc.Name, n.Name, r.renewLease(ctx, n, now))
+		r.nodeFailed(ctx, mc.Name, n.Name, r.renewLease(ctx, n, now, age))
 	})
 }
 

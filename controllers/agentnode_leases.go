@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/k8sm/k8sm/internal/indexer"
@@ -11,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -23,6 +25,93 @@ import (
 type leaseCopies struct {
 	mu sync.Mutex
 	m  map[string]*coordinationv1.Lease
+	// absent are the Nodes whose Lease the last List lacked and that were not renewed
+	// since: each is created without a read first.
+	absent map[string]bool
+	// listRefused is set once a List failed (a Role without list, from an older
+	// install): told once, and each Lease is read on its own.
+	listRefused atomic.Bool
+}
+
+// missing are the names that have no copy.
+func (l *leaseCopies) missing(names []string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, n := range names {
+		if l.m[n] == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// takeAbsent says, once, that the last List lacked a Node's Lease.
+func (l *leaseCopies) takeAbsent(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.absent[name] {
+		return false
+	}
+	delete(l.absent, name)
+	return true
+}
+
+// listedLeasePage is how many Leases a List of kube-node-lease asks for at a time.
+const listedLeasePage = 500
+
+// readLeases reads the Leases of the named Nodes that have no copy with one List of
+// kube-node-lease, when at least a tenth of them (and more than one) have none: after a
+// start, a new leader read 1,000 Leases one GET at a time while the reconciliation of
+// its new subscription's 10,000 tasks waited for the same API server. A Lease the List
+// lacks is created without a read first (takeAbsent). When the List fails, each Lease is
+// read on its own, as before.
+func (r *AgentNodeReconciler) readLeases(ctx context.Context, names []string) {
+	missing := r.leases.missing(names)
+	if len(missing) < 2 || len(missing)*10 < len(names) || r.leases.listRefused.Load() {
+		return
+	}
+	found := map[string]*coordinationv1.Lease{}
+	want := make(map[string]bool, len(missing))
+	for _, n := range missing {
+		want[n] = true
+	}
+	reader := indexer.Uncached(r.APIReader, r.Client)
+	list := &coordinationv1.LeaseList{}
+	for {
+		if err := reader.List(ctx, list, client.InNamespace(nodeLeaseNamespace), client.Limit(listedLeasePage), client.Continue(list.Continue)); err != nil {
+			if !r.leases.listRefused.Swap(true) {
+				ctrl.LoggerFrom(ctx).Info("Could not list the Node Leases; reading each on its own", "namespace", nodeLeaseNamespace, "error", err.Error())
+			}
+			return
+		}
+		for i := range list.Items {
+			if want[list.Items[i].Name] {
+				found[list.Items[i].Name] = &list.Items[i]
+			}
+		}
+		if list.Continue == "" {
+			break
+		}
+	}
+	l := &r.leases
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]*coordinationv1.Lease{}
+	}
+	if l.absent == nil {
+		l.absent = map[string]bool{}
+	}
+	for _, n := range missing {
+		switch lease := found[n]; {
+		case lease != nil && l.m[n] == nil:
+			lease.ManagedFields = nil
+			l.m[n] = lease
+		case lease == nil:
+			l.absent[n] = true
+		}
+	}
 }
 
 func (l *leaseCopies) get(name string) *coordinationv1.Lease {
@@ -47,13 +136,18 @@ func (l *leaseCopies) forget(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.m, name)
+	delete(l.absent, name)
 }
 
-// renewLease keeps the Node's Lease in kube-node-lease current, as a kubelet does.
-func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node, now time.Time) error {
+// renewLease keeps the Node's Lease in kube-node-lease current, as a kubelet does: it is
+// renewed once it is age old (renewAge).
+func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node, now time.Time, age time.Duration) error {
 	key := client.ObjectKey{Namespace: nodeLeaseNamespace, Name: node.Name}
 	renew := metav1.NewMicroTime(now)
 	lease := r.leases.get(node.Name)
+	if lease == nil && r.leases.takeAbsent(node.Name) {
+		return r.createLease(ctx, node, key, renew)
+	}
 	if lease == nil {
 		lease = &coordinationv1.Lease{}
 		err := indexer.Uncached(r.APIReader, r.Client).Get(ctx, key, lease)
@@ -65,7 +159,7 @@ func (r *AgentNodeReconciler) renewLease(ctx context.Context, node *corev1.Node,
 		}
 		r.leases.put(lease)
 	}
-	if lease.Spec.RenewTime != nil && now.Sub(lease.Spec.RenewTime.Time) < r.leaseDuration()/4 {
+	if lease.Spec.RenewTime != nil && now.Sub(lease.Spec.RenewTime.Time) < age {
 		return nil
 	}
 	// An Update, as a kubelet renews its Lease: it goes as protobuf, where a merge patch

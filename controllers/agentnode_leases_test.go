@@ -48,7 +48,7 @@ func TestRenewLeaseFromTheLastCopy(t *testing.T) {
 	now := time.Now()
 	for i := range 3 {
 		at := now.Add(time.Duration(i) * r.leaseDuration() / 2)
-		if err := r.renewLease(context.Background(), node, at); err != nil {
+		if err := r.renewLease(context.Background(), node, at, r.leaseDuration()/4); err != nil {
 			t.Fatal(err)
 		}
 		if got := renewedAt(); !got.Equal(at.Truncate(time.Microsecond)) {
@@ -65,10 +65,10 @@ func TestRenewLeaseFromTheLastCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	later := now.Add(2 * r.leaseDuration())
-	if err := r.renewLease(context.Background(), node, later); err == nil {
+	if err := r.renewLease(context.Background(), node, later, r.leaseDuration()/4); err == nil {
 		t.Fatal("renewing a Lease that is gone succeeded")
 	}
-	if err := r.renewLease(context.Background(), node, later); err != nil {
+	if err := r.renewLease(context.Background(), node, later, r.leaseDuration()/4); err != nil {
 		t.Fatal(err)
 	}
 	if got := renewedAt(); !got.Equal(later.Truncate(time.Microsecond)) {
@@ -108,7 +108,7 @@ func TestRenewLeaseUpdatesAndPatchesAfterAConflict(t *testing.T) {
 				}})
 			r := &AgentNodeReconciler{Client: c}
 			now := time.Now()
-			if err := r.renewLease(context.Background(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}}, now); err != nil {
+			if err := r.renewLease(context.Background(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}}, now, r.leaseDuration()/4); err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(writes, tc.want) {

@@ -24,6 +24,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/framework"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/testapi"
 )
@@ -73,7 +74,10 @@ func TestEnsureNodesWritesAtOnce(t *testing.T) {
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
 	agents := testAgents(3 * nodeWorkers)
 	done := make(chan struct{})
-	go func() { r.ensureNodes(context.Background(), mc, agents, true, time.Now()); close(done) }()
+	go func() {
+		r.ensureNodes(context.Background(), mc, agents, true, time.Now(), r.leaseDuration()/4)
+		close(done)
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for most.Load() < nodeWorkers && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
@@ -109,7 +113,7 @@ func TestEnsureNodesGoesOnPastAFailure(t *testing.T) {
 	r := &AgentNodeReconciler{Client: c}
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
 	agents := testAgents(5)
-	r.ensureNodes(context.Background(), mc, agents, true, time.Now())
+	r.ensureNodes(context.Background(), mc, agents, true, time.Now(), r.leaseDuration()/4)
 	var leases coordinationv1.LeaseList
 	if err := c.List(context.Background(), &leases); err != nil || len(leases.Items) != len(agents)-1 {
 		t.Fatalf("%d Leases (%v), want %d: the other agents' Leases", len(leases.Items), err, len(agents)-1)
@@ -149,7 +153,7 @@ func TestAFailedNodeWriteHoldsUpTheNodesOfAgentsThatLeft(t *testing.T) {
 	}
 	r := &AgentNodeReconciler{Client: c, GoneGracePeriod: time.Minute}
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
-	r.syncNodes(context.Background(), mc, testAgents(2), nodes.Items, true, keptNodes{}, now)
+	r.syncNodes(context.Background(), mc, testAgents(2), nodes.Items, framework.Status{Subscribed: true, Reconciled: true}, keptNodes{}, now)
 	n := &corev1.Node{}
 	if err := c.Get(context.Background(), client.ObjectKey{Name: "just-left"}, n); err != nil {
 		t.Fatal(err)
@@ -197,7 +201,7 @@ func TestTheNodeOfAnAgentThatLeftStaysWhileItsTasksMayComeBack(t *testing.T) {
 		if err := c.List(ctx, &nodes); err != nil {
 			t.Fatal(err)
 		}
-		r.syncNodes(ctx, mc, nil, nodes.Items, true, keptNodes{}, now)
+		r.syncNodes(ctx, mc, nil, nodes.Items, framework.Status{Subscribed: true, Reconciled: true}, keptNodes{}, now)
 		return c.Get(ctx, client.ObjectKeyFromObject(node), &corev1.Node{})
 	}
 	if err := pass(); err != nil {
@@ -235,12 +239,12 @@ func TestEnsureNodeWritesNothingUnchanged(t *testing.T) {
 	now := time.Now()
 	// The first passes make the Node and write its status.
 	for i := range 2 {
-		if err := r.ensureNode(context.Background(), mc, a, true, now.Add(time.Duration(i)*time.Second)); err != nil {
+		if err := r.ensureNode(context.Background(), mc, a, true, now.Add(time.Duration(i)*time.Second), r.leaseDuration()/4); err != nil {
 			t.Fatal(err)
 		}
 	}
 	writes.Store(0)
-	if err := r.ensureNode(context.Background(), mc, a, true, now.Add(2*time.Second)); err != nil {
+	if err := r.ensureNode(context.Background(), mc, a, true, now.Add(2*time.Second), r.leaseDuration()/4); err != nil {
 		t.Fatal(err)
 	}
 	if n := writes.Load(); n != 0 {
@@ -255,7 +259,7 @@ func TestEnsureNodeWritesNothingUnchanged(t *testing.T) {
 	if err := c.Update(context.Background(), node); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.ensureNode(context.Background(), mc, a, true, now.Add(3*time.Second)); err != nil {
+	if err := r.ensureNode(context.Background(), mc, a, true, now.Add(3*time.Second), r.leaseDuration()/4); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(node), node); err != nil || node.Labels[agentnode.LabelCluster] != "m" {
@@ -277,7 +281,7 @@ func TestADroppedAttributeLeavesTheNodesLabels(t *testing.T) {
 	}
 	a.Attributes = []mesos.Attribute{rack("r1"), {Name: "zone", Type: mesos.TEXT, Text: &mesos.Value_Text{Value: "z1"}}}
 	now := time.Now()
-	if err := r.ensureNode(context.Background(), mc, a, true, now); err != nil {
+	if err := r.ensureNode(context.Background(), mc, a, true, now, r.leaseDuration()/4); err != nil {
 		t.Fatal(err)
 	}
 	key := client.ObjectKey{Name: agentnode.NodeName("m", a.Hostname, a.Port)}
@@ -291,7 +295,7 @@ func TestADroppedAttributeLeavesTheNodesLabels(t *testing.T) {
 	}
 
 	a.Attributes = []mesos.Attribute{rack("r2")} // zone dropped, rack changed
-	if err := r.ensureNode(context.Background(), mc, a, true, now.Add(time.Second)); err != nil {
+	if err := r.ensureNode(context.Background(), mc, a, true, now.Add(time.Second), r.leaseDuration()/4); err != nil {
 		t.Fatal(err)
 	}
 

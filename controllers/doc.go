@@ -45,8 +45,9 @@ package controllers
 // +kubebuilder:rbac:groups="",resources=nodes/status,verbs=patch
 //
 // Node heartbeats: a Lease per agent Node, in kube-node-lease only (a Role there). No
-// list or watch: each renewal updates the copy the last one returned (leaseCopies).
-// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-node-lease,roleName=manager-node-lease-role,resources=leases,verbs=get;create;update;patch;delete
+// watch: each renewal updates the copy the last one returned (leaseCopies); a List reads
+// those without a copy at once (after a start, a new leader), not one GET each.
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-node-lease,roleName=manager-node-lease-role,resources=leases,verbs=get;list;create;update;patch;delete
 //
 // Namespaces: evaluate a MesosCluster's namespaceSelector, and pod affinity terms'
 // namespace selectors (the cache).

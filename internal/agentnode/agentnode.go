@@ -514,17 +514,18 @@ func keepTransition(c *corev1.NodeCondition, previous []corev1.NodeCondition) {
 // every pod whose toleration ran out, and the tasks of the evicted pods would be killed
 // when the master came back: the outage of one component would become the loss of
 // every pod on Mesos. So the Node reports what Kubernetes acts on (Ready: its pods run)
-// and says, in its own condition, what it cannot see. ok is false once the outage has
-// lasted limit (the framework's failover timeout: Mesos has then removed the framework
-// and killed its tasks), or when the Node was not Ready when it began.
-func Outage(n *corev1.Node, now metav1.Time, limit time.Duration) (st corev1.NodeStatus, ok bool) {
+// and says, in its own condition, what it cannot see, since the outage began (since). ok
+// is false once the outage has lasted limit (the framework's failover timeout: Mesos has
+// then removed the framework and killed its tasks), or when the Node was not Ready when
+// it began.
+func Outage(n *corev1.Node, now, since metav1.Time, limit time.Duration) (st corev1.NodeStatus, ok bool) {
 	ready := ReadyCondition(n)
 	if ready == nil || ready.Status != corev1.ConditionTrue {
 		return corev1.NodeStatus{}, false
 	}
 	st = *n.Status.DeepCopy()
 	reachable := corev1.NodeCondition{Type: ConditionMasterReachable, Status: corev1.ConditionFalse, Reason: ReasonMasterUnreachable,
-		LastHeartbeatTime: now, LastTransitionTime: now}
+		LastHeartbeatTime: now, LastTransitionTime: since}
 	keepTransition(&reachable, n.Status.Conditions)
 	if now.Sub(reachable.LastTransitionTime.Time) >= limit {
 		return corev1.NodeStatus{}, false

@@ -315,8 +315,9 @@ func TestOutage(t *testing.T) {
 	ready := Status(Agent{ID: "a1", Hostname: "h1"}, true, t0, nil)
 	node := func(st corev1.NodeStatus) *corev1.Node { return &corev1.Node{Status: st} }
 
+	began := metav1.NewTime(t0.Add(50 * time.Second))
 	later := metav1.NewTime(t0.Add(time.Minute))
-	st, ok := Outage(node(ready), later, time.Hour)
+	st, ok := Outage(node(ready), later, began, time.Hour)
 	if !ok {
 		t.Fatal("a Ready Node is given up at the start of an outage")
 	}
@@ -324,20 +325,20 @@ func TestOutage(t *testing.T) {
 	if r.Status != corev1.ConditionTrue || !r.LastHeartbeatTime.Equal(&later) || !r.LastTransitionTime.Equal(&t0) {
 		t.Fatalf("Ready = %+v, want True with the heartbeat renewed and the transition kept", r)
 	}
-	if m.Status != corev1.ConditionFalse || m.Reason != ReasonMasterUnreachable || !m.LastTransitionTime.Equal(&later) {
+	if m.Status != corev1.ConditionFalse || m.Reason != ReasonMasterUnreachable || !m.LastTransitionTime.Equal(&began) {
 		t.Fatalf("MesosMasterReachable = %+v, want False since the outage began", m)
 	}
 
 	evenLater := metav1.NewTime(later.Add(30 * time.Minute))
-	st2, ok := Outage(node(st), evenLater, time.Hour)
-	if m2 := findNodeCondition(st2, ConditionMasterReachable); !ok || !m2.LastTransitionTime.Equal(&later) {
+	st2, ok := Outage(node(st), evenLater, evenLater, time.Hour)
+	if m2 := findNodeCondition(st2, ConditionMasterReachable); !ok || !m2.LastTransitionTime.Equal(&began) {
 		t.Fatalf("the outage's start moved: %+v", m2)
 	}
-	if _, ok := Outage(node(st), metav1.NewTime(later.Add(time.Hour)), time.Hour); ok {
+	if _, ok := Outage(node(st), metav1.NewTime(began.Add(time.Hour)), evenLater, time.Hour); ok {
 		t.Fatal("a Node is kept Ready past the failover timeout, when Mesos has killed the framework's tasks")
 	}
 	gone := Status(Agent{ID: "a1", Hostname: "h1"}, false, t0, nil)
-	if _, ok := Outage(node(gone), later, time.Hour); ok {
+	if _, ok := Outage(node(gone), later, began, time.Hour); ok {
 		t.Fatal("a Node that was not Ready is made Ready by an outage")
 	}
 }

@@ -65,7 +65,7 @@ var allowList = []allowed{
 	{scopeCluster, "certificates.k8s.io", "certificatesigningrequests", []string{"delete"}, "remove a request it filed once the executor has its answer"},
 	{scopeCluster, "certificates.k8s.io", "certificatesigningrequests/approval", []string{"update"}, "approve a request it checked names only the agent's Node, hostname and IP"},
 	{scopeCluster, "certificates.k8s.io", "signers[kubernetes.io/kubelet-serving]", []string{"approve"}, "approve for the kubelet-serving signer only, as a kubelet's serving certificate is approved"},
-	{scopeNodeLease, "coordination.k8s.io", "leases", []string{"get"}, "an agent Node's Lease no renewal has returned yet (after a start or a failover), read once; no list or watch"},
+	{scopeNodeLease, "coordination.k8s.io", "leases", []string{"get", "list"}, "the agent Nodes' Leases no renewal has returned yet (after a start or a failover), read once, by one List when many are (not one GET each); no watch"},
 	{scopeNodeLease, "coordination.k8s.io", "leases", []string{"create", "update", "patch", "delete"}, "an agent Node's heartbeat, as a kubelet's (an update; a patch after a conflict), removed with the Node"},
 	{scopeOwn, "", "secrets", []string{"get"}, "a MesosCluster's credentials and CA Secrets, read one at a time (with config/tasks-api, the MesosTasks API's serving certificate too)"},
 	{scopeOwn, "coordination.k8s.io", "leases", []string{"get", "create", "update"}, "the leader election Lease"},
