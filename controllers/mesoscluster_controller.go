@@ -69,6 +69,10 @@ const (
 	// ReasonAgentsUnlisted: subscribed, but the master's operator API does not list the
 	// agents (e.g. the principal may not GET_AGENTS), so capacity comes from offers.
 	ReasonAgentsUnlisted = "AgentsNotListed"
+	// ReasonTasksUnlisted: subscribed, but the master's operator API did not list the
+	// tasks it holds (e.g. the principal may not VIEW_TASK), so the task of a pod removed
+	// while no manager led is known only once Mesos reports it.
+	ReasonTasksUnlisted = "TasksNotListed"
 	// ReasonSecretNamespace: a Secret ref names a namespace other than the manager's, the
 	// only one it may read Secrets from; the Secret is not read.
 	ReasonSecretNamespace = "SecretNamespaceNotAllowed"

@@ -164,6 +164,10 @@ func subscribedDegradation(mc *mesosv1alpha1.MesosCluster, s framework.Status) d
 		return degradation{true, ReasonAgentsUnlisted, fmt.Sprintf(
 			"The master's operator API did not list the agents (%v): Node capacity comes from offers, which show only what other frameworks leave, and after a restart of the manager the Node of an agent that neither offers within a minute nor runs the cluster's tasks or executors goes Unknown; let the framework's principal call GET_AGENTS", s.AgentsError)}
 	}
+	if s.TasksError != nil {
+		return degradation{true, ReasonTasksUnlisted, fmt.Sprintf(
+			"The master's operator API did not list the tasks it holds (%v): the task of a pod removed while no manager led is killed only once Mesos reports it, and a pod made again under its name may run beside it meanwhile; let the framework's principal call GET_TASKS (ACLs view_frameworks and view_tasks), then restart the manager, or wait for its next subscription, to ask again", s.TasksError)}
+	}
 	if mc.Spec.Framework.CredentialsSecretRef != nil && plaintextMaster(mc) {
 		return degradation{true, ReasonPlaintextCredentials,
 			"The framework's credentials travel unencrypted to " + s.Leader + " (spec.framework.allowPlaintextCredentials): anyone on the path can read them; use https:// masters"}

@@ -45,6 +45,38 @@ func TestStatusFromDriverAgentsNotListed(t *testing.T) {
 	}
 }
 
+// A subscribed cluster whose master did not list the tasks it holds (or hid the
+// framework's) stays Ready but says it is Degraded, with why and what to do.
+func TestStatusFromDriverTasksNotListed(t *testing.T) {
+	r := &MesosClusterReconciler{}
+	mc := &mesosv1alpha1.MesosCluster{}
+	mc.Generation = 2
+	hidden := errors.New("the master listed 3 tasks, none of framework fw-1, which runs 2: its ACLs hide them from the framework's principal (VIEW_FRAMEWORK, VIEW_TASK)")
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status metav1.ConditionStatus
+		reason string
+	}{
+		{"listed", nil, metav1.ConditionFalse, ReasonAsExpected},
+		{"hidden", hidden, metav1.ConditionTrue, ReasonTasksUnlisted},
+	} {
+		st := &mesosv1alpha1.MesosClusterStatus{}
+		setDegraded(st, mc.Generation, r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050", TasksError: tc.err}))
+		ready := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionReady)
+		deg := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded)
+		if ready == nil || ready.Status != metav1.ConditionTrue {
+			t.Errorf("%s: Ready = %+v, want True", tc.name, ready)
+		}
+		if deg == nil || deg.Status != tc.status || deg.Reason != tc.reason || deg.ObservedGeneration != 2 {
+			t.Errorf("%s: Degraded = %+v, want %s/%s", tc.name, deg, tc.status, tc.reason)
+		}
+		if tc.err != nil && (!strings.Contains(deg.Message, "VIEW_TASK") || !strings.Contains(deg.Message, "view_tasks")) {
+			t.Errorf("%s: message %q does not say why and what to do", tc.name, deg.Message)
+		}
+	}
+}
+
 // A failover timeout shorter than a manager's or master's failover takes is told on
 // Degraded: Mesos would kill every task in it.
 func TestStatusFromDriverShortFailoverTimeout(t *testing.T) {

@@ -95,6 +95,9 @@ type Status struct {
 	Inactive map[string]Agent
 	// AgentsError is why the operator API could not list the agents, if it could not.
 	AgentsError error
+	// TasksError is why the master's list of the tasks it holds (GET_TASKS) could not be
+	// had, or was not whole, when last asked, if so (SetTasksListed).
+	TasksError error
 	// Reported are the agents Mesos showed registered since the current subscription
 	// otherwise than by offers and the list, by agent id: one of their executors sent
 	// a message (the master forwards those of registered agents only), or a task on

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/apierrors"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpmaster"
 	"github.com/mesos/mesos-go/api/v1/lib/master"
 	mastercalls "github.com/mesos/mesos-go/api/v1/lib/master/calls"
@@ -127,6 +128,11 @@ func operatorCall(ctx context.Context, mh *masterHTTP, leader string, call *mast
 	name := call.GetType().String()
 	cli := mh.client(leader + "/api/v1")
 	resp, err := httpmaster.NewSender(cli.Send).Send(ctx, mastercalls.NonStreaming(call))
+	if apierrors.CodeUnsubscribed.Matches(err) {
+		// mesos-go reads a 403 as the scheduler API's "no subscription"; from the
+		// operator API it is the master's authorizer refusing the principal the call.
+		return nil, fmt.Errorf("%s from %s: forbidden (HTTP 403): the master's ACLs do not let the framework's principal make this call: %w", name, leader, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s from %s: %w", name, leader, err)
 	}
@@ -221,4 +227,17 @@ func getTasks(ctx context.Context, mh *masterHTTP, leader string) ([]MasterTask,
 	add(r.GetTasks.Tasks, false)
 	add(r.GetTasks.UnreachableTasks, true)
 	return out, nil
+}
+
+// SetTasksListed records whether the master listed the tasks it holds when last asked
+// (Status.TasksError: why not; nil once it did), and tells the operator when that
+// changes.
+func (d *Driver) SetTasksListed(err error) {
+	d.mu.Lock()
+	changed := (err == nil) != (d.status.TasksError == nil)
+	d.status.TasksError = err
+	d.mu.Unlock()
+	if changed && d.notify != nil {
+		d.notify()
+	}
 }

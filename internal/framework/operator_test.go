@@ -93,8 +93,9 @@ func TestGetAgents(t *testing.T) {
 func TestGetAgentsErrors(t *testing.T) {
 	srv, _ := fakeOperatorAPI(t, http.StatusForbidden)
 	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, operator: srv.URL}
-	if _, err := c.GetAgents(context.Background()); err == nil {
-		t.Error("a 403 from the operator API gave no error")
+	// mesos-go reads a 403 as the scheduler API's "no subscription established".
+	if _, err := c.GetAgents(context.Background()); err == nil || !strings.Contains(err.Error(), "forbidden (HTTP 403): the master's ACLs") {
+		t.Errorf("a 403 from the operator API: err = %v, want one saying the master's ACLs refused the call", err)
 	}
 	// A 202 without a body made mesos-go return neither a response nor an error, which
 	// GetAgents decoded: a nil dereference that took the manager down (FuzzGetAgents).
@@ -370,4 +371,21 @@ func mustParse(t *testing.T, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// Whether the master listed its tasks is the driver's status, which the MesosCluster
+// shows, told to the operator when it changes.
+func TestSetTasksListed(t *testing.T) {
+	notified := 0
+	d := &Driver{notify: func() { notified++ }, status: Status{Agents: map[string]Agent{}}}
+	refused := errors.New("GET_TASKS from http://m:5050: 401 Unauthorized")
+	d.SetTasksListed(refused)
+	d.SetTasksListed(refused)
+	if err := d.Status().TasksError; err != refused || notified != 1 {
+		t.Errorf("TasksError = %v, notified %d times, want the refusal, told once", err, notified)
+	}
+	d.SetTasksListed(nil)
+	if err := d.Status().TasksError; err != nil || notified != 2 {
+		t.Errorf("after an answer TasksError = %v, notified %d times, want none, told again", err, notified)
+	}
 }

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -52,11 +54,18 @@ func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) bool {
 	// looked at again.
 	recovered, _ := s.recoveredAgents(listCtx, d)
 	list, err := l.GetTasks(listCtx)
+	if err == nil {
+		err = s.hiddenTasks(ctx, d.FrameworkID(), list, recovered)
+	}
 	if err != nil {
 		s.Log.Info("Could not list the tasks Mesos holds; the task of a pod removed while no manager led is killed when Mesos reports it, and a pod made again under its name is not held back meanwhile",
 			"error", err.Error())
+		if ctx.Err() == nil && !errors.Is(err, framework.ErrNotSubscribed) {
+			reportTasksListed(d, err)
+		}
 		return false
 	}
+	reportTasksListed(d, nil)
 	cancel()
 	recorded := s.recordEarlierTasks(ctx, d, list, nil)
 	s.Log.Info("Looked for tasks of pods that are gone among those Mesos holds", "tasks", len(list), "recorded", recorded,
@@ -105,6 +114,47 @@ func (s *Scheduler) recordEarlierTasks(ctx context.Context, d Driver, list []fra
 		}
 	}
 	return recorded
+}
+
+// tasksReporter is a Driver that shows whether the master listed the tasks it holds
+// (framework.Driver.SetTasksListed: the MesosCluster's Degraded condition).
+type tasksReporter interface {
+	SetTasksListed(err error)
+}
+
+func reportTasksListed(d Driver, err error) {
+	if r, ok := d.(tasksReporter); ok {
+		r.SetTasksListed(err)
+	}
+}
+
+// hiddenTasks says why a list of the tasks Mesos holds that names none of the
+// framework's is not whole, when the records say Mesos runs some on agents registered
+// with it (launched a while ago, RUNNING in its last report): the master leaves out of
+// GET_TASKS a task its ACLs hide from the principal (VIEW_FRAMEWORK, VIEW_TASK), and
+// refuses nothing. nil when the list may be whole.
+func (s *Scheduler) hiddenTasks(ctx context.Context, fw string, list []framework.MasterTask, recovered map[string]bool) error {
+	for i := range list {
+		if list[i].FrameworkID == fw {
+			return nil
+		}
+	}
+	records, err := s.Tasks.OfCluster(ctx, s.clusterName())
+	if err != nil {
+		return nil // it cannot tell
+	}
+	running := 0
+	for _, mt := range records {
+		if mt.Status.MesosState == mesos.TASK_RUNNING.String() && !recovered[mt.Status.AgentID] &&
+			mt.Status.LaunchedAt != nil && time.Since(mt.Status.LaunchedAt.Time) > launchInFlight {
+			running++
+		}
+	}
+	if running == 0 {
+		return nil
+	}
+	return fmt.Errorf("the master listed %d tasks, none of framework %s, which runs %d: its ACLs hide them from the framework's principal (VIEW_FRAMEWORK, VIEW_TASK)",
+		len(list), fw, running)
 }
 
 // agentLister is a Driver that can ask the master for its agents

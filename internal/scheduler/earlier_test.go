@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +28,12 @@ type taskListingDriver struct {
 	err   error
 	// onList, if set, runs at each GET_TASKS.
 	onList func()
+	// listed is what the scheduler said of each list (SetTasksListed).
+	listed []error
 }
+
+// SetTasksListed keeps what the scheduler says of each list.
+func (l *taskListingDriver) SetTasksListed(err error) { l.listed = append(l.listed, err) }
 
 func (l *taskListingDriver) GetTasks(context.Context) ([]framework.MasterTask, error) {
 	if l.onList != nil {
@@ -264,5 +270,57 @@ func TestTheTasksMesosHoldsAreLookedAtOnceAfterTheFirstReconciliation(t *testing
 	defer mu.Unlock()
 	if lists != 1 || !reconciledFirst[0] {
 		t.Errorf("GET_TASKS sent %d times (after the reconciliation: %v), want once, after the first subscription's reconciliation", lists, reconciledFirst)
+	}
+}
+
+// Whether the master listed the tasks it holds is shown on the MesosCluster
+// (framework.Driver.SetTasksListed): a call that fails, and a list that names none of the
+// framework's while its records say Mesos runs some (the master's ACLs hide a task from a
+// principal without VIEW_TASK, and refuse nothing), are not lists to go by.
+func TestWhetherTheMasterListedItsTasksIsShown(t *testing.T) {
+	longAgo, now := metav1.NewTime(time.Now().Add(-time.Hour)), metav1.Now()
+	running := func(launched metav1.Time, state mesos.TaskState) *mesosv1alpha1.MesosTask {
+		return &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-1"},
+			Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u9", TaskID: "k8sm.u9"},
+			Status: mesosv1alpha1.MesosTaskStatus{MesosState: state.String(), AgentID: "a-1", LaunchedAt: &launched}}
+	}
+	for _, tc := range []struct {
+		name     string
+		objs     []client.Object
+		tasks    []framework.MasterTask
+		err      error
+		hidden   bool // a list is reported not whole
+		reported bool // anything is reported
+	}{
+		{name: "listed, the framework's task in it", objs: []client.Object{running(longAgo, mesos.TASK_RUNNING)},
+			tasks: []framework.MasterTask{masterTask("fw-1", "web-1", "u9", mesos.TASK_RUNNING)}, reported: true},
+		{name: "listed, none of the framework's while it runs one", objs: []client.Object{running(longAgo, mesos.TASK_RUNNING)},
+			tasks: []framework.MasterTask{masterTask("fw-2", "web-1", "u9", mesos.TASK_RUNNING)}, hidden: true, reported: true},
+		{name: "listed empty while it runs one", objs: []client.Object{running(longAgo, mesos.TASK_RUNNING)}, hidden: true, reported: true},
+		{name: "listed empty, its one task just launched", objs: []client.Object{running(now, mesos.TASK_RUNNING)}, reported: true},
+		{name: "listed empty, its one task staging", objs: []client.Object{running(longAgo, mesos.TASK_STAGING)}, reported: true},
+		{name: "listed empty, no task", reported: true},
+		{name: "refused", err: errBroken, hidden: true, reported: true},
+		{name: "not subscribed", err: framework.ErrNotSubscribed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fakeAPI(t, tc.objs...)
+			s, _ := newTestScheduler(c, newFakeDriver())
+			d := &taskListingDriver{fakeDriver: newFakeDriver(), tasks: tc.tasks, err: tc.err}
+			s.learnEarlierTasks(context.Background(), d)
+			switch {
+			case !tc.reported && len(d.listed) != 0:
+				t.Errorf("reported %v, want nothing", d.listed)
+			case !tc.reported:
+			case len(d.listed) != 1:
+				t.Errorf("reported %v, want one report", d.listed)
+			case tc.hidden && d.listed[0] == nil:
+				t.Error("reported the list whole, want it not")
+			case !tc.hidden && d.listed[0] != nil:
+				t.Errorf("reported %v, want the list whole", d.listed[0])
+			case tc.err == nil && tc.hidden && !strings.Contains(d.listed[0].Error(), "VIEW_TASK"):
+				t.Errorf("reported %v, want it to name the ACL", d.listed[0])
+			}
+		})
 	}
 }
