@@ -92,6 +92,7 @@ func (r *AgentNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, err
 		}
 		// The cluster is gone: so are its Nodes.
+		r.subscribedAgain(req.Name) // nothing to wait for any more
 		for i := range nodes.Items {
 			if err := r.deleteNode(ctx, &nodes.Items[i]); err != nil {
 				return ctrl.Result{}, err

@@ -20,7 +20,8 @@ import (
 const outageGrace = 5 * time.Second
 
 // unsubscribedSince is when a pass first found the cluster's framework without a
-// subscription, this one included; forgotten once it is subscribed (subscribedAgain).
+// subscription, this one included; forgotten once it is subscribed, or the cluster gone
+// (subscribedAgain).
 func (r *AgentNodeReconciler) unsubscribedSince(cluster string, now time.Time) time.Time {
 	since, _ := r.unsubscribed.LoadOrStore(cluster, now)
 	return since.(time.Time)
