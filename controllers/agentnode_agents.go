@@ -31,14 +31,19 @@ const ReasonUnlabeled = "AgentUnlabeled"
 // every pass picks the same. heard is what the agents' executors said lately of the
 // kubelet API they serve (Scheduler.KubeletAPIHeard). An agent known from before the
 // subscription is left out where the master has not listed its agents for it
-// (unheardSince).
-func liveAgents(mc *mesosv1alpha1.MesosCluster, status framework.Status, heard map[string]int32, now time.Time) []agentnode.Agent {
+// (unheardSince), and so is one known only from its offers whose Node exists (in
+// nodes) while the master's list is on its way (listPending).
+func liveAgents(mc *mesosv1alpha1.MesosCluster, status framework.Status, heard map[string]int32, nodes map[string]bool, now time.Time) []agentnode.Agent {
 	best := make(map[string]framework.Agent, len(status.Agents))
+	pending := listPending(status, now)
 	for _, a := range status.Agents {
 		if unheardSince(status, a, now) {
 			continue
 		}
 		name := agentnode.NodeName(mc.Name, a.Hostname, a.Port)
+		if pending && len(a.Total) == 0 && nodes[name] {
+			continue // kept as it is until the list comes (nodesToKeep)
+		}
 		if b, ok := best[name]; !ok || preferAgent(a, b) {
 			best[name] = a
 		}
@@ -51,6 +56,16 @@ func liveAgents(mc *mesosv1alpha1.MesosCluster, status framework.Status, heard m
 			WithoutGPUCapability: !mc.Spec.Framework.AsksForGPUs(), Offered: !a.LastOffer.IsZero() || status.Reported[a.ID]})
 	}
 	return agents
+}
+
+// listPending says whether the master is yet to list its agents for the current
+// subscription, within unlistedAgentsGrace, and has not refused to. Until then an agent
+// the driver knows only from its offers (a new driver, after a start or a new leader,
+// knows nothing else) has a capacity of what it offered, what its tasks leave free: its
+// Node, written from that, went down to it and back up once the list came, at 1,000
+// agents 600 Node writes while the new leader's tasks were being reconciled.
+func listPending(status framework.Status, now time.Time) bool {
+	return status.Subscribed && !status.AgentsListed && status.AgentsError == nil && now.Sub(status.SubscribedAt) < unlistedAgentsGrace
 }
 
 // unheardSince says whether an agent the driver knows from before the current

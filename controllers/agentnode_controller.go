@@ -129,7 +129,11 @@ func (r *AgentNodeReconciler) pass(ctx context.Context, mc *mesosv1alpha1.MesosC
 	}
 	r.subscribedAgain(mc.Name)
 	kept, requeue := nodesToKeep(mc.Name, nodes, status, now)
-	agents := liveAgents(mc, status, r.kubeletAPIHeard(mc.Name), now)
+	existing := make(map[string]bool, len(nodes))
+	for i := range nodes {
+		existing[nodes[i].Name] = true
+	}
+	agents := liveAgents(mc, status, r.kubeletAPIHeard(mc.Name), existing, now)
 	return min(requeue, r.syncNodes(ctx, mc, agents, nodes, status, kept, now))
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -223,5 +224,65 @@ func TestAKeptNodeSaysTheMasterIsReachable(t *testing.T) {
 	got = pass(framework.Status{}, now.Add(time.Minute))
 	if ready := agentnode.ReadyCondition(got); ready == nil || ready.Status != corev1.ConditionTrue {
 		t.Errorf("a minute into an outage the Node is %v, want Ready", ready)
+	}
+}
+
+// A new driver (a start, a new leader) knows an agent only from its offers until the
+// master lists the agents: what its tasks leave free. The agent's Node, written from
+// that, went down to it and back up once the list came (600 Node writes at 1,000
+// agents, while the new leader's tasks were being reconciled): it is kept as it is
+// until then. A new agent's Node is made from its offers, and so are the Nodes once the
+// master refused the list.
+func TestANodeIsNotWrittenFromOffersWhileTheAgentsAreBeingListed(t *testing.T) {
+	cpus := func(n float64) mesos.Resources {
+		return mesos.Resources{{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: n}}}
+	}
+	agents := testAgents(2)
+	for _, tc := range []struct {
+		name      string
+		listed    bool
+		agentsErr error
+		wantCPU   string // of the Node that existed
+	}{
+		{name: "list on its way", wantCPU: "64"},
+		{name: "listed", listed: true, wantCPU: "32"},
+		{name: "list refused", agentsErr: errors.New("GET_AGENTS: forbidden (HTTP 403)"), wantCPU: "2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now()
+			known := agents[0]
+			known.Resources, known.Allocatable = cpus(64), cpus(64)
+			node := agentNodeObject(known, false, now)
+			c, _ := fakeAPI(t, interceptor.Funcs{}, node)
+			r := &AgentNodeReconciler{Client: c}
+			mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
+			st := framework.Status{Subscribed: true, SubscribedAt: now.Add(-time.Second), AgentsListed: tc.listed, AgentsError: tc.agentsErr,
+				Agents: map[string]framework.Agent{}}
+			for _, a := range agents {
+				fa := framework.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, Capacity: cpus(2), Allocatable: cpus(2), LastOffer: now}
+				if tc.listed {
+					fa.Total, fa.Capacity, fa.Allocatable = cpus(32), cpus(32), cpus(32)
+				}
+				st.Agents[a.ID] = fa
+			}
+			var nodes corev1.NodeList
+			if err := c.List(context.Background(), &nodes); err != nil {
+				t.Fatal(err)
+			}
+			r.pass(context.Background(), mc, nodes.Items, st, now)
+
+			got := &corev1.Node{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(node), got); err != nil {
+				t.Fatal(err)
+			}
+			if cpu := got.Status.Capacity[corev1.ResourceCPU]; cpu.String() != tc.wantCPU {
+				t.Errorf("the Node that existed has %s CPUs, want %s", cpu.String(), tc.wantCPU)
+			}
+			expectLeasesRenewed(t, c, []string{node.Name}, now)
+			made := &corev1.Node{}
+			if err := c.Get(context.Background(), client.ObjectKey{Name: agentnode.NodeName("m", agents[1].Hostname, agents[1].Port)}, made); err != nil {
+				t.Errorf("a new agent's Node was not made: %v", err)
+			}
+		})
 	}
 }
