@@ -28,8 +28,8 @@ type leaseCopies struct {
 	// absent are the Nodes whose Lease the last List lacked and that were not renewed
 	// since: each is created without a read first.
 	absent map[string]bool
-	// listRefused is set once a List failed (a Role without list, from an older
-	// install): told once, and each Lease is read on its own.
+	// listRefused is set once a List was forbidden (a Role without list, from an older
+	// install): told once, and each Lease is read on its own from then on.
 	listRefused atomic.Bool
 }
 
@@ -77,20 +77,21 @@ func (r *AgentNodeReconciler) readLeases(ctx context.Context, names []string) {
 		want[n] = true
 	}
 	reader := indexer.Uncached(r.APIReader, r.Client)
-	list := &coordinationv1.LeaseList{}
-	for {
-		if err := reader.List(ctx, list, client.InNamespace(nodeLeaseNamespace), client.Limit(listedLeasePage), client.Continue(list.Continue)); err != nil {
-			if !r.leases.listRefused.Swap(true) {
-				ctrl.LoggerFrom(ctx).Info("Could not list the Node Leases; reading each on its own", "namespace", nodeLeaseNamespace, "error", err.Error())
+	for next := ""; ; {
+		// A page of its own each time: found points into its items.
+		list := &coordinationv1.LeaseList{}
+		if err := reader.List(ctx, list, client.InNamespace(nodeLeaseNamespace), client.Limit(listedLeasePage), client.Continue(next)); err != nil {
+			if apierrors.IsForbidden(err) && !r.leases.listRefused.Swap(true) {
+				ctrl.LoggerFrom(ctx).Info("May not list the Node Leases; reading each on its own", "namespace", nodeLeaseNamespace, "error", err.Error())
 			}
-			return
+			return // read on their own this time
 		}
 		for i := range list.Items {
 			if want[list.Items[i].Name] {
 				found[list.Items[i].Name] = &list.Items[i]
 			}
 		}
-		if list.Continue == "" {
+		if next = list.Continue; next == "" {
 			break
 		}
 	}

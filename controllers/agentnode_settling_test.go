@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -147,9 +148,11 @@ func TestLeasesWithoutACopyAreListed(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		refuse      bool
+		page        int // the API server's pages, 0 for one
 		lists, gets int32
 	}{
 		{name: "listed", lists: 1},
+		{name: "listed in pages of 2", page: 2, lists: 3}, // 5 Leases
 		{name: "list refused", refuse: true, lists: 1, gets: 8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,6 +182,9 @@ func TestLeasesWithoutACopyAreListed(t *testing.T) {
 						if tc.refuse {
 							return apierrors.NewForbidden(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, "", nil)
 						}
+						if tc.page > 0 {
+							return listPage(ctx, c, l.(*coordinationv1.LeaseList), tc.page, opts...)
+						}
 					}
 					return c.List(ctx, l, opts...)
 				}}, objs...)
@@ -204,4 +210,21 @@ func TestLeasesWithoutACopyAreListed(t *testing.T) {
 			expectLeasesRenewed(t, base, names, later)
 		})
 	}
+}
+
+// listPage lists Leases as an API server does in pages of size: the continue token is the
+// index of the page's first item.
+func listPage(ctx context.Context, c client.WithWatch, l *coordinationv1.LeaseList, size int, opts ...client.ListOption) error {
+	o := (&client.ListOptions{}).ApplyOptions(opts)
+	all := &coordinationv1.LeaseList{}
+	if err := c.List(ctx, all, client.InNamespace(o.Namespace)); err != nil {
+		return err
+	}
+	from, _ := strconv.Atoi(o.Continue)
+	to := min(from+size, len(all.Items))
+	l.Items, l.Continue = all.Items[from:to], ""
+	if to < len(all.Items) {
+		l.Continue = strconv.Itoa(to)
+	}
+	return nil
 }
