@@ -41,7 +41,7 @@ func TestWithARealKubelet(t *testing.T) {
 		},
 	}
 	var got reports
-	h, err := rt.Start(pod, t.TempDir(), got.add)
+	h, err := rt.Start(pod, sandboxDir(t), got.add)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestARealKubeletKillsWithTheKillsGrace(t *testing.T) {
 		},
 	}
 	var got reports
-	h, err := rt.Start(pod, t.TempDir(), got.add)
+	h, err := rt.Start(pod, sandboxDir(t), got.add)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestARealKubeletsDeadlineExceededPodIsReportedOnceStopped(t *testing.T) {
 	}
 	var got reports
 	var left []string // the containers running when the pod was reported failed
-	_, err := rt.Start(pod, t.TempDir(), func(r executor.Report) {
+	_, err := rt.Start(pod, sandboxDir(t), func(r executor.Report) {
 		if r.Status.Phase == corev1.PodFailed {
 			var err error
 			if left, err = env.RunningContainers(); err != nil {
@@ -193,7 +193,7 @@ func TestARealKubeletRunsAPodRecreatedWithTheSameName(t *testing.T) {
 	}
 	var old, recreated reports
 	var left []string // the containers running when the old pod was reported killed
-	hOld, err := rt.Start(podOf("5e1f0000-0000-4000-8000-000000000005", "again-1"), t.TempDir(), func(r executor.Report) {
+	hOld, err := rt.Start(podOf("5e1f0000-0000-4000-8000-000000000005", "again-1"), sandboxDir(t), func(r executor.Report) {
 		if r.Killed {
 			var err error
 			if left, err = env.RunningContainers(); err != nil {
@@ -208,7 +208,7 @@ func TestARealKubeletRunsAPodRecreatedWithTheSameName(t *testing.T) {
 	oldID := old.waitFor(t, 90*time.Second, "old Running", isRunning, env.Logs).Status.ContainerStatuses[0].ContainerID
 
 	hOld.Kill(time.Duration(grace) * time.Second)
-	hNew, err := rt.Start(podOf("5e1f0000-0000-4000-8000-000000000006", "again-2"), t.TempDir(), recreated.add)
+	hNew, err := rt.Start(podOf("5e1f0000-0000-4000-8000-000000000006", "again-2"), sandboxDir(t), recreated.add)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,4 +264,29 @@ func syncLoops(t *testing.T, env *testkubelet.Env, op, pod string) int {
 		}
 	}
 	return n
+}
+
+// sandboxDir is a pod's sandbox for a test with a real kubelet. The runtime may still be
+// keeping an ended pod's container logs there as the test ends (saveLogs), which
+// t.TempDir's removal raced with ("directory not empty"): its removal is tried again for
+// a while.
+func sandboxDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "k8sm-sandbox-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("removing the sandbox: %v", err)
+				return
+			}
+		}
+	})
+	return dir
 }

@@ -58,7 +58,7 @@ func TestProviderWithARealKubelet(t *testing.T) {
 		},
 	}
 	var got reports
-	h, err := rt.Start(pod, t.TempDir(), got.add)
+	h, err := rt.Start(pod, sandboxDir(t), got.add)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestTheLogsOfACompletedPodWithARealKubelet(t *testing.T) {
 			{Name: "main", Image: testkubelet.Image, ImagePullPolicy: corev1.PullNever, Command: []string{"sh", "-c", "echo computed 42"}}}},
 	}
 	var got reports
-	if _, err := rt.Start(pod, t.TempDir(), got.add); err != nil {
+	if _, err := rt.Start(pod, sandboxDir(t), got.add); err != nil {
 		t.Fatal(err)
 	}
 	got.waitFor(t, 90*time.Second, "Succeeded", func(r executor.Report) bool { return r.Status.Phase == corev1.PodSucceeded }, env.Logs)
