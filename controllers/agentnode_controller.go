@@ -120,10 +120,10 @@ func (r *AgentNodeReconciler) pass(ctx context.Context, mc *mesosv1alpha1.MesosC
 		case driverSaysRemoved(status):
 			r.frameworkRemovedNodes(ctx, mc, nodes, now)
 		case now.Sub(since) < outageGrace:
-			r.briefOutage(ctx, mc, nodes, now, r.renewAge(status))
+			r.outage(ctx, mc, nodes, now, since, true)
 			return max(min(outageGrace-r.now().Sub(since), r.leaseDuration()/4), 100*time.Millisecond)
 		default:
-			r.outage(ctx, mc, nodes, now, since)
+			r.outage(ctx, mc, nodes, now, since, false)
 		}
 		return r.leaseDuration() / 4
 	}
@@ -144,11 +144,12 @@ func (r *AgentNodeReconciler) pass(ctx context.Context, mc *mesosv1alpha1.MesosC
 func (r *AgentNodeReconciler) syncNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, nodes []corev1.Node, status framework.Status, kept keptNodes, now time.Time) (requeue time.Duration) {
 	log := ctrl.LoggerFrom(ctx)
 	subscribed, age := status.Subscribed, r.renewAge(status)
-	r.ensureNodes(ctx, mc, agents, subscribed, now, age)
-	seen := make(map[string]bool, len(agents))
-	for _, a := range agents {
-		seen[agentnode.NodeName(mc.Name, a.Hostname, a.Port)] = true
+	names := agentNodeNames(mc.Name, agents)
+	seen := make(map[string]bool, len(names))
+	for _, name := range names {
+		seen[name] = true
 	}
+	r.ensureNodes(ctx, mc, agents, names, subscribed, now, age)
 	grace := r.GoneGracePeriod
 	if grace == 0 {
 		grace = 5 * time.Minute
@@ -204,24 +205,29 @@ func (r *AgentNodeReconciler) nodeFailed(ctx context.Context, cluster, node stri
 // with their Leases, until the framework's failover timeout (see agentnode.Outage): an
 // outage of the master, or of this manager, must not evict the pods Mesos keeps running.
 // Nodes are neither made nor removed meanwhile: who comes and goes is known again once
-// the framework subscribes.
-func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, now, since time.Time) {
+// the framework subscribes. A brief outage, one still in the outageGrace, renews the
+// Leases only (at renewAge's settling age) and writes no Node: the Nodes say the master
+// is unreachable only if the outage outlasts the grace.
+func (r *AgentNodeReconciler) outage(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, now, since time.Time, brief bool) {
 	limit := failoverTimeout(mc)
 	r.readLeases(ctx, nodeNames(nodes))
 	forEach(ctx, len(nodes), nodePace(len(nodes), r.leaseDuration()), func(i int) {
-		r.nodeFailed(ctx, mc.Name, nodes[i].Name, r.outageNode(ctx, &nodes[i], now, since, limit))
+		r.nodeFailed(ctx, mc.Name, nodes[i].Name, r.outageNode(ctx, &nodes[i], now, since, limit, brief))
 	})
 }
 
 // outageNode keeps one Node Ready through an outage that began at since, its Lease
-// renewed (see outage).
-func (r *AgentNodeReconciler) outageNode(ctx context.Context, n *corev1.Node, now, since time.Time, limit time.Duration) error {
+// renewed; in a brief outage it renews the Lease alone (see outage).
+func (r *AgentNodeReconciler) outageNode(ctx context.Context, n *corev1.Node, now, since time.Time, limit time.Duration, brief bool) error {
 	st, ok := agentnode.Outage(n, metav1.NewTime(now), metav1.NewTime(since), limit)
 	if !ok {
 		if ready := agentnode.ReadyCondition(n); ready != nil && ready.Status == corev1.ConditionTrue {
 			return r.markGone(ctx, n, now)
 		}
 		return nil
+	}
+	if brief {
+		return r.renewLease(ctx, n, now, r.settlingAge())
 	}
 	var err error
 	if nodeStatusChanged(&n.Status, &st, now) {
@@ -254,21 +260,25 @@ func nodePace(n int, leaseDuration time.Duration) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(perSecond), 1)
 }
 
-// ensureNodes creates or updates the Nodes of live agents and renews their Leases,
-// nodeWorkers at a time at nodePace. An agent whose write fails holds up no other
-// agent's (nodeFailed).
-func (r *AgentNodeReconciler) ensureNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, subscribed bool, now time.Time, age time.Duration) {
+// ensureNodes creates or updates the Nodes of live agents (names[i] is agents[i]'s Node)
+// and renews their Leases, nodeWorkers at a time at nodePace. An agent whose write fails
+// holds up no other agent's (nodeFailed).
+func (r *AgentNodeReconciler) ensureNodes(ctx context.Context, mc *mesosv1alpha1.MesosCluster, agents []agentnode.Agent, names []string, subscribed bool, now time.Time, age time.Duration) {
 	if subscribed {
-		names := make([]string, len(agents))
-		for i, a := range agents {
-			names[i] = agentnode.NodeName(mc.Name, a.Hostname, a.Port)
-		}
 		r.readLeases(ctx, names)
 	}
 	forEach(ctx, len(agents), nodePace(len(agents), r.leaseDuration()), func(i int) {
-		a := agents[i]
-		r.nodeFailed(ctx, mc.Name, agentnode.NodeName(mc.Name, a.Hostname, a.Port), r.ensureNode(ctx, mc, a, subscribed, now, age))
+		r.nodeFailed(ctx, mc.Name, names[i], r.ensureNode(ctx, mc, agents[i], subscribed, now, age))
 	})
+}
+
+// agentNodeNames are the names of the agents' Nodes, in the agents' order.
+func agentNodeNames(cluster string, agents []agentnode.Agent) []string {
+	names := make([]string, len(agents))
+	for i, a := range agents {
+		names[i] = agentnode.NodeName(cluster, a.Hostname, a.Port)
+	}
+	return names
 }
 
 // forEach calls fn for each of 0 to n-1 as pace allows, up to nodeWorkers at once, and

@@ -1,13 +1,10 @@
 package controllers
 
 import (
-	"context"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
-	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/framework"
 )
 
@@ -16,7 +13,7 @@ import (
 // begun to lead subscribes within a moment, as a framework does again after the master
 // failed over to a standby: marked, each of 1,000 Nodes was written twice (unreachable,
 // then reachable again) while the new subscription's tasks were being reconciled. Their
-// Leases are renewed meanwhile (briefOutage).
+// Leases are renewed meanwhile (outage, brief).
 const outageGrace = 5 * time.Second
 
 // unsubscribedSince is when a pass first found the cluster's framework without a
@@ -41,23 +38,15 @@ func (r *AgentNodeReconciler) subscribedAgain(cluster string) {
 // old when it is renewed.
 func (r *AgentNodeReconciler) renewAge(status framework.Status) time.Duration {
 	if !status.Subscribed || !status.Reconciled {
-		return r.leaseDuration() * 3 / 8
+		return r.settlingAge()
 	}
 	return r.leaseDuration() / 4
 }
 
-// briefOutage renews the Leases of a cluster's Ready Nodes in the outageGrace, and
-// writes nothing else: the Nodes say the master is unreachable only if the outage
-// outlasts it.
-func (r *AgentNodeReconciler) briefOutage(ctx context.Context, mc *mesosv1alpha1.MesosCluster, nodes []corev1.Node, now time.Time, age time.Duration) {
-	r.readLeases(ctx, nodeNames(nodes))
-	forEach(ctx, len(nodes), nodePace(len(nodes), r.leaseDuration()), func(i int) {
-		n := &nodes[i]
-		if ready := agentnode.ReadyCondition(n); n.UID == "" || ready == nil || ready.Status != corev1.ConditionTrue {
-			return
-		}
-		r.nodeFailed(ctx, mc.Name, n.Name, r.renewLease(ctx, n, now, age))
-	})
+// settlingAge is the age at which a pass renews a Node Lease while the framework is
+// settling (renewAge).
+func (r *AgentNodeReconciler) settlingAge() time.Duration {
+	return r.leaseDuration() * 3 / 8
 }
 
 func nodeNames(nodes []corev1.Node) []string {

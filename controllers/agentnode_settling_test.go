@@ -190,7 +190,7 @@ func TestLeasesWithoutACopyAreListed(t *testing.T) {
 				}}, objs...)
 			r := &AgentNodeReconciler{Client: c}
 			mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
-			r.ensureNodes(context.Background(), mc, agents, true, now, r.leaseDuration()/4)
+			r.ensureNodes(context.Background(), mc, agents, agentNodeNames(mc.Name, agents), true, now, r.leaseDuration()/4)
 			if n := lists.Load(); n != tc.lists {
 				t.Errorf("%d Lists of Leases, want %d", n, tc.lists)
 			}
@@ -203,7 +203,7 @@ func TestLeasesWithoutACopyAreListed(t *testing.T) {
 			lists.Store(0)
 			gets.Store(0)
 			later := now.Add(r.leaseDuration() / 2)
-			r.ensureNodes(context.Background(), mc, agents, true, later, r.leaseDuration()/4)
+			r.ensureNodes(context.Background(), mc, agents, agentNodeNames(mc.Name, agents), true, later, r.leaseDuration()/4)
 			if l, g := lists.Load(), gets.Load(); l != 0 || g != 0 {
 				t.Errorf("the next pass listed %d times and read %d Leases, want neither", l, g)
 			}

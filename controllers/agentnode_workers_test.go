@@ -75,7 +75,7 @@ func TestEnsureNodesWritesAtOnce(t *testing.T) {
 	agents := testAgents(3 * nodeWorkers)
 	done := make(chan struct{})
 	go func() {
-		r.ensureNodes(context.Background(), mc, agents, true, time.Now(), r.leaseDuration()/4)
+		r.ensureNodes(context.Background(), mc, agents, agentNodeNames(mc.Name, agents), true, time.Now(), r.leaseDuration()/4)
 		close(done)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
@@ -113,7 +113,7 @@ func TestEnsureNodesGoesOnPastAFailure(t *testing.T) {
 	r := &AgentNodeReconciler{Client: c}
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "m", UID: "u1"}}
 	agents := testAgents(5)
-	r.ensureNodes(context.Background(), mc, agents, true, time.Now(), r.leaseDuration()/4)
+	r.ensureNodes(context.Background(), mc, agents, agentNodeNames(mc.Name, agents), true, time.Now(), r.leaseDuration()/4)
 	var leases coordinationv1.LeaseList
 	if err := c.List(context.Background(), &leases); err != nil || len(leases.Items) != len(agents)-1 {
 		t.Fatalf("%d Leases (%v), want %d: the other agents' Leases", len(leases.Items), err, len(agents)-1)

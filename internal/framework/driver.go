@@ -258,19 +258,17 @@ func (d *Driver) pollAgents(ctx context.Context) {
 // if not known, held in Status.Inactive.
 func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, subscription uint64) {
 	d.mu.Lock()
-	changed := (err == nil) != (d.status.AgentsError == nil)
+	changed := setError(&d.status.AgentsError, err)
 	if err != nil {
 		if changed {
 			d.log.Info("Could not list the agents through the master's operator API; Node capacity comes from offers", "error", err.Error())
 		}
-		d.status.AgentsError = err
 		d.mu.Unlock()
 		if changed && d.notify != nil {
 			d.notify()
 		}
 		return
 	}
-	d.status.AgentsError = nil
 	for id, at := range d.lost {
 		if at.Before(asked) {
 			delete(d.lost, id) // the list is newer: it has the last word

@@ -234,10 +234,17 @@ func getTasks(ctx context.Context, mh *masterHTTP, leader string) ([]MasterTask,
 // changes.
 func (d *Driver) SetTasksListed(err error) {
 	d.mu.Lock()
-	changed := (err == nil) != (d.status.TasksError == nil)
-	d.status.TasksError = err
+	changed := setError(&d.status.TasksError, err)
 	d.mu.Unlock()
 	if changed && d.notify != nil {
 		d.notify()
 	}
+}
+
+// setError sets a status error field to err, and says whether the status changed from
+// none to one or back (what a notify is for). The caller holds d.mu.
+func setError(field *error, err error) (changed bool) {
+	changed = (err == nil) != (*field == nil)
+	*field = err
+	return changed
 }
