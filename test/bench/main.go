@@ -36,6 +36,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == kubeletsCommand {
+		if err := runKubelets(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench kubelets:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -60,6 +67,8 @@ type result struct {
 	// benchCPU is this program's CPU time during the run: the load generator and its
 	// watch, and for k8sm mesos-sim with its agents, which run in this process.
 	benchCPU time.Duration
+	// kubeletCPU is the CPU time of a peer's kubelets (kubeletProcess) during the run.
+	kubeletCPU time.Duration
 	// requests counts the API requests but watches, by verb and resource.
 	requests map[string]float64
 	// mesos counts the offers mesos-sim sent and the calls it got, by type.
@@ -269,6 +278,10 @@ func report(r result) {
 	if r.cpu > 0 {
 		fmt.Printf("  process CPU: %.2fs  peak RSS: %d MiB  kube-apiserver+etcd CPU: %s  bench (load, watch%s) CPU: %.2fs\n",
 			r.cpu.Seconds(), r.rssKiB/1024, r.apiCPU, map[bool]string{true: ", mesos-sim", false: ""}[r.simInProcess], r.benchCPU.Seconds())
+	}
+	if r.kubeletCPU > 0 {
+		fmt.Printf("  the kubelets' CPU (their writes, watch and Leases, in a process of their own): %.2fs, %.1f ms per pod\n",
+			r.kubeletCPU.Seconds(), perPod(r.kubeletCPU, r.pods))
 	}
 	if len(r.requests) > 0 {
 		var total float64

@@ -64,35 +64,28 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 		return res, err
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	done, observe := isBound, func(*corev1.Pod) {}
+	done := isBound
+	kubeletCPU := func() time.Duration { return 0 }
 	if kubelets != noKubelets {
-		k, err := newKubeletWrites(ctx, c, env.Config, kubelets, 32)
+		k, err := startKubeletProcess(kubeconfig, kubelets, nodes)
 		if err != nil {
 			return res, err
 		}
 		defer k.stop()
-		done, observe = isRunning, k.saw
-		names := make([]string, nodes)
-		for i := range names {
-			names[i] = fmt.Sprintf("node-%04d", i)
-		}
-		stopLeases, err := renewNodeLeases(ctx, c, names)
-		if err != nil {
-			return res, fmt.Errorf("the kubelets' Node Leases: %w", err)
-		}
-		defer stopLeases()
+		done, kubeletCPU = isRunning, func() time.Duration { return procCPU(k.pid()) }
 	}
-	cpu0, api0, self0 := procCPU(cmd.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid())
+	cpu0, api0, self0, kubelets0 := procCPU(cmd.Process.Pid), readControlPlaneCPU(), procCPU(os.Getpid()), kubeletCPU()
 	requests0, _ := apiRequests(ctx, env.Config)
 	if kubelets == leastWrites {
 		defer startPeerProfile(ctx, env.Config)()
 	}
 	res.elapsed, res.latencies, _, err = createAndWait(c, pods, creators, func(i int) *corev1.Pod { return burstPod(i, corev1.DefaultSchedulerName) },
-		done, observe, timeout)
+		done, func(*corev1.Pod) {}, timeout)
 	if err != nil {
 		return res, fmt.Errorf("%w (kube-scheduler log: %s)", err, logFile.Name())
 	}
 	res.cpu, res.apiCPU, res.benchCPU = procCPU(cmd.Process.Pid)-cpu0, readControlPlaneCPU().sub(api0), procCPU(os.Getpid())-self0
+	res.kubeletCPU = kubeletCPU() - kubelets0
 	if requests1, err := apiRequests(ctx, env.Config); err == nil {
 		res.requests = diffCounts(requests0, requests1)
 	}

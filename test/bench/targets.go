@@ -65,8 +65,26 @@ func burstTargets(rounds []round) []target {
 			o, t := over(of(ours, c.f)), over(of(p.pick, c.f))
 			ts = append(ts, target{p.name, c.what, o, t, c.format, o <= t})
 		}
+		if kubeletsMeasured(rounds, p.pick) {
+			// Not one of the targets: beside it, for the work the manager does that
+			// the peer leaves to its kubelets.
+			withKubelets := func(res result) float64 { return perPod(res.cpu+res.kubeletCPU, res.pods) }
+			o, t := over(of(ours, own)), over(of(p.pick, withKubelets))
+			ts = append(ts, target{p.name, "for reference, the manager's CPU per pod (ms) beside kube-scheduler's and the kubelets' together (their requests the manager makes itself)", o, t, "%.1f", o <= t})
+		}
 	}
 	return ts
+}
+
+// kubeletsMeasured says whether the peer's kubelets ran in a process of their own, their
+// CPU measured, in every round.
+func kubeletsMeasured(rounds []round, pick func(round) result) bool {
+	for _, r := range rounds {
+		if pick(r).kubeletCPU <= 0 {
+			return false
+		}
+	}
+	return len(rounds) > 0
 }
 
 // printTargets prints burstTargets; nothing asserts them.

@@ -44,6 +44,24 @@ func TestBurstTargets(t *testing.T) {
 		}
 	}
 
+	// With the least-writes peer's kubelets measured in every round, the manager's CPU is
+	// also set beside kube-scheduler's and theirs together; not with them measured in
+	// only some rounds.
+	for i, kubelets := range []time.Duration{1500 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second} {
+		rounds[i].withKubelets.kubeletCPU = kubelets
+	}
+	got = burstTargets(rounds)
+	if len(got) != len(want)+1 {
+		t.Fatalf("%d targets with the kubelets measured, want %d: %+v", len(got), len(want)+1, got)
+	}
+	if g := got[len(got)-1]; g.peer != "kube-scheduler + a kubelet's least writes" || g.ours != 2 || g.theirs != 2.5 || !g.met {
+		t.Errorf("the manager beside kube-scheduler and the kubelets = %s %v to %v met %v, want the least writes peer's, 2 to 2.5 (1 + the median 1.5), met", g.peer, g.ours, g.theirs, g.met)
+	}
+	rounds[1].withKubelets.kubeletCPU = 0
+	if got := burstTargets(rounds); len(got) != len(want) {
+		t.Errorf("%d targets with the kubelets measured in two rounds of three, want %d", len(got), len(want))
+	}
+
 	// A peer skipped in any round is not judged; without k8sm nothing is.
 	rounds[1].withKubelets = result{}
 	if got := burstTargets(rounds); len(got) != 4 {
