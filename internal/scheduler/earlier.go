@@ -52,9 +52,13 @@ func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) bool {
 	defer cancel()
 	// The agents first: one that registers with the master between the two answers is
 	// looked at again.
-	recovered, _ := s.recoveredAgents(listCtx, d)
+	recovered, agentsListed := s.recoveredAgents(listCtx, d)
 	list, err := l.GetTasks(listCtx)
-	if err == nil {
+	if err == nil && agentsListed {
+		// Without the agents' list it cannot tell the tasks of an agent the master
+		// recovered and has not seen again (it failed over) from tasks its ACLs hide: the
+		// list is taken as whole. A master that refuses the agents' list is shown as such
+		// (AgentsNotListed).
 		err = s.hiddenTasks(ctx, d.FrameworkID(), list, recovered)
 	}
 	if err != nil {

@@ -30,6 +30,15 @@ type taskListingDriver struct {
 	onList func()
 	// listed is what the scheduler said of each list (SetTasksListed).
 	listed []error
+	// agentsErr is what GET_AGENTS fails with; nil: it lists no agent recovered.
+	agentsErr error
+}
+
+func (l *taskListingDriver) GetAgents(context.Context) ([]framework.MasterAgent, error) {
+	if l.agentsErr != nil {
+		return nil, l.agentsErr
+	}
+	return []framework.MasterAgent{{ID: "a-1", Active: true}}, nil
 }
 
 // SetTasksListed keeps what the scheduler says of each list.
@@ -289,14 +298,18 @@ func TestWhetherTheMasterListedItsTasksIsShown(t *testing.T) {
 		objs     []client.Object
 		tasks    []framework.MasterTask
 		err      error
-		hidden   bool // a list is reported not whole
-		reported bool // anything is reported
+		agents   error // GET_AGENTS's
+		hidden   bool  // a list is reported not whole
+		reported bool  // anything is reported
 	}{
 		{name: "listed, the framework's task in it", objs: []client.Object{running(longAgo, mesos.TASK_RUNNING)},
 			tasks: []framework.MasterTask{masterTask("fw-1", "web-1", "u9", mesos.TASK_RUNNING)}, reported: true},
 		{name: "listed, none of the framework's while it runs one", objs: []client.Object{running(longAgo, mesos.TASK_RUNNING)},
 			tasks: []framework.MasterTask{masterTask("fw-2", "web-1", "u9", mesos.TASK_RUNNING)}, hidden: true, reported: true},
 		{name: "listed empty while it runs one", objs: []client.Object{running(longAgo, mesos.TASK_RUNNING)}, hidden: true, reported: true},
+		// Its agent may be one a master that failed over recovered and has not seen again.
+		{name: "listed empty while it runs one, the agents not listed", objs: []client.Object{running(longAgo, mesos.TASK_RUNNING)},
+			agents: errBroken, reported: true},
 		{name: "listed empty, its one task just launched", objs: []client.Object{running(now, mesos.TASK_RUNNING)}, reported: true},
 		{name: "listed empty, its one task staging", objs: []client.Object{running(longAgo, mesos.TASK_STAGING)}, reported: true},
 		{name: "listed empty, no task", reported: true},
@@ -306,7 +319,7 @@ func TestWhetherTheMasterListedItsTasksIsShown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fakeAPI(t, tc.objs...)
 			s, _ := newTestScheduler(c, newFakeDriver())
-			d := &taskListingDriver{fakeDriver: newFakeDriver(), tasks: tc.tasks, err: tc.err}
+			d := &taskListingDriver{fakeDriver: newFakeDriver(), tasks: tc.tasks, err: tc.err, agentsErr: tc.agents}
 			s.learnEarlierTasks(context.Background(), d)
 			switch {
 			case !tc.reported && len(d.listed) != 0:
