@@ -85,7 +85,7 @@ func runKubelets(args []string) error {
 	fs := flag.NewFlagSet(kubeletsCommand, flag.ContinueOnError)
 	kubeconfig := fs.String("kubeconfig", "", "The API server's kubeconfig.")
 	mode := fs.Int("mode", int(leastWrites), "The kubeletMode.")
-	nodes := fs.Int("nodes", 0, "How many Nodes (node-0000 on) have their Leases renewed.")
+	nodes := fs.Int("nodes", 0, "How many Nodes (peerNode 0 on) have their Leases renewed.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func runKubelets(args []string) error {
 	defer k.stop()
 	names := make([]string, *nodes)
 	for i := range names {
-		names[i] = fmt.Sprintf("node-%04d", i)
+		names[i] = peerNode(i)
 	}
 	stopLeases, err := renewNodeLeases(ctx, c, names)
 	if err != nil {

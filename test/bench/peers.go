@@ -13,6 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// peerNode is the name of the i-th Node of the kube-scheduler runs, whose Lease its
+// kubelet renews (runKubelets).
+func peerNode(i int) string { return fmt.Sprintf("node-%04d", i) }
+
 // runKubeScheduler runs the burst through kube-scheduler on Nodes of their own, alone
 // (done once bound) or with what kubelets write for each pod it binds (done once Running).
 func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duration, kubelets kubeletMode) (result, error) {
@@ -35,7 +39,7 @@ func runKubeScheduler(ks string, nodes, pods, creators int, timeout time.Duratio
 	}
 	ctx := context.Background()
 	for i := range nodes {
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%04d", i), Labels: map[string]string{corev1.LabelHostname: fmt.Sprintf("node-%04d", i)}}}
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: peerNode(i), Labels: map[string]string{corev1.LabelHostname: peerNode(i)}}}
 		if err := c.Create(ctx, n); err != nil {
 			return res, err
 		}

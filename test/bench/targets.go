@@ -22,12 +22,7 @@ func burstTargets(rounds []round) []target {
 		{"kube-scheduler + a kubelet's least writes", func(r round) result { return r.withKubelets }},
 	}
 	ran := func(pick func(round) result) bool {
-		for _, r := range rounds {
-			if res := pick(r); res.elapsed <= 0 || res.pods == 0 {
-				return false
-			}
-		}
-		return len(rounds) > 0
+		return inEveryRound(rounds, pick, func(res result) bool { return res.elapsed > 0 && res.pods > 0 })
 	}
 	ours := func(r round) result { return r.ours }
 	if !ran(ours) {
@@ -65,7 +60,8 @@ func burstTargets(rounds []round) []target {
 			o, t := over(of(ours, c.f)), over(of(p.pick, c.f))
 			ts = append(ts, target{p.name, c.what, o, t, c.format, o <= t})
 		}
-		if kubeletsMeasured(rounds, p.pick) {
+		if inEveryRound(rounds, p.pick, func(res result) bool { return res.kubeletCPU > 0 }) {
+			// The peer's kubelets ran in a process of their own, their CPU measured.
 			// Not one of the targets: beside it, for the work the manager does that
 			// the peer leaves to its kubelets.
 			withKubelets := func(res result) float64 { return perPod(res.cpu+res.kubeletCPU, res.pods) }
@@ -76,11 +72,10 @@ func burstTargets(rounds []round) []target {
 	return ts
 }
 
-// kubeletsMeasured says whether the peer's kubelets ran in a process of their own, their
-// CPU measured, in every round.
-func kubeletsMeasured(rounds []round, pick func(round) result) bool {
+// inEveryRound says whether there are rounds and what pick takes of each is so.
+func inEveryRound(rounds []round, pick func(round) result, so func(result) bool) bool {
 	for _, r := range rounds {
-		if pick(r).kubeletCPU <= 0 {
+		if !so(pick(r)) {
 			return false
 		}
 	}
