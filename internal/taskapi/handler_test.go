@@ -296,7 +296,9 @@ func TestTheTableHasTheCRDsColumns(t *testing.T) {
 	}
 
 	mt := mesosTask("ns", "a", "id-a", "c1")
-	mt.CreationTimestamp = metav1.NewTime(time.Now().Add(-90 * time.Second))
+	// Thirty seconds either side of the printed 90m: the stored timestamp is whole seconds
+	// and the age is taken when the row is built, so an age in seconds could tick over.
+	mt.CreationTimestamp = metav1.NewTime(time.Now().Add(-90*time.Minute - 30*time.Second))
 	f := newFixture(t, mt)
 	code, b := f.get(t, base+"/namespaces/ns/mesostasks", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
 	tbl := decode[metav1.Table](t, b)
@@ -304,7 +306,7 @@ func TestTheTableHasTheCRDsColumns(t *testing.T) {
 		t.Fatalf("%d %s", code, b)
 	}
 	cells := fmt.Sprint(tbl.Rows[0].Cells)
-	if want := "[a Running TASK_RUNNING agent-1 250m 64Mi Running c1 id-a <nil> 90s]"; cells != want {
+	if want := "[a Running TASK_RUNNING agent-1 250m 64Mi Running c1 id-a <nil> 90m]"; cells != want {
 		t.Errorf("cells %s, want %s", cells, want)
 	}
 	row := decode[metav1.PartialObjectMetadata](t, tbl.Rows[0].Object.Raw)
