@@ -229,7 +229,9 @@ func TestRenewsAndFollowsTheNames(t *testing.T) {
 		c := served(t, port, "")
 		return c != nil && c.SerialNumber.Cmp(first.SerialNumber) != 0 && verifies(port, ca, "agent-1.example")
 	})
-	if reqs := f.csrs(); len(reqs) < 2 || reqs[0] == reqs[1] {
+	// The first request may go more than once before the signer answers it (it is set
+	// after the server starts); the renewal is the last one, and another.
+	if reqs := f.csrs(); len(reqs) < 2 || reqs[len(reqs)-1] == reqs[0] {
 		t.Error("the renewal sent the answered request again, not a new one")
 	}
 
