@@ -333,7 +333,7 @@ func TestASlowClientDoesNotHoldTheContainerBack(t *testing.T) {
 	defer func(n int) { attachBacklog = n }(attachBacklog)
 	attachBacklog = 4
 	rt := &Runtime{}
-	p := shPod(corev1.RestartPolicyNever, `read l; i=0; while [ $i -lt 2000 ]; do echo "line $i $(printf '%0200d' 0)"; i=$((i+1)); done; echo done`)
+	p := shPod(corev1.RestartPolicyNever, `read l; pad=$(printf '%0200d' 0); i=0; while [ $i -lt 2000 ]; do echo "line $i $pad"; i=$((i+1)); done; echo done`)
 	// stdinOnce: the session outlives its stdin, which starts the output.
 	p.Spec.Containers[0].Stdin, p.Spec.Containers[0].StdinOnce = true, true
 	_, rec, _ := startWith(t, rt, p)

@@ -130,7 +130,7 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk ful
 // A container that writes much more than a pipe holds is never blocked: not by a log
 // that rotates, not by one that cannot be written.
 func TestAChattyContainerIsNotBlocked(t *testing.T) {
-	chatty := `i=0; while [ $i -lt 2000 ]; do echo "line $i $(printf '%0200d' 0)"; i=$((i+1)); done; echo done`
+	chatty := `pad=$(printf '%0200d' 0); i=0; while [ $i -lt 2000 ]; do echo "line $i $pad"; i=$((i+1)); done; echo done`
 	t.Run("rotating", func(t *testing.T) {
 		rt := &Runtime{registry: registry{logMaxSize: 64 << 10}}
 		_, rec, dir := startWith(t, rt, shPod(corev1.RestartPolicyNever, chatty))
