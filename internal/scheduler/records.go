@@ -52,8 +52,13 @@ const (
 // deferredRecord is the updates of a task whose MesosTask was not created yet (oldest
 // first), all acknowledged, and when the first was.
 type deferredRecord struct {
-	statuses []mesos.TaskStatus
-	since    time.Time
+	kept  []keptStatus
+	since time.Time
+}
+
+// statuses are the record's updates, of the task id.
+func (r deferredRecord) statuses(id string) []mesos.TaskStatus {
+	return statusesOf(id, r.kept)
 }
 
 // mayDeferRecord says whether the worker may defer the MesosTask create of this update:
@@ -71,17 +76,14 @@ func (w *worker) mayDeferRecord(ts mesos.TaskStatus) bool {
 }
 
 // deferRecord keeps the updates of a task whose pod was written and whose MesosTask was
-// not, without their data (the pod status written from it).
+// not, without their data (the pod status written from it) and their container status
+// (nothing reads it: its container, executor pid and IP addresses; the pod's IPs come
+// from the executor's pod status, the data), and as keptStatus.
 func (w *worker) deferRecord(id string, statuses []mesos.TaskStatus, now time.Time) {
 	if w.records == nil {
 		w.records = map[string]deferredRecord{}
 	}
-	for i := range statuses {
-		// Nothing reads an update's container status (its container, executor pid and IP
-		// addresses: the pod's IPs come from the executor's pod status, the data).
-		statuses[i].Data, statuses[i].ContainerStatus = nil, nil
-	}
-	w.records[id] = deferredRecord{statuses: statuses, since: now}
+	w.records[id] = deferredRecord{kept: keepStatuses(statuses), since: now}
 }
 
 // writeRecords writes the MesosTasks deferred that are due: all of them once the worker
@@ -100,7 +102,7 @@ func (w *worker) writeRecords(ctx context.Context, now time.Time) {
 			continue
 		}
 		delete(w.records, id)
-		w.writeKept(ctx, id, r.statuses)
+		w.writeKept(ctx, id, r.statuses(id))
 	}
 }
 

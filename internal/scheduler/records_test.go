@@ -208,7 +208,7 @@ func TestADeferredUpdateKeepsNoPodStatus(t *testing.T) {
 				NetworkInfos: []mesos.NetworkInfo{{IPAddresses: []mesos.NetworkInfo_IPAddress{{IPAddress: ptr.To("10.0.0.7")}}}}}
 			handleBusy(ctx, w, u)
 			r, ok := w.records[ids[1]]
-			if !ok || len(r.statuses) != 1 || r.statuses[0].Data != nil || r.statuses[0].ContainerStatus != nil {
+			if kept := r.statuses(ids[1]); !ok || len(kept) != 1 || kept[0].Data != nil || kept[0].ContainerStatus != nil {
 				t.Fatalf("record %+v (kept %v), want the update kept without its data and container status", r, ok)
 			}
 			check := func(when string) {

@@ -61,7 +61,7 @@ func (w *worker) takeUnwritten(id string) []mesos.TaskStatus {
 		delete(w.starting, id)
 	}
 	if r, ok := w.records[id]; ok {
-		earlier = append(earlier, r.statuses...)
+		earlier = append(earlier, r.statuses(id)...)
 		delete(w.records, id)
 	}
 	return earlier
