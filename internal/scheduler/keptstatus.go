@@ -6,9 +6,9 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
-// keptStatus is an update whose MesosTask create is deferred (records.go), held in a
-// third of what the decoded mesos.TaskStatus takes: a burst defers thousands at once,
-// while the cache holds every pod. Its task id is the record's; its agent and executor,
+// keptStatus is an update whose MesosTask create is deferred (records.go), held in less
+// than half what the decoded mesos.TaskStatus takes (BenchmarkDeferredRecords): a burst
+// defers thousands at once, while the cache holds every pod. Its task id is the record's; its agent and executor,
 // which repeat from one task to the next (an executor id per cluster, an agent's for all
 // its tasks), are shared; its enums are values, not pointers. Everything else is kept as
 // decoded. Its data and container status are not kept (deferRecord says why), so
