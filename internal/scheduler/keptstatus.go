@@ -8,12 +8,12 @@ import (
 
 // keptStatus is an update whose MesosTask create is deferred (records.go), held in less
 // than half what the decoded mesos.TaskStatus takes (BenchmarkDeferredRecords): a burst
-// defers thousands at once, while the cache holds every pod. Its task id is the record's; its agent and executor,
-// which repeat from one task to the next (an executor id per cluster, an agent's for all
-// its tasks), are shared; its enums are values, not pointers. Everything else is kept as
-// decoded. Its data and container status are not kept (deferRecord says why), so
-// status() gives back the update without them, and nothing more is left out
-// (TestAKeptStatusIsTheUpdate).
+// defers thousands at once, while the cache holds every pod. Its task id is the
+// record's; its agent and executor, which repeat from one task to the next (an executor
+// id per cluster, an agent's for all its tasks), are shared; its enums are values, not
+// pointers. Everything else is kept as decoded. Its data and container status are not
+// kept (deferRecord says why), so status() gives back the update without them, and
+// nothing more is left out (TestAKeptStatusIsTheUpdate).
 type keptStatus struct {
 	agent     unique.Handle[string] // zero: no agent id
 	executor  unique.Handle[string] // zero: no executor id
@@ -101,13 +101,4 @@ func keepStatuses(statuses []mesos.TaskStatus) []keptStatus {
 		kept[i] = keepStatus(&statuses[i])
 	}
 	return kept
-}
-
-// statusesOf are the updates kept of the task taskID, oldest first.
-func statusesOf(taskID string, kept []keptStatus) []mesos.TaskStatus {
-	out := make([]mesos.TaskStatus, len(kept))
-	for i := range kept {
-		out[i] = kept[i].status(taskID)
-	}
-	return out
 }

@@ -59,7 +59,7 @@ func TestAKeptStatusIsTheUpdate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			want := tc.ts
 			want.Data, want.ContainerStatus = nil, nil
-			got := statusesOf("t1", keepStatuses([]mesos.TaskStatus{tc.ts}))
+			got := deferredRecord{kept: keepStatuses([]mesos.TaskStatus{tc.ts})}.statuses("t1")
 			if len(got) != 1 || !reflect.DeepEqual(got[0], want) {
 				t.Errorf("kept and given back:\n%+v\nwant\n%+v", got, want)
 			}

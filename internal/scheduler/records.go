@@ -56,9 +56,13 @@ type deferredRecord struct {
 	since time.Time
 }
 
-// statuses are the record's updates, of the task id.
+// statuses are the record's updates, of the task id, oldest first.
 func (r deferredRecord) statuses(id string) []mesos.TaskStatus {
-	return statusesOf(id, r.kept)
+	out := make([]mesos.TaskStatus, len(r.kept))
+	for i := range r.kept {
+		out[i] = r.kept[i].status(id)
+	}
+	return out
 }
 
 // mayDeferRecord says whether the worker may defer the MesosTask create of this update:
