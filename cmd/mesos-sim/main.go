@@ -38,6 +38,7 @@ func run(args []string) error {
 	heartbeat := fs.Duration("heartbeat-interval", 15*time.Second, "Heartbeat interval of scheduler streams.")
 	allocation := fs.Duration("allocation-interval", time.Second, "Interval between offer rounds.")
 	startDelay := fs.Duration("task-start-delay", 0, "How long a simulated task takes from STAGING to RUNNING.")
+	stopDelay := fs.Duration("task-stop-delay", 0, "How long a simulated task takes to end after its first KILL, as a container given a grace period.")
 	execMode := fs.Bool("exec", false, "Start each task's executor as a real process with the v1 executor API, and run command tasks' commands, as Mesos does (else tasks are simulated).")
 	workDir := fs.String("work-dir", "", "Where executor sandboxes go (default: a new temporary directory, removed on exit).")
 	offerTimeout := fs.Duration("offer-timeout", 0, "Rescind offers left unused this long, as Mesos's --offer_timeout (0: never).")
@@ -77,7 +78,7 @@ func run(args []string) error {
 	}
 	sim, err := mesossim.New(mesossim.Config{
 		Agents: *agents, AgentHostname: *agentHostname, LoopbackIPs: *loopbackIPs, AgentResources: *resources, AgentAttributes: *attributes, AgentZones: splitList(*zones), AgentRegion: *region, AgentRegions: splitList(*regions),
-		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay,
+		HeartbeatInterval: *heartbeat, AllocationInterval: *allocation, TaskStartDelay: *startDelay, TaskStopDelay: *stopDelay,
 		Exec: *execMode, WorkDir: *workDir, OfferTimeout: *offerTimeout,
 		ExecutorShutdownGracePeriod: *grace, ExecutorRegistrationTimeout: *register, ExecutorReregistrationTimeout: *reregister, ExecutorHeartbeatInterval: *execHeartbeat,
 		Credentials: credentials, AuthenticateHTTPFrameworks: *authFrameworks, AuthenticateHTTPReadWrite: *authReadWrite,

@@ -3,6 +3,7 @@ package mesossim
 import (
 	"slices"
 	"testing"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
@@ -59,5 +60,34 @@ func TestConformanceTaskKillingComesFromTheExecutor(t *testing.T) {
 				t.Fatalf("after the KILL: %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// With TaskStopDelay a simulated task ends that long after its first KILL, as a
+// container given a grace period: TASK_KILLING at once, the master showing the task
+// so meanwhile, and TASK_KILLED once the delay is over; a second KILL changes nothing.
+func TestASimulatedTaskTakesTaskStopDelayToEnd(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	m := startSim(t, Config{Agents: 1, TaskStopDelay: delay})
+	s := newSched(t, m)
+	s.subscribe(info(mesos.FrameworkInfo_Capability_TASK_KILLING_STATE))
+	o := s.offer("")
+	s.launch(o, testExecutor(t, "e1", "normal"), "t1")
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	killed := time.Now()
+	s.mustCall(calls.Kill("t1", o.AgentID.Value))
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_KILLING {
+		t.Fatalf("after the KILL: %v, want TASK_KILLING", st.GetState())
+	}
+	s.mustCall(calls.Kill("t1", o.AgentID.Value))
+	if tasks := m.State().Frameworks[0].Tasks; len(tasks) != 1 || tasks[0].State != "TASK_KILLING" {
+		t.Fatalf("while it stops the master holds %+v, want t1 TASK_KILLING", tasks)
+	}
+	if st := s.nextUpdate("t1"); st.GetState() != mesos.TASK_KILLED {
+		t.Fatalf("after TASK_KILLING: %v, want TASK_KILLED", st.GetState())
+	}
+	if took := time.Since(killed); took < delay {
+		t.Fatalf("ended %v after the KILL, before TaskStopDelay (%v)", took, delay)
 	}
 }

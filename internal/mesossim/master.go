@@ -68,6 +68,10 @@ type Config struct {
 	UpdateRetry time.Duration
 	// TaskStartDelay is how long a simulated task takes from STAGING to RUNNING.
 	TaskStartDelay time.Duration
+	// TaskStopDelay is how long a simulated task takes to end after its first KILL, as a
+	// container given a grace period does (TASK_KILLING at once, to a framework with
+	// TASK_KILLING_STATE; TASK_KILLED then). Zero ends it at once.
+	TaskStopDelay time.Duration
 	// Exec makes agents start the executor named in each task's ExecutorInfo as a real
 	// process, serving it the v1 executor API on the agent's own address, and run the
 	// command of a task without an executor (a command task) as Mesos's command
@@ -269,6 +273,7 @@ type task struct {
 	unreachable bool
 	finished    chan struct{}
 	command     *commandRun // a command task's process, in exec mode
+	stopping    bool        // a simulated task killed, ending after TaskStopDelay
 	// stray: not a task but the agent's status update stream of a task it does not
 	// know, in agent.strays (streams.go); only its pending updates and their retry
 	// matter.

@@ -23,6 +23,13 @@ type Observer struct {
 	// cannot take is called for, then lost with the stream), with the master's lock
 	// held: it must return quickly and must not call the master.
 	Update func(frameworkID string, status mesos.TaskStatus)
+	// Ended is called when the master records that a task ended: a terminal status its
+	// agent reported, which Master::updateTask takes for the task's state (a status's
+	// latest_state), freeing its resources. That is often before the update is sent: an
+	// agent sends a task's updates one at a time, each once the one before is
+	// acknowledged (a KILL's TASK_KILLED waits behind its TASK_KILLING). Called with the
+	// master's lock held: it must return quickly and must not call the master.
+	Ended func(frameworkID string, status mesos.TaskStatus)
 	// Acknowledge is called for every ACKNOWLEDGE call the master receives, before the
 	// master applies it and before the call is answered, without the master's lock: the
 	// framework waits for its answer while Acknowledge runs, so it may look at what the
@@ -101,6 +108,13 @@ func (fw *framework) observeSent(e *scheduler.Event) {
 		return
 	}
 	fw.observer.Update(fw.id, e.Update.Status)
+}
+
+// observeEnded tells the observer of a task's end the master recorded.
+func (m *Master) observeEnded(t *task, st mesos.TaskStatus) {
+	if o := m.cfg.Observer; o != nil && o.Ended != nil {
+		o.Ended(t.fw.id, st)
+	}
 }
 
 // observeConn tells the observer of each connection the master accepts.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,5 +126,49 @@ func TestObserverConnections(t *testing.T) {
 	get(&http.Client{Transport: &http.Transport{DisableKeepAlives: true}})
 	if n := conns.Load(); n != 2 {
 		t.Fatalf("3 requests on 2 connections: observed %d connections", n)
+	}
+}
+
+// The Observer hears of a task's end when the master records it, once, before the
+// update that says so is sent when an earlier update of the task waits for its
+// acknowledgement: a KILL's TASK_KILLED waits behind its TASK_KILLING.
+func TestObserverEnded(t *testing.T) {
+	var mu sync.Mutex
+	var heard []string
+	note := func(what string, st mesos.TaskStatus) {
+		mu.Lock()
+		defer mu.Unlock()
+		heard = append(heard, what+" "+st.GetState().String())
+	}
+	heardSoFar := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(heard)
+	}
+	m := startSim(t, Config{Agents: 1, UpdateRetry: time.Minute, TaskStartDelay: 20 * time.Millisecond, Observer: &Observer{
+		Update: func(_ string, st mesos.TaskStatus) { note("sent", st) },
+		Ended:  func(_ string, st mesos.TaskStatus) { note("ended", st) },
+	}})
+	s := newSched(t, m)
+	s.subscribe(info(mesos.FrameworkInfo_Capability_TASK_KILLING_STATE))
+	o := s.offer("")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask("t1", o))}.WithOffers(o.ID)))
+	s.waitState("t1", mesos.TASK_RUNNING)
+
+	s.mustCall(calls.Kill("t1", o.AgentID.Value))
+	e := s.nextMatching("UPDATE of t1", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_UPDATE })
+	if st := e.GetUpdate().Status; st.GetState() != mesos.TASK_KILLING {
+		t.Fatalf("first update after the KILL: %v, want TASK_KILLING", st.GetState())
+	}
+	want := []string{"sent TASK_STARTING", "sent TASK_RUNNING", "sent TASK_KILLING", "ended TASK_KILLED"}
+	if got := heardSoFar(); !slices.Equal(got, want) {
+		t.Fatalf("before TASK_KILLING is acknowledged the observer heard %v, want %v", got, want)
+	}
+	st := e.GetUpdate().Status
+	s.mustCall(calls.Acknowledge(st.AgentID.Value, "t1", st.UUID))
+	s.waitState("t1", mesos.TASK_KILLED)
+	want = []string{"sent TASK_STARTING", "sent TASK_RUNNING", "sent TASK_KILLING", "ended TASK_KILLED", "sent TASK_KILLED"}
+	if got := heardSoFar(); !slices.Equal(got, want) {
+		t.Fatalf("the observer heard %v, want %v", got, want)
 	}
 }

@@ -159,7 +159,31 @@ func (m *Master) killLocked(fw *framework, k *scheduler.Call_Kill) {
 	if t.info.Executor == nil {
 		msg = "Command terminated with signal Terminated"
 	}
+	if d := m.cfg.TaskStopDelay; d > 0 {
+		if !t.stopping { // a KILL while it stops changes nothing
+			t.stopping = true
+			go m.stopAfter(t, d, msg)
+		}
+		return
+	}
 	m.agentUpdateLocked(t, mesos.TASK_KILLED, nil, msg)
+}
+
+// stopAfter ends a killed simulated task after d (Config.TaskStopDelay), unless it
+// ended otherwise meanwhile (its agent lost it, say).
+func (m *Master) stopAfter(t *task, d time.Duration, msg string) {
+	select {
+	case <-time.After(d):
+	case <-t.finished:
+		return
+	case <-m.stop:
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !isTerminal(t.state) {
+		m.agentUpdateLocked(t, mesos.TASK_KILLED, nil, msg)
+	}
 }
 
 // container is an executor's container on an agent, as the agent reports it in the

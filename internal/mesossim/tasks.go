@@ -376,7 +376,7 @@ func (m *Master) simulate(t *task) {
 			return
 		}
 		m.mu.Lock()
-		if isTerminal(t.state) {
+		if isTerminal(t.state) || t.stopping {
 			m.mu.Unlock()
 			return
 		}
@@ -441,6 +441,9 @@ func (m *Master) agentStatus(t *task, s mesos.TaskState, source mesos.TaskStatus
 func (m *Master) queueUpdateLocked(t *task, st mesos.TaskStatus) {
 	s := st.GetState()
 	if !t.agent.gone {
+		if isTerminal(s) && !isTerminal(t.state) {
+			m.observeEnded(t, st)
+		}
 		t.state = s
 	}
 	t.last = st
