@@ -40,6 +40,7 @@ func (o *observed) observer() *mesossim.Observer {
 				o.add("end " + st.TaskID.Value)
 			}
 		},
+		Ended: func(_ string, st mesos.TaskStatus) { o.add("ended " + st.TaskID.Value) },
 	}
 }
 
@@ -65,7 +66,8 @@ var _ = Describe("Restart safety", func() {
 		// BeforeEach sets it.
 		checkpoint *bool
 		// seen is what the master saw, in order: "launch <task id> <pod name>" for every
-		// task launched and "end <task id>" for every terminal update sent.
+		// task launched, "ended <task id>" when it recorded a task's end (its resources
+		// freed), and "end <task id>" for every terminal update sent, which may come later.
 		seen *observed
 	)
 
@@ -76,9 +78,11 @@ var _ = Describe("Restart safety", func() {
 
 		var err error
 		seen = &observed{}
+		// A task ends a second after its KILL, as a container given a grace period: one a
+		// new leader kills as it reconciles still runs when it lists the tasks Mesos holds.
 		sim, err = mesossim.New(mesossim.Config{Agents: 4, AgentResources: "cpus:8;mem:16384;disk:10000",
 			HeartbeatInterval: time.Second, AllocationInterval: 50 * time.Millisecond, UpdateRetry: time.Second,
-			TaskStartDelay: 200 * time.Millisecond, Observer: seen.observer()})
+			TaskStartDelay: 200 * time.Millisecond, TaskStopDelay: time.Second, Observer: seen.observer()})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(sim.Start("127.0.0.1:0")).To(Succeed())
 		DeferCleanup(sim.Close)
@@ -283,9 +287,12 @@ var _ = Describe("Restart safety", func() {
 					}
 				}
 			}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), "each pod's record is made again from Mesos's answer")
+			// Ended once its agent said so: the master frees its resources then, while the
+			// update waits behind the task's TASK_KILLING until that is acknowledged.
 			earlier := "k8sm." + string(againUID)
 			Expect(seen.events()).To(ContainElement("end "+earlier), "the earlier task of "+again+" is killed")
-			ended := slices.Index(seen.events(), "end "+earlier)
+			ended := slices.Index(seen.events(), "ended "+earlier)
+			Expect(ended).To(BeNumerically(">=", 0), "the master recorded the end of the earlier task of "+again)
 			for i, e := range seen.events() {
 				if strings.HasPrefix(e, "launch ") && strings.HasSuffix(e, " "+again) && !strings.HasPrefix(e, "launch "+earlier+" ") {
 					Expect(i).To(BeNumerically(">", ended), "the new "+again+" is launched only once its earlier task ended: "+strings.Join(seen.events(), ", "))
