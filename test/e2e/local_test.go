@@ -18,6 +18,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"k8s.io/client-go/tools/clientcmd"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/k8sm/k8sm/internal/testenv"
 )
@@ -27,6 +28,9 @@ func TestE2E(t *testing.T) {
 		t.Skip("the e2e suite starts kube-apiserver and etcd (envtest) and runs the binaries; not in -short (make test-unit)")
 	}
 	RegisterFailHandler(Fail)
+	// What envtest and the specs' clients log goes with each spec's output, shown when it
+	// fails (without a logger, controller-runtime prints a warning and a stack instead).
+	logf.SetLogger(GinkgoLogr)
 	RunSpecs(t, "e2e Suite")
 }
 
