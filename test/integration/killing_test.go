@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -76,10 +77,13 @@ var _ = Describe("A pod deleted under the k8sm executor", func() {
 		pod := newPod(newNamespace(), "slow-to-stop", mc.Spec.SchedulerName, "100m")
 		grace := int64(20)
 		pod.Spec.TerminationGracePeriodSeconds = &grace
-		pod.Spec.Containers[0].Command = []string{"sh", "-c", "trap 'sleep 2; exit 0' TERM; sleep 3600 & wait"}
+		// It says when its trap is set: a SIGTERM before that would end it at once.
+		trapped := filepath.Join(writableDir(), "trapped")
+		pod.Spec.Containers[0].Command = []string{"sh", "-c", "trap 'sleep 2; exit 0' TERM; touch " + trapped + "; sleep 3600 & wait"}
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		key := client.ObjectKeyFromObject(pod)
 		Eventually(podOf(key), 60*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+		Eventually(trapped, 30*time.Second, 50*time.Millisecond).Should(BeAnExistingFile())
 
 		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
 		Eventually(func() string {
