@@ -126,10 +126,13 @@ func TestPreStopHookCountsAgainstTheGracePeriod(t *testing.T) {
 		"sleep": {Sleep: &corev1.SleepAction{Seconds: 300}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			p := shPod(corev1.RestartPolicyAlways, `trap "" TERM; while :; do sleep 0.05; done`)
+			// It says when its trap is set: a SIGTERM before that would end it at once.
+			up := filepath.Join(sharedDir(t), "up") // containers run as nobody
+			p := shPod(corev1.RestartPolicyAlways, `trap "" TERM; echo up > `+up+`; while :; do sleep 0.05; done`)
 			p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: hook}
 			h, rec, _ := start(t, p)
 			rec.until(t, "running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+			waitFile(t, up, "the container set its trap", func(s string) bool { return s == "up\n" })
 			killed := make(chan struct{})
 			go func() {
 				h.Kill(500 * time.Millisecond)
