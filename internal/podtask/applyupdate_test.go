@@ -291,7 +291,7 @@ func TestUnreachableSinceIsMesossTime(t *testing.T) {
 		{"a record made again, then the reconciliation's answer", mesosv1alpha1.MesosTaskStatus{}, answer, &want, true},
 		{"a record made again, TASK_LOST with unreachable_time", mesosv1alpha1.MesosTaskStatus{}, lost, &want, true},
 		{"unreachable, recorded without the time, then the answer", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE"}, answer, &want, true},
-		{"unreachable since then, then the answer", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE", UnreachableSince: &want}, answer, &want, false},
+		{"unreachable since then, then the answer", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE", AgentID: "S1", UnreachableSince: &want}, answer, &want, false},
 		{"unreachable, then back", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseUnreachable, MesosState: "TASK_UNREACHABLE", UnreachableSince: &want}, update(mesos.TASK_RUNNING, mesos.REASON_AGENT_REREGISTERED.Enum(), ""), nil, true},
 		{"a master clock ahead of this one", mesosv1alpha1.MesosTaskStatus{}, unreachable(mesos.REASON_RECONCILIATION, now.Add(time.Hour)), &now, true},
 		{"unreachable without the time", mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING"}, update(mesos.TASK_UNREACHABLE, mesos.REASON_AGENT_DISCONNECTED.Enum(), ""), nil, true},

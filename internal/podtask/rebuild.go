@@ -98,3 +98,29 @@ func containersStart(pod *corev1.Pod) *metav1.Time {
 	}
 	return first
 }
+
+// Remade is the MesosTask a new leader that keeps the MesosTasks in memory (and so holds
+// none of its predecessor's) makes for a bound pod before it asks Mesos about the pod's
+// task: NewMesosTask, what the pod says of the task (FromPod), the phase of that state,
+// and where the task runs (the pod's Node's agent) with the cluster's executor, as the
+// record made from Mesos's answer would say. A reconciliation answer that says the same
+// then changes nothing (ApplyUpdate), and a new leader writes nothing for the tasks that
+// run on as they did. ok is false where the pod does not show that Mesos reported its
+// task (ReportedOnPod): Mesos's answer makes that record, as for a launch.
+func Remade(pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster, agentID, hostname string, now metav1.Time) (mt *mesosv1alpha1.MesosTask, ok bool) {
+	if agentID == "" || !ReportedOnPod(pod) {
+		return nil, false
+	}
+	mt, err := NewMesosTask(pod, mc, "")
+	if err != nil {
+		return nil, false
+	}
+	FromPod(&mt.Status, pod)
+	st := &mt.Status
+	st.Phase = PhaseFor(mesos.TaskState(mesos.TaskState_value[st.MesosState]))
+	st.PodPhase = PodPhaseFor(st.Phase, "")
+	st.AgentID, st.ExecutorID = Clamp(agentID, MaxIDLength), mt.Spec.ExecutorID
+	FillLaunch(st, Launch{AgentID: agentID, Hostname: hostname, ExecutorID: mt.Spec.ExecutorID, At: now}, 0)
+	st.LastUpdateTime = now.DeepCopy()
+	return mt, true
+}
