@@ -56,6 +56,10 @@ type Options struct {
 	// writes the MesosTask creates it deferred while busy (records.go). Default
 	// DefaultRecordIdle; negative defers none.
 	RecordIdle time.Duration
+	// RemakeRecords: the MesosTasks are this process's alone (held in its memory), so a
+	// new leader holds none; it makes each running task's again from its pod before it
+	// asks Mesos about it (remakeRecords), and Mesos's answer only confirms it.
+	RemakeRecords bool
 	// Reviewer answers the executors' token and access reviews (messages.go); nil
 	// answers none, and the executors' kubelet API refuses whom it cannot review.
 	Reviewer kubeletauth.Reviewer
