@@ -5,8 +5,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,7 +18,7 @@ const launchInFlight = 10 * time.Second
 
 // reconcileTasks asks Mesos for the state of every launched, non-terminal task (and of
 // every bound pod's task not written yet; with RemakeRecords, those whose pods show
-// they ran get their records made again from their pods first: remakeRecord), then for
+// they ran get their records made again from their pods first: remakeRecords), then for
 // all of the framework's tasks; the answers come as updates. The cluster counts as
 // reconciled once Mesos answered for every task asked about (see round).
 func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
@@ -66,24 +64,22 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 		s.Log.Error(err, "Listing bound pods to reconcile")
 		return
 	}
-	remade, start := 0, time.Now()
+	var remake []*corev1.Pod
 	for _, pod := range pods {
 		id := podtask.TaskIDFor(pod)
 		if inFlight(id) {
 			continue
 		}
 		if agent, ok := s.unrecordedAgent(ctx, pod); ok {
-			if s.remakeRecord(ctx, pod) {
-				remade++
+			if s.RemakeRecords {
+				remake = append(remake, pod)
 			}
 			explicit[id] = agent
 		} else {
 			skipped = append(skipped, id) // its agent unknown yet
 		}
 	}
-	if remade > 0 {
-		s.Log.Info("Made the records of running tasks again from their pods; Mesos is asked to confirm them", "tasks", remade, "took", time.Since(start).Round(time.Millisecond).String())
-	}
+	s.remakeRecords(ctx, remake)
 	r := s.startRound(d, explicit)
 	if len(explicit) > 0 {
 		if err := d.Reconcile(ctx, explicit); err != nil {
@@ -273,33 +269,6 @@ func (s *Scheduler) boundUnwritten(ctx context.Context, written map[types.Namesp
 		}
 	}
 	return out, nil
-}
-
-// remakeRecord makes, with RemakeRecords, the MesosTask of a bound pod that has none
-// and whose status shows its task ran (podtask.Remade), before Mesos is asked about the
-// task, and says whether it did: the answer then confirms the record, and a new leader
-// writes nothing for the tasks that run on as they did. A record Mesos's answer makes
-// (the pod shows nothing reported), or that another write made first, is left to it.
-func (s *Scheduler) remakeRecord(ctx context.Context, pod *corev1.Pod) bool {
-	if !s.RemakeRecords {
-		return false
-	}
-	id := podtask.TaskIDFor(pod)
-	if _, launched := s.launchOf(id); launched {
-		return false // this process's launch: its own record of it is written on its update
-	}
-	agent, host := s.agentOfNode(ctx, pod.Spec.NodeName)
-	mt, ok := podtask.Remade(pod, s.currentCluster(), agent, host, metav1.Now())
-	if !ok {
-		return false
-	}
-	if err := s.saveTask(ctx, mt); err != nil {
-		if !apierrors.IsAlreadyExists(err) {
-			s.Log.Info("Could not make a task's record again from its pod; Mesos's answer makes it", "task", id, "error", err.Error())
-		}
-		return false
-	}
-	return true
 }
 
 // askLater asks Mesos, launchInFlight from now, about those of the tasks that had no
