@@ -12,12 +12,19 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 )
 
+// minuteAt is a time at minute min of an hour of the tests' day.
+func minuteAt(min int) metav1.Time {
+	return metav1.NewTime(time.Date(2026, 12, 5, 12, min, 0, 0, time.UTC))
+}
+
+// timePtr points to a copy of t.
+func timePtr(t metav1.Time) *metav1.Time { return &t }
+
 // A record made for a bound pod whose launch nothing remembers takes from the pod when
 // its task was launched and first ran, and whether Mesos reported it: so that Mesos's
 // answer that it holds no such task ends a pod that ran, instead of launching it again.
 func TestARecordMadeAgainTakesWhatThePodSays(t *testing.T) {
-	at := func(min int) metav1.Time { return metav1.NewTime(time.Date(2026, 12, 5, 12, min, 0, 0, time.UTC)) }
-	ptr := func(t metav1.Time) *metav1.Time { return &t }
+	at, ptr := minuteAt, timePtr
 	cond := func(t corev1.PodConditionType, s corev1.ConditionStatus, min int) corev1.PodCondition {
 		return corev1.PodCondition{Type: t, Status: s, LastTransitionTime: at(min)}
 	}

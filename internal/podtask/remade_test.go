@@ -3,7 +3,6 @@ package podtask
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
@@ -18,8 +17,7 @@ import (
 // from Mesos's answer would say, so that an answer of the same state, agent and executor
 // changes nothing; an answer that says otherwise still changes it.
 func TestARemadeRecordIsWhatMesossAnswerWouldMake(t *testing.T) {
-	at := func(min int) metav1.Time { return metav1.NewTime(time.Date(2026, 12, 5, 12, min, 0, 0, time.UTC)) }
-	ptr := func(t metav1.Time) *metav1.Time { return &t }
+	at, ptr := minuteAt, timePtr
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}}
 	executor := ExecutorID(mc)
 	pod := func(s corev1.PodStatus) *corev1.Pod {
