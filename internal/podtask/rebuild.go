@@ -105,8 +105,9 @@ func containersStart(pod *corev1.Pod) *metav1.Time {
 // and where the task runs (the pod's Node's agent) with the cluster's executor, as the
 // record made from Mesos's answer would say. A reconciliation answer that says the same
 // then changes nothing (ApplyUpdate), and a new leader writes nothing for the tasks that
-// run on as they did. ok is false where the pod does not show that Mesos reported its
-// task (ReportedOnPod): Mesos's answer makes that record, as for a launch.
+// run on as they did; so does its health, for a pod with probes (healthOnPod). ok is
+// false where the pod does not show that Mesos reported its task (ReportedOnPod):
+// Mesos's answer makes that record, as for a launch.
 func Remade(pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster, agentID, hostname string, now metav1.Time) (mt *mesosv1alpha1.MesosTask, ok bool) {
 	if agentID == "" || !ReportedOnPod(pod) {
 		return nil, false
@@ -121,6 +122,28 @@ func Remade(pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster, agentID, hostname s
 	st.PodPhase = PodPhaseFor(st.Phase, "")
 	st.AgentID, st.ExecutorID = Clamp(agentID, MaxIDLength), mt.Spec.ExecutorID
 	FillLaunch(st, Launch{AgentID: agentID, Hostname: hostname, ExecutorID: mt.Spec.ExecutorID, At: now}, 0)
+	st.Healthy = healthOnPod(pod)
 	st.LastUpdateTime = now.DeepCopy()
 	return mt, true
+}
+
+// healthOnPod is the health the executor last reported with a task, as its pod shows it:
+// for a pod with probes, whether its containers are ready (the executor's updates say
+// so as their healthy field), else nil, as they say nothing.
+func healthOnPod(pod *corev1.Pod) *bool {
+	probed := false
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			probed = probed || list[i].ReadinessProbe != nil || list[i].LivenessProbe != nil
+		}
+	}
+	if !probed {
+		return nil
+	}
+	c := podCondition(&pod.Status, corev1.ContainersReady)
+	if c == nil {
+		c = podCondition(&pod.Status, corev1.PodReady)
+	}
+	ready := c != nil && c.Status == corev1.ConditionTrue
+	return &ready
 }

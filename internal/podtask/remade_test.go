@@ -26,9 +26,21 @@ func TestARemadeRecordIsWhatMesossAnswerWouldMake(t *testing.T) {
 				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}}},
 			Status: s}
 	}
+	probed := func(s corev1.PodStatus) *corev1.Pod {
+		p := pod(s)
+		p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}
+		return p
+	}
 	running := corev1.PodStatus{Phase: corev1.PodRunning, StartTime: ptr(at(2)),
-		Conditions:        []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: at(1)}},
+		Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: at(1)},
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: at(3)}},
 		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: at(3)}}}}}
+	notReady := *running.DeepCopy()
+	notReady.Conditions[1].Status = corev1.ConditionFalse
+	healthy := func(ts mesos.TaskStatus, h bool) mesos.TaskStatus {
+		ts.Healthy = &h
+		return ts
+	}
 	starting := corev1.PodStatus{Phase: corev1.PodPending, StartTime: ptr(at(2)),
 		Conditions: []corev1.PodCondition{{Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionTrue, LastTransitionTime: at(4)}}}
 	answer := func(state mesos.TaskState, agent, executor string) mesos.TaskStatus {
@@ -37,22 +49,26 @@ func TestARemadeRecordIsWhatMesossAnswerWouldMake(t *testing.T) {
 			ExecutorID: &mesos.ExecutorID{Value: executor}, Source: mesos.SOURCE_MASTER.Enum(), Reason: mesos.REASON_RECONCILIATION.Enum(), Message: &msg}
 	}
 	now := at(30)
+	running1 := answer(mesos.TASK_RUNNING, "a1", executor)
 	for _, tc := range []struct {
 		name    string
-		status  corev1.PodStatus
+		pod     *corev1.Pod
 		answer  mesos.TaskStatus
 		phase   mesosv1alpha1.TaskPhase
 		changes bool
 	}{
-		{"running, Mesos says so", running, answer(mesos.TASK_RUNNING, "a1", executor), mesosv1alpha1.TaskPhaseRunning, false},
-		{"starting, Mesos says so", starting, answer(mesos.TASK_STARTING, "a1", executor), mesosv1alpha1.TaskPhaseStarting, false},
-		{"starting, Mesos says running", starting, answer(mesos.TASK_RUNNING, "a1", executor), mesosv1alpha1.TaskPhaseStarting, true},
-		{"running, Mesos says gone", running, answer(mesos.TASK_GONE, "a1", executor), mesosv1alpha1.TaskPhaseRunning, true},
-		{"running, on another agent than its Node says", running, answer(mesos.TASK_RUNNING, "a9", executor), mesosv1alpha1.TaskPhaseRunning, true},
-		{"running in an earlier executor", running, answer(mesos.TASK_RUNNING, "a1", "k8sm-executor-c-0000000000"), mesosv1alpha1.TaskPhaseRunning, true},
+		{"running, Mesos says so", pod(running), running1, mesosv1alpha1.TaskPhaseRunning, false},
+		{"starting, Mesos says so", pod(starting), answer(mesos.TASK_STARTING, "a1", executor), mesosv1alpha1.TaskPhaseStarting, false},
+		{"starting, Mesos says running", pod(starting), running1, mesosv1alpha1.TaskPhaseStarting, true},
+		{"running, Mesos says gone", pod(running), answer(mesos.TASK_GONE, "a1", executor), mesosv1alpha1.TaskPhaseRunning, true},
+		{"running, on another agent than its Node says", pod(running), answer(mesos.TASK_RUNNING, "a9", executor), mesosv1alpha1.TaskPhaseRunning, true},
+		{"running in an earlier executor", pod(running), answer(mesos.TASK_RUNNING, "a1", "k8sm-executor-c-0000000000"), mesosv1alpha1.TaskPhaseRunning, true},
+		{"probed and ready, Mesos says healthy", probed(running), healthy(running1, true), mesosv1alpha1.TaskPhaseRunning, false},
+		{"probed and not ready, Mesos says unhealthy", probed(notReady), healthy(running1, false), mesosv1alpha1.TaskPhaseRunning, false},
+		{"probed and not ready, Mesos says healthy", probed(notReady), healthy(running1, true), mesosv1alpha1.TaskPhaseRunning, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := pod(tc.status)
+			p := tc.pod
 			mt, ok := Remade(p, mc, "a1", "host-1", now)
 			if !ok {
 				t.Fatal("no record made")
@@ -85,6 +101,7 @@ func TestARemadeRecordIsWhatMesossAnswerWouldMake(t *testing.T) {
 				"executor": {st.ExecutorID, made.Status.ExecutorID}, "host": {st.Hostname, made.Status.Hostname},
 				"launched": {fmt.Sprint(st.LaunchedAt), fmt.Sprint(made.Status.LaunchedAt)},
 				"started":  {fmt.Sprint(st.StartedAt), fmt.Sprint(made.Status.StartedAt)},
+				"healthy":  {fmt.Sprint(ptrValue(st.Healthy)), fmt.Sprint(ptrValue(made.Status.Healthy))},
 			} {
 				if pair[0] != pair[1] {
 					t.Errorf("%s: the remade record says %v after the answer, the one made from it %v", what, pair[0], pair[1])
@@ -106,4 +123,12 @@ func TestARemadeRecordIsWhatMesossAnswerWouldMake(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ptrValue is what p points to, or "nil".
+func ptrValue[T any](p *T) any {
+	if p == nil {
+		return "nil"
+	}
+	return *p
 }

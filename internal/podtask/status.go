@@ -188,7 +188,7 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 		phase = mesosv1alpha1.TaskPhaseGone
 	}
 	if ts.GetReason() == mesos.REASON_RECONCILIATION && st.MesosState == state.String() && st.Phase == phase &&
-		(st.UnreachableSince != nil || unreachableSince(ts, now) == nil) && sameIDs(st, ts) {
+		(st.UnreachableSince != nil || unreachableSince(ts, now) == nil) && sameAsRecorded(st, ts) {
 		// A reconciliation answer that says what is known already.
 		return false
 	}
@@ -241,14 +241,18 @@ func ApplyUpdate(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus, now met
 	return true
 }
 
-// sameIDs says whether a status names the agent and executor an update names, where the
-// update names them: a record a new leader made from its pod (Remade) has the cluster's
-// executor, which Mesos's answer may correct.
-func sameIDs(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus) bool {
+// sameAsRecorded says whether a status names the agent and executor an update names,
+// and its health, where the update says them: a record a new leader made from its pod
+// (Remade) has the cluster's executor and the health the pod shows, which Mesos's
+// answer may correct.
+func sameAsRecorded(st *mesosv1alpha1.MesosTaskStatus, ts mesos.TaskStatus) bool {
 	if ts.AgentID != nil && ts.AgentID.Value != "" && st.AgentID != Clamp(ts.AgentID.Value, MaxIDLength) {
 		return false
 	}
-	return ts.ExecutorID == nil || ts.ExecutorID.Value == "" || st.ExecutorID == Clamp(ts.ExecutorID.Value, MaxIDLength)
+	if ts.ExecutorID != nil && ts.ExecutorID.Value != "" && st.ExecutorID != Clamp(ts.ExecutorID.Value, MaxIDLength) {
+		return false
+	}
+	return ts.Healthy == nil || st.Healthy != nil && *st.Healthy == *ts.Healthy
 }
 
 // unreachableSince is when Mesos marked an update's agent unreachable (its
