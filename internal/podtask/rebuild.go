@@ -120,7 +120,6 @@ func Remade(pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster, agentID, hostname s
 	st := &mt.Status
 	st.Phase = PhaseFor(mesos.TaskState(mesos.TaskState_value[st.MesosState]))
 	st.PodPhase = PodPhaseFor(st.Phase, "")
-	st.AgentID, st.ExecutorID = Clamp(agentID, MaxIDLength), mt.Spec.ExecutorID
 	FillLaunch(st, Launch{AgentID: agentID, Hostname: hostname, ExecutorID: mt.Spec.ExecutorID, At: now}, 0)
 	st.Healthy = healthOnPod(pod)
 	st.LastUpdateTime = now.DeepCopy()

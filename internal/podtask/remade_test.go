@@ -14,8 +14,8 @@ import (
 )
 
 // A record a new leader makes from a pod before asking Mesos is what the record made
-// from Mesos's answer would say, so that an answer of the same state, agent and executor
-// changes nothing; an answer that says otherwise still changes it.
+// from Mesos's answer would say, so that an answer of the same state, agent, executor and
+// health changes nothing; an answer that says otherwise still changes it.
 func TestARemadeRecordIsWhatMesossAnswerWouldMake(t *testing.T) {
 	at, ptr := minuteAt, timePtr
 	mc := &mesosv1alpha1.MesosCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}}

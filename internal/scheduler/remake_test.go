@@ -35,7 +35,7 @@ func TestANewLeaderRemakesTheRecordsOfTasksThatRan(t *testing.T) {
 			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-2",
 				Annotations: map[string]string{agentnode.AnnotationAgentID: "a-2"}, Labels: map[string]string{corev1.LabelHostname: "agent-2", agentnode.LabelCluster: "c"}}}
 			objs := []client.Object{ran, staging, node}
-			// More that ran, so that the records are made by several workers at once.
+			// More that ran: every one gets its record in the same pass.
 			var more []*corev1.Pod
 			for i := range 5 {
 				p := ran.DeepCopy()
