@@ -117,9 +117,9 @@ type MesosClusterReconciler struct {
 	// defers none (the MesosTasks in memory cost the API server nothing). Default
 	// scheduler.DefaultRecordIdle.
 	RecordIdle time.Duration
-	// RemakeRecords is the schedulers' scheduler.Options.RemakeRecords: the MesosTasks
-	// are held in memory, and a new leader makes each running task's again from its pod.
-	RemakeRecords bool
+	// TasksInMemory is the schedulers' scheduler.Options.TasksInMemory: the MesosTasks
+	// are held in memory, gone with their leader.
+	TasksInMemory bool
 	// SecretNamespace is the only namespace Secrets are read from (the manager's own);
 	// a ref elsewhere is refused before any read. Empty: any namespace (see
 	// Options.AnySecretNamespace).

@@ -242,7 +242,7 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 			csrReader := indexer.Uncached(r.APIReader, r.Client)
 			return scheduler.New(mc, scheduler.Options{Client: r.Client, APIReader: r.APIReader, Tasks: r.Tasks, Recorder: r.Recorder,
 				Log: ctrl.Log.WithName("scheduler").WithValues("mesoscluster", mc.Name), ReconcileInterval: r.ReconcileInterval, RecordIdle: r.RecordIdle,
-				RemakeRecords: r.RemakeRecords,
+				TasksInMemory: r.TasksInMemory,
 				Reviewer:      kubeletauth.ClientReviewer{Client: r.Client},
 				Signer:        kubeletauth.ClientSigner{Client: r.Client, Reader: csrReader},
 				Wake:          func() { r.Registry.Wake(cluster) }})

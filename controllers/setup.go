@@ -120,7 +120,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 		Registry: registry,
 		Store:    store,
 		Cluster: &MesosClusterReconciler{Client: c, APIReader: apiReader, Recorder: o.Recorder("k8sm-mesoscluster"),
-			Registry: registry, Tasks: tasks, Store: store, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval, RecordIdle: recordIdle, RemakeRecords: o.TasksInMemory,
+			Registry: registry, Tasks: tasks, Store: store, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval, RecordIdle: recordIdle, TasksInMemory: o.TasksInMemory,
 			SecretNamespace: o.SecretNamespace},
 		Node: &AgentNodeReconciler{Client: c, APIReader: apiReader, Registry: registry, Recorder: o.Recorder("k8sm-agentnode"),
 			GoneGracePeriod: o.NodeGoneGracePeriod, LeaseDuration: o.NodeLeaseDuration},

@@ -42,7 +42,15 @@ type taskLister interface {
 // side by side made the reconciliation 0.5-1 s longer); later subscriptions (a master
 // failover) find the records this process keeps. Offer rounds wait for it, with the
 // executors (awaitExecutors), for at most knownWait.
-func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) bool {
+func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) (done bool) {
+	holding := false
+	defer func() {
+		if !holding {
+			// A hold of fixed names an earlier subscription began ends with this look
+			// (namehold.go).
+			s.releaseNames(ctx, 0)
+		}
+	}()
 	l, ok := d.(taskLister)
 	if !ok {
 		return false
@@ -75,6 +83,8 @@ func (s *Scheduler) learnEarlierTasks(ctx context.Context, d Driver) bool {
 	s.Log.Info("Looked for tasks of pods that are gone among those Mesos holds", "tasks", len(list), "recorded", recorded,
 		"agentsNotBack", len(recovered), "duration", time.Since(started).Round(time.Millisecond).String())
 	if len(recovered) > 0 {
+		holding = true
+		s.holdNames(ctx, d.Subscription())
 		go s.awaitRecoveredAgents(ctx, d, l, recovered)
 		return false
 	}
@@ -204,7 +214,8 @@ func (s *Scheduler) recoveredAgents(ctx context.Context, d Driver) (ids map[stri
 // are gone (recordEarlierTasks): a pod removed while a manager and a master failed over,
 // and made again under its name, waits for its earlier task from then on, not from the
 // periodic reconciliation's report of it. Once all are back the look is done (scanned);
-// if the subscription ends first, the next one looks again.
+// if the subscription ends first, the next one looks again. Pods of fixed names wait
+// meanwhile, with TasksInMemory (namehold.go), until all are back or the wait is over.
 func (s *Scheduler) awaitRecoveredAgents(ctx context.Context, d Driver, l taskLister, waiting map[string]bool) {
 	subscription := d.Subscription()
 	every := s.recoveredAgentsPoll
@@ -247,6 +258,7 @@ func (s *Scheduler) awaitRecoveredAgents(ctx context.Context, d Driver, l taskLi
 	if len(waiting) == 0 {
 		s.scanned()
 	}
+	s.releaseNames(ctx, subscription)
 }
 
 // recordsTask says whether something records a task already: its MesosTask, its pod

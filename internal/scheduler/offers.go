@@ -56,6 +56,7 @@ func (s *Scheduler) offerLoop(ctx context.Context) {
 			}
 			s.preempt(ctx, time.Now())
 			s.tellWaiting(ctx, time.Now())
+			s.tellHeldNames(ctx, time.Now())
 		}
 		if s.heldForWork() {
 			s.wakeOfferLoop() // work that came during the round: the next round tries it

@@ -40,6 +40,9 @@ type pendingTask struct {
 	preemption, toldPreemption string
 	// stored: the task's MesosTask is written (else the pod alone stands for it).
 	stored bool
+	// nameFixed: the pod's name was not generated; its owner may make it again under
+	// it (namehold.go).
+	nameFixed bool
 	// seq tells this queuing of the task from the next (Enqueue): a launch takes out of
 	// the queue only the entry it launched (dequeueLaunched).
 	seq uint64
@@ -53,7 +56,8 @@ type pendingTask struct {
 
 // Enqueue adds a MesosTask to the queue (again), handing it the offers held (hold.go),
 // or reviving offers if they were suppressed. One whose id Mesos may still hold waits
-// aside until it lets go (taskids.go).
+// aside until it lets go (taskids.go), and so does a pod of a fixed name while an
+// earlier pod of its name may run unseen (namehold.go).
 // A pod the cluster is to bind is queued with its MesosTask unwritten (podtask.NewMesosTask).
 // A pod with scheduling gates is not queued (see the Pod reconciler).
 func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) {
@@ -71,7 +75,7 @@ func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, po
 	p := pendingTask{key: client.ObjectKeyFromObject(mt), request: req, created: pod.CreationTimestamp.Time,
 		queued: before.queued, unschedulable: before.unschedulable, told: before.told, waiting: before.waiting,
 		preemption: before.preemption, toldPreemption: before.toldPreemption,
-		stored: mt.ResourceVersion != "", nominated: before.nominated, nominatedUntil: before.nominatedUntil,
+		stored: mt.ResourceVersion != "", nameFixed: nameFixed(pod.GenerateName), nominated: before.nominated, nominatedUntil: before.nominatedUntil,
 		preemptTried: before.preemptTried,
 		preemptNever: pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == corev1.PreemptNever}
 	if p.queued.IsZero() {
@@ -82,7 +86,7 @@ func (s *Scheduler) Enqueue(ctx context.Context, mt *mesosv1alpha1.MesosTask, po
 	}
 	s.enqueued++
 	p.seq = s.enqueued
-	if _, held := s.holds[id]; held {
+	if _, held := s.holds[id]; held || s.nameHeldLocked(p) {
 		s.deferred[id] = p
 		s.countPendingLocked()
 		s.mu.Unlock()

@@ -17,7 +17,7 @@ import (
 const launchInFlight = 10 * time.Second
 
 // reconcileTasks asks Mesos for the state of every launched, non-terminal task (and of
-// every bound pod's task not written yet; with RemakeRecords, those whose pods show
+// every bound pod's task not written yet; with TasksInMemory, those whose pods show
 // they ran get their records made again from their pods first: remakeRecords), then for
 // all of the framework's tasks; the answers come as updates. The cluster counts as
 // reconciled once Mesos answered for every task asked about (see round).
@@ -71,7 +71,7 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 			continue
 		}
 		if agent, ok := s.unrecordedAgent(ctx, pod); ok {
-			if s.RemakeRecords {
+			if s.TasksInMemory {
 				remake = append(remake, pod)
 			}
 			explicit[id] = agent

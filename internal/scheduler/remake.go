@@ -11,7 +11,7 @@ import (
 	"github.com/k8sm/k8sm/internal/podtask"
 )
 
-// remakeRecords makes, with RemakeRecords (the MesosTasks in this process's memory
+// remakeRecords makes, with TasksInMemory (the MesosTasks in this process's memory
 // alone, so that a new leader holds none), the MesosTask of each of the bound pods
 // without one (remakeRecord), before Mesos is asked about their tasks. One after the
 // other: made by four at once, 10,000 took as long (0.8-1.1 s against 0.7-1.2 s at

@@ -20,7 +20,7 @@ import (
 // With the MesosTasks in memory a new leader holds none: before it asks Mesos, it makes
 // the record of each bound pod whose status shows its task ran, so that Mesos's answer
 // only confirms it (no write); a pod that shows nothing reported gets its record from
-// the answer, as before. Without RemakeRecords nothing is written before the answers.
+// the answer, as before. Without TasksInMemory nothing is written before the answers.
 func TestANewLeaderRemakesTheRecordsOfTasksThatRan(t *testing.T) {
 	for _, remake := range []bool{true, false} {
 		t.Run(map[bool]string{true: "remade", false: "from the answers"}[remake], func(t *testing.T) {
@@ -46,7 +46,7 @@ func TestANewLeaderRemakesTheRecordsOfTasksThatRan(t *testing.T) {
 			c := fakeAPI(t, objs...)
 			d := newFakeDriver()
 			s, _ := newTestScheduler(c, d)
-			s.RemakeRecords = remake
+			s.TasksInMemory = remake
 
 			s.reconcileTasks(context.Background(), d)
 

@@ -56,10 +56,12 @@ type Options struct {
 	// writes the MesosTask creates it deferred while busy (records.go). Default
 	// DefaultRecordIdle; negative defers none.
 	RecordIdle time.Duration
-	// RemakeRecords: the MesosTasks are this process's alone (held in its memory), so a
-	// new leader holds none; it makes each running task's again from its pod before it
-	// asks Mesos about it (remakeRecords), and Mesos's answer only confirms it.
-	RemakeRecords bool
+	// TasksInMemory: the MesosTasks are this process's alone (held in its memory), so a
+	// new leader holds none. It makes each running task's again from its pod before it
+	// asks Mesos about it (remakeRecords), and Mesos's answer only confirms it; and a pod
+	// of a fixed name waits while the master lists agents it recovered and has not seen
+	// again, where an earlier pod of that name may still run (namehold.go).
+	TasksInMemory bool
 	// Reviewer answers the executors' token and access reviews (messages.go); nil
 	// answers none, and the executors' kubelet API refuses whom it cannot review.
 	Reviewer kubeletauth.Reviewer
@@ -133,6 +135,9 @@ type Scheduler struct {
 	// earlierScanned: the tasks Mesos holds were looked at once (learnEarlierTasks);
 	// from then on this process records every pod's task itself.
 	earlierScanned bool
+	// namesHeldFor is the subscription whose master lists agents it recovered and has
+	// not seen again, while pods of fixed names wait for them (namehold.go); 0: none.
+	namesHeldFor uint64
 	// recoveredAgentsPoll is how often the master is asked whether the agents it
 	// recovered have registered again (earlier.go); recoveredAgentsPoll when 0.
 	recoveredAgentsPoll time.Duration

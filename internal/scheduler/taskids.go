@@ -160,11 +160,12 @@ func (s *Scheduler) endHold(ctx context.Context, taskID string, h *idHold) {
 	}
 	delete(s.holds, taskID)
 	p, waited := s.deferred[taskID]
-	delete(s.deferred, taskID)
-	if !waited {
+	if !waited || s.nameHeldLocked(p) {
+		// Not queued; or its name waits still (namehold.go), and it with it.
 		s.mu.Unlock()
 		return
 	}
+	delete(s.deferred, taskID)
 	w := s.queueLocked(p, false)
 	s.mu.Unlock()
 	if ctx.Err() == nil {

@@ -44,8 +44,10 @@ func adminEnv() (*envtest.Environment, string, client.Client) {
 // the GinkgoWriter names. Whatever runs when the spec ends is killed.
 type managerProcess struct {
 	bin, kubeconfig, logDir string
-	cmd                     *exec.Cmd
-	starts                  int
+	// args are more arguments for each start.
+	args   []string
+	cmd    *exec.Cmd
+	starts int
 }
 
 func newManagerProcess(kubeconfig string) *managerProcess {
@@ -66,7 +68,7 @@ func (m *managerProcess) start() {
 	m.starts++
 	log, err := os.Create(filepath.Join(m.logDir, fmt.Sprintf("manager-%d.log", m.starts)))
 	Expect(err).NotTo(HaveOccurred())
-	m.cmd = exec.Command(m.bin, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
+	m.cmd = exec.Command(m.bin, append([]string{"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0"}, m.args...)...)
 	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+m.kubeconfig)
 	m.cmd.Stdout, m.cmd.Stderr = log, log
 	Expect(m.cmd.Start()).To(Succeed())

@@ -301,6 +301,67 @@ var _ = Describe("Restart safety", func() {
 		})
 	})
 
+	// A new leader with the MesosTasks in memory holds none, and learns of the tasks of
+	// pods gone from what the master lists; a master that failed over lists none of an
+	// agent that has not registered with it again. A pod made again under the name of one
+	// whose task runs there waits until the agent is back, and its earlier task ended.
+	Context("with the MesosTasks in memory", func() {
+		BeforeEach(func() {
+			manager.args = []string{"--mesostask-storage=memory", "--tasks-api-bind-address=127.0.0.1:0"}
+		})
+
+		It("holds a pod made again under its name until the agent a failed-over master recovered is back", func() {
+			ctx := context.Background()
+			waitForNodes()
+			Expect(c.Create(ctx, sleeper("w-0", 0, false))).To(Succeed())
+			Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(1))
+			Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": 1}))
+			key := client.ObjectKey{Namespace: "default", Name: "w-0"}
+			first := &corev1.Pod{}
+			Expect(c.Get(ctx, key, first)).To(Succeed())
+			earlier := "k8sm." + string(first.UID)
+			var host string
+			for _, a := range sim.State().Agents {
+				if a.ID == sim.State().Frameworks[0].Tasks[0].AgentID {
+					host = a.Hostname
+				}
+			}
+			Expect(host).NotTo(BeEmpty())
+
+			By("removing w-0 and making it again while no manager runs, and failing the master over, w-0's agent registering 20 s later")
+			manager.kill()
+			Expect(c.Delete(ctx, first, client.GracePeriodSeconds(0))).To(Succeed())
+			Eventually(func() error { return c.Create(ctx, sleeper("w-0", 0, false)) }, 10*time.Second, 100*time.Millisecond).Should(Succeed())
+			const late = 20 * time.Second
+			Expect(sim.DelayReregistration(late, host)).To(Succeed())
+			failedOver := time.Now()
+			sim.FailoverMaster()
+			manager.start()
+
+			By("while the agent is not back, the new w-0 waits and says why")
+			Eventually(func(g Gomega) {
+				p := &corev1.Pod{}
+				g.Expect(c.Get(ctx, key, p)).To(Succeed())
+				i := slices.IndexFunc(p.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.PodScheduled })
+				g.Expect(i).To(BeNumerically(">=", 0))
+				g.Expect(p.Status.Conditions[i].Status).To(Equal(corev1.ConditionFalse))
+				g.Expect(p.Status.Conditions[i].Message).To(ContainSubstring("recovered after a failover"))
+			}, time.Until(failedOver.Add(late-2*time.Second)), 200*time.Millisecond).Should(Succeed())
+			Expect(time.Now()).To(BeTemporally("<", failedOver.Add(late)), "the agent must still be away")
+
+			By("once the agent is back, the earlier task is killed, and the new w-0 runs after it ended")
+			Eventually(running, 90*time.Second, 200*time.Millisecond).Should(Equal(1))
+			Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": 1}))
+			ended := slices.Index(seen.events(), "ended "+earlier)
+			Expect(ended).To(BeNumerically(">=", 0), "the master recorded the end of the earlier task of w-0: "+strings.Join(seen.events(), ", "))
+			for i, e := range seen.events() {
+				if strings.HasPrefix(e, "launch ") && strings.HasSuffix(e, " w-0") && !strings.HasPrefix(e, "launch "+earlier+" ") {
+					Expect(i).To(BeNumerically(">", ended), "the new w-0 is launched only once its earlier task ended: "+strings.Join(seen.events(), ", "))
+				}
+			}
+		})
+	})
+
 	It("loses no pod, launches none twice and leaves none hanging when the manager is killed", func() {
 		ctx := context.Background()
 		const n = 30
