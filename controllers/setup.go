@@ -102,7 +102,8 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	// records.go): none to spare with them in memory, where a person then sees them at once.
 	recordIdle := time.Duration(0)
 	if o.TasksInMemory {
-		if err := mgr.Add(taskstore.Leading{Store: store}); err != nil {
+		takeover := &taskstore.Takeover{Reader: mgr.GetAPIReader(), Client: mgr.GetClient(), Log: mgr.GetLogger().WithName("mesostasks")}
+		if err := mgr.Add(taskstore.Leading{Store: store, Takeover: takeover}); err != nil {
 			return nil, err
 		}
 		c = taskstore.InMemory(mgr.GetClient(), store)

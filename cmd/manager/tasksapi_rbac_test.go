@@ -4,19 +4,25 @@ import (
 	"context"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/taskapi"
+	"github.com/k8sm/k8sm/internal/taskstore"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -65,13 +71,25 @@ var _ = Describe("The manager with config/tasks-api's RBAC", func() {
 
 // The manager with the MesosTasks in memory as config/tasks-in-memory installs it: its
 // own ServiceAccount token and that install's RBAC. Its leader labels its own pod for the
-// Service and takes the label off an earlier leader's, and serves the MesosTasks, and not
-// one request is refused.
+// Service and takes the label off an earlier leader's, and serves the MesosTasks; where
+// the MesosTask CRD is still installed, with an object kept by its finalizer, it takes
+// that off and deletes the CRD; and not one request is refused.
 var _ = Describe("The manager with config/tasks-in-memory's RBAC", func() {
-	It("labels the leader's pod alone and serves the MesosTasks API through kube-apiserver", func() {
+	It("labels the leader's pod alone, serves the MesosTasks API through kube-apiserver and removes the MesosTask CRD", func() {
 		ctx := context.Background()
 		addr := registeredTasksAPI(ctx, "tasks-in-memory")
 		cs := kubernetes.NewForConfigOrDie(testEnv.Config)
+		// The CRD goes: installed again for the specs after this one.
+		DeferCleanup(func() {
+			_, err := envtest.InstallCRDs(testEnv.Config, envtest.CRDInstallOptions{
+				Paths: []string{filepath.Join(testenv.RepoRoot(), "config", "crd", "bases", "mesos.k8sm.io_mesostasks.yaml")}})
+			Expect(err).NotTo(HaveOccurred())
+		})
+		kept := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: installNamespace, Name: "kept", Finalizers: []string{"mesos.k8sm.io/task"}},
+			Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u-kept", TaskID: "k8sm.u-kept"}}
+		admin, err := client.New(testEnv.Config, client.Options{Scheme: newScheme()})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(admin.Create(ctx, kept)).To(Succeed())
 		// The manager's namespace enforces the restricted Pod Security Standard.
 		restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true),
 			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
@@ -105,5 +123,10 @@ var _ = Describe("The manager with config/tasks-in-memory's RBAC", func() {
 		}
 		Eventually(leaders, 30*time.Second, 200*time.Millisecond).Should(ConsistOf("manager-this"), refused.describe)
 		expectServedUnrefused(ctx, &refused)
+		Eventually(func() bool {
+			crd := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"}}
+			return apierrors.IsNotFound(admin.Get(ctx, client.ObjectKey{Name: taskstore.CRDName}, crd))
+		}, 30*time.Second, 200*time.Millisecond).Should(BeTrue(), "the MesosTask CRD is removed once its objects are held in memory")
+		Expect(refused.list()).To(BeEmpty(), "requests the manager's RBAC refused")
 	})
 })

@@ -39,14 +39,25 @@ func InMemory(c client.Client, s *Store) client.Client {
 }
 
 // Leading marks a Store written in memory synced once its replica leads: a standby's holds
-// nothing, and must not answer as if the cluster had no MesosTasks.
-type Leading struct{ Store *Store }
+// nothing, and must not answer as if the cluster had no MesosTasks. With a Takeover, the
+// Store first holds the MesosTasks of the MesosTask CRD, where an earlier install left it.
+type Leading struct {
+	Store    *Store
+	Takeover *Takeover
+}
 
 // NeedLeaderElection: the Store is the leader's.
 func (Leading) NeedLeaderElection() bool { return true }
 
-// Start marks the Store synced.
+// Start marks the Store synced, once it holds the CRD's MesosTasks (Takeover), whose CRD
+// then goes.
 func (l Leading) Start(ctx context.Context) error {
+	if l.Takeover != nil {
+		if items, ok := l.Takeover.load(ctx, l.Store); ok {
+			l.Store.markSynced()
+			l.Takeover.release(ctx, items)
+		}
+	}
 	l.Store.markSynced()
 	<-ctx.Done()
 	return nil

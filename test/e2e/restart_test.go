@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -360,6 +361,55 @@ var _ = Describe("Restart safety", func() {
 				}
 			}
 		})
+	})
+
+	// An install switched from the CRD to the MesosTasks in memory (kubectl apply keeps
+	// the CRD): the manager, started again with them in memory, takes the CRD's objects
+	// over and removes the CRD; every pod runs on in its one task, and a pod deleted
+	// meanwhile has its task killed.
+	It("takes the MesosTasks of the CRD over when started with them in memory", func() {
+		ctx := context.Background()
+		const n = 6
+		waitForNodes()
+		for i := range n {
+			Expect(c.Create(ctx, sleeper(fmt.Sprintf("s-%02d", i), i, i%3 == 0))).To(Succeed())
+		}
+		Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(n))
+		Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n}))
+		var tasks mesosv1alpha1.MesosTaskList
+		Eventually(func() (int, error) {
+			err := c.List(ctx, &tasks, client.InNamespace("default"))
+			return len(tasks.Items), err
+		}, 30*time.Second, 200*time.Millisecond).Should(Equal(n))
+
+		By("deleting a pod while no manager runs, and starting the manager with the MesosTasks in memory")
+		manager.kill()
+		Expect(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "s-01"}})).To(Succeed())
+		manager.args = []string{"--mesostask-storage=memory", "--tasks-api-bind-address=127.0.0.1:0"}
+		manager.start()
+
+		By("the CRD goes, the deleted pod's task is killed, and the others run on in their tasks")
+		Eventually(func() bool {
+			crd := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"}}
+			return apierrors.IsNotFound(c.Get(ctx, client.ObjectKey{Name: "mesostasks.mesos.k8sm.io"}, crd))
+		}, 60*time.Second, 200*time.Millisecond).Should(BeTrue(), "the MesosTask CRD is removed")
+		Eventually(func() []string {
+			var names []string
+			for _, p := range pods() {
+				names = append(names, p.Name)
+			}
+			return names
+		}, 60*time.Second, 200*time.Millisecond).ShouldNot(ContainElement("s-01"))
+		Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n - 1}))
+		Consistently(simTasks, 3*time.Second, 200*time.Millisecond).Should(Equal(map[string]int{"TASK_RUNNING": n - 1}))
+		Expect(running()).To(Equal(n - 1))
+		launches := 0
+		for _, e := range seen.events() {
+			if strings.HasPrefix(e, "launch ") {
+				launches++
+			}
+		}
+		Expect(launches).To(Equal(n), "no task is launched again: "+strings.Join(seen.events(), ", "))
 	})
 
 	It("loses no pod, launches none twice and leaves none hanging when the manager is killed", func() {

@@ -92,13 +92,22 @@ func (g grant) String() string {
 	return fmt.Sprintf("%s %s/%s in %s", g.verb, group, g.resource, g.scope)
 }
 
-// allowedGrants flattens the allow-list, with the MesosTasks API's if tasksAPI; olm maps
-// each scope as an OLM install grants it.
-func allowedGrants(olm, tasksAPI bool) map[grant]string {
+// inMemoryAllowList is what config/tasks-in-memory lets the manager do besides the
+// MesosTasks API's.
+var inMemoryAllowList = []allowed{
+	{scopeCluster, "apiextensions.k8s.io", "customresourcedefinitions[mesostasks.mesos.k8sm.io]", []string{"delete"}, "remove the MesosTask CRD an install switched from kept, once its objects are held in memory (taskstore.Takeover)"},
+}
+
+// allowedGrants flattens the allow-list, with the MesosTasks API's if tasksAPI, and the
+// MesosTasks in memory's if inMemory; olm maps each scope as an OLM install grants it.
+func allowedGrants(olm, tasksAPI bool, inMemory ...bool) map[grant]string {
 	out := map[grant]string{}
 	list := allowList
 	if tasksAPI {
 		list = append(slices.Clone(allowList), tasksAPIAllowList...)
+	}
+	if len(inMemory) > 0 && inMemory[0] {
+		list = append(slices.Clone(list), inMemoryAllowList...)
 	}
 	for _, a := range list {
 		scope := a.scope
@@ -236,7 +245,7 @@ func TestManagerRBACMatchesTheAllowList(t *testing.T) {
 		compare(t, "config/tasks-api", installedGrants(t, "tasks-api"), allowedGrants(false, true))
 	})
 	t.Run("config/tasks-in-memory", func(t *testing.T) {
-		compare(t, "config/tasks-in-memory", installedGrants(t, "tasks-in-memory"), allowedGrants(false, true))
+		compare(t, "config/tasks-in-memory", installedGrants(t, "tasks-in-memory"), allowedGrants(false, true, true))
 	})
 	t.Run("bundle", func(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(repoRoot(), bundle.CSVFile))
