@@ -15,6 +15,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -106,6 +108,18 @@ func (s snapshot) runningWithoutRecord() []string {
 	return out
 }
 
+// listTasks lists the MesosTasks the API server holds: with the MesosTasks in memory,
+// none once the leader removed their CRD (taskstore.Takeover), as config/tasks-in-memory
+// installs none.
+func listTasks(ctx context.Context, c client.Reader, list *mesosv1alpha1.MesosTaskList, opts ...client.ListOption) error {
+	err := c.List(ctx, list, opts...)
+	if *flagMemory && (meta.IsNoMatchError(err) || apierrors.IsNotFound(err)) {
+		list.Items = nil
+		return nil
+	}
+	return err
+}
+
 func (r *run) snapshot(ctx context.Context) (snapshot, error) {
 	var s snapshot
 	var pods corev1.PodList
@@ -113,7 +127,7 @@ func (r *run) snapshot(ctx context.Context) (snapshot, error) {
 		return s, err
 	}
 	var tasks mesosv1alpha1.MesosTaskList
-	if err := r.direct.List(ctx, &tasks, client.InNamespace(namespace)); err != nil {
+	if err := listTasks(ctx, r.direct, &tasks, client.InNamespace(namespace)); err != nil {
 		return s, err
 	}
 	var deployments appsv1.DeploymentList
