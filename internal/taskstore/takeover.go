@@ -50,7 +50,8 @@ func (t *Takeover) load(ctx context.Context, s *Store) (items []mesosv1alpha1.Me
 	var listErr error
 	_ = wait.PollUntilContextTimeout(ctx, time.Second, takeoverListWait, true, func(ctx context.Context) (bool, error) {
 		listErr = t.Reader.List(ctx, &list)
-		return listErr == nil || crdAbsent(listErr), nil
+		// Refused, it is refused again: not worth holding the leader up for.
+		return listErr == nil || crdAbsent(listErr) || apierrors.IsForbidden(listErr), nil
 	})
 	switch {
 	case listErr != nil && crdAbsent(listErr):
