@@ -117,6 +117,13 @@ var _ = Describe("Restart safety", func() {
 		Expect(c.List(context.Background(), &list, client.InNamespace("default"))).To(Succeed())
 		return list.Items
 	}
+	podNames := func() []string {
+		var names []string
+		for _, p := range pods() {
+			names = append(names, p.Name)
+		}
+		return names
+	}
 
 	// waitForNodes waits for the four agents' Nodes.
 	waitForNodes := func() {
@@ -235,13 +242,7 @@ var _ = Describe("Restart safety", func() {
 			Eventually(sim.AgentReady("agent-1"), 30*time.Second).Should(BeClosed())
 			manager.start()
 
-			Eventually(func() []string {
-				var names []string
-				for _, p := range pods() {
-					names = append(names, p.Name)
-				}
-				return names
-			}, 60*time.Second, 200*time.Millisecond).Should(And(Not(ContainElement("q-01")), Not(ContainElement("q-02"))))
+			Eventually(podNames, 60*time.Second, 200*time.Millisecond).Should(And(Not(ContainElement("q-01")), Not(ContainElement("q-02"))))
 			phases := func() map[string]corev1.PodPhase {
 				out := map[string]corev1.PodPhase{}
 				for _, p := range pods() {
@@ -393,13 +394,7 @@ var _ = Describe("Restart safety", func() {
 			crd := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"}}
 			return apierrors.IsNotFound(c.Get(ctx, client.ObjectKey{Name: "mesostasks.mesos.k8sm.io"}, crd))
 		}, 60*time.Second, 200*time.Millisecond).Should(BeTrue(), "the MesosTask CRD is removed")
-		Eventually(func() []string {
-			var names []string
-			for _, p := range pods() {
-				names = append(names, p.Name)
-			}
-			return names
-		}, 60*time.Second, 200*time.Millisecond).ShouldNot(ContainElement("s-01"))
+		Eventually(podNames, 60*time.Second, 200*time.Millisecond).ShouldNot(ContainElement("s-01"))
 		Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n - 1}))
 		Consistently(simTasks, 3*time.Second, 200*time.Millisecond).Should(Equal(map[string]int{"TASK_RUNNING": n - 1}))
 		Expect(running()).To(Equal(n - 1))
