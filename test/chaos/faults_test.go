@@ -31,6 +31,7 @@ const (
 	faultTermLeader     faultKind = "term-leader"       // SIGTERM of the leader: it hands over, started again
 	faultFailoverMaster faultKind = "failover-master"   // mesossim FailoverMaster
 	faultLateAgent      faultKind = "late-agent"        // FailoverMaster, one agent registering again only after a while
+	faultLateAgentNew   faultKind = "late-agent-leader" // late-agent, and the leader SIGKILLed at once: the next one subscribes while the agent is away
 	faultMasterDown     faultKind = "master-down"       // SetDown(true), up again after a while
 	faultPartition      faultKind = "partition-agent"   // PartitionAgent, HealAgent after a while
 	faultRestartAgent   faultKind = "restart-agent"     // RestartAgent
@@ -52,7 +53,7 @@ const (
 )
 
 // faultKinds are the kinds a run draws from by default.
-var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultLateAgent, faultMasterDown, faultPartition,
+var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultLateAgent, faultLateAgentNew, faultMasterDown, faultPartition,
 	faultRestartAgent, faultRemoveAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors,
 	faultRestartAPI, faultReadErrors, faultBreakWatches, faultStaleReads, faultUpgradeExec, faultLoseRecords}
 
@@ -121,7 +122,7 @@ type fault struct {
 
 func (f fault) String() string {
 	switch f.kind {
-	case faultPartition, faultLateAgent:
+	case faultPartition, faultLateAgent, faultLateAgentNew:
 		return fmt.Sprintf("%s agent-%d for %s", f.kind, f.agent+1, f.lasts)
 	case faultRestartAgent, faultRemoveAgent, faultKillExecutor:
 		return fmt.Sprintf("%s agent-%d", f.kind, f.agent+1)
@@ -166,7 +167,7 @@ func (fp faultPlan) expected() time.Duration {
 	d := fp.duration()
 	for _, f := range fp {
 		switch f.kind {
-		case faultKillLeader:
+		case faultKillLeader, faultLateAgentNew:
 			d += leaseDuration
 		case faultRestartAPI:
 			d += apiServerStart
@@ -211,6 +212,11 @@ func planFaults(p profile) faultPlan {
 			f.delay /= 2 // at most 1.5s: a write held longer than the lease's renewal allows makes the leader step down
 		case faultRestartAPI:
 			f.lasts = apiServerDown(rng)
+		case faultLateAgentNew:
+			// Past the killed leader's Lease (6 s as deployed) and the next leader's wait
+			// for its reconciliation, which the agent's tasks hold up (5 s at most), so
+			// that it looks at the tasks Mesos holds while the agent is away.
+			f.lasts += 15 * time.Second
 		case faultPartition, faultLateAgent, faultDuplicate, faultDelay, faultAPIErrors, faultReadErrors, faultBreakWatches, faultStaleReads:
 		default:
 			f.lasts = 0
@@ -372,6 +378,11 @@ func (r *run) inject(f fault) error {
 		r.sim.FailoverMaster()
 	case faultLateAgent:
 		return r.failoverWithLateAgent(f)
+	case faultLateAgentNew:
+		if err := r.failoverWithLateAgent(f); err != nil {
+			return err
+		}
+		return r.mgrs.disruptLeader(syscall.SIGKILL, 0)
 	case faultMasterDown:
 		r.waitFree("master")
 		r.sim.SetDown(true)
