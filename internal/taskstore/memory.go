@@ -52,13 +52,15 @@ func (Leading) NeedLeaderElection() bool { return true }
 // Start marks the Store synced, once it holds the CRD's MesosTasks (Takeover), whose CRD
 // then goes.
 func (l Leading) Start(ctx context.Context) error {
+	var items []mesosv1alpha1.MesosTask
+	tookOver := false
 	if l.Takeover != nil {
-		if items, ok := l.Takeover.load(ctx, l.Store); ok {
-			l.Store.markSynced()
-			l.Takeover.release(ctx, items)
-		}
+		items, tookOver = l.Takeover.load(ctx, l.Store)
 	}
 	l.Store.markSynced()
+	if tookOver {
+		l.Takeover.release(ctx, items)
+	}
 	<-ctx.Done()
 	return nil
 }
