@@ -51,10 +51,10 @@ func (t *Takeover) load(ctx context.Context, s *Store) (items []mesosv1alpha1.Me
 	_ = wait.PollUntilContextTimeout(ctx, time.Second, takeoverListWait, true, func(ctx context.Context) (bool, error) {
 		listErr = t.Reader.List(ctx, &list)
 		// Refused, it is refused again: not worth holding the leader up for.
-		return listErr == nil || crdAbsent(listErr) || apierrors.IsForbidden(listErr), nil
+		return listErr == nil || CRDAbsent(listErr) || apierrors.IsForbidden(listErr), nil
 	})
 	switch {
-	case listErr != nil && crdAbsent(listErr):
+	case listErr != nil && CRDAbsent(listErr):
 		return nil, false
 	case listErr != nil:
 		t.Log.Error(listErr, "Could not read the MesosTasks of the MesosTask CRD; each is made again from its pod and Mesos, and the next leader tries again")
@@ -65,9 +65,10 @@ func (t *Takeover) load(ctx context.Context, s *Store) (items []mesosv1alpha1.Me
 	return list.Items, true
 }
 
-// crdAbsent says whether an error of a MesosTask read means the API server does not
-// serve MesosTasks: no CRD.
-func crdAbsent(err error) bool {
+// CRDAbsent says whether an error of a MesosTask read from the API server means that it
+// serves no MesosTasks: no CRD (an install with the MesosTasks in memory, or one whose
+// leader took them over).
+func CRDAbsent(err error) bool {
 	return meta.IsNoMatchError(err) || apierrors.IsNotFound(err)
 }
 

@@ -15,8 +15,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,6 +23,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/mesossim"
 	"github.com/k8sm/k8sm/internal/podtask"
+	"github.com/k8sm/k8sm/internal/taskstore"
 )
 
 // snapshot is the cluster as the checker reads it, from the API server and the master.
@@ -113,7 +112,7 @@ func (s snapshot) runningWithoutRecord() []string {
 // installs none.
 func listTasks(ctx context.Context, c client.Reader, list *mesosv1alpha1.MesosTaskList, opts ...client.ListOption) error {
 	err := c.List(ctx, list, opts...)
-	if *flagMemory && (meta.IsNoMatchError(err) || apierrors.IsNotFound(err)) {
+	if *flagMemory && taskstore.CRDAbsent(err) {
 		list.Items = nil
 		return nil
 	}
