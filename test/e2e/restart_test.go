@@ -156,6 +156,16 @@ var _ = Describe("Restart safety", func() {
 		}
 		return count
 	}
+	// runSleepers creates n sleepers named prefix-00…, every bound-th bound by another,
+	// and waits until each runs, in one task.
+	runSleepers := func(prefix string, n, bound int) {
+		waitForNodes()
+		for i := range n {
+			Expect(c.Create(context.Background(), sleeper(fmt.Sprintf("%s-%02d", prefix, i), i, i%bound == 0))).To(Succeed())
+		}
+		Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(n))
+		Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n}))
+	}
 
 	// boundUnrecorded names the pods k8sm bound whose task has not reported yet: no
 	// MesosTask, or one without a phase.
@@ -186,12 +196,7 @@ var _ = Describe("Restart safety", func() {
 		It("rebuilds every task's record from the pods and Mesos when the MesosTasks are gone too", func() {
 			ctx := context.Background()
 			const n = 12
-			waitForNodes()
-			for i := range n {
-				Expect(c.Create(ctx, sleeper(fmt.Sprintf("q-%02d", i), i, i%4 == 0))).To(Succeed())
-			}
-			Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(n))
-			Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n}))
+			runSleepers("q", n, 4)
 			// The pods on agent-1, which restarts while no manager runs: those bound by
 			// another (every fourth) and those placed there. And one placed elsewhere, to
 			// be removed and made again under its name, as a StatefulSet's pod is.
@@ -371,12 +376,7 @@ var _ = Describe("Restart safety", func() {
 	It("takes the MesosTasks of the CRD over when started with them in memory", func() {
 		ctx := context.Background()
 		const n = 6
-		waitForNodes()
-		for i := range n {
-			Expect(c.Create(ctx, sleeper(fmt.Sprintf("s-%02d", i), i, i%3 == 0))).To(Succeed())
-		}
-		Eventually(running, 60*time.Second, 200*time.Millisecond).Should(Equal(n))
-		Eventually(simTasks, 30*time.Second).Should(Equal(map[string]int{"TASK_RUNNING": n}))
+		runSleepers("s", n, 3)
 		var tasks mesosv1alpha1.MesosTaskList
 		Eventually(func() (int, error) {
 			err := c.List(ctx, &tasks, client.InNamespace("default"))
