@@ -79,28 +79,14 @@ var _ = Describe("The manager with config/tasks-in-memory's RBAC", func() {
 		ctx := context.Background()
 		addr := registeredTasksAPI(ctx, "tasks-in-memory")
 		cs := kubernetes.NewForConfigOrDie(testEnv.Config)
-		// The CRD goes: installed again for the specs after this one.
-		DeferCleanup(func() {
-			_, err := envtest.InstallCRDs(testEnv.Config, envtest.CRDInstallOptions{
-				Paths: []string{filepath.Join(testenv.RepoRoot(), "config", "crd", "bases", "mesos.k8sm.io_mesostasks.yaml")}})
-			Expect(err).NotTo(HaveOccurred())
-		})
+		reinstallTaskCRDAfter()
 		kept := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: installNamespace, Name: "kept", Finalizers: []string{"mesos.k8sm.io/task"}},
 			Spec: mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u-kept", TaskID: "k8sm.u-kept"}}
 		admin, err := client.New(testEnv.Config, client.Options{Scheme: newScheme()})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(admin.Create(ctx, kept)).To(Succeed())
-		// The manager's namespace enforces the restricted Pod Security Standard.
-		restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true),
-			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
-		replica := func(name string, labels map[string]string) {
-			_, err := cs.CoreV1().Pods(installNamespace).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "k8sm", SecurityContext: restricted}}}}, metav1.CreateOptions{})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func() { _ = cs.CoreV1().Pods(installNamespace).Delete(ctx, name, *metav1.NewDeleteOptions(0)) })
-		}
-		replica("manager-this", map[string]string{"app": "k8sm"})
-		replica("manager-before", map[string]string{"app": "k8sm", taskapi.LeaderLabelKey: "true"})
+		replicaPod(ctx, cs, "manager-this", map[string]string{"app": "k8sm"}, "")
+		replicaPod(ctx, cs, "manager-before", map[string]string{"app": "k8sm", taskapi.LeaderLabelKey: "true"}, "")
 		Expect(os.Setenv("POD_NAME", "manager-this")).To(Succeed())
 		DeferCleanup(func() { _ = os.Unsetenv("POD_NAME") })
 
@@ -128,5 +114,86 @@ var _ = Describe("The manager with config/tasks-in-memory's RBAC", func() {
 			return apierrors.IsNotFound(admin.Get(ctx, client.ObjectKey{Name: taskstore.CRDName}, crd))
 		}, 30*time.Second, 200*time.Millisecond).Should(BeTrue(), "the MesosTask CRD is removed once its objects are held in memory")
 		Expect(refused.list()).To(BeEmpty(), "requests the manager's RBAC refused")
+	})
+})
+
+// reinstallTaskCRDAfter installs the MesosTask CRD again when the spec ends, for the
+// specs after it: a manager with the MesosTasks in memory removes it.
+func reinstallTaskCRDAfter() {
+	DeferCleanup(func() {
+		_, err := envtest.InstallCRDs(testEnv.Config, envtest.CRDInstallOptions{
+			Paths: []string{filepath.Join(testenv.RepoRoot(), "config", "crd", "bases", "mesos.k8sm.io_mesostasks.yaml")}})
+		Expect(err).NotTo(HaveOccurred())
+	})
+}
+
+// replicaPod makes a pod of the manager's Deployment in its namespace, named name, with
+// labels; with addr (host:port), the pod has that IP and names that port tasks-api, as
+// the kubelet and config/tasks-api would have it.
+func replicaPod(ctx context.Context, cs kubernetes.Interface, name string, labels map[string]string, addr string) {
+	// The manager's namespace enforces the restricted Pod Security Standard.
+	restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true),
+		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "k8sm", SecurityContext: restricted}}}}
+	var ip string
+	if addr != "" {
+		host, port, err := net.SplitHostPort(addr)
+		Expect(err).NotTo(HaveOccurred())
+		n, err := strconv.Atoi(port)
+		Expect(err).NotTo(HaveOccurred())
+		ip = host
+		pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: taskapi.TasksAPIPortName, ContainerPort: int32(n)}}
+	}
+	made, err := cs.CoreV1().Pods(installNamespace).Create(ctx, pod, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { _ = cs.CoreV1().Pods(installNamespace).Delete(ctx, name, *metav1.NewDeleteOptions(0)) })
+	if ip != "" {
+		made.Status.PodIP, made.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
+		_, err = cs.CoreV1().Pods(installNamespace).UpdateStatus(ctx, made, metav1.UpdateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+	}
+}
+
+// Two replicas with the MesosTasks in memory, as config/tasks-in-memory installs them,
+// and kube-apiserver's requests sent to the one that does not lead (OLM's Service for an
+// APIService selects every replica): it passes them on to the leader's, found by its
+// pod's label, and the leader answers. Not one request of either is refused.
+var _ = Describe("Two managers with the MesosTasks in memory", func() {
+	It("answer kube-apiserver's requests to the replica that does not lead through the leader", func() {
+		ctx := context.Background()
+		reinstallTaskCRDAfter()
+		standbyAddr := registeredTasksAPI(ctx, "tasks-in-memory")
+		leaderAddr := freeAddr()
+		cs := kubernetes.NewForConfigOrDie(testEnv.Config)
+		replicaPod(ctx, cs, "manager-leads", map[string]string{"app": "k8sm"}, leaderAddr)
+		replicaPod(ctx, cs, "manager-waits", map[string]string{"app": "k8sm"}, standbyAddr)
+		DeferCleanup(func() { _ = os.Unsetenv("POD_NAME") })
+		start := func(pod, addr string, refused *refusals) {
+			Expect(os.Setenv("POD_NAME", pod)).To(Succeed())
+			startManagerAs(refused.watch(serviceAccountConfig(installNamespace, managerAccount)), parseOptions(
+				"--health-probe-bind-address", freeAddr(), "--metrics-bind-address", "0", "--namespace", installNamespace,
+				"--leader-elect", "--leader-election-namespace", installNamespace, "--leader-election-id", "k8sm-tasks-relay-test",
+				"--tasks-api-bind-address", addr, "--mesostask-storage=memory"))
+		}
+
+		var leaderRefused, standbyRefused refusals
+		start("manager-leads", leaderAddr, &leaderRefused)
+		Eventually(func() (map[string]string, error) {
+			p, err := cs.CoreV1().Pods(installNamespace).Get(ctx, "manager-leads", metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return p.Labels, nil
+		}, 30*time.Second, 200*time.Millisecond).Should(HaveKeyWithValue(taskapi.LeaderLabelKey, "true"), leaderRefused.describe)
+		// The standby takes the certificate the leader made.
+		Eventually(func() error {
+			_, err := cs.CoreV1().Secrets(installNamespace).Get(ctx, "k8sm-tasks-api-cert", metav1.GetOptions{})
+			return err
+		}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+		start("manager-waits", standbyAddr, &standbyRefused)
+
+		expectServedUnrefused(ctx, &standbyRefused)
+		Expect(leaderRefused.list()).To(BeEmpty(), "requests the leader's RBAC refused")
 	})
 })

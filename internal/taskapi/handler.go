@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -37,6 +38,9 @@ type Handler struct {
 	// Sole says the served MesosTasks are the only ones (no CRD): they take its short
 	// name and category.
 	Sole bool
+	// Relay, with the MesosTasks in memory, passes the requests of a replica that does
+	// not hold them on to the leader's, and authenticates those it passed on.
+	Relay *Relay
 }
 
 // The group's paths.
@@ -59,7 +63,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok"))
 		return
 	}
-	u, ok, err := h.Authenticator.Authenticate(r)
+	u, relayed, ok, err := h.authenticate(r)
 	switch {
 	case err != nil:
 		h.Log.Error(err, "Authentication error")
@@ -90,16 +94,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	watch := isTrue(q.Get("watch"))
-	verb := "get"
-	switch {
-	case req.name == "" && watch:
-		verb = "watch"
-	case req.name == "":
-		verb = "list"
-	case watch:
-		// A watch of one object is a watch with a name selector, as the API server has it.
-		writeStatus(w, apierrors.NewBadRequest("watch a single MesosTask with a fieldSelector of metadata.name"))
+	verb, bad := resourceVerb(req, q)
+	if bad != nil {
+		writeStatus(w, bad)
+		return
+	}
+	if !relayed && h.Relay != nil && !h.Store.Synced() {
+		// The leader authorizes the request. One relayed here is not relayed again.
+		h.Relay.Forward(w, r, u)
 		return
 	}
 	if !h.authorize(w, r, u, verb, req) {
@@ -135,6 +137,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "watch":
 		h.watch(w, r, req, media)
 	}
+}
+
+// resourceVerb is what a GET of req asks: get, list or watch.
+func resourceVerb(req request, q url.Values) (string, *apierrors.StatusError) {
+	watch := isTrue(q.Get("watch"))
+	switch {
+	case req.name == "" && watch:
+		return "watch", nil
+	case req.name == "":
+		return "list", nil
+	case watch:
+		// A watch of one object is a watch with a name selector, as the API server has it.
+		return "", apierrors.NewBadRequest("watch a single MesosTask with a fieldSelector of metadata.name")
+	}
+	return "get", nil
+}
+
+// authenticate names the request's user: relayed if another replica passed the request
+// on, else as the front proxy vouches for it.
+func (h *Handler) authenticate(r *http.Request) (u user.Info, relayed, ok bool, err error) {
+	if h.Relay != nil {
+		if u, ok := h.Relay.Authenticate(r); ok {
+			return u, true, true, nil
+		}
+	}
+	u, ok, err = h.Authenticator.Authenticate(r)
+	return u, false, ok, err
 }
 
 // parsePath reads a resource path: .../mesostasks, .../namespaces/NS/mesostasks, or

@@ -334,7 +334,12 @@ func (f *fixture) watch(t *testing.T, query string) *watchStream {
 // watchAs is watch with an Accept header.
 func (f *fixture) watchAs(t *testing.T, query, accept string) *watchStream {
 	t.Helper()
-	resp := f.request(t, base+query, accept)
+	return streamOf(t, f.request(t, base+query, accept))
+}
+
+// streamOf reads a watch's answer.
+func streamOf(t *testing.T, resp *http.Response) *watchStream {
+	t.Helper()
 	t.Cleanup(func() { _ = resp.Body.Close() })
 	ws := &watchStream{events: make(chan map[string]json.RawMessage, 100), resp: resp}
 	go func() {

@@ -3,6 +3,9 @@ package taskapi
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -79,4 +82,81 @@ func (l *LeaderLabel) label(ctx context.Context, pod, value string) error {
 	p.Namespace, p.Name = l.Namespace, pod
 	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%s}}}`, LeaderLabelKey, value)
 	return l.Client.Patch(ctx, p, client.RawPatch(types.MergePatchType, []byte(patch)))
+}
+
+// LeaderPods finds the leading replica by LeaderLabelKey on its pod: its pod's IP, and
+// its container port named tasks-api (this replica's Port if it names none). What it
+// finds is kept for leaderKeptFor, or until forgotten.
+type LeaderPods struct {
+	// Reader lists the pods past the cache.
+	Reader client.Reader
+	// Namespace and Self are the replica's own pod's.
+	Namespace, Self string
+	Port            int
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+
+	mu    sync.Mutex
+	addr  string
+	found time.Time
+}
+
+// leaderKeptFor is how long LeaderPods keeps the leader's address: a relayed watch or
+// list does not list the pods each time.
+const leaderKeptFor = 5 * time.Second
+
+// TasksAPIPortName is the name of the manager container's port of the MesosTasks API.
+const TasksAPIPortName = "tasks-api"
+
+func (l *LeaderPods) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+// Address is the leading replica's host:port.
+func (l *LeaderPods) Address(ctx context.Context) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.addr != "" && l.now().Sub(l.found) < leaderKeptFor {
+		return l.addr, nil
+	}
+	var labeled corev1.PodList
+	if err := l.Reader.List(ctx, &labeled, client.InNamespace(l.Namespace), client.MatchingLabels{LeaderLabelKey: "true"}); err != nil {
+		return "", fmt.Errorf("listing the pods labeled %s: %w", LeaderLabelKey, err)
+	}
+	addr := ""
+	for i := range labeled.Items {
+		p := &labeled.Items[i]
+		if p.Name == l.Self || p.DeletionTimestamp != nil || p.Status.PodIP == "" {
+			continue
+		}
+		addr = net.JoinHostPort(p.Status.PodIP, strconv.Itoa(tasksAPIPort(p, l.Port)))
+		break
+	}
+	if addr == "" {
+		return "", fmt.Errorf("no other pod in %s is labeled %s=true with an IP", l.Namespace, LeaderLabelKey)
+	}
+	l.addr, l.found = addr, l.now()
+	return addr, nil
+}
+
+// Forget drops the address kept.
+func (l *LeaderPods) Forget() {
+	l.mu.Lock()
+	l.addr = ""
+	l.mu.Unlock()
+}
+
+// tasksAPIPort is the port p's containers name tasks-api, else port.
+func tasksAPIPort(p *corev1.Pod, port int) int {
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name == TasksAPIPortName && cp.ContainerPort > 0 {
+				return int(cp.ContainerPort)
+			}
+		}
+	}
+	return port
 }

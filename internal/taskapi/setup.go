@@ -3,8 +3,10 @@ package taskapi
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
@@ -26,7 +28,8 @@ type Options struct {
 	Namespace, Service, Secret string
 	// LeaderOnly says only the leading replica holds the MesosTasks (held in memory, no
 	// CRD beside them): the served resource takes the CRD's short name and category,
-	// and the leader's pod, Pod in Namespace, is labeled for the Service (LeaderLabel).
+	// the leader's pod, Pod in Namespace, is labeled for the Service (LeaderLabel), and
+	// the other replicas pass the requests they get on to it (Relay).
 	LeaderOnly bool
 	Pod        string
 }
@@ -68,9 +71,21 @@ func Add(mgr manager.Manager, store *taskstore.Store, o Options) error {
 			return err
 		}
 	}
-	return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: &Handler{
-		Store: store, Authenticator: proxy, Authorizer: newAuthorizer(mgr.GetClient(), nil), Log: log, Sole: o.LeaderOnly,
-	}})
+	h := &Handler{Store: store, Authenticator: proxy, Authorizer: newAuthorizer(mgr.GetClient(), nil), Log: log, Sole: o.LeaderOnly}
+	if o.LeaderOnly {
+		// A replica that does not lead passes the requests it gets on to the one that does.
+		_, port, err := net.SplitHostPort(o.Addr)
+		if err != nil {
+			return fmt.Errorf("--tasks-api-bind-address %s: %w", o.Addr, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return fmt.Errorf("--tasks-api-bind-address %s: the port: %w", o.Addr, err)
+		}
+		h.Relay = &Relay{Certificate: certificate, Log: log,
+			Leader: &LeaderPods{Reader: mgr.GetAPIReader(), Namespace: o.Namespace, Self: o.Pod, Port: p}}
+	}
+	return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: h})
 }
 
 // certFiles are the certificate and key in dir: tls.crt and tls.key, else

@@ -1,0 +1,204 @@
+package taskapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apiserver/pkg/authentication/user"
+)
+
+// With the MesosTasks in memory only the leading replica holds them. A Service that
+// selects every replica (OLM makes such a Service for an APIService it installs), or one
+// whose endpoints have not caught up with a new leader yet, sends kube-apiserver's
+// requests to a replica that does not lead. That replica relays them to the leader's: it
+// has authenticated the front proxy, and passes the user on in headers of its own, over
+// TLS with the API's serving certificate as its client certificate. The leader takes
+// those headers only from a client that holds the serving certificate's key (the
+// replicas share it: one Secret, or OLM's mounted certificate), and authorizes the user
+// as it does every request.
+
+// The headers a relayed request names its user in.
+const (
+	relayedPrefix      = "K8sm-Relayed-"
+	relayedUser        = relayedPrefix + "User"
+	relayedUID         = relayedPrefix + "Uid"
+	relayedGroup       = relayedPrefix + "Group"
+	relayedExtraPrefix = relayedPrefix + "Extra-"
+)
+
+// LeaderFinder knows where the leading replica serves the API.
+type LeaderFinder interface {
+	// Address is the leader's host:port.
+	Address(ctx context.Context) (string, error)
+	// Forget drops what it knows: the leader it named could not be reached.
+	Forget()
+}
+
+// Relay passes a request on to the leading replica, and on the leader authenticates the
+// requests a replica relayed.
+type Relay struct {
+	// Certificate is the API's serving certificate, which the replicas share.
+	Certificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	Leader      LeaderFinder
+	Log         logr.Logger
+
+	key       atomic.Pointer[ownKey]
+	transport atomic.Pointer[http.Transport]
+}
+
+// ownKey is the public key of a serving certificate.
+type ownKey struct {
+	cert *tls.Certificate
+	spki []byte
+}
+
+// ownKey is the public key of the serving certificate held now.
+func (r *Relay) ownKey() ([]byte, error) {
+	c, err := r.Certificate(nil)
+	if err != nil {
+		return nil, err
+	}
+	if k := r.key.Load(); k != nil && k.cert == c {
+		return k.spki, nil
+	}
+	leaf := c.Leaf
+	if leaf == nil {
+		if len(c.Certificate) == 0 {
+			return nil, errors.New("the serving certificate is empty")
+		}
+		if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+			return nil, err
+		}
+	}
+	r.key.Store(&ownKey{cert: c, spki: leaf.RawSubjectPublicKeyInfo})
+	return leaf.RawSubjectPublicKeyInfo, nil
+}
+
+// isOwnKey says whether certs (a peer's, leaf first) hold the serving certificate's key.
+// TLS has the peer prove it holds the key of the certificate it presents.
+func (r *Relay) isOwnKey(certs []*x509.Certificate) bool {
+	if len(certs) == 0 {
+		return false
+	}
+	own, err := r.ownKey()
+	return err == nil && bytes.Equal(certs[0].RawSubjectPublicKeyInfo, own)
+}
+
+// Authenticate names the user of a request another replica relayed: ok false if the
+// request is not one.
+func (r *Relay) Authenticate(req *http.Request) (user.Info, bool) {
+	name := req.Header.Get(relayedUser)
+	if name == "" || req.TLS == nil || !r.isOwnKey(req.TLS.PeerCertificates) {
+		return nil, false
+	}
+	u := &user.DefaultInfo{Name: name, UID: req.Header.Get(relayedUID), Groups: req.Header.Values(relayedGroup)}
+	for key, values := range req.Header {
+		rest, ok := cutPrefixFold(key, relayedExtraPrefix)
+		if !ok || rest == "" {
+			continue
+		}
+		k, err := url.PathUnescape(rest)
+		if err != nil {
+			continue
+		}
+		if u.Extra == nil {
+			u.Extra = map[string][]string{}
+		}
+		k = strings.ToLower(k)
+		u.Extra[k] = append(u.Extra[k], values...)
+	}
+	return u, true
+}
+
+// Forward passes req, of user u, on to the leader, and its answer back.
+func (r *Relay) Forward(w http.ResponseWriter, req *http.Request, u user.Info) {
+	addr, err := r.Leader.Address(req.Context())
+	if err != nil {
+		writeStatus(w, apierrors.NewServiceUnavailable("this replica of the manager does not hold the MesosTasks, and knows of no leading replica to pass the request on to: "+err.Error()))
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "https", Host: addr})
+			for key := range pr.Out.Header {
+				if _, ok := cutPrefixFold(key, relayedPrefix); ok {
+					pr.Out.Header.Del(key)
+				}
+			}
+			pr.Out.Header.Del("Authorization")
+			setRelayedUser(pr.Out.Header, u)
+		},
+		Transport: r.roundTripper(),
+		// Watches stream: every event is passed on as it comes.
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			r.Leader.Forget()
+			if req.Context().Err() != nil {
+				return
+			}
+			r.Log.Info("Could not pass a MesosTasks API request on to the leading replica", "leader", addr, "path", req.URL.Path, "error", err.Error())
+			writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("this replica of the manager does not hold the MesosTasks, and could not pass the request on to the leading replica's (%s): %v", addr, err)))
+		},
+	}
+	proxy.ServeHTTP(w, req)
+}
+
+// setRelayedUser names u in h.
+func setRelayedUser(h http.Header, u user.Info) {
+	h.Set(relayedUser, u.GetName())
+	if uid := u.GetUID(); uid != "" {
+		h.Set(relayedUID, uid)
+	}
+	for _, g := range u.GetGroups() {
+		h.Add(relayedGroup, g)
+	}
+	for k, values := range u.GetExtra() {
+		for _, v := range values {
+			h.Add(relayedExtraPrefix+url.PathEscape(k), v)
+		}
+	}
+}
+
+// roundTripper reaches the leader over TLS, HTTP/2 where it can, as a holder of the
+// serving certificate; the leader has to be one as well.
+func (r *Relay) roundTripper() http.RoundTripper {
+	if t := r.transport.Load(); t != nil {
+		return t
+	}
+	t := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 5 * time.Second,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   true,
+		TLSClientConfig: &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			// The leader is reached at its pod's address, which its certificate does not
+			// name: VerifyConnection checks that it holds the serving certificate's key.
+			InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if !r.isOwnKey(cs.PeerCertificates) {
+					return errors.New("the replica reached does not hold the MesosTasks API's serving certificate")
+				}
+				return nil
+			},
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return r.Certificate(nil) },
+		},
+	}
+	if !r.transport.CompareAndSwap(nil, t) {
+		return r.transport.Load()
+	}
+	return t
+}
