@@ -15,8 +15,8 @@ import (
 )
 
 // LeaderLabelKey is the label the leading replica's pod carries with the MesosTasks in
-// memory: the Service the APIService names selects it, so that kube-apiserver proxies
-// to the one replica that holds them.
+// memory: the other replicas pass the requests they get on to the pod so labeled, the
+// one replica that holds them (Relay, LeaderPods).
 const LeaderLabelKey = "mesos.k8sm.io/leader"
 
 // LeaderLabel keeps LeaderLabelKey on the leading replica's pod alone: it puts it on its
@@ -44,7 +44,7 @@ func (l *LeaderLabel) Start(ctx context.Context) error {
 	if every <= 0 {
 		every = 30 * time.Second
 	}
-	repeat(ctx, l.Log.WithValues("pod", l.Pod, "namespace", l.Namespace), "Labeling the leader's pod for the MesosTasks API's Service",
+	repeat(ctx, l.Log.WithValues("pod", l.Pod, "namespace", l.Namespace), "Labeling the leader's pod for the MesosTasks API",
 		every, every, l.Sync)
 	return nil
 }

@@ -28,8 +28,8 @@ type Options struct {
 	Namespace, Service, Secret string
 	// LeaderOnly says only the leading replica holds the MesosTasks (held in memory, no
 	// CRD beside them): the served resource takes the CRD's short name and category,
-	// the leader's pod, Pod in Namespace, is labeled for the Service (LeaderLabel), and
-	// the other replicas pass the requests they get on to it (Relay).
+	// the leader's pod, Pod in Namespace, is labeled (LeaderLabel), and the other
+	// replicas pass the requests they get on to it (Relay).
 	LeaderOnly bool
 	Pod        string
 }
@@ -66,7 +66,7 @@ func Add(mgr manager.Manager, store *taskstore.Store, o Options) error {
 	}
 	if o.LeaderOnly {
 		if o.Pod == "" {
-			log.Info("Not labeling the leader's pod: the manager's pod name is not known (POD_NAME); the Service must select the leader otherwise, or one replica run")
+			log.Info("Not labeling the leader's pod: the manager's pod name is not known (POD_NAME); a replica that does not lead cannot find the leader to pass the MesosTasks API's requests on to, and answers them 503 (run one replica, or set POD_NAME)")
 		} else if err := mgr.Add(&LeaderLabel{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: o.Namespace, Pod: o.Pod, Log: log}); err != nil {
 			return err
 		}

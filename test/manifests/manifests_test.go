@@ -196,8 +196,9 @@ func TestTheTasksAPIReachesTheManager(t *testing.T) {
 
 // config/tasks-in-memory keeps the MesosTasks in the leader's memory: the manager is told
 // so, with its pod's name to label, the MesosTask CRD is not installed (the other CRDs
-// are), and the Service selects the pod the leader labels alone.
-func TestTheTasksInMemoryInstallServesTheLeader(t *testing.T) {
+// are), and the Service selects every replica, leading or not (one that does not lead
+// passes the requests on, and answers discovery while a new leader takes over).
+func TestTheTasksInMemoryInstallServesFromEveryReplica(t *testing.T) {
 	m := renderDir(t, "tasks-in-memory")
 	var crds []string
 	for _, doc := range m["CustomResourceDefinition"] {
@@ -232,8 +233,8 @@ func TestTheTasksInMemoryInstallServesTheLeader(t *testing.T) {
 		sel := &metav1.LabelSelector{MatchLabels: s.Spec.Selector}
 		leader := maps.Clone(deploy.Spec.Template.Labels)
 		leader[taskapi.LeaderLabelKey] = "true"
-		if selects(sel, deploy.Spec.Template.Labels) || !selects(sel, leader) {
-			t.Errorf("the Service's selector %v: want the manager's pods labeled %s=true alone", s.Spec.Selector, taskapi.LeaderLabelKey)
+		if !selects(sel, deploy.Spec.Template.Labels) || !selects(sel, leader) {
+			t.Errorf("the Service's selector %v: want every replica of the manager, labeled %s=true or not", s.Spec.Selector, taskapi.LeaderLabelKey)
 		}
 		return
 	}
