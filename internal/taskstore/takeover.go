@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -93,8 +94,13 @@ func (t *Takeover) release(ctx context.Context, items []mesosv1alpha1.MesosTask)
 		}
 		released++
 	}
-	crd := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
-		ObjectMeta: metav1.ObjectMeta{Name: CRDName}}
+	// Unstructured: the API server answers the delete with the CRD (it has a finalizer
+	// of its own), which the metadata client cannot decode (it failed the delete it had
+	// made).
+	crd := &unstructured.Unstructured{}
+	crd.SetAPIVersion("apiextensions.k8s.io/v1")
+	crd.SetKind("CustomResourceDefinition")
+	crd.SetName(CRDName)
 	if err := t.Client.Delete(ctx, crd); client.IgnoreNotFound(err) != nil {
 		t.Log.Info("Could not delete the MesosTask CRD, which the MesosTasks held in memory replace: delete it (kubectl delete crd "+CRDName+")",
 			"error", err.Error(), "finalizersTakenOff", released)
