@@ -53,10 +53,13 @@ type Options struct {
 type Reconcilers struct {
 	Registry *scheduler.Registry
 	Store    *taskstore.Store
-	Cluster  *MesosClusterReconciler
-	Node     *AgentNodeReconciler
-	Pod      *PodReconciler
-	Task     *MesosTaskReconciler
+	// Leading marks the Store synced once the replica leads, with TasksInMemory (nil
+	// without): what it holds first can be added to it before the manager starts.
+	Leading *taskstore.Leading
+	Cluster *MesosClusterReconciler
+	Node    *AgentNodeReconciler
+	Pod     *PodReconciler
+	Task    *MesosTaskReconciler
 }
 
 // Setup wires the operator into a manager, all in this one place: every field index,
@@ -101,9 +104,11 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	// A burst defers its MesosTasks' creates for the API server's sake (scheduler
 	// records.go): none to spare with them in memory, where a person then sees them at once.
 	recordIdle := time.Duration(0)
+	var leading *taskstore.Leading
 	if o.TasksInMemory {
 		takeover := &taskstore.Takeover{Reader: mgr.GetAPIReader(), Client: mgr.GetClient(), Log: mgr.GetLogger().WithName("mesostasks")}
-		if err := mgr.Add(taskstore.Leading{Store: store, Takeover: takeover}); err != nil {
+		leading = &taskstore.Leading{Store: store, Takeover: takeover, Log: mgr.GetLogger().WithName("mesostasks")}
+		if err := mgr.Add(leading); err != nil {
 			return nil, err
 		}
 		c = taskstore.InMemory(mgr.GetClient(), store)
@@ -120,6 +125,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 	r := &Reconcilers{
 		Registry: registry,
 		Store:    store,
+		Leading:  leading,
 		Cluster: &MesosClusterReconciler{Client: c, APIReader: apiReader, Recorder: o.Recorder("k8sm-mesoscluster"),
 			Registry: registry, Tasks: tasks, Store: store, DriverOptions: o.DriverOptions, ReconcileInterval: o.ReconcileInterval, RecordIdle: recordIdle, TasksInMemory: o.TasksInMemory,
 			SecretNamespace: o.SecretNamespace},

@@ -166,7 +166,7 @@ func newManager(cfg *rest.Config, o options) (ctrl.Manager, error) {
 	if o.tasksAPIAddr != "0" {
 		if err := taskapi.Add(mgr, r.Store, taskapi.Options{Addr: o.tasksAPIAddr, CertDir: o.tasksAPICertDir,
 			Namespace: ns, Service: o.tasksAPIService, Secret: o.tasksAPISecret,
-			LeaderOnly: o.taskStorage == storageMemory, Pod: os.Getenv("POD_NAME")}); err != nil {
+			LeaderOnly: o.taskStorage == storageMemory, Pod: os.Getenv("POD_NAME"), Leading: r.Leading}); err != nil {
 			return nil, fmt.Errorf("serving the MesosTasks API: %w", err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,17 +78,23 @@ func startManager(o options) {
 	startManagerAs(testEnv.Config, o)
 }
 
-// startManagerAs runs the manager with cfg's credentials until the spec ends.
-func startManagerAs(cfg *rest.Config, o options) {
+// startManagerAs runs the manager with cfg's credentials until the spec ends, or until
+// the stop it returns is called.
+func startManagerAs(cfg *rest.Config, o options) (stop func()) {
 	mgr, err := newManager(cfg, o)
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	DeferCleanup(func() {
-		cancel()
-		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			Eventually(done, 30*time.Second).Should(Receive(BeNil()))
+		})
+	}
+	DeferCleanup(stop)
+	return stop
 }
 
 func statusOf(url string) func() (int, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,11 +15,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/taskapi"
@@ -156,29 +159,41 @@ func replicaPod(ctx context.Context, cs kubernetes.Interface, name string, label
 }
 
 // Two replicas with the MesosTasks in memory, as config/tasks-in-memory installs them,
-// and kube-apiserver's requests sent to the one that does not lead (OLM's Service for an
-// APIService selects every replica): it passes them on to the leader's, found by its
-// pod's label, and the leader answers. Not one request of either is refused.
+// and kube-apiserver's requests sent to the one that does not lead (the Service selects
+// every replica): it passes them on to the leader's, found by its pod's label, and the
+// leader answers. It keeps a copy of the leader's MesosTasks, and once the leader stops
+// it leads with them, as they were. Not one request of either is refused.
 var _ = Describe("Two managers with the MesosTasks in memory", func() {
-	It("answer kube-apiserver's requests to the replica that does not lead through the leader", func() {
+	It("answer kube-apiserver's requests to the replica that does not lead through the leader, which it follows", func() {
 		ctx := context.Background()
 		reinstallTaskCRDAfter()
 		standbyAddr := registeredTasksAPI(ctx, "tasks-in-memory")
 		leaderAddr := freeAddr()
 		cs := kubernetes.NewForConfigOrDie(testEnv.Config)
+		// The running task of a pod, whose MesosTask the leader takes over from the CRD:
+		// the standby keeps it.
+		replicaPod(ctx, cs, "history", nil, "")
+		pod, err := cs.CoreV1().Pods(installNamespace).Get(ctx, "history", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		admin, err := client.New(testEnv.Config, client.Options{Scheme: newScheme()})
+		Expect(err).NotTo(HaveOccurred())
+		mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: installNamespace, Name: "history"},
+			Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: string(pod.UID), TaskID: "k8sm." + string(pod.UID)},
+			Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING", Message: "kept across leaders"}}
+		Expect(admin.Create(ctx, mt)).To(Succeed())
 		replicaPod(ctx, cs, "manager-leads", map[string]string{"app": "k8sm"}, leaderAddr)
 		replicaPod(ctx, cs, "manager-waits", map[string]string{"app": "k8sm"}, standbyAddr)
 		DeferCleanup(func() { _ = os.Unsetenv("POD_NAME") })
-		start := func(pod, addr string, refused *refusals) {
+		start := func(pod, addr string, refused *refusals) (stop func()) {
 			Expect(os.Setenv("POD_NAME", pod)).To(Succeed())
-			startManagerAs(refused.watch(serviceAccountConfig(installNamespace, managerAccount)), parseOptions(
+			return startManagerAs(refused.watch(serviceAccountConfig(installNamespace, managerAccount)), parseOptions(
 				"--health-probe-bind-address", freeAddr(), "--metrics-bind-address", "0", "--namespace", installNamespace,
 				"--leader-elect", "--leader-election-namespace", installNamespace, "--leader-election-id", "k8sm-tasks-relay-test",
 				"--tasks-api-bind-address", addr, "--mesostask-storage=memory"))
 		}
 
 		var leaderRefused, standbyRefused refusals
-		start("manager-leads", leaderAddr, &leaderRefused)
+		stopLeader := start("manager-leads", leaderAddr, &leaderRefused)
 		Eventually(func() (map[string]string, error) {
 			p, err := cs.CoreV1().Pods(installNamespace).Get(ctx, "manager-leads", metav1.GetOptions{})
 			if err != nil {
@@ -194,6 +209,35 @@ var _ = Describe("Two managers with the MesosTasks in memory", func() {
 		start("manager-waits", standbyAddr, &standbyRefused)
 
 		expectServedUnrefused(ctx, &standbyRefused)
+		served := dynamic.NewForConfigOrDie(testEnv.Config).Resource(schema.GroupVersionResource{Group: "tasks.mesos.k8sm.io", Version: "v1alpha1", Resource: "mesostasks"}).Namespace(installNamespace)
+		history, err := served.Get(ctx, "history", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred(), "the MesosTask the leader took over, through the standby")
 		Expect(leaderRefused.list()).To(BeEmpty(), "requests the leader's RBAC refused")
+
+		// The standby keeps a copy of the leader's MesosTasks (its metric says how many).
+		Eventually(func() (float64, error) {
+			families, err := crmetrics.Registry.Gather()
+			if err != nil {
+				return 0, err
+			}
+			for _, f := range families {
+				if f.GetName() == "k8sm_mesostasks_copied" {
+					return f.GetMetric()[0].GetGauge().GetValue(), nil
+				}
+			}
+			return 0, errors.New("no k8sm_mesostasks_copied")
+		}, 30*time.Second, 100*time.Millisecond).Should(BeNumerically(">=", 1))
+
+		// The leader stops (releasing its Lease); the standby leads with the copy it kept.
+		// Without it, the MesosTask would be gone: its CRD is, and no pod makes it again.
+		stopLeader()
+		Eventually(func() (types.UID, error) {
+			mt, err := served.Get(ctx, "history", metav1.GetOptions{})
+			if err != nil {
+				return "", err
+			}
+			return mt.GetUID(), nil
+		}, 60*time.Second, 200*time.Millisecond).Should(Equal(history.GetUID()), standbyRefused.describe)
+		Expect(standbyRefused.list()).To(BeEmpty(), "requests the new leader's RBAC refused")
 	})
 })

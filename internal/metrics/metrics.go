@@ -87,6 +87,16 @@ var (
 	}, []string{"cluster"})
 )
 
+// mesosTasksCopied is a replica's, not a cluster's: it carries no cluster label.
+var mesosTasksCopied = prometheus.NewGauge(prometheus.GaugeOpts{
+	Namespace: namespace, Name: "mesostasks_copied",
+	Help: "With the MesosTasks in memory, on a replica that does not lead: the MesosTasks of its copy of the leader's, which it starts from once it leads; -1 while it holds no whole copy (none taken yet, or it leads).",
+})
+
+// MesosTasksCopied sets how many MesosTasks this replica's copy of the leader's holds,
+// -1 for none.
+func MesosTasksCopied(n int) { mesosTasksCopied.Set(float64(n)) }
+
 // vec is what every series family here is: a collector with per-cluster label values.
 type vec interface {
 	prometheus.Collector
@@ -111,6 +121,8 @@ func init() {
 	for _, v := range all {
 		crmetrics.Registry.MustRegister(v)
 	}
+	mesosTasksCopied.Set(-1)
+	crmetrics.Registry.MustRegister(mesosTasksCopied)
 }
 
 // TaskPhases are the values of the "phase" label of k8sm_tasks.

@@ -63,7 +63,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok"))
 		return
 	}
-	u, relayed, ok, err := h.authenticate(r)
+	u, from, ok, err := h.authenticate(r)
 	switch {
 	case err != nil:
 		h.Log.Error(err, "Authentication error")
@@ -99,12 +99,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, bad)
 		return
 	}
-	if !relayed && h.Relay != nil && !h.Store.Synced() {
+	if from == notPeer && h.Relay != nil && !h.Store.Synced() {
 		// The leader authorizes the request. One relayed here is not relayed again.
 		h.Relay.Forward(w, r, u)
 		return
 	}
-	if !h.authorize(w, r, u, verb, req) {
+	if from != peerReplica && !h.authorize(w, r, u, verb, req) {
 		return
 	}
 	if !h.Store.Synced() {
@@ -154,16 +154,16 @@ func resourceVerb(req request, q url.Values) (string, *apierrors.StatusError) {
 	return "get", nil
 }
 
-// authenticate names the request's user: relayed if another replica passed the request
-// on, else as the front proxy vouches for it.
-func (h *Handler) authenticate(r *http.Request) (u user.Info, relayed, ok bool, err error) {
+// authenticate names the request's user: as another replica names it (from), else as
+// the front proxy vouches for it.
+func (h *Handler) authenticate(r *http.Request) (u user.Info, from peer, ok bool, err error) {
 	if h.Relay != nil {
-		if u, ok := h.Relay.Authenticate(r); ok {
-			return u, true, true, nil
+		if u, from := h.Relay.Authenticate(r); from != notPeer {
+			return u, from, true, nil
 		}
 	}
 	u, ok, err = h.Authenticator.Authenticate(r)
-	return u, false, ok, err
+	return u, notPeer, ok, err
 }
 
 // parsePath reads a resource path: .../mesostasks, .../namespaces/NS/mesostasks, or

@@ -97,12 +97,30 @@ func (r *Relay) isOwnKey(certs []*x509.Certificate) bool {
 	return err == nil && bytes.Equal(certs[0].RawSubjectPublicKeyInfo, own)
 }
 
-// Authenticate names the user of a request another replica relayed: ok false if the
-// request is not one.
-func (r *Relay) Authenticate(req *http.Request) (user.Info, bool) {
+// ReplicaUser names a replica that asks for itself (Mirror), in logs.
+const ReplicaUser = "system:k8sm:replica"
+
+// peer says who a request from another replica is for.
+type peer int
+
+const (
+	notPeer peer = iota
+	// peerRelayed is a request relayed for a user, named in its headers.
+	peerRelayed
+	// peerReplica is the replica's own request (Mirror): not authorized further, as
+	// its holding the serving key lets it name any user anyway.
+	peerReplica
+)
+
+// Authenticate says whether a request is another replica's: one it relayed, and for
+// which user, or its own.
+func (r *Relay) Authenticate(req *http.Request) (user.Info, peer) {
+	if req.TLS == nil || !r.isOwnKey(req.TLS.PeerCertificates) {
+		return nil, notPeer
+	}
 	name := req.Header.Get(relayedUser)
-	if name == "" || req.TLS == nil || !r.isOwnKey(req.TLS.PeerCertificates) {
-		return nil, false
+	if name == "" {
+		return &user.DefaultInfo{Name: ReplicaUser}, peerReplica
 	}
 	u := &user.DefaultInfo{Name: name, UID: req.Header.Get(relayedUID), Groups: req.Header.Values(relayedGroup)}
 	for key, values := range req.Header {
@@ -120,7 +138,7 @@ func (r *Relay) Authenticate(req *http.Request) (user.Info, bool) {
 		k = strings.ToLower(k)
 		u.Extra[k] = append(u.Extra[k], values...)
 	}
-	return u, true
+	return u, peerRelayed
 }
 
 // Forward passes req, of user u, on to the leader, and its answer back.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,13 +52,31 @@ func tlsServer(t *testing.T, h http.Handler, cert *tls.Certificate) *httptest.Se
 
 // leaderAt names one address, and counts how often it was asked and forgotten.
 type leaderAt struct {
+	mu               sync.Mutex
 	addr             string
 	err              error
 	asked, forgotten int
 }
 
-func (l *leaderAt) Address(context.Context) (string, error) { l.asked++; return l.addr, l.err }
-func (l *leaderAt) Forget()                                 { l.forgotten++ }
+func (l *leaderAt) Address(context.Context) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked++
+	return l.addr, l.err
+}
+
+func (l *leaderAt) Forget() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.forgotten++
+}
+
+// set names another address.
+func (l *leaderAt) set(addr string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.addr, l.err = addr, err
+}
 
 // refuseAll is a front proxy whose certificate no request has.
 type refuseAll struct{}
@@ -213,7 +232,7 @@ func TestTheLeaderTakesARelayedUserOnlyFromAHolderOfItsKey(t *testing.T) {
 // no MesosTasks held is not relayed again.
 func TestARequestNotRelayedIsUnavailable(t *testing.T) {
 	r := newReplicas(t)
-	r.found.addr, r.found.err = "", errors.New("no other pod is labeled")
+	r.found.set("", errors.New("no other pod is labeled"))
 	if code, b := get(t, r.client, r.standbySrv, base+"/mesostasks", nil); code != http.StatusServiceUnavailable ||
 		!strings.Contains(string(b), "no other pod is labeled") {
 		t.Errorf("no leader: %d %s", code, b)
@@ -224,7 +243,7 @@ func TestARequestNotRelayedIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	impostor := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{}")) }), servingCert(t, ca))
-	r.found.addr, r.found.err = strings.TrimPrefix(impostor.URL, "https://"), nil
+	r.found.set(strings.TrimPrefix(impostor.URL, "https://"), nil)
 	if code, b := get(t, r.client, r.standbySrv, base+"/mesostasks", nil); code != http.StatusServiceUnavailable ||
 		!strings.Contains(string(b), "does not hold the MesosTasks API's serving certificate") {
 		t.Errorf("a replica of another key: %d %s", code, b)
@@ -236,7 +255,7 @@ func TestARequestNotRelayedIsUnavailable(t *testing.T) {
 	// The standby relays to a replica that holds no MesosTasks either: itself. It
 	// authorizes the request relayed, and does not relay it again.
 	r.standbyAuth.allow = true
-	r.found.addr = strings.TrimPrefix(r.standbySrv.URL, "https://")
+	r.found.set(strings.TrimPrefix(r.standbySrv.URL, "https://"), nil)
 	asked := r.found.asked
 	if code, b := get(t, r.client, r.standbySrv, base+"/mesostasks", nil); code != http.StatusServiceUnavailable ||
 		!strings.Contains(string(b), "does not hold the MesosTasks (yet)") {

@@ -32,6 +32,9 @@ type Options struct {
 	// replicas pass the requests they get on to it (Relay).
 	LeaderOnly bool
 	Pod        string
+	// Leading, with LeaderOnly, starts the leader's Store: a replica that does not lead
+	// keeps a copy of the leader's MesosTasks for it (Mirror).
+	Leading *taskstore.Leading
 }
 
 // Add has mgr serve the API from store: the server, its certificate, and the front
@@ -82,8 +85,15 @@ func Add(mgr manager.Manager, store *taskstore.Store, o Options) error {
 		if err != nil {
 			return fmt.Errorf("--tasks-api-bind-address %s: the port: %w", o.Addr, err)
 		}
-		h.Relay = &Relay{Certificate: certificate, Log: log,
-			Leader: &LeaderPods{Reader: mgr.GetAPIReader(), Namespace: o.Namespace, Self: o.Pod, Port: p}}
+		leader := &LeaderPods{Reader: mgr.GetAPIReader(), Namespace: o.Namespace, Self: o.Pod, Port: p}
+		h.Relay = &Relay{Certificate: certificate, Log: log, Leader: leader}
+		if o.Leading != nil && o.Pod != "" {
+			mirror := &Mirror{Leader: leader, Relay: h.Relay, Elected: mgr.Elected(), Log: log}
+			if err := mgr.Add(mirror); err != nil {
+				return err
+			}
+			o.Leading.Copy = mirror
+		}
 	}
 	return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: h})
 }

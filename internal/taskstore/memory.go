@@ -10,6 +10,7 @@ import (
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,18 +45,34 @@ func InMemory(c client.Client, s *Store) client.Client {
 type Leading struct {
 	Store    *Store
 	Takeover *Takeover
+	// Copy is what this replica kept of the leader before it (taskapi.Mirror), if it
+	// kept anything.
+	Copy Copy
+	Log  logr.Logger
+}
+
+// Copy holds a copy of another replica's MesosTasks.
+type Copy interface {
+	// Held is the copy: none if it has no whole one.
+	Held() []mesosv1alpha1.MesosTask
 }
 
 // NeedLeaderElection: the Store is the leader's.
-func (Leading) NeedLeaderElection() bool { return true }
+func (*Leading) NeedLeaderElection() bool { return true }
 
 // Start marks the Store synced, once it holds the CRD's MesosTasks (Takeover), whose CRD
-// then goes.
-func (l Leading) Start(ctx context.Context) error {
+// then goes, and the copy kept of the leader before it.
+func (l *Leading) Start(ctx context.Context) error {
 	var items []mesosv1alpha1.MesosTask
 	tookOver := false
 	if l.Takeover != nil {
 		items, tookOver = l.Takeover.load(ctx, l.Store)
+	}
+	if l.Copy != nil {
+		if kept := l.Copy.Held(); len(kept) > 0 {
+			n := l.Store.Import(kept)
+			l.Log.Info("Holding the MesosTasks of the copy kept of the leader before", "mesostasks", len(kept), "held", n)
+		}
 	}
 	l.Store.markSynced()
 	if tookOver {

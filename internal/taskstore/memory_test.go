@@ -2,11 +2,17 @@ package taskstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -230,5 +236,55 @@ func TestTheReaderPastTheCacheReadsTheStore(t *testing.T) {
 	var list mesosv1alpha1.MesosTaskList
 	if err := r.List(ctx, &list, client.InNamespace("ns")); err != nil || len(list.Items) != 1 {
 		t.Fatalf("listed %d, %v; want 1", len(list.Items), err)
+	}
+}
+
+// copyOf is a Copy that holds items.
+type copyOf []mesosv1alpha1.MesosTask
+
+func (c copyOf) Held() []mesosv1alpha1.MesosTask { return c }
+
+// A new leader's Store holds the copy kept of the leader before it, each MesosTask as it
+// was, before it counts as synced; with no copy it holds nothing.
+func TestALeaderStartsFromTheCopyItKept(t *testing.T) {
+	deleted := metav1.Now()
+	kept := copyOf{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a", UID: "uid-a", ResourceVersion: "17", CreationTimestamp: metav1.Now()},
+			Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "id-a", ClusterRef: "c"}, Status: mesosv1alpha1.MesosTaskStatus{MesosState: "TASK_RUNNING", Reason: "REASON_X"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "gone", UID: "uid-g", ResourceVersion: "18", DeletionTimestamp: &deleted, Finalizers: []string{"mesos.k8sm.io/task"}},
+			Spec: mesosv1alpha1.MesosTaskSpec{TaskID: "id-g", ClusterRef: "c"}},
+	}
+	for _, tc := range []struct {
+		name string
+		copy Copy
+		want []string
+	}{
+		{"a copy", kept, []string{"a uid-a TASK_RUNNING REASON_X", "gone uid-g deleted"}},
+		{"an empty copy", copyOf(nil), nil},
+		{"no copy", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { _ = (&Leading{Store: s, Copy: tc.copy, Log: logr.Discard()}).Start(ctx) }()
+			waitCtx, done := context.WithTimeout(ctx, 10*time.Second)
+			defer done()
+			if err := s.WaitForSync(waitCtx); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, mt := range s.Select(func(*mesosv1alpha1.MesosTask) bool { return true }) {
+				d := fmt.Sprintf("%s %s %s %s", mt.Name, mt.UID, mt.Status.MesosState, mt.Status.Reason)
+				if mt.DeletionTimestamp != nil && len(mt.Finalizers) == 1 {
+					d = fmt.Sprintf("%s %s deleted", mt.Name, mt.UID)
+				}
+				got = append(got, d)
+			}
+			sort.Strings(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("held %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
