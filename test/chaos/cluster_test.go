@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -24,6 +26,7 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
+	"github.com/k8sm/k8sm/internal/taskapi"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -129,6 +132,9 @@ func newRun(t *testing.T, p profile) *run {
 	kubeconfig, err := r.proxy.kubeconfig(r.logDir)
 	g.Expect(err).NotTo(HaveOccurred())
 	r.mgrs = &managers{bin: managerBin, kubeconfig: kubeconfig, logDir: r.logDir, logf: t.Logf}
+	if *flagMemory {
+		r.mgrs.tasksAPIPorts = replicaPods(g, r.load)
+	}
 	for slot := range 2 {
 		g.Expect(r.mgrs.start(slot)).To(Succeed())
 	}
@@ -293,4 +299,29 @@ func (r *run) runErrors() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.errors...)
+}
+
+// replicaPods makes, with the MesosTasks in memory, a pod for each manager slot in the
+// manager's namespace, as the Deployment's would be: on loopback, with a free port named
+// tasks-api, where the slot serves the MesosTasks. The leader labels its own, and the
+// standby finds the leader's there, to pass requests on and keep a copy of its MesosTasks.
+func replicaPods(g Gomega, c client.Client) (ports [2]int) {
+	ctx := context.Background()
+	ns := "k8sm-system"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); !apierrors.IsAlreadyExists(err) {
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	for slot := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		g.Expect(err).NotTo(HaveOccurred())
+		ports[slot] = l.Addr().(*net.TCPAddr).Port
+		g.Expect(l.Close()).To(Succeed())
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: replicaPodName(slot), Labels: map[string]string{"app": "k8sm"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "k8sm",
+				Ports: []corev1.ContainerPort{{Name: taskapi.TasksAPIPortName, ContainerPort: int32(ports[slot])}}}}}}
+		g.Expect(c.Create(ctx, pod)).To(Succeed())
+		pod.Status.PodIP, pod.Status.PodIPs = "127.0.0.1", []corev1.PodIP{{IP: "127.0.0.1"}}
+		g.Expect(c.Status().Update(ctx, pod)).To(Succeed())
+	}
+	return ports
 }

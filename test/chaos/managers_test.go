@@ -21,6 +21,9 @@ const acquiredLease = "uccessfully acquired lease"
 type managers struct {
 	bin, kubeconfig, logDir string
 	logf                    func(format string, args ...any)
+	// tasksAPIPorts, with the MesosTasks in memory, is where each slot serves them, as
+	// its pod (replicaPodName) says: the standby follows the leader's there.
+	tasksAPIPorts [2]int
 
 	mu       sync.Mutex
 	replicas [2]*replica
@@ -73,11 +76,12 @@ func (ms *managers) start(slot int) error {
 	if *flagLogLevel != "" {
 		args = append(args, "--zap-log-level="+*flagLogLevel)
 	}
-	if *flagMemory {
-		args = append(args, "--mesostask-storage=memory", "--tasks-api-bind-address=127.0.0.1:0")
-	}
 	cmd := exec.Command(ms.bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+ms.kubeconfig)
+	if *flagMemory {
+		cmd.Args = append(cmd.Args, "--mesostask-storage=memory", fmt.Sprintf("--tasks-api-bind-address=127.0.0.1:%d", ms.tasksAPIPorts[slot]))
+		cmd.Env = append(cmd.Env, "POD_NAME="+replicaPodName(slot))
+	}
 	w := &leaseWatch{f: f}
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -258,3 +262,6 @@ func (w *leaseWatch) acquired() (bool, time.Time) {
 	defer w.mu.Unlock()
 	return !w.at.IsZero(), w.at
 }
+
+// replicaPodName is the name of a slot's pod, with the MesosTasks in memory.
+func replicaPodName(slot int) string { return fmt.Sprintf("manager-%c", 'a'+slot) }
