@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -86,6 +89,15 @@ func measureFailovers(ctx context.Context, c client.WithWatch, bin, kubeconfig s
 	}
 	if err := standby.waitReady(2 * time.Minute); err != nil {
 		return []failover{{fault: "manager kill -9", err: err}}, standby
+	}
+	if standby.metricsAddr != "" {
+		// With the MesosTasks in memory the standby keeps a copy of the leader's, which
+		// it leads with: the kill comes once it holds one of every task.
+		start := time.Now()
+		if err := standby.waitCopied(ctx, c, 2*time.Minute); err != nil {
+			return []failover{{fault: "manager kill -9", err: err}}, standby
+		}
+		fmt.Printf("bench: the standby holds a copy of the leader's MesosTasks %s after it was ready\n", time.Since(start).Round(10*time.Millisecond))
 	}
 	var profiled func()
 	killed := timeFailover(ctx, c, subs, "manager kill -9 (leader election as deployed)", func() error {
@@ -214,4 +226,46 @@ func (m *benchManager) waitReady(timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("the standby manager was not ready within %s (log: %s)", timeout, m.log.Name())
+}
+
+// waitCopied waits until the standby's copy of the leader's MesosTasks (its metric
+// k8sm_mesostasks_copied) holds as many as the MesosCluster counts.
+func (m *benchManager) waitCopied(ctx context.Context, c client.Client, timeout time.Duration) error {
+	mc := &mesosv1alpha1.MesosCluster{}
+	if err := c.Get(ctx, client.ObjectKey{Name: "bench"}, mc); err != nil {
+		return err
+	}
+	want := mc.Status.Tasks.Running
+	deadline := time.Now().Add(timeout)
+	copied := -1.0
+	for time.Now().Before(deadline) {
+		copied = m.gauge("k8sm_mesostasks_copied")
+		if copied >= float64(want) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the standby's copy holds %.0f MesosTasks after %s, not the %d running (log: %s)", copied, timeout, want, m.log.Name())
+}
+
+// gauge reads one unlabelled gauge from the manager's metrics, -1 if it cannot.
+func (m *benchManager) gauge(name string) float64 {
+	resp, err := http.Get("http://" + m.metricsAddr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }

@@ -374,6 +374,7 @@ func runK8sm(bin string, agents, pods, creators int, timeout time.Duration) (res
 		return res, err
 	}
 	defer sim.Close()
+	replicaPods = c // the managers' pods, with the MesosTasks in memory
 	mgr, err := startManager(bin, kubeconfig, !skipFailover, cpuProfile != "" || heapProfile != "")
 	if err != nil {
 		return res, err

@@ -3,19 +3,25 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/k8sm/k8sm/internal/taskapi"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -75,6 +81,50 @@ type benchManager struct {
 	pprofAddr string
 	// probeAddr is where it serves /healthz and /readyz.
 	probeAddr string
+	// metricsAddr is where it serves its metrics (plain http, loopback), with the
+	// MesosTasks in memory and leader election: a standby's copy of the leader's.
+	metricsAddr string
+}
+
+// replicaPods, with the MesosTasks in memory, makes a pod for each manager started with
+// leader election, as the Deployment's would be (on loopback, naming its tasks-api
+// port): the leader labels its own, and a standby finds the leader's there, to keep a
+// copy of its MesosTasks. Nil: no pods (the manager then runs without POD_NAME). Not
+// used with the MesosTask CRD.
+var replicaPods client.Client
+
+// replicas counts the managers started, to name their pods.
+var replicas int
+
+// replicaPod makes the pod of a manager serving the MesosTasks at addr, and returns its
+// name.
+func replicaPod(addr string) (string, error) {
+	replicas++
+	name := fmt.Sprintf("bench-manager-%d", replicas)
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return "", err
+	}
+	ctx := context.Background()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.ManagerNamespace, Name: name},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "k8sm",
+			Ports: []corev1.ContainerPort{{Name: taskapi.TasksAPIPortName, ContainerPort: int32(n)}},
+			// The manager's namespace enforces the restricted Pod Security Standard.
+			SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true),
+				Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}}}}}
+	if err := replicaPods.Create(ctx, pod); err != nil {
+		return "", fmt.Errorf("the manager's pod: %w", err)
+	}
+	pod.Status.PodIP, pod.Status.PodIPs = "127.0.0.1", []corev1.PodIP{{IP: "127.0.0.1"}}
+	if err := replicaPods.Status().Update(ctx, pod); err != nil {
+		return "", fmt.Errorf("the manager's pod's IP: %w", err)
+	}
+	return name, nil
 }
 
 // startManager starts the manager with kubeconfig, logging errors only: its logging
@@ -95,13 +145,28 @@ func startManager(bin, kubeconfig string, leaderElect, pprof bool) (*benchManage
 	if leaderElect {
 		args = append(args, "--leader-elect", "--leader-election-namespace="+testenv.ManagerNamespace)
 	}
+	tasksAPIAddr := ""
 	if tasksInMemory {
-		addr, err := freeLoopbackAddr()
+		if tasksAPIAddr, err = freeLoopbackAddr(); err != nil {
+			_ = logFile.Close()
+			return nil, err
+		}
+		args = append(args, "--mesostask-storage=memory", "--tasks-api-bind-address="+tasksAPIAddr)
+	}
+	var env []string
+	metricsAddr := ""
+	if tasksInMemory && leaderElect && replicaPods != nil {
+		name, err := replicaPod(tasksAPIAddr)
 		if err != nil {
 			_ = logFile.Close()
 			return nil, err
 		}
-		args = append(args, "--mesostask-storage=memory", "--tasks-api-bind-address="+addr)
+		env = append(env, "POD_NAME="+name)
+		if metricsAddr, err = freeLoopbackAddr(); err != nil {
+			_ = logFile.Close()
+			return nil, err
+		}
+		args = append(args, "--metrics-bind-address="+metricsAddr, "--metrics-secure=false")
 	}
 	args = append(args, strings.Fields(managerArgs)...)
 	pprofAddr := ""
@@ -113,13 +178,13 @@ func startManager(bin, kubeconfig string, leaderElect, pprof bool) (*benchManage
 		args = append(args, "--pprof-bind-address="+pprofAddr)
 	}
 	mgr := exec.Command(filepath.Join(bin, "manager"), args...)
-	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	mgr.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfig), env...)
 	mgr.Stdout, mgr.Stderr = logFile, logFile
 	if err := mgr.Start(); err != nil {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("starting the manager: %w", err)
 	}
-	return &benchManager{cmd: mgr, log: logFile, pprofAddr: pprofAddr, probeAddr: probeAddr}, nil
+	return &benchManager{cmd: mgr, log: logFile, pprofAddr: pprofAddr, probeAddr: probeAddr, metricsAddr: metricsAddr}, nil
 }
 
 // stop stops the manager with SIGTERM, as Kubernetes would, and closes its log.
