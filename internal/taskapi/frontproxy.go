@@ -114,24 +114,31 @@ func (f *FrontProxy) Authenticate(r *http.Request) (user.Info, bool, error) {
 	for _, h := range rh.GroupHeaders {
 		u.Groups = append(u.Groups, r.Header.Values(h)...)
 	}
-	for key, values := range r.Header {
-		for _, prefix := range rh.ExtraHeaderPrefixes {
+	u.Extra = extraOf(r.Header, rh.ExtraHeaderPrefixes...)
+	return u, true, nil
+}
+
+// extraOf is a user's extra, from the headers named by a prefix and its key, lower case
+// and escaped as kube-apiserver writes them. Nil if there are none.
+func extraOf(h http.Header, prefixes ...string) map[string][]string {
+	var extra map[string][]string
+	for key, values := range h {
+		for _, prefix := range prefixes {
 			rest, ok := cutPrefixFold(key, prefix)
 			if !ok || rest == "" {
 				continue
 			}
-			// As kube-apiserver writes them: lower case, escaped.
 			k, err := url.PathUnescape(rest)
 			if err != nil {
 				k = rest
 			}
-			if u.Extra == nil {
-				u.Extra = map[string][]string{}
+			if extra == nil {
+				extra = map[string][]string{}
 			}
-			u.Extra[strings.ToLower(k)] = append(u.Extra[strings.ToLower(k)], values...)
+			extra[strings.ToLower(k)] = append(extra[strings.ToLower(k)], values...)
 		}
 	}
-	return u, true, nil
+	return extra
 }
 
 func firstValue(h http.Header, names []string) string {

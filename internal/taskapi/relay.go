@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -122,23 +121,8 @@ func (r *Relay) Authenticate(req *http.Request) (user.Info, peer) {
 	if name == "" {
 		return &user.DefaultInfo{Name: ReplicaUser}, peerReplica
 	}
-	u := &user.DefaultInfo{Name: name, UID: req.Header.Get(relayedUID), Groups: req.Header.Values(relayedGroup)}
-	for key, values := range req.Header {
-		rest, ok := cutPrefixFold(key, relayedExtraPrefix)
-		if !ok || rest == "" {
-			continue
-		}
-		k, err := url.PathUnescape(rest)
-		if err != nil {
-			continue
-		}
-		if u.Extra == nil {
-			u.Extra = map[string][]string{}
-		}
-		k = strings.ToLower(k)
-		u.Extra[k] = append(u.Extra[k], values...)
-	}
-	return u, peerRelayed
+	return &user.DefaultInfo{Name: name, UID: req.Header.Get(relayedUID), Groups: req.Header.Values(relayedGroup),
+		Extra: extraOf(req.Header, relayedExtraPrefix)}, peerRelayed
 }
 
 // Forward passes req, of user u, on to the leader, and its answer back.
