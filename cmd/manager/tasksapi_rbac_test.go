@@ -11,14 +11,12 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -134,28 +132,10 @@ func reinstallTaskCRDAfter() {
 // labels; with addr (host:port), the pod has that IP and names that port tasks-api, as
 // the kubelet and config/tasks-api would have it.
 func replicaPod(ctx context.Context, cs kubernetes.Interface, name string, labels map[string]string, addr string) {
-	// The manager's namespace enforces the restricted Pod Security Standard.
-	restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true),
-		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "k8sm", SecurityContext: restricted}}}}
-	var ip string
-	if addr != "" {
-		host, port, err := net.SplitHostPort(addr)
-		Expect(err).NotTo(HaveOccurred())
-		n, err := strconv.Atoi(port)
-		Expect(err).NotTo(HaveOccurred())
-		ip = host
-		pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: taskapi.TasksAPIPortName, ContainerPort: int32(n)}}
-	}
-	made, err := cs.CoreV1().Pods(installNamespace).Create(ctx, pod, metav1.CreateOptions{})
+	c, err := client.New(testEnv.Config, client.Options{Scheme: newScheme()})
 	Expect(err).NotTo(HaveOccurred())
+	Expect(testenv.ReplicaPod(ctx, c, installNamespace, name, labels, addr)).To(Succeed())
 	DeferCleanup(func() { _ = cs.CoreV1().Pods(installNamespace).Delete(ctx, name, *metav1.NewDeleteOptions(0)) })
-	if ip != "" {
-		made.Status.PodIP, made.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
-		_, err = cs.CoreV1().Pods(installNamespace).UpdateStatus(ctx, made, metav1.UpdateOptions{})
-		Expect(err).NotTo(HaveOccurred())
-	}
 }
 
 // Two replicas with the MesosTasks in memory, as config/tasks-in-memory installs them,

@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/k8sm/k8sm/internal/testenv"
 )
 
 func TestTheLeaderAloneCarriesTheLeaderLabel(t *testing.T) {
@@ -66,6 +68,9 @@ func TestTheLeaderAloneCarriesTheLeaderLabel(t *testing.T) {
 }
 
 func TestLeaderPodsFindsTheLeadersAddress(t *testing.T) {
+	if testenv.TasksAPIPortName != TasksAPIPortName {
+		t.Fatalf("the tests' replica pods name the port %q, the manager looks for %q", testenv.TasksAPIPortName, TasksAPIPortName)
+	}
 	leader := map[string]string{LeaderLabelKey: "true"}
 	pod := func(name string, labels map[string]string, ip string, port int32) *corev1.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "sys", Name: name, Labels: labels}, Status: corev1.PodStatus{PodIP: ip}}

@@ -3,25 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/k8sm/k8sm/internal/taskapi"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -101,28 +96,8 @@ var replicas int
 func replicaPod(addr string) (string, error) {
 	replicas++
 	name := fmt.Sprintf("bench-manager-%d", replicas)
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", err
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil {
-		return "", err
-	}
-	ctx := context.Background()
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.ManagerNamespace, Name: name},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "k8sm",
-			Ports: []corev1.ContainerPort{{Name: taskapi.TasksAPIPortName, ContainerPort: int32(n)}},
-			// The manager's namespace enforces the restricted Pod Security Standard.
-			SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true),
-				Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}}}}}
-	if err := replicaPods.Create(ctx, pod); err != nil {
+	if err := testenv.ReplicaPod(context.Background(), replicaPods, testenv.ManagerNamespace, name, nil, addr); err != nil {
 		return "", fmt.Errorf("the manager's pod: %w", err)
-	}
-	pod.Status.PodIP, pod.Status.PodIPs = "127.0.0.1", []corev1.PodIP{{IP: "127.0.0.1"}}
-	if err := replicaPods.Status().Update(ctx, pod); err != nil {
-		return "", fmt.Errorf("the manager's pod's IP: %w", err)
 	}
 	return name, nil
 }

@@ -26,7 +26,6 @@ import (
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/mesossim"
-	"github.com/k8sm/k8sm/internal/taskapi"
 	"github.com/k8sm/k8sm/internal/testenv"
 )
 
@@ -316,12 +315,7 @@ func replicaPods(g Gomega, c client.Client) (ports [2]int) {
 		g.Expect(err).NotTo(HaveOccurred())
 		ports[slot] = l.Addr().(*net.TCPAddr).Port
 		g.Expect(l.Close()).To(Succeed())
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: replicaPodName(slot), Labels: map[string]string{"app": "k8sm"}},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "k8sm",
-				Ports: []corev1.ContainerPort{{Name: taskapi.TasksAPIPortName, ContainerPort: int32(ports[slot])}}}}}}
-		g.Expect(c.Create(ctx, pod)).To(Succeed())
-		pod.Status.PodIP, pod.Status.PodIPs = "127.0.0.1", []corev1.PodIP{{IP: "127.0.0.1"}}
-		g.Expect(c.Status().Update(ctx, pod)).To(Succeed())
+		g.Expect(testenv.ReplicaPod(ctx, c, ns, replicaPodName(slot), map[string]string{"app": "k8sm"}, l.Addr().String())).To(Succeed())
 	}
 	return ports
 }
