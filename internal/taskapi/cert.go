@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,8 @@ type SelfSigned struct {
 	Now func() time.Time
 
 	cert atomic.Pointer[tls.Certificate]
+	// mu is held while the Secret is read: by Start, and by Reload.
+	mu sync.Mutex
 	// bundle is the CA bundle last set on the APIService.
 	bundle []byte
 }
@@ -77,6 +80,14 @@ func (s *SelfSigned) Start(ctx context.Context) error {
 	return nil
 }
 
+// Reload reads the Secret again now: another replica may have made a new certificate
+// (Relay). A failure is left to Start, which reads it again every ten minutes.
+func (s *SelfSigned) Reload(ctx context.Context) {
+	if err := s.ensure(ctx); err != nil {
+		s.Log.V(1).Info("Could not read the MesosTasks API's serving certificate again", "secret", s.Secret, "error", err.Error())
+	}
+}
+
 func (s *SelfSigned) now() time.Time {
 	if s.Now != nil {
 		return s.Now()
@@ -94,6 +105,8 @@ func (s *SelfSigned) dnsNames() []string {
 // ensure reads the Secret, makes a certificate if it holds none still good, takes it,
 // and sets the APIService's CA bundle.
 func (s *SelfSigned) ensure(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var secret corev1.Secret
 	err := s.Reader.Get(ctx, s.Secret, &secret)
 	found := err == nil

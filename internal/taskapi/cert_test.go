@@ -133,4 +133,10 @@ func TestSelfSignedMakesSharesAndRenewsTheCertificate(t *testing.T) {
 	if err := verifies(old, pool, now); err != nil {
 		t.Errorf("the certificate before, still served by a replica: %v", err)
 	}
+
+	// Reload takes the new one at once, as a replica does that meets a peer holding it.
+	old.Reload(ctx)
+	if now, _ := old.GetCertificate(nil); !now.Leaf.Equal(renewed.Leaf) {
+		t.Error("Reload did not take the new certificate")
+	}
 }

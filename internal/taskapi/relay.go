@@ -1,10 +1,8 @@
 package taskapi
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -51,49 +49,15 @@ type LeaderFinder interface {
 type Relay struct {
 	// Certificate is the API's serving certificate, which the replicas share.
 	Certificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
-	Leader      LeaderFinder
-	Log         logr.Logger
+	// Reload, if set, reads the serving certificate again (the Secret, or the files):
+	// a replica that made a new one holds it before the others read it (peerkey.go).
+	Reload func(context.Context)
+	Leader LeaderFinder
+	Log    logr.Logger
 
-	key       atomic.Pointer[ownKey]
-	transport atomic.Pointer[http.Transport]
-}
-
-// ownKey is the public key of a serving certificate.
-type ownKey struct {
-	cert *tls.Certificate
-	spki []byte
-}
-
-// ownKey is the public key of the serving certificate held now.
-func (r *Relay) ownKey() ([]byte, error) {
-	c, err := r.Certificate(nil)
-	if err != nil {
-		return nil, err
-	}
-	if k := r.key.Load(); k != nil && k.cert == c {
-		return k.spki, nil
-	}
-	leaf := c.Leaf
-	if leaf == nil {
-		if len(c.Certificate) == 0 {
-			return nil, errors.New("the serving certificate is empty")
-		}
-		if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-			return nil, err
-		}
-	}
-	r.key.Store(&ownKey{cert: c, spki: leaf.RawSubjectPublicKeyInfo})
-	return leaf.RawSubjectPublicKeyInfo, nil
-}
-
-// isOwnKey says whether certs (a peer's, leaf first) hold the serving certificate's key.
-// TLS has the peer prove it holds the key of the certificate it presents.
-func (r *Relay) isOwnKey(certs []*x509.Certificate) bool {
-	if len(certs) == 0 {
-		return false
-	}
-	own, err := r.ownKey()
-	return err == nil && bytes.Equal(certs[0].RawSubjectPublicKeyInfo, own)
+	keys       atomic.Pointer[ownKeys]
+	lastReload atomic.Int64
+	transport  atomic.Pointer[http.Transport]
 }
 
 // ReplicaUser names a replica that asks for itself (Mirror), in logs.
@@ -114,7 +78,7 @@ const (
 // Authenticate says whether a request is another replica's: one it relayed, and for
 // which user, or its own.
 func (r *Relay) Authenticate(req *http.Request) (user.Info, peer) {
-	if req.TLS == nil || !r.isOwnKey(req.TLS.PeerCertificates) {
+	if req.TLS == nil || !r.isPeer(req.Context(), req.TLS.PeerCertificates) {
 		return nil, notPeer
 	}
 	name := req.Header.Get(relayedUser)
@@ -191,7 +155,9 @@ func (r *Relay) roundTripper() http.RoundTripper {
 			// name: VerifyConnection checks that it holds the serving certificate's key.
 			InsecureSkipVerify: true,
 			VerifyConnection: func(cs tls.ConnectionState) error {
-				if !r.isOwnKey(cs.PeerCertificates) {
+				ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+				defer cancel()
+				if !r.isPeer(ctx, cs.PeerCertificates) {
 					return errors.New("the replica reached does not hold the MesosTasks API's serving certificate")
 				}
 				return nil

@@ -42,9 +42,24 @@ func certificateOf(c *tls.Certificate) func(*tls.ClientHelloInfo) (*tls.Certific
 // tlsServer serves h over TLS with cert, asking for a client certificate as Server does.
 func tlsServer(t *testing.T, h http.Handler, cert *tls.Certificate) *httptest.Server {
 	t.Helper()
+	return tlsServerOf(t, h, certificateOf(cert))
+}
+
+// tlsServerOf is tlsServer with the certificate cert gives at each handshake.
+func tlsServerOf(t *testing.T, h http.Handler, cert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.EnableHTTP2 = true
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
+	// GetConfigForClient, not GetCertificate: httptest sets Certificates, which crypto/tls
+	// serves instead of GetCertificate's to a client that names no server.
+	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		c, err := cert(hello)
+		if err != nil {
+			return nil, err
+		}
+		return &tls.Config{Certificates: []tls.Certificate{*c}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"}}, nil
+	}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
@@ -101,13 +116,57 @@ func (c *counted) Authorize(context.Context, authorizer.Attributes) (authorizer.
 // over TLS with one serving certificate; kube-apiserver's front proxy vouches for alice
 // to the standby.
 type replicas struct {
-	leader      *fixture
-	leaderSrv   *httptest.Server
-	standbySrv  *httptest.Server
-	standbyAuth *counted
-	cert        *tls.Certificate
-	found       *leaderAt
-	client      *http.Client
+	leader       *fixture
+	leaderSrv    *httptest.Server
+	leaderCert   *heldCert
+	standbySrv   *httptest.Server
+	standbyAuth  *counted
+	standbyCert  *heldCert
+	standbyRelay *Relay
+	cert         *tls.Certificate
+	found        *leaderAt
+	client       *http.Client
+}
+
+// heldCert is the serving certificate a replica holds. With secret set, reload takes
+// the one secret holds, as SelfSigned.Reload reads the Secret again.
+type heldCert struct {
+	mu      sync.Mutex
+	cert    *tls.Certificate
+	secret  *heldCert
+	reloads int
+}
+
+func (h *heldCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cert, nil
+}
+
+func (h *heldCert) set(c *tls.Certificate) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cert = c
+}
+
+func (h *heldCert) reloaded() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.reloads
+}
+
+// reloader is h's Relay.Reload: nil without a secret.
+func (h *heldCert) reloader() func(context.Context) {
+	if h.secret == nil {
+		return nil
+	}
+	return func(context.Context) {
+		c, _ := h.secret.get(nil)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.cert = c
+		h.reloads++
+	}
 }
 
 var alice = &user.DefaultInfo{Name: "alice", UID: "uid-a", Groups: []string{"devs", "system:authenticated"},
@@ -115,17 +174,31 @@ var alice = &user.DefaultInfo{Name: "alice", UID: "uid-a", Groups: []string{"dev
 
 func newReplicas(t *testing.T, objs ...*mesosv1alpha1.MesosTask) *replicas {
 	t.Helper()
+	cert := servingCert(t, newCA(t))
+	return newReplicasOf(t, &heldCert{cert: cert}, &heldCert{cert: cert}, objs...)
+}
+
+func newCA(t *testing.T) *pki.CA {
+	t.Helper()
 	ca, err := pki.NewCA("k8sm-tasks-api-ca", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert := servingCert(t, ca)
-	r := &replicas{leader: newFixture(t, objs...), standbyAuth: &counted{}, found: &leaderAt{}, cert: cert}
-	r.leaderSrv = tlsServer(t, &Handler{Store: r.leader.store, Authenticator: refuseAll{}, Authorizer: r.leader.authz,
-		Relay: &Relay{Certificate: certificateOf(cert), Leader: &leaderAt{err: errors.New("the leader asks no one")}}}, cert)
+	return ca
+}
+
+// newReplicasOf is newReplicas with the certificates each replica holds.
+func newReplicasOf(t *testing.T, leaderCert, standbyCert *heldCert, objs ...*mesosv1alpha1.MesosTask) *replicas {
+	t.Helper()
+	cert, _ := leaderCert.get(nil)
+	r := &replicas{leader: newFixture(t, objs...), standbyAuth: &counted{}, found: &leaderAt{}, cert: cert,
+		leaderCert: leaderCert, standbyCert: standbyCert}
+	r.leaderSrv = tlsServerOf(t, &Handler{Store: r.leader.store, Authenticator: refuseAll{}, Authorizer: r.leader.authz,
+		Relay: &Relay{Certificate: leaderCert.get, Reload: leaderCert.reloader(), Leader: &leaderAt{err: errors.New("the leader asks no one")}}}, leaderCert.get)
 	r.found.addr = strings.TrimPrefix(r.leaderSrv.URL, "https://")
-	r.standbySrv = tlsServer(t, &Handler{Store: taskstore.New(nil), Authenticator: fixedUser{alice}, Authorizer: r.standbyAuth,
-		Relay: &Relay{Certificate: certificateOf(cert), Leader: r.found}}, cert)
+	r.standbyRelay = &Relay{Certificate: standbyCert.get, Reload: standbyCert.reloader(), Leader: r.found}
+	r.standbySrv = tlsServerOf(t, &Handler{Store: taskstore.New(nil), Authenticator: fixedUser{alice}, Authorizer: r.standbyAuth,
+		Relay: r.standbyRelay}, standbyCert.get)
 	r.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	t.Cleanup(r.client.CloseIdleConnections)
 	return r

@@ -1,6 +1,7 @@
 package taskapi
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -42,6 +43,7 @@ type Options struct {
 func Add(mgr manager.Manager, store *taskstore.Store, o Options) error {
 	log := mgr.GetLogger().WithName("tasks-api")
 	var certificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	var reload func(context.Context)
 	if o.CertDir != "" {
 		crt, key, err := certFiles(o.CertDir)
 		if err != nil {
@@ -55,13 +57,18 @@ func Add(mgr manager.Manager, store *taskstore.Store, o Options) error {
 			return err
 		}
 		certificate = w.GetCertificate
+		reload = func(context.Context) {
+			if err := w.ReadCertificate(); err != nil {
+				log.V(1).Info("Could not read the MesosTasks API's serving certificate again", "dir", o.CertDir, "error", err.Error())
+			}
+		}
 	} else {
 		s := &SelfSigned{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Secret: types.NamespacedName{Namespace: o.Namespace, Name: o.Secret},
 			Service: o.Service, Log: log}
 		if err := mgr.Add(s); err != nil {
 			return err
 		}
-		certificate = s.GetCertificate
+		certificate, reload = s.GetCertificate, s.Reload
 	}
 	proxy := &FrontProxy{}
 	if err := mgr.Add(&FrontProxyLoader{Reader: mgr.GetAPIReader(), Proxy: proxy, Log: log}); err != nil {
@@ -86,7 +93,7 @@ func Add(mgr manager.Manager, store *taskstore.Store, o Options) error {
 			return fmt.Errorf("--tasks-api-bind-address %s: the port: %w", o.Addr, err)
 		}
 		leader := &LeaderPods{Reader: mgr.GetAPIReader(), Namespace: o.Namespace, Self: o.Pod, Port: p}
-		h.Relay = &Relay{Certificate: certificate, Log: log, Leader: leader}
+		h.Relay = &Relay{Certificate: certificate, Reload: reload, Log: log, Leader: leader}
 		if o.Leading != nil && o.Pod != "" {
 			mirror := &Mirror{Leader: leader, Relay: h.Relay, Elected: mgr.Elected(), Log: log}
 			if err := mgr.Add(mirror); err != nil {
