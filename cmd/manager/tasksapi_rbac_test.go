@@ -142,7 +142,8 @@ func replicaPod(ctx context.Context, cs kubernetes.Interface, name string, label
 // and kube-apiserver's requests sent to the one that does not lead (the Service selects
 // every replica): it passes them on to the leader's, found by its pod's label, and the
 // leader answers. It keeps a copy of the leader's MesosTasks, and once the leader stops
-// it leads with them, as they were. Not one request of either is refused.
+// it leads with them, as they were; a leader that starts again and leads first takes
+// that copy from it. Not one request of either is refused.
 var _ = Describe("Two managers with the MesosTasks in memory", func() {
 	It("answer kube-apiserver's requests to the replica that does not lead through the leader, which it follows", func() {
 		ctx := context.Background()
@@ -164,12 +165,12 @@ var _ = Describe("Two managers with the MesosTasks in memory", func() {
 		replicaPod(ctx, cs, "manager-leads", map[string]string{"app": "k8sm"}, leaderAddr)
 		replicaPod(ctx, cs, "manager-waits", map[string]string{"app": "k8sm"}, standbyAddr)
 		DeferCleanup(func() { _ = os.Unsetenv("POD_NAME") })
-		start := func(pod, addr string, refused *refusals) (stop func()) {
+		start := func(pod, addr string, refused *refusals, flags ...string) (stop func()) {
 			Expect(os.Setenv("POD_NAME", pod)).To(Succeed())
-			return startManagerAs(refused.watch(serviceAccountConfig(installNamespace, managerAccount)), parseOptions(
+			return startManagerAs(refused.watch(serviceAccountConfig(installNamespace, managerAccount)), parseOptions(append([]string{
 				"--health-probe-bind-address", freeAddr(), "--metrics-bind-address", "0", "--namespace", installNamespace,
 				"--leader-elect", "--leader-election-namespace", installNamespace, "--leader-election-id", "k8sm-tasks-relay-test",
-				"--tasks-api-bind-address", addr, "--mesostask-storage=memory"))
+				"--tasks-api-bind-address", addr, "--mesostask-storage=memory"}, flags...)...))
 		}
 
 		var leaderRefused, standbyRefused refusals
@@ -186,7 +187,7 @@ var _ = Describe("Two managers with the MesosTasks in memory", func() {
 			_, err := cs.CoreV1().Secrets(installNamespace).Get(ctx, "k8sm-tasks-api-cert", metav1.GetOptions{})
 			return err
 		}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
-		start("manager-waits", standbyAddr, &standbyRefused)
+		stopStandby := start("manager-waits", standbyAddr, &standbyRefused)
 
 		expectServedUnrefused(ctx, &standbyRefused)
 		served := dynamic.NewForConfigOrDie(testEnv.Config).Resource(schema.GroupVersionResource{Group: "tasks.mesos.k8sm.io", Version: "v1alpha1", Resource: "mesostasks"}).Namespace(installNamespace)
@@ -195,7 +196,7 @@ var _ = Describe("Two managers with the MesosTasks in memory", func() {
 		Expect(leaderRefused.list()).To(BeEmpty(), "requests the leader's RBAC refused")
 
 		// The standby keeps a copy of the leader's MesosTasks (its metric says how many).
-		Eventually(func() (float64, error) {
+		copied := func() (float64, error) {
 			families, err := crmetrics.Registry.Gather()
 			if err != nil {
 				return 0, err
@@ -206,18 +207,34 @@ var _ = Describe("Two managers with the MesosTasks in memory", func() {
 				}
 			}
 			return 0, errors.New("no k8sm_mesostasks_copied")
-		}, 30*time.Second, 100*time.Millisecond).Should(BeNumerically(">=", 1))
+		}
+		Eventually(copied, 30*time.Second, 100*time.Millisecond).Should(BeNumerically(">=", 1))
 
 		// The leader stops (releasing its Lease); the standby leads with the copy it kept.
 		// Without it, the MesosTask would be gone: its CRD is, and no pod makes it again.
 		stopLeader()
-		Eventually(func() (types.UID, error) {
+		historyUID := func() (types.UID, error) {
 			mt, err := served.Get(ctx, "history", metav1.GetOptions{})
 			if err != nil {
 				return "", err
 			}
 			return mt.GetUID(), nil
-		}, 60*time.Second, 200*time.Millisecond).Should(Equal(history.GetUID()), standbyRefused.describe)
+		}
+		Eventually(historyUID, 60*time.Second, 200*time.Millisecond).Should(Equal(history.GetUID()), standbyRefused.describe)
 		Expect(standbyRefused.list()).To(BeEmpty(), "requests the new leader's RBAC refused")
+
+		// The first replica starts again, and keeps a copy of the new leader's; it tries
+		// for the Lease only every minute. The leader stops, and starts again at once: it
+		// takes the released Lease before the replica with the copy, and leads with that
+		// copy, which it asks for. Without it, the MesosTask would be gone again.
+		var againRefused, restartedRefused refusals
+		start("manager-leads", leaderAddr, &againRefused, "--leader-election-lease-duration", "120s",
+			"--leader-election-renew-deadline", "100s", "--leader-election-retry-period", "60s")
+		Eventually(copied, 30*time.Second, 100*time.Millisecond).Should(BeNumerically(">=", 1))
+		stopStandby()
+		start("manager-waits", standbyAddr, &restartedRefused)
+		Eventually(historyUID, 60*time.Second, 200*time.Millisecond).Should(Equal(history.GetUID()), restartedRefused.describe)
+		Expect(restartedRefused.list()).To(BeEmpty(), "requests the restarted leader's RBAC refused")
+		Expect(againRefused.list()).To(BeEmpty(), "requests the replica's RBAC refused")
 	})
 })

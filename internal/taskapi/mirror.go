@@ -30,6 +30,9 @@ type Mirror struct {
 	Leader LeaderFinder
 	// Relay reaches the leader as a holder of the serving certificate's key.
 	Relay *Relay
+	// Replicas, if set, are asked for their copy by a replica that leads with none of
+	// its own (handoff.go).
+	Replicas ReplicaFinder
 	// Elected is closed once this replica leads: the copy is then its Store's.
 	Elected <-chan struct{}
 	// Retry is the wait after a watch that failed. Default 2 s.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -95,11 +96,12 @@ func Add(mgr manager.Manager, store *taskstore.Store, o Options) error {
 		leader := &LeaderPods{Reader: mgr.GetAPIReader(), Namespace: o.Namespace, Self: o.Pod, Port: p}
 		h.Relay = &Relay{Certificate: certificate, Reload: reload, Log: log, Leader: leader}
 		if o.Leading != nil && o.Pod != "" {
-			mirror := &Mirror{Leader: leader, Relay: h.Relay, Elected: mgr.Elected(), Log: log}
+			mirror := &Mirror{Leader: leader, Replicas: leader, Relay: h.Relay, Elected: mgr.Elected(), Log: log}
 			if err := mgr.Add(mirror); err != nil {
 				return err
 			}
 			o.Leading.Copy = mirror
+			return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: withCopy(h, mirror)})
 		}
 	}
 	return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: h})
@@ -115,4 +117,15 @@ func certFiles(dir string) (crt, key string, err error) {
 		}
 	}
 	return "", "", fmt.Errorf("--tasks-api-cert-dir %s holds neither tls.crt and tls.key nor apiserver.crt and apiserver.key", dir)
+}
+
+// withCopy is h, but with the mirror answering copyPath.
+func withCopy(h http.Handler, mirror *Mirror) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == copyPath {
+			mirror.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

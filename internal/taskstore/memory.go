@@ -53,8 +53,8 @@ type Leading struct {
 
 // Copy holds a copy of another replica's MesosTasks.
 type Copy interface {
-	// Held is the copy: none if it has no whole one.
-	Held() []mesosv1alpha1.MesosTask
+	// Kept is the copy: none if no whole one is kept.
+	Kept(ctx context.Context) []mesosv1alpha1.MesosTask
 }
 
 // NeedLeaderElection: the Store is the leader's.
@@ -69,7 +69,7 @@ func (l *Leading) Start(ctx context.Context) error {
 		items, tookOver = l.Takeover.load(ctx, l.Store)
 	}
 	if l.Copy != nil {
-		if kept := l.Copy.Held(); len(kept) > 0 {
+		if kept := l.Copy.Kept(ctx); len(kept) > 0 {
 			n := l.Store.Import(kept)
 			l.Log.Info("Holding the MesosTasks of the copy kept of the leader before", "mesostasks", len(kept), "held", n)
 		}

@@ -242,7 +242,7 @@ func TestTheReaderPastTheCacheReadsTheStore(t *testing.T) {
 // copyOf is a Copy that holds items.
 type copyOf []mesosv1alpha1.MesosTask
 
-func (c copyOf) Held() []mesosv1alpha1.MesosTask { return c }
+func (c copyOf) Kept(context.Context) []mesosv1alpha1.MesosTask { return c }
 
 // A new leader's Store holds the copy kept of the leader before it, each MesosTask as it
 // was, before it counts as synced; with no copy it holds nothing.
