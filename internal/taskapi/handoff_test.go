@@ -53,14 +53,7 @@ func TestALeaderWithoutACopyTakesAnotherReplicas(t *testing.T) {
 // The other replicas are the pods of the namespace, but this one's, that have an IP and
 // name a port tasks-api, and are not being deleted.
 func TestLeaderPodsFindsTheOtherReplicas(t *testing.T) {
-	pod := func(name, ns, ip string, port int32) *corev1.Pod {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Status: corev1.PodStatus{PodIP: ip}}
-		p.Spec.Containers = []corev1.Container{{Name: "manager", Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 8443}}}}
-		if port != 0 {
-			p.Spec.Containers[0].Ports = append(p.Spec.Containers[0].Ports, corev1.ContainerPort{Name: TasksAPIPortName, ContainerPort: port})
-		}
-		return p
-	}
+	pod := func(name, ns, ip string, port int32) *corev1.Pod { return replicaPodAt(ns, name, ip, port) }
 	deleting := pod("old", "sys", "10.0.0.9", 9443)
 	deleting.DeletionTimestamp, deleting.Finalizers = &metav1.Time{Time: time.Now()}, []string{"k8sm.io/test"}
 	c := fake.NewClientBuilder().WithObjects(

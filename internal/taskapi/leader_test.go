@@ -73,11 +73,8 @@ func TestLeaderPodsFindsTheLeadersAddress(t *testing.T) {
 	}
 	leader := map[string]string{LeaderLabelKey: "true"}
 	pod := func(name string, labels map[string]string, ip string, port int32) *corev1.Pod {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "sys", Name: name, Labels: labels}, Status: corev1.PodStatus{PodIP: ip}}
-		p.Spec.Containers = []corev1.Container{{Name: "manager", Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 8443}}}}
-		if port != 0 {
-			p.Spec.Containers[0].Ports = append(p.Spec.Containers[0].Ports, corev1.ContainerPort{Name: TasksAPIPortName, ContainerPort: port})
-		}
+		p := replicaPodAt("sys", name, ip, port)
+		p.Labels = labels
 		return p
 	}
 	deleting := pod("old", leader, "10.0.0.9", 9443)
@@ -150,4 +147,14 @@ func TestLeaderPodsKeepsTheAddressAWhile(t *testing.T) {
 	if got, _ := l.Address(ctx); got != "10.0.0.3:9443" {
 		t.Errorf("after %s: %q", leaderKeptFor, got)
 	}
+}
+
+// replicaPodAt is a pod of a replica: with ip, and with port named tasks-api (none if 0).
+func replicaPodAt(ns, name, ip string, port int32) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Status: corev1.PodStatus{PodIP: ip}}
+	p.Spec.Containers = []corev1.Container{{Name: "manager", Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 8443}}}}
+	if port != 0 {
+		p.Spec.Containers[0].Ports = append(p.Spec.Containers[0].Ports, corev1.ContainerPort{Name: TasksAPIPortName, ContainerPort: port})
+	}
+	return p
 }

@@ -72,21 +72,14 @@ func TestOnlyAPeersNewCertificateHasTheCertificateReadAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, keyPEM, err := frontProxyCA.IssueServing("front-proxy-client", []string{"front-proxy-client"}, nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	frontProxy, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	frontProxy := certFor(t, frontProxyCA, "front-proxy-client", "front-proxy-client")
 	relayed := http.Header{relayedUser: {"alice"}}
 	for _, step := range []struct {
 		name    string
 		cert    *tls.Certificate
 		reloads int
 	}{
-		{"the front proxy's certificate", &frontProxy, 0},
+		{"the front proxy's certificate", frontProxy, 0},
 		{"a certificate for the API's names of another key", servingCert(t, newCA(t)), 1},
 		{"another such certificate at once after", servingCert(t, newCA(t)), 1},
 	} {

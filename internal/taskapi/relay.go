@@ -60,8 +60,8 @@ type Relay struct {
 	transport  atomic.Pointer[http.Transport]
 }
 
-// ReplicaUser names a replica that asks for itself (Mirror), in logs.
-const ReplicaUser = "system:k8sm:replica"
+// replicaUser names a replica that asks for itself (Mirror, Kept), in logs.
+const replicaUser = "system:k8sm:replica"
 
 // peer says who a request from another replica is for.
 type peer int
@@ -83,7 +83,7 @@ func (r *Relay) Authenticate(req *http.Request) (user.Info, peer) {
 	}
 	name := req.Header.Get(relayedUser)
 	if name == "" {
-		return &user.DefaultInfo{Name: ReplicaUser}, peerReplica
+		return &user.DefaultInfo{Name: replicaUser}, peerReplica
 	}
 	return &user.DefaultInfo{Name: name, UID: req.Header.Get(relayedUID), Groups: req.Header.Values(relayedGroup),
 		Extra: extraOf(req.Header, relayedExtraPrefix)}, peerRelayed

@@ -24,7 +24,13 @@ import (
 // servingCert is a serving certificate for the API's Service, of a key of its own.
 func servingCert(t *testing.T, ca *pki.CA) *tls.Certificate {
 	t.Helper()
-	certPEM, keyPEM, err := ca.IssueServing("k8sm-tasks-api", []string{"k8sm-tasks-api.k8sm-system.svc"}, nil, time.Hour)
+	return certFor(t, ca, "k8sm-tasks-api", "k8sm-tasks-api.k8sm-system.svc")
+}
+
+// certFor is a certificate of ca's for name, of a key of its own.
+func certFor(t *testing.T, ca *pki.CA, name string, dnsNames ...string) *tls.Certificate {
+	t.Helper()
+	certPEM, keyPEM, err := ca.IssueServing(name, dnsNames, nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
