@@ -2,18 +2,22 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/indexer"
@@ -80,4 +84,24 @@ func reconcileCluster(t *testing.T, r *MesosClusterReconciler, name string) *mes
 		t.Fatal(err)
 	}
 	return got
+}
+
+// A status write that meets a conflict (the cache behind the cluster) asks for the pass
+// again shortly, and is no error: the manager would log it as one, stack and all.
+func TestAConflictingClusterStatusWriteIsTriedAgain(t *testing.T) {
+	mc := &mesosv1alpha1.MesosCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "c", Finalizers: []string{FrameworkFinalizer}, Generation: 1},
+		Spec: mesosv1alpha1.MesosClusterSpec{Master: "http://m:5050", SchedulerName: "mesos",
+			Framework: mesosv1alpha1.FrameworkSpec{CredentialsSecretRef: &mesosv1alpha1.SecretKeyRef{Namespace: "k8sm-system", Name: "missing"}}},
+	}
+	c := interceptor.NewClient(clusterAPI(t, mc), interceptor.Funcs{
+		SubResourcePatch: func(context.Context, client.Client, string, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+			return apierrors.NewConflict(schema.GroupResource{Group: "mesos.k8sm.io", Resource: "mesosclusters"}, "c", errors.New("the object has been modified"))
+		},
+	})
+	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system", Recorder: events.NewFakeRecorder(10)}
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: "c"}})
+	if err != nil || res.RequeueAfter != conflictRetry {
+		t.Errorf("a pass whose status write conflicted: %+v, %v; want it tried again after %s, no error", res, err, conflictRetry)
+	}
 }

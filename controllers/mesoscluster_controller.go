@@ -139,8 +139,22 @@ func (r *MesosClusterReconciler) Driver(name string) *framework.Driver {
 	return r.Registry.Driver(name)
 }
 
-// Reconcile drives one MesosCluster.
+// Reconcile drives one MesosCluster. A conflict (a write from a cache that had not seen
+// the cluster's latest version, as writeStatus makes on purpose) is a normal race, not a
+// failure: the pass is tried again shortly, with the newer cluster.
 func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res, err := r.reconcile(ctx, req)
+	if apierrors.IsConflict(err) {
+		ctrl.LoggerFrom(ctx).V(1).Info("The MesosCluster changed since it was read; trying again", "error", err.Error())
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
+	return res, err
+}
+
+// conflictRetry is how soon a pass that met a conflict is tried again.
+const conflictRetry = 100 * time.Millisecond
+
+func (r *MesosClusterReconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	mc := &mesosv1alpha1.MesosCluster{}
 	if err := r.Get(ctx, req.NamespacedName, mc); err != nil {
