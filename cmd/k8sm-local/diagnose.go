@@ -100,3 +100,25 @@ func clusterDiagnosis(mc *mesosv1alpha1.MesosCluster) []string {
 	}
 	return lines
 }
+
+// countWait bounds waitForCounted: the cluster counts a task some 2 s after its phase
+// changed (the reconciler folds the changes of that time into one count).
+const countWait = 5 * time.Second
+
+// waitForCounted waits, up to countWait, until the MesosCluster's status counts a running
+// task, so that what show prints of it agrees with the pod it shows running.
+func waitForCounted(ctx context.Context, c client.Client, mc *mesosv1alpha1.MesosCluster) {
+	ctx, cancel := context.WithTimeout(ctx, countWait)
+	defer cancel()
+	for {
+		got := &mesosv1alpha1.MesosCluster{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(mc), got); err == nil && got.Status.Tasks != nil && got.Status.Tasks.Running > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

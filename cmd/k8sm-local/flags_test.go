@@ -68,3 +68,28 @@ func TestNoKubectlToShowNamesTheCommandShowRuns(t *testing.T) {
 		t.Errorf("noKubectlToShow() = %q, want it to name %s", got, want)
 	}
 }
+
+// --tasks-in-memory starts kube-apiserver with every CRD of --crds but the MesosTask's,
+// as dist/install-with-tasks-in-memory.yaml has none, and has the manager serve the
+// MesosTasks (it implies --tasks-api); without it, every CRD.
+func TestTheMesosTasksInMemoryHaveNoCRD(t *testing.T) {
+	crds := filepath.Join("..", "..", "config", "crd", "bases")
+	for _, tc := range []struct {
+		flags  []string
+		want   []string
+		served bool
+	}{
+		{nil, []string{crds}, false},
+		{[]string{"--tasks-api"}, []string{crds}, true},
+		{[]string{"--tasks-in-memory"}, []string{filepath.Join(crds, "mesos.k8sm.io_mesosclusters.yaml"), filepath.Join(crds, "mesos.k8sm.io_outagetolerations.yaml")}, true},
+	} {
+		o, err := parseFlags(append([]string{"--crds", crds}, tc.flags...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := crdPaths(o)
+		if err != nil || strings.Join(got, " ") != strings.Join(tc.want, " ") || o.tasksAPI != tc.served {
+			t.Errorf("%v: CRDs %v (%v), the API served %v; want %v, %v", tc.flags, got, err, o.tasksAPI, tc.want, tc.served)
+		}
+	}
+}

@@ -53,8 +53,9 @@ type options struct {
 	metricsServer string
 	// kubectl is the kubectl binary, or "" for none.
 	kubectl string
-	// tasksAPI has the manager serve the MesosTasks API (tasksapi.go).
-	tasksAPI bool
+	// tasksAPI has the manager serve the MesosTasks API, tasksInMemory with the
+	// MesosTasks in its memory alone (tasksapi.go).
+	tasksAPI, tasksInMemory bool
 }
 
 func main() {
@@ -165,6 +166,8 @@ func run(args []string) error {
 // served MesosTasks (--tasks-api), the cluster, kubectl logs, exec, port-forward and top,
 // and how to use the cluster with their own kubectl.
 func showRunning(ctx context.Context, o options, c client.Client, mc *mesosv1alpha1.MesosCluster, pod *corev1.Pod, ms *metricsServer, kubeconfigPath string) {
+	waitForTasksInMemory(ctx, o, kubeconfigPath, pod)
+	waitForCounted(ctx, c, mc)
 	show(kubeconfigPath)
 	showTasksAPI(ctx, o, kubeconfigPath, pod)
 	showCluster(c, mc)
@@ -207,7 +210,11 @@ func waitForCtrlC(ctx context.Context, mgr *manager) error {
 // metrics-server to run or --tasks-api, set up for aggregation (configureAggregation).
 func startAPIServer(o options, dir string) (*envtest.Environment, *pki.CA, error) {
 	say("Starting kube-apiserver and etcd on loopback")
-	env := &envtest.Environment{BinaryAssetsDirectory: o.assets, CRDDirectoryPaths: []string{o.crds}, ErrorIfCRDPathMissing: true}
+	crds, err := crdPaths(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: o.assets, CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
 	kubeletCA, err := configureKubeletClient(env, dir)
 	if err != nil {
 		return nil, nil, err
@@ -255,9 +262,11 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.metricsServer, "metrics-server", localmetrics.Binary(binDir),
 		"The metrics-server binary, for kubectl top (make test-deps builds one into bin/metrics-server/<version>/); empty: run without it.")
 	fs.BoolVar(&o.tasksAPI, "tasks-api", false, "Have the manager serve the MesosTasks read-only through kube-apiserver, as dist/install-with-tasks-api.yaml installs it: kubectl get "+tasksAPIResource+".")
+	fs.BoolVar(&o.tasksInMemory, "tasks-in-memory", false, "Have the manager keep the MesosTasks in its memory alone and serve them, as dist/install-with-tasks-in-memory.yaml installs it: no MesosTask CRD, kubectl get mesostasks reads the served ones (implies --tasks-api).")
 	fs.StringVar(&o.kubectl, "kubectl", findKubectl(binDir),
 		"The kubectl to show the cluster with: PATH's, else the newest bin/k8s/<version>/kubectl beside k8sm-local (make test-deps builds one there when PATH has none); empty: none.")
 	err := fs.Parse(args)
+	o.tasksAPI = o.tasksAPI || o.tasksInMemory
 	return o, err
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,13 +43,46 @@ func registerTasksAPI(ctx context.Context, o options, env *envtest.Environment, 
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	say("MesosTasks API: served by the manager on https://%s, through kube-apiserver as %s", addr, tasksAPIResource)
-	return []string{"--tasks-api-bind-address=" + addr}, nil
+	args := []string{"--tasks-api-bind-address=" + addr}
+	if o.tasksInMemory {
+		say("The MesosTasks are kept in the manager's memory alone, as dist/install-with-tasks-in-memory.yaml has them: no MesosTask CRD, kubectl get mesostasks reads the served ones")
+		args = append(args, "--mesostask-storage=memory")
+	}
+	return args, nil
+}
+
+// crdPaths are the CRDs kube-apiserver starts with: those of o.crds, but the MesosTask's
+// with the MesosTasks in memory (--tasks-in-memory), as that install has none.
+func crdPaths(o options) ([]string, error) {
+	if !o.tasksInMemory {
+		return []string{o.crds}, nil
+	}
+	files, err := filepath.Glob(filepath.Join(o.crds, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(files, func(f string) bool { return filepath.Base(f) == mesosTaskCRDFile }), nil
+}
+
+// mesosTaskCRDFile is the MesosTask CRD's file in config/crd/bases.
+const mesosTaskCRDFile = "mesos.k8sm.io_mesostasks.yaml"
+
+// waitForTasksInMemory waits, with the MesosTasks in memory, until kube-apiserver lists
+// the pod's MesosTask among the served ones: kubectl get mesostasks (show) reads them,
+// through the aggregated API, which becomes available only once the manager serves it.
+func waitForTasksInMemory(ctx context.Context, o options, kubeconfig string, pod *corev1.Pod) {
+	if !o.tasksInMemory || kubectl == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, tasksAPIWait)
+	defer cancel()
+	_, _ = kubectlUntilRow(ctx, kubeconfig, []string{"-n", pod.Namespace, "get", tasksAPIResource}, pod.Name, time.Second)
 }
 
 // showTasksAPI shows the pod's MesosTask as the manager serves it, once kube-apiserver
-// lists it there.
+// lists it there; with the MesosTasks in memory, show has shown it already.
 func showTasksAPI(ctx context.Context, o options, kubeconfig string, pod *corev1.Pod) {
-	if !o.tasksAPI || kubectl == "" {
+	if !o.tasksAPI || o.tasksInMemory || kubectl == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, tasksAPIWait)

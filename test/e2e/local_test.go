@@ -45,7 +45,7 @@ func build(dir string, cmds ...string) {
 }
 
 var _ = Describe("The local default (k8sm-local up)", func() {
-	It("runs the sample pod on mesos-sim, shows it, and stops everything it started", func() {
+	It("runs the sample pod on mesos-sim, shows it, and stops everything it started, again with the MesosTasks in memory", func() {
 		assets, err := testenv.AssetsDir()
 		Expect(err).NotTo(HaveOccurred())
 		bin := GinkgoT().TempDir()
@@ -55,9 +55,9 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		// bin: it is named, when built.
 		metricsServer := findMetricsServer()
 
-		run := func() string {
-			cmd := exec.Command(filepath.Join(bin, "k8sm-local"), "up", "--once", "--agents", "2", "--dir", work, "--assets", assets,
-				"--metrics-server", metricsServer)
+		run := func(flags ...string) string {
+			cmd := exec.Command(filepath.Join(bin, "k8sm-local"), append([]string{"up", "--once", "--agents", "2", "--dir", work, "--assets", assets,
+				"--metrics-server", metricsServer}, flags...)...)
 			cmd.Dir = testenv.RepoRoot()
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
@@ -70,6 +70,8 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 		Expect(out).To(ContainSubstring("==> The API server gives the cluster's pods their outage tolerations as they are created (MutatingAdmissionPolicy k8sm-outage-tolerations)"))
 		Expect(out).To(MatchRegexp(`pod/hello-mesos\s+1/1\s+Running`))
 		Expect(out).To(MatchRegexp(`mesostask.mesos.k8sm.io/hello-mesos\s+Running\s+TASK_RUNNING`))
+		// The cluster counts the task it shows running: 2 agents, 1 running.
+		Expect(out).To(MatchRegexp(`mesoscluster.mesos.k8sm.io/local\s+mesos\s+http://\S+\s+True\s+2\s+1\s`))
 		// Each agent's Node has an address of its own, where its executor serves the
 		// kubelet API that kubectl logs and exec reach through kube-apiserver.
 		Expect(out).To(MatchRegexp(`node/mesos-local-agent-2\s+Ready\s+mesos-agent\s+\S+\s+mesos\s+127\.0\.0\.2\s`))
@@ -115,8 +117,12 @@ var _ = Describe("The local default (k8sm-local up)", func() {
 			}, 10*time.Second).Should(HaveOccurred(), "%s still answers", addr)
 		}
 
-		// It works a second time in a row.
-		Expect(run()).To(MatchRegexp(`pod/hello-mesos\s+1/1\s+Running`))
+		// It works a second time in a row, here with the MesosTasks in the manager's
+		// memory alone: no MesosTask CRD, kubectl get mesostasks reads the served ones.
+		out = run("--tasks-in-memory")
+		Expect(out).To(MatchRegexp(`pod/hello-mesos\s+1/1\s+Running`))
+		Expect(out).To(MatchRegexp(`mesostask.tasks.mesos.k8sm.io/hello-mesos\s+Running\s+TASK_RUNNING`))
+		Expect(out).NotTo(ContainSubstring("mesostask.mesos.k8sm.io/"))
 	})
 
 	It("uses an existing Mesos master given with --mesos-master instead of starting the sim, and serves the MesosTasks API with --tasks-api", func() {
