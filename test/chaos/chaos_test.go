@@ -170,6 +170,10 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("faults by kind: %s; the managers' API requests the proxy held back, failed or found kube-apiserver down for: %s; kube-apiserver restarts: %s; managers that exited by themselves: %v",
 		r.faults.summary(), r.proxy.summary(), r.api.summary(), r.mgrs.exits())
+	if *flagMemory {
+		own, asked := r.mgrs.ledWithCopies()
+		t.Logf("leaders that started from a copy of the MesosTasks: %d from their own, %d from another replica's, asked for", own, asked)
+	}
 	t.Logf("mesos-sim saw %s", r.rec.summary())
 	t.Logf("acknowledgements checked %d (not checked: TASK_STARTING, acknowledged before it is written by design, %d; TASK_RUNNING whose MesosTask create was deferred, its pod written first, %d; of tasks whose MesosTask was gone %d; of updates never sent %d; MesosTask unreadable %d; ends, with the MesosTasks in memory, %d); run took %s",
 		rep.acksChecked, rep.acksStarting, rep.acksDeferred, rep.acksGone, rep.acksUnknown, rep.acksUnread, rep.acksInMemory, time.Since(start).Round(time.Second))

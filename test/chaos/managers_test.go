@@ -265,3 +265,20 @@ func (w *leaseWatch) acquired() (bool, time.Time) {
 
 // replicaPodName is the name of a slot's pod, with the MesosTasks in memory.
 func replicaPodName(slot int) string { return fmt.Sprintf("manager-%c", 'a'+slot) }
+
+// ledWithCopies counts, in the replicas' logs, the leaders that started from a copy of
+// the MesosTasks (with them in memory): a copy of their own, or one another replica
+// kept, which they asked for (taskapi's handoff).
+func (ms *managers) ledWithCopies() (own, asked int) {
+	files, _ := filepath.Glob(filepath.Join(ms.logDir, "manager-*.log"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		held := bytes.Count(b, []byte("Holding the MesosTasks of the copy kept"))
+		took := bytes.Count(b, []byte("Took the copy another replica kept"))
+		own, asked = own+held-took, asked+took
+	}
+	return own, asked
+}
