@@ -15,12 +15,22 @@ type faultEnds struct {
 	timer map[string]*time.Timer
 }
 
-// busyUntil says until when a resource is taken by a lasting fault.
+// busyUntil says until when a resource is taken by a lasting fault: while its end has
+// not run, at least a moment from now. Its timer fires at the time it was scheduled
+// for, and a fault that waited until that time would otherwise come first and take the
+// end's place (schedule): a master taken out of ZooKeeper would never be announced again.
 func (e *faultEnds) busyUntil(res string) time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.until[res]
+	t, ok := e.until[res]
+	if now := time.Now(); ok && !t.After(now) {
+		return now.Add(endPoll)
+	}
+	return t
 }
+
+// endPoll is how soon a resource whose end is due is looked at again.
+const endPoll = 10 * time.Millisecond
 
 // schedule runs end after d, unless endAll runs it first.
 func (e *faultEnds) schedule(res string, d time.Duration, end func()) {

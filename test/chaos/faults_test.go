@@ -293,7 +293,10 @@ func (r *run) runFaults(plan faultPlan, afterFirst func()) {
 var errNoTarget = errors.New("nothing to hit")
 
 func (r *run) waitFree(res string) {
-	time.Sleep(time.Until(r.ends.busyUntil(res))) // pacing: the fault waits for the one before
+	// pacing: the fault waits for the one before to have ended
+	for t := r.ends.busyUntil(res); t.After(time.Now()); t = r.ends.busyUntil(res) {
+		time.Sleep(time.Until(t))
+	}
 }
 
 // freeAgent is the planned agent, or the next one no lasting fault holds.
