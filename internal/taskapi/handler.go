@@ -206,7 +206,6 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, u user.Info,
 	if decision == authorizer.DecisionAllow {
 		return true
 	}
-	gr := schema.GroupResource{Group: GroupVersion.Group, Resource: Resource}
 	msg := fmt.Sprintf("User %q cannot %s resource %q in API group %q", u.GetName(), verb, Resource, GroupVersion.Group)
 	if req.namespace != "" {
 		msg += fmt.Sprintf(" in the namespace %q", req.namespace)
@@ -216,7 +215,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, u user.Info,
 	if reason != "" {
 		msg += ": " + reason
 	}
-	writeStatus(w, apierrors.NewForbidden(gr, req.name, errors.New(msg)))
+	writeStatus(w, apierrors.NewForbidden(groupResource, req.name, errors.New(msg)))
 	return false
 }
 
@@ -224,7 +223,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, u user.Info,
 func (h *Handler) get(w http.ResponseWriter, req request, media mediaType) {
 	mt := h.Store.Get(types.NamespacedName{Namespace: req.namespace, Name: req.name})
 	if mt == nil {
-		writeStatus(w, apierrors.NewNotFound(schema.GroupResource{Group: GroupVersion.Group, Resource: Resource}, req.name))
+		writeStatus(w, apierrors.NewNotFound(groupResource, req.name))
 		return
 	}
 	obj := served(mt, h.Store.RevisionOf(mt))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
@@ -76,21 +74,13 @@ func (m *Mirror) Kept(ctx context.Context) []mesosv1alpha1.MesosTask {
 
 // ask is the copy the replica at addr keeps.
 func (m *Mirror) ask(ctx context.Context, addr string) ([]mesosv1alpha1.MesosTask, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+copyPath, nil)
+	body, err := m.Relay.get(ctx, "https://"+addr+copyPath)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := (&http.Client{Transport: m.Relay.roundTripper()}).Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return nil, fmt.Errorf("it answered %s: %s", resp.Status, b)
-	}
+	defer func() { _ = body.Close() }()
 	var l mesosv1alpha1.MesosTaskList
-	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+	if err := json.NewDecoder(body).Decode(&l); err != nil {
 		return nil, fmt.Errorf("its copy: %w", err)
 	}
 	return l.Items, nil
@@ -101,19 +91,19 @@ func (m *Mirror) ask(ctx context.Context, addr string) ([]mesosv1alpha1.MesosTas
 // any longer: its Store holds the MesosTasks.
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, from := m.Relay.Authenticate(r); from != peerReplica {
-		writeStatus(w, apierrors.NewForbidden(schema.GroupResource{Group: GroupVersion.Group, Resource: Resource}, "",
+		writeStatus(w, apierrors.NewForbidden(groupResource, "",
 			fmt.Errorf("only another replica of the manager may read the copy of the MesosTasks this one keeps")))
 		return
 	}
 	select {
 	case <-m.Elected:
-		writeStatus(w, apierrors.NewNotFound(schema.GroupResource{Group: GroupVersion.Group, Resource: Resource}, "copy"))
+		writeStatus(w, apierrors.NewNotFound(groupResource, "copy"))
 		return
 	default:
 	}
 	held := m.Held()
 	if held == nil {
-		writeStatus(w, apierrors.NewNotFound(schema.GroupResource{Group: GroupVersion.Group, Resource: Resource}, "copy"))
+		writeStatus(w, apierrors.NewNotFound(groupResource, "copy"))
 		return
 	}
 	writeJSON(w, http.StatusOK, &mesosv1alpha1.MesosTaskList{Items: held})

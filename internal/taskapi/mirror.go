@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sync"
 	"time"
 
@@ -109,23 +108,14 @@ func (m *Mirror) follow(ctx context.Context) error {
 	}
 	url := "https://" + addr + versionPath + "/" + Resource +
 		"?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := m.Relay.get(ctx, url)
 	if err != nil {
-		return err
+		return fmt.Errorf("the leader's replica (%s): %w", addr, err)
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := (&http.Client{Transport: m.Relay.roundTripper()}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("the leader's replica (%s) answered %s: %s", addr, resp.Status, b)
-	}
+	defer func() { _ = body.Close() }()
 	// The initial events fill a new copy, which replaces the one held at their end.
 	fresh := map[types.NamespacedName]*mesosv1alpha1.MesosTask{}
-	dec := json.NewDecoder(resp.Body)
+	dec := json.NewDecoder(body)
 	for {
 		var ev receivedEvent
 		if err := dec.Decode(&ev); err != nil {

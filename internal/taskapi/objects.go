@@ -29,6 +29,9 @@ const (
 	Kind     = "MesosTask"
 )
 
+// groupResource names the served resource in the errors it answers.
+var groupResource = schema.GroupResource{Group: GroupVersion.Group, Resource: Resource}
+
 // served is mt as served: the served group's apiVersion, and the Store's revision as its
 // resourceVersion. A shallow copy: the Store's objects are shared, and read only (and
 // hold no managed fields).

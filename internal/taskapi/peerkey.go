@@ -23,8 +23,8 @@ const (
 	reloadTimeout = 5 * time.Second
 )
 
-// ownKeys are the public keys of the serving certificate held now and of the one before.
-type ownKeys struct {
+// heldKeys are the public keys of the serving certificate held now and of the one before.
+type heldKeys struct {
 	cert *tls.Certificate
 	leaf *x509.Certificate
 	// before is the key of the certificate held before, good until beforeEnds.
@@ -33,7 +33,7 @@ type ownKeys struct {
 }
 
 // ownKeys are the keys held now.
-func (r *Relay) ownKeys() (*ownKeys, error) {
+func (r *Relay) ownKeys() (*heldKeys, error) {
 	c, err := r.Certificate(nil)
 	if err != nil {
 		return nil, err
@@ -51,7 +51,7 @@ func (r *Relay) ownKeys() (*ownKeys, error) {
 			return nil, err
 		}
 	}
-	k := &ownKeys{cert: c, leaf: leaf}
+	k := &heldKeys{cert: c, leaf: leaf}
 	if held != nil {
 		k.before, k.beforeEnds = held.before, held.beforeEnds
 		if !bytes.Equal(held.leaf.RawSubjectPublicKeyInfo, leaf.RawSubjectPublicKeyInfo) {
@@ -63,7 +63,7 @@ func (r *Relay) ownKeys() (*ownKeys, error) {
 }
 
 // holds says whether leaf is of a key held now, or held before and not ended.
-func (k *ownKeys) holds(leaf *x509.Certificate) bool {
+func (k *heldKeys) holds(leaf *x509.Certificate) bool {
 	spki := leaf.RawSubjectPublicKeyInfo
 	return bytes.Equal(spki, k.leaf.RawSubjectPublicKeyInfo) ||
 		(k.before != nil && bytes.Equal(spki, k.before) && time.Now().Before(k.beforeEnds))

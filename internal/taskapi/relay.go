@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -55,7 +56,7 @@ type Relay struct {
 	Leader LeaderFinder
 	Log    logr.Logger
 
-	keys       atomic.Pointer[ownKeys]
+	keys       atomic.Pointer[heldKeys]
 	lastReload atomic.Int64
 	transport  atomic.Pointer[http.Transport]
 }
@@ -136,6 +137,26 @@ func setRelayedUser(h http.Header, u user.Info) {
 			h.Add(relayedExtraPrefix+url.PathEscape(k), v)
 		}
 	}
+}
+
+// get asks another replica for url, as a holder of the serving certificate, in JSON; the
+// body of its answer if that is 200 OK.
+func (r *Relay) get(ctx context.Context, url string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := (&http.Client{Transport: r.roundTripper()}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer func() { _ = resp.Body.Close() }()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return nil, fmt.Errorf("it answered %s: %s", resp.Status, b)
+	}
+	return resp.Body, nil
 }
 
 // roundTripper reaches the leader over TLS, HTTP/2 where it can, as a holder of the
