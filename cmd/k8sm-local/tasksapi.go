@@ -74,9 +74,7 @@ func waitForTasksInMemory(ctx context.Context, o options, kubeconfig string, pod
 	if !o.tasksInMemory || kubectl == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, tasksAPIWait)
-	defer cancel()
-	_, _ = kubectlUntilRow(ctx, kubeconfig, []string{"-n", pod.Namespace, "get", tasksAPIResource}, pod.Name, time.Second)
+	_, _ = servedTaskRow(ctx, kubeconfig, pod)
 }
 
 // showTasksAPI shows the pod's MesosTask as the manager serves it, once kube-apiserver
@@ -85,9 +83,16 @@ func showTasksAPI(ctx context.Context, o options, kubeconfig string, pod *corev1
 	if !o.tasksAPI || o.tasksInMemory || kubectl == "" {
 		return
 	}
+	args, out := servedTaskRow(ctx, kubeconfig, pod)
+	fmt.Printf("\n%s\n%s", commandLine(args), out)
+}
+
+// servedTaskRow runs kubectl get on the served MesosTasks until the pod's row is there
+// (up to tasksAPIWait): the command's arguments and its last output.
+func servedTaskRow(ctx context.Context, kubeconfig string, pod *corev1.Pod) ([]string, []byte) {
 	ctx, cancel := context.WithTimeout(ctx, tasksAPIWait)
 	defer cancel()
 	args := []string{"-n", pod.Namespace, "get", tasksAPIResource}
 	out, _ := kubectlUntilRow(ctx, kubeconfig, args, pod.Name, time.Second)
-	fmt.Printf("\n%s\n%s", commandLine(args), out)
+	return args, out
 }
