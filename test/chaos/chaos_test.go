@@ -49,6 +49,7 @@ type profile struct {
 	exec          bool // real executors (-chaos.exec)
 	teardown      bool // the cluster deleted at the end (-chaos.teardown)
 	zk            bool // the master found through ZooKeeper (-chaos.zk, and ZooKeeper installed)
+	memory        bool // the managers keep the MesosTasks in memory (-chaos.memory)
 }
 
 func profileFromFlags() (profile, error) {
@@ -56,7 +57,7 @@ func profileFromFlags() (profile, error) {
 	// informers back off for up to a minute (30 s, jittered up to twice that) before its
 	// Deployments and Jobs go on, and a Job then takes up to 45 s to run its pods.
 	p := profile{seed: *flagSeed, long: *flagLong, pods: 60, agents: 8, faults: 12, pace: 4 * time.Second, settle: 180 * time.Second, exec: *flagExec,
-		teardown: *flagTear}
+		teardown: *flagTear, memory: *flagMemory}
 	if p.long {
 		p.pods, p.agents, p.faults, p.settle, p.minLeaderKill = 1000, 50, 150, 240*time.Second, 20
 	}
@@ -112,7 +113,7 @@ func (p profile) reproduce() string {
 	if p.exec {
 		args = append(args, "-chaos.exec")
 	}
-	if *flagMemory {
+	if p.memory {
 		args = append(args, "-chaos.memory")
 	}
 	if !p.teardown {
@@ -128,7 +129,7 @@ func (p profile) reproduce() string {
 	if err != nil {
 		assets = "$PWD/bin/k8s/<version>"
 	}
-	return "KUBEBUILDER_ASSETS=" + assets + " go test ./test/chaos -run TestChaos -count=1 -v -timeout 60m -args " + strings.Join(args, " ")
+	return "KUBEBUILDER_ASSETS=" + assets + " go test ./test/chaos -run '^TestChaos$' -count=1 -v -timeout 60m -args " + strings.Join(args, " ")
 }
 
 func TestMain(m *testing.M) {
@@ -149,6 +150,30 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runChaos(t, p)
+}
+
+// TestChaosWithTheMesosTasksInMemory is the chaos run again, of the install that keeps
+// the MesosTasks in memory (config/tasks-in-memory): the flags' profile with
+// -chaos.memory, so that go test ./... runs both installs' short profile. It leaves the
+// long profile (make chaos) and a run asked for with -chaos.memory to TestChaos.
+func TestChaosWithTheMesosTasksInMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the chaos run starts kube-apiserver, mesos-sim and the manager; not in -short")
+	}
+	if *flagLong || *flagMemory {
+		t.Skip("TestChaos runs the profile asked for; this one is the short profile's second install")
+	}
+	p, err := profileFromFlags()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.memory = true
+	runChaos(t, p)
+}
+
+// runChaos runs profile p and checks what it left.
+func runChaos(t *testing.T, p profile) {
 	start := time.Now()
 	r := newRun(t, p)
 	faultPlan := planFaults(p)
@@ -170,7 +195,7 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("faults by kind: %s; the managers' API requests the proxy held back, failed or found kube-apiserver down for: %s; kube-apiserver restarts: %s; managers that exited by themselves: %v",
 		r.faults.summary(), r.proxy.summary(), r.api.summary(), r.mgrs.exits())
-	if *flagMemory {
+	if p.memory {
 		own, asked := r.mgrs.ledWithCopies()
 		t.Logf("leaders that started from a copy of the MesosTasks: %d from their own, %d from another replica's, asked for", own, asked)
 	}

@@ -110,9 +110,9 @@ func (s snapshot) runningWithoutRecord() []string {
 // listTasks lists the MesosTasks the API server holds: with the MesosTasks in memory,
 // none once the leader removed their CRD (taskstore.Takeover), as config/tasks-in-memory
 // installs none.
-func listTasks(ctx context.Context, c client.Reader, list *mesosv1alpha1.MesosTaskList, opts ...client.ListOption) error {
-	err := c.List(ctx, list, opts...)
-	if *flagMemory && taskstore.CRDAbsent(err) {
+func (r *run) listTasks(ctx context.Context, list *mesosv1alpha1.MesosTaskList, opts ...client.ListOption) error {
+	err := r.direct.List(ctx, list, opts...)
+	if r.p.memory && taskstore.CRDAbsent(err) {
 		list.Items = nil
 		return nil
 	}
@@ -126,7 +126,7 @@ func (r *run) snapshot(ctx context.Context) (snapshot, error) {
 		return s, err
 	}
 	var tasks mesosv1alpha1.MesosTaskList
-	if err := listTasks(ctx, r.direct, &tasks, client.InNamespace(namespace)); err != nil {
+	if err := r.listTasks(ctx, &tasks, client.InNamespace(namespace)); err != nil {
 		return s, err
 	}
 	var deployments appsv1.DeploymentList
@@ -146,7 +146,7 @@ func (r *run) snapshot(ctx context.Context) (snapshot, error) {
 		s.nodes[nodes.Items[i].Name] = true
 	}
 	s.pods, s.tasks, s.sim, s.taken = pods.Items, tasks.Items, r.sim.State(), true
-	s.tasksInMemory = *flagMemory
+	s.tasksInMemory = r.p.memory
 	s.podsRV, _ = strconv.ParseUint(pods.ResourceVersion, 10, 64)
 	s.deployments, s.jobs = deployments.Items, jobs.Items
 	r.mu.Lock()

@@ -110,6 +110,7 @@ func newRun(t *testing.T, p profile) *run {
 	}
 	r.startAPIServer(g)
 	r.rec = newRecorder(r.direct)
+	r.rec.memory = p.memory
 	r.startControllers(g)
 	r.startSim(g)
 	master := r.sim.URL()
@@ -130,8 +131,8 @@ func newRun(t *testing.T, p profile) *run {
 	t.Cleanup(r.proxy.close)
 	kubeconfig, err := r.proxy.kubeconfig(r.logDir)
 	g.Expect(err).NotTo(HaveOccurred())
-	r.mgrs = &managers{bin: managerBin, kubeconfig: kubeconfig, logDir: r.logDir, logf: t.Logf}
-	if *flagMemory {
+	r.mgrs = &managers{bin: managerBin, kubeconfig: kubeconfig, logDir: r.logDir, logf: t.Logf, memory: p.memory}
+	if p.memory {
 		r.mgrs.tasksAPIPorts = replicaPods(g, r.load)
 	}
 	for slot := range 2 {

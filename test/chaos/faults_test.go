@@ -464,7 +464,7 @@ func (r *run) removeAgent(agent int) error {
 // pods, the Nodes and Mesos.
 func (r *run) deleteMesosTasks() error {
 	var list mesosv1alpha1.MesosTaskList
-	if err := apiRetry(func() error { return listTasks(context.Background(), r.direct, &list) }); err != nil {
+	if err := apiRetry(func() error { return r.listTasks(context.Background(), &list) }); err != nil {
 		return err
 	}
 	for i := range list.Items {

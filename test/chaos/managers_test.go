@@ -21,6 +21,8 @@ const acquiredLease = "uccessfully acquired lease"
 type managers struct {
 	bin, kubeconfig, logDir string
 	logf                    func(format string, args ...any)
+	// memory: the managers keep the MesosTasks in memory (--mesostask-storage=memory).
+	memory bool
 	// tasksAPIPorts, with the MesosTasks in memory, is where each slot serves them, as
 	// its pod (replicaPodName) says: the standby follows the leader's there.
 	tasksAPIPorts [2]int
@@ -78,7 +80,7 @@ func (ms *managers) start(slot int) error {
 	}
 	cmd := exec.Command(ms.bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+ms.kubeconfig)
-	if *flagMemory {
+	if ms.memory {
 		cmd.Args = append(cmd.Args, "--mesostask-storage=memory", fmt.Sprintf("--tasks-api-bind-address=127.0.0.1:%d", ms.tasksAPIPorts[slot]))
 		cmd.Env = append(cmd.Env, "POD_NAME="+replicaPodName(slot))
 	}

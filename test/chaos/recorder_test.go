@@ -80,6 +80,8 @@ type podTrack struct {
 // made.
 type recorder struct {
 	direct client.Client // reads straight from the API server, never a cache
+	// memory: the MesosTasks are in the managers' memory, not the API server's.
+	memory bool
 
 	mu          sync.Mutex
 	pods        map[types.UID]*podTrack
@@ -169,7 +171,7 @@ func (r *recorder) onAck(_ string, ack scheduler.Call_Acknowledge) {
 	case st.GetState() == mesos.TASK_STARTING:
 		r.countAck(func() { r.acks.starting++ })
 		return
-	case *flagMemory:
+	case r.memory:
 		r.onAckInMemory(id, ref, st, ack)
 		return
 	}

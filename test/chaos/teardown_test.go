@@ -180,7 +180,7 @@ func (r *run) leftAfterTeardown(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var tasks mesosv1alpha1.MesosTaskList
-	if err := listTasks(ctx, r.direct, &tasks, client.InNamespace(namespace)); err != nil {
+	if err := r.listTasks(ctx, &tasks, client.InNamespace(namespace)); err != nil {
 		return nil, err
 	}
 	for _, mt := range tasks.Items {
