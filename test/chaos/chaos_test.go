@@ -52,7 +52,9 @@ type profile struct {
 	memory        bool // the managers keep the MesosTasks in memory (-chaos.memory)
 }
 
-func profileFromFlags() (profile, error) {
+// profileFromFlags is the profile the flags ask for, with what set changes (before the
+// fault kinds are chosen, which follow exec and zk).
+func profileFromFlags(set ...func(*profile)) (profile, error) {
 	// Settling waits for kube-controller-manager too: after a restart-apiserver its
 	// informers back off for up to a minute (30 s, jittered up to twice that) before its
 	// Deployments and Jobs go on, and a Job then takes up to 45 s to run its pods.
@@ -60,6 +62,9 @@ func profileFromFlags() (profile, error) {
 		teardown: *flagTear, memory: *flagMemory}
 	if p.long {
 		p.pods, p.agents, p.faults, p.settle, p.minLeaderKill = 1000, 50, 150, 240*time.Second, 20
+	}
+	for _, f := range set {
+		f(&p)
 	}
 	if p.zk = *flagZK; p.zk {
 		if err := testzk.Installed(); err != nil {
@@ -154,9 +159,11 @@ func TestChaos(t *testing.T) {
 }
 
 // TestChaosWithTheMesosTasksInMemory is the chaos run again, of the install that keeps
-// the MesosTasks in memory (config/tasks-in-memory): the flags' profile with
-// -chaos.memory, so that go test ./... runs both installs' short profile. It leaves the
-// long profile (make chaos) and a run asked for with -chaos.memory to TestChaos.
+// the MesosTasks in memory (config/tasks-in-memory), with the agents running the real
+// k8sm-executor: the flags' profile with -chaos.memory and -chaos.exec, so that go test
+// ./... runs both installs' short profile, and executor processes and their kills. It
+// leaves the long profile (make chaos) and a run asked for with -chaos.memory to
+// TestChaos.
 func TestChaosWithTheMesosTasksInMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos run starts kube-apiserver, mesos-sim and the manager; not in -short")
@@ -164,11 +171,10 @@ func TestChaosWithTheMesosTasksInMemory(t *testing.T) {
 	if *flagLong || *flagMemory {
 		t.Skip("TestChaos runs the profile asked for; this one is the short profile's second install")
 	}
-	p, err := profileFromFlags()
+	p, err := profileFromFlags(func(p *profile) { p.memory, p.exec = true, true })
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.memory = true
 	runChaos(t, p)
 }
 
