@@ -80,12 +80,16 @@ true`
 		mode    os.FileMode
 		group   uint32
 		fileGID uint32 // of the file the container made in the volume
+		umask   int    // the executor's, as its agent may leave it
 	}{
-		{"nobody, no fsGroup: a volume every user may write", nil, os.ModeDir | 0o777, 0, nobody},
+		{"nobody, no fsGroup: a volume every user may write", nil, os.ModeDir | 0o777, 0, nobody, 0o022},
 		{"fsGroup: a volume of that group, setgid", &corev1.PodSecurityContext{RunAsUser: i64(1234), RunAsGroup: i64(1234), FSGroup: i64(4242)},
-			os.ModeDir | os.ModeSetgid | 0o775, 4242, 4242},
+			os.ModeDir | os.ModeSetgid | 0o775, 4242, 4242, 0o022},
+		{"nobody, the executor's umask 077", nil, os.ModeDir | 0o777, 0, nobody, 0o077},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			old := syscall.Umask(tc.umask)
+			t.Cleanup(func() { syscall.Umask(old) })
 			p := scPod("", tc.pod, nil)
 			p.Spec.RestartPolicy = corev1.RestartPolicyNever
 			p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
@@ -173,6 +177,10 @@ grep -q "^NoNewPrivs:[[:space:]]*1$" /proc/self/status && grep -q "^Seccomp:[[:s
 func TestTheHelpersFailureIsTheStartError(t *testing.T) {
 	requireRoot(t)
 	private := t.TempDir() // root's, 0700
+	file := filepath.Join(sharedDir(t), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name       string
 		command    []string
@@ -182,6 +190,7 @@ func TestTheHelpersFailureIsTheStartError(t *testing.T) {
 		{"no such command", []string{"k8sm-no-such-command"}, "", `exec: "k8sm-no-such-command": executable file not found in $PATH`},
 		{"a workingDir its user may not enter", []string{"true"}, private, "workingDir: stat " + private + ": permission denied"},
 		{"a command its user may not run", []string{filepath.Join(private, "x")}, "", "permission denied"},
+		{"a workingDir that is a file", []string{"true"}, file, "workingDir: " + file + " is not a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := scPod("", nil, nil)

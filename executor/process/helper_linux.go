@@ -313,9 +313,10 @@ func keepDeathSignal(parent int) error {
 }
 
 // enterWorkingDir enters the container's workingDir as its user: a directory of the
-// host when there is one (one the user may not reach is an error), else one made under
-// the rootfs, the current directory. Made by the user, a workingDir under the rootfs
-// cannot be led by a link the container left there to anywhere its user may not write.
+// host when there is one (one the user may not reach, or a file, is an error, as runc
+// fails it), else one made under the rootfs, the current directory. Made by the user, a
+// workingDir under the rootfs cannot be led by a link the container left there to
+// anywhere its user may not write.
 func enterWorkingDir(wd string) error {
 	if wd == "" {
 		return nil
@@ -327,7 +328,9 @@ func enterWorkingDir(wd string) error {
 			return fmt.Errorf("workingDir: %w", err)
 		}
 		return nil
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
+	case err == nil:
+		return fmt.Errorf("workingDir: %s is not a directory", wd)
+	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("workingDir: %w", err)
 	}
 	rel := strings.TrimPrefix(filepath.Clean("/"+wd), "/")

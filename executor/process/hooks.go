@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -95,12 +96,24 @@ func (p *pod) stopAfter(in instance, grace time.Duration, why string, after []<-
 			break // the grace period is over
 		}
 	}
-	signal(in.cmd, syscall.SIGTERM)
+	signal(in.cmd, stopSignal(&in.c.spec))
 	if p.awaitUntil(deadline, time.Now().Add(minimumGrace), in.exited, nil) {
 		return
 	}
 	signal(in.cmd, syscall.SIGKILL)
 	<-in.exited
+}
+
+// stopSignal is the signal that asks a container to end: its lifecycle's stopSignal
+// (Kubernetes's ContainerStopSignals), else SIGTERM, as for a kubelet's container
+// whose image names none.
+func stopSignal(c *corev1.Container) syscall.Signal {
+	if c.Lifecycle != nil && c.Lifecycle.StopSignal != nil {
+		if s := unix.SignalNum(string(*c.Lifecycle.StopSignal)); s != 0 {
+			return s
+		}
+	}
+	return syscall.SIGTERM
 }
 
 // untilExit is ctx, ended too once exited is closed.

@@ -205,3 +205,20 @@ func TestMainContainersStartInOrderAfterPostStart(t *testing.T) {
 		})
 	}
 }
+
+// A container whose lifecycle names a stopSignal gets that signal where it would get
+// SIGTERM (Kubernetes's ContainerStopSignals); SIGKILL still ends the grace period.
+func TestAContainersStopSignal(t *testing.T) {
+	log := filepath.Join(sharedDir(t), "log")
+	p := shPod(corev1.RestartPolicyAlways, `trap "echo quit >> `+log+`; exit 0" QUIT; trap "echo term >> `+log+`; exit 0" TERM; echo up >> `+log+`; while :; do sleep 0.05; done`)
+	quit := corev1.SIGQUIT
+	p.Spec.OS = &corev1.PodOS{Name: corev1.Linux}
+	p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{StopSignal: &quit}
+	h, rec, _ := start(t, p)
+	rec.until(t, "running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+	waitFile(t, log, "the container runs", func(s string) bool { return s == "up\n" })
+	h.Kill(10 * time.Second)
+	if b, _ := os.ReadFile(log); string(b) != "up\nquit\n" {
+		t.Fatalf("log %q: want SIGQUIT, not SIGTERM", b)
+	}
+}

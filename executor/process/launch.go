@@ -72,10 +72,16 @@ func (l *launch) probe(argv []string) *launch {
 }
 
 // makeRootFS makes the container's rootfs directory in dir, owned by its user, who may
-// write there; dir, which holds the logs, stays the executor's.
+// write there; dir, which holds the logs, stays the executor's. Each start gets an empty
+// one, as a kubelet's container gets a fresh writable layer each time it starts: what an
+// earlier instance left there (a pid file, a lock) does not keep the next from starting.
+// (RemoveAll removes a symbolic link, not what it points to.)
 func makeRootFS(dir string, s settings) (string, error) {
 	rootfs := filepath.Join(dir, "rootfs")
-	if err := os.Mkdir(rootfs, 0o755); err != nil && !os.IsExist(err) {
+	if err := os.RemoveAll(rootfs); err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return "", err
 	}
 	if st, err := os.Lstat(rootfs); err != nil || !st.IsDir() {
@@ -87,11 +93,27 @@ func makeRootFS(dir string, s settings) (string, error) {
 	return rootfs, os.Chmod(rootfs, 0o755)
 }
 
+// mkdirs makes each directory of dirs in turn (a parent before its children), each with
+// mode whatever the executor's umask: an agent may leave it 077, which would keep the
+// containers' users from the directories they pass through (their rootfs's parents,
+// their volumes').
+func mkdirs(mode os.FileMode, dirs ...string) error {
+	for _, d := range dirs {
+		if err := os.Mkdir(d, mode); err != nil && !os.IsExist(err) {
+			return err
+		}
+		if err := os.Chmod(d, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // makeVolume makes an emptyDir volume's directory as the kubelet does: writable by
 // every user (0777) without an fsGroup, else owned by the fsGroup, group-writable and
 // setgid (2775), so that what the containers make in it belongs to that group.
 func makeVolume(dir string, fsGroup *int64) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirs(0o755, filepath.Dir(dir), dir); err != nil {
 		return err
 	}
 	if fsGroup == nil {

@@ -75,8 +75,15 @@ func (p *pod) startup(ctx context.Context, in instance, pr *corev1.Probe, from t
 
 // probeStop stops an instance whose liveness or startup probe pr failed, with the
 // probe's grace period, marked so that its pod restarts it unless its restartPolicy is
-// Never (restarts), and saying why.
+// Never (restarts), and saying why. A container being stopped already (its pod killed,
+// or a sidecar as its pod's other containers ended) is left to that stop, as the
+// kubelet stops a terminating pod's liveness and startup probes: a program that stops
+// serving once it is asked to end would otherwise fail its probe, and get a second
+// SIGTERM, and perhaps its SIGKILL early, and a probe's failure as its end.
 func (p *pod) probeStop(in instance, pr *corev1.Probe, kind string, err error) {
+	if p.isKilled() || (isSidecar(&in.c.spec) && p.sidecarsStopping()) {
+		return
+	}
 	p.mu.Lock()
 	if in.c.cmd == in.cmd {
 		in.c.probeStopped = true

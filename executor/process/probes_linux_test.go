@@ -210,3 +210,28 @@ func TestProbeStoppedContainerRestartsWhateverItsExitCode(t *testing.T) {
 		})
 	}
 }
+
+// A killed pod's liveness probe stops, as the kubelet stops a terminating pod's liveness
+// and startup probes: a program that stops serving once it gets SIGTERM, and takes a
+// while to end, is not stopped again for failing its probe meanwhile (a second SIGTERM,
+// and the probe's failure as its end).
+func TestLivenessProbeStopsWhenThePodIsKilled(t *testing.T) {
+	dir := sharedDir(t)
+	log, gone := filepath.Join(dir, "log"), filepath.Join(dir, "gone")
+	// On SIGTERM it fails its probe, and ends 3 s later (in short sleeps, so that a
+	// second SIGTERM, which the whole process group gets, cannot end it earlier).
+	p := shPod(corev1.RestartPolicyAlways, `trap "echo term >> `+log+`; touch `+gone+`; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do sleep 0.2; done; exit 0" TERM; echo up >> `+log+`; while :; do sleep 0.05; done`)
+	p.Spec.Containers[0].LivenessProbe = execProbe(1, "test ! -f "+gone)
+	h, rec, _ := start(t, p)
+	rec.until(t, "running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+	waitFile(t, log, "the container runs", func(s string) bool { return s == "up\n" })
+	h.Kill(10 * time.Second)
+	rep := rec.until(t, "the pod ended", ended)
+	cs := rep.Status.ContainerStatuses[0]
+	if term := cs.State.Terminated; term == nil || term.ExitCode != 0 || term.Message != "" || cs.RestartCount != 0 {
+		t.Fatalf("container %+v: want it ended by the kill alone, exit 0, no message, no restart", cs)
+	}
+	if b, _ := os.ReadFile(log); string(b) != "up\nterm\n" {
+		t.Fatalf("log %q: want one SIGTERM", b)
+	}
+}

@@ -388,8 +388,9 @@ func (p *pod) configError(c *container) (int32, error) {
 // with the cookie (EnvCookie), its settings, its rootfs (owned by its user) and
 // workingDir.
 func (p *pod) command(c *container, cookie string) (*launch, error) {
-	dir := filepath.Join(p.sandbox, "containers", c.spec.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	containers := filepath.Join(p.sandbox, "containers")
+	dir := filepath.Join(containers, c.spec.Name)
+	if err := mkdirs(0o755, containers, dir); err != nil {
 		return nil, err
 	}
 	rootfs, err := makeRootFS(dir, c.sec.settings)

@@ -491,3 +491,21 @@ func TestRefusesRestartPoliciesItDoesNotFollow(t *testing.T) {
 		})
 	}
 }
+
+// Each start of a container gets an empty working directory (its rootfs), as a kubelet's
+// container gets a fresh writable layer: what the instance before left there is gone.
+func TestARestartedContainerStartsInAnEmptyWorkingDirectory(t *testing.T) {
+	dir := sharedDir(t)
+	log, count := filepath.Join(dir, "log"), filepath.Join(dir, "count")
+	p := shPod(corev1.RestartPolicyOnFailure, `n=$(cat `+count+` 2>/dev/null || echo 0); echo $((n+1)) > `+count+`
+if [ -f mark ]; then echo kept >> `+log+`; else echo fresh >> `+log+`; fi
+touch mark; [ "$n" -ge 1 ] && exit 0; exit 1`)
+	_, rec, _ := start(t, p)
+	rep := rec.until(t, "the pod ended", ended)
+	if rep.Status.Phase != corev1.PodSucceeded || rep.Status.ContainerStatuses[0].RestartCount != 1 {
+		t.Fatalf("phase %s, container %+v: want one restart, then success", rep.Status.Phase, rep.Status.ContainerStatuses[0])
+	}
+	if b, _ := os.ReadFile(log); string(b) != "fresh\nfresh\n" {
+		t.Fatalf("log %q: want each start in an empty working directory", b)
+	}
+}
