@@ -391,14 +391,15 @@ func (r *PodReconciler) unplaceable(ctx context.Context, pod *corev1.Pod, mc *me
 }
 
 // deletePod kills the pod's task and removes the pod once the task is over, its terminal
-// phase written first. A pod the cluster bound whose task has not reported yet has no
+// phase written first, or once the pod was Failed while its task stayed unreachable
+// (podtask.LostForGood). A pod the cluster bound whose task has not reported yet has no
 // MesosTask: its task may run all the same (the binding records the launch), and is
 // killed the same way.
 func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, haveTask bool, mc *mesosv1alpha1.MesosCluster) (ctrl.Result, error) {
 	if !haveTask {
 		mt, _ = podtask.NewMesosTask(pod, mc, "")
 	}
-	if mt != nil && podtask.MayRun(mt, pod) {
+	if mt != nil && podtask.MayRun(mt, pod) && !podtask.LostForGood(mt, pod) {
 		d := r.Registry.Driver(mt.Spec.ClusterRef)
 		if d == nil || !d.Subscribed() {
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil

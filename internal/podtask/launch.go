@@ -132,6 +132,15 @@ func MustKillForEndedPod(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
 	return PodTerminal(pod) && Launched(p) && !IsTerminalPhase(p) && p != mesosv1alpha1.TaskPhaseKilling
 }
 
+// LostForGood says whether a pod whose task Mesos cannot reach is over for Kubernetes:
+// it was Failed (NodeLost, UnreachableTooLong) after its task stayed unreachable too
+// long. Deleted, it goes then, as a pod deleted after it failed goes at once, instead of
+// waiting for a KILL that cannot reach the agent; its MesosTask then lets go of the task
+// (ReleasedUnreachable), which is killed when Mesos reports it again.
+func LostForGood(mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) bool {
+	return mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable && PodTerminal(pod)
+}
+
 // ReleasedUnreachable says whether a deleted MesosTask lets go of its task, which may
 // still run on an agent Mesos cannot reach, because its pod is gone (force-deleted, as
 // the StatefulSet documentation tells for a pod of an unreachable Node, or removed by

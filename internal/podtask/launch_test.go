@@ -130,6 +130,26 @@ func TestMustKillForEndedPod(t *testing.T) {
 	}
 }
 
+func TestLostForGood(t *testing.T) {
+	for _, tc := range []struct {
+		pod   corev1.PodPhase
+		task  mesosv1alpha1.TaskPhase
+		want  bool
+		about string
+	}{
+		{corev1.PodFailed, mesosv1alpha1.TaskPhaseUnreachable, true, "Failed with NodeLost while unreachable"},
+		{corev1.PodRunning, mesosv1alpha1.TaskPhaseUnreachable, false, "unreachable, not for long yet"},
+		{corev1.PodFailed, mesosv1alpha1.TaskPhaseRunning, false, "came back with its agent: it is killed"},
+		{corev1.PodFailed, mesosv1alpha1.TaskPhaseKilling, false, "being killed"},
+	} {
+		mt := &mesosv1alpha1.MesosTask{Status: mesosv1alpha1.MesosTaskStatus{Phase: tc.task}}
+		pod := &corev1.Pod{Status: corev1.PodStatus{Phase: tc.pod}}
+		if got := LostForGood(mt, pod); got != tc.want {
+			t.Errorf("%s: LostForGood = %v, want %v", tc.about, got, tc.want)
+		}
+	}
+}
+
 func TestReleasedUnreachable(t *testing.T) {
 	other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: "u2"}}
 	own := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: "u1"}}

@@ -46,6 +46,26 @@ var _ = Describe("Tasks of an agent Mesos lost", func() {
 		Eventually(unkilledTasks(sim), 30*time.Second, 100*time.Millisecond).Should(BeEmpty())
 	})
 
+	// A pod deleted while its task is unreachable waits, Terminating, for the KILL to
+	// reach the task, until it is Failed with reason NodeLost: then it goes, as a pod
+	// deleted after that goes at once, and its MesosTask lets go of the task.
+	It("go once Failed with NodeLost when they were deleted before", func() {
+		ns := newNamespace()
+		sim, pod, _, _ := partitionedNotPartitionAware(ns, "deleted", func(pod *corev1.Pod) {
+			Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		})
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(func() bool {
+			_, err := podOf(key)()
+			return apierrors.IsNotFound(err)
+		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), "the deleted pod, Failed, must go")
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, key, &mesosv1alpha1.MesosTask{}))
+		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), "its MesosTask must let go of the unreachable task")
+		Eventually(eventsIn(ns), 10*time.Second, 100*time.Millisecond).Should(ContainElement("MesosTask/deleted Warning Released"))
+		Expect(taskStates(sim)()).To(ContainElement("TASK_UNREACHABLE"), "the task runs on, cut off")
+	})
+
 	It("end for a framework that is not PARTITION_AWARE once their agent is marked gone", func() {
 		sim, pod, mt, phase := partitionedNotPartitionAware(newNamespace(), "gone")
 		key := client.ObjectKeyFromObject(pod)
@@ -163,9 +183,10 @@ func taskStates(sim *mesossim.Master) func() map[string]string {
 }
 
 // partitionedNotPartitionAware runs pod name of namespace ns on the one agent of a cluster
-// that is not PARTITION_AWARE, partitions the agent, and waits for the pod's MesosTask to
-// be Unreachable; phase reads the MesosTask again, into mt.
-func partitionedNotPartitionAware(ns, name string) (sim *mesossim.Master, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, phase func() (mesosv1alpha1.TaskPhase, error)) {
+// that is not PARTITION_AWARE, partitions the agent, calls then each of then with the
+// pod, and waits for the pod's MesosTask to be Unreachable; phase reads the MesosTask
+// again, into mt.
+func partitionedNotPartitionAware(ns, name string, then ...func(*corev1.Pod)) (sim *mesossim.Master, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, phase func() (mesosv1alpha1.TaskPhase, error)) {
 	GinkgoHelper()
 	sim = startSim(1, "cpus:2;mem:4096;disk:10000")
 	mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) {
@@ -177,6 +198,9 @@ func partitionedNotPartitionAware(ns, name string) (sim *mesossim.Master, pod *c
 	Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
 
 	Expect(sim.PartitionAgent("agent-1")).To(Succeed())
+	for _, f := range then {
+		f(pod)
+	}
 	mt = &mesosv1alpha1.MesosTask{}
 	phase = func() (mesosv1alpha1.TaskPhase, error) {
 		err := k8sClient.Get(ctx, key, mt)
