@@ -376,7 +376,8 @@ func (s *Scheduler) launchNotSent(ctx context.Context, prepared []*preparedLaunc
 // answer), so launching the tasks again could launch them twice. Their pods are bound,
 // which records the launch; Mesos is asked about them, and what it never saw goes back
 // to the queue (see persist). If asking fails too, it is asked again in launchInFlight,
-// or by the reconciliation after the next subscription.
+// and again while that fails (askLater), or by the reconciliation after the next
+// subscription.
 //
 // The offer is declined without a filter: a master that did not get the ACCEPT still
 // holds it for this framework, and would offer its resources to no one until it expires.

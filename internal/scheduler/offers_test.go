@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/agentnode"
 )
 
 // One offer: the pod that fits is bound to the agent's Node and launched in one ACCEPT;
@@ -144,6 +145,49 @@ func TestAFailedAcceptAsksMesosInsteadOfLaunchingAgain(t *testing.T) {
 	}
 	if s.Pending(mt.Spec.TaskID) || s.LaunchUnwritten(mt.Spec.TaskID) {
 		t.Error("the task of a failed ACCEPT is queued or remembered as launched; Mesos's answer decides")
+	}
+}
+
+// Where asking Mesos about the tasks of a failed ACCEPT fails too, it is asked again, and
+// again while that fails, not left to the periodic reconciliation (15 minutes).
+func TestAFailedAcceptsTasksAreAskedAboutUntilMesosIsAsked(t *testing.T) {
+	pod, mt := podWithTask("p", "500m")
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	d.launchErr = errBroken
+	d.reconcileFails = 3 // the launch's own question, and two after it
+	s, _ := newTestScheduler(c, d)
+	s.askAfter = 200 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Enqueue(ctx, mt, pod)
+
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	// The pod is bound: its task is asked about with its Node's agent.
+	bound := &corev1.Pod{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), bound); err != nil || bound.Spec.NodeName == "" {
+		t.Fatalf("the pod was not bound: %v", err)
+	}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: bound.Spec.NodeName, Annotations: map[string]string{agentnode.AnnotationAgentID: "a-agent-1"}}}
+	if err := c.Create(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		calls := d.reconcileCalls()
+		if len(calls) >= 4 {
+			for i, call := range calls {
+				if call[mt.Spec.TaskID] != "a-agent-1" {
+					t.Fatalf("reconciliation %d asked %v, want %s on a-agent-1", i, call, mt.Spec.TaskID)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reconciliations %v: asking was not tried again until it went through", calls)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -271,13 +271,20 @@ func (s *Scheduler) boundUnwritten(ctx context.Context, written map[types.Namesp
 	return out, nil
 }
 
-// askLater asks Mesos, launchInFlight from now, about those of the tasks that had no
-// update written since their launch. It asks about those tasks only: a full
+// askLater asks Mesos, launchInFlight from now (s.askAfter), about those of the tasks
+// that had no update written since their launch. It asks about those tasks only: a full
 // reconciliation each time would, under a steady stream of launches, ask about every
-// task every few seconds.
+// task every few seconds. A call that fails is made again, each wait twice the one
+// before (up to reconcileRetryMax), while the subscription lasts: left to the periodic
+// reconciliation, a pod whose launch Mesos never got would wait, bound and Pending, for
+// up to ReconcileInterval.
 func (s *Scheduler) askLater(ctx context.Context, d Driver, taskIDs []string) {
-	time.AfterFunc(launchInFlight, func() {
-		if ctx.Err() != nil || !d.Subscribed() {
+	s.askAgain(ctx, d, d.Subscription(), taskIDs, s.askAfter)
+}
+
+func (s *Scheduler) askAgain(ctx context.Context, d Driver, subscription uint64, taskIDs []string, wait time.Duration) {
+	time.AfterFunc(wait, func() {
+		if ctx.Err() != nil || !d.Subscribed() || d.Subscription() != subscription {
 			return // the reconciliation after the next subscription asks
 		}
 		ask := map[string]string{}
@@ -303,7 +310,9 @@ func (s *Scheduler) askLater(ctx context.Context, d Driver, taskIDs []string) {
 			return
 		}
 		if err := d.Reconcile(ctx, ask); err != nil {
-			s.Log.Info("Could not ask Mesos about tasks without a written update; the next reconciliation does", "tasks", len(ask), "error", err.Error())
+			next := min(2*wait, reconcileRetryMax)
+			s.Log.Info("Could not ask Mesos about tasks without a written update; trying again", "tasks", len(ask), "after", next, "error", err.Error())
+			s.askAgain(ctx, d, subscription, taskIDs, next)
 		}
 	})
 }

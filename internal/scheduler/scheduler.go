@@ -132,6 +132,9 @@ type Scheduler struct {
 	// its answers (reconcile.go).
 	round          *round
 	reconcileRetry time.Duration
+	// askAfter is how long after a launch Mesos is asked about its task, where the launch
+	// or Mesos's first answer left it uncertain (askLater): launchInFlight.
+	askAfter time.Duration
 	// earlierScanned: the tasks Mesos holds were looked at once (learnEarlierTasks);
 	// from then on this process records every pod's task itself.
 	earlierScanned bool
@@ -212,7 +215,7 @@ func New(mc *mesosv1alpha1.MesosCluster, o Options) *Scheduler {
 		pending: map[string]pendingTask{}, holds: map[string]*idHold{}, deferred: map[string]pendingTask{}, heldNew: map[string]struct{}{}, heldIDWait: heldIDWait, refusals: map[string]*refusal{},
 		launches: map[string]podtask.Launch{}, uncertain: map[string]time.Time{}, boundUnsent: map[string]string{}, unstored: map[string]types.NamespacedName{}, unstoredOf: map[types.NamespacedName][]string{},
 		offers: make(chan offerBatch, 64), rescinded: map[string]time.Time{}, wake: make(chan struct{}, 1), metrics: metrics.Cluster(mc.Name),
-		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry, queued: queuedUpdates{uuids: map[string]struct{}{}}}
+		kubelet: newKubeletAPIState(), signing: newSigningState(), reconcileRetry: reconcileRetry, askAfter: launchInFlight, queued: queuedUpdates{uuids: map[string]struct{}{}}}
 	for i := range s.updates {
 		s.updates[i] = fifo.New[statusUpdate]()
 	}
