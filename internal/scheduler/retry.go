@@ -54,7 +54,7 @@ func (w *worker) takeUnwritten(id string) []mesos.TaskStatus {
 		earlier = append(earlier, r.statuses...)
 		delete(w.retrying, id)
 	}
-	if h, ok := w.starting[id]; ok {
+	if h, ok := w.starting[id]; ok && !h.answer { // an answer waits for the agent's end
 		if !h.launch {
 			earlier = append(earlier, h.status)
 		}

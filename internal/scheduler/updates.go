@@ -29,11 +29,13 @@ type statusUpdate struct {
 	received time.Time
 }
 
-// startingUpdate is an acknowledged TASK_STARTING not yet written, or (launch) a launch
-// no update has written yet.
+// startingUpdate is an acknowledged TASK_STARTING not yet written, (launch) a launch
+// no update has written yet, or (answer) a reconciliation answer that the task ended,
+// waiting for the agent's own update (holdAnswer).
 type startingUpdate struct {
 	status mesos.TaskStatus
 	launch bool
+	answer bool
 	due    time.Time
 }
 
@@ -183,6 +185,9 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 		}
 		return
 	}
+	if w.holdAnswer(u.status) {
+		return
+	}
 	s.queued.taken(u.status.UUID)
 	earlier := w.takeUnwritten(id)
 	if w.grace > 0 && len(earlier) == 0 && deferrable(u.status) {
@@ -237,6 +242,48 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 	case held:
 		s.releaseID(ctx, id, 0)
 	}
+}
+
+// holdAnswer holds back a reconciliation answer that a task ended (the master's, with
+// no uuid, no data, reason REASON_RECONCILIATION) for as long as a STARTING, and says
+// whether it did. Mesos answers so for a task whose end its agent reported and the
+// framework has not acknowledged (a manager that failed over before it did), and the
+// agent sends that update again as the framework subscribes, with the executor's data
+// (the containers' exit codes) and its reason: written first, the answer would end the
+// pod without them (exit 137, ContainerStatusUnknown, REASON_RECONCILIATION), and the
+// agent's update, coming after a task's end, would change nothing. The agent's end
+// drops the answer; an answer no update of the agent's follows is written when due.
+func (w *worker) holdAnswer(ts mesos.TaskStatus) bool {
+	id := ts.TaskID.Value
+	held, holding := w.starting[id]
+	holding = holding && held.answer
+	switch {
+	case w.grace <= 0:
+		return false
+	case endedInAnswer(ts):
+		if !holding {
+			w.starting[id] = startingUpdate{status: ts, answer: true, due: time.Now().Add(w.grace)}
+		}
+		w.s.answered(id)
+		return true
+	case holding && len(ts.UUID) > 0 && podtask.IsTerminal(ts.GetState()):
+		delete(w.starting, id)
+	}
+	return false
+}
+
+// endedInAnswer says whether an update is the master's answer to a reconciliation that
+// a task ended as its agent reported it (finished, failed or killed; not the ends the
+// master makes up itself: lost, gone, unknown).
+func endedInAnswer(ts mesos.TaskStatus) bool {
+	if len(ts.UUID) > 0 || ts.GetReason() != mesos.REASON_RECONCILIATION {
+		return false
+	}
+	switch ts.GetState() {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED:
+		return true
+	}
+	return false
 }
 
 // flush writes the held-back launches and STARTINGs that are due, the updates to write
