@@ -152,6 +152,35 @@ func takenBy(a net.IP, ips []net.IP) bool {
 	return false
 }
 
+// onAgent are the listeners of ls that take connections made on the agent: on a
+// wildcard, a loopback or an address the agent has (local). A process may listen on an
+// address the agent does not have (IP_FREEBIND, net.ipv4.ip_nonlocal_bind): a
+// connection to that address would leave the agent for whichever host has it, and a
+// port-forward would reach that host as the executor, not the pod.
+func onAgent(ls []tcpSocket, local func(net.IP) bool) []tcpSocket {
+	var out []tcpSocket
+	for _, l := range ls {
+		if l.ip.IsUnspecified() || l.ip.IsLoopback() || local(l.ip) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// agentAddress says whether ip is an address of one of the agent's interfaces.
+func agentAddress(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // listening returns the addresses to dial to reach port on the pod (dialAddrs), or the
 // refusal: no process of the pod listens on the port, or another listener on it could
 // take the connection instead.
@@ -160,6 +189,7 @@ func (p *pod) listening(port uint16) ([]net.IP, error) {
 	if err != nil {
 		return nil, err
 	}
+	ls = onAgent(ls, agentAddress)
 	var owned map[uint64]bool
 	if len(ls) > 0 {
 		inodes := make(map[uint64]bool, len(ls))
@@ -170,7 +200,7 @@ func (p *pod) listening(port uint16) ([]net.IP, error) {
 	}
 	if len(owned) == 0 {
 		return nil, kubeletapi.Errorf(http.StatusBadRequest,
-			"pod %q has no process listening on TCP port %d: the process runtime forwards only to a port the pod's own processes listen on", p.pod.Name, port)
+			"pod %q has no process listening on TCP port %d at an address of the agent: the process runtime forwards only to a port the pod's own processes listen on", p.pod.Name, port)
 	}
 	addrs := dialAddrs(ls, owned)
 	if len(addrs) == 0 {

@@ -62,6 +62,31 @@ func TestParseListeners(t *testing.T) {
 
 // The addresses dialled reach the pod's listener and only it: a wildcard's loopback,
 // unless another listener would take connections there.
+// A listener on an address the agent does not have is none of the pod's to forward to:
+// a connection to it would leave the agent.
+func TestOnAgent(t *testing.T) {
+	l := func(ip string) tcpSocket { return tcpSocket{ip: net.ParseIP(ip), inode: 1} }
+	agents := func(ip net.IP) bool { return ip.Equal(net.ParseIP("10.1.2.3")) }
+	for _, tc := range []struct {
+		name string
+		ip   string
+		want bool
+	}{
+		{"IPv4 wildcard", "0.0.0.0", true},
+		{"IPv6 wildcard", "::", true},
+		{"IPv4 loopback", "127.0.0.1", true},
+		{"another IPv4 loopback", "127.0.0.53", true},
+		{"IPv6 loopback", "::1", true},
+		{"the agent's address", "10.1.2.3", true},
+		{"another host's (IP_FREEBIND)", "10.9.9.9", false},
+		{"a metadata service's", "169.254.169.254", false},
+	} {
+		if got := len(onAgent([]tcpSocket{l(tc.ip)}, agents)) == 1; got != tc.want {
+			t.Errorf("%s: kept %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestDialAddrs(t *testing.T) {
 	l := func(ip string, inode uint64) tcpSocket {
 		p := net.ParseIP(ip)
