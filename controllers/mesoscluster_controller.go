@@ -262,6 +262,12 @@ func (r *MesosClusterReconciler) writeBrokenStatus(ctx context.Context, mc *meso
 // finalize tears the framework down (or orphans it) and lets the cluster go.
 func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1.MesosCluster) (ctrl.Result, error) {
 	r.removeOutageToleration(ctx, mc)
+	// The scheduler learns that the cluster goes, and launches nothing more: its driver
+	// stays subscribed until the framework is torn down, or, orphaned, until every task is
+	// let go, and a pod bound meanwhile would run in Mesos with no cluster left.
+	if s := r.Registry.Scheduler(mc.Name); s != nil {
+		s.SetCluster(mc)
+	}
 	if !controllerutil.ContainsFinalizer(mc, FrameworkFinalizer) {
 		r.Registry.StopDriver(mc.Name)
 		return ctrl.Result{}, nil

@@ -89,6 +89,10 @@ func (s *Scheduler) handleOffers(ctx context.Context, b offerBatch) {
 		s.awaitFrameworkID(ctx, b)
 		return
 	}
+	if !mc.DeletionTimestamp.IsZero() {
+		s.declineWhileDeleted(ctx, b)
+		return
+	}
 	s.awaitExecutors(ctx)
 	on := sourceOf(d)
 	now := time.Now()
@@ -255,6 +259,24 @@ func (s *Scheduler) awaitFrameworkID(ctx context.Context, b offerBatch) {
 	}
 	s.Log.V(1).Info("Declining offers until the framework id is written to the MesosCluster's status", "frameworkID", b.from.d.FrameworkID(), "offers", len(b.offers))
 	s.decline(ctx, b.from, offerIDs(b.offers), frameworkIDWait)
+}
+
+// declineWhileDeleted declines the offers of a cluster being deleted, and those held,
+// for as long as a framework waiting for its id: nothing is launched for a cluster that
+// goes (its pods would run in Mesos with no cluster left), and the offers go back to the
+// other frameworks.
+func (s *Scheduler) declineWhileDeleted(ctx context.Context, b offerBatch) {
+	held := s.takeHeld(b.from, time.Now())
+	defer s.recycleHeld(held)
+	ids := offerIDs(b.offers)
+	for _, o := range held {
+		ids = append(ids, o.offer.ID)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	s.Log.V(1).Info("Declining offers: the MesosCluster is being deleted", "offers", len(ids))
+	s.decline(ctx, b.from, ids, frameworkIDWait)
 }
 
 // place runs placement over the queue, in its order, and the offers. The room of the

@@ -148,6 +148,31 @@ func TestAFailedAcceptAsksMesosInsteadOfLaunchingAgain(t *testing.T) {
 	}
 }
 
+// A cluster being deleted launches nothing: its driver stays subscribed until its
+// framework is torn down or its tasks let go, and a pod launched meanwhile would run in
+// Mesos with no cluster left. Its offers are declined.
+func TestAClusterBeingDeletedLaunchesNothing(t *testing.T) {
+	pod, mt := podWithTask("p", "500m")
+	c := fakeAPI(t, pod, mt)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	mc := s.currentCluster().DeepCopy()
+	now := metav1.Now()
+	mc.DeletionTimestamp = &now
+	s.SetCluster(mc)
+	s.Enqueue(ctx, mt, pod)
+
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+
+	if len(d.accepted) != 0 {
+		t.Fatalf("launched %v for a cluster being deleted", d.accepted)
+	}
+	if _, ok := d.declines["o-agent-1"]; !ok {
+		t.Errorf("the offer was not declined: declines %v", d.declines)
+	}
+}
+
 // Where asking Mesos about the tasks of a failed ACCEPT fails too, it is asked again, and
 // again while that fails, not left to the periodic reconciliation (15 minutes).
 func TestAFailedAcceptsTasksAreAskedAboutUntilMesosIsAsked(t *testing.T) {
