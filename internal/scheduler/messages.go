@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/k8sm/k8sm/internal/agentmsg"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/framework"
@@ -21,10 +23,21 @@ import (
 // So an agent whose executor, or a process posing as it, floods the manager with
 // reviews delays only its own: neither other agents' reviews nor, with tokens, any
 // access review.
+//
+// Nor may an agent start more than agentReviewRate reviews of a kind a second, past a
+// burst of agentReviewBurst: a review of a token the executor has not cached goes to the
+// API server whatever its token, so a pod posing as a client with a new random bearer
+// token each time would otherwise have the API server review as many as its agent's
+// share of the bounds lets through, and, from a few agents, fill maxReviews with
+// reviews kept slow by its own load. Past the rate a review is dropped as above: the
+// executor waits for its answer before it asks again, which slows the flood further.
+// A kubelet's clients seldom need a review a second (answers are cached for minutes).
 const (
 	maxReviews            = 32
 	maxAgentReviews       = 4
 	maxAgentAccessReviews = 16
+	agentReviewRate       = 10
+	agentReviewBurst      = 20
 )
 
 // agentReviewLimit is how many reviews of a kind one agent may have under way.
@@ -104,6 +117,8 @@ type reviewLimits struct {
 	mu      sync.Mutex
 	byKind  map[string]int
 	byAgent map[agentReviews]int
+	// rates are each agent's reviews a second, by kind (agentReviewRate).
+	rates map[agentReviews]*rate.Limiter
 }
 
 type agentReviews struct{ kind, agent string }
@@ -120,7 +135,15 @@ func (l *reviewLimits) acquire(kind, agent string) string {
 		return fmt.Sprintf("%d under way", maxReviews)
 	}
 	if l.byKind == nil {
-		l.byKind, l.byAgent = map[string]int{}, map[agentReviews]int{}
+		l.byKind, l.byAgent, l.rates = map[string]int{}, map[agentReviews]int{}, map[agentReviews]*rate.Limiter{}
+	}
+	r, ok := l.rates[key]
+	if !ok {
+		r = rate.NewLimiter(agentReviewRate, agentReviewBurst)
+		l.rates[key] = r
+	}
+	if !r.Allow() {
+		return fmt.Sprintf("more than %d a second of the agent's", agentReviewRate)
 	}
 	l.byKind[kind]++
 	l.byAgent[key]++

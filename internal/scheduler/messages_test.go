@@ -133,6 +133,30 @@ func TestReviewLimits(t *testing.T) {
 	}
 }
 
+// One agent's reviews a second are bounded, one after another as well as at once: a pod
+// posing as a client with a new random token each time cannot have the API server
+// review as many as it likes. Another agent's, and the agent's other kind, are not held
+// against it.
+func TestReviewRatePerAgent(t *testing.T) {
+	const token, access = agentmsg.KindTokenReview, agentmsg.KindAccessReview
+	var l reviewLimits
+	allowed := 0
+	for range 10 * agentReviewBurst {
+		if l.acquire(token, "a0") == "" {
+			allowed++
+			l.release(token, "a0")
+		}
+	}
+	if allowed < agentReviewBurst || allowed >= 2*agentReviewBurst {
+		t.Errorf("%d of %d reviews one after another allowed, want about the burst, %d", allowed, 10*agentReviewBurst, agentReviewBurst)
+	}
+	for _, r := range []struct{ kind, agent string }{{token, "a1"}, {access, "a0"}} {
+		if why := l.acquire(r.kind, r.agent); why != "" {
+			t.Errorf("%v: %s, want it allowed", r, why)
+		}
+	}
+}
+
 // floodReviewer holds the reviews of the token "flood" until release is closed, and
 // allows every other token and access.
 type floodReviewer struct{ release chan struct{} }
