@@ -409,6 +409,32 @@ func TestTokenReviewsBounded(t *testing.T) {
 	}
 }
 
+// Token reviews a second are bounded too, not only those under way: a client presenting
+// a new token with each request, one after another, gets 503 past the burst, each
+// answered at once without a review (a message through the Mesos master), while a token
+// reviewed before is answered from the cache.
+func TestTokenReviewsRateBounded(t *testing.T) {
+	s := startServer(t)
+	b := &blockingReviewer{release: make(chan struct{})}
+	close(b.release)
+	s.handler.authn.reviewer = b
+	if code, _ := s.do(t, s.client(nil), http.MethodGet, "/healthz", "kept"); code != http.StatusForbidden {
+		t.Fatalf("a first token got %d, want 403 (robot may not get /healthz)", code)
+	}
+	refused := 0
+	for i := range 10 * tokenReviewBurst {
+		if code, _ := s.do(t, s.client(nil), http.MethodGet, "/healthz", fmt.Sprintf("new-%d", i)); code == http.StatusServiceUnavailable {
+			refused++
+		}
+	}
+	if n := b.count(); n >= 2*tokenReviewBurst || refused == 0 {
+		t.Errorf("%d reviews for %d new tokens one after another (%d refused), want about the burst, %d", n, 10*tokenReviewBurst, refused, tokenReviewBurst)
+	}
+	if code, _ := s.do(t, s.client(nil), http.MethodGet, "/healthz", "kept"); code != http.StatusForbidden {
+		t.Errorf("a token reviewed before got %d past the rate, want 403 from the cache", code)
+	}
+}
+
 // The requests presenting one new token at once (a client's, when its token's cache
 // entry expired) make one review between them, and none is refused for the bound.
 func TestOneReviewPerTokenUnderWay(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	"k8s.io/apiserver/pkg/authentication/user"
 
 	"github.com/k8sm/k8sm/internal/ttlcache"
@@ -32,8 +33,10 @@ type TokenReviewer interface {
 var ErrUnavailable = errors.New("review unavailable")
 
 // errTooManyReviews is the error of a bearer token not reviewed because maxTokenReviews
-// are under way: answered 503 at once, without asking.
+// are under way, or tokenReviewRate were asked in the last second: answered 503 at
+// once, without asking.
 var errTooManyReviews = fmt.Errorf("%w: too many token reviews under way", ErrUnavailable)
+var errTooManyReviewsASecond = fmt.Errorf("%w: too many token reviews a second", ErrUnavailable)
 
 // The kubelet's webhook caches: token reviews (authentication.webhook.cacheTTL), allowed
 // and denied authorizations (authorization.webhook.cacheAuthorizedTTL and
@@ -50,6 +53,14 @@ const (
 	// a pod of the process runtime that reaches the port without credentials, gets 503s
 	// at once rather than sending a flood of messages.
 	maxTokenReviews = 4
+
+	// tokenReviewRate and tokenReviewBurst bound the token reviews a second, as the
+	// manager bounds an agent's (internal/scheduler, agentReviewRate): under it, each
+	// review of a client presenting ever new tokens would still be a message through the
+	// Mesos master. A token past it is answered 503 at once; a token reviewed before is
+	// answered from the cache.
+	tokenReviewRate  = 10
+	tokenReviewBurst = 20
 
 	// DefaultReviewTimeout bounds a token review or an authorization.
 	DefaultReviewTimeout = 10 * time.Second
@@ -69,6 +80,8 @@ type authenticator struct {
 	// flights are the reviews under way by token hash, which the requests presenting the
 	// same token wait for rather than asking again.
 	reviewing chan struct{}
+	// rate bounds the reviews a second (tokenReviewRate).
+	rate      *rate.Limiter
 	flightsMu sync.Mutex
 	flights   map[string]*tokenFlight
 	timeout   time.Duration
@@ -156,6 +169,9 @@ func (a *authenticator) review(ctx context.Context, token string) (tokenReview, 
 		defer func() { <-a.reviewing }()
 	default:
 		return tokenReview{}, errTooManyReviews
+	}
+	if a.rate != nil && !a.rate.Allow() {
+		return tokenReview{}, errTooManyReviewsASecond
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()

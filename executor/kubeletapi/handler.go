@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -88,8 +89,8 @@ func NewHandler(cfg Config) (*Handler, error) {
 		log:      cfg.Log,
 		authn: &authenticator{
 			reviewer: cfg.TokenReviewer, tokens: ttlcache.New[tokenReview](maxCacheEntries),
-			reviewing: make(chan struct{}, maxTokenReviews),
-			timeout:   cfg.ReviewTimeout, now: cfg.Now, log: cfg.Log,
+			reviewing: make(chan struct{}, maxTokenReviews), rate: rate.NewLimiter(tokenReviewRate, tokenReviewBurst),
+			timeout: cfg.ReviewTimeout, now: cfg.Now, log: cfg.Log,
 		},
 		authz: &authorization{
 			authorizer: ttlcache.NewAuthorizer(cfg.Authorizer, allowedTTL, deniedTTL, cfg.ReviewTimeout, maxCacheEntries, cfg.Now),
