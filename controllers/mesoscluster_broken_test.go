@@ -105,3 +105,28 @@ func TestAConflictingClusterStatusWriteIsTriedAgain(t *testing.T) {
 		t.Errorf("a pass whose status write conflicted: %+v, %v; want it tried again after %s, no error", res, err, conflictRetry)
 	}
 }
+
+// A cluster whose framework Mesos removed (its status says so, written by an earlier
+// process) is let go when deleted, with no teardown, though this process has no driver
+// that heard Mesos say it and the master cannot be reached: it does not wait, as
+// TeardownPending, to tear down a framework that is gone.
+func TestAClusterWhoseFrameworkWasRemovedGoesWithoutReachingTheMaster(t *testing.T) {
+	now := metav1.Now()
+	mc := &mesosv1alpha1.MesosCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "c", Finalizers: []string{FrameworkFinalizer}, Generation: 1, DeletionTimestamp: &now},
+		Spec:       mesosv1alpha1.MesosClusterSpec{Master: "http://127.0.0.1:1", SchedulerName: "mesos"},
+		Status: mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1", Conditions: []metav1.Condition{{
+			Type: mesosv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonFrameworkRemoved,
+			Message: "Framework has been removed", LastTransitionTime: now}}},
+	}
+	c := clusterAPI(t, mc)
+	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: scheduler.NewRegistry(), SecretNamespace: "k8sm-system", Recorder: events.NewFakeRecorder(10)}
+	t.Cleanup(func() { r.Registry.StopDriver("c") })
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := &mesosv1alpha1.MesosCluster{}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "c"}, got); !apierrors.IsNotFound(err) {
+		t.Fatalf("the cluster is still there (%v): %+v", err, got.Status.Conditions)
+	}
+}

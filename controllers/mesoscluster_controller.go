@@ -281,7 +281,10 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 		id = d.FrameworkID()
 	}
 	if mc.Spec.DeletionPolicy != mesosv1alpha1.DeletionOrphan && id != "" {
-		removed := d != nil && isFrameworkRemoved(d.Status().Refused)
+		// Removed, as Mesos said to this driver, or to an earlier process's, as the
+		// status recorded (a manager that restarted has no driver to say it yet, and
+		// would wait to reach the master to tear down a framework that is gone).
+		removed := frameworkRemoved(mc, r.Registry) || (d != nil && isFrameworkRemoved(d.Status().Refused))
 		if !removed && (d == nil || !d.Subscribed()) {
 			return r.teardownPending(ctx, mc, id, d)
 		}
