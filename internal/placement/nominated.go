@@ -6,6 +6,10 @@ func (rd *round) readNominated() {
 	if len(rd.in.Nominated) == 0 {
 		return
 	}
+	rd.nominees = make(map[string]bool, len(rd.in.Nominated))
+	for k := range rd.in.Nominated {
+		rd.nominees[rd.in.Nominated[k].ID] = true
+	}
 	byNode := make(map[string]*agentState, len(rd.agents))
 	for _, ag := range rd.agents {
 		byNode[ag.node.Name] = ag

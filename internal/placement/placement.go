@@ -313,6 +313,8 @@ type round struct {
 	// nominatedPlaced is, per Input.Nominated, whether the pod was placed in the round;
 	// nil without nominated pods on the round's agents.
 	nominatedPlaced []bool
+	// nominees are the IDs of Input.Nominated.
+	nominees map[string]bool
 }
 
 // readOffers reads the offers into states, with one agentState per agent they come
@@ -401,8 +403,9 @@ func (rd *round) place(i int, res *Result) {
 	}
 	// Where a request with anti-affinity terms, or kept out of some domains, may go
 	// depends on the pods it is and those placed before it, not on its shape alone: it
-	// is neither answered from memory nor remembered.
-	memo := len(r.AntiAffinity) == 0 && len(r.Spread) == 0 && len(closed) == 0
+	// is neither answered from memory nor remembered. Nor is a pod nominated to a Node:
+	// the room kept there is kept from every request of its shape but itself.
+	memo := len(r.AntiAffinity) == 0 && len(r.Spread) == 0 && len(closed) == 0 && !rd.nominees[r.ID]
 	if memo {
 		rd.keyBuf = appendShapeKey(rd.keyBuf[:0], r, selKey)
 		if rd.nominatedPlaced != nil {
