@@ -76,10 +76,17 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		return // the kills would wait for the master, and no offer can come meanwhile
 	}
 	var todo []preemptor
+	var lapsed []client.ObjectKey
 	s.mu.Lock()
 	for id, p := range s.pending {
 		if now.Sub(p.queued) < preemptAfter || now.Before(p.nominatedUntil) {
 			continue
+		}
+		if p.nominated != "" {
+			// Its room was kept for it until nominatedUntil, and is no more.
+			lapsed = append(lapsed, p.key)
+			p.nominated = ""
+			s.pending[id] = p
 		}
 		if why := preemptionNotTried(&p); why != "" {
 			s.notePreemptionLocked(id, why)
@@ -88,6 +95,9 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		todo = append(todo, preemptor{id: id, key: p.key, request: p.request, tried: p.preemptTried, priority: p.priority, queued: p.queued})
 	}
 	s.mu.Unlock()
+	for _, key := range lapsed {
+		s.clearNomination(ctx, key)
+	}
 	if len(todo) == 0 {
 		return
 	}
@@ -147,6 +157,23 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		}
 		n.Pods, n.Free = keep, nil
 		delete(s.rooms, n.Node.Name)
+	}
+}
+
+// clearNomination clears the status.nominatedNodeName of a pod whose room is no longer
+// kept on that Node (its victims' room was not offered in time, or another framework
+// took it), as kube-scheduler clears it when the pod is nominated no more: the pod no
+// longer shows a Node it will not get. A pass that preempts for it again nominates it
+// again.
+func (s *Scheduler) clearNomination(ctx context.Context, key client.ObjectKey) {
+	pod := &corev1.Pod{}
+	if err := s.Client.Get(ctx, key, pod); err != nil || pod.Status.NominatedNodeName == "" {
+		return
+	}
+	before := pod.DeepCopy()
+	pod.Status.NominatedNodeName = ""
+	if err := s.Client.Status().Patch(ctx, pod, client.MergeFrom(before)); err != nil {
+		s.Log.V(1).Info("Could not clear a pod's nominated Node", "pod", key, "error", err.Error())
 	}
 }
 

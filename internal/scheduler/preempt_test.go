@@ -518,3 +518,40 @@ func TestTheRoomOfANominatedPodIsKeptForIt(t *testing.T) {
 		t.Errorf("launched %v on the other agent, want the pod of lower priority", got)
 	}
 }
+
+// A pod's nomination lapses with the room kept for it: once its victims' room did not
+// come in time (another framework took it, say), the next pass clears its
+// status.nominatedNodeName, as kube-scheduler clears a nomination it no longer holds,
+// rather than leave it showing a Node nothing is kept on.
+func TestALapsedNominationIsCleared(t *testing.T) {
+	ctx := context.Background()
+	node := preemptNode()
+	lowest := runningOn(node, "lowest", 10, nil)
+	high, task := podWithTask("high", "1")
+	high.Spec.Priority = new(int32(50))
+	c := fakeAPI(t, node, lowest, high, task)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	s.Enqueue(ctx, task, high)
+	now := time.Now()
+	editPending(s, func(p *pendingTask) { p.unschedulable, p.queued = whyNoOffers, now.Add(-preemptAfter) })
+	nominated := func() string {
+		t.Helper()
+		got := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(high), got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Status.NominatedNodeName
+	}
+	s.preempt(ctx, now)
+	if n := nominated(); n != node.Name {
+		t.Fatalf("nominated to %q, want %q", n, node.Name)
+	}
+	s.preempt(ctx, now.Add(5*time.Second))
+	if n := nominated(); n == "" {
+		t.Fatal("the nomination was cleared while its room is on its way")
+	}
+	s.preempt(ctx, now.Add(time.Hour))
+	if n := nominated(); n != "" {
+		t.Errorf("still nominated to %q once the room kept for it lapsed", n)
+	}
+}
