@@ -75,29 +75,7 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 	if d == nil || !d.Subscribed() {
 		return // the kills would wait for the master, and no offer can come meanwhile
 	}
-	var todo []preemptor
-	var lapsed []client.ObjectKey
-	s.mu.Lock()
-	for id, p := range s.pending {
-		if now.Sub(p.queued) < preemptAfter || now.Before(p.nominatedUntil) {
-			continue
-		}
-		if p.nominated != "" {
-			// Its room was kept for it until nominatedUntil, and is no more.
-			lapsed = append(lapsed, p.key)
-			p.nominated = ""
-			s.pending[id] = p
-		}
-		if why := preemptionNotTried(&p); why != "" {
-			s.notePreemptionLocked(id, why)
-			continue
-		}
-		todo = append(todo, preemptor{id: id, key: p.key, request: p.request, tried: p.preemptTried, priority: p.priority, queued: p.queued})
-	}
-	s.mu.Unlock()
-	for _, key := range lapsed {
-		s.clearNomination(ctx, key)
-	}
+	todo := s.preemptors(ctx, now)
 	if len(todo) == 0 {
 		return
 	}
@@ -158,6 +136,37 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		n.Pods, n.Free = keep, nil
 		delete(s.rooms, n.Node.Name)
 	}
+}
+
+// preemptors are the queued tasks a preemption pass weighs: queued preemptAfter, not
+// waiting for the room of pods preempted for them, and not left out (preemptionNotTried,
+// which tells them why). A nomination whose room is no longer kept is cleared
+// (clearNomination).
+func (s *Scheduler) preemptors(ctx context.Context, now time.Time) []preemptor {
+	var todo []preemptor
+	var lapsed []client.ObjectKey
+	s.mu.Lock()
+	for id, p := range s.pending {
+		if now.Sub(p.queued) < preemptAfter || now.Before(p.nominatedUntil) {
+			continue
+		}
+		if p.nominated != "" {
+			// Its room was kept for it until nominatedUntil, and is no more.
+			lapsed = append(lapsed, p.key)
+			p.nominated = ""
+			s.pending[id] = p
+		}
+		if why := preemptionNotTried(&p); why != "" {
+			s.notePreemptionLocked(id, why)
+			continue
+		}
+		todo = append(todo, preemptor{id: id, key: p.key, request: p.request, tried: p.preemptTried, priority: p.priority, queued: p.queued})
+	}
+	s.mu.Unlock()
+	for _, key := range lapsed {
+		s.clearNomination(ctx, key)
+	}
+	return todo
 }
 
 // clearNomination clears the status.nominatedNodeName of a pod whose room is no longer
