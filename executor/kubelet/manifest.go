@@ -132,7 +132,9 @@ func keepIdentity(spec *corev1.PodSpec, pod *corev1.Pod) {
 				if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil {
 					continue
 				}
-				if v, ok := values[e.ValueFrom.FieldRef.FieldPath]; ok {
+				// An empty value (a pod the manager gave no node name) is left to the
+				// kubelet rather than made an empty variable.
+				if v, ok := values[e.ValueFrom.FieldRef.FieldPath]; ok && v != "" {
 					e.Value, e.ValueFrom = v, nil
 				}
 			}

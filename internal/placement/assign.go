@@ -83,7 +83,8 @@ func (s *offerState) describeExecutor(exec *Request, role string) []mesos.Resour
 // assign takes a request's resources (and the executor's, when the agent needs it)
 // from the offer.
 func (s *offerState) assign(r *Request, exec *Request) Assignment {
-	a := Assignment{Request: *r, OfferID: s.offer.ID, AgentID: s.offer.AgentID, Hostname: s.offer.Hostname, Port: s.offer.GetURL().GetAddress().Port}
+	a := Assignment{Request: *r, OfferID: s.offer.ID, AgentID: s.offer.AgentID, Hostname: s.offer.Hostname, Port: s.offer.GetURL().GetAddress().Port,
+		Node: s.agent.node.Name}
 	if exec != nil {
 		ag := s.agent
 		if ag.needExecutor {

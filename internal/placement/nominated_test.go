@@ -43,3 +43,12 @@ func TestRoomIsKeptForNominatedPods(t *testing.T) {
 			waiting: []string{"low2"}},
 	})
 }
+
+// An assignment names the agent's Node, which the launch gives the executor as the pod's
+// spec.nodeName (it comes before the binding).
+func TestAnAssignmentNamesItsNode(t *testing.T) {
+	res := Place(Input{Cluster: "c", Offers: []mesos.Offer{offer("a", 2, 1024)}, Requests: []Request{req("p", 1, 64)}})
+	if len(res.Assignments) != 1 || res.Assignments[0].Node != agentnode.NodeName("c", "a", 0) {
+		t.Fatalf("assignments %+v, want one to %s", res.Assignments, agentnode.NodeName("c", "a", 0))
+	}
+}

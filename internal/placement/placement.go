@@ -177,6 +177,8 @@ type Assignment struct {
 	// Port is the agent's port (of the offer's url): with Hostname it names the agent's
 	// Node (agentnode.NodeName).
 	Port int32
+	// Node is the agent's Node, the pod's spec.nodeName once it is bound.
+	Node string
 	// NeedsExecutor is true for the one task per agent whose launch starts the
 	// executor: ExecutorResources come out of this task's offer.
 	NeedsExecutor bool

@@ -97,7 +97,7 @@ func TestBuildTaskInfo(t *testing.T) {
 		Spec:   corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
 		Status: corev1.PodStatus{Phase: corev1.PodPending}}
 	cpus := mesos.Resource{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 1}}
-	a := placement.Assignment{Request: placement.Request{ID: "k8sm.u-1"}, AgentID: mesos.AgentID{Value: "S1"},
+	a := placement.Assignment{Request: placement.Request{ID: "k8sm.u-1"}, AgentID: mesos.AgentID{Value: "S1"}, Node: "mesos-c-h1",
 		Resources: []mesos.Resource{cpus}, ExecutorResources: []mesos.Resource{cpus}}
 	exec := mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "k8sm-executor-c"}}
 	ti, err := BuildTaskInfo(pod, a, exec, defaultSecurity)
@@ -126,6 +126,11 @@ func TestBuildTaskInfo(t *testing.T) {
 	}
 	if back.Name != "web" || back.Spec.Containers[0].Image != "busybox" || back.ManagedFields != nil || back.Status.Phase != "" {
 		t.Fatalf("data = %+v", back)
+	}
+	// The pod as bound (the launch comes before the binding): the downward API's
+	// spec.nodeName is the agent's Node, in either runtime.
+	if back.Spec.NodeName != "mesos-c-h1" || pod.Spec.NodeName != "" {
+		t.Fatalf("the data's spec.nodeName %q, want the assignment's Node; the pod's own %q, want it unchanged", back.Spec.NodeName, pod.Spec.NodeName)
 	}
 }
 

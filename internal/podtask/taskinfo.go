@@ -121,6 +121,14 @@ func BuildTaskInfo(pod *corev1.Pod, a placement.Assignment, executor mesos.Execu
 	if err := CheckSecurity(pod, sec); err != nil {
 		return mesos.TaskInfo{}, err
 	}
+	if pod.Spec.NodeName == "" && a.Node != "" {
+		// The pod as it is once bound, which the launch comes before: the downward API's
+		// spec.nodeName is the agent's Node, whichever runtime gives it. (A shallow copy:
+		// only the string changes.)
+		bound := *pod
+		bound.Spec.NodeName = a.Node
+		pod = &bound
+	}
 	data, err := PodData(pod, sec)
 	if err != nil {
 		return mesos.TaskInfo{}, fmt.Errorf("encoding the pod for the executor: %w", err)
