@@ -573,13 +573,22 @@ func hasProbes(t *task) bool {
 	return bytes.Contains(t.info.Data, []byte(`"readinessProbe"`)) || bytes.Contains(t.info.Data, []byte(`"livenessProbe"`))
 }
 
+// podReady is whether the pod's containers are ready, the task's health: its
+// ContainersReady, else its Ready. Not Ready where it is there: a pod with readiness
+// gates is not Ready until other controllers set their conditions on the API pod, which
+// the runtime never sees (a kubelet's static pod keeps ReadinessGatesNotReady for good);
+// the manager weighs the gates itself.
 func podReady(s *corev1.PodStatus) bool {
-	for _, c := range s.Conditions {
-		if c.Type == corev1.PodReady {
+	var ready *corev1.PodCondition
+	for i := range s.Conditions {
+		switch c := &s.Conditions[i]; c.Type {
+		case corev1.ContainersReady:
 			return c.Status == corev1.ConditionTrue
+		case corev1.PodReady:
+			ready = c
 		}
 	}
-	return false
+	return ready != nil && ready.Status == corev1.ConditionTrue
 }
 
 func isTerminal(s mesos.TaskState) bool {
