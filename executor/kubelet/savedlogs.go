@@ -2,14 +2,17 @@ package kubelet
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/k8sm/k8sm/executor/podlogs"
 )
@@ -46,7 +49,13 @@ func (f *follower) saveLogs(kp *corev1.Pod) {
 	}
 }
 
+// saveLog keeps the log of one container. Its name comes from the kubelet's answer,
+// and becomes a path in the sandbox: one that is no container name (a DNS label, as the
+// API server requires) is refused, whatever answered on the kubelet's port.
 func (f *follower) saveLog(kp *corev1.Pod, cs corev1.ContainerStatus) error {
+	if errs := validation.IsDNS1123Label(cs.Name); len(errs) > 0 {
+		return fmt.Errorf("the kubelet names a container %q, which is no container name: %s", cs.Name, strings.Join(errs, "; "))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), saveLogTimeout)
 	defer cancel()
 	q := url.Values{"timestamps": {"true"}, "tailLines": {strconv.Itoa(savedLogLines)}}
