@@ -50,6 +50,20 @@ func RunDir(cfg config.Config) string {
 	return cfg.Sandbox
 }
 
+// RunID names the executor run among the framework's runs on the agent: its sandbox's
+// path on the host, MESOS_DIRECTORY, whether the executor sees it there or not, else
+// RunDir. An executor in a container with an image sees its sandbox at MESOS_SANDBOX,
+// the same path for every run: as a name, every such run would be every other one (an
+// earlier run's watchdog would take a later run's static pods for its own). Where the
+// executor sees the path, RunID is RunDir; where it does not, Ended of another run's
+// RunID says false, and what that run left is not taken for left over.
+func RunID(cfg config.Config) string {
+	if cfg.Directory != "" {
+		return cfg.Directory
+	}
+	return cfg.Sandbox
+}
+
 // Claim marks the executor run whose sandbox is dir live for as long as the returned
 // release is not called and the process lives: it holds an exclusive flock(2) on
 // dir/.k8sm-executor.lock. The kernel drops the lock when the process ends, SIGKILL and

@@ -192,3 +192,32 @@ func TestRunClaimsSweepsAndStopsEveryPodOnSIGTERM(t *testing.T) {
 		t.Error("the claim outlived Run")
 	}
 }
+
+// A run's name is its sandbox's path on the host, which differs from run to run, even
+// where the executor, in a container, sees its sandbox at MESOS_SANDBOX, which does not;
+// where it sees the host's path, the name is where it claims its run (RunDir).
+func TestRunIDTellsRunsApart(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name       string
+		cfg        config.Config
+		id, runDir string
+	}{
+		{"on the host's filesystem", config.Config{Directory: dir, Sandbox: dir}, dir, dir},
+		{"in a container: the host's path, unseen", config.Config{Directory: "/var/lib/mesos/slaves/s/frameworks/f/executors/e/runs/r1", Sandbox: "/mnt/mesos/sandbox"},
+			"/var/lib/mesos/slaves/s/frameworks/f/executors/e/runs/r1", "/mnt/mesos/sandbox"},
+		{"no MESOS_DIRECTORY", config.Config{Sandbox: "/mnt/mesos/sandbox"}, "/mnt/mesos/sandbox", "/mnt/mesos/sandbox"},
+	} {
+		if id, runDir := RunID(tc.cfg), RunDir(tc.cfg); id != tc.id || runDir != tc.runDir {
+			t.Errorf("%s: RunID %q, RunDir %q; want %q, %q", tc.name, id, runDir, tc.id, tc.runDir)
+		}
+	}
+	other := config.Config{Directory: "/var/lib/mesos/slaves/s/frameworks/f/executors/e2/runs/r2", Sandbox: "/mnt/mesos/sandbox"}
+	first := config.Config{Directory: "/var/lib/mesos/slaves/s/frameworks/f/executors/e/runs/r1", Sandbox: "/mnt/mesos/sandbox"}
+	if RunID(other) == RunID(first) {
+		t.Error("two runs in containers have one name")
+	}
+	if Ended(RunID(first)) {
+		t.Error("a run whose sandbox this executor cannot see is taken for ended")
+	}
+}

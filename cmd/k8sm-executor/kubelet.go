@@ -50,7 +50,7 @@ func (k *kubeletFlags) runtime(log logr.Logger, cfg config.Config) (*kubelet.Run
 		return nil, err
 	}
 	rt := &kubelet.Runtime{ManifestDir: k.manifestDir, URL: k.url, Log: log,
-		FrameworkID: cfg.FrameworkID, ExecutorID: cfg.ExecutorID, Sandbox: executor.RunDir(cfg)}
+		FrameworkID: cfg.FrameworkID, ExecutorID: cfg.ExecutorID, Sandbox: executor.RunID(cfg)}
 	if k.tokenFile != "" {
 		// Read again as it changes (a rotated token, a projected one renewed before it
 		// expires); read here to fail at start on a file that cannot serve.

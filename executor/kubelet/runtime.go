@@ -51,7 +51,7 @@ type Runtime struct {
 	// polls the kubelet until its pod is over (the executor's end stops it anyway; a
 	// test's end must).
 	Done <-chan struct{}
-	// FrameworkID, ExecutorID and Sandbox (executor.RunDir) name this executor run.
+	// FrameworkID, ExecutorID and Sandbox (executor.RunID) name this executor run.
 	// Every manifest carries them, and Sweep removes the manifests of ended runs.
 	FrameworkID, ExecutorID, Sandbox string
 
