@@ -31,14 +31,7 @@ var _ = Describe("Tasks of an agent Mesos lost", func() {
 		Eventually(podOf(key), 20*time.Second, 100*time.Millisecond).Should(HaveField("Status.Reason", podtask.ReasonNodeLost))
 
 		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
-		Eventually(func() bool {
-			_, err := podOf(key)()
-			return apierrors.IsNotFound(err)
-		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), "the deleted pod, Failed, must go")
-		Eventually(func() bool {
-			return apierrors.IsNotFound(k8sClient.Get(ctx, key, &mesosv1alpha1.MesosTask{}))
-		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), "its MesosTask must let go of the unreachable task")
-		Eventually(eventsIn(ns), 10*time.Second, 100*time.Millisecond).Should(ContainElement("MesosTask/lost Warning Released"))
+		expectLetGo(ns, key)
 
 		By("healing the partition: the task that comes back is killed")
 		Expect(taskStates(sim)()).To(ContainElement("TASK_UNREACHABLE"), "the task runs on, cut off")
@@ -54,15 +47,7 @@ var _ = Describe("Tasks of an agent Mesos lost", func() {
 		sim, pod, _, _ := partitionedNotPartitionAware(ns, "deleted", func(pod *corev1.Pod) {
 			Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
 		})
-		key := client.ObjectKeyFromObject(pod)
-		Eventually(func() bool {
-			_, err := podOf(key)()
-			return apierrors.IsNotFound(err)
-		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), "the deleted pod, Failed, must go")
-		Eventually(func() bool {
-			return apierrors.IsNotFound(k8sClient.Get(ctx, key, &mesosv1alpha1.MesosTask{}))
-		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), "its MesosTask must let go of the unreachable task")
-		Eventually(eventsIn(ns), 10*time.Second, 100*time.Millisecond).Should(ContainElement("MesosTask/deleted Warning Released"))
+		expectLetGo(ns, client.ObjectKeyFromObject(pod))
 		Expect(taskStates(sim)()).To(ContainElement("TASK_UNREACHABLE"), "the task runs on, cut off")
 	})
 
@@ -180,6 +165,20 @@ func taskStates(sim *mesossim.Master) func() map[string]string {
 		}
 		return out
 	}
+}
+
+// expectLetGo waits for a deleted pod of an unreachable task, Failed, to go, and for its
+// MesosTask to let go of the task, saying so (Released).
+func expectLetGo(ns string, key client.ObjectKey) {
+	GinkgoHelper()
+	Eventually(func() bool {
+		_, err := podOf(key)()
+		return apierrors.IsNotFound(err)
+	}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), "the deleted pod, Failed, must go")
+	Eventually(func() bool {
+		return apierrors.IsNotFound(k8sClient.Get(ctx, key, &mesosv1alpha1.MesosTask{}))
+	}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), "its MesosTask must let go of the unreachable task")
+	Eventually(eventsIn(ns), 10*time.Second, 100*time.Millisecond).Should(ContainElement("MesosTask/" + key.Name + " Warning Released"))
 }
 
 // partitionedNotPartitionAware runs pod name of namespace ns on the one agent of a cluster
