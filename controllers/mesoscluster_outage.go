@@ -2,7 +2,7 @@ package controllers
 
 import (
 	"context"
-	"time"
+	"math"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,11 +15,13 @@ import (
 
 // outageTolerationSpec is what the outage tolerations policy (config/admission) gives a
 // cluster's pods: tolerations of an unreachable or not-ready Node for the failover
-// timeout, in whole seconds, as agentnode.OutageTolerations has the manager write them.
+// timeout, in whole seconds rounded up, as agentnode.OutageTolerations has the manager
+// write them (rounded down, every pod the policy admitted would be one second short of
+// what the manager asks, and the manager would write each again).
 func outageTolerationSpec(mc *mesosv1alpha1.MesosCluster) mesosv1alpha1.OutageTolerationSpec {
 	return mesosv1alpha1.OutageTolerationSpec{
 		SchedulerName:     mc.Spec.SchedulerName,
-		TolerationSeconds: int64(failoverTimeout(mc) / time.Second),
+		TolerationSeconds: int64(math.Ceil(failoverTimeout(mc).Seconds())),
 	}
 }
 

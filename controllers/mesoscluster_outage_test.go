@@ -23,7 +23,8 @@ func TestOutageTolerationSpec(t *testing.T) {
 	}{
 		{"default: a week", nil, 7 * 24 * 3600},
 		{"an hour", &metav1.Duration{Duration: time.Hour}, 3600},
-		{"whole seconds", &metav1.Duration{Duration: 90*time.Second + 900*time.Millisecond}, 90},
+		{"whole seconds, rounded up as the manager rounds them", &metav1.Duration{Duration: 90*time.Second + 100*time.Millisecond}, 91},
+		{"half a second", &metav1.Duration{Duration: 500 * time.Millisecond}, 1},
 		{"none", &metav1.Duration{}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
