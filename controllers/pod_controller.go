@@ -518,6 +518,8 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Pods created before their cluster was ready are taken when it is.
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.podsOfCluster),
 			builder.WithPredicates(intakeChanged)).
+		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.boundPodsOfCluster),
+			builder.WithPredicates(failoverTimeoutRaised)).
 		// Queued pods live in their cluster's scheduler (their MesosTask is not written
 		// yet): a scheduler that starts, or a driver that (re)subscribes, takes them again.
 		WatchesRawSource(source.Channel(r.Registry.ListenDrivers(), handler.EnqueueRequestsFromMapFunc(r.podsOfClusterNamed))).

@@ -6,10 +6,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // podsOfClusterNamed is podsOfCluster of a wake-up, which names its cluster only.
@@ -63,4 +66,37 @@ func (r *PodReconciler) tasks() indexer.Tasks {
 		return r.Tasks
 	}
 	return indexer.ListTasks{Reader: r.Client}
+}
+
+// boundPodsOfCluster lists the cluster's bound pods that have not ended: those a longer
+// failover timeout has tolerate outages longer (failoverTimeoutRaised).
+func (r *PodReconciler) boundPodsOfCluster(ctx context.Context, o client.Object) []ctrl.Request {
+	mc := o.(*mesosv1alpha1.MesosCluster)
+	pods, err := r.tasks().PodsOfScheduler(ctx, mc.Spec.SchedulerName)
+	if err != nil {
+		return nil
+	}
+	var reqs []ctrl.Request
+	for _, p := range pods {
+		if p.Spec.NodeName != "" && p.DeletionTimestamp.IsZero() && !podtask.PodTerminal(p) {
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(p)})
+		}
+	}
+	return reqs
+}
+
+// failoverTimeoutRaised passes a cluster change that lengthens its failover timeout. Its
+// running pods tolerate outages as long as the old timeout, and nothing else has the
+// Pod reconciler look at them again before an outage: without this, a manager outage
+// longer than the old timeout and shorter than the new would have them evicted, though
+// Mesos keeps their tasks.
+var failoverTimeoutRaised = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*mesosv1alpha1.MesosCluster)
+		n, ok2 := e.ObjectNew.(*mesosv1alpha1.MesosCluster)
+		return ok1 && ok2 && failoverTimeout(n) > failoverTimeout(o)
+	},
 }
