@@ -85,3 +85,25 @@ func TestEndedInAnswer(t *testing.T) {
 		}
 	}
 }
+
+// A STARTING acknowledged and held back is not dropped for an answer of the task's end:
+// the answer is written on top of it, as any update. And a STARTING sent again while
+// an answer is held does not take its place: it is written at once, and the answer
+// after it when due.
+func TestAHeldStartingAndAHeldAnswerKeepEachOther(t *testing.T) {
+	h := newUpdateHarness(t, 50*time.Millisecond)
+	h.send(t, mesos.TASK_STARTING)
+	h.answerEnd(mesos.TASK_FAILED)
+	waitFor(t, "the MesosTask to say Failed", func() bool { return h.phase(t) == mesosv1alpha1.TaskPhaseFailed })
+
+	h2 := newUpdateHarness(t, time.Hour)
+	h2.answerEnd(mesos.TASK_FAILED)
+	h2.send(t, mesos.TASK_STARTING)
+	if got := h2.phase(t); got != mesosv1alpha1.TaskPhaseStarting {
+		t.Fatalf("phase %s after a STARTING sent while an answer is held, want it written (Starting)", got)
+	}
+	h2.agentEnd(t)
+	if mt := h2.task(t); mt.Status.Phase != mesosv1alpha1.TaskPhaseFailed || mt.Status.Source != mesos.SOURCE_EXECUTOR.String() {
+		t.Fatalf("the MesosTask ended %s from %s, want Failed from the executor", mt.Status.Phase, mt.Status.Source)
+	}
+}

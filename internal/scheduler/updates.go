@@ -190,7 +190,7 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 	}
 	s.queued.taken(u.status.UUID)
 	earlier := w.takeUnwritten(id)
-	if w.grace > 0 && len(earlier) == 0 && deferrable(u.status) {
+	if w.grace > 0 && len(earlier) == 0 && deferrable(u.status) && !w.answerHeld(id) {
 		if err := u.ack(ctx); err == nil {
 			w.starting[id] = startingUpdate{status: u.status, due: time.Now().Add(w.grace)}
 			s.answered(id)
@@ -253,12 +253,17 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 // pod without them (exit 137, ContainerStatusUnknown, REASON_RECONCILIATION), and the
 // agent's update, coming after a task's end, would change nothing. The agent's end
 // drops the answer; an answer no update of the agent's follows is written when due.
+//
+// Where a STARTING or a launch is held back for the task, the answer is written on top
+// of it as any update is (takeUnwritten), not held: one entry is held per task, and an
+// acknowledged STARTING must not be dropped. Nor does a STARTING take the place of a held
+// answer (it is written at once instead: handle).
 func (w *worker) holdAnswer(ts mesos.TaskStatus) bool {
 	id := ts.TaskID.Value
-	held, holding := w.starting[id]
-	holding = holding && held.answer
+	held, ok := w.starting[id]
+	holding := ok && held.answer
 	switch {
-	case w.grace <= 0:
+	case w.grace <= 0, ok && !held.answer:
 		return false
 	case endedInAnswer(ts):
 		if !holding {
@@ -270,6 +275,12 @@ func (w *worker) holdAnswer(ts mesos.TaskStatus) bool {
 		delete(w.starting, id)
 	}
 	return false
+}
+
+// answerHeld says whether a reconciliation answer of the task is held (holdAnswer).
+func (w *worker) answerHeld(id string) bool {
+	h, ok := w.starting[id]
+	return ok && h.answer
 }
 
 // endedInAnswer says whether an update is the master's answer to a reconciliation that
