@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
-	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/indexer"
 	"github.com/k8sm/k8sm/internal/placement"
 	"github.com/k8sm/k8sm/internal/podtask"
@@ -83,7 +82,7 @@ func (l *offerLaunch) prepareLaunch(ctx context.Context, a placement.Assignment)
 	if pod == nil {
 		return nil
 	}
-	node := agentnode.NodeName(s.clusterName(), a.Hostname, a.Port)
+	node := a.Node
 	if pod.Spec.NodeName != "" && pod.Spec.NodeName != node {
 		// Bound to another Node since it was queued (not by this operator): it runs on
 		// that Node's agent, so it waits for an offer from there.
