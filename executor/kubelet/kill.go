@@ -20,9 +20,9 @@ import (
 // staticPodUID) that has the kubelet kill it with that grace, the grace only ever
 // decreasing (calculateEffectiveGracePeriod in pkg/kubelet/pod_workers.go); a pod it
 // had not started yet it never starts. So a KILL marks the manifest; once the kubelet
-// shows the marks, the manifest is removed (its removal kills with the same grace),
-// and the pod is reported killed once the kubelet's container runtime no longer runs
-// it.
+// shows the marks and the pod's containers stopped (how each ended is what the kill
+// reports), the manifest is removed (its removal kills with the same grace), and the
+// pod is reported killed once the kubelet's container runtime no longer runs it.
 //
 // A later KILL with a shorter grace shortens the wait, as the Mesos command executor's
 // does (the grace counted from the first KILL), and rewrites the marks while the
@@ -143,6 +143,10 @@ func (f *follower) tornDown(graceEnd time.Time) bool {
 	kp, err := f.rt.find(f.uid, f.task)
 	if kp != nil {
 		f.seen, f.lastSeen = kp, time.Now()
+		if !unsynced(&kp.Status) {
+			// The kill is reported with the containers' last statuses: how each ended.
+			f.lastStatus = StatusOf(kp)
+		}
 	}
 	f.settleManifest(kp, err, graceEnd)
 	if err != nil || kp != nil {
@@ -166,9 +170,15 @@ func (f *follower) tornDown(graceEnd time.Time) bool {
 }
 
 // settleManifest removes a killed pod's manifest once its marks did their work: the
-// kubelet shows the pod with them, or shows no such pod (it never read the manifest,
-// and now never starts the pod); or once the kubelet had its time to take them and the
-// grace ended (kp and err are the answer of /pods).
+// kubelet shows the pod with them and none of its containers running, or shows no such
+// pod (it never read the manifest, and now never starts the pod); or once the kubelet
+// had its time to take them and the grace ended (kp and err are the answer of /pods).
+//
+// The kubelet stops a marked pod's containers as it stops a deleted API pod's, and then
+// shows how each ended (its exit code: 0 for a program that ends on SIGTERM, which makes
+// a deleted pod Succeeded, as a Job counts it). A removed manifest's pod leaves /pods at
+// once, before its containers stop, so it is kept while they run: until the grace ended
+// and the kubelet had marksWait more to show them stopped.
 func (f *follower) settleManifest(kp *corev1.Pod, err error, graceEnd time.Time) {
 	if !f.removedAt.IsZero() {
 		return
@@ -179,10 +189,18 @@ func (f *follower) settleManifest(kp *corev1.Pod, err error, graceEnd time.Time)
 	if graceEnd.After(by) {
 		by = graceEnd
 	}
+	now := time.Now()
 	took := kp != nil && marked != nil && kp.DeletionTimestamp != nil &&
 		kp.DeletionGracePeriodSeconds != nil && *kp.DeletionGracePeriodSeconds <= *marked
-	if (err == nil && (kp == nil || took)) || marked == nil || time.Now().After(by) {
-		f.removeManifest()
-		f.removedAt = time.Now()
+	switch {
+	case marked == nil, err == nil && kp == nil:
+	case took:
+		if (unsynced(&kp.Status) || anyRunning(&kp.Status)) && !now.After(graceEnd.Add(marksWait)) {
+			return
+		}
+	case !now.After(by):
+		return
 	}
+	f.removeManifest()
+	f.removedAt = now
 }

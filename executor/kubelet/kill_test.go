@@ -81,9 +81,31 @@ func TestAKillMarksTheManifestWithItsGrace(t *testing.T) {
 		}
 	}
 	k.set(marked(staticPod(corev1.PodRunning), m)) // the kubelet read them
+	// While it stops the pod's containers the manifest stays: removed, the pod would
+	// leave /pods at once, and with it how its containers ended.
+	for deadline := time.Now().Add(100 * time.Millisecond); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(manifest); err != nil {
+			t.Fatalf("the manifest was removed while the kubelet still ran the pod's containers: %v", err)
+		}
+	}
+	k.set(stoppedPod(marked(staticPod(corev1.PodRunning), m), 0)) // it stopped them
 	waitGone(t, manifest)
 	k.set() // and tore the pod down
-	got.wait(t, "Killed", func(r executor.Report) bool { return r.Killed })
+	killed := got.wait(t, "Killed", func(r executor.Report) bool { return r.Killed })
+	if cs := killed.Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.ExitCode != 0 {
+		t.Errorf("killed with container statuses %+v, want c terminated with the kubelet's exit code 0", cs)
+	}
+}
+
+// stoppedPod is the kubelet's pod once it stopped the pod's containers, each with exit.
+func stoppedPod(p corev1.Pod, exit int32) corev1.Pod {
+	p = *p.DeepCopy()
+	for i := range p.Status.ContainerStatuses {
+		cs := &p.Status.ContainerStatuses[i]
+		cs.Ready = false
+		cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Reason: "Completed"}}
+	}
+	return p
 }
 
 // A later KILL with a shorter grace period shortens the wait, as the Mesos command

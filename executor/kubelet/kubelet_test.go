@@ -363,7 +363,7 @@ func runtimeOf(t *testing.T, k *fakeKubelet) *Runtime {
 }
 
 // killRunningPod runs a pod on k, kills it with grace, has k show the manifest's
-// deletion marks and, once the manifest is gone, takes the pod out of k's /pods, as a
+// deletion marks and the pod's containers stopped and, once the manifest is gone, takes the pod out of k's /pods, as a
 // kubelet drops a removed static pod before its containers stop. It returns the pod's
 // reports.
 func killRunningPod(t *testing.T, k *fakeKubelet, grace time.Duration) *reports {
@@ -379,7 +379,7 @@ func killRunningPod(t *testing.T, k *fakeKubelet, grace time.Duration) *reports 
 	got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
 	h.Kill(grace)
 	manifest := filepath.Join(dir, ManifestFile("uid-1"))
-	k.set(marked(staticPod(corev1.PodRunning), readManifest(t, manifest)))
+	k.set(stoppedPod(marked(staticPod(corev1.PodRunning), readManifest(t, manifest)), 143))
 	waitGone(t, manifest)
 	k.set()
 	return got

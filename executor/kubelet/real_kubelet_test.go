@@ -35,7 +35,9 @@ func TestWithARealKubelet(t *testing.T) {
 			// Node does not have: the kubelet must not reject the pod for it.
 			NodeSelector: map[string]string{"rack": "r1"},
 			Containers: []corev1.Container{{Name: "main", Image: testkubelet.Image, ImagePullPolicy: corev1.PullNever,
-				Command: []string{"sleep", "3600"},
+				// Ends at once, and well, on SIGTERM: the kill reports the kubelet's
+				// exit code 0, which makes a deleted pod Succeeded.
+				Command: []string{"sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"},
 				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}},
 					PeriodSeconds: 1}}},
 		},
@@ -59,12 +61,15 @@ func TestWithARealKubelet(t *testing.T) {
 	}
 
 	h.Kill(time.Duration(grace) * time.Second)
-	got.waitFor(t, 60*time.Second, "Killed", func(r executor.Report) bool { return r.Killed }, env.Logs)
+	killed := got.waitFor(t, 60*time.Second, "Killed", func(r executor.Report) bool { return r.Killed }, env.Logs)
 	if _, err := os.Stat(filepath.Join(env.ManifestDir, ManifestFile(pod.UID))); !os.IsNotExist(err) {
 		t.Errorf("the manifest is still there (%v)", err)
 	}
 	if ids, err := env.RunningContainers(); err != nil || len(ids) != 0 {
 		t.Errorf("containers still running after the kill: %v (%v)\n%s", ids, err, env.Logs())
+	}
+	if cs := killed.Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.ExitCode != 0 {
+		t.Errorf("killed with container statuses %+v, want main terminated with exit code 0", cs)
 	}
 }
 
