@@ -3,12 +3,15 @@ package kubelet
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
 )
 
 // The files of the kubelet's static pod directory: how a pod's manifest is named,
@@ -23,6 +26,9 @@ func (f *follower) writeManifestLocked() (holder string, err error) {
 	}
 	if holder = holdsName(f.rt.ManifestDir, f.file, f.namespace, f.name); holder != "" {
 		return holder, nil
+	}
+	if other := foreignHolder(f.rt.ManifestDir, f.namespace, f.name); other != "" {
+		return "", fmt.Errorf("the agent's own static pod %s has the pod's namespace and name (%s/%s), and the kubelet runs one static pod of a name: written, the manifest could take the name from it", other, f.namespace, f.name)
 	}
 	if err := writeAtomic(f.file, f.manifest); err != nil {
 		return "", err
@@ -50,6 +56,46 @@ func holdsName(dir, file, namespace, name string) (holder string) {
 		}
 	})
 	return holder
+}
+
+// foreignHolder returns a file of dir that is not k8sm's whose static pod has the
+// namespace and name, or "": a static pod of the agent's own. The kubelet reads every
+// file of the directory whose name does not start with a dot, in the order of their
+// names, and of two pods of a name keeps the first: a k8sm manifest of the name would
+// have the kubelet stop the agent's pod, or never run the k8sm pod. A file that is no
+// pod holds no name.
+func foreignHolder(dir, namespace, name string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, ".") || strings.HasPrefix(n, "k8sm-") {
+			continue
+		}
+		file := filepath.Join(dir, n)
+		st, err := os.Stat(file) // as the kubelet does: a link to a file is read
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		var m metav1.PartialObjectMetadata
+		if yaml.Unmarshal(b, &m) != nil || m.Kind != "Pod" {
+			continue
+		}
+		ns := m.Namespace
+		if ns == "" {
+			ns = metav1.NamespaceDefault
+		}
+		if ns == namespace && m.Name == name {
+			return file
+		}
+	}
+	return ""
 }
 
 // ManifestFile is the name of a pod's static pod manifest.

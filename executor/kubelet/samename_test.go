@@ -257,3 +257,55 @@ func TestAPodWhoseNameStaysHeldFails(t *testing.T) {
 		t.Errorf("the other manifest was touched: %v", err)
 	}
 }
+
+// A static pod of the agent's own (a YAML file of the kubelet's directory, not k8sm's)
+// that has the pod's namespace and name is never taken over: the kubelet keeps the
+// first of two pods of a name, by file name, so the k8sm manifest would have it stop the
+// agent's pod, or never run the k8sm pod. The pod fails to start, naming the file; a
+// file of another name, a hidden one, or one that is no pod, changes nothing.
+func TestAPodNamedAsTheAgentsOwnStaticPodFails(t *testing.T) {
+	for _, tc := range []struct {
+		file, content string
+		fails         bool
+	}{
+		{"web.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  containers: []\n", true},
+		{"web.json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"shop"}}`, true},
+		{"web-default.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n", false},
+		{"other.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: other\n  namespace: shop\n", false},
+		{".web.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\n", false},
+		{"notes.txt", "not a pod: name: web", false},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			k := &fakeKubelet{}
+			rt := runtimeOf(t, k)
+			own := filepath.Join(rt.ManifestDir, tc.file)
+			if err := os.WriteFile(own, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var got reports
+			_, err := rt.Start(apiPod(), "", got.add)
+			manifest := filepath.Join(rt.ManifestDir, ManifestFile("uid-1"))
+			switch {
+			case tc.fails && (err == nil || !strings.Contains(err.Error(), own)):
+				t.Errorf("Start: %v, want it to fail naming %s", err, own)
+			case !tc.fails && err != nil:
+				t.Fatal(err)
+			case !tc.fails:
+				for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+					if _, err := os.Stat(manifest); err == nil {
+						return
+					}
+					if r, ok := got.first(func(r executor.Report) bool { return r.Status.Phase == corev1.PodFailed }); ok || time.Now().After(deadline) {
+						t.Fatalf("the manifest was not written (%q)", r.Message)
+					}
+				}
+			}
+			if _, err := os.Stat(manifest); !os.IsNotExist(err) {
+				t.Errorf("the manifest was written (%v)", err)
+			}
+			if _, err := os.Stat(own); err != nil {
+				t.Errorf("the agent's own static pod is gone: %v", err)
+			}
+		})
+	}
+}
