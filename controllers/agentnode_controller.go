@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -584,6 +585,11 @@ func (r *AgentNodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		})).
 		// A Node that opens to pods has its cluster's waiting pods placed again (nodeOpened).
 		Watches(&corev1.Node{}, handler.Funcs{UpdateFunc: r.nodeOpened}).
+		// Several clusters at once, each pass at its own pace: a pass over 250 agents or
+		// more lasts an eighth of the Lease duration (nodePace), and one cluster after
+		// another, ten such renewed each Lease every 50 s, kube-controller-manager's grace.
+		// 8 keep up with some 24 such clusters, as one did with 3.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
 		Named("agentnode").
 		Complete(r)
 }

@@ -39,12 +39,12 @@ func fakeAPI(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) (c cl
 	base = fake.NewClientBuilder().WithScheme(sch).WithStatusSubresource(&corev1.Node{}, &mesosv1alpha1.MesosCluster{}).
 		WithIndex(&corev1.Pod{}, indexer.PodNodeName, indexer.AgentNodeOf).WithObjects(objs...).Build()
 	create := funcs.Create
-	funcs.Create = func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
-		if create == nil {
-			create = func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
-				return c.Create(ctx, o, opts...)
-			}
+	if create == nil {
+		create = func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+			return c.Create(ctx, o, opts...)
 		}
+	}
+	funcs.Create = func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
 		if o.GetUID() != "" {
 			return create(ctx, c, o, opts...)
 		}

@@ -109,7 +109,7 @@ func (r *AgentNodeReconciler) readLeases(ctx context.Context, names []string) {
 		case lease != nil && l.m[n] == nil:
 			lease.ManagedFields = nil
 			l.m[n] = lease
-		case lease == nil:
+		case lease == nil && l.m[n] == nil:
 			l.absent[n] = true
 		}
 	}
