@@ -162,7 +162,8 @@ func (m *Master) FailoverMaster() {
 			delete(m.frameworks, id)
 			continue
 		}
-		fw.unknown = true
+		fw.unknown, fw.recovered = true, true
+		fw.registered, fw.reregistered = time.Time{}, time.Time{}
 		for _, a := range m.agents {
 			if a.registered() && a.reports(fw) {
 				fw.unknown = false

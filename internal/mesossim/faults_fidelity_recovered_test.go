@@ -181,6 +181,10 @@ func TestFidelityFrameworkKnownOnceItsRecoveredAgentRegisters(t *testing.T) {
 	if got := revive(); got != http.StatusBadRequest {
 		t.Fatalf("call of a framework whose agent has not registered = %d, want 400", got)
 	}
+	// GET_FRAMEWORKS lists the frameworks the master knows: not this one yet.
+	if fws := operatorCall(t, m.URL(), mediaProtobuf, mastercalls.GetFrameworks()).GetFrameworks; len(fws.Frameworks) != 0 {
+		t.Fatalf("GET_FRAMEWORKS before the framework's agent registered = %+v, want none", fws.Frameworks)
+	}
 	if err := m.PartitionAgent("agent-1"); statusOf(err) != http.StatusConflict {
 		t.Fatalf("PartitionAgent of a recovered agent: %v, want 409", err)
 	}
@@ -190,9 +194,22 @@ func TestFidelityFrameworkKnownOnceItsRecoveredAgentRegisters(t *testing.T) {
 	if got := revive(); got != http.StatusForbidden {
 		t.Fatalf("call of a framework its agent reported, not subscribed = %d, want 403", got)
 	}
+	// Now listed, recovered (master.proto: GetFrameworks.Framework.recovered), with the
+	// FrameworkInfo the agent reported, and neither connected nor active.
+	fws := operatorCall(t, m.URL(), mediaProtobuf, mastercalls.GetFrameworks()).GetFrameworks
+	if len(fws.Frameworks) != 1 || fws.Frameworks[0].FrameworkInfo.GetID().GetValue() != s.id ||
+		!fws.Frameworks[0].Recovered || fws.Frameworks[0].Connected || fws.Frameworks[0].Active {
+		t.Fatalf("GET_FRAMEWORKS once the framework's agent registered = %+v, want it recovered, not connected", fws.Frameworks)
+	}
+	s.subscribe(aware(true, true))
+	fws = operatorCall(t, m.URL(), mediaProtobuf, mastercalls.GetFrameworks()).GetFrameworks
+	if len(fws.Frameworks) != 1 || fws.Frameworks[0].Recovered || !fws.Frameworks[0].Connected {
+		t.Fatalf("GET_FRAMEWORKS once the framework subscribed = %+v, want it connected, not recovered", fws.Frameworks)
+	}
 
 	// Another failover: agent-1 is recovered again, and marked gone.
 	m.FailoverMaster()
+	s.streamClosed()
 	s.subscribe(aware(true, true))
 	if err := m.RemoveAgent("agent-1"); err != nil {
 		t.Fatal(err)

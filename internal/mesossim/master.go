@@ -193,9 +193,15 @@ type framework struct {
 	// unknown: a master that failed over does not know the framework yet (its tasks and
 	// executors are only on agents not registered with it): its calls are refused as an
 	// unknown framework's until it subscribes or such an agent registers again.
-	unknown    bool
-	reconciles int
-	observer   *Observer // Config.Observer
+	unknown bool
+	// recovered: the master failed over and the framework has not subscribed with it
+	// since (GET_FRAMEWORKS lists it recovered once the master knows it).
+	recovered bool
+	// registered and reregistered are when it first subscribed with this master, and
+	// last subscribed again (GET_FRAMEWORKS registered_time, reregistered_time).
+	registered, reregistered time.Time
+	reconciles               int
+	observer                 *Observer // Config.Observer
 }
 
 type agent struct {

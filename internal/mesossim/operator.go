@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/master"
@@ -172,10 +173,15 @@ func (m *Master) getFrameworks() *master.Response_GetFrameworks {
 	out := &master.Response_GetFrameworks{}
 	for _, id := range slices.Sorted(maps.Keys(m.frameworks)) {
 		fw := m.frameworks[id]
+		if fw.unknown {
+			continue // a failed-over master knows it once an agent of it registers again
+		}
 		info := fw.info
 		info.ID = &mesos.FrameworkID{Value: fw.id}
 		f := master.Response_GetFrameworks_Framework{
 			FrameworkInfo: info, Active: fw.stream != nil && !fw.removed, Connected: fw.stream != nil,
+			Recovered:      fw.recovered && !fw.removed,
+			RegisteredTime: timeInfo(fw.registered), ReregisteredTime: timeInfo(fw.reregistered),
 		}
 		for _, o := range m.offers {
 			if o.fw == fw {
@@ -189,6 +195,14 @@ func (m *Master) getFrameworks() *master.Response_GetFrameworks {
 		}
 	}
 	return out
+}
+
+// timeInfo is t as Mesos's TimeInfo, nil when zero.
+func timeInfo(t time.Time) *mesos.TimeInfo {
+	if t.IsZero() {
+		return nil
+	}
+	return &mesos.TimeInfo{Nanoseconds: t.UnixNano()}
 }
 
 // HoldResources takes resources of an agent away from the frameworks, as another

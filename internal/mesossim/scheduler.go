@@ -214,7 +214,12 @@ func (m *Master) subscribeLocked(info mesos.FrameworkInfo, s *stream) (*framewor
 	}
 	info.ID = &mesos.FrameworkID{Value: fw.id}
 	fw.info = info
-	fw.unknown = false
+	if now := time.Now(); fw.registered.IsZero() {
+		fw.registered = now
+	} else {
+		fw.reregistered = now
+	}
+	fw.unknown, fw.recovered = false, false
 	fw.partitionAware = hasCapability(info, mesos.FrameworkInfo_Capability_PARTITION_AWARE)
 	fw.suppressed = false
 	m.recoverOffersOfLocked(fw, false)
