@@ -132,6 +132,8 @@ type MesosClusterReconciler struct {
 	// outageTolerations: the API server has the OutageToleration kind, and the reconciler
 	// writes each cluster's (ensureOutageToleration).
 	outageTolerations bool
+	// kubernetes names this Kubernetes cluster in the frameworks' labels (frameworkLabels).
+	kubernetes kubernetesID
 }
 
 // Driver returns the running driver of a cluster, if any.
@@ -143,6 +145,10 @@ func (r *MesosClusterReconciler) Driver(name string) *framework.Driver {
 // the cluster's latest version, as writeStatus makes on purpose) is a normal race, not a
 // failure: the pass is tried again shortly, with the newer cluster.
 func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// Read before any driver is made: its config names the Kubernetes cluster.
+	if err := r.kubernetes.load(ctx, r); err != nil {
+		return ctrl.Result{}, err
+	}
 	res, err := r.reconcile(ctx, req)
 	if apierrors.IsConflict(err) {
 		ctrl.LoggerFrom(ctx).V(1).Info("The MesosCluster changed since it was read; trying again", "error", err.Error())

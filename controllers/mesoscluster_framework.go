@@ -36,6 +36,7 @@ func (r *MesosClusterReconciler) driverConfig(ctx context.Context, mc *mesosv1al
 		Log:           ctrl.LoggerFrom(ctx).WithValues("mesoscluster", mc.Name),
 		Observer:      metrics.Cluster(mc.Name),
 	}
+	r.frameworkLabels(mc, &cfg)
 	fw := mc.Spec.Framework
 	if ref := fw.CredentialsSecretRef; ref != nil {
 		data, reason, err := r.secretData(ctx, ref, "framework.credentialsSecretRef", ReasonCredentialsNotFound)

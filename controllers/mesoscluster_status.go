@@ -309,6 +309,7 @@ func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alp
 		return nil
 	}
 	evs := statusEvents(mc.Status.Conditions, st.Conditions)
+	idBefore := mc.Status.FrameworkID
 	patch := client.MergeFrom(mc.DeepCopy())
 	if !current {
 		patch = client.MergeFromWithOptions(mc.DeepCopy(), client.MergeFromWithOptimisticLock{})
@@ -323,6 +324,7 @@ func (r *MesosClusterReconciler) writeStatus(ctx context.Context, mc *mesosv1alp
 	for _, e := range evs {
 		r.Recorder.Eventf(mc, nil, e.kind, e.reason, e.action, "%s", e.msg)
 	}
+	r.tookBack(mc, idBefore)
 	return nil
 }
 

@@ -81,6 +81,9 @@ type masterHTTP struct {
 	streaming bool          // a SUBSCRIBE is in flight
 	stream    io.ReadCloser // the body of its 200 answer
 	streamURL string        // where it was answered: the leader, after redirects
+	// redirect is the Location of the last 307 a request other than SUBSCRIBE got: a
+	// master that does not lead names the leader so (redirectedTo).
+	redirect string
 }
 
 func newMasterHTTP(cfg Config) *masterHTTP {
@@ -187,6 +190,11 @@ func (m *masterHTTP) Do(req *http.Request) (*http.Response, error) {
 		err = m.explain(ctx, req, err, "did not answer")
 		cancel()
 		return nil, err
+	}
+	if resp.StatusCode == http.StatusTemporaryRedirect {
+		m.mu.Lock()
+		m.redirect = resp.Header.Get("Location")
+		m.mu.Unlock()
 	}
 	resp.Body = &boundedBody{body: resp.Body, left: m.maxBody, limit: m.maxBody, url: req.URL.String(),
 		explain: func(err error) error { return m.explain(ctx, req, err, "did not send its whole answer") },

@@ -108,6 +108,10 @@ type Config struct {
 	// MaxResponseSize is the largest answer read for a call or an operator API request.
 	// Default 16 MiB.
 	MaxResponseSize int
+	// Adopt, when set, are labels of FrameworkInfo that make a framework the config's
+	// own: without FrameworkInfo.ID, a framework the master knows with these labels and
+	// no scheduler connected is failed over to rather than a new one registered (adopt.go).
+	Adopt []mesos.Label
 	// AgentPollInterval is how often a Driver asks the master's operator API for its
 	// agents (their whole resources, and agents that make no offers to this framework).
 	// Default 30s; negative turns it off (agents are then known from offers only).
@@ -161,6 +165,10 @@ type Connection struct {
 	mu          sync.RWMutex
 	caller      calls.Caller
 	frameworkID string
+	// lookedForEarlier is set once the master was asked for an earlier framework to take
+	// back, adopted to the id of the one taken (adopt.go).
+	lookedForEarlier bool
+	adopted          string
 	// leader is the master of the subscription as its MasterInfo names it; operator is
 	// where the framework reached it (attempt.answered).
 	leader, operator string
@@ -363,6 +371,10 @@ func (c *Connection) subscribeOnce(ctx context.Context) (bool, error) {
 	a := attempt{master: master, changed: c.detector.Changed()}
 	mh := newMasterHTTP(c.cfg)
 	defer mh.closeIdle()
+	if err := c.lookForEarlier(ctx, master, mh); err != nil {
+		c.detector.Failed(master)
+		return false, err
+	}
 	// Errors other than redirects are not retried inside mesos-go: Run backs off and
 	// rotates masters itself.
 	endpoint := master + "/api/v1/scheduler"

@@ -79,11 +79,12 @@ var _ = Describe("The tasks of a deleted MesosCluster", func() {
 			20*time.Second, 100*time.Millisecond).Should(BeTrue(), "the pod stays Terminating")
 	})
 
-	// An orphaned framework is never taken back: its pods go with the cluster's Nodes
-	// (PodGC), and a cluster made again has no status.frameworkID to fail over with, so
-	// Mesos makes it a new framework. The event is what an operator has left to tear the
-	// old one down with.
-	It("name an orphaned framework and its failover timeout, and a cluster made again is a new framework", func() {
+	// An orphaned framework's pods go with the cluster's Nodes (PodGC). A cluster made
+	// again under its name has no status.frameworkID to fail over with, but it takes back
+	// the framework its labels name, which no scheduler holds: the orphaned task, whose pod
+	// is gone, is then killed, rather than running on beside the pods made again until the
+	// old framework's failover timeout.
+	It("name an orphaned framework and its failover timeout, and a cluster made again takes it back", func() {
 		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
 		mc := simClusterWith(sim, func(c *mesosv1alpha1.MesosCluster) {
 			c.Spec.DeletionPolicy = mesosv1alpha1.DeletionOrphan
@@ -109,6 +110,9 @@ var _ = Describe("The tasks of a deleted MesosCluster", func() {
 		Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, key, &corev1.Pod{})) },
 			20*time.Second, 100*time.Millisecond).Should(BeTrue())
 
+		Expect(sim.State().Frameworks).To(ConsistOf(HaveField("Tasks", ConsistOf(HaveField("State", "TASK_RUNNING")))),
+			"the orphaned framework's task runs on")
+
 		By("making the cluster again under the same name")
 		again := simClusterWith(sim, func(c *mesosv1alpha1.MesosCluster) {
 			c.GenerateName, c.Name = "", mc.Name
@@ -118,15 +122,18 @@ var _ = Describe("The tasks of a deleted MesosCluster", func() {
 			err := k8sClient.Get(ctx, client.ObjectKeyFromObject(again), again)
 			return again.Status.FrameworkID, err
 		}, 10*time.Second, 100*time.Millisecond).ShouldNot(BeEmpty())
-		Expect(again.Status.FrameworkID).NotTo(Equal(old), "the cluster made again failed the orphaned framework over")
-		var orphaned []string
-		for _, fw := range sim.State().Frameworks {
-			if fw.ID == old {
+		Expect(again.Status.FrameworkID).To(Equal(old), "the cluster made again registered a new framework beside the orphaned one")
+		Expect(sim.State().Frameworks).To(HaveLen(1))
+		Eventually(eventsOn("MesosCluster", again.Name), 10*time.Second, 100*time.Millisecond).Should(ContainElement(And(
+			HavePrefix("Normal FrameworkTakenBack "), ContainSubstring(old))))
+		Eventually(func() []string {
+			var states []string
+			for _, fw := range sim.State().Frameworks {
 				for _, t := range fw.Tasks {
-					orphaned = append(orphaned, t.State)
+					states = append(states, t.State)
 				}
 			}
-		}
-		Expect(orphaned).To(ConsistOf("TASK_RUNNING"), "the orphaned framework's task runs on")
+			return states
+		}, 30*time.Second, 100*time.Millisecond).ShouldNot(ContainElement("TASK_RUNNING"), "the task of the pod that is gone is killed")
 	})
 })
