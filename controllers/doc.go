@@ -50,8 +50,13 @@ package controllers
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-node-lease,roleName=manager-node-lease-role,resources=leases,verbs=get;list;create;update;patch;delete
 //
 // Namespaces: evaluate a MesosCluster's namespaceSelector, and pod affinity terms'
-// namespace selectors (the cache).
+// namespace selectors (the cache); kube-system's UID names the Kubernetes cluster in the
+// frameworks' labels.
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+//
+// ServiceAccounts: a pod's, read one at a time (never cached), on the kubelet runtime
+// only, to tell the imagePullSecrets it gives its pods from a pod's own.
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
 //
 // Secrets: framework credentials and the masters' CA, read one at a time (never cached
 // or listed), in the manager's own namespace only ("system" is that namespace before

@@ -41,6 +41,9 @@ type PodReconciler struct {
 	Tasks indexer.Tasks
 	// Recorder records events for people; optional.
 	Recorder events.EventRecorder
+	// APIReader reads a pod's ServiceAccount, uncached, when its imagePullSecrets may be
+	// the ServiceAccount's (pod_pullsecrets.go); nil reads none.
+	APIReader client.Reader
 	// Workers is how many pods are handled at once. Default 8.
 	Workers int
 
@@ -176,7 +179,7 @@ func (r *PodReconciler) takeNew(ctx context.Context, pod *corev1.Pod, mc *mesosv
 	if err := podtask.CheckPlaceable(pod); err != nil {
 		return retryConflict(r.unplaceable(ctx, pod, mc, err))
 	}
-	if err := podtask.CheckRuntime(pod, podtask.SecurityFor(mc).Runtime); err != nil {
+	if err := podtask.CheckRuntime(r.withoutServiceAccountPullSecrets(ctx, pod, podtask.SecurityFor(mc).Runtime), podtask.SecurityFor(mc).Runtime); err != nil {
 		return retryConflict(r.unplaceable(ctx, pod, mc, err))
 	}
 	if err := podtask.CheckGPUs(pod, mc); err != nil {

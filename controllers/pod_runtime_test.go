@@ -28,12 +28,17 @@ func TestAPodItsRuntimeCannotRunWaitsUnschedulable(t *testing.T) {
 		Items: []corev1.DownwardAPIVolumeFile{{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}}}}}}
 	secretEnv := corev1.EnvVar{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 		LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}}
+	registry := []corev1.LocalObjectReference{{Name: "default-dockercfg-x7k2p"}}
+	pullRefused := "the cluster's kubelet runtime (spec.executor.runtime) cannot run the pod: spec.imagePullSecrets: a static pod cannot refer to Secrets; give the agents' container runtime the registry credentials"
 	for _, tc := range []struct {
 		name    string
 		runtime mesosv1alpha1.ExecutorRuntime
 		volumes []corev1.Volume
 		env     []corev1.EnvVar
-		want    string // PodScheduled's message; "" when queued
+		// pull are the pod's imagePullSecrets, saPull its ServiceAccount's (nil: no
+		// ServiceAccount).
+		pull, saPull []corev1.LocalObjectReference
+		want         string // PodScheduled's message; "" when queued
 	}{
 		{name: "a claim, process runtime", volumes: []corev1.Volume{claim},
 			want: "the cluster's process runtime (spec.executor.runtime) cannot run the pod: spec.volumes[0] (data): it cannot provide persistentVolumeClaim volumes"},
@@ -42,15 +47,25 @@ func TestAPodItsRuntimeCannotRunWaitsUnschedulable(t *testing.T) {
 		{name: "a Secret's value, kubelet runtime", runtime: mesosv1alpha1.RuntimeKubelet, volumes: []corev1.Volume{info}, env: []corev1.EnvVar{secretEnv},
 			want: "the cluster's kubelet runtime (spec.executor.runtime) cannot run the pod: spec.containers[0].env[0] (PASSWORD): a static pod cannot refer to ConfigMaps or Secrets"},
 		{name: "a downward API volume, kubelet runtime", runtime: mesosv1alpha1.RuntimeKubelet, volumes: []corev1.Volume{info}},
+		// The ServiceAccount admission gives a pod its ServiceAccount's imagePullSecrets
+		// (OpenShift gives each one): not the pod's ask, and not held against it.
+		{name: "its ServiceAccount's imagePullSecrets, kubelet runtime", runtime: mesosv1alpha1.RuntimeKubelet, pull: registry, saPull: registry},
+		{name: "its own imagePullSecrets, kubelet runtime", runtime: mesosv1alpha1.RuntimeKubelet,
+			pull: []corev1.LocalObjectReference{{Name: "mine"}}, saPull: registry, want: pullRefused},
+		{name: "imagePullSecrets, no ServiceAccount, kubelet runtime", runtime: mesosv1alpha1.RuntimeKubelet, pull: registry, want: pullRefused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mc := readyCluster()
 			mc.Spec.Executor.Runtime = tc.runtime
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0", UID: "u1"},
-				Spec: corev1.PodSpec{SchedulerName: "mesos", Volumes: tc.volumes,
+				Spec: corev1.PodSpec{SchedulerName: "mesos", Volumes: tc.volumes, ImagePullSecrets: tc.pull,
 					Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sleep", "3600"}, Env: tc.env}}},
 				Status: corev1.PodStatus{Phase: corev1.PodPending}}
-			c := podAPI(t, interceptor.Funcs{}, pod, mc, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}})
+			objs := []client.Object{pod, mc, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}}}
+			if tc.saPull != nil {
+				objs = append(objs, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "default"}, ImagePullSecrets: tc.saPull})
+			}
+			c := podAPI(t, interceptor.Funcs{}, objs...)
 			reg, s := withScheduler(c, mc)
 			// Queued before: the cluster's runtime changed since.
 			mt, err := podtask.NewMesosTask(pod, mc, "")
@@ -59,7 +74,7 @@ func TestAPodItsRuntimeCannotRunWaitsUnschedulable(t *testing.T) {
 			}
 			s.Enqueue(context.Background(), mt, pod)
 			rec := events.NewFakeRecorder(10)
-			r := &PodReconciler{Client: c, Registry: reg, Recorder: rec}
+			r := &PodReconciler{Client: c, APIReader: c, Registry: reg, Recorder: rec}
 			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
 				t.Fatal(err)
 			}

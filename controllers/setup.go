@@ -131,7 +131,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Reconcilers, error) {
 			SecretNamespace: o.SecretNamespace},
 		Node: &AgentNodeReconciler{Client: c, APIReader: apiReader, Registry: registry, Recorder: o.Recorder("k8sm-agentnode"),
 			GoneGracePeriod: o.NodeGoneGracePeriod, LeaseDuration: o.NodeLeaseDuration},
-		Pod: &PodReconciler{Client: c, Registry: registry, Store: store, Tasks: tasks, Recorder: o.Recorder("k8sm-pod")},
+		Pod: &PodReconciler{Client: c, APIReader: apiReader, Registry: registry, Store: store, Tasks: tasks, Recorder: o.Recorder("k8sm-pod")},
 		Task: &MesosTaskReconciler{Client: c, Registry: registry, Store: store, Recorder: o.Recorder("k8sm-mesostask"),
 			UnreachableTimeout: o.UnreachableTimeout},
 	}

@@ -25,7 +25,8 @@ import (
 //     than the pod's (a sidecar's Always aside);
 //   - kubelet: volumes of other API objects (Secrets, ConfigMaps, projected, claims, CSI),
 //     and in-tree ones but hostPath, nfs, iscsi and fc; env from ConfigMaps or Secrets;
-//     imagePullSecrets.
+//     imagePullSecrets (the Pod reconciler takes out first those that are the pod's
+//     ServiceAccount's, which PodData leaves out of the task).
 //
 // The service account token volume the API server adds (kube-api-access-*) is dropped by
 // the executor, and not held against the pod. nil means the runtime can run it.

@@ -87,7 +87,7 @@ func megabytesOf(q *resource.Quantity, name corev1.ResourceName) float64 {
 // PodData is the pod as the executor gets it in TaskInfo.data: metadata and spec, with
 // managed fields and status left out.
 // For the process runtime it carries the cluster's default user (AnnotationDefaultUser),
-// over any value the pod set; for the kubelet runtime none.
+// over any value the pod set; for the kubelet runtime none, and no imagePullSecrets.
 func PodData(pod *corev1.Pod, sec Security) ([]byte, error) {
 	// The pod's own metadata and spec, but for the annotations changed here: nothing of
 	// pod is written to, and it may be the cache's.
@@ -95,6 +95,12 @@ func PodData(pod *corev1.Pod, sec Security) ([]byte, error) {
 	p.ManagedFields = nil
 	p.Annotations = maps.Clone(pod.Annotations)
 	delete(p.Annotations, AnnotationDefaultUser)
+	if sec.Runtime == mesosv1alpha1.RuntimeKubelet {
+		// Those the pod's ServiceAccount gave it, the only ones the Pod reconciler lets
+		// through (controllers/pod_pullsecrets.go): a static pod cannot use Secrets, and
+		// the agent's container runtime pulls with its own credentials.
+		p.Spec.ImagePullSecrets = nil
+	}
 	if sec.Runtime == mesosv1alpha1.RuntimeProcess {
 		if p.Annotations == nil {
 			p.Annotations = map[string]string{}
