@@ -145,16 +145,20 @@ func (r *MesosClusterReconciler) Driver(name string) *framework.Driver {
 // the cluster's latest version, as writeStatus makes on purpose) is a normal race, not a
 // failure: the pass is tried again shortly, with the newer cluster.
 func (r *MesosClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	// Read before any driver is made: its config names the Kubernetes cluster.
-	if err := r.kubernetes.load(ctx, r); err != nil {
-		return ctrl.Result{}, err
-	}
 	res, err := r.reconcile(ctx, req)
 	if apierrors.IsConflict(err) {
 		ctrl.LoggerFrom(ctx).V(1).Info("The MesosCluster changed since it was read; trying again", "error", err.Error())
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	return res, err
+}
+
+// forget drops what the reconciler and the registry hold of a cluster that is gone.
+func (r *MesosClusterReconciler) forget(name string) {
+	r.statusWrites.Delete(name)
+	r.Registry.StopDriver(name)
+	r.Registry.DropScheduler(name)
+	metrics.Forget(name)
 }
 
 // conflictRetry is how soon a pass that met a conflict is tried again.
@@ -165,12 +169,13 @@ func (r *MesosClusterReconciler) reconcile(ctx context.Context, req ctrl.Request
 	mc := &mesosv1alpha1.MesosCluster{}
 	if err := r.Get(ctx, req.NamespacedName, mc); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.statusWrites.Delete(req.Name)
-			r.Registry.StopDriver(req.Name)
-			r.Registry.DropScheduler(req.Name)
-			metrics.Forget(req.Name)
+			r.forget(req.Name)
 			return ctrl.Result{}, nil
 		}
+		return ctrl.Result{}, err
+	}
+	// Read before any driver is made: its config names the Kubernetes cluster.
+	if err := r.kubernetes.load(ctx, r); err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -332,16 +337,17 @@ func (r *MesosClusterReconciler) finalize(ctx context.Context, mc *mesosv1alpha1
 }
 
 // recordOrphaned tells, on a cluster deleted with deletionPolicy Orphan, which framework
-// Mesos keeps and for how long. Nothing takes it back: its pods go with the cluster's
-// Nodes, and a cluster made again has no framework id to fail over with. The event is
-// what an operator has left to end its tasks sooner, with the master's /master/teardown.
+// Mesos keeps and for how long. Its pods go with the cluster's Nodes; a cluster made again
+// under its name takes it back (mesoscluster_earlier.go) and kills its tasks. The event
+// is what an operator has left to end its tasks sooner, with the master's
+// /master/teardown.
 func (r *MesosClusterReconciler) recordOrphaned(mc *mesosv1alpha1.MesosCluster, id string) {
 	if mc.Spec.DeletionPolicy != mesosv1alpha1.DeletionOrphan || id == "" {
 		return
 	}
 	r.Recorder.Eventf(mc, nil, corev1.EventTypeNormal, "Orphaned", "Orphan",
 		"Framework %s left to Mesos: its tasks run on until it has been disconnected for its failover timeout (%s); "+
-			"a new MesosCluster never takes them back; POST frameworkId=%s to the master's /master/teardown to end them sooner",
+			"a MesosCluster made again under this name takes the framework back and kills them, as their pods are gone; POST frameworkId=%s to the master's /master/teardown to end them sooner",
 		id, failoverTimeout(mc), id)
 }
 

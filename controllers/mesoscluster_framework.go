@@ -226,8 +226,9 @@ func (r *MesosClusterReconciler) ensureDriver(mc *mesosv1alpha1.MesosCluster, cf
 		return old, nil
 	}
 	if old != nil {
-		// Keep the framework id the old driver learned, even if it is not persisted yet.
-		if id := old.FrameworkID(); id != "" {
+		// Keep the framework id the old driver learned, even if it is not persisted yet;
+		// not one it took back and Mesos has not accepted yet (the new driver looks again).
+		if id := old.Status().FrameworkID; id != "" {
 			cfg.FrameworkInfo.ID = &mesos.FrameworkID{Value: id}
 		}
 		r.Registry.StopDriver(mc.Name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 
@@ -29,10 +30,18 @@ import (
 // Of several, the one subscribed last. A master that failed over lists the frameworks it
 // recovered from the agents that registered with it again (recovered); one it does not
 // know (its failover timeout passed, or it was torn down, or no agent of it came back yet)
-// is not taken back. The master is asked once per Connection; when it cannot say (its
-// ACLs hide the frameworks, or it answers with an error) a new framework is registered,
-// as without Adopt. A master that is not reached, or is not the leader and names none,
-// fails the attempt as SUBSCRIBE would, and the next attempt asks again.
+// is not taken back. The master is asked once per Connection. Its refusal (its ACLs, or
+// a master without the call) has a new framework registered, as without Adopt; a failure
+// to ask (the master not reached, not the leader, recovering, a proxy's 5xx, a broken
+// answer) fails the attempt as SUBSCRIBE would, and the next attempt asks again, up to
+// maxLookups attempts: a framework registered for a passing failure would leave the
+// earlier one's tasks running beside it. A framework Mesos removes between the answer and
+// SUBSCRIBE ("Framework has been removed" before the first SUBSCRIBED) is let go, and the
+// master asked again (forgetRemovedEarlier): it is no reason to stay refused.
+
+// maxLookups is how many attempts in a row may fail to ask the master for its frameworks
+// before a new framework is registered without the answer.
+const maxLookups = 10
 
 // maxLeaderHops is how many non-leading masters' redirects the question follows.
 const maxLeaderHops = 2
@@ -47,14 +56,22 @@ func (c *Connection) lookForEarlier(ctx context.Context, masterURL string, mh *m
 	if skip {
 		return nil
 	}
-	id, err := earlierFramework(ctx, mh, masterURL, c.cfg.FrameworkInfo.GetPrincipal(), c.cfg.Adopt)
-	if err != nil && (isDialError(err) || isTimeout(err) || hasCode(err, apierrors.CodeNotLeader) || hasCode(err, apierrors.CodeMesosUnavailable)) {
+	c.mu.RLock()
+	removed := c.removedEarlier
+	c.mu.RUnlock()
+	id, err := earlierFramework(ctx, mh, masterURL, c.cfg.FrameworkInfo.GetPrincipal(), c.cfg.Adopt, removed)
+	c.mu.Lock()
+	if err != nil && !refused(err) && c.lookupFailures+1 < maxLookups {
+		c.lookupFailures++
+		c.mu.Unlock()
+		if isTimeout(err) {
+			return &SubscribeError{Reason: ReasonMasterTimeout, Master: masterURL, Err: err}
+		}
 		return classify(masterURL, unwrapAPIError(err))
 	}
-	c.mu.Lock()
-	c.lookedForEarlier = true
+	c.lookedForEarlier, c.lookupFailures = true, 0
 	if id != "" && c.frameworkID == "" {
-		c.frameworkID, c.adopted = id, id
+		c.frameworkID, c.adopted, c.adopting = id, id, id
 	}
 	c.mu.Unlock()
 	switch {
@@ -64,6 +81,22 @@ func (c *Connection) lookForEarlier(ctx context.Context, masterURL string, mh *m
 		c.log.Info("Taking back an earlier framework of this cluster that no scheduler holds", "frameworkID", id, "master", masterURL)
 	}
 	return nil
+}
+
+// forgetRemovedEarlier lets go of a framework taken back that Mesos refused as removed
+// before it accepted a subscription of it, and returns err as the refusal of a stream
+// only; the next attempt asks the master again. Other errors are returned as they are.
+func (c *Connection) forgetRemovedEarlier(err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id := c.adopting
+	if id == "" || c.frameworkID != id || !IsRemoved(Refusal(err)) {
+		return err
+	}
+	c.frameworkID, c.adopted, c.adopting, c.lookedForEarlier = "", "", "", false
+	c.removedEarlier = append(c.removedEarlier, id) // an answer from before the removal lists it still
+	c.log.Info("Mesos removed the earlier framework before it was taken back; asking the master again", "frameworkID", id)
+	return &SubscribeError{Reason: ReasonSubscribeRefused, Err: fmt.Errorf("Mesos removed framework %s before it was taken back: asking the master for the cluster's frameworks again", id)} //nolint:staticcheck // a condition message, a sentence
 }
 
 // Adopted is the framework id the Connection took back from the master's list rather
@@ -76,12 +109,12 @@ func (c *Connection) Adopted() string {
 
 // earlierFramework asks the master at masterURL, or the leader it redirects to, for its
 // frameworks and returns the id of the one to take back, "" when there is none.
-func earlierFramework(ctx context.Context, mh *masterHTTP, masterURL, principal string, labels []mesos.Label) (string, error) {
+func earlierFramework(ctx context.Context, mh *masterHTTP, masterURL, principal string, labels []mesos.Label, removed []string) (string, error) {
 	at := masterURL
 	for hop := 0; ; hop++ {
 		r, err := operatorCall(ctx, mh, at, mastercalls.GetFrameworks(), master.Response_GET_FRAMEWORKS, "list of frameworks")
 		if err == nil {
-			return pickEarlier(r.GetFrameworks, principal, labels), nil
+			return pickEarlier(r.GetFrameworks, principal, labels, removed), nil
 		}
 		next := mh.redirectedTo(at)
 		if !hasCode(err, apierrors.CodeNotLeader) || next == "" || hop == maxLeaderHops {
@@ -98,6 +131,19 @@ func hasCode(err error, code apierrors.Code) bool {
 	return errors.As(err, &e) && code.Matches(e)
 }
 
+// refused says whether err is the master's answer refusing the call for good: its ACLs
+// (401, 403), or a call it does not take (400, 404, 405, 406, 415, 501).
+func refused(err error) bool {
+	for _, code := range []apierrors.Code{apierrors.CodeMalformedRequest, apierrors.CodeNotAuthenticated, apierrors.CodeUnsubscribed,
+		apierrors.CodeNotFound, apierrors.Code(http.StatusMethodNotAllowed), apierrors.CodeUnsupportedMediaType,
+		apierrors.Code(http.StatusUnsupportedMediaType), apierrors.Code(http.StatusNotImplemented)} {
+		if hasCode(err, code) {
+			return true
+		}
+	}
+	return false
+}
+
 // unwrapAPIError is the master's answer err wraps, for classify; err when none.
 func unwrapAPIError(err error) error {
 	var e *apierrors.Error
@@ -107,8 +153,9 @@ func unwrapAPIError(err error) error {
 	return err
 }
 
-// pickEarlier is the id of the framework of list to take back (see above), "" when none.
-func pickEarlier(list *master.Response_GetFrameworks, principal string, labels []mesos.Label) string {
+// pickEarlier is the id of the framework of list to take back (see above), "" when none;
+// never one of removed, which Mesos refused as removed.
+func pickEarlier(list *master.Response_GetFrameworks, principal string, labels []mesos.Label, removed []string) string {
 	if list == nil {
 		return ""
 	}
@@ -116,10 +163,14 @@ func pickEarlier(list *master.Response_GetFrameworks, principal string, labels [
 	for i := range list.Frameworks {
 		f := &list.Frameworks[i]
 		info := &f.FrameworkInfo
-		if f.Connected || info.GetID().GetValue() == "" || info.GetPrincipal() != principal || !hasLabels(info.GetLabels(), labels) {
+		id := info.GetID().GetValue()
+		if f.Connected || id == "" || slices.Contains(removed, id) || info.GetPrincipal() != principal || !hasLabels(info.GetLabels(), labels) {
 			continue
 		}
-		if best == nil || subscribedAt(f) > subscribedAt(best) {
+		// The last subscribed; of those a master that failed over recovered (no time),
+		// the greatest id, that the choice be the same each time.
+		if best == nil || subscribedAt(f) > subscribedAt(best) ||
+			subscribedAt(f) == subscribedAt(best) && id > best.FrameworkInfo.GetID().GetValue() {
 			best = f
 		}
 	}

@@ -1,7 +1,14 @@
 package framework
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,9 +48,11 @@ func TestPickEarlier(t *testing.T) {
 		{"no principal where one is named", "p1", []master.Response_GetFrameworks_Framework{fw("a", "", false, 1, want...)}, ""},
 		{"the same principal", "p1", []master.Response_GetFrameworks_Framework{fw("a", "p1", false, 1, want...)}, "a"},
 		{"the last subscribed of two", "", []master.Response_GetFrameworks_Framework{fw("a", "", false, 1, want...), fw("b", "", false, 5, want...), fw("c", "", false, 3, want...)}, "b"},
+		{"of the same time, the greatest id", "", []master.Response_GetFrameworks_Framework{fw("b", "", false, 0, want...), fw("c", "", false, 0, want...), fw("a", "", false, 0, want...)}, "c"},
+		{"one Mesos refused as removed", "", []master.Response_GetFrameworks_Framework{fw("removed", "", false, 9, want...), fw("a", "", false, 1, want...)}, "a"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := pickEarlier(&master.Response_GetFrameworks{Frameworks: tc.list}, tc.principal, want); got != tc.want {
+			if got := pickEarlier(&master.Response_GetFrameworks{Frameworks: tc.list}, tc.principal, want, []string{"removed"}); got != tc.want {
 				t.Errorf("pickEarlier = %q, want %q", got, tc.want)
 			}
 		})
@@ -141,5 +150,151 @@ func TestAConnectionTakesBackItsEarlierFramework(t *testing.T) {
 	}
 	if n := len(leader.State().Frameworks); n != frameworks+1 {
 		t.Errorf("%d frameworks, want %d", n, frameworks+1)
+	}
+}
+
+// operatorProxy passes every request to the master at target, but for GET_FRAMEWORKS:
+// the first fail ones are answered 502, as a proxy in front of the masters may, and,
+// when stale, the answer lists the frameworks Mesos removed as if it came before they
+// were (not connected).
+type operatorProxy struct {
+	target *url.URL
+	mu     sync.Mutex
+	fail   int
+	stale  bool
+	asked  int
+}
+
+func (p *operatorProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rp := httputil.NewSingleHostReverseProxy(p.target)
+	rp.FlushInterval = -1
+	if r.URL.Path != "/api/v1" {
+		rp.ServeHTTP(w, r)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	var call master.Call
+	if err := call.Unmarshal(body); err != nil || call.GetType() != master.Call_GET_FRAMEWORKS {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rp.ServeHTTP(w, r)
+		return
+	}
+	p.mu.Lock()
+	p.asked++
+	fail, stale := p.fail > 0, p.stale
+	if fail {
+		p.fail--
+	}
+	p.mu.Unlock()
+	if fail {
+		http.Error(w, "Bad Gateway", http.StatusBadGateway)
+		return
+	}
+	req, _ := http.NewRequest(http.MethodPost, p.target.String()+"/api/v1", bytes.NewReader(body))
+	req.Header = r.Header.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer func() { _ = resp.Body.Close() }()
+	out, _ := io.ReadAll(resp.Body)
+	var answer master.Response
+	if stale && answer.Unmarshal(out) == nil && answer.GetFrameworks != nil {
+		for _, f := range answer.GetFrameworks.CompletedFrameworks {
+			f.Connected, f.Active = false, false
+			answer.GetFrameworks.Frameworks = append(answer.GetFrameworks.Frameworks, f)
+		}
+		answer.GetFrameworks.CompletedFrameworks = nil
+		out, _ = answer.Marshal()
+	}
+	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(out)
+}
+
+func (p *operatorProxy) askedTimes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.asked
+}
+
+// A failure to ask (a proxy's 502) is no answer: the attempt fails and the next asks
+// again, rather than register a framework beside the earlier one. A framework Mesos
+// removed between the answer and SUBSCRIBE ("Framework has been removed") is let go,
+// and a new framework registered, with no word of a removal to the Driver's user.
+func TestTakingBackSurvivesAFailureToAskAndARemoval(t *testing.T) {
+	leader := startSim(t)
+	u, _ := url.Parse(leader.URL())
+	labels := []mesos.Label{label("mesos.k8sm.io/mesoscluster", "c1"), label("mesos.k8sm.io/kubernetes-cluster", "k1")}
+	info := mesos.FrameworkInfo{User: "root", Name: "k8sm", Labels: &mesos.Labels{Labels: labels}, FailoverTimeout: new(float64(3600))}
+	_, stop, earlier := subscribeWith(t, leader.URL(), info, labels)
+	stop()
+	waitDisconnected(t, leader)
+
+	p := &operatorProxy{target: u, fail: 2}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	c, stopAgain, again := subscribeWith(t, srv.URL, info, labels)
+	if again != earlier || c.Adopted() != earlier {
+		t.Fatalf("after two 502s subscribed as %s (taken back %q), want the earlier %s", again, c.Adopted(), earlier)
+	}
+	if n := p.askedTimes(); n != 3 {
+		t.Errorf("asked %d times, want 3", n)
+	}
+	stopAgain()
+	waitDisconnected(t, leader)
+
+	// Removed after the master's answer: SUBSCRIBE is refused as removed.
+	teardown, _ := (&master.Call{Type: master.Call_TEARDOWN, Teardown: &master.Call_Teardown{FrameworkID: mesos.FrameworkID{Value: earlier}}}).Marshal()
+	resp, err := http.Post(leader.URL()+"/api/v1", "application/x-protobuf", bytes.NewReader(teardown))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("TEARDOWN: %v %v", resp, err)
+	}
+	_ = resp.Body.Close()
+	stale := &operatorProxy{target: u, stale: true}
+	srv2 := httptest.NewServer(stale)
+	t.Cleanup(srv2.Close)
+	h := newRecorder()
+	d, err := New(Config{Master: srv2.URL, FrameworkInfo: info, Adopt: labels, MinBackoff: 20 * time.Millisecond, Log: testr.New(t)}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runConn(t, d)
+	deadline := time.After(20 * time.Second)
+	for !d.Subscribed() {
+		select {
+		case <-h.got:
+		case <-deadline:
+			t.Fatalf("did not subscribe; disconnections %v", h.disconnected)
+		}
+	}
+	if id := d.FrameworkID(); id == earlier || d.Adopted() != "" {
+		t.Errorf("subscribed as %s (taken back %q), want a new framework", id, d.Adopted())
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, err := range h.disconnected {
+		if IsRemoved(Refusal(err)) {
+			t.Errorf("the Driver was told of a removal: %v", err)
+		}
+	}
+}
+
+func waitDisconnected(t *testing.T, m *mesossim.Master) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		connected := 0
+		for _, f := range m.State().Frameworks {
+			if f.Connected {
+				connected++
+			}
+		}
+		if connected == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the master still has %d frameworks connected", connected)
+		}
 	}
 }

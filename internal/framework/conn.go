@@ -166,9 +166,13 @@ type Connection struct {
 	caller      calls.Caller
 	frameworkID string
 	// lookedForEarlier is set once the master was asked for an earlier framework to take
-	// back, adopted to the id of the one taken (adopt.go).
-	lookedForEarlier bool
-	adopted          string
+	// back, adopted to the id of the one taken, adopting until Mesos accepts it;
+	// lookupFailures counts the attempts in a row that could not ask, removedEarlier the
+	// ones taken that Mesos refused as removed (adopt.go).
+	lookedForEarlier  bool
+	adopted, adopting string
+	lookupFailures    int
+	removedEarlier    []string
 	// leader is the master of the subscription as its MasterInfo names it; operator is
 	// where the framework reached it (attempt.answered).
 	leader, operator string
@@ -275,6 +279,7 @@ func (c *Connection) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		began := time.Now()
 		subscribed, err := c.subscribeOnce(ctx)
+		err = c.forgetRemovedEarlier(err)
 		c.ended()
 		if ctx.Err() != nil {
 			return
@@ -520,7 +525,7 @@ func (c *Connection) subscribed(a attempt, s *scheduler.Event_Subscribed) time.D
 		c.log.Info("Using a heartbeat interval other than the master announced", "announced", announced, "used", heartbeat.String())
 	}
 	c.mu.Lock()
-	c.caller, c.frameworkID, c.leader, c.operator = a.caller, s.FrameworkID.GetValue(), leaderURL(a.master, s.MasterInfo), a.answered
+	c.caller, c.frameworkID, c.leader, c.operator, c.adopting = a.caller, s.FrameworkID.GetValue(), leaderURL(a.master, s.MasterInfo), a.answered, ""
 	c.subscription = subscriptions.Add(1)
 	c.mu.Unlock()
 	c.log.Info("Subscribed", "frameworkID", s.FrameworkID.GetValue(), "master", c.Leader())
