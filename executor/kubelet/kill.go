@@ -20,9 +20,10 @@ import (
 // staticPodUID) that has the kubelet kill it with that grace, the grace only ever
 // decreasing (calculateEffectiveGracePeriod in pkg/kubelet/pod_workers.go); a pod it
 // had not started yet it never starts. So a KILL marks the manifest; once the kubelet
-// shows the marks and the pod's containers stopped (how each ended is what the kill
-// reports), the manifest is removed (its removal kills with the same grace), and the
-// pod is reported killed once the kubelet's container runtime no longer runs it.
+// shows the marks and the pod's containers stopped, or the grace ended (how each ended
+// is what the kill reports), the manifest is removed (its removal kills with the same
+// grace), and the pod is reported killed once the kubelet's container runtime no longer
+// runs it.
 //
 // A later KILL with a shorter grace shortens the wait, as the Mesos command executor's
 // does (the grace counted from the first KILL), and rewrites the marks while the
@@ -153,10 +154,15 @@ func (f *follower) tornDown(graceEnd time.Time) bool {
 		return false
 	}
 	// The pod may have been in the kubelet until /pods last listed it, or, never listed
-	// or listed before, until the manifest was removed.
+	// or listed before, until the manifest was removed; but once the kubelet took the
+	// marks it starts nothing of the pod (it cancels a sync under way), so not after
+	// marksWait more, however long it then took to stop the pod's containers.
 	since := f.lastSeen
 	if f.removedAt.After(since) {
 		since = f.removedAt
+	}
+	if by := f.tookAt.Add(marksWait); !f.tookAt.IsZero() && by.Before(since) {
+		since = by
 	}
 	runs, err := f.mayRun(since)
 	if notServed(err) {
@@ -177,8 +183,10 @@ func (f *follower) tornDown(graceEnd time.Time) bool {
 // The kubelet stops a marked pod's containers as it stops a deleted API pod's, and then
 // shows how each ended (its exit code: 0 for a program that ends on SIGTERM, which makes
 // a deleted pod Succeeded, as a Job counts it). A removed manifest's pod leaves /pods at
-// once, before its containers stop, so it is kept while they run: until the grace ended
-// and the kubelet had marksWait more to show them stopped.
+// once, before its containers stop, so it is kept while they run, until the grace ended
+// (then the kubelet kills them anyway, and an executor that shuts down has no time to
+// wait: killAll). A marked pod the kubelet shows without a status of its own it never
+// started, and never will (its pod worker gave it up): there is nothing to wait for.
 func (f *follower) settleManifest(kp *corev1.Pod, err error, graceEnd time.Time) {
 	if !f.removedAt.IsZero() {
 		return
@@ -195,7 +203,10 @@ func (f *follower) settleManifest(kp *corev1.Pod, err error, graceEnd time.Time)
 	switch {
 	case marked == nil, err == nil && kp == nil:
 	case took:
-		if (unsynced(&kp.Status) || anyRunning(&kp.Status)) && !now.After(graceEnd.Add(marksWait)) {
+		if f.tookAt.IsZero() {
+			f.tookAt = now
+		}
+		if anyRunning(&kp.Status) && !now.After(graceEnd) {
 			return
 		}
 	case !now.After(by):

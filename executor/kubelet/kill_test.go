@@ -147,3 +147,45 @@ func TestStaticPodUID(t *testing.T) {
 		t.Errorf("the manifest's UID is %q (%v), want %q", got.UID, err, a)
 	}
 }
+
+// A marked pod the kubelet shows without a status of its own it never started (its pod
+// worker gave it up on the marks), and never will: its manifest goes at once, whatever
+// the grace, and no container of it is waited for.
+func TestAKilledPodTheKubeletNeverStartedGoesAtOnce(t *testing.T) {
+	k := &fakeKubelet{} // no /runningpods/
+	rt := runtimeOf(t, k)
+	var got reports
+	h, err := rt.Start(apiPod(), "", got.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(rt.ManifestDir, ManifestFile("uid-1"))
+	never := staticPod(corev1.PodPending)
+	never.Status = corev1.PodStatus{Phase: corev1.PodPending} // the manifest's own: unsynced
+	k.set(never)
+	h.Kill(time.Hour)
+	k.set(marked(never, readManifest(t, manifest)))
+	waitGone(t, manifest)
+}
+
+// The wait for the containers to stop ends with the grace: then the kubelet kills them
+// anyway, and an executor that shuts down has counted on its terminal updates by then.
+func TestAKilledPodsManifestGoesWhenTheGraceEnds(t *testing.T) {
+	k := &fakeKubelet{}
+	rt := runtimeOf(t, k)
+	var got reports
+	h, err := rt.Start(apiPod(), "", got.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.set(staticPod(corev1.PodRunning))
+	got.wait(t, "Running", func(r executor.Report) bool { return r.Status.Phase == corev1.PodRunning })
+	manifest := filepath.Join(rt.ManifestDir, ManifestFile("uid-1"))
+	killed := time.Now()
+	h.Kill(100 * time.Millisecond)
+	k.set(marked(staticPod(corev1.PodRunning), readManifest(t, manifest))) // its container ignores SIGTERM
+	waitGone(t, manifest)
+	if after := time.Since(killed); after > time.Second+marksWait/2 {
+		t.Errorf("the manifest went %s after a kill of 100 ms grace, want it soon after the grace", after)
+	}
+}

@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,10 +27,12 @@ func (f *follower) writeManifestLocked() (holder string, err error) {
 	if f.written || f.removed || f.killed.Load() {
 		return "", nil
 	}
-	if holder = holdsName(f.rt.ManifestDir, f.file, f.namespace, f.name); holder != "" {
+	var ends time.Time
+	if holder, ends = holdsName(f.rt.ManifestDir, f.file, f.namespace, f.name); holder != "" {
+		f.holderEnds = ends
 		return holder, nil
 	}
-	if other := foreignHolder(f.rt.ManifestDir, f.namespace, f.name); other != "" {
+	if other := foreignHolder(f.rt.Log, f.rt.ManifestDir, f.namespace, f.name); other != "" {
 		return "", fmt.Errorf("the agent's own static pod %s has the pod's namespace and name (%s/%s), and the kubelet runs one static pod of a name: written, the manifest could take the name from it", other, f.namespace, f.name)
 	}
 	if err := writeAtomic(f.file, f.manifest); err != nil {
@@ -38,14 +43,15 @@ func (f *follower) writeManifestLocked() (holder string, err error) {
 }
 
 // holdsName returns a k8sm manifest of dir other than file whose static pod has the
-// namespace and name, or "". The kubelet keys the static pods of its manifest directory
-// by namespace and name (pkg/kubelet/config/file.go: its store's MetaNamespaceKeyFunc;
-// config.go: filterInvalidPods drops a second pod of a name): of two manifests of a name
-// it runs one, and the removal of either file removes whichever pod then holds the
-// name. So a pod deleted and created again under its name on the agent, which has
-// another UID and so another manifest, waits for the old one's manifest to go, as
-// that pod is killed; the kubelet would not start it before the old one stopped anyway.
-func holdsName(dir, file, namespace, name string) (holder string) {
+// namespace and name, or "", and, when a kill marked it, when the kill's grace ends. The
+// kubelet keys the static pods of its manifest directory by namespace and name
+// (pkg/kubelet/config/file.go: its store's MetaNamespaceKeyFunc): of two manifests of a
+// name it runs one (the file it read last), and the removal of either file removes
+// whichever pod then holds the name. So a pod deleted and created again under its name
+// on the agent, which has another UID and so another manifest, waits for the old one's
+// manifest to go, as that pod is killed (kill.go: once its containers stopped); the
+// kubelet would not start it before the old one stopped anyway.
+func holdsName(dir, file, namespace, name string) (holder string, ends time.Time) {
 	_ = eachManifestMeta(dir, func(other string, m *metav1.PartialObjectMetadata) {
 		ns := m.Namespace
 		if ns == "" {
@@ -53,38 +59,43 @@ func holdsName(dir, file, namespace, name string) (holder string) {
 		}
 		if holder == "" && other != file && ns == namespace && m.Name == name {
 			holder = other
+			if m.DeletionTimestamp != nil {
+				ends = m.DeletionTimestamp.Time
+			}
 		}
 	})
-	return holder
+	return holder, ends
 }
 
 // foreignHolder returns a file of dir that is not k8sm's whose static pod has the
 // namespace and name, or "": a static pod of the agent's own. The kubelet reads every
-// file of the directory whose name does not start with a dot, in the order of their
-// names, and of two pods of a name keeps the first: a k8sm manifest of the name would
-// have the kubelet stop the agent's pod, or never run the k8sm pod. A file that is no
-// pod holds no name.
-func foreignHolder(dir, namespace, name string) string {
+// file of the directory whose name does not start with a dot (up to 10 MB), and keeps
+// one pod of a name: the one of the file it read last (at once the one just written,
+// then, at each full read, every 20 s, the one whose file sorts last). A k8sm manifest
+// of the name would have the kubelet stop the agent's pod, or run the two in turn. A
+// file that is no v1 Pod holds no name.
+func foreignHolder(log logr.Logger, dir, namespace, name string) string {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return ""
 	}
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasPrefix(n, ".") || strings.HasPrefix(n, "k8sm-") {
+		if strings.HasPrefix(n, ".") || strings.HasPrefix(n, "k8sm-") && strings.HasSuffix(n, ".json") {
 			continue
 		}
 		file := filepath.Join(dir, n)
 		st, err := os.Stat(file) // as the kubelet does: a link to a file is read
-		if err != nil || !st.Mode().IsRegular() {
+		if err != nil || !st.Mode().IsRegular() || st.Size() > maxManifestSize {
 			continue
 		}
 		b, err := os.ReadFile(file)
 		if err != nil {
+			log.Info("Cannot read a static pod manifest of the agent's own, to tell whether it has the pod's name", "manifest", file, "error", err.Error())
 			continue
 		}
 		var m metav1.PartialObjectMetadata
-		if yaml.Unmarshal(b, &m) != nil || m.Kind != "Pod" {
+		if yaml.Unmarshal(b, &m) != nil || m.Kind != "Pod" || m.APIVersion != "v1" {
 			continue
 		}
 		ns := m.Namespace
@@ -97,6 +108,10 @@ func foreignHolder(dir, namespace, name string) string {
 	}
 	return ""
 }
+
+// maxManifestSize is the largest file the kubelet reads as a static pod
+// (pkg/kubelet/config/common.go: maxConfigLength).
+const maxManifestSize = 10 << 20
 
 // ManifestFile is the name of a pod's static pod manifest.
 func ManifestFile(uid types.UID) string { return "k8sm-" + string(uid) + ".json" }

@@ -181,6 +181,9 @@ type follower struct {
 	marked   *int64
 	markedAt time.Time
 	removed  bool
+	// holderEnds is when the kill of the manifest that holds the pod's name (while
+	// another does) ends its grace, zero when none marked it.
+	holderEnds time.Time
 
 	// The rest is run's goroutine's only.
 	// seen is the kubelet's pod as /pods last listed it (nil: never), lastSeen when.
@@ -194,8 +197,9 @@ type follower struct {
 	lastStatus corev1.PodStatus
 	// failures counts the requests to /pods that failed in a row.
 	failures int
-	// removedAt is when the kill removed the manifest (zero: not yet).
-	removedAt time.Time
+	// removedAt is when the kill removed the manifest (zero: not yet), tookAt when /pods
+	// first showed the kill's marks taken.
+	removedAt, tookAt time.Time
 	// endedAt is when /pods first showed the pod ended (zero: not yet; ended.go).
 	endedAt time.Time
 }
@@ -276,6 +280,11 @@ func (f *follower) writeWhenFree(giveUpBy time.Time) (written, over bool) {
 	f.rt.files.Lock()
 	holder, err := f.writeManifestLocked()
 	written = f.written
+	// A manifest a kill marked goes once its pod's containers stopped, which its grace
+	// bounds: it is waited for that long.
+	if ends := f.holderEnds.Add(killMargin); holder != "" && ends.After(giveUpBy) {
+		giveUpBy = ends
+	}
 	if err != nil || (holder != "" && time.Now().After(giveUpBy)) {
 		f.removed = true // never written now
 	}

@@ -259,10 +259,10 @@ func TestAPodWhoseNameStaysHeldFails(t *testing.T) {
 }
 
 // A static pod of the agent's own (a YAML file of the kubelet's directory, not k8sm's)
-// that has the pod's namespace and name is never taken over: the kubelet keeps the
-// first of two pods of a name, by file name, so the k8sm manifest would have it stop the
-// agent's pod, or never run the k8sm pod. The pod fails to start, naming the file; a
-// file of another name, a hidden one, or one that is no pod, changes nothing.
+// that has the pod's namespace and name is never taken over: the kubelet keeps one pod
+// of a name, the one of the file it read last, so the k8sm manifest would have it stop
+// the agent's pod. The pod fails to start, naming the file; a file of another name, a
+// hidden one, or one that is no v1 pod, changes nothing.
 func TestAPodNamedAsTheAgentsOwnStaticPodFails(t *testing.T) {
 	for _, tc := range []struct {
 		file, content string
@@ -274,6 +274,8 @@ func TestAPodNamedAsTheAgentsOwnStaticPodFails(t *testing.T) {
 		{"other.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: other\n  namespace: shop\n", false},
 		{".web.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\n", false},
 		{"notes.txt", "not a pod: name: web", false},
+		{"web-v2.yaml", "apiVersion: v2\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\n", false},
+		{"k8sm-web.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\n", true},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			k := &fakeKubelet{}
@@ -307,5 +309,51 @@ func TestAPodNamedAsTheAgentsOwnStaticPodFails(t *testing.T) {
 				t.Errorf("the agent's own static pod is gone: %v", err)
 			}
 		})
+	}
+}
+
+// A pod whose name a manifest being killed holds waits past the kubelet's time to show
+// a pod, as long as that kill's grace (and killMargin): the manifest goes only once the
+// old pod's containers stopped, and a StatefulSet's pod may have a long grace.
+func TestAPodWaitsOutTheGraceOfTheKillThatHoldsItsName(t *testing.T) {
+	k := &fakeKubelet{}
+	rt := runtimeOf(t, k)
+	rt.AppearTimeout = 50 * time.Millisecond
+	holder := writeManifest(t, rt.ManifestDir, "uid-0", owner("fw2", "ex", "/runs/other"))
+	m := readManifest(t, holder)
+	ends := metav1.NewTime(time.Now().Add(time.Hour))
+	grace := int64(3600)
+	m.DeletionTimestamp, m.DeletionGracePeriodSeconds = &ends, &grace
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(holder, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got reports
+	if _, err := rt.Start(taskOf("uid-1", "t1"), "", got.add); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if r, ok := got.first(func(r executor.Report) bool { return r.Status.Phase == corev1.PodFailed }); ok {
+			t.Fatalf("failed (%q) while the kill that holds its name has most of its grace left", r.Message)
+		}
+	}
+	if err := os.Remove(holder); err != nil { // the old pod stopped
+		t.Fatal(err)
+	}
+	waitWritten(t, filepath.Join(rt.ManifestDir, ManifestFile("uid-1")))
+}
+
+func waitWritten(t *testing.T, file string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(file); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not written", file)
+		}
 	}
 }
