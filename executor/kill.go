@@ -9,11 +9,21 @@ import (
 )
 
 // kill stops a task; an unknown task is reported killed at once. The first KILL of a
-// running pod is reported TASK_KILLING when the framework takes it (startKilling).
+// running pod is reported TASK_KILLING when the framework takes it (startKilling). A
+// task that ended and was forgotten (its terminal update acknowledged) gets nothing, as
+// Mesos's default executor answers a KILL of a task it no longer runs: the agent routes
+// KILLs to the executor until the framework acknowledged that update too, and a second
+// terminal update could reach the framework after the first, and be resent with every
+// subscription, never acknowledged.
 func (e *Executor) kill(ctx context.Context, id string, grace time.Duration) {
 	e.mu.Lock()
 	t := e.tasks[id]
+	ended := t == nil && e.endedLocked(id)
 	e.mu.Unlock()
+	if ended {
+		e.Log.Info("Ignoring a KILL of a task that ended", "taskID", id)
+		return
+	}
 	if t == nil {
 		t = &task{info: mesos.TaskInfo{TaskID: mesos.TaskID{Value: id}}, done: make(chan struct{})}
 		e.update(ctx, t, mesos.TASK_KILLED, nil, "Killed before it was launched", nil)

@@ -57,6 +57,17 @@ func (e *Executor) forgetLocked(id string, now time.Time) {
 	}
 }
 
+// endedLocked says whether a task ended and was forgotten lately (the ended pods
+// kept). Under e.mu.
+func (e *Executor) endedLocked(id string) bool {
+	for i := range e.ended {
+		if e.ended[i].id == id {
+			return true
+		}
+	}
+	return false
+}
+
 // pruneSandboxes removes the sandboxes of ended tasks beyond the count or age kept.
 func (e *Executor) pruneSandboxes(now time.Time) {
 	e.mu.Lock()

@@ -130,3 +130,28 @@ func TestAnEndedPodsSandboxIsTrimmedOnceItsEndIsAcknowledged(t *testing.T) {
 		t.Error("the running pod's sandbox was trimmed")
 	}
 }
+
+// A KILL of a task that ended and was forgotten (the agent routes KILLs to the executor
+// until the framework acknowledged the end) gets no second terminal update; a KILL of a
+// task the executor never heard of is still answered TASK_KILLED.
+func TestAKillOfAnEndedTaskIsIgnored(t *testing.T) {
+	a := newFakeAgent(t)
+	e, _ := startExecutor(t, a, true, 5*time.Second)
+	a.waitSubscription(t, 1)
+	a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: podTask(t, "t1")}})
+	waitStates(t, a, "t1", mesos.TASK_STARTING, mesos.TASK_RUNNING)
+	a.send(&mexec.Event{Type: mexec.Event_KILL, Kill: &mexec.Event_Kill{TaskID: mesos.TaskID{Value: "t1"}}})
+	waitStates(t, a, "t1", mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLED)
+	a.ackAll("t1")
+	for deadline := time.Now().Add(10 * time.Second); known(e, "t1"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the ended task is still known")
+		}
+	}
+	a.send(&mexec.Event{Type: mexec.Event_KILL, Kill: &mexec.Event_Kill{TaskID: mesos.TaskID{Value: "t1"}}})
+	a.send(&mexec.Event{Type: mexec.Event_KILL, Kill: &mexec.Event_Kill{TaskID: mesos.TaskID{Value: "never"}}})
+	waitStates(t, a, "never", mesos.TASK_KILLED) // after the KILL of t1, in order
+	if got := a.statesOf("t1"); len(got) != 3 {
+		t.Errorf("t1's updates = %v, want no second terminal one", got)
+	}
+}
