@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
+	"golang.org/x/sys/unix"
 
 	"github.com/k8sm/k8sm/executor"
 	"github.com/k8sm/k8sm/executor/kubelet"
@@ -39,6 +40,10 @@ func (k *kubeletFlags) bind(fs *flag.FlagSet) {
 func (k *kubeletFlags) runtime(log logr.Logger, cfg config.Config) (*kubelet.Runtime, error) {
 	if st, err := os.Stat(k.manifestDir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("--kubelet-manifest-dir %s is not a directory: is the kubelet's staticPodPath set?", k.manifestDir)
+	}
+	if tmp, err := onTmpfs(k.manifestDir); err == nil && !tmp {
+		log.Info("The kubelet's manifest directory is not on tmpfs: after a reboot, or when the agent destroys this executor's container, the kubelet runs the pods of the manifests left there while Mesos takes their tasks for ended, and their pods run again elsewhere; make the kubelet's staticPodPath a directory under /run",
+			"manifestDir", k.manifestDir)
 	}
 	if !strings.HasPrefix(k.url, "http://") && !strings.HasPrefix(k.url, "https://") {
 		return nil, fmt.Errorf("--kubelet-url %q: want http(s)://host:port", k.url)
@@ -69,6 +74,15 @@ func (k *kubeletFlags) runtime(log logr.Logger, cfg config.Config) (*kubelet.Run
 	}
 	rt.Client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
 	return rt, nil
+}
+
+// onTmpfs says whether dir is on a tmpfs, which a reboot empties.
+func onTmpfs(dir string) (bool, error) {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		return false, err
+	}
+	return fs.Type == unix.TMPFS_MAGIC, nil
 }
 
 // checkTokenReceiver refuses a token the runtime would send to a kubelet it cannot

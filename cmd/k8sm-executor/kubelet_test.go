@@ -191,3 +191,19 @@ func TestAKilledExecutorLeavesNoStaticPod(t *testing.T) {
 		t.Errorf("a manifest not the executor's was removed: %v", err)
 	}
 }
+
+// The manifest directory is taken for tmpfs (emptied by a reboot) only where it is one.
+func TestOnTmpfs(t *testing.T) {
+	for dir, want := range map[string]bool{"/dev/shm": true, "/proc": false} {
+		got, err := onTmpfs(dir)
+		if err != nil {
+			t.Skipf("statfs %s: %v", dir, err)
+		}
+		if dir == "/dev/shm" && !got {
+			t.Skip("/dev/shm is not a tmpfs here")
+		}
+		if got != want {
+			t.Errorf("onTmpfs(%s) = %v, want %v", dir, got, want)
+		}
+	}
+}
