@@ -157,7 +157,12 @@ func (s *Scheduler) podOfTask(ctx context.Context, taskID string) (*corev1.Pod, 
 // taskOf is the MesosTask of key as r has it, or, when none is written yet, the one to
 // write for the update's task (unwrittenTask). A MesosTask of that name whose task is
 // another (a pod of the same name deleted and made again, as a StatefulSet does, while
-// the old pod's task had not reported) is not the update's: errNoOwner.
+// the old pod's task had not reported) is not the update's: errNoOwner. But where the
+// pod of that name is bound and its task is the update's, the MesosTask is an earlier
+// pod's being let go (recorded by a new leader from the tasks Mesos holds, or a copy of
+// the MesosTasks that lagged behind its leader's): the update is the bound pod's, whose
+// binding records its launch, and is written once that MesosTask went
+// (errEarlierRecord), not answered with a KILL of the running pod's task.
 func (s *Scheduler) taskOf(ctx context.Context, r client.Reader, key types.NamespacedName, ts mesos.TaskStatus) (*mesosv1alpha1.MesosTask, error) {
 	mt := &mesosv1alpha1.MesosTask{}
 	err := r.Get(ctx, key, mt)
@@ -165,9 +170,29 @@ func (s *Scheduler) taskOf(ctx context.Context, r client.Reader, key types.Names
 		return s.unwrittenTask(ctx, r, key, ts)
 	}
 	if err == nil && mt.Spec.TaskID != ts.TaskID.Value {
+		if s.boundPodsTask(ctx, r, key, ts, types.UID(mt.Spec.PodUID)) {
+			s.Log.Info("The MesosTask of the pod's name is an earlier pod's, being let go; writing the update once it went",
+				"task", ts.TaskID.Value, "pod", key.String(), "earlierTask", mt.Spec.TaskID)
+			return nil, errEarlierRecord
+		}
 		return nil, errNoOwner
 	}
 	return mt, err
+}
+
+// errEarlierRecord: the update's task is its bound pod's, and the MesosTask of the
+// pod's name an earlier pod's (taskOf); written again later.
+var errEarlierRecord = errors.New("the MesosTask of the pod's name is an earlier pod's, being let go")
+
+// boundPodsTask says whether the pod of key is bound (or was just launched by this
+// process) with the update's task, and is not the pod earlierUID names.
+func (s *Scheduler) boundPodsTask(ctx context.Context, r client.Reader, key types.NamespacedName, ts mesos.TaskStatus, earlierUID types.UID) bool {
+	pod := &corev1.Pod{}
+	if err := r.Get(ctx, key, pod, client.UnsafeDisableDeepCopy); err != nil { // read only
+		return false
+	}
+	_, launchedHere := s.launchedPod(ts.TaskID.Value)
+	return podtask.TaskIDFor(pod) == ts.TaskID.Value && pod.UID != earlierUID && (pod.Spec.NodeName != "" || launchedHere)
 }
 
 // unwrittenTask is the MesosTask, not yet written, of a task the cluster launched for the

@@ -108,3 +108,44 @@ func TestALaunchIsNotFilledInFromANewPodOfTheSameName(t *testing.T) {
 		t.Errorf("the old task's MesosTask says agent %q on %q, want a-1 and not the new pod's host", got.Status.AgentID, got.Status.Hostname)
 	}
 }
+
+// The update of a bound pod's task, where the MesosTask of the pod's name is an earlier
+// pod's (a new leader recorded it from the tasks Mesos holds, or its copy of the
+// MesosTasks lagged behind the last leader's), is the bound pod's: its binding records
+// the launch. It is written again later, once that MesosTask went, and the running
+// pod's task is not killed.
+func TestABoundPodsUpdateWaitsOutAnEarlierPodsMesosTask(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u2"},
+		Spec: corev1.PodSpec{NodeName: "mesos-c-agent-2"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	earlier := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+		Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
+		Status: mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, MesosState: "TASK_RUNNING", AgentID: "a-1", Hostname: "agent-1"}}
+	c := fakeAPI(t, pod, earlier)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	err := s.persist(ctx, mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.u2"}, State: mesos.TASK_RUNNING.Enum(),
+		AgentID: &mesos.AgentID{Value: "a-2"}, UUID: []byte("0123456789abcdef"), Source: mesos.SOURCE_EXECUTOR.Enum()})
+	if err == nil {
+		t.Fatal("the update was taken as written, want it written again later")
+	}
+	if len(d.kills) != 0 {
+		t.Errorf("kills = %v, want none: the task is the bound pod's", d.kills)
+	}
+	mt := &mesosv1alpha1.MesosTask{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), mt); err != nil || mt.Spec.TaskID != "k8sm.u1" {
+		t.Errorf("the earlier MesosTask became %+v (%v)", mt.Spec, err)
+	}
+
+	// Once it went, the update is the bound pod's first.
+	if err := c.Delete(ctx, earlier); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.persist(ctx, mesos.TaskStatus{TaskID: mesos.TaskID{Value: "k8sm.u2"}, State: mesos.TASK_RUNNING.Enum(),
+		AgentID: &mesos.AgentID{Value: "a-2"}, UUID: []byte("0123456789abcdef"), Source: mesos.SOURCE_EXECUTOR.Enum()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), mt); err != nil || mt.Spec.TaskID != "k8sm.u2" || len(d.kills) != 0 {
+		t.Errorf("after the earlier MesosTask went: %+v (%v), kills %v", mt.Spec, err, d.kills)
+	}
+}
