@@ -161,6 +161,21 @@ func (r *MesosClusterReconciler) forget(name string) {
 	metrics.Forget(name)
 }
 
+// notReady says whether a pass is to wait: for the Kubernetes cluster's name, which a
+// driver's config carries (read once), and for the MesosTasks, which a new leader may
+// still be loading (from a copy, or the CRD it takes over): subscribed before, the
+// scheduler would take every bound pod for unrecorded and remake its MesosTask, which
+// the load would then not replace, and the counts would say none.
+func (r *MesosClusterReconciler) notReady(ctx context.Context) (bool, error) {
+	if err := r.kubernetes.load(ctx, r); err != nil {
+		return true, err
+	}
+	return r.Store != nil && !r.Store.Synced(), nil
+}
+
+// storeSyncWait is how soon a pass that found the MesosTasks not loaded yet is tried again.
+const storeSyncWait = 200 * time.Millisecond
+
 // conflictRetry is how soon a pass that met a conflict is tried again.
 const conflictRetry = 100 * time.Millisecond
 
@@ -174,9 +189,8 @@ func (r *MesosClusterReconciler) reconcile(ctx context.Context, req ctrl.Request
 		}
 		return ctrl.Result{}, err
 	}
-	// Read before any driver is made: its config names the Kubernetes cluster.
-	if err := r.kubernetes.load(ctx, r); err != nil {
-		return ctrl.Result{}, err
+	if wait, err := r.notReady(ctx); wait || err != nil {
+		return ctrl.Result{RequeueAfter: storeSyncWait}, err
 	}
 
 	if !mc.DeletionTimestamp.IsZero() {

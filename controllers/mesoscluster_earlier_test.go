@@ -11,12 +11,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/framework"
+	"github.com/k8sm/k8sm/internal/metrics"
+	"github.com/k8sm/k8sm/internal/scheduler"
+	"github.com/k8sm/k8sm/internal/taskstore"
 )
 
 // A framework's labels name its cluster, and the Kubernetes cluster by its kube-system
@@ -84,4 +89,40 @@ func labelsEqual(a, b []mesos.Label) bool {
 		}
 	}
 	return true
+}
+
+// A new leader that is still loading the MesosTasks (from its copy of the leader before,
+// or the CRD it takes over) subscribes no framework yet: its scheduler would take every
+// bound pod for unrecorded. Once they are loaded, it does.
+func TestAClusterWaitsForTheMesosTasksToBeLoaded(t *testing.T) {
+	mc := &mesosv1alpha1.MesosCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "loading", Finalizers: []string{FrameworkFinalizer}, Generation: 1},
+		Spec:       mesosv1alpha1.MesosClusterSpec{Master: "http://127.0.0.1:1", SchedulerName: "loading"},
+		Status:     mesosv1alpha1.MesosClusterStatus{FrameworkID: "fw-1"},
+	}
+	c := clusterAPI(t, mc)
+	store := taskstore.New(nil)
+	reg := scheduler.NewRegistry()
+	t.Cleanup(func() { reg.StopDriver(mc.Name); metrics.Forget(mc.Name) })
+	r := &MesosClusterReconciler{Client: c, APIReader: c, Registry: reg, Store: store, Recorder: events.NewFakeRecorder(100)}
+	res, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mc)})
+	if err != nil || res.RequeueAfter == 0 {
+		t.Fatalf("Reconcile = %+v, %v; want it to come again", res, err)
+	}
+	if reg.Driver(mc.Name) != nil {
+		t.Fatal("a driver subscribes while the MesosTasks are not loaded")
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = (&taskstore.Leading{Store: store}).Start(ctx) }()
+	if err := store.WaitForSync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mc)}); err != nil {
+		t.Fatal(err)
+	}
+	if reg.Driver(mc.Name) == nil {
+		t.Error("no driver once the MesosTasks are loaded")
+	}
 }
