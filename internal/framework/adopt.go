@@ -29,8 +29,10 @@ import (
 //
 // Of several, the one subscribed last. A master that failed over lists the frameworks it
 // recovered from the agents that registered with it again (recovered); one it does not
-// know (its failover timeout passed, or it was torn down, or no agent of it came back yet)
-// is not taken back. The master is asked once per Connection. Its refusal (its ACLs, or
+// know (its failover timeout passed, or it was torn down) is not taken back. One no agent
+// of has registered again with a master that failed over is not known yet: while that
+// master lists agents it recovered and has not seen again, an answer of none counts as a
+// failure to ask (below). The master is asked once per Connection. Its refusal (its ACLs, or
 // a master without the call) has a new framework registered, as without Adopt; a failure
 // to ask (the master not reached, not the leader, recovering, a proxy's 5xx, a broken
 // answer) fails the attempt as SUBSCRIBE would, and the next attempt asks again, up to
@@ -38,6 +40,10 @@ import (
 // earlier one's tasks running beside it. A framework Mesos removes between the answer and
 // SUBSCRIBE ("Framework has been removed" before the first SUBSCRIBED) is let go, and the
 // master asked again (forgetRemovedEarlier): it is no reason to stay refused.
+
+// ReasonMasterRecovering: a cluster with no framework id waits to subscribe, as it looks
+// for its earlier framework, for the agents a master that failed over has not seen again.
+const ReasonMasterRecovering = "MasterRecovering"
 
 // maxLookups is how many attempts in a row may fail to ask the master for its frameworks
 // before a new framework is registered without the answer.
@@ -64,8 +70,11 @@ func (c *Connection) lookForEarlier(ctx context.Context, masterURL string, mh *m
 	if err != nil && !refused(err) && c.lookupFailures+1 < maxLookups {
 		c.lookupFailures++
 		c.mu.Unlock()
-		if isTimeout(err) {
+		switch {
+		case isTimeout(err):
 			return &SubscribeError{Reason: ReasonMasterTimeout, Master: masterURL, Err: err}
+		case errors.Is(err, errRecovering):
+			return &SubscribeError{Reason: ReasonMasterRecovering, Master: masterURL, Err: err}
 		}
 		return classify(masterURL, unwrapAPIError(err))
 	}
@@ -114,7 +123,11 @@ func earlierFramework(ctx context.Context, mh *masterHTTP, masterURL, principal 
 	for hop := 0; ; hop++ {
 		r, err := operatorCall(ctx, mh, at, mastercalls.GetFrameworks(), master.Response_GET_FRAMEWORKS, "list of frameworks")
 		if err == nil {
-			return pickEarlier(r.GetFrameworks, principal, labels, removed), nil
+			id := pickEarlier(r.GetFrameworks, principal, labels, removed)
+			if id == "" && recovering(ctx, mh, at) {
+				return "", errRecovering
+			}
+			return id, nil
 		}
 		next := mh.redirectedTo(at)
 		if !hasCode(err, apierrors.CodeNotLeader) || next == "" || hop == maxLeaderHops {
@@ -122,6 +135,18 @@ func earlierFramework(ctx context.Context, mh *masterHTTP, masterURL, principal 
 		}
 		at = next
 	}
+}
+
+// errRecovering: the master failed over and some agents have not registered with it
+// again; it knows a framework only once one of its agents has, so its answer of none is
+// no answer yet.
+var errRecovering = errors.New("the master lists no earlier framework of the cluster, but agents it recovered after a failover have not registered with it again yet")
+
+// recovering says whether the master at url lists agents it recovered after a failover
+// that have not registered again (GET_AGENTS recovered_agents); false when it cannot say.
+func recovering(ctx context.Context, mh *masterHTTP, url string) bool {
+	agents, err := getAgents(ctx, mh, url)
+	return err == nil && slices.ContainsFunc(agents, func(a MasterAgent) bool { return a.Recovered })
 }
 
 // hasCode says whether err is, or wraps, a master's answer of code (mesos-go's Matches

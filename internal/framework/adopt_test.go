@@ -298,3 +298,87 @@ func waitDisconnected(t *testing.T, m *mesossim.Master) {
 		}
 	}
 }
+
+// offersRecorder is a recorder that keeps the offers.
+type offersRecorder struct {
+	*recorder
+	offers chan []mesos.Offer
+}
+
+func (r offersRecorder) Offers(_ context.Context, o []mesos.Offer) {
+	select {
+	case r.offers <- o:
+	default:
+	}
+}
+
+// A master that failed over knows a framework only once one of its agents registers
+// with it again: while it lists agents it recovered and has not seen again, its answer
+// of no earlier framework is no answer yet. The cluster asks again, and takes the
+// framework back once its agent is back, rather than register a new one beside it.
+func TestTakingBackWaitsForTheAgentsOfAMasterThatFailedOver(t *testing.T) {
+	leader := startSim(t)
+	labels := []mesos.Label{label("mesos.k8sm.io/mesoscluster", "c1"), label("mesos.k8sm.io/kubernetes-cluster", "k1")}
+	info := mesos.FrameworkInfo{User: "root", Name: "k8sm", Labels: &mesos.Labels{Labels: labels}, FailoverTimeout: new(float64(3600)),
+		Checkpoint: new(true)}
+	h := offersRecorder{recorder: newRecorder(), offers: make(chan []mesos.Offer, 10)}
+	first, err := New(Config{Master: leader.URL(), FrameworkInfo: info, MinBackoff: 20 * time.Millisecond}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); first.Run(ctx) }()
+	var offers []mesos.Offer
+	select {
+	case offers = <-h.offers:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no offer")
+	}
+	sh := "sleep 1000"
+	task := mesos.TaskInfo{Name: "t1", TaskID: mesos.TaskID{Value: "t1"}, AgentID: offers[0].AgentID,
+		Resources: []mesos.Resource{{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 0.1}}},
+		Command:   &mesos.CommandInfo{Value: &sh}}
+	if err := first.Launch(ctx, first.Subscription(), []mesos.OfferID{offers[0].ID}, []mesos.TaskInfo{task}, 0); err != nil {
+		t.Fatal(err)
+	}
+	earlier := first.FrameworkID()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if st := leader.State(); len(st.Frameworks) == 1 && len(st.Frameworks[0].Tasks) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the task was not launched")
+		}
+	}
+	cancel()
+	<-done
+	waitDisconnected(t, leader)
+
+	if err := leader.DelayReregistration(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	leader.FailoverMaster()
+	c, err := New(Config{Master: leader.URL(), FrameworkInfo: info, Adopt: labels, MinBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}, newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runConn(t, c)
+	time.Sleep(200 * time.Millisecond) // a few attempts, while the agent has not registered
+	if c.Subscribed() {
+		t.Fatalf("subscribed as %s while the master had not seen the earlier framework's agent again", c.FrameworkID())
+	}
+	for _, a := range leader.State().Agents {
+		if err := leader.ReregisterAgent(a.Hostname); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); !c.Subscribed(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("did not subscribe once the agent was back")
+		}
+	}
+	if c.FrameworkID() != earlier || c.Adopted() != earlier {
+		t.Errorf("subscribed as %s (taken back %q), want the earlier %s", c.FrameworkID(), c.Adopted(), earlier)
+	}
+}
