@@ -119,20 +119,7 @@ func TestAConnectionTakesBackItsEarlierFramework(t *testing.T) {
 	}
 	stopHeld()
 	stopFirst() // the earlier manager is gone; Mesos keeps its framework
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		connected := 0
-		for _, f := range leader.State().Frameworks {
-			if f.Connected {
-				connected++
-			}
-		}
-		if connected == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the master still has %d frameworks connected", connected)
-		}
-	}
+	waitDisconnected(t, leader)
 
 	c, _, again := subscribeWith(t, follower.URL(), info, labels)
 	if again != other {
