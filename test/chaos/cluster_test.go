@@ -120,9 +120,16 @@ func newRun(t *testing.T, p profile) *run {
 
 	ctx := context.Background()
 	g.Expect(r.load.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})).To(Succeed())
+	// Real executors serve the kubelet API on a free port: on the default one, on the
+	// sim's 127.0.0.1, they took the port of another suite's executors running at the
+	// same time (go test runs packages side by side: the e2e suite's k8sm-local), whose
+	// cluster then found it taken (KubeletAPIPortTaken), and its kubectl logs failed.
+	kubeletPort, err := testenv.FreePort()
+	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(r.load.Create(ctx, &mesosv1alpha1.MesosCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: clusterName},
-		Spec:       mesosv1alpha1.MesosClusterSpec{Master: master, Executor: mesosv1alpha1.ExecutorSpec{URI: executor}},
+		Spec: mesosv1alpha1.MesosClusterSpec{Master: master, Executor: mesosv1alpha1.ExecutorSpec{URI: executor},
+			KubeletAPI: mesosv1alpha1.KubeletAPISpec{Port: int32(kubeletPort)}},
 	})).To(Succeed())
 
 	// The managers reach the API server through the proxy (slow-writes, api-errors).
