@@ -179,7 +179,8 @@ func (r *PodReconciler) takeNew(ctx context.Context, pod *corev1.Pod, mc *mesosv
 	if err := podtask.CheckPlaceable(pod); err != nil {
 		return retryConflict(r.unplaceable(ctx, pod, mc, err))
 	}
-	if err := podtask.CheckRuntime(r.withoutServiceAccountPullSecrets(ctx, pod, podtask.SecurityFor(mc).Runtime), podtask.SecurityFor(mc).Runtime); err != nil {
+	rt := podtask.SecurityFor(mc).Runtime
+	if err := podtask.CheckRuntime(r.withoutServiceAccountPullSecrets(ctx, pod, rt), rt); err != nil {
 		return retryConflict(r.unplaceable(ctx, pod, mc, err))
 	}
 	if err := podtask.CheckGPUs(pod, mc); err != nil {

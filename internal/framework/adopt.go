@@ -58,13 +58,11 @@ const maxLeaderHops = 2
 func (c *Connection) lookForEarlier(ctx context.Context, masterURL string, mh *masterHTTP) error {
 	c.mu.RLock()
 	skip := c.frameworkID != "" || c.lookedForEarlier || len(c.cfg.Adopt) == 0
+	removed := c.removedEarlier
 	c.mu.RUnlock()
 	if skip {
 		return nil
 	}
-	c.mu.RLock()
-	removed := c.removedEarlier
-	c.mu.RUnlock()
 	id, err := earlierFramework(ctx, mh, masterURL, c.cfg.FrameworkInfo.GetPrincipal(), c.cfg.Adopt, removed)
 	c.mu.Lock()
 	if err != nil && !refused(err) && c.lookupFailures+1 < maxLookups {
