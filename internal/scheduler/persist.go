@@ -191,8 +191,17 @@ func (s *Scheduler) boundPodsTask(ctx context.Context, r client.Reader, key type
 	if err := r.Get(ctx, key, pod, client.UnsafeDisableDeepCopy); err != nil { // read only
 		return false
 	}
+	return s.podOwnsTask(pod, ts) && pod.UID != earlierUID
+}
+
+// podOwnsTask says whether pod is bound with ts's task: its binding names the task, or
+// this process launched it just now and the cache has not seen the binding yet.
+func (s *Scheduler) podOwnsTask(pod *corev1.Pod, ts mesos.TaskStatus) bool {
+	if podtask.TaskIDFor(pod) != ts.TaskID.Value {
+		return false
+	}
 	_, launchedHere := s.launchedPod(ts.TaskID.Value)
-	return podtask.TaskIDFor(pod) == ts.TaskID.Value && pod.UID != earlierUID && (pod.Spec.NodeName != "" || launchedHere)
+	return pod.Spec.NodeName != "" || launchedHere
 }
 
 // unwrittenTask is the MesosTask, not yet written, of a task the cluster launched for the
@@ -206,10 +215,7 @@ func (s *Scheduler) unwrittenTask(ctx context.Context, r client.Reader, key type
 		}
 		return nil, err
 	}
-	_, launchedHere := s.launchedPod(ts.TaskID.Value)
-	if podtask.TaskIDFor(pod) != ts.TaskID.Value || (pod.Spec.NodeName == "" && !launchedHere) {
-		// Not this task's pod, or not bound: unless this process bound it just now, and
-		// the cache has not seen the binding yet.
+	if !s.podOwnsTask(pod, ts) {
 		return nil, errNoOwner
 	}
 	mt, err := podtask.NewMesosTask(pod, s.currentCluster(), "")
