@@ -54,11 +54,18 @@ func expectServedUnrefused(ctx context.Context, refused *refusals) {
 // The manager serving the MesosTasks API as config/tasks-api installs it: its own
 // ServiceAccount token and that install's RBAC. It makes its certificate (a Secret in its
 // namespace), sets the APIService's CA bundle, reads how kube-apiserver's front proxy
-// authenticates, and authorizes a request, and not one request is refused.
+// authenticates, labels its own pod as the leader's and takes the label off an earlier
+// leader's (a replica that does not lead passes the requests on to it), and authorizes
+// a request, and not one request is refused.
 var _ = Describe("The manager with config/tasks-api's RBAC", func() {
-	It("serves the MesosTasks API through kube-apiserver", func() {
+	It("labels the leader's pod alone and serves the MesosTasks API through kube-apiserver", func() {
 		ctx := context.Background()
 		addr := registeredTasksAPI(ctx, "tasks-api")
+		cs := kubernetes.NewForConfigOrDie(testEnv.Config)
+		replicaPod(ctx, cs, "manager-this", map[string]string{"app": "k8sm"}, "")
+		replicaPod(ctx, cs, "manager-before", map[string]string{"app": "k8sm", taskapi.LeaderLabelKey: "true"}, "")
+		Expect(os.Setenv("POD_NAME", "manager-this")).To(Succeed())
+		DeferCleanup(func() { _ = os.Unsetenv("POD_NAME") })
 
 		var refused refusals
 		startManagerAs(refused.watch(serviceAccountConfig(installNamespace, managerAccount)), parseOptions(
@@ -66,9 +73,26 @@ var _ = Describe("The manager with config/tasks-api's RBAC", func() {
 			"--leader-elect", "--leader-election-namespace", installNamespace, "--leader-election-id", "k8sm-tasks-api-rbac-test",
 			"--tasks-api-bind-address", addr))
 
+		Eventually(labeledLeaders(ctx, cs), 30*time.Second, 200*time.Millisecond).Should(ConsistOf("manager-this"), refused.describe)
 		expectServedUnrefused(ctx, &refused)
 	})
 })
+
+// labeledLeaders lists the names of the pods of the manager's namespace labeled as the
+// leader's.
+func labeledLeaders(ctx context.Context, cs kubernetes.Interface) func() ([]string, error) {
+	return func() ([]string, error) {
+		l, err := cs.CoreV1().Pods(installNamespace).List(ctx, metav1.ListOptions{LabelSelector: taskapi.LeaderLabelKey + "=true"})
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, p := range l.Items {
+			names = append(names, p.Name)
+		}
+		return names, nil
+	}
+}
 
 // The manager with the MesosTasks in memory as config/tasks-in-memory installs it: its
 // own ServiceAccount token and that install's RBAC. Its leader labels its own pod for the
@@ -97,18 +121,7 @@ var _ = Describe("The manager with config/tasks-in-memory's RBAC", func() {
 			"--leader-elect", "--leader-election-namespace", installNamespace, "--leader-election-id", "k8sm-tasks-in-memory-rbac-test",
 			"--tasks-api-bind-address", addr, "--mesostask-storage=memory"))
 
-		leaders := func() ([]string, error) {
-			l, err := cs.CoreV1().Pods(installNamespace).List(ctx, metav1.ListOptions{LabelSelector: taskapi.LeaderLabelKey + "=true"})
-			if err != nil {
-				return nil, err
-			}
-			var names []string
-			for _, p := range l.Items {
-				names = append(names, p.Name)
-			}
-			return names, nil
-		}
-		Eventually(leaders, 30*time.Second, 200*time.Millisecond).Should(ConsistOf("manager-this"), refused.describe)
+		Eventually(labeledLeaders(ctx, cs), 30*time.Second, 200*time.Millisecond).Should(ConsistOf("manager-this"), refused.describe)
 		expectServedUnrefused(ctx, &refused)
 		Eventually(func() bool {
 			crd := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"}}

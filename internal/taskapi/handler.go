@@ -38,9 +38,15 @@ type Handler struct {
 	// Sole says the served MesosTasks are the only ones (no CRD): they take its short
 	// name and category.
 	Sole bool
-	// Relay, with the MesosTasks in memory, passes the requests of a replica that does
-	// not hold them on to the leader's, and authenticates those it passed on.
+	// Relay passes the requests of a replica that does not hold the MesosTasks (in
+	// memory, the leader alone does) on to the leader's, and authenticates those it
+	// passed on.
 	Relay *Relay
+	// Leads, with Relay and the CRD, says whether this replica leads: one that does not
+	// passes the requests it gets on to the leader as well, so that a client's list and
+	// its watch from the list's revision are answered at one replica's revisions (each
+	// numbers its own). It answers them itself when no leader can be reached.
+	Leads func() bool
 }
 
 // The group's paths.
@@ -99,11 +105,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, bad)
 		return
 	}
-	if from == notPeer && h.Relay != nil && !h.Store.Synced() {
+	if from == notPeer && h.Relay != nil && (!h.Store.Synced() || h.Leads != nil && !h.Leads()) {
 		// The leader authorizes the request. One relayed here is not relayed again.
-		h.Relay.Forward(w, r, u)
+		var fallback func()
+		if h.Store.Synced() {
+			// With the CRD this replica holds them too: it answers when no leader does.
+			fallback = func() { h.answer(w, r, u, from, verb, req) }
+		}
+		h.Relay.Forward(w, r, u, fallback)
 		return
 	}
+	h.answer(w, r, u, from, verb, req)
+}
+
+// answer answers a resource request of u's from the Store.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, u user.Info, from peer, verb string, req request) {
 	if from != peerReplica && !h.authorize(w, r, u, verb, req) {
 		return
 	}
@@ -113,6 +129,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, apierrors.NewServiceUnavailable("this replica of the manager does not hold the MesosTasks (yet): it has not read them, or they are the leader's"))
 		return
 	}
+	q := r.URL.Query()
 	media, err := negotiate(r.Header.Get("Accept"))
 	if err != nil {
 		writeStatus(w, &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure,
@@ -158,7 +175,8 @@ func resourceVerb(req request, q url.Values) (string, *apierrors.StatusError) {
 // the front proxy vouches for it.
 func (h *Handler) authenticate(r *http.Request) (u user.Info, from peer, ok bool, err error) {
 	if h.Relay != nil {
-		if u, from := h.Relay.Authenticate(r); from != notPeer {
+		// A replica asks for itself (Mirror, Kept) only with the MesosTasks in memory.
+		if u, from := h.Relay.Authenticate(r); from == peerRelayed || from == peerReplica && h.Leads == nil {
 			return u, from, true, nil
 		}
 	}

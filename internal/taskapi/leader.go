@@ -14,9 +14,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// LeaderLabelKey is the label the leading replica's pod carries with the MesosTasks in
-// memory: the other replicas pass the requests they get on to the pod so labeled, the
-// one replica that holds them (Relay, LeaderPods).
+// LeaderLabelKey is the label the leading replica's pod carries: the other replicas pass
+// the requests they get on to the pod so labeled, the one replica that holds the
+// MesosTasks in memory, or, with the CRD, the one whose revisions a client meets
+// (Relay, LeaderPods).
 const LeaderLabelKey = "mesos.k8sm.io/leader"
 
 // LeaderLabel keeps LeaderLabelKey on the leading replica's pod alone: it puts it on its

@@ -18,7 +18,9 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 )
 
-// With the MesosTasks in memory only the leading replica holds them. A Service that
+// With the MesosTasks in memory only the leading replica holds them; with the CRD every
+// replica does, but each numbers its revisions its own way, so that a watch from a list's
+// revision is answered only by the replica that answered the list. A Service that
 // selects every replica (OLM makes such a Service for an APIService it installs), or one
 // whose endpoints have not caught up with a new leader yet, sends kube-apiserver's
 // requests to a replica that does not lead. That replica relays them to the leader's: it
@@ -90,10 +92,15 @@ func (r *Relay) Authenticate(req *http.Request) (user.Info, peer) {
 		Extra: extraOf(req.Header, relayedExtraPrefix)}, peerRelayed
 }
 
-// Forward passes req, of user u, on to the leader, and its answer back.
-func (r *Relay) Forward(w http.ResponseWriter, req *http.Request, u user.Info) {
+// Forward passes req, of user u, on to the leader, and its answer back. Where no leader
+// is known or reached, fallback answers instead if set, else 503.
+func (r *Relay) Forward(w http.ResponseWriter, req *http.Request, u user.Info, fallback func()) {
 	addr, err := r.Leader.Address(req.Context())
 	if err != nil {
+		if fallback != nil {
+			fallback()
+			return
+		}
 		writeStatus(w, apierrors.NewServiceUnavailable("this replica of the manager does not hold the MesosTasks, and knows of no leading replica to pass the request on to: "+err.Error()))
 		return
 	}
@@ -111,17 +118,35 @@ func (r *Relay) Forward(w http.ResponseWriter, req *http.Request, u user.Info) {
 		Transport: r.roundTripper(),
 		// Watches stream: every event is passed on as it comes.
 		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			if fallback != nil && resp.StatusCode == http.StatusServiceUnavailable {
+				// A leader that has not read the MesosTasks yet (it just started):
+				// this replica, which holds them too, answers.
+				_ = resp.Body.Close()
+				return errLeaderUnavailable
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			r.Leader.Forget()
 			if req.Context().Err() != nil {
 				return
 			}
 			r.Log.Info("Could not pass a MesosTasks API request on to the leading replica", "leader", addr, "path", req.URL.Path, "error", err.Error())
+			if fallback != nil {
+				// Nothing was written yet: the round trip failed before an answer.
+				fallback()
+				return
+			}
 			writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("this replica of the manager does not hold the MesosTasks, and could not pass the request on to the leading replica's (%s): %v", addr, err)))
 		},
 	}
 	proxy.ServeHTTP(w, req)
 }
+
+// errLeaderUnavailable is a leader's 503, which a replica that holds the MesosTasks
+// too answers instead.
+var errLeaderUnavailable = errors.New("the leading replica answered 503 Service Unavailable")
 
 // setRelayedUser names u in h.
 func setRelayedUser(h http.Header, u user.Info) {
@@ -159,6 +184,13 @@ func (r *Relay) get(ctx context.Context, url string) (io.ReadCloser, error) {
 	return resp.Body, nil
 }
 
+// How often a relay connection that received nothing is pinged, and how long an
+// answer may take.
+const (
+	relayPingEvery   = 10 * time.Second
+	relayPingTimeout = 5 * time.Second
+)
+
 // roundTripper reaches the leader over TLS, HTTP/2 where it can, as a holder of the
 // serving certificate; the leader has to be one as well.
 func (r *Relay) roundTripper() http.RoundTripper {
@@ -170,6 +202,10 @@ func (r *Relay) roundTripper() http.RoundTripper {
 		TLSHandshakeTimeout: 5 * time.Second,
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   true,
+		// A leader whose node went away resets nothing: pings find the connection dead,
+		// and the requests and watches relayed over it end, rather than hang until TCP
+		// gives up.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: relayPingEvery, PingTimeout: relayPingTimeout},
 		TLSClientConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// The leader is reached at its pod's address, which its certificate does not

@@ -33,7 +33,11 @@ type Options struct {
 	// the leader's pod, Pod in Namespace, is labeled (LeaderLabel), and the other
 	// replicas pass the requests they get on to it (Relay).
 	LeaderOnly bool
-	Pod        string
+	// Pod is the replica's pod's name (POD_NAME). With the CRD too, the leader's pod
+	// is labeled and the other replicas pass the requests on to it: every replica
+	// numbers its revisions its own way, and a watch from a list's revision is answered
+	// only where the list was (Handler.Leads). Without it each answers from its own.
+	Pod string
 	// Leading, with LeaderOnly, starts the leader's Store: a replica that does not lead
 	// keeps a copy of the leader's MesosTasks for it (Mirror).
 	Leading *taskstore.Leading
@@ -75,36 +79,51 @@ func Add(mgr manager.Manager, store *taskstore.Store, o Options) error {
 	if err := mgr.Add(&FrontProxyLoader{Reader: mgr.GetAPIReader(), Proxy: proxy, Log: log}); err != nil {
 		return err
 	}
-	if o.LeaderOnly {
-		if o.Pod == "" {
-			log.Info("Not labeling the leader's pod: the manager's pod name is not known (POD_NAME); a replica that does not lead cannot find the leader to pass the MesosTasks API's requests on to, and answers them 503 (run one replica, or set POD_NAME)")
-		} else if err := mgr.Add(&LeaderLabel{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: o.Namespace, Pod: o.Pod, Log: log}); err != nil {
+	if o.Pod != "" {
+		if err := mgr.Add(&LeaderLabel{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: o.Namespace, Pod: o.Pod, Log: log}); err != nil {
 			return err
 		}
+	} else if o.LeaderOnly {
+		log.Info("Not labeling the leader's pod: the manager's pod name is not known (POD_NAME); a replica that does not lead cannot find the leader to pass the MesosTasks API's requests on to, and answers them 503 (run one replica, or set POD_NAME)")
 	}
 	h := &Handler{Store: store, Authenticator: proxy, Authorizer: newAuthorizer(mgr.GetClient(), nil), Log: log, Sole: o.LeaderOnly}
-	if o.LeaderOnly {
-		// A replica that does not lead passes the requests it gets on to the one that does.
-		_, port, err := net.SplitHostPort(o.Addr)
-		if err != nil {
-			return fmt.Errorf("--tasks-api-bind-address %s: %w", o.Addr, err)
+	if !o.LeaderOnly && o.Pod == "" {
+		return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: h})
+	}
+	// A replica that does not lead passes the requests it gets on to the one that does.
+	_, port, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return fmt.Errorf("--tasks-api-bind-address %s: %w", o.Addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("--tasks-api-bind-address %s: the port: %w", o.Addr, err)
+	}
+	leader := &LeaderPods{Reader: mgr.GetAPIReader(), Namespace: o.Namespace, Self: o.Pod, Port: p}
+	h.Relay = &Relay{Certificate: certificate, Reload: reload, Log: log, Leader: leader}
+	if !o.LeaderOnly {
+		h.Leads = closed(mgr.Elected())
+	} else if o.Leading != nil && o.Pod != "" {
+		mirror := &Mirror{Leader: leader, Replicas: leader, Relay: h.Relay, Elected: mgr.Elected(), Log: log}
+		if err := mgr.Add(mirror); err != nil {
+			return err
 		}
-		p, err := strconv.Atoi(port)
-		if err != nil {
-			return fmt.Errorf("--tasks-api-bind-address %s: the port: %w", o.Addr, err)
-		}
-		leader := &LeaderPods{Reader: mgr.GetAPIReader(), Namespace: o.Namespace, Self: o.Pod, Port: p}
-		h.Relay = &Relay{Certificate: certificate, Reload: reload, Log: log, Leader: leader}
-		if o.Leading != nil && o.Pod != "" {
-			mirror := &Mirror{Leader: leader, Replicas: leader, Relay: h.Relay, Elected: mgr.Elected(), Log: log}
-			if err := mgr.Add(mirror); err != nil {
-				return err
-			}
-			o.Leading.Copy = mirror
-			return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: withCopy(h, mirror)})
-		}
+		o.Leading.Copy = mirror
+		return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: withCopy(h, mirror)})
 	}
 	return mgr.Add(&Server{Addr: o.Addr, Certificate: certificate, Log: log, Handler: h})
+}
+
+// closed says whether c is closed.
+func closed(c <-chan struct{}) func() bool {
+	return func() bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 // certFiles are the certificate and key in dir: tls.crt and tls.key, else

@@ -140,7 +140,7 @@ func TestPortsAreFencedByNetworkPolicies(t *testing.T) {
 
 // config/tasks-api registers the MesosTasks API to the manager's replicas: the
 // APIService names the Service, which selects the Deployment's pods at the port the
-// manager serves on.
+// manager serves on, and the manager knows its pod's name, to label the leader's.
 func TestTheTasksAPIReachesTheManager(t *testing.T) {
 	m := renderDir(t, "tasks-api")
 	deploy := one[appsv1.Deployment](t, m["Deployment"])
@@ -192,6 +192,17 @@ func TestTheTasksAPIReachesTheManager(t *testing.T) {
 	if !slices.Contains(c.Args, fmt.Sprintf("--tasks-api-bind-address=:%d", port)) {
 		t.Errorf("the manager does not serve at the Service's target port %d: %v", port, c.Args)
 	}
+	// The leader labels its pod, and the other replicas pass the requests on to it.
+	if !givesPodName(c) {
+		t.Errorf("the manager is not given its pod's name: %+v", c.Env)
+	}
+}
+
+// givesPodName says whether c is given its pod's name in POD_NAME.
+func givesPodName(c corev1.Container) bool {
+	return slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
+	})
 }
 
 // config/tasks-in-memory keeps the MesosTasks in the leader's memory: the manager is told
@@ -217,9 +228,7 @@ func TestTheTasksInMemoryInstallServesFromEveryReplica(t *testing.T) {
 	if !slices.Contains(c.Args, "--mesostask-storage=memory") || !slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--tasks-api-bind-address=:") }) {
 		t.Errorf("the manager's args %v: want the MesosTasks in memory and served", c.Args)
 	}
-	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
-		return e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
-	}) {
+	if !givesPodName(c) {
 		t.Errorf("the manager is not given its pod's name: %+v", c.Env)
 	}
 	for _, doc := range m["Service"] {
