@@ -220,6 +220,10 @@ func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.Me
 				result, _ := r.killTask(ctx, mt)
 				return ctrl.Result{RequeueAfter: min(result.RequeueAfter, left)}, nil
 			}
+			if lost, err := r.stillUnreachable(ctx, mt); err != nil || !lost {
+				result, _ := r.killTask(ctx, mt)
+				return ctrl.Result{RequeueAfter: min(result.RequeueAfter, unansweredRecheck)}, err
+			}
 			if err := r.nodeLost(ctx, pod); err != nil {
 				return retryConflict(err)
 			}
@@ -293,12 +297,40 @@ func clusterGone(ctx context.Context, c client.Reader, name string) (bool, error
 }
 
 // unreachable fails the pod of a task that stayed unreachable too long (reason
-// NodeLost), as the node lifecycle does for pods of unreachable nodes.
+// NodeLost), as the node lifecycle does for pods of unreachable nodes, once Mesos says
+// so still (stillUnreachable).
 func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask, pod *corev1.Pod) (ctrl.Result, error) {
 	if left := r.unreachableLeft(mt); left > 0 {
 		return ctrl.Result{RequeueAfter: left}, nil
 	}
+	if lost, err := r.stillUnreachable(ctx, mt); err != nil || !lost {
+		return ctrl.Result{RequeueAfter: unansweredRecheck}, err
+	}
 	return retryConflict(r.nodeLost(ctx, pod))
+}
+
+// unansweredRecheck is how soon a task whose unreachable timeout ran out is looked at
+// again while Mesos has not answered for the cluster's tasks since the framework last
+// subscribed.
+const unansweredRecheck = 10 * time.Second
+
+// stillUnreachable says whether a task whose unreachable timeout ran out is unreachable
+// still as Mesos last said: Mesos answered for the cluster's tasks since the framework
+// last subscribed, and the MesosTask, read again (each answer is written before the
+// cluster counts as reconciled), still says so. Until then the MesosTask may be older
+// than the outage: an agent that came back while no manager was subscribed is heard of
+// from the reconciliation alone, and while the master cannot be reached nothing can
+// tell. Its pod then waits, as the node lifecycle evicts nothing while it cannot tell.
+func (r *MesosTaskReconciler) stillUnreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask) (bool, error) {
+	d := r.Registry.Driver(mt.Spec.ClusterRef)
+	if d == nil || !d.Reconciled() {
+		return false, nil
+	}
+	now := &mesosv1alpha1.MesosTask{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(mt), now); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return now.UID == mt.UID && now.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable && r.unreachableLeft(now) <= 0, nil
 }
 
 // unreachableLeft is how long an unreachable task has until its pod is Failed with

@@ -21,19 +21,24 @@ import (
 // Mesos marked its agent unreachable (status.unreachableSince), even when the MesosTask
 // says it later: a record made again from a reconciliation's answer after a restart, or
 // written again for another reason. Where Mesos did not say when, the timeout runs from
-// the update that said so.
+// the update that said so. Only once Mesos answered for the cluster's tasks since the
+// framework subscribed: until then the MesosTask may be older than an outage its agent
+// came back during (heard of from the reconciliation alone), and the pod waits.
 func TestTheUnreachableTimeoutRunsFromMesossMarking(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		since      time.Duration // ago; 0: not said
 		lastUpdate time.Duration // ago
+		mesos      answered
 		nodeLost   bool
 	}{
-		{"marked 10 minutes ago, recorded just now", 10 * time.Minute, time.Second, true},
-		{"marked a minute ago, recorded just now", time.Minute, time.Second, false},
-		{"marked a minute ago, recorded 10 minutes ago", time.Minute, 10 * time.Minute, false},
-		{"not said when, recorded 10 minutes ago", 0, 10 * time.Minute, true},
-		{"not said when, recorded just now", 0, time.Second, false},
+		{"marked 10 minutes ago, recorded just now", 10 * time.Minute, time.Second, answeredSince, true},
+		{"marked a minute ago, recorded just now", time.Minute, time.Second, answeredSince, false},
+		{"marked a minute ago, recorded 10 minutes ago", time.Minute, 10 * time.Minute, answeredSince, false},
+		{"not said when, recorded 10 minutes ago", 0, 10 * time.Minute, answeredSince, true},
+		{"not said when, recorded just now", 0, time.Second, answeredSince, false},
+		{"marked 10 minutes ago, Mesos not asked since the framework subscribed", 10 * time.Minute, 10 * time.Minute, notAnswered, false},
+		{"marked 10 minutes ago, no framework subscribed", 10 * time.Minute, 10 * time.Minute, noFramework, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := time.Now()
@@ -48,7 +53,7 @@ func TestTheUnreachableTimeoutRunsFromMesossMarking(t *testing.T) {
 				Spec:   corev1.PodSpec{SchedulerName: "mesos", NodeName: "mesos-c-agent-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
 				Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 			c := podAPI(t, interceptor.Funcs{}, mt, pod, readyCluster())
-			r := &MesosTaskReconciler{Client: c, Registry: scheduler.NewRegistry(), Recorder: events.NewFakeRecorder(10)}
+			r := &MesosTaskReconciler{Client: c, Registry: registryOf(t, tc.mesos), Recorder: events.NewFakeRecorder(10)}
 
 			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mt)})
 			if err != nil {
@@ -64,6 +69,35 @@ func TestTheUnreachableTimeoutRunsFromMesossMarking(t *testing.T) {
 			if !tc.nodeLost && (res.RequeueAfter <= 0 || res.RequeueAfter > 5*time.Minute) {
 				t.Errorf("looked at again after %s, want within the 5 minutes' timeout", res.RequeueAfter)
 			}
+			if tc.mesos != answeredSince && res.RequeueAfter > unansweredRecheck {
+				t.Errorf("looked at again after %s, want within %s while Mesos has not answered", res.RequeueAfter, unansweredRecheck)
+			}
 		})
 	}
+}
+
+// answered is what Mesos said of a cluster's tasks since its framework subscribed.
+type answered int
+
+const (
+	noFramework   answered = iota // no framework subscribed
+	notAnswered                   // subscribed, the reconciliation not answered yet
+	answeredSince                 // subscribed, and Mesos answered for every task since
+)
+
+// registryOf is a Registry whose cluster c's framework (to a mesos-sim of one agent) is
+// as a says.
+func registryOf(t *testing.T, a answered) *scheduler.Registry {
+	t.Helper()
+	reg := scheduler.NewRegistry()
+	if a == noFramework {
+		return reg
+	}
+	_, d, fw := simTask(t, true)
+	fw.awaitOffer(t) // subscribed
+	if a == answeredSince {
+		d.SetReconciled(d.Subscription())
+	}
+	reg.PutDriver("c", d, "")
+	return reg
 }

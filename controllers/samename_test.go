@@ -124,6 +124,8 @@ func TestADeletedTaskOfAnUnreachableAgentIsReleasedWhenItsPodIsGone(t *testing.T
 		{"unreachable, its pod still there", mesosv1alpha1.TaskPhaseUnreachable, "old", time.Minute, false, false, nil},
 		{"unreachable too long, its pod still there", mesosv1alpha1.TaskPhaseUnreachable, "old", 10 * time.Minute, true, true,
 			[]string{"Warning Released", "Warning Released"}},
+		// Mesos not asked since the framework subscribed: the task may be back.
+		{"unreachable too long as last recorded, its pod still there", mesosv1alpha1.TaskPhaseUnreachable, "old", 10 * time.Minute, false, false, nil},
 		{"running, its pod gone", mesosv1alpha1.TaskPhaseRunning, "", time.Minute, false, false, nil},
 		{"killing, its name taken by another pod", mesosv1alpha1.TaskPhaseKilling, "new", time.Minute, false, false, nil},
 	} {
@@ -145,7 +147,11 @@ func TestADeletedTaskOfAnUnreachableAgentIsReleasedWhenItsPodIsGone(t *testing.T
 			}
 			c := podAPI(t, interceptor.Funcs{}, objs...)
 			rec := events.NewFakeRecorder(10)
-			r := &MesosTaskReconciler{Client: c, Registry: scheduler.NewRegistry(), Recorder: rec}
+			reg := scheduler.NewRegistry()
+			if tc.nodeLost {
+				reg = registryOf(t, answeredSince)
+			}
+			r := &MesosTaskReconciler{Client: c, Registry: reg, Recorder: rec}
 
 			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mt)})
 			if err != nil {

@@ -424,16 +424,6 @@ func agentShown(state mesos.TaskState) (registered, known bool) {
 	return false, false
 }
 
-// SetReconciled records that the tasks were reconciled after a subscription; nothing
-// when another subscription came since, or the framework is not subscribed.
-func (d *Driver) SetReconciled(subscription uint64) {
-	d.update(func(s *Status) {
-		if s.Subscribed && s.Subscription == subscription {
-			s.Reconciled = true
-		}
-	})
-}
-
 // AgentIDs lists the agents seen, sorted.
 func (d *Driver) AgentIDs() []string {
 	d.mu.Lock()

@@ -208,3 +208,40 @@ func partitionedNotPartitionAware(ns, name string, then ...func(*corev1.Pod)) (s
 	Eventually(phase, 20*time.Second, 100*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseUnreachable))
 	return sim, pod, mt, phase
 }
+
+// A task unreachable past the timeout while the framework cannot ask Mesos (the master
+// down) keeps its pod: its agent may be back, and only the reconciliation after the
+// next subscription can tell. Here it came back while no framework was subscribed, so
+// nothing but that reconciliation says so; the pod is Ready again and its task runs.
+var _ = Describe("A pod whose task was unreachable when Mesos could no longer be asked", func() {
+	It("is not failed NodeLost before Mesos answered again, and runs on once its agent is back", func() {
+		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
+		mc := simCluster(sim)
+		ns := newNamespace()
+		pod := newPod(ns, "outage", mc.Spec.SchedulerName, "100m")
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		key := client.ObjectKeyFromObject(pod)
+		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+
+		Expect(sim.PartitionAgent("agent-1")).To(Succeed())
+		Eventually(func() (mesosv1alpha1.TaskPhase, error) {
+			mt := &mesosv1alpha1.MesosTask{}
+			err := k8sClient.Get(ctx, key, mt)
+			return mt.Status.Phase, err
+		}, 20*time.Second, 100*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseUnreachable))
+		sim.SetDown(true)
+		DeferCleanup(sim.SetDown, false)
+		Expect(sim.HealAgent("agent-1")).To(Succeed())
+
+		// The suite's unreachable timeout is 2s.
+		Consistently(podOf(key), 5*time.Second, 200*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
+
+		sim.SetDown(false)
+		Eventually(func() string {
+			p, _ := podOf(key)()
+			return podCondition(p, corev1.PodReady)
+		}, 30*time.Second, 100*time.Millisecond).Should(HavePrefix("True/"))
+		Expect(podOf(key)()).To(HaveField("Status.Phase", corev1.PodRunning))
+		Expect(taskStates(sim)()).To(ConsistOf("TASK_RUNNING"))
+	})
+})
