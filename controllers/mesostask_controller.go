@@ -322,8 +322,7 @@ const unansweredRecheck = 10 * time.Second
 // from the reconciliation alone, and while the master cannot be reached nothing can
 // tell. Its pod then waits, as the node lifecycle evicts nothing while it cannot tell.
 func (r *MesosTaskReconciler) stillUnreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask) (bool, error) {
-	d := r.Registry.Driver(mt.Spec.ClusterRef)
-	if d == nil || !d.Reconciled() {
+	if !r.Registry.Reconciled(mt.Spec.ClusterRef) {
 		return false, nil
 	}
 	now := &mesosv1alpha1.MesosTask{}

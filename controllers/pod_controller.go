@@ -105,10 +105,15 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return r.deletePod(ctx, pod.DeepCopy(), mt, haveTask, mc)
 	}
 	if haveTask && !podtask.PodTerminal(pod) && agentnode.OnAgentNode(pod) {
-		if res, done, err := r.reevaluateReadiness(ctx, pod, mt); done {
+		res, done, err := r.reevaluateReadiness(ctx, pod, mt)
+		if done {
 			return res, err
 		}
-		return r.tolerateOutages(ctx, pod, mc)
+		out, err := r.tolerateOutages(ctx, pod, mc)
+		if res.RequeueAfter > 0 && (out.RequeueAfter == 0 || res.RequeueAfter < out.RequeueAfter) {
+			out.RequeueAfter = res.RequeueAfter
+		}
+		return out, err
 	}
 	if podtask.PodTerminal(pod) || (haveTask && (pod.Spec.NodeName != "" || podtask.Launched(mt.Status.Phase))) {
 		// Its task is the MesosTask reconciler's and the scheduler's.
@@ -289,16 +294,24 @@ func (r *PodReconciler) removeEnded(ctx context.Context, pod *corev1.Pod, st *me
 // (podtask.GatedReadiness: the controller behind a gate, a load balancer's say, sets its
 // condition when it sees fit), and once someone else set its Ready otherwise than its
 // task says (podtask.RestoredReadiness: the node lifecycle controller, while the agent's
-// Node was not Ready). A pod whose MesosTask is not written yet (mt nil: its create
-// deferred in a burst) has only its gates evaluated; the rest waits for the MesosTask.
-// done says whether it wrote (or must try again).
+// Node was not Ready), once Mesos answered for the cluster's tasks since the framework
+// subscribed (the MesosTask may be older than the outage; until then the pod is looked
+// at again every unansweredRecheck). A pod whose MesosTask is not written yet (mt nil:
+// its create deferred in a burst) has only its gates evaluated; the rest waits for the
+// MesosTask. done says whether it wrote (or must try again).
 func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) (ctrl.Result, bool, error) {
 	st, changed := podtask.GatedReadiness(pod)
 	if mt == nil && !changed {
 		return ctrl.Result{}, false, nil
 	}
+	var wait ctrl.Result
 	if !changed {
 		st, changed = podtask.RestoredReadiness(pod, &mt.Status)
+		if changed && !r.Registry.Reconciled(mt.Spec.ClusterRef) {
+			// The MesosTask may be older than the outage (its agent lost meanwhile): not
+			// before Mesos answered for the cluster's tasks since the framework subscribed.
+			changed, wait = false, ctrl.Result{RequeueAfter: unansweredRecheck}
+		}
 	}
 	if !changed {
 		// Its spec may have changed since its status was written (say, its tolerations):
@@ -311,7 +324,7 @@ func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod
 		warnings, marked = unapplied(pod, mt, &st)
 	}
 	if !changed && !marked && !podtask.SpecChangedSinceStatus(pod) {
-		return ctrl.Result{}, false, nil
+		return wait, false, nil
 	}
 	podtask.ObserveGeneration(pod, &st)
 	pod = pod.DeepCopy() // the cache's own
@@ -325,7 +338,7 @@ func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod
 		ctrl.LoggerFrom(ctx).V(1).Info("Evaluated the pod's readiness again", "ready", podtask.PodReady(&pod.Status))
 		r.warn(pod, mt, warnings)
 	}
-	return ctrl.Result{}, true, client.IgnoreNotFound(err)
+	return wait, true, client.IgnoreNotFound(err)
 }
 
 // tolerateOutages makes a pod on an agent's Node tolerate that Node going NotReady for

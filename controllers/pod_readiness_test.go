@@ -57,16 +57,21 @@ func TestAGateConditionDecidesARunningPodsReadiness(t *testing.T) {
 
 // The node lifecycle controller sets Ready False on the pods of a Node that stops being
 // Ready (every replica of the manager was down); once a manager is back the pod is Ready
-// again as its task says, without waiting for the task's next update. A pod whose
-// container is not ready stays not Ready.
+// again as its task says, without waiting for the task's next update: once Mesos answered
+// for the cluster's tasks since the framework subscribed (the agent may have been lost
+// meanwhile), looked at again soon until then. A pod whose container is not ready stays
+// not Ready.
 func TestAPodMarkedNotReadyByTheNodeLifecycleIsReadyAgain(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
 		containerReady bool
+		mesos          answered
 		want           bool
 	}{
-		{"its containers ready", true, true},
-		{"a container not ready", false, false},
+		{"its containers ready", true, answeredSince, true},
+		{"a container not ready", false, answeredSince, false},
+		{"its containers ready, Mesos not asked since the framework subscribed", true, notAnswered, false},
+		{"its containers ready, no framework subscribed", true, noFramework, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			containersReady := corev1.ConditionFalse
@@ -83,9 +88,23 @@ func TestAPodMarkedNotReadyByTheNodeLifecycleIsReadyAgain(t *testing.T) {
 						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
 			mt, node := runningTaskOnAgent()
 			c := podAPI(t, interceptor.Funcs{}, pod, mt, node, readyCluster())
-			got := reconcilePod(t, c, pod, 2)
+			r := &PodReconciler{Client: c, Registry: registryOf(t, tc.mesos)}
+			var res ctrl.Result
+			for range 2 {
+				var err error
+				if res, err = r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := &corev1.Pod{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), got); err != nil {
+				t.Fatal(err)
+			}
 			if podtask.PodReady(&got.Status) != tc.want {
 				t.Errorf("Ready = %v, want %v: %+v", podtask.PodReady(&got.Status), tc.want, got.Status.Conditions)
+			}
+			if tc.containerReady && tc.mesos != answeredSince && (res.RequeueAfter <= 0 || res.RequeueAfter > unansweredRecheck) {
+				t.Errorf("looked at again after %s, want within %s", res.RequeueAfter, unansweredRecheck)
 			}
 		})
 	}

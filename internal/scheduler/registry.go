@@ -93,6 +93,13 @@ func (r *Registry) Driver(cluster string) *framework.Driver {
 	return d
 }
 
+// Reconciled says whether a cluster's framework is subscribed and Mesos answered for its
+// tasks since (framework.Driver.Reconciled).
+func (r *Registry) Reconciled(cluster string) bool {
+	d := r.Driver(cluster)
+	return d != nil && d.Reconciled()
+}
+
 // DriverAndHash returns the running driver of a cluster and the hash of its config.
 func (r *Registry) DriverAndHash(cluster string) (*framework.Driver, string) {
 	r.mu.Lock()
