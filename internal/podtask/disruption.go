@@ -24,14 +24,20 @@ var disruptionReasons = map[string]bool{
 	"REASON_AGENT_RESTARTED":           true,
 	"REASON_AGENT_UNKNOWN":             true,
 	"REASON_CONTAINER_PREEMPTED":       true,
-	"REASON_FRAMEWORK_REMOVED":         true,
-	"REASON_MASTER_DISCONNECTED":       true,
+	// The executor did not register again in time after its agent restarted.
+	"REASON_EXECUTOR_REREGISTRATION_TIMEOUT": true,
+	"REASON_FRAMEWORK_REMOVED":               true,
+	"REASON_MASTER_DISCONNECTED":             true,
 }
 
 // Disrupted says whether a task ended by Mesos's doing rather than its pod's, and so
 // whether its pod, failed for it, is a disruption: a task gone (its agent gone or
-// unknown, marked gone by an operator, or its framework removed), or failed or killed
-// for one of disruptionReasons. A pod whose deletion was asked ended for that.
+// unknown, marked gone by an operator, or its framework removed), failed or killed for
+// one of disruptionReasons, or killed without a reason. k8sm kills the task of a pod only
+// once the pod was deleted or ended, or of one whose record it lost; so a kill without a
+// reason is the executor stopping its tasks as it is shut down (its agent stopping, say),
+// as a kubelet's node shutdown ends pods (TerminationByKubelet), and a pod whose deletion
+// was asked ended for that.
 func Disrupted(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus) bool {
 	if !pod.DeletionTimestamp.IsZero() {
 		return false
@@ -39,7 +45,9 @@ func Disrupted(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus) bool {
 	switch st.Phase {
 	case mesosv1alpha1.TaskPhaseGone:
 		return true
-	case mesosv1alpha1.TaskPhaseFailed, mesosv1alpha1.TaskPhaseKilled:
+	case mesosv1alpha1.TaskPhaseKilled:
+		return st.Reason == "" || disruptionReasons[st.Reason]
+	case mesosv1alpha1.TaskPhaseFailed:
 		return disruptionReasons[st.Reason]
 	}
 	return false
