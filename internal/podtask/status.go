@@ -550,12 +550,14 @@ func PodStatusChanged(a, b *corev1.PodStatus) bool {
 	return !equality.Semantic.DeepEqual(&x, &y)
 }
 
-// MirrorToPod says whether an update is worth a pod status write. While a task is on its
-// way up (STAGING, STARTING) its bound pod already says Pending and PodScheduled, so such
-// an update is written only when the executor reports container statuses (an image being
-// pulled, say): a pod gets one status write on its way to Running instead of two.
-func MirrorToPod(st *mesosv1alpha1.MesosTaskStatus, data []byte) bool {
-	if st.Phase != mesosv1alpha1.TaskPhaseStaging && st.Phase != mesosv1alpha1.TaskPhaseStarting {
+// MirrorToPod says whether an update is worth a write of pod's status. While a task is on
+// its way up (STAGING, STARTING) its bound pod already says Pending and PodScheduled, so
+// such an update is written only when the executor reports container statuses (an image
+// being pulled, say): a pod gets one status write on its way to Running instead of two.
+// Not so for a pod that says its agent is unreachable: the agent is back.
+func MirrorToPod(pod *corev1.Pod, st *mesosv1alpha1.MesosTaskStatus, data []byte) bool {
+	if st.Phase != mesosv1alpha1.TaskPhaseStaging && st.Phase != mesosv1alpha1.TaskPhaseStarting ||
+		pod.Status.Reason == ReasonAgentUnreachable {
 		return true
 	}
 	var ps corev1.PodStatus

@@ -456,10 +456,21 @@ func TestMirrorToPod(t *testing.T) {
 			if tc.data != "" {
 				data = []byte(tc.data)
 			}
-			if got := MirrorToPod(&mesosv1alpha1.MesosTaskStatus{Phase: tc.phase}, data); got != tc.want {
+			pod := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending}}
+			if got := MirrorToPod(pod, &mesosv1alpha1.MesosTaskStatus{Phase: tc.phase}, data); got != tc.want {
 				t.Errorf("MirrorToPod(%s, %q) = %v, want %v", tc.phase, tc.data, got, tc.want)
 			}
 		})
+	}
+	// Its agent back while the task was starting: the pod says the agent is unreachable
+	// no longer.
+	unreachable := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending, Reason: ReasonAgentUnreachable}}
+	if !MirrorToPod(unreachable, &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStarting}, nil) {
+		t.Error("a bare TASK_STARTING is not written on a pod that says its agent is unreachable")
+	}
+	st := PodStatusFor(unreachable, &mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseStarting, MesosState: "TASK_STARTING"}, nil)
+	if st.Reason == ReasonAgentUnreachable {
+		t.Errorf("the status written keeps the reason %s", st.Reason)
 	}
 }
 

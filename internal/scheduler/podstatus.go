@@ -23,9 +23,6 @@ import (
 // (RemoveEndedPod). The Pod reconciler may remove that pod first (it sees the MesosTask
 // written): the pod is told in an event here either way.
 func (s *Scheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask, ts mesos.TaskStatus) error {
-	if !podtask.MirrorToPod(&mt.Status, ts.Data) {
-		return nil
-	}
 	attempt := 0
 	var removing *corev1.Pod
 	// The status is written with Update: it carries the version it was computed from, so
@@ -40,7 +37,7 @@ func (s *Scheduler) mirrorToPod(ctx context.Context, mt *mesosv1alpha1.MesosTask
 			return err
 		}
 		attempt++
-		if pod.UID != types.UID(mt.Spec.PodUID) {
+		if pod.UID != types.UID(mt.Spec.PodUID) || !podtask.MirrorToPod(pod, &mt.Status, ts.Data) {
 			return nil
 		}
 		if !pod.DeletionTimestamp.IsZero() && podtask.IsTerminalPhase(mt.Status.Phase) {
