@@ -58,15 +58,27 @@ func (r *MesosTaskReconciler) tellPodOfEnd(ctx context.Context, mt *mesosv1alpha
 // the operator wrote itself, Mesos having said nothing (a Node deleted before the task
 // ran there), which no one else writes to the pod.
 func endSettle(st *mesosv1alpha1.MesosTaskStatus) time.Duration {
-	if podtask.EndedWithoutMesos(st) {
+	switch {
+	case podtask.EndedWithoutMesos(st):
 		return 0
-	}
-	switch st.Source {
-	case "SOURCE_AGENT", "SOURCE_EXECUTOR":
+	case fromAgent(st):
 		return agentUpdateSettle
 	}
 	return masterUpdateSettle
 }
+
+// fromAgent says whether a MesosTask's last update is one the agent sends again until
+// it is acknowledged: the agent's or the executor's, which carries the executor's data.
+func fromAgent(st *mesosv1alpha1.MesosTaskStatus) bool {
+	return !podtask.EndedWithoutMesos(st) && (st.Source == "SOURCE_AGENT" || st.Source == "SOURCE_EXECUTOR")
+}
+
+// deletedEndSettle is how long a deleted pod whose task ended, by an update of its agent,
+// is left for the scheduler to remove with that update's data (its containers' exit
+// codes: a pod whose containers exited 0 as they were stopped is Succeeded) before the
+// Pod reconciler removes it with what the pod last said. The scheduler writes the
+// MesosTask first, which brings that pass, and removes the pod right after.
+const deletedEndSettle = 5 * time.Second
 
 // lastUpdate is when a MesosTask's status was last written; the zero time when it does
 // not say.

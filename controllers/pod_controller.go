@@ -441,6 +441,11 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 		// The terminal update removes the pod; ask again if it does not come.
 		return ctrl.Result{RequeueAfter: r.kills.record(mt.Spec.TaskID, grace, reaches, now)}, nil
 	}
+	if haveTask && fromAgent(&mt.Status) {
+		if wait := deletedEndSettle - time.Since(lastUpdate(&mt.Status)); wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil // the scheduler removes it with the update's data
+		}
+	}
 	if s := r.Registry.Scheduler(mc.Name); s != nil {
 		s.Dequeue(podtask.TaskIDFor(pod))
 	}

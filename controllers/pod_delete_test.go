@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,7 +25,8 @@ import (
 // A deleted pod whose task never ran, or ended before, is removed at once, as a kubelet
 // removes it: with its terminal phase written first (Failed for a task that never ran,
 // the phase its task ended with otherwise), so that a Job counts it and lets go of its
-// finalizer.
+// finalizer. One whose task an update of its agent ended just now is left to the
+// scheduler a few seconds, which removes it with that update's exit codes.
 func TestADeletedPodWhoseTaskIsOverIsRemovedWithATerminalPhase(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -33,6 +35,9 @@ func TestADeletedPodWhoseTaskIsOverIsRemovedWithATerminalPhase(t *testing.T) {
 		phase corev1.PodPhase         // the pod's when it is deleted
 		want  corev1.PodPhase         // written before the delete
 		log   []string
+		// source and updated (ago) are those of the MesosTask's last update.
+		source  string
+		updated time.Duration
 	}{
 		{name: "queued, never launched", phase: corev1.PodPending, want: corev1.PodFailed, log: []string{"status Failed", "delete"}},
 		{name: "sent back by Mesos", node: "mesos-c-agent-1", task: mesosv1alpha1.TaskPhasePending, phase: corev1.PodPending,
@@ -41,6 +46,12 @@ func TestADeletedPodWhoseTaskIsOverIsRemovedWithATerminalPhase(t *testing.T) {
 			want: corev1.PodSucceeded, log: []string{"status Succeeded", "delete"}},
 		{name: "ended already", node: "mesos-c-agent-1", task: mesosv1alpha1.TaskPhaseKilled, phase: corev1.PodFailed,
 			want: corev1.PodFailed, log: []string{"delete"}},
+		{name: "killed by its executor just now", node: "mesos-c-agent-1", task: mesosv1alpha1.TaskPhaseKilled, phase: corev1.PodRunning,
+			want: corev1.PodRunning, source: "SOURCE_EXECUTOR", updated: time.Second},
+		{name: "killed by its executor a while ago", node: "mesos-c-agent-1", task: mesosv1alpha1.TaskPhaseKilled, phase: corev1.PodRunning,
+			want: corev1.PodFailed, log: []string{"status Failed", "delete"}, source: "SOURCE_EXECUTOR", updated: time.Minute},
+		{name: "killed by the master just now", node: "mesos-c-agent-1", task: mesosv1alpha1.TaskPhaseKilled, phase: corev1.PodRunning,
+			want: corev1.PodFailed, log: []string{"status Failed", "delete"}, source: "SOURCE_MASTER", updated: time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := metav1.Now()
@@ -51,16 +62,24 @@ func TestADeletedPodWhoseTaskIsOverIsRemovedWithATerminalPhase(t *testing.T) {
 			objs := []client.Object{pod, readyCluster(),
 				&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mesos-c-agent-1", Labels: map[string]string{agentnode.LabelCluster: "c"}}}}
 			if tc.task != "" {
-				objs = append(objs, &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+				mt := &mesosv1alpha1.MesosTask{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
 					Spec:   mesosv1alpha1.MesosTaskSpec{ClusterRef: "c", PodUID: "u1", TaskID: "k8sm.u1"},
-					Status: mesosv1alpha1.MesosTaskStatus{Phase: tc.task, MesosState: "TASK_" + string(tc.task)}})
+					Status: mesosv1alpha1.MesosTaskStatus{Phase: tc.task, MesosState: "TASK_" + string(tc.task), Source: tc.source}}
+				if tc.updated > 0 {
+					mt.Status.LastUpdateTime = &metav1.Time{Time: time.Now().Add(-tc.updated)}
+				}
+				objs = append(objs, mt)
 			}
 			var log testapi.PodWrites
 			c := podAPI(t, log.Funcs(), objs...)
 			r := &PodReconciler{Client: c, Registry: scheduler.NewRegistry()}
 
-			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)}); err != nil {
+			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pod)})
+			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.log == nil && (res.RequeueAfter <= 0 || res.RequeueAfter > deletedEndSettle) {
+				t.Errorf("a pod left to the scheduler is looked at again after %s, want within %s", res.RequeueAfter, deletedEndSettle)
 			}
 
 			if got := log.List(); !slices.Equal(got, tc.log) {
