@@ -368,3 +368,27 @@ func BenchmarkHeldOffersRound(b *testing.B) {
 		b.Fatalf("%d offers held, want %d", len(s.held), len(offers))
 	}
 }
+
+// A cluster whose deletion begins while it holds offers declines them at its next round,
+// one that work brought (a batch of no offers) included: they go back to the other
+// frameworks at once, not when Mesos takes them back.
+func TestHeldOffersAreDeclinedOnceTheClusterIsBeingDeleted(t *testing.T) {
+	c := fakeAPI(t)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.handleNew(ctx, []mesos.Offer{agentOffer("agent-1", 2)})
+	if !s.holding() {
+		t.Fatal("the offer is not held")
+	}
+	mc := s.currentCluster().DeepCopy()
+	now := metav1.Now()
+	mc.DeletionTimestamp = &now
+	s.SetCluster(mc)
+
+	s.handleOffers(ctx, offerBatch{}) // what the woken loop does
+
+	if _, declined := d.declines["o-agent-1"]; !declined || s.holding() {
+		t.Errorf("declines %v, holding %v; want the held offer declined", d.declines, s.holding())
+	}
+}

@@ -90,7 +90,7 @@ func (s *Scheduler) handleOffers(ctx context.Context, b offerBatch) {
 		return
 	}
 	if !mc.DeletionTimestamp.IsZero() {
-		s.declineWhileDeleted(ctx, b)
+		s.declineWhileDeleted(ctx, b, sourceOf(d))
 		return
 	}
 	s.awaitExecutors(ctx)
@@ -261,12 +261,13 @@ func (s *Scheduler) awaitFrameworkID(ctx context.Context, b offerBatch) {
 	s.decline(ctx, b.from, offerIDs(b.offers), frameworkIDWait)
 }
 
-// declineWhileDeleted declines the offers of a cluster being deleted, and those held,
-// for as long as a framework waiting for its id: nothing is launched for a cluster that
-// goes (its pods would run in Mesos with no cluster left), and the offers go back to the
-// other frameworks.
-func (s *Scheduler) declineWhileDeleted(ctx context.Context, b offerBatch) {
-	held := s.takeHeld(b.from, time.Now())
+// declineWhileDeleted declines the offers of a cluster being deleted, and those held on
+// the subscription on, for as long as a framework waiting for its id: nothing is launched
+// for a cluster that goes (its pods would run in Mesos with no cluster left), and the
+// offers go back to the other frameworks. Not the batch's source for the held: a batch of
+// no offers (work came) names none, and the held would be dropped, left to Mesos.
+func (s *Scheduler) declineWhileDeleted(ctx context.Context, b offerBatch, on offerSource) {
+	held := s.takeHeld(on, time.Now())
 	defer s.recycleHeld(held)
 	ids := offerIDs(b.offers)
 	for _, o := range held {
@@ -276,7 +277,7 @@ func (s *Scheduler) declineWhileDeleted(ctx context.Context, b offerBatch) {
 		return
 	}
 	s.Log.V(1).Info("Declining offers: the MesosCluster is being deleted", "offers", len(ids))
-	s.decline(ctx, b.from, ids, frameworkIDWait)
+	s.decline(ctx, on, ids, frameworkIDWait)
 }
 
 // place runs placement over the queue, in its order, and the offers. The room of the
