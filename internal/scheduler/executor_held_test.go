@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -71,5 +72,28 @@ func TestAHeldOfferListsNoExecutorThatEnded(t *testing.T) {
 	got := d.accepted[1][0].Executor
 	if got == nil || len(got.Resources) == 0 || got.Resources[0].GetAllocationInfo().GetRole() != "b" {
 		t.Fatalf("p2 names the ExecutorInfo %v, want the executor started again with role b's resources", got)
+	}
+}
+
+// The master rejects the ACCEPT that started the executor on agent-1 (its offer was
+// rescinded: TASK_DROPPED, REASON_INVALID_OFFERS), so the executor never started. The
+// next pod, placed on role b's held offer, starts it itself, with that offer's
+// resources: taken for running, its launch would carry none, and Mesos, counting in the
+// resources of an executor it has to start, would refuse it (TASK_ERROR, the pod Failed).
+func TestAnExecutorWhoseAcceptTheMasterRejectedIsNotTakenForRunning(t *testing.T) {
+	s, d, executor := executorStartedBesideAHeldOffer(t)
+	ctx := context.Background()
+	dropped := masterUpdate(d.accepted[0][0].TaskID.Value, mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS)
+	dropped.status.AgentID = &d.accepted[0][0].AgentID
+	newWorker(s, -1).handle(ctx, dropped)
+
+	s.handleOffers(ctx, offerBatch{})
+	// p1, whose launch Mesos dropped, is launched again beside it.
+	if len(d.accepted) != 2 || !slices.Contains(d.launches["ob"], "k8sm.uid-p2") {
+		t.Fatalf("round 2: launches %v, want p2 on the held offer ob", d.launches)
+	}
+	got := d.accepted[1][0].Executor
+	if got == nil || got.ExecutorID != executor.ExecutorID || len(got.Resources) == 0 || got.Resources[0].GetAllocationInfo().GetRole() != "b" {
+		t.Fatalf("p2 names the ExecutorInfo %v, want the executor started with role b's resources", got)
 	}
 }

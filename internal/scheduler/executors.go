@@ -18,6 +18,8 @@ type launchedExecutor struct {
 	id        string
 	resources []mesos.Resource
 	at        time.Time
+	// startedBy are the tasks of the ACCEPT that started it (launchRejected).
+	startedBy []string
 }
 
 // executorLaunched remembers, for each agent where an ACCEPT Mesos took started the
@@ -49,7 +51,30 @@ func (s *Scheduler) executorLaunched(asgs []placement.Assignment, launch []mesos
 		if s.executors == nil {
 			s.executors = map[string]launchedExecutor{}
 		}
-		s.executors[agent] = launchedExecutor{id: e.ExecutorID.Value, resources: cloneResources(e.Resources), at: time.Now()}
+		var by []string
+		for j := range launch {
+			if launch[j].AgentID.Value == agent {
+				by = append(by, launch[j].TaskID.Value)
+			}
+		}
+		s.executors[agent] = launchedExecutor{id: e.ExecutorID.Value, resources: cloneResources(e.Resources), at: time.Now(), startedBy: by}
+	}
+}
+
+// launchRejected forgets an executor taken for started by an ACCEPT the master then
+// rejected whole (its offers invalid: one rescinded, say): it answers each of its tasks
+// TASK_DROPPED, or TASK_LOST, with REASON_INVALID_OFFERS (master.cpp, Master::accept),
+// and the executor never started. Taken for running, it would be read into the agent's
+// held offers of another role, and Mesos, which counts an executor's resources in until
+// it runs, would refuse the next task there (TASK_ERROR, the pod Failed).
+func (s *Scheduler) launchRejected(ts mesos.TaskStatus) {
+	if ts.GetSource() != mesos.SOURCE_MASTER || ts.GetReason() != mesos.REASON_INVALID_OFFERS || ts.AgentID == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.executors[ts.AgentID.Value]; ok && slices.Contains(e.startedBy, ts.TaskID.Value) {
+		delete(s.executors, ts.AgentID.Value)
 	}
 }
 

@@ -189,6 +189,7 @@ func (w *worker) handle(ctx context.Context, u statusUpdate) {
 		return
 	}
 	s.queued.taken(u.status.UUID)
+	s.launchRejected(u.status)
 	earlier := w.takeUnwritten(id)
 	if w.grace > 0 && len(earlier) == 0 && deferrable(u.status) && !w.answerHeld(id) {
 		if err := u.ack(ctx); err == nil {
