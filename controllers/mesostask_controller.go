@@ -309,6 +309,14 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 	return retryConflict(r.nodeLost(ctx, pod))
 }
 
+// mesosAnswered says whether the MesosTasks of a cluster say what Mesos answered for its
+// tasks since the framework last subscribed: the reconciliation was answered, and the
+// answers held back a while since have been written (scheduler.Registry.AnsweredFor).
+func mesosAnswered(reg *scheduler.Registry, cluster string) bool {
+	settled, ok := reg.AnsweredFor(cluster)
+	return ok && settled >= 0
+}
+
 // unansweredRecheck is how soon a task whose unreachable timeout ran out is looked at
 // again while Mesos has not answered for the cluster's tasks since the framework last
 // subscribed.
@@ -316,13 +324,12 @@ const unansweredRecheck = 10 * time.Second
 
 // stillUnreachable says whether a task whose unreachable timeout ran out is unreachable
 // still as Mesos last said: Mesos answered for the cluster's tasks since the framework
-// last subscribed, and the MesosTask, read again (each answer is written before the
-// cluster counts as reconciled), still says so. Until then the MesosTask may be older
+// last subscribed (mesosAnswered), and the MesosTask, read again, still says so. Until then the MesosTask may be older
 // than the outage: an agent that came back while no manager was subscribed is heard of
 // from the reconciliation alone, and while the master cannot be reached nothing can
 // tell. Its pod then waits, as the node lifecycle evicts nothing while it cannot tell.
 func (r *MesosTaskReconciler) stillUnreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask) (bool, error) {
-	if !r.Registry.Reconciled(mt.Spec.ClusterRef) {
+	if !mesosAnswered(r.Registry, mt.Spec.ClusterRef) {
 		return false, nil
 	}
 	now := &mesosv1alpha1.MesosTask{}

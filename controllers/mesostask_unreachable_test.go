@@ -39,6 +39,8 @@ func TestTheUnreachableTimeoutRunsFromMesossMarking(t *testing.T) {
 		{"not said when, recorded just now", 0, time.Second, answeredSince, false},
 		{"marked 10 minutes ago, Mesos not asked since the framework subscribed", 10 * time.Minute, 10 * time.Minute, notAnswered, false},
 		{"marked 10 minutes ago, no framework subscribed", 10 * time.Minute, 10 * time.Minute, noFramework, false},
+		// An answer that the task ended may be held back a few seconds, unwritten.
+		{"marked 10 minutes ago, Mesos answered just now", 10 * time.Minute, 10 * time.Minute, answeredJustNow, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := time.Now()
@@ -80,9 +82,10 @@ func TestTheUnreachableTimeoutRunsFromMesossMarking(t *testing.T) {
 type answered int
 
 const (
-	noFramework   answered = iota // no framework subscribed
-	notAnswered                   // subscribed, the reconciliation not answered yet
-	answeredSince                 // subscribed, and Mesos answered for every task since
+	noFramework     answered = iota // no framework subscribed
+	notAnswered                     // subscribed, the reconciliation not answered yet
+	answeredJustNow                 // answered, its answers maybe held back yet
+	answeredSince                   // subscribed, and Mesos answered for every task since
 )
 
 // registryOf is a Registry whose cluster c's framework (to a mesos-sim of one agent) is
@@ -95,8 +98,11 @@ func registryOf(t *testing.T, a answered) *scheduler.Registry {
 	}
 	_, d, fw := simTask(t, true)
 	fw.awaitOffer(t) // subscribed
-	if a == answeredSince {
+	if a >= answeredJustNow {
 		d.SetReconciled(d.Subscription())
+	}
+	if a == answeredSince {
+		reg.AnswerSettle = -1 // the answers held back written
 	}
 	reg.PutDriver("c", d, "")
 	return reg

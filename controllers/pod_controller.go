@@ -110,7 +110,7 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			return res, err
 		}
 		out, err := r.tolerateOutages(ctx, pod, mc)
-		if res.RequeueAfter > 0 && (out.RequeueAfter == 0 || res.RequeueAfter < out.RequeueAfter) {
+		if err == nil && res.RequeueAfter > 0 && (out.RequeueAfter == 0 || res.RequeueAfter < out.RequeueAfter) {
 			out.RequeueAfter = res.RequeueAfter
 		}
 		return out, err
@@ -307,7 +307,7 @@ func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod
 	var wait ctrl.Result
 	if !changed {
 		st, changed = podtask.RestoredReadiness(pod, &mt.Status)
-		if changed && !r.Registry.Reconciled(mt.Spec.ClusterRef) {
+		if changed && !mesosAnswered(r.Registry, mt.Spec.ClusterRef) {
 			// The MesosTask may be older than the outage (its agent lost meanwhile): not
 			// before Mesos answered for the cluster's tasks since the framework subscribed.
 			changed, wait = false, ctrl.Result{RequeueAfter: unansweredRecheck}
@@ -441,7 +441,7 @@ func (r *PodReconciler) deletePod(ctx context.Context, pod *corev1.Pod, mt *meso
 		// The terminal update removes the pod; ask again if it does not come.
 		return ctrl.Result{RequeueAfter: r.kills.record(mt.Spec.TaskID, grace, reaches, now)}, nil
 	}
-	if haveTask && fromAgent(&mt.Status) {
+	if haveTask && podtask.IsTerminalPhase(mt.Status.Phase) && fromAgent(&mt.Status) {
 		if wait := deletedEndSettle - time.Since(lastUpdate(&mt.Status)); wait > 0 {
 			return ctrl.Result{RequeueAfter: wait}, nil // the scheduler removes it with the update's data
 		}

@@ -75,8 +75,9 @@ type Status struct {
 	// until a subscription is accepted.
 	Refused string
 	// Reconciled is true once Mesos answered for every task asked about after the
-	// current subscription.
-	Reconciled bool
+	// current subscription; ReconciledAt says when it turned so.
+	Reconciled   bool
+	ReconciledAt time.Time
 	// Subscription names the current subscription, or the last one: Connection.Subscription
 	// while it was held.
 	Subscription uint64

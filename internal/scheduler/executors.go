@@ -74,7 +74,7 @@ func (s *Scheduler) launchRejected(ts mesos.TaskStatus) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.executors[ts.AgentID.Value]; ok && slices.Contains(e.startedBy, ts.TaskID.Value) {
-		delete(s.executors, ts.AgentID.Value)
+		s.executorEndedLocked(ts.AgentID.Value, e.id) // and off the agent's held offers
 	}
 }
 

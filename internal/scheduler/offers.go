@@ -269,7 +269,7 @@ func (s *Scheduler) awaitFrameworkID(ctx context.Context, b offerBatch) {
 func (s *Scheduler) declineWhileDeleted(ctx context.Context, b offerBatch, on offerSource) {
 	held := s.takeHeld(on, time.Now())
 	defer s.recycleHeld(held)
-	ids := offerIDs(b.offers)
+	ids := offerIDs(s.liveOffers(b, on))
 	for _, o := range held {
 		ids = append(ids, o.offer.ID)
 	}

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"sync"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -17,6 +18,12 @@ import (
 // stops them; the other reconcilers read them. It wakes the reconcilers that listen when
 // a driver's status changes. Make one with NewRegistry and hand it to every reconciler.
 type Registry struct {
+	// AnswerSettle is how long after the reconciliation counts as answered the
+	// MesosTasks are taken to say it (AnsweredFor): an answer that a task ended is held
+	// back up to the workers' starting grace before it is written (worker.holdAnswer),
+	// for the agent's own update. Zero: twice DefaultStartingGrace; negative: none.
+	AnswerSettle time.Duration
+
 	mu         sync.Mutex
 	drivers    map[string]runningDriver
 	schedulers map[string]*Scheduler
@@ -93,11 +100,24 @@ func (r *Registry) Driver(cluster string) *framework.Driver {
 	return d
 }
 
-// Reconciled says whether a cluster's framework is subscribed and Mesos answered for its
-// tasks since (framework.Driver.Reconciled).
-func (r *Registry) Reconciled(cluster string) bool {
+// AnsweredFor is how long a cluster's MesosTasks have said what Mesos answered for its
+// tasks since the framework last subscribed: since the reconciliation was answered
+// (framework.Driver.ReconciledSince), less AnswerSettle; ok is false while it was not,
+// or no framework is subscribed.
+func (r *Registry) AnsweredFor(cluster string) (time.Duration, bool) {
 	d := r.Driver(cluster)
-	return d != nil && d.Reconciled()
+	if d == nil {
+		return 0, false
+	}
+	at, ok := d.ReconciledSince()
+	settle := r.AnswerSettle
+	switch {
+	case settle == 0:
+		settle = 2 * DefaultStartingGrace
+	case settle < 0:
+		settle = 0
+	}
+	return time.Since(at) - settle, ok
 }
 
 // DriverAndHash returns the running driver of a cluster and the hash of its config.
