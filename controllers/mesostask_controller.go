@@ -324,10 +324,11 @@ const unansweredRecheck = 10 * time.Second
 
 // stillUnreachable says whether a task whose unreachable timeout ran out is unreachable
 // still as Mesos last said: Mesos answered for the cluster's tasks since the framework
-// last subscribed (mesosAnswered), and the MesosTask, read again, still says so. Until then the MesosTask may be older
-// than the outage: an agent that came back while no manager was subscribed is heard of
-// from the reconciliation alone, and while the master cannot be reached nothing can
-// tell. Its pod then waits, as the node lifecycle evicts nothing while it cannot tell.
+// last subscribed (mesosAnswered), and the MesosTask, read again, still says so. Until
+// then the MesosTask may be older than the outage: an agent that came back while no
+// manager was subscribed is heard of from the reconciliation alone, and while the master
+// cannot be reached nothing can tell. Its pod then waits, as the node lifecycle evicts
+// nothing while it cannot tell.
 func (r *MesosTaskReconciler) stillUnreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask) (bool, error) {
 	if !mesosAnswered(r.Registry, mt.Spec.ClusterRef) {
 		return false, nil
