@@ -97,3 +97,28 @@ func TestAnExecutorWhoseAcceptTheMasterRejectedIsNotTakenForRunning(t *testing.T
 		t.Fatalf("p2 names the ExecutorInfo %v, want the executor started with role b's resources", got)
 	}
 }
+
+// The master's rejection of the ACCEPT that was to start the executor (TASK_DROPPED,
+// REASON_INVALID_OFFERS, on the event stream) is handled before the ACCEPT's own answer
+// comes back: the executor, which never started, is not taken for running after it.
+func TestAnExecutorWhoseAcceptWasRejectedBeforeItsAnswerIsNotTakenForRunning(t *testing.T) {
+	pod1, mt1 := podWithTask("p1", "500m")
+	c := fakeAPI(t, pod1)
+	d := newFakeDriver()
+	s, _ := newTestScheduler(c, d)
+	ctx := context.Background()
+	s.Enqueue(ctx, mt1, pod1)
+	d.duringLaunch = func() {
+		d.duringLaunch = nil
+		dropped := masterUpdate(d.accepted[0][0].TaskID.Value, mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS)
+		dropped.status.AgentID = &d.accepted[0][0].AgentID
+		newWorker(s, -1).handle(ctx, dropped)
+	}
+	s.handleNew(ctx, []mesos.Offer{roleOfferOf("oa", "agent-1", "a", 1)})
+	if len(d.accepted) != 1 || d.accepted[0][0].Executor == nil {
+		t.Fatalf("launches %v; want p1's, starting the executor", d.launches)
+	}
+	if got := s.runningExecutor(d.accepted[0][0].Executor.ExecutorID.Value)("a-agent-1"); got != nil {
+		t.Errorf("the executor is taken for running on agent-1, with %v", got)
+	}
+}

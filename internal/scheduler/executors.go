@@ -52,10 +52,17 @@ func (s *Scheduler) executorLaunched(asgs []placement.Assignment, launch []mesos
 			s.executors = map[string]launchedExecutor{}
 		}
 		var by []string
+		rejected := false
 		for j := range launch {
-			if launch[j].AgentID.Value == agent {
-				by = append(by, launch[j].TaskID.Value)
+			if id := launch[j].TaskID.Value; launch[j].AgentID.Value == agent {
+				by = append(by, id)
+				_, r := s.rejectedLaunches[id]
+				rejected = rejected || r
+				delete(s.rejectedLaunches, id)
 			}
+		}
+		if rejected {
+			continue // the master's rejection came before its 202: it never started
 		}
 		s.executors[agent] = launchedExecutor{id: e.ExecutorID.Value, resources: cloneResources(e.Resources), at: time.Now(), startedBy: by}
 	}
@@ -75,8 +82,25 @@ func (s *Scheduler) launchRejected(ts mesos.TaskStatus) {
 	defer s.mu.Unlock()
 	if e, ok := s.executors[ts.AgentID.Value]; ok && slices.Contains(e.startedBy, ts.TaskID.Value) {
 		s.executorEndedLocked(ts.AgentID.Value, e.id) // and off the agent's held offers
+		return
 	}
+	// The master sends the rejection on the event stream, which may bring it before the
+	// ACCEPT's own answer: executorLaunched, which comes after that answer, is to know.
+	now := time.Now()
+	for id, at := range s.rejectedLaunches {
+		if now.Sub(at) > rejectedLaunchMemory {
+			delete(s.rejectedLaunches, id)
+		}
+	}
+	if s.rejectedLaunches == nil {
+		s.rejectedLaunches = map[string]time.Time{}
+	}
+	s.rejectedLaunches[ts.TaskID.Value] = now
 }
+
+// rejectedLaunchMemory is how long a task whose ACCEPT the master rejected is remembered
+// for executorLaunched: far longer than an ACCEPT's answer takes.
+const rejectedLaunchMemory = time.Minute
 
 // withExecutorsStartedSince is offer as it would be made now, for an offer made before a
 // round that started at since: an executor this process started on its agent since then

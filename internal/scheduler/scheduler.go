@@ -128,6 +128,9 @@ type Scheduler struct {
 	// had), and the tasks of pods gone recorded (earlier.go).
 	executors      map[string]launchedExecutor
 	executorsKnown chan struct{}
+	// rejectedLaunches are the tasks whose ACCEPT the master rejected before its answer
+	// came, by task id, with when (launchRejected).
+	rejectedLaunches map[string]time.Time
 	// round is the latest explicit reconciliation, and reconcileRetry the first wait for
 	// its answers (reconcile.go).
 	round          *round
