@@ -134,6 +134,9 @@ func (m *Master) serveFaults(w http.ResponseWriter, r *http.Request) {
 //   - a framework subscribing again with its id gets the same id and its tasks, and
 //     its unacknowledged updates are sent again (Master::_subscribe,
 //     connectAndActivateRecoveredFramework, sendFrameworkUpdates);
+//   - the maintenance schedule and the machines' modes and unavailabilities are kept
+//     (the registry has them); inverse offers and the answers to them are not
+//     (failoverMaintenanceLocked);
 //   - no failover timeout runs for a recovered framework: recoverFramework starts none,
 //     so a framework that never subscribes again keeps its tasks (MESOS-4659); its
 //     failover_timeout counts again only once it has subscribed and disconnected
@@ -173,6 +176,7 @@ func (m *Master) FailoverMaster() {
 			t.unreachable = false // not kept across a failover (MESOS-6785)
 		}
 	}
+	m.failoverMaintenanceLocked()
 }
 
 // onAnyAgentLocked says whether an agent that may still register with the master (one

@@ -153,6 +153,8 @@ type Master struct {
 	// roleChosen counts the allocations to each role since the master started or failed
 	// over, the role sorter's tie-break (offers.go roleOrder).
 	roleChosen map[string]int
+	// maint is the maintenance schedule, the machines and the inverse offers (maintenance.go).
+	maint *maintenanceState
 
 	workDir string
 	nextRun int
@@ -186,6 +188,7 @@ type framework struct {
 	stream         *stream
 	suppressed     bool
 	filters        map[string][]refusal // refuse filters by agent id (offers.go)
+	inverseFilters map[string]time.Time // inverse offer filters by agent id, until when (inverse.go)
 	tasks          map[string]*task
 	removed        bool
 	partitionAware bool
@@ -220,6 +223,10 @@ type agent struct {
 	unreachable  time.Time                     // when it was partitioned
 	down         bool                          // its process is restarting (RestartAgent)
 	recovering   bool                          // restarted, waiting for executors to subscribe again
+	// shutDown: the master told it to shut down (its machine DOWN) and its process exited;
+	// it never registers again. forgotten: removed with its machine DOWN (removeSlave), not
+	// marked gone: the master answers for it as for an agent it does not know.
+	shutDown, forgotten bool
 	// recovered: the master failed over and the agent has not registered with it again
 	// (recovered.go); reregisterDelay is how long it takes to, reregisterGen tells its
 	// wait of the latest failover from an earlier one's.
@@ -333,7 +340,8 @@ func New(cfg Config) (*Master, error) {
 		return nil, fmt.Errorf("agent attributes: %w", err)
 	}
 	m := &Master{cfg: cfg, id: uuid.NewString(), log: cfg.Log, executorKey: newExecutorKey(), frameworks: map[string]*framework{},
-		agentByID: map[string]*agent{}, offers: map[string]*offer{}, roleChosen: map[string]int{}, stop: make(chan struct{}), allocateSoon: make(chan struct{}, 1)}
+		agentByID: map[string]*agent{}, offers: map[string]*offer{}, roleChosen: map[string]int{}, stop: make(chan struct{}), allocateSoon: make(chan struct{}, 1),
+		maint: newMaintenance()}
 	for i := 1; i <= cfg.Agents; i++ {
 		hostname, port := fmt.Sprintf("agent-%d", i), mesos.Default_AgentInfo_Port
 		if cfg.AgentHostname != "" {
@@ -353,6 +361,7 @@ func New(cfg Config) (*Master, error) {
 			}
 			a.ip = fmt.Sprintf("127.0.0.%d", i)
 		}
+		m.noteMachineLocked(a) // it registers: the master knows its machine
 	}
 	return m, nil
 }

@@ -98,6 +98,7 @@ func (m *Master) allocateLocked(now time.Time) {
 			fw.send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: batch}})
 		}
 	}
+	m.generateInverseOffersLocked(now)
 }
 
 // roleToOfferLocked picks the role an agent's resources are offered to the framework
@@ -262,8 +263,10 @@ func (m *Master) refuseLocked(fw *framework, a *agent, role string, res pool, f 
 
 // clearFiltersLocked drops a framework's refuse filters for the roles given, or all of
 // them when none are (HierarchicalAllocatorProcess::reviveRoles on REVIVE;
-// deactivateFramework clears them all when the framework disconnects).
+// deactivateFramework clears them all when the framework disconnects). Either clears
+// its inverse offer filters, of every role (inverse.go).
 func clearFiltersLocked(fw *framework, roles []string) {
+	clear(fw.inverseFilters)
 	if len(roles) == 0 {
 		clear(fw.filters)
 		return
@@ -280,11 +283,14 @@ func clearFiltersLocked(fw *framework, roles []string) {
 
 // dropFiltersOfAgentLocked drops every framework's refuse filters of an agent that left
 // the allocator (removed, or marked unreachable: HierarchicalAllocatorProcess::
-// removeSlave); it comes back, if ever, as a new agent to it.
+// removeSlave, removeFilters), its inverse offer filters and maintenance with them; it
+// comes back, if ever, as a new agent to it.
 func (m *Master) dropFiltersOfAgentLocked(a *agent) {
 	for _, fw := range m.frameworks {
 		delete(fw.filters, a.id)
+		delete(fw.inverseFilters, a.id)
 	}
+	delete(m.maint.agents, a.id)
 }
 
 // offerProto renders an offer as Master::offer (src/master/master.cpp) sends it: the
@@ -292,7 +298,8 @@ func (m *Master) dropFiltersOfAgentLocked(a *agent) {
 // resource's allocation_info only for MULTI_ROLE frameworks, since a scheduler that
 // predates MULTI_ROLE compares resources whole and would find nothing it asks for in an
 // offer that carries them; unreserved resources keep the legacy `role: "*"` unless the
-// framework is RESERVATION_REFINEMENT capable (convertResourceFormat).
+// framework is RESERVATION_REFINEMENT capable (convertResourceFormat); and the
+// unavailability of the agent's machine, if it has one (maintenance.go).
 func (m *Master) offerProto(o *offer) mesos.Offer {
 	info := o.fw.info
 	multiRole := hasCapability(info, mesos.FrameworkInfo_Capability_MULTI_ROLE)
@@ -308,14 +315,12 @@ func (m *Master) offerProto(o *offer) mesos.Offer {
 		}
 	}
 	sort.Slice(execs, func(i, j int) bool { return execs[i].Value < execs[j].Value })
-	hostname, ip := o.agent.hostname, o.agent.ip
 	out := mesos.Offer{
 		ID:          mesos.OfferID{Value: o.id},
 		FrameworkID: mesos.FrameworkID{Value: o.fw.id},
 		AgentID:     mesos.AgentID{Value: o.agent.id},
-		Hostname:    hostname,
-		URL: &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: &hostname, IP: &ip, Port: o.agent.port},
-			Path: ptr("/slave(1)")},
+		Hostname:    o.agent.hostname,
+		URL:         agentURL(o.agent),
 		Resources:   o.res.toResources(alloc, !hasCapability(info, mesos.FrameworkInfo_Capability_RESERVATION_REFINEMENT)),
 		Attributes:  o.agent.attrs,
 		Domain:      o.agent.domain,
@@ -324,7 +329,18 @@ func (m *Master) offerProto(o *offer) mesos.Offer {
 	if multiRole {
 		out.AllocationInfo = &mesos.Resource_AllocationInfo{Role: &alloc}
 	}
+	if mach := m.machineOfLocked(o.agent); mach != nil && mach.unavailability != nil {
+		u := *mach.unavailability
+		out.Unavailability = &u
+	}
 	return out
+}
+
+// agentURL is the url of an agent in its offers and inverse offers: its hostname, the ip
+// and port of its pid, and the pid's id as the path.
+func agentURL(a *agent) *mesos.URL {
+	hostname, ip := a.hostname, a.ip
+	return &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: &hostname, IP: &ip, Port: a.port}, Path: ptr("/slave(1)")}
 }
 
 // offerTimedOut rescinds an offer left unused for the offer timeout; its resources go
@@ -341,7 +357,7 @@ func (m *Master) offerTimedOut(o *offer) {
 }
 
 // rescindOffersOfAgentLocked withdraws every outstanding offer of an agent, giving the
-// resources back unless the agent is gone.
+// resources back unless the agent is gone, and then its inverse offers.
 func (m *Master) rescindOffersOfAgentLocked(a *agent) {
 	for _, o := range m.offers {
 		if o.agent == a {
@@ -349,6 +365,7 @@ func (m *Master) rescindOffersOfAgentLocked(a *agent) {
 			o.fw.send(rescindEvent(o.id))
 		}
 	}
+	m.rescindInverseOffersOfAgentLocked(a)
 }
 
 func rescindEvent(offerID string) *scheduler.Event {
@@ -364,7 +381,7 @@ func (m *Master) recoverOfferLocked(o *offer) {
 }
 
 // recoverOffersOfLocked drops every outstanding offer of a framework; rescind says
-// whether to tell it.
+// whether to tell it. Its inverse offers go too, untold.
 func (m *Master) recoverOffersOfLocked(fw *framework, rescind bool) {
 	for _, o := range m.offers {
 		if o.fw != fw {
@@ -375,4 +392,5 @@ func (m *Master) recoverOffersOfLocked(fw *framework, rescind bool) {
 			fw.send(rescindEvent(o.id))
 		}
 	}
+	m.dropInverseOffersOfLocked(fw)
 }

@@ -1,6 +1,7 @@
 package mesossim
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -14,9 +15,10 @@ import (
 )
 
 // The master's operator API (POST /api/v1), as much of it as frameworks and people use
-// with the sim: GET_HEALTH, GET_VERSION, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS
-// and TEARDOWN, with Mesos's rules for methods, content types and Accept (src/master/http.cpp,
-// Master::Http::api). Other calls are answered 501.
+// with the sim: GET_HEALTH, GET_VERSION, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS,
+// GET_TASKS, TEARDOWN and the maintenance calls (maintenance.go), with Mesos's rules for
+// methods, content types and Accept (src/master/http.cpp, Master::Http::api). Other calls
+// are answered 501.
 
 // simVersion is the Mesos version the sim answers as.
 const simVersion = "1.12.0"
@@ -34,9 +36,9 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow "+mediaJSON+" or "+mediaProtobuf)
 		return
 	}
-	var call master.Call
-	if err := unmarshal(ct, body, &call); err != nil {
-		writeError(w, http.StatusBadRequest, "Failed to parse body into Call: "+err.Error())
+	call, err := decodeOperatorCall(ct, body)
+	if err != nil {
+		writeError(w, statusOf(err), err.Error())
 		return
 	}
 
@@ -65,13 +67,20 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusOK) // Mesos's OK(), no body
 		return
+	case master.Call_GET_MAINTENANCE_SCHEDULE, master.Call_GET_MAINTENANCE_STATUS, master.Call_UPDATE_MAINTENANCE_SCHEDULE,
+		master.Call_START_MAINTENANCE, master.Call_STOP_MAINTENANCE:
+		mresp, merr := m.maintenanceCall(call)
+		if merr != nil || mresp == nil {
+			writeOK(w, merr) // the calls that change maintenance answer OK(), no body
+			return
+		}
+		resp = *mresp
 	default:
 		writeError(w, http.StatusNotImplemented, fmt.Sprintf("%s is not implemented by mesos-sim", call.GetType()))
 		return
 	}
 
 	var out []byte
-	var err error
 	if protobuf {
 		out, err = resp.Marshal()
 		w.Header().Set("Content-Type", mediaProtobuf)
@@ -84,6 +93,34 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write(out)
+}
+
+// decodeOperatorCall parses a call in its content type, as Master::Http::api does: from
+// JSON, a call that lacks a field proto2 requires is refused, as stout's protobuf::parse
+// refuses it (a schedule's window without its unavailability, say).
+func decodeOperatorCall(contentType string, body []byte) (*master.Call, error) {
+	var call master.Call
+	if err := unmarshal(contentType, body, &call); err != nil {
+		return nil, badRequest("Failed to parse body into Call: %v", err)
+	}
+	if contentType == mediaJSON {
+		var raw any
+		if json.Unmarshal(body, &raw) == nil {
+			if missing := missingRequired(&call, raw); len(missing) > 0 {
+				return nil, badRequest("Failed to convert JSON into Call protobuf: Missing required fields: %s", strings.Join(missing, ", "))
+			}
+		}
+	}
+	return &call, nil
+}
+
+// writeOK answers a call that changes the master: OK() without a body, or the error.
+func writeOK(w http.ResponseWriter, err error) {
+	if err != nil {
+		writeError(w, statusOf(err), err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // getAgents lists the registered agents, as GET_AGENTS does: partitioned and removed
@@ -188,6 +225,7 @@ func (m *Master) getFrameworks() *master.Response_GetFrameworks {
 				f.Offers = append(f.Offers, m.offerProto(o))
 			}
 		}
+		f.InverseOffers = m.inverseOffersOfLocked(fw)
 		if fw.removed {
 			out.CompletedFrameworks = append(out.CompletedFrameworks, f)
 		} else {

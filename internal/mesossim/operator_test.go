@@ -118,7 +118,7 @@ func TestOperatorAPIRefusesBadRequests(t *testing.T) {
 	m := startSim(t, Config{Agents: 1})
 	agents, _ := mastercalls.GetAgents().Marshal()
 	unknown, _ := (&master.Call{}).Marshal()
-	unimplemented, _ := mastercalls.GetMaintenanceStatus().Marshal()
+	unimplemented, _ := mastercalls.GetFlags().Marshal()
 	for _, tc := range []struct {
 		name, method, contentType, accept string
 		body                              []byte

@@ -184,7 +184,9 @@ func (m *Master) shutdownAgentLocked(a *agent) {
 // forgot in a master failover is known again, through its tasks or executors on the
 // agent (updateSlaveFrameworks, recoverFramework). The agent then offers again and sends
 // the updates it held back. An agent removed with RemoveAgent cannot come back: Mesos
-// refuses it ("Agent has been marked gone").
+// refuses it ("Agent has been marked gone"). Nor can one whose machine is DOWN
+// (maintenance.go): Mesos tells it to shut down ("Machine is `DOWN`"), it does, and the
+// master keeps it unreachable; the error says so.
 func (m *Master) HealAgent(hostname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -196,6 +198,11 @@ func (m *Master) HealAgent(hostname string) error {
 		return &httpError{http.StatusConflict, "agent " + hostname + " was removed and may not register again"}
 	case !a.gone:
 		return &httpError{http.StatusConflict, "agent " + hostname + " is not partitioned"}
+	case a.shutDown:
+		return &httpError{http.StatusConflict, "agent " + hostname + " was shut down and does not register again"}
+	}
+	if err := m.refuseOnDownMachineLocked(a); err != nil {
+		return err
 	}
 	a.gone = false
 	free := a.total.clone()
@@ -218,6 +225,7 @@ func (m *Master) HealAgent(hostname string) error {
 		}
 	}
 	a.free = free
+	m.agentRegisteredLocked(a)
 	m.knowFrameworksOfLocked(a)
 	m.agentReconnectedLocked(a)
 	return nil

@@ -98,7 +98,7 @@ func (m *Master) reconcileLocked(fw *framework, r *scheduler.Call_Reconcile) {
 		switch {
 		case a != nil && a.recovered, rt.AgentID == nil && m.anyRecoveredLocked():
 			// (2): the framework has to ask again once the agent has registered.
-		case a == nil:
+		case a == nil, a.forgotten: // (6); a removed agent (machine DOWN) is not known
 			masterUpdate(fw, id, rt.AgentID, mesos.TASK_UNKNOWN, mesos.REASON_RECONCILIATION, "Reconciliation: Task is unknown")
 		case a.removed:
 			masterUpdate(fw, id, rt.AgentID, mesos.TASK_GONE_BY_OPERATOR, mesos.REASON_RECONCILIATION, "Reconciliation: Task is gone")

@@ -70,8 +70,10 @@ func (m *Master) ReregisterAgent(hostname string) error {
 	if err != nil {
 		return err
 	}
-	m.reregisterLocked(a)
-	return nil
+	if a.shutDown {
+		return &httpError{http.StatusConflict, "agent " + hostname + " was shut down and does not register again"}
+	}
+	return m.reregisterLocked(a)
 }
 
 // ReregistrationTimeout marks a recovered agent unreachable, as Mesos's master does with
@@ -114,7 +116,8 @@ func (m *Master) ReregistrationTimeout(hostname string) error {
 func (m *Master) recoverAgentsLocked() {
 	for _, a := range m.agents {
 		a.reregisterGen++ // a wait of an earlier failover ends with it
-		if a.reregisterDelay <= 0 || a.gone {
+		// An agent shut down (its machine DOWN) that was recovered stays so: it never comes.
+		if a.gone || a.reregisterDelay <= 0 && !a.shutDown {
 			a.recovered = false
 			continue
 		}
@@ -129,7 +132,7 @@ func (m *Master) recoverAgentsLocked() {
 // (again) leads.
 func (m *Master) startReregistrationLocked() {
 	for _, a := range m.agents {
-		if !a.recovered {
+		if !a.recovered || a.shutDown {
 			continue
 		}
 		a.reregisterGen++
@@ -143,7 +146,7 @@ func (m *Master) startReregistrationLocked() {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			if a.recovered && a.reregisterGen == gen {
-				m.reregisterLocked(a)
+				_ = m.reregisterLocked(a)
 			}
 		})
 	}
@@ -152,12 +155,18 @@ func (m *Master) startReregistrationLocked() {
 // reregisterLocked is a recovered agent registering with the master again
 // (Master::__reregisterSlave for an agent in slaves.recovered): the master takes its tasks
 // back, knows the frameworks of its tasks and executors again, and the agent offers
-// again and sends the updates it held.
-func (m *Master) reregisterLocked(a *agent) {
-	a.recovered = false
+// again and sends the updates it held. One whose machine is DOWN is refused and shuts
+// down (Master::reregisterSlave), staying recovered: the error says so.
+func (m *Master) reregisterLocked(a *agent) error {
 	a.reregisterGen++
+	if err := m.refuseOnDownMachineLocked(a); err != nil {
+		return err
+	}
+	a.recovered = false
+	m.agentRegisteredLocked(a)
 	m.knowFrameworksOfLocked(a)
 	m.agentReconnectedLocked(a)
+	return nil
 }
 
 // knowFrameworksOfLocked is the master learning of the frameworks an agent that

@@ -536,6 +536,8 @@ func (m *Master) handleCall(streamIDs []string, principal *string, call *schedul
 		m.messageLocked(fw, call.GetMessage())
 	case scheduler.Call_SHUTDOWN:
 		m.shutdownLocked(fw, call.GetShutdown())
+	case scheduler.Call_ACCEPT_INVERSE_OFFERS, scheduler.Call_DECLINE_INVERSE_OFFERS:
+		m.answerInverseOffersLocked(call)
 	case scheduler.Call_REQUEST:
 	default:
 		return badRequest("Call type %s is not supported", call.Type)
