@@ -53,7 +53,8 @@ func liveAgents(mc *mesosv1alpha1.MesosCluster, status framework.Status, heard m
 		region, zone := agentnode.FaultDomain(a.Domain)
 		agents = append(agents, agentnode.Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, IP: a.IP, Attributes: a.Attributes, Region: region, Zone: zone,
 			Resources: a.Capacity, Allocatable: a.Allocatable, KubeletAPI: kubeletAPI(mc, status, heard, a.ID, now),
-			WithoutGPUCapability: !mc.Spec.Framework.AsksForGPUs(), Offered: !a.LastOffer.IsZero() || status.Reported[a.ID]})
+			WithoutGPUCapability: !mc.Spec.Framework.AsksForGPUs(), Offered: !a.LastOffer.IsZero() || status.Reported[a.ID],
+			Unavailability: a.Unavailability})
 	}
 	return agents
 }

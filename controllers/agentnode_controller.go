@@ -385,11 +385,11 @@ func (r *AgentNodeReconciler) writeNode(ctx context.Context, node, desired *core
 	return node, nil
 }
 
-// writeNodeMeta writes an agent's Node's labels, agent id annotation and taint where they
+// writeNodeMeta writes an agent's Node's labels, agent id annotation and taints where they
 // changed. It returns the Node as written, or as read when the write failed: a conflict
 // when the Node lacks the taint and changed since it was read.
 func (r *AgentNodeReconciler) writeNodeMeta(ctx context.Context, node, desired *corev1.Node, a agentnode.Agent) (*corev1.Node, error) {
-	if nodeMetaChanged(node, desired, a.ID) {
+	if nodeMetaChanged(node, desired, a) {
 		before := node
 		node = node.DeepCopy()
 		if node.Labels == nil {
@@ -404,8 +404,11 @@ func (r *AgentNodeReconciler) writeNodeMeta(ctx context.Context, node, desired *
 		}
 		node.Annotations[agentnode.AnnotationAgentID] = a.ID
 		patch := client.MergeFrom(before)
-		if !hasTaint(node.Spec.Taints, desired.Spec.Taints[0]) {
-			node.Spec.Taints = append(node.Spec.Taints, desired.Spec.Taints[0])
+		if !hasTaint(node.Spec.Taints, desired.Spec.Taints[0]) || maintenanceTaintWrong(node, a) {
+			if !hasTaint(node.Spec.Taints, desired.Spec.Taints[0]) {
+				node.Spec.Taints = append(node.Spec.Taints, desired.Spec.Taints[0])
+			}
+			setMaintenanceTaint(node, a)
 			// A merge patch writes the whole taint list: from a cache that has not seen
 			// the node lifecycle controller's latest taint (unreachable, not-ready), it
 			// would remove it. With the resourceVersion it fails instead, and the next
@@ -461,8 +464,8 @@ func sameButHeartbeat(a, b corev1.NodeCondition) bool {
 }
 
 // nodeMetaChanged says whether an agent's Node lacks a label, the agent id annotation or
-// the taint it should have.
-func nodeMetaChanged(node, desired *corev1.Node, agentID string) bool {
+// the taint it should have, or has the maintenance taint wrong (maintenanceTaintWrong).
+func nodeMetaChanged(node, desired *corev1.Node, a agentnode.Agent) bool {
 	for k, v := range desired.Labels {
 		if have, ok := node.Labels[k]; !ok || have != v {
 			return true
@@ -471,10 +474,10 @@ func nodeMetaChanged(node, desired *corev1.Node, agentID string) bool {
 	if len(staleAttributeLabels(node, desired)) > 0 {
 		return true
 	}
-	if have, ok := node.Annotations[agentnode.AnnotationAgentID]; !ok || have != agentID {
+	if have, ok := node.Annotations[agentnode.AnnotationAgentID]; !ok || have != a.ID {
 		return true
 	}
-	return !hasTaint(node.Spec.Taints, desired.Spec.Taints[0])
+	return !hasTaint(node.Spec.Taints, desired.Spec.Taints[0]) || maintenanceTaintWrong(node, a)
 }
 
 // staleAttributeLabels are the Node's attribute labels (agentnode.LabelAttributePrefix)

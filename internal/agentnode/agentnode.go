@@ -80,6 +80,9 @@ type Agent struct {
 	// executors on it (framework.Status.Reported: it offered them once, a full agent
 	// offers nothing more); the master then does not filter it.
 	Offered bool
+	// Unavailability is the maintenance window Mesos's operator scheduled for the
+	// agent's machine; nil when none.
+	Unavailability *Unavailability
 }
 
 // KubeletAPI is the kubelet API an executor serves for an agent's Node, as its Node
@@ -378,9 +381,18 @@ func Desired(cluster string, a Agent) *corev1.Node {
 		},
 		Spec: corev1.NodeSpec{
 			ProviderID: ProviderID(cluster, a.Hostname, a.Port),
-			Taints:     []corev1.Taint{Taint(cluster)},
+			Taints:     taints(cluster, a),
 		},
 	}
+}
+
+// taints are the taints of an agent's Node: the cluster's (first), and the maintenance
+// taint while its machine is scheduled for maintenance.
+func taints(cluster string, a Agent) []corev1.Taint {
+	if a.Unavailability != nil {
+		return []corev1.Taint{Taint(cluster), MaintenanceTaint()}
+	}
+	return []corev1.Taint{Taint(cluster)}
 }
 
 // Status returns the Node status of an agent: capacity (the agent's whole resources),
@@ -414,6 +426,9 @@ func Status(a Agent, ready bool, now metav1.Time, previous []corev1.NodeConditio
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{
 			KubeletEndpoint: corev1.DaemonEndpoint{Port: a.KubeletAPI.AdvertisedPort()},
 		},
+	}
+	if m := MaintenanceCondition(a, now, previous); m != nil {
+		st.Conditions = append(st.Conditions, *m)
 	}
 	return st
 }

@@ -46,6 +46,12 @@ type Agent struct {
 	// deactivated, or recovered from the registry and not registered again since a
 	// master failover) and it has not offered since.
 	Inactive bool
+	// Unavailability is the maintenance Mesos's operator scheduled for the agent's
+	// machine, nil when none: what the agent's latest offer or inverse offer said, or
+	// the master's maintenance schedule when it was asked since (maintenance.go).
+	Unavailability *agentnode.Unavailability
+	// unavailabilityAt is when Unavailability was learnt.
+	unavailabilityAt time.Time
 }
 
 // RegionAware says whether a framework asks for the REGION_AWARE capability, and so is
@@ -203,7 +209,7 @@ func (d *Driver) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel, d.done = cancel, make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		d.Run(ctx)
@@ -213,13 +219,17 @@ func (d *Driver) Start() {
 		d.pollAgents(ctx)
 	}()
 	go func() {
+		defer wg.Done()
+		d.pollMaintenance(ctx)
+	}()
+	go func() {
 		wg.Wait()
 		close(d.done)
 	}()
 }
 
-// pollAgents asks the operator API for the agents after each subscription and every
-// AgentPollInterval.
+// pollAgents asks the operator API for the agents, and for the maintenance schedule,
+// after each subscription and every AgentPollInterval.
 func (d *Driver) pollAgents(ctx context.Context) {
 	every := d.cfg.AgentPollInterval
 	if every < 0 {
@@ -246,6 +256,9 @@ func (d *Driver) pollAgents(ctx context.Context) {
 			return
 		}
 		d.recordAgents(agents, err, asked, subscription)
+		if err == nil && !d.askSchedule(ctx) {
+			return
+		}
 	}
 }
 
@@ -504,11 +517,11 @@ func (h driverHandler) Disconnected(_ context.Context, err error) {
 
 func (h driverHandler) Offers(ctx context.Context, offers []mesos.Offer) {
 	now := time.Now()
-	newAgent := false
+	tell := false
 	h.d.mu.Lock()
 	for _, o := range offers {
 		prev, known := h.d.status.Agents[o.AgentID.Value]
-		newAgent = newAgent || !known
+		tell = tell || !known
 		// All of an offer is for the framework's roles: Mesos strips what they may not have.
 		capacity, allocatable := maxScalars(prev.Capacity, o.Resources, notRevocable), maxScalars(prev.Allocatable, o.Resources, plain)
 		if len(prev.Total) > 0 {
@@ -518,12 +531,14 @@ func (h driverHandler) Offers(ctx context.Context, offers []mesos.Offer) {
 			ID: o.AgentID.Value, Hostname: o.Hostname, Port: o.GetURL().GetAddress().Port, IP: offerIP(o), Attributes: o.Attributes,
 			Domain: o.Domain, Offered: mesos.Resources(o.Resources), LastOffer: now,
 			Capacity: capacity, Allocatable: allocatable, Total: prev.Total,
+			Unavailability: agentnode.UnavailabilityOf(o.Unavailability), unavailabilityAt: now,
 		}
+		tell = tell || !prev.Unavailability.Equal(h.d.status.Agents[o.AgentID.Value].Unavailability)
 	}
 	h.d.mu.Unlock()
-	// Offers come every second; wake the operator only for what it shows: a new agent
-	// (resources are picked up by its periodic resync).
-	if newAgent && h.d.notify != nil {
+	// Offers come every second; wake the operator only for what it shows: a new agent or
+	// a change of its maintenance (resources are picked up by its periodic resync).
+	if tell && h.d.notify != nil {
 		h.d.notify()
 	}
 	if h.d.sched != nil {

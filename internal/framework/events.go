@@ -239,8 +239,13 @@ func (c *Connection) dispatch(ctx context.Context, e *scheduler.Event) error {
 			m := e.GetMessage()
 			mh.Message(ctx, m.AgentID.Value, m.ExecutorID.Value, m.Data)
 		}
-	case scheduler.Event_HEARTBEAT, scheduler.Event_INVERSE_OFFERS,
-		scheduler.Event_RESCIND_INVERSE_OFFER, scheduler.Event_UPDATE_OPERATION_STATUS:
+	case scheduler.Event_INVERSE_OFFERS:
+		if ih, ok := c.handler.(InverseOfferHandler); ok {
+			ih.InverseOffers(ctx, e.GetInverseOffers().InverseOffers)
+		}
+	case scheduler.Event_HEARTBEAT, scheduler.Event_RESCIND_INVERSE_OFFER, scheduler.Event_UPDATE_OPERATION_STATUS:
+		// An inverse offer rescinded needs no answer; a window changed or cancelled shows
+		// in the agent's next offers and in the maintenance schedule (maintenance.go).
 	default:
 		c.log.V(1).Info("Ignoring an unknown event", "type", e.GetType().String())
 	}

@@ -84,6 +84,10 @@ func (s *offerState) fits(r *Request, sel *selector, exec *Request) int {
 	return -1
 }
 
+// maintenanceTaint is the taint of an agent whose machine Mesos's operator scheduled for
+// maintenance (its offers carry the window), as its Node shows it.
+var maintenanceTaint = agentnode.MaintenanceTaint()
+
 // unschedulableTaint is the taint a cordoned Node stands for: a pod that tolerates it
 // may go there (kube-scheduler's NodeUnschedulable filter).
 var unschedulableTaint = corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}

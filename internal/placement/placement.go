@@ -350,6 +350,11 @@ func (rd *round) readOffers() {
 			}
 		}
 		ag := rd.agents[e.index]
+		if o.Unavailability != nil && !slices.Contains(ag.taints, maintenanceTaint) {
+			// Scheduled for maintenance: its Node may not say so yet (it is written
+			// after the offer that told).
+			ag.taints = append(ag.taints, maintenanceTaint)
+		}
 		for _, id := range o.ExecutorIDs {
 			if id.Value == in.ExecutorID && ag.needExecutor {
 				ag.needExecutor = false

@@ -62,6 +62,13 @@ func TestCordonedAndTaintedAgentsAreSkipped(t *testing.T) {
 		{"an agent whose Node name is another cluster's Node", []mesos.Offer{offer("taken", 4, 4096)}, req("t", 1, 128), "",
 			"0/1 agents available: 1 had their Node name taken by another MesosCluster's or a kubelet's Node."},
 		{"pinned to a cordoned agent's Node", []mesos.Offer{offer("cordoned", 4, 4096)}, pinned(req("t", 1, 128), "mesos-c-cordoned"), "cordoned", ""},
+		// Scheduled for maintenance: the offer says so before its Node does.
+		{"an agent scheduled for maintenance", []mesos.Offer{draining(offer("own", 4, 4096))}, req("t", 1, 128), "",
+			"0/1 agents available: 1 had untolerated taints."},
+		{"an agent scheduled for maintenance, tolerated", []mesos.Offer{draining(offer("new", 4, 4096))},
+			tolerating(req("t", 1, 128), corev1.Toleration{Key: agentnode.TaintMaintenance, Operator: corev1.TolerationOpExists}), "new", ""},
+		{"the other agent is scheduled for maintenance", []mesos.Offer{draining(offer("new", 4, 4096)), offer("own", 4, 4096)},
+			req("t", 1, 128), "own", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := Place(Input{Requests: []Request{tc.req}, Offers: tc.offers, Cluster: "c", NodeSpec: nodeSpec})
@@ -74,6 +81,12 @@ func TestCordonedAndTaintedAgentsAreSkipped(t *testing.T) {
 			}
 		})
 	}
+}
+
+// draining is an offer of an agent whose machine is scheduled for maintenance.
+func draining(o mesos.Offer) mesos.Offer {
+	o.Unavailability = &mesos.Unavailability{Start: mesos.TimeInfo{Nanoseconds: 1}}
+	return o
 }
 
 // A pod that selects kubernetes.io/arch, as many charts do, fits an agent of that

@@ -1,0 +1,121 @@
+package framework
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/maintenance"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+
+	"github.com/k8sm/k8sm/internal/agentnode"
+)
+
+func window(start time.Time, d time.Duration) mesos.Unavailability {
+	return mesos.Unavailability{Start: mesos.TimeInfo{Nanoseconds: start.UnixNano()}, Duration: &mesos.DurationInfo{Nanoseconds: int64(d)}}
+}
+
+// inverseOffersTaken records the inverse offers a scheduler is handed.
+type inverseOffersTaken struct{ got []mesos.InverseOffer }
+
+func (*inverseOffersTaken) Offers(context.Context, *Driver, []mesos.Offer)                        {}
+func (*inverseOffersTaken) Rescind(context.Context, mesos.OfferID)                                {}
+func (*inverseOffersTaken) Update(context.Context, mesos.TaskStatus, func(context.Context) error) {}
+func (*inverseOffersTaken) Subscribed(context.Context, *Driver)                                   {}
+func (s *inverseOffersTaken) InverseOffers(_ context.Context, _ *Driver, o []mesos.InverseOffer) {
+	s.got = append(s.got, o...)
+}
+
+// An agent's maintenance window is what its latest offer or inverse offer said: an offer
+// without one clears it, and each change wakes the operator (the Node shows it).
+func TestAgentsWindowFromOffersAndInverseOffers(t *testing.T) {
+	start := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	sched := &inverseOffersTaken{}
+	notified := 0
+	d := &Driver{Connection: &Connection{}, sched: sched, notify: func() { notified++ }, status: Status{Agents: map[string]Agent{}}}
+	h := driverHandler{d}
+	offer := func(u *mesos.Unavailability) mesos.Offer {
+		return mesos.Offer{ID: mesos.OfferID{Value: "o"}, AgentID: mesos.AgentID{Value: "a1"}, Hostname: "h1", Unavailability: u}
+	}
+	h.Offers(context.Background(), []mesos.Offer{offer(nil)})
+	if d.Status().Agents["a1"].Unavailability != nil || notified != 1 {
+		t.Fatalf("a new agent: window %v, notified %d; want none, once", d.Status().Agents["a1"].Unavailability, notified)
+	}
+	w := window(start, time.Hour)
+	h.Offers(context.Background(), []mesos.Offer{offer(&w)})
+	if got := d.Status().Agents["a1"].Unavailability; !got.Equal(&agentnode.Unavailability{Start: start, Duration: time.Hour}) || notified != 2 {
+		t.Fatalf("an offer with a window: %v, notified %d; want the window, twice", got, notified)
+	}
+	h.Offers(context.Background(), []mesos.Offer{offer(&w)})
+	if notified != 2 {
+		t.Errorf("the same window again woke the operator")
+	}
+	h.Offers(context.Background(), []mesos.Offer{offer(nil)})
+	if got := d.Status().Agents["a1"].Unavailability; got != nil || notified != 3 {
+		t.Fatalf("an offer without a window: %v, notified %d; want none, three times", got, notified)
+	}
+	later := window(start.Add(time.Hour), 0)
+	h.InverseOffers(context.Background(), []mesos.InverseOffer{
+		{OfferID: mesos.OfferID{Value: "i1"}, AgentID: &mesos.AgentID{Value: "a1"}, Unavailability: later},
+		{OfferID: mesos.OfferID{Value: "i2"}, AgentID: &mesos.AgentID{Value: "never-offered"}, Unavailability: later},
+	})
+	if got := d.Status().Agents["a1"].Unavailability; !got.Equal(&agentnode.Unavailability{Start: start.Add(time.Hour)}) || notified != 4 {
+		t.Fatalf("an inverse offer: %v, notified %d; want its window, four times", got, notified)
+	}
+	if _, ok := d.Status().Agents["never-offered"]; ok {
+		t.Error("an inverse offer made an agent known")
+	}
+	if len(sched.got) != 2 {
+		t.Errorf("the scheduler was handed %d inverse offers; want both", len(sched.got))
+	}
+}
+
+// The master's maintenance schedule gives each agent's window, matched by hostname (in
+// any case) and ip as Mesos matches an agent's machine, unless an offer or inverse offer
+// said otherwise since it was asked; an agent not in it has none.
+func TestMaintenanceScheduleSetsAndClearsWindows(t *testing.T) {
+	start := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		resp := master.Response{Type: master.Response_GET_MAINTENANCE_SCHEDULE, GetMaintenanceSchedule: &master.Response_GetMaintenanceSchedule{
+			Schedule: maintenance.Schedule{Windows: []maintenance.Window{{
+				MachineIDs:     []mesos.MachineID{{Hostname: strp("HOST-1"), IP: strp("10.0.0.1")}, {Hostname: strp("host-3"), IP: strp("10.0.0.9")}, {Hostname: strp("host-4"), IP: strp("10.0.0.4")}},
+				Unavailability: window(start, time.Hour),
+			}}}}}
+		b, _ := resp.Marshal()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	c := &Connection{cfg: Config{RequestTimeout: 5 * time.Second}, operator: srv.URL}
+	windows, err := c.GetMaintenanceSchedule(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := time.Now()
+	was := &agentnode.Unavailability{Start: start.Add(-time.Hour)}
+	d := &Driver{Connection: c, status: Status{Agents: map[string]Agent{
+		"scheduled":         {ID: "scheduled", Hostname: "host-1", IP: "10.0.0.1", unavailabilityAt: asked.Add(-time.Minute)},
+		"another-ip":        {ID: "another-ip", Hostname: "host-3", IP: "10.0.0.3", unavailabilityAt: asked.Add(-time.Minute)},
+		"cancelled":         {ID: "cancelled", Hostname: "host-2", IP: "10.0.0.2", Unavailability: was, unavailabilityAt: asked.Add(-time.Minute)},
+		"offered-since":     {ID: "offered-since", Hostname: "host-5", IP: "10.0.0.5", Unavailability: was, unavailabilityAt: asked.Add(time.Second)},
+		"offered-since-too": {ID: "offered-since-too", Hostname: "host-4", IP: "10.0.0.4", unavailabilityAt: asked.Add(time.Second)},
+	}}}
+	d.recordSchedule(windows, nil, asked)
+	want := map[string]*agentnode.Unavailability{
+		"scheduled": {Start: start, Duration: time.Hour}, "another-ip": nil, "cancelled": nil, "offered-since": was, "offered-since-too": nil,
+	}
+	for id, w := range want {
+		if got := d.Status().Agents[id].Unavailability; !got.Equal(w) {
+			t.Errorf("%s: window %v; want %v", id, got, w)
+		}
+	}
+	d.recordSchedule(nil, context.DeadlineExceeded, time.Now().Add(time.Hour))
+	if d.Status().Agents["scheduled"].Unavailability == nil {
+		t.Error("a schedule that could not be read cleared a window")
+	}
+}
+
+func strp(s string) *string { return &s }
