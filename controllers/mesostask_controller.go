@@ -220,9 +220,9 @@ func (r *MesosTaskReconciler) finalize(ctx context.Context, mt *mesosv1alpha1.Me
 				result, _ := r.killTask(ctx, mt)
 				return ctrl.Result{RequeueAfter: min(result.RequeueAfter, left)}, nil
 			}
-			if lost, err := r.stillUnreachable(ctx, mt); err != nil || !lost {
+			if lost, recheck, err := r.stillUnreachable(ctx, mt); err != nil || !lost {
 				result, _ := r.killTask(ctx, mt)
-				return ctrl.Result{RequeueAfter: min(result.RequeueAfter, unansweredRecheck)}, err
+				return ctrl.Result{RequeueAfter: min(result.RequeueAfter, recheck)}, err
 			}
 			if err := r.nodeLost(ctx, pod); err != nil {
 				return retryConflict(err)
@@ -303,8 +303,8 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 	if left := r.unreachableLeft(mt); left > 0 {
 		return ctrl.Result{RequeueAfter: left}, nil
 	}
-	if lost, err := r.stillUnreachable(ctx, mt); err != nil || !lost {
-		return ctrl.Result{RequeueAfter: unansweredRecheck}, err
+	if lost, recheck, err := r.stillUnreachable(ctx, mt); err != nil || !lost {
+		return ctrl.Result{RequeueAfter: recheck}, err
 	}
 	return retryConflict(r.nodeLost(ctx, pod))
 }
@@ -312,15 +312,26 @@ func (r *MesosTaskReconciler) unreachable(ctx context.Context, mt *mesosv1alpha1
 // mesosAnswered says whether the MesosTasks of a cluster say what Mesos answered for its
 // tasks since the framework last subscribed: the reconciliation was answered, and the
 // answers held back a while since have been written (scheduler.Registry.AnsweredFor).
-func mesosAnswered(reg *scheduler.Registry, cluster string) bool {
-	settled, ok := reg.AnsweredFor(cluster)
-	return ok && settled >= 0
+// When not, recheck is how soon to ask again: once those answers are written, or
+// unansweredRecheck while Mesos has not answered.
+func mesosAnswered(reg *scheduler.Registry, cluster string) (ok bool, recheck time.Duration) {
+	settled, answered := reg.AnsweredFor(cluster)
+	switch {
+	case !answered:
+		return false, unansweredRecheck
+	case settled < 0:
+		return false, min(-settled+answerMargin, unansweredRecheck)
+	}
+	return true, 0
 }
 
 // unansweredRecheck is how soon a task whose unreachable timeout ran out is looked at
 // again while Mesos has not answered for the cluster's tasks since the framework last
-// subscribed.
-const unansweredRecheck = 10 * time.Second
+// subscribed; answerMargin how long after its answers settle.
+const (
+	unansweredRecheck = 10 * time.Second
+	answerMargin      = 100 * time.Millisecond
+)
 
 // stillUnreachable says whether a task whose unreachable timeout ran out is unreachable
 // still as Mesos last said: Mesos answered for the cluster's tasks since the framework
@@ -328,16 +339,16 @@ const unansweredRecheck = 10 * time.Second
 // then the MesosTask may be older than the outage: an agent that came back while no
 // manager was subscribed is heard of from the reconciliation alone, and while the master
 // cannot be reached nothing can tell. Its pod then waits, as the node lifecycle evicts
-// nothing while it cannot tell.
-func (r *MesosTaskReconciler) stillUnreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask) (bool, error) {
-	if !mesosAnswered(r.Registry, mt.Spec.ClusterRef) {
-		return false, nil
+// nothing while it cannot tell. recheck is how soon to look again when it is not lost.
+func (r *MesosTaskReconciler) stillUnreachable(ctx context.Context, mt *mesosv1alpha1.MesosTask) (lost bool, recheck time.Duration, err error) {
+	if answered, recheck := mesosAnswered(r.Registry, mt.Spec.ClusterRef); !answered {
+		return false, recheck, nil
 	}
 	now := &mesosv1alpha1.MesosTask{}
 	if err := r.Get(ctx, client.ObjectKeyFromObject(mt), now); err != nil {
-		return false, client.IgnoreNotFound(err)
+		return false, unansweredRecheck, client.IgnoreNotFound(err)
 	}
-	return now.UID == mt.UID && now.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable && r.unreachableLeft(now) <= 0, nil
+	return now.UID == mt.UID && now.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable && r.unreachableLeft(now) <= 0, unansweredRecheck, nil
 }
 
 // unreachableLeft is how long an unreachable task has until its pod is Failed with

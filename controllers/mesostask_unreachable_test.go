@@ -74,6 +74,9 @@ func TestTheUnreachableTimeoutRunsFromMesossMarking(t *testing.T) {
 			if tc.mesos != answeredSince && res.RequeueAfter > unansweredRecheck {
 				t.Errorf("looked at again after %s, want within %s while Mesos has not answered", res.RequeueAfter, unansweredRecheck)
 			}
+			if tc.mesos == answeredJustNow && res.RequeueAfter > justNowSettle+answerMargin {
+				t.Errorf("looked at again after %s, want once the answers held back are written, within %s", res.RequeueAfter, justNowSettle)
+			}
 		})
 	}
 }
@@ -88,6 +91,9 @@ const (
 	answeredSince                   // subscribed, and Mesos answered for every task since
 )
 
+// justNowSettle is how long answers are held back for answeredJustNow.
+const justNowSettle = 2 * time.Second
+
 // registryOf is a Registry whose cluster c's framework (to a mesos-sim of one agent) is
 // as a says.
 func registryOf(t *testing.T, a answered) *scheduler.Registry {
@@ -101,8 +107,11 @@ func registryOf(t *testing.T, a answered) *scheduler.Registry {
 	if a >= answeredJustNow {
 		d.SetReconciled(d.Subscription())
 	}
-	if a == answeredSince {
+	switch a {
+	case answeredSince:
 		reg.AnswerSettle = -1 // the answers held back written
+	case answeredJustNow:
+		reg.AnswerSettle = justNowSettle
 	}
 	reg.PutDriver("c", d, "")
 	return reg

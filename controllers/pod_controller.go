@@ -296,7 +296,7 @@ func (r *PodReconciler) removeEnded(ctx context.Context, pod *corev1.Pod, st *me
 // task says (podtask.RestoredReadiness: the node lifecycle controller, while the agent's
 // Node was not Ready), once Mesos answered for the cluster's tasks since the framework
 // subscribed (the MesosTask may be older than the outage; until then the pod is looked
-// at again every unansweredRecheck). A pod whose MesosTask is not written yet (mt nil:
+// at again every unansweredRecheck, or once the answers are written: mesosAnswered). A pod whose MesosTask is not written yet (mt nil:
 // its create deferred in a burst) has only its gates evaluated; the rest waits for the
 // MesosTask. done says whether it wrote (or must try again).
 func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask) (ctrl.Result, bool, error) {
@@ -307,10 +307,10 @@ func (r *PodReconciler) reevaluateReadiness(ctx context.Context, pod *corev1.Pod
 	var wait ctrl.Result
 	if !changed {
 		st, changed = podtask.RestoredReadiness(pod, &mt.Status)
-		if changed && !mesosAnswered(r.Registry, mt.Spec.ClusterRef) {
+		if answered, recheck := mesosAnswered(r.Registry, mt.Spec.ClusterRef); changed && !answered {
 			// The MesosTask may be older than the outage (its agent lost meanwhile): not
 			// before Mesos answered for the cluster's tasks since the framework subscribed.
-			changed, wait = false, ctrl.Result{RequeueAfter: unansweredRecheck}
+			changed, wait = false, ctrl.Result{RequeueAfter: recheck}
 		}
 	}
 	if !changed {

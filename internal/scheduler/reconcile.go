@@ -30,10 +30,13 @@ func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 // is tried again after a while, not only after the next subscription or in
 // ReconcileInterval (15 minutes), while the cluster cannot say Reconciled.
 func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt int) {
+	s.mu.Lock()
+	before, subscription := s.round, d.Subscription()
+	s.mu.Unlock()
 	// Read only: the cache's own objects, not a copy of each of thousands of tasks.
 	list, err := s.Tasks.OfCluster(ctx, s.clusterName())
 	if err != nil {
-		s.Log.Error(err, "Listing tasks to reconcile")
+		s.reconcileAgain(ctx, d, before, subscription, attempt, "Could not list the tasks to reconcile", err)
 		return
 	}
 	explicit := map[string]string{}
@@ -61,7 +64,7 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 	// launch may have been sent by a manager that stopped before any update was written.
 	pods, err := s.boundUnwritten(ctx, written)
 	if err != nil {
-		s.Log.Error(err, "Listing bound pods to reconcile")
+		s.reconcileAgain(ctx, d, before, subscription, attempt, "Could not list the bound pods to reconcile", err)
 		return
 	}
 	var remake []*corev1.Pod
@@ -83,12 +86,12 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 	r := s.startRound(d, explicit)
 	if len(explicit) > 0 {
 		if err := d.Reconcile(ctx, explicit); err != nil {
-			s.reconcileAgain(ctx, d, r, attempt, "Explicit reconciliation failed", err)
+			s.reconcileAgain(ctx, d, r, r.subscription, attempt, "Explicit reconciliation failed", err)
 			return
 		}
 	}
 	if err := d.Reconcile(ctx, nil); err != nil {
-		s.reconcileAgain(ctx, d, r, attempt, "Implicit reconciliation failed", err)
+		s.reconcileAgain(ctx, d, r, r.subscription, attempt, "Implicit reconciliation failed", err)
 		return
 	}
 	s.roundSent(r)
@@ -98,17 +101,21 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 	go s.awaitAnswers(ctx, r)
 }
 
-// reconcileAgain tries a reconciliation whose call failed again after s.reconcileRetry
-// (as awaitAnswers asks again), twice as long each time up to reconcileRetryMax, while its subscription lasts and no
-// later round superseded it.
-func (s *Scheduler) reconcileAgain(ctx context.Context, d Driver, r *round, attempt int, what string, err error) {
+// reconcileAgain tries a reconciliation that failed (its tasks or pods could not be
+// listed, or a reconciliation call failed) again after s.reconcileRetry (as awaitAnswers
+// asks again), twice as long each time up to reconcileRetryMax, while the subscription it
+// was for lasts and no round started since (before is the latest round: the failed
+// one's, or the one there was when it could not start). Until a round is answered the
+// cluster is not Reconciled, and pods wait on it (one whose agent stays unreachable is
+// not failed NodeLost, nor is Ready restored after an outage).
+func (s *Scheduler) reconcileAgain(ctx context.Context, d Driver, before *round, subscription uint64, attempt int, what string, err error) {
 	wait := min(s.reconcileRetry<<min(attempt, 8), reconcileRetryMax)
 	s.Log.Info(what+"; trying again", "after", wait, "error", err.Error())
 	time.AfterFunc(wait, func() {
 		s.mu.Lock()
-		current := s.round == r
+		current := s.round == before
 		s.mu.Unlock()
-		if ctx.Err() != nil || !current || !d.Subscribed() || d.Subscription() != r.subscription {
+		if ctx.Err() != nil || !current || !d.Subscribed() || d.Subscription() != subscription {
 			return // superseded, or the next subscription reconciles
 		}
 		s.reconcileTasksAttempt(ctx, d, attempt+1)

@@ -2,7 +2,9 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"maps"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
@@ -168,6 +171,43 @@ func TestAFailedReconciliationIsSentAgain(t *testing.T) {
 			t.Fatalf("reconciliations %v: the failed one was not sent again", calls)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A reconciliation that could not start, its tasks not listed (or the pods bound to its
+// agents), is tried again while the subscription goes on: until one is answered, pods of
+// agents still unreachable wait for NodeLost and pods after an outage for Ready.
+func TestAReconciliationThatCouldNotListIsTriedAgain(t *testing.T) {
+	for _, what := range []string{"tasks", "pods"} {
+		t.Run(what, func(t *testing.T) {
+			pod, mt := podWithTask("p", "100m")
+			pod.Spec.NodeName = "mesos-c-agent-1"
+			mt.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, AgentID: "a-1"}
+			var failed atomic.Int32
+			c := fakeAPIWith(t, interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+				_, pods := list.(*corev1.PodList)
+				if pods == (what == "pods") && failed.Add(1) == 1 {
+					return errors.New("the cache is not synced")
+				}
+				return c.List(ctx, list, opts...)
+			}}, pod, mt)
+			d := newFakeDriver()
+			s, _ := newTestScheduler(c, d)
+			s.reconcileRetry = 50 * time.Millisecond
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+
+			s.reconcileTasks(ctx, d)
+
+			for deadline := time.Now().Add(5 * time.Second); len(d.reconcileCalls()) < 2; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("reconciliations %v: none sent after the list failed", d.reconcileCalls())
+				}
+			}
+			if calls := d.reconcileCalls(); calls[0][mt.Spec.TaskID] != "a-1" || calls[1] != nil {
+				t.Errorf("reconciliations %v; want the explicit one, then the implicit one", calls)
+			}
+		})
 	}
 }
 
