@@ -46,9 +46,8 @@ type Agent struct {
 	// deactivated, or recovered from the registry and not registered again since a
 	// master failover) and it has not offered since.
 	Inactive bool
-	// Unavailability is the maintenance Mesos's operator scheduled for the agent's
-	// machine, nil when none: what the agent's latest offer or inverse offer said, or
-	// the master's maintenance schedule when it was asked since (maintenance.go).
+	// Unavailability is the maintenance scheduled for the agent's machine, nil when none:
+	// as its latest offer, inverse offer or the master's schedule said (maintenance.go).
 	Unavailability *agentnode.Unavailability
 	// unavailabilityAt is when Unavailability was learnt.
 	unavailabilityAt time.Time
@@ -182,7 +181,8 @@ type Driver struct {
 	observer Observer
 	// lost is when Mesos last said an agent is gone (a FAILURE naming it), by agent id,
 	// under mu: a list asked before then does not take it back (recordAgents).
-	lost map[string]time.Time
+	lost         map[string]time.Time
+	scheduleRead // the maintenance schedule as last read, under mu
 	// tried is set once a subscription was held or attempted, so that the next
 	// subscription counts as a reconnect.
 	tried bool
@@ -255,10 +255,10 @@ func (d *Driver) pollAgents(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		d.recordAgents(agents, err, asked, subscription)
-		if err == nil && !d.askSchedule(ctx) {
+		if err == nil && !d.askSchedule(ctx) { // first: the agents new to it take theirs
 			return
 		}
+		d.recordAgents(agents, err, asked, subscription)
 	}
 }
 
@@ -325,6 +325,7 @@ func (d *Driver) recordAgents(agents []MasterAgent, err error, asked time.Time, 
 		a, known := d.status.Agents[m.ID]
 		if !known {
 			a = Agent{ID: m.ID, Hostname: m.Hostname, Port: m.Port, IP: m.IP, Attributes: m.Attributes, Domain: m.Domain}
+			a.Unavailability, a.unavailabilityAt = d.scheduledLocked(m.Hostname, m.IP)
 		}
 		if a.Domain == nil && m.Domain != nil {
 			a.Domain, changed = m.Domain, true

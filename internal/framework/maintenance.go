@@ -122,20 +122,40 @@ func (d *Driver) recordSchedule(windows map[string]*agentnode.Unavailability, er
 	}
 	changed := false
 	d.mu.Lock()
+	if asked.After(d.scheduleAt) {
+		d.schedule, d.scheduleAt = windows, asked
+	}
 	for id, a := range d.status.Agents {
 		if !a.unavailabilityAt.Before(asked) || a.IP == "" {
 			continue
 		}
 		u := windows[machineKey(a.Hostname, a.IP)]
-		if !a.Unavailability.Equal(u) {
-			a.Unavailability, a.unavailabilityAt, changed = u, asked, true
-			d.status.Agents[id] = a
-		}
+		// Recorded as of asked even when the same: an earlier read that answers later
+		// is older.
+		changed = changed || !a.Unavailability.Equal(u)
+		a.Unavailability, a.unavailabilityAt = u, asked
+		d.status.Agents[id] = a
 	}
 	d.mu.Unlock()
 	if changed && d.notify != nil {
 		d.notify()
 	}
+}
+
+// scheduleRead is the master's maintenance schedule as a Driver last read it: each
+// scheduled machine's window by machineKey, and when it was asked.
+type scheduleRead struct {
+	schedule   map[string]*agentnode.Unavailability
+	scheduleAt time.Time
+}
+
+// scheduledLocked is the window the maintenance schedule last read gives an agent, and
+// when it was read; none while it was not read.
+func (d *Driver) scheduledLocked(hostname, ip string) (*agentnode.Unavailability, time.Time) {
+	if d.schedule == nil || ip == "" {
+		return nil, time.Time{}
+	}
+	return d.schedule[machineKey(hostname, ip)], d.scheduleAt
 }
 
 // maintenancePoll is how often the master's maintenance schedule is asked while an agent

@@ -119,3 +119,27 @@ func TestMaintenanceScheduleSetsAndClearsWindows(t *testing.T) {
 }
 
 func strp(s string) *string { return &s }
+
+// An agent the master's list makes known (one that never offered: fully used, its offers
+// suppressed, after a start) takes its window from the schedule read just before, so its
+// Node's taint does not go off and back on; and a read of the schedule that answers after
+// a later one does not bring back a window the later one found gone.
+func TestAListedAgentTakesItsWindowFromTheSchedule(t *testing.T) {
+	start := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	w := &agentnode.Unavailability{Start: start, Duration: time.Hour}
+	d := &Driver{Connection: &Connection{}, status: Status{Subscribed: true, Subscription: 1, Agents: map[string]Agent{}}}
+	asked := time.Now()
+	d.recordSchedule(map[string]*agentnode.Unavailability{machineKey("host-1", "10.0.0.1"): w}, nil, asked)
+	m := MasterAgent{ID: "a1", Hostname: "host-1", IP: "10.0.0.1", Active: true, Total: []mesos.Resource{scalar("cpus", 4)}}
+	d.recordAgents([]MasterAgent{m}, nil, asked, 1)
+	if got := d.Status().Agents["a1"].Unavailability; !got.Equal(w) {
+		t.Fatalf("the listed agent's window is %v; want the schedule's %v", got, w)
+	}
+
+	d.recordSchedule(map[string]*agentnode.Unavailability{}, nil, asked.Add(time.Second))   // cancelled
+	d.recordSchedule(map[string]*agentnode.Unavailability{}, nil, asked.Add(2*time.Second)) // still
+	d.recordSchedule(map[string]*agentnode.Unavailability{machineKey("host-1", "10.0.0.1"): w}, nil, asked.Add(1500*time.Millisecond))
+	if got := d.Status().Agents["a1"].Unavailability; got != nil {
+		t.Errorf("an older read of the schedule brought back the window %v", got)
+	}
+}

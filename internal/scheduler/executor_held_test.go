@@ -122,3 +122,23 @@ func TestAnExecutorWhoseAcceptWasRejectedBeforeItsAnswerIsNotTakenForRunning(t *
 		t.Errorf("the executor is taken for running on agent-1, with %v", got)
 	}
 }
+
+// A rejection remembered of an earlier launch of a task id (its pod launched again: the
+// id is the pod's) says nothing of the next launch: the executor that one starts is taken
+// for running.
+func TestAnEarlierRejectionOfATaskIDIsNotItsNextLaunchs(t *testing.T) {
+	pod1, mt1 := podWithTask("p1", "500m")
+	d := newFakeDriver()
+	s, _ := newTestScheduler(fakeAPI(t, pod1), d)
+	ctx := context.Background()
+	s.launchRejected(mesos.TaskStatus{TaskID: mesos.TaskID{Value: mt1.Spec.TaskID}, AgentID: &mesos.AgentID{Value: "a-agent-1"},
+		State: mesos.TASK_DROPPED.Enum(), Source: mesos.SOURCE_MASTER.Enum(), Reason: mesos.REASON_INVALID_OFFERS.Enum()})
+	s.Enqueue(ctx, mt1, pod1)
+	s.handleNew(ctx, []mesos.Offer{roleOfferOf("ob", "agent-2", "a", 1)})
+	if len(d.accepted) != 1 || d.accepted[0][0].Executor == nil {
+		t.Fatalf("launches %v; want p1's, starting the executor on agent-2", d.launches)
+	}
+	if got := s.runningExecutor(d.accepted[0][0].Executor.ExecutorID.Value)("a-agent-2"); got == nil {
+		t.Error("the executor started on agent-2 is not taken for running")
+	}
+}

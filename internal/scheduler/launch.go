@@ -408,11 +408,13 @@ func (s *Scheduler) launchFailed(ctx context.Context, on offerSource, offers []m
 
 // launchSent forgets that the tasks' pods were bound with no launch sent: their launch
 // goes now (an ACCEPT that fails may have reached Mesos; launchNotSent notes them again
-// when it surely did not).
+// when it surely did not); and any rejection of an earlier launch of their ids.
 func (s *Scheduler) launchSent(launch []mesos.TaskInfo) {
 	s.mu.Lock()
 	for i := range launch {
 		delete(s.boundUnsent, launch[i].TaskID.Value)
+		// A rejection of an earlier launch of the id is not this one's (launchRejected).
+		delete(s.rejectedLaunches, launch[i].TaskID.Value)
 	}
 	s.mu.Unlock()
 }

@@ -6,6 +6,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/k8sm/k8sm/internal/agentnode"
 	"github.com/k8sm/k8sm/internal/framework"
@@ -28,7 +29,8 @@ func (s *Scheduler) InverseOffers(ctx context.Context, d *framework.Driver, offe
 }
 
 // answerInverseOffers accepts the inverse offers of agents no pod of the cluster runs on
-// any more (their Nodes have no pod that has not ended) and declines the others: Mesos
+// any more (their Nodes have no pod that has not ended, a DaemonSet's aside) and
+// declines the others, and those of agents whose Node is not known: Mesos
 // shows its operator each framework's last answer (GET_MAINTENANCE_STATUS), and an
 // accept says the framework lets the machine go without losing anything. k8sm does not
 // move pods off on its own: their Nodes are tainted (no new pod goes there), and a person
@@ -39,9 +41,15 @@ func (s *Scheduler) answerInverseOffers(ctx context.Context, d inverseOfferAnswe
 	for i := range offers {
 		o := &offers[i]
 		agentID := o.GetAgentID().GetValue()
-		running, err := s.podsRunningOn(ctx, agents, agentID)
+		running, known, err := s.podsRunningOn(ctx, agents, agentID)
 		log := s.Log.WithValues("agent", agentID, "window", agentnode.UnavailabilityOf(&o.Unavailability).String())
 		switch {
+		case !known:
+			// Mesos asks only a framework with something on the agent (offered, or its
+			// tasks or executor): one whose Node is not known yet (the agents not listed
+			// yet after a start) may well run pods.
+			log.V(1).Info("Declining Mesos's request for an agent's resources for maintenance: its Node is not known yet")
+			decline = append(decline, o.OfferID)
 		case err != nil:
 			log.Info("Could not tell whether pods run on an agent Mesos asks back for maintenance; declining", "error", err.Error())
 			decline = append(decline, o.OfferID)
@@ -63,24 +71,27 @@ func (s *Scheduler) answerInverseOffers(ctx context.Context, d inverseOfferAnswe
 	}
 }
 
-// podsRunningOn counts the pods on an agent's Node that have not ended. An agent the
-// driver does not know has no Node, and so none.
-func (s *Scheduler) podsRunningOn(ctx context.Context, agents map[string]framework.Agent, agentID string) (int, error) {
+// podsRunningOn counts the pods on an agent's Node that have not ended, but a
+// DaemonSet's, which `kubectl drain` leaves (--ignore-daemonsets) and which would run
+// there whatever the window; known is false for an agent the driver does not know.
+func (s *Scheduler) podsRunningOn(ctx context.Context, agents map[string]framework.Agent, agentID string) (n int, known bool, err error) {
 	a, ok := agents[agentID]
-	if !ok || s.Tasks == nil {
-		return 0, nil
+	if !ok {
+		return 0, false, nil
 	}
 	pods, err := s.Tasks.PodsOnNode(ctx, agentnode.NodeName(s.clusterName(), a.Hostname, a.Port))
 	if err != nil {
-		return 0, err
+		return 0, true, err
 	}
-	n := 0
 	for _, p := range pods {
+		if c := metav1.GetControllerOf(p); c != nil && c.Kind == "DaemonSet" && c.APIVersion == "apps/v1" {
+			continue
+		}
 		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
 			n++
 		}
 	}
-	return n, nil
+	return n, true, nil
 }
 
 var _ framework.InverseOfferReceiver = (*Scheduler)(nil)

@@ -14,7 +14,7 @@ import (
 )
 
 // Mesos's maintenance primitives: a machine scheduled for maintenance has its agent's
-// Node tainted, so that new pods go elsewhere, and k8sm answers the master's inverse
+// Node tainted, so that new pods go elsewhere (those that tolerate it go there), and k8sm answers the master's inverse
 // offers for it (declined while a pod runs there); the window cancelled, the taint goes;
 // the machine brought down, the pods still there fail as a disruption.
 var _ = Describe("An agent whose machine Mesos schedules for maintenance", func() {
@@ -80,20 +80,39 @@ var _ = Describe("An agent whose machine Mesos schedules for maintenance", func(
 		}
 		Eventually(answer, 20*time.Second, 100*time.Millisecond).Should(Equal("DECLINE"))
 
-		By("a new pod goes to the other agent")
+		By("a new pod that selects the agent waits, saying why; one that tolerates the taint goes there")
 		later := newPod(ns, "later", mc.Spec.SchedulerName, "100m")
+		later.Spec.NodeSelector = pinned.Spec.NodeSelector
 		Expect(k8sClient.Create(ctx, later)).To(Succeed())
 		Eventually(func() (string, error) {
 			p, err := podOf(client.ObjectKeyFromObject(later))()
 			if err != nil {
 				return "", err
 			}
+			return p.Spec.NodeName + " " + podCondition(p, corev1.PodScheduled), nil
+		}, 30*time.Second, 100*time.Millisecond).Should(And(HavePrefix(" False/Unschedulable: "), ContainSubstring("had untolerated taints")))
+		tolerating := newPod(ns, "tolerating", mc.Spec.SchedulerName, "100m")
+		tolerating.Spec.NodeSelector = pinned.Spec.NodeSelector
+		tolerating.Spec.Tolerations = []corev1.Toleration{{Key: agentnode.TaintMaintenance, Operator: corev1.TolerationOpExists}}
+		Expect(k8sClient.Create(ctx, tolerating)).To(Succeed())
+		Eventually(func() (string, error) {
+			p, err := podOf(client.ObjectKeyFromObject(tolerating))()
+			if err != nil {
+				return "", err
+			}
 			return p.Spec.NodeName, nil
-		}, 30*time.Second, 100*time.Millisecond).Should(Equal(other))
+		}, 30*time.Second, 100*time.Millisecond).Should(Equal(draining))
 
-		By("the window cancelled, taint and condition go")
+		By("the window cancelled, taint and condition go, and the waiting pod goes there")
 		Expect(sim.UpdateMaintenanceSchedule(maintenance.Schedule{})).To(Succeed())
 		Eventually(maintenanceOf(draining), 20*time.Second, 100*time.Millisecond).Should(Equal("none"))
+		Eventually(func() (string, error) {
+			p, err := podOf(client.ObjectKeyFromObject(later))()
+			if err != nil {
+				return "", err
+			}
+			return p.Spec.NodeName, nil
+		}, 30*time.Second, 100*time.Millisecond).Should(Equal(draining))
 
 		By("scheduled again and brought down, the pod there fails as a disruption")
 		Expect(sim.UpdateMaintenanceSchedule(schedule)).To(Succeed())
