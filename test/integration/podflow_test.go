@@ -423,27 +423,19 @@ var _ = Describe("Pods on Mesos", func() {
 	})
 
 	It("makes a pod on a partitioned agent not Ready, then Failed with NodeLost", func() {
-		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
-		mc := simCluster(sim)
-		ns := newNamespace()
-		pod := newPod(ns, "stranded", mc.Spec.SchedulerName, "100m")
-		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		sim, pod, mt, _ := partitionedPod(newNamespace(), "stranded", nil)
 		key := client.ObjectKeyFromObject(pod)
-		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
-
-		Expect(sim.PartitionAgent("agent-1")).To(Succeed())
+		Expect(mt.Status.MesosState).To(Equal("TASK_UNREACHABLE"))
 		Eventually(func() string {
 			p, _ := podOf(key)()
 			return podCondition(p, corev1.PodReady)
 		}, 20*time.Second, 100*time.Millisecond).Should(HavePrefix("False/" + podtask.ReasonAgentUnreachable))
-		mt := &mesosv1alpha1.MesosTask{}
-		Expect(k8sClient.Get(ctx, key, mt)).To(Succeed())
-		Expect(mt.Status.Phase).To(Equal(mesosv1alpha1.TaskPhaseUnreachable))
-		Expect(mt.Status.MesosState).To(Equal("TASK_UNREACHABLE"))
 		// Mesos tells frameworks of the lost agent: its Node stops being Ready.
+		bound, err := podOf(key)()
+		Expect(err).NotTo(HaveOccurred())
 		node := &corev1.Node{}
 		Eventually(func() corev1.ConditionStatus {
-			if err := k8sClient.Get(ctx, client.ObjectKey{Name: agentnode.NodeName(mc.Name, "agent-1", 0)}, node); err != nil {
+			if err := k8sClient.Get(ctx, client.ObjectKey{Name: bound.Spec.NodeName}, node); err != nil {
 				return ""
 			}
 			if c := agentnode.ReadyCondition(node); c != nil {

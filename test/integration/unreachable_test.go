@@ -120,14 +120,9 @@ var _ = Describe("Tasks of an agent Mesos lost", func() {
 // the kill once, not at each try (an event written again would count as a series).
 var _ = Describe("The kill of a task whose pod ended while its agent was unreachable", func() {
 	It("is told once, though KILL is sent again until the task ends", func() {
-		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
-		mc := simCluster(sim)
 		ns := newNamespace()
-		pod := newPod(ns, "stranded", mc.Spec.SchedulerName, "100m")
-		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		sim, pod, _, _ := partitionedPod(ns, "stranded", nil)
 		key := client.ObjectKeyFromObject(pod)
-		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
-		Expect(sim.PartitionAgent("agent-1")).To(Succeed())
 		// The suite's unreachable timeout is 2s.
 		Eventually(podOf(key), 20*time.Second, 100*time.Millisecond).Should(HaveField("Status.Reason", podtask.ReasonNodeLost))
 
@@ -181,16 +176,23 @@ func expectLetGo(ns string, key client.ObjectKey) {
 	Eventually(eventsIn(ns), 10*time.Second, 100*time.Millisecond).Should(ContainElement("MesosTask/" + key.Name + " Warning Released"))
 }
 
-// partitionedNotPartitionAware runs pod name of namespace ns on the one agent of a cluster
-// that is not PARTITION_AWARE, partitions the agent, calls then each of then with the
-// pod, and waits for the pod's MesosTask to be Unreachable; phase reads the MesosTask
-// again, into mt.
+// partitionedNotPartitionAware is partitionedPod with a cluster that is not
+// PARTITION_AWARE.
 func partitionedNotPartitionAware(ns, name string, then ...func(*corev1.Pod)) (sim *mesossim.Master, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, phase func() (mesosv1alpha1.TaskPhase, error)) {
 	GinkgoHelper()
-	sim = startSim(1, "cpus:2;mem:4096;disk:10000")
-	mc := simClusterWith(sim, func(mc *mesosv1alpha1.MesosCluster) {
+	return partitionedPod(ns, name, func(mc *mesosv1alpha1.MesosCluster) {
 		mc.Spec.Framework.Capabilities = []mesosv1alpha1.FrameworkCapability{"TASK_KILLING_STATE"}
-	})
+	}, then...)
+}
+
+// partitionedPod runs pod name of namespace ns on the one agent of a cluster (its spec
+// changed by mutate, when not nil), partitions the agent, calls then each of then with
+// the pod, and waits for the pod's MesosTask to be Unreachable; phase reads the MesosTask
+// again, into mt.
+func partitionedPod(ns, name string, mutate func(*mesosv1alpha1.MesosCluster), then ...func(*corev1.Pod)) (sim *mesossim.Master, pod *corev1.Pod, mt *mesosv1alpha1.MesosTask, phase func() (mesosv1alpha1.TaskPhase, error)) {
+	GinkgoHelper()
+	sim = startSim(1, "cpus:2;mem:4096;disk:10000")
+	mc := simClusterWith(sim, mutate)
 	pod = newPod(ns, name, mc.Spec.SchedulerName, "100m")
 	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 	key := client.ObjectKeyFromObject(pod)
@@ -215,20 +217,8 @@ func partitionedNotPartitionAware(ns, name string, then ...func(*corev1.Pod)) (s
 // nothing but that reconciliation says so; the pod is Ready again and its task runs.
 var _ = Describe("A pod whose task was unreachable when Mesos could no longer be asked", func() {
 	It("is not failed NodeLost before Mesos answered again, and runs on once its agent is back", func() {
-		sim := startSim(1, "cpus:2;mem:4096;disk:10000")
-		mc := simCluster(sim)
-		ns := newNamespace()
-		pod := newPod(ns, "outage", mc.Spec.SchedulerName, "100m")
-		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		sim, pod, _, _ := partitionedPod(newNamespace(), "outage", nil)
 		key := client.ObjectKeyFromObject(pod)
-		Eventually(podOf(key), 30*time.Second, 100*time.Millisecond).Should(HaveField("Status.Phase", corev1.PodRunning))
-
-		Expect(sim.PartitionAgent("agent-1")).To(Succeed())
-		Eventually(func() (mesosv1alpha1.TaskPhase, error) {
-			mt := &mesosv1alpha1.MesosTask{}
-			err := k8sClient.Get(ctx, key, mt)
-			return mt.Status.Phase, err
-		}, 20*time.Second, 100*time.Millisecond).Should(Equal(mesosv1alpha1.TaskPhaseUnreachable))
 		sim.SetDown(true)
 		DeferCleanup(sim.SetDown, false)
 		Expect(sim.HealAgent("agent-1")).To(Succeed())
