@@ -325,11 +325,13 @@ func mesosAnswered(reg *scheduler.Registry, cluster string) (ok bool, recheck ti
 	return true, 0
 }
 
-// unansweredRecheck is how soon a task whose unreachable timeout ran out is looked at
-// again while Mesos has not answered for the cluster's tasks since the framework last
-// subscribed; answerMargin how long after its answers settle.
+// unansweredRecheck is how soon a task whose unreachable timeout ran out (or a pod whose
+// Ready waits) is looked at again while Mesos has not answered for the cluster's tasks
+// since the framework last subscribed: its cluster's Reconciled turning True has it
+// looked at then (reconciled_wakeups.go), this is for what that misses. answerMargin is
+// how long after the answers settle it is looked at again.
 const (
-	unansweredRecheck = 10 * time.Second
+	unansweredRecheck = 30 * time.Second
 	answerMargin      = 100 * time.Millisecond
 )
 
@@ -419,6 +421,10 @@ func (r *MesosTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}))).
 		// A scheduler that starts (or a cluster that becomes ready) takes the queue again.
 		WatchesRawSource(r.clusterWakeups()).
+		// Mesos answered after a subscription: the NodeLost that waits on it
+		// (reconciled_wakeups.go).
+		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.unreachableTasksOfCluster),
+			builder.WithPredicates(reconciledTurnedTrue)).
 		// The tasks waiting to be launched on a Node that is deleted end (nodeGone).
 		Watches(&corev1.Node{}, handler.Funcs{DeleteFunc: r.nodeGone}).
 		// The tasks of a cluster that went let go of their finalizers (holdFinalizer),

@@ -542,6 +542,9 @@ func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(intakeChanged)).
 		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.boundPodsOfCluster),
 			builder.WithPredicates(failoverTimeoutRaised)).
+		// Mesos answered after a subscription: the Ready that waits on it (reconciled_wakeups.go).
+		Watches(&mesosv1alpha1.MesosCluster{}, handler.EnqueueRequestsFromMapFunc(r.notReadyPodsOfCluster),
+			builder.WithPredicates(reconciledTurnedTrue)).
 		// Queued pods live in their cluster's scheduler (their MesosTask is not written
 		// yet): a scheduler that starts, or a driver that (re)subscribes, takes them again.
 		WatchesRawSource(source.Channel(r.Registry.ListenDrivers(), handler.EnqueueRequestsFromMapFunc(r.podsOfClusterNamed))).

@@ -1,0 +1,78 @@
+package controllers
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/indexer"
+)
+
+// What waits for Mesos's answers after a subscription (mesosAnswered): a pod of an agent
+// unreachable past the timeout (NodeLost) and a pod the node lifecycle marked NotReady
+// through an outage (its Ready restored). Each is looked at again when its cluster's
+// Reconciled condition turns True, and then once the answers held back are written; the
+// periodic recheck (unansweredRecheck) is only for what that misses.
+
+// reconciledTurnedTrue passes a MesosCluster update whose Reconciled condition turned
+// True: Mesos answered for the cluster's tasks since the framework subscribed.
+var reconciledTurnedTrue = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*mesosv1alpha1.MesosCluster)
+		n, ok2 := e.ObjectNew.(*mesosv1alpha1.MesosCluster)
+		return ok1 && ok2 && !meta.IsStatusConditionTrue(o.Status.Conditions, mesosv1alpha1.ConditionReconciled) &&
+			meta.IsStatusConditionTrue(n.Status.Conditions, mesosv1alpha1.ConditionReconciled)
+	},
+}
+
+// notReadyPodsOfCluster lists the cluster's bound pods that run and are not Ready: those
+// whose Ready may be restored once Mesos answered (reevaluateReadiness).
+func (r *PodReconciler) notReadyPodsOfCluster(ctx context.Context, o client.Object) []ctrl.Request {
+	mc := o.(*mesosv1alpha1.MesosCluster)
+	pods, err := r.tasks().PodsOfScheduler(ctx, mc.Spec.SchedulerName)
+	if err != nil {
+		return nil
+	}
+	var reqs []ctrl.Request
+	for _, p := range pods {
+		if p.Spec.NodeName != "" && p.Status.Phase == corev1.PodRunning && !podReady(p) {
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(p)})
+		}
+	}
+	return reqs
+}
+
+// podReady says whether a pod's Ready condition is True.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// unreachableTasksOfCluster lists the cluster's MesosTasks that say unreachable: those
+// whose pods are failed NodeLost once Mesos answered (stillUnreachable).
+func (r *MesosTaskReconciler) unreachableTasksOfCluster(ctx context.Context, o client.Object) []ctrl.Request {
+	var list mesosv1alpha1.MesosTaskList
+	if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	var reqs []ctrl.Request
+	for i := range list.Items {
+		if mt := &list.Items[i]; mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable {
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mt)})
+		}
+	}
+	return reqs
+}

@@ -1,0 +1,76 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
+	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/scheduler"
+)
+
+// A cluster's Reconciled condition turning True (and only that) brings what waits for
+// Mesos's answers: its running pods that are not Ready, and its unreachable MesosTasks.
+func TestReconciledTurningTrueBringsWhatWaitsOnIt(t *testing.T) {
+	with := func(status metav1.ConditionStatus) *mesosv1alpha1.MesosCluster {
+		mc := readyCluster()
+		mc.Status.Conditions = []metav1.Condition{{Type: mesosv1alpha1.ConditionReconciled, Status: status}}
+		return mc
+	}
+	for _, tc := range []struct {
+		name     string
+		old, new *mesosv1alpha1.MesosCluster
+		want     bool
+	}{
+		{"turned True", with(metav1.ConditionFalse), with(metav1.ConditionTrue), true},
+		{"True from none", readyCluster(), with(metav1.ConditionTrue), true},
+		{"True still", with(metav1.ConditionTrue), with(metav1.ConditionTrue), false},
+		{"turned False", with(metav1.ConditionTrue), with(metav1.ConditionFalse), false},
+	} {
+		if got := reconciledTurnedTrue.Update(event.UpdateEvent{ObjectOld: tc.old, ObjectNew: tc.new}); got != tc.want {
+			t.Errorf("%s: passed %v, want %v", tc.name, got, tc.want)
+		}
+	}
+
+	notReady := runningPod("mesos-c-agent-1")
+	notReady.Name, notReady.UID = "not-ready", "u2"
+	notReady.Status.Conditions[3].Status = corev1.ConditionFalse
+	ready := runningPod("mesos-c-agent-1")
+	ready.Name = "ready"
+	queued := runningPod("")
+	queued.Name, queued.UID = "queued", "u3"
+	r := &PodReconciler{Client: podAPI(t, interceptor.Funcs{}, notReady, ready, queued), Registry: scheduler.NewRegistry()}
+	var got []string
+	for _, req := range r.notReadyPodsOfCluster(context.Background(), readyCluster()) {
+		got = append(got, req.String())
+	}
+	if want := []string{"ns/not-ready"}; !slices.Equal(got, want) {
+		t.Errorf("pods looked at = %v, want %v", got, want)
+	}
+
+	unreachable, running, other := earlierTask(mesosv1alpha1.TaskPhaseUnreachable), earlierTask(mesosv1alpha1.TaskPhaseRunning), earlierTask(mesosv1alpha1.TaskPhaseUnreachable)
+	running.Name, other.Name, other.Spec.ClusterRef = "running", "other", "another"
+	sch := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(sch)
+	_ = mesosv1alpha1.AddToScheme(sch)
+	c := fake.NewClientBuilder().WithScheme(sch).WithObjects(unreachable, running, other).
+		WithIndex(&mesosv1alpha1.MesosTask{}, indexer.ClusterRef, indexer.ClusterRefOf).Build()
+	mr := &MesosTaskReconciler{Client: c}
+	got = nil
+	for _, req := range mr.unreachableTasksOfCluster(context.Background(), readyCluster()) {
+		got = append(got, req.String())
+	}
+	if want := []string{client.ObjectKeyFromObject(unreachable).String()}; !slices.Equal(got, want) {
+		t.Errorf("MesosTasks looked at = %v, want %v", got, want)
+	}
+}
