@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mesos/mesos-go/api/v1/lib/maintenance"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -64,6 +65,9 @@ type run struct {
 	errors []string // what went wrong with the run itself (a fault that could not fire, no leader)
 	// removedNodes are the Nodes of the agents removed for good (remove-agent).
 	removedNodes map[string]bool
+	// maintenance are the windows of the agents scheduled for maintenance, by hostname
+	// (maintenance_test.go).
+	maintenance map[string]maintenance.Window
 	// executorBin is the k8sm-executor binary (-chaos.exec); executorVersion counts the
 	// upgrades of the cluster's executor (upgrade-executor).
 	executorBin     string

@@ -50,12 +50,13 @@ const (
 	faultRestartAPI     faultKind = "restart-apiserver" // kube-apiserver stopped, started again after a while (etcd keeps the data)
 	faultKillExecutor   faultKind = "kill-executor"     // an agent's k8sm-executor process is killed (-chaos.exec only)
 	faultLoseRecords    faultKind = "lose-records"      // every replica SIGKILLed, every MesosTask deleted while none runs, the replicas started again
+	faultMaintenance    faultKind = "maintenance"       // an agent's machine scheduled for maintenance, the window cancelled after a while
 )
 
 // faultKinds are the kinds a run draws from by default.
 var faultKinds = []faultKind{faultKillLeader, faultTermLeader, faultFailoverMaster, faultLateAgent, faultLateAgentNew, faultMasterDown, faultPartition,
 	faultRestartAgent, faultRemoveAgent, faultDropStream, faultDuplicate, faultDelay, faultFailAccepts, faultSlowWrites, faultAPIErrors,
-	faultRestartAPI, faultReadErrors, faultBreakWatches, faultStaleReads, faultUpgradeExec, faultLoseRecords}
+	faultRestartAPI, faultReadErrors, faultBreakWatches, faultStaleReads, faultUpgradeExec, faultLoseRecords, faultMaintenance}
 
 // parseKinds reads -chaos.kinds; with real executors kill-executor is one more kind, and
 // with the master found through ZooKeeper zk-leader-change.
@@ -122,7 +123,7 @@ type fault struct {
 
 func (f fault) String() string {
 	switch f.kind {
-	case faultPartition, faultLateAgent, faultLateAgentNew:
+	case faultPartition, faultLateAgent, faultLateAgentNew, faultMaintenance:
 		return fmt.Sprintf("%s agent-%d for %s", f.kind, f.agent+1, f.lasts)
 	case faultRestartAgent, faultRemoveAgent, faultKillExecutor:
 		return fmt.Sprintf("%s agent-%d", f.kind, f.agent+1)
@@ -217,7 +218,8 @@ func planFaults(p profile) faultPlan {
 			// for its reconciliation, which the agent's tasks hold up (5 s at most), so
 			// that it looks at the tasks Mesos holds while the agent is away.
 			f.lasts += 15 * time.Second
-		case faultPartition, faultLateAgent, faultDuplicate, faultDelay, faultAPIErrors, faultReadErrors, faultBreakWatches, faultStaleReads:
+		case faultPartition, faultLateAgent, faultDuplicate, faultDelay, faultAPIErrors, faultReadErrors, faultBreakWatches, faultStaleReads,
+			faultMaintenance:
 		default:
 			f.lasts = 0
 		}
@@ -359,6 +361,8 @@ func (r *run) inject(f fault) error {
 		r.ends.schedule(h, 3*time.Second, func() {}) // not partitioned while it restarts and recovers
 	case faultRemoveAgent:
 		return r.removeAgent(f.agent)
+	case faultMaintenance:
+		return r.scheduleMaintenance(f.agent, f.lasts)
 	case faultDropStream:
 		for _, fw := range r.sim.State().Frameworks {
 			r.sim.DropStream(fw.ID)
