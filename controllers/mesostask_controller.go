@@ -455,7 +455,8 @@ func (r *MesosTaskReconciler) tasksOfCluster() handler.MapFunc {
 	}
 }
 
-// clusterWakeups re-queues a cluster's pending tasks when its driver changes. The
+// clusterWakeups re-queues a cluster's pending tasks when its driver changes, and its
+// unreachable ones once Mesos answered since the framework subscribed. The
 // cluster's MesosTasks are read from the Store without copies (to read only): a
 // cluster of 10,000 tasks would otherwise be copied whole at each failover.
 func (r *MesosTaskReconciler) clusterWakeups() source.Source {
@@ -464,9 +465,12 @@ func (r *MesosTaskReconciler) clusterWakeups() source.Source {
 		if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil
 		}
+		// Mesos answered since the subscription: the unreachable ones' NodeLost waited on
+		// it (reconciled_wakeups.go).
+		_, answered := r.Registry.AnsweredFor(o.GetName())
 		var reqs []ctrl.Request
 		for i := range list.Items {
-			if mt := &list.Items[i]; !podtask.Launched(mt.Status.Phase) {
+			if mt := &list.Items[i]; !podtask.Launched(mt.Status.Phase) || (answered && mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable) {
 				reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mt)})
 			}
 		}

@@ -21,7 +21,12 @@ func (r *PodReconciler) podsOfClusterNamed(ctx context.Context, o client.Object)
 	if err := r.Get(ctx, client.ObjectKeyFromObject(o), mc); err != nil {
 		return nil
 	}
-	return r.podsOfCluster(ctx, mc)
+	reqs := r.podsOfCluster(ctx, mc)
+	if _, answered := r.Registry.AnsweredFor(mc.Name); answered {
+		// The Ready that waited for Mesos's answers (reconciled_wakeups.go).
+		reqs = append(reqs, r.notReadyPodsOfCluster(ctx, mc)...)
+	}
+	return reqs
 }
 
 // podsOfCluster lists the pods a cluster may take or must remove: the unbound or

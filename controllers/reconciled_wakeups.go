@@ -16,9 +16,11 @@ import (
 
 // What waits for Mesos's answers after a subscription (mesosAnswered): a pod of an agent
 // unreachable past the timeout (NodeLost) and a pod the node lifecycle marked NotReady
-// through an outage (its Ready restored). Each is looked at again when its cluster's
-// Reconciled condition turns True, and then once the answers held back are written; the
-// periodic recheck (unansweredRecheck) is only for what that misses.
+// through an outage (its Ready restored). Each is looked at again when the cluster's
+// driver says Mesos answered (a wake-up of the Registry's, which SetReconciled sends) and
+// when its Reconciled condition turns True, and then once the answers held back are
+// written; the periodic recheck (unansweredRecheck) is only for what both miss (a wake-up
+// dropped, a condition that went True to True between two reads).
 
 // reconciledTurnedTrue passes a MesosCluster update whose Reconciled condition turned
 // True: Mesos answered for the cluster's tasks since the framework subscribed.

@@ -74,3 +74,28 @@ func TestReconciledTurningTrueBringsWhatWaitsOnIt(t *testing.T) {
 		t.Errorf("MesosTasks looked at = %v, want %v", got, want)
 	}
 }
+
+// A wake-up of the cluster's driver (SetReconciled sends one) brings its running pods that
+// are not Ready once Mesos answered since the framework subscribed, not before: the
+// status write of Reconciled may be missed (True over True after a leader change).
+func TestADriverWakeUpBringsNotReadyPodsOnceMesosAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		mesos answered
+		want  []string
+	}{
+		{notAnswered, nil},
+		{answeredJustNow, []string{"ns/not-ready"}},
+	} {
+		notReady := runningPod("mesos-c-agent-1")
+		notReady.Name = "not-ready"
+		notReady.Status.Conditions[3].Status = corev1.ConditionFalse
+		r := &PodReconciler{Client: podAPI(t, interceptor.Funcs{}, notReady, readyCluster()), Registry: registryOf(t, tc.mesos)}
+		var got []string
+		for _, req := range r.podsOfClusterNamed(context.Background(), readyCluster()) {
+			got = append(got, req.String())
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Mesos %v: pods looked at = %v, want %v", tc.mesos, got, tc.want)
+		}
+	}
+}

@@ -31,12 +31,13 @@ func (s *Scheduler) reconcileTasks(ctx context.Context, d Driver) {
 // ReconcileInterval (15 minutes), while the cluster cannot say Reconciled.
 func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt int) {
 	s.mu.Lock()
-	before, subscription := s.round, d.Subscription()
+	s.reconcileAttempts++
+	this, subscription := s.reconcileAttempts, d.Subscription()
 	s.mu.Unlock()
 	// Read only: the cache's own objects, not a copy of each of thousands of tasks.
 	list, err := s.Tasks.OfCluster(ctx, s.clusterName())
 	if err != nil {
-		s.reconcileAgain(ctx, d, before, subscription, attempt, "Could not list the tasks to reconcile", err)
+		s.reconcileAgain(ctx, d, this, subscription, attempt, "Could not list the tasks to reconcile", err)
 		return
 	}
 	explicit := map[string]string{}
@@ -64,7 +65,7 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 	// launch may have been sent by a manager that stopped before any update was written.
 	pods, err := s.boundUnwritten(ctx, written)
 	if err != nil {
-		s.reconcileAgain(ctx, d, before, subscription, attempt, "Could not list the bound pods to reconcile", err)
+		s.reconcileAgain(ctx, d, this, subscription, attempt, "Could not list the bound pods to reconcile", err)
 		return
 	}
 	var remake []*corev1.Pod
@@ -86,12 +87,12 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 	r := s.startRound(d, explicit)
 	if len(explicit) > 0 {
 		if err := d.Reconcile(ctx, explicit); err != nil {
-			s.reconcileAgain(ctx, d, r, r.subscription, attempt, "Explicit reconciliation failed", err)
+			s.reconcileAgain(ctx, d, this, r.subscription, attempt, "Explicit reconciliation failed", err)
 			return
 		}
 	}
 	if err := d.Reconcile(ctx, nil); err != nil {
-		s.reconcileAgain(ctx, d, r, r.subscription, attempt, "Implicit reconciliation failed", err)
+		s.reconcileAgain(ctx, d, this, r.subscription, attempt, "Implicit reconciliation failed", err)
 		return
 	}
 	s.roundSent(r)
@@ -104,16 +105,16 @@ func (s *Scheduler) reconcileTasksAttempt(ctx context.Context, d Driver, attempt
 // reconcileAgain tries a reconciliation that failed (its tasks or pods could not be
 // listed, or a reconciliation call failed) again after s.reconcileRetry (as awaitAnswers
 // asks again), twice as long each time up to reconcileRetryMax, while the subscription it
-// was for lasts and no round started since (before is the latest round: the failed
-// one's, or the one there was when it could not start). Until a round is answered the
-// cluster is not Reconciled, and pods wait on it (one whose agent stays unreachable is
-// not failed NodeLost, nor is Ready restored after an outage).
-func (s *Scheduler) reconcileAgain(ctx context.Context, d Driver, before *round, subscription uint64, attempt int, what string, err error) {
+// was for lasts and no attempt started since (this is the failed one's number: of two
+// that failed, only the later is tried again). Until a round is answered the cluster is
+// not Reconciled, and pods wait on it (one whose agent stays unreachable is not failed
+// NodeLost, nor is Ready restored after an outage).
+func (s *Scheduler) reconcileAgain(ctx context.Context, d Driver, this uint64, subscription uint64, attempt int, what string, err error) {
 	wait := min(s.reconcileRetry<<min(attempt, 8), reconcileRetryMax)
 	s.Log.Info(what+"; trying again", "after", wait, "error", err.Error())
 	time.AfterFunc(wait, func() {
 		s.mu.Lock()
-		current := s.round == before
+		current := s.reconcileAttempts == this
 		s.mu.Unlock()
 		if ctx.Err() != nil || !current || !d.Subscribed() || d.Subscription() != subscription {
 			return // superseded, or the next subscription reconciles

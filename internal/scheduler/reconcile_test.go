@@ -185,8 +185,10 @@ func TestAReconciliationThatCouldNotListIsTriedAgain(t *testing.T) {
 			mt.Status = mesosv1alpha1.MesosTaskStatus{Phase: mesosv1alpha1.TaskPhaseRunning, AgentID: "a-1"}
 			var failed atomic.Int32
 			c := fakeAPIWith(t, interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
-				_, pods := list.(*corev1.PodList)
-				if pods == (what == "pods") && failed.Add(1) == 1 {
+				// The bound pods are listed by their Nodes first.
+				_, tasks := list.(*mesosv1alpha1.MesosTaskList)
+				_, nodes := list.(*corev1.NodeList)
+				if ((what == "tasks" && tasks) || (what == "pods" && nodes)) && failed.Add(1) == 1 {
 					return errors.New("the cache is not synced")
 				}
 				return c.List(ctx, list, opts...)
@@ -200,6 +202,9 @@ func TestAReconciliationThatCouldNotListIsTriedAgain(t *testing.T) {
 			s.reconcileTasks(ctx, d)
 
 			for deadline := time.Now().Add(5 * time.Second); len(d.reconcileCalls()) < 2; time.Sleep(20 * time.Millisecond) {
+				if failed.Load() == 0 {
+					t.Fatal("no list failed")
+				}
 				if time.Now().After(deadline) {
 					t.Fatalf("reconciliations %v: none sent after the list failed", d.reconcileCalls())
 				}

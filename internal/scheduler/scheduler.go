@@ -132,9 +132,10 @@ type Scheduler struct {
 	// came, by task id, with when (launchRejected).
 	rejectedLaunches map[string]time.Time
 	// round is the latest explicit reconciliation, and reconcileRetry the first wait for
-	// its answers (reconcile.go).
-	round          *round
-	reconcileRetry time.Duration
+	// its answers; reconcileAttempts counts the reconciliations started (reconcile.go).
+	round             *round
+	reconcileRetry    time.Duration
+	reconcileAttempts uint64
 	// askAfter is how long after a launch Mesos is asked about its task, where the launch
 	// or Mesos's first answer left it uncertain (askLater): launchInFlight.
 	askAfter time.Duration
