@@ -76,14 +76,21 @@ func (r *PodReconciler) tasks() indexer.Tasks {
 // boundPodsOfCluster lists the cluster's bound pods that have not ended: those a longer
 // failover timeout has tolerate outages longer (failoverTimeoutRaised).
 func (r *PodReconciler) boundPodsOfCluster(ctx context.Context, o client.Object) []ctrl.Request {
-	mc := o.(*mesosv1alpha1.MesosCluster)
-	pods, err := r.tasks().PodsOfScheduler(ctx, mc.Spec.SchedulerName)
+	return r.podsOfSchedulerWhere(ctx, o, func(p *corev1.Pod) bool {
+		return p.Spec.NodeName != "" && p.DeletionTimestamp.IsZero() && !podtask.PodTerminal(p)
+	})
+}
+
+// podsOfSchedulerWhere lists the pods that name the cluster's schedulerName and keep
+// passes.
+func (r *PodReconciler) podsOfSchedulerWhere(ctx context.Context, o client.Object, keep func(*corev1.Pod) bool) []ctrl.Request {
+	pods, err := r.tasks().PodsOfScheduler(ctx, o.(*mesosv1alpha1.MesosCluster).Spec.SchedulerName)
 	if err != nil {
 		return nil
 	}
 	var reqs []ctrl.Request
 	for _, p := range pods {
-		if p.Spec.NodeName != "" && p.DeletionTimestamp.IsZero() && !podtask.PodTerminal(p) {
+		if keep(p) {
 			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(p)})
 		}
 	}

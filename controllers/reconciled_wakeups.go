@@ -39,18 +39,9 @@ var reconciledTurnedTrue = predicate.Funcs{
 // notReadyPodsOfCluster lists the cluster's bound pods that run and are not Ready: those
 // whose Ready may be restored once Mesos answered (reevaluateReadiness).
 func (r *PodReconciler) notReadyPodsOfCluster(ctx context.Context, o client.Object) []ctrl.Request {
-	mc := o.(*mesosv1alpha1.MesosCluster)
-	pods, err := r.tasks().PodsOfScheduler(ctx, mc.Spec.SchedulerName)
-	if err != nil {
-		return nil
-	}
-	var reqs []ctrl.Request
-	for _, p := range pods {
-		if p.Spec.NodeName != "" && p.Status.Phase == corev1.PodRunning && !podReady(p) {
-			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(p)})
-		}
-	}
-	return reqs
+	return r.podsOfSchedulerWhere(ctx, o, func(p *corev1.Pod) bool {
+		return p.Spec.NodeName != "" && p.Status.Phase == corev1.PodRunning && !podReady(p)
+	})
 }
 
 // podReady says whether a pod's Ready condition is True.

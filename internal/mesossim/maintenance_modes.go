@@ -90,17 +90,8 @@ func (m *Master) updateUnavailabilityLocked(mach *machine, u *mesos.Unavailabili
 // agent registered on them is told to shut down and removed (machineDownLocked), and the
 // machines are DOWN, in the registry too.
 func (m *Master) startMaintenanceLocked(ids []mesos.MachineID) error {
-	if why := validateMachines(ids); why != "" {
-		return badRequest("%s", why)
-	}
-	for _, id := range ids {
-		mach := m.maint.findMachine(id)
-		if mach == nil {
-			return badRequest("Machine '%s' is not part of a maintenance schedule", machineJSON(id))
-		}
-		if mach.mode != mesos.DRAINING {
-			return badRequest("Machine '%s' is not in DRAINING mode and cannot be brought down", machineJSON(id))
-		}
+	if err := m.machinesInModeLocked(ids, mesos.DRAINING, "down"); err != nil {
+		return err
 	}
 	for _, id := range ids {
 		for _, a := range m.agentsOnLocked(m.maint.findMachine(id)) {
@@ -173,17 +164,8 @@ func (m *Master) endAgentTasksLocked(a *agent) {
 // leave the schedule (a window left without machines goes, and the schedule with its
 // last window). Nothing is rescinded: no agent is registered on a DOWN machine.
 func (m *Master) stopMaintenanceLocked(ids []mesos.MachineID) error {
-	if why := validateMachines(ids); why != "" {
-		return badRequest("%s", why)
-	}
-	for _, id := range ids {
-		mach := m.maint.findMachine(id)
-		if mach == nil {
-			return badRequest("Machine '%s' is not part of a maintenance schedule", machineJSON(id))
-		}
-		if mach.mode != mesos.DOWN {
-			return badRequest("Machine '%s' is not in DOWN mode and cannot be brought up", machineJSON(id))
-		}
+	if err := m.machinesInModeLocked(ids, mesos.DOWN, "up"); err != nil {
+		return err
 	}
 	for _, id := range ids {
 		mach := m.maint.findMachine(id)
@@ -256,4 +238,23 @@ func (m *Master) failoverMaintenanceLocked() {
 		}
 		m.resetAgentMaintenanceLocked(a)
 	}
+}
+
+// machinesInModeLocked checks the machines of a START_ or STOP_MAINTENANCE as
+// Master::Http::_startMaintenance and _stopMaintenance do: valid, each known to the
+// master and in mode, else 400 with their message (to bring them down, or up).
+func (m *Master) machinesInModeLocked(ids []mesos.MachineID, mode mesos.MachineInfo_Mode, to string) error {
+	if why := validateMachines(ids); why != "" {
+		return badRequest("%s", why)
+	}
+	for _, id := range ids {
+		mach := m.maint.findMachine(id)
+		if mach == nil {
+			return badRequest("Machine '%s' is not part of a maintenance schedule", machineJSON(id))
+		}
+		if mach.mode != mode {
+			return badRequest("Machine '%s' is not in %s mode and cannot be brought %s", machineJSON(id), mode, to)
+		}
+	}
+	return nil
 }
