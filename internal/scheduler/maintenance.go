@@ -13,8 +13,9 @@ import (
 )
 
 // inverseOfferRefuse is how long an answered inverse offer keeps Mesos from sending
-// another of its agent: the answer is given again, from what then runs there, at most
-// this often.
+// another of its agent: the answer is given again, from what then runs there, after that.
+// A REVIVE (a pod waiting for an offer) clears Mesos's inverse-offer filters too, and the
+// next inverse offer may then come sooner.
 const inverseOfferRefuse = 30 * time.Second
 
 // inverseOfferAnswerer answers inverse offers (framework.Connection.AnswerInverseOffers).
