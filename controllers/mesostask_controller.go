@@ -455,25 +455,7 @@ func (r *MesosTaskReconciler) tasksOfCluster() handler.MapFunc {
 	}
 }
 
-// clusterWakeups re-queues a cluster's pending tasks when its driver changes, and its
-// unreachable ones once Mesos answered since the framework subscribed. The
-// cluster's MesosTasks are read from the Store without copies (to read only): a
-// cluster of 10,000 tasks would otherwise be copied whole at each failover.
+// clusterWakeups re-queues a cluster's tasks its driver's wake-ups concern (tasksToWake).
 func (r *MesosTaskReconciler) clusterWakeups() source.Source {
-	return source.Channel(r.Registry.ListenDrivers(), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []ctrl.Request {
-		var list mesosv1alpha1.MesosTaskList
-		if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
-			return nil
-		}
-		// Mesos answered since the subscription: the unreachable ones' NodeLost waited on
-		// it (reconciled_wakeups.go).
-		_, answered := r.Registry.AnsweredFor(o.GetName())
-		var reqs []ctrl.Request
-		for i := range list.Items {
-			if mt := &list.Items[i]; !podtask.Launched(mt.Status.Phase) || (answered && mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable) {
-				reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mt)})
-			}
-		}
-		return reqs
-	}))
+	return source.Channel(r.Registry.ListenDrivers(), handler.EnqueueRequestsFromMapFunc(r.tasksToWake))
 }

@@ -12,6 +12,7 @@ import (
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/indexer"
+	"github.com/k8sm/k8sm/internal/podtask"
 )
 
 // What waits for Mesos's answers after a subscription (mesosAnswered): a pod of an agent
@@ -64,6 +65,26 @@ func (r *MesosTaskReconciler) unreachableTasksOfCluster(ctx context.Context, o c
 	var reqs []ctrl.Request
 	for i := range list.Items {
 		if mt := &list.Items[i]; mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable {
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mt)})
+		}
+	}
+	return reqs
+}
+
+// tasksToWake lists what a wake-up of a cluster's driver concerns: its pending tasks (the
+// driver changed), and its unreachable ones once Mesos answered since the framework
+// subscribed (their NodeLost waited on it). The cluster's MesosTasks are read from the
+// Store without copies (to read only): a cluster of 10,000 tasks would otherwise be
+// copied whole at each failover.
+func (r *MesosTaskReconciler) tasksToWake(ctx context.Context, o client.Object) []ctrl.Request {
+	var list mesosv1alpha1.MesosTaskList
+	if err := r.List(ctx, &list, client.MatchingFields{indexer.ClusterRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	_, answered := r.Registry.AnsweredFor(o.GetName())
+	var reqs []ctrl.Request
+	for i := range list.Items {
+		if mt := &list.Items[i]; !podtask.Launched(mt.Status.Phase) || (answered && mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable) {
 			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(mt)})
 		}
 	}

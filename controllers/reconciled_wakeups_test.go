@@ -99,3 +99,34 @@ func TestADriverWakeUpBringsNotReadyPodsOnceMesosAnswered(t *testing.T) {
 		}
 	}
 }
+
+// A wake-up of the cluster's driver brings its pending tasks, and its unreachable ones
+// once Mesos answered since the framework subscribed (their NodeLost waited on that),
+// not those that run, nor another cluster's.
+func TestADriverWakeUpBringsUnreachableTasksOnceMesosAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		mesos answered
+		want  []string
+	}{
+		{notAnswered, []string{"ns/pending"}},
+		{answeredJustNow, []string{"ns/pending", "ns/unreachable"}},
+	} {
+		pending, running, unreachable, other := earlierTask(mesosv1alpha1.TaskPhasePending), earlierTask(mesosv1alpha1.TaskPhaseRunning),
+			earlierTask(mesosv1alpha1.TaskPhaseUnreachable), earlierTask(mesosv1alpha1.TaskPhaseUnreachable)
+		pending.Name, running.Name, unreachable.Name, other.Name, other.Spec.ClusterRef = "pending", "running", "unreachable", "other", "another"
+		sch := runtime.NewScheme()
+		_ = clientgoscheme.AddToScheme(sch)
+		_ = mesosv1alpha1.AddToScheme(sch)
+		c := fake.NewClientBuilder().WithScheme(sch).WithObjects(pending, running, unreachable, other).
+			WithIndex(&mesosv1alpha1.MesosTask{}, indexer.ClusterRef, indexer.ClusterRefOf).Build()
+		r := &MesosTaskReconciler{Client: c, Registry: registryOf(t, tc.mesos)}
+		var got []string
+		for _, req := range r.tasksToWake(context.Background(), readyCluster()) {
+			got = append(got, req.String())
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Mesos %v: MesosTasks looked at = %v, want %v", tc.mesos, got, tc.want)
+		}
+	}
+}
