@@ -84,6 +84,13 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, mt))
 	}
+	if pod.DeletionTimestamp.IsZero() && podtask.MirrorEndedPod(&mt.Status, pod) {
+		// The pod ended apart from its task (NodeLost, say): its MesosTask says so. A
+		// deleted pod is removed once it ended, and its MesosTask goes with it.
+		if err := r.Update(ctx, mt); err != nil {
+			return retryConflict(err)
+		}
+	}
 	if mt.Status.Phase == mesosv1alpha1.TaskPhaseUnreachable {
 		return r.unreachable(ctx, mt, pod)
 	}

@@ -127,7 +127,10 @@ type MesosTaskStatus struct {
 	// +optional
 	Phase TaskPhase `json:"phase,omitempty"`
 
-	// podPhase is the phase mirrored onto the pod.
+	// podPhase is the pod's phase: the one the task's state gives it, and, once the pod
+	// ended, the one it ended with (Failed with reason NodeLost while its agent was
+	// unreachable, say, or Succeeded when deleted with every container exiting 0), which it
+	// keeps whatever the task reports after.
 	// +optional
 	// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Unknown
 	PodPhase corev1.PodPhase `json:"podPhase,omitempty"`

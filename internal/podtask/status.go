@@ -85,23 +85,6 @@ func IsTerminalPhase(p mesosv1alpha1.TaskPhase) bool {
 	return false
 }
 
-// PodPhaseFor is the pod phase a task phase implies; Unreachable keeps the previous one.
-func PodPhaseFor(p mesosv1alpha1.TaskPhase, previous corev1.PodPhase) corev1.PodPhase {
-	switch p {
-	case mesosv1alpha1.TaskPhaseRunning, mesosv1alpha1.TaskPhaseKilling:
-		return corev1.PodRunning
-	case mesosv1alpha1.TaskPhaseFinished:
-		return corev1.PodSucceeded
-	case mesosv1alpha1.TaskPhaseFailed, mesosv1alpha1.TaskPhaseKilled, mesosv1alpha1.TaskPhaseGone:
-		return corev1.PodFailed
-	case mesosv1alpha1.TaskPhaseUnreachable:
-		if previous != "" {
-			return previous
-		}
-	}
-	return corev1.PodPending
-}
-
 // exitedZero says whether every container status says the container ended with exit
 // code 0 (and there is one): how a kubelet finds a deleted pod Succeeded (its getPhase,
 // once the pod is terminal: init containers and sidecars aside). A Job counts such a

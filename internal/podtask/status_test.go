@@ -496,6 +496,11 @@ func TestAKilledTaskWhoseContainersExitedZeroSucceeds(t *testing.T) {
 			if got.Phase != tc.want || (tc.want == corev1.PodSucceeded && got.Reason != "") || (tc.want == corev1.PodFailed && got.Reason == "") {
 				t.Errorf("the pod is %s (reason %q), want %s", got.Phase, got.Reason, tc.want)
 			}
+			// The MesosTask, written before the pod, says the phase the pod gets.
+			MirrorStoppedPod(st, pod, tc.data)
+			if st.PodPhase != tc.want {
+				t.Errorf("the MesosTask's podPhase is %s, want the pod's %s", st.PodPhase, tc.want)
+			}
 		})
 	}
 }

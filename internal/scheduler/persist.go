@@ -292,6 +292,9 @@ func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, t
 			changed = podtask.ApplyUpdate(&mt.Status, e, now) || changed
 		}
 		changed = podtask.ApplyUpdate(&mt.Status, ts, now) || changed
+		if changed {
+			s.stoppedInSuccess(ctx, mt, ts.Data)
+		}
 		if podtask.Launched(mt.Status.Phase) && s.fillLaunch(ctx, mt) {
 			changed = true
 		}
@@ -313,6 +316,19 @@ func (s *Scheduler) writeUpdate(ctx context.Context, key types.NamespacedName, t
 		return err
 	})
 	return mt, deferred, err
+}
+
+// stoppedInSuccess gives the MesosTask of a deleted pod whose task was killed the phase
+// its pod ends with (podtask.MirrorStoppedPod), from the cache's pod.
+func (s *Scheduler) stoppedInSuccess(ctx context.Context, mt *mesosv1alpha1.MesosTask, data []byte) bool {
+	if mt.Status.Phase != mesosv1alpha1.TaskPhaseKilled {
+		return false
+	}
+	pod := &corev1.Pod{}
+	if s.Client.Get(ctx, client.ObjectKeyFromObject(mt), pod, client.UnsafeDisableDeepCopy) != nil || pod.UID != types.UID(mt.Spec.PodUID) {
+		return false
+	}
+	return podtask.MirrorStoppedPod(&mt.Status, pod, data)
 }
 
 // fromPod fills a MesosTask that records no update of a task this process did not

@@ -450,12 +450,18 @@ var _ = Describe("Pods on Mesos", func() {
 		lost, err := podOf(key)()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(podCondition(lost, corev1.DisruptionTarget)).To(HavePrefix("True/" + podtask.ReasonTerminationByMesos))
+		// `kubectl get mesostasks` shows the pod's phase, though its task is unreachable still.
+		Eventually(func() (*mesosv1alpha1.MesosTask, error) { return mt, taskAt(key, mt)() }, 10*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("Status.PodPhase", corev1.PodFailed), HaveField("Status.MesosState", "TASK_UNREACHABLE")))
 
 		By("healing the partition: the task comes back, but its pod ended, so it is killed")
 		Expect(sim.HealAgent("agent-1")).To(Succeed())
 		Eventually(unkilledTasks(sim), 30*time.Second, 100*time.Millisecond).Should(BeEmpty(), "nothing may run for a pod that ended")
 		Consistently(podOf(key), 2*time.Second, 200*time.Millisecond).Should(And(
 			HaveField("Status.Phase", corev1.PodFailed), HaveField("Status.Reason", podtask.ReasonNodeLost)))
+		Expect(taskAt(key, mt)()).To(Succeed())
+		Expect(mt.Status.PodPhase).To(Equal(corev1.PodFailed), "the task came back and was killed: the MesosTask says the pod's phase still")
+		Expect(mt.Status.MesosState).NotTo(Equal("TASK_UNREACHABLE"))
 	})
 
 	It("removes a pod of a namespace being deleted whose task had not reported", func() {
