@@ -73,6 +73,10 @@ const (
 	// tasks it holds (e.g. the principal may not VIEW_TASK), so the task of a pod removed
 	// while no manager led is known only once Mesos reports it.
 	ReasonTasksUnlisted = "TasksNotListed"
+	// ReasonScheduleUnread: subscribed, but the master's maintenance schedule could not
+	// be read whole (the call failed, or the master's ACLs hide machines from the
+	// principal), so a cancelled window may show only at the agent's next offer.
+	ReasonScheduleUnread = "MaintenanceScheduleNotRead"
 	// ReasonSecretNamespace: a Secret ref names a namespace other than the manager's, the
 	// only one it may read Secrets from; the Secret is not read.
 	ReasonSecretNamespace = "SecretNamespaceNotAllowed"

@@ -23,10 +23,12 @@ func TestStatusFromDriverOperatorAPINotListing(t *testing.T) {
 	mc.Generation = 3
 	refused := errors.New("GET_AGENTS from http://m:5050: 403 Forbidden")
 	hidden := errors.New("the master listed 3 tasks, none of framework fw-1, which runs 2: its ACLs hide them from the framework's principal (VIEW_FRAMEWORK, VIEW_TASK)")
+	machineHidden := errors.New("the master's maintenance schedule leaves out the window of agent a1 (host-1), which its offers show: (get_maintenance_schedules)")
 	for _, tc := range []struct {
 		name           string
 		agentsErr      error
 		tasksErr       error
+		scheduleErr    error
 		degraded       metav1.ConditionStatus
 		degradedReason string
 		says           []string // in the message
@@ -34,10 +36,11 @@ func TestStatusFromDriverOperatorAPINotListing(t *testing.T) {
 		{name: "listed", degraded: metav1.ConditionFalse, degradedReason: ReasonAsExpected},
 		{name: "agents refused", agentsErr: refused, degraded: metav1.ConditionTrue, degradedReason: ReasonAgentsUnlisted, says: []string{"403 Forbidden"}},
 		{name: "tasks hidden", tasksErr: hidden, degraded: metav1.ConditionTrue, degradedReason: ReasonTasksUnlisted, says: []string{"VIEW_TASK", "view_tasks"}},
+		{name: "schedule hides machines", scheduleErr: machineHidden, degraded: metav1.ConditionTrue, degradedReason: ReasonScheduleUnread, says: []string{"get_maintenance_schedules", "next offer"}},
 	} {
 		st := &mesosv1alpha1.MesosClusterStatus{}
 		setDegraded(st, mc.Generation, r.statusFromDriver(mc, st, framework.Status{Subscribed: true, FrameworkID: "fw-1", Leader: "http://m:5050",
-			AgentsError: tc.agentsErr, TasksError: tc.tasksErr}))
+			AgentsError: tc.agentsErr, TasksError: tc.tasksErr, ScheduleError: tc.scheduleErr}))
 		ready := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionReady)
 		deg := meta.FindStatusCondition(st.Conditions, mesosv1alpha1.ConditionDegraded)
 		if ready == nil || ready.Status != metav1.ConditionTrue {

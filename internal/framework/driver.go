@@ -101,6 +101,9 @@ type Status struct {
 	Inactive map[string]Agent
 	// AgentsError is why the operator API could not list the agents, if it could not.
 	AgentsError error
+	// ScheduleError is why the master's maintenance schedule (GET_MAINTENANCE_SCHEDULE)
+	// could not be read when last asked, if it could not.
+	ScheduleError error
 	// TasksError is why the master's list of the tasks it holds (GET_TASKS) could not be
 	// had, or was not whole, when last asked, if so (SetTasksListed).
 	TasksError error
@@ -395,7 +398,8 @@ func (h driverHandler) Offers(ctx context.Context, offers []mesos.Offer) {
 			Capacity: capacity, Allocatable: allocatable, Total: prev.Total,
 			Unavailability: agentnode.UnavailabilityOf(o.Unavailability), unavailabilityAt: now,
 		}
-		tell = tell || !prev.Unavailability.Equal(h.d.status.Agents[o.AgentID.Value].Unavailability)
+		shown := h.d.status.Agents[o.AgentID.Value]
+		tell = h.d.shownLocked(shown, shown.Unavailability) || tell || !prev.Unavailability.Equal(shown.Unavailability)
 	}
 	h.d.mu.Unlock()
 	// Offers come every second; wake the operator only for what it shows: a new agent or

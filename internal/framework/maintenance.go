@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -46,7 +47,7 @@ func (h driverHandler) InverseOffers(ctx context.Context, offers []mesos.Inverse
 			continue // never offered: it has no Node
 		}
 		u := agentnode.UnavailabilityOf(&o.Unavailability)
-		changed = changed || !a.Unavailability.Equal(u)
+		changed = h.d.shownLocked(a, u) || changed || !a.Unavailability.Equal(u)
 		a.Unavailability, a.unavailabilityAt = u, now
 		h.d.status.Agents[a.ID] = a
 	}
@@ -114,22 +115,30 @@ func (c *Connection) GetMaintenanceSchedule(ctx context.Context) (map[string]*ag
 // the window of each known agent not told otherwise since: an offer or inverse offer
 // after it is newer. A master that does not answer (its ACLs refuse the framework's
 // principal GET_MAINTENANCE_SCHEDULE, say) leaves the windows to offers and inverse
-// offers.
+// offers, and its error in Status.ScheduleError.
 func (d *Driver) recordSchedule(windows map[string]*agentnode.Unavailability, err error, asked time.Time) {
 	if err != nil {
 		d.log.V(1).Info("Could not read the master's maintenance schedule; agents' maintenance comes from offers", "error", err.Error())
-		return
 	}
-	changed := false
 	d.mu.Lock()
-	if asked.After(d.scheduleAt) {
+	changed := d.hidden == nil && setError(&d.status.ScheduleError, err)
+	if err == nil && asked.After(d.scheduleAt) {
 		d.schedule, d.scheduleAt = windows, asked
 	}
 	for id, a := range d.status.Agents {
-		if !a.unavailabilityAt.Before(asked) || a.IP == "" {
+		if err != nil || !a.unavailabilityAt.Before(asked) || a.IP == "" {
 			continue
 		}
 		u := windows[machineKey(a.Hostname, a.IP)]
+		switch {
+		case u != nil:
+			// The schedule shows the machine: it does not hide it.
+			delete(d.contradicted, id)
+		case a.Unavailability != nil && d.hidden != nil:
+			continue
+		case a.Unavailability != nil:
+			d.clearedLocked(a, a.Unavailability)
+		}
 		// Recorded as of asked even when the same: an earlier read that answers later
 		// is older.
 		changed = changed || !a.Unavailability.Equal(u)
@@ -143,10 +152,59 @@ func (d *Driver) recordSchedule(windows map[string]*agentnode.Unavailability, er
 }
 
 // scheduleRead is the master's maintenance schedule as a Driver last read it: each
-// scheduled machine's window by machineKey, and when it was asked.
+// scheduled machine's window by machineKey, and when it was asked; and what the reads
+// say of the schedule's truth.
 type scheduleRead struct {
 	schedule   map[string]*agentnode.Unavailability
 	scheduleAt time.Time
+	// cleared is the window the schedule last took off each agent, by agent id, and
+	// contradicted how many times an offer or inverse offer of the agent showed that
+	// window again, unchanged: Mesos leaves out of the schedule it answers the machines
+	// its ACLs do not let the principal see (get_maintenance_schedules), refusing
+	// nothing. One offer sent before a window was cancelled may come after the read that
+	// found it gone; a second, with no read showing the machine between, means the
+	// schedule hides the machine.
+	cleared      map[string]*agentnode.Unavailability
+	contradicted map[string]int
+	// hidden is set once the schedule was found to hide a machine: from then on its
+	// reads add and change windows, but clear none (offers and inverse offers do).
+	hidden error
+}
+
+// hiddenAfter is how many times an agent's offers must show again a window the schedule
+// took off before the schedule is taken to hide its machine.
+const hiddenAfter = 2
+
+// clearedLocked records that the schedule took window u off agent a.
+func (d *Driver) clearedLocked(a Agent, u *agentnode.Unavailability) {
+	if d.cleared == nil {
+		d.cleared = map[string]*agentnode.Unavailability{}
+	}
+	d.cleared[a.ID] = u
+}
+
+// shownLocked records the window an offer or inverse offer of agent a shows, u: the
+// window the schedule took off, shown again, says the schedule may hide the machine
+// (scheduleRead.cleared). It says whether the schedule's error changed.
+func (d *Driver) shownLocked(a Agent, u *agentnode.Unavailability) bool {
+	c, ok := d.cleared[a.ID]
+	if !ok {
+		return false
+	}
+	delete(d.cleared, a.ID)
+	if u == nil || !u.Equal(c) {
+		return false
+	}
+	if d.contradicted == nil {
+		d.contradicted = map[string]int{}
+	}
+	d.contradicted[a.ID]++
+	if d.contradicted[a.ID] < hiddenAfter || d.hidden != nil {
+		return false
+	}
+	d.hidden = fmt.Errorf("the master's maintenance schedule leaves out the window of agent %s (%s), which its offers show: Mesos leaves out the machines its ACLs do not let the framework's principal see (get_maintenance_schedules)", a.ID, a.Hostname)
+	d.status.ScheduleError = d.hidden
+	return true
 }
 
 // scheduledLocked is the window the maintenance schedule last read gives an agent, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,9 +113,19 @@ func TestMaintenanceScheduleSetsAndClearsWindows(t *testing.T) {
 			t.Errorf("%s: window %v; want %v", id, got, w)
 		}
 	}
+	if err := d.Status().ScheduleError; err != nil {
+		t.Errorf("the schedule was read, but the status says %v", err)
+	}
 	d.recordSchedule(nil, context.DeadlineExceeded, time.Now().Add(time.Hour))
 	if d.Status().Agents["scheduled"].Unavailability == nil {
 		t.Error("a schedule that could not be read cleared a window")
+	}
+	if err := d.Status().ScheduleError; err != context.DeadlineExceeded {
+		t.Errorf("the schedule could not be read, but the status says %v", err)
+	}
+	d.recordSchedule(windows, nil, time.Now())
+	if err := d.Status().ScheduleError; err != nil {
+		t.Errorf("the schedule was read again, but the status says %v", err)
 	}
 }
 
@@ -141,5 +152,64 @@ func TestAListedAgentTakesItsWindowFromTheSchedule(t *testing.T) {
 	d.recordSchedule(map[string]*agentnode.Unavailability{machineKey("host-1", "10.0.0.1"): w}, nil, asked.Add(1500*time.Millisecond))
 	if got := d.Status().Agents["a1"].Unavailability; got != nil {
 		t.Errorf("an older read of the schedule brought back the window %v", got)
+	}
+}
+
+// Mesos answers GET_MAINTENANCE_SCHEDULE without the machines its ACLs hide from the
+// principal, refusing nothing. A window the schedule took off that the agent's offers
+// show again, unchanged, a second time is taken for hidden: from then on the schedule
+// clears no window (offers still do, and it still adds and changes them), and the status
+// says so. Once is an offer sent before the window was cancelled, read after; a read
+// that shows the machine's window starts the count again.
+func TestAScheduleThatHidesAMachineClearsNoWindow(t *testing.T) {
+	start := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	d := &Driver{Connection: &Connection{}, notify: func() {}, status: Status{Agents: map[string]Agent{}}}
+	h := driverHandler{d}
+	ip := "10.0.0.1"
+	w := window(start, time.Hour)
+	offer := func(u *mesos.Unavailability) {
+		h.Offers(context.Background(), []mesos.Offer{{ID: mesos.OfferID{Value: "o"}, AgentID: mesos.AgentID{Value: "a1"}, Hostname: "host-1",
+			URL: &mesos.URL{Address: mesos.Address{IP: &ip, Port: 5051}}, Unavailability: u}})
+	}
+	inverse := func() {
+		h.InverseOffers(context.Background(), []mesos.InverseOffer{{OfferID: mesos.OfferID{Value: "i"}, AgentID: &mesos.AgentID{Value: "a1"}, Unavailability: w}})
+	}
+	empty := func() { d.recordSchedule(map[string]*agentnode.Unavailability{}, nil, time.Now()) }
+	scheduled := &agentnode.Unavailability{Start: start, Duration: time.Hour}
+	moved := &agentnode.Unavailability{Start: start.Add(time.Hour), Duration: time.Hour}
+	steps := []struct {
+		name   string
+		do     func()
+		window *agentnode.Unavailability
+		hidden bool
+	}{
+		{"an offer shows the window", func() { offer(&w) }, scheduled, false},
+		{"the schedule leaves it out", empty, nil, false},
+		{"an inverse offer shows it again (sent before the read, say)", inverse, scheduled, false},
+		{"the schedule shows the machine again: it hides nothing", func() {
+			d.recordSchedule(map[string]*agentnode.Unavailability{machineKey("host-1", ip): scheduled}, nil, time.Now())
+		}, scheduled, false},
+		{"the schedule leaves it out", empty, nil, false},
+		{"an inverse offer shows it again", inverse, scheduled, false},
+		{"the schedule leaves it out again", empty, nil, false},
+		{"an offer shows it a second time: hidden", func() { offer(&w) }, scheduled, true},
+		{"the schedule leaves it out: kept", empty, scheduled, true},
+		{"the schedule moves it", func() {
+			d.recordSchedule(map[string]*agentnode.Unavailability{machineKey("host-1", ip): moved}, nil, time.Now())
+		}, moved, true},
+		{"an offer without a window clears it", func() { offer(nil) }, nil, true},
+	}
+	for _, s := range steps {
+		s.do()
+		st := d.Status()
+		if got := st.Agents["a1"].Unavailability; !got.Equal(s.window) {
+			t.Fatalf("%s: window %v; want %v", s.name, got, s.window)
+		}
+		if hidden := st.ScheduleError != nil; hidden != s.hidden {
+			t.Fatalf("%s: schedule error %v; want one: %v", s.name, st.ScheduleError, s.hidden)
+		}
+	}
+	if err := d.Status().ScheduleError.Error(); !strings.Contains(err, "get_maintenance_schedules") || !strings.Contains(err, "host-1") {
+		t.Errorf("the error does not name the agent and the ACL: %s", err)
 	}
 }
