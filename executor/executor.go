@@ -340,8 +340,8 @@ func (e *Executor) handle(ctx context.Context, ev *mexec.Event) {
 		e.mu.Lock()
 		t := e.tasks[k.TaskID.Value]
 		e.mu.Unlock()
-		if t != nil && t.info.KillPolicy.GetGracePeriod() != nil {
-			grace = time.Duration(t.info.KillPolicy.GetGracePeriod().GetNanoseconds())
+		if t != nil {
+			grace = killGrace(t, grace)
 		}
 		if k.KillPolicy.GetGracePeriod() != nil {
 			grace = time.Duration(k.KillPolicy.GetGracePeriod().GetNanoseconds())

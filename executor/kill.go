@@ -114,7 +114,7 @@ func (e *Executor) killAll(ctx context.Context, announce bool, grace time.Durati
 			if announce {
 				e.startKilling(ctx, t)
 			}
-			go h.Kill(grace)
+			go h.Kill(min(grace, killGrace(t, grace)))
 		}
 	}
 	deadline := time.NewTimer(time.Until(by))
@@ -126,4 +126,14 @@ func (e *Executor) killAll(ctx context.Context, announce bool, grace time.Durati
 			return
 		}
 	}
+}
+
+// killGrace is the grace a task's own kill policy gives it (its pod's
+// terminationGracePeriodSeconds, from k8sm), else otherwise: a SHUTDOWN gives no pod more
+// than its own grace, as a kubelet stopping a pod would not.
+func killGrace(t *task, otherwise time.Duration) time.Duration {
+	if g := t.info.KillPolicy.GetGracePeriod(); g != nil {
+		return time.Duration(g.GetNanoseconds())
+	}
+	return otherwise
 }

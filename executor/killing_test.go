@@ -10,6 +10,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
+	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -202,4 +203,30 @@ func reportUntilKilled(h *heldHandle) {
 	close(killed)
 	wg.Wait()
 	h.report(Report{Killed: true, Status: corev1.PodStatus{Phase: corev1.PodFailed}})
+}
+
+// A SHUTDOWN gives each pod three quarters of the agent's shutdown grace period
+// (spec.executor.shutdownGracePeriod), but no more than the pod's own grace (its task's
+// kill policy, from terminationGracePeriodSeconds), as a kubelet stopping it would.
+func TestShutdownGivesNoPodMoreThanItsOwnGrace(t *testing.T) {
+	a := newFakeAgent(t)
+	rt := heldRuntime{started: make(chan *heldHandle, 2)}
+	startExecutorWith(t, a, &Executor{Runtime: rt, Config: config.Config{ExecutorShutdownGracePeriod: 4 * time.Second}})
+	a.waitSubscription(t, 1)
+	own := podTask(t, "own")
+	own.KillPolicy = &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(time.Second)}}
+	long := podTask(t, "long")
+	long.KillPolicy = &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(time.Hour)}}
+	none := podTask(t, "none")
+	var handles []*heldHandle
+	for _, task := range []mesos.TaskInfo{own, long, none} {
+		a.send(&mexec.Event{Type: mexec.Event_LAUNCH, Launch: &mexec.Event_Launch{Task: task}})
+		handles = append(handles, <-rt.started)
+	}
+	a.send(&mexec.Event{Type: mexec.Event_SHUTDOWN})
+	for i, want := range []time.Duration{time.Second, 3 * time.Second, 3 * time.Second} {
+		if got := handles[i].waitKill(t); got != want {
+			t.Errorf("task %d was given %s to stop, want %s", i, got, want)
+		}
+	}
 }

@@ -234,6 +234,20 @@ type ExecutorSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Resources ExecutorResources `json:"resources,omitempty"`
+
+	// shutdownGracePeriod is how long a Mesos agent gives the executor to stop its pods
+	// when Mesos shuts the executor down (the framework torn down, the agent shut down,
+	// its machine taken down for maintenance) before it kills what is left
+	// (ExecutorInfo.shutdown_grace_period): each pod gets three quarters of it, at most
+	// its terminationGracePeriodSeconds. Unset, the agent's
+	// --executor_shutdown_grace_period applies (5s by default, so 3.75s per pod).
+	// Setting or changing it starts new executors for new pods, as any change of
+	// spec.executor does. Between 1s and 1h.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="size(self) <= 64",message="executor.shutdownGracePeriod must be a duration of at most 64 characters"
+	// +kubebuilder:validation:XValidation:rule="size(self) > 64 || self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="executor.shutdownGracePeriod must be a duration such as 30s, 2m or 1m30s (units h, m, s, ms, us, ns; no d or w)"
+	// +kubebuilder:validation:XValidation:rule="size(self) > 64 || !self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') || (duration(self) >= duration('1s') && duration(self) <= duration('1h'))",message="executor.shutdownGracePeriod must be between 1s and 1h"
+	ShutdownGracePeriod *metav1.Duration `json:"shutdownGracePeriod,omitempty"`
 }
 
 // KubeletRuntimeSpec says where the kubelet runtime finds each agent's kubelet. Paths

@@ -104,6 +104,9 @@ func ExecutorInfo(mc *mesosv1alpha1.MesosCluster, frameworkID string) mesos.Exec
 	if frameworkID != "" {
 		info.FrameworkID = &mesos.FrameworkID{Value: frameworkID}
 	}
+	if g := spec.ShutdownGracePeriod; g != nil {
+		info.ShutdownGracePeriod = &mesos.DurationInfo{Nanoseconds: g.Nanoseconds()}
+	}
 	if spec.Image != "" {
 		info.Container = &mesos.ContainerInfo{
 			Type: mesos.ContainerInfo_MESOS.Enum(),

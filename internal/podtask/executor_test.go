@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -158,5 +159,30 @@ func BenchmarkExecutorID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = ExecutorID(mc)
+	}
+}
+
+// spec.executor.shutdownGracePeriod goes to the agent as the executor's
+// shutdown_grace_period, under a new executor id (the running executor's ExecutorInfo
+// has none); unset, the ExecutorInfo has none and the id is the one before the field.
+func TestTheExecutorsShutdownGracePeriod(t *testing.T) {
+	mc := &mesosv1alpha1.MesosCluster{}
+	mc.Name = "c"
+	mc.Spec.Executor = mesosv1alpha1.ExecutorSpec{URI: "http://repo/k8sm-executor", Runtime: mesosv1alpha1.RuntimeProcess}
+	unset := ExecutorInfo(mc, "")
+	if unset.ShutdownGracePeriod != nil {
+		t.Fatalf("without shutdownGracePeriod the ExecutorInfo says %v", unset.ShutdownGracePeriod)
+	}
+	// The id a cluster's executors had before the field was there (a hash of the spec's JSON).
+	if want := "k8sm-executor-c-54962e4f0f"; unset.ExecutorID.Value != want {
+		t.Errorf("without shutdownGracePeriod the executor id is %s, want the one running executors have, %s", unset.ExecutorID.Value, want)
+	}
+	mc.Spec.Executor.ShutdownGracePeriod = &metav1.Duration{Duration: 90 * time.Second}
+	set := ExecutorInfo(mc, "")
+	if g := set.ShutdownGracePeriod; g == nil || g.Nanoseconds != int64(90*time.Second) {
+		t.Fatalf("the ExecutorInfo's shutdown_grace_period is %v, want 90s", g)
+	}
+	if set.ExecutorID.Value == unset.ExecutorID.Value {
+		t.Error("a shutdownGracePeriod keeps the executor id of the ExecutorInfo without one")
 	}
 }

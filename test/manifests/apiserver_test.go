@@ -116,17 +116,43 @@ func TestFailoverTimeoutRefusalsSayWhatToFix(t *testing.T) {
 		{"1.5m", ""},
 		{"500ms", ""},
 	}
+	checkDurationRefusals(t, c, "failover-timeout", func(v string) map[string]any {
+		return map[string]any{"executor": map[string]any{"uri": "/k8sm-executor"}, "framework": map[string]any{"failoverTimeout": v}}
+	}, cases)
+}
+
+// spec.executor.shutdownGracePeriod is a Go duration between 1s and 1h, refused saying so.
+func TestShutdownGracePeriodRefusalsSayWhatToFix(t *testing.T) {
+	c := apiServer(t)
+	const (
+		format = "executor.shutdownGracePeriod must be a duration such as 30s"
+		bounds = "executor.shutdownGracePeriod must be between 1s and 1h"
+	)
+	checkDurationRefusals(t, c, "shutdown-grace", func(v string) map[string]any {
+		return map[string]any{"executor": map[string]any{"uri": "/k8sm-executor", "shutdownGracePeriod": v}}
+	}, []struct{ value, refusal string }{
+		{"1d", format}, {"", format}, {"30", format},
+		{"0", bounds}, {"500ms", bounds}, {"-30s", bounds}, {"61m", bounds},
+		{"1s", ""}, {"30s", ""}, {"1m30s", ""}, {"1h", ""},
+	})
+}
+
+// checkDurationRefusals creates a MesosCluster with each case's value where spec puts it,
+// and checks that it is refused with the case's message (without a CEL error), or
+// accepted and readable by the manager.
+func checkDurationRefusals(t *testing.T, c client.Client, prefix string, spec func(string) map[string]any, cases []struct{ value, refusal string }) {
+	t.Helper()
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("%q", tc.value), func(t *testing.T) {
 			ctx := context.Background()
-			name := fmt.Sprintf("failover-timeout-%d", i)
+			name := fmt.Sprintf("%s-%d", prefix, i)
 			u := &unstructured.Unstructured{Object: map[string]any{
 				"apiVersion": mesosv1alpha1.GroupVersion.String(), "kind": "MesosCluster",
 				"metadata": map[string]any{"name": name},
-				"spec": map[string]any{"master": "http://127.0.0.1:5050", "schedulerName": name,
-					"executor":  map[string]any{"uri": "/k8sm-executor"},
-					"framework": map[string]any{"failoverTimeout": tc.value}},
+				"spec":     spec(tc.value),
 			}}
+			sp := u.Object["spec"].(map[string]any)
+			sp["master"], sp["schedulerName"] = "http://127.0.0.1:5050", name
 			err := c.Create(ctx, u)
 			if tc.refusal != "" {
 				switch {
