@@ -168,10 +168,6 @@ func subscribedDegradation(mc *mesosv1alpha1.MesosCluster, s framework.Status) d
 		return degradation{true, ReasonTasksUnlisted, fmt.Sprintf(
 			"The master's operator API did not list the tasks it holds (%v): the task of a pod removed while no manager led is killed only once Mesos reports it, and a pod made again under its name may run beside it meanwhile; let the framework's principal call GET_TASKS (ACLs view_frameworks and view_tasks), then restart the manager, or wait for its next subscription, to ask again", s.TasksError)}
 	}
-	if s.ScheduleError != nil {
-		return degradation{true, ReasonScheduleUnread, fmt.Sprintf(
-			"The master's maintenance schedule could not be read whole (%v): agents' maintenance windows come from their offers and inverse offers, and a window cancelled on an agent the cluster holds no offer of keeps its Node tainted until the agent's next offer; let the framework's principal call GET_MAINTENANCE_SCHEDULE and see every machine (ACL get_maintenance_schedules); a failed read is tried again within 30 s, a schedule found hiding a machine is trusted again once the manager restarts", s.ScheduleError)}
-	}
 	if mc.Spec.Framework.CredentialsSecretRef != nil && plaintextMaster(mc) {
 		return degradation{true, ReasonPlaintextCredentials,
 			"The framework's credentials travel unencrypted to " + s.Leader + " (spec.framework.allowPlaintextCredentials): anyone on the path can read them; use https:// masters"}
@@ -184,6 +180,10 @@ func subscribedDegradation(mc *mesosv1alpha1.MesosCluster, s framework.Status) d
 		return degradation{true, ReasonShortFailoverTimeout, fmt.Sprintf(
 			"spec.framework.failoverTimeout is %s: Mesos kills every task of the framework once it is disconnected for longer, as it is while the manager restarts or fails over, or the master fails over; the default is %s",
 			t, mesosv1alpha1.DefaultFailoverTimeout)}
+	}
+	if s.ScheduleError != nil {
+		return degradation{true, ReasonScheduleUnread, fmt.Sprintf(
+			"The master's maintenance schedule could not be read whole (%v): agents' maintenance windows come from their offers and inverse offers, and a window cancelled on an agent the cluster holds no offer of keeps its Node tainted until the agent's next offer; let the framework's principal call GET_MAINTENANCE_SCHEDULE and see every machine (ACL get_maintenance_schedules); a failed read is tried again within 30 s, a schedule found hiding a machine is trusted again once the manager restarts", s.ScheduleError)}
 	}
 	return degradation{false, ReasonAsExpected, "The framework is subscribed"}
 }

@@ -87,6 +87,7 @@ func (r *MesosTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if pod.DeletionTimestamp.IsZero() && podtask.MirrorEndedPod(&mt.Status, pod) {
 		// The pod ended apart from its task (NodeLost, say): its MesosTask says so. A
 		// deleted pod is removed once it ended, and its MesosTask goes with it.
+		podtask.StampGeneration(mt)
 		if err := r.Update(ctx, mt); err != nil {
 			return retryConflict(err)
 		}

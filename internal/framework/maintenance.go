@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -121,7 +122,10 @@ func (d *Driver) recordSchedule(windows map[string]*agentnode.Unavailability, er
 		d.log.V(1).Info("Could not read the master's maintenance schedule; agents' maintenance comes from offers", "error", err.Error())
 	}
 	d.mu.Lock()
-	changed := d.hidden == nil && setError(&d.status.ScheduleError, err)
+	// Not subscribed (the subscription ended as it was asked) or stopping: no answer of
+	// the master's, and no error to show.
+	changed := d.hidden == nil && !errors.Is(err, ErrNotSubscribed) && !errors.Is(err, context.Canceled) &&
+		setError(&d.status.ScheduleError, err)
 	if err == nil && asked.After(d.scheduleAt) {
 		d.schedule, d.scheduleAt = windows, asked
 	}
@@ -134,6 +138,7 @@ func (d *Driver) recordSchedule(windows map[string]*agentnode.Unavailability, er
 		case u != nil:
 			// The schedule shows the machine: it does not hide it.
 			delete(d.contradicted, id)
+			delete(d.cleared, id)
 		case a.Unavailability != nil && d.hidden != nil:
 			continue
 		case a.Unavailability != nil:

@@ -116,6 +116,13 @@ func TestMaintenanceScheduleSetsAndClearsWindows(t *testing.T) {
 	if err := d.Status().ScheduleError; err != nil {
 		t.Errorf("the schedule was read, but the status says %v", err)
 	}
+	// Not asked (the subscription ended), or stopping: nothing to show.
+	for _, err := range []error{ErrNotSubscribed, context.Canceled} {
+		d.recordSchedule(nil, err, time.Now())
+		if got := d.Status().ScheduleError; got != nil {
+			t.Errorf("a read not made (%v) shows as %v", err, got)
+		}
+	}
 	d.recordSchedule(nil, context.DeadlineExceeded, time.Now().Add(time.Hour))
 	if d.Status().Agents["scheduled"].Unavailability == nil {
 		t.Error("a schedule that could not be read cleared a window")
@@ -189,6 +196,11 @@ func TestAScheduleThatHidesAMachineClearsNoWindow(t *testing.T) {
 		{"the schedule shows the machine again: it hides nothing", func() {
 			d.recordSchedule(map[string]*agentnode.Unavailability{machineKey("host-1", ip): scheduled}, nil, time.Now())
 		}, scheduled, false},
+		{"the window is cancelled", empty, nil, false},
+		{"and scheduled again, the same", func() {
+			d.recordSchedule(map[string]*agentnode.Unavailability{machineKey("host-1", ip): scheduled}, nil, time.Now())
+		}, scheduled, false},
+		{"an offer shows it, as the schedule does", func() { offer(&w) }, scheduled, false},
 		{"the schedule leaves it out", empty, nil, false},
 		{"an inverse offer shows it again", inverse, scheduled, false},
 		{"the schedule leaves it out again", empty, nil, false},

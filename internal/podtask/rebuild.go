@@ -119,8 +119,7 @@ func Remade(pod *corev1.Pod, mc *mesosv1alpha1.MesosCluster, agentID, hostname s
 	FromPod(&mt.Status, pod)
 	st := &mt.Status
 	st.Phase = PhaseFor(mesos.TaskState(mesos.TaskState_value[st.MesosState]))
-	st.PodPhase = PodPhaseFor(st.Phase, "")
-	MirrorEndedPod(st, pod)
+	st.PodPhase = PodPhaseFor(st.Phase, pod.Status.Phase)
 	FillLaunch(st, Launch{AgentID: agentID, Hostname: hostname, ExecutorID: mt.Spec.ExecutorID, At: now}, 0)
 	st.Healthy = healthOnPod(pod)
 	st.LastUpdateTime = now.DeepCopy()

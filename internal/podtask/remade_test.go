@@ -74,7 +74,7 @@ func TestARemadeRecordIsWhatMesossAnswerWouldMake(t *testing.T) {
 				t.Fatal("no record made")
 			}
 			st := &mt.Status
-			if st.Phase != tc.phase || st.PodPhase != PodPhaseFor(tc.phase, "") || st.AgentID != "a1" || st.Hostname != "host-1" ||
+			if st.Phase != tc.phase || st.PodPhase != PodPhaseFor(tc.phase, p.Status.Phase) || st.AgentID != "a1" || st.Hostname != "host-1" ||
 				st.ExecutorID != executor || mt.Spec.ExecutorID != executor || mt.Spec.TaskID != TaskIDFor(p) {
 				t.Fatalf("remade %+v, spec %+v", st, mt.Spec)
 			}

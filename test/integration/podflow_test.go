@@ -453,6 +453,7 @@ var _ = Describe("Pods on Mesos", func() {
 		// `kubectl get mesostasks` shows the pod's phase, though its task is unreachable still.
 		Eventually(func() (*mesosv1alpha1.MesosTask, error) { return mt, taskAt(key, mt)() }, 10*time.Second, 100*time.Millisecond).Should(And(
 			HaveField("Status.PodPhase", corev1.PodFailed), HaveField("Status.MesosState", "TASK_UNREACHABLE")))
+		Expect(mt.Status.ObservedGeneration).To(Equal(mt.Generation), "the status describes the MesosTask's generation")
 
 		By("healing the partition: the task comes back, but its pod ended, so it is killed")
 		Expect(sim.HealAgent("agent-1")).To(Succeed())
