@@ -93,7 +93,8 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		s.notePreemption(todo, s.noVictims.why)
 		return // no pod of lower priority ran lately: not worth listing them all again
 	}
-	nodes := s.preemptNodes(ctx, top, now)
+	budgets := s.disruptionBudgets(ctx)
+	nodes := s.preemptNodes(ctx, top, now, budgets)
 	if nodes == nil {
 		return // not listed
 	}
@@ -135,6 +136,10 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		}
 		n.Pods, n.Free = keep, nil
 		delete(s.rooms, n.Node.Name)
+		budgets.spend(victims)
+		for i := range nodes {
+			budgets.protect(nodes[i].Pods)
+		}
 	}
 }
 
@@ -229,15 +234,15 @@ func (s *Scheduler) notePreemptionLocked(id, why string) {
 // can be a victim), as placement weighs them, the host ports the Node's other pods
 // hold (PortsKept), and what the agent's offers left at its last round, when lately
 // (Free, freeRoom). Pods being deleted or ended are left out: they free their room
-// already. A pod's role is its own, or, of a pod of none, the framework's only role. It
-// is nil when the Nodes could not be listed.
-func (s *Scheduler) preemptNodes(ctx context.Context, below int32, now time.Time) []placement.PreemptNode {
+// already. A pod's role is its own, or, of a pod of none, the framework's only role.
+// budgets marks the pods PodDisruptionBudgets protect. It is nil when the Nodes could not
+// be listed.
+func (s *Scheduler) preemptNodes(ctx context.Context, below int32, now time.Time, budgets *passBudgets) []placement.PreemptNode {
 	var list corev1.NodeList
 	if err := s.Client.List(ctx, &list, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
 		s.Log.Info("Could not list the cluster's Nodes; preempting nothing", "error", err.Error())
 		return nil
 	}
-	protect := s.disruptionBudgets(ctx)
 	// A pod of no role took its resources of one of the framework's roles: of the one,
 	// when there is one.
 	var onlyRole string
@@ -278,7 +283,7 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32, now time.Time
 			running = append(running, placement.Running{Pod: p, Priority: podPriority(p), Started: started,
 				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs, HostPorts: r.HostPorts, Role: role})
 		}
-		protect(running)
+		budgets.protect(running)
 		node := *n
 		node.Labels = agentnode.MatchLabels(n.Labels) // as the agent's offers read
 		nodes = append(nodes, placement.PreemptNode{Node: &node, Pods: running, PortsKept: kept, Free: s.freeRoom(n.Name, now)})
@@ -336,8 +341,8 @@ func roomFresh(mc *mesosv1alpha1.MesosCluster) time.Duration {
 	return 2*refuseFor(mc) + 5*time.Second
 }
 
-// disruptionBudgets marks Protected the pods of a Node (its pods of lower priority than
-// the pass's most important task) that PodDisruptionBudgets do not allow to be disrupted
+// passBudgets marks Protected the pods of a Node (its pods of lower priority than the
+// pass's most important task) that PodDisruptionBudgets do not allow to be disrupted
 // now, as kube-scheduler counts them on a Node: the most important first (higher
 // priority, then started earlier), each takes one of the disruptions
 // (status.disruptionsAllowed) of each budget whose selector matches it, but of one that
@@ -345,47 +350,74 @@ func roomFresh(mc *mesosv1alpha1.MesosCluster) time.Duration {
 // is protected. With one disruption allowed, one of two pods a budget counts may go, not
 // both. The budgets are read from the API server at the first Node with pods of a pass:
 // the manager keeps no cache of them, and a pass with pods to weigh is rare. Without them
-// (the API server refused, an install without the permission), none is protected.
-func (s *Scheduler) disruptionBudgets(ctx context.Context) func([]placement.Running) {
-	var budgets []disruptionBudget
-	listed := false
-	var allowed []int32
-	var order []int
-	return func(pods []placement.Running) {
-		if len(pods) == 0 {
-			return
-		}
-		if !listed {
-			budgets, listed = s.listDisruptionBudgets(ctx), true
-		}
-		if len(budgets) == 0 {
-			return
-		}
-		allowed = allowed[:0]
-		for i := range budgets {
-			allowed = append(allowed, budgets[i].allowed)
-		}
-		order = order[:0]
-		for i := range pods {
-			order = append(order, i)
-		}
-		slices.SortStableFunc(order, func(a, b int) int { return moreImportant(&pods[a], &pods[b]) })
-		for _, i := range order {
-			p := pods[i].Pod
-			for j := range budgets {
-				b := &budgets[j]
-				if b.namespace != p.Namespace || !b.selector.Matches(labels.Set(p.Labels)) {
-					continue
-				}
-				if _, disrupted := b.disrupted[p.Name]; disrupted {
-					continue
-				}
-				if allowed[j]--; allowed[j] < 0 {
+// (the API server refused, an install without the permission), none is protected. The
+// victims of each preemption of the pass spend the disruptions of the budgets that count
+// them (spend): the next preemption of the pass does not count them again, where
+// kube-scheduler, reading budgets whose status trails the deletions, would.
+type passBudgets struct {
+	list    func() []disruptionBudget
+	budgets []disruptionBudget
+	listed  bool
+	allowed []int32
+	order   []int
+}
+
+// disruptionBudgets is a pass's passBudgets, listed from the API server when first needed.
+func (s *Scheduler) disruptionBudgets(ctx context.Context) *passBudgets {
+	return &passBudgets{list: func() []disruptionBudget { return s.listDisruptionBudgets(ctx) }}
+}
+
+// protect marks the pods of one Node Protected, or not.
+func (b *passBudgets) protect(pods []placement.Running) {
+	if len(pods) == 0 {
+		return
+	}
+	if !b.listed {
+		b.budgets, b.listed = b.list(), true
+	}
+	if len(b.budgets) == 0 {
+		return
+	}
+	b.allowed = b.allowed[:0]
+	for i := range b.budgets {
+		b.allowed = append(b.allowed, b.budgets[i].allowed)
+	}
+	b.order = b.order[:0]
+	for i := range pods {
+		b.order = append(b.order, i)
+		pods[i].Protected = false
+	}
+	slices.SortStableFunc(b.order, func(x, y int) int { return moreImportant(&pods[x], &pods[y]) })
+	for _, i := range b.order {
+		for j := range b.budgets {
+			if b.budgets[j].counts(pods[i].Pod) {
+				if b.allowed[j]--; b.allowed[j] < 0 {
 					pods[i].Protected = true
 				}
 			}
 		}
 	}
+}
+
+// spend takes the disruptions a preemption's victims make from the budgets that count them.
+func (b *passBudgets) spend(victims []*corev1.Pod) {
+	for _, v := range victims {
+		for j := range b.budgets {
+			if b.budgets[j].counts(v) {
+				b.budgets[j].allowed--
+			}
+		}
+	}
+}
+
+// counts says whether a budget counts a pod's disruption: its selector matches the pod,
+// which it does not count as disrupted already.
+func (b *disruptionBudget) counts(p *corev1.Pod) bool {
+	if b.namespace != p.Namespace || !b.selector.Matches(labels.Set(p.Labels)) {
+		return false
+	}
+	_, disrupted := b.disrupted[p.Name]
+	return !disrupted
 }
 
 // moreImportant orders pods as kube-scheduler's MoreImportantPod: higher priority first,

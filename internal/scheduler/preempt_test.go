@@ -555,3 +555,44 @@ func TestALapsedNominationIsCleared(t *testing.T) {
 		t.Errorf("still nominated to %q once the room kept for it lapsed", n)
 	}
 }
+
+// The preemptions of one pass spend a budget's disruptions: with one allowed, the pod it
+// counts that the first preemption takes leaves the others protected for the second,
+// which takes another pod, not a second one the budget counts.
+func TestOnePassSpendsABudgetOnce(t *testing.T) {
+	ctx := context.Background()
+	db, web := map[string]string{"app": "db"}, map[string]string{"app": "web"}
+	n1, n2 := preemptNode(), preemptNode()
+	n2.Name, n2.Labels[corev1.LabelHostname] = agentnode.NodeName("c", "agent-2", 0), "agent-2"
+	db1, web1, db2, web2 := runningOn(n1, "db-1", 10, db), runningOn(n1, "web-1", 20, web), runningOn(n2, "db-2", 10, db), runningOn(n2, "web-2", 20, web)
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
+		Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: db}},
+		Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 1}}
+	a, aTask := podWithTask("a", "1")
+	b, bTask := podWithTask("b", "1")
+	a.Spec.Priority, b.Spec.Priority = new(int32(50)), new(int32(50))
+	c := fakeAPI(t, n1, n2, db1, web1, db2, web2, pdb, a, aTask, b, bTask)
+	s, _ := newTestScheduler(c, newFakeDriver())
+	now := time.Now()
+	for i, q := range []struct {
+		pod  *corev1.Pod
+		task *mesosv1alpha1.MesosTask
+	}{{a, aTask}, {b, bTask}} {
+		s.Enqueue(ctx, q.task, q.pod)
+		editPending(s, func(p *pendingTask) { p.queued = now.Add(-time.Minute + time.Duration(i)*time.Second) }, q.task.Spec.TaskID)
+	}
+	s.preempt(ctx, now)
+	deleted := map[string]int{}
+	for _, p := range []*corev1.Pod{db1, db2, web1, web2} {
+		got := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
+			t.Fatal(err)
+		}
+		if got.DeletionTimestamp != nil {
+			deleted[p.Labels["app"]]++
+		}
+	}
+	if deleted["db"] != 1 || deleted["web"] != 1 {
+		t.Errorf("preempted %d pods of a budget allowing one disruption and %d others in one pass for two pods, want 1 and 1", deleted["db"], deleted["web"])
+	}
+}
