@@ -93,8 +93,7 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		s.notePreemption(todo, s.noVictims.why)
 		return // no pod of lower priority ran lately: not worth listing them all again
 	}
-	budgets := s.disruptionBudgets(ctx)
-	nodes := s.preemptNodes(ctx, top, now, budgets)
+	nodes := s.preemptNodes(ctx, top, now)
 	if nodes == nil {
 		return // not listed
 	}
@@ -107,7 +106,11 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 	region := d.MasterRegion()
 	podsIn, withTerms := s.antiAffinityInput(ctx)
 	onNodes := &placement.PodsOnNodes{PodsIn: podsIn, AntiAffinityPods: withTerms, NamespaceLabels: s.namespaceLabels}
+	budgets := s.disruptionBudgets(ctx)
 	for _, t := range todo[:min(len(todo), preemptAtMost)] {
+		for i := range nodes {
+			budgets.protect(nodes[i].Pods, t.priority)
+		}
 		p, ok := placement.Preempt(&t.request, t.priority, nodes, region, onNodes)
 		s.notePreemptTried(t.id, now)
 		if !ok {
@@ -137,9 +140,6 @@ func (s *Scheduler) preempt(ctx context.Context, now time.Time) {
 		n.Pods, n.Free = keep, nil
 		delete(s.rooms, n.Node.Name)
 		budgets.spend(victims)
-		for i := range nodes {
-			budgets.protect(nodes[i].Pods)
-		}
 	}
 }
 
@@ -234,10 +234,9 @@ func (s *Scheduler) notePreemptionLocked(id, why string) {
 // can be a victim), as placement weighs them, the host ports the Node's other pods
 // hold (PortsKept), and what the agent's offers left at its last round, when lately
 // (Free, freeRoom). Pods being deleted or ended are left out: they free their room
-// already. A pod's role is its own, or, of a pod of none, the framework's only role.
-// budgets marks the pods PodDisruptionBudgets protect. It is nil when the Nodes could not
-// be listed.
-func (s *Scheduler) preemptNodes(ctx context.Context, below int32, now time.Time, budgets *passBudgets) []placement.PreemptNode {
+// already. A pod's role is its own, or, of a pod of none, the framework's only role. It
+// is nil when the Nodes could not be listed.
+func (s *Scheduler) preemptNodes(ctx context.Context, below int32, now time.Time) []placement.PreemptNode {
 	var list corev1.NodeList
 	if err := s.Client.List(ctx, &list, client.MatchingLabels{agentnode.LabelCluster: s.clusterName()}, client.UnsafeDisableDeepCopy); err != nil {
 		s.Log.Info("Could not list the cluster's Nodes; preempting nothing", "error", err.Error())
@@ -283,7 +282,6 @@ func (s *Scheduler) preemptNodes(ctx context.Context, below int32, now time.Time
 			running = append(running, placement.Running{Pod: p, Priority: podPriority(p), Started: started,
 				CPUs: r.CPUs, MemMB: r.MemMB, DiskMB: r.DiskMB, GPUs: r.GPUs, HostPorts: r.HostPorts, Role: role})
 		}
-		budgets.protect(running)
 		node := *n
 		node.Labels = agentnode.MatchLabels(n.Labels) // as the agent's offers read
 		nodes = append(nodes, placement.PreemptNode{Node: &node, Pods: running, PortsKept: kept, Free: s.freeRoom(n.Name, now)})
@@ -342,8 +340,8 @@ func roomFresh(mc *mesosv1alpha1.MesosCluster) time.Duration {
 }
 
 // passBudgets marks Protected the pods of a Node (its pods of lower priority than the
-// pass's most important task) that PodDisruptionBudgets do not allow to be disrupted
-// now, as kube-scheduler counts them on a Node: the most important first (higher
+// task preempting) that PodDisruptionBudgets do not allow to be disrupted now, as
+// kube-scheduler counts them on a Node: the most important first (higher
 // priority, then started earlier), each takes one of the disruptions
 // (status.disruptionsAllowed) of each budget whose selector matches it, but of one that
 // counts it disrupted already (status.disruptedPods); a pod beyond what a budget allows
@@ -367,9 +365,11 @@ func (s *Scheduler) disruptionBudgets(ctx context.Context) *passBudgets {
 	return &passBudgets{list: func() []disruptionBudget { return s.listDisruptionBudgets(ctx) }}
 }
 
-// protect marks the pods of one Node Protected, or not.
-func (b *passBudgets) protect(pods []placement.Running) {
-	if len(pods) == 0 {
+// protect marks the pods of one Node that may be victims of a task of priority below
+// (those of lower priority) Protected, or not; only they take the budgets' disruptions,
+// as kube-scheduler counts a preemptor's potential victims.
+func (b *passBudgets) protect(pods []placement.Running, below int32) {
+	if !slices.ContainsFunc(pods, func(p placement.Running) bool { return p.Priority < below }) {
 		return
 	}
 	if !b.listed {
@@ -389,6 +389,9 @@ func (b *passBudgets) protect(pods []placement.Running) {
 	}
 	slices.SortStableFunc(b.order, func(x, y int) int { return moreImportant(&pods[x], &pods[y]) })
 	for _, i := range b.order {
+		if pods[i].Priority >= below {
+			continue
+		}
 		for j := range b.budgets {
 			if b.budgets[j].counts(pods[i].Pod) {
 				if b.allowed[j]--; b.allowed[j] < 0 {

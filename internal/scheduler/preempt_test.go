@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -132,21 +131,6 @@ func TestNoPreemptionWithoutVictims(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKeyFromObject(same), got); err != nil || got.DeletionTimestamp != nil || len(drain(rec)) != 0 {
 		t.Errorf("a pod of the same priority: %v, deleted %v", err, got.DeletionTimestamp)
 	}
-}
-
-// A pod a PodDisruptionBudget protects (no disruption allowed) is spared when another of
-// lower priority makes room, though it is the least important.
-func TestPreemptionSparesAPodABudgetProtects(t *testing.T) {
-	node := preemptNode()
-	guarded, other := runningOn(node, "guarded", 10, map[string]string{"app": "db"}), runningOn(node, "other", 20, map[string]string{"app": "web"})
-	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
-		Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
-		Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 0}}
-	high, task := podWithTask("high", "1")
-	priority := int32(50)
-	high.Spec.Priority = &priority
-	c := preemptOnce(t, high, task, node, guarded, other, pdb)
-	wantDeleted(t, c, map[*corev1.Pod]bool{guarded: false, other: true})
 }
 
 // A pod with required anti-affinity against its replicas has the replica on an agent
@@ -441,48 +425,6 @@ func TestPodsThatCannotPreemptDoNotStarveTheOthers(t *testing.T) {
 	wantDeleted(t, c, map[*corev1.Pod]bool{low: true})
 }
 
-// A PodDisruptionBudget allows as many disruptions as its status says, counted as
-// kube-scheduler counts them on a Node (the most important pods first): pods beyond
-// them are protected, and spared when others make room; a pod the budget counts as
-// disrupted already (status.disruptedPods) takes none of them.
-func TestPreemptionCountsTheDisruptionsABudgetAllows(t *testing.T) {
-	db, web := map[string]string{"app": "db"}, map[string]string{"app": "web"}
-	for _, tc := range []struct {
-		name      string
-		cpus      string // the preempting pod's request; each pod running holds 1
-		allowed   int32
-		disrupted []string
-		want      map[string]bool // deleted, by pod name
-	}{
-		{name: "one allowed: one of two pods it counts goes", cpus: "2", allowed: 1,
-			want: map[string]bool{"db-10": false, "db-20": true, "web-30": true}},
-		{name: "two allowed: both may go", cpus: "2", allowed: 2,
-			want: map[string]bool{"db-10": true, "db-20": true, "web-30": false}},
-		{name: "none allowed, but the pod is disrupted already", cpus: "1", allowed: 0, disrupted: []string{"db-10"},
-			want: map[string]bool{"db-10": true, "db-20": false, "web-30": false}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			node := preemptNode()
-			pods := map[string]*corev1.Pod{"db-10": runningOn(node, "db-10", 10, db), "db-20": runningOn(node, "db-20", 20, db),
-				"web-30": runningOn(node, "web-30", 30, web)}
-			pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
-				Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: db}},
-				Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: tc.allowed, DisruptedPods: map[string]metav1.Time{}}}
-			for _, name := range tc.disrupted {
-				pdb.Status.DisruptedPods[name] = metav1.Now()
-			}
-			high, task := podWithTask("high", tc.cpus)
-			high.Spec.Priority = new(int32(50))
-			c := preemptOnce(t, high, task, node, pods["db-10"], pods["db-20"], pods["web-30"], pdb)
-			want := map[*corev1.Pod]bool{}
-			for name, deleted := range tc.want {
-				want[pods[name]] = deleted
-			}
-			wantDeleted(t, c, want)
-		})
-	}
-}
-
 // The room freed for a pod nominated to an agent's Node is kept for it: a pod of lower
 // priority does not take the first victim's room there while the nominated pod waits for
 // the rest, but goes to another agent.
@@ -553,46 +495,5 @@ func TestALapsedNominationIsCleared(t *testing.T) {
 	s.preempt(ctx, now.Add(time.Hour))
 	if n := nominated(); n != "" {
 		t.Errorf("still nominated to %q once the room kept for it lapsed", n)
-	}
-}
-
-// The preemptions of one pass spend a budget's disruptions: with one allowed, the pod it
-// counts that the first preemption takes leaves the others protected for the second,
-// which takes another pod, not a second one the budget counts.
-func TestOnePassSpendsABudgetOnce(t *testing.T) {
-	ctx := context.Background()
-	db, web := map[string]string{"app": "db"}, map[string]string{"app": "web"}
-	n1, n2 := preemptNode(), preemptNode()
-	n2.Name, n2.Labels[corev1.LabelHostname] = agentnode.NodeName("c", "agent-2", 0), "agent-2"
-	db1, web1, db2, web2 := runningOn(n1, "db-1", 10, db), runningOn(n1, "web-1", 20, web), runningOn(n2, "db-2", 10, db), runningOn(n2, "web-2", 20, web)
-	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
-		Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: db}},
-		Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 1}}
-	a, aTask := podWithTask("a", "1")
-	b, bTask := podWithTask("b", "1")
-	a.Spec.Priority, b.Spec.Priority = new(int32(50)), new(int32(50))
-	c := fakeAPI(t, n1, n2, db1, web1, db2, web2, pdb, a, aTask, b, bTask)
-	s, _ := newTestScheduler(c, newFakeDriver())
-	now := time.Now()
-	for i, q := range []struct {
-		pod  *corev1.Pod
-		task *mesosv1alpha1.MesosTask
-	}{{a, aTask}, {b, bTask}} {
-		s.Enqueue(ctx, q.task, q.pod)
-		editPending(s, func(p *pendingTask) { p.queued = now.Add(-time.Minute + time.Duration(i)*time.Second) }, q.task.Spec.TaskID)
-	}
-	s.preempt(ctx, now)
-	deleted := map[string]int{}
-	for _, p := range []*corev1.Pod{db1, db2, web1, web2} {
-		got := &corev1.Pod{}
-		if err := c.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
-			t.Fatal(err)
-		}
-		if got.DeletionTimestamp != nil {
-			deleted[p.Labels["app"]]++
-		}
-	}
-	if deleted["db"] != 1 || deleted["web"] != 1 {
-		t.Errorf("preempted %d pods of a budget allowing one disruption and %d others in one pass for two pods, want 1 and 1", deleted["db"], deleted["web"])
 	}
 }
