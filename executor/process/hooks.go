@@ -175,7 +175,7 @@ func (p *pod) runHook(ctx context.Context, in instance, h *corev1.LifecycleHandl
 		}
 		return nil
 	case h.HTTPGet != nil:
-		err := httpHook(ctx, h.HTTPGet, c)
+		err := httpHook(ctx, h.HTTPGet, c, p.ip())
 		if err != nil {
 			return fmt.Errorf("HTTP lifecycle hook (%s) for Container %q in Pod %q failed - error: %v", h.HTTPGet.Path, c.Name, p.name(), err) //nolint:staticcheck // the kubelet's message
 		}
@@ -194,8 +194,8 @@ func (p *pod) runHook(ctx context.Context, in instance, h *corev1.LifecycleHandl
 }
 
 // httpHook makes an httpGet hook's request: it fails when no answer comes.
-func httpHook(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container) error {
-	_, err := doGet(ctx, get, c, "lifecycle")
+func httpHook(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container, podIP string) error {
+	_, err := doGet(ctx, get, c, podIP, "lifecycle")
 	return err
 }
 

@@ -51,8 +51,8 @@ func sameHostRedirects(req *http.Request, via []*http.Request) error {
 const maxProbeBody = 10 << 10
 
 // httpGet runs one HTTP GET probe: nil when it answered 200-399.
-func httpGet(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container, purpose string) error {
-	code, err := doGet(ctx, get, c, purpose)
+func httpGet(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container, podIP, purpose string) error {
+	code, err := doGet(ctx, get, c, podIP, purpose)
 	if err == nil && (code < http.StatusOK || code >= http.StatusBadRequest) {
 		err = fmt.Errorf("HTTP probe failed with statuscode: %d", code)
 	}
@@ -62,8 +62,8 @@ func httpGet(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container
 // doGet makes an HTTPGetAction's request, reads (a bounded part of) its answer as the
 // kubelet does, and returns its status code: an httpGet hook fails only when no answer
 // comes, a probe also on the code.
-func doGet(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container, purpose string) (int, error) {
-	req, err := probeRequest(ctx, get, c, purpose)
+func doGet(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container, podIP, purpose string) (int, error) {
+	req, err := probeRequest(ctx, get, c, podIP, purpose)
 	if err != nil {
 		return 0, err
 	}
@@ -76,17 +76,14 @@ func doGet(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container, 
 	return resp.StatusCode, nil
 }
 
-// probeRequest is the request of an HTTPGetAction, against the host (processes share
-// its network) where it names none.
-func probeRequest(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container, purpose string) (*http.Request, error) {
+// probeRequest is the request of an HTTPGetAction, against the pod's IP where it names
+// no host (probeHost).
+func probeRequest(ctx context.Context, get *corev1.HTTPGetAction, c *corev1.Container, podIP, purpose string) (*http.Request, error) {
 	port, err := portOf(get.Port, c)
 	if err != nil {
 		return nil, err
 	}
-	host := get.Host
-	if host == "" {
-		host = "127.0.0.1"
-	}
+	host := probeHost(get.Host, podIP)
 	scheme := strings.ToLower(string(get.Scheme))
 	if scheme == "" {
 		scheme = "http"
@@ -131,3 +128,24 @@ var kubeVersion = func() string {
 	}
 	return "1"
 }()
+
+// probeHost is where a probe or an httpGet hook that names no host goes: the pod's IP,
+// as a kubelet sends it. The processes share the agent's network, so that is the agent's
+// address (status.podIP); loopback where the executor knows none.
+func probeHost(named, podIP string) string {
+	switch {
+	case named != "":
+		return named
+	case podIP != "":
+		return podIP
+	}
+	return "127.0.0.1"
+}
+
+// ip is the pod's IP, status.podIP: the agent's address, "" where it is not known.
+func (p *pod) ip() string {
+	if p.rt == nil {
+		return ""
+	}
+	return p.rt.HostIP
+}

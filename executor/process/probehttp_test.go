@@ -67,3 +67,34 @@ func TestHTTPProbeAsTheKubelet(t *testing.T) {
 		})
 	}
 }
+
+// A probe that names no host goes to the pod's IP, as the kubelet's: the agent's address
+// (status.podIP), here 127.0.0.2, where a server listening on that address alone answers;
+// TCP probes too. Loopback only where the executor knows no address.
+func TestProbesGoToThePodsIP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2 here: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		name  string
+		rt    *Runtime
+		probe corev1.ProbeHandler
+		ok    bool
+	}{
+		{"HTTP to the pod's IP", &Runtime{HostIP: "127.0.0.2"}, corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt(port)}}, true},
+		{"TCP to the pod's IP", &Runtime{HostIP: "127.0.0.2"}, corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt(port)}}, true},
+		{"no pod IP: loopback, where nothing listens", &Runtime{}, corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt(port)}}, false},
+		{"a host named", &Runtime{HostIP: "127.0.0.1"}, corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Host: "127.0.0.2", Port: intstr.FromInt(port)}}, true},
+	} {
+		err := (&pod{rt: tc.rt}).check(context.Background(), &container{}, nil, &corev1.Probe{ProbeHandler: tc.probe})
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: probe: %v, want success %v", tc.name, err, tc.ok)
+		}
+	}
+}

@@ -156,8 +156,8 @@ func (p *pod) loop(ctx context.Context, c *container, l *launch, pr *corev1.Prob
 }
 
 // check runs one probe: exec (as the container, with its environment, cookie included,
-// so that the probe dies with it), HTTP GET or TCP, against the host (processes share
-// its network).
+// so that the probe dies with it), HTTP GET or TCP, against the pod's IP where it names
+// no host (probeHost).
 func (p *pod) check(ctx context.Context, c *container, l *launch, pr *corev1.Probe) error {
 	timeout := time.Duration(max(pr.TimeoutSeconds, 1)) * time.Second
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -170,16 +170,13 @@ func (p *pod) check(ctx context.Context, c *container, l *launch, pr *corev1.Pro
 		}
 		return cmd.Wait()
 	case pr.HTTPGet != nil:
-		return httpGet(ctx, pr.HTTPGet, &c.spec, "probe")
+		return httpGet(ctx, pr.HTTPGet, &c.spec, p.ip(), "probe")
 	case pr.TCPSocket != nil:
 		port, err := portOf(pr.TCPSocket.Port, &c.spec)
 		if err != nil {
 			return err
 		}
-		host := pr.TCPSocket.Host
-		if host == "" {
-			host = "127.0.0.1"
-		}
+		host := probeHost(pr.TCPSocket.Host, p.ip())
 		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 		if err != nil {
 			return err
