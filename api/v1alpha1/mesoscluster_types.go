@@ -242,11 +242,13 @@ type ExecutorSpec struct {
 	// its terminationGracePeriodSeconds. Unset, the agent's
 	// --executor_shutdown_grace_period applies (5s by default, so 3.75s per pod).
 	// Setting or changing it starts new executors for new pods, as any change of
-	// spec.executor does. Between 1s and 1h.
+	// spec.executor does. Between 5s (the agent's default: less would cut the pods'
+	// grace, and the process runtime's SIGKILL comes 2s after SIGTERM at the earliest) and
+	// 1h.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="size(self) <= 64",message="executor.shutdownGracePeriod must be a duration of at most 64 characters"
 	// +kubebuilder:validation:XValidation:rule="size(self) > 64 || self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="executor.shutdownGracePeriod must be a duration such as 30s, 2m or 1m30s (units h, m, s, ms, us, ns; no d or w)"
-	// +kubebuilder:validation:XValidation:rule="size(self) > 64 || !self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') || (duration(self) >= duration('1s') && duration(self) <= duration('1h'))",message="executor.shutdownGracePeriod must be between 1s and 1h"
+	// +kubebuilder:validation:XValidation:rule="size(self) > 64 || !self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') || (duration(self) >= duration('5s') && duration(self) <= duration('1h'))",message="executor.shutdownGracePeriod must be between 5s (Mesos's default) and 1h"
 	ShutdownGracePeriod *metav1.Duration `json:"shutdownGracePeriod,omitempty"`
 }
 

@@ -341,11 +341,10 @@ func roomFresh(mc *mesosv1alpha1.MesosCluster) time.Duration {
 
 // passBudgets marks Protected the pods of a Node (its pods of lower priority than the
 // task preempting) that PodDisruptionBudgets do not allow to be disrupted now, as
-// kube-scheduler counts them on a Node: the most important first (higher
-// priority, then started earlier), each takes one of the disruptions
-// (status.disruptionsAllowed) of each budget whose selector matches it, but of one that
-// counts it disrupted already (status.disruptedPods); a pod beyond what a budget allows
-// is protected. With one disruption allowed, one of two pods a budget counts may go, not
+// kube-scheduler counts them on a Node: the most important first (higher priority, then
+// started earlier), each takes one of the disruptions (status.disruptionsAllowed) of
+// each budget that counts it (counts), up to the first it goes beyond, and is then
+// protected. With one disruption allowed, one of two pods a budget counts may go, not
 // both. The budgets are read from the API server at the first Node with pods of a pass:
 // the manager keeps no cache of them, and a pass with pods to weigh is rare. Without them
 // (the API server refused, an install without the permission), none is protected. The
@@ -395,7 +394,9 @@ func (b *passBudgets) protect(pods []placement.Running, below int32) {
 		for j := range b.budgets {
 			if b.budgets[j].counts(pods[i].Pod) {
 				if b.allowed[j]--; b.allowed[j] < 0 {
+					// Protected: the pod takes no more of the other budgets.
 					pods[i].Protected = true
+					break
 				}
 			}
 		}
@@ -413,10 +414,11 @@ func (b *passBudgets) spend(victims []*corev1.Pod) {
 	}
 }
 
-// counts says whether a budget counts a pod's disruption: its selector matches the pod,
-// which it does not count as disrupted already.
+// counts says whether a budget counts a pod's disruption, as kube-scheduler's preemption
+// does: its selector, not empty, matches the pod, which has labels and is not counted as
+// disrupted already.
 func (b *disruptionBudget) counts(p *corev1.Pod) bool {
-	if b.namespace != p.Namespace || !b.selector.Matches(labels.Set(p.Labels)) {
+	if b.namespace != p.Namespace || len(p.Labels) == 0 || b.selector.Empty() || !b.selector.Matches(labels.Set(p.Labels)) {
 		return false
 	}
 	_, disrupted := b.disrupted[p.Name]

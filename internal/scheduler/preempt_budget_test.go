@@ -10,10 +10,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1alpha1 "github.com/k8sm/k8sm/api/v1alpha1"
 	"github.com/k8sm/k8sm/internal/agentnode"
+	"github.com/k8sm/k8sm/internal/placement"
 )
 
 // A pod a PodDisruptionBudget protects (no disruption allowed) is spared when another of
@@ -137,4 +139,33 @@ func TestABudgetCountsThePodsATaskMayPreempt(t *testing.T) {
 	editPending(s, func(p *pendingTask) { p.queued = now.Add(-time.Minute) }, topTask.Spec.TaskID, bTask.Spec.TaskID)
 	s.preempt(ctx, now)
 	wantDeleted(t, c, map[*corev1.Pod]bool{mid: false, low: true, other: false})
+}
+
+// Budgets count pods as kube-scheduler's preemption does: a pod goes beyond one budget,
+// is protected, and takes nothing of the others; an empty selector matches no pod, nor
+// does any selector a pod without labels.
+func TestBudgetsCountPodsAsKubeSchedulerDoes(t *testing.T) {
+	sel := func(m map[string]string) labels.Selector { return labels.SelectorFromSet(m) }
+	noTier, _ := labels.Parse("!tier")
+	budgets := []disruptionBudget{
+		{namespace: "ns", selector: sel(map[string]string{"app": "db"}), allowed: 0},
+		{namespace: "ns", selector: sel(map[string]string{"tier": "x"}), allowed: 1},
+		{namespace: "ns", selector: labels.Everything(), allowed: 0},
+		{namespace: "ns", selector: noTier, allowed: 0},
+	}
+	pod := func(name string, priority int32, l map[string]string) placement.Running {
+		return placement.Running{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Labels: l}}, Priority: priority}
+	}
+	pods := []placement.Running{
+		pod("db-x", 20, map[string]string{"app": "db", "tier": "x"}), // beyond the first budget: protected, the second not taken
+		pod("x", 10, map[string]string{"tier": "x"}),                 // takes the second's one disruption: not protected
+		pod("bare", 5, nil), // no labels: no budget counts it
+	}
+	b := &passBudgets{list: func() []disruptionBudget { return budgets }}
+	b.protect(pods, 50)
+	for i, want := range []bool{true, false, false} {
+		if pods[i].Protected != want {
+			t.Errorf("%s: protected %v, want %v", pods[i].Pod.Name, pods[i].Protected, want)
+		}
+	}
 }

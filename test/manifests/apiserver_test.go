@@ -121,19 +121,19 @@ func TestFailoverTimeoutRefusalsSayWhatToFix(t *testing.T) {
 	}, cases)
 }
 
-// spec.executor.shutdownGracePeriod is a Go duration between 1s and 1h, refused saying so.
+// spec.executor.shutdownGracePeriod is a Go duration between 5s and 1h, refused saying so.
 func TestShutdownGracePeriodRefusalsSayWhatToFix(t *testing.T) {
 	c := apiServer(t)
 	const (
 		format = "executor.shutdownGracePeriod must be a duration such as 30s"
-		bounds = "executor.shutdownGracePeriod must be between 1s and 1h"
+		bounds = "executor.shutdownGracePeriod must be between 5s (Mesos's default) and 1h"
 	)
 	checkDurationRefusals(t, c, "shutdown-grace", func(v string) map[string]any {
 		return map[string]any{"executor": map[string]any{"uri": "/k8sm-executor", "shutdownGracePeriod": v}}
 	}, []struct{ value, refusal string }{
 		{"1d", format}, {"", format}, {"30", format},
-		{"0", bounds}, {"500ms", bounds}, {"-30s", bounds}, {"61m", bounds},
-		{"1s", ""}, {"30s", ""}, {"1m30s", ""}, {"1h", ""},
+		{"0", bounds}, {"500ms", bounds}, {"4s", bounds}, {"-30s", bounds}, {"61m", bounds},
+		{"5s", ""}, {"30s", ""}, {"1m30s", ""}, {"1h", ""},
 	})
 }
 
