@@ -114,9 +114,9 @@ func (c *Connection) GetMaintenanceSchedule(ctx context.Context) (map[string]*ag
 
 // recordSchedule takes the master's maintenance schedule, asked at the time given, as
 // the window of each known agent not told otherwise since: an offer or inverse offer
-// after it is newer. A master that does not answer (its ACLs refuse the framework's
-// principal GET_MAINTENANCE_SCHEDULE, say) leaves the windows to offers and inverse
-// offers, and its error in Status.ScheduleError.
+// after it is newer. A read that failed leaves the windows to offers and inverse offers,
+// and its error in Status.ScheduleError; a schedule found hiding machines (Mesos leaves
+// out those its ACLs hide, refusing nothing: scheduleRead.hidden) clears no window.
 func (d *Driver) recordSchedule(windows map[string]*agentnode.Unavailability, err error, asked time.Time) {
 	if err != nil {
 		d.log.V(1).Info("Could not read the master's maintenance schedule; agents' maintenance comes from offers", "error", err.Error())
